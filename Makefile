@@ -1,0 +1,27 @@
+# procclean: the seed's targets, each one call to procclean.py, plus test and bench.
+PYTHON ?= python3
+PROCCLEAN = $(PYTHON) procclean.py
+VENV ?= .venv
+VENV_PY = $(VENV)/bin/python
+
+SEED_TARGETS = start-backend start-frontend start stop-backend stop-frontend stop \
+	restart-backend restart-frontend restart force-clean-backend force-clean-frontend \
+	force-clean show-processes status clean
+
+.PHONY: $(SEED_TARGETS) test bench venv
+
+$(SEED_TARGETS):
+	@$(PROCCLEAN) $@
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(VENV_PY) -m pytest -q tests
+
+bench: $(VENV)/.installed
+	$(VENV_PY) benchmarks/bench.py
