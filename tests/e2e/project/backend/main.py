@@ -1,0 +1,46 @@
+"""Fixture backend for procclean's end-to-end tests: a minimal FastAPI app.
+
+Runs three ways, all from this folder:
+    python main.py                       (uvicorn.run inside; port from $PORT, default 8000)
+    uvicorn main:app --reload            (reloader parent + a spawned worker child)
+    uvicorn main:app --workers 2         (supervisor parent + two spawned workers)
+
+Set IGNORE_SIGTERM=1 to make the server process(es) ignore SIGTERM (the "stubborn backend"
+case: procclean must escalate to SIGKILL after its grace).
+"""
+import contextlib
+import os
+import signal
+
+from fastapi import FastAPI
+
+IGNORE_SIGTERM = os.environ.get("IGNORE_SIGTERM") == "1"
+if IGNORE_SIGTERM:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    if IGNORE_SIGTERM:
+        # uvicorn installs its own SIGTERM handler when the server starts: ignore it again.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.get("/")
+def root():
+    return {"app": "procclean e2e fixture", "pid": os.getpid()}
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))

@@ -1,0 +1,1 @@
+document.querySelector('#app').textContent = 'procclean e2e fixture (vite)'
