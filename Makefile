@@ -25,3 +25,12 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV_PY) benchmarks/bench.py
+
+# End-to-end fixture: the frontend's `npm ci` runs once per package-lock.json, cached under
+# .cache/e2e-frontend/ (git-ignored); without npm the frontend e2e tests skip with a reason.
+.PHONY: e2e-deps
+e2e-deps:
+	@if command -v npm >/dev/null 2>&1; then bash tests/e2e/prepare_frontend.sh >/dev/null; \
+	else echo "e2e-deps: npm not found: the frontend e2e tests will skip"; fi
+
+test: e2e-deps
