@@ -1,0 +1,56 @@
+"""Shared test setup: makes tests/ importable (`from nslib import Namespace, Proc`) and
+provides the namespace fixtures. Kill-by-name tests must use the `ns` fixture (or
+nslib.Namespace): nothing in this suite signals a process outside a throw-away PID namespace."""
+import os
+import sys
+
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+import nslib  # noqa: E402
+from nslib import Namespace  # noqa: E402
+
+
+def require_namespace():
+    """Skip the calling test unless PID namespaces work here."""
+    ok, reason = Namespace.available()
+    if not ok:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def namespace_available():
+    return Namespace.available()
+
+
+@pytest.fixture
+def ns(tmp_path, namespace_available):
+    """A fresh PID+net namespace whose default working folder is tmp_path."""
+    ok, reason = namespace_available
+    if not ok:
+        pytest.skip(reason)
+    with Namespace(cwd=tmp_path) as n:
+        yield n
+
+
+@pytest.fixture(scope="session")
+def standin_path():
+    try:
+        return nslib.standin_binary()
+    except nslib.NamespaceError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def test_user():
+    """The `procclean-test` user (created if missing: this changes the host's /etc/passwd).
+    Skips unless running as real root."""
+    if not nslib.can_switch_users():
+        pytest.skip("needs real root to run processes as another user")
+    try:
+        return nslib.ensure_user(nslib.TEST_USER)
+    except nslib.NamespaceError as e:
+        pytest.skip(str(e))
