@@ -1,0 +1,2142 @@
+#!/usr/bin/env python3
+"""procclean: stop, force-clean, start and inspect a local dev stack, safely.
+
+A team's Makefile used to stop its Python backend and its frontend dev server with
+`ps -ef | grep -E PATTERN | grep -v grep | awk '{print $2}' | xargs kill`.  This one
+file does the same targets, with the same patterns, but never signals the wrong
+process, takes whole process trees, stops everything at once, and runs on any
+Python from 3.6 on, on Linux (with or without procps, BusyBox), macOS and the BSDs.
+
+Copy it into the repo and call it from make:
+
+    PYTHON ?= python3
+    stop-backend stop-frontend stop force-clean status show-processes clean start:
+    	@$(PYTHON) procclean.py $@
+
+`python3 procclean.py --help` lists every command and option.  Standard library only.
+"""
+
+__version__ = "1.0.0"
+
+import errno
+import os
+import re
+import signal
+import sys
+import time
+
+# ---------------------------------------------------------------------------
+# Constants: the built-in services, exit codes
+# ---------------------------------------------------------------------------
+
+BUILTIN_SERVICES = (
+    {
+        "name": "backend",
+        "pattern": r"([Pp]ython.*main\.py|uvicorn.*main|fastapi.*main)",
+        "pidfile": "backend.pid",
+        "logfile": "backend.log",
+        "port": "8000",
+        "command": "{python} main.py",
+        # Run in backend/ when the repo keeps its app there, else here.
+        "cwd": "backend?main.py",
+        "health": "",
+    },
+    {
+        "name": "frontend",
+        "pattern": r"(npm run dev|vite|esbuild|node.*frontend)",
+        "pidfile": "frontend.pid",
+        "logfile": "frontend.log",
+        "port": "3000",
+        "command": "npm run dev",
+        "cwd": "frontend?package.json",
+        "health": "",
+    },
+)
+SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health")
+CONFIG_FILE = "procclean.ini"
+DEFAULT_GRACE = 2.0
+KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
+START_CHECK = 0.5        # how long a fresh service must survive to count as started
+START_TIMEOUT = 30.0     # start --wait: how long to wait for the port
+LOG_TAIL_LINES = 20
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130
+
+# The seed's recipes skip every ps line that contains this word (`grep -v grep`).
+GREP_WORD = "grep"
+
+# Variables that reshape `ps` output; never passed on to it.
+PS_ENV_DROP = ("COLUMNS", "LINES", "PS_FORMAT", "PS_PERSONALITY", "POSIXLY_CORRECT",
+               "CMD_ENV", "PS_COLORS", "LC_ALL", "LC_TIME")
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+class ProcCleanError(Exception):
+    """An expected failure: `main` prints its message on one line and exits with `code`."""
+
+    def __init__(self, message, code=EXIT_USAGE):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------
+# Data types
+# ---------------------------------------------------------------------------
+
+class Process(object):
+    """One row of the process table.
+
+    `line` is what the service patterns are searched in: the real `ps -ef` line when
+    the table came from `ps -ef`, else one built in the same shape.  Times are in
+    seconds; `start` is seconds since the epoch when the source knows it precisely.
+    """
+
+    __slots__ = ("pid", "ppid", "user", "uid", "command", "zombie", "start",
+                 "elapsed", "cpu_seconds", "rss_kb", "line")
+
+    def __init__(self, pid, ppid, user, command, zombie=False, uid=None, start=None,
+                 elapsed=None, cpu_seconds=None, rss_kb=None, line=None):
+        self.pid = pid
+        self.ppid = ppid
+        self.user = user
+        self.uid = uid
+        self.command = command
+        self.zombie = zombie
+        self.start = start
+        self.elapsed = elapsed
+        self.cpu_seconds = cpu_seconds
+        self.rss_kb = rss_kb
+        self.line = line if line is not None else "%s %s %s %s" % (
+            user, pid, "-" if ppid is None else ppid, command)
+
+    @property
+    def cpu_percent(self):
+        if self.cpu_seconds is None or not self.elapsed:
+            return None
+        return 100.0 * self.cpu_seconds / self.elapsed
+
+    def __repr__(self):
+        return "Process(%d, ppid=%r, %r)" % (self.pid, self.ppid, self.command)
+
+
+class Service(object):
+    """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder."""
+
+    __slots__ = ("name", "pattern", "regex", "pidfile", "logfile", "port", "command",
+                 "cwd", "health")
+
+    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health=""):
+        self.name = name
+        self.pattern = pattern
+        self.regex = re.compile(pattern) if pattern else None
+        self.pidfile = pidfile
+        self.logfile = logfile
+        self.port = port
+        self.command = command
+        self.cwd = cwd
+        self.health = health
+
+    def __repr__(self):
+        return "Service(%r)" % self.name
+
+
+class Target(object):
+    """A process chosen to be signalled, and why (`via`: pattern, pidfile, child, port)."""
+
+    __slots__ = ("process", "service", "via", "outcome")
+
+    def __init__(self, process, service, via):
+        self.process = process
+        self.service = service
+        self.via = via
+        self.outcome = None     # stopped, killed, gone, denied, survived
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+
+class Listener(object):
+    """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
+
+    __slots__ = ("port", "address", "family", "pid", "command")
+
+    def __init__(self, port, address, family, pid=None, command=None):
+        self.port = port
+        self.address = address
+        self.family = family
+        self.pid = pid
+        self.command = command
+
+    def __repr__(self):
+        return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
+
+    def __eq__(self, other):
+        return (self.port, self.address, self.pid) == (other.port, other.address, other.pid)
+
+    def __hash__(self):
+        return hash((self.port, self.address, self.pid))
+
+
+class PidfileInfo(object):
+    """What a pidfile says: a valid PID, or a reason it is not to be trusted."""
+
+    __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime")
+
+    def __init__(self, path, exists=False, pid=None, problem=None, raw=b"", mtime=None):
+        self.path = path
+        self.exists = exists
+        self.pid = pid
+        self.problem = problem    # None, "invalid", "untrusted"
+        self.raw = raw
+        self.mtime = mtime
+
+
+# ---------------------------------------------------------------------------
+# Pure parsing: ps, /proc, lsof, ss text in; tables out
+# ---------------------------------------------------------------------------
+
+_PS_COLUMN_ALIASES = {
+    "UID": "user", "USER": "user", "RUSER": "user",
+    "PID": "pid", "PPID": "ppid",
+    "STIME": "stime", "START": "stime", "STARTED": "stime",
+    "TTY": "tty", "TT": "tty",
+    "TIME": "time",
+    "CMD": "command", "COMMAND": "command", "ARGS": "command",
+}
+_TIME_RE = re.compile(r"^(\d+-)?\d+:\d\d(:\d\d)?(\.\d+)?$")
+_MONTH_RE = re.compile(r"^[A-Za-z]{3}$")
+_TOKEN_RE = re.compile(r"\S+")
+
+
+def decode_bytes(data):
+    """Bytes from ps or /proc to text; undecodable bytes survive as surrogates."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def printable(text):
+    """Text safe to show: undecodable bytes as \\xNN, control characters escaped."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        text = "".join(c if 32 <= ord(c) != 127 else "\\x%02x" % ord(c) for c in text)
+    return text
+
+
+def parse_duration(text):
+    """ps time formats (`[[dd-]hh:]mm:ss[.xx]`) to seconds; None when unreadable."""
+    text = text.strip()
+    days = 0
+    if "-" in text:
+        day_text, _, text = text.partition("-")
+        if not day_text.isdigit():
+            return None
+        days = int(day_text)
+    parts = text.split(":")
+    try:
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        return None
+    if len(parts) > 3:
+        return None
+    return days * 86400 + seconds
+
+
+def parse_ps_ef(text):
+    """Parse `ps -ef` output of any system, by its header.
+
+    Returns (processes, has_ppid).  STIME may span several words (Cygwin's `Jul 13`,
+    Solaris' `May 05`, month names of some locales); the TIME column after it, or a
+    month abbreviation, tells how many.  BusyBox prints no PPID: has_ppid is False.
+    """
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    lines = text.splitlines()
+    if not lines:
+        return [], False
+    header = [_PS_COLUMN_ALIASES.get(name.upper(), name.upper()) for name in lines[0].split()]
+    if "pid" not in header or header[-1] != "command":
+        raise ProcCleanError("cannot read ps output: unexpected header %r" % printable(lines[0]),
+                             EXIT_FAILED)
+    before = header[:-1]
+    if "stime" in before:
+        k = before.index("stime")
+        left, right = before[:k], before[k + 1:]
+    else:
+        left, right = before, []
+    time_index = right.index("time") if "time" in right else None
+    processes = []
+    for line in lines[1:]:
+        spans = [m.span() for m in _TOKEN_RE.finditer(line)]
+        tokens = [line[a:b] for a, b in spans]
+        if len(tokens) < len(before):
+            continue
+        width = 0
+        if "stime" in before:
+            width = _stime_width(tokens, len(left), right, time_index)
+        n_before = len(left) + width + len(right)
+        if len(tokens) < n_before:
+            continue
+        fields = dict(zip(left, tokens))
+        fields.update(zip(right, tokens[len(left) + width:n_before]))
+        if width:
+            fields["stime"] = " ".join(tokens[len(left):len(left) + width])
+        command = line[spans[n_before][0]:] if len(tokens) > n_before else ""
+        try:
+            pid = int(fields["pid"])
+            ppid = int(fields["ppid"]) if "ppid" in fields else None
+        except ValueError:
+            continue
+        cpu = parse_duration(fields["time"]) if "time" in fields else None
+        zombie = command.endswith("<defunct>")
+        processes.append(Process(pid, ppid, fields.get("user", "?"), command, zombie=zombie,
+                                 cpu_seconds=cpu, line=line))
+    return processes, "ppid" in header
+
+
+def _stime_width(tokens, first, right, time_index):
+    """How many words the STIME column takes in this row."""
+    for width in (1, 2, 3):
+        rest = tokens[first + width:]
+        if len(rest) < len(right):
+            break
+        if time_index is not None:
+            if _TIME_RE.match(rest[time_index]):
+                return width
+        elif width == 1 and _MONTH_RE.match(tokens[first]) and len(tokens) > first + 1 \
+                and tokens[first + 1].isdigit() and len(tokens[first + 1]) <= 2:
+            return 2
+        elif time_index is None:
+            return width
+    return 1
+
+
+# Fields asked of `ps -o` where there is no /proc (macOS, BSD): every system spells these.
+PS_O_FIELDS = ("user", "pid", "ppid", "stat", "etime", "time", "rss", "args")
+
+
+def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
+    """Parse headerless `ps -o f1=,f2=,...,args=` output: one word a field, args the rest."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    n = len(fields) - 1
+    processes = []
+    for line in text.splitlines():
+        parts = line.split(None, n)
+        if len(parts) < n:
+            continue
+        values = dict(zip(fields, parts))
+        command = parts[n] if len(parts) > n else ""
+        try:
+            pid = int(values["pid"])
+            ppid = int(values["ppid"]) if "ppid" in values else None
+            rss = int(values["rss"]) if "rss" in values else None
+        except ValueError:
+            continue
+        elapsed = parse_duration(values["etime"]) if "etime" in values else None
+        start = now - elapsed if (now is not None and elapsed is not None) else None
+        zombie = "Z" in values.get("stat", "") or command.endswith("<defunct>")
+        user = values.get("user", "?")
+        processes.append(Process(
+            pid, ppid, user, command, zombie=zombie, start=start, elapsed=elapsed,
+            cpu_seconds=parse_duration(values["time"]) if "time" in values else None,
+            rss_kb=rss, line="%s %d %s %s" % (user, pid, ppid, command)))
+    return processes
+
+
+def parse_proc_stat(data):
+    """Fields of /proc/PID/stat: (pid, comm, state, ppid, cpu_ticks, start_ticks, rss_pages).
+
+    comm may hold spaces and parentheses: it is everything between the first '('
+    and the last ')'.
+    """
+    head, _, tail = data.rpartition(b")")
+    pid_text, _, comm = head.partition(b" (")
+    fields = tail.split()
+    return (int(pid_text), decode_bytes(comm), fields[0].decode("ascii", "replace"),
+            int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19]),
+            int(fields[21]))
+
+
+def proc_command(cmdline, comm, state):
+    """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
+    `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
+    args = cmdline.rstrip(b"\0")
+    if args:
+        command = decode_bytes(args.replace(b"\0", b" "))
+    else:
+        command = "[%s]" % comm
+    if state == "Z":
+        command += " <defunct>"
+    return command
+
+
+def parse_pidfile(data):
+    """The PID in a pidfile's bytes, or None unless it is one decimal number >= 2."""
+    text = data.strip()
+    if not text or not text.isdigit() or len(text) > 10:
+        return None
+    pid = int(text)
+    if pid < 2 or pid > 2 ** 31 - 1:
+        return None
+    return pid
+
+
+def parse_port(text):
+    """A TCP port number 1-65535 from text; ProcCleanError (usage) otherwise."""
+    try:
+        port = int(str(text).strip())
+    except ValueError:
+        raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
+    if not 1 <= port <= 65535:
+        raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
+    return port
+
+
+def _split_host_port(name):
+    """`127.0.0.1:8000`, `[::1]:3000`, `*:8000`, `fe80::1%lo:53` -> (host, port)."""
+    host, _, port_text = name.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    host = host.split("%", 1)[0]
+    try:
+        return host, int(port_text)
+    except ValueError:
+        return None, None
+
+
+def _family(host, hint=None):
+    if hint:
+        return hint
+    return "ipv6" if ":" in host else "ipv4"
+
+
+def parse_lsof(text):
+    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN` output (Linux or macOS).
+
+    Returns None when the text is not lsof's table (BusyBox lsof ignores its
+    arguments and prints every open file: its output must not be trusted).
+    """
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    lines = text.splitlines()
+    if not lines:
+        return []
+    header = lines[0].split()
+    if header[:2] != ["COMMAND", "PID"] or "NAME" not in header:
+        return None
+    type_index = header.index("TYPE") if "TYPE" in header else None
+    listeners = []
+    for line in lines[1:]:
+        tokens = line.split()
+        if len(tokens) < 3 or tokens[-1] != "(LISTEN)":
+            continue
+        host, port = _split_host_port(tokens[-2])
+        if port is None:
+            continue
+        try:
+            pid = int(tokens[1])
+        except ValueError:
+            continue
+        hint = None
+        if type_index is not None and type_index < len(tokens):
+            kind = tokens[type_index].upper()
+            hint = "ipv6" if kind == "IPV6" else "ipv4" if kind == "IPV4" else None
+        listeners.append(Listener(port, host, _family(host, hint), pid, tokens[0]))
+    return listeners
+
+
+def parse_lsof_fields(text):
+    """Listeners in `lsof -F pcn` output (p<PID>, c<COMMAND>, n<NAME> lines); None if
+    the text is not in that form."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    listeners = []
+    pid = command = None
+    seen_pid = False
+    for line in text.splitlines():
+        if not line:
+            continue
+        tag, value = line[0], line[1:]
+        if tag == "p":
+            try:
+                pid = int(value)
+            except ValueError:
+                return None
+            seen_pid = True
+            command = None
+        elif tag == "c":
+            command = value
+        elif tag == "n" and pid is not None:
+            if "->" in value:
+                continue
+            host, port = _split_host_port(value)
+            if port is not None:
+                listeners.append(Listener(port, host, _family(host), pid, command))
+        elif tag not in "fatdDsiklLoPRgTGu":
+            return None
+    if text.strip() and not seen_pid:
+        return None
+    return listeners
+
+
+_SS_PID_RE = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+),')
+
+
+def parse_ss(text):
+    """Listeners in `ss -ltnpH` (or `ss -tanpH`, keeping LISTEN rows) output."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    listeners = []
+    for line in text.splitlines():
+        tokens = line.split()
+        if not tokens or tokens[0] in ("State", "Netid", "Recv-Q"):
+            continue
+        if tokens[0] in ("tcp", "tcp6"):
+            tokens = tokens[1:]
+        if not tokens[0][0].isdigit():
+            if tokens[0] not in ("LISTEN", "UNCONN"):
+                continue
+            tokens = tokens[1:]
+        if len(tokens) < 3:
+            continue
+        host, port = _split_host_port(tokens[2])
+        if port is None:
+            continue
+        owners = _SS_PID_RE.findall(line)
+        if not owners:
+            listeners.append(Listener(port, host, _family(host)))
+        for command, pid in owners:
+            listeners.append(Listener(port, host, _family(host), int(pid), command))
+    return listeners
+
+
+def _hex_to_ipv4(word):
+    value = int(word, 16)
+    return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))
+
+
+def _hex_to_ipv6(text):
+    # Four 32-bit words, each in host (little-endian) byte order.
+    raw = b"".join(int(text[i:i + 8], 16).to_bytes(4, "little") for i in range(0, 32, 8))
+    groups = [raw[i] << 8 | raw[i + 1] for i in range(0, 16, 2)]
+    if groups[:5] == [0, 0, 0, 0, 0] and groups[5] == 0xFFFF:
+        return "::ffff:%d.%d.%d.%d" % tuple(raw[12:16])
+    best = (0, 0)
+    i = 0
+    while i < 8:
+        if groups[i] == 0:
+            j = i
+            while j < 8 and groups[j] == 0:
+                j += 1
+            if j - i > best[1] - best[0]:
+                best = (i, j)
+            i = j
+        else:
+            i += 1
+    if best[1] - best[0] >= 2:
+        head = ":".join("%x" % g for g in groups[:best[0]])
+        tail = ":".join("%x" % g for g in groups[best[1]:])
+        return head + "::" + tail
+    return ":".join("%x" % g for g in groups)
+
+
+def parse_proc_net_tcp(text, family="ipv4"):
+    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode)."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    sockets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != "0A":
+            continue
+        address_hex, _, port_hex = fields[1].partition(":")
+        if family == "ipv6" or len(address_hex) == 32:
+            address = _hex_to_ipv6(address_hex)
+        else:
+            address = _hex_to_ipv4(address_hex)
+        sockets.append((int(port_hex, 16), address, int(fields[9])))
+    return sockets
+
+
+# ---------------------------------------------------------------------------
+# Pure planning: table + services in, targets out
+# ---------------------------------------------------------------------------
+
+def children_map(table):
+    """PPID -> list of child PIDs, in PID order."""
+    kids = {}
+    for proc in sorted(table.values(), key=lambda p: p.pid):
+        if proc.ppid is not None:
+            kids.setdefault(proc.ppid, []).append(proc.pid)
+    return kids
+
+
+def descendants(kids, pid):
+    """Every PID below `pid` in the tree, parents before children."""
+    found = []
+    stack = list(reversed(kids.get(pid, ())))
+    seen = set()
+    while stack:
+        child = stack.pop()
+        if child in seen or child == pid:
+            continue
+        seen.add(child)
+        found.append(child)
+        stack.extend(reversed(kids.get(child, ())))
+    return found
+
+
+def protected_pids(table, self_pid, parent_pid):
+    """PIDs never to signal: 0, 1, procclean and every ancestor (the make and shells)."""
+    protected = {0, 1, self_pid, parent_pid}
+    pid = self_pid
+    while pid in table and pid not in (0, 1):
+        pid = table[pid].ppid
+        if pid is None or pid in protected and pid != parent_pid:
+            break
+        protected.add(pid)
+    pid = parent_pid
+    while pid in table and table[pid].ppid not in (None, 0, 1) and table[pid].ppid not in protected:
+        pid = table[pid].ppid
+        protected.add(pid)
+    return protected
+
+
+def matches(table, service):
+    """Processes whose line the service's pattern finds, skipping lines containing
+    `grep` exactly as the seed's `grep -E ... | grep -v grep` did."""
+    if service.regex is None:
+        return []
+    search = service.regex.search
+    return [proc for proc in table.values()
+            if GREP_WORD not in proc.line and search(proc.line)]
+
+
+def plan_targets(table, roots, protected):
+    """Expand (process, service, via) roots into targets, each with all descendants.
+
+    Descendants come from `table`, taken before any signal.  A process reached twice
+    keeps its first service; protected PIDs are dropped.
+    """
+    kids = children_map(table)
+    targets = {}
+    for proc, service, via in roots:
+        if proc.pid in protected or proc.pid < 2:
+            continue
+        if proc.pid not in targets:
+            targets[proc.pid] = Target(proc, service, via)
+        for pid in descendants(kids, proc.pid):
+            if pid not in targets and pid not in protected and pid in table:
+                targets[pid] = Target(table[pid], service, "child")
+    return list(targets.values())
+
+
+def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
+    """Whether a pidfile may be believed: as root, not if anyone else could write it."""
+    if euid != 0:
+        return True
+    if st_uid != 0:
+        return False
+    if st_mode & 0o002:
+        return False
+    if st_mode & 0o020 and st_gid != 0:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
+# and touches files.  Tests replace it with a fake.
+# ---------------------------------------------------------------------------
+
+class System(object):
+    """Access to the real machine.
+
+    `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
+    `ports_source`: auto, lsof, ss, proc.
+    """
+
+    def __init__(self, ps_source="auto", ports_source="auto"):
+        self.ps_source = ps_source or "auto"
+        self.ports_source = ports_source or "auto"
+        self._users = {}
+        self._boot_time = None
+        self.ps_note = None
+        self.ports_note = None
+
+    # -- clock ---------------------------------------------------------------
+    clock = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+    wall_time = staticmethod(time.time)
+
+    # -- identity ------------------------------------------------------------
+    def self_pid(self):
+        return os.getpid()
+
+    def parent_pid(self):
+        return os.getppid()
+
+    def euid(self):
+        return os.geteuid() if hasattr(os, "geteuid") else -1
+
+    # -- process table -------------------------------------------------------
+    def has_proc(self):
+        return sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
+
+    def process_table(self):
+        """{pid: Process} of every process on the machine, taken in one pass."""
+        source = self.ps_source
+        if source == "auto":
+            source = "proc" if self.has_proc() else "pso"
+        if source == "ps":
+            processes, has_ppid = parse_ps_ef(self._run_ps(["ps", "-ef", "-ww"]) or b"")
+            if not has_ppid:
+                # BusyBox: `ps -ef` is plain `ps`, without PPID; take the same table
+                # from /proc where there is one.
+                self.ps_note = "ps has no PPID column"
+                if self.has_proc():
+                    source = "proc"
+                else:
+                    source = "pso"
+            else:
+                self.ps_note = "ps -ef"
+                return self._with_linux_times({p.pid: p for p in processes})
+        if source == "proc":
+            self.ps_note = "/proc"
+            return self._read_proc_table()
+        self.ps_note = "ps -o"
+        fields = ",".join(f + "=" for f in PS_O_FIELDS)
+        out = self._run_ps(["ps", "-A", "-ww", "-o", fields])
+        return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
+
+    def _run_ps(self, argv):
+        import subprocess
+        env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
+        env["LC_TIME"] = "C"
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
+        out, _ = proc.communicate()
+        self._ps_pid = proc.pid
+        return out
+
+    def _clock_ticks(self):
+        try:
+            return os.sysconf("SC_CLK_TCK")
+        except (ValueError, OSError, AttributeError):
+            return 100
+
+    def boot_time(self):
+        """Wall-clock time of boot, from /proc/uptime (finer than btime's seconds)."""
+        if self._boot_time is None:
+            with open("/proc/uptime", "rb") as f:
+                uptime = float(f.read().split()[0])
+            self._boot_time = self.wall_time() - uptime
+        return self._boot_time
+
+    def user_name(self, uid):
+        name = self._users.get(uid)
+        if name is None:
+            try:
+                import pwd
+                name = pwd.getpwuid(uid).pw_name
+            except (KeyError, ImportError):
+                name = str(uid)
+            self._users[uid] = name
+        return name
+
+    def _read_proc_table(self):
+        table = {}
+        hz = float(self._clock_ticks())
+        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        boot = self.boot_time()
+        now = self.wall_time()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            base = "/proc/" + name
+            try:
+                with open(base + "/stat", "rb") as f:
+                    stat = f.read()
+                with open(base + "/cmdline", "rb") as f:
+                    cmdline = f.read()
+                uid = os.stat(base).st_uid
+            except OSError:
+                continue        # exited while we looked
+            try:
+                pid, comm, state, ppid, ticks, start_ticks, rss = parse_proc_stat(stat)
+            except (ValueError, IndexError):
+                continue
+            command = proc_command(cmdline, comm, state)
+            user = self.user_name(uid)
+            start = boot + start_ticks / hz
+            table[pid] = Process(
+                pid, ppid, user, command, zombie=state in "ZX", uid=uid, start=start,
+                elapsed=max(0.0, now - start), cpu_seconds=ticks / hz, rss_kb=rss * page_kb,
+                line="%s %d %d 0 %s ? %s %s" % (
+                    user, pid, ppid, time.strftime("%H:%M", time.localtime(start)),
+                    _format_cpu(ticks / hz), command))
+        return table
+
+    def _with_linux_times(self, table):
+        """Add start, elapsed, CPU and memory from /proc to a `ps -ef` table."""
+        if not self.has_proc():
+            return table
+        for proc in table.values():
+            info = self.proc_info(proc.pid)
+            if info:
+                proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = info[1:]
+        return table
+
+    def proc_info(self, pid):
+        """(state, start, elapsed, cpu_seconds, rss_kb) from /proc, or None if gone."""
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                fields = parse_proc_stat(f.read())
+        except (OSError, ValueError, IndexError):
+            return None
+        hz = float(self._clock_ticks())
+        start = self.boot_time() + fields[5] / hz
+        return (fields[2], start, max(0.0, self.wall_time() - start), fields[4] / hz,
+                fields[6] * (os.sysconf("SC_PAGE_SIZE") // 1024))
+
+    # -- signals and liveness --------------------------------------------------
+    def send_signal(self, pid, signum):
+        """Send a signal; raises OSError (ESRCH, EPERM) as os.kill does."""
+        if pid < 2:
+            raise ValueError("refusing to signal PID %d" % pid)
+        os.kill(pid, signum)
+
+    def still_running(self, procs):
+        """The subset of `procs` still running as the same process (a zombie, or a PID
+        now used by a process that started later, counts as gone)."""
+        alive = []
+        unknown = []
+        for proc in procs:
+            if self.has_proc():
+                try:
+                    with open("/proc/%d/stat" % proc.pid, "rb") as f:
+                        fields = parse_proc_stat(f.read())
+                except (OSError, ValueError, IndexError):
+                    continue
+                if fields[2] in "ZX":
+                    continue
+                if proc.start is not None:
+                    start = self.boot_time() + fields[5] / float(self._clock_ticks())
+                    if abs(start - proc.start) > 1.0:
+                        continue
+                alive.append(proc)
+                continue
+            try:
+                os.kill(proc.pid, 0)
+            except OSError as exc:
+                if exc.errno == errno.ESRCH:
+                    continue
+            unknown.append(proc)
+        if unknown:
+            # No /proc: one `ps` call tells zombies and reused PIDs for all of them.
+            out = self._run_ps(["ps", "-o", "pid=,stat=,etime=,ppid=,args=", "-p",
+                                ",".join(str(p.pid) for p in unknown)])
+            now = self.wall_time()
+            rows = {p.pid: p for p in parse_ps_o(out or b"", ("pid", "stat", "etime", "ppid",
+                                                              "args"), now=now)}
+            for proc in unknown:
+                row = rows.get(proc.pid)
+                if row is None or row.zombie:
+                    continue
+                if proc.start is not None and row.start is not None \
+                        and row.start - proc.start > 2.0:
+                    continue
+                alive.append(proc)
+        return alive
+
+    def start_time(self, pid):
+        """When `pid` started, in seconds since the epoch; None if unknown or gone."""
+        if self.has_proc():
+            info = self.proc_info(pid)
+            return info[1] if info else None
+        out = self._run_ps(["ps", "-o", "etime=", "-p", str(pid)])
+        seconds = parse_duration((out or b"").decode("ascii", "replace")) if out else None
+        if seconds is None:
+            return None
+        return self.wall_time() - seconds - 1.0     # etime counts whole seconds
+
+    # -- listeners -------------------------------------------------------------
+    def listeners(self):
+        """Every TCP listener on the machine (IPv4 and IPv6), with owning PIDs."""
+        import shutil
+        sources = [self.ports_source] if self.ports_source != "auto" else ["lsof", "ss", "proc"]
+        for source in sources:
+            if source == "lsof" and shutil.which("lsof"):
+                out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pcn"])
+                found = parse_lsof_fields(out) if out is not None else None
+                if found is not None:
+                    self.ports_note = "lsof"
+                    return found
+            elif source == "ss" and shutil.which("ss"):
+                out = self._run_tool(["ss", "-ltnpH"])
+                if out is not None:
+                    self.ports_note = "ss"
+                    return parse_ss(out)
+            elif source == "proc" and os.path.exists("/proc/net/tcp"):
+                self.ports_note = "/proc/net/tcp"
+                return self._proc_listeners()
+        if self.ports_source != "auto":
+            raise ProcCleanError("port source %r is not available here" % self.ports_source,
+                                 EXIT_FAILED)
+        self.ports_note = "none"
+        return []
+
+    def _run_tool(self, argv):
+        import subprocess
+        env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            return None
+        out, _ = proc.communicate()
+        return out
+
+    def _proc_listeners(self):
+        sockets = []
+        for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
+            try:
+                with open(path, "rb") as f:
+                    sockets.extend((port, addr, inode, family)
+                                   for port, addr, inode in parse_proc_net_tcp(f.read(), family))
+            except OSError:
+                pass
+        if not sockets:
+            return []
+        owners = self._socket_owners(set(s[2] for s in sockets))
+        listeners = []
+        for port, address, inode, family in sockets:
+            pids = owners.get(inode) or [None]
+            for pid in pids:
+                listeners.append(Listener(port, address, family, pid))
+        return listeners
+
+    def _socket_owners(self, inodes):
+        """inode -> PIDs holding it, from the /proc/PID/fd links."""
+        wanted = dict(("socket:[%d]" % i, i) for i in inodes)
+        owners = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            fd_dir = "/proc/%s/fd" % name
+            try:
+                fds = os.listdir(fd_dir)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    link = os.readlink(fd_dir + "/" + fd)
+                except OSError:
+                    continue
+                inode = wanted.get(link)
+                if inode is not None:
+                    pids = owners.setdefault(inode, [])
+                    if int(name) not in pids:
+                        pids.append(int(name))
+        return owners
+
+    # -- files ---------------------------------------------------------------
+    def read_pidfile(self, path):
+        """PidfileInfo for `path` (which may not exist)."""
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+            st = os.stat(path)
+        except OSError:
+            return PidfileInfo(path)
+        info = PidfileInfo(path, exists=True, raw=raw, mtime=st.st_mtime)
+        info.pid = parse_pidfile(raw)
+        if info.pid is None:
+            info.problem = "invalid"
+        elif not pidfile_owner_trusted(st.st_uid, st.st_mode, st.st_gid, self.euid()):
+            info.problem = "untrusted"
+        return info
+
+    def remove_file(self, path):
+        """Remove a file; True if it was there."""
+        try:
+            os.remove(path)
+            return True
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise ProcCleanError("cannot remove %s: %s" % (path, exc.strerror), EXIT_FAILED)
+
+    def exists(self, path):
+        return os.path.exists(path)
+
+    def write_pidfile(self, path, pid):
+        """Write `pid` to `path` atomically (temp file in the same folder, then rename)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(folder, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+        with open(tmp, "w") as f:
+            f.write("%d\n" % pid)
+        os.replace(tmp, path)
+
+    def tail(self, path, lines=LOG_TAIL_LINES):
+        """The last lines of a file, as text (empty if unreadable)."""
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - 65536))
+                data = f.read()
+        except OSError:
+            return []
+        return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]]
+
+    # -- starting --------------------------------------------------------------
+    def spawn(self, argv, cwd, logfile):
+        """Start `argv` in the background: own session, stdin from /dev/null, stdout and
+        stderr appended to `logfile`.  Returns the child's Popen."""
+        import subprocess
+        log = open(logfile, "ab")
+        try:
+            return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, close_fds=True,
+                                    start_new_session=True)
+        finally:
+            log.close()
+
+
+def _format_cpu(seconds):
+    seconds = int(seconds)
+    return "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+# ---------------------------------------------------------------------------
+# Output: messages in English and the seed's Chinese, emoji where they show
+# ---------------------------------------------------------------------------
+
+MESSAGES = {
+    "en": {
+        "stopped": "{ok} stopped {svc} PID {pid}: {cmd}",
+        "killed": "{kill} killed {svc} PID {pid} with SIGKILL: {cmd}",
+        "gone": "{ok} {svc} PID {pid} had already exited: {cmd}",
+        "denied": "{fail} cannot signal {svc} PID {pid} (owner {user}): permission denied: {cmd}",
+        "survived": "{fail} {svc} PID {pid} still runs after SIGKILL: {cmd}",
+        "would_signal": "would send {sig} to {svc} PID {pid}: {cmd}",
+        "would_remove": "would remove {path}",
+        "removed": "removed {path}",
+        "summary_stopped": "{svc}: {n} process(es) stopped",
+        "summary_killed": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {grace}",
+        "summary_failed": "{fail} {svc}: {n} process(es) could not be stopped",
+        "nothing": "{svc}: nothing running",
+        "force_header": "{clean} force-cleaning {svc} processes...",
+        "pidfile_invalid": "{warn} {path}: not a valid PID ({content}); removed",
+        "pidfile_invalid_kept": "{warn} {path}: not a valid PID ({content})",
+        "pidfile_untrusted": "{warn} {path}: writable by other users, not trusted while running as root",
+        "pidfile_reused": "{warn} {path}: PID {pid} now belongs to a process started after the pidfile was written ({cmd}); left alone",
+        "pidfile_unknown_start": "{warn} {path}: cannot tell when PID {pid} started ({cmd}); left alone",
+        "pidfile_protected": "{warn} {path}: PID {pid} is procclean itself or one of its parents; not signalled",
+        "pidfile_stale": "{path}: PID {pid} is not running",
+        "clean_kept": "{warn} {path}: kept, {svc} still runs (PID {pid})",
+        "clean_log_kept": "{warn} {path}: kept, {svc} still runs and writes to it",
+        "clean_nothing": "nothing to clean",
+        "already_running": "{ok} {svc} is already running (PID {pids})",
+        "port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd})",
+        "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by a process procclean cannot see",
+        "would_start": "would start {svc}: {cmd} (in {cwd}, log {log})",
+        "started": "{ok} started {svc} PID {pid}: {cmd} (log {log})",
+        "start_failed": "{fail} {svc} exited at once (status {code}); last lines of {log}:",
+        "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
+        "start_error": "{fail} cannot start {svc}: {error}",
+        "no_command": "{fail} cannot start {svc}: no start command configured",
+        "listening": "{ok} {svc} listens on port {port}",
+        "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
+        "status_stopped": "{off} {svc}: not running",
+        "status_port_free": "    port {port}: free",
+        "status_port_own": "    port {port}: listening, PID {pid} ({cmd})",
+        "status_port_stranger": "    port {port}: taken by PID {pid} ({cmd}), not {svc}'s",
+        "status_port_unknown": "    port {port}: taken by a process procclean cannot see",
+        "port_nothing": "port {port}: nothing listening",
+        "port_unseen": "{fail} port {port}: held by a process procclean cannot see (run as its owner or root)",
+        "port_freed": "port {port}: {n} process(es) stopped",
+        "no_processes": "no matching processes",
+        "interrupted": "interrupted",
+        "header": ("SERVICE", "PID", "PPID", "USER", "ELAPSED", "CPU%", "MEM", "COMMAND"),
+    },
+    "zh": {
+        "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
+        "killed": "{kill} {svc}进程已强制停止 (PID: {pid}, SIGKILL): {cmd}",
+        "gone": "{ok} {svc}进程已退出 (PID: {pid}): {cmd}",
+        "denied": "{fail} 无法停止{svc}进程 (PID: {pid}, 属于 {user}): 权限不足: {cmd}",
+        "survived": "{fail} SIGKILL 后{svc}进程仍在运行 (PID: {pid}): {cmd}",
+        "would_signal": "将发送 {sig} 给{svc}进程 (PID: {pid}): {cmd}",
+        "would_remove": "将删除 {path}",
+        "removed": "已删除 {path}",
+        "summary_stopped": "{svc}: 已停止 {n} 个进程",
+        "summary_killed": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {grace} 后被强制停止",
+        "summary_failed": "{fail} {svc}: {n} 个进程无法停止",
+        "nothing": "{svc}: 没有运行中的进程",
+        "force_header": "{clean} 强制清理所有{svc}进程...",
+        "pidfile_invalid": "{warn} {path}: PID 文件内容无效 ({content}), 已删除",
+        "pidfile_invalid_kept": "{warn} {path}: PID 文件内容无效 ({content})",
+        "pidfile_untrusted": "{warn} {path}: 其他用户可写, 以 root 运行时不予信任",
+        "pidfile_reused": "{warn} {path}: PID {pid} 已被 PID 文件写入之后启动的进程占用 ({cmd}), 未处理",
+        "pidfile_unknown_start": "{warn} {path}: 无法确定 PID {pid} 的启动时间 ({cmd}), 未处理",
+        "pidfile_protected": "{warn} {path}: PID {pid} 是 procclean 自身或其父进程, 未发送信号",
+        "pidfile_stale": "{path}: PID {pid} 未在运行",
+        "clean_kept": "{warn} {path}: 已保留, {svc}仍在运行 (PID: {pid})",
+        "clean_log_kept": "{warn} {path}: 已保留, {svc}仍在运行并写入该文件",
+        "clean_nothing": "没有需要清理的文件",
+        "already_running": "{ok} {svc}已在运行 (PID: {pids})",
+        "port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd})",
+        "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被占用",
+        "would_start": "将启动{svc}: {cmd} (目录 {cwd}, 日志 {log})",
+        "started": "{ok} {svc}已启动 (PID: {pid}): {cmd} (日志 {log})",
+        "start_failed": "{fail} {svc}启动后立即退出 (状态 {code}); {log} 的最后几行:",
+        "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
+        "start_error": "{fail} 无法启动{svc}: {error}",
+        "no_command": "{fail} 无法启动{svc}: 未配置启动命令",
+        "listening": "{ok} {svc}正在监听端口 {port}",
+        "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
+        "status_stopped": "{off} {svc}: 未运行",
+        "status_port_free": "    端口 {port}: 空闲",
+        "status_port_own": "    端口 {port}: 监听中, PID {pid} ({cmd})",
+        "status_port_stranger": "    端口 {port}: 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
+        "status_port_unknown": "    端口 {port}: 被无法查看的进程占用",
+        "port_nothing": "端口 {port}: 没有进程监听",
+        "port_unseen": "{fail} 端口 {port}: 被无法查看的进程占用 (请以其所有者或 root 运行)",
+        "port_freed": "端口 {port}: 已停止 {n} 个进程",
+        "no_processes": "没有匹配的进程",
+        "interrupted": "已中断",
+        "header": ("服务", "PID", "PPID", "用户", "运行时长", "CPU%", "内存", "命令"),
+    },
+}
+SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
+MARKS_EMOJI = {"ok": "\u2705", "kill": "\U0001f480", "fail": "\u274c", "warn": "\u26a0\ufe0f ",
+               "clean": "\U0001f9f9", "off": "\u2b55"}
+MARKS_ASCII = {"ok": "[ok]", "kill": "[killed]", "fail": "[error]", "warn": "[warning]",
+               "clean": "[clean]", "off": "[off]"}
+COLOURS = {"ok": "32", "kill": "33", "fail": "31", "warn": "33", "clean": "36", "off": "90"}
+
+
+def detect_language(option=None, environ=None):
+    """en or zh: --lang, then PROCCLEAN_LANG, then the locale."""
+    environ = os.environ if environ is None else environ
+    for value in (option, environ.get("PROCCLEAN_LANG")):
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+class Reporter(object):
+    """Writes results to stdout and warnings to stderr, in the chosen language.
+
+    A closed stdout (`| head -1`) must not stop a stop half-way: once writing fails,
+    output is dropped and the work goes on.  Text the stream cannot encode is escaped.
+    """
+
+    def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None):
+        environ = os.environ if environ is None else environ
+        self.lang = lang
+        self.quiet = quiet
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.broken = set()
+        encoding = getattr(self.stdout, "encoding", None) or "ascii"
+        try:
+            "\u2705\U0001f9f9".encode(encoding)
+            can_emoji = environ.get("TERM") != "dumb"
+        except (UnicodeEncodeError, LookupError):
+            can_emoji = False
+        self.marks = MARKS_EMOJI if can_emoji else MARKS_ASCII
+        isatty = getattr(self.stdout, "isatty", None)
+        self.colour = bool(isatty and isatty() and "NO_COLOR" not in environ
+                           and environ.get("TERM") != "dumb")
+
+    def text(self, key, **values):
+        template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
+        for mark, symbol in self.marks.items():
+            if self.colour:
+                symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
+            values.setdefault(mark, symbol)
+        if "svc" in values and self.lang == "zh":
+            values["svc"] = SERVICE_NAMES_ZH.get(values["svc"], values["svc"])
+        return template.format(**values)
+
+    def say(self, key, **values):
+        if not self.quiet:
+            self.write(self.stdout, self.text(key, **values))
+
+    def warn(self, key, **values):
+        self.write(self.stderr, self.text(key, **values))
+
+    def line(self, text, err=False):
+        if err or not self.quiet:
+            self.write(self.stderr if err else self.stdout, text)
+
+    def data(self, text):
+        """Machine-readable output (JSON): printed even with --quiet."""
+        self.write(self.stdout, text)
+
+    def write(self, stream, text):
+        if id(stream) in self.broken:
+            return
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            try:
+                text.encode(encoding)
+            except (UnicodeEncodeError, LookupError):
+                text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+            stream.write(text + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            # The reader went away; keep working, say nothing more there.
+            self.broken.add(id(stream))
+            _silence(stream)
+
+
+def _silence(stream):
+    """Point a broken standard stream at /dev/null so the exit flush cannot fail."""
+    try:
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def format_duration(seconds):
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm%02ds" % (seconds // 60, seconds % 60)
+    if seconds < 86400:
+        return "%dh%02dm" % (seconds // 3600, seconds // 60 % 60)
+    return "%dd%02dh" % (seconds // 86400, seconds // 3600 % 24)
+
+
+def format_memory(kb):
+    if kb is None:
+        return "?"
+    if kb < 1024:
+        return "%d KB" % kb
+    if kb < 1024 * 1024:
+        return "%.1f MB" % (kb / 1024.0)
+    return "%.2f GB" % (kb / 1024.0 / 1024.0)
+
+
+def format_seconds(seconds):
+    return ("%.1f s" % seconds).replace(".0 s", " s")
+
+
+# ---------------------------------------------------------------------------
+# Configuration: built-ins < procclean.ini < environment < command line
+# ---------------------------------------------------------------------------
+
+RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
+                "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES")
+
+
+class Config(object):
+    """The services (in order) and the settings procclean runs with."""
+
+    def __init__(self, services, default_names, grace, lang):
+        self.services = services
+        self.default_names = default_names
+        self.grace = grace
+        self.lang = lang
+
+    def select(self, names):
+        """The services named (all defaults when none), or a usage error."""
+        if not names:
+            return [self.services[n] for n in self.default_names]
+        chosen = []
+        for name in names:
+            service = self.services.get(name)
+            if service is None:
+                raise ProcCleanError("unknown service %r (known: %s)"
+                                     % (name, ", ".join(self.services)))
+            if service not in chosen:
+                chosen.append(service)
+        return chosen
+
+
+def _split_names(text):
+    return [n for n in re.split(r"[\s,]+", text or "") if n]
+
+
+def load_config(config_path=None, settings=(), environ=None, folder="."):
+    """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
+    `--set SERVICE.FIELD=VALUE` options, later ones winning."""
+    environ = os.environ if environ is None else environ
+    specs = {}
+    order = []
+    for builtin in BUILTIN_SERVICES:
+        specs[builtin["name"]] = dict(builtin)
+        order.append(builtin["name"])
+    general = {}
+
+    def spec_for(name):
+        if name not in specs:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+                raise ProcCleanError("invalid service name %r" % name)
+            specs[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
+                           "logfile": name + ".log", "port": "", "command": "", "cwd": ".",
+                           "health": ""}
+            order.append(name)
+        return specs[name]
+
+    path = config_path or environ.get("PROCCLEAN_CONFIG")
+    if path and not os.path.exists(path):
+        raise ProcCleanError("config file %s not found" % path)
+    path = path or os.path.join(folder, CONFIG_FILE)
+    if os.path.exists(path):
+        import configparser
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f)
+        except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+            raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
+        for section in parser.sections():
+            items = dict(parser.items(section))
+            if section == "procclean":
+                for key, value in items.items():
+                    if key not in ("grace", "lang", "services"):
+                        raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
+                    general[key] = value
+                continue
+            name = section[len("service:"):] if section.startswith("service:") else section
+            spec = spec_for(name)
+            for key, value in items.items():
+                if key not in SERVICE_FIELDS:
+                    raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
+                                         % (path, section, key, ", ".join(SERVICE_FIELDS)))
+                spec[key] = value
+
+    for key in ("grace", "lang", "services"):
+        value = environ.get("PROCCLEAN_" + key.upper())
+        if value:
+            general[key] = value
+    for key in sorted(environ):
+        if not key.startswith("PROCCLEAN_") or key in RESERVED_ENV:
+            continue
+        for field in SERVICE_FIELDS:
+            suffix = "_" + field.upper()
+            if key.endswith(suffix) and len(key) > len("PROCCLEAN_") + len(suffix):
+                env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
+                name = next((n for n in order if n.replace("-", "_") == env_name), env_name)
+                spec_for(name)[field] = environ[key]
+                break
+
+    for setting in settings:
+        name_field, eq, value = setting.partition("=")
+        name, dot, field = name_field.rpartition(".")
+        if not eq or not dot or not name:
+            raise ProcCleanError("--set takes SERVICE.FIELD=VALUE, got %r" % setting)
+        if field not in SERVICE_FIELDS:
+            raise ProcCleanError("--set: unknown field %r (fields: %s)"
+                                 % (field, ", ".join(SERVICE_FIELDS)))
+        spec_for(name)[field] = value
+
+    services = {}
+    for name in order:
+        services[name] = _build_service(specs[name])
+    default_names = _split_names(general.get("services")) or order
+    for name in default_names:
+        if name not in services:
+            raise ProcCleanError("services: unknown service %r" % name)
+    grace = None
+    if general.get("grace"):
+        grace = parse_grace(general["grace"])
+    return Config(services, default_names, grace, general.get("lang"))
+
+
+def _build_service(spec):
+    name = spec["name"]
+    try:
+        Service(name, spec["pattern"], "", "", None, "", "")
+    except re.error as exc:
+        raise ProcCleanError("%s: pattern %r does not compile: %s" % (name, spec["pattern"], exc))
+    port = None
+    if str(spec.get("port") or "").strip():
+        try:
+            port = parse_port(spec["port"])
+        except ProcCleanError as exc:
+            raise ProcCleanError("%s: %s" % (name, exc))
+    for field in ("pidfile", "logfile"):
+        if not spec[field]:
+            raise ProcCleanError("%s: %s must not be empty" % (name, field))
+    return Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
+                   spec["command"], spec["cwd"] or ".", spec.get("health", ""))
+
+
+def parse_grace(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ProcCleanError("invalid grace %r: expected seconds, like 2 or 0.5" % (text,))
+    if value < 0 or value != value or value > 86400:
+        raise ProcCleanError("invalid grace %r: expected seconds from 0 to 86400" % (text,))
+    return value
+
+
+def resolve_cwd(spec, folder="."):
+    """The folder a service starts in: `dir?marker` means dir when dir/marker exists."""
+    if "?" in spec:
+        sub, _, marker = spec.partition("?")
+        return sub if os.path.exists(os.path.join(folder, sub, marker)) else "."
+    return spec
+
+
+def command_argv(command):
+    """The argv for a start command: `{python}` is this interpreter; anything with
+    shell syntax runs under /bin/sh."""
+    import shlex
+    python = sys.executable or "python3"
+    if "{python}" in command:
+        command = command.replace("{python}", shlex.quote(python))
+    if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", command):
+        return ["/bin/sh", "-c", command]
+    return shlex.split(command)
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+class Context(object):
+    """What every command works with: the system, the config, the options, the output."""
+
+    def __init__(self, system, config, out, grace=DEFAULT_GRACE, dry_run=False, json=False,
+                 force=False, wait=False, timeout=START_TIMEOUT, check=False):
+        self.system = system
+        self.config = config
+        self.out = out
+        self.grace = grace
+        self.dry_run = dry_run
+        self.json = json
+        self.force = force
+        self.wait = wait
+        self.timeout = timeout
+        self.check = check
+
+
+class Survey(object):
+    """A look at the machine for some services: the table, the targets, the pidfiles."""
+
+    def __init__(self, table, targets, pidfiles, protected):
+        self.table = table
+        self.targets = targets
+        self.pidfiles = pidfiles          # service name -> PidfileInfo
+        self.protected = protected
+
+    def targets_of(self, service):
+        return [t for t in self.targets if t.service is service]
+
+
+def survey(ctx, services, warn=True):
+    """Take the process table once and find every target of `services`: the trusted
+    pidfile process and every pattern match, each with all its descendants."""
+    system = ctx.system
+    table = system.process_table()
+    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    ps_pid = getattr(system, "_ps_pid", None)
+    if ps_pid:
+        protected.add(ps_pid)
+    roots = []
+    pidfiles = {}
+    for service in services:
+        info = system.read_pidfile(service.pidfile)
+        pidfiles[service.name] = info
+        root = _pidfile_root(ctx, service, info, table, protected, warn)
+        if root is not None:
+            roots.append((root, service, "pidfile"))
+        roots.extend((proc, service, "pattern")
+                     for proc in sorted(matches(table, service), key=lambda p: p.pid))
+    return Survey(table, plan_targets(table, roots, protected), pidfiles, protected)
+
+
+def _pidfile_root(ctx, service, info, table, protected, warn):
+    """The pidfile's process if it may be trusted, else None (with a warning)."""
+    out = ctx.out
+    if not info.exists:
+        return None
+    if info.problem == "invalid":
+        if warn:
+            out.warn("pidfile_invalid_kept" if ctx.dry_run else "pidfile_invalid",
+                     path=info.path, content=printable(repr(info.raw)[1:]))
+        return None
+    if info.problem == "untrusted":
+        if warn:
+            out.warn("pidfile_untrusted", path=info.path)
+        return None
+    pid = info.pid
+    if pid in protected:
+        if warn:
+            out.warn("pidfile_protected", path=info.path, pid=pid)
+        return None
+    proc = table.get(pid)
+    if proc is None or proc.zombie:
+        return None
+    if service.regex is not None and GREP_WORD not in proc.line \
+            and service.regex.search(proc.line):
+        return proc
+    # A PID named by the pidfile but not by the pattern counts only if that process
+    # already ran when the pidfile was written: otherwise the PID was reused.
+    start = proc.start if proc.start is not None else ctx.system.start_time(pid)
+    if start is None:
+        if warn:
+            out.warn("pidfile_unknown_start", path=info.path, pid=pid,
+                     cmd=printable(proc.command))
+        return None
+    if start > info.mtime + 1.0:
+        if warn:
+            out.warn("pidfile_reused", path=info.path, pid=pid, cmd=printable(proc.command))
+        return None
+    return proc
+
+
+def wait_gone(system, targets, timeout):
+    """Wait for all `targets` together until they are gone or `timeout` passes; the
+    ones still running.  Polls fast at first (most processes exit within
+    milliseconds of SIGTERM), then every 100 ms: no fixed sleeps."""
+    deadline = system.clock() + timeout
+    delay = 0.005
+    pending = list(targets)
+    while True:
+        running = set(id(p) for p in system.still_running([t.process for t in pending]))
+        pending = [t for t in pending if id(t.process) in running]
+        now = system.clock()
+        if not pending or now >= deadline:
+            return pending
+        system.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, 0.1)
+
+
+def signal_targets(ctx, targets, signum):
+    """Send `signum` to every target at once; those it reached."""
+    reached = []
+    for target in targets:
+        try:
+            ctx.system.send_signal(target.pid, signum)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                target.outcome = "gone"
+            elif exc.errno == errno.EPERM:
+                target.outcome = "denied"
+            else:
+                target.outcome = "survived"
+            continue
+        reached.append(target)
+    return reached
+
+
+def stop_targets(ctx, targets, force=False):
+    """TERM all, one shared wait up to the grace, KILL the survivors, a short wait.
+    With `force`: KILL all at once.  Sets each target's outcome; returns the failed."""
+    if ctx.dry_run:
+        for target in targets:
+            ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
+                        svc=target.service.name, pid=target.pid,
+                        cmd=printable(target.process.command))
+        return []
+    live = []
+    for target in targets:
+        if target.process.zombie:
+            target.outcome = "gone"     # a zombie has exited; only its parent can reap it
+        else:
+            live.append(target)
+    if not force:
+        reached = signal_targets(ctx, live, signal.SIGTERM)
+        survivors = wait_gone(ctx.system, reached, ctx.grace) if reached else []
+        for target in reached:
+            target.outcome = "stopped"
+        to_kill = survivors
+    else:
+        to_kill = live
+    if to_kill:
+        reached = signal_targets(ctx, to_kill, signal.SIGKILL)
+        remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
+        for target in reached:
+            target.outcome = "killed"
+        for target in remaining:
+            target.outcome = "survived"
+    return [t for t in targets if t.outcome in ("denied", "survived")]
+
+
+def report_targets(ctx, targets):
+    for target in targets:
+        values = dict(svc=target.service.name, pid=target.pid,
+                      cmd=printable(target.process.command))
+        if target.outcome in ("denied", "survived"):
+            ctx.out.warn(target.outcome, user=target.process.user, **values)
+        elif target.outcome:
+            ctx.out.say(target.outcome, **values)
+
+
+def report_summary(ctx, service, targets, grace_used):
+    if ctx.dry_run:
+        if not targets:
+            ctx.out.say("nothing", svc=service.name)
+        return
+    failed = [t for t in targets if t.outcome in ("denied", "survived")]
+    done = [t for t in targets if t.outcome not in ("denied", "survived")]
+    killed = [t for t in done if t.outcome == "killed"]
+    if not targets:
+        ctx.out.say("nothing", svc=service.name)
+    elif failed:
+        ctx.out.warn("summary_failed", svc=service.name, n=len(failed))
+    if done:
+        if killed and grace_used:
+            ctx.out.say("summary_killed", svc=service.name, n=len(done), k=len(killed),
+                        grace=format_seconds(ctx.grace))
+        else:
+            ctx.out.say("summary_stopped", svc=service.name, n=len(done))
+
+
+def remove_files(ctx, paths):
+    for path in paths:
+        if ctx.dry_run:
+            if ctx.system.exists(path):
+                ctx.out.say("would_remove", path=path)
+        elif ctx.system.remove_file(path):
+            ctx.out.say("removed", path=path)
+
+
+def cmd_stop(ctx, services, force=False):
+    """stop / force-clean: every target of every service, all signalled together."""
+    if force:
+        for service in services:
+            ctx.out.say("force_header", svc=service.name)
+    found = survey(ctx, services)
+    failed = stop_targets(ctx, found.targets, force=force)
+    report_targets(ctx, found.targets)
+    for service in services:
+        targets = found.targets_of(service)
+        report_summary(ctx, service, targets, grace_used=not force)
+        info = found.pidfiles[service.name]
+        paths = []
+        if info.exists:
+            survivor = any(t.via == "pidfile" and t.outcome in ("denied", "survived")
+                           for t in targets)
+            if not survivor:
+                paths.append(service.pidfile)
+        if force:
+            paths.append(service.logfile)
+        remove_files(ctx, paths)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def process_record(target):
+    proc = target.process
+    cpu = proc.cpu_percent
+    return {
+        "service": target.service.name, "pid": proc.pid, "ppid": proc.ppid,
+        "user": proc.user, "elapsed": None if proc.elapsed is None else round(proc.elapsed, 1),
+        "cpu_percent": None if cpu is None else round(cpu, 1), "memory_kb": proc.rss_kb,
+        "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
+    }
+
+
+def cmd_show_processes(ctx, services):
+    found = survey(ctx, services, warn=False)
+    records = [process_record(t) for t in found.targets]
+    if ctx.json:
+        import json
+        ctx.out.data(json.dumps({"processes": records}, indent=2))
+        return EXIT_OK
+    if not records:
+        ctx.out.say("no_processes")
+        return EXIT_OK
+    header = MESSAGES[ctx.out.lang]["header"]
+    rows = [header] + [(
+        r["service"], str(r["pid"]), "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
+        format_duration(r["elapsed"]),
+        "?" if r["cpu_percent"] is None else "%.1f" % r["cpu_percent"],
+        format_memory(r["memory_kb"]), r["command"]) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        ctx.out.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    return EXIT_OK
+
+
+def port_holders(listeners, port, table):
+    """Listeners on `port`, one per PID, with commands filled from the table."""
+    seen = {}
+    for listener in listeners:
+        if listener.port != port or listener.pid in seen:
+            continue
+        proc = table.get(listener.pid) if listener.pid is not None else None
+        if proc is not None:
+            listener.command = proc.command
+        seen[listener.pid] = listener
+    return list(seen.values())
+
+
+def service_status(ctx, service, found, listeners):
+    targets = [t for t in found.targets_of(service) if not t.process.zombie]
+    procs = [t.process for t in targets]
+    pids = [p.pid for p in procs]
+    roots = [t.process for t in targets if t.via != "child"] or procs
+    uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None]) \
+        if roots else None
+    cpu_values = [p.cpu_percent for p in procs if p.cpu_percent is not None]
+    mem_values = [p.rss_kb for p in procs if p.rss_kb is not None]
+    record = {
+        "name": service.name, "running": bool(procs), "pids": pids,
+        "uptime": None if uptime is None else round(uptime, 1),
+        "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
+        "memory_kb": sum(mem_values) if mem_values else None,
+        "port": service.port, "listening": False, "listeners": [],
+        "pidfile": service.pidfile,
+        "pidfile_pid": found.pidfiles[service.name].pid,
+        "processes": [process_record(t) for t in targets],
+    }
+    if service.port is not None:
+        for holder in port_holders(listeners, service.port, found.table):
+            record["listeners"].append({
+                "pid": holder.pid, "address": holder.address, "family": holder.family,
+                "command": None if holder.command is None else printable(holder.command),
+                "own": holder.pid in pids})
+        record["listening"] = bool(record["listeners"])
+    return record
+
+
+def cmd_status(ctx, services):
+    found = survey(ctx, services, warn=False)
+    listeners = ctx.system.listeners() if any(s.port for s in services) else []
+    records = [service_status(ctx, s, found, listeners) for s in services]
+    if ctx.json:
+        import json
+        ctx.out.data(json.dumps({"services": records}, indent=2))
+    else:
+        for record in records:
+            _print_status(ctx, record)
+    if ctx.check and not all(r["running"] for r in records):
+        return EXIT_NOT_RUNNING
+    return EXIT_OK
+
+
+def _print_status(ctx, record):
+    out = ctx.out
+    name = record["name"]
+    if record["running"]:
+        out.say("status_running", svc=name, pids=", ".join(map(str, record["pids"])),
+                uptime=format_duration(record["uptime"]),
+                cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
+                mem=format_memory(record["memory_kb"]))
+    else:
+        out.say("status_stopped", svc=name)
+    if record["port"] is None:
+        return
+    if not record["listeners"]:
+        out.say("status_port_free", port=record["port"])
+    for holder in record["listeners"]:
+        if holder["pid"] is None:
+            out.say("status_port_unknown", port=record["port"])
+        else:
+            out.say("status_port_own" if holder["own"] else "status_port_stranger",
+                    port=record["port"], pid=holder["pid"], cmd=holder["command"], svc=name)
+
+
+def cmd_clean(ctx, services):
+    """Remove stale pidfiles and the logfiles; keep what a running service still uses."""
+    found = survey(ctx, services, warn=False)
+    removed_any = False
+    for service in services:
+        live = [t for t in found.targets_of(service) if not t.process.zombie]
+        info = found.pidfiles[service.name]
+        paths = []
+        if info.exists:
+            named = [t for t in live if t.via == "pidfile"]
+            if named:
+                ctx.out.warn("clean_kept", path=service.pidfile, svc=service.name,
+                             pid=named[0].pid)
+            else:
+                if info.problem == "invalid":
+                    ctx.out.warn("pidfile_invalid_kept", path=info.path,
+                                 content=printable(repr(info.raw)[1:]))
+                paths.append(service.pidfile)
+        if ctx.system.exists(service.logfile):
+            if live:
+                ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
+            else:
+                paths.append(service.logfile)
+        removed_any = removed_any or bool(paths)
+        remove_files(ctx, paths)
+    if not removed_any:
+        ctx.out.say("clean_nothing")
+    return EXIT_OK
+
+
+def cmd_start(ctx, services):
+    """Start each service in the background unless it runs already or its port is taken."""
+    found = survey(ctx, services, warn=False)
+    listeners = None
+    failed = False
+    started = []
+    for service in services:
+        running = [t for t in found.targets_of(service) if not t.process.zombie]
+        if running:
+            ctx.out.say("already_running", svc=service.name,
+                        pids=", ".join(str(t.pid) for t in running))
+            continue
+        if service.port is not None:
+            if listeners is None:
+                listeners = ctx.system.listeners()
+            holders = port_holders(listeners, service.port, found.table)
+            if holders:
+                holder = holders[0]
+                if holder.pid is None:
+                    ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
+                else:
+                    ctx.out.warn("port_taken", svc=service.name, port=service.port,
+                                 pid=holder.pid, cmd=printable(holder.command or "?"))
+                failed = True
+                continue
+        if not service.command.strip():
+            ctx.out.warn("no_command", svc=service.name)
+            failed = True
+            continue
+        cwd = resolve_cwd(service.cwd)
+        argv = command_argv(service.command)
+        shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
+        if ctx.dry_run:
+            ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
+            continue
+        if found.pidfiles[service.name].exists:
+            ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
+        if not os.path.isdir(cwd):
+            ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
+            failed = True
+            continue
+        try:
+            child = ctx.system.spawn(argv, cwd, service.logfile)
+        except OSError as exc:
+            ctx.out.warn("start_error", svc=service.name,
+                         error="%s: %s" % (argv[0], exc.strerror or exc))
+            failed = True
+            continue
+        ctx.system.write_pidfile(service.pidfile, child.pid)
+        started.append((service, child, shown))
+    if started and not _watch_start(ctx, started):
+        failed = True
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _watch_start(ctx, started):
+    """Watch fresh services together: each must survive the first moments (and, with
+    --wait, listen on its port before the timeout).  False if any failed."""
+    system = ctx.system
+    window = ctx.timeout if ctx.wait else START_CHECK
+    deadline = system.clock() + window
+    pending = list(started)
+    ok = True
+    delay = 0.02
+    while pending:
+        listening = None
+        for entry in list(pending):
+            service, child, shown = entry
+            code = child.poll()
+            if code is not None:
+                ctx.out.warn("start_failed", svc=service.name, code=code, log=service.logfile)
+                for line in system.tail(service.logfile):
+                    ctx.out.line("    " + line, err=True)
+                system.remove_file(service.pidfile)
+                pending.remove(entry)
+                ok = False
+                continue
+            if ctx.wait and service.port is not None:
+                if listening is None:
+                    listening = set(l.port for l in system.listeners())
+                if service.port in listening:
+                    ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown,
+                                log=service.logfile)
+                    ctx.out.say("listening", svc=service.name, port=service.port)
+                    pending.remove(entry)
+        now = system.clock()
+        if now >= deadline:
+            break
+        if pending:
+            system.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 0.25)
+    for service, child, shown in pending:
+        if ctx.wait and service.port is not None:
+            ctx.out.warn("start_timeout", svc=service.name, port=service.port,
+                         timeout=format_seconds(window), log=service.logfile)
+            for line in system.tail(service.logfile):
+                ctx.out.line("    " + line, err=True)
+            ok = False
+        else:
+            ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown,
+                        log=service.logfile)
+    return ok
+
+
+def cmd_restart(ctx, services):
+    code = cmd_stop(ctx, services)
+    if code != EXIT_OK:
+        return code
+    return cmd_start(ctx, services)
+
+
+def cmd_kill_port(ctx, ports):
+    """Stop the processes LISTENING on `ports` (never their clients), whole trees."""
+    if not ports:
+        raise ProcCleanError("kill-port needs at least one port")
+    numbers = []
+    for text in ports:
+        port = parse_port(text)
+        if port not in numbers:
+            numbers.append(port)
+    system = ctx.system
+    table = system.process_table()
+    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    listeners = system.listeners()
+    failed = False
+    roots = []
+    port_services = {}
+    for port in numbers:
+        service = Service("port %d" % port, "", "", "", port, "", ".")
+        port_services[port] = service
+        holders = port_holders(listeners, port, table)
+        if not holders:
+            ctx.out.say("port_nothing", port=port)
+        for holder in holders:
+            if holder.pid is None or holder.pid not in table:
+                ctx.out.warn("port_unseen", port=port)
+                failed = True
+            else:
+                roots.append((table[holder.pid], service, "port"))
+    targets = plan_targets(table, roots, protected)
+    if stop_targets(ctx, targets, force=ctx.force):
+        failed = True
+    report_targets(ctx, targets)
+    for port in numbers:
+        done = [t for t in targets if t.service is port_services[port]
+                and t.outcome not in ("denied", "survived")]
+        if done and not ctx.dry_run:
+            ctx.out.say("port_freed", port=port, n=len(done))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart")
+COMMANDS = ("stop", "force-clean", "start", "restart", "show-processes", "status", "clean",
+            "kill-port")
+
+EXAMPLES = """\
+commands:
+  stop [SERVICE...]          SIGTERM, wait up to --grace, then SIGKILL (whole trees)
+  force-clean [SERVICE...]   SIGKILL at once; remove pidfile and logfile
+  start [SERVICE...]         start in the background (--wait: until the port listens)
+  restart [SERVICE...]       stop, then start
+  status [SERVICE...]        running or not, PIDs, port, uptime, CPU, memory (--check, --json)
+  show-processes [SERVICE...]  every matching process (--json)
+  clean                      remove stale pidfiles and the logfiles
+  kill-port PORT...          stop what LISTENS on the ports, never their clients
+  stop-backend, force-clean-frontend, start-backend, ...: the Makefile's names
+
+examples:
+  python3 procclean.py stop                    # stop backend and frontend
+  python3 procclean.py force-clean-backend
+  python3 procclean.py --dry-run stop backend  # show what would be signalled
+  python3 procclean.py status --json
+  python3 procclean.py kill-port 8000 3000
+  PROCCLEAN_BACKEND_PORT=8001 python3 procclean.py start backend --wait
+
+configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
+[worker] pattern = celery.*worker), PROCCLEAN_<SERVICE>_<FIELD> variables,
+--set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health.
+
+exit codes: 0 done, 1 something could not be stopped or started, 2 usage or
+config error, 3 status --check: a service is not running, 130 interrupted.
+"""
+
+
+class _ParserExit(Exception):
+    def __init__(self, status, message):
+        Exception.__init__(self, message)
+        self.status = status
+
+
+def _make_parser_class():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """argparse that reports instead of exiting, so `main` owns every exit."""
+
+        def exit(self, status=0, message=None):
+            raise _ParserExit(status, message)
+
+        def error(self, message):
+            raise ProcCleanError(message)
+
+    return argparse, Parser
+
+
+def build_parser():
+    """The command-line parser: options are accepted before or after the command."""
+    argparse, Parser = _make_parser_class()
+    parser = Parser(
+        prog="procclean.py",
+        description="Stop, force-clean, start and inspect a local dev stack (backend, "
+                    "frontend, ...) safely: whole process trees, never the wrong process.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", help="what to do (see commands below)")
+    parser.add_argument("names", nargs="*", metavar="SERVICE|PORT",
+                        help="services to act on (default: all), or ports for kill-port")
+    parser.add_argument("-n", "--dry-run", action="store_true",
+                        help="print what would be signalled, started and removed; change nothing")
+    parser.add_argument("--grace", metavar="SECONDS",
+                        help="how long stop waits after SIGTERM before SIGKILL (default 2)")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output (status, show-processes)")
+    parser.add_argument("--lang", choices=("en", "zh"), help="language of messages")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only warnings and errors")
+    parser.add_argument("--force", action="store_true", help="kill-port: SIGKILL at once")
+    parser.add_argument("--wait", action="store_true",
+                        help="start: wait until the service's port listens")
+    parser.add_argument("--timeout", metavar="SECONDS",
+                        help="start --wait: how long to wait (default 30)")
+    parser.add_argument("--check", action="store_true",
+                        help="status: exit 3 when a service is not running")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: ./procclean.ini if present)")
+    parser.add_argument("--set", action="append", default=[], metavar="SERVICE.FIELD=VALUE",
+                        help="change one setting of a service, e.g. backend.port=8001")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def version_text():
+    """The version and a short hash of this file's bytes (tells an edited copy apart)."""
+    import hashlib
+    try:
+        with open(os.path.abspath(__file__), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    except (OSError, NameError):
+        digest = "unknown"
+    return "procclean %s (sha256 %s)" % (__version__, digest)
+
+
+def split_command(command):
+    """`stop-backend` -> ("stop", ["backend"]); `stop` -> ("stop", [])."""
+    if command in COMMANDS:
+        return command, []
+    for base in SERVICE_COMMANDS:
+        if command.startswith(base + "-"):
+            return base, [command[len(base) + 1:]]
+    raise ProcCleanError("unknown command %r (commands: %s; or e.g. stop-backend)"
+                         % (command, ", ".join(COMMANDS)))
+
+
+def run(args, names, system=None, out=None, environ=None):
+    """Carry out a parsed command line; returns the exit code."""
+    environ = os.environ if environ is None else environ
+    config = load_config(args.config, args.set, environ)
+    lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
+    if out is None:
+        out = Reporter(lang=lang, quiet=args.quiet, environ=environ)
+    command, implied = split_command(args.command)
+    grace = parse_grace(args.grace) if args.grace is not None else (
+        config.grace if config.grace is not None else DEFAULT_GRACE)
+    timeout = parse_grace(args.timeout) if args.timeout is not None else START_TIMEOUT
+    if system is None:
+        system = System(environ.get("PROCCLEAN_PS", "auto"),
+                        environ.get("PROCCLEAN_PORTS", "auto"))
+    ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
+                  force=args.force, wait=args.wait, timeout=timeout, check=args.check)
+    if command == "kill-port":
+        return cmd_kill_port(ctx, implied + names)
+    services = config.select(implied + names)
+    if command == "stop":
+        return cmd_stop(ctx, services)
+    if command == "force-clean":
+        return cmd_stop(ctx, services, force=True)
+    if command == "show-processes":
+        return cmd_show_processes(ctx, services)
+    if command == "status":
+        return cmd_status(ctx, services)
+    if command == "clean":
+        return cmd_clean(ctx, services)
+    if command == "start":
+        return cmd_start(ctx, services)
+    return cmd_restart(ctx, services)
+
+
+def main(argv=None):
+    """Run procclean with `argv` (default: the command line); returns the exit code."""
+    if argv is None:
+        argv = sys.argv[1:]
+    out = None
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        for word in extra:
+            if word.startswith("-") and word != "-":
+                raise ProcCleanError("unrecognized option %r" % word)
+        names = list(args.names) + extra
+        if args.version:
+            Reporter().data(version_text())
+            return EXIT_OK
+        if not args.command:
+            parser.print_usage(sys.stderr)
+            raise ProcCleanError("no command given (try --help)")
+        out = Reporter(lang=detect_language(args.lang), quiet=True)   # for interruptions
+        return run(args, names)
+    except _ParserExit as exc:
+        if exc.args and exc.args[0]:
+            sys.stderr.write(exc.args[0])
+        return exc.status
+    except ProcCleanError as exc:
+        _error_line(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        _error_line(MESSAGES[out.lang if out else "en"]["interrupted"])
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence(sys.stdout)
+        return EXIT_OK
+
+
+def _error_line(message):
+    try:
+        sys.stderr.write("procclean: %s\n" % printable(message).encode(
+            getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace").decode(
+            getattr(sys.stderr, "encoding", None) or "utf-8", "replace"))
+        sys.stderr.flush()
+    except (OSError, ValueError, LookupError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
