@@ -1,0 +1,441 @@
+"""End-to-end: procclean.py against the real stacks of issue 5, inside a PID + network namespace.
+
+The fixture project (tests/e2e/project) is copied into a temporary folder with procclean.py
+beside it, as a team vendors it; every procclean run and every "by hand" start happens inside
+a fresh namespace made by the test (tests/nslib.py: its PID 1 is tests/ns_agent.py, which
+reaps orphans as init would), where the only processes are the ones the test started. Nothing
+here ever runs on the host's process table: without namespaces the tests skip with a reason
+(PROCCLEAN_E2E_STRICT=1, set by .ci/run, turns those skips into failures).
+
+Stacks:
+  backend  main_py  -> `<venv python> main.py`         (procclean's default command)
+  backend  reload   -> `uvicorn main:app --reload`     (reloader + a worker matching no pattern)
+  backend  workers  -> `uvicorn main:app --workers 2`  (supervisor + two spawned workers)
+  frontend vite     -> `npm run dev`                   (npm -> sh -> node vite -> esbuild)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nslib import Namespace, Proc  # tests/nslib.py (tests/conftest.py puts tests/ on sys.path)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PROCCLEAN = os.path.join(ROOT, "procclean.py")
+PROJECT = os.path.join(HERE, "project")
+PREPARE = os.path.join(HERE, "prepare_frontend.sh")
+PY = sys.executable
+STRICT = os.environ.get("PROCCLEAN_E2E_STRICT") == "1"
+
+BACKEND_PORT, FRONTEND_PORT = 8000, 3000
+START_TIMEOUT = 60.0   # generous: 2 cores, CI under load
+
+# How each way of running is started: by procclean (the COMMAND env override, None = default)
+# and by hand (argv, folder under the project).
+BACKEND_MODES = {
+    "main_py": {"command": None, "argv": [PY, "main.py"]},
+    "reload": {"command": "uvicorn main:app --reload",
+               "argv": ["uvicorn", "main:app", "--reload"]},
+    "workers": {"command": "uvicorn main:app --workers 2",
+                "argv": ["uvicorn", "main:app", "--workers", "2"]},
+}
+# Processes each way must show once up (proves the "nothing left" checks mean something).
+BACKEND_MARKERS = {
+    "main_py": ["main.py"],
+    "reload": ["--reload", "spawn_main"],
+    "workers": ["--workers", "spawn_main"],
+}
+FRONTEND_MARKERS = ["npm run dev", "bin/vite", "esbuild"]
+
+
+def unavailable(reason):
+    if STRICT:
+        pytest.fail("e2e prerequisite missing (PROCCLEAN_E2E_STRICT=1): " + reason)
+    pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- namespace
+
+# One-shot helpers run inside the namespace with the venv's python (the agent has no HTTP op).
+HTTP_WAIT = r"""
+import json, sys, time, urllib.request, urllib.error
+url, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            res = {"status": r.status, "body": r.read(2048).decode("utf-8", "replace")}
+    except urllib.error.HTTPError as e:
+        res = {"status": e.code, "error": str(e)}
+    except Exception as e:
+        res = {"status": None, "error": "%s: %s" % (type(e).__name__, e)}
+    if res["status"] == 200 or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
+print(json.dumps(res))
+"""
+# SO_REUSEADDR as every server sets it (uvicorn, node): on Linux the bind still fails while any
+# socket LISTENs on the port, but not for the TIME_WAIT entries our own HTTP checks leave.
+CAN_BIND = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ok")
+except OSError as e:
+    print("%s: %s" % (type(e).__name__, e))
+"""
+
+
+class Stack:
+    """The project copy and the namespace it runs in, with the operations the tests need."""
+
+    def __init__(self, ns, root, env):
+        self.ns, self.root, self.env = ns, root, env
+
+    def _env(self, extra):
+        e = dict(self.env)
+        e.update(extra or {})
+        return e
+
+    # procclean -----------------------------------------------------------------
+    def procclean(self, *args, env=None, timeout=120):
+        r = self.ns.run([PY, "procclean.py"] + list(args), cwd=self.root, env=self._env(env),
+                        timeout=timeout)
+        return {"args": args, "rc": None if r.timed_out else r.rc, "stdout": r.stdout,
+                "stderr": r.stderr + ("\n[timed out after %s s]" % timeout
+                                      if r.timed_out else ""),
+                "seconds": r.elapsed}
+
+    def ok(self, *args, **kw):
+        res = self.procclean(*args, **kw)
+        assert res["rc"] == 0, describe("procclean %s" % " ".join(args), res, self)
+        return res
+
+    def status(self, *services):
+        res = self.ok("status", "--json", *services)
+        try:
+            data = json.loads(res["stdout"])
+        except ValueError:
+            raise AssertionError(describe("status --json printed no JSON", res, self))
+        return {s["name"]: s for s in data["services"]}
+
+    # by hand -------------------------------------------------------------------
+    def by_hand(self, argv, folder, env=None):
+        """Start argv as a user would in a terminal: no pidfile, nothing from procclean."""
+        exe = shutil.which(argv[0], path=self._env(env)["PATH"])
+        assert exe, "%s not found on PATH" % argv[0]
+        p = self.ns.spawn(Proc(argv, path=exe, cwd=os.path.join(self.root, folder),
+                               env=self._env(env)))
+        return p.pid
+
+    # observation ---------------------------------------------------------------
+    def procs(self):
+        """Every live (non-zombie) process of the namespace but its PID 1, as
+        (pid, ppid, state, command line)."""
+        return [(p["pid"], p["ppid"], p["state"], " ".join(p["argv"]))
+                for p in self.ns.ps() if p["pid"] != 1 and p["state"] not in ("Z", "X")]
+
+    def _py(self, code, *args, timeout=30):
+        r = self.ns.run([PY, "-c", code] + [str(a) for a in args], env=self.env,
+                        timeout=timeout)
+        assert r.rc == 0 and not r.timed_out, r
+        return r.stdout.strip()
+
+    def can_bind(self, port):
+        out = self._py(CAN_BIND, port)
+        return {"ok": out == "ok", "error": out}
+
+    def wait_http(self, url, timeout=START_TIMEOUT):
+        return json.loads(self._py(HTTP_WAIT, url, timeout, timeout=timeout + 30))
+
+    def wait_gone(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.procs()
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.05)
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.root, name), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+
+
+def describe(what, res, stack):
+    lines = ["%s: exit %s after %.2f s" % (what, res.get("rc"), res.get("seconds", 0)),
+             "--- stdout\n" + res.get("stdout", ""), "--- stderr\n" + res.get("stderr", "")]
+    try:
+        lines.append("--- processes\n" + "\n".join("%d %d %s %s" % p for p in stack.procs()))
+        for log in ("backend.log", "frontend.log"):
+            text = stack.read(log)
+            if text:
+                lines.append("--- %s (tail)\n%s" % (log, "\n".join(text.splitlines()[-15:])))
+    except Exception as e:  # the description must never hide the real failure
+        lines.append("(could not describe the namespace: %s)" % e)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def e2e_env():
+    ok, reason = Namespace.available()
+    if not ok:
+        unavailable(reason)
+    if not os.path.isfile(PROCCLEAN):
+        unavailable("procclean.py not found at %s" % PROCCLEAN)
+    r = subprocess.run([PY, "-c", "import fastapi, uvicorn"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        unavailable("fastapi/uvicorn not importable by %s (make test installs "
+                    "requirements-dev.txt into .venv)" % PY)
+    # The venv's bin first on PATH, so `uvicorn main:app` and the backend's imports resolve to
+    # what requirements-dev.txt installed (procclean's default backend command is its own
+    # interpreter, which is this one too).
+    path = os.pathsep.join([os.path.dirname(PY), os.environ.get("PATH", "/usr/bin:/bin")])
+    return {"PATH": path, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def frontend_modules():
+    """node_modules of the fixture frontend, from the cache prepare_frontend.sh keeps."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        unavailable("node/npm not found: the Vite frontend cannot run")
+    r = subprocess.run(["bash", PREPARE], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=600)
+    if r.returncode != 0:
+        pytest.fail("prepare_frontend.sh failed:\n" + r.stderr.decode("utf-8", "replace"))
+    path = os.path.join(r.stdout.decode().strip().splitlines()[-1], "node_modules")
+    assert os.path.isdir(path), path
+    return path
+
+
+def _project(tmp_path, node_modules=None):
+    root = str(tmp_path / "proj")
+    shutil.copytree(PROJECT, root, symlinks=True,
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__", "*.pid",
+                                                  "*.log", ".vite"))
+    shutil.copy2(PROCCLEAN, os.path.join(root, "procclean.py"))
+    if node_modules:
+        # A private copy (20 MB, ~0.05 s): vite writes its dep cache under node_modules/.vite.
+        shutil.copytree(node_modules, os.path.join(root, "frontend", "node_modules"),
+                        symlinks=True)
+    return root
+
+
+@pytest.fixture
+def stack(tmp_path, e2e_env):
+    root = _project(tmp_path)
+    with Namespace(cwd=root, env=e2e_env) as ns:
+        yield Stack(ns, root, e2e_env)
+
+
+@pytest.fixture
+def fstack(tmp_path, e2e_env, frontend_modules):
+    root = _project(tmp_path, frontend_modules)
+    with Namespace(cwd=root, env=e2e_env) as ns:
+        yield Stack(ns, root, e2e_env)
+
+
+# --------------------------------------------------------------------------- checks
+
+def backend_env(mode, **extra):
+    env = dict(extra)
+    if BACKEND_MODES[mode]["command"]:
+        env["PROCCLEAN_BACKEND_COMMAND"] = BACKEND_MODES[mode]["command"]
+    return env
+
+
+def assert_up(st, name, port, url, markers):
+    r = st.wait_http(url)
+    assert r["status"] == 200, "GET %s: %r\n%s" % (url, r, describe("stack", {}, st))
+    cmds = [p[3] for p in st.procs()]
+    for m in markers:
+        assert any(m in c for c in cmds), "no process with %r once up:\n%s" % (
+            m, "\n".join(cmds))
+    svc = st.status(name)[name]
+    assert svc["running"] is True, svc
+    assert svc["pids"], svc
+    assert svc["port"] == port, svc
+    assert svc["listening"] is True, svc
+    assert svc["listeners"], svc
+    assert any(l.get("own") for l in svc["listeners"]), (
+        "the listener on %d is not counted as %s's own: %r" % (port, name, svc))
+    return svc
+
+
+def assert_all_gone(st, res, ports):
+    left = st.wait_gone(timeout=3)
+    assert not left, "processes left after procclean %s:\n%s\n%s" % (
+        " ".join(res["args"]), "\n".join("%d %d %s %s" % tuple(p) for p in left),
+        describe("procclean", res, st))
+    for port in ports:
+        b = st.can_bind(port)
+        assert b["ok"], "port %d still taken after procclean %s: %s" % (
+            port, " ".join(res["args"]), b["error"])
+
+
+def pidfile_pid(st, name):
+    text = st.read(name + ".pid")
+    assert text is not None, "%s.pid missing after start" % name
+    assert text.strip().isdigit(), "%s.pid holds %r" % (name, text)
+    return int(text)
+
+
+# --------------------------------------------------------------------------- backend
+
+@pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
+def test_backend_start_status_stop(stack, mode):
+    env = backend_env(mode)
+    stack.ok("start", "--wait", "backend", env=env)
+    svc = assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+                    BACKEND_MARKERS[mode])
+    pid = pidfile_pid(stack, "backend")
+    assert pid in svc["pids"], (pid, svc)
+    # Already running: start says so and exits 0, starts nothing new.
+    before = {p[0] for p in stack.procs()}
+    stack.ok("start", "backend", env=env)
+    assert {p[0] for p in stack.procs()} == before
+    res = stack.ok("stop", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None, "backend.pid left after stop"
+    assert stack.status("backend")["backend"]["running"] is False
+
+
+@pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
+def test_backend_force_clean(stack, mode):
+    env = backend_env(mode)
+    stack.ok("start", "--wait", "backend", env=env)
+    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS[mode])
+    res = stack.ok("force-clean", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None, "backend.pid left after force-clean"
+    assert stack.read("backend.log") is None, "backend.log left after force-clean"
+
+
+@pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
+def test_backend_restart(stack, mode):
+    env = backend_env(mode)
+    stack.ok("start", "--wait", "backend", env=env)
+    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS[mode])
+    old = {p[0] for p in stack.procs()}
+    old_pid = pidfile_pid(stack, "backend")
+    stack.ok("restart", "backend", env=env)
+    svc = assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+                    BACKEND_MARKERS[mode])
+    now = {p[0] for p in stack.procs()}
+    assert not old & now, "processes from before the restart still alive: %s" % (old & now)
+    new_pid = pidfile_pid(stack, "backend")
+    assert new_pid != old_pid and new_pid in svc["pids"], (old_pid, new_pid, svc)
+    res = stack.ok("stop", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+
+
+@pytest.mark.parametrize("how", ["stop", "force-clean"])
+@pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
+def test_backend_by_hand(stack, mode, how):
+    """Started in a terminal, not by procclean: no pidfile, found by pattern (+ children)."""
+    stack.by_hand(BACKEND_MODES[mode]["argv"], "backend")
+    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS[mode])
+    assert stack.read("backend.pid") is None
+    res = stack.ok(how, "backend")
+    assert_all_gone(stack, res, [BACKEND_PORT])
+
+
+@pytest.mark.parametrize("started", ["procclean", "by_hand"])
+@pytest.mark.parametrize("mode", ["main_py", "reload"])
+def test_backend_ignoring_sigterm_is_killed(stack, mode, started):
+    """A backend that ignores SIGTERM: after --grace, SIGKILL; nothing left; exit 0."""
+    grace = 1.0
+    env = backend_env(mode, IGNORE_SIGTERM="1")
+    if started == "procclean":
+        stack.ok("start", "--wait", "backend", env=env)
+    else:
+        stack.by_hand(BACKEND_MODES[mode]["argv"], "backend", env={"IGNORE_SIGTERM": "1"})
+    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS[mode])
+    res = stack.ok("stop", "--grace", str(grace), "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    # It took the grace (TERM was ignored), and not much more (one shared wait).
+    assert grace - 0.1 <= res["seconds"] <= grace + 5, describe("stop", res, stack)
+    assert stack.read("backend.pid") is None
+
+
+# --------------------------------------------------------------------------- frontend
+
+def test_frontend_start_status_stop(fstack):
+    fstack.ok("start", "--wait", "frontend")
+    svc = assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/",
+                    FRONTEND_MARKERS)
+    assert pidfile_pid(fstack, "frontend") in svc["pids"]
+    res = fstack.ok("stop", "frontend")
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+    assert fstack.read("frontend.pid") is None
+
+
+def test_frontend_force_clean(fstack):
+    fstack.ok("start", "--wait", "frontend")
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    res = fstack.ok("force-clean", "frontend")
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+    assert fstack.read("frontend.pid") is None
+    assert fstack.read("frontend.log") is None
+
+
+def test_frontend_restart(fstack):
+    fstack.ok("start", "--wait", "frontend")
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    old = {p[0] for p in fstack.procs()}
+    fstack.ok("restart", "frontend")
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    assert not old & {p[0] for p in fstack.procs()}, "old frontend processes survived restart"
+    res = fstack.ok("stop", "frontend")
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+
+
+@pytest.mark.parametrize("how", ["stop", "force-clean"])
+def test_frontend_by_hand(fstack, how):
+    fstack.by_hand(["npm", "run", "dev"], "frontend")
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    res = fstack.ok(how, "frontend")
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+
+
+# --------------------------------------------------------------------------- whole stack
+
+@pytest.mark.parametrize("mode", ["main_py", "reload"])
+def test_whole_stack_start_stop(fstack, mode):
+    """`start` with no service starts both; `stop` with none leaves nothing and both ports free."""
+    env = backend_env(mode)
+    fstack.ok("start", "--wait", env=env)
+    assert_up(fstack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS[mode])
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    both = fstack.status()
+    assert both["backend"]["running"] and both["frontend"]["running"], both
+    # The two services' process sets are disjoint (no pattern grabs the other's processes).
+    assert not set(both["backend"]["pids"]) & set(both["frontend"]["pids"]), both
+    res = fstack.ok("stop", env=env)
+    assert_all_gone(fstack, res, [BACKEND_PORT, FRONTEND_PORT])
+    assert fstack.read("backend.pid") is None and fstack.read("frontend.pid") is None
+
+
+def test_whole_stack_by_hand_force_clean(fstack):
+    fstack.by_hand(["uvicorn", "main:app", "--reload"], "backend")
+    fstack.by_hand(["npm", "run", "dev"], "frontend")
+    assert_up(fstack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS["reload"])
+    assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    res = fstack.ok("force-clean")
+    assert_all_gone(fstack, res, [BACKEND_PORT, FRONTEND_PORT])
