@@ -1,0 +1,125 @@
+"""A fake machine for unit tests: a process table, signals and a clock, all in memory."""
+import errno
+import io
+import os
+import signal
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+import procclean  # noqa: E402
+
+
+class FakeProc(object):
+    """A process that reacts to signals as told: exits `term_delay` seconds after
+    SIGTERM (None: ignores it), dies on SIGKILL unless `unkillable`."""
+
+    def __init__(self, pid, ppid, command, user="dev", term_delay=0.05, eperm=False,
+                 zombie=False, start=1000.0, unkillable=False):
+        self.pid = pid
+        self.ppid = ppid
+        self.command = command
+        self.user = user
+        self.term_delay = term_delay
+        self.eperm = eperm
+        self.zombie = zombie
+        self.start = start
+        self.unkillable = unkillable
+        self.dies_at = None
+        self.signals = []
+
+    def process(self):
+        return procclean.Process(self.pid, self.ppid, self.user, self.command,
+                                 zombie=self.zombie, start=self.start, elapsed=60.0,
+                                 cpu_seconds=1.5, rss_kb=2048,
+                                 line="%s %d %d 0 09:00 ? 00:00:01 %s" % (
+                                     self.user, self.pid, self.ppid, self.command))
+
+
+class FakeSystem(procclean.System):
+    """procclean.System with the machine replaced by FakeProcs and a fake clock."""
+
+    def __init__(self, procs, self_pid=900, parent_pid=899, listeners=(), euid=1000):
+        procclean.System.__init__(self)
+        self.procs = dict((p.pid, p) for p in procs)
+        self.now = 0.0
+        self.sleeps = []
+        self.sent = []          # (time, pid, signal) in order
+        self._self_pid = self_pid
+        self._parent_pid = parent_pid
+        self._listeners = list(listeners)
+        self._euid = euid
+        self.table_reads = 0
+
+    # clock
+    def clock(self):
+        return self.now
+
+    def wall_time(self):
+        return 2000.0 + self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def self_pid(self):
+        return self._self_pid
+
+    def parent_pid(self):
+        return self._parent_pid
+
+    def euid(self):
+        return self._euid
+
+    def _alive(self, proc):
+        return proc.dies_at is None or self.now < proc.dies_at
+
+    def process_table(self):
+        self.table_reads += 1
+        return dict((pid, p.process()) for pid, p in self.procs.items() if self._alive(p))
+
+    def send_signal(self, pid, signum):
+        assert pid >= 2, "signalled PID %d" % pid
+        proc = self.procs.get(pid)
+        if proc is None or not self._alive(proc):
+            raise OSError(errno.ESRCH, "No such process")
+        if proc.eperm:
+            raise OSError(errno.EPERM, "Operation not permitted")
+        self.sent.append((self.now, pid, signum))
+        proc.signals.append(signum)
+        if signum == signal.SIGKILL and not proc.unkillable:
+            proc.dies_at = min(proc.dies_at or self.now, self.now)
+        elif signum == signal.SIGTERM and proc.term_delay is not None:
+            when = self.now + proc.term_delay
+            proc.dies_at = when if proc.dies_at is None else min(proc.dies_at, when)
+
+    def still_running(self, procs):
+        return [p for p in procs
+                if p.pid in self.procs and self._alive(self.procs[p.pid])
+                and not self.procs[p.pid].zombie]
+
+    def start_time(self, pid):
+        proc = self.procs.get(pid)
+        return proc.start if proc else None
+
+    def listeners(self):
+        return list(self._listeners)
+
+
+def invoke(argv, system, environ=None):
+    """Parse `argv` like main() and run it on `system`; (exit code, stdout, stderr)."""
+    parser = procclean.build_parser()
+    args, extra = parser.parse_known_args(argv)
+    out, err = io.StringIO(), io.StringIO()
+    env = {"LANG": "C.UTF-8"} if environ is None else environ
+    reporter = procclean.Reporter(lang=procclean.detect_language(args.lang, env),
+                                  quiet=args.quiet, stdout=out, stderr=err, environ=env)
+    try:
+        code = procclean.run(args, list(args.names) + extra, system=system, out=reporter,
+                             environ=env)
+    except procclean.ProcCleanError as exc:
+        err.write("procclean: %s\n" % exc)
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
