@@ -8,7 +8,7 @@ import os
 import sys
 
 
-def test_pythons():
+def interpreters_under_test():
     listed = os.environ.get("PROCCLEAN_TEST_PYTHONS", "").split()
     if listed:
         return listed

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pythons import test_pythons  # noqa: E402
+from pythons import interpreters_under_test  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "procclean.py")
-PYTHONS = test_pythons()
+PYTHONS = interpreters_under_test()
 
 
 def version_of(python):
