@@ -257,10 +257,14 @@ def backend_env(mode, **extra):
 def assert_up(st, name, port, url, markers):
     r = st.wait_http(url)
     assert r["status"] == 200, "GET %s: %r\n%s" % (url, r, describe("stack", {}, st))
-    cmds = [p[3] for p in st.procs()]
-    for m in markers:
-        assert any(m in c for c in cmds), "no process with %r once up:\n%s" % (
-            m, "\n".join(cmds))
+    deadline = time.monotonic() + 15  # vite may start its esbuild service just after listening
+    while True:
+        cmds = [p[3] for p in st.procs()]
+        missing = [m for m in markers if not any(m in c for c in cmds)]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not missing, "no process with %r once up:\n%s" % (missing, "\n".join(cmds))
     svc = st.status(name)[name]
     assert svc["running"] is True, svc
     assert svc["pids"], svc
