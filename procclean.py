@@ -39,7 +39,8 @@ BUILTIN_SERVICES = (
         "command": "{python} main.py",
         # Run in backend/ when the repo keeps its app there, else here.
         "cwd": "backend?main.py",
-        "health": "",
+        # /health when the app has one, else its root.
+        "health": "auto",
     },
     {
         "name": "frontend",
@@ -49,7 +50,7 @@ BUILTIN_SERVICES = (
         "port": "3000",
         "command": "npm run dev",
         "cwd": "frontend?package.json",
-        "health": "",
+        "health": "/",
     },
 )
 SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health")
@@ -59,6 +60,12 @@ KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
 START_CHECK = 0.5        # how long a fresh service must survive to count as started
 START_TIMEOUT = 30.0     # start --wait: how long to wait for the port
 LOG_TAIL_LINES = 20
+HEALTH_TIMEOUT = 2.0     # seconds a health URL may take to answer
+MAX_RESTARTS = 5         # supervise: restarts allowed within a minute
+BACKOFF_FIRST = 1.0      # supervise: first delay before a restart, doubling...
+BACKOFF_MAX = 30.0       # ...up to this
+STABLE_RUN = 30.0        # a service up this long has its backoff reset
+WATCH_INTERVAL = 2.0
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -1019,7 +1026,7 @@ class System(object):
         return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]]
 
     # -- starting --------------------------------------------------------------
-    def spawn(self, argv, cwd, logfile):
+    def spawn(self, argv, cwd, logfile, new_session=True, env=None):
         """Start `argv` in the background: own session, stdin from /dev/null, stdout and
         stderr appended to `logfile`.  Returns the child's Popen."""
         import subprocess
@@ -1027,9 +1034,93 @@ class System(object):
         try:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
-                                    start_new_session=True)
+                                    start_new_session=new_session, env=env)
         finally:
             log.close()
+
+    def rotate_log(self, path):
+        """Keep the previous log as PATH.1 instead of losing it."""
+        try:
+            if os.path.getsize(path) > 0:
+                os.replace(path, path + ".1")
+        except OSError:
+            pass
+
+    def append_log(self, path, message, create=False):
+        """Add one timestamped line of procclean's own to a service's log."""
+        if not create and not os.path.exists(path):
+            return
+        now = self.wall_time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        line = "[procclean %s.%03d] %s\n" % (stamp, int(now * 1000) % 1000, message)
+        try:
+            with open(path, "ab") as f:
+                f.write(line.encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass
+
+    def log_position(self, path):
+        """(size, inode) of a log, to follow it from its current end."""
+        try:
+            st = os.stat(path)
+            return st.st_size, st.st_ino
+        except OSError:
+            return 0, None
+
+    def read_new(self, path, offset, identity):
+        """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
+        replaced (a restart keeps the old one as .log.1) or truncated is read anew."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return b"", offset, identity
+        if st.st_ino != identity or st.st_size < offset:
+            offset, identity = 0, st.st_ino
+        if st.st_size <= offset:
+            return b"", offset, identity
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        return data, offset + len(data), identity
+
+    def read_state(self, path):
+        """A supervisor's state file as a dict ({} when absent or unreadable)."""
+        import json
+        try:
+            with open(path, "r") as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def write_state(self, path, data):
+        import json
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+
+    def http_get(self, url, timeout):
+        """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
+        import socket
+        import urllib.error
+        import urllib.request
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        started = self.clock()
+        try:
+            response = opener.open(url, timeout=timeout)
+            try:
+                status = response.getcode()
+            finally:
+                response.close()
+            return status, self.clock() - started, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, self.clock() - started, None
+        except (urllib.error.URLError, socket.timeout, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, socket.timeout) or "timed out" in str(reason):
+                reason = "timed out after %s" % format_seconds(timeout)
+            return None, self.clock() - started, str(reason)
 
 
 
@@ -1083,6 +1174,15 @@ MESSAGES = {
         "port_freed": "port {port}: {n} process(es) stopped",
         "no_processes": "no matching processes",
         "interrupted": "interrupted",
+        "health": "    health {url}: {state}{detail}",
+        "healthy": "healthy", "unhealthy": "unhealthy", "no answer": "no answer",
+        "supervisor": "    supervisor PID {pid}: {state}, {n} restart(s)",
+        "gave_up": "{fail} {svc}: gave up after {n} restart(s) within a minute (last exit: {code})",
+        "supervising": "{ok} supervising {svc} (supervisor PID {pid}, log {log})",
+        "no_log": "{svc}: no log at {path}",
+        "watch_header": "procclean status, every {interval}: {time}",
+        "waiting_health": "{svc}: port {port} listens; waiting for {url}",
+        "start_unhealthy": "{fail} {svc} listens on port {port} but {url} is {state} after {timeout}; last lines of {log}:",
         "header": ("SERVICE", "PID", "PPID", "USER", "ELAPSED", "CPU%", "MEM", "COMMAND"),
     },
     "zh": {
@@ -1130,6 +1230,15 @@ MESSAGES = {
         "port_freed": "端口 {port}: 已停止 {n} 个进程",
         "no_processes": "没有匹配的进程",
         "interrupted": "已中断",
+        "health": "    健康检查 {url}: {state}{detail}",
+        "healthy": "健康", "unhealthy": "不健康", "no answer": "无响应",
+        "supervisor": "    守护进程 PID {pid}: {state}, 已重启 {n} 次",
+        "gave_up": "{fail} {svc}: 一分钟内重启 {n} 次后放弃 (最后退出状态: {code})",
+        "supervising": "{ok} 正在守护{svc} (守护进程 PID: {pid}, 日志 {log})",
+        "no_log": "{svc}: 没有日志 {path}",
+        "watch_header": "procclean 状态, 每 {interval} 刷新: {time}",
+        "waiting_health": "{svc}: 端口 {port} 已监听; 等待 {url}",
+        "start_unhealthy": "{fail} {svc}已监听端口 {port}, 但 {url} 在 {timeout} 后仍{state}; {log} 的最后几行:",
         "header": ("服务", "PID", "PPID", "用户", "运行时长", "CPU%", "内存", "命令"),
     },
 }
@@ -1204,7 +1313,11 @@ class Reporter(object):
         """Machine-readable output (JSON): printed even with --quiet."""
         self.write(self.stdout, text)
 
-    def write(self, stream, text):
+    def raw(self, text):
+        """Text as it is (terminal control for status --watch), no newline added."""
+        self.write(self.stdout, text, end="")
+
+    def write(self, stream, text, end="\n"):
         if id(stream) in self.broken:
             return
         encoding = getattr(stream, "encoding", None) or "utf-8"
@@ -1213,7 +1326,7 @@ class Reporter(object):
                 text.encode(encoding)
             except (UnicodeEncodeError, LookupError):
                 text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-            stream.write(text + "\n")
+            stream.write(text + end)
             stream.flush()
         except (BrokenPipeError, ValueError, OSError):
             # The reader went away; keep working, say nothing more there.
@@ -1264,17 +1377,19 @@ def format_seconds(seconds):
 # ---------------------------------------------------------------------------
 
 RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
-                "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES")
+                "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES", "PROCCLEAN_MAX_RESTARTS",
+                "PROCCLEAN_NO_ROTATE")
 
 
 class Config(object):
     """The services (in order) and the settings procclean runs with."""
 
-    def __init__(self, services, default_names, grace, lang):
+    def __init__(self, services, default_names, grace, lang, max_restarts=None):
         self.services = services
         self.default_names = default_names
         self.grace = grace
         self.lang = lang
+        self.max_restarts = max_restarts
 
     def select(self, names):
         """The services named (all defaults when none), or a usage error."""
@@ -1332,7 +1447,7 @@ def load_config(config_path=None, settings=(), environ=None, folder="."):
             items = dict(parser.items(section))
             if section == "procclean":
                 for key, value in items.items():
-                    if key not in ("grace", "lang", "services"):
+                    if key not in ("grace", "lang", "services", "max_restarts"):
                         raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
                     general[key] = value
                 continue
@@ -1344,7 +1459,7 @@ def load_config(config_path=None, settings=(), environ=None, folder="."):
                                          % (path, section, key, ", ".join(SERVICE_FIELDS)))
                 spec[key] = value
 
-    for key in ("grace", "lang", "services"):
+    for key in ("grace", "lang", "services", "max_restarts"):
         value = environ.get("PROCCLEAN_" + key.upper())
         if value:
             general[key] = value
@@ -1379,7 +1494,10 @@ def load_config(config_path=None, settings=(), environ=None, folder="."):
     grace = None
     if general.get("grace"):
         grace = parse_grace(general["grace"])
-    return Config(services, default_names, grace, general.get("lang"))
+    max_restarts = None
+    if general.get("max_restarts"):
+        max_restarts = parse_count(general["max_restarts"], "max_restarts")
+    return Config(services, default_names, grace, general.get("lang"), max_restarts)
 
 
 def _build_service(spec):
@@ -1411,6 +1529,16 @@ def parse_grace(text):
     return value
 
 
+def parse_count(text, what):
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ProcCleanError("invalid %s %r: expected a whole number" % (what, text))
+    return value
+
+
 def resolve_cwd(spec, folder="."):
     """The folder a service starts in: `dir?marker` means dir when dir/marker exists."""
     if "?" in spec:
@@ -1439,7 +1567,10 @@ class Context(object):
     """What every command works with: the system, the config, the options, the output."""
 
     def __init__(self, system, config, out, grace=DEFAULT_GRACE, dry_run=False, json=False,
-                 force=False, wait=False, timeout=START_TIMEOUT, check=False):
+                 force=False, wait=False, timeout=START_TIMEOUT, check=False, watch=None,
+                 count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
+                 max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
+                 rotate=True, passthrough=()):
         self.system = system
         self.config = config
         self.out = out
@@ -1450,6 +1581,15 @@ class Context(object):
         self.wait = wait
         self.timeout = timeout
         self.check = check
+        self.watch = watch                  # status --watch interval, or None
+        self.count = count                  # status --watch: snapshots to print
+        self.health_timeout = health_timeout
+        self.supervise = supervise
+        self.max_restarts = max_restarts
+        self.follow = follow
+        self.lines = lines
+        self.rotate = rotate                # start: keep the previous log as .log.1
+        self.passthrough = list(passthrough)  # options a background supervisor needs
 
 
 class Survey(object):
@@ -1654,7 +1794,12 @@ def cmd_stop(ctx, services, force=False):
                 paths.append(service.pidfile)
         if force:
             paths.append(service.logfile)
+        elif targets and not ctx.dry_run:
+            ctx.system.append_log(service.logfile, "stop: " + "; ".join(
+                "PID %d %s" % (t.pid, t.outcome) for t in targets))
         remove_files(ctx, paths)
+        if not ctx.dry_run:
+            ctx.system.remove_file(state_path(service))
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -1666,6 +1811,7 @@ def process_record(target):
         "user": proc.user, "elapsed": None if proc.elapsed is None else round(proc.elapsed, 1),
         "cpu_percent": None if cpu is None else round(cpu, 1), "memory_kb": proc.rss_kb,
         "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
+        "cpu_seconds": proc.cpu_seconds,
     }
 
 
@@ -1704,6 +1850,45 @@ def port_holders(listeners, port, table):
     return list(seen.values())
 
 
+def health_url(service):
+    """The URL that tells whether a service is healthy; None without a port or check."""
+    spec = (service.health or "").strip()
+    if service.port is None or spec.lower() in ("", "off", "none", "no"):
+        return None
+    if spec == "auto":
+        return "http://127.0.0.1:%d/health" % service.port
+    if spec.startswith("/"):
+        return "http://127.0.0.1:%d%s" % (service.port, spec)
+    return spec.replace("{port}", str(service.port))
+
+
+def check_health(system, service, timeout):
+    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
+    latency_ms, error}; None when the service has no health check."""
+    url = health_url(service)
+    if url is None:
+        return None
+    status, seconds, error = system.http_get(url, timeout)
+    if status == 404 and service.health.strip() == "auto":
+        # No /health route: the app's root answering is the next best sign of life.
+        url = "http://127.0.0.1:%d/" % service.port
+        status, more, error = system.http_get(url, timeout)
+        seconds += more
+    if status is None:
+        state = "no answer"
+    elif status < 400:
+        state = "healthy"
+    else:
+        state = "unhealthy"
+    return {"url": url, "state": state, "status": status,
+            "latency_ms": round(seconds * 1000.0, 1), "error": error}
+
+
+def state_path(service):
+    """Where a supervisor keeps its state (restarts, last exit) beside the pidfile."""
+    return service.pidfile + ".state"
+
+
 def service_status(ctx, service, found, listeners):
     targets = [t for t in found.targets_of(service) if not t.process.zombie]
     procs = [t.process for t in targets]
@@ -1719,6 +1904,7 @@ def service_status(ctx, service, found, listeners):
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
         "port": service.port, "listening": False, "listeners": [],
+        "health": None, "supervisor": None,
         "pidfile": service.pidfile,
         "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
@@ -1730,44 +1916,146 @@ def service_status(ctx, service, found, listeners):
                 "command": None if holder.command is None else printable(holder.command),
                 "own": holder.pid in pids})
         record["listening"] = bool(record["listeners"])
+    if record["running"] and any(l["own"] for l in record["listeners"]):
+        record["health"] = check_health(ctx.system, service, ctx.health_timeout)
+    supervisor = ctx.system.read_state(state_path(service))
+    if supervisor:
+        if supervisor.get("state") in ("running", "backoff", "starting") \
+                and supervisor.get("supervisor") not in pids:
+            supervisor["state"] = "dead"    # killed without a chance to say so
+        record["supervisor"] = dict((k, supervisor.get(k)) for k in
+                                    ("supervisor", "child", "state", "restarts", "last_exit"))
     return record
 
 
-def cmd_status(ctx, services):
+def record_ok(record):
+    """Up, and healthy where a health check applies (what status --check asks)."""
+    health = record.get("health")
+    return record["running"] and (health is None or health["state"] == "healthy")
+
+
+def status_snapshot(ctx, services):
     found = survey(ctx, services, warn=False)
     listeners = ctx.system.listeners() if any(s.port for s in services) else []
-    records = [service_status(ctx, s, found, listeners) for s in services]
+    return [service_status(ctx, s, found, listeners) for s in services]
+
+
+def cmd_status(ctx, services):
+    if ctx.watch is not None:
+        return watch_status(ctx, services)
+    records = status_snapshot(ctx, services)
     if ctx.json:
         import json
         ctx.out.data(json.dumps({"services": records}, indent=2))
     else:
         for record in records:
-            _print_status(ctx, record)
-    if ctx.check and not all(r["running"] for r in records):
+            for line in status_lines(ctx, record):
+                ctx.out.line(line)
+    if ctx.check and not all(record_ok(r) for r in records):
         return EXIT_NOT_RUNNING
     return EXIT_OK
 
 
-def _print_status(ctx, record):
+def watch_status(ctx, services):
+    """status --watch: redraw on a terminal, one snapshot per interval on a pipe (JSON
+    lines with --json), CPU as used over the last interval.  Ctrl-C ends it cleanly."""
+    import json
+    out = ctx.out
+    system = ctx.system
+    isatty = getattr(out.stdout, "isatty", None)
+    redraw = bool(isatty and isatty()) and not ctx.json
+    previous = None
+    shown = 0
+    if redraw:
+        out.raw("\033[?25l")
+    try:
+        while True:
+            records = status_snapshot(ctx, services)
+            now = system.clock()
+            cpu_now = dict((p["pid"], p["cpu_seconds"]) for r in records for p in r["processes"]
+                           if p["cpu_seconds"] is not None)
+            if previous is not None and now > previous[0]:
+                for record in records:
+                    used = sum(cpu_now[p] - previous[1][p] for p in record["pids"]
+                               if p in cpu_now and p in previous[1])
+                    record["cpu_percent"] = round(100.0 * used / (now - previous[0]), 1) \
+                        if record["running"] else None
+            previous = (now, cpu_now)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(system.wall_time()))
+            if ctx.json:
+                out.data(json.dumps({"time": stamp, "services": records}))
+            else:
+                lines = [out.text("watch_header", interval=format_seconds(ctx.watch),
+                                  time=stamp), ""]
+                for record in records:
+                    lines.extend(status_lines(ctx, record))
+                if redraw:
+                    out.raw("\033[H\033[2J" + "\n".join(lines) + "\n")
+                else:
+                    for line in lines + [""]:
+                        out.line(line)
+            shown += 1
+            if ctx.count and shown >= ctx.count:
+                break
+            system.sleep(ctx.watch)
+    except KeyboardInterrupt:
+        pass                    # the way out of a watch: not an error
+    finally:
+        if redraw:
+            out.raw("\033[?25h")
+    return EXIT_OK
+
+
+def status_lines(ctx, record):
     out = ctx.out
     name = record["name"]
+    lines = []
     if record["running"]:
-        out.say("status_running", svc=name, pids=", ".join(map(str, record["pids"])),
-                uptime=format_duration(record["uptime"]),
-                cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
-                mem=format_memory(record["memory_kb"]))
+        lines.append(out.text(
+            "status_running", svc=name, pids=", ".join(map(str, record["pids"])),
+            uptime=format_duration(record["uptime"]),
+            cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
+            mem=format_memory(record["memory_kb"])))
     else:
-        out.say("status_stopped", svc=name)
-    if record["port"] is None:
-        return
-    if not record["listeners"]:
-        out.say("status_port_free", port=record["port"])
-    for holder in record["listeners"]:
-        if holder["pid"] is None:
-            out.say("status_port_unknown", port=record["port"])
+        lines.append(out.text("status_stopped", svc=name))
+    if record["port"] is not None:
+        if not record["listeners"]:
+            lines.append(out.text("status_port_free", port=record["port"]))
+        for holder in record["listeners"]:
+            if holder["pid"] is None:
+                lines.append(out.text("status_port_unknown", port=record["port"]))
+            else:
+                lines.append(out.text("status_port_own" if holder["own"] else
+                                      "status_port_stranger", port=record["port"],
+                                      pid=holder["pid"], cmd=holder["command"], svc=name))
+    health = record["health"]
+    if health:
+        if health["status"] is not None:
+            detail = " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
         else:
-            out.say("status_port_own" if holder["own"] else "status_port_stranger",
-                    port=record["port"], pid=holder["pid"], cmd=holder["command"], svc=name)
+            detail = " (%s)" % health["error"]
+        lines.append(out.text("health", url=health["url"], detail=detail,
+                              state=MESSAGES[out.lang][health["state"]]))
+    supervisor = record["supervisor"]
+    if supervisor:
+        if supervisor["state"] == "gave-up" and not record["running"]:
+            lines.append(out.text("gave_up", svc=name, n=supervisor["restarts"],
+                                  code=describe_exit(supervisor["last_exit"])))
+        elif record["running"]:
+            lines.append(out.text("supervisor", pid=supervisor["supervisor"],
+                                  state=supervisor["state"], n=supervisor["restarts"]))
+    return lines
+
+
+def describe_exit(status):
+    if status is None:
+        return "?"
+    if status < 0:
+        try:
+            return "killed by %s" % signal.Signals(-status).name
+        except ValueError:
+            return "killed by signal %d" % -status
+    return "status %d" % status
 
 
 def cmd_clean(ctx, services):
@@ -1788,6 +2076,8 @@ def cmd_clean(ctx, services):
                     ctx.out.warn("pidfile_invalid_kept", path=info.path,
                                  content=printable(repr(info.raw)[1:]))
                 paths.append(service.pidfile)
+        if ctx.system.exists(state_path(service)) and not live:
+            paths.append(state_path(service))
         if ctx.system.exists(service.logfile):
             if live:
                 ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
@@ -1841,14 +2131,27 @@ def cmd_start(ctx, services):
             ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
             failed = True
             continue
+        if ctx.rotate:
+            ctx.system.rotate_log(service.logfile)
+        env = None
+        if ctx.supervise:
+            # The supervisor is this same file, run in the background: it starts the
+            # service as its child and restarts it when it crashes.
+            argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
+                    service.name] + ctx.passthrough
+            env = dict(os.environ, PROCCLEAN_NO_ROTATE="1")
+            cwd = "."
         try:
-            child = ctx.system.spawn(argv, cwd, service.logfile)
+            child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
         except OSError as exc:
             ctx.out.warn("start_error", svc=service.name,
                          error="%s: %s" % (argv[0], exc.strerror or exc))
             failed = True
             continue
         ctx.system.write_pidfile(service.pidfile, child.pid)
+        if not ctx.supervise:
+            ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
+                                  % (service.name, child.pid, shown, cwd))
         started.append((service, child, shown))
     if started and not _watch_start(ctx, started):
         failed = True
@@ -1857,13 +2160,14 @@ def cmd_start(ctx, services):
 
 def _watch_start(ctx, started):
     """Watch fresh services together: each must survive the first moments (and, with
-    --wait, listen on its port before the timeout).  False if any failed."""
+    --wait, listen on its port and answer its health URL before the timeout)."""
     system = ctx.system
     window = ctx.timeout if ctx.wait else START_CHECK
     deadline = system.clock() + window
     pending = list(started)
     ok = True
     delay = 0.02
+    health = {}
     while pending:
         listening = None
         for entry in list(pending):
@@ -1880,11 +2184,16 @@ def _watch_start(ctx, started):
             if ctx.wait and service.port is not None:
                 if listening is None:
                     listening = set(l.port for l in system.listeners())
-                if service.port in listening:
-                    ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown,
-                                log=service.logfile)
-                    ctx.out.say("listening", svc=service.name, port=service.port)
-                    pending.remove(entry)
+                if service.port not in listening:
+                    continue
+                if health_url(service) is not None:
+                    health[service.name] = check_health(system, service,
+                                                        min(ctx.health_timeout, window))
+                    if health[service.name]["state"] != "healthy":
+                        continue
+                _say_started(ctx, service, child, shown)
+                ctx.out.say("listening", svc=service.name, port=service.port)
+                pending.remove(entry)
         now = system.clock()
         if now >= deadline:
             break
@@ -1893,15 +2202,163 @@ def _watch_start(ctx, started):
             delay = min(delay * 2, 0.25)
     for service, child, shown in pending:
         if ctx.wait and service.port is not None:
-            ctx.out.warn("start_timeout", svc=service.name, port=service.port,
-                         timeout=format_seconds(window), log=service.logfile)
+            result = health.get(service.name)
+            if result is not None:
+                ctx.out.warn("start_unhealthy", svc=service.name, port=service.port,
+                             url=result["url"], state=MESSAGES[ctx.out.lang][result["state"]],
+                             timeout=format_seconds(window), log=service.logfile)
+            else:
+                ctx.out.warn("start_timeout", svc=service.name, port=service.port,
+                             timeout=format_seconds(window), log=service.logfile)
             for line in system.tail(service.logfile):
                 ctx.out.line("    " + line, err=True)
             ok = False
         else:
-            ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown,
-                        log=service.logfile)
+            _say_started(ctx, service, child, shown)
     return ok
+
+
+def _say_started(ctx, service, child, shown):
+    if ctx.supervise:
+        ctx.out.say("supervising", svc=service.name, pid=child.pid, log=service.logfile)
+    else:
+        ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown, log=service.logfile)
+
+
+class _StopRequested(Exception):
+    """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
+
+
+def cmd_supervise(ctx, services):
+    """Run one service in the foreground and restart it when it crashes: backoff from
+    1 s doubling to 30 s, at most --max-restarts restarts a minute; a clean exit (0)
+    ends supervision.  SIGTERM stops the service and the supervisor together."""
+    if len(services) != 1:
+        raise ProcCleanError("supervise takes exactly one service")
+    service = services[0]
+    found = survey(ctx, [service], warn=False)
+    running = [t for t in found.targets_of(service) if not t.process.zombie]
+    if running:
+        ctx.out.say("already_running", svc=service.name,
+                    pids=", ".join(str(t.pid) for t in running))
+        return EXIT_OK
+    if not service.command.strip():
+        ctx.out.warn("no_command", svc=service.name)
+        return EXIT_FAILED
+    cwd = resolve_cwd(service.cwd)
+    argv = command_argv(service.command)
+    shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
+    if ctx.dry_run:
+        ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
+        return EXIT_OK
+    system = ctx.system
+    if ctx.rotate:
+        system.rotate_log(service.logfile)
+    me = system.self_pid()
+    system.write_pidfile(service.pidfile, me)
+    state = {"supervisor": me, "service": service.name, "child": None, "state": "starting",
+             "restarts": 0, "last_exit": None}
+
+    def save(**changes):
+        state.update(changes)
+        state["updated"] = system.wall_time()
+        system.write_state(state_path(service), state)
+
+    def log(message):
+        system.append_log(service.logfile, "supervise: " + message, create=True)
+
+    def on_signal(signum, frame):
+        raise _StopRequested(signum)
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous_handlers = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
+    restarts = []
+    delay = BACKOFF_FIRST
+    child = None
+    try:
+        while True:
+            child = system.spawn(argv, cwd, service.logfile, new_session=False)
+            save(child=child.pid, state="running")
+            log("started %s PID %d: %s" % (service.name, child.pid, shown))
+            started = system.clock()
+            status = child.wait()
+            pid, child = child.pid, None
+            save(child=None, last_exit=status)
+            if status == 0:
+                log("%s PID %d exited cleanly (status 0); not restarting" % (service.name, pid))
+                save(state="exited")
+                return EXIT_OK
+            now = system.clock()
+            if now - started >= STABLE_RUN:
+                delay = BACKOFF_FIRST
+            restarts = [t for t in restarts if now - t < 60.0]
+            if len(restarts) >= ctx.max_restarts:
+                log("%s PID %d exited (%s); gave up after %d restart(s) within a minute"
+                    % (service.name, pid, describe_exit(status), len(restarts)))
+                save(state="gave-up")
+                ctx.out.warn("gave_up", svc=service.name, n=len(restarts),
+                             code=describe_exit(status))
+                return EXIT_FAILED
+            log("%s PID %d exited (%s); restarting in %s (restart %d)"
+                % (service.name, pid, describe_exit(status), format_seconds(delay),
+                   len(restarts) + 1))
+            save(state="backoff")
+            system.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+            restarts.append(system.clock())
+            state["restarts"] += 1
+    except _StopRequested as request:
+        try:
+            name = signal.Signals(request.args[0]).name
+        except (ValueError, IndexError):
+            name = "a signal"
+        log("received %s; stopping %s" % (name, service.name))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if child is not None:
+            table = system.process_table()
+            if child.pid in table:
+                targets = plan_targets(table, [(table[child.pid], service, "child")],
+                                       protected_pids(table, me, system.parent_pid()))
+                stop_targets(ctx, targets)
+            child.wait()
+        save(state="stopped", child=None)
+        return EXIT_OK
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+        info = system.read_pidfile(service.pidfile)
+        if info.pid == me:
+            system.remove_file(service.pidfile)
+
+
+def cmd_logs(ctx, services):
+    """Print the last lines of each service's log; with --follow, keep printing."""
+    if ctx.follow and len(services) != 1:
+        raise ProcCleanError("logs --follow takes exactly one service")
+    for service in services:
+        if not ctx.system.exists(service.logfile):
+            ctx.out.say("no_log", svc=service.name, path=service.logfile)
+            continue
+        if len(services) > 1:
+            ctx.out.line("==> %s <==" % service.logfile)
+        for line in ctx.system.tail(service.logfile, ctx.lines):
+            ctx.out.line(line)
+    if not ctx.follow:
+        return EXIT_OK
+    path = services[0].logfile
+    offset, identity = ctx.system.log_position(path)
+    pending = b""
+    try:
+        while True:
+            ctx.system.sleep(0.25)
+            data, offset, identity = ctx.system.read_new(path, offset, identity)
+            if data:
+                lines = (pending + data).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    ctx.out.line(printable(line))
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def cmd_restart(ctx, services):
@@ -1955,9 +2412,9 @@ def cmd_kill_port(ctx, ports):
 # Command line
 # ---------------------------------------------------------------------------
 
-SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart")
+SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 COMMANDS = ("stop", "force-clean", "start", "restart", "show-processes", "status", "clean",
-            "kill-port")
+            "kill-port", "supervise", "logs")
 
 EXAMPLES = """\
 commands:
@@ -1965,10 +2422,14 @@ commands:
   force-clean [SERVICE...]   SIGKILL at once; remove pidfile and logfile
   start [SERVICE...]         start in the background (--wait: until the port listens)
   restart [SERVICE...]       stop, then start
-  status [SERVICE...]        running or not, PIDs, port, uptime, CPU, memory (--check, --json)
+  status [SERVICE...]        running or not, PIDs, port, health, uptime, CPU, memory
+                             (--check, --json, --watch [SECONDS])
   show-processes [SERVICE...]  every matching process (--json)
   clean                      remove stale pidfiles and the logfiles
   kill-port PORT...          stop what LISTENS on the ports, never their clients
+  supervise SERVICE          run it in the foreground, restart it when it crashes
+                             (start --supervise: the same in the background)
+  logs SERVICE [-f] [-n N]   the last lines of its log; -f follows it
   stop-backend, force-clean-frontend, start-backend, ...: the Makefile's names
 
 examples:
@@ -1978,6 +2439,9 @@ examples:
   python3 procclean.py status --json
   python3 procclean.py kill-port 8000 3000
   PROCCLEAN_BACKEND_PORT=8001 python3 procclean.py start backend --wait
+  python3 procclean.py start backend --supervise --max-restarts 3
+  python3 procclean.py status --watch 1
+  python3 procclean.py logs backend -f
 
 configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
 [worker] pattern = celery.*worker), PROCCLEAN_<SERVICE>_<FIELD> variables,
@@ -2020,7 +2484,7 @@ def build_parser():
     parser.add_argument("command", nargs="?", help="what to do (see commands below)")
     parser.add_argument("names", nargs="*", metavar="SERVICE|PORT",
                         help="services to act on (default: all), or ports for kill-port")
-    parser.add_argument("-n", "--dry-run", action="store_true",
+    parser.add_argument("--dry-run", action="store_true",
                         help="print what would be signalled, started and removed; change nothing")
     parser.add_argument("--grace", metavar="SECONDS",
                         help="how long stop waits after SIGTERM before SIGKILL (default 2)")
@@ -2035,7 +2499,19 @@ def build_parser():
     parser.add_argument("--timeout", metavar="SECONDS",
                         help="start --wait: how long to wait (default 30)")
     parser.add_argument("--check", action="store_true",
-                        help="status: exit 3 when a service is not running")
+                        help="status: exit 3 when a service is not running or not healthy")
+    parser.add_argument("--watch", nargs="?", const=str(WATCH_INTERVAL), metavar="SECONDS",
+                        help="status: show a live view, redrawn every SECONDS (default 2)")
+    parser.add_argument("--count", metavar="N", help="status --watch: stop after N views")
+    parser.add_argument("--health-timeout", metavar="SECONDS",
+                        help="how long a health URL may take to answer (default 2)")
+    parser.add_argument("--supervise", action="store_true",
+                        help="start: keep the service running, restarting it when it crashes")
+    parser.add_argument("--max-restarts", metavar="N",
+                        help="supervise: restarts allowed within a minute (default 5)")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="logs: keep printing what is appended")
+    parser.add_argument("-n", "--lines", metavar="N", help="logs: how many lines (default 20)")
     parser.add_argument("--config", metavar="FILE",
                         help="config file (default: ./procclean.ini if present)")
     parser.add_argument("--set", action="append", default=[], metavar="SERVICE.FIELD=VALUE",
@@ -2077,11 +2553,31 @@ def run(args, names, system=None, out=None, environ=None):
     grace = parse_grace(args.grace) if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
     timeout = parse_grace(args.timeout) if args.timeout is not None else START_TIMEOUT
+    max_restarts = parse_count(args.max_restarts, "--max-restarts") \
+        if args.max_restarts is not None else (
+            config.max_restarts if config.max_restarts is not None else MAX_RESTARTS)
+    passthrough = ["--grace", repr(grace), "--max-restarts", str(max_restarts)]
+    if args.config:
+        passthrough += ["--config", os.path.abspath(args.config)]
+    for setting in args.set:
+        passthrough += ["--set", setting]
     if system is None:
         system = System(environ.get("PROCCLEAN_PS", "auto"),
                         environ.get("PROCCLEAN_PORTS", "auto"))
+    watch = None
+    if args.watch is not None:
+        watch = parse_grace(args.watch)
+        if watch <= 0:
+            raise ProcCleanError("--watch takes a number of seconds above 0")
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
-                  force=args.force, wait=args.wait, timeout=timeout, check=args.check)
+                  force=args.force, wait=args.wait, timeout=timeout, check=args.check,
+                  watch=watch,
+                  count=parse_count(args.count, "--count") if args.count else None,
+                  health_timeout=parse_grace(args.health_timeout)
+                  if args.health_timeout else HEALTH_TIMEOUT,
+                  supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
+                  lines=parse_count(args.lines, "--lines") if args.lines else LOG_TAIL_LINES,
+                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
     if command == "kill-port":
         return cmd_kill_port(ctx, implied + names)
     services = config.select(implied + names)
@@ -2097,6 +2593,10 @@ def run(args, names, system=None, out=None, environ=None):
         return cmd_clean(ctx, services)
     if command == "start":
         return cmd_start(ctx, services)
+    if command == "supervise":
+        return cmd_supervise(ctx, services)
+    if command == "logs":
+        return cmd_logs(ctx, services)
     return cmd_restart(ctx, services)
 
 

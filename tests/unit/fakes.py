@@ -107,6 +107,12 @@ class FakeSystem(procclean.System):
     def listeners(self):
         return list(self._listeners)
 
+    health_answers = {}     # url -> (status or None, seconds, error)
+
+    def http_get(self, url, timeout):
+        self.now += 0.001
+        return self.health_answers.get(url, (None, timeout, "connection refused"))
+
 
 def invoke(argv, system, environ=None):
     """Parse `argv` like main() and run it on `system`; (exit code, stdout, stderr)."""
