@@ -299,6 +299,7 @@ def parse_ps_ef(text):
             continue
         fields = dict(zip(left, tokens))
         fields.update(zip(right, tokens[len(left) + width:n_before]))
+        user = fields.get("user")
         if width:
             fields["stime"] = " ".join(tokens[len(left):len(left) + width])
         command = line[spans[n_before][0]:] if len(tokens) > n_before else ""
@@ -309,8 +310,8 @@ def parse_ps_ef(text):
             continue
         cpu = parse_duration(fields["time"]) if "time" in fields else None
         zombie = command.endswith("<defunct>")
-        processes.append(Process(pid, ppid, fields.get("user", "?"), command, zombie=zombie,
-                                 cpu_seconds=cpu, line=line))
+        processes.append(Process(pid, ppid, user, command, zombie=zombie, cpu_seconds=cpu,
+                                 line=line))
     return processes, "ppid" in header
 
 
@@ -335,13 +336,28 @@ def _stime_width(tokens, first, right, time_index):
 PS_O_FIELDS = ("user", "pid", "ppid", "stat", "etime", "time", "rss", "args")
 
 
+_PS_O_HEADERS = {"PID": "pid", "PPID": "ppid", "USER": "user", "UID": "user",
+                 "STAT": "stat", "S": "stat", "ELAPSED": "etime", "ETIME": "etime",
+                 "TIME": "time", "RSS": "rss", "%CPU": "pcpu", "COMMAND": "args",
+                 "ARGS": "args", "CMD": "args"}
+
+
 def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
-    """Parse headerless `ps -o f1=,f2=,...,args=` output: one word a field, args the rest."""
+    """Parse `ps -o f1=,f2=,...,args=` output: one word a field, args the rest.
+
+    With `fields` None the first line is a header naming them (`ps -o pid,ppid,...`).
+    """
     if isinstance(text, bytes):
         text = decode_bytes(text)
+    lines = text.splitlines()
+    if fields is None:
+        if not lines:
+            return []
+        fields = [_PS_O_HEADERS.get(name.upper(), name.lower()) for name in lines[0].split()]
+        lines = lines[1:]
     n = len(fields) - 1
     processes = []
-    for line in text.splitlines():
+    for line in lines:
         parts = line.split(None, n)
         if len(parts) < n:
             continue
@@ -356,7 +372,7 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
         elapsed = parse_duration(values["etime"]) if "etime" in values else None
         start = now - elapsed if (now is not None and elapsed is not None) else None
         zombie = "Z" in values.get("stat", "") or command.endswith("<defunct>")
-        user = values.get("user", "?")
+        user = values.get("user")
         processes.append(Process(
             pid, ppid, user, command, zombie=zombie, start=start, elapsed=elapsed,
             cpu_seconds=parse_duration(values["time"]) if "time" in values else None,
@@ -1184,6 +1200,34 @@ MESSAGES = {
         "waiting_health": "{svc}: port {port} listens; waiting for {url}",
         "start_unhealthy": "{fail} {svc} listens on port {port} but {url} is {state} after {timeout}; last lines of {log}:",
         "header": ("SERVICE", "PID", "PPID", "USER", "ELAPSED", "CPU%", "MEM", "COMMAND"),
+        "doctor_env": "procclean {version}, Python {python}, {platform}",
+        "doctor_tools": "process table: {ps}; listeners: {ports}",
+        "doctor_finding": "{warn} {text}\n    fix: {fix}",
+        "doctor_fixed": "{ok} fixed: {text}",
+        "doctor_ok": "{ok} all well",
+        "doctor_count": "{fail} {n} finding(s) need action",
+        "d_config": "{error}",
+        "d_no_folder": "{svc}: start folder {cwd} does not exist",
+        "d_no_program": "{svc}: start program {program} is not installed or not on PATH",
+        "d_stale": "{path}: names PID {pid}, which is not running (stale)",
+        "d_invalid": "{path}: does not hold a valid PID ({content})",
+        "d_reused": "{path}: PID {pid} now belongs to a process that started after the pidfile was written ({cmd})",
+        "d_untrusted": "{path}: other users can write it, so it is not trusted as root",
+        "d_leftover": "{svc}: {n} process(es) run that its pidfile does not account for (PID {pids})",
+        "d_orphan": "{svc}: PID {pid} outlived its parent (now under init) and {why}: {cmd}",
+        "d_orphan_match": "still matches the pattern",
+        "d_orphan_port": "still holds port {port}",
+        "d_stranger": "port {port} of {svc} is held by PID {pid}, which is not {svc}'s: {cmd}",
+        "d_stranger_fix": "check PID {pid} is yours, then: {prog} kill-port {port}",
+        "init_found": "{ok} found {svc}: {what}",
+        "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
+        "init_wrote": "{ok} wrote {path}",
+        "init_exists": "{fail} {path} exists; not overwritten (use --force)",
+        "init_would_write": "would write {path}:",
+        "init_paste": "Makefile targets to paste (or run init --makefile):",
+        "init_appended": "{ok} added to Makefile: {targets}",
+        "init_kept": "Makefile already has: {targets}; not duplicated",
+        "init_would_append": "would add to Makefile:",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -1240,6 +1284,10 @@ MESSAGES = {
         "waiting_health": "{svc}: 端口 {port} 已监听; 等待 {url}",
         "start_unhealthy": "{fail} {svc}已监听端口 {port}, 但 {url} 在 {timeout} 后仍{state}; {log} 的最后几行:",
         "header": ("服务", "PID", "PPID", "用户", "运行时长", "CPU%", "内存", "命令"),
+        "doctor_finding": "{warn} {text}\n    解决: {fix}",
+        "doctor_fixed": "{ok} 已修复: {text}",
+        "doctor_ok": "{ok} 一切正常",
+        "doctor_count": "{fail} {n} 个问题需要处理",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -1410,9 +1458,12 @@ def _split_names(text):
     return [n for n in re.split(r"[\s,]+", text or "") if n]
 
 
-def load_config(config_path=None, settings=(), environ=None, folder="."):
+def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None):
     """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
-    `--set SERVICE.FIELD=VALUE` options, later ones winning."""
+    `--set SERVICE.FIELD=VALUE` options, later ones winning.
+
+    A bad field of a service is a usage error, unless `problems` is a list: then the
+    message goes there and the field is left out (doctor reports them all)."""
     environ = os.environ if environ is None else environ
     specs = {}
     order = []
@@ -1486,7 +1537,18 @@ def load_config(config_path=None, settings=(), environ=None, folder="."):
 
     services = {}
     for name in order:
-        services[name] = _build_service(specs[name])
+        spec = specs[name]
+        while True:
+            try:
+                services[name] = _build_service(spec)
+                break
+            except _FieldError as exc:
+                if problems is None:
+                    raise ProcCleanError(str(exc))
+                problems.append((name, exc.field, str(exc)))
+                spec = dict(spec)
+                spec[exc.field] = {"pidfile": name + ".pid", "logfile": name + ".log"}.get(
+                    exc.field, "")
     default_names = _split_names(general.get("services")) or order
     for name in default_names:
         if name not in services:
@@ -1500,21 +1562,28 @@ def load_config(config_path=None, settings=(), environ=None, folder="."):
     return Config(services, default_names, grace, general.get("lang"), max_restarts)
 
 
+class _FieldError(ProcCleanError):
+    def __init__(self, message, field):
+        ProcCleanError.__init__(self, message)
+        self.field = field
+
+
 def _build_service(spec):
     name = spec["name"]
     try:
         Service(name, spec["pattern"], "", "", None, "", "")
     except re.error as exc:
-        raise ProcCleanError("%s: pattern %r does not compile: %s" % (name, spec["pattern"], exc))
+        raise _FieldError("%s: pattern %r does not compile: %s" % (name, spec["pattern"], exc),
+                          "pattern")
     port = None
     if str(spec.get("port") or "").strip():
         try:
             port = parse_port(spec["port"])
         except ProcCleanError as exc:
-            raise ProcCleanError("%s: %s" % (name, exc))
+            raise _FieldError("%s: %s" % (name, exc), "port")
     for field in ("pidfile", "logfile"):
         if not spec[field]:
-            raise ProcCleanError("%s: %s must not be empty" % (name, field))
+            raise _FieldError("%s: %s must not be empty" % (name, field), field)
     return Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
                    spec["command"], spec["cwd"] or ".", spec.get("health", ""))
 
@@ -2408,13 +2477,342 @@ def cmd_kill_port(ctx, ports):
     return EXIT_FAILED if failed else EXIT_OK
 
 
+# -- doctor: the seed's troubleshooting guide as one command ----------------------
+
+PROG = "python3 procclean.py"
+
+
+class Finding(object):
+    """Something that needs action: what, the command that fixes it, and the fix
+    `doctor --fix` may apply itself (("remove", path) or ("stop", service)), if safe."""
+
+    __slots__ = ("text", "fix", "action")
+
+    def __init__(self, text, fix, action=None):
+        self.text = text
+        self.fix = fix
+        self.action = action
+
+
+def describe_tool(name):
+    """`path`, `path (BusyBox)` or `missing`, for the tools procclean falls back from."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        return "missing"
+    if os.path.basename(os.path.realpath(path)).startswith("busybox"):
+        return "%s (BusyBox)" % path
+    return path
+
+
+def diagnose(ctx, services, problems):
+    """Every finding for `services`, without changing anything."""
+    import shutil
+    out = ctx.out
+    system = ctx.system
+    findings = []
+
+    def add(key, fix, action=None, **values):
+        findings.append(Finding(out.text(key, **values).lstrip(), fix, action))
+
+    for name, field, error in problems:
+        add("d_config", "correct %s of [%s] in %s (or PROCCLEAN_%s_%s)"
+            % (field, name, CONFIG_FILE, name.upper().replace("-", "_"), field.upper()),
+            svc=name, error=error)
+    table = system.process_table()
+    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    listeners = system.listeners() if any(s.port for s in services) else []
+    kids = children_map(table)
+    for service in services:
+        clean_fix = "%s clean %s" % (PROG, service.name)
+        cwd = resolve_cwd(service.cwd)
+        if not os.path.isdir(cwd):
+            add("d_no_folder", "create it, or set cwd of [%s] in %s" % (service.name, CONFIG_FILE),
+                svc=service.name, cwd=cwd)
+        elif service.command.strip():
+            argv = command_argv(service.command)
+            program = argv[0]
+            if argv[:2] != ["/bin/sh", "-c"] and not shutil.which(program) \
+                    and not os.path.isfile(os.path.join(cwd, program)):
+                add("d_no_program", "install %s, or set command of [%s] in %s"
+                    % (program, service.name, CONFIG_FILE), svc=service.name, program=program)
+        info = system.read_pidfile(service.pidfile)
+        own = set()
+        pidfile_alive = False
+        if info.exists:
+            remove = ("remove", service.pidfile)
+            proc = table.get(info.pid) if info.pid else None
+            if info.problem == "invalid":
+                add("d_invalid", clean_fix, remove, path=info.path,
+                    content=printable(repr(info.raw)[1:]))
+            elif info.problem == "untrusted":
+                add("d_untrusted", clean_fix, remove, path=info.path)
+            elif proc is None or proc.zombie:
+                add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
+            elif not (service.regex and GREP_WORD not in proc.line
+                      and service.regex.search(proc.line)) and \
+                    (proc.start or system.start_time(proc.pid) or 0) > info.mtime + 1.0:
+                add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
+                    cmd=printable(proc.command))
+            else:
+                pidfile_alive = True
+                own.add(proc.pid)
+                own.update(descendants(kids, proc.pid))
+        matched = [p for p in matches(table, service)
+                   if p.pid not in protected and p.pid not in own and not p.zombie]
+        for proc in matched:
+            own.update(descendants(kids, proc.pid))
+        if info.exists and matched:
+            orphans = [p for p in matched if not pidfile_alive and p.ppid in (0, 1)]
+            for proc in orphans:
+                add("d_orphan", "%s stop %s" % (PROG, service.name), ("stop", service),
+                    svc=service.name, pid=proc.pid, cmd=printable(proc.command),
+                    why=out.text("d_orphan_match"))
+            rest = [p for p in matched if p not in orphans]
+            if rest:
+                add("d_leftover", "%s stop %s" % (PROG, service.name), ("stop", service),
+                    svc=service.name, n=len(rest), pids=", ".join(str(p.pid) for p in rest))
+        own.update(p.pid for p in matched)
+        if service.port is None:
+            continue
+        for holder in port_holders(listeners, service.port, table):
+            if holder.pid in own or holder.pid is None:
+                continue
+            proc = table.get(holder.pid)
+            cmd = printable(proc.command if proc else "?")
+            fix = out.text("d_stranger_fix", pid=holder.pid, prog=PROG, port=service.port)
+            if info.exists and not pidfile_alive and proc is not None and proc.ppid in (0, 1):
+                add("d_orphan", fix, None, svc=service.name, pid=holder.pid, cmd=cmd,
+                    why=out.text("d_orphan_port", port=service.port))
+            else:
+                add("d_stranger", fix, None, svc=service.name, port=service.port,
+                    pid=holder.pid, cmd=cmd)
+    return findings
+
+
+def cmd_doctor(ctx, services, problems, fix=False):
+    """Check pidfiles, leftovers, orphans, ports, tools and configuration; with `fix`,
+    apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
+    import platform
+    out = ctx.out
+    findings = diagnose(ctx, services, problems)
+    out.say("doctor_env", version=__version__, python=platform.python_version(),
+            platform="%s %s" % (platform.system(), platform.release()))
+    out.say("doctor_tools",
+            ps="%s (ps: %s)" % (ctx.system.ps_note, describe_tool("ps")),
+            ports="%s (lsof: %s; ss: %s)" % (ctx.system.ports_note or "not needed",
+                                              describe_tool("lsof"), describe_tool("ss")))
+    if fix and findings:
+        to_remove = []
+        to_stop = []
+        for finding in findings:
+            if finding.action is None:
+                continue
+            kind, what = finding.action
+            if kind == "remove" and what not in to_remove:
+                to_remove.append(what)
+            elif kind == "stop" and what not in to_stop:
+                to_stop.append(what)
+        remove_files(ctx, to_remove)
+        if to_stop:
+            cmd_stop(ctx, to_stop)
+        if not ctx.dry_run:
+            fixed = [f for f in findings if f.action is not None]
+            for finding in fixed:
+                out.say("doctor_fixed", text=finding.text)
+            findings = diagnose(ctx, services, problems)
+    for finding in findings:
+        out.say("doctor_finding", text=finding.text, fix=finding.fix)
+    if findings:
+        out.say("doctor_count", n=len(findings))
+        return EXIT_FAILED
+    out.say("doctor_ok")
+    return EXIT_OK
+
+
+# -- init: set a repo up -------------------------------------------------------------
+
+ASGI_RE = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\s*\(", re.M)
+
+
+def _read_text(path, limit=262144):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def detect_project(folder="."):
+    """What `init` finds: a list of (service name, fields, description)."""
+    import json
+    found = []
+    for sub in ("backend", "api", "server", "."):
+        base = os.path.join(folder, sub)
+        for module in ("main", "app", "asgi", "server"):
+            text = _read_text(os.path.join(base, module + ".py"))
+            if text is None:
+                continue
+            asgi = ASGI_RE.search(text)
+            port_match = re.search(r"port\s*=\s*(\d{2,5})", text)
+            port = port_match.group(1) if port_match else "8000"
+            deps = " ".join(t for t in (_read_text(os.path.join(d, n)) or "" for d in (base, folder)
+                                        for n in ("pyproject.toml", "requirements.txt")))
+            framework = asgi.group(2) if asgi else (
+                "FastAPI" if "fastapi" in deps.lower() else "Python")
+            if "__main__" in text and module == "main":
+                command, pattern = "{python} main.py", BUILTIN_SERVICES[0]["pattern"]
+                how = "python main.py"
+            elif asgi:
+                command = "{python} -m uvicorn %s:%s --host 127.0.0.1 --port %s" % (
+                    module, asgi.group(1), port)
+                pattern = BUILTIN_SERVICES[0]["pattern"] if module == "main" \
+                    else r"uvicorn.*%s:%s" % (module, asgi.group(1))
+                how = "uvicorn %s:%s" % (module, asgi.group(1))
+            else:
+                continue
+            found.append(("backend", {
+                "pattern": pattern, "pidfile": "backend.pid", "logfile": "backend.log",
+                "port": port, "command": command, "cwd": sub, "health": "auto"},
+                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how)))
+            break
+        if found:
+            break
+    for sub in ("frontend", "web", "client", "."):
+        text = _read_text(os.path.join(folder, sub, "package.json"))
+        if text is None:
+            continue
+        try:
+            scripts = json.loads(text).get("scripts") or {}
+        except (ValueError, AttributeError):
+            continue
+        dev = scripts.get("dev")
+        if not dev:
+            continue
+        port = None
+        for name in ("vite.config.js", "vite.config.ts", "vite.config.mjs", "vite.config.mts"):
+            config = _read_text(os.path.join(folder, sub, name))
+            match = re.search(r"\bport\s*:\s*(\d{2,5})", config or "")
+            if match:
+                port = match.group(1)
+                break
+        match = re.search(r"--port[= ](\d{2,5})", dev)
+        if match:
+            port = match.group(1)
+        if port is None:
+            port = "5173" if "vite" in dev else "3000"
+        found.append(("frontend", {
+            "pattern": BUILTIN_SERVICES[1]["pattern"], "pidfile": "frontend.pid",
+            "logfile": "frontend.log", "port": port, "command": "npm run dev", "cwd": sub,
+            "health": "/"}, "%s/package.json (dev script: %s, port %s)" % (sub, dev, port)))
+        break
+    return found
+
+
+def render_config(found):
+    lines = ["# procclean configuration, written by `%s init`." % PROG,
+             "# Every field can also be set with PROCCLEAN_<SERVICE>_<FIELD> (for make) or",
+             "# --set SERVICE.FIELD=VALUE. Paths are relative to the folder procclean runs in.",
+             "", "[procclean]", "# seconds stop waits after SIGTERM before SIGKILL",
+             "grace = 2", "services = %s" % " ".join(name for name, _, _ in found)]
+    comments = {
+        "pattern": "searched in each `ps -ef` line, as the Makefile's grep -E did",
+        "command": "{python} is the interpreter running procclean",
+        "cwd": "folder the command runs in",
+        "health": "auto: /health, else / ; a path, a URL, or off",
+    }
+    for name, fields, what in found:
+        lines += ["", "# found: %s" % what, "[%s]" % name]
+        for field in SERVICE_FIELDS:
+            if field in comments:
+                lines.append("# " + comments[field])
+            lines.append("%s = %s" % (field, fields[field]))
+    return "\n".join(lines) + "\n"
+
+
+def makefile_rules(names):
+    """(target, rule text) for the seed's targets of the services found."""
+    targets = ["start", "stop", "restart", "status", "show-processes", "clean",
+               "force-clean", "doctor"]
+    for name in names:
+        targets += ["start-" + name, "stop-" + name, "restart-" + name,
+                    "force-clean-" + name]
+    return [(t, "%s:\n\t@$(PROCCLEAN) $@\n" % t) for t in targets]
+
+
+def existing_targets(makefile_text):
+    names = set()
+    for match in re.finditer(r"^([^\s:#=\t][^:=\n]*?)\s*::?(?!=)", makefile_text, re.M):
+        names.update(match.group(1).split())
+    return names
+
+
+def cmd_init(ctx, makefile=False, folder="."):
+    """Look at the repo, write a commented procclean.ini, print (or add) make targets."""
+    out = ctx.out
+    found = detect_project(folder)
+    if not found:
+        out.say("init_nothing")
+        return EXIT_OK
+    for name, fields, what in found:
+        out.say("init_found", svc=name, what=what)
+    config_text = render_config(found)
+    path = os.path.join(folder, CONFIG_FILE)
+    code = EXIT_OK
+    if ctx.dry_run:
+        out.say("init_would_write", path=CONFIG_FILE)
+        out.line(config_text)
+    elif os.path.exists(path) and not ctx.force:
+        out.warn("init_exists", path=CONFIG_FILE)
+        code = EXIT_FAILED
+    else:
+        with open(path, "w") as f:
+            f.write(config_text)
+        out.say("init_wrote", path=CONFIG_FILE)
+    rules = makefile_rules([name for name, _, _ in found])
+    header = "PYTHON ?= python3\nPROCCLEAN ?= $(PYTHON) procclean.py\n"
+    if not makefile:
+        out.say("init_paste")
+        out.line("\n" + header + ".PHONY: %s\n" % " ".join(t for t, _ in rules))
+        out.line("\n".join(rule for _, rule in rules))
+        return code
+    makefile_path = os.path.join(folder, "Makefile")
+    text = _read_text(makefile_path) or ""
+    have = existing_targets(text)
+    new = [(t, rule) for t, rule in rules if t not in have]
+    kept = [t for t, _ in rules if t in have]
+    if kept:
+        out.say("init_kept", targets=" ".join(kept))
+    if not new:
+        return code
+    block = ["", "# procclean targets (added by `%s init --makefile`)" % PROG]
+    if not re.search(r"^PYTHON\s*\??=", text, re.M):
+        block.append("PYTHON ?= python3")
+    if not re.search(r"^PROCCLEAN\s*\??=", text, re.M):
+        block.append("PROCCLEAN ?= $(PYTHON) procclean.py")
+    block.append(".PHONY: %s" % " ".join(t for t, _ in new))
+    block.append("\n".join(rule for _, rule in new))
+    addition = "\n".join(block)
+    if ctx.dry_run:
+        out.say("init_would_append")
+        out.line(addition)
+        return code
+    with open(makefile_path, "a") as f:
+        if text and not text.endswith("\n"):
+            f.write("\n")
+        f.write(addition)
+    out.say("init_appended", targets=" ".join(t for t, _ in new))
+    return code
+
+
+
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 COMMANDS = ("stop", "force-clean", "start", "restart", "show-processes", "status", "clean",
-            "kill-port", "supervise", "logs")
+            "kill-port", "supervise", "logs", "doctor", "init")
 
 EXAMPLES = """\
 commands:
@@ -2430,6 +2828,10 @@ commands:
   supervise SERVICE          run it in the foreground, restart it when it crashes
                              (start --supervise: the same in the background)
   logs SERVICE [-f] [-n N]   the last lines of its log; -f follows it
+  doctor [SERVICE...]        find stale pidfiles, leftovers, busy ports, config errors;
+                             --fix applies the safe fixes
+  init                       write procclean.ini for this repo and print make targets
+                             (--makefile: add them; --force: overwrite procclean.ini)
   stop-backend, force-clean-frontend, start-backend, ...: the Makefile's names
 
 examples:
@@ -2493,7 +2895,11 @@ def build_parser():
     parser.add_argument("--lang", choices=("en", "zh"), help="language of messages")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print only warnings and errors")
-    parser.add_argument("--force", action="store_true", help="kill-port: SIGKILL at once")
+    parser.add_argument("--force", action="store_true",
+                        help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
+    parser.add_argument("--fix", action="store_true", help="doctor: apply the safe fixes")
+    parser.add_argument("--makefile", action="store_true",
+                        help="init: add the targets to ./Makefile")
     parser.add_argument("--wait", action="store_true",
                         help="start: wait until the service's port listens")
     parser.add_argument("--timeout", metavar="SECONDS",
@@ -2545,11 +2951,12 @@ def split_command(command):
 def run(args, names, system=None, out=None, environ=None):
     """Carry out a parsed command line; returns the exit code."""
     environ = os.environ if environ is None else environ
-    config = load_config(args.config, args.set, environ)
+    command, implied = split_command(args.command)
+    problems = [] if command == "doctor" else None
+    config = load_config(args.config, args.set, environ, problems=problems)
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
     if out is None:
         out = Reporter(lang=lang, quiet=args.quiet, environ=environ)
-    command, implied = split_command(args.command)
     grace = parse_grace(args.grace) if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
     timeout = parse_grace(args.timeout) if args.timeout is not None else START_TIMEOUT
@@ -2580,6 +2987,10 @@ def run(args, names, system=None, out=None, environ=None):
                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
     if command == "kill-port":
         return cmd_kill_port(ctx, implied + names)
+    if command == "init":
+        if names:
+            raise ProcCleanError("init takes no service names")
+        return cmd_init(ctx, makefile=args.makefile)
     services = config.select(implied + names)
     if command == "stop":
         return cmd_stop(ctx, services)
@@ -2597,6 +3008,8 @@ def run(args, names, system=None, out=None, environ=None):
         return cmd_supervise(ctx, services)
     if command == "logs":
         return cmd_logs(ctx, services)
+    if command == "doctor":
+        return cmd_doctor(ctx, services, problems, fix=args.fix)
     return cmd_restart(ctx, services)
 
 

@@ -221,13 +221,25 @@ def test_recorded_ps(path):
     if expected.get("truncated"):
         pytest.skip("documents the seed's truncation bug; not parsed for content")
     command = expected.get("command_used", "")
-    if " -o " in command or "-o " in command and "args" in command:
-        pytest.skip("parsed by parse_ps_o, below")
-    procs, has_ppid = procclean.parse_ps_ef(raw)
+    if expected.get("rows") is None:
+        # An error instead of a table (BusyBox refusing an -o field): no rows at all.
+        assert procclean.parse_ps_o(raw, fields=None) == []
+        return
+    if raw.split(b"\n", 1)[0].split().count(b"COMMAND") > 1:
+        pytest.skip("comm and args side by side: a form procclean never asks for")
+    if " -o " in command:
+        procs = procclean.parse_ps_o(raw, fields=None)
+        has_ppid = "ppid" in command
+    else:
+        procs, has_ppid = procclean.parse_ps_ef(raw)
     assert has_ppid == expected["has_ppid"]
-    got = [(p.pid, p.ppid, p.user, procclean.printable(p.command), p.zombie) for p in procs]
-    want = [(r["pid"], r["ppid"], r["user"], r["command"], r.get("zombie", False))
-            for r in expected["rows"]]
+    # BusyBox shows a zombie as plain [comm], without <defunct> or a state column:
+    # there procclean reads /proc instead, so the flag is not asked of this text.
+    zombie_shown = ("stat" in command) if " -o " in command else has_ppid
+    got = [(p.pid, p.ppid, p.user, procclean.printable(p.command),
+            p.zombie if zombie_shown else None) for p in procs]
+    want = [(r["pid"], r["ppid"], r["user"], r["command"],
+             r.get("zombie", False) if zombie_shown else None) for r in expected["rows"]]
     assert got == want
 
 
@@ -247,6 +259,8 @@ def test_recorded_listeners(path):
         family = "ipv6" if "tcp6" in name else "ipv4"
         found = [procclean.Listener(port, addr, family)
                  for port, addr, _ in procclean.parse_proc_net_tcp(raw, family)]
+    elif "netstat" in name or "ps-ef" in name:
+        pytest.skip("procclean never reads netstat; %s documents the population" % name)
     else:
         pytest.fail("no parser for %s" % name)
     if expected.get("listeners") is None:
