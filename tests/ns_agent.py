@@ -175,12 +175,16 @@ def write_spec(specdir, node, ready):
             lines.append("connect=" + a)
         if n.get("inherit"):
             lines.append("inherit=1")
+        if n.get("http"):
+            lines.append("http=%d" % int(n["http"]))
         if n.get("reap") is False or n.get("reap") == 0:
             lines.append("reap=0")
         if n.get("exit_now"):
             lines.append("exit=now")
         if n.get("cwd"):
             lines.append("cwd=" + esc(n["cwd"]))
+        if n.get("comm"):
+            lines.append("comm=" + esc(n["comm"]))
         if n.get("path"):
             lines.append("path=" + esc(n["path"]))
         ids = _ids(n.get("user"))

@@ -125,7 +125,8 @@ class Proc(object):
     `path=`), its children, and its behaviour."""
 
     def __init__(self, argv, children=(), term="default", listen=None, connect=None, path=None,
-                 cwd=None, env=None, user=None, inherit=False, reap=True, exit_now=False):
+                 cwd=None, env=None, user=None, inherit=False, reap=True, exit_now=False, comm=None,
+                 http=None):
         self.argv = list(argv)
         self.children = list(children)
         self.term = term
@@ -138,6 +139,8 @@ class Proc(object):
         self.inherit = inherit
         self.reap = reap
         self.exit_now = exit_now
+        self.comm = comm
+        self.http = http      # e.g. 200: listeners answer HTTP (health checks)
         self.pid = None
 
     def walk(self):
@@ -154,7 +157,8 @@ class Proc(object):
         return {"argv": self.argv, "children": [c.to_json() for c in self.children],
                 "term": self.term, "listen": self.listen, "connect": self.connect,
                 "path": self.path, "cwd": self.cwd, "env": self.env, "user": self.user,
-                "inherit": self.inherit, "reap": self.reap, "exit_now": self.exit_now}
+                "inherit": self.inherit, "reap": self.reap, "exit_now": self.exit_now,
+                "comm": self.comm, "http": self.http}
 
     def __repr__(self):
         return "Proc(%r, pid=%r)" % (self.argv, self.pid)

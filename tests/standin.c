@@ -15,6 +15,9 @@
  *   inherit=1         children keep the listening sockets (fork after listen); default: closed
  *   reap=0            never reap children (they stay zombies when they exit); default: reap
  *   exit=now          exit right after reporting ready (makes a zombie under a reap=0 parent)
+ *   http=STATUS       answer every connection to the listeners with `HTTP/1.0 STATUS` (for
+ *                     health checks); default: never accept (connections wait in the backlog)
+ *   comm=NAME         the kernel's comm (default: basename of argv[0], as for a real program)
  *   cwd=DIR           chdir before anything else
  *   uid=N / gid=N     (read by the parent, applied in the forked child before exec)
  *   ready=DIR         after listen/connect/children are set up, write DIR/<id> = "<pid>\n";
@@ -27,10 +30,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -55,7 +60,9 @@ struct spec {
     char *path;
     char *ready;
     char *cwd;
+    char *comm;
     int inherit;
+    int http;
     int reap;
     int exit_now;
     long uid, gid;
@@ -131,8 +138,10 @@ static void read_spec(const char *file, struct spec *sp)
         else if (!strcmp(key, "path")) sp->path = val;
         else if (!strcmp(key, "ready")) sp->ready = val;
         else if (!strcmp(key, "cwd")) sp->cwd = val;
+        else if (!strcmp(key, "comm")) sp->comm = val;
         else if (!strcmp(key, "inherit")) sp->inherit = atoi(val);
         else if (!strcmp(key, "reap")) sp->reap = atoi(val);
+        else if (!strcmp(key, "http")) sp->http = atoi(val);
         else if (!strcmp(key, "exit")) sp->exit_now = !strcmp(val, "now");
         else if (!strcmp(key, "uid")) sp->uid = atol(val);
         else if (!strcmp(key, "gid")) sp->gid = atol(val);
@@ -326,8 +335,12 @@ int main(int argc, char **argv)
     ssize_t n;
     struct sigaction sa;
 
-    (void)argc;
-    (void)argv;
+    if (argc > 0 && argv[0][0]) {
+        const char *base = strrchr(argv[0], '/');
+        char comm[16];
+        snprintf(comm, sizeof comm, "%s", base && base[1] ? base + 1 : argv[0]);
+        prctl(PR_SET_NAME, comm, 0, 0, 0);
+    }
     n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     if (n < 0)
         die("readlink /proc/self/exe", NULL);
@@ -338,6 +351,8 @@ int main(int argc, char **argv)
             pause();
     }
     read_spec(file, &sp);
+    if (sp.comm)
+        prctl(PR_SET_NAME, sp.comm, 0, 0, 0);
     if (sp.cwd && chdir(sp.cwd) < 0)
         die("chdir", sp.cwd);
 
@@ -367,6 +382,34 @@ int main(int argc, char **argv)
     if (sp.exit_now)
         _exit(0);
 
+    if (sp.http && sp.nlisten) {
+        struct pollfd pfds[MAXV];
+        char req[4096], resp[256];
+        for (i = 0; i < sp.nlisten; i++) {
+            pfds[i].fd = lfds[i];
+            pfds[i].events = POLLIN;
+        }
+        snprintf(resp, sizeof resp, "HTTP/1.0 %d Stand-in\r\nContent-Type: text/plain\r\n"
+                 "Content-Length: 3\r\nConnection: close\r\n\r\nok\n", sp.http);
+        while (!got_term) {
+            if (poll(pfds, (nfds_t)sp.nlisten, 100) <= 0)
+                continue;
+            for (i = 0; i < sp.nlisten; i++) {
+                int c;
+                struct pollfd cp;
+                if (!(pfds[i].revents & POLLIN))
+                    continue;
+                c = accept(lfds[i], NULL, NULL);
+                if (c < 0)
+                    continue;
+                cp.fd = c;
+                cp.events = POLLIN;
+                if (poll(&cp, 1, 1000) > 0 && read(c, req, sizeof req) < 0) { /* ignore */ }
+                if (write(c, resp, strlen(resp)) < 0) { /* ignore */ }
+                close(c);
+            }
+        }
+    }
     if (sp.term && !strncmp(sp.term, "delay:", 6)) {
         sigset_t block, old;
         sigemptyset(&block);

@@ -108,6 +108,17 @@ def test_inherited_listener(ns):
     assert not ns.connect("127.0.0.1", 8000)
 
 
+def test_http_answering_listener(ns):
+    srv = ns.spawn(Proc(["node", "vite"], listen=["127.0.0.1:3000", "[::1]:3000"], http=200,
+                        term="delay:50"))
+    probe = ("import urllib.request as u; print(u.urlopen('http://127.0.0.1:3000/health', "
+             "timeout=3).status)")
+    r = ns.run(["python3", "-c", probe])
+    assert r.rc == 0 and r.stdout.strip() == "200", r
+    ns.kill(srv.pid, signal.SIGTERM)
+    assert ns.wait_dead([srv.pid]) == []
+
+
 def test_real_program_child_and_run_outputs(ns, tmp_path):
     root = ns.spawn(Proc(["npm", "run", "dev"], children=[
         Proc(["sh", "-c", "sleep 1000"], path="/bin/sh")]))

@@ -1,0 +1,61 @@
+"""Integration tier: procclean.py run as a subprocess inside throw-away PID namespaces.
+
+Interpreters: PROCCLEAN_TEST_PYTHONS (space-separated paths), else every
+~/.pyenv/versions/3.*/bin/python3, else the interpreter running pytest. Tests that take a
+`python` argument run once per interpreter."""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def _version_key(path):
+    m = re.search(r"/(\d+)\.(\d+)(?:\.(\d+))?[^/]*/bin/", path)
+    return tuple(int(x or 0) for x in m.groups()) if m else (99,)
+
+
+def find_pythons():
+    env = os.environ.get("PROCCLEAN_TEST_PYTHONS", "").split()
+    if env:
+        return env
+    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")),
+                   key=_version_key)
+    good = []
+    for p in found:
+        try:
+            if subprocess.run([p, "-c", "import sys; assert sys.version_info >= (3, 6)"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=30).returncode == 0:
+                good.append(p)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return good or [sys.executable]
+
+
+PYTHONS = find_pythons()
+
+
+def _label(path):
+    m = re.search(r"/(\d+\.\d+)(?:\.\d+)?[^/]*/bin/", path)
+    return "py" + m.group(1) if m else os.path.basename(path)
+
+
+# `python_edge`: the oldest and the newest only, for tests where the interpreter matters less.
+PYTHONS_EDGE = PYTHONS if len(PYTHONS) <= 2 else [PYTHONS[0], PYTHONS[-1]]
+
+
+def _params(paths):
+    labels = [_label(p) for p in paths]
+    if len(set(labels)) != len(labels):
+        labels = ["%s-%d" % (l, i) for i, l in enumerate(labels)]
+    return paths, labels
+
+
+def pytest_generate_tests(metafunc):
+    for name, paths in (("python", PYTHONS), ("python_edge", PYTHONS_EDGE)):
+        if name in metafunc.fixturenames:
+            values, ids = _params(paths)
+            metafunc.parametrize(name, values, ids=ids)

@@ -1,0 +1,70 @@
+"""Shared pieces of the integration tests: populations of stand-ins and assertions."""
+import os
+import sys
+
+from nslib import Proc
+
+# Processes that match no default pattern: every stop must leave them running.
+BYSTANDERS = (
+    ["python3", "other.py"],
+    ["node", "server.js"],
+    ["python3", "-m", "http.server", "9000"],
+    ["vim", "main.py"],                       # matches nothing: no python before main.py
+    ["tail", "-f", "backend.log"],
+    ["grep", "-rn", "uvicorn", "main"],       # matches, but `grep -v grep` skipped it
+    ["less", "frontend/README.md"],
+)
+
+
+def spawn_bystanders(ns):
+    return [ns.spawn(Proc(list(a))) for a in BYSTANDERS]
+
+
+def uvicorn_reload():
+    """uvicorn --reload: the reloader matches, its worker (multiprocessing spawn) does not."""
+    return Proc(["/usr/bin/python3", "/venv/bin/uvicorn", "main:app", "--reload",
+                 "--port", "8000"],
+                listen="127.0.0.1:8000", inherit=True, http=200, children=[
+                    Proc(["/usr/bin/python3", "-c",
+                          "from multiprocessing.spawn import spawn_main; "
+                          "spawn_main(tracker_fd=5, pipe_handle=7)", "--multiprocessing-fork"])])
+
+
+def npm_chain():
+    """npm run dev -> sh -c vite -> node .../vite -> esbuild --service."""
+    return Proc(["npm", "run", "dev"], children=[
+        Proc(["sh", "-c", "vite"], children=[
+            Proc(["node", "/app/web/node_modules/.bin/vite"], listen="127.0.0.1:3000", http=200,
+                 children=[Proc(["/app/web/node_modules/@esbuild/linux-x64/bin/esbuild",
+                                 "--service=0.21.5", "--ping"])])])])
+
+
+def write(path, data):
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(str(path), mode) as f:
+        f.write(data)
+
+
+def no_traceback(result):
+    assert "Traceback" not in result.stdout + result.stderr, result
+
+
+def assert_dead(ns, pids, result=None, timeout=3):
+    left = ns.wait_dead(list(pids), timeout)
+    assert left == [], "still alive: %r\n%r\n%r" % (left, result, _table(ns, left))
+
+
+def assert_alive(ns, pids, result=None):
+    pids = list(pids)
+    alive = ns.alive(pids)
+    assert alive == pids, "died: %r\n%r" % (sorted(set(pids) - set(alive)), result)
+
+
+def _table(ns, pids):
+    return [p for p in ns.ps() if p["pid"] in pids]
+
+
+def pids_in(text, pids):
+    """Which of pids appear as whole words in text."""
+    import re
+    return [p for p in pids if re.search(r"(?<!\d)%d(?!\d)" % p, text)]
