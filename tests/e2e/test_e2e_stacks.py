@@ -241,8 +241,12 @@ def stack(tmp_path, e2e_env):
 @pytest.fixture
 def fstack(tmp_path, e2e_env, frontend_modules):
     root = _project(tmp_path, frontend_modules)
-    with Namespace(cwd=root, env=e2e_env) as ns:
-        yield Stack(ns, root, e2e_env)
+    try:
+        with Namespace(cwd=root, env=e2e_env) as ns:
+            yield Stack(ns, root, e2e_env)
+    finally:
+        # pytest keeps the last runs' tmp folders: don't keep 20 MB per test with them.
+        shutil.rmtree(os.path.join(root, "frontend", "node_modules"), ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- checks
