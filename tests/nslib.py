@@ -275,21 +275,35 @@ class Namespace(object):
         agent = os.path.join(self.tmp, "agent.py")
         shutil.copyfile(AGENT_SRC, agent)
         os.chmod(agent, 0o644)
-        cmd = _unshare_cmd() + [sys.executable, "-u", "-S", agent]
-        self._buf = b""
-        try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, cwd=self.tmp,
-                                         env=clean_env(), close_fds=True)
-        except OSError as e:
-            self._cleanup_tmp()
-            raise NamespaceError("cannot run unshare: %s" % e)
-        try:
-            self.hello = self._read(timeout=self.timeout)
-        except NamespaceError:
-            err = self._drain_stderr()
-            self.close()
-            raise NamespaceError("unshare failed: %s" % err.strip()[-400:])
+        base = _unshare_cmd()
+        # util-linux older than 2.32 has no --kill-child; the agent also exits when its stdin
+        # closes, so the namespace still dies with the test process.
+        variants = [base, [a for a in base if a != "--kill-child"]]
+        for n, unshare in enumerate(variants):
+            cmd = unshare + [sys.executable, "-u", "-S", agent]
+            self._buf = b""
+            try:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, cwd=self.tmp,
+                                             env=clean_env(), close_fds=True)
+            except OSError as e:
+                self._cleanup_tmp()
+                raise NamespaceError("cannot run unshare: %s" % e)
+            try:
+                self.hello = self._read(timeout=self.timeout)
+                break
+            except NamespaceError:
+                err = self._drain_stderr()
+                p, self.proc = self.proc, None
+                if p.poll() is None:
+                    p.kill()            # the unshare process we started, by its PID
+                    p.wait(timeout=10)
+                for f in (p.stdin, p.stdout, p.stderr):
+                    f.close()
+                if n == 0 and "kill-child" in err:
+                    continue
+                self._cleanup_tmp()
+                raise NamespaceError("unshare failed: %s" % err.strip()[-400:])
         if not self.hello.get("ok") or self.hello.get("pid") != 1:
             self.close()
             raise NamespaceError("agent refused: %r" % self.hello)
