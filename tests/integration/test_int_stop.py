@@ -350,3 +350,37 @@ def test_version_and_help(ns, python_edge):
     assert r.rc == 0, r
     for word in ("stop", "force-clean", "status", "kill-port", "--dry-run", "--grace"):
         assert word in r.stdout, (word, r)
+
+
+def test_pattern_matching_procclean_itself(ns, python_edge):
+    """A pattern given on the command line matches procclean's own command line (and the
+    shell's that runs it): both survive, other matches are stopped."""
+    editor = ns.spawn(Proc(["vim", "procclean.py"]))
+    pc = ns.procclean_argv(python=python_edge)
+    script = '"$0" "$1" stop backend --set "backend.pattern=procclean"; rc=$?; echo alive; exit $rc'
+    r = ns.run(["sh", "-c", script, pc[0], pc[1]])
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert "alive" in r.stdout, r
+    assert_dead(ns, [editor.pid], r)
+    editor = ns.spawn(Proc(["vim", "procclean.py"]))
+    r = ns.procclean("stop-backend", python=python_edge,
+                     env={"PROCCLEAN_BACKEND_PATTERN": "procclean"})
+    assert r.rc == 0, r
+    assert_dead(ns, [editor.pid], r)
+
+
+def test_make_recipe_mentioning_main_py(ns, tmp_path):
+    import shutil
+    if not shutil.which("make"):
+        pytest.skip("no make")
+    match = ns.spawn(uvicorn_reload())
+    pc = ns.procclean_argv()
+    write(tmp_path / "Makefile",
+          "stop-backend:\n\t%s %s stop-backend; echo recipe-survived # python main.py\n"
+          % (pc[0], pc[1]))
+    r = ns.run(["make", "stop-backend"])
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert "recipe-survived" in r.stdout, r
+    assert_dead(ns, match.pids(), r)
