@@ -912,10 +912,27 @@ class System(object):
         return self.wall_time() - seconds - 1.0     # etime counts whole seconds
 
     # -- listeners -------------------------------------------------------------
-    def listeners(self):
-        """Every TCP listener on the machine (IPv4 and IPv6), with owning PIDs."""
+    def listeners(self, ports=None):
+        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
+
+        On Linux /proc/net/tcp{,6} comes first: reading two files costs far less than
+        running lsof, and sockets are mapped to PIDs only when one is on a wanted port.
+        Elsewhere lsof, then ss.
+        """
+        if self.ports_source != "auto":
+            sources = [self.ports_source]
+        elif os.path.exists("/proc/net/tcp"):
+            sources = ["proc", "lsof", "ss"]
+        else:
+            sources = ["lsof", "ss"]
+        wanted = None if ports is None else set(p for p in ports if p is not None)
+        found = self._listeners_from(sources, wanted)
+        if wanted is None:
+            return found
+        return [l for l in found if l.port in wanted]
+
+    def _listeners_from(self, sources, wanted):
         import shutil
-        sources = [self.ports_source] if self.ports_source != "auto" else ["lsof", "ss", "proc"]
         for source in sources:
             if source == "lsof" and shutil.which("lsof"):
                 out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pcn"])
@@ -930,7 +947,7 @@ class System(object):
                     return parse_ss(out)
             elif source == "proc" and os.path.exists("/proc/net/tcp"):
                 self.ports_note = "/proc/net/tcp"
-                return self._proc_listeners()
+                return self._proc_listeners(wanted)
         if self.ports_source != "auto":
             raise ProcCleanError("port source %r is not available here" % self.ports_source,
                                  EXIT_FAILED)
@@ -948,13 +965,14 @@ class System(object):
         out, _ = proc.communicate()
         return out
 
-    def _proc_listeners(self):
+    def _proc_listeners(self, wanted=None):
         sockets = []
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             try:
                 with open(path, "rb") as f:
                     sockets.extend((port, addr, inode, family)
-                                   for port, addr, inode in parse_proc_net_tcp(f.read(), family))
+                                   for port, addr, inode in parse_proc_net_tcp(f.read(), family)
+                                   if wanted is None or port in wanted)
             except OSError:
                 pass
         if not sockets:
@@ -1458,7 +1476,8 @@ def _split_names(text):
     return [n for n in re.split(r"[\s,]+", text or "") if n]
 
 
-def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None):
+def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
+                read_file=True):
     """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
     `--set SERVICE.FIELD=VALUE` options, later ones winning.
 
@@ -1486,7 +1505,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
     if path and not os.path.exists(path):
         raise ProcCleanError("config file %s not found" % path)
     path = path or os.path.join(folder, CONFIG_FILE)
-    if os.path.exists(path):
+    if read_file and os.path.exists(path):
         import configparser
         parser = configparser.ConfigParser(interpolation=None)
         try:
@@ -2005,7 +2024,8 @@ def record_ok(record):
 
 def status_snapshot(ctx, services):
     found = survey(ctx, services, warn=False)
-    listeners = ctx.system.listeners() if any(s.port for s in services) else []
+    ports = [s.port for s in services if s.port]
+    listeners = ctx.system.listeners(ports) if ports else []
     return [service_status(ctx, s, found, listeners) for s in services]
 
 
@@ -2173,7 +2193,7 @@ def cmd_start(ctx, services):
             continue
         if service.port is not None:
             if listeners is None:
-                listeners = ctx.system.listeners()
+                listeners = ctx.system.listeners([s.port for s in services if s.port])
             holders = port_holders(listeners, service.port, found.table)
             if holders:
                 holder = holders[0]
@@ -2252,7 +2272,8 @@ def _watch_start(ctx, started):
                 continue
             if ctx.wait and service.port is not None:
                 if listening is None:
-                    listening = set(l.port for l in system.listeners())
+                    listening = set(l.port for l in system.listeners(
+                        [entry[0].port for entry in pending]))
                 if service.port not in listening:
                     continue
                 if health_url(service) is not None:
@@ -2449,7 +2470,7 @@ def cmd_kill_port(ctx, ports):
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    listeners = system.listeners()
+    listeners = system.listeners(numbers)
     failed = False
     roots = []
     port_services = {}
@@ -2521,9 +2542,11 @@ def diagnose(ctx, services, problems):
             svc=name, error=error)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    listeners = system.listeners() if any(s.port for s in services) else []
+    ports = [s.port for s in services if s.port]
+    listeners = system.listeners(ports) if ports else []
     kids = children_map(table)
     for service in services:
+        # The seed's own advice for a bad pidfile: `make clean`.
         clean_fix = "%s clean %s" % (PROG, service.name)
         cwd = resolve_cwd(service.cwd)
         if not os.path.isdir(cwd):
@@ -2539,19 +2562,23 @@ def diagnose(ctx, services, problems):
         info = system.read_pidfile(service.pidfile)
         own = set()
         pidfile_alive = False
+        pidfile_dead = False        # a valid pidfile whose process is gone: the service died
         if info.exists:
             remove = ("remove", service.pidfile)
             proc = table.get(info.pid) if info.pid else None
             if info.problem == "invalid":
+                pidfile_dead = True
                 add("d_invalid", clean_fix, remove, path=info.path,
                     content=printable(repr(info.raw)[1:]))
             elif info.problem == "untrusted":
                 add("d_untrusted", clean_fix, remove, path=info.path)
             elif proc is None or proc.zombie:
+                pidfile_dead = True
                 add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
             elif not (service.regex and GREP_WORD not in proc.line
                       and service.regex.search(proc.line)) and \
                     (proc.start or system.start_time(proc.pid) or 0) > info.mtime + 1.0:
+                pidfile_dead = True
                 add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
                     cmd=printable(proc.command))
             else:
@@ -2560,19 +2587,31 @@ def diagnose(ctx, services, problems):
                 own.update(descendants(kids, proc.pid))
         matched = [p for p in matches(table, service)
                    if p.pid not in protected and p.pid not in own and not p.zombie]
+        matched_pids = set(p.pid for p in matched)
+        # One finding per tree: a match under another match is part of that one.
+        roots = [p for p in matched if p.ppid not in matched_pids]
         for proc in matched:
             own.update(descendants(kids, proc.pid))
-        if info.exists and matched:
-            orphans = [p for p in matched if not pidfile_alive and p.ppid in (0, 1)]
-            for proc in orphans:
-                add("d_orphan", "%s stop %s" % (PROG, service.name), ("stop", service),
-                    svc=service.name, pid=proc.pid, cmd=printable(proc.command),
-                    why=out.text("d_orphan_match"))
-            rest = [p for p in matched if p not in orphans]
-            if rest:
-                add("d_leftover", "%s stop %s" % (PROG, service.name), ("stop", service),
-                    svc=service.name, n=len(rest), pids=", ".join(str(p.pid) for p in rest))
-        own.update(p.pid for p in matched)
+        own.update(matched_pids)
+        if pidfile_dead:
+            # The service died (or its pidfile is garbage): what still matches is not
+            # accounted for; under init it outlived its parent.
+            for proc in roots:
+                why = out.text("d_orphan_match")
+                if proc.ppid in (0, 1):
+                    add("d_orphan", "%s stop %s" % (PROG, service.name),
+                        ("stop", service, [proc.pid]), svc=service.name, pid=proc.pid,
+                        cmd=printable(proc.command), why=why)
+                else:
+                    add("d_leftover", "%s stop %s" % (PROG, service.name),
+                        ("stop", service, [proc.pid]), svc=service.name, n=1,
+                        pids=proc.pid)
+        elif pidfile_alive and roots:
+            # The service runs, and so do matches outside its tree: stop only those.
+            pids = [p.pid for p in roots]
+            add("d_leftover", "kill %s" % " ".join(map(str, pids)),
+                ("stop", service, pids), svc=service.name, n=len(pids),
+                pids=", ".join(map(str, pids)))
         if service.port is None:
             continue
         for holder in port_holders(listeners, service.port, table):
@@ -2581,7 +2620,7 @@ def diagnose(ctx, services, problems):
             proc = table.get(holder.pid)
             cmd = printable(proc.command if proc else "?")
             fix = out.text("d_stranger_fix", pid=holder.pid, prog=PROG, port=service.port)
-            if info.exists and not pidfile_alive and proc is not None and proc.ppid in (0, 1):
+            if pidfile_dead and proc is not None and proc.ppid in (0, 1):
                 add("d_orphan", fix, None, svc=service.name, pid=holder.pid, cmd=cmd,
                     why=out.text("d_orphan_port", port=service.port))
             else:
@@ -2604,18 +2643,22 @@ def cmd_doctor(ctx, services, problems, fix=False):
                                               describe_tool("lsof"), describe_tool("ss")))
     if fix and findings:
         to_remove = []
-        to_stop = []
+        roots = []
+        table = ctx.system.process_table()
         for finding in findings:
             if finding.action is None:
                 continue
-            kind, what = finding.action
-            if kind == "remove" and what not in to_remove:
-                to_remove.append(what)
-            elif kind == "stop" and what not in to_stop:
-                to_stop.append(what)
+            if finding.action[0] == "remove" and finding.action[1] not in to_remove:
+                to_remove.append(finding.action[1])
+            elif finding.action[0] == "stop":
+                _, service, pids = finding.action
+                roots.extend((table[pid], service, "pattern") for pid in pids if pid in table)
         remove_files(ctx, to_remove)
-        if to_stop:
-            cmd_stop(ctx, to_stop)
+        if roots:
+            protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
+            targets = plan_targets(table, roots, protected)
+            stop_targets(ctx, targets)
+            report_targets(ctx, targets)
         if not ctx.dry_run:
             fixed = [f for f in findings if f.action is not None]
             for finding in fixed:
@@ -2692,7 +2735,8 @@ def detect_project(folder="."):
         port = None
         for name in ("vite.config.js", "vite.config.ts", "vite.config.mjs", "vite.config.mts"):
             config = _read_text(os.path.join(folder, sub, name))
-            match = re.search(r"\bport\s*:\s*(\d{2,5})", config or "")
+            # server.port, not preview.port: the dev server is what `npm run dev` runs.
+            match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config or "")
             if match:
                 port = match.group(1)
                 break
@@ -2741,9 +2785,25 @@ def makefile_rules(names):
 
 
 def existing_targets(makefile_text):
+    """Target names a Makefile defines, with $(VAR) and ${VAR} in rule heads expanded."""
+    text = makefile_text.replace("\\\n", " ")
+    variables = {}
+    for match in re.finditer(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:|::|\+)?=(.*)$", text, re.M):
+        variables[match.group(1)] = match.group(2).strip()
+
+    def expand(words, depth=0):
+        out = []
+        for word in words:
+            ref = re.match(r"^\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]$", word)
+            if ref and depth < 5:
+                out.extend(expand(variables.get(ref.group(1), "").split(), depth + 1))
+            else:
+                out.append(word)
+        return out
+
     names = set()
-    for match in re.finditer(r"^([^\s:#=\t][^:=\n]*?)\s*::?(?!=)", makefile_text, re.M):
-        names.update(match.group(1).split())
+    for match in re.finditer(r"^([^\s:#=][^:=\n]*?)\s*::?(?!=)", text, re.M):
+        names.update(expand(match.group(1).split()))
     return names
 
 
@@ -2786,9 +2846,9 @@ def cmd_init(ctx, makefile=False, folder="."):
     if not new:
         return code
     block = ["", "# procclean targets (added by `%s init --makefile`)" % PROG]
-    if not re.search(r"^PYTHON\s*\??=", text, re.M):
+    if not re.search(r"^PYTHON\s*(?:\?|:|::|\+)?=", text, re.M):
         block.append("PYTHON ?= python3")
-    if not re.search(r"^PROCCLEAN\s*\??=", text, re.M):
+    if not re.search(r"^PROCCLEAN\s*(?:\?|:|::|\+)?=", text, re.M):
         block.append("PROCCLEAN ?= $(PYTHON) procclean.py")
     block.append(".PHONY: %s" % " ".join(t for t, _ in new))
     block.append("\n".join(rule for _, rule in new))
@@ -2953,7 +3013,9 @@ def run(args, names, system=None, out=None, environ=None):
     environ = os.environ if environ is None else environ
     command, implied = split_command(args.command)
     problems = [] if command == "doctor" else None
-    config = load_config(args.config, args.set, environ, problems=problems)
+    # init writes the config: one that no longer loads must not stop it.
+    config = load_config(args.config, args.set, environ, problems=problems,
+                         read_file=command != "init")
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
     if out is None:
         out = Reporter(lang=lang, quiet=args.quiet, environ=environ)

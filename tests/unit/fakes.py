@@ -104,8 +104,8 @@ class FakeSystem(procclean.System):
         proc = self.procs.get(pid)
         return proc.start if proc else None
 
-    def listeners(self):
-        return list(self._listeners)
+    def listeners(self, ports=None):
+        return [l for l in self._listeners if ports is None or l.port in ports]
 
     health_answers = {}     # url -> (status or None, seconds, error)
 
