@@ -620,6 +620,32 @@ def procclean_version():
     return m.group(1).decode("ascii", "replace") if m else "unknown"
 
 
+def snapshot(src, folder):
+    """Copy procclean.py into folder, so that edits to the working tree during the run do not
+    change what is measured; returns (path, description)."""
+    import hashlib
+    with open(src, "rb") as f:
+        data = f.read()
+    dst = os.path.join(folder, "procclean.py")
+    with open(dst, "wb") as f:
+        f.write(data)
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    desc = "not in git"
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD:procclean.py"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if head.returncode == 0:
+            if head.stdout.decode().strip() == blob:
+                c = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %cs",
+                                    "--", "procclean.py"], stdout=subprocess.PIPE)
+                desc = "as committed in %s" % c.stdout.decode().strip()
+            else:
+                desc = "differs from HEAD's procclean.py (uncommitted or other version)"
+    except OSError:
+        pass
+    return dst, "%s, %s" % (os.path.abspath(src), desc)
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -657,10 +683,8 @@ def report(m, res, args, elapsed):
     w("date:    %s" % time.strftime("%Y-%m-%d %H:%M:%S %z"))
     w("machine: %s CPUs (%s), %s, Python %s" % (m["nproc"], m["cpu"], m["kernel"], m["python"]))
     w("tools:   %s, %s, /bin/sh -> %s" % (m["ps"], m["make"], m["sh"]))
-    w("procclean.py: version %s, sha256 %s%s" % (
-        res["procclean"]["version"], res["procclean"]["sha256"][:12],
-        "" if res["procclean"]["sha256"] == res["procclean"]["sha256_end"] else
-        " -- WARNING: the file changed during the run (now %s)" % res["procclean"]["sha256_end"][:12]))
+    w("procclean.py: version %s, sha256 %s (%s; a snapshot of it was measured)" % (
+        res["procclean"]["version"], res["procclean"]["sha256"][:12], m["procclean"]))
     w("load:    %s at the start, %s at the end (1/5/15-min load average: other work on the "
       "machine inflates wall times; CPU times below are steadier)" % (res["load"][0], res["load"][1]))
     w("runs:    median of %d (min–max); every time lasts until the command has exited and all "
@@ -794,12 +818,16 @@ def report(m, res, args, elapsed):
 
 
 def main(argv=None):
+    global PROCCLEAN
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small populations, one repetition")
     parser.add_argument("--runs", type=int, default=None,
                         help="repetitions per measurement (default 5; --quick: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers here")
+    parser.add_argument("--procclean", metavar="FILE", default=PROCCLEAN,
+                        help="the procclean.py to measure (default: the repo's; a snapshot "
+                             "is taken at the start)")
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 1 if args.quick else 5
@@ -818,7 +846,9 @@ def main(argv=None):
         preflight()
         m = machine()
         work = tempfile.mkdtemp(prefix="pcbench-")
+        src = tempfile.mkdtemp(prefix="pcbench-src-")
         try:
+            PROCCLEAN, m["procclean"] = snapshot(args.procclean, src)
             with Namespace(cwd=work, timeout=60) as ns:
                 bench = Bench(ns, work, args.runs)
                 check_capacity(bench, need)
@@ -830,10 +860,10 @@ def main(argv=None):
                 res["stop"] = bench_stop(bench, stop_sizes)
                 res["stubborn"] = {"n": stubborn_n, "data": bench_stubborn(bench, stubborn_n)}
                 res["crowd"] = bench_crowd(bench, crowd_sizes)
-                res["procclean"]["sha256_end"] = file_sha256(PROCCLEAN)
                 res["load"][1] = loadavg()
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(src, ignore_errors=True)
     except BenchError as exc:
         sys.stderr.write("bench: %s\n" % exc)
         return 2
