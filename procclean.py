@@ -420,10 +420,10 @@ def parse_pidfile(data):
 
 def parse_port(text):
     """A TCP port number 1-65535 from text; ProcCleanError (usage) otherwise."""
-    try:
-        port = int(str(text).strip())
-    except ValueError:
+    digits = str(text).strip()
+    if not re.match(r"[0-9]{1,5}\Z", digits):      # not int(): it takes "+80", "8_000"
         raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
+    port = int(digits)
     if not 1 <= port <= 65535:
         raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
     return port
@@ -445,6 +445,18 @@ def _family(host, hint=None):
     if hint:
         return hint
     return "ipv6" if ":" in host else "ipv4"
+
+
+def _lsof_address(host, kind):
+    """lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
+    address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart."""
+    family = "ipv6" if (kind or "").upper() == "IPV6" else (
+        "ipv4" if (kind or "").upper() == "IPV4" else _family(host))
+    if host == "*":
+        host = "::" if family == "ipv6" else "0.0.0.0"
+    elif family == "ipv6" and "." in host and ":" not in host:
+        host = "::ffff:" + host
+    return host, family
 
 
 def parse_lsof(text):
@@ -474,11 +486,9 @@ def parse_lsof(text):
             pid = int(tokens[1])
         except ValueError:
             continue
-        hint = None
-        if type_index is not None and type_index < len(tokens):
-            kind = tokens[type_index].upper()
-            hint = "ipv6" if kind == "IPV6" else "ipv4" if kind == "IPV4" else None
-        listeners.append(Listener(port, host, _family(host, hint), pid, tokens[0]))
+        kind = tokens[type_index] if type_index is not None and type_index < len(tokens) else None
+        host, family = _lsof_address(host, kind)
+        listeners.append(Listener(port, host, family, pid, tokens[0]))
     return listeners
 
 
@@ -488,7 +498,7 @@ def parse_lsof_fields(text):
     if isinstance(text, bytes):
         text = decode_bytes(text)
     listeners = []
-    pid = command = None
+    pid = command = kind = None
     seen_pid = False
     for line in text.splitlines():
         if not line:
@@ -503,12 +513,17 @@ def parse_lsof_fields(text):
             command = None
         elif tag == "c":
             command = value
+        elif tag == "f":
+            kind = None
+        elif tag == "t":
+            kind = value
         elif tag == "n" and pid is not None:
             if "->" in value:
                 continue
             host, port = _split_host_port(value)
             if port is not None:
-                listeners.append(Listener(port, host, _family(host), pid, command))
+                host, family = _lsof_address(host, kind)
+                listeners.append(Listener(port, host, family, pid, command))
         elif tag not in "fatdDsiklLoPRgTGu":
             return None
     if text.strip() and not seen_pid:
@@ -539,6 +554,8 @@ def parse_ss(text):
         host, port = _split_host_port(tokens[2])
         if port is None:
             continue
+        if host == "*":
+            host = "::"     # ss's `*` is an IPv6 socket open to IPv4 too (0.0.0.0 is v4)
         owners = _SS_PID_RE.findall(line)
         if not owners:
             listeners.append(Listener(port, host, _family(host)))
@@ -741,7 +758,12 @@ class System(object):
         if source == "auto":
             source = "proc" if self.has_proc() else "pso"
         if source == "ps":
-            processes, has_ppid = parse_ps_ef(self._run_ps(["ps", "-ef", "-ww"]) or b"")
+            try:
+                out = self._run_ps(["ps", "-ef", "-ww"], table=True)
+            except ProcCleanError:
+                # BusyBox knows no -w: its plain `ps -ef`, then.
+                out = self._run_ps(["ps", "-ef"], table=True)
+            processes, has_ppid = parse_ps_ef(out)
             if not has_ppid:
                 # BusyBox: `ps -ef` is plain `ps`, without PPID; take the same table
                 # from /proc where there is one.
@@ -758,20 +780,27 @@ class System(object):
             return self._read_proc_table()
         self.ps_note = "ps -o"
         fields = ",".join(f + "=" for f in PS_O_FIELDS)
-        out = self._run_ps(["ps", "-A", "-ww", "-o", fields])
+        out = self._run_ps(["ps", "-A", "-ww", "-o", fields], table=True)
         return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
 
-    def _run_ps(self, argv):
+    def _run_ps(self, argv, table=False):
+        """Run ps with an environment that cannot reshape its output.  For a whole
+        table (`table`), a ps that fails and prints nothing is an error, not an empty
+        machine: stopping "nothing" would be a lie."""
         import subprocess
         env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
         env["LC_TIME"] = "C"
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env)
+                                    stderr=subprocess.PIPE, env=env)
         except OSError as exc:
             raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
-        out, _ = proc.communicate()
+        out, err = proc.communicate()
         self._ps_pid = proc.pid
+        if table and proc.returncode != 0 and not out.strip():
+            message = decode_bytes(err).strip().splitlines()
+            raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
+                message[0] if message else "exit status %d" % proc.returncode)), EXIT_FAILED)
         return out
 
     def _clock_ticks(self):
@@ -935,7 +964,7 @@ class System(object):
         import shutil
         for source in sources:
             if source == "lsof" and shutil.which("lsof"):
-                out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pcn"])
+                out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
                 found = parse_lsof_fields(out) if out is not None else None
                 if found is not None:
                     self.ports_note = "lsof"
@@ -1206,6 +1235,7 @@ MESSAGES = {
         "port_nothing": "port {port}: nothing listening",
         "port_unseen": "{fail} port {port}: held by a process procclean cannot see (run as its owner or root)",
         "port_freed": "port {port}: {n} process(es) stopped",
+        "port_protected": "{fail} port {port}: held by PID {pid}, procclean itself or one of its parents; not signalled: {cmd}",
         "no_processes": "no matching processes",
         "interrupted": "interrupted",
         "health": "    health {url}: {state}{detail}",
@@ -1290,6 +1320,7 @@ MESSAGES = {
         "port_nothing": "端口 {port}: 没有进程监听",
         "port_unseen": "{fail} 端口 {port}: 被无法查看的进程占用 (请以其所有者或 root 运行)",
         "port_freed": "端口 {port}: 已停止 {n} 个进程",
+        "port_protected": "{fail} 端口 {port}: 被 procclean 自身或其父进程占用 (PID: {pid}), 未发送信号: {cmd}",
         "no_processes": "没有匹配的进程",
         "interrupted": "已中断",
         "health": "    健康检查 {url}: {state}{detail}",
@@ -2483,6 +2514,10 @@ def cmd_kill_port(ctx, ports):
         for holder in holders:
             if holder.pid is None or holder.pid not in table:
                 ctx.out.warn("port_unseen", port=port)
+                failed = True
+            elif holder.pid in protected:
+                ctx.out.warn("port_protected", port=port, pid=holder.pid,
+                             cmd=printable(table[holder.pid].command))
                 failed = True
             else:
                 roots.append((table[holder.pid], service, "port"))
