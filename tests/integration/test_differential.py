@@ -431,3 +431,22 @@ def test_pidfile_naming_pid_1(twins):
     # both remove the file
     assert not os.path.exists(str(twins.seed_dir / "backend.pid"))
     assert not os.path.exists(str(twins.pc_dir / "backend.pid"))
+
+
+def test_pidfile_with_two_pids_seed_kills_both_procclean_neither(twins):
+    """`kill -0 $PID` with PID="A B" checks and signals both; procclean takes a pidfile only as
+    one decimal number (SPEC, "Never"): it warns, removes the file, signals nothing."""
+    def two(ns, folder):
+        a = ns.spawn(Proc(["gunicorn", "app:app"]))
+        b = ns.spawn(Proc(["sleep", "infinity"]))
+        write(folder, "backend.pid", "%d %d\n" % (a.pid, b.pid))
+        return [a.pid, b.pid]
+    s = two(twins.seed, twins.seed_dir)
+    p = two(twins.pc, twins.pc_dir)
+    run_seed(twins.seed, "stop-backend", twins.seed_dir)
+    rp = run_procclean(twins.pc, "stop-backend", twins.pc_dir)
+    assert settle(twins.seed, s) == []
+    assert rp.rc == 0 and "backend.pid" in rp.output, rp
+    assert settle(twins.pc, p) == p
+    assert not os.path.exists(str(twins.seed_dir / "backend.pid"))
+    assert not os.path.exists(str(twins.pc_dir / "backend.pid"))
