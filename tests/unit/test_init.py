@@ -102,7 +102,11 @@ def targets_in(makefile_text):
 def make_n(folder, *goals):
     if not shutil.which("make"):
         pytest.skip("no make here")
-    return subprocess.run(["make", "-n"] + list(goals), cwd=str(folder),
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would leak in ("make[1]:
+    # Entering directory ..."): this make must be the one a user types.
+    env = dict((k, v) for k, v in os.environ.items()
+               if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES"))
+    return subprocess.run(["make", "-n"] + list(goals), cwd=str(folder), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=30)
 
