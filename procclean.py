@@ -21,7 +21,6 @@ __version__ = "1.0.0"
 import errno
 import os
 import re
-import signal
 import sys
 import time
 
@@ -66,6 +65,11 @@ BACKOFF_FIRST = 1.0      # supervise: first delay before a restart, doubling...
 BACKOFF_MAX = 30.0       # ...up to this
 STABLE_RUN = 30.0        # a service up this long has its backoff reset
 WATCH_INTERVAL = 2.0
+
+# The same numbers on every Unix; spelled out because importing `signal` costs more
+# start-up time than a whole stop of a small stack.
+SIGTERM = 15
+SIGKILL = 9
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -218,9 +222,9 @@ _PS_COLUMN_ALIASES = {
     "TIME": "time",
     "CMD": "command", "COMMAND": "command", "ARGS": "command",
 }
-_TIME_RE = re.compile(r"^(\d+-)?\d+:\d\d(:\d\d)?(\.\d+)?$")
-_MONTH_RE = re.compile(r"^[A-Za-z]{3}$")
-_TOKEN_RE = re.compile(r"\S+")
+# Regular expressions as text: re compiles (and caches) them on first use, not at import.
+_TIME_RE = r"^(\d+-)?\d+:\d\d(:\d\d)?(\.\d+)?$"
+_MONTH_RE = r"^[A-Za-z]{3}$"
 
 
 def decode_bytes(data):
@@ -287,7 +291,7 @@ def parse_ps_ef(text):
     time_index = right.index("time") if "time" in right else None
     processes = []
     for line in lines[1:]:
-        spans = [m.span() for m in _TOKEN_RE.finditer(line)]
+        spans = [m.span() for m in re.finditer(r"\S+", line)]
         tokens = [line[a:b] for a, b in spans]
         if len(tokens) < len(before):
             continue
@@ -322,9 +326,9 @@ def _stime_width(tokens, first, right, time_index):
         if len(rest) < len(right):
             break
         if time_index is not None:
-            if _TIME_RE.match(rest[time_index]):
+            if re.match(_TIME_RE, rest[time_index]):
                 return width
-        elif width == 1 and _MONTH_RE.match(tokens[first]) and len(tokens) > first + 1 \
+        elif width == 1 and re.match(_MONTH_RE, tokens[first]) and len(tokens) > first + 1 \
                 and tokens[first + 1].isdigit() and len(tokens[first + 1]) <= 2:
             return 2
         elif time_index is None:
@@ -531,7 +535,7 @@ def parse_lsof_fields(text):
     return listeners
 
 
-_SS_PID_RE = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+),')
+_SS_PID_RE = r'\("((?:[^"\\]|\\.)*)",pid=(\d+),'
 
 
 def parse_ss(text):
@@ -556,7 +560,7 @@ def parse_ss(text):
             continue
         if host == "*":
             host = "::"     # ss's `*` is an IPv6 socket open to IPv4 too (0.0.0.0 is v4)
-        owners = _SS_PID_RE.findall(line)
+        owners = re.findall(_SS_PID_RE, line)
         if not owners:
             listeners.append(Listener(port, host, _family(host)))
         for command, pid in owners:
@@ -702,6 +706,9 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 # System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
 # and touches files.  Tests replace it with a fake.
 # ---------------------------------------------------------------------------
+
+_CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
+
 
 def _read_small(path):
     """A whole /proc file, with the fewest system calls (no buffered file object)."""
@@ -850,11 +857,14 @@ class System(object):
                 continue
             command = proc_command(cmdline, comm, state)
             user = self.user_name(uid)
+            # Patterns see the command as `ps -ef` prints it: control characters (a
+            # newline inside an argument) as `?`, so `.*` spans them as grep's did.
+            shown = command.translate(_CONTROL_AS_PS)
             start = boot + start_ticks / hz
             table[pid] = Process(
                 pid, ppid, user, command, zombie=state in "ZX", uid=uid, start=start,
                 elapsed=max(0.0, now - start), cpu_seconds=ticks / hz, rss_kb=rss * page_kb,
-                line="%s %d %d %s" % (user, pid, ppid, command))
+                line="%s %d %d %s" % (user, pid, ppid, shown))
         return table
 
     def _with_linux_times(self, table):
@@ -1148,6 +1158,8 @@ class System(object):
 
     def read_state(self, path):
         """A supervisor's state file as a dict ({} when absent or unreadable)."""
+        if not os.path.exists(path):
+            return {}
         import json
         try:
             with open(path, "r") as f:
@@ -1837,7 +1849,7 @@ def stop_targets(ctx, targets, force=False):
         else:
             live.append(target)
     if not force:
-        reached = signal_targets(ctx, live, signal.SIGTERM)
+        reached = signal_targets(ctx, live, SIGTERM)
         survivors = wait_gone(ctx.system, reached, ctx.grace) if reached else []
         for target in reached:
             target.outcome = "stopped"
@@ -1845,7 +1857,7 @@ def stop_targets(ctx, targets, force=False):
     else:
         to_kill = live
     if to_kill:
-        reached = signal_targets(ctx, to_kill, signal.SIGKILL)
+        reached = signal_targets(ctx, to_kill, SIGKILL)
         remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
         for target in reached:
             target.outcome = "killed"
@@ -2171,6 +2183,7 @@ def describe_exit(status):
     if status is None:
         return "?"
     if status < 0:
+        import signal
         try:
             return "killed by %s" % signal.Signals(-status).name
         except ValueError:
@@ -2391,6 +2404,7 @@ def cmd_supervise(ctx, services):
     def on_signal(signum, frame):
         raise _StopRequested(signum)
 
+    import signal
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous_handlers = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
     restarts = []
@@ -2710,7 +2724,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
 
 # -- init: set a repo up -------------------------------------------------------------
 
-ASGI_RE = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\s*\(", re.M)
+ASGI_RE = r"(?m)^(\w+)\s*=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\s*\("
 
 
 def _read_text(path, limit=262144):
@@ -2731,7 +2745,7 @@ def detect_project(folder="."):
             text = _read_text(os.path.join(base, module + ".py"))
             if text is None:
                 continue
-            asgi = ASGI_RE.search(text)
+            asgi = re.search(ASGI_RE, text)
             port_match = re.search(r"port\s*=\s*(\d{2,5})", text)
             port = port_match.group(1) if port_match else "8000"
             deps = " ".join(t for t in (_read_text(os.path.join(d, n)) or "" for d in (base, folder)
@@ -2973,11 +2987,17 @@ def _make_parser_class():
 def build_parser():
     """The command-line parser: options are accepted before or after the command."""
     argparse, Parser = _make_parser_class()
+
+    def formatter(prog):
+        # A fixed width: argparse would otherwise import shutil to ask the terminal,
+        # once per option, on every run, for help text that is rarely printed.
+        return argparse.RawDescriptionHelpFormatter(prog, width=_terminal_width())
+
     parser = Parser(
         prog="procclean.py",
         description="Stop, force-clean, start and inspect a local dev stack (backend, "
                     "frontend, ...) safely: whole process trees, never the wrong process.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES, formatter_class=formatter)
     parser.add_argument("command", nargs="?", help="what to do (see commands below)")
     parser.add_argument("names", nargs="*", metavar="SERVICE|PORT",
                         help="services to act on (default: all), or ports for kill-port")
@@ -3019,6 +3039,19 @@ def build_parser():
                         help="change one setting of a service, e.g. backend.port=8001")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
+
+
+_WIDTH = []
+
+
+def _terminal_width():
+    if not _WIDTH:
+        try:
+            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(1).columns
+        except (ValueError, OSError):
+            columns = 80
+        _WIDTH.append(max(40, min(columns, 120)) - 2)
+    return _WIDTH[0]
 
 
 def version_text():

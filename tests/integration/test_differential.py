@@ -243,18 +243,11 @@ ODD_ARGVS = {
     "Grep-capitalised": ["python", "main.py", "--Grep"],
     "newline": ["python", "-c", "import runpy\nrunpy.run_path('main.py')"],
 }
-NEWLINE_BUG = (
-    "procclean bug: proc_command() keeps control characters from /proc/PID/cmdline and "
-    "Service compiles the pattern without re.DOTALL, so `.*` cannot cross the newline; ps -ef "
-    "shows it as '?' and the seed's grep matches (PROCCLEAN_PS=ps agrees with the seed)")
 
 
 @pytest.mark.parametrize("ps_source", ["proc", "ps"])
 @pytest.mark.parametrize("case", sorted(ODD_ARGVS))
 def test_odd_command_lines_same_verdict(twins, case, ps_source, request):
-    if case == "newline" and ps_source == "proc":
-        # strict: once procclean is fixed this XPASSes and fails: remove the marker then
-        request.applymarker(pytest.mark.xfail(strict=True, reason=NEWLINE_BUG))
     argv = ODD_ARGVS[case]
     s = twins.seed.spawn(Proc(argv))
     p = twins.pc.spawn(Proc(argv))
