@@ -1,6 +1,6 @@
 # procclean: the seed's targets, each one call to procclean.py, plus test and bench.
 PYTHON ?= python3
-PROCCLEAN = $(PYTHON) procclean.py
+PROCCLEAN = $(PYTHON) -m procclean
 VENV ?= .venv
 VENV_PY = $(VENV)/bin/python
 

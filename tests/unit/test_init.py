@@ -135,7 +135,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     # without --makefile the Makefile is left alone and the targets are printed to paste
     assert read(repo / "Makefile") == makefile_before
     assert "Makefile targets to paste" in out
-    assert "PROCCLEAN ?= $(PYTHON) procclean.py" in out
+    assert "PROCCLEAN ?= $(PYTHON) -m procclean" in out
     for target in GENERIC_TARGETS + per_service("backend") + per_service("frontend"):
         assert "\n%s:\n\t@$(PROCCLEAN) $@\n" % target in out, target
 
@@ -314,17 +314,17 @@ def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, ini
     assert after.count("stop:\n") == 1
     r = make_n(repo, "stop-backend")
     assert r.returncode == 0, r
-    assert r.stdout.strip() == "python3 procclean.py stop-backend", r
+    assert r.stdout.strip() == "python3 -m procclean stop-backend", r
     assert "warning" not in r.stderr.lower(), r.stderr
     r = make_n(repo, "stop", "force-clean-frontend", "doctor")
     assert r.returncode == 0, r
     assert r.stdout.splitlines() == ["echo custom stop",
-                                     "python3 procclean.py force-clean-frontend",
-                                     "python3 procclean.py doctor"], r
+                                     "python3 -m procclean force-clean-frontend",
+                                     "python3 -m procclean doctor"], r
     r = make_n(repo)                     # the default goal is still the team's `all`
     assert r.stdout.strip() == "echo running the tests", r
     r = make_n(repo, "stop-backend", "PYTHON=/opt/py/bin/python3")
-    assert r.stdout.strip() == "/opt/py/bin/python3 procclean.py stop-backend", r
+    assert r.stdout.strip() == "/opt/py/bin/python3 -m procclean stop-backend", r
 
 
 def test_makefile_is_idempotent(project, init):
@@ -344,15 +344,15 @@ def test_makefile_created_when_missing(project, init):
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
     text = read(repo / "Makefile")
-    assert "PYTHON ?= python3" in text and "PROCCLEAN ?= $(PYTHON) procclean.py" in text
+    assert "PYTHON ?= python3" in text and "PROCCLEAN ?= $(PYTHON) -m procclean" in text
     names = targets_in(text)
     assert sorted(names) == sorted(set(names))
     assert set(GENERIC_TARGETS + per_service("backend") + per_service("frontend")) \
         <= set(names)
     r = make_n(repo, "stop-backend", "restart-frontend")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines() == ["python3 procclean.py stop-backend",
-                                     "python3 procclean.py restart-frontend"], r
+    assert r.stdout.splitlines() == ["python3 -m procclean stop-backend",
+                                     "python3 -m procclean restart-frontend"], r
 
 
 def test_makefile_keeps_own_variables_and_multi_target_rules(project, init):
