@@ -3,39 +3,14 @@
 Interpreters: PROCCLEAN_TEST_PYTHONS (space-separated paths), else every
 ~/.pyenv/versions/3.*/bin/python3, else the interpreter running pytest. Tests that take a
 `python` argument run once per interpreter."""
-import glob
 import os
 import re
-import subprocess
-import sys
-
-import pytest
 
 
-def _version_key(path):
-    m = re.search(r"/(\d+)\.(\d+)(?:\.(\d+))?[^/]*/bin/", path)
-    return tuple(int(x or 0) for x in m.groups()) if m else (99,)
 
+from pythons import interpreters_under_test  # noqa: E402  (tests/ is on sys.path)
 
-def find_pythons():
-    env = os.environ.get("PROCCLEAN_TEST_PYTHONS", "").split()
-    if env:
-        return env
-    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")),
-                   key=_version_key)
-    good = []
-    for p in found:
-        try:
-            if subprocess.run([p, "-c", "import sys; assert sys.version_info >= (3, 6)"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=30).returncode == 0:
-                good.append(p)
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return good or [sys.executable]
-
-
-PYTHONS = find_pythons()
+PYTHONS = interpreters_under_test()
 
 
 def _label(path):

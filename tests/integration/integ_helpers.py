@@ -1,6 +1,4 @@
 """Shared pieces of the integration tests: populations of stand-ins and assertions."""
-import os
-import sys
 
 from nslib import Proc
 

@@ -4,7 +4,6 @@ import json
 import os
 import time
 
-import pytest
 
 from integ_helpers import (assert_alive, assert_dead, no_traceback, npm_chain, spawn_bystanders,
                            uvicorn_reload, write)

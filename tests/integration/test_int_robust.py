@@ -11,7 +11,7 @@ import pytest
 
 import nslib
 from integ_helpers import (BYSTANDERS, assert_alive, assert_dead, no_traceback, npm_chain,
-                           pids_in, spawn_bystanders, uvicorn_reload, write)
+                           pids_in, spawn_bystanders, uvicorn_reload)
 from nslib import Namespace, Proc
 
 LONG_ARG = "--" + "x" * 290

@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 
-import pytest
 
 # --------------------------------------------------------------------------------------------
 # helpers

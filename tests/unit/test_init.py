@@ -196,7 +196,7 @@ def test_plain_python_main_and_npm_at_the_root(project, init):
 
 
 def test_asgi_app_without_main_is_served_by_uvicorn(project, init):
-    repo = project("asgi-app")
+    project("asgi-app")
     code, out, err = init()
     assert code == 0, (out, err)
     assert "found backend: api/app.py (FastAPI app, run as uvicorn app:application)" in out, out
