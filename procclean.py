@@ -1908,6 +1908,11 @@ def remove_files(ctx, paths):
             ctx.out.say("removed", path=path)
 
 
+LOGGED_OUTCOMES = {"stopped": "stopped by SIGTERM", "killed": "killed by SIGKILL",
+                   "gone": "had already exited", "denied": "not signalled: permission denied",
+                   "survived": "still running after SIGKILL"}
+
+
 def cmd_stop(ctx, services, force=False):
     """stop / force-clean: every target of every service, all signalled together."""
     if force:
@@ -1930,7 +1935,7 @@ def cmd_stop(ctx, services, force=False):
             paths.append(service.logfile)
         elif targets and not ctx.dry_run:
             ctx.system.append_log(service.logfile, "stop: " + "; ".join(
-                "PID %d %s" % (t.pid, t.outcome) for t in targets))
+                "PID %d %s" % (t.pid, LOGGED_OUTCOMES[t.outcome]) for t in targets))
         remove_files(ctx, paths)
         if not ctx.dry_run:
             ctx.system.remove_file(state_path(service))
