@@ -619,6 +619,56 @@ def parse_proc_net_tcp(text, family="ipv4"):
     return sockets
 
 
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+SOCK_DIAG_BY_FAMILY = 20
+TCP_LISTEN_STATE = 10
+
+
+def inet_diag_request(family, seq=1):
+    """A NETLINK_SOCK_DIAG request (what `ss -lt` sends) for the LISTEN TCP sockets of
+    one address family: the kernel answers from its small listening table only."""
+    body = bytes([family, 6, 0, 0]) + (1 << TCP_LISTEN_STATE).to_bytes(4, sys.byteorder) \
+        + b"\0" * 48
+    header = (16 + len(body)).to_bytes(4, sys.byteorder) \
+        + SOCK_DIAG_BY_FAMILY.to_bytes(2, sys.byteorder) \
+        + (0x301).to_bytes(2, sys.byteorder) \
+        + seq.to_bytes(4, sys.byteorder) + b"\0" * 4      # NLM_F_REQUEST | NLM_F_DUMP
+    return header + body
+
+
+def parse_inet_diag(data, inet_ntop):
+    """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
+
+    inet_diag_msg: family, state, timer, retrans (1 byte each), then the socket id
+    (source port big-endian, destination port, 16-byte source, 16-byte destination,
+    interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each).
+    """
+    sockets = []
+    offset = 0
+    while offset + 16 <= len(data):
+        length = int.from_bytes(data[offset:offset + 4], sys.byteorder)
+        kind = int.from_bytes(data[offset + 4:offset + 6], sys.byteorder)
+        if length < 16:
+            break
+        if kind == NLMSG_DONE:
+            return sockets, True
+        if kind == NLMSG_ERROR:
+            code = -int.from_bytes(data[offset + 16:offset + 20], sys.byteorder, signed=True)
+            raise OSError(code, "sock_diag: %s" % os.strerror(code))
+        if kind == SOCK_DIAG_BY_FAMILY and length >= 16 + 72:
+            msg = data[offset + 16:offset + length]
+            if msg[1] == TCP_LISTEN_STATE:
+                family = msg[0]
+                port = int.from_bytes(msg[4:6], "big")
+                raw = msg[8:12] if family == 2 else msg[8:24]
+                inode = int.from_bytes(msg[68:72], sys.byteorder)
+                sockets.append((port, inet_ntop(family, raw),
+                                "ipv4" if family == 2 else "ipv6", inode))
+        offset += (length + 3) & ~3
+    return sockets, False
+
+
 # ---------------------------------------------------------------------------
 # Pure planning: table + services in, targets out
 # ---------------------------------------------------------------------------
@@ -709,6 +759,15 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 # System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
 # and touches files.  Tests replace it with a fake.
 # ---------------------------------------------------------------------------
+
+def _which(program):
+    """shutil.which without importing shutil (and zlib, bz2, lzma with it)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder or ".", program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
 
 _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 
@@ -964,7 +1023,7 @@ class System(object):
         if self.ports_source != "auto":
             sources = [self.ports_source]
         elif os.path.exists("/proc/net/tcp"):
-            sources = ["proc", "lsof", "ss"]
+            sources = ["netlink", "proc", "lsof", "ss"]
         else:
             sources = ["lsof", "ss"]
         wanted = None if ports is None else set(p for p in ports if p is not None)
@@ -974,22 +1033,26 @@ class System(object):
         return [l for l in found if l.port in wanted]
 
     def _listeners_from(self, sources, wanted):
-        import shutil
         for source in sources:
-            if source == "lsof" and shutil.which("lsof"):
+            if source == "lsof" and _which("lsof"):
                 out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
                 found = parse_lsof_fields(out) if out is not None else None
                 if found is not None:
                     self.ports_note = "lsof"
                     return found
-            elif source == "ss" and shutil.which("ss"):
+            elif source == "ss" and _which("ss"):
                 out = self._run_tool(["ss", "-ltnpH"])
                 if out is not None:
                     self.ports_note = "ss"
                     return parse_ss(out)
             elif source == "proc" and os.path.exists("/proc/net/tcp"):
                 self.ports_note = "/proc/net/tcp"
-                return self._proc_listeners(wanted)
+                return self._proc_listeners(self._proc_net_sockets(wanted))
+            elif source == "netlink" and sys.platform.startswith("linux"):
+                sockets = self._netlink_sockets(wanted)
+                if sockets is not None:
+                    self.ports_note = "netlink sock_diag"
+                    return self._proc_listeners(sockets)
         if self.ports_source != "auto":
             raise ProcCleanError("port source %r is not available here" % self.ports_source,
                                  EXIT_FAILED)
@@ -1007,21 +1070,56 @@ class System(object):
         out, _ = proc.communicate()
         return out
 
-    def _proc_listeners(self, wanted=None):
+    def _proc_net_sockets(self, wanted):
+        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)].
+        (Reading them walks the kernel's whole TCP hash table: milliseconds each.)"""
         sockets = []
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             try:
                 with open(path, "rb") as f:
-                    sockets.extend((port, addr, inode, family)
+                    sockets.extend((port, addr, family, inode)
                                    for port, addr, inode in parse_proc_net_tcp(f.read(), family)
                                    if wanted is None or port in wanted)
             except OSError:
                 pass
+        return sockets
+
+    def _netlink_sockets(self, wanted):
+        """LISTEN sockets from the kernel's sock_diag netlink interface, as `ss` asks;
+        None where it is refused (old kernels, sandboxes without netlink)."""
+        try:
+            # The C module: `socket` on top of it spends milliseconds building enums.
+            import _socket as socket
+        except ImportError:
+            import socket
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4)  # NETLINK_SOCK_DIAG
+        except (OSError, AttributeError, ValueError):
+            return None
+        sockets = []
+        try:
+            sock.settimeout(2.0)
+            for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+                sock.sendto(inet_diag_request(family, seq), (0, 0))
+                while True:
+                    found, done = parse_inet_diag(sock.recv(65536), socket.inet_ntop)
+                    sockets.extend(s for s in found if wanted is None or s[0] in wanted)
+                    if done:
+                        break
+        except OSError:
+            return None
+        finally:
+            sock.close()
+        return sockets
+
+    def _proc_listeners(self, sockets):
+        """Listeners for (port, address, family, inode) sockets, with the PIDs holding
+        them (from /proc/PID/fd, read only when there is a socket to place)."""
         if not sockets:
             return []
-        owners = self._socket_owners(set(s[2] for s in sockets))
+        owners = self._socket_owners(set(s[3] for s in sockets))
         listeners = []
-        for port, address, inode, family in sockets:
+        for port, address, family, inode in sockets:
             pids = owners.get(inode) or [None]
             for pid in pids:
                 listeners.append(Listener(port, address, family, pid))
@@ -2577,8 +2675,7 @@ class Finding(object):
 
 def describe_tool(name):
     """`path`, `path (BusyBox)` or `missing`, for the tools procclean falls back from."""
-    import shutil
-    path = shutil.which(name)
+    path = _which(name)
     if path is None:
         return "missing"
     if os.path.basename(os.path.realpath(path)).startswith("busybox"):
@@ -2588,7 +2685,6 @@ def describe_tool(name):
 
 def diagnose(ctx, services, problems):
     """Every finding for `services`, without changing anything."""
-    import shutil
     out = ctx.out
     system = ctx.system
     findings = []
@@ -2615,7 +2711,7 @@ def diagnose(ctx, services, problems):
         elif service.command.strip():
             argv = command_argv(service.command)
             program = argv[0]
-            if argv[:2] != ["/bin/sh", "-c"] and not shutil.which(program) \
+            if argv[:2] != ["/bin/sh", "-c"] and not _which(program) \
                     and not os.path.isfile(os.path.join(cwd, program)):
                 add("d_no_program", "install %s, or set command of [%s] in %s"
                     % (program, service.name, CONFIG_FILE), svc=service.name, program=program)

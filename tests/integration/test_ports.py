@@ -26,7 +26,7 @@ from nslib import Proc
 # running the tests; procclean.py itself runs with the interpreter under test.
 PY = sys.executable
 
-SOURCES = ("lsof", "ss", "proc")
+SOURCES = ("lsof", "ss", "proc", "netlink")
 
 HAVE_IPV6 = os.path.exists("/proc/net/if_inet6")
 needs_ipv6 = pytest.mark.skipif(not HAVE_IPV6, reason="no IPv6 on this kernel "
@@ -37,8 +37,8 @@ def source_missing(source):
     """Why a listener source cannot be used here, or None."""
     if source in ("lsof", "ss") and not shutil.which(source):
         return "`%s` is not installed here" % source
-    if source == "proc" and not os.path.exists("/proc/net/tcp"):
-        return "no /proc/net/tcp here"
+    if source in ("proc", "netlink") and not os.path.exists("/proc/net/tcp"):
+        return "not Linux: no /proc/net/tcp, no sock_diag"
     return None
 
 

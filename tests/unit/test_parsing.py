@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import sys
 
 import pytest
 
@@ -212,6 +213,38 @@ def test_proc_net_tcp_and_tcp6():
             "   2: 00000000000000000000000000000000:1F41 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 36050 1 0 100 0 0 10 0\n")
     assert procclean.parse_proc_net_tcp(tcp6, "ipv6") == [
         (3000, "::1", 36020), (9000, "::ffff:127.0.0.1", 36040), (8001, "::", 36050)]
+
+
+def test_sock_diag_replies_recorded_on_linux():
+    """Replies of the kernel's NETLINK_SOCK_DIAG (as `ss` gets them), recorded in a namespace
+    with a listener on 127.0.0.1:8000 (and a connected client), one on [::1]:3000 and an
+    IPv4-mapped one on [::ffff:127.0.0.1]:9001. Host byte order: recorded on x86-64."""
+    import socket
+    if sys.byteorder != "little":
+        pytest.skip("recorded on a little-endian machine")
+    with open(os.path.join(DATA, "ports", "linux-sock-diag-inet.bin"), "rb") as f:
+        inet = procclean.parse_inet_diag(f.read(), socket.inet_ntop)
+    with open(os.path.join(DATA, "ports", "linux-sock-diag-inet6.bin"), "rb") as f:
+        inet6 = procclean.parse_inet_diag(f.read(), socket.inet_ntop)
+    assert [s[:3] for s in inet[0]] == [(8000, "127.0.0.1", "ipv4")] and inet[1]
+    assert [s[:3] for s in inet6[0]] == [(3000, "::1", "ipv6"),
+                                         (9001, "::ffff:127.0.0.1", "ipv6")] and inet6[1]
+
+
+def test_sock_diag_error_reply_is_an_oserror():
+    import errno as errno_module
+    import socket
+    error = ((36).to_bytes(4, sys.byteorder) + (2).to_bytes(2, sys.byteorder) + b"\0" * 10
+             + (-errno_module.EPERM).to_bytes(4, sys.byteorder, signed=True) + b"\0" * 16)
+    with pytest.raises(OSError):
+        procclean.parse_inet_diag(error, socket.inet_ntop)
+
+
+def test_sock_diag_request_asks_for_listening_tcp_of_one_family():
+    request = procclean.inet_diag_request(10, seq=7)
+    assert len(request) == int.from_bytes(request[:4], sys.byteorder) == 72
+    assert request[16:18] == bytes([10, 6])           # AF_INET6, IPPROTO_TCP
+    assert int.from_bytes(request[20:24], sys.byteorder) == 1 << 10   # TCP_LISTEN only
 
 
 # Recordings made on real systems (tests/data/README.md says how), with hand-written
