@@ -157,6 +157,12 @@ class Service(object):
         self.cwd = cwd
         self.health = health
 
+    def matches(self, proc):
+        """Whether the pattern finds this process's ps line (never a line containing
+        `grep`, as the seed's `grep -v grep` dropped them)."""
+        return self.regex is not None and GREP_WORD not in proc.line \
+            and self.regex.search(proc.line) is not None
+
     def __repr__(self):
         return "Service(%r)" % self.name
 
@@ -248,6 +254,11 @@ def printable(text):
     return text
 
 
+def _valid_pid(pid):
+    # A ps printing garbage must not put -7 or 10**20 in the table.
+    return 0 <= pid <= 2 ** 31 - 1
+
+
 def parse_duration(text):
     """ps time formats (`[[dd-]hh:]mm:ss[.xx]`) to seconds; None when unreadable."""
     text = text.strip()
@@ -315,6 +326,8 @@ def parse_ps_ef(text):
             ppid = int(fields["ppid"]) if "ppid" in fields else None
         except ValueError:
             continue
+        if not _valid_pid(pid) or ppid is not None and not _valid_pid(ppid):
+            continue
         cpu = parse_duration(fields["time"]) if "time" in fields else None
         zombie = command.endswith("<defunct>")
         processes.append(Process(pid, ppid, user, command, zombie=zombie, cpu_seconds=cpu,
@@ -375,6 +388,8 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
             ppid = int(values["ppid"]) if "ppid" in values else None
             rss = int(values["rss"]) if "rss" in values else None
         except ValueError:
+            continue
+        if not _valid_pid(pid) or ppid is not None and not _valid_pid(ppid):
             continue
         elapsed = parse_duration(values["etime"]) if "etime" in values else None
         start = now - elapsed if (now is not None and elapsed is not None) else None
@@ -718,9 +733,7 @@ def matches(table, service):
     `grep` exactly as the seed's `grep -E ... | grep -v grep` did."""
     if service.regex is None:
         return []
-    search = service.regex.search
-    return [proc for proc in table.values()
-            if GREP_WORD not in proc.line and search(proc.line)]
+    return [proc for proc in table.values() if service.matches(proc)]
 
 
 def plan_targets(table, roots, protected):
@@ -770,6 +783,15 @@ def _which(program):
 
 
 _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
+
+
+def _ps_o_args(fields):
+    """`-o f=` once per field: FreeBSD's ps takes everything after the first `=` of a
+    single `-o user=,pid=,...` as that one column's header."""
+    args = []
+    for field in fields:
+        args += ["-o", field + "="]
+    return args
 
 
 def _read_small(path):
@@ -848,8 +870,7 @@ class System(object):
             self.ps_note = "/proc"
             return self._read_proc_table()
         self.ps_note = "ps -o"
-        fields = ",".join(f + "=" for f in PS_O_FIELDS)
-        out = self._run_ps(["ps", "-A", "-ww", "-o", fields], table=True)
+        out = self._run_ps(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
         return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
 
     def _run_ps(self, argv, table=False):
@@ -986,7 +1007,8 @@ class System(object):
             unknown.append(proc)
         if unknown:
             # No /proc: one `ps` call tells zombies and reused PIDs for all of them.
-            out = self._run_ps(["ps", "-o", "pid=,stat=,etime=,ppid=,args=", "-p",
+            out = self._run_ps(["ps"] + _ps_o_args(("pid", "stat", "etime", "ppid", "args"))
+                               + ["-p",
                                 ",".join(str(p.pid) for p in unknown)])
             now = self.wall_time()
             rows = {p.pid: p for p in parse_ps_o(out or b"", ("pid", "stat", "etime", "ppid",
@@ -1151,15 +1173,34 @@ class System(object):
 
     # -- files ---------------------------------------------------------------
     def read_pidfile(self, path):
-        """PidfileInfo for `path` (which may not exist)."""
+        """PidfileInfo for `path` (which may not exist).
+
+        The file is opened once and checked through that descriptor: not followed
+        when it is a symlink (as root, a link could aim it at any process's pidfile),
+        not read when it is not a regular file (a FIFO would hang every command).
+        """
+        import stat
         try:
-            with open(path, "rb") as f:
-                raw = f.read(4096)
-            st = os.stat(path)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return PidfileInfo(path)
+            if exc.errno == errno.ELOOP or os.path.islink(path):
+                return PidfileInfo(path, exists=True, raw=b"<symbolic link>",
+                                   problem="invalid")
+            return PidfileInfo(path, exists=True, raw=b"<unreadable>", problem="invalid")
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return PidfileInfo(path, exists=True, raw=b"<not a regular file>",
+                                   problem="invalid")
+            raw = os.read(fd, 4097)
         except OSError:
-            return PidfileInfo(path)
-        info = PidfileInfo(path, exists=True, raw=raw, mtime=st.st_mtime)
-        info.pid = parse_pidfile(raw)
+            return PidfileInfo(path, exists=True, raw=b"<unreadable>", problem="invalid")
+        finally:
+            os.close(fd)
+        info = PidfileInfo(path, exists=True, raw=raw[:4096], mtime=st.st_mtime)
+        info.pid = parse_pidfile(raw) if len(raw) <= 4096 else None
         if info.pid is None:
             info.problem = "invalid"
         elif not pidfile_owner_trusted(st.st_uid, st.st_mode, st.st_gid, self.euid()):
@@ -1181,14 +1222,46 @@ class System(object):
 
     def write_pidfile(self, path, pid):
         """Write `pid` to `path` atomically (temp file in the same folder, then rename)."""
+        self._write_atomic(path, ("%d\n" % pid).encode("ascii"))
+
+    def _write_atomic(self, path, data):
+        # A fresh temp file (O_EXCL: never one someone planted, nor a link), renamed
+        # over the target: readers see the old content or the new, never half.
         folder = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(folder, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-        with open(tmp, "w") as f:
-            f.write("%d\n" % pid)
-        os.replace(tmp, path)
+        for attempt in range(100):
+            tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
+                                                          os.getpid(), attempt))
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+        else:
+            raise OSError(errno.EEXIST, "no free temporary name", path)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            os.remove(tmp)
+            raise
+
+    def _open_log(self, path):
+        """A service log opened for appending.  As root, a symlink is not followed:
+        another user could point it at any file root would then write to."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        if self.euid() == 0:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        return os.open(path, flags, 0o644)
 
     def tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a file, as text (empty if unreadable)."""
+        """The last lines of a file, as text (empty if unreadable or not a file)."""
+        if lines <= 0 or not os.path.isfile(path):
+            return []
         try:
             with open(path, "rb") as f:
                 f.seek(0, 2)
@@ -1204,13 +1277,13 @@ class System(object):
         """Start `argv` in the background: own session, stdin from /dev/null, stdout and
         stderr appended to `logfile`.  Returns the child's Popen."""
         import subprocess
-        log = open(logfile, "ab")
+        log = self._open_log(logfile)
         try:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
                                     start_new_session=new_session, env=env)
         finally:
-            log.close()
+            os.close(log)
 
     def rotate_log(self, path):
         """Keep the previous log as PATH.1 instead of losing it."""
@@ -1228,8 +1301,11 @@ class System(object):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
         line = "[procclean %s.%03d] %s\n" % (stamp, int(now * 1000) % 1000, message)
         try:
-            with open(path, "ab") as f:
-                f.write(line.encode("utf-8", "surrogateescape"))
+            fd = self._open_log(path)
+            try:
+                os.write(fd, line.encode("utf-8", "surrogateescape"))
+            finally:
+                os.close(fd)
         except OSError:
             pass
 
@@ -1271,10 +1347,10 @@ class System(object):
 
     def write_state(self, path, data):
         import json
-        tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        try:
+            self._write_atomic(path, json.dumps(data).encode("ascii"))
+        except OSError:
+            pass    # the state is a convenience for status; supervising goes on
 
     def http_get(self, url, timeout):
         """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
@@ -1319,13 +1395,11 @@ MESSAGES = {
         "summary_failed": "{fail} {svc}: {n} process(es) could not be stopped",
         "nothing": "{svc}: nothing running",
         "force_header": "{clean} force-cleaning {svc} processes...",
-        "pidfile_invalid": "{warn} {path}: not a valid PID ({content}); removed",
-        "pidfile_invalid_kept": "{warn} {path}: not a valid PID ({content})",
+        "pidfile_invalid": "{warn} {path}: not a valid PID ({content})",
         "pidfile_untrusted": "{warn} {path}: writable by other users, not trusted while running as root",
         "pidfile_reused": "{warn} {path}: PID {pid} now belongs to a process started after the pidfile was written ({cmd}); left alone",
         "pidfile_unknown_start": "{warn} {path}: cannot tell when PID {pid} started ({cmd}); left alone",
         "pidfile_protected": "{warn} {path}: PID {pid} is procclean itself or one of its parents; not signalled",
-        "pidfile_stale": "{path}: PID {pid} is not running",
         "clean_kept": "{warn} {path}: kept, {svc} still runs (PID {pid})",
         "clean_log_kept": "{warn} {path}: kept, {svc} still runs and writes to it",
         "clean_nothing": "nothing to clean",
@@ -1404,13 +1478,11 @@ MESSAGES = {
         "summary_failed": "{fail} {svc}: {n} 个进程无法停止",
         "nothing": "{svc}: 没有运行中的进程",
         "force_header": "{clean} 强制清理所有{svc}进程...",
-        "pidfile_invalid": "{warn} {path}: PID 文件内容无效 ({content}), 已删除",
-        "pidfile_invalid_kept": "{warn} {path}: PID 文件内容无效 ({content})",
+        "pidfile_invalid": "{warn} {path}: PID 文件内容无效 ({content})",
         "pidfile_untrusted": "{warn} {path}: 其他用户可写, 以 root 运行时不予信任",
         "pidfile_reused": "{warn} {path}: PID {pid} 已被 PID 文件写入之后启动的进程占用 ({cmd}), 未处理",
         "pidfile_unknown_start": "{warn} {path}: 无法确定 PID {pid} 的启动时间 ({cmd}), 未处理",
         "pidfile_protected": "{warn} {path}: PID {pid} 是 procclean 自身或其父进程, 未发送信号",
-        "pidfile_stale": "{path}: PID {pid} 未在运行",
         "clean_kept": "{warn} {path}: 已保留, {svc}仍在运行 (PID: {pid})",
         "clean_log_kept": "{warn} {path}: 已保留, {svc}仍在运行并写入该文件",
         "clean_nothing": "没有需要清理的文件",
@@ -1528,8 +1600,8 @@ class Reporter(object):
         self.write(self.stdout, text, end="")
 
     def write(self, stream, text, end="\n"):
-        if id(stream) in self.broken:
-            return
+        if stream is None or id(stream) in self.broken:
+            return      # started with the stream closed (`>&-`): nowhere to write
         encoding = getattr(stream, "encoding", None) or "utf-8"
         try:
             try:
@@ -1788,7 +1860,13 @@ def command_argv(command):
         command = command.replace("{python}", shlex.quote(python))
     if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", command):
         return ["/bin/sh", "-c", command]
-    return shlex.split(command)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ProcCleanError("cannot read start command %r: %s" % (command, exc))
+    if not argv:
+        raise ProcCleanError("empty start command")
+    return argv
 
 
 # ---------------------------------------------------------------------------
@@ -1859,44 +1937,47 @@ def survey(ctx, services, warn=True):
     return Survey(table, plan_targets(table, roots, protected), pidfiles, protected)
 
 
-def _pidfile_root(ctx, service, info, table, protected, warn):
-    """The pidfile's process if it may be trusted, else None (with a warning)."""
-    out = ctx.out
+def pidfile_verdict(system, service, info, table, protected):
+    """What a pidfile is worth: (verdict, process).  Verdicts: absent, invalid,
+    untrusted, protected (names procclean or an ancestor), dead (nothing runs under
+    that PID, or a zombie), reused (a process started after the pidfile was written),
+    unknown-start (no way to tell), trusted."""
     if not info.exists:
-        return None
-    if info.problem == "invalid":
-        if warn:
-            out.warn("pidfile_invalid_kept" if ctx.dry_run else "pidfile_invalid",
-                     path=info.path, content=printable(repr(info.raw)[1:]))
-        return None
-    if info.problem == "untrusted":
-        if warn:
-            out.warn("pidfile_untrusted", path=info.path)
-        return None
-    pid = info.pid
-    if pid in protected:
-        if warn:
-            out.warn("pidfile_protected", path=info.path, pid=pid)
-        return None
-    proc = table.get(pid)
+        return "absent", None
+    if info.problem:
+        return info.problem, None
+    if info.pid in protected:
+        return "protected", None
+    proc = table.get(info.pid)
     if proc is None or proc.zombie:
-        return None
-    if service.regex is not None and GREP_WORD not in proc.line \
-            and service.regex.search(proc.line):
-        return proc
+        return "dead", None
+    if service.matches(proc):
+        return "trusted", proc
     # A PID named by the pidfile but not by the pattern counts only if that process
     # already ran when the pidfile was written: otherwise the PID was reused.
-    start = proc.start if proc.start is not None else ctx.system.start_time(pid)
+    start = proc.start if proc.start is not None else system.start_time(proc.pid)
     if start is None:
-        if warn:
-            out.warn("pidfile_unknown_start", path=info.path, pid=pid,
-                     cmd=printable(proc.command))
-        return None
+        return "unknown-start", proc
     if start > info.mtime + 1.0:
-        if warn:
-            out.warn("pidfile_reused", path=info.path, pid=pid, cmd=printable(proc.command))
-        return None
-    return proc
+        return "reused", proc
+    return "trusted", proc
+
+
+PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untrusted",
+                    "protected": "pidfile_protected", "reused": "pidfile_reused",
+                    "unknown-start": "pidfile_unknown_start"}
+
+
+def _pidfile_root(ctx, service, info, table, protected, warn):
+    """The pidfile's process if it may be trusted, else None (with a warning)."""
+    verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected)
+    if verdict == "trusted":
+        return proc
+    if warn and verdict in PIDFILE_WARNINGS:
+        ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid,
+                     content=printable(repr(info.raw)[1:]),
+                     cmd=printable(proc.command) if proc else "")
+    return None
 
 
 def wait_gone(system, targets, timeout):
@@ -2312,7 +2393,7 @@ def cmd_clean(ctx, services):
                              pid=named[0].pid)
             else:
                 if info.problem == "invalid":
-                    ctx.out.warn("pidfile_invalid_kept", path=info.path,
+                    ctx.out.warn("pidfile_invalid", path=info.path,
                                  content=printable(repr(info.raw)[1:]))
                 paths.append(service.pidfile)
         if ctx.system.exists(state_path(service)) and not live:
@@ -2387,7 +2468,16 @@ def cmd_start(ctx, services):
                          error="%s: %s" % (argv[0], exc.strerror or exc))
             failed = True
             continue
-        ctx.system.write_pidfile(service.pidfile, child.pid)
+        try:
+            ctx.system.write_pidfile(service.pidfile, child.pid)
+        except OSError as exc:
+            # Untracked, it could only be found by pattern: take it down again.
+            ctx.system.send_signal(child.pid, SIGKILL)
+            child.wait()
+            ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
+                         % (service.pidfile, exc.strerror or exc))
+            failed = True
+            continue
         if not ctx.supervise:
             ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
                                   % (service.name, child.pid, shown, cwd))
@@ -2398,63 +2488,72 @@ def cmd_start(ctx, services):
 
 
 def _watch_start(ctx, started):
-    """Watch fresh services together: each must survive the first moments (and, with
-    --wait, listen on its port and answer its health URL before the timeout)."""
+    """Watch fresh services together: each must survive the first moments; with
+    --wait, one with a port must also listen on it and answer its health URL before
+    the timeout.  False if any failed."""
     system = ctx.system
-    window = ctx.timeout if ctx.wait else START_CHECK
-    deadline = system.clock() + window
+    begun = system.clock()
     pending = list(started)
     ok = True
     delay = 0.02
     health = {}
+
+    def waits_for_port(service):
+        return ctx.wait and service.port is not None
+
+    def fail(service, key, **values):
+        ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
+        for line in system.tail(service.logfile):
+            ctx.out.line("    " + line, err=True)
+
     while pending:
+        now = system.clock()
         listening = None
         for entry in list(pending):
             service, child, shown = entry
             code = child.poll()
             if code is not None:
-                ctx.out.warn("start_failed", svc=service.name, code=code, log=service.logfile)
-                for line in system.tail(service.logfile):
-                    ctx.out.line("    " + line, err=True)
+                fail(service, "start_failed", code=code)
                 system.remove_file(service.pidfile)
                 pending.remove(entry)
                 ok = False
-                continue
-            if ctx.wait and service.port is not None:
+            elif not waits_for_port(service):
+                if now - begun >= START_CHECK:
+                    _say_started(ctx, service, child, shown)
+                    pending.remove(entry)
+            else:
                 if listening is None:
                     listening = set(l.port for l in system.listeners(
-                        [entry[0].port for entry in pending]))
+                        [e[0].port for e in pending]))
                 if service.port not in listening:
                     continue
                 if health_url(service) is not None:
                     health[service.name] = check_health(system, service,
-                                                        min(ctx.health_timeout, window))
+                                                        min(ctx.health_timeout, ctx.timeout))
                     if health[service.name]["state"] != "healthy":
                         continue
                 _say_started(ctx, service, child, shown)
                 ctx.out.say("listening", svc=service.name, port=service.port)
                 pending.remove(entry)
-        now = system.clock()
-        if now >= deadline:
+        if not pending:
             break
-        if pending:
-            system.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, 0.25)
+        now = system.clock()
+        if now - begun >= ctx.timeout and all(waits_for_port(e[0]) for e in pending):
+            break
+        deadline = begun + (ctx.timeout if all(waits_for_port(e[0]) for e in pending)
+                            else START_CHECK)
+        system.sleep(max(0.0, min(delay, deadline - now)))
+        delay = min(delay * 2, 0.25)
     for service, child, shown in pending:
-        if ctx.wait and service.port is not None:
-            result = health.get(service.name)
-            if result is not None:
-                ctx.out.warn("start_unhealthy", svc=service.name, port=service.port,
-                             url=result["url"], state=MESSAGES[ctx.out.lang][result["state"]],
-                             timeout=format_seconds(window), log=service.logfile)
-            else:
-                ctx.out.warn("start_timeout", svc=service.name, port=service.port,
-                             timeout=format_seconds(window), log=service.logfile)
-            for line in system.tail(service.logfile):
-                ctx.out.line("    " + line, err=True)
-            ok = False
+        result = health.get(service.name)
+        if result is not None:
+            fail(service, "start_unhealthy", port=service.port, url=result["url"],
+                 state=MESSAGES[ctx.out.lang][result["state"]],
+                 timeout=format_seconds(ctx.timeout))
         else:
-            _say_started(ctx, service, child, shown)
+            fail(service, "start_timeout", port=service.port,
+                 timeout=format_seconds(ctx.timeout))
+        ok = False
     return ok
 
 
@@ -2507,26 +2606,48 @@ def cmd_supervise(ctx, services):
     def log(message):
         system.append_log(service.logfile, "supervise: " + message, create=True)
 
+    # A stop request raises _StopRequested where the supervisor waits (for its child,
+    # or out a backoff), and is held while it starts a child, so that no child is
+    # ever started without the supervisor knowing its PID.
+    pending_stop = []
+    interruptible = [True]
+
     def on_signal(signum, frame):
-        raise _StopRequested(signum)
+        pending_stop.append(signum)
+        if interruptible[0]:
+            raise _StopRequested(signum)
+
+    def spawn_child():
+        interruptible[0] = False
+        try:
+            return system.spawn(argv, cwd, service.logfile, new_session=False)
+        finally:
+            interruptible[0] = True
 
     import signal
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    stop_signals = set(-sig for sig in handled)
     previous_handlers = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
     restarts = []
     delay = BACKOFF_FIRST
     child = None
     try:
         while True:
-            child = system.spawn(argv, cwd, service.logfile, new_session=False)
+            child = spawn_child()
             save(child=child.pid, state="running")
             log("started %s PID %d: %s" % (service.name, child.pid, shown))
+            if pending_stop:
+                raise _StopRequested(pending_stop[0])
             started = system.clock()
             status = child.wait()
             pid, child = child.pid, None
             save(child=None, last_exit=status)
-            if status == 0:
-                log("%s PID %d exited cleanly (status 0); not restarting" % (service.name, pid))
+            if status == 0 or status in stop_signals:
+                # A clean exit, or one asked for (stop reached the service before its
+                # supervisor, or someone signalled it): supervision is over.
+                log("%s PID %d exited %s(%s); not restarting"
+                    % (service.name, pid, "cleanly " if status == 0 else "",
+                       describe_exit(status)))
                 save(state="exited")
                 return EXIT_OK
             now = system.clock()
@@ -2549,12 +2670,13 @@ def cmd_supervise(ctx, services):
             restarts.append(system.clock())
             state["restarts"] += 1
     except _StopRequested as request:
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
         try:
             name = signal.Signals(request.args[0]).name
         except (ValueError, IndexError):
             name = "a signal"
         log("received %s; stopping %s" % (name, service.name))
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if child is not None:
             table = system.process_table()
             if child.pid in table:
@@ -2709,38 +2831,37 @@ def diagnose(ctx, services, problems):
             add("d_no_folder", "create it, or set cwd of [%s] in %s" % (service.name, CONFIG_FILE),
                 svc=service.name, cwd=cwd)
         elif service.command.strip():
-            argv = command_argv(service.command)
+            try:
+                argv = command_argv(service.command)
+            except ProcCleanError as exc:
+                add("d_config", "correct command of [%s] in %s" % (service.name, CONFIG_FILE),
+                    error="%s: %s" % (service.name, exc))
+                argv = ["/bin/sh", "-c"]
             program = argv[0]
             if argv[:2] != ["/bin/sh", "-c"] and not _which(program) \
                     and not os.path.isfile(os.path.join(cwd, program)):
                 add("d_no_program", "install %s, or set command of [%s] in %s"
                     % (program, service.name, CONFIG_FILE), svc=service.name, program=program)
         info = system.read_pidfile(service.pidfile)
+        verdict, proc = pidfile_verdict(system, service, info, table, protected)
+        remove = ("remove", service.pidfile)
         own = set()
-        pidfile_alive = False
-        pidfile_dead = False        # a valid pidfile whose process is gone: the service died
-        if info.exists:
-            remove = ("remove", service.pidfile)
-            proc = table.get(info.pid) if info.pid else None
-            if info.problem == "invalid":
-                pidfile_dead = True
-                add("d_invalid", clean_fix, remove, path=info.path,
-                    content=printable(repr(info.raw)[1:]))
-            elif info.problem == "untrusted":
-                add("d_untrusted", clean_fix, remove, path=info.path)
-            elif proc is None or proc.zombie:
-                pidfile_dead = True
-                add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
-            elif not (service.regex and GREP_WORD not in proc.line
-                      and service.regex.search(proc.line)) and \
-                    (proc.start or system.start_time(proc.pid) or 0) > info.mtime + 1.0:
-                pidfile_dead = True
-                add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
-                    cmd=printable(proc.command))
-            else:
-                pidfile_alive = True
-                own.add(proc.pid)
-                own.update(descendants(kids, proc.pid))
+        pidfile_alive = verdict == "trusted"
+        # The service died (or its pidfile is garbage): what still matches is unaccounted.
+        pidfile_dead = verdict in ("invalid", "dead", "reused")
+        if verdict == "invalid":
+            add("d_invalid", clean_fix, remove, path=info.path,
+                content=printable(repr(info.raw)[1:]))
+        elif verdict == "untrusted":
+            add("d_untrusted", clean_fix, remove, path=info.path)
+        elif verdict == "dead":
+            add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
+        elif verdict == "reused":
+            add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
+                cmd=printable(proc.command))
+        elif verdict == "trusted":
+            own.add(proc.pid)
+            own.update(descendants(kids, proc.pid))
         matched = [p for p in matches(table, service)
                    if p.pid not in protected and p.pid not in own and not p.zombie]
         matched_pids = set(p.pid for p in matched)
@@ -2756,17 +2877,17 @@ def diagnose(ctx, services, problems):
                 why = out.text("d_orphan_match")
                 if proc.ppid in (0, 1):
                     add("d_orphan", "%s stop %s" % (PROG, service.name),
-                        ("stop", service, [proc.pid]), svc=service.name, pid=proc.pid,
+                        ("stop", service, [proc]), svc=service.name, pid=proc.pid,
                         cmd=printable(proc.command), why=why)
                 else:
                     add("d_leftover", "%s stop %s" % (PROG, service.name),
-                        ("stop", service, [proc.pid]), svc=service.name, n=1,
+                        ("stop", service, [proc]), svc=service.name, n=1,
                         pids=proc.pid)
         elif pidfile_alive and roots:
             # The service runs, and so do matches outside its tree: stop only those.
             pids = [p.pid for p in roots]
             add("d_leftover", "kill %s" % " ".join(map(str, pids)),
-                ("stop", service, pids), svc=service.name, n=len(pids),
+                ("stop", service, roots), svc=service.name, n=len(pids),
                 pids=", ".join(map(str, pids)))
         if service.port is None:
             continue
@@ -2782,7 +2903,7 @@ def diagnose(ctx, services, problems):
             else:
                 add("d_stranger", fix, None, svc=service.name, port=service.port,
                     pid=holder.pid, cmd=cmd)
-    return findings
+    return findings, table, protected
 
 
 def cmd_doctor(ctx, services, problems, fix=False):
@@ -2790,7 +2911,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
     apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
     import platform
     out = ctx.out
-    findings = diagnose(ctx, services, problems)
+    findings, table, protected = diagnose(ctx, services, problems)
     out.say("doctor_env", version=__version__, python=platform.python_version(),
             platform="%s %s" % (platform.system(), platform.release()))
     out.say("doctor_tools",
@@ -2800,18 +2921,17 @@ def cmd_doctor(ctx, services, problems, fix=False):
     if fix and findings:
         to_remove = []
         roots = []
-        table = ctx.system.process_table()
         for finding in findings:
             if finding.action is None:
                 continue
             if finding.action[0] == "remove" and finding.action[1] not in to_remove:
                 to_remove.append(finding.action[1])
             elif finding.action[0] == "stop":
-                _, service, pids = finding.action
-                roots.extend((table[pid], service, "pattern") for pid in pids if pid in table)
+                _, service, procs = finding.action
+                roots.extend((proc, service, "pattern") for proc in procs)
         remove_files(ctx, to_remove)
         if roots:
-            protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
+            # The table the findings came from: its descendants, its start times.
             targets = plan_targets(table, roots, protected)
             stop_targets(ctx, targets)
             report_targets(ctx, targets)
@@ -2819,7 +2939,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
             fixed = [f for f in findings if f.action is not None]
             for finding in fixed:
                 out.say("doctor_fixed", text=finding.text)
-            findings = diagnose(ctx, services, problems)
+            findings = diagnose(ctx, services, problems)[0]
     for finding in findings:
         out.say("doctor_finding", text=finding.text, fix=finding.fix)
     if findings:
@@ -3286,6 +3406,8 @@ def main(argv=None):
 
 
 def _error_line(message):
+    if sys.stderr is None:
+        return
     try:
         sys.stderr.write("procclean: %s\n" % printable(message).encode(
             getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace").decode(
