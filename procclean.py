@@ -112,15 +112,14 @@ class Process(object):
     seconds; `start` is seconds since the epoch when the source knows it precisely.
     """
 
-    __slots__ = ("pid", "ppid", "user", "uid", "command", "zombie", "start",
+    __slots__ = ("pid", "ppid", "user", "command", "zombie", "start",
                  "elapsed", "cpu_seconds", "rss_kb", "line")
 
-    def __init__(self, pid, ppid, user, command, zombie=False, uid=None, start=None,
+    def __init__(self, pid, ppid, user, command, zombie=False, start=None,
                  elapsed=None, cpu_seconds=None, rss_kb=None, line=None):
         self.pid = pid
         self.ppid = ppid
         self.user = user
-        self.uid = uid
         self.command = command
         self.zombie = zombie
         self.start = start
@@ -197,12 +196,6 @@ class Listener(object):
 
     def __repr__(self):
         return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
-
-    def __eq__(self, other):
-        return (self.port, self.address, self.pid) == (other.port, other.address, other.pid)
-
-    def __hash__(self):
-        return hash((self.port, self.address, self.pid))
 
 
 class PidfileInfo(object):
@@ -481,42 +474,10 @@ def _lsof_address(host, kind):
     return host, family
 
 
-def parse_lsof(text):
-    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN` output (Linux or macOS).
-
-    Returns None when the text is not lsof's table (BusyBox lsof ignores its
-    arguments and prints every open file: its output must not be trusted).
-    """
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
-    lines = text.splitlines()
-    if not lines:
-        return []
-    header = lines[0].split()
-    if header[:2] != ["COMMAND", "PID"] or "NAME" not in header:
-        return None
-    type_index = header.index("TYPE") if "TYPE" in header else None
-    listeners = []
-    for line in lines[1:]:
-        tokens = line.split()
-        if len(tokens) < 3 or tokens[-1] != "(LISTEN)":
-            continue
-        host, port = _split_host_port(tokens[-2])
-        if port is None:
-            continue
-        try:
-            pid = int(tokens[1])
-        except ValueError:
-            continue
-        kind = tokens[type_index] if type_index is not None and type_index < len(tokens) else None
-        host, family = _lsof_address(host, kind)
-        listeners.append(Listener(port, host, family, pid, tokens[0]))
-    return listeners
-
-
 def parse_lsof_fields(text):
-    """Listeners in `lsof -F pcn` output (p<PID>, c<COMMAND>, n<NAME> lines); None if
-    the text is not in that form."""
+    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
+    then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
+    (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
     if isinstance(text, bytes):
         text = decode_bytes(text)
     listeners = []
@@ -714,17 +675,12 @@ def descendants(kids, pid):
 
 def protected_pids(table, self_pid, parent_pid):
     """PIDs never to signal: 0, 1, procclean and every ancestor (the make and shells)."""
-    protected = {0, 1, self_pid, parent_pid}
-    pid = self_pid
-    while pid in table and pid not in (0, 1):
-        pid = table[pid].ppid
-        if pid is None or pid in protected and pid != parent_pid:
-            break
-        protected.add(pid)
+    protected = {0, 1, self_pid}
     pid = parent_pid
-    while pid in table and table[pid].ppid not in (None, 0, 1) and table[pid].ppid not in protected:
-        pid = table[pid].ppid
+    while pid is not None and pid not in protected:
         protected.add(pid)
+        parent = table.get(pid)
+        pid = parent.ppid if parent is not None else None
     return protected
 
 
@@ -809,11 +765,15 @@ def _read_small(path):
     return b"".join(chunks)
 
 
+PS_SOURCES = ("auto", "proc", "ps", "pso")
+PORT_SOURCES = ("auto", "netlink", "proc", "lsof", "ss")
+
+
 class System(object):
     """Access to the real machine.
 
     `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
-    `ports_source`: auto, lsof, ss, proc.
+    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss.
     """
 
     def __init__(self, ps_source="auto", ports_source="auto"):
@@ -821,6 +781,7 @@ class System(object):
         self.ports_source = ports_source or "auto"
         self._users = {}
         self._boot_time = None
+        self._has_proc = None
         self.ps_note = None
         self.ports_note = None
 
@@ -841,7 +802,10 @@ class System(object):
 
     # -- process table -------------------------------------------------------
     def has_proc(self):
-        return sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
+        if self._has_proc is None:
+            self._has_proc = sys.platform.startswith("linux") \
+                and os.path.exists("/proc/self/stat")
+        return self._has_proc
 
     def process_table(self):
         """{pid: Process} of every process on the machine, taken in one pass."""
@@ -850,10 +814,10 @@ class System(object):
             source = "proc" if self.has_proc() else "pso"
         if source == "ps":
             try:
-                out = self._run_ps(["ps", "-ef", "-ww"], table=True)
+                out = self._run(["ps", "-ef", "-ww"], table=True)
             except ProcCleanError:
                 # BusyBox knows no -w: its plain `ps -ef`, then.
-                out = self._run_ps(["ps", "-ef"], table=True)
+                out = self._run(["ps", "-ef"], table=True)
             processes, has_ppid = parse_ps_ef(out)
             if not has_ppid:
                 # BusyBox: `ps -ef` is plain `ps`, without PPID; take the same table
@@ -870,13 +834,13 @@ class System(object):
             self.ps_note = "/proc"
             return self._read_proc_table()
         self.ps_note = "ps -o"
-        out = self._run_ps(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
+        out = self._run(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
         return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
 
-    def _run_ps(self, argv, table=False):
-        """Run ps with an environment that cannot reshape its output.  For a whole
-        table (`table`), a ps that fails and prints nothing is an error, not an empty
-        machine: stopping "nothing" would be a lie."""
+    def _run(self, argv, table=False):
+        """Run ps, lsof or ss with an environment that cannot reshape their output; its
+        stdout.  For a whole process table (`table`), a ps that fails and prints
+        nothing is an error, not an empty machine: stopping "nothing" would be a lie."""
         import subprocess
         env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
         env["LC_TIME"] = "C"
@@ -884,9 +848,10 @@ class System(object):
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env)
         except OSError as exc:
+            if not table:
+                return None
             raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
         out, err = proc.communicate()
-        self._ps_pid = proc.pid
         if table and proc.returncode != 0 and not out.strip():
             message = decode_bytes(err).strip().splitlines()
             raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
@@ -945,7 +910,7 @@ class System(object):
             shown = command.translate(_CONTROL_AS_PS)
             start = boot + start_ticks / hz
             table[pid] = Process(
-                pid, ppid, user, command, zombie=state in "ZX", uid=uid, start=start,
+                pid, ppid, user, command, zombie=state in "ZX", start=start,
                 elapsed=max(0.0, now - start), cpu_seconds=ticks / hz, rss_kb=rss * page_kb,
                 line="%s %d %d %s" % (user, pid, ppid, shown))
         return table
@@ -963,8 +928,7 @@ class System(object):
     def proc_info(self, pid):
         """(state, start, elapsed, cpu_seconds, rss_kb) from /proc, or None if gone."""
         try:
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                fields = parse_proc_stat(f.read())
+            fields = parse_proc_stat(_read_small("/proc/%d/stat" % pid))
         except (OSError, ValueError, IndexError):
             return None
         hz = float(self._clock_ticks())
@@ -986,17 +950,11 @@ class System(object):
         unknown = []
         for proc in procs:
             if self.has_proc():
-                try:
-                    with open("/proc/%d/stat" % proc.pid, "rb") as f:
-                        fields = parse_proc_stat(f.read())
-                except (OSError, ValueError, IndexError):
+                info = self.proc_info(proc.pid)
+                if info is None or info[0] in "ZX":
                     continue
-                if fields[2] in "ZX":
-                    continue
-                if proc.start is not None:
-                    start = self.boot_time() + fields[5] / float(self._clock_ticks())
-                    if abs(start - proc.start) > 1.0:
-                        continue
+                if proc.start is not None and abs(info[1] - proc.start) > 1.0:
+                    continue        # the PID now names a process started since
                 alive.append(proc)
                 continue
             try:
@@ -1007,7 +965,7 @@ class System(object):
             unknown.append(proc)
         if unknown:
             # No /proc: one `ps` call tells zombies and reused PIDs for all of them.
-            out = self._run_ps(["ps"] + _ps_o_args(("pid", "stat", "etime", "ppid", "args"))
+            out = self._run(["ps"] + _ps_o_args(("pid", "stat", "etime", "ppid", "args"))
                                + ["-p",
                                 ",".join(str(p.pid) for p in unknown)])
             now = self.wall_time()
@@ -1028,7 +986,7 @@ class System(object):
         if self.has_proc():
             info = self.proc_info(pid)
             return info[1] if info else None
-        out = self._run_ps(["ps", "-o", "etime=", "-p", str(pid)])
+        out = self._run(["ps", "-o", "etime=", "-p", str(pid)])
         seconds = parse_duration((out or b"").decode("ascii", "replace")) if out else None
         if seconds is None:
             return None
@@ -1057,13 +1015,13 @@ class System(object):
     def _listeners_from(self, sources, wanted):
         for source in sources:
             if source == "lsof" and _which("lsof"):
-                out = self._run_tool(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
+                out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
                 found = parse_lsof_fields(out) if out is not None else None
                 if found is not None:
                     self.ports_note = "lsof"
                     return found
             elif source == "ss" and _which("ss"):
-                out = self._run_tool(["ss", "-ltnpH"])
+                out = self._run(["ss", "-ltnpH"])
                 if out is not None:
                     self.ports_note = "ss"
                     return parse_ss(out)
@@ -1080,17 +1038,6 @@ class System(object):
                                  EXIT_FAILED)
         self.ports_note = "none"
         return []
-
-    def _run_tool(self, argv):
-        import subprocess
-        env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env)
-        except OSError:
-            return None
-        out, _ = proc.communicate()
-        return out
 
     def _proc_net_sockets(self, wanted):
         """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)].
@@ -1566,14 +1513,17 @@ class Reporter(object):
         except (UnicodeEncodeError, LookupError):
             can_emoji = False
         self.marks = MARKS_EMOJI if can_emoji else MARKS_ASCII
-        isatty = getattr(self.stdout, "isatty", None)
-        self.colour = bool(isatty and isatty() and "NO_COLOR" not in environ
-                           and environ.get("TERM") != "dumb")
+        colour_ok = "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
+        # Colour only where a terminal shows it: each stream asked on its own, so a
+        # `2>errors.log` holds no escape codes while the terminal gets its colours.
+        self.colour = colour_ok and _isatty(self.stdout)
+        self.colour_err = colour_ok and _isatty(self.stderr)
 
-    def text(self, key, **values):
+    def text(self, key, err=False, **values):
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
+        colour = self.colour_err if err else self.colour
         for mark, symbol in self.marks.items():
-            if self.colour:
+            if colour:
                 symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
             values.setdefault(mark, symbol)
         if "svc" in values and self.lang == "zh":
@@ -1585,7 +1535,7 @@ class Reporter(object):
             self.write(self.stdout, self.text(key, **values))
 
     def warn(self, key, **values):
-        self.write(self.stderr, self.text(key, **values))
+        self.write(self.stderr, self.text(key, err=True, **values))
 
     def line(self, text, err=False):
         if err or not self.quiet:
@@ -1614,6 +1564,13 @@ class Reporter(object):
             # The reader went away; keep working, say nothing more there.
             self.broken.add(id(stream))
             _silence(stream)
+
+
+def _isatty(stream):
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _silence(stream):
@@ -1905,14 +1862,17 @@ class Context(object):
 class Survey(object):
     """A look at the machine for some services: the table, the targets, the pidfiles."""
 
-    def __init__(self, table, targets, pidfiles, protected):
+    def __init__(self, table, targets, pidfiles):
         self.table = table
         self.targets = targets
         self.pidfiles = pidfiles          # service name -> PidfileInfo
-        self.protected = protected
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
+
+    def running(self, service):
+        """The service's targets that still run (a zombie has exited)."""
+        return [t for t in self.targets_of(service) if not t.process.zombie]
 
 
 def survey(ctx, services, warn=True):
@@ -1921,9 +1881,6 @@ def survey(ctx, services, warn=True):
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    ps_pid = getattr(system, "_ps_pid", None)
-    if ps_pid:
-        protected.add(ps_pid)
     roots = []
     pidfiles = {}
     for service in services:
@@ -1934,7 +1891,7 @@ def survey(ctx, services, warn=True):
             roots.append((root, service, "pidfile"))
         roots.extend((proc, service, "pattern")
                      for proc in sorted(matches(table, service), key=lambda p: p.pid))
-    return Survey(table, plan_targets(table, roots, protected), pidfiles, protected)
+    return Survey(table, plan_targets(table, roots, protected), pidfiles)
 
 
 def pidfile_verdict(system, service, info, table, protected):
@@ -2134,7 +2091,7 @@ def process_record(target):
 
 
 def cmd_show_processes(ctx, services):
-    found = survey(ctx, services, warn=False)
+    found = survey(ctx, services)
     records = [process_record(t) for t in found.targets]
     if ctx.json:
         import json
@@ -2208,7 +2165,7 @@ def state_path(service):
 
 
 def service_status(ctx, service, found, listeners):
-    targets = [t for t in found.targets_of(service) if not t.process.zombie]
+    targets = found.running(service)
     procs = [t.process for t in targets]
     pids = [p.pid for p in procs]
     roots = [t.process for t in targets if t.via != "child"] or procs
@@ -2241,8 +2198,10 @@ def service_status(ctx, service, found, listeners):
         if supervisor.get("state") in ("running", "backoff", "starting") \
                 and supervisor.get("supervisor") not in pids:
             supervisor["state"] = "dead"    # killed without a chance to say so
-        record["supervisor"] = dict((k, supervisor.get(k)) for k in
-                                    ("supervisor", "child", "state", "restarts", "last_exit"))
+        record["supervisor"] = dict(
+            (k, supervisor.get(k) if isinstance(supervisor.get(k), int) else None)
+            for k in ("supervisor", "child", "restarts", "last_exit"))
+        record["supervisor"]["state"] = str(supervisor.get("state"))
     return record
 
 
@@ -2252,8 +2211,8 @@ def record_ok(record):
     return record["running"] and (health is None or health["state"] == "healthy")
 
 
-def status_snapshot(ctx, services):
-    found = survey(ctx, services, warn=False)
+def status_snapshot(ctx, services, warn=True):
+    found = survey(ctx, services, warn=warn)
     ports = [s.port for s in services if s.port]
     listeners = ctx.system.listeners(ports) if ports else []
     return [service_status(ctx, s, found, listeners) for s in services]
@@ -2289,7 +2248,7 @@ def watch_status(ctx, services):
         out.raw("\033[?25l")
     try:
         while True:
-            records = status_snapshot(ctx, services)
+            records = status_snapshot(ctx, services, warn=False)
             now = system.clock()
             cpu_now = dict((p["pid"], p["cpu_seconds"]) for r in records for p in r["processes"]
                            if p["cpu_seconds"] is not None)
@@ -2367,7 +2326,7 @@ def status_lines(ctx, record):
 
 
 def describe_exit(status):
-    if status is None:
+    if not isinstance(status, int):
         return "?"
     if status < 0:
         import signal
@@ -2383,7 +2342,7 @@ def cmd_clean(ctx, services):
     found = survey(ctx, services, warn=False)
     removed_any = False
     for service in services:
-        live = [t for t in found.targets_of(service) if not t.process.zombie]
+        live = found.running(service)
         info = found.pidfiles[service.name]
         paths = []
         if info.exists:
@@ -2403,6 +2362,8 @@ def cmd_clean(ctx, services):
                 ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
             else:
                 paths.append(service.logfile)
+        if ctx.system.exists(service.logfile + ".1") and not live:
+            paths.append(service.logfile + ".1")      # the log start kept of the run before
         removed_any = removed_any or bool(paths)
         remove_files(ctx, paths)
     if not removed_any:
@@ -2410,14 +2371,21 @@ def cmd_clean(ctx, services):
     return EXIT_OK
 
 
+def launch_plan(service):
+    """(folder, argv, the command as shown) for starting a service."""
+    argv = command_argv(service.command)
+    shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
+    return resolve_cwd(service.cwd), argv, shown
+
+
 def cmd_start(ctx, services):
     """Start each service in the background unless it runs already or its port is taken."""
-    found = survey(ctx, services, warn=False)
+    found = survey(ctx, services)
     listeners = None
     failed = False
     started = []
     for service in services:
-        running = [t for t in found.targets_of(service) if not t.process.zombie]
+        running = found.running(service)
         if running:
             ctx.out.say("already_running", svc=service.name,
                         pids=", ".join(str(t.pid) for t in running))
@@ -2439,9 +2407,7 @@ def cmd_start(ctx, services):
             ctx.out.warn("no_command", svc=service.name)
             failed = True
             continue
-        cwd = resolve_cwd(service.cwd)
-        argv = command_argv(service.command)
-        shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
+        cwd, argv, shown = launch_plan(service)
         if ctx.dry_run:
             ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
             continue
@@ -2576,7 +2542,7 @@ def cmd_supervise(ctx, services):
         raise ProcCleanError("supervise takes exactly one service")
     service = services[0]
     found = survey(ctx, [service], warn=False)
-    running = [t for t in found.targets_of(service) if not t.process.zombie]
+    running = found.running(service)
     if running:
         ctx.out.say("already_running", svc=service.name,
                     pids=", ".join(str(t.pid) for t in running))
@@ -2584,9 +2550,7 @@ def cmd_supervise(ctx, services):
     if not service.command.strip():
         ctx.out.warn("no_command", svc=service.name)
         return EXIT_FAILED
-    cwd = resolve_cwd(service.cwd)
-    argv = command_argv(service.command)
-    shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
+    cwd, argv, shown = launch_plan(service)
     if ctx.dry_run:
         ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
         return EXIT_OK
@@ -2741,9 +2705,10 @@ def cmd_kill_port(ctx, ports):
         if port not in numbers:
             numbers.append(port)
     system = ctx.system
+    # Listeners first: a listener that started a moment ago is then in the table too.
+    listeners = system.listeners(numbers)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    listeners = system.listeners(numbers)
     failed = False
     roots = []
     port_services = {}
@@ -2941,9 +2906,10 @@ def cmd_doctor(ctx, services, problems, fix=False):
                 out.say("doctor_fixed", text=finding.text)
             findings = diagnose(ctx, services, problems)[0]
     for finding in findings:
-        out.say("doctor_finding", text=finding.text, fix=finding.fix)
+        # What needs action is the result: shown even with --quiet.
+        out.data(out.text("doctor_finding", text=finding.text, fix=finding.fix))
     if findings:
-        out.say("doctor_count", n=len(findings))
+        out.data(out.text("doctor_count", n=len(findings)))
         return EXIT_FAILED
     out.say("doctor_ok")
     return EXIT_OK
@@ -3326,21 +3292,32 @@ def run(args, names, system=None, out=None, environ=None):
     for setting in args.set:
         passthrough += ["--set", setting]
     if system is None:
-        system = System(environ.get("PROCCLEAN_PS", "auto"),
-                        environ.get("PROCCLEAN_PORTS", "auto"))
+        sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
+        if sources[0] not in PS_SOURCES:
+            raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
+                                 % (sources[0], ", ".join(PS_SOURCES)))
+        if sources[1] not in PORT_SOURCES:
+            raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of %s"
+                                 % (sources[1], ", ".join(PORT_SOURCES)))
+        system = System(*sources)
     watch = None
     if args.watch is not None:
+        if args.watch in config.services:
+            # `status --watch backend`: the optional SECONDS took a service name.
+            names.insert(0, args.watch)
+            args.watch = str(WATCH_INTERVAL)
         watch = parse_grace(args.watch)
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
                   watch=watch,
-                  count=parse_count(args.count, "--count") if args.count else None,
+                  count=parse_count(args.count, "--count") if args.count is not None else None,
                   health_timeout=parse_grace(args.health_timeout)
-                  if args.health_timeout else HEALTH_TIMEOUT,
+                  if args.health_timeout is not None else HEALTH_TIMEOUT,
                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
-                  lines=parse_count(args.lines, "--lines") if args.lines else LOG_TAIL_LINES,
+                  lines=parse_count(args.lines, "--lines") if args.lines is not None
+                  else LOG_TAIL_LINES,
                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
     if command == "kill-port":
         return cmd_kill_port(ctx, implied + names)
@@ -3374,7 +3351,7 @@ def main(argv=None):
     """Run procclean with `argv` (default: the command line); returns the exit code."""
     if argv is None:
         argv = sys.argv[1:]
-    out = None
+    lang = "en"
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -3388,7 +3365,7 @@ def main(argv=None):
         if not args.command:
             parser.print_usage(sys.stderr)
             raise ProcCleanError("no command given (try --help)")
-        out = Reporter(lang=detect_language(args.lang), quiet=True)   # for interruptions
+        lang = detect_language(args.lang)
         return run(args, names)
     except _ParserExit as exc:
         if exc.args and exc.args[0]:
@@ -3398,7 +3375,7 @@ def main(argv=None):
         _error_line(str(exc))
         return exc.code
     except KeyboardInterrupt:
-        _error_line(MESSAGES[out.lang if out else "en"]["interrupted"])
+        _error_line(MESSAGES[lang]["interrupted"])
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence(sys.stdout)
