@@ -3184,11 +3184,13 @@ def build_parser():
     def formatter(prog):
         # A fixed width: argparse would otherwise import shutil to ask the terminal,
         # once per option, on every run, for help text that is rarely printed.
-        return argparse.RawDescriptionHelpFormatter(prog, width=_terminal_width())
+        # Raw text: the help lines are written short; argparse would otherwise import
+        # textwrap and compile its patterns to re-wrap them.
+        return argparse.RawTextHelpFormatter(prog, width=_terminal_width())
 
     parser = Parser(
         prog="procclean.py",
-        description="Stop, force-clean, start and inspect a local dev stack (backend, "
+        description="Stop, force-clean, start and inspect a local dev stack (backend,\n"
                     "frontend, ...) safely: whole process trees, never the wrong process.",
         epilog=EXAMPLES, formatter_class=formatter)
     parser.add_argument("command", nargs="?", help="what to do (see commands below)")
