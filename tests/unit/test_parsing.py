@@ -139,6 +139,23 @@ def listeners(found):
     return sorted((l.port, l.address, l.family, l.pid) for l in found)
 
 
+def test_lsof_wildcards_and_mapped_addresses_take_the_family_from_type():
+    text = "p7\ncpython3\nf3\ntIPv6\nn*:8000\nf4\ntIPv6\nn127.0.0.1:9001\nf5\ntIPv4\nn*:8001\n"
+    assert listeners(procclean.parse_lsof_fields(text)) == [
+        (8000, "::", "ipv6", 7), (8001, "0.0.0.0", "ipv4", 7), (9001, "::ffff:127.0.0.1", "ipv6", 7)]
+
+
+def test_ss_star_is_a_dual_stack_ipv6_socket():
+    text = 'LISTEN 0 128 *:9000 *:* users:(("python3",pid=5,fd=3))\n'
+    assert listeners(procclean.parse_ss(text)) == [(9000, "::", "ipv6", 5)]
+
+
+@pytest.mark.parametrize("text", ["0", "70000", "abc", "+8000", "8_000", "-1", "", "80.0"])
+def test_parse_port_rejects(text):
+    with pytest.raises(procclean.ProcCleanError):
+        procclean.parse_port(text)
+
+
 def test_busybox_lsof_is_detected_as_unusable():
     text = "1\t/bin/busybox\t/dev/null\n1\t/bin/busybox\tsocket:[1234]\n"
     assert procclean.parse_lsof_fields(text) is None
