@@ -541,3 +541,23 @@ def test_second_start_keeps_previous_log_and_procclean_lines(ns, tmp_path):
     assert "backend pid %d listening" % p2 in new, new
     assert stamps(new, r"start: backend PID %d: " % p2), new
     assert "backend pid %d" % p1 not in new, new
+
+
+def test_stop_without_the_pidfile_still_ends_supervision(ns, tmp_path):
+    """The pidfile is gone (deleted, or not trusted): stop reaches only the service, by
+    its pattern. The supervisor sees it end by SIGTERM, takes that as a stop, and does
+    not bring it back."""
+    env = worker(tmp_path, fails=0)
+    r = ns.procclean("start", "worker", "--supervise", env=env, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    sup = pidfile_pid(tmp_path)
+    assert wait_until(lambda: started_lines(read(tmp_path / "worker.log")), 10)
+    os.remove(str(tmp_path / "worker.pid"))
+    r = ns.procclean("stop", "worker", env=env, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert "PID %d" % sup not in r.stdout, r          # it only found the service
+    assert nothing_left(ns, timeout=5) == [], read(tmp_path / "worker.log")
+    time.sleep(1.5)                                  # past the first backoff: nothing back
+    assert others(ns) == [] and runs(tmp_path) == 1, read(tmp_path / "worker.log")
+    assert "exited (killed by SIGTERM); not restarting" in read(tmp_path / "worker.log")

@@ -1,0 +1,119 @@
+"""Edge cases found in review: pidfiles that are links, FIFOs or huge; bad source names;
+optional values that swallowed a service name; zero values; what clean and doctor keep."""
+import io
+import os
+import stat
+
+import pytest
+
+from fakes import FakeProc, FakeSystem, invoke
+import procclean
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_symlinked_pidfile_is_not_followed(in_tmp):
+    (in_tmp / "elsewhere.pid").write_text("100\n")
+    os.symlink("elsewhere.pid", str(in_tmp / "backend.pid"))
+    info = procclean.System().read_pidfile("backend.pid")
+    assert info.exists and info.pid is None and info.problem == "invalid"
+    assert b"link" in info.raw
+
+
+def test_a_fifo_pidfile_is_refused_without_hanging(in_tmp):
+    os.mkfifo(str(in_tmp / "backend.pid"))
+    info = procclean.System().read_pidfile("backend.pid")
+    assert info.problem == "invalid" and b"not a regular file" in info.raw
+
+
+def test_a_pidfile_padded_past_4096_bytes_is_invalid(in_tmp):
+    (in_tmp / "backend.pid").write_bytes(b" " * 4094 + b"3999")
+    assert procclean.System().read_pidfile("backend.pid").pid is None
+
+
+def test_pidfile_written_atomically_leaves_no_temp_file(in_tmp):
+    procclean.System().write_pidfile("backend.pid", 4242)
+    assert (in_tmp / "backend.pid").read_text() == "4242\n"
+    assert sorted(os.listdir(str(in_tmp))) == ["backend.pid"]
+    mode = stat.S_IMODE(os.stat(str(in_tmp / "backend.pid")).st_mode)
+    assert not mode & 0o022
+
+
+@pytest.mark.parametrize("variable", ["PROCCLEAN_PS", "PROCCLEAN_PORTS"])
+def test_unknown_table_sources_are_usage_errors(variable):
+    parser = procclean.build_parser()
+    args, extra = parser.parse_known_args(["status"])
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.run(args, [], environ={variable: "bogus", "LANG": "C.UTF-8"},
+                      out=procclean.Reporter(stdout=io.StringIO(), stderr=io.StringIO()))
+    assert error.value.code == 2 and variable in str(error.value)
+
+
+def test_watch_followed_by_a_service_name_watches_that_service():
+    system = FakeSystem([FakeProc(100, 1, "python main.py"), FakeProc(200, 1, "npm run dev")])
+    code, out, err = invoke(["status", "--watch", "backend", "--count", "1"], system)
+    assert code == 0, err
+    assert "backend: running" in out and "frontend" not in out
+
+
+def test_logs_with_zero_lines_prints_none(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    code, out, _ = invoke(["logs", "backend", "-n", "0"], FakeSystem([]))
+    assert code == 0 and out == ""
+    code, out, _ = invoke(["logs", "backend", "-n", "1"], FakeSystem([]))
+    assert out == "two\n"
+
+
+def test_clean_removes_the_previous_log_too(in_tmp):
+    for name in ("backend.log", "backend.log.1"):
+        (in_tmp / name).write_text("x")
+    code, out, _ = invoke(["clean", "backend"], FakeSystem([]))
+    assert code == 0
+    assert not (in_tmp / "backend.log").exists() and not (in_tmp / "backend.log.1").exists()
+
+
+def test_doctor_findings_print_even_with_quiet(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    code, out, _ = invoke(["doctor", "backend", "--quiet"], FakeSystem([]))
+    assert code == 1
+    assert "backend.pid: names PID 4242, which is not running" in out
+    assert "fix: python3 procclean.py clean backend" in out
+
+
+def test_a_corrupt_supervisor_state_file_cannot_crash_status(in_tmp):
+    (in_tmp / "backend.pid.state").write_text('{"state": "gave-up", "restarts": "x", '
+                                              '"last_exit": "boom"}')
+    code, out, err = invoke(["status", "backend", "--json"], FakeSystem([]))
+    assert code == 0, err
+    code, out, err = invoke(["status", "backend"], FakeSystem([]))
+    assert code == 0 and "gave up" in out
+
+
+def test_unbalanced_quotes_in_a_start_command_are_a_config_error():
+    code, _, err = invoke(["start", "backend", "--set", "backend.command=python 'main.py"],
+                          FakeSystem([]))
+    assert code == 2 and "cannot read start command" in err
+
+
+def test_warnings_on_stderr_carry_no_colour_when_only_stdout_is_a_terminal():
+    class Tty(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    err = io.StringIO()
+    reporter = procclean.Reporter(stdout=Tty(), stderr=err, environ={"TERM": "xterm"})
+    reporter.warn("pidfile_untrusted", path="backend.pid")
+    assert "\033[" not in err.getvalue()
+
+
+def test_closed_standard_streams_are_not_an_error():
+    reporter = procclean.Reporter(environ={})
+    reporter.stdout = reporter.stderr = None
+    reporter.say("removed", path="x")
+    reporter.warn("pidfile_untrusted", path="x")
