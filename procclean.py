@@ -547,6 +547,31 @@ def parse_ss(text):
     return listeners
 
 
+def parse_sockstat(text):
+    """Listeners in FreeBSD's `sockstat -46l -P tcp` output (USER COMMAND PID FD PROTO
+    LOCAL FOREIGN; IPv6 addresses unbracketed, `*` for any, PROTO tcp4/tcp6/tcp46)."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    listeners = []
+    for line in text.splitlines():
+        tokens = line.split()
+        # Read from the right: a command name may hold spaces.
+        if len(tokens) < 7 or tokens[0] == "USER" or not tokens[-5].isdigit():
+            continue
+        proto, local = tokens[-3], tokens[-2]
+        if not proto.startswith("tcp"):
+            continue
+        host, port = _split_host_port(local)
+        if port is None:
+            continue
+        family = "ipv4" if proto == "tcp4" else "ipv6"
+        if host == "*":
+            host = "0.0.0.0" if family == "ipv4" else "::"
+        listeners.append(Listener(port, host, family, int(tokens[-5]),
+                                  " ".join(tokens[1:-5])))
+    return listeners
+
+
 def _hex_to_ipv4(word):
     value = int(word, 16)
     return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))
@@ -766,14 +791,15 @@ def _read_small(path):
 
 
 PS_SOURCES = ("auto", "proc", "ps", "pso")
-PORT_SOURCES = ("auto", "netlink", "proc", "lsof", "ss")
+PORT_SOURCES = ("auto", "netlink", "proc", "lsof", "ss", "sockstat")
 
 
 class System(object):
     """Access to the real machine.
 
     `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
-    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss.
+    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss,
+    sockstat (FreeBSD).
     """
 
     def __init__(self, ps_source="auto", ports_source="auto"):
@@ -1005,7 +1031,7 @@ class System(object):
         elif os.path.exists("/proc/net/tcp"):
             sources = ["netlink", "proc", "lsof", "ss"]
         else:
-            sources = ["lsof", "ss"]
+            sources = ["lsof", "sockstat", "ss"]
         wanted = None if ports is None else set(p for p in ports if p is not None)
         found = self._listeners_from(sources, wanted)
         if wanted is None:
@@ -1025,6 +1051,11 @@ class System(object):
                 if out is not None:
                     self.ports_note = "ss"
                     return parse_ss(out)
+            elif source == "sockstat" and _which("sockstat"):
+                out = self._run(["sockstat", "-46l", "-P", "tcp"])
+                if out is not None:
+                    self.ports_note = "sockstat"
+                    return parse_sockstat(out)
             elif source == "proc" and os.path.exists("/proc/net/tcp"):
                 self.ports_note = "/proc/net/tcp"
                 return self._proc_listeners(self._proc_net_sockets(wanted))
@@ -1036,8 +1067,35 @@ class System(object):
         if self.ports_source != "auto":
             raise ProcCleanError("port source %r is not available here" % self.ports_source,
                                  EXIT_FAILED)
-        self.ports_note = "none"
-        return []
+        # Nothing here lists sockets: a port that cannot be bound is taken, by a
+        # process procclean cannot name.
+        self.ports_note = "bind probe (no lsof, sockstat or ss)"
+        return [Listener(port, "*", "ipv4") for port in sorted(wanted or ())
+                if self.port_in_use(port)]
+
+    def port_in_use(self, port):
+        """Whether something listens on `port`: a bind to it fails with EADDRINUSE.
+        (SO_REUSEADDR, so that old connections in TIME_WAIT do not count.)"""
+        import socket
+        for family, host in ((socket.AF_INET, "0.0.0.0"), (getattr(socket, "AF_INET6", None),
+                                                            "::")):
+            if family is None:
+                continue
+            try:
+                probe = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:
+                continue
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family != socket.AF_INET:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+            finally:
+                probe.close()
+        return False
 
     def _proc_net_sockets(self, wanted):
         """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)].

@@ -284,6 +284,8 @@ def test_recorded_listeners(path):
         family = "ipv6" if "tcp6" in name else "ipv4"
         found = [procclean.Listener(port, addr, family)
                  for port, addr, _ in procclean.parse_proc_net_tcp(raw, family)]
+    elif "sockstat" in name:
+        found = procclean.parse_sockstat(raw)
     elif "netstat" in name or "ps-ef" in name:
         pytest.skip("procclean never reads netstat; %s documents the population" % name)
     else:
@@ -296,3 +298,31 @@ def test_recorded_listeners(path):
     if "tcp" in name and "lsof" not in name and "ss" not in name:
         want = sorted((l["port"], None) for l in expected["listeners"])
     assert got == want
+
+
+def test_sockstat_addresses_and_families():
+    with open(os.path.join(DATA, "ports", "freebsd-sockstat.txt"), "rb") as f:
+        found = procclean.parse_sockstat(f.read())
+    assert listeners(found) == [
+        (22, "0.0.0.0", "ipv4", 812), (22, "::", "ipv6", 812), (3000, "::1", "ipv6", 1302),
+        (5432, "::", "ipv6", 905), (8000, "127.0.0.1", "ipv4", 1290),
+        (8000, "127.0.0.1", "ipv4", 1291)]
+    assert found[0].command == "python3.11"
+
+
+def test_without_any_listener_tool_a_bind_probe_tells_a_taken_port():
+    """No lsof, sockstat, ss or /proc (a BSD without lsof): a port that cannot be bound is
+    reported as held by a process procclean cannot name."""
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    taken = server.getsockname()[1]
+    try:
+        system = procclean.System()
+        found = system._listeners_from([], {taken})
+        assert [(l.port, l.pid) for l in found] == [(taken, None)]
+        assert "bind probe" in system.ports_note
+    finally:
+        server.close()
+    assert system._listeners_from([], {taken}) == []
