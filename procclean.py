@@ -3215,96 +3215,169 @@ config error, 3 status --check: a service is not running, 130 interrupted.
 
 
 class _ParserExit(Exception):
+    """--help: printed, then `main` returns `status`."""
+
     def __init__(self, status, message):
         Exception.__init__(self, message)
         self.status = status
 
 
-def _make_parser_class():
-    import argparse
+class Options(object):
+    """Parsed options: every option's value (None, False or [] when not given), the
+    command and the names after it."""
 
-    class Parser(argparse.ArgumentParser):
-        """argparse that reports instead of exiting, so `main` owns every exit."""
+    def __init__(self, specs):
+        for spec in specs:
+            setattr(self, spec.dest, [] if spec.kind == "append" else
+                    False if spec.kind == "flag" else None)
+        self.command = None
+        self.names = []
 
-        def exit(self, status=0, message=None):
-            raise _ParserExit(status, message)
 
-        def error(self, message):
-            raise ProcCleanError(message)
+class OptionSpec(object):
+    __slots__ = ("flags", "dest", "kind", "metavar", "help", "choices", "const")
 
-    return argparse, Parser
+    def __init__(self, flags, kind, metavar, help, choices=None, const=None):
+        self.flags = flags
+        self.dest = flags[-1].lstrip("-").replace("-", "_")
+        self.kind = kind            # flag, value, optional (value may be left out), append
+        self.metavar = metavar
+        self.help = help
+        self.choices = choices
+        self.const = const
+
+
+class Parser(object):
+    """A small argparse: options before or after the command, `--opt VALUE` or
+    `--opt=VALUE`, `--` ends them.  (argparse itself, with gettext and locale, costs
+    more start-up time than a whole `status`.)"""
+
+    def __init__(self, prog, usage, description, epilog):
+        self.prog = prog
+        self.usage = usage
+        self.description = description
+        self.epilog = epilog
+        self.specs = []
+        self.by_flag = {}
+
+    def add(self, *flags, **kw):
+        spec = OptionSpec(flags, kw.get("kind", "flag"), kw.get("metavar"), kw.get("help", ""),
+                          kw.get("choices"), kw.get("const"))
+        self.specs.append(spec)
+        for flag in flags:
+            self.by_flag[flag] = spec
+
+    def parse_known_args(self, argv):
+        """(Options, words not understood: unknown options and extra names)."""
+        options = Options(self.specs)
+        extra = []
+        positional = []
+        words = list(argv)
+        i = 0
+        while i < len(words):
+            word = words[i]
+            i += 1
+            if word == "--":
+                positional.extend(words[i:])
+                break
+            if not _looks_like_option(word):
+                positional.append(word)
+                continue
+            flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
+            if flag in ("-h", "--help"):
+                raise _ParserExit(0, self.format_help())
+            spec = self.by_flag.get(flag)
+            if spec is None:
+                extra.append(word)
+                continue
+            if spec.kind == "flag":
+                if eq:
+                    raise ProcCleanError("%s takes no value" % flag)
+                setattr(options, spec.dest, True)
+                continue
+            if not eq:
+                if i < len(words) and not _looks_like_option(words[i]):
+                    value = words[i]
+                    i += 1
+                elif spec.kind == "optional":
+                    value = spec.const
+                else:
+                    raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+            if spec.choices and value not in spec.choices:
+                raise ProcCleanError("%s: %r is not one of %s"
+                                     % (flag, value, ", ".join(spec.choices)))
+            if spec.kind == "append":
+                getattr(options, spec.dest).append(value)
+            else:
+                setattr(options, spec.dest, value)
+        if positional:
+            options.command = positional[0]
+            options.names = positional[1:]
+        return options, extra
+
+    def format_usage(self):
+        return "usage: %s %s\n" % (self.prog, self.usage)
+
+    def print_usage(self, stream):
+        stream.write(self.format_usage())
+
+    def format_help(self):
+        lines = [self.format_usage(), self.description, "", "options:"]
+        rows = [("-h, --help", "show this help and exit")]
+        for spec in self.specs:
+            name = ", ".join(spec.flags)
+            if spec.kind == "optional":
+                name += " [%s]" % spec.metavar
+            elif spec.kind != "flag":
+                name += " " + (spec.metavar or "{%s}" % ",".join(spec.choices))
+            rows.append((name, spec.help))
+        width = max(len(name) for name, _ in rows) + 2
+        lines.extend("  %s%s" % (name.ljust(width), text) for name, text in rows)
+        return "\n".join(lines) + "\n\n" + self.epilog
+
+
+def _looks_like_option(word):
+    # "-1" is a (bad) number for --grace or kill-port to reject, not an option.
+    return word.startswith("-") and word != "-" and not word[1:].replace(".", "").isdigit()
 
 
 def build_parser():
     """The command-line parser: options are accepted before or after the command."""
-    argparse, Parser = _make_parser_class()
-
-    def formatter(prog):
-        # A fixed width: argparse would otherwise import shutil to ask the terminal,
-        # once per option, on every run, for help text that is rarely printed.
-        # Raw text: the help lines are written short; argparse would otherwise import
-        # textwrap and compile its patterns to re-wrap them.
-        return argparse.RawTextHelpFormatter(prog, width=_terminal_width())
-
     parser = Parser(
-        prog="procclean.py",
-        description="Stop, force-clean, start and inspect a local dev stack (backend,\n"
-                    "frontend, ...) safely: whole process trees, never the wrong process.",
-        epilog=EXAMPLES, formatter_class=formatter)
-    parser.add_argument("command", nargs="?", help="what to do (see commands below)")
-    parser.add_argument("names", nargs="*", metavar="SERVICE|PORT",
-                        help="services to act on (default: all), or ports for kill-port")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print what would be signalled, started and removed; change nothing")
-    parser.add_argument("--grace", metavar="SECONDS",
-                        help="how long stop waits after SIGTERM before SIGKILL (default 2)")
-    parser.add_argument("--json", action="store_true",
-                        help="machine-readable output (status, show-processes)")
-    parser.add_argument("--lang", choices=("en", "zh"), help="language of messages")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print only warnings and errors")
-    parser.add_argument("--force", action="store_true",
-                        help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
-    parser.add_argument("--fix", action="store_true", help="doctor: apply the safe fixes")
-    parser.add_argument("--makefile", action="store_true",
-                        help="init: add the targets to ./Makefile")
-    parser.add_argument("--wait", action="store_true",
-                        help="start: wait until the service's port listens")
-    parser.add_argument("--timeout", metavar="SECONDS",
-                        help="start --wait: how long to wait (default 30)")
-    parser.add_argument("--check", action="store_true",
-                        help="status: exit 3 when a service is not running or not healthy")
-    parser.add_argument("--watch", nargs="?", const=str(WATCH_INTERVAL), metavar="SECONDS",
-                        help="status: show a live view, redrawn every SECONDS (default 2)")
-    parser.add_argument("--count", metavar="N", help="status --watch: stop after N views")
-    parser.add_argument("--health-timeout", metavar="SECONDS",
-                        help="how long a health URL may take to answer (default 2)")
-    parser.add_argument("--supervise", action="store_true",
-                        help="start: keep the service running, restarting it when it crashes")
-    parser.add_argument("--max-restarts", metavar="N",
-                        help="supervise: restarts allowed within a minute (default 5)")
-    parser.add_argument("-f", "--follow", action="store_true",
-                        help="logs: keep printing what is appended")
-    parser.add_argument("-n", "--lines", metavar="N", help="logs: how many lines (default 20)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: ./procclean.ini if present)")
-    parser.add_argument("--set", action="append", default=[], metavar="SERVICE.FIELD=VALUE",
-                        help="change one setting of a service, e.g. backend.port=8001")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+        "procclean.py", "[options] COMMAND [SERVICE|PORT ...]",
+        "Stop, force-clean, start and inspect a local dev stack (backend,\n"
+        "frontend, ...) safely: whole process trees, never the wrong process.",
+        EXAMPLES)
+    add = parser.add
+    add("--dry-run", help="print what would be signalled, started and removed; change nothing")
+    add("--grace", kind="value", metavar="SECONDS",
+        help="how long stop waits after SIGTERM before SIGKILL (default 2)")
+    add("--json", help="machine-readable output (status, show-processes)")
+    add("--lang", kind="value", choices=("en", "zh"), help="language of messages")
+    add("-q", "--quiet", help="print only warnings and errors")
+    add("--force", help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
+    add("--fix", help="doctor: apply the safe fixes")
+    add("--makefile", help="init: add the targets to ./Makefile")
+    add("--wait", help="start: wait until the service's port listens (and answers)")
+    add("--timeout", kind="value", metavar="SECONDS",
+        help="start --wait: how long to wait (default 30)")
+    add("--check", help="status: exit 3 when a service is not running or not healthy")
+    add("--watch", kind="optional", metavar="SECONDS", const=str(WATCH_INTERVAL),
+        help="status: a live view, redrawn every SECONDS (default 2)")
+    add("--count", kind="value", metavar="N", help="status --watch: stop after N views")
+    add("--health-timeout", kind="value", metavar="SECONDS",
+        help="how long a health URL may take to answer (default 2)")
+    add("--supervise", help="start: keep the service running, restarting it when it crashes")
+    add("--max-restarts", kind="value", metavar="N",
+        help="supervise: restarts allowed within a minute (default 5)")
+    add("-f", "--follow", help="logs: keep printing what is appended")
+    add("-n", "--lines", kind="value", metavar="N", help="logs: how many lines (default 20)")
+    add("--config", kind="value", metavar="FILE",
+        help="config file (default: ./procclean.ini if present)")
+    add("--set", kind="append", metavar="SERVICE.FIELD=VALUE",
+        help="change one setting of a service, e.g. backend.port=8001")
+    add("--version", help="print the version and exit")
     return parser
-
-
-_WIDTH = []
-
-
-def _terminal_width():
-    if not _WIDTH:
-        try:
-            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(1).columns
-        except (ValueError, OSError):
-            columns = 80
-        _WIDTH.append(max(40, min(columns, 120)) - 2)
-    return _WIDTH[0]
 
 
 def version_text():
@@ -3416,9 +3489,8 @@ def main(argv=None):
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         for word in extra:
-            if word.startswith("-") and word != "-":
-                raise ProcCleanError("unrecognized option %r" % word)
-        names = list(args.names) + extra
+            raise ProcCleanError("unrecognized option %r" % word)
+        names = list(args.names)
         if args.version:
             Reporter().data(version_text())
             return EXIT_OK
@@ -3428,8 +3500,7 @@ def main(argv=None):
         lang = detect_language(args.lang)
         return run(args, names)
     except _ParserExit as exc:
-        if exc.args and exc.args[0]:
-            sys.stderr.write(exc.args[0])
+        Reporter().data(exc.args[0].rstrip("\n"))
         return exc.status
     except ProcCleanError as exc:
         _error_line(str(exc))
