@@ -1674,6 +1674,7 @@ def format_seconds(seconds):
 # ---------------------------------------------------------------------------
 
 RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
+                "PROCCLEAN_DEBUG",
                 "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES", "PROCCLEAN_MAX_RESTARTS",
                 "PROCCLEAN_NO_ROTATE")
 
@@ -3126,8 +3127,11 @@ def cmd_init(ctx, makefile=False, folder="."):
         out.warn("init_exists", path=CONFIG_FILE)
         code = EXIT_FAILED
     else:
-        with open(path, "w") as f:
-            f.write(config_text)
+        try:
+            with open(path, "w") as f:
+                f.write(config_text)
+        except OSError as exc:
+            raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
         out.say("init_wrote", path=CONFIG_FILE)
     rules = makefile_rules([name for name, _, _ in found])
     header = "PYTHON ?= python3\nPROCCLEAN ?= %s\n" % MAKE_PROCCLEAN
@@ -3157,10 +3161,13 @@ def cmd_init(ctx, makefile=False, folder="."):
         out.say("init_would_append")
         out.line(addition)
         return code
-    with open(makefile_path, "a") as f:
-        if text and not text.endswith("\n"):
-            f.write("\n")
-        f.write(addition)
+    try:
+        with open(makefile_path, "a") as f:
+            if text and not text.endswith("\n"):
+                f.write("\n")
+            f.write(addition)
+    except OSError as exc:
+        raise ProcCleanError("cannot write %s: %s" % (makefile_path, exc.strerror), EXIT_FAILED)
     out.say("init_appended", targets=" ".join(t for t, _ in new))
     return code
 
@@ -3511,6 +3518,12 @@ def main(argv=None):
     except BrokenPipeError:
         _silence(sys.stdout)
         return EXIT_OK
+    except Exception as exc:     # a bug: one line, not a traceback, unless asked for
+        if os.environ.get("PROCCLEAN_DEBUG"):
+            raise
+        _error_line("internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please report it)"
+                    % (type(exc).__name__, exc))
+        return EXIT_FAILED
 
 
 def _error_line(message):

@@ -117,3 +117,18 @@ def test_closed_standard_streams_are_not_an_error():
     reporter.stdout = reporter.stderr = None
     reporter.say("removed", path="x")
     reporter.warn("pidfile_untrusted", path="x")
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def broken(*args, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(procclean, "run", broken)
+    monkeypatch.delenv("PROCCLEAN_DEBUG", raising=False)
+    assert procclean.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("procclean: internal error: RuntimeError: boom (PROCCLEAN_DEBUG=1 shows "
+                   "where; please report it)\n")
+    monkeypatch.setenv("PROCCLEAN_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        procclean.main(["status"])
