@@ -556,7 +556,8 @@ def parse_sockstat(text):
     for line in text.splitlines():
         tokens = line.split()
         # Read from the right: a command name may hold spaces.
-        if len(tokens) < 7 or tokens[0] == "USER" or not tokens[-5].isdigit():
+        if len(tokens) < 7 or tokens[0] == "USER" or not (tokens[-5].isdigit()
+                                                           or tokens[-5] == "?"):
             continue
         proto, local = tokens[-3], tokens[-2]
         if not proto.startswith("tcp"):
@@ -567,8 +568,8 @@ def parse_sockstat(text):
         family = "ipv4" if proto == "tcp4" else "ipv6"
         if host == "*":
             host = "0.0.0.0" if family == "ipv4" else "::"
-        listeners.append(Listener(port, host, family, int(tokens[-5]),
-                                  " ".join(tokens[1:-5])))
+        pid = int(tokens[-5]) if tokens[-5].isdigit() else None   # `?`: not ours to see
+        listeners.append(Listener(port, host, family, pid, " ".join(tokens[1:-5])))
     return listeners
 
 
@@ -878,10 +879,16 @@ class System(object):
                 return None
             raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
         out, err = proc.communicate()
-        if table and proc.returncode != 0 and not out.strip():
-            message = decode_bytes(err).strip().splitlines()
-            raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
-                message[0] if message else "exit status %d" % proc.returncode)), EXIT_FAILED)
+        if proc.returncode != 0 and not out.strip():
+            if table:
+                message = decode_bytes(err).strip().splitlines()
+                raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
+                    message[0] if message else "exit status %d" % proc.returncode)),
+                    EXIT_FAILED)
+            # lsof says "nothing found" by exit status 1 and silence; anything else that
+            # fails without a word (an ss or sockstat without these options) is no answer.
+            if not (argv[0] == "lsof" and proc.returncode == 1 and not err.strip()):
+                return None
         return out
 
     def _clock_ticks(self):
@@ -1077,8 +1084,11 @@ class System(object):
         """Whether something listens on `port`: a bind to it fails with EADDRINUSE.
         (SO_REUSEADDR, so that old connections in TIME_WAIT do not count.)"""
         import socket
-        for family, host in ((socket.AF_INET, "0.0.0.0"), (getattr(socket, "AF_INET6", None),
-                                                            "::")):
+        # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
+        # succeed beside a server on 127.0.0.1 alone.
+        for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
+                             (getattr(socket, "AF_INET6", None), "::"),
+                             (getattr(socket, "AF_INET6", None), "::1")):
             if family is None:
                 continue
             try:
@@ -1246,13 +1256,16 @@ class System(object):
         else:
             raise OSError(errno.EEXIST, "no free temporary name", path)
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        try:
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError:
-            os.remove(tmp)
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
             raise
 
     def _open_log(self, path):
@@ -1282,7 +1295,10 @@ class System(object):
         """Start `argv` in the background: own session, stdin from /dev/null, stdout and
         stderr appended to `logfile`.  Returns the child's Popen."""
         import subprocess
-        log = self._open_log(logfile)
+        try:
+            log = self._open_log(logfile)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, logfile)
         try:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
@@ -1453,6 +1469,8 @@ MESSAGES = {
         "d_invalid": "{path}: does not hold a valid PID ({content})",
         "d_reused": "{path}: PID {pid} now belongs to a process that started after the pidfile was written ({cmd})",
         "d_untrusted": "{path}: other users can write it, so it is not trusted as root",
+        "d_protected": "{path}: names PID {pid}, procclean itself or one of its parents",
+        "d_unknown_start": "{path}: names PID {pid} ({cmd}), which matches no pattern and whose start time cannot be read: it may be a reused PID",
         "d_leftover": "{svc}: {n} process(es) run that its pidfile does not account for (PID {pids})",
         "d_orphan": "{svc}: PID {pid} outlived its parent (now under init) and {why}: {cmd}",
         "d_orphan_match": "still matches the pattern",
@@ -2095,12 +2113,21 @@ def report_summary(ctx, service, targets, grace_used):
 
 
 def remove_files(ctx, paths):
+    """Remove files (or say what would be removed); one that cannot be removed is
+    reported and the rest still go.  False if any stayed."""
+    ok = True
     for path in paths:
         if ctx.dry_run:
             if ctx.system.exists(path):
                 ctx.out.say("would_remove", path=path)
-        elif ctx.system.remove_file(path):
-            ctx.out.say("removed", path=path)
+            continue
+        try:
+            if ctx.system.remove_file(path):
+                ctx.out.say("removed", path=path)
+        except ProcCleanError as exc:
+            ctx.out.line("procclean: %s" % exc, err=True)
+            ok = False
+    return ok
 
 
 LOGGED_OUTCOMES = {"stopped": "stopped by SIGTERM", "killed": "killed by SIGKILL",
@@ -2439,6 +2466,9 @@ def launch_plan(service):
 
 def cmd_start(ctx, services):
     """Start each service in the background unless it runs already or its port is taken."""
+    for service in services:
+        if service.command.strip():
+            launch_plan(service)        # a command that cannot be read stops all, up front
     found = survey(ctx, services)
     listeners = None
     failed = False
@@ -2490,7 +2520,7 @@ def cmd_start(ctx, services):
             child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
         except OSError as exc:
             ctx.out.warn("start_error", svc=service.name,
-                         error="%s: %s" % (argv[0], exc.strerror or exc))
+                         error="%s: %s" % (exc.filename or argv[0], exc.strerror or exc))
             failed = True
             continue
         try:
@@ -2638,14 +2668,16 @@ def cmd_supervise(ctx, services):
     def on_signal(signum, frame):
         pending_stop.append(signum)
         if interruptible[0]:
+            interruptible[0] = False        # later signals are only noted
             raise _StopRequested(signum)
 
     def spawn_child():
         interruptible[0] = False
         try:
-            return system.spawn(argv, cwd, service.logfile, new_session=False)
+            holder[0] = system.spawn(argv, cwd, service.logfile, new_session=False)
         finally:
-            interruptible[0] = True
+            interruptible[0] = not pending_stop
+        return holder[0]
 
     import signal
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -2653,22 +2685,39 @@ def cmd_supervise(ctx, services):
     previous_handlers = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
     restarts = []
     delay = BACKOFF_FIRST
+    holder = [None]         # the child, known before a stop request can be acted on
     child = None
+    first = True
     try:
         while True:
-            child = spawn_child()
-            save(child=child.pid, state="running")
-            log("started %s PID %d: %s" % (service.name, child.pid, shown))
+            try:
+                child = spawn_child()
+            except OSError as exc:
+                problem = "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
+                if first:
+                    ctx.out.warn("start_error", svc=service.name, error=problem)
+                    save(state="exited")
+                    return EXIT_FAILED
+                log("cannot restart %s: %s" % (service.name, problem))
+                child, pid = None, "-"
+                started = system.clock()
+            first = False
             if pending_stop:
                 raise _StopRequested(pending_stop[0])
-            started = system.clock()
-            status = child.wait()
-            pid, child = child.pid, None
+            if child is None:
+                status = 127
+            else:
+                save(child=child.pid, state="running")
+                log("started %s PID %d: %s" % (service.name, child.pid, shown))
+                started = system.clock()
+                status = child.wait()
+                pid, child = child.pid, None
+                holder[0] = None
             save(child=None, last_exit=status)
             if status == 0 or status in stop_signals:
                 # A clean exit, or one asked for (stop reached the service before its
                 # supervisor, or someone signalled it): supervision is over.
-                log("%s PID %d exited %s(%s); not restarting"
+                log("%s PID %s exited %s(%s); not restarting"
                     % (service.name, pid, "cleanly " if status == 0 else "",
                        describe_exit(status)))
                 save(state="exited")
@@ -2678,13 +2727,13 @@ def cmd_supervise(ctx, services):
                 delay = BACKOFF_FIRST
             restarts = [t for t in restarts if now - t < 60.0]
             if len(restarts) >= ctx.max_restarts:
-                log("%s PID %d exited (%s); gave up after %d restart(s) within a minute"
+                log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
                     % (service.name, pid, describe_exit(status), len(restarts)))
                 save(state="gave-up")
                 ctx.out.warn("gave_up", svc=service.name, n=len(restarts),
                              code=describe_exit(status))
                 return EXIT_FAILED
-            log("%s PID %d exited (%s); restarting in %s (restart %d)"
+            log("%s PID %s exited (%s); restarting in %s (restart %d)"
                 % (service.name, pid, describe_exit(status), format_seconds(delay),
                    len(restarts) + 1))
             save(state="backoff")
@@ -2695,6 +2744,7 @@ def cmd_supervise(ctx, services):
     except _StopRequested as request:
         for sig in handled:
             signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
+        child = holder[0]
         try:
             name = signal.Signals(request.args[0]).name
         except (ValueError, IndexError):
@@ -2706,15 +2756,18 @@ def cmd_supervise(ctx, services):
                 targets = plan_targets(table, [(table[child.pid], service, "child")],
                                        protected_pids(table, me, system.parent_pid()))
                 stop_targets(ctx, targets)
-            child.wait()
+            try:
+                child.wait(timeout=KILL_WAIT)       # reap it; stop_targets saw it end
+            except Exception:
+                pass
         save(state="stopped", child=None)
         return EXIT_OK
     finally:
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
         info = system.read_pidfile(service.pidfile)
         if info.pid == me:
             system.remove_file(service.pidfile)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 
 
 def cmd_logs(ctx, services):
@@ -2764,7 +2817,9 @@ def cmd_kill_port(ctx, ports):
         if port not in numbers:
             numbers.append(port)
     system = ctx.system
-    # Listeners first: a listener that started a moment ago is then in the table too.
+    # Listeners first: a listener that started a moment ago is then in the table too;
+    # a holder that started after the listing has a reused PID, and is left alone.
+    listed_at = system.wall_time()
     listeners = system.listeners(numbers)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
@@ -2778,7 +2833,8 @@ def cmd_kill_port(ctx, ports):
         if not holders:
             ctx.out.say("port_nothing", port=port)
         for holder in holders:
-            if holder.pid is None or holder.pid not in table:
+            proc = table.get(holder.pid) if holder.pid is not None else None
+            if proc is None or proc.start is not None and proc.start > listed_at + 0.5:
                 ctx.out.warn("port_unseen", port=port)
                 failed = True
             elif holder.pid in protected:
@@ -2882,6 +2938,11 @@ def diagnose(ctx, services, problems):
             add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
         elif verdict == "reused":
             add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
+                cmd=printable(proc.command))
+        elif verdict == "protected":
+            add("d_protected", clean_fix, remove, path=info.path, pid=info.pid)
+        elif verdict == "unknown-start":
+            add("d_unknown_start", clean_fix, None, path=info.path, pid=info.pid,
                 cmd=printable(proc.command))
         elif verdict == "trusted":
             own.add(proc.pid)
@@ -3274,6 +3335,17 @@ class Parser(object):
         for flag in flags:
             self.by_flag[flag] = spec
 
+    def lookup(self, flag):
+        """The option a flag names: exactly, or by a unique prefix (`--dry`)."""
+        spec = self.by_flag.get(flag)
+        if spec is not None or not flag.startswith("--") or len(flag) < 3:
+            return spec
+        found = set(s for f, s in self.by_flag.items() if f.startswith(flag))
+        if len(found) > 1:
+            raise ProcCleanError("ambiguous option %s (%s)" % (flag, ", ".join(
+                sorted(s.flags[-1] for s in found))))
+        return found.pop() if found else None
+
     def parse_known_args(self, argv):
         """(Options, words not understood: unknown options and extra names)."""
         options = Options(self.specs)
@@ -3290,10 +3362,20 @@ class Parser(object):
             if not _looks_like_option(word):
                 positional.append(word)
                 continue
+            if not word.startswith("--") and len(word) > 2:
+                # Short options run together: -qf, -n5, -n=5.
+                spec = self.by_flag.get(word[:2])
+                if spec is not None and spec.kind != "flag":
+                    words[i:i] = [word[2:].lstrip("=")]
+                    word = word[:2]
+                elif all(self.by_flag.get("-" + c) is not None
+                         and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
+                    words[i:i] = ["-" + c for c in word[2:]]
+                    word = word[:2]
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
                 raise _ParserExit(0, self.format_help())
-            spec = self.by_flag.get(flag)
+            spec = self.lookup(flag)
             if spec is None:
                 extra.append(word)
                 continue
@@ -3303,11 +3385,17 @@ class Parser(object):
                 setattr(options, spec.dest, True)
                 continue
             if not eq:
-                if i < len(words) and not _looks_like_option(words[i]):
+                if spec.kind == "optional":
+                    # Its value may be left out: the next word is its value only if it
+                    # is a number (`--watch status` watches; `--watch 1 status` too).
+                    if i < len(words) and words[i].replace(".", "", 1).isdigit():
+                        value = words[i]
+                        i += 1
+                    else:
+                        value = spec.const
+                elif i < len(words) and not _looks_like_option(words[i]):
                     value = words[i]
                     i += 1
-                elif spec.kind == "optional":
-                    value = spec.const
                 else:
                     raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
             if spec.choices and value not in spec.choices:
@@ -3336,7 +3424,7 @@ class Parser(object):
             if spec.kind == "optional":
                 name += " [%s]" % spec.metavar
             elif spec.kind != "flag":
-                name += " " + (spec.metavar or "{%s}" % ",".join(spec.choices))
+                name += " " + spec.metavar
             rows.append((name, spec.help))
         width = max(len(name) for name, _ in rows) + 2
         lines.extend("  %s%s" % (name.ljust(width), text) for name, text in rows)
@@ -3360,7 +3448,8 @@ def build_parser():
     add("--grace", kind="value", metavar="SECONDS",
         help="how long stop waits after SIGTERM before SIGKILL (default 2)")
     add("--json", help="machine-readable output (status, show-processes)")
-    add("--lang", kind="value", choices=("en", "zh"), help="language of messages")
+    add("--lang", kind="value", metavar="{en,zh}", choices=("en", "zh"),
+        help="language of messages")
     add("-q", "--quiet", help="print only warnings and errors")
     add("--force", help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
     add("--fix", help="doctor: apply the safe fixes")
@@ -3442,10 +3531,6 @@ def run(args, names, system=None, out=None, environ=None):
         system = System(*sources)
     watch = None
     if args.watch is not None:
-        if args.watch in config.services:
-            # `status --watch backend`: the optional SECONDS took a service name.
-            names.insert(0, args.watch)
-            args.watch = str(WATCH_INTERVAL)
         watch = parse_grace(args.watch)
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")

@@ -561,3 +561,34 @@ def test_stop_without_the_pidfile_still_ends_supervision(ns, tmp_path):
     time.sleep(1.5)                                  # past the first backoff: nothing back
     assert others(ns) == [] and runs(tmp_path) == 1, read(tmp_path / "worker.log")
     assert "exited (killed by SIGTERM); not restarting" in read(tmp_path / "worker.log")
+
+
+def test_supervise_a_program_that_does_not_exist(ns, tmp_path):
+    env = {"PROCCLEAN_SERVICES": "worker", "PROCCLEAN_WORKER_PATTERN": "nonexistent-xyz",
+           "PROCCLEAN_WORKER_COMMAND": "nonexistent-xyz --serve"}
+    r = ns.procclean("supervise", "worker", env=env, timeout=TIMEOUT)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "internal error" not in r.stderr, r
+    assert "cannot start worker: nonexistent-xyz" in r.stderr, r
+    assert not os.path.exists(str(tmp_path / "worker.pid"))
+
+
+def test_two_stop_signals_at_once_stop_the_supervisor_cleanly(ns, tmp_path):
+    """A terminal hang-up sends SIGHUP, and the shell resends it; a script may do
+    `kill -INT; kill -TERM`: the supervisor stops its service once, and cleanly."""
+    env = worker(tmp_path, fails=0)
+    r = ns.procclean("start", "worker", "--supervise", env=env, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    sup = pidfile_pid(tmp_path)
+    assert wait_until(lambda: started_lines(read(tmp_path / "worker.log")), 10)
+    ns.kill([sup], signal.SIGINT)
+    ns.kill([sup], signal.SIGTERM)
+    ns.kill([sup], signal.SIGHUP)
+    assert nothing_left(ns, timeout=10) == [], read(tmp_path / "worker.log")
+    log = read(tmp_path / "worker.log")
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert "received SIGINT; stopping worker" in log, log
+    time.sleep(1.5)
+    assert others(ns) == [] and runs(tmp_path) == 1, log
+    assert not os.path.exists(str(tmp_path / "worker.pid"))

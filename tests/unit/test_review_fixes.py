@@ -132,3 +132,51 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setenv("PROCCLEAN_DEBUG", "1")
     with pytest.raises(RuntimeError):
         procclean.main(["status"])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["logs", "backend", "-n5"], {"lines": "5"}),
+    (["logs", "backend", "-n=5"], {"lines": "5"}),
+    (["-qf", "logs", "backend"], {"quiet": True, "follow": True}),
+    (["--dry", "stop"], {"dry_run": True}),
+    (["--max-r", "3", "supervise", "worker"], {"max_restarts": "3"}),
+    (["--watch", "status"], {"watch": "2.0", "command": "status"}),
+    (["status", "--watch", "1", "backend"], {"watch": "1", "names": ["backend"]}),
+    (["--set=backend.command=-x", "start"], {"set": ["backend.command=-x"]}),
+    (["--lang=zh", "stop"], {"lang": "zh"}),
+    (["stop", "--grace", "-1"], {"grace": "-1"}),
+    (["--", "stop", "--odd-name"], {"command": "stop", "names": ["--odd-name"]}),
+])
+def test_option_forms(argv, expected):
+    args, extra = procclean.build_parser().parse_known_args(argv)
+    assert extra == []
+    for name, value in expected.items():
+        assert getattr(args, name) == value, (name, getattr(args, name))
+
+
+def test_an_ambiguous_abbreviation_is_a_usage_error():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["--ma", "status"])
+    assert "ambiguous option --ma" in str(error.value)
+
+
+def test_lang_without_a_value_names_the_choices():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["status", "--lang"])
+    assert str(error.value) == "--lang needs a value ({en,zh})"
+
+
+def test_a_bad_command_stops_start_before_anything_starts(in_tmp):
+    system = FakeSystem([])
+    code, out, err = invoke(["start", "backend", "worker", "--set",
+                             'worker.command=zzz "unclosed'], system)
+    assert code == 2 and "cannot read start command" in err
+    assert not (in_tmp / "backend.pid").exists() and "started" not in out
+
+
+def test_kill_port_leaves_a_holder_that_started_after_the_listing():
+    late = FakeProc(700, 1, "python3 -m http.server 8000", start=999999.0)
+    system = FakeSystem([late], listeners=[procclean.Listener(8000, "0.0.0.0", "ipv4", 700)])
+    code, _, err = invoke(["kill-port", "8000"], system)
+    assert code == 1 and system.sent == []
+    assert "cannot see" in err
