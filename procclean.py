@@ -55,7 +55,11 @@ BUILTIN_SERVICES = (
         "health": "/",
     },
 )
-SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health")
+SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health", "scope")
+# Settings of [procclean] (and PROCCLEAN_<NAME> variables).
+GENERAL_SETTINGS = ("grace", "lang", "services", "max_restarts", "root", "scope", "editors")
+SCOPES = ("project", "machine")
+FIELD_DEFAULTS = {"scope": "project"}
 CONFIG_FILE = "procclean.ini"
 DEFAULT_GRACE = 2.0
 KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
@@ -79,6 +83,31 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
+
+# What became of a target; each is also the message key of its report line.
+STOPPED, KILLED, GONE, DENIED, SURVIVED = "stopped", "killed", "gone", "denied", "survived"
+FAILED_OUTCOMES = (DENIED, SURVIVED)
+LOGGED_OUTCOMES = {STOPPED: "stopped by SIGTERM", KILLED: "killed by SIGKILL",
+                   GONE: "had already exited", DENIED: "not signalled: permission denied",
+                   SURVIVED: "still running after SIGKILL"}
+# How often stop looks again for what appeared while it signalled (children forked
+# during the grace, a worker respawned by a master that ignores SIGTERM).
+MAX_LOOKS = 5
+
+# The tag every process procclean launches carries, inherited by all its descendants
+# (through setsid, double forks and renames): the project's folder and the service.
+TAG_PROJECT = "PROCCLEAN_PROJECT"
+TAG_SERVICE = "PROCCLEAN_SERVICE"
+
+# Programs that only show or edit a file: a pattern that finds `vim vite.config.ts`
+# or `less main.py` must never kill them (the user's unsaved work is in there).  A
+# pidfile or the tag still counts for them; `editors = ...` in [procclean] adds more.
+VIEWERS = frozenset((
+    "vi", "vim", "nvim", "gvim", "vimdiff", "view", "rview", "nano", "pico", "emacs",
+    "emacsclient", "micro", "hx", "helix", "kak", "joe", "jed", "ed", "ex", "mcedit", "ne",
+    "less", "more", "most", "bat", "batcat", "cat", "head", "tail", "tac", "man", "code",
+    "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate", "zed",
+    "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen"))
 
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
 GREP_WORD = "grep"
@@ -109,14 +138,19 @@ class Process(object):
 
     `line` is what the service patterns are searched in: the real `ps -ef` line when
     the table came from `ps -ef`, else one built in the same shape.  Times are in
-    seconds; `start` is seconds since the epoch when the source knows it precisely.
+    seconds; `start` is seconds since the epoch when the source knows it.  On Linux
+    `start_ticks` is the start in clock ticks since boot, exact: two processes with
+    the same PID and the same start_ticks are the same process (proc(5), field 22).
+    `sid` and `pgid` (session and process group) are known where /proc gives them.
     """
 
     __slots__ = ("pid", "ppid", "user", "command", "zombie", "start",
-                 "elapsed", "cpu_seconds", "rss_kb", "line")
+                 "elapsed", "cpu_seconds", "rss_kb", "line", "uid", "sid", "pgid",
+                 "start_ticks")
 
     def __init__(self, pid, ppid, user, command, zombie=False, start=None,
-                 elapsed=None, cpu_seconds=None, rss_kb=None, line=None):
+                 elapsed=None, cpu_seconds=None, rss_kb=None, line=None, uid=None,
+                 sid=None, pgid=None, start_ticks=None):
         self.pid = pid
         self.ppid = ppid
         self.user = user
@@ -128,6 +162,15 @@ class Process(object):
         self.rss_kb = rss_kb
         self.line = line if line is not None else "%s %s %s %s" % (
             user, pid, "-" if ppid is None else ppid, command)
+        self.uid = uid
+        self.sid = sid
+        self.pgid = pgid
+        self.start_ticks = start_ticks
+
+    @property
+    def identity(self):
+        """What tells this process from a later one that got the same PID."""
+        return (self.pid, self.start_ticks if self.start_ticks is not None else self.start)
 
     @property
     def cpu_percent(self):
@@ -143,7 +186,7 @@ class Service(object):
     """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder."""
 
     __slots__ = ("name", "pattern", "regex", "pidfile", "logfile", "port", "command",
-                 "cwd", "health")
+                 "cwd", "health", "scope")
 
     def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health=""):
         self.name = name
@@ -155,6 +198,7 @@ class Service(object):
         self.command = command
         self.cwd = cwd
         self.health = health
+        self.scope = ""         # project (default), or machine: the recipes' matching
 
     def matches(self, proc):
         """Whether the pattern finds this process's ps line (never a line containing
@@ -167,19 +211,52 @@ class Service(object):
 
 
 class Target(object):
-    """A process chosen to be signalled, and why (`via`: pattern, pidfile, child, port)."""
+    """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
+    port, child, session) and in which look it was found (0: before any signal)."""
 
-    __slots__ = ("process", "service", "via", "outcome")
+    __slots__ = ("process", "service", "via", "outcome", "look", "origin")
 
-    def __init__(self, process, service, via):
+    def __init__(self, process, service, via, look=0, origin=None):
         self.process = process
         self.service = service
         self.via = via
-        self.outcome = None     # stopped, killed, gone, denied, survived
+        self.look = look
+        self.origin = origin or via     # the `via` of the root it was reached from
+        self.outcome = None     # one of OUTCOMES once acted on
 
     @property
     def pid(self):
         return self.process.pid
+
+
+class Outsider(object):
+    """A process that matches a service's pattern but is not this project's: left
+    alone and reported.  `folder` is its working directory, None when unreadable."""
+
+    __slots__ = ("process", "service", "folder")
+
+    def __init__(self, process, service, folder):
+        self.process = process
+        self.service = service
+        self.folder = folder
+
+
+class ProcStat(object):
+    """The fields procclean reads from /proc/PID/stat (see proc(5))."""
+
+    __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
+                 "rss_pages")
+
+    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages):
+        self.pid = pid
+        self.comm = comm
+        self.state = state
+        self.ppid = ppid
+        self.pgid = pgid
+        self.sid = sid
+        self.cpu_ticks = cpu_ticks
+        self.start_ticks = start_ticks
+        self.rss_pages = rss_pages
 
 
 class Listener(object):
@@ -396,17 +473,19 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
 
 
 def parse_proc_stat(data):
-    """Fields of /proc/PID/stat: (pid, comm, state, ppid, cpu_ticks, start_ticks, rss_pages).
+    """A ProcStat from the bytes of /proc/PID/stat.
 
     comm may hold spaces and parentheses: it is everything between the first '('
-    and the last ')'.
+    and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
+    pgrp 5, session 6, utime 14, stime 15, starttime 22 (clock ticks after boot),
+    rss 24 (pages).
     """
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     fields = tail.split()
-    return (int(pid_text), decode_bytes(comm), fields[0].decode("ascii", "replace"),
-            int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19]),
-            int(fields[21]))
+    return ProcStat(int(pid_text), decode_bytes(comm), fields[0].decode("ascii", "replace"),
+                    int(fields[1]), int(fields[2]), int(fields[3]),
+                    int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]))
 
 
 def proc_command(cmdline, comm, state):
@@ -512,6 +591,57 @@ def parse_lsof_fields(text):
     if text.strip() and not seen_pid:
         return None
     return listeners
+
+
+def parse_lsof_cwd(text):
+    """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    folders = {}
+    pid = None
+    for line in text.splitlines():
+        if line.startswith("p") and line[1:].isdigit():
+            pid = int(line[1:])
+        elif line.startswith("n") and pid is not None and pid not in folders:
+            folders[pid] = line[1:]
+    return folders
+
+
+def tag_in_environ(environ):
+    """(project, service) from a process's environment as /proc/PID/environ holds it
+    (NUL-separated NAME=value bytes); None when it carries no tag."""
+    if TAG_PROJECT.encode("ascii") not in environ:
+        return None             # most processes: one fast search, nothing copied
+    values = {}
+    data = b"\0" + environ
+    for name in (TAG_PROJECT, TAG_SERVICE):
+        marker = b"\0" + name.encode("ascii") + b"="
+        at = data.find(marker)
+        if at >= 0:
+            values[name] = decode_bytes(data[at + len(marker):].split(b"\0", 1)[0])
+    if TAG_PROJECT not in values:
+        return None
+    return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
+
+
+def parse_ps_environ(text):
+    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS) or `ps -e` (BSD) output,
+    where each command is followed by the environment as NAME=value words:
+    {pid: (project, service)}.  A project path with spaces in it is read up to the
+    next word that looks like NAME=."""
+    if isinstance(text, bytes):
+        text = decode_bytes(text)
+    tags = {}
+    pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|$)"
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
+            continue
+        project = re.search(pattern % TAG_PROJECT, parts[1])
+        service = re.search(pattern % TAG_SERVICE, parts[1])
+        if project:
+            tags[int(parts[0])] = (project.group(1), service.group(1) if service else "")
+    return tags
 
 
 _SS_PID_RE = r'\("((?:[^"\\]|\\.)*)",pid=(\d+),'
@@ -718,23 +848,165 @@ def matches(table, service):
     return [proc for proc in table.values() if service.matches(proc)]
 
 
-def plan_targets(table, roots, protected):
-    """Expand (process, service, via) roots into targets, each with all descendants.
+def plan_targets(table, roots, protected, look=0, sessions=()):
+    """Expand (process, service, via) roots into targets, each with all descendants
+    and, when it leads a session or process group, that session's or group's members
+    (a helper that a service daemonized without leaving its session).
 
-    Descendants come from `table`, taken before any signal.  A process reached twice
-    keeps its first service; protected PIDs are dropped.
+    `sessions` adds session and group IDs whose leader already exited (found in an
+    earlier look).  A process reached twice keeps its first service; protected PIDs
+    are dropped.
     """
     kids = children_map(table)
     targets = {}
-    for proc, service, via in roots:
-        if proc.pid in protected or proc.pid < 2:
-            continue
-        if proc.pid not in targets:
-            targets[proc.pid] = Target(proc, service, via)
+    members = None
+    pending = list(sessions)          # (session or group ID, service)
+    scanned = set()
+
+    def add(proc, service, via, origin=None):
+        if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
+            return
+        targets[proc.pid] = Target(proc, service, via, look, origin)
         for pid in descendants(kids, proc.pid):
             if pid not in targets and pid not in protected and pid in table:
-                targets[pid] = Target(table[pid], service, "child")
-    return list(targets.values())
+                targets[pid] = Target(table[pid], service, "child", look, origin or via)
+
+    for proc, service, via in roots:
+        add(proc, service, via)
+    while True:
+        for target in list(targets.values()):
+            if target.pid in scanned:
+                continue
+            scanned.add(target.pid)
+            proc = target.process
+            for ident in set((proc.sid, proc.pgid)):
+                if ident == proc.pid:
+                    pending.append((ident, target.service, target.origin))
+        if not pending:
+            return list(targets.values())
+        if members is None:
+            members = session_members(table)
+        batch, pending = pending, []
+        for entry in batch:
+            ident, service = entry[:2]
+            for pid in members.get(ident, ()):
+                add(table[pid], service, "session", entry[2] if len(entry) > 2 else None)
+
+
+def session_members(table):
+    """Session or process group ID -> PIDs in it (where the table knows them)."""
+    members = {}
+    for proc in sorted(table.values(), key=lambda p: p.pid):
+        for ident in set((proc.sid, proc.pgid)):
+            if ident is not None and ident > 1:
+                members.setdefault(ident, []).append(proc.pid)
+    return members
+
+
+def program_name(command):
+    """argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
+    words = command.split(None, 1)
+    return words[0].rsplit("/", 1)[-1].lstrip("-") if words else ""
+
+
+def is_viewer(proc, viewers=VIEWERS):
+    """An editor, pager or viewer: never a target because of its command line."""
+    return program_name(proc.command) in viewers
+
+
+_PROCCLEAN_RE = r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)|(?:^|\s)-m\s*procclean(?:\s|$)"
+
+
+def is_procclean(proc):
+    """Another procclean (a supervisor, a `dev` session, another instance): its own
+    command line names a project path and words like `vite`; only its pidfile or
+    state may make it a target, never a pattern."""
+    return re.search(_PROCCLEAN_RE, " ".join(proc.command.split()[:6])) is not None
+
+
+def path_inside(path, roots):
+    """Whether `path` is one of the folders `roots` or inside one."""
+    if not path:
+        return False
+    path = os.path.normpath(path)
+    for root in roots:
+        if root == "/" or path == root or path.startswith(root + "/"):
+            return True
+    return False
+
+
+def named_paths(command, cwd=None):
+    """The paths a command line names: absolute words (also after `--opt=`), and
+    relative words with a slash, taken from `cwd`."""
+    for word in command.split():
+        for part in (word, word.partition("=")[2]):
+            if part.startswith("/"):
+                yield part
+            elif cwd and "/" in part and not part.startswith("-") and "://" not in part:
+                yield os.path.join(cwd, part)
+
+
+class Project(object):
+    """The folder whose processes procclean acts on, and what it knows of them.
+
+    `paths`: the folder's real path and the path it was given as (a checkout reached
+    through a symlink is named both ways in command lines).  `tags`: PID -> (project,
+    service) from the processes' environments; `cwds`: PID -> working directory
+    (None: unreadable)."""
+
+    def __init__(self, path, tags=None, cwds=None, viewers=VIEWERS):
+        self.path = os.path.realpath(path)
+        self.paths = tuple(sorted(set((self.path, os.path.normpath(os.path.abspath(path))))))
+        self.tags = tags if tags is not None else {}
+        self.cwds = cwds if cwds is not None else {}
+        self.viewers = viewers
+
+    def tag_of(self, pid):
+        return self.tags.get(pid)
+
+    def holds(self, proc):
+        """Whether a process is inside the project by its folder or a path it names
+        (and carries no other project's tag)."""
+        tag = self.tags.get(proc.pid)
+        if tag is not None:
+            return tag[0] == self.path
+        folder = self.cwds.get(proc.pid)
+        return path_inside(folder, self.paths) or any(
+            path_inside(p, self.paths) for p in named_paths(proc.command, folder))
+
+
+def pattern_candidates(table, service, viewers=VIEWERS):
+    """Processes the service's pattern finds that a pattern may ever make targets:
+    not editors or viewers, not another procclean."""
+    return [proc for proc in matches(table, service)
+            if not is_viewer(proc, viewers) and not is_procclean(proc)]
+
+
+def scope_roots(table, service, project, matched, holders, everywhere=False):
+    """This project's roots for one service, and the pattern matches left outside.
+
+    Roots: processes tagged for this project and service; pattern matches (`matched`)
+    inside the project (all of them with `everywhere`); listeners on the service's
+    port (`holders`) that belong to the project by tag or folder, whatever their
+    command line.  Returns ([(process, service, via)], [Outsider])."""
+    roots = []
+    outside = []
+    for pid in sorted(project.tags):
+        if project.tags[pid] == (project.path, service.name) and pid in table:
+            roots.append((table[pid], service, "tag"))
+    for proc in matched:
+        tag = project.tag_of(proc.pid)
+        if tag is not None and tag[0] == project.path and tag[1] != service.name \
+                and not everywhere:
+            continue        # another service of this project's
+        if everywhere or project.holds(proc):
+            roots.append((proc, service, "pattern"))
+        else:
+            outside.append(Outsider(proc, service, project.cwds.get(proc.pid)))
+    for proc in holders:
+        if project.holds(proc):
+            roots.append((proc, service, "port"))
+    return roots, outside
 
 
 def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
@@ -809,6 +1081,7 @@ class System(object):
         self._users = {}
         self._boot_time = None
         self._has_proc = None
+        self._tags = {}
         self.ps_note = None
         self.ports_note = None
 
@@ -834,32 +1107,44 @@ class System(object):
                 and os.path.exists("/proc/self/stat")
         return self._has_proc
 
-    def process_table(self):
-        """{pid: Process} of every process on the machine, taken in one pass."""
+    # Where the process table comes from, tried in order until one answers (a
+    # reader returns None for "no answer here").
+    TABLE_READERS = {"proc": ("proc",), "ps": ("ps_ef", "proc", "ps_o"), "pso": ("ps_o",)}
+
+    def process_table(self, previous=None):
+        """{pid: Process} of every process on the machine, taken in one pass.  With
+        `previous`, a table read moments ago, /proc reads only the PIDs new since."""
         source = self.ps_source
         if source == "auto":
             source = "proc" if self.has_proc() else "pso"
-        if source == "ps":
-            try:
-                out = self._run(["ps", "-ef", "-ww"], table=True)
-            except ProcCleanError:
-                # BusyBox knows no -w: its plain `ps -ef`, then.
-                out = self._run(["ps", "-ef"], table=True)
-            processes, has_ppid = parse_ps_ef(out)
-            if not has_ppid:
-                # BusyBox: `ps -ef` is plain `ps`, without PPID; take the same table
-                # from /proc where there is one.
-                self.ps_note = "ps has no PPID column"
-                if self.has_proc():
-                    source = "proc"
-                else:
-                    source = "pso"
-            else:
-                self.ps_note = "ps -ef"
-                return self._with_linux_times({p.pid: p for p in processes})
-        if source == "proc":
-            self.ps_note = "/proc"
-            return self._read_proc_table()
+        for name in self.TABLE_READERS[source]:
+            table = getattr(self, "_table_" + name)(previous)
+            if table is not None:
+                return table
+        raise ProcCleanError("no process table source here", EXIT_FAILED)
+
+    def _table_proc(self, previous):
+        if not self.has_proc():
+            return None
+        self.ps_note = "/proc"
+        return self._read_proc_table(previous)
+
+    def _table_ps_ef(self, previous):
+        try:
+            out = self._run(["ps", "-ef", "-ww"], table=True)
+        except ProcCleanError:
+            # BusyBox knows no -w: its plain `ps -ef`, then.
+            out = self._run(["ps", "-ef"], table=True)
+        processes, has_ppid = parse_ps_ef(out)
+        if not has_ppid:
+            # BusyBox: `ps -ef` is plain `ps`, without PPID; the same table comes
+            # from /proc where there is one, else from `ps -o`.
+            self.ps_note = "ps has no PPID column"
+            return None
+        self.ps_note = "ps -ef"
+        return self._with_linux_times({p.pid: p for p in processes})
+
+    def _table_ps_o(self, previous):
         self.ps_note = "ps -o"
         out = self._run(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
         return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
@@ -898,11 +1183,17 @@ class System(object):
             return 100
 
     def boot_time(self):
-        """Wall-clock time of boot, from /proc/uptime (finer than btime's seconds)."""
+        """Wall-clock time of boot, to the microsecond: CLOCK_BOOTTIME is the clock
+        /proc/PID/stat's starttime counts on (proc(5)); /proc/uptime has only
+        hundredths, where a reused PID could hide."""
         if self._boot_time is None:
-            with open("/proc/uptime", "rb") as f:
-                uptime = float(f.read().split()[0])
-            self._boot_time = self.wall_time() - uptime
+            try:
+                # 7 is CLOCK_BOOTTIME on Linux; Python 3.6 has no name for it.
+                since_boot = time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", 7))
+            except (AttributeError, OSError):
+                with open("/proc/uptime", "rb") as f:
+                    since_boot = float(f.read().split()[0])
+            self._boot_time = self.wall_time() - since_boot
         return self._boot_time
 
     def user_name(self, uid):
@@ -916,7 +1207,10 @@ class System(object):
             self._users[uid] = name
         return name
 
-    def _read_proc_table(self):
+    def _read_proc_table(self, previous=None):
+        """The table from /proc.  With `previous` (a table read moments ago), only
+        PIDs not in it are read: what stop's second look needs, at the cost of a
+        directory listing."""
         table = {}
         hz = float(self._clock_ticks())
         page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -924,6 +1218,9 @@ class System(object):
         now = self.wall_time()
         for name in os.listdir("/proc"):
             if not name.isdigit():
+                continue
+            if previous is not None and int(name) in previous:
+                table[int(name)] = previous[int(name)]
                 continue
             base = "/proc/" + name
             try:
@@ -933,41 +1230,103 @@ class System(object):
             except OSError:
                 continue        # exited while we looked
             try:
-                pid, comm, state, ppid, ticks, start_ticks, rss = parse_proc_stat(stat)
+                fields = parse_proc_stat(stat)
             except (ValueError, IndexError):
                 continue
-            command = proc_command(cmdline, comm, state)
+            command = proc_command(cmdline, fields.comm, fields.state)
             user = self.user_name(uid)
             # Patterns see the command as `ps -ef` prints it: control characters (a
             # newline inside an argument) as `?`, so `.*` spans them as grep's did.
             shown = command.translate(_CONTROL_AS_PS)
-            start = boot + start_ticks / hz
-            table[pid] = Process(
-                pid, ppid, user, command, zombie=state in "ZX", start=start,
-                elapsed=max(0.0, now - start), cpu_seconds=ticks / hz, rss_kb=rss * page_kb,
-                line="%s %d %d %s" % (user, pid, ppid, shown))
+            start = boot + fields.start_ticks / hz
+            table[fields.pid] = Process(
+                fields.pid, fields.ppid, user, command, zombie=fields.state in "ZX",
+                start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
+                rss_kb=fields.rss_pages * page_kb,
+                line="%s %d %d %s" % (user, fields.pid, fields.ppid, shown), uid=uid,
+                sid=fields.sid, pgid=fields.pgid, start_ticks=fields.start_ticks)
         return table
 
     def _with_linux_times(self, table):
-        """Add start, elapsed, CPU and memory from /proc to a `ps -ef` table."""
+        """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
+        table."""
         if not self.has_proc():
             return table
         for proc in table.values():
-            info = self.proc_info(proc.pid)
-            if info:
-                proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = info[1:]
+            fields = self.proc_stat(proc.pid)
+            if fields is not None:
+                proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = self._times(fields)
+                proc.sid, proc.pgid, proc.start_ticks = \
+                    fields.sid, fields.pgid, fields.start_ticks
         return table
 
-    def proc_info(self, pid):
-        """(state, start, elapsed, cpu_seconds, rss_kb) from /proc, or None if gone."""
+    def proc_stat(self, pid):
+        """The ProcStat of `pid` from /proc, or None if it is gone."""
         try:
-            fields = parse_proc_stat(_read_small("/proc/%d/stat" % pid))
+            return parse_proc_stat(_read_small("/proc/%d/stat" % pid))
         except (OSError, ValueError, IndexError):
             return None
+
+    def _times(self, fields):
+        """(start, elapsed, cpu_seconds, rss_kb) of a ProcStat."""
         hz = float(self._clock_ticks())
-        start = self.boot_time() + fields[5] / hz
-        return (fields[2], start, max(0.0, self.wall_time() - start), fields[4] / hz,
-                fields[6] * (os.sysconf("SC_PAGE_SIZE") // 1024))
+        start = self.boot_time() + fields.start_ticks / hz
+        return (start, max(0.0, self.wall_time() - start), fields.cpu_ticks / hz,
+                fields.rss_pages * (os.sysconf("SC_PAGE_SIZE") // 1024))
+
+    # -- what belongs to the project -----------------------------------------------
+    def process_tags(self, table):
+        """{pid: (project, service)} of the processes in `table` that carry a tag.
+
+        On Linux from /proc/PID/environ (the environment the process was started
+        with; only our own processes' are readable unless root), remembered per
+        process so that a second look reads only new ones; elsewhere from one
+        `ps` call that shows environments (macOS -E, the BSDs -e)."""
+        if not self.has_proc():
+            flag = "-E" if sys.platform == "darwin" else "-e"
+            out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
+            return parse_ps_environ(out or b"")
+        euid = self.euid()
+        cache = self._tags
+        tags = {}
+        for pid, proc in table.items():
+            key = proc.identity
+            if key in cache:
+                tag = cache[key]
+            elif proc.zombie or (euid != 0 and proc.uid is not None and proc.uid != euid):
+                continue
+            else:
+                try:
+                    tag = tag_in_environ(_read_small("/proc/%d/environ" % pid))
+                except OSError:
+                    tag = None
+                cache[key] = tag
+            if tag is not None:
+                tags[pid] = tag
+        return tags
+
+    def process_cwds(self, pids):
+        """{pid: working directory, or None where it cannot be read}."""
+        pids = sorted(set(pids))
+        if not pids:
+            return {}
+        if self.has_proc():
+            folders = {}
+            for pid in pids:
+                try:
+                    folder = os.readlink("/proc/%d/cwd" % pid)
+                except OSError:
+                    folder = None
+                if folder is not None and folder.endswith(" (deleted)"):
+                    folder = folder[:-len(" (deleted)")]
+                folders[pid] = folder
+            return folders
+        found = {}
+        if _which("lsof"):
+            out = self._run(["lsof", "-a", "-d", "cwd", "-Fn", "-p",
+                             ",".join(str(p) for p in pids)])
+            found = parse_lsof_cwd(out or b"")
+        return dict((pid, found.get(pid)) for pid in pids)
 
     # -- signals and liveness --------------------------------------------------
     def send_signal(self, pid, signum):
@@ -976,6 +1335,27 @@ class System(object):
             raise ValueError("refusing to signal PID %d" % pid)
         os.kill(pid, signum)
 
+    def same_process(self, proc):
+        """Whether `proc.pid` still names that process (same start, to the clock tick
+        where /proc tells).  Checked right before each signal."""
+        if proc.start_ticks is None or not self.has_proc():
+            return True
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.start_ticks == proc.start_ticks
+
+    def started_by(self, proc, when):
+        """Whether `proc` started no later than the wall-clock time `when`: True,
+        False, or None when its start cannot be known.  On Linux compared in clock
+        ticks since boot (a start in the same tick as `when` counts as before: the
+        finest the kernel tells); elsewhere `ps` gives whole seconds."""
+        if proc.start_ticks is not None and self.has_proc():
+            hz = float(self._clock_ticks())
+            return proc.start_ticks <= int((when - self.boot_time()) * hz)
+        start = proc.start if proc.start is not None else self.start_time(proc.pid)
+        if start is None:
+            return None
+        return start <= when + 1.0
+
     def still_running(self, procs):
         """The subset of `procs` still running as the same process (a zombie, or a PID
         now used by a process that started later, counts as gone)."""
@@ -983,11 +1363,15 @@ class System(object):
         unknown = []
         for proc in procs:
             if self.has_proc():
-                info = self.proc_info(proc.pid)
-                if info is None or info[0] in "ZX":
+                fields = self.proc_stat(proc.pid)
+                if fields is None or fields.state in "ZX":
                     continue
-                if proc.start is not None and abs(info[1] - proc.start) > 1.0:
-                    continue        # the PID now names a process started since
+                if proc.start_ticks is not None:
+                    if fields.start_ticks != proc.start_ticks:
+                        continue        # the PID now names a process started since
+                elif proc.start is not None \
+                        and abs(self._times(fields)[0] - proc.start) > 1.0:
+                    continue
                 alive.append(proc)
                 continue
             try:
@@ -997,13 +1381,12 @@ class System(object):
                     continue
             unknown.append(proc)
         if unknown:
-            # No /proc: one `ps` call tells zombies and reused PIDs for all of them.
-            out = self._run(["ps"] + _ps_o_args(("pid", "stat", "etime", "ppid", "args"))
-                               + ["-p",
-                                ",".join(str(p.pid) for p in unknown)])
-            now = self.wall_time()
-            rows = {p.pid: p for p in parse_ps_o(out or b"", ("pid", "stat", "etime", "ppid",
-                                                              "args"), now=now)}
+            # No /proc: one `ps` call tells zombies and reused PIDs for all of them;
+            # ps gives elapsed time in whole seconds, so starts within 2 s are equal.
+            fields = ("pid", "stat", "etime", "ppid", "args")
+            out = self._run(["ps"] + _ps_o_args(fields) + ["-p",
+                            ",".join(str(p.pid) for p in unknown)])
+            rows = {p.pid: p for p in parse_ps_o(out or b"", fields, now=self.wall_time())}
             for proc in unknown:
                 row = rows.get(proc.pid)
                 if row is None or row.zombie:
@@ -1017,8 +1400,8 @@ class System(object):
     def start_time(self, pid):
         """When `pid` started, in seconds since the epoch; None if unknown or gone."""
         if self.has_proc():
-            info = self.proc_info(pid)
-            return info[1] if info else None
+            fields = self.proc_stat(pid)
+            return self._times(fields)[0] if fields else None
         out = self._run(["ps", "-o", "etime=", "-p", str(pid)])
         seconds = parse_duration((out or b"").decode("ascii", "replace")) if out else None
         if seconds is None:
@@ -1486,6 +1869,14 @@ MESSAGES = {
         "init_appended": "{ok} added to Makefile: {targets}",
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
+        # -- ownership --
+        "outside_left": "{svc}: left {n} matching process(es) outside this project alone: {procs} (--everywhere takes them)",
+        "outside_process": "{svc}: PID {pid} matches but is outside this project ({folder}); left alone: {cmd}",
+        "status_outside": "    outside this project, not counted: {n} matching process(es): {procs} (--everywhere includes them)",
+        "folder_unknown": "folder unknown",
+        "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
+        "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {prog} kill-port {port}",
+        "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -1545,6 +1936,14 @@ MESSAGES = {
         "doctor_fixed": "{ok} 已修复: {text}",
         "doctor_ok": "{ok} 一切正常",
         "doctor_count": "{fail} {n} 个问题需要处理",
+        # -- ownership --
+        "outside_left": "{svc}: 本项目之外有 {n} 个匹配进程, 未处理: {procs} (使用 --everywhere 可一并处理)",
+        "outside_process": "{svc}: PID {pid} 匹配, 但不属于本项目 ({folder}), 未处理: {cmd}",
+        "status_outside": "    本项目之外 (未计入): {n} 个匹配进程: {procs} (使用 --everywhere 可包含)",
+        "folder_unknown": "目录未知",
+        "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
+        "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {prog} kill-port {port}",
+        "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被无法查看的进程占用",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -1694,7 +2093,8 @@ def format_seconds(seconds):
 RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
                 "PROCCLEAN_DEBUG",
                 "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES", "PROCCLEAN_MAX_RESTARTS",
-                "PROCCLEAN_NO_ROTATE")
+                "PROCCLEAN_NO_ROTATE", "PROCCLEAN_ROOT", "PROCCLEAN_SCOPE", "PROCCLEAN_EDITORS",
+                TAG_PROJECT, TAG_SERVICE)
 
 
 class Config(object):
@@ -1706,6 +2106,10 @@ class Config(object):
         self.grace = grace
         self.lang = lang
         self.max_restarts = max_restarts
+        self.project = None             # the project's folder (real path)
+        self.project_given = None       # ... as it was named
+        self.everywhere = False         # scope = machine
+        self.viewers = VIEWERS
 
     def select(self, names):
         """The services named (all defaults when none), or a usage error."""
@@ -1767,7 +2171,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             items = dict(parser.items(section))
             if section == "procclean":
                 for key, value in items.items():
-                    if key not in ("grace", "lang", "services", "max_restarts"):
+                    if key not in GENERAL_SETTINGS:
                         raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
                     general[key] = value
                 continue
@@ -1779,7 +2183,10 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
                                          % (path, section, key, ", ".join(SERVICE_FIELDS)))
                 spec[key] = value
 
-    for key in ("grace", "lang", "services", "max_restarts"):
+    if general.get("root"):
+        # Relative to the file that says it.
+        general["root"] = os.path.join(os.path.dirname(os.path.abspath(path)), general["root"])
+    for key in GENERAL_SETTINGS:
         value = environ.get("PROCCLEAN_" + key.upper())
         if value:
             general[key] = value
@@ -1828,7 +2235,18 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
     max_restarts = None
     if general.get("max_restarts"):
         max_restarts = parse_count(general["max_restarts"], "max_restarts")
-    return Config(services, default_names, grace, general.get("lang"), max_restarts)
+    scope = (general.get("scope") or "project").strip().lower()
+    if scope not in SCOPES:
+        raise ProcCleanError("scope: expected project or machine, got %r" % general["scope"])
+    root = general.get("root") or folder
+    if not os.path.isdir(root):
+        raise ProcCleanError("root: %s is not a folder" % root)
+    config = Config(services, default_names, grace, general.get("lang"), max_restarts)
+    config.project = os.path.realpath(root)
+    config.project_given = os.path.abspath(root)
+    config.everywhere = scope == "machine"
+    config.viewers = VIEWERS.union(_split_names(general.get("editors")))
+    return config
 
 
 class _FieldError(ProcCleanError):
@@ -1853,8 +2271,14 @@ def _build_service(spec):
     for field in ("pidfile", "logfile"):
         if not spec[field]:
             raise _FieldError("%s: %s must not be empty" % (name, field), field)
-    return Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
-                   spec["command"], spec["cwd"] or ".", spec.get("health", ""))
+    scope = (spec.get("scope") or "").strip().lower()
+    if scope and scope not in SCOPES:
+        raise _FieldError("%s: scope must be project or machine, not %r" % (name, scope),
+                          "scope")
+    service = Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
+                      spec["command"], spec["cwd"] or ".", spec.get("health", ""))
+    service.scope = scope
+    return service
 
 
 def parse_grace(text):
@@ -1914,7 +2338,7 @@ class Context(object):
                  force=False, wait=False, timeout=START_TIMEOUT, check=False, watch=None,
                  count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
                  max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
-                 rotate=True, passthrough=()):
+                 rotate=True, passthrough=(), everywhere=False):
         self.system = system
         self.config = config
         self.out = out
@@ -1934,15 +2358,27 @@ class Context(object):
         self.lines = lines
         self.rotate = rotate                # start: keep the previous log as .log.1
         self.passthrough = list(passthrough)  # options a background supervisor needs
+        self.everywhere = everywhere        # --everywhere: the recipes' machine-wide match
+        self.project = getattr(config, "project", None) or os.path.realpath(".")
+        self.project_given = getattr(config, "project_given", None) or self.project
+        self.viewers = getattr(config, "viewers", VIEWERS)
+        self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
 
 
 class Survey(object):
-    """A look at the machine for some services: the table, the targets, the pidfiles."""
+    """A look at the machine for some services: the table, the targets (this
+    project's processes), the pidfiles and what they are worth, the pattern matches
+    left outside the project, the listeners on the services' ports."""
 
-    def __init__(self, table, targets, pidfiles):
+    def __init__(self, table, targets, pidfiles, outside=(), listeners=(), protected=(),
+                 verdicts=None):
         self.table = table
         self.targets = targets
         self.pidfiles = pidfiles          # service name -> PidfileInfo
+        self.outside = list(outside)
+        self.listeners = list(listeners)
+        self.protected = protected
+        self.verdicts = verdicts or {}    # service name -> pidfile verdict
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -1951,24 +2387,76 @@ class Survey(object):
         """The service's targets that still run (a zombie has exited)."""
         return [t for t in self.targets_of(service) if not t.process.zombie]
 
+    def started(self, service):
+        """What runs of the service as started (not a mere holder of its port)."""
+        return [t for t in self.running(service) if t.origin != "port"]
+
+    def outside_of(self, service):
+        return [o for o in self.outside if o.service is service]
+
+
+def launch_env(ctx, service, base=None):
+    """The environment a launched service gets: the caller's plus the project's tag."""
+    env = dict(os.environ if base is None else base)
+    env[TAG_PROJECT] = ctx.project
+    env[TAG_SERVICE] = service.name
+    return env
+
+
+def everywhere_for(ctx, service):
+    """Whether a service is matched machine-wide: --everywhere, else its own `scope`,
+    else `scope` of [procclean]."""
+    if ctx.everywhere:
+        return True
+    if service.scope:
+        return service.scope == "machine"
+    return bool(getattr(ctx.config, "everywhere", False))
+
 
 def survey(ctx, services, warn=True):
-    """Take the process table once and find every target of `services`: the trusted
-    pidfile process and every pattern match, each with all its descendants."""
+    """Take the process table once and find every target of `services`."""
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    roots = []
-    pidfiles = {}
+    return observe(ctx, services, table, protected, warn)
+
+
+def observe(ctx, services, table, protected, warn=False):
+    """This project's processes of `services` in `table` (see SPEC "Scope"): the
+    trusted pidfile's process, the child a supervisor's state names, the tagged
+    processes, the pattern matches inside the project, the project's listeners on
+    the service's port; each with its descendants and its session."""
+    system = ctx.system
+    project = Project(ctx.project_given, system.process_tags(table), viewers=ctx.viewers)
+    ports = sorted(set(s.port for s in services if s.port is not None))
+    listeners = system.listeners(ports) if ports else []
+    matched, holders, folders = {}, {}, set()
+    for service in services:
+        matched[service.name] = [p for p in pattern_candidates(table, service, ctx.viewers)
+                                 if p.pid not in protected]
+        pids = sorted(set(l.pid for l in listeners if l.port == service.port
+                          and l.pid in table and l.pid not in protected))
+        holders[service.name] = [table[pid] for pid in pids]
+        folders.update(p.pid for p in matched[service.name] + holders[service.name]
+                       if p.pid not in project.tags)
+    project.cwds = system.process_cwds(folders)
+    roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
         info = system.read_pidfile(service.pidfile)
         pidfiles[service.name] = info
-        root = _pidfile_root(ctx, service, info, table, protected, warn)
+        root, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
+                                                     warn)
         if root is not None:
             roots.append((root, service, "pidfile"))
-        roots.extend((proc, service, "pattern")
-                     for proc in sorted(matches(table, service), key=lambda p: p.pid))
-    return Survey(table, plan_targets(table, roots, protected), pidfiles)
+        roots.extend(state_roots(ctx, service, table, protected))
+        found, left = scope_roots(table, service, project, matched[service.name],
+                                  holders[service.name], everywhere_for(ctx, service))
+        roots.extend(found)
+        outside.extend(left)
+    targets = plan_targets(table, roots, protected)
+    taken = set(t.pid for t in targets)
+    return Survey(table, targets, pidfiles, [o for o in outside if o.process.pid not in taken],
+                  listeners, protected, verdicts)
 
 
 def pidfile_verdict(system, service, info, table, protected):
@@ -1989,12 +2477,10 @@ def pidfile_verdict(system, service, info, table, protected):
         return "trusted", proc
     # A PID named by the pidfile but not by the pattern counts only if that process
     # already ran when the pidfile was written: otherwise the PID was reused.
-    start = proc.start if proc.start is not None else system.start_time(proc.pid)
-    if start is None:
+    before = system.started_by(proc, info.mtime)
+    if before is None:
         return "unknown-start", proc
-    if start > info.mtime + 1.0:
-        return "reused", proc
-    return "trusted", proc
+    return ("trusted" if before else "reused"), proc
 
 
 PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untrusted",
@@ -2003,21 +2489,36 @@ PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untruste
 
 
 def _pidfile_root(ctx, service, info, table, protected, warn):
-    """The pidfile's process if it may be trusted, else None (with a warning)."""
+    """(the pidfile's process if it may be trusted, else None (with a warning);
+    the verdict)."""
     verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected)
     if verdict == "trusted":
-        return proc
+        return proc, verdict
     if warn and verdict in PIDFILE_WARNINGS:
         ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid,
                      content=printable(repr(info.raw)[1:]),
                      cmd=printable(proc.command) if proc else "")
-    return None
+    return None, verdict
 
 
-def wait_gone(system, targets, timeout):
-    """Wait for all `targets` together until they are gone or `timeout` passes; the
-    ones still running.  Polls fast at first (most processes exit within
-    milliseconds of SIGTERM), then every 100 ms: no fixed sleeps."""
+def state_roots(ctx, service, table, protected):
+    """The child a supervisor's state file names, while it runs: a supervisor killed
+    with SIGKILL leaves its child behind, and that record may be the only one."""
+    state = ctx.system.read_state(state_path(service))
+    child, when = state.get("child"), state.get("updated")
+    if not isinstance(child, int) or not isinstance(when, (int, float)) or child in protected:
+        return []
+    proc = table.get(child)
+    if proc is None or proc.zombie or ctx.system.started_by(proc, when) is not True:
+        return []
+    return [(proc, service, "state")]
+
+
+def wait_gone(system, targets, timeout, hurry=None):
+    """Wait for all `targets` together until they are gone or `timeout` passes (or
+    `hurry()` says to stop waiting); the ones still running.  Polls fast at first
+    (most processes exit within milliseconds of SIGTERM), then every 100 ms: no
+    fixed sleeps."""
     deadline = system.clock() + timeout
     delay = 0.005
     pending = list(targets)
@@ -2025,68 +2526,124 @@ def wait_gone(system, targets, timeout):
         running = set(id(p) for p in system.still_running([t.process for t in pending]))
         pending = [t for t in pending if id(t.process) in running]
         now = system.clock()
-        if not pending or now >= deadline:
+        if not pending or now >= deadline or (hurry is not None and hurry()):
             return pending
         system.sleep(min(delay, deadline - now))
         delay = min(delay * 2, 0.1)
 
 
 def signal_targets(ctx, targets, signum):
-    """Send `signum` to every target at once; those it reached."""
+    """Send `signum` to every target at once; those it reached.  A PID that names
+    another process by now (it exited and the PID was reused) is not signalled."""
     reached = []
     for target in targets:
         try:
+            if not ctx.system.same_process(target.process):
+                raise OSError(errno.ESRCH, "exited")
             ctx.system.send_signal(target.pid, signum)
         except OSError as exc:
             if exc.errno == errno.ESRCH:
-                target.outcome = "gone"
+                target.outcome = GONE
             elif exc.errno == errno.EPERM:
-                target.outcome = "denied"
+                target.outcome = DENIED
             else:
-                target.outcome = "survived"
+                target.outcome = SURVIVED
             continue
         reached.append(target)
     return reached
 
 
-def stop_targets(ctx, targets, force=False):
-    """TERM all, one shared wait up to the grace, KILL the survivors, a short wait.
-    With `force`: KILL all at once.  Sets each target's outcome; returns the failed."""
+def kill_targets(ctx, targets):
+    """SIGKILL to all at once, a short shared wait; sets each outcome."""
+    reached = signal_targets(ctx, targets, SIGKILL)
+    remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
+    for target in reached:
+        target.outcome = KILLED
+    for target in remaining:
+        target.outcome = SURVIVED
+
+
+def stop_processes(ctx, targets, table, find=None, force=False):
+    """The stop pipeline, one for every command that stops processes.
+
+    SIGTERM to all `targets` at once, one shared wait until they are gone or the
+    grace passes (with `force`: SIGKILL at once); then look again, reading only the
+    processes new since `table`: what appeared meanwhile (a child forked during the
+    grace, a worker respawned by a master that ignores SIGTERM, a helper that left
+    the tree but kept the session or the tag) is found by the targets' trees and
+    sessions and by `find(table, protected)` (the caller's own roots), and gets
+    SIGKILL with the survivors; until a look finds nothing (at most MAX_LOOKS
+    times).  Returns (every target with its outcome, the last table)."""
     if ctx.dry_run:
         for target in targets:
             ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
                         svc=target.service.name, pid=target.pid,
                         cmd=printable(target.process.command))
-        return []
+        return list(targets), table
+    system = ctx.system
+    done = list(targets)
+    live = _drop_zombies(targets)
+    if force:
+        kill_targets(ctx, live)
+        pending = []
+    else:
+        reached = signal_targets(ctx, live, SIGTERM)
+        pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry) if reached else []
+        for target in reached:
+            target.outcome = STOPPED
+    for look in range(1, MAX_LOOKS + 2):
+        table = system.process_table(previous=table)
+        fresh = _look_again(ctx, table, done, find, look)
+        done.extend(fresh)
+        to_kill = pending + _drop_zombies(fresh)
+        if not to_kill:
+            break
+        if look > MAX_LOOKS:
+            for target in to_kill:
+                target.outcome = SURVIVED       # still appearing: not all is stopped
+            break
+        kill_targets(ctx, to_kill)
+        pending = []
+    return done, table
+
+
+def _drop_zombies(targets):
+    """The targets that still run; a zombie has exited (only its parent can reap
+    it), so it counts as stopped."""
     live = []
     for target in targets:
         if target.process.zombie:
-            target.outcome = "gone"     # a zombie has exited; only its parent can reap it
+            target.outcome = GONE
         else:
             live.append(target)
-    if not force:
-        reached = signal_targets(ctx, live, SIGTERM)
-        survivors = wait_gone(ctx.system, reached, ctx.grace) if reached else []
-        for target in reached:
-            target.outcome = "stopped"
-        to_kill = survivors
-    else:
-        to_kill = live
-    if to_kill:
-        reached = signal_targets(ctx, to_kill, SIGKILL)
-        remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
-        for target in reached:
-            target.outcome = "killed"
-        for target in remaining:
-            target.outcome = "survived"
-    return [t for t in targets if t.outcome in ("denied", "survived")]
+    return live
+
+
+def _look_again(ctx, table, done, find, look):
+    """The targets in a table read after the signals that were not seen before."""
+    system = ctx.system
+    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    roots = []
+    sessions = []
+    for target in done:
+        proc = target.process
+        now = table.get(proc.pid)
+        if now is not None and now.identity == proc.identity:
+            roots.append((now, target.service, target.via))
+        elif proc.pid in (proc.sid, proc.pgid):
+            sessions.append((proc.pid, target.service))   # its session outlives it
+    if find is not None:
+        roots.extend(find(table, protected))
+    seen = set(t.process.identity for t in done)
+    return [t for t in plan_targets(table, roots, protected, look, sessions)
+            if t.process.identity not in seen and not t.process.zombie]
 
 
 def report_targets(ctx, targets):
     for target in targets:
         values = dict(svc=target.service.name, pid=target.pid,
                       cmd=printable(target.process.command))
-        if target.outcome in ("denied", "survived"):
+        if target.outcome in FAILED_OUTCOMES:
             ctx.out.warn(target.outcome, user=target.process.user, **values)
         elif target.outcome:
             ctx.out.say(target.outcome, **values)
@@ -2097,9 +2654,10 @@ def report_summary(ctx, service, targets, grace_used):
         if not targets:
             ctx.out.say("nothing", svc=service.name)
         return
-    failed = [t for t in targets if t.outcome in ("denied", "survived")]
-    done = [t for t in targets if t.outcome not in ("denied", "survived")]
-    killed = [t for t in done if t.outcome == "killed"]
+    failed = [t for t in targets if t.outcome in FAILED_OUTCOMES]
+    done = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
+    killed = [t for t in done if t.outcome == KILLED]
+    late = [t for t in done if t.look > 0]
     if not targets:
         ctx.out.say("nothing", svc=service.name)
     elif failed:
@@ -2110,6 +2668,41 @@ def report_summary(ctx, service, targets, grace_used):
                         grace=format_seconds(ctx.grace))
         else:
             ctx.out.say("summary_stopped", svc=service.name, n=len(done))
+    if late:
+        ctx.out.say("found_late", svc=service.name, n=len(late))
+
+
+def report_outside(ctx, service, outsiders):
+    """Matches outside the project: never signalled, never silently ignored."""
+    if not outsiders:
+        return
+    ctx.out.say("outside_left", svc=service.name, n=len(outsiders),
+                procs=", ".join(describe_outsider(ctx, o) for o in outsiders))
+
+
+def describe_outsider(ctx, outsider):
+    folder = outsider.folder or ctx.out.text("folder_unknown")
+    return "PID %d (%s)" % (outsider.process.pid, printable(folder))
+
+
+def report_port_strangers(ctx, services, table):
+    """After a stop: a service's port still held by a process not of this project
+    is named, with the command that frees it."""
+    ports = sorted(set(s.port for s in services if s.port is not None))
+    if not ports:
+        return
+    listeners = ctx.system.listeners(ports)
+    folders = ctx.system.process_cwds(l.pid for l in listeners if l.pid is not None)
+    for service in services:
+        for holder in port_holders(listeners, service.port, table):
+            if holder.pid is None:
+                ctx.out.warn("port_still_unseen", svc=service.name, port=service.port)
+                continue
+            ctx.out.warn("port_still_held", svc=service.name, port=service.port,
+                         pid=holder.pid, cmd=printable(holder.command or "?"),
+                         folder=printable(folders.get(holder.pid) or
+                                          ctx.out.text("folder_unknown")),
+                         prog=PROG)
 
 
 def remove_files(ctx, paths):
@@ -2130,38 +2723,53 @@ def remove_files(ctx, paths):
     return ok
 
 
-LOGGED_OUTCOMES = {"stopped": "stopped by SIGTERM", "killed": "killed by SIGKILL",
-                   "gone": "had already exited", "denied": "not signalled: permission denied",
-                   "survived": "still running after SIGKILL"}
-
-
 def cmd_stop(ctx, services, force=False):
-    """stop / force-clean: every target of every service, all signalled together."""
+    """stop / force-clean: this project's processes of every service, all signalled
+    together, looked for again until none is left; matches outside the project
+    reported, not touched."""
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
     found = survey(ctx, services)
-    failed = stop_targets(ctx, found.targets, force=force)
-    report_targets(ctx, found.targets)
+
+    def find(table, protected):
+        return [(t.process, t.service, t.via)
+                for t in observe(ctx, services, table, protected).targets]
+
+    targets, table = stop_processes(ctx, found.targets, found.table, find, force=force)
+    report_targets(ctx, targets)
+    failed = False
     for service in services:
-        targets = found.targets_of(service)
-        report_summary(ctx, service, targets, grace_used=not force)
-        info = found.pidfiles[service.name]
-        paths = []
-        if info.exists:
-            survivor = any(t.via == "pidfile" and t.outcome in ("denied", "survived")
-                           for t in targets)
-            if not survivor:
-                paths.append(service.pidfile)
-        if force:
-            paths.append(service.logfile)
-        elif targets and not ctx.dry_run:
-            ctx.system.append_log(service.logfile, "stop: " + "; ".join(
-                "PID %d %s" % (t.pid, LOGGED_OUTCOMES[t.outcome]) for t in targets))
-        remove_files(ctx, paths)
-        if not ctx.dry_run:
-            ctx.system.remove_file(state_path(service))
+        mine = [t for t in targets if t.service is service]
+        report_summary(ctx, service, mine, grace_used=not force)
+        report_outside(ctx, service, found.outside_of(service))
+        left = any(t.outcome in FAILED_OUTCOMES for t in mine)
+        failed = failed or left
+        _after_stop(ctx, service, found, mine, left, force)
+    if not ctx.dry_run:
+        report_port_strangers(ctx, services, table)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _after_stop(ctx, service, found, targets, left, force):
+    """The files of a stopped service: the pidfile and the supervisor's state go
+    (never while something they name was not stopped: they may be the only record
+    of it), the logfile too with force-clean; the outcome goes into the log."""
+    info = found.pidfiles[service.name]
+    paths = []
+    if info.exists and not left and found.verdicts.get(service.name) != "unknown-start":
+        paths.append(service.pidfile)
+    if force:
+        paths.append(service.logfile)
+    elif targets and not ctx.dry_run:
+        ctx.system.append_log(service.logfile, "stop: " + "; ".join(
+            "PID %d %s" % (t.pid, LOGGED_OUTCOMES[t.outcome]) for t in targets))
+    remove_files(ctx, paths)
+    if not ctx.dry_run and not left:
+        try:
+            ctx.system.remove_file(state_path(service))
+        except ProcCleanError as exc:
+            ctx.out.line("procclean: %s" % exc, err=True)
 
 
 def process_record(target):
@@ -2176,13 +2784,26 @@ def process_record(target):
     }
 
 
+def outside_record(outsider):
+    """A pattern match outside the project, as JSON shows it."""
+    proc = outsider.process
+    return {"service": outsider.service.name, "pid": proc.pid, "ppid": proc.ppid,
+            "user": proc.user, "folder": None if outsider.folder is None
+            else printable(outsider.folder), "command": printable(proc.command)}
+
+
 def cmd_show_processes(ctx, services):
     found = survey(ctx, services)
     records = [process_record(t) for t in found.targets]
     if ctx.json:
         import json
-        ctx.out.data(json.dumps({"processes": records}, indent=2))
+        ctx.out.data(json.dumps({"processes": records, "outside": [
+            outside_record(o) for o in found.outside]}, indent=2))
         return EXIT_OK
+    for outsider in found.outside:
+        ctx.out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
+                    folder=printable(outsider.folder or ctx.out.text("folder_unknown")),
+                    cmd=printable(outsider.process.command))
     if not records:
         ctx.out.say("no_processes")
         return EXIT_OK
@@ -2269,6 +2890,7 @@ def service_status(ctx, service, found, listeners):
         "pidfile": service.pidfile,
         "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
+        "outside": [outside_record(o) for o in found.outside_of(service)],
     }
     if service.port is not None:
         for holder in port_holders(listeners, service.port, found.table):
@@ -2408,6 +3030,10 @@ def status_lines(ctx, record):
         elif record["running"]:
             lines.append(out.text("supervisor", pid=supervisor["supervisor"],
                                   state=supervisor["state"], n=supervisor["restarts"]))
+    if record.get("outside"):
+        lines.append(out.text("status_outside", n=len(record["outside"]), procs=", ".join(
+            "PID %d (%s)" % (o["pid"], o["folder"] or out.text("folder_unknown"))
+            for o in record["outside"])))
     return lines
 
 
@@ -2470,19 +3096,16 @@ def cmd_start(ctx, services):
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
     found = survey(ctx, services)
-    listeners = None
     failed = False
     started = []
     for service in services:
-        running = found.running(service)
+        running = found.started(service)
         if running:
             ctx.out.say("already_running", svc=service.name,
                         pids=", ".join(str(t.pid) for t in running))
             continue
         if service.port is not None:
-            if listeners is None:
-                listeners = ctx.system.listeners([s.port for s in services if s.port])
-            holders = port_holders(listeners, service.port, found.table)
+            holders = port_holders(found.listeners, service.port, found.table)
             if holders:
                 holder = holders[0]
                 if holder.pid is None:
@@ -2508,13 +3131,13 @@ def cmd_start(ctx, services):
             continue
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)
-        env = None
+        env = launch_env(ctx, service)
         if ctx.supervise:
             # The supervisor is this same file, run in the background: it starts the
             # service as its child and restarts it when it crashes.
             argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
                     service.name] + ctx.passthrough
-            env = dict(os.environ, PROCCLEAN_NO_ROTATE="1")
+            env["PROCCLEAN_NO_ROTATE"] = "1"
             cwd = "."
         try:
             child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
@@ -2674,7 +3297,8 @@ def cmd_supervise(ctx, services):
     def spawn_child():
         interruptible[0] = False
         try:
-            holder[0] = system.spawn(argv, cwd, service.logfile, new_session=False)
+            holder[0] = system.spawn(argv, cwd, service.logfile, new_session=False,
+                                     env=launch_env(ctx, service))
         finally:
             interruptible[0] = not pending_stop
         return holder[0]
@@ -2752,12 +3376,14 @@ def cmd_supervise(ctx, services):
         log("received %s; stopping %s" % (name, service.name))
         if child is not None:
             table = system.process_table()
+            protected = protected_pids(table, me, system.parent_pid())
             if child.pid in table:
-                targets = plan_targets(table, [(table[child.pid], service, "child")],
-                                       protected_pids(table, me, system.parent_pid()))
-                stop_targets(ctx, targets)
+                stop_processes(ctx, plan_targets(table, [(table[child.pid], service, "child")],
+                                                 protected), table,
+                               lambda table, protected: session_roots(table, me, service,
+                                                                      protected))
             try:
-                child.wait(timeout=KILL_WAIT)       # reap it; stop_targets saw it end
+                child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
             except Exception:
                 pass
         save(state="stopped", child=None)
@@ -2768,6 +3394,16 @@ def cmd_supervise(ctx, services):
             system.remove_file(service.pidfile)
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
+
+
+def session_roots(table, leader, service, protected):
+    """The processes of the session `leader` leads (none unless it leads one): what
+    a supervised service left behind when it daemonized a helper."""
+    me = table.get(leader)
+    if me is None or me.sid != leader:
+        return []
+    return [(proc, service, "session") for proc in table.values()
+            if proc.sid == leader and proc.pid not in protected and not proc.zombie]
 
 
 def cmd_logs(ctx, services):
@@ -2804,6 +3440,7 @@ def cmd_restart(ctx, services):
     code = cmd_stop(ctx, services)
     if code != EXIT_OK:
         return code
+    ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
     return cmd_start(ctx, services)
 
 
@@ -2817,42 +3454,54 @@ def cmd_kill_port(ctx, ports):
         if port not in numbers:
             numbers.append(port)
     system = ctx.system
+    services = dict((port, Service("port %d" % port, "", "", "", port, "", "."))
+                    for port in numbers)
     # Listeners first: a listener that started a moment ago is then in the table too;
     # a holder that started after the listing has a reused PID, and is left alone.
     listed_at = system.wall_time()
     listeners = system.listeners(numbers)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    failed = False
-    roots = []
-    port_services = {}
+    roots, problems = port_roots(system, services, listeners, listed_at, table, protected)
+    for key, port, pid in problems:
+        ctx.out.warn(key, port=port, pid=pid,
+                     cmd=printable(table[pid].command) if pid in table else "?")
     for port in numbers:
-        service = Service("port %d" % port, "", "", "", port, "", ".")
-        port_services[port] = service
-        holders = port_holders(listeners, port, table)
-        if not holders:
+        if not any(l.port == port for l in listeners):
             ctx.out.say("port_nothing", port=port)
-        for holder in holders:
-            proc = table.get(holder.pid) if holder.pid is not None else None
-            if proc is None or proc.start is not None and proc.start > listed_at + 0.5:
-                ctx.out.warn("port_unseen", port=port)
-                failed = True
-            elif holder.pid in protected:
-                ctx.out.warn("port_protected", port=port, pid=holder.pid,
-                             cmd=printable(table[holder.pid].command))
-                failed = True
-            else:
-                roots.append((table[holder.pid], service, "port"))
-    targets = plan_targets(table, roots, protected)
-    if stop_targets(ctx, targets, force=ctx.force):
-        failed = True
+
+    def find(table, protected):
+        when = system.wall_time()
+        return port_roots(system, services, system.listeners(numbers), when, table,
+                          protected)[0]
+
+    targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table, find,
+                                force=ctx.force)
     report_targets(ctx, targets)
+    failed = bool(problems) or any(t.outcome in FAILED_OUTCOMES for t in targets)
     for port in numbers:
-        done = [t for t in targets if t.service is port_services[port]
-                and t.outcome not in ("denied", "survived")]
+        done = [t for t in targets if t.service is services[port]
+                and t.outcome not in FAILED_OUTCOMES]
         if done and not ctx.dry_run:
             ctx.out.say("port_freed", port=port, n=len(done))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def port_roots(system, services, listeners, listed_at, table, protected):
+    """The processes holding the ports (port -> Service) as roots, and the holders
+    that cannot be stopped: [(message key, port, pid)] (unseen, or procclean's own)."""
+    roots, problems = [], []
+    for port, service in sorted(services.items()):
+        for holder in port_holders(listeners, port, table):
+            proc = table.get(holder.pid) if holder.pid is not None else None
+            if proc is None or system.started_by(proc, listed_at) is False:
+                problems.append(("port_unseen", port, holder.pid))
+            elif holder.pid in protected:
+                problems.append(("port_protected", port, holder.pid))
+            else:
+                roots.append((proc, service, "port"))
+    return roots, problems
+
 
 
 # -- doctor: the seed's troubleshooting guide as one command ----------------------
@@ -3017,8 +3666,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
         remove_files(ctx, to_remove)
         if roots:
             # The table the findings came from: its descendants, its start times.
-            targets = plan_targets(table, roots, protected)
-            stop_targets(ctx, targets)
+            targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
             report_targets(ctx, targets)
         if not ctx.dry_run:
             fixed = [f for f in findings if f.action is not None]
@@ -3126,13 +3774,15 @@ def render_config(found):
         "command": "{python} is the interpreter running procclean",
         "cwd": "folder the command runs in",
         "health": "auto: /health, else / ; a path, a URL, or off",
+        "scope": "project: only this project's processes; machine: the whole machine, "
+                 "as the Makefile's grep did",
     }
     for name, fields, what in found:
         lines += ["", "# found: %s" % what, "[%s]" % name]
         for field in SERVICE_FIELDS:
             if field in comments:
                 lines.append("# " + comments[field])
-            lines.append("%s = %s" % (field, fields[field]))
+            lines.append("%s = %s" % (field, fields.get(field, FIELD_DEFAULTS.get(field, ""))))
     return "\n".join(lines) + "\n"
 
 
@@ -3448,6 +4098,9 @@ def build_parser():
     add("--grace", kind="value", metavar="SECONDS",
         help="how long stop waits after SIGTERM before SIGKILL (default 2)")
     add("--json", help="machine-readable output (status, show-processes)")
+    add("--everywhere", help="match the patterns on the whole machine, as the Makefile's "
+        "recipes did, not only this project's processes (stop, force-clean, restart, "
+        "status, show-processes, doctor)")
     add("--lang", kind="value", metavar="{en,zh}", choices=("en", "zh"),
         help="language of messages")
     add("-q", "--quiet", help="print only warnings and errors")
@@ -3543,7 +4196,8 @@ def run(args, names, system=None, out=None, environ=None):
                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
                   lines=parse_count(args.lines, "--lines") if args.lines is not None
                   else LOG_TAIL_LINES,
-                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
+                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
+                  everywhere=args.everywhere)
     if command == "kill-port":
         return cmd_kill_port(ctx, implied + names)
     if command == "init":

@@ -16,7 +16,8 @@ class FakeProc(object):
     SIGTERM (None: ignores it), dies on SIGKILL unless `unkillable`."""
 
     def __init__(self, pid, ppid, command, user="dev", term_delay=0.05, eperm=False,
-                 zombie=False, start=1000.0, unkillable=False):
+                 zombie=False, start=1000.0, unkillable=False, cwd=None, tag=None,
+                 sid=None, pgid=None):
         self.pid = pid
         self.ppid = ppid
         self.command = command
@@ -28,10 +29,15 @@ class FakeProc(object):
         self.unkillable = unkillable
         self.dies_at = None
         self.signals = []
+        self.cwd = os.getcwd() if cwd is None else cwd   # default: inside the project
+        self.tag = tag          # (project, service) as the environment would carry it
+        self.sid = sid
+        self.pgid = pgid
 
     def process(self):
         return procclean.Process(self.pid, self.ppid, self.user, self.command,
                                  zombie=self.zombie, start=self.start, elapsed=60.0,
+                                 sid=self.sid, pgid=self.pgid,
                                  cpu_seconds=1.5, rss_kb=2048,
                                  line="%s %d %d 0 09:00 ? 00:00:01 %s" % (
                                      self.user, self.pid, self.ppid, self.command))
@@ -76,7 +82,7 @@ class FakeSystem(procclean.System):
     def _alive(self, proc):
         return proc.dies_at is None or self.now < proc.dies_at
 
-    def process_table(self):
+    def process_table(self, previous=None):
         self.table_reads += 1
         return dict((pid, p.process()) for pid, p in self.procs.items() if self._alive(p))
 
@@ -99,6 +105,13 @@ class FakeSystem(procclean.System):
         return [p for p in procs
                 if p.pid in self.procs and self._alive(self.procs[p.pid])
                 and not self.procs[p.pid].zombie]
+
+    def process_tags(self, table):
+        return dict((pid, p.tag) for pid, p in self.procs.items()
+                    if pid in table and p.tag is not None)
+
+    def process_cwds(self, pids):
+        return dict((pid, self.procs[pid].cwd if pid in self.procs else None) for pid in pids)
 
     def start_time(self, pid):
         proc = self.procs.get(pid)

@@ -126,7 +126,7 @@ def test_status_json_and_check():
 
 
 def test_status_text_names_a_stranger_on_the_port():
-    system = FakeSystem([FakeProc(555, 1, "java -jar other.jar")],
+    system = FakeSystem([FakeProc(555, 1, "java -jar other.jar", cwd="/srv/other")],
                         listeners=[procclean.Listener(8000, "*", "ipv4", 555)])
     code, out, _ = invoke(["status", "backend"], system)
     assert code == 0

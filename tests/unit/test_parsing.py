@@ -111,9 +111,9 @@ def test_parse_duration(text, seconds):
 def test_proc_stat_with_spaces_and_parentheses_in_comm():
     data = (b"4242 (my (weird) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 "
             b"150 50 0 0 20 0 1 0 12345 1000000 321 18446744073709551615")
-    pid, comm, state, ppid, ticks, start, rss = procclean.parse_proc_stat(data)
-    assert (pid, comm, state, ppid, ticks, start, rss) == (
-        4242, "my (weird) prog", "S", 1, 200, 12345, 321)
+    f = procclean.parse_proc_stat(data)
+    assert (f.pid, f.comm, f.state, f.ppid, f.pgid, f.sid, f.cpu_ticks, f.start_ticks,
+            f.rss_pages) == (4242, "my (weird) prog", "S", 1, 4242, 4242, 200, 12345, 321)
 
 
 def test_proc_command_like_procps():

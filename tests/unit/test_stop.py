@@ -245,10 +245,10 @@ def test_nothing_running_is_done():
     assert "backend: nothing running" in out and "frontend: nothing running" in out
 
 
-def test_the_table_is_read_once_per_stop():
+def test_the_table_is_read_once_before_the_signals_and_once_to_look_again():
     system = FakeSystem(population())
     invoke(["stop"], system)
-    assert system.table_reads == 1
+    assert system.table_reads == 2
 
 
 def test_kill_port_stops_the_listener_tree_never_its_client():
