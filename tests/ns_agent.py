@@ -263,6 +263,18 @@ def op_spawn_many(req):
     spec_for_term = {}
     pids = []
     have_spawn = hasattr(os, "posix_spawn")
+    home = os.getcwd()
+    if req.get("cwd"):
+        os.chdir(req["cwd"])        # posix_spawn has no cwd: the children inherit ours
+    try:
+        _spawn_items(req, standin, base_env, specdir, spec_for_term, pids, have_spawn)
+    finally:
+        os.chdir(home)
+    _wait_exec(req, pids)
+    return {"pids": pids}
+
+
+def _spawn_items(req, standin, base_env, specdir, spec_for_term, pids, have_spawn):
     for item in req["procs"]:
         env = dict(base_env)
         term = item.get("term") or "default"
@@ -285,6 +297,9 @@ def op_spawn_many(req):
         pids.append(pid)
         if len(pids) % 256 == 0:
             reap()
+
+
+def _wait_exec(req, pids):
     # posix_spawn returns after the exec (vfork semantics in glibc); make sure anyway
     deadline = time.time() + req.get("timeout", 60)
     target = enc(req["standin"])

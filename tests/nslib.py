@@ -420,7 +420,8 @@ class Namespace(object):
             else:
                 items.append({"argv": list(p), "term": "default"})
         d = self._call({"op": "spawn_many", "procs": items, "standin": self.standin,
-                        "specdir": self.specdir, "env": self.base_env, "timeout": timeout},
+                        "specdir": self.specdir, "env": self.base_env, "timeout": timeout,
+                        "cwd": self.cwd},
                        timeout=timeout + 60)
         for p, pid in zip(procs, d["pids"]):
             if isinstance(p, Proc):

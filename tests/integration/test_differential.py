@@ -146,7 +146,8 @@ def run_seed(ns, target, folder, env=None, timeout=30):
 
 
 def run_procclean(ns, target, folder, *args, **kw):
-    return ns.procclean(target, *args, cwd=folder, **kw)
+    # The seed's machine-wide matching: --everywhere.
+    return ns.procclean(target, "--everywhere", *args, cwd=folder, **kw)
 
 
 class Twins(object):

@@ -207,7 +207,14 @@ def test_other_users_process_reported_ours_stopped_exit_1(test_user):
                 pytest.skip("no python3 that user %s can run" % user)
             if ns.run([python, "-c", "open(%r).close()" % nslib.PROCCLEAN], user=user).rc:
                 pytest.skip("user %s cannot read %s" % (user, nslib.PROCCLEAN))
-            roots = ns.spawn(Proc(["uvicorn", "main:app", "--port", "8001"]))   # root's
+            # root's, named by the pidfile: a target that cannot be signalled (EPERM)
+            roots = ns.spawn(Proc(["uvicorn", "main:app", "--port", "8001"]))
+            with open(os.path.join(work, "backend.pid"), "w") as f:
+                f.write("%d\n" % roots.pid)
+            os.chmod(os.path.join(work, "backend.pid"), 0o666)
+            # root's, matching only: its folder cannot be read by the user, so it is
+            # outside the project, left alone and reported as such
+            unseen = ns.spawn(Proc(["python3", "main.py", "--other"]))
             ours = ns.spawn(Proc(["python3", "main.py"], user=user,
                                  children=[Proc(["ours-worker"])]))
             table = {p["pid"]: p for p in ns.ps()}
@@ -216,10 +223,13 @@ def test_other_users_process_reported_ours_stopped_exit_1(test_user):
             assert r.rc == 1, r
             no_traceback(r)
             assert_dead(ns, ours.pids(), r)
-            assert_alive(ns, [roots.pid], r)
+            assert_alive(ns, [roots.pid, unseen.pid], r)
             out = r.stdout + r.stderr
             assert pids_in(out, [roots.pid]) == [roots.pid], r
-            assert "root" in out, r
+            assert "root" in out and "permission denied" in out, r
+            assert "PID %d (folder unknown)" % unseen.pid in out, r
+            # the pidfile names a process that was not stopped: it is kept
+            assert os.path.exists(os.path.join(work, "backend.pid")), r
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -354,8 +354,10 @@ def test_version_and_help(ns, python_edge):
 
 def test_pattern_matching_procclean_itself(ns, python_edge):
     """A pattern given on the command line matches procclean's own command line (and the
-    shell's that runs it): both survive, other matches are stopped."""
-    editor = ns.spawn(Proc(["vim", "procclean.py"]))
+    shell's that runs it): both survive, other matches are stopped; an editor with
+    procclean.py open is never a target of a pattern."""
+    editor = ns.spawn(Proc(["node", "procclean-watch.js"]))
+    vim = ns.spawn(Proc(["vim", "procclean.py"]))
     pc = ns.procclean_argv(python=python_edge)
     script = '"$0" "$1" stop backend --set "backend.pattern=procclean"; rc=$?; echo alive; exit $rc'
     r = ns.run(["sh", "-c", script, pc[0], pc[1]])
@@ -363,11 +365,12 @@ def test_pattern_matching_procclean_itself(ns, python_edge):
     no_traceback(r)
     assert "alive" in r.stdout, r
     assert_dead(ns, [editor.pid], r)
-    editor = ns.spawn(Proc(["vim", "procclean.py"]))
+    editor = ns.spawn(Proc(["node", "procclean-watch.js"]))
     r = ns.procclean("stop-backend", python=python_edge,
                      env={"PROCCLEAN_BACKEND_PATTERN": "procclean"})
     assert r.rc == 0, r
     assert_dead(ns, [editor.pid], r)
+    assert_alive(ns, [vim.pid], r)
 
 
 def test_make_recipe_mentioning_main_py(ns, tmp_path):

@@ -115,10 +115,10 @@ def wait_listening(ns, host, port, timeout=10):
         time.sleep(0.01)
 
 
-def py_listener(ns, argv0, host, port, v6only=1):
+def py_listener(ns, argv0, host, port, v6only=1, cwd=None):
     """A real Python process listening on host:port (argv shown: argv0 + the script)."""
     path = script(ns, "listener.py", LISTENER_PY)
-    proc = ns.spawn(Proc(list(argv0) + [path, host, str(port), str(v6only)], path=PY))
+    proc = ns.spawn(Proc(list(argv0) + [path, host, str(port), str(v6only)], path=PY, cwd=cwd))
     if "." in host or (host == "::" and not v6only):
         probe = "127.0.0.1"         # IPv4, IPv4-mapped, or dual-stack: an IPv4 client gets in
     else:
@@ -388,7 +388,8 @@ def test_listener_sources_report_the_same_listeners(ns, python_edge):
     vite = ns.spawn(Proc(["node", "/app/web/node_modules/.bin/vite"], listen="[::1]:3000",
                          http=200))
     ns.spawn(Proc(["chromium"], connect="[::1]:3000"))
-    admin = py_listener(ns, ["python3"], "::", 9000, v6only=0)      # dual-stack stranger
+    # a dual-stack stranger: it runs outside the project (in /)
+    admin = py_listener(ns, ["python3"], "::", 9000, v6only=0, cwd="/")
     ns.spawn(Proc(["curl", "http://127.0.0.1:9000/"], connect="127.0.0.1:9000"))
     # (health checks off: the clients hold the stand-ins' single-threaded HTTP loop)
     env_admin = {"PROCCLEAN_ADMIN_PORT": "9000", "PROCCLEAN_ADMIN_PATTERN": "admin-panel",
@@ -493,7 +494,9 @@ def test_status_names_a_stranger_on_the_port(ns, python_edge, where):
     if "::" in where and not HAVE_IPV6:
         pytest.skip("no IPv6 here")
     backend = ns.spawn(Proc(["uvicorn", "main:app"]))            # running, not listening
-    stranger = ns.spawn(Proc(["python3", "-m", "http.server", "8000"], listen=where, http=200))
+    # a stranger: another project's server, running in another folder
+    stranger = ns.spawn(Proc(["python3", "-m", "http.server", "8000"], listen=where, http=200,
+                             cwd="/"))
     r = ns.procclean("status", python=python_edge)
     assert r.rc == 0, r
     no_traceback(r)
