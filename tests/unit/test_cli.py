@@ -207,13 +207,22 @@ def test_reporter_no_color_and_tty():
 
 
 def test_reporter_survives_a_closed_pipe():
+    """`procclean stop | head -0`: the first failed write is the last one tried on stdout;
+    warnings still reach stderr."""
     class Closed(io.StringIO):
+        tries = 0
+
         def write(self, text):
+            Closed.tries += 1
             raise BrokenPipeError(32, "Broken pipe")
 
-    reporter = procclean.Reporter(stdout=Closed(), stderr=io.StringIO(), environ={})
+    err = io.StringIO()
+    reporter = procclean.Reporter(stdout=Closed(), stderr=err, environ={})
     reporter.say("removed", path="x")
-    reporter.say("removed", path="y")     # no exception, nothing more attempted
+    reporter.say("removed", path="y")
+    reporter.warn("pidfile_untrusted", path="z")
+    assert Closed.tries == 1
+    assert err.getvalue() == reporter.text("pidfile_untrusted", err=True, path="z") + "\n"
 
 
 def run_script(*args, **kw):
@@ -244,3 +253,136 @@ def test_usage_errors_exit_2_without_traceback():
         assert result.returncode == 2, args
         assert b"Traceback" not in result.stderr
         assert result.stderr.strip()
+
+
+@pytest.mark.parametrize("variable", ["PROCCLEAN_PS", "PROCCLEAN_PORTS"])
+def test_unknown_table_sources_are_usage_errors(variable):
+    parser = procclean.build_parser()
+    args, extra = parser.parse_known_args(["status"])
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.run(args, [], environ={variable: "bogus", "LANG": "C.UTF-8"},
+                      out=procclean.Reporter(stdout=io.StringIO(), stderr=io.StringIO()))
+    assert error.value.code == 2 and variable in str(error.value)
+
+
+def test_watch_followed_by_a_service_name_watches_that_service():
+    system = FakeSystem([FakeProc(100, 1, "python main.py"), FakeProc(200, 1, "npm run dev")])
+    code, out, err = invoke(["status", "--watch", "backend", "--count", "1"], system)
+    assert code == 0, err
+    assert "backend: running" in out and "frontend" not in out
+
+
+def test_logs_with_zero_lines_prints_none(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    code, out, _ = invoke(["logs", "backend", "-n", "0"], FakeSystem([]))
+    assert code == 0 and out == ""
+    code, out, _ = invoke(["logs", "backend", "-n", "1"], FakeSystem([]))
+    assert out == "two\n"
+
+
+def test_doctor_findings_print_even_with_quiet(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    code, out, _ = invoke(["doctor", "backend", "--quiet"], FakeSystem([]))
+    assert code == 1
+    assert "backend.pid: names PID 4242, which is not running" in out
+    assert "fix: python3 procclean.py clean backend" in out
+
+
+def test_a_corrupt_supervisor_state_file_cannot_crash_status(in_tmp):
+    (in_tmp / "backend.pid.state").write_text('{"state": "gave-up", "restarts": "x", '
+                                              '"last_exit": "boom"}')
+    code, out, err = invoke(["status", "backend", "--json"], FakeSystem([]))
+    assert code == 0, err
+    code, out, err = invoke(["status", "backend"], FakeSystem([]))
+    assert code == 0 and "gave up" in out
+
+
+def test_unbalanced_quotes_in_a_start_command_are_a_config_error():
+    code, _, err = invoke(["start", "backend", "--set", "backend.command=python 'main.py"],
+                          FakeSystem([]))
+    assert code == 2 and "cannot read start command" in err
+
+
+def test_warnings_on_stderr_carry_no_colour_when_only_stdout_is_a_terminal():
+    class Tty(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    err = io.StringIO()
+    reporter = procclean.Reporter(stdout=Tty(), stderr=err, environ={"TERM": "xterm"})
+    reporter.warn("pidfile_untrusted", path="backend.pid")
+    assert "\033[" not in err.getvalue()
+
+
+def test_closed_standard_streams_are_not_an_error():
+    """Started with `>&-` or `2>&-` (Python then has None for the stream): what goes to the
+    closed one is dropped, the other still gets its lines."""
+    out, err = io.StringIO(), io.StringIO()
+    reporter = procclean.Reporter(stdout=out, stderr=err, environ={})
+    reporter.stdout = None
+    reporter.say("removed", path="x")
+    reporter.warn("pidfile_untrusted", path="y")
+    warning = reporter.text("pidfile_untrusted", err=True, path="y") + "\n"
+    assert out.getvalue() == "" and err.getvalue() == warning
+    reporter.stdout, reporter.stderr = out, None
+    reporter.warn("pidfile_untrusted", path="z")
+    reporter.say("removed", path="w")
+    assert out.getvalue() == reporter.text("removed", path="w") + "\n"
+    assert err.getvalue() == warning
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def broken(*args, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(procclean, "run", broken)
+    monkeypatch.delenv("PROCCLEAN_DEBUG", raising=False)
+    assert procclean.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("procclean: internal error: RuntimeError: boom (PROCCLEAN_DEBUG=1 shows "
+                   "where; please report it)\n")
+    monkeypatch.setenv("PROCCLEAN_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        procclean.main(["status"])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["logs", "backend", "-n5"], {"lines": "5"}),
+    (["logs", "backend", "-n=5"], {"lines": "5"}),
+    (["-qf", "logs", "backend"], {"quiet": True, "follow": True}),
+    (["--dry", "stop"], {"dry_run": True}),
+    (["--max-r", "3", "supervise", "worker"], {"max_restarts": "3"}),
+    (["--watch", "status"], {"watch": "2.0", "command": "status"}),
+    (["status", "--watch", "1", "backend"], {"watch": "1", "names": ["backend"]}),
+    (["--set=backend.command=-x", "start"], {"set": ["backend.command=-x"]}),
+    (["--lang=zh", "stop"], {"lang": "zh"}),
+    (["stop", "--grace", "-1"], {"grace": "-1"}),
+    (["--", "stop", "--odd-name"], {"command": "stop", "names": ["--odd-name"]}),
+])
+def test_option_forms(argv, expected):
+    args, extra = procclean.build_parser().parse_known_args(argv)
+    assert extra == []
+    for name, value in expected.items():
+        assert getattr(args, name) == value, (name, getattr(args, name))
+
+
+def test_an_ambiguous_abbreviation_is_a_usage_error():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["--ma", "status"])
+    assert "ambiguous option --ma" in str(error.value)
+
+
+def test_lang_without_a_value_names_the_choices():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["status", "--lang"])
+    assert str(error.value) == "--lang needs a value ({en,zh})"
+
+
+def test_a_bad_command_stops_start_before_anything_starts(in_tmp):
+    system = FakeSystem([])
+    code, out, err = invoke(["start", "backend", "worker", "--set",
+                             'worker.command=zzz "unclosed'], system)
+    assert code == 2 and "cannot read start command" in err
+    assert not (in_tmp / "backend.pid").exists() and "started" not in out
