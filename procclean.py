@@ -1453,7 +1453,6 @@ MESSAGES = {
         "supervising": "{ok} supervising {svc} (supervisor PID {pid}, log {log})",
         "no_log": "{svc}: no log at {path}",
         "watch_header": "procclean status, every {interval}: {time}",
-        "waiting_health": "{svc}: port {port} listens; waiting for {url}",
         "start_unhealthy": "{fail} {svc} listens on port {port} but {url} is {state} after {timeout}; last lines of {log}:",
         "header": ("SERVICE", "PID", "PPID", "USER", "ELAPSED", "CPU%", "MEM", "COMMAND"),
         "doctor_env": "procclean {version}, Python {python}, {platform}",
@@ -1538,13 +1537,38 @@ MESSAGES = {
         "supervising": "{ok} 正在守护{svc} (守护进程 PID: {pid}, 日志 {log})",
         "no_log": "{svc}: 没有日志 {path}",
         "watch_header": "procclean 状态, 每 {interval} 刷新: {time}",
-        "waiting_health": "{svc}: 端口 {port} 已监听; 等待 {url}",
         "start_unhealthy": "{fail} {svc}已监听端口 {port}, 但 {url} 在 {timeout} 后仍{state}; {log} 的最后几行:",
         "header": ("服务", "PID", "PPID", "用户", "运行时长", "CPU%", "内存", "命令"),
+        "doctor_env": "procclean {version}, Python {python}, {platform}",
+        "doctor_tools": "进程表: {ps}; 端口监听: {ports}",
         "doctor_finding": "{warn} {text}\n    解决: {fix}",
         "doctor_fixed": "{ok} 已修复: {text}",
         "doctor_ok": "{ok} 一切正常",
         "doctor_count": "{fail} {n} 个问题需要处理",
+        "d_config": "{error}",
+        "d_no_folder": "{svc}: 启动目录 {cwd} 不存在",
+        "d_no_program": "{svc}: 启动程序 {program} 未安装或不在 PATH 中",
+        "d_stale": "{path}: PID 文件指向不存在的进程 (PID: {pid})",
+        "d_invalid": "{path}: PID 文件内容无效 ({content})",
+        "d_reused": "{path}: PID {pid} 已被 PID 文件写入之后启动的进程占用 ({cmd})",
+        "d_untrusted": "{path}: 其他用户可写, 以 root 运行时不予信任",
+        "d_protected": "{path}: 指向 PID {pid}, 即 procclean 自身或其父进程",
+        "d_unknown_start": "{path}: 指向 PID {pid} ({cmd}), 该进程不匹配任何模式且无法读取启动时间: 可能是被重用的 PID",
+        "d_leftover": "{svc}: 进程残留, {n} 个进程不在 PID 文件中 (PID: {pids})",
+        "d_orphan": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 且{why}: {cmd}",
+        "d_orphan_match": "仍匹配进程模式",
+        "d_orphan_port": "仍占用端口 {port}",
+        "d_stranger": "{svc}的端口 {port} 被 PID {pid} 占用, 该进程不属于{svc}: {cmd}",
+        "d_stranger_fix": "确认 PID {pid} 是你的进程后运行: {prog} kill-port {port}",
+        "init_found": "{ok} 发现{svc}: {what}",
+        "init_nothing": "未发现 Python 后端或前端; 未写入任何文件",
+        "init_wrote": "{ok} 已写入 {path}",
+        "init_exists": "{fail} {path} 已存在; 未覆盖 (使用 --force 覆盖)",
+        "init_would_write": "将写入 {path}:",
+        "init_paste": "可粘贴到 Makefile 的目标 (或运行 init --makefile 自动添加):",
+        "init_appended": "{ok} 已添加到 Makefile: {targets}",
+        "init_kept": "Makefile 已有: {targets}; 未重复添加",
+        "init_would_append": "将添加到 Makefile:",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -1602,9 +1626,13 @@ class Reporter(object):
             if colour:
                 symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
             values.setdefault(mark, symbol)
-        if "svc" in values and self.lang == "zh":
-            values["svc"] = SERVICE_NAMES_ZH.get(values["svc"], values["svc"])
+        if "svc" in values:
+            values["svc"] = self.service_name(values["svc"])
         return template.format(**values)
+
+    def service_name(self, name):
+        """A service as messages name it: 后端 and 前端 in Chinese."""
+        return SERVICE_NAMES_ZH.get(name, name) if self.lang == "zh" else name
 
     def say(self, key, **values):
         if not self.quiet:
@@ -1647,6 +1675,19 @@ def _isatty(stream):
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
+
+
+def display_width(text):
+    """Terminal cells `text` takes: East Asian wide and fullwidth characters (CJK) two,
+    combining marks none, the rest one."""
+    try:
+        text.encode("ascii")
+        return len(text)
+    except UnicodeEncodeError:
+        pass
+    import unicodedata
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 def _silence(stream):
@@ -2188,13 +2229,15 @@ def cmd_show_processes(ctx, services):
         return EXIT_OK
     header = MESSAGES[ctx.out.lang]["header"]
     rows = [header] + [(
-        r["service"], str(r["pid"]), "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
+        ctx.out.service_name(r["service"]), str(r["pid"]), "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
         format_duration(r["elapsed"]),
         "?" if r["cpu_percent"] is None else "%.1f" % r["cpu_percent"],
         format_memory(r["memory_kb"]), r["command"]) for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        ctx.out.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    cells = [[display_width(cell) for cell in row] for row in rows]
+    widths = [max(row[i] for row in cells) for i in range(len(header) - 1)]
+    for row, used in zip(rows, cells):
+        ctx.out.line("  ".join(cell + " " * (w - n) for cell, n, w in zip(row, used, widths))
+                     + "  " + row[-1])
     return EXIT_OK
 
 
@@ -3347,7 +3390,8 @@ class Parser(object):
         return found.pop() if found else None
 
     def parse_known_args(self, argv):
-        """(Options, words not understood: unknown options and extra names)."""
+        """(Options, the options it does not know, as given).  The command and the words
+        after it, options taken out, are Options.command and Options.names."""
         options = Options(self.specs)
         extra = []
         positional = []

@@ -288,6 +288,15 @@ def test_doctor_findings_print_even_with_quiet(in_tmp):
     assert "fix: python3 procclean.py clean backend" in out
 
 
+def test_doctor_findings_in_chinese_use_the_seeds_words(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    code, out, _ = invoke(["--lang", "zh", "doctor", "backend"], FakeSystem([]))
+    assert code == 1
+    assert "backend.pid: PID 文件指向不存在的进程 (PID: 4242)" in out
+    assert "解决: python3 procclean.py clean backend" in out
+    assert "1 个问题需要处理" in out and "names PID" not in out and "process table" not in out
+
+
 def test_a_corrupt_supervisor_state_file_cannot_crash_status(in_tmp):
     (in_tmp / "backend.pid.state").write_text('{"state": "gave-up", "restarts": "x", '
                                               '"last_exit": "boom"}')
@@ -386,3 +395,65 @@ def test_a_bad_command_stops_start_before_anything_starts(in_tmp):
                              'worker.command=zzz "unclosed'], system)
     assert code == 2 and "cannot read start command" in err
     assert not (in_tmp / "backend.pid").exists() and "started" not in out
+
+
+def _placeholders(template):
+    import string
+    texts = template if isinstance(template, tuple) else (template,)
+    return sorted(name for text in texts for _, name, _, _ in string.Formatter().parse(text)
+                  if name is not None)
+
+
+def test_every_message_exists_in_both_languages_with_the_same_placeholders():
+    en, zh = procclean.MESSAGES["en"], procclean.MESSAGES["zh"]
+    assert sorted(set(en) - set(zh)) == [], "no Chinese for these"
+    assert sorted(set(zh) - set(en)) == [], "no English for these"
+    for key in en:
+        assert type(zh[key]) is type(en[key]), key
+        if isinstance(en[key], tuple):
+            assert len(zh[key]) == len(en[key]), key
+        assert _placeholders(zh[key]) == _placeholders(en[key]), key
+
+
+def test_every_message_key_is_used_in_procclean():
+    """A key is used when procclean.py names it outside the MESSAGES table itself."""
+    import ast
+    with open(SCRIPT, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    table = [node for node in tree.body if isinstance(node, ast.Assign)
+             and any(getattr(t, "id", None) == "MESSAGES" for t in node.targets)]
+    assert len(table) == 1
+    inside = set(id(node) for node in ast.walk(table[0]))
+    named = set()
+    for node in ast.walk(tree):
+        if id(node) in inside:
+            continue
+        value = getattr(node, "value", None) if type(node).__name__ == "Constant" \
+            else getattr(node, "s", None) if type(node).__name__ == "Str" else None
+        if isinstance(value, str):
+            named.add(value)
+    assert sorted(set(procclean.MESSAGES["en"]) - named) == []
+
+
+def _cells(text):
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def test_show_processes_in_chinese_names_services_as_status_does_and_aligns_columns():
+    procs = [FakeProc(100, 1, "uvicorn main:app", user="开发者"),
+             FakeProc(200, 1, "npm run dev", user="dev")]
+    code, out, _ = invoke(["--lang", "zh", "show-processes"], FakeSystem(procs))
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["服务", "后端", "前端"]
+    # every column starts at the same terminal cell on every line (CJK: two cells)
+    for column in ("PID", "PPID", "用户", "命令"):
+        starts = [_cells(lines[0][:lines[0].index(column)])]
+        for line, proc in zip(lines[1:], procs):
+            cell = {"PID": " %d " % proc.pid, "PPID": " %d " % proc.ppid,
+                    "用户": " %s " % proc.user, "命令": proc.command}[column]
+            starts.append(_cells(line[:line.index(cell) + (cell[0] == " ")]))
+        assert len(set(starts)) == 1, (column, starts, out)
+    _, out, _ = invoke(["--lang", "zh", "status", "backend"], FakeSystem(procs))
+    assert "后端: 运行中" in out
