@@ -1865,7 +1865,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             raise ProcCleanError("services: unknown service %r" % name)
     grace = None
     if general.get("grace"):
-        grace = parse_grace(general["grace"])
+        grace = parse_seconds(general["grace"], "grace")
     max_restarts = None
     if general.get("max_restarts"):
         max_restarts = parse_count(general["max_restarts"], "max_restarts")
@@ -1898,13 +1898,14 @@ def _build_service(spec):
                    spec["command"], spec["cwd"] or ".", spec.get("health", ""))
 
 
-def parse_grace(text):
+def parse_seconds(text, what):
+    """Seconds from 0 to a day; `what` names the option or setting in the error."""
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ProcCleanError("invalid grace %r: expected seconds, like 2 or 0.5" % (text,))
+        raise ProcCleanError("invalid %s %r: expected seconds, like 2 or 0.5" % (what, text))
     if value < 0 or value != value or value > 86400:
-        raise ProcCleanError("invalid grace %r: expected seconds from 0 to 86400" % (text,))
+        raise ProcCleanError("invalid %s %r: expected seconds from 0 to 86400" % (what, text))
     return value
 
 
@@ -3553,9 +3554,9 @@ def run(args, names, system=None, out=None, environ=None):
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
     if out is None:
         out = Reporter(lang=lang, quiet=args.quiet, environ=environ)
-    grace = parse_grace(args.grace) if args.grace is not None else (
+    grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
-    timeout = parse_grace(args.timeout) if args.timeout is not None else START_TIMEOUT
+    timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None else START_TIMEOUT
     max_restarts = parse_count(args.max_restarts, "--max-restarts") \
         if args.max_restarts is not None else (
             config.max_restarts if config.max_restarts is not None else MAX_RESTARTS)
@@ -3575,14 +3576,14 @@ def run(args, names, system=None, out=None, environ=None):
         system = System(*sources)
     watch = None
     if args.watch is not None:
-        watch = parse_grace(args.watch)
+        watch = parse_seconds(args.watch, "--watch")
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
                   watch=watch,
                   count=parse_count(args.count, "--count") if args.count is not None else None,
-                  health_timeout=parse_grace(args.health_timeout)
+                  health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
                   if args.health_timeout is not None else HEALTH_TIMEOUT,
                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
                   lines=parse_count(args.lines, "--lines") if args.lines is not None

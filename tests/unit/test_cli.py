@@ -95,7 +95,24 @@ def test_bad_config_file_is_a_usage_error(in_tmp):
 @pytest.mark.parametrize("grace", ["-1", "abc", "nan"])
 def test_invalid_grace_is_a_usage_error(grace):
     code, _, err = invoke(["stop", "--grace", grace], FakeSystem([]))
-    assert code == 2 and "grace" in err
+    assert code == 2 and "invalid --grace %r" % grace in err
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["start", "--timeout", "-5"], "--timeout"),
+    (["status", "--watch=-5"], "--watch"),
+    (["status", "--health-timeout", "soon"], "--health-timeout"),
+])
+def test_an_invalid_number_of_seconds_names_its_option(argv, option):
+    code, _, err = invoke(argv, FakeSystem([]))
+    assert code == 2 and err.startswith("procclean: invalid %s " % option), err
+    assert "grace" not in err
+
+
+def test_an_invalid_grace_in_the_config_file_names_the_setting(in_tmp):
+    (in_tmp / "procclean.ini").write_text("[procclean]\ngrace = long\n")
+    code, _, err = invoke(["stop"], FakeSystem([]))
+    assert code == 2 and "invalid grace 'long'" in err, err
 
 
 def test_chinese_messages_with_lang_and_with_environment():
