@@ -3282,9 +3282,48 @@ def cmd_init(ctx, makefile=False, folder="."):
 # Command line
 # ---------------------------------------------------------------------------
 
+def _on_services(command, **options):
+    """The handler of a command that acts on services: those named (none named: the
+    default ones), chosen from the config."""
+    def handler(ctx, args, names, problems):
+        return command(ctx, ctx.config.select(names), **options)
+    return handler
+
+
+def _kill_port(ctx, args, names, problems):
+    return cmd_kill_port(ctx, names)
+
+
+def _doctor(ctx, args, names, problems):
+    return cmd_doctor(ctx, ctx.config.select(names), problems, fix=args.fix)
+
+
+def _init(ctx, args, names, problems):
+    if names:
+        raise ProcCleanError("init takes no service names")
+    return cmd_init(ctx, makefile=args.makefile)
+
+
+# Command -> handler(ctx, args, names, problems): `names` are the words after the command
+# (with the service of `stop-backend`), `problems` the config's (doctor only).  Listed in
+# this order by errors.  A new command is one more row.
+HANDLERS = {
+    "stop": _on_services(cmd_stop),
+    "force-clean": _on_services(cmd_stop, force=True),
+    "start": _on_services(cmd_start),
+    "restart": _on_services(cmd_restart),
+    "show-processes": _on_services(cmd_show_processes),
+    "status": _on_services(cmd_status),
+    "clean": _on_services(cmd_clean),
+    "kill-port": _kill_port,
+    "supervise": _on_services(cmd_supervise),
+    "logs": _on_services(cmd_logs),
+    "doctor": _doctor,
+    "init": _init,
+}
+COMMANDS = tuple(HANDLERS)
+# Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
-COMMANDS = ("stop", "force-clean", "start", "restart", "show-processes", "status", "clean",
-            "kill-port", "supervise", "logs", "doctor", "init")
 
 EXAMPLES = """\
 commands:
@@ -3543,20 +3582,26 @@ def split_command(command):
                          % (command, ", ".join(COMMANDS)))
 
 
-def run(args, names, system=None, out=None, environ=None):
-    """Carry out a parsed command line; returns the exit code."""
+def run(args, system=None, stdout=None, stderr=None, environ=None):
+    """Carry out a parsed command line: its config, its context, its handler."""
     environ = os.environ if environ is None else environ
     command, implied = split_command(args.command)
     problems = [] if command == "doctor" else None
     # init writes the config: one that no longer loads must not stop it.
     config = load_config(args.config, args.set, environ, problems=problems,
                          read_file=command != "init")
+    ctx = make_context(args, config, system, stdout, stderr, environ)
+    return HANDLERS[command](ctx, args, implied + args.names, problems)
+
+
+def make_context(args, config, system, stdout, stderr, environ):
+    """The Context of a command: options checked and converted, config defaults applied."""
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
-    if out is None:
-        out = Reporter(lang=lang, quiet=args.quiet, environ=environ)
+    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ)
     grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
-    timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None else START_TIMEOUT
+    timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None \
+        else START_TIMEOUT
     max_restarts = parse_count(args.max_restarts, "--max-restarts") \
         if args.max_restarts is not None else (
             config.max_restarts if config.max_restarts is not None else MAX_RESTARTS)
@@ -3566,104 +3611,87 @@ def run(args, names, system=None, out=None, environ=None):
     for setting in args.set:
         passthrough += ["--set", setting]
     if system is None:
-        sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
-        if sources[0] not in PS_SOURCES:
-            raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
-                                 % (sources[0], ", ".join(PS_SOURCES)))
-        if sources[1] not in PORT_SOURCES:
-            raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of %s"
-                                 % (sources[1], ", ".join(PORT_SOURCES)))
-        system = System(*sources)
+        system = system_from(environ)
     watch = None
     if args.watch is not None:
         watch = parse_seconds(args.watch, "--watch")
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
-    ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
-                  force=args.force, wait=args.wait, timeout=timeout, check=args.check,
-                  watch=watch,
-                  count=parse_count(args.count, "--count") if args.count is not None else None,
-                  health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
-                  if args.health_timeout is not None else HEALTH_TIMEOUT,
-                  supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
-                  lines=parse_count(args.lines, "--lines") if args.lines is not None
-                  else LOG_TAIL_LINES,
-                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
-    if command == "kill-port":
-        return cmd_kill_port(ctx, implied + names)
-    if command == "init":
-        if names:
-            raise ProcCleanError("init takes no service names")
-        return cmd_init(ctx, makefile=args.makefile)
-    services = config.select(implied + names)
-    if command == "stop":
-        return cmd_stop(ctx, services)
-    if command == "force-clean":
-        return cmd_stop(ctx, services, force=True)
-    if command == "show-processes":
-        return cmd_show_processes(ctx, services)
-    if command == "status":
-        return cmd_status(ctx, services)
-    if command == "clean":
-        return cmd_clean(ctx, services)
-    if command == "start":
-        return cmd_start(ctx, services)
-    if command == "supervise":
-        return cmd_supervise(ctx, services)
-    if command == "logs":
-        return cmd_logs(ctx, services)
-    if command == "doctor":
-        return cmd_doctor(ctx, services, problems, fix=args.fix)
-    return cmd_restart(ctx, services)
+    return Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
+                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
+                   watch=watch,
+                   count=parse_count(args.count, "--count") if args.count is not None else None,
+                   health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
+                   if args.health_timeout is not None else HEALTH_TIMEOUT,
+                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
+                   lines=parse_count(args.lines, "--lines") if args.lines is not None
+                   else LOG_TAIL_LINES,
+                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
 
 
-def main(argv=None):
-    """Run procclean with `argv` (default: the command line); returns the exit code."""
-    if argv is None:
-        argv = sys.argv[1:]
+def system_from(environ):
+    """The real machine, read from the sources PROCCLEAN_PS and PROCCLEAN_PORTS name."""
+    sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
+    if sources[0] not in PS_SOURCES:
+        raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
+                             % (sources[0], ", ".join(PS_SOURCES)))
+    if sources[1] not in PORT_SOURCES:
+        raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of %s"
+                             % (sources[1], ", ".join(PORT_SOURCES)))
+    return System(*sources)
+
+
+def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
+    """Run procclean with `argv` (default: the command line); returns the exit code.
+    The machine, the output streams and the environment default to the real ones; tests
+    pass their own, and go through everything a user goes through."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    plain = Reporter(stdout=stdout, stderr=stderr, environ=environ)
     lang = "en"
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         for word in extra:
             raise ProcCleanError("unrecognized option %r" % word)
-        names = list(args.names)
         if args.version:
-            Reporter().data(version_text())
+            plain.data(version_text())
             return EXIT_OK
         if not args.command:
-            parser.print_usage(sys.stderr)
+            plain.write(stderr, parser.format_usage(), end="")
             raise ProcCleanError("no command given (try --help)")
-        lang = detect_language(args.lang)
-        return run(args, names)
+        lang = detect_language(args.lang, environ)
+        return run(args, system, stdout, stderr, environ)
     except _ParserExit as exc:
-        Reporter().data(exc.args[0].rstrip("\n"))
+        plain.data(exc.args[0].rstrip("\n"))
         return exc.status
     except ProcCleanError as exc:
-        _error_line(str(exc))
+        _error_line(stderr, str(exc))
         return exc.code
     except KeyboardInterrupt:
-        _error_line(MESSAGES[lang]["interrupted"])
+        _error_line(stderr, MESSAGES[lang]["interrupted"])
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        _silence(sys.stdout)
+        _silence(stdout)
         return EXIT_OK
     except Exception as exc:     # a bug: one line, not a traceback, unless asked for
-        if os.environ.get("PROCCLEAN_DEBUG"):
+        if environ.get("PROCCLEAN_DEBUG"):
             raise
-        _error_line("internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please report it)"
-                    % (type(exc).__name__, exc))
+        _error_line(stderr, "internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please "
+                    "report it)" % (type(exc).__name__, exc))
         return EXIT_FAILED
 
 
-def _error_line(message):
-    if sys.stderr is None:
+def _error_line(stream, message):
+    if stream is None:
         return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
-        sys.stderr.write("procclean: %s\n" % printable(message).encode(
-            getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace").decode(
-            getattr(sys.stderr, "encoding", None) or "utf-8", "replace"))
-        sys.stderr.flush()
+        stream.write("procclean: %s\n" % printable(message).encode(
+            encoding, "backslashreplace").decode(encoding, "replace"))
+        stream.flush()
     except (OSError, ValueError, LookupError):
         pass
 

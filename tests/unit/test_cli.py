@@ -38,6 +38,34 @@ def test_unknown_service_and_command_are_usage_errors():
     assert code == 2 and "unknown command" in err
 
 
+def test_an_unknown_option_is_an_error_and_nothing_is_signalled():
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    code, out, err = invoke(["stop", "--bogus", "backend"], system)
+    assert (code, out, err) == (2, "", "procclean: unrecognized option '--bogus'\n")
+    assert system.sent == []
+
+
+def test_every_command_is_dispatched_to_its_own_handler_not_to_restart():
+    """restart used to be what was left at the end of an if-chain."""
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    code, out, err = invoke(["show-processes", "backend", "--dry-run"], system)
+    assert code == 0 and out.split()[:2] == ["SERVICE", "PID"], err
+    assert "would send" not in out
+    code, out, err = invoke(["restart-backend", "--dry-run"], system)
+    assert code == 0 and "would send SIGTERM to backend PID 100" in out, err
+    assert system.sent == []
+
+
+def test_main_writes_to_the_streams_it_is_given():
+    out, err = io.StringIO(), io.StringIO()
+    assert procclean.main(["--version"], stdout=out, stderr=err, environ={}) == 0
+    assert out.getvalue().startswith("procclean ") and err.getvalue() == ""
+    out, err = io.StringIO(), io.StringIO()
+    assert procclean.main([], stdout=out, stderr=err, environ={}) == 2
+    assert out.getvalue() == "" and err.getvalue().startswith("usage: ")
+    assert err.getvalue().endswith("procclean: no command given (try --help)\n")
+
+
 def test_config_file_adds_a_worker_and_changes_a_port(in_tmp):
     (in_tmp / "procclean.ini").write_text(
         "[procclean]\ngrace = 0.25\n\n[backend]\nport = 8001\n\n"
@@ -274,12 +302,13 @@ def test_usage_errors_exit_2_without_traceback():
 
 @pytest.mark.parametrize("variable", ["PROCCLEAN_PS", "PROCCLEAN_PORTS"])
 def test_unknown_table_sources_are_usage_errors(variable):
-    parser = procclean.build_parser()
-    args, extra = parser.parse_known_args(["status"])
-    with pytest.raises(procclean.ProcCleanError) as error:
-        procclean.run(args, [], environ={variable: "bogus", "LANG": "C.UTF-8"},
-                      out=procclean.Reporter(stdout=io.StringIO(), stderr=io.StringIO()))
-    assert error.value.code == 2 and variable in str(error.value)
+    """No system given: main builds the real one, and refuses a source it does not know
+    before it reads anything."""
+    out, err = io.StringIO(), io.StringIO()
+    code = procclean.main(["status"], stdout=out, stderr=err,
+                          environ={variable: "bogus", "LANG": "C.UTF-8"})
+    assert code == 2 and err.getvalue().startswith("procclean: %s=bogus: " % variable)
+    assert out.getvalue() == ""
 
 
 def test_watch_followed_by_a_service_name_watches_that_service():
