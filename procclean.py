@@ -792,7 +792,6 @@ def _read_small(path):
 
 
 PS_SOURCES = ("auto", "proc", "ps", "pso")
-PORT_SOURCES = ("auto", "netlink", "proc", "lsof", "ss", "sockstat")
 
 
 class System(object):
@@ -1029,9 +1028,11 @@ class System(object):
     def listeners(self, ports=None):
         """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
 
-        On Linux /proc/net/tcp{,6} comes first: reading two files costs far less than
-        running lsof, and sockets are mapped to PIDs only when one is on a wanted port.
-        Elsewhere lsof, then ss.
+        The sources are tried in order, and the first that answers is used; one without
+        an answer (refused, unreadable, not installed, failing) passes to the next.  On
+        Linux the kernel's netlink sock_diag (what ss asks; no tool to run), then
+        /proc/net/tcp{,6} (two files, far cheaper than running lsof); both map sockets to
+        PIDs only when one is on a wanted port.  Elsewhere lsof, then sockstat, then ss.
         """
         if self.ports_source != "auto":
             sources = [self.ports_source]
@@ -1045,32 +1046,46 @@ class System(object):
             return found
         return [l for l in found if l.port in wanted]
 
+    def _listeners_netlink(self, wanted):
+        if not sys.platform.startswith("linux"):
+            return None
+        sockets = self._netlink_sockets(wanted)
+        return None if sockets is None else self._proc_listeners(sockets)
+
+    def _listeners_proc(self, wanted):
+        sockets = self._proc_net_sockets(wanted)
+        return None if sockets is None else self._proc_listeners(sockets)
+
+    def _listeners_lsof(self, wanted):
+        out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"]) \
+            if _which("lsof") else None
+        return None if out is None else parse_lsof_fields(out)
+
+    def _listeners_ss(self, wanted):
+        out = self._run(["ss", "-ltnpH"]) if _which("ss") else None
+        return None if out is None else parse_ss(out)
+
+    def _listeners_sockstat(self, wanted):
+        out = self._run(["sockstat", "-46l", "-P", "tcp"]) if _which("sockstat") else None
+        return None if out is None else parse_sockstat(out)
+
+    # PROCCLEAN_PORTS value -> (reader: listeners, or None for no answer; what doctor
+    # calls it).
+    LISTENER_READERS = {
+        "netlink": (_listeners_netlink, "netlink sock_diag"),
+        "proc": (_listeners_proc, "/proc/net/tcp"),
+        "lsof": (_listeners_lsof, "lsof"),
+        "ss": (_listeners_ss, "ss"),
+        "sockstat": (_listeners_sockstat, "sockstat"),
+    }
+
     def _listeners_from(self, sources, wanted):
         for source in sources:
-            if source == "lsof" and _which("lsof"):
-                out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
-                found = parse_lsof_fields(out) if out is not None else None
-                if found is not None:
-                    self.ports_note = "lsof"
-                    return found
-            elif source == "ss" and _which("ss"):
-                out = self._run(["ss", "-ltnpH"])
-                if out is not None:
-                    self.ports_note = "ss"
-                    return parse_ss(out)
-            elif source == "sockstat" and _which("sockstat"):
-                out = self._run(["sockstat", "-46l", "-P", "tcp"])
-                if out is not None:
-                    self.ports_note = "sockstat"
-                    return parse_sockstat(out)
-            elif source == "proc" and os.path.exists("/proc/net/tcp"):
-                self.ports_note = "/proc/net/tcp"
-                return self._proc_listeners(self._proc_net_sockets(wanted))
-            elif source == "netlink" and sys.platform.startswith("linux"):
-                sockets = self._netlink_sockets(wanted)
-                if sockets is not None:
-                    self.ports_note = "netlink sock_diag"
-                    return self._proc_listeners(sockets)
+            reader, name = self.LISTENER_READERS[source]
+            found = reader(self, wanted)
+            if found is not None:
+                self.ports_note = name
+                return found
         if self.ports_source != "auto":
             raise ProcCleanError("port source %r is not available here" % self.ports_source,
                                  EXIT_FAILED)
@@ -1108,18 +1123,22 @@ class System(object):
         return False
 
     def _proc_net_sockets(self, wanted):
-        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)].
-        (Reading them walks the kernel's whole TCP hash table: milliseconds each.)"""
+        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)]; None
+        when neither can be read.  (Reading them walks the kernel's whole TCP hash
+        table: milliseconds each.)"""
         sockets = []
+        read = False
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             try:
                 with open(path, "rb") as f:
-                    sockets.extend((port, addr, family, inode)
-                                   for port, addr, inode in parse_proc_net_tcp(f.read(), family)
-                                   if wanted is None or port in wanted)
+                    text = f.read()
             except OSError:
-                pass
-        return sockets
+                continue        # no tcp6 without IPv6
+            read = True
+            sockets.extend((port, addr, family, inode)
+                           for port, addr, inode in parse_proc_net_tcp(text, family)
+                           if wanted is None or port in wanted)
+        return sockets if read else None
 
     def _netlink_sockets(self, wanted):
         """LISTEN sockets from the kernel's sock_diag netlink interface, as `ss` asks;
@@ -3635,9 +3654,9 @@ def system_from(environ):
     if sources[0] not in PS_SOURCES:
         raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
                              % (sources[0], ", ".join(PS_SOURCES)))
-    if sources[1] not in PORT_SOURCES:
-        raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of %s"
-                             % (sources[1], ", ".join(PORT_SOURCES)))
+    if sources[1] != "auto" and sources[1] not in System.LISTENER_READERS:
+        raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of auto, %s"
+                             % (sources[1], ", ".join(System.LISTENER_READERS)))
     return System(*sources)
 
 

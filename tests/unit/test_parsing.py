@@ -357,3 +357,71 @@ def test_without_any_listener_tool_a_bind_probe_tells_a_taken_port():
     finally:
         server.close()
     assert system._listeners_from([], {taken}) == []
+
+
+def _recorded(name):
+    with open(os.path.join(DATA, "ports", name), "rb") as f:
+        return f.read()
+
+
+def _sources_that_answer(monkeypatch, answers):
+    """A System whose listener sources answer as `answers` says (a source left out has
+    no answer); the sources it asked, in order."""
+    asked = []
+    system = procclean.System()
+
+    def netlink(wanted):
+        asked.append("netlink")
+        return answers.get("netlink")
+
+    def proc(wanted):
+        asked.append("proc")
+        return answers.get("proc")
+
+    def run(argv, table=False):
+        asked.append(argv[0])
+        return answers.get(argv[0])
+
+    monkeypatch.setattr(system, "_netlink_sockets", netlink)
+    monkeypatch.setattr(system, "_proc_net_sockets", proc)
+    monkeypatch.setattr(system, "_run", run)
+    monkeypatch.setattr(system, "_proc_listeners",
+                        lambda sockets: [procclean.Listener(s[0], s[1], s[2], 42) for s in sockets])
+    monkeypatch.setattr(procclean, "_which", lambda program: "/usr/bin/" + program)
+    return system, asked
+
+
+def test_a_listener_source_without_an_answer_passes_to_the_next(monkeypatch):
+    """Linux's order, netlink, /proc, lsof, ss, is the order asked: netlink refused and
+    /proc/net/tcp unreadable, lsof failing, ss answers."""
+    system, asked = _sources_that_answer(monkeypatch, {"ss": _recorded("linux-ss.txt")})
+    found = system._listeners_from(["netlink", "proc", "lsof", "ss"], {8000})
+    assert asked == ["netlink", "proc", "lsof", "ss"]
+    assert system.ports_note == "ss"
+    assert [(l.port, l.pid) for l in found if l.port == 8000] == [(8000, 3101)]
+
+    system, asked = _sources_that_answer(monkeypatch, {"lsof": _recorded("linux-lsof-F.txt")})
+    found = system._listeners_from(["netlink", "proc", "lsof", "ss"], {8000})
+    assert asked == ["netlink", "proc", "lsof"] and system.ports_note == "lsof"
+    assert [(l.port, l.pid) for l in found if l.port == 8000] == [(8000, 3101)]
+
+
+def test_the_first_listener_source_that_answers_is_the_one_used(monkeypatch):
+    """An empty answer is an answer (nothing listens), not a reason to ask the next."""
+    system, asked = _sources_that_answer(monkeypatch, {"proc": [], "lsof": b"p1\nn*:8000\n"})
+    assert system._listeners_from(["netlink", "proc", "lsof", "ss"], {8000}) == []
+    assert asked == ["netlink", "proc"] and system.ports_note == "/proc/net/tcp"
+    system, asked = _sources_that_answer(monkeypatch,
+                                         {"netlink": [(8000, "127.0.0.1", "ipv4", 7)]})
+    found = system._listeners_from(["netlink", "proc", "lsof", "ss"], {8000})
+    assert asked == ["netlink"] and [(l.port, l.pid) for l in found] == [(8000, 42)]
+
+
+def test_unreadable_proc_net_tcp_is_no_answer(monkeypatch):
+    import builtins
+
+    def refuse(path, *args, **kw):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    assert procclean.System()._proc_net_sockets({8000}) is None
