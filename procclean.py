@@ -2249,7 +2249,8 @@ def cmd_show_processes(ctx, services):
         return EXIT_OK
     header = MESSAGES[ctx.out.lang]["header"]
     rows = [header] + [(
-        ctx.out.service_name(r["service"]), str(r["pid"]), "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
+        ctx.out.service_name(r["service"]), str(r["pid"]),
+        "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
         format_duration(r["elapsed"]),
         "?" if r["cpu_percent"] is None else "%.1f" % r["cpu_percent"],
         format_memory(r["memory_kb"]), r["command"]) for r in records]
@@ -3636,16 +3637,17 @@ def make_context(args, config, system, stdout, stderr, environ):
         watch = parse_seconds(args.watch, "--watch")
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
-    return Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
-                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
-                   watch=watch,
-                   count=parse_count(args.count, "--count") if args.count is not None else None,
-                   health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
-                   if args.health_timeout is not None else HEALTH_TIMEOUT,
-                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
-                   lines=parse_count(args.lines, "--lines") if args.lines is not None
-                   else LOG_TAIL_LINES,
-                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
+    ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
+                  force=args.force, wait=args.wait, timeout=timeout, check=args.check,
+                  watch=watch,
+                  count=parse_count(args.count, "--count") if args.count is not None else None,
+                  health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
+                  if args.health_timeout is not None else HEALTH_TIMEOUT,
+                  supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
+                  lines=parse_count(args.lines, "--lines") if args.lines is not None
+                  else LOG_TAIL_LINES,
+                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough)
+    return ctx
 
 
 def system_from(environ):
