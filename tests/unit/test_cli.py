@@ -450,7 +450,9 @@ def _placeholders(template):
                   if name is not None)
 
 
-def test_every_message_exists_in_both_languages_with_the_same_placeholders():
+def test_every_message_exists_in_both_languages():
+    """Same keys; and the Chinese asks only for values the English is given (another
+    would be a KeyError when it is printed)."""
     en, zh = procclean.MESSAGES["en"], procclean.MESSAGES["zh"]
     assert sorted(set(en) - set(zh)) == [], "no Chinese for these"
     assert sorted(set(zh) - set(en)) == [], "no English for these"
@@ -458,7 +460,7 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders():
         assert type(zh[key]) is type(en[key]), key
         if isinstance(en[key], tuple):
             assert len(zh[key]) == len(en[key]), key
-        assert _placeholders(zh[key]) == _placeholders(en[key]), key
+        assert set(_placeholders(zh[key])) <= set(_placeholders(en[key])), key
 
 
 def test_every_message_key_is_used_in_procclean():
