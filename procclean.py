@@ -1064,7 +1064,6 @@ def _read_small(path):
 
 
 PS_SOURCES = ("auto", "proc", "ps", "pso")
-PORT_SOURCES = ("auto", "netlink", "proc", "lsof", "ss", "sockstat")
 
 
 class System(object):
@@ -1412,9 +1411,11 @@ class System(object):
     def listeners(self, ports=None):
         """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
 
-        On Linux /proc/net/tcp{,6} comes first: reading two files costs far less than
-        running lsof, and sockets are mapped to PIDs only when one is on a wanted port.
-        Elsewhere lsof, then ss.
+        The sources are tried in order, and the first that answers is used; one without
+        an answer (refused, unreadable, not installed, failing) passes to the next.  On
+        Linux the kernel's netlink sock_diag (what ss asks; no tool to run), then
+        /proc/net/tcp{,6} (two files, far cheaper than running lsof); both map sockets to
+        PIDs only when one is on a wanted port.  Elsewhere lsof, then sockstat, then ss.
         """
         if self.ports_source != "auto":
             sources = [self.ports_source]
@@ -1428,32 +1429,46 @@ class System(object):
             return found
         return [l for l in found if l.port in wanted]
 
+    def _listeners_netlink(self, wanted):
+        if not sys.platform.startswith("linux"):
+            return None
+        sockets = self._netlink_sockets(wanted)
+        return None if sockets is None else self._proc_listeners(sockets)
+
+    def _listeners_proc(self, wanted):
+        sockets = self._proc_net_sockets(wanted)
+        return None if sockets is None else self._proc_listeners(sockets)
+
+    def _listeners_lsof(self, wanted):
+        out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"]) \
+            if _which("lsof") else None
+        return None if out is None else parse_lsof_fields(out)
+
+    def _listeners_ss(self, wanted):
+        out = self._run(["ss", "-ltnpH"]) if _which("ss") else None
+        return None if out is None else parse_ss(out)
+
+    def _listeners_sockstat(self, wanted):
+        out = self._run(["sockstat", "-46l", "-P", "tcp"]) if _which("sockstat") else None
+        return None if out is None else parse_sockstat(out)
+
+    # PROCCLEAN_PORTS value -> (reader: listeners, or None for no answer; what doctor
+    # calls it).
+    LISTENER_READERS = {
+        "netlink": (_listeners_netlink, "netlink sock_diag"),
+        "proc": (_listeners_proc, "/proc/net/tcp"),
+        "lsof": (_listeners_lsof, "lsof"),
+        "ss": (_listeners_ss, "ss"),
+        "sockstat": (_listeners_sockstat, "sockstat"),
+    }
+
     def _listeners_from(self, sources, wanted):
         for source in sources:
-            if source == "lsof" and _which("lsof"):
-                out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"])
-                found = parse_lsof_fields(out) if out is not None else None
-                if found is not None:
-                    self.ports_note = "lsof"
-                    return found
-            elif source == "ss" and _which("ss"):
-                out = self._run(["ss", "-ltnpH"])
-                if out is not None:
-                    self.ports_note = "ss"
-                    return parse_ss(out)
-            elif source == "sockstat" and _which("sockstat"):
-                out = self._run(["sockstat", "-46l", "-P", "tcp"])
-                if out is not None:
-                    self.ports_note = "sockstat"
-                    return parse_sockstat(out)
-            elif source == "proc" and os.path.exists("/proc/net/tcp"):
-                self.ports_note = "/proc/net/tcp"
-                return self._proc_listeners(self._proc_net_sockets(wanted))
-            elif source == "netlink" and sys.platform.startswith("linux"):
-                sockets = self._netlink_sockets(wanted)
-                if sockets is not None:
-                    self.ports_note = "netlink sock_diag"
-                    return self._proc_listeners(sockets)
+            reader, name = self.LISTENER_READERS[source]
+            found = reader(self, wanted)
+            if found is not None:
+                self.ports_note = name
+                return found
         if self.ports_source != "auto":
             raise ProcCleanError("port source %r is not available here" % self.ports_source,
                                  EXIT_FAILED)
@@ -1491,18 +1506,22 @@ class System(object):
         return False
 
     def _proc_net_sockets(self, wanted):
-        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)].
-        (Reading them walks the kernel's whole TCP hash table: milliseconds each.)"""
+        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)]; None
+        when neither can be read.  (Reading them walks the kernel's whole TCP hash
+        table: milliseconds each.)"""
         sockets = []
+        read = False
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             try:
                 with open(path, "rb") as f:
-                    sockets.extend((port, addr, family, inode)
-                                   for port, addr, inode in parse_proc_net_tcp(f.read(), family)
-                                   if wanted is None or port in wanted)
+                    text = f.read()
             except OSError:
-                pass
-        return sockets
+                continue        # no tcp6 without IPv6
+            read = True
+            sockets.extend((port, addr, family, inode)
+                           for port, addr, inode in parse_proc_net_tcp(text, family)
+                           if wanted is None or port in wanted)
+        return sockets if read else None
 
     def _netlink_sockets(self, wanted):
         """LISTEN sockets from the kernel's sock_diag netlink interface, as `ss` asks;
@@ -1836,7 +1855,6 @@ MESSAGES = {
         "supervising": "{ok} supervising {svc} (supervisor PID {pid}, log {log})",
         "no_log": "{svc}: no log at {path}",
         "watch_header": "procclean status, every {interval}: {time}",
-        "waiting_health": "{svc}: port {port} listens; waiting for {url}",
         "start_unhealthy": "{fail} {svc} listens on port {port} but {url} is {state} after {timeout}; last lines of {log}:",
         "header": ("SERVICE", "PID", "PPID", "USER", "ELAPSED", "CPU%", "MEM", "COMMAND"),
         "doctor_env": "procclean {version}, Python {python}, {platform}",
@@ -1929,13 +1947,38 @@ MESSAGES = {
         "supervising": "{ok} 正在守护{svc} (守护进程 PID: {pid}, 日志 {log})",
         "no_log": "{svc}: 没有日志 {path}",
         "watch_header": "procclean 状态, 每 {interval} 刷新: {time}",
-        "waiting_health": "{svc}: 端口 {port} 已监听; 等待 {url}",
         "start_unhealthy": "{fail} {svc}已监听端口 {port}, 但 {url} 在 {timeout} 后仍{state}; {log} 的最后几行:",
         "header": ("服务", "PID", "PPID", "用户", "运行时长", "CPU%", "内存", "命令"),
+        "doctor_env": "procclean {version}, Python {python}, {platform}",
+        "doctor_tools": "进程表: {ps}; 端口监听: {ports}",
         "doctor_finding": "{warn} {text}\n    解决: {fix}",
         "doctor_fixed": "{ok} 已修复: {text}",
         "doctor_ok": "{ok} 一切正常",
         "doctor_count": "{fail} {n} 个问题需要处理",
+        "d_config": "{error}",
+        "d_no_folder": "{svc}: 启动目录 {cwd} 不存在",
+        "d_no_program": "{svc}: 启动程序 {program} 未安装或不在 PATH 中",
+        "d_stale": "{path}: PID 文件指向不存在的进程 (PID: {pid})",
+        "d_invalid": "{path}: PID 文件内容无效 ({content})",
+        "d_reused": "{path}: PID {pid} 已被 PID 文件写入之后启动的进程占用 ({cmd})",
+        "d_untrusted": "{path}: 其他用户可写, 以 root 运行时不予信任",
+        "d_protected": "{path}: 指向 PID {pid}, 即 procclean 自身或其父进程",
+        "d_unknown_start": "{path}: 指向 PID {pid} ({cmd}), 该进程不匹配任何模式且无法读取启动时间: 可能是被重用的 PID",
+        "d_leftover": "{svc}: 进程残留, {n} 个进程不在 PID 文件中 (PID: {pids})",
+        "d_orphan": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 且{why}: {cmd}",
+        "d_orphan_match": "仍匹配进程模式",
+        "d_orphan_port": "仍占用端口 {port}",
+        "d_stranger": "{svc}的端口 {port} 被 PID {pid} 占用, 该进程不属于{svc}: {cmd}",
+        "d_stranger_fix": "确认 PID {pid} 是你的进程后运行: {prog} kill-port {port}",
+        "init_found": "{ok} 发现{svc}: {what}",
+        "init_nothing": "未发现 Python 后端或前端; 未写入任何文件",
+        "init_wrote": "{ok} 已写入 {path}",
+        "init_exists": "{fail} {path} 已存在; 未覆盖 (使用 --force 覆盖)",
+        "init_would_write": "将写入 {path}:",
+        "init_paste": "可粘贴到 Makefile 的目标 (或运行 init --makefile 自动添加):",
+        "init_appended": "{ok} 已添加到 Makefile: {targets}",
+        "init_kept": "Makefile 已有: {targets}; 未重复添加",
+        "init_would_append": "将添加到 Makefile:",
         # -- ownership --
         "outside_left": "{svc}: 本项目之外有 {n} 个匹配进程, 未处理: {procs} (使用 --everywhere 可一并处理)",
         "outside_process": "{svc}: PID {pid} 匹配, 但不属于本项目 ({folder}), 未处理: {cmd}",
@@ -2001,9 +2044,13 @@ class Reporter(object):
             if colour:
                 symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
             values.setdefault(mark, symbol)
-        if "svc" in values and self.lang == "zh":
-            values["svc"] = SERVICE_NAMES_ZH.get(values["svc"], values["svc"])
+        if "svc" in values:
+            values["svc"] = self.service_name(values["svc"])
         return template.format(**values)
+
+    def service_name(self, name):
+        """A service as messages name it: 后端 and 前端 in Chinese."""
+        return SERVICE_NAMES_ZH.get(name, name) if self.lang == "zh" else name
 
     def say(self, key, **values):
         if not self.quiet:
@@ -2046,6 +2093,19 @@ def _isatty(stream):
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
+
+
+def display_width(text):
+    """Terminal cells `text` takes: East Asian wide and fullwidth characters (CJK) two,
+    combining marks none, the rest one."""
+    try:
+        text.encode("ascii")
+        return len(text)
+    except UnicodeEncodeError:
+        pass
+    import unicodedata
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 def _silence(stream):
@@ -2231,7 +2291,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             raise ProcCleanError("services: unknown service %r" % name)
     grace = None
     if general.get("grace"):
-        grace = parse_grace(general["grace"])
+        grace = parse_seconds(general["grace"], "grace")
     max_restarts = None
     if general.get("max_restarts"):
         max_restarts = parse_count(general["max_restarts"], "max_restarts")
@@ -2281,13 +2341,14 @@ def _build_service(spec):
     return service
 
 
-def parse_grace(text):
+def parse_seconds(text, what):
+    """Seconds from 0 to a day; `what` names the option or setting in the error."""
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ProcCleanError("invalid grace %r: expected seconds, like 2 or 0.5" % (text,))
+        raise ProcCleanError("invalid %s %r: expected seconds, like 2 or 0.5" % (what, text))
     if value < 0 or value != value or value > 86400:
-        raise ProcCleanError("invalid grace %r: expected seconds from 0 to 86400" % (text,))
+        raise ProcCleanError("invalid %s %r: expected seconds from 0 to 86400" % (what, text))
     return value
 
 
@@ -2809,13 +2870,16 @@ def cmd_show_processes(ctx, services):
         return EXIT_OK
     header = MESSAGES[ctx.out.lang]["header"]
     rows = [header] + [(
-        r["service"], str(r["pid"]), "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
+        ctx.out.service_name(r["service"]), str(r["pid"]),
+        "-" if r["ppid"] is None else str(r["ppid"]), r["user"],
         format_duration(r["elapsed"]),
         "?" if r["cpu_percent"] is None else "%.1f" % r["cpu_percent"],
         format_memory(r["memory_kb"]), r["command"]) for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        ctx.out.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    cells = [[display_width(cell) for cell in row] for row in rows]
+    widths = [max(row[i] for row in cells) for i in range(len(header) - 1)]
+    for row, used in zip(rows, cells):
+        ctx.out.line("  ".join(cell + " " * (w - n) for cell, n, w in zip(row, used, widths))
+                     + "  " + row[-1])
     return EXIT_OK
 
 
@@ -3888,9 +3952,48 @@ def cmd_init(ctx, makefile=False, folder="."):
 # Command line
 # ---------------------------------------------------------------------------
 
+def _on_services(command, **options):
+    """The handler of a command that acts on services: those named (none named: the
+    default ones), chosen from the config."""
+    def handler(ctx, args, names, problems):
+        return command(ctx, ctx.config.select(names), **options)
+    return handler
+
+
+def _kill_port(ctx, args, names, problems):
+    return cmd_kill_port(ctx, names)
+
+
+def _doctor(ctx, args, names, problems):
+    return cmd_doctor(ctx, ctx.config.select(names), problems, fix=args.fix)
+
+
+def _init(ctx, args, names, problems):
+    if names:
+        raise ProcCleanError("init takes no service names")
+    return cmd_init(ctx, makefile=args.makefile)
+
+
+# Command -> handler(ctx, args, names, problems): `names` are the words after the command
+# (with the service of `stop-backend`), `problems` the config's (doctor only).  Listed in
+# this order by errors.  A new command is one more row.
+HANDLERS = {
+    "stop": _on_services(cmd_stop),
+    "force-clean": _on_services(cmd_stop, force=True),
+    "start": _on_services(cmd_start),
+    "restart": _on_services(cmd_restart),
+    "show-processes": _on_services(cmd_show_processes),
+    "status": _on_services(cmd_status),
+    "clean": _on_services(cmd_clean),
+    "kill-port": _kill_port,
+    "supervise": _on_services(cmd_supervise),
+    "logs": _on_services(cmd_logs),
+    "doctor": _doctor,
+    "init": _init,
+}
+COMMANDS = tuple(HANDLERS)
+# Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
-COMMANDS = ("stop", "force-clean", "start", "restart", "show-processes", "status", "clean",
-            "kill-port", "supervise", "logs", "doctor", "init")
 
 EXAMPLES = """\
 commands:
@@ -3997,7 +4100,8 @@ class Parser(object):
         return found.pop() if found else None
 
     def parse_known_args(self, argv):
-        """(Options, words not understood: unknown options and extra names)."""
+        """(Options, the options it does not know, as given).  The command and the words
+        after it, options taken out, are Options.command and Options.names."""
         options = Options(self.specs)
         extra = []
         positional = []
@@ -4151,20 +4255,26 @@ def split_command(command):
                          % (command, ", ".join(COMMANDS)))
 
 
-def run(args, names, system=None, out=None, environ=None):
-    """Carry out a parsed command line; returns the exit code."""
+def run(args, system=None, stdout=None, stderr=None, environ=None):
+    """Carry out a parsed command line: its config, its context, its handler."""
     environ = os.environ if environ is None else environ
     command, implied = split_command(args.command)
     problems = [] if command == "doctor" else None
     # init writes the config: one that no longer loads must not stop it.
     config = load_config(args.config, args.set, environ, problems=problems,
                          read_file=command != "init")
+    ctx = make_context(args, config, system, stdout, stderr, environ)
+    return HANDLERS[command](ctx, args, implied + args.names, problems)
+
+
+def make_context(args, config, system, stdout, stderr, environ):
+    """The Context of a command: options checked and converted, config defaults applied."""
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
-    if out is None:
-        out = Reporter(lang=lang, quiet=args.quiet, environ=environ)
-    grace = parse_grace(args.grace) if args.grace is not None else (
+    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ)
+    grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
-    timeout = parse_grace(args.timeout) if args.timeout is not None else START_TIMEOUT
+    timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None \
+        else START_TIMEOUT
     max_restarts = parse_count(args.max_restarts, "--max-restarts") \
         if args.max_restarts is not None else (
             config.max_restarts if config.max_restarts is not None else MAX_RESTARTS)
@@ -4174,105 +4284,89 @@ def run(args, names, system=None, out=None, environ=None):
     for setting in args.set:
         passthrough += ["--set", setting]
     if system is None:
-        sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
-        if sources[0] not in PS_SOURCES:
-            raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
-                                 % (sources[0], ", ".join(PS_SOURCES)))
-        if sources[1] not in PORT_SOURCES:
-            raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of %s"
-                                 % (sources[1], ", ".join(PORT_SOURCES)))
-        system = System(*sources)
+        system = system_from(environ)
     watch = None
     if args.watch is not None:
-        watch = parse_grace(args.watch)
+        watch = parse_seconds(args.watch, "--watch")
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
                   watch=watch,
                   count=parse_count(args.count, "--count") if args.count is not None else None,
-                  health_timeout=parse_grace(args.health_timeout)
+                  health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
                   if args.health_timeout is not None else HEALTH_TIMEOUT,
                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
                   lines=parse_count(args.lines, "--lines") if args.lines is not None
                   else LOG_TAIL_LINES,
                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
                   everywhere=args.everywhere)
-    if command == "kill-port":
-        return cmd_kill_port(ctx, implied + names)
-    if command == "init":
-        if names:
-            raise ProcCleanError("init takes no service names")
-        return cmd_init(ctx, makefile=args.makefile)
-    services = config.select(implied + names)
-    if command == "stop":
-        return cmd_stop(ctx, services)
-    if command == "force-clean":
-        return cmd_stop(ctx, services, force=True)
-    if command == "show-processes":
-        return cmd_show_processes(ctx, services)
-    if command == "status":
-        return cmd_status(ctx, services)
-    if command == "clean":
-        return cmd_clean(ctx, services)
-    if command == "start":
-        return cmd_start(ctx, services)
-    if command == "supervise":
-        return cmd_supervise(ctx, services)
-    if command == "logs":
-        return cmd_logs(ctx, services)
-    if command == "doctor":
-        return cmd_doctor(ctx, services, problems, fix=args.fix)
-    return cmd_restart(ctx, services)
+    return ctx
 
 
-def main(argv=None):
-    """Run procclean with `argv` (default: the command line); returns the exit code."""
-    if argv is None:
-        argv = sys.argv[1:]
+def system_from(environ):
+    """The real machine, read from the sources PROCCLEAN_PS and PROCCLEAN_PORTS name."""
+    sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
+    if sources[0] not in PS_SOURCES:
+        raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
+                             % (sources[0], ", ".join(PS_SOURCES)))
+    if sources[1] != "auto" and sources[1] not in System.LISTENER_READERS:
+        raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of auto, %s"
+                             % (sources[1], ", ".join(System.LISTENER_READERS)))
+    return System(*sources)
+
+
+def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
+    """Run procclean with `argv` (default: the command line); returns the exit code.
+    The machine, the output streams and the environment default to the real ones; tests
+    pass their own, and go through everything a user goes through."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    plain = Reporter(stdout=stdout, stderr=stderr, environ=environ)
     lang = "en"
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         for word in extra:
             raise ProcCleanError("unrecognized option %r" % word)
-        names = list(args.names)
         if args.version:
-            Reporter().data(version_text())
+            plain.data(version_text())
             return EXIT_OK
         if not args.command:
-            parser.print_usage(sys.stderr)
+            plain.write(stderr, parser.format_usage(), end="")
             raise ProcCleanError("no command given (try --help)")
-        lang = detect_language(args.lang)
-        return run(args, names)
+        lang = detect_language(args.lang, environ)
+        return run(args, system, stdout, stderr, environ)
     except _ParserExit as exc:
-        Reporter().data(exc.args[0].rstrip("\n"))
+        plain.data(exc.args[0].rstrip("\n"))
         return exc.status
     except ProcCleanError as exc:
-        _error_line(str(exc))
+        _error_line(stderr, str(exc))
         return exc.code
     except KeyboardInterrupt:
-        _error_line(MESSAGES[lang]["interrupted"])
+        _error_line(stderr, MESSAGES[lang]["interrupted"])
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        _silence(sys.stdout)
+        _silence(stdout)
         return EXIT_OK
     except Exception as exc:     # a bug: one line, not a traceback, unless asked for
-        if os.environ.get("PROCCLEAN_DEBUG"):
+        if environ.get("PROCCLEAN_DEBUG"):
             raise
-        _error_line("internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please report it)"
-                    % (type(exc).__name__, exc))
+        _error_line(stderr, "internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please "
+                    "report it)" % (type(exc).__name__, exc))
         return EXIT_FAILED
 
 
-def _error_line(message):
-    if sys.stderr is None:
+def _error_line(stream, message):
+    if stream is None:
         return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
-        sys.stderr.write("procclean: %s\n" % printable(message).encode(
-            getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace").decode(
-            getattr(sys.stderr, "encoding", None) or "utf-8", "replace"))
-        sys.stderr.flush()
+        stream.write("procclean: %s\n" % printable(message).encode(
+            encoding, "backslashreplace").decode(encoding, "replace"))
+        stream.flush()
     except (OSError, ValueError, LookupError):
         pass
 

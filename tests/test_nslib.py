@@ -67,12 +67,12 @@ def test_zombie_counts_as_dead(ns):
 def test_term_behaviours(ns):
     default = ns.spawn(Proc(["t-default"]))
     ignore = ns.spawn(Proc(["t-ignore"], term="ignore"))
-    delay = ns.spawn(Proc(["t-delay"], term="delay:300"))
+    delay = ns.spawn(Proc(["t-delay"], term="delay:1500"))
     ns.kill([default.pid, ignore.pid, delay.pid], signal.SIGTERM)
+    # default dead: the SIGTERMs have landed; delay exits 1.5 s after its own
     assert ns.wait_dead([default.pid], 2) == []
-    time.sleep(0.1)
     assert ns.alive([ignore.pid, delay.pid]) == [ignore.pid, delay.pid]
-    assert ns.wait_dead([delay.pid], 3) == []
+    assert ns.wait_dead([delay.pid], 10) == []
     assert ns.alive([ignore.pid]) == [ignore.pid]
     ns.kill(ignore.pid, signal.SIGKILL)
     assert ns.wait_dead([ignore.pid]) == []
@@ -153,9 +153,12 @@ def test_environment_is_cleaned(ns, monkeypatch):
     assert "COLUMNS=80" in r.stdout.splitlines()
 
 
-def test_signal_a_running_job(ns):
-    job = ns.start(["sh", "-c", "trap 'echo got-int; exit 130' INT; sleep 5 & wait"])
-    time.sleep(0.3)
+def test_signal_a_running_job(ns, tmp_path):
+    job = ns.start(["sh", "-c", "trap 'echo got-int; exit 130' INT; : > ready; sleep 5 & wait"])
+    deadline = time.time() + 10         # the trap is set once `ready` exists
+    while not (tmp_path / "ready").exists():
+        assert time.time() < deadline, "the job never got going"
+        time.sleep(0.01)
     job.signal(signal.SIGINT)
     r = job.wait(10)
     assert r.rc == 130 and "got-int" in r.stdout, r
@@ -168,8 +171,9 @@ def test_spawn_many(ns):
     assert len(ns.alive(pids)) == 201
     ns.kill(pids[:200], signal.SIGTERM)
     assert ns.wait_dead(pids[:200]) == []
-    ns.kill(pids[200:], signal.SIGTERM)
-    time.sleep(0.1)
+    witness = ns.spawn(Proc(["t-witness"]))
+    ns.kill(pids[200:] + [witness.pid], signal.SIGTERM)
+    assert ns.wait_dead([witness.pid]) == []      # the SIGTERMs have landed
     assert ns.alive(pids[200:]) == pids[200:]
 
 

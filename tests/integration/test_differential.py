@@ -313,12 +313,15 @@ def test_seed_does_not_wait_for_term_procclean_does(twins):
 
 def test_seed_leaves_a_term_ignorer_procclean_kills_it(twins):
     s = twins.seed.spawn(Proc(["python", "main.py"], term="ignore"))
+    # spawned after s (a higher PID, so signalled after it): dies of the seed's SIGTERM
+    witness = twins.seed.spawn(Proc(["uvicorn", "main:app"]))
     p = twins.pc.spawn(Proc(["python", "main.py"], term="ignore"))
     run_seed(twins.seed, "stop-backend", twins.seed_dir)
     rp = run_procclean(twins.pc, "stop-backend", twins.pc_dir, "--grace", "0.3")
     assert rp.rc == 0, rp
     assert twins.pc.alive([p.pid]) == []
-    time.sleep(0.5)
+    # the witness dead is the event: the seed's signals have landed, s's among them
+    assert twins.seed.wait_dead([witness.pid], 10) == []
     assert twins.seed.alive([s.pid]) == [s.pid]
 
 

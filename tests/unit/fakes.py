@@ -128,17 +128,8 @@ class FakeSystem(procclean.System):
 
 
 def invoke(argv, system, environ=None):
-    """Parse `argv` like main() and run it on `system`; (exit code, stdout, stderr)."""
-    parser = procclean.build_parser()
-    args, extra = parser.parse_known_args(argv)
+    """procclean.main(argv) on `system`: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     env = {"LANG": "C.UTF-8"} if environ is None else environ
-    reporter = procclean.Reporter(lang=procclean.detect_language(args.lang, env),
-                                  quiet=args.quiet, stdout=out, stderr=err, environ=env)
-    try:
-        code = procclean.run(args, list(args.names) + extra, system=system, out=reporter,
-                             environ=env)
-    except procclean.ProcCleanError as exc:
-        err.write("procclean: %s\n" % exc)
-        code = exc.code
+    code = procclean.main(argv, system=system, stdout=out, stderr=err, environ=env)
     return code, out.getvalue(), err.getvalue()

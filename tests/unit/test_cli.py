@@ -38,6 +38,34 @@ def test_unknown_service_and_command_are_usage_errors():
     assert code == 2 and "unknown command" in err
 
 
+def test_an_unknown_option_is_an_error_and_nothing_is_signalled():
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    code, out, err = invoke(["stop", "--bogus", "backend"], system)
+    assert (code, out, err) == (2, "", "procclean: unrecognized option '--bogus'\n")
+    assert system.sent == []
+
+
+def test_every_command_is_dispatched_to_its_own_handler_not_to_restart():
+    """restart used to be what was left at the end of an if-chain."""
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    code, out, err = invoke(["show-processes", "backend", "--dry-run"], system)
+    assert code == 0 and out.split()[:2] == ["SERVICE", "PID"], err
+    assert "would send" not in out
+    code, out, err = invoke(["restart-backend", "--dry-run"], system)
+    assert code == 0 and "would send SIGTERM to backend PID 100" in out, err
+    assert system.sent == []
+
+
+def test_main_writes_to_the_streams_it_is_given():
+    out, err = io.StringIO(), io.StringIO()
+    assert procclean.main(["--version"], stdout=out, stderr=err, environ={}) == 0
+    assert out.getvalue().startswith("procclean ") and err.getvalue() == ""
+    out, err = io.StringIO(), io.StringIO()
+    assert procclean.main([], stdout=out, stderr=err, environ={}) == 2
+    assert out.getvalue() == "" and err.getvalue().startswith("usage: ")
+    assert err.getvalue().endswith("procclean: no command given (try --help)\n")
+
+
 def test_config_file_adds_a_worker_and_changes_a_port(in_tmp):
     (in_tmp / "procclean.ini").write_text(
         "[procclean]\ngrace = 0.25\n\n[backend]\nport = 8001\n\n"
@@ -95,7 +123,24 @@ def test_bad_config_file_is_a_usage_error(in_tmp):
 @pytest.mark.parametrize("grace", ["-1", "abc", "nan"])
 def test_invalid_grace_is_a_usage_error(grace):
     code, _, err = invoke(["stop", "--grace", grace], FakeSystem([]))
-    assert code == 2 and "grace" in err
+    assert code == 2 and "invalid --grace %r" % grace in err
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["start", "--timeout", "-5"], "--timeout"),
+    (["status", "--watch=-5"], "--watch"),
+    (["status", "--health-timeout", "soon"], "--health-timeout"),
+])
+def test_an_invalid_number_of_seconds_names_its_option(argv, option):
+    code, _, err = invoke(argv, FakeSystem([]))
+    assert code == 2 and err.startswith("procclean: invalid %s " % option), err
+    assert "grace" not in err
+
+
+def test_an_invalid_grace_in_the_config_file_names_the_setting(in_tmp):
+    (in_tmp / "procclean.ini").write_text("[procclean]\ngrace = long\n")
+    code, _, err = invoke(["stop"], FakeSystem([]))
+    assert code == 2 and "invalid grace 'long'" in err, err
 
 
 def test_chinese_messages_with_lang_and_with_environment():
@@ -207,13 +252,22 @@ def test_reporter_no_color_and_tty():
 
 
 def test_reporter_survives_a_closed_pipe():
+    """`procclean stop | head -0`: the first failed write is the last one tried on stdout;
+    warnings still reach stderr."""
     class Closed(io.StringIO):
+        tries = 0
+
         def write(self, text):
+            Closed.tries += 1
             raise BrokenPipeError(32, "Broken pipe")
 
-    reporter = procclean.Reporter(stdout=Closed(), stderr=io.StringIO(), environ={})
+    err = io.StringIO()
+    reporter = procclean.Reporter(stdout=Closed(), stderr=err, environ={})
     reporter.say("removed", path="x")
-    reporter.say("removed", path="y")     # no exception, nothing more attempted
+    reporter.say("removed", path="y")
+    reporter.warn("pidfile_untrusted", path="z")
+    assert Closed.tries == 1
+    assert err.getvalue() == reporter.text("pidfile_untrusted", err=True, path="z") + "\n"
 
 
 def run_script(*args, **kw):
@@ -244,3 +298,210 @@ def test_usage_errors_exit_2_without_traceback():
         assert result.returncode == 2, args
         assert b"Traceback" not in result.stderr
         assert result.stderr.strip()
+
+
+@pytest.mark.parametrize("variable", ["PROCCLEAN_PS", "PROCCLEAN_PORTS"])
+def test_unknown_table_sources_are_usage_errors(variable):
+    """No system given: main builds the real one, and refuses a source it does not know
+    before it reads anything."""
+    out, err = io.StringIO(), io.StringIO()
+    code = procclean.main(["status"], stdout=out, stderr=err,
+                          environ={variable: "bogus", "LANG": "C.UTF-8"})
+    assert code == 2 and err.getvalue().startswith("procclean: %s=bogus: " % variable)
+    assert out.getvalue() == ""
+
+
+def test_watch_followed_by_a_service_name_watches_that_service():
+    system = FakeSystem([FakeProc(100, 1, "python main.py"), FakeProc(200, 1, "npm run dev")])
+    code, out, err = invoke(["status", "--watch", "backend", "--count", "1"], system)
+    assert code == 0, err
+    assert "backend: running" in out and "frontend" not in out
+
+
+def test_logs_with_zero_lines_prints_none(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    code, out, _ = invoke(["logs", "backend", "-n", "0"], FakeSystem([]))
+    assert code == 0 and out == ""
+    code, out, _ = invoke(["logs", "backend", "-n", "1"], FakeSystem([]))
+    assert out == "two\n"
+
+
+def test_doctor_findings_print_even_with_quiet(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    code, out, _ = invoke(["doctor", "backend", "--quiet"], FakeSystem([]))
+    assert code == 1
+    assert "backend.pid: names PID 4242, which is not running" in out
+    assert "fix: python3 procclean.py clean backend" in out
+
+
+def test_doctor_findings_in_chinese_use_the_seeds_words(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    code, out, _ = invoke(["--lang", "zh", "doctor", "backend"], FakeSystem([]))
+    assert code == 1
+    assert "backend.pid: PID 文件指向不存在的进程 (PID: 4242)" in out
+    assert "解决: python3 procclean.py clean backend" in out
+    assert "1 个问题需要处理" in out and "names PID" not in out and "process table" not in out
+
+
+def test_a_corrupt_supervisor_state_file_cannot_crash_status(in_tmp):
+    (in_tmp / "backend.pid.state").write_text('{"state": "gave-up", "restarts": "x", '
+                                              '"last_exit": "boom"}')
+    code, out, err = invoke(["status", "backend", "--json"], FakeSystem([]))
+    assert code == 0, err
+    code, out, err = invoke(["status", "backend"], FakeSystem([]))
+    assert code == 0 and "gave up" in out
+
+
+def test_unbalanced_quotes_in_a_start_command_are_a_config_error():
+    code, _, err = invoke(["start", "backend", "--set", "backend.command=python 'main.py"],
+                          FakeSystem([]))
+    assert code == 2 and "cannot read start command" in err
+
+
+def test_warnings_on_stderr_carry_no_colour_when_only_stdout_is_a_terminal():
+    class Tty(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    err = io.StringIO()
+    reporter = procclean.Reporter(stdout=Tty(), stderr=err, environ={"TERM": "xterm"})
+    reporter.warn("pidfile_untrusted", path="backend.pid")
+    assert "\033[" not in err.getvalue()
+
+
+def test_closed_standard_streams_are_not_an_error():
+    """Started with `>&-` or `2>&-` (Python then has None for the stream): what goes to the
+    closed one is dropped, the other still gets its lines."""
+    out, err = io.StringIO(), io.StringIO()
+    reporter = procclean.Reporter(stdout=out, stderr=err, environ={})
+    reporter.stdout = None
+    reporter.say("removed", path="x")
+    reporter.warn("pidfile_untrusted", path="y")
+    warning = reporter.text("pidfile_untrusted", err=True, path="y") + "\n"
+    assert out.getvalue() == "" and err.getvalue() == warning
+    reporter.stdout, reporter.stderr = out, None
+    reporter.warn("pidfile_untrusted", path="z")
+    reporter.say("removed", path="w")
+    assert out.getvalue() == reporter.text("removed", path="w") + "\n"
+    assert err.getvalue() == warning
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def broken(*args, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(procclean, "run", broken)
+    monkeypatch.delenv("PROCCLEAN_DEBUG", raising=False)
+    assert procclean.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("procclean: internal error: RuntimeError: boom (PROCCLEAN_DEBUG=1 shows "
+                   "where; please report it)\n")
+    monkeypatch.setenv("PROCCLEAN_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        procclean.main(["status"])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["logs", "backend", "-n5"], {"lines": "5"}),
+    (["logs", "backend", "-n=5"], {"lines": "5"}),
+    (["-qf", "logs", "backend"], {"quiet": True, "follow": True}),
+    (["--dry", "stop"], {"dry_run": True}),
+    (["--max-r", "3", "supervise", "worker"], {"max_restarts": "3"}),
+    (["--watch", "status"], {"watch": "2.0", "command": "status"}),
+    (["status", "--watch", "1", "backend"], {"watch": "1", "names": ["backend"]}),
+    (["--set=backend.command=-x", "start"], {"set": ["backend.command=-x"]}),
+    (["--lang=zh", "stop"], {"lang": "zh"}),
+    (["stop", "--grace", "-1"], {"grace": "-1"}),
+    (["--", "stop", "--odd-name"], {"command": "stop", "names": ["--odd-name"]}),
+])
+def test_option_forms(argv, expected):
+    args, extra = procclean.build_parser().parse_known_args(argv)
+    assert extra == []
+    for name, value in expected.items():
+        assert getattr(args, name) == value, (name, getattr(args, name))
+
+
+def test_an_ambiguous_abbreviation_is_a_usage_error():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["--ma", "status"])
+    assert "ambiguous option --ma" in str(error.value)
+
+
+def test_lang_without_a_value_names_the_choices():
+    with pytest.raises(procclean.ProcCleanError) as error:
+        procclean.build_parser().parse_known_args(["status", "--lang"])
+    assert str(error.value) == "--lang needs a value ({en,zh})"
+
+
+def test_a_bad_command_stops_start_before_anything_starts(in_tmp):
+    system = FakeSystem([])
+    code, out, err = invoke(["start", "backend", "worker", "--set",
+                             'worker.command=zzz "unclosed'], system)
+    assert code == 2 and "cannot read start command" in err
+    assert not (in_tmp / "backend.pid").exists() and "started" not in out
+
+
+def _placeholders(template):
+    import string
+    texts = template if isinstance(template, tuple) else (template,)
+    return sorted(name for text in texts for _, name, _, _ in string.Formatter().parse(text)
+                  if name is not None)
+
+
+def test_every_message_exists_in_both_languages():
+    """Same keys; and the Chinese asks only for values the English is given (another
+    would be a KeyError when it is printed)."""
+    en, zh = procclean.MESSAGES["en"], procclean.MESSAGES["zh"]
+    assert sorted(set(en) - set(zh)) == [], "no Chinese for these"
+    assert sorted(set(zh) - set(en)) == [], "no English for these"
+    for key in en:
+        assert type(zh[key]) is type(en[key]), key
+        if isinstance(en[key], tuple):
+            assert len(zh[key]) == len(en[key]), key
+        assert set(_placeholders(zh[key])) <= set(_placeholders(en[key])), key
+
+
+def test_every_message_key_is_used_in_procclean():
+    """A key is used when procclean.py names it outside the MESSAGES table itself."""
+    import ast
+    with open(SCRIPT, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    table = [node for node in tree.body if isinstance(node, ast.Assign)
+             and any(getattr(t, "id", None) == "MESSAGES" for t in node.targets)]
+    assert len(table) == 1
+    inside = set(id(node) for node in ast.walk(table[0]))
+    named = set()
+    for node in ast.walk(tree):
+        if id(node) in inside:
+            continue
+        value = getattr(node, "value", None) if type(node).__name__ == "Constant" \
+            else getattr(node, "s", None) if type(node).__name__ == "Str" else None
+        if isinstance(value, str):
+            named.add(value)
+    assert sorted(set(procclean.MESSAGES["en"]) - named) == []
+
+
+def _cells(text):
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def test_show_processes_in_chinese_names_services_as_status_does_and_aligns_columns():
+    procs = [FakeProc(100, 1, "uvicorn main:app", user="开发者"),
+             FakeProc(200, 1, "npm run dev", user="dev")]
+    code, out, _ = invoke(["--lang", "zh", "show-processes"], FakeSystem(procs))
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["服务", "后端", "前端"]
+    # every column starts at the same terminal cell on every line (CJK: two cells)
+    for column in ("PID", "PPID", "用户", "命令"):
+        starts = [_cells(lines[0][:lines[0].index(column)])]
+        for line, proc in zip(lines[1:], procs):
+            cell = {"PID": " %d " % proc.pid, "PPID": " %d " % proc.ppid,
+                    "用户": " %s " % proc.user, "命令": proc.command}[column]
+            starts.append(_cells(line[:line.index(cell) + (cell[0] == " ")]))
+        assert len(set(starts)) == 1, (column, starts, out)
+    _, out, _ = invoke(["--lang", "zh", "status", "backend"], FakeSystem(procs))
+    assert "后端: 运行中" in out

@@ -228,6 +228,16 @@ def test_neither_writes_nothing_and_says_so(project, init):
         assert snapshot(repo) == before, args
 
 
+def test_init_speaks_chinese_throughout(project, init):
+    project("fastapi-vite")
+    code, out, err = init("--lang", "zh")
+    assert code == 0, err
+    assert "发现后端: " in out and "发现前端: " in out and "已写入 procclean.ini" in out
+    assert "found" not in out and "wrote" not in out and "Makefile targets" not in out
+    code, out, err = init("--lang", "zh")
+    assert code == 1 and "procclean.ini 已存在; 未覆盖" in err, (out, err)
+
+
 # --- the procclean.ini written -----------------------------------------------------------------
 
 @pytest.mark.parametrize("fixture", ["fastapi-vite", "plain-npm", "asgi-app"])

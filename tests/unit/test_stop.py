@@ -1,6 +1,7 @@
 """stop / force-clean / kill-port on a fake machine: who is signalled, when, what is said."""
 import os
 import signal
+import stat
 
 import pytest
 
@@ -292,3 +293,46 @@ def test_a_pid_reused_during_the_grace_is_not_sigkilled():
     code, _, _ = invoke(["stop-backend"], system)
     assert code == 0
     assert [sig for _, _, sig in system.sent] == [TERM]
+
+
+def test_a_symlinked_pidfile_is_not_followed(in_tmp):
+    (in_tmp / "elsewhere.pid").write_text("100\n")
+    os.symlink("elsewhere.pid", str(in_tmp / "backend.pid"))
+    info = procclean.System().read_pidfile("backend.pid")
+    assert info.exists and info.pid is None and info.problem == "invalid"
+    assert b"link" in info.raw
+
+
+def test_a_fifo_pidfile_is_refused_without_hanging(in_tmp):
+    os.mkfifo(str(in_tmp / "backend.pid"))
+    info = procclean.System().read_pidfile("backend.pid")
+    assert info.problem == "invalid" and b"not a regular file" in info.raw
+
+
+def test_a_pidfile_padded_past_4096_bytes_is_invalid(in_tmp):
+    (in_tmp / "backend.pid").write_bytes(b" " * 4094 + b"3999")
+    assert procclean.System().read_pidfile("backend.pid").pid is None
+
+
+def test_pidfile_written_atomically_leaves_no_temp_file(in_tmp):
+    procclean.System().write_pidfile("backend.pid", 4242)
+    assert (in_tmp / "backend.pid").read_text() == "4242\n"
+    assert sorted(os.listdir(str(in_tmp))) == ["backend.pid"]
+    mode = stat.S_IMODE(os.stat(str(in_tmp / "backend.pid")).st_mode)
+    assert not mode & 0o022
+
+
+def test_clean_removes_the_previous_log_too(in_tmp):
+    for name in ("backend.log", "backend.log.1"):
+        (in_tmp / name).write_text("x")
+    code, out, _ = invoke(["clean", "backend"], FakeSystem([]))
+    assert code == 0
+    assert not (in_tmp / "backend.log").exists() and not (in_tmp / "backend.log.1").exists()
+
+
+def test_kill_port_leaves_a_holder_that_started_after_the_listing():
+    late = FakeProc(700, 1, "python3 -m http.server 8000", start=999999.0)
+    system = FakeSystem([late], listeners=[procclean.Listener(8000, "0.0.0.0", "ipv4", 700)])
+    code, _, err = invoke(["kill-port", "8000"], system)
+    assert code == 1 and system.sent == []
+    assert "cannot see" in err
