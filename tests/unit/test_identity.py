@@ -1,0 +1,82 @@
+"""Identity of a process (issue 12): start times compared at the precision the system
+gives, never with a slack that a reused PID fits in."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import procclean  # noqa: E402
+
+HZ = 100
+
+
+class TickSystem(procclean.System):
+    """A real System whose /proc answers come from a dict: pid -> ProcStat."""
+
+    def __init__(self, stats, boot=1000.0):
+        procclean.System.__init__(self)
+        self.stats = stats
+        self._boot_time = boot
+        self._has_proc = True
+
+    def _clock_ticks(self):
+        return HZ
+
+    def proc_stat(self, pid):
+        return self.stats.get(pid)
+
+
+def stat(pid, start_ticks, state="S"):
+    return procclean.ProcStat(pid, "x", state, 1, pid, pid, 0, start_ticks, 1)
+
+
+def proc(pid, start_ticks):
+    return procclean.Process(pid, 1, "dev", "python main.py", start_ticks=start_ticks,
+                             start=1000.0 + start_ticks / float(HZ))
+
+
+def test_a_pid_reused_one_tick_later_is_not_still_running():
+    # The old check accepted start times up to 1.0 s apart: 100 ticks.
+    system = TickSystem({500: stat(500, 12346)})
+    assert system.still_running([proc(500, 12345)]) == []
+
+
+def test_the_same_process_is_still_running_and_a_zombie_is_not():
+    system = TickSystem({500: stat(500, 12345), 501: stat(501, 7, state="Z")})
+    assert [p.pid for p in system.still_running([proc(500, 12345), proc(501, 7)])] == [500]
+
+
+def test_same_process_before_a_signal_compares_ticks():
+    system = TickSystem({500: stat(500, 12345)})
+    assert system.same_process(proc(500, 12345))
+    assert not system.same_process(proc(500, 12344))
+    assert not TickSystem({}).same_process(proc(500, 12345))
+
+
+def test_pidfile_written_a_tenth_of_a_second_before_a_reused_pid_started():
+    # boot at 1000.0; the process started 123.46 s after boot; the pidfile was written
+    # 0.1 s earlier.  The old check (start <= mtime + 1.0) trusted it.
+    system = TickSystem({})
+    reused = proc(500, 12346)
+    assert system.started_by(reused, 1000.0 + 123.36) is False
+    # written after the process started (what `start` does): trusted
+    assert system.started_by(reused, 1000.0 + 123.47) is True
+    # the same clock tick is the finest the kernel tells: counted as before
+    assert system.started_by(reused, 1000.0 + 123.465) is True
+
+
+def test_stop_leaves_a_process_whose_pid_was_reused_after_the_table(tmp_path, monkeypatch):
+    """The table says PID 100 is the backend; by the time of the signal the PID names
+    a newer process: it gets no signal at all."""
+    monkeypatch.chdir(tmp_path)
+    from fakes import FakeProc, FakeSystem, invoke
+
+    class Reused(FakeSystem):
+        def same_process(self, p):
+            return p.pid != 100
+
+    system = Reused([FakeProc(100, 1, "python main.py"), FakeProc(101, 1, "uvicorn main:app")])
+    code, out, err = invoke(["stop-backend"], system)
+    assert code == 0, err
+    assert [pid for _, pid, _ in system.sent] == [101]
+    assert "PID 100 had already exited" in out
