@@ -245,9 +245,11 @@ class ProcStat(object):
     """The fields procclean reads from /proc/PID/stat (see proc(5))."""
 
     __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
-                 "rss_pages")
+                 "rss_pages", "flags")
 
-    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages):
+    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
+                 flags=0):
+        self.flags = flags
         self.pid = pid
         self.comm = comm
         self.state = state
@@ -477,15 +479,16 @@ def parse_proc_stat(data):
 
     comm may hold spaces and parentheses: it is everything between the first '('
     and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
-    pgrp 5, session 6, utime 14, stime 15, starttime 22 (clock ticks after boot),
-    rss 24 (pages).
+    pgrp 5, session 6, flags 9, utime 14, stime 15, starttime 22 (clock ticks after
+    boot), rss 24 (pages).
     """
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     fields = tail.split()
     return ProcStat(int(pid_text), decode_bytes(comm), fields[0].decode("ascii", "replace"),
                     int(fields[1]), int(fields[2]), int(fields[3]),
-                    int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]))
+                    int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
+                    int(fields[6]))
 
 
 def proc_command(cmdline, comm, state):
@@ -1036,6 +1039,7 @@ def _which(program):
     return None
 
 
+PF_KTHREAD = 0x00200000     # /proc/PID/stat flags: a kernel thread (include/linux/sched.h)
 _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 
 
@@ -1238,6 +1242,9 @@ class System(object):
             # newline inside an argument) as `?`, so `.*` spans them as grep's did.
             shown = command.translate(_CONTROL_AS_PS)
             start = boot + fields.start_ticks / hz
+            if fields.flags & PF_KTHREAD:
+                # A kernel thread has no environment: never read it for a tag.
+                self._tags[(fields.pid, fields.start_ticks)] = None
             table[fields.pid] = Process(
                 fields.pid, fields.ppid, user, command, zombie=fields.state in "ZX",
                 start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
@@ -1293,7 +1300,7 @@ class System(object):
             if key in cache:
                 tag = cache[key]
             elif proc.zombie or (euid != 0 and proc.uid is not None and proc.uid != euid):
-                continue
+                continue        # no environment left, or not ours to read
             else:
                 try:
                     tag = tag_in_environ(_read_small("/proc/%d/environ" % pid))
@@ -2482,18 +2489,21 @@ def survey(ctx, services, warn=True):
     return observe(ctx, services, table, protected, warn)
 
 
-def observe(ctx, services, table, protected, warn=False):
+def observe(ctx, services, table, protected, warn=False, fresh=None):
     """This project's processes of `services` in `table` (see SPEC "Scope"): the
     trusted pidfile's process, the child a supervisor's state names, the tagged
     processes, the pattern matches inside the project, the project's listeners on
-    the service's port; each with its descendants and its session."""
+    the service's port; each with its descendants and its session.  With `fresh`
+    (PIDs new since an earlier look), only those are matched against the patterns:
+    the others were judged already."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table), viewers=ctx.viewers)
     ports = sorted(set(s.port for s in services if s.port is not None))
     listeners = system.listeners(ports) if ports else []
     matched, holders, folders = {}, {}, set()
+    candidates = table if fresh is None else dict((pid, table[pid]) for pid in fresh)
     for service in services:
-        matched[service.name] = [p for p in pattern_candidates(table, service, ctx.viewers)
+        matched[service.name] = [p for p in pattern_candidates(candidates, service, ctx.viewers)
                                  if p.pid not in protected]
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
@@ -2632,7 +2642,8 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     processes new since `table`: what appeared meanwhile (a child forked during the
     grace, a worker respawned by a master that ignores SIGTERM, a helper that left
     the tree but kept the session or the tag) is found by the targets' trees and
-    sessions and by `find(table, protected)` (the caller's own roots), and gets
+    sessions and by `find(table, protected, fresh)` (the caller's own roots; `fresh`:
+    the PIDs new since the look before), and gets
     SIGKILL with the survivors; until a look finds nothing (at most MAX_LOOKS
     times).  Returns (every target with its outcome, the last table)."""
     if ctx.dry_run:
@@ -2653,8 +2664,8 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         for target in reached:
             target.outcome = STOPPED
     for look in range(1, MAX_LOOKS + 2):
-        table = system.process_table(previous=table)
-        fresh = _look_again(ctx, table, done, find, look)
+        before, table = table, system.process_table(previous=table)
+        fresh = _look_again(ctx, table, before, done, find, look)
         done.extend(fresh)
         to_kill = pending + _drop_zombies(fresh)
         if not to_kill:
@@ -2680,7 +2691,7 @@ def _drop_zombies(targets):
     return live
 
 
-def _look_again(ctx, table, done, find, look):
+def _look_again(ctx, table, before, done, find, look):
     """The targets in a table read after the signals that were not seen before."""
     system = ctx.system
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
@@ -2694,7 +2705,8 @@ def _look_again(ctx, table, done, find, look):
         elif proc.pid in (proc.sid, proc.pgid):
             sessions.append((proc.pid, target.service))   # its session outlives it
     if find is not None:
-        roots.extend(find(table, protected))
+        new = set(pid for pid, proc in table.items() if before.get(pid) is not proc)
+        roots.extend(find(table, protected, new))
     seen = set(t.process.identity for t in done)
     return [t for t in plan_targets(table, roots, protected, look, sessions)
             if t.process.identity not in seen and not t.process.zombie]
@@ -2793,9 +2805,9 @@ def cmd_stop(ctx, services, force=False):
             ctx.out.say("force_header", svc=service.name)
     found = survey(ctx, services)
 
-    def find(table, protected):
+    def find(table, protected, fresh):
         return [(t.process, t.service, t.via)
-                for t in observe(ctx, services, table, protected).targets]
+                for t in observe(ctx, services, table, protected, fresh=fresh).targets]
 
     targets, table = stop_processes(ctx, found.targets, found.table, find, force=force)
     report_targets(ctx, targets)
@@ -3444,8 +3456,8 @@ def cmd_supervise(ctx, services):
             if child.pid in table:
                 stop_processes(ctx, plan_targets(table, [(table[child.pid], service, "child")],
                                                  protected), table,
-                               lambda table, protected: session_roots(table, me, service,
-                                                                      protected))
+                               lambda table, protected, fresh: session_roots(
+                                   table, me, service, protected))
             try:
                 child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
             except Exception:
@@ -3534,7 +3546,7 @@ def cmd_kill_port(ctx, ports):
         if not any(l.port == port for l in listeners):
             ctx.out.say("port_nothing", port=port)
 
-    def find(table, protected):
+    def find(table, protected, fresh):
         when = system.wall_time()
         return port_roots(system, services, system.listeners(numbers), when, table,
                           protected)[0]

@@ -64,9 +64,9 @@ PY = sys.executable
 GRACE = 2.0         # procclean's default --grace; the seed's `sleep 2`
 
 TARGETS = {
-    "stop500": 0.5,          # (1) seconds, N = 500, all gone
+    "stop500": 0.3,          # (1) seconds, N = 500, all gone (issue 11: under 0.3 s)
     "stubborn": 0.3,         # (2) seconds above the grace
-    "crowd_ratio": 1.5,      # (3) procclean / seed at 10,000
+    "crowd_ratio": 0.8,      # (3) procclean / seed at 10,000 (issue 11: at most 0.8x)
     "startup_ms": 15.0,      # (4) ms above `python -c pass`
     "memory_mb": 30.0,       # (5) MB at 10,000
     "growth": 1.5,           # (6) slope(second half) / slope(first half), "linear" below this
@@ -528,6 +528,45 @@ def crowd_argv(i):
     return [a.replace("{i}", str(i)) for a in CROWD_ARGVS[i % len(CROWD_ARGVS)]]
 
 
+# What the project's scope costs on a crowded machine, phase by phase, in one process
+# (a fresh System each run: nothing cached): the table, the tags read from every
+# /proc/PID/environ, and stop's second look (only the PIDs new since the first read).
+SCOPE_PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import procclean
+system = procclean.System()
+t0 = time.perf_counter()
+table = system.process_table()
+t1 = time.perf_counter()
+system.process_tags(table)
+t2 = time.perf_counter()
+again = system.process_table(previous=table)
+system.process_tags(again)
+t3 = time.perf_counter()
+print(json.dumps({"n": len(table), "table": t1 - t0, "tags": t2 - t1, "second_look": t3 - t2}))
+"""
+
+
+def bench_scope(bench):
+    """(7): the scope checks and the second look, measured in-process."""
+    rows = {"table": [], "tags": [], "second_look": []}
+    n = None
+    for _ in range(max(bench.runs, 3)):
+        r = bench.ns.run([PY, "-c", SCOPE_PROBE, os.path.dirname(PROCCLEAN)], timeout=120)
+        if r.rc != 0:
+            raise BenchError("scope probe failed: %r" % r)
+        data = json.loads(r.stdout)
+        n = data["n"]
+        for key in rows:
+            rows[key].append(data[key])
+    out = dict((k, summary(v)) for k, v in rows.items())
+    out["n"] = n
+    bench.log("  (7) %d processes: table %s, tags %s, second look %s"
+              % (n, fmt_cell(out["table"]), fmt_cell(out["tags"]), fmt_cell(out["second_look"])))
+    return out
+
+
 def bench_crowd(bench, sizes):
     """(3), (5), (6): force-clean-backend among a growing crowd of unrelated processes."""
     crowd = []
@@ -555,6 +594,8 @@ def bench_crowd(bench, sizes):
                 rows[tool].append(res["all"])
                 rss[tool].append(res["maxrss_kb"] / 1024.0)
                 cpu[tool].append(res["cpu"])
+        if m == max(sizes):
+            out["scope"] = bench_scope(bench)
         alive = bench.ns.alive(crowd)
         if len(alive) != len(crowd):
             raise BenchError("the crowd lost %d processes: a tool killed a bystander"
@@ -764,7 +805,7 @@ def report(m, res, args, elapsed):
         if n == max(st):
             ok = st[n]["procclean"]["median"] < TARGETS["stop500"]
             tgt = "< %.1f s at N=%d" % (TARGETS["stop500"], n) if n == 500 else \
-                "(< 0.5 s at N=500)"
+                "(< %.1f s at N=500)" % TARGETS["stop500"]
             met["1"] = ok = ok if n == 500 else None
         rows.append(["1", "stop, N=%d, exit 50 ms after TERM (seed: safe-stop)" % n,
                      fmt_cell(st[n]["procclean"]), fmt_cell(st[n]["seed"]),
@@ -783,7 +824,8 @@ def report(m, res, args, elapsed):
                  fmt_cell(sb["data"]["procclean"]), fmt_cell(sb["data"]["seed"]),
                  "%.3f" % r if r else "-", "grace + < 0.3 s", verdict(ok)])
 
-    cr = res["crowd"]
+    cr = dict(res["crowd"])
+    scope = cr.pop("scope", None)
     sizes = sorted(cr)
     shown = [s for s in sizes if s in (1000, 5000, 10000)] or [s for s in sizes if s][-2:]
     for s in shown:
@@ -792,7 +834,8 @@ def report(m, res, args, elapsed):
         tgt = ""
         if s == max(sizes):
             ok = r is not None and r <= TARGETS["crowd_ratio"]
-            tgt = "ratio <= 1.5 at 10,000" if s == 10000 else "(ratio <= 1.5 at 10,000)"
+            tgt = ("ratio <= %.1f at 10,000" if s == 10000 else "(ratio <= %.1f at 10,000)") \
+                % TARGETS["crowd_ratio"]
             met["3"] = ok = ok if s == 10000 else None
         rows.append(["3", "force-clean-backend, %d others + 10 matches" % s,
                      fmt_cell(cr[s]["procclean"]), fmt_cell(cr[s]["seed"]),
@@ -851,6 +894,12 @@ def report(m, res, args, elapsed):
                  "%.1f -> %.1f µs/proc" % (gp[3] * 1e6, gp[4] * 1e6) if gp[3] else "-",
                  "%.1f -> %.1f µs/proc" % (gs[3] * 1e6, gs[4] * 1e6) if gs[3] else "-",
                  "-", "< 1.5x", "-" if curv is None else "%.2fx" % curv])
+    if scope:
+        rows.append(["7", "scope checks at %d processes: tags (every /proc/PID/environ) + "
+                     "stop's second look (new PIDs only); the table read itself: %s"
+                     % (scope["n"], fmt_cell(scope["table"])),
+                     "%s + %s" % (fmt_cell(scope["tags"]), fmt_cell(scope["second_look"])),
+                     "-", "-", "within (3)", ""])
     w(table(head, rows))
     w("")
     cpu_rows = []
