@@ -40,10 +40,18 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("NO_COLOR", "1")
 
-    def copy(name):
+    def copy(name, vendored="procclean.py"):
+        """vendored: where procclean.py is copied in the repo (as a team vendors it), or
+        None to leave it outside (init then names it by its absolute path)."""
         dest = tmp_path / name
         shutil.copytree(os.path.join(FIXTURES, name), str(dest))
         monkeypatch.chdir(str(dest))
+        if vendored:
+            target = dest / vendored
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True)
+            shutil.copyfile(os.path.join(REPO, "procclean.py"), str(target))
+            monkeypatch.setattr(procclean, "__file__", str(target))
         return dest
     return copy
 
@@ -60,9 +68,10 @@ def init(capsys):
 
 
 def snapshot(folder):
-    """{relative path: bytes} of every file under folder."""
+    """{relative path: bytes} of every file under folder (bytecode caches left out)."""
     files = {}
     for root, dirs, names in os.walk(str(folder)):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in names:
             path = os.path.join(root, name)
             with open(path, "rb") as f:
@@ -265,8 +274,10 @@ def test_existing_config_is_kept_without_force(project, init):
     mine = "# mine\n[backend]\nport = 8123\n"
     (repo / "procclean.ini").write_text(mine)
     code, out, err = init()
-    assert code == 1, (out, err)
-    assert "procclean.ini exists; not overwritten (use --force)" in err, err
+    # an existing procclean.ini is a note, not an error (issue 14)
+    assert code == 0, (out, err)
+    assert "procclean.ini exists: kept as it is (--force writes a fresh one)" in out, out
+    assert err == ""
     assert read(repo / "procclean.ini") == mine
     assert "wrote procclean.ini" not in out
 
@@ -401,7 +412,7 @@ def test_dry_run_writes_nothing_and_shows_both(project, init):
     assert "\nstop:\n" not in out          # the team's stop would be kept
     assert "wrote" not in out and "added to Makefile" not in out
     # what the dry run shows is what a real run writes
-    shown = out.split("would write procclean.ini:\n", 1)[1].split("\nMakefile already", 1)[0]
+    shown = out.split("would write procclean.ini:\n", 1)[1].split("\nasked make what Makefile defines", 1)[0]
     assert init()[0] == 0
     assert read(repo / "procclean.ini").strip() == shown.strip()
 
