@@ -3953,6 +3953,12 @@ def _why_kept(rule, ours):
         return "init_kept_shared", {"others": " ".join(others)}
     if rule.colons == "::":
         return "init_kept_double", {}
+    if not rule.recipe:
+        # `start: start-backend start-frontend`: procclean's own targets only.
+        other = [w for w in rule.prereqs if w not in ours]
+        if other or not rule.prereqs:
+            return "init_kept_more", {"what": printable(other[0]) if other else "-"}
+        return None
     if not seed_style(rule.recipe, ours):
         first = next((l.strip() for l in rule.recipe if not seed_style([l], ours)
                       and not re.match(_HARMLESS_RE, l.lstrip("@-+ \t"))), "")
