@@ -3452,7 +3452,7 @@ def _detect_frontend(folder):
             port = "5173" if "vite" in dev else "3000"
         tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
         pattern = BUILTIN_SERVICES[1]["pattern"]
-        if tool not in ("npm", "pnpm"):         # `pnpm run dev` contains `npm run dev`
+        if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
             pattern = "(%s.* run dev|%s" % (tool, pattern[1:])
         return ("frontend", {
             "pattern": pattern, "pidfile": "frontend.pid", "logfile": "frontend.log",
@@ -3723,15 +3723,6 @@ def parse_makefile_text(text, prefix="\t"):
             rule.end = end
             rules.append(rule)
     return rules, prefix, includes
-
-
-def existing_targets(makefile_text):
-    """Target names a Makefile's text defines, with $(VAR) and ${VAR} in rule heads
-    expanded."""
-    names = set()
-    for rule in parse_makefile_text(makefile_text)[0]:
-        names.update(rule.names)
-    return names
 
 
 class MakeInfo(object):
