@@ -3772,19 +3772,23 @@ def _run_make(args, folder, stdin=b""):
     return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
 
 
-# Read after the Makefile (`-f -`): what the database does not print plainly.
+# Read after the Makefile (`-f -`): what the database does not print plainly, and a
+# goal that has nothing to do, so that not even the default goal's $(MAKE) lines (which
+# make runs under -q too) are run.
+MAKE_PROBE_GOAL = "procclean--probe"
 _MAKE_PROBE = (b"$(info procclean-prefix:[$(.RECIPEPREFIX)])\n"
                b"$(info procclean-files:$(MAKEFILE_LIST))\n"
-               b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN))\n")
+               b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN))\n"
+               b"procclean--probe: ;\n")
 _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
                 "# Pattern-specific Variable Values", "# Files", "# VPATH Search Paths")
 
 
 def ask_make(folder, name):
     """MakeInfo from GNU make's own database (`make -pRrq -f NAME`: every target,
-    included or pattern, nothing run but the Makefile's $(shell ...) calls), or None
-    where GNU make is not installed."""
-    result = _run_make(["-pRrq", "-f", name, "-f", "-"], folder, _MAKE_PROBE)
+    included or pattern; nothing run but the Makefile's $(shell ...) calls), or None
+    where GNU make is not installed (or is another make: BSD make has no -p)."""
+    result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
     if result is None or "# GNU Make" not in result[1]:
         return None
     code, text, err = result
@@ -3795,6 +3799,7 @@ def ask_make(folder, name):
     variables = [v for v, origin in zip(("PYTHON", "PROCCLEAN"), probe.get("vars", "").split())
                  if origin not in ("undefined", "default")]
     targets, patterns = parse_make_database(text)
+    targets.pop(MAKE_PROBE_GOAL, None)
     return MakeInfo("make", targets, patterns, prefix, files, variables,
                     errors[0] if errors else None)
 

@@ -805,3 +805,17 @@ def test_init_in_chinese_has_no_english_lines(project, init):
                 or re.match(r"^[\w-]+:$", line):
             continue
         assert re.search(u"[\u4e00-\u9fff]", line), line
+
+
+def test_asking_make_runs_no_recipe_not_even_recursive_ones(project, init):
+    """make runs $(MAKE) lines even under -q: the question goes to a goal with nothing to
+    do, so the default goal's recipes (here a line naming $(MAKE) that writes a file) never
+    run."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("all:\n\t$(MAKE) --version >/dev/null; touch ran\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert not (repo / "ran").exists()
+    assert "asked make what Makefile defines" in out
+    assert "procclean--probe" not in read(repo / "Makefile") + out
