@@ -14,7 +14,9 @@ Copy it into the repo and call it from make:
     	@$(PYTHON) -m procclean $@
 
 (`python3 procclean.py CMD` works the same; `-m` lets Python reuse the compiled
-bytecode in __pycache__ instead of compiling this file on every call.)
+bytecode in __pycache__ instead of compiling this file on every call.  Vendored as
+tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
+`init --makefile` writes the line for the layout it finds.)
 
 `python3 procclean.py --help` lists every command and option.  Standard library only.
 """
@@ -4134,7 +4136,8 @@ commands:
   doctor [SERVICE...]        find stale pidfiles, leftovers, busy ports, config errors;
                              --fix applies the safe fixes
   init                       write procclean.ini for this repo and print make targets
-                             (--makefile: add them; --force: overwrite procclean.ini)
+                             (--makefile: add them; --replace: swap ps|grep recipes;
+                             --force: overwrite procclean.ini)
   stop-backend, force-clean-frontend, start-backend, ...: the Makefile's names
 
 examples:
