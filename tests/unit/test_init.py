@@ -413,7 +413,8 @@ def test_dry_run_writes_nothing_and_shows_both(project, init):
     assert "\nstop:\n" not in out          # the team's stop would be kept
     assert "wrote" not in out and "added to Makefile" not in out
     # what the dry run shows is what a real run writes
-    shown = out.split("would write procclean.ini:\n", 1)[1].split("\nasked make what Makefile defines", 1)[0]
+    shown = out.split("would write procclean.ini:\n", 1)[1]
+    shown = shown.split("\nasked make what Makefile defines", 1)[0]
     assert init()[0] == 0
     assert read(repo / "procclean.ini").strip() == shown.strip()
 
@@ -764,7 +765,8 @@ def test_node_package_manager_by_lock_file(project, init, lock, command, matches
     frontend = config().services["frontend"]
     assert frontend.command == command
     assert frontend.regex.search("root 10 1 0 09:00 ? 00:00:01 " + matches)
-    assert frontend.regex.search("root 11 10 0 09:00 ? 00:00:01 node frontend/node_modules/.bin/vite")
+    assert frontend.regex.search("root 11 10 0 09:00 ? 00:00:01 node "
+                                 "frontend/node_modules/.bin/vite")
 
 
 def test_init_says_which_python_and_why(project, init, monkeypatch):
