@@ -1529,6 +1529,8 @@ MESSAGES = {
         "init_checked": "{ok} make -n accepts the new {path}",
         "init_unchecked": "make not found: the new {path} is not checked",
         "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
+        "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or init --makefile --replace)",
+        "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -1655,6 +1657,8 @@ MESSAGES = {
         "init_checked": "{ok} make -n 接受新的 {path}",
         "init_unchecked": "未找到 make: 新的 {path} 未经检查",
         "init_rejected": "{fail} make 不接受新的 {path} ({error}); 已恢复原文件",
+        "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 init --makefile --replace)",
+        "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -3733,8 +3737,10 @@ class MakeInfo(object):
     rules' targets (`stop-%`), the recipe prefix at the end, the files read, whether
     PYTHON and PROCCLEAN are set, and make's complaint about the file, if any."""
 
-    def __init__(self, source, targets, patterns, prefix, files, variables=(), error=None):
+    def __init__(self, source, targets, patterns, prefix, files, variables=(), error=None,
+                 procclean_value=None):
         self.source = source
+        self.procclean_value = procclean_value     # PROCCLEAN as written, if the file sets it
         self.targets = targets
         self.patterns = patterns
         self.prefix = prefix
@@ -3781,6 +3787,7 @@ MAKE_PROBE_GOAL = "procclean--probe"
 _MAKE_PROBE = (b"$(info procclean-prefix:[$(.RECIPEPREFIX)])\n"
                b"$(info procclean-files:$(MAKEFILE_LIST))\n"
                b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN))\n"
+               b"$(info procclean-value:$(value PROCCLEAN))\n"
                b"procclean--probe: ;\n")
 _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
                 "# Pattern-specific Variable Values", "# Files", "# VPATH Search Paths")
@@ -3795,15 +3802,16 @@ def ask_make(folder, name):
         return None
     code, text, err = result
     errors = [l for l in err.splitlines() if re.match(r"^[^:\s][^:]*:\d+: \*\*\* ", l)]
-    probe = dict(re.findall(r"^procclean-(prefix|files|vars):(.*)$", text, re.M))
+    probe = dict(re.findall(r"^procclean-(prefix|files|vars|value):(.*)$", text, re.M))
     prefix = probe.get("prefix", "[]")[1:-1][:1] or "\t"
     files = probe.get("files", "").split()[:-1]          # the last one is the probe
     variables = [v for v, origin in zip(("PYTHON", "PROCCLEAN"), probe.get("vars", "").split())
-                 if origin not in ("undefined", "default")]
+                 if origin in ("file", "override")]
     targets, patterns = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
     return MakeInfo("make", targets, patterns, prefix, files, variables,
-                    errors[0] if errors else None)
+                    errors[0] if errors else None,
+                    probe.get("value") if "PROCCLEAN" in variables else None)
 
 
 def parse_make_database(text):
@@ -3853,7 +3861,7 @@ def read_makefile(folder, name):
     includes, pattern rules, the last .RECIPEPREFIX."""
     import glob
     targets, patterns, files, variables = {}, [], [], set()
-    prefix = "\t"
+    prefix, value = "\t", None
     queue = [name]
     while queue and len(files) < 50:
         path = queue.pop(0)
@@ -3871,11 +3879,14 @@ def read_makefile(folder, name):
         variables.update(v for v in ("PYTHON", "PROCCLEAN")
                          if re.search(r"^\s*(?:override\s+|export\s+)?%s\s*(?:\?|::?|\+|!)?="
                                       % v, text, re.M))
+        values = re.findall(_PROCCLEAN_VAR_RE, text, re.M)
+        value = values[-1][1].strip() if values else value
         for pattern in includes:
             found = sorted(os.path.relpath(p, folder)
                            for p in glob.glob(os.path.join(folder, pattern)))
             queue.extend(found or [pattern])
-    return MakeInfo("text", targets, patterns, prefix, files, variables)
+    return MakeInfo("text", targets, patterns, prefix, files, variables,
+                    procclean_value=value)
 
 
 # A recipe line that does what procclean does: finds processes, signals them, starts
@@ -3923,8 +3934,8 @@ def plan_replacements(text, info, makefile, ours):
     done = set()
     for rule in reversed(parse_makefile_text(text)[0]):
         mine = [n for n in rule.names if n in ours]
-        if not mine:
-            continue
+        if not mine or "procclean" in " ".join(rule.recipe).lower():
+            continue            # not ours, or procclean's already
         why = _why_kept(rule, ours)
         if why:
             kept.extend((n, why[0], dict(why[1], line=rule.start + 1)) for n in mine)
@@ -4032,8 +4043,10 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     added = [t for t in ours if not info.defines(t)]
     _say_kept(ctx, info, ours, done, kept, replace, text)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
-    if not added and not replaced:
+    fixed = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
+    if not added and not replaced and fixed == new_text:
         return EXIT_OK
+    new_text = fixed
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
     if "PYTHON" not in info.variables:
         block.append("PYTHON ?= python3")
@@ -4056,6 +4069,36 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
         return EXIT_OK
     return _write_makefile(ctx, folder, name, text if exists else None, new_text,
                            added, replaced)
+
+
+_PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
+
+
+def runs_this_file(value, folder="."):
+    """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
+    path, or by its module name after -m."""
+    rel = procclean_path(folder)
+    dotted = rel[:-3].replace(os.sep, ".") if rel.endswith(".py") else None
+    if re.search(r"(^|[\s/\"'])%s([\s\"']|$)" % re.escape(rel), value):
+        return True
+    return bool(dotted and re.search(r"-m\s+%s(\s|$)" % re.escape(dotted), value))
+
+
+def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
+    """A PROCCLEAN that does not run this file (the README's line copied into a repo that
+    keeps procclean in tools/): named with the line that would; with --replace, swapped
+    when it is set in the Makefile itself.  The text, changed or not."""
+    value = info.procclean_value
+    if value is None or runs_this_file(value, folder):
+        return text
+    found = list(re.finditer(_PROCCLEAN_VAR_RE, text, re.M))
+    if not replace or not found:
+        ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(folder),
+                     line=procclean_line)
+        return text
+    match = found[-1]
+    ctx.out.say("init_var_replaced", value=printable(match.group(2).strip()), line=procclean_line)
+    return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
 
 
 def _say_kept(ctx, info, ours, done, kept, replace, text):

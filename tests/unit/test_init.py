@@ -614,7 +614,31 @@ def test_replace_swaps_seed_recipes_and_keeps_the_rest(project, init):
     # again: nothing left to replace or add
     code, out, err = init("--makefile", "--replace")
     assert code == 0 and "replaced" not in out and "added to Makefile" not in out, out
+    assert [l for l in out.splitlines() if l.startswith("kept ")] == [
+        l for l in out.splitlines() if l.startswith("kept clean ")], out
     assert read(repo / "Makefile") == after
+
+
+def test_a_procclean_line_that_does_not_run_this_file(project, init):
+    """The README's root line copied into a repo that keeps procclean in tools/: named, and
+    with --replace swapped for the line of this layout."""
+    need_make()
+    repo = project("fastapi-vite", vendored="tools/procclean.py")
+    (repo / "Makefile").write_text("PROCCLEAN ?= $(PYTHON) -m procclean\n\n"
+                                   "stop:\n\t@$(PROCCLEAN) $@\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert ("the Makefile's PROCCLEAN ($(PYTHON) -m procclean) does not run tools/procclean.py; "
+            "for this layout: PROCCLEAN = $(PYTHON) -m tools.procclean") in err, err
+    assert make_n(repo, "stop").stdout.strip() == "python3 -m procclean stop"
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "PROCCLEAN = $(PYTHON) -m procclean did not run procclean here: now " \
+        "$(PYTHON) -m tools.procclean" in out, out
+    assert read(repo / "Makefile").startswith("PROCCLEAN ?= $(PYTHON) -m tools.procclean\n")
+    assert make_n(repo, "stop", "start").stdout.splitlines() == [
+        "python3 -m tools.procclean stop", "python3 -m tools.procclean start"]
+    assert init("--makefile")[2] == ""          # now it runs this file: nothing to say
 
 
 def test_without_replace_seed_recipes_are_kept_and_named(project, init):
