@@ -3643,7 +3643,8 @@ class MakeRule(object):
     continuations joined), where it is (line indexes, end exclusive) and the
     recipe prefix in effect there."""
 
-    __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix")
+    __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
+                 "comment")
 
     def __init__(self, names, head, colons, prereqs, recipe, start, prefix):
         self.names = names
@@ -3654,6 +3655,7 @@ class MakeRule(object):
         self.start = start
         self.end = start + 1
         self.prefix = prefix
+        self.comment = ""           # a comment on the head line (`stop: ## help text`)
 
 
 _ASSIGN_RE = r"^(?:override\s+|export\s+)?([^\s:#=$]+)\s*(\?|::?|:::|\+|!)?=\s*(.*)$"
@@ -3721,11 +3723,13 @@ def parse_makefile_text(text, prefix="\t"):
         elif head and not re.match(r"^\s*(ifn?eq|ifn?def|else|endif|export|unexport|vpath)\b",
                                    line):
             prereqs, _, inline = head.group(3).partition(";")
+            prereqs, hash_, comment = prereqs.partition("#")    # `stop: ## help text`
             if "=" in prereqs.replace(":=", ""):
                 continue        # a target-specific variable, not a rule
             rule = MakeRule(expand(head.group(1).split()), head.group(1).split(),
                             head.group(2), prereqs.split(),
                             [inline.strip()] if inline.strip() else [], start, prefix)
+            rule.comment = (" " + hash_ + comment.rstrip()) if hash_ and not inline else ""
             rule.end = end
             rules.append(rule)
     return rules, prefix, includes
@@ -3891,9 +3895,12 @@ def read_makefile(folder, name):
 
 # A recipe line that does what procclean does: finds processes, signals them, starts
 # one in the background with its PID saved, looks at a port or a health URL.
-_PROCESS_WORK = (r"\bps\b", r"\bpgrep\b", r"\bpkill\b", r"\bkillall\b", r"\bkill\b",
-                 r"\blsof\b", r"\bfuser\b", r"\bnetstat\b", r"\bss\s+-", r"\bnohup\b",
-                 r"\$\$!", r"\bcurl\b.*(localhost|127\.0\.0\.1)")
+_PROCESS_WORK = (r"(^|[|;&(`]\s*|\$\$\(\s*)ps\s+-?[A-Za-z]+", r"\bpgrep\b", r"\bpkill\b",
+                 r"\bkillall\b", r"\bkill\b", r"\blsof\b", r"\bfuser\b", r"\bnetstat\b",
+                 r"\bss\s+-", r"\bnohup\b", r"\$\$!", r"(?<!&)&\s*$",
+                 r"\bcurl\b.*(localhost|127\.0\.0\.1)")
+# ...unless it runs another manager of processes: that is not procclean's to replace.
+_OTHER_MANAGERS = r"\b(docker|podman|kubectl|compose|systemctl|supervisorctl|pm2|brew)\b"
 # A recipe line that does nothing procclean would miss: a message, a pause, a comment.
 _HARMLESS_RE = r"^(#.*|echo\b.*|printf\b.*|sleep\s+[\d.]+|true|:|)$"
 _STATE_FILE_RE = r"\.(pid|log)(\.\d+|\.state)?[\"']?$"
@@ -3918,7 +3925,8 @@ def seed_style(recipe, ours):
             if not goals or any(g not in ours for g in goals):
                 return False
             work = True
-        elif any(re.search(p, command) for p in _PROCESS_WORK):
+        elif any(re.search(p, command) for p in _PROCESS_WORK) and \
+                not re.search(_OTHER_MANAGERS, command):
             work = True
         else:
             return False
@@ -3941,8 +3949,8 @@ def plan_replacements(text, info, makefile, ours):
             kept.extend((n, why[0], dict(why[1], line=rule.start + 1)) for n in mine)
             continue
         prereqs = [w for w in rule.prereqs if w not in ours]
-        new = "%s:%s\n%s@$(PROCCLEAN) $@" % (" ".join(rule.head), "".join(
-            " " + w for w in prereqs), rule.prefix)
+        new = "%s:%s%s\n%s@$(PROCCLEAN) $@" % (" ".join(rule.head), "".join(
+            " " + w for w in prereqs), rule.comment, rule.prefix)
         lines[rule.start:rule.end] = new.split("\n")
         replaced.append((rule.names, rule.start + 1, len(rule.recipe)))
         done.update(rule.names)

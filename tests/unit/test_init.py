@@ -845,3 +845,24 @@ def test_asking_make_runs_no_recipe_not_even_recursive_ones(project, init):
     assert not (repo / "ran").exists()
     assert "asked make what Makefile defines" in out
     assert "procclean--probe" not in read(repo / "Makefile") + out
+
+
+def test_seed_style_leaves_other_process_managers_and_keeps_help_comments(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "help: ## list the targets\n\t@grep -E '^[a-z-]+:.*##' Makefile\n\n"
+        "status: ## is it up?\n\tdocker ps\n\n"
+        "stop-backend: ## stop the API\n\t@pkill -f 'uvicorn main:app' || true\n\n"
+        "start-backend:\n\tcd backend && uvicorn main:app --port 8000 &\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "status: ## is it up?\n\tdocker ps\n" in text, text
+    assert "stop-backend: ## stop the API\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert "start-backend:\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert re.search(r"kept status \(line 4\): its recipe does more than procclean "
+                     r"\(docker ps\)", out), out
+    r = make_n(repo, "help", "status", "stop-backend")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines()[1:] == ["docker ps", "python3 -m procclean stop-backend"], r
