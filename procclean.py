@@ -1531,6 +1531,7 @@ MESSAGES = {
         "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
         "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
+        "init_var_would_replace": "would replace PROCCLEAN = {value}, which does not run procclean here, with {line}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -1659,6 +1660,7 @@ MESSAGES = {
         "init_rejected": "{fail} make 不接受新的 {path} ({error}); 已恢复原文件",
         "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
+        "init_var_would_replace": "将把在这里无法运行 procclean 的 PROCCLEAN = {value} 改为 {line}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -4105,7 +4107,8 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
                      line=procclean_line)
         return text
     match = found[-1]
-    ctx.out.say("init_var_replaced", value=printable(match.group(2).strip()), line=procclean_line)
+    ctx.out.say("init_var_would_replace" if ctx.dry_run else "init_var_replaced",
+                value=printable(match.group(2).strip()), line=procclean_line)
     return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
 
 
