@@ -1482,7 +1482,7 @@ MESSAGES = {
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
         "init_wrote": "{ok} wrote {path}",
         "init_would_write": "would write {path}:",
-        "init_paste": "Makefile targets to paste (or run init --makefile):",
+        "init_paste": "Makefile targets to paste (or run {prog} init --makefile):",
         "init_appended": "{ok} added to Makefile: {targets}",
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
@@ -1522,14 +1522,14 @@ MESSAGES = {
         "init_kept_shared": "kept {target} (line {line}): its rule also makes {others}",
         "init_kept_double": "kept {target} (line {line}): a double-colon rule",
         "init_kept_more": "kept {target} (line {line}): its recipe does more than procclean ({what})",
-        "init_replace_hint": "{targets}: ps|grep recipes that procclean does; init --makefile --replace swaps them (with a backup)",
+        "init_replace_hint": "{targets}: ps|grep recipes that procclean does; {prog} init --makefile --replace swaps them (with a backup)",
         "init_would_replace": "would replace {targets} (line {line}, {n} recipe line(s)) with one procclean call",
         "init_replaced": "{ok} replaced {targets} (line {line}, {n} recipe line(s)) with one procclean call",
         "init_backup": "{ok} the previous Makefile is kept as {path}",
         "init_checked": "{ok} make -n accepts the new {path}",
         "init_unchecked": "make not found: the new {path} is not checked",
         "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
-        "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or init --makefile --replace)",
+        "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or {prog} init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
         "init_var_would_replace": "would replace PROCCLEAN = {value}, which does not run procclean here, with {line}",
     },
@@ -1612,7 +1612,7 @@ MESSAGES = {
         "init_nothing": "这里既没有 Python 后端也没有前端; 未写入任何文件",
         "init_wrote": "{ok} 已写入 {path}",
         "init_would_write": "将写入 {path}:",
-        "init_paste": "可粘贴到 Makefile 的目标 (或运行 init --makefile):",
+        "init_paste": "可粘贴到 Makefile 的目标 (或运行 {prog} init --makefile):",
         "init_appended": "{ok} 已添加到 Makefile: {targets}",
         "init_kept": "Makefile 已有: {targets}; 不重复添加",
         "init_would_append": "将添加到 Makefile:",
@@ -1651,14 +1651,14 @@ MESSAGES = {
         "init_kept_shared": "保留 {target} (第 {line} 行): 该规则还生成 {others}",
         "init_kept_double": "保留 {target} (第 {line} 行): 双冒号规则",
         "init_kept_more": "保留 {target} (第 {line} 行): 其命令不只做 procclean 做的事 ({what})",
-        "init_replace_hint": "{targets}: 是 procclean 可以替代的 ps|grep 命令; init --makefile --replace 会替换它们 (并保留备份)",
+        "init_replace_hint": "{targets}: 是 procclean 可以替代的 ps|grep 命令; {prog} init --makefile --replace 会替换它们 (并保留备份)",
         "init_would_replace": "将把 {targets} (第 {line} 行, {n} 行命令) 替换为一次 procclean 调用",
         "init_replaced": "{ok} 已把 {targets} (第 {line} 行, {n} 行命令) 替换为一次 procclean 调用",
         "init_backup": "{ok} 原 Makefile 已备份为 {path}",
         "init_checked": "{ok} make -n 接受新的 {path}",
         "init_unchecked": "未找到 make: 新的 {path} 未经检查",
         "init_rejected": "{fail} make 不接受新的 {path} ({error}); 已恢复原文件",
-        "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 init --makefile --replace)",
+        "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 {prog} init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
         "init_var_would_replace": "将把在这里无法运行 procclean 的 PROCCLEAN = {value} 改为 {line}",
     },
@@ -3608,7 +3608,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     else:
         rules = makefile_rules(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
-        out.say("init_paste")
+        out.say("init_paste", prog=prog_command(folder))
         out.line("\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n" % (
             line, " ".join(t for t, _ in rules)))
         out.line("\n".join(rule for _, rule in rules))
@@ -4104,7 +4104,7 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
     found = list(re.finditer(_PROCCLEAN_VAR_RE, text, re.M))
     if not replace or not found:
         ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(folder),
-                     line=procclean_line)
+                     line=procclean_line, prog=prog_command(folder))
         return text
     match = found[-1]
     ctx.out.say("init_var_would_replace" if ctx.dry_run else "init_var_replaced",
@@ -4127,7 +4127,7 @@ def _say_kept(ctx, info, ours, done, kept, replace, text):
         seedlike = [t for r in parse_makefile_text(text)[0] if seed_style(r.recipe, ours)
                     for t in r.names if t in have]
         if seedlike:
-            out.say("init_replace_hint", targets=" ".join(seedlike))
+            out.say("init_replace_hint", targets=" ".join(seedlike), prog=prog_command())
 
 
 def _write_makefile(ctx, folder, name, before, new_text, added, replaced):

@@ -144,7 +144,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     assert (repo / procclean.resolve_cwd(cfg.services["frontend"].cwd) / "package.json").is_file()
     # without --makefile the Makefile is left alone and the targets are printed to paste
     assert read(repo / "Makefile") == makefile_before
-    assert "Makefile targets to paste" in out
+    assert "Makefile targets to paste (or run python3 procclean.py init --makefile):" in out
     assert "PROCCLEAN ?= $(PYTHON) -m procclean" in out
     for target in GENERIC_TARGETS + per_service("backend") + per_service("frontend"):
         assert "\n%s:\n\t@$(PROCCLEAN) $@\n" % target in out, target
@@ -648,7 +648,7 @@ def test_without_replace_seed_recipes_are_kept_and_named(project, init):
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
     assert read(repo / "Makefile").startswith(before)
-    hint = [l for l in out.splitlines() if "init --makefile --replace swaps them" in l]
+    hint = [l for l in out.splitlines() if "python3 procclean.py init --makefile --replace swaps them" in l]
     assert len(hint) == 1 and "stop-backend" in hint[0] and "install" not in hint[0], out
 
 
