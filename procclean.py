@@ -1531,6 +1531,7 @@ MESSAGES = {
         "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
         "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or {prog} init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
+        "d_make_var": "{file}: PROCCLEAN = {value} does not run {path}, so its make targets fail",
         "init_var_would_replace": "would replace PROCCLEAN = {value}, which does not run procclean here, with {line}",
     },
     "zh": {
@@ -1660,6 +1661,7 @@ MESSAGES = {
         "init_rejected": "{fail} make 不接受新的 {path} ({error}); 已恢复原文件",
         "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 {prog} init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
+        "d_make_var": "{file}: PROCCLEAN = {value} 不能运行 {path}, 其 make 目标都会失败",
         "init_var_would_replace": "将把在这里无法运行 procclean 的 PROCCLEAN = {value} 改为 {line}",
     },
 }
@@ -3293,12 +3295,25 @@ def check_port(service, listeners, table, own, dead, hints):
     return found
 
 
+def check_makefile(hints, folder="."):
+    """A PROCCLEAN in the project's Makefile that does not run this file (every make
+    target would fail: the root line copied into a repo that keeps procclean in tools/)."""
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
+    values = re.findall(_PROCCLEAN_VAR_RE, _read_text(os.path.join(folder, name)) or "",
+                        re.M) if name else []
+    if not values or runs_this_file(values[-1][1].strip(), folder):
+        return []
+    return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
+                                   "path": procclean_path(folder)},
+                    _run_fix("%s init --makefile --replace" % hints.prog))]
+
+
 def diagnose(ctx, services, problems):
     """Every finding for `services`, without changing anything: one check per kind
     of finding, all from one process table and one listener list."""
     system = ctx.system
     hints = Hints()
-    findings = check_config(problems)
+    findings = check_config(problems) + check_makefile(hints)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
     ports = [s.port for s in services if s.port]
@@ -4087,6 +4102,8 @@ _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)
 def runs_this_file(value, folder="."):
     """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
     path, or by its module name after -m."""
+    if re.search(r"\$[({](?!PYTHON[)}])|\$[^({$]", value.replace("$$", "")):
+        return True             # names other variables: cannot tell, trust it
     rel = procclean_path(folder)
     dotted = rel[:-3].replace(os.sep, ".") if rel.endswith(".py") else None
     if re.search(r"(^|[\s/\"'])%s([\s\"']|$)" % re.escape(rel), value):

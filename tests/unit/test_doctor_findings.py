@@ -92,3 +92,20 @@ def test_modules_needed_by_a_python_command(in_tmp):
     assert need(["-m", "uvicorn", "pkg.app:app", "--port", "8000"], str(in_tmp)) == \
         ["uvicorn", "starlette"]
     assert need(["-c", "pass"], str(in_tmp)) == []
+
+
+def test_a_makefile_procclean_line_that_does_not_run_this_file(in_tmp):
+    """The README's root line in a repo that keeps procclean in tools/: every make target
+    fails; doctor (run as the script) says so, with the command that fixes it."""
+    (in_tmp / "Makefile").write_text("PROCCLEAN ?= $(PYTHON) -m procclean\n"
+                                     "stop:\n\t@$(PROCCLEAN) $@\n")
+    code, out, err = invoke(["doctor"], FakeSystem([]))
+    assert code == 1
+    assert "Makefile: PROCCLEAN = $(PYTHON) -m procclean does not run tools/procclean.py, so " \
+        "its make targets fail" in out, out
+    assert "fix: python3 tools/procclean.py init --makefile --replace" in out
+    for line in ("$(PYTHON) -m tools.procclean", "python3 ./tools/procclean.py",
+                 "$(PY) $(TOOLS)/procclean.py"):         # the last: cannot tell, trusted
+        (in_tmp / "Makefile").write_text("PROCCLEAN = %s\n" % line)
+        code, out, err = invoke(["doctor"], FakeSystem([]))
+        assert "PROCCLEAN" not in out, (line, out)
