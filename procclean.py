@@ -14,7 +14,9 @@ Copy it into the repo and call it from make:
     	@$(PYTHON) -m procclean $@
 
 (`python3 procclean.py CMD` works the same; `-m` lets Python reuse the compiled
-bytecode in __pycache__ instead of compiling this file on every call.)
+bytecode in __pycache__ instead of compiling this file on every call.  Vendored as
+tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
+`init --makefile` writes the line for the layout it finds.)
 
 `python3 procclean.py --help` lists every command and option.  Standard library only.
 """
@@ -1880,17 +1882,15 @@ MESSAGES = {
         "d_protected": "{path}: names PID {pid}, procclean itself or one of its parents",
         "d_unknown_start": "{path}: names PID {pid} ({cmd}), which matches no pattern and whose start time cannot be read: it may be a reused PID",
         "d_leftover": "{svc}: {n} process(es) run that its pidfile does not account for (PID {pids})",
-        "d_orphan": "{svc}: PID {pid} outlived its parent (now under init) and {why}: {cmd}",
-        "d_orphan_match": "still matches the pattern",
-        "d_orphan_port": "still holds port {port}",
+        "d_orphan_match": "{svc}: PID {pid} outlived its parent (now under init) and still matches the pattern: {cmd}",
+        "d_orphan_port": "{svc}: PID {pid} outlived its parent (now under init) and still holds port {port}: {cmd}",
         "d_stranger": "port {port} of {svc} is held by PID {pid}, which is not {svc}'s: {cmd}",
-        "d_stranger_fix": "check PID {pid} is yours, then: {prog} kill-port {port}",
+        "d_stranger_fix": "check PID {pid} is yours (or move {svc} to another port: {other}), then: {cmd}",
         "init_found": "{ok} found {svc}: {what}",
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
         "init_wrote": "{ok} wrote {path}",
-        "init_exists": "{fail} {path} exists; not overwritten (use --force)",
         "init_would_write": "would write {path}:",
-        "init_paste": "Makefile targets to paste (or run init --makefile):",
+        "init_paste": "Makefile targets to paste (or run {prog} init --makefile):",
         "init_appended": "{ok} added to Makefile: {targets}",
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
@@ -1900,8 +1900,55 @@ MESSAGES = {
         "status_outside": "    outside this project, not counted: {n} matching process(es): {procs} (--everywhere includes them)",
         "folder_unknown": "folder unknown",
         "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
-        "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {prog} kill-port {port}",
+        "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
         "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
+        # -- init --
+        "fix_run": "{cmd}",
+        "fix_config": "correct {field} of [{svc}] in {file} (or {env})",
+        "fix_cwd": "create it, or set cwd of [{svc}] in {file}",
+        "fix_command": "correct command of [{svc}] in {file}",
+        "fix_program": "install {program}, or set command of [{svc}] in {file}",
+        "d_missing_modules": "{svc}: {python} cannot import {modules}, which its start command needs",
+        "d_python_fails": "{svc}: {python} does not run: {error}",
+        "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
+        "port_hint_other": "    pick another port: {other}",
+        "tc_env": "$VIRTUAL_ENV is {where}",
+        "tc_venv": "the virtual environment {where}",
+        "tc_lock": "{lock} makes it a {tool} project",
+        "tc_lock_no_tool": "{lock} names {tool}, which is not installed; the interpreter running procclean instead",
+        "tc_self": "no virtual environment or lock file found; the interpreter running procclean",
+        "tc_node_lock": "{lock} found",
+        "tc_node_none": "no lock file found; npm",
+        "init_python": "{ok} {svc} runs with {python} ({why})",
+        "init_node": "{ok} {svc} runs with {tool} ({why})",
+        "init_config_kept": "{path} exists: kept as it is (--force writes a fresh one)",
+        "init_layout": "make runs procclean as {cmd} ({why})",
+        "lay_root": "procclean.py is at the root; -m reuses its cached bytecode",
+        "lay_module": "{path} imports as {module} from the root; -m reuses its cached bytecode",
+        "lay_script": "{path} cannot be run with -m from the root; run as a script, compiled on each call",
+        "lay_outside": "{path} is outside this folder; copy it into the repo and run init again",
+        "init_gitignore": "add to .gitignore (pidfiles, supervisor state, logs, bytecode): {lines}",
+        "init_make_asked": "asked make what {path} defines (files read: {files})",
+        "init_make_text": "no GNU make here: read {path} and its includes as text",
+        "init_make_broken": "{fail} make rejects {path} as it is: {error}; not changed",
+        "init_makefile_unsafe": "{fail} {path} is a link, not UTF-8 text or over 1 MB; not changed",
+        "init_cannot_write": "{fail} cannot write {path}: {error}",
+        "init_kept_pattern": "Makefile's pattern rule(s) {patterns} already make: {targets}; not added",
+        "init_kept_included": "kept {target}: defined in {file}, not replaced",
+        "init_kept_shared": "kept {target} (line {line}): its rule also makes {others}",
+        "init_kept_double": "kept {target} (line {line}): a double-colon rule",
+        "init_kept_more": "kept {target} (line {line}): its recipe does more than procclean ({what})",
+        "init_replace_hint": "{targets}: ps|grep recipes that procclean does; {prog} init --makefile --replace swaps them (with a backup)",
+        "init_would_replace": "would replace {targets} (line {line}, {n} recipe line(s)) with one procclean call",
+        "init_replaced": "{ok} replaced {targets} (line {line}, {n} recipe line(s)) with one procclean call",
+        "init_backup": "{ok} the previous Makefile is kept as {path}",
+        "init_checked": "{ok} make -n accepts the new {path}",
+        "init_unchecked": "make not found: the new {path} is not checked",
+        "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
+        "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or {prog} init --makefile --replace)",
+        "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
+        "d_make_var": "{file}: PROCCLEAN = {value} does not run {path}, so its make targets fail",
+        "init_var_would_replace": "would replace PROCCLEAN = {value}, which does not run procclean here, with {line}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -1972,17 +2019,11 @@ MESSAGES = {
         "d_protected": "{path}: 指向 PID {pid}, 即 procclean 自身或其父进程",
         "d_unknown_start": "{path}: 指向 PID {pid} ({cmd}), 该进程不匹配任何模式且无法读取启动时间: 可能是被重用的 PID",
         "d_leftover": "{svc}: 进程残留, {n} 个进程不在 PID 文件中 (PID: {pids})",
-        "d_orphan": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 且{why}: {cmd}",
-        "d_orphan_match": "仍匹配进程模式",
-        "d_orphan_port": "仍占用端口 {port}",
         "d_stranger": "{svc}的端口 {port} 被 PID {pid} 占用, 该进程不属于{svc}: {cmd}",
-        "d_stranger_fix": "确认 PID {pid} 是你的进程后运行: {prog} kill-port {port}",
         "init_found": "{ok} 发现{svc}: {what}",
         "init_nothing": "未发现 Python 后端或前端; 未写入任何文件",
         "init_wrote": "{ok} 已写入 {path}",
-        "init_exists": "{fail} {path} 已存在; 未覆盖 (使用 --force 覆盖)",
         "init_would_write": "将写入 {path}:",
-        "init_paste": "可粘贴到 Makefile 的目标 (或运行 init --makefile 自动添加):",
         "init_appended": "{ok} 已添加到 Makefile: {targets}",
         "init_kept": "Makefile 已有: {targets}; 未重复添加",
         "init_would_append": "将添加到 Makefile:",
@@ -1992,8 +2033,59 @@ MESSAGES = {
         "status_outside": "    本项目之外 (未计入): {n} 个匹配进程: {procs} (使用 --everywhere 可包含)",
         "folder_unknown": "目录未知",
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
-        "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {prog} kill-port {port}",
+        "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
         "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被无法查看的进程占用",
+        # -- init --
+        "d_orphan_match": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍匹配进程模式: {cmd}",
+        "d_orphan_port": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍占用端口 {port}: {cmd}",
+        "d_stranger_fix": "确认 PID {pid} 是你的进程 (或把{svc}改到其他端口: {other}), 然后: {cmd}",
+        "init_paste": "可粘贴到 Makefile 的目标 (或运行 {prog} init --makefile):",
+        "fix_run": "{cmd}",
+        "fix_config": "修正 {file} 中 [{svc}] 的 {field} (或 {env})",
+        "fix_cwd": "创建该目录, 或在 {file} 中设置 [{svc}] 的 cwd",
+        "fix_command": "修正 {file} 中 [{svc}] 的 command",
+        "fix_program": "安装 {program}, 或在 {file} 中设置 [{svc}] 的 command",
+        "d_missing_modules": "{svc}: {python} 无法导入启动命令需要的 {modules}",
+        "d_python_fails": "{svc}: {python} 无法运行: {error}",
+        "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
+        "port_hint_other": "    换一个端口: {other}",
+        "tc_env": "$VIRTUAL_ENV 为 {where}",
+        "tc_venv": "虚拟环境 {where}",
+        "tc_lock": "{lock} 表明这是 {tool} 项目",
+        "tc_lock_no_tool": "{lock} 需要 {tool}, 但未安装; 改用运行 procclean 的解释器",
+        "tc_self": "未找到虚拟环境或锁文件; 使用运行 procclean 的解释器",
+        "tc_node_lock": "发现 {lock}",
+        "tc_node_none": "未找到锁文件; 使用 npm",
+        "init_python": "{ok} {svc}使用 {python} 运行 ({why})",
+        "init_node": "{ok} {svc}使用 {tool} 运行 ({why})",
+        "init_config_kept": "{path} 已存在: 保持不变 (--force 重新生成)",
+        "init_layout": "make 以 {cmd} 运行 procclean ({why})",
+        "lay_root": "procclean.py 在根目录; -m 可复用已缓存的字节码",
+        "lay_module": "{path} 可从根目录以 {module} 导入; -m 可复用已缓存的字节码",
+        "lay_script": "{path} 无法从根目录以 -m 运行; 以脚本方式运行, 每次都要编译",
+        "lay_outside": "{path} 不在此目录内; 请把它复制到仓库中再运行 init",
+        "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态, 日志, 字节码): {lines}",
+        "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
+        "init_make_text": "这里没有 GNU make: 按文本读取 {path} 及其 include 的文件",
+        "init_make_broken": "{fail} make 不接受当前的 {path}: {error}; 未修改",
+        "init_makefile_unsafe": "{fail} {path} 是链接, 不是 UTF-8 文本或超过 1 MB; 未修改",
+        "init_cannot_write": "{fail} 无法写入 {path}: {error}",
+        "init_kept_pattern": "Makefile 的模式规则 {patterns} 已能生成: {targets}; 不添加",
+        "init_kept_included": "保留 {target}: 定义在 {file} 中, 未替换",
+        "init_kept_shared": "保留 {target} (第 {line} 行): 该规则还生成 {others}",
+        "init_kept_double": "保留 {target} (第 {line} 行): 双冒号规则",
+        "init_kept_more": "保留 {target} (第 {line} 行): 其命令不只做 procclean 做的事 ({what})",
+        "init_replace_hint": "{targets}: 是 procclean 可以替代的 ps|grep 命令; {prog} init --makefile --replace 会替换它们 (并保留备份)",
+        "init_would_replace": "将把 {targets} (第 {line} 行, {n} 行命令) 替换为一次 procclean 调用",
+        "init_replaced": "{ok} 已把 {targets} (第 {line} 行, {n} 行命令) 替换为一次 procclean 调用",
+        "init_backup": "{ok} 原 Makefile 已备份为 {path}",
+        "init_checked": "{ok} make -n 接受新的 {path}",
+        "init_unchecked": "未找到 make: 新的 {path} 未经检查",
+        "init_rejected": "{fail} make 不接受新的 {path} ({error}); 已恢复原文件",
+        "init_var_wrong": "{warn} Makefile 中的 PROCCLEAN ({value}) 不能运行 {path}; 此布局应为: PROCCLEAN = {line} (或运行 {prog} init --makefile --replace)",
+        "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
+        "d_make_var": "{file}: PROCCLEAN = {value} 不能运行 {path}, 其 make 目标都会失败",
+        "init_var_would_replace": "将把在这里无法运行 procclean 的 PROCCLEAN = {value} 改为 {line}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -2377,13 +2469,63 @@ def resolve_cwd(spec, folder="."):
     return spec
 
 
-def command_argv(command):
-    """The argv for a start command: `{python}` is this interpreter; anything with
-    shell syntax runs under /bin/sh."""
+# Lock files that name a Python project's tool, in the order they are tried.
+PYTHON_LOCKS = (("uv.lock", "uv"), ("poetry.lock", "poetry"), ("Pipfile.lock", "pipenv"))
+# Lock files that name a Node package manager, and how each runs a package.json script.
+NODE_LOCKS = (("pnpm-lock.yaml", "pnpm", "pnpm run"), ("yarn.lock", "yarn", "yarn run"),
+              ("bun.lockb", "bun", "bun run"), ("bun.lock", "bun", "bun run"),
+              ("package-lock.json", "npm", "npm run"))
+
+
+def python_toolchain(cwd=".", folder=".", environ=None):
+    """What `{python}` is for a service run in `cwd` of the project at `folder`:
+    (argv prefix, message key saying why, its values).
+
+    $VIRTUAL_ENV, then .venv/ or venv/ in the service's folder, then in the project's,
+    then a uv, poetry or pipenv project by its lock file (`uv run python`, ...), then
+    the interpreter running procclean.  A venv's python is kept as the venv names it
+    (a link): resolved, it would be the base interpreter without the venv's packages."""
+    environ = os.environ if environ is None else environ
+    venv = environ.get("VIRTUAL_ENV")
+    if venv and os.path.exists(os.path.join(venv, "bin", "python")):
+        return [os.path.join(venv, "bin", "python")], "tc_env", {"where": venv}
+    bases = [cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]
+    for base in bases:
+        for name in (".venv", "venv"):
+            python = os.path.join(base, name, "bin", "python")
+            if os.path.exists(python):
+                return [os.path.abspath(python)], "tc_venv", {
+                    "where": os.path.normpath(os.path.join(base, name))}
+    missing = None
+    for base in bases:
+        for lock, tool in PYTHON_LOCKS:
+            if os.path.isfile(os.path.join(base, lock)):
+                if _which(tool):
+                    return [tool, "run", "python"], "tc_lock", {
+                        "lock": os.path.normpath(os.path.join(base, lock)), "tool": tool}
+                missing = missing or {"lock": os.path.normpath(os.path.join(base, lock)),
+                                      "tool": tool}
+    if missing:
+        return [sys.executable or "python3"], "tc_lock_no_tool", missing
+    return [sys.executable or "python3"], "tc_self", {}
+
+
+def node_toolchain(cwd=".", folder="."):
+    """(package manager, how it runs a script, the lock file that chose it or None)."""
+    for base in ([cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]):
+        for lock, tool, run_script in NODE_LOCKS:
+            if os.path.isfile(os.path.join(base, lock)):
+                return tool, run_script, os.path.normpath(os.path.join(base, lock))
+    return "npm", "npm run", None
+
+
+def command_argv(command, cwd="."):
+    """The argv for a start command run in `cwd`: `{python}` is the project's
+    interpreter (python_toolchain); anything with shell syntax runs under /bin/sh."""
     import shlex
-    python = sys.executable or "python3"
     if "{python}" in command:
-        command = command.replace("{python}", shlex.quote(python))
+        python = python_toolchain(cwd)[0]
+        command = command.replace("{python}", " ".join(shlex.quote(p) for p in python))
     if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", command):
         return ["/bin/sh", "-c", command]
     try:
@@ -2775,7 +2917,7 @@ def report_port_strangers(ctx, services, table):
                          pid=holder.pid, cmd=printable(holder.command or "?"),
                          folder=printable(folders.get(holder.pid) or
                                           ctx.out.text("folder_unknown")),
-                         prog=PROG)
+                         free=Hints().command("kill-port", None, str(service.port)))
 
 
 def remove_files(ctx, paths):
@@ -3161,9 +3303,10 @@ def cmd_clean(ctx, services):
 
 def launch_plan(service):
     """(folder, argv, the command as shown) for starting a service."""
-    argv = command_argv(service.command)
+    cwd = resolve_cwd(service.cwd)
+    argv = command_argv(service.command, cwd)
     shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
-    return resolve_cwd(service.cwd), argv, shown
+    return cwd, argv, shown
 
 
 def cmd_start(ctx, services):
@@ -3189,6 +3332,7 @@ def cmd_start(ctx, services):
                 else:
                     ctx.out.warn("port_taken", svc=service.name, port=service.port,
                                  pid=holder.pid, cmd=printable(holder.command or "?"))
+                say_port_hint(ctx, service, holder.pid)
                 failed = True
                 continue
         if not service.command.strip():
@@ -3582,22 +3726,88 @@ def port_roots(system, services, listeners, listed_at, table, protected):
 
 # -- doctor: the seed's troubleshooting guide as one command ----------------------
 
-PROG = "python3 procclean.py"
-# How make runs it: as a module, so Python caches its bytecode (a script is compiled
-# from source on every run, which costs more than everything procclean then does).
-MAKE_PROCCLEAN = "$(PYTHON) -m procclean"
+def procclean_path(folder="."):
+    """This file as the project at `folder` sees it: relative inside it (procclean.py,
+    tools/procclean.py), absolute outside it."""
+    here = os.path.abspath(__file__)
+    rel = os.path.relpath(here, os.path.abspath(folder))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return here
+    return rel
+
+
+def prog_command(folder="."):
+    """How a person runs procclean from the project folder: `python3 PATH`."""
+    import shlex
+    return "python3 " + shlex.quote(procclean_path(folder))
+
+
+class Hints(object):
+    """How fix lines and hints name a procclean command: the make target when the
+    project's Makefile has one that runs procclean (and make is installed), else
+    `python3 PATH` with procclean's real path."""
+
+    def __init__(self, folder="."):
+        self.prog = prog_command(folder)
+        self.targets = procclean_make_targets(folder) if _which("make") else set()
+
+    def command(self, command, name=None, *args):
+        target = command + ("-" + name if name else "")
+        if target in self.targets and not args:
+            return "make " + target
+        return " ".join([self.prog, command] + ([name] if name else []) + list(args))
+
+    def port_setting(self, service):
+        """Giving `service` another port, the way make passes it."""
+        return "PROCCLEAN_%s_PORT=%d %s" % (service.name.upper().replace("-", "_").replace(
+            ".", "_"), service.port + 1 if service.port < 65535 else 1024,
+            self.command("start", service.name))
+
+
+def procclean_make_targets(folder="."):
+    """The Makefile's targets whose recipe runs procclean (`@$(PROCCLEAN) $@`, ...)."""
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
+    text = _read_text(os.path.join(folder, name)) if name else None
+    found = set()
+    for rule in parse_makefile_text(text or "")[0]:
+        recipe = " ".join(rule.recipe)
+        if "procclean" in recipe.lower():
+            found.update(n for n in rule.names if "$@" in recipe or n in recipe)
+    return found
+
+
+def say_port_hint(ctx, service, pid):
+    """After "port taken": how to free it, or how to pick another port."""
+    hints = Hints()
+    if pid is None:
+        ctx.out.warn("port_hint_other", other=hints.port_setting(service))
+    else:
+        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service),
+                     free=hints.command("kill-port", None, str(service.port)))
 
 
 class Finding(object):
-    """Something that needs action: what, the command that fixes it, and the fix
-    `doctor --fix` may apply itself (("remove", path) or ("stop", service)), if safe."""
+    """Something that needs action, kept as message keys and rendered in the chosen
+    language when printed: what (key, values), the fix (key, values), and the fix
+    `doctor --fix` may apply itself (("remove", path) or ("stop", service, processes))."""
 
-    __slots__ = ("text", "fix", "action")
+    __slots__ = ("key", "values", "fix", "action")
 
-    def __init__(self, text, fix, action=None):
-        self.text = text
+    def __init__(self, key, values, fix, action=None):
+        self.key = key
+        self.values = values
         self.fix = fix
         self.action = action
+
+    def text(self, out):
+        return out.text(self.key, **self.values).lstrip()
+
+    def fix_text(self, out):
+        return out.text(self.fix[0], **self.fix[1])
+
+
+def _run_fix(command):
+    return ("fix_run", {"cmd": command})
 
 
 def describe_tool(name):
@@ -3610,110 +3820,246 @@ def describe_tool(name):
     return path
 
 
+def check_config(problems):
+    """A field of the configuration that does not load."""
+    return [Finding("d_config", {"error": error}, ("fix_config", {
+        "field": field, "svc": name, "file": CONFIG_FILE,
+        "env": "PROCCLEAN_%s_%s" % (name.upper().replace("-", "_"), field.upper())}))
+        for name, field, error in problems]
+
+
+def check_command(service):
+    """The start folder and program exist; a Python command's interpreter imports
+    what the command needs."""
+    cwd = resolve_cwd(service.cwd)
+    where = {"svc": service.name, "file": CONFIG_FILE}
+    if not os.path.isdir(cwd):
+        return [Finding("d_no_folder", {"svc": service.name, "cwd": cwd}, ("fix_cwd", where))]
+    if not service.command.strip():
+        return []
+    try:
+        argv = command_argv(service.command, cwd)
+    except ProcCleanError as exc:
+        return [Finding("d_config", {"error": "%s: %s" % (service.name, exc)},
+                        ("fix_command", where))]
+    if argv[:2] == ["/bin/sh", "-c"]:
+        return []
+    program = argv[0]
+    if not _which(program) and not os.path.isfile(os.path.join(cwd, program)):
+        return [Finding("d_no_program", {"svc": service.name, "program": program},
+                        ("fix_program", dict(where, program=program)))]
+    return check_imports(service, cwd, argv)
+
+
+# Asks an interpreter which of the modules named after -c it cannot find, without
+# importing them (find_spec runs no module code).  Python 3.4+.
+_FIND_MODULES = ("import sys\nfrom importlib.util import find_spec\nmissing = []\n"
+                 "for name in sys.argv[1:]:\n    try:\n        found = find_spec(name)\n"
+                 "    except Exception:\n        found = True\n"
+                 "    if found is None:\n        missing.append(name)\nprint(' '.join(missing))\n")
+
+
+def modules_needed(args, cwd):
+    """Top-level modules a Python command needs: the -m module, and the modules its
+    entry file (a script, or the module of `uvicorn main:app`) imports at its top
+    level (column 0: an import inside try/if is optional)."""
+    needed = []
+    entry = None
+    if args[:1] == ["-m"] and len(args) > 1:
+        needed.append(args[1].split(".")[0])
+        app = next((a for a in args[2:] if re.match(r"^[\w.]+:[\w.]+$", a)), None)
+        if app:
+            entry = app.split(":")[0].replace(".", os.sep) + ".py"
+    elif args and args[0].endswith(".py"):
+        entry = args[0]
+    text = _read_text(os.path.join(cwd, entry)) if entry else None
+    for match in re.finditer(r"^(?:from\s+(\w+)[\w.]*\s+import\b|import\s+([\w., ]+))",
+                             text or "", re.M):
+        names = [match.group(1)] if match.group(1) else [
+            n.strip().split(".")[0].split(" ")[0] for n in match.group(2).split(",")]
+        needed.extend(n for n in names if n and n != "__future__")
+    return sorted(set(needed), key=needed.index)
+
+
+def check_imports(service, cwd, argv):
+    """For a command run by a Python interpreter ({python}, or python3 ...): the
+    modules it needs that this interpreter cannot import, with how to install them."""
+    if "{python}" in service.command:
+        python, how, values = python_toolchain(cwd)
+    elif re.match(r"^python[\d.]*$", os.path.basename(argv[0])):
+        python, how, values = [argv[0]], None, {}
+    else:
+        return []
+    modules = modules_needed(argv[len(python):], cwd)
+    if not modules:
+        return []
+    import subprocess
+    try:
+        result = subprocess.run(python + ["-c", _FIND_MODULES] + modules, cwd=cwd,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [Finding("d_python_fails", {"svc": service.name, "python": " ".join(python),
+                                           "error": str(exc)}, ("fix_program", {
+            "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
+    missing = decode_bytes(result.stdout).split() if result.returncode == 0 else []
+    if not missing:
+        return []
+    return [Finding("d_missing_modules", {"svc": service.name, "python": " ".join(python),
+                                          "modules": ", ".join(missing)},
+                    _run_fix(install_command(python, how, values, missing, cwd)))]
+
+
+def install_command(python, how, values, missing, cwd):
+    """The command that gives `python` the missing modules: the project's tool, its
+    requirements file, or a new .venv (which procclean then uses) when the
+    interpreter is procclean's own."""
+    import shlex
+    if how == "tc_lock":
+        verb = {"uv": "uv add", "poetry": "poetry add", "pipenv": "pipenv install"}
+        return "%s %s" % (verb[values["tool"]], " ".join(missing))
+    requirements = next((os.path.normpath(os.path.join(base, "requirements.txt"))
+                         for base in (cwd, ".")
+                         if os.path.isfile(os.path.join(base, "requirements.txt"))), None)
+    what = "-r " + shlex.quote(requirements) if requirements else " ".join(missing)
+    if how in ("tc_self", "tc_lock_no_tool"):
+        return "python3 -m venv .venv && .venv/bin/python -m pip install %s" % what
+    return "%s -m pip install %s" % (" ".join(shlex.quote(p) for p in python), what)
+
+
+# pidfile verdict -> the finding about it; every one of them is fixed by a clean
+# (the seed's own advice for a bad pidfile: `make clean`).
+PIDFILE_FINDINGS = {"invalid": "d_invalid", "untrusted": "d_untrusted", "dead": "d_stale",
+                    "reused": "d_reused", "protected": "d_protected",
+                    "unknown-start": "d_unknown_start"}
+# Verdicts after which what still matches is not accounted for by a live service.
+DEAD_VERDICTS = ("invalid", "dead", "reused")
+
+
+def check_pidfile(service, info, verdict, proc, hints):
+    key = PIDFILE_FINDINGS.get(verdict)
+    if key is None:
+        return []
+    values = {"path": info.path, "pid": info.pid,
+              "cmd": printable(proc.command) if proc is not None else "?",
+              "content": printable(repr(info.raw)[1:]) if info.raw is not None else ""}
+    # A PID whose start cannot be read may be the service itself: left for a person.
+    action = None if verdict == "unknown-start" else ("remove", service.pidfile)
+    return [Finding(key, values, _run_fix(hints.command("clean", service.name)), action)]
+
+
+def check_matches(service, candidates, protected, kids, own, verdict, hints):
+    """This project's processes of the service (pattern matches inside the project,
+    tagged ones: `candidates`) that the pidfile does not account for, one finding per
+    tree (a match under another match is part of that one).  Adds every match's tree
+    to `own`, the service's processes."""
+    matched = [p for p in candidates
+               if p.pid not in protected and p.pid not in own and not p.zombie]
+    matched_pids = set(p.pid for p in matched)
+    roots = [p for p in matched if p.ppid not in matched_pids]
+    for proc in matched:
+        own.update(descendants(kids, proc.pid))
+    own.update(matched_pids)
+    stop = _run_fix(hints.command("stop", service.name))
+    if verdict in DEAD_VERDICTS:
+        # The service died (or its pidfile is garbage): under init, it outlived its parent.
+        return [Finding("d_orphan_match", {"svc": service.name, "pid": proc.pid,
+                                           "cmd": printable(proc.command)},
+                        stop, ("stop", service, [proc])) if proc.ppid in (0, 1) else
+                Finding("d_leftover", {"svc": service.name, "n": 1, "pids": proc.pid},
+                        stop, ("stop", service, [proc]))
+                for proc in roots]
+    if verdict == "trusted" and roots:
+        # The service runs, and so do matches outside its tree: stop only those.
+        pids = [str(p.pid) for p in roots]
+        return [Finding("d_leftover", {"svc": service.name, "n": len(pids),
+                                       "pids": ", ".join(pids)},
+                        _run_fix("kill " + " ".join(pids)), ("stop", service, roots))]
+    return []
+
+
+def check_port(service, listeners, table, own, dead, hints):
+    """Someone else on the service's port: named, never stopped by --fix."""
+    found = []
+    for holder in port_holders(listeners, service.port, table):
+        if holder.pid in own or holder.pid is None:
+            continue
+        proc = table.get(holder.pid)
+        values = {"svc": service.name, "port": service.port, "pid": holder.pid,
+                  "cmd": printable(proc.command if proc else "?")}
+        fix = ("d_stranger_fix", {"pid": holder.pid, "svc": service.name,
+                                  "other": hints.port_setting(service),
+                                  "cmd": hints.command("kill-port", None, str(service.port))})
+        orphan = dead and proc is not None and proc.ppid in (0, 1)
+        found.append(Finding("d_orphan_port" if orphan else "d_stranger", values, fix))
+    return found
+
+
+def check_makefile(hints, folder="."):
+    """A PROCCLEAN in the project's Makefile that does not run this file (every make
+    target would fail: the root line copied into a repo that keeps procclean in tools/)."""
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
+    values = re.findall(_PROCCLEAN_VAR_RE, _read_text(os.path.join(folder, name)) or "",
+                        re.M) if name else []
+    if not values or runs_this_file(values[-1][1].strip(), folder):
+        return []
+    return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
+                                   "path": procclean_path(folder)},
+                    _run_fix("%s init --makefile --replace" % hints.prog))]
+
+
 def diagnose(ctx, services, problems):
-    """Every finding for `services`, without changing anything."""
-    out = ctx.out
+    """Every finding for `services`, without changing anything: one check per kind
+    of finding, all from one process table and one listener list."""
     system = ctx.system
-    findings = []
-
-    def add(key, fix, action=None, **values):
-        findings.append(Finding(out.text(key, **values).lstrip(), fix, action))
-
-    for name, field, error in problems:
-        add("d_config", "correct %s of [%s] in %s (or PROCCLEAN_%s_%s)"
-            % (field, name, CONFIG_FILE, name.upper().replace("-", "_"), field.upper()),
-            svc=name, error=error)
+    hints = Hints()
+    findings = check_config(problems) + check_makefile(hints)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    ports = [s.port for s in services if s.port]
-    listeners = system.listeners(ports) if ports else []
+    found = observe(ctx, services, table, protected)
+    listeners = found.listeners
     kids = children_map(table)
     for service in services:
-        # The seed's own advice for a bad pidfile: `make clean`.
-        clean_fix = "%s clean %s" % (PROG, service.name)
-        cwd = resolve_cwd(service.cwd)
-        if not os.path.isdir(cwd):
-            add("d_no_folder", "create it, or set cwd of [%s] in %s" % (service.name, CONFIG_FILE),
-                svc=service.name, cwd=cwd)
-        elif service.command.strip():
-            try:
-                argv = command_argv(service.command)
-            except ProcCleanError as exc:
-                add("d_config", "correct command of [%s] in %s" % (service.name, CONFIG_FILE),
-                    error="%s: %s" % (service.name, exc))
-                argv = ["/bin/sh", "-c"]
-            program = argv[0]
-            if argv[:2] != ["/bin/sh", "-c"] and not _which(program) \
-                    and not os.path.isfile(os.path.join(cwd, program)):
-                add("d_no_program", "install %s, or set command of [%s] in %s"
-                    % (program, service.name, CONFIG_FILE), svc=service.name, program=program)
+        findings += check_command(service)
         info = system.read_pidfile(service.pidfile)
         verdict, proc = pidfile_verdict(system, service, info, table, protected)
-        remove = ("remove", service.pidfile)
+        findings += check_pidfile(service, info, verdict, proc, hints)
         own = set()
-        pidfile_alive = verdict == "trusted"
-        # The service died (or its pidfile is garbage): what still matches is unaccounted.
-        pidfile_dead = verdict in ("invalid", "dead", "reused")
-        if verdict == "invalid":
-            add("d_invalid", clean_fix, remove, path=info.path,
-                content=printable(repr(info.raw)[1:]))
-        elif verdict == "untrusted":
-            add("d_untrusted", clean_fix, remove, path=info.path)
-        elif verdict == "dead":
-            add("d_stale", clean_fix, remove, path=info.path, pid=info.pid)
-        elif verdict == "reused":
-            add("d_reused", clean_fix, remove, path=info.path, pid=info.pid,
-                cmd=printable(proc.command))
-        elif verdict == "protected":
-            add("d_protected", clean_fix, remove, path=info.path, pid=info.pid)
-        elif verdict == "unknown-start":
-            add("d_unknown_start", clean_fix, None, path=info.path, pid=info.pid,
-                cmd=printable(proc.command))
-        elif verdict == "trusted":
+        if verdict == "trusted":
             own.add(proc.pid)
             own.update(descendants(kids, proc.pid))
-        matched = [p for p in matches(table, service)
-                   if p.pid not in protected and p.pid not in own and not p.zombie]
-        matched_pids = set(p.pid for p in matched)
-        # One finding per tree: a match under another match is part of that one.
-        roots = [p for p in matched if p.ppid not in matched_pids]
-        for proc in matched:
-            own.update(descendants(kids, proc.pid))
-        own.update(matched_pids)
-        if pidfile_dead:
-            # The service died (or its pidfile is garbage): what still matches is not
-            # accounted for; under init it outlived its parent.
-            for proc in roots:
-                why = out.text("d_orphan_match")
-                if proc.ppid in (0, 1):
-                    add("d_orphan", "%s stop %s" % (PROG, service.name),
-                        ("stop", service, [proc]), svc=service.name, pid=proc.pid,
-                        cmd=printable(proc.command), why=why)
-                else:
-                    add("d_leftover", "%s stop %s" % (PROG, service.name),
-                        ("stop", service, [proc]), svc=service.name, n=1,
-                        pids=proc.pid)
-        elif pidfile_alive and roots:
-            # The service runs, and so do matches outside its tree: stop only those.
-            pids = [p.pid for p in roots]
-            add("d_leftover", "kill %s" % " ".join(map(str, pids)),
-                ("stop", service, roots), svc=service.name, n=len(pids),
-                pids=", ".join(map(str, pids)))
-        if service.port is None:
+        candidates = [t.process for t in found.targets_of(service)
+                      if t.via in ("pattern", "tag", "state")]
+        findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
+        if service.port is not None:
+            findings += check_port(service, listeners, table, own,
+                                   verdict in DEAD_VERDICTS, hints)
+    return findings, table, protected, found.outside
+
+
+def _stop_found(ctx, table, roots, protected):
+    """Stop what doctor found, from the table its findings came from (its
+    descendants, its start times).  The one place doctor --fix signals."""
+    targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
+    report_targets(ctx, targets)
+
+
+def apply_fixes(ctx, findings, table, protected):
+    """doctor --fix: remove the bad pidfiles, stop our own leftovers; the findings
+    without a safe fix (a stranger on a port) are left for a person."""
+    to_remove = []
+    roots = []
+    for finding in findings:
+        if finding.action is None:
             continue
-        for holder in port_holders(listeners, service.port, table):
-            if holder.pid in own or holder.pid is None:
-                continue
-            proc = table.get(holder.pid)
-            cmd = printable(proc.command if proc else "?")
-            fix = out.text("d_stranger_fix", pid=holder.pid, prog=PROG, port=service.port)
-            if pidfile_dead and proc is not None and proc.ppid in (0, 1):
-                add("d_orphan", fix, None, svc=service.name, pid=holder.pid, cmd=cmd,
-                    why=out.text("d_orphan_port", port=service.port))
-            else:
-                add("d_stranger", fix, None, svc=service.name, port=service.port,
-                    pid=holder.pid, cmd=cmd)
-    return findings, table, protected
+        if finding.action[0] == "remove" and finding.action[1] not in to_remove:
+            to_remove.append(finding.action[1])
+        elif finding.action[0] == "stop":
+            _, service, procs = finding.action
+            roots.extend((proc, service, "pattern") for proc in procs)
+    remove_files(ctx, to_remove)
+    if roots:
+        _stop_found(ctx, table, roots, protected)
 
 
 def cmd_doctor(ctx, services, problems, fix=False):
@@ -3721,7 +4067,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
     apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
     import platform
     out = ctx.out
-    findings, table, protected = diagnose(ctx, services, problems)
+    findings, table, protected, outside = diagnose(ctx, services, problems)
     out.say("doctor_env", version=__version__, python=platform.python_version(),
             platform="%s %s" % (platform.system(), platform.release()))
     out.say("doctor_tools",
@@ -3729,29 +4075,18 @@ def cmd_doctor(ctx, services, problems, fix=False):
             ports="%s (lsof: %s; ss: %s)" % (ctx.system.ports_note or "not needed",
                                               describe_tool("lsof"), describe_tool("ss")))
     if fix and findings:
-        to_remove = []
-        roots = []
-        for finding in findings:
-            if finding.action is None:
-                continue
-            if finding.action[0] == "remove" and finding.action[1] not in to_remove:
-                to_remove.append(finding.action[1])
-            elif finding.action[0] == "stop":
-                _, service, procs = finding.action
-                roots.extend((proc, service, "pattern") for proc in procs)
-        remove_files(ctx, to_remove)
-        if roots:
-            # The table the findings came from: its descendants, its start times.
-            targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
-            report_targets(ctx, targets)
+        apply_fixes(ctx, findings, table, protected)
         if not ctx.dry_run:
-            fixed = [f for f in findings if f.action is not None]
-            for finding in fixed:
-                out.say("doctor_fixed", text=finding.text)
+            for finding in findings:
+                if finding.action is not None:
+                    out.say("doctor_fixed", text=finding.text(out))
             findings = diagnose(ctx, services, problems)[0]
     for finding in findings:
         # What needs action is the result: shown even with --quiet.
-        out.data(out.text("doctor_finding", text=finding.text, fix=finding.fix))
+        out.data(out.text("doctor_finding", text=finding.text(out), fix=finding.fix_text(out)))
+    for service in services:
+        # Not this project's: reported, never a finding to fix here.
+        report_outside(ctx, service, [o for o in outside if o.service is service])
     if findings:
         out.data(out.text("doctor_count", n=len(findings)))
         return EXIT_FAILED
@@ -3774,8 +4109,17 @@ def _read_text(path, limit=262144):
 
 def detect_project(folder="."):
     """What `init` finds: a list of (service name, fields, description)."""
-    import json
     found = []
+    backend = _detect_backend(folder)
+    if backend:
+        found.append(backend)
+    frontend = _detect_frontend(folder)
+    if frontend:
+        found.append(frontend)
+    return found
+
+
+def _detect_backend(folder):
     for sub in ("backend", "api", "server", "."):
         base = os.path.join(folder, sub)
         for module in ("main", "app", "asgi", "server"):
@@ -3800,13 +4144,15 @@ def detect_project(folder="."):
                 how = "uvicorn %s:%s" % (module, asgi.group(1))
             else:
                 continue
-            found.append(("backend", {
+            return ("backend", {
                 "pattern": pattern, "pidfile": "backend.pid", "logfile": "backend.log",
                 "port": port, "command": command, "cwd": sub, "health": "auto"},
-                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how)))
-            break
-        if found:
-            break
+                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how))
+    return None
+
+
+def _detect_frontend(folder):
+    import json
     for sub in ("frontend", "web", "client", "."):
         text = _read_text(os.path.join(folder, sub, "package.json"))
         if text is None:
@@ -3831,23 +4177,42 @@ def detect_project(folder="."):
             port = match.group(1)
         if port is None:
             port = "5173" if "vite" in dev else "3000"
-        found.append(("frontend", {
-            "pattern": BUILTIN_SERVICES[1]["pattern"], "pidfile": "frontend.pid",
-            "logfile": "frontend.log", "port": port, "command": "npm run dev", "cwd": sub,
-            "health": "/"}, "%s/package.json (dev script: %s, port %s)" % (sub, dev, port)))
-        break
-    return found
+        tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
+        pattern = BUILTIN_SERVICES[1]["pattern"]
+        if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
+            pattern = "(%s.* run dev|%s" % (tool, pattern[1:])
+        return ("frontend", {
+            "pattern": pattern, "pidfile": "frontend.pid", "logfile": "frontend.log",
+            "port": port, "command": run_script + " dev", "cwd": sub, "health": "/"},
+            "%s/package.json (dev script: %s, port %s)" % (sub, dev, port))
+    return None
 
 
-def render_config(found):
-    lines = ["# procclean configuration, written by `%s init`." % PROG,
+def say_toolchains(ctx, found, folder="."):
+    """What runs each service found, and why (init says what it chose)."""
+    out = ctx.out
+    for name, fields, _ in found:
+        cwd = os.path.join(folder, fields["cwd"])
+        if "{python}" in fields["command"]:
+            python, key, values = python_toolchain(cwd, folder)
+            out.say("init_python", svc=name, python=" ".join(python),
+                    why=out.text(key, **values))
+        elif fields["command"].endswith(" run dev"):
+            tool, _, lock = node_toolchain(cwd, folder)
+            out.say("init_node", svc=name, tool=tool, why=out.text(
+                "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
+
+
+def render_config(found, folder="."):
+    lines = ["# procclean configuration, written by `%s init`." % prog_command(folder),
              "# Every field can also be set with PROCCLEAN_<SERVICE>_<FIELD> (for make) or",
              "# --set SERVICE.FIELD=VALUE. Paths are relative to the folder procclean runs in.",
              "", "[procclean]", "# seconds stop waits after SIGTERM before SIGKILL",
              "grace = 2", "services = %s" % " ".join(name for name, _, _ in found)]
     comments = {
         "pattern": "searched in each `ps -ef` line, as the Makefile's grep -E did",
-        "command": "{python} is the interpreter running procclean",
+        "command": "{python}: $VIRTUAL_ENV, a .venv/venv in cwd or here, uv/poetry/pipenv run "
+                   "python by lock file, else the interpreter running procclean",
         "cwd": "folder the command runs in",
         "health": "auto: /health, else / ; a path, a URL, or off",
         "scope": "project: only this project's processes; machine: the whole machine, "
@@ -3862,57 +4227,16 @@ def render_config(found):
     return "\n".join(lines) + "\n"
 
 
-def makefile_rules(names):
-    """(target, rule text) for the seed's targets of the services found."""
-    targets = ["start", "stop", "restart", "status", "show-processes", "clean",
-               "force-clean", "doctor"]
-    for name in names:
-        targets += ["start-" + name, "stop-" + name, "restart-" + name,
-                    "force-clean-" + name]
-    return [(t, "%s:\n\t@$(PROCCLEAN) $@\n" % t) for t in targets]
-
-
-def existing_targets(makefile_text):
-    """Target names a Makefile defines, with $(VAR) and ${VAR} in rule heads expanded."""
-    text = makefile_text.replace("\\\n", " ")
-    variables = {}
-    for match in re.finditer(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:|::|\+)?=(.*)$", text, re.M):
-        variables[match.group(1)] = match.group(2).strip()
-
-    def expand(words, depth=0):
-        out = []
-        for word in words:
-            ref = re.match(r"^\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]$", word)
-            if ref and depth < 5:
-                out.extend(expand(variables.get(ref.group(1), "").split(), depth + 1))
-            else:
-                out.append(word)
-        return out
-
-    names = set()
-    for match in re.finditer(r"^([^\s:#=][^:=\n]*?)\s*::?(?!=)", text, re.M):
-        names.update(expand(match.group(1).split()))
-    return names
-
-
-def cmd_init(ctx, makefile=False, folder="."):
-    """Look at the repo, write a commented procclean.ini, print (or add) make targets."""
+def write_config(ctx, found, folder="."):
+    """procclean.ini: written, shown (--dry-run), or kept when it exists (a note)."""
     out = ctx.out
-    found = detect_project(folder)
-    if not found:
-        out.say("init_nothing")
-        return EXIT_OK
-    for name, fields, what in found:
-        out.say("init_found", svc=name, what=what)
-    config_text = render_config(found)
+    config_text = render_config(found, folder)
     path = os.path.join(folder, CONFIG_FILE)
-    code = EXIT_OK
     if ctx.dry_run:
         out.say("init_would_write", path=CONFIG_FILE)
         out.line(config_text)
     elif os.path.exists(path) and not ctx.force:
-        out.warn("init_exists", path=CONFIG_FILE)
-        code = EXIT_FAILED
+        out.say("init_config_kept", path=CONFIG_FILE)
     else:
         try:
             with open(path, "w") as f:
@@ -3920,44 +4244,648 @@ def cmd_init(ctx, makefile=False, folder="."):
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
         out.say("init_wrote", path=CONFIG_FILE)
-    rules = makefile_rules([name for name, _, _ in found])
-    header = "PYTHON ?= python3\nPROCCLEAN ?= %s\n" % MAKE_PROCCLEAN
-    if not makefile:
-        out.say("init_paste")
-        out.line("\n" + header + ".PHONY: %s\n" % " ".join(t for t, _ in rules))
-        out.line("\n".join(rule for _, rule in rules))
-        return code
-    makefile_path = os.path.join(folder, "Makefile")
-    text = _read_text(makefile_path) or ""
-    have = existing_targets(text)
-    new = [(t, rule) for t, rule in rules if t not in have]
-    kept = [t for t, _ in rules if t in have]
-    if kept:
-        out.say("init_kept", targets=" ".join(kept))
-    if not new:
-        return code
-    block = ["", "# procclean targets (added by `%s init --makefile`)" % PROG]
-    if not re.search(r"^PYTHON\s*(?:\?|:|::|\+)?=", text, re.M):
-        block.append("PYTHON ?= python3")
-    if not re.search(r"^PROCCLEAN\s*(?:\?|:|::|\+)?=", text, re.M):
-        block.append("PROCCLEAN ?= " + MAKE_PROCCLEAN)
-    block.append(".PHONY: %s" % " ".join(t for t, _ in new))
-    block.append("\n".join(rule for _, rule in new))
-    addition = "\n".join(block)
-    if ctx.dry_run:
-        out.say("init_would_append")
-        out.line(addition)
-        return code
+
+
+def make_procclean_line(folder="."):
+    """How make runs procclean from the project root, for the layout it is in:
+    (PROCCLEAN value, message key saying why, its values).
+
+    At the root: `$(PYTHON) -m procclean`.  In a folder (tools/, scripts/):
+    `$(PYTHON) -m tools.procclean` when that name imports this very file from the
+    root (a folder without __init__.py is a namespace package; Python 3.3+), so the
+    bytecode stays cached; else (a `tools` package installed elsewhere shadows it,
+    or the path is no module name) the script form, compiled on every call.  Never
+    PYTHONPATH=tools: the services procclean starts would inherit it."""
+    import shlex
+    rel = procclean_path(folder)
+    if os.path.isabs(rel):
+        return "$(PYTHON) " + shlex.quote(rel), "lay_outside", {"path": rel}
+    parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
+    dotted = ".".join(parts)
+    if parts and all(re.match(r"^[A-Za-z_]\w*$", p) for p in parts) \
+            and _module_file(folder, dotted) == os.path.abspath(__file__):
+        key = "lay_root" if len(parts) == 1 else "lay_module"
+        return "$(PYTHON) -m " + dotted, key, {"path": rel, "module": dotted}
+    return "$(PYTHON) " + shlex.quote(rel), "lay_script", {"path": rel}
+
+
+def _module_file(folder, dotted):
+    """The file `python -m DOTTED` runs from `folder`, asked of this interpreter."""
+    import subprocess
+    code = ("import importlib.util, os\nspec = importlib.util.find_spec(%r)\n"
+            "print(os.path.abspath(spec.origin) if spec and spec.origin else '')" % dotted)
     try:
-        with open(makefile_path, "a") as f:
-            if text and not text.endswith("\n"):
-                f.write("\n")
-            f.write(addition)
-    except OSError as exc:
-        raise ProcCleanError("cannot write %s: %s" % (makefile_path, exc.strerror), EXIT_FAILED)
-    out.say("init_appended", targets=" ".join(t for t, _ in new))
+        result = subprocess.run([sys.executable or "python3", "-c", code], cwd=folder,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return decode_bytes(result.stdout).strip() or None
+
+
+def gitignore_missing(found, folder="."):
+    """The .gitignore lines missing for what procclean leaves in the project: the
+    pidfiles, the supervisor states beside them (PIDFILE.state), the logs, the kept
+    logs (.log.1) and the bytecode cache."""
+    import fnmatch
+    text = _read_text(os.path.join(folder, ".gitignore")) or ""
+    rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
+             if l.strip() and not l.startswith(("#", "!"))]
+
+    def glob_for(path):
+        ext = os.path.splitext(path)[1]
+        return "*" + ext if ext else path
+
+    wanted = [("__pycache__", "__pycache__/")]
+    for _, fields, _ in found:
+        pidfile = os.path.basename(fields["pidfile"])
+        logfile = os.path.basename(fields["logfile"])
+        wanted += [(pidfile, glob_for(pidfile)), (pidfile + ".state", glob_for(pidfile) + ".state"),
+                   (logfile, glob_for(logfile)), (logfile + ".1", glob_for(logfile) + ".1")]
+    missing = []
+    for path, line in wanted:
+        if not any(fnmatch.fnmatchcase(path, r) for r in rules) and line not in missing:
+            missing.append(line)
+    return missing
+
+
+def cmd_init(ctx, makefile=False, replace=False, folder="."):
+    """Look at the repo, write a commented procclean.ini, print (or add) make targets,
+    say what .gitignore lacks."""
+    out = ctx.out
+    found = detect_project(folder)
+    if not found:
+        out.say("init_nothing")
+        return EXIT_OK
+    for name, fields, what in found:
+        out.say("init_found", svc=name, what=what)
+    say_toolchains(ctx, found, folder)
+    write_config(ctx, found, folder)
+    names = [name for name, _, _ in found]
+    line, key, values = make_procclean_line(folder)
+    code = EXIT_OK
+    if makefile:
+        code = update_makefile(ctx, names, line, (key, values), replace, folder)
+    else:
+        rules = makefile_rules(names)
+        out.say("init_layout", cmd=line, why=out.text(key, **values))
+        out.say("init_paste", prog=prog_command(folder))
+        out.line("\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n" % (
+            line, " ".join(t for t, _ in rules)))
+        out.line("\n".join(rule for _, rule in rules))
+    missing = gitignore_missing(found, folder)
+    if missing:
+        out.say("init_gitignore", lines=" ".join(missing))
     return code
 
+
+# -- init --makefile: what make knows, then an addition make accepts ----------------
+
+MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")    # the order GNU make reads
+MAKEFILE_LIMIT = 1 << 20
+MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")
+
+
+def makefile_rules(names, prefix="\t"):
+    """(target, rule text) for the seed's targets of the services found."""
+    return [(t, "%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix)) for t in procclean_targets(names)]
+
+
+def procclean_targets(names):
+    targets = ["start", "stop", "restart", "status", "show-processes", "clean",
+               "force-clean", "doctor"]
+    for name in names:
+        targets += ["start-" + name, "stop-" + name, "restart-" + name,
+                    "force-clean-" + name]
+    return targets
+
+
+class MakeRule(object):
+    """One rule of a Makefile's text: its head's names (variables expanded), the
+    words of its head and prerequisites as written, its recipe lines (prefix and
+    continuations joined), where it is (line indexes, end exclusive) and the
+    recipe prefix in effect there."""
+
+    __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
+                 "comment")
+
+    def __init__(self, names, head, colons, prereqs, recipe, start, prefix):
+        self.names = names
+        self.head = head
+        self.colons = colons
+        self.prereqs = prereqs
+        self.recipe = recipe
+        self.start = start
+        self.end = start + 1
+        self.prefix = prefix
+        self.comment = ""           # a comment on the head line (`stop: ## help text`)
+
+
+_ASSIGN_RE = r"^(?:override\s+|export\s+)?([^\s:#=$]+)\s*(\?|::?|:::|\+|!)?=\s*(.*)$"
+_HEAD_RE = r"^([^\s:#=][^:=]*?)\s*(::?)(?!=)(.*)$"
+
+
+def _logical_lines(text):
+    """(first line index, next index, line) with backslash-newline joined."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        start, line = i, lines[i]
+        while line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 \
+                and i + 1 < len(lines):
+            i += 1
+            line = line[:-1] + " " + lines[i].lstrip()
+        i += 1
+        yield start, i, line
+
+
+def parse_makefile_text(text, prefix="\t"):
+    """(rules, recipe prefix at the end, included files) of a Makefile's text: the
+    reading where make is not installed, and the map for editing the file."""
+    variables = {}
+    rules = []
+    includes = []
+    rule = None
+    depth = 0
+
+    def expand(words, level=0):
+        out = []
+        for word in words:
+            ref = re.match(r"^\$[({]([A-Za-z_.][A-Za-z0-9_.]*)[)}]$", word)
+            if ref and level < 5:
+                out.extend(expand(variables.get(ref.group(1), "").split(), level + 1))
+            else:
+                out.append(word)
+        return out
+
+    for start, end, line in _logical_lines(text):
+        if depth:
+            depth += 1 if re.match(r"^\s*(?:override\s+|export\s+)?define\b", line) else (
+                -1 if re.match(r"^\s*endef\b", line) else 0)
+            continue
+        if rule is not None and line.startswith(prefix):
+            rule.recipe.append(line[len(prefix):])
+            rule.end = end
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue            # blank and comment lines do not end a recipe
+        rule = None
+        if re.match(r"^\s*(?:override\s+|export\s+)?define\b", line):
+            depth = 1
+            continue
+        include = re.match(r"^\s*(?:-include|sinclude|include)\s+(.*)$", line)
+        assign = re.match(_ASSIGN_RE, line)
+        head = re.match(_HEAD_RE, line)
+        if include:
+            includes.extend(expand(include.group(1).split("#")[0].split()))
+        elif assign and not (head and head.start(2) < assign.start(2)):
+            variables[assign.group(1)] = assign.group(3).strip()
+            if assign.group(1) == ".RECIPEPREFIX":
+                value = " ".join(expand([assign.group(3).strip()]))
+                prefix = value[:1] or "\t"
+        elif head and not re.match(r"^\s*(ifn?eq|ifn?def|else|endif|export|unexport|vpath)\b",
+                                   line):
+            prereqs, _, inline = head.group(3).partition(";")
+            prereqs, hash_, comment = prereqs.partition("#")    # `stop: ## help text`
+            if "=" in prereqs.replace(":=", ""):
+                continue        # a target-specific variable, not a rule
+            rule = MakeRule(expand(head.group(1).split()), head.group(1).split(),
+                            head.group(2), prereqs.split(),
+                            [inline.strip()] if inline.strip() else [], start, prefix)
+            rule.comment = (" " + hash_ + comment.rstrip()) if hash_ and not inline else ""
+            rule.end = end
+            rules.append(rule)
+    return rules, prefix, includes
+
+
+class MakeInfo(object):
+    """What a Makefile defines, as make sees it (or as read from the text where there
+    is no GNU make): targets (name -> file where its recipe is, or None), pattern
+    rules' targets (`stop-%`), the recipe prefix at the end, the files read, whether
+    PYTHON and PROCCLEAN are set, and make's complaint about the file, if any."""
+
+    def __init__(self, source, targets, patterns, prefix, files, variables=(), error=None,
+                 procclean_value=None):
+        self.source = source
+        self.procclean_value = procclean_value     # PROCCLEAN as written, if the file sets it
+        self.targets = targets
+        self.patterns = patterns
+        self.prefix = prefix
+        self.files = files
+        self.variables = set(variables)
+        self.error = error
+
+    def pattern_for(self, name):
+        for pattern in self.patterns:
+            head, _, tail = pattern.partition("%")
+            if len(name) > len(head) + len(tail) and name.startswith(head) \
+                    and name.endswith(tail):
+                return pattern
+        return None
+
+    def defines(self, name):
+        return name in self.targets or self.pattern_for(name) is not None
+
+
+def _make_env():
+    env = dict((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP)
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _run_make(args, folder, stdin=b""):
+    """(exit code, stdout, stderr) of GNU make, or None where there is none."""
+    make = _which("make") or _which("gmake")
+    if make is None:
+        return None
+    import subprocess
+    try:
+        result = subprocess.run([make] + args, cwd=folder, input=stdin, env=_make_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
+
+
+# Read after the Makefile (`-f -`): what the database does not print plainly, and a
+# goal that has nothing to do, so that not even the default goal's $(MAKE) lines (which
+# make runs under -q too) are run.
+MAKE_PROBE_GOAL = "procclean--probe"
+_MAKE_PROBE = (b"$(info procclean-prefix:[$(.RECIPEPREFIX)])\n"
+               b"$(info procclean-files:$(MAKEFILE_LIST))\n"
+               b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN))\n"
+               b"$(info procclean-value:$(value PROCCLEAN))\n"
+               b"procclean--probe: ;\n")
+_DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
+                "# Pattern-specific Variable Values", "# Files", "# VPATH Search Paths")
+
+
+def ask_make(folder, name):
+    """MakeInfo from GNU make's own database (`make -pRrq -f NAME`: every target,
+    included or pattern; nothing run but the Makefile's $(shell ...) calls), or None
+    where GNU make is not installed (or is another make: BSD make has no -p)."""
+    result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
+    if result is None or "# GNU Make" not in result[1]:
+        return None
+    code, text, err = result
+    errors = [l for l in err.splitlines() if re.match(r"^[^:\s][^:]*:\d+: \*\*\* ", l)]
+    probe = dict(re.findall(r"^procclean-(prefix|files|vars|value):(.*)$", text, re.M))
+    prefix = probe.get("prefix", "[]")[1:-1][:1] or "\t"
+    files = probe.get("files", "").split()[:-1]          # the last one is the probe
+    variables = [v for v, origin in zip(("PYTHON", "PROCCLEAN"), probe.get("vars", "").split())
+                 if origin in ("file", "override")]
+    targets, patterns = parse_make_database(text)
+    targets.pop(MAKE_PROBE_GOAL, None)
+    return MakeInfo("make", targets, patterns, prefix, files, variables,
+                    errors[0] if errors else None,
+                    probe.get("value") if "PROCCLEAN" in variables else None)
+
+
+def parse_make_database(text):
+    """(targets, pattern targets) from `make -p`: a target counts when it has a
+    recipe or prerequisites (a name only listed in .PHONY is no rule)."""
+    targets = {}
+    patterns = []
+    section = None
+    head = None
+    skip = in_recipe = False
+    for line in text.splitlines():
+        if line in _DB_SECTIONS:
+            section, head, skip, in_recipe = line, None, False, False
+            continue
+        if section not in ("# Implicit Rules", "# Files"):
+            continue
+        if not line:
+            head, skip, in_recipe = None, False, False
+            continue
+        if in_recipe:
+            continue
+        if line == "# Not a target:":
+            skip = True
+            continue
+        recipe = re.match(r"^#  recipe to execute \(from '(.*)', line \d+\):$", line)
+        if recipe and head:
+            for name in head:
+                targets[name] = recipe.group(1)
+            in_recipe = True
+        elif not line.startswith("#") and head is None and not skip:
+            names, colon, rest = line.partition(":")
+            if not colon:
+                continue
+            names = [n for n in names.split() if not n.startswith(".")]
+            if section == "# Implicit Rules":
+                patterns.extend(names)
+                continue
+            head = names
+            if rest.lstrip(":").split("|")[0].strip() or rest.lstrip(":").split("|")[1:]:
+                for name in head:
+                    targets.setdefault(name, None)
+    return targets, patterns
+
+
+def read_makefile(folder, name):
+    """MakeInfo read from the text (make not installed): the file and the files it
+    includes, pattern rules, the last .RECIPEPREFIX."""
+    import glob
+    targets, patterns, files, variables = {}, [], [], set()
+    prefix, value = "\t", None
+    queue = [name]
+    while queue and len(files) < 50:
+        path = queue.pop(0)
+        text = _read_text(os.path.join(folder, path))
+        if text is None or path in files:
+            continue
+        files.append(path)
+        rules, prefix, includes = parse_makefile_text(text, prefix)
+        for rule in rules:
+            for target in rule.names:
+                if "%" in target:
+                    patterns.append(target)
+                elif not target.startswith(".") and (rule.recipe or rule.prereqs):
+                    targets.setdefault(target, path)
+        variables.update(v for v in ("PYTHON", "PROCCLEAN")
+                         if re.search(r"^\s*(?:override\s+|export\s+)?%s\s*(?:\?|::?|\+|!)?="
+                                      % v, text, re.M))
+        values = re.findall(_PROCCLEAN_VAR_RE, text, re.M)
+        value = values[-1][1].strip() if values else value
+        for pattern in includes:
+            found = sorted(os.path.relpath(p, folder)
+                           for p in glob.glob(os.path.join(folder, pattern)))
+            queue.extend(found or [pattern])
+    return MakeInfo("text", targets, patterns, prefix, files, variables,
+                    procclean_value=value)
+
+
+# A recipe line that does what procclean does: finds processes, signals them, starts
+# one in the background with its PID saved, looks at a port or a health URL.
+_PROCESS_WORK = (r"(^|[|;&(`]\s*|\$\$\(\s*)ps\s+-?[A-Za-z]+", r"\bpgrep\b", r"\bpkill\b",
+                 r"\bkillall\b", r"\bkill\b", r"\blsof\b", r"\bfuser\b", r"\bnetstat\b",
+                 r"\bss\s+-", r"\bnohup\b", r"\$\$!", r"(?<!&)&\s*$",
+                 r"\bcurl\b.*(localhost|127\.0\.0\.1)")
+# ...unless it runs another manager of processes: that is not procclean's to replace.
+_OTHER_MANAGERS = r"\b(docker|podman|kubectl|compose|systemctl|supervisorctl|pm2|brew)\b"
+# A recipe line that does nothing procclean would miss: a message, a pause, a comment.
+_HARMLESS_RE = r"^(#.*|echo\b.*|printf\b.*|sleep\s+[\d.]+|true|:|)$"
+_STATE_FILE_RE = r"\.(pid|log)(\.\d+|\.state)?[\"']?$"
+
+
+def seed_style(recipe, ours):
+    """True when every line of a recipe is what procclean does (the seed's
+    `ps -ef | grep ... | kill`, a nohup start saving $$!, rm of pidfiles and logs,
+    $(MAKE) of another such target, messages) and at least one does real work."""
+    work = False
+    for line in recipe:
+        command = line.lstrip("@-+ \t")
+        if re.match(_HARMLESS_RE, command):
+            continue
+        remove = re.match(r"^rm\s+(-[a-z]+\s+)*(.+)$", command)
+        if remove and all(re.search(_STATE_FILE_RE, w) for w in remove.group(2).split()):
+            work = True
+        elif re.match(r"^\$[({]MAKE[)}]\s", command):
+            words = command.split()[1:]
+            goals = [w for i, w in enumerate(words) if not w.startswith("-") and "=" not in w
+                     and (i == 0 or words[i - 1] not in ("-f", "-C", "-I", "-o", "-W"))]
+            if not goals or any(g not in ours for g in goals):
+                return False
+            work = True
+        elif any(re.search(p, command) for p in _PROCESS_WORK) and \
+                not re.search(_OTHER_MANAGERS, command):
+            work = True
+        else:
+            return False
+    return work
+
+
+def plan_replacements(text, info, makefile, ours):
+    """With --replace: the rules of the Makefile itself that only do what procclean
+    does, each swapped for one procclean call.  (new text, [(names, line, rule text)]
+    replaced, [(target, message key, values)] kept)."""
+    lines = text.split("\n")
+    replaced, kept = [], []
+    done = set()
+    for rule in reversed(parse_makefile_text(text)[0]):
+        mine = [n for n in rule.names if n in ours]
+        if not mine or "procclean" in " ".join(rule.recipe).lower():
+            continue            # not ours, or procclean's already
+        why = _why_kept(rule, ours)
+        if why:
+            kept.extend((n, why[0], dict(why[1], line=rule.start + 1)) for n in mine)
+            continue
+        prereqs = [w for w in rule.prereqs if w not in ours]
+        new = "%s:%s%s\n%s@$(PROCCLEAN) $@" % (" ".join(rule.head), "".join(
+            " " + w for w in prereqs), rule.comment, rule.prefix)
+        lines[rule.start:rule.end] = new.split("\n")
+        replaced.append((rule.names, rule.start + 1, len(rule.recipe)))
+        done.update(rule.names)
+    for target in ours:
+        where = info.targets.get(target)
+        if target not in done and where and where != makefile and \
+                not any(t == target for t, _, _ in kept):
+            kept.append((target, "init_kept_included", {"file": where}))
+    replaced.reverse()
+    return "\n".join(lines), replaced, kept
+
+
+def _why_kept(rule, ours):
+    """Why a rule naming our targets is not replaced, or None."""
+    others = [n for n in rule.names if n not in ours]
+    if others:
+        return "init_kept_shared", {"others": " ".join(others)}
+    if rule.colons == "::":
+        return "init_kept_double", {}
+    if not rule.recipe:
+        # `start: start-backend start-frontend`: procclean's own targets only.
+        other = [w for w in rule.prereqs if w not in ours]
+        if other or not rule.prereqs:
+            return "init_kept_more", {"what": printable(other[0]) if other else "-"}
+        return None
+    if not seed_style(rule.recipe, ours):
+        first = next((l.strip() for l in rule.recipe if not seed_style([l], ours)
+                      and not re.match(_HARMLESS_RE, l.lstrip("@-+ \t"))), "")
+        return "init_kept_more", {"what": printable(first[:60]) if first else "-"}
+    return None
+
+
+def _write_file(path, text, mode=None):
+    """Write through a temporary file and a rename: a reader sees the old text or the
+    new, never half."""
+    tmp = "%s.procclean-%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def check_with_make(folder, name, targets):
+    """None when `make -n TARGETS` accepts the Makefile (or there is no make to
+    ask: the string "unchecked"), else make's complaint."""
+    result = _run_make(["-n", "-f", name] + list(targets), folder)
+    if result is None:
+        return "unchecked"
+    code, _, err = result
+    complaint = [l for l in err.splitlines()
+                 if "overriding recipe" in l or "***" in l or "missing separator" in l]
+    if code != 0 or complaint:
+        return (complaint or [l for l in err.splitlines() if l.strip()] or
+                ["make exited %d" % code])[0]
+    return None
+
+
+def update_makefile(ctx, names, procclean_line, layout, replace=False, folder="."):
+    """init --makefile: add the targets make does not already have (explicit,
+    included or matched by a pattern rule) with the Makefile's recipe prefix;
+    --replace also swaps seed-style recipes for one procclean call.  The previous
+    file is kept as a backup and restored if `make -n` rejects the new one."""
+    out = ctx.out
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
+                "Makefile")
+    path = os.path.join(folder, name)
+    exists = os.path.lexists(path)
+    text = _read_text(path, MAKEFILE_LIMIT) if exists else ""
+    if text is None or "\ufffd" in text or len(text) >= MAKEFILE_LIMIT \
+            or os.path.islink(path):
+        out.warn("init_makefile_unsafe", path=name)
+        return EXIT_FAILED
+    info = ask_make(folder, name) if exists else None
+    if exists and info is None:
+        out.say("init_make_text", path=name)
+        info = read_makefile(folder, name)
+    elif exists:
+        out.say("init_make_asked", path=name, files=" ".join(info.files))
+    if info is None:
+        info = MakeInfo("none", {}, [], "\t", [])
+    if info.error:
+        out.warn("init_make_broken", path=name, error=printable(info.error))
+        return EXIT_FAILED
+    ours = procclean_targets(names)
+    new_text, replaced, kept = text, [], []
+    if replace:
+        new_text, replaced, kept = plan_replacements(text, info, name, ours)
+    done = set(n for names_, _, _ in replaced for n in names_)
+    added = [t for t in ours if not info.defines(t)]
+    _say_kept(ctx, info, ours, done, kept, replace, text)
+    out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
+    fixed = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
+    if not added and not replaced and fixed == new_text:
+        return EXIT_OK
+    new_text = fixed
+    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
+    if "PYTHON" not in info.variables:
+        block.append("PYTHON ?= python3")
+    if "PROCCLEAN" not in info.variables:
+        block.append("PROCCLEAN ?= " + procclean_line)
+    if added:
+        block.append(".PHONY: %s" % " ".join(added))
+        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
+                               if t in added))
+    addition = "\n".join(block) if added or len(block) > 2 else ""
+    if new_text and not new_text.endswith("\n") and addition:
+        new_text += "\n"
+    new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
+    if ctx.dry_run:
+        for names_, line, n in replaced:
+            out.say("init_would_replace", targets=" ".join(names_), line=line, n=n)
+        if addition:
+            out.say("init_would_append")
+            out.line(addition)
+        return EXIT_OK
+    return _write_makefile(ctx, folder, name, text if exists else None, new_text,
+                           added, replaced)
+
+
+_PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
+
+
+def runs_this_file(value, folder="."):
+    """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
+    path, or by its module name after -m."""
+    if re.search(r"\$[({](?!PYTHON[)}])|\$[^({$]", value.replace("$$", "")):
+        return True             # names other variables: cannot tell, trust it
+    rel = procclean_path(folder)
+    dotted = rel[:-3].replace(os.sep, ".") if rel.endswith(".py") else None
+    if re.search(r"(^|[\s/\"'])%s([\s\"']|$)" % re.escape(rel), value):
+        return True
+    return bool(dotted and re.search(r"-m\s+%s(\s|$)" % re.escape(dotted), value))
+
+
+def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
+    """A PROCCLEAN that does not run this file (the README's line copied into a repo that
+    keeps procclean in tools/): named with the line that would; with --replace, swapped
+    when it is set in the Makefile itself.  The text, changed or not."""
+    value = info.procclean_value
+    if value is None or runs_this_file(value, folder):
+        return text
+    found = list(re.finditer(_PROCCLEAN_VAR_RE, text, re.M))
+    if not replace or not found:
+        ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(folder),
+                     line=procclean_line, prog=prog_command(folder))
+        return text
+    match = found[-1]
+    ctx.out.say("init_var_would_replace" if ctx.dry_run else "init_var_replaced",
+                value=printable(match.group(2).strip()), line=procclean_line)
+    return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
+
+
+def _say_kept(ctx, info, ours, done, kept, replace, text):
+    out = ctx.out
+    have = [t for t in ours if t in info.targets and t not in done]
+    if have:
+        out.say("init_kept", targets=" ".join(have))
+    by_pattern = [t for t in ours if t not in info.targets and info.pattern_for(t)]
+    if by_pattern:
+        out.say("init_kept_pattern", targets=" ".join(by_pattern), patterns=" ".join(
+            sorted(set(info.pattern_for(t) for t in by_pattern))))
+    for target, key, values in kept:
+        out.say(key, target=target, **values)
+    if not replace and have:
+        seedlike = [t for r in parse_makefile_text(text)[0] if seed_style(r.recipe, ours)
+                    for t in r.names if t in have]
+        if seedlike:
+            out.say("init_replace_hint", targets=" ".join(seedlike), prog=prog_command())
+
+
+def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
+    out = ctx.out
+    path = os.path.join(folder, name)
+    backup = path + ".procclean.bak"
+    mode = None
+    try:
+        if before is not None:
+            mode = os.stat(path).st_mode & 0o7777
+            _write_file(backup, before, mode)
+        _write_file(path, new_text, mode)
+    except OSError as exc:
+        out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
+        return EXIT_FAILED
+    targets = added + [n for names, _, _ in replaced for n in names]
+    complaint = check_with_make(folder, name, targets)
+    if complaint and complaint != "unchecked":
+        try:
+            if before is None:
+                os.unlink(path)
+            else:
+                os.replace(backup, path)
+        except OSError as exc:
+            out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
+        out.warn("init_rejected", path=name, error=printable(complaint))
+        return EXIT_FAILED
+    for names, line, n in replaced:
+        out.say("init_replaced", targets=" ".join(names), line=line, n=n)
+    if added:
+        out.say("init_appended", targets=" ".join(added))
+    if before is not None:
+        out.say("init_backup", path=os.path.basename(backup))
+    out.say("init_unchecked" if complaint else "init_checked", path=name)
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------
@@ -3983,7 +4911,7 @@ def _doctor(ctx, args, names, problems):
 def _init(ctx, args, names, problems):
     if names:
         raise ProcCleanError("init takes no service names")
-    return cmd_init(ctx, makefile=args.makefile)
+    return cmd_init(ctx, makefile=args.makefile, replace=args.replace)
 
 
 # Command -> handler(ctx, args, names, problems): `names` are the words after the command
@@ -4024,7 +4952,8 @@ commands:
   doctor [SERVICE...]        find stale pidfiles, leftovers, busy ports, config errors;
                              --fix applies the safe fixes
   init                       write procclean.ini for this repo and print make targets
-                             (--makefile: add them; --force: overwrite procclean.ini)
+                             (--makefile: add them; --replace: swap ps|grep recipes;
+                             --force: overwrite procclean.ini)
   stop-backend, force-clean-frontend, start-backend, ...: the Makefile's names
 
 examples:
@@ -4223,6 +5152,7 @@ def build_parser():
     add("--force", help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
     add("--fix", help="doctor: apply the safe fixes")
     add("--makefile", help="init: add the targets to ./Makefile")
+    add("--replace", help="init --makefile: swap ps|grep recipes for procclean calls")
     add("--wait", help="start: wait until the service's port listens (and answers)")
     add("--timeout", kind="value", metavar="SECONDS",
         help="start --wait: how long to wait (default 30)")

@@ -447,3 +447,49 @@ def test_whole_stack_by_hand_force_clean(fstack):
     assert_up(fstack, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
     res = fstack.ok("force-clean")
     assert_all_gone(fstack, res, [BACKEND_PORT, FRONTEND_PORT])
+
+
+# --------------------------------------------------------------------------- the project's venv
+
+def _bare_python():
+    """An interpreter without fastapi (procclean run by the machine's python), or None."""
+    from pythons import interpreters_under_test
+    for python in interpreters_under_test():
+        r = subprocess.run([python, "-c", "import fastapi"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return python
+    return None
+
+
+def test_backend_runs_with_the_projects_venv(stack):
+    """Issue 14: procclean run by a python that lacks fastapi, in a project whose .venv has
+    it: `{python} main.py` runs with the venv's python, doctor says all is well; without the
+    venv doctor names what the interpreter lacks (instead of `start` failing later)."""
+    bare = _bare_python()
+    if bare is None:
+        pytest.skip("every interpreter under test has fastapi: no bare python to run procclean")
+    venv = os.path.join(stack.root, ".venv")
+    os.symlink(os.path.dirname(os.path.dirname(PY)), venv)     # the venv requirements-dev made
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}               # the venv not on PATH
+
+    def run(*args):
+        r = stack.ns.run([bare, "procclean.py"] + list(args), cwd=stack.root,
+                         env=stack._env(env), timeout=120)
+        return {"args": args, "rc": r.rc, "stdout": r.stdout, "stderr": r.stderr}
+
+    res = run("doctor", "backend")
+    assert res["rc"] == 0 and "cannot import" not in res["stdout"], describe("doctor", res, stack)
+    res = run("start", "--wait", "backend")
+    assert res["rc"] == 0, describe("start", res, stack)
+    assert "%s/bin/python main.py" % venv in res["stdout"], res
+    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              ["%s/bin/python main.py" % venv])
+    res = run("stop", "backend")
+    assert res["rc"] == 0, describe("stop", res, stack)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    os.unlink(venv)
+    res = run("doctor", "backend")
+    assert res["rc"] == 1, describe("doctor", res, stack)
+    assert "backend: %s cannot import fastapi" % bare in res["stdout"], res
+    assert "fix: python3 -m venv .venv && .venv/bin/python -m pip install" in res["stdout"], res

@@ -5,6 +5,7 @@ No process is started or signalled here: every test copies a fixture to tmp_path
 it and calls procclean.main(["init", ...]) in this process (or `make -n`, which runs nothing).
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,10 +41,18 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("NO_COLOR", "1")
 
-    def copy(name):
+    def copy(name, vendored="procclean.py"):
+        """vendored: where procclean.py is copied in the repo (as a team vendors it), or
+        None to leave it outside (init then names it by its absolute path)."""
         dest = tmp_path / name
         shutil.copytree(os.path.join(FIXTURES, name), str(dest))
         monkeypatch.chdir(str(dest))
+        if vendored:
+            target = dest / vendored
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True)
+            shutil.copyfile(os.path.join(REPO, "procclean.py"), str(target))
+            monkeypatch.setattr(procclean, "__file__", str(target))
         return dest
     return copy
 
@@ -60,9 +69,10 @@ def init(capsys):
 
 
 def snapshot(folder):
-    """{relative path: bytes} of every file under folder."""
+    """{relative path: bytes} of every file under folder (bytecode caches left out)."""
     files = {}
     for root, dirs, names in os.walk(str(folder)):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in names:
             path = os.path.join(root, name)
             with open(path, "rb") as f:
@@ -134,7 +144,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     assert (repo / procclean.resolve_cwd(cfg.services["frontend"].cwd) / "package.json").is_file()
     # without --makefile the Makefile is left alone and the targets are printed to paste
     assert read(repo / "Makefile") == makefile_before
-    assert "Makefile targets to paste" in out
+    assert "Makefile targets to paste (or run python3 procclean.py init --makefile):" in out
     assert "PROCCLEAN ?= $(PYTHON) -m procclean" in out
     for target in GENERIC_TARGETS + per_service("backend") + per_service("frontend"):
         assert "\n%s:\n\t@$(PROCCLEAN) $@\n" % target in out, target
@@ -235,7 +245,7 @@ def test_init_speaks_chinese_throughout(project, init):
     assert "发现后端: " in out and "发现前端: " in out and "已写入 procclean.ini" in out
     assert "found" not in out and "wrote" not in out and "Makefile targets" not in out
     code, out, err = init("--lang", "zh")
-    assert code == 1 and "procclean.ini 已存在; 未覆盖" in err, (out, err)
+    assert code == 0 and "procclean.ini 已存在" in out, (out, err)
 
 
 # --- the procclean.ini written -----------------------------------------------------------------
@@ -275,8 +285,10 @@ def test_existing_config_is_kept_without_force(project, init):
     mine = "# mine\n[backend]\nport = 8123\n"
     (repo / "procclean.ini").write_text(mine)
     code, out, err = init()
-    assert code == 1, (out, err)
-    assert "procclean.ini exists; not overwritten (use --force)" in err, err
+    # an existing procclean.ini is a note, not an error (issue 14)
+    assert code == 0, (out, err)
+    assert "procclean.ini exists: kept as it is (--force writes a fresh one)" in out, out
+    assert err == ""
     assert read(repo / "procclean.ini") == mine
     assert "wrote procclean.ini" not in out
 
@@ -411,7 +423,8 @@ def test_dry_run_writes_nothing_and_shows_both(project, init):
     assert "\nstop:\n" not in out          # the team's stop would be kept
     assert "wrote" not in out and "added to Makefile" not in out
     # what the dry run shows is what a real run writes
-    shown = out.split("would write procclean.ini:\n", 1)[1].split("\nMakefile already", 1)[0]
+    shown = out.split("would write procclean.ini:\n", 1)[1]
+    shown = shown.split("\nasked make what Makefile defines", 1)[0]
     assert init()[0] == 0
     assert read(repo / "procclean.ini").strip() == shown.strip()
 
@@ -446,3 +459,420 @@ def test_init_as_a_script_takes_no_service_names(project):
     assert "init takes no service names" in r.stderr
     assert "Traceback" not in r.stderr
     assert snapshot(repo) == before
+
+
+# --- init --makefile asks make: includes, pattern rules, .RECIPEPREFIX (issue 12) ---------------
+
+def need_make():
+    if not shutil.which("make"):
+        pytest.skip("no make here")
+
+
+def test_targets_from_included_files_are_not_added_again(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("all:\n\t@echo all\n\ninclude mk/procs.mk\n")
+    (repo / "mk").mkdir()
+    (repo / "mk" / "procs.mk").write_text(
+        "stop-backend:\n\t@echo team stop-backend\n\nclean:\n\t@echo team clean\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert "asked make what Makefile defines (files read: Makefile mk/procs.mk)" in out, out
+    assert "Makefile already has: clean stop-backend; not duplicated" in out, out
+    text = read(repo / "Makefile")
+    assert "stop-backend:" not in text and "\nclean:" not in text, text
+    r = make_n(repo, "stop-backend", "clean", "stop-frontend")
+    assert r.returncode == 0 and "overriding" not in r.stderr, r
+    assert r.stdout.splitlines() == ["echo team stop-backend", "echo team clean",
+                                     "python3 -m procclean stop-frontend"], r
+
+
+def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "stop-%:\n\t@echo team stops $*\n\nforce-clean-%:\n\t@echo team kills $*\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert ("Makefile's pattern rule(s) force-clean-% stop-% already make: stop-backend "
+            "force-clean-backend stop-frontend force-clean-frontend; not added") in out, out
+    names = targets_in(read(repo / "Makefile"))
+    for target in ("stop-backend", "stop-frontend", "force-clean-backend"):
+        assert target not in names
+    assert "stop" in names and "start-backend" in names      # `stop-%` does not match `stop`
+    r = make_n(repo, "stop-backend", "force-clean-frontend", "start-backend")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == ["echo team stops backend", "echo team kills frontend",
+                                     "python3 -m procclean start-backend"], r
+
+
+def test_recipes_written_with_the_makefiles_recipe_prefix(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(".RECIPEPREFIX = >\nall:\n> @echo all\n\ntest:\n> @echo t\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "stop-backend:\n>@$(PROCCLEAN) $@\n" in text, text
+    assert "\t@$(PROCCLEAN)" not in text
+    assert "make -n accepts the new Makefile" in out
+    r = make_n(repo, "all", "test", "stop-backend", "doctor")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == ["echo all", "echo t", "python3 -m procclean stop-backend",
+                                     "python3 -m procclean doctor"], r
+
+
+def test_recipe_prefix_read_from_the_text_where_there_is_no_make(project, init, monkeypatch):
+    repo = project("fastapi-vite")
+    monkeypatch.setattr(procclean, "ask_make", lambda folder, name: None)
+    (repo / "Makefile").write_text("P := >\n.RECIPEPREFIX := $(P)\nall:\n> @echo all\n"
+                                   "include more.mk\n")
+    (repo / "more.mk").write_text("stop-%:\n> @echo $*\nclean:\n> @echo c\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert "no GNU make here: read Makefile and its includes as text" in out, out
+    assert "Makefile already has: clean; not duplicated" in out, out
+    text = read(repo / "Makefile")
+    assert "start-backend:\n>@$(PROCCLEAN) $@\n" in text, text
+    assert "stop-backend:" not in text
+    if shutil.which("make"):
+        r = make_n(repo, "start-backend", "stop-frontend")
+        assert r.stdout.splitlines() == ["python3 -m procclean start-backend", "echo frontend"], r
+
+
+def test_makefile_make_rejects_is_restored(project, init, monkeypatch):
+    """A reading that gets the recipe prefix wrong (as the text reading of issue 12 did):
+    make rejects the result, and the Makefile is put back as it was."""
+    need_make()
+    repo = project("fastapi-vite")
+    original = ".RECIPEPREFIX = >\nall:\n> @echo all\n"
+    (repo / "Makefile").write_text(original)
+    wrong = procclean.MakeInfo("make", {"all": "Makefile"}, [], "\t", ["Makefile"])
+    monkeypatch.setattr(procclean, "ask_make", lambda folder, name: wrong)
+    code, out, err = init("--makefile")
+    assert code == 1, (out, err)
+    assert "make rejects the new Makefile (" in err and "missing separator" in err, err
+    assert "the original is restored" in err
+    assert read(repo / "Makefile") == original
+    assert not (repo / "Makefile.procclean.bak").exists()
+    assert "added to Makefile" not in out
+    assert make_n(repo, "all").stdout.strip() == "echo all"
+
+
+def test_a_makefile_make_already_rejects_is_not_touched(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    broken = "all:\n    echo spaces, not a tab\n"
+    (repo / "Makefile").write_text(broken)
+    code, out, err = init("--makefile")
+    assert code == 1, (out, err)
+    assert "make rejects Makefile as it is: Makefile:2: *** missing separator" in err, err
+    assert read(repo / "Makefile") == broken
+    assert not (repo / "Makefile.procclean.bak").exists()
+
+
+def test_backup_kept_when_the_makefile_changes(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    before = read(repo / "Makefile")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert "the previous Makefile is kept as Makefile.procclean.bak" in out
+    assert read(repo / "Makefile.procclean.bak") == before
+
+
+# --- init --makefile --replace (issue 14) ---------------------------------------------------------
+
+SEED_PROCESS_TARGETS = ["start-backend", "start-frontend", "start", "stop-backend",
+                        "stop-frontend", "stop", "force-clean-backend", "force-clean-frontend",
+                        "force-clean", "show-processes", "status"]
+
+
+def test_replace_swaps_seed_recipes_and_keeps_the_rest(project, init):
+    need_make()
+    repo = project("seed-repo", vendored="tools/procclean.py")
+    before = read(repo / "Makefile")
+    (repo / "procclean.ini").write_text("[backend]\nport = 8000\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "procclean.ini exists: kept as it is" in out
+    for target in SEED_PROCESS_TARGETS:
+        assert re.search(r"replaced %s \(line \d+, \d+ recipe line\(s\)\) with one procclean "
+                         r"call" % re.escape(target), out), (target, out)
+    assert re.search(r"kept clean \(line \d+\): its recipe does more than procclean "
+                     r"\(rm -rf frontend/dist\)", out), out
+    assert "the previous Makefile is kept as Makefile.procclean.bak" in out
+    assert read(repo / "Makefile.procclean.bak") == before
+    after = read(repo / "Makefile")
+    recipes = [l for l in after.splitlines() if l.startswith("\t")]
+    assert not [l for l in recipes if "ps -ef" in l or "kill" in l], after
+    assert "PROCCLEAN ?= $(PYTHON) -m tools.procclean" in after
+    names = targets_in(after)
+    assert len(names) == len(set(names)), after
+    r = make_n(repo, *SEED_PROCESS_TARGETS)
+    assert r.returncode == 0 and not r.stderr, r
+    assert r.stdout.splitlines() == ["python3 -m tools.procclean " + t
+                                     for t in SEED_PROCESS_TARGETS], r
+    # every other target exactly as it was
+    r = make_n(repo, "install", "test", "build", "clean")
+    assert r.stdout.splitlines() == [
+        "cd backend && pip install -r requirements.txt", "cd frontend && npm install",
+        "echo running the tests", "cd frontend && npm run build",
+        "rm -f backend.pid frontend.pid backend.log frontend.log", "rm -rf frontend/dist"], r
+    for block in ("install:\n\tcd backend", "test:\n\t@echo running", "clean:\n\trm -f backend"):
+        assert block in after
+    # again: nothing left to replace or add
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and "replaced" not in out and "added to Makefile" not in out, out
+    assert [l for l in out.splitlines() if l.startswith("kept ")] == [
+        l for l in out.splitlines() if l.startswith("kept clean ")], out
+    assert read(repo / "Makefile") == after
+
+
+def test_a_procclean_line_that_does_not_run_this_file(project, init):
+    """The README's root line copied into a repo that keeps procclean in tools/: named, and
+    with --replace swapped for the line of this layout."""
+    need_make()
+    repo = project("fastapi-vite", vendored="tools/procclean.py")
+    (repo / "Makefile").write_text("PROCCLEAN ?= $(PYTHON) -m procclean\n\n"
+                                   "stop:\n\t@$(PROCCLEAN) $@\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert ("the Makefile's PROCCLEAN ($(PYTHON) -m procclean) does not run tools/procclean.py; "
+            "for this layout: PROCCLEAN = $(PYTHON) -m tools.procclean") in err, err
+    assert make_n(repo, "stop").stdout.strip() == "python3 -m procclean stop"
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "PROCCLEAN = $(PYTHON) -m procclean did not run procclean here: now " \
+        "$(PYTHON) -m tools.procclean" in out, out
+    assert read(repo / "Makefile").startswith("PROCCLEAN ?= $(PYTHON) -m tools.procclean\n")
+    assert make_n(repo, "stop", "start").stdout.splitlines() == [
+        "python3 -m tools.procclean stop", "python3 -m tools.procclean start"]
+    assert init("--makefile")[2] == ""          # now it runs this file: nothing to say
+
+
+def test_without_replace_seed_recipes_are_kept_and_named(project, init):
+    need_make()
+    repo = project("seed-repo")
+    before = read(repo / "Makefile")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile").startswith(before)
+    hint = [l for l in out.splitlines() if "python3 procclean.py init --makefile --replace swaps them" in l]
+    assert len(hint) == 1 and "stop-backend" in hint[0] and "install" not in hint[0], out
+
+
+def test_replace_dry_run_changes_nothing(project, init):
+    need_make()
+    repo = project("seed-repo")
+    before = snapshot(repo)
+    code, out, err = init("--makefile", "--replace", "--dry-run")
+    assert code == 0, (out, err)
+    assert snapshot(repo) == before
+    assert re.search(r"would replace stop-backend \(line \d+", out), out
+
+
+def test_seed_style_recognises_what_procclean_does():
+    ours = procclean.procclean_targets(["backend", "frontend"])
+    seed = procclean.seed_style
+    assert seed(["@PIDS=$$(ps -ef | grep -E \"x\" | grep -v grep | awk '{print $$2}'); "
+                 "for p in $$PIDS; do kill $$p; done"], ours)
+    assert seed(["@echo stopping", "@pkill -f uvicorn || true"], ours)
+    assert seed(["rm -f backend.pid backend.log"], ours)
+    assert seed(["@$(MAKE) -f $(SEED_MAKEFILE) stop-backend", "@$(MAKE) stop-frontend"], ours)
+    assert not seed(["@$(MAKE) stop-backend build"], ours)
+    assert not seed(["rm -rf dist *.pid"], ours)
+    assert not seed(["docker compose down", "pkill -f vite"], ours)
+    assert not seed(["@echo only a message"], ours)
+
+
+# --- where procclean lives (issue 14) -----------------------------------------------------------
+
+@pytest.mark.parametrize("where, line", [
+    ("procclean.py", "$(PYTHON) -m procclean"),
+    ("tools/procclean.py", "$(PYTHON) -m tools.procclean"),
+    ("scripts/procclean.py", "$(PYTHON) -m scripts.procclean"),
+    ("scripts/proc-clean.py", "$(PYTHON) scripts/proc-clean.py"),
+])
+def test_makefile_line_for_each_layout(project, init, where, line):
+    need_make()
+    repo = project("fastapi-vite", vendored=where)
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "PROCCLEAN ?= %s\n" % line in text, text
+    assert "added by `python3 %s init --makefile`" % where in text
+    assert "written by `python3 %s init`" % where in read(repo / "procclean.ini")
+    assert "make runs procclean as %s (" % line in out, out
+    expected = line.replace("$(PYTHON)", "python3") + " stop-backend"
+    assert make_n(repo, "stop-backend").stdout.strip() == expected
+
+
+def test_a_shadowing_package_falls_back_to_the_script_form(project, init, tmp_path,
+                                                          monkeypatch):
+    repo = project("fastapi-vite", vendored="tools/procclean.py")
+    shadow = tmp_path / "site" / "tools"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "PROCCLEAN ?= $(PYTHON) tools/procclean.py\n" in out, out
+    assert "tools/procclean.py cannot be run with -m from the root" in out
+
+
+def test_procclean_outside_the_repo_is_named_by_its_absolute_path(project, init):
+    repo = project("fastapi-vite", vendored=None)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    here = os.path.join(REPO, "procclean.py")
+    assert "PROCCLEAN ?= $(PYTHON) %s\n" % here in out, out
+    assert "is outside this folder; copy it into the repo and run init again" in out
+
+
+# --- toolchains (issue 14) ----------------------------------------------------------------------
+
+def fake_tool(folder, name):
+    path = folder / name
+    path.write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(str(path), 0o755)
+    return path
+
+
+def fake_venv(folder):
+    """A venv's bin/python (a link to this interpreter, as venv makes it)."""
+    bindir = folder / "bin"
+    bindir.mkdir(parents=True)
+    os.symlink(sys.executable, str(bindir / "python"))
+    return str(bindir / "python")
+
+
+def test_python_toolchain_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    bindir = tmp_path / "toolbin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    (tmp_path / "backend").mkdir()
+    tc = procclean.python_toolchain
+    assert tc("backend") == ([sys.executable], "tc_self", {})
+    (tmp_path / "poetry.lock").write_text("")
+    assert tc("backend")[1:] == ("tc_lock_no_tool", {"lock": "poetry.lock", "tool": "poetry"})
+    fake_tool(bindir, "poetry")
+    assert tc("backend") == (["poetry", "run", "python"], "tc_lock",
+                             {"lock": "poetry.lock", "tool": "poetry"})
+    (tmp_path / "backend" / "uv.lock").write_text("")
+    fake_tool(bindir, "uv")
+    assert tc("backend")[0] == ["uv", "run", "python"]
+    fake_venv(tmp_path / "venv")
+    assert tc("backend") == ([str(tmp_path / "venv" / "bin" / "python")], "tc_venv",
+                             {"where": "venv"})
+    fake_venv(tmp_path / "backend" / ".venv")
+    python = str(tmp_path / "backend" / ".venv" / "bin" / "python")
+    assert tc("backend") == ([python], "tc_venv", {"where": "backend/.venv"})
+    # the venv's python as the venv names it (a link), not the base interpreter
+    assert os.path.islink(python)
+    other = tmp_path / "active"
+    fake_venv(other)
+    assert tc("backend", environ={"VIRTUAL_ENV": str(other)}) == (
+        [str(other / "bin" / "python")], "tc_env", {"where": str(other)})
+    # {python} in a start command is that interpreter
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    assert procclean.command_argv("{python} main.py", "backend") == [python, "main.py"]
+    assert procclean.command_argv("{python} main.py", ".")[0] == \
+        str(tmp_path / "venv" / "bin" / "python")
+
+
+@pytest.mark.parametrize("lock, command, matches", [
+    ("pnpm-lock.yaml", "pnpm run dev", "node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"),
+    ("yarn.lock", "yarn run dev", "node /usr/lib/node_modules/yarn/bin/yarn.js run dev"),
+    ("bun.lockb", "bun run dev", "bun run dev"),
+    ("package-lock.json", "npm run dev", "npm run dev"),
+])
+def test_node_package_manager_by_lock_file(project, init, lock, command, matches):
+    repo = project("fastapi-vite")
+    (repo / "frontend" / lock).write_text("")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    tool = command.split()[0]
+    assert "frontend runs with %s (frontend/%s found)" % (tool, lock) in out, out
+    frontend = config().services["frontend"]
+    assert frontend.command == command
+    assert frontend.regex.search("root 10 1 0 09:00 ? 00:00:01 " + matches)
+    assert frontend.regex.search("root 11 10 0 09:00 ? 00:00:01 node "
+                                 "frontend/node_modules/.bin/vite")
+
+
+def test_init_says_which_python_and_why(project, init, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    repo = project("fastapi-vite")
+    code, out, err = init()
+    assert "backend runs with %s (no virtual environment or lock file found; the interpreter " \
+        "running procclean)" % sys.executable in out, out
+    python = fake_venv(repo / ".venv")
+    code, out, err = init("--force")
+    assert "backend runs with %s (the virtual environment .venv)" % python in out, out
+    # the config keeps {python}: the choice is made again on each start
+    assert config().services["backend"].command == "{python} main.py"
+
+
+# --- .gitignore advice (issue 14 item 7) --------------------------------------------------------
+
+def test_gitignore_advice_covers_the_state_files(project, init):
+    repo = project("fastapi-vite")
+    (repo / ".gitignore").write_text("*.pid\n*.log\n")
+    code, out, err = init()
+    assert "add to .gitignore (pidfiles, supervisor state, logs, bytecode): " \
+        "__pycache__/ *.pid.state *.log.1" in out, out
+    (repo / ".gitignore").write_text("*.pid\n*.pid.state\n*.log*\n__pycache__/\n")
+    code, out, err = init("--force")
+    assert "add to .gitignore" not in out, out
+
+
+# --- Chinese (issue 15: init and doctor speak one language) -------------------------------------
+
+def test_init_in_chinese_has_no_english_lines(project, init):
+    need_make()
+    project("seed-repo", vendored="tools/procclean.py")
+    code, out, err = init("--makefile", "--replace", "--lang", "zh")
+    assert code == 0, (out, err)
+    for line in out.splitlines():
+        if not line.strip() or line.startswith(("\t", "#", ".PHONY", "PYTHON", "PROCCLEAN")) \
+                or re.match(r"^[\w-]+:$", line):
+            continue
+        assert re.search(u"[\u4e00-\u9fff]", line), line
+
+
+def test_asking_make_runs_no_recipe_not_even_recursive_ones(project, init):
+    """make runs $(MAKE) lines even under -q: the question goes to a goal with nothing to
+    do, so the default goal's recipes (here a line naming $(MAKE) that writes a file) never
+    run."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("all:\n\t$(MAKE) --version >/dev/null; touch ran\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert not (repo / "ran").exists()
+    assert "asked make what Makefile defines" in out
+    assert "procclean--probe" not in read(repo / "Makefile") + out
+
+
+def test_seed_style_leaves_other_process_managers_and_keeps_help_comments(project, init):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "help: ## list the targets\n\t@grep -E '^[a-z-]+:.*##' Makefile\n\n"
+        "status: ## is it up?\n\tdocker ps\n\n"
+        "stop-backend: ## stop the API\n\t@pkill -f 'uvicorn main:app' || true\n\n"
+        "start-backend:\n\tcd backend && uvicorn main:app --port 8000 &\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "status: ## is it up?\n\tdocker ps\n" in text, text
+    assert "stop-backend: ## stop the API\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert "start-backend:\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert re.search(r"kept status \(line 4\): its recipe does more than procclean "
+                     r"\(docker ps\)", out), out
+    r = make_n(repo, "help", "status", "stop-backend")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines()[1:] == ["docker ps", "python3 -m procclean stop-backend"], r
