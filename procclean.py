@@ -1529,9 +1529,10 @@ class System(object):
             pass    # the state is a convenience for status; supervising goes on
 
     # -- locks -----------------------------------------------------------------
-    def lock(self, path, wait):
+    def lock(self, path, wait, waiting=None):
         """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
-        the holder's PID or None) when another process held it for `wait` seconds.
+        the holder's PID or None) when another process held it for `wait` seconds
+        (`waiting(holder)` is called once, when the wait begins).
         fcntl.flock where there is one (the kernel drops it when its holder dies),
         else a file made with O_EXCL holding the holder's PID, stale once that PID is
         gone.  OSError when `path` is there but not a regular file."""
@@ -1552,6 +1553,9 @@ class System(object):
             handle, holder = result or (None, None)
             if handle is not None or self.clock() >= deadline:
                 return handle, holder
+            if waiting is not None:
+                waiting(holder)
+                waiting = None
             self.sleep(min(delay, max(0.0, deadline - self.clock())))
             delay = min(delay * 2, 0.05)
 
@@ -1780,8 +1784,9 @@ MESSAGES = {
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
         # -- robust --
-        "lock_busy": "{svc}: another procclean holds its lock {path} (PID {pid}: {cmd}); waited {wait}: try again once it is done",
+        "lock_busy": "{svc}: busy: PID {pid} ({cmd}) holds its lock {path}; waited {wait}, try again once it is done",
         "lock_failed": "{svc}: cannot lock {path}: {error}",
+        "lock_waiting": "{warn} {svc}: waiting for PID {pid} ({cmd}), which holds its lock {path}",
         "remove_failed": "{warn} cannot remove {path}: {error}",
         "file_ignored": "{warn} {path}: {error}; left alone",
         "log_unreadable": "{fail} cannot read {path}: {error}",
@@ -1850,8 +1855,9 @@ MESSAGES = {
         "doctor_ok": "{ok} 一切正常",
         "doctor_count": "{fail} {n} 个问题需要处理",
         # -- robust --
-        "lock_busy": "{svc}: 另一个 procclean 持有锁 {path} (PID: {pid}: {cmd}); 已等待 {wait}: 请在其完成后重试",
+        "lock_busy": "{svc}: 忙: PID {pid} ({cmd}) 持有其锁 {path}; 已等待 {wait}, 请在其完成后重试",
         "lock_failed": "{svc}: 无法锁定 {path}: {error}",
+        "lock_waiting": "{warn} {svc}: 等待 PID {pid} ({cmd}) 释放其锁 {path}",
         "remove_failed": "{warn} 无法删除 {path}: {error}",
         "file_ignored": "{warn} {path}: {error}; 未处理",
         "log_unreadable": "{fail} 无法读取 {path}: {error}",
@@ -2588,23 +2594,30 @@ class _ServiceLocks(object):
         system = self.ctx.system
         try:
             for path, service in self.wanted:
+                def waiting(holder, service=service):
+                    self.ctx.out.warn("lock_waiting", svc=service.name, pid=holder or "?",
+                                      cmd=self.holder_command(holder),
+                                      path=lock_path(service))
                 try:
-                    handle, holder = system.lock(path, LOCK_WAIT)
+                    handle, holder = system.lock(path, LOCK_WAIT, waiting)
                 except OSError as exc:
                     raise ProcCleanError(self.ctx.out.text(
                         "lock_failed", svc=service.name, path=lock_path(service),
                         error=error_text(exc)), EXIT_FAILED)
                 if handle is None:
-                    proc = system.process_table().get(holder) if holder else None
                     raise ProcCleanError(self.ctx.out.text(
                         "lock_busy", svc=service.name, wait=format_seconds(LOCK_WAIT),
                         pid=holder or "?", path=lock_path(service),
-                        cmd=printable(proc.command) if proc else "?"), EXIT_FAILED)
+                        cmd=self.holder_command(holder)), EXIT_FAILED)
                 self.held.append(handle)
         except BaseException:
             self.release()
             raise
         return self
+
+    def holder_command(self, pid):
+        proc = self.ctx.system.process_table().get(pid) if pid else None
+        return printable(proc.command) if proc else "?"
 
     def release(self):
         while self.held:
