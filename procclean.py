@@ -87,6 +87,7 @@ BACKOFF_MAX = 30.0       # ...up to this
 STABLE_RUN = 30.0        # a service up this long has its backoff reset
 WATCH_INTERVAL = 2.0
 LOCK_WAIT = 5.0          # how long a second start/stop of a service waits for the first
+LOCK_ANNOUNCE = 0.5      # ...and after how long of it it says whom it waits for
 LOCK_STALE = 10.0        # an O_EXCL lock file still without a PID after this is stale
 
 # The same numbers on every Unix; spelled out because importing `signal` costs more
@@ -1532,7 +1533,9 @@ class System(object):
     def lock(self, path, wait, waiting=None):
         """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
         the holder's PID or None) when another process held it for `wait` seconds
-        (`waiting(holder)` is called once, when the wait begins).
+        (`waiting(holder)` is called once, when the wait has lasted LOCK_ANNOUNCE:
+        the short waits of every day, such as a supervisor waiting for the `start
+        --supervise` that spawned it, pass without a word).
         fcntl.flock where there is one (the kernel drops it when its holder dies),
         else a file made with O_EXCL holding the holder's PID, stale once that PID is
         gone.  OSError when `path` is there but not a regular file."""
@@ -1542,7 +1545,8 @@ class System(object):
                 import fcntl
             except ImportError:
                 fcntl = None
-        deadline = self.clock() + wait
+        began = self.clock()
+        deadline = began + wait
         delay = 0.005
         retries = 0
         while True:
@@ -1553,7 +1557,7 @@ class System(object):
             handle, holder = result or (None, None)
             if handle is not None or self.clock() >= deadline:
                 return handle, holder
-            if waiting is not None:
+            if waiting is not None and self.clock() - began >= LOCK_ANNOUNCE:
                 waiting(holder)
                 waiting = None
             self.sleep(min(delay, max(0.0, deadline - self.clock())))
