@@ -4046,6 +4046,9 @@ def run(args, names, system=None, out=None, environ=None):
         return cmd_supervise(ctx, services)
     if command == "logs":
         return cmd_logs(ctx, services)
+    if command == "doctor" and args.fix:
+        with service_locks(ctx, services):      # its fixes remove pidfiles and stop
+            return cmd_doctor(ctx, services, problems, fix=True)
     if command == "doctor":
         return cmd_doctor(ctx, services, problems, fix=args.fix)
     return cmd_restart(ctx, services)

@@ -107,6 +107,16 @@ class FakeSystem(procclean.System):
     def listeners(self, ports=None):
         return [l for l in self._listeners if ports is None or l.port in ports]
 
+    # Service locks in memory: a unit test never leaves or meets a lock file in the
+    # folder it runs in (tests that need the real ones use RealLocks).
+    def lock(self, path, wait, waiting=None):
+        self.locks = getattr(self, "locks", [])
+        self.locks.append(path)
+        return procclean.ServiceLock(path, None, "none"), None
+
+    def unlock(self, handle):
+        pass
+
     health_answers = {}     # url -> (status or None, seconds, error)
 
     def http_get(self, url, timeout):
@@ -129,3 +139,10 @@ def invoke(argv, system, environ=None):
         err.write("procclean: %s\n" % exc)
         code = exc.code
     return code, out.getvalue(), err.getvalue()
+
+
+class RealLocks(FakeSystem):
+    """A FakeSystem whose service locks are the real lock files (in the test's folder)."""
+
+    lock = procclean.System.lock
+    unlock = procclean.System.unlock

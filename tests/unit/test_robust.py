@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from fakes import FakeProc, FakeSystem, invoke
+from fakes import FakeProc, FakeSystem, RealLocks, invoke
 import procclean
 
 
@@ -128,7 +128,7 @@ def test_a_held_lock_makes_start_and_stop_wait_then_name_the_holder(in_tmp):
     fd = _hold("backend.pid.lock")
     try:
         for command in ("stop", "start", "restart", "force-clean", "clean"):
-            system = FakeSystem([FakeProc(100, 1, "uvicorn main:app")])
+            system = RealLocks([FakeProc(100, 1, "uvicorn main:app")])
             code, out, err = invoke([command, "backend"], system)
             assert code == 1, (command, out, err)
             assert "backend: waiting for PID %d" % os.getpid() in err
@@ -138,7 +138,7 @@ def test_a_held_lock_makes_start_and_stop_wait_then_name_the_holder(in_tmp):
             assert sum(system.sleeps) >= procclean.LOCK_WAIT
     finally:
         os.close(fd)
-    system = FakeSystem([FakeProc(100, 1, "uvicorn main:app")])
+    system = RealLocks([FakeProc(100, 1, "uvicorn main:app")])
     code, out, err = invoke(["stop", "backend"], system)
     assert code == 0 and "stopped backend PID 100" in out, err
     assert os.listdir(".") == [], "the lock file goes with the lock"
@@ -147,7 +147,7 @@ def test_a_held_lock_makes_start_and_stop_wait_then_name_the_holder(in_tmp):
 def test_locks_are_taken_in_one_order_and_all_let_go_on_failure(in_tmp):
     fd = _hold("frontend.pid.lock")
     try:
-        code, out, err = invoke(["stop", "frontend", "backend"], FakeSystem([]))
+        code, out, err = invoke(["stop", "frontend", "backend"], RealLocks([]))
         assert code == 1 and "frontend: busy" in err
     finally:
         os.close(fd)
@@ -158,14 +158,14 @@ def test_dry_run_takes_no_lock(in_tmp):
     fd = _hold("backend.pid.lock")
     try:
         code, out, err = invoke(["--dry-run", "stop", "backend"],
-                                FakeSystem([FakeProc(100, 1, "uvicorn main:app")]))
+                                RealLocks([FakeProc(100, 1, "uvicorn main:app")]))
     finally:
         os.close(fd)
     assert code == 0 and "would send SIGTERM" in out, err
 
 
 def test_without_flock_an_o_excl_lock_file_names_its_holder(in_tmp):
-    system = FakeSystem([])
+    system = RealLocks([])
     system.use_flock = False
     handle, holder = system.lock("backend.pid.lock", 0)
     assert handle.kind == "excl" and holder is None
@@ -182,7 +182,7 @@ def test_without_flock_an_o_excl_lock_file_names_its_holder(in_tmp):
 
 def test_a_lock_file_that_is_a_fifo_is_one_line(in_tmp):
     os.mkfifo("backend.pid.lock")
-    code, out, err = invoke(["stop", "backend"], FakeSystem([]))
+    code, out, err = invoke(["stop", "backend"], RealLocks([]))
     assert code == 1
     assert err == "procclean: backend: cannot lock backend.pid.lock: a FIFO, not a " \
         "regular file\n"
