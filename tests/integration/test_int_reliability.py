@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from integ_helpers import assert_alive, assert_dead, no_traceback, write
+from integ_helpers import assert_dead, no_traceback, write
 from nslib import Proc
 
 TIMEOUT = 60

@@ -235,3 +235,12 @@ def test_watch_ends_when_stdout_is_closed():
     out = procclean.Reporter(stdout=_ClosedPipe(), stderr=io.StringIO(), environ={})
     code = procclean.run(args, [], system=system, out=out, environ={"LANG": "C.UTF-8"})
     assert code == 0 and len(system.sleeps) == 0
+
+
+def test_logs_follow_ends_when_stdout_is_closed(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    system = _BoundedSystem([])
+    args, _ = procclean.build_parser().parse_known_args(["logs", "backend", "-f"])
+    out = procclean.Reporter(stdout=_ClosedPipe(), stderr=io.StringIO(), environ={})
+    code = procclean.run(args, [], system=system, out=out, environ={"LANG": "C.UTF-8"})
+    assert code == 0 and len(system.sleeps) == 0
