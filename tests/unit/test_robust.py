@@ -242,5 +242,5 @@ def test_logs_follow_ends_when_stdout_is_closed(in_tmp):
     system = _BoundedSystem([])
     args, _ = procclean.build_parser().parse_known_args(["logs", "backend", "-f"])
     out = procclean.Reporter(stdout=_ClosedPipe(), stderr=io.StringIO(), environ={})
-    code = procclean.run(args, [], system=system, out=out, environ={"LANG": "C.UTF-8"})
+    code = procclean.run(args, list(args.names), system=system, out=out, environ={"LANG": "C.UTF-8"})
     assert code == 0 and len(system.sleeps) == 0
