@@ -21,6 +21,24 @@ tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
 `python3 procclean.py --help` lists every command and option.  Standard library only.
 """
 
+if __name__ == "__main__":
+    # Before anything else: Ctrl-C while Python still reads this file, before main()
+    # can catch it, ends with one line and 130 instead of a KeyboardInterrupt
+    # traceback.  (_signal is built in and already loaded: this costs nothing.)
+    import _signal
+    import sys
+
+    def _early_interrupt(signum, frame):
+        try:
+            sys.stderr.write("procclean: interrupted\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+        raise SystemExit(130)
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _early_interrupt)
+
 __version__ = "1.0.0"
 
 import errno
@@ -74,6 +92,9 @@ BACKOFF_FIRST = 1.0      # supervise: first delay before a restart, doubling...
 BACKOFF_MAX = 30.0       # ...up to this
 STABLE_RUN = 30.0        # a service up this long has its backoff reset
 WATCH_INTERVAL = 2.0
+LOCK_WAIT = 5.0          # how long a second start/stop of a service waits for the first
+LOCK_ANNOUNCE = 0.5      # ...and after how long of it it says whom it waits for
+LOCK_STALE = 10.0        # an O_EXCL lock file still without a PID after this is stale
 
 # The same numbers on every Unix; spelled out because importing `signal` costs more
 # start-up time than a whole stop of a small stack.
@@ -291,6 +312,18 @@ class PidfileInfo(object):
         self.problem = problem    # None, "invalid", "untrusted"
         self.raw = raw
         self.mtime = mtime
+
+
+class ServiceLock(object):
+    """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
+    or none (the folder cannot take a lock file: read-only, so no start can race)."""
+
+    __slots__ = ("path", "fd", "kind")
+
+    def __init__(self, path, fd, kind):
+        self.path = path
+        self.fd = fd
+        self.kind = kind
 
 
 # ---------------------------------------------------------------------------
@@ -1069,6 +1102,84 @@ def _read_small(path):
     return b"".join(chunks)
 
 
+def _file_kind(mode):
+    """What a file that is not a regular file is, in words."""
+    import stat
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def open_regular(path, flags=os.O_RDONLY, mode=0o644, nofollow=False):
+    """Open `path` only if it is a regular file: (fd, stat).  Never blocks (O_NONBLOCK:
+    a FIFO or a device would hang the open or the first read) and, with `nofollow`,
+    never follows a symbolic link.  Anything else is an OSError whose strerror says
+    what the file is ("a FIFO, not a regular file"); ENOENT stays ENOENT."""
+    import stat
+    flags |= os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if nofollow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise
+        try:
+            st = os.lstat(path)
+        except OSError:
+            raise exc
+        if stat.S_ISREG(st.st_mode):
+            raise
+        raise OSError(exc.errno, "%s, not a regular file" % _file_kind(st.st_mode), path)
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "%s, not a regular file" % _file_kind(st.st_mode), path)
+    return fd, st
+
+
+def _read_fd(fd, limit):
+    """Up to `limit` bytes from `fd`'s current position."""
+    chunks = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_regular(path, limit=1 << 20, nofollow=False):
+    """The first `limit` bytes of a regular file (see open_regular); OSError otherwise."""
+    fd, _ = open_regular(path, nofollow=nofollow)
+    try:
+        return _read_fd(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def error_text(exc):
+    """An OSError as one short phrase: its strerror (our own for odd files)."""
+    return exc.strerror or str(exc)
+
+
+def _set_blocking(fd):
+    try:
+        os.set_blocking(fd, True)
+    except (AttributeError, OSError):
+        pass
+
+
+
 PS_SOURCES = ("auto", "proc", "ps", "pso")
 
 
@@ -1089,6 +1200,23 @@ class System(object):
         self._tags = {}
         self.ps_note = None
         self.ports_note = None
+        self.use_flock = None           # None: fcntl.flock where there is one
+        self.reporter = None            # warn(key, values) for notes, set by run()
+        self.notes = []                 # (key, values) noted while no reporter was set
+        self._noted = set()
+        self.removal_failures = 0
+
+    def note(self, key, **values):
+        """A problem with a file that does not stop the command (a log that is a FIFO, a
+        pidfile that cannot be removed): said once, on stderr."""
+        seen = (key, values.get("path"))
+        if seen in self._noted:
+            return
+        self._noted.add(seen)
+        if self.reporter is not None:
+            self.reporter(key, values)
+        else:
+            self.notes.append((key, values))
 
     # -- clock ---------------------------------------------------------------
     clock = staticmethod(time.monotonic)
@@ -1634,14 +1762,18 @@ class System(object):
         return info
 
     def remove_file(self, path):
-        """Remove a file; True if it was there."""
+        """Remove a file; True if it was there and is gone.  What is not there counts as
+        removed, even where the folder is read-only (unlink says EROFS before it looks);
+        a file that stays is noted (one line) and the command goes on."""
         try:
             os.remove(path)
             return True
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
+            if exc.errno == errno.ENOENT or not os.path.lexists(path):
                 return False
-            raise ProcCleanError("cannot remove %s: %s" % (path, exc.strerror), EXIT_FAILED)
+            self.removal_failures += 1
+            self.note("remove_failed", path=path, error=error_text(exc))
+            return False
 
     def exists(self, path):
         return os.path.exists(path)
@@ -1680,26 +1812,34 @@ class System(object):
             raise
 
     def _open_log(self, path):
-        """A service log opened for appending.  As root, a symlink is not followed:
-        another user could point it at any file root would then write to."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        if self.euid() == 0:
-            flags |= getattr(os, "O_NOFOLLOW", 0)
-        return os.open(path, flags, 0o644)
+        """A service log opened for appending, only if it is a regular file (a FIFO
+        would block the open for ever).  As root, a symlink is not followed: another
+        user could point it at any file root would then write to."""
+        return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                            nofollow=self.euid() == 0)[0]
+
+    def read_tail(self, path, lines=LOG_TAIL_LINES):
+        """The last lines of a regular file, as text; OSError if it is not one."""
+        fd, st = open_regular(path)
+        try:
+            os.lseek(fd, max(0, st.st_size - 65536), 0)
+            data = _read_fd(fd, 65536)
+        finally:
+            os.close(fd)
+        return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]] \
+            if lines > 0 else []
 
     def tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a file, as text (empty if unreadable or not a file)."""
-        if lines <= 0 or not os.path.isfile(path):
+        """The last lines of a file, as text (empty if absent or unreadable, with a
+        note when it is there but not a regular file)."""
+        if lines <= 0:
             return []
         try:
-            with open(path, "rb") as f:
-                f.seek(0, 2)
-                size = f.tell()
-                f.seek(max(0, size - 65536))
-                data = f.read()
-        except OSError:
+            return self.read_tail(path, lines)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                self.note("file_ignored", path=path, error=error_text(exc))
             return []
-        return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]]
 
     # -- starting --------------------------------------------------------------
     def spawn(self, argv, cwd, logfile, new_session=True, env=None):
@@ -1711,6 +1851,7 @@ class System(object):
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, logfile)
         try:
+            _set_blocking(log)      # the service writes through it: a plain descriptor
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
                                     start_new_session=new_session, env=env)
@@ -1718,9 +1859,12 @@ class System(object):
             os.close(log)
 
     def rotate_log(self, path):
-        """Keep the previous log as PATH.1 instead of losing it."""
+        """Keep the previous log as PATH.1 instead of losing it (a regular file only:
+        never a folder, a FIFO or what a link points to)."""
+        import stat
         try:
-            if os.path.getsize(path) > 0:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                 os.replace(path, path + ".1")
         except OSError:
             pass
@@ -1738,8 +1882,9 @@ class System(object):
                 os.write(fd, line.encode("utf-8", "surrogateescape"))
             finally:
                 os.close(fd)
-        except OSError:
-            pass
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                self.note("file_ignored", path=path, error=error_text(exc))
 
     def log_position(self, path):
         """(size, inode) of a log, to follow it from its current end."""
@@ -1751,30 +1896,41 @@ class System(object):
 
     def read_new(self, path, offset, identity):
         """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
-        replaced (a restart keeps the old one as .log.1) or truncated is read anew."""
+        replaced (a restart keeps the old one as .log.1) or truncated is read anew.
+        A log that is missing for now is waited for; one that is no longer a regular
+        file (a folder, a FIFO) is an OSError saying so."""
         try:
-            st = os.stat(path)
-        except OSError:
-            return b"", offset, identity
-        if st.st_ino != identity or st.st_size < offset:
-            offset, identity = 0, st.st_ino
-        if st.st_size <= offset:
-            return b"", offset, identity
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
+            fd, st = open_regular(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return b"", offset, identity
+            raise
+        try:
+            if st.st_ino != identity or st.st_size < offset:
+                offset, identity = 0, st.st_ino
+            if st.st_size <= offset:
+                return b"", offset, identity
+            os.lseek(fd, offset, 0)
+            data = _read_fd(fd, st.st_size - offset)
+        finally:
+            os.close(fd)
         return data, offset + len(data), identity
 
     def read_state(self, path):
-        """A supervisor's state file as a dict ({} when absent or unreadable)."""
-        if not os.path.exists(path):
+        """A supervisor's state file as a dict ({} when absent or unreadable).  It is
+        only ever written by rename: a link or anything but a regular file is noted
+        and ignored."""
+        try:
+            raw = read_regular(path, nofollow=True)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                self.note("file_ignored", path=path, error=error_text(exc))
             return {}
         import json
         try:
-            with open(path, "r") as f:
-                data = json.load(f)
+            data = json.loads(raw.decode("utf-8"))
             return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+        except ValueError:
             return {}
 
     def write_state(self, path, data):
@@ -1783,6 +1939,151 @@ class System(object):
             self._write_atomic(path, json.dumps(data).encode("ascii"))
         except OSError:
             pass    # the state is a convenience for status; supervising goes on
+
+    # -- locks -----------------------------------------------------------------
+    def lock(self, path, wait, waiting=None):
+        """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
+        the holder's PID or None) when another process held it for `wait` seconds
+        (`waiting(holder)` is called once, when the wait has lasted LOCK_ANNOUNCE:
+        the short waits of every day, such as a supervisor waiting for the `start
+        --supervise` that spawned it, pass without a word).
+        fcntl.flock where there is one (the kernel drops it when its holder dies),
+        else a file made with O_EXCL holding the holder's PID, stale once that PID is
+        gone.  OSError when `path` is there but not a regular file."""
+        fcntl = None
+        if self.use_flock is not False:
+            try:
+                import fcntl
+            except ImportError:
+                fcntl = None
+        began = self.clock()
+        deadline = began + wait
+        delay = 0.005
+        retries = 0
+        while True:
+            result = self._try_flock(path, fcntl) if fcntl else self._try_excl(path)
+            if result is None and retries < 100:
+                retries += 1            # the file changed under us: look again at once
+                continue
+            handle, holder = result or (None, None)
+            if handle is not None or self.clock() >= deadline:
+                return handle, holder
+            if waiting is not None and self.clock() - began >= LOCK_ANNOUNCE:
+                waiting(holder)
+                waiting = None
+            self.sleep(min(delay, max(0.0, deadline - self.clock())))
+            delay = min(delay * 2, 0.05)
+
+    def _try_flock(self, path, fcntl):
+        try:
+            fd, st = open_regular(path, os.O_RDWR | os.O_CREAT, nofollow=True)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                raise
+            try:
+                fd, st = open_regular(path, nofollow=True)   # a read-only folder
+            except OSError as exc:
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                    raise
+                return ServiceLock(path, None, "none"), None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = self._lock_holder(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None, holder
+            return ServiceLock(path, None, "none"), None    # a file system without flock
+        # Its last holder removes the file on release: a lock on a file no longer
+        # at `path` locks nothing.
+        try:
+            now = os.stat(path)
+        except OSError:
+            now = None
+        if now is None or (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
+            os.close(fd)
+            return None
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, 0)
+            os.write(fd, ("%d\n" % os.getpid()).encode("ascii"))
+        except OSError:
+            pass        # a read-only lock file still locks; it just cannot say by whom
+        return ServiceLock(path, fd, "flock"), None
+
+    def _lock_holder(self, fd):
+        try:
+            os.lseek(fd, 0, 0)
+            return parse_pidfile(_read_fd(fd, 64))
+        except OSError:
+            return None
+
+    def _try_excl(self, path):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                return ServiceLock(path, None, "none"), None
+            if exc.errno != errno.EEXIST:
+                raise
+            return self._excl_held(path)
+        try:
+            os.write(fd, ("%d\n" % os.getpid()).encode("ascii"))
+        finally:
+            os.close(fd)
+        return ServiceLock(path, None, "excl"), None
+
+    def _excl_held(self, path):
+        """(None, holder) for a lock file someone holds; None (look again) once a
+        stale one is removed: its PID is gone, or it never got one."""
+        try:
+            fd, st = open_regular(path, nofollow=True)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise
+        try:
+            holder = parse_pidfile(_read_fd(fd, 64))
+        finally:
+            os.close(fd)
+        if holder is None:
+            stale = self.wall_time() - st.st_mtime > LOCK_STALE
+        else:
+            stale = holder == os.getpid() or not self._pid_exists(holder)
+        if not stale:
+            return None, holder
+        try:
+            os.remove(path)
+        except OSError:
+            return None, holder
+        return None
+
+    def _pid_exists(self, pid):
+        try:
+            os.kill(pid, 0)
+        except OSError as exc:
+            return exc.errno != errno.ESRCH
+        return True
+
+    def unlock(self, handle):
+        """Release a lock and remove its file (while still holding it, so that no
+        one locks a file about to vanish: see _try_flock)."""
+        if handle.kind == "flock":
+            try:
+                st, now = os.fstat(handle.fd), os.stat(handle.path)
+                if (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev):
+                    os.remove(handle.path)
+            except OSError:
+                pass
+            finally:
+                os.close(handle.fd)
+        elif handle.kind == "excl":
+            try:
+                if parse_pidfile(read_regular(handle.path, 64, nofollow=True)) == os.getpid():
+                    os.remove(handle.path)
+            except OSError:
+                pass
 
     def http_get(self, url, timeout):
         """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
@@ -1949,6 +2250,18 @@ MESSAGES = {
         "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
         "d_make_var": "{file}: PROCCLEAN = {value} does not run {path}, so its make targets fail",
         "init_var_would_replace": "would replace PROCCLEAN = {value}, which does not run procclean here, with {line}",
+        # -- robust --
+        "lock_busy": "{svc}: busy: PID {pid} ({cmd}) holds its lock {path}; waited {wait}, try again once it is done",
+        "lock_failed": "{svc}: cannot lock {path}: {error}",
+        "lock_waiting": "{warn} {svc}: waiting for PID {pid} ({cmd}), which holds its lock {path}",
+        "remove_failed": "{warn} cannot remove {path}: {error}",
+        "file_ignored": "{warn} {path}: {error}; left alone",
+        "log_unreadable": "{fail} cannot read {path}: {error}",
+        "follow_failed": "cannot follow {path}: {error}",
+        "check_port_free": "{fail} {svc}: runs, but nothing listens on its port {port}",
+        "check_port_stranger": "{fail} {svc}: runs, but port {port} is held by PID {pid} ({cmd}), not by {svc}",
+        "check_port_unknown": "{fail} {svc}: runs, but port {port} is held by a process procclean cannot see",
+        "check_unhealthy": "{fail} {svc}: listens on port {port}, but {url} is {state}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -2086,6 +2399,18 @@ MESSAGES = {
         "init_var_replaced": "{ok} PROCCLEAN = {value} 在这里无法运行 procclean: 已改为 {line}",
         "d_make_var": "{file}: PROCCLEAN = {value} 不能运行 {path}, 其 make 目标都会失败",
         "init_var_would_replace": "将把在这里无法运行 procclean 的 PROCCLEAN = {value} 改为 {line}",
+        # -- robust --
+        "lock_busy": "{svc}: 忙: PID {pid} ({cmd}) 持有其锁 {path}; 已等待 {wait}, 请在其完成后重试",
+        "lock_failed": "{svc}: 无法锁定 {path}: {error}",
+        "lock_waiting": "{warn} {svc}: 等待 PID {pid} ({cmd}) 释放其锁 {path}",
+        "remove_failed": "{warn} 无法删除 {path}: {error}",
+        "file_ignored": "{warn} {path}: {error}; 未处理",
+        "log_unreadable": "{fail} 无法读取 {path}: {error}",
+        "follow_failed": "无法继续跟踪 {path}: {error}",
+        "check_port_free": "{fail} {svc}: 正在运行, 但端口 {port} 没有监听",
+        "check_port_stranger": "{fail} {svc}: 正在运行, 但端口 {port} 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
+        "check_port_unknown": "{fail} {svc}: 正在运行, 但端口 {port} 被无法查看的进程占用",
+        "check_unhealthy": "{fail} {svc}: 已监听端口 {port}, 但 {url} {state}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -2322,9 +2647,13 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         import configparser
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            with open(path, encoding="utf-8") as f:
-                parser.read_file(f)
-        except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+            # A regular file only (a FIFO would block); utf-8-sig: editors that save
+            # a byte-order mark are common on Windows.
+            text = read_regular(path).decode("utf-8-sig")
+            parser.read_string(text, source=path)
+        except OSError as exc:
+            raise ProcCleanError("%s: %s" % (path, error_text(exc)))
+        except (configparser.Error, UnicodeDecodeError) as exc:
             raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
         for section in parser.sections():
             items = dict(parser.items(section))
@@ -2923,19 +3252,15 @@ def report_port_strangers(ctx, services, table):
 def remove_files(ctx, paths):
     """Remove files (or say what would be removed); one that cannot be removed is
     reported and the rest still go.  False if any stayed."""
-    ok = True
+    failures = ctx.system.removal_failures
     for path in paths:
         if ctx.dry_run:
             if ctx.system.exists(path):
                 ctx.out.say("would_remove", path=path)
             continue
-        try:
-            if ctx.system.remove_file(path):
-                ctx.out.say("removed", path=path)
-        except ProcCleanError as exc:
-            ctx.out.line("procclean: %s" % exc, err=True)
-            ok = False
-    return ok
+        if ctx.system.remove_file(path):      # a failure is noted there, on one line
+            ctx.out.say("removed", path=path)
+    return ctx.system.removal_failures == failures
 
 
 def cmd_stop(ctx, services, force=False):
@@ -3089,6 +3414,71 @@ def state_path(service):
     return service.pidfile + ".state"
 
 
+def lock_path(service):
+    """The lock file that serialises start, stop and supervise of a service."""
+    return service.pidfile + ".lock"
+
+
+class _ServiceLocks(object):
+    """See service_locks."""
+
+    def __init__(self, ctx, services):
+        self.ctx = ctx
+        paths = {}
+        for service in services:
+            paths.setdefault(os.path.abspath(lock_path(service)), service)
+        # One fixed order for every caller, so that two never wait for each other.
+        self.wanted = sorted(paths.items())
+        self.held = []
+
+    def __enter__(self):
+        if self.ctx.dry_run:
+            return self
+        system = self.ctx.system
+        try:
+            for path, service in self.wanted:
+                def waiting(holder, service=service):
+                    self.ctx.out.warn("lock_waiting", svc=service.name, pid=holder or "?",
+                                      cmd=self.holder_command(holder),
+                                      path=lock_path(service))
+                try:
+                    handle, holder = system.lock(path, LOCK_WAIT, waiting)
+                except OSError as exc:
+                    raise ProcCleanError(self.ctx.out.text(
+                        "lock_failed", svc=service.name, path=lock_path(service),
+                        error=error_text(exc)), EXIT_FAILED)
+                if handle is None:
+                    raise ProcCleanError(self.ctx.out.text(
+                        "lock_busy", svc=service.name, wait=format_seconds(LOCK_WAIT),
+                        pid=holder or "?", path=lock_path(service),
+                        cmd=self.holder_command(holder)), EXIT_FAILED)
+                self.held.append(handle)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def holder_command(self, pid):
+        proc = self.ctx.system.process_table().get(pid) if pid else None
+        return printable(proc.command) if proc else "?"
+
+    def release(self):
+        while self.held:
+            self.ctx.system.unlock(self.held.pop())
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def service_locks(ctx, services):
+    """A context manager holding the lock of every service in `services` (taken in
+    one fixed order): start, stop, restart and supervise of a service run one at a
+    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
+    the holder's PID and command.  Nothing is locked for --dry-run."""
+    return _ServiceLocks(ctx, services)
+
+
 def service_status(ctx, service, found, listeners):
     targets = found.running(service)
     procs = [t.process for t in targets]
@@ -3131,10 +3521,32 @@ def service_status(ctx, service, found, listeners):
     return record
 
 
-def record_ok(record):
-    """Up, and healthy where a health check applies (what status --check asks)."""
+def check_failure(record):
+    """Why a service fails status --check: (message key, values), or None when it is
+    up, its own process listens on its port (when it has one), and its health URL
+    answers (when it has one)."""
+    if not record["running"]:
+        return "status_stopped", {}
+    port = record["port"]
+    if port is not None and not any(l["own"] for l in record["listeners"]):
+        holder = record["listeners"][0] if record["listeners"] else None
+        if holder is None:
+            return "check_port_free", {"port": port}
+        if holder["pid"] is None:
+            return "check_port_unknown", {"port": port}
+        return "check_port_stranger", {"port": port, "pid": holder["pid"],
+                                       "cmd": holder["command"]}
     health = record.get("health")
-    return record["running"] and (health is None or health["state"] == "healthy")
+    if health is not None and health["state"] != "healthy":
+        return "check_unhealthy", {"port": port, "url": health["url"],
+                                   "state": health["state"]}
+    return None
+
+
+def record_ok(record):
+    """Up, listening on its own port, and healthy where a health check applies (what
+    status --check asks)."""
+    return check_failure(record) is None
 
 
 def status_snapshot(ctx, services, warn=True):
@@ -3156,6 +3568,14 @@ def cmd_status(ctx, services):
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
     if ctx.check and not all(record_ok(r) for r in records):
+        for record in records:
+            failure = check_failure(record)
+            # A service not running says so above; a running one says what failed.
+            if failure is not None and record["running"]:
+                key, values = failure
+                if "state" in values:
+                    values["state"] = MESSAGES[ctx.out.lang][values["state"]]
+                ctx.out.warn(key, svc=record["name"], **values)
         return EXIT_NOT_RUNNING
     return EXIT_OK
 
@@ -3199,8 +3619,8 @@ def watch_status(ctx, services):
                     for line in lines + [""]:
                         out.line(line)
             shown += 1
-            if ctx.count and shown >= ctx.count:
-                break
+            if ctx.count and shown >= ctx.count or id(out.stdout) in out.broken:
+                break           # `| head -3` closed the pipe: nobody is watching
             system.sleep(ctx.watch)
     except KeyboardInterrupt:
         pass                    # the way out of a watch: not an error
@@ -3314,6 +3734,18 @@ def cmd_start(ctx, services):
     for service in services:
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
+    # From the look at the machine to the pidfile written, no other start or stop of
+    # these services runs; the locks go before the watch (the supervisor that
+    # --supervise starts takes its service's lock too).
+    with service_locks(ctx, services):
+        failed, started = _start_services(ctx, services)
+    if started and not _watch_start(ctx, started):
+        failed = True
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _start_services(ctx, services):
+    """Start each service not running yet: (failed, [(service, child, shown)])."""
     found = survey(ctx, services)
     failed = False
     started = []
@@ -3380,9 +3812,7 @@ def cmd_start(ctx, services):
             ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
                                   % (service.name, child.pid, shown, cwd))
         started.append((service, child, shown))
-    if started and not _watch_start(ctx, started):
-        failed = True
-    return EXIT_FAILED if failed else EXIT_OK
+    return failed, started
 
 
 def _watch_start(ctx, started):
@@ -3412,7 +3842,10 @@ def _watch_start(ctx, started):
             code = child.poll()
             if code is not None:
                 fail(service, "start_failed", code=code)
-                system.remove_file(service.pidfile)
+                # Only our pidfile: another start may have begun since our lock went.
+                with service_locks(ctx, [service]):
+                    if system.read_pidfile(service.pidfile).pid == child.pid:
+                        system.remove_file(service.pidfile)
                 pending.remove(entry)
                 ok = False
             elif not waits_for_port(service):
@@ -3466,13 +3899,10 @@ class _StopRequested(Exception):
     """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
 
 
-def cmd_supervise(ctx, services):
-    """Run one service in the foreground and restart it when it crashes: backoff from
-    1 s doubling to 30 s, at most --max-restarts restarts a minute; a clean exit (0)
-    ends supervision.  SIGTERM stops the service and the supervisor together."""
-    if len(services) != 1:
-        raise ProcCleanError("supervise takes exactly one service")
-    service = services[0]
+def _claim_service(ctx, service):
+    """A supervisor's start, under the service's lock: unless the service runs already
+    (or this is a dry run), its pidfile names the supervisor.  An exit code, or None
+    to go on supervising."""
     found = survey(ctx, [service], warn=False)
     running = found.running(service)
     if running:
@@ -3486,11 +3916,31 @@ def cmd_supervise(ctx, services):
     if ctx.dry_run:
         ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
         return EXIT_OK
-    system = ctx.system
     if ctx.rotate:
-        system.rotate_log(service.logfile)
+        ctx.system.rotate_log(service.logfile)
+    try:
+        ctx.system.write_pidfile(service.pidfile, ctx.system.self_pid())
+    except OSError as exc:
+        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
+                     % (service.pidfile, exc.strerror or exc))
+        return EXIT_FAILED
+    return None
+
+
+def cmd_supervise(ctx, services):
+    """Run one service in the foreground and restart it when it crashes: backoff from
+    1 s doubling to 30 s, at most --max-restarts restarts a minute; a clean exit (0)
+    ends supervision.  SIGTERM stops the service and the supervisor together."""
+    if len(services) != 1:
+        raise ProcCleanError("supervise takes exactly one service")
+    service = services[0]
+    with service_locks(ctx, [service]):
+        code = _claim_service(ctx, service)
+    if code is not None:
+        return code
+    cwd, argv, shown = launch_plan(service)
+    system = ctx.system
     me = system.self_pid()
-    system.write_pidfile(service.pidfile, me)
     state = {"supervisor": me, "service": service.name, "child": None, "state": "starting",
              "restarts": 0, "last_exit": None}
 
@@ -3630,34 +4080,53 @@ def cmd_logs(ctx, services):
     """Print the last lines of each service's log; with --follow, keep printing."""
     if ctx.follow and len(services) != 1:
         raise ProcCleanError("logs --follow takes exactly one service")
+    code = EXIT_OK
     for service in services:
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
             continue
         if len(services) > 1:
             ctx.out.line("==> %s <==" % service.logfile)
-        for line in ctx.system.tail(service.logfile, ctx.lines):
+        try:
+            lines = ctx.system.read_tail(service.logfile, ctx.lines)
+        except OSError as exc:
+            # A folder, a FIFO (which would block), a device: one line, not a hang.
+            ctx.out.warn("log_unreadable", path=service.logfile, error=error_text(exc))
+            code = EXIT_FAILED
+            continue
+        for line in lines:
             ctx.out.line(line)
-    if not ctx.follow:
-        return EXIT_OK
-    path = services[0].logfile
+    if not ctx.follow or code != EXIT_OK:
+        return code
+    return _follow_log(ctx, services[0].logfile)
+
+
+def _follow_log(ctx, path):
+    """logs -f: print what is appended until Ctrl-C, a closed stdout, or the log
+    turning into something that is not a regular file (one line, exit 1)."""
     offset, identity = ctx.system.log_position(path)
     pending = b""
     try:
-        while True:
+        while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
-            data, offset, identity = ctx.system.read_new(path, offset, identity)
+            try:
+                data, offset, identity = ctx.system.read_new(path, offset, identity)
+            except OSError as exc:
+                raise ProcCleanError(ctx.out.text("follow_failed", path=path,
+                                                  error=error_text(exc)), EXIT_FAILED)
             if data:
                 lines = (pending + data).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
                     ctx.out.line(printable(line))
     except KeyboardInterrupt:
-        return EXIT_OK
+        pass
+    return EXIT_OK
 
 
 def cmd_restart(ctx, services):
-    code = cmd_stop(ctx, services)
+    with service_locks(ctx, services):
+        code = cmd_stop(ctx, services)
     if code != EXIT_OK:
         return code
     ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
@@ -4100,9 +4569,10 @@ ASGI_RE = r"(?m)^(\w+)\s*=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\s*
 
 
 def _read_text(path, limit=262144):
+    """The text of a regular file (a FIFO, a folder or a device is no file to read:
+    None, as for one that is missing), at most `limit` bytes; a BOM is dropped."""
     try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
+        return read_regular(path, limit).decode("utf-8-sig", "replace")
     except OSError:
         return None
 
@@ -4239,8 +4709,8 @@ def write_config(ctx, found, folder="."):
         out.say("init_config_kept", path=CONFIG_FILE)
     else:
         try:
-            with open(path, "w") as f:
-                f.write(config_text)
+            # A new file renamed into place: never written through a FIFO or a link.
+            ctx.system._write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
         out.say("init_wrote", path=CONFIG_FILE)
@@ -4892,11 +5362,17 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
 # Command line
 # ---------------------------------------------------------------------------
 
-def _on_services(command, **options):
+def _on_services(command, locked=False, **options):
     """The handler of a command that acts on services: those named (none named: the
-    default ones), chosen from the config."""
+    default ones), chosen from the config.  `locked`: the whole command runs under
+    the services' locks (a start cannot write a pidfile between a stop's look at the
+    machine and its removal of that pidfile)."""
     def handler(ctx, args, names, problems):
-        return command(ctx, ctx.config.select(names), **options)
+        services = ctx.config.select(names)
+        if not locked:
+            return command(ctx, services, **options)
+        with service_locks(ctx, services):
+            return command(ctx, services, **options)
     return handler
 
 
@@ -4905,7 +5381,11 @@ def _kill_port(ctx, args, names, problems):
 
 
 def _doctor(ctx, args, names, problems):
-    return cmd_doctor(ctx, ctx.config.select(names), problems, fix=args.fix)
+    services = ctx.config.select(names)
+    if not args.fix:
+        return cmd_doctor(ctx, services, problems)
+    with service_locks(ctx, services):      # its fixes remove pidfiles and stop
+        return cmd_doctor(ctx, services, problems, fix=True)
 
 
 def _init(ctx, args, names, problems):
@@ -4918,13 +5398,13 @@ def _init(ctx, args, names, problems):
 # (with the service of `stop-backend`), `problems` the config's (doctor only).  Listed in
 # this order by errors.  A new command is one more row.
 HANDLERS = {
-    "stop": _on_services(cmd_stop),
-    "force-clean": _on_services(cmd_stop, force=True),
+    "stop": _on_services(cmd_stop, locked=True),
+    "force-clean": _on_services(cmd_stop, locked=True, force=True),
     "start": _on_services(cmd_start),
     "restart": _on_services(cmd_restart),
     "show-processes": _on_services(cmd_show_processes),
     "status": _on_services(cmd_status),
-    "clean": _on_services(cmd_clean),
+    "clean": _on_services(cmd_clean, locked=True),
     "kill-port": _kill_port,
     "supervise": _on_services(cmd_supervise),
     "logs": _on_services(cmd_logs),
@@ -5159,7 +5639,8 @@ def build_parser():
     add("--check", help="status: exit 3 when a service is not running or not healthy")
     add("--watch", kind="optional", metavar="SECONDS", const=str(WATCH_INTERVAL),
         help="status: a live view, redrawn every SECONDS (default 2)")
-    add("--count", kind="value", metavar="N", help="status --watch: stop after N views")
+    add("--count", kind="value", metavar="N",
+        help="status --watch: stop after N views (N >= 1; default: until Ctrl-C)")
     add("--health-timeout", kind="value", metavar="SECONDS",
         help="how long a health URL may take to answer (default 2)")
     add("--supervise", help="start: keep the service running, restarting it when it crashes")
@@ -5227,15 +5708,21 @@ def make_context(args, config, system, stdout, stderr, environ):
         passthrough += ["--set", setting]
     if system is None:
         system = system_from(environ)
+    # A file problem that does not stop the command (a log that is a FIFO, a pidfile
+    # that cannot be removed) is said on one line where it happens.
+    system.reporter = lambda key, values: out.warn(key, **values)
     watch = None
     if args.watch is not None:
         watch = parse_seconds(args.watch, "--watch")
         if watch <= 0:
             raise ProcCleanError("--watch takes a number of seconds above 0")
+    count = parse_count(args.count, "--count") if args.count is not None else None
+    if count == 0:
+        raise ProcCleanError("--count takes a number of views above 0 (without --count, "
+                             "--watch runs until Ctrl-C)")
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
-                  watch=watch,
-                  count=parse_count(args.count, "--count") if args.count is not None else None,
+                  watch=watch, count=count,
                   health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
                   if args.health_timeout is not None else HEALTH_TIMEOUT,
                   supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
@@ -5269,6 +5756,7 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     plain = Reporter(stdout=stdout, stderr=stderr, environ=environ)
     lang = "en"
     try:
+        _guard_interrupts(False)        # from here Ctrl-C is caught below
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         for word in extra:
@@ -5299,6 +5787,23 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         _error_line(stderr, "internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please "
                     "report it)" % (type(exc).__name__, exc))
         return EXIT_FAILED
+    finally:
+        _guard_interrupts(True)         # and again from here to the exit
+
+
+def _guard_interrupts(early):
+    """Run as a script, SIGINT ends procclean with one line and 130 until main() is
+    ready to catch KeyboardInterrupt (`early` False) and again once it is done (`early`
+    True).  Imported as a module, nothing changes."""
+    guard = globals().get("_early_interrupt")
+    if guard is None:
+        return
+    import _signal
+    current = _signal.getsignal(_signal.SIGINT)
+    if early and current is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, guard)
+    elif not early and current is guard:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 def _error_line(stream, message):

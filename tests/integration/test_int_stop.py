@@ -330,7 +330,8 @@ def test_bad_config_exits_2(ns, tmp_path):
 def test_status_check_exit_3_when_not_running(ns, python_edge):
     r = ns.procclean("status", "--check", python=python_edge)
     assert r.rc == 3, r
-    app = ns.spawn(Proc(["uvicorn", "main:app"]))
+    # Healthy: running, listening on its own port, answering its health URL.
+    app = ns.spawn(Proc(["uvicorn", "main:app"], listen="127.0.0.1:8000", http=200))
     chain = ns.spawn(npm_chain())
     r = ns.procclean("status", "--check", python=python_edge)
     assert r.rc == 0, r

@@ -120,6 +120,16 @@ class FakeSystem(procclean.System):
     def listeners(self, ports=None):
         return [l for l in self._listeners if ports is None or l.port in ports]
 
+    # Service locks in memory: a unit test never leaves or meets a lock file in the
+    # folder it runs in (tests that need the real ones use RealLocks).
+    def lock(self, path, wait, waiting=None):
+        self.locks = getattr(self, "locks", [])
+        self.locks.append(path)
+        return procclean.ServiceLock(path, None, "none"), None
+
+    def unlock(self, handle):
+        pass
+
     health_answers = {}     # url -> (status or None, seconds, error)
 
     def http_get(self, url, timeout):
@@ -133,3 +143,10 @@ def invoke(argv, system, environ=None):
     env = {"LANG": "C.UTF-8"} if environ is None else environ
     code = procclean.main(argv, system=system, stdout=out, stderr=err, environ=env)
     return code, out.getvalue(), err.getvalue()
+
+
+class RealLocks(FakeSystem):
+    """A FakeSystem whose service locks are the real lock files (in the test's folder)."""
+
+    lock = procclean.System.lock
+    unlock = procclean.System.unlock

@@ -166,8 +166,13 @@ def test_status_json_and_check():
     assert backend["listening"] and backend["listeners"][0]["own"]
     assert backend["memory_kb"] == 4096
     assert not frontend["running"] and frontend["listeners"][0]["own"] is False
-    code, _, _ = invoke(["status", "backend", "--check"], FakeSystem(procs))
-    assert code == 0
+    # Running, but its port 8000 is free: the check fails and says why.
+    code, _, err = invoke(["status", "backend", "--check"], FakeSystem(procs))
+    assert code == 3 and "nothing listens on its port 8000" in err, err
+    own = FakeSystem(procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 101)])
+    own.health_answers = {"http://127.0.0.1:8000/health": (200, 0.01, None)}
+    code, _, err = invoke(["status", "backend", "--check"], own)
+    assert code == 0, err
 
 
 def test_status_text_names_a_stranger_on_the_port():
