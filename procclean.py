@@ -624,21 +624,31 @@ def tag_in_environ(environ):
     return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
 
 
-def parse_ps_environ(text):
-    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS) or `ps -e` (BSD) output,
-    where each command is followed by the environment as NAME=value words:
-    {pid: (project, service)}.  A project path with spaces in it is read up to the
-    next word that looks like NAME=."""
+def parse_ps_environ(text, commands=None):
+    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS: the environment as NAME=value
+    words after the command) or `ps -e` (FreeBSD: before it) output: {pid: (project,
+    service)}.  `commands` ({pid: command line, as the process table has it}) is cut
+    off each line first, so that neither the command's words nor the command itself
+    (after FreeBSD's last variable) are read as a value.  A project path with spaces
+    in it is read up to the next word that looks like NAME=; a service name is one
+    word."""
     if isinstance(text, bytes):
         text = decode_bytes(text)
     tags = {}
-    pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|$)"
+    pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
+    commands = commands or {}
     for line in text.splitlines():
         parts = line.split(None, 1)
         if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
             continue
-        project = re.search(pattern % TAG_PROJECT, parts[1])
-        service = re.search(pattern % TAG_SERVICE, parts[1])
+        rest = parts[1]
+        command = commands.get(int(parts[0])) or ""
+        if command and (rest + " ").startswith(command + " "):
+            rest = rest[len(command):]
+        elif command and (" " + rest).endswith(" " + command):
+            rest = rest[:-len(command)]
+        project = re.search(pattern % TAG_PROJECT, rest)
+        service = re.search(r"(?:^|\s)%s=(\S*)" % TAG_SERVICE, rest)
         if project:
             tags[int(parts[0])] = (project.group(1), service.group(1) if service else "")
     return tags
@@ -1285,7 +1295,8 @@ class System(object):
         if not self.has_proc():
             flag = "-E" if sys.platform == "darwin" else "-e"
             out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
-            return parse_ps_environ(out or b"")
+            return parse_ps_environ(out or b"", dict((pid, proc.command)
+                                                     for pid, proc in table.items()))
         euid = self.euid()
         cache = self._tags
         tags = {}
