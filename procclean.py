@@ -2254,10 +2254,25 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         raise ProcCleanError("root: %s is not a folder" % root)
     config = Config(services, default_names, grace, general.get("lang"), max_restarts)
     config.project = os.path.realpath(root)
-    config.project_given = os.path.abspath(root)
+    config.project_given = _logical_path(root, environ) if root == folder \
+        else os.path.abspath(root)
     config.everywhere = scope == "machine"
     config.viewers = VIEWERS.union(_split_names(general.get("editors")))
     return config
+
+
+def _logical_path(folder, environ):
+    """`folder` as the user reached it: $PWD when it names the same folder (a checkout
+    reached through a symlink is named that way in command lines; the working
+    directory itself is always the real path), else the absolute path."""
+    pwd = environ.get("PWD") or ""
+    if os.path.isabs(pwd):
+        try:
+            if os.path.samefile(pwd, folder):
+                return os.path.normpath(pwd)
+        except (OSError, ValueError):
+            pass
+    return os.path.abspath(folder)
 
 
 class _FieldError(ProcCleanError):

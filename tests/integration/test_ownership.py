@@ -191,6 +191,45 @@ def test_root_in_the_config_names_the_project(ns, python_edge, tmp_path):
     outside_line(r, "backend", [(theirs.pid, real(b / "backend"))])
 
 
+def test_restart_in_one_checkout_leaves_the_other(ns, python_edge, tmp_path):
+    a, b = two_checkouts(tmp_path)
+    theirs, mine = ns.spawn(backend_in(b)), ns.spawn(backend_in(a))
+    r = ns.procclean("restart-backend", python=python_edge, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [mine.pid], r)
+    assert_alive(ns, [theirs.pid], r)
+    assert "started backend" in r.stdout, r
+    pid = int(read(a / "backend.pid"))
+    # --everywhere widens the stop; what starts is still this checkout's
+    r = ns.procclean("restart-backend", "--everywhere", python=python_edge, cwd=a,
+                     timeout=TIMEOUT)
+    assert r.rc == 0, r
+    assert_dead(ns, [pid, theirs.pid], r)
+    pid = int(read(a / "backend.pid"))
+    assert ns.is_alive(pid)
+    r = ns.procclean("stop-backend", python=python_edge, cwd=a)
+    assert r.rc == 0, r
+    assert_dead(ns, [pid], r)
+
+
+def test_a_checkout_reached_through_a_symlink(ns, python_edge, tmp_path):
+    """The shell's $PWD names the checkout through a symlink, and so do command lines
+    started from there; the working directory procclean sees is the real path."""
+    a, b = two_checkouts(tmp_path)
+    link = tmp_path / "link"
+    os.symlink(str(a), str(link))
+    elsewhere = tmp_path / "elsewhere"
+    os.makedirs(str(elsewhere))
+    mine = ns.spawn(Proc(["python3", str(link / "backend" / "main.py")], cwd=elsewhere))
+    theirs = ns.spawn(backend_in(b))
+    r = ns.procclean("stop-backend", python=python_edge, cwd=link, env={"PWD": str(link)})
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [mine.pid], r)
+    assert_alive(ns, [theirs.pid], r)
+
+
 # --------------------------------------------------------------------------------------------
 # editors, pagers, viewers
 

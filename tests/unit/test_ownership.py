@@ -561,3 +561,38 @@ def test_a_state_file_naming_a_later_process_is_not_trusted(in_a):
     code, out, err = invoke(["stop", "worker"], system, environ=env)
     assert code == 0, out + err
     assert system.sent == []
+
+
+# --------------------------------------------------------------------------------------------
+# the project folder
+
+def test_the_project_as_the_user_reached_it_through_a_symlink(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    os.makedirs(str(real))
+    link = tmp_path / "link"
+    os.symlink(str(real), str(link))
+    monkeypatch.chdir(str(link))
+    config = procclean.load_config(environ={"PWD": str(link)})
+    assert config.project == os.path.realpath(str(real))
+    assert config.project_given == str(link)
+    project = Project(config.project_given)
+    assert project.holds(proc(10, "python3 %s/backend/main.py" % link))
+    assert project.holds(proc(10, "python3 %s/backend/main.py" % os.path.realpath(str(real))))
+    # a $PWD that names another folder (make -C, a stale variable) is not believed
+    for environ in ({"PWD": str(tmp_path)}, {"PWD": "relative"}, {}):
+        config = procclean.load_config(environ=environ)
+        assert config.project_given == os.path.realpath(str(real)), environ
+
+
+def test_root_in_the_config_is_relative_to_the_file(tmp_path, monkeypatch):
+    ops = tmp_path / "shop" / "ops"
+    os.makedirs(str(ops))
+    with open(str(ops / "procclean.ini"), "w") as f:
+        f.write("[procclean]\nroot = ..\n")
+    monkeypatch.chdir(str(ops))
+    config = procclean.load_config(environ={})
+    assert config.project == os.path.realpath(str(tmp_path / "shop"))
+    with open(str(ops / "procclean.ini"), "w") as f:
+        f.write("[procclean]\nroot = ../missing\n")
+    with pytest.raises(procclean.ProcCleanError):
+        procclean.load_config(environ={})
