@@ -3578,6 +3578,10 @@ def diagnose(ctx, services, problems):
     ports = [s.port for s in services if s.port]
     listeners = system.listeners(ports) if ports else []
     kids = children_map(table)
+    # Matches outside the project are not this project's leftovers (nor are editors
+    # or other procclean processes): reported apart, never stopped by --fix.
+    outside = observe(ctx, services, table, protected).outside
+    elsewhere = set(o.process.pid for o in outside)
     for service in services:
         # The seed's own advice for a bad pidfile: `make clean`.
         clean_fix = "%s clean %s" % (PROG, service.name)
@@ -3622,8 +3626,9 @@ def diagnose(ctx, services, problems):
         elif verdict == "trusted":
             own.add(proc.pid)
             own.update(descendants(kids, proc.pid))
-        matched = [p for p in matches(table, service)
-                   if p.pid not in protected and p.pid not in own and not p.zombie]
+        matched = [p for p in pattern_candidates(table, service, ctx.viewers)
+                   if p.pid not in protected and p.pid not in own and not p.zombie
+                   and p.pid not in elsewhere]
         matched_pids = set(p.pid for p in matched)
         # One finding per tree: a match under another match is part of that one.
         roots = [p for p in matched if p.ppid not in matched_pids]
@@ -3663,7 +3668,7 @@ def diagnose(ctx, services, problems):
             else:
                 add("d_stranger", fix, None, svc=service.name, port=service.port,
                     pid=holder.pid, cmd=cmd)
-    return findings, table, protected
+    return findings, table, protected, outside
 
 
 def cmd_doctor(ctx, services, problems, fix=False):
@@ -3671,13 +3676,17 @@ def cmd_doctor(ctx, services, problems, fix=False):
     apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
     import platform
     out = ctx.out
-    findings, table, protected = diagnose(ctx, services, problems)
+    findings, table, protected, outside = diagnose(ctx, services, problems)
     out.say("doctor_env", version=__version__, python=platform.python_version(),
             platform="%s %s" % (platform.system(), platform.release()))
     out.say("doctor_tools",
             ps="%s (ps: %s)" % (ctx.system.ps_note, describe_tool("ps")),
             ports="%s (lsof: %s; ss: %s)" % (ctx.system.ports_note or "not needed",
                                               describe_tool("lsof"), describe_tool("ss")))
+    for outsider in outside:
+        out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
+                folder=printable(outsider.folder or out.text("folder_unknown")),
+                cmd=printable(outsider.process.command))
     if fix and findings:
         to_remove = []
         roots = []

@@ -707,3 +707,31 @@ def test_a_process_whose_folder_cannot_be_read_is_outside(test_user):
             assert "PID %d (folder unknown)" % roots.pid in r.stdout, r
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_doctor_reports_outside_matches_and_fix_leaves_them(ns, python_edge, tmp_path):
+    """A stale pidfile in A, A's backend orphaned, B's backend running: doctor names B's
+    apart (not a leftover of this project's), and --fix stops only A's."""
+    a, b = two_checkouts(tmp_path)
+    write(a / "backend.pid", "31999\n")
+    mine, theirs = ns.spawn(backend_in(a)), ns.spawn(backend_in(b))
+    editor = ns.spawn(Proc(["vim", "vite.config.ts"], cwd=a / "frontend"))
+    r = ns.procclean("doctor", python=python_edge, cwd=a)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "PID %d matches but is outside this project (%s)" % (
+        theirs.pid, real(b / "backend")) in r.stdout, r
+    findings = [l for l in r.stdout.splitlines() if "PID %d " % theirs.pid in l]
+    assert len(findings) == 1, r                     # named once, as outside
+    assert named(r.stdout, [mine.pid]) == [mine.pid], r
+    assert named(r.stdout, [editor.pid]) == [], r
+    r = ns.procclean("doctor", "--fix", python=python_edge, cwd=a)
+    no_traceback(r)
+    assert_dead(ns, [mine.pid], r)
+    assert_alive(ns, [theirs.pid, editor.pid], r)
+    assert not os.path.exists(str(a / "backend.pid")), r
+    # --everywhere: B's is a leftover like any other (and --fix would take it)
+    write(a / "backend.pid", "31999\n")
+    r = ns.procclean("doctor", "--everywhere", python=python_edge, cwd=a)
+    assert r.rc == 1 and "outside this project" not in r.stdout, r
+    assert named(r.stdout, [theirs.pid]) == [theirs.pid], r
