@@ -558,6 +558,9 @@ def test_a_supervisor_killed_with_sigkill_leaves_a_child_that_is_still_found(
     r = ns.procclean("status", "worker", "--json", python=python, cwd=a)
     rec = json.loads(r.stdout)["services"][0]
     assert rec["running"] and rec["pids"] == [child], r
+    # start sees it: no second worker beside the orphaned one
+    r = ns.procclean("start", "worker", python=python, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 0 and "already running (PID %d)" % child in r.stdout, r
     r = ns.procclean("stop", "worker", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)

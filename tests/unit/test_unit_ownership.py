@@ -596,3 +596,30 @@ def test_root_in_the_config_is_relative_to_the_file(tmp_path, monkeypatch):
         f.write("[procclean]\nroot = ../missing\n")
     with pytest.raises(procclean.ProcCleanError):
         procclean.load_config(environ={})
+
+
+def test_scope_machine_for_one_service_only(in_a):
+    a, b = in_a
+    with open("procclean.ini", "w") as f:
+        f.write("[backend]\nscope = machine\n")
+    system = FakeSystem(two_checkouts(a, b))
+    code, out, err = invoke(["stop"], system)
+    assert code == 0, out + err
+    assert signalled(system) == [100, 101, 110, 200]        # B's frontend stays
+    assert "PID 210 (%s/frontend)" % b in out
+
+
+def test_scope_machine_in_the_environment(in_a):
+    a, b = in_a
+    system = FakeSystem(two_checkouts(a, b))
+    env = {"LANG": "C.UTF-8", "PROCCLEAN_SCOPE": "machine"}
+    code, out, err = invoke(["stop", "backend"], system, environ=env)
+    assert code == 0, out + err
+    assert signalled(system) == [100, 101, 110]
+
+
+def test_a_bad_scope_is_a_usage_error(in_a):
+    with open("procclean.ini", "w") as f:
+        f.write("[procclean]\nscope = planet\n")
+    code, out, err = invoke(["stop"], FakeSystem([]))
+    assert code == 2 and "scope" in err
