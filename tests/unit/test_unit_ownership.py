@@ -623,3 +623,33 @@ def test_a_bad_scope_is_a_usage_error(in_a):
         f.write("[procclean]\nscope = planet\n")
     code, out, err = invoke(["stop"], FakeSystem([]))
     assert code == 2 and "scope" in err
+
+
+# --------------------------------------------------------------------------------------------
+# identity to the clock tick
+
+def tick_system(monkeypatch):
+    system = procclean.System()
+    system._has_proc = True
+    system._boot_time = 1000.0
+    monkeypatch.setattr(system, "_clock_ticks", lambda: 100)
+    return system
+
+
+def test_started_by_compares_clock_ticks_not_seconds(monkeypatch):
+    system = tick_system(monkeypatch)
+    proc_ = Process(10, 1, "dev", "sshd: dev", start_ticks=550)      # 1005.50
+    assert system.started_by(proc_, 1005.50) is True
+    assert system.started_by(proc_, 1006.0) is True
+    # written in the same second, before the process started: a reused PID
+    assert system.started_by(proc_, 1005.20) is False
+    assert system.started_by(proc_, 1005.49) is False
+
+
+def test_same_process_checks_the_start_tick(monkeypatch):
+    system = tick_system(monkeypatch)
+    now = {10: procclean.ProcStat(10, "x", "S", 1, 10, 10, 0, 550, 1)}
+    monkeypatch.setattr(system, "proc_stat", lambda pid: now.get(pid))
+    assert system.same_process(Process(10, 1, "dev", "x", start_ticks=550))
+    assert not system.same_process(Process(10, 1, "dev", "x", start_ticks=549))
+    assert not system.same_process(Process(11, 1, "dev", "x", start_ticks=550))
