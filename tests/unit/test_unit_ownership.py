@@ -653,3 +653,16 @@ def test_same_process_checks_the_start_tick(monkeypatch):
     assert system.same_process(Process(10, 1, "dev", "x", start_ticks=550))
     assert not system.same_process(Process(10, 1, "dev", "x", start_ticks=549))
     assert not system.same_process(Process(11, 1, "dev", "x", start_ticks=550))
+
+
+def test_outside_matches_reported_in_chinese(in_a):
+    a, b = in_a
+    procs = two_checkouts(a, b)
+    procs[2].cwd = None
+    system = FakeSystem(procs, listeners=[Listener(3000, "127.0.0.1", "ipv4", pid=210)])
+    code, out, err = invoke(["stop", "--lang", "zh"], system)
+    assert code == 0, out + err
+    assert "本项目之外有 1 个匹配进程" in out and "PID 110 (目录未知)" in out
+    assert "端口 3000 仍被 PID 210 占用 (目录 %s/frontend)" % b in out + err
+    code, out, _ = invoke(["show-processes", "--lang", "zh"], FakeSystem(two_checkouts(a, b)))
+    assert "PID 110 匹配, 但不属于本项目 (%s/backend)" % b in out
