@@ -461,7 +461,8 @@ def test_children_forked_during_the_grace_are_found(ns, python, tmp_path):
     a, _ = two_checkouts(tmp_path)
     app = ns.spawn(Proc(["python3", "main.py"], cwd=a / "backend", term="catch",
                         onterm=[Proc(["cleanup-child"]), Proc(["cleanup-child"])]))
-    r = ns.procclean("stop-backend", "--grace", "0.5", python=python, cwd=a)
+    # a grace long enough that what SIGTERM sets off has happened before the second look
+    r = ns.procclean("stop-backend", "--grace", "3", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)
     assert_dead(ns, [app.pid], r)
@@ -503,7 +504,8 @@ def test_a_master_that_ignores_sigterm_and_respawns_its_worker(ns, python, tmp_p
     master = ns.spawn(Proc(["uvicorn", "main:app", "--workers", "1"], cwd=a / "backend",
                            term="ignore", respawn=True, children=[Proc(worker_argv)]))
     first_worker = master.children[0].pid
-    r = ns.procclean("stop-backend", "--grace", "0.5", python=python, cwd=a)
+    # a grace long enough that what SIGTERM sets off has happened before the second look
+    r = ns.procclean("stop-backend", "--grace", "3", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)
     assert_dead(ns, [master.pid, first_worker], r)
