@@ -446,7 +446,7 @@ def test_a_helper_daemonized_inside_the_start_session(ns, python, tmp_path, stan
     helper = wait_pid_file(note)
     assert ns.is_alive(helper)
     # not in the tree: the helper's parent is the namespace's init
-    assert [p["ppid"] for p in ns.ps() if p["pid"] == helper] == [1]
+    assert wait_until(lambda: [p["ppid"] for p in ns.ps() if p["pid"] == helper] == [1])
     r = ns.procclean("stop-backend", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)
