@@ -666,3 +666,24 @@ def test_outside_matches_reported_in_chinese(in_a):
     assert "端口 3000 仍被 PID 210 占用 (目录 %s/frontend)" % b in out + err
     code, out, _ = invoke(["show-processes", "--lang", "zh"], FakeSystem(two_checkouts(a, b)))
     assert "PID 110 匹配, 但不属于本项目 (%s/backend)" % b in out
+
+
+def test_vite_project_the_backends_supervisor_is_never_a_frontend_match(in_a):
+    a, _ = in_a
+    sup = "/usr/bin/python3 %s/vite-project/procclean.py supervise backend --grace 2.0" % a
+
+    def procs():
+        return [FakeProc(300, 1, sup, cwd=a, tag=(a, "backend"), sid=300, pgid=300),
+                FakeProc(301, 300, "/usr/bin/python3 main.py", cwd=a + "/backend",
+                         tag=(a, "backend"), sid=300, pgid=300),
+                FakeProc(400, 1, "node node_modules/.bin/vite", cwd=a + "/frontend")]
+    for argv in (["stop", "frontend"], ["stop", "frontend", "--everywhere"]):
+        system = FakeSystem(procs())
+        code, out, err = invoke(argv, system)
+        assert code == 0, out + err
+        assert signalled(system) == [400], argv
+        assert "PID 300" not in out
+    system = FakeSystem(procs())
+    code, out, err = invoke(["stop", "backend"], system)
+    assert code == 0, out + err
+    assert signalled(system) == [300, 301]
