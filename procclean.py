@@ -2463,8 +2463,10 @@ def observe(ctx, services, table, protected, warn=False):
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
         holders[service.name] = [table[pid] for pid in pids]
+        # Folders tell what is inside; another project's tagged process needs one too,
+        # to be reported with it.
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
-                       if p.pid not in project.tags)
+                       if (project.tags.get(p.pid) or ("",))[0] != project.path)
     project.cwds = system.process_cwds(folders)
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:

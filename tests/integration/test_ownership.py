@@ -138,6 +138,32 @@ def test_start_is_not_already_running_because_of_another_checkout(ns, python, tm
     assert not os.path.exists(str(a / "backend.pid")), r
 
 
+def test_what_procclean_started_in_the_other_checkout_is_outside_with_its_folder(
+        ns, python, tmp_path):
+    a, b = two_checkouts(tmp_path)
+    r = ns.procclean("start-backend", python=python, cwd=b, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    theirs = int(read(b / "backend.pid"))
+    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 0 and "started backend" in r.stdout, r
+    mine = int(read(a / "backend.pid"))
+    r = ns.procclean("status", "backend", "--json", python=python, cwd=a)
+    rec = json.loads(r.stdout)["services"][0]
+    assert rec["pids"] == [mine], r
+    assert [(o["pid"], o["folder"]) for o in rec["outside"]] == \
+        [(theirs, real(b / "backend"))], r
+    r = ns.procclean("stop-backend", python=python, cwd=a)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [mine], r)
+    assert_alive(ns, [theirs], r)
+    outside_line(r, "backend", [(theirs, real(b / "backend"))])
+    assert os.path.exists(str(b / "backend.pid"))
+    r = ns.procclean("stop-backend", python=python, cwd=b)
+    assert r.rc == 0, r
+    assert_dead(ns, [theirs], r)
+
+
 def test_everywhere_takes_the_other_checkouts_backend(ns, python_edge, tmp_path):
     a, b = two_checkouts(tmp_path)
     mine, theirs = ns.spawn(backend_in(a)), ns.spawn(backend_in(b))

@@ -687,3 +687,20 @@ def test_vite_project_the_backends_supervisor_is_never_a_frontend_match(in_a):
     code, out, err = invoke(["stop", "backend"], system)
     assert code == 0, out + err
     assert signalled(system) == [300, 301]
+
+
+def test_another_projects_tagged_process_is_reported_with_its_folder(in_a):
+    """What procclean started in B carries B's tag: outside A, and named with its folder
+    (not "folder unknown")."""
+    a, b = in_a
+    system = FakeSystem([FakeProc(110, 1, "python3 main.py", cwd=b + "/backend",
+                                  tag=(b, "backend")),
+                         FakeProc(111, 1, "python3 main.py", cwd=a + "/backend",
+                                  tag=(b, "backend"))])
+    code, out, err = invoke(["stop", "backend"], system)
+    assert code == 0, out + err
+    assert system.sent == []
+    assert "PID 110 (%s/backend)" % b in out and "PID 111 (%s/backend)" % a in out
+    code, out, _ = invoke(["status", "backend", "--json"], system)
+    assert [(o["pid"], o["folder"]) for o in json.loads(out)["services"][0]["outside"]] == \
+        [(110, b + "/backend"), (111, a + "/backend")]
