@@ -704,3 +704,21 @@ def test_another_projects_tagged_process_is_reported_with_its_folder(in_a):
     code, out, _ = invoke(["status", "backend", "--json"], system)
     assert [(o["pid"], o["folder"]) for o in json.loads(out)["services"][0]["outside"]] == \
         [(110, b + "/backend"), (111, a + "/backend")]
+
+
+def test_process_cwds_of_a_real_child_even_after_its_folder_was_removed(tmp_path):
+    system = procclean.System()
+    if not system.has_proc():
+        pytest.skip("no /proc here")
+    folder = tmp_path / "gone soon"
+    os.makedirs(str(folder))
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE, cwd=str(folder))
+    try:
+        assert system.process_cwds([child.pid]) == {child.pid: os.path.realpath(str(folder))}
+        os.rmdir(str(folder))
+        assert system.process_cwds([child.pid]) == {child.pid: os.path.realpath(str(folder))}
+        assert system.process_cwds([2 ** 22 + 7]) == {2 ** 22 + 7: None}
+    finally:
+        child.stdin.close()
+        child.wait()
