@@ -2,7 +2,6 @@
 (tag, folder, named paths, port holders), editors and other procclean processes never by
 pattern, the second look, and the macOS/BSD sources of tags and folders (recorded-style
 outputs in tests/data/scope)."""
-import io
 import json
 import os
 import signal
