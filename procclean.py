@@ -662,21 +662,31 @@ def tag_in_environ(environ):
     return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
 
 
-def parse_ps_environ(text):
-    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS) or `ps -e` (BSD) output,
-    where each command is followed by the environment as NAME=value words:
-    {pid: (project, service)}.  A project path with spaces in it is read up to the
-    next word that looks like NAME=."""
+def parse_ps_environ(text, commands=None):
+    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS: the environment as NAME=value
+    words after the command) or `ps -e` (FreeBSD: before it) output: {pid: (project,
+    service)}.  `commands` ({pid: command line, as the process table has it}) is cut
+    off each line first, so that neither the command's words nor the command itself
+    (after FreeBSD's last variable) are read as a value.  A project path with spaces
+    in it is read up to the next word that looks like NAME=; a service name is one
+    word."""
     if isinstance(text, bytes):
         text = decode_bytes(text)
     tags = {}
-    pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|$)"
+    pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
+    commands = commands or {}
     for line in text.splitlines():
         parts = line.split(None, 1)
         if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
             continue
-        project = re.search(pattern % TAG_PROJECT, parts[1])
-        service = re.search(pattern % TAG_SERVICE, parts[1])
+        rest = parts[1]
+        command = commands.get(int(parts[0])) or ""
+        if command and (rest + " ").startswith(command + " "):
+            rest = rest[len(command):]
+        elif command and (" " + rest).endswith(" " + command):
+            rest = rest[:-len(command)]
+        project = re.search(pattern % TAG_PROJECT, rest)
+        service = re.search(r"(?:^|\s)%s=(\S*)" % TAG_SERVICE, rest)
         if project:
             tags[int(parts[0])] = (project.group(1), service.group(1) if service else "")
     return tags
@@ -1421,7 +1431,8 @@ class System(object):
         if not self.has_proc():
             flag = "-E" if sys.platform == "darwin" else "-e"
             out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
-            return parse_ps_environ(out or b"")
+            return parse_ps_environ(out or b"", dict((pid, proc.command)
+                                                     for pid, proc in table.items()))
         euid = self.euid()
         cache = self._tags
         tags = {}
@@ -2731,10 +2742,25 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         raise ProcCleanError("root: %s is not a folder" % root)
     config = Config(services, default_names, grace, general.get("lang"), max_restarts)
     config.project = os.path.realpath(root)
-    config.project_given = os.path.abspath(root)
+    config.project_given = _logical_path(root, environ) if root == folder \
+        else os.path.abspath(root)
     config.everywhere = scope == "machine"
     config.viewers = VIEWERS.union(_split_names(general.get("editors")))
     return config
+
+
+def _logical_path(folder, environ):
+    """`folder` as the user reached it: $PWD when it names the same folder (a checkout
+    reached through a symlink is named that way in command lines; the working
+    directory itself is always the real path), else the absolute path."""
+    pwd = environ.get("PWD") or ""
+    if os.path.isabs(pwd):
+        try:
+            if os.path.samefile(pwd, folder):
+                return os.path.normpath(pwd)
+        except (OSError, ValueError):
+            pass
+    return os.path.abspath(folder)
 
 
 class _FieldError(ProcCleanError):
@@ -2979,8 +3005,10 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
         holders[service.name] = [table[pid] for pid in pids]
+        # Folders tell what is inside; another project's tagged process needs one too,
+        # to be reported with it.
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
-                       if p.pid not in project.tags)
+                       if (project.tags.get(p.pid) or ("",))[0] != project.path)
     project.cwds = system.process_cwds(folders)
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
@@ -4488,6 +4516,8 @@ def diagnose(ctx, services, problems):
     found = observe(ctx, services, table, protected)
     listeners = found.listeners
     kids = children_map(table)
+    # Matches outside the project are not this project's leftovers (nor are editors
+    # or other procclean processes): reported apart, never stopped by --fix.
     for service in services:
         findings += check_command(service)
         info = system.read_pidfile(service.pidfile)
@@ -4543,6 +4573,10 @@ def cmd_doctor(ctx, services, problems, fix=False):
             ps="%s (ps: %s)" % (ctx.system.ps_note, describe_tool("ps")),
             ports="%s (lsof: %s; ss: %s)" % (ctx.system.ports_note or "not needed",
                                               describe_tool("lsof"), describe_tool("ss")))
+    for outsider in outside:
+        out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
+                folder=printable(outsider.folder or out.text("folder_unknown")),
+                cmd=printable(outsider.process.command))
     if fix and findings:
         apply_fixes(ctx, findings, table, protected)
         if not ctx.dry_run:
@@ -4553,9 +4587,6 @@ def cmd_doctor(ctx, services, problems, fix=False):
     for finding in findings:
         # What needs action is the result: shown even with --quiet.
         out.data(out.text("doctor_finding", text=finding.text(out), fix=finding.fix_text(out)))
-    for service in services:
-        # Not this project's: reported, never a finding to fix here.
-        report_outside(ctx, service, [o for o in outside if o.service is service])
     if findings:
         out.data(out.text("doctor_count", n=len(findings)))
         return EXIT_FAILED

@@ -160,12 +160,14 @@ def write_spec(specdir, node, ready):
     """Write the spec files for node and its children; return node ids in walk order."""
     order = []
 
-    def walk(n):
+    def walk(n, started=True):
         nid = "n%d" % walk.counter
         walk.counter += 1
         n["id"] = nid
-        order.append(n)
-        child_files = [walk(c) for c in n.get("children", ())]
+        if started:
+            order.append(n)
+        child_files = [walk(c, started) for c in n.get("children", ())]
+        onterm_files = [walk(c, False) for c in n.get("onterm") or ()]
         lines = ["id=" + nid, "ready=" + ready]
         if n.get("term"):
             lines.append("term=" + n["term"])
@@ -195,6 +197,10 @@ def write_spec(specdir, node, ready):
             lines.append("arg=" + esc(a))
         for cf in child_files:
             lines.append("child=" + cf)
+        for cf in onterm_files:
+            lines.append("onterm=" + cf)
+        if n.get("respawn"):
+            lines.append("respawn=1")
         path = os.path.join(specdir, nid + ".spec")
         with open(path, "w", encoding=ENC, errors=ERR) as f:
             f.write("\n".join(lines) + "\n")

@@ -126,7 +126,7 @@ class Proc(object):
 
     def __init__(self, argv, children=(), term="default", listen=None, connect=None, path=None,
                  cwd=None, env=None, user=None, inherit=False, reap=True, exit_now=False, comm=None,
-                 http=None):
+                 http=None, onterm=(), respawn=False):
         self.argv = list(argv)
         self.children = list(children)
         self.term = term
@@ -141,6 +141,10 @@ class Proc(object):
         self.exit_now = exit_now
         self.comm = comm
         self.http = http      # e.g. 200: listeners answer HTTP (health checks)
+        # stand-ins forked on the first SIGTERM (needs term="catch" or "delay:MS"); not
+        # started by spawn, so not in walk() or pids()
+        self.onterm = list(onterm)
+        self.respawn = respawn  # fork children[0] again whenever a child exits
         self.pid = None
 
     def walk(self):
@@ -158,7 +162,8 @@ class Proc(object):
                 "term": self.term, "listen": self.listen, "connect": self.connect,
                 "path": self.path, "cwd": self.cwd, "env": self.env, "user": self.user,
                 "inherit": self.inherit, "reap": self.reap, "exit_now": self.exit_now,
-                "comm": self.comm, "http": self.http}
+                "comm": self.comm, "http": self.http,
+                "onterm": [c.to_json() for c in self.onterm], "respawn": self.respawn}
 
     def __repr__(self):
         return "Proc(%r, pid=%r)" % (self.argv, self.pid)

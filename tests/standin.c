@@ -6,8 +6,13 @@
  * the environment variable STANDIN_SPEC says, one `key=value` per line:
  *
  *   id=NODEID         name used for the ready file
- *   term=default|ignore|delay:MS
- *                     SIGTERM: die (default), ignore it, or exit MS ms after receiving it
+ *   term=default|ignore|catch|delay:MS
+ *                     SIGTERM: die (default), ignore it, catch it and go on running (so that
+ *                     onterm= children are started), or exit MS ms after receiving it
+ *   onterm=PATH       another spec file: on the first SIGTERM (term=catch or delay:MS), fork
+ *                     and exec it as for child= (a child forked while a stop runs), repeatable
+ *   respawn=1         whenever a child exits, fork the first child= spec again (a master that
+ *                     respawns its worker)
  *   listen=HOST:PORT  listen on TCP (127.0.0.1, 0.0.0.0, ::1, ::, [::1]:8000 ...), repeatable
  *   connect=HOST:PORT open a client connection and keep it (retried for 5 s), repeatable
  *   child=PATH        another spec file: fork, then exec that spec's argv (`arg=` lines) with
@@ -55,6 +60,9 @@ struct spec {
     int nconnect;
     char *child[MAXV];
     int nchild;
+    char *onterm[MAXV];
+    int nonterm;
+    int respawn;
     char *args[MAXV];
     int nargs;
     char *path;
@@ -70,6 +78,7 @@ struct spec {
 
 static char self_path[MAXL];
 static volatile sig_atomic_t got_term = 0;
+static volatile sig_atomic_t child_exited = 0;
 static int reap_children = 1;
 
 static void die(const char *what, const char *arg)
@@ -134,6 +143,8 @@ static void read_spec(const char *file, struct spec *sp)
         else if (!strcmp(key, "listen") && sp->nlisten < MAXV) sp->listen[sp->nlisten++] = val;
         else if (!strcmp(key, "connect") && sp->nconnect < MAXV) sp->connect[sp->nconnect++] = val;
         else if (!strcmp(key, "child") && sp->nchild < MAXV) sp->child[sp->nchild++] = val;
+        else if (!strcmp(key, "onterm") && sp->nonterm < MAXV) sp->onterm[sp->nonterm++] = val;
+        else if (!strcmp(key, "respawn")) sp->respawn = atoi(val);
         else if (!strcmp(key, "arg") && sp->nargs < MAXV - 1) sp->args[sp->nargs++] = val;
         else if (!strcmp(key, "path")) sp->path = val;
         else if (!strcmp(key, "ready")) sp->ready = val;
@@ -262,7 +273,7 @@ static void on_chld(int sig)
     (void)sig;
     if (reap_children)
         while (waitpid(-1, NULL, WNOHANG) > 0)
-            ;
+            child_exited = 1;
     errno = saved;
 }
 
@@ -327,6 +338,40 @@ static void spawn_child(const char *file, int *lfds, int nl, int inherit, const 
         write_ready(ready ? ready : cs.ready, cs.id, pid);
 }
 
+/* term=catch, onterm=, respawn=: wait for SIGTERM and SIGCHLD without a lost wake-up,
+ * start the onterm= children on the first SIGTERM (then exit after delay:MS if given),
+ * and fork the first child= again whenever a child exits (respawn=1). Never returns. */
+static void events(struct spec *sp, int *lfds)
+{
+    sigset_t block, old;
+    int i, term_done = 0;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    for (;;) {
+        while (!(got_term && !term_done) && !child_exited)
+            sigsuspend(&old);
+        if (got_term && !term_done) {
+            term_done = 1;
+            for (i = 0; i < sp->nonterm; i++)
+                spawn_child(sp->onterm[i], lfds, sp->nlisten, sp->inherit, sp->ready);
+            if (sp->term && !strncmp(sp->term, "delay:", 6)) {
+                long ms = atol(sp->term + 6);
+                struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                    ;
+                _exit(0);
+            }
+        }
+        if (child_exited) {
+            child_exited = 0;
+            if (sp->respawn && sp->nchild)
+                spawn_child(sp->child[0], lfds, sp->nlisten, sp->inherit, sp->ready);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *file = getenv("STANDIN_SPEC");
@@ -359,7 +404,7 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     if (sp.term && !strcmp(sp.term, "ignore")) {
         signal(SIGTERM, SIG_IGN);
-    } else if (sp.term && !strncmp(sp.term, "delay:", 6)) {
+    } else if (sp.term && (!strncmp(sp.term, "delay:", 6) || !strcmp(sp.term, "catch"))) {
         sa.sa_handler = on_term;
         sigaction(SIGTERM, &sa, NULL);
     }
@@ -381,6 +426,8 @@ int main(int argc, char **argv)
     write_ready(sp.ready, sp.id, getpid());
     if (sp.exit_now)
         _exit(0);
+    if (sp.nonterm || sp.respawn || (sp.term && !strcmp(sp.term, "catch")))
+        events(&sp, lfds);
 
     if (sp.http && sp.nlisten) {
         struct pollfd pfds[MAXV];

@@ -78,6 +78,48 @@ def test_term_behaviours(ns):
     assert ns.wait_dead([ignore.pid]) == []
 
 
+def _living(ns, name):
+    return [p["pid"] for p in ns.ps() if p["argv"] == [name] and p["state"] != "Z"]
+
+
+def _wait_for(cond, timeout=10):
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_catch_sigterm_and_fork_children_on_it(ns):
+    p = ns.spawn(Proc(["catcher"], term="catch", onterm=[Proc(["late-1"]), Proc(["late-2"])]))
+    assert p.pids() == [p.pid]                  # onterm children are not started by spawn
+    assert _living(ns, "late-1") == [] and _living(ns, "late-2") == []
+    ns.kill([p.pid], signal.SIGTERM)
+    _wait_for(lambda: _living(ns, "late-1") and _living(ns, "late-2"))
+    assert ns.is_alive(p.pid)                   # catch: SIGTERM does not end it
+    table = {q["pid"]: q for q in ns.ps()}
+    assert table[_living(ns, "late-1")[0]]["ppid"] == p.pid
+
+
+def test_fork_on_sigterm_then_exit_after_a_delay(ns):
+    p = ns.spawn(Proc(["leaver"], term="delay:50", onterm=[Proc(["orphan"])]))
+    ns.kill([p.pid], signal.SIGTERM)
+    assert ns.wait_dead([p.pid], 10) == []
+    orphans = _living(ns, "orphan")
+    assert len(orphans) == 1
+    assert [q["ppid"] for q in ns.ps() if q["pid"] == orphans[0]] == [1]
+
+
+def test_respawn_the_worker(ns):
+    master = ns.spawn(Proc(["master"], term="ignore", respawn=True, children=[Proc(["wrk"])]))
+    first = master.children[0].pid
+    ns.kill([first], signal.SIGTERM)
+    _wait_for(lambda: [w for w in _living(ns, "wrk") if w != first])
+    second = _living(ns, "wrk")
+    assert first not in second and len(second) == 1
+    assert [q["ppid"] for q in ns.ps() if q["pid"] == second[0]] == [master.pid]
+    assert ns.is_alive(master.pid)
+
+
 @pytest.mark.parametrize("addr,host", [("127.0.0.1:8000", "127.0.0.1"),
                                        ("0.0.0.0:8000", "127.0.0.1"),
                                        ("[::1]:8000", "::1"), ("[::]:8000", "::1")])
