@@ -443,3 +443,86 @@ def test_logs_follow_merges_every_service(ns, tmp_path, python):
     lines = read(out).splitlines()
     assert lines[:2] == ["backend  | b old", "frontend | f old"], lines
     assert sorted(lines[2:]) == ["backend  | b new", "frontend | f new"], lines
+
+
+# --------------------------------------------------------------------------------------------
+# 3 and 5 on a real terminal: colours (NO_COLOR honoured) and Ctrl-C typed at the keyboard
+
+PTY_DEV = r"""
+import json, os, pty, select, signal, sys, time
+argv, wait_for = json.loads(sys.argv[1]), sys.argv[2].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+out = b""
+
+
+def pump(until, timeout):
+    global out
+    deadline = time.time() + timeout
+    while time.time() < deadline and not until():
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return "eof"
+            if not chunk:
+                return "eof"
+            out += chunk
+    return "done" if until() else "timeout"
+
+
+up = pump(lambda: out.count(wait_for) >= 2, 60)
+os.write(fd, b"\x03")                # Ctrl-C: the terminal signals the foreground group
+pump(lambda: False, 30)
+rc = None
+for _ in range(600):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        break
+    time.sleep(0.05)
+if rc is None:
+    os.kill(pid, signal.SIGKILL)     # our own child, by its PID
+    os.waitpid(pid, 0)
+print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
+"""
+
+
+def run_on_a_terminal(ns, tmp_path, python, env):
+    import json
+    write(tmp_path / "pty_dev.py", PTY_DEV)
+    argv = ns.procclean_argv("dev", python=python)
+    r = ns.run([sys.executable, "pty_dev.py", json.dumps(argv), "listening on"],
+               env=dict({"TERM": "xterm"}, **env), timeout=150)
+    assert r.rc == 0, r
+    return json.loads(r.stdout)
+
+
+def test_on_a_terminal_coloured_and_ctrl_c_stops_all(ns, tmp_path, python):
+    two_services(tmp_path, frontend="env 3000 frontend")
+    d = run_on_a_terminal(ns, tmp_path, python, {})
+    out = d["out"]
+    assert d["up"] == "done", d
+    assert "\x1b[36mbackend  |\x1b[0m reloader watching" in out, out
+    assert "\x1b[33mfrontend |\x1b[0m env FORCE_COLOR=1" in out, out
+    assert d["rc"] == 130, d
+    assert "Traceback" not in out
+    assert not app_pids(ns), ns.ps()
+    for port in (8000, 3000):
+        assert not ns.connect("127.0.0.1", port)
+
+
+def test_on_a_terminal_no_color_is_honoured(ns, tmp_path, python_edge):
+    two_services(tmp_path, frontend="env 3000 frontend")
+    d = run_on_a_terminal(ns, tmp_path, python_edge, {"NO_COLOR": "1"})
+    out = d["out"]
+    assert d["up"] == "done", d
+    assert "\x1b[" not in out, out
+    assert "frontend | env FORCE_COLOR=None" in out, out
+    assert d["rc"] == 130, d
+    assert not app_pids(ns), ns.ps()
