@@ -4022,7 +4022,8 @@ configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
 after (services it starts after) supervise (dev: restart it when it exits: yes/no).
 
 exit codes: 0 done, 1 something could not be stopped or started, 2 usage or
-config error, 3 status --check: a service is not running, 130 interrupted.
+config error, 3 status --check: a service is not running, 130 interrupted
+(dev: 130, 143, 129 when stopped by SIGINT, SIGTERM, SIGHUP).
 """
 
 
