@@ -3328,7 +3328,12 @@ class DevSession(object):
         previous_fd = signal.set_wakeup_fd(self.wake_w)
         self.relay.start()
         try:
-            self.loop()
+            try:
+                self.loop()
+            except Exception:
+                # A bug must not leave the services running: stop them, then report it.
+                cmd_stop(self.ctx, [e.service for e in self.entries if e.child is not None])
+                raise
             return self.finish()
         finally:
             signal.set_wakeup_fd(previous_fd)

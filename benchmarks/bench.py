@@ -589,6 +589,8 @@ if mode == "flood":
     for start in range(0, n, step):
         out.write("".join("line %d\n" % i for i in range(start, min(n, start + step))))
     out.flush()
+    if sys.argv[3:] == ["stay"]:
+        time.sleep(3600)        # no exit: a tool's exit path cannot cut the output short
 else:                                   # listen PORT: what a dev server does, at its simplest
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     s = socket.socket()
@@ -839,10 +841,11 @@ class DevBench(object):
 
 def bench_dev_flood(db, n):
     """(7)"""
-    services = [("flood", "%s %s flood %d" % (PY, db.svc, n), None)]
+    services = [("flood", "%s %s flood %d stay" % (PY, db.svc, n), None)]
     folder = db.folder(services)
     direct = {"pipe": [PY, db.svc, "flood", str(n)],
-              "naive": [PY, os.path.join(db.root, "naive.py"), PY, db.svc, "flood", str(n)]}
+              "naive": [PY, os.path.join(db.root, "naive.py"), PY, db.svc, "flood", str(n),
+                        "stay"]}
     keys = db.tools(("pipe", "naive"))
     times = dict((k, []) for k in keys)
     for r in range(db.bench.runs):
@@ -851,7 +854,8 @@ def bench_dev_flood(db, n):
             res = db.run("flood", argv, folder, n=n)
             if res["t"] is None or res["count"] != n or not res["in_order"]:
                 raise BenchError("%s: the flood arrived incomplete or out of order (%d of %d "
-                                 "lines)" % (key, res["count"], n))
+                                 "lines, last %s)" % (key, res["count"], n,
+                                                      "read" if res["t"] else "never read"))
             times[key].append(res["t"])
     out = dict((k, summary(v)) for k, v in times.items())
     db.bench.log("  (7) %d lines: " % n + ", ".join("%s %s" % (k, fmt_cell(out[k]))
