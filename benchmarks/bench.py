@@ -24,6 +24,16 @@ through tests/nslib.py) for both tools:
   5. peak memory (ru_maxrss from wait4) of procclean at 10,000 processes.
   6. cost growth: time against the crowd size of 3, least-squares line, per-process cost.
 
+And those of issue 13, `dev` side by side with concurrently (npm, from the e2e fixture's
+cache) and honcho (PyPI, requirements-dev.txt); `--dev-only` runs just these:
+
+  7. a service printing 200,000 lines: time until the last one is read from the tool's stdout
+     (a pipe), every line counted and checked in order; the service straight into the pipe
+     and a naive line-by-line Python relay beside them.
+  8. Ctrl-C (SIGINT to the tool's process group) with two services on ports: time until every
+     process is gone and both ports are free, against the services' own exit time.
+  9. the tool's own peak memory with four services.
+
 Every time is measured from just before the command is started until the command has exited
 AND every process it had to stop has exited (pidfd readiness, or /proc polling where pidfds
 are missing): the seed's recipes return before their SIGTERM takes effect, so their time alone
