@@ -758,8 +758,10 @@ def start_order(services):
             return
         if service.name in path:
             circle = path[path.index(service.name):] + [service.name]
-            raise ProcCleanError("after: services wait for each other: %s"
-                                 % " -> ".join(circle))
+            error = ProcCleanError("after: services wait for each other: %s"
+                                   % " -> ".join(circle))
+            error.service = circle[0]
+            raise error
         path.append(service.name)
         for name in service.after:
             if name in chosen:
@@ -1983,7 +1985,7 @@ def _check_after(services, problems):
     except ProcCleanError as exc:
         if problems is None:
             raise
-        problems.append(("", "after", str(exc)))
+        problems.append((getattr(exc, "service", ""), "after", str(exc)))
         for service in services.values():
             service.after = []
 
