@@ -2991,7 +2991,9 @@ class Relay(object):
     name in front, and the same bytes to each service's logfile.  It runs in a thread
     of its own, reads each pipe in large chunks and writes one batch per round (never
     a write per line), so no service waits on a full pipe while procclean is busy
-    checking health or stopping.  procclean's own lines go through the same lock."""
+    checking health or stopping.  procclean's own lines are handed to the same thread,
+    in order, so they never land inside a batch and procclean never waits on its
+    stdout (a paused terminal cannot hold up a Ctrl-C)."""
 
     def __init__(self, out_fd, prefixes, encoding="utf-8"):
         import codecs
@@ -3008,7 +3010,9 @@ class Relay(object):
         self.lock = threading.Lock()
         self.streams = {}
         self.added = []
+        self.queued = []        # procclean's own output: (stream or None for stdout, data)
         self.closing = None
+        self.done = False       # the thread has ended: write here and now
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -3026,8 +3030,12 @@ class Relay(object):
 
     def own(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
-        self.write(self.prefixes[name][1] + text.encode(self.encoding, "backslashreplace")
-                   + b"\n")
+        self._put(None, self.prefixes[name][1]
+                  + text.encode(self.encoding, "backslashreplace") + b"\n")
+
+    def write_text(self, stream, text):
+        """procclean's messages (a Reporter's stream), in order with the rest."""
+        self._put(stream, text)
 
     def finish(self, timeout):
         """Relay until every pipe is closed or `timeout` passes, flush, stop."""
@@ -3035,18 +3043,28 @@ class Relay(object):
             self.closing = time.monotonic() + timeout
         self._wake()
         self.thread.join(timeout + 2.0)
-        for fd in (self.wake_r, self.wake_w):
-            os.close(fd)
-
-    def write(self, data):
         with self.lock:
+            self.done = True        # (a thread stuck on a paused stdout is left behind)
+
+    def _put(self, stream, data):
+        with self.lock:
+            if not self.done:
+                self.queued.append((stream, data))
+                data = None
+        if data is None:
+            self._wake()
+        else:
+            self._emit(stream, data)
+
+    def _emit(self, stream, data):
+        if stream is None:
             self._write(data)
-
-    def write_text(self, stream, text):
-        """procclean's messages (a Reporter's stream): never inside a batch."""
-        with self.lock:
-            stream.write(text)
+            return
+        try:
+            stream.write(data)
             stream.flush()
+        except (OSError, ValueError):
+            pass
 
     def _write(self, data):
         while data and self.out_fd is not None:
@@ -3076,7 +3094,10 @@ class Relay(object):
         while True:
             with self.lock:
                 added, self.added = self.added, []
+                queued, self.queued = self.queued, []
                 closing = self.closing
+            for item in queued:
+                self._emit(*item)
             for stream in added:
                 self.streams[stream.fd] = stream
                 poller.register(stream.fd, select.POLLIN)
@@ -3097,11 +3118,16 @@ class Relay(object):
                     poller.unregister(fd)
                     self._end(stream, batch)
             if batch:
-                self.write(b"".join(batch))
+                self._write(b"".join(batch))
         batch = []
         for stream in list(self.streams.values()):
             self._end(stream, batch)
-        self.write(b"".join(batch))
+        self._write(b"".join(batch))
+        with self.lock:
+            self.done = True
+            queued, self.queued = self.queued, []
+        for item in queued:
+            self._emit(*item)
 
     def _pump(self, stream, batch):
         """Read what the pipe holds (up to RELAY_READ); True at its end."""

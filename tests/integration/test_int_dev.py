@@ -374,7 +374,7 @@ def test_signal_stops_every_tree_and_frees_the_ports(ns, tmp_path, python, how, 
     assert "%s: stopping every service" % name in dev.out, dev.out
     if how == "ctrl-c":
         # the services got the SIGINT too, and may be gone before dev looks
-        assert re.search(r"^backend: ([23] process\(es\) stopped|nothing running)",
+        assert re.search(r"^backend: ([123] process\(es\) stopped|nothing running)",
                          dev.out, re.M), dev.out
         assert re.search(r"^frontend: (1 process\(es\) stopped|nothing running)",
                          dev.out, re.M), dev.out

@@ -136,3 +136,38 @@ def test_stop_targets_kills_at_once_when_ctx_hurries():
     procclean.stop_targets(ctx, [target])
     assert [s for _, _, s in system.sent] == [signal.SIGTERM, signal.SIGKILL]
     assert target.outcome == "killed" and system.now < 2.0
+
+
+# -- the relay thread, on real pipes (no process involved) -----------------------------------
+
+def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
+    out_path = str(tmp_path / "stdout")
+    out_w = os.open(out_path, os.O_WRONLY | os.O_CREAT)
+    relay = procclean.Relay(out_w, procclean.dev_prefixes(["api", "web"], False))
+    logs = {}
+    writers = {}
+    for name in ("api", "web"):
+        r, w = os.pipe()
+        logs[name] = str(tmp_path / (name + ".log"))
+        relay.add(name, r, os.open(logs[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+        writers[name] = w
+    relay.start()
+    relay.own("web", "started PID 7: npm run dev")
+    os.write(writers["api"], b"".join(b"api %d\n" % i for i in range(5000)))
+    os.write(writers["web"], b"half a li")
+    os.write(writers["web"], b"ne\nno newline \xff")
+    for w in writers.values():
+        os.close(w)
+    relay.finish(10.0)
+    os.close(out_w)
+    with open(out_path, "rb") as f:
+        lines = f.read().split(b"\n")
+    assert lines[0] == b"web * started PID 7: npm run dev"
+    assert [l for l in lines if l.startswith(b"api | ")] == \
+        [b"api | api %d" % i for i in range(5000)]
+    assert [l for l in lines if l.startswith(b"web | ")] == \
+        [b"web | half a line", b"web | no newline \\xff"]     # flushed at the pipe's end
+    with open(logs["web"], "rb") as f:
+        assert f.read() == b"half a line\nno newline \xff\n"
+    with open(logs["api"], "rb") as f:
+        assert f.read().count(b"\n") == 5000
