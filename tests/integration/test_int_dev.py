@@ -72,6 +72,12 @@ elif mode == "crash":               # crash CODE
     time.sleep(0.3)
     sys.exit(int(args[0]))
 elif mode == "bytes":               # not UTF-8, and a last line with no newline
+    while True:                     # once the backend is up (so its line is shown too)
+        try:
+            socket.create_connection(("127.0.0.1", 8000)).close()
+            break
+        except OSError:
+            time.sleep(0.05)
     out = sys.stdout.buffer
     out.write(b"ok \xff\xfe bad\n")
     out.write("caf\u00e9 ok\n".encode("utf-8"))
