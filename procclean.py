@@ -3010,7 +3010,7 @@ class Relay(object):
         self.lock = threading.Lock()
         self.streams = {}
         self.added = []
-        self.queued = []        # procclean's own output: (stream or None for stdout, data)
+        self.queued = []        # procclean's own output: (a stream, or self: stdout; data)
         self.closing = None
         self.done = False       # the thread has ended: write here and now
         self.wake_r, self.wake_w = os.pipe()
@@ -3030,7 +3030,7 @@ class Relay(object):
 
     def own(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
-        self._put(None, self.prefixes[name][1]
+        self._put(self, self.prefixes[name][1]
                   + text.encode(self.encoding, "backslashreplace") + b"\n")
 
     def write_text(self, stream, text):
@@ -3057,7 +3057,7 @@ class Relay(object):
             self._emit(stream, data)
 
     def _emit(self, stream, data):
-        if stream is None:
+        if stream is self:
             self._write(data)
             return
         try:
@@ -3295,8 +3295,8 @@ def cmd_dev(ctx, services):
     relay = Relay(out_fd, dev_prefixes([s.name for s in services], colour),
                   getattr(out.stdout, "encoding", None))
     ctx.out = Reporter(lang=out.lang, quiet=out.quiet,
-                       stdout=_RelayedStream(relay, out.stdout),
-                       stderr=_RelayedStream(relay, out.stderr))
+                       stdout=out.stdout and _RelayedStream(relay, out.stdout),
+                       stderr=out.stderr and _RelayedStream(relay, out.stderr))
     ctx.out.colour, ctx.out.colour_err, ctx.out.marks = colour, out.colour_err, out.marks
     try:
         return DevSession(ctx, services, relay, colour).run()
