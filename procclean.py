@@ -4234,7 +4234,7 @@ def build_parser():
     add("--makefile", help="init: add the targets to ./Makefile")
     add("--wait", help="start: wait until the service's port listens (and answers)")
     add("--timeout", kind="value", metavar="SECONDS",
-        help="start --wait: how long to wait (default 30)")
+        help="start --wait, and `after`: how long to wait (default 30)")
     add("--check", help="status: exit 3 when a service is not running or not healthy")
     add("--watch", kind="optional", metavar="SECONDS", const=str(WATCH_INTERVAL),
         help="status: a live view, redrawn every SECONDS (default 2)")
