@@ -80,6 +80,10 @@ SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "he
 GENERAL_SETTINGS = ("grace", "lang", "services", "max_restarts", "root", "scope", "editors")
 SCOPES = ("project", "machine")
 FIELD_DEFAULTS = {"scope": "project"}
+# Fields of how services start together (dev, start): `after = backend` (names it waits
+# for), `supervise = yes` (restarted when it crashes).  Not (yet) written by init.
+ORDER_FIELDS = ("after", "supervise")
+ALL_FIELDS = SERVICE_FIELDS + ORDER_FIELDS
 CONFIG_FILE = "procclean.ini"
 DEFAULT_GRACE = 2.0
 KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
@@ -209,9 +213,10 @@ class Service(object):
     """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder."""
 
     __slots__ = ("name", "pattern", "regex", "pidfile", "logfile", "port", "command",
-                 "cwd", "health", "scope")
+                 "cwd", "health", "scope", "after", "supervise")
 
-    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health=""):
+    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health="",
+                 after=(), supervise=False):
         self.name = name
         self.pattern = pattern
         self.regex = re.compile(pattern) if pattern else None
@@ -222,6 +227,8 @@ class Service(object):
         self.cwd = cwd
         self.health = health
         self.scope = ""         # project (default), or machine: the recipes' matching
+        self.after = list(after)        # names of the services it starts after
+        self.supervise = supervise      # dev: restart it when it exits by itself
 
     def matches(self, proc):
         """Whether the pattern finds this process's ps line (never a line containing
@@ -1057,6 +1064,37 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
     return roots, outside
 
 
+def start_order(services):
+    """The services in the order they start: each after the ones its `after` names
+    (those among them), otherwise as given.  Services waiting for each other in a
+    circle are a config error."""
+    chosen = dict((s.name, s) for s in services)
+    ordered = []
+    done = set()
+    path = []
+
+    def visit(service):
+        if service.name in done:
+            return
+        if service.name in path:
+            circle = path[path.index(service.name):] + [service.name]
+            error = ProcCleanError("after: services wait for each other: %s"
+                                   % " -> ".join(circle))
+            error.service = circle[0]
+            raise error
+        path.append(service.name)
+        for name in service.after:
+            if name in chosen:
+                visit(chosen[name])
+        path.pop()
+        done.add(service.name)
+        ordered.append(service)
+
+    for service in services:
+        visit(service)
+    return ordered
+
+
 def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
     """Whether a pidfile may be believed: as root, not if anyone else could write it."""
     if euid != 0:
@@ -1869,6 +1907,35 @@ class System(object):
         finally:
             os.close(log)
 
+    def spawn_piped(self, argv, cwd, env):
+        """Start `argv` in procclean's own process group (a Ctrl-C reaches it too),
+        stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
+        pipe's read end, non-blocking).  On Linux the pipe holds 1 MB, so a service
+        that floods its output seldom waits for the reader."""
+        import subprocess
+        read_end, write_end = os.pipe()
+        try:
+            if sys.platform.startswith("linux"):
+                import fcntl
+                try:
+                    fcntl.fcntl(read_end, 1031, 1 << 20)    # F_SETPIPE_SZ
+                except OSError:
+                    pass
+            child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=write_end, stderr=write_end, close_fds=True,
+                                     env=env)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        os.set_blocking(read_end, False)
+        return child, read_end
+
+    def open_log(self, path):
+        """A service log opened for appending (a descriptor)."""
+        return self._open_log(path)
+
     def rotate_log(self, path):
         """Keep the previous log as PATH.1 instead of losing it (a regular file only:
         never a folder, a FIFO or what a link points to)."""
@@ -2273,6 +2340,20 @@ MESSAGES = {
         "check_port_stranger": "{fail} {svc}: runs, but port {port} is held by PID {pid} ({cmd}), not by {svc}",
         "check_port_unknown": "{fail} {svc}: runs, but port {port} is held by a process procclean cannot see",
         "check_unhealthy": "{fail} {svc}: listens on port {port}, but {url} is {state}",
+        # -- dev --
+        "dev_running": "{fail} {svc} already runs in the background (PID {pids}); stop it first, or run dev --replace",
+        "dev_port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd}, in {cwd}); if it is yours to stop: {free}",
+        "dev_waiting": "waiting for {deps}",
+        "dev_listening": "listening on port {port}",
+        "dev_started": "started PID {pid}: {cmd}",
+        "dev_outside": "stopped from another terminal",
+        "dev_outside_all": "{ok} every service was stopped from another terminal",
+        "dev_restart": "exited ({code}); restarting in {delay} (restart {n})",
+        "dev_exited_short": "exited by itself ({code})",
+        "dev_exited": "{fail} {svc} exited by itself ({code}); last lines of {log}:",
+        "dev_stopping": "stopping every service...",
+        "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
+        "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -2422,6 +2503,20 @@ MESSAGES = {
         "check_port_stranger": "{fail} {svc}: 正在运行, 但端口 {port} 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
         "check_port_unknown": "{fail} {svc}: 正在运行, 但端口 {port} 被无法查看的进程占用",
         "check_unhealthy": "{fail} {svc}: 已监听端口 {port}, 但 {url} {state}",
+        # -- dev --
+        "dev_running": "{fail} {svc}已在后台运行 (PID: {pids}); 请先停止, 或使用 dev --replace",
+        "dev_port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd}, 目录 {cwd}); 如确属你的进程: {free}",
+        "dev_waiting": "等待 {deps}",
+        "dev_listening": "正在监听端口 {port}",
+        "dev_started": "已启动 (PID: {pid}): {cmd}",
+        "dev_outside": "已被另一个终端停止",
+        "dev_outside_all": "{ok} 所有服务已被另一个终端停止",
+        "dev_restart": "已退出 ({code}); {delay} 后重启 (第 {n} 次)",
+        "dev_exited_short": "自行退出 ({code})",
+        "dev_exited": "{fail} {svc}自行退出 ({code}); {log} 的最后几行:",
+        "dev_stopping": "正在停止所有服务...",
+        "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
+        "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -2646,7 +2741,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
                 raise ProcCleanError("invalid service name %r" % name)
             specs[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
                            "logfile": name + ".log", "port": "", "command": "", "cwd": ".",
-                           "health": ""}
+                           "health": "", "after": "", "supervise": ""}
             order.append(name)
         return specs[name]
 
@@ -2677,9 +2772,9 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             name = section[len("service:"):] if section.startswith("service:") else section
             spec = spec_for(name)
             for key, value in items.items():
-                if key not in SERVICE_FIELDS:
+                if key not in ALL_FIELDS:
                     raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
-                                         % (path, section, key, ", ".join(SERVICE_FIELDS)))
+                                         % (path, section, key, ", ".join(ALL_FIELDS)))
                 spec[key] = value
 
     if general.get("root"):
@@ -2692,7 +2787,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
     for key in sorted(environ):
         if not key.startswith("PROCCLEAN_") or key in RESERVED_ENV:
             continue
-        for field in SERVICE_FIELDS:
+        for field in ALL_FIELDS:
             suffix = "_" + field.upper()
             if key.endswith(suffix) and len(key) > len("PROCCLEAN_") + len(suffix):
                 env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
@@ -2705,9 +2800,9 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         name, dot, field = name_field.rpartition(".")
         if not eq or not dot or not name:
             raise ProcCleanError("--set takes SERVICE.FIELD=VALUE, got %r" % setting)
-        if field not in SERVICE_FIELDS:
+        if field not in ALL_FIELDS:
             raise ProcCleanError("--set: unknown field %r (fields: %s)"
-                                 % (field, ", ".join(SERVICE_FIELDS)))
+                                 % (field, ", ".join(ALL_FIELDS)))
         spec_for(name)[field] = value
 
     services = {}
@@ -2724,6 +2819,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
                 spec = dict(spec)
                 spec[exc.field] = {"pidfile": name + ".pid", "logfile": name + ".log"}.get(
                     exc.field, "")
+    _check_after(services, problems)
     default_names = _split_names(general.get("services")) or order
     for name in default_names:
         if name not in services:
@@ -2789,10 +2885,40 @@ def _build_service(spec):
     if scope and scope not in SCOPES:
         raise _FieldError("%s: scope must be project or machine, not %r" % (name, scope),
                           "scope")
+    supervise = str(spec.get("supervise") or "no").strip().lower()
+    if supervise not in ("yes", "no", "true", "false", "on", "off", "1", "0"):
+        raise _FieldError("%s: supervise is yes or no, not %r" % (name, spec["supervise"]),
+                          "supervise")
     service = Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
-                      spec["command"], spec["cwd"] or ".", spec.get("health", ""))
+                      spec["command"], spec["cwd"] or ".", spec.get("health", ""),
+                      after=_split_names(spec.get("after")),
+                      supervise=supervise in ("yes", "true", "on", "1"))
     service.scope = scope
     return service
+
+
+def _check_after(services, problems):
+    """Every name in an `after` list is a service, and none waits for itself."""
+    for service in services.values():
+        for name in list(service.after):
+            message = None
+            if name == service.name:
+                message = "%s: after names the service itself" % name
+            elif name not in services:
+                message = "%s: after names unknown service %r" % (service.name, name)
+            if message is not None:
+                if problems is None:
+                    raise ProcCleanError(message)
+                problems.append((service.name, "after", message))
+                service.after.remove(name)
+    try:
+        start_order(list(services.values()))
+    except ProcCleanError as exc:
+        if problems is None:
+            raise
+        problems.append((getattr(exc, "service", ""), "after", str(exc)))
+        for service in services.values():
+            service.after = []
 
 
 def parse_seconds(text, what):
@@ -2903,7 +3029,7 @@ class Context(object):
                  force=False, wait=False, timeout=START_TIMEOUT, check=False, watch=None,
                  count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
                  max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
-                 rotate=True, passthrough=(), everywhere=False):
+                 rotate=True, passthrough=(), everywhere=False, replace=False):
         self.system = system
         self.config = config
         self.out = out
@@ -2928,6 +3054,7 @@ class Context(object):
         self.project_given = getattr(config, "project_given", None) or self.project
         self.viewers = getattr(config, "viewers", VIEWERS)
         self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
+        self.replace = replace              # dev: stop what runs in the background first
 
 
 class Survey(object):
@@ -3759,6 +3886,7 @@ def launch_plan(service):
 
 def cmd_start(ctx, services):
     """Start each service in the background unless it runs already or its port is taken."""
+    services = start_order(services)
     for service in services:
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
@@ -3807,6 +3935,9 @@ def _start_services(ctx, services):
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
         if not os.path.isdir(cwd):
             ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
+            failed = True
+            continue
+        if service.after and not _wait_after(ctx, service, started):
             failed = True
             continue
         if ctx.rotate:
@@ -4104,16 +4235,637 @@ def session_roots(table, leader, service, protected):
             if proc.sid == leader and proc.pid not in protected and not proc.zombie]
 
 
-def cmd_logs(ctx, services):
-    """Print the last lines of each service's log; with --follow, keep printing."""
-    if ctx.follow and len(services) != 1:
-        raise ProcCleanError("logs --follow takes exactly one service")
+# -- dev: the whole stack in the foreground -------------------------------------------
+
+DEV_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92")
+RELAY_READ = 1 << 20        # bytes read from a service's pipe at once
+RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as it is
+DEV_POLL = 0.1              # seconds between looks while something is awaited
+DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it at once)
+# Exit statuses a stop can cause (a signal's, or a clean exit on SIGTERM as uvicorn
+# does): after one of these, dev gives a `stop` from another terminal the time to
+# finish and remove the pidfile before calling it a crash.
+STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
+
+
+def dev_prefixes(names, colour):
+    """name -> (prefix of its output lines, prefix of procclean's own lines about it):
+    the name padded to the longest, coloured per service when `colour`."""
+    width = max([len(n) for n in names] or [0])
+    prefixes = {}
+    for i, name in enumerate(names):
+        label = name.ljust(width)
+        if colour:
+            code = DEV_COLOURS[i % len(DEV_COLOURS)]
+            prefixes[name] = ("\033[%sm%s |\033[0m " % (code, label),
+                              "\033[1;%sm%s *\033[0m " % (code, label))
+        else:
+            prefixes[name] = (label + " | ", label + " * ")
+    return prefixes
+
+
+def relay_lines(prefix, data, pending, utf8=True, encoding="utf-8"):
+    """(the complete lines of `pending + data`, each with `prefix` in front, ready to
+    write; what is left of a line not ended yet).  Bytes that are not UTF-8 come out
+    escaped (\\xff); so does what the output's encoding cannot show."""
+    if pending:
+        data = pending + data
+    cut = data.rfind(b"\n") + 1
+    if cut == 0 and len(data) < RELAY_LONG_LINE:
+        return b"", data
+    if cut == 0:
+        body, rest = data, b""
+    else:
+        body, rest = data[:cut - 1], data[cut:]
+    return prefix + relay_convert(body, utf8, encoding).replace(b"\n", b"\n" + prefix) \
+        + b"\n", rest
+
+
+def relay_convert(data, utf8=True, encoding="utf-8"):
+    if utf8:
+        try:
+            data.decode("utf-8")
+            return data
+        except UnicodeDecodeError:
+            return data.decode("utf-8", "backslashreplace").encode("utf-8")
+    return data.decode("utf-8", "backslashreplace").encode(encoding, "backslashreplace")
+
+
+class _Stream(object):
+    __slots__ = ("name", "fd", "log_fd", "prefix", "pending")
+
+    def __init__(self, name, fd, log_fd, prefix):
+        self.name = name
+        self.fd = fd
+        self.log_fd = log_fd
+        self.prefix = prefix
+        self.pending = b""
+
+
+class Relay(object):
+    """Copies the services' output to procclean's stdout, each line with its service's
+    name in front, and the same bytes to each service's logfile.  It runs in a thread
+    of its own, reads each pipe in large chunks and writes one batch per round (never
+    a write per line), so no service waits on a full pipe while procclean is busy
+    checking health or stopping.  procclean's own lines are handed to the same thread,
+    in order, so they never land inside a batch and procclean never waits on its
+    stdout (a paused terminal cannot hold up a Ctrl-C)."""
+
+    def __init__(self, out_fd, prefixes, encoding="utf-8"):
+        import codecs
+        import threading
+        self.out_fd = out_fd
+        try:
+            self.encoding = codecs.lookup(encoding or "utf-8").name
+        except LookupError:
+            self.encoding = "ascii"
+        self.utf8 = self.encoding == "utf-8"
+        self.prefixes = dict((name, (p[0].encode(self.encoding, "backslashreplace"),
+                                     p[1].encode(self.encoding, "backslashreplace")))
+                             for name, p in prefixes.items())
+        self.lock = threading.Lock()
+        self.streams = {}
+        self.added = []
+        self.queued = []        # procclean's own output: (a stream, or self: stdout; data)
+        self.closing = None
+        self.done = False       # the thread has ended: write here and now
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.thread = threading.Thread(target=self._run, name="procclean-relay")
+        self.thread.daemon = True
+
+    def start(self):
+        self.thread.start()
+
+    def add(self, name, fd, log_fd):
+        """Relay a service's pipe from now on (the relay closes it at its end)."""
+        with self.lock:
+            self.added.append(_Stream(name, fd, log_fd, self.prefixes[name][0]))
+        self._wake()
+
+    def own(self, name, text):
+        """One line of procclean's own about a service, marked apart (`name *`)."""
+        self._put(self, self.prefixes[name][1]
+                  + text.encode(self.encoding, "backslashreplace") + b"\n")
+
+    def write_text(self, stream, text):
+        """procclean's messages (a Reporter's stream), in order with the rest."""
+        self._put(stream, text)
+
+    def finish(self, timeout):
+        """Relay until every pipe is closed or `timeout` passes, flush, stop."""
+        with self.lock:
+            self.closing = time.monotonic() + timeout
+        self._wake()
+        self.thread.join(timeout + 2.0)
+        with self.lock:
+            self.done = True        # (a thread stuck on a paused stdout is left behind)
+
+    def _put(self, stream, data):
+        with self.lock:
+            if not self.done:
+                self.queued.append((stream, data))
+                data = None
+        if data is None:
+            self._wake()
+        else:
+            self._emit(stream, data)
+
+    def _emit(self, stream, data):
+        if stream is self:
+            self._write(data)
+            return
+        try:
+            stream.write(data)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _write(self, data):
+        while data and self.out_fd is not None:
+            try:
+                done = os.write(self.out_fd, data)
+            except BlockingIOError:
+                import select
+                select.select([], [self.out_fd], [], 1.0)
+                continue
+            except InterruptedError:
+                continue
+            except OSError:
+                self.out_fd = None      # the reader went away: the logs still get it all
+                return
+            data = data[done:]
+
+    def _wake(self):
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+
+    def _run(self):
+        import select
+        poller = select.poll()
+        poller.register(self.wake_r, select.POLLIN)
+        while True:
+            with self.lock:
+                added, self.added = self.added, []
+                queued, self.queued = self.queued, []
+                closing = self.closing
+            for item in queued:
+                self._emit(*item)
+            for stream in added:
+                self.streams[stream.fd] = stream
+                poller.register(stream.fd, select.POLLIN)
+            if closing is not None and (not self.streams or time.monotonic() >= closing):
+                break
+            timeout = None if closing is None else \
+                max(1, int((closing - time.monotonic()) * 1000))
+            batch = []
+            for fd, _ in poller.poll(timeout):
+                if fd == self.wake_r:
+                    try:
+                        os.read(self.wake_r, 4096)
+                    except OSError:
+                        pass
+                    continue
+                stream = self.streams.get(fd)
+                if stream is not None and self._pump(stream, batch):
+                    poller.unregister(fd)
+                    self._end(stream, batch)
+            if batch:
+                self._write(b"".join(batch))
+        batch = []
+        for stream in list(self.streams.values()):
+            self._end(stream, batch)
+        self._write(b"".join(batch))
+        with self.lock:
+            self.done = True
+            queued, self.queued = self.queued, []
+        for item in queued:
+            self._emit(*item)
+
+    def _pump(self, stream, batch):
+        """Read what the pipe holds (up to RELAY_READ); True at its end."""
+        try:
+            data = os.read(stream.fd, RELAY_READ)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
+        if stream.log_fd is not None:
+            _write_all(stream.log_fd, data)
+        lines, stream.pending = relay_lines(stream.prefix, data, stream.pending, self.utf8,
+                                            self.encoding)
+        if lines:
+            batch.append(lines)
+        return False
+
+    def _end(self, stream, batch):
+        """A pipe closed: its partial last line is shown (and ended in the log)."""
+        if stream.pending:
+            batch.append(stream.prefix + relay_convert(stream.pending, self.utf8,
+                                                       self.encoding) + b"\n")
+            if stream.log_fd is not None:
+                _write_all(stream.log_fd, b"\n")
+            stream.pending = b""
+        for fd in (stream.fd, stream.log_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.streams.pop(stream.fd, None)
+
+
+def _write_all(fd, data):
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        pass        # a full disk must not stop the relay: the terminal still shows it
+
+
+class _RelayedStream(object):
+    """A Reporter's stdout or stderr during dev: written under the relay's lock."""
+
+    def __init__(self, relay, stream):
+        self.relay = relay
+        self.stream = stream
+        self.encoding = getattr(stream, "encoding", None)
+
+    def isatty(self):
+        return _isatty(self.stream)
+
+    def write(self, text):
+        self.relay.write_text(self.stream, text)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return self.stream.fileno()
+
+
+def dev_env(ctx, service, colour):
+    """A service's environment under dev: tagged; Python output unbuffered (it writes
+    to a pipe now); FORCE_COLOR=1 when dev shows colour (it sees a pipe, not the
+    terminal), unless NO_COLOR or FORCE_COLOR is set already."""
+    env = launch_env(ctx, service)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if colour and "NO_COLOR" not in env:
+        env.setdefault("FORCE_COLOR", "1")
+    return env
+
+
+def service_ready(ctx, service):
+    """Ready for the services after it: its port listens and its health URL answers
+    (each when it has one)."""
+    if service.port is None:
+        return True
+    if not any(l.port == service.port for l in ctx.system.listeners([service.port])):
+        return False
+    if health_url(service) is None:
+        return True
+    return check_health(ctx.system, service, ctx.health_timeout)["state"] == "healthy"
+
+
+def _wait_after(ctx, service, started):
+    """start: wait until the services `service` starts after are ready (those started
+    in this run); False (said) when one is not within the timeout or has exited."""
+    deps = [entry for entry in started if entry[0].name in service.after]
+    begun = ctx.system.clock()
+    for dep, child, shown in deps:
+        while not service_ready(ctx, dep):
+            if child.poll() is not None or ctx.system.clock() - begun >= ctx.timeout:
+                ctx.out.warn("after_timeout", svc=service.name, dep=dep.name,
+                             timeout=format_seconds(ctx.timeout))
+                return False
+            ctx.system.sleep(DEV_POLL)
+    return True
+
+
+def dev_precheck(ctx, services):
+    """Before dev starts anything: nothing of the services runs in the background
+    (or --replace stops it), and every port is free (else its holder is named)."""
+    found = survey(ctx, services)
+    running = [(s, found.running(s)) for s in services if found.running(s)]
+    if running and not ctx.replace:
+        for service, targets in running:
+            ctx.out.warn("dev_running", svc=service.name,
+                         pids=", ".join(str(t.pid) for t in targets))
+        return EXIT_FAILED
+    if running:
+        if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
+            return EXIT_FAILED
+        found = survey(ctx, services, warn=False)
+    ports = [s.port for s in services if s.port is not None]
+    listeners = ctx.system.listeners(ports) if ports else []
     code = EXIT_OK
     for service in services:
+        if service.port is None:
+            continue
+        for holder in port_holders(listeners, service.port, found.table)[:1]:
+            code = EXIT_FAILED
+            if holder.pid is None:
+                ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
+                continue
+            ctx.out.warn("dev_port_taken", svc=service.name, port=service.port,
+                         pid=holder.pid, cmd=printable(holder.command or "?"),
+                         free=Hints().command("kill-port", None, str(service.port)),
+                         cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
+                                       or ctx.out.text("folder_unknown")))
+    return code
+
+
+def cmd_dev(ctx, services):
+    """The stack in the foreground: every service started in dependency order, each
+    line of its output shown with its name in front (and written to its logfile),
+    everything stopped on Ctrl-C, SIGTERM or SIGHUP, or when a service exits."""
+    services = start_order(services)
+    for service in services:
+        if not service.command.strip():
+            ctx.out.warn("no_command", svc=service.name)
+            return EXIT_FAILED
+        cwd, argv, shown = launch_plan(service)
+        if ctx.dry_run:
+            ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd,
+                        log=service.logfile)
+        elif not os.path.isdir(cwd):
+            ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
+            return EXIT_FAILED
+    if ctx.dry_run:
+        return EXIT_OK
+    with service_locks(ctx, services):      # one look-and-claim at a time, as start
+        code = dev_precheck(ctx, services)
+    if code != EXIT_OK:
+        return code
+    for service in services:
+        if ctx.rotate:
+            ctx.system.rotate_log(service.logfile)
+    out = ctx.out
+    colour = out.colour
+    try:
+        out_fd = out.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        out_fd = None
+    relay = Relay(out_fd, dev_prefixes([s.name for s in services], colour),
+                  getattr(out.stdout, "encoding", None))
+    ctx.out = Reporter(lang=out.lang, quiet=out.quiet,
+                       stdout=out.stdout and _RelayedStream(relay, out.stdout),
+                       stderr=out.stderr and _RelayedStream(relay, out.stderr))
+    ctx.out.colour, ctx.out.colour_err, ctx.out.marks = colour, out.colour_err, out.marks
+    try:
+        return DevSession(ctx, services, relay, colour).run()
+    finally:
+        ctx.out = out
+
+
+class _DevEntry(object):
+    """One service of a dev session: its child and where it stands."""
+
+    def __init__(self, service):
+        self.service = service
+        self.child = None
+        self.state = "waiting"      # waiting, running, exited, backoff, done
+        self.ready = False          # its port listens and its health URL answers
+        self.since = None           # when it (last) started
+        self.status = None          # its last exit status
+        self.check_until = None     # exited: until when a stop from outside may explain it
+        self.restart_at = None
+        self.restarts = []
+        self.delay = BACKOFF_FIRST
+        self.waiting_since = None
+
+
+class DevSession(object):
+    """The running dev session: starts, watches, restarts and stops the services."""
+
+    def __init__(self, ctx, services, relay, colour):
+        self.ctx = ctx
+        self.system = ctx.system
+        self.relay = relay
+        self.colour = colour
+        self.entries = [_DevEntry(s) for s in services]
+        self.by_name = dict((e.service.name, e) for e in self.entries)
+        self.signum = None          # the first stop signal
+        self.failure = None         # (entry, message key, values): why it ends with 1
+
+    def own(self, entry, key, **values):
+        self.relay.own(entry.service.name, self.ctx.out.text(key, **values))
+
+    def run(self):
+        import signal
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+
+        def on_signal(signum, frame):
+            if signum == signal.SIGCHLD:
+                return              # only wakes the loop (through the wakeup fd)
+            if self.signum is None:
+                self.signum = signum
+            else:
+                self.ctx.hurry = True   # a second Ctrl-C: SIGKILL what is left, now
+
+        previous = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
+        previous_fd = signal.set_wakeup_fd(self.wake_w)
+        self.relay.start()
+        try:
+            try:
+                self.loop()
+            except Exception:
+                # A bug must not leave the services running: stop them, then report it.
+                cmd_stop(self.ctx, [e.service for e in self.entries if e.child is not None])
+                raise
+            return self.finish()
+        finally:
+            signal.set_wakeup_fd(previous_fd)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for fd in (self.wake_r, self.wake_w):
+                os.close(fd)
+
+    def sleep(self, seconds):
+        import select
+        try:
+            ready = select.select([self.wake_r], [], [], seconds)[0]
+        except InterruptedError:
+            return
+        if ready:
+            try:
+                os.read(self.wake_r, 4096)
+            except OSError:
+                pass
+
+    def loop(self):
+        while self.signum is None and self.failure is None:
+            now = self.system.clock()
+            self.start_ready(now)
+            if self.failure is None:
+                self.check_children(now)
+            if self.signum is not None or self.failure is not None:
+                return
+            if all(e.state == "done" for e in self.entries):
+                return              # every service was stopped from another terminal
+            busy = any(e.state in ("waiting", "exited", "backoff") for e in self.entries)
+            self.sleep(DEV_POLL if busy else DEV_IDLE)
+
+    def start_ready(self, now):
+        """Start each service whose turn it is: the ones it starts after are ready."""
+        for entry in self.entries:
+            if entry.state == "backoff" and now >= entry.restart_at:
+                self.spawn(entry)
+            if entry.state != "waiting" or self.failure is not None:
+                continue
+            deps = [self.by_name[n] for n in entry.service.after if n in self.by_name]
+            if entry.waiting_since is None:
+                entry.waiting_since = now
+                if deps:
+                    self.own(entry, "dev_waiting", deps=", ".join(d.service.name for d in deps))
+            late = [d for d in deps if not self.is_ready(d)]
+            if not late:
+                self.spawn(entry)
+            elif now - entry.waiting_since >= self.ctx.timeout:
+                self.failure = (entry, "after_timeout", dict(
+                    svc=entry.service.name, dep=late[0].service.name,
+                    timeout=format_seconds(self.ctx.timeout)))
+
+    def is_ready(self, entry):
+        if not entry.ready and entry.state == "running" \
+                and service_ready(self.ctx, entry.service):
+            entry.ready = True
+            if entry.service.port is not None:
+                self.own(entry, "dev_listening", port=entry.service.port)
+        return entry.ready
+
+    def spawn(self, entry):
+        ctx, service = self.ctx, entry.service
+        cwd, argv, shown = launch_plan(service)
+        try:
+            child, fd = self.system.spawn_piped(argv, cwd, dev_env(ctx, service, self.colour))
+        except OSError as exc:
+            self.failure = (entry, "start_error", dict(svc=service.name, error="%s: %s" % (
+                exc.filename or argv[0], exc.strerror or exc)))
+            entry.state = "done"
+            return
+        entry.child, entry.state, entry.since, entry.ready = child, "running", \
+            self.system.clock(), False
+        try:
+            self.system.write_pidfile(service.pidfile, child.pid)
+        except OSError as exc:
+            # Untracked, `stop` could not find it: take it down again.
+            self.system.send_signal(child.pid, SIGKILL)
+            child.wait()
+            os.close(fd)
+            entry.state = "done"
+            self.failure = (entry, "start_error", dict(svc=service.name,
+                            error="cannot write %s: %s" % (service.pidfile, exc.strerror)))
+            return
+        try:
+            log_fd = self.system.open_log(service.logfile)
+        except OSError:
+            log_fd = None
+        self.system.append_log(service.logfile, "dev: started %s PID %d: %s (in %s)"
+                               % (service.name, child.pid, shown, cwd), create=True)
+        self.own(entry, "dev_started", pid=child.pid, cmd=shown)
+        self.relay.add(service.name, fd, log_fd)
+
+    def check_children(self, now):
+        for entry in self.entries:
+            if entry.state == "running":
+                status = entry.child.poll()
+                if status is None:
+                    continue
+                entry.status, entry.state = status, "exited"
+                entry.check_until = now + (self.ctx.grace + KILL_WAIT + 1.0
+                                           if status in STOP_STATUSES else 0.5)
+            if entry.state == "exited":
+                # `stop` from another terminal removes the pidfile once its targets
+                # are gone: that, and not a crash, is why the service ended.
+                if self.system.read_pidfile(entry.service.pidfile).pid != entry.child.pid:
+                    entry.state = "done"
+                    self.own(entry, "dev_outside")
+                elif now >= entry.check_until:
+                    self.exited(entry, now)
+                if self.failure is not None:
+                    return
+
+    def exited(self, entry, now):
+        """The service ended by itself: restart it (supervise = yes) or end the session."""
+        service, status = entry.service, entry.status
+        self.system.append_log(service.logfile, "dev: %s PID %d exited by itself (%s)"
+                               % (service.name, entry.child.pid, describe_exit(status)))
+        if service.supervise and status != 0:
+            if now - entry.since >= STABLE_RUN:
+                entry.delay = BACKOFF_FIRST
+            entry.restarts = [t for t in entry.restarts if now - t < 60.0]
+            if len(entry.restarts) < self.ctx.max_restarts:
+                entry.restarts.append(now)
+                self.own(entry, "dev_restart", code=describe_exit(status),
+                         delay=format_seconds(entry.delay), n=len(entry.restarts))
+                entry.state, entry.restart_at = "backoff", now + entry.delay
+                entry.delay = min(entry.delay * 2, BACKOFF_MAX)
+                return
+            self.failure = (entry, "gave_up", dict(svc=service.name, n=len(entry.restarts),
+                                                   code=describe_exit(status)))
+        else:
+            self.failure = (entry, "dev_exited", dict(svc=service.name,
+                                                      code=describe_exit(status),
+                                                      log=service.logfile))
+        entry.state = "done"
+        self.own(entry, "dev_exited_short", code=describe_exit(status))
+
+    def finish(self):
+        """Stop every tree of the session (as `stop` does), show why, the exit code."""
+        import signal
+        ctx = self.ctx
+        started = [e.service for e in self.entries if e.child is not None]
+        if self.signum is not None and self.failure is None:
+            try:
+                name = signal.Signals(self.signum).name
+            except ValueError:
+                name = "signal %d" % self.signum
+            ctx.out.say("dev_stopping_sig", sig=name)
+        elif self.failure is not None:
+            ctx.out.say("dev_stopping")
+        if self.signum is not None or self.failure is not None:
+            cmd_stop(ctx, started)
+        for entry in self.entries:
+            if entry.child is not None:
+                try:
+                    entry.child.wait(timeout=KILL_WAIT)
+                except Exception:
+                    pass
+        self.relay.finish(1.0)
+        if self.failure is not None:
+            entry, key, values = self.failure
+            ctx.out.warn(key, **values)
+            if key in ("dev_exited", "gave_up"):
+                for line in self.system.tail(entry.service.logfile, ctx.lines):
+                    ctx.out.line("    " + line, err=True)
+            return EXIT_FAILED
+        if self.signum is not None:
+            return 128 + self.signum
+        ctx.out.say("dev_outside_all")
+        return EXIT_OK
+
+
+def cmd_logs(ctx, services):
+    """Print the last lines of each service's log; with --follow, keep printing (several
+    services: merged, each line with its service's name in front, as dev shows them)."""
+    merged = ctx.follow and len(services) > 1
+    prefixes = dev_prefixes([s.name for s in services], ctx.out.colour) if merged else {}
+    code = EXIT_OK
+    for service in services:
+        prefix = prefixes.get(service.name, ("",))[0]
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
             continue
-        if len(services) > 1:
+        if len(services) > 1 and not merged:
             ctx.out.line("==> %s <==" % service.logfile)
         try:
             lines = ctx.system.read_tail(service.logfile, ctx.lines)
@@ -4123,30 +4875,37 @@ def cmd_logs(ctx, services):
             code = EXIT_FAILED
             continue
         for line in lines:
-            ctx.out.line(line)
+            ctx.out.line(prefix + line)
     if not ctx.follow or code != EXIT_OK:
         return code
-    return _follow_log(ctx, services[0].logfile)
+    return _follow_logs(ctx, services, prefixes)
 
 
-def _follow_log(ctx, path):
-    """logs -f: print what is appended until Ctrl-C, a closed stdout, or the log
-    turning into something that is not a regular file (one line, exit 1)."""
-    offset, identity = ctx.system.log_position(path)
-    pending = b""
+def _follow_logs(ctx, services, prefixes):
+    """logs -f: print what is appended to the logs until Ctrl-C, a closed stdout, or a
+    log turning into something that is not a regular file (one line, exit 1)."""
+    followed = []
+    for service in services:
+        offset, identity = ctx.system.log_position(service.logfile)
+        followed.append([service, offset, identity, b""])
     try:
         while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
-            try:
-                data, offset, identity = ctx.system.read_new(path, offset, identity)
-            except OSError as exc:
-                raise ProcCleanError(ctx.out.text("follow_failed", path=path,
-                                                  error=error_text(exc)), EXIT_FAILED)
-            if data:
-                lines = (pending + data).split(b"\n")
-                pending = lines.pop()
-                for line in lines:
-                    ctx.out.line(printable(line))
+            for entry in followed:
+                service, offset, identity, pending = entry
+                try:
+                    data, entry[1], entry[2] = ctx.system.read_new(service.logfile, offset,
+                                                                   identity)
+                except OSError as exc:
+                    raise ProcCleanError(ctx.out.text(
+                        "follow_failed", path=service.logfile, error=error_text(exc)),
+                        EXIT_FAILED)
+                if data:
+                    lines = (pending + data).split(b"\n")
+                    entry[3] = lines.pop()
+                    prefix = prefixes.get(service.name, ("",))[0]
+                    for line in lines:
+                        ctx.out.line(prefix + printable(line))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -5439,6 +6198,7 @@ HANDLERS = {
     "kill-port": _kill_port,
     "supervise": _on_services(cmd_supervise),
     "logs": _on_services(cmd_logs),
+    "dev": _on_services(cmd_dev),
     "doctor": _doctor,
     "init": _init,
 }
@@ -5459,7 +6219,10 @@ commands:
   kill-port PORT...          stop what LISTENS on the ports, never their clients
   supervise SERVICE          run it in the foreground, restart it when it crashes
                              (start --supervise: the same in the background)
-  logs SERVICE [-f] [-n N]   the last lines of its log; -f follows it
+  logs [SERVICE...] [-f] [-n N]  the last lines of the logs; -f follows them
+  dev [SERVICE...]           the stack in the foreground, every line prefixed with its
+                             service; Ctrl-C stops it all (--replace: stop what runs
+                             in the background first)
   doctor [SERVICE...]        find stale pidfiles, leftovers, busy ports, config errors;
                              --fix applies the safe fixes
   init                       write procclean.ini for this repo and print make targets
@@ -5477,13 +6240,16 @@ examples:
   python3 procclean.py start backend --supervise --max-restarts 3
   python3 procclean.py status --watch 1
   python3 procclean.py logs backend -f
+  python3 procclean.py dev                     # make dev: Ctrl-C leaves nothing behind
 
 configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
 [worker] pattern = celery.*worker), PROCCLEAN_<SERVICE>_<FIELD> variables,
---set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health.
+--set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health
+after (services it starts after) supervise (dev: restart it when it exits: yes/no).
 
 exit codes: 0 done, 1 something could not be stopped or started, 2 usage or
-config error, 3 status --check: a service is not running, 130 interrupted.
+config error, 3 status --check: a service is not running, 130 interrupted
+(dev: 130, 143, 129 when stopped by SIGINT, SIGTERM, SIGHUP).
 """
 
 
@@ -5666,7 +6432,7 @@ def build_parser():
     add("--replace", help="init --makefile: swap ps|grep recipes for procclean calls")
     add("--wait", help="start: wait until the service's port listens (and answers)")
     add("--timeout", kind="value", metavar="SECONDS",
-        help="start --wait: how long to wait (default 30)")
+        help="start --wait, and `after`: how long to wait (default 30)")
     add("--check", help="status: exit 3 when a service is not running or not healthy")
     add("--watch", kind="optional", metavar="SECONDS", const=str(WATCH_INTERVAL),
         help="status: a live view, redrawn every SECONDS (default 2)")
@@ -5675,6 +6441,7 @@ def build_parser():
     add("--health-timeout", kind="value", metavar="SECONDS",
         help="how long a health URL may take to answer (default 2)")
     add("--supervise", help="start: keep the service running, restarting it when it crashes")
+    add("--replace", help="dev: stop the services running in the background first")
     add("--max-restarts", kind="value", metavar="N",
         help="supervise: restarts allowed within a minute (default 5)")
     add("-f", "--follow", help="logs: keep printing what is appended")
@@ -5760,7 +6527,7 @@ def make_context(args, config, system, stdout, stderr, environ):
                   lines=parse_count(args.lines, "--lines") if args.lines is not None
                   else LOG_TAIL_LINES,
                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
-                  everywhere=args.everywhere)
+                  everywhere=args.everywhere, replace=args.replace)
     return ctx
 
 

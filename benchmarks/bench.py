@@ -24,6 +24,16 @@ through tests/nslib.py) for both tools:
   5. peak memory (ru_maxrss from wait4) of procclean at 10,000 processes.
   6. cost growth: time against the crowd size of 3, least-squares line, per-process cost.
 
+And those of issue 13, `dev` side by side with concurrently (npm, from the e2e fixture's
+cache) and honcho (PyPI, requirements-dev.txt); `--dev-only` runs just these:
+
+  7. a service printing 200,000 lines: time until the last one is read from the tool's stdout
+     (a pipe), every line counted and checked in order; the service straight into the pipe
+     and a naive line-by-line Python relay beside them.
+  8. Ctrl-C (SIGINT to the tool's process group) with two services on ports: time until every
+     process is gone and both ports are free, against the services' own exit time.
+  9. the tool's own peak memory with four services.
+
 Every time is measured from just before the command is started until the command has exited
 AND every process it had to stop has exited (pidfd readiness, or /proc polling where pidfds
 are missing): the seed's recipes return before their SIGTERM takes effect, so their time alone
@@ -611,6 +621,398 @@ def bench_crowd(bench, sizes):
 
 
 # ---------------------------------------------------------------------------------------------
+# dev (issue 13): procclean dev side by side with concurrently (npm) and honcho (PyPI)
+#
+#   7. a service printing N lines as fast as it can: the time until its last line reaches the
+#      reader of the tool's stdout (a pipe), every line counted and checked in order; beside
+#      it the service writing straight into the pipe (the floor) and a naive Python relay
+#      that reads and writes line by line (one write and flush per line).
+#   8. Ctrl-C (SIGINT to the tool's process group, as a terminal sends it) with two services
+#      listening on ports: the time until every process is gone and both ports are free,
+#      against the services' own exit time (the same two started by a bare launcher).
+#   9. peak memory (VmHWM) of the tool's own process with four services running.
+
+DEV_SERVICE = r'''
+import signal, socket, sys, time
+mode = sys.argv[1]
+if mode == "flood":
+    n, out, step = int(sys.argv[2]), sys.stdout, 10000
+    for start in range(0, n, step):
+        out.write("".join("line %d\n" % i for i in range(start, min(n, start + step))))
+    out.flush()
+    if sys.argv[3:] == ["stay"]:
+        time.sleep(3600)        # no exit: a tool's exit path cannot cut the output short
+else:                                   # listen PORT: what a dev server does, at its simplest
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(sys.argv[2])))
+    s.listen(8)
+    print("ready on %s" % sys.argv[2])
+    sys.stdout.flush()
+    while True:
+        time.sleep(3600)
+'''
+
+NAIVE_RELAY = r'''
+import subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
+for line in p.stdout:                   # the obvious relay: one line in, one write out
+    sys.stdout.buffer.write(b"flood | " + line)
+    sys.stdout.buffer.flush()
+sys.exit(p.wait())
+'''
+
+LAUNCHER = r'''
+import subprocess, sys
+procs = [subprocess.Popen(c.split()) for c in sys.argv[1:]]
+for p in procs:
+    p.wait()
+'''
+
+DEV_DRIVER = r'''
+import json, os, re, select, signal, socket, subprocess, sys, time
+now = time.perf_counter
+
+def start(m):
+    return subprocess.Popen(m["argv"], cwd=m["cwd"], env=m["env"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+def gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return True
+    return data[data.rindex(b")") + 2:][:1] in (b"Z", b"X")
+
+def tree(root):
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    data = f.read()
+                kids.setdefault(int(data[data.rindex(b")") + 2:].split()[1]), []).append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+def port_free(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+class Reader(object):
+    def __init__(self, p):
+        self.fd, self.chunks, self.eof = p.stdout.fileno(), [], False
+    def pump(self, timeout):
+        if self.eof:
+            time.sleep(timeout)
+            return b""
+        r = select.select([self.fd], [], [], timeout)[0]
+        if not r:
+            return b""
+        data = os.read(self.fd, 1 << 20)
+        if not data:
+            self.eof = True
+        self.chunks.append(data)
+        return data
+    def text(self):
+        return b"".join(self.chunks)
+
+def end(p, reader, sig=signal.SIGTERM, timeout=30):
+    try:
+        os.killpg(p.pid, sig)
+    except OSError:
+        pass
+    deadline = now() + timeout
+    while p.poll() is None and now() < deadline:
+        reader.pump(0.02)
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)     # the tool's own group, inside the namespace
+    p.wait()
+    while not reader.eof:
+        if not reader.pump(0.2) and not reader.eof:
+            break
+
+def flood(m):
+    n = m["n"]
+    last = b"line %d\n" % (n - 1)
+    t0 = now()
+    p = start(m)
+    reader, tail, t_last = Reader(p), b"", None
+    while now() - t0 < m["timeout"]:
+        data = reader.pump(0.5)
+        if last in tail + data:
+            t_last = now() - t0
+            break
+        if reader.eof:
+            break
+        tail = (tail + data)[-64:]
+    end(p, reader)
+    nums = [int(x) for x in re.findall(rb"line (\d+)\r?\n", reader.text())]
+    return {"t": t_last, "count": len(nums), "in_order": nums == list(range(n))}
+
+def ready(m, p, reader):
+    t0 = now()
+    while reader.text().count(m["ready"].encode()) < m["count"]:
+        if now() - t0 > m["timeout"] or reader.eof:
+            raise SystemExit("not ready: %r" % reader.text()[-2000:])
+        reader.pump(0.1)
+
+def ctrlc(m):
+    p = start(m)
+    reader = Reader(p)
+    ready(m, p, reader)
+    pids = tree(p.pid)
+    t0 = now()
+    os.killpg(p.pid, signal.SIGINT)
+    while now() - t0 < m["timeout"]:
+        if all(gone(x) for x in pids) and all(port_free(x) for x in m["ports"]):
+            break
+        reader.pump(0.0005)
+    t = now() - t0
+    left = [x for x in pids if not gone(x)]
+    end(p, reader)
+    return {"t": t, "left": left, "n": len(pids), "rc": p.returncode}
+
+def memory(m):
+    p = start(m)
+    reader = Reader(p)
+    ready(m, p, reader)
+    with open("/proc/%d/status" % p.pid) as f:
+        status = dict(l.split(":", 1) for l in f if ":" in l)
+    end(p, reader, signal.SIGINT)
+    return {"hwm_kb": int(status["VmHWM"].split()[0]), "rss_kb": int(status["VmRSS"].split()[0])}
+
+with open(sys.argv[1]) as f:
+    req = json.load(f)
+print(json.dumps(globals()[req["op"]](req)))
+'''
+
+DEV_TOOLS = ("dev", "concurrently", "honcho")
+DEV_LABELS = {"dev": "procclean dev", "concurrently": "concurrently", "honcho": "honcho",
+              "pipe": "service straight into the pipe", "naive": "naive line-by-line relay",
+              "bare": "the services alone (no tool)"}
+
+
+def find_concurrently():
+    """concurrently from the e2e npm fixture's cache (tests/e2e/prepare_frontend.sh), or
+    (None, why)."""
+    if not shutil.which("npm"):
+        return None, "npm not found"
+    r = subprocess.run(["bash", os.path.join(TESTS, "e2e", "prepare_frontend.sh")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    path = os.path.join(r.stdout.decode().strip(), "node_modules", ".bin", "concurrently")
+    if r.returncode != 0 or not os.path.exists(path):
+        return None, "prepare_frontend.sh failed: %s" % r.stderr.decode()[-300:]
+    return path, None
+
+
+def find_honcho():
+    for path in (os.path.join(os.path.dirname(PY), "honcho"), shutil.which("honcho")):
+        if path and os.path.exists(path):
+            return path, None
+    return None, "honcho not installed (requirements-dev.txt pins it: make venv)"
+
+
+class DevBench(object):
+    """The folders, commands and driver calls of measurements 7-9."""
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.root = os.path.join(bench.work, "dev")
+        os.mkdir(self.root)
+        for name, text in (("svc.py", DEV_SERVICE), ("naive.py", NAIVE_RELAY),
+                           ("launcher.py", LAUNCHER), ("devdrv.py", DEV_DRIVER)):
+            with open(os.path.join(self.root, name), "w") as f:
+                f.write(text)
+        self.svc = os.path.join(self.root, "svc.py")
+        self.paths = {"dev": (PROCCLEAN, None)}
+        self.paths["concurrently"] = find_concurrently()
+        self.paths["honcho"] = find_honcho()
+        self.missing = dict((t, p[1]) for t, p in self.paths.items() if p[0] is None)
+        for tool, why in self.missing.items():
+            bench.log("  dev: %s is left out: %s" % (tool, why))
+        self.counter = 0
+
+    def folder(self, services):
+        """A fresh folder with the services as procclean.ini and a Procfile:
+        [(name, command, port or None)]."""
+        self.counter += 1
+        folder = os.path.join(self.root, "run%d" % self.counter)
+        os.mkdir(folder)
+        ini = ["[procclean]", "services = " + " ".join(n for n, _, _ in services)]
+        for name, command, port in services:
+            ini += ["[%s]" % name, "pattern =", "command = " + command, "health = off",
+                    "port = %s" % (port or "")]
+        with open(os.path.join(folder, "procclean.ini"), "w") as f:
+            f.write("\n".join(ini) + "\n")
+        with open(os.path.join(folder, "Procfile"), "w") as f:
+            f.write("".join("%s: %s\n" % (n, c) for n, c, _ in services))
+        return folder
+
+    def argv(self, tool, services, folder):
+        if tool == "dev":
+            return [PY, PROCCLEAN, "dev"]
+        if tool == "honcho":
+            return [self.paths["honcho"][0], "start", "-f", os.path.join(folder, "Procfile")]
+        return [self.paths["concurrently"][0], "--names", ",".join(n for n, _, _ in services)] \
+            + [c for _, c, _ in services]
+
+    def run(self, op, argv, folder, **kw):
+        req = dict(kw, op=op, argv=argv, cwd=folder, env=self.bench.cmd_env)
+        req.setdefault("timeout", 120)
+        self.counter += 1
+        path = os.path.join(self.root, "req%d.json" % self.counter)
+        with open(path, "w") as f:
+            json.dump(req, f)
+        r = self.bench.ns.run([PY, "-S", os.path.join(self.root, "devdrv.py"), path],
+                              timeout=req["timeout"] * 2 + 60)
+        if r.rc != 0 or r.timed_out:
+            raise BenchError("dev driver (%s %s) failed: %r" % (op, argv[:3], r))
+        return json.loads(r.stdout)
+
+    def tools(self, extra=()):
+        return [t for t in list(DEV_TOOLS) + list(extra) if t not in self.missing]
+
+
+def bench_dev_flood(db, n):
+    """(7)"""
+    services = [("flood", "%s %s flood %d stay" % (PY, db.svc, n), None)]
+    folder = db.folder(services)
+    direct = {"pipe": [PY, db.svc, "flood", str(n)],
+              "naive": [PY, os.path.join(db.root, "naive.py"), PY, db.svc, "flood", str(n),
+                        "stay"]}
+    keys = db.tools(("pipe", "naive"))
+    times = dict((k, []) for k in keys)
+    for r in range(db.bench.runs):
+        for key in (keys if r % 2 == 0 else list(reversed(keys))):
+            argv = direct.get(key) or db.argv(key, services, folder)
+            res = db.run("flood", argv, folder, n=n)
+            if res["t"] is None or res["count"] != n or not res["in_order"]:
+                raise BenchError("%s: the flood arrived incomplete or out of order (%d of %d "
+                                 "lines, last %s)" % (key, res["count"], n,
+                                                      "read" if res["t"] else "never read"))
+            times[key].append(res["t"])
+    out = dict((k, summary(v)) for k, v in times.items())
+    db.bench.log("  (7) %d lines: " % n + ", ".join("%s %s" % (k, fmt_cell(out[k]))
+                                                       for k in keys))
+    return out
+
+
+def bench_dev_ctrlc(db):
+    """(8)"""
+    services = [("backend", "%s %s listen 8000" % (PY, db.svc), 8000),
+                ("frontend", "%s %s listen 3000" % (PY, db.svc), 3000)]
+    folder = db.folder(services)
+    bare = [PY, os.path.join(db.root, "launcher.py")] + [c for _, c, _ in services]
+    keys = db.tools(("bare",))
+    times = dict((k, []) for k in keys)
+    left = dict((k, 0) for k in keys)
+    for r in range(db.bench.runs):
+        for key in (keys if r % 2 == 0 else list(reversed(keys))):
+            argv = bare if key == "bare" else db.argv(key, services, folder)
+            res = db.run("ctrlc", argv, folder, ready="ready on", count=2,
+                         ports=[8000, 3000])
+            times[key].append(res["t"])
+            left[key] += len(res["left"])
+    out = dict((k, summary(v)) for k, v in times.items())
+    out["left"] = left
+    db.bench.log("  (8) Ctrl-C to ports free: " + ", ".join(
+        "%s %s" % (k, fmt_cell(out[k])) for k in keys))
+    return out
+
+
+def bench_dev_memory(db):
+    """(9)"""
+    services = [("svc%d" % i, "%s %s listen %d" % (PY, db.svc, 8100 + i), 8100 + i)
+                for i in range(4)]
+    folder = db.folder(services)
+    mem = dict((k, []) for k in db.tools())
+    for r in range(db.bench.runs):
+        for key in db.tools():
+            res = db.run("memory", db.argv(key, services, folder), folder, ready="ready on",
+                         count=4)
+            mem[key].append(res["hwm_kb"] / 1024.0)
+    out = dict((k, summary(v)) for k, v in mem.items())
+    db.bench.log("  (9) peak memory with 4 services: " + ", ".join(
+        "%s %.1f MB" % (k, out[k]["median"]) for k in mem))
+    return out
+
+
+def bench_dev(bench, n):
+    db = DevBench(bench)
+    # the driver reads the "ready" marker as text; json carries it as a string
+    return {"flood": bench_dev_flood(db, n), "flood_n": n, "ctrlc": bench_dev_ctrlc(db),
+            "memory": bench_dev_memory(db), "missing": db.missing}
+
+
+def report_dev(res):
+    """The table of measurements 7-9, and whether dev met its targets."""
+    d = res["dev"]
+    rows = []
+    met = {}
+    fl = d["flood"]
+
+    def cell(stat):
+        return fmt_cell(stat) if stat else "- (not installed)"
+
+    for key in ("dev", "concurrently", "honcho", "naive", "pipe"):
+        r = ratio(fl.get(key), fl.get("concurrently"))
+        tgt, v = "", ""
+        if key == "dev":
+            tgt = "<= 0.5 x concurrently"
+            met["7"] = ok = r is not None and r <= 0.5
+            v = verdict(ok if r is not None else None)
+        rows.append(["7", "%d lines, last one read: %s" % (d["flood_n"], DEV_LABELS[key]),
+                     cell(fl.get(key)), "%.2f" % r if r else "-", tgt, v])
+    cc = d["ctrlc"]
+    bare = cc.get("bare")
+    for key in ("dev", "concurrently", "honcho", "bare"):
+        stat = cc.get(key)
+        over = "+%.0f ms" % ((stat["median"] - bare["median"]) * 1000.0) \
+            if stat and bare and key != "bare" else "-"
+        tgt, v = "", ""
+        if key == "dev":
+            tgt = "services' own + < 0.2 s"
+            met["8"] = ok = stat is not None and stat["median"] - bare["median"] < 0.2 \
+                and not cc["left"]["dev"]
+            v = verdict(ok)
+        left = cc["left"].get(key)
+        rows.append(["8", "Ctrl-C to all gone, ports free: %s%s" % (
+            DEV_LABELS[key], " (%d left running)" % left if left else ""),
+            cell(stat), over, tgt, v])
+    mem = d["memory"]
+    for key in ("dev", "concurrently", "honcho"):
+        stat = mem.get(key)
+        tgt, v = "", ""
+        if key == "dev":
+            tgt = "< 30 MB"
+            met["9"] = ok = stat is not None and stat["max"] < 30.0
+            v = verdict(ok)
+        rows.append(["9", "peak memory (VmHWM) with 4 services: %s" % DEV_LABELS[key],
+                     "%.1f MB (max %.1f)" % (stat["median"], stat["max"]) if stat
+                     else "- (not installed)", "-", tgt, v])
+    text = table(["#", "measurement (dev, issue 13)", "time or memory",
+                  "vs concurrently / over the services' own", "target", "met"], rows)
+    return text, met
+
+
+# ---------------------------------------------------------------------------------------------
 # machine, capacity
 
 def machine():
@@ -777,7 +1179,7 @@ def verdict(ok):
     return "yes" if ok else "NO"
 
 
-def report(m, res, args, elapsed):
+def report_head(m, res, args):
     lines = []
     w = lines.append
     w("procclean vs the seed's Makefile recipes (benchmarks/bench.py%s)"
@@ -793,6 +1195,12 @@ def report(m, res, args, elapsed):
     w("runs:    median of %d (min–max); every time lasts until the command has exited and all "
       "its targets are gone" % args.runs)
     w("")
+    return lines
+
+
+def report(m, res, args, elapsed):
+    lines = report_head(m, res, args)
+    w = lines.append
     head = ["#", "measurement", "procclean", "seed", "procclean/seed", "target", "met"]
     rows = []
     met = {}
@@ -927,7 +1335,11 @@ def report(m, res, args, elapsed):
           "(a script run as __main__ is never cached as .pyc); the -m form loads %s instead"
           % (su["compile_s"] * 1000.0, "__pycache__/" + (su.get("pyc") or ["?"])[0]))
     w("")
-    w("Targets (issue 6) are shown for reference; the numbers are what was measured. "
+    dev_text, dev_met = report_dev(res)
+    met.update(dev_met)
+    w(dev_text)
+    w("")
+    w("Targets (issues 6 and 13) are shown for reference; the numbers are what was measured. "
       "'-' where a cell does not apply; 'n/a' where the run did not reach the target's size "
       "(--quick).")
     w("Total benchmark time: %.0f s" % elapsed)
@@ -942,6 +1354,8 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=None,
                         help="repetitions per measurement (default 5; --quick: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers here")
+    parser.add_argument("--dev-only", action="store_true",
+                        help="only the dev measurements (7-9: against concurrently, honcho)")
     parser.add_argument("--procclean", metavar="FILE", default=PROCCLEAN,
                         help="the procclean.py to measure (default: the repo's; a snapshot "
                              "is taken at the start)")
@@ -952,11 +1366,15 @@ def main(argv=None):
         parser.error("--runs must be at least 1")
     if args.quick:
         stop_sizes, stubborn_n, crowd_sizes, startup_runs = [10, 50], 20, [0, 200, 500], 1
+        flood_n = 20000
     else:
         stop_sizes, stubborn_n = [10, 100, 500], 100
         crowd_sizes = [0, 1000, 2500, 5000, 7500, 10000]
         startup_runs = max(args.runs * 4, 10)
+        flood_n = 200000
     need = max(crowd_sizes) + max(max(stop_sizes), stubborn_n) + 50
+    if args.dev_only:
+        need = 100
 
     started = time.time()
     try:
@@ -973,10 +1391,13 @@ def main(argv=None):
                 res = {"procclean": {"version": procclean_version(),
                                      "sha256": file_sha256(PROCCLEAN)},
                        "load": [loadavg(), None]}
-                res["startup"] = bench_startup(bench, startup_runs)
-                res["stop"] = bench_stop(bench, stop_sizes)
-                res["stubborn"] = {"n": stubborn_n, "data": bench_stubborn(bench, stubborn_n)}
-                res["crowd"] = bench_crowd(bench, crowd_sizes)
+                if not args.dev_only:
+                    res["startup"] = bench_startup(bench, startup_runs)
+                    res["stop"] = bench_stop(bench, stop_sizes)
+                    res["stubborn"] = {"n": stubborn_n,
+                                       "data": bench_stubborn(bench, stubborn_n)}
+                    res["crowd"] = bench_crowd(bench, crowd_sizes)
+                res["dev"] = bench_dev(bench, flood_n)
                 res["load"][1] = loadavg()
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -987,7 +1408,11 @@ def main(argv=None):
     except nslib.NamespaceError as exc:
         sys.stderr.write("bench: namespace failed: %s\n" % exc)
         return 2
-    text, met = report(m, res, args, time.time() - started)
+    if args.dev_only:
+        text, met = report_dev(res)
+        text = "\n".join(report_head(m, res, args) + [text])
+    else:
+        text, met = report(m, res, args, time.time() - started)
     print(text)
     if args.json:
         with open(args.json, "w") as f:

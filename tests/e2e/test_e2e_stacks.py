@@ -15,6 +15,7 @@ Stacks:
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -493,3 +494,44 @@ def test_backend_runs_with_the_projects_venv(stack):
     assert res["rc"] == 1, describe("doctor", res, stack)
     assert "backend: %s cannot import fastapi" % bare in res["stdout"], res
     assert "fix: python3 -m venv .venv && .venv/bin/python -m pip install" in res["stdout"], res
+
+
+# --------------------------------------------------------------------------- dev (issue 13)
+
+KILLPG = "import os, signal, sys; os.killpg(int(sys.argv[1]), signal.SIGINT)"
+
+
+def test_dev_reload_and_vite_ctrl_c_frees_both_ports(fstack):
+    """`dev` runs uvicorn --reload and Vite in the foreground with prefixed output; Ctrl-C
+    (SIGINT to the whole foreground group, as a terminal sends it) leaves nothing behind."""
+    st = fstack
+    job = st.ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>dev.err', "sh", PY,
+                       "procclean.py", "dev"], cwd=st.root, env=st._env(backend_env("reload")),
+                      session=True)
+
+    def res():
+        return {"args": ("dev",), "rc": job.result and job.result.rc,
+                "stdout": st.read("dev.out") or "", "stderr": st.read("dev.err") or ""}
+
+    assert_up(st, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS["reload"])
+    assert_up(st, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and not (
+            "backend  | " in (st.read("dev.out") or "")
+            and "frontend | " in (st.read("dev.out") or "")):
+        time.sleep(0.1)
+    out = st.read("dev.out") or ""
+    assert re.search(r"^backend  \| .*Uvicorn running on", out, re.M), describe("dev", res(), st)
+    assert re.search(r"^frontend \| .*VITE", out, re.M), describe("dev", res(), st)
+    assert st.read("backend.pid") and st.read("frontend.pid")
+    r = st.ns.run([PY, "-c", KILLPG, str(job.pid)], env=st.env)
+    assert r.rc == 0, r
+    result = job.wait(120)
+    assert not result.timed_out, describe("dev", res(), st)
+    assert result.rc == 130, describe("dev", res(), st)
+    assert "Traceback" not in (st.read("dev.out") or "") + (st.read("dev.err") or "")
+    assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])
+    assert st.read("backend.pid") is None and st.read("frontend.pid") is None
+    assert re.search(r"^backend: \d+ process\(es\) stopped|^backend: nothing running",
+                     st.read("dev.out"), re.M), describe("dev", res(), st)

@@ -340,7 +340,7 @@ def test_stop_takes_this_checkouts_processes_only(in_a):
         " (--everywhere takes them)" % b in out
     assert "frontend: left 1 matching process(es) outside this project alone: PID 210 (%s/" \
         "frontend)" % b in out
-    assert "201" not in out and "202" not in out
+    assert "PID 201" not in out and "PID 202" not in out
 
 
 def test_stop_everywhere_takes_the_other_checkout_never_editors_or_procclean(in_a):

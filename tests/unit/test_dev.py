@@ -1,0 +1,173 @@
+"""dev's pure parts (issue 13): the relay's line making, prefixes and colours, the start
+order, the after/supervise fields, and the second Ctrl-C cutting stop's grace short."""
+import io
+import os
+import signal
+
+import pytest
+
+import procclean
+from fakes import FakeProc, FakeSystem
+
+
+# -- the relay's lines -----------------------------------------------------------------------
+
+def test_complete_lines_get_the_prefix_and_the_rest_waits():
+    lines, rest = procclean.relay_lines(b"api | ", b"one\ntwo\nthr", b"")
+    assert lines == b"api | one\napi | two\n" and rest == b"thr"
+    lines, rest = procclean.relay_lines(b"api | ", b"ee\n", rest)
+    assert lines == b"api | three\n" and rest == b""
+
+
+def test_no_newline_yet_nothing_shown_until_it_is_long():
+    assert procclean.relay_lines(b"p | ", b"progress 10%", b"") == (b"", b"progress 10%")
+    long_line = b"x" * procclean.RELAY_LONG_LINE
+    lines, rest = procclean.relay_lines(b"p | ", long_line, b"")
+    assert lines == b"p | " + long_line + b"\n" and rest == b""
+
+
+def test_bytes_that_are_not_utf8_come_out_escaped():
+    lines, _ = procclean.relay_lines(b"p | ", b"ok \xff\xfe\ncaf\xc3\xa9\n", b"")
+    assert lines == b"p | ok \\xff\\xfe\np | caf\xc3\xa9\n"
+    # an output that cannot show UTF-8 (Python 3.6 in the C locale) gets escapes
+    lines, _ = procclean.relay_lines(b"p | ", b"caf\xc3\xa9\n", b"", utf8=False,
+                                     encoding="ascii")
+    assert lines == b"p | caf\\xe9\n"
+
+
+def test_prefixes_padded_and_coloured_only_when_asked():
+    plain = procclean.dev_prefixes(["api", "frontend"], colour=False)
+    assert plain["api"] == ("api      | ", "api      * ")
+    assert plain["frontend"] == ("frontend | ", "frontend * ")
+    colour = procclean.dev_prefixes(["api", "frontend"], colour=True)
+    assert colour["api"][0] == "\033[36mapi      |\033[0m "
+    assert colour["frontend"][0].startswith("\033[33m")
+    assert colour["api"][1] != colour["api"][0]          # procclean's own lines apart
+
+
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("environ,colour", [({}, True), ({"NO_COLOR": "1"}, False),
+                                            ({"TERM": "dumb"}, False)])
+def test_dev_colour_follows_the_terminal_and_no_color(environ, colour, monkeypatch):
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    env = dict({"LANG": "C.UTF-8", "TERM": "xterm"}, **environ)
+    out = procclean.Reporter(stdout=Tty(), stderr=Tty(), environ=env)
+    assert out.colour is colour
+    service = procclean.Service("web", "", "web.pid", "web.log", 3000, "npm run dev", ".")
+    ctx = procclean.Context(FakeSystem([]), None, out)
+    env_for_service = procclean.dev_env(ctx, service, out.colour)
+    assert env_for_service["PYTHONUNBUFFERED"] == "1"
+    assert env_for_service["PROCCLEAN_SERVICE"] == "web"
+    assert env_for_service["PROCCLEAN_PROJECT"] == os.path.realpath(os.getcwd())
+    assert env_for_service.get("FORCE_COLOR") == ("1" if colour else None)
+
+
+# -- after = and supervise = -----------------------------------------------------------------
+
+def config(ini, tmp_path, environ=None):
+    path = tmp_path / "procclean.ini"
+    path.write_text(ini)
+    return procclean.load_config(str(path), environ=environ or {})
+
+
+def test_after_orders_the_start_whatever_the_listing(tmp_path):
+    cfg = config("[procclean]\nservices = frontend worker backend\n"
+                 "[frontend]\nafter = backend worker\n[worker]\nafter = backend\n", tmp_path)
+    order = procclean.start_order(cfg.select([]))
+    assert [s.name for s in order] == ["backend", "worker", "frontend"]
+    assert cfg.services["frontend"].after == ["backend", "worker"]
+    # only the services asked for are ordered (none is added)
+    assert [s.name for s in procclean.start_order(cfg.select(["frontend"]))] == ["frontend"]
+
+
+def test_services_waiting_for_each_other_are_a_config_error(tmp_path):
+    with pytest.raises(procclean.ProcCleanError) as exc:
+        config("[backend]\nafter = frontend\n[frontend]\nafter = backend\n", tmp_path)
+    assert "wait for each other: backend -> frontend -> backend" in str(exc.value)
+    assert exc.value.code == procclean.EXIT_USAGE
+
+
+def test_after_unknown_or_itself_is_a_config_error(tmp_path):
+    for ini, text in (("[frontend]\nafter = bakend\n", "unknown service 'bakend'"),
+                      ("[frontend]\nafter = frontend\n", "names the service itself")):
+        with pytest.raises(procclean.ProcCleanError) as exc:
+            config(ini, tmp_path)
+        assert text in str(exc.value)
+
+
+def test_supervise_yes_or_no_from_file_and_environment(tmp_path):
+    cfg = config("[backend]\nsupervise = yes\n", tmp_path,
+                 environ={"PROCCLEAN_FRONTEND_SUPERVISE": "off",
+                          "PROCCLEAN_FRONTEND_AFTER": "backend"})
+    assert cfg.services["backend"].supervise is True
+    assert cfg.services["frontend"].supervise is False
+    assert cfg.services["frontend"].after == ["backend"]
+    with pytest.raises(procclean.ProcCleanError) as exc:
+        config("[backend]\nsupervise = sometimes\n", tmp_path)
+    assert "supervise is yes or no" in str(exc.value)
+
+
+# -- a second Ctrl-C: the grace cut short ----------------------------------------------------
+
+def test_hurry_ends_the_shared_wait_at_once():
+    system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None)])
+    target = procclean.Target(system.procs[100].process(), None, "pattern")
+    calls = []
+
+    def hurry():
+        calls.append(system.now)
+        return len(calls) >= 3
+
+    left = procclean.wait_gone(system, [target], 600.0, hurry=hurry)
+    assert left == [target] and system.now < 1.0
+
+
+def test_stop_targets_kills_at_once_when_ctx_hurries():
+    system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None)])
+    out = procclean.Reporter(stdout=io.StringIO(), stderr=io.StringIO(), environ={})
+    ctx = procclean.Context(system, None, out, grace=600.0)
+    target = procclean.Target(system.procs[100].process(), None, "pattern")
+    ctx.hurry = True
+    procclean.stop_processes(ctx, [target], system.process_table())
+    assert [s for _, _, s in system.sent] == [signal.SIGTERM, signal.SIGKILL]
+    assert target.outcome == "killed" and system.now < 2.0
+
+
+# -- the relay thread, on real pipes (no process involved) -----------------------------------
+
+def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
+    out_path = str(tmp_path / "stdout")
+    out_w = os.open(out_path, os.O_WRONLY | os.O_CREAT)
+    relay = procclean.Relay(out_w, procclean.dev_prefixes(["api", "web"], False))
+    logs = {}
+    writers = {}
+    for name in ("api", "web"):
+        r, w = os.pipe()
+        logs[name] = str(tmp_path / (name + ".log"))
+        relay.add(name, r, os.open(logs[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+        writers[name] = w
+    relay.own("web", "started PID 7: npm run dev")     # as dev does: before its output
+    relay.start()
+    os.write(writers["api"], b"".join(b"api %d\n" % i for i in range(5000)))
+    os.write(writers["web"], b"half a li")
+    os.write(writers["web"], b"ne\nno newline \xff")
+    for w in writers.values():
+        os.close(w)
+    relay.finish(10.0)
+    os.close(out_w)
+    with open(out_path, "rb") as f:
+        lines = f.read().split(b"\n")
+    assert lines[0] == b"web * started PID 7: npm run dev"
+    assert [l for l in lines if l.startswith(b"api | ")] == \
+        [b"api | api %d" % i for i in range(5000)]
+    assert [l for l in lines if l.startswith(b"web | ")] == \
+        [b"web | half a line", b"web | no newline \\xff"]     # flushed at the pipe's end
+    with open(logs["web"], "rb") as f:
+        assert f.read() == b"half a line\nno newline \xff\n"
+    with open(logs["api"], "rb") as f:
+        assert f.read().count(b"\n") == 5000
