@@ -969,7 +969,8 @@ def is_viewer(proc, viewers=VIEWERS):
     return program_name(proc.command) in viewers
 
 
-_PROCCLEAN_RE = r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)|(?:^|\s)-m\s*procclean(?:\s|$)"
+_PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
+                 r"|(?:^|\s)-m\s*(?:[\w.]+\.)?procclean(?:\s|$)")
 
 
 def is_procclean(proc):

@@ -115,14 +115,17 @@ def test_editors_the_user_adds():
     "python3 procclean.py supervise backend",
     "/usr/bin/python3 /home/u/vite-project/procclean.py supervise frontend --grace 2.0",
     "python3 -m procclean dev", "python -mprocclean stop", "procclean stop",
-    "/usr/local/bin/procclean status"])
+    "/usr/local/bin/procclean status",
+    # vendored in tools/ and run as a module, as init's Makefile line does
+    "python3 -m tools.procclean dev", "/usr/bin/python3 -m scripts.procclean supervise worker"])
 def test_another_procclean(command):
     assert is_procclean(proc(10, command))
 
 
 @pytest.mark.parametrize("command", [
     "node procclean-watch.js", "python3 main.py --name procclean.pyc",
-    "vim /home/u/vite-project/procclean.py.orig", "python3 myprocclean.py"])
+    "vim /home/u/vite-project/procclean.py.orig", "python3 myprocclean.py",
+    "node tools.procclean.js", "python3 -m tools.procclean_helper"])
 def test_not_procclean(command):
     assert not is_procclean(proc(10, command))
 
