@@ -6,7 +6,7 @@ VENV_PY = $(VENV)/bin/python
 
 SEED_TARGETS = start-backend start-frontend start stop-backend stop-frontend stop \
 	restart-backend restart-frontend restart force-clean-backend force-clean-frontend \
-	force-clean show-processes status clean doctor
+	force-clean show-processes status clean doctor dev
 
 .PHONY: $(SEED_TARGETS) test bench venv
 

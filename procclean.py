@@ -5613,7 +5613,7 @@ def makefile_rules(names, prefix="\t"):
 
 
 def procclean_targets(names):
-    targets = ["start", "stop", "restart", "status", "show-processes", "clean",
+    targets = ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
                "force-clean", "doctor"]
     for name in names:
         targets += ["start-" + name, "stop-" + name, "restart-" + name,

@@ -23,7 +23,7 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures", "init")
 BACKEND_PATTERN = procclean.BUILTIN_SERVICES[0]["pattern"]
 FRONTEND_PATTERN = procclean.BUILTIN_SERVICES[1]["pattern"]
 # what init adds for every repo, and per service found
-GENERIC_TARGETS = ["start", "stop", "restart", "status", "show-processes", "clean",
+GENERIC_TARGETS = ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
                    "force-clean", "doctor"]
 
 
