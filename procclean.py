@@ -5749,8 +5749,9 @@ commands:
   force-clean [SERVICE...]   SIGKILL at once; remove pidfile and logfile
   start [SERVICE...]         start in the background (--wait: until the port listens)
   restart [SERVICE...]       stop, then start
-  status [SERVICE...]        running or not, PIDs, port, health, uptime, CPU, memory
-                             (--check, --json, --watch [SECONDS])
+  status [SERVICE...]        its state (running, starting, not listening, unhealthy,
+                             restarting, crashed), PIDs, port, uptime, CPU, memory
+                             (--health, --check, --json, --watch [SECONDS])
   show-processes [SERVICE...]  every matching process (--json)
   clean                      remove stale pidfiles and the logfiles
   kill-port PORT...          stop what LISTENS on the ports, never their clients
@@ -5777,7 +5778,8 @@ examples:
 
 configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
 [worker] pattern = celery.*worker), PROCCLEAN_<SERVICE>_<FIELD> variables,
---set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health.
+--set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health
+scope supervise wait unhealthy_after.
 
 exit codes: 0 done, 1 something could not be stopped or started, 2 usage or
 config error, 3 status --check: a service is not running, 130 interrupted.
