@@ -3601,13 +3601,13 @@ def probe_health(ctx, service):
 
 
 def startup_failed(lines):
-    """Whether a log's lines since procclean last started the service say that the
-    app's start-up failed (uvicorn's "Application startup failed", a traceback)."""
+    """Whether a log's lines since procclean's last own line (a start, a stop, a
+    supervisor's restart) say that the app's start-up failed (uvicorn's "Application
+    startup failed", a traceback)."""
     markers = [m.decode() for m in STARTUP_FAILED]
     failed = False
     for line in lines:
-        if line.startswith("[procclean ") and ("] start: " in line or
-                                               "] supervise: started " in line):
+        if line.startswith("[procclean "):
             failed = False
         elif any(m in line for m in markers):
             failed = True

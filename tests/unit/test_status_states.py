@@ -133,6 +133,8 @@ def test_a_failure_before_the_last_start_does_not_count():
              "[procclean 2026-01-01 00:00:00.000] start: backend PID 7: x", "INFO: started"]
     assert procclean.startup_failed(lines) is False
     assert procclean.startup_failed(lines[2:] + lines[:2]) is True
+    stopped = lines[2:] + lines[:2] + ["[procclean 2026-01-01 00:00:09.000] stop: backend"]
+    assert procclean.startup_failed(stopped) is False
 
 
 def test_status_in_chinese_names_the_state():
