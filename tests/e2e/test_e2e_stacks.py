@@ -607,3 +607,18 @@ def test_supervised_start_wait_on_a_crashing_app_fails_fast_and_leaves_nothing(s
     assert "Error loading ASGI app" in res["stderr"], res
     assert_all_gone(stack, res, [BACKEND_PORT])
     assert stack.read("backend.pid") is None
+
+
+def test_frontend_wait_yes_on_a_broken_vite_fails_fast_and_leaves_nothing(fstack):
+    """`wait = yes` by the environment; Vite's config does not load, so npm's chain exits:
+    start says so well before its timeout, with the log, and nothing is left."""
+    with open(os.path.join(fstack.root, "frontend", "vite.config.js"), "w") as f:
+        f.write("throw new Error('broken config on purpose')\n")
+    res = fstack.procclean("start", "--timeout", "900", "frontend",
+                           env={"PROCCLEAN_FRONTEND_WAIT": "yes"}, timeout=120)
+    assert res["rc"] == 1, describe("start frontend", res, fstack)
+    assert "broken config on purpose" in res["stderr"], res
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+    assert fstack.read("frontend.pid") is None
+    res = fstack.ok("status", "frontend")
+    assert "frontend: not running" in res["stdout"], res
