@@ -3931,12 +3931,7 @@ def _start_services(ctx, services):
         position = ctx.system.log_position(service.logfile)
         env = launch_env(ctx, service)
         if supervised(ctx, service):
-            # The supervisor is this same file, run in the background: it starts the
-            # service as its child and restarts it when it crashes.
-            argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
-                    service.name] + ctx.passthrough
-            env["PROCCLEAN_NO_ROTATE"] = "1"
-            cwd = "."
+            argv, cwd = supervisor_argv(ctx, service, env)
         try:
             child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
         except OSError as exc:
@@ -3959,6 +3954,14 @@ def _start_services(ctx, services):
                                   % (service.name, child.pid, shown, cwd))
         started.append((service, child, shown, position))
     return failed, started
+
+
+def supervisor_argv(ctx, service, env):
+    """(argv, folder) of a background supervisor: this same file, which starts the
+    service as its child and restarts it when it crashes; `env` gets what it needs."""
+    env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
+    return [sys.executable or "python3", os.path.abspath(__file__), "supervise",
+            service.name] + ctx.passthrough, "."
 
 
 def supervised(ctx, service):
