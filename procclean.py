@@ -75,14 +75,17 @@ BUILTIN_SERVICES = (
         "health": "/",
     },
 )
-SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health", "scope")
+SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health", "scope",
+                  "supervise", "wait", "unhealthy_after")
 # Settings of [procclean] (and PROCCLEAN_<NAME> variables).
 GENERAL_SETTINGS = ("grace", "lang", "services", "max_restarts", "root", "scope", "editors")
 SCOPES = ("project", "machine")
+YES_NO = {"": False, "yes": True, "true": True, "on": True, "1": True,
+          "no": False, "false": False, "off": False, "0": False}
 FIELD_DEFAULTS = {"scope": "project"}
-# Fields of how services start together (dev, start): `after = backend` (names it waits
-# for), `supervise = yes` (restarted when it crashes).  Not (yet) written by init.
-ORDER_FIELDS = ("after", "supervise")
+# How services start together (dev, start): `after = backend` (names it waits for).
+# Not (yet) written by init.
+ORDER_FIELDS = ("after",)
 ALL_FIELDS = SERVICE_FIELDS + ORDER_FIELDS
 CONFIG_FILE = "procclean.ini"
 DEFAULT_GRACE = 2.0
@@ -95,6 +98,15 @@ MAX_RESTARTS = 5         # supervise: restarts allowed within a minute
 BACKOFF_FIRST = 1.0      # supervise: first delay before a restart, doubling...
 BACKOFF_MAX = 30.0       # ...up to this
 STABLE_RUN = 30.0        # a service up this long has its backoff reset
+UNHEALTHY_EXIT = "unhealthy"    # supervise: the child was stopped for being unhealthy
+UNHEALTHY_AFTER = 10.0   # supervise: restart a once-healthy service unhealthy this long
+SUPERVISE_POLL = 0.5     # supervise: how often it looks at its child
+SUPERVISE_PROBE = 5.0    # supervise: how often it asks the health URL (one log line each)
+WATCH_PROBE = 10.0       # status --watch: how often it asks the health URL
+FAILED_CONFIRM = 1.0     # start --wait: a failure sign that lasts this long is the outcome
+# What an app writes to its log when its start-up failed (uvicorn; any Python traceback).
+STARTUP_FAILED = (b"Application startup failed", b"Error loading ASGI app",
+                  b"Traceback (most recent call last)")
 WATCH_INTERVAL = 2.0
 LOCK_WAIT = 5.0          # how long a second start/stop of a service waits for the first
 LOCK_ANNOUNCE = 0.5      # ...and after how long of it it says whom it waits for
@@ -213,7 +225,8 @@ class Service(object):
     """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder."""
 
     __slots__ = ("name", "pattern", "regex", "pidfile", "logfile", "port", "command",
-                 "cwd", "health", "scope", "after", "supervise")
+                 "cwd", "health", "scope", "after", "supervise", "wait",
+                 "unhealthy_after")
 
     def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health="",
                  after=(), supervise=False):
@@ -228,7 +241,9 @@ class Service(object):
         self.health = health
         self.scope = ""         # project (default), or machine: the recipes' matching
         self.after = list(after)        # names of the services it starts after
-        self.supervise = supervise      # dev: restart it when it exits by itself
+        self.supervise = supervise      # dev restarts it, start and restart supervise it
+        self.wait = False       # start and restart wait for it without --wait
+        self.unhealthy_after = UNHEALTHY_AFTER
 
     def matches(self, proc):
         """Whether the pattern finds this process's ps line (never a line containing
@@ -2355,6 +2370,21 @@ MESSAGES = {
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
         "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
+        # -- status --
+        "status_state": "{warn} {svc}: {state}, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
+        "status_crashed": "{fail} {svc}: crashed, not running",
+        "status_worker_exited": "    worker PID {pid} exited (<defunct>) while its parent runs",
+        "status_health_unasked": "    health: not asked (--health asks; each request is a line in the app's log)",
+        "state_running": "running", "state_starting": "starting",
+        "state_not_listening": "not listening", "state_unhealthy": "unhealthy",
+        "state_restarting": "restarting (backoff)", "state_crashed": "crashed",
+        "state_stopped": "not running",
+        "check_state": "{fail} {svc}: {state}",
+        "check_worker_exited": "{fail} {svc}: its worker PID {pid} exited (<defunct>) while its parent runs",
+        "start_crashed": "{fail} {svc} exited under its supervisor ({code}); last lines of {log}:",
+        "start_log_failed": "{fail} {svc}: its start-up failed, nothing listens on port {port}; last lines of {log}:",
+        "start_worker_exited": "{fail} {svc}: its worker PID {pid} exited, nothing listens on port {port}; last lines of {log}:",
+        "start_undone": "{clean} {svc}: stopped what this start left running; {pidfile} removed",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -2518,6 +2548,21 @@ MESSAGES = {
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
         "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
+        # -- status --
+        "status_state": "{warn} {svc}: {state}, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
+        "status_crashed": "{fail} {svc}: 已崩溃, 未运行",
+        "status_worker_exited": "    工作进程 PID {pid} 已退出 (<defunct>), 其父进程仍在运行",
+        "status_health_unasked": "    健康检查: 未请求 (--health 会请求; 每次请求都会在应用日志中留下一行)",
+        "state_running": "运行中", "state_starting": "启动中",
+        "state_not_listening": "未监听端口", "state_unhealthy": "不健康",
+        "state_restarting": "重启中 (退避等待)", "state_crashed": "已崩溃",
+        "state_stopped": "未运行",
+        "check_state": "{fail} {svc}: {state}",
+        "check_worker_exited": "{fail} {svc}: 工作进程 PID {pid} 已退出 (<defunct>), 其父进程仍在运行",
+        "start_crashed": "{fail} {svc}在守护下退出 ({code}); {log} 的最后几行:",
+        "start_log_failed": "{fail} {svc}: 启动失败, 端口 {port} 没有监听; {log} 的最后几行:",
+        "start_worker_exited": "{fail} {svc}: 工作进程 PID {pid} 已退出, 端口 {port} 没有监听; {log} 的最后几行:",
+        "start_undone": "{clean} {svc}: 已停止本次启动留下的进程; 已删除 {pidfile}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -2788,7 +2833,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
     for key in sorted(environ):
         if not key.startswith("PROCCLEAN_") or key in RESERVED_ENV:
             continue
-        for field in ALL_FIELDS:
+        for field in sorted(ALL_FIELDS, key=len, reverse=True):    # _UNHEALTHY_AFTER
             suffix = "_" + field.upper()
             if key.endswith(suffix) and len(key) > len("PROCCLEAN_") + len(suffix):
                 env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
@@ -2886,15 +2931,20 @@ def _build_service(spec):
     if scope and scope not in SCOPES:
         raise _FieldError("%s: scope must be project or machine, not %r" % (name, scope),
                           "scope")
-    supervise = str(spec.get("supervise") or "no").strip().lower()
-    if supervise not in ("yes", "no", "true", "false", "on", "off", "1", "0"):
-        raise _FieldError("%s: supervise is yes or no, not %r" % (name, spec["supervise"]),
-                          "supervise")
     service = Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
                       spec["command"], spec["cwd"] or ".", spec.get("health", ""),
-                      after=_split_names(spec.get("after")),
-                      supervise=supervise in ("yes", "true", "on", "1"))
+                      after=_split_names(spec.get("after")))
     service.scope = scope
+    for field in ("supervise", "wait"):
+        text = str(spec.get(field) or "").strip().lower()
+        if text not in YES_NO:
+            raise _FieldError("%s: %s must be yes or no, not %r" % (name, field, text), field)
+        setattr(service, field, YES_NO[text])
+    if str(spec.get("unhealthy_after") or "").strip():
+        try:
+            service.unhealthy_after = parse_seconds(spec["unhealthy_after"], "unhealthy_after")
+        except ProcCleanError as exc:
+            raise _FieldError("%s: %s" % (name, exc), "unhealthy_after")
     return service
 
 
@@ -3030,7 +3080,8 @@ class Context(object):
                  force=False, wait=False, timeout=START_TIMEOUT, check=False, watch=None,
                  count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
                  max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
-                 rotate=True, passthrough=(), everywhere=False, replace=False):
+                 rotate=True, passthrough=(), everywhere=False, replace=False,
+                 probe_every=None):
         self.system = system
         self.config = config
         self.out = out
@@ -3056,6 +3107,10 @@ class Context(object):
         self.viewers = getattr(config, "viewers", VIEWERS)
         self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
         self.replace = replace              # dev: stop what runs in the background first
+        # status: how often to ask a health URL (None: never, 0: each look)
+        self.probe_every = probe_every
+        self.probed = {}                    # service name -> (when, last health answer)
+        self.keep_supervised = set()        # restart: services a supervisor ran
 
 
 class Survey(object):
@@ -3650,7 +3705,7 @@ def service_status(ctx, service, found, listeners):
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
         "port": service.port, "listening": False, "listeners": [],
-        "health": None, "supervisor": None,
+        "health": None, "supervisor": None, "health_url": health_url(service),
         "pidfile": service.pidfile,
         "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
@@ -3664,7 +3719,11 @@ def service_status(ctx, service, found, listeners):
                 "own": holder.pid in pids})
         record["listening"] = bool(record["listeners"])
     if record["running"] and any(l["own"] for l in record["listeners"]):
-        record["health"] = check_health(ctx.system, service, ctx.health_timeout)
+        record["health"] = probe_health(ctx, service)
+    # A worker that exited while its parent lives on (<defunct>: the reloader's case).
+    record["exited"] = [t.pid for t in found.targets_of(service)
+                        if t.process.zombie and t.via == "child"]
+    record["startup_failed"] = startup_failed(ctx.system.tail(service.logfile))
     supervisor = ctx.system.read_state(state_path(service))
     if supervisor:
         if supervisor.get("state") in ("running", "backoff", "starting") \
@@ -3674,29 +3733,87 @@ def service_status(ctx, service, found, listeners):
             (k, supervisor.get(k) if isinstance(supervisor.get(k), int) else None)
             for k in ("supervisor", "child", "restarts", "last_exit"))
         record["supervisor"]["state"] = str(supervisor.get("state"))
+    record["state"] = assess(record)[0]
     return record
 
 
-def check_failure(record):
-    """Why a service fails status --check: (message key, values), or None when it is
-    up, its own process listens on its port (when it has one), and its health URL
-    answers (when it has one)."""
+def probe_health(ctx, service):
+    """The service's health answer when this status asks for one (--health, --check;
+    --watch at most every WATCH_PROBE seconds, showing the last answer between),
+    else None: each probe is a request line in the app's log."""
+    if ctx.probe_every is None:
+        return None
+    now = ctx.system.clock()
+    last = ctx.probed.get(service.name)
+    if last is not None and now - last[0] < ctx.probe_every:
+        return last[1]
+    result = check_health(ctx.system, service, ctx.health_timeout)
+    ctx.probed[service.name] = (now, result)
+    return result
+
+
+def startup_failed(lines):
+    """Whether a log's lines since procclean's last own line (a start, a stop, a
+    supervisor's restart) say that the app's start-up failed (uvicorn's "Application
+    startup failed", a traceback)."""
+    markers = [m.decode() for m in STARTUP_FAILED]
+    failed = False
+    for line in lines:
+        if line.startswith("[procclean "):
+            failed = False
+        elif any(m in line for m in markers):
+            failed = True
+    return failed
+
+
+def assess(record):
+    """(state, failure) of a status record: the one rule behind the mark status
+    shows, the JSON `state` and status --check.  Only "running" is OK: up, its own
+    process listening on its port (when it has one), no worker exited, its health
+    answering (when asked and it has a check).  Else starting, not listening,
+    unhealthy, restarting (a supervisor's backoff), crashed or stopped, with the
+    failure --check reports: (message key, values)."""
+    supervisor = record.get("supervisor") or {}
     if not record["running"]:
-        return "status_stopped", {}
+        crashed = supervisor.get("state") == "gave-up" or record.get("startup_failed")
+        return ("crashed" if crashed else "stopped"), ("status_stopped", {})
+    if supervisor.get("state") == "backoff":
+        return "restarting", ("check_state", {"state": "restarting"})
     port = record["port"]
     if port is not None and not any(l["own"] for l in record["listeners"]):
-        holder = record["listeners"][0] if record["listeners"] else None
-        if holder is None:
-            return "check_port_free", {"port": port}
-        if holder["pid"] is None:
-            return "check_port_unknown", {"port": port}
-        return "check_port_stranger", {"port": port, "pid": holder["pid"],
-                                       "cmd": holder["command"]}
+        return _not_listening(record, supervisor)
+    if record.get("exited"):
+        return "crashed", ("check_worker_exited", {"pid": record["exited"][0]})
     health = record.get("health")
     if health is not None and health["state"] != "healthy":
-        return "check_unhealthy", {"port": port, "url": health["url"],
-                                   "state": health["state"]}
-    return None
+        return "unhealthy", ("check_unhealthy", {"port": port, "url": health["url"],
+                                                 "state": health["state"]})
+    return "running", None
+
+
+def _not_listening(record, supervisor):
+    """assess() for a service up whose own process does not listen on its port."""
+    port = record["port"]
+    if record.get("startup_failed") or record.get("exited"):
+        state = "crashed"
+    elif supervisor.get("state") == "starting" or (
+            record["uptime"] is not None and record["uptime"] < START_TIMEOUT):
+        state = "starting"
+    else:
+        state = "not listening"
+    holder = record["listeners"][0] if record["listeners"] else None
+    if holder is None:
+        return state, ("check_port_free", {"port": port})
+    if holder["pid"] is None:
+        return state, ("check_port_unknown", {"port": port})
+    return state, ("check_port_stranger", {"port": port, "pid": holder["pid"],
+                                           "cmd": holder["command"]})
+
+
+def check_failure(record):
+    """Why a service fails status --check: (message key, values), or None when its
+    state is "running" (see assess)."""
+    return assess(record)[1]
 
 
 def record_ok(record):
@@ -3730,7 +3847,7 @@ def cmd_status(ctx, services):
             if failure is not None and record["running"]:
                 key, values = failure
                 if "state" in values:
-                    values["state"] = MESSAGES[ctx.out.lang][values["state"]]
+                    values["state"] = state_text(ctx.out, values["state"])
                 ctx.out.warn(key, svc=record["name"], **values)
         return EXIT_NOT_RUNNING
     return EXIT_OK
@@ -3790,14 +3907,19 @@ def status_lines(ctx, record):
     out = ctx.out
     name = record["name"]
     lines = []
+    state = record.get("state") or assess(record)[0]
     if record["running"]:
         lines.append(out.text(
-            "status_running", svc=name, pids=", ".join(map(str, record["pids"])),
+            "status_running" if state == "running" else "status_state", svc=name,
+            state=state_text(out, state), pids=", ".join(map(str, record["pids"])),
             uptime=format_duration(record["uptime"]),
             cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
             mem=format_memory(record["memory_kb"])))
     else:
-        lines.append(out.text("status_stopped", svc=name))
+        lines.append(out.text("status_crashed" if state == "crashed" else "status_stopped",
+                              svc=name))
+    for pid in record.get("exited") or ():
+        lines.append(out.text("status_worker_exited", pid=pid))
     if record["port"] is not None:
         if not record["listeners"]:
             lines.append(out.text("status_port_free", port=record["port"]))
@@ -3809,6 +3931,8 @@ def status_lines(ctx, record):
                                       "status_port_stranger", port=record["port"],
                                       pid=holder["pid"], cmd=holder["command"], svc=name))
     health = record["health"]
+    if health is None and record["health_url"] and state == "running":
+        lines.append(out.text("status_health_unasked"))
     if health:
         if health["status"] is not None:
             detail = " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
@@ -3831,7 +3955,24 @@ def status_lines(ctx, record):
     return lines
 
 
+# The states of status (see assess) and their message keys; only "running" is OK.
+STATE_MESSAGES = {"running": "state_running", "starting": "state_starting",
+                  "not listening": "state_not_listening", "unhealthy": "state_unhealthy",
+                  "restarting": "state_restarting", "crashed": "state_crashed",
+                  "stopped": "state_stopped"}
+
+
+def state_text(out, state):
+    """A status state (running, not listening, ...) or a health answer (no answer)
+    in the reporter's language."""
+    if state in STATE_MESSAGES:
+        return out.text(STATE_MESSAGES[state])
+    return MESSAGES[out.lang].get(state, state)
+
+
 def describe_exit(status):
+    if status == UNHEALTHY_EXIT:
+        return "restarted: unhealthy"
     if not isinstance(status, int):
         return "?"
     if status < 0:
@@ -3902,7 +4043,8 @@ def cmd_start(ctx, services):
 
 
 def _start_services(ctx, services):
-    """Start each service not running yet: (failed, [(service, child, shown)])."""
+    """Start each service not running yet: (failed, [(service, child, shown, log
+    position)])."""
     found = survey(ctx, services)
     failed = False
     started = []
@@ -3943,14 +4085,10 @@ def _start_services(ctx, services):
             continue
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)
+        position = ctx.system.log_position(service.logfile)
         env = launch_env(ctx, service)
-        if ctx.supervise:
-            # The supervisor is this same file, run in the background: it starts the
-            # service as its child and restarts it when it crashes.
-            argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
-                    service.name] + ctx.passthrough
-            env["PROCCLEAN_NO_ROTATE"] = "1"
-            cwd = "."
+        if supervised(ctx, service):
+            argv, cwd = supervisor_argv(ctx, service, env)
         try:
             child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
         except OSError as exc:
@@ -3968,88 +4106,176 @@ def _start_services(ctx, services):
                          % (service.pidfile, exc.strerror or exc))
             failed = True
             continue
-        if not ctx.supervise:
+        if not supervised(ctx, service):
             ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
                                   % (service.name, child.pid, shown, cwd))
-        started.append((service, child, shown))
+        started.append((service, child, shown, position))
     return failed, started
 
 
+def supervisor_argv(ctx, service, env):
+    """(argv, folder) of a background supervisor: this same file, which starts the
+    service as its child and restarts it when it crashes; `env` gets what it needs."""
+    env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
+    return [sys.executable or "python3", os.path.abspath(__file__), "supervise",
+            service.name] + ctx.passthrough, "."
+
+
+def supervised(ctx, service):
+    """Whether start runs `service` under a supervisor: --supervise, `supervise = yes`
+    (or PROCCLEAN_<SERVICE>_SUPERVISE=yes), or restart of a supervised service."""
+    return bool(ctx.supervise or service.supervise or service.name in ctx.keep_supervised)
+
+
+def waits(ctx, service):
+    """Whether start waits for `service` to listen and answer: --wait or `wait = yes`
+    (or PROCCLEAN_<SERVICE>_WAIT=yes), for a service with a port."""
+    return bool(ctx.wait or service.wait) and service.port is not None
+
+
 def _watch_start(ctx, started):
-    """Watch fresh services together: each must survive the first moments; with
-    --wait, one with a port must also listen on it and answer its health URL before
-    the timeout.  False if any failed."""
+    """Watch fresh services together until each one's outcome is known (see Launch):
+    without --wait, it survived START_CHECK; with --wait, it listens and answers, or
+    it failed, or the timeout passed.  What failed is stopped again, with its log's
+    last lines.  False if any failed."""
     system = ctx.system
     begun = system.clock()
-    pending = list(started)
+    pending = [Launch(ctx, *entry) for entry in started]
     ok = True
     delay = 0.02
-    health = {}
-
-    def waits_for_port(service):
-        return ctx.wait and service.port is not None
-
-    def fail(service, key, **values):
-        ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
-        for line in system.tail(service.logfile):
-            ctx.out.line("    " + line, err=True)
-
     while pending:
-        now = system.clock()
-        listening = None
-        for entry in list(pending):
-            service, child, shown = entry
-            code = child.poll()
-            if code is not None:
-                fail(service, "start_failed", code=code)
-                # Only our pidfile: another start may have begun since our lock went.
-                with service_locks(ctx, [service]):
-                    if system.read_pidfile(service.pidfile).pid == child.pid:
-                        system.remove_file(service.pidfile)
-                pending.remove(entry)
-                ok = False
-            elif not waits_for_port(service):
-                if now - begun >= START_CHECK:
-                    _say_started(ctx, service, child, shown)
-                    pending.remove(entry)
+        waiting = [l for l in pending if l.waits]
+        table = system.process_table() if waiting else None
+        ports = [l.service.port for l in waiting]
+        listening = set(l.port for l in system.listeners(ports)) if ports else set()
+        for launch in list(pending):
+            outcome = launch.look(table, listening, system.clock() - begun)
+            if outcome is None:
+                continue
+            pending.remove(launch)
+            if outcome[0] == "ok":
+                _say_started(ctx, launch.service, launch.child, launch.shown)
+                if launch.waits:
+                    ctx.out.say("listening", svc=launch.service.name, port=launch.service.port)
             else:
-                if listening is None:
-                    listening = set(l.port for l in system.listeners(
-                        [e[0].port for e in pending]))
-                if service.port not in listening:
-                    continue
-                if health_url(service) is not None:
-                    health[service.name] = check_health(system, service,
-                                                        min(ctx.health_timeout, ctx.timeout))
-                    if health[service.name]["state"] != "healthy":
-                        continue
-                _say_started(ctx, service, child, shown)
-                ctx.out.say("listening", svc=service.name, port=service.port)
-                pending.remove(entry)
-        if not pending:
-            break
+                launch.fail(*outcome)
+                ok = False
         now = system.clock()
-        if now - begun >= ctx.timeout and all(waits_for_port(e[0]) for e in pending):
+        over = begun + (ctx.timeout if all(l.waits for l in pending) else START_CHECK)
+        if not pending or now >= over and all(l.waits for l in pending):
             break
-        deadline = begun + (ctx.timeout if all(waits_for_port(e[0]) for e in pending)
-                            else START_CHECK)
-        system.sleep(max(0.0, min(delay, deadline - now)))
+        system.sleep(max(0.0, min(delay, over - now)))
         delay = min(delay * 2, 0.25)
-    for service, child, shown in pending:
-        result = health.get(service.name)
-        if result is not None:
-            fail(service, "start_unhealthy", port=service.port, url=result["url"],
-                 state=MESSAGES[ctx.out.lang][result["state"]],
-                 timeout=format_seconds(ctx.timeout))
-        else:
-            fail(service, "start_timeout", port=service.port,
-                 timeout=format_seconds(ctx.timeout))
+    for launch in pending:
+        launch.fail(*launch.timed_out())
         ok = False
     return ok
 
 
+class Launch(object):
+    """A service start --wait (or start) watches: the outcome is known when the
+    service listens on its port and answers its health URL, or when a sign of
+    failure is seen: its process exited, its supervisor saw it exit, a worker in its
+    tree exited (<defunct>, the reloader's case) or its log says its start-up
+    failed while nothing listens (these two lasting FAILED_CONFIRM)."""
+
+    def __init__(self, ctx, service, child, shown, position):
+        self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
+        self.offset, self.identity = position
+        self.waits = waits(ctx, service)
+        self.log_failed = False
+        self.sign_since = None
+        self.health = None
+
+    def look(self, table, listening, elapsed):
+        """None while the outcome is unknown, else ("ok", {}) or (message key, values)."""
+        code = self.child.poll()
+        if code is not None:
+            return "start_failed", {"code": code}
+        if not self.waits:
+            return ("ok", {}) if elapsed >= START_CHECK else None
+        if self.service.port in listening:
+            if health_url(self.service) is None:
+                return "ok", {}
+            self.health = check_health(self.ctx.system, self.service,
+                                       min(self.ctx.health_timeout, self.ctx.timeout))
+            if self.health["state"] == "healthy":
+                return "ok", {}
+        sign = self.failure_sign(table, listening)
+        now = self.ctx.system.clock()
+        if sign is None or sign[0] == "start_crashed":
+            self.sign_since = None
+            return sign
+        if self.sign_since is None:
+            self.sign_since = now
+        return sign if now - self.sign_since >= FAILED_CONFIRM else None
+
+    def failure_sign(self, table, listening):
+        system, service = self.ctx.system, self.service
+        state = system.read_state(state_path(service))
+        if state.get("supervisor") == self.child.pid and (
+                state.get("last_exit") is not None or state.get("restarts")):
+            return "start_crashed", {"code": describe_exit(state.get("last_exit"))}
+        if service.port in listening:
+            return None
+        values = {"port": service.port}
+        try:
+            data, self.offset, self.identity = system.read_new(service.logfile, self.offset,
+                                                               self.identity)
+        except OSError:
+            data = b""
+        self.log_failed = self.log_failed or any(m in data for m in STARTUP_FAILED)
+        if self.log_failed:
+            return "start_log_failed", values
+        tree = descendants(children_map(table), self.child.pid)
+        exited = sorted(pid for pid in tree if pid in table and table[pid].zombie)
+        if exited:
+            values["pid"] = exited[0]
+            return "start_worker_exited", values
+        return None
+
+    def timed_out(self):
+        timeout = format_seconds(self.ctx.timeout)
+        if self.health is not None:
+            return "start_unhealthy", {"port": self.service.port, "url": self.health["url"],
+                                       "state": MESSAGES[self.ctx.out.lang][self.health["state"]],
+                                       "timeout": timeout}
+        return "start_timeout", {"port": self.service.port, "timeout": timeout}
+
+    def fail(self, key, values):
+        """Say why, show the log's last lines, and stop what this start left."""
+        ctx, service = self.ctx, self.service
+        ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
+        for line in ctx.system.tail(service.logfile):
+            ctx.out.line("    " + line, err=True)
+        if undo_start(ctx, service, self.child) and self.waits:
+            ctx.out.warn("start_undone", svc=service.name, pidfile=service.pidfile)
+
+
+def undo_start(ctx, service, child):
+    """Stop what a failed start started (its process's tree and session, or a
+    supervisor and its service) and remove its pidfile; only while the pidfile still
+    names `child` (another start may have begun since).  Whether it did."""
+    system = ctx.system
+    with service_locks(ctx, [service]):
+        if system.read_pidfile(service.pidfile).pid != child.pid:
+            return False
+        found = survey(ctx, [service], warn=False)
+        targets = found.running(service)
+        if targets:
+            stop_processes(ctx, targets, found.table,
+                           lambda table, protected, fresh: session_roots(
+                               table, child.pid, service, protected))
+        system.remove_file(service.pidfile)
+    try:
+        child.wait(timeout=KILL_WAIT)       # reap it
+    except Exception:
+        pass
+    return True
+
+
 def _say_started(ctx, service, child, shown):
-    if ctx.supervise:
+    if supervised(ctx, service):
         ctx.out.say("supervising", svc=service.name, pid=child.pid, log=service.logfile)
     else:
         ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown, log=service.logfile)
@@ -4088,9 +4314,8 @@ def _claim_service(ctx, service):
 
 
 def cmd_supervise(ctx, services):
-    """Run one service in the foreground and restart it when it crashes: backoff from
-    1 s doubling to 30 s, at most --max-restarts restarts a minute; a clean exit (0)
-    ends supervision.  SIGTERM stops the service and the supervisor together."""
+    """Run one service in the foreground and restart it when it crashes (see
+    Supervisor)."""
     if len(services) != 1:
         raise ProcCleanError("supervise takes exactly one service")
     service = services[0]
@@ -4098,132 +4323,232 @@ def cmd_supervise(ctx, services):
         code = _claim_service(ctx, service)
     if code is not None:
         return code
-    cwd, argv, shown = launch_plan(service)
-    system = ctx.system
-    me = system.self_pid()
-    state = {"supervisor": me, "service": service.name, "child": None, "state": "starting",
-             "restarts": 0, "last_exit": None}
+    return Supervisor(ctx, service).run()
 
-    def save(**changes):
-        state.update(changes)
-        state["updated"] = system.wall_time()
-        system.write_state(state_path(service), state)
 
-    def log(message):
-        system.append_log(service.logfile, "supervise: " + message, create=True)
+class Supervisor(object):
+    """Runs one service as its child and restarts it: when it exits (not cleanly),
+    and when, having been healthy, it stays unhealthy (its own process not listening
+    on its port, its health URL failing, a worker <defunct>) for the service's
+    `unhealthy_after` seconds: the case of a reloader whose worker died.  Backoff
+    from 1 s doubling to 30 s; at most --max-restarts restarts a minute, then it
+    gives up with the log's last lines; a clean exit (0) ends supervision.  SIGTERM,
+    SIGINT or SIGHUP stop the service (through stop_processes) and the supervisor."""
+
+    def __init__(self, ctx, service):
+        self.ctx, self.service, self.system = ctx, service, ctx.system
+        self.cwd, self.argv, self.shown = launch_plan(service)
+        self.me = self.system.self_pid()
+        self.state = {"supervisor": self.me, "service": service.name, "child": None,
+                      "state": "starting", "restarts": 0, "last_exit": None}
+        self.child = None           # known before a stop request can be acted on
+        self.pending_stop = []
+        self.interruptible = True
+        self.restarts = []          # when each restart happened (clock)
+        self.delay = BACKOFF_FIRST
+        self.started = None         # when the child last started (clock)
+        self.pid = "-"              # the PID of the child that last ended
+
+    def save(self, **changes):
+        self.state.update(changes)
+        self.state["updated"] = self.system.wall_time()
+        self.system.write_state(state_path(self.service), self.state)
+
+    def log(self, message):
+        self.system.append_log(self.service.logfile, "supervise: " + message, create=True)
 
     # A stop request raises _StopRequested where the supervisor waits (for its child,
     # or out a backoff), and is held while it starts a child, so that no child is
     # ever started without the supervisor knowing its PID.
-    pending_stop = []
-    interruptible = [True]
-
-    def on_signal(signum, frame):
-        pending_stop.append(signum)
-        if interruptible[0]:
-            interruptible[0] = False        # later signals are only noted
+    def on_signal(self, signum, frame):
+        self.pending_stop.append(signum)
+        if self.interruptible:
+            self.interruptible = False          # later signals are only noted
             raise _StopRequested(signum)
 
-    def spawn_child():
-        interruptible[0] = False
+    def run(self):
+        import signal
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = dict((sig, signal.signal(sig, self.on_signal)) for sig in handled)
         try:
-            holder[0] = system.spawn(argv, cwd, service.logfile, new_session=False,
-                                     env=launch_env(ctx, service))
+            code = None
+            first = True
+            while code is None:
+                status = self.run_child(first)
+                first = False
+                code = self.after_exit(status)
+            return code
+        except _GiveUp as exc:
+            return exc.args[0]
+        except _StopRequested as request:
+            for sig in handled:
+                signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
+            try:
+                name = signal.Signals(request.args[0]).name
+            except (ValueError, IndexError):
+                name = "a signal"
+            self.log("received %s; stopping %s" % (name, self.service.name))
+            self.stop_child()
+            self.save(state="stopped", child=None)
+            return EXIT_OK
         finally:
-            interruptible[0] = not pending_stop
-        return holder[0]
+            if self.system.read_pidfile(self.service.pidfile).pid == self.me:
+                self.system.remove_file(self.service.pidfile)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-    import signal
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    stop_signals = set(-sig for sig in handled)
-    previous_handlers = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
-    restarts = []
-    delay = BACKOFF_FIRST
-    holder = [None]         # the child, known before a stop request can be acted on
-    child = None
-    first = True
-    try:
-        while True:
-            try:
-                child = spawn_child()
-            except OSError as exc:
-                problem = "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
-                if first:
-                    ctx.out.warn("start_error", svc=service.name, error=problem)
-                    save(state="exited")
-                    return EXIT_FAILED
-                log("cannot restart %s: %s" % (service.name, problem))
-                child, pid = None, "-"
-                started = system.clock()
-            first = False
-            if pending_stop:
-                raise _StopRequested(pending_stop[0])
-            if child is None:
-                status = 127
-            else:
-                save(child=child.pid, state="running")
-                log("started %s PID %d: %s" % (service.name, child.pid, shown))
-                started = system.clock()
-                status = child.wait()
-                pid, child = child.pid, None
-                holder[0] = None
-            save(child=None, last_exit=status)
-            if status == 0 or status in stop_signals:
-                # A clean exit, or one asked for (stop reached the service before its
-                # supervisor, or someone signalled it): supervision is over.
-                log("%s PID %s exited %s(%s); not restarting"
-                    % (service.name, pid, "cleanly " if status == 0 else "",
-                       describe_exit(status)))
-                save(state="exited")
-                return EXIT_OK
-            now = system.clock()
-            if now - started >= STABLE_RUN:
-                delay = BACKOFF_FIRST
-            restarts = [t for t in restarts if now - t < 60.0]
-            if len(restarts) >= ctx.max_restarts:
-                log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
-                    % (service.name, pid, describe_exit(status), len(restarts)))
-                save(state="gave-up")
-                ctx.out.warn("gave_up", svc=service.name, n=len(restarts),
-                             code=describe_exit(status))
-                return EXIT_FAILED
-            log("%s PID %s exited (%s); restarting in %s (restart %d)"
-                % (service.name, pid, describe_exit(status), format_seconds(delay),
-                   len(restarts) + 1))
-            save(state="backoff")
-            system.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
-            restarts.append(system.clock())
-            state["restarts"] += 1
-    except _StopRequested as request:
-        for sig in handled:
-            signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
-        child = holder[0]
+    def spawn(self):
+        self.interruptible = False
         try:
-            name = signal.Signals(request.args[0]).name
-        except (ValueError, IndexError):
-            name = "a signal"
-        log("received %s; stopping %s" % (name, service.name))
-        if child is not None:
-            table = system.process_table()
-            protected = protected_pids(table, me, system.parent_pid())
-            if child.pid in table:
-                stop_processes(ctx, plan_targets(table, [(table[child.pid], service, "child")],
-                                                 protected), table,
-                               lambda table, protected, fresh: session_roots(
-                                   table, me, service, protected))
-            try:
-                child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
-            except Exception:
-                pass
-        save(state="stopped", child=None)
-        return EXIT_OK
-    finally:
-        info = system.read_pidfile(service.pidfile)
-        if info.pid == me:
-            system.remove_file(service.pidfile)
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
+            self.child = self.system.spawn(self.argv, self.cwd, self.service.logfile,
+                                           new_session=False,
+                                           env=launch_env(self.ctx, self.service))
+        finally:
+            self.interruptible = not self.pending_stop
+        return self.child
+
+    def run_child(self, first):
+        """Start the child and wait until it ends or is stopped for being unhealthy:
+        its exit status (UNHEALTHY_EXIT; 127 when it could not be started again), or
+        _GiveUp(EXIT_FAILED) when the very first start fails."""
+        service = self.service
+        try:
+            child = self.spawn()
+        except OSError as exc:
+            problem = "%s: %s" % (exc.filename or self.argv[0], exc.strerror or exc)
+            if first:
+                self.ctx.out.warn("start_error", svc=service.name, error=problem)
+                self.save(state="exited")
+                raise _GiveUp(EXIT_FAILED)
+            self.log("cannot restart %s: %s" % (service.name, problem))
+            child = None
+        if self.pending_stop:
+            raise _StopRequested(self.pending_stop[0])
+        self.started = self.system.clock()
+        if child is None:
+            self.pid = "-"
+            return 127
+        self.save(child=child.pid, state="starting")
+        self.log("started %s PID %d: %s" % (service.name, child.pid, self.shown))
+        status = self.watch(child)
+        self.pid, self.child = child.pid, None
+        return status
+
+    def watch(self, child):
+        """Wait for the child to exit, looking at its health meanwhile: its exit
+        status, or UNHEALTHY_EXIT once it was stopped for being unhealthy too long."""
+        system = self.system
+        bad_since = None
+        next_probe = system.clock()
+        while True:
+            code = child.poll()
+            if code is not None:
+                return code
+            now = system.clock()
+            if now >= next_probe:
+                # Until healthy, each look; then a health request every few seconds.
+                next_probe = now + (SUPERVISE_PROBE if self.state.get("healthy")
+                                    else SUPERVISE_POLL)
+                if self.healthy(child):
+                    bad_since = None
+                    if self.state["state"] != "running":
+                        self.save(state="running", healthy=True)
+                elif self.state.get("healthy"):
+                    bad_since = now if bad_since is None else bad_since
+                    if now - bad_since >= self.service.unhealthy_after:
+                        self.log("%s PID %d unhealthy for %s; restarting it"
+                                 % (self.service.name, child.pid,
+                                    format_seconds(now - bad_since)))
+                        self.stop_child()
+                        return UNHEALTHY_EXIT
+            system.sleep(SUPERVISE_POLL)
+
+    def healthy(self, child):
+        """Its own process listens on its port (when it has one), no worker of it
+        exited (<defunct>), and its health URL answers (when it has one)."""
+        service, system = self.service, self.system
+        if service.port is None:
+            return True
+        table = system.process_table()
+        tree = set(descendants(children_map(table), child.pid)) | set([child.pid])
+        if any(pid in table and table[pid].zombie for pid in tree):
+            return False
+        if not any(l.pid in tree for l in system.listeners([service.port])):
+            return False
+        health = check_health(system, service, self.ctx.health_timeout)
+        return health is None or health["state"] == "healthy"
+
+    def after_exit(self, status):
+        """What follows the child's end: an exit code (supervision is over), or None
+        after the backoff (start it again)."""
+        service, system = self.service, self.system
+        stop_signals = (-SIGTERM, -2, -1)           # SIGTERM, SIGINT, SIGHUP
+        self.save(child=None, last_exit=status)
+        if status == 0 or status in stop_signals:
+            # A clean exit, or one asked for (stop reached the service before its
+            # supervisor, or someone signalled it): supervision is over.
+            self.log("%s PID %s exited %s(%s); not restarting"
+                     % (service.name, self.pid, "cleanly " if status == 0 else "",
+                        describe_exit(status)))
+            self.save(state="exited")
+            return EXIT_OK
+        now = system.clock()
+        if now - self.started >= STABLE_RUN:
+            self.delay = BACKOFF_FIRST
+        self.restarts = [t for t in self.restarts if now - t < 60.0]
+        if len(self.restarts) >= self.ctx.max_restarts:
+            return self.give_up(status)
+        self.log("%s PID %s exited (%s); restarting in %s (restart %d)"
+                 % (service.name, self.pid, describe_exit(status),
+                    format_seconds(self.delay), len(self.restarts) + 1))
+        self.save(state="backoff")
+        system.sleep(self.delay)
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        self.restarts.append(system.clock())
+        self.state["restarts"] += 1
+        return None
+
+    def give_up(self, status):
+        service = self.service
+        self.log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
+                 % (service.name, self.pid, describe_exit(status), len(self.restarts)))
+        self.save(state="gave-up")
+        self.ctx.out.warn("gave_up", svc=service.name, n=len(self.restarts),
+                          code=describe_exit(status))
+        if self.ctx.rotate:     # in the background, stderr is the log itself
+            for line in self.system.tail(service.logfile):
+                self.ctx.out.line("    " + line, err=True)
+        return EXIT_FAILED
+
+    def stop_child(self):
+        """Stop the child's tree and session through the one stop pipeline."""
+        child, system, service = self.child, self.system, self.service
+        if child is None:
+            return
+        table = system.process_table()
+        protected = protected_pids(table, self.me, system.parent_pid())
+        if child.pid in table:
+            stop_processes(self.ctx, plan_targets(
+                table, [(table[child.pid], service, "child")], protected), table,
+                lambda table, protected, fresh: session_roots(
+                    table, self.me, service, protected))
+        try:
+            child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
+        except Exception:
+            pass
+
+
+class _GiveUp(Exception):
+    """The supervisor ends with this exit code (args[0])."""
+
+
+def supervisor_alive(ctx, service, table):
+    """Whether a supervisor runs `service` now (its state file says so and its PID
+    still runs)."""
+    state = ctx.system.read_state(state_path(service))
+    pid = state.get("supervisor")
+    return state.get("state") in ("starting", "running", "backoff") and \
+        isinstance(pid, int) and pid in table and not table[pid].zombie
 
 
 def session_roots(table, leader, service, protected):
@@ -4538,7 +4863,8 @@ def _wait_after(ctx, service, started):
     in this run); False (said) when one is not within the timeout or has exited."""
     deps = [entry for entry in started if entry[0].name in service.after]
     begun = ctx.system.clock()
-    for dep, child, shown in deps:
+    for entry in deps:
+        dep, child = entry[0], entry[1]
         while not service_ready(ctx, dep):
             if child.poll() is not None or ctx.system.clock() - begun >= ctx.timeout:
                 ctx.out.warn("after_timeout", svc=service.name, dep=dep.name,
@@ -4913,7 +5239,10 @@ def _follow_logs(ctx, services, prefixes):
 
 
 def cmd_restart(ctx, services):
+    """Stop, then start; a service a supervisor ran is started supervised again."""
     with service_locks(ctx, services):
+        table = ctx.system.process_table()
+        ctx.keep_supervised = set(s.name for s in services if supervisor_alive(ctx, s, table))
         code = cmd_stop(ctx, services)
     if code != EXIT_OK:
         return code
@@ -6213,8 +6542,9 @@ commands:
   force-clean [SERVICE...]   SIGKILL at once; remove pidfile and logfile
   start [SERVICE...]         start in the background (--wait: until the port listens)
   restart [SERVICE...]       stop, then start
-  status [SERVICE...]        running or not, PIDs, port, health, uptime, CPU, memory
-                             (--check, --json, --watch [SECONDS])
+  status [SERVICE...]        its state (running, starting, not listening, unhealthy,
+                             restarting, crashed), PIDs, port, uptime, CPU, memory
+                             (--health, --check, --json, --watch [SECONDS])
   show-processes [SERVICE...]  every matching process (--json)
   clean                      remove stale pidfiles and the logfiles
   kill-port PORT...          stop what LISTENS on the ports, never their clients
@@ -6246,7 +6576,7 @@ examples:
 configuration (later wins): built-ins, procclean.ini ([backend] port = 8001;
 [worker] pattern = celery.*worker), PROCCLEAN_<SERVICE>_<FIELD> variables,
 --set SERVICE.FIELD=VALUE.  Fields: pattern pidfile logfile port command cwd health
-after (services it starts after) supervise (dev: restart it when it exits: yes/no).
+scope after supervise wait unhealthy_after.
 
 exit codes: 0 done, 1 something could not be stopped or started, 2 usage or
 config error, 3 status --check: a service is not running, 130 interrupted
@@ -6435,6 +6765,7 @@ def build_parser():
     add("--timeout", kind="value", metavar="SECONDS",
         help="start --wait, and `after`: how long to wait (default 30)")
     add("--check", help="status: exit 3 when a service is not running or not healthy")
+    add("--health", help="status: also ask each health URL (a request line in the app's log)")
     add("--watch", kind="optional", metavar="SECONDS", const=str(WATCH_INTERVAL),
         help="status: a live view, redrawn every SECONDS (default 2)")
     add("--count", kind="value", metavar="N",
@@ -6519,6 +6850,11 @@ def make_context(args, config, system, stdout, stderr, environ):
     if count == 0:
         raise ProcCleanError("--count takes a number of views above 0 (without --count, "
                              "--watch runs until Ctrl-C)")
+    probe_every = None                  # a health probe is a line in the app's log
+    if args.health or args.check:
+        probe_every = 0.0
+    if watch is not None:
+        probe_every = WATCH_PROBE
     ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
                   force=args.force, wait=args.wait, timeout=timeout, check=args.check,
                   watch=watch, count=count,
@@ -6528,7 +6864,8 @@ def make_context(args, config, system, stdout, stderr, environ):
                   lines=parse_count(args.lines, "--lines") if args.lines is not None
                   else LOG_TAIL_LINES,
                   rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
-                  everywhere=args.everywhere, replace=args.replace)
+                  everywhere=args.everywhere, replace=args.replace,
+                  probe_every=probe_every)
     return ctx
 
 

@@ -278,6 +278,7 @@ def assert_up(st, name, port, url, markers):
     assert svc["listeners"], svc
     assert any(l.get("own") for l in svc["listeners"]), (
         "the listener on %d is not counted as %s's own: %r" % (port, name, svc))
+    assert svc["state"] == "running", svc
     return svc
 
 
@@ -535,3 +536,131 @@ def test_dev_reload_and_vite_ctrl_c_frees_both_ports(fstack):
     assert st.read("backend.pid") is None and st.read("frontend.pid") is None
     assert re.search(r"^backend: \d+ process\(es\) stopped|^backend: nothing running",
                      st.read("dev.out"), re.M), describe("dev", res(), st)
+
+
+# --------------------------------------------------------------------------- issue 14: honest
+# status, supervision under --reload, start --wait that fails fast
+
+def wait_for(cond, timeout=START_TIMEOUT, step=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def worker_pids(st):
+    """The uvicorn --reload workers (multiprocessing spawn) that run."""
+    return [p[0] for p in st.procs() if "spawn_main" in p[3]]
+
+
+def health_requests(st):
+    return (st.read("backend.log") or "").count("GET /health")
+
+
+def test_plain_status_sends_no_health_request_status_health_does(stack):
+    env = backend_env("reload")
+    stack.ok("start", "--wait", "backend", env=env)
+    before = health_requests(stack)
+    for _ in range(3):
+        res = stack.ok("status", "backend", env=env)
+        assert "backend: running" in res["stdout"], describe("status", res, stack)
+    assert health_requests(stack) == before, stack.read("backend.log")
+    res = stack.ok("status", "--health", "backend", env=env)
+    assert "health http://127.0.0.1:8000/health: healthy" in res["stdout"], res
+    assert wait_for(lambda: health_requests(stack) == before + 1, 10), stack.read("backend.log")
+    res = stack.ok("stop", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+
+
+def test_reload_worker_killed_status_is_not_ok(stack):
+    """uvicorn --reload, worker SIGKILLed: it stays <defunct>, the reloader lives on; status
+    must not say running, and --check fails."""
+    env = backend_env("reload")
+    stack.ok("start", "--wait", "backend", env=env)
+    workers = worker_pids(stack)
+    assert workers, describe("after start", {}, stack)
+    stack.ns.kill(workers)
+    svc = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(
+        stack.status("backend")["backend"]), 20)
+    assert svc and svc["state"] in ("crashed", "not listening", "unhealthy"), svc
+    res = stack.procclean("status", "--check", "backend", env=env)
+    assert res["rc"] == 3, describe("status --check", res, stack)
+    assert "[ok]" not in res["stdout"], res
+    res = stack.ok("stop", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+
+
+def test_supervision_restarts_a_reload_worker_killed_with_sigkill(stack):
+    """supervise = yes by the environment, unhealthy_after 2 s: the supervisor sees the
+    worker gone (the reloader alive, nothing answering) and restarts the whole service."""
+    env = backend_env("reload", PROCCLEAN_BACKEND_SUPERVISE="yes",
+                      PROCCLEAN_BACKEND_UNHEALTHY_AFTER="2")
+    res = stack.ok("start", "--wait", "backend", env=env)
+    assert "supervising backend" in res["stdout"], res
+    assert stack.wait_http("http://127.0.0.1:8000/health")["status"] == 200
+    supervisor = pidfile_pid(stack, "backend")
+    old = worker_pids(stack)
+    assert old, describe("after start", {}, stack)
+    # the supervisor has seen it healthy before the kill (else it waits for health first)
+    assert wait_for(lambda: '"healthy": true' in (stack.read("backend.pid.state") or ""), 30), \
+        stack.read("backend.pid.state")
+    stack.ns.kill(old)
+    assert wait_for(lambda: "unhealthy for" in (stack.read("backend.log") or ""), 60), \
+        describe("no restart", {}, stack)
+    new = wait_for(lambda: [w for w in worker_pids(stack) if w not in old], 60)
+    assert new, describe("no new worker", {}, stack)
+    assert stack.wait_http("http://127.0.0.1:8000/health")["status"] == 200
+    svc = stack.status("backend")["backend"]
+    assert svc["supervisor"]["supervisor"] == supervisor and svc["supervisor"]["restarts"] >= 1
+    # restart keeps it supervised
+    res = stack.ok("restart", "backend", env=backend_env("reload"))
+    assert "supervising backend" in res["stdout"], res
+    res = stack.ok("stop", "backend", env=env)
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None
+
+
+@pytest.mark.parametrize("how", ["lifespan", "import"])
+def test_start_wait_fails_fast_when_startup_fails_under_reload(stack, how):
+    """The app's start-up fails under --reload (the reloader lives on): start --wait says so
+    long before its timeout, shows the log, and leaves nothing running and no pidfile."""
+    if how == "lifespan":
+        env = backend_env("reload", FAIL_STARTUP="1")
+    else:
+        env = {"PROCCLEAN_BACKEND_COMMAND": "uvicorn main:no_such_app --reload"}
+    res = stack.procclean("start", "--wait", "--timeout", "900", "backend", env=env,
+                          timeout=120)
+    assert res["rc"] == 1, describe("start --wait", res, stack)
+    assert "last lines of backend.log" in res["stderr"], res
+    assert "stopped what this start left running" in res["stderr"], res
+    assert ("Application startup failed" if how == "lifespan" else "Error loading ASGI app") \
+        in res["stderr"], res
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None
+
+
+def test_supervised_start_wait_on_a_crashing_app_fails_fast_and_leaves_nothing(stack):
+    env = {"PROCCLEAN_BACKEND_COMMAND": "uvicorn main:no_such_app"}
+    res = stack.procclean("start", "--supervise", "--wait", "--timeout", "900", "backend",
+                          env=env, timeout=120)
+    assert res["rc"] == 1, describe("start --supervise --wait", res, stack)
+    assert "Error loading ASGI app" in res["stderr"], res
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None
+
+
+def test_frontend_wait_yes_on_a_broken_vite_fails_fast_and_leaves_nothing(fstack):
+    """`wait = yes` by the environment; Vite's config does not load, so npm's chain exits:
+    start says so well before its timeout, with the log, and nothing is left."""
+    with open(os.path.join(fstack.root, "frontend", "vite.config.js"), "w") as f:
+        f.write("throw new Error('broken config on purpose')\n")
+    res = fstack.procclean("start", "--timeout", "900", "frontend",
+                           env={"PROCCLEAN_FRONTEND_WAIT": "yes"}, timeout=120)
+    assert res["rc"] == 1, describe("start frontend", res, fstack)
+    assert "broken config on purpose" in res["stderr"], res
+    assert_all_gone(fstack, res, [FRONTEND_PORT])
+    assert fstack.read("frontend.pid") is None
+    res = fstack.ok("status", "frontend")
+    assert "frontend: not running" in res["stdout"], res

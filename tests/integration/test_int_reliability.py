@@ -80,7 +80,7 @@ def test_odd_state_config_and_project_files_never_hang(ns, tmp_path, kind):
             os.mkdir(path)
 
     odd("backend.pid.state")
-    app = ns.spawn(Proc(["uvicorn", "main:app"]))
+    app = ns.spawn(Proc(["uvicorn", "main:app"], listen="127.0.0.1:8000"))
     r = ns.procclean("status", "backend", timeout=TIMEOUT)
     finished(r)
     assert r.rc == 0 and "backend: running" in r.stdout, r

@@ -173,7 +173,7 @@ def test_crashes_forever_supervisor_gives_up(ns, tmp_path):
     r = ns.procclean("status", "worker", env=env, timeout=TIMEOUT)
     assert r.rc == 0, r
     no_traceback(r)
-    assert "worker: not running" in r.stdout, r
+    assert "worker: crashed, not running" in r.stdout, r
     assert "worker: gave up after 2 restart(s) within a minute (last exit: status 1)" \
         in r.stdout, r
 
@@ -321,21 +321,21 @@ def start_backend(ns, tmp_path, mode, *extra):
 
 def test_health_500_is_unhealthy(ns, tmp_path):
     start_backend(ns, tmp_path, "500")
-    r = ns.procclean("status", "backend", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
     assert r.rc == 0, r
     no_traceback(r)
-    assert "backend: running" in r.stdout, r
+    assert "backend: unhealthy" in r.stdout and "backend: running" not in r.stdout, r
     assert "health http://127.0.0.1:8000/health: unhealthy (HTTP 500" in r.stdout, r
     r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
     assert r.rc == 3, r
-    r = ns.procclean("status", "backend", "--json", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
     health = json.loads(r.stdout)["services"][0]["health"]
     assert health["state"] == "unhealthy" and health["status"] == 500, health
 
 
 def test_health_that_hangs_times_out(ns, tmp_path):
     start_backend(ns, tmp_path, "hang")
-    r = ns.procclean("status", "backend", "--health-timeout", "0.5", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--health", "--health-timeout", "0.5", timeout=TIMEOUT)
     assert not r.timed_out, r
     assert r.rc == 0, r
     no_traceback(r)
@@ -343,7 +343,7 @@ def test_health_that_hangs_times_out(ns, tmp_path):
     r = ns.procclean("status", "backend", "--check", "--health-timeout", "0.5",
                      timeout=TIMEOUT)
     assert not r.timed_out and r.rc == 3, r
-    r = ns.procclean("status", "backend", "--json", "--health-timeout", "0.5",
+    r = ns.procclean("status", "backend", "--json", "--health", "--health-timeout", "0.5",
                      timeout=TIMEOUT)
     assert not r.timed_out and r.rc == 0, r
     health = json.loads(r.stdout)["services"][0]["health"]
@@ -353,13 +353,19 @@ def test_health_that_hangs_times_out(ns, tmp_path):
 
 def test_health_200_is_healthy(ns, tmp_path):
     start_backend(ns, tmp_path, "200")
+    requests = read(tmp_path / "backend.log").count("GET /health")
     r = ns.procclean("status", "backend", timeout=TIMEOUT)
+    assert r.rc == 0 and "backend: running" in r.stdout, r
+    assert "health: not asked (--health asks" in r.stdout, r
+    # status alone asks nothing: the app's log gets no request line from it
+    assert read(tmp_path / "backend.log").count("GET /health") == requests
+    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
     assert r.rc == 0, r
     no_traceback(r)
     assert "health http://127.0.0.1:8000/health: healthy (HTTP 200" in r.stdout, r
     r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
     assert r.rc == 0, r
-    r = ns.procclean("status", "backend", "--json", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
     health = json.loads(r.stdout)["services"][0]["health"]
     assert health["state"] == "healthy" and health["status"] == 200, health
     assert health["url"] == "http://127.0.0.1:8000/health", health
@@ -368,13 +374,13 @@ def test_health_200_is_healthy(ns, tmp_path):
 
 def test_health_auto_falls_back_to_root_on_404(ns, tmp_path):
     start_backend(ns, tmp_path, "404")
-    r = ns.procclean("status", "backend", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
     assert r.rc == 0, r
     no_traceback(r)
     assert "health http://127.0.0.1:8000/: healthy (HTTP 200" in r.stdout, r
     r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
     assert r.rc == 0, r
-    r = ns.procclean("status", "backend", "--json", timeout=TIMEOUT)
+    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
     health = json.loads(r.stdout)["services"][0]["health"]
     assert health["url"] == "http://127.0.0.1:8000/" and health["state"] == "healthy", health
 

@@ -317,7 +317,9 @@ def test_unknown_table_sources_are_usage_errors(variable):
 
 
 def test_watch_followed_by_a_service_name_watches_that_service():
-    system = FakeSystem([FakeProc(100, 1, "python main.py"), FakeProc(200, 1, "npm run dev")])
+    system = FakeSystem([FakeProc(100, 1, "python main.py"), FakeProc(200, 1, "npm run dev")],
+                        listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 100)])
+    system.health_answers = {"http://127.0.0.1:8000/health": (200, 0.01, None)}
     code, out, err = invoke(["status", "--watch", "backend", "--count", "1"], system)
     assert code == 0, err
     assert "backend: running" in out and "frontend" not in out
@@ -509,5 +511,6 @@ def test_show_processes_in_chinese_names_services_as_status_does_and_aligns_colu
                     "用户": " %s " % proc.user, "命令": proc.command}[column]
             starts.append(_cells(line[:line.index(cell) + (cell[0] == " ")]))
         assert len(set(starts)) == 1, (column, starts, out)
-    _, out, _ = invoke(["--lang", "zh", "status", "backend"], FakeSystem(procs))
+    _, out, _ = invoke(["--lang", "zh", "status", "backend"], FakeSystem(
+        procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 100)]))
     assert "后端: 运行中" in out

@@ -109,7 +109,7 @@ def test_supervise_yes_or_no_from_file_and_environment(tmp_path):
     assert cfg.services["frontend"].after == ["backend"]
     with pytest.raises(procclean.ProcCleanError) as exc:
         config("[backend]\nsupervise = sometimes\n", tmp_path)
-    assert "supervise is yes or no" in str(exc.value)
+    assert "supervise must be yes or no" in str(exc.value)
 
 
 # -- a second Ctrl-C: the grace cut short ----------------------------------------------------

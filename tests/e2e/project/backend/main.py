@@ -5,6 +5,7 @@ Runs three ways, all from this folder:
     uvicorn main:app --reload            (reloader parent + a spawned worker child)
     uvicorn main:app --workers 2         (supervisor parent + two spawned workers)
 
+Set FAIL_STARTUP=1 to make its start-up fail.
 Set IGNORE_SIGTERM=1 to make the server process(es) ignore SIGTERM (the "stubborn backend"
 case: procclean must escalate to SIGKILL after its grace).
 """
@@ -21,6 +22,10 @@ if IGNORE_SIGTERM:
 
 @contextlib.asynccontextmanager
 async def lifespan(_app):
+    if os.environ.get("FAIL_STARTUP") == "1":
+        # The app's start-up fails: uvicorn says "Application startup failed"; under
+        # --reload the worker exits and the reloader waits for a change.
+        raise RuntimeError("startup failed on purpose (FAIL_STARTUP=1)")
     if IGNORE_SIGTERM:
         # uvicorn installs its own SIGTERM handler when the server starts: ignore it again.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
