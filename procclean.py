@@ -2439,12 +2439,22 @@ class Reporter(object):
 
     A closed stdout (`| head -1`) must not stop a stop half-way: once writing fails,
     output is dropped and the work goes on.  Text the stream cannot encode is escaped.
+
+    With `json`, stdout gets one JSON document, printed by `finish` once the command
+    is done: the records the command added (`add`: processes with their outcomes,
+    files removed, findings, ...) and every message as an event (its key, its values,
+    its text), warnings too (which still go to stderr as text).  After `stream()`,
+    each record and event is printed at once as one JSON line (logs -f).
     """
 
-    def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None):
+    def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None,
+                 json=False):
         environ = os.environ if environ is None else environ
         self.lang = lang
         self.quiet = quiet
+        self.document = {} if json else None   # kind -> [record]; None: text
+        self.streaming = False
+        self.printed = False                    # the command printed its own JSON
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.broken = set()
@@ -2461,13 +2471,14 @@ class Reporter(object):
         self.colour = colour_ok and _isatty(self.stdout)
         self.colour_err = colour_ok and _isatty(self.stderr)
 
-    def text(self, key, err=False, **values):
+    def text(self, key, err=False, plain=False, **values):
+        """The message `key` in the chosen language; `plain`: without marks."""
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
         colour = self.colour_err if err else self.colour
         for mark, symbol in self.marks.items():
             if colour:
                 symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
-            values.setdefault(mark, symbol)
+            values.setdefault(mark, "" if plain else symbol)
         if "svc" in values:
             values["svc"] = self.service_name(values["svc"])
         return template.format(**values)
@@ -2476,19 +2487,57 @@ class Reporter(object):
         """A service as messages name it: 后端 and 前端 in Chinese."""
         return SERVICE_NAMES_ZH.get(name, name) if self.lang == "zh" else name
 
-    def say(self, key, **values):
-        if not self.quiet:
+    def say(self, key, always=False, **values):
+        """A result line; `always`: even with --quiet (what needs action)."""
+        if self.document is not None:
+            self.event(key, values)
+        elif always or not self.quiet:
             self.write(self.stdout, self.text(key, **values))
 
     def warn(self, key, **values):
         self.write(self.stderr, self.text(key, err=True, **values))
+        if self.document is not None:
+            self.event(key, values, warning=True)
 
     def line(self, text, err=False):
-        if err or not self.quiet:
+        """Text as it is; with --json, stdout has the records instead."""
+        if err or not (self.quiet or self.document is not None):
             self.write(self.stderr if err else self.stdout, text)
+
+    def event(self, key, values, warning=False):
+        event = {"event": key, "message": self.text(key, plain=True, **values).strip()}
+        if warning:
+            event["warning"] = True
+        event.update(values)
+        self.add("events", event)
+
+    def add(self, kind, record):
+        """With --json: a record of the result (nothing in text, where a message says it)."""
+        if self.streaming:
+            import json
+            self.data(json.dumps(record, default=str))
+        elif self.document is not None:
+            self.document.setdefault(kind, []).append(record)
+
+    def stream(self):
+        """With --json: from now on one JSON object per line, as each comes."""
+        self.streaming = self.document is not None
+
+    def finish(self, kinds=(), **head):
+        """With --json: print the document (`head`, then each of `kinds` even when
+        empty, then the rest), unless the command printed its own."""
+        if self.document is None or self.printed or self.streaming:
+            return
+        import json
+        document = dict(head)
+        document.update((kind, self.document.pop(kind, [])) for kind in kinds)
+        events = self.document.pop("events", [])
+        document.update(self.document, events=events)
+        self.data(json.dumps(document, indent=2, default=str))
 
     def data(self, text):
         """Machine-readable output (JSON): printed even with --quiet."""
+        self.printed = True
         self.write(self.stdout, text)
 
     def raw(self, text):
@@ -3184,7 +3233,10 @@ def _look_again(ctx, table, before, done, find, look):
 
 
 def report_targets(ctx, targets):
+    """What became of each target: a line (a warning when it was not stopped); with
+    --json a record (outcome None: a dry run)."""
     for target in targets:
+        ctx.out.add("processes", dict(process_record(target), outcome=target.outcome))
         values = dict(svc=target.service.name, pid=target.pid,
                       cmd=printable(target.process.command))
         if target.outcome in FAILED_OUTCOMES:
@@ -3218,6 +3270,8 @@ def report_summary(ctx, service, targets, grace_used):
 
 def report_outside(ctx, service, outsiders):
     """Matches outside the project: never signalled, never silently ignored."""
+    for outsider in outsiders:
+        ctx.out.add("outside", outside_record(outsider))
     if not outsiders:
         return
     ctx.out.say("outside_left", svc=service.name, n=len(outsiders),
@@ -3260,6 +3314,7 @@ def remove_files(ctx, paths):
             continue
         if ctx.system.remove_file(path):      # a failure is noted there, on one line
             ctx.out.say("removed", path=path)
+            ctx.out.add("removed", path)
     return ctx.system.removal_failures == failures
 
 
@@ -3335,12 +3390,10 @@ def outside_record(outsider):
 def cmd_show_processes(ctx, services):
     found = survey(ctx, services)
     records = [process_record(t) for t in found.targets]
-    if ctx.json:
-        import json
-        ctx.out.data(json.dumps({"processes": records, "outside": [
-            outside_record(o) for o in found.outside]}, indent=2))
-        return EXIT_OK
+    for record in records:
+        ctx.out.add("processes", record)
     for outsider in found.outside:
+        ctx.out.add("outside", outside_record(outsider))
         ctx.out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
                     folder=printable(outsider.folder or ctx.out.text("folder_unknown")),
                     cmd=printable(outsider.process.command))
@@ -3889,6 +3942,8 @@ def _watch_start(ctx, started):
 
 
 def _say_started(ctx, service, child, shown):
+    ctx.out.add("started", {"service": service.name, "pid": child.pid, "command": shown,
+                            "log": service.logfile, "supervised": ctx.supervise})
     if ctx.supervise:
         ctx.out.say("supervising", svc=service.name, pid=child.pid, log=service.logfile)
     else:
@@ -4080,6 +4135,8 @@ def cmd_logs(ctx, services):
     """Print the last lines of each service's log; with --follow, keep printing."""
     if ctx.follow and len(services) != 1:
         raise ProcCleanError("logs --follow takes exactly one service")
+    if ctx.follow:
+        ctx.out.stream()        # --json: a line of JSON as each line comes
     code = EXIT_OK
     for service in services:
         if not ctx.system.exists(service.logfile):
@@ -4095,15 +4152,22 @@ def cmd_logs(ctx, services):
             code = EXIT_FAILED
             continue
         for line in lines:
-            ctx.out.line(line)
+            say_log_line(ctx, service, line)
     if not ctx.follow or code != EXIT_OK:
         return code
-    return _follow_log(ctx, services[0].logfile)
+    return _follow_log(ctx, services[0])
 
 
-def _follow_log(ctx, path):
+def say_log_line(ctx, service, line):
+    """A line of a log as it is; with --json, a record naming the service."""
+    ctx.out.line(line)
+    ctx.out.add("lines", {"service": service.name, "line": line})
+
+
+def _follow_log(ctx, service):
     """logs -f: print what is appended until Ctrl-C, a closed stdout, or the log
     turning into something that is not a regular file (one line, exit 1)."""
+    path = service.logfile
     offset, identity = ctx.system.log_position(path)
     pending = b""
     try:
@@ -4118,7 +4182,7 @@ def _follow_log(ctx, path):
                 lines = (pending + data).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    ctx.out.line(printable(line))
+                    say_log_line(ctx, service, printable(line))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -4273,6 +4337,13 @@ class Finding(object):
 
     def fix_text(self, out):
         return out.text(self.fix[0], **self.fix[1])
+
+    def record(self, out):
+        """As --json shows it: what, the fix (`command` when it is one to run), and
+        whether `doctor --fix` applies it itself."""
+        return {"finding": self.key, "text": self.text(out), "values": self.values,
+                "fix": self.fix_text(out), "command": self.fix[1].get("cmd"),
+                "fixable": self.action is not None}
 
 
 def _run_fix(command):
@@ -4549,15 +4620,18 @@ def cmd_doctor(ctx, services, problems, fix=False):
             for finding in findings:
                 if finding.action is not None:
                     out.say("doctor_fixed", text=finding.text(out))
+                    out.add("fixed", finding.record(out))
             findings = diagnose(ctx, services, problems)[0]
     for finding in findings:
         # What needs action is the result: shown even with --quiet.
-        out.data(out.text("doctor_finding", text=finding.text(out), fix=finding.fix_text(out)))
+        out.say("doctor_finding", always=True, text=finding.text(out),
+                fix=finding.fix_text(out))
+        out.add("findings", finding.record(out))
     for service in services:
         # Not this project's: reported, never a finding to fix here.
         report_outside(ctx, service, [o for o in outside if o.service is service])
     if findings:
-        out.data(out.text("doctor_count", n=len(findings)))
+        out.say("doctor_count", always=True, n=len(findings))
         return EXIT_FAILED
     out.say("doctor_ok")
     return EXIT_OK
@@ -4703,9 +4777,11 @@ def write_config(ctx, found, folder="."):
     config_text = render_config(found, folder)
     path = os.path.join(folder, CONFIG_FILE)
     if ctx.dry_run:
+        outcome = "would-write"
         out.say("init_would_write", path=CONFIG_FILE)
         out.line(config_text)
     elif os.path.exists(path) and not ctx.force:
+        outcome = "kept"
         out.say("init_config_kept", path=CONFIG_FILE)
     else:
         try:
@@ -4713,7 +4789,9 @@ def write_config(ctx, found, folder="."):
             ctx.system._write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
+        outcome = "written"
         out.say("init_wrote", path=CONFIG_FILE)
+    out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
 
 
 def make_procclean_line(folder="."):
@@ -4789,6 +4867,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         return EXIT_OK
     for name, fields, what in found:
         out.say("init_found", svc=name, what=what)
+        out.add("services", {"service": name, "found": what, "settings": fields})
     say_toolchains(ctx, found, folder)
     write_config(ctx, found, folder)
     names = [name for name, _, _ in found]
@@ -4800,9 +4879,10 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         rules = makefile_rules(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command(folder))
-        out.line("\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n" % (
-            line, " ".join(t for t, _ in rules)))
-        out.line("\n".join(rule for _, rule in rules))
+        paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
+            line, " ".join(t for t, _ in rules), "\n".join(rule for _, rule in rules))
+        out.line(paste)
+        out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     missing = gitignore_missing(found, folder)
     if missing:
         out.say("init_gitignore", lines=" ".join(missing))
@@ -5267,6 +5347,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
         if addition:
             out.say("init_would_append")
             out.line(addition)
+            out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
     return _write_makefile(ctx, folder, name, text if exists else None, new_text,
                            added, replaced)
@@ -5355,6 +5436,7 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
     if before is not None:
         out.say("init_backup", path=os.path.basename(backup))
     out.say("init_unchecked" if complaint else "init_checked", path=name)
+    out.add("files", {"path": name, "outcome": "written", "text": new_text})
     return EXIT_OK
 
 
@@ -5412,6 +5494,15 @@ HANDLERS = {
     "init": _init,
 }
 COMMANDS = tuple(HANDLERS)
+# Command -> the lists its --json document always has (besides command, exit_code,
+# dry_run, error when there was one, and events: every message, in order).
+_STOPPED = ("processes", "outside", "removed")
+JSON_RECORDS = {
+    "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
+    "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
+    "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files"),
+    "doctor": ("findings", "fixed", "processes", "removed", "outside"),
+}
 # Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 
@@ -5687,13 +5778,26 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     config = load_config(args.config, args.set, environ, problems=problems,
                          read_file=command != "init")
     ctx = make_context(args, config, system, stdout, stderr, environ)
-    return HANDLERS[command](ctx, args, implied + args.names, problems)
+    code, error = EXIT_FAILED, None
+    try:
+        code = HANDLERS[command](ctx, args, implied + args.names, problems)
+        return code
+    except ProcCleanError as exc:
+        code, error = exc.code, str(exc)
+        raise
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+        raise
+    finally:    # with --json: the one document, whatever happened
+        ctx.out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
+                       dry_run=ctx.dry_run, **({"error": error} if error else {}))
 
 
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
-    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ)
+    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
+                   json=args.json)
     grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
     timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None \
