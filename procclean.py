@@ -2663,66 +2663,80 @@ def _split_names(text):
     return [n for n in re.split(r"[\s,]+", text or "") if n]
 
 
+class _Specs(object):
+    """The services' fields as text (`specs[name]`), in the order first named."""
+
+    def __init__(self):
+        self.order = [builtin["name"] for builtin in BUILTIN_SERVICES]
+        self.fields = dict((builtin["name"], dict(builtin)) for builtin in BUILTIN_SERVICES)
+
+    def __getitem__(self, name):
+        """The fields of service `name`; a new service's defaults the first time."""
+        if name not in self.fields:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+                raise ProcCleanError("invalid service name %r" % name)
+            self.fields[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
+                                 "logfile": name + ".log", "port": "", "command": "",
+                                 "cwd": ".", "health": ""}
+            self.order.append(name)
+        return self.fields[name]
+
+
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
                 read_file=True):
     """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
-    `--set SERVICE.FIELD=VALUE` options, later ones winning.
+    `--set SERVICE.FIELD=VALUE` options, later ones winning: read, overlay, build.
 
     A bad field of a service is a usage error, unless `problems` is a list: then the
     message goes there and the field is left out (doctor reports them all)."""
     environ = os.environ if environ is None else environ
-    specs = {}
-    order = []
-    for builtin in BUILTIN_SERVICES:
-        specs[builtin["name"]] = dict(builtin)
-        order.append(builtin["name"])
-    general = {}
-
-    def spec_for(name):
-        if name not in specs:
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
-                raise ProcCleanError("invalid service name %r" % name)
-            specs[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
-                           "logfile": name + ".log", "port": "", "command": "", "cwd": ".",
-                           "health": ""}
-            order.append(name)
-        return specs[name]
-
+    specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
     if path and not os.path.exists(path):
         raise ProcCleanError("config file %s not found" % path)
     path = path or os.path.join(folder, CONFIG_FILE)
     if read_file and os.path.exists(path):
-        import configparser
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            # A regular file only (a FIFO would block); utf-8-sig: editors that save
-            # a byte-order mark are common on Windows.
-            text = read_regular(path).decode("utf-8-sig")
-            parser.read_string(text, source=path)
-        except OSError as exc:
-            raise ProcCleanError("%s: %s" % (path, error_text(exc)))
-        except (configparser.Error, UnicodeDecodeError) as exc:
-            raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
-        for section in parser.sections():
-            items = dict(parser.items(section))
-            if section == "procclean":
-                for key, value in items.items():
-                    if key not in GENERAL_SETTINGS:
-                        raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
-                    general[key] = value
-                continue
-            name = section[len("service:"):] if section.startswith("service:") else section
-            spec = spec_for(name)
-            for key, value in items.items():
-                if key not in SERVICE_FIELDS:
-                    raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
-                                         % (path, section, key, ", ".join(SERVICE_FIELDS)))
-                spec[key] = value
+        overlay_file(specs, general, read_config_file(path), path)
+    overlay_environ(specs, general, environ)
+    overlay_settings(specs, settings)
+    return build_config(build_services(specs, problems), specs.order, general, folder)
 
+
+def read_config_file(path):
+    """The sections of an INI file: [(section, {key: value})]."""
+    import configparser
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        # A regular file only (a FIFO would block); utf-8-sig: editors that save
+        # a byte-order mark are common on Windows.
+        parser.read_string(read_regular(path).decode("utf-8-sig"), source=path)
+    except OSError as exc:
+        raise ProcCleanError("%s: %s" % (path, error_text(exc)))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
+    return [(section, dict(parser.items(section))) for section in parser.sections()]
+
+
+def overlay_file(specs, general, sections, path):
+    """The file's [procclean] into `general`, its other sections into `specs`."""
+    for section, items in sections:
+        ours = section == "procclean"
+        name = section[len("service:"):] if section.startswith("service:") else section
+        into = general if ours else specs[name]
+        for key, value in items.items():
+            if ours and key not in GENERAL_SETTINGS:
+                raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
+            if not ours and key not in SERVICE_FIELDS:
+                raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
+                                     % (path, section, key, ", ".join(SERVICE_FIELDS)))
+            into[key] = value
     if general.get("root"):
         # Relative to the file that says it.
         general["root"] = os.path.join(os.path.dirname(os.path.abspath(path)), general["root"])
+
+
+def overlay_environ(specs, general, environ):
+    """PROCCLEAN_<SETTING> into `general`, PROCCLEAN_<SERVICE>_<FIELD> into `specs`."""
     for key in GENERAL_SETTINGS:
         value = environ.get("PROCCLEAN_" + key.upper())
         if value:
@@ -2734,10 +2748,14 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             suffix = "_" + field.upper()
             if key.endswith(suffix) and len(key) > len("PROCCLEAN_") + len(suffix):
                 env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
-                name = next((n for n in order if n.replace("-", "_") == env_name), env_name)
-                spec_for(name)[field] = environ[key]
+                name = next((n for n in specs.order if n.replace("-", "_") == env_name),
+                            env_name)
+                specs[name][field] = environ[key]
                 break
 
+
+def overlay_settings(specs, settings):
+    """--set SERVICE.FIELD=VALUE into `specs`."""
     for setting in settings:
         name_field, eq, value = setting.partition("=")
         name, dot, field = name_field.rpartition(".")
@@ -2746,15 +2764,17 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         if field not in SERVICE_FIELDS:
             raise ProcCleanError("--set: unknown field %r (fields: %s)"
                                  % (field, ", ".join(SERVICE_FIELDS)))
-        spec_for(name)[field] = value
+        specs[name][field] = value
 
+
+def build_services(specs, problems):
+    """name -> Service; a bad field raises, or with `problems` is noted and left out."""
     services = {}
-    for name in order:
+    for name in specs.order:
         spec = specs[name]
-        while True:
+        while name not in services:
             try:
                 services[name] = _build_service(spec)
-                break
             except _FieldError as exc:
                 if problems is None:
                     raise ProcCleanError(str(exc))
@@ -2762,16 +2782,18 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
                 spec = dict(spec)
                 spec[exc.field] = {"pidfile": name + ".pid", "logfile": name + ".log"}.get(
                     exc.field, "")
+    return services
+
+
+def build_config(services, order, general, folder):
+    """The Config of the services and the general settings, checked."""
     default_names = _split_names(general.get("services")) or order
     for name in default_names:
         if name not in services:
             raise ProcCleanError("services: unknown service %r" % name)
-    grace = None
-    if general.get("grace"):
-        grace = parse_seconds(general["grace"], "grace")
-    max_restarts = None
-    if general.get("max_restarts"):
-        max_restarts = parse_count(general["max_restarts"], "max_restarts")
+    grace = parse_seconds(general["grace"], "grace") if general.get("grace") else None
+    max_restarts = parse_count(general["max_restarts"], "max_restarts") \
+        if general.get("max_restarts") else None
     scope = (general.get("scope") or "project").strip().lower()
     if scope not in SCOPES:
         raise ProcCleanError("scope: expected project or machine, got %r" % general["scope"])
@@ -5629,15 +5651,7 @@ class Parser(object):
                 positional.append(word)
                 continue
             if not word.startswith("--") and len(word) > 2:
-                # Short options run together: -qf, -n5, -n=5.
-                spec = self.by_flag.get(word[:2])
-                if spec is not None and spec.kind != "flag":
-                    words[i:i] = [word[2:].lstrip("=")]
-                    word = word[:2]
-                elif all(self.by_flag.get("-" + c) is not None
-                         and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
-                    words[i:i] = ["-" + c for c in word[2:]]
-                    word = word[:2]
+                word = self._split_short(word, words, i)
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
                 raise _ParserExit(0, self.format_help())
@@ -5651,19 +5665,7 @@ class Parser(object):
                 setattr(options, spec.dest, True)
                 continue
             if not eq:
-                if spec.kind == "optional":
-                    # Its value may be left out: the next word is its value only if it
-                    # is a number (`--watch status` watches; `--watch 1 status` too).
-                    if i < len(words) and words[i].replace(".", "", 1).isdigit():
-                        value = words[i]
-                        i += 1
-                    else:
-                        value = spec.const
-                elif i < len(words) and not _looks_like_option(words[i]):
-                    value = words[i]
-                    i += 1
-                else:
-                    raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+                value, i = self._next_value(spec, flag, words, i)
             if spec.choices and value not in spec.choices:
                 raise ProcCleanError("%s: %r is not one of %s"
                                      % (flag, value, ", ".join(spec.choices)))
@@ -5676,11 +5678,34 @@ class Parser(object):
             options.names = positional[1:]
         return options, extra
 
+    def _split_short(self, word, words, i):
+        """Short options run together (-qf, -n5, -n=5): the first, the rest put back
+        into `words` at `i`."""
+        spec = self.by_flag.get(word[:2])
+        if spec is not None and spec.kind != "flag":
+            words[i:i] = [word[2:].lstrip("=")]
+            return word[:2]
+        if all(self.by_flag.get("-" + c) is not None
+               and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
+            words[i:i] = ["-" + c for c in word[2:]]
+            return word[:2]
+        return word
+
+    @staticmethod
+    def _next_value(spec, flag, words, i):
+        """The value of an option given without `=`: (value, index after it)."""
+        if spec.kind == "optional":
+            # Its value may be left out: the next word is its value only if it is a
+            # number (`--watch status` watches; `--watch 1 status` too).
+            if i < len(words) and words[i].replace(".", "", 1).isdigit():
+                return words[i], i + 1
+            return spec.const, i
+        if i < len(words) and not _looks_like_option(words[i]):
+            return words[i], i + 1
+        raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+
     def format_usage(self):
         return "usage: %s %s\n" % (self.prog, self.usage)
-
-    def print_usage(self, stream):
-        stream.write(self.format_usage())
 
     def format_help(self):
         lines = [self.format_usage(), self.description, "", "options:"]
