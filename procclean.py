@@ -5535,8 +5535,8 @@ commands:
   start [SERVICE...]         start in the background (--wait: until the port listens)
   restart [SERVICE...]       stop, then start
   status [SERVICE...]        running or not, PIDs, port, health, uptime, CPU, memory
-                             (--check, --json, --watch [SECONDS])
-  show-processes [SERVICE...]  every matching process (--json)
+                             (--check, --watch [SECONDS])
+  show-processes [SERVICE...]  every matching process
   clean                      remove stale pidfiles and the logfiles
   kill-port PORT...          stop what LISTENS on the ports, never their clients
   supervise SERVICE          run it in the foreground, restart it when it crashes
@@ -5738,7 +5738,7 @@ def build_parser():
     add("--dry-run", help="print what would be signalled, started and removed; change nothing")
     add("--grace", kind="value", metavar="SECONDS",
         help="how long stop waits after SIGTERM before SIGKILL (default 2)")
-    add("--json", help="machine-readable output (status, show-processes)")
+    add("--json", help="one JSON document on stdout instead of text (logs -f: a line each)")
     add("--everywhere", help="match the patterns on the whole machine, as the Makefile's "
         "recipes did, not only this project's processes (stop, force-clean, restart, "
         "status, show-processes, doctor)")
