@@ -5350,16 +5350,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     if not added and not replaced and fixed == new_text:
         return EXIT_OK
     new_text = fixed
-    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
-    if "PYTHON" not in info.variables:
-        block.append("PYTHON ?= python3")
-    if "PROCCLEAN" not in info.variables:
-        block.append("PROCCLEAN ?= " + procclean_line)
-    if added:
-        block.append(".PHONY: %s" % " ".join(added))
-        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
-                               if t in added))
-    addition = "\n".join(block) if added or len(block) > 2 else ""
+    addition = makefile_addition(info, names, added, procclean_line, folder)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -5376,6 +5367,21 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
+
+
+def makefile_addition(info, names, added, procclean_line, folder="."):
+    """The block init --makefile appends: the variables make lacks, the rules
+    `added`; empty when there is nothing to add."""
+    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
+    if "PYTHON" not in info.variables:
+        block.append("PYTHON ?= python3")
+    if "PROCCLEAN" not in info.variables:
+        block.append("PROCCLEAN ?= " + procclean_line)
+    if added:
+        block.append(".PHONY: %s" % " ".join(added))
+        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
+                               if t in added))
+    return "\n".join(block) if added or len(block) > 2 else ""
 
 
 def runs_this_file(value, folder="."):

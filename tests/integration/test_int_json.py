@@ -2,9 +2,9 @@
 stopped, started and left alone is what happened."""
 import json
 import os
-import time
 
-from integ_helpers import assert_alive, assert_dead, no_traceback, uvicorn_reload, write
+from integ_helpers import (assert_alive, assert_dead, no_traceback, uvicorn_reload,
+                           wait_until, write)
 from nslib import Proc
 
 
@@ -36,10 +36,7 @@ def test_start_logs_and_stop_json_follow_one_service(ns, python_edge, tmp_path):
     started, = doc["started"]
     assert ns.is_alive(started["pid"]), doc
     log = tmp_path / "worker.log"
-    deadline = time.time() + 30
-    while "hello" not in (log.read_text() if log.exists() else ""):
-        assert time.time() < deadline, "the worker never wrote its line"
-        time.sleep(0.05)
+    assert wait_until(lambda: log.exists() and "hello" in log.read_text(), 30), doc
     doc = document(ns.procclean("logs", "worker", "--json", python=python_edge, env=env))
     assert {"service": "worker", "line": "hello "} in doc["lines"], doc
     doc = document(ns.procclean("stop", "worker", "--json", python=python_edge, env=env))

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from integ_helpers import assert_dead, no_traceback, write
+from integ_helpers import assert_dead, no_traceback, wait_until, write
 from nslib import Proc
 
 TIMEOUT = 60
@@ -23,15 +23,6 @@ def read(path):
             return f.read()
     except OSError:
         return ""
-
-
-def wait_until(cond, timeout, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
 
 
 def finished(r):
