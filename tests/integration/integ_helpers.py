@@ -44,6 +44,15 @@ def write(path, data):
         f.write(data)
 
 
+def read(path):
+    """A file's text ("" when it is not there)."""
+    try:
+        with open(str(path), "r", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def no_traceback(result):
     assert "Traceback" not in result.stdout + result.stderr, result
 

@@ -11,18 +11,10 @@ import time
 
 import pytest
 
-from integ_helpers import assert_dead, no_traceback, wait_until, write
+from integ_helpers import assert_dead, no_traceback, read, wait_until, write
 from nslib import Proc
 
 TIMEOUT = 60
-
-
-def read(path):
-    try:
-        with open(str(path), "r", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def finished(r):

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from integ_helpers import no_traceback, wait_until, write
+from integ_helpers import no_traceback, read, wait_until, write
 
 
 # --------------------------------------------------------------------------------------------
@@ -21,14 +21,6 @@ from integ_helpers import no_traceback, wait_until, write
 
 STAMP = r"\[procclean (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]"
 TIMEOUT = 60          # generous subprocess timeout for any one procclean run
-
-
-def read(path):
-    try:
-        with open(str(path), "r", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def others(ns):
