@@ -4675,14 +4675,7 @@ def _read_text(path, limit=262144):
 
 def detect_project(folder="."):
     """What `init` finds: a list of (service name, fields, description)."""
-    found = []
-    backend = _detect_backend(folder)
-    if backend:
-        found.append(backend)
-    frontend = _detect_frontend(folder)
-    if frontend:
-        found.append(frontend)
-    return found
+    return [found for found in (_detect_backend(folder), _detect_frontend(folder)) if found]
 
 
 def _detect_backend(folder):
