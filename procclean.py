@@ -2591,12 +2591,22 @@ class Reporter(object):
 
     A closed stdout (`| head -1`) must not stop a stop half-way: once writing fails,
     output is dropped and the work goes on.  Text the stream cannot encode is escaped.
+
+    With `json`, stdout gets one JSON document, printed by `finish` once the command
+    is done: the records the command added (`add`: processes with their outcomes,
+    files removed, findings, ...) and every message as an event (its key, its values,
+    its text), warnings too (which still go to stderr as text).  After `stream()`,
+    each record and event is printed at once as one JSON line (logs -f).
     """
 
-    def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None):
+    def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None,
+                 json=False):
         environ = os.environ if environ is None else environ
         self.lang = lang
         self.quiet = quiet
+        self.document = {} if json else None   # kind -> [record]; None: text
+        self.streaming = False
+        self.printed = False                    # the command printed its own JSON
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.broken = set()
@@ -2613,13 +2623,14 @@ class Reporter(object):
         self.colour = colour_ok and _isatty(self.stdout)
         self.colour_err = colour_ok and _isatty(self.stderr)
 
-    def text(self, key, err=False, **values):
+    def text(self, key, err=False, plain=False, **values):
+        """The message `key` in the chosen language; `plain`: without marks."""
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
         colour = self.colour_err if err else self.colour
         for mark, symbol in self.marks.items():
             if colour:
                 symbol = "\033[%sm%s\033[0m" % (COLOURS[mark], symbol)
-            values.setdefault(mark, symbol)
+            values.setdefault(mark, "" if plain else symbol)
         if "svc" in values:
             values["svc"] = self.service_name(values["svc"])
         return template.format(**values)
@@ -2628,19 +2639,57 @@ class Reporter(object):
         """A service as messages name it: 后端 and 前端 in Chinese."""
         return SERVICE_NAMES_ZH.get(name, name) if self.lang == "zh" else name
 
-    def say(self, key, **values):
-        if not self.quiet:
+    def say(self, key, always=False, **values):
+        """A result line; `always`: even with --quiet (what needs action)."""
+        if self.document is not None:
+            self.event(key, values)
+        elif always or not self.quiet:
             self.write(self.stdout, self.text(key, **values))
 
     def warn(self, key, **values):
         self.write(self.stderr, self.text(key, err=True, **values))
+        if self.document is not None:
+            self.event(key, values, warning=True)
 
     def line(self, text, err=False):
-        if err or not self.quiet:
+        """Text as it is; with --json, stdout has the records instead."""
+        if err or not (self.quiet or self.document is not None):
             self.write(self.stderr if err else self.stdout, text)
+
+    def event(self, key, values, warning=False):
+        event = {"event": key, "message": self.text(key, plain=True, **values).strip()}
+        if warning:
+            event["warning"] = True
+        event.update(values)
+        self.add("events", event)
+
+    def add(self, kind, record):
+        """With --json: a record of the result (nothing in text, where a message says it)."""
+        if self.streaming:
+            import json
+            self.data(json.dumps(record, default=str))
+        elif self.document is not None:
+            self.document.setdefault(kind, []).append(record)
+
+    def stream(self):
+        """With --json: from now on one JSON object per line, as each comes."""
+        self.streaming = self.document is not None
+
+    def finish(self, kinds=(), **head):
+        """With --json: print the document (`head`, then each of `kinds` even when
+        empty, then the rest), unless the command printed its own."""
+        if self.document is None or self.printed or self.streaming:
+            return
+        import json
+        document = dict(head)
+        document.update((kind, self.document.pop(kind, [])) for kind in kinds)
+        events = self.document.pop("events", [])
+        document.update(self.document, events=events)
+        self.data(json.dumps(document, indent=2, default=str))
 
     def data(self, text):
         """Machine-readable output (JSON): printed even with --quiet."""
+        self.printed = True
         self.write(self.stdout, text)
 
     def raw(self, text):
@@ -2766,66 +2815,81 @@ def _split_names(text):
     return [n for n in re.split(r"[\s,]+", text or "") if n]
 
 
+class _Specs(object):
+    """The services' fields as text (`specs[name]`), in the order first named."""
+
+    def __init__(self):
+        self.order = [builtin["name"] for builtin in BUILTIN_SERVICES]
+        self.fields = dict((builtin["name"], dict(builtin)) for builtin in BUILTIN_SERVICES)
+
+    def __getitem__(self, name):
+        """The fields of service `name`; a new service's defaults the first time."""
+        if name not in self.fields:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+                raise ProcCleanError("invalid service name %r" % name)
+            self.fields[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
+                                 "logfile": name + ".log", "port": "", "command": "",
+                                 "cwd": ".", "health": ""}
+            self.order.append(name)
+        return self.fields[name]
+
+
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
                 read_file=True):
     """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
-    `--set SERVICE.FIELD=VALUE` options, later ones winning.
+    `--set SERVICE.FIELD=VALUE` options, later ones winning: read, overlay, build.
 
     A bad field of a service is a usage error, unless `problems` is a list: then the
     message goes there and the field is left out (doctor reports them all)."""
     environ = os.environ if environ is None else environ
-    specs = {}
-    order = []
-    for builtin in BUILTIN_SERVICES:
-        specs[builtin["name"]] = dict(builtin)
-        order.append(builtin["name"])
-    general = {}
-
-    def spec_for(name):
-        if name not in specs:
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
-                raise ProcCleanError("invalid service name %r" % name)
-            specs[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
-                           "logfile": name + ".log", "port": "", "command": "", "cwd": ".",
-                           "health": "", "after": "", "supervise": ""}
-            order.append(name)
-        return specs[name]
-
+    specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
     if path and not os.path.exists(path):
         raise ProcCleanError("config file %s not found" % path)
     path = path or os.path.join(folder, CONFIG_FILE)
     if read_file and os.path.exists(path):
-        import configparser
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            # A regular file only (a FIFO would block); utf-8-sig: editors that save
-            # a byte-order mark are common on Windows.
-            text = read_regular(path).decode("utf-8-sig")
-            parser.read_string(text, source=path)
-        except OSError as exc:
-            raise ProcCleanError("%s: %s" % (path, error_text(exc)))
-        except (configparser.Error, UnicodeDecodeError) as exc:
-            raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
-        for section in parser.sections():
-            items = dict(parser.items(section))
-            if section == "procclean":
-                for key, value in items.items():
-                    if key not in GENERAL_SETTINGS:
-                        raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
-                    general[key] = value
-                continue
-            name = section[len("service:"):] if section.startswith("service:") else section
-            spec = spec_for(name)
-            for key, value in items.items():
-                if key not in ALL_FIELDS:
-                    raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
-                                         % (path, section, key, ", ".join(ALL_FIELDS)))
-                spec[key] = value
+        overlay_file(specs, general, read_config_file(path), path)
+    overlay_environ(specs, general, environ)
+    overlay_settings(specs, settings)
+    return build_config(build_services(specs, problems), specs.order, general, folder,
+                        environ)
 
+
+def read_config_file(path):
+    """The sections of an INI file: [(section, {key: value})]."""
+    import configparser
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        # A regular file only (a FIFO would block); utf-8-sig: editors that save
+        # a byte-order mark are common on Windows.
+        parser.read_string(read_regular(path).decode("utf-8-sig"), source=path)
+    except OSError as exc:
+        raise ProcCleanError("%s: %s" % (path, error_text(exc)))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
+    return [(section, dict(parser.items(section))) for section in parser.sections()]
+
+
+def overlay_file(specs, general, sections, path):
+    """The file's [procclean] into `general`, its other sections into `specs`."""
+    for section, items in sections:
+        ours = section == "procclean"
+        name = section[len("service:"):] if section.startswith("service:") else section
+        into = general if ours else specs[name]
+        for key, value in items.items():
+            if ours and key not in GENERAL_SETTINGS:
+                raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
+            if not ours and key not in ALL_FIELDS:
+                raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
+                                     % (path, section, key, ", ".join(ALL_FIELDS)))
+            into[key] = value
     if general.get("root"):
         # Relative to the file that says it.
         general["root"] = os.path.join(os.path.dirname(os.path.abspath(path)), general["root"])
+
+
+def overlay_environ(specs, general, environ):
+    """PROCCLEAN_<SETTING> into `general`, PROCCLEAN_<SERVICE>_<FIELD> into `specs`."""
     for key in GENERAL_SETTINGS:
         value = environ.get("PROCCLEAN_" + key.upper())
         if value:
@@ -2837,10 +2901,14 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
             suffix = "_" + field.upper()
             if key.endswith(suffix) and len(key) > len("PROCCLEAN_") + len(suffix):
                 env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
-                name = next((n for n in order if n.replace("-", "_") == env_name), env_name)
-                spec_for(name)[field] = environ[key]
+                name = next((n for n in specs.order if n.replace("-", "_") == env_name),
+                            env_name)
+                specs[name][field] = environ[key]
                 break
 
+
+def overlay_settings(specs, settings):
+    """--set SERVICE.FIELD=VALUE into `specs`."""
     for setting in settings:
         name_field, eq, value = setting.partition("=")
         name, dot, field = name_field.rpartition(".")
@@ -2849,15 +2917,17 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         if field not in ALL_FIELDS:
             raise ProcCleanError("--set: unknown field %r (fields: %s)"
                                  % (field, ", ".join(ALL_FIELDS)))
-        spec_for(name)[field] = value
+        specs[name][field] = value
 
+
+def build_services(specs, problems):
+    """name -> Service; a bad field raises, or with `problems` is noted and left out."""
     services = {}
-    for name in order:
+    for name in specs.order:
         spec = specs[name]
-        while True:
+        while name not in services:
             try:
                 services[name] = _build_service(spec)
-                break
             except _FieldError as exc:
                 if problems is None:
                     raise ProcCleanError(str(exc))
@@ -2866,16 +2936,18 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
                 spec[exc.field] = {"pidfile": name + ".pid", "logfile": name + ".log"}.get(
                     exc.field, "")
     _check_after(services, problems)
+    return services
+
+
+def build_config(services, order, general, folder, environ):
+    """The Config of the services and the general settings, checked."""
     default_names = _split_names(general.get("services")) or order
     for name in default_names:
         if name not in services:
             raise ProcCleanError("services: unknown service %r" % name)
-    grace = None
-    if general.get("grace"):
-        grace = parse_seconds(general["grace"], "grace")
-    max_restarts = None
-    if general.get("max_restarts"):
-        max_restarts = parse_count(general["max_restarts"], "max_restarts")
+    grace = parse_seconds(general["grace"], "grace") if general.get("grace") else None
+    max_restarts = parse_count(general["max_restarts"], "max_restarts") \
+        if general.get("max_restarts") else None
     scope = (general.get("scope") or "project").strip().lower()
     if scope not in SCOPES:
         raise ProcCleanError("scope: expected project or machine, got %r" % general["scope"])
@@ -3395,7 +3467,10 @@ def _look_again(ctx, table, before, done, find, look):
 
 
 def report_targets(ctx, targets):
+    """What became of each target: a line (a warning when it was not stopped); with
+    --json a record (outcome None: a dry run)."""
     for target in targets:
+        ctx.out.add("processes", dict(process_record(target), outcome=target.outcome))
         values = dict(svc=target.service.name, pid=target.pid,
                       cmd=printable(target.process.command))
         if target.outcome in FAILED_OUTCOMES:
@@ -3429,6 +3504,8 @@ def report_summary(ctx, service, targets, grace_used):
 
 def report_outside(ctx, service, outsiders):
     """Matches outside the project: never signalled, never silently ignored."""
+    for outsider in outsiders:
+        ctx.out.add("outside", outside_record(outsider))
     if not outsiders:
         return
     ctx.out.say("outside_left", svc=service.name, n=len(outsiders),
@@ -3471,6 +3548,7 @@ def remove_files(ctx, paths):
             continue
         if ctx.system.remove_file(path):      # a failure is noted there, on one line
             ctx.out.say("removed", path=path)
+            ctx.out.add("removed", path)
     return ctx.system.removal_failures == failures
 
 
@@ -3546,12 +3624,10 @@ def outside_record(outsider):
 def cmd_show_processes(ctx, services):
     found = survey(ctx, services)
     records = [process_record(t) for t in found.targets]
-    if ctx.json:
-        import json
-        ctx.out.data(json.dumps({"processes": records, "outside": [
-            outside_record(o) for o in found.outside]}, indent=2))
-        return EXIT_OK
+    for record in records:
+        ctx.out.add("processes", record)
     for outsider in found.outside:
+        ctx.out.add("outside", outside_record(outsider))
         ctx.out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
                     folder=printable(outsider.folder or ctx.out.text("folder_unknown")),
                     cmd=printable(outsider.process.command))
@@ -4275,6 +4351,8 @@ def undo_start(ctx, service, child):
 
 
 def _say_started(ctx, service, child, shown):
+    ctx.out.add("started", {"service": service.name, "pid": child.pid, "command": shown,
+                            "log": service.logfile, "supervised": supervised(ctx, service)})
     if supervised(ctx, service):
         ctx.out.say("supervising", svc=service.name, pid=child.pid, log=service.logfile)
     else:
@@ -5186,6 +5264,8 @@ def cmd_logs(ctx, services):
     services: merged, each line with its service's name in front, as dev shows them)."""
     merged = ctx.follow and len(services) > 1
     prefixes = dev_prefixes([s.name for s in services], ctx.out.colour) if merged else {}
+    if ctx.follow:
+        ctx.out.stream()        # --json: a line of JSON as each line comes
     code = EXIT_OK
     for service in services:
         prefix = prefixes.get(service.name, ("",))[0]
@@ -5202,10 +5282,17 @@ def cmd_logs(ctx, services):
             code = EXIT_FAILED
             continue
         for line in lines:
-            ctx.out.line(prefix + line)
+            say_log_line(ctx, service, line, prefix)
     if not ctx.follow or code != EXIT_OK:
         return code
     return _follow_logs(ctx, services, prefixes)
+
+
+def say_log_line(ctx, service, line, prefix=""):
+    """A line of a log as it is (after `prefix`); with --json, a record naming the
+    service."""
+    ctx.out.line(prefix + line)
+    ctx.out.add("lines", {"service": service.name, "line": line})
 
 
 def _follow_logs(ctx, services, prefixes):
@@ -5232,7 +5319,7 @@ def _follow_logs(ctx, services, prefixes):
                     entry[3] = lines.pop()
                     prefix = prefixes.get(service.name, ("",))[0]
                     for line in lines:
-                        ctx.out.line(prefix + printable(line))
+                        say_log_line(ctx, service, printable(line), prefix)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -5390,6 +5477,13 @@ class Finding(object):
 
     def fix_text(self, out):
         return out.text(self.fix[0], **self.fix[1])
+
+    def record(self, out):
+        """As --json shows it: what, the fix (`command` when it is one to run), and
+        whether `doctor --fix` applies it itself."""
+        return {"finding": self.key, "text": self.text(out), "values": self.values,
+                "fix": self.fix_text(out), "command": self.fix[1].get("cmd"),
+                "fixable": self.action is not None}
 
 
 def _run_fix(command):
@@ -5672,12 +5766,15 @@ def cmd_doctor(ctx, services, problems, fix=False):
             for finding in findings:
                 if finding.action is not None:
                     out.say("doctor_fixed", text=finding.text(out))
+                    out.add("fixed", finding.record(out))
             findings = diagnose(ctx, services, problems)[0]
     for finding in findings:
         # What needs action is the result: shown even with --quiet.
-        out.data(out.text("doctor_finding", text=finding.text(out), fix=finding.fix_text(out)))
+        out.say("doctor_finding", always=True, text=finding.text(out),
+                fix=finding.fix_text(out))
+        out.add("findings", finding.record(out))
     if findings:
-        out.data(out.text("doctor_count", n=len(findings)))
+        out.say("doctor_count", always=True, n=len(findings))
         return EXIT_FAILED
     out.say("doctor_ok")
     return EXIT_OK
@@ -5699,14 +5796,7 @@ def _read_text(path, limit=262144):
 
 def detect_project(folder="."):
     """What `init` finds: a list of (service name, fields, description)."""
-    found = []
-    backend = _detect_backend(folder)
-    if backend:
-        found.append(backend)
-    frontend = _detect_frontend(folder)
-    if frontend:
-        found.append(frontend)
-    return found
+    return [found for found in (_detect_backend(folder), _detect_frontend(folder)) if found]
 
 
 def _detect_backend(folder):
@@ -5823,9 +5913,11 @@ def write_config(ctx, found, folder="."):
     config_text = render_config(found, folder)
     path = os.path.join(folder, CONFIG_FILE)
     if ctx.dry_run:
+        outcome = "would-write"
         out.say("init_would_write", path=CONFIG_FILE)
         out.line(config_text)
     elif os.path.exists(path) and not ctx.force:
+        outcome = "kept"
         out.say("init_config_kept", path=CONFIG_FILE)
     else:
         try:
@@ -5833,7 +5925,9 @@ def write_config(ctx, found, folder="."):
             ctx.system._write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
+        outcome = "written"
         out.say("init_wrote", path=CONFIG_FILE)
+    out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
 
 
 def make_procclean_line(folder="."):
@@ -5909,6 +6003,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         return EXIT_OK
     for name, fields, what in found:
         out.say("init_found", svc=name, what=what)
+        out.add("services", {"service": name, "found": what, "settings": fields})
     say_toolchains(ctx, found, folder)
     write_config(ctx, found, folder)
     names = [name for name, _, _ in found]
@@ -5920,9 +6015,10 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         rules = makefile_rules(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command(folder))
-        out.line("\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n" % (
-            line, " ".join(t for t, _ in rules)))
-        out.line("\n".join(rule for _, rule in rules))
+        paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
+            line, " ".join(t for t, _ in rules), "\n".join(rule for _, rule in rules))
+        out.line(paste)
+        out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     missing = gitignore_missing(found, folder)
     if missing:
         out.say("init_gitignore", lines=" ".join(missing))
@@ -6368,16 +6464,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     if not added and not replaced and fixed == new_text:
         return EXIT_OK
     new_text = fixed
-    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
-    if "PYTHON" not in info.variables:
-        block.append("PYTHON ?= python3")
-    if "PROCCLEAN" not in info.variables:
-        block.append("PROCCLEAN ?= " + procclean_line)
-    if added:
-        block.append(".PHONY: %s" % " ".join(added))
-        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
-                               if t in added))
-    addition = "\n".join(block) if added or len(block) > 2 else ""
+    addition = makefile_addition(info, names, added, procclean_line, folder)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -6387,12 +6474,28 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
         if addition:
             out.say("init_would_append")
             out.line(addition)
+            out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
     return _write_makefile(ctx, folder, name, text if exists else None, new_text,
                            added, replaced)
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
+
+
+def makefile_addition(info, names, added, procclean_line, folder="."):
+    """The block init --makefile appends: the variables make lacks, the rules
+    `added`; empty when there is nothing to add."""
+    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
+    if "PYTHON" not in info.variables:
+        block.append("PYTHON ?= python3")
+    if "PROCCLEAN" not in info.variables:
+        block.append("PROCCLEAN ?= " + procclean_line)
+    if added:
+        block.append(".PHONY: %s" % " ".join(added))
+        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
+                               if t in added))
+    return "\n".join(block) if added or len(block) > 2 else ""
 
 
 def runs_this_file(value, folder="."):
@@ -6475,6 +6578,7 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
     if before is not None:
         out.say("init_backup", path=os.path.basename(backup))
     out.say("init_unchecked" if complaint else "init_checked", path=name)
+    out.add("files", {"path": name, "outcome": "written", "text": new_text})
     return EXIT_OK
 
 
@@ -6533,6 +6637,15 @@ HANDLERS = {
     "init": _init,
 }
 COMMANDS = tuple(HANDLERS)
+# Command -> the lists its --json document always has (besides command, exit_code,
+# dry_run, error when there was one, and events: every message, in order).
+_STOPPED = ("processes", "outside", "removed")
+JSON_RECORDS = {
+    "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
+    "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
+    "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files"),
+    "doctor": ("findings", "fixed", "processes", "removed", "outside"),
+}
 # Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 
@@ -6544,8 +6657,8 @@ commands:
   restart [SERVICE...]       stop, then start
   status [SERVICE...]        its state (running, starting, not listening, unhealthy,
                              restarting, crashed), PIDs, port, uptime, CPU, memory
-                             (--health, --check, --json, --watch [SECONDS])
-  show-processes [SERVICE...]  every matching process (--json)
+                             (--health, --check, --watch [SECONDS])
+  show-processes [SERVICE...]  every matching process
   clean                      remove stale pidfiles and the logfiles
   kill-port PORT...          stop what LISTENS on the ports, never their clients
   supervise SERVICE          run it in the foreground, restart it when it crashes
@@ -6666,15 +6779,7 @@ class Parser(object):
                 positional.append(word)
                 continue
             if not word.startswith("--") and len(word) > 2:
-                # Short options run together: -qf, -n5, -n=5.
-                spec = self.by_flag.get(word[:2])
-                if spec is not None and spec.kind != "flag":
-                    words[i:i] = [word[2:].lstrip("=")]
-                    word = word[:2]
-                elif all(self.by_flag.get("-" + c) is not None
-                         and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
-                    words[i:i] = ["-" + c for c in word[2:]]
-                    word = word[:2]
+                word = self._split_short(word, words, i)
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
                 raise _ParserExit(0, self.format_help())
@@ -6688,19 +6793,7 @@ class Parser(object):
                 setattr(options, spec.dest, True)
                 continue
             if not eq:
-                if spec.kind == "optional":
-                    # Its value may be left out: the next word is its value only if it
-                    # is a number (`--watch status` watches; `--watch 1 status` too).
-                    if i < len(words) and words[i].replace(".", "", 1).isdigit():
-                        value = words[i]
-                        i += 1
-                    else:
-                        value = spec.const
-                elif i < len(words) and not _looks_like_option(words[i]):
-                    value = words[i]
-                    i += 1
-                else:
-                    raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+                value, i = self._next_value(spec, flag, words, i)
             if spec.choices and value not in spec.choices:
                 raise ProcCleanError("%s: %r is not one of %s"
                                      % (flag, value, ", ".join(spec.choices)))
@@ -6713,11 +6806,34 @@ class Parser(object):
             options.names = positional[1:]
         return options, extra
 
+    def _split_short(self, word, words, i):
+        """Short options run together (-qf, -n5, -n=5): the first, the rest put back
+        into `words` at `i`."""
+        spec = self.by_flag.get(word[:2])
+        if spec is not None and spec.kind != "flag":
+            words[i:i] = [word[2:].lstrip("=")]
+            return word[:2]
+        if all(self.by_flag.get("-" + c) is not None
+               and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
+            words[i:i] = ["-" + c for c in word[2:]]
+            return word[:2]
+        return word
+
+    @staticmethod
+    def _next_value(spec, flag, words, i):
+        """The value of an option given without `=`: (value, index after it)."""
+        if spec.kind == "optional":
+            # Its value may be left out: the next word is its value only if it is a
+            # number (`--watch status` watches; `--watch 1 status` too).
+            if i < len(words) and words[i].replace(".", "", 1).isdigit():
+                return words[i], i + 1
+            return spec.const, i
+        if i < len(words) and not _looks_like_option(words[i]):
+            return words[i], i + 1
+        raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+
     def format_usage(self):
         return "usage: %s %s\n" % (self.prog, self.usage)
-
-    def print_usage(self, stream):
-        stream.write(self.format_usage())
 
     def format_help(self):
         lines = [self.format_usage(), self.description, "", "options:"]
@@ -6750,7 +6866,7 @@ def build_parser():
     add("--dry-run", help="print what would be signalled, started and removed; change nothing")
     add("--grace", kind="value", metavar="SECONDS",
         help="how long stop waits after SIGTERM before SIGKILL (default 2)")
-    add("--json", help="machine-readable output (status, show-processes)")
+    add("--json", help="one JSON document on stdout instead of text (logs -f: a line each)")
     add("--everywhere", help="match the patterns on the whole machine, as the Makefile's "
         "recipes did, not only this project's processes (stop, force-clean, restart, "
         "status, show-processes, doctor)")
@@ -6817,13 +6933,26 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     config = load_config(args.config, args.set, environ, problems=problems,
                          read_file=command != "init")
     ctx = make_context(args, config, system, stdout, stderr, environ)
-    return HANDLERS[command](ctx, args, implied + args.names, problems)
+    code, error = EXIT_FAILED, None
+    try:
+        code = HANDLERS[command](ctx, args, implied + args.names, problems)
+        return code
+    except ProcCleanError as exc:
+        code, error = exc.code, str(exc)
+        raise
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+        raise
+    finally:    # with --json: the one document, whatever happened
+        ctx.out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
+                       dry_run=ctx.dry_run, **({"error": error} if error else {}))
 
 
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
-    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ)
+    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
+                   json=args.json)
     grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
         config.grace if config.grace is not None else DEFAULT_GRACE)
     timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None \

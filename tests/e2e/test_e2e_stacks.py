@@ -293,6 +293,13 @@ def assert_all_gone(st, res, ports):
             port, " ".join(res["args"]), b["error"])
 
 
+def start_backend(st, mode, env):
+    """start --wait backend: up, listening and healthy; its status record."""
+    st.ok("start", "--wait", "backend", env=env)
+    return assert_up(st, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+                     BACKEND_MARKERS[mode])
+
+
 def pidfile_pid(st, name):
     text = st.read(name + ".pid")
     assert text is not None, "%s.pid missing after start" % name
@@ -305,9 +312,7 @@ def pidfile_pid(st, name):
 @pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
 def test_backend_start_status_stop(stack, mode):
     env = backend_env(mode)
-    stack.ok("start", "--wait", "backend", env=env)
-    svc = assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
-                    BACKEND_MARKERS[mode])
+    svc = start_backend(stack, mode, env)
     pid = pidfile_pid(stack, "backend")
     assert pid in svc["pids"], (pid, svc)
     # Already running: start says so and exits 0, starts nothing new.
@@ -323,9 +328,7 @@ def test_backend_start_status_stop(stack, mode):
 @pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
 def test_backend_force_clean(stack, mode):
     env = backend_env(mode)
-    stack.ok("start", "--wait", "backend", env=env)
-    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
-              BACKEND_MARKERS[mode])
+    start_backend(stack, mode, env)
     res = stack.ok("force-clean", "backend", env=env)
     assert_all_gone(stack, res, [BACKEND_PORT])
     assert stack.read("backend.pid") is None, "backend.pid left after force-clean"
@@ -335,9 +338,7 @@ def test_backend_force_clean(stack, mode):
 @pytest.mark.parametrize("mode", sorted(BACKEND_MODES))
 def test_backend_restart(stack, mode):
     env = backend_env(mode)
-    stack.ok("start", "--wait", "backend", env=env)
-    assert_up(stack, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
-              BACKEND_MARKERS[mode])
+    start_backend(stack, mode, env)
     old = {p[0] for p in stack.procs()}
     old_pid = pidfile_pid(stack, "backend")
     stack.ok("restart", "backend", env=env)

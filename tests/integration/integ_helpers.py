@@ -1,4 +1,5 @@
 """Shared pieces of the integration tests: populations of stand-ins and assertions."""
+import time
 
 from nslib import Proc
 
@@ -43,8 +44,27 @@ def write(path, data):
         f.write(data)
 
 
+def read(path):
+    """A file's text ("" when it is not there)."""
+    try:
+        with open(str(path), "r", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def no_traceback(result):
     assert "Traceback" not in result.stdout + result.stderr, result
+
+
+def wait_until(cond, timeout, step=0.02):
+    """cond()'s first true value, or its last false one once `timeout` has passed."""
+    deadline = time.time() + timeout
+    while True:
+        value = cond()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
 
 
 def assert_dead(ns, pids, result=None, timeout=3):

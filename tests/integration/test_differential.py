@@ -374,11 +374,17 @@ def _pidfile_backend(ns, folder, mtime_offset=0.0):
     return proc
 
 
+def pidfile_twins(twins, command, mtime_offset=0):
+    """A pidfile backend in each twin, `command` run by both: (the seed's backend,
+    procclean's, the seed's result, procclean's)."""
+    s = _pidfile_backend(twins.seed, twins.seed_dir, mtime_offset=mtime_offset)
+    p = _pidfile_backend(twins.pc, twins.pc_dir, mtime_offset=mtime_offset)
+    return (s, p, run_seed(twins.seed, command, twins.seed_dir),
+            run_procclean(twins.pc, command, twins.pc_dir))
+
+
 def test_pidfile_backend_stop_seed_kills_only_the_named_pid(twins):
-    s = _pidfile_backend(twins.seed, twins.seed_dir)
-    p = _pidfile_backend(twins.pc, twins.pc_dir)
-    run_seed(twins.seed, "stop-backend", twins.seed_dir)
-    rp = run_procclean(twins.pc, "stop-backend", twins.pc_dir)
+    s, p, _, rp = pidfile_twins(twins, "stop-backend")
     assert rp.rc == 0, rp
     # both trust the pidfile; the seed leaves its worker, procclean takes the tree
     assert settle(twins.seed, s.pids()) == [s.children[0].pid]
@@ -388,10 +394,7 @@ def test_pidfile_backend_stop_seed_kills_only_the_named_pid(twins):
 
 
 def test_force_clean_seed_ignores_the_pidfile_procclean_takes_it(twins):
-    s = _pidfile_backend(twins.seed, twins.seed_dir)
-    p = _pidfile_backend(twins.pc, twins.pc_dir)
-    run_seed(twins.seed, "force-clean-backend", twins.seed_dir)
-    rp = run_procclean(twins.pc, "force-clean-backend", twins.pc_dir)
+    s, p, _, rp = pidfile_twins(twins, "force-clean-backend")
     assert rp.rc == 0, rp
     # the seed's force-clean only greps: the pidfile's process (no match) survives, and the
     # pidfile that named it is deleted anyway
@@ -404,10 +407,7 @@ def test_force_clean_seed_ignores_the_pidfile_procclean_takes_it(twins):
 
 def test_reused_pid_seed_kills_it_procclean_leaves_it(twins):
     """The pidfile was written a minute before its PID went to an unrelated process."""
-    s = _pidfile_backend(twins.seed, twins.seed_dir, mtime_offset=-60)
-    p = _pidfile_backend(twins.pc, twins.pc_dir, mtime_offset=-60)
-    rs = run_seed(twins.seed, "stop-backend", twins.seed_dir)
-    rp = run_procclean(twins.pc, "stop-backend", twins.pc_dir)
+    s, p, rs, rp = pidfile_twins(twins, "stop-backend", mtime_offset=-60)
     assert "后端主进程已停止 (PID: %d)" % s.pid in rs.stdout, rs
     assert settle(twins.seed, [s.pid]) == []
     assert rp.rc == 0, rp

@@ -11,27 +11,10 @@ import time
 
 import pytest
 
-from integ_helpers import assert_dead, no_traceback, write
+from integ_helpers import assert_dead, no_traceback, read, wait_until, write
 from nslib import Proc
 
 TIMEOUT = 60
-
-
-def read(path):
-    try:
-        with open(str(path), "r", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_until(cond, timeout, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
 
 
 def finished(r):

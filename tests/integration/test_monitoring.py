@@ -13,38 +13,14 @@ import signal
 import sys
 import time
 
+from integ_helpers import no_traceback, read, wait_until, write
+
 
 # --------------------------------------------------------------------------------------------
 # helpers
 
 STAMP = r"\[procclean (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]"
 TIMEOUT = 60          # generous subprocess timeout for any one procclean run
-
-
-def write(path, text):
-    with open(str(path), "w") as f:
-        f.write(text)
-
-
-def read(path):
-    try:
-        with open(str(path), "r", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def no_traceback(result):
-    assert "Traceback" not in result.stdout + result.stderr, result
-
-
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
 
 
 def others(ns):

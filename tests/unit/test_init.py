@@ -96,6 +96,17 @@ def fields(service):
             "cwd": service.cwd, "health": service.health}
 
 
+def assert_two_services(cfg, backend_cwd, frontend_cwd, frontend_port):
+    """init wrote the built-in backend and frontend, run in these folders."""
+    assert cfg.default_names == ["backend", "frontend"]
+    assert fields(cfg.services["backend"]) == {
+        "pattern": BACKEND_PATTERN, "pidfile": "backend.pid", "logfile": "backend.log",
+        "port": 8000, "command": "{python} main.py", "cwd": backend_cwd, "health": "auto"}
+    assert fields(cfg.services["frontend"]) == {
+        "pattern": FRONTEND_PATTERN, "pidfile": "frontend.pid", "logfile": "frontend.log",
+        "port": frontend_port, "command": "npm run dev", "cwd": frontend_cwd, "health": "/"}
+
+
 def targets_in(makefile_text):
     """Rule names in a Makefile, in order, one entry per rule line (duplicates kept);
     special targets (.PHONY, ...) left out."""
@@ -132,13 +143,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     assert "found frontend: frontend/package.json (dev script: vite, port 3000)" in out, out
     assert "wrote procclean.ini" in out
     cfg = config()
-    assert cfg.default_names == ["backend", "frontend"]
-    assert fields(cfg.services["backend"]) == {
-        "pattern": BACKEND_PATTERN, "pidfile": "backend.pid", "logfile": "backend.log",
-        "port": 8000, "command": "{python} main.py", "cwd": "backend", "health": "auto"}
-    assert fields(cfg.services["frontend"]) == {
-        "pattern": FRONTEND_PATTERN, "pidfile": "frontend.pid", "logfile": "frontend.log",
-        "port": 3000, "command": "npm run dev", "cwd": "frontend", "health": "/"}
+    assert_two_services(cfg, "backend", "frontend", 3000)
     # the start folders are real folders of this repo
     assert (repo / procclean.resolve_cwd(cfg.services["backend"].cwd) / "main.py").is_file()
     assert (repo / procclean.resolve_cwd(cfg.services["frontend"].cwd) / "package.json").is_file()
@@ -195,13 +200,7 @@ def test_plain_python_main_and_npm_at_the_root(project, init):
     assert "found frontend: ./package.json (dev script: node server.js --port 4000, port 4000)" \
         in out, out
     cfg = config()
-    assert cfg.default_names == ["backend", "frontend"]
-    assert fields(cfg.services["backend"]) == {
-        "pattern": BACKEND_PATTERN, "pidfile": "backend.pid", "logfile": "backend.log",
-        "port": 8000, "command": "{python} main.py", "cwd": ".", "health": "auto"}
-    assert fields(cfg.services["frontend"]) == {
-        "pattern": FRONTEND_PATTERN, "pidfile": "frontend.pid", "logfile": "frontend.log",
-        "port": 4000, "command": "npm run dev", "cwd": ".", "health": "/"}
+    assert_two_services(cfg, ".", ".", 4000)
     assert not (repo / "Makefile").exists()
 
 

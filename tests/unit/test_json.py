@@ -1,0 +1,187 @@
+"""--json on every command (issue 15): one JSON document on stdout, no text there, what
+was found and what became of it; logs -f --json one object per line."""
+import json
+
+import pytest
+
+from fakes import FakeProc, FakeSystem, invoke
+import procclean
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_json(argv, system, code=0):
+    """procclean ARGV --json: the document, after checking the exit code and that
+    stdout holds nothing else."""
+    status, out, err = invoke(argv + ["--json"], system)
+    assert status == code, (out, err)
+    document = json.loads(out)
+    assert document["command"] == argv[0].split("-backend")[0]
+    assert document["exit_code"] == code
+    return document, err
+
+
+def events(document):
+    return [e["event"] for e in document["events"]]
+
+
+def test_stop_lists_each_process_with_its_outcome_and_the_ones_outside(in_tmp):
+    (in_tmp / "backend.pid").write_text("100\n")
+    system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None),
+                         FakeProc(101, 100, "python worker"),
+                         FakeProc(300, 1, "python main.py", cwd="/elsewhere")])
+    document, err = run_json(["stop"], system)
+    assert [(p["pid"], p["via"], p["outcome"]) for p in document["processes"]] == [
+        (100, "pidfile", "killed"), (101, "child", "stopped")]
+    assert [(o["pid"], o["folder"]) for o in document["outside"]] == [(300, "/elsewhere")]
+    assert document["removed"] == ["backend.pid"] and not (in_tmp / "backend.pid").exists()
+    assert "nothing" in events(document) and err == ""
+    assert 300 not in [pid for _, pid, _ in system.sent]
+
+
+def test_a_process_that_could_not_be_stopped_is_a_warning_on_stderr_and_in_the_document():
+    system = FakeSystem([FakeProc(100, 1, "python main.py", eperm=True, user="root")])
+    document, err = run_json(["stop", "backend"], system, code=1)
+    assert [(p["pid"], p["outcome"]) for p in document["processes"]] == [(100, "denied")]
+    assert "PID 100" in err
+    warning = [e for e in document["events"] if e.get("warning")][0]
+    assert warning["event"] == "denied" and warning["pid"] == 100
+
+
+def test_force_clean_removes_the_log_and_says_so(in_tmp):
+    (in_tmp / "backend.log").write_text("x\n")
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    document, _ = run_json(["force-clean-backend"], system)
+    assert [(p["pid"], p["outcome"]) for p in document["processes"]] == [(100, "killed")]
+    assert document["removed"] == ["backend.log"] and document["outside"] == []
+
+
+def test_a_dry_run_signals_nothing_and_says_what_it_would_do():
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    status, out, _ = invoke(["stop", "backend", "--json", "--dry-run"], system)
+    document = json.loads(out)
+    assert document["dry_run"] is True and system.sent == []
+    assert [(p["pid"], p["outcome"]) for p in document["processes"]] == [(100, None)]
+    assert events(document) == ["would_signal"]
+
+
+class Child(object):
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        return None
+
+
+class Launcher(FakeSystem):
+    """A FakeSystem that starts a (fake) child for each spawn."""
+
+    def spawn(self, argv, cwd, logfile, new_session=True, env=None):
+        self.procs[700] = FakeProc(700, 1, " ".join(argv))
+        return Child(700)
+
+
+def test_start_lists_what_it_started(in_tmp):
+    document, _ = run_json(["start-backend"], Launcher([]))
+    started, = document["started"]
+    assert (started["service"], started["pid"], started["log"]) == ("backend", 700, "backend.log")
+    assert started["supervised"] is False
+    assert (in_tmp / "backend.pid").read_text() == "700\n"
+
+
+def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
+    # term_delay=0: gone at once, the fake clock stays at 0 (_watch_start can spin on
+    # a clock that has moved by sums of fractions; a real clock moves on).
+    system = Launcher([FakeProc(100, 1, "python main.py", term_delay=0)])
+    document, _ = run_json(["restart-backend"], system)
+    assert [(p["pid"], p["outcome"]) for p in document["processes"]] == [(100, "stopped")]
+    assert [s["pid"] for s in document["started"]] == [700]
+
+
+def test_clean_lists_the_files_it_removed_and_warns_about_the_kept(in_tmp):
+    (in_tmp / "backend.pid").write_text("100\n")
+    (in_tmp / "frontend.pid").write_text("4242\n")
+    (in_tmp / "frontend.log").write_text("x")
+    system = FakeSystem([FakeProc(100, 1, "python main.py")])
+    document, err = run_json(["clean"], system)
+    assert document["removed"] == ["frontend.pid", "frontend.log"]
+    assert "clean_kept" in events(document) and "backend.pid: kept" in err
+
+
+def test_kill_port_lists_the_holders_and_the_freed_ports():
+    system = FakeSystem([FakeProc(555, 1, "python3 -m http.server 9000")],
+                        listeners=[procclean.Listener(9000, "0.0.0.0", "ipv4", 555)])
+    document, _ = run_json(["kill-port", "9000", "9001"], system)
+    assert [(p["pid"], p["outcome"]) for p in document["processes"]] == [(555, "stopped")]
+    said = dict((e["event"], e) for e in document["events"])
+    assert said["port_nothing"]["port"] == 9001 and said["port_freed"]["port"] == 9000
+
+
+def test_doctor_lists_findings_with_their_fix_commands(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    document, _ = run_json(["doctor", "backend"], FakeSystem([]), code=1)
+    finding, = document["findings"]
+    assert finding["finding"] == "d_stale" and finding["fixable"] is True
+    assert finding["command"] == "python3 %s clean backend" % procclean.__file__
+    assert "4242" in finding["text"] and finding["fix"] == finding["command"]
+    assert {"doctor_env", "doctor_tools", "doctor_count"} <= set(events(document))
+
+
+def test_doctor_fix_lists_what_it_fixed(in_tmp):
+    (in_tmp / "backend.pid").write_text("4242\n")
+    document, _ = run_json(["doctor", "backend", "--fix"], FakeSystem([]))
+    assert [f["finding"] for f in document["fixed"]] == ["d_stale"]
+    assert document["findings"] == [] and document["removed"] == ["backend.pid"]
+
+
+def test_init_lists_the_services_found_and_the_files(in_tmp):
+    (in_tmp / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (in_tmp / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    document, _ = run_json(["init"], FakeSystem([]))
+    assert [s["service"] for s in document["services"]] == ["backend"]
+    config, paste = document["files"]
+    assert (config["path"], config["outcome"]) == ("procclean.ini", "written")
+    assert (in_tmp / "procclean.ini").read_text() == config["text"]
+    assert paste["outcome"] == "to-paste" and "stop-backend:" in paste["text"]
+
+
+def test_logs_lists_the_lines_with_their_service(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    document, _ = run_json(["logs", "backend", "frontend"], FakeSystem([]))
+    assert document["lines"] == [{"service": "backend", "line": "one"},
+                                 {"service": "backend", "line": "two"}]
+    assert events(document) == ["no_log"]
+
+
+class Appending(FakeSystem):
+    """A log that gets one more line, then Ctrl-C."""
+
+    def read_new(self, path, offset, identity):
+        if getattr(self, "done", False):
+            raise KeyboardInterrupt
+        self.done = True
+        return b"three\n", offset + 6, identity
+
+
+def test_logs_follow_prints_one_object_per_line(in_tmp):
+    (in_tmp / "backend.log").write_text("one\ntwo\n")
+    code, out, _ = invoke(["logs", "backend", "-f", "-n", "1", "--json"], Appending([]))
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"service": "backend", "line": "two"}, {"service": "backend", "line": "three"}]
+
+
+def test_an_error_is_in_the_document_and_on_stderr():
+    code, out, err = invoke(["stop", "nosuch", "--json"], FakeSystem([]))
+    assert code == 2 and "unknown service 'nosuch'" in err
+    document = json.loads(out)
+    assert document["exit_code"] == 2 and "unknown service 'nosuch'" in document["error"]
+
+
+def test_quiet_does_not_hide_the_document():
+    code, out, _ = invoke(["stop", "--json", "--quiet"], FakeSystem([]))
+    assert code == 0 and json.loads(out)["processes"] == []
