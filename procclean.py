@@ -6646,6 +6646,8 @@ JSON_RECORDS = {
     "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files"),
     "doctor": ("findings", "fixed", "processes", "removed", "outside"),
 }
+# Commands that run services in the foreground and show their output: no --json.
+FOREGROUND_COMMANDS = ("dev", "supervise")
 # Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 
@@ -6928,6 +6930,9 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     """Carry out a parsed command line: its config, its context, its handler."""
     environ = os.environ if environ is None else environ
     command, implied = split_command(args.command)
+    if args.json and command in FOREGROUND_COMMANDS:
+        raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
+                             "JSON lines use logs -f --json" % command)
     problems = [] if command == "doctor" else None
     # init writes the config: one that no longer loads must not stop it.
     config = load_config(args.config, args.set, environ, problems=problems,

@@ -185,3 +185,10 @@ def test_an_error_is_in_the_document_and_on_stderr():
 def test_quiet_does_not_hide_the_document():
     code, out, _ = invoke(["stop", "--json", "--quiet"], FakeSystem([]))
     assert code == 0 and json.loads(out)["processes"] == []
+
+
+def test_foreground_commands_say_json_is_not_theirs():
+    for argv in (["dev", "--json"], ["supervise", "backend", "--json"]):
+        code, out, err = invoke(argv, FakeSystem([]))
+        assert code == 2 and "logs -f --json" in err, (argv, err)
+        assert out == "", out      # nothing started, nothing to report on stdout
