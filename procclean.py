@@ -1126,7 +1126,11 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 
 # ---------------------------------------------------------------------------
 # System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
-# and touches files.  Tests replace it with a fake.
+# and touches the files of running services (pidfiles, logs, supervisor state,
+# locks).  Tests replace it with a fake.  The boundary: what reads or writes the
+# project's own set-up files (init and doctor: the Makefile, package.json,
+# requirements, procclean.ini) does it directly, through open_regular/read_regular
+# below, the same guarded open every file gets; no fake ever stands in for those.
 # ---------------------------------------------------------------------------
 
 def _which(program):
@@ -4125,26 +4129,9 @@ def _start_services(ctx, services):
     failed = False
     started = []
     for service in services:
-        running = found.started(service)
-        if running:
-            ctx.out.say("already_running", svc=service.name,
-                        pids=", ".join(str(t.pid) for t in running))
-            continue
-        if service.port is not None:
-            holders = port_holders(found.listeners, service.port, found.table)
-            if holders:
-                holder = holders[0]
-                if holder.pid is None:
-                    ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
-                else:
-                    ctx.out.warn("port_taken", svc=service.name, port=service.port,
-                                 pid=holder.pid, cmd=printable(holder.command or "?"))
-                say_port_hint(ctx, service, holder.pid)
-                failed = True
-                continue
-        if not service.command.strip():
-            ctx.out.warn("no_command", svc=service.name)
-            failed = True
+        blocked = _start_blocked(ctx, service, found)
+        if blocked is not None:
+            failed = failed or blocked
             continue
         cwd, argv, shown = launch_plan(service)
         if ctx.dry_run:
@@ -4159,34 +4146,67 @@ def _start_services(ctx, services):
         if service.after and not _wait_after(ctx, service, started):
             failed = True
             continue
-        if ctx.rotate:
-            ctx.system.rotate_log(service.logfile)
-        position = ctx.system.log_position(service.logfile)
-        env = launch_env(ctx, service)
-        if supervised(ctx, service):
-            argv, cwd = supervisor_argv(ctx, service, env)
-        try:
-            child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
-        except OSError as exc:
-            ctx.out.warn("start_error", svc=service.name,
-                         error="%s: %s" % (exc.filename or argv[0], exc.strerror or exc))
+        entry = _launch(ctx, service, cwd, argv, shown)
+        if entry is None:
             failed = True
-            continue
-        try:
-            ctx.system.write_pidfile(service.pidfile, child.pid)
-        except OSError as exc:
-            # Untracked, it could only be found by pattern: take it down again.
-            ctx.system.send_signal(child.pid, SIGKILL)
-            child.wait()
-            ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
-                         % (service.pidfile, exc.strerror or exc))
-            failed = True
-            continue
-        if not supervised(ctx, service):
-            ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
-                                  % (service.name, child.pid, shown, cwd))
-        started.append((service, child, shown, position))
+        else:
+            started.append(entry)
     return failed, started
+
+
+def _start_blocked(ctx, service, found):
+    """Why a service is not started, said: None (it may start), False (it runs
+    already: done) or True (its port is taken, it has no command: failed)."""
+    running = found.started(service)
+    if running:
+        ctx.out.say("already_running", svc=service.name,
+                    pids=", ".join(str(t.pid) for t in running))
+        return False
+    holders = port_holders(found.listeners, service.port, found.table) \
+        if service.port is not None else []
+    if holders:
+        holder = holders[0]
+        if holder.pid is None:
+            ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
+        else:
+            ctx.out.warn("port_taken", svc=service.name, port=service.port,
+                         pid=holder.pid, cmd=printable(holder.command or "?"))
+        say_port_hint(ctx, service, holder.pid)
+        return True
+    if not service.command.strip():
+        ctx.out.warn("no_command", svc=service.name)
+        return True
+    return None
+
+
+def _launch(ctx, service, cwd, argv, shown):
+    """Spawn one service (or its supervisor) and write its pidfile: the entry
+    `_watch_start` follows, or None (said) when it could not be started."""
+    if ctx.rotate:
+        ctx.system.rotate_log(service.logfile)
+    position = ctx.system.log_position(service.logfile)
+    env = launch_env(ctx, service)
+    if supervised(ctx, service):
+        argv, cwd = supervisor_argv(ctx, service, env)
+    try:
+        child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
+    except OSError as exc:
+        ctx.out.warn("start_error", svc=service.name,
+                     error="%s: %s" % (exc.filename or argv[0], exc.strerror or exc))
+        return None
+    try:
+        ctx.system.write_pidfile(service.pidfile, child.pid)
+    except OSError as exc:
+        # Untracked, it could only be found by pattern: take it down again.
+        ctx.system.send_signal(child.pid, SIGKILL)
+        child.wait()
+        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
+                     % (service.pidfile, exc.strerror or exc))
+        return None
+    if not supervised(ctx, service):
+        ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
+                              % (service.name, child.pid, shown, cwd))
+    return (service, child, shown, position)
 
 
 def supervisor_argv(ctx, service, env):
