@@ -1155,9 +1155,11 @@ def _ps_o_args(fields):
     return args
 
 
-def _read_small(path):
-    """A whole /proc file, with the fewest system calls (no buffered file object)."""
-    fd = os.open(path, os.O_RDONLY)
+def _read_small(path, dir_fd=None, owner=False):
+    """A whole /proc file, with the fewest system calls (no buffered file object);
+    with `owner`, (bytes, the file's owner): /proc/PID's files belong to the
+    process's user (proc(5)), so no second lookup is needed for it."""
+    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
         chunks = []
         while True:
@@ -1165,9 +1167,10 @@ def _read_small(path):
             chunks.append(chunk)
             if len(chunk) < 65536:     # /proc hands over all it has in one read
                 break
+        uid = os.fstat(fd).st_uid if owner else None
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return (b"".join(chunks), uid) if owner else b"".join(chunks)
 
 
 def _file_kind(mode):
@@ -1411,45 +1414,59 @@ class System(object):
     def _read_proc_table(self, previous=None):
         """The table from /proc.  With `previous` (a table read moments ago), only
         PIDs not in it are read: what stop's second look needs, at the cost of a
-        directory listing."""
+        directory listing.  Each process's tag is read in the same pass (see
+        process_tags).  Paths are opened relative to /proc, held open: a lookup of
+        "/proc" saved on every file of every process."""
         table = {}
-        hz = float(self._clock_ticks())
-        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-        boot = self.boot_time()
-        now = self.wall_time()
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            if previous is not None and int(name) in previous:
-                table[int(name)] = previous[int(name)]
-                continue
-            base = "/proc/" + name
-            try:
-                stat = _read_small(base + "/stat")
-                cmdline = _read_small(base + "/cmdline")
-                uid = os.stat(base).st_uid
-            except OSError:
-                continue        # exited while we looked
-            try:
-                fields = parse_proc_stat(stat)
-            except (ValueError, IndexError):
-                continue
-            command = proc_command(cmdline, fields.comm, fields.state)
-            user = self.user_name(uid)
-            # Patterns see the command as `ps -ef` prints it: control characters (a
-            # newline inside an argument) as `?`, so `.*` spans them as grep's did.
-            shown = command.translate(_CONTROL_AS_PS)
-            start = boot + fields.start_ticks / hz
-            if fields.flags & PF_KTHREAD:
-                # A kernel thread has no environment: never read it for a tag.
-                self._tags[(fields.pid, fields.start_ticks)] = None
-            table[fields.pid] = Process(
-                fields.pid, fields.ppid, user, command, zombie=fields.state in "ZX",
-                start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
-                rss_kb=fields.rss_pages * page_kb,
-                line="%s %d %d %s" % (user, fields.pid, fields.ppid, shown), uid=uid,
-                sid=fields.sid, pgid=fields.pgid, start_ticks=fields.start_ticks)
+        clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
+                 self.boot_time(), self.wall_time(), self.euid())
+        proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            for name in os.listdir(proc_fd):
+                if not name.isdigit():
+                    continue
+                if previous is not None and int(name) in previous:
+                    table[int(name)] = previous[int(name)]
+                    continue
+                proc = self._read_proc_entry(proc_fd, name, clock)
+                if proc is not None:
+                    table[proc.pid] = proc
+        finally:
+            os.close(proc_fd)
         return table
+
+    def _read_proc_entry(self, proc_fd, name, clock):
+        """One Process from /proc/NAME (None if it exited while we looked), its tag
+        remembered."""
+        hz, page_kb, boot, now, euid = clock
+        try:
+            stat, uid = _read_small(name + "/stat", proc_fd, owner=True)
+            cmdline = _read_small(name + "/cmdline", proc_fd)
+            fields = parse_proc_stat(stat)
+        except (OSError, ValueError, IndexError):
+            return None
+        command = proc_command(cmdline, fields.comm, fields.state)
+        user = self.user_name(uid)
+        # Patterns see the command as `ps -ef` prints it: control characters (a
+        # newline inside an argument) as `?`, so `.*` spans them as grep's did.
+        shown = command.translate(_CONTROL_AS_PS)
+        start = boot + fields.start_ticks / hz
+        zombie = fields.state in "ZX"
+        tag = None
+        # A kernel thread or a zombie has no environment; another user's is not ours
+        # to read (unless root).
+        if not (fields.flags & PF_KTHREAD or zombie) and euid in (0, uid):
+            try:
+                tag = tag_in_environ(_read_small(name + "/environ", proc_fd))
+            except OSError:
+                pass
+        self._tags[(fields.pid, fields.start_ticks)] = tag
+        return Process(
+            fields.pid, fields.ppid, user, command, zombie=zombie,
+            start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
+            rss_kb=fields.rss_pages * page_kb,
+            line="%s %d %d %s" % (user, fields.pid, fields.ppid, shown), uid=uid,
+            sid=fields.sid, pgid=fields.pgid, start_ticks=fields.start_ticks)
 
     def _with_linux_times(self, table):
         """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
