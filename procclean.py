@@ -1452,15 +1452,18 @@ class System(object):
         shown = command.translate(_CONTROL_AS_PS)
         start = boot + fields.start_ticks / hz
         zombie = fields.state in "ZX"
-        tag = None
-        # A kernel thread or a zombie has no environment; another user's is not ours
-        # to read (unless root).
-        if not (fields.flags & PF_KTHREAD or zombie) and euid in (0, uid):
-            try:
-                tag = tag_in_environ(_read_small(name + "/environ", proc_fd))
-            except OSError:
-                pass
-        self._tags[(fields.pid, fields.start_ticks)] = tag
+        key = (fields.pid, fields.start_ticks)
+        # Read once per process (a watch or dev reads the table again and again); a
+        # kernel thread or a zombie has no environment; another user's is not ours to
+        # read (unless root).
+        if key not in self._tags:
+            tag = None
+            if not (fields.flags & PF_KTHREAD or zombie) and euid in (0, uid):
+                try:
+                    tag = tag_in_environ(_read_small(name + "/environ", proc_fd))
+                except OSError:
+                    pass
+            self._tags[key] = tag
         return Process(
             fields.pid, fields.ppid, user, command, zombie=zombie,
             start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
@@ -3545,7 +3548,10 @@ def report_port_strangers(ctx, services, table):
     if not ports:
         return
     listeners = ctx.system.listeners(ports)
+    if not listeners:
+        return
     folders = ctx.system.process_cwds(l.pid for l in listeners if l.pid is not None)
+    hints = Hints()         # may ask make for its targets: once, and only when needed
     for service in services:
         for holder in port_holders(listeners, service.port, table):
             if holder.pid is None:
@@ -3555,7 +3561,7 @@ def report_port_strangers(ctx, services, table):
                          pid=holder.pid, cmd=printable(holder.command or "?"),
                          folder=printable(folders.get(holder.pid) or
                                           ctx.out.text("folder_unknown")),
-                         free=Hints().command("kill-port", None, str(service.port)))
+                         free=hints.command("kill-port", None, str(service.port)))
 
 
 def remove_files(ctx, paths):

@@ -86,3 +86,34 @@ def pids_in(text, pids):
     """Which of pids appear as whole words in text."""
     import re
     return [p for p in pids if re.search(r"(?<!\d)%d(?!\d)" % p, text)]
+
+
+# The start of a script run under a pseudo-terminal (Ctrl-C typed at a keyboard): it forks
+# argv (json in sys.argv[1]) on a pty; `pump(until, timeout)` reads its output into `out`.
+PTY_PUMP = r"""
+import json, os, pty, select, signal, sys, time
+argv = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+out = b""
+
+
+def pump(until, timeout):
+    global out
+    deadline = time.time() + timeout
+    while time.time() < deadline and not until():
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return "eof"
+            if not chunk:
+                return "eof"
+            out += chunk
+    return "done" if until() else "timeout"
+"""

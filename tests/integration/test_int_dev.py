@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from integ_helpers import no_traceback
+from integ_helpers import PTY_PUMP, no_traceback, read, write
 from nslib import Proc
 
 TIMEOUT = 60
@@ -106,19 +106,6 @@ elif mode == "flaky":               # flaky PORT: crashes the first time, serves
 
 KILLPG = "import os, signal, sys; os.killpg(int(sys.argv[1]), int(sys.argv[2]))"
 
-
-def write(path, text):
-    mode = "wb" if isinstance(text, bytes) else "w"
-    with open(str(path), mode) as f:
-        f.write(text)
-
-
-def read(path):
-    try:
-        with open(str(path), "r", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def wait_until(cond, timeout=TIMEOUT, step=0.05):
@@ -462,32 +449,8 @@ def test_logs_follow_merges_every_service(ns, tmp_path, python):
 # --------------------------------------------------------------------------------------------
 # 3 and 5 on a real terminal: colours (NO_COLOR honoured) and Ctrl-C typed at the keyboard
 
-PTY_DEV = r"""
-import json, os, pty, select, signal, sys, time
-argv, wait_for = json.loads(sys.argv[1]), sys.argv[2].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-out = b""
-
-
-def pump(until, timeout):
-    global out
-    deadline = time.time() + timeout
-    while time.time() < deadline and not until():
-        r, _, _ = select.select([fd], [], [], 0.1)
-        if r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return "eof"
-            if not chunk:
-                return "eof"
-            out += chunk
-    return "done" if until() else "timeout"
+PTY_DEV = PTY_PUMP + r"""
+wait_for = sys.argv[2].encode()
 
 
 up = pump(lambda: out.count(wait_for) >= 2, 60)

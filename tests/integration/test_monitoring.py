@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from integ_helpers import no_traceback, read, wait_until, write
+from integ_helpers import PTY_PUMP, no_traceback, read, wait_until, write
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,32 +401,7 @@ def test_watch_json_prints_one_document_per_line(ns, tmp_path):
         assert rec["health"]["state"] == "healthy", doc
 
 
-PTY_DRIVER = r"""
-import json, os, pty, select, signal, sys, time
-argv = json.loads(sys.argv[1])
-pid, fd = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-out = b""
-
-
-def pump(until, timeout):
-    global out
-    deadline = time.time() + timeout
-    while time.time() < deadline and not until():
-        r, _, _ = select.select([fd], [], [], 0.1)
-        if r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return "eof"
-            if not chunk:
-                return "eof"
-            out += chunk
-    return "done" if until() else "timeout"
+PTY_DRIVER = PTY_PUMP + r"""
 
 
 redraws = pump(lambda: out.count(b"\x1b[2J") >= 3, 30)
