@@ -3214,14 +3214,12 @@ class Survey(object):
     project's processes), the pidfiles and what they are worth, the pattern matches
     left outside the project, the listeners on the services' ports."""
 
-    def __init__(self, table, targets, pidfiles, outside=(), listeners=(), protected=(),
-                 verdicts=None):
+    def __init__(self, table, targets, pidfiles, outside=(), listeners=(), verdicts=None):
         self.table = table
         self.targets = targets
         self.pidfiles = pidfiles          # service name -> PidfileInfo
         self.outside = list(outside)
         self.listeners = list(listeners)
-        self.protected = protected
         self.verdicts = verdicts or {}    # service name -> pidfile verdict
 
     def targets_of(self, service):
@@ -3305,7 +3303,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     targets = plan_targets(table, roots, protected)
     taken = set(t.pid for t in targets)
     return Survey(table, targets, pidfiles, [o for o in outside if o.process.pid not in taken],
-                  listeners, protected, verdicts)
+                  listeners, verdicts)
 
 
 def pidfile_verdict(system, service, info, table, protected):
