@@ -4491,22 +4491,16 @@ class Supervisor(object):
         previous = dict((sig, signal.signal(sig, self.on_signal)) for sig in handled)
         try:
             code = None
-            first = True
             while code is None:
-                status = self.run_child(first)
-                first = False
-                code = self.after_exit(status)
+                code = self.after_exit(self.run_child())
             return code
         except _GiveUp as exc:
             return exc.args[0]
         except _StopRequested as request:
             for sig in handled:
                 signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
-            try:
-                name = signal.Signals(request.args[0]).name
-            except (ValueError, IndexError):
-                name = "a signal"
-            self.log("received %s; stopping %s" % (name, self.service.name))
+            self.log("received %s; stopping %s"
+                     % (signal.Signals(request.args[0]).name, self.service.name))
             self.stop_child()
             self.save(state="stopped", child=None)
             return EXIT_OK
@@ -4526,7 +4520,7 @@ class Supervisor(object):
             self.interruptible = not self.pending_stop
         return self.child
 
-    def run_child(self, first):
+    def run_child(self):
         """Start the child and wait until it ends or is stopped for being unhealthy:
         its exit status (UNHEALTHY_EXIT; 127 when it could not be started again), or
         _GiveUp(EXIT_FAILED) when the very first start fails."""
@@ -4535,7 +4529,7 @@ class Supervisor(object):
             child = self.spawn()
         except OSError as exc:
             problem = "%s: %s" % (exc.filename or self.argv[0], exc.strerror or exc)
-            if first:
+            if self.started is None:        # the very first start
                 self.ctx.out.warn("start_error", svc=service.name, error=problem)
                 self.save(state="exited")
                 raise _GiveUp(EXIT_FAILED)
@@ -4713,15 +4707,13 @@ def relay_lines(prefix, data, pending, utf8=True, encoding="utf-8"):
     """(the complete lines of `pending + data`, each with `prefix` in front, ready to
     write; what is left of a line not ended yet).  Bytes that are not UTF-8 come out
     escaped (\\xff); so does what the output's encoding cannot show."""
-    if pending:
-        data = pending + data
-    cut = data.rfind(b"\n") + 1
-    if cut == 0 and len(data) < RELAY_LONG_LINE:
-        return b"", data
-    if cut == 0:
-        body, rest = data, b""
-    else:
-        body, rest = data[:cut - 1], data[cut:]
+    data = pending + data       # (no copy while `pending` is empty)
+    cut = data.rfind(b"\n")
+    if cut < 0:
+        if len(data) < RELAY_LONG_LINE:
+            return b"", data
+        cut = len(data)
+    body, rest = data[:cut], data[cut + 1:]
     return prefix + relay_convert(body, utf8, encoding).replace(b"\n", b"\n" + prefix) \
         + b"\n", rest
 
@@ -4732,19 +4724,16 @@ def relay_convert(data, utf8=True, encoding="utf-8"):
             data.decode("utf-8")
             return data
         except UnicodeDecodeError:
-            return data.decode("utf-8", "backslashreplace").encode("utf-8")
+            pass
     return data.decode("utf-8", "backslashreplace").encode(encoding, "backslashreplace")
 
 
 class _Stream(object):
-    __slots__ = ("name", "fd", "log_fd", "prefix", "pending")
+    """A service's pipe under the relay: its log, its prefix, its line not ended yet."""
+    __slots__ = ("fd", "log_fd", "prefix", "pending")
 
-    def __init__(self, name, fd, log_fd, prefix):
-        self.name = name
-        self.fd = fd
-        self.log_fd = log_fd
-        self.prefix = prefix
-        self.pending = b""
+    def __init__(self, fd, log_fd, prefix):
+        self.fd, self.log_fd, self.prefix, self.pending = fd, log_fd, prefix, b""
 
 
 class Relay(object):
@@ -4765,9 +4754,8 @@ class Relay(object):
         except LookupError:
             self.encoding = "ascii"
         self.utf8 = self.encoding == "utf-8"
-        self.prefixes = dict((name, (p[0].encode(self.encoding, "backslashreplace"),
-                                     p[1].encode(self.encoding, "backslashreplace")))
-                             for name, p in prefixes.items())
+        self.prefixes = dict((name, tuple(p.encode(self.encoding, "backslashreplace")
+                                          for p in pair)) for name, pair in prefixes.items())
         self.lock = threading.Lock()
         self.streams = {}
         self.added = []
@@ -4786,17 +4774,13 @@ class Relay(object):
     def add(self, name, fd, log_fd):
         """Relay a service's pipe from now on (the relay closes it at its end)."""
         with self.lock:
-            self.added.append(_Stream(name, fd, log_fd, self.prefixes[name][0]))
+            self.added.append(_Stream(fd, log_fd, self.prefixes[name][0]))
         self._wake()
 
     def own(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
-        self._put(self, self.prefixes[name][1]
-                  + text.encode(self.encoding, "backslashreplace") + b"\n")
-
-    def write_text(self, stream, text):
-        """procclean's messages (a Reporter's stream), in order with the rest."""
-        self._put(stream, text)
+        self.write_text(self, self.prefixes[name][1]
+                        + text.encode(self.encoding, "backslashreplace") + b"\n")
 
     def finish(self, timeout):
         """Relay until every pipe is closed or `timeout` passes, flush, stop."""
@@ -4807,7 +4791,9 @@ class Relay(object):
         with self.lock:
             self.done = True        # (a thread stuck on a paused stdout is left behind)
 
-    def _put(self, stream, data):
+    def write_text(self, stream, data):
+        """procclean's messages (to a Reporter's stream, or bytes to `self`: stdout), in
+        order with the rest."""
         with self.lock:
             if not self.done:
                 self.queued.append((stream, data))
@@ -4937,8 +4923,7 @@ class _RelayedStream(object):
     """A Reporter's stdout or stderr during dev: written under the relay's lock."""
 
     def __init__(self, relay, stream):
-        self.relay = relay
-        self.stream = stream
+        self.relay, self.stream = relay, stream
         self.encoding = getattr(stream, "encoding", None)
 
     def isatty(self):
@@ -4972,18 +4957,15 @@ def service_ready(ctx, service):
         return True
     if not any(l.port == service.port for l in ctx.system.listeners([service.port])):
         return False
-    if health_url(service) is None:
-        return True
-    return check_health(ctx.system, service, ctx.health_timeout)["state"] == "healthy"
+    health = check_health(ctx.system, service, ctx.health_timeout)
+    return health is None or health["state"] == "healthy"
 
 
 def _wait_after(ctx, service, started):
     """start: wait until the services `service` starts after are ready (those started
     in this run); False (said) when one is not within the timeout or has exited."""
-    deps = [entry for entry in started if entry[0].name in service.after]
     begun = ctx.system.clock()
-    for entry in deps:
-        dep, child = entry[0], entry[1]
+    for dep, child in [entry[:2] for entry in started if entry[0].name in service.after]:
         while not service_ready(ctx, dep):
             if child.poll() is not None or ctx.system.clock() - begun >= ctx.timeout:
                 ctx.out.warn("after_timeout", svc=service.name, dep=dep.name,
@@ -5007,12 +4989,10 @@ def dev_precheck(ctx, services):
         if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
             return EXIT_FAILED
         found = survey(ctx, services, warn=False)
-    ports = [s.port for s in services if s.port is not None]
-    listeners = ctx.system.listeners(ports) if ports else []
+    with_port = [s for s in services if s.port is not None]
+    listeners = ctx.system.listeners([s.port for s in with_port]) if with_port else []
     code = EXIT_OK
-    for service in services:
-        if service.port is None:
-            continue
+    for service in with_port:
         for holder in port_holders(listeners, service.port, found.table)[:1]:
             code = EXIT_FAILED
             if holder.pid is None:
@@ -5052,19 +5032,18 @@ def cmd_dev(ctx, services):
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)
     out = ctx.out
-    colour = out.colour
     try:
         out_fd = out.stdout.fileno()
     except (AttributeError, ValueError, OSError):
         out_fd = None
-    relay = Relay(out_fd, dev_prefixes([s.name for s in services], colour),
+    relay = Relay(out_fd, dev_prefixes([s.name for s in services], out.colour),
                   getattr(out.stdout, "encoding", None))
     ctx.out = Reporter(lang=out.lang, quiet=out.quiet,
                        stdout=out.stdout and _RelayedStream(relay, out.stdout),
                        stderr=out.stderr and _RelayedStream(relay, out.stderr))
-    ctx.out.colour, ctx.out.colour_err, ctx.out.marks = colour, out.colour_err, out.marks
+    ctx.out.colour, ctx.out.colour_err, ctx.out.marks = out.colour, out.colour_err, out.marks
     try:
-        return DevSession(ctx, services, relay, colour).run()
+        return DevSession(ctx, services, relay, out.colour).run()
     finally:
         ctx.out = out
 
@@ -5269,17 +5248,12 @@ class DevSession(object):
         """Stop every tree of the session (as `stop` does), show why, the exit code."""
         import signal
         ctx = self.ctx
-        started = [e.service for e in self.entries if e.child is not None]
-        if self.signum is not None and self.failure is None:
-            try:
-                name = signal.Signals(self.signum).name
-            except ValueError:
-                name = "signal %d" % self.signum
-            ctx.out.say("dev_stopping_sig", sig=name)
-        elif self.failure is not None:
+        if self.failure is not None:
             ctx.out.say("dev_stopping")
+        elif self.signum is not None:
+            ctx.out.say("dev_stopping_sig", sig=signal.Signals(self.signum).name)
         if self.signum is not None or self.failure is not None:
-            cmd_stop(ctx, started)
+            cmd_stop(ctx, [e.service for e in self.entries if e.child is not None])
         for entry in self.entries:
             if entry.child is not None:
                 try:
