@@ -5283,7 +5283,6 @@ def cmd_logs(ctx, services):
         ctx.out.stream()        # --json: a line of JSON as each line comes
     code = EXIT_OK
     for service in services:
-        prefix = prefixes.get(service.name, ("",))[0]
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
             continue
@@ -5297,44 +5296,40 @@ def cmd_logs(ctx, services):
             code = EXIT_FAILED
             continue
         for line in lines:
-            say_log_line(ctx, service, line, prefix)
+            say_log_line(ctx, service, line, prefixes)
     if not ctx.follow or code != EXIT_OK:
         return code
     return _follow_logs(ctx, services, prefixes)
 
 
-def say_log_line(ctx, service, line, prefix=""):
-    """A line of a log as it is (after `prefix`); with --json, a record naming the
-    service."""
-    ctx.out.line(prefix + line)
+def say_log_line(ctx, service, line, prefixes):
+    """A line of a log as it is (after its service's prefix, if `prefixes` has one);
+    with --json, a record naming the service."""
+    ctx.out.line(prefixes.get(service.name, ("",))[0] + line)
     ctx.out.add("lines", {"service": service.name, "line": line})
 
 
 def _follow_logs(ctx, services, prefixes):
     """logs -f: print what is appended to the logs until Ctrl-C, a closed stdout, or a
     log turning into something that is not a regular file (one line, exit 1)."""
-    followed = []
-    for service in services:
-        offset, identity = ctx.system.log_position(service.logfile)
-        followed.append([service, offset, identity, b""])
+    followed = [[s, ctx.system.log_position(s.logfile), b""] for s in services]
     try:
         while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
             for entry in followed:
-                service, offset, identity, pending = entry
+                service, position, pending = entry
                 try:
-                    data, entry[1], entry[2] = ctx.system.read_new(service.logfile, offset,
-                                                                   identity)
+                    data, offset, identity = ctx.system.read_new(service.logfile, *position)
                 except OSError as exc:
                     raise ProcCleanError(ctx.out.text(
                         "follow_failed", path=service.logfile, error=error_text(exc)),
                         EXIT_FAILED)
+                entry[1] = (offset, identity)
                 if data:
                     lines = (pending + data).split(b"\n")
-                    entry[3] = lines.pop()
-                    prefix = prefixes.get(service.name, ("",))[0]
+                    entry[2] = lines.pop()
                     for line in lines:
-                        say_log_line(ctx, service, printable(line), prefix)
+                        say_log_line(ctx, service, printable(line), prefixes)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
