@@ -4703,7 +4703,7 @@ def dev_prefixes(names, colour):
     return prefixes
 
 
-def relay_lines(prefix, data, pending, utf8=True, encoding="utf-8"):
+def relay_lines(prefix, data, pending, encoding="utf-8"):
     """(the complete lines of `pending + data`, each with `prefix` in front, ready to
     write; what is left of a line not ended yet).  Bytes that are not UTF-8 come out
     escaped (\\xff); so does what the output's encoding cannot show."""
@@ -4714,12 +4714,12 @@ def relay_lines(prefix, data, pending, utf8=True, encoding="utf-8"):
             return b"", data
         cut = len(data)
     body, rest = data[:cut], data[cut + 1:]
-    return prefix + relay_convert(body, utf8, encoding).replace(b"\n", b"\n" + prefix) \
+    return prefix + relay_convert(body, encoding).replace(b"\n", b"\n" + prefix) \
         + b"\n", rest
 
 
-def relay_convert(data, utf8=True, encoding="utf-8"):
-    if utf8:
+def relay_convert(data, encoding):
+    if encoding == "utf-8":     # (as codecs.lookup names it)
         try:
             data.decode("utf-8")
             return data
@@ -4753,7 +4753,6 @@ class Relay(object):
             self.encoding = codecs.lookup(encoding or "utf-8").name
         except LookupError:
             self.encoding = "ascii"
-        self.utf8 = self.encoding == "utf-8"
         self.prefixes = dict((name, tuple(p.encode(self.encoding, "backslashreplace")
                                           for p in pair)) for name, pair in prefixes.items())
         self.lock = threading.Lock()
@@ -4888,8 +4887,7 @@ class Relay(object):
             return True
         if stream.log_fd is not None:
             _write_all(stream.log_fd, data)
-        lines, stream.pending = relay_lines(stream.prefix, data, stream.pending, self.utf8,
-                                            self.encoding)
+        lines, stream.pending = relay_lines(stream.prefix, data, stream.pending, self.encoding)
         if lines:
             batch.append(lines)
         return False
@@ -4897,8 +4895,7 @@ class Relay(object):
     def _end(self, stream, batch):
         """A pipe closed: its partial last line is shown (and ended in the log)."""
         if stream.pending:
-            batch.append(stream.prefix + relay_convert(stream.pending, self.utf8,
-                                                       self.encoding) + b"\n")
+            batch.append(stream.prefix + relay_convert(stream.pending, self.encoding) + b"\n")
             if stream.log_fd is not None:
                 _write_all(stream.log_fd, b"\n")
             stream.pending = b""
@@ -5052,27 +5049,21 @@ class _DevEntry(object):
     """One service of a dev session: its child and where it stands."""
 
     def __init__(self, service):
-        self.service = service
-        self.child = None
+        self.service, self.child = service, None
         self.state = "waiting"      # waiting, running, exited, backoff, done
         self.ready = False          # its port listens and its health URL answers
         self.since = None           # when it (last) started
         self.status = None          # its last exit status
         self.check_until = None     # exited: until when a stop from outside may explain it
-        self.restart_at = None
-        self.restarts = []
-        self.delay = BACKOFF_FIRST
-        self.waiting_since = None
+        self.restart_at = self.waiting_since = None
+        self.restarts, self.delay = [], BACKOFF_FIRST     # the backoff, as supervise
 
 
 class DevSession(object):
     """The running dev session: starts, watches, restarts and stops the services."""
 
     def __init__(self, ctx, services, relay, colour):
-        self.ctx = ctx
-        self.system = ctx.system
-        self.relay = relay
-        self.colour = colour
+        self.ctx, self.system, self.relay, self.colour = ctx, ctx.system, relay, colour
         self.entries = [_DevEntry(s) for s in services]
         self.by_name = dict((e.service.name, e) for e in self.entries)
         self.signum = None          # the first stop signal
@@ -5221,28 +5212,27 @@ class DevSession(object):
 
     def exited(self, entry, now):
         """The service ended by itself: restart it (supervise = yes) or end the session."""
-        service, status = entry.service, entry.status
+        service, status, code = entry.service, entry.status, describe_exit(entry.status)
         self.system.append_log(service.logfile, "dev: %s PID %d exited by itself (%s)"
-                               % (service.name, entry.child.pid, describe_exit(status)))
+                               % (service.name, entry.child.pid, code))
         if service.supervise and status != 0:
             if now - entry.since >= STABLE_RUN:
                 entry.delay = BACKOFF_FIRST
             entry.restarts = [t for t in entry.restarts if now - t < 60.0]
             if len(entry.restarts) < self.ctx.max_restarts:
                 entry.restarts.append(now)
-                self.own(entry, "dev_restart", code=describe_exit(status),
-                         delay=format_seconds(entry.delay), n=len(entry.restarts))
+                self.own(entry, "dev_restart", code=code, delay=format_seconds(entry.delay),
+                         n=len(entry.restarts))
                 entry.state, entry.restart_at = "backoff", now + entry.delay
                 entry.delay = min(entry.delay * 2, BACKOFF_MAX)
                 return
             self.failure = (entry, "gave_up", dict(svc=service.name, n=len(entry.restarts),
-                                                   code=describe_exit(status)))
+                                                   code=code))
         else:
-            self.failure = (entry, "dev_exited", dict(svc=service.name,
-                                                      code=describe_exit(status),
+            self.failure = (entry, "dev_exited", dict(svc=service.name, code=code,
                                                       log=service.logfile))
         entry.state = "done"
-        self.own(entry, "dev_exited_short", code=describe_exit(status))
+        self.own(entry, "dev_exited_short", code=code)
 
     def finish(self):
         """Stop every tree of the session (as `stop` does), show why, the exit code."""

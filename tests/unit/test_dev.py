@@ -30,8 +30,7 @@ def test_bytes_that_are_not_utf8_come_out_escaped():
     lines, _ = procclean.relay_lines(b"p | ", b"ok \xff\xfe\ncaf\xc3\xa9\n", b"")
     assert lines == b"p | ok \\xff\\xfe\np | caf\xc3\xa9\n"
     # an output that cannot show UTF-8 (Python 3.6 in the C locale) gets escapes
-    lines, _ = procclean.relay_lines(b"p | ", b"caf\xc3\xa9\n", b"", utf8=False,
-                                     encoding="ascii")
+    lines, _ = procclean.relay_lines(b"p | ", b"caf\xc3\xa9\n", b"", encoding="ascii")
     assert lines == b"p | caf\\xe9\n"
 
 
