@@ -4595,9 +4595,8 @@ class Supervisor(object):
         """What follows the child's end: an exit code (supervision is over), or None
         after the backoff (start it again)."""
         service, system = self.service, self.system
-        stop_signals = (-SIGTERM, -2, -1)           # SIGTERM, SIGINT, SIGHUP
         self.save(child=None, last_exit=status)
-        if status == 0 or status in stop_signals:
+        if status in (0, -SIGTERM, -2, -1):         # clean, SIGTERM, SIGINT, SIGHUP
             # A clean exit, or one asked for (stop reached the service before its
             # supervisor, or someone signalled it): supervision is over.
             self.log("%s PID %s exited %s(%s); not restarting"
