@@ -5039,7 +5039,7 @@ def cmd_dev(ctx, services):
                        stderr=out.stderr and _RelayedStream(relay, out.stderr))
     ctx.out.colour, ctx.out.colour_err, ctx.out.marks = out.colour, out.colour_err, out.marks
     try:
-        return DevSession(ctx, services, relay, out.colour).run()
+        return DevSession(ctx, services, relay).run()
     finally:
         ctx.out = out
 
@@ -5061,8 +5061,8 @@ class _DevEntry(object):
 class DevSession(object):
     """The running dev session: starts, watches, restarts and stops the services."""
 
-    def __init__(self, ctx, services, relay, colour):
-        self.ctx, self.system, self.relay, self.colour = ctx, ctx.system, relay, colour
+    def __init__(self, ctx, services, relay):
+        self.ctx, self.system, self.relay = ctx, ctx.system, relay
         self.entries = [_DevEntry(s) for s in services]
         self.by_name = dict((e.service.name, e) for e in self.entries)
         self.signum = None          # the first stop signal
@@ -5161,7 +5161,7 @@ class DevSession(object):
         ctx, service = self.ctx, entry.service
         cwd, argv, shown = launch_plan(service)
         try:
-            child, fd = self.system.spawn_piped(argv, cwd, dev_env(ctx, service, self.colour))
+            child, fd = self.system.spawn_piped(argv, cwd, dev_env(ctx, service, ctx.out.colour))
         except OSError as exc:
             self.failure = (entry, "start_error", dict(svc=service.name, error="%s: %s" % (
                 exc.filename or argv[0], exc.strerror or exc)))
