@@ -6957,13 +6957,9 @@ def make_context(args, config, system, stdout, stderr, environ):
     lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
     out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
                    json=args.json)
-    grace = parse_seconds(args.grace, "--grace") if args.grace is not None else (
-        config.grace if config.grace is not None else DEFAULT_GRACE)
-    timeout = parse_seconds(args.timeout, "--timeout") if args.timeout is not None \
-        else START_TIMEOUT
-    max_restarts = parse_count(args.max_restarts, "--max-restarts") \
-        if args.max_restarts is not None else (
-            config.max_restarts if config.max_restarts is not None else MAX_RESTARTS)
+    grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
+    max_restarts = _option(args.max_restarts, "--max-restarts", parse_count,
+                           config.max_restarts, MAX_RESTARTS)
     passthrough = ["--grace", repr(grace), "--max-restarts", str(max_restarts)]
     if args.config:
         passthrough += ["--config", os.path.abspath(args.config)]
@@ -6974,32 +6970,34 @@ def make_context(args, config, system, stdout, stderr, environ):
     # A file problem that does not stop the command (a log that is a FIFO, a pidfile
     # that cannot be removed) is said on one line where it happens.
     system.reporter = lambda key, values: out.warn(key, **values)
-    watch = None
-    if args.watch is not None:
-        watch = parse_seconds(args.watch, "--watch")
-        if watch <= 0:
-            raise ProcCleanError("--watch takes a number of seconds above 0")
-    count = parse_count(args.count, "--count") if args.count is not None else None
+    watch = _option(args.watch, "--watch", parse_seconds)
+    if watch is not None and watch <= 0:
+        raise ProcCleanError("--watch takes a number of seconds above 0")
+    count = _option(args.count, "--count", parse_count)
     if count == 0:
         raise ProcCleanError("--count takes a number of views above 0 (without --count, "
                              "--watch runs until Ctrl-C)")
-    probe_every = None                  # a health probe is a line in the app's log
-    if args.health or args.check:
-        probe_every = 0.0
-    if watch is not None:
-        probe_every = WATCH_PROBE
-    ctx = Context(system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
-                  force=args.force, wait=args.wait, timeout=timeout, check=args.check,
-                  watch=watch, count=count,
-                  health_timeout=parse_seconds(args.health_timeout, "--health-timeout")
-                  if args.health_timeout is not None else HEALTH_TIMEOUT,
-                  supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
-                  lines=parse_count(args.lines, "--lines") if args.lines is not None
-                  else LOG_TAIL_LINES,
-                  rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
-                  everywhere=args.everywhere, replace=args.replace,
-                  probe_every=probe_every)
-    return ctx
+    # A health probe is a line in the app's log: asked for, or now and then by --watch.
+    probe_every = WATCH_PROBE if watch is not None else (
+        0.0 if args.health or args.check else None)
+    return Context(
+        system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
+        force=args.force, wait=args.wait, check=args.check, watch=watch, count=count,
+        timeout=_option(args.timeout, "--timeout", parse_seconds, None, START_TIMEOUT),
+        health_timeout=_option(args.health_timeout, "--health-timeout", parse_seconds, None,
+                               HEALTH_TIMEOUT),
+        supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
+        lines=_option(args.lines, "--lines", parse_count, None, LOG_TAIL_LINES),
+        rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
+        everywhere=args.everywhere, replace=args.replace, probe_every=probe_every)
+
+
+def _option(text, what, parse, configured=None, default=None):
+    """An option's value parsed (`what` names it in the error), else the config's,
+    else the default."""
+    if text is not None:
+        return parse(text, what)
+    return configured if configured is not None else default
 
 
 def system_from(environ):
