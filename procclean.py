@@ -255,6 +255,24 @@ class Service(object):
         return "Service(%r)" % self.name
 
 
+class _Record(object):
+    """A record of plain values: the arguments fill __slots__ in order, by position or
+    by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
+
+    __slots__ = ()
+    DEFAULTS = {}
+
+    def __init__(self, *args, **kwargs):
+        names = self.__slots__
+        values = dict(self.DEFAULTS, **kwargs)
+        values.update(zip(names, args))
+        if len(args) > len(names) or set(kwargs) & set(names[:len(args)]) \
+                or set(values) != set(names):
+            raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(names)))
+        for name in names:
+            setattr(self, name, values[name])
+
+
 class Target(object):
     """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
     port, child, session) and in which look it was found (0: before any signal)."""
@@ -274,16 +292,11 @@ class Target(object):
         return self.process.pid
 
 
-class Outsider(object):
+class Outsider(_Record):
     """A process that matches a service's pattern but is not this project's: left
     alone and reported.  `folder` is its working directory, None when unreadable."""
 
     __slots__ = ("process", "service", "folder")
-
-    def __init__(self, process, service, folder):
-        self.process = process
-        self.service = service
-        self.folder = folder
 
 
 class ProcStat(object):
@@ -306,46 +319,29 @@ class ProcStat(object):
         self.rss_pages = rss_pages
 
 
-class Listener(object):
+class Listener(_Record):
     """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
 
     __slots__ = ("port", "address", "family", "pid", "command")
-
-    def __init__(self, port, address, family, pid=None, command=None):
-        self.port = port
-        self.address = address
-        self.family = family
-        self.pid = pid
-        self.command = command
+    DEFAULTS = {"pid": None, "command": None}
 
     def __repr__(self):
         return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
 
 
-class PidfileInfo(object):
-    """What a pidfile says: a valid PID, or a reason it is not to be trusted."""
+class PidfileInfo(_Record):
+    """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
+    "untrusted") it is not to be trusted."""
 
     __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime")
-
-    def __init__(self, path, exists=False, pid=None, problem=None, raw=b"", mtime=None):
-        self.path = path
-        self.exists = exists
-        self.pid = pid
-        self.problem = problem    # None, "invalid", "untrusted"
-        self.raw = raw
-        self.mtime = mtime
+    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None}
 
 
-class ServiceLock(object):
+class ServiceLock(_Record):
     """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
     or none (the folder cannot take a lock file: read-only, so no start can race)."""
 
     __slots__ = ("path", "fd", "kind")
-
-    def __init__(self, path, fd, kind):
-        self.path = path
-        self.fd = fd
-        self.kind = kind
 
 
 # ---------------------------------------------------------------------------
