@@ -362,14 +362,14 @@ _MONTH_RE = r"^[A-Za-z]{3}$"
 
 
 def decode_bytes(data):
-    """Bytes from ps or /proc to text; undecodable bytes survive as surrogates."""
-    return data.decode("utf-8", "surrogateescape")
+    """Bytes from ps or /proc to text (text is returned as it is); undecodable bytes
+    survive as surrogates."""
+    return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")
 
 
 def printable(text):
     """Text safe to show: undecodable bytes as \\xNN, control characters escaped."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -412,8 +412,7 @@ def parse_ps_ef(text):
     Solaris' `May 05`, month names of some locales); the TIME column after it, or a
     month abbreviation, tells how many.  BusyBox prints no PPID: has_ppid is False.
     """
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     lines = text.splitlines()
     if not lines:
         return [], False
@@ -434,17 +433,12 @@ def parse_ps_ef(text):
         tokens = [line[a:b] for a, b in spans]
         if len(tokens) < len(before):
             continue
-        width = 0
-        if "stime" in before:
-            width = _stime_width(tokens, len(left), right, time_index)
+        width = _stime_width(tokens, len(left), right, time_index) if "stime" in before else 0
         n_before = len(left) + width + len(right)
         if len(tokens) < n_before:
             continue
         fields = dict(zip(left, tokens))
         fields.update(zip(right, tokens[len(left) + width:n_before]))
-        user = fields.get("user")
-        if width:
-            fields["stime"] = " ".join(tokens[len(left):len(left) + width])
         command = line[spans[n_before][0]:] if len(tokens) > n_before else ""
         try:
             pid = int(fields["pid"])
@@ -455,8 +449,8 @@ def parse_ps_ef(text):
             continue
         cpu = parse_duration(fields["time"]) if "time" in fields else None
         zombie = command.endswith("<defunct>")
-        processes.append(Process(pid, ppid, user, command, zombie=zombie, cpu_seconds=cpu,
-                                 line=line))
+        processes.append(Process(pid, ppid, fields.get("user"), command, zombie=zombie,
+                                 cpu_seconds=cpu, line=line))
     return processes, "ppid" in header
 
 
@@ -466,13 +460,12 @@ def _stime_width(tokens, first, right, time_index):
         rest = tokens[first + width:]
         if len(rest) < len(right):
             break
-        if time_index is not None:
-            if re.match(_TIME_RE, rest[time_index]):
-                return width
-        elif width == 1 and re.match(_MONTH_RE, tokens[first]) and len(tokens) > first + 1 \
-                and tokens[first + 1].isdigit() and len(tokens[first + 1]) <= 2:
-            return 2
-        elif time_index is None:
+        if time_index is None:
+            # No TIME column to find: `Jul 13` (a month and a day) is one STIME.
+            day = tokens[first + 1] if len(tokens) > first + 1 else ""
+            return 2 if re.match(_MONTH_RE, tokens[first]) and day.isdigit() \
+                and len(day) <= 2 else 1
+        if re.match(_TIME_RE, rest[time_index]):
             return width
     return 1
 
@@ -492,8 +485,7 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
 
     With `fields` None the first line is a header naming them (`ps -o pid,ppid,...`).
     """
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     lines = text.splitlines()
     if fields is None:
         if not lines:
@@ -548,35 +540,26 @@ def proc_command(cmdline, comm, state):
     """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
     `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
     args = cmdline.rstrip(b"\0")
-    if args:
-        command = decode_bytes(args.replace(b"\0", b" "))
-    else:
-        command = "[%s]" % comm
-    if state == "Z":
-        command += " <defunct>"
-    return command
+    command = decode_bytes(args.replace(b"\0", b" ")) if args else "[%s]" % comm
+    return command + (" <defunct>" if state == "Z" else "")
 
 
 def parse_pidfile(data):
     """The PID in a pidfile's bytes, or None unless it is one decimal number >= 2."""
     text = data.strip()
-    if not text or not text.isdigit() or len(text) > 10:
+    if not text.isdigit() or len(text) > 10:
         return None
     pid = int(text)
-    if pid < 2 or pid > 2 ** 31 - 1:
-        return None
-    return pid
+    return pid if 2 <= pid <= 2 ** 31 - 1 else None
 
 
 def parse_port(text):
     """A TCP port number 1-65535 from text; ProcCleanError (usage) otherwise."""
     digits = str(text).strip()
-    if not re.match(r"[0-9]{1,5}\Z", digits):      # not int(): it takes "+80", "8_000"
+    # A regular expression, not int(): int() takes "+80", "8_000".
+    if not re.match(r"[0-9]{1,5}\Z", digits) or not 1 <= int(digits) <= 65535:
         raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
-    port = int(digits)
-    if not 1 <= port <= 65535:
-        raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
-    return port
+    return int(digits)
 
 
 def _split_host_port(name):
@@ -591,17 +574,14 @@ def _split_host_port(name):
         return None, None
 
 
-def _family(host, hint=None):
-    if hint:
-        return hint
+def _family(host):
     return "ipv6" if ":" in host else "ipv4"
 
 
 def _lsof_address(host, kind):
     """lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
     address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart."""
-    family = "ipv6" if (kind or "").upper() == "IPV6" else (
-        "ipv4" if (kind or "").upper() == "IPV4" else _family(host))
+    family = {"IPV4": "ipv4", "IPV6": "ipv6"}.get((kind or "").upper()) or _family(host)
     if host == "*":
         host = "::" if family == "ipv6" else "0.0.0.0"
     elif family == "ipv6" and "." in host and ":" not in host:
@@ -613,8 +593,7 @@ def parse_lsof_fields(text):
     """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
     then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
     (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     listeners = []
     pid = command = kind = None
     seen_pid = False
@@ -651,8 +630,7 @@ def parse_lsof_fields(text):
 
 def parse_lsof_cwd(text):
     """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     folders = {}
     pid = None
     for line in text.splitlines():
@@ -688,8 +666,7 @@ def parse_ps_environ(text, commands=None):
     (after FreeBSD's last variable) are read as a value.  A project path with spaces
     in it is read up to the next word that looks like NAME=; a service name is one
     word."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     tags = {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     commands = commands or {}
@@ -715,8 +692,7 @@ _SS_PID_RE = r'\("((?:[^"\\]|\\.)*)",pid=(\d+),'
 
 def parse_ss(text):
     """Listeners in `ss -ltnpH` (or `ss -tanpH`, keeping LISTEN rows) output."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     listeners = []
     for line in text.splitlines():
         tokens = line.split()
@@ -735,19 +711,16 @@ def parse_ss(text):
             continue
         if host == "*":
             host = "::"     # ss's `*` is an IPv6 socket open to IPv4 too (0.0.0.0 is v4)
-        owners = re.findall(_SS_PID_RE, line)
-        if not owners:
-            listeners.append(Listener(port, host, _family(host)))
-        for command, pid in owners:
-            listeners.append(Listener(port, host, _family(host), int(pid), command))
+        owners = [(int(pid), command) for command, pid in re.findall(_SS_PID_RE, line)]
+        listeners.extend(Listener(port, host, _family(host), pid, command)
+                         for pid, command in owners or [(None, None)])
     return listeners
 
 
 def parse_sockstat(text):
     """Listeners in FreeBSD's `sockstat -46l -P tcp` output (USER COMMAND PID FD PROTO
     LOCAL FOREIGN; IPv6 addresses unbracketed, `*` for any, PROTO tcp4/tcp6/tcp46)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     listeners = []
     for line in text.splitlines():
         tokens = line.split()
@@ -780,39 +753,31 @@ def _hex_to_ipv6(text):
     groups = [raw[i] << 8 | raw[i + 1] for i in range(0, 16, 2)]
     if groups[:5] == [0, 0, 0, 0, 0] and groups[5] == 0xFFFF:
         return "::ffff:%d.%d.%d.%d" % tuple(raw[12:16])
+    # The first longest run of two or more zero groups becomes `::` (RFC 5952).
     best = (0, 0)
-    i = 0
-    while i < 8:
-        if groups[i] == 0:
-            j = i
-            while j < 8 and groups[j] == 0:
-                j += 1
-            if j - i > best[1] - best[0]:
-                best = (i, j)
-            i = j
-        else:
-            i += 1
+    for i in range(8):
+        j = i
+        while j < 8 and groups[j] == 0:
+            j += 1
+        if j - i > best[1] - best[0]:
+            best = (i, j)
+    words = ["%x" % g for g in groups]
     if best[1] - best[0] >= 2:
-        head = ":".join("%x" % g for g in groups[:best[0]])
-        tail = ":".join("%x" % g for g in groups[best[1]:])
-        return head + "::" + tail
-    return ":".join("%x" % g for g in groups)
+        return ":".join(words[:best[0]]) + "::" + ":".join(words[best[1]:])
+    return ":".join(words)
 
 
 def parse_proc_net_tcp(text, family="ipv4"):
     """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     sockets = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != "0A":
             continue
         address_hex, _, port_hex = fields[1].partition(":")
-        if family == "ipv6" or len(address_hex) == 32:
-            address = _hex_to_ipv6(address_hex)
-        else:
-            address = _hex_to_ipv4(address_hex)
+        ipv6 = family == "ipv6" or len(address_hex) == 32
+        address = _hex_to_ipv6(address_hex) if ipv6 else _hex_to_ipv4(address_hex)
         sockets.append((int(port_hex, 16), address, int(fields[9])))
     return sockets
 
