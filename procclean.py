@@ -421,11 +421,8 @@ def parse_ps_ef(text):
         raise ProcCleanError("cannot read ps output: unexpected header %r" % printable(lines[0]),
                              EXIT_FAILED)
     before = header[:-1]
-    if "stime" in before:
-        k = before.index("stime")
-        left, right = before[:k], before[k + 1:]
-    else:
-        left, right = before, []
+    k = before.index("stime") if "stime" in before else len(before)
+    left, right = before[:k], before[k + 1:]
     time_index = right.index("time") if "time" in right else None
     processes = []
     for line in lines[1:]:
@@ -871,14 +868,6 @@ def protected_pids(table, self_pid, parent_pid):
     return protected
 
 
-def matches(table, service):
-    """Processes whose line the service's pattern finds, skipping lines containing
-    `grep` exactly as the seed's `grep -E ... | grep -v grep` did."""
-    if service.regex is None:
-        return []
-    return [proc for proc in table.values() if service.matches(proc)]
-
-
 def plan_targets(table, roots, protected, look=0, sessions=()):
     """Expand (process, service, via) roots into targets, each with all descendants
     and, when it leads a session or process group, that session's or group's members
@@ -891,7 +880,8 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
     kids = children_map(table)
     targets = {}
     members = None
-    pending = list(sessions)          # (session or group ID, service)
+    # (session or group ID, service, the `via` of the root it was reached from)
+    pending = [(ident, service, None) for ident, service in sessions]
     scanned = set()
 
     def add(proc, service, via, origin=None):
@@ -910,18 +900,16 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
                 continue
             scanned.add(target.pid)
             proc = target.process
-            for ident in set((proc.sid, proc.pgid)):
-                if ident == proc.pid:
-                    pending.append((ident, target.service, target.origin))
+            if proc.pid in (proc.sid, proc.pgid):
+                pending.append((proc.pid, target.service, target.origin))
         if not pending:
             return list(targets.values())
         if members is None:
             members = session_members(table)
         batch, pending = pending, []
-        for entry in batch:
-            ident, service = entry[:2]
+        for ident, service, origin in batch:
             for pid in members.get(ident, ()):
-                add(table[pid], service, "session", entry[2] if len(entry) > 2 else None)
+                add(table[pid], service, "session", origin)
 
 
 def session_members(table):
@@ -934,15 +922,11 @@ def session_members(table):
     return members
 
 
-def program_name(command):
-    """argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
-    words = command.split(None, 1)
-    return words[0].rsplit("/", 1)[-1].lstrip("-") if words else ""
-
-
 def is_viewer(proc, viewers=VIEWERS):
-    """An editor, pager or viewer: never a target because of its command line."""
-    return program_name(proc.command) in viewers
+    """An editor, pager or viewer: never a target because of its command line.  Told
+    by argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
+    words = proc.command.split(None, 1)
+    return (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
@@ -961,10 +945,7 @@ def path_inside(path, roots):
     if not path:
         return False
     path = os.path.normpath(path)
-    for root in roots:
-        if root == "/" or path == root or path.startswith(root + "/"):
-            return True
-    return False
+    return any(root == "/" or path == root or path.startswith(root + "/") for root in roots)
 
 
 def named_paths(command, cwd=None):
@@ -993,9 +974,6 @@ class Project(object):
         self.cwds = cwds if cwds is not None else {}
         self.viewers = viewers
 
-    def tag_of(self, pid):
-        return self.tags.get(pid)
-
     def holds(self, proc):
         """Whether a process is inside the project by its folder or a path it names
         (and carries no other project's tag)."""
@@ -1008,10 +986,11 @@ class Project(object):
 
 
 def pattern_candidates(table, service, viewers=VIEWERS):
-    """Processes the service's pattern finds that a pattern may ever make targets:
+    """Processes the service's pattern finds (never a line containing `grep`, as the
+    seed's `grep -E ... | grep -v grep` did) that a pattern may ever make targets:
     not editors or viewers, not another procclean."""
-    return [proc for proc in matches(table, service)
-            if not is_viewer(proc, viewers) and not is_procclean(proc)]
+    return [proc for proc in table.values() if service.matches(proc)
+            and not is_viewer(proc, viewers) and not is_procclean(proc)]
 
 
 def scope_roots(table, service, project, matched, holders, everywhere=False):
@@ -1021,13 +1000,11 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
     inside the project (all of them with `everywhere`); listeners on the service's
     port (`holders`) that belong to the project by tag or folder, whatever their
     command line.  Returns ([(process, service, via)], [Outsider])."""
-    roots = []
+    roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
+             if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
-    for pid in sorted(project.tags):
-        if project.tags[pid] == (project.path, service.name) and pid in table:
-            roots.append((table[pid], service, "tag"))
     for proc in matched:
-        tag = project.tag_of(proc.pid)
+        tag = project.tags.get(proc.pid)
         if tag is not None and tag[0] == project.path and tag[1] != service.name \
                 and not everywhere:
             continue        # another service of this project's
@@ -1035,9 +1012,7 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
             roots.append((proc, service, "pattern"))
         else:
             outside.append(Outsider(proc, service, project.cwds.get(proc.pid)))
-    for proc in holders:
-        if project.holds(proc):
-            roots.append((proc, service, "port"))
+    roots.extend((proc, service, "port") for proc in holders if project.holds(proc))
     return roots, outside
 
 
@@ -1073,16 +1048,10 @@ def start_order(services):
 
 
 def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
-    """Whether a pidfile may be believed: as root, not if anyone else could write it."""
-    if euid != 0:
-        return True
-    if st_uid != 0:
-        return False
-    if st_mode & 0o002:
-        return False
-    if st_mode & 0o020 and st_gid != 0:
-        return False
-    return True
+    """Whether a pidfile may be believed: as root, not if anyone else could write it
+    (owned by root, writable neither by all nor by a group other than root's)."""
+    return euid != 0 or (st_uid == 0 and not st_mode & 0o002
+                         and not (st_mode & 0o020 and st_gid != 0))
 
 
 # ---------------------------------------------------------------------------
