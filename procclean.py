@@ -412,8 +412,7 @@ def parse_ps_ef(text):
     Solaris' `May 05`, month names of some locales); the TIME column after it, or a
     month abbreviation, tells how many.  BusyBox prints no PPID: has_ppid is False.
     """
-    text = decode_bytes(text)
-    lines = text.splitlines()
+    lines = decode_bytes(text).splitlines()
     if not lines:
         return [], False
     header = [_PS_COLUMN_ALIASES.get(name.upper(), name.upper()) for name in lines[0].split()]
@@ -482,8 +481,7 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
 
     With `fields` None the first line is a header naming them (`ps -o pid,ppid,...`).
     """
-    text = decode_bytes(text)
-    lines = text.splitlines()
+    lines = decode_bytes(text).splitlines()
     if fields is None:
         if not lines:
             return []
@@ -593,7 +591,6 @@ def parse_lsof_fields(text):
     text = decode_bytes(text)
     listeners = []
     pid = command = kind = None
-    seen_pid = False
     for line in text.splitlines():
         if not line:
             continue
@@ -603,7 +600,6 @@ def parse_lsof_fields(text):
                 pid = int(value)
             except ValueError:
                 return None
-            seen_pid = True
             command = None
         elif tag == "c":
             command = value
@@ -620,17 +616,16 @@ def parse_lsof_fields(text):
                 listeners.append(Listener(port, host, family, pid, command))
         elif tag not in "fatdDsiklLoPRgTGu":
             return None
-    if text.strip() and not seen_pid:
+    if text.strip() and pid is None:
         return None
     return listeners
 
 
 def parse_lsof_cwd(text):
     """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
-    text = decode_bytes(text)
     folders = {}
     pid = None
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         if line.startswith("p") and line[1:].isdigit():
             pid = int(line[1:])
         elif line.startswith("n") and pid is not None and pid not in folders:
@@ -663,11 +658,10 @@ def parse_ps_environ(text, commands=None):
     (after FreeBSD's last variable) are read as a value.  A project path with spaces
     in it is read up to the next word that looks like NAME=; a service name is one
     word."""
-    text = decode_bytes(text)
     tags = {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     commands = commands or {}
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         parts = line.split(None, 1)
         if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
             continue
@@ -689,9 +683,8 @@ _SS_PID_RE = r'\("((?:[^"\\]|\\.)*)",pid=(\d+),'
 
 def parse_ss(text):
     """Listeners in `ss -ltnpH` (or `ss -tanpH`, keeping LISTEN rows) output."""
-    text = decode_bytes(text)
     listeners = []
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         tokens = line.split()
         if not tokens or tokens[0] in ("State", "Netid", "Recv-Q"):
             continue
@@ -717,9 +710,8 @@ def parse_ss(text):
 def parse_sockstat(text):
     """Listeners in FreeBSD's `sockstat -46l -P tcp` output (USER COMMAND PID FD PROTO
     LOCAL FOREIGN; IPv6 addresses unbracketed, `*` for any, PROTO tcp4/tcp6/tcp46)."""
-    text = decode_bytes(text)
     listeners = []
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         tokens = line.split()
         # Read from the right: a command name may hold spaces.
         if len(tokens) < 7 or tokens[0] == "USER" or not (tokens[-5].isdigit()
@@ -766,9 +758,8 @@ def _hex_to_ipv6(text):
 
 def parse_proc_net_tcp(text, family="ipv4"):
     """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode)."""
-    text = decode_bytes(text)
     sockets = []
-    for line in text.splitlines()[1:]:
+    for line in decode_bytes(text).splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != "0A":
             continue
