@@ -870,37 +870,29 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
     """
     kids = children_map(table)
     targets = {}
-    members = None
     # (session or group ID, service, the `via` of the root it was reached from)
     pending = [(ident, service, None) for ident, service in sessions]
-    scanned = set()
+
+    def take(proc, service, via, origin):
+        target = targets[proc.pid] = Target(proc, service, via, look, origin)
+        if proc.pid in (proc.sid, proc.pgid):
+            pending.append((proc.pid, service, target.origin))
 
     def add(proc, service, via, origin=None):
         if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
             return
-        targets[proc.pid] = Target(proc, service, via, look, origin)
+        take(proc, service, via, origin)
         for pid in descendants(kids, proc.pid):
             if pid not in targets and pid not in protected and pid in table:
-                targets[pid] = Target(table[pid], service, "child", look, origin or via)
+                take(table[pid], service, "child", origin or via)
 
     for proc, service, via in roots:
         add(proc, service, via)
-    while True:
-        for target in list(targets.values()):
-            if target.pid in scanned:
-                continue
-            scanned.add(target.pid)
-            proc = target.process
-            if proc.pid in (proc.sid, proc.pgid):
-                pending.append((proc.pid, target.service, target.origin))
-        if not pending:
-            return list(targets.values())
-        if members is None:
-            members = session_members(table)
-        batch, pending = pending, []
-        for ident, service, origin in batch:
-            for pid in members.get(ident, ()):
-                add(table[pid], service, "session", origin)
+    members = session_members(table) if pending else {}
+    for ident, service, origin in pending:      # grows as leaders are taken: breadth first
+        for pid in members.get(ident, ()):
+            add(table[pid], service, "session", origin)
+    return list(targets.values())
 
 
 def session_members(table):
