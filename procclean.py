@@ -255,6 +255,24 @@ class Service(object):
         return "Service(%r)" % self.name
 
 
+class _Record(object):
+    """A record of plain values: the arguments fill __slots__ in order, by position or
+    by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
+
+    __slots__ = ()
+    DEFAULTS = {}
+
+    def __init__(self, *args, **kwargs):
+        names = self.__slots__
+        values = dict(self.DEFAULTS, **kwargs)
+        values.update(zip(names, args))
+        if len(args) > len(names) or set(kwargs) & set(names[:len(args)]) \
+                or set(values) != set(names):
+            raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(names)))
+        for name in names:
+            setattr(self, name, values[name])
+
+
 class Target(object):
     """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
     port, child, session) and in which look it was found (0: before any signal)."""
@@ -274,16 +292,11 @@ class Target(object):
         return self.process.pid
 
 
-class Outsider(object):
+class Outsider(_Record):
     """A process that matches a service's pattern but is not this project's: left
     alone and reported.  `folder` is its working directory, None when unreadable."""
 
     __slots__ = ("process", "service", "folder")
-
-    def __init__(self, process, service, folder):
-        self.process = process
-        self.service = service
-        self.folder = folder
 
 
 class ProcStat(object):
@@ -306,46 +319,29 @@ class ProcStat(object):
         self.rss_pages = rss_pages
 
 
-class Listener(object):
+class Listener(_Record):
     """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
 
     __slots__ = ("port", "address", "family", "pid", "command")
-
-    def __init__(self, port, address, family, pid=None, command=None):
-        self.port = port
-        self.address = address
-        self.family = family
-        self.pid = pid
-        self.command = command
+    DEFAULTS = {"pid": None, "command": None}
 
     def __repr__(self):
         return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
 
 
-class PidfileInfo(object):
-    """What a pidfile says: a valid PID, or a reason it is not to be trusted."""
+class PidfileInfo(_Record):
+    """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
+    "untrusted") it is not to be trusted."""
 
     __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime")
-
-    def __init__(self, path, exists=False, pid=None, problem=None, raw=b"", mtime=None):
-        self.path = path
-        self.exists = exists
-        self.pid = pid
-        self.problem = problem    # None, "invalid", "untrusted"
-        self.raw = raw
-        self.mtime = mtime
+    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None}
 
 
-class ServiceLock(object):
+class ServiceLock(_Record):
     """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
     or none (the folder cannot take a lock file: read-only, so no start can race)."""
 
     __slots__ = ("path", "fd", "kind")
-
-    def __init__(self, path, fd, kind):
-        self.path = path
-        self.fd = fd
-        self.kind = kind
 
 
 # ---------------------------------------------------------------------------
@@ -366,14 +362,14 @@ _MONTH_RE = r"^[A-Za-z]{3}$"
 
 
 def decode_bytes(data):
-    """Bytes from ps or /proc to text; undecodable bytes survive as surrogates."""
-    return data.decode("utf-8", "surrogateescape")
+    """Bytes from ps or /proc to text (text is returned as it is); undecodable bytes
+    survive as surrogates."""
+    return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")
 
 
 def printable(text):
     """Text safe to show: undecodable bytes as \\xNN, control characters escaped."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -416,9 +412,7 @@ def parse_ps_ef(text):
     Solaris' `May 05`, month names of some locales); the TIME column after it, or a
     month abbreviation, tells how many.  BusyBox prints no PPID: has_ppid is False.
     """
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
-    lines = text.splitlines()
+    lines = decode_bytes(text).splitlines()
     if not lines:
         return [], False
     header = [_PS_COLUMN_ALIASES.get(name.upper(), name.upper()) for name in lines[0].split()]
@@ -426,11 +420,8 @@ def parse_ps_ef(text):
         raise ProcCleanError("cannot read ps output: unexpected header %r" % printable(lines[0]),
                              EXIT_FAILED)
     before = header[:-1]
-    if "stime" in before:
-        k = before.index("stime")
-        left, right = before[:k], before[k + 1:]
-    else:
-        left, right = before, []
+    k = before.index("stime") if "stime" in before else len(before)
+    left, right = before[:k], before[k + 1:]
     time_index = right.index("time") if "time" in right else None
     processes = []
     for line in lines[1:]:
@@ -438,17 +429,12 @@ def parse_ps_ef(text):
         tokens = [line[a:b] for a, b in spans]
         if len(tokens) < len(before):
             continue
-        width = 0
-        if "stime" in before:
-            width = _stime_width(tokens, len(left), right, time_index)
+        width = _stime_width(tokens, len(left), right, time_index) if "stime" in before else 0
         n_before = len(left) + width + len(right)
         if len(tokens) < n_before:
             continue
         fields = dict(zip(left, tokens))
         fields.update(zip(right, tokens[len(left) + width:n_before]))
-        user = fields.get("user")
-        if width:
-            fields["stime"] = " ".join(tokens[len(left):len(left) + width])
         command = line[spans[n_before][0]:] if len(tokens) > n_before else ""
         try:
             pid = int(fields["pid"])
@@ -459,8 +445,8 @@ def parse_ps_ef(text):
             continue
         cpu = parse_duration(fields["time"]) if "time" in fields else None
         zombie = command.endswith("<defunct>")
-        processes.append(Process(pid, ppid, user, command, zombie=zombie, cpu_seconds=cpu,
-                                 line=line))
+        processes.append(Process(pid, ppid, fields.get("user"), command, zombie=zombie,
+                                 cpu_seconds=cpu, line=line))
     return processes, "ppid" in header
 
 
@@ -470,13 +456,12 @@ def _stime_width(tokens, first, right, time_index):
         rest = tokens[first + width:]
         if len(rest) < len(right):
             break
-        if time_index is not None:
-            if re.match(_TIME_RE, rest[time_index]):
-                return width
-        elif width == 1 and re.match(_MONTH_RE, tokens[first]) and len(tokens) > first + 1 \
-                and tokens[first + 1].isdigit() and len(tokens[first + 1]) <= 2:
-            return 2
-        elif time_index is None:
+        if time_index is None:
+            # No TIME column to find: `Jul 13` (a month and a day) is one STIME.
+            day = tokens[first + 1] if len(tokens) > first + 1 else ""
+            return 2 if re.match(_MONTH_RE, tokens[first]) and day.isdigit() \
+                and len(day) <= 2 else 1
+        if re.match(_TIME_RE, rest[time_index]):
             return width
     return 1
 
@@ -496,9 +481,7 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
 
     With `fields` None the first line is a header naming them (`ps -o pid,ppid,...`).
     """
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
-    lines = text.splitlines()
+    lines = decode_bytes(text).splitlines()
     if fields is None:
         if not lines:
             return []
@@ -552,35 +535,26 @@ def proc_command(cmdline, comm, state):
     """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
     `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
     args = cmdline.rstrip(b"\0")
-    if args:
-        command = decode_bytes(args.replace(b"\0", b" "))
-    else:
-        command = "[%s]" % comm
-    if state == "Z":
-        command += " <defunct>"
-    return command
+    command = decode_bytes(args.replace(b"\0", b" ")) if args else "[%s]" % comm
+    return command + (" <defunct>" if state == "Z" else "")
 
 
 def parse_pidfile(data):
     """The PID in a pidfile's bytes, or None unless it is one decimal number >= 2."""
     text = data.strip()
-    if not text or not text.isdigit() or len(text) > 10:
+    if not text.isdigit() or len(text) > 10:
         return None
     pid = int(text)
-    if pid < 2 or pid > 2 ** 31 - 1:
-        return None
-    return pid
+    return pid if 2 <= pid <= 2 ** 31 - 1 else None
 
 
 def parse_port(text):
     """A TCP port number 1-65535 from text; ProcCleanError (usage) otherwise."""
     digits = str(text).strip()
-    if not re.match(r"[0-9]{1,5}\Z", digits):      # not int(): it takes "+80", "8_000"
+    # A regular expression, not int(): int() takes "+80", "8_000".
+    if not re.match(r"[0-9]{1,5}\Z", digits) or not 1 <= int(digits) <= 65535:
         raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
-    port = int(digits)
-    if not 1 <= port <= 65535:
-        raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
-    return port
+    return int(digits)
 
 
 def _split_host_port(name):
@@ -595,17 +569,14 @@ def _split_host_port(name):
         return None, None
 
 
-def _family(host, hint=None):
-    if hint:
-        return hint
+def _family(host):
     return "ipv6" if ":" in host else "ipv4"
 
 
 def _lsof_address(host, kind):
     """lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
     address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart."""
-    family = "ipv6" if (kind or "").upper() == "IPV6" else (
-        "ipv4" if (kind or "").upper() == "IPV4" else _family(host))
+    family = {"IPV4": "ipv4", "IPV6": "ipv6"}.get((kind or "").upper()) or _family(host)
     if host == "*":
         host = "::" if family == "ipv6" else "0.0.0.0"
     elif family == "ipv6" and "." in host and ":" not in host:
@@ -617,11 +588,9 @@ def parse_lsof_fields(text):
     """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
     then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
     (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
+    text = decode_bytes(text)
     listeners = []
     pid = command = kind = None
-    seen_pid = False
     for line in text.splitlines():
         if not line:
             continue
@@ -631,7 +600,6 @@ def parse_lsof_fields(text):
                 pid = int(value)
             except ValueError:
                 return None
-            seen_pid = True
             command = None
         elif tag == "c":
             command = value
@@ -648,18 +616,16 @@ def parse_lsof_fields(text):
                 listeners.append(Listener(port, host, family, pid, command))
         elif tag not in "fatdDsiklLoPRgTGu":
             return None
-    if text.strip() and not seen_pid:
+    if text.strip() and pid is None:
         return None
     return listeners
 
 
 def parse_lsof_cwd(text):
     """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
     folders = {}
     pid = None
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         if line.startswith("p") and line[1:].isdigit():
             pid = int(line[1:])
         elif line.startswith("n") and pid is not None and pid not in folders:
@@ -692,12 +658,10 @@ def parse_ps_environ(text, commands=None):
     (after FreeBSD's last variable) are read as a value.  A project path with spaces
     in it is read up to the next word that looks like NAME=; a service name is one
     word."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
     tags = {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     commands = commands or {}
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         parts = line.split(None, 1)
         if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
             continue
@@ -719,10 +683,8 @@ _SS_PID_RE = r'\("((?:[^"\\]|\\.)*)",pid=(\d+),'
 
 def parse_ss(text):
     """Listeners in `ss -ltnpH` (or `ss -tanpH`, keeping LISTEN rows) output."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
     listeners = []
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         tokens = line.split()
         if not tokens or tokens[0] in ("State", "Netid", "Recv-Q"):
             continue
@@ -739,21 +701,17 @@ def parse_ss(text):
             continue
         if host == "*":
             host = "::"     # ss's `*` is an IPv6 socket open to IPv4 too (0.0.0.0 is v4)
-        owners = re.findall(_SS_PID_RE, line)
-        if not owners:
-            listeners.append(Listener(port, host, _family(host)))
-        for command, pid in owners:
-            listeners.append(Listener(port, host, _family(host), int(pid), command))
+        owners = [(int(pid), command) for command, pid in re.findall(_SS_PID_RE, line)]
+        listeners.extend(Listener(port, host, _family(host), pid, command)
+                         for pid, command in owners or [(None, None)])
     return listeners
 
 
 def parse_sockstat(text):
     """Listeners in FreeBSD's `sockstat -46l -P tcp` output (USER COMMAND PID FD PROTO
     LOCAL FOREIGN; IPv6 addresses unbracketed, `*` for any, PROTO tcp4/tcp6/tcp46)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
     listeners = []
-    for line in text.splitlines():
+    for line in decode_bytes(text).splitlines():
         tokens = line.split()
         # Read from the right: a command name may hold spaces.
         if len(tokens) < 7 or tokens[0] == "USER" or not (tokens[-5].isdigit()
@@ -784,39 +742,30 @@ def _hex_to_ipv6(text):
     groups = [raw[i] << 8 | raw[i + 1] for i in range(0, 16, 2)]
     if groups[:5] == [0, 0, 0, 0, 0] and groups[5] == 0xFFFF:
         return "::ffff:%d.%d.%d.%d" % tuple(raw[12:16])
+    # The first longest run of two or more zero groups becomes `::` (RFC 5952).
     best = (0, 0)
-    i = 0
-    while i < 8:
-        if groups[i] == 0:
-            j = i
-            while j < 8 and groups[j] == 0:
-                j += 1
-            if j - i > best[1] - best[0]:
-                best = (i, j)
-            i = j
-        else:
-            i += 1
+    for i in range(8):
+        j = i
+        while j < 8 and groups[j] == 0:
+            j += 1
+        if j - i > best[1] - best[0]:
+            best = (i, j)
+    words = ["%x" % g for g in groups]
     if best[1] - best[0] >= 2:
-        head = ":".join("%x" % g for g in groups[:best[0]])
-        tail = ":".join("%x" % g for g in groups[best[1]:])
-        return head + "::" + tail
-    return ":".join("%x" % g for g in groups)
+        return ":".join(words[:best[0]]) + "::" + ":".join(words[best[1]:])
+    return ":".join(words)
 
 
 def parse_proc_net_tcp(text, family="ipv4"):
     """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode)."""
-    if isinstance(text, bytes):
-        text = decode_bytes(text)
     sockets = []
-    for line in text.splitlines()[1:]:
+    for line in decode_bytes(text).splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != "0A":
             continue
         address_hex, _, port_hex = fields[1].partition(":")
-        if family == "ipv6" or len(address_hex) == 32:
-            address = _hex_to_ipv6(address_hex)
-        else:
-            address = _hex_to_ipv4(address_hex)
+        ipv6 = family == "ipv6" or len(address_hex) == 32
+        address = _hex_to_ipv6(address_hex) if ipv6 else _hex_to_ipv4(address_hex)
         sockets.append((int(port_hex, 16), address, int(fields[9])))
     return sockets
 
@@ -910,14 +859,6 @@ def protected_pids(table, self_pid, parent_pid):
     return protected
 
 
-def matches(table, service):
-    """Processes whose line the service's pattern finds, skipping lines containing
-    `grep` exactly as the seed's `grep -E ... | grep -v grep` did."""
-    if service.regex is None:
-        return []
-    return [proc for proc in table.values() if service.matches(proc)]
-
-
 def plan_targets(table, roots, protected, look=0, sessions=()):
     """Expand (process, service, via) roots into targets, each with all descendants
     and, when it leads a session or process group, that session's or group's members
@@ -929,38 +870,29 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
     """
     kids = children_map(table)
     targets = {}
-    members = None
-    pending = list(sessions)          # (session or group ID, service)
-    scanned = set()
+    # (session or group ID, service, the `via` of the root it was reached from)
+    pending = [(ident, service, None) for ident, service in sessions]
+
+    def take(proc, service, via, origin):
+        target = targets[proc.pid] = Target(proc, service, via, look, origin)
+        if proc.pid in (proc.sid, proc.pgid):
+            pending.append((proc.pid, service, target.origin))
 
     def add(proc, service, via, origin=None):
         if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
             return
-        targets[proc.pid] = Target(proc, service, via, look, origin)
+        take(proc, service, via, origin)
         for pid in descendants(kids, proc.pid):
             if pid not in targets and pid not in protected and pid in table:
-                targets[pid] = Target(table[pid], service, "child", look, origin or via)
+                take(table[pid], service, "child", origin or via)
 
     for proc, service, via in roots:
         add(proc, service, via)
-    while True:
-        for target in list(targets.values()):
-            if target.pid in scanned:
-                continue
-            scanned.add(target.pid)
-            proc = target.process
-            for ident in set((proc.sid, proc.pgid)):
-                if ident == proc.pid:
-                    pending.append((ident, target.service, target.origin))
-        if not pending:
-            return list(targets.values())
-        if members is None:
-            members = session_members(table)
-        batch, pending = pending, []
-        for entry in batch:
-            ident, service = entry[:2]
-            for pid in members.get(ident, ()):
-                add(table[pid], service, "session", entry[2] if len(entry) > 2 else None)
+    members = session_members(table) if pending else {}
+    for ident, service, origin in pending:      # grows as leaders are taken: breadth first
+        for pid in members.get(ident, ()):
+            add(table[pid], service, "session", origin)
+    return list(targets.values())
 
 
 def session_members(table):
@@ -973,15 +905,11 @@ def session_members(table):
     return members
 
 
-def program_name(command):
-    """argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
-    words = command.split(None, 1)
-    return words[0].rsplit("/", 1)[-1].lstrip("-") if words else ""
-
-
 def is_viewer(proc, viewers=VIEWERS):
-    """An editor, pager or viewer: never a target because of its command line."""
-    return program_name(proc.command) in viewers
+    """An editor, pager or viewer: never a target because of its command line.  Told
+    by argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
+    words = proc.command.split(None, 1)
+    return (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
@@ -1000,10 +928,7 @@ def path_inside(path, roots):
     if not path:
         return False
     path = os.path.normpath(path)
-    for root in roots:
-        if root == "/" or path == root or path.startswith(root + "/"):
-            return True
-    return False
+    return any(root == "/" or path == root or path.startswith(root + "/") for root in roots)
 
 
 def named_paths(command, cwd=None):
@@ -1032,9 +957,6 @@ class Project(object):
         self.cwds = cwds if cwds is not None else {}
         self.viewers = viewers
 
-    def tag_of(self, pid):
-        return self.tags.get(pid)
-
     def holds(self, proc):
         """Whether a process is inside the project by its folder or a path it names
         (and carries no other project's tag)."""
@@ -1047,10 +969,11 @@ class Project(object):
 
 
 def pattern_candidates(table, service, viewers=VIEWERS):
-    """Processes the service's pattern finds that a pattern may ever make targets:
+    """Processes the service's pattern finds (never a line containing `grep`, as the
+    seed's `grep -E ... | grep -v grep` did) that a pattern may ever make targets:
     not editors or viewers, not another procclean."""
-    return [proc for proc in matches(table, service)
-            if not is_viewer(proc, viewers) and not is_procclean(proc)]
+    return [proc for proc in table.values() if service.matches(proc)
+            and not is_viewer(proc, viewers) and not is_procclean(proc)]
 
 
 def scope_roots(table, service, project, matched, holders, everywhere=False):
@@ -1060,13 +983,11 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
     inside the project (all of them with `everywhere`); listeners on the service's
     port (`holders`) that belong to the project by tag or folder, whatever their
     command line.  Returns ([(process, service, via)], [Outsider])."""
-    roots = []
+    roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
+             if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
-    for pid in sorted(project.tags):
-        if project.tags[pid] == (project.path, service.name) and pid in table:
-            roots.append((table[pid], service, "tag"))
     for proc in matched:
-        tag = project.tag_of(proc.pid)
+        tag = project.tags.get(proc.pid)
         if tag is not None and tag[0] == project.path and tag[1] != service.name \
                 and not everywhere:
             continue        # another service of this project's
@@ -1074,9 +995,7 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
             roots.append((proc, service, "pattern"))
         else:
             outside.append(Outsider(proc, service, project.cwds.get(proc.pid)))
-    for proc in holders:
-        if project.holds(proc):
-            roots.append((proc, service, "port"))
+    roots.extend((proc, service, "port") for proc in holders if project.holds(proc))
     return roots, outside
 
 
@@ -1112,16 +1031,10 @@ def start_order(services):
 
 
 def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
-    """Whether a pidfile may be believed: as root, not if anyone else could write it."""
-    if euid != 0:
-        return True
-    if st_uid != 0:
-        return False
-    if st_mode & 0o002:
-        return False
-    if st_mode & 0o020 and st_gid != 0:
-        return False
-    return True
+    """Whether a pidfile may be believed: as root, not if anyone else could write it
+    (owned by root, writable neither by all nor by a group other than root's)."""
+    return euid != 0 or (st_uid == 0 and not st_mode & 0o002
+                         and not (st_mode & 0o020 and st_gid != 0))
 
 
 # ---------------------------------------------------------------------------
