@@ -1,5 +1,5 @@
-"""`init` on fixture repos (tests/fixtures/init/): what it finds, the procclean.ini it writes,
---force, --makefile, --dry-run (issue 8).
+"""`init` on fixture repos (tests/fixtures/init/, copied by tests/fixture_repos.py): what it
+finds, the procclean.ini it writes, --force, --makefile, --dry-run (issue 8).
 
 No process is started or signalled here: every test copies a fixture to tmp_path, changes into
 it and calls procclean.main(["init", ...]) in this process (or `make -n`, which runs nothing).
@@ -18,8 +18,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 import procclean  # noqa: E402
+from fixture_repos import copy_repo  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
 
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "init")
 BACKEND_PATTERN = procclean.BUILTIN_SERVICES[0]["pattern"]
 FRONTEND_PATTERN = procclean.BUILTIN_SERVICES[1]["pattern"]
 # what init adds for every repo, and per service found
@@ -44,8 +44,7 @@ def project(tmp_path, monkeypatch):
     def copy(name, vendored="procclean.py"):
         """vendored: where procclean.py is copied in the repo (as a team vendors it), or
         None to leave it outside (init then names it by its absolute path)."""
-        dest = tmp_path / name
-        shutil.copytree(os.path.join(FIXTURES, name), str(dest))
+        dest = copy_repo(name, tmp_path / name)
         monkeypatch.chdir(str(dest))
         if vendored:
             target = dest / vendored
