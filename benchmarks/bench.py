@@ -103,6 +103,19 @@ def backend_argv(i):
 
 
 # ---------------------------------------------------------------------------------------------
+# Spliced into both drivers (this one and DEV_DRIVER below): has a process exited? No /proc
+# entry, or one in state Z (a zombie not reaped yet) or X.
+
+GONE = r'''
+def gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return True
+    return data[data.rindex(b")") + 2:][:1] in (b"Z", b"X")
+'''
+
 # The driver: runs inside the namespace, starts one command, and times it until the command
 # and every watched PID have exited. Reads a JSON request file, prints a JSON answer.
 
@@ -116,15 +129,7 @@ def raise_nofile():
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
             pass
-
-def gone_proc(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return True
-    return data[data.rindex(b")") + 2:][:1] in (b"Z", b"X")
-
+''' + GONE + r'''
 def measure(m):
     watch = list(m.get("watch", ()))
     use_pidfd = hasattr(os, "pidfd_open")
@@ -181,7 +186,7 @@ def measure(m):
                 break
             if t_cmd is None and p.poll() is not None:
                 t_cmd = now
-            done = [pid for pid in pending_pids if gone_proc(pid)]
+            done = [pid for pid in pending_pids if gone(pid)]
             if done:
                 pending_pids.difference_update(done)
                 t_last = now
@@ -687,15 +692,7 @@ def start(m):
     return subprocess.Popen(m["argv"], cwd=m["cwd"], env=m["env"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-def gone(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return True
-    return data[data.rindex(b")") + 2:][:1] in (b"Z", b"X")
-
+''' + GONE + r'''
 def tree(root):
     kids = {}
     for name in os.listdir("/proc"):

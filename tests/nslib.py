@@ -57,12 +57,29 @@ def clean_env(extra=None):
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
     env.setdefault("LANG", "C.UTF-8")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    for k, v in (extra or {}).items():
+    return overlay_env(env, extra)
+
+
+def overlay_env(env, changes):
+    """A copy of env with changes applied: a value of None removes that variable."""
+    env = dict(env)
+    for k, v in (changes or {}).items():
         if v is None:
             env.pop(k, None)
         else:
             env[k] = v
     return env
+
+
+def wait_until(cond, timeout, step=0.02):
+    """cond()'s first true value, or its last false one once `timeout` seconds have passed.
+    For events a test awaits (a line in a log, a port that answers): never sleep-then-assert."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,13 +403,7 @@ class Namespace(object):
 
     # -- processes ----------------------------------------------------------------------------
     def _env(self, env):
-        e = dict(self.base_env)
-        for k, v in (env or {}).items():
-            if v is None:
-                e.pop(k, None)
-            else:
-                e[k] = v
-        return e
+        return overlay_env(self.base_env, env)
 
     def spawn(self, proc, timeout=20):
         """Start proc (and its children) inside the namespace; fills every node's .pid."""

@@ -13,6 +13,7 @@ Stacks:
   backend  workers  -> `uvicorn main:app --workers 2`  (supervisor + two spawned workers)
   frontend vite     -> `npm run dev`                   (npm -> sh -> node vite -> esbuild)
 """
+import functools
 import json
 import os
 import re
@@ -23,7 +24,8 @@ import time
 
 import pytest
 
-from nslib import Namespace, Proc  # tests/nslib.py (tests/conftest.py puts tests/ on sys.path)
+# tests/nslib.py (tests/conftest.py puts tests/ on sys.path)
+from nslib import Namespace, Proc, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -542,13 +544,9 @@ def test_dev_reload_and_vite_ctrl_c_frees_both_ports(fstack):
 # --------------------------------------------------------------------------- issue 14: honest
 # status, supervision under --reload, start --wait that fails fast
 
-def wait_for(cond, timeout=START_TIMEOUT, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
+# Each look runs something in the namespace (procclean status, a process listing): a slower
+# poll than the other tiers'.
+wait_for = functools.partial(wait_until, step=0.1)
 
 
 def worker_pids(st):

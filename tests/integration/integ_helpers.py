@@ -1,7 +1,13 @@
 """Shared pieces of the integration tests: populations of stand-ins and assertions."""
-import time
+import contextlib
+import os
+import shutil
+import tempfile
 
-from nslib import Proc
+import pytest
+
+import nslib
+from nslib import Namespace, Proc, wait_until  # noqa: F401  (wait_until: for the tests)
 
 # Processes that match no default pattern: every stop must leave them running.
 BYSTANDERS = (
@@ -57,16 +63,6 @@ def no_traceback(result):
     assert "Traceback" not in result.stdout + result.stderr, result
 
 
-def wait_until(cond, timeout, step=0.02):
-    """cond()'s first true value, or its last false one once `timeout` has passed."""
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
-
-
 def assert_dead(ns, pids, result=None, timeout=3):
     left = ns.wait_dead(list(pids), timeout)
     assert left == [], "still alive: %r\n%r\n%r" % (left, result, _table(ns, left))
@@ -82,6 +78,46 @@ def _table(ns, pids):
     return [p for p in ns.ps() if p["pid"] in pids]
 
 
+def others(ns):
+    """Every process in the namespace but its agent (PID 1)."""
+    return [p for p in ns.ps() if p["pid"] != 1]
+
+
+def nothing_left(ns, timeout=10):
+    """Wait until only the agent is left; what was left otherwise."""
+    wait_until(lambda: not others(ns), timeout)
+    return others(ns)
+
+
+def user_python(ns, user):
+    """A python3 that `user` can run procclean.py with, inside ns (else the test skips)."""
+    for cand in [p for p in (os.environ.get("PROCCLEAN_TEST_USER_PYTHON"), "/usr/bin/python3",
+                             "/usr/local/bin/python3") if p]:
+        if ns.run([cand, "-c", "pass"], user=user).rc == 0:
+            if ns.run([cand, "-c", "open(%r).close()" % nslib.PROCCLEAN], user=user).rc == 0:
+                return cand
+    pytest.skip("no python3 that user %s can run with procclean.py" % user)
+
+
+@contextlib.contextmanager
+def as_test_user(prefix):
+    """For tests where procclean runs as the unprivileged test user (take the `test_user`
+    fixture too): a namespace whose working folder is a fresh folder under /tmp that everyone
+    may write, removed afterwards. Yields (ns, folder, user, that user's python); skips when
+    namespaces or such a python are missing."""
+    ok, reason = Namespace.available()
+    if not ok:
+        pytest.skip(reason)
+    user = nslib.TEST_USER
+    work = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    try:
+        os.chmod(work, 0o777)
+        with Namespace(cwd=work) as ns:
+            yield ns, work, user, user_python(ns, user)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def pids_in(text, pids):
     """Which of pids appear as whole words in text."""
     import re
@@ -89,7 +125,8 @@ def pids_in(text, pids):
 
 
 # The start of a script run under a pseudo-terminal (Ctrl-C typed at a keyboard): it forks
-# argv (json in sys.argv[1]) on a pty; `pump(until, timeout)` reads its output into `out`.
+# argv (json in sys.argv[1]) on a pty; `pump(until, timeout)` reads its output into `out`;
+# `reap(timeout)` is the child's exit code (-signal), SIGKILLed if it has not ended by then.
 PTY_PUMP = r"""
 import json, os, pty, select, signal, sys, time
 argv = json.loads(sys.argv[1])
@@ -116,4 +153,16 @@ def pump(until, timeout):
                 return "eof"
             out += chunk
     return "done" if until() else "timeout"
+
+
+def reap(timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)     # our own child, by its PID
+    os.waitpid(pid, 0)
+    return None
 """

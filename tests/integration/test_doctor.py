@@ -132,6 +132,16 @@ class Project(object):
         return p.pid
 
 
+def reports(project, finding, total=1):
+    """doctor exits 1 and reports `finding` ((text, fix), to the letter), among `total`
+    findings in all; the report."""
+    rep = project.doctor()
+    assert rep.rc == 1, rep
+    assert rep.one(finding[0]) == finding, rep
+    assert len(rep.findings) == total, rep
+    return rep
+
+
 def fix_and_recheck(project, report, finding, *doctor_args):
     """Run the finding's fix command; doctor must then not report that finding again."""
     text, fix = finding
@@ -147,12 +157,9 @@ def test_stale_pidfile(project, python_edge):
     project.use_python(python_edge)
     pid = project.dead_pid()
     project.pidfile("backend.pid", "%d\n" % pid)
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    finding = rep.one("backend.pid")
-    assert finding == ("backend.pid: names PID %d, which is not running (stale)" % pid,
-                       PROG + " clean backend"), rep
-    assert len(rep.findings) == 1, rep
+    finding = ("backend.pid: names PID %d, which is not running (stale)" % pid,
+               PROG + " clean backend")
+    rep = reports(project, finding)
     assert "1 finding(s) need action" in rep.stdout
     r, after = fix_and_recheck(project, rep, finding)
     assert r.rc == 0, r
@@ -183,14 +190,10 @@ def test_pidfile_naming_a_zombie_is_stale(project):
 ], ids=["letters", "empty", "pid1", "negative", "two-numbers", "binary"])
 def test_invalid_pidfile(project, content, shown):
     project.pidfile("frontend.pid", content)
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    text, fix = rep.one("frontend.pid", "does not hold a valid PID")
-    assert text == "frontend.pid: does not hold a valid PID (%s)" % shown, rep
+    finding = ("frontend.pid: does not hold a valid PID (%s)" % shown, PROG + " clean frontend")
+    rep = reports(project, finding)
     assert "\x1b" not in rep.stdout, rep
-    assert fix == PROG + " clean frontend"
-    assert len(rep.findings) == 1, rep
-    r, after = fix_and_recheck(project, rep, (text, fix))
+    r, after = fix_and_recheck(project, rep, finding)
     assert r.rc == 0, r
     assert not project.path("frontend.pid").exists()
     assert after.rc == 0 and after.all_well, after
@@ -202,13 +205,10 @@ def test_reused_pid(project, python_edge):
     project.use_python(python_edge)
     db = project.ns.spawn(Proc(["postgres", "-D", "/var/lib/postgresql/data"]))
     project.pidfile("backend.pid", "%d\n" % db.pid, age=3600)
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    finding = rep.one("backend.pid", "PID %d" % db.pid)
-    assert finding == ("backend.pid: PID %d now belongs to a process that started after the "
-                       "pidfile was written (postgres -D /var/lib/postgresql/data)" % db.pid,
-                       PROG + " clean backend"), rep
-    assert len(rep.findings) == 1, rep
+    finding = ("backend.pid: PID %d now belongs to a process that started after the pidfile "
+               "was written (postgres -D /var/lib/postgresql/data)" % db.pid,
+               PROG + " clean backend")
+    rep = reports(project, finding)
     r, after = fix_and_recheck(project, rep, finding)
     assert r.rc == 0, r
     assert not project.path("backend.pid").exists()
@@ -238,12 +238,9 @@ def test_world_writable_pidfile_as_root(project, as_root):
     reports it, the printed fix removes it, and nothing named by it is signalled."""
     sshd = project.ns.spawn(Proc(["sshd: /usr/sbin/sshd -D [listener]"]))
     path = project.pidfile("backend.pid", "%d\n" % sshd.pid, mode=0o666)
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    finding = rep.one("backend.pid")
-    assert finding == ("backend.pid: other users can write it, so it is not trusted as root",
-                       PROG + " clean backend"), rep
-    assert len(rep.findings) == 1, rep
+    finding = ("backend.pid: other users can write it, so it is not trusted as root",
+               PROG + " clean backend")
+    rep = reports(project, finding)
     r, after = fix_and_recheck(project, rep, finding)
     assert r.rc == 0, r
     assert not path.exists()
@@ -276,13 +273,10 @@ def test_leftover_outside_the_pidfile_tree(project, python_edge):
         Proc(["uvicorn", "main:app", "--port", "8001"], listen="127.0.0.1:8001")]))
     extra = shell.children[0]
     project.pidfile("backend.pid", "%d\n" % live.pid)
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    finding = rep.one("backend:", "pidfile does not account for")
     # The fix names the leftover's PID: the service the pidfile tracks keeps running.
-    assert finding == ("backend: 1 process(es) run that its pidfile does not account for "
-                       "(PID %d)" % extra.pid, "kill %d" % extra.pid), rep
-    assert len(rep.findings) == 1, rep
+    finding = ("backend: 1 process(es) run that its pidfile does not account for "
+               "(PID %d)" % extra.pid, "kill %d" % extra.pid)
+    rep = reports(project, finding)
     r, after = fix_and_recheck(project, rep, finding)
     assert r.rc == 0, r
     assert_dead(project.ns, [extra.pid], r)
@@ -315,14 +309,11 @@ def test_orphan_of_a_dead_service_still_matching(project, python_edge):
     project.ns.kill(root.pid, signal.SIGKILL)
     assert project.ns.wait_dead([root.pid]) == []
     assert {p["pid"]: p["ppid"] for p in project.ns.ps()}[vite.pid] == 1
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    orphan = rep.one("frontend:", "PID %d" % vite.pid)
-    assert orphan == ("frontend: PID %d outlived its parent (now under init) and still matches "
-                      "the pattern: node /app/frontend/node_modules/.bin/vite" % vite.pid,
-                      PROG + " stop frontend"), rep
+    orphan = ("frontend: PID %d outlived its parent (now under init) and still matches the "
+              "pattern: node /app/frontend/node_modules/.bin/vite" % vite.pid,
+              PROG + " stop frontend")
+    rep = reports(project, orphan, total=2)
     stale = rep.one("frontend.pid", "stale")
-    assert len(rep.findings) == 2, rep
     r, after = fix_and_recheck(project, rep, orphan)
     assert r.rc == 0, r
     assert_dead(project.ns, [vite.pid], r)
@@ -389,15 +380,12 @@ def test_stranger_on_the_port_is_named_and_never_killed_by_fix(project, python_e
     term = project.ns.spawn(Proc(["-zsh"], children=[
         Proc(["python3", "-m", "http.server", "8000"], listen="0.0.0.0:8000")]))
     stranger = term.children[0]
-    rep = project.doctor()
-    assert rep.rc == 1, rep
-    finding = rep.one("port 8000")
-    assert finding == ("port 8000 of backend is held by PID %d, which is not backend's: "
-                       "python3 -m http.server 8000" % stranger.pid,
-                       "check PID %d is yours (or move backend to another port: "
-                       "PROCCLEAN_BACKEND_PORT=8001 %s start backend), then: %s kill-port 8000"
-                       % (stranger.pid, PROG, PROG)), rep
-    assert len(rep.findings) == 1, rep
+    finding = ("port 8000 of backend is held by PID %d, which is not backend's: "
+               "python3 -m http.server 8000" % stranger.pid,
+               "check PID %d is yours (or move backend to another port: "
+               "PROCCLEAN_BACKEND_PORT=8001 %s start backend), then: %s kill-port 8000"
+               % (stranger.pid, PROG, PROG))
+    rep = reports(project, finding)
     fixed = project.doctor("--fix")
     assert_alive(project.ns, [stranger.pid, term.pid], fixed)
     assert fixed.rc == 1, fixed

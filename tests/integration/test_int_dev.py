@@ -10,9 +10,8 @@ import os
 import re
 import signal
 import sys
-import time
 
-from integ_helpers import PTY_PUMP, no_traceback, read, write
+from integ_helpers import PTY_PUMP, no_traceback, read, wait_until, write
 from nslib import Proc
 
 TIMEOUT = 60
@@ -105,16 +104,6 @@ elif mode == "flaky":               # flaky PORT: crashes the first time, serves
 '''
 
 KILLPG = "import os, signal, sys; os.killpg(int(sys.argv[1]), int(sys.argv[2]))"
-
-
-
-def wait_until(cond, timeout=TIMEOUT, step=0.05):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
 
 
 def project(tmp_path, services, extra=""):
@@ -260,7 +249,7 @@ def test_start_honours_after(ns, tmp_path, python):
     r = ns.procclean("start", python=python, timeout=TIMEOUT)
     assert r.rc == 0, r
     assert r.stdout.index("started backend") < r.stdout.index("started frontend"), r
-    assert wait_until(lambda: "backend up:" in read(tmp_path / "frontend.log"))
+    assert wait_until(lambda: "backend up:" in read(tmp_path / "frontend.log"), TIMEOUT)
     assert "backend up: True" in read(tmp_path / "frontend.log")
     r = ns.procclean("stop", python=python, timeout=TIMEOUT)
     assert r.rc == 0, r
@@ -432,12 +421,13 @@ def test_logs_follow_merges_every_service(ns, tmp_path, python):
     argv = ns.procclean_argv("logs", "-f", python=python)
     job = ns.start(["/bin/sh", "-c", 'exec "$@" >follow.out 2>follow.err', "sh"] + argv)
     out = tmp_path / "follow.out"
-    assert wait_until(lambda: "f old" in read(out)), read(tmp_path / "follow.err")
+    assert wait_until(lambda: "f old" in read(out), TIMEOUT), read(tmp_path / "follow.err")
     with open(str(tmp_path / "backend.log"), "a") as f:
         f.write("b new\n")
     with open(str(tmp_path / "frontend.log"), "a") as f:
         f.write("f new\n")
-    assert wait_until(lambda: "b new" in read(out) and "f new" in read(out)), read(out)
+    assert wait_until(lambda: "b new" in read(out) and "f new" in read(out), TIMEOUT), \
+        read(out)
     job.signal(signal.SIGINT)
     r = job.wait(TIMEOUT)
     assert r.rc == 0, (r, read(tmp_path / "follow.err"))
@@ -451,21 +441,10 @@ def test_logs_follow_merges_every_service(ns, tmp_path, python):
 
 PTY_DEV = PTY_PUMP + r"""
 wait_for = sys.argv[2].encode()
-
-
 up = pump(lambda: out.count(wait_for) >= 2, 60)
 os.write(fd, b"\x03")                # Ctrl-C: the terminal signals the foreground group
 pump(lambda: False, 30)
-rc = None
-for _ in range(600):
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-        break
-    time.sleep(0.05)
-if rc is None:
-    os.kill(pid, signal.SIGKILL)     # our own child, by its PID
-    os.waitpid(pid, 0)
+rc = reap(30)
 print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
 """
 

@@ -1,24 +1,23 @@
 """procclean vendored in tools/ of a repo with a seed-style Makefile, driven by make from the
 repo root (issue 14, items 1-3 and 7), inside throw-away PID + network namespaces.
 
-The repo is tests/fixtures/init/seed-repo (its Makefile stops, starts and lists processes with
-`ps -ef | grep | kill` recipes, next to install/test/build/clean targets). `init --makefile
---replace` swaps those recipes for procclean calls; then every make target is run from the
-root as a team would, against stand-in processes, and doctor's fix lines are run as printed.
+The repo is tests/fixtures/init/seed-repo, as tests/fixture_repos.py makes it (its Makefile
+stops, starts and lists processes with `ps -ef | grep | kill` recipes, the seed's own among
+them, next to install/test/build/clean targets). `init --makefile --replace` swaps those
+recipes for procclean calls; then every make target is run from the root as a team would,
+against stand-in processes, and doctor's fix lines are run as printed.
 """
 import glob
 import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
+from fixture_repos import copy_repo
 from integ_helpers import assert_alive, assert_dead, no_traceback, npm_chain, write
 from nslib import REPO, Proc
-
-SEED_REPO = os.path.join(REPO, "tests", "fixtures", "init", "seed-repo")
 
 
 def need_make():
@@ -33,10 +32,7 @@ class Repo(object):
     def __init__(self, ns, folder, python):
         self.ns = ns
         self.folder = folder
-        for name in os.listdir(SEED_REPO):
-            src = os.path.join(SEED_REPO, name)
-            (shutil.copytree if os.path.isdir(src) else shutil.copyfile)(
-                src, str(folder / name))
+        copy_repo("seed-repo", folder)
         (folder / "tools").mkdir()
         shutil.copyfile(os.path.join(REPO, "procclean.py"), str(folder / "tools" / "procclean.py"))
         self.bindir = folder / ".bin"

@@ -4,14 +4,12 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 import time
 
 import pytest
 
-import nslib
-from integ_helpers import (BYSTANDERS, assert_alive, assert_dead, no_traceback, npm_chain,
-                           pids_in, spawn_bystanders, uvicorn_reload)
+from integ_helpers import (BYSTANDERS, as_test_user, assert_alive, assert_dead, no_traceback,
+                           npm_chain, pids_in, spawn_bystanders, uvicorn_reload)
 from nslib import Namespace, Proc
 
 LONG_ARG = "--" + "x" * 290
@@ -188,50 +186,30 @@ def test_ctrl_c_during_grace_wait(ns, python):
 # --- another user's process ---------------------------------------------------------------------
 
 def test_other_users_process_reported_ours_stopped_exit_1(test_user):
-    ok, reason = Namespace.available()
-    if not ok:
-        pytest.skip(reason)
-    user = nslib.TEST_USER
-    work = tempfile.mkdtemp(prefix="pcuser-", dir="/tmp")
-    try:
-        os.chmod(work, 0o777)
-        with Namespace(cwd=work) as ns:
-            # an interpreter the unprivileged user can run
-            python = None
-            for cand in [p for p in (os.environ.get("PROCCLEAN_TEST_USER_PYTHON"),
-                                     "/usr/bin/python3", "/usr/local/bin/python3") if p]:
-                if ns.run([cand, "-c", "pass"], user=user).rc == 0:
-                    python = cand
-                    break
-            if python is None:
-                pytest.skip("no python3 that user %s can run" % user)
-            if ns.run([python, "-c", "open(%r).close()" % nslib.PROCCLEAN], user=user).rc:
-                pytest.skip("user %s cannot read %s" % (user, nslib.PROCCLEAN))
-            # root's, named by the pidfile: a target that cannot be signalled (EPERM)
-            roots = ns.spawn(Proc(["uvicorn", "main:app", "--port", "8001"]))
-            with open(os.path.join(work, "backend.pid"), "w") as f:
-                f.write("%d\n" % roots.pid)
-            os.chmod(os.path.join(work, "backend.pid"), 0o666)
-            # root's, matching only: its folder cannot be read by the user, so it is
-            # outside the project, left alone and reported as such
-            unseen = ns.spawn(Proc(["python3", "main.py", "--other"]))
-            ours = ns.spawn(Proc(["python3", "main.py"], user=user,
-                                 children=[Proc(["ours-worker"])]))
-            table = {p["pid"]: p for p in ns.ps()}
-            assert table[ours.pid]["uid"] == test_user[0]
-            r = ns.procclean("stop-backend", "--grace", "0.5", python=python, user=user)
-            assert r.rc == 1, r
-            no_traceback(r)
-            assert_dead(ns, ours.pids(), r)
-            assert_alive(ns, [roots.pid, unseen.pid], r)
-            out = r.stdout + r.stderr
-            assert pids_in(out, [roots.pid]) == [roots.pid], r
-            assert "root" in out and "permission denied" in out, r
-            assert "PID %d (folder unknown)" % unseen.pid in out, r
-            # the pidfile names a process that was not stopped: it is kept
-            assert os.path.exists(os.path.join(work, "backend.pid")), r
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with as_test_user("pcuser-") as (ns, work, user, python):
+        # root's, named by the pidfile: a target that cannot be signalled (EPERM)
+        roots = ns.spawn(Proc(["uvicorn", "main:app", "--port", "8001"]))
+        with open(os.path.join(work, "backend.pid"), "w") as f:
+            f.write("%d\n" % roots.pid)
+        os.chmod(os.path.join(work, "backend.pid"), 0o666)
+        # root's, matching only: its folder cannot be read by the user, so it is
+        # outside the project, left alone and reported as such
+        unseen = ns.spawn(Proc(["python3", "main.py", "--other"]))
+        ours = ns.spawn(Proc(["python3", "main.py"], user=user,
+                             children=[Proc(["ours-worker"])]))
+        table = {p["pid"]: p for p in ns.ps()}
+        assert table[ours.pid]["uid"] == test_user[0]
+        r = ns.procclean("stop-backend", "--grace", "0.5", python=python, user=user)
+        assert r.rc == 1, r
+        no_traceback(r)
+        assert_dead(ns, ours.pids(), r)
+        assert_alive(ns, [roots.pid, unseen.pid], r)
+        out = r.stdout + r.stderr
+        assert pids_in(out, [roots.pid]) == [roots.pid], r
+        assert "root" in out and "permission denied" in out, r
+        assert "PID %d (folder unknown)" % unseen.pid in out, r
+        # the pidfile names a process that was not stopped: it is kept
+        assert os.path.exists(os.path.join(work, "backend.pid")), r
 
 
 # --- process-table sources give the same result ------------------------------------------------

@@ -8,8 +8,8 @@ Assertions are on what a user sees: exit codes, messages, the log, the pidfile, 
 processes are left in the namespace; every wait is for an event, with a generous deadline."""
 import json
 import os
-import signal
-import time
+
+from integ_helpers import no_traceback, nothing_left, read, wait_until, write
 
 PORT = 8765
 TIMEOUT = 120         # generous subprocess timeout for any one procclean run
@@ -54,8 +54,7 @@ serve()
 
 
 def setup(tmp_path, python, mode, **extra):
-    with open(str(tmp_path / "app.py"), "w") as f:
-        f.write(APP)
+    write(tmp_path / "app.py", APP)
     env = {"PROCCLEAN_SERVICES": "app", "PROCCLEAN_APP_COMMAND": "%s app.py" % python,
            "PROCCLEAN_APP_PATTERN": r"app\.py", "PROCCLEAN_APP_PORT": str(PORT),
            "PROCCLEAN_APP_HEALTH": "/health", "MODE": mode}
@@ -63,40 +62,10 @@ def setup(tmp_path, python, mode, **extra):
     return env
 
 
-def read(path):
-    try:
-        with open(str(path), errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
-
-
-def others(ns):
-    return [p for p in ns.ps() if p["pid"] != 1]
-
-
-def nothing_left(ns, timeout=10):
-    wait_until(lambda: not others(ns), timeout)
-    return others(ns)
-
-
 def state_of(ns, env, python):
     r = ns.procclean("status", "--json", "app", env=env, python=python, timeout=TIMEOUT)
     assert r.rc == 0, r
     return json.loads(r.stdout)["services"][0]
-
-
-def no_traceback(r):
-    assert "Traceback" not in r.stdout + r.stderr, r
 
 
 # -- status states -----------------------------------------------------------------------

@@ -11,9 +11,10 @@ import os
 import re
 import signal
 import sys
-import time
 
-from integ_helpers import PTY_PUMP, no_traceback, read, wait_until, write
+import pytest
+
+from integ_helpers import PTY_PUMP, no_traceback, nothing_left, read, wait_until, write
 
 
 # --------------------------------------------------------------------------------------------
@@ -21,17 +22,6 @@ from integ_helpers import PTY_PUMP, no_traceback, read, wait_until, write
 
 STAMP = r"\[procclean (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]"
 TIMEOUT = 60          # generous subprocess timeout for any one procclean run
-
-
-def others(ns):
-    """Every process in the namespace but its agent (PID 1)."""
-    return [p for p in ns.ps() if p["pid"] != 1]
-
-
-def nothing_left(ns, timeout=5):
-    """Wait until only the agent is left; what was left otherwise."""
-    wait_until(lambda: not others(ns), timeout)
-    return others(ns)
 
 
 def stamps(log, message_regex):
@@ -295,70 +285,58 @@ def start_backend(ns, tmp_path, mode, *extra):
     return r
 
 
-def test_health_500_is_unhealthy(ns, tmp_path):
-    start_backend(ns, tmp_path, "500")
-    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert "backend: unhealthy" in r.stdout and "backend: running" not in r.stdout, r
-    assert "health http://127.0.0.1:8000/health: unhealthy (HTTP 500" in r.stdout, r
-    r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
-    assert r.rc == 3, r
-    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
-    health = json.loads(r.stdout)["services"][0]["health"]
-    assert health["state"] == "unhealthy" and health["status"] == 500, health
+# What `status --health`, `--check` and `--json --health` say of each kind of answer: what
+# status shows (and does not), --check's exit code, fields of the JSON "health" and a text in
+# its "error"; "timeout": the --health-timeout given to all three.
+HEALTH_ANSWERS = {
+    "500-is-unhealthy": {
+        "mode": "500", "check_rc": 3,
+        "shown": ["health http://127.0.0.1:8000/health: unhealthy (HTTP 500",
+                  "backend: unhealthy"],
+        "not_shown": ["backend: running"],
+        "fields": {"state": "unhealthy", "status": 500}},
+    "hang-times-out": {
+        "mode": "hang", "timeout": "0.5", "check_rc": 3,
+        "shown": ["health http://127.0.0.1:8000/health: no answer (timed out"],
+        "fields": {"state": "no answer", "status": None}, "error": "timed out"},
+    "200-is-healthy": {
+        "mode": "200", "check_rc": 0,
+        "shown": ["health http://127.0.0.1:8000/health: healthy (HTTP 200"],
+        "fields": {"state": "healthy", "status": 200, "url": "http://127.0.0.1:8000/health"}},
+    "auto-falls-back-to-root-on-404": {
+        "mode": "404", "check_rc": 0,
+        "shown": ["health http://127.0.0.1:8000/: healthy (HTTP 200"],
+        "fields": {"state": "healthy", "url": "http://127.0.0.1:8000/"}},
+}
 
 
-def test_health_that_hangs_times_out(ns, tmp_path):
-    start_backend(ns, tmp_path, "hang")
-    r = ns.procclean("status", "backend", "--health", "--health-timeout", "0.5", timeout=TIMEOUT)
-    assert not r.timed_out, r
-    assert r.rc == 0, r
+@pytest.mark.parametrize("case", list(HEALTH_ANSWERS.values()), ids=list(HEALTH_ANSWERS))
+def test_health(ns, tmp_path, case):
+    start_backend(ns, tmp_path, case["mode"])
+    extra = ["--health-timeout", case["timeout"]] if "timeout" in case else []
+    r = ns.procclean("status", "backend", "--health", *extra, timeout=TIMEOUT)
+    assert not r.timed_out and r.rc == 0, r
     no_traceback(r)
-    assert "health http://127.0.0.1:8000/health: no answer (timed out" in r.stdout, r
-    r = ns.procclean("status", "backend", "--check", "--health-timeout", "0.5",
-                     timeout=TIMEOUT)
-    assert not r.timed_out and r.rc == 3, r
-    r = ns.procclean("status", "backend", "--json", "--health", "--health-timeout", "0.5",
-                     timeout=TIMEOUT)
+    assert [t for t in case["shown"] if t not in r.stdout] == [], r
+    assert [t for t in case.get("not_shown", []) if t in r.stdout] == [], r
+    r = ns.procclean("status", "backend", "--check", *extra, timeout=TIMEOUT)
+    assert not r.timed_out and r.rc == case["check_rc"], r
+    r = ns.procclean("status", "backend", "--json", "--health", *extra, timeout=TIMEOUT)
     assert not r.timed_out and r.rc == 0, r
     health = json.loads(r.stdout)["services"][0]["health"]
-    assert health["state"] == "no answer" and health["status"] is None, health
-    assert "timed out" in health["error"], health
+    assert dict((key, health.get(key)) for key in case["fields"]) == case["fields"], health
+    assert case.get("error", "") in (health["error"] or ""), health
+    assert isinstance(health["latency_ms"], (int, float)), health
 
 
-def test_health_200_is_healthy(ns, tmp_path):
+def test_status_alone_asks_no_health_check(ns, tmp_path):
     start_backend(ns, tmp_path, "200")
     requests = read(tmp_path / "backend.log").count("GET /health")
     r = ns.procclean("status", "backend", timeout=TIMEOUT)
     assert r.rc == 0 and "backend: running" in r.stdout, r
     assert "health: not asked (--health asks" in r.stdout, r
-    # status alone asks nothing: the app's log gets no request line from it
+    # the app's log gets no request line from it
     assert read(tmp_path / "backend.log").count("GET /health") == requests
-    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert "health http://127.0.0.1:8000/health: healthy (HTTP 200" in r.stdout, r
-    r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
-    assert r.rc == 0, r
-    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
-    health = json.loads(r.stdout)["services"][0]["health"]
-    assert health["state"] == "healthy" and health["status"] == 200, health
-    assert health["url"] == "http://127.0.0.1:8000/health", health
-    assert isinstance(health["latency_ms"], (int, float)), health
-
-
-def test_health_auto_falls_back_to_root_on_404(ns, tmp_path):
-    start_backend(ns, tmp_path, "404")
-    r = ns.procclean("status", "backend", "--health", timeout=TIMEOUT)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert "health http://127.0.0.1:8000/: healthy (HTTP 200" in r.stdout, r
-    r = ns.procclean("status", "backend", "--check", timeout=TIMEOUT)
-    assert r.rc == 0, r
-    r = ns.procclean("status", "backend", "--json", "--health", timeout=TIMEOUT)
-    health = json.loads(r.stdout)["services"][0]["health"]
-    assert health["url"] == "http://127.0.0.1:8000/" and health["state"] == "healthy", health
 
 
 def test_start_wait_waits_for_health(ns, tmp_path):
@@ -402,21 +380,10 @@ def test_watch_json_prints_one_document_per_line(ns, tmp_path):
 
 
 PTY_DRIVER = PTY_PUMP + r"""
-
-
 redraws = pump(lambda: out.count(b"\x1b[2J") >= 3, 30)
 os.write(fd, b"\x03")
 eof = pump(lambda: False, 15)
-rc = None
-for _ in range(200):
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-        break
-    time.sleep(0.05)
-if rc is None:
-    os.kill(pid, signal.SIGKILL)     # our own child, by its PID
-    os.waitpid(pid, 0)
+rc = reap(10)
 print(json.dumps({"redraws": redraws, "eof": eof, "rc": rc,
                   "out": out.decode("utf-8", "replace")}))
 """

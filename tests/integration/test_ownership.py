@@ -10,14 +10,13 @@ import pathlib
 import re
 import shutil
 import signal
-import tempfile
-import time
 
 import pytest
 
 import nslib
-from integ_helpers import assert_alive, assert_dead, no_traceback, uvicorn_reload, write
-from nslib import Namespace, Proc
+from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback, read,
+                           uvicorn_reload, wait_until, write)
+from nslib import Proc
 
 BACKEND_RE = r"([Pp]ython.*main\.py|uvicorn.*main|fastapi.*main)"
 FRONTEND_RE = r"(npm run dev|vite|esbuild|node.*frontend)"
@@ -45,23 +44,6 @@ def two_checkouts(tmp_path, a="A", b="B"):
 
 def real(path):
     return os.path.realpath(str(path))
-
-
-def read(path):
-    try:
-        with open(str(path)) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_until(cond, timeout=20, step=0.02):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(step)
 
 
 def wait_pid_file(path, timeout=20):
@@ -472,7 +454,7 @@ def test_a_helper_daemonized_inside_the_start_session(ns, python, tmp_path, stan
     helper = wait_pid_file(note)
     assert ns.is_alive(helper)
     # not in the tree: the helper's parent is the namespace's init
-    assert wait_until(lambda: [p["ppid"] for p in ns.ps() if p["pid"] == helper] == [1])
+    assert wait_until(lambda: [p["ppid"] for p in ns.ps() if p["pid"] == helper] == [1], 20)
     r = ns.procclean("stop-backend", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)
@@ -606,44 +588,25 @@ def test_stop_keeps_the_record_of_a_child_it_could_not_stop(test_user):
     """The supervisor (root's) was killed with SIGKILL; a user who may not signal its child
     runs stop: the child is named, the exit is 1, and the pidfile and the state file (the
     only record of that child) are kept."""
-    ok, reason = Namespace.available()
-    if not ok:
-        pytest.skip(reason)
-    user = nslib.TEST_USER
-    work = tempfile.mkdtemp(prefix="pcown-", dir="/tmp")
-    try:
-        os.chmod(work, 0o777)
-        with Namespace(cwd=work) as ns:
-            python = user_python(ns, user)
-            folder = pathlib.Path(work)
-            sup, child = supervised_worker(ns, folder, python)
-            for name in os.listdir(work):
-                os.chmod(os.path.join(work, name), 0o666)
-            ns.kill([sup], signal.SIGKILL)
-            assert ns.wait_dead([sup], 10) == []
-            r = ns.procclean("stop", "worker", python=python, cwd=work, user=user)
-            assert r.rc == 1, r
-            no_traceback(r)
-            assert "permission denied" in r.stdout + r.stderr, r
-            assert named(r.stdout + r.stderr, [child]) == [child], r
-            assert_alive(ns, [child], r)
-            assert os.path.exists(os.path.join(work, "worker.pid")), r
-            assert os.path.exists(os.path.join(work, "worker.pid.state")), r
-            r = ns.procclean("stop", "worker", python=python, cwd=work)    # as root
-            assert r.rc == 0, r
-            assert_dead(ns, [child], r)
-            assert not os.path.exists(os.path.join(work, "worker.pid.state")), r
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def user_python(ns, user):
-    for cand in [p for p in (os.environ.get("PROCCLEAN_TEST_USER_PYTHON"), "/usr/bin/python3",
-                             "/usr/local/bin/python3") if p]:
-        if ns.run([cand, "-c", "pass"], user=user).rc == 0:
-            if ns.run([cand, "-c", "open(%r).close()" % nslib.PROCCLEAN], user=user).rc == 0:
-                return cand
-    pytest.skip("no python3 that user %s can run with procclean.py" % user)
+    with as_test_user("pcown-") as (ns, work, user, python):
+        folder = pathlib.Path(work)
+        sup, child = supervised_worker(ns, folder, python)
+        for name in os.listdir(work):
+            os.chmod(os.path.join(work, name), 0o666)
+        ns.kill([sup], signal.SIGKILL)
+        assert ns.wait_dead([sup], 10) == []
+        r = ns.procclean("stop", "worker", python=python, cwd=work, user=user)
+        assert r.rc == 1, r
+        no_traceback(r)
+        assert "permission denied" in r.stdout + r.stderr, r
+        assert named(r.stdout + r.stderr, [child]) == [child], r
+        assert_alive(ns, [child], r)
+        assert os.path.exists(os.path.join(work, "worker.pid")), r
+        assert os.path.exists(os.path.join(work, "worker.pid.state")), r
+        r = ns.procclean("stop", "worker", python=python, cwd=work)    # as root
+        assert r.rc == 0, r
+        assert_dead(ns, [child], r)
+        assert not os.path.exists(os.path.join(work, "worker.pid.state")), r
 
 
 def test_vite_project_stop_frontend_leaves_the_backends_supervisor(ns, python_edge,
@@ -660,7 +623,8 @@ def test_vite_project_stop_frontend_leaves_the_backends_supervisor(ns, python_ed
     r = pc("start", "backend", "--supervise")
     assert r.rc == 0, r
     sup = int(read(a / "backend.pid"))
-    child = wait_until(lambda: json.loads(read(a / "backend.pid.state") or "{}").get("child"))
+    child = wait_until(lambda: json.loads(read(a / "backend.pid.state") or "{}").get("child"),
+                       20)
     assert child, read(a / "backend.log")
     sup_line = " ".join([p for p in ns.ps() if p["pid"] == sup][0]["argv"])
     assert re.search(FRONTEND_RE, sup_line), sup_line
@@ -712,32 +676,22 @@ def test_outside_matches_listed_apart_by_status_and_show_processes(ns, python_ed
 def test_a_process_whose_folder_cannot_be_read_is_outside(test_user):
     """procclean runs as a user; root's backend runs inside the project, but its folder
     cannot be read: it is outside, left alone, reported as "folder unknown"."""
-    ok, reason = Namespace.available()
-    if not ok:
-        pytest.skip(reason)
-    user = nslib.TEST_USER
-    work = tempfile.mkdtemp(prefix="pcown-", dir="/tmp")
-    try:
-        os.chmod(work, 0o777)
+    with as_test_user("pcown-") as (ns, work, user, python):
         os.makedirs(os.path.join(work, "backend"))
-        with Namespace(cwd=work) as ns:
-            python = user_python(ns, user)
-            roots = ns.spawn(Proc(["python3", "main.py"], cwd=os.path.join(work, "backend")))
-            ours = ns.spawn(Proc(["python3", "main.py"], user=user,
-                                 cwd=os.path.join(work, "backend")))
-            r = ns.procclean("status", "backend", "--json", python=python, cwd=work, user=user)
-            assert r.rc == 0, r
-            rec = json.loads(r.stdout)["services"][0]
-            assert rec["pids"] == [ours.pid], r
-            assert [(o["pid"], o["folder"]) for o in rec["outside"]] == [(roots.pid, None)], r
-            r = ns.procclean("stop-backend", python=python, cwd=work, user=user)
-            assert r.rc == 0, r
-            no_traceback(r)
-            assert_dead(ns, [ours.pid], r)
-            assert_alive(ns, [roots.pid], r)
-            assert "PID %d (folder unknown)" % roots.pid in r.stdout, r
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        roots = ns.spawn(Proc(["python3", "main.py"], cwd=os.path.join(work, "backend")))
+        ours = ns.spawn(Proc(["python3", "main.py"], user=user,
+                             cwd=os.path.join(work, "backend")))
+        r = ns.procclean("status", "backend", "--json", python=python, cwd=work, user=user)
+        assert r.rc == 0, r
+        rec = json.loads(r.stdout)["services"][0]
+        assert rec["pids"] == [ours.pid], r
+        assert [(o["pid"], o["folder"]) for o in rec["outside"]] == [(roots.pid, None)], r
+        r = ns.procclean("stop-backend", python=python, cwd=work, user=user)
+        assert r.rc == 0, r
+        no_traceback(r)
+        assert_dead(ns, [ours.pid], r)
+        assert_alive(ns, [roots.pid], r)
+        assert "PID %d (folder unknown)" % roots.pid in r.stdout, r
 
 
 def test_doctor_reports_outside_matches_and_fix_leaves_them(ns, python_edge, tmp_path):

@@ -1,5 +1,5 @@
-"""`init` on fixture repos (tests/fixtures/init/): what it finds, the procclean.ini it writes,
---force, --makefile, --dry-run (issue 8).
+"""`init` on fixture repos (tests/fixtures/init/, copied by tests/fixture_repos.py): what it
+finds, the procclean.ini it writes, --force, --makefile, --dry-run (issue 8).
 
 No process is started or signalled here: every test copies a fixture to tmp_path, changes into
 it and calls procclean.main(["init", ...]) in this process (or `make -n`, which runs nothing).
@@ -18,8 +18,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 import procclean  # noqa: E402
+from fixture_repos import copy_repo  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
 
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "init")
 BACKEND_PATTERN = procclean.BUILTIN_SERVICES[0]["pattern"]
 FRONTEND_PATTERN = procclean.BUILTIN_SERVICES[1]["pattern"]
 # what init adds for every repo, and per service found
@@ -44,8 +44,7 @@ def project(tmp_path, monkeypatch):
     def copy(name, vendored="procclean.py"):
         """vendored: where procclean.py is copied in the repo (as a team vendors it), or
         None to leave it outside (init then names it by its absolute path)."""
-        dest = tmp_path / name
-        shutil.copytree(os.path.join(FIXTURES, name), str(dest))
+        dest = copy_repo(name, tmp_path / name)
         monkeypatch.chdir(str(dest))
         if vendored:
             target = dest / vendored
@@ -376,35 +375,42 @@ def test_makefile_created_when_missing(project, init):
                                      "python3 -m procclean restart-frontend"], r
 
 
-def test_makefile_keeps_own_variables_and_multi_target_rules(project, init):
+# A team's Makefile that already has some of the targets, and what `make -n TARGET` runs once
+# init --makefile has added the rest; "once": targets its rule lines name, each to stay there
+# alone (init adding a rule again makes make warn "overriding recipe" and silently replaces
+# the team's).
+TEAM_MAKEFILES = {
+    # its own variables, one rule for two targets, a double-colon rule
+    "own-variables-and-multi-target-rules": {
+        "makefile": "PYTHON := python3.12\nPROCCLEAN = $(PYTHON) tools/procclean.py\n\n"
+                    "stop-backend stop-frontend:\n\t@$(PROCCLEAN) $@\n\n"
+                    "status::\n\t@echo first status\n",
+        "once": ["stop-backend", "stop-frontend", "status"],
+        "target": "start-backend", "runs": "python3.12 tools/procclean.py start-backend"},
+    # the Makefile style of this very repo (and the seed's .PHONY list style): `$(SEED_TARGETS):`
+    # defines stop, stop-backend, ...
+    "targets-defined-through-a-variable": {
+        "makefile": "PROCCLEAN = python3 procclean.py\n"
+                    "SEED_TARGETS = stop-backend stop-frontend stop \\\n\tstart-backend start\n\n"
+                    ".PHONY: $(SEED_TARGETS)\n\n$(SEED_TARGETS):\n\t@$(PROCCLEAN) $@ --grace 5\n",
+        "once": [],
+        "target": "stop-backend", "runs": "python3 procclean.py stop-backend --grace 5"},
+}
+
+
+@pytest.mark.parametrize("case", list(TEAM_MAKEFILES.values()), ids=list(TEAM_MAKEFILES))
+def test_makefile_leaves_the_teams_own_rules(project, init, case):
     repo = project("fastapi-vite")
-    (repo / "Makefile").write_text(
-        "PYTHON := python3.12\nPROCCLEAN = $(PYTHON) tools/procclean.py\n\n"
-        "stop-backend stop-frontend:\n\t@$(PROCCLEAN) $@\n\n"
-        "status::\n\t@echo first status\n")
+    (repo / "Makefile").write_text(case["makefile"])
     assert init("--makefile")[0] == 0
     text = read(repo / "Makefile")
     names = targets_in(text)
-    for target in ("stop-backend", "stop-frontend", "status"):
+    for target in case["once"]:
         assert names.count(target) == 1, (target, text)
-    r = make_n(repo, "start-backend")
-    assert r.stdout.strip() == "python3.12 tools/procclean.py start-backend", r
-
-
-def test_makefile_targets_defined_through_a_variable_are_not_duplicated(project, init):
-    """The Makefile style of this very repo (and the seed's .PHONY list style):
-    `$(SEED_TARGETS):` defines stop, stop-backend, ...; appending them again makes make warn
-    'overriding recipe' and silently replaces the team's rule."""
-    repo = project("fastapi-vite")
-    (repo / "Makefile").write_text(
-        "PROCCLEAN = python3 procclean.py\n"
-        "SEED_TARGETS = stop-backend stop-frontend stop \\\n\tstart-backend start\n\n"
-        ".PHONY: $(SEED_TARGETS)\n\n$(SEED_TARGETS):\n\t@$(PROCCLEAN) $@ --grace 5\n")
-    assert init("--makefile")[0] == 0
-    r = make_n(repo, "stop-backend")
+    r = make_n(repo, case["target"])
     assert r.returncode == 0, r
-    assert "overriding recipe" not in r.stderr, read(repo / "Makefile")
-    assert r.stdout.strip() == "python3 procclean.py stop-backend --grace 5", r
+    assert "overriding recipe" not in r.stderr, text
+    assert r.stdout.strip() == case["runs"], r
 
 
 # --- --dry-run ---------------------------------------------------------------------------------

@@ -194,15 +194,22 @@ def test_parse_lsof_cwd_takes_the_first_name_of_each_process_and_str_input():
     assert parse_lsof_cwd(b"") == {}
 
 
-def test_process_cwds_without_proc_is_one_lsof_call(monkeypatch):
+def without_proc(monkeypatch, recorded=None):
+    """A System on a machine with no /proc; every command it runs prints the recorded output
+    (a file in tests/data/scope). Returns (system, the argv of each command it ran)."""
     system = procclean.System()
     system._has_proc = False
     calls = []
 
     def fake_run(argv, table=False):
         calls.append(argv)
-        return load("macos-lsof-cwd.txt")
+        return load(recorded)
     monkeypatch.setattr(system, "_run", fake_run)
+    return system, calls
+
+
+def test_process_cwds_without_proc_is_one_lsof_call(monkeypatch):
+    system, calls = without_proc(monkeypatch, "macos-lsof-cwd.txt")
     monkeypatch.setattr(procclean, "_which", lambda name: "/usr/sbin/" + name)
     folders = system.process_cwds([4242, 501, 4242, 99999])
     assert calls == [["lsof", "-a", "-d", "cwd", "-Fn", "-p", "501,4242,99999"]]
@@ -211,43 +218,24 @@ def test_process_cwds_without_proc_is_one_lsof_call(monkeypatch):
 
 
 def test_process_cwds_without_proc_or_lsof_knows_no_folder(monkeypatch):
-    system = procclean.System()
-    system._has_proc = False
+    system, calls = without_proc(monkeypatch)
     monkeypatch.setattr(procclean, "_which", lambda name: None)
     assert system.process_cwds([10, 11]) == {10: None, 11: None}
+    assert calls == []
 
 
-def test_process_tags_on_macos_is_one_ps_call(monkeypatch):
-    system = procclean.System()
-    system._has_proc = False
-    calls = []
-
-    def fake_run(argv, table=False):
-        calls.append(argv)
-        return load("macos-ps-E.txt")
-    monkeypatch.setattr(system, "_run", fake_run)
-    monkeypatch.setattr(procclean.sys, "platform", "darwin")
-    data = expected("macos-ps-E.json")
+# macOS's `ps -E` prints the environment after the command, FreeBSD's `ps -e` before it.
+@pytest.mark.parametrize("platform,flag,recorded", [
+    ("darwin", "-E", "macos-ps-E"),
+    ("freebsd14", "-e", "freebsd-ps-e"),
+], ids=["macos", "freebsd"])
+def test_process_tags_without_proc_is_one_ps_call(monkeypatch, platform, flag, recorded):
+    system, calls = without_proc(monkeypatch, recorded + ".txt")
+    monkeypatch.setattr(procclean.sys, "platform", platform)
+    data = expected(recorded + ".json")
     table = dict((int(pid), proc(int(pid), cmd)) for pid, cmd in data["commands"].items())
     tags = system.process_tags(table)
-    assert calls == [["ps", "-A", "-ww", "-E", "-o", "pid=", "-o", "command="]]
-    assert dict((str(p), list(t)) for p, t in tags.items()) == data["tags"]
-
-
-def test_process_tags_on_freebsd_reads_the_environment_before_the_command(monkeypatch):
-    system = procclean.System()
-    system._has_proc = False
-    calls = []
-
-    def fake_run(argv, table=False):
-        calls.append(argv)
-        return load("freebsd-ps-e.txt")
-    monkeypatch.setattr(system, "_run", fake_run)
-    monkeypatch.setattr(procclean.sys, "platform", "freebsd14")
-    data = expected("freebsd-ps-e.json")
-    table = dict((int(pid), proc(int(pid), cmd)) for pid, cmd in data["commands"].items())
-    tags = system.process_tags(table)
-    assert calls == [["ps", "-A", "-ww", "-e", "-o", "pid=", "-o", "command="]]
+    assert calls == [["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="]]
     assert dict((str(p), list(t)) for p, t in tags.items()) == data["tags"]
 
 
@@ -517,36 +505,38 @@ def test_nothing_appearing_means_one_look_only(in_a):
 # --------------------------------------------------------------------------------------------
 # supervisors killed with SIGKILL: the state file, and the files kept
 
-def write_state(path, child, updated):
-    with open(path, "w") as f:
+def dead_supervisors_files(child, updated, pidfile=True):
+    """What a `worker` supervisor (PID 700), killed with SIGKILL, left: worker.pid naming it
+    (unless not pidfile) and worker.pid.state naming its child, last written at `updated`."""
+    if pidfile:
+        with open("worker.pid", "w") as f:
+            f.write("700\n")
+    with open("worker.pid.state", "w") as f:
         json.dump({"supervisor": 700, "child": child, "state": "running",
                    "updated": updated}, f)
 
 
-def test_the_child_a_dead_supervisors_state_names_is_stopped(in_a):
-    a, _ = in_a
-    with open("worker.pid", "w") as f:
-        f.write("700\n")
-    write_state("worker.pid.state", 701, 2000.0)
-    system = FakeSystem([FakeProc(701, 1, "python3 worker.py", cwd="/", start=1000.0)])
+def stop_worker(system):
+    """`stop worker` on the fake system, the worker service configured by the environment."""
     env = {"LANG": "C.UTF-8", "PROCCLEAN_SERVICES": "worker",
            "PROCCLEAN_WORKER_COMMAND": "python3 worker.py"}
-    code, out, err = invoke(["stop", "worker"], system, environ=env)
+    return invoke(["stop", "worker"], system, environ=env)
+
+
+def test_the_child_a_dead_supervisors_state_names_is_stopped(in_a):
+    dead_supervisors_files(701, 2000.0)
+    system = FakeSystem([FakeProc(701, 1, "python3 worker.py", cwd="/", start=1000.0)])
+    code, out, err = stop_worker(system)
     assert code == 0, out + err
     assert signalled(system) == [701]
     assert not os.path.exists("worker.pid") and not os.path.exists("worker.pid.state")
 
 
 def test_the_record_of_a_child_that_could_not_be_stopped_is_kept(in_a):
-    a, _ = in_a
-    with open("worker.pid", "w") as f:
-        f.write("700\n")
-    write_state("worker.pid.state", 701, 2000.0)
+    dead_supervisors_files(701, 2000.0)
     system = FakeSystem([FakeProc(701, 1, "python3 worker.py", cwd="/", eperm=True,
                                   user="root")])
-    env = {"LANG": "C.UTF-8", "PROCCLEAN_SERVICES": "worker",
-           "PROCCLEAN_WORKER_COMMAND": "python3 worker.py"}
-    code, out, err = invoke(["stop", "worker"], system, environ=env)
+    code, out, err = stop_worker(system)
     assert code == 1, out + err
     assert "701" in out + err
     assert os.path.exists("worker.pid") and os.path.exists("worker.pid.state")
@@ -555,12 +545,9 @@ def test_the_record_of_a_child_that_could_not_be_stopped_is_kept(in_a):
 def test_a_state_file_naming_a_later_process_is_not_trusted(in_a):
     """The PID in the state was reused by a process that started after the state was
     written: it is not the supervisor's child."""
-    a, _ = in_a
-    write_state("worker.pid.state", 701, 500.0)
+    dead_supervisors_files(701, 500.0, pidfile=False)
     system = FakeSystem([FakeProc(701, 1, "sshd: dev", cwd="/", start=1000.0)])
-    env = {"LANG": "C.UTF-8", "PROCCLEAN_SERVICES": "worker",
-           "PROCCLEAN_WORKER_COMMAND": "python3 worker.py"}
-    code, out, err = invoke(["stop", "worker"], system, environ=env)
+    code, out, err = stop_worker(system)
     assert code == 0, out + err
     assert system.sent == []
 
