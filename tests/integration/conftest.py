@@ -29,8 +29,16 @@ def _params(paths):
     return paths, labels
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "edge_pythons: run the test's `python` with the oldest and the newest "
+        "interpreter only (slow tests whose subject is not the interpreter)")
+
+
 def pytest_generate_tests(metafunc):
-    for name, paths in (("python", PYTHONS), ("python_edge", PYTHONS_EDGE)):
+    edge = metafunc.definition.get_closest_marker("edge_pythons") is not None
+    for name, paths in (("python", PYTHONS_EDGE if edge else PYTHONS),
+                        ("python_edge", PYTHONS_EDGE)):
         if name in metafunc.fixturenames:
             values, ids = _params(paths)
             metafunc.parametrize(name, values, ids=ids)

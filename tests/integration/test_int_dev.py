@@ -11,6 +11,8 @@ import re
 import signal
 import sys
 
+import pytest
+
 from integ_helpers import PTY_PUMP, no_traceback, read, wait_until, write
 from nslib import Proc
 
@@ -199,6 +201,7 @@ def test_busy_port_names_the_holder_and_starts_nothing(ns, tmp_path, python):
     assert ns.is_alive(stranger.pid)
 
 
+@pytest.mark.edge_pythons
 def test_running_in_the_background_refused_then_replaced(ns, tmp_path, python):
     two_services(tmp_path)
     r = ns.procclean("start", "backend", python=python, timeout=TIMEOUT)
@@ -231,6 +234,7 @@ def after_project(tmp_path):
     })
 
 
+@pytest.mark.edge_pythons
 def test_after_waits_for_a_slow_backend(ns, tmp_path, python):
     after_project(tmp_path)
     dev = Dev(ns, tmp_path, python)
@@ -244,6 +248,7 @@ def test_after_waits_for_a_slow_backend(ns, tmp_path, python):
     assert_all_gone(ns, tmp_path, dev)
 
 
+@pytest.mark.edge_pythons
 def test_start_honours_after(ns, tmp_path, python):
     after_project(tmp_path)
     r = ns.procclean("start", python=python, timeout=TIMEOUT)
@@ -255,6 +260,7 @@ def test_start_honours_after(ns, tmp_path, python):
     assert r.rc == 0, r
 
 
+@pytest.mark.edge_pythons
 def test_after_naming_an_unknown_service_is_a_config_error(ns, tmp_path, python):
     project(tmp_path, {"frontend": ("serve 3000 frontend", {"after": "bakend"})})
     r = ns.procclean("dev", python=python, timeout=TIMEOUT)
@@ -265,6 +271,7 @@ def test_after_naming_an_unknown_service_is_a_config_error(ns, tmp_path, python)
 # --------------------------------------------------------------------------------------------
 # 3. the relay: prefixes, plain on a pipe, logfiles, partial lines, bytes, the flood
 
+@pytest.mark.edge_pythons
 def test_lines_prefixed_plain_on_a_pipe_logged_escaped_and_flushed(ns, tmp_path, python):
     two_services(tmp_path, backend="serve 8000 backend", frontend="bytes")
     argv = ns.procclean_argv("dev", python=python)
@@ -287,6 +294,7 @@ def test_lines_prefixed_plain_on_a_pipe_logged_escaped_and_flushed(ns, tmp_path,
     assert not app_pids(ns)
 
 
+@pytest.mark.edge_pythons
 def test_flood_every_line_in_order(ns, tmp_path, python):
     n = 200000
     project(tmp_path, {"flood": ("flood %d" % n, {})})
@@ -305,6 +313,7 @@ def test_flood_every_line_in_order(ns, tmp_path, python):
 # --------------------------------------------------------------------------------------------
 # 4. pidfiles and tags: status from another terminal, and stop from another terminal
 
+@pytest.mark.edge_pythons
 def test_stop_from_another_terminal_ends_dev_with_0(ns, tmp_path, python):
     two_services(tmp_path, frontend="env 3000 frontend")
     dev = Dev(ns, tmp_path, python)
@@ -369,6 +378,7 @@ def test_signal_stops_every_tree_and_frees_the_ports(ns, tmp_path, python, how, 
     assert_all_gone(ns, tmp_path, dev)
 
 
+@pytest.mark.edge_pythons
 def test_second_ctrl_c_kills_at_once(ns, tmp_path, python):
     project(tmp_path, {"backend": ("stubborn 8000", {"port": "8000", "health": "off"})})
     dev = Dev(ns, tmp_path, python, "--grace", "600")
@@ -385,6 +395,7 @@ def test_second_ctrl_c_kills_at_once(ns, tmp_path, python):
 # --------------------------------------------------------------------------------------------
 # 6. a service that exits by itself: the session ends, unless supervised
 
+@pytest.mark.edge_pythons
 def test_crash_with_code_3_stops_the_rest_and_exits_1(ns, tmp_path, python):
     two_services(tmp_path, frontend="crash 3")
     dev = Dev(ns, tmp_path, python)
@@ -396,6 +407,7 @@ def test_crash_with_code_3_stops_the_rest_and_exits_1(ns, tmp_path, python):
     assert_all_gone(ns, tmp_path, dev)
 
 
+@pytest.mark.edge_pythons
 def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
     two_services(tmp_path, backend="serve 8000 backend", frontend="flaky 3000",
                  frontend_fields={"supervise": "yes"})
@@ -414,6 +426,7 @@ def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
 # --------------------------------------------------------------------------------------------
 # 7. logs -f: several services merged, as dev shows them
 
+@pytest.mark.edge_pythons
 def test_logs_follow_merges_every_service(ns, tmp_path, python):
     two_services(tmp_path)
     write(tmp_path / "backend.log", "b old\n")

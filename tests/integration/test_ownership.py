@@ -18,6 +18,10 @@ from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback
                            uvicorn_reload, wait_until, write)
 from nslib import Proc
 
+# What belongs to a project does not depend on the interpreter: the oldest and the newest
+# run these (test_int_stop runs the same look at the machine on every interpreter).
+pytestmark = pytest.mark.edge_pythons
+
 BACKEND_RE = r"([Pp]ython.*main\.py|uvicorn.*main|fastapi.*main)"
 FRONTEND_RE = r"(npm run dev|vite|esbuild|node.*frontend)"
 TIMEOUT = 60
