@@ -546,7 +546,7 @@ def test_makefile_make_rejects_is_restored(project, init, monkeypatch):
     repo = project("fastapi-vite")
     original = ".RECIPEPREFIX = >\nall:\n> @echo all\n"
     (repo / "Makefile").write_text(original)
-    wrong = procclean.MakeInfo("make", {"all": "Makefile"}, [], "\t", ["Makefile"])
+    wrong = procclean.MakeInfo({"all": "Makefile"}, [], "\t", ["Makefile"])
     monkeypatch.setattr(procclean, "ask_make", lambda folder, name: wrong)
     code, out, err = init("--makefile")
     assert code == 1, (out, err)
