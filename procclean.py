@@ -5440,9 +5440,7 @@ def procclean_path(folder="."):
     tools/procclean.py), absolute outside it."""
     here = os.path.abspath(__file__)
     rel = os.path.relpath(here, os.path.abspath(folder))
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return here
-    return rel
+    return here if rel.split(os.sep)[0] == os.pardir else rel
 
 
 def prog_command(folder="."):
@@ -5524,6 +5522,18 @@ class Finding(object):
 
 def _run_fix(command):
     return ("fix_run", {"cmd": command})
+
+
+def run_program(argv, cwd, stdin=b"", env=None, timeout=60):
+    """(exit code, stdout, stderr) of a program, its output decoded; (None, "", the
+    reason) when it cannot be run or outlasts `timeout`."""
+    import subprocess
+    try:
+        result = subprocess.run(argv, cwd=cwd, input=stdin, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, "", str(exc)
+    return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
 
 
 def describe_tool(name):
@@ -5609,16 +5619,12 @@ def check_imports(service, cwd, argv):
     modules = modules_needed(argv[len(python):], cwd)
     if not modules:
         return []
-    import subprocess
     about = {"svc": service.name, "python": " ".join(python)}
-    try:
-        result = subprocess.run(python + ["-c", _FIND_MODULES] + modules, cwd=cwd,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return [Finding("d_python_fails", dict(about, error=str(exc)), ("fix_program", {
+    code, found, error = run_program(python + ["-c", _FIND_MODULES] + modules, cwd)
+    if code is None:
+        return [Finding("d_python_fails", dict(about, error=error), ("fix_program", {
             "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
-    missing = decode_bytes(result.stdout).split() if result.returncode == 0 else []
+    missing = found.split() if code == 0 else []
     if not missing:
         return []
     return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)),
@@ -5969,16 +5975,9 @@ def make_procclean_line(folder="."):
 
 def _module_file(folder, dotted):
     """The file `python -m DOTTED` runs from `folder`, asked of this interpreter."""
-    import subprocess
     code = ("import importlib.util, os\nspec = importlib.util.find_spec(%r)\n"
             "print(os.path.abspath(spec.origin) if spec and spec.origin else '')" % dotted)
-    try:
-        result = subprocess.run([sys.executable or "python3", "-c", code], cwd=folder,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return decode_bytes(result.stdout).strip() or None
+    return run_program([sys.executable or "python3", "-c", code], folder)[1].strip() or None
 
 
 def gitignore_missing(found, folder="."):
@@ -6021,11 +6020,11 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     if makefile:
         code = update_makefile(ctx, names, line, (key, values), replace, folder)
     else:
-        rules = makefile_rules(names)
+        targets = procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command(folder))
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
-            line, " ".join(t for t, _ in rules), "\n".join(rule for _, rule in rules))
+            line, " ".join(targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     missing = gitignore_missing(found, folder)
@@ -6041,9 +6040,9 @@ MAKEFILE_LIMIT = 1 << 20
 MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")
 
 
-def makefile_rules(names, prefix="\t"):
-    """(target, rule text) for the seed's targets of the services found."""
-    return [(t, "%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix)) for t in procclean_targets(names)]
+def makefile_rules(targets, prefix="\t"):
+    """The rules of `targets` as the seed writes them: each one procclean call."""
+    return "\n".join("%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix) for t in targets)
 
 
 def procclean_targets(names):
@@ -6182,15 +6181,10 @@ def _run_make(args, folder, stdin=b""):
     make = _which("make") or _which("gmake")
     if make is None:
         return None
-    import subprocess
     env = dict((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP)
     env["LC_ALL"] = "C"
-    try:
-        result = subprocess.run([make] + args, cwd=folder, input=stdin, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
+    result = run_program([make] + args, folder, stdin, env, timeout=120)
+    return None if result[0] is None else result
 
 
 # Read after the Makefile (`-f -`): what the database does not print plainly, and a
@@ -6450,7 +6444,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
     if not added and new_text == text:          # nothing replaced, added or fixed
         return EXIT_OK
-    addition = makefile_addition(info, names, added, procclean_line, folder)
+    addition = makefile_addition(info, added, procclean_line, folder)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -6469,7 +6463,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, names, added, procclean_line, folder="."):
+def makefile_addition(info, added, procclean_line, folder="."):
     """The block init --makefile appends: the variables make lacks, the rules
     `added`; empty when there is nothing to add."""
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
@@ -6478,9 +6472,7 @@ def makefile_addition(info, names, added, procclean_line, folder="."):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block.append(".PHONY: %s" % " ".join(added))
-        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
-                               if t in added))
+        block += [".PHONY: " + " ".join(added), makefile_rules(added, info.prefix)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
