@@ -6245,6 +6245,7 @@ def parse_make_database(text):
             names = [n for n in names.split() if not n.startswith(".")]
             if section == "# Implicit Rules":
                 patterns.extend(names)
+                done = True         # the rest is its recipe (`@echo start: $*` is no rule)
                 continue
             head = names
             if rest.lstrip(":").strip():            # prerequisites, or order-only ones
