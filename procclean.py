@@ -5466,9 +5466,9 @@ class Hints(object):
 
     def port_setting(self, service):
         """Giving `service` another port, the way make passes it."""
-        return "PROCCLEAN_%s_PORT=%d %s" % (service.name.upper().replace("-", "_").replace(
-            ".", "_"), service.port + 1 if service.port < 65535 else 1024,
-            self.command("start", service.name))
+        variable = "PROCCLEAN_%s_PORT" % re.sub(r"[-.]", "_", service.name.upper())
+        port = service.port + 1 if service.port < 65535 else 1024
+        return "%s=%d %s" % (variable, port, self.command("start", service.name))
 
 
 def procclean_make_targets(folder="."):
@@ -5541,9 +5541,8 @@ def describe_tool(name):
     path = _which(name)
     if path is None:
         return "missing"
-    if os.path.basename(os.path.realpath(path)).startswith("busybox"):
-        return "%s (BusyBox)" % path
-    return path
+    busybox = os.path.basename(os.path.realpath(path)).startswith("busybox")
+    return "%s (BusyBox)" % path if busybox else path
 
 
 def check_config(problems):
@@ -5746,10 +5745,8 @@ def diagnose(ctx, services, problems):
         info = system.read_pidfile(service.pidfile)
         verdict, proc = pidfile_verdict(system, service, info, table, protected)
         findings += check_pidfile(service, info, verdict, proc, hints)
-        own = set()
-        if verdict == "trusted":
-            own.add(proc.pid)
-            own.update(descendants(kids, proc.pid))
+        # The service's processes: the trusted pidfile's tree (check_matches adds more).
+        own = set([proc.pid] + descendants(kids, proc.pid)) if verdict == "trusted" else set()
         candidates = [t.process for t in found.targets_of(service)
                       if t.via in ("pattern", "tag", "state")]
         findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
