@@ -5253,11 +5253,7 @@ def cmd_kill_port(ctx, ports):
     """Stop the processes LISTENING on `ports` (never their clients), whole trees."""
     if not ports:
         raise ProcCleanError("kill-port needs at least one port")
-    numbers = []
-    for text in ports:
-        port = parse_port(text)
-        if port not in numbers:
-            numbers.append(port)
+    numbers = list(dict.fromkeys(parse_port(text) for text in ports))     # in order, once each
     system = ctx.system
     services = dict((port, Service("port %d" % port, "", "", "", port, "", "."))
                     for port in numbers)
@@ -5283,13 +5279,12 @@ def cmd_kill_port(ctx, ports):
     targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table, find,
                                 force=ctx.force)
     report_targets(ctx, targets)
-    failed = bool(problems) or any(t.outcome in FAILED_OUTCOMES for t in targets)
+    stopped = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
     for port in numbers:
-        done = [t for t in targets if t.service is services[port]
-                and t.outcome not in FAILED_OUTCOMES]
+        done = [t for t in stopped if t.service is services[port]]
         if done and not ctx.dry_run:
             ctx.out.say("port_freed", port=port, n=len(done))
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 
 def port_roots(system, services, listeners, listed_at, table, protected):
@@ -5316,9 +5311,7 @@ def procclean_path(folder="."):
     tools/procclean.py), absolute outside it."""
     here = os.path.abspath(__file__)
     rel = os.path.relpath(here, os.path.abspath(folder))
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return here
-    return rel
+    return here if rel.split(os.sep)[0] == os.pardir else rel
 
 
 def prog_command(folder="."):
@@ -5344,9 +5337,9 @@ class Hints(object):
 
     def port_setting(self, service):
         """Giving `service` another port, the way make passes it."""
-        return "PROCCLEAN_%s_PORT=%d %s" % (service.name.upper().replace("-", "_").replace(
-            ".", "_"), service.port + 1 if service.port < 65535 else 1024,
-            self.command("start", service.name))
+        variable = "PROCCLEAN_%s_PORT" % re.sub(r"[-.]", "_", service.name.upper())
+        port = service.port + 1 if service.port < 65535 else 1024
+        return "%s=%d %s" % (variable, port, self.command("start", service.name))
 
 
 def procclean_make_targets(folder="."):
@@ -5402,14 +5395,25 @@ def _run_fix(command):
     return ("fix_run", {"cmd": command})
 
 
+def run_program(argv, cwd, stdin=b"", env=None, timeout=60):
+    """(exit code, stdout, stderr) of a program, its output decoded; (None, "", the
+    reason) when it cannot be run or outlasts `timeout`."""
+    import subprocess
+    try:
+        result = subprocess.run(argv, cwd=cwd, input=stdin, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, "", str(exc)
+    return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
+
+
 def describe_tool(name):
     """`path`, `path (BusyBox)` or `missing`, for the tools procclean falls back from."""
     path = _which(name)
     if path is None:
         return "missing"
-    if os.path.basename(os.path.realpath(path)).startswith("busybox"):
-        return "%s (BusyBox)" % path
-    return path
+    busybox = os.path.basename(os.path.realpath(path)).startswith("busybox")
+    return "%s (BusyBox)" % path if busybox else path
 
 
 def check_config(problems):
@@ -5485,20 +5489,15 @@ def check_imports(service, cwd, argv):
     modules = modules_needed(argv[len(python):], cwd)
     if not modules:
         return []
-    import subprocess
-    try:
-        result = subprocess.run(python + ["-c", _FIND_MODULES] + modules, cwd=cwd,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return [Finding("d_python_fails", {"svc": service.name, "python": " ".join(python),
-                                           "error": str(exc)}, ("fix_program", {
+    about = {"svc": service.name, "python": " ".join(python)}
+    code, found, error = run_program(python + ["-c", _FIND_MODULES] + modules, cwd)
+    if code is None:
+        return [Finding("d_python_fails", dict(about, error=error), ("fix_program", {
             "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
-    missing = decode_bytes(result.stdout).split() if result.returncode == 0 else []
+    missing = found.split() if code == 0 else []
     if not missing:
         return []
-    return [Finding("d_missing_modules", {"svc": service.name, "python": " ".join(python),
-                                          "modules": ", ".join(missing)},
+    return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)),
                     _run_fix(install_command(python, how, values, missing, cwd)))]
 
 
@@ -5609,7 +5608,6 @@ def diagnose(ctx, services, problems):
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
     found = observe(ctx, services, table, protected)
-    listeners = found.listeners
     kids = children_map(table)
     # Matches outside the project are not this project's leftovers (nor are editors
     # or other procclean processes): reported apart, never stopped by --fix.
@@ -5618,42 +5616,28 @@ def diagnose(ctx, services, problems):
         info = system.read_pidfile(service.pidfile)
         verdict, proc = pidfile_verdict(system, service, info, table, protected)
         findings += check_pidfile(service, info, verdict, proc, hints)
-        own = set()
-        if verdict == "trusted":
-            own.add(proc.pid)
-            own.update(descendants(kids, proc.pid))
+        # The service's processes: the trusted pidfile's tree (check_matches adds more).
+        own = set([proc.pid] + descendants(kids, proc.pid)) if verdict == "trusted" else set()
         candidates = [t.process for t in found.targets_of(service)
                       if t.via in ("pattern", "tag", "state")]
         findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
         if service.port is not None:
-            findings += check_port(service, listeners, table, own,
+            findings += check_port(service, found.listeners, table, own,
                                    verdict in DEAD_VERDICTS, hints)
     return findings, table, protected, found.outside
-
-
-def _stop_found(ctx, table, roots, protected):
-    """Stop what doctor found, from the table its findings came from (its
-    descendants, its start times).  The one place doctor --fix signals."""
-    targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
-    report_targets(ctx, targets)
 
 
 def apply_fixes(ctx, findings, table, protected):
     """doctor --fix: remove the bad pidfiles, stop our own leftovers; the findings
     without a safe fix (a stranger on a port) are left for a person."""
-    to_remove = []
-    roots = []
-    for finding in findings:
-        if finding.action is None:
-            continue
-        if finding.action[0] == "remove" and finding.action[1] not in to_remove:
-            to_remove.append(finding.action[1])
-        elif finding.action[0] == "stop":
-            _, service, procs = finding.action
-            roots.extend((proc, service, "pattern") for proc in procs)
-    remove_files(ctx, to_remove)
+    actions = [f.action for f in findings if f.action is not None]
+    remove_files(ctx, list(dict.fromkeys(a[1] for a in actions if a[0] == "remove")))
+    roots = [(proc, a[1], "pattern") for a in actions if a[0] == "stop" for proc in a[2]]
     if roots:
-        _stop_found(ctx, table, roots, protected)
+        # The one place doctor --fix signals: from the table its findings came from
+        # (its descendants, its start times).
+        targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
+        report_targets(ctx, targets)
 
 
 def cmd_doctor(ctx, services, problems, fix=False):
@@ -5721,21 +5705,19 @@ def _detect_backend(folder):
             asgi = re.search(ASGI_RE, text)
             port_match = re.search(r"port\s*=\s*(\d{2,5})", text)
             port = port_match.group(1) if port_match else "8000"
-            deps = " ".join(t for t in (_read_text(os.path.join(d, n)) or "" for d in (base, folder)
-                                        for n in ("pyproject.toml", "requirements.txt")))
-            framework = asgi.group(2) if asgi else (
-                "FastAPI" if "fastapi" in deps.lower() else "Python")
+            app = "%s:%s" % (module, asgi.group(1)) if asgi else None
             if "__main__" in text and module == "main":
-                command, pattern = "{python} main.py", BUILTIN_SERVICES[0]["pattern"]
-                how = "python main.py"
-            elif asgi:
-                command = "{python} -m uvicorn %s:%s --host 127.0.0.1 --port %s" % (
-                    module, asgi.group(1), port)
-                pattern = BUILTIN_SERVICES[0]["pattern"] if module == "main" \
-                    else r"uvicorn.*%s:%s" % (module, asgi.group(1))
-                how = "uvicorn %s:%s" % (module, asgi.group(1))
+                command, how = "{python} main.py", "python main.py"
+            elif app:
+                command = "{python} -m uvicorn %s --host 127.0.0.1 --port %s" % (app, port)
+                how = "uvicorn " + app
             else:
                 continue
+            deps = " ".join(_read_text(os.path.join(d, n)) or "" for d in (base, folder)
+                            for n in ("pyproject.toml", "requirements.txt"))
+            framework = asgi.group(2) if asgi else (
+                "FastAPI" if "fastapi" in deps.lower() else "Python")
+            pattern = BUILTIN_SERVICES[0]["pattern"] if module == "main" else "uvicorn.*" + app
             return ("backend", {
                 "pattern": pattern, "pidfile": "backend.pid", "logfile": "backend.log",
                 "port": port, "command": command, "cwd": sub, "health": "auto"},
@@ -5756,19 +5738,13 @@ def _detect_frontend(folder):
         dev = scripts.get("dev")
         if not dev:
             continue
-        port = None
-        for name in ("vite.config.js", "vite.config.ts", "vite.config.mjs", "vite.config.mts"):
-            config = _read_text(os.path.join(folder, sub, name))
-            # server.port, not preview.port: the dev server is what `npm run dev` runs.
-            match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config or "")
-            if match:
-                port = match.group(1)
-                break
+        # --port in the dev script, else vite's server.port (not preview.port: the dev
+        # server is what `npm run dev` runs), else the tool's default.
         match = re.search(r"--port[= ](\d{2,5})", dev)
-        if match:
-            port = match.group(1)
-        if port is None:
-            port = "5173" if "vite" in dev else "3000"
+        for ext in ("js", "ts", "mjs", "mts"):
+            config = _read_text(os.path.join(folder, sub, "vite.config." + ext)) or ""
+            match = match or re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
+        port = match.group(1) if match else ("5173" if "vite" in dev else "3000")
         tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
         pattern = BUILTIN_SERVICES[1]["pattern"]
         if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
@@ -5867,16 +5843,9 @@ def make_procclean_line(folder="."):
 
 def _module_file(folder, dotted):
     """The file `python -m DOTTED` runs from `folder`, asked of this interpreter."""
-    import subprocess
     code = ("import importlib.util, os\nspec = importlib.util.find_spec(%r)\n"
             "print(os.path.abspath(spec.origin) if spec and spec.origin else '')" % dotted)
-    try:
-        result = subprocess.run([sys.executable or "python3", "-c", code], cwd=folder,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return decode_bytes(result.stdout).strip() or None
+    return run_program([sys.executable or "python3", "-c", code], folder)[1].strip() or None
 
 
 def gitignore_missing(found, folder="."):
@@ -5888,21 +5857,16 @@ def gitignore_missing(found, folder="."):
     rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
              if l.strip() and not l.startswith(("#", "!"))]
 
-    def glob_for(path):
-        ext = os.path.splitext(path)[1]
-        return "*" + ext if ext else path
-
     wanted = [("__pycache__", "__pycache__/")]
     for _, fields, _ in found:
-        pidfile = os.path.basename(fields["pidfile"])
-        logfile = os.path.basename(fields["logfile"])
-        wanted += [(pidfile, glob_for(pidfile)), (pidfile + ".state", glob_for(pidfile) + ".state"),
-                   (logfile, glob_for(logfile)), (logfile + ".1", glob_for(logfile) + ".1")]
-    missing = []
-    for path, line in wanted:
-        if not any(fnmatch.fnmatchcase(path, r) for r in rules) and line not in missing:
-            missing.append(line)
-    return missing
+        for path, suffix in ((fields["pidfile"], ".state"), (fields["logfile"], ".1")):
+            name = os.path.basename(path)
+            ext = os.path.splitext(name)[1]
+            glob = "*" + ext if ext else name
+            wanted += [(name, glob), (name + suffix, glob + suffix)]
+    missing = [line for path, line in wanted if not any(fnmatch.fnmatchcase(path, r)
+                                                        for r in rules)]
+    return list(dict.fromkeys(missing))         # each line once, in order
 
 
 def cmd_init(ctx, makefile=False, replace=False, folder="."):
@@ -5924,11 +5888,11 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     if makefile:
         code = update_makefile(ctx, names, line, (key, values), replace, folder)
     else:
-        rules = makefile_rules(names)
+        targets = procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command(folder))
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
-            line, " ".join(t for t, _ in rules), "\n".join(rule for _, rule in rules))
+            line, " ".join(targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     missing = gitignore_missing(found, folder)
@@ -5944,39 +5908,36 @@ MAKEFILE_LIMIT = 1 << 20
 MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")
 
 
-def makefile_rules(names, prefix="\t"):
-    """(target, rule text) for the seed's targets of the services found."""
-    return [(t, "%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix)) for t in procclean_targets(names)]
+def makefile_rules(targets, prefix="\t"):
+    """The rules of `targets` as the seed writes them: each one procclean call."""
+    return "\n".join("%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix) for t in targets)
 
 
 def procclean_targets(names):
-    targets = ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
-               "force-clean", "doctor"]
-    for name in names:
-        targets += ["start-" + name, "stop-" + name, "restart-" + name,
-                    "force-clean-" + name]
-    return targets
+    each = ("start", "stop", "restart", "force-clean")
+    return ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
+            "force-clean", "doctor"] + [verb + "-" + name for name in names for verb in each]
 
 
 class MakeRule(object):
     """One rule of a Makefile's text: its head's names (variables expanded), the
     words of its head and prerequisites as written, its recipe lines (prefix and
-    continuations joined), where it is (line indexes, end exclusive) and the
-    recipe prefix in effect there."""
+    continuations joined), where it is (line indexes, end exclusive), the recipe
+    prefix in effect there and the comment on its head line (`stop: ## help text`)."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment")
 
-    def __init__(self, names, head, colons, prereqs, recipe, start, prefix):
+    def __init__(self, names, head, colons, prereqs, recipe, start, end, prefix, comment):
         self.names = names
         self.head = head
         self.colons = colons
         self.prereqs = prereqs
         self.recipe = recipe
         self.start = start
-        self.end = start + 1
+        self.end = end
         self.prefix = prefix
-        self.comment = ""           # a comment on the head line (`stop: ## help text`)
+        self.comment = comment
 
 
 _ASSIGN_RE = r"^(?:override\s+|export\s+)?([^\s:#=$]+)\s*(\?|::?|:::|\+|!)?=\s*(.*)$"
@@ -6017,9 +5978,9 @@ def parse_makefile_text(text, prefix="\t"):
         return out
 
     for start, end, line in _logical_lines(text):
+        define = re.match(r"^\s*(?:override\s+|export\s+)?define\b", line)
         if depth:
-            depth += 1 if re.match(r"^\s*(?:override\s+|export\s+)?define\b", line) else (
-                -1 if re.match(r"^\s*endef\b", line) else 0)
+            depth += 1 if define else (-1 if re.match(r"^\s*endef\b", line) else 0)
             continue
         if rule is not None and line.startswith(prefix):
             rule.recipe.append(line[len(prefix):])
@@ -6028,7 +5989,7 @@ def parse_makefile_text(text, prefix="\t"):
         if not line.strip() or line.lstrip().startswith("#"):
             continue            # blank and comment lines do not end a recipe
         rule = None
-        if re.match(r"^\s*(?:override\s+|export\s+)?define\b", line):
+        if define:
             depth = 1
             continue
         include = re.match(r"^\s*(?:-include|sinclude|include)\s+(.*)$", line)
@@ -6049,9 +6010,8 @@ def parse_makefile_text(text, prefix="\t"):
                 continue        # a target-specific variable, not a rule
             rule = MakeRule(expand(head.group(1).split()), head.group(1).split(),
                             head.group(2), prereqs.split(),
-                            [inline.strip()] if inline.strip() else [], start, prefix)
-            rule.comment = (" " + hash_ + comment.rstrip()) if hash_ and not inline else ""
-            rule.end = end
+                            [inline.strip()] if inline.strip() else [], start, end, prefix,
+                            (" " + hash_ + comment.rstrip()) if hash_ and not inline else "")
             rules.append(rule)
     return rules, prefix, includes
 
@@ -6062,9 +6022,8 @@ class MakeInfo(object):
     rules' targets (`stop-%`), the recipe prefix at the end, the files read, whether
     PYTHON and PROCCLEAN are set, and make's complaint about the file, if any."""
 
-    def __init__(self, source, targets, patterns, prefix, files, variables=(), error=None,
+    def __init__(self, targets, patterns, prefix, files, variables=(), error=None,
                  procclean_value=None):
-        self.source = source
         self.procclean_value = procclean_value     # PROCCLEAN as written, if the file sets it
         self.targets = targets
         self.patterns = patterns
@@ -6085,24 +6044,15 @@ class MakeInfo(object):
         return name in self.targets or self.pattern_for(name) is not None
 
 
-def _make_env():
-    env = dict((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP)
-    env["LC_ALL"] = "C"
-    return env
-
-
 def _run_make(args, folder, stdin=b""):
     """(exit code, stdout, stderr) of GNU make, or None where there is none."""
     make = _which("make") or _which("gmake")
     if make is None:
         return None
-    import subprocess
-    try:
-        result = subprocess.run([make] + args, cwd=folder, input=stdin, env=_make_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.returncode, decode_bytes(result.stdout), decode_bytes(result.stderr)
+    env = dict((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP)
+    env["LC_ALL"] = "C"
+    result = run_program([make] + args, folder, stdin, env, timeout=120)
+    return None if result[0] is None else result
 
 
 # Read after the Makefile (`-f -`): what the database does not print plainly, and a
@@ -6134,7 +6084,7 @@ def ask_make(folder, name):
                  if origin in ("file", "override")]
     targets, patterns = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
-    return MakeInfo("make", targets, patterns, prefix, files, variables,
+    return MakeInfo(targets, patterns, prefix, files, variables,
                     errors[0] if errors else None,
                     probe.get("value") if "PROCCLEAN" in variables else None)
 
@@ -6144,38 +6094,29 @@ def parse_make_database(text):
     recipe or prerequisites (a name only listed in .PHONY is no rule)."""
     targets = {}
     patterns = []
-    section = None
-    head = None
-    skip = in_recipe = False
+    section = head = None
+    done = False            # the rest of this entry says nothing: not a target, or its recipe
     for line in text.splitlines():
-        if line in _DB_SECTIONS:
-            section, head, skip, in_recipe = line, None, False, False
-            continue
-        if section not in ("# Implicit Rules", "# Files"):
-            continue
-        if not line:
-            head, skip, in_recipe = None, False, False
-            continue
-        if in_recipe:
-            continue
-        if line == "# Not a target:":
-            skip = True
-            continue
         recipe = re.match(r"^#  recipe to execute \(from '(.*)', line \d+\):$", line)
-        if recipe and head:
-            for name in head:
-                targets[name] = recipe.group(1)
-            in_recipe = True
-        elif not line.startswith("#") and head is None and not skip:
-            names, colon, rest = line.partition(":")
-            if not colon:
-                continue
+        if not line or line in _DB_SECTIONS:       # an entry (or a section) ends
+            section = line or section
+            head, done = None, False
+        elif done or section not in ("# Implicit Rules", "# Files"):
+            continue
+        elif line == "# Not a target:":
+            done = True
+        elif recipe and head:
+            targets.update(dict.fromkeys(head, recipe.group(1)))
+            done = True
+        elif not line.startswith("#") and head is None and ":" in line:
+            names, _, rest = line.partition(":")
             names = [n for n in names.split() if not n.startswith(".")]
             if section == "# Implicit Rules":
                 patterns.extend(names)
+                done = True         # the rest is its recipe (`@echo start: $*` is no rule)
                 continue
             head = names
-            if rest.lstrip(":").split("|")[0].strip() or rest.lstrip(":").split("|")[1:]:
+            if rest.lstrip(":").strip():            # prerequisites, or order-only ones
                 for name in head:
                     targets.setdefault(name, None)
     return targets, patterns
@@ -6210,7 +6151,7 @@ def read_makefile(folder, name):
             found = sorted(os.path.relpath(p, folder)
                            for p in glob.glob(os.path.join(folder, pattern)))
             queue.extend(found or [pattern])
-    return MakeInfo("text", targets, patterns, prefix, files, variables,
+    return MakeInfo(targets, patterns, prefix, files, variables,
                     procclean_value=value)
 
 
@@ -6353,14 +6294,12 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
             or os.path.islink(path):
         out.warn("init_makefile_unsafe", path=name)
         return EXIT_FAILED
-    info = ask_make(folder, name) if exists else None
-    if exists and info is None:
+    info = ask_make(folder, name) if exists else MakeInfo({}, [], "\t", [])
+    if info is None:
         out.say("init_make_text", path=name)
         info = read_makefile(folder, name)
     elif exists:
         out.say("init_make_asked", path=name, files=" ".join(info.files))
-    if info is None:
-        info = MakeInfo("none", {}, [], "\t", [])
     if info.error:
         out.warn("init_make_broken", path=name, error=printable(info.error))
         return EXIT_FAILED
@@ -6368,15 +6307,13 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     new_text, replaced, kept = text, [], []
     if replace:
         new_text, replaced, kept = plan_replacements(text, info, name, ours)
-    done = set(n for names_, _, _ in replaced for n in names_)
     added = [t for t in ours if not info.defines(t)]
-    _say_kept(ctx, info, ours, done, kept, replace, text)
+    _say_kept(ctx, info, ours, replaced, kept, replace, text)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
-    fixed = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
-    if not added and not replaced and fixed == new_text:
+    new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
+    if not added and new_text == text:          # nothing replaced, added or fixed
         return EXIT_OK
-    new_text = fixed
-    addition = makefile_addition(info, names, added, procclean_line, folder)
+    addition = makefile_addition(info, added, procclean_line, folder)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -6395,7 +6332,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, names, added, procclean_line, folder="."):
+def makefile_addition(info, added, procclean_line, folder="."):
     """The block init --makefile appends: the variables make lacks, the rules
     `added`; empty when there is nothing to add."""
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
@@ -6404,9 +6341,7 @@ def makefile_addition(info, names, added, procclean_line, folder="."):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block.append(".PHONY: %s" % " ".join(added))
-        block.append("\n".join(rule for t, rule in makefile_rules(names, info.prefix)
-                               if t in added))
+        block += [".PHONY: " + " ".join(added), makefile_rules(added, info.prefix)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
@@ -6440,8 +6375,9 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
     return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
 
 
-def _say_kept(ctx, info, ours, done, kept, replace, text):
+def _say_kept(ctx, info, ours, replaced, kept, replace, text):
     out = ctx.out
+    done = set(n for names, _, _ in replaced for n in names)
     have = [t for t in ours if t in info.targets and t not in done]
     if have:
         out.say("init_kept", targets=" ".join(have))

@@ -511,6 +511,19 @@ def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
                                      "python3 -m procclean start-backend"], r
 
 
+def test_a_pattern_rules_recipe_line_is_no_pattern(project, init):
+    """make -p prints a pattern rule's recipe under it: `@echo start: $*` there names no
+    pattern `start`, which would have hidden start-backend."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("stop-%:\n\t@echo start: $*\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert "pattern rule(s) stop-% already make: stop-backend stop-frontend;" in out, out
+    r = make_n(repo, "start-backend")
+    assert r.returncode == 0 and r.stdout.strip() == "python3 -m procclean start-backend", r
+
+
 def test_recipes_written_with_the_makefiles_recipe_prefix(project, init):
     need_make()
     repo = project("fastapi-vite")
@@ -552,7 +565,7 @@ def test_makefile_make_rejects_is_restored(project, init, monkeypatch):
     repo = project("fastapi-vite")
     original = ".RECIPEPREFIX = >\nall:\n> @echo all\n"
     (repo / "Makefile").write_text(original)
-    wrong = procclean.MakeInfo("make", {"all": "Makefile"}, [], "\t", ["Makefile"])
+    wrong = procclean.MakeInfo({"all": "Makefile"}, [], "\t", ["Makefile"])
     monkeypatch.setattr(procclean, "ask_make", lambda folder, name: wrong)
     code, out, err = init("--makefile")
     assert code == 1, (out, err)
