@@ -1686,9 +1686,9 @@ class System(object):
         import socket
         # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
         # succeed beside a server on 127.0.0.1 alone.
+        inet6 = getattr(socket, "AF_INET6", None)
         for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
-                             (getattr(socket, "AF_INET6", None), "::"),
-                             (getattr(socket, "AF_INET6", None), "::1")):
+                             (inet6, "::"), (inet6, "::1")):
             if family is None:
                 continue
             try:
@@ -1831,10 +1831,9 @@ class System(object):
             os.remove(path)
             return True
         except OSError as exc:
-            if exc.errno == errno.ENOENT or not os.path.lexists(path):
-                return False
-            self.removal_failures += 1
-            self.note("remove_failed", path=path, error=error_text(exc))
+            if exc.errno != errno.ENOENT and os.path.lexists(path):
+                self.removal_failures += 1
+                self.note("remove_failed", path=path, error=error_text(exc))
             return False
 
     def exists(self, path):
