@@ -1912,7 +1912,7 @@ class System(object):
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, logfile)
         try:
-            os.set_blocking(log, True)      # the service writes through it: a plain descriptor
+            os.set_blocking(log, True)  # the service writes through it: a plain descriptor
         except (AttributeError, OSError):
             pass
         try:
