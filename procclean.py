@@ -1062,10 +1062,7 @@ _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 def _ps_o_args(fields):
     """`-o f=` once per field: FreeBSD's ps takes everything after the first `=` of a
     single `-o user=,pid=,...` as that one column's header."""
-    args = []
-    for field in fields:
-        args += ["-o", field + "="]
-    return args
+    return [arg for field in fields for arg in ("-o", field + "=")]
 
 
 def _read_small(path, dir_fd=None, owner=False):
@@ -1120,12 +1117,12 @@ def open_regular(path, flags=os.O_RDONLY, mode=0o644, nofollow=False):
         raise OSError(exc.errno, "%s, not a regular file" % _file_kind(st.st_mode), path)
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "%s, not a regular file" % _file_kind(st.st_mode),
+                          path)
     except OSError:
         os.close(fd)
         raise
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "%s, not a regular file" % _file_kind(st.st_mode), path)
     return fd, st
 
 
@@ -1156,15 +1153,9 @@ def error_text(exc):
     return exc.strerror or str(exc)
 
 
-def _set_blocking(fd):
-    try:
-        os.set_blocking(fd, True)
-    except (AttributeError, OSError):
-        pass
-
-
-
 PS_SOURCES = ("auto", "proc", "ps", "pso")
+# A lock file that cannot be made or opened for these reasons locks nothing.
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 
 
 class System(object):
@@ -1239,12 +1230,6 @@ class System(object):
             if table is not None:
                 return table
         raise ProcCleanError("no process table source here", EXIT_FAILED)
-
-    def _table_proc(self, previous):
-        if not self.has_proc():
-            return None
-        self.ps_note = "/proc"
-        return self._read_proc_table(previous)
 
     def _table_ps_ef(self, previous):
         try:
@@ -1324,12 +1309,15 @@ class System(object):
             self._users[uid] = name
         return name
 
-    def _read_proc_table(self, previous=None):
+    def _table_proc(self, previous):
         """The table from /proc.  With `previous` (a table read moments ago), only
         PIDs not in it are read: what stop's second look needs, at the cost of a
         directory listing.  Each process's tag is read in the same pass (see
         process_tags).  Paths are opened relative to /proc, held open: a lookup of
         "/proc" saved on every file of every process."""
+        if not self.has_proc():
+            return None
+        self.ps_note = "/proc"
         table = {}
         clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
                  self.boot_time(), self.wall_time(), self.euid())
@@ -1448,19 +1436,17 @@ class System(object):
         pids = sorted(set(pids))
         if not pids:
             return {}
+        found = {}
         if self.has_proc():
-            folders = {}
             for pid in pids:
                 try:
                     folder = os.readlink("/proc/%d/cwd" % pid)
                 except OSError:
-                    folder = None
-                if folder is not None and folder.endswith(" (deleted)"):
+                    continue
+                if folder.endswith(" (deleted)"):
                     folder = folder[:-len(" (deleted)")]
-                folders[pid] = folder
-            return folders
-        found = {}
-        if _which("lsof"):
+                found[pid] = folder
+        elif _which("lsof"):
             out = self._run(["lsof", "-a", "-d", "cwd", "-Fn", "-p",
                              ",".join(str(p) for p in pids)])
             found = parse_lsof_cwd(out or b"")
@@ -1490,50 +1476,42 @@ class System(object):
             hz = float(self._clock_ticks())
             return proc.start_ticks <= int((when - self.boot_time()) * hz)
         start = proc.start if proc.start is not None else self.start_time(proc.pid)
-        if start is None:
-            return None
-        return start <= when + 1.0
+        return None if start is None else start <= when + 1.0
 
     def still_running(self, procs):
         """The subset of `procs` still running as the same process (a zombie, or a PID
         now used by a process that started later, counts as gone)."""
+        if self.has_proc():
+            return [proc for proc in procs if self._running_in_proc(proc)]
+        unknown = [proc for proc in procs if self._pid_exists(proc.pid)]
+        if not unknown:
+            return []
+        # No /proc: one `ps` call tells zombies and reused PIDs for all of them;
+        # ps gives elapsed time in whole seconds, so starts within 2 s are equal.
+        fields = ("pid", "stat", "etime", "ppid", "args")
+        out = self._run(["ps"] + _ps_o_args(fields) + ["-p",
+                        ",".join(str(p.pid) for p in unknown)])
+        rows = {p.pid: p for p in parse_ps_o(out or b"", fields, now=self.wall_time())}
         alive = []
-        unknown = []
-        for proc in procs:
-            if self.has_proc():
-                fields = self.proc_stat(proc.pid)
-                if fields is None or fields.state in "ZX":
-                    continue
-                if proc.start_ticks is not None:
-                    if fields.start_ticks != proc.start_ticks:
-                        continue        # the PID now names a process started since
-                elif proc.start is not None \
-                        and abs(self._times(fields)[0] - proc.start) > 1.0:
-                    continue
-                alive.append(proc)
+        for proc in unknown:
+            row = rows.get(proc.pid)
+            if row is None or row.zombie:
                 continue
-            try:
-                os.kill(proc.pid, 0)
-            except OSError as exc:
-                if exc.errno == errno.ESRCH:
-                    continue
-            unknown.append(proc)
-        if unknown:
-            # No /proc: one `ps` call tells zombies and reused PIDs for all of them;
-            # ps gives elapsed time in whole seconds, so starts within 2 s are equal.
-            fields = ("pid", "stat", "etime", "ppid", "args")
-            out = self._run(["ps"] + _ps_o_args(fields) + ["-p",
-                            ",".join(str(p.pid) for p in unknown)])
-            rows = {p.pid: p for p in parse_ps_o(out or b"", fields, now=self.wall_time())}
-            for proc in unknown:
-                row = rows.get(proc.pid)
-                if row is None or row.zombie:
-                    continue
-                if proc.start is not None and row.start is not None \
-                        and row.start - proc.start > 2.0:
-                    continue
-                alive.append(proc)
+            if proc.start is not None and row.start is not None \
+                    and row.start - proc.start > 2.0:
+                continue
+            alive.append(proc)
         return alive
+
+    def _running_in_proc(self, proc):
+        """still_running from /proc: there, not a zombie, and started when `proc` did."""
+        fields = self.proc_stat(proc.pid)
+        if fields is None or fields.state in "ZX":
+            return False
+        if proc.start_ticks is not None:
+            # Another start tick: the PID now names a process started since.
+            return fields.start_ticks == proc.start_ticks
+        return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
     def start_time(self, pid):
         """When `pid` started, in seconds since the epoch; None if unknown or gone."""
@@ -1541,7 +1519,7 @@ class System(object):
             fields = self.proc_stat(pid)
             return self._times(fields)[0] if fields else None
         out = self._run(["ps", "-o", "etime=", "-p", str(pid)])
-        seconds = parse_duration((out or b"").decode("ascii", "replace")) if out else None
+        seconds = parse_duration(out.decode("ascii", "replace")) if out else None
         if seconds is None:
             return None
         return self.wall_time() - seconds - 1.0     # etime counts whole seconds
@@ -1564,9 +1542,7 @@ class System(object):
             sources = ["lsof", "sockstat", "ss"]
         wanted = None if ports is None else set(p for p in ports if p is not None)
         found = self._listeners_from(sources, wanted)
-        if wanted is None:
-            return found
-        return [l for l in found if l.port in wanted]
+        return found if wanted is None else [l for l in found if l.port in wanted]
 
     def _listeners_netlink(self, wanted):
         if not sys.platform.startswith("linux"):
@@ -1623,9 +1599,9 @@ class System(object):
         import socket
         # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
         # succeed beside a server on 127.0.0.1 alone.
+        inet6 = getattr(socket, "AF_INET6", None)
         for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
-                             (getattr(socket, "AF_INET6", None), "::"),
-                             (getattr(socket, "AF_INET6", None), "::1")):
+                             (inet6, "::"), (inet6, "::1")):
             if family is None:
                 continue
             try:
@@ -1696,12 +1672,9 @@ class System(object):
         if not sockets:
             return []
         owners = self._socket_owners(set(s[3] for s in sockets))
-        listeners = []
-        for port, address, family, inode in sockets:
-            pids = owners.get(inode) or [None]
-            for pid in pids:
-                listeners.append(Listener(port, address, family, pid))
-        return listeners
+        return [Listener(port, address, family, pid)
+                for port, address, family, inode in sockets
+                for pid in owners.get(inode) or [None]]
 
     def _socket_owners(self, inodes):
         """inode -> PIDs holding it, from the /proc/PID/fd links."""
@@ -1771,10 +1744,9 @@ class System(object):
             os.remove(path)
             return True
         except OSError as exc:
-            if exc.errno == errno.ENOENT or not os.path.lexists(path):
-                return False
-            self.removal_failures += 1
-            self.note("remove_failed", path=path, error=error_text(exc))
+            if exc.errno != errno.ENOENT and os.path.lexists(path):
+                self.removal_failures += 1
+                self.note("remove_failed", path=path, error=error_text(exc))
             return False
 
     def exists(self, path):
@@ -1813,10 +1785,10 @@ class System(object):
                 pass
             raise
 
-    def _open_log(self, path):
-        """A service log opened for appending, only if it is a regular file (a FIFO
-        would block the open for ever).  As root, a symlink is not followed: another
-        user could point it at any file root would then write to."""
+    def open_log(self, path):
+        """A service log opened for appending (a descriptor), only if it is a regular
+        file (a FIFO would block the open for ever).  As root, a symlink is not
+        followed: another user could point it at any file root would then write to."""
         return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                             nofollow=self.euid() == 0)[0]
 
@@ -1849,11 +1821,14 @@ class System(object):
         stderr appended to `logfile`.  Returns the child's Popen."""
         import subprocess
         try:
-            log = self._open_log(logfile)
+            log = self.open_log(logfile)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, logfile)
         try:
-            _set_blocking(log)      # the service writes through it: a plain descriptor
+            os.set_blocking(log, True)  # the service writes through it: a plain descriptor
+        except (AttributeError, OSError):
+            pass
+        try:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
                                     start_new_session=new_session, env=env)
@@ -1885,10 +1860,6 @@ class System(object):
         os.set_blocking(read_end, False)
         return child, read_end
 
-    def open_log(self, path):
-        """A service log opened for appending (a descriptor)."""
-        return self._open_log(path)
-
     def rotate_log(self, path):
         """Keep the previous log as PATH.1 instead of losing it (a regular file only:
         never a folder, a FIFO or what a link points to)."""
@@ -1908,7 +1879,7 @@ class System(object):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
         line = "[procclean %s.%03d] %s\n" % (stamp, int(now * 1000) % 1000, message)
         try:
-            fd = self._open_log(path)
+            fd = self.open_log(path)
             try:
                 os.write(fd, line.encode("utf-8", "surrogateescape"))
             finally:
@@ -2006,17 +1977,16 @@ class System(object):
             delay = min(delay * 2, 0.05)
 
     def _try_flock(self, path, fcntl):
-        try:
-            fd, st = open_regular(path, os.O_RDWR | os.O_CREAT, nofollow=True)
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
-                raise
+        # For writing, else read-only (in a read-only folder a lock file still locks).
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
             try:
-                fd, st = open_regular(path, nofollow=True)   # a read-only folder
+                fd, st = open_regular(path, flags, nofollow=True)
+                break
             except OSError as exc:
-                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                if exc.errno not in _UNWRITABLE:
                     raise
-                return ServiceLock(path, None, "none"), None
+        else:
+            return ServiceLock(path, None, "none"), None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -2028,10 +1998,10 @@ class System(object):
         # Its last holder removes the file on release: a lock on a file no longer
         # at `path` locks nothing.
         try:
-            now = os.stat(path)
+            moved = not os.path.samestat(os.stat(path), st)
         except OSError:
-            now = None
-        if now is None or (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
+            moved = True
+        if moved:
             os.close(fd)
             return None
         try:
@@ -2054,7 +2024,7 @@ class System(object):
         try:
             fd = os.open(path, flags, 0o644)
         except OSError as exc:
-            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+            if exc.errno in _UNWRITABLE:
                 return ServiceLock(path, None, "none"), None
             if exc.errno != errno.EEXIST:
                 raise
@@ -2102,8 +2072,7 @@ class System(object):
         one locks a file about to vanish: see _try_flock)."""
         if handle.kind == "flock":
             try:
-                st, now = os.fstat(handle.fd), os.stat(handle.path)
-                if (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev):
+                if os.path.samestat(os.fstat(handle.fd), os.stat(handle.path)):
                     os.remove(handle.path)
             except OSError:
                 pass
@@ -2124,11 +2093,8 @@ class System(object):
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         started = self.clock()
         try:
-            response = opener.open(url, timeout=timeout)
-            try:
+            with opener.open(url, timeout=timeout) as response:
                 status = response.getcode()
-            finally:
-                response.close()
             return status, self.clock() - started, None
         except urllib.error.HTTPError as exc:
             return exc.code, self.clock() - started, None
