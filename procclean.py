@@ -1148,6 +1148,40 @@ def read_regular(path, limit=1 << 20, nofollow=False):
         os.close(fd)
 
 
+def write_atomic(path, data, mode=None):
+    """Write `data` to `path` through a fresh temporary file and a rename: readers see
+    the old content or the new, never half.  The temporary file is created with O_EXCL
+    (never one someone planted, nor a link); `mode`: the new file's permissions (a
+    Makefile keeps its own), else 0644 less the umask."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for attempt in range(100):
+        tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
+                                                      os.getpid(), attempt))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0), 0o644 if mode is None else mode)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+    else:
+        raise OSError(errno.EEXIST, "no free temporary name", path)
+    try:
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)     # exactly the old file's, whatever the umask
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def error_text(exc):
     """An OSError as one short phrase: its strerror (our own for odd files)."""
     return exc.strerror or str(exc)
@@ -1754,36 +1788,7 @@ class System(object):
 
     def write_pidfile(self, path, pid):
         """Write `pid` to `path` atomically (temp file in the same folder, then rename)."""
-        self._write_atomic(path, ("%d\n" % pid).encode("ascii"))
-
-    def _write_atomic(self, path, data):
-        # A fresh temp file (O_EXCL: never one someone planted, nor a link), renamed
-        # over the target: readers see the old content or the new, never half.
-        folder = os.path.dirname(os.path.abspath(path))
-        for attempt in range(100):
-            tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
-                                                          os.getpid(), attempt))
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                             | getattr(os, "O_NOFOLLOW", 0), 0o644)
-                break
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
-        else:
-            raise OSError(errno.EEXIST, "no free temporary name", path)
-        try:
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, ("%d\n" % pid).encode("ascii"))
 
     def open_log(self, path):
         """A service log opened for appending (a descriptor), only if it is a regular
@@ -1938,7 +1943,7 @@ class System(object):
     def write_state(self, path, data):
         import json
         try:
-            self._write_atomic(path, json.dumps(data).encode("ascii"))
+            write_atomic(path, json.dumps(data).encode("ascii"))
         except OSError:
             pass    # the state is a convenience for status; supervising goes on
 
@@ -5776,7 +5781,7 @@ def write_config(ctx, found, folder="."):
     else:
         try:
             # A new file renamed into place: never written through a FIFO or a link.
-            ctx.system._write_atomic(path, config_text.encode("utf-8"))
+            write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
         outcome = "written"
@@ -6211,25 +6216,6 @@ def _why_kept(rule, ours):
     return None
 
 
-def _write_file(path, text, mode=None):
-    """Write through a temporary file and a rename: a reader sees the old text or the
-    new, never half."""
-    tmp = "%s.procclean-%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def check_with_make(folder, name, targets):
     """None when `make -n TARGETS` accepts the Makefile (or there is no make to
     ask: the string "unchecked"), else make's complaint."""
@@ -6368,8 +6354,8 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
     try:
         if before is not None:
             mode = os.stat(path).st_mode & 0o7777
-            _write_file(backup, before, mode)
-        _write_file(path, new_text, mode)
+            write_atomic(backup, before.encode("utf-8"), mode)
+        write_atomic(path, new_text.encode("utf-8"), mode)
     except OSError as exc:
         out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
         return EXIT_FAILED
