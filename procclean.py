@@ -3272,8 +3272,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     the others were judged already."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table), viewers=ctx.viewers)
-    ports = sorted(set(s.port for s in services if s.port is not None))
-    listeners = system.listeners(ports) if ports else []
+    listeners = port_listeners(ctx, services)
     matched, holders, folders = {}, {}, set()
     candidates = table if fresh is None else dict((pid, table[pid]) for pid in fresh)
     for service in services:
@@ -3304,6 +3303,12 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     taken = set(t.pid for t in targets)
     return Survey(table, targets, pidfiles, [o for o in outside if o.process.pid not in taken],
                   listeners, verdicts)
+
+
+def port_listeners(ctx, services):
+    """The listeners on the ports of `services` (nothing asked without a port)."""
+    ports = sorted(set(s.port for s in services if s.port is not None))
+    return ctx.system.listeners(ports) if ports else []
 
 
 def pidfile_verdict(system, service, info, table, protected):
@@ -3389,14 +3394,9 @@ def signal_targets(ctx, targets, signum):
                 raise OSError(errno.ESRCH, "exited")
             ctx.system.send_signal(target.pid, signum)
         except OSError as exc:
-            if exc.errno == errno.ESRCH:
-                target.outcome = GONE
-            elif exc.errno == errno.EPERM:
-                target.outcome = DENIED
-            else:
-                target.outcome = SURVIVED
-            continue
-        reached.append(target)
+            target.outcome = {errno.ESRCH: GONE, errno.EPERM: DENIED}.get(exc.errno, SURVIVED)
+        else:
+            reached.append(target)
     return reached
 
 
@@ -3458,21 +3458,17 @@ def stop_processes(ctx, targets, table, find=None, force=False):
 def _drop_zombies(targets):
     """The targets that still run; a zombie has exited (only its parent can reap
     it), so it counts as stopped."""
-    live = []
     for target in targets:
         if target.process.zombie:
             target.outcome = GONE
-        else:
-            live.append(target)
-    return live
+    return [t for t in targets if not t.process.zombie]
 
 
 def _look_again(ctx, table, before, done, find, look):
     """The targets in a table read after the signals that were not seen before."""
     system = ctx.system
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    roots = []
-    sessions = []
+    roots, sessions = [], []
     for target in done:
         proc = target.process
         now = table.get(proc.pid)
@@ -3502,17 +3498,15 @@ def report_targets(ctx, targets):
 
 
 def report_summary(ctx, service, targets, grace_used):
+    if not targets:
+        ctx.out.say("nothing", svc=service.name)
     if ctx.dry_run:
-        if not targets:
-            ctx.out.say("nothing", svc=service.name)
         return
     failed = [t for t in targets if t.outcome in FAILED_OUTCOMES]
     done = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
     killed = [t for t in done if t.outcome == KILLED]
     late = [t for t in done if t.look > 0]
-    if not targets:
-        ctx.out.say("nothing", svc=service.name)
-    elif failed:
+    if failed:
         ctx.out.warn("summary_failed", svc=service.name, n=len(failed))
     if done:
         if killed and grace_used:
@@ -3528,24 +3522,16 @@ def report_outside(ctx, service, outsiders):
     """Matches outside the project: never signalled, never silently ignored."""
     for outsider in outsiders:
         ctx.out.add("outside", outside_record(outsider))
-    if not outsiders:
-        return
-    ctx.out.say("outside_left", svc=service.name, n=len(outsiders),
-                procs=", ".join(describe_outsider(ctx, o) for o in outsiders))
-
-
-def describe_outsider(ctx, outsider):
-    folder = outsider.folder or ctx.out.text("folder_unknown")
-    return "PID %d (%s)" % (outsider.process.pid, printable(folder))
+    if outsiders:
+        unknown = ctx.out.text("folder_unknown")
+        ctx.out.say("outside_left", svc=service.name, n=len(outsiders), procs=", ".join(
+            "PID %d (%s)" % (o.process.pid, printable(o.folder or unknown)) for o in outsiders))
 
 
 def report_port_strangers(ctx, services, table):
     """After a stop: a service's port still held by a process not of this project
     is named, with the command that frees it."""
-    ports = sorted(set(s.port for s in services if s.port is not None))
-    if not ports:
-        return
-    listeners = ctx.system.listeners(ports)
+    listeners = port_listeners(ctx, services)
     if not listeners:
         return
     folders = ctx.system.process_cwds(l.pid for l in listeners if l.pid is not None)
@@ -3675,7 +3661,8 @@ def cmd_show_processes(ctx, services):
 
 
 def port_holders(listeners, port, table):
-    """Listeners on `port`, one per PID, with commands filled from the table."""
+    """Listeners on `port` (none for no port), one per PID, with commands filled
+    from the table."""
     seen = {}
     for listener in listeners:
         if listener.port != port or listener.pid in seen:
@@ -3711,12 +3698,7 @@ def check_health(system, service, timeout):
         url = "http://127.0.0.1:%d/" % service.port
         status, more, error = system.http_get(url, timeout)
         seconds += more
-    if status is None:
-        state = "no answer"
-    elif status < 400:
-        state = "healthy"
-    else:
-        state = "unhealthy"
+    state = "no answer" if status is None else "healthy" if status < 400 else "unhealthy"
     return {"url": url, "state": state, "status": status,
             "latency_ms": round(seconds * 1000.0, 1), "error": error}
 
@@ -3791,40 +3773,37 @@ def service_locks(ctx, services):
     return _ServiceLocks(ctx, services)
 
 
-def service_status(ctx, service, found, listeners):
+def service_status(ctx, service, found):
+    """A service's status record (status --json shows it; see assess)."""
     targets = found.running(service)
     procs = [t.process for t in targets]
     pids = [p.pid for p in procs]
     roots = [t.process for t in targets if t.via != "child"] or procs
-    uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None]) \
-        if roots else None
+    uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None])
     cpu_values = [p.cpu_percent for p in procs if p.cpu_percent is not None]
     mem_values = [p.rss_kb for p in procs if p.rss_kb is not None]
+    listeners = [{"pid": h.pid, "address": h.address, "family": h.family,
+                  "command": None if h.command is None else printable(h.command),
+                  "own": h.pid in pids}
+                 for h in port_holders(found.listeners, service.port, found.table)]
+    own_port = any(l["own"] for l in listeners)
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
         "uptime": None if uptime is None else round(uptime, 1),
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
-        "port": service.port, "listening": False, "listeners": [],
-        "health": None, "supervisor": None, "health_url": health_url(service),
+        "port": service.port, "listening": bool(listeners), "listeners": listeners,
+        "health": probe_health(ctx, service) if procs and own_port else None,
+        "supervisor": None, "health_url": health_url(service),
         "pidfile": service.pidfile,
         "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
         "outside": [outside_record(o) for o in found.outside_of(service)],
+        # A worker that exited while its parent lives on (<defunct>: the reloader's case).
+        "exited": [t.pid for t in found.targets_of(service)
+                   if t.process.zombie and t.via == "child"],
+        "startup_failed": startup_failed(ctx.system.tail(service.logfile)),
     }
-    if service.port is not None:
-        for holder in port_holders(listeners, service.port, found.table):
-            record["listeners"].append({
-                "pid": holder.pid, "address": holder.address, "family": holder.family,
-                "command": None if holder.command is None else printable(holder.command),
-                "own": holder.pid in pids})
-        record["listening"] = bool(record["listeners"])
-    if record["running"] and any(l["own"] for l in record["listeners"]):
-        record["health"] = probe_health(ctx, service)
-    # A worker that exited while its parent lives on (<defunct>: the reloader's case).
-    record["exited"] = [t.pid for t in found.targets_of(service)
-                        if t.process.zombie and t.via == "child"]
-    record["startup_failed"] = startup_failed(ctx.system.tail(service.logfile))
     supervisor = ctx.system.read_state(state_path(service))
     if supervisor:
         if supervisor.get("state") in ("running", "backoff", "starting") \
@@ -3917,17 +3896,9 @@ def check_failure(record):
     return assess(record)[1]
 
 
-def record_ok(record):
-    """Up, listening on its own port, and healthy where a health check applies (what
-    status --check asks)."""
-    return check_failure(record) is None
-
-
 def status_snapshot(ctx, services, warn=True):
     found = survey(ctx, services, warn=warn)
-    ports = [s.port for s in services if s.port]
-    listeners = ctx.system.listeners(ports) if ports else []
-    return [service_status(ctx, s, found, listeners) for s in services]
+    return [service_status(ctx, s, found) for s in services]
 
 
 def cmd_status(ctx, services):
@@ -3941,7 +3912,7 @@ def cmd_status(ctx, services):
         for record in records:
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
-    if ctx.check and not all(record_ok(r) for r in records):
+    if ctx.check and any(check_failure(r) is not None for r in records):
         for record in records:
             failure = check_failure(record)
             # A service not running says so above; a running one says what failed.
@@ -4183,8 +4154,7 @@ def _start_blocked(ctx, service, found):
         ctx.out.say("already_running", svc=service.name,
                     pids=", ".join(str(t.pid) for t in running))
         return False
-    holders = port_holders(found.listeners, service.port, found.table) \
-        if service.port is not None else []
+    holders = port_holders(found.listeners, service.port, found.table)
     if holders:
         holder = holders[0]
         if holder.pid is None:
