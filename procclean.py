@@ -3214,13 +3214,13 @@ class Survey(object):
     project's processes), the pidfiles and what they are worth, the pattern matches
     left outside the project, the listeners on the services' ports."""
 
-    def __init__(self, table, targets, pidfiles, outside=(), listeners=(), verdicts=None):
+    def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
         self.table = table
         self.targets = targets
         self.pidfiles = pidfiles          # service name -> PidfileInfo
-        self.outside = list(outside)
-        self.listeners = list(listeners)
-        self.verdicts = verdicts or {}    # service name -> pidfile verdict
+        self.outside = outside
+        self.listeners = listeners
+        self.verdicts = verdicts          # service name -> pidfile verdict
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -3288,8 +3288,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     project.cwds = system.process_cwds(folders)
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
-        info = system.read_pidfile(service.pidfile)
-        pidfiles[service.name] = info
+        info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
         root, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
                                                      warn)
         if root is not None:
@@ -3419,9 +3418,9 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     grace, a worker respawned by a master that ignores SIGTERM, a helper that left
     the tree but kept the session or the tag) is found by the targets' trees and
     sessions and by `find(table, protected, fresh)` (the caller's own roots; `fresh`:
-    the PIDs new since the look before), and gets
-    SIGKILL with the survivors; until a look finds nothing (at most MAX_LOOKS
-    times).  Returns (every target with its outcome, the last table)."""
+    the PIDs new since the look before), and gets SIGKILL with the survivors; until
+    a look finds nothing (at most MAX_LOOKS times).  Returns (every target with its
+    outcome, the last table)."""
     if ctx.dry_run:
         for target in targets:
             ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
@@ -3430,7 +3429,10 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         return list(targets), table
     system = ctx.system
     done = list(targets)
-    live = _drop_zombies(targets)
+    for target in targets:
+        if target.process.zombie:
+            target.outcome = GONE   # it has exited (only its parent can reap it): stopped
+    live = [t for t in targets if not t.process.zombie]
     if force:
         kill_targets(ctx, live)
         pending = []
@@ -3443,7 +3445,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
         done.extend(fresh)
-        to_kill = pending + _drop_zombies(fresh)
+        to_kill = pending + fresh       # _look_again leaves zombies out
         if not to_kill:
             break
         if look > MAX_LOOKS:
@@ -3454,14 +3456,6 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         pending = []
     return done, table
 
-
-def _drop_zombies(targets):
-    """The targets that still run; a zombie has exited (only its parent can reap
-    it), so it counts as stopped."""
-    for target in targets:
-        if target.process.zombie:
-            target.outcome = GONE
-    return [t for t in targets if not t.process.zombie]
 
 
 def _look_again(ctx, table, before, done, find, look):
@@ -3748,7 +3742,7 @@ class _ServiceLocks(object):
                         cmd=self.holder_command(holder)), EXIT_FAILED)
                 self.held.append(handle)
         except BaseException:
-            self.release()
+            self.__exit__()
             raise
         return self
 
@@ -3756,12 +3750,9 @@ class _ServiceLocks(object):
         proc = self.ctx.system.process_table().get(pid) if pid else None
         return printable(proc.command) if proc else "?"
 
-    def release(self):
+    def __exit__(self, *exc):
         while self.held:
             self.ctx.system.unlock(self.held.pop())
-
-    def __exit__(self, *exc):
-        self.release()
         return False
 
 
@@ -3912,17 +3903,15 @@ def cmd_status(ctx, services):
         for record in records:
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
-    if ctx.check and any(check_failure(r) is not None for r in records):
-        for record in records:
-            failure = check_failure(record)
-            # A service not running says so above; a running one says what failed.
-            if failure is not None and record["running"]:
-                key, values = failure
-                if "state" in values:
-                    values["state"] = state_text(ctx.out, values["state"])
-                ctx.out.warn(key, svc=record["name"], **values)
-        return EXIT_NOT_RUNNING
-    return EXIT_OK
+    failed = [r for r in records if check_failure(r) is not None] if ctx.check else []
+    for record in failed:
+        # A service not running says so above; a running one says what failed.
+        if record["running"]:
+            key, values = check_failure(record)
+            if "state" in values:
+                values["state"] = state_text(ctx.out, values["state"])
+            ctx.out.warn(key, svc=record["name"], **values)
+    return EXIT_NOT_RUNNING if failed else EXIT_OK
 
 
 def watch_status(ctx, services):
@@ -3931,8 +3920,7 @@ def watch_status(ctx, services):
     import json
     out = ctx.out
     system = ctx.system
-    isatty = getattr(out.stdout, "isatty", None)
-    redraw = bool(isatty and isatty()) and not ctx.json
+    redraw = _isatty(out.stdout) and not ctx.json
     previous = None
     shown = 0
     if redraw:
@@ -3990,26 +3978,20 @@ def status_lines(ctx, record):
     else:
         lines.append(out.text("status_crashed" if state == "crashed" else "status_stopped",
                               svc=name))
-    for pid in record.get("exited") or ():
-        lines.append(out.text("status_worker_exited", pid=pid))
-    if record["port"] is not None:
-        if not record["listeners"]:
-            lines.append(out.text("status_port_free", port=record["port"]))
-        for holder in record["listeners"]:
-            if holder["pid"] is None:
-                lines.append(out.text("status_port_unknown", port=record["port"]))
-            else:
-                lines.append(out.text("status_port_own" if holder["own"] else
-                                      "status_port_stranger", port=record["port"],
-                                      pid=holder["pid"], cmd=holder["command"], svc=name))
+    lines.extend(out.text("status_worker_exited", pid=pid) for pid in record.get("exited") or ())
+    if record["port"] is not None and not record["listeners"]:
+        lines.append(out.text("status_port_free", port=record["port"]))
+    for holder in record["listeners"]:
+        key = "status_port_unknown" if holder["pid"] is None else (
+            "status_port_own" if holder["own"] else "status_port_stranger")
+        lines.append(out.text(key, port=record["port"], pid=holder["pid"],
+                              cmd=holder["command"], svc=name))
     health = record["health"]
     if health is None and record["health_url"] and state == "running":
         lines.append(out.text("status_health_unasked"))
     if health:
-        if health["status"] is not None:
-            detail = " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
-        else:
-            detail = " (%s)" % health["error"]
+        detail = " (%s)" % health["error"] if health["status"] is None else \
+            " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
         lines.append(out.text("health", url=health["url"], detail=detail,
                               state=MESSAGES[out.lang][health["state"]]))
     supervisor = record["supervisor"]
@@ -4074,15 +4056,11 @@ def cmd_clean(ctx, services):
                     ctx.out.warn("pidfile_invalid", path=info.path,
                                  content=printable(repr(info.raw)[1:]))
                 paths.append(service.pidfile)
-        if ctx.system.exists(state_path(service)) and not live:
-            paths.append(state_path(service))
-        if ctx.system.exists(service.logfile):
-            if live:
-                ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
-            else:
-                paths.append(service.logfile)
-        if ctx.system.exists(service.logfile + ".1") and not live:
-            paths.append(service.logfile + ".1")      # the log start kept of the run before
+        if not live:    # its state, its log, and the log start kept of the run before
+            paths.extend(path for path in (state_path(service), service.logfile,
+                                           service.logfile + ".1") if ctx.system.exists(path))
+        elif ctx.system.exists(service.logfile):
+            ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
         removed_any = removed_any or bool(paths)
         remove_files(ctx, paths)
     if not removed_any:
@@ -4231,10 +4209,9 @@ def _watch_start(ctx, started):
     ok = True
     delay = 0.02
     while pending:
-        waiting = [l for l in pending if l.waits]
+        waiting = [l.service for l in pending if l.waits]
         table = system.process_table() if waiting else None
-        ports = [l.service.port for l in waiting]
-        listening = set(l.port for l in system.listeners(ports)) if ports else set()
+        listening = set(l.port for l in port_listeners(ctx, waiting))
         for launch in list(pending):
             outcome = launch.look(table, listening, system.clock() - begun)
             if outcome is None:
@@ -4305,7 +4282,6 @@ class Launch(object):
             return "start_crashed", {"code": describe_exit(state.get("last_exit"))}
         if service.port in listening:
             return None
-        values = {"port": service.port}
         try:
             data, self.offset, self.identity = system.read_new(service.logfile, self.offset,
                                                                self.identity)
@@ -4313,12 +4289,11 @@ class Launch(object):
             data = b""
         self.log_failed = self.log_failed or any(m in data for m in STARTUP_FAILED)
         if self.log_failed:
-            return "start_log_failed", values
+            return "start_log_failed", {"port": service.port}
         tree = descendants(children_map(table), self.child.pid)
         exited = sorted(pid for pid in tree if pid in table and table[pid].zombie)
         if exited:
-            values["pid"] = exited[0]
-            return "start_worker_exited", values
+            return "start_worker_exited", {"port": service.port, "pid": exited[0]}
         return None
 
     def timed_out(self):
