@@ -3237,9 +3237,9 @@ class Survey(object):
         return [o for o in self.outside if o.service is service]
 
 
-def launch_env(ctx, service, base=None):
+def launch_env(ctx, service):
     """The environment a launched service gets: the caller's plus the project's tag."""
-    env = dict(os.environ if base is None else base)
+    env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
     return env
@@ -3257,9 +3257,8 @@ def everywhere_for(ctx, service):
 
 def survey(ctx, services, warn=True):
     """Take the process table once and find every target of `services`."""
-    system = ctx.system
-    table = system.process_table()
-    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    table = ctx.system.process_table()
+    protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
     return observe(ctx, services, table, protected, warn)
 
 
@@ -3544,17 +3543,14 @@ def report_port_strangers(ctx, services, table):
 
 def remove_files(ctx, paths):
     """Remove files (or say what would be removed); one that cannot be removed is
-    reported and the rest still go.  False if any stayed."""
-    failures = ctx.system.removal_failures
+    reported and the rest still go."""
     for path in paths:
         if ctx.dry_run:
             if ctx.system.exists(path):
                 ctx.out.say("would_remove", path=path)
-            continue
-        if ctx.system.remove_file(path):      # a failure is noted there, on one line
+        elif ctx.system.remove_file(path):      # a failure is noted there, on one line
             ctx.out.say("removed", path=path)
             ctx.out.add("removed", path)
-    return ctx.system.removal_failures == failures
 
 
 def cmd_stop(ctx, services, force=False):
@@ -3881,11 +3877,6 @@ def _not_listening(record, supervisor):
                                            "cmd": holder["command"]})
 
 
-def check_failure(record):
-    """Why a service fails status --check: (message key, values), or None when its
-    state is "running" (see assess)."""
-    return assess(record)[1]
-
 
 def status_snapshot(ctx, services, warn=True):
     found = survey(ctx, services, warn=warn)
@@ -3903,11 +3894,11 @@ def cmd_status(ctx, services):
         for record in records:
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
-    failed = [r for r in records if check_failure(r) is not None] if ctx.check else []
+    failed = [r for r in records if r["state"] != "running"] if ctx.check else []
     for record in failed:
         # A service not running says so above; a running one says what failed.
         if record["running"]:
-            key, values = check_failure(record)
+            key, values = assess(record)[1]
             if "state" in values:
                 values["state"] = state_text(ctx.out, values["state"])
             ctx.out.warn(key, svc=record["name"], **values)
