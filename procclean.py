@@ -3824,13 +3824,12 @@ def startup_failed(lines):
     supervisor's restart) say that the app's start-up failed (uvicorn's "Application
     startup failed", a traceback)."""
     markers = [m.decode() for m in STARTUP_FAILED]
-    failed = False
-    for line in lines:
+    for line in reversed(lines):
         if line.startswith("[procclean "):
-            failed = False
-        elif any(m in line for m in markers):
-            failed = True
-    return failed
+            return False
+        if any(m in line for m in markers):
+            return True
+    return False
 
 
 def assess(record):
@@ -3957,18 +3956,17 @@ def watch_status(ctx, services):
 def status_lines(ctx, record):
     out = ctx.out
     name = record["name"]
-    lines = []
-    state = record.get("state") or assess(record)[0]
+    state = record["state"]
     if record["running"]:
-        lines.append(out.text(
+        lines = [out.text(
             "status_running" if state == "running" else "status_state", svc=name,
             state=state_text(out, state), pids=", ".join(map(str, record["pids"])),
             uptime=format_duration(record["uptime"]),
             cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
-            mem=format_memory(record["memory_kb"])))
+            mem=format_memory(record["memory_kb"]))]
     else:
-        lines.append(out.text("status_crashed" if state == "crashed" else "status_stopped",
-                              svc=name))
+        lines = [out.text("status_crashed" if state == "crashed" else "status_stopped",
+                          svc=name)]
     lines.extend(out.text("status_worker_exited", pid=pid) for pid in record.get("exited") or ())
     if record["port"] is not None and not record["listeners"]:
         lines.append(out.text("status_port_free", port=record["port"]))
@@ -4100,14 +4098,11 @@ def _start_services(ctx, services):
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
+        entry = None                # not started (and said why)
         if not os.path.isdir(cwd):
             ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
-            failed = True
-            continue
-        if service.after and not _wait_after(ctx, service, started):
-            failed = True
-            continue
-        entry = _launch(ctx, service, cwd, argv, shown)
+        elif not service.after or _wait_after(ctx, service, started):
+            entry = _launch(ctx, service, cwd, argv, shown)
         if entry is None:
             failed = True
         else:
