@@ -3712,13 +3712,10 @@ class _ServiceLocks(object):
         for service in services:
             paths.setdefault(os.path.abspath(lock_path(service)), service)
         # One fixed order for every caller, so that two never wait for each other.
-        self.wanted = sorted(paths.items())
+        self.wanted = [] if ctx.dry_run else sorted(paths.items())
         self.held = []
 
     def __enter__(self):
-        if self.ctx.dry_run:
-            return self
-        system = self.ctx.system
         try:
             for path, service in self.wanted:
                 def waiting(holder, service=service):
@@ -3726,7 +3723,7 @@ class _ServiceLocks(object):
                                       cmd=self.holder_command(holder),
                                       path=lock_path(service))
                 try:
-                    handle, holder = system.lock(path, LOCK_WAIT, waiting)
+                    handle, holder = self.ctx.system.lock(path, LOCK_WAIT, waiting)
                 except OSError as exc:
                     raise ProcCleanError(self.ctx.out.text(
                         "lock_failed", svc=service.name, path=lock_path(service),
