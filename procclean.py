@@ -3098,13 +3098,13 @@ class Survey(object):
     project's processes), the pidfiles and what they are worth, the pattern matches
     left outside the project, the listeners on the services' ports."""
 
-    def __init__(self, table, targets, pidfiles, outside=(), listeners=(), verdicts=None):
+    def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
         self.table = table
         self.targets = targets
         self.pidfiles = pidfiles          # service name -> PidfileInfo
-        self.outside = list(outside)
-        self.listeners = list(listeners)
-        self.verdicts = verdicts or {}    # service name -> pidfile verdict
+        self.outside = outside
+        self.listeners = listeners
+        self.verdicts = verdicts          # service name -> pidfile verdict
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -3121,9 +3121,9 @@ class Survey(object):
         return [o for o in self.outside if o.service is service]
 
 
-def launch_env(ctx, service, base=None):
+def launch_env(ctx, service):
     """The environment a launched service gets: the caller's plus the project's tag."""
-    env = dict(os.environ if base is None else base)
+    env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
     return env
@@ -3141,9 +3141,8 @@ def everywhere_for(ctx, service):
 
 def survey(ctx, services, warn=True):
     """Take the process table once and find every target of `services`."""
-    system = ctx.system
-    table = system.process_table()
-    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    table = ctx.system.process_table()
+    protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
     return observe(ctx, services, table, protected, warn)
 
 
@@ -3156,8 +3155,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     the others were judged already."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table), viewers=ctx.viewers)
-    ports = sorted(set(s.port for s in services if s.port is not None))
-    listeners = system.listeners(ports) if ports else []
+    listeners = port_listeners(ctx, services)
     matched, holders, folders = {}, {}, set()
     candidates = table if fresh is None else dict((pid, table[pid]) for pid in fresh)
     for service in services:
@@ -3173,8 +3171,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     project.cwds = system.process_cwds(folders)
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
-        info = system.read_pidfile(service.pidfile)
-        pidfiles[service.name] = info
+        info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
         root, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
                                                      warn)
         if root is not None:
@@ -3188,6 +3185,12 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     taken = set(t.pid for t in targets)
     return Survey(table, targets, pidfiles, [o for o in outside if o.process.pid not in taken],
                   listeners, verdicts)
+
+
+def port_listeners(ctx, services):
+    """The listeners on the ports of `services` (nothing asked without a port)."""
+    ports = sorted(set(s.port for s in services if s.port is not None))
+    return ctx.system.listeners(ports) if ports else []
 
 
 def pidfile_verdict(system, service, info, table, protected):
@@ -3273,14 +3276,9 @@ def signal_targets(ctx, targets, signum):
                 raise OSError(errno.ESRCH, "exited")
             ctx.system.send_signal(target.pid, signum)
         except OSError as exc:
-            if exc.errno == errno.ESRCH:
-                target.outcome = GONE
-            elif exc.errno == errno.EPERM:
-                target.outcome = DENIED
-            else:
-                target.outcome = SURVIVED
-            continue
-        reached.append(target)
+            target.outcome = {errno.ESRCH: GONE, errno.EPERM: DENIED}.get(exc.errno, SURVIVED)
+        else:
+            reached.append(target)
     return reached
 
 
@@ -3303,9 +3301,9 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     grace, a worker respawned by a master that ignores SIGTERM, a helper that left
     the tree but kept the session or the tag) is found by the targets' trees and
     sessions and by `find(table, protected, fresh)` (the caller's own roots; `fresh`:
-    the PIDs new since the look before), and gets
-    SIGKILL with the survivors; until a look finds nothing (at most MAX_LOOKS
-    times).  Returns (every target with its outcome, the last table)."""
+    the PIDs new since the look before), and gets SIGKILL with the survivors; until
+    a look finds nothing (at most MAX_LOOKS times).  Returns (every target with its
+    outcome, the last table)."""
     if ctx.dry_run:
         for target in targets:
             ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
@@ -3314,7 +3312,10 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         return list(targets), table
     system = ctx.system
     done = list(targets)
-    live = _drop_zombies(targets)
+    for target in targets:
+        if target.process.zombie:
+            target.outcome = GONE   # it has exited (only its parent can reap it): stopped
+    live = [t for t in targets if not t.process.zombie]
     if force:
         kill_targets(ctx, live)
         pending = []
@@ -3327,7 +3328,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
         done.extend(fresh)
-        to_kill = pending + _drop_zombies(fresh)
+        to_kill = pending + fresh       # _look_again leaves zombies out
         if not to_kill:
             break
         if look > MAX_LOOKS:
@@ -3339,24 +3340,12 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     return done, table
 
 
-def _drop_zombies(targets):
-    """The targets that still run; a zombie has exited (only its parent can reap
-    it), so it counts as stopped."""
-    live = []
-    for target in targets:
-        if target.process.zombie:
-            target.outcome = GONE
-        else:
-            live.append(target)
-    return live
-
 
 def _look_again(ctx, table, before, done, find, look):
     """The targets in a table read after the signals that were not seen before."""
     system = ctx.system
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    roots = []
-    sessions = []
+    roots, sessions = [], []
     for target in done:
         proc = target.process
         now = table.get(proc.pid)
@@ -3386,17 +3375,15 @@ def report_targets(ctx, targets):
 
 
 def report_summary(ctx, service, targets, grace_used):
+    if not targets:
+        ctx.out.say("nothing", svc=service.name)
     if ctx.dry_run:
-        if not targets:
-            ctx.out.say("nothing", svc=service.name)
         return
     failed = [t for t in targets if t.outcome in FAILED_OUTCOMES]
     done = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
     killed = [t for t in done if t.outcome == KILLED]
     late = [t for t in done if t.look > 0]
-    if not targets:
-        ctx.out.say("nothing", svc=service.name)
-    elif failed:
+    if failed:
         ctx.out.warn("summary_failed", svc=service.name, n=len(failed))
     if done:
         if killed and grace_used:
@@ -3412,24 +3399,16 @@ def report_outside(ctx, service, outsiders):
     """Matches outside the project: never signalled, never silently ignored."""
     for outsider in outsiders:
         ctx.out.add("outside", outside_record(outsider))
-    if not outsiders:
-        return
-    ctx.out.say("outside_left", svc=service.name, n=len(outsiders),
-                procs=", ".join(describe_outsider(ctx, o) for o in outsiders))
-
-
-def describe_outsider(ctx, outsider):
-    folder = outsider.folder or ctx.out.text("folder_unknown")
-    return "PID %d (%s)" % (outsider.process.pid, printable(folder))
+    if outsiders:
+        unknown = ctx.out.text("folder_unknown")
+        ctx.out.say("outside_left", svc=service.name, n=len(outsiders), procs=", ".join(
+            "PID %d (%s)" % (o.process.pid, printable(o.folder or unknown)) for o in outsiders))
 
 
 def report_port_strangers(ctx, services, table):
     """After a stop: a service's port still held by a process not of this project
     is named, with the command that frees it."""
-    ports = sorted(set(s.port for s in services if s.port is not None))
-    if not ports:
-        return
-    listeners = ctx.system.listeners(ports)
+    listeners = port_listeners(ctx, services)
     if not listeners:
         return
     folders = ctx.system.process_cwds(l.pid for l in listeners if l.pid is not None)
@@ -3448,17 +3427,14 @@ def report_port_strangers(ctx, services, table):
 
 def remove_files(ctx, paths):
     """Remove files (or say what would be removed); one that cannot be removed is
-    reported and the rest still go.  False if any stayed."""
-    failures = ctx.system.removal_failures
+    reported and the rest still go."""
     for path in paths:
         if ctx.dry_run:
             if ctx.system.exists(path):
                 ctx.out.say("would_remove", path=path)
-            continue
-        if ctx.system.remove_file(path):      # a failure is noted there, on one line
+        elif ctx.system.remove_file(path):      # a failure is noted there, on one line
             ctx.out.say("removed", path=path)
             ctx.out.add("removed", path)
-    return ctx.system.removal_failures == failures
 
 
 def cmd_stop(ctx, services, force=False):
@@ -3559,7 +3535,8 @@ def cmd_show_processes(ctx, services):
 
 
 def port_holders(listeners, port, table):
-    """Listeners on `port`, one per PID, with commands filled from the table."""
+    """Listeners on `port` (none for no port), one per PID, with commands filled
+    from the table."""
     seen = {}
     for listener in listeners:
         if listener.port != port or listener.pid in seen:
@@ -3595,12 +3572,7 @@ def check_health(system, service, timeout):
         url = "http://127.0.0.1:%d/" % service.port
         status, more, error = system.http_get(url, timeout)
         seconds += more
-    if status is None:
-        state = "no answer"
-    elif status < 400:
-        state = "healthy"
-    else:
-        state = "unhealthy"
+    state = "no answer" if status is None else "healthy" if status < 400 else "unhealthy"
     return {"url": url, "state": state, "status": status,
             "latency_ms": round(seconds * 1000.0, 1), "error": error}
 
@@ -3624,13 +3596,10 @@ class _ServiceLocks(object):
         for service in services:
             paths.setdefault(os.path.abspath(lock_path(service)), service)
         # One fixed order for every caller, so that two never wait for each other.
-        self.wanted = sorted(paths.items())
+        self.wanted = [] if ctx.dry_run else sorted(paths.items())
         self.held = []
 
     def __enter__(self):
-        if self.ctx.dry_run:
-            return self
-        system = self.ctx.system
         try:
             for path, service in self.wanted:
                 def waiting(holder, service=service):
@@ -3638,7 +3607,7 @@ class _ServiceLocks(object):
                                       cmd=self.holder_command(holder),
                                       path=lock_path(service))
                 try:
-                    handle, holder = system.lock(path, LOCK_WAIT, waiting)
+                    handle, holder = self.ctx.system.lock(path, LOCK_WAIT, waiting)
                 except OSError as exc:
                     raise ProcCleanError(self.ctx.out.text(
                         "lock_failed", svc=service.name, path=lock_path(service),
@@ -3650,7 +3619,7 @@ class _ServiceLocks(object):
                         cmd=self.holder_command(holder)), EXIT_FAILED)
                 self.held.append(handle)
         except BaseException:
-            self.release()
+            self.__exit__()
             raise
         return self
 
@@ -3658,12 +3627,9 @@ class _ServiceLocks(object):
         proc = self.ctx.system.process_table().get(pid) if pid else None
         return printable(proc.command) if proc else "?"
 
-    def release(self):
+    def __exit__(self, *exc):
         while self.held:
             self.ctx.system.unlock(self.held.pop())
-
-    def __exit__(self, *exc):
-        self.release()
         return False
 
 
@@ -3675,40 +3641,37 @@ def service_locks(ctx, services):
     return _ServiceLocks(ctx, services)
 
 
-def service_status(ctx, service, found, listeners):
+def service_status(ctx, service, found):
+    """A service's status record (status --json shows it; see assess)."""
     targets = found.running(service)
     procs = [t.process for t in targets]
     pids = [p.pid for p in procs]
     roots = [t.process for t in targets if t.via != "child"] or procs
-    uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None]) \
-        if roots else None
+    uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None])
     cpu_values = [p.cpu_percent for p in procs if p.cpu_percent is not None]
     mem_values = [p.rss_kb for p in procs if p.rss_kb is not None]
+    listeners = [{"pid": h.pid, "address": h.address, "family": h.family,
+                  "command": None if h.command is None else printable(h.command),
+                  "own": h.pid in pids}
+                 for h in port_holders(found.listeners, service.port, found.table)]
+    own_port = any(l["own"] for l in listeners)
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
         "uptime": None if uptime is None else round(uptime, 1),
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
-        "port": service.port, "listening": False, "listeners": [],
-        "health": None, "supervisor": None, "health_url": health_url(service),
+        "port": service.port, "listening": bool(listeners), "listeners": listeners,
+        "health": probe_health(ctx, service) if procs and own_port else None,
+        "supervisor": None, "health_url": health_url(service),
         "pidfile": service.pidfile,
         "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
         "outside": [outside_record(o) for o in found.outside_of(service)],
+        # A worker that exited while its parent lives on (<defunct>: the reloader's case).
+        "exited": [t.pid for t in found.targets_of(service)
+                   if t.process.zombie and t.via == "child"],
+        "startup_failed": startup_failed(ctx.system.tail(service.logfile)),
     }
-    if service.port is not None:
-        for holder in port_holders(listeners, service.port, found.table):
-            record["listeners"].append({
-                "pid": holder.pid, "address": holder.address, "family": holder.family,
-                "command": None if holder.command is None else printable(holder.command),
-                "own": holder.pid in pids})
-        record["listening"] = bool(record["listeners"])
-    if record["running"] and any(l["own"] for l in record["listeners"]):
-        record["health"] = probe_health(ctx, service)
-    # A worker that exited while its parent lives on (<defunct>: the reloader's case).
-    record["exited"] = [t.pid for t in found.targets_of(service)
-                        if t.process.zombie and t.via == "child"]
-    record["startup_failed"] = startup_failed(ctx.system.tail(service.logfile))
     supervisor = ctx.system.read_state(state_path(service))
     if supervisor:
         if supervisor.get("state") in ("running", "backoff", "starting") \
@@ -3742,13 +3705,12 @@ def startup_failed(lines):
     supervisor's restart) say that the app's start-up failed (uvicorn's "Application
     startup failed", a traceback)."""
     markers = [m.decode() for m in STARTUP_FAILED]
-    failed = False
-    for line in lines:
+    for line in reversed(lines):
         if line.startswith("[procclean "):
-            failed = False
-        elif any(m in line for m in markers):
-            failed = True
-    return failed
+            return False
+        if any(m in line for m in markers):
+            return True
+    return False
 
 
 def assess(record):
@@ -3795,23 +3757,10 @@ def _not_listening(record, supervisor):
                                            "cmd": holder["command"]})
 
 
-def check_failure(record):
-    """Why a service fails status --check: (message key, values), or None when its
-    state is "running" (see assess)."""
-    return assess(record)[1]
-
-
-def record_ok(record):
-    """Up, listening on its own port, and healthy where a health check applies (what
-    status --check asks)."""
-    return check_failure(record) is None
-
 
 def status_snapshot(ctx, services, warn=True):
     found = survey(ctx, services, warn=warn)
-    ports = [s.port for s in services if s.port]
-    listeners = ctx.system.listeners(ports) if ports else []
-    return [service_status(ctx, s, found, listeners) for s in services]
+    return [service_status(ctx, s, found) for s in services]
 
 
 def cmd_status(ctx, services):
@@ -3825,17 +3774,15 @@ def cmd_status(ctx, services):
         for record in records:
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
-    if ctx.check and not all(record_ok(r) for r in records):
-        for record in records:
-            failure = check_failure(record)
-            # A service not running says so above; a running one says what failed.
-            if failure is not None and record["running"]:
-                key, values = failure
-                if "state" in values:
-                    values["state"] = state_text(ctx.out, values["state"])
-                ctx.out.warn(key, svc=record["name"], **values)
-        return EXIT_NOT_RUNNING
-    return EXIT_OK
+    failed = [r for r in records if r["state"] != "running"] if ctx.check else []
+    for record in failed:
+        # A service not running says so above; a running one says what failed.
+        if record["running"]:
+            key, values = assess(record)[1]
+            if "state" in values:
+                values["state"] = state_text(ctx.out, values["state"])
+            ctx.out.warn(key, svc=record["name"], **values)
+    return EXIT_NOT_RUNNING if failed else EXIT_OK
 
 
 def watch_status(ctx, services):
@@ -3844,8 +3791,7 @@ def watch_status(ctx, services):
     import json
     out = ctx.out
     system = ctx.system
-    isatty = getattr(out.stdout, "isatty", None)
-    redraw = bool(isatty and isatty()) and not ctx.json
+    redraw = _isatty(out.stdout) and not ctx.json
     previous = None
     shown = 0
     if redraw:
@@ -3891,38 +3837,31 @@ def watch_status(ctx, services):
 def status_lines(ctx, record):
     out = ctx.out
     name = record["name"]
-    lines = []
-    state = record.get("state") or assess(record)[0]
+    state = record["state"]
     if record["running"]:
-        lines.append(out.text(
+        lines = [out.text(
             "status_running" if state == "running" else "status_state", svc=name,
             state=state_text(out, state), pids=", ".join(map(str, record["pids"])),
             uptime=format_duration(record["uptime"]),
             cpu="?" if record["cpu_percent"] is None else "%.1f%%" % record["cpu_percent"],
-            mem=format_memory(record["memory_kb"])))
+            mem=format_memory(record["memory_kb"]))]
     else:
-        lines.append(out.text("status_crashed" if state == "crashed" else "status_stopped",
-                              svc=name))
-    for pid in record.get("exited") or ():
-        lines.append(out.text("status_worker_exited", pid=pid))
-    if record["port"] is not None:
-        if not record["listeners"]:
-            lines.append(out.text("status_port_free", port=record["port"]))
-        for holder in record["listeners"]:
-            if holder["pid"] is None:
-                lines.append(out.text("status_port_unknown", port=record["port"]))
-            else:
-                lines.append(out.text("status_port_own" if holder["own"] else
-                                      "status_port_stranger", port=record["port"],
-                                      pid=holder["pid"], cmd=holder["command"], svc=name))
+        lines = [out.text("status_crashed" if state == "crashed" else "status_stopped",
+                          svc=name)]
+    lines.extend(out.text("status_worker_exited", pid=pid) for pid in record.get("exited") or ())
+    if record["port"] is not None and not record["listeners"]:
+        lines.append(out.text("status_port_free", port=record["port"]))
+    for holder in record["listeners"]:
+        key = "status_port_unknown" if holder["pid"] is None else (
+            "status_port_own" if holder["own"] else "status_port_stranger")
+        lines.append(out.text(key, port=record["port"], pid=holder["pid"],
+                              cmd=holder["command"], svc=name))
     health = record["health"]
     if health is None and record["health_url"] and state == "running":
         lines.append(out.text("status_health_unasked"))
     if health:
-        if health["status"] is not None:
-            detail = " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
-        else:
-            detail = " (%s)" % health["error"]
+        detail = " (%s)" % health["error"] if health["status"] is None else \
+            " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
         lines.append(out.text("health", url=health["url"], detail=detail,
                               state=MESSAGES[out.lang][health["state"]]))
     supervisor = record["supervisor"]
@@ -3987,15 +3926,11 @@ def cmd_clean(ctx, services):
                     ctx.out.warn("pidfile_invalid", path=info.path,
                                  content=printable(repr(info.raw)[1:]))
                 paths.append(service.pidfile)
-        if ctx.system.exists(state_path(service)) and not live:
-            paths.append(state_path(service))
-        if ctx.system.exists(service.logfile):
-            if live:
-                ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
-            else:
-                paths.append(service.logfile)
-        if ctx.system.exists(service.logfile + ".1") and not live:
-            paths.append(service.logfile + ".1")      # the log start kept of the run before
+        if not live:    # its state, its log, and the log start kept of the run before
+            paths.extend(path for path in (state_path(service), service.logfile,
+                                           service.logfile + ".1") if ctx.system.exists(path))
+        elif ctx.system.exists(service.logfile):
+            ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
         removed_any = removed_any or bool(paths)
         remove_files(ctx, paths)
     if not removed_any:
@@ -4044,14 +3979,11 @@ def _start_services(ctx, services):
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
+        entry = None                # not started (and said why)
         if not os.path.isdir(cwd):
             ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
-            failed = True
-            continue
-        if service.after and not _wait_after(ctx, service, started):
-            failed = True
-            continue
-        entry = _launch(ctx, service, cwd, argv, shown)
+        elif not service.after or _wait_after(ctx, service, started):
+            entry = _launch(ctx, service, cwd, argv, shown)
         if entry is None:
             failed = True
         else:
@@ -4067,8 +3999,7 @@ def _start_blocked(ctx, service, found):
         ctx.out.say("already_running", svc=service.name,
                     pids=", ".join(str(t.pid) for t in running))
         return False
-    holders = port_holders(found.listeners, service.port, found.table) \
-        if service.port is not None else []
+    holders = port_holders(found.listeners, service.port, found.table)
     if holders:
         holder = holders[0]
         if holder.pid is None:
@@ -4145,10 +4076,9 @@ def _watch_start(ctx, started):
     ok = True
     delay = 0.02
     while pending:
-        waiting = [l for l in pending if l.waits]
+        waiting = [l.service for l in pending if l.waits]
         table = system.process_table() if waiting else None
-        ports = [l.service.port for l in waiting]
-        listening = set(l.port for l in system.listeners(ports)) if ports else set()
+        listening = set(l.port for l in port_listeners(ctx, waiting))
         for launch in list(pending):
             outcome = launch.look(table, listening, system.clock() - begun)
             if outcome is None:
@@ -4219,7 +4149,6 @@ class Launch(object):
             return "start_crashed", {"code": describe_exit(state.get("last_exit"))}
         if service.port in listening:
             return None
-        values = {"port": service.port}
         try:
             data, self.offset, self.identity = system.read_new(service.logfile, self.offset,
                                                                self.identity)
@@ -4227,12 +4156,11 @@ class Launch(object):
             data = b""
         self.log_failed = self.log_failed or any(m in data for m in STARTUP_FAILED)
         if self.log_failed:
-            return "start_log_failed", values
+            return "start_log_failed", {"port": service.port}
         tree = descendants(children_map(table), self.child.pid)
         exited = sorted(pid for pid in tree if pid in table and table[pid].zombie)
         if exited:
-            values["pid"] = exited[0]
-            return "start_worker_exited", values
+            return "start_worker_exited", {"port": service.port, "pid": exited[0]}
         return None
 
     def timed_out(self):
