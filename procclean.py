@@ -950,12 +950,11 @@ class Project(object):
     service) from the processes' environments; `cwds`: PID -> working directory
     (None: unreadable)."""
 
-    def __init__(self, path, tags=None, cwds=None, viewers=VIEWERS):
+    def __init__(self, path, tags=None, cwds=None):
         self.path = os.path.realpath(path)
         self.paths = tuple(sorted(set((self.path, os.path.normpath(os.path.abspath(path))))))
         self.tags = tags if tags is not None else {}
         self.cwds = cwds if cwds is not None else {}
-        self.viewers = viewers
 
     def holds(self, proc):
         """Whether a process is inside the project by its folder or a path it names
@@ -1213,7 +1212,6 @@ class System(object):
         self.reporter = None            # warn(key, values) for notes, set by run()
         self.notes = []                 # (key, values) noted while no reporter was set
         self._noted = set()
-        self.removal_failures = 0
 
     def note(self, key, **values):
         """A problem with a file that does not stop the command (a log that is a FIFO, a
@@ -1779,7 +1777,6 @@ class System(object):
             return True
         except OSError as exc:
             if exc.errno != errno.ENOENT and os.path.lexists(path):
-                self.removal_failures += 1
                 self.note("remove_failed", path=path, error=error_text(exc))
             return False
 
@@ -3154,7 +3151,7 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     (PIDs new since an earlier look), only those are matched against the patterns:
     the others were judged already."""
     system = ctx.system
-    project = Project(ctx.project_given, system.process_tags(table), viewers=ctx.viewers)
+    project = Project(ctx.project_given, system.process_tags(table))
     listeners = port_listeners(ctx, services)
     matched, holders, folders = {}, {}, set()
     candidates = table if fresh is None else dict((pid, table[pid]) for pid in fresh)
