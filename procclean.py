@@ -1169,7 +1169,9 @@ def write_atomic(path, data, mode=None):
         try:
             if mode is not None:
                 os.fchmod(fd, mode)     # exactly the old file's, whatever the umask
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:     # write(2) may write less (a full disk): never rename half
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -5631,9 +5633,9 @@ def _detect_frontend(folder):
             scripts = json.loads(text).get("scripts") or {}
         except (ValueError, AttributeError):
             continue
-        dev = scripts.get("dev")
-        if not dev:
-            continue
+        dev = scripts.get("dev") if isinstance(scripts, dict) else None
+        if not dev or not isinstance(dev, str):
+            continue        # no dev script here (or one that is not a command line)
         # --port in the dev script, else vite's server.port (not preview.port: the dev
         # server is what `npm run dev` runs), else the tool's default.
         match = re.search(r"--port[= ](\d{2,5})", dev)
@@ -6684,6 +6686,7 @@ def make_context(args, config, system, stdout, stderr, environ):
     out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
                    json=args.json)
     grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
+    timeout = _option(args.timeout, "--timeout", parse_seconds, None, START_TIMEOUT)
     max_restarts = _option(args.max_restarts, "--max-restarts", parse_count,
                            config.max_restarts, MAX_RESTARTS)
     passthrough = ["--grace", repr(grace), "--max-restarts", str(max_restarts)]
@@ -6709,8 +6712,7 @@ def make_context(args, config, system, stdout, stderr, environ):
     return Context(
         system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
         force=args.force, wait=args.wait, check=args.check, watch=watch, count=count,
-        timeout=_option(args.timeout, "--timeout", parse_seconds, None, START_TIMEOUT),
-        health_timeout=_option(args.health_timeout, "--health-timeout", parse_seconds, None,
+        timeout=timeout, health_timeout=_option(args.health_timeout, "--health-timeout", parse_seconds, None,
                                HEALTH_TIMEOUT),
         supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
         lines=_option(args.lines, "--lines", parse_count, None, LOG_TAIL_LINES),

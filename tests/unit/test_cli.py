@@ -128,6 +128,7 @@ def test_invalid_grace_is_a_usage_error(grace):
 
 @pytest.mark.parametrize("argv,option", [
     (["start", "--timeout", "-5"], "--timeout"),
+    (["start", "--timeout", "x", "--max-restarts", "y", "--lines", "z"], "--timeout"),
     (["status", "--watch=-5"], "--watch"),
     (["status", "--health-timeout", "soon"], "--health-timeout"),
 ])

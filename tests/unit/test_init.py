@@ -236,6 +236,16 @@ def test_neither_writes_nothing_and_says_so(project, init):
         assert snapshot(repo) == before, args
 
 
+@pytest.mark.parametrize("package_json", ['{"scripts": {"dev": 5}}', '{"scripts": ["dev"]}',
+                                          '["not", "an", "object"]'])
+def test_a_package_json_without_a_dev_command_line_is_no_frontend(project, init, package_json):
+    repo = project("neither")
+    (repo / "package.json").write_text(package_json)
+    code, out, err = init()
+    assert code == 0 and err == "", err
+    assert "found neither a Python backend nor a frontend here; nothing written" in out
+
+
 def test_init_speaks_chinese_throughout(project, init):
     project("fastapi-vite")
     code, out, err = init("--lang", "zh")

@@ -242,3 +242,27 @@ def test_logs_follow_ends_when_stdout_is_closed(in_tmp):
     code = procclean.main(["logs", "backend", "-f"], system=system, stdout=_ClosedPipe(),
                           stderr=io.StringIO(), environ={"LANG": "C.UTF-8"})
     assert code == 0 and len(system.sleeps) == 0
+
+
+def test_a_short_write_is_continued_and_a_failed_one_leaves_the_old_file(in_tmp, monkeypatch):
+    """write(2) may write less than asked (a disk filling up): write_atomic goes on until
+    all is written, or, when the disk is full, keeps the old file and no temporary one."""
+    real_write = os.write
+    with open("Makefile", "w") as f:
+        f.write("old\n")
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    procclean.write_atomic("Makefile", b"x" * 100 + b"\n", 0o640)
+    with open("Makefile", "rb") as f:
+        assert f.read() == b"x" * 100 + b"\n"
+    assert os.stat("Makefile").st_mode & 0o777 == 0o640
+
+    def full(fd, data):
+        if len(data) < 50:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, bytes(data[:50]))
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError):
+        procclean.write_atomic("Makefile", b"y" * 120)
+    with open("Makefile", "rb") as f:
+        assert f.read() == b"x" * 100 + b"\n"
+    assert os.listdir(".") == ["Makefile"]
