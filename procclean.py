@@ -148,6 +148,16 @@ VIEWERS = frozenset((
     "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate", "zed",
     "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen"))
 
+# Where editors that run under another program's name are installed: VS Code's server
+# and its helpers (`node ~/.vscode-server/.../server-main.js`, tsserver, eslint), Cursor,
+# Windsurf, code-server, JetBrains IDEs' language services, macOS app bundles ("Code
+# Helper (Plugin)").  A `node ... frontend` among them is the user's editor, not a server.
+EDITOR_PLACES_RE = (r"/\.(?:vscode|vscode-insiders|vscode-server|vscode-server-insiders"
+                    r"|vscode-remote|vscodium-server|cursor|cursor-server|windsurf"
+                    r"|windsurf-server)/|/code-server/|/JetBrains/"
+                    r"|/(?:Visual Studio Code|Cursor|Windsurf|VSCodium|Zed|Sublime Text)"
+                    r"[^/]*\.app/")
+
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
 GREP_WORD = "grep"
 
@@ -907,9 +917,13 @@ def session_members(table):
 
 def is_viewer(proc, viewers=VIEWERS):
     """An editor, pager or viewer: never a target because of its command line.  Told
-    by argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
+    by argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`), or, for
+    an editor run as `node SCRIPT` or from an app bundle, by where it is installed (the
+    program and its script: what comes before the first option)."""
     words = proc.command.split(None, 1)
-    return (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers
+    if (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers:
+        return True
+    return re.search(EDITOR_PLACES_RE, proc.command.split(" -", 1)[0]) is not None
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"

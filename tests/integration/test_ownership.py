@@ -258,6 +258,9 @@ def test_editors_and_pagers_are_never_targets_of_a_pattern(ns, python, tmp_path)
             ns.spawn(Proc(["less", str(folder / "backend" / "main.py")], cwd=folder)),
             ns.spawn(Proc(["/usr/share/code/code", "--ms-enable-electron-run-as-node",
                            "frontend/"], cwd=folder)),
+            # VS Code's server runs as `node`, in the project, naming its frontend
+            ns.spawn(Proc(["node", "/root/.vscode-server/bin/0f0d87fa/out/server-main.js",
+                           "--host=127.0.0.1", str(folder / "frontend")], cwd=folder)),
         ]
     assert re.search(FRONTEND_RE, "/usr/share/code/code --ms-enable-electron-run-as-node "
                                   "frontend/")

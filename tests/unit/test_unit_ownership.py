@@ -93,14 +93,30 @@ def test_named_paths_absolute_option_values_and_relative_words_with_a_slash():
     "vim vite.config.ts", "/usr/bin/nvim main.py", "less main.py", "view frontend/x",
     "code frontend/", "/usr/share/code/code --ms-enable-electron-run-as-node frontend/",
     "cursor .", "tail -f backend.log", "emacsclient -t main.py", "/usr/bin/less -R main.py", "hx vite.config.ts",
-    "subl frontend", "nano main.py", "bat main.py", "head main.py"])
+    "subl frontend", "nano main.py", "bat main.py", "head main.py",
+    # editors told by where they are installed: argv[0] is node, Electron or a helper
+    "node /home/u/.vscode-server/bin/0f0d87fa/out/server-main.js --host=127.0.0.1 "
+    "--port=0 /home/u/p/frontend",
+    "/home/u/.vscode-server/bin/0f0d87fa/node /home/u/.vscode-server/bin/0f0d87fa/extensions/"
+    "node_modules/typescript/lib/tsserver.js --serverMode partialSemantic /home/u/p/frontend",
+    "/home/u/.cursor-server/bin/1a2b/node /home/u/.cursor-server/bin/1a2b/out/"
+    "bootstrap-fork --type=extensionHost frontend",
+    "/Applications/Visual Studio Code.app/Contents/Frameworks/Code Helper (Plugin).app/"
+    "Contents/MacOS/Code Helper (Plugin) --type=utility /Users/u/p/frontend",
+    "/usr/lib/code-server/lib/node /usr/lib/code-server --bind-addr 127.0.0.1:8080 frontend",
+    "/usr/bin/node /home/u/.local/share/JetBrains/Toolbox/apps/webstorm/plugins/"
+    "javascript-impl/jsLanguageServicesImpl/js-language-service.js -id=1 frontend"])
 def test_editors_pagers_and_viewers(command):
     assert is_viewer(proc(10, command))
 
 
 @pytest.mark.parametrize("command", [
     "python3 main.py", "node node_modules/.bin/vite", "npm run dev", "uvicorn main:app",
-    "/usr/bin/python3 /srv/vim/main.py", "vite", "lesspipe main.py", "codegen frontend"])
+    "/usr/bin/python3 /srv/vim/main.py", "vite", "lesspipe main.py", "codegen frontend",
+    # a dev server whose options name an editor's folder is still a dev server
+    "node /home/u/p/frontend/node_modules/.bin/vite --config /home/u/.vscode/vite.config.ts",
+    "node /home/u/code-servers/frontend/node_modules/.bin/vite",
+    "/home/u/p/.venv/bin/python /home/u/p/backend/main.py --reload-dir /home/u/.cursor/x"])
 def test_not_viewers(command):
     assert not is_viewer(proc(10, command))
 
