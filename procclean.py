@@ -158,6 +158,16 @@ EDITOR_PLACES_RE = (r"/\.(?:vscode|vscode-insiders|vscode-server|vscode-server-i
                     r"|/(?:Visual Studio Code|Cursor|Windsurf|VSCodium|Zed|Sublime Text)"
                     r"[^/]*\.app/")
 
+# Web browsers: a service that opens one (`vite --open`, create-react-app's start) when
+# none runs hands it its tree, session and tag; it is the user's all the same.
+BROWSERS = frozenset((
+    "firefox", "firefox-esr", "firefox-bin", "librewolf", "waterfox", "chrome",
+    "google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "brave",
+    "brave-browser", "msedge", "microsoft-edge", "microsoft-edge-stable", "opera", "vivaldi",
+    "vivaldi-bin", "epiphany", "falkon", "qutebrowser"))
+BROWSER_APPS_RE = (r"^(?:/Users/[^/]+)?/Applications/(?:Google Chrome|Firefox|Safari"
+                   r"|Brave Browser|Microsoft Edge|Chromium|Arc|Opera|Vivaldi)[^/]*\.app/")
+
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
 GREP_WORD = "grep"
 
@@ -876,7 +886,9 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
 
     `sessions` adds session and group IDs whose leader already exited (found in an
     earlier look).  A process reached twice keeps its first service; protected PIDs
-    are dropped.
+    are dropped, and so is a browser (with what it started) unless its own pidfile or
+    state names it: `vite --open` starts one when none runs, and that browser, the
+    user's, inherits the service's tree, session and tag.
     """
     kids = children_map(table)
     targets = {}
@@ -888,12 +900,22 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
         if proc.pid in (proc.sid, proc.pgid):
             pending.append((proc.pid, service, target.origin))
 
+    spared = set()      # browsers a service opened, and theirs: the user's windows
+
     def add(proc, service, via, origin=None):
         if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
             return
+        browser = is_browser(proc)
+        if browser and via not in ("pidfile", "state"):
+            spared.add(proc.pid)
+            return
         take(proc, service, via, origin)
-        for pid in descendants(kids, proc.pid):
-            if pid not in targets and pid not in protected and pid in table:
+        for pid in descendants(kids, proc.pid):     # parents before their children
+            if pid in targets or pid in protected or pid not in table:
+                continue
+            if not browser and (table[pid].ppid in spared or is_browser(table[pid])):
+                spared.add(pid)
+            else:
                 take(table[pid], service, "child", origin or via)
 
     for proc, service, via in roots:
@@ -924,6 +946,16 @@ def is_viewer(proc, viewers=VIEWERS):
     if (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers:
         return True
     return re.search(EDITOR_PLACES_RE, proc.command.split(" -", 1)[0]) is not None
+
+
+def is_browser(proc):
+    """A web browser's window, not a headless one (a test's): by argv[0]'s base name,
+    or on macOS by its app bundle."""
+    words = proc.command.split(None, 1)
+    name = words[0].rsplit("/", 1)[-1] if words else ""
+    if name not in BROWSERS and re.search(BROWSER_APPS_RE, proc.command) is None:
+        return False
+    return "headless" not in proc.command
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"

@@ -450,6 +450,24 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
     assert living(ns, "detached-helper") == []
 
 
+@pytest.mark.parametrize("setsid", [True, False], ids=["detached", "in-session"])
+def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid):
+    """`vite --open` with no browser running starts one: it carries the service's tag (and
+    without setsid its session), but it is the user's browser, never a target."""
+    a, b = two_checkouts(tmp_path)
+    note = daemonizing_backend(a, "firefox", setsid, True, standin_path)
+    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    main = int(read(a / "backend.pid"))
+    browser = wait_pid_file(note)
+    r = ns.procclean("stop-backend", python=python, cwd=a)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [main], r)
+    assert_alive(ns, [browser], r)
+    assert named(r.stdout, [browser]) == [], r
+
+
 def test_a_helper_daemonized_inside_the_start_session(ns, python, tmp_path, standin_path):
     """The helper double-forks but keeps the session `start` created, and drops its
     environment (no tag): the session says whose it is."""

@@ -319,6 +319,34 @@ def test_plan_targets_with_the_session_of_a_leader_that_exited():
     assert [(x.pid, x.via, x.look) for x in targets] == [(102, "session", 1)]
 
 
+def test_plan_targets_leaves_the_browser_a_service_opened():
+    t = table_of(
+        proc(100, "node node_modules/.bin/vite --open", sid=100, pgid=100),
+        proc(101, "/usr/lib/node/esbuild --service", ppid=100, sid=100, pgid=100),
+        proc(102, "/bin/sh /usr/bin/xdg-open http://localhost:5173", ppid=100, sid=100,
+             pgid=100),
+        proc(103, "/usr/lib/firefox/firefox http://localhost:5173", ppid=102, sid=100,
+             pgid=100),
+        proc(104, "/usr/lib/firefox/firefox -contentproc -childID 1", ppid=103, sid=100,
+             pgid=100),
+        proc(105, "/snap/chromium/x/chrome --headless=new --remote-debugging-port=0",
+             ppid=100, sid=100, pgid=100),                     # a test's browser
+        proc(106, "google-chrome http://localhost:5173", sid=106, pgid=106),   # tag only
+        proc(107, "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome", sid=107,
+             pgid=107),
+        proc(108, "firefox --kiosk http://localhost:5173", sid=108, pgid=108),
+    )
+    roots = [(t[100], FRONTEND, "pidfile"), (t[106], FRONTEND, "tag"),
+             (t[107], FRONTEND, "tag")]
+    got = sorted(x.pid for x in plan_targets(t, roots, {0, 1}))
+    assert got == [100, 101, 102, 105]
+    # a browser that is the service itself, by its pidfile, is stopped with its children
+    got = sorted(x.pid for x in plan_targets(t, [(t[103], FRONTEND, "pidfile")], {0, 1}))
+    assert got == [103, 104]
+    assert sorted(x.pid for x in plan_targets(t, [(t[108], FRONTEND, "pattern")],
+                                              {0, 1})) == []
+
+
 # --------------------------------------------------------------------------------------------
 # commands on the fake system: two checkouts
 
