@@ -1088,7 +1088,8 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 # locks).  Tests replace it with a fake.  The boundary: what reads or writes the
 # project's own set-up files (init and doctor: the Makefile, package.json,
 # requirements, procclean.ini) does it directly, through open_regular/read_regular
-# below, the same guarded open every file gets; no fake ever stands in for those.
+# and write_atomic below, the same guarded open and atomic write every file gets; no
+# fake ever stands in for those.
 # ---------------------------------------------------------------------------
 
 def _which(program):
