@@ -542,10 +542,13 @@ def parse_proc_stat(data):
     pgrp 5, session 6, flags 9, utime 14, stime 15, starttime 22 (clock ticks after
     boot), rss 24 (pages).
     """
+    # (Runs once per process of the table: bytes decoded here directly, not through
+    # decode_bytes.)
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     fields = tail.split()
-    return ProcStat(int(pid_text), decode_bytes(comm), fields[0].decode("ascii", "replace"),
+    return ProcStat(int(pid_text), comm.decode("utf-8", "surrogateescape"),
+                    fields[0].decode("ascii", "replace"),
                     int(fields[1]), int(fields[2]), int(fields[3]),
                     int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
                     int(fields[6]))
@@ -555,7 +558,8 @@ def proc_command(cmdline, comm, state):
     """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
     `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
     args = cmdline.rstrip(b"\0")
-    command = decode_bytes(args.replace(b"\0", b" ")) if args else "[%s]" % comm
+    command = args.replace(b"\0", b" ").decode("utf-8", "surrogateescape") if args \
+        else "[%s]" % comm
     return command + (" <defunct>" if state == "Z" else "")
 
 
@@ -1117,16 +1121,16 @@ def _read_small(path, dir_fd=None, owner=False):
     process's user (proc(5)), so no second lookup is needed for it."""
     fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            chunks.append(chunk)
-            if len(chunk) < 65536:     # /proc hands over all it has in one read
-                break
+        data = os.read(fd, 65536)
+        if len(data) == 65536:      # /proc hands over all it has in one read, if it fits
+            chunks = [data]
+            while len(chunks[-1]) == 65536:
+                chunks.append(os.read(fd, 65536))
+            data = b"".join(chunks)
         uid = os.fstat(fd).st_uid if owner else None
     finally:
         os.close(fd)
-    return (b"".join(chunks), uid) if owner else b"".join(chunks)
+    return (data, uid) if owner else data
 
 
 def _file_kind(mode):
@@ -1431,7 +1435,7 @@ class System(object):
         user = self.user_name(uid)
         # Patterns see the command as `ps -ef` prints it: control characters (a
         # newline inside an argument) as `?`, so `.*` spans them as grep's did.
-        shown = command.translate(_CONTROL_AS_PS)
+        shown = command if command.isprintable() else command.translate(_CONTROL_AS_PS)
         start = boot + fields.start_ticks / hz
         zombie = fields.state in "ZX"
         key = (fields.pid, fields.start_ticks)
