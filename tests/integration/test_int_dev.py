@@ -177,6 +177,13 @@ def assert_all_gone(ns, tmp_path, dev):
         assert not (tmp_path / name).exists(), (name, dev.out)
 
 
+def sigterm_stops_all(ns, tmp_path, dev):
+    """A SIGTERM to dev: it ends with 143 and nothing of the stack is left."""
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == 143
+    assert_all_gone(ns, tmp_path, dev)
+
+
 def started_pids(out, name):
     return [int(m) for m in re.findall(r"^%s +\* started PID (\d+)" % name, out, re.M)]
 
@@ -218,9 +225,7 @@ def test_running_in_the_background_refused_then_replaced(ns, tmp_path, python):
     assert "stopped backend PID %d" % old in dev.out, dev.out
     new = int(read(tmp_path / "backend.pid"))
     assert new != old and started_pids(dev.out, "backend") == [new]
-    dev.job.signal(signal.SIGTERM)
-    assert dev.finish() == 143
-    assert_all_gone(ns, tmp_path, dev)
+    sigterm_stops_all(ns, tmp_path, dev)
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,9 +248,7 @@ def test_after_waits_for_a_slow_backend(ns, tmp_path, python):
     assert "frontend | backend up: True" in out, out
     assert out.index("backend  * started PID") < out.index("frontend * waiting for backend")
     assert out.index("backend  * listening on port 8000") < out.index("frontend * started PID")
-    dev.job.signal(signal.SIGTERM)
-    assert dev.finish() == 143
-    assert_all_gone(ns, tmp_path, dev)
+    sigterm_stops_all(ns, tmp_path, dev)
 
 
 @pytest.mark.edge_pythons
@@ -418,9 +421,7 @@ def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
     assert "frontend * exited (status 3); restarting in 1 s (restart 1)" in out, out
     assert len(started_pids(out, "frontend")) == 2, out
     assert started_pids(out, "frontend")[1] == int(read(tmp_path / "frontend.pid"))
-    dev.job.signal(signal.SIGTERM)
-    assert dev.finish() == 143
-    assert_all_gone(ns, tmp_path, dev)
+    sigterm_stops_all(ns, tmp_path, dev)
 
 
 # --------------------------------------------------------------------------------------------

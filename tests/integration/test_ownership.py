@@ -417,12 +417,16 @@ while True:
 """
 
 
-def daemonizing_backend(folder, name, setsid, keep_env, standin):
+def start_daemonizing_backend(ns, python, folder, name, setsid, keep_env, standin):
+    """`start-backend` of a backend that double-forks a helper called `name` (with setsid
+    or not, keeping its environment or not): (the backend's PID, the helper's)."""
     pidfile = str(folder / (name + ".pidnote"))
     write(folder / "backend" / "main.py", DAEMONIZE.format(
         standin=standin, setsid="os.setsid()" if setsid else "pass", pidfile=pidfile,
         name=name, env="dict(os.environ)" if keep_env else "{}"))
-    return pidfile
+    r = ns.procclean("start-backend", python=python, cwd=folder, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    return int(read(folder / "backend.pid")), wait_pid_file(pidfile)
 
 
 @pytest.mark.parametrize("main_killed", [False, True], ids=["main-running", "main-killed"])
@@ -431,12 +435,9 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
     """The service double-forks a helper that calls setsid, chdirs to / and renames itself:
     no tree, no session, no folder, no pattern; only the tag it inherited says whose."""
     a, b = two_checkouts(tmp_path)
-    note = daemonizing_backend(a, "detached-helper", True, True, standin_path)
     theirs = ns.spawn(backend_in(b))
-    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
-    assert r.rc == 0, r
-    main = int(read(a / "backend.pid"))
-    helper = wait_pid_file(note)
+    main, helper = start_daemonizing_backend(ns, python, a, "detached-helper", True, True,
+                                             standin_path)
     assert ns.is_alive(helper)
     if main_killed:
         ns.kill([main], signal.SIGKILL)
@@ -454,12 +455,9 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
 def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid):
     """`vite --open` with no browser running starts one: it carries the service's tag (and
     without setsid its session), but it is the user's browser, never a target."""
-    a, b = two_checkouts(tmp_path)
-    note = daemonizing_backend(a, "firefox", setsid, True, standin_path)
-    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
-    assert r.rc == 0, r
-    main = int(read(a / "backend.pid"))
-    browser = wait_pid_file(note)
+    a, _ = two_checkouts(tmp_path)
+    main, browser = start_daemonizing_backend(ns, python, a, "firefox", setsid, True,
+                                              standin_path)
     r = ns.procclean("stop-backend", python=python, cwd=a)
     assert r.rc == 0, r
     no_traceback(r)
@@ -472,11 +470,8 @@ def test_a_helper_daemonized_inside_the_start_session(ns, python, tmp_path, stan
     """The helper double-forks but keeps the session `start` created, and drops its
     environment (no tag): the session says whose it is."""
     a, _ = two_checkouts(tmp_path)
-    note = daemonizing_backend(a, "session-helper", False, False, standin_path)
-    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
-    assert r.rc == 0, r
-    main = int(read(a / "backend.pid"))
-    helper = wait_pid_file(note)
+    main, helper = start_daemonizing_backend(ns, python, a, "session-helper", False, False,
+                                             standin_path)
     assert ns.is_alive(helper)
     # not in the tree: the helper's parent is the namespace's init
     assert wait_until(lambda: [p["ppid"] for p in ns.ps() if p["pid"] == helper] == [1], 20)
