@@ -941,25 +941,27 @@ def session_members(table):
     return members
 
 
+def program_name(command):
+    """argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`)."""
+    words = command.split(None, 1)
+    return words[0].rsplit("/", 1)[-1].lstrip("-") if words else ""
+
+
 def is_viewer(proc, viewers=VIEWERS):
     """An editor, pager or viewer: never a target because of its command line.  Told
-    by argv[0]'s base name as ps shows it (a login shell's `-bash` is `bash`), or, for
-    an editor run as `node SCRIPT` or from an app bundle, by where it is installed (the
-    program and its script: what comes before the first option)."""
-    words = proc.command.split(None, 1)
-    if (words[0].rsplit("/", 1)[-1].lstrip("-") if words else "") in viewers:
-        return True
-    return re.search(EDITOR_PLACES_RE, proc.command.split(" -", 1)[0]) is not None
+    by its program name, or, for an editor run as `node SCRIPT` or from an app bundle,
+    by where it is installed (the program and its script: what comes before the first
+    option)."""
+    return program_name(proc.command) in viewers or \
+        re.search(EDITOR_PLACES_RE, proc.command.split(" -", 1)[0]) is not None
 
 
 def is_browser(proc):
-    """A web browser's window, not a headless one (a test's): by argv[0]'s base name,
-    or on macOS by its app bundle."""
-    words = proc.command.split(None, 1)
-    name = words[0].rsplit("/", 1)[-1] if words else ""
-    if name not in BROWSERS and re.search(BROWSER_APPS_RE, proc.command) is None:
-        return False
-    return "headless" not in proc.command
+    """A web browser's window, not a headless one (a test's): by its program name, or
+    on macOS by its app bundle."""
+    return (program_name(proc.command) in BROWSERS
+            or re.search(BROWSER_APPS_RE, proc.command) is not None) \
+        and "headless" not in proc.command
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
@@ -3390,7 +3392,6 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     return done, table
 
 
-
 def _look_again(ctx, table, before, done, find, look):
     """The targets in a table read after the signals that were not seen before."""
     system = ctx.system
@@ -3805,7 +3806,6 @@ def _not_listening(record, supervisor):
         return state, ("check_port_unknown", {"port": port})
     return state, ("check_port_stranger", {"port": port, "pid": holder["pid"],
                                            "cmd": holder["command"]})
-
 
 
 def status_snapshot(ctx, services, warn=True):
@@ -4813,7 +4813,7 @@ def service_ready(ctx, service):
     (each when it has one)."""
     if service.port is None:
         return True
-    if not any(l.port == service.port for l in ctx.system.listeners([service.port])):
+    if not port_listeners(ctx, [service]):
         return False
     health = check_health(ctx.system, service, ctx.health_timeout)
     return health is None or health["state"] == "healthy"
@@ -4847,10 +4847,9 @@ def dev_precheck(ctx, services):
         if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
             return EXIT_FAILED
         found = survey(ctx, services, warn=False)
-    with_port = [s for s in services if s.port is not None]
-    listeners = ctx.system.listeners([s.port for s in with_port]) if with_port else []
+    listeners = port_listeners(ctx, services)
     code = EXIT_OK
-    for service in with_port:
+    for service in [s for s in services if s.port is not None]:
         for holder in port_holders(listeners, service.port, found.table)[:1]:
             code = EXIT_FAILED
             if holder.pid is None:
@@ -5691,8 +5690,10 @@ def _detect_frontend(folder):
         # server is what `npm run dev` runs), else the tool's default.
         match = re.search(r"--port[= ](\d{2,5})", dev)
         for ext in ("js", "ts", "mjs", "mts"):
+            if match:
+                break
             config = _read_text(os.path.join(folder, sub, "vite.config." + ext)) or ""
-            match = match or re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
+            match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
         port = match.group(1) if match else ("5173" if "vite" in dev else "3000")
         tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
         pattern = BUILTIN_SERVICES[1]["pattern"]
@@ -6763,8 +6764,8 @@ def make_context(args, config, system, stdout, stderr, environ):
     return Context(
         system, config, out, grace=grace, dry_run=args.dry_run, json=args.json,
         force=args.force, wait=args.wait, check=args.check, watch=watch, count=count,
-        timeout=timeout, health_timeout=_option(args.health_timeout, "--health-timeout", parse_seconds, None,
-                               HEALTH_TIMEOUT),
+        timeout=timeout, health_timeout=_option(args.health_timeout, "--health-timeout",
+                                                parse_seconds, None, HEALTH_TIMEOUT),
         supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
         lines=_option(args.lines, "--lines", parse_count, None, LOG_TAIL_LINES),
         rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
