@@ -2787,11 +2787,19 @@ class _Specs(object):
         if name not in self.fields:
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
                 raise ProcCleanError("invalid service name %r" % name)
-            self.fields[name] = {"name": name, "pattern": "", "pidfile": name + ".pid",
-                                 "logfile": name + ".log", "port": "", "command": "",
-                                 "cwd": ".", "health": ""}
+            self.fields[name] = default_fields(name)
             self.order.append(name)
         return self.fields[name]
+
+
+def default_fields(name):
+    """The fields service `name` has when the config says nothing of it: the built-in's
+    for backend and frontend, else empty pattern, command and port, NAME.pid, NAME.log."""
+    for builtin in BUILTIN_SERVICES:
+        if builtin["name"] == name:
+            return dict(builtin)
+    return {"name": name, "pattern": "", "pidfile": name + ".pid", "logfile": name + ".log",
+            "port": "", "command": "", "cwd": ".", "health": ""}
 
 
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
@@ -5638,8 +5646,46 @@ def _read_text(path, limit=262144):
         return None
 
 
+class FoundService(object):
+    """A service `init` found in the repo, as procclean.ini will say it.
+
+    name     the service's name (its section in procclean.ini; `start-NAME` in make)
+    fields   {field: text} for the fields init decided (any of ALL_FIELDS); a field
+             left out keeps its default (default_fields), and render_config writes
+             only the values that differ from it
+    sources  {field: where its value came from, as a user finds it again}, e.g.
+             "api/pyproject.toml [tool.uv]", "Procfile line 2", "Makefile:14
+             (start-worker)"; a field without one is credited to `what`
+    what     one line saying what was found, e.g. "api/app/main.py (FastAPI app,
+             run as uvicorn app.main:app)"
+    """
+
+    __slots__ = ("name", "fields", "sources", "what")
+
+    def __init__(self, name, fields, what, sources=None):
+        self.name = name
+        self.fields = dict(fields)
+        self.what = what
+        self.sources = dict(sources or {})
+
+    def value(self, field):
+        """The field as the service will have it: init's value, else the default."""
+        value = self.fields.get(field)
+        return default_fields(self.name).get(field, "") if value is None else value
+
+    def changed(self):
+        """The fields whose value differs from the default, in SERVICE_FIELDS order."""
+        defaults = default_fields(self.name)
+        defaults.update((k, v) for k, v in FIELD_DEFAULTS.items() if k not in defaults)
+        return [f for f in ALL_FIELDS if f in self.fields and
+                str(self.fields[f]).strip() != str(defaults.get(f, "")).strip()]
+
+    def source(self, field):
+        return self.sources.get(field) or self.what
+
+
 def detect_project(folder="."):
-    """What `init` finds: a list of (service name, fields, description)."""
+    """What `init` finds: a list of FoundService."""
     return [found for found in (_detect_backend(folder), _detect_frontend(folder)) if found]
 
 
@@ -5666,10 +5712,15 @@ def _detect_backend(folder):
             framework = asgi.group(2) if asgi else (
                 "FastAPI" if "fastapi" in deps.lower() else "Python")
             pattern = BUILTIN_SERVICES[0]["pattern"] if module == "main" else "uvicorn.*" + app
-            return ("backend", {
+            where = os.path.normpath(os.path.join(sub, module + ".py"))
+            return FoundService("backend", {
                 "pattern": pattern, "pidfile": "backend.pid", "logfile": "backend.log",
                 "port": port, "command": command, "cwd": sub, "health": "auto"},
-                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how))
+                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how), {
+                    "pattern": "made to match the command as ps shows it",
+                    "port": where + (" (port=%s)" % port if port_match else
+                                     " (uvicorn's default port)"),
+                    "command": "%s (%s app)" % (where, framework), "cwd": where})
     return None
 
 
@@ -5699,49 +5750,56 @@ def _detect_frontend(folder):
         pattern = BUILTIN_SERVICES[1]["pattern"]
         if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
             pattern = "(%s.* run dev|%s" % (tool, pattern[1:])
-        return ("frontend", {
+        package = os.path.normpath(os.path.join(sub, "package.json"))
+        return FoundService("frontend", {
             "pattern": pattern, "pidfile": "frontend.pid", "logfile": "frontend.log",
             "port": port, "command": run_script + " dev", "cwd": sub, "health": "/"},
-            "%s/package.json (dev script: %s, port %s)" % (sub, dev, port))
+            "%s/package.json (dev script: %s, port %s)" % (sub, dev, port), {
+                "pattern": "%s runs the dev script (as ps shows it)" % tool,
+                "port": package + " (dev script)" if "--port" in (match.group(0) if match
+                                                                  else "") else
+                ("vite.config (server.port)" if match else "the dev tool's default port"),
+                "command": "%s (scripts.dev: %s)" % (package, dev), "cwd": package})
     return None
 
 
 def say_toolchains(ctx, found, folder="."):
     """What runs each service found, and why (init says what it chose)."""
     out = ctx.out
-    for name, fields, _ in found:
-        cwd = os.path.join(folder, fields["cwd"])
-        if "{python}" in fields["command"]:
+    for service in found:
+        cwd = os.path.join(folder, resolve_cwd(service.value("cwd"), folder))
+        command = service.value("command")
+        if "{python}" in command:
             python, key, values = python_toolchain(cwd, folder)
-            out.say("init_python", svc=name, python=" ".join(python),
+            out.say("init_python", svc=service.name, python=" ".join(python),
                     why=out.text(key, **values))
-        elif fields["command"].endswith(" run dev"):
+        elif command.endswith(" run dev"):
             tool, _, lock = node_toolchain(cwd, folder)
-            out.say("init_node", svc=name, tool=tool, why=out.text(
+            out.say("init_node", svc=service.name, tool=tool, why=out.text(
                 "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
 
 
 def render_config(found, folder="."):
-    lines = ["# procclean configuration, written by `%s init`." % prog_command(folder),
-             "# Every field can also be set with PROCCLEAN_<SERVICE>_<FIELD> (for make) or",
-             "# --set SERVICE.FIELD=VALUE. Paths are relative to the folder procclean runs in.",
-             "", "[procclean]", "# seconds stop waits after SIGTERM before SIGKILL",
-             "grace = 2", "services = %s" % " ".join(name for name, _, _ in found)]
-    comments = {
-        "pattern": "searched in each `ps -ef` line, as the Makefile's grep -E did",
-        "command": "{python}: $VIRTUAL_ENV, a .venv/venv in cwd or here, uv/poetry/pipenv run "
-                   "python by lock file, else the interpreter running procclean",
-        "cwd": "folder the command runs in",
-        "health": "auto: /health, else / ; a path, a URL, or off",
-        "scope": "project: only this project's processes; machine: the whole machine, "
-                 "as the Makefile's grep did",
-    }
-    for name, fields, what in found:
-        lines += ["", "# found: %s" % what, "[%s]" % name]
-        for field in SERVICE_FIELDS:
-            if field in comments:
-                lines.append("# " + comments[field])
-            lines.append("%s = %s" % (field, fields.get(field, FIELD_DEFAULTS.get(field, ""))))
+    """procclean.ini as init writes it: [procclean] naming the services, then per
+    service only the values that differ from its defaults (default_fields), each
+    under a comment saying where it came from; no empty `key =` lines."""
+    lines = ["# procclean configuration, written by `%s init`: only what differs"
+             % prog_command(folder),
+             "# from procclean's defaults. Every field can also be set with",
+             "# PROCCLEAN_<SERVICE>_<FIELD> (for make) or --set SERVICE.FIELD=VALUE.",
+             "# Paths are relative to this folder.",
+             "", "[procclean]", "services = %s" % " ".join(s.name for s in found)]
+    for service in found:
+        lines += ["", "# found: " + service.what, "[%s]" % service.name]
+        said = None
+        for field in service.changed():
+            value = str(service.fields[field]).strip()
+            if not value:
+                continue        # `key =` would read as unset: said by leaving it out
+            if service.source(field) != said:
+                said = service.source(field)
+                lines.append("# " + said)
+            lines.append("%s = %s" % (field, value))
     return "\n".join(lines) + "\n"
 
 
@@ -5808,8 +5866,9 @@ def gitignore_missing(found, folder="."):
              if l.strip() and not l.startswith(("#", "!"))]
 
     wanted = [("__pycache__", "__pycache__/")]
-    for _, fields, _ in found:
-        for path, suffix in ((fields["pidfile"], ".state"), (fields["logfile"], ".1")):
+    for service in found:
+        for path, suffix in ((service.value("pidfile"), ".state"),
+                             (service.value("logfile"), ".1")):
             name = os.path.basename(path)
             ext = os.path.splitext(name)[1]
             glob = "*" + ext if ext else name
@@ -5827,12 +5886,13 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     if not found:
         out.say("init_nothing")
         return EXIT_OK
-    for name, fields, what in found:
-        out.say("init_found", svc=name, what=what)
-        out.add("services", {"service": name, "found": what, "settings": fields})
+    for service in found:
+        out.say("init_found", svc=service.name, what=service.what)
+        out.add("services", {"service": service.name, "found": service.what,
+                             "settings": service.fields, "sources": service.sources})
     say_toolchains(ctx, found, folder)
     write_config(ctx, found, folder)
-    names = [name for name, _, _ in found]
+    names = [service.name for service in found]
     line, key, values = make_procclean_line(folder)
     code = EXIT_OK
     if makefile:

@@ -259,13 +259,15 @@ def test_init_speaks_chinese_throughout(project, init):
 # --- the procclean.ini written -----------------------------------------------------------------
 
 @pytest.mark.parametrize("fixture", ["fastapi-vite", "plain-npm", "asgi-app"])
-def test_written_config_is_commented_and_complete(project, init, fixture):
+def test_written_config_is_short_and_says_where_each_value_came_from(project, init, fixture):
+    """Issue 20 item 5: only values that differ from the defaults, each under a comment
+    naming where it came from; no empty `key =` lines; read back, the services are the
+    ones init found."""
     repo = project(fixture)
-    assert init()[0] == 0
+    code, out, _ = init()
+    assert code == 0
     text = read(repo / "procclean.ini")
     lines = text.splitlines()
-    comments = [l for l in lines if l.startswith("#")]
-    assert len(comments) >= 5, text
     assert "written by `python3 procclean.py init`" in text
     assert "PROCCLEAN_<SERVICE>_<FIELD>" in text and "--set SERVICE.FIELD=VALUE" in text
     cfg = config()
@@ -273,17 +275,40 @@ def test_written_config_is_commented_and_complete(project, init, fixture):
         assert "[%s]" % name in lines
         # where the service was found is said right above its section
         assert lines[lines.index("[%s]" % name) - 1].startswith("# found: ")
-        # every field is written out, none left to the built-ins
         section = lines[lines.index("[%s]" % name) + 1:]
         section = section[:section.index("") if "" in section else len(section)]
-        keys = [l.split("=", 1)[0].strip() for l in section if not l.startswith("#")]
-        assert keys == list(procclean.SERVICE_FIELDS), (name, section)
-    assert cfg.grace == 2.0
+        defaults = procclean.default_fields(name)
+        for i, line in enumerate(section):
+            if line.startswith("#"):
+                continue
+            key, _, value = (part.strip() for part in line.partition("="))
+            assert value, line                           # no empty `key =` lines
+            assert value != defaults.get(key), line      # only what differs
+            assert any(l.startswith("# ") for l in section[:i]), (name, section)
+            assert key in procclean.ALL_FIELDS
+    # nothing but the section and services in [procclean]: grace is the default
+    assert lines[lines.index("[procclean]") + 1:lines.index("[procclean]") + 3] == [
+        "services = " + " ".join(cfg.default_names), ""]
+    assert not any(re.match(r"^\w+ =\s*$", l) for l in lines), text
     # the file reads the same through the CLI's own parser (configparser, no interpolation)
     import configparser
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     assert parser.get("procclean", "services").split() == cfg.default_names
+
+
+def test_written_config_for_the_seed_layout_is_a_few_lines(project, init):
+    repo = project("fastapi-vite")
+    assert init()[0] == 0
+    body = [l for l in read(repo / "procclean.ini").splitlines()
+            if l and not l.startswith("# procclean") and not l.startswith("# from procclean")
+            and not l.startswith("# PROCCLEAN_") and not l.startswith("# Paths")]
+    assert body == [
+        "[procclean]", "services = backend frontend",
+        "# found: backend/main.py (FastAPI app, run as python main.py)", "[backend]",
+        "# backend/main.py", "cwd = backend",
+        "# found: frontend/package.json (dev script: vite, port 3000)", "[frontend]",
+        "# frontend/package.json", "cwd = frontend"], body
 
 
 # --- never overwrite without --force -------------------------------------------------------------
