@@ -8,7 +8,7 @@ SEED_TARGETS = start-backend start-frontend start stop-backend stop-frontend sto
 	restart-backend restart-frontend restart force-clean-backend force-clean-frontend \
 	force-clean show-processes status clean doctor dev
 
-.PHONY: $(SEED_TARGETS) test bench venv
+.PHONY: $(SEED_TARGETS) test test-fast bench venv
 
 $(SEED_TARGETS):
 	@$(PROCCLEAN) $@
@@ -20,8 +20,13 @@ $(VENV)/.installed: requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# The whole suite: unit, integration (PID namespaces) and e2e tiers; the slowest tests listed.
 test: $(VENV)/.installed
-	$(VENV_PY) -m pytest -q tests
+	$(VENV_PY) -m pytest -q --durations=15 tests
+
+# The unit tier alone: recorded output and a fake system, in seconds.
+test-fast: $(VENV)/.installed
+	$(VENV_PY) -m pytest -q tests/unit
 
 bench: $(VENV)/.installed
 	$(VENV_PY) benchmarks/bench.py

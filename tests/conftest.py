@@ -54,3 +54,22 @@ def test_user():
         return nslib.ensure_user(nslib.TEST_USER)
     except nslib.NamespaceError as e:
         pytest.skip(str(e))
+
+
+# The three tiers, by folder: `pytest -m unit` (seconds, no namespace), `-m integration`
+# (stand-ins in PID namespaces), `-m e2e` (real uvicorn and Vite).
+TIERS = {"unit": "recorded ps/lsof/ss output, a fake system and clock; no process is started",
+         "integration": "real stand-in processes inside throw-away PID namespaces",
+         "e2e": "the real stacks (uvicorn, Vite) inside throw-away PID namespaces"}
+
+
+def pytest_configure(config):
+    for tier, what in TIERS.items():
+        config.addinivalue_line("markers", "%s: %s" % (tier, what))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = os.path.relpath(str(item.fspath), TESTS).split(os.sep)
+        if parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))

@@ -17,6 +17,7 @@ Nothing here ever falls back to running on the host: if a namespace cannot be ma
 Stand-ins (tests/standin.c, compiled once per session with `cc`) show any argv in `ps -ef` and
 behave as their Proc says (ignore SIGTERM, listen on a port, fork children...).
 """
+import atexit
 import hashlib
 import json
 import os
@@ -49,6 +50,45 @@ TEST_USER = "procclean-test"
 
 class NamespaceError(RuntimeError):
     pass
+
+
+# One launcher per copy of procclean.py, and the interpreters its bytecode is cached for.
+_LAUNCHERS = {}
+_COMPILED = set()
+
+LAUNCHER_TEXT = """# procclean.py from %(folder)r, run as `python -m procclean` runs it: the module is
+# imported, so its compiled bytecode in __pycache__ is reused instead of compiling the file.
+import runpy, sys
+sys.path[0] = %(folder)r
+runpy.run_module("procclean", run_name="__main__", alter_sys=True)
+"""
+
+
+def launcher(python, source=None):
+    """A file named `procclean` that runs `source` (default: the checkout's procclean.py)
+    with `python` from cached bytecode. Every test calls procclean this way: compiling the
+    whole file costs 30-50 ms a call, the cached module a few. argv[0] and __file__ are the
+    source's path, as with `python procclean.py`; the process shows as `python .../procclean
+    ARGS`, which procclean knows as one of its own. The bytecode is written once per
+    interpreter (py_compile writes even under PYTHONDONTWRITEBYTECODE); where it cannot
+    be, the module is compiled on each call as before."""
+    source = os.path.abspath(source or PROCCLEAN)
+    if (python, source) not in _COMPILED:
+        _COMPILED.add((python, source))
+        subprocess.run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1])",
+                        source], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=120)
+    path = _LAUNCHERS.get(source)
+    if path is None:
+        folder = tempfile.mkdtemp(prefix="procclean-launch-")
+        atexit.register(shutil.rmtree, folder, True)
+        os.chmod(folder, 0o755)
+        path = os.path.join(folder, "procclean")
+        with open(path, "w") as f:
+            f.write(LAUNCHER_TEXT % {"folder": os.path.dirname(source)})
+        os.chmod(path, 0o644)
+        _LAUNCHERS[source] = path
+    return path
 
 
 def clean_env(extra=None):
@@ -247,6 +287,7 @@ class Namespace(object):
 
     def __init__(self, cwd=None, env=None, timeout=30):
         self.cwd = None if cwd is None else str(cwd)
+        self.procclean_file = None      # procclean_argv's copy of procclean.py (None: REPO's)
         self.base_env = clean_env(env)
         self.timeout = timeout
         self.proc = None
@@ -471,7 +512,10 @@ class Namespace(object):
         return self.start(argv, cwd=cwd, env=env, input=input, user=user).wait(timeout)
 
     def procclean_argv(self, *args, **kw):
-        return [kw.get("python") or sys.executable, PROCCLEAN] + [str(a) for a in args]
+        """`<python> LAUNCHER ARGS`: procclean.py run as `python -m procclean` runs it, from
+        cached bytecode (see `launcher`); `self.procclean_file` picks another copy."""
+        python = kw.get("python") or sys.executable
+        return [python, launcher(python, self.procclean_file)] + [str(a) for a in args]
 
     def procclean(self, *args, **kw):
         """Run `<python> procclean.py ARGS` inside the namespace (kw: python, cwd, env,

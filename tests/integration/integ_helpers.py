@@ -2,6 +2,7 @@
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -90,13 +91,23 @@ def nothing_left(ns, timeout=10):
 
 
 def user_python(ns, user):
-    """A python3 that `user` can run procclean.py with, inside ns (else the test skips)."""
-    for cand in [p for p in (os.environ.get("PROCCLEAN_TEST_USER_PYTHON"), "/usr/bin/python3",
-                             "/usr/local/bin/python3") if p]:
-        if ns.run([cand, "-c", "pass"], user=user).rc == 0:
-            if ns.run([cand, "-c", "open(%r).close()" % nslib.PROCCLEAN], user=user).rc == 0:
-                return cand
-    pytest.skip("no python3 that user %s can run with procclean.py" % user)
+    """A python3 that `user` can run, inside ns (else the test skips): the interpreters
+    under /root/.pyenv are often not readable by other users."""
+    for cand in (os.environ.get("PROCCLEAN_TEST_USER_PYTHON"), "/usr/bin/python3",
+                 "/usr/local/bin/python3", sys.executable):
+        if cand and os.path.isfile(cand) and ns.run([cand, "-c", "pass"], user=user).rc == 0:
+            return cand
+    pytest.skip("no python3 that user %s can run" % user)
+
+
+def readable_copy(folder):
+    """procclean.py copied into `folder` (made readable by everyone): the checkout itself
+    may lie in a folder only its owner can enter (a home folder of mode 0700)."""
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "procclean.py")
+    shutil.copyfile(nslib.PROCCLEAN, path)
+    os.chmod(path, 0o644)
+    return path
 
 
 @contextlib.contextmanager
@@ -110,12 +121,15 @@ def as_test_user(prefix):
         pytest.skip(reason)
     user = nslib.TEST_USER
     work = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    source = tempfile.mkdtemp(prefix=prefix + "src-", dir="/tmp")
     try:
         os.chmod(work, 0o777)
         with Namespace(cwd=work) as ns:
+            ns.procclean_file = readable_copy(source)
             yield ns, work, user, user_python(ns, user)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
 
 
 def pids_in(text, pids):
