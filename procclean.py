@@ -2265,6 +2265,9 @@ MESSAGES = {
         "fix_program": "install {program}, or set command of [{svc}] in {file}",
         "d_missing_modules": "{svc}: {python} cannot import {modules}, which its start command needs",
         "d_python_fails": "{svc}: {python} does not run: {error}",
+        "d_imports_unchecked": "{svc}: not checked whether {python} can import {modules}: `{tool} run` would create or sync its environment, and doctor changes nothing",
+        "doctor_note": "{off} {text}\n    to check it yourself: {fix}",
+        "fix_check": "{cmd}",
         "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
         "port_hint_other": "    pick another port: {other}",
         "tc_env": "$VIRTUAL_ENV is {where}",
@@ -2285,6 +2288,7 @@ MESSAGES = {
         "init_gitignore": "add to .gitignore (pidfiles, supervisor state, logs, bytecode): {lines}",
         "init_make_asked": "asked make what {path} defines (files read: {files})",
         "init_make_text": "no GNU make here: read {path} and its includes as text",
+        "init_make_dry": "dry run: read {path} and its includes as text (make would run its $(shell ...) calls and the rules that remake its included files)",
         "init_make_broken": "{fail} make rejects {path} as it is: {error}; not changed",
         "init_makefile_unsafe": "{fail} {path} is a link, not UTF-8 text or over 1 MB; not changed",
         "init_cannot_write": "{fail} cannot write {path}: {error}",
@@ -2443,6 +2447,9 @@ MESSAGES = {
         "fix_program": "安装 {program}, 或在 {file} 中设置 [{svc}] 的 command",
         "d_missing_modules": "{svc}: {python} 无法导入启动命令需要的 {modules}",
         "d_python_fails": "{svc}: {python} 无法运行: {error}",
+        "d_imports_unchecked": "{svc}: 未检查 {python} 能否导入 {modules}: `{tool} run` 会创建或同步它的环境, 而 doctor 不做任何改动",
+        "doctor_note": "{off} {text}\n    自行检查: {fix}",
+        "fix_check": "{cmd}",
         "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
         "port_hint_other": "    换一个端口: {other}",
         "tc_env": "$VIRTUAL_ENV 为 {where}",
@@ -2463,6 +2470,7 @@ MESSAGES = {
         "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态, 日志, 字节码): {lines}",
         "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
         "init_make_text": "这里没有 GNU make: 按文本读取 {path} 及其 include 的文件",
+        "init_make_dry": "演练: 按文本读取 {path} 及其 include 的文件 (make 会执行其中的 $(shell ...) 调用和重建 include 文件的规则)",
         "init_make_broken": "{fail} make 不接受当前的 {path}: {error}; 未修改",
         "init_makefile_unsafe": "{fail} {path} 是链接, 不是 UTF-8 文本或超过 1 MB; 未修改",
         "init_cannot_write": "{fail} 无法写入 {path}: {error}",
@@ -5446,7 +5454,16 @@ def check_imports(service, cwd, argv):
     if not modules:
         return []
     about = {"svc": service.name, "python": " ".join(python)}
-    code, found, error = run_program(python + ["-c", _FIND_MODULES] + modules, cwd)
+    if how == "tc_lock":
+        # `uv run` syncs (creates .venv, rewrites uv.lock); `poetry run` and `pipenv
+        # run` create a virtualenv where there is none: a diagnosis runs none of them.
+        import shlex
+        check = "%s -c %s" % (" ".join(python), shlex.quote("import " + ", ".join(modules)))
+        return [Finding("d_imports_unchecked", dict(about, modules=", ".join(modules),
+                                                    tool=values["tool"]),
+                        ("fix_check", {"cmd": check}))]
+    # -B: the interpreter's start-up (a venv's .pth hooks) writes no bytecode cache.
+    code, found, error = run_program(python + ["-B", "-c", _FIND_MODULES] + modules, cwd)
     if code is None:
         return [Finding("d_python_fails", dict(about, error=error), ("fix_program", {
             "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
@@ -5596,12 +5613,18 @@ def apply_fixes(ctx, findings, table, protected):
         report_targets(ctx, targets)
 
 
+# What doctor did not check, and how to check it: said, never counted as a finding.
+DOCTOR_NOTES = ("d_imports_unchecked",)
+
+
 def cmd_doctor(ctx, services, problems, fix=False):
     """Check pidfiles, leftovers, orphans, ports, tools and configuration; with `fix`,
     apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
     import platform
     out = ctx.out
     findings, table, protected, outside = diagnose(ctx, services, problems)
+    notes = [f for f in findings if f.key in DOCTOR_NOTES]
+    findings = [f for f in findings if f.key not in DOCTOR_NOTES]
     out.say("doctor_env", version=__version__, python=platform.python_version(),
             platform="%s %s" % (platform.system(), platform.release()))
     out.say("doctor_tools",
@@ -5619,7 +5642,11 @@ def cmd_doctor(ctx, services, problems, fix=False):
                 if finding.action is not None:
                     out.say("doctor_fixed", text=finding.text(out))
                     out.add("fixed", finding.record(out))
-            findings = diagnose(ctx, services, problems)[0]
+            findings = [f for f in diagnose(ctx, services, problems)[0]
+                        if f.key not in DOCTOR_NOTES]
+    for note in notes:
+        out.say("doctor_note", text=note.text(out), fix=note.fix_text(out))
+        out.add("notes", note.record(out))
     for finding in findings:
         # What needs action is the result: shown even with --quiet.
         out.say("doctor_finding", always=True, text=finding.text(out),
@@ -5849,11 +5876,23 @@ def make_procclean_line(folder="."):
     return "$(PYTHON) " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
+# find_spec("a.b") would import (run) package a; this looks a.b up on a's path instead,
+# running none of the project's code (-B: and writing no bytecode cache in it).
+_MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
+                "parts, spec = sys.argv[1].split('.'), None\n"
+                "for i in range(len(parts)):\n"
+                "    if i == 0:\n        spec = importlib.util.find_spec(parts[0])\n"
+                "    elif spec.submodule_search_locations is None:\n        spec = None\n"
+                "    else:\n        spec = importlib.machinery.PathFinder.find_spec(\n"
+                "            '.'.join(parts[:i + 1]), list(spec.submodule_search_locations))\n"
+                "    if spec is None:\n        break\n"
+                "print(os.path.abspath(spec.origin) if spec and spec.origin else '')\n")
+
+
 def _module_file(folder, dotted):
     """The file `python -m DOTTED` runs from `folder`, asked of this interpreter."""
-    code = ("import importlib.util, os\nspec = importlib.util.find_spec(%r)\n"
-            "print(os.path.abspath(spec.origin) if spec and spec.origin else '')" % dotted)
-    return run_program([sys.executable or "python3", "-c", code], folder)[1].strip() or None
+    return run_program([sys.executable or "python3", "-B", "-c", _MODULE_FILE, dotted],
+                       folder)[1].strip() or None
 
 
 def gitignore_missing(found, folder="."):
@@ -6285,9 +6324,12 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
             or os.path.islink(path):
         out.warn("init_makefile_unsafe", path=name)
         return EXIT_FAILED
-    info = ask_make(folder, name) if exists else MakeInfo({}, [], "\t", [])
+    # make runs a Makefile's $(shell ...) calls and remakes its included files even
+    # under -q: a dry run, which changes nothing, reads the text instead.
+    info = MakeInfo({}, [], "\t", []) if not exists else None if ctx.dry_run else \
+        ask_make(folder, name)
     if info is None:
-        out.say("init_make_text", path=name)
+        out.say("init_make_dry" if ctx.dry_run else "init_make_text", path=name)
         info = read_makefile(folder, name)
     elif exists:
         out.say("init_make_asked", path=name, files=" ".join(info.files))
@@ -6483,7 +6525,7 @@ JSON_RECORDS = {
     "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
     "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
     "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files"),
-    "doctor": ("findings", "fixed", "processes", "removed", "outside"),
+    "doctor": ("findings", "notes", "fixed", "processes", "removed", "outside"),
 }
 # Commands that run services in the foreground and show their output: no --json.
 FOREGROUND_COMMANDS = ("dev", "supervise")

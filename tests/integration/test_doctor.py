@@ -642,3 +642,64 @@ def test_a_service_started_by_procclean_is_all_well(project):
     assert fixed.rc == 0 and fixed.fixed == [], fixed
     assert_alive(project.ns, [pid], fixed)
     assert project.ns.connect("127.0.0.1", 8000)
+
+
+# --- a diagnosis changes nothing (issue 19 item 8) ---------------------------------------------
+
+def tree(folder):
+    """Every file and folder under `folder` with its size and mtime: what a diagnosis must
+    leave exactly as it was (a folder's mtime changes when an entry is added or removed)."""
+    found = {}
+    for root, dirs, names in os.walk(str(folder)):
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            found[os.path.relpath(path, str(folder))] = (st.st_size, st.st_mtime_ns)
+    st = os.lstat(str(folder))
+    found["."] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+# A project tool as `uv run`, `poetry run` and `pipenv run` behave on a fresh checkout: the
+# environment is created (and the lock rewritten) before the command runs.
+FAKE_TOOL = ("#!/bin/sh\nmkdir -p .venv/bin\necho \"$0 $*\" >> tool-ran.txt\n"
+             "touch %s\nexec python3 \"$@\"\n")
+
+
+@pytest.mark.parametrize("tool, lock", [("uv", "uv.lock"), ("poetry", "poetry.lock"),
+                                        ("pipenv", "Pipfile.lock")])
+def test_doctor_runs_no_project_tool_and_says_what_it_did_not_check(project, tool, lock):
+    """`uv run` syncs (a .venv appears), `poetry run`/`pipenv run` create a virtualenv: doctor
+    without --fix runs none of them; it says what it did not check and how to check it."""
+    (project.folder / "backend").mkdir()
+    write(project.path("backend/main.py"), "import fastapi\nimport uvicorn\n")
+    write(project.path(lock), "")
+    write(project.bindir / tool, FAKE_TOOL % lock)
+    os.chmod(str(project.bindir / tool), 0o755)
+    before = tree(project.folder)
+    rep = project.doctor("backend")
+    assert tree(project.folder) == before, rep
+    assert rep.rc == 0 and rep.all_well, rep
+    assert ("backend: not checked whether %s run python can import fastapi, uvicorn: "
+            "`%s run` would create or sync its environment, and doctor changes nothing"
+            % (tool, tool)) in rep.stdout, rep
+    assert ("    to check it yourself: %s run python -c 'import fastapi, uvicorn'" % tool
+            in rep.stdout), rep
+
+
+def test_doctor_checks_a_venv_without_writing_in_it(project):
+    """The import check runs the project's own .venv python; its start-up runs the venv's .pth
+    hooks (virtualenv's _virtualenv.pth, editable installs), which would leave a bytecode cache
+    in the venv: doctor leaves the tree as it was, and still finds what is missing."""
+    (project.folder / "backend").mkdir()
+    write(project.path("backend/main.py"), "import fastapi\n")
+    venv = project.path("backend/.venv")
+    subprocess.run([project.python, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    site = [p for p in venv.glob("lib/python*/site-packages")][0]
+    write(site / "hook.pth", "import hookmod\n")
+    write(site / "hookmod.py", "HOOKED = True\n")
+    before = tree(project.folder)
+    rep = project.doctor("backend", env={"PYTHONDONTWRITEBYTECODE": None})
+    assert tree(project.folder) == before, rep
+    assert rep.one("backend:", "cannot import fastapi"), rep

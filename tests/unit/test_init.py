@@ -464,7 +464,7 @@ def test_dry_run_writes_nothing_and_shows_both(project, init):
     assert "wrote" not in out and "added to Makefile" not in out
     # what the dry run shows is what a real run writes
     shown = out.split("would write procclean.ini:\n", 1)[1]
-    shown = shown.split("\nasked make what Makefile defines", 1)[0]
+    shown = re.split(r"\n(?:asked make what|dry run: read) Makefile", shown, 1)[0]
     assert init()[0] == 0
     assert read(repo / "procclean.ini").strip() == shown.strip()
 
@@ -487,6 +487,35 @@ def test_dry_run_with_an_existing_config_changes_nothing(project, init):
     assert snapshot(repo) == before
     assert "would write procclean.ini:" in out and "would add to Makefile:" in out
     assert code == 0, (out, err)
+
+
+def test_dry_run_runs_no_makefile_code(project, init):
+    """make runs a Makefile's $(shell ...) calls and remakes its included files even under
+    `-pRrq`: a dry run reads the text instead, and still shows what it would add."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "STAMP := $(shell touch shell-ran)\ninclude deps.mk\n"
+        "deps.mk:\n\techo 'stop-frontend: ; @echo team' > deps.mk; touch remade\n"
+        "all:\n\t@echo all\n")
+    before = snapshot(repo)
+    code, out, err = init("--dry-run", "--makefile")
+    assert code == 0, (out, err)
+    assert snapshot(repo) == before
+    assert "dry run: read Makefile and its includes as text" in out, out
+    assert "would add to Makefile:" in out and "stop-backend:" in out, out
+
+
+def test_init_runs_no_code_of_the_project_to_find_procclean(project, init):
+    """Whether `-m tools.procclean` runs this file is asked without importing `tools`: its
+    __init__.py (the project's code) is not run, and leaves no bytecode cache."""
+    repo = project("fastapi-vite", vendored="tools/procclean.py")
+    (repo / "tools" / "__init__.py").write_text("open('init-ran', 'w').close()\n")
+    code, out, err = init("--dry-run")
+    assert code == 0, (out, err)
+    assert "make runs procclean as $(PYTHON) -m tools.procclean" in out, out
+    assert sorted(os.listdir(str(repo / "tools"))) == ["__init__.py", "procclean.py"]
+    assert not (repo / "init-ran").exists()
 
 
 def test_init_as_a_script_takes_no_service_names(project):
