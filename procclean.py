@@ -2191,7 +2191,7 @@ MESSAGES = {
         "clean_log_kept": "{warn} {path}: kept, {svc} still runs and writes to it",
         "clean_nothing": "nothing to clean",
         "already_running": "{ok} {svc} is already running (PID {pids})",
-        "port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd})",
+        "port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd}, in {cwd})",
         "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by a process procclean cannot see",
         "would_start": "would start {svc}: {cmd} (in {cwd}, log {log})",
         "started": "{ok} started {svc} PID {pid}: {cmd} (log {log})",
@@ -2322,7 +2322,6 @@ MESSAGES = {
         "check_unhealthy": "{fail} {svc}: listens on port {port}, but {url} is {state}",
         # -- dev --
         "dev_running": "{fail} {svc} already runs in the background (PID {pids}); stop it first, or run dev --replace",
-        "dev_port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd}, in {cwd}); if it is yours to stop: {free}",
         "dev_waiting": "waiting for {deps}",
         "dev_listening": "listening on port {port}",
         "dev_started": "started PID {pid}: {cmd}",
@@ -2373,7 +2372,7 @@ MESSAGES = {
         "clean_log_kept": "{warn} {path}: 已保留, {svc}仍在运行并写入该文件",
         "clean_nothing": "没有需要清理的文件",
         "already_running": "{ok} {svc}已在运行 (PID: {pids})",
-        "port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd})",
+        "port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd}, 目录 {cwd})",
         "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被占用",
         "would_start": "将启动{svc}: {cmd} (目录 {cwd}, 日志 {log})",
         "started": "{ok} {svc}已启动 (PID: {pid}): {cmd} (日志 {log})",
@@ -2504,7 +2503,6 @@ MESSAGES = {
         "check_unhealthy": "{fail} {svc}: 已监听端口 {port}, 但 {url} {state}",
         # -- dev --
         "dev_running": "{fail} {svc}已在后台运行 (PID: {pids}); 请先停止, 或使用 dev --replace",
-        "dev_port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd}, 目录 {cwd}); 如确属你的进程: {free}",
         "dev_waiting": "等待 {deps}",
         "dev_listening": "正在监听端口 {port}",
         "dev_started": "已启动 (PID: {pid}): {cmd}",
@@ -4012,6 +4010,69 @@ def launch_plan(service):
     return cwd, argv, shown
 
 
+def start_plan(ctx, service):
+    """Whether a service may be launched, said when not: (None, its launch plan:
+    folder, argv, the command as shown), or (an exit code, None): EXIT_FAILED when it
+    has no command or no folder, EXIT_OK for --dry-run (what would start was said)."""
+    if not service.command.strip():
+        ctx.out.warn("no_command", svc=service.name)
+        return EXIT_FAILED, None
+    cwd, argv, shown = launch_plan(service)
+    if ctx.dry_run:
+        ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
+        return EXIT_OK, None
+    if not os.path.isdir(cwd):
+        ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
+        return EXIT_FAILED, None
+    return None, (cwd, argv, shown)
+
+
+def claim_pidfile(ctx, service, pid):
+    """Write the service's pidfile naming `pid`: None, or what went wrong."""
+    try:
+        ctx.system.write_pidfile(service.pidfile, pid)
+    except OSError as exc:
+        return "cannot write %s: %s" % (service.pidfile, exc.strerror or exc)
+    return None
+
+
+def spawn_tracked(ctx, service, plan, env, piped=False):
+    """Start a service (`plan`: folder, argv) and write its pidfile naming the child:
+    (the child, the read end of its output pipe when `piped`, None), or (None, None,
+    what went wrong).  A child whose pidfile cannot be written is taken down again:
+    untracked, only its pattern could find it."""
+    cwd, argv = plan[:2]
+    system = ctx.system
+    try:
+        if piped:
+            child, fd = system.spawn_piped(argv, cwd, env)
+        else:
+            child, fd = system.spawn(argv, cwd, service.logfile, env=env), None
+    except OSError as exc:
+        return None, None, "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
+    problem = claim_pidfile(ctx, service, child.pid)
+    if problem is not None:
+        system.send_signal(child.pid, SIGKILL)
+        child.wait()
+        if fd is not None:
+            os.close(fd)
+        return None, None, problem
+    return child, fd, None
+
+
+def say_port_taken(ctx, service, holder):
+    """A service cannot start: `holder` (a Listener) has its port.  Who it is (PID,
+    command, folder) and how to free the port or pick another."""
+    if holder.pid is None:
+        ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
+    else:
+        ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
+                     cmd=printable(holder.command or "?"),
+                     cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
+                                   or ctx.out.text("folder_unknown")))
+    say_port_hint(ctx, service, holder.pid)
+
+
 def cmd_start(ctx, services):
     """Start each service in the background unless it runs already or its port is taken."""
     services = start_order(services)
@@ -4039,17 +4100,15 @@ def _start_services(ctx, services):
         if blocked is not None:
             failed = failed or blocked
             continue
-        cwd, argv, shown = launch_plan(service)
-        if ctx.dry_run:
-            ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
+        code, plan = start_plan(ctx, service)
+        if plan is None:
+            failed = failed or code != EXIT_OK
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
         entry = None                # not started (and said why)
-        if not os.path.isdir(cwd):
-            ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
-        elif not service.after or _wait_after(ctx, service, started):
-            entry = _launch(ctx, service, cwd, argv, shown)
+        if not service.after or _wait_after(ctx, service, started):
+            entry = _launch(ctx, service, plan)
         if entry is None:
             failed = True
         else:
@@ -4059,7 +4118,7 @@ def _start_services(ctx, services):
 
 def _start_blocked(ctx, service, found):
     """Why a service is not started, said: None (it may start), False (it runs
-    already: done) or True (its port is taken, it has no command: failed)."""
+    already: done) or True (its port is taken: failed)."""
     running = found.started(service)
     if running:
         ctx.out.say("already_running", svc=service.name,
@@ -4067,43 +4126,24 @@ def _start_blocked(ctx, service, found):
         return False
     holders = port_holders(found.listeners, service.port, found.table)
     if holders:
-        holder = holders[0]
-        if holder.pid is None:
-            ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
-        else:
-            ctx.out.warn("port_taken", svc=service.name, port=service.port,
-                         pid=holder.pid, cmd=printable(holder.command or "?"))
-        say_port_hint(ctx, service, holder.pid)
-        return True
-    if not service.command.strip():
-        ctx.out.warn("no_command", svc=service.name)
+        say_port_taken(ctx, service, holders[0])
         return True
     return None
 
 
-def _launch(ctx, service, cwd, argv, shown):
+def _launch(ctx, service, plan):
     """Spawn one service (or its supervisor) and write its pidfile: the entry
     `_watch_start` follows, or None (said) when it could not be started."""
+    cwd, argv, shown = plan
     if ctx.rotate:
         ctx.system.rotate_log(service.logfile)
     position = ctx.system.log_position(service.logfile)
     env = launch_env(ctx, service)
     if supervised(ctx, service):
         argv, cwd = supervisor_argv(ctx, service, env)
-    try:
-        child = ctx.system.spawn(argv, cwd, service.logfile, env=env)
-    except OSError as exc:
-        ctx.out.warn("start_error", svc=service.name,
-                     error="%s: %s" % (exc.filename or argv[0], exc.strerror or exc))
-        return None
-    try:
-        ctx.system.write_pidfile(service.pidfile, child.pid)
-    except OSError as exc:
-        # Untracked, it could only be found by pattern: take it down again.
-        ctx.system.send_signal(child.pid, SIGKILL)
-        child.wait()
-        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
-                     % (service.pidfile, exc.strerror or exc))
+    child, _, problem = spawn_tracked(ctx, service, (cwd, argv), env)
+    if child is None:
+        ctx.out.warn("start_error", svc=service.name, error=problem)
         return None
     if not supervised(ctx, service):
         ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
@@ -4292,20 +4332,14 @@ def _claim_service(ctx, service):
         ctx.out.say("already_running", svc=service.name,
                     pids=", ".join(str(t.pid) for t in running))
         return EXIT_OK
-    if not service.command.strip():
-        ctx.out.warn("no_command", svc=service.name)
-        return EXIT_FAILED
-    cwd, argv, shown = launch_plan(service)
-    if ctx.dry_run:
-        ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
-        return EXIT_OK
+    code, plan = start_plan(ctx, service)
+    if plan is None:
+        return code
     if ctx.rotate:
         ctx.system.rotate_log(service.logfile)
-    try:
-        ctx.system.write_pidfile(service.pidfile, ctx.system.self_pid())
-    except OSError as exc:
-        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
-                     % (service.pidfile, exc.strerror or exc))
+    problem = claim_pidfile(ctx, service, ctx.system.self_pid())
+    if problem is not None:
+        ctx.out.warn("start_error", svc=service.name, error=problem)
         return EXIT_FAILED
     return None
 
@@ -4321,6 +4355,31 @@ def cmd_supervise(ctx, services):
     if code is not None:
         return code
     return Supervisor(ctx, service).run()
+
+
+class Backoff(object):
+    """When to restart a crashed service (supervise and dev): after 1 s, doubling up
+    to 30 s, back to 1 s after a run of STABLE_RUN; at most `limit` restarts within a
+    minute."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.delay = BACKOFF_FIRST
+        self.restarts = []          # when each restart was decided (clock)
+
+    def next(self, now, started):
+        """The delay before the next restart of a child that started at `started`
+        and ended at `now`; None when the limit is reached (give up).  The restart's
+        number is then len(self.restarts)."""
+        if now - started >= STABLE_RUN:
+            self.delay = BACKOFF_FIRST
+        self.restarts = [t for t in self.restarts if now - t < 60.0]
+        if len(self.restarts) >= self.limit:
+            return None
+        delay = self.delay
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        self.restarts.append(now)
+        return delay
 
 
 class Supervisor(object):
@@ -4341,8 +4400,7 @@ class Supervisor(object):
         self.child = None           # known before a stop request can be acted on
         self.pending_stop = []
         self.interruptible = True
-        self.restarts = []          # when each restart happened (clock)
-        self.delay = BACKOFF_FIRST
+        self.backoff = Backoff(ctx.max_restarts)
         self.started = None         # when the child last started (clock)
         self.pid = "-"              # the PID of the child that last ended
 
@@ -4482,28 +4540,24 @@ class Supervisor(object):
                         describe_exit(status)))
             self.save(state="exited")
             return EXIT_OK
-        now = system.clock()
-        if now - self.started >= STABLE_RUN:
-            self.delay = BACKOFF_FIRST
-        self.restarts = [t for t in self.restarts if now - t < 60.0]
-        if len(self.restarts) >= self.ctx.max_restarts:
+        delay = self.backoff.next(system.clock(), self.started)
+        if delay is None:
             return self.give_up(status)
         self.log("%s PID %s exited (%s); restarting in %s (restart %d)"
                  % (service.name, self.pid, describe_exit(status),
-                    format_seconds(self.delay), len(self.restarts) + 1))
+                    format_seconds(delay), len(self.backoff.restarts)))
         self.save(state="backoff")
-        system.sleep(self.delay)
-        self.delay = min(self.delay * 2, BACKOFF_MAX)
-        self.restarts.append(system.clock())
+        system.sleep(delay)
         self.state["restarts"] += 1
         return None
 
     def give_up(self, status):
         service = self.service
+        restarts = len(self.backoff.restarts)
         self.log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
-                 % (service.name, self.pid, describe_exit(status), len(self.restarts)))
+                 % (service.name, self.pid, describe_exit(status), restarts))
         self.save(state="gave-up")
-        self.ctx.out.warn("gave_up", svc=service.name, n=len(self.restarts),
+        self.ctx.out.warn("gave_up", svc=service.name, n=restarts,
                           code=describe_exit(status))
         if self.ctx.rotate:     # in the background, stderr is the log itself
             for line in self.system.tail(service.logfile):
@@ -4605,6 +4659,36 @@ def relay_convert(data, encoding):
     return data.decode("utf-8", "backslashreplace").encode(encoding, "backslashreplace")
 
 
+class WakePipe(object):
+    """A self-pipe: `wake()` (from another thread, or from a signal through
+    signal.set_wakeup_fd(pipe.w)) ends a selector's wait on it."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+
+    def fileno(self):
+        return self.r
+
+    def wake(self):
+        try:
+            os.write(self.w, b"x")
+        except OSError:
+            pass        # full: a wake is pending already
+
+    def drain(self):
+        try:
+            while os.read(self.r, 4096):
+                pass
+        except OSError:
+            pass
+
+    def close(self):
+        for fd in (self.r, self.w):
+            os.close(fd)
+
+
 class _Stream(object):
     """A service's pipe under the relay: its log, its prefix, its line not ended yet."""
     __slots__ = ("fd", "log_fd", "prefix", "pending")
@@ -4638,9 +4722,7 @@ class Relay(object):
         self.queued = []        # procclean's own output: (a stream, or self: stdout; data)
         self.closing = None
         self.done = False       # the thread has ended: write here and now
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
+        self.wake = WakePipe()
         self.thread = threading.Thread(target=self._run, name="procclean-relay")
         self.thread.daemon = True
 
@@ -4651,7 +4733,7 @@ class Relay(object):
         """Relay a service's pipe from now on (the relay closes it at its end)."""
         with self.lock:
             self.added.append(_Stream(fd, log_fd, self.prefixes[name][0]))
-        self._wake()
+        self.wake.wake()
 
     def own(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
@@ -4662,10 +4744,12 @@ class Relay(object):
         """Relay until every pipe is closed or `timeout` passes, flush, stop."""
         with self.lock:
             self.closing = time.monotonic() + timeout
-        self._wake()
+        self.wake.wake()
         self.thread.join(timeout + 2.0)
         with self.lock:
             self.done = True        # (a thread stuck on a paused stdout is left behind)
+        if not self.thread.is_alive():
+            self.wake.close()
 
     def write_text(self, stream, data):
         """procclean's messages (to a Reporter's stream, or bytes to `self`: stdout), in
@@ -4675,7 +4759,7 @@ class Relay(object):
                 self.queued.append((stream, data))
                 data = None
         if data is None:
-            self._wake()
+            self.wake.wake()
         else:
             self._emit(stream, data)
 
@@ -4704,16 +4788,22 @@ class Relay(object):
                 return
             data = data[done:]
 
-    def _wake(self):
-        try:
-            os.write(self.wake_w, b"x")
-        except OSError:
-            pass
-
     def _run(self):
-        import select
-        poller = select.poll()
-        poller.register(self.wake_r, select.POLLIN)
+        import selectors
+        selector = selectors.DefaultSelector()
+        selector.register(self.wake, selectors.EVENT_READ)
+        try:
+            self._relay(selector)
+        finally:
+            selector.close()
+        with self.lock:
+            self.done = True
+            queued, self.queued = self.queued, []
+        for item in queued:
+            self._emit(*item)
+
+    def _relay(self, selector):
+        import selectors
         while True:
             with self.lock:
                 added, self.added = self.added, []
@@ -4723,34 +4813,25 @@ class Relay(object):
                 self._emit(*item)
             for stream in added:
                 self.streams[stream.fd] = stream
-                poller.register(stream.fd, select.POLLIN)
+                selector.register(stream.fd, selectors.EVENT_READ, stream)
             if closing is not None and (not self.streams or time.monotonic() >= closing):
                 break
-            timeout = None if closing is None else \
-                max(1, int((closing - time.monotonic()) * 1000))
+            timeout = None if closing is None else max(0.001, closing - time.monotonic())
             batch = []
-            for fd, _ in poller.poll(timeout):
-                if fd == self.wake_r:
-                    try:
-                        os.read(self.wake_r, 4096)
-                    except OSError:
-                        pass
-                    continue
-                stream = self.streams.get(fd)
-                if stream is not None and self._pump(stream, batch):
-                    poller.unregister(fd)
+            for key, _ in selector.select(timeout):
+                stream = key.data
+                if stream is None:
+                    self.wake.drain()
+                elif self._pump(stream, batch):
+                    selector.unregister(stream.fd)
                     self._end(stream, batch)
             if batch:
                 self._write(b"".join(batch))
         batch = []
         for stream in list(self.streams.values()):
+            selector.unregister(stream.fd)
             self._end(stream, batch)
         self._write(b"".join(batch))
-        with self.lock:
-            self.done = True
-            queued, self.queued = self.queued, []
-        for item in queued:
-            self._emit(*item)
 
     def _pump(self, stream, batch):
         """Read what the pipe holds (up to RELAY_READ); True at its end."""
@@ -4868,14 +4949,7 @@ def dev_precheck(ctx, services):
     for service in [s for s in services if s.port is not None]:
         for holder in port_holders(listeners, service.port, found.table)[:1]:
             code = EXIT_FAILED
-            if holder.pid is None:
-                ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
-                continue
-            ctx.out.warn("dev_port_taken", svc=service.name, port=service.port,
-                         pid=holder.pid, cmd=printable(holder.command or "?"),
-                         free=Hints().command("kill-port", None, str(service.port)),
-                         cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
-                                       or ctx.out.text("folder_unknown")))
+            say_port_taken(ctx, service, holder)
     return code
 
 
@@ -4885,15 +4959,7 @@ def cmd_dev(ctx, services):
     everything stopped on Ctrl-C, SIGTERM or SIGHUP, or when a service exits."""
     services = start_order(services)
     for service in services:
-        if not service.command.strip():
-            ctx.out.warn("no_command", svc=service.name)
-            return EXIT_FAILED
-        cwd, argv, shown = launch_plan(service)
-        if ctx.dry_run:
-            ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd,
-                        log=service.logfile)
-        elif not os.path.isdir(cwd):
-            ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
+        if start_plan(ctx, service)[0] == EXIT_FAILED:
             return EXIT_FAILED
     if ctx.dry_run:
         return EXIT_OK
@@ -4932,7 +4998,7 @@ class _DevEntry(object):
         self.status = None          # its last exit status
         self.check_until = None     # exited: until when a stop from outside may explain it
         self.restart_at = self.waiting_since = None
-        self.restarts, self.delay = [], BACKOFF_FIRST     # the backoff, as supervise
+        self.backoff = None         # supervised: its Backoff, as supervise
 
 
 class DevSession(object):
@@ -4949,10 +5015,11 @@ class DevSession(object):
         self.relay.own(entry.service.name, self.ctx.out.text(key, **values))
 
     def run(self):
+        import selectors
         import signal
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
+        self.wake = WakePipe()
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.wake, selectors.EVENT_READ)
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
 
         def on_signal(signum, frame):
@@ -4964,7 +5031,7 @@ class DevSession(object):
                 self.ctx.hurry = True   # a second Ctrl-C: SIGKILL what is left, now
 
         previous = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
-        previous_fd = signal.set_wakeup_fd(self.wake_w)
+        previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
         try:
             try:
@@ -4978,20 +5045,13 @@ class DevSession(object):
             signal.set_wakeup_fd(previous_fd)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for fd in (self.wake_r, self.wake_w):
-                os.close(fd)
+            self.selector.close()
+            self.wake.close()
 
     def sleep(self, seconds):
-        import select
-        try:
-            ready = select.select([self.wake_r], [], [], seconds)[0]
-        except InterruptedError:
-            return
-        if ready:
-            try:
-                os.read(self.wake_r, 4096)
-            except OSError:
-                pass
+        """Wait `seconds`, or less: a signal (a child's exit among them) wakes it."""
+        if self.selector.select(seconds):
+            self.wake.drain()
 
     def loop(self):
         while self.signum is None and self.failure is None:
@@ -5037,26 +5097,14 @@ class DevSession(object):
     def spawn(self, entry):
         ctx, service = self.ctx, entry.service
         cwd, argv, shown = launch_plan(service)
-        try:
-            child, fd = self.system.spawn_piped(argv, cwd, dev_env(ctx, service, ctx.out.colour))
-        except OSError as exc:
-            self.failure = (entry, "start_error", dict(svc=service.name, error="%s: %s" % (
-                exc.filename or argv[0], exc.strerror or exc)))
+        child, fd, problem = spawn_tracked(ctx, service, (cwd, argv),
+                                           dev_env(ctx, service, ctx.out.colour), piped=True)
+        if child is None:
+            self.failure = (entry, "start_error", dict(svc=service.name, error=problem))
             entry.state = "done"
             return
         entry.child, entry.state, entry.since, entry.ready = child, "running", \
             self.system.clock(), False
-        try:
-            self.system.write_pidfile(service.pidfile, child.pid)
-        except OSError as exc:
-            # Untracked, `stop` could not find it: take it down again.
-            self.system.send_signal(child.pid, SIGKILL)
-            child.wait()
-            os.close(fd)
-            entry.state = "done"
-            self.failure = (entry, "start_error", dict(svc=service.name,
-                            error="cannot write %s: %s" % (service.pidfile, exc.strerror)))
-            return
         try:
             log_fd = self.system.open_log(service.logfile)
         except OSError:
@@ -5092,18 +5140,14 @@ class DevSession(object):
         self.system.append_log(service.logfile, "dev: %s PID %d exited by itself (%s)"
                                % (service.name, entry.child.pid, code))
         if service.supervise and status != 0:
-            if now - entry.since >= STABLE_RUN:
-                entry.delay = BACKOFF_FIRST
-            entry.restarts = [t for t in entry.restarts if now - t < 60.0]
-            if len(entry.restarts) < self.ctx.max_restarts:
-                entry.restarts.append(now)
-                self.own(entry, "dev_restart", code=code, delay=format_seconds(entry.delay),
-                         n=len(entry.restarts))
-                entry.state, entry.restart_at = "backoff", now + entry.delay
-                entry.delay = min(entry.delay * 2, BACKOFF_MAX)
+            entry.backoff = entry.backoff or Backoff(self.ctx.max_restarts)
+            delay = entry.backoff.next(now, entry.since)
+            n = len(entry.backoff.restarts)
+            if delay is not None:
+                self.own(entry, "dev_restart", code=code, delay=format_seconds(delay), n=n)
+                entry.state, entry.restart_at = "backoff", now + delay
                 return
-            self.failure = (entry, "gave_up", dict(svc=service.name, n=len(entry.restarts),
-                                                   code=code))
+            self.failure = (entry, "gave_up", dict(svc=service.name, n=n, code=code))
         else:
             self.failure = (entry, "dev_exited", dict(svc=service.name, code=code,
                                                       log=service.logfile))

@@ -215,7 +215,7 @@ def test_start_refuses_a_busy_port_and_names_the_holder():
                         listeners=[procclean.Listener(8000, "0.0.0.0", "ipv4", 555)])
     code, _, err = invoke(["start-backend"], system)
     assert code == 1
-    assert "port 8000 is taken by PID 555 (python3 -m http.server 8000)" in err
+    assert "port 8000 is taken by PID 555 (python3 -m http.server 8000, in " in err
 
 
 def test_start_when_already_running_says_so():
