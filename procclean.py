@@ -93,6 +93,8 @@ KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
 START_CHECK = 0.5        # how long a fresh service must survive to count as started
 START_TIMEOUT = 30.0     # start --wait: how long to wait for the port
 LOG_TAIL_LINES = 20
+# logs --since/--grep read at most this much of the end of each log
+LOG_SCAN_BYTES = 16 << 20
 HEALTH_TIMEOUT = 2.0     # seconds a health URL may take to answer
 MAX_RESTARTS = 5         # supervise: restarts allowed within a minute
 BACKOFF_FIRST = 1.0      # supervise: first delay before a restart, doubling...
@@ -1860,6 +1862,20 @@ class System(object):
         return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]] \
             if lines > 0 else []
 
+    def read_log(self, path, limit=LOG_SCAN_BYTES):
+        """(lines, mtime) of a regular file: its last `limit` bytes as text lines, and
+        when it was last changed; OSError if it is not one."""
+        fd, st = open_regular(path)
+        try:
+            os.lseek(fd, max(0, st.st_size - limit), 0)
+            data = _read_fd(fd, limit)
+        finally:
+            os.close(fd)
+        lines = decode_bytes(data).splitlines()
+        if st.st_size > limit and lines:
+            lines = lines[1:]       # the first line read is cut
+        return [printable(line) for line in lines], st.st_mtime
+
     def tail(self, path, lines=LOG_TAIL_LINES):
         """The last lines of a file, as text (empty if absent or unreadable, with a
         note when it is there but not a regular file)."""
@@ -3127,7 +3143,7 @@ class Context(object):
                  count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
                  max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
                  rotate=True, passthrough=(), everywhere=False, replace=False,
-                 probe_every=None):
+                 probe_every=None, log_filter=None, lines_given=False):
         self.system = system
         self.config = config
         self.out = out
@@ -3145,6 +3161,8 @@ class Context(object):
         self.max_restarts = max_restarts
         self.follow = follow
         self.lines = lines
+        self.lines_given = lines_given      # logs: -n given (--since/--grep show all else)
+        self.log_filter = log_filter        # logs --since/--grep: a LogFilter, or None
         self.rotate = rotate                # start: keep the previous log as .log.1
         self.passthrough = list(passthrough)  # options a background supervisor needs
         self.everywhere = everywhere        # --everywhere: the recipes' machine-wide match
@@ -5184,6 +5202,117 @@ class DevSession(object):
         return EXIT_OK
 
 
+# A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
+# Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
+# of day, as Vite prints it (`2:05:01 PM [vite] ...`), dated by the stamps around it.
+_LOG_DATETIME_RE = re.compile(
+    r"^\W{0,2}(?:procclean )?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?"
+    r"\s?(Z|[+-]\d\d:?\d\d)?")
+_LOG_CLOCK_RE = re.compile(r"^\W{0,2}(\d{1,2}):(\d\d):(\d\d)(?:\s?([AP]M))?\b")
+_SINCE_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+                       r"(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_since(text, now):
+    """--since: the epoch time it names: a duration back from `now` (`90s`, `10m`,
+    `1h30m`, `2d`, a bare number of seconds), a local time today (`14:05`,
+    `14:05:30`) or a date and time (`2026-12-06 14:05`, ISO 8601 with a zone)."""
+    import calendar
+    text = (text or "").strip()
+    match = _SINCE_RE.match(text)
+    if text and match and any(match.groups()):
+        days, hours, minutes, seconds = (float(g or 0) for g in match.groups())
+        return now - (((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    if re.match(r"^\d{1,2}:\d\d(?::\d\d)?$", text):
+        day = time.strftime("%Y-%m-%d", time.localtime(now))
+        text = "%s %s" % (day, text if text.count(":") == 2 else text + ":00")
+    elif re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d$", text):
+        text += ":00"
+    elif re.match(r"^\d{4}-\d\d-\d\d$", text):
+        text += " 00:00:00"
+    match = _LOG_DATETIME_RE.match(text)
+    if not match or match.end() != len(text):
+        raise ProcCleanError("invalid --since %r: expected a duration (90s, 10m, 1h30m, 2d), "
+                             "a time today (14:05) or a date and time (2026-12-06 14:05)"
+                             % text)
+    fields = [int(g) for g in match.groups()[:6]]
+    return _stamp_epoch(fields, match.group(7), calendar)
+
+
+def _stamp_epoch(fields, zone, calendar):
+    """The epoch time of (year, month, day, hour, minute, second), local unless `zone`."""
+    if zone is None:
+        return time.mktime(tuple(fields) + (0, 0, -1))
+    epoch = calendar.timegm(tuple(fields) + (0, 0, 0))
+    if zone != "Z":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        epoch += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return epoch
+
+
+def log_line_times(lines, mtime):
+    """For each line, the latest time it can have been written: its own stamp when it
+    has one, else the next stamp below it, else the file's last change (`mtime`).  Most
+    apps print no time on each line (uvicorn's access log): such lines count from the
+    next time the log shows, so --since may show a few lines too many, never too few."""
+    import calendar
+    own, day = [], None
+    for line in lines:
+        stamp = _LOG_DATETIME_RE.match(line)
+        clock = None if stamp else _LOG_CLOCK_RE.match(line)
+        if stamp:
+            fields = [int(g) for g in stamp.groups()[:6]]
+            day = fields[:3]
+            own.append(_stamp_epoch(fields, stamp.group(7), calendar))
+        elif clock and day is not None:
+            hour = int(clock.group(1)) % 12 + (12 if clock.group(4) == "PM" else 0) \
+                if clock.group(4) else int(clock.group(1))
+            own.append(_stamp_epoch(day + [hour, int(clock.group(2)), int(clock.group(3))],
+                                    None, calendar))
+        else:
+            own.append(None)
+    latest, bound = [], mtime
+    for when in reversed(own):
+        bound = when if when is not None else bound
+        latest.append(bound)
+    return latest[::-1]
+
+
+class LogFilter(object):
+    """logs --since/--grep: which lines of a log to show."""
+
+    def __init__(self, since=None, grep=None):
+        self.since = since          # epoch seconds, or None
+        self.grep = grep            # a compiled regular expression, or None
+
+    def lines(self, lines, mtime):
+        """The lines written at or after `since` that match `grep`, in order."""
+        if self.since is not None:
+            times = log_line_times(lines, mtime)
+            lines = [line for line, when in zip(lines, times) if when >= self.since]
+        return [line for line in lines if self.grep is None or self.grep.search(line)]
+
+
+def log_lines(ctx, service):
+    """The lines `logs` shows of a service's log: its last --lines; with --since or
+    --grep, every line of the log (and of the previous one, .log.1) that qualifies, the
+    last --lines of them when -n is given.  OSError when the log is no regular file."""
+    wanted = ctx.log_filter
+    if wanted is None:
+        return ctx.system.read_tail(service.logfile, ctx.lines)
+    lines = []
+    for path in (service.logfile + ".1", service.logfile):
+        try:
+            text_lines, mtime = ctx.system.read_log(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and path != service.logfile:
+                continue
+            raise
+        lines += wanted.lines(text_lines, mtime)
+    return lines[-ctx.lines:] if ctx.lines_given else lines
+
+
 def cmd_logs(ctx, services):
     """Print the last lines of each service's log; with --follow, keep printing (several
     services: merged, each line with its service's name in front, as dev shows them)."""
@@ -5199,7 +5328,7 @@ def cmd_logs(ctx, services):
         if len(services) > 1 and not merged:
             ctx.out.line("==> %s <==" % service.logfile)
         try:
-            lines = ctx.system.read_tail(service.logfile, ctx.lines)
+            lines = log_lines(ctx, service)
         except OSError as exc:
             # A folder, a FIFO (which would block), a device: one line, not a hang.
             ctx.out.warn("log_unreadable", path=service.logfile, error=error_text(exc))
@@ -5239,7 +5368,10 @@ def _follow_logs(ctx, services, prefixes):
                     lines = (pending + data).split(b"\n")
                     entry[2] = lines.pop()
                     for line in lines:
-                        say_log_line(ctx, service, printable(line), prefixes)
+                        line = printable(line)
+                        if ctx.log_filter is None or ctx.log_filter.grep is None \
+                                or ctx.log_filter.grep.search(line):
+                            say_log_line(ctx, service, line, prefixes)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -6001,14 +6133,17 @@ MAKEFILE_LIMIT = 1 << 20
 MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")
 
 
-def makefile_rules(targets, prefix="\t"):
-    """The rules of `targets` as the seed writes them: each one procclean call."""
-    return "\n".join("%s:\n%s@$(PROCCLEAN) $@\n" % (t, prefix) for t in targets)
+def makefile_rules(targets, prefix="\t", variables=()):
+    """The rules of `targets` as the seed writes them: each one procclean call, with
+    the options a user passes through make (`make logs ARGS=-f`).  A Makefile that
+    uses ARGS for something else gets PROCCLEAN_ARGS instead."""
+    args = "PROCCLEAN_ARGS" if "ARGS" in variables else "ARGS"
+    return "\n".join("%s:\n%s@$(PROCCLEAN) $@ $(%s)\n" % (t, prefix, args) for t in targets)
 
 
 def procclean_targets(names):
     each = ("start", "stop", "restart", "force-clean")
-    return ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
+    return ["dev", "start", "stop", "restart", "status", "show-processes", "logs", "clean",
             "force-clean", "doctor"] + [verb + "-" + name for name in names for verb in each]
 
 
@@ -6152,9 +6287,12 @@ def _run_make(args, folder, stdin=b""):
 # goal that has nothing to do, so that not even the default goal's $(MAKE) lines (which
 # make runs under -q too) are run.
 MAKE_PROBE_GOAL = "procclean--probe"
+# The variables init asks make about: the two its block sets, and ARGS, which the rules
+# pass to procclean (where the Makefile has an ARGS of its own, PROCCLEAN_ARGS instead).
+MAKE_VARIABLES = ("PYTHON", "PROCCLEAN", "ARGS")
 _MAKE_PROBE = (b"$(info procclean-prefix:[$(.RECIPEPREFIX)])\n"
                b"$(info procclean-files:$(MAKEFILE_LIST))\n"
-               b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN))\n"
+               b"$(info procclean-vars:$(origin PYTHON) $(origin PROCCLEAN) $(origin ARGS))\n"
                b"$(info procclean-value:$(value PROCCLEAN))\n"
                b"procclean--probe: ;\n")
 _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
@@ -6173,7 +6311,7 @@ def ask_make(folder, name):
     probe = dict(re.findall(r"^procclean-(prefix|files|vars|value):(.*)$", text, re.M))
     prefix = probe.get("prefix", "[]")[1:-1][:1] or "\t"
     files = probe.get("files", "").split()[:-1]          # the last one is the probe
-    variables = [v for v, origin in zip(("PYTHON", "PROCCLEAN"), probe.get("vars", "").split())
+    variables = [v for v, origin in zip(MAKE_VARIABLES, probe.get("vars", "").split())
                  if origin in ("file", "override")]
     targets, patterns = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
@@ -6235,7 +6373,7 @@ def read_makefile(folder, name):
                     patterns.append(target)
                 elif not target.startswith(".") and (rule.recipe or rule.prereqs):
                     targets.setdefault(target, path)
-        variables.update(v for v in ("PYTHON", "PROCCLEAN")
+        variables.update(v for v in MAKE_VARIABLES
                          if re.search(r"^\s*(?:override\s+|export\s+)?%s\s*(?:\?|::?|\+|!)?="
                                       % v, text, re.M))
         values = re.findall(_PROCCLEAN_VAR_RE, text, re.M)
@@ -6418,7 +6556,8 @@ def makefile_addition(info, added, procclean_line, folder="."):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block += [".PHONY: " + " ".join(added), makefile_rules(added, info.prefix)]
+        block += [".PHONY: " + " ".join(added),
+                  makefile_rules(added, info.prefix, info.variables)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
@@ -6821,6 +6960,10 @@ def build_parser():
         help="supervise: restarts allowed within a minute (default 5)")
     add("-f", "--follow", help="logs: keep printing what is appended")
     add("-n", "--lines", kind="value", metavar="N", help="logs: how many lines (default 20)")
+    add("--since", kind="value", metavar="WHEN",
+        help="logs: only lines written since WHEN (10m, 1h30m, 14:05, 2026-12-06 14:05)")
+    add("--grep", kind="value", metavar="REGEX",
+        help="logs: only lines that match REGEX (Python syntax; with -f too)")
     add("--config", kind="value", metavar="FILE",
         help="config file (default: ./procclean.ini if present)")
     add("--set", kind="append", metavar="SERVICE.FIELD=VALUE",
@@ -6915,7 +7058,22 @@ def make_context(args, config, system, stdout, stderr, environ):
         supervise=args.supervise, max_restarts=max_restarts, follow=args.follow,
         lines=_option(args.lines, "--lines", parse_count, None, LOG_TAIL_LINES),
         rotate=environ.get("PROCCLEAN_NO_ROTATE") != "1", passthrough=passthrough,
-        everywhere=args.everywhere, replace=args.replace, probe_every=probe_every)
+        everywhere=args.everywhere, replace=args.replace, probe_every=probe_every,
+        log_filter=_log_filter(args, system), lines_given=args.lines is not None)
+
+
+def _log_filter(args, system):
+    """logs --since/--grep as a LogFilter, or None when neither is given."""
+    if args.since is None and args.grep is None:
+        return None
+    since = None if args.since is None else parse_since(args.since, system.wall_time())
+    grep = None
+    if args.grep is not None:
+        try:
+            grep = re.compile(args.grep)
+        except re.error as exc:
+            raise ProcCleanError("invalid --grep %r: %s" % (args.grep, exc))
+    return LogFilter(since, grep)
 
 
 def _option(text, what, parse, configured=None, default=None):

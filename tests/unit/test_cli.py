@@ -515,3 +515,98 @@ def test_show_processes_in_chinese_names_services_as_status_does_and_aligns_colu
     _, out, _ = invoke(["--lang", "zh", "status", "backend"], FakeSystem(
         procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 100)]))
     assert "后端: 运行中" in out
+
+
+LOG_WITH_STARTS = (
+    "[procclean 2026-12-06 10:00:00.000] start: backend PID 5: python main.py (in .)\n"
+    "INFO:     Started server process [5]\n"
+    "[procclean 2026-12-06 11:00:00.000] start: backend PID 6: python main.py (in .)\n"
+    "INFO:     Application startup complete.\n"
+    "ERROR:    Exception in ASGI application\n")
+
+
+def _log(in_tmp, text, mtime="2026-12-06 11:05:00"):
+    path = in_tmp / "backend.log"
+    path.write_text(text)
+    when = procclean.parse_since(mtime, 0)
+    os.utime(str(path), (when, when))
+
+
+def test_logs_since_shows_the_lines_written_since_then(in_tmp):
+    """A line without a time of its own counts from the next time the log shows (here the
+    second start), so the start-up line of the first run stays out, the rest comes."""
+    _log(in_tmp, LOG_WITH_STARTS)
+    code, out, _ = invoke(["logs", "backend", "--since", "2026-12-06 10:30"], FakeSystem([]))
+    assert code == 0
+    assert out.splitlines() == [
+        "INFO:     Started server process [5]",
+        "[procclean 2026-12-06 11:00:00.000] start: backend PID 6: python main.py (in .)",
+        "INFO:     Application startup complete.",
+        "ERROR:    Exception in ASGI application"]
+    code, out, _ = invoke(["logs", "backend", "--since", "2026-12-06 11:06"], FakeSystem([]))
+    assert code == 0 and out == ""
+
+
+def test_logs_since_a_duration_counts_back_from_now(in_tmp):
+    _log(in_tmp, LOG_WITH_STARTS)
+    system = FakeSystem([])
+    system.now = procclean.parse_since("2026-12-06 11:10", 0) - system.wall_time()
+    code, out, _ = invoke(["logs", "backend", "--since", "30m"], system)
+    assert code == 0 and len(out.splitlines()) == 4 and "PID 5:" not in out, out
+    code, out, _ = invoke(["logs", "backend", "--since", "2h"], system)
+    assert len(out.splitlines()) == 5, out
+
+
+def test_logs_since_reaches_into_the_previous_log(in_tmp):
+    _log(in_tmp, "[procclean 2026-12-06 09:00:00.000] start\nold run's line\n",
+         mtime="2026-12-06 09:30")
+    os.rename(str(in_tmp / "backend.log"), str(in_tmp / "backend.log.1"))
+    _log(in_tmp, LOG_WITH_STARTS)
+    code, out, _ = invoke(["logs", "backend", "--since", "2026-12-06 08:00"], FakeSystem([]))
+    assert out.splitlines()[:2] == ["[procclean 2026-12-06 09:00:00.000] start",
+                                    "old run's line"], out
+    assert len(out.splitlines()) == 7
+
+
+def test_logs_grep_searches_the_whole_log_not_only_the_tail(in_tmp):
+    _log(in_tmp, "ERROR: first\n" + "ok\n" * 100 + "ERROR: second\n")
+    code, out, _ = invoke(["logs", "backend", "--grep", "^ERROR"], FakeSystem([]))
+    assert code == 0 and out.splitlines() == ["ERROR: first", "ERROR: second"]
+    code, out, _ = invoke(["logs", "backend", "--grep", "^ERROR", "-n", "1"], FakeSystem([]))
+    assert out.splitlines() == ["ERROR: second"]
+
+
+def test_logs_grep_and_since_in_json(in_tmp):
+    _log(in_tmp, LOG_WITH_STARTS)
+    code, out, _ = invoke(["logs", "backend", "--grep", "ERROR", "--since", "2026-12-06 10:30",
+                           "--json"], FakeSystem([]))
+    assert code == 0
+    assert json.loads(out)["lines"] == [{"service": "backend",
+                                         "line": "ERROR:    Exception in ASGI application"}]
+
+
+@pytest.mark.parametrize("option,value", [("--since", "yesterday"), ("--since", "10x"),
+                                          ("--grep", "(unclosed")])
+def test_logs_bad_since_or_grep_is_a_usage_error(in_tmp, option, value):
+    _log(in_tmp, LOG_WITH_STARTS)
+    code, out, err = invoke(["logs", "backend", option, value], FakeSystem([]))
+    assert code == 2 and out == "" and err.count("\n") == 1 and option in err, err
+
+
+def test_vite_time_of_day_lines_take_the_date_of_the_stamps_around_them():
+    lines = ["[procclean 2026-12-06 14:00:00.000] dev: started frontend",
+             "2:05:01 PM [vite] hmr update /src/App.tsx", "  plain line"]
+    times = procclean.log_line_times(lines, procclean.parse_since("2026-12-06 15:00", 0))
+    at = lambda text: procclean.parse_since(text, 0)
+    assert times == [at("2026-12-06 14:00"), at("2026-12-06 14:05:01"), at("2026-12-06 15:00")]
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("90", 90), ("10m", 600),
+                                          ("1h30m", 5400), ("2d", 172800)])
+def test_since_durations(text, seconds):
+    assert procclean.parse_since(text, 10 ** 6) == 10 ** 6 - seconds
+
+
+def test_since_with_a_zone_is_that_zone():
+    assert procclean.parse_since("2026-12-06T10:00:00Z", 0) == \
+        procclean.parse_since("2026-12-06T12:00:00+02:00", 0)

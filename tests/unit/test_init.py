@@ -23,7 +23,7 @@ from fixture_repos import copy_repo  # noqa: E402  (tests/ is on sys.path: tests
 BACKEND_PATTERN = procclean.BUILTIN_SERVICES[0]["pattern"]
 FRONTEND_PATTERN = procclean.BUILTIN_SERVICES[1]["pattern"]
 # what init adds for every repo, and per service found
-GENERIC_TARGETS = ["dev", "start", "stop", "restart", "status", "show-processes", "clean",
+GENERIC_TARGETS = ["dev", "start", "stop", "restart", "status", "show-processes", "logs", "clean",
                    "force-clean", "doctor"]
 
 
@@ -151,7 +151,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     assert "Makefile targets to paste (or run python3 procclean.py init --makefile):" in out
     assert "PROCCLEAN ?= $(PYTHON) -m procclean" in out
     for target in GENERIC_TARGETS + per_service("backend") + per_service("frontend"):
-        assert "\n%s:\n\t@$(PROCCLEAN) $@\n" % target in out, target
+        assert "\n%s:\n\t@$(PROCCLEAN) $@ $(ARGS)\n" % target in out, target
 
 
 def test_vite_port_from_the_config_file_any_of_its_names(project, init):
@@ -373,7 +373,7 @@ def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, ini
     assert "warning" not in r.stderr.lower(), r.stderr
     r = make_n(repo, "stop", "force-clean-frontend", "doctor")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines() == ["echo custom stop",
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo custom stop",
                                      "python3 -m procclean force-clean-frontend",
                                      "python3 -m procclean doctor"], r
     r = make_n(repo)                     # the default goal is still the team's `all`
@@ -406,7 +406,7 @@ def test_makefile_created_when_missing(project, init):
         <= set(names)
     r = make_n(repo, "stop-backend", "restart-frontend")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines() == ["python3 -m procclean stop-backend",
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m procclean stop-backend",
                                      "python3 -m procclean restart-frontend"], r
 
 
@@ -552,7 +552,7 @@ def test_targets_from_included_files_are_not_added_again(project, init):
     assert "stop-backend:" not in text and "\nclean:" not in text, text
     r = make_n(repo, "stop-backend", "clean", "stop-frontend")
     assert r.returncode == 0 and "overriding" not in r.stderr, r
-    assert r.stdout.splitlines() == ["echo team stop-backend", "echo team clean",
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo team stop-backend", "echo team clean",
                                      "python3 -m procclean stop-frontend"], r
 
 
@@ -571,7 +571,7 @@ def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
     assert "stop" in names and "start-backend" in names      # `stop-%` does not match `stop`
     r = make_n(repo, "stop-backend", "force-clean-frontend", "start-backend")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines() == ["echo team stops backend", "echo team kills frontend",
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo team stops backend", "echo team kills frontend",
                                      "python3 -m procclean start-backend"], r
 
 
@@ -595,12 +595,12 @@ def test_recipes_written_with_the_makefiles_recipe_prefix(project, init):
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
     text = read(repo / "Makefile")
-    assert "stop-backend:\n>@$(PROCCLEAN) $@\n" in text, text
+    assert "stop-backend:\n>@$(PROCCLEAN) $@ $(ARGS)\n" in text, text
     assert "\t@$(PROCCLEAN)" not in text
     assert "make -n accepts the new Makefile" in out
     r = make_n(repo, "all", "test", "stop-backend", "doctor")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines() == ["echo all", "echo t", "python3 -m procclean stop-backend",
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo all", "echo t", "python3 -m procclean stop-backend",
                                      "python3 -m procclean doctor"], r
 
 
@@ -615,11 +615,11 @@ def test_recipe_prefix_read_from_the_text_where_there_is_no_make(project, init, 
     assert "no GNU make here: read Makefile and its includes as text" in out, out
     assert "Makefile already has: clean; not duplicated" in out, out
     text = read(repo / "Makefile")
-    assert "start-backend:\n>@$(PROCCLEAN) $@\n" in text, text
+    assert "start-backend:\n>@$(PROCCLEAN) $@ $(ARGS)\n" in text, text
     assert "stop-backend:" not in text
     if shutil.which("make"):
         r = make_n(repo, "start-backend", "stop-frontend")
-        assert r.stdout.splitlines() == ["python3 -m procclean start-backend", "echo frontend"], r
+        assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m procclean start-backend", "echo frontend"], r
 
 
 def test_makefile_make_rejects_is_restored(project, init, monkeypatch):
@@ -693,11 +693,11 @@ def test_replace_swaps_seed_recipes_and_keeps_the_rest(project, init):
     assert len(names) == len(set(names)), after
     r = make_n(repo, *SEED_PROCESS_TARGETS)
     assert r.returncode == 0 and not r.stderr, r
-    assert r.stdout.splitlines() == ["python3 -m tools.procclean " + t
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m tools.procclean " + t
                                      for t in SEED_PROCESS_TARGETS], r
     # every other target exactly as it was
     r = make_n(repo, "install", "test", "build", "clean")
-    assert r.stdout.splitlines() == [
+    assert [l.rstrip() for l in r.stdout.splitlines()] == [
         "cd backend && pip install -r requirements.txt", "cd frontend && npm install",
         "echo running the tests", "cd frontend && npm run build",
         "rm -f backend.pid frontend.pid backend.log frontend.log", "rm -rf frontend/dist"], r
@@ -728,7 +728,7 @@ def test_a_procclean_line_that_does_not_run_this_file(project, init):
     assert "PROCCLEAN = $(PYTHON) -m procclean did not run procclean here: now " \
         "$(PYTHON) -m tools.procclean" in out, out
     assert read(repo / "Makefile").startswith("PROCCLEAN ?= $(PYTHON) -m tools.procclean\n")
-    assert make_n(repo, "stop", "start").stdout.splitlines() == [
+    assert [l.rstrip() for l in make_n(repo, "stop", "start").stdout.splitlines()] == [
         "python3 -m tools.procclean stop", "python3 -m tools.procclean start"]
     assert init("--makefile")[2] == ""          # now it runs this file: nothing to say
 
@@ -952,9 +952,34 @@ def test_seed_style_leaves_other_process_managers_and_keeps_help_comments(projec
     text = read(repo / "Makefile")
     assert "status: ## is it up?\n\tdocker ps\n" in text, text
     assert "stop-backend: ## stop the API\n\t@$(PROCCLEAN) $@\n" in text, text
-    assert "start-backend:\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert "start-backend:\n\t@$(PROCCLEAN) $@ $(ARGS)\n" in text, text
     assert re.search(r"kept status \(line 4\): its recipe does more than procclean "
                      r"\(docker ps\)", out), out
     r = make_n(repo, "help", "status", "stop-backend")
     assert r.returncode == 0, r
     assert r.stdout.splitlines()[1:] == ["docker ps", "python3 -m procclean stop-backend"], r
+
+
+def test_targets_pass_options_through_make_as_ARGS(project, init):
+    """`make logs ARGS=-f`, `make dev ARGS=--replace`: init's rules hand ARGS to procclean,
+    and `logs` is among the targets it writes."""
+    need_make()
+    repo = project("fastapi-vite")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert make_n(repo, "logs", "ARGS=-f").stdout.strip() == "python3 -m procclean logs -f"
+    assert make_n(repo, "dev", "ARGS=--replace").stdout.strip() == \
+        "python3 -m procclean dev --replace"
+
+
+def test_a_makefile_with_its_own_ARGS_gets_PROCCLEAN_ARGS(project, init):
+    """A team's `ARGS ?= --reload` (for its own run target) never reaches procclean."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("ARGS ?= --reload\nrun:\n\tpython main.py $(ARGS)\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert make_n(repo, "stop").stdout.strip() == "python3 -m procclean stop"
+    assert make_n(repo, "logs", "PROCCLEAN_ARGS=-f").stdout.strip() == \
+        "python3 -m procclean logs -f"
+    assert make_n(repo, "run").stdout.strip() == "python main.py --reload"
