@@ -2353,7 +2353,6 @@ MESSAGES = {
         "status_state": "{warn} {svc}: {state}, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_crashed": "{fail} {svc}: crashed, not running",
         "status_worker_exited": "    worker PID {pid} exited (<defunct>) while its parent runs",
-        "status_health_unasked": "    health: not asked (--health asks; each request is a line in the app's log)",
         "state_running": "running", "state_starting": "starting",
         "state_not_listening": "not listening", "state_unhealthy": "unhealthy",
         "state_restarting": "restarting (backoff)", "state_crashed": "crashed",
@@ -2534,7 +2533,6 @@ MESSAGES = {
         "status_state": "{warn} {svc}: {state}, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_crashed": "{fail} {svc}: 已崩溃, 未运行",
         "status_worker_exited": "    工作进程 PID {pid} 已退出 (<defunct>), 其父进程仍在运行",
-        "status_health_unasked": "    健康检查: 未请求 (--health 会请求; 每次请求都会在应用日志中留下一行)",
         "state_running": "运行中", "state_starting": "启动中",
         "state_not_listening": "未监听端口", "state_unhealthy": "不健康",
         "state_restarting": "重启中 (退避等待)", "state_crashed": "已崩溃",
@@ -3939,8 +3937,6 @@ def status_lines(ctx, record):
         lines.append(out.text(key, port=record["port"], pid=holder["pid"],
                               cmd=holder["command"], svc=name))
     health = record["health"]
-    if health is None and record["health_url"] and state == "running":
-        lines.append(out.text("status_health_unasked"))
     if health:
         detail = " (%s)" % health["error"] if health["status"] is None else \
             " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
