@@ -2257,6 +2257,7 @@ MESSAGES = {
         "d_orphan_port": "{svc}: PID {pid} outlived its parent (now under init) and still holds port {port}: {cmd}",
         "d_stranger": "port {port} of {svc} is held by PID {pid}, which is not {svc}'s: {cmd}",
         "d_stranger_fix": "check PID {pid} is yours (or move {svc} to another port: {other}), then: {cmd}",
+        "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
         "init_found": "{ok} found {svc}: {what}",
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
         "init_wrote": "{ok} wrote {path}",
@@ -2286,6 +2287,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
         "port_hint_other": "    pick another port: {other}",
+        "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
+        "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command (uvicorn ... --port {{port}}) or read PORT in the app",
         "tc_env": "$VIRTUAL_ENV is {where}",
         "tc_venv": "the virtual environment {where}",
         "tc_lock": "{lock} makes it a {tool} project",
@@ -2453,6 +2456,7 @@ MESSAGES = {
         "d_orphan_match": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍匹配进程模式: {cmd}",
         "d_orphan_port": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍占用端口 {port}: {cmd}",
         "d_stranger_fix": "确认 PID {pid} 是你的进程 (或把{svc}改到其他端口: {other}), 然后: {cmd}",
+        "d_stranger_fix_free": "确认 PID {pid} 是你的进程, 然后: {cmd}",
         "init_paste": "可粘贴到 Makefile 的目标 (或运行 {prog} init --makefile):",
         "fix_run": "{cmd}",
         "fix_config": "修正 {file} 中 [{svc}] 的 {field} (或 {env})",
@@ -2466,6 +2470,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
         "port_hint_other": "    换一个端口: {other}",
+        "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
+        "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} (uvicorn ... --port {{port}}) 或在应用里读取 PORT",
         "tc_env": "$VIRTUAL_ENV 为 {where}",
         "tc_venv": "虚拟环境 {where}",
         "tc_lock": "{lock} 表明这是 {tool} 项目",
@@ -3111,10 +3117,16 @@ def node_toolchain(cwd=".", folder="."):
     return "npm", "npm run", None
 
 
-def command_argv(command, cwd="."):
+def command_argv(command, cwd=".", port=None):
     """The argv for a start command run in `cwd`: `{python}` is the project's
-    interpreter (python_toolchain); anything with shell syntax runs under /bin/sh."""
+    interpreter (python_toolchain), `{port}` the service's port; anything with shell
+    syntax runs under /bin/sh."""
     import shlex
+    if "{port}" in command:
+        if port is None:
+            raise ProcCleanError("start command %r uses {port}, but the service has no port"
+                                 % command)
+        command = command.replace("{port}", str(port))
     if "{python}" in command:
         python = python_toolchain(cwd)[0]
         command = command.replace("{python}", " ".join(shlex.quote(p) for p in python))
@@ -3204,11 +3216,23 @@ class Survey(object):
 
 
 def launch_env(ctx, service):
-    """The environment a launched service gets: the caller's plus the project's tag."""
+    """The environment a launched service gets (start, restart, supervise, dev): the
+    caller's plus the project's tag, the service's port as PORT, and every service's
+    port as PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
     env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
+    for other in getattr(ctx.config, "services", {}).values():
+        if other.port is not None:
+            env[port_variable(other.name)] = str(other.port)
+    if service.port is not None:
+        env["PORT"] = str(service.port)
     return env
+
+
+def port_variable(name):
+    """The variable that sets service `name`'s port (and tells services its port)."""
+    return "PROCCLEAN_%s_PORT" % re.sub(r"[-.]", "_", name.upper())
 
 
 def everywhere_for(ctx, service):
@@ -4019,7 +4043,10 @@ def cmd_clean(ctx, services):
 def launch_plan(service):
     """(folder, argv, the command as shown) for starting a service."""
     cwd = resolve_cwd(service.cwd)
-    argv = command_argv(service.command, cwd)
+    try:
+        argv = command_argv(service.command, cwd, service.port)
+    except ProcCleanError as exc:
+        raise ProcCleanError("%s: %s" % (service.name, exc))
     shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
     return cwd, argv, shown
 
@@ -5473,7 +5500,7 @@ class Hints(object):
 
     def port_setting(self, service):
         """Giving `service` another port, the way make passes it."""
-        variable = "PROCCLEAN_%s_PORT" % re.sub(r"[-.]", "_", service.name.upper())
+        variable = port_variable(service.name)
         port = service.port + 1 if service.port < 65535 else 1024
         return "%s=%d %s" % (variable, port, self.command("start", service.name))
 
@@ -5491,13 +5518,54 @@ def procclean_make_targets(folder="."):
 
 
 def say_port_hint(ctx, service, pid):
-    """After "port taken": how to free it, or how to pick another port."""
+    """After "port taken": how to free it, or how to pick another port (only when the
+    service listens where procclean says: port_follows)."""
     hints = Hints()
-    if pid is None:
+    free = hints.command("kill-port", None, str(service.port))
+    if not port_follows(service):
+        if pid is not None:
+            ctx.out.warn("port_hint_free", pid=pid, free=free)
+        ctx.out.warn("port_hint_fixed", svc=service.name)
+    elif pid is None:
         ctx.out.warn("port_hint_other", other=hints.port_setting(service))
     else:
-        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service),
-                     free=hints.command("kill-port", None, str(service.port)))
+        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)
+
+
+# Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
+# Vite does not: its config may (`port: Number(process.env.PORT)`).
+PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|nuxt|nuxi)(?:\s|$)"
+READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
+                 r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
+NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
+
+
+def port_follows(service):
+    """Whether a port setting moves the service: its command has `{port}` or reads
+    $PORT, or what it runs does (the package.json script `npm run dev` names, the
+    vite config of a vite script, the Python file it runs)."""
+    import json
+    command = service.command
+    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
+        return True
+    cwd = resolve_cwd(service.cwd)
+    texts = [_read_text(os.path.join(cwd, name))
+             for name in re.findall(r"[\w./-]+\.py\b", command)]
+    script = re.match(NPM_SCRIPT_RE, command)
+    if script:
+        try:
+            line = json.loads(_read_text(os.path.join(cwd, "package.json")) or "{}").get(
+                "scripts", {}).get(script.group(1))
+        except (ValueError, AttributeError):
+            line = None
+        if isinstance(line, str):
+            if re.search(PORT_READERS_RE, line):
+                return True
+            texts.append(line)
+            if re.search(r"\bvite\b", line):
+                texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
+                          for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
+    return any(re.search(READS_PORT_RE, text or "") for text in texts)
 
 
 class Finding(object):
@@ -5570,7 +5638,7 @@ def check_command(service):
     if not service.command.strip():
         return []
     try:
-        argv = command_argv(service.command, cwd)
+        argv = command_argv(service.command, cwd, service.port)
     except ProcCleanError as exc:
         return [Finding("d_config", {"error": "%s: %s" % (service.name, exc)},
                         ("fix_command", where))]
@@ -5723,9 +5791,9 @@ def check_port(service, listeners, table, own, dead, hints):
         proc = table.get(holder.pid)
         values = {"svc": service.name, "port": service.port, "pid": holder.pid,
                   "cmd": printable(proc.command if proc else "?")}
-        fix = ("d_stranger_fix", {"pid": holder.pid, "svc": service.name,
-                                  "other": hints.port_setting(service),
-                                  "cmd": hints.command("kill-port", None, str(service.port))})
+        fix = ("d_stranger_fix" if port_follows(service) else "d_stranger_fix_free", {
+            "pid": holder.pid, "svc": service.name, "other": hints.port_setting(service),
+            "cmd": hints.command("kill-port", None, str(service.port))})
         orphan = dead and proc is not None and proc.ppid in (0, 1)
         found.append(Finding("d_orphan_port" if orphan else "d_stranger", values, fix))
     return found
@@ -6998,9 +7066,12 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
         raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
                              "JSON lines use logs -f --json" % command)
     problems = [] if command == "doctor" else None
+    root = None if args.config or environ.get("PROCCLEAN_CONFIG") else project_root(environ)
+    if root is not None:
+        os.chdir(root)      # from here every path means the same as from the root
     # init writes the config: one that no longer loads must not stop it.
-    config = load_config(args.config, args.set, environ, problems=problems,
-                         read_file=command != "init")
+    config = load_config(args.config, args.set, environ, folder=root or ".",
+                         problems=problems, read_file=command != "init")
     ctx = make_context(args, config, system, stdout, stderr, environ)
     code, error = EXIT_FAILED, None
     try:
@@ -7015,6 +7086,32 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     finally:    # with --json: the one document, whatever happened
         ctx.out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
                        dry_run=ctx.dry_run, **({"error": error} if error else {}))
+
+
+def project_root(environ):
+    """The project's root when procclean runs in one of its subfolders, found as git
+    finds .git: the nearest folder upward that holds procclean.ini or a Makefile that
+    runs procclean, no higher than the repository's top (the folder holding .git).
+    Named as the user reached it ($PWD); None when it is the current folder (or none
+    is found: then the current folder is the root)."""
+    here = _logical_path(".", environ)
+    folder = here
+    while True:
+        if os.path.isfile(os.path.join(folder, CONFIG_FILE)) or makefile_runs_procclean(folder):
+            return None if folder == here else folder
+        parent = os.path.dirname(folder)
+        if parent == folder or os.path.exists(os.path.join(folder, ".git")):
+            return None
+        folder = parent
+
+
+def makefile_runs_procclean(folder):
+    """Whether the Makefile make reads in `folder` mentions procclean."""
+    for name in MAKEFILE_NAMES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return "procclean" in (_read_text(path, MAKEFILE_LIMIT) or "").lower()
+    return False
 
 
 def make_context(args, config, system, stdout, stderr, environ):

@@ -134,7 +134,7 @@ def test_doctor_fix_lines_name_the_make_target_or_the_real_path(repo):
 def test_port_conflict_says_how_to_free_the_port_or_pick_another(repo):
     ns = repo.ns
     write(repo.folder / "procclean.ini",
-          "[backend]\ncommand = sleep 60\nport = 8000\ncwd = backend\n")
+          "[backend]\ncommand = env APP_PORT={port} sleep 60\nport = 8000\ncwd = backend\n")
     stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000"))
     r = repo.make("start-backend")
     assert r.rc != 0, r

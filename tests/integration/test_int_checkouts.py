@@ -1,0 +1,188 @@
+"""The daily loop's ports and places (issue 21 items 1, 2, 7, 8), black-box inside PID +
+network namespaces: a port setting moves the service ({port} and PORT), checkouts side by side
+get their own ports, procclean run from a subfolder means the project, and the project's own
+interpreter wins over an unrelated active venv.
+
+The services are a few lines of Python (real sockets, real HTTP) started by procclean itself;
+every port number is the namespace's own."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from integ_helpers import assert_dead, no_traceback, read, wait_until, write
+
+# A backend: listens on --port N, else $PORT, else 8000; GET answers with what it was given.
+BACKEND = r"""
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv \
+    else int(os.environ.get("PORT", "8000"))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"port": port, "cwd": os.getcwd(), "python": sys.executable,
+                           "env": dict((k, v) for k, v in os.environ.items()
+                                       if k == "PORT" or k.endswith("_PORT"))}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+# A frontend as a Vite dev server with the README's proxy: its own port from $PORT, /api
+# passed to the backend at $PROCCLEAN_BACKEND_PORT.
+FRONTEND = r"""
+import os, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+backend = "http://127.0.0.1:%s/" % os.environ.get("PROCCLEAN_BACKEND_PORT", "8000")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"frontend"
+        if self.path.startswith("/api"):
+            body = urllib.request.urlopen(backend, timeout=10).read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "3000"))), Handler).serve_forever()
+"""
+
+FETCH = ("import sys, urllib.request\n"
+         "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())\n")
+
+INI_FRONTEND = ("[frontend]\ncommand = {python} dev_server.py\ncwd = frontend\nport = 3000\n"
+                "pattern = dev_server\\.py\nhealth = /\n")
+
+
+def make_project(folder, ini=None, frontend=False):
+    """backend/main.py (procclean's default backend command runs it), optionally a
+    frontend and a procclean.ini; returns the folder."""
+    os.makedirs(os.path.join(str(folder), "backend"))
+    write(os.path.join(str(folder), "backend", "main.py"), BACKEND)
+    if frontend:
+        os.makedirs(os.path.join(str(folder), "frontend"))
+        write(os.path.join(str(folder), "frontend", "dev_server.py"), FRONTEND)
+    if ini is not None:
+        write(os.path.join(str(folder), "procclean.ini"), ini)
+    return folder
+
+
+def fetch(ns, url):
+    r = ns.run([sys.executable, "-c", FETCH, url], timeout=30)
+    assert r.rc == 0, r
+    return r.stdout.strip()
+
+
+# --- item 1: a port setting moves the service ----------------------------------------------------
+
+def test_port_setting_moves_the_default_backend_through_port(ns, tmp_path, python_edge):
+    """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` started the app on 8000 again: the
+    app that reads PORT now listens where procclean watches."""
+    make_project(tmp_path)
+    env = {"PROCCLEAN_BACKEND_PORT": "8001"}
+    r = ns.procclean("start", "--wait", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert "backend listens on port 8001" in r.stdout, r
+    got = json.loads(fetch(ns, "http://127.0.0.1:8001/"))
+    assert got["port"] == 8001
+    assert got["env"]["PORT"] == "8001" and got["env"]["PROCCLEAN_BACKEND_PORT"] == "8001"
+    assert got["env"]["PROCCLEAN_FRONTEND_PORT"] == "3000", got
+    r = ns.procclean("status", "--check", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    r = ns.procclean("stop", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert not (tmp_path / "backend.pid").exists()
+
+
+def test_port_placeholder_in_the_command_and_every_port_in_the_environment(ns, tmp_path,
+                                                                           python_edge):
+    """`{port}` in a command is the service's port; each service gets PORT (its own) and
+    PROCCLEAN_<SERVICE>_PORT of every service, so the frontend reaches the backend."""
+    make_project(tmp_path, frontend=True, ini=(
+        "[backend]\ncommand = {python} main.py --port {port}\ncwd = backend\nport = 8100\n\n"
+        + INI_FRONTEND.replace("3000", "3100")))
+    r = ns.procclean("start", "--wait", python=python_edge)
+    assert r.rc == 0, r
+    assert "main.py --port 8100" in r.stdout, r
+    got = json.loads(fetch(ns, "http://127.0.0.1:3100/api"))
+    assert got["port"] == 8100 and got["env"]["PORT"] == "8100", got
+    assert got["env"]["PROCCLEAN_FRONTEND_PORT"] == "3100", got
+    assert got["cwd"] == os.path.join(str(tmp_path), "backend"), got
+    r = ns.procclean("stop", python=python_edge)
+    assert r.rc == 0, r
+
+
+def test_port_hint_only_where_a_port_change_works(ns, tmp_path, python_edge):
+    """A command that neither has {port} nor reads PORT: the hint does not suggest another
+    port (it would not move); one that has {port}: it does, and the suggestion works."""
+    from nslib import Proc
+    make_project(tmp_path, ini="[backend]\ncommand = sleep 60\ncwd = backend\n")
+    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000"))
+    r = ns.procclean("start", "backend", python=python_edge)
+    assert r.rc == 1, r
+    assert "if PID %d is yours, free the port" % stranger.pid in r.stderr, r
+    assert "pick another port" not in r.stderr, r
+    assert "backend does not take its port from procclean" in r.stderr, r
+    write(tmp_path / "procclean.ini",
+          "[backend]\ncommand = {python} main.py --port {port}\ncwd = backend\n")
+    r = ns.procclean("start", "backend", python=python_edge)
+    assert r.rc == 1, r
+    assert "pick another port: PROCCLEAN_BACKEND_PORT=8001 " in r.stderr, r
+    env = {"PROCCLEAN_BACKEND_PORT": "8001"}
+    r = ns.procclean("start", "--wait", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert json.loads(fetch(ns, "http://127.0.0.1:8001/"))["port"] == 8001
+    r = ns.procclean("stop", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+
+
+# --- item 7: run from anywhere in the repo -------------------------------------------------------
+
+@pytest.mark.parametrize("marker", ["procclean.ini", "Makefile"])
+def test_status_and_stop_from_a_subfolder_mean_the_project(ns, tmp_path, python_edge, marker):
+    """From backend/, status said "not running" and listed the backend outside the project:
+    the root is found upward (procclean.ini, or a Makefile that runs procclean)."""
+    make_project(tmp_path)
+    if marker == "Makefile":
+        write(tmp_path / "Makefile", "status:\n\tpython3 procclean.py status\n")
+    else:
+        write(tmp_path / "procclean.ini", "[procclean]\ngrace = 2\n")
+    r = ns.procclean("start", "--wait", "backend", python=python_edge)
+    assert r.rc == 0, r
+    pid = int(read(tmp_path / "backend.pid"))
+    sub = str(tmp_path / "backend")
+    r = ns.procclean("status", "--check", "backend", cwd=sub, python=python_edge)
+    assert r.rc == 0, r
+    assert "outside this project" not in r.output, r
+    assert str(pid) in r.stdout, r
+    r = ns.procclean("stop", "backend", cwd=sub, python=python_edge)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [pid], r)
+    assert not (tmp_path / "backend.pid").exists()
+    assert not os.path.exists(os.path.join(sub, "backend.pid"))
+    # start from the subfolder: the same folders as from the root
+    r = ns.procclean("start", "--wait", "backend", cwd=sub, python=python_edge)
+    assert r.rc == 0, r
+    assert (tmp_path / "backend.pid").exists() and (tmp_path / "backend.log").exists()
+    assert not os.path.exists(os.path.join(sub, "backend.log"))
+    r = ns.procclean("stop", cwd=sub, python=python_edge)
+    assert r.rc == 0, r
