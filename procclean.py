@@ -160,6 +160,17 @@ EDITOR_PLACES_RE = (r"/\.(?:vscode|vscode-insiders|vscode-server|vscode-server-i
                     r"|/(?:Visual Studio Code|Cursor|Windsurf|VSCodium|Zed|Sublime Text)"
                     r"[^/]*\.app/")
 
+# Debuggers, profilers and coverage runners that editors install and run the user's
+# program under: the program is the service, not the editor, though the runner's path is
+# the editor's (VS Code's debugpy launcher and debuggee, `.../bundled/libs/debugpy/
+# adapter/../../debugpy/launcher/../../debugpy --connect ... main.py`; the older ptvsd;
+# PyCharm's `.../helpers/pydev/pydevd.py ... --file main.py`, run_coverage, run_profiler).
+# Matched against what comes before the first option, `..` resolved.  The adapter
+# (`debugpy/adapter`, which runs no program of the user's) stays the editor's.
+DEBUGGERS_RE = (r"/(?:(?:debugpy|ptvsd)(?:/launcher)?(?:/__main__\.py)?|ptvsd_launcher\.py"
+                r"|pydevd\.py|coverage_runner/run_coverage\.py|profiler/run_profiler\.py)"
+                r"(?:\s|$)")
+
 # Web browsers: a service that opens one (`vite --open`, create-react-app's start) when
 # none runs hands it its tree, session and tag; it is the user's all the same.
 BROWSERS = frozenset((
@@ -390,15 +401,25 @@ def decode_bytes(data):
 
 
 def printable(text):
-    """Text safe to show: undecodable bytes as \\xNN, control characters escaped."""
+    """Text safe to show on a terminal: the one escaping of everything procclean prints
+    that another process chose (command lines, folders, file contents).  What a
+    terminal acts on or does not show is escaped as Python's repr does (\\x1b, \\x9b,
+    \\u2028, \\u202e): control characters (C0, DEL, and C1 such as U+009B CSI and U+0085
+    NEL, which terminals honour), line separators, bidi overrides and other invisible
+    format characters; undecodable bytes as \\xNN.  Idempotent, so text escaped
+    twice reads the same."""
     text = decode_bytes(text)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        text = "".join(c if 32 <= ord(c) != 127 else "\\x%02x" % ord(c) for c in text)
-    return text
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped_char(c) for c in text)
+
+
+def _escaped_char(c):
+    code = ord(c)
+    if 0xdc80 <= code <= 0xdcff:        # an undecodable byte (surrogateescape)
+        return "\\x%02x" % (code - 0xdc00)
+    return "\\x%02x" % code if code < 0x100 else \
+        "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code
 
 
 def _valid_pid(pid):
@@ -953,9 +974,19 @@ def is_viewer(proc, viewers=VIEWERS):
     """An editor, pager or viewer: never a target because of its command line.  Told
     by its program name, or, for an editor run as `node SCRIPT` or from an app bundle,
     by where it is installed (the program and its script: what comes before the first
-    option)."""
-    return program_name(proc.command) in viewers or \
-        re.search(EDITOR_PLACES_RE, proc.command.split(" -", 1)[0]) is not None
+    option), unless what is installed there is a debugger running the user's program
+    (see DEBUGGERS_RE): that is the service."""
+    if program_name(proc.command) in viewers:
+        return True
+    head = proc.command.split(" -", 1)[0]
+    return re.search(EDITOR_PLACES_RE, head) is not None and \
+        re.search(DEBUGGERS_RE, os.path.normpath(head)) is None
+
+
+def is_users_app(proc, viewers=VIEWERS):
+    """An editor, pager, viewer or browser: the user's work is in there, so it is
+    never a target because it holds a service's port (an editor forwarding :8000)."""
+    return is_viewer(proc, viewers) or is_browser(proc)
 
 
 def is_browser(proc):
@@ -2226,6 +2257,7 @@ MESSAGES = {
         "port_unseen": "{fail} port {port}: held by a process procclean cannot see (run as its owner or root)",
         "port_freed": "port {port}: {n} process(es) stopped",
         "port_protected": "{fail} port {port}: held by PID {pid}, procclean itself or one of its parents; not signalled: {cmd}",
+        "port_kept_app": "{fail} port {port}: held by PID {pid} ({user}), an editor or browser; left alone (close or stop its port forwarding there): {cmd}",
         "no_processes": "no matching processes",
         "interrupted": "interrupted",
         "health": "    health {url}: {state}{detail}",
@@ -2274,6 +2306,7 @@ MESSAGES = {
         "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
         "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
+        "port_users_app": "{warn} {svc}: port {port} is held by PID {pid} ({user}), an editor or browser; left alone (close or stop its port forwarding there): {cmd}",
         # -- init --
         "fix_run": "{cmd}",
         "fix_config": "correct {field} of [{svc}] in {file} (or {env})",
@@ -2289,6 +2322,7 @@ MESSAGES = {
         "port_hint_other": "    pick another port: {other}",
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
         "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command (uvicorn ... --port {{port}}) or read PORT in the app",
+        "port_hint_app": "    PID {pid} is an editor or browser (forwarding the port?), which procclean leaves alone: close it there",
         "tc_env": "$VIRTUAL_ENV is {where}",
         "tc_venv": "the virtual environment {where}",
         "tc_lock": "{lock} makes it a {tool} project",
@@ -2409,6 +2443,7 @@ MESSAGES = {
         "port_unseen": "{fail} 端口 {port}: 被无法查看的进程占用 (请以其所有者或 root 运行)",
         "port_freed": "端口 {port}: 已停止 {n} 个进程",
         "port_protected": "{fail} 端口 {port}: 被 procclean 自身或其父进程占用 (PID: {pid}), 未发送信号: {cmd}",
+        "port_kept_app": "{fail} 端口 {port}: 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), 未处理 (请在其中关闭或停止端口转发): {cmd}",
         "no_processes": "没有匹配的进程",
         "interrupted": "已中断",
         "health": "    健康检查 {url}: {state}{detail}",
@@ -2452,6 +2487,7 @@ MESSAGES = {
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
         "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
         "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被无法查看的进程占用",
+        "port_users_app": "{warn} {svc}: 端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), 未处理 (请在其中关闭或停止端口转发): {cmd}",
         # -- init --
         "d_orphan_match": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍匹配进程模式: {cmd}",
         "d_orphan_port": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍占用端口 {port}: {cmd}",
@@ -2472,6 +2508,7 @@ MESSAGES = {
         "port_hint_other": "    换一个端口: {other}",
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
         "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} (uvicorn ... --port {{port}}) 或在应用里读取 PORT",
+        "port_hint_app": "    PID {pid} 是编辑器或浏览器 (可能在转发该端口), procclean 不会处理它: 请在其中关闭",
         "tc_env": "$VIRTUAL_ENV 为 {where}",
         "tc_venv": "虚拟环境 {where}",
         "tc_lock": "{lock} 表明这是 {tool} 项目",
@@ -2612,6 +2649,10 @@ class Reporter(object):
     def text(self, key, err=False, plain=False, **values):
         """The message `key` in the chosen language; `plain`: without marks."""
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
+        # Every value is escaped here, whoever passed it: a command line, a folder, a
+        # file's content or an error cannot rewrite or hide a line of the report.
+        values = dict((k, printable(v) if isinstance(v, str) else v)
+                      for k, v in values.items())
         colour = self.colour_err if err else self.colour
         for mark, symbol in self.marks.items():
             if colour:
@@ -3269,7 +3310,9 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
                                  if p.pid not in protected]
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
-        holders[service.name] = [table[pid] for pid in pids]
+        # An editor forwarding the port, or a browser, is the user's: named, never taken.
+        holders[service.name] = [table[pid] for pid in pids
+                                 if not is_users_app(table[pid], ctx.viewers)]
         # Folders tell what is inside; another project's tagged process needs one too,
         # to be reported with it.
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
@@ -3523,6 +3566,11 @@ def report_port_strangers(ctx, services, table):
             if holder.pid is None:
                 ctx.out.warn("port_still_unseen", svc=service.name, port=service.port)
                 continue
+            proc = table.get(holder.pid)
+            if proc is not None and is_users_app(proc, ctx.viewers):
+                ctx.out.warn("port_users_app", svc=service.name, port=service.port,
+                             pid=holder.pid, user=proc.user, cmd=printable(proc.command))
+                continue
             ctx.out.warn("port_still_held", svc=service.name, port=service.port,
                          pid=holder.pid, cmd=printable(holder.command or "?"),
                          folder=printable(folders.get(holder.pid) or
@@ -3588,7 +3636,7 @@ def _after_stop(ctx, service, found, targets, left, force):
         try:
             ctx.system.remove_file(state_path(service))
         except ProcCleanError as exc:
-            ctx.out.line("procclean: %s" % exc, err=True)
+            ctx.out.line("procclean: %s" % printable(str(exc)), err=True)
 
 
 def process_record(target):
@@ -3596,18 +3644,23 @@ def process_record(target):
     cpu = proc.cpu_percent
     return {
         "service": target.service.name, "pid": proc.pid, "ppid": proc.ppid,
-        "user": proc.user, "elapsed": None if proc.elapsed is None else round(proc.elapsed, 1),
+        "user": _shown_user(proc), "elapsed": None if proc.elapsed is None
+        else round(proc.elapsed, 1),
         "cpu_percent": None if cpu is None else round(cpu, 1), "memory_kb": proc.rss_kb,
         "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
         "cpu_seconds": proc.cpu_seconds,
     }
 
 
+def _shown_user(proc):
+    return printable(proc.user) if isinstance(proc.user, str) else proc.user
+
+
 def outside_record(outsider):
     """A pattern match outside the project, as JSON shows it."""
     proc = outsider.process
     return {"service": outsider.service.name, "pid": proc.pid, "ppid": proc.ppid,
-            "user": proc.user, "folder": None if outsider.folder is None
+            "user": _shown_user(proc), "folder": None if outsider.folder is None
             else printable(outsider.folder), "command": printable(proc.command)}
 
 
@@ -4111,7 +4164,10 @@ def say_port_taken(ctx, service, holder):
                      cmd=printable(holder.command or "?"),
                      cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
                                    or ctx.out.text("folder_unknown")))
-    say_port_hint(ctx, service, holder.pid)
+    # An editor forwarding the port, or a browser: kill-port leaves it alone, so the
+    # hint does not offer it.
+    app = holder.command is not None and is_users_app(holder, ctx.viewers)
+    say_port_hint(ctx, service, holder.pid, app=app)
 
 
 def cmd_start(ctx, services):
@@ -5426,9 +5482,10 @@ def cmd_kill_port(ctx, ports):
     listeners = system.listeners(numbers)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    roots, problems = port_roots(system, services, listeners, listed_at, table, protected)
+    roots, problems = port_roots(system, services, listeners, listed_at, table, protected,
+                                 ctx.viewers)
     for key, port, pid in problems:
-        ctx.out.warn(key, port=port, pid=pid,
+        ctx.out.warn(key, port=port, pid=pid, user=table[pid].user if pid in table else "?",
                      cmd=printable(table[pid].command) if pid in table else "?")
     for port in numbers:
         if not any(l.port == port for l in listeners):
@@ -5437,7 +5494,7 @@ def cmd_kill_port(ctx, ports):
     def find(table, protected, fresh):
         when = system.wall_time()
         return port_roots(system, services, system.listeners(numbers), when, table,
-                          protected)[0]
+                          protected, ctx.viewers)[0]
 
     targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table, find,
                                 force=ctx.force)
@@ -5450,9 +5507,10 @@ def cmd_kill_port(ctx, ports):
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 
-def port_roots(system, services, listeners, listed_at, table, protected):
+def port_roots(system, services, listeners, listed_at, table, protected, viewers=VIEWERS):
     """The processes holding the ports (port -> Service) as roots, and the holders
-    that cannot be stopped: [(message key, port, pid)] (unseen, or procclean's own)."""
+    that cannot be stopped: [(message key, port, pid)] (unseen, procclean's own, or
+    the user's editor or browser)."""
     roots, problems = [], []
     for port, service in sorted(services.items()):
         for holder in port_holders(listeners, port, table):
@@ -5461,6 +5519,8 @@ def port_roots(system, services, listeners, listed_at, table, protected):
                 problems.append(("port_unseen", port, holder.pid))
             elif holder.pid in protected:
                 problems.append(("port_protected", port, holder.pid))
+            elif is_users_app(proc, viewers):
+                problems.append(("port_kept_app", port, holder.pid))
             else:
                 roots.append((proc, service, "port"))
     return roots, problems
@@ -5517,16 +5577,19 @@ def procclean_make_targets(folder="."):
     return found
 
 
-def say_port_hint(ctx, service, pid):
+def say_port_hint(ctx, service, pid, app=False):
     """After "port taken": how to free it, or how to pick another port (only when the
-    service listens where procclean says: port_follows)."""
+    service listens where procclean says: port_follows).  `app`: the holder is the
+    user's editor or browser, which kill-port leaves alone."""
     hints = Hints()
     free = hints.command("kill-port", None, str(service.port))
+    if app:
+        ctx.out.warn("port_hint_app", pid=pid)
     if not port_follows(service):
-        if pid is not None:
+        if pid is not None and not app:
             ctx.out.warn("port_hint_free", pid=pid, free=free)
         ctx.out.warn("port_hint_fixed", svc=service.name)
-    elif pid is None:
+    elif pid is None or app:
         ctx.out.warn("port_hint_other", other=hints.port_setting(service))
     else:
         ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)

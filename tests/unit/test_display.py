@@ -1,0 +1,187 @@
+"""Issue 19 items 5-7 on the fake system: a service under a debugger is the service, an
+editor or browser is never a target by the port rule; terminal output is inert (every
+control character a process can put in its command line is shown escaped); what is left
+alone is named with its PID, user and command."""
+import os
+
+import pytest
+
+from fakes import FakeProc, FakeSystem, invoke
+import procclean
+from procclean import Listener, printable
+
+# What a stranger can put in its command line to rewrite or hide lines of a report: a
+# window title (OSC), clear screen by C1 CSI, C1 NEL, a Unicode line separator, a bidi
+# override, a raw C0 escape, DEL, a carriage return and an undecodable byte.
+HOSTILE = ("\x1b]0;owned\x07 \x9b2J\x9b1A \x85 \u2028\u2029 \u202eyppa\u202c \x1b[2K\r "
+           "\x7f \udcff")
+
+
+@pytest.fixture
+def in_a(tmp_path, monkeypatch):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for folder in (a, b):
+        os.makedirs(str(folder / "backend"))
+    monkeypatch.chdir(str(a))
+    return os.path.realpath(str(a)), os.path.realpath(str(b))
+
+
+def inert(text):
+    """Whether text is safe on a terminal: nothing but printable characters and newlines."""
+    return all(c.isprintable() or c == "\n" for c in text)
+
+
+# -- item 6: the one escaping function ----------------------------------------------------
+
+@pytest.mark.parametrize("raw, shown", [
+    ("a\x1bb", "a\\x1bb"), ("a\x7fb", "a\\x7fb"), ("\t\n\r", "\\x09\\x0a\\x0d"),
+    ("\x9b2J", "\\x9b2J"), ("x\x85y", "x\\x85y"), ("\x80\x9f", "\\x80\\x9f"),
+    ("a\u2028b\u2029c", "a\\u2028b\\u2029c"), ("\u202eabc\u202c", "\\u202eabc\\u202c"),
+    ("\u2066\u200f", "\\u2066\\u200f"), ("\udcff\udc9b", "\\xff\\x9b"),
+    (b"caf\xe9 \xc2\x9b", "caf\\xe9 \\x9b"),
+    # what a terminal shows as it is stays as it is
+    ("python main.py --name=caf\u00e9 \u540e\u7aef \u2705 \u26a0\ufe0f",
+     "python main.py --name=caf\u00e9 \u540e\u7aef \u2705 \u26a0\ufe0f"),
+])
+def test_printable_escapes_what_a_terminal_acts_on(raw, shown):
+    assert printable(raw) == shown
+    assert printable(shown) == shown        # idempotent: escaped twice reads the same
+
+
+def hostile_machine(a, b, port_holder=110):
+    procs = [FakeProc(100, 1, "python3 main.py " + HOSTILE, cwd=a + "/backend"),
+             FakeProc(110, 1, "python3 main.py " + HOSTILE, cwd=b + "/backend",
+                      user="eve"),
+             FakeProc(111, 1, "python3 main.py " + HOSTILE, user="mallory")]
+    procs[2].cwd = None     # another user's: its folder cannot be read
+    return procs, [Listener(8000, "127.0.0.1", "ipv4", pid=port_holder)]
+
+
+COMMANDS = [["stop"], ["force-clean"], ["stop", "--dry-run"], ["status"],
+            ["status", "--check"], ["show-processes"], ["doctor"], ["kill-port", "8000"],
+            ["kill-port", "8000", "--dry-run"], ["start", "backend"], ["clean"]]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda argv: " ".join(argv))
+def test_every_command_shows_hostile_command_lines_escaped(in_a, argv, lang):
+    a, b = in_a
+    procs, listeners = hostile_machine(a, b)
+    if argv[0] == "start":
+        procs = procs[1:]       # not running: start meets the stranger on its port
+    with open("backend.pid", "w") as f:     # a pidfile whose content is hostile too
+        f.write("12\x9b2J\u2028" if argv[0] in ("stop", "clean", "doctor") else "100\n")
+    code, out, err = invoke(argv + ["--lang", lang], FakeSystem(procs, listeners=listeners))
+    assert inert(out) and inert(err), (argv, out, err)
+    assert "\\x9b2J" in out + err, (argv, out, err)     # named, escaped
+
+
+def test_dev_and_start_name_a_hostile_holder_escaped(in_a):
+    a, b = in_a
+    procs, listeners = hostile_machine(a, b)
+    code, out, err = invoke(["dev", "backend"], FakeSystem(procs[1:], listeners=listeners))
+    assert code == 1
+    assert inert(out) and inert(err) and "PID 110" in err and "\\x9b2J" in err, out + err
+
+
+def test_messages_escape_every_value_whoever_passes_it():
+    out = procclean.Reporter(environ={})
+    text = out.text("stopped", svc="backend", pid=5, cmd="main.py \x9b2J\u2028x")
+    assert text.endswith("main.py \\x9b2J\\u2028x")
+
+
+# -- item 5: debuggers are the service; editors and browsers never port targets ------------
+
+VSCODE_DEBUGPY = "/home/u/.vscode/extensions/ms-python.debugpy-2024.6.0-linux-x64/bundled/libs"
+DEBUGGED = [
+    # VS Code: the debuggee, as the launcher starts it (the brief's form and today's)
+    "python %s/debugpy/adapter/../../debugpy/launcher/../../debugpy --connect "
+    "127.0.0.1:5678 --configure-qt none -- main.py" % VSCODE_DEBUGPY,
+    "/p/.venv/bin/python %s/debugpy --connect 127.0.0.1:40001 --configure-qt none "
+    "--adapter-access-token 5e1f main.py" % VSCODE_DEBUGPY,
+    # the launcher, in the integrated terminal
+    "/p/.venv/bin/python %s/debugpy/adapter/../../debugpy/launcher 41235 -- main.py"
+    % VSCODE_DEBUGPY,
+    # uvicorn under debugpy, from VS Code's server (remote, WSL, containers)
+    "/p/.venv/bin/python /home/u/.vscode-server/extensions/ms-python.debugpy-2024.6.0-"
+    "linux-x64/bundled/libs/debugpy --connect 127.0.0.1:40001 --configure-qt none "
+    "--adapter-access-token 5e1f -m uvicorn main:app --reload",
+    # the Python extension's own copy, and its older ptvsd
+    "python /home/u/.vscode/extensions/ms-python.python-2021.1.502429796/pythonFiles/lib/"
+    "python/debugpy/launcher 4444 -- main.py",
+    "python /home/u/.vscode/extensions/ms-python.python-2019.11.50794/pythonFiles/"
+    "ptvsd_launcher.py --default --client --host localhost --port 4321 main.py",
+    # debugpy from the venv
+    "python -m debugpy --listen 5678 main.py",
+    "python -m debugpy --listen 0.0.0.0:5678 --wait-for-client -m uvicorn main:app",
+    # PyCharm's pydevd: installed in /opt, by the Toolbox, on macOS
+    "/p/.venv/bin/python /opt/pycharm/plugins/python/helpers/pydev/pydevd.py --multiprocess "
+    "--qt-support=auto --client 127.0.0.1 --port 39000 --file main.py",
+    "/p/.venv/bin/python /home/u/.local/share/JetBrains/Toolbox/apps/pycharm-professional/"
+    "plugins/python/helpers/pydev/pydevd.py --multiprocess --qt-support=auto --client "
+    "127.0.0.1 --port 39000 --file main.py",
+    "/p/.venv/bin/python /Users/u/Library/Application Support/JetBrains/Toolbox/apps/"
+    "PyCharm-P/ch-0/plugins/python-ce/helpers/pydev/pydevd.py --multiprocess --client "
+    "127.0.0.1 --port 39000 --file /p/.venv/bin/uvicorn main:app",
+    # PyCharm's coverage and profiler runners
+    "/p/.venv/bin/python /home/u/.local/share/JetBrains/Toolbox/apps/pycharm/plugins/python/"
+    "helpers/coverage_runner/run_coverage.py run --omit=/x main.py",
+    "/p/.venv/bin/python /home/u/.local/share/JetBrains/Toolbox/apps/pycharm/plugins/python/"
+    "helpers/profiler/run_profiler.py 127.0.0.1 40123 main.py",
+]
+
+
+@pytest.mark.parametrize("command", DEBUGGED)
+def test_a_service_under_a_debugger_is_the_service(in_a, command):
+    a, _ = in_a
+    assert not procclean.is_viewer(procclean.Process(5, 1, "dev", command))
+    system = FakeSystem([FakeProc(100, 1, command, cwd=a + "/backend"),
+                         FakeProc(101, 100, "python3 -c from multiprocessing.spawn import "
+                                  "spawn_main", cwd=a + "/backend")])
+    code, out, err = invoke(["stop", "backend"], system)
+    assert code == 0, out + err
+    assert sorted(set(pid for _, pid, _ in system.sent)) == [100, 101], out + err
+    assert "stopped backend PID 100" in out and "nothing running" not in out
+
+
+@pytest.mark.parametrize("command", [
+    # the debug adapter runs no program of the user's: the editor's
+    "python %s/debugpy/adapter --for-server 41235 main.py" % VSCODE_DEBUGPY,
+    "node /home/u/.vscode-server/bin/0f0d87fa/out/server-main.js --host=127.0.0.1 frontend/",
+])
+def test_the_editors_own_processes_stay_editors(command):
+    assert procclean.is_viewer(procclean.Process(5, 1, "dev", command))
+
+
+VSCODE_SERVER = ("node /home/dev/.vscode-server/bin/0f0d87fa/out/server-main.js "
+                 "--host=127.0.0.1 --port=0 --start-server")
+FIREFOX = "/usr/lib/firefox/firefox --new-window http://localhost:8000"
+
+
+@pytest.mark.parametrize("holder", [VSCODE_SERVER, "code tunnel --accept-server-license-terms",
+                                    FIREFOX])
+def test_an_editor_or_browser_on_the_port_is_named_and_left(in_a, holder):
+    """An editor forwarding :8000 (VS Code's server, `code tunnel`), or a browser, in the
+    project's folder: never taken by the port rule; named as the holder by stop,
+    force-clean, kill-port, start and status."""
+    a, _ = in_a
+    backend = FakeProc(100, 1, "python3 main.py", cwd=a + "/backend")
+    app = FakeProc(120, 1, holder, cwd=a)
+    port = [Listener(8000, "127.0.0.1", "ipv4", pid=120)]
+    for argv in (["stop"], ["force-clean"], ["kill-port", "8000"],
+                 ["kill-port", "8000", "--force"]):
+        system = FakeSystem([backend, app], listeners=port)
+        code, out, err = invoke(argv, system)
+        assert 120 not in [pid for _, pid, _ in system.sent], (argv, out, err)
+        assert "PID 120 (dev), an editor or browser; left alone" in out + err, (argv, out, err)
+        assert holder.split()[0] in out + err
+        assert code == (1 if argv[0] == "kill-port" else 0), (argv, out, err)
+    system = FakeSystem([app], listeners=port)
+    code, out, err = invoke(["start", "backend"], system)
+    assert code == 1 and system.sent == []
+    assert "port 8000 is taken by PID 120" in err
+    assert "PID 120 is an editor or browser" in err and "kill-port" not in err, err
+    code, out, err = invoke(["status", "backend"], system)
+    assert "backend: not running" in out and "taken by PID 120" in out, out
+    code, out, err = invoke(["stop", "--lang", "zh"], FakeSystem([app], listeners=port))
+    assert "编辑器或浏览器" in out + err and system.sent == []
