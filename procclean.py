@@ -139,6 +139,11 @@ MAX_LOOKS = 5
 # (through setsid, double forks and renames): the project's folder and the service.
 TAG_PROJECT = "PROCCLEAN_PROJECT"
 TAG_SERVICE = "PROCCLEAN_SERVICE"
+# Beside each pidfile procclean writes, the start of the process it names (JSON): a
+# file's mtime comes from a coarse clock and a file system's timestamp granularity
+# (1 s on some ext4 images, 2 s on FAT) and can read earlier than that start.  The
+# pidfile itself stays one decimal number (`kill $(cat backend.pid)` keeps working).
+START_SUFFIX = ".start"
 
 # Programs that only show or edit a file: a pattern that finds `vim vite.config.ts`
 # or `less main.py` must never kill them (the user's unsaved work is in there).  A
@@ -366,8 +371,9 @@ class PidfileInfo(_Record):
     """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
     "untrusted") it is not to be trusted."""
 
-    __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime")
-    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None}
+    __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime", "stamp")
+    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None,
+                "stamp": None}
 
 
 class ServiceLock(_Record):
@@ -1269,6 +1275,12 @@ def write_atomic(path, data, mode=None):
         raise
 
 
+def file_stamp(st):
+    """What tells one writing of a file from the next: [inode, mtime in ns] (the inode
+    alone is handed to the next file at once by most file systems)."""
+    return [st.st_ino, st.st_mtime_ns]
+
+
 def error_text(exc):
     """An OSError as one short phrase: its strerror (our own for odd files)."""
     return exc.strerror or str(exc)
@@ -1292,6 +1304,7 @@ class System(object):
         self.ports_source = ports_source or "auto"
         self._users = {}
         self._boot_time = None
+        self._boot_id = None
         self._has_proc = None
         self._tags = {}
         self.ps_note = None
@@ -1848,7 +1861,8 @@ class System(object):
             return PidfileInfo(path, exists=True, raw=b"<unreadable>", problem="invalid")
         finally:
             os.close(fd)
-        info = PidfileInfo(path, exists=True, raw=raw[:4096], mtime=st.st_mtime)
+        info = PidfileInfo(path, exists=True, raw=raw[:4096], mtime=st.st_mtime,
+                           stamp=file_stamp(st))
         info.pid = parse_pidfile(raw) if len(raw) <= 4096 else None
         if info.pid is None:
             info.problem = "invalid"
@@ -1872,8 +1886,72 @@ class System(object):
         return os.path.exists(path)
 
     def write_pidfile(self, path, pid):
-        """Write `pid` to `path` atomically (temp file in the same folder, then rename)."""
+        """Write `pid` to `path` atomically (temp file in the same folder, then rename),
+        then its start record (PIDFILE.start, see START_SUFFIX) with this writing's
+        stamp (file_stamp)."""
+        import json
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
+        record = self.start_record(pid)
+        if record is None:
+            return
+        try:
+            record.update(pid=pid, file=file_stamp(os.stat(path)))
+            write_atomic(path + START_SUFFIX, json.dumps(record).encode("ascii"))
+        except OSError:
+            pass        # without it, the pidfile is judged as one another tool wrote
+
+    def start_record(self, pid):
+        """What tells process `pid` from a later one with its PID, as JSON can hold it:
+        its start in clock ticks since this boot on Linux (exact), else in seconds;
+        None when it cannot be read."""
+        if self.has_proc():
+            fields = self.proc_stat(pid)
+            return None if fields is None else {"ticks": fields.start_ticks,
+                                                "boot": self.boot_id()}
+        start = self.start_time(pid)
+        return None if start is None else {"start": start}
+
+    def read_start_record(self, info):
+        """The start record of the PID the pidfile `info` names, or None: none, of
+        another PID, or writable by others while running as root."""
+        import json
+        try:
+            fd, st = open_regular(info.path + START_SUFFIX, nofollow=True)
+            try:
+                record = json.loads(_read_fd(fd, 4096).decode("ascii"))
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("pid") != info.pid \
+                or not pidfile_owner_trusted(st.st_uid, st.st_mode, st.st_gid, self.euid()):
+            return None
+        return record
+
+    def is_recorded(self, proc, record):
+        """Whether `proc` is the process `record` (start_record's) was taken of: True,
+        False (its PID was reused since, or the machine rebooted), None (no telling)."""
+        if record is None:
+            return None
+        if "ticks" in record:
+            if proc.start_ticks is None:
+                return None
+            return record.get("boot") == self.boot_id() and \
+                record["ticks"] == proc.start_ticks
+        start = proc.start if proc.start is not None else self.start_time(proc.pid)
+        if start is None or not isinstance(record.get("start"), (int, float)):
+            return None
+        return abs(start - record["start"]) <= 2.0      # ps: whole seconds each time
+
+    def boot_id(self):
+        """This boot's random id (Linux), None where there is none."""
+        if self._boot_id is None:
+            try:
+                self._boot_id = _read_small("/proc/sys/kernel/random/boot_id").decode(
+                    "ascii", "replace").strip()
+            except OSError:
+                self._boot_id = ""
+        return self._boot_id or None
 
     def open_log(self, path):
         """A service log opened for appending (a descriptor), only if it is a regular
@@ -2233,6 +2311,7 @@ MESSAGES = {
         "pidfile_untrusted": "{warn} {path}: writable by other users, not trusted while running as root",
         "pidfile_reused": "{warn} {path}: PID {pid} now belongs to a process started after the pidfile was written ({cmd}); left alone",
         "pidfile_unknown_start": "{warn} {path}: cannot tell when PID {pid} started ({cmd}); left alone",
+        "pidfile_foreign": "{warn} {path}: PID {pid} is not this project's {svc} but another project's or service's process ({cmd}; {where}); left alone",
         "pidfile_protected": "{warn} {path}: PID {pid} is procclean itself or one of its parents; not signalled",
         "clean_kept": "{warn} {path}: kept, {svc} still runs (PID {pid})",
         "clean_log_kept": "{warn} {path}: kept, {svc} still runs and writes to it",
@@ -2284,6 +2363,7 @@ MESSAGES = {
         "d_untrusted": "{path}: other users can write it, so it is not trusted as root",
         "d_protected": "{path}: names PID {pid}, procclean itself or one of its parents",
         "d_unknown_start": "{path}: names PID {pid} ({cmd}), which matches no pattern and whose start time cannot be read: it may be a reused PID",
+        "d_foreign": "{path}: names PID {pid} ({cmd}), another project's or service's process (by its tag or its folder)",
         "d_leftover": "{svc}: {n} process(es) run that its pidfile does not account for (PID {pids})",
         "d_orphan_match": "{svc}: PID {pid} outlived its parent (now under init) and still matches the pattern: {cmd}",
         "d_orphan_port": "{svc}: PID {pid} outlived its parent (now under init) and still holds port {port}: {cmd}",
@@ -2338,7 +2418,7 @@ MESSAGES = {
         "lay_module": "{path} imports as {module} from the root; -m reuses its cached bytecode",
         "lay_script": "{path} cannot be run with -m from the root; run as a script, compiled on each call",
         "lay_outside": "{path} is outside this folder; copy it into the repo and run init again",
-        "init_gitignore": "add to .gitignore (pidfiles, supervisor state, logs, bytecode): {lines}",
+        "init_gitignore": "add to .gitignore (pidfiles, their state and start records, logs, bytecode): {lines}",
         "init_make_asked": "asked make what {path} defines (files read: {files})",
         "init_make_text": "no GNU make here: read {path} and its includes as text",
         "init_make_dry": "dry run: read {path} and its includes as text (make would run its $(shell ...) calls and the rules that remake its included files)",
@@ -2419,6 +2499,7 @@ MESSAGES = {
         "pidfile_untrusted": "{warn} {path}: 其他用户可写, 以 root 运行时不予信任",
         "pidfile_reused": "{warn} {path}: PID {pid} 已被 PID 文件写入之后启动的进程占用 ({cmd}), 未处理",
         "pidfile_unknown_start": "{warn} {path}: 无法确定 PID {pid} 的启动时间 ({cmd}), 未处理",
+        "pidfile_foreign": "{warn} {path}: PID {pid} 不是本项目的 {svc}, 而是其他项目或服务的进程 ({cmd}; {where}), 未处理",
         "pidfile_protected": "{warn} {path}: PID {pid} 是 procclean 自身或其父进程, 未发送信号",
         "clean_kept": "{warn} {path}: 已保留, {svc}仍在运行 (PID: {pid})",
         "clean_log_kept": "{warn} {path}: 已保留, {svc}仍在运行并写入该文件",
@@ -2470,6 +2551,7 @@ MESSAGES = {
         "d_untrusted": "{path}: 其他用户可写, 以 root 运行时不予信任",
         "d_protected": "{path}: 指向 PID {pid}, 即 procclean 自身或其父进程",
         "d_unknown_start": "{path}: 指向 PID {pid} ({cmd}), 该进程不匹配任何模式且无法读取启动时间: 可能是被重用的 PID",
+        "d_foreign": "{path}: 指向 PID {pid} ({cmd}), 这是其他项目或服务的进程 (依其标记或目录)",
         "d_leftover": "{svc}: 进程残留, {n} 个进程不在 PID 文件中 (PID: {pids})",
         "d_stranger": "{svc}的端口 {port} 被 PID {pid} 占用, 该进程不属于{svc}: {cmd}",
         "init_found": "{ok} 发现{svc}: {what}",
@@ -2524,7 +2606,7 @@ MESSAGES = {
         "lay_module": "{path} 可从根目录以 {module} 导入; -m 可复用已缓存的字节码",
         "lay_script": "{path} 无法从根目录以 -m 运行; 以脚本方式运行, 每次都要编译",
         "lay_outside": "{path} 不在此目录内; 请把它复制到仓库中再运行 init",
-        "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态, 日志, 字节码): {lines}",
+        "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态与启动记录, 日志, 字节码): {lines}",
         "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
         "init_make_text": "这里没有 GNU make: 按文本读取 {path} 及其 include 的文件",
         "init_make_dry": "演练: 按文本读取 {path} 及其 include 的文件 (make 会执行其中的 $(shell ...) 调用和重建 include 文件的规则)",
@@ -3322,10 +3404,10 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
     for service in services:
         info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
         root, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
-                                                     warn)
+                                                     warn, project)
         if root is not None:
             roots.append((root, service, "pidfile"))
-        roots.extend(state_roots(ctx, service, table, protected))
+        roots.extend(state_roots(ctx, service, table, protected, project))
         found, left = scope_roots(table, service, project, matched[service.name],
                                   holders[service.name], everywhere_for(ctx, service))
         roots.extend(found)
@@ -3342,10 +3424,11 @@ def port_listeners(ctx, services):
     return ctx.system.listeners(ports) if ports else []
 
 
-def pidfile_verdict(system, service, info, table, protected):
+def pidfile_verdict(system, service, info, table, protected, project):
     """What a pidfile is worth: (verdict, process).  Verdicts: absent, invalid,
     untrusted, protected (names procclean or an ancestor), dead (nothing runs under
-    that PID, or a zombie), reused (a process started after the pidfile was written),
+    that PID, or a zombie), foreign (another project's or service's process, by its
+    tag or its folder), reused (a process started after the pidfile was written),
     unknown-start (no way to tell), trusted."""
     if not info.exists:
         return "absent", None
@@ -3356,6 +3439,17 @@ def pidfile_verdict(system, service, info, table, protected):
     proc = table.get(info.pid)
     if proc is None or proc.zombie:
         return "dead", None
+    if not project_may_own(system, project, proc, service):
+        return "foreign", proc      # whatever the pattern says: it is not ours
+    # The start procclean recorded when it wrote the pidfile: exact, where the
+    # pidfile's mtime is not (a coarse clock) and the pattern proves nothing.  The
+    # very process it recorded is its own, whoever wrote the pidfile since; another
+    # start under that PID is a reused PID only if the pidfile was not written again
+    # (or touched) since the record: else it is judged as any pidfile is.
+    record = system.read_start_record(info)
+    same = system.is_recorded(proc, record)
+    if same or (same is False and record.get("file") == info.stamp):
+        return ("trusted" if same else "reused"), proc
     if service.matches(proc):
         return "trusted", proc
     # A PID named by the pidfile but not by the pattern counts only if that process
@@ -3368,23 +3462,41 @@ def pidfile_verdict(system, service, info, table, protected):
 
 PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untrusted",
                     "protected": "pidfile_protected", "reused": "pidfile_reused",
-                    "unknown-start": "pidfile_unknown_start"}
+                    "unknown-start": "pidfile_unknown_start", "foreign": "pidfile_foreign"}
 
 
-def _pidfile_root(ctx, service, info, table, protected, warn):
+def _pidfile_root(ctx, service, info, table, protected, warn, project):
     """(the pidfile's process if it may be trusted, else None (with a warning);
     the verdict)."""
-    verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected)
+    verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected, project)
     if verdict == "trusted":
         return proc, verdict
     if warn and verdict in PIDFILE_WARNINGS:
-        ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid,
-                     content=printable(repr(info.raw)[1:]),
+        tag = project.tags.get(proc.pid) if proc else None
+        where = "%s=%s %s=%s" % (TAG_PROJECT, tag[0], TAG_SERVICE, tag[1]) if tag else \
+            (project.cwds.get(proc.pid) if proc else None) or ctx.out.text("folder_unknown")
+        ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid, svc=service.name,
+                     content=printable(repr(info.raw)[1:]), where=printable(where),
                      cmd=printable(proc.command) if proc else "")
     return None, verdict
 
 
-def state_roots(ctx, service, table, protected):
+def project_may_own(system, project, proc, service):
+    """Whether a process that a pidfile or a state file names may be `service`'s: not
+    when its tag is another project's or service's, nor, untagged, when its folder is
+    outside the project and no path it names is inside (a reused PID can name another
+    checkout's backend, whose command line matches all the same).  A folder that
+    cannot be read (another user's process) proves nothing either way: such a
+    process is judged by its start, and a signal to it is refused and reported."""
+    tag = project.tags.get(proc.pid)
+    if tag is not None:
+        return tag == (project.path, service.name)
+    if proc.pid not in project.cwds:
+        project.cwds.update(system.process_cwds([proc.pid]))
+    return project.cwds.get(proc.pid) is None or project.holds(proc)
+
+
+def state_roots(ctx, service, table, protected, project):
     """The child a supervisor's state file names, while it runs: a supervisor killed
     with SIGKILL leaves its child behind, and that record may be the only one."""
     state = ctx.system.read_state(state_path(service))
@@ -3392,7 +3504,8 @@ def state_roots(ctx, service, table, protected):
     if not isinstance(child, int) or not isinstance(when, (int, float)) or child in protected:
         return []
     proc = table.get(child)
-    if proc is None or proc.zombie or ctx.system.started_by(proc, when) is not True:
+    if proc is None or proc.zombie or ctx.system.started_by(proc, when) is not True \
+            or not project_may_own(ctx.system, project, proc, service):
         return []
     return [(proc, service, "state")]
 
@@ -3635,6 +3748,7 @@ def _after_stop(ctx, service, found, targets, left, force):
     if not ctx.dry_run and not left:
         try:
             ctx.system.remove_file(state_path(service))
+            ctx.system.remove_file(service.pidfile + START_SUFFIX)
         except ProcCleanError as exc:
             ctx.out.line("procclean: %s" % printable(str(exc)), err=True)
 
@@ -4081,6 +4195,8 @@ def cmd_clean(ctx, services):
                     ctx.out.warn("pidfile_invalid", path=info.path,
                                  content=printable(repr(info.raw)[1:]))
                 paths.append(service.pidfile)
+                if not ctx.dry_run:
+                    ctx.system.remove_file(service.pidfile + START_SUFFIX)
         if not live:    # its state, its log, and the log start kept of the run before
             paths.extend(path for path in (state_path(service), service.logfile,
                                            service.logfile + ".1") if ctx.system.exists(path))
@@ -5798,9 +5914,11 @@ def install_command(python, how, values, missing, cwd):
 # (the seed's own advice for a bad pidfile: `make clean`).
 PIDFILE_FINDINGS = {"invalid": "d_invalid", "untrusted": "d_untrusted", "dead": "d_stale",
                     "reused": "d_reused", "protected": "d_protected",
-                    "unknown-start": "d_unknown_start"}
+                    "unknown-start": "d_unknown_start", "foreign": "d_foreign"}
+# Verdicts for a pidfile naming a process that runs.
+PIDFILE_NAMED = ("trusted", "reused", "unknown-start", "foreign")
 # Verdicts after which what still matches is not accounted for by a live service.
-DEAD_VERDICTS = ("invalid", "dead", "reused")
+DEAD_VERDICTS = ("invalid", "dead", "reused", "foreign")
 
 
 def check_pidfile(service, info, verdict, proc, hints):
@@ -5889,8 +6007,8 @@ def diagnose(ctx, services, problems):
     # or other procclean processes): reported apart, never stopped by --fix.
     for service in services:
         findings += check_command(service)
-        info = system.read_pidfile(service.pidfile)
-        verdict, proc = pidfile_verdict(system, service, info, table, protected)
+        info, verdict = found.pidfiles[service.name], found.verdicts[service.name]
+        proc = table.get(info.pid) if verdict in PIDFILE_NAMED else None
         findings += check_pidfile(service, info, verdict, proc, hints)
         # The service's processes: the trusted pidfile's tree (check_matches adds more).
         own = set([proc.pid] + descendants(kids, proc.pid)) if verdict == "trusted" else set()
@@ -6200,8 +6318,8 @@ def _module_file(folder, dotted):
 
 def gitignore_missing(found, folder="."):
     """The .gitignore lines missing for what procclean leaves in the project: the
-    pidfiles, the supervisor states beside them (PIDFILE.state), the logs, the kept
-    logs (.log.1) and the bytecode cache."""
+    pidfiles, the supervisor states and start records beside them (PIDFILE.state,
+    PIDFILE.start), the logs, the kept logs (.log.1) and the bytecode cache."""
     import fnmatch
     text = _read_text(os.path.join(folder, ".gitignore")) or ""
     rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
@@ -6210,6 +6328,7 @@ def gitignore_missing(found, folder="."):
     wanted = [("__pycache__", "__pycache__/")]
     for service in found:
         for path, suffix in ((service.value("pidfile"), ".state"),
+                             (service.value("pidfile"), START_SUFFIX),
                              (service.value("logfile"), ".1")):
             name = os.path.basename(path)
             ext = os.path.splitext(name)[1]

@@ -117,6 +117,10 @@ class FakeSystem(procclean.System):
         proc = self.procs.get(pid)
         return proc.start if proc else None
 
+    def start_record(self, pid):
+        proc = self.procs.get(pid)
+        return {"start": proc.start} if proc is not None and self._alive(proc) else None
+
     def listeners(self, ports=None):
         return [l for l in self._listeners if ports is None or l.port in ports]
 

@@ -904,9 +904,9 @@ def test_gitignore_advice_covers_the_state_files(project, init):
     repo = project("fastapi-vite")
     (repo / ".gitignore").write_text("*.pid\n*.log\n")
     code, out, err = init()
-    assert "add to .gitignore (pidfiles, supervisor state, logs, bytecode): " \
-        "__pycache__/ *.pid.state *.log.1" in out, out
-    (repo / ".gitignore").write_text("*.pid\n*.pid.state\n*.log*\n__pycache__/\n")
+    assert "add to .gitignore (pidfiles, their state and start records, logs, bytecode): " \
+        "__pycache__/ *.pid.state *.pid.start *.log.1" in out, out
+    (repo / ".gitignore").write_text("*.pid\n*.pid.state\n*.pid.start\n*.log*\n__pycache__/\n")
     code, out, err = init("--force")
     assert "add to .gitignore" not in out, out
 

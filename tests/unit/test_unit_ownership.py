@@ -568,8 +568,9 @@ def stop_worker(system):
 
 
 def test_the_child_a_dead_supervisors_state_names_is_stopped(in_a):
+    # the worker has no pattern: only the state file finds its child
     dead_supervisors_files(701, 2000.0)
-    system = FakeSystem([FakeProc(701, 1, "python3 worker.py", cwd="/", start=1000.0)])
+    system = FakeSystem([FakeProc(701, 1, "python3 worker.py", start=1000.0)])
     code, out, err = stop_worker(system)
     assert code == 0, out + err
     assert signalled(system) == [701]
@@ -578,8 +579,9 @@ def test_the_child_a_dead_supervisors_state_names_is_stopped(in_a):
 
 def test_the_record_of_a_child_that_could_not_be_stopped_is_kept(in_a):
     dead_supervisors_files(701, 2000.0)
-    system = FakeSystem([FakeProc(701, 1, "python3 worker.py", cwd="/", eperm=True,
-                                  user="root")])
+    child = FakeProc(701, 1, "python3 worker.py", eperm=True, user="root")
+    child.cwd = None        # another user's: its folder cannot be read
+    system = FakeSystem([child])
     code, out, err = stop_worker(system)
     assert code == 1, out + err
     assert "701" in out + err
