@@ -2403,7 +2403,10 @@ MESSAGES = {
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
         "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command (uvicorn ... --port {{port}}) or read PORT in the app",
         "port_hint_app": "    PID {pid} is an editor or browser (forwarding the port?), which procclean leaves alone: close it there",
-        "tc_env": "$VIRTUAL_ENV is {where}",
+        "tc_env": "the active $VIRTUAL_ENV {where}, inside the project",
+        "tc_env_outside": "the active $VIRTUAL_ENV {where}, which is NOT this project's (it is outside the project), because the project has no .venv, venv or lock file of its own",
+        "tc_ignored": "; the active $VIRTUAL_ENV {where} is not this project's (it is outside it): not used",
+        "python_chosen": "{warn} {svc} runs with {python} ({why})",
         "tc_venv": "the virtual environment {where}",
         "tc_lock": "{lock} makes it a {tool} project",
         "tc_lock_no_tool": "{lock} names {tool}, which is not installed; the interpreter running procclean instead",
@@ -2591,7 +2594,10 @@ MESSAGES = {
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
         "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} (uvicorn ... --port {{port}}) 或在应用里读取 PORT",
         "port_hint_app": "    PID {pid} 是编辑器或浏览器 (可能在转发该端口), procclean 不会处理它: 请在其中关闭",
-        "tc_env": "$VIRTUAL_ENV 为 {where}",
+        "tc_env": "当前激活的 $VIRTUAL_ENV {where}, 在项目内",
+        "tc_env_outside": "当前激活的 $VIRTUAL_ENV {where}, 它不属于本项目 (在项目之外), 因为项目自己没有 .venv、venv 或锁文件",
+        "tc_ignored": "; 当前激活的 $VIRTUAL_ENV {where} 不属于本项目 (在项目之外): 不使用",
+        "python_chosen": "{warn} {svc}使用 {python} 运行 ({why})",
         "tc_venv": "虚拟环境 {where}",
         "tc_lock": "{lock} 表明这是 {tool} 项目",
         "tc_lock_no_tool": "{lock} 需要 {tool}, 但未安装; 改用运行 procclean 的解释器",
@@ -3202,14 +3208,32 @@ def python_toolchain(cwd=".", folder=".", environ=None):
     """What `{python}` is for a service run in `cwd` of the project at `folder`:
     (argv prefix, message key saying why, its values).
 
-    $VIRTUAL_ENV, then .venv/ or venv/ in the service's folder, then in the project's,
-    then a uv, poetry or pipenv project by its lock file (`uv run python`, ...), then
-    the interpreter running procclean.  A venv's python is kept as the venv names it
-    (a link): resolved, it would be the base interpreter without the venv's packages."""
+    The project's own interpreter wins: an active $VIRTUAL_ENV inside the project,
+    else .venv/ or venv/ in the service's folder, then in the project's, then a uv,
+    poetry or pipenv project by its lock file (`uv run python`, ...).  An active venv
+    outside the project (another project's, left activated) is passed over for these
+    (its path in values["ignored"]); it is used only when the project has none, and
+    then said to be not the project's (tc_env_outside).  Last, the interpreter running
+    procclean.  A venv's python is kept as the venv names it (a link): resolved, it
+    would be the base interpreter without the venv's packages."""
     environ = os.environ if environ is None else environ
-    venv = environ.get("VIRTUAL_ENV")
-    if venv and os.path.exists(os.path.join(venv, "bin", "python")):
-        return [os.path.join(venv, "bin", "python")], "tc_env", {"where": venv}
+    active = environ.get("VIRTUAL_ENV")
+    if not (active and os.path.exists(os.path.join(active, "bin", "python"))):
+        active = None
+    if active and path_inside(os.path.realpath(active), [os.path.realpath(folder)]):
+        return [os.path.join(active, "bin", "python")], "tc_env", {"where": active}
+    python, key, values = _project_python(cwd, folder)
+    if active and key == "tc_lock_no_tool" or active and python is None:
+        return [os.path.join(active, "bin", "python")], "tc_env_outside", {"where": active}
+    if python is None:
+        return [sys.executable or "python3"], "tc_self", {}
+    if active:
+        values["ignored"] = active
+    return python, key, values
+
+
+def _project_python(cwd, folder):
+    """The project's own interpreter (python_toolchain), or (None, None, {})."""
     bases = [cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]
     for base in bases:
         for name in (".venv", "venv"):
@@ -3228,7 +3252,34 @@ def python_toolchain(cwd=".", folder=".", environ=None):
                                       "tool": tool}
     if missing:
         return [sys.executable or "python3"], "tc_lock_no_tool", missing
-    return [sys.executable or "python3"], "tc_self", {}
+    return None, None, {}
+
+
+def toolchain_why(out, key, values):
+    """Why an interpreter was chosen, in words (and the active venv passed over)."""
+    why = out.text(key, **values)
+    if values.get("ignored"):
+        why += out.text("tc_ignored", where=values["ignored"])
+    return why
+
+
+def python_env(env, cwd):
+    """A service's environment with the project's interpreter first: when an active
+    venv outside the project was passed over (python_toolchain), its bin leaves PATH
+    (so `uvicorn main:app` is not its uvicorn) and the project's venv takes its place
+    (for `uv run` and the like VIRTUAL_ENV goes, so the tool picks its own)."""
+    python, key, values = python_toolchain(cwd, ".", env)
+    if not values.get("ignored"):
+        return
+    ignored = os.path.normpath(os.path.join(values["ignored"], "bin"))
+    path = [p for p in env.get("PATH", "").split(os.pathsep)
+            if p and os.path.normpath(p) != ignored]
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("VIRTUAL_ENV_PROMPT", None)
+    if key == "tc_venv":
+        env["VIRTUAL_ENV"] = os.path.dirname(os.path.dirname(python[0]))
+        path.insert(0, os.path.dirname(python[0]))
+    env["PATH"] = os.pathsep.join(path)
 
 
 def node_toolchain(cwd=".", folder="."):
@@ -3350,6 +3401,8 @@ def launch_env(ctx, service):
             env[port_variable(other.name)] = str(other.port)
     if service.port is not None:
         env["PORT"] = str(service.port)
+    if env.get("VIRTUAL_ENV"):
+        python_env(env, resolve_cwd(service.cwd))
     return env
 
 
@@ -4228,6 +4281,7 @@ def start_plan(ctx, service):
         ctx.out.warn("no_command", svc=service.name)
         return EXIT_FAILED, None
     cwd, argv, shown = launch_plan(service)
+    say_python(ctx, service, cwd)
     if ctx.dry_run:
         ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
         return EXIT_OK, None
@@ -4235,6 +4289,18 @@ def start_plan(ctx, service):
         ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
         return EXIT_FAILED, None
     return None, (cwd, argv, shown)
+
+
+def say_python(ctx, service, cwd):
+    """With a venv active that is not the project's: which interpreter a Python
+    service runs with, and why (the project's own, or the active one, not the
+    project's, for want of one)."""
+    if not os.environ.get("VIRTUAL_ENV") or "{python}" not in service.command:
+        return
+    python, key, values = python_toolchain(cwd)
+    if key == "tc_env_outside" or values.get("ignored"):
+        ctx.out.warn("python_chosen", svc=service.name, python=" ".join(python),
+                     why=toolchain_why(ctx.out, key, values))
 
 
 def claim_pidfile(ctx, service, pid):
@@ -5905,7 +5971,7 @@ def install_command(python, how, values, missing, cwd):
                          for base in (cwd, ".")
                          if os.path.isfile(os.path.join(base, "requirements.txt"))), None)
     what = "-r " + shlex.quote(requirements) if requirements else " ".join(missing)
-    if how in ("tc_self", "tc_lock_no_tool"):
+    if how in ("tc_self", "tc_lock_no_tool", "tc_env_outside"):
         return "python3 -m venv .venv && .venv/bin/python -m pip install %s" % what
     return "%s -m pip install %s" % (" ".join(shlex.quote(p) for p in python), what)
 
@@ -6220,7 +6286,7 @@ def say_toolchains(ctx, found, folder="."):
         if "{python}" in command:
             python, key, values = python_toolchain(cwd, folder)
             out.say("init_python", svc=service.name, python=" ".join(python),
-                    why=out.text(key, **values))
+                    why=toolchain_why(out, key, values))
         elif command.endswith(" run dev"):
             tool, _, lock = node_toolchain(cwd, folder)
             out.say("init_node", svc=service.name, tool=tool, why=out.text(

@@ -186,3 +186,47 @@ def test_status_and_stop_from_a_subfolder_mean_the_project(ns, tmp_path, python_
     assert not os.path.exists(os.path.join(sub, "backend.log"))
     r = ns.procclean("stop", cwd=sub, python=python_edge)
     assert r.rc == 0, r
+
+
+# --- item 8: the project's interpreter wins -------------------------------------------------------
+
+def make_venv(python, path):
+    subprocess.run([python, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    return str(path)
+
+
+def test_the_projects_venv_wins_over_an_unrelated_active_one(ns, tmp_path, python_edge):
+    """Another venv active (VIRTUAL_ENV set, its bin first on PATH): the backend started with
+    it and failed (No module named ...), and doctor proposed installing into it. The
+    project's backend/.venv is used, said, and doctor's fix installs into that one."""
+    project = make_project(tmp_path / "proj")
+    main = os.path.join(str(project), "backend", "main.py")
+    write(main, "import projdep\n" + read(main))
+    decoy = make_venv(python_edge, tmp_path / "elsewhere" / "venv")
+    own = make_venv(python_edge, project / "backend" / ".venv")
+    own_python = os.path.join(own, "bin", "python")
+    env = {"VIRTUAL_ENV": decoy, "PATH": "%s/bin:%s" % (decoy, os.environ.get("PATH", ""))}
+    r = ns.procclean("doctor", "backend", cwd=str(project), env=env, python=python_edge)
+    assert "backend: %s cannot import projdep" % own_python in r.stdout, r
+    assert "fix: %s -m pip install projdep" % own_python in r.stdout, r
+    assert decoy not in r.stdout.replace("VIRTUAL_ENV " + decoy, ""), r
+    site = glob.glob(os.path.join(own, "lib", "python*", "site-packages"))[0]
+    write(os.path.join(site, "projdep.py"), "")
+    r = ns.procclean("start", "--wait", "backend", cwd=str(project), env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert ("backend runs with %s (the virtual environment backend/.venv; the active "
+            "$VIRTUAL_ENV %s is not this project's (it is outside it): not used)"
+            % (own_python, decoy)) in r.stderr, r
+    got = json.loads(fetch(ns, "http://127.0.0.1:8000/"))
+    assert got["python"] == own_python, got
+    r = ns.procclean("stop", cwd=str(project), env=env, python=python_edge)
+    assert r.rc == 0, r
+    # No interpreter of its own: the active one, said plainly not to be the project's.
+    import shutil
+    shutil.rmtree(own)
+    r = ns.procclean("start", "--dry-run", "backend", cwd=str(project), env=env,
+                     python=python_edge)
+    assert r.rc == 0, r
+    assert "would start backend: %s/bin/python main.py" % decoy in r.stdout, r
+    assert ("backend runs with %s/bin/python (the active $VIRTUAL_ENV %s, which is NOT this "
+            "project's" % (decoy, decoy)) in r.stderr, r

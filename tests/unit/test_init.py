@@ -983,3 +983,30 @@ def test_a_makefile_with_its_own_ARGS_gets_PROCCLEAN_ARGS(project, init):
     assert make_n(repo, "logs", "PROCCLEAN_ARGS=-f").stdout.strip() == \
         "python3 -m procclean logs -f"
     assert make_n(repo, "run").stdout.strip() == "python main.py --reload"
+
+
+def test_active_venv_outside_the_project_is_passed_over(tmp_path, monkeypatch):
+    """Another project's venv left activated: the project's own interpreter wins, and the
+    services launched get the project's venv first on PATH instead of the active one's;
+    without one of its own, the active venv is used and said not to be the project's."""
+    project = tmp_path / "proj"
+    (project / "backend").mkdir(parents=True)
+    monkeypatch.chdir(str(project))
+    decoy = tmp_path / "decoy"
+    fake_venv(decoy)
+    env = {"VIRTUAL_ENV": str(decoy), "PATH": "%s/bin:/usr/bin" % decoy}
+    tc = procclean.python_toolchain
+    assert tc("backend", environ=env) == (
+        [str(decoy / "bin" / "python")], "tc_env_outside", {"where": str(decoy)})
+    fake_venv(project / "backend" / ".venv")
+    venv = str(project / "backend" / ".venv")
+    assert tc("backend", environ=env) == (
+        [venv + "/bin/python"], "tc_venv", {"where": "backend/.venv", "ignored": str(decoy)})
+    launched = dict(env)
+    procclean.python_env(launched, "backend")
+    assert launched["VIRTUAL_ENV"] == venv
+    assert launched["PATH"] == "%s/bin:/usr/bin" % venv
+    out = procclean.Reporter(lang="en")
+    assert procclean.toolchain_why(out, *tc("backend", environ=env)[1:]) == (
+        "the virtual environment backend/.venv; the active $VIRTUAL_ENV %s is not this "
+        "project's (it is outside it): not used" % decoy)
