@@ -2469,6 +2469,8 @@ MESSAGES = {
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
         "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
+        "after_failed": "{fail} {svc} not started: {dep}, which it starts after, failed",
+        "dev_not_started": "not started: {dep} failed",
         # -- status --
         "status_state": "{warn} {svc}: {state}, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_crashed": "{fail} {svc}: crashed, not running",
@@ -2660,6 +2662,8 @@ MESSAGES = {
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
         "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
+        "after_failed": "{fail} 未启动{svc}: 它所等待的{dep}启动失败",
+        "dev_not_started": "未启动: {dep}启动失败",
         # -- status --
         "status_state": "{warn} {svc}: {state}, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_crashed": "{fail} {svc}: 已崩溃, 未运行",
@@ -4358,19 +4362,39 @@ def cmd_start(ctx, services):
     for service in services:
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
-    # From the look at the machine to the pidfile written, no other start or stop of
-    # these services runs; the locks go before the watch (the supervisor that
-    # --supervise starts takes its service's lock too).
-    with service_locks(ctx, services):
-        failed, started = _start_services(ctx, services)
+    failed, started = False, []
+    for wave in start_waves(services):
+        ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
+        failed = failed or len(ready) < len(wave)
+        # From the look at the machine to the pidfile written, no other start or stop
+        # of these services runs; the locks go before a wait and before the watch (the
+        # supervisor that --supervise starts takes its service's lock too).
+        with service_locks(ctx, ready):
+            wave_failed, launched = _start_services(ctx, ready)
+        failed = failed or wave_failed
+        started.extend(launched)
     if started and not _watch_start(ctx, started):
         failed = True
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def start_waves(services):
+    """`services` (in start order) cut before each one that starts after another of
+    them: a wave is looked at and started, under its locks, once the services of the
+    waves before it that it starts after are ready."""
+    waves, names = [], set()
+    for service in services:
+        if not waves or any(name in names for name in service.after):
+            waves.append([])
+        waves[-1].append(service)
+        names.add(service.name)
+    return waves
+
+
 def _start_services(ctx, services):
-    """Start each service not running yet: (failed, [(service, child, shown, log
-    position)])."""
+    """Start each service not running yet: (failed, [the Launch of each started])."""
+    if not services:
+        return False, []
     found = survey(ctx, services)
     failed = False
     started = []
@@ -4385,9 +4409,7 @@ def _start_services(ctx, services):
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
-        entry = None                # not started (and said why)
-        if not service.after or _wait_after(ctx, service, started):
-            entry = _launch(ctx, service, plan)
+        entry = _launch(ctx, service, plan)
         if entry is None:
             failed = True
         else:
@@ -4411,7 +4433,7 @@ def _start_blocked(ctx, service, found):
 
 
 def _launch(ctx, service, plan):
-    """Spawn one service (or its supervisor) and write its pidfile: the entry
+    """Spawn one service (or its supervisor) and write its pidfile: the Launch
     `_watch_start` follows, or None (said) when it could not be started."""
     cwd, argv, shown = plan
     if ctx.rotate:
@@ -4427,7 +4449,7 @@ def _launch(ctx, service, plan):
     if not supervised(ctx, service):
         ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
                               % (service.name, child.pid, shown, cwd))
-    return (service, child, shown, position)
+    return Launch(ctx, service, child, shown, position)
 
 
 def supervisor_argv(ctx, service, env):
@@ -4455,27 +4477,38 @@ def _watch_start(ctx, started):
     without --wait, it survived START_CHECK; with --wait, it listens and answers, or
     it failed, or the timeout passed.  What failed is stopped again, with its log's
     last lines.  False if any failed."""
+    ok = True
+    for launch, outcome in launch_outcomes(ctx, started):
+        if outcome[0] == "ok":
+            _say_started(ctx, launch.service, launch.child, launch.shown)
+            if launch.waits:
+                ctx.out.say("listening", svc=launch.service.name, port=launch.service.port)
+        else:
+            launch.fail(*outcome)
+            ok = False
+    return ok
+
+
+TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
+
+
+def launch_outcomes(ctx, launches):
+    """Watch fresh services together (see Launch): yields (launch, outcome) as each
+    one's outcome is known, then (launch, its timeout) for those that wait and are
+    neither ready nor failed within --timeout."""
     system = ctx.system
     begun = system.clock()
-    pending = [Launch(ctx, *entry) for entry in started]
-    ok = True
+    pending = list(launches)
     delay = 0.02
     while pending:
         waiting = [l.service for l in pending if l.waits]
         table = system.process_table() if waiting else None
         listening = set(l.port for l in port_listeners(ctx, waiting))
         for launch in list(pending):
-            outcome = launch.look(table, listening, system.clock() - begun)
-            if outcome is None:
-                continue
-            pending.remove(launch)
-            if outcome[0] == "ok":
-                _say_started(ctx, launch.service, launch.child, launch.shown)
-                if launch.waits:
-                    ctx.out.say("listening", svc=launch.service.name, port=launch.service.port)
-            else:
-                launch.fail(*outcome)
-                ok = False
+            outcome = launch.look(table, listening)
+            if outcome is not None:
+                pending.remove(launch)
+                yield launch, outcome
         now = system.clock()
         over = begun + (ctx.timeout if all(l.waits for l in pending) else START_CHECK)
         if not pending or now >= over and all(l.waits for l in pending):
@@ -4483,9 +4516,7 @@ def _watch_start(ctx, started):
         system.sleep(max(0.0, min(delay, over - now)))
         delay = min(delay * 2, 0.25)
     for launch in pending:
-        launch.fail(*launch.timed_out())
-        ok = False
-    return ok
+        yield launch, launch.timed_out()
 
 
 class Launch(object):
@@ -4493,18 +4524,35 @@ class Launch(object):
     service listens on its port and answers its health URL, or when a sign of
     failure is seen: its process exited, its supervisor saw it exit, a worker in its
     tree exited (<defunct>, the reloader's case) or its log says its start-up
-    failed while nothing listens (these two lasting FAILED_CONFIRM)."""
+    failed while nothing listens (these two lasting FAILED_CONFIRM).  With `ready`
+    (a service others start after) it waits for its port as with --wait."""
 
-    def __init__(self, ctx, service, child, shown, position):
+    def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
+        self.position = position
         self.offset, self.identity = position
-        self.waits = waits(ctx, service)
+        self.waits = service.port is not None if ready else waits(ctx, service)
         self.log_failed = False
         self.sign_since = None
         self.health = None
+        self.begun = ctx.system.clock()
+        self.known = None           # an outcome seen already (by a wait for it)
 
-    def look(self, table, listening, elapsed):
+    def twin(self):
+        """The same launch watched for being ready (see _wait_after)."""
+        return Launch(self.ctx, self.service, self.child, self.shown, self.position, True)
+
+    def poll(self):
+        """look() at this one service, with a fresh look at the machine."""
+        table = self.ctx.system.process_table() if self.waits else None
+        listening = set(l.port for l in port_listeners(self.ctx, [self.service]))
+        return self.look(table, listening)
+
+    def look(self, table, listening):
         """None while the outcome is unknown, else ("ok", {}) or (message key, values)."""
+        if self.known is not None:
+            return self.known
+        elapsed = self.ctx.system.clock() - self.begun
         code = self.child.poll()
         if code is not None:
             return "start_failed", {"code": code}
@@ -4897,6 +4945,11 @@ DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it a
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
 
 
+# Why a session ended that the log's last lines explain: a service exited, its
+# restarts gave up, or one that others start after failed on its way to ready.
+DEV_TAIL_KEYS = ("dev_exited", "gave_up", "start_log_failed", "start_worker_exited")
+
+
 def dev_prefixes(names, colour):
     """name -> (prefix of its output lines, prefix of procclean's own lines about it):
     the name padded to the longest, coloured per service when `colour`."""
@@ -5184,28 +5237,25 @@ def dev_env(ctx, service, colour):
     return env
 
 
-def service_ready(ctx, service):
-    """Ready for the services after it: its port listens and its health URL answers
-    (each when it has one)."""
-    if service.port is None:
-        return True
-    if not port_listeners(ctx, [service]):
-        return False
-    health = check_health(ctx.system, service, ctx.health_timeout)
-    return health is None or health["state"] == "healthy"
-
-
 def _wait_after(ctx, service, started):
     """start: wait until the services `service` starts after are ready (those started
-    in this run); False (said) when one is not within the timeout or has exited."""
-    begun = ctx.system.clock()
-    for dep, child in [entry[:2] for entry in started if entry[0].name in service.after]:
-        while not service_ready(ctx, dep):
-            if child.poll() is not None or ctx.system.clock() - begun >= ctx.timeout:
-                ctx.out.warn("after_timeout", svc=service.name, dep=dep.name,
-                             timeout=format_seconds(ctx.timeout))
-                return False
-            ctx.system.sleep(DEV_POLL)
+    in this run, watched as start --wait watches); False (said) as soon as one failed,
+    or when one is not ready within the timeout.  A failure seen is kept for the watch
+    that reports it."""
+    deps = dict((launch.twin(), launch) for launch in started
+                if launch.service.name in service.after)
+    for twin, (key, values) in launch_outcomes(ctx, list(deps)):
+        if key == "ok":
+            continue
+        launch = deps[twin]
+        if launch.waits or key not in TIMEOUT_KEYS:
+            launch.known = (key, values)
+        if key in TIMEOUT_KEYS:
+            ctx.out.warn("after_timeout", svc=service.name, dep=twin.service.name,
+                         timeout=format_seconds(ctx.timeout))
+        else:
+            ctx.out.warn("after_failed", svc=service.name, dep=twin.service.name)
+        return False
     return True
 
 
@@ -5270,7 +5320,7 @@ class _DevEntry(object):
     """One service of a dev session: its child and where it stands."""
 
     def __init__(self, service):
-        self.service, self.child = service, None
+        self.service, self.child, self.launch = service, None, None
         self.state = "waiting"      # waiting, running, exited, backoff, done
         self.ready = False          # its port listens and its health URL answers
         self.since = None           # when it (last) started
@@ -5358,7 +5408,9 @@ class DevSession(object):
                 if deps:
                     self.own(entry, "dev_waiting", deps=", ".join(d.service.name for d in deps))
             late = [d for d in deps if not self.is_ready(d)]
-            if not late:
+            if self.failure is not None:
+                self.own(entry, "dev_not_started", dep=self.failure[0].service.name)
+            elif not late:
                 self.spawn(entry)
             elif now - entry.waiting_since >= self.ctx.timeout:
                 self.failure = (entry, "after_timeout", dict(
@@ -5366,16 +5418,28 @@ class DevSession(object):
                     timeout=format_seconds(self.ctx.timeout)))
 
     def is_ready(self, entry):
-        if not entry.ready and entry.state == "running" \
-                and service_ready(self.ctx, entry.service):
-            entry.ready = True
-            if entry.service.port is not None:
-                self.own(entry, "dev_listening", port=entry.service.port)
-        return entry.ready
+        """Whether the services after `entry` may start, watched as start --wait
+        watches: a failure seen while it still runs (its log, a worker that exited)
+        ends the session at once (an exit is check_children's to judge)."""
+        if entry.ready or entry.state != "running":
+            return entry.ready
+        outcome = entry.launch.poll()
+        if outcome is None or outcome[0] == "start_failed":
+            return False
+        if outcome[0] != "ok":
+            service = entry.service
+            self.failure = (entry, outcome[0], dict(outcome[1], svc=service.name,
+                                                    log=service.logfile))
+            return False
+        entry.ready = True
+        if entry.service.port is not None:
+            self.own(entry, "dev_listening", port=entry.service.port)
+        return True
 
     def spawn(self, entry):
         ctx, service = self.ctx, entry.service
         cwd, argv, shown = launch_plan(service)
+        position = self.system.log_position(service.logfile)
         child, fd, problem = spawn_tracked(ctx, service, (cwd, argv),
                                            dev_env(ctx, service, ctx.out.colour), piped=True)
         if child is None:
@@ -5384,6 +5448,7 @@ class DevSession(object):
             return
         entry.child, entry.state, entry.since, entry.ready = child, "running", \
             self.system.clock(), False
+        entry.launch = Launch(ctx, service, child, shown, position, ready=True)
         try:
             log_fd = self.system.open_log(service.logfile)
         except OSError:
@@ -5453,7 +5518,7 @@ class DevSession(object):
         if self.failure is not None:
             entry, key, values = self.failure
             ctx.out.warn(key, **values)
-            if key in ("dev_exited", "gave_up"):
+            if key in DEV_TAIL_KEYS:
                 for line in self.system.tail(entry.service.logfile, ctx.lines):
                     ctx.out.line("    " + line, err=True)
             return EXIT_FAILED
