@@ -2372,6 +2372,12 @@ MESSAGES = {
         "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
         "init_found": "{ok} found {svc}: {what}",
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
+        "init_missing": "{warn} {hint}, but init found no {svc}: it looked for {looked}. To run it with procclean, add this to procclean.ini (and its name to services), with your values:",
+        "miss_depends": "{file} depends on {what}",
+        "miss_dev_script": "{file} uses a frontend framework and has no dev script (its scripts: {scripts})",
+        "looked_backend": "an app object (FastAPI(), Flask(), ...) in {files}, a manage.py, a server command in a README, pyproject tasks, package.json scripts or a Procfile",
+        "looked_worker": "a Celery(...) app in the modules of {base}, a worker command (celery ... worker, rq worker) in a README, pyproject tasks, package.json scripts or a Procfile",
+        "looked_frontend": "a dev, serve or dev-server start script in {files}",
         "init_wrote": "{ok} wrote {path}",
         "init_would_write": "would write {path}:",
         "init_paste": "Makefile targets to paste (or run {prog} init --makefile):",
@@ -2561,6 +2567,12 @@ MESSAGES = {
         "d_stranger": "{svc}的端口 {port} 被 PID {pid} 占用, 该进程不属于{svc}: {cmd}",
         "init_found": "{ok} 发现{svc}: {what}",
         "init_nothing": "未发现 Python 后端或前端; 未写入任何文件",
+        "init_missing": "{warn} {hint}, 但 init 未找到{svc}: 已查找 {looked}。如需由 procclean 运行, 请把下面这段 (改成你的值) 加入 procclean.ini, 并把它的名字加入 services:",
+        "miss_depends": "{file} 依赖 {what}",
+        "miss_dev_script": "{file} 使用了前端框架, 却没有 dev 脚本 (已有脚本: {scripts})",
+        "looked_backend": "{files} 中的应用对象 (FastAPI(), Flask() 等), manage.py, 以及 README, pyproject 任务, package.json 脚本或 Procfile 中的服务器命令",
+        "looked_worker": "{base} 各模块中的 Celery(...) 应用, 以及 README, pyproject 任务, package.json 脚本或 Procfile 中的 worker 命令 (celery ... worker, rq worker)",
+        "looked_frontend": "{files} 中的 dev, serve 或启动开发服务器的 start 脚本",
         "init_wrote": "{ok} 已写入 {path}",
         "init_would_write": "将写入 {path}:",
         "init_appended": "{ok} 已添加到 Makefile: {targets}",
@@ -6213,7 +6225,48 @@ def cmd_doctor(ctx, services, problems, fix=False):
 
 # -- init: set a repo up -------------------------------------------------------------
 
-ASGI_RE = r"(?m)^(\w+)\s*=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\s*\("
+# Where a backend or a frontend usually lives, in the order init looks.
+BACKEND_DIRS = ("backend", "api", "server", "app", "apps/api", "apps/backend", "apps/server",
+                "services/api", "project", ".")
+FRONTEND_DIRS = ("frontend", "web", "client", "ui", "apps/web", "apps/frontend",
+                 "apps/client", "apps/ui", "packages/web", "packages/frontend", ".")
+# Files that define an app, best first; searched in a project, its packages and src/PKG.
+APP_MODULES = ("main", "app", "asgi", "server", "api", "application", "wsgi", "run",
+               "__init__")
+WORKER_MODULES = ("celery", "celery_app", "worker", "tasks")
+PY_MARKERS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "uv.lock",
+              "poetry.lock", "manage.py")
+# Folders that hold no app (tests, migrations, environments, assets).
+SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic", "venv", "env",
+                       "static", "templates", "docs", "scripts", "dist", "build",
+                       "__pycache__", "site-packages"))
+DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
+             "development.md", "CONTRIBUTING.md")
+ASGI_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar)\s*\("
+FLASK_RE = r"(?m)^(?:(\w+)\s*(?::[^=\n]*)?=\s*(?:flask\.)?Flask\s*\(|def (create_app|make_app)\()"
+CELERY_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\("
+WEB_FRAMEWORKS = ("fastapi", "flask", "django", "starlette", "litestar", "quart")
+# A command line that runs a Python web server or worker, as a README or a task table
+# writes it (after `cd X &&` and VAR=value).
+PY_RUNNER = r"(?:(?:uv|poetry|pipenv|pdm|rye|hatch) run\s+)?(?:python[0-9.]*\s+-m\s+)?"
+SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)\s+\S|fastapi\s+(?:dev|run)\b|"
+             r"flask(?:\s+\S+){0,4}?\s+run\b|"
+             r"(?:python[0-9.]*\s+)?(?:\./)?manage\.py\s+runserver\b")
+WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
+COMMAND_RE = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
+                        % (PY_RUNNER, SERVER_RE, WORKER_RE))
+# pyproject entry points whose name says they serve ([project.scripts] dev = "app.cli:dev").
+SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
+# Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
+PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
+            "celery", "dramatiq", "arq")
+NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("nuxi", 3000), ("nuxt", 3000),
+                     ("ng ", 4200), ("astro", 4321), ("gatsby", 8000), ("vite", 5173),
+                     ("svelte-kit", 5173), ("remix", 5173))
+# A `start` script that runs a dev server (not `next start`, a production server).
+DEV_START_RE = r"react-scripts start|ng serve|vite|webpack(?:-dev-server| serve)|parcel|nuxi? dev"
+FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
+                 '"nuxt"', '"solid-js"', '"preact"')
 
 
 def _read_text(path, limit=262144):
@@ -6253,7 +6306,7 @@ class FoundService(object):
         return default_fields(self.name).get(field, "") if value is None else value
 
     def changed(self):
-        """The fields whose value differs from the default, in SERVICE_FIELDS order."""
+        """The fields whose value differs from the default, in ALL_FIELDS order."""
         defaults = default_fields(self.name)
         defaults.update((k, v) for k, v in FIELD_DEFAULTS.items() if k not in defaults)
         return [f for f in ALL_FIELDS if f in self.fields and
@@ -6263,83 +6316,613 @@ class FoundService(object):
         return self.sources.get(field) or self.what
 
 
-def detect_project(folder="."):
-    """What `init` finds: a list of FoundService."""
-    return [found for found in (_detect_backend(folder), _detect_frontend(folder)) if found]
+class Missing(object):
+    """A service the repo seems to have and init did not find: what suggests it
+    (message key, values), what init looked for (key, values), and a procclean.ini
+    section to paste (a FoundService)."""
+
+    def __init__(self, hint, looked, section):
+        self.hint, self.looked, self.section = hint, looked, section
 
 
-def _detect_backend(folder):
-    for sub in ("backend", "api", "server", "."):
-        base = os.path.join(folder, sub)
-        for module in ("main", "app", "asgi", "server"):
-            text = _read_text(os.path.join(base, module + ".py"))
-            if text is None:
-                continue
-            asgi = re.search(ASGI_RE, text)
-            port_match = re.search(r"port\s*=\s*(\d{2,5})", text)
-            port = port_match.group(1) if port_match else "8000"
-            app = "%s:%s" % (module, asgi.group(1)) if asgi else None
-            if "__main__" in text and module == "main":
-                command, how = "{python} main.py", "python main.py"
-            elif app:
-                command = "{python} -m uvicorn %s --host 127.0.0.1 --port %s" % (app, port)
-                how = "uvicorn " + app
+def detect_project(folder=".", missing=None):
+    """What `init` finds: a list of FoundService.  A Procfile.dev (else Procfile) gives
+    a service per entry; the layout adds the backend, frontend and worker it lacks.
+    `missing`, a list, gets a Missing for each service the repo seems to have and
+    init did not find."""
+    missing = [] if missing is None else missing
+    found = _procfile_services(folder)
+    commands = " ".join(s.fields.get("command", "") for s in found)
+    kinds = (("backend", SERVER_RE, _detect_backend),
+             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng ",
+              _detect_frontend),
+             ("worker", WORKER_RE, _detect_worker))
+    for name, covered, detect in kinds:
+        if found and re.search(covered, commands):
+            continue            # the Procfile runs one already
+        service = detect(folder, missing)
+        if service is not None and not any(s.name == service.name for s in found):
+            found.append(service)
+    return found
+
+
+def _listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def _package_dirs(root, top):
+    """The sub-folders of `root` that may hold an app's package (src/PKG included)."""
+    subs = []
+    for entry in _listdir(root):
+        path = os.path.join(root, entry)
+        if entry.startswith(".") or entry in SKIP_DIRS or not os.path.isdir(path):
+            continue
+        if top and (entry in FRONTEND_DIRS or os.path.exists(os.path.join(path, "package.json"))
+                    or os.path.exists(os.path.join(path, "pyproject.toml"))):
+            continue        # another project of the repo, looked at on its own
+        if entry == "src":
+            subs += [os.path.join("src", e) for e in _listdir(path)
+                     if not e.startswith(".") and os.path.isdir(os.path.join(path, e))]
+        else:
+            subs.append(entry)
+    return subs[:64]
+
+
+def _app_files(folder, base, modules=APP_MODULES):
+    """The files of the Python project at `base` that may define an app, best first:
+    base/main.py ..., then base/PKG/main.py ..., base/src/PKG/main.py ..."""
+    root = os.path.join(folder, base)
+    files = []
+    for sub in [""] + _package_dirs(root, base == "."):
+        for module in modules:
+            path = os.path.join(sub, module + ".py")
+            if (sub or module != "__init__") and os.path.isfile(os.path.join(root, path)):
+                files.append(path)
+    return files
+
+
+def _module_of(path):
+    """(dotted module, --app-dir) of a file relative to where its command runs."""
+    parts = os.path.splitext(path)[0].split(os.sep)
+    app_dir = None
+    if parts[0] == "src" and len(parts) > 2:
+        app_dir, parts = "src", parts[1:]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts), app_dir
+
+
+def _python_bases(folder):
+    """The folders of BACKEND_DIRS that hold a Python project or app, in order."""
+    bases = []
+    for base in BACKEND_DIRS:
+        root = os.path.join(folder, base)
+        if base != "." and not os.path.isdir(root):
+            continue
+        # app/ is the root project's package unless it is a project of its own
+        if base == "." or any(os.path.exists(os.path.join(root, m)) for m in PY_MARKERS) \
+                or (base != "app" and _app_files(folder, base)):
+            bases.append(base)
+    return bases
+
+
+def pattern_for(command):
+    """A pattern that finds what `command` starts in a `ps -ef` line: its program
+    (after runners such as `uv run`, `{python} -m`, `npx`; a script after python) and
+    up to three of the words that follow it (a module:app, a subcommand), without
+    ports, hosts or flags that ps may show otherwise.  `uv run uvicorn app.main:app
+    --port {port}` -> the line `.../python .../uvicorn app.main:app --port 8001`:
+    `uvicorn app\\.main:app`."""
+    words = _command_words(command)
+    if not words:
+        return _literal(command.strip())
+    pattern = _literal(os.path.basename(words[0]))
+    if words[0].endswith(".py"):
+        pattern = "[Pp]ython.*" + _literal(words[0].lstrip("./"))
+    skip_value = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "--loglevel",
+                  "-l", "--workers", "-w", "--concurrency", "-c", "--logfile", "--reload-dir",
+                  "--env-file", "--root-path", "-P", "-k", "--worker-class", "-Q",
+                  "-n", "--hostname")
+    index, kept, last = 1, 0, 0
+    while index < len(words) and kept < 3:
+        word = words[index]
+        if "{" in word or "$" in word:
+            break
+        if word in skip_value:
+            index += 2
+            continue
+        if word.startswith("-") and word not in ("-A", "--app") and not \
+                re.match(r"^(-A|--app)=", word):
+            index += 1
+            continue
+        pattern += (" " if index == last + 1 else ".*") + _literal(word)
+        kept, last, index = kept + 1, index, index + 1
+    return pattern
+
+
+def _command_words(command):
+    """The words of a command from its program on: the last `&&` part, without
+    VAR=value, exec, runners (uv run, poetry run, npx...) and `{python} [-m]`."""
+    import shlex
+    try:
+        words = shlex.split(command.split("&&")[-1])
+    except ValueError:
+        words = command.split()
+    while words and (re.match(r"^[A-Za-z_]\w*=", words[0]) or words[0] in ("exec", "env")):
+        words = words[1:]
+    runners = (("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("pdm", "run"),
+               ("rye", "run"), ("hatch", "run"), ("bundle", "exec"), ("pnpm", "exec"))
+    while len(words) > 1 and (tuple(words[:2]) in runners or words[0] in ("npx", "bunx")):
+        words = words[1:] if words[0] in ("npx", "bunx") else words[2:]
+    if words and (words[0] == "{python}" or re.match(r"^python[0-9.]*$",
+                                                      os.path.basename(words[0]))):
+        words = words[2:] if words[1:2] == ["-m"] else words[1:]
+    return words
+
+
+def _literal(text):
+    """`text` as a regular expression that matches it (re.escape also escapes spaces
+    and dashes on older Pythons, which reads badly in procclean.ini)."""
+    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
+
+
+def with_port(command, default=None):
+    """(command with its port as `{port}`, the port, where it was said): a literal
+    --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
+    that takes --port and names none gets ` --port {port}`; `default` is its port."""
+    port_res = (r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)(\d{2,5})\b",
+                r"(PORT=)(\d{2,5})\b")
+    for port_re in port_res:
+        match = re.search(port_re, command)
+        if match:
+            return (command[:match.start(2)] + "{port}" + command[match.end(2):],
+                    match.group(2), "flag")
+    match = re.search(r"\$\{?PORT(?::-(\d{2,5}))?\}?", command)
+    if match:
+        return (command[:match.start()] + "{port}" + command[match.end():],
+                match.group(1) or default, "env")
+    if default is None:
+        return command, None, None
+    if re.search(r"manage\.py\s+runserver\s*$", command):
+        return command + " {port}", default, "added"
+    if re.search(r"\b(uvicorn|fastapi\s+(dev|run)|flask\b.*\brun)\b", command) and \
+            not re.search(r"--(uds|fd)\b", command):
+        return command + " --port {port}", default, "added"
+    return command, default, None
+
+
+def _python_command(command):
+    """A documented Python command as procclean runs it: `python`, `python -m X` and
+    a bare uvicorn, flask, celery... through `{python}` (the project's interpreter,
+    python_toolchain); `uv run ...`, `poetry run ...` as written."""
+    command = command.strip().rstrip(".,:;`'\")")
+    head = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command)
+    env, rest = head.group(1), head.group(2)
+    if re.match(r"^python[0-9.]*\s", rest):
+        rest = "{python}" + rest[rest.index(" "):]
+    elif re.match(r"^\./manage\.py\b", rest):
+        rest = "{python} " + rest[2:]
+    elif rest.split(" ", 1)[0] in PY_TOOLS:
+        rest = "{python} -m " + rest
+    return env + rest
+
+
+def _default_port(command):
+    if re.search(r"\bflask\b", command):
+        return "5000"
+    return "8000" if re.search(SERVER_RE, command) else None
+
+
+def _doc_commands(text, where, cwd):
+    """The server and worker command lines in a document (README code blocks and
+    `code`, a task's value), each {kind, command, cwd, where}: `cd X &&` moves cwd."""
+    found = []
+    for number, line in enumerate(text.splitlines()[:4000], 1):
+        spans = [line] + re.findall(r"`([^`\n]+)`", line)
+        for span in spans:
+            here = cwd
+            span = re.sub(r"^\s*(?:[$>#]\s+|-\s+)?", "", span.strip().strip("`"))
+            for part in re.split(r"\s*(?:&&|;)\s*", span):
+                cd = re.match(r"^cd\s+([\w./-]+)$", part)
+                if cd:
+                    here = os.path.normpath(os.path.join(here, cd.group(1)))
+                    continue
+                match = COMMAND_RE.match(part)
+                if match:
+                    found.append({"kind": "server" if match.group(1) else "worker",
+                                  "command": part, "cwd": here,
+                                  "where": where % number if "%" in where else where})
+                    break
             else:
                 continue
-            deps = " ".join(_read_text(os.path.join(d, n)) or "" for d in (base, folder)
-                            for n in ("pyproject.toml", "requirements.txt"))
-            framework = asgi.group(2) if asgi else (
-                "FastAPI" if "fastapi" in deps.lower() else "Python")
-            pattern = BUILTIN_SERVICES[0]["pattern"] if module == "main" else "uvicorn.*" + app
-            where = os.path.normpath(os.path.join(sub, module + ".py"))
-            return FoundService("backend", {
-                "pattern": pattern, "pidfile": "backend.pid", "logfile": "backend.log",
-                "port": port, "command": command, "cwd": sub, "health": "auto"},
-                "%s/%s.py (%s app, run as %s)" % (sub, module, framework, how), {
-                    "pattern": "made to match the command as ps shows it",
-                    "port": where + (" (port=%s)" % port if port_match else
-                                     " (uvicorn's default port)"),
-                    "command": "%s (%s app)" % (where, framework), "cwd": where})
+            break
+    return found
+
+
+def _documented(folder, bases):
+    """Every server and worker command the repo documents for its Python projects:
+    README-like files at the root and in each base, pyproject task tables (poe,
+    taskipy, pdm, rye, hatch), the root package.json's scripts."""
+    import json
+    found = []
+    for base in ["."] + [b for b in bases if b != "."]:
+        for name in DOC_FILES:
+            path = os.path.normpath(os.path.join(base, name))
+            text = _read_text(os.path.join(folder, path))
+            if text:
+                found += _doc_commands(text, path + " line %d", base)
+        path = os.path.normpath(os.path.join(base, "pyproject.toml"))
+        for table, key, value in _toml_strings(_read_text(os.path.join(folder, path)) or ""):
+            if re.match(r"^tool\.(poe\.tasks|taskipy\.tasks|pdm\.scripts|rye\.scripts|"
+                        r"hatch\.envs\.\w+\.scripts)", table):
+                found += _doc_commands(value, "%s [%s] %s" % (path, table, key), base)
+            elif table in ("project.scripts", "tool.poetry.scripts") and key in SERVE_SCRIPTS:
+                found += _entry_point(folder, base, key, value, "%s [%s] %s" % (
+                    path, table, key))
+    try:
+        scripts = json.loads(_read_text(os.path.join(folder, "package.json")) or "{}")
+        scripts = scripts.get("scripts") if isinstance(scripts, dict) else None
+    except ValueError:
+        scripts = None
+    for key, value in sorted((scripts or {}).items()) if isinstance(scripts, dict) else ():
+        if isinstance(value, str):
+            found += _doc_commands(value, "package.json scripts.%s" % key, ".")
+    return found
+
+
+def _entry_point(folder, base, name, target, where):
+    """A pyproject script (`start = "app.main:start"`) that runs a server (its module
+    calls uvicorn.run or app.run), run by the project's tool: [candidate] or []."""
+    module = target.split(":", 1)[0].replace(".", os.sep)
+    text = next((t for t in (_read_text(os.path.join(folder, base, sub, module + ".py"))
+                             for sub in ("", "src")) if t), "")
+    if not re.search(r"\.run\(", text):
+        return []
+    runner = next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
+                   if any(os.path.isfile(os.path.join(folder, d, lock)) for d in (base, "."))),
+                  None)
+    if runner is None or runner == "pipenv":
+        return []
+    port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
+    command = "%s run %s" % (runner, name)
+    return [{"kind": "server", "command": command, "cwd": base, "where": where,
+             "port": port.group(1) if port else "8000",
+             "pattern": r"(%s|bin/%s)( |$)" % (_literal(command), _literal(name))}]
+
+
+def _toml_strings(text):
+    """[(table, key, string)] of a TOML file's one-line string values, `key = "..."`
+    and `key = { cmd = "..." }` (poe's form): enough for the task tables init reads,
+    on every Python (tomllib is 3.11+)."""
+    table, found = "", []
+    for line in text.splitlines():
+        head = re.match(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$", line)
+        if head:
+            table = head.group(1).strip().replace('"', "")
+            continue
+        item = re.match(r"""^\s*([\w.:"-]+)\s*=\s*(?:\{[^}]*?\b(?:cmd|shell)\s*=\s*)?"""
+                        r"""(?:"((?:[^"\\]|\\.)*)"|'([^']*)')""", line)
+        if item:
+            value = item.group(2) if item.group(2) is not None else item.group(3)
+            found.append((table, item.group(1).strip('"'), value.replace('\\"', '"')))
+    return found
+
+
+def _resolves(folder, cwd, command):
+    """Whether the module or script a command names is there, run in cwd."""
+    match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
+                      command)
+    if not match:
+        return True
+    name = next(g for g in match.groups() if g)
+    path = name if name.endswith(".py") else name.replace(".", os.sep)
+    root = os.path.join(folder, cwd)
+    return any(os.path.exists(os.path.join(root, sub, p)) for sub in ("", "src")
+               for p in (path, path + ".py", os.path.join(path, "__init__.py")))
+
+
+def _from_documented(folder, candidates, bases, name, kind):
+    """The FoundService of the best documented command of `kind` (a dev one first:
+    --reload, dev, --debug, runserver), run where its module is; or None."""
+    ranked = sorted((c for c in candidates if c["kind"] == kind),
+                    key=lambda c: 0 if re.search(r"--reload|\bdev\b|--debug|runserver",
+                                                 c["command"]) else 1)
+    for candidate in ranked:
+        text, cwd, where = candidate["command"], candidate["cwd"], candidate["where"]
+        command = _python_command(text)
+        if not _resolves(folder, cwd, command):
+            cwd = next((b for b in bases if _resolves(folder, b, command)), None)
+            if cwd is None:
+                continue
+        if re.search(r"\bflask\b", command) and not re.search(r"--app|FLASK_APP=", command) \
+                and "FLASK_APP" not in "".join(_read_text(os.path.join(folder, cwd, n)) or ""
+                                               for n in (".flaskenv", ".env")):
+            continue        # `flask run` of an app it is not told: the code says which
+        command, port, how = with_port(command, _default_port(command) or candidate.get("port"))
+        fields = {"command": command, "cwd": cwd,
+                  "pattern": candidate.get("pattern") or pattern_for(command)}
+        sources = {"command": where, "cwd": where, "pattern": "made to match the command "
+                   "as ps shows it"}
+        if port:
+            fields["port"] = port
+            sources["port"] = where if how in ("flag", "env") or candidate.get("port") \
+                else "the server's default port"
+        if name == "backend":
+            fields["health"] = "auto"
+        return FoundService(name, fields, "%s (documented: %s)" % (where, text.strip()),
+                            sources)
     return None
 
 
-def _detect_frontend(folder):
+def _detect_backend(folder, missing):
+    bases = _python_bases(folder)
+    documented = _documented(folder, bases)
+    found = _from_documented(folder, documented, bases, "backend", "server")
+    for base in bases:
+        if found is not None:
+            break
+        found = _backend_from_code(folder, base)
+    if found is None:
+        _missing_backend(folder, bases, missing)
+    return found
+
+
+def _backend_from_code(folder, base):
+    """The backend the code of the Python project at `base` defines: Django's
+    manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
+    main.py run as a script (the seed's layout); None when there is none."""
+    manage = os.path.normpath(os.path.join(base, "manage.py"))
+    if "django" in (_read_text(os.path.join(folder, manage)) or "").lower():
+        command = "{python} manage.py runserver {port}"
+        return FoundService("backend", {
+            "pattern": r"manage\.py.*runserver", "port": "8000", "command": command,
+            "cwd": base, "health": "auto"}, "%s (Django, run as manage.py runserver)" % manage,
+            {"pattern": "made to match the command as ps shows it", "command": manage,
+             "cwd": manage, "port": "Django's default port"})
+    for path in _app_files(folder, base):
+        text = _read_text(os.path.join(folder, base, path)) or ""
+        asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
+        where = os.path.normpath(os.path.join(base, path))
+        port_match = re.search(r"\bport\s*=\s*(\d{2,5})", text)
+        # A script at the project's top (the seed's main.py); a package's module is
+        # imported, so that its `from app.x import` resolves.
+        script = "__main__" in text and os.sep not in path and (
+            path == "main.py" or re.search(r"\.run\(", text))
+        module, app_dir = _module_of(path)
+        if script:
+            framework = asgi.group(2) if asgi else "Flask" if flask else _framework(folder, base)
+            command = "{python} %s" % path
+            pattern = BUILTIN_SERVICES[0]["pattern"] if path == "main.py" else \
+                pattern_for(command)
+            how = "python " + path
+        elif asgi or flask:
+            framework = asgi.group(2) if asgi else "Flask"
+            app = (asgi or flask).group(1) if (asgi or flask).group(1) else None
+            if asgi:
+                how = "uvicorn %s:%s" % (module, app)
+                command = "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
+                    how, " --app-dir src" if app_dir else "")
+            else:
+                how = "flask --app %s run" % (module if app in (None, "app", "application")
+                                               else module + ":" + app)
+                command = "%s{python} -m %s --port {port}" % (
+                    "PYTHONPATH=src " if app_dir else "", how)
+            pattern = pattern_for(command)
+        else:
+            continue
+        default = "5000" if framework == "Flask" else "8000"
+        port = port_match.group(1) if port_match else default
+        return FoundService("backend", {
+            "pattern": pattern, "port": port, "command": command, "cwd": base,
+            "health": "auto"}, "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
+                "pattern": "made to match the command as ps shows it",
+                "port": where + " (port=%s)" % port if port_match else
+                "%s's default port" % ("Flask" if default == "5000" else "uvicorn"),
+                "command": "%s (%s app)" % (where, framework), "cwd": where})
+    return None
+
+
+def _framework(folder, base):
+    """The web framework a Python project depends on, by name, or "Python"."""
+    deps = " ".join(_read_text(os.path.join(folder, d, n)) or "" for d in (base, ".")
+                    for n in ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
+    names = {"fastapi": "FastAPI", "flask": "Flask", "django": "Django",
+             "starlette": "Starlette", "litestar": "Litestar", "quart": "Quart"}
+    return next((names[f] for f in WEB_FRAMEWORKS if re.search(r"\b%s\b" % f, deps)), "Python")
+
+
+def _missing_backend(folder, bases, missing):
+    """A Missing when a Python project depends on a web framework and no app was found."""
+    for base in bases:
+        framework = _framework(folder, base)
+        if framework == "Python" or (base == "." and not any(
+                os.path.exists(os.path.join(folder, m)) for m in PY_MARKERS)):
+            continue
+        command = {"Django": "{python} manage.py runserver {port}",
+                   "Flask": "{python} -m flask --app MODULE run --port {port}"}.get(
+            framework, "{python} -m uvicorn MODULE:app --port {port}")
+        section = FoundService("backend", {
+            "command": command, "cwd": base, "port": "5000" if framework == "Flask" else "8000",
+            "pattern": pattern_for(command).replace("MODULE", ".*")},
+            "", {"command": "MODULE: the module that defines your app (app.main for "
+                            "app/main.py)"})
+        files = ", ".join(os.path.normpath(os.path.join(base, p, m + ".py"))
+                          for p in ("", "PKG", "src/PKG") for m in ("main", "app"))
+        missing.append(Missing(("miss_depends", {"file": _deps_file(folder, base),
+                                                 "what": framework}),
+                               ("looked_backend", {"files": files}), section))
+        return
+
+
+def _deps_file(folder, base):
+    return next((os.path.normpath(os.path.join(base, n)) for n in
+                 ("pyproject.toml", "requirements.txt", "Pipfile")
+                 if os.path.exists(os.path.join(folder, base, n))), base)
+
+
+def _detect_worker(folder, missing):
+    """A celery, rq, dramatiq or arq worker: the documented command, else a Celery app
+    found in the code (`celery -A MODULE worker`)."""
+    bases = _python_bases(folder)
+    found = _from_documented(folder, _documented(folder, bases), bases, "worker", "worker")
+    if found is not None:
+        return found
+    for base in bases:
+        for path in _app_files(folder, base, WORKER_MODULES + APP_MODULES):
+            text = _read_text(os.path.join(folder, base, path)) or ""
+            match = re.search(CELERY_RE, text)
+            if not match:
+                continue
+            module = _module_of(path)[0]
+            app = module if match.group(1) in ("app", "celery") else "%s:%s" % (
+                module, match.group(1))
+            command = "{python} -m celery -A %s worker --loglevel=INFO" % app
+            where = os.path.normpath(os.path.join(base, path))
+            return FoundService("worker", {
+                "command": command, "cwd": base, "pattern": pattern_for(command)},
+                "%s (Celery app, run as celery -A %s worker)" % (where, app), {
+                    "command": "%s (%s = Celery(...))" % (where, match.group(1)),
+                    "cwd": where, "pattern": "made to match the command as ps shows it"})
+    for base in bases:
+        deps = " ".join(_read_text(os.path.join(folder, base, n)) or "" for n in
+                        ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
+        for tool, command in (("celery", "{python} -m celery -A MODULE worker --loglevel=INFO"),
+                              ("rq", "rq worker")):
+            if re.search(r"(^|[\s\"'])%s\b" % tool, deps):
+                missing.append(Missing(
+                    ("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
+                    ("looked_worker", {"base": base}),
+                    FoundService("worker", {"command": command, "cwd": base,
+                                            "pattern": pattern_for(command).replace(
+                                                "MODULE", ".*")}, "")))
+                return None
+    return None
+
+
+def _detect_frontend(folder, missing):
+    """The first of FRONTEND_DIRS whose package.json has a dev server script (dev, a
+    dev-server start, serve): run by the package manager of its lock file."""
     import json
-    for sub in ("frontend", "web", "client", "."):
-        text = _read_text(os.path.join(folder, sub, "package.json"))
+    seems = None
+    for sub in FRONTEND_DIRS:
+        path = os.path.normpath(os.path.join(sub, "package.json"))
+        text = _read_text(os.path.join(folder, path))
         if text is None:
             continue
         try:
             scripts = json.loads(text).get("scripts") or {}
         except (ValueError, AttributeError):
             continue
-        dev = scripts.get("dev") if isinstance(scripts, dict) else None
-        if not dev or not isinstance(dev, str):
+        scripts = scripts if isinstance(scripts, dict) else {}
+        name = next((n for n in ("dev", "start", "serve") if isinstance(scripts.get(n), str)
+                     and (n != "start" or re.search(DEV_START_RE, scripts[n]))), None)
+        if name is None:
+            if seems is None and any(dep in text for dep in FRONTEND_DEPS):
+                seems = (sub, path, sorted(k for k, v in scripts.items()
+                                           if isinstance(v, str)))
             continue        # no dev script here (or one that is not a command line)
-        # --port in the dev script, else vite's server.port (not preview.port: the dev
-        # server is what `npm run dev` runs), else the tool's default.
-        match = re.search(r"--port[= ](\d{2,5})", dev)
+        return _frontend_service(folder, sub, path, name, scripts[name])
+    if seems is not None:
+        sub, path, names = seems
+        tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
+        missing.append(Missing(
+            ("miss_dev_script", {"file": path, "scripts": ", ".join(names) or "-"}),
+            ("looked_frontend", {"files": ", ".join(
+                os.path.normpath(os.path.join(d, "package.json")) for d in FRONTEND_DIRS)}),
+            FoundService("frontend", {
+                "command": run_script + " SCRIPT", "cwd": sub, "port": "3000",
+                "pattern": "npm run SCRIPT" if tool == "npm" else "%s.* run SCRIPT" % tool},
+                "", {"command": "SCRIPT: the script that starts the dev server"})))
+    return None
+
+
+def _frontend_port(folder, sub, script):
+    """(port, where it is said) of a dev server script run in `sub`."""
+    match = re.search(r"(?:--port[= ]|-p[= ]?|\bPORT=)(\d{2,5})\b", script)
+    if match:
+        return match.group(1), "package.json (dev script)"
+    if re.search(r"\bvite\b|svelte-kit|remix vite", script) or not script.strip():
         for ext in ("js", "ts", "mjs", "mts"):
-            if match:
-                break
             config = _read_text(os.path.join(folder, sub, "vite.config." + ext)) or ""
             match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
-        port = match.group(1) if match else ("5173" if "vite" in dev else "3000")
-        tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
-        pattern = BUILTIN_SERVICES[1]["pattern"]
+            if match:
+                return match.group(1), "vite.config.%s (server.port)" % ext
+    if "react-scripts" in script:
+        env = _read_text(os.path.join(folder, sub, ".env")) or ""
+        match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", env)
+        if match:
+            return match.group(1), ".env (PORT)"
+    for tool, port in NODE_DEV_DEFAULTS:
+        if re.search(r"(^|[\s/])%s" % re.escape(tool), script):
+            return str(port), "the default port of %s" % tool.strip()
+    return "3000", "the usual default port"
+
+
+def _frontend_service(folder, sub, path, name, script):
+    tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
+    port, port_where = _frontend_port(folder, sub, script)
+    port_where = os.path.normpath(os.path.join(sub, port_where)) \
+        if port_where.startswith(("package", "vite", ".env")) else port_where
+    runner = ("npm start" if name == "start" else "npm run " + name) if tool == "npm" \
+        else "%s.* run %s" % (tool, name)
+    if re.search(r"\bvite\b", script) and "next" not in script:
+        pattern = BUILTIN_SERVICES[1]["pattern"]      # the seed's, for a vite frontend
         if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
-            pattern = "(%s.* run dev|%s" % (tool, pattern[1:])
-        package = os.path.normpath(os.path.join(sub, "package.json"))
-        return FoundService("frontend", {
-            "pattern": pattern, "pidfile": "frontend.pid", "logfile": "frontend.log",
-            "port": port, "command": run_script + " dev", "cwd": sub, "health": "/"},
-            "%s/package.json (dev script: %s, port %s)" % (sub, dev, port), {
-                "pattern": "%s runs the dev script (as ps shows it)" % tool,
-                "port": package + " (dev script)" if "--port" in (match.group(0) if match
-                                                                  else "") else
-                ("vite.config (server.port)" if match else "the dev tool's default port"),
-                "command": "%s (scripts.dev: %s)" % (package, dev), "cwd": package})
-    return None
+            pattern = "(%s|%s" % (runner, pattern[1:])
+    else:
+        shown = {"next": "next dev|next-server", "react-scripts": "react-scripts start|"
+                 "react-scripts/scripts/start"}
+        own = next((p for t, p in shown.items() if re.search(r"\b%s\b" % t, script)),
+                   pattern_for(script))
+        pattern = "(%s|%s)" % (runner, own)
+    command = run_script + " " + name if name != "start" or tool != "npm" else "npm start"
+    return FoundService("frontend", {
+        "pattern": pattern, "port": port, "command": command, "cwd": sub, "health": "/"},
+        "%s/package.json (%s script: %s, port %s)" % (sub, name, script, port), {
+            "pattern": "%s runs the %s script (as ps shows it)" % (tool, name),
+            "port": port_where, "command": "%s (scripts.%s: %s)" % (path, name, script),
+            "cwd": path})
+
+
+def _procfile_services(folder):
+    """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
+    `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
+    ...) unless the command names one; a Python tool runs through {python}."""
+    for name in ("Procfile.dev", "Procfile"):
+        text = _read_text(os.path.join(folder, name))
+        if text is not None:
+            break
+    else:
+        return []
+    found, index = [], 0
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", line.strip())
+        if not entry or line.lstrip().startswith("#"):
+            continue
+        service, said = entry.group(1), entry.group(2).strip()
+        if service == "release":
+            continue        # Heroku's release phase: a one-off before deploys, no process
+        where = "%s line %d" % (name, number)
+        cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
+        cwd, command = (cd.group(1), cd.group(2)) if cd else (".", said)
+        command = _python_command(command)
+        numbered = str(5000 + 100 * index)
+        index += 1
+        command, port, how = with_port(command, numbered if re.search(r"\$\{?PORT", command)
+                                       else _default_port(command))
+        fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
+        sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
+                   "pattern": "made to match the command as ps shows it"}
+        if port is not None:
+            fields["port"] = port
+            sources["port"] = where if how == "flag" else \
+                "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
+                "the server's default port"
+        found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
+    return found
 
 
 def say_toolchains(ctx, found, folder="."):
@@ -6352,7 +6935,7 @@ def say_toolchains(ctx, found, folder="."):
             python, key, values = python_toolchain(cwd, folder)
             out.say("init_python", svc=service.name, python=" ".join(python),
                     why=toolchain_why(out, key, values))
-        elif command.endswith(" run dev"):
+        elif re.match(r"^(npm|pnpm|yarn|bun) (run \S+|start)$", command):
             tool, _, lock = node_toolchain(cwd, folder)
             out.say("init_node", svc=service.name, tool=tool, why=out.text(
                 "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
@@ -6369,17 +6952,38 @@ def render_config(found, folder="."):
              "# Paths are relative to this folder.",
              "", "[procclean]", "services = %s" % " ".join(s.name for s in found)]
     for service in found:
-        lines += ["", "# found: " + service.what, "[%s]" % service.name]
-        said = None
-        for field in service.changed():
-            value = str(service.fields[field]).strip()
-            if not value:
-                continue        # `key =` would read as unset: said by leaving it out
-            if service.source(field) != said:
-                said = service.source(field)
-                lines.append("# " + said)
-            lines.append("%s = %s" % (field, value))
+        lines += [""] + render_section(service)
     return "\n".join(lines) + "\n"
+
+
+def render_section(service):
+    """The lines of a FoundService's section: `# found: what`, [name], then each value
+    that differs from the default under a comment naming where it came from."""
+    lines = ["# found: " + service.what] if service.what else []
+    lines.append("[%s]" % service.name)
+    said = None
+    for field in service.changed():
+        value = str(service.fields[field]).strip()
+        if not value:
+            continue        # `key =` would read as unset: said by leaving it out
+        if service.source(field) and service.source(field) != said:
+            said = service.source(field)
+            lines.append("# " + said)
+        lines.append("%s = %s" % (field, value))
+    return lines
+
+
+def say_missing(ctx, missing):
+    """What init did not find though the repo seems to have it, with a section to paste."""
+    out = ctx.out
+    for miss in missing:
+        hint, looked = out.text(miss.hint[0], **miss.hint[1]), \
+            out.text(miss.looked[0], **miss.looked[1])
+        out.say("init_missing", always=True, svc=miss.section.name, hint=hint, looked=looked)
+        text = "\n".join(render_section(miss.section))
+        out.line(text + "\n")
+        out.add("missing", {"service": miss.section.name, "hint": hint, "looked": looked,
+                            "section": text})
 
 
 def write_config(ctx, found, folder="."):
@@ -6474,7 +7078,9 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     """Look at the repo, write a commented procclean.ini, print (or add) make targets,
     say what .gitignore lacks."""
     out = ctx.out
-    found = detect_project(folder)
+    missing = []
+    found = detect_project(folder, missing)
+    say_missing(ctx, missing)
     if not found:
         out.say("init_nothing")
         return EXIT_OK

@@ -1,0 +1,408 @@
+"""`init` on the layouts people have (issue 20 items 4 and 5): a backend in api/, server/,
+backend/, project/, src/PKG/ or the root, nested packages, FastAPI, Flask, Django, Celery; the
+command the repo documents (README, pyproject scripts, package.json scripts, Procfile.dev);
+frontends in web/, apps/web, the root (Vite, Next, CRA); what init says when it does not find
+a service the repo seems to have.
+
+Each fixture under tests/fixtures/init is a trimmed copy of a public repo (its README names
+them). The tests assert what init writes (procclean.ini, read back the way every command reads
+it) and what it says; the patterns it writes are checked against `ps -ef` lines of the real
+programs (captured in a PID namespace, see PS_LINES). No process is started or signalled here.
+"""
+import os
+import re
+
+import pytest
+
+import procclean
+from test_init import init, project, read  # noqa: F401  (pytest fixtures)
+
+# `ps -ef` command columns of the real programs, captured with /work/shared/sandbox (a PID
+# namespace) from the fixtures: uvicorn 0.3x from a venv, flask 3 under `python -m flask`,
+# vite 5 under npm; Next.js from its issues (vercel/next.js#64778, bytedance/deer-flow#1159:
+# `next dev` forks `next-server`).
+PS_LINES = {
+    "uvicorn-reload": "/work/main/.venv/bin/python /work/main/.venv/bin/uvicorn app.main:app "
+                      "--reload --port 8011",
+    "uvicorn-m": "/work/main/.venv/bin/python -m uvicorn app.main:app --port 8012",
+    "uv-run": "uv run uvicorn app.main:app --reload --port 8001",
+    "flask-m": "/root/.pyenv/versions/3.11.7/bin/python -m flask --app flaskr run --debug "
+               "--port 5012",
+    "npm-run-dev": "npm run dev",
+    "vite": "node /tmp/il/ps/webv/node_modules/.bin/vite --port 5011",
+    "next-dev": "node /repo/apps/web/node_modules/.bin/next dev --port 3000",
+    "next-server": "next-server (v16.0.9)",
+    "django": "/repo/.venv/bin/python manage.py runserver 8000",
+    "celery": "/repo/.venv/bin/python -m celery -A worker worker --loglevel=INFO",
+    "bystander-python": "/usr/bin/python3 other.py",
+    "bystander-uvicorn": "/usr/bin/python3 -m uvicorn other.main:app --port 9000",
+}
+
+
+def ps_line(command):
+    return "root 4242 1 0 09:00 ? 00:00:01 " + command
+
+
+def body(repo):
+    """procclean.ini without its four header lines (what differs from the defaults)."""
+    lines = read(repo / "procclean.ini").splitlines()
+    assert lines[0].startswith("# procclean configuration, written by"), lines
+    return [l for l in lines[4:] if l]
+
+
+def services():
+    cfg = procclean.load_config(environ={})
+    return cfg, dict((n, cfg.services[n]) for n in cfg.default_names)
+
+
+def matches(service, *names):
+    return [n for n in names if service.regex.search(ps_line(PS_LINES[n]))]
+
+
+def test_uv_project_in_api_with_a_nested_package_runs_the_documented_command(project, init):
+    """The issue's own layout: api/app/main.py in a uv project, README documenting
+    `cd api && uv run uvicorn app.main:app --reload --port 8001`, web/ on pnpm."""
+    repo = project("uv-api-web")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found backend: README.md line 13 (documented: uv run uvicorn app.main:app " \
+           "--reload --port 8001)" in out, out
+    assert "found frontend: web/package.json (dev script: vite, port 5173)" in out, out
+    assert "frontend runs with pnpm (web/pnpm-lock.yaml found)" in out, out
+    assert body(repo) == [
+        "[procclean]", "services = backend frontend",
+        "# found: README.md line 13 (documented: uv run uvicorn app.main:app --reload "
+        "--port 8001)",
+        "[backend]",
+        "# made to match the command as ps shows it", r"pattern = uvicorn app\.main:app",
+        "# README.md line 13", "port = 8001",
+        "command = uv run uvicorn app.main:app --reload --port {port}", "cwd = api",
+        "# found: web/package.json (dev script: vite, port 5173)", "[frontend]",
+        "# pnpm runs the dev script (as ps shows it)",
+        "pattern = (pnpm.* run dev|npm run dev|vite|esbuild|node.*frontend)",
+        "# the default port of vite", "port = 5173",
+        "# web/package.json (scripts.dev: vite)", "command = pnpm run dev",
+        "# web/package.json", "cwd = web"]
+    cfg, svc = services()
+    assert svc["backend"].port == 8001 and svc["backend"].cwd == "api"
+    # the reload flag and the port stay; the port setting moves the server
+    assert procclean.command_argv(svc["backend"].command, port=8123) == [
+        "uv", "run", "uvicorn", "app.main:app", "--reload", "--port", "8123"]
+    assert matches(svc["backend"], "uvicorn-reload", "uvicorn-m", "uv-run",
+                   "bystander-uvicorn", "bystander-python") == ["uvicorn-reload",
+                                                                  "uvicorn-m", "uv-run"]
+    assert matches(svc["frontend"], "npm-run-dev", "vite") == ["npm-run-dev", "vite"]
+
+
+def test_uv_project_without_documentation_is_run_by_its_module_path(project, init):
+    repo = project("uv-api-web")
+    os.remove(str(repo / "README.md"))
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: api/app/main.py (FastAPI app, run as uvicorn app.main:app)" in out
+    _, svc = services()
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", "api", 8000)
+    assert matches(backend, "uvicorn-reload", "uvicorn-m", "bystander-uvicorn") == [
+        "uvicorn-reload", "uvicorn-m"]
+    # uv.lock in api/ chooses `uv run python` (or the venv beside it)
+    assert "backend runs with " in out
+
+
+def test_full_stack_fastapi_template(project, init):
+    """fastapi/full-stack-fastapi-template: backend/app/main.py, `uv run fastapi dev` in
+    backend/README.md, a Vite frontend run by bun (bun.lock at the root)."""
+    repo = project("full-stack-fastapi-template")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert body(repo) == [
+        "[procclean]", "services = backend frontend",
+        "# found: backend/README.md line 29 (documented: uv run fastapi dev)", "[backend]",
+        "# made to match the command as ps shows it", "pattern = fastapi dev",
+        "# backend/README.md line 29", "command = uv run fastapi dev --port {port}",
+        "cwd = backend",
+        "# found: frontend/package.json (dev script: vite, port 5173)", "[frontend]",
+        "# bun runs the dev script (as ps shows it)",
+        "pattern = (bun.* run dev|npm run dev|vite|esbuild|node.*frontend)",
+        "# the default port of vite", "port = 5173",
+        "# frontend/package.json (scripts.dev: vite)", "command = bun run dev",
+        "# frontend/package.json", "cwd = frontend"]
+    _, svc = services()
+    assert svc["backend"].port == 8000      # fastapi dev's own default, said by omission
+
+
+def test_procfile_dev_entries_are_the_services(project, init):
+    """AI-Shipping-Labs/website: Django at the root under uv, a Procfile.dev for honcho or
+    overmind with a web and a worker entry: both imported, nothing else guessed."""
+    repo = project("django-procfile-dev")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found web: Procfile.dev line 1 (uv run python manage.py runserver)" in out
+    assert "found worker: Procfile.dev line 2 (uv run python scripts/dev_qcluster.py)" in out
+    cfg, svc = services()
+    assert cfg.default_names == ["web", "worker"]
+    assert (svc["web"].command, svc["web"].port, svc["web"].cwd) == (
+        "uv run python manage.py runserver {port}", 8000, ".")
+    assert svc["worker"].command == "uv run python scripts/dev_qcluster.py"
+    assert svc["worker"].port is None
+    assert matches(svc["web"], "django", "bystander-python") == ["django"]
+    assert not svc["worker"].regex.search(ps_line(PS_LINES["django"]))
+    text = read(repo / "procclean.ini")
+    assert "# Procfile.dev line 1 (web: uv run python manage.py runserver)" in text
+    assert "[backend]" not in text and "[frontend]" not in text
+
+
+def test_heroku_procfile_port_and_release_phase(project, init):
+    """Georgeye458/poke-arbitrage: gunicorn on $PORT, a celery worker and beat, a release
+    phase (a one-off, no service). $PORT becomes {port}, numbered as foreman does."""
+    repo = project("procfile-gunicorn-celery")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg, svc = services()
+    assert cfg.default_names == ["web", "worker", "beat"]
+    assert svc["web"].command == ("{python} -m gunicorn app.main:app -w 4 -k "
+                                  "uvicorn.workers.UvicornWorker --bind 0.0.0.0:{port}")
+    assert svc["web"].port == 5000
+    assert svc["web"].pattern == r"gunicorn app\.main:app"
+    assert svc["worker"].pattern == r"celery -A app\.tasks\.celery_app worker"
+    assert svc["beat"].pattern == r"celery -A app\.tasks\.celery_app beat"
+    assert "# Procfile line 1: $PORT, as foreman and honcho number it" in \
+        read(repo / "procclean.ini")
+    assert "release" not in cfg.default_names
+
+
+def test_procfile_cd_is_the_folder_and_its_port_is_kept(project, init):
+    """codalab/codabench style: `web: cd src && gunicorn ... -b :$PORT`; a literal port."""
+    repo = project("neither")
+    (repo / "Procfile").write_text(
+        "web: cd src && uvicorn asgi:application --port 8010 --reload\n"
+        "worker: cd src && celery -A celery_config worker -l info\n")
+    assert init()[0] == 0
+    _, svc = services()
+    assert (svc["web"].cwd, svc["web"].port, svc["web"].command) == (
+        "src", 8010, "{python} -m uvicorn asgi:application --port {port} --reload")
+    assert svc["worker"].cwd == "src" and svc["worker"].port is None
+
+
+def test_django_in_server(project, init):
+    repo = project("django-server")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: server/manage.py (Django, run as manage.py runserver)" in out
+    _, svc = services()
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} manage.py runserver {port}", "server", 8000)
+    assert matches(backend, "django", "bystander-python", "uvicorn-m") == ["django"]
+
+
+def test_flask_app_factory_documented_in_rst(project, init):
+    """pallets/flask examples/tutorial: `flask --app flaskr run --debug` in README.rst."""
+    repo = project("flask-tutorial")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: README.rst line 28 (documented: flask --app flaskr run --debug)" \
+        in out, out
+    _, svc = services()
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} -m flask --app flaskr run --debug --port {port}", ".", 5000)
+    assert matches(backend, "flask-m", "bystander-python") == ["flask-m"]
+
+
+def test_flask_factory_without_documentation(project, init):
+    repo = project("flask-tutorial")
+    os.remove(str(repo / "README.rst"))
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: ./flaskr/__init__.py (Flask app, run as flask --app flaskr run)" \
+        in out, out
+    _, svc = services()
+    assert svc["backend"].command == "{python} -m flask --app flaskr run --port {port}"
+    assert svc["backend"].port == 5000
+    assert matches(svc["backend"], "flask-m") == ["flask-m"]
+
+
+def test_flask_app_run_port_is_the_port(project, init):
+    """Flask's quickstart: app.py with app.run(port=N), run as a script."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "app.py").write_text(
+        "from flask import Flask\n\napp = Flask(__name__)\n\n\n"
+        "if __name__ == '__main__':\n    app.run(debug=True, port=5001)\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: ./app.py (Flask app, run as python app.py)" in out, out
+    _, svc = services()
+    assert (svc["backend"].command, svc["backend"].port) == ("{python} app.py", 5001)
+    assert svc["backend"].regex.search(ps_line("/repo/.venv/bin/python app.py"))
+    assert "# ./app.py (port=5001)" in read(repo / "procclean.ini") or \
+        "# app.py (port=5001)" in read(repo / "procclean.ini")
+
+
+def test_react_flask_app(project, init):
+    """miguelgrinberg/react-flask-app: CRA at the root (`npm start`), the Flask API's
+    command documented in package.json (`cd api && venv/bin/flask run --no-debugger`)."""
+    repo = project("react-flask-app")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found backend: package.json scripts.start-api (documented: venv/bin/flask run " \
+           "--no-debugger)" in out, out
+    assert "found frontend: ./package.json (start script: react-scripts start, port 3000)" \
+        in out, out
+    _, svc = services()
+    assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
+        "venv/bin/flask run --no-debugger --port {port}", "api", 5000)
+    assert svc["frontend"].command == "npm start"
+    assert svc["frontend"].regex.search(ps_line("npm start"))
+    assert svc["frontend"].regex.search(ps_line(
+        "node /repo/node_modules/react-scripts/scripts/start.js"))
+
+
+def test_create_react_app_port_from_env_file(project, init):
+    repo = project("react-flask-app")
+    (repo / ".env").write_text("BROWSER=none\nPORT=3001\n")
+    assert init()[0] == 0
+    assert services()[1]["frontend"].port == 3001
+    assert "# .env (PORT)" in read(repo / "procclean.ini")
+
+
+def test_fastapi_and_celery_worker_in_project(project, init):
+    """testdrivenio/fastapi-celery: project/main.py and project/worker.py
+    (`celery = Celery(__name__)`): a backend and a worker, three services in all with a
+    frontend, two here."""
+    repo = project("fastapi-celery")
+    code, out, _ = init()
+    assert code == 0
+    assert "found worker: project/worker.py (Celery app, run as celery -A worker worker)" \
+        in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "worker"]
+    assert (svc["worker"].command, svc["worker"].cwd) == (
+        "{python} -m celery -A worker worker --loglevel=INFO", "project")
+    assert matches(svc["worker"], "celery", "uvicorn-m") == ["celery"]
+    assert svc["backend"].command == \
+        "{python} -m uvicorn main:app --host 127.0.0.1 --port {port}"
+
+
+def test_next_in_apps_web_with_its_port(project, init):
+    """vercel/turborepo examples/basic: apps/web `next dev --port 3000`, pnpm."""
+    repo = project("turborepo-next")
+    package = repo / "apps" / "web" / "package.json"
+    package.write_text(read(package).replace("next dev --port 3000", "next dev -p 3001"))
+    code, out, _ = init()
+    assert code == 0
+    assert "found frontend: apps/web/package.json (dev script: next dev -p 3001, port 3001)" \
+        in out, out
+    _, svc = services()
+    frontend = svc["frontend"]
+    assert (frontend.command, frontend.cwd, frontend.port) == ("pnpm run dev", "apps/web", 3001)
+    assert matches(frontend, "next-dev", "next-server", "vite") == ["next-dev", "next-server"]
+    assert frontend.regex.search(ps_line("node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"))
+
+
+def test_poetry_script_in_a_src_layout(project, init):
+    repo = project("src-poetry-scripts")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: pyproject.toml [tool.poetry.scripts] start (documented: poetry " \
+           "run start)" in out, out
+    _, svc = services()
+    backend = svc["backend"]
+    assert (backend.command, backend.port) == ("poetry run start", 8080)
+    assert backend.regex.search(ps_line("/repo/.venv/bin/python /repo/.venv/bin/start"))
+    assert not backend.regex.search(ps_line("/usr/bin/python3 /usr/bin/starter"))
+
+
+def test_src_layout_without_a_script_runs_the_module_from_src(project, init):
+    repo = project("src-poetry-scripts")
+    (repo / "pyproject.toml").write_text(read(repo / "pyproject.toml").replace(
+        "[tool.poetry.scripts]\nstart", "[tool.poetry.other]\nstart"))
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert backend.command == ("{python} -m uvicorn inventory.main:app --app-dir src "
+                               "--host 127.0.0.1 --port {port}")
+    assert backend.port == 8080         # uvicorn.run(..., port=8080) in the module
+
+
+def test_what_init_did_not_find_is_said_with_a_section_to_paste(project, init):
+    repo = project("missing-services")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "api/pyproject.toml depends on FastAPI, but init found no backend: it looked for " \
+           "an app object (FastAPI(), Flask(), ...) in api/main.py, api/app.py" in out, out
+    assert "web/package.json uses a frontend framework and has no dev script (its scripts: " \
+           "build), but init found no frontend" in out, out
+    assert "api/pyproject.toml depends on celery, but init found no worker" in out, out
+    # each with a section that procclean reads as it is (once its placeholder is filled)
+    sections = re.findall(r"(?ms)^\[(\w+)\]\n(.*?)(?=\n\n|\n\S+ |\Z)", out)
+    assert [name for name, _ in sections] == ["backend", "frontend", "worker"], out
+    assert "command = {python} -m uvicorn MODULE:app --port {port}\ncwd = api" in out, out
+    assert "command = npm run SCRIPT\ncwd = web" in out, out
+    assert "found neither a Python backend nor a frontend here; nothing written" in out
+    assert not (repo / "procclean.ini").exists()
+
+
+def test_missing_services_in_json(project, capsys):
+    project("missing-services")
+    import json
+    assert procclean.main(["init", "--json"]) == 0
+    document = json.loads(capsys.readouterr()[0])
+    assert [m["service"] for m in document["missing"]] == ["backend", "frontend", "worker"]
+    assert document["missing"][0]["section"].startswith("[backend]\n")
+
+
+def test_missing_is_said_in_chinese(project, init):
+    project("missing-services")
+    code, out, _ = init("--lang", "zh")
+    assert code == 0
+    assert "api/pyproject.toml 依赖 FastAPI, 但 init 未找到后端" in out, out
+    assert "looked for" not in out and "but init" not in out
+
+
+@pytest.mark.parametrize("fixture", ["fastapi-vite", "seed-repo"])
+def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
+    """backend/main.py and frontend/ with vite: the built-in patterns, which the seed's own
+    processes match, and nothing but the folders written."""
+    repo = project(fixture)
+    assert init()[0] == 0
+    _, svc = services()
+    assert svc["backend"].pattern == procclean.BUILTIN_SERVICES[0]["pattern"]
+    assert svc["frontend"].pattern == procclean.BUILTIN_SERVICES[1]["pattern"]
+    keys = [l.split(" = ")[0] for l in body(repo) if " = " in l]
+    assert keys == ["services", "cwd", "cwd"], body(repo)
+
+
+def test_pattern_for_commands_as_ps_shows_them():
+    cases = {
+        "uv run uvicorn app.main:app --reload --port {port}": r"uvicorn app\.main:app",
+        "{python} manage.py runserver {port}": r"[Pp]ython.*manage\.py runserver",
+        "{python} -m celery -A proj worker -l info": "celery -A proj worker",
+        "{python} -m flask --app flaskr run --debug --port {port}": "flask --app flaskr run",
+        "next dev -p 3001": "next dev",
+        "cd src && gunicorn asgi:application -w 3 -b :{port}": "gunicorn asgi:application",
+        "PORT={port} react-scripts start": "react-scripts start",
+        "npx vite --port 3000": "vite",
+    }
+    for command, pattern in cases.items():
+        assert procclean.pattern_for(command) == pattern, command
+
+
+def test_with_port_makes_the_port_a_setting():
+    cases = [
+        ("uvicorn main:app --port 8001", "8000", ("uvicorn main:app --port {port}", "8001")),
+        ("uvicorn main:app --port=8001", "8000", ("uvicorn main:app --port={port}", "8001")),
+        ("gunicorn app:app --bind 0.0.0.0:$PORT", "5100",
+         ("gunicorn app:app --bind 0.0.0.0:{port}", "5100")),
+        ("python manage.py runserver 0.0.0.0:8002", "8000",
+         ("python manage.py runserver 0.0.0.0:{port}", "8002")),
+        ("python manage.py runserver", "8000", ("python manage.py runserver {port}", "8000")),
+        ("uvicorn main:app --reload", "8000", ("uvicorn main:app --reload --port {port}",
+                                               "8000")),
+        ("uvicorn main:app --port ${PORT:-8003}", None, ("uvicorn main:app --port {port}",
+                                                         "8003")),
+        ("celery -A proj worker", None, ("celery -A proj worker", None)),
+    ]
+    for command, default, wanted in cases:
+        assert procclean.with_port(command, default)[:2] == wanted, command
