@@ -43,9 +43,44 @@ __version__ = "1.0.0"
 
 import errno
 import os
-import re
 import sys
 import time
+
+
+class _OnFirstUse(object):
+    """A module imported when one of its names is first used: `re` costs 3 ms of
+    start-up (it imports enum), and the commands procclean runs most (stop,
+    force-clean, status on the built-in patterns) never need it.  The first use puts
+    the module itself in its place."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attr):
+        module = __import__(self.name)
+        globals()[self.name] = module
+        return getattr(module, attr)
+
+
+class _ReOnFirstUse(_OnFirstUse):
+    """`re`, imported only when a search could find something: re.search(PATTERN,
+    text) on text that lacks what every match of PATTERN holds (see _needed_text) is
+    None without importing re (editors, browsers and other proccleans are told by
+    patterns that most command lines fail at a glance)."""
+
+    def search(self, pattern, string, flags=0):
+        if isinstance(pattern, str) and isinstance(string, str) and not flags:
+            needed = _NEEDED.get(pattern, False)
+            if needed is False:
+                needed = _NEEDED[pattern] = _needed_text(pattern)
+            if needed is not None and not any(
+                    all(text in string for text in texts) for texts in needed):
+                return None
+        return self.__getattr__("search")(pattern, string, flags)
+
+
+_NEEDED = {}
+re = _ReOnFirstUse("re")
 
 # ---------------------------------------------------------------------------
 # Constants: the built-in services, exit codes
@@ -270,7 +305,7 @@ class Service(object):
                  after=(), supervise=False):
         self.name = name
         self.pattern = pattern
-        self.regex = re.compile(pattern) if pattern else None
+        self.regex = compile_pattern(pattern) if pattern else None
         self.pidfile = pidfile
         self.logfile = logfile
         self.port = port
@@ -291,6 +326,371 @@ class Service(object):
 
     def __repr__(self):
         return "Service(%r)" % self.name
+
+
+# Matching in time linear in the line (SPEC "Never").  Python's re backtracks: for
+# `python.*main\.py` it rescans the rest of the line from every `python` in it, so a
+# stranger's 2 MB command line that repeats `python` (a linter run over a venv) stalled
+# every command for seconds to minutes; grep -E, the seed's matcher, is an automaton.
+# Most patterns (the built-in ones; `uvicorn.*main`, `[Pp]ython.*manage\.py runserver`)
+# are alternatives of words joined by `.*`.  Such an alternative is found iff its first
+# word occurs, its second occurs after the end of that occurrence, and so on, each word
+# taken at its earliest end (any later end leaves less room for the rest): one str.find
+# per word, in C.  A word may hold `.`, escaped punctuation, [classes], (a|b) groups and
+# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  Any other pattern (anchors,
+# repeats, \d...) goes to re, after a check for the literal text it cannot match without.
+_MAX_SPELLINGS = 64
+_ANY = None             # a `.` inside a word: any one character
+_PATTERN_META = ".^$*+?{}[]()|\\\n"
+_ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
+
+
+class _Unsupported(Exception):
+    """A pattern outside what the linear matcher reads: re takes it."""
+
+
+def compile_pattern(pattern):
+    """What finds `pattern` (Python re syntax, read as the seed's grep -E read it) in
+    a line: an object whose search(line) is truthy when found, None when not; raises
+    re.error for a pattern that does not compile."""
+    try:
+        return _ChainMatcher(_pattern_chains(pattern))
+    except _Unsupported:
+        return _RegexMatcher(pattern)
+
+
+class _ChainMatcher(object):
+    """Alternatives of words joined by `.*`, found in linear time (see above)."""
+
+    __slots__ = ("chains", "pattern")
+
+    def __init__(self, chains):
+        self.chains = chains        # [[word: [(length, anchor offset, anchor, checks)]]]
+
+    def search(self, line):
+        # `.` (and so `.*`) never spans a newline: each line of the text on its own.
+        for part in (line.split("\n") if "\n" in line else (line,)):
+            for words in self.chains:
+                end = 0
+                for word in words:
+                    end = _earliest_end(word, part, end)
+                    if end < 0:
+                        break
+                else:
+                    return True
+        return None
+
+
+def _earliest_end(word, line, pos):
+    """Where the earliest occurrence of one of `word`'s spellings that starts at or
+    after `pos` ends (-1: none).  Each spelling is found by its longest fixed run (its
+    anchor), then checked at the other runs' offsets."""
+    best = -1
+    size = len(line)
+    for length, at, anchor, checks in word:
+        if not anchor:              # `.` only, or nothing: right here, if it fits
+            if pos + length <= size and (best < 0 or pos + length < best):
+                best = pos + length
+            continue
+        found = line.find(anchor, pos + at)
+        while found >= 0:
+            start = found - at
+            end = start + length
+            if end > size or (best >= 0 and end >= best):
+                break
+            for offset, run in checks:
+                if not line.startswith(run, start + offset):
+                    break
+            else:
+                best = end
+                break
+            found = line.find(anchor, found + 1)
+    return best
+
+
+def _pattern_chains(pattern):
+    """The alternatives of `pattern`, each a list of words (see _ChainMatcher); a
+    group that is a whole alternative is opened.  _Unsupported for anything else."""
+    chains = []
+    for alternative in _split_bars(pattern):
+        inner = _whole_group(alternative)
+        if inner is not None:
+            chains.extend(_pattern_chains(inner))
+        else:
+            chains.append([_spellings(atoms) for atoms in _words(alternative, True)])
+    return chains
+
+
+def _split_bars(text):
+    """`text` split at its top-level `|` (not in a group, a class or an escape)."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 1
+        elif char == "[":
+            i = _class_end(text, i)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise _Unsupported()
+        elif char == "|" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if depth:
+        raise _Unsupported()
+    parts.append(text[start:])
+    return parts
+
+
+def _group_end(text, i):
+    """The index of the `)` that closes the group opened at text[i]."""
+    depth = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 1
+        elif char == "[":
+            i = _class_end(text, i)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise _Unsupported()
+
+
+def _group_body(text):
+    """The inside of a group's text `(...)` or `(?:...)`."""
+    if text.startswith("(?:"):
+        return text[3:-1]
+    if text.startswith("(?"):
+        raise _Unsupported()        # flags, look-arounds, named groups
+    return text[1:-1]
+
+
+def _whole_group(text):
+    """The inside of `text` when it is one group and nothing else, else None."""
+    if not text.startswith("(") or _group_end(text, 0) != len(text) - 1:
+        return None
+    return _group_body(text)
+
+
+def _class_end(text, i):
+    """The index of the `]` that closes the class opened at text[i]."""
+    j = i + 1
+    if text[j:j + 1] in ("^", "]", ""):
+        raise _Unsupported()        # negated or `]` first: not read here
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == "]":
+            return j
+        if text[j] == "[":
+            raise _Unsupported()
+        j += 1
+    raise _Unsupported()
+
+
+def _words(text, top):
+    """The atoms of each word of `text`, words separated by `.*` (only at the `top`:
+    inside a group a word is all there is).  An atom is a list of its spellings,
+    tuples of characters (_ANY for `.`)."""
+    words, atoms, i = [], [], 0
+    while i < len(text):
+        char, after = text[i], text[i + 1:i + 2]
+        if char == "." and after in ("*", "+"):
+            if not top:
+                raise _Unsupported()
+            if after == "+":
+                atoms.append([(_ANY,)])
+            words.append(atoms)
+            atoms = []
+            i += 3 if text[i + 2:i + 3] == "?" else 2      # lazy: the same yes or no
+            if text[i:i + 1] in ("*", "+", "?", "{"):
+                raise _Unsupported()
+            continue
+        if char == "(":
+            if not top:
+                raise _Unsupported()
+            end = _group_end(text, i)
+            atom = []
+            for alternative in _split_bars(_group_body(text[i:end + 1])):
+                atom.extend(_spellings_of(_words(alternative, False)[0]))
+            i = end + 1
+        else:
+            atom, i = _atom(text, i)
+        if text[i:i + 1] == "?":
+            atom = atom + [()]
+            i += 1
+        if text[i:i + 1] in ("*", "+", "?", "{"):
+            raise _Unsupported()
+        atoms.append(atom)
+    words.append(atoms)
+    return words
+
+
+def _atom(text, i):
+    """(the spellings of the one-character atom at text[i], the index after it)."""
+    char = text[i]
+    if char == "\\":
+        after = text[i + 1:i + 2]
+        if not after or after not in _ESCAPABLE:
+            raise _Unsupported()    # \d, \b, \1, \n...: re knows them
+        return [(after,)], i + 2
+    if char == ".":
+        return [(_ANY,)], i + 1
+    if char == "[":
+        end = _class_end(text, i)
+        return [(c,) for c in sorted(_class_chars(text[i + 1:end]))], end + 1
+    if char in _PATTERN_META:
+        raise _Unsupported()
+    return [(char,)], i + 1
+
+
+def _class_chars(body):
+    """The characters a class body such as `Pp` or `a-z_` stands for."""
+    if "\n" in body or any(op in body for op in ("--", "&&", "~~", "||")):
+        raise _Unsupported()
+    chars, items, j = set(), [], 0
+    while j < len(body):
+        if body[j] == "\\":
+            if body[j + 1:j + 2] not in _ESCAPABLE or j + 1 >= len(body):
+                raise _Unsupported()
+            items.append(body[j + 1])
+            j += 2
+        else:
+            items.append(None if body[j] == "-" and 0 < j < len(body) - 1 else body[j])
+            j += 1
+    k = 0
+    while k < len(items):
+        if k + 2 < len(items) and items[k + 1] is None:
+            low, high = items[k], items[k + 2]
+            if low is None or high is None or ord(high) - ord(low) not in range(
+                    _MAX_SPELLINGS):
+                raise _Unsupported()
+            chars.update(chr(c) for c in range(ord(low), ord(high) + 1))
+            k += 3
+        elif items[k] is None:
+            raise _Unsupported()
+        else:
+            chars.add(items[k])
+            k += 1
+    return chars
+
+
+def _spellings_of(atoms):
+    """Every string (a tuple of characters and _ANY) a run of atoms spells."""
+    spellings = [()]
+    for atom in atoms:
+        spellings = list(dict.fromkeys(s + a for s in spellings for a in atom))
+        if len(spellings) > _MAX_SPELLINGS:
+            raise _Unsupported()
+    return spellings
+
+
+def _spellings(atoms):
+    """A word: each spelling as (length, anchor offset, anchor, [(offset, run)]), the
+    anchor being its longest run of fixed characters, the runs the other ones."""
+    word = []
+    for spelling in _spellings_of(atoms):
+        runs, start = [], None
+        for k, char in enumerate(spelling + (_ANY,)):
+            if char is _ANY:
+                if start is not None:
+                    runs.append((start, "".join(spelling[start:k])))
+                start = None
+            elif start is None:
+                start = k
+        runs.sort(key=lambda run: -len(run[1]))
+        at, anchor = runs[0] if runs else (0, "")
+        word.append((len(spelling), at, anchor, runs[1:]))
+    return word
+
+
+class _RegexMatcher(object):
+    """A pattern the linear matcher does not read: re, but only on lines that hold the
+    literal text every alternative of it needs (a line that cannot match is never
+    scanned by re's backtracking)."""
+
+    __slots__ = ("regex", "needed")
+
+    def __init__(self, pattern):
+        self.regex = re.compile(pattern)
+        self.needed = _needed_text(pattern)
+
+    def search(self, line):
+        if self.needed is not None and not any(
+                all(text in line for text in texts) for texts in self.needed):
+            return None
+        return self.regex.search(line)
+
+
+def _needed_text(pattern):
+    """For each top-level alternative of `pattern`, fixed strings every match of it
+    contains (its literal runs outside groups and classes, not made optional by a
+    repeat); None when that cannot be told simply (inline flags, counted repeats,
+    escapes that stand for other characters)."""
+    if "{" in pattern or any("(?" + flag in pattern for flag in "aiLmsux-"):
+        return None
+    needed, texts, run, i = [], [], "", 0
+    while i < len(pattern):
+        char, after = pattern[i], pattern[i + 1:i + 2]
+        literal, size = None, 1
+        if char == "\\":
+            if not after or after not in _ESCAPABLE + "dDsSwWbBAZ":
+                return None     # \x41, \u00e9, \0, \n...: another character
+            literal, size = (after if after in _ESCAPABLE else None), 2
+        elif char in "[(":
+            size = _skip_bracket(pattern, i) - i
+            if size <= 0:
+                return None
+        elif char == "|":
+            needed.append([t for t in texts + [run] if t])
+            texts, run, i = [], "", i + 1
+            continue
+        elif char not in _PATTERN_META:
+            literal = char
+        if literal is not None and pattern[i + size:i + size + 1] not in ("*", "?"):
+            run += literal
+        else:
+            texts.append(run)
+            run = ""
+        i += size
+    needed.append([t for t in texts + [run] if t])
+    return needed
+
+
+def _skip_bracket(text, i):
+    """The index after the class or group opened at text[i] (0 if it is not closed)."""
+    depth, j = 0, i
+    while j < len(text):
+        char = text[j]
+        if char == "\\":
+            j += 1
+        elif char == "[":
+            j += 2 if text[j + 1:j + 2] == "^" else 1
+            j += 1 if text[j:j + 1] == "]" else 0
+            while j < len(text) and text[j] != "]":
+                j += 2 if text[j] == "\\" else 1
+            if j >= len(text):
+                return 0
+            if depth == 0:
+                return j + 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    return 0
 
 
 class _Record(object):
@@ -604,8 +1004,9 @@ def parse_pidfile(data):
 def parse_port(text):
     """A TCP port number 1-65535 from text; ProcCleanError (usage) otherwise."""
     digits = str(text).strip()
-    # A regular expression, not int(): int() takes "+80", "8_000".
-    if not re.match(r"[0-9]{1,5}\Z", digits) or not 1 <= int(digits) <= 65535:
+    # Digits checked one by one, not int() alone: int() takes "+80", "8_000", "８０".
+    if not 0 < len(digits) <= 5 or digits.strip("0123456789") \
+            or not 1 <= int(digits) <= 65535:
         raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
     return int(digits)
 
@@ -2943,7 +3344,7 @@ class Config(object):
 
 
 def _split_names(text):
-    return [n for n in re.split(r"[\s,]+", text or "") if n]
+    return (text or "").replace(",", " ").split()
 
 
 class _Specs(object):
