@@ -1871,13 +1871,19 @@ class System(object):
         return table
 
     def _read_proc_entry(self, proc_fd, name, clock):
-        """One Process from /proc/NAME (None if it exited while we looked), its tag
-        remembered."""
+        """One Process from /proc/NAME (None if it exited while we looked).  Its
+        environment is read later, and only if a command needs it (process_tags)."""
         hz, page_kb, boot, now, euid = clock
         try:
             stat, uid = _read_small(name + "/stat", proc_fd, owner=True)
-            cmdline = _read_small(name + "/cmdline", proc_fd)
             fields = parse_proc_stat(stat)
+            if fields.flags & PF_KTHREAD:
+                # A kernel thread has no command line (ps shows [comm]) and no
+                # environment: a third of a laptop's processes, two reads saved each.
+                cmdline = b""
+                self._tags[(fields.pid, fields.start_ticks)] = None
+            else:
+                cmdline = _read_small(name + "/cmdline", proc_fd)
         except (OSError, ValueError, IndexError):
             return None
         command = proc_command(cmdline, fields.comm, fields.state)
@@ -1886,21 +1892,8 @@ class System(object):
         # newline inside an argument) as `?`, so `.*` spans them as grep's did.
         shown = command if command.isprintable() else command.translate(_CONTROL_AS_PS)
         start = boot + fields.start_ticks / hz
-        zombie = fields.state in "ZX"
-        key = (fields.pid, fields.start_ticks)
-        # Read once per process (a watch or dev reads the table again and again); a
-        # kernel thread or a zombie has no environment; another user's is not ours to
-        # read (unless root).
-        if key not in self._tags:
-            tag = None
-            if not (fields.flags & PF_KTHREAD or zombie) and euid in (0, uid):
-                try:
-                    tag = tag_in_environ(_read_small(name + "/environ", proc_fd))
-                except OSError:
-                    pass
-            self._tags[key] = tag
         return Process(
-            fields.pid, fields.ppid, user, command, zombie=zombie,
+            fields.pid, fields.ppid, user, command, zombie=fields.state in "ZX",
             start=start, elapsed=max(0.0, now - start), cpu_seconds=fields.cpu_ticks / hz,
             rss_kb=fields.rss_pages * page_kb,
             line="%s %d %d %s" % (user, fields.pid, fields.ppid, shown), uid=uid,
@@ -1946,23 +1939,40 @@ class System(object):
             out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
             return parse_ps_environ(out or b"", dict((pid, proc.command)
                                                      for pid, proc in table.items()))
+        # Which environments are read, and why no fewer: a tag is what finds a
+        # process that left everything else behind (setsid, a double fork, a new
+        # name, a new folder: SPEC's Scope), so neither its session, its parent, its
+        # command, its folder nor its start time can rule it out, and a process can
+        # carry a project's tag without procclean having started it (an escapee of
+        # an earlier checkout at the same path; `env PROCCLEAN_PROJECT=...`).  What
+        # rules a process out for sure: no environment to read (a kernel thread,
+        # marked when the table was read; a zombie), or not ours to read (another
+        # user's, unless root).  Commands that never act on a tag (kill-port) do not
+        # call this at all: one open and read per process saved.
         euid = self.euid()
         cache = self._tags
         tags = {}
-        for pid, proc in table.items():
-            key = proc.identity
-            if key in cache:
-                tag = cache[key]
-            elif proc.zombie or (euid != 0 and proc.uid is not None and proc.uid != euid):
-                continue        # no environment left, or not ours to read
-            else:
-                try:
-                    tag = tag_in_environ(_read_small("/proc/%d/environ" % pid))
-                except OSError:
-                    tag = None
-                cache[key] = tag
-            if tag is not None:
-                tags[pid] = tag
+        proc_fd = None
+        try:
+            for pid, proc in table.items():
+                key = proc.identity
+                if key in cache:
+                    tag = cache[key]
+                elif proc.zombie or (euid != 0 and proc.uid is not None and proc.uid != euid):
+                    continue        # no environment left, or not ours to read
+                else:
+                    if proc_fd is None:
+                        proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                    try:
+                        tag = tag_in_environ(_read_small("%d/environ" % pid, proc_fd))
+                    except OSError:
+                        tag = None
+                    cache[key] = tag
+                if tag is not None:
+                    tags[pid] = tag
+        finally:
+            if proc_fd is not None:
+                os.close(proc_fd)
         return tags
 
     def process_cwds(self, pids):

@@ -451,6 +451,34 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
     assert living(ns, "detached-helper") == []
 
 
+@pytest.mark.parametrize("command", ["status", "show-processes", "force-clean-backend", "stop"])
+def test_the_tag_alone_places_a_process_for_every_command(ns, python_edge, tmp_path,
+                                                          command):
+    """Environments are read only by the commands that need them, after the table
+    (issue 23): a process that has nothing of the project but its tag (another name,
+    folder /, no pattern, a child of PID 1) is the service's for each of them; one
+    tagged for the other checkout is not."""
+    a, b = two_checkouts(tmp_path)
+    ours = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", env={
+        "PROCCLEAN_PROJECT": real(a), "PROCCLEAN_SERVICE": "backend"}))
+    theirs = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", env={
+        "PROCCLEAN_PROJECT": real(b), "PROCCLEAN_SERVICE": "backend"}))
+    json_out = ("--json",) if command in ("status", "show-processes") else ()
+    r = ns.procclean(command, *json_out, python=python_edge, cwd=a)
+    assert r.rc == 0, r
+    no_traceback(r)
+    if command == "status":
+        backend = json.loads(r.stdout)["services"][0]
+        assert backend["running"] is True and backend["pids"] == [ours.pid], r
+    elif command == "show-processes":
+        assert [p["pid"] for p in json.loads(r.stdout)["processes"]] == [ours.pid], r
+    else:
+        assert_dead(ns, [ours.pid], r)
+    assert_alive(ns, [theirs.pid], r)
+    if json_out:
+        assert_alive(ns, [ours.pid], r)
+
+
 @pytest.mark.parametrize("setsid", [True, False], ids=["detached", "in-session"])
 def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid):
     """`vite --open` with no browser running starts one: it carries the service's tag (and
