@@ -5954,12 +5954,14 @@ class DevSession(object):
 # A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
 # Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
 # of day, as Vite prints it (`2:05:01 PM [vite] ...`), dated by the stamps around it.
-_LOG_DATETIME_RE = re.compile(
+# (As text, as every pattern here: re compiles and caches them on first use, not at
+# import; importing re costs every command 3 ms.)
+_LOG_DATETIME_RE = (
     r"^\W{0,2}(?:procclean )?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?"
     r"\s?(Z|[+-]\d\d:?\d\d)?")
-_LOG_CLOCK_RE = re.compile(r"^\W{0,2}(\d{1,2}):(\d\d):(\d\d)(?:\s?([AP]M))?\b")
-_SINCE_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
-                       r"(?:(\d+(?:\.\d+)?)s?)?$")
+_LOG_CLOCK_RE = r"^\W{0,2}(\d{1,2}):(\d\d):(\d\d)(?:\s?([AP]M))?\b"
+_SINCE_RE = (r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+             r"(?:(\d+(?:\.\d+)?)s?)?$")
 
 
 def parse_since(text, now):
@@ -5968,7 +5970,7 @@ def parse_since(text, now):
     `14:05:30`) or a date and time (`2026-12-06 14:05`, ISO 8601 with a zone)."""
     import calendar
     text = (text or "").strip()
-    match = _SINCE_RE.match(text)
+    match = re.match(_SINCE_RE, text)
     if text and match and any(match.groups()):
         days, hours, minutes, seconds = (float(g or 0) for g in match.groups())
         return now - (((days * 24 + hours) * 60 + minutes) * 60 + seconds)
@@ -5979,7 +5981,7 @@ def parse_since(text, now):
         text += ":00"
     elif re.match(r"^\d{4}-\d\d-\d\d$", text):
         text += " 00:00:00"
-    match = _LOG_DATETIME_RE.match(text)
+    match = re.match(_LOG_DATETIME_RE, text)
     if not match or match.end() != len(text):
         raise ProcCleanError("invalid --since %r: expected a duration (90s, 10m, 1h30m, 2d), "
                              "a time today (14:05) or a date and time (2026-12-06 14:05)"
@@ -6008,8 +6010,8 @@ def log_line_times(lines, mtime):
     import calendar
     own, day = [], None
     for line in lines:
-        stamp = _LOG_DATETIME_RE.match(line)
-        clock = None if stamp else _LOG_CLOCK_RE.match(line)
+        stamp = re.match(_LOG_DATETIME_RE, line)
+        clock = None if stamp else re.match(_LOG_CLOCK_RE, line)
         if stamp:
             fields = [int(g) for g in stamp.groups()[:6]]
             day = fields[:3]
