@@ -113,7 +113,8 @@ BUILTIN_SERVICES = (
 SERVICE_FIELDS = ("pattern", "pidfile", "logfile", "port", "command", "cwd", "health", "scope",
                   "supervise", "wait", "unhealthy_after")
 # Settings of [procclean] (and PROCCLEAN_<NAME> variables).
-GENERAL_SETTINGS = ("grace", "lang", "services", "max_restarts", "root", "scope", "editors")
+GENERAL_SETTINGS = ("grace", "lang", "services", "max_restarts", "root", "scope", "editors",
+                    "port_offset")
 SCOPES = ("project", "machine")
 YES_NO = {"": False, "yes": True, "true": True, "on": True, "1": True,
           "no": False, "false": False, "off": False, "0": False}
@@ -2740,6 +2741,13 @@ MESSAGES = {
         "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_stopped": "{off} {svc}: not running",
         "status_port_free": "    port {port}: free",
+        "status_ports": "ports: offset +{offset} for this checkout ({how}): {ports}",
+        "ports_how_fixed": "port_offset = {offset}",
+        "ports_how_auto": "port_offset = auto, recorded in {file}",
+        "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
+        "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
+        "ports_moved": "{warn} ports: port {port} is held by PID {pid} in {folder}, not this checkout's: this checkout now uses port offset +{offset} ({ports}), recorded in {file}",
+        "offset_unwritten": "{warn} cannot record the port offset in {file}: {error}",
         "status_port_own": "    port {port}: listening, PID {pid} ({cmd})",
         "status_port_stranger": "    port {port}: taken by PID {pid} ({cmd}), not {svc}'s",
         "status_port_unknown": "    port {port}: taken by a process procclean cannot see",
@@ -2939,6 +2947,13 @@ MESSAGES = {
         "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_stopped": "{off} {svc}: 未运行",
         "status_port_free": "    端口 {port}: 空闲",
+        "status_ports": "端口: 本检出的偏移 +{offset} ({how}): {ports}",
+        "ports_how_fixed": "port_offset = {offset}",
+        "ports_how_auto": "port_offset = auto, 记录在 {file}",
+        "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
+        "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
+        "ports_moved": "{warn} 端口: 端口 {port} 被 {folder} 中的 PID {pid} 占用, 不属于本检出: 本检出改用端口偏移 +{offset} ({ports}), 已记录在 {file}",
+        "offset_unwritten": "{warn} 无法把端口偏移记录到 {file}: {error}",
         "status_port_own": "    端口 {port}: 监听中, PID {pid} ({cmd})",
         "status_port_stranger": "    端口 {port}: 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
         "status_port_unknown": "    端口 {port}: 被无法查看的进程占用",
@@ -3318,6 +3333,7 @@ def format_seconds(seconds):
 # ---------------------------------------------------------------------------
 
 RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
+                "PROCCLEAN_PORT_OFFSET",
                 "PROCCLEAN_DEBUG",
                 "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES", "PROCCLEAN_MAX_RESTARTS",
                 "PROCCLEAN_NO_ROTATE", "PROCCLEAN_ROOT", "PROCCLEAN_SCOPE", "PROCCLEAN_EDITORS",
@@ -3337,6 +3353,9 @@ class Config(object):
         self.project_given = None       # ... as it was named
         self.everywhere = False         # scope = machine
         self.viewers = VIEWERS
+        self.port_offset = None         # port_offset: None, "auto" or a number
+        self.fixed_ports = set()        # services whose port the environment or --set gave
+        self.ports = None               # the offset settled on: see settle_ports
 
     def select(self, names):
         """The services named (all defaults when none), or a usage error."""
@@ -3363,6 +3382,7 @@ class _Specs(object):
     def __init__(self):
         self.order = [builtin["name"] for builtin in BUILTIN_SERVICES]
         self.fields = dict((builtin["name"], dict(builtin)) for builtin in BUILTIN_SERVICES)
+        self.fixed_ports = set()    # ports set by the environment or --set: never offset
 
     def __getitem__(self, name):
         """The fields of service `name`; a new service's defaults the first time."""
@@ -3401,8 +3421,10 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         overlay_file(specs, general, read_config_file(path), path)
     overlay_environ(specs, general, environ)
     overlay_settings(specs, settings)
-    return build_config(build_services(specs, problems), specs.order, general, folder,
-                        environ)
+    config = build_config(build_services(specs, problems), specs.order, general, folder,
+                          environ)
+    config.fixed_ports = specs.fixed_ports
+    return config
 
 
 def read_config_file(path):
@@ -3454,6 +3476,8 @@ def overlay_environ(specs, general, environ):
                 name = next((n for n in specs.order if n.replace("-", "_") == env_name),
                             env_name)
                 specs[name][field] = environ[key]
+                if field == "port":
+                    specs.fixed_ports.add(name)
                 break
 
 
@@ -3468,6 +3492,8 @@ def overlay_settings(specs, settings):
             raise ProcCleanError("--set: unknown field %r (fields: %s)"
                                  % (field, ", ".join(ALL_FIELDS)))
         specs[name][field] = value
+        if field == "port":
+            specs.fixed_ports.add(name)
 
 
 def build_services(specs, problems):
@@ -3510,7 +3536,21 @@ def build_config(services, order, general, folder, environ):
         else os.path.abspath(root)
     config.everywhere = scope == "machine"
     config.viewers = VIEWERS.union(_split_names(general.get("editors")))
+    config.port_offset = parse_port_offset(general.get("port_offset"))
     return config
+
+
+def parse_port_offset(text):
+    """`port_offset`: None (none), "auto" (each checkout its own) or a number added
+    to every configured port."""
+    text = (text or "").strip().lower()
+    if text in ("", "0", "no", "off", "none"):
+        return None
+    if text == "auto":
+        return text
+    if re.match(r"^\+?\d{1,5}$", text) and int(text) < 65535:
+        return int(text)
+    raise ProcCleanError("port_offset: expected auto or a number like 10, got %r" % text)
 
 
 def _logical_path(folder, environ):
@@ -3831,6 +3871,113 @@ def launch_env(ctx, service):
     if env.get("VIRTUAL_ENV"):
         python_env(env, resolve_cwd(service.cwd))
     return env
+
+
+PORT_STEP = 10          # port_offset = auto: a checkout's ports move in steps of this,
+PORT_SLOTS = 100        # ...to one of this many offsets (0 to +990)
+OFFSET_FILE = ".procclean-offset"   # the offset a checkout settled on, kept stable
+LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
+
+
+def settle_ports(ctx, command):
+    """`port_offset`: move every configured port (not one the environment or --set
+    names exactly) by the offset, a number or, with `auto`, this checkout's own (see
+    checkout_offset).  ctx.config.ports says what was settled on, for status."""
+    config = ctx.config
+    setting = getattr(config, "port_offset", None)
+    if setting is None:
+        return
+    movable = [s for s in config.services.values()
+               if s.port is not None and s.name not in config.fixed_ports]
+    if setting == "auto":
+        launching = command in LAUNCH_COMMANDS and not ctx.dry_run
+        offset = checkout_offset(ctx, movable, launching)
+    else:
+        offset = setting
+    for service in movable:
+        if service.port + offset > 65535:
+            raise ProcCleanError("port_offset: %s's port %d + %d is beyond 65535"
+                                 % (service.name, service.port, offset))
+        service.port += offset
+    config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
+                    "file": OFFSET_FILE if setting == "auto" else None,
+                    "ports": dict((s.name, s.port) for s in movable)}
+
+
+def checkout_offset(ctx, movable, launching):
+    """This checkout's offset under `port_offset = auto`: the one recorded in
+    OFFSET_FILE, else the first choice (0 for a repository's main checkout, a step
+    derived from the project's path for a linked git worktree).  Before a launch it
+    must be free: a port another checkout (anyone not this project) listens on moves
+    this checkout to the next free offset from its path's, recorded and said."""
+    text = _read_text(OFFSET_FILE, 64)
+    recorded = int(text) if text and text.strip().isdigit() else None
+    first = recorded if recorded is not None else (
+        PORT_STEP * checkout_slot(ctx.project) if linked_worktree(ctx.project) else 0)
+    if not launching or not movable:
+        return first
+    foreign = foreign_listeners(ctx)
+    slot = checkout_slot(ctx.project)
+    choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
+                         for n in range(PORT_SLOTS - 1)]
+    for offset in choices:
+        held = [foreign[s.port + offset] for s in movable if s.port + offset in foreign]
+        if held and offset == first:
+            taken = held[0]
+        elif not held:
+            break
+    else:
+        return first        # every offset taken: start names the holder
+    if offset == recorded:
+        return offset
+    try:
+        write_atomic(OFFSET_FILE, b"%d\n" % offset)
+    except OSError as exc:
+        ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
+    ports = ", ".join("%s %d" % (s.name, s.port + offset) for s in movable)
+    if offset == first:
+        ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
+    else:
+        ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
+                     ports=ports, file=OFFSET_FILE, folder=printable(
+                         ctx.system.process_cwds([taken.pid]).get(taken.pid)
+                         or ctx.out.text("folder_unknown")) if taken.pid else "?")
+    return offset
+
+
+def checkout_slot(path):
+    """A step from 1 to PORT_SLOTS - 1 derived from a checkout's path."""
+    import zlib
+    return 1 + zlib.crc32(path.encode("utf-8", "surrogateescape")) % (PORT_SLOTS - 1)
+
+
+def linked_worktree(folder):
+    """Whether `folder` is in a linked git worktree (its .git is a file naming the
+    main repository's), rather than in a repository's main checkout (or in none)."""
+    while True:
+        git = os.path.join(folder, ".git")
+        if os.path.lexists(git):
+            return os.path.isfile(git)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+
+
+def foreign_listeners(ctx):
+    """port -> a Listener on it that is not this project's (by tag or folder)."""
+    system = ctx.system
+    listeners = system.listeners(None)
+    table = system.process_table()
+    pids = dict((l.pid, table[l.pid]) for l in listeners if l.pid in table)
+    project = Project(ctx.project_given, system.process_tags(pids))
+    project.cwds = system.process_cwds(sorted(p for p in pids if p not in project.tags))
+    foreign = {}
+    for listener in listeners:
+        proc = pids.get(listener.pid)
+        if proc is None or not project.holds(proc):
+            foreign.setdefault(listener.port, listener)
+    return foreign
 
 
 def port_variable(name):
@@ -4518,10 +4665,14 @@ def cmd_status(ctx, services):
     if ctx.watch is not None:
         return watch_status(ctx, services)
     records = status_snapshot(ctx, services)
+    ports = getattr(ctx.config, "ports", None)
     if ctx.json:
         import json
-        ctx.out.data(json.dumps({"services": records}, indent=2))
+        ctx.out.data(json.dumps(dict({"services": records}, **(
+            {"port_offset": ports} if ports else {})), indent=2))
     else:
+        if ports:
+            ctx.out.line(ports_line(ctx.out, ports))
         for record in records:
             for line in status_lines(ctx, record):
                 ctx.out.line(line)
@@ -4534,6 +4685,17 @@ def cmd_status(ctx, services):
                 values["state"] = state_text(ctx.out, values["state"])
             ctx.out.warn(key, svc=record["name"], **values)
     return EXIT_NOT_RUNNING if failed else EXIT_OK
+
+
+def ports_line(out, ports):
+    """status: the port offset this checkout runs with, and where it comes from."""
+    if ports["mode"] == "fixed":
+        how = out.text("ports_how_fixed", offset=ports["offset"])
+    else:
+        how = out.text("ports_how_auto" if os.path.isfile(ports["file"])
+                       else "ports_how_unrecorded", file=ports["file"])
+    return out.text("status_ports", offset=ports["offset"], how=how, ports=", ".join(
+        "%s %d" % (name, port) for name, port in sorted(ports["ports"].items())))
 
 
 def watch_status(ctx, services):
@@ -8407,6 +8569,7 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     ctx = make_context(args, config, system, stdout, stderr, environ)
     code, error = EXIT_FAILED, None
     try:
+        settle_ports(ctx, command)
         code = HANDLERS[command](ctx, args, implied + args.names, problems)
         return code
     except ProcCleanError as exc:

@@ -230,3 +230,72 @@ def test_the_projects_venv_wins_over_an_unrelated_active_one(ns, tmp_path, pytho
     assert "would start backend: %s/bin/python main.py" % decoy in r.stdout, r
     assert ("backend runs with %s/bin/python (the active $VIRTUAL_ENV %s, which is NOT this "
             "project's" % (decoy, decoy)) in r.stderr, r
+
+
+# --- item 2: checkouts side by side ----------------------------------------------------------
+
+AUTO_INI = ("[procclean]\nport_offset = auto\n\n[backend]\ncommand = {python} main.py --port "
+            "{port}\ncwd = backend\nport = 8000\n\n" + INI_FRONTEND)
+
+
+def offset_of(ns, folder, python):
+    r = ns.procclean("status", "--json", cwd=str(folder), python=python)
+    assert r.rc == 0, r
+    return json.loads(r.stdout)["port_offset"]
+
+
+def assert_reaches_its_own_backend(ns, folder, ports):
+    got = json.loads(fetch(ns, "http://127.0.0.1:%d/api" % ports["frontend"]))
+    assert got["port"] == ports["backend"], got
+    assert got["cwd"] == os.path.join(str(folder), "backend"), got
+    assert got["env"]["PROCCLEAN_BACKEND_PORT"] == str(ports["backend"]), got
+
+
+def test_two_checkouts_side_by_side_each_with_its_own_ports(ns, tmp_path, python_edge):
+    """Two clones of one repo and a git worktree, `port_offset = auto`, started at once in one
+    namespace: each gets its own ports (the main checkout the configured ones, the worktree
+    an offset from its path, a second clone the next free offset), recorded, stable, shown
+    by status, and each frontend reaches its own backend through PROCCLEAN_BACKEND_PORT."""
+    first = make_project(tmp_path / "first", frontend=True, ini=AUTO_INI)
+    clone = make_project(tmp_path / "clone", frontend=True, ini=AUTO_INI)
+    tree = make_project(tmp_path / "tree", frontend=True, ini=AUTO_INI)
+    for folder in (first, clone):
+        os.makedirs(str(folder / ".git"))
+    write(tree / ".git", "gitdir: %s/.git/worktrees/tree\n" % first)
+    r = ns.procclean("status", cwd=str(tree), python=python_edge)
+    assert "port_offset = auto, recorded at the first start" in r.stdout, r
+    assert not (tree / ".procclean-offset").exists()     # status writes nothing
+    jobs = [ns.start_procclean("start", "--wait", cwd=str(f), python=python_edge)
+            for f in (first, tree)]
+    results = [job.wait(120) for job in jobs]
+    assert [res.rc for res in results] == [0, 0], results
+    r = ns.procclean("start", "--wait", cwd=str(clone), python=python_edge)
+    assert r.rc == 0, r
+    assert "port 8000 is held by PID" in r.stderr or "port 3000 is held by PID" in r.stderr, r
+    offsets = {}
+    for folder in (first, clone, tree):
+        ports = offset_of(ns, folder, python_edge)
+        offsets[folder] = ports["offset"]
+        assert ports["mode"] == "auto"
+        assert ports["ports"] == {"backend": 8000 + ports["offset"],
+                                  "frontend": 3000 + ports["offset"]}, ports
+        assert read(folder / ".procclean-offset").strip() == str(ports["offset"])
+        assert_reaches_its_own_backend(ns, folder, ports["ports"])
+        r = ns.procclean("status", "--check", cwd=str(folder), python=python_edge)
+        assert r.rc == 0, r
+        assert "ports: offset +%d for this checkout (port_offset = auto, recorded in " \
+            ".procclean-offset): backend %d, frontend %d" % (
+                ports["offset"], 8000 + ports["offset"], 3000 + ports["offset"]) in r.stdout, r
+    assert offsets[first] == 0
+    assert len(set(offsets.values())) == 3 and all(o % 10 == 0 for o in offsets.values())
+    # stable: with the main checkout stopped, the others keep theirs
+    for folder in (first, clone, tree):
+        r = ns.procclean("stop", cwd=str(folder), python=python_edge)
+        assert r.rc == 0, r
+    r = ns.procclean("start", "--wait", cwd=str(clone), python=python_edge)
+    assert r.rc == 0, r
+    assert offset_of(ns, clone, python_edge)["offset"] == offsets[clone]
+    assert_reaches_its_own_backend(ns, clone, {"backend": 8000 + offsets[clone],
+                                               "frontend": 3000 + offsets[clone]})
+    r = ns.procclean("stop", cwd=str(clone), python=python_edge)
+    assert r.rc == 0, r
