@@ -6828,8 +6828,8 @@ SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)\s+\S|fastapi\s+(?:d
              r"flask(?:\s+\S+){0,4}?\s+run\b|"
              r"(?:python[0-9.]*\s+)?(?:\./)?manage\.py\s+runserver\b")
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
-COMMAND_RE = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
-                        % (PY_RUNNER, SERVER_RE, WORKER_RE))
+COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
+              % (PY_RUNNER, SERVER_RE, WORKER_RE))
 # pyproject entry points whose name says they serve ([project.scripts] dev = "app.cli:dev").
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
@@ -7105,7 +7105,7 @@ def _doc_commands(text, where, cwd):
                 if cd:
                     here = os.path.normpath(os.path.join(here, cd.group(1)))
                     continue
-                match = COMMAND_RE.match(part)
+                match = re.match(COMMAND_RE, part)
                 if match:
                     found.append({"kind": "server" if match.group(1) else "worker",
                                   "command": part, "cwd": here,
