@@ -1,0 +1,88 @@
+"""init on a layout that is not the seed's, then start --wait and stop for real (issue 20
+item 4), inside a throw-away PID + network namespace.
+
+The repo is tests/fixtures/init/uv-api-web without its README: a FastAPI app in
+api/app/main.py (a package, imported as app.main from api/), uv.lock in api/, a .venv beside
+it (the venv that has uvicorn and fastapi: requirements-dev.txt's). init must find the app,
+write a command that runs it, and the pattern it writes must find what that command starts
+(the uvicorn server and, with --reload, its worker), so that stop leaves nothing.
+"""
+import os
+import re
+import shutil
+import sys
+
+import pytest
+
+from fixture_repos import copy_repo
+from integ_helpers import no_traceback
+from nslib import REPO, wait_until
+
+VENV = os.path.dirname(os.path.dirname(sys.executable))
+HEALTH = r"""
+import sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:%s/health" % sys.argv[1], timeout=5) as r:
+    print(r.status, r.read().decode())
+"""
+
+
+@pytest.fixture
+def repo(ns, tmp_path):
+    for module in ("uvicorn", "fastapi"):
+        if not os.path.exists(os.path.join(VENV, "bin", module)):
+            pytest.skip("%s is not installed beside %s" % (module, sys.executable))
+    root = copy_repo("uv-api-web", tmp_path / "acme")
+    os.remove(str(root / "README.md"))
+    os.symlink(VENV, str(root / "api" / ".venv"))
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    return root
+
+
+def run(ns, root, *args):
+    r = ns.procclean(*args, cwd=str(root), env={"NO_COLOR": "1", "VIRTUAL_ENV": None},
+                     timeout=120)
+    no_traceback(r)
+    return r
+
+
+def uvicorn_lines(ns):
+    table = ns.run(["ps", "-eo", "pid,args"]).stdout.splitlines()
+    return [l for l in table if "uvicorn" in l or "spawn_main" in l]
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["plain", "reload"])
+def test_init_then_start_and_stop_a_nested_uvicorn_app(ns, repo, reload):
+    if reload:
+        # documented with its reload flag and port (the venv's uvicorn: uv is not installed
+        # here to run `uv run uvicorn ...`, the same process under uv)
+        (repo / "api" / "README.md").write_text(
+            "Run it:\n\n    .venv/bin/uvicorn app.main:app --reload --port 8011\n")
+    r = run(ns, repo, "init")
+    assert r.rc == 0, r
+    ini = (repo / "procclean.ini").read_text()
+    assert "cwd = api" in ini, ini
+    if reload:
+        assert "command = .venv/bin/uvicorn app.main:app --reload --port {port}" in ini, ini
+        assert "port = 8011" in ini, ini
+        port = 8011
+    else:
+        assert "command = {python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}" \
+            in ini, ini
+        port = 8000
+    r = run(ns, repo, "start", "--wait", "backend")
+    assert r.rc == 0, (r, (repo / "backend.log").read_text())
+    h = ns.run([sys.executable, "-c", HEALTH, str(port)])
+    assert h.rc == 0 and h.stdout.startswith("200"), h
+    lines = uvicorn_lines(ns)
+    assert any("app.main:app" in l for l in lines), lines
+    if reload:
+        assert any("spawn_main" in l for l in lines), lines     # the reloader's worker
+    r = run(ns, repo, "status", "backend")
+    assert r.rc == 0 and re.search(r"backend: running", r.stdout), r
+    r = run(ns, repo, "stop")
+    assert r.rc == 0, r
+    assert wait_until(lambda: uvicorn_lines(ns) == [], 10), uvicorn_lines(ns)
+    h = ns.run([sys.executable, "-c", HEALTH, str(port)])
+    assert h.rc != 0, h
+    assert not (repo / "backend.pid").exists()
