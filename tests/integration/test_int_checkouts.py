@@ -299,3 +299,52 @@ def test_two_checkouts_side_by_side_each_with_its_own_ports(ns, tmp_path, python
                                                "frontend": 3000 + offsets[clone]})
     r = ns.procclean("stop", cwd=str(clone), python=python_edge)
     assert r.rc == 0, r
+
+
+WAIT_HTTP = ("import sys, time, urllib.request\n"
+             "deadline = time.time() + float(sys.argv[2])\n"
+             "while True:\n"
+             "    try:\n"
+             "        print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n"
+             "        break\n"
+             "    except Exception as e:\n"
+             "        if time.time() > deadline:\n"
+             "            raise\n"
+             "        time.sleep(0.1)\n")
+
+
+def test_two_checkouts_run_dev_side_by_side(ns, tmp_path, python_edge):
+    """`make dev` in the main checkout and in a git worktree at the same time, both with
+    `port_offset = auto`: both stacks come up, each frontend reaches its own backend, and a
+    SIGTERM to each dev leaves nothing of either."""
+    import signal
+    first = make_project(tmp_path / "first", frontend=True, ini=AUTO_INI)
+    os.makedirs(str(first / ".git"))
+    tree = make_project(tmp_path / "tree", frontend=True, ini=AUTO_INI)
+    write(tree / ".git", "gitdir: %s/.git/worktrees/tree\n" % first)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    devs = [ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>dev.err', "sh"] + argv,
+                     cwd=str(folder), session=True) for folder in (first, tree)]
+    try:
+        for folder in (first, tree):
+            assert wait_until(lambda: read(folder / ".procclean-offset").strip(), 60), \
+                (read(folder / "dev.out"), read(folder / "dev.err"))
+            offset = int(read(folder / ".procclean-offset"))
+            r = ns.run([sys.executable, "-c", WAIT_HTTP,
+                        "http://127.0.0.1:%d/api" % (3000 + offset), "60"], timeout=90)
+            assert r.rc == 0, (r, read(folder / "dev.out"), read(folder / "dev.err"))
+            got = json.loads(r.stdout)
+            assert got["port"] == 8000 + offset, got
+            assert got["cwd"] == os.path.join(str(folder), "backend"), got
+        assert read(first / ".procclean-offset").strip() == "0"
+        assert read(tree / ".procclean-offset").strip() != "0"
+    finally:
+        for dev in devs:
+            dev.signal(signal.SIGTERM)
+        results = [dev.wait(60) for dev in devs]
+    assert [res.timed_out for res in results] == [False, False], results
+    left = wait_until(lambda: not [p for p in ns.ps() if any(
+        a.endswith(("main.py", "dev_server.py")) for a in p["argv"])], 10)
+    assert left, ns.ps()
+    for folder in (first, tree):
+        assert "Traceback" not in read(folder / "dev.err"), read(folder / "dev.err")

@@ -40,6 +40,12 @@ def health():
     return {"status": "ok"}
 
 
+@app.get("/api/whoami")
+def whoami():
+    # Which checkout's backend answered (the side-by-side test reaches it through Vite's proxy).
+    return {"cwd": os.getcwd(), "pid": os.getpid(), "port": os.environ.get("PORT")}
+
+
 @app.get("/")
 def root():
     return {"app": "procclean e2e fixture", "pid": os.getpid()}
