@@ -167,6 +167,10 @@ FAILED_OUTCOMES = (DENIED, SURVIVED)
 LOGGED_OUTCOMES = {STOPPED: "stopped by SIGTERM", KILLED: "killed by SIGKILL",
                    GONE: "had already exited", DENIED: "not signalled: permission denied",
                    SURVIVED: "still running after SIGKILL"}
+# Matches left alone that stop and status name one by one (the rest are counted), and
+# how much of a command line such a one-line mention shows.
+OUTSIDE_SHOWN = 5
+COMMAND_SHOWN = 120
 # How often stop looks again for what appeared while it signalled (children forked
 # during the grace, a worker respawned by a master that ignores SIGTERM).
 MAX_LOOKS = 5
@@ -2804,9 +2808,11 @@ MESSAGES = {
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
         # -- ownership --
-        "outside_left": "{svc}: left {n} matching process(es) outside this project alone: {procs} (--everywhere takes them)",
-        "outside_process": "{svc}: PID {pid} matches but is outside this project ({folder}); left alone: {cmd}",
-        "status_outside": "    outside this project, not counted: {n} matching process(es): {procs} (--everywhere includes them)",
+        "outside_left": "{svc}: left {n} matching process(es) outside this project alone (--everywhere takes them):",
+        "outside_item": "PID {pid} ({folder}), user {user}: {cmd}",
+        "outside_more": "... and {n} more (show-processes lists them all)",
+        "outside_process": "{svc}: PID {pid} matches but is outside this project ({folder}), user {user}; left alone: {cmd}",
+        "status_outside": "    outside this project, not counted: {n} matching process(es) (--everywhere includes them):",
         "folder_unknown": "folder unknown",
         "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
@@ -3005,9 +3011,11 @@ MESSAGES = {
         "init_kept": "Makefile 已有: {targets}; 未重复添加",
         "init_would_append": "将添加到 Makefile:",
         # -- ownership --
-        "outside_left": "{svc}: 本项目之外有 {n} 个匹配进程, 未处理: {procs} (使用 --everywhere 可一并处理)",
-        "outside_process": "{svc}: PID {pid} 匹配, 但不属于本项目 ({folder}), 未处理: {cmd}",
-        "status_outside": "    本项目之外 (未计入): {n} 个匹配进程: {procs} (使用 --everywhere 可包含)",
+        "outside_left": "{svc}: 本项目之外有 {n} 个匹配进程, 未处理 (使用 --everywhere 可一并处理):",
+        "outside_item": "PID {pid} ({folder}), 用户 {user}: {cmd}",
+        "outside_more": "... 还有 {n} 个 (show-processes 可列出全部)",
+        "outside_process": "{svc}: PID {pid} 匹配, 但不属于本项目 ({folder}), 用户 {user}, 未处理: {cmd}",
+        "status_outside": "    本项目之外 (未计入): {n} 个匹配进程 (使用 --everywhere 可包含):",
         "folder_unknown": "目录未知",
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
         "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
@@ -4285,12 +4293,32 @@ def report_summary(ctx, service, targets, grace_used):
 
 def report_outside(ctx, service, outsiders):
     """Matches outside the project: never signalled, never silently ignored."""
-    for outsider in outsiders:
-        ctx.out.add("outside", outside_record(outsider))
-    if outsiders:
-        unknown = ctx.out.text("folder_unknown")
-        ctx.out.say("outside_left", svc=service.name, n=len(outsiders), procs=", ".join(
-            "PID %d (%s)" % (o.process.pid, printable(o.folder or unknown)) for o in outsiders))
+    records = [outside_record(outsider) for outsider in outsiders]
+    for record in records:
+        ctx.out.add("outside", record)
+    if records:
+        ctx.out.say("outside_left", svc=service.name, n=len(records))
+        for line in outside_lines(ctx.out, records, "    "):
+            ctx.out.line(line)
+
+
+def outside_lines(out, records, indent, limit=OUTSIDE_SHOWN):
+    """Matches left alone (outside_record's), one line each: PID, folder, user and the
+    start of the command; the first `limit` of them, then how many more."""
+    lines = [indent + out.text("outside_item", pid=r["pid"], user=r["user"] or "?",
+                               folder=r["folder"] or out.text("folder_unknown"),
+                               cmd=brief_command(r["command"]))
+             for r in records[:limit]]
+    if len(records) > limit:
+        lines.append(indent + out.text("outside_more", n=len(records) - limit))
+    return lines
+
+
+def brief_command(command, limit=COMMAND_SHOWN):
+    """A command line in a one-line mention: escaped, and cut after `limit` characters
+    (a stranger's may be megabytes long)."""
+    text = printable(command)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def report_port_strangers(ctx, services, table):
@@ -4414,7 +4442,7 @@ def cmd_show_processes(ctx, services):
         ctx.out.add("outside", outside_record(outsider))
         ctx.out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
                     folder=printable(outsider.folder or ctx.out.text("folder_unknown")),
-                    cmd=printable(outsider.process.command))
+                    user=outsider.process.user, cmd=brief_command(outsider.process.command))
     if not records:
         ctx.out.say("no_processes")
         return EXIT_OK
@@ -4784,9 +4812,8 @@ def status_lines(ctx, record):
             lines.append(out.text("supervisor", pid=supervisor["supervisor"],
                                   state=supervisor["state"], n=supervisor["restarts"]))
     if record.get("outside"):
-        lines.append(out.text("status_outside", n=len(record["outside"]), procs=", ".join(
-            "PID %d (%s)" % (o["pid"], o["folder"] or out.text("folder_unknown"))
-            for o in record["outside"])))
+        lines.append(out.text("status_outside", n=len(record["outside"])))
+        lines.extend(outside_lines(out, record["outside"], "      "))
     return lines
 
 
@@ -6773,7 +6800,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
     for outsider in outside:
         out.say("outside_process", svc=outsider.service.name, pid=outsider.process.pid,
                 folder=printable(outsider.folder or out.text("folder_unknown")),
-                cmd=printable(outsider.process.command))
+                user=outsider.process.user, cmd=brief_command(outsider.process.command))
     if fix and findings:
         apply_fixes(ctx, findings, table, protected)
         if not ctx.dry_run:

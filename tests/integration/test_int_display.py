@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from integ_helpers import assert_alive, assert_dead, no_traceback, write
+from integ_helpers import as_test_user, assert_alive, assert_dead, no_traceback, write
 from nslib import Proc
 
 pytestmark = pytest.mark.edge_pythons
@@ -117,8 +117,7 @@ def test_command_lines_reach_the_terminal_escaped(ns, python, tmp_path):
             r = ns.procclean(*cmd + ["--lang", lang], python=python)
             no_traceback(r)
             assert inert(r.stdout) and inert(r.stderr), r
-            if cmd[0] != "stop":
-                assert "\\x9b2J" in r.stdout + r.stderr, r
+            assert "\\x9b2J" in r.stdout + r.stderr, r
         mine = ns.spawn(Proc(["python3", "main.py"] + HOSTILE, cwd=tmp_path / "backend"))
         r = ns.procclean("stop", "--lang", lang, python=python)
         assert r.rc == 0, r
@@ -126,3 +125,36 @@ def test_command_lines_reach_the_terminal_escaped(ns, python, tmp_path):
         assert inert(r.stdout) and inert(r.stderr), r
         assert "\\x9b2J\\x9b1A \\x85 \\u2028\\u2029 \\u202eyppa \\x1b[2K\\x0d \\x7f \\xff" \
             in r.stdout, r
+
+
+# -- item 7 ------------------------------------------------------------------------------
+
+def test_what_is_left_alone_is_named_with_its_user_and_command(test_user):
+    """procclean runs as a user: root's backend in the project (its folder cannot be
+    read) and backends of another checkout are left alone, each named with its PID,
+    user and command, the first five of them, then how many more."""
+    with as_test_user("pcdisp-") as (ns, work, user, python):
+        project(__import__("pathlib").Path(work))
+        other = "/"         # outside the project, readable
+        roots = ns.spawn(Proc(["python3", "main.py", "--root"],
+                              cwd=os.path.join(work, "backend")))
+        theirs = [ns.spawn(Proc(["python3", "main.py", "--n", str(i)], user=user, cwd=other))
+                  for i in range(6)]
+        ours = ns.spawn(Proc(["python3", "main.py"], user=user,
+                             cwd=os.path.join(work, "backend")))
+        r = ns.procclean("status", "backend", python=python, cwd=work, user=user)
+        assert r.rc == 0, r
+        assert "      PID %d (folder unknown), user root: python3 main.py --root" % roots.pid \
+            in r.stdout, r
+        r = ns.procclean("stop-backend", python=python, cwd=work, user=user)
+        assert r.rc == 0, r
+        no_traceback(r)
+        assert_dead(ns, [ours.pid], r)
+        assert_alive(ns, [roots.pid] + [t.pid for t in theirs], r)
+        assert "backend: left 7 matching process(es) outside this project alone" in r.stdout, r
+        named = [l for l in r.stdout.splitlines() if l.startswith("    PID ")]
+        assert len(named) == 5 and "    ... and 2 more" in r.stdout, r
+        assert "    PID %d (folder unknown), user root: python3 main.py --root" % roots.pid \
+            in named, r
+        assert "    PID %d (%s), user %s: python3 main.py --n 0" % (
+            theirs[0].pid, other, user) in named, r

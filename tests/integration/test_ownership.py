@@ -74,12 +74,12 @@ def backend_in(folder):
 def outside_line(result, svc, pids_folders):
     """stop's line about the matches it left outside the project."""
     out = result.stdout
-    m = re.search(r"%s: left (\d+) matching process\(es\) outside this project alone: (.*) "
-                  r"\(--everywhere takes them\)" % svc, out)
+    m = re.search(r"%s: left (\d+) matching process\(es\) outside this project alone "
+                  r"\(--everywhere takes them\):\n((?:    .*\n)+)" % svc, out)
     assert m, result
     assert int(m.group(1)) == len(pids_folders), result
     for pid, folder in pids_folders:
-        assert "PID %d (%s)" % (pid, folder) in m.group(2), result
+        assert "    PID %d (%s), user " % (pid, folder) in m.group(2), result
     return m
 
 

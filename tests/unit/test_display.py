@@ -185,3 +185,66 @@ def test_an_editor_or_browser_on_the_port_is_named_and_left(in_a, holder):
     assert "backend: not running" in out and "taken by PID 120" in out, out
     code, out, err = invoke(["stop", "--lang", "zh"], FakeSystem([app], listeners=port))
     assert "编辑器或浏览器" in out + err and system.sent == []
+
+
+# -- item 7: what is left alone is named ---------------------------------------------------
+
+def left_alone(a, b, n=1):
+    """The project's backend, and n matches outside it: another checkout's, another
+    user's whose folder cannot be read."""
+    procs = [FakeProc(100, 1, "python3 main.py", cwd=a + "/backend")]
+    for i in range(n):
+        procs.append(FakeProc(110 + i, 1, "python3 main.py --worker %d" % i,
+                              cwd=b + "/backend", user="eve"))
+    procs.append(FakeProc(130, 1, "/usr/bin/python3 /srv/api/main.py", user="root"))
+    procs[-1].cwd = None
+    return procs
+
+
+def test_stop_names_each_match_left_alone_with_user_and_command(in_a):
+    a, b = in_a
+    for argv in (["stop"], ["force-clean"], ["stop", "--dry-run"]):
+        code, out, err = invoke(argv, FakeSystem(left_alone(a, b)))
+        assert code == 0, out + err
+        assert "backend: left 2 matching process(es) outside this project alone " \
+            "(--everywhere takes them):\n" \
+            "    PID 110 (%s/backend), user eve: python3 main.py --worker 0\n" \
+            "    PID 130 (folder unknown), user root: /usr/bin/python3 /srv/api/main.py\n" \
+            % b in out, out
+
+
+def test_status_show_processes_and_doctor_name_user_and_command(in_a):
+    a, b = in_a
+    code, out, _ = invoke(["status", "backend"], FakeSystem(left_alone(a, b)))
+    assert "    outside this project, not counted: 2 matching process(es) (--everywhere " \
+        "includes them):\n" \
+        "      PID 110 (%s/backend), user eve: python3 main.py --worker 0\n" \
+        "      PID 130 (folder unknown), user root: /usr/bin/python3 /srv/api/main.py\n" \
+        % b in out, out
+    for argv in (["show-processes"], ["doctor"]):
+        code, out, _ = invoke(argv, FakeSystem(left_alone(a, b)))
+        assert "backend: PID 130 matches but is outside this project (folder unknown), " \
+            "user root; left alone: /usr/bin/python3 /srv/api/main.py" in out, (argv, out)
+
+
+def test_many_left_alone_are_bounded_and_long_commands_cut(in_a):
+    a, b = in_a
+    procs = left_alone(a, b, n=7)
+    procs[1].command = "python3 main.py " + "--x " * 500000     # 2 MB of arguments
+    for argv in (["stop"], ["status"]):
+        code, out, err = invoke(argv, FakeSystem(procs))
+        lines = [l for l in out.splitlines() if "PID 11" in l or "PID 13" in l]
+        assert len(lines) == 5, out
+        assert "... and 3 more (show-processes lists them all)" in out, out
+        assert max(len(l) for l in out.splitlines()) < 300, out
+        assert "PID 110 (%s/backend), user eve: python3 main.py --x --x" % b in out
+
+
+def test_left_alone_in_chinese(in_a):
+    a, b = in_a
+    code, out, _ = invoke(["stop", "--lang", "zh"], FakeSystem(left_alone(a, b, n=6)))
+    assert "后端: 本项目之外有 7 个匹配进程, 未处理 (使用 --everywhere 可一并处理):\n" \
+        "    PID 110 (%s/backend), 用户 eve: python3 main.py --worker 0\n" % b in out, out
+    assert "    ... 还有 2 个 (show-processes 可列出全部)" in out, out
+    code, out, _ = invoke(["show-processes", "--lang", "zh"], FakeSystem(left_alone(a, b)))
+    assert "PID 130 匹配, 但不属于本项目 (目录未知), 用户 root, 未处理: " in out, out

@@ -371,10 +371,10 @@ def test_stop_takes_this_checkouts_processes_only(in_a):
     code, out, err = invoke(["stop"], system)
     assert code == 0, out + err
     assert signalled(system) == [100, 101, 200]
-    assert "backend: left 1 matching process(es) outside this project alone: PID 110 (%s/backend)" \
-        " (--everywhere takes them)" % b in out
-    assert "frontend: left 1 matching process(es) outside this project alone: PID 210 (%s/" \
-        "frontend)" % b in out
+    assert "backend: left 1 matching process(es) outside this project alone (--everywhere " \
+        "takes them):\n    PID 110 (%s/backend), user dev: python3 main.py\n" % b in out
+    assert "frontend: left 1 matching process(es) outside this project alone (--everywhere " \
+        "takes them):\n    PID 210 (%s/frontend), user dev: node node_modules/.bin/vite\n" % b in out
     assert "PID 201" not in out and "PID 202" not in out
 
 
