@@ -6867,6 +6867,8 @@ NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("nuxi", 3000), ("
                      ("svelte-kit", 5173), ("remix", 5173))
 # A `start` script that runs a dev server (not `next start`, a production server).
 DEV_START_RE = r"react-scripts start|ng serve|vite|webpack(?:-dev-server| serve)|parcel|nuxi? dev"
+# A script that runs other scripts or workspaces, not a dev server of its own.
+ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
                  '"nuxt"', '"solid-js"', '"preact"')
 
@@ -7131,6 +7133,8 @@ def _doc_commands(text, where, cwd):
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 if cd:
                     here = os.path.normpath(os.path.join(here, cd.group(1)))
+                    if here.startswith(".."):
+                        break       # outside the repo
                     continue
                 match = re.match(COMMAND_RE, part)
                 if match:
@@ -7421,6 +7425,8 @@ def _detect_frontend(folder, missing):
         scripts = scripts if isinstance(scripts, dict) else {}
         name = next((n for n in ("dev", "start", "serve") if isinstance(scripts.get(n), str)
                      and (n != "start" or re.search(DEV_START_RE, scripts[n]))), None)
+        if name and re.search(ORCHESTRATORS, scripts[name]):
+            continue        # runs the repo's other scripts (the backend too): no frontend
         if name is None:
             if seems is None and any(dep in text for dep in FRONTEND_DEPS):
                 seems = (sub, path, sorted(k for k, v in scripts.items()

@@ -11,6 +11,7 @@ programs (captured in a PID namespace, see PS_LINES). No process is started or s
 """
 import os
 import re
+import shutil
 
 import pytest
 
@@ -406,3 +407,67 @@ def test_with_port_makes_the_port_a_setting():
     ]
     for command, default, wanted in cases:
         assert procclean.with_port(command, default)[:2] == wanted, command
+
+
+@pytest.mark.parametrize("folder, script, extra, port, own", [
+    ("client", "vite dev", {}, 5173, "vite"),                               # SvelteKit
+    ("ui", "nuxt dev", {}, 3000, "nuxt dev"),                               # Nuxt
+    ("apps/frontend", "ng serve --port 4300", {}, 4300, "ng serve"),        # Angular
+    ("web", "next dev", {}, 3000, "next dev|next-server"),
+    ("frontend", "PORT=3002 react-scripts start", {}, 3002,
+     "react-scripts start|react-scripts/scripts/start"),
+    ("web", "vite", {"vite.config.mjs": "export default { server: { port: 5200 } }\n"}, 5200,
+     "vite"),
+])
+def test_frontends_in_their_folders_with_their_ports(project, init, folder, script, extra,
+                                                     port, own):
+    repo = project("neither")
+    base = repo / folder
+    base.mkdir(parents=True)
+    (base / "package.json").write_text('{"scripts": {"dev": "%s"}}' % script)
+    for name, text in extra.items():
+        (base / name).write_text(text)
+    code, out, _ = init()
+    assert code == 0
+    frontend = services()[1]["frontend"]
+    assert (frontend.cwd, frontend.port, frontend.command) == (folder, port, "npm run dev")
+    assert own in frontend.pattern and frontend.regex.search(ps_line("npm run dev"))
+
+
+def test_a_root_dev_script_that_runs_everything_is_no_frontend(project, init):
+    """`concurrently "npm:dev:*"` at the root runs the backend too: not a frontend (the
+    backend is the documented uvicorn command)."""
+    repo = project("uv-api-web")
+    os.remove(str(repo / "README.md"))
+    shutil.rmtree(str(repo / "web"))
+    (repo / "package.json").write_text(
+        '{"scripts": {"dev": "concurrently \\"npm:dev:*\\"", '
+        '"dev:api": "cd api && uv run uvicorn app.main:app --reload --port 8001"}}')
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["backend"]
+    assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
+        "uv run uvicorn app.main:app --reload --port {port}", "api", 8001)
+
+
+def test_a_readme_that_says_cd_on_its_own_line(project, init):
+    """`cd backend` and `uvicorn main:app --reload` on two lines: run where main.py is."""
+    repo = project("fastapi-celery")
+    os.rename(str(repo / "project"), str(repo / "backend"))
+    (repo / "README.md").write_text("```sh\ncd backend\nuvicorn main:app --reload\n```\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn main:app --reload --port {port}", "backend")
+
+
+def test_an_app_package_at_the_root_runs_from_the_root(project, init):
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi"]\n')
+    (repo / "app").mkdir()
+    (repo / "app" / "__init__.py").write_text("")
+    (repo / "app" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", ".")
