@@ -86,3 +86,31 @@ def test_init_then_start_and_stop_a_nested_uvicorn_app(ns, repo, reload):
     h = ns.run([sys.executable, "-c", HEALTH, str(port)])
     assert h.rc != 0, h
     assert not (repo / "backend.pid").exists()
+
+
+def test_procfile_entries_start_and_stop_as_services(ns, repo):
+    """A Procfile's entries become services: `web` on foreman's $PORT (5000) and a worker
+    without a port (web/'s frontend, which the Procfile lacks, is added after them; pnpm is
+    not installed here); start --wait starts both, stop leaves nothing of either."""
+    (repo / "Procfile").write_text(
+        "web: cd api && .venv/bin/uvicorn app.main:app --port $PORT\n"
+        "worker: python jobs.py --queue default\n")
+    (repo / "jobs.py").write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    r = run(ns, repo, "init")
+    assert r.rc == 0, r
+    ini = (repo / "procclean.ini").read_text()
+    assert "services = web worker frontend" in ini and "port = 5000" in ini, ini
+    r = run(ns, repo, "start", "--wait", "web", "worker")
+    assert r.rc == 0, (r, (repo / "web.log").read_text())
+    h = ns.run([sys.executable, "-c", HEALTH, "5000"])
+    assert h.rc == 0 and h.stdout.startswith("200"), h
+
+    def ours():
+        return [l for l in ns.run(["ps", "-eo", "pid,args"]).stdout.splitlines()
+                if "app.main:app" in l or "jobs.py" in l]
+    assert any("jobs.py --queue default" in l for l in ours()), ours()
+    r = run(ns, repo, "status", "web", "worker")
+    assert r.rc == 0 and "web: running" in r.stdout and "worker: running" in r.stdout, r
+    r = run(ns, repo, "stop")
+    assert r.rc == 0, r
+    assert wait_until(lambda: ours() == [], 10), ours()
