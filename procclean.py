@@ -3917,14 +3917,18 @@ def checkout_offset(ctx, movable, launching):
     OFFSET_FILE, else the first choice (0 for a repository's main checkout, a step
     derived from the project's path for a linked git worktree).  Before a launch it
     must be free: a port another checkout (anyone not this project) listens on moves
-    this checkout to the next free offset from its path's, recorded and said."""
+    this checkout to the next free offset from its path's, recorded and said; not
+    while a service of this checkout listens at the offset it has (the stack stays
+    together, and start names the holder)."""
     text = _read_text(OFFSET_FILE, 64)
     recorded = int(text) if text and text.strip().isdigit() else None
     first = recorded if recorded is not None else (
         PORT_STEP * checkout_slot(ctx.project) if linked_worktree(ctx.project) else 0)
     if not launching or not movable:
         return first
-    foreign = foreign_listeners(ctx)
+    foreign, own = foreign_listeners(ctx)
+    if any(s.port + first in own for s in movable):
+        return first
     slot = checkout_slot(ctx.project)
     choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
                          for n in range(PORT_SLOTS - 1)]
@@ -3973,19 +3977,22 @@ def linked_worktree(folder):
 
 
 def foreign_listeners(ctx):
-    """port -> a Listener on it that is not this project's (by tag or folder)."""
+    """(port -> a Listener on it that is not this project's (by tag or folder), the
+    ports this project's processes listen on)."""
     system = ctx.system
     listeners = system.listeners(None)
     table = system.process_table()
     pids = dict((l.pid, table[l.pid]) for l in listeners if l.pid in table)
     project = Project(ctx.project_given, system.process_tags(pids))
     project.cwds = system.process_cwds(sorted(p for p in pids if p not in project.tags))
-    foreign = {}
+    foreign, own = {}, set()
     for listener in listeners:
         proc = pids.get(listener.pid)
         if proc is None or not project.holds(proc):
             foreign.setdefault(listener.port, listener)
-    return foreign
+        else:
+            own.add(listener.port)
+    return foreign, own
 
 
 def port_variable(name):

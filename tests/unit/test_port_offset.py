@@ -1,0 +1,88 @@
+"""port_offset (issue 21 item 2): each checkout its own ports, on a fake machine."""
+import json
+import os
+
+import pytest
+
+from fakes import FakeProc, FakeSystem, invoke
+import procclean
+
+AUTO = "[procclean]\nport_offset = auto\n"
+
+
+def context(system, command):
+    """The Context of `command` on `system`, with the ports settled as run() does."""
+    config = procclean.load_config(environ={})
+    ctx = procclean.Context(system, config, procclean.Reporter(environ={}))
+    procclean.settle_ports(ctx, command)
+    return ctx
+
+
+@pytest.mark.parametrize("text, value", [("auto", "auto"), (" Auto ", "auto"), ("10", 10),
+                                         ("+20", 20), ("", None), ("0", None), ("off", None)])
+def test_port_offset_values(text, value):
+    assert procclean.parse_port_offset(text) == value
+
+
+@pytest.mark.parametrize("text", ["-10", "ten", "70000", "1.5"])
+def test_a_bad_port_offset_is_a_usage_error(tmp_path, monkeypatch, text):
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text("[procclean]\nport_offset = %s\n" % text)
+    code, out, err = invoke(["status"], FakeSystem([]))
+    assert code == 2
+    assert "port_offset: expected auto or a number like 10" in err
+
+
+def test_a_fixed_offset_moves_configured_ports_not_those_the_environment_names(tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nport_offset = 10\n\n[worker]\npattern = w\nport = 9000\n")
+    env = {"LANG": "C.UTF-8", "PROCCLEAN_FRONTEND_PORT": "3333"}
+    code, out, err = invoke(["status", "--json"], FakeSystem([]), environ=env)
+    assert code == 0, err
+    doc = json.loads(out)
+    ports = dict((s["name"], s["port"]) for s in doc["services"])
+    assert ports == {"backend": 8010, "frontend": 3333, "worker": 9010}
+    assert doc["port_offset"] == {"offset": 10, "mode": "fixed", "file": None,
+                                  "ports": {"backend": 8010, "worker": 9010}}
+
+
+def test_a_worktree_looks_at_its_own_offset_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(AUTO)
+    (tmp_path / ".git").write_text("gitdir: /src/app/.git/worktrees/x\n")
+    code, out, err = invoke(["status"], FakeSystem([]))
+    assert code == 0, err
+    offset = 10 * procclean.checkout_slot(os.path.realpath(str(tmp_path)))
+    assert 10 <= offset <= 990
+    assert ("ports: offset +%d for this checkout (port_offset = auto, recorded at the first "
+            "start): backend %d, frontend %d" % (offset, 8000 + offset, 3000 + offset)) in out
+    assert not (tmp_path / ".procclean-offset").exists()
+
+
+def test_a_main_checkout_keeps_the_ports_and_moves_off_another_checkouts(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(AUTO)
+    (tmp_path / ".git").mkdir()
+    ctx = context(FakeSystem([]), "start")
+    assert ctx.config.services["backend"].port == 8000
+    assert (tmp_path / ".procclean-offset").read_text() == "0\n"
+    other = FakeProc(40, 1, "python main.py", cwd="/src/other-clone/backend")
+    system = FakeSystem([other], listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 40)])
+    ctx = context(system, "status")     # only looks: the record stands
+    assert ctx.config.services["backend"].port == 8000
+    ctx = context(system, "dev")
+    offset = 10 * procclean.checkout_slot(os.path.realpath(str(tmp_path)))
+    assert ctx.config.services["backend"].port == 8000 + offset
+    assert ctx.config.services["frontend"].port == 3000 + offset
+    assert (tmp_path / ".procclean-offset").read_text() == "%d\n" % offset
+    # this checkout's own listener keeps it where it is
+    own = FakeProc(41, 1, "python main.py", cwd=str(tmp_path / "backend"))
+    system = FakeSystem([other, own], listeners=[
+        procclean.Listener(8000, "127.0.0.1", "ipv4", 40),
+        procclean.Listener(8000 + offset, "127.0.0.1", "ipv4", 41),
+        procclean.Listener(3000 + offset, "127.0.0.1", "ipv4", 40)])
+    ctx = context(system, "restart")
+    assert ctx.config.services["backend"].port == 8000 + offset
