@@ -2792,6 +2792,8 @@ MESSAGES = {
         "d_orphan_port": "{svc}: PID {pid} outlived its parent (now under init) and still holds port {port}: {cmd}",
         "d_stranger": "port {port} of {svc} is held by PID {pid}, which is not {svc}'s: {cmd}",
         "d_stranger_fix": "check PID {pid} is yours (or move {svc} to another port: {other}), then: {cmd}",
+        "d_port_app": "port {port} of {svc} is held by PID {pid} ({user}), an editor or browser, which procclean leaves alone: {cmd}",
+        "fix_port_app": "close it, or its port forwarding, there",
         "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
         "init_found": "{ok} found {svc}: {what}",
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
@@ -3025,6 +3027,8 @@ MESSAGES = {
         "d_orphan_match": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍匹配进程模式: {cmd}",
         "d_orphan_port": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍占用端口 {port}: {cmd}",
         "d_stranger_fix": "确认 PID {pid} 是你的进程 (或把{svc}改到其他端口: {other}), 然后: {cmd}",
+        "d_port_app": "{svc}的端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), procclean 不会处理它: {cmd}",
+        "fix_port_app": "请在其中关闭它或它的端口转发",
         "d_stranger_fix_free": "确认 PID {pid} 是你的进程, 然后: {cmd}",
         "init_paste": "可粘贴到 Makefile 的目标 (或运行 {prog} init --makefile):",
         "fix_run": "{cmd}",
@@ -6715,7 +6719,7 @@ def check_matches(service, candidates, protected, kids, own, verdict, hints):
     return []
 
 
-def check_port(service, listeners, table, own, dead, hints):
+def check_port(service, listeners, table, own, dead, hints, viewers=VIEWERS):
     """Someone else on the service's port: named, never stopped by --fix."""
     found = []
     for holder in port_holders(listeners, service.port, table):
@@ -6724,6 +6728,11 @@ def check_port(service, listeners, table, own, dead, hints):
         proc = table.get(holder.pid)
         values = {"svc": service.name, "port": service.port, "pid": holder.pid,
                   "cmd": printable(proc.command if proc else "?")}
+        if proc is not None and is_users_app(proc, viewers):
+            # kill-port leaves an editor or a browser alone: no fix offers it.
+            found.append(Finding("d_port_app", dict(values, user=proc.user),
+                                 ("fix_port_app", {})))
+            continue
         fix = ("d_stranger_fix" if port_follows(service) else "d_stranger_fix_free", {
             "pid": holder.pid, "svc": service.name, "other": hints.port_setting(service),
             "cmd": hints.command("kill-port", None, str(service.port))})
@@ -6769,7 +6778,7 @@ def diagnose(ctx, services, problems):
         findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
         if service.port is not None:
             findings += check_port(service, found.listeners, table, own,
-                                   verdict in DEAD_VERDICTS, hints)
+                                   verdict in DEAD_VERDICTS, hints, ctx.viewers)
     return findings, table, protected, found.outside
 
 

@@ -90,6 +90,9 @@ def test_an_editor_or_browser_on_the_port_is_named_and_left(ns, python, tmp_path
     assert r.rc == 1, r
     assert "port 8000 is taken by PID %d (%s" % (app.pid, argv[0]) in r.stderr, r
     assert "PID %d is an editor or browser" % app.pid in r.stderr, r
+    r = ns.procclean("doctor", "--fix", python=python)
+    assert "held by PID %d (root), an editor or browser" % app.pid in r.stdout, r
+    assert "kill-port" not in r.stdout, r
     assert_alive(ns, [app.pid], r)
 
 

@@ -183,6 +183,11 @@ def test_an_editor_or_browser_on_the_port_is_named_and_left(in_a, holder):
     assert "PID 120 is an editor or browser" in err and "kill-port" not in err, err
     code, out, err = invoke(["status", "backend"], system)
     assert "backend: not running" in out and "taken by PID 120" in out, out
+    code, out, err = invoke(["doctor"], system)
+    assert "port 8000 of backend is held by PID 120 (dev), an editor or browser" in out, out
+    assert "kill-port" not in out and "close it, or its port forwarding, there" in out, out
+    code, out, err = invoke(["doctor", "--fix"], system)
+    assert system.sent == [], out
     code, out, err = invoke(["stop", "--lang", "zh"], FakeSystem([app], listeners=port))
     assert "编辑器或浏览器" in out + err and system.sent == []
 
