@@ -6878,7 +6878,9 @@ WEB_FRAMEWORKS = ("fastapi", "flask", "django", "starlette", "litestar", "quart"
 # A command line that runs a Python web server or worker, as a README or a task table
 # writes it (after `cd X &&` and VAR=value).
 PY_RUNNER = r"(?:(?:uv|poetry|pipenv|pdm|rye|hatch) run\s+)?(?:python[0-9.]*\s+-m\s+)?"
-SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)\s+\S|fastapi\s+(?:dev|run)\b|"
+# (An ASGI/WSGI server with the module it serves: `uvicorn --reload` in prose is none.)
+SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)(?:\s+-\S+(?:\s+[^-\s]\S*)?)*?"
+             r"\s+[A-Za-z_][\w.]*(?::\w+)?(?=\s|$)|fastapi\s+(?:dev|run)\b|"
              r"flask(?:\s+\S+){0,4}?\s+run\b|"
              r"(?:python[0-9.]*\s+)?(?:\./)?manage\.py\s+runserver\b")
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
@@ -7298,15 +7300,43 @@ def _detect_backend(folder, missing):
         if found is not None:
             break
         found = _backend_from_code(folder, base)
+    # A project that depends on a web framework: its app may be in any module.
+    for base in bases:
+        if found is not None:
+            break
+        if _framework(folder, base) != "Python":
+            found = _backend_from_code(folder, base, _python_files(folder, base))
     if found is None:
         _missing_backend(folder, bases, missing)
     return found
 
 
-def _backend_from_code(folder, base):
+def _python_files(folder, base, depth=4, limit=400):
+    """The importable .py files of the project at `base`, shallowest first (tests,
+    migrations, environments and other projects of the repo left out)."""
+    root = os.path.join(folder, base)
+    tops = set(p.split(os.sep)[0] for p in _package_dirs(root, base == "."))
+    found, level = [], [""]
+    for _ in range(depth):
+        subs = []
+        for sub in level:
+            for entry in _listdir(os.path.join(root, sub)):
+                path = os.path.join(sub, entry)
+                if entry.endswith(".py") and re.match(r"^[A-Za-z_]\w*\.py$", entry):
+                    found.append(path)
+                elif re.match(r"^[A-Za-z_]\w*$", entry) and entry not in SKIP_DIRS and \
+                        os.path.isdir(os.path.join(root, path)) and \
+                        (sub or entry in tops):
+                    subs.append(path)
+        level = subs
+    return found[:limit]
+
+
+def _backend_from_code(folder, base, files=None):
     """The backend the code of the Python project at `base` defines: Django's
     manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
-    main.py run as a script (the seed's layout); None when there is none."""
+    main.py run as a script (the seed's layout); None when there is none.  `files`:
+    where to look (default: the usual app modules, _app_files)."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
     if "django" in (_read_text(os.path.join(folder, manage)) or "").lower():
         command = "{python} manage.py runserver {port}"
@@ -7315,7 +7345,7 @@ def _backend_from_code(folder, base):
             "cwd": base, "health": "auto"}, "%s (Django, run as manage.py runserver)" % manage,
             {"pattern": "made to match the command as ps shows it", "command": manage,
              "cwd": manage, "port": "Django's default port"})
-    for path in _app_files(folder, base):
+    for path in _app_files(folder, base) if files is None else files:
         text = _read_text(os.path.join(folder, base, path)) or ""
         asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
         where = os.path.normpath(os.path.join(base, path))
@@ -7715,8 +7745,8 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     out = ctx.out
     missing = []
     found = detect_project(folder, missing)
-    say_missing(ctx, missing)
     if not found:
+        say_missing(ctx, missing)
         out.say("init_nothing")
         return EXIT_OK
     for service in found:
@@ -7724,6 +7754,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         out.add("services", {"service": service.name, "found": service.what,
                              "settings": service.fields, "sources": service.sources})
     say_toolchains(ctx, found, folder)
+    say_missing(ctx, missing)
     write_config(ctx, found, folder)
     names = [service.name for service in found]
     line, key, values = make_procclean_line(folder)

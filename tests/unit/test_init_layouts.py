@@ -471,3 +471,28 @@ def test_an_app_package_at_the_root_runs_from_the_root(project, init):
     backend = services()[1]["backend"]
     assert (backend.command, backend.cwd) == (
         "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", ".")
+
+
+def test_an_app_in_an_unusual_module_of_a_fastapi_project_is_found(project, init):
+    """A project that depends on FastAPI: its app object is looked for in every module."""
+    repo = project("missing-services")
+    (repo / "api" / "svc" / "http_entry.py").write_text(
+        "from fastapi import FastAPI\n\nhttp = FastAPI()\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: api/svc/http_entry.py (FastAPI app, run as uvicorn " \
+           "svc.http_entry:http)" in out, out
+    assert "found no backend" not in out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn svc.http_entry:http --host 127.0.0.1 --port {port}", "api")
+
+
+def test_prose_about_a_server_is_no_command(project, init):
+    """`uvicorn --reload` in a README's prose names no app: not a documented command."""
+    repo = project("uv-api-web")
+    (repo / "README.md").write_text(
+        "Stop the orphaned `uvicorn --reload` worker first.\n\n    uvicorn --port 8000\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: api/app/main.py (FastAPI app, run as uvicorn app.main:app)" in out
