@@ -4012,7 +4012,7 @@ def foreign_listeners(ctx):
 
 def port_variable(name):
     """The variable that sets service `name`'s port (and tells services its port)."""
-    return "PROCCLEAN_%s_PORT" % re.sub(r"[-.]", "_", name.upper())
+    return "PROCCLEAN_%s_PORT" % name.upper().replace("-", "_").replace(".", "_")
 
 
 def everywhere_for(ctx, service):

@@ -348,3 +348,27 @@ def test_two_checkouts_run_dev_side_by_side(ns, tmp_path, python_edge):
     assert left, ns.ps()
     for folder in (first, tree):
         assert "Traceback" not in read(folder / "dev.err"), read(folder / "dev.err")
+
+
+@pytest.mark.parametrize("offset", ["10", "auto"])
+def test_a_supervised_service_moves_by_the_offset_once(ns, tmp_path, python_edge, offset):
+    """start --supervise: the background supervisor restarts the service on the port the
+    start chose (the ports it gets in its environment are taken as they are, not moved
+    again), and restarts it there after a crash."""
+    make_project(tmp_path, frontend=True, ini=AUTO_INI.replace("auto", offset))
+    write(tmp_path / ".git", "gitdir: /src/app/.git/worktrees/x\n")
+    r = ns.procclean("start", "--wait", "--supervise", python=python_edge)
+    assert r.rc == 0, r
+    moved = json.loads(ns.procclean("status", "--json", python=python_edge).stdout)
+    moved = moved["port_offset"]["offset"]
+    assert moved == 10 if offset == "10" else moved > 0
+    got = json.loads(fetch(ns, "http://127.0.0.1:%d/api" % (3000 + moved)))
+    assert got["port"] == 8000 + moved, got
+    first = got
+    ns.kill([p["pid"] for p in ns.ps() if any(a.endswith("main.py") for a in p["argv"])])
+    assert wait_until(lambda: ns.run([sys.executable, "-c", WAIT_HTTP, "http://127.0.0.1:%d/"
+                                      % (8000 + moved), "30"], timeout=60).rc == 0, 60)
+    got = json.loads(fetch(ns, "http://127.0.0.1:%d/api" % (3000 + moved)))
+    assert got["port"] == 8000 + moved and got["env"] == first["env"], got
+    r = ns.procclean("stop", python=python_edge)
+    assert r.rc == 0, r
