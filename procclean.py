@@ -7251,6 +7251,14 @@ def _resolves(folder, cwd, command):
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
                       command)
     if not match:
+        root = os.path.join(folder, cwd)
+        if re.search(r"\bfastapi\s+(dev|run)\b", command):
+            # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
+            # pyproject's [tool.fastapi] entrypoint
+            return any(os.path.isfile(os.path.join(root, p)) for p in (
+                "main.py", "app.py", "api.py", os.path.join("app", "main.py"),
+                os.path.join("app", "app.py"), os.path.join("app", "api.py"))) or \
+                "[tool.fastapi]" in (_read_text(os.path.join(root, "pyproject.toml")) or "")
         return True
     name = next(g for g in match.groups() if g)
     path = name if name.endswith(".py") else name.replace(".", os.sep)

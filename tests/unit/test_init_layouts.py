@@ -113,15 +113,17 @@ def test_uv_project_without_documentation_is_run_by_its_module_path(project, ini
 
 def test_full_stack_fastapi_template(project, init):
     """fastapi/full-stack-fastapi-template: backend/app/main.py, `uv run fastapi dev` in
-    backend/README.md, a Vite frontend run by bun (bun.lock at the root)."""
+    development.md at the root ("from the `backend` directory", in prose) and in
+    backend/README.md, a uv workspace, a Vite frontend run by bun (bun.lock at the root).
+    `fastapi dev` finds app/main.py from backend/, not from the root: it runs there."""
     repo = project("full-stack-fastapi-template")
     code, out, err = init()
     assert code == 0, (out, err)
     assert body(repo) == [
         "[procclean]", "services = backend frontend",
-        "# found: backend/README.md line 29 (documented: uv run fastapi dev)", "[backend]",
+        "# found: development.md line 23 (documented: uv run fastapi dev)", "[backend]",
         "# made to match the command as ps shows it", "pattern = fastapi dev",
-        "# backend/README.md line 29", "command = uv run fastapi dev --port {port}",
+        "# development.md line 23", "command = uv run fastapi dev --port {port}",
         "cwd = backend",
         "# found: frontend/package.json (dev script: vite, port 5173)", "[frontend]",
         "# bun runs the dev script (as ps shows it)",
