@@ -23,8 +23,9 @@ tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
 
 if __name__ == "__main__":
     # Before anything else: Ctrl-C while Python still reads this file, before main()
-    # can catch it, ends with one line and 130 instead of a KeyboardInterrupt
-    # traceback.  (_signal is built in and already loaded: this costs nothing.)
+    # can catch it, ends with one line and by SIGINT itself (a shell sees 130) instead
+    # of a KeyboardInterrupt traceback.  (_signal is built in and already loaded: this
+    # costs nothing.)
     import _signal
     import sys
 
@@ -34,6 +35,9 @@ if __name__ == "__main__":
             sys.stderr.flush()
         except Exception:
             pass
+        import os
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
         raise SystemExit(130)
 
     if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
@@ -160,6 +164,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
+# The signals that interrupt procclean (SIGHUP, SIGINT, SIGTERM): it cleans up, then
+# ends by the same signal (see exit_as).
+INTERRUPT_SIGNALS = (1, 2, 15)
 
 # What became of a target; each is also the message key of its report line.
 STOPPED, KILLED, GONE, DENIED, SURVIVED = "stopped", "killed", "gone", "denied", "survived"
@@ -727,7 +734,7 @@ class Target(object):
     """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
     port, child, session) and in which look it was found (0: before any signal)."""
 
-    __slots__ = ("process", "service", "via", "outcome", "look", "origin")
+    __slots__ = ("process", "service", "via", "outcome", "look", "origin", "killed_after")
 
     def __init__(self, process, service, via, look=0, origin=None):
         self.process = process
@@ -736,6 +743,7 @@ class Target(object):
         self.look = look
         self.origin = origin or via     # the `via` of the root it was reached from
         self.outcome = None     # one of OUTCOMES once acted on
+        self.killed_after = None    # seconds from the stop's start to its SIGKILL
 
     @property
     def pid(self):
@@ -2441,8 +2449,10 @@ class System(object):
             os.close(log)
 
     def spawn_piped(self, argv, cwd, env):
-        """Start `argv` in procclean's own process group (a Ctrl-C reaches it too),
-        stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
+        """Start `argv` in a session of its own (the terminal's Ctrl-C, and the SIGHUP
+        of its closing, reach procclean alone, which stops every service gracefully
+        through the one stop pipeline: uvicorn has no SIGHUP handler and would die
+        without its shutdown), stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
         pipe's read end, non-blocking).  On Linux the pipe holds 1 MB, so a service
         that floods its output seldom waits for the reader."""
         import subprocess
@@ -2456,7 +2466,7 @@ class System(object):
                     pass
             child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=write_end, stderr=write_end, close_fds=True,
-                                     env=env)
+                                     start_new_session=True, env=env)
         except BaseException:
             os.close(read_end)
             raise
@@ -2730,7 +2740,8 @@ MESSAGES = {
         "would_remove": "would remove {path}",
         "removed": "removed {path}",
         "summary_stopped": "{svc}: {n} process(es) stopped",
-        "summary_killed": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {grace}",
+        "summary_killed": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {after}",
+        "summary_hurried": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {after} (Ctrl-C again)",
         "summary_failed": "{fail} {svc}: {n} process(es) could not be stopped",
         "nothing": "{svc}: nothing running",
         "force_header": "{clean} force-cleaning {svc} processes...",
@@ -2940,7 +2951,8 @@ MESSAGES = {
         "would_remove": "将删除 {path}",
         "removed": "已删除 {path}",
         "summary_stopped": "{svc}: 已停止 {n} 个进程",
-        "summary_killed": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {grace} 后被强制停止",
+        "summary_killed": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {after} 后被强制停止",
+        "summary_hurried": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {after} 后被强制停止 (再次按下 Ctrl-C)",
         "summary_failed": "{fail} {svc}: {n} 个进程无法停止",
         "nothing": "{svc}: 没有运行中的进程",
         "force_header": "{clean} 强制清理所有{svc}进程...",
@@ -4201,9 +4213,13 @@ def signal_targets(ctx, targets, signum):
     return reached
 
 
-def kill_targets(ctx, targets):
-    """SIGKILL to all at once, a short shared wait; sets each outcome."""
+def kill_targets(ctx, targets, began=None):
+    """SIGKILL to all at once, a short shared wait; sets each outcome (and when, from
+    `began`, the SIGKILL went)."""
+    after = 0.0 if began is None else ctx.system.clock() - began
     reached = signal_targets(ctx, targets, SIGKILL)
+    for target in reached:
+        target.killed_after = after
     remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
     for target in reached:
         target.outcome = KILLED
@@ -4230,6 +4246,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
                         cmd=printable(target.process.command))
         return list(targets), table
     system = ctx.system
+    began = system.clock()
     done = list(targets)
     for target in targets:
         if target.process.zombie:
@@ -4254,7 +4271,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
             for target in to_kill:
                 target.outcome = SURVIVED       # still appearing: not all is stopped
             break
-        kill_targets(ctx, to_kill)
+        kill_targets(ctx, to_kill, began)
         pending = []
     return done, table
 
@@ -4305,8 +4322,9 @@ def report_summary(ctx, service, targets, grace_used):
         ctx.out.warn("summary_failed", svc=service.name, n=len(failed))
     if done:
         if killed and grace_used:
-            ctx.out.say("summary_killed", svc=service.name, n=len(done), k=len(killed),
-                        grace=format_seconds(ctx.grace))
+            after = min(t.killed_after or 0.0 for t in killed)
+            ctx.out.say("summary_hurried" if ctx.hurry else "summary_killed", svc=service.name,
+                        n=len(done), k=len(killed), after=format_seconds(after))
         else:
             ctx.out.say("summary_stopped", svc=service.name, n=len(done))
     if late:
@@ -5400,7 +5418,7 @@ class Supervisor(object):
                      % (signal.Signals(request.args[0]).name, self.service.name))
             self.stop_child()
             self.save(state="stopped", child=None)
-            return EXIT_OK
+            return 128 + request.args[0]        # ends by that signal (see exit_as)
         finally:
             if self.system.read_pidfile(self.service.pidfile).pid == self.me:
                 self.system.remove_file(self.service.pidfile)
@@ -5990,8 +6008,10 @@ class DevSession(object):
                 return              # only wakes the loop (through the wakeup fd)
             if self.signum is None:
                 self.signum = signum
-            else:
-                self.ctx.hurry = True   # a second Ctrl-C: SIGKILL what is left, now
+            elif signum == signal.SIGINT:
+                # A second Ctrl-C: SIGKILL what is left, now.  Not a second SIGHUP: a
+                # closing terminal sends one, and its shell another.
+                self.ctx.hurry = True
 
         previous = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
         previous_fd = signal.set_wakeup_fd(self.wake.w)
@@ -8856,5 +8876,23 @@ def _error_line(stream, message):
         pass
 
 
+def exit_as(code):
+    """End the process with main()'s `code`; after an interrupt (128 + SIGHUP, SIGINT
+    or SIGTERM) by that signal itself, re-raised with its default action once all is
+    cleaned up: make then says "Interrupt" and stops, a shell sees 128+N, a script's
+    `trap` runs; an exit status of 130 would read as an error."""
+    signum = code - 128 if isinstance(code, int) else 0
+    if signum in INTERRUPT_SIGNALS:
+        import signal
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_as(main())

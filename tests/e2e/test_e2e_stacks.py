@@ -533,7 +533,7 @@ def test_dev_reload_and_vite_ctrl_c_frees_both_ports(fstack):
     assert r.rc == 0, r
     result = job.wait(120)
     assert not result.timed_out, describe("dev", res(), st)
-    assert result.rc == 130, describe("dev", res(), st)
+    assert result.rc == -2, describe("dev", res(), st)     # by SIGINT: a shell sees 130
     assert "Traceback" not in (st.read("dev.out") or "") + (st.read("dev.err") or "")
     assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])
     assert st.read("backend.pid") is None and st.read("frontend.pid") is None
@@ -663,3 +663,40 @@ def test_frontend_wait_yes_on_a_broken_vite_fails_fast_and_leaves_nothing(fstack
     assert fstack.read("frontend.pid") is None
     res = fstack.ok("status", "frontend")
     assert "frontend: not running" in res["stdout"], res
+
+
+# --------------------------------------------------------------------------- issue 21: dev
+# keeps its promises when the terminal closes
+
+def test_terminal_closed_under_dev_runs_the_lifespan_shutdown(fstack):
+    """`make dev` in a terminal that is closed (tmux kill-session: the kernel hangs up the
+    terminal, SIGHUP to the shell and to dev, and the shell resends SIGHUP to its jobs):
+    uvicorn --reload's worker runs FastAPI's lifespan shutdown, Vite stops, every process
+    is stopped by SIGTERM (no SIGKILL for the second SIGHUP), nothing is left."""
+    st = fstack
+    if shutil.which("tmux") is None or shutil.which("bash") is None:
+        unavailable("tmux and bash are needed to close a terminal under dev")
+    marker = os.path.join(st.root, "lifespan.shutdown")
+    env = st._env(backend_env("reload", SHUTDOWN_MARKER=marker, TERM="xterm"))
+    tmux = ["tmux", "-S", os.path.join(st.root, "tmux.sock"), "-f", "/dev/null"]
+    r = st.ns.run(tmux + ["new-session", "-d", "-s", "dev", "-x", "200", "-y", "50",
+                          "bash --norc --noprofile -i"], cwd=st.root, env=env, timeout=30)
+    assert r.rc == 0, r
+    r = st.ns.run(tmux + ["send-keys", "-t", "dev", "%s procclean.py dev" % PY, "Enter"],
+                  cwd=st.root, env=env, timeout=30)
+    assert r.rc == 0, r
+    assert_up(st, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS["reload"])
+    assert_up(st, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    r = st.ns.run(tmux + ["kill-session", "-t", "dev"], cwd=st.root, env=env, timeout=30)
+    assert r.rc == 0, r
+    res = {"args": ("dev", "(terminal closed)"), "rc": None, "stdout": "", "stderr": ""}
+    wait_for(lambda: not st.procs(), 60)        # dev, the stack and the tmux server end
+    assert_all_gone(st, res, [BACKEND_PORT, FRONTEND_PORT])
+    assert "lifespan shutdown in PID" in (st.read("lifespan.shutdown") or ""), \
+        describe("dev", res, st)
+    for log in ("backend.log", "frontend.log"):
+        text = st.read(log) or ""
+        assert re.search(r"stop: PID \d+ stopped by SIGTERM", text), describe("dev", res, st)
+        assert "SIGKILL" not in text, describe("dev", res, st)
+    assert st.read("backend.pid") is None and st.read("frontend.pid") is None

@@ -5,15 +5,16 @@ from another terminal that dev keeps in its stream, closing the terminal, make i
 The services are test_int_dev's APP (plus BROKEN below); every assertion is on what a user
 sees (exit codes, messages, the stream, logs, pidfiles, processes, ports), with events awaited
 under generous bounds, never a sleep-then-assert."""
-import os
+import json
 import re
 import signal
+import sys
 
 import pytest
 
-from integ_helpers import no_traceback, nothing_left, read, wait_until, write
-from test_int_dev import APP, TIMEOUT, Dev, app_pids, assert_all_gone, project, \
-    sigterm_stops_all, started_pids
+from integ_helpers import PTY_PUMP, no_traceback, nothing_left, read, wait_until, write
+from test_int_dev import APP, KILLPG, TIMEOUT, Dev, app_pids, assert_all_gone, project, \
+    started_pids
 
 # A reloader whose worker cannot import the app (uvicorn --reload with a typo in main.py):
 # the worker prints a traceback and exits, the reloader lives on, nothing listens.
@@ -106,4 +107,108 @@ def test_start_says_at_once_that_the_awaited_backend_failed(ns, tmp_path, python
     assert "backend: its start-up failed, nothing listens on port 8000" in r.stderr, r
     assert "not ready within" not in r.stderr, r
     assert "started frontend" not in r.stdout, r
+    assert nothing_left(ns) == [], ns.ps()
+
+
+# --------------------------------------------------------------------------------------------
+# 5. closing the terminal is a graceful stop; procclean ends by the signal it got
+
+# A server whose shutdown takes a second (a FastAPI lifespan closing its pools) and leaves a
+# marker; SIGHUP keeps its default action, as in uvicorn: a hang-up would kill it unfinished.
+GRACEFUL = r'''
+if mode == "graceful":             # graceful PORT NAME
+    def shutdown(signum, frame):
+        time.sleep(1.0)
+        open(args[1] + ".shutdown", "w").close()
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, shutdown)
+    serve(args[0], args[1])
+'''
+
+PTY_HANGUP = PTY_PUMP + r"""
+wait_for = sys.argv[2].encode()
+up = pump(lambda: out.count(wait_for) >= 2, 60)
+os.close(fd)                    # the terminal closes: the kernel hangs up dev's session
+os.kill(pid, signal.SIGHUP)     # and the shell resends SIGHUP to its jobs
+rc = reap(60)
+print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
+"""
+
+
+def graceful_pair(tmp_path):
+    project(tmp_path, {
+        "backend": ("graceful 8000 backend", {"port": "8000", "health": "off"}),
+        "frontend": ("graceful 3000 frontend", {"port": "3000", "health": "off"}),
+    }, extra="grace = 30")
+    write(tmp_path / "app.py", APP + GRACEFUL)
+
+
+def test_terminal_closed_under_dev_is_a_graceful_stop(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    write(tmp_path / "pty_hangup.py", PTY_HANGUP)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    r = ns.run([python_edge, "pty_hangup.py", json.dumps(argv), "listening on"],
+               env={"TERM": "xterm"}, timeout=150)
+    assert r.rc == 0, r
+    d = json.loads(r.stdout)
+    assert d["up"] == "done", d
+    assert d["rc"] == -signal.SIGHUP, d         # dev ended by SIGHUP: a shell sees 129
+    for name in ("backend", "frontend"):
+        log = read(tmp_path / (name + ".log"))
+        # each service ran its shutdown to the end: dev's SIGTERM, not the hang-up, nor a
+        # SIGKILL for the shell's second SIGHUP
+        assert (tmp_path / (name + ".shutdown")).exists(), (name, log, d["out"])
+        assert re.search(r"stop: PID \d+ stopped by SIGTERM$", log, re.M), log
+        assert "SIGKILL" not in log, log
+    assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
+    for name in ("backend.pid", "frontend.pid"):
+        assert not (tmp_path / name).exists()
+
+
+def test_second_sighup_does_not_hurry_the_stop(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("backend", "frontend")
+    dev.job.signal(signal.SIGHUP)
+    dev.wait_for("SIGHUP: stopping every service")
+    dev.job.signal(signal.SIGHUP)
+    assert dev.finish() == -signal.SIGHUP
+    assert "with SIGKILL" not in dev.out and "killed" not in dev.out, dev.out
+    assert re.search(r"^backend: 1 process\(es\) stopped$", dev.out, re.M), dev.out
+    for name in ("backend", "frontend"):
+        assert (tmp_path / (name + ".shutdown")).exists(), (name, dev.out)
+    assert_all_gone(ns, tmp_path, dev)
+
+
+def test_make_dev_interrupted_is_an_interrupt_for_make(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(argv))
+    job = ns.start(["/bin/sh", "-c", 'exec make dev >make.out 2>make.err'], session=True)
+    assert wait_until(lambda: read(tmp_path / "make.out").count("listening on") >= 2,
+                      TIMEOUT), (read(tmp_path / "make.out"), read(tmp_path / "make.err"))
+    # Ctrl-C: the terminal sends SIGINT to the foreground group, make and procclean
+    r = ns.run([sys.executable, "-c", KILLPG, job.pid, int(signal.SIGINT)])
+    assert r.rc == 0, r
+    r = job.wait(TIMEOUT)
+    out, err = read(tmp_path / "make.out"), read(tmp_path / "make.err")
+    assert not r.timed_out, (out, err)
+    assert "Interrupt" in err and "Error 130" not in err, (out, err)
+    assert r.rc == -signal.SIGINT, (r, out, err)
+    for name in ("backend", "frontend"):
+        assert (tmp_path / (name + ".shutdown")).exists(), (name, out)
+    assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
+
+
+def test_foreground_supervise_ends_by_the_signal_it_got(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    job = ns.start_procclean("supervise", "backend", python=python_edge)
+    assert wait_until(lambda: ns.connect("127.0.0.1", 8000), TIMEOUT), \
+        read(tmp_path / "backend.log")
+    job.signal(signal.SIGTERM)
+    r = job.wait(TIMEOUT)
+    assert not r.timed_out, r
+    assert r.rc == -signal.SIGTERM, r             # a shell sees 143, make "Terminated"
+    assert "received SIGTERM; stopping backend" in read(tmp_path / "backend.log")
+    assert (tmp_path / "backend.shutdown").exists(), read(tmp_path / "backend.log")
     assert nothing_left(ns) == [], ns.ps()

@@ -8,6 +8,8 @@ Runs three ways, all from this folder:
 Set FAIL_STARTUP=1 to make its start-up fail.
 Set IGNORE_SIGTERM=1 to make the server process(es) ignore SIGTERM (the "stubborn backend"
 case: procclean must escalate to SIGKILL after its grace).
+Set SHUTDOWN_MARKER=PATH to have the lifespan's shutdown write PATH (proof that the app was
+stopped gracefully, not killed).
 """
 import contextlib
 import os
@@ -30,6 +32,9 @@ async def lifespan(_app):
         # uvicorn installs its own SIGTERM handler when the server starts: ignore it again.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     yield
+    if os.environ.get("SHUTDOWN_MARKER"):
+        with open(os.environ["SHUTDOWN_MARKER"], "a") as f:
+            f.write("lifespan shutdown in PID %d\n" % os.getpid())
 
 
 app = FastAPI(lifespan=lifespan)
