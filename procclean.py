@@ -7456,40 +7456,55 @@ def _deps_file(folder, base):
 
 def _detect_worker(folder, missing):
     """A celery, rq, dramatiq or arq worker: the documented command, else a Celery app
-    found in the code (`celery -A MODULE worker`)."""
+    found in the code (`celery -A MODULE worker`): in the usual modules, then, in a
+    project that depends on celery, in any of its modules."""
     bases = _python_bases(folder)
     found = _from_documented(folder, _documented(folder, bases), bases, "worker", "worker")
-    if found is not None:
-        return found
-    for base in bases:
-        for path in _app_files(folder, base, WORKER_MODULES + APP_MODULES):
-            text = _read_text(os.path.join(folder, base, path)) or ""
-            match = re.search(CELERY_RE, text)
-            if not match:
-                continue
-            module = _module_of(path)[0]
-            app = module if match.group(1) in ("app", "celery") else "%s:%s" % (
-                module, match.group(1))
-            command = "{python} -m celery -A %s worker --loglevel=INFO" % app
-            where = os.path.normpath(os.path.join(base, path))
-            return FoundService("worker", {
-                "command": command, "cwd": base, "pattern": pattern_for(command)},
-                "%s (Celery app, run as celery -A %s worker)" % (where, app), {
-                    "command": "%s (%s = Celery(...))" % (where, match.group(1)),
-                    "cwd": where, "pattern": "made to match the command as ps shows it"})
-    for base in bases:
-        deps = " ".join(_read_text(os.path.join(folder, base, n)) or "" for n in
-                        ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
-        for tool, command in (("celery", "{python} -m celery -A MODULE worker --loglevel=INFO"),
-                              ("rq", "rq worker")):
-            if re.search(r"(^|[\s\"'])%s\b" % tool, deps):
-                missing.append(Missing(
-                    ("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
-                    ("looked_worker", {"base": base}),
-                    FoundService("worker", {"command": command, "cwd": base,
-                                            "pattern": pattern_for(command).replace(
-                                                "MODULE", ".*")}, "")))
-                return None
+    searches = [(b, _app_files(folder, b, WORKER_MODULES + APP_MODULES)) for b in bases]
+    searches += [(b, None) for b in bases if _depends(folder, b, "celery")]
+    for base, files in searches:
+        if found is not None:
+            return found
+        found = _celery_from_code(folder, base, _python_files(folder, base)
+                                  if files is None else files)
+    if found is None:
+        for base in bases:
+            for tool, command in (("celery", "{python} -m celery -A MODULE worker "
+                                             "--loglevel=INFO"), ("rq", "rq worker")):
+                if _depends(folder, base, tool):
+                    missing.append(Missing(
+                        ("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
+                        ("looked_worker", {"base": base}),
+                        FoundService("worker", {"command": command, "cwd": base,
+                                                "pattern": pattern_for(command).replace(
+                                                    "MODULE", ".*")}, "")))
+                    return None
+    return found
+
+
+def _depends(folder, base, name):
+    """Whether the Python project at `base` names `name` among its requirements."""
+    deps = " ".join(_read_text(os.path.join(folder, base, n)) or "" for n in
+                    ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
+    return re.search(r"(^|[\s\"'])%s\b" % re.escape(name), deps) is not None
+
+
+def _celery_from_code(folder, base, files):
+    """The worker of the first `X = Celery(...)` among `files` of the project at `base`."""
+    for path in files:
+        match = re.search(CELERY_RE, _read_text(os.path.join(folder, base, path)) or "")
+        if not match:
+            continue
+        module = _module_of(path)[0]
+        app = module if match.group(1) in ("app", "celery") else "%s:%s" % (
+            module, match.group(1))
+        command = "{python} -m celery -A %s worker --loglevel=INFO" % app
+        where = os.path.normpath(os.path.join(base, path))
+        return FoundService("worker", {
+            "command": command, "cwd": base, "pattern": pattern_for(command)},
+            "%s (Celery app, run as celery -A %s worker)" % (where, app), {
+                "command": "%s (%s = Celery(...))" % (where, match.group(1)),
+                "cwd": where, "pattern": "made to match the command as ps shows it"})
     return None
 
 

@@ -498,3 +498,26 @@ def test_prose_about_a_server_is_no_command(project, init):
     code, out, _ = init()
     assert code == 0
     assert "found backend: api/app/main.py (FastAPI app, run as uvicorn app.main:app)" in out
+
+
+def test_three_services_backend_frontend_and_a_celery_worker(project, init):
+    """Buuntu/fastapi-react (the cookiecutter's project): backend/app/main.py with
+    uvicorn.run(port=8888), celery in requirements.txt and its app in
+    app/core/celery_app.py, Create React App in frontend/."""
+    repo = project("fastapi-react-celery")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend", "worker"]
+    assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
+        "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", "backend", 8888)
+    assert (svc["frontend"].command, svc["frontend"].cwd, svc["frontend"].port) == (
+        "npm start", "frontend", 3000)
+    assert (svc["worker"].command, svc["worker"].cwd) == (
+        "{python} -m celery -A app.core.celery_app:celery_app worker --loglevel=INFO",
+        "backend")
+    assert svc["worker"].regex.search(ps_line(
+        "/repo/.venv/bin/python -m celery -A app.core.celery_app:celery_app worker "
+        "--loglevel=INFO"))
+    assert "# backend/app/main.py (port=8888)" in read(repo / "procclean.ini")
+    assert "found no worker" not in out
