@@ -233,6 +233,22 @@ BROWSERS = frozenset((
 BROWSER_APPS_RE = (r"^(?:/Users/[^/]+)?/Applications/(?:Google Chrome|Firefox|Safari"
                    r"|Brave Browser|Microsoft Edge|Chromium|Arc|Opera|Vivaldi)[^/]*\.app/")
 
+# Container runtimes' port forwarders: Docker's docker-proxy, rootless Docker's
+# rootlesskit (and the older rootlesskit-docker-proxy), Podman's rootlessport, conmon,
+# pasta (passt) and slirp4netns, gvproxy (podman machine), Docker Desktop's backend and
+# vpnkit (macOS), lima's hostagent (colima).  A port one holds is a container's: a
+# signal breaks the container's network (or Docker Desktop) and stops no container.
+CONTAINER_PROXIES = frozenset((
+    "docker-proxy", "rootlesskit", "rootlesskit-docker-proxy", "rootlessport",
+    "rootlessport-child", "conmon", "pasta", "pasta.avx2", "passt", "passt.avx2",
+    "slirp4netns", "gvproxy", "vpnkit", "vpnkit-bridge", "com.docker.backend",
+    "com.docker.vpnkit", "com.docker.proxy", "limactl"))
+# Those of them that are Podman's (else Docker's): the command that names the container.
+PODMAN_PROXIES = ("rootlessport", "rootlessport-child", "conmon", "pasta", "pasta.avx2",
+                  "passt", "passt.avx2", "gvproxy")
+# Seconds `docker ps` may take to say which container publishes a port.
+CONTAINER_QUERY_TIMEOUT = 3.0
+
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
 GREP_WORD = "grep"
 
@@ -785,6 +801,18 @@ class Listener(_Record):
 
     def __repr__(self):
         return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
+
+
+class PortHolder(_Record):
+    """A listener on a service's port and what it is to the service (holder_kind):
+    `kind`, `what` (in words, for a message) and `free` (the command that frees the
+    port, None where procclean suggests none)."""
+
+    __slots__ = ("listener", "kind", "what", "free")
+
+    @property
+    def pid(self):
+        return self.listener.pid
 
 
 class PidfileInfo(_Record):
@@ -1424,6 +1452,45 @@ def is_browser(proc):
         and "headless" not in proc.command
 
 
+def is_container_proxy(proc):
+    """A container runtime's port forwarder (CONTAINER_PROXIES): never a target."""
+    return program_name(proc.command) in CONTAINER_PROXIES
+
+
+def proxy_target(command):
+    """(container IP, container port) from docker-proxy's argv (`-container-ip
+    172.17.0.2 -container-port 80`); None where they are not there."""
+    ip = re.search(r"\s-container-ip\s+(\S+)", command)
+    port = re.search(r"\s-container-port\s+(\d+)", command)
+    return (ip.group(1) if ip else None, int(port.group(1))) if port else None
+
+
+def port_exempt(proc, viewers=VIEWERS):
+    """Why a process is never a target of a port rule (stop's, force-clean's,
+    kill-port's), None when it may be: "container" (a container runtime's proxy),
+    "viewer" (the user's editor, viewer or browser: is_users_app)."""
+    if is_container_proxy(proc):
+        return "container"
+    return "viewer" if is_users_app(proc, viewers) else None
+
+
+def containers_publishing(text, port):
+    """[(ID, name, image)] of the `docker ps --format` lines (ID, names, image, ports,
+    tab-separated) whose ports publish host `port` (`0.0.0.0:8000->80/tcp`, a range
+    `[::]:8000-8002->80-82/tcp`).  Not `--filter publish=`: that matches the
+    container's side of a mapping, not the host's."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 4:
+            continue
+        for low, high in re.findall(r":(\d+)(?:-(\d+))?->", fields[3]):
+            if int(low) <= port <= int(high or low):
+                found.append(tuple(fields[:3]))
+                break
+    return found
+
+
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
                  r"|(?:^|\s)-m\s*(?:[\w.]+\.)?procclean(?:\s|$)")
 
@@ -1506,7 +1573,9 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
             roots.append((proc, service, "pattern"))
         else:
             outside.append(Outsider(proc, service, project.cwds.get(proc.pid)))
-    roots.extend((proc, service, "port") for proc in holders if project.holds(proc))
+    # A listener tagged for another service of this project is that service's.
+    roots.extend((proc, service, "port") for proc in holders if project.holds(proc)
+                 and (project.tags.get(proc.pid) or (None, service.name))[1] == service.name)
     return roots, outside
 
 
@@ -2704,6 +2773,22 @@ class System(object):
             except OSError:
                 pass
 
+    def containers_on(self, port):
+        """The running containers (ID, name, image) that publish host `port`, asked of
+        `docker ps` (a read-only query, bounded by CONTAINER_QUERY_TIMEOUT) once per
+        run; None where there is no `docker` command or it does not answer."""
+        docker = _which("docker")
+        if docker is None:
+            return None
+        cache = self.__dict__.setdefault("_containers", {})
+        if docker not in cache:
+            code, out, _ = run_program(
+                [docker, "ps", "--format", "{{.ID}}\t{{.Names}}\t{{.Image}}\t{{.Ports}}"],
+                None, timeout=CONTAINER_QUERY_TIMEOUT)
+            cache[docker] = out if code == 0 else None
+        text = cache[docker]
+        return None if text is None else containers_publishing(text, port)
+
     def http_get(self, url, timeout):
         """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
         import socket
@@ -2775,11 +2860,19 @@ MESSAGES = {
         "ports_moved": "{warn} ports: port {port} is held by PID {pid} in {folder}, not this checkout's: this checkout now uses port offset +{offset} ({ports}), recorded in {file}",
         "offset_unwritten": "{warn} cannot record the port offset in {file}: {error}",
         "status_port_own": "    port {port}: listening, PID {pid} ({cmd})",
-        "status_port_stranger": "    port {port}: taken by PID {pid} ({cmd}), not {svc}'s",
+        "status_port_stranger": "    port {port}: taken by PID {pid} ({cmd}), not {svc}'s: {what}",
+        "status_port_free_it": "      to free it: {free}",
+        "holder_leftover": "in this project, but not {svc}'s own process (no pidfile, tag or pattern match names it)",
+        "holder_viewer": "an editor or browser forwarding the port; never signalled",
+        "holder_container": "{proxy}, forwarding the port of container {names} ({images}); never signalled",
+        "holder_proxy": "{proxy}, a container runtime's proxy for a container at {to}; never signalled; which container: {query}",
+        "holder_proxy_bare": "{proxy}, a container runtime's proxy; never signalled; which container: {query}",
+        "holder_stranger": "user {user}, in {folder}",
         "status_port_unknown": "    port {port}: taken by a process procclean cannot see",
         "port_nothing": "port {port}: nothing listening",
         "port_unseen": "{fail} port {port}: held by a process procclean cannot see (run as its owner or root)",
         "port_freed": "port {port}: {n} process(es) stopped",
+        "port_container": "{fail} port {port}: held by PID {pid} ({cmd}): {what}",
         "port_protected": "{fail} port {port}: held by PID {pid}, procclean itself or one of its parents; not signalled: {cmd}",
         "port_kept_app": "{fail} port {port}: held by PID {pid} ({user}), an editor or browser; left alone (close or stop its port forwarding there): {cmd}",
         "no_processes": "no matching processes",
@@ -2817,6 +2910,10 @@ MESSAGES = {
         "d_port_app": "port {port} of {svc} is held by PID {pid} ({user}), an editor or browser, which procclean leaves alone: {cmd}",
         "fix_port_app": "close it, or its port forwarding, there",
         "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
+        "d_port_holder": "port {port} of {svc} is held by PID {pid} ({cmd}): {what}",
+        "d_exempt_fix": "{cmd} (or move {svc} to another port: {other})",
+        "d_move_fix": "move {svc} to another port: {other}",
+        "d_by_hand": "free port {port} where what holds it runs (procclean never signals it)",
         "init_found": "{ok} found {svc}: {what}",
         "init_nothing": "found neither a Python backend nor a frontend here; nothing written",
         "init_missing": "{warn} {hint}, but init found no {svc}: it looked for {looked}. To run it with procclean, add this to procclean.ini (and its name to services), with your values:",
@@ -2841,6 +2938,8 @@ MESSAGES = {
         "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
         "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
+        "port_still_held_kind": "{warn} {svc}: port {port} is still held by PID {pid} ({cmd}): {what}",
+        "port_still_free": "    to free it: {free}",
         "port_users_app": "{warn} {svc}: port {port} is held by PID {pid} ({user}), an editor or browser; left alone (close or stop its port forwarding there): {cmd}",
         # -- init --
         "fix_run": "{cmd}",
@@ -2855,6 +2954,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
         "port_hint_other": "    pick another port: {other}",
+        "port_hint_holder": "    PID {pid} is {what}{free}",
+        "port_hint_then": "; to free the port: {free}",
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
         "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command (uvicorn ... --port {{port}}) or read PORT in the app",
         "port_hint_app": "    PID {pid} is an editor or browser (forwarding the port?), which procclean leaves alone: close it there",
@@ -2986,11 +3087,19 @@ MESSAGES = {
         "ports_moved": "{warn} 端口: 端口 {port} 被 {folder} 中的 PID {pid} 占用, 不属于本检出: 本检出改用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "offset_unwritten": "{warn} 无法把端口偏移记录到 {file}: {error}",
         "status_port_own": "    端口 {port}: 监听中, PID {pid} ({cmd})",
-        "status_port_stranger": "    端口 {port}: 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
+        "status_port_stranger": "    端口 {port}: 被 PID {pid} 占用 ({cmd}), 不属于{svc}: {what}",
+        "status_port_free_it": "      释放端口: {free}",
+        "holder_leftover": "属于本项目, 但不是{svc}自己的进程 (没有 pidfile、标记或模式匹配指向它)",
+        "holder_viewer": "编辑器或浏览器在转发该端口; 绝不发送信号",
+        "holder_container": "{proxy}, 转发容器 {names} ({images}) 的端口; 绝不发送信号",
+        "holder_proxy": "{proxy}, 容器运行时的代理, 转发到 {to} 的容器; 绝不发送信号; 查看是哪个容器: {query}",
+        "holder_proxy_bare": "{proxy}, 容器运行时的代理; 绝不发送信号; 查看是哪个容器: {query}",
+        "holder_stranger": "用户 {user}, 目录 {folder}",
         "status_port_unknown": "    端口 {port}: 被无法查看的进程占用",
         "port_nothing": "端口 {port}: 没有进程监听",
         "port_unseen": "{fail} 端口 {port}: 被无法查看的进程占用 (请以其所有者或 root 运行)",
         "port_freed": "端口 {port}: 已停止 {n} 个进程",
+        "port_container": "{fail} 端口 {port}: 被 PID {pid} 占用 ({cmd}): {what}",
         "port_protected": "{fail} 端口 {port}: 被 procclean 自身或其父进程占用 (PID: {pid}), 未发送信号: {cmd}",
         "port_kept_app": "{fail} 端口 {port}: 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), 未处理 (请在其中关闭或停止端口转发): {cmd}",
         "no_processes": "没有匹配的进程",
@@ -3045,6 +3154,8 @@ MESSAGES = {
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
         "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
         "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被无法查看的进程占用",
+        "port_still_held_kind": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 ({cmd}): {what}",
+        "port_still_free": "    释放端口: {free}",
         "port_users_app": "{warn} {svc}: 端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), 未处理 (请在其中关闭或停止端口转发): {cmd}",
         # -- init --
         "d_orphan_match": "{svc}: PID {pid} 的父进程已退出 (现由 init 接管), 它仍匹配进程模式: {cmd}",
@@ -3053,6 +3164,10 @@ MESSAGES = {
         "d_port_app": "{svc}的端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), procclean 不会处理它: {cmd}",
         "fix_port_app": "请在其中关闭它或它的端口转发",
         "d_stranger_fix_free": "确认 PID {pid} 是你的进程, 然后: {cmd}",
+        "d_port_holder": "{svc}的端口 {port} 被 PID {pid} 占用 ({cmd}): {what}",
+        "d_exempt_fix": "{cmd} (或把{svc}改到其他端口: {other})",
+        "d_move_fix": "把{svc}改到其他端口: {other}",
+        "d_by_hand": "在占用端口 {port} 的程序中释放它 (procclean 绝不向它发送信号)",
         "init_paste": "可粘贴到 Makefile 的目标 (或运行 {prog} init --makefile):",
         "fix_run": "{cmd}",
         "fix_config": "修正 {file} 中 [{svc}] 的 {field} (或 {env})",
@@ -3066,6 +3181,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
         "port_hint_other": "    换一个端口: {other}",
+        "port_hint_holder": "    PID {pid} 是{what}{free}",
+        "port_hint_then": "; 释放端口: {free}",
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
         "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} (uvicorn ... --port {{port}}) 或在应用里读取 PORT",
         "port_hint_app": "    PID {pid} 是编辑器或浏览器 (可能在转发该端口), procclean 不会处理它: 请在其中关闭",
@@ -4061,9 +4178,10 @@ def observe(ctx, services, table, protected, warn=False, fresh=None):
                                  if p.pid not in protected]
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
-        # An editor forwarding the port, or a browser, is the user's: named, never taken.
+        # An editor forwarding the port, or a browser, is the user's; a container's
+        # proxy is the container's: named, never taken.
         holders[service.name] = [table[pid] for pid in pids
-                                 if not is_users_app(table[pid], ctx.viewers)]
+                                 if port_exempt(table[pid], ctx.viewers) is None]
         # Folders tell what is inside; another project's tagged process needs one too,
         # to be reported with it.
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
@@ -4368,22 +4486,29 @@ def report_port_strangers(ctx, services, table):
     if not listeners:
         return
     folders = ctx.system.process_cwds(l.pid for l in listeners if l.pid is not None)
+    if any(l.pid is not None and l.pid not in table for l in listeners):
+        table = ctx.system.process_table()      # a holder newer than stop's last look
     hints = Hints()         # may ask make for its targets: once, and only when needed
     for service in services:
-        for holder in port_holders(listeners, service.port, table):
-            if holder.pid is None:
+        # What stop left is none of its targets: a stranger, a container's proxy, an
+        # editor or browser (holder_kind).
+        for holder in port_facts(ctx, service, listeners, table, [], hints):
+            proc = table.get(holder.pid) if holder.pid is not None else None
+            if proc is None:
                 ctx.out.warn("port_still_unseen", svc=service.name, port=service.port)
-                continue
-            proc = table.get(holder.pid)
-            if proc is not None and is_users_app(proc, ctx.viewers):
+            elif holder.kind == "viewer":
                 ctx.out.warn("port_users_app", svc=service.name, port=service.port,
                              pid=holder.pid, user=proc.user, cmd=printable(proc.command))
-                continue
-            ctx.out.warn("port_still_held", svc=service.name, port=service.port,
-                         pid=holder.pid, cmd=printable(holder.command or "?"),
-                         folder=printable(folders.get(holder.pid) or
-                                          ctx.out.text("folder_unknown")),
-                         free=hints.command("kill-port", None, str(service.port)))
+            elif holder.kind == "container":
+                ctx.out.warn("port_still_held_kind", svc=service.name, port=service.port,
+                             pid=holder.pid, cmd=printable(proc.command), what=holder.what)
+                if holder.free:
+                    ctx.out.warn("port_still_free", free=holder.free)
+            else:
+                ctx.out.warn("port_still_held", svc=service.name, port=service.port,
+                             pid=holder.pid, cmd=printable(proc.command), free=holder.free,
+                             folder=printable(folders.get(holder.pid) or
+                                              ctx.out.text("folder_unknown")))
 
 
 def remove_files(ctx, paths):
@@ -4515,6 +4640,73 @@ def port_holders(listeners, port, table):
     return list(seen.values())
 
 
+def holder_kind(proc, targets, viewers=VIEWERS):
+    """What a listener's process is to a service whose running targets (this project's
+    processes of it) are `targets`: the one rule status (state, --check, --json), start,
+    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
+    tagged for it, a pattern match in the project, or below one): only this makes the
+    service running.  "leftover": this project's by tag or folder, not the service's own
+    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
+    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
+    else (another project's, another user's, a match outside the project).  "unseen":
+    a process procclean cannot see."""
+    if proc is None:
+        return "unseen"
+    target = next((t for t in targets if t.pid == proc.pid), None)
+    if target is not None and target.origin != "port":
+        return "own"
+    exempt = port_exempt(proc, viewers)
+    if exempt is not None:
+        return exempt
+    return "leftover" if target is not None else "stranger"
+
+
+def port_facts(ctx, service, listeners, table, targets, hints=None):
+    """The listeners on the service's port (port_holders), each a PortHolder: its kind
+    (holder_kind against `targets`), what it is and how the port is freed."""
+    facts = []
+    for listener in port_holders(listeners, service.port, table):
+        proc = table.get(listener.pid) if listener.pid is not None else None
+        kind = holder_kind(proc, targets, ctx.viewers)
+        if kind in ("own", "unseen"):
+            facts.append(PortHolder(listener, kind, "", None))
+            continue
+        hints = hints or Hints()
+        what, free = holder_words(ctx, service, proc, kind, hints)
+        facts.append(PortHolder(listener, kind, what, free))
+    return facts
+
+
+def holder_words(ctx, service, proc, kind, hints):
+    """(what a holder of the service's port is, in words; the command that frees the
+    port, or None where procclean suggests none)."""
+    out, port = ctx.out, service.port
+    if kind == "leftover":
+        return (out.text("holder_leftover", svc=service.name),
+                hints.command("stop", service.name))
+    if kind == "viewer":
+        return out.text("holder_viewer"), None
+    if kind == "container":
+        proxy = program_name(proc.command)
+        podman = proxy in PODMAN_PROXIES
+        found = None if podman else ctx.system.containers_on(port)
+        if found:
+            names = " ".join(printable(name) for _, name, _ in found)
+            return (out.text("holder_container", proxy=proxy, names=names,
+                             images=", ".join(printable(i) for _, _, i in found)),
+                    "docker stop " + names)
+        target = proxy_target(proc.command)
+        query = "%s ps" % ("podman" if podman else "docker")
+        if target is None:
+            return out.text("holder_proxy_bare", proxy=proxy, query=query), None
+        return out.text("holder_proxy", proxy=proxy, to="%s:%d" % (target[0] or "?", target[1]),
+                        query="%s --filter publish=%d" % (query, target[1])), None
+    folder = ctx.system.process_cwds([proc.pid]).get(proc.pid)
+    return (out.text("holder_stranger", user=printable(proc.user or "?"),
+                     folder=printable(folder or out.text("folder_unknown"))),
+            hints.command("kill-port", None, str(port)))
+
+
 def health_url(service):
     """The URL that tells whether a service is healthy; None without a port or check."""
     spec = (service.health or "").strip()
@@ -4609,18 +4801,22 @@ def service_locks(ctx, services):
 
 
 def service_status(ctx, service, found):
-    """A service's status record (status --json shows it; see assess)."""
-    targets = found.running(service)
+    """A service's status record (status --json shows it; see assess).  Only the
+    service's own processes count (holder_kind): a leftover holding its port is named
+    among the listeners, as start, stop and doctor name it."""
+    targets = found.started(service)
     procs = [t.process for t in targets]
     pids = [p.pid for p in procs]
     roots = [t.process for t in targets if t.via != "child"] or procs
     uptime = max([p.elapsed for p in roots if p.elapsed is not None] or [None])
     cpu_values = [p.cpu_percent for p in procs if p.cpu_percent is not None]
     mem_values = [p.rss_kb for p in procs if p.rss_kb is not None]
-    listeners = [{"pid": h.pid, "address": h.address, "family": h.family,
-                  "command": None if h.command is None else printable(h.command),
-                  "own": h.pid in pids}
-                 for h in port_holders(found.listeners, service.port, found.table)]
+    listeners = [{"pid": f.pid, "address": f.listener.address, "family": f.listener.family,
+                  "command": None if f.listener.command is None else
+                  printable(f.listener.command),
+                  "own": f.kind == "own", "holder": f.kind, "what": f.what, "free": f.free}
+                 for f in port_facts(ctx, service, found.listeners, found.table,
+                                     found.running(service))]
     own_port = any(l["own"] for l in listeners)
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
@@ -4636,7 +4832,7 @@ def service_status(ctx, service, found):
         "outside": [outside_record(o) for o in found.outside_of(service)],
         # A worker that exited while its parent lives on (<defunct>: the reloader's case).
         "exited": [t.pid for t in found.targets_of(service)
-                   if t.process.zombie and t.via == "child"],
+                   if t.process.zombie and t.via == "child" and t.origin != "port"],
         "startup_failed": startup_failed(ctx.system.tail(service.logfile)),
     }
     supervisor = ctx.system.read_state(state_path(service))
@@ -4836,7 +5032,9 @@ def status_lines(ctx, record):
         key = "status_port_unknown" if holder["pid"] is None else (
             "status_port_own" if holder["own"] else "status_port_stranger")
         lines.append(out.text(key, port=record["port"], pid=holder["pid"],
-                              cmd=holder["command"], svc=name))
+                              cmd=holder["command"], svc=name, what=holder.get("what")))
+        if holder.get("free"):
+            lines.append(out.text("status_port_free_it", free=holder["free"]))
     health = record["health"]
     if health:
         detail = " (%s)" % health["error"] if health["status"] is None else \
@@ -4993,19 +5191,25 @@ def spawn_tracked(ctx, service, plan, env, piped=False):
 
 
 def say_port_taken(ctx, service, holder):
-    """A service cannot start: `holder` (a Listener) has its port.  Who it is (PID,
-    command, folder) and how to free the port or pick another."""
+    """A service cannot start: `holder` (a PortHolder: port_facts) has its port.  Who
+    it is (PID, command, folder, what it is to the service) and how to free the port
+    or pick another."""
     if holder.pid is None:
         ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
     else:
         ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
-                     cmd=printable(holder.command or "?"),
+                     cmd=printable(holder.listener.command or "?"),
                      cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
                                    or ctx.out.text("folder_unknown")))
-    # An editor forwarding the port, or a browser: kill-port leaves it alone, so the
-    # hint does not offer it.
-    app = holder.command is not None and is_users_app(holder, ctx.viewers)
-    say_port_hint(ctx, service, holder.pid, app=app)
+    if holder.kind in ("leftover", "container"):
+        # Freed by `stop SERVICE` or by stopping the container, never by kill-port.
+        ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
+            "port_hint_then", free=holder.free) if holder.free else "")
+        say_port_hint(ctx, service, None)
+    else:
+        # An editor forwarding the port, or a browser: kill-port leaves it alone, so
+        # the hint does not offer it.
+        say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
 
 
 def cmd_start(ctx, services):
@@ -5077,7 +5281,7 @@ def _start_blocked(ctx, service, found):
         ctx.out.say("already_running", svc=service.name,
                     pids=", ".join(str(t.pid) for t in running))
         return False
-    holders = port_holders(found.listeners, service.port, found.table)
+    holders = port_facts(ctx, service, found.listeners, found.table, found.running(service))
     if holders:
         say_port_taken(ctx, service, holders[0])
         return True
@@ -5928,7 +6132,8 @@ def dev_precheck(ctx, services):
     listeners = port_listeners(ctx, services)
     code = EXIT_OK
     for service in [s for s in services if s.port is not None]:
-        for holder in port_holders(listeners, service.port, found.table)[:1]:
+        for holder in port_facts(ctx, service, listeners, found.table,
+                                 found.running(service))[:1]:
             code = EXIT_FAILED
             say_port_taken(ctx, service, holder)
     return code
@@ -6388,8 +6593,15 @@ def cmd_kill_port(ctx, ports):
     roots, problems = port_roots(system, services, listeners, listed_at, table, protected,
                                  ctx.viewers)
     for key, port, pid in problems:
-        ctx.out.warn(key, port=port, pid=pid, user=table[pid].user if pid in table else "?",
-                     cmd=printable(table[pid].command) if pid in table else "?")
+        values = dict(port=port, pid=pid, user=table[pid].user if pid in table else "?",
+                      cmd=printable(table[pid].command) if pid in table else "?")
+        free = None
+        if key == "port_container":
+            values["what"], free = holder_words(ctx, services[port], table[pid], "container",
+                                                Hints())
+        ctx.out.warn(key, **values)
+        if free:
+            ctx.out.warn("port_still_free", free=free)
     for port in numbers:
         if not any(l.port == port for l in listeners):
             ctx.out.say("port_nothing", port=port)
@@ -6412,8 +6624,8 @@ def cmd_kill_port(ctx, ports):
 
 def port_roots(system, services, listeners, listed_at, table, protected, viewers=VIEWERS):
     """The processes holding the ports (port -> Service) as roots, and the holders
-    that cannot be stopped: [(message key, port, pid)] (unseen, procclean's own, or
-    the user's editor or browser)."""
+    that cannot or must not be stopped: [(message key, port, pid)] (unseen,
+    procclean's own, the user's editor or browser, a container runtime's proxy)."""
     roots, problems = [], []
     for port, service in sorted(services.items()):
         for holder in port_holders(listeners, port, table):
@@ -6422,8 +6634,9 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
                 problems.append(("port_unseen", port, holder.pid))
             elif holder.pid in protected:
                 problems.append(("port_protected", port, holder.pid))
-            elif is_users_app(proc, viewers):
-                problems.append(("port_kept_app", port, holder.pid))
+            elif port_exempt(proc, viewers) is not None:
+                problems.append(("port_container" if is_container_proxy(proc) else
+                                 "port_kept_app", port, holder.pid))
             else:
                 roots.append((proc, service, "port"))
     return roots, problems
@@ -6750,26 +6963,43 @@ def check_matches(service, candidates, protected, kids, own, verdict, hints):
     return []
 
 
-def check_port(service, listeners, table, own, dead, hints, viewers=VIEWERS):
-    """Someone else on the service's port: named, never stopped by --fix."""
-    found = []
-    for holder in port_holders(listeners, service.port, table):
-        if holder.pid in own or holder.pid is None:
+def check_port(ctx, service, found, dead, hints):
+    """Someone else on the service's port, named as status and start name it
+    (holder_kind), with the command that frees the port; never stopped by --fix."""
+    findings = []
+    for holder in port_facts(ctx, service, found.listeners, found.table,
+                             found.running(service), hints):
+        if holder.kind in ("own", "unseen"):
             continue
-        proc = table.get(holder.pid)
+        proc = found.table[holder.pid]
         values = {"svc": service.name, "port": service.port, "pid": holder.pid,
-                  "cmd": printable(proc.command if proc else "?")}
-        if proc is not None and is_users_app(proc, viewers):
+                  "cmd": printable(proc.command)}
+        if holder.kind == "viewer":
             # kill-port leaves an editor or a browser alone: no fix offers it.
-            found.append(Finding("d_port_app", dict(values, user=proc.user),
-                                 ("fix_port_app", {})))
+            findings.append(Finding("d_port_app", dict(values, user=proc.user),
+                                    ("fix_port_app", {})))
             continue
-        fix = ("d_stranger_fix" if port_follows(service) else "d_stranger_fix_free", {
-            "pid": holder.pid, "svc": service.name, "other": hints.port_setting(service),
-            "cmd": hints.command("kill-port", None, str(service.port))})
-        orphan = dead and proc is not None and proc.ppid in (0, 1)
-        found.append(Finding("d_orphan_port" if orphan else "d_stranger", values, fix))
-    return found
+        fix = _port_fix(service, holder, hints)
+        if dead and proc.ppid in (0, 1) and holder.kind == "leftover":
+            findings.append(Finding("d_orphan_port", values, fix))
+        elif holder.kind == "stranger":
+            findings.append(Finding("d_stranger", values, fix))
+        else:
+            findings.append(Finding("d_port_holder", dict(values, what=holder.what), fix))
+    return findings
+
+
+def _port_fix(service, holder, hints):
+    """The fix of a finding about a holder of the service's port: the command that
+    frees the port (checked first where it signals a process), or another port."""
+    values = {"pid": holder.pid, "svc": service.name, "cmd": holder.free,
+              "other": hints.port_setting(service), "port": service.port}
+    follows = port_follows(service)
+    if holder.kind in ("stranger", "leftover"):
+        return ("d_stranger_fix" if follows else "d_stranger_fix_free", values)
+    if holder.free:
+        return ("d_exempt_fix", values) if follows else _run_fix(holder.free)
+    return ("d_move_fix" if follows else "d_by_hand", values)
 
 
 def check_makefile(hints, folder="."):
@@ -6808,8 +7038,7 @@ def diagnose(ctx, services, problems):
                       if t.via in ("pattern", "tag", "state")]
         findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
         if service.port is not None:
-            findings += check_port(service, found.listeners, table, own,
-                                   verdict in DEAD_VERDICTS, hints, ctx.viewers)
+            findings += check_port(ctx, service, found, verdict in DEAD_VERDICTS, hints)
     return findings, table, protected, found.outside
 
 

@@ -341,8 +341,8 @@ def test_orphan_tree_is_one_finding(project):
 
 def test_orphaned_worker_holding_the_port(project):
     """uvicorn --reload's reloader was SIGKILLed: its worker (which the pattern does not name)
-    still holds port 8000. Reported as an orphan holding the port; its fix is advice, and
-    --fix does not kill it."""
+    still holds port 8000. Reported as an orphan holding the port; its fix is advice (the stop
+    that takes it, as this project's listener on the port), and --fix does not kill it."""
     reloader = Proc(["/usr/bin/python3", "/venv/bin/uvicorn", "main:app", "--reload"],
                     listen="127.0.0.1:8000", inherit=True, children=[
                         Proc(["/usr/bin/python3", "-c",
@@ -359,7 +359,7 @@ def test_orphaned_worker_holding_the_port(project):
     assert text.startswith("backend: PID %d outlived its parent (now under init) and still "
                            "holds port 8000: " % worker.pid), rep
     # (no "move backend to another port": its command neither has {port} nor reads PORT)
-    assert fix == ("check PID %d is yours, then: %s kill-port 8000" % (worker.pid, PROG)), rep
+    assert fix == ("check PID %d is yours, then: %s stop backend" % (worker.pid, PROG)), rep
     fixed = project.doctor("backend", "--fix")
     assert_alive(project.ns, [worker.pid], fixed)
     assert fixed.rc == 1, fixed
@@ -376,8 +376,9 @@ def test_orphaned_worker_holding_the_port(project):
 
 def test_stranger_on_the_port_is_named_and_never_killed_by_fix(project, python_edge):
     project.use_python(python_edge)
-    term = project.ns.spawn(Proc(["-zsh"], children=[
-        Proc(["python3", "-m", "http.server", "8000"], listen="0.0.0.0:8000")]))
+    # outside the project (one started in the project is its leftover: test_port_truth.py)
+    term = project.ns.spawn(Proc(["-zsh"], cwd="/", children=[
+        Proc(["python3", "-m", "http.server", "8000"], listen="0.0.0.0:8000", cwd="/")]))
     stranger = term.children[0]
     finding = ("port 8000 of backend is held by PID %d, which is not backend's: "
                "python3 -m http.server 8000" % stranger.pid,
@@ -407,7 +408,7 @@ def test_stranger_with_a_stale_pidfile_is_not_killed_by_fix(project):
     """A stale pidfile and a daemon (PPID 1) on the port: whatever doctor calls it, --fix
     removes the pidfile and leaves the daemon alone."""
     daemon = project.ns.spawn(Proc(["nginx: master process /usr/sbin/nginx"],
-                                   listen="127.0.0.1:3000"))
+                                   listen="127.0.0.1:3000", cwd="/"))
     project.pidfile("frontend.pid", "%d\n" % project.dead_pid())
     rep = project.doctor("frontend")
     assert rep.rc == 1, rep

@@ -135,7 +135,7 @@ def test_port_conflict_says_how_to_free_the_port_or_pick_another(repo):
     ns = repo.ns
     write(repo.folder / "procclean.ini",
           "[backend]\ncommand = env APP_PORT={port} sleep 60\nport = 8000\ncwd = backend\n")
-    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000"))
+    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000", cwd="/"))
     r = repo.make("start-backend")
     assert r.rc != 0, r
     assert "cannot start backend: port 8000 is taken by PID %d" % stranger.pid in r.stderr, r

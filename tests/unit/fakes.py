@@ -135,6 +135,11 @@ class FakeSystem(procclean.System):
         pass
 
     health_answers = {}     # url -> (status or None, seconds, error)
+    published = None        # host port -> [(ID, name, image)] `docker ps` shows; None: no docker
+
+    def containers_on(self, port):
+        return None if self.published is None else self.published.get(port, [])
+
 
     def http_get(self, url, timeout):
         self.now += 0.001
