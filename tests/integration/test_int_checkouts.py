@@ -135,7 +135,8 @@ def test_port_hint_only_where_a_port_change_works(ns, tmp_path, python_edge):
     port (it would not move); one that has {port}: it does, and the suggestion works."""
     from nslib import Proc
     make_project(tmp_path, ini="[backend]\ncommand = sleep 60\ncwd = backend\n")
-    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000"))
+    # outside the project (one in it would be its leftover, freed by `stop backend`)
+    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8000", cwd="/"))
     r = ns.procclean("start", "backend", python=python_edge)
     assert r.rc == 1, r
     assert "if PID %d is yours, free the port" % stranger.pid in r.stderr, r
