@@ -111,6 +111,18 @@ DEBUGGED = [
     "python/debugpy/launcher 4444 -- main.py",
     "python /home/u/.vscode/extensions/ms-python.python-2019.11.50794/pythonFiles/"
     "ptvsd_launcher.py --default --client --host localhost --port 4321 main.py",
+    # the same extension in Cursor, Windsurf and code-server; an interpreter option first
+    "/p/.venv/bin/python /home/u/.cursor/extensions/ms-python.debugpy-2024.6.0-linux-x64/"
+    "bundled/libs/debugpy/launcher/../../debugpy --connect 127.0.0.1:5678 main.py",
+    "/p/.venv/bin/python /home/u/.windsurf/extensions/ms-python.debugpy-2024.6.0/bundled/"
+    "libs/debugpy --connect 127.0.0.1:5678 main.py",
+    "/p/.venv/bin/python /home/u/.local/share/code-server/extensions/ms-python.debugpy-"
+    "2024.6.0-universal/bundled/libs/debugpy --connect 127.0.0.1:5678 main.py",
+    "/p/.venv/bin/python -X frozen_modules=off %s/debugpy --connect 127.0.0.1:5678 main.py"
+    % VSCODE_DEBUGPY,
+    # a subprocess debugpy follows (uvicorn --reload's worker under pydevd's patching)
+    "/p/.venv/bin/python %s/debugpy/_vendored/pydevd/pydevd.py --multiprocess --client "
+    "127.0.0.1 --port 40001 --file main.py" % VSCODE_DEBUGPY,
     # debugpy from the venv
     "python -m debugpy --listen 5678 main.py",
     "python -m debugpy --listen 0.0.0.0:5678 --wait-for-client -m uvicorn main:app",
