@@ -2996,6 +2996,31 @@ MESSAGES = {
         "init_checked": "{ok} make -n accepts the new {path}",
         "init_unchecked": "make not found: the new {path} is not checked",
         "init_rejected": "{fail} make rejects the new {path} ({error}); the original is restored",
+        "init_make_already_fails": "{warn} make -n already failed on the original {path} for {targets}: {error}",
+        "init_checked_as_before": "{ok} make -n fails on the new {path} only as it failed on the original",
+        "mk_group": "kept {target} (line {line}): {other} ({at}) also manages {svc} and is kept, so this one is too: they are replaced together or not at all",
+        "mk_signal": "kept {target} (line {line}): it sends SIG{signal}, which procclean never sends ({what})",
+        "mk_untraced": "kept {target} (line {line}): it signals processes procclean cannot trace to a pidfile, a pattern or a port ({what})",
+        "mk_by_name": "kept {target} (line {line}): it finds processes by program name, not by a pattern procclean can search ({what})",
+        "mk_daemonizes": "kept {target} (line {line}): the server puts itself in the background; procclean start needs it to stay its child ({what})",
+        "mk_sudo": "kept {target} (line {line}): it runs as root with sudo ({what})",
+        "mk_two_logs": "kept {target} (line {line}): it writes output and errors to two files; procclean keeps one log ({what})",
+        "mk_make_elsewhere": "kept {target} (line {line}): it runs make in another folder or on another file ({what})",
+        "mk_make_vars": "kept {target} (line {line}): it runs make with variables of its own ({what})",
+        "mk_make_background": "kept {target} (line {line}): it runs make in the background ({what})",
+        "mk_make_kept": "kept {target} (line {line}): it runs make {goals}, which is kept ({what})",
+        "mk_foreground": "kept {target} (line {line}): it runs the server in the foreground; make runs it as before ({what})",
+        "mk_mixed": "kept {target} (line {line}): no single procclean command does what it does, in its order",
+        "mk_logs": "kept {target} (line {line}): it deletes logs after a graceful stop; procclean's force-clean kills at once",
+        "mk_files": "kept {target} (line {line}): it deletes pidfiles or logs whether their process runs or not; procclean's clean keeps a running one's",
+        "mk_two_values": "kept {target} (line {line}): the Makefile gives {svc} two {field}s ({values})",
+        "mk_pattern_files": "kept {target} (line {line}): its grep reads files or several patterns ({what})",
+        "mk_pattern_invert": "kept {target} (line {line}): its grep -v leaves some processes out, which one procclean pattern cannot ({what})",
+        "mk_pattern_posix": "kept {target} (line {line}): its pattern uses POSIX classes or back-references ({what})",
+        "mk_pattern_two": "kept {target} (line {line}): it needs two greps to match; procclean has one pattern per service ({what})",
+        "mk_pattern_none": "kept {target} (line {line}): it acts on every process ps lists ({what})",
+        "mk_pipeline": "kept {target} (line {line}): its pipeline does more than find PIDs ({what})",
+        "mk_ini_differs": "kept {target} (line {line}): procclean.ini exists and gives {svc} {field} = {have}, not the Makefile's {want} ({prog} init --force rewrites it)",
         "init_var_wrong": "{warn} the Makefile's PROCCLEAN ({value}) does not run {path}; for this layout: PROCCLEAN = {line} (or {prog} init --makefile --replace)",
         "init_var_replaced": "{ok} PROCCLEAN = {value} did not run procclean here: now {line}",
         "d_make_var": "{file}: PROCCLEAN = {value} does not run {path}, so its make targets fail",
@@ -3207,6 +3232,31 @@ MESSAGES = {
         "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态与启动记录, 日志, 字节码): {lines}",
         "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
         "init_make_text": "这里没有 GNU make: 按文本读取 {path} 及其 include 的文件",
+        "init_make_already_fails": "{warn} 原来的 {path} 对 {targets} 执行 make -n 就已失败: {error}",
+        "init_checked_as_before": "{ok} 新的 {path} 在 make -n 下的失败与原文件相同",
+        "mk_group": "保留 {target} (第 {line} 行): {other} ({at}) 也管理 {svc} 且被保留, 因此它也保留: 它们要么一起替换, 要么都不替换",
+        "mk_signal": "保留 {target} (第 {line} 行): 它发送 SIG{signal}, procclean 从不发送该信号 ({what})",
+        "mk_untraced": "保留 {target} (第 {line} 行): 它发信号的进程无法追溯到 pidfile、模式或端口 ({what})",
+        "mk_by_name": "保留 {target} (第 {line} 行): 它按程序名查找进程, 而不是 procclean 能搜索的模式 ({what})",
+        "mk_daemonizes": "保留 {target} (第 {line} 行): 服务会自行转入后台; procclean start 需要它一直是自己的子进程 ({what})",
+        "mk_sudo": "保留 {target} (第 {line} 行): 它用 sudo 以 root 运行 ({what})",
+        "mk_two_logs": "保留 {target} (第 {line} 行): 它把输出和错误写到两个文件; procclean 只保留一个日志 ({what})",
+        "mk_make_elsewhere": "保留 {target} (第 {line} 行): 它在另一个目录或对另一个文件运行 make ({what})",
+        "mk_make_vars": "保留 {target} (第 {line} 行): 它运行 make 时带了自己的变量 ({what})",
+        "mk_make_background": "保留 {target} (第 {line} 行): 它在后台运行 make ({what})",
+        "mk_make_kept": "保留 {target} (第 {line} 行): 它运行 make {goals}, 而后者被保留 ({what})",
+        "mk_foreground": "保留 {target} (第 {line} 行): 它在前台运行服务; make 照旧运行它 ({what})",
+        "mk_mixed": "保留 {target} (第 {line} 行): 没有一个 procclean 命令能按同样顺序完成它做的事",
+        "mk_logs": "保留 {target} (第 {line} 行): 它在正常停止后删除日志; procclean 的 force-clean 会立即强杀",
+        "mk_files": "保留 {target} (第 {line} 行): 它不论进程是否在运行都删除 pidfile 或日志; procclean 的 clean 会保留运行中进程的文件",
+        "mk_two_values": "保留 {target} (第 {line} 行): Makefile 给 {svc} 设了两个不同的 {field} ({values})",
+        "mk_pattern_files": "保留 {target} (第 {line} 行): 它的 grep 读取文件或多个模式 ({what})",
+        "mk_pattern_invert": "保留 {target} (第 {line} 行): 它的 grep -v 排除了一些进程, 单个 procclean 模式做不到 ({what})",
+        "mk_pattern_posix": "保留 {target} (第 {line} 行): 它的模式用了 POSIX 字符类或反向引用 ({what})",
+        "mk_pattern_two": "保留 {target} (第 {line} 行): 它要两个 grep 才能匹配; procclean 每个服务只有一个模式 ({what})",
+        "mk_pattern_none": "保留 {target} (第 {line} 行): 它作用于 ps 列出的所有进程 ({what})",
+        "mk_pipeline": "保留 {target} (第 {line} 行): 它的管道不只是查找 PID ({what})",
+        "mk_ini_differs": "保留 {target} (第 {line} 行): procclean.ini 已存在, 其中 {svc} 的 {field} = {have}, 而不是 Makefile 的 {want} ({prog} init --force 会重写它)",
         "init_make_dry": "演练: 按文本读取 {path} 及其 include 的文件 (make 会执行其中的 $(shell ...) 调用和重建 include 文件的规则)",
         "init_make_broken": "{fail} make 不接受当前的 {path}: {error}; 未修改",
         "init_makefile_unsafe": "{fail} {path} 是链接, 不是 UTF-8 文本或超过 1 MB; 未修改",
@@ -8015,8 +8065,18 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     """Look at the repo, write a commented procclean.ini, print (or add) make targets,
     say what .gitignore lacks."""
     out = ctx.out
+    mk = read_makefile_for_init(ctx, folder)
+    if not isinstance(mk, MakefileRead):
+        if makefile:
+            return mk                   # unsafe to edit, or make rejects it: said
+        mk = None
     missing = []
     found = detect_project(folder, missing)
+    if mk is not None and mk.text is not None:
+        mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info, found)
+        found = found_with_makefile(mk.services, found, mk.name)
+    have = set(service.name for service in found)
+    missing = [miss for miss in missing if miss.section.name not in have]
     if not found:
         say_missing(ctx, missing)
         out.say("init_nothing")
@@ -8032,7 +8092,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     line, key, values = make_procclean_line(folder)
     code = EXIT_OK
     if makefile:
-        code = update_makefile(ctx, names, line, (key, values), replace, folder)
+        code = update_makefile(ctx, names, line, (key, values), replace, folder, mk)
     else:
         targets = procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
@@ -8072,12 +8132,15 @@ class MakeRule(object):
     """One rule of a Makefile's text: its head's names (variables expanded), the
     words of its head and prerequisites as written, its recipe lines (prefix and
     continuations joined), where it is (line indexes, end exclusive), the recipe
-    prefix in effect there and the comment on its head line (`stop: ## help text`)."""
+    prefix in effect there and the comment on its head line (`stop: ## help text`);
+    `at`: the line index of each recipe line, `file`: the file it is in."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
-                 "comment")
+                 "comment", "at", "file")
 
     def __init__(self, names, head, colons, prereqs, recipe, start, end, prefix, comment):
+        self.at = [start] * len(recipe)
+        self.file = None
         self.names = names
         self.head = head
         self.colons = colons
@@ -8107,10 +8170,11 @@ def _logical_lines(text):
         yield start, i, line
 
 
-def parse_makefile_text(text, prefix="\t"):
+def parse_makefile_text(text, prefix="\t", variables=None):
     """(rules, recipe prefix at the end, included files) of a Makefile's text: the
-    reading where make is not installed, and the map for editing the file."""
-    variables = {}
+    reading where make is not installed, and the map for editing the file.  Its
+    variables as written go into `variables` when it is a dict."""
+    variables = {} if variables is None else variables
     rules = []
     includes = []
     rule = None
@@ -8133,6 +8197,7 @@ def parse_makefile_text(text, prefix="\t"):
             continue
         if rule is not None and line.startswith(prefix):
             rule.recipe.append(line[len(prefix):])
+            rule.at.append(start)
             rule.end = end
             continue
         if not line.strip() or line.lstrip().startswith("#"):
@@ -8169,10 +8234,14 @@ class MakeInfo(object):
     """What a Makefile defines, as make sees it (or as read from the text where there
     is no GNU make): targets (name -> file where its recipe is, or None), pattern
     rules' targets (`stop-%`), the recipe prefix at the end, the files read, whether
-    PYTHON and PROCCLEAN are set, and make's complaint about the file, if any."""
+    PYTHON and PROCCLEAN are set, and make's complaint about the file, if any.
+    `known`: every name make knows (a target, a prerequisite, a .PHONY entry);
+    `database`: make's `-p` output, or None where the text was read."""
 
     def __init__(self, targets, patterns, prefix, files, variables=(), error=None,
-                 procclean_value=None):
+                 procclean_value=None, known=(), database=None):
+        self.known = set(known) | set(targets)
+        self.database = database
         self.procclean_value = procclean_value     # PROCCLEAN as written, if the file sets it
         self.targets = targets
         self.patterns = patterns
@@ -8190,7 +8259,9 @@ class MakeInfo(object):
         return None
 
     def defines(self, name):
-        return name in self.targets or self.pattern_for(name) is not None
+        """Whether make already knows the name: a rule of its own, a prerequisite, a
+        .PHONY entry, a target of an included file or one a pattern rule makes."""
+        return name in self.known or self.pattern_for(name) is not None
 
 
 def _run_make(args, folder, stdin=b""):
@@ -8236,9 +8307,26 @@ def ask_make(folder, name):
                  if origin in ("file", "override")]
     targets, patterns = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
+    known = set(_known_names(text)) - set([MAKE_PROBE_GOAL] + files)
     return MakeInfo(targets, patterns, prefix, files, variables,
                     errors[0] if errors else None,
-                    probe.get("value") if "PROCCLEAN" in variables else None)
+                    probe.get("value") if "PROCCLEAN" in variables else None, known, text)
+
+
+def _known_names(database):
+    """Every name make's database knows in its files section: targets, names that are
+    only prerequisites ("# Not a target:"), .PHONY's entries."""
+    section = None
+    for line in database.splitlines():
+        if line in _DB_SECTIONS:
+            section = line
+        elif section == "# Files" and line and not line.startswith(("#", "\t")) and \
+                re.match(r"^[^\s:=#][^:=#]*::?(?!=)", line) and \
+                not re.match(r"^[^:]*: \S+ (:{0,2}|\+|\?)=", line):
+            names, _, rest = line.partition(":")
+            for name in names.split() + rest.lstrip(":").split():
+                if name != "|" and "%" not in name and not name.startswith("."):
+                    yield name
 
 
 def parse_make_database(text):
@@ -8278,7 +8366,7 @@ def read_makefile(folder, name):
     """MakeInfo read from the text (make not installed): the file and the files it
     includes, pattern rules, the last .RECIPEPREFIX."""
     import glob
-    targets, patterns, files, variables = {}, [], [], set()
+    targets, patterns, files, variables, known = {}, [], [], set(), set()
     prefix, value = "\t", None
     queue = [name]
     while queue and len(files) < 50:
@@ -8289,6 +8377,8 @@ def read_makefile(folder, name):
         files.append(path)
         rules, prefix, includes = parse_makefile_text(text, prefix)
         for rule in rules:
+            known.update(w for w in rule.names + rule.prereqs
+                         if "%" not in w and w != "|" and not w.startswith("."))
             for target in rule.names:
                 if "%" in target:
                     patterns.append(target)
@@ -8304,97 +8394,1356 @@ def read_makefile(folder, name):
                            for p in glob.glob(os.path.join(folder, pattern)))
             queue.extend(found or [pattern])
     return MakeInfo(targets, patterns, prefix, files, variables,
-                    procclean_value=value)
+                    procclean_value=value, known=known)
 
 
-# A recipe line that does what procclean does: finds processes, signals them, starts
-# one in the background with its PID saved, looks at a port or a health URL.
-_PROCESS_WORK = (r"(^|[|;&(`]\s*|\$\$\(\s*)ps\s+-?[A-Za-z]+", r"\bpgrep\b", r"\bpkill\b",
-                 r"\bkillall\b", r"\bkill\b", r"\blsof\b", r"\bfuser\b", r"\bnetstat\b",
-                 r"\bss\s+-", r"\bnohup\b", r"\$\$!", r"(?<!&)&\s*$",
-                 r"\bcurl\b.*(localhost|127\.0\.0\.1)")
-# ...unless it runs another manager of processes: that is not procclean's to replace.
-_OTHER_MANAGERS = r"\b(docker|podman|kubectl|compose|systemctl|supervisorctl|pm2|brew)\b"
-# A recipe line that does nothing procclean would miss: a message, a pause, a comment.
-_HARMLESS_RE = r"^(#.*|echo\b.*|printf\b.*|sleep\s+[\d.]+|true|:|)$"
-_STATE_FILE_RE = r"\.(pid|log)(\.\d+|\.state)?[\"']?$"
+# -- init: what a Makefile's recipes do to processes -------------------------------
+#
+# A recipe is read as sh reads it (words, quotes, $(...), pipes, &, redirections) after
+# make's variables are expanded as make expands them.  Each simple command becomes a
+# fact: a launch, a stop, a look, the removal of a state file, a sub-make, something
+# harmless (echo, sleep, tests) or other work.  Facts that share a pidfile, a port, a
+# pattern or a service name (start-worker, stop-worker) are one service.
+
+_SHELL_OPS = ("&&", "||", ";;", "&>>", "&>", ">>", ">&", ">|", "<<", ";", "&", "|", ">",
+              "<", "(", ")", "\n")
+_SHELL_KEYWORDS = ("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}")
+_SHELL_ENDS = ("fi", "done", "esac", "}", "then", "else", "do")
 
 
-def seed_style(recipe, ours):
-    """True when every line of a recipe is what procclean does (the seed's
-    `ps -ef | grep ... | kill`, a nohup start saving $$!, rm of pidfiles and logs,
-    $(MAKE) of another such target, messages) and at least one does real work."""
-    work = False
-    for line in recipe:
-        command = line.lstrip("@-+ \t")
-        if re.match(_HARMLESS_RE, command):
+def _closing(text, i):
+    """The index of the `)` that closes the `$(` whose inside starts at i."""
+    depth, quote = 1, None
+    while i < len(text):
+        c = text[i]
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if not depth:
+                return i
+        i += 1
+    return len(text)
+
+
+class ShellWord(object):
+    """A word as sh sees it: `text` without its quotes, `raw` as written, the
+    command substitutions in it and whether any part was quoted."""
+    __slots__ = ("text", "raw", "subs", "quoted")
+
+    def __init__(self):
+        self.text, self.raw, self.subs, self.quoted = [], [], [], False
+
+
+def shell_tokens(text):
+    """The words (ShellWord) and operators (str) of a shell script, in order."""
+    tokens, word, i = [], None, 0
+    while i < len(text):
+        c = text[i]
+        if word is None and c in " \t":
+            i += 1
             continue
-        remove = re.match(r"^rm\s+(-[a-z]+\s+)*(.+)$", command)
-        if remove and all(re.search(_STATE_FILE_RE, w) for w in remove.group(2).split()):
-            work = True
-        elif re.match(r"^\$[({]MAKE[)}]\s", command):
-            words = command.split()[1:]
-            goals = [w for i, w in enumerate(words) if not w.startswith("-") and "=" not in w
-                     and (i == 0 or words[i - 1] not in ("-f", "-C", "-I", "-o", "-W"))]
-            if not goals or any(g not in ours for g in goals):
-                return False
-            work = True
-        elif any(re.search(p, command) for p in _PROCESS_WORK) and \
-                not re.search(_OTHER_MANAGERS, command):
-            work = True
+        if word is None and c == "#":
+            i = text.find("\n", i) if "\n" in text[i:] else len(text)
+            continue
+        op = next((o for o in _SHELL_OPS if text.startswith(o, i)), None)
+        if c in " \t" or op:
+            i += len(op) if op else 1
+            if op and op[0] in "<>" and word and "".join(word.text).isdigit() \
+                    and not word.quoted:
+                op, word = "".join(word.text) + op, None      # 2>&1, 2> err.log
+            if word is not None:
+                tokens.append(word)
+                word = None
+            if op:
+                tokens.append(op)
+            continue
+        word = word or ShellWord()
+        i = _shell_word_part(text, i, word)
+    if word is not None:
+        tokens.append(word)
+    for token in tokens:
+        if isinstance(token, ShellWord):
+            token.text, token.raw = "".join(token.text), "".join(token.raw)
+    return tokens
+
+
+def _shell_word_part(text, i, word):
+    """Read one part of a word at i (a quoted string, a substitution, a character)
+    into `word`; the index after it."""
+    c = text[i]
+    if c == "\\":
+        word.text.append(text[i + 1:i + 2])
+        word.raw.append(text[i:i + 2])
+        return i + 2
+    if c == "'":
+        end = text.find("'", i + 1)
+        end = len(text) if end < 0 else end
+        word.text.append(text[i + 1:end])
+        word.quoted = True
+    elif c == '"':
+        end, inner = i + 1, []
+        while end < len(text) and text[end] != '"':
+            if text[end] == "\\" and end + 1 < len(text):
+                escaped = text[end + 1]
+                inner.append(escaped if escaped in '$`"\\\n' else "\\" + escaped)
+                end += 2
+                continue
+            if text.startswith("$(", end):
+                close = _closing(text, end + 2)
+                word.subs.append(text[end + 2:close])
+                inner.append(text[end:close + 1])
+                end = close + 1
+                continue
+            inner.append(text[end])
+            end += 1
+        word.text.append("".join(inner))
+        word.quoted = True
+    elif text.startswith("$(", i):
+        end = _closing(text, i + 2)
+        word.subs.append(text[i + 2:end])
+        word.text.append(text[i:end + 1])
+    elif c == "`":
+        end = text.find("`", i + 1)
+        end = len(text) if end < 0 else end
+        word.subs.append(text[i + 1:end])
+        word.text.append(text[i:end + 1])
+    else:
+        word.text.append(c)
+        word.raw.append(c)
+        return i + 1
+    word.raw.append(text[i:end + 1])
+    return end + 1
+
+
+class ShellCommand(object):
+    """One simple command: its words, its redirections [(operator, word)], the
+    operator after it (`&` backgrounds it, `|` pipes it into the next)."""
+    __slots__ = ("words", "redirs", "after", "assigns", "group")
+
+    def __init__(self, group=0):
+        self.words, self.redirs, self.after, self.assigns = [], [], "", []
+        self.group = group      # how many ( ) subshells it runs in
+
+    def argv(self):
+        return [w.text for w in self.words]
+
+
+def shell_commands(text):
+    """The simple commands of a shell script, keywords (if, then, do...) left out."""
+    commands, current, redirect, group = [], ShellCommand(), None, 0
+    for token in shell_tokens(text):
+        if isinstance(token, ShellWord):
+            if redirect:
+                current.redirs.append((redirect, token))
+                redirect = None
+            elif not current.words and token.text in _SHELL_KEYWORDS and not token.quoted:
+                if current.assigns or current.redirs:
+                    current.words.append(token)
+            elif not current.words and re.match(r"^[A-Za-z_]\w*=", token.text) \
+                    and not token.quoted:
+                current.assigns.append(token)
+            else:
+                current.words.append(token)
+        elif token.lstrip("0123456789") in (">", ">>", "<", "&>", "&>>", ">&", ">|", "<<"):
+            redirect = token
         else:
-            return False
-    return work
+            group += {"(": 1, ")": -1}.get(token, 0)
+            if token not in "()" or not commands or current.words or current.assigns:
+                current.after = token
+            if current.words or current.assigns:
+                commands.append(current)
+            elif token == ")" and commands and commands[-1].after in ("", "\n"):
+                commands[-1].after = ";"
+            current = ShellCommand(max(group, 0))
+    if current.words or current.assigns:
+        commands.append(current)
+    return [c for c in commands
+            if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
 
-def plan_replacements(text, info, makefile, ours):
-    """With --replace: the rules of the Makefile itself that only do what procclean
-    does, each swapped for one procclean call.  (new text, [(names, line, rule text)]
-    replaced, [(target, message key, values)] kept)."""
-    lines = text.split("\n")
-    replaced, kept = [], []
-    done = set()
-    for rule in reversed(parse_makefile_text(text)[0]):
-        mine = [n for n in rule.names if n in ours]
-        if not mine or "procclean" in " ".join(rule.recipe).lower():
-            continue            # not ours, or procclean's already
-        why = _why_kept(rule, ours)
-        if why:
-            kept.extend((n, why[0], dict(why[1], line=rule.start + 1)) for n in mine)
+class MakeFact(object):
+    """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background`
+    or not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`,
+    `pattern` or `port` finds; `signal` term or kill), look (finds them), remove
+    (deletes `path`), make (runs `goals` of this Makefile) or other (`text`: work
+    procclean does not do).  `problem` (a message key and its values) says why
+    procclean cannot carry it; `where` is (target, file, line)."""
+
+    __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
+                 "cwd", "logfile", "background", "path", "goals", "text", "problem",
+                 "name", "service")
+
+    def __init__(self, kind, where, **fields):
+        for slot in self.__slots__:
+            setattr(self, slot, fields.get(slot))
+        self.kind, self.where = kind, where
+
+    def key(self):
+        """What ties it to other facts of the same service (the same command line
+        launched in the background twice is one service)."""
+        keys = [(k, getattr(self, k)) for k in ("pidfile", "port", "pattern", "name")
+                if getattr(self, k)]
+        if self.kind == "launch" and self.background:
+            keys.append(("command", (self.command, self.cwd)))
+        return keys
+
+
+# Programs that serve in the foreground: a recipe line running one is a launch even
+# without `&`.  (python X.py counts; `python manage.py migrate` does not.)
+_SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
+              r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
+              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy)$")
+_RUNNERS = ("uv", "poetry", "pipenv", "pdm", "hatch", "bundle", "npx", "pnpx", "bunx")
+_DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
+_NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
+_STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
+                 "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
+_PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc", "tee",
+                 "column", "paste")
+
+
+def _program(words):
+    """The program a command runs and its arguments, past nohup, setsid, exec,
+    `uv run`, `poetry run`, `bundle exec`, `npx`...: (program, args, wrappers)."""
+    words = list(words)
+    wrappers = []
+    while words:
+        prog = os.path.basename(words[0])
+        if prog in ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf"):
+            wrappers.append(words.pop(0))
+            while words and words[0].startswith("-") and prog != "exec":
+                wrappers.append(words.pop(0))
+        elif prog in _RUNNERS and len(words) > 1:
+            wrappers.append(words.pop(0))
+            if words and words[0] in ("run", "exec"):
+                wrappers.append(words.pop(0))
+            while words and words[0].startswith("-"):
+                wrappers.append(words.pop(0))
+        elif re.match(r"^python[\d.]*$", prog) and len(words) > 2 and words[1] == "-m":
+            return words[2].split(".")[0], words[3:], wrappers + words[:2]
+        else:
+            break
+    if not words:
+        return "", [], wrappers
+    return os.path.basename(words[0]), words[1:], wrappers
+
+
+def _is_server(prog, args):
+    """Whether a foreground command runs a server (a launch), not a task."""
+    if re.match(_SERVER_RE, prog):
+        return True
+    if prog in _NODE_TOOLS:
+        script = [a for a in args if a != "run"][:1]
+        return bool(script) and script[0] in ("dev", "start", "serve", "preview")
+    if re.match(r"^python[\d.]*$", prog):
+        script = next((a for a in args if not a.startswith("-")), "")
+        return script.endswith(".py") and not (
+            script.endswith("manage.py") and "runserver" not in args)
+    if prog == "go":
+        return args[:1] == ["run"]
+    return prog.startswith("./") or False
+
+
+_PORT_FLAGS = ("--port", "--server.port", "--http-port")
+_SHORT_PORT = _NODE_TOOLS + ("next", "vite", "serve", "rails", "puma", "http-server", "hugo",
+                             "flask", "nuxt", "unicorn", "unicorn_rails", "rackup", "thin")
+
+
+def launch_port(prog, args, assigns):
+    """The TCP port a command line asks its server to listen on, or None."""
+    for assign in assigns:
+        match = re.match(r"^PORT=(\d{2,5})$", assign)
+        if match:
+            return match.group(1)
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        short = name == "-p" and (prog in _SHORT_PORT or "--" in args)
+        if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
+            return value
+        match = re.match(r"^(?:\S*:)?(\d{2,5})$", value)
+        if name in ("--bind", "-b", "--listen") and match:
+            return match.group(1)
+    for word in ("runserver", "http.server"):
+        if word in args:
+            rest = [a for a in args[args.index(word) + 1:] if not a.startswith("-")]
+            match = re.match(r"^(?:\S*:)?(\d{2,5})$", rest[0]) if rest else None
+            return match.group(1) if match else ("8000" if word == "runserver" else None)
+    return None
+
+
+def grep_pattern(args):
+    """(pattern as a Python regex, None) of one `grep ARGS` filter, (None, None) for
+    `grep -v grep`, or (None, why) when it is not one pattern procclean can search."""
+    extended = fixed = word = ignore = invert = False
+    patterns = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "-e" and i + 1 < len(args):
+            patterns.append(args[i + 1])
+            i += 2
             continue
-        prereqs = [w for w in rule.prereqs if w not in ours]
-        new = "%s:%s%s\n%s@$(PROCCLEAN) $@" % (" ".join(rule.head), "".join(
-            " " + w for w in prereqs), rule.comment, rule.prefix)
+        if arg.startswith("-") and len(arg) > 1 and not patterns:
+            flags = arg[1:]
+            if flags.startswith("-"):
+                flags = {"--extended-regexp": "E", "--fixed-strings": "F",
+                         "--word-regexp": "w", "--ignore-case": "i",
+                         "--invert-match": "v"}.get(arg, "")
+            extended |= "E" in flags
+            fixed |= "F" in flags
+            word |= "w" in flags
+            ignore |= "i" in flags
+            invert |= "v" in flags
+        else:
+            patterns.append(arg)
+        i += 1
+    if len(patterns) != 1:
+        return None, "mk_pattern_files"
+    text = patterns[0]
+    if invert:
+        return (None, None) if text in ("grep", "[g]rep") else (None, "mk_pattern_invert")
+    if fixed:
+        regex = re.escape(text)
+    elif extended:
+        regex = text
+    else:
+        regex = bre_to_ere(text)
+    if "[[:" in regex or re.search(r"\\[1-9]", regex):
+        return None, "mk_pattern_posix"
+    if word:
+        regex = r"(?<![\w])(?:%s)(?![\w])" % regex
+    if ignore:
+        regex = "(?i)" + regex
+    try:
+        re.compile(regex)
+    except re.error:
+        return None, "mk_pattern_posix"
+    return regex, None
+
+
+def bre_to_ere(text):
+    """A basic regular expression (grep without -E) as an extended one: ( ) | + ?
+    { } are plain characters in it, and \\( \\) \\| \\+ \\? \\{ \\} the operators."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append(nxt if nxt in "()|+?{}" else c + nxt)
+            i += 2
+            continue
+        out.append("\\" + c if c in "()|+?{}" else c)
+        i += 1
+    return "".join(out)
+
+
+def kill_signal(args):
+    """(signal name without SIG, the remaining words) of `kill ARGS`."""
+    signal, rest = "", list(args)
+    if rest[:1] in (["-s"], ["-n"], ["--signal"]) and len(rest) > 1:
+        signal, rest = rest[1], rest[2:]
+    elif rest and re.match(r"^-(?:[A-Za-z][A-Za-z0-9+]*|\d+)$", rest[0]):
+        signal, rest = rest[0][1:], rest[1:]
+    signal = signal.upper()
+    return (signal[3:] if signal.startswith("SIG") else signal), rest
+
+
+_HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
+                      "wait", "disown", "[", "[[", "test", "set", "trap", "cat", "date",
+                      "clear", "tput", "read", "break", "continue", "shift", "ps")
+_NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
+               "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
+               "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
+               "pid", "pids", "processes", "show", "nohup", "background", "bg", "fg")
+_VERB_RE = (r"^(?:(?:start|stop|run|restart|kill|status|dev|serve|up|down|launch|"
+            r"force-clean|force_clean|show|logs|tail|watch|debug|reload|boot|check)[-_])"
+            r"(.+)$|^(.+?)[-_](?:start|stop|run|restart|kill|status|dev|serve|up|down|"
+            r"launch|logs|reload|debug)$")
+
+
+def service_name_of(target, launches=False):
+    """The service a target's name speaks of: start-worker, worker-stop, stop_api ->
+    worker, worker, api; a target named for a thing (backend, frontend, api) names
+    it when its recipe launches something; else None."""
+    target = target.lower()
+    if launches and "." in target:
+        target = target.split(".")[0]           # proxy.pid: the proxy
+    match = re.match(_VERB_RE, target)
+    name = (match.group(1) or match.group(2)) if match else (target if launches else None)
+    if not name or name in _NOT_A_NAME or not re.match(r"^[a-z0-9][a-z0-9_.-]*$", name):
+        return None
+    return name
+
+
+def _lsof_port(args):
+    match = re.search(r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5})\b", " ".join(args))
+    return match.group(1) if match else None
+
+
+def _fuser_port(args):
+    match = re.search(r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b", " ".join(args))
+    return (match.group(1) or match.group(2)) if match else None
+
+
+class RecipeReader(object):
+    """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
+
+    def __init__(self, target, path, oneshell=False, curdir=None):
+        self.target, self.path, self.oneshell = target, path, oneshell
+        self.curdir = curdir
+        self.facts = []
+        self.where = (target, path, 0)
+        self.reset()
+
+    def reset(self):
+        self.cwds = ["."]
+        self.shvars = {}
+        self.exports = []       # `export NAME=VALUE` before a launch: part of its command
+        self.launched = None
+
+    def read(self, text, line, raw=""):
+        """One recipe line, expanded (None: make could not expand it without running
+        something: `raw` is the line as written)."""
+        if not self.oneshell:
+            self.reset()
+        self.where = (self.target, self.path, line)
+        if text is None:
+            self.add("other", text=raw)
+            return
+        commands = shell_commands(text)
+        i, list_cwd = 0, None
+        while i < len(commands):
+            pipe = [commands[i]]
+            while pipe[-1].after == "|" and i + 1 < len(commands):
+                i += 1
+                pipe.append(commands[i])
+            i += 1
+            del self.cwds[pipe[0].group + 1:]
+            while len(self.cwds) <= pipe[0].group:
+                self.cwds.append(self.cwds[-1])
+            list_cwd = self.cwds[-1] if list_cwd is None else list_cwd
+            self.pipeline(pipe)
+            if pipe[-1].after == "&":           # a list run in the background: its cd
+                self.cwds[-1] = list_cwd        # stays in its subshell
+            if pipe[-1].after not in ("&&", "||"):
+                list_cwd = None
+
+    def add(self, kind, **fields):
+        fact = MakeFact(kind, self.where, **fields)
+        if kind != "other" and "name" not in fields:
+            fact.name = service_name_of(self.target, kind == "launch")
+        self.facts.append(fact)
+        return fact
+
+    def path_of(self, path):
+        """A path the recipe names, relative to the project where it is inside it."""
+        path = os.path.normpath(os.path.join(self.cwds[-1], path))
+        root = (self.curdir or "").rstrip("/") + "/"
+        if os.path.isabs(path) and self.curdir and (path + "/").startswith(root):
+            path = os.path.relpath(path, self.curdir)
+        return path
+
+    def pipeline(self, pipe):
+        first = pipe[0]
+        argv = first.argv()
+        if not argv:
+            for assign in first.assigns:
+                name, _, _ = assign.text.partition("=")
+                self.shvars[name] = self.word_refs(assign)
+            return
+        prog, args, wrappers = _program(argv)
+        if len(pipe) == 1:
+            self.simple(first, prog, args, wrappers)
+            return
+        refs, signal, problem = self.flow(pipe)
+        kind = "look" if signal is None else "stop"
+        problem = (problem, {}) if problem else None
+        if kind == "stop" and signal not in _STOP_SIGNALS:
+            problem = problem or ("mk_signal", {"signal": signal})
+        for ref in refs or [("unknown", _command_text(pipe))]:
+            fact = self.ref_fact(kind, ref, signal, pipe)
+            fact.problem = fact.problem or problem
+
+    def ref_fact(self, kind, ref, signal, pipe):
+        what, value = ref
+        if what in ("pidfile", "pattern", "port"):
+            return self.add(kind, signal=_STOP_SIGNALS.get(signal or ""),
+                            text=_command_text(pipe), **{what: value})
+        return self.add(kind, problem=("mk_by_name" if what == "byname" else "mk_untraced",
+                                       {"what": value}), text=_command_text(pipe))
+
+    def word_refs(self, word):
+        """Where the PIDs a word stands for come from: [(pidfile|pattern|port, value)],
+        or [(unknown, text)]."""
+        refs = []
+        for sub in word.subs:
+            refs.extend(self.sub_refs(sub))
+        if word.subs:
+            return refs
+        match = re.match(r"^-?\$\{?(\w+)\}?$", word.text)
+        if match and match.group(1) in self.shvars:
+            return self.shvars[match.group(1)]
+        return [("unknown", word.text)]
+
+    def sub_refs(self, script):
+        commands = shell_commands(script)
+        if not commands or any(c.after != "|" for c in commands[:-1]):
+            return [("unknown", script)]
+        refs, signal, problem = self.flow(commands)
+        if problem or signal is not None:
+            return [("unknown", script)]
+        return refs
+
+    def flow(self, pipe):
+        """(refs, signal, problem) of a pipeline: where it finds PIDs, the signal
+        `xargs kill` sends them (None: it only looks), why procclean cannot tell."""
+        refs, problem, patterns, signal = self.source(pipe[0]), None, [], None
+        for command in pipe[1:]:
+            prog, args, _ = _program(command.argv())
+            if prog in ("grep", "egrep", "fgrep"):
+                extra = {"egrep": ["-E"], "fgrep": ["-F"]}.get(prog, [])
+                regex, why = grep_pattern(extra + args)
+                problem = problem or why
+                if regex:
+                    patterns.append(regex)
+            elif prog == "xargs" and "kill" in args:
+                signal, rest = kill_signal(args[args.index("kill") + 1:])
+                problem = problem or ("mk_untraced" if rest else None)
+            elif prog not in _PASS_FILTERS:
+                problem = problem or "mk_pipeline"
+        if refs and refs[0][0] == "table":
+            if len(patterns) != 1:
+                return [], signal, problem or ("mk_pattern_two" if patterns else "mk_pattern_none")
+            refs = [("pattern", patterns[0])]
+        elif refs and refs[0][0] == "sockets":
+            ports = [re.search(r":(\d{2,5})\b", p) for p in patterns]
+            refs = [("port", ports[0].group(1))] if len(ports) == 1 and ports[0] else []
+            problem = problem or (None if refs else "mk_untraced")
+        return refs, signal, problem
+
+    def source(self, command):
+        """Where the first command of a pipeline finds PIDs."""
+        prog, args, _ = _program(command.argv())
+        if prog == "ps":
+            return [("table", None)]
+        if prog in ("netstat", "ss"):
+            return [("sockets", None)]
+        if prog == "cat" and len(args) == 1:
+            return [("pidfile", self.path_of(args[0]))]
+        if prog == "lsof":
+            port = _lsof_port(args)
+            return [("port", port)] if port else [("unknown", "lsof " + " ".join(args))]
+        if prog == "pgrep":
+            return self.pgrep_refs(args)
+        if prog in ("echo", "printf") and len(command.words) == 2:
+            return self.word_refs(command.words[1])
+        return [("unknown", " ".join(command.argv()))]
+
+    def pgrep_refs(self, args, words=None):
+        """What `pgrep ARGS` or `pkill ARGS` finds: a -f pattern, a -F pidfile, the
+        children of -P PID."""
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if arg == "-f" and value and "-x" not in args:
+                if "[[:" in value or "^" in value:
+                    return [("unknown", value)]
+                return [("pattern", value)]
+            if arg == "-F" and value:
+                return [("pidfile", self.path_of(value))]
+            if arg == "-P" and words and value in words:
+                return self.word_refs(words[value])
+            i += 1
+        return [("byname", " ".join(args))]
+
+    def simple(self, command, prog, args, wrappers):
+        """A command that is not part of a pipeline."""
+        texts = command.argv()
+        if prog == "echo" and args == ["$!"] and command.redirs:
+            if self.launched is not None:
+                self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
+            else:
+                self.add("other", text=_command_text([command]))
+        elif prog == "cd":
+            self.cwds[-1] = self.path_of(args[0]) if args else "."
+        elif prog == "export" and all("=" in w.text for w in command.words[1:]):
+            self.exports.extend(w.raw for w in command.words[1:])
+            self.add("other", text=_command_text([command]))
+        elif prog == "for" and len(args) > 1 and args[1] == "in":
+            self.shvars[args[0]] = [r for w in command.words[3:] for r in self.word_refs(w)]
+        elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
+            self.make(command, args)
+        elif prog == "kill":
+            self.kill(command, texts)
+        elif prog == "pkill":
+            signal, rest = _pkill_signal(args)
+            words = dict((w.text, w) for w in command.words)
+            for ref in self.pgrep_refs(rest, words):
+                fact = self.ref_fact("stop", ref, signal, [command])
+                if signal not in _STOP_SIGNALS:
+                    fact.problem = fact.problem or ("mk_signal", {"signal": signal})
+        elif prog in ("killall", "pidof", "fuser", "lsof", "pgrep", "rm", "touch"):
+            self.tool(command, prog, args)
+        elif prog in _HARMLESS_PROGRAMS and not wrappers and command.after != "&":
+            return
+        elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(prog, args):
+            self.launch(command, prog, args, wrappers)
+        else:
+            self.add("other", text=_command_text([command]))
+
+    def kill(self, command, texts):
+        signal, rest = kill_signal(texts[1:])
+        kind = "look" if signal == "0" else "stop"
+        problem = None if kind == "look" or signal in _STOP_SIGNALS else (
+            "mk_signal", {"signal": signal})
+        for word in command.words[len(command.words) - len(rest):]:
+            for ref in self.word_refs(word):
+                fact = self.ref_fact(kind, ref, signal, [command])
+                fact.problem = fact.problem or problem
+
+    def tool(self, command, prog, args):
+        """killall, pidof, fuser, lsof, pgrep on their own; rm and touch."""
+        text = _command_text([command])
+        if prog in ("killall", "pidof"):
+            self.add("stop", problem=("mk_by_name", {}), text=text)
+        elif prog in ("fuser", "lsof"):
+            port = (_fuser_port if prog == "fuser" else _lsof_port)(args)
+            kind = "stop" if prog == "fuser" and "-k" in args else "look"
+            if port:
+                self.add(kind, port=port, signal="kill" if kind == "stop" else None)
+            else:
+                self.add(kind, problem=("mk_untraced", {"what": text}), text=text)
+        elif prog == "pgrep":
+            for ref in self.pgrep_refs(args):
+                self.ref_fact("look", ref, None, [command])
+        else:
+            for path in [a for a in args if not a.startswith("-")] or [""]:
+                if re.search(r"[*?\[$`]", path) or not path:
+                    self.add("other", text=text)
+                else:
+                    self.add("remove" if prog == "rm" else "touch", path=self.path_of(path),
+                             text=text)
+
+    def make(self, command, args):
+        """A sub-make: counts only when it runs goals of this very Makefile."""
+        goals, problem, i = [], None, 0
+        while i < len(args):
+            arg = args[i]
+            if arg in ("-C", "-f", "--directory", "--file", "--makefile") or \
+                    arg.startswith(("-C", "-f", "--directory=", "--file=", "--makefile=")):
+                problem = "mk_make_elsewhere"
+            elif arg in ("-j", "-l", "-o", "-W", "-I") and i + 1 < len(args):
+                i += 1
+            elif "=" in arg and not arg.startswith("-"):
+                problem = problem or "mk_make_vars"
+            elif not arg.startswith("-"):
+                goals.append(arg)
+            i += 1
+        if command.after == "&":
+            problem = problem or "mk_make_background"
+        self.add("make", goals=goals, problem=(problem, {}) if problem else None,
+                 text=_command_text([command]), name=None)
+
+    def launch(self, command, prog, args, wrappers):
+        problem = None
+        if any(a in _DAEMON_FLAGS for a in args) or (prog == "celery" and "multi" in args) \
+                or (prog in ("rails", "puma", "mon", "jekyll", "hugo") and "-d" in args):
+            problem = ("mk_daemonizes", {})
+        elif wrappers[:1] == ["sudo"] or prog == "sudo":
+            problem = ("mk_sudo", {})
+        logfile, why = _launch_log(command.redirs)
+        pidfile = _launch_pidfile(prog, args)
+        problem = problem or why
+        skip = 0
+        while skip < len(command.words) and os.path.basename(command.words[skip].text) in (
+                "nohup", "setsid", "exec"):
+            skip += 1
+        kept = [w.raw for w in command.words[skip:]]
+        line = " ".join(w.text for w in command.words[skip:])
+        assigns = [a.text for a in command.assigns]
+        fact = self.add("launch", command=" ".join(
+            self.exports + [a.raw for a in command.assigns] + kept),
+                        argv=line, cwd=self.cwds[-1], background=command.after == "&",
+                        logfile=logfile and self.path_of(logfile), problem=problem,
+                        pidfile=pidfile and self.path_of(pidfile),
+                        port=launch_port(prog, args, assigns), text=_command_text([command]))
+        self.launched = fact if fact.background else None
+
+
+def _pkill_signal(args):
+    """(signal, the other words) of `pkill ARGS`: -9, -KILL, --signal X; not -f."""
+    signal, rest, i = "", [], 0
+    while i < len(args):
+        if args[i] == "--signal" and i + 1 < len(args):
+            signal = args[i + 1]
+            i += 1
+        elif re.match(r"^-(?:\d+|(?:SIG)?[A-Z]{2,}\d*)$", args[i]):
+            signal = args[i][1:]
+        else:
+            rest.append(args[i])
+        i += 1
+    signal = signal.upper()
+    return (signal[3:] if signal.startswith("SIG") else signal), rest
+
+
+def _launch_pidfile(prog, args):
+    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...)."""
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if name in ("--pid", "--pidfile", "--pid-file") or (name == "-p" and prog in (
+                "gunicorn", "unicorn", "thin")) or (name == "-P" and prog == "puma"):
+            return value or None
+    return None
+
+
+def _launch_log(redirs):
+    """(the file a launch writes its output to, or None; a problem or None)."""
+    out = err = None
+    for op, word in redirs:
+        target = word.text
+        if op.endswith(">&") or target == "/dev/null" or op.startswith("<") or \
+                op.lstrip("0123456789").startswith("<"):
+            continue
+        if op.startswith("2"):
+            err = target
+        else:
+            out = target
+    if err and err != out:
+        return out, ("mk_two_logs", {})
+    return out, None
+
+
+def _command_text(commands):
+    return " | ".join(" ".join(w.raw or w.text for w in c.words) for c in commands)
+
+
+# make's functions that only compute text: expanded here as make would.  Any other
+# ($(shell ...) but `cat FILE`, $(wildcard), $(eval) ...) leaves the line unread.
+_MAKE_FUNCTIONS = ("strip", "notdir", "dir", "basename", "abspath", "realpath", "firstword",
+                   "lastword", "subst", "patsubst", "addprefix", "addsuffix", "shell", "word",
+                   "if", "or", "and")
+
+
+def _make_close(text, i, opening, closing):
+    depth = 1
+    while i < len(text):
+        if text[i] == opening:
+            depth += 1
+        elif text[i] == closing:
+            depth -= 1
+            if not depth:
+                return i
+        i += 1
+    return len(text)
+
+
+class MakeVars(object):
+    """make's variables as its database prints them: name -> (recursive?, value),
+    with the target-specific ones of the target whose recipe is read and the
+    automatic ones ($@, $<, $^)."""
+
+    def __init__(self, values, curdir, folder="."):
+        self.values = values
+        self.curdir = curdir
+        self.folder = folder
+        self.local = {}
+
+    def for_target(self, rule, target_values):
+        scoped = MakeVars(dict(self.values), self.curdir, self.folder)
+        scoped.values.update(target_values.get(rule.names[0], {}))
+        prereqs = [w for w in rule.prereqs if w != "|"]
+        scoped.local = {"@": rule.names[0], "<": prereqs[0] if prereqs else "",
+                        "^": " ".join(prereqs), "*": ""}
+        return scoped
+
+    def expand(self, text, depth=0):
+        """`text` with $(VAR), ${VAR}, $X, $$ and text functions expanded; None when
+        it needs something make would run."""
+        out, i = [], 0
+        while i < len(text):
+            c = text[i]
+            if c != "$" or i + 1 >= len(text):
+                out.append(c)
+                i += 1
+                continue
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt in "({":
+                end = _make_close(text, i + 2, nxt, ")" if nxt == "(" else "}")
+                value = self.reference(text[i + 2:end], depth)
+                i = end + 1
+            else:
+                value = self.reference(nxt, depth)
+                i += 2
+            if value is None:
+                return None
+            out.append(value)
+        return "".join(out)
+
+    def reference(self, inner, depth):
+        if depth > 30:
+            return None
+        function = re.match(r"^([a-z]+)[ \t]+(.*)$", inner, re.S)
+        if function and function.group(1) in _MAKE_FUNCTIONS:
+            return self.function(function.group(1), function.group(2), depth)
+        if function:
+            return None
+        name = self.expand(inner, depth + 1)
+        if name is None:
+            return None
+        subst = re.match(r"^([^:=]+):([^=]*)=(.*)$", name)
+        if subst:
+            value = self.reference(subst.group(1), depth + 1)
+            return None if value is None else " ".join(
+                w[:-len(subst.group(2))] + subst.group(3)
+                if subst.group(2) and w.endswith(subst.group(2)) else w
+                for w in value.split())
+        if name in self.local or name[:1] in self.local and name[1:] in ("D", "F"):
+            value = self.local.get(name[:1], "")
+            return value if len(name) == 1 else (
+                os.path.dirname(value) or "." if name[1] == "D" else os.path.basename(value))
+        recursive, value = self.values.get(name, (False, ""))
+        return self.expand(value, depth + 1) if recursive else value
+
+    def function(self, name, args_text, depth):
+        if name == "shell":
+            words = args_text.split()
+            if len(words) == 2 and words[0] == "cat":
+                return "$(cat %s)" % words[1]       # the shell reads it when the line runs
+            return None
+        text = self.expand(args_text, depth + 1)
+        if text is None:
+            return None
+        args = [a.strip() if name not in ("subst", "patsubst") else a
+                for a in text.split(",")]
+        words = text.split()
+        if name == "strip":
+            return " ".join(words)
+        if name in ("notdir", "dir", "basename", "abspath", "realpath"):
+            convert = {"notdir": os.path.basename,
+                       "dir": lambda w: (os.path.dirname(w) or ".") + "/",
+                       "basename": lambda w: os.path.splitext(w)[0]}.get(
+                name, lambda w: os.path.normpath(os.path.join(self.curdir, w)))
+            return " ".join(convert(w) for w in words)
+        if name in ("firstword", "lastword"):
+            return (words[0] if name == "firstword" else words[-1]) if words else ""
+        if name in ("addprefix", "addsuffix") and len(args) == 2:
+            return " ".join((args[0] + w) if name == "addprefix" else (w + args[0])
+                            for w in args[1].split())
+        if name == "subst" and len(args) == 3:
+            return args[2].replace(args[0], args[1])
+        return None
+
+
+def parse_make_variables(text):
+    """(variables, target-specific variables) from `make -p`'s database:
+    {name: (recursive?, value)}, {target: {name: (recursive?, value)}}."""
+    values, targets, section = {}, {}, None
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line in _DB_SECTIONS:
+            section = line
+            continue
+        if not line or line.startswith(("#", "\t", "define ", "endef")):
+            continue
+        origin = lines[i - 1] if i else ""
+        if section == "# Variables":
+            match = re.match(r"^(\S+) (:{0,2}=) ?(.*)$", line)
+            if match and origin.startswith("# ") and "automatic" not in origin:
+                values[match.group(1)] = (match.group(2) == "=", match.group(3))
+        elif section == "# Files" and origin.startswith("# makefile"):
+            match = re.match(r"^([^:#=\s][^:#=]*): (\S+) (:{0,2}=|\+=|\?=) ?(.*)$", line)
+            if match:
+                for target in match.group(1).split():
+                    targets.setdefault(target, {})[match.group(2)] = (
+                        match.group(3) != ":=", match.group(4))
+    return values, targets
+
+
+class MakeService(object):
+    """A service the Makefile's recipes manage: its name, the fields they give it,
+    where each came from ({field: [(target, file, line)]}), its facts, and why
+    procclean cannot carry it (message key, values) or None."""
+
+    __slots__ = ("name", "fields", "sources", "facts", "problem", "layout")
+
+    def __init__(self, name, fields, sources, facts, problem=None):
+        self.name, self.fields, self.sources = name, fields, sources
+        self.facts, self.problem = facts, problem
+        # the service the layout found that these recipes manage, if any
+        self.layout = next((f.name for f in facts if f.kind == "layout"), None)
+
+
+_SERVICE_FIELDS_FROM = (("pidfile", ("launch", "stop", "look")), ("port", ("launch", "stop", "look")),
+                        ("pattern", ("stop", "look")), ("logfile", ("launch",)))
+
+
+def _union_find(facts):
+    """Groups of facts that speak of the same processes: a pidfile, port, pattern or
+    service name in common; a pattern that finds exactly one launched command line;
+    a pidfile nobody writes and the one launch that writes its own (a daemon)."""
+    parent = list(range(len(facts)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner = {}
+    for i, fact in enumerate(facts):
+        for key in fact.key():
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    launches = [(i, f) for i, f in enumerate(facts) if f.kind == "launch" and f.argv]
+    for i, fact in enumerate(facts):
+        if fact.pattern and fact.kind != "launch":
+            try:
+                regex = re.compile(fact.pattern)
+            except re.error:
+                continue
+            hits = dict(((f.command, f.cwd), j) for j, f in launches if regex.search(f.argv))
+            if len(hits) == 1:
+                parent[find(i)] = find(list(hits.values())[0])
+    written = set(f.pidfile for f in facts if f.kind == "launch" and f.pidfile)
+    daemons = [i for i, f in launches if f.problem and f.problem[0] == "mk_daemonizes"
+               and not f.pidfile]
+    for i, fact in enumerate(facts):
+        if len(daemons) == 1 and fact.pidfile and fact.pidfile not in written:
+            parent[find(i)] = find(daemons[0])
+    groups = {}
+    for i, fact in enumerate(facts):
+        groups.setdefault(find(i), []).append(fact)
+    return sorted(groups.values(), key=lambda g: facts.index(g[0]))
+
+
+def command_pattern(argv):
+    """A pattern for a launched command line: its program and first argument(s)."""
+    prog, args, _ = _program(argv.split())
+    keep = 2 if prog in _NODE_TOOLS + ("go",) else 1
+    words = [prog] + [a for a in args if not a.startswith("-")][:keep]
+    return ".*".join(re.escape(w) for w in words if w)
+
+
+def _kind_of_program(argv):
+    prog, args, _ = _program((argv or "").split())
+    if prog in _NODE_TOOLS + ("node", "nodemon", "vite", "next", "nuxt", "npx", "serve"):
+        return "frontend"
+    if prog in ("celery", "rq", "dramatiq", "huey"):
+        return "worker"
+    return "backend" if prog else "app"
+
+
+def make_service(group, taken):
+    """The MakeService of one group of facts (union_find), named apart from `taken`."""
+    fields, sources, problem = {}, {}, None
+    launches = [f for f in group if f.kind == "launch"]
+    launches = [f for f in launches if f.background] or launches
+    for field, kinds in _SERVICE_FIELDS_FROM:
+        found = [f for f in group if f.kind in kinds and getattr(f, field)]
+        if field == "logfile":
+            found = [f for f in launches if f.logfile]
+        values = list(dict.fromkeys(getattr(f, field) for f in found))
+        if len(values) > 1 and field == "pattern":
+            values = ["|".join("(%s)" % v if "|" in v else v for v in values)]
+        if len(values) > 1:
+            problem = problem or ("mk_two_values", {"field": field, "values": ", ".join(values)})
+        if values:
+            fields[field] = values[0]
+            sources[field] = [f.where for f in found]
+    commands = list(dict.fromkeys((f.command, f.cwd) for f in launches))
+    if len(commands) > 1:
+        problem = problem or ("mk_two_values", {"field": "command", "values": ", ".join(
+            c for c, _ in commands)})
+    if commands:
+        fields["command"], fields["cwd"] = commands[0]
+        sources["command"] = sources["cwd"] = [f.where for f in launches]
+        if "pattern" not in fields:
+            fields["pattern"] = command_pattern(launches[0].argv)
+            sources["pattern"] = sources["command"]
+    names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
+    name = names[0] if names else _kind_of_program(launches[0].argv if launches else "")
+    base, n = name, 2
+    while name in taken:
+        name, n = "%s-%d" % (base, n), n + 1
+    service = MakeService(name, fields, sources, group, problem)
+    for fact in group:
+        fact.service = service
+    return service
+
+
+def makefile_services(facts, taken=()):
+    """The services the facts of every recipe speak of, in the order first seen."""
+    process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
+    services = []
+    for group in _union_find(process):
+        if any(f.kind in ("stop", "look") and f.key() or f.kind == "launch" and f.background
+               for f in group):
+            services.append(make_service(group, set(taken) | set(s.name for s in services)))
+    return services
+
+
+class RulePlan(object):
+    """What --replace does with one rule of the Makefile: `ops` [(op, service)] its
+    recipe carries out, the procclean call (`verb`, `services`) that does the same, or
+    `kept` (message key, values) saying why it stays."""
+
+    __slots__ = ("rule", "facts", "ops", "verb", "services", "kept")
+
+    def __init__(self, rule, facts):
+        self.rule, self.facts = rule, facts
+        self.ops, self.verb, self.services, self.kept = [], None, [], None
+
+
+def _fact_ops(fact, plans, replaced):
+    """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
+    what = printable((fact.text or "")[:70])
+    if fact.kind == "other":
+        return ("init_kept_more", {"what": what})
+    if fact.problem:
+        return (fact.problem[0], dict(fact.problem[1], what=what))
+    if fact.kind == "make":
+        missing = [g for g in fact.goals if g not in replaced]
+        if missing or not fact.goals:
+            return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
+        return [op for g in fact.goals for op in plans[g].ops]
+    service = fact.service
+    if fact.kind == "launch" and not fact.background:
+        return ("mk_foreground", {"what": what})
+    if service is None:
+        return ("init_kept_more" if fact.kind in ("remove", "touch") else "mk_untraced",
+                {"what": what})
+    if service.problem:
+        return (service.problem[0], dict(service.problem[1], what=what, svc=service.name))
+    if fact.kind == "launch":
+        return [("start", service)] if fact.background else ("mk_foreground", {"what": what})
+    if fact.kind == "look":
+        return [("show" if fact.pattern else "look", service)]
+    if fact.kind in ("remove", "touch"):
+        kind = "pidfile" if fact.path == service.fields.get("pidfile") else "logfile"
+        return [("rm" + kind[:3], service)] if fact.kind == "remove" else []
+    return [("kill" if fact.signal == "kill" else "stop", service)]
+
+
+def _owner(fact, services):
+    """The service whose pidfile or logfile a removed (or touched) file is."""
+    for service in services:
+        if fact.path in (service.fields.get("pidfile"), service.fields.get("logfile")):
+            return service
+    return None
+
+
+def verb_of(ops):
+    """The procclean call that does what `ops` do, in their order: (verb, services)
+    or (None, reason)."""
+    services = list(dict.fromkeys(s for _, s in ops))
+    kinds = [k for k, _ in ops]
+    starts = [s for k, s in ops if k == "start"]
+    stops = [s for k, s in ops if k in ("stop", "kill")]
+    logs = set(s for k, s in ops if k == "rmlog")
+    if starts and stops:
+        first = kinds.index("start")
+        if any(k in ("stop", "kill", "rmpid", "rmlog") for k in kinds[first:]) or \
+                set(starts) != set(stops) or logs:
+            return None, ("mk_mixed", {})
+        return "restart", services
+    if starts:
+        return (None, ("mk_mixed", {})) if stops or logs or "rmpid" in kinds else (
+            "start", services)
+    if stops:
+        if logs and (logs != set(stops) or "stop" in kinds):
+            return None, ("mk_logs", {})
+        return ("force-clean" if logs else "stop"), services
+    if "rmpid" in kinds or logs:
+        return None, ("mk_files", {})
+    if kinds:
+        return ("show-processes" if set(kinds) == {"show"} else "status"), services
+    return None, None
+
+
+def plan_rule(plan, plans, replaced):
+    """Fill a RulePlan: its ops and procclean call, or why it is kept."""
+    rule = plan.rule
+    others = [n for n in rule.names[1:]]
+    if others:
+        return ("init_kept_shared", {"others": " ".join(others)})
+    if rule.colons == "::":
+        return ("init_kept_double", {})
+    ops = []
+    if not rule.recipe:
+        if not rule.prereqs or any(p not in replaced for p in rule.prereqs):
+            return None
+        ops = [op for p in rule.prereqs for op in plans[p].ops]
+    for fact in plan.facts:
+        got = _fact_ops(fact, plans, replaced)
+        if isinstance(got, tuple):
+            return got
+        ops.extend(got)
+    verb, services = verb_of(ops)
+    if verb is None:
+        return services
+    plan.ops, plan.verb, plan.services = ops, verb, services
+    return None
+
+
+def plan_makefile(plans, own):
+    """Decide every rule of the Makefile `own`: replaced when one procclean call does
+    what its recipe did through services that carry it, and every rule sharing those
+    services' pidfile, port or pattern is replaced too; else kept with the reason.
+    Rules of included files are read (they can keep others) but never replaced."""
+    by_name = {}
+    for plan in plans:
+        for name in plan.rule.names:
+            by_name.setdefault(name, plan)
+    replaced = set()
+    for _ in range(len(plans) + 1):
+        for plan in plans:
+            plan.ops, plan.verb, plan.services = [], None, []
+            plan.kept = ("init_kept_included", {"file": plan.rule.file}) \
+                if plan.rule.file != own else plan_rule(plan, by_name, replaced)
+        _keep_together(plans)
+        now = set(n for p in plans if p.verb for n in p.rule.names)
+        if now == replaced:
+            break
+        replaced = now
+    return plans
+
+
+def _touched(plan):
+    """The services a rule's own recipe manages (started in the background, stopped,
+    looked for); a foreground run leaves nothing for others to agree on."""
+    return list(dict.fromkeys(
+        f.service for f in plan.facts if f.service is not None and f.kind in (
+            "stop", "look") or f.kind == "launch" and f.background and f.service))
+
+
+def _keep_together(plans):
+    """A kept rule keeps every rule that manages one of its services."""
+    changed = True
+    while changed:
+        changed = False
+        blocked = {}
+        for plan in plans:
+            if plan.verb is None and plan.rule.recipe:
+                for service in _touched(plan):
+                    blocked.setdefault(service.name, plan)
+        for plan in plans:
+            hit = next((s for s in _touched(plan) if s.name in blocked), None) \
+                if plan.verb else None
+            if hit:
+                other = blocked[hit.name].rule
+                plan.kept = ("mk_group", {"other": other.names[0], "svc": hit.name,
+                                          "at": _where(other.file, other.start + 1)})
+                plan.verb, changed = None, True
+
+
+def _where(path, line):
+    return "%s:%d" % (path, line)
+
+
+def _recipe_command(line):
+    """A recipe line without make's prefix characters (@ silent, - ignore errors, +)."""
+    return re.sub(r"^[@+\-\s]*", "", line)
+
+
+# make's built-in variables a recipe may use ($(RM) ...), which `make -pR` does not print.
+_MAKE_DEFAULTS = (("RM", "rm -f"), ("CC", "cc"), ("CXX", "g++"), ("AR", "ar"), ("MAKE", "make"))
+
+
+def analyse_makefile(folder, name, info, layout=()):
+    """(services, plans): what the recipes of the Makefile `name` and the files it
+    includes do, read with make's variables (its database, or the text's where make
+    was not asked), and the RulePlan of each rule."""
+    texts = {}
+    for path in info.files or [name]:
+        texts[path] = _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or ""
+    curdir = os.path.abspath(folder)
+    if info.database:
+        values, scoped = parse_make_variables(info.database)
+        curdir = values.get("CURDIR", (False, curdir))[1]
+    else:
+        raw = {}
+        for text in texts.values():
+            parse_makefile_text(text, "\t", raw)
+        values, scoped = dict((k, (True, v)) for k, v in raw.items()), {}
+        values["CURDIR"] = (False, curdir)
+    for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out
+        values.setdefault(name_, (False, value))
+    variables = MakeVars(values, curdir, folder)
+    oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
+    facts, plans = [], []
+    for path, text in texts.items():
+        for rule in parse_makefile_text(text, info.prefix)[0]:
+            if any("%" in n or n.startswith(".") for n in rule.names):
+                continue
+            rule.file = path
+            reader = RecipeReader(rule.names[0], path, oneshell, curdir)
+            expand = variables.for_target(rule, scoped)
+            for line, at in zip(rule.recipe, rule.at):
+                if "procclean" in line.lower():
+                    del reader.facts[:]     # procclean's already: nothing to replace
+                    break
+                reader.read(expand.expand(_recipe_command(line)), at + 1, line)
+            facts.extend(reader.facts)
+            plans.append(RulePlan(rule, reader.facts))
+    hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"))
+             for f in layout]
+    services = makefile_services(facts + hints)
+    for fact in facts:
+        if fact.kind in ("remove", "touch"):
+            fact.service = _owner(fact, services)
+    return services, plan_makefile(plans, name)
+
+
+def found_with_makefile(services, layout, makefile):
+    """What init writes: each Makefile service over what the layout found of the same
+    one (the recipes' values win, each credited to its target and line), then the
+    layout's other services."""
+    by_name = dict((f.name, f) for f in layout)
+    found, used = [], set()
+    for service in services:
+        base = by_name.get(service.layout)
+        fields = dict(base.fields) if base else {}
+        sources = dict(base.sources) if base else {}
+        for field, value in service.fields.items():
+            fields[field] = value
+            sources[field] = ", ".join(list(dict.fromkeys(
+                "%s (%s)" % (_where(path, line), target)
+                for target, path, line in service.sources[field])))
+        targets = list(dict.fromkeys("%s (line %d)" % (f.where[0], f.where[2])
+                                     for f in service.facts if f.where))
+        what = "%s: %s" % (makefile, ", ".join(targets))
+        if base:
+            used.add(base.name)
+            what = "%s; %s" % (base.what, what)
+        found.append(FoundService(service.name, fields, what, sources))
+    names = set(f.name for f in found)
+    return found + [f for f in layout if f.name not in used and f.name not in names]
+
+
+class MakefileRead(object):
+    """The Makefile init works on: its name, text (None: none), what make knows of it,
+    and its services and rule plans (analyse_makefile)."""
+
+    def __init__(self, name, text, info, said=None):
+        self.name, self.text, self.info = name, text, info
+        self.services, self.plans = [], []
+        self.said = said        # (message key, values): how it was read
+
+
+def read_makefile_for_init(ctx, folder):
+    """The MakefileRead of the folder's Makefile (GNU make asked, except under
+    --dry-run: make runs $(shell ...) and remakes included files even under -q), or an
+    exit code when it cannot be read safely."""
+    out = ctx.out
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
+                "Makefile")
+    path = os.path.join(folder, name)
+    if not os.path.lexists(path):
+        return MakefileRead(name, None, MakeInfo({}, [], "\t", []))
+    text = _read_text(path, MAKEFILE_LIMIT)
+    if text is None or "\ufffd" in text or len(text) >= MAKEFILE_LIMIT \
+            or os.path.islink(path):
+        out.warn("init_makefile_unsafe", path=name)
+        return EXIT_FAILED
+    info = None if ctx.dry_run else ask_make(folder, name)
+    said = ("init_make_asked", {"path": name, "files": " ".join(info.files)}) if info else (
+        "init_make_dry" if ctx.dry_run else "init_make_text", {"path": name})
+    info = info or read_makefile(folder, name)
+    if info.error:
+        out.warn("init_make_broken", path=name, error=printable(info.error))
+        return EXIT_FAILED
+    return MakefileRead(name, text, info, said)
+
+
+def procclean_call(target, verb, services, all_names):
+    """The words after $(PROCCLEAN) in a replaced rule: `$@` where the target's own
+    name says the same (stop-backend, or stop for every service), else VERB NAMES."""
+    names = [s.name for s in services]
+    try:
+        base, named = split_command(target)
+    except ProcCleanError:
+        base, named = None, []
+    if base == verb and (named == names or not named and (
+            set(names) == set(all_names) or verb in ("status", "show-processes"))):
+        return "$@"
+    return " ".join([verb] + names)
+
+
+def replace_rules(text, chosen, all_names):
+    """The Makefile's text with each chosen rule's recipe swapped for one procclean
+    call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
+    but one without a recipe drops those its call now does."""
+    lines = text.split("\n")
+    replaced = []
+    done = set(n for p in chosen for n in p.rule.names)
+    for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
+        rule = plan.rule
+        prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in done]
+        new = "%s:%s%s\n%s@$(PROCCLEAN) %s" % (
+            " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
+            procclean_call(rule.names[0], plan.verb, plan.services, all_names))
         lines[rule.start:rule.end] = new.split("\n")
         replaced.append((rule.names, rule.start + 1, len(rule.recipe)))
-        done.update(rule.names)
-    for target in ours:
-        where = info.targets.get(target)
-        if target not in done and where and where != makefile and \
-                not any(t == target for t, _, _ in kept):
-            kept.append((target, "init_kept_included", {"file": where}))
     replaced.reverse()
-    return "\n".join(lines), replaced, kept
+    return "\n".join(lines), replaced
 
 
-def _why_kept(rule, ours):
-    """Why a rule naming our targets is not replaced, or None."""
-    others = [n for n in rule.names if n not in ours]
-    if others:
-        return "init_kept_shared", {"others": " ".join(others)}
-    if rule.colons == "::":
-        return "init_kept_double", {}
-    if not rule.recipe:
-        # `start: start-backend start-frontend`: procclean's own targets only.
-        other = [w for w in rule.prereqs if w not in ours]
-        if other or not rule.prereqs:
-            return "init_kept_more", {"what": printable(other[0]) if other else "-"}
-        return None
-    if not seed_style(rule.recipe, ours):
-        first = next((l.strip() for l in rule.recipe if not seed_style([l], ours)
-                      and not re.match(_HARMLESS_RE, l.lstrip("@-+ \t"))), "")
-        return "init_kept_more", {"what": printable(first[:60]) if first else "-"}
-    return None
+_CARRIED = ("pidfile", "logfile", "port", "pattern", "command", "cwd")
+
+
+def _same_value(field, have, want, folder):
+    have = "" if have is None else str(have).strip()
+    want = str(want).strip()
+    if field == "command":
+        have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", v)
+                      for v in (have, want)]
+    if field == "cwd":
+        have = resolve_cwd(have or ".", folder)
+    if field in ("pidfile", "logfile", "cwd"):
+        have, want = os.path.normpath(have or "."), os.path.normpath(want or ".")
+    return have == want
+
+
+def check_carried(ctx, mk, folder):
+    """With a procclean.ini init keeps as it is: a service whose recipes' pidfile,
+    log, port, pattern, command or folder it does not carry keeps every rule of it."""
+    path = os.path.join(folder, CONFIG_FILE)
+    if ctx.force or not os.path.exists(path) or not any(p.verb for p in mk.plans):
+        return
+    try:
+        config = load_config(folder=folder, environ={})
+    except ProcCleanError as exc:
+        config = None
+        reason = str(exc)
+    for service in mk.services:
+        have = config and config.services.get(service.name)
+        for field in _CARRIED:
+            if field not in service.fields:
+                continue
+            value = getattr(have, field) if have else reason
+            if have is None or not _same_value(field, value, service.fields[field], folder):
+                service.problem = ("mk_ini_differs", {
+                    "field": field, "want": printable(service.fields[field]),
+                    "prog": prog_command(folder),
+                    "have": printable(str(value if value is not None else "")) or "-"})
+                break
+    plan_makefile(mk.plans, mk.name)
 
 
 def check_with_make(folder, name, targets):
@@ -8412,44 +9761,35 @@ def check_with_make(folder, name, targets):
     return None
 
 
-def update_makefile(ctx, names, procclean_line, layout, replace=False, folder="."):
-    """init --makefile: add the targets make does not already have (explicit,
-    included or matched by a pattern rule) with the Makefile's recipe prefix;
-    --replace also swaps seed-style recipes for one procclean call.  The previous
-    file is kept as a backup and restored if `make -n` rejects the new one."""
+def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".",
+                    mk=None):
+    """init --makefile: add the targets make does not already know (a rule, a
+    prerequisite, a .PHONY entry, an included or pattern rule's target) with the
+    Makefile's recipe prefix; --replace also swaps the recipes procclean carries out
+    (plan_makefile) for one procclean call.  The previous file is kept as a backup
+    (never over an older one) and restored if `make -n` rejects the new one."""
     out = ctx.out
-    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
-                "Makefile")
-    path = os.path.join(folder, name)
-    exists = os.path.lexists(path)
-    text = _read_text(path, MAKEFILE_LIMIT) if exists else ""
-    if text is None or "\ufffd" in text or len(text) >= MAKEFILE_LIMIT \
-            or os.path.islink(path):
-        out.warn("init_makefile_unsafe", path=name)
-        return EXIT_FAILED
-    # make runs a Makefile's $(shell ...) calls and remakes its included files even
-    # under -q: a dry run, which changes nothing, reads the text instead.
-    info = MakeInfo({}, [], "\t", []) if not exists else None if ctx.dry_run else \
-        ask_make(folder, name)
-    if info is None:
-        out.say("init_make_dry" if ctx.dry_run else "init_make_text", path=name)
-        info = read_makefile(folder, name)
-    elif exists:
-        out.say("init_make_asked", path=name, files=" ".join(info.files))
-    if info.error:
-        out.warn("init_make_broken", path=name, error=printable(info.error))
-        return EXIT_FAILED
+    if mk is None:
+        mk = read_makefile_for_init(ctx, folder)
+        if not isinstance(mk, MakefileRead):
+            return mk
+        if mk.text is not None:
+            mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info)
+    name, info, text = mk.name, mk.info, mk.text or ""
+    if mk.said and mk.text is not None:
+        out.say(mk.said[0], **mk.said[1])
     ours = procclean_targets(names)
-    new_text, replaced, kept = text, [], []
     if replace:
-        new_text, replaced, kept = plan_replacements(text, info, name, ours)
+        check_carried(ctx, mk, folder)
+    chosen = [p for p in mk.plans if p.verb] if replace else []
+    new_text, replaced = replace_rules(text, chosen, names)
     added = [t for t in ours if not info.defines(t)]
-    _say_kept(ctx, info, ours, replaced, kept, replace, text)
+    _say_kept(ctx, info, ours, mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
     if not added and new_text == text:          # nothing replaced, added or fixed
         return EXIT_OK
-    addition = makefile_addition(info, added, procclean_line, folder)
+    addition = makefile_addition(info, added, procclean_line, folder, text)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -8461,18 +9801,22 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
             out.line(addition)
             out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
-    return _write_makefile(ctx, folder, name, text if exists else None, new_text,
-                           added, replaced)
+    return _write_makefile(ctx, folder, name, mk.text, new_text, added, replaced)
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, added, procclean_line, folder="."):
+def makefile_addition(info, added, procclean_line, folder=".", text=""):
     """The block init --makefile appends: the variables make lacks, the rules
-    `added`; empty when there is nothing to add."""
+    `added`; empty when there is nothing to add.  A Makefile that uses $(PYTHON)
+    without setting it gets no PYTHON (its own recipes would change): the line
+    names python3 itself."""
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
-    if "PYTHON" not in info.variables:
+    others = re.sub(_PROCCLEAN_VAR_RE, "", text, flags=re.M)     # its PROCCLEAN line aside
+    if "PYTHON" not in info.variables and re.search(r"\$[({]PYTHON[)}]", others):
+        procclean_line = procclean_line.replace("$(PYTHON)", "python3")
+    elif "PYTHON" not in info.variables:
         block.append("PYTHON ?= python3")
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
@@ -8512,7 +9856,9 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
     return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
 
 
-def _say_kept(ctx, info, ours, replaced, kept, replace, text):
+def _say_kept(ctx, info, ours, mk, replaced, replace):
+    """What init leaves as it is: targets the Makefile already has, those a pattern
+    rule makes, and with --replace each process recipe kept with the reason."""
     out = ctx.out
     done = set(n for names, _, _ in replaced for n in names)
     have = [t for t in ours if t in info.targets and t not in done]
@@ -8522,49 +9868,98 @@ def _say_kept(ctx, info, ours, replaced, kept, replace, text):
     if by_pattern:
         out.say("init_kept_pattern", targets=" ".join(by_pattern), patterns=" ".join(
             sorted(set(info.pattern_for(t) for t in by_pattern))))
-    for target, key, values in kept:
-        out.say(key, target=target, **values)
-    if not replace and have:
-        seedlike = [t for r in parse_makefile_text(text)[0] if seed_style(r.recipe, ours)
-                    for t in r.names if t in have]
-        if seedlike:
-            out.say("init_replace_hint", targets=" ".join(seedlike), prog=prog_command())
+    if replace:
+        for plan in mk.plans:
+            if plan.kept and _about_processes(plan, ours):
+                out.say(plan.kept[0], target=plan.rule.names[0], line=plan.rule.start + 1,
+                        **plan.kept[1])
+        return
+    could = [p.rule.names[0] for p in mk.plans if p.verb]
+    if could:
+        out.say("init_replace_hint", targets=" ".join(could), prog=prog_command())
+
+
+def _about_processes(plan, ours):
+    """Whether a kept rule is one a user expects --replace to speak of: named like
+    a procclean command, or managing processes, their pidfiles or logs."""
+    return any(n in ours for n in plan.rule.names) or any(
+        f.kind in ("launch", "stop", "look") or f.service is not None for f in plan.facts)
 
 
 def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
     out = ctx.out
     path = os.path.join(folder, name)
-    backup = path + ".procclean.bak"
-    mode = None
+    backup = mode = None
     try:
         if before is not None:
             mode = os.stat(path).st_mode & 0o7777
-            write_atomic(backup, before.encode("utf-8"), mode)
+            backup = write_backup(path, before.encode("utf-8"), mode)
         write_atomic(path, new_text.encode("utf-8"), mode)
     except OSError as exc:
         out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
         return EXIT_FAILED
-    targets = added + [n for names, _, _ in replaced for n in names]
-    complaint = check_with_make(folder, name, targets)
+    swapped = [n for names, _, _ in replaced for n in names]
+    complaint = check_with_make(folder, name, added + swapped)
     if complaint and complaint != "unchecked":
-        try:
-            if before is None:
-                os.unlink(path)
-            else:
-                os.replace(backup, path)
-        except OSError as exc:
-            out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
-        out.warn("init_rejected", path=name, error=printable(complaint))
-        return EXIT_FAILED
+        # Asked the same of the original: a Makefile that already failed is not ours
+        # to blame (nor to restore over the user's other edits).
+        old = backup and swapped and check_with_make(folder, os.path.basename(backup),
+                                                     swapped)
+        if old and old != "unchecked":
+            out.warn("init_make_already_fails", path=name, targets=" ".join(swapped),
+                     error=printable(old.replace(os.path.basename(backup), name)))
+        if not old or _complaint_key(old, backup) != _complaint_key(complaint, path):
+            _restore(ctx, path, backup)
+            out.warn("init_rejected", path=name, error=printable(complaint))
+            return EXIT_FAILED
     for names, line, n in replaced:
         out.say("init_replaced", targets=" ".join(names), line=line, n=n)
     if added:
         out.say("init_appended", targets=" ".join(added))
-    if before is not None:
+    if backup is not None:
         out.say("init_backup", path=os.path.basename(backup))
-    out.say("init_unchecked" if complaint else "init_checked", path=name)
+    out.say("init_unchecked" if complaint == "unchecked" else
+            "init_checked_as_before" if complaint else "init_checked", path=name)
     out.add("files", {"path": name, "outcome": "written", "text": new_text})
     return EXIT_OK
+
+
+def _complaint_key(complaint, path):
+    """make's complaint without the file name and line it names."""
+    return re.sub(r"^%s:\d+: " % re.escape(os.path.basename(path)), "", complaint)
+
+
+def _restore(ctx, path, backup):
+    try:
+        if backup is None:
+            os.unlink(path)
+        else:
+            os.replace(backup, path)
+    except OSError as exc:
+        ctx.out.warn("init_cannot_write", path=os.path.basename(path),
+                     error=exc.strerror or str(exc))
+
+
+def write_backup(path, data, mode=None):
+    """Keep `data` (the Makefile as it was) as PATH.procclean.bak, or .bak.1, .bak.2...:
+    never over an older backup, which may be the only copy of the team's original.
+    Returns the backup's path."""
+    backup, n = path + ".procclean.bak", 0
+    while True:
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
+                os, "O_NOFOLLOW", 0), 0o600 if mode is None else mode & 0o777)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST or n > 999:
+                raise
+            n += 1
+            backup = "%s.procclean.bak.%d" % (path, n)
+            continue
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        return backup
 
 
 # ---------------------------------------------------------------------------

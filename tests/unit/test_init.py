@@ -756,18 +756,36 @@ def test_replace_dry_run_changes_nothing(project, init):
     assert re.search(r"would replace stop-backend \(line \d+", out), out
 
 
-def test_seed_style_recognises_what_procclean_does():
-    ours = procclean.procclean_targets(["backend", "frontend"])
-    seed = procclean.seed_style
-    assert seed(["@PIDS=$$(ps -ef | grep -E \"x\" | grep -v grep | awk '{print $$2}'); "
-                 "for p in $$PIDS; do kill $$p; done"], ours)
-    assert seed(["@echo stopping", "@pkill -f uvicorn || true"], ours)
-    assert seed(["rm -f backend.pid backend.log"], ours)
-    assert seed(["@$(MAKE) -f $(SEED_MAKEFILE) stop-backend", "@$(MAKE) stop-frontend"], ours)
-    assert not seed(["@$(MAKE) stop-backend build"], ours)
-    assert not seed(["rm -rf dist *.pid"], ours)
-    assert not seed(["docker compose down", "pkill -f vite"], ours)
-    assert not seed(["@echo only a message"], ours)
+def test_replace_reads_what_each_line_does(tmp_path):
+    """Only lines that are all process work make a recipe replaceable (issue 20): a
+    `pkill -f x; rm -rf dist build` line is not, nor a docker line, nor a sub-make of a
+    target with other goals."""
+    plans = plan_texts(tmp_path, (
+        "stop-backend:\n\t@PIDS=$$(ps -ef | grep -E \"x\" | grep -v grep | awk '{print $$2}'); "
+        "for p in $$PIDS; do kill $$p; done\n"
+        "stop-frontend:\n\t@echo stopping\n\t@pkill -f vite || true\n"
+        "stop:\n\t@$(MAKE) stop-backend\n\t@$(MAKE) stop-frontend\n"
+        "both:\n\t@$(MAKE) stop-backend build\n"
+        "clean-all:\n\tpkill -f worker.py; rm -rf dist build\n"
+        "down:\n\tdocker compose down\n\tpkill -f celery\n"
+        "hello:\n\t@echo only a message\n"))
+    assert plans["stop-backend"] == ("stop", ["backend"])
+    assert plans["stop-frontend"] == ("stop", ["frontend"])
+    assert plans["stop"] == ("stop", ["backend", "frontend"])
+    assert plans["both"] == "mk_make_kept"
+    assert plans["clean-all"] == "init_kept_more"
+    assert plans["down"] == "init_kept_more"
+    assert plans["hello"] is None
+
+
+def plan_texts(tmp_path, text, name="Makefile"):
+    """{target: (verb, [services]) | kept message key | None} of --replace's plan for a
+    Makefile's text, read as text (no make run)."""
+    (tmp_path / name).write_text(text)
+    info = procclean.read_makefile(str(tmp_path), name)
+    services, plans = procclean.analyse_makefile(str(tmp_path), name, info)
+    return dict((p.rule.names[0], (p.verb, [s.name for s in p.services]) if p.verb else
+                 p.kept[0] if p.kept else None) for p in plans)
 
 
 # --- where procclean lives (issue 14) -----------------------------------------------------------
