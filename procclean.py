@@ -9352,7 +9352,7 @@ def _kind_of_program(argv):
 def make_service(group, taken):
     """The MakeService of one group of facts (union_find), named apart from `taken`."""
     fields, sources, problem = {}, {}, None
-    launches = [f for f in group if f.kind == "launch"]
+    launches = [f for f in group if f.kind == "launch" and not f.problem]
     launches = [f for f in launches if f.background] or launches
     for field, kinds in _SERVICE_FIELDS_FROM:
         found = [f for f in group if f.kind in kinds and getattr(f, field)]
@@ -9377,7 +9377,11 @@ def make_service(group, taken):
             fields["pattern"] = command_pattern(launches[0].argv)
             sources["pattern"] = sources["command"]
     names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
-    name = names[0] if names else _kind_of_program(launches[0].argv if launches else "")
+    started = [f for f in group if f.kind == "launch"]
+    folders = [os.path.basename(f.cwd) for f in started if f.cwd not in (".", "", None)]
+    if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]):
+        names = [folders[0].lower()]            # cd api && ...: the api
+    name = names[0] if names else _kind_of_program(started[0].argv if started else "")
     base, n = name, 2
     while name in taken:
         name, n = "%s-%d" % (base, n), n + 1
@@ -9882,7 +9886,7 @@ def _say_kept(ctx, info, ours, mk, replaced, replace):
 def _about_processes(plan, ours):
     """Whether a kept rule is one a user expects --replace to speak of: named like
     a procclean command, or managing processes, their pidfiles or logs."""
-    return any(n in ours for n in plan.rule.names) or any(
+    return any(n in ours or service_name_of(n) for n in plan.rule.names) or any(
         f.kind in ("launch", "stop", "look") or f.service is not None for f in plan.facts)
 
 

@@ -1030,3 +1030,192 @@ def test_active_venv_outside_the_project_is_passed_over(tmp_path, monkeypatch):
     assert procclean.toolchain_why(out, *tc("backend", environ=env)[1:]) == (
         "the virtual environment backend/.venv; the active $VIRTUAL_ENV %s is not this "
         "project's (it is outside it): not used" % decoy)
+
+
+# --- issue 20: the Makefile as a source of services; --replace keeps every target ------------
+
+MULTI = (
+    "UV ?= uv\n"
+    "APP = app.main:app\n"
+    "API_PORT ?= 8001\n"
+    "RUN = $(UV) run uvicorn $(APP) --reload --port $(API_PORT)\n"
+    "\n"
+    "dev:\n"
+    "\tcd api && nohup $(RUN) > ../api.log 2>&1 & echo $$! > api.pid\n"
+    "\tcd web && nohup pnpm dev --port 5174 > ../web.log 2>&1 & echo $$! > web.pid\n"
+    "\tnohup celery -A proj worker > worker.log 2>&1 & echo $$! > worker.pid\n"
+    "\n"
+    "stop:\n"
+    "\t-kill $$(cat api.pid) $$(cat web.pid) $$(cat worker.pid)\n"
+    "\t-lsof -ti:8001 | xargs kill\n"
+    "\t-fuser -k 5174/tcp\n"
+    "\trm -f api.pid web.pid worker.pid\n"
+    "\n"
+    "status-worker:\n"
+    "\t@pgrep -f 'celery -A proj worker' || echo not running\n")
+
+
+def ini_sections(path):
+    import configparser
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(str(path))
+    return dict((s, dict(parser.items(s))) for s in parser.sections())
+
+
+def test_makefile_recipes_are_services_with_make_variables_expanded(project, init):
+    """Item 1: every pidfile, port, log, pattern and command of the recipes, with make's
+    variables expanded, is a service in procclean.ini, each value credited to its line."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(MULTI)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    ini = ini_sections(repo / "procclean.ini")
+    assert ini["procclean"]["services"] == "api web worker"
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    api, web, worker = (cfg.services[n] for n in ("api", "web", "worker"))
+    assert (api.pidfile, api.port, api.logfile, api.cwd, api.pattern) == (
+        "api.pid", 8001, "api.log", "api", r"uvicorn.*app\.main:app")
+    assert api.command == "uv run uvicorn app.main:app --reload --port 8001"
+    assert (web.port, web.command, web.cwd) == (5174, "pnpm dev --port 5174", "web")
+    assert (worker.pattern, worker.pidfile, worker.logfile) == (
+        "celery -A proj worker", "worker.pid", "worker.log")
+    text = read(repo / "procclean.ini")
+    assert "# Makefile:7 (dev), Makefile:13 (stop)\nport = 8001" in text, text
+    assert "# Makefile:17 (status-worker)" in text, text
+
+
+def test_a_background_dev_becomes_start_and_its_stop_is_carried_whole(project, init):
+    """Item 2: a `dev:` that starts its processes in the background is `start`, never the
+    foreground `dev`; the stop covering every pidfile and port is replaced because
+    procclean.ini carries each of them."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(MULTI)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    r = make_n(repo, "dev", "stop", "status-worker")
+    assert r.stdout.splitlines() == ["python3 -m procclean start api web worker",
+                                     "python3 -m procclean stop",       # every service
+                                     "python3 -m procclean show-processes worker"], r
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert [cfg.services[s].pidfile for s in ("api", "web", "worker")] == [
+        "api.pid", "web.pid", "worker.pid"]
+    assert (cfg.services["api"].port, cfg.services["web"].port) == (8001, 5174)
+
+
+def test_a_stop_is_kept_with_the_start_it_pairs_with(project, init):
+    """Item 2: gunicorn daemonizes itself (procclean start cannot carry it): its stop,
+    which reads the same pidfile, is kept too, and both are named with the reason."""
+    need_make()
+    repo = project("neither")
+    original = ("start:\n\tgunicorn -D --pid app.pid -b 127.0.0.1:8000 app:app\n"
+                "stop:\n\tkill `cat app.pid`\n"
+                "restart:\n\tkill -HUP `cat app.pid`\n")
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile").startswith(original)
+    assert "kept start (line 1): the server puts itself in the background" in out, out
+    assert re.search(r"kept stop \(line 3\): (start|restart) \(Makefile:\d\) also manages "
+                     r"backend and is kept", out), out
+    assert "kept restart (line 5): it sends SIGHUP" in out, out
+    code, out, err = init("--makefile", "--replace", "--lang", "zh")
+    assert "保留 restart (第 5 行): 它发送 SIGHUP" in out, out
+
+
+def test_a_sub_make_counts_only_for_replaced_goals_of_this_makefile(project, init):
+    """Item 2: `$(MAKE) stop-backend` is not swapped while stop-backend (docker) is kept;
+    `$(MAKE) -C services/api stop` is another Makefile's."""
+    need_make()
+    repo = project("neither")
+    original = ("stop-backend:\n\tdocker compose stop api\n"
+                "stop:\n\t$(MAKE) stop-backend\n"
+                "stop-api:\n\t$(MAKE) -C services/api stop\n"
+                "kill-web:\n\tpkill -f 'vite --port 5175'\n"
+                "down:\n\t$(MAKE) kill-web\n")
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "stop:\n\t$(MAKE) stop-backend\n" in text
+    assert "stop-api:\n\t$(MAKE) -C services/api stop\n" in text
+    assert "kept stop (line 3): it runs make stop-backend, which is kept" in out, out
+    assert "kept stop-api (line 5): it runs make in another folder" in out, out
+    r = make_n(repo, "kill-web", "down")
+    assert r.stdout.splitlines() == ["python3 -m procclean stop web"] * 2, r
+
+
+def test_a_line_with_other_work_keeps_its_recipe(project, init):
+    need_make()
+    repo = project("neither")
+    original = "clean:\n\tpkill -f 'python worker.py'; rm -rf dist build\n"
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile").startswith(original)
+    assert "kept clean (line 1): its recipe does more than procclean (rm -rf dist build)" \
+        in out, out
+
+
+def test_an_ini_that_says_otherwise_keeps_the_recipes(project, init):
+    """Item 2: with a procclean.ini init keeps, a recipe is replaced only where the ini
+    carries its pidfile (and port, log, pattern, command, folder)."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("start-api:\n\tnohup ./api > api.log 2>&1 & "
+                                   "echo $$! > run/api.pid\n"
+                                   "stop-api:\n\tkill $$(cat run/api.pid)\n")
+    (repo / "procclean.ini").write_text("[api]\npidfile = api.pid\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "kept start-api (line 1): procclean.ini exists and gives api pidfile = api.pid, " \
+        "not the Makefile's run/api.pid" in out, out
+    assert "kept stop-api (line 3)" in out and "replaced" not in out
+
+
+def test_no_rule_for_a_prerequisite_or_a_phony_name(project, init):
+    """Item 3: `clean` only as build's prerequisite, `logs` only in .PHONY: make knows
+    them, so init adds no rule for them (make build would now run procclean)."""
+    need_make()
+    repo = project("neither")
+    original = (".PHONY: build clean logs\nbuild: clean\n\tgo build ./...\n"
+                "run:\n\t$(PYTHON) app.py\n")
+    (repo / "Makefile").write_text(original)
+    before = [make_n(repo, t).stdout for t in ("build", "clean", "logs", "run")]
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    text = read(repo / "Makefile")
+    assert "\nclean:" not in text and "\nlogs:" not in text, text
+    assert [make_n(repo, t).stdout for t in ("build", "clean", "logs", "run")] == before
+    assert "PYTHON ?=" not in text          # its run uses $(PYTHON) unset: left so
+
+
+def test_backups_never_overwrite_an_older_one(project, init):
+    need_make()
+    repo = project("neither")
+    original = "start-api:\n\tnohup ./api > api.log 2>&1 & echo $$! > api.pid\n"
+    (repo / "Makefile").write_text(original)
+    assert init("--makefile")[0] == 0
+    assert read(repo / "Makefile.procclean.bak") == original
+    first = read(repo / "Makefile")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile.procclean.bak") == original
+    assert read(repo / "Makefile.procclean.bak.1") == first
+    assert "kept as Makefile.procclean.bak.1" in out
+
+
+def test_a_makefile_that_already_failed_is_said_so(project, init):
+    """Item 3: make -n fails on the original too (a missing prerequisite file): init says
+    so, not that make rejects the new Makefile."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("stop: gone.txt\n\tkill $$(cat app.pid)\n"
+                                   "start:\n\t./app > app.log 2>&1 & echo $$! > app.pid\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "make -n already failed on the original Makefile for stop start: make: *** No " \
+        "rule to make target 'gone.txt'" in err, err
+    assert "make rejects the new" not in err
+    assert "fails on the new Makefile only as it failed on the original" in out

@@ -1,0 +1,194 @@
+"""init on a corpus of Makefiles modelled on public ones (tests/data/makefiles/, sources in
+its README), checked with real GNU make (issue 20).
+
+- `init --makefile` changes no original target's `make -n` output;
+- `init --makefile --replace` changes only the targets it replaces, and for each of those
+  procclean.ini carries every pidfile, port, log and grep/pkill pattern its recipe named (read
+  here from make's own expansion, `make -n` of the original, not from init's reading);
+- a Makefile make already rejects is left as it is, and said so.
+
+Nothing is run: make only ever gets -n (and init asks for its database, -pRrq), with a PATH
+that holds make alone, so that not even a $(MAKE) line's shell can find another program.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(REPO, "tests", "data", "makefiles")
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import procclean  # noqa: E402
+
+MAKE = shutil.which("make")
+ENTRIES = sorted(e for e in os.listdir(CORPUS) if os.path.isdir(os.path.join(CORPUS, e)))
+pytestmark = pytest.mark.skipif(MAKE is None, reason="GNU make is not installed")
+
+
+def test_the_corpus_has_twenty_makefiles_each_with_its_source():
+    with open(os.path.join(CORPUS, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert len(ENTRIES) >= 20
+    for entry in ENTRIES:
+        assert re.search(r"^\| %s \| \S+" % re.escape(entry), readme, re.M), entry
+
+
+@pytest.fixture
+def only_make(tmp_path, monkeypatch):
+    """A PATH with GNU make and nothing else (init asks make; make -n runs nothing)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(MAKE, str(bin_dir / "make"))
+    for key in list(os.environ):
+        if key.startswith("PROCCLEAN_") or key.startswith("MAKE") or key == "MFLAGS":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    return str(bin_dir)
+
+
+def copy_entry(entry, dest):
+    shutil.copytree(os.path.join(CORPUS, entry), str(dest))
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(dest / "procclean.py"))
+    return dest
+
+
+def makefile_of(folder):
+    return next(n for n in procclean.MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n)))
+
+
+def make_n(folder, target, name=None):
+    """(exit code, stdout) of `make -n TARGET`, run with make alone on PATH."""
+    name = name or makefile_of(folder)
+    result = subprocess.run([MAKE, "-n", "-f", name, target], cwd=str(folder),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PATH": os.environ["PATH"], "LC_ALL": "C"}, timeout=60)
+    return result.returncode, result.stdout.decode("utf-8", "replace")
+
+
+def original_targets(folder):
+    """The targets the Makefile (and what it includes) defines, as make reports them."""
+    info = procclean.ask_make(str(folder), makefile_of(str(folder)))
+    if info.error:
+        return None
+    return sorted(t for t, where in info.targets.items() if where)
+
+
+def run_init(folder, monkeypatch, capsys, *args):
+    monkeypatch.chdir(str(folder))
+    monkeypatch.setattr(procclean, "__file__", str(folder / "procclean.py"))
+    capsys.readouterr()
+    code = procclean.main(["init", "--makefile"] + list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_init_without_replace_changes_no_target(entry, tmp_path, only_make, monkeypatch,
+                                                capsys):
+    folder = copy_entry(entry, tmp_path / entry)
+    name = makefile_of(str(folder))
+    with open(str(folder / name), encoding="utf-8") as f:
+        original = f.read()
+    targets = original_targets(folder)
+    code, out, err = run_init(folder, monkeypatch, capsys)
+    if targets is None:
+        assert code == 1 and "make rejects %s as it is" % name in err, (out, err)
+        assert "make rejects the new" not in err
+        with open(str(folder / name), encoding="utf-8") as f:
+            assert f.read() == original
+        return
+    assert code == 0, (out, err)
+    shutil.copyfile(str(folder / name), str(tmp_path / "after"))
+    shutil.copyfile(os.path.join(CORPUS, entry, name), str(folder / "before.mk"))
+    for target in targets:
+        assert make_n(folder, target) == make_n(folder, target, "before.mk"), target
+
+
+def recipe_names(text):
+    """What a recipe names, read from make's expansion of it (make -n): pidfiles, ports,
+    logs, and the patterns of grep and pkill -f."""
+    pidfiles = set(p for p in re.findall(r"([\w./-]+\.pid)\b(?!\.)", text))
+    ports = set(a or b for a, b in re.findall(
+        r"(?:-i\s*:?|-i\s*tcp:|-iTCP:|--port[= ]|--listen \S*:|--bind \S*:|runserver \S*:)"
+        r"(\d{2,5})\b|\b(\d{2,5})/tcp", text))
+    logs = set(a or b for a, b in re.findall(
+        r"(?:^|\s)>>?\s*([\w./-]+)\s+2>&1|&>>?\s*([\w./-]+)", text)) - set(["/dev/null"])
+    patterns = set()
+    for match in re.finditer(r"\b(?:grep(?:\s+-E)?|pkill(?:\s+-\w+)*\s+-f)\s+(\"[^\"]*\"|"
+                             r"'[^']*'|[^\s|;`-][^\s|;`]*)", text):
+        pattern = match.group(1).strip("'\"")
+        if pattern not in ("grep", "-v"):
+            patterns.add(pattern)
+    return pidfiles, ports, logs, patterns
+
+
+# What --replace swaps in each Makefile; every other process recipe is kept, with its reason.
+REPLACED = {
+    "curdir-server": ["start", "stop"],
+    "django-runserver": ["start", "stop", "restart"],
+    "fastapi-kill-port": ["kill"],
+    "fastapi-uvicorn-pid": ["start", "stop"],
+    "foreman-unicorn": ["stop"],
+    "go-nohup-grep": ["start", "restart", "stop"],
+    "go-run-kill-port": ["kill"],
+    "include-pattern-pidfile": ["proxy.pid", "start"],
+    "next-port-run": ["run"],
+    "python-app-pid": ["start", "kill"],
+    "seed-zh": ["start-backend", "start-frontend", "start", "stop-backend", "stop-frontend",
+                "stop", "force-clean-backend", "force-clean-frontend", "force-clean",
+                "show-processes", "status"],
+    "zh-pnpm-dev": ["dev-frontend"],
+}
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_replace_changes_only_what_procclean_carries(entry, tmp_path, only_make, monkeypatch,
+                                                     capsys):
+    folder = copy_entry(entry, tmp_path / entry)
+    name = makefile_of(str(folder))
+    targets = original_targets(folder)
+    if targets is None:
+        pytest.skip("make rejects this Makefile as it is (checked without --replace)")
+    shutil.copyfile(str(folder / name), str(folder / "before.mk"))
+    before = dict((t, make_n(folder, t, "before.mk")) for t in targets)
+    code, out, err = run_init(folder, monkeypatch, capsys, "--replace", "--force")
+    assert code == 0, (out, err)
+    replaced = [n for names in re.findall(r"\breplaced (.+?) \(line \d+", out)
+                for n in names.split()]
+    assert replaced == REPLACED.get(entry, []), out
+    config = procclean.load_config(folder=str(folder), environ={})
+    carried = list(config.services.values())
+    for target in targets:
+        after = make_n(folder, target)
+        if target not in replaced:
+            assert after == before[target], target
+            continue
+        assert after[0] == 0 and "procclean" in after[1], (target, after)
+        pidfiles, ports, logs, patterns = recipe_names(before[target][1])
+        for pidfile in pidfiles:
+            assert any(os.path.normpath(s.pidfile) == os.path.normpath(pidfile)
+                       for s in carried), (target, pidfile)
+        for port in ports:
+            assert any(s.port == int(port) for s in carried), (target, port)
+        folders = ["."] + re.findall(r"\bcd\s+([\w./-]+)", before[target][1])
+        for log in logs:       # `cd backend && CMD > ../backend.log`: relative to where it runs
+            assert any(os.path.normpath(s.logfile) == os.path.normpath(os.path.join(d, log))
+                       for s in carried for d in folders), (target, log)
+        for pattern in patterns:
+            assert any(s.pattern and (pattern == s.pattern or pattern in s.pattern)
+                       for s in carried), (target, pattern)
+    # a second run finds nothing more to replace and leaves the Makefile as it is
+    with open(str(folder / name), encoding="utf-8") as f:
+        first = f.read()
+    code, out, err = run_init(folder, monkeypatch, capsys, "--replace")
+    assert code == 0 and not re.search(r"\breplaced \S+ \(line", out), (out, err)
+    with open(str(folder / name), encoding="utf-8") as f:
+        assert f.read() == first
