@@ -9332,14 +9332,6 @@ def _union_find(facts):
     return sorted(groups.values(), key=lambda g: facts.index(g[0]))
 
 
-def command_pattern(argv):
-    """A pattern for a launched command line: its program and first argument(s)."""
-    prog, args, _ = _program(argv.split())
-    keep = 2 if prog in _NODE_TOOLS + ("go",) else 1
-    words = [prog] + [a for a in args if not a.startswith("-")][:keep]
-    return ".*".join(re.escape(w) for w in words if w)
-
-
 def _kind_of_program(argv):
     prog, args, _ = _program((argv or "").split())
     if prog in _NODE_TOOLS + ("node", "nodemon", "vite", "next", "nuxt", "npx", "serve"):
@@ -9374,7 +9366,7 @@ def make_service(group, taken):
         fields["command"], fields["cwd"] = commands[0]
         sources["command"] = sources["cwd"] = [f.where for f in launches]
         if "pattern" not in fields:
-            fields["pattern"] = command_pattern(launches[0].argv)
+            fields["pattern"] = pattern_for(fields["command"])
             sources["pattern"] = sources["command"]
     names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
     started = [f for f in group if f.kind == "launch"]
@@ -9625,6 +9617,9 @@ def found_with_makefile(services, layout, makefile):
         fields = dict(base.fields) if base else {}
         sources = dict(base.sources) if base else {}
         for field, value in service.fields.items():
+            if base and field == "command" and _same_value(
+                    field, base.fields.get(field), value, "."):
+                value = base.fields[field]      # `{python} main.py` for `python main.py`
             fields[field] = value
             sources[field] = ", ".join(list(dict.fromkeys(
                 "%s (%s)" % (_where(path, line), target)

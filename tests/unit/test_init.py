@@ -1075,14 +1075,14 @@ def test_makefile_recipes_are_services_with_make_variables_expanded(project, ini
     cfg = procclean.load_config(folder=str(repo), environ={})
     api, web, worker = (cfg.services[n] for n in ("api", "web", "worker"))
     assert (api.pidfile, api.port, api.logfile, api.cwd, api.pattern) == (
-        "api.pid", 8001, "api.log", "api", r"uvicorn.*app\.main:app")
+        "api.pid", 8001, "api.log", "api", r"uvicorn app\.main:app")
     assert api.command == "uv run uvicorn app.main:app --reload --port 8001"
     assert (web.port, web.command, web.cwd) == (5174, "pnpm dev --port 5174", "web")
     assert (worker.pattern, worker.pidfile, worker.logfile) == (
         "celery -A proj worker", "worker.pid", "worker.log")
     text = read(repo / "procclean.ini")
     assert "# Makefile:7 (dev), Makefile:13 (stop)\nport = 8001" in text, text
-    assert "# Makefile:17 (status-worker)" in text, text
+    assert "# Makefile:18 (status-worker)\npattern = celery -A proj worker" in text, text
 
 
 def test_a_background_dev_becomes_start_and_its_stop_is_carried_whole(project, init):
