@@ -205,10 +205,12 @@ VIEWERS = frozenset((
 # Where editors that run under another program's name are installed: VS Code's server
 # and its helpers (`node ~/.vscode-server/.../server-main.js`, tsserver, eslint), Cursor,
 # Windsurf, code-server, JetBrains IDEs' language services, macOS app bundles ("Code
-# Helper (Plugin)").  A `node ... frontend` among them is the user's editor, not a server.
+# Helper (Plugin)"), a JetBrains IDE wherever it is unpacked (its own Java runtime, jbr:
+# `/opt/pycharm/jbr/bin/java`, a snap).  A `node ... frontend` among them is the user's
+# editor, not a server.
 EDITOR_PLACES_RE = (r"/\.(?:vscode|vscode-insiders|vscode-server|vscode-server-insiders"
                     r"|vscode-remote|vscodium-server|cursor|cursor-server|windsurf"
-                    r"|windsurf-server)/|/code-server/|/JetBrains/"
+                    r"|windsurf-server)/|/code-server/|/JetBrains/|/jbr/bin/"
                     r"|/(?:Visual Studio Code|Cursor|Windsurf|VSCodium|Zed|Sublime Text)"
                     r"[^/]*\.app/")
 

@@ -160,6 +160,10 @@ def test_a_service_under_a_debugger_is_the_service(in_a, command):
     # the debug adapter runs no program of the user's: the editor's
     "python %s/debugpy/adapter --for-server 41235 main.py" % VSCODE_DEBUGPY,
     "node /home/u/.vscode-server/bin/0f0d87fa/out/server-main.js --host=127.0.0.1 frontend/",
+    # a JetBrains IDE unpacked in /opt or from a snap runs its own Java runtime
+    "/opt/pycharm-2024.1/jbr/bin/java -classpath /opt/pycharm-2024.1/lib/app.jar "
+    "com.intellij.idea.Main /home/u/shop/frontend",
+    "/snap/pycharm-professional/401/jbr/bin/java -Xmx2048m com.intellij.idea.Main",
 ])
 def test_the_editors_own_processes_stay_editors(command):
     assert procclean.is_viewer(procclean.Process(5, 1, "dev", command))
