@@ -8871,7 +8871,7 @@ class RecipeReader(object):
             problem = problem or ("mk_signal", {"signal": signal})
         for ref in refs or [("unknown", _command_text(pipe))]:
             fact = self.ref_fact(kind, ref, signal, pipe)
-            fact.problem = fact.problem or problem
+            fact.problem = problem or fact.problem
 
     def ref_fact(self, kind, ref, signal, pipe):
         what, value = ref
@@ -9289,7 +9289,9 @@ class MakeService(object):
         self.layout = next((f.name for f in facts if f.kind == "layout"), None)
 
 
-_SERVICE_FIELDS_FROM = (("pidfile", ("launch", "stop", "look")), ("port", ("launch", "stop", "look")),
+# Which facts give a service each field (a launch's pattern is made from its command).
+_SERVICE_FIELDS_FROM = (("pidfile", ("launch", "stop", "look")),
+                        ("port", ("launch", "stop", "look")),
                         ("pattern", ("stop", "look")), ("logfile", ("launch",)))
 
 
@@ -9872,8 +9874,11 @@ def _say_kept(ctx, info, ours, mk, replaced, replace):
     if replace:
         for plan in mk.plans:
             if plan.kept and _about_processes(plan, ours):
-                out.say(plan.kept[0], target=plan.rule.names[0], line=plan.rule.start + 1,
-                        **plan.kept[1])
+                values = dict(plan.kept[1], target=plan.rule.names[0],
+                              line=plan.rule.start + 1)
+                out.say(plan.kept[0], **values)
+                out.add("kept", {"target": values["target"], "line": values["line"],
+                                 "reason": out.text(plan.kept[0], **values)})
         return
     could = [p.rule.names[0] for p in mk.plans if p.verb]
     if could:
@@ -10024,7 +10029,7 @@ _STOPPED = ("processes", "outside", "removed")
 JSON_RECORDS = {
     "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
     "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
-    "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files"),
+    "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files", "kept"),
     "doctor": ("findings", "notes", "fixed", "processes", "removed", "outside"),
 }
 # Commands that run services in the foreground and show their output: no --json.

@@ -1219,3 +1219,46 @@ def test_a_makefile_that_already_failed_is_said_so(project, init):
         "rule to make target 'gone.txt'" in err, err
     assert "make rejects the new" not in err
     assert "fails on the new Makefile only as it failed on the original" in out
+
+
+def test_service_names_from_target_names():
+    name = procclean.service_name_of
+    assert [name(t) for t in ("start-worker", "worker-stop", "stop_api", "run-api",
+                              "api-start", "force-clean-web", "start", "stop-all", "kill")] == [
+        "worker", "worker", "api", "api", "api", "web", None, None, None]
+    assert name("backend", launches=True) == "backend"
+    assert name("proxy.pid", launches=True) == "proxy"
+    assert name("backend") is None          # a target named for a thing that starts nothing
+
+
+@pytest.mark.parametrize("recipe, port", [
+    ("lsof -ti:8001 | xargs kill", "8001"), ("kill $$(lsof -t -i :8002)", "8002"),
+    ("lsof -tiTCP:8003 -sTCP:LISTEN | xargs -r kill", "8003"), ("fuser -k 8004/tcp", "8004"),
+    ("uvicorn main:app --port 8005 &", "8005"), ("uvicorn main:app --port=8006 &", "8006"),
+    ("npx next dev -p 3007 &", "3007"), ("gunicorn -b 0.0.0.0:8008 app:app &", "8008"),
+    ("python manage.py runserver 127.0.0.1:8009 &", "8009"),
+    ("PORT=3010 npm start &", "3010")])
+def test_ports_each_recipe_form_names(tmp_path, recipe, port):
+    (tmp_path / "Makefile").write_text("go:\n\t%s\n" % recipe)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, _ = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.fields.get("port") for s in services] == [port], recipe
+
+
+def test_patterns_as_grep_and_pgrep_read_them(tmp_path):
+    plans = plan_texts(tmp_path, (
+        "stop-a:\n\tps aux | grep 'serve\\(r\\|d\\).py' | grep -v grep | awk '{print $$2}'"
+        " | xargs kill\n"
+        "stop-b:\n\tkill $$(pgrep -f \"node (api|web)\\.js\")\n"
+        "stop-c:\n\tps -ef | grep -w blog | awk '{print $$2}' | xargs kill -9\n"
+        "stop-d:\n\tps -ef | grep gunicorn | grep app | awk '{print $$2}' | xargs kill\n"))
+    assert plans["stop-a"] == ("stop", ["a"]) and plans["stop-b"] == ("stop", ["b"])
+    assert plans["stop-c"] == ("stop", ["c"])
+    assert plans["stop-d"] == "mk_pattern_two"
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services = dict((s.name, s) for s in procclean.analyse_makefile(
+        str(tmp_path), "Makefile", info)[0])
+    assert services["a"].fields["pattern"] == "serve(r|d).py"
+    assert services["b"].fields["pattern"] == "node (api|web)\\.js"
+    assert re.search(services["c"].fields["pattern"], "u 1 0 0 ? 0 ./blog -c x")
+    assert not re.search(services["c"].fields["pattern"], "u 1 0 0 ? 0 ./weblog")
