@@ -181,6 +181,9 @@ COMMAND_SHOWN = 120
 # How often stop looks again for what appeared while it signalled (children forked
 # during the grace, a worker respawned by a master that ignores SIGTERM).
 MAX_LOOKS = 5
+# How long stop waits for its SIGSTOPs to take effect before its last look (a process in
+# uninterruptible sleep stops only when it leaves it).
+FREEZE_WAIT = 0.5
 
 # The tag every process procclean launches carries, inherited by all its descendants
 # (through setsid, double forks and renames): the project's folder and the service.
@@ -779,11 +782,12 @@ class ProcStat(object):
     """The fields procclean reads from /proc/PID/stat (see proc(5))."""
 
     __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
-                 "rss_pages", "flags")
+                 "rss_pages", "flags", "tpgid")
 
     def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags=0):
+                 flags=0, tpgid=-1):
         self.flags = flags
+        self.tpgid = tpgid      # the foreground group of its terminal (-1: none)
         self.pid = pid
         self.comm = comm
         self.state = state
@@ -1018,8 +1022,8 @@ def parse_proc_stat(data):
 
     comm may hold spaces and parentheses: it is everything between the first '('
     and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
-    pgrp 5, session 6, flags 9, utime 14, stime 15, starttime 22 (clock ticks after
-    boot), rss 24 (pages).
+    pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime 15, starttime 22 (clock
+    ticks after boot), rss 24 (pages).
     """
     # (Runs once per process of the table: bytes decoded here directly, not through
     # decode_bytes.)
@@ -1030,7 +1034,7 @@ def parse_proc_stat(data):
                     fields[0].decode("ascii", "replace"),
                     int(fields[1]), int(fields[2]), int(fields[3]),
                     int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
-                    int(fields[6]))
+                    int(fields[6]), int(fields[5]))
 
 
 def proc_command(cmdline, comm, state):
@@ -2147,6 +2151,34 @@ class System(object):
             # Another start tick: the PID now names a process started since.
             return fields.start_ticks == proc.start_ticks
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
+
+    def can_freeze(self):
+        """Whether stop can hold its targets still before its last look (SIGSTOP, then
+        see that it took effect): where /proc tells a process's state."""
+        return self.has_proc()
+
+    def in_foreground(self, proc):
+        """Whether `proc` is in the foreground process group of its terminal (a job a
+        shell waits for: a SIGSTOP would make the shell take the terminal back)."""
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.tpgid > 0 and fields.tpgid == fields.pgid
+
+    def wait_stopped(self, procs, timeout):
+        """Wait until each of `procs` is stopped, gone or a zombie, or `timeout` passes:
+        a SIGSTOP is acted on when its process next runs, not when kill() returns."""
+        deadline = self.clock() + timeout
+        pending = list(procs)
+        while pending:
+            pending = [p for p in pending if self._not_stopped(p)]
+            if not pending or self.clock() >= deadline:
+                return pending
+            self.sleep(0.001)
+        return pending
+
+    def _not_stopped(self, proc):
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.state not in "TtZX" and \
+            (proc.start_ticks is None or fields.start_ticks == proc.start_ticks)
 
     def start_time(self, pid):
         """When `pid` started, in seconds since the epoch; None if unknown or gone."""
@@ -4367,15 +4399,21 @@ def wait_gone(system, targets, timeout, hurry=None):
         delay = min(delay * 2, 0.1)
 
 
-def signal_targets(ctx, targets, signum):
+def signal_targets(ctx, targets, signum, held=None):
     """Send `signum` to every target at once; those it reached.  A PID that names
-    another process by now (it exited and the PID was reused) is not signalled."""
+    another process by now (it exited and the PID was reused) is not signalled.
+    `held`: ids of targets stop holds stopped (freeze_targets); each reached is
+    continued (SIGCONT) right after its signal and leaves the set."""
     reached = []
     for target in targets:
         try:
             if not ctx.system.same_process(target.process):
                 raise OSError(errno.ESRCH, "exited")
             ctx.system.send_signal(target.pid, signum)
+            if held and id(target) in held:
+                held.discard(id(target))
+                if signum != SIGKILL:       # SIGKILL ends a stopped process as it is
+                    _continue(ctx, target)
         except OSError as exc:
             target.outcome = {errno.ESRCH: GONE, errno.EPERM: DENIED}.get(exc.errno, SURVIVED)
         else:
@@ -4383,11 +4421,11 @@ def signal_targets(ctx, targets, signum):
     return reached
 
 
-def kill_targets(ctx, targets, began=None):
+def kill_targets(ctx, targets, began=None, held=None):
     """SIGKILL to all at once, a short shared wait; sets each outcome (and when, from
-    `began`, the SIGKILL went)."""
+    `began`, the SIGKILL went).  `held`: see signal_targets."""
     after = 0.0 if began is None else ctx.system.clock() - began
-    reached = signal_targets(ctx, targets, SIGKILL)
+    reached = signal_targets(ctx, targets, SIGKILL, held)
     for target in reached:
         target.killed_after = after
     remaining = wait_gone(ctx.system, reached, KILL_WAIT) if reached else []
@@ -4422,11 +4460,18 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         if target.process.zombie:
             target.outcome = GONE   # it has exited (only its parent can reap it): stopped
     live = [t for t in targets if not t.process.zombie]
-    if force:
-        kill_targets(ctx, live)
-        pending = []
-    else:
-        reached = signal_targets(ctx, live, SIGTERM)
+    frozen, table = freeze_targets(ctx, live, table, done, find)
+    live = [t for t in done if not t.process.zombie]
+    held = set(id(t) for t in frozen)
+    try:
+        if force:
+            kill_targets(ctx, live, began, held)
+        else:
+            reached = signal_targets(ctx, live, SIGTERM, held)
+    finally:
+        thaw_targets(ctx, [t for t in frozen if id(t) in held])
+    pending = []
+    if not force:
         pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry) if reached else []
         for target in reached:
             target.outcome = STOPPED
@@ -4444,6 +4489,63 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         kill_targets(ctx, to_kill, began)
         pending = []
     return done, table
+
+
+def freeze_targets(ctx, live, table, done, find):
+    """Hold the targets still before the last look, as a cgroup freezer does: a target
+    that forks (a task runner, every few ms) forks between the table read and its
+    signal, and the child, reparented when its parent dies, is out of every tree.
+    SIGSTOP to the `live` targets, wait until they are stopped, read the table again:
+    what they forked meanwhile is found (descendants, sessions, `find`), stopped too,
+    and added to `done`; until a look finds nothing new (at most MAX_LOOKS).  The top of
+    a terminal's foreground job is not stopped (its shell would take the terminal back
+    and leave it in the background): what it forks keeps its process group, which
+    the looks after the signals follow.  Returns (the stopped targets, which the
+    caller must SIGCONT after its signals, the table)."""
+    system = ctx.system
+    if not live or not system.can_freeze():
+        return [], table
+    import signal
+    pids = set(t.pid for t in live)
+    batch = [t for t in live
+             if t.process.ppid in pids or not system.in_foreground(t.process)]
+    frozen = []
+    try:
+        for look in range(1, MAX_LOOKS + 1):
+            for target in batch:        # one by one: an interrupt knows whom to resume
+                if signal_targets(ctx, [target], signal.SIGSTOP):
+                    frozen.append(target)
+            system.wait_stopped([t.process for t in batch], FREEZE_WAIT)
+            before, table = table, system.process_table(previous=table)
+            if all(pid in before for pid in table):
+                break           # nothing was forked (nor started) since the last read
+            batch = _look_again(ctx, table, before, done, find, look)
+            done.extend(batch)
+            if not batch:
+                break
+    except BaseException:
+        thaw_targets(ctx, frozen)
+        raise
+    return frozen, table
+
+
+def thaw_targets(ctx, frozen):
+    """SIGCONT to targets freeze_targets stopped and no signal reached since (an
+    interrupt, a refused signal).  Never fails: a target gone by now is skipped."""
+    for target in frozen:
+        if ctx.system.same_process(target.process):
+            _continue(ctx, target)
+
+
+def _continue(ctx, target):
+    """SIGCONT to a target stop held: a SIGTERM sent while it was stopped is then
+    delivered, and its handler (a FastAPI lifespan's shutdown) runs as after a plain
+    SIGTERM."""
+    import signal
+    try:
+        ctx.system.send_signal(target.pid, signal.SIGCONT)
+    except OSError:
+        pass
 
 
 def _look_again(ctx, table, before, done, find, look):

@@ -325,6 +325,10 @@ def test_backend_start_status_stop(stack, mode):
     assert_all_gone(stack, res, [BACKEND_PORT])
     assert stack.read("backend.pid") is None, "backend.pid left after stop"
     assert stack.status("backend")["backend"]["running"] is False
+    # A graceful stop: stop holds its targets with SIGSTOP before its last look, and
+    # SIGTERM reaches them after SIGCONT: the app's lifespan shutdown still runs.
+    log = stack.read("backend.log") or ""
+    assert "Application shutdown complete" in log, log[-2000:]
 
 
 @pytest.mark.parametrize("mode", sorted(BACKEND_MODES))

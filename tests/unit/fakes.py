@@ -33,6 +33,9 @@ class FakeProc(object):
         self.tag = tag          # (project, service) as the environment would carry it
         self.sid = sid
         self.pgid = pgid
+        self.stopped = False    # SIGSTOP'd (FakeSystem(freeze=True) only)
+        self.term_pending = False
+        self.foreground = False     # in its terminal's foreground process group
 
     def process(self):
         return procclean.Process(self.pid, self.ppid, self.user, self.command,
@@ -46,8 +49,10 @@ class FakeProc(object):
 class FakeSystem(procclean.System):
     """procclean.System with the machine replaced by FakeProcs and a fake clock."""
 
-    def __init__(self, procs, self_pid=900, parent_pid=899, listeners=(), euid=1000):
+    def __init__(self, procs, self_pid=900, parent_pid=899, listeners=(), euid=1000,
+                 freeze=False):
         procclean.System.__init__(self)
+        self.freezes = freeze   # stop holds its targets with SIGSTOP (as on Linux)
         self.procs = dict((p.pid, p) for p in procs)
         self.now = 0.0
         self.sleeps = []
@@ -95,11 +100,34 @@ class FakeSystem(procclean.System):
             raise OSError(errno.EPERM, "Operation not permitted")
         self.sent.append((self.now, pid, signum))
         proc.signals.append(signum)
-        if signum == signal.SIGKILL and not proc.unkillable:
+        if signum == signal.SIGSTOP:
+            proc.stopped = True
+        elif signum == signal.SIGCONT:
+            proc.stopped = False
+            if proc.term_pending:
+                proc.term_pending = False
+                self._terminate(proc)
+        elif signum == signal.SIGTERM and proc.stopped:
+            proc.term_pending = True        # delivered when it runs again
+        elif signum == signal.SIGKILL and not proc.unkillable:
             proc.dies_at = min(proc.dies_at or self.now, self.now)
-        elif signum == signal.SIGTERM and proc.term_delay is not None:
+        elif signum == signal.SIGTERM:
+            self._terminate(proc)
+
+    def _terminate(self, proc):
+        if proc.term_delay is not None:
             when = self.now + proc.term_delay
             proc.dies_at = when if proc.dies_at is None else min(proc.dies_at, when)
+
+    def can_freeze(self):
+        return self.freezes
+
+    def in_foreground(self, proc):
+        return self.procs[proc.pid].foreground if proc.pid in self.procs else False
+
+    def wait_stopped(self, procs, timeout):
+        return [p for p in procs if p.pid in self.procs and self._alive(self.procs[p.pid])
+                and not self.procs[p.pid].stopped]
 
     def still_running(self, procs):
         return [p for p in procs
