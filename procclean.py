@@ -7273,7 +7273,7 @@ SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic",
                        "static", "templates", "docs", "scripts", "dist", "build",
                        "__pycache__", "site-packages"))
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
-             "development.md", "CONTRIBUTING.md")
+             "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh")
 ASGI_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar)\s*\("
 FLASK_RE = r"(?m)^(?:(\w+)\s*(?::[^=\n]*)?=\s*(?:flask\.)?Flask\s*\(|def (create_app|make_app)\()"
 CELERY_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\("
@@ -7299,6 +7299,9 @@ NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("nuxi", 3000), ("
                      ("svelte-kit", 5173), ("remix", 5173))
 # A `start` script that runs a dev server (not `next start`, a production server).
 DEV_START_RE = r"react-scripts start|ng serve|vite|webpack(?:-dev-server| serve)|parcel|nuxi? dev"
+# A script of any name that runs a dev server (`"next-dev": "next dev"`).
+DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|react-scripts start|nuxi? dev|"
+                 r"ng serve|astro dev|webpack(?:-dev-server| serve)")
 # A script that runs other scripts or workspaces, not a dev server of its own.
 ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
@@ -7431,10 +7434,26 @@ def _module_of(path):
     return ".".join(parts), app_dir
 
 
+def _with_others(folder, named, marker):
+    """The folders of `named` (the usual names, the root last), with the other
+    folders at the top and in apps/ that hold one of `marker` before the root
+    (`fastapi_backend/`, `nextjs-frontend/`)."""
+    others = []
+    for parent in ("", "apps"):
+        for entry in _listdir(os.path.join(folder, parent))[:100]:
+            path = os.path.join(parent, entry)
+            if entry.startswith(".") or entry in SKIP_DIRS or path in named or \
+                    not any(os.path.exists(os.path.join(folder, path, m)) for m in marker):
+                continue
+            others.append(path)
+    return list(named[:-1]) + others + [named[-1]]
+
+
 def _python_bases(folder):
-    """The folders of BACKEND_DIRS that hold a Python project or app, in order."""
+    """The folders of BACKEND_DIRS (and other Python projects of the repo) that hold a
+    Python project or app, in order."""
     bases = []
-    for base in BACKEND_DIRS:
+    for base in _with_others(folder, BACKEND_DIRS, PY_MARKERS):
         root = os.path.join(folder, base)
         if base != "." and not os.path.isdir(root):
             continue
@@ -7534,7 +7553,7 @@ def _python_command(command):
     """A documented Python command as procclean runs it: `python`, `python -m X` and
     a bare uvicorn, flask, celery... through `{python}` (the project's interpreter,
     python_toolchain); `uv run ...`, `poetry run ...` as written."""
-    command = command.strip().rstrip(".,:;`'\")")
+    command = command.strip().rstrip(".,:;`'\")& ")
     head = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command)
     env, rest = head.group(1), head.group(2)
     if re.match(r"^python[0-9.]*\s", rest):
@@ -7673,9 +7692,11 @@ def _resolves(folder, cwd, command):
 def _from_documented(folder, candidates, bases, name, kind):
     """The FoundService of the best documented command of `kind` (a dev one first:
     --reload, dev, --debug, runserver), run where its module is; or None."""
-    ranked = sorted((c for c in candidates if c["kind"] == kind),
-                    key=lambda c: 0 if re.search(r"--reload|\bdev\b|--debug|runserver",
-                                                 c["command"]) else 1)
+    # A dev command first; then one through the project's tool (`uv run ...`), as a
+    # shell script writes it beside its container branch (`fastapi dev ...`).
+    ranked = sorted((c for c in candidates if c["kind"] == kind), key=lambda c: (
+        0 if re.search(r"--reload|\bdev\b|--debug|runserver", c["command"]) else 1,
+        0 if re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"]) else 1))
     for candidate in ranked:
         text, cwd, where = candidate["command"], candidate["cwd"], candidate["where"]
         command = _python_command(text)
@@ -7698,8 +7719,8 @@ def _from_documented(folder, candidates, bases, name, kind):
                 else "the server's default port"
         if name == "backend":
             fields["health"] = "auto"
-        return FoundService(name, fields, "%s (documented: %s)" % (where, text.strip()),
-                            sources)
+        said = text.strip().rstrip("& ")
+        return FoundService(name, fields, "%s (documented: %s)" % (where, said), sources)
     return None
 
 
@@ -7896,7 +7917,7 @@ def _detect_frontend(folder, missing):
     dev-server start, serve): run by the package manager of its lock file."""
     import json
     seems = None
-    for sub in FRONTEND_DIRS:
+    for sub in _with_others(folder, FRONTEND_DIRS, ("package.json",)):
         path = os.path.normpath(os.path.join(sub, "package.json"))
         text = _read_text(os.path.join(folder, path))
         if text is None:
@@ -7906,10 +7927,7 @@ def _detect_frontend(folder, missing):
         except (ValueError, AttributeError):
             continue
         scripts = scripts if isinstance(scripts, dict) else {}
-        name = next((n for n in ("dev", "start", "serve") if isinstance(scripts.get(n), str)
-                     and (n != "start" or re.search(DEV_START_RE, scripts[n]))), None)
-        if name and re.search(ORCHESTRATORS, scripts[name]):
-            continue        # runs the repo's other scripts (the backend too): no frontend
+        name = _dev_script(scripts)
         if name is None:
             if seems is None and any(dep in text for dep in FRONTEND_DEPS):
                 seems = (sub, path, sorted(k for k, v in scripts.items()
@@ -7927,6 +7945,22 @@ def _detect_frontend(folder, missing):
                 "command": run_script + " SCRIPT", "cwd": sub, "port": "3000",
                 "pattern": "npm run SCRIPT" if tool == "npm" else "%s.* run SCRIPT" % tool},
                 "", {"command": "SCRIPT: the script that starts the dev server"})))
+    return None
+
+
+def _dev_script(scripts):
+    """The name of the script that runs the dev server: `dev`, a `start` that runs one
+    (not `next start`), `serve`, else one whose command is a dev server (`next-dev:
+    next dev`); never one that runs the repo's other scripts (`concurrently ...`)."""
+    names = ["dev", "start", "serve"] + sorted(n for n in scripts if n not in
+                                               ("dev", "start", "serve"))
+    for name in names:
+        command = scripts.get(name)
+        if not isinstance(command, str) or re.search(ORCHESTRATORS, command):
+            continue
+        if name in ("dev", "serve") or re.search(
+                DEV_START_RE if name == "start" else DEV_SERVER_RE, command):
+            return name
     return None
 
 

@@ -521,3 +521,32 @@ def test_three_services_backend_frontend_and_a_celery_worker(project, init):
         "--loglevel=INFO"))
     assert "# backend/app/main.py (port=8888)" in read(repo / "procclean.ini")
     assert "found no worker" not in out
+
+
+def test_next_and_fastapi_in_one_package_json(project, init):
+    """digitros/nextjs-fastapi: Next at the root and api/index.py, `dev` runs both with
+    concurrently: the backend is `fastapi-dev`'s uvicorn, the frontend `next-dev`."""
+    repo = project("nextjs-fastapi")
+    code, out, _ = init()
+    assert code == 0
+    assert "found frontend: ./package.json (next-dev script: next dev, port 3000)" in out, out
+    _, svc = services()
+    assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
+        "{python} -m uvicorn api.index:app --reload --port {port}", ".", 8000)
+    assert (svc["frontend"].command, svc["frontend"].pattern) == (
+        "npm run next-dev", "(npm run next-dev|next dev|next-server)")
+    assert not svc["frontend"].regex.search(ps_line("npm run fastapi-dev"))
+
+
+def test_folders_named_by_the_project_and_a_start_script(project, init):
+    """vintasoftware/nextjs-fastapi-template: fastapi_backend/ and nextjs-frontend/, the
+    backend's command in start.sh (a container branch, then `uv run fastapi dev ...`)."""
+    repo = project("nextjs-fastapi-template")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: fastapi_backend/start.sh line 9" in out, out
+    _, svc = services()
+    assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
+        "uv run fastapi dev app/main.py --host 0.0.0.0 --port {port} --reload",
+        "fastapi_backend", 8000)
+    assert (svc["frontend"].command, svc["frontend"].cwd) == ("pnpm run dev", "nextjs-frontend")
