@@ -6273,13 +6273,15 @@ def dev_precheck(ctx, services):
     """Before dev starts anything: nothing of the services runs in the background
     (or --replace stops it), and every port is free (else its holder is named)."""
     found = survey(ctx, services)
-    running = [(s, found.running(s)) for s in services if found.running(s)]
+    # Running: the service's own processes (holder_kind), as start and status say.
+    running = [(s, found.started(s)) for s in services if found.started(s)]
     if running and not ctx.replace:
         for service, targets in running:
             ctx.out.warn("dev_running", svc=service.name,
                          pids=", ".join(str(t.pid) for t in targets))
         return EXIT_FAILED
-    if running:
+    running = [(s, found.running(s)) for s in services if found.running(s)]
+    if running and ctx.replace:     # what stop takes (leftovers on the ports too)
         if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
             return EXIT_FAILED
         found = survey(ctx, services, warn=False)

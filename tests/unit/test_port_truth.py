@@ -135,3 +135,16 @@ def test_a_leftover_with_a_live_service_makes_it_not_listening(here):
     assert [(l["pid"], l["holder"]) for l in record["listeners"]] == [(741, "leftover")]
     code, out, err = invoke(["status", "backend", "--check"], system)
     assert code == 3
+
+
+def test_dev_names_a_leftover_on_the_port_as_start_does(here):
+    """dev refuses as start does: the port is taken by this project's leftover (freed by
+    `stop backend`), not "backend already runs in the background"."""
+    server = FakeProc(750, 1, "python3 -m http.server 8000", cwd=here)
+    system = on_port(server, holders=[750])
+    code, out, err = invoke(["dev", "backend"], system)
+    assert code == 1 and system.sent == []
+    assert "already runs in the background" not in err
+    assert "port 8000 is taken by PID 750" in err
+    assert "PID 750 is in this project, but not backend's own process" in err
+    assert "stop backend" in err
