@@ -8205,7 +8205,9 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     """Look at the repo, write a commented procclean.ini, print (or add) make targets,
     say what .gitignore lacks."""
     out = ctx.out
-    mk = read_makefile_for_init(ctx, folder)
+    # Without --makefile, make is not asked (reading a Makefile runs its $(shell ...)
+    # calls and remakes its included files): its text is read.
+    mk = read_makefile_for_init(ctx, folder, ask=makefile)
     if not isinstance(mk, MakefileRead):
         if makefile:
             return mk                   # unsafe to edit, or make rejects it: said
@@ -9528,11 +9530,14 @@ def make_service(group, taken):
 def makefile_services(facts, taken=()):
     """The services the facts of every recipe speak of, in the order first seen."""
     process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
+    found = set(f.name for f in process if f.kind == "layout")
     services = []
     for group in _union_find(process):
         if any(f.kind in ("stop", "look") and f.key() or f.kind == "launch" and f.background
                for f in group):
-            services.append(make_service(group, set(taken) | set(s.name for s in services)))
+            own = set(f.name for f in group if f.kind == "layout")
+            taken_now = set(taken) | found | set(s.name for s in services)
+            services.append(make_service(group, taken_now - own))
     return services
 
 
@@ -9787,10 +9792,10 @@ class MakefileRead(object):
         self.said = said        # (message key, values): how it was read
 
 
-def read_makefile_for_init(ctx, folder):
-    """The MakefileRead of the folder's Makefile (GNU make asked, except under
-    --dry-run: make runs $(shell ...) and remakes included files even under -q), or an
-    exit code when it cannot be read safely."""
+def read_makefile_for_init(ctx, folder, ask=True):
+    """The MakefileRead of the folder's Makefile (GNU make asked when `ask`, except
+    under --dry-run: make runs $(shell ...) and remakes included files even under -q;
+    else read as text), or an exit code when it cannot be read safely."""
     out = ctx.out
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
                 "Makefile")
@@ -9802,9 +9807,11 @@ def read_makefile_for_init(ctx, folder):
             or os.path.islink(path):
         out.warn("init_makefile_unsafe", path=name)
         return EXIT_FAILED
-    info = None if ctx.dry_run else ask_make(folder, name)
+    info = ask_make(folder, name) if ask and not ctx.dry_run else None
     said = ("init_make_asked", {"path": name, "files": " ".join(info.files)}) if info else (
         "init_make_dry" if ctx.dry_run else "init_make_text", {"path": name})
+    if info is None and not ask:
+        said = None             # plain init: the text is enough, and make runs nothing
     info = info or read_makefile(folder, name)
     if info.error:
         out.warn("init_make_broken", path=name, error=printable(info.error))

@@ -1262,3 +1262,18 @@ def test_patterns_as_grep_and_pgrep_read_them(tmp_path):
     assert services["b"].fields["pattern"] == "node (api|web)\\.js"
     assert re.search(services["c"].fields["pattern"], "u 1 0 0 ? 0 ./blog -c x")
     assert not re.search(services["c"].fields["pattern"], "u 1 0 0 ? 0 ./weblog")
+
+
+def test_plain_init_reads_the_makefile_without_running_make(project, init):
+    """init without --makefile writes the recipes' services from the Makefile's text: make,
+    which would run the $(shell ...) here, is not asked."""
+    repo = project("neither")
+    (repo / "Makefile").write_text("STAMP := $(shell touch ran)\nPORT = 8011\n"
+                                   "start-api:\n\t./api --port $(PORT) > api.log 2>&1 & "
+                                   "echo $$! > api.pid\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert not (repo / "ran").exists()
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert (cfg.services["api"].port, cfg.services["api"].command) == (
+        8011, "./api --port 8011")
