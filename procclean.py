@@ -7929,6 +7929,8 @@ def _detect_frontend(folder, missing):
         except (ValueError, AttributeError):
             continue
         scripts = scripts if isinstance(scripts, dict) else {}
+        if sub not in FRONTEND_DIRS and not any(dep in text for dep in FRONTEND_DEPS):
+            continue        # a folder of another name: a frontend only by its framework
         name = _dev_script(scripts)
         if name is None:
             if seems is None and any(dep in text for dep in FRONTEND_DEPS):

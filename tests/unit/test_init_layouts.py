@@ -550,3 +550,19 @@ def test_folders_named_by_the_project_and_a_start_script(project, init):
         "uv run fastapi dev app/main.py --host 0.0.0.0 --port {port} --reload",
         "fastapi_backend", 8000)
     assert (svc["frontend"].command, svc["frontend"].cwd) == ("pnpm run dev", "nextjs-frontend")
+
+
+def test_a_node_server_in_a_folder_of_its_own_is_no_frontend(project, init):
+    """A package.json in a folder of another name is a frontend only by its framework:
+    an Express server in gateway/ is not taken for one; a React app in dashboard/ is."""
+    repo = project("neither")
+    (repo / "gateway").mkdir()
+    (repo / "gateway" / "package.json").write_text(
+        '{"scripts": {"dev": "nodemon index.js"}, "dependencies": {"express": "^4"}}')
+    assert "found frontend" not in init()[1]
+    (repo / "dashboard").mkdir()
+    (repo / "dashboard" / "package.json").write_text(
+        '{"scripts": {"dev": "vite --port 4000"}, "dependencies": {"react": "^18"}}')
+    code, out, _ = init()
+    assert "found frontend: dashboard/package.json (dev script: vite --port 4000, port 4000)" \
+        in out, out
