@@ -9519,6 +9519,10 @@ def make_service(group, taken):
     folders = [os.path.basename(f.cwd) for f in started if f.cwd not in (".", "", None)]
     if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]):
         names = [folders[0].lower()]            # cd api && ...: the api
+    if not names and started and not commands:
+        # no command procclean can run: not a name whose built-in command would apply
+        prog = _program((started[0].argv or "").split())[0]
+        names = [re.sub(r"[^a-z0-9_.-]", "", prog.lower()).lstrip("._-") or "app"]
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
     base, n = name, 2
     while name in taken:
@@ -9713,7 +9717,12 @@ _MAKE_DEFAULTS = (("RM", "rm -f"), ("CC", "cc"), ("CXX", "g++"), ("AR", "ar"), (
 def analyse_makefile(folder, name, info, layout=()):
     """(services, plans): what the recipes of the Makefile `name` and the files it
     includes do, read with make's variables (its database, or the text's where make
-    was not asked), and the RulePlan of each rule."""
+    was not asked), and the RulePlan of each rule.
+
+    Not `make -n TARGET`, though it prints a recipe as make expands it: -n still runs
+    every line that names $(MAKE) and every `+` line, and the recipes of the target's
+    prerequisites.  The database holds every variable's value (recursive ones as
+    written), so the expansion here is make's, without running anything."""
     texts = {}
     for path in info.files or [name]:
         texts[path] = _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or ""
@@ -9773,9 +9782,9 @@ def found_with_makefile(services, layout, makefile):
             sources[field] = ", ".join(list(dict.fromkeys(
                 "%s (%s)" % (_where(path, line), target)
                 for target, path, line in service.sources[field])))
-        targets = list(dict.fromkeys("%s (line %d)" % (f.where[0], f.where[2])
+        targets = list(dict.fromkeys("%s (%s)" % (_where(f.where[1], f.where[2]), f.where[0])
                                      for f in service.facts if f.where))
-        what = "%s: %s" % (makefile, ", ".join(targets))
+        what = ", ".join(targets)
         if base:
             used.add(base.name)
             what = "%s; %s" % (base.what, what)

@@ -1118,7 +1118,7 @@ def test_a_stop_is_kept_with_the_start_it_pairs_with(project, init):
     assert read(repo / "Makefile").startswith(original)
     assert "kept start (line 1): the server puts itself in the background" in out, out
     assert re.search(r"kept stop \(line 3\): (start|restart) \(Makefile:\d\) also manages "
-                     r"backend and is kept", out), out
+                     r"gunicorn and is kept", out), out
     assert "kept restart (line 5): it sends SIGHUP" in out, out
     code, out, err = init("--makefile", "--replace", "--lang", "zh")
     assert "保留 restart (第 5 行): 它发送 SIGHUP" in out, out
