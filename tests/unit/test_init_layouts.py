@@ -566,3 +566,20 @@ def test_a_node_server_in_a_folder_of_its_own_is_no_frontend(project, init):
     code, out, _ = init()
     assert "found frontend: dashboard/package.json (dev script: vite --port 4000, port 4000)" \
         in out, out
+
+
+def test_a_documented_rq_worker_is_a_third_service(project, init):
+    repo = project("uv-api-web")
+    (repo / "api" / "README.md").write_text(
+        "Jobs run in an RQ worker:\n\n```\nuv run rq worker high default\n```\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "found worker: api/README.md line 4 (documented: uv run rq worker high default)" \
+        in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend", "worker"]
+    worker = svc["worker"]
+    assert (worker.command, worker.cwd, worker.port) == (
+        "uv run rq worker high default", "api", None)
+    assert worker.regex.search(ps_line("/repo/api/.venv/bin/python /repo/api/.venv/bin/rq "
+                                       "worker high default"))
