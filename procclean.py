@@ -176,8 +176,10 @@ LOGGED_OUTCOMES = {STOPPED: "stopped by SIGTERM", KILLED: "killed by SIGKILL",
                    SURVIVED: "still running after SIGKILL"}
 # Matches left alone that stop and status name one by one (the rest are counted), and
 # how much of a command line such a one-line mention shows.
-OUTSIDE_SHOWN = 5
+OUTSIDE_SHOWN = 3
 COMMAND_SHOWN = 120
+# ...and in the one line that mentions the matches left alone
+COMMAND_MENTIONED = 60
 # How often stop looks again for what appeared while it signalled (children forked
 # during the grace, a worker respawned by a master that ignores SIGTERM).
 MAX_LOOKS = 5
@@ -2963,11 +2965,11 @@ MESSAGES = {
         "init_kept": "Makefile already has: {targets}; not duplicated",
         "init_would_append": "would add to Makefile:",
         # -- ownership --
-        "outside_left": "{svc}: left {n} matching process(es) outside this project alone (--everywhere takes them):",
-        "outside_item": "PID {pid} ({folder}), user {user}: {cmd}",
-        "outside_more": "... and {n} more (show-processes lists them all)",
+        "outside_left": "{svc}: left alone outside this project: {items} (show-processes lists them, --everywhere takes them)",
+        "outside_item": "PID {pid} ({user}, {folder}) {cmd}",
+        "outside_more": "{n} more",
         "outside_process": "{svc}: PID {pid} matches but is outside this project ({folder}), user {user}; left alone: {cmd}",
-        "status_outside": "    outside this project, not counted: {n} matching process(es) (--everywhere includes them):",
+        "status_outside": "    outside this project, not counted: {items} (show-processes lists them, --everywhere includes them)",
         "folder_unknown": "folder unknown",
         "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
@@ -3204,11 +3206,11 @@ MESSAGES = {
         "init_kept": "Makefile 已有: {targets}; 未重复添加",
         "init_would_append": "将添加到 Makefile:",
         # -- ownership --
-        "outside_left": "{svc}: 本项目之外有 {n} 个匹配进程, 未处理 (使用 --everywhere 可一并处理):",
-        "outside_item": "PID {pid} ({folder}), 用户 {user}: {cmd}",
-        "outside_more": "... 还有 {n} 个 (show-processes 可列出全部)",
+        "outside_left": "{svc}: 本项目之外的匹配进程未处理: {items} (show-processes 可列出全部, 使用 --everywhere 可一并处理)",
+        "outside_item": "PID {pid} ({user}, {folder}) {cmd}",
+        "outside_more": "还有 {n} 个",
         "outside_process": "{svc}: PID {pid} 匹配, 但不属于本项目 ({folder}), 用户 {user}, 未处理: {cmd}",
-        "status_outside": "    本项目之外 (未计入): {n} 个匹配进程 (使用 --everywhere 可包含):",
+        "status_outside": "    本项目之外 (未计入): {items} (show-processes 可列出全部, 使用 --everywhere 可包含)",
         "folder_unknown": "目录未知",
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
         "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
@@ -4609,21 +4611,20 @@ def report_outside(ctx, service, outsiders):
     for record in records:
         ctx.out.add("outside", record)
     if records:
-        ctx.out.say("outside_left", svc=service.name, n=len(records))
-        for line in outside_lines(ctx.out, records, "    "):
-            ctx.out.line(line)
+        ctx.out.say("outside_left", svc=service.name, items=outside_items(ctx.out, records))
 
 
-def outside_lines(out, records, indent, limit=OUTSIDE_SHOWN):
-    """Matches left alone (outside_record's), one line each: PID, folder, user and the
-    start of the command; the first `limit` of them, then how many more."""
-    lines = [indent + out.text("outside_item", pid=r["pid"], user=r["user"] or "?",
-                               folder=r["folder"] or out.text("folder_unknown"),
-                               cmd=brief_command(r["command"]))
+def outside_items(out, records, limit=OUTSIDE_SHOWN):
+    """Matches left alone (outside_record's) in one short mention: PID, user and the
+    start of the command of the first `limit`, then how many more (show-processes and
+    --json have each in full, with its folder)."""
+    items = [out.text("outside_item", pid=r["pid"], user=r["user"] or "?",
+                      folder=r["folder"] or out.text("folder_unknown"),
+                      cmd=brief_command(r["command"], COMMAND_MENTIONED))
              for r in records[:limit]]
     if len(records) > limit:
-        lines.append(indent + out.text("outside_more", n=len(records) - limit))
-    return lines
+        items.append(out.text("outside_more", n=len(records) - limit))
+    return ", ".join(items)
 
 
 def brief_command(command, limit=COMMAND_SHOWN):
@@ -5204,8 +5205,7 @@ def status_lines(ctx, record):
             lines.append(out.text("supervisor", pid=supervisor["supervisor"],
                                   state=supervisor["state"], n=supervisor["restarts"]))
     if record.get("outside"):
-        lines.append(out.text("status_outside", n=len(record["outside"])))
-        lines.extend(outside_lines(out, record["outside"], "      "))
+        lines.append(out.text("status_outside", items=outside_items(out, record["outside"])))
     return lines
 
 

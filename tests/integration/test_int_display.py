@@ -147,17 +147,17 @@ def test_what_is_left_alone_is_named_with_its_user_and_command(test_user):
                              cwd=os.path.join(work, "backend")))
         r = ns.procclean("status", "backend", python=python, cwd=work, user=user)
         assert r.rc == 0, r
-        assert "      PID %d (folder unknown), user root: python3 main.py --root" % roots.pid \
+        assert "PID %d (root, folder unknown) python3 main.py --root" % roots.pid \
             in r.stdout, r
         r = ns.procclean("stop-backend", python=python, cwd=work, user=user)
         assert r.rc == 0, r
         no_traceback(r)
         assert_dead(ns, [ours.pid], r)
         assert_alive(ns, [roots.pid] + [t.pid for t in theirs], r)
-        assert "backend: left 7 matching process(es) outside this project alone" in r.stdout, r
-        named = [l for l in r.stdout.splitlines() if l.startswith("    PID ")]
-        assert len(named) == 5 and "    ... and 2 more" in r.stdout, r
-        assert "    PID %d (folder unknown), user root: python3 main.py --root" % roots.pid \
-            in named, r
-        assert "    PID %d (%s), user %s: python3 main.py --n 0" % (
-            theirs[0].pid, other, user) in named, r
+        line = [l for l in r.stdout.splitlines()
+                if l.startswith("backend: left alone outside this project: ")]
+        assert len(line) == 1 and line[0].count("PID ") == 3, r
+        assert line[0].endswith(", 4 more (show-processes lists them, --everywhere takes them)"), r
+        assert "PID %d (root, folder unknown) python3 main.py --root" % roots.pid in line[0], r
+        assert "PID %d (%s, %s) python3 main.py --n 0" % (theirs[0].pid, user, other) \
+            in line[0], r

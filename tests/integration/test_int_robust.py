@@ -207,7 +207,7 @@ def test_other_users_process_reported_ours_stopped_exit_1(test_user):
         out = r.stdout + r.stderr
         assert pids_in(out, [roots.pid]) == [roots.pid], r
         assert "root" in out and "permission denied" in out, r
-        assert "PID %d (folder unknown)" % unseen.pid in out, r
+        assert "PID %d (root, folder unknown)" % unseen.pid in out, r
         # the pidfile names a process that was not stopped: it is kept
         assert os.path.exists(os.path.join(work, "backend.pid")), r
 

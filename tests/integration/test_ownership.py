@@ -72,14 +72,15 @@ def backend_in(folder):
 
 
 def outside_line(result, svc, pids_folders):
-    """stop's line about the matches it left outside the project."""
+    """stop's one line about the matches it left outside the project."""
     out = result.stdout
-    m = re.search(r"%s: left (\d+) matching process\(es\) outside this project alone "
-                  r"\(--everywhere takes them\):\n((?:    .*\n)+)" % svc, out)
+    m = re.search(r"^%s: left alone outside this project: (.*) \(show-processes lists them, "
+                  r"--everywhere takes them\)$" % svc, out, re.M)
     assert m, result
-    assert int(m.group(1)) == len(pids_folders), result
+    assert m.group(1).count("PID ") == len(pids_folders), result
     for pid, folder in pids_folders:
-        assert "    PID %d (%s), user " % (pid, folder) in m.group(2), result
+        assert re.search(r"PID %d \([^,]+, %s\) " % (pid, re.escape(str(folder))),
+                         m.group(1)), result
     return m
 
 
@@ -702,7 +703,7 @@ def test_outside_matches_listed_apart_by_status_and_show_processes(ns, python_ed
     assert [(o["pid"], o["folder"]) for o in rec["outside"]] == [(theirs.pid, folder)], r
     r = ns.procclean("status", "backend", python=python_edge, cwd=a)
     assert r.rc == 0, r
-    assert "outside this project" in r.stdout and "PID %d (%s)" % (theirs.pid, folder) \
+    assert "outside this project" in r.stdout and "PID %d (root, %s)" % (theirs.pid, folder) \
         in r.stdout, r
     r = ns.procclean("show-processes", "--json", python=python_edge, cwd=a)
     assert r.rc == 0, r
@@ -739,7 +740,7 @@ def test_a_process_whose_folder_cannot_be_read_is_outside(test_user):
         no_traceback(r)
         assert_dead(ns, [ours.pid], r)
         assert_alive(ns, [roots.pid], r)
-        assert "PID %d (folder unknown)" % roots.pid in r.stdout, r
+        assert "PID %d (root, folder unknown)" % roots.pid in r.stdout, r
 
 
 def test_doctor_reports_outside_matches_and_fix_leaves_them(ns, python_edge, tmp_path):

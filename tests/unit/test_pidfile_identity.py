@@ -76,8 +76,7 @@ def test_stop_leaves_another_checkouts_backend_the_pidfile_names(in_a, tagged):
     assert system.sent == []
     assert "backend.pid: PID 100 is not this project's backend" in err, err
     assert (b if not tagged else "PROCCLEAN_PROJECT=%s" % b) in err, err
-    assert "left 1 matching process(es) outside this project alone (--everywhere takes " \
-        "them):\n    PID 100 (" in out, out
+    assert "backend: left alone outside this project: PID 100 (" in out, out
     # stale for this project: removed, as a pidfile of a dead service is
     assert not os.path.exists("backend.pid")
 

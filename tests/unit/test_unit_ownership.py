@@ -371,10 +371,10 @@ def test_stop_takes_this_checkouts_processes_only(in_a):
     code, out, err = invoke(["stop"], system)
     assert code == 0, out + err
     assert signalled(system) == [100, 101, 200]
-    assert "backend: left 1 matching process(es) outside this project alone (--everywhere " \
-        "takes them):\n    PID 110 (%s/backend), user dev: python3 main.py\n" % b in out
-    assert "frontend: left 1 matching process(es) outside this project alone (--everywhere " \
-        "takes them):\n    PID 210 (%s/frontend), user dev: node node_modules/.bin/vite\n" % b in out
+    assert "backend: left alone outside this project: PID 110 (dev, %s/backend) python3 " \
+        "main.py (show-processes lists them, --everywhere takes them)\n" % b in out
+    assert "frontend: left alone outside this project: PID 210 (dev, %s/frontend) node " \
+        "node_modules/.bin/vite (show-processes lists them, --everywhere takes them)\n" % b in out
     assert "PID 201" not in out and "PID 202" not in out
 
 
@@ -411,7 +411,7 @@ def test_folder_unknown_is_outside(in_a):
     code, out, _ = invoke(["stop", "backend"], system)
     assert code == 0
     assert 110 not in signalled(system)
-    assert "PID 110 (folder unknown)" in out
+    assert "PID 110 (dev, folder unknown)" in out
 
 
 def test_start_is_not_already_running_because_of_an_outside_match(in_a):
@@ -641,7 +641,7 @@ def test_scope_machine_for_one_service_only(in_a):
     code, out, err = invoke(["stop"], system)
     assert code == 0, out + err
     assert signalled(system) == [100, 101, 110, 200]        # B's frontend stays
-    assert "PID 210 (%s/frontend)" % b in out
+    assert "PID 210 (dev, %s/frontend)" % b in out
 
 
 def test_scope_machine_in_the_environment(in_a):
@@ -697,7 +697,7 @@ def test_outside_matches_reported_in_chinese(in_a):
     system = FakeSystem(procs, listeners=[Listener(3000, "127.0.0.1", "ipv4", pid=210)])
     code, out, err = invoke(["stop", "--lang", "zh"], system)
     assert code == 0, out + err
-    assert "本项目之外有 1 个匹配进程" in out and "PID 110 (目录未知)" in out
+    assert "本项目之外的匹配进程未处理: PID 110 (dev, 目录未知)" in out
     assert "端口 3000 仍被 PID 210 占用 (目录 %s/frontend)" % b in out + err
     code, out, _ = invoke(["show-processes", "--lang", "zh"], FakeSystem(two_checkouts(a, b)))
     assert "PID 110 匹配, 但不属于本项目 (%s/backend)" % b in out
@@ -735,7 +735,7 @@ def test_another_projects_tagged_process_is_reported_with_its_folder(in_a):
     code, out, err = invoke(["stop", "backend"], system)
     assert code == 0, out + err
     assert system.sent == []
-    assert "PID 110 (%s/backend)" % b in out and "PID 111 (%s/backend)" % a in out
+    assert "PID 110 (dev, %s/backend)" % b in out and "PID 111 (dev, %s/backend)" % a in out
     code, out, _ = invoke(["status", "backend", "--json"], system)
     assert [(o["pid"], o["folder"]) for o in json.loads(out)["services"][0]["outside"]] == \
         [(110, b + "/backend"), (111, a + "/backend")]
