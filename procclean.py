@@ -9505,9 +9505,11 @@ def make_service(group, taken):
             fields[field] = values[0]
             sources[field] = [f.where for f in found]
     commands = list(dict.fromkeys((f.command, f.cwd) for f in launches))
-    if len(commands) > 1:
+    if len(commands) > 1 and not launches[0].background:
+        commands = []           # foreground runs of make's own: none is procclean's to start
+    elif len(commands) > 1:
         problem = problem or ("mk_two_values", {"field": "command", "values": ", ".join(
-            c for c, _ in commands)})
+            c if d == "." else "cd %s && %s" % (d, c) for c, d in commands)})
     if commands:
         fields["command"], fields["cwd"] = commands[0]
         sources["command"] = sources["cwd"] = [f.where for f in launches]
@@ -9539,8 +9541,8 @@ def makefile_services(facts, taken=()):
     found = set(f.name for f in process if f.kind == "layout")
     services = []
     for group in _union_find(process):
-        if any(f.kind in ("stop", "look") and f.key() or f.kind == "launch" and f.background
-               for f in group):
+        if any(f.kind in ("stop", "look") and [k for k in f.key() if k[0] != "name"] or
+               f.kind == "launch" and f.background for f in group):
             own = set(f.name for f in group if f.kind == "layout")
             taken_now = set(taken) | found | set(s.name for s in services)
             services.append(make_service(group, taken_now - own))
@@ -9612,8 +9614,9 @@ def verb_of(ops):
             return None, ("mk_mixed", {})
         return "restart", services
     if starts:
-        return (None, ("mk_mixed", {})) if stops or logs or "rmpid" in kinds else (
-            "start", services)
+        # a stale pidfile removed before the start: procclean start writes it anew
+        late = "rmpid" in kinds[kinds.index("start"):]
+        return (None, ("mk_mixed", {})) if stops or logs or late else ("start", services)
     if stops:
         if logs and (logs != set(stops) or "stop" in kinds):
             return None, ("mk_logs", {})
@@ -9659,7 +9662,9 @@ def plan_makefile(plans, own):
     for plan in plans:
         for name in plan.rule.names:
             by_name.setdefault(name, plan)
-    replaced = set()
+    # From every rule replaced down to what holds: a sub-make of a target that is kept
+    # keeps its rule, which can keep others in turn; never the other way round.
+    replaced = set(n for p in plans if p.rule.file == own for n in p.rule.names)
     for _ in range(len(plans) + 1):
         for plan in plans:
             plan.ops, plan.verb, plan.services = [], None, []
