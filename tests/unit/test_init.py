@@ -1277,3 +1277,19 @@ def test_plain_init_reads_the_makefile_without_running_make(project, init):
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert (cfg.services["api"].port, cfg.services["api"].command) == (
         8011, "./api --port 8011")
+
+
+def test_a_start_that_stops_first_through_make_is_a_restart(tmp_path):
+    """start runs `$(MAKE) -s stop` then starts: the two rules call each other's services,
+    and are replaced together (stop; start as restart; restart: stop start as restart)."""
+    plans = plan_texts(tmp_path, (
+        "PID_FILE = backend.pid\n"
+        "start:\n\t@$(MAKE) -s stop\n\t@rm -f $(PID_FILE)\n"
+        "\t@nohup ./venv/bin/uvicorn backend.main:app --port 8000 > backend.log 2>&1 & "
+        "echo $$! > $(PID_FILE)\n"
+        "stop:\n\t@if [ -f $(PID_FILE) ]; then kill $$(cat $(PID_FILE)) || true; "
+        "rm -f $(PID_FILE); fi\n\t@pkill -f \"uvicorn backend.main:app\" || true\n"
+        "restart: stop start\n"
+        "logs:\n\ttail -f backend.log\n"))
+    assert plans == {"start": ("restart", ["backend"]), "stop": ("stop", ["backend"]),
+                     "restart": ("restart", ["backend"]), "logs": "init_kept_more"}, plans
