@@ -5639,6 +5639,7 @@ def undo_start(ctx, service, child):
                            lambda table, protected, fresh: session_roots(
                                table, child.pid, service, protected))
         system.remove_file(service.pidfile)
+        system.remove_file(service.pidfile + START_SUFFIX)
     try:
         child.wait(timeout=KILL_WAIT)       # reap it
     except Exception:
@@ -5780,6 +5781,7 @@ class Supervisor(object):
         finally:
             if self.system.read_pidfile(self.service.pidfile).pid == self.me:
                 self.system.remove_file(self.service.pidfile)
+                self.system.remove_file(self.service.pidfile + START_SUFFIX)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -130,3 +130,17 @@ def test_kill_cat_pidfile_recipes_still_work(ns, python_edge, tmp_path):
     assert r.rc == 0, r
     assert_dead(ns, [pid], r)
     assert wait_until(lambda: not ns.is_alive(pid), 10)
+
+
+def test_a_start_that_fails_leaves_no_start_record(ns, python_edge, tmp_path):
+    """start --wait of a service that dies at once: its pidfile goes, and the start
+    recorded beside it with it."""
+    a = tmp_path / "A"
+    os.makedirs(str(a))
+    write(a / "procclean.ini", WORKER_INI.format(command="%s worker.py" % python_edge))
+    write(a / "worker.py", "import sys\nsys.exit(3)\n")
+    r = ns.procclean("start", "worker", "--wait", python=python_edge, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert not os.path.exists(str(a / "worker.pid")), r
+    assert not os.path.exists(str(a / "worker.pid.start")), (r, os.listdir(str(a)))
