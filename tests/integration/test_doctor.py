@@ -376,7 +376,7 @@ def test_orphaned_worker_holding_the_port(project):
 
 def test_stranger_on_the_port_is_named_and_never_killed_by_fix(project, python_edge):
     project.use_python(python_edge)
-    # outside the project (one started in the project is its leftover: test_port_truth.py)
+    # outside the project (one started in the project is its leftover: test_int_port_truth.py)
     term = project.ns.spawn(Proc(["-zsh"], cwd="/", children=[
         Proc(["python3", "-m", "http.server", "8000"], listen="0.0.0.0:8000", cwd="/")]))
     stranger = term.children[0]
