@@ -13,6 +13,9 @@ if TESTS not in sys.path:
 import nslib  # noqa: E402
 from nslib import Namespace  # noqa: E402
 
+# Copies of real projects (init's fixtures) carry their own tests and conftest.py: data here.
+collect_ignore = ["fixtures", "data"]
+
 
 def require_namespace():
     """Skip the calling test unless PID namespaces work here."""
