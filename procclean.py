@@ -8734,8 +8734,10 @@ class MakeFact(object):
         launched in the background twice is one service)."""
         keys = [(k, getattr(self, k)) for k in ("pidfile", "port", "pattern", "name")
                 if getattr(self, k)]
-        if self.kind == "launch" and self.background:
-            keys.append(("command", (self.command, self.cwd)))
+        if self.kind == "layout" or self.kind == "launch" and self.background:
+            keys.append(("command", (re.sub(r"^(\{python\}|python3?)(?=\s)", "python",
+                                            self.command or ""),
+                                     os.path.normpath(self.cwd or "."))))
         return keys
 
 
@@ -8907,6 +8909,7 @@ _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
+               "port", "ports", "servers", "services", "everything",
                "pid", "pids", "processes", "show", "nohup", "background", "bg", "fg")
 _VERB_RE = (r"^(?:(?:start|stop|run|restart|kill|status|dev|serve|up|down|launch|"
             r"force-clean|force_clean|show|logs|tail|watch|debug|reload|boot|check)[-_])"
@@ -8952,6 +8955,7 @@ class RecipeReader(object):
         self.cwds = ["."]
         self.shvars = {}
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
+        self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
         self.launched = None
 
     def read(self, text, line, raw=""):
@@ -9038,8 +9042,21 @@ class RecipeReader(object):
             return self.shvars[match.group(1)]
         return [("unknown", word.text)]
 
+    def each_value(self, text):
+        """`text` once for each value of the literal loop variable it names, if any."""
+        for name, values in self.loops.items():
+            ref = r"\$(?:%s\b|\{%s\})" % (name, name)
+            if re.search(ref, text):
+                return [re.sub(ref, v, text) for v in values]
+        return [text]
+
     def sub_refs(self, script):
+        if len(self.each_value(script)) > 1:
+            return [r for each in self.each_value(script) for r in self.sub_refs(each)]
         commands = shell_commands(script)
+        while len(commands) > 1 and commands[-1].argv() in (["true"], [":"]) and \
+                commands[-2].after == "||":
+            commands.pop()                      # $(lsof -ti:8000 || true)
         if not commands or any(c.after != "|" for c in commands[:-1]):
             return [("unknown", script)]
         refs, signal, problem = self.flow(commands)
@@ -9125,6 +9142,8 @@ class RecipeReader(object):
             self.add("other", text=_command_text([command]))
         elif prog == "for" and len(args) > 1 and args[1] == "in":
             self.shvars[args[0]] = [r for w in command.words[3:] for r in self.word_refs(w)]
+            if all(re.match(r"^[\w.:/-]+$", a) for a in args[2:]):
+                self.loops[args[0]] = args[2:]
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
         elif prog == "kill":
@@ -9161,12 +9180,14 @@ class RecipeReader(object):
         if prog in ("killall", "pidof"):
             self.add("stop", problem=("mk_by_name", {}), text=text)
         elif prog in ("fuser", "lsof"):
-            port = (_fuser_port if prog == "fuser" else _lsof_port)(args)
             kind = "stop" if prog == "fuser" and "-k" in args else "look"
-            if port:
-                self.add(kind, port=port, signal="kill" if kind == "stop" else None)
-            else:
-                self.add(kind, problem=("mk_untraced", {"what": text}), text=text)
+            for each in self.each_value(" ".join(args)):
+                port = (_fuser_port if prog == "fuser" else _lsof_port)(each.split())
+                if port:
+                    self.add(kind, port=port, signal="kill" if kind == "stop" else None,
+                             text=text)
+                else:
+                    self.add(kind, problem=("mk_untraced", {"what": text}), text=text)
         elif prog == "pgrep":
             for ref in self.pgrep_refs(args):
                 self.ref_fact("look", ref, None, [command])
@@ -9527,6 +9548,8 @@ def make_service(group, taken):
         # no command procclean can run: not a name whose built-in command would apply
         prog = _program((started[0].argv or "").split())[0]
         names = [re.sub(r"[^a-z0-9_.-]", "", prog.lower()).lstrip("._-") or "app"]
+    if not names and not started and fields.get("port"):
+        names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
     base, n = name, 2
     while name in taken:
@@ -9762,7 +9785,8 @@ def analyse_makefile(folder, name, info, layout=()):
                 reader.read(expand.expand(_recipe_command(line)), at + 1, line)
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
-    hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"))
+    hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),
+                      command=f.fields.get("command"), cwd=f.fields.get("cwd"))
              for f in layout]
     services = makefile_services(facts + hints)
     for fact in facts:

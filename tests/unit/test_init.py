@@ -1293,3 +1293,27 @@ def test_a_start_that_stops_first_through_make_is_a_restart(tmp_path):
         "logs:\n\ttail -f backend.log\n"))
     assert plans == {"start": ("restart", ["backend"]), "stop": ("stop", ["backend"]),
                      "restart": ("restart", ["backend"]), "logs": "init_kept_more"}, plans
+
+
+def test_a_recipe_starting_what_the_layout_found_is_that_service(project, init):
+    """`cd frontend && npm run dev &` in a bare `web:` target starts the frontend init found
+    in frontend/package.json: one service (named for the target), not two."""
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "web:\n\tcd frontend && nohup npm run dev > ../web.log 2>&1 & echo $$! > web.pid\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["web", "backend"], cfg.default_names
+    front = cfg.services["web"]
+    assert (front.pidfile, front.logfile, front.cwd) == ("web.pid", "web.log", "frontend")
+    assert (front.command, front.port) == ("npm run dev", 3000)     # port: package.json's
+
+
+def test_a_loop_over_ports_frees_each_of_them(tmp_path):
+    plans = plan_texts(tmp_path, (
+        "stop-ports:\n\t@for port in 3000 8080; do \\\n"
+        "\t\tpids=$$(lsof -tiTCP:$$port -sTCP:LISTEN 2>/dev/null || true); \\\n"
+        "\t\tif [ -n \"$$pids\" ]; then kill -TERM $$pids 2>/dev/null || true; fi; \\\n"
+        "\tdone\n"))
+    assert plans == {"stop-ports": ("stop", ["port-3000", "port-8080"])}, plans
