@@ -13,6 +13,9 @@ if TESTS not in sys.path:
 import nslib  # noqa: E402
 from nslib import Namespace  # noqa: E402
 
+# Copies of real repos (test data) may hold test suites of their own: never ours to run.
+collect_ignore = ["fixtures", "data"]
+
 # Copies of real projects (init's fixtures) carry their own tests and conftest.py: data here.
 collect_ignore = ["fixtures", "data"]
 
