@@ -3013,7 +3013,7 @@ MESSAGES = {
         "lay_module": "{path} imports as {module} from the root; -m reuses its cached bytecode",
         "lay_script": "{path} cannot be run with -m from the root; run as a script, compiled on each call",
         "lay_outside": "{path} is outside this folder; copy it into the repo and run init again",
-        "init_gitignore": "add to .gitignore (pidfiles, their state and start records, logs, bytecode): {lines}",
+        "init_gitignore": "add to .gitignore (pidfiles, their state and start records, logs, bytecode, port offset): {lines}",
         "init_make_asked": "asked make what {path} defines (files read: {files})",
         "init_make_text": "no GNU make here: read {path} and its includes as text",
         "init_make_dry": "dry run: read {path} and its includes as text (make would run its $(shell ...) calls and the rules that remake its included files)",
@@ -3265,7 +3265,7 @@ MESSAGES = {
         "lay_module": "{path} 可从根目录以 {module} 导入; -m 可复用已缓存的字节码",
         "lay_script": "{path} 无法从根目录以 -m 运行; 以脚本方式运行, 每次都要编译",
         "lay_outside": "{path} 不在此目录内; 请把它复制到仓库中再运行 init",
-        "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态与启动记录, 日志, 字节码): {lines}",
+        "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态与启动记录, 日志, 字节码, 端口偏移): {lines}",
         "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
         "init_make_text": "这里没有 GNU make: 按文本读取 {path} 及其 include 的文件",
         "init_make_already_fails": "{warn} 原来的 {path} 对 {targets} 执行 make -n 就已失败: {error}",
@@ -8185,13 +8185,15 @@ def _module_file(folder, dotted):
 def gitignore_missing(found, folder="."):
     """The .gitignore lines missing for what procclean leaves in the project: the
     pidfiles, the supervisor states and start records beside them (PIDFILE.state,
-    PIDFILE.start), the logs, the kept logs (.log.1) and the bytecode cache."""
+    PIDFILE.start), the logs, the kept logs (.log.1), the bytecode cache and the
+    checkout's port offset (.procclean-offset)."""
     import fnmatch
     text = _read_text(os.path.join(folder, ".gitignore")) or ""
     rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
              if l.strip() and not l.startswith(("#", "!"))]
 
-    wanted = [("__pycache__", "__pycache__/")]
+    # the port offset a checkout settled on is this checkout's (a clone gets its own)
+    wanted = [("__pycache__", "__pycache__/"), (OFFSET_FILE, OFFSET_FILE)]
     for service in found:
         for path, suffix in ((service.value("pidfile"), ".state"),
                              (service.value("pidfile"), START_SUFFIX),
