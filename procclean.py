@@ -9550,6 +9550,9 @@ def make_service(group, taken):
         # no command procclean can run: not a name whose built-in command would apply
         prog = _program((started[0].argv or "").split())[0]
         names = [re.sub(r"[^a-z0-9_.-]", "", prog.lower()).lstrip("._-") or "app"]
+    if not names and not started and fields.get("pidfile"):
+        stem = os.path.basename(fields["pidfile"]).split(".")[0].lower()    # tmp/unicorn.pid
+        names = [stem] if re.match(r"^[a-z0-9][a-z0-9_-]*$", stem) else []
     if not names and not started and fields.get("port"):
         names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
