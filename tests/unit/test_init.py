@@ -924,8 +924,8 @@ def test_gitignore_advice_covers_the_state_files(project, init):
     repo = project("fastapi-vite")
     (repo / ".gitignore").write_text("*.pid\n*.log\n")
     code, out, err = init()
-    assert "add to .gitignore (pidfiles, their state and start records, logs, bytecode): " \
-        "__pycache__/ .procclean-offset *.pid.state *.pid.start *.log.1" in out, out
+    assert "add to .gitignore (pidfiles, their state and start records, logs, bytecode, " \
+        "port offset): __pycache__/ .procclean-offset *.pid.state *.pid.start *.log.1" in out, out
     (repo / ".gitignore").write_text("*.pid\n*.pid.state\n*.pid.start\n*.log*\n__pycache__/\n"
                                      ".procclean-offset\n")
     code, out, err = init("--force")
