@@ -1943,9 +1943,9 @@ class System(object):
     def _table_proc(self, previous):
         """The table from /proc.  With `previous` (a table read moments ago), only
         PIDs not in it are read: what stop's second look needs, at the cost of a
-        directory listing.  Each process's tag is read in the same pass (see
-        process_tags).  Paths are opened relative to /proc, held open: a lookup of
-        "/proc" saved on every file of every process."""
+        directory listing.  Tags are not read here (see process_tags).  Paths are
+        opened relative to /proc, held open: a lookup of "/proc" saved on every file
+        of every process."""
         if not self.has_proc():
             return None
         self.ps_note = "/proc"
