@@ -9800,6 +9800,16 @@ def analyse_makefile(folder, name, info, layout=()):
     return services, plan_makefile(plans, name)
 
 
+def _port_as_placeholder(name, fields):
+    """A recipe's command with its literal port flag (`--port 8000`) as `{port}` when
+    that is the service's port: the same command at that port, and one that moves
+    with PROCCLEAN_<SERVICE>_PORT and port_offset (issue 21) instead of holding on."""
+    builtin = dict((b["name"], b["port"]) for b in BUILTIN_SERVICES)
+    port = fields.get("port") or builtin.get(name)
+    command, said, how = with_port(fields["command"])
+    return command if how == "flag" and str(said) == str(port) else fields["command"]
+
+
 def found_with_makefile(services, layout, makefile):
     """What init writes: each Makefile service over what the layout found of the same
     one (the recipes' values win, each credited to its target and line), then the
@@ -9818,6 +9828,8 @@ def found_with_makefile(services, layout, makefile):
             sources[field] = ", ".join(list(dict.fromkeys(
                 "%s (%s)" % (_where(path, line), target)
                 for target, path, line in service.sources[field])))
+        if "command" in service.fields:
+            fields["command"] = _port_as_placeholder(service.name, fields)
         targets = list(dict.fromkeys("%s (%s)" % (_where(f.where[1], f.where[2]), f.where[0])
                                      for f in service.facts if f.where))
         what = ", ".join(targets)
@@ -9906,7 +9918,8 @@ def _same_value(field, have, want, folder):
     have = "" if have is None else str(have).strip()
     want = str(want).strip()
     if field == "command":
-        have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", v)
+        # `--port {port}` carries `--port 8000` (the port itself is compared as a field)
+        have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", with_port(v)[0])
                       for v in (have, want)]
     if field == "cwd":
         have = resolve_cwd(have or ".", folder)

@@ -1077,8 +1077,8 @@ def test_makefile_recipes_are_services_with_make_variables_expanded(project, ini
     api, web, worker = (cfg.services[n] for n in ("api", "web", "worker"))
     assert (api.pidfile, api.port, api.logfile, api.cwd, api.pattern) == (
         "api.pid", 8001, "api.log", "api", r"uvicorn app\.main:app")
-    assert api.command == "uv run uvicorn app.main:app --reload --port 8001"
-    assert (web.port, web.command, web.cwd) == (5174, "pnpm dev --port 5174", "web")
+    assert api.command == "uv run uvicorn app.main:app --reload --port {port}"    # 8001
+    assert (web.port, web.command, web.cwd) == (5174, "pnpm dev --port {port}", "web")
     assert (worker.pattern, worker.pidfile, worker.logfile) == (
         "celery -A proj worker", "worker.pid", "worker.log")
     text = read(repo / "procclean.ini")
@@ -1277,7 +1277,7 @@ def test_plain_init_reads_the_makefile_without_running_make(project, init):
     assert not (repo / "ran").exists()
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert (cfg.services["api"].port, cfg.services["api"].command) == (
-        8011, "./api --port 8011")
+        8011, "./api --port {port}")
 
 
 def test_a_start_that_stops_first_through_make_is_a_restart(tmp_path):
@@ -1318,3 +1318,45 @@ def test_a_loop_over_ports_frees_each_of_them(tmp_path):
         "\t\tif [ -n \"$$pids\" ]; then kill -TERM $$pids 2>/dev/null || true; fi; \\\n"
         "\tdone\n"))
     assert plans == {"stop-ports": ("stop", ["port-3000", "port-8080"])}, plans
+
+
+# --- found by trying real repos (qa): a recipe's port flag moves with the port setting --------
+
+PIDFILE_PAIR = (
+    "APP = app.main:app\n"
+    "PID_FILE = .uvicorn.pid\n"
+    "\n"
+    "start:\n"
+    "\tnohup python -m uvicorn $(APP) --host 0.0.0.0 --port 8000 --reload \\\n"
+    "\t  > .uvicorn.out 2>&1 & echo $$! > $(PID_FILE)\n"
+    "\n"
+    "stop:\n"
+    "\t@if [ -f $(PID_FILE) ]; then kill $$(cat $(PID_FILE)) && rm -f $(PID_FILE); fi\n")
+
+
+def test_a_recipes_literal_port_becomes_the_port_setting(project, init, monkeypatch):
+    """yizhengtang/CICD2_Lab_6_Service_B's Makefile: the command init takes from `start`
+    says `--port 8000`; written as `--port {port}` it is the same command at 8000, and
+    `PROCCLEAN_BACKEND_PORT=8001 make start` (procclean's own hint) and port_offset move
+    it, instead of starting on 8000 again. A second init still finds every value
+    carried, so the recipes stay replaced."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(PIDFILE_PAIR)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "--port {port} --reload" in read(repo / "procclean.ini")
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -m procclean start", "python3 -m procclean stop"]
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert procclean.launch_plan(cfg.services["backend"])[2].endswith(
+        "uvicorn app.main:app --host 0.0.0.0 --port 8000 --reload")
+    cfg = procclean.load_config(folder=str(repo), environ={"PROCCLEAN_BACKEND_PORT": "8001"})
+    assert procclean.launch_plan(cfg.services["backend"])[2].endswith(
+        "uvicorn app.main:app --host 0.0.0.0 --port 8001 --reload")
+    (repo / "Makefile").write_text(PIDFILE_PAIR)        # the team's Makefile again
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "kept start" not in out and "kept stop" not in out, (out, err)
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -m procclean start", "python3 -m procclean stop"]
