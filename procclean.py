@@ -3414,6 +3414,15 @@ class Reporter(object):
         self.colour = colour_ok and _isatty(self.stdout)
         self.colour_err = colour_ok and _isatty(self.stderr)
 
+    def redirected(self, stdout, stderr):
+        """This reporter (language, marks, colours as its terminal allows) writing to
+        other streams: dev's own lines go through its relay, between whole lines of
+        the services'."""
+        other = Reporter.__new__(Reporter)
+        other.__dict__.update(self.__dict__)
+        other.stdout, other.stderr, other.broken = stdout, stderr, set()
+        return other
+
     def text(self, key, err=False, plain=False, **values):
         """The message `key` in the chosen language; `plain`: without marks."""
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
@@ -6321,10 +6330,8 @@ def cmd_dev(ctx, services):
         out_fd = None
     relay = Relay(out_fd, dev_prefixes([s.name for s in services], out.colour),
                   getattr(out.stdout, "encoding", None))
-    ctx.out = Reporter(lang=out.lang, quiet=out.quiet,
-                       stdout=out.stdout and _RelayedStream(relay, out.stdout),
-                       stderr=out.stderr and _RelayedStream(relay, out.stderr))
-    ctx.out.colour, ctx.out.colour_err, ctx.out.marks = out.colour, out.colour_err, out.marks
+    ctx.out = out.redirected(out.stdout and _RelayedStream(relay, out.stdout),
+                             out.stderr and _RelayedStream(relay, out.stderr))
     try:
         return DevSession(ctx, services, relay).run()
     finally:
@@ -6823,12 +6830,21 @@ class Hints(object):
     `python3 PATH` with procclean's real path."""
 
     def __init__(self, folder="."):
+        self.folder = folder
         self.prog = prog_command(folder)
-        self.targets = procclean_make_targets(folder) if _which("make") else set()
+        self._targets = None
+
+    @property
+    def targets(self):
+        """The Makefile's targets that run procclean, read when a hint first needs
+        them (most commands make a Hints and show no hint)."""
+        if self._targets is None:
+            self._targets = procclean_make_targets(self.folder) if _which("make") else set()
+        return self._targets
 
     def command(self, command, name=None, *args):
         target = command + ("-" + name if name else "")
-        if target in self.targets and not args:
+        if not args and target in self.targets:
             return "make " + target
         return " ".join([self.prog, command] + ([name] if name else []) + list(args))
 
@@ -9955,18 +9971,18 @@ def check_carried(ctx, mk, folder):
 
 
 def check_with_make(folder, name, targets):
-    """None when `make -n TARGETS` accepts the Makefile (or there is no make to
-    ask: the string "unchecked"), else make's complaint."""
+    """(asked, complaint): whether there was a make to ask, and its complaint about
+    `make -n TARGETS` (None when it accepts the Makefile)."""
     result = _run_make(["-n", "-f", name] + list(targets), folder)
     if result is None:
-        return "unchecked"
+        return False, None
     code, _, err = result
     complaint = [l for l in err.splitlines()
                  if "overriding recipe" in l or "***" in l or "missing separator" in l]
     if code != 0 or complaint:
-        return (complaint or [l for l in err.splitlines() if l.strip()] or
-                ["make exited %d" % code])[0]
-    return None
+        return True, (complaint or [l for l in err.splitlines() if l.strip()] or
+                      ["make exited %d" % code])[0]
+    return True, None
 
 
 def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".",
@@ -10110,13 +10126,13 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
         out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
         return EXIT_FAILED
     swapped = [n for names, _, _ in replaced for n in names]
-    complaint = check_with_make(folder, name, added + swapped)
-    if complaint and complaint != "unchecked":
+    asked, complaint = check_with_make(folder, name, added + swapped)
+    if complaint:
         # Asked the same of the original: a Makefile that already failed is not ours
         # to blame (nor to restore over the user's other edits).
         old = backup and swapped and check_with_make(folder, os.path.basename(backup),
-                                                     swapped)
-        if old and old != "unchecked":
+                                                     swapped)[1]
+        if old:
             out.warn("init_make_already_fails", path=name, targets=" ".join(swapped),
                      error=printable(old.replace(os.path.basename(backup), name)))
         if not old or _complaint_key(old, backup) != _complaint_key(complaint, path):
@@ -10129,7 +10145,7 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
         out.say("init_appended", targets=" ".join(added))
     if backup is not None:
         out.say("init_backup", path=os.path.basename(backup))
-    out.say("init_unchecked" if complaint == "unchecked" else
+    out.say("init_unchecked" if not asked else
             "init_checked_as_before" if complaint else "init_checked", path=name)
     out.add("files", {"path": name, "outcome": "written", "text": new_text})
     return EXIT_OK
@@ -10469,7 +10485,8 @@ def build_parser():
     add("--force", help="kill-port: SIGKILL at once; init: overwrite procclean.ini")
     add("--fix", help="doctor: apply the safe fixes")
     add("--makefile", help="init: add the targets to ./Makefile")
-    add("--replace", help="init --makefile: swap ps|grep recipes for procclean calls")
+    add("--replace", help="init --makefile: swap the recipes procclean does for procclean "
+        "calls; dev: stop the services running in the background first")
     add("--wait", help="start: wait until the service's port listens (and answers)")
     add("--timeout", kind="value", metavar="SECONDS",
         help="start --wait, and `after`: how long to wait (default 30)")
@@ -10482,7 +10499,6 @@ def build_parser():
     add("--health-timeout", kind="value", metavar="SECONDS",
         help="how long a health URL may take to answer (default 2)")
     add("--supervise", help="start: keep the service running, restarting it when it crashes")
-    add("--replace", help="dev: stop the services running in the background first")
     add("--max-restarts", kind="value", metavar="N",
         help="supervise: restarts allowed within a minute (default 5)")
     add("-f", "--follow", help="logs: keep printing what is appended")
