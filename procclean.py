@@ -4033,44 +4033,51 @@ def command_argv(command, cwd=".", port=None):
 # Commands
 # ---------------------------------------------------------------------------
 
-class Context(object):
-    """What every command works with: the system, the config, the options, the output."""
+# The options a command runs with, and their values when not given (make_context
+# sets them from the command line and the config).
+CONTEXT_OPTIONS = (
+    ("grace", DEFAULT_GRACE),       # seconds stop waits after SIGTERM before SIGKILL
+    ("dry_run", False),
+    ("json", False),
+    ("force", False),               # kill-port: SIGKILL at once; init: overwrite
+    ("wait", False),                # start --wait
+    ("timeout", START_TIMEOUT),     # start --wait, `after`
+    ("check", False),               # status --check
+    ("watch", None),                # status --watch interval, or None
+    ("count", None),                # status --watch: snapshots to print
+    ("health_timeout", HEALTH_TIMEOUT),
+    ("supervise", False),
+    ("max_restarts", MAX_RESTARTS),
+    ("follow", False),              # logs -f
+    ("lines", LOG_TAIL_LINES),      # logs -n
+    ("lines_given", False),         # logs: -n given (--since/--grep show all else)
+    ("log_filter", None),           # logs --since/--grep: a LogFilter, or None
+    ("rotate", True),               # start: keep the previous log as .log.1
+    ("passthrough", ()),            # options a background supervisor needs
+    ("everywhere", False),          # --everywhere: the recipes' machine-wide match
+    ("replace", False),             # dev: stop what runs in the background first
+    ("probe_every", None),          # status: how often to ask a health URL (0: each look)
+)
 
-    def __init__(self, system, config, out, grace=DEFAULT_GRACE, dry_run=False, json=False,
-                 force=False, wait=False, timeout=START_TIMEOUT, check=False, watch=None,
-                 count=None, health_timeout=HEALTH_TIMEOUT, supervise=False,
-                 max_restarts=MAX_RESTARTS, follow=False, lines=LOG_TAIL_LINES,
-                 rotate=True, passthrough=(), everywhere=False, replace=False,
-                 probe_every=None, log_filter=None, lines_given=False):
+
+class Context(object):
+    """What every command works with: the system, the config, the options (named in
+    CONTEXT_OPTIONS), the output."""
+
+    def __init__(self, system, config, out, **options):
+        unknown = set(options) - set(name for name, _ in CONTEXT_OPTIONS)
+        if unknown:
+            raise TypeError("unknown options: %s" % ", ".join(sorted(unknown)))
         self.system = system
         self.config = config
         self.out = out
-        self.grace = grace
-        self.dry_run = dry_run
-        self.json = json
-        self.force = force
-        self.wait = wait
-        self.timeout = timeout
-        self.check = check
-        self.watch = watch                  # status --watch interval, or None
-        self.count = count                  # status --watch: snapshots to print
-        self.health_timeout = health_timeout
-        self.supervise = supervise
-        self.max_restarts = max_restarts
-        self.follow = follow
-        self.lines = lines
-        self.lines_given = lines_given      # logs: -n given (--since/--grep show all else)
-        self.log_filter = log_filter        # logs --since/--grep: a LogFilter, or None
-        self.rotate = rotate                # start: keep the previous log as .log.1
-        self.passthrough = list(passthrough)  # options a background supervisor needs
-        self.everywhere = everywhere        # --everywhere: the recipes' machine-wide match
-        self.project = getattr(config, "project", None) or os.path.realpath(".")
-        self.project_given = getattr(config, "project_given", None) or self.project
-        self.viewers = getattr(config, "viewers", VIEWERS)
+        for name, default in CONTEXT_OPTIONS:
+            setattr(self, name, options.get(name, default))
+        self.passthrough = list(self.passthrough)
+        self.project = config.project or os.path.realpath(".")
+        self.project_given = config.project_given or self.project
+        self.viewers = config.viewers
         self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
-        self.replace = replace              # dev: stop what runs in the background first
-        # status: how often to ask a health URL (None: never, 0: each look)
-        self.probe_every = probe_every
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
 

@@ -58,7 +58,7 @@ def test_dev_colour_follows_the_terminal_and_no_color(environ, colour, monkeypat
     out = procclean.Reporter(stdout=Tty(), stderr=Tty(), environ=env)
     assert out.colour is colour
     service = procclean.Service("web", "", "web.pid", "web.log", 3000, "npm run dev", ".")
-    ctx = procclean.Context(FakeSystem([]), None, out)
+    ctx = procclean.Context(FakeSystem([]), procclean.load_config(environ={}), out)
     env_for_service = procclean.dev_env(ctx, service, out.colour)
     assert env_for_service["PYTHONUNBUFFERED"] == "1"
     assert env_for_service["PROCCLEAN_SERVICE"] == "web"
@@ -129,7 +129,7 @@ def test_hurry_ends_the_shared_wait_at_once():
 def test_stop_targets_kills_at_once_when_ctx_hurries():
     system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None)])
     out = procclean.Reporter(stdout=io.StringIO(), stderr=io.StringIO(), environ={})
-    ctx = procclean.Context(system, None, out, grace=600.0)
+    ctx = procclean.Context(system, procclean.load_config(environ={}), out, grace=600.0)
     target = procclean.Target(system.procs[100].process(), None, "pattern")
     ctx.hurry = True
     procclean.stop_processes(ctx, [target], system.process_table())
