@@ -3079,6 +3079,16 @@ MESSAGES = {
         "dev_listening": "listening on port {port}",
         "dev_started": "started PID {pid}: {cmd}",
         "dev_outside": "stopped from another terminal",
+        "dev_running_dev": "{fail} {svc} already runs in the dev session of another terminal (procclean PID {dev}; {svc} PID {pids}); stop it there (Ctrl-C), or run dev --replace",
+        "dev_restarting": "restarting (asked from another terminal, PID {pid})",
+        "dev_restarted": "{ok} {svc} restarted by its dev session (procclean PID {dev}), now PID {pid}: its output shows there",
+        "dev_restart_ended": "{fail} {svc}: its dev session (procclean PID {dev}) ended before it restarted it",
+        "dev_restart_timeout": "{fail} {svc}: its dev session (procclean PID {dev}) did not restart it in time",
+        "would_dev_restart": "would ask {svc}'s dev session (procclean PID {dev}) to restart it",
+        "dev_unhealthy": "unhealthy for {after}: restarting it",
+        "health_worker_exited": "its worker PID {pid} exited; nothing of it listens on port {port}",
+        "health_not_listening": "it no longer listens on port {port}",
+        "health_failing": "{url} is {state}",
         "dev_outside_all": "{ok} every service was stopped from another terminal",
         "dev_restart": "exited ({code}); restarting in {delay} (restart {n})",
         "dev_exited_short": "exited by itself ({code})",
@@ -3331,6 +3341,16 @@ MESSAGES = {
         "dev_listening": "正在监听端口 {port}",
         "dev_started": "已启动 (PID: {pid}): {cmd}",
         "dev_outside": "已被另一个终端停止",
+        "dev_running_dev": "{fail} {svc}已在另一个终端的 dev 会话中运行 (procclean PID {dev}; {svc} PID: {pids}); 请在那里停止 (Ctrl-C), 或使用 dev --replace",
+        "dev_restarting": "正在重启 (另一个终端请求, PID {pid})",
+        "dev_restarted": "{ok} {svc}已由其 dev 会话 (procclean PID {dev}) 重启, 现在 PID {pid}: 输出显示在那里",
+        "dev_restart_ended": "{fail} {svc}: 其 dev 会话 (procclean PID {dev}) 在重启前已结束",
+        "dev_restart_timeout": "{fail} {svc}: 其 dev 会话 (procclean PID {dev}) 未能及时重启它",
+        "would_dev_restart": "将请求{svc}的 dev 会话 (procclean PID {dev}) 重启它",
+        "dev_unhealthy": "已不健康 {after}: 正在重启",
+        "health_worker_exited": "其工作进程 PID {pid} 已退出; 端口 {port} 上没有它的监听",
+        "health_not_listening": "它已不再监听端口 {port}",
+        "health_failing": "{url} {state}",
         "dev_outside_all": "{ok} 所有服务已被另一个终端停止",
         "dev_restart": "已退出 ({code}); {delay} 后重启 (第 {n} 次)",
         "dev_exited_short": "自行退出 ({code})",
@@ -5842,45 +5862,20 @@ class Supervisor(object):
         """Wait for the child to exit, looking at its health meanwhile: its exit
         status, or UNHEALTHY_EXIT once it was stopped for being unhealthy too long."""
         system = self.system
-        bad_since = None
-        next_probe = system.clock()
+        health = HealthWatch(self.ctx, self.service)
         while True:
             code = child.poll()
             if code is not None:
                 return code
-            now = system.clock()
-            if now >= next_probe:
-                # Until healthy, each look; then a health request every few seconds.
-                next_probe = now + (SUPERVISE_PROBE if self.state.get("healthy")
-                                    else SUPERVISE_POLL)
-                if self.healthy(child):
-                    bad_since = None
-                    if self.state["state"] != "running":
-                        self.save(state="running", healthy=True)
-                elif self.state.get("healthy"):
-                    bad_since = now if bad_since is None else bad_since
-                    if now - bad_since >= self.service.unhealthy_after:
-                        self.log("%s PID %d unhealthy for %s; restarting it"
-                                 % (self.service.name, child.pid,
-                                    format_seconds(now - bad_since)))
-                        self.stop_child()
-                        return UNHEALTHY_EXIT
+            bad = health.look(child.pid, system.clock())
+            if health.healthy and self.state["state"] != "running":
+                self.save(state="running", healthy=True)
+            if bad is not None:
+                self.log("%s PID %d unhealthy for %s; restarting it"
+                         % (self.service.name, child.pid, format_seconds(bad)))
+                self.stop_child()
+                return UNHEALTHY_EXIT
             system.sleep(SUPERVISE_POLL)
-
-    def healthy(self, child):
-        """Its own process listens on its port (when it has one), no worker of it
-        exited (<defunct>), and its health URL answers (when it has one)."""
-        service, system = self.service, self.system
-        if service.port is None:
-            return True
-        table = system.process_table()
-        tree = set(descendants(children_map(table), child.pid)) | set([child.pid])
-        if any(pid in table and table[pid].zombie for pid in tree):
-            return False
-        if not any(l.pid in tree for l in system.listeners([service.port])):
-            return False
-        health = check_health(system, service, self.ctx.health_timeout)
-        return health is None or health["state"] == "healthy"
 
     def after_exit(self, status):
         """What follows the child's end: an exit code (supervision is over), or None
@@ -5921,20 +5916,77 @@ class Supervisor(object):
 
     def stop_child(self):
         """Stop the child's tree and session through the one stop pipeline."""
-        child, system, service = self.child, self.system, self.service
-        if child is None:
-            return
+        if self.child is not None:
+            stop_tree(self.ctx, self.service, self.child, self.me)
+
+
+class HealthWatch(object):
+    """How supervise (and dev) watch a running child: healthy once its own process
+    listens on its port (when it has one), no worker of it exited (<defunct>) and
+    its health URL answers (when it has one, and `probe` asks it); once it was
+    healthy, unhealthy for the service's `unhealthy_after` seconds calls for a
+    restart: the case of a reloader whose worker died."""
+
+    def __init__(self, ctx, service, probe=True):
+        self.ctx, self.service, self.probe = ctx, service, probe
+        self.healthy = False        # it has been healthy
+        self.trouble = None         # what is wrong now: (message key, values)
+        self.bad_since = None
+        self.next_look = None
+
+    def look(self, pid, now):
+        """None, or for how long the child `pid` has been unhealthy once that reaches
+        `unhealthy_after`.  Call it as often as you like: it looks only when due
+        (until healthy each SUPERVISE_POLL, then each SUPERVISE_PROBE)."""
+        if self.next_look is not None and now < self.next_look:
+            return None
+        self.next_look = now + (SUPERVISE_PROBE if self.healthy else SUPERVISE_POLL)
+        self.trouble = self.find_trouble(pid)
+        if self.trouble is None:
+            self.healthy, self.bad_since = True, None
+            return None
+        if not self.healthy:
+            return None             # never healthy: not a restart's business
+        self.bad_since = now if self.bad_since is None else self.bad_since
+        if now - self.bad_since < self.service.unhealthy_after:
+            return None
+        return now - self.bad_since
+
+    def find_trouble(self, pid):
+        service, system = self.service, self.ctx.system
+        if service.port is None:
+            return None
         table = system.process_table()
-        protected = protected_pids(table, self.me, system.parent_pid())
-        if child.pid in table:
-            stop_processes(self.ctx, plan_targets(
-                table, [(table[child.pid], service, "child")], protected), table,
-                lambda table, protected, fresh: session_roots(
-                    table, self.me, service, protected))
-        try:
-            child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
-        except Exception:
-            pass
+        tree = set(descendants(children_map(table), pid)) | set([pid])
+        exited = sorted(p for p in tree if p in table and table[p].zombie)
+        if exited:
+            return "health_worker_exited", {"pid": exited[0], "port": service.port}
+        if not any(l.pid in tree for l in system.listeners([service.port])):
+            return "health_not_listening", {"port": service.port}
+        health = check_health(system, service, self.ctx.health_timeout) if self.probe \
+            else None
+        if health is not None and health["state"] != "healthy":
+            return "health_failing", {"url": health["url"], "state": health["state"]}
+        return None
+
+
+def stop_tree(ctx, service, child, leader):
+    """Stop a child procclean launched, its tree and the session `leader` leads
+    (what it daemonized), through the one stop pipeline, and reap it: the targets,
+    each with its outcome."""
+    system = ctx.system
+    table = system.process_table()
+    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    done = []
+    if child.pid in table:
+        done, _ = stop_processes(ctx, plan_targets(
+            table, [(table[child.pid], service, "child")], protected), table,
+            lambda table, protected, fresh: session_roots(table, leader, service, protected))
+    try:
+        child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
+    except Exception:
+        pass
+    return done
 
 
 class _GiveUp(Exception):
@@ -6049,12 +6101,32 @@ class WakePipe(object):
             os.close(fd)
 
 
-class _Stream(object):
-    """A service's pipe under the relay: its log, its prefix, its line not ended yet."""
-    __slots__ = ("fd", "log_fd", "prefix", "pending")
+# A terminal escape sequence (ECMA-48): CSI (colours, cursor moves), OSC (titles, links)
+# and the short ones (ESC 7, ESC ( B); what FORCE_COLOR makes a service write, kept off
+# its logfile.
+ANSI_ESCAPE_RE = br"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-Z\\^-~])"
 
-    def __init__(self, fd, log_fd, prefix):
+
+def strip_escapes(data, held):
+    """(`held + data` without terminal escape sequences, the start of one cut off at
+    the end: held for the next chunk)."""
+    data = held + data
+    cut = data.rfind(b"\x1b")
+    if cut >= 0 and len(data) - cut < 64 and not re.match(ANSI_ESCAPE_RE, data[cut:]):
+        data, held = data[:cut], data[cut:]
+    else:
+        held = b""
+    return re.sub(ANSI_ESCAPE_RE, b"", data), held
+
+
+class _Stream(object):
+    """A service's pipe under the relay: its log, its prefix, its line not ended yet;
+    with `strip`, the log gets it without escape sequences (`held`: one cut off)."""
+    __slots__ = ("fd", "log_fd", "prefix", "pending", "strip", "held")
+
+    def __init__(self, fd, log_fd, prefix, strip=False):
         self.fd, self.log_fd, self.prefix, self.pending = fd, log_fd, prefix, b""
+        self.strip, self.held = strip, b""
 
 
 class Relay(object):
@@ -6089,10 +6161,12 @@ class Relay(object):
     def start(self):
         self.thread.start()
 
-    def add(self, name, fd, log_fd):
-        """Relay a service's pipe from now on (the relay closes it at its end)."""
+    def add(self, name, fd, log_fd, strip=False):
+        """Relay a service's pipe from now on (the relay closes it at its end); with
+        `strip`, its logfile gets what it writes without escape sequences (the colours
+        it was asked for: the terminal shows them, the log should not hold them)."""
         with self.lock:
-            self.added.append(_Stream(fd, log_fd, self.prefixes[name][0]))
+            self.added.append(_Stream(fd, log_fd, self.prefixes[name][0], strip))
         self.wake.wake()
 
     def own(self, name, text):
@@ -6204,7 +6278,10 @@ class Relay(object):
         if not data:
             return True
         if stream.log_fd is not None:
-            _write_all(stream.log_fd, data)
+            logged = data
+            if stream.strip:
+                logged, stream.held = strip_escapes(data, stream.held)
+            _write_all(stream.log_fd, logged)
         lines, stream.pending = relay_lines(stream.prefix, data, stream.pending, self.encoding)
         if lines:
             batch.append(lines)
@@ -6212,6 +6289,8 @@ class Relay(object):
 
     def _end(self, stream, batch):
         """A pipe closed: its partial last line is shown (and ended in the log)."""
+        if stream.held and stream.log_fd is not None:
+            _write_all(stream.log_fd, stream.held)
         if stream.pending:
             batch.append(stream.prefix + relay_convert(stream.pending, self.encoding) + b"\n")
             if stream.log_fd is not None:
@@ -6295,8 +6374,12 @@ def dev_precheck(ctx, services):
     running = [(s, found.started(s)) for s in services if found.started(s)]
     if running and not ctx.replace:
         for service, targets in running:
-            ctx.out.warn("dev_running", svc=service.name,
-                         pids=", ".join(str(t.pid) for t in targets))
+            pids = ", ".join(str(t.pid) for t in targets)
+            dev = dev_session_of(ctx, service, found.table)
+            if dev is not None:
+                ctx.out.warn("dev_running_dev", svc=service.name, pids=pids, dev=dev)
+            else:
+                ctx.out.warn("dev_running", svc=service.name, pids=pids)
         return EXIT_FAILED
     running = [(s, found.running(s)) for s in services if found.running(s)]
     if running and ctx.replace:     # what stop takes (leftovers on the ports too)
@@ -6345,11 +6428,34 @@ def cmd_dev(ctx, services):
         ctx.out = out
 
 
+def dev_path(service):
+    """The file that names the dev session running `service` (its procclean's PID)."""
+    return service.pidfile + ".dev"
+
+
+def restart_request_path(service):
+    """A restart of `service` asked from another terminal of the dev session that
+    runs it (the file names the asking procclean)."""
+    return service.pidfile + ".restart"
+
+
+def dev_session_of(ctx, service, table):
+    """The PID of the dev session (another procclean, alive) that runs `service`, or
+    None."""
+    pid = ctx.system.read_pidfile(dev_path(service)).pid
+    proc = table.get(pid) if pid else None
+    if proc is None or proc.zombie or not is_procclean(proc) \
+            or pid == ctx.system.self_pid():
+        return None
+    return pid
+
+
 class _DevEntry(object):
     """One service of a dev session: its child and where it stands."""
 
     def __init__(self, service):
-        self.service, self.child, self.launch = service, None, None
+        self.service, self.child, self.launch, self.health = service, None, None, None
+        self.owned = False          # dev_path names this session
         self.state = "waiting"      # waiting, running, exited, backoff, done
         self.ready = False          # its port listens and its health URL answers
         self.since = None           # when it (last) started
@@ -6402,11 +6508,20 @@ class DevSession(object):
                 raise
             return self.finish()
         finally:
+            for entry in self.entries:
+                self.disown(entry)
             signal.set_wakeup_fd(previous_fd)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.selector.close()
             self.wake.close()
+
+    def disown(self, entry):
+        """The service is no longer this session's: other terminals act on it alone."""
+        if entry.owned:
+            entry.owned = False
+            for path in (dev_path(entry.service), restart_request_path(entry.service)):
+                self.system.remove_file(path)
 
     def sleep(self, seconds):
         """Wait `seconds`, or less: a signal (a child's exit among them) wakes it."""
@@ -6416,6 +6531,7 @@ class DevSession(object):
     def loop(self):
         while self.signum is None and self.failure is None:
             now = self.system.clock()
+            self.take_requests()
             self.start_ready(now)
             if self.failure is None:
                 self.check_children(now)
@@ -6425,6 +6541,21 @@ class DevSession(object):
                 return              # every service was stopped from another terminal
             busy = any(e.state in ("waiting", "exited", "backoff") for e in self.entries)
             self.sleep(DEV_POLL if busy else DEV_IDLE)
+
+    def take_requests(self):
+        """A restart asked from another terminal (see cmd_restart): the service is
+        stopped and started again here, its output still in this stream."""
+        for entry in self.entries:
+            path = restart_request_path(entry.service)
+            if not entry.owned or not self.system.exists(path):
+                continue
+            asker = self.system.read_pidfile(path).pid
+            self.system.remove_file(path)
+            self.own(entry, "dev_restarting", pid=asker or "?")
+            if entry.state == "running":
+                report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
+                                                   entry.child.pid))
+            self.spawn(entry)
 
     def start_ready(self, now):
         """Start each service whose turn it is: the ones it starts after are ready."""
@@ -6471,8 +6602,8 @@ class DevSession(object):
         ctx, service = self.ctx, entry.service
         cwd, argv, shown = launch_plan(service)
         position = self.system.log_position(service.logfile)
-        child, fd, problem = spawn_tracked(ctx, service, (cwd, argv),
-                                           dev_env(ctx, service, ctx.out.colour), piped=True)
+        env = dev_env(ctx, service, ctx.out.colour)
+        child, fd, problem = spawn_tracked(ctx, service, (cwd, argv), env, piped=True)
         if child is None:
             self.failure = (entry, "start_error", dict(svc=service.name, error=problem))
             entry.state = "done"
@@ -6480,6 +6611,13 @@ class DevSession(object):
         entry.child, entry.state, entry.since, entry.ready = child, "running", \
             self.system.clock(), False
         entry.launch = Launch(ctx, service, child, shown, position, ready=True)
+        entry.health = HealthWatch(ctx, service, probe=False)   # (a probe is a log line)
+        if not entry.owned:
+            try:
+                self.system.write_pidfile(dev_path(service), self.system.self_pid())
+                entry.owned = True
+            except OSError:
+                pass    # other terminals cannot hand it a restart; the rest works
         try:
             log_fd = self.system.open_log(service.logfile)
         except OSError:
@@ -6487,12 +6625,14 @@ class DevSession(object):
         self.system.append_log(service.logfile, "dev: started %s PID %d: %s (in %s)"
                                % (service.name, child.pid, shown, cwd), create=True)
         self.own(entry, "dev_started", pid=child.pid, cmd=shown)
-        self.relay.add(service.name, fd, log_fd)
+        self.relay.add(service.name, fd, log_fd, strip="FORCE_COLOR" in env)
 
     def check_children(self, now):
         for entry in self.entries:
             if entry.state == "running":
                 status = entry.child.poll()
+                if status is None:
+                    status = self.check_health(entry, now)
                 if status is None:
                     continue
                 entry.status, entry.state = status, "exited"
@@ -6503,11 +6643,33 @@ class DevSession(object):
                 # are gone: that, and not a crash, is why the service ended.
                 if self.system.read_pidfile(entry.service.pidfile).pid != entry.child.pid:
                     entry.state = "done"
+                    self.disown(entry)
                     self.own(entry, "dev_outside")
                 elif now >= entry.check_until:
                     self.exited(entry, now)
                 if self.failure is not None:
                     return
+
+    def check_health(self, entry, now):
+        """A running service that was healthy and is no longer (its worker exited, it
+        stopped listening), as supervise sees it: said in the stream; supervised, it
+        is stopped for a restart (UNHEALTHY_EXIT, else None)."""
+        was = entry.health.trouble
+        bad = entry.health.look(entry.child.pid, now)
+        trouble = entry.health.trouble
+        if entry.health.healthy and not entry.ready:
+            entry.ready = True
+            if entry.service.port is not None:
+                self.own(entry, "dev_listening", port=entry.service.port)
+        if trouble is not None and trouble != was and (
+                entry.health.healthy or trouble[0] == "health_worker_exited"):
+            self.own(entry, trouble[0], **trouble[1])
+        if bad is None or not entry.service.supervise:
+            return None
+        self.own(entry, "dev_unhealthy", after=format_seconds(bad))
+        report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
+                                           entry.child.pid))
+        return UNHEALTHY_EXIT
 
     def exited(self, entry, now):
         """The service ended by itself: restart it (supervise = yes) or end the session."""
@@ -6737,15 +6899,70 @@ def _follow_logs(ctx, services, prefixes):
 
 
 def cmd_restart(ctx, services):
-    """Stop, then start; a service a supervisor ran is started supervised again."""
+    """Stop, then start; a service a supervisor ran is started supervised again; one
+    that a dev session runs (in another terminal) is restarted by that session, so
+    that its output stays in that terminal."""
     with service_locks(ctx, services):
         table = ctx.system.process_table()
-        ctx.keep_supervised = set(s.name for s in services if supervisor_alive(ctx, s, table))
-        code = cmd_stop(ctx, services)
-    if code != EXIT_OK:
+        sessions = dict((s.name, dev_session_of(ctx, s, table)) for s in services)
+        in_dev = [s for s in services if sessions[s.name] is not None]
+        rest = [s for s in services if sessions[s.name] is None]
+        asked = [s for s in in_dev if ask_dev_restart(ctx, s, sessions[s.name])]
+        ctx.keep_supervised = set(s.name for s in rest if supervisor_alive(ctx, s, table))
+        code = cmd_stop(ctx, rest) if rest else EXIT_OK
+    # Waited for outside the locks: the dev session may be ending, and stop then.
+    if len(asked) < len(in_dev) or not await_dev_restarts(ctx, asked, sessions, table):
+        code = EXIT_FAILED
+    if code != EXIT_OK or not rest:
         return code
     ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
-    return cmd_start(ctx, services)
+    return cmd_start(ctx, rest)
+
+
+def ask_dev_restart(ctx, service, dev):
+    """Ask the dev session `dev` to restart `service` (it looks for the request at
+    least every DEV_IDLE seconds); False (said) when the request cannot be made."""
+    if ctx.dry_run:
+        ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
+        return False
+    try:
+        ctx.system.write_pidfile(restart_request_path(service), ctx.system.self_pid())
+    except OSError as exc:
+        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
+                     % (restart_request_path(service), exc.strerror or exc))
+        return False
+    return True
+
+
+def await_dev_restarts(ctx, services, sessions, table):
+    """Wait until each dev session took its request and started its service again
+    (the pidfile names a new PID); said.  False if a session ended first, or did not
+    within the timeout."""
+    system = ctx.system
+    old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
+    deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
+    pending, ok = list(services), True
+    while pending:
+        for service in list(pending):
+            dev = sessions[service.name]
+            pid = system.read_pidfile(service.pidfile).pid
+            if not system.exists(restart_request_path(service)) and pid not in (
+                    None, old[service.name]):
+                ctx.out.say("dev_restarted", svc=service.name, dev=dev, pid=pid)
+            elif not system.still_running([table[dev]]):
+                ctx.out.warn("dev_restart_ended", svc=service.name, dev=dev)
+                ok = False
+            elif system.clock() >= deadline:
+                ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev,
+                             timeout=format_seconds(deadline - system.clock() + 0.0))
+                system.remove_file(restart_request_path(service))
+                ok = False
+            else:
+                continue
+            pending.remove(service)
+        if pending:
+            system.sleep(0.1)
+    return ok
 
 
 def cmd_kill_port(ctx, ports):

@@ -704,3 +704,41 @@ def test_terminal_closed_under_dev_runs_the_lifespan_shutdown(fstack):
         assert re.search(r"stop: PID \d+ stopped by SIGTERM", text), describe("dev", res, st)
         assert "SIGKILL" not in text, describe("dev", res, st)
     assert st.read("backend.pid") is None and st.read("frontend.pid") is None
+
+
+def test_restart_backend_from_another_terminal_stays_in_dev(fstack):
+    """`make restart-backend` in another terminal while `make dev` runs uvicorn and Vite:
+    the dev session restarts the backend itself, the new backend's output keeps appearing
+    in dev's stream, the old one ran its lifespan shutdown, dev runs on."""
+    st = fstack
+    marker = os.path.join(st.root, "lifespan.shutdown")
+    job = st.ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>dev.err', "sh", PY,
+                       "procclean.py", "dev"], cwd=st.root,
+                      env=st._env(backend_env("main_py", SHUTDOWN_MARKER=marker)), session=True)
+
+    def res():
+        return {"args": ("dev",), "rc": job.result and job.result.rc,
+                "stdout": st.read("dev.out") or "", "stderr": st.read("dev.err") or ""}
+
+    def startups():
+        return len(re.findall(r"^backend  \| .*Application startup complete",
+                              st.read("dev.out") or "", re.M))
+
+    assert_up(st, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS["main_py"])
+    assert_up(st, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    assert wait_for(lambda: startups() == 1, START_TIMEOUT), describe("dev", res(), st)
+    old = pidfile_pid(st, "backend")
+    restart = st.ok("restart-backend", env=backend_env("main_py", SHUTDOWN_MARKER=marker))
+    assert "restarted by its dev session" in restart["stdout"], describe("restart", restart, st)
+    assert wait_for(lambda: startups() == 2, START_TIMEOUT), describe("dev", res(), st)
+    assert pidfile_pid(st, "backend") != old
+    assert st.wait_http("http://127.0.0.1:8000/health")["status"] == 200
+    assert "lifespan shutdown in PID %d" % old in (st.read("lifespan.shutdown") or ""), \
+        describe("dev", res(), st)
+    assert job.result is None, describe("dev", res(), st)
+    assert "stopped from another terminal" not in st.read("dev.out"), describe("dev", res(), st)
+    job.signal(15)
+    result = job.wait(120)
+    assert not result.timed_out and result.rc == -15, describe("dev", res(), st)
+    assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])

@@ -212,3 +212,107 @@ def test_foreground_supervise_ends_by_the_signal_it_got(ns, tmp_path, python_edg
     assert "received SIGTERM; stopping backend" in read(tmp_path / "backend.log")
     assert (tmp_path / "backend.shutdown").exists(), read(tmp_path / "backend.log")
     assert nothing_left(ns) == [], ns.ps()
+
+
+# --------------------------------------------------------------------------------------------
+# 4. dev keeps the stack in one terminal
+
+# A reloader that never reaps its worker (uvicorn --reload's case: a worker killed stays
+# <defunct>, the reloader lives on, nothing listens); and a server that prints in colour
+# when FORCE_COLOR asks for it.
+MORE = r'''
+if mode == "lazyreloader":         # lazyreloader PORT
+    print("reloader watching for changes")
+    sys.stdout.flush()
+    worker = subprocess.Popen([sys.executable, __file__, "serve", args[0], "worker"])
+    time.sleep(3600)
+elif mode == "colour":             # colour PORT NAME
+    if os.environ.get("FORCE_COLOR"):
+        print("\x1b[32mgreen\x1b[0m and \x1b[1;31mbold red\x1b[0m text")
+    serve(args[0], args[1])
+'''
+
+
+def plain_pair(tmp_path, backend="serve 8000 backend", backend_fields=None):
+    project(tmp_path, {
+        "backend": (backend, dict({"port": "8000", "health": "off"},
+                                  **(backend_fields or {}))),
+        "frontend": ("serve 3000 frontend", {"port": "3000", "health": "off"}),
+    })
+    write(tmp_path / "app.py", APP + MORE)
+
+
+def test_restart_from_another_terminal_stays_in_the_dev_stream(ns, tmp_path, python_edge):
+    plain_pair(tmp_path)
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("backend", "frontend")
+    old = int(read(tmp_path / "backend.pid"))
+    r = ns.procclean("restart-backend", python=python_edge, timeout=TIMEOUT)
+    no_traceback(r)
+    assert r.rc == 0, r
+    assert "backend restarted by its dev session (procclean PID %d)" % dev.pid in r.stdout, r
+    # the new backend's output keeps appearing in dev's stream
+    assert wait_until(lambda: dev.out.count("backend  | backend listening on 8000") == 2,
+                      TIMEOUT), dev.out
+    new = started_pids(dev.out, "backend")
+    assert len(new) == 2 and new[0] == old and new[1] != old, dev.out
+    assert int(read(tmp_path / "backend.pid")) == new[1]
+    assert "backend  * restarting (asked from another terminal" in dev.out, dev.out
+    assert "stopped from another terminal" not in dev.out, dev.out
+    assert not ns.is_alive(old) and ns.is_alive(new[1])
+    assert dev.job.result is None, (dev.out, dev.err)          # dev runs on
+    assert started_pids(dev.out, "frontend") and len(started_pids(dev.out, "frontend")) == 1
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)
+    assert not (tmp_path / "backend.pid.dev").exists()
+
+
+def test_second_dev_says_the_stack_runs_in_another_terminal(ns, tmp_path, python_edge):
+    plain_pair(tmp_path)
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("backend", "frontend")
+    r = ns.procclean("dev", python=python_edge, timeout=TIMEOUT)
+    no_traceback(r)
+    assert r.rc == 1, r
+    assert ("backend already runs in the dev session of another terminal (procclean PID %d"
+            % dev.pid) in r.stderr, r
+    assert "in the background" not in r.stderr, r
+    assert dev.job.result is None, dev.out
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)
+
+
+def test_logfile_has_no_colour_codes_the_terminal_shows(ns, tmp_path, python_edge):
+    from test_int_dev import run_on_a_terminal
+    plain_pair(tmp_path, backend="colour 8000 backend")
+    d = run_on_a_terminal(ns, tmp_path, python_edge, {})
+    assert d["up"] == "done", d
+    assert "\x1b[32mgreen\x1b[0m and \x1b[1;31mbold red\x1b[0m text" in d["out"], d
+    log = read(tmp_path / "backend.log")
+    assert "green and bold red text\n" in log, repr(log)
+    assert "\x1b" not in log, repr(log)
+
+
+def test_supervised_worker_death_is_shown_and_restarted(ns, tmp_path, python_edge):
+    plain_pair(tmp_path, backend="lazyreloader 8000",
+               backend_fields={"supervise": "yes", "unhealthy_after": "1"})
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("worker", "frontend")
+    dev.wait_for("backend  * listening on port 8000")      # dev saw it healthy
+    reloader = int(read(tmp_path / "backend.pid"))
+    worker = [p["pid"] for p in ns.ps() if p["ppid"] == reloader]
+    assert len(worker) == 1, ns.ps()
+    ns.kill(worker, signal.SIGKILL)
+    dev.wait_for("backend  * its worker PID %d exited; nothing of it listens on port 8000"
+                 % worker[0])
+    dev.wait_for("backend  * unhealthy for")
+    assert wait_until(lambda: dev.out.count("backend  | worker listening on 8000") == 2,
+                      TIMEOUT), dev.out
+    assert len(started_pids(dev.out, "backend")) == 2, dev.out
+    assert not ns.is_alive(reloader)
+    assert dev.job.result is None, (dev.out, dev.err)
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)

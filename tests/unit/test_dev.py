@@ -170,3 +170,17 @@ def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
         assert f.read() == b"half a line\nno newline \xff\n"
     with open(logs["api"], "rb") as f:
         assert f.read().count(b"\n") == 5000
+
+
+def test_escape_sequences_stripped_for_the_log_even_when_cut_between_reads():
+    """What FORCE_COLOR makes a service write stays on the terminal, not in its log: a
+    colour (CSI), a title or link (OSC), a charset switch; a sequence cut by a read is
+    held until the next."""
+    data = b"\x1b[32mgreen\x1b[0m \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x1b(Bok\n\x1b[1;3"
+    logged, held = procclean.strip_escapes(data, b"")
+    assert logged == b"green link ok\n" and held == b"\x1b[1;3"
+    logged, held = procclean.strip_escapes(b"1mbold\x1b[0m\n", held)
+    assert logged == b"bold\n" and held == b""
+    # a lone ESC that starts nothing is let through once it cannot be a sequence's start
+    logged, held = procclean.strip_escapes(b"\x1b" + b"x" * 70, b"")
+    assert held == b"" and logged.endswith(b"x" * 69)
