@@ -4161,8 +4161,9 @@ def settle_ports(ctx, command):
     setting = getattr(config, "port_offset", None)
     if setting is None:
         return
-    movable = [s for s in config.services.values()
-               if s.port is not None and s.name not in config.fixed_ports]
+    # the project's services: not the built-in frontend of a `services = backend` project
+    movable = [config.services[n] for n in config.default_names
+               if config.services[n].port is not None and n not in config.fixed_ports]
     if setting == "auto":
         launching = command in LAUNCH_COMMANDS and not ctx.dry_run
         offset = checkout_offset(ctx, movable, launching)

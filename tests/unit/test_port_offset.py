@@ -86,3 +86,21 @@ def test_a_main_checkout_keeps_the_ports_and_moves_off_another_checkouts(tmp_pat
         procclean.Listener(3000 + offset, "127.0.0.1", "ipv4", 40)])
     ctx = context(system, "restart")
     assert ctx.config.services["backend"].port == 8000 + offset
+
+
+def test_only_the_projects_services_have_ports_to_move(tmp_path, monkeypatch):
+    """A backend-only project (`services = backend`, as init writes for
+    yizhengtang/CICD2_Lab_6_Service_B): the built-in frontend it does not have neither
+    shows in the ports line nor moves the checkout because something else holds 3000."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = backend\nport_offset = auto\n")
+    (tmp_path / ".git").mkdir()
+    other = FakeProc(40, 1, "node server.js", cwd="/src/another-app")
+    system = FakeSystem([other], listeners=[procclean.Listener(3000, "127.0.0.1", "ipv4", 40)])
+    ctx = context(system, "dev")
+    assert ctx.config.services["backend"].port == 8000
+    assert (tmp_path / ".procclean-offset").read_text() == "0\n"
+    code, out, err = invoke(["status"], system)
+    assert "ports: offset +0 for this checkout (port_offset = auto, recorded in " \
+        ".procclean-offset): backend 8000\n" in out, out
