@@ -13,10 +13,8 @@ if TESTS not in sys.path:
 import nslib  # noqa: E402
 from nslib import Namespace  # noqa: E402
 
-# Copies of real repos (test data) may hold test suites of their own: never ours to run.
-collect_ignore = ["fixtures", "data"]
-
-# Copies of real projects (init's fixtures) carry their own tests and conftest.py: data here.
+# Repos modelled on real projects (init's fixtures, test data) carry tests and conftest.py
+# files of their own, as such projects do: data here, never ours to run.
 collect_ignore = ["fixtures", "data"]
 
 

@@ -4,8 +4,8 @@ command the repo documents (README, pyproject scripts, package.json scripts, Pro
 frontends in web/, apps/web, the root (Vite, Next, CRA); what init says when it does not find
 a service the repo seems to have.
 
-Each fixture under tests/fixtures/init is a trimmed copy of a public repo (its README names
-them). The tests assert what init writes (procclean.ini, read back the way every command reads
+Each layout fixture under tests/fixtures/init is modelled on a public repo (its README names
+them) and written for procclean. The tests assert what init writes (procclean.ini, read back the way every command reads
 it) and what it says; the patterns it writes are checked against `ps -ef` lines of the real
 programs (captured in a PID namespace, see PS_LINES). No process is started or signalled here.
 """
@@ -121,9 +121,9 @@ def test_full_stack_fastapi_template(project, init):
     assert code == 0, (out, err)
     assert body(repo) == [
         "[procclean]", "services = backend frontend",
-        "# found: development.md line 23 (documented: uv run fastapi dev)", "[backend]",
+        "# found: development.md line 25 (documented: uv run fastapi dev)", "[backend]",
         "# made to match the command as ps shows it", "pattern = fastapi dev",
-        "# development.md line 23", "command = uv run fastapi dev --port {port}",
+        "# development.md line 25", "command = uv run fastapi dev --port {port}",
         "cwd = backend",
         "# found: frontend/package.json (dev script: vite, port 5173)", "[frontend]",
         "# bun runs the dev script (as ps shows it)",
@@ -141,8 +141,8 @@ def test_procfile_dev_entries_are_the_services(project, init):
     repo = project("django-procfile-dev")
     code, out, err = init()
     assert code == 0, (out, err)
-    assert "found web: Procfile.dev line 1 (uv run python manage.py runserver)" in out
-    assert "found worker: Procfile.dev line 2 (uv run python scripts/dev_qcluster.py)" in out
+    assert "found web: Procfile.dev line 2 (uv run python manage.py runserver)" in out
+    assert "found worker: Procfile.dev line 3 (uv run python scripts/dev_qcluster.py)" in out
     cfg, svc = services()
     assert cfg.default_names == ["web", "worker"]
     assert (svc["web"].command, svc["web"].port, svc["web"].cwd) == (
@@ -152,7 +152,7 @@ def test_procfile_dev_entries_are_the_services(project, init):
     assert matches(svc["web"], "django", "bystander-python") == ["django"]
     assert not svc["worker"].regex.search(ps_line(PS_LINES["django"]))
     text = read(repo / "procclean.ini")
-    assert "# Procfile.dev line 1 (web: uv run python manage.py runserver)" in text
+    assert "# Procfile.dev line 2 (web: uv run python manage.py runserver)" in text
     assert "[backend]" not in text and "[frontend]" not in text
 
 
@@ -164,13 +164,13 @@ def test_heroku_procfile_port_and_release_phase(project, init):
     assert code == 0, (out, err)
     cfg, svc = services()
     assert cfg.default_names == ["web", "worker", "beat"]
-    assert svc["web"].command == ("{python} -m gunicorn app.main:app -w 4 -k "
-                                  "uvicorn.workers.UvicornWorker --bind 0.0.0.0:{port}")
+    assert svc["web"].command == ("{python} -m gunicorn app.main:app -k "
+                                  "uvicorn.workers.UvicornWorker -w 3 --bind 0.0.0.0:{port}")
     assert svc["web"].port == 5000
     assert svc["web"].pattern == r"gunicorn app\.main:app"
     assert svc["worker"].pattern == r"celery -A app\.tasks\.celery_app worker"
     assert svc["beat"].pattern == r"celery -A app\.tasks\.celery_app beat"
-    assert "# Procfile line 1: $PORT, as foreman and honcho number it" in \
+    assert "# Procfile line 2: $PORT, as foreman and honcho number it" in \
         read(repo / "procclean.ini")
     assert "release" not in cfg.default_names
 
