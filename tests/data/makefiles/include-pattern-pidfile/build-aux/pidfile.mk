@@ -1,8 +1,9 @@
-# pidfile cleanup as a pattern rule: `make NAME.pid.clean` kills NAME.pid's process
-ifeq ($(words $(filter $(abspath $(lastword $(MAKEFILE_LIST))),$(abspath $(MAKEFILE_LIST)))),1)
+# `make NAME.pid.clean` stops the process whose PID NAME.pid holds, then removes the file.
+ifndef PIDFILE_MK
+PIDFILE_MK := 1
 
 %.pid.clean:
-	if [ -e $*.pid ]; then kill $$(cat $*.pid) || true; fi
+	if [ -f $*.pid ]; then kill $$(cat $*.pid) || true; fi
 	rm -f $*.pid
 .PHONY: %.pid.clean
 
