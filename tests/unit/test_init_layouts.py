@@ -113,7 +113,7 @@ def test_uv_project_without_documentation_is_run_by_its_module_path(project, ini
 
 def test_full_stack_fastapi_template(project, init):
     """fastapi/full-stack-fastapi-template: backend/app/main.py, `uv run fastapi dev` in
-    development.md at the root ("from the `backend` directory", in prose) and in
+    development.md at the root (to run in the `backend` directory, said only in prose) and in
     backend/README.md, a uv workspace, a Vite frontend run by bun (bun.lock at the root).
     `fastapi dev` finds app/main.py from backend/, not from the root: it runs there."""
     repo = project("full-stack-fastapi-template")
