@@ -184,3 +184,43 @@ def test_escape_sequences_stripped_for_the_log_even_when_cut_between_reads():
     # a lone ESC that starts nothing is let through once it cannot be a sequence's start
     logged, held = procclean.strip_escapes(b"\x1b" + b"x" * 70, b"")
     assert held == b"" and logged.endswith(b"x" * 69)
+
+
+def test_summary_says_when_sigkill_went_and_why_not_the_grace():
+    """A second Ctrl-C cut the 600 s grace short: the summary says so, truly."""
+    system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None)])
+    out = io.StringIO()
+    config = procclean.load_config(environ={})
+    ctx = procclean.Context(system, config, procclean.Reporter(stdout=out, stderr=out,
+                                                               environ={}), grace=600.0)
+    backend = config.services["backend"]
+    target = procclean.Target(system.procs[100].process(), backend, "pattern")
+    ctx.hurry = True
+    done, _ = procclean.stop_processes(ctx, [target], system.process_table())
+    procclean.report_summary(ctx, backend, done, grace_used=True)
+    text = out.getvalue()
+    assert "backend: 1 process(es) stopped, 1 of them with SIGKILL after 0 s (Ctrl-C again)" \
+        in text, text
+    assert "600 s" not in text, text
+
+
+def test_backoff_doubles_gives_up_and_resets_after_a_stable_run():
+    backoff = procclean.Backoff(3)
+    assert [backoff.next(t, t) for t in (0.0, 1.0, 3.0)] == [1.0, 2.0, 4.0]
+    assert backoff.next(8.0, 7.0) is None               # a 4th restart within a minute
+    assert len(backoff.restarts) == 3
+    assert backoff.next(100.0, 60.0) == 1.0             # up 40 s: stable; a minute later
+
+
+class _Svc(object):
+    def __init__(self, name, after=()):
+        self.name, self.after = name, tuple(after)
+
+
+def test_start_waves_cut_before_each_service_that_waits_for_an_earlier_one():
+    names = lambda waves: [[s.name for s in wave] for wave in waves]     # noqa: E731
+    services = [_Svc("db"), _Svc("backend", ["db"]), _Svc("worker", ["db"]),
+                _Svc("frontend", ["backend"]), _Svc("docs")]
+    assert names(procclean.start_waves(services)) == [
+        ["db"], ["backend"], ["worker"], ["frontend", "docs"]]
+    assert names(procclean.start_waves([_Svc("a"), _Svc("b", ["zzz"])])) == [["a", "b"]]
