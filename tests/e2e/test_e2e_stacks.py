@@ -742,3 +742,49 @@ def test_restart_backend_from_another_terminal_stays_in_dev(fstack):
     result = job.wait(120)
     assert not result.timed_out and result.rc == -15, describe("dev", res(), st)
     assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])
+
+
+# --------------------------------------------------------------------------- issue 21:
+# `after` with supervision, and a wait that ends with the awaited service's outcome
+
+def test_supervised_backend_and_vite_after_it_start_together(fstack):
+    """uvicorn --reload under a supervisor (`supervise = yes`) and Vite with `after =
+    backend`, started together, then restarted together: no lock held against the
+    supervisor, both up."""
+    st = fstack
+    env = backend_env("reload", PROCCLEAN_BACKEND_SUPERVISE="yes",
+                      PROCCLEAN_FRONTEND_AFTER="backend")
+    for command in ("start", "restart"):
+        res = st.ok(command, "--wait", env=env)
+        assert "busy" not in res["stdout"] + res["stderr"], describe(command, res, st)
+        assert "supervising backend" in res["stdout"], describe(command, res, st)
+        assert "started frontend" in res["stdout"], describe(command, res, st)
+        assert st.wait_http("http://127.0.0.1:8000/health")["status"] == 200
+        assert st.wait_http("http://127.0.0.1:3000/")["status"] == 200
+    res = st.ok("stop", env=env)
+    assert_all_gone(st, res, [BACKEND_PORT, FRONTEND_PORT])
+
+
+def test_dev_ends_when_the_backend_vite_waits_for_failed(fstack):
+    """The app's start-up fails under --reload (the reloader lives on) and Vite starts after
+    the backend: dev says at once that the backend failed, with its log, never starts Vite,
+    and leaves nothing running."""
+    st = fstack
+    env = st._env(backend_env("reload", FAIL_STARTUP="1", PROCCLEAN_FRONTEND_AFTER="backend"))
+    job = st.ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>dev.err', "sh", PY,
+                       "procclean.py", "dev", "--timeout", "900"], cwd=st.root, env=env,
+                      session=True)
+    result = job.wait(180)      # generous; the outcome is known a second after the failure
+
+    def res():
+        return {"args": ("dev",), "rc": result.rc, "stdout": st.read("dev.out") or "",
+                "stderr": st.read("dev.err") or ""}
+
+    assert not result.timed_out and result.rc == 1, describe("dev", res(), st)
+    out, err = res()["stdout"], res()["stderr"]
+    assert "frontend * not started: backend failed" in out, describe("dev", res(), st)
+    assert "backend: its start-up failed, nothing listens on port 8000" in err, \
+        describe("dev", res(), st)
+    assert "Application startup failed" in err, describe("dev", res(), st)
+    assert "frontend * started" not in out, describe("dev", res(), st)
+    assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])
