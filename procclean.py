@@ -6466,6 +6466,21 @@ class _DevEntry(object):
         self.backoff = None         # supervised: its Backoff, as supervise
 
 
+def terminal_hung_up(fd):
+    """Whether the terminal on `fd` hung up (poll: POLLHUP).  Closing a terminal
+    signals only its session's leader: under `tmux new 'make dev'` (or ssh) that is make,
+    which waits for dev without passing the SIGHUP on; dev sees the hang-up itself."""
+    import select
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLHUP)
+    try:
+        return any(events & select.POLLHUP for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 class DevSession(object):
     """The running dev session: starts, watches, restarts and stops the services."""
 
@@ -6475,6 +6490,7 @@ class DevSession(object):
         self.by_name = dict((e.service.name, e) for e in self.entries)
         self.signum = None          # the first stop signal
         self.failure = None         # (entry, message key, values): why it ends with 1
+        self.tty = None             # the terminal dev runs in, watched for its hang-up
 
     def own(self, entry, key, **values):
         self.relay.own(entry.service.name, self.ctx.out.text(key, **values))
@@ -6498,6 +6514,9 @@ class DevSession(object):
                 self.ctx.hurry = True
 
         previous = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
+        # nohup (SIGHUP ignored) asks to outlive the terminal; else its hang-up stops dev
+        self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
+            next((fd for fd in (0, 1, 2) if os.isatty(fd)), None)
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
         try:
@@ -6536,6 +6555,9 @@ class DevSession(object):
             self.start_ready(now)
             if self.failure is None:
                 self.check_children(now)
+            if self.signum is None and self.tty is not None and terminal_hung_up(self.tty):
+                import signal
+                self.signum = signal.SIGHUP     # as if the terminal's SIGHUP reached dev
             if self.signum is not None or self.failure is not None:
                 return
             if all(e.state == "done" for e in self.entries):

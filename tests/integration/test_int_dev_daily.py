@@ -316,3 +316,35 @@ def test_supervised_worker_death_is_shown_and_restarted(ns, tmp_path, python_edg
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
+
+
+# Found by trying `tmux new -d 'make dev'; tmux kill-server` on a real FastAPI repo: the
+# terminal's hang-up reaches only its session's leader, make, which waits for dev without
+# passing it on; dev and the servers ran on with no terminal, for ever.
+PTY_HANGUP_LEADER = PTY_PUMP + r"""
+wait_for = sys.argv[2].encode()
+up = pump(lambda: out.count(wait_for) >= 2, 60)
+os.kill(pid, signal.SIGHUP)     # tmux kill-server: SIGHUP to the pane's process (make)...
+os.close(fd)                    # ...and the terminal closes under dev
+rc = reap(90)
+print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
+"""
+
+
+def test_terminal_closed_under_make_dev_stops_the_stack(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(argv))
+    write(tmp_path / "pty_hangup.py", PTY_HANGUP_LEADER)
+    r = ns.run([python_edge, "pty_hangup.py", json.dumps(["/usr/bin/make", "dev"]),
+                "listening on"], env={"TERM": "xterm"}, timeout=200)
+    assert r.rc == 0, r
+    d = json.loads(r.stdout)
+    assert d["up"] == "done", d
+    assert d["rc"] == -signal.SIGHUP, d         # make, then the shell, see the hang-up
+    for name in ("backend", "frontend"):
+        log = read(tmp_path / (name + ".log"))
+        assert (tmp_path / (name + ".shutdown")).exists(), (name, log, d["out"])
+        assert re.search(r"stop: PID \d+ stopped by SIGTERM$", log, re.M), log
+    assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
+    assert nothing_left(ns) == [], ns.ps()
