@@ -6934,7 +6934,8 @@ def cmd_restart(ctx, services):
         ctx.keep_supervised = set(s.name for s in rest if supervisor_alive(ctx, s, table))
         code = cmd_stop(ctx, rest) if rest else EXIT_OK
     # Waited for outside the locks: the dev session may be ending, and stop then.
-    if len(asked) < len(in_dev) or not await_dev_restarts(ctx, asked, sessions, table):
+    if len(asked) < len(in_dev) and not ctx.dry_run \
+            or not await_dev_restarts(ctx, asked, sessions, table):
         code = EXIT_FAILED
     if code != EXIT_OK or not rest:
         return code
@@ -6976,8 +6977,7 @@ def await_dev_restarts(ctx, services, sessions, table):
                 ctx.out.warn("dev_restart_ended", svc=service.name, dev=dev)
                 ok = False
             elif system.clock() >= deadline:
-                ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev,
-                             timeout=format_seconds(deadline - system.clock() + 0.0))
+                ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev)
                 system.remove_file(restart_request_path(service))
                 ok = False
             else:

@@ -247,6 +247,10 @@ def test_restart_from_another_terminal_stays_in_the_dev_stream(ns, tmp_path, pyt
     dev = Dev(ns, tmp_path, python_edge)
     dev.up("backend", "frontend")
     old = int(read(tmp_path / "backend.pid"))
+    r = ns.procclean("restart-backend", "--dry-run", python=python_edge, timeout=TIMEOUT)
+    assert r.rc == 0 and "would ask backend's dev session (procclean PID %d)" % dev.pid \
+        in r.stdout, r
+    assert int(read(tmp_path / "backend.pid")) == old
     r = ns.procclean("restart-backend", python=python_edge, timeout=TIMEOUT)
     no_traceback(r)
     assert r.rc == 0, r
