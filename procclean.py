@@ -6430,14 +6430,20 @@ def cmd_dev(ctx, services):
 
 
 def dev_path(service):
-    """The file that names the dev session running `service` (its procclean's PID)."""
-    return service.pidfile + ".dev"
+    """The file that names the dev session running `service` (its procclean's PID):
+    backend.dev.pid beside backend.pid (a .gitignore's `*.pid` covers it)."""
+    return _beside_pidfile(service, ".dev")
 
 
 def restart_request_path(service):
     """A restart of `service` asked from another terminal of the dev session that
-    runs it (the file names the asking procclean)."""
-    return service.pidfile + ".restart"
+    runs it (backend.restart.pid, naming the asking procclean)."""
+    return _beside_pidfile(service, ".restart")
+
+
+def _beside_pidfile(service, infix):
+    root, ext = os.path.splitext(service.pidfile)
+    return root + infix + ext if ext else service.pidfile + infix
 
 
 def dev_session_of(ctx, service, table):

@@ -269,7 +269,7 @@ def test_restart_from_another_terminal_stays_in_the_dev_stream(ns, tmp_path, pyt
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
-    assert not (tmp_path / "backend.pid.dev").exists()
+    assert not (tmp_path / "backend.dev.pid").exists()
 
 
 def test_second_dev_says_the_stack_runs_in_another_terminal(ns, tmp_path, python_edge):
