@@ -7287,13 +7287,24 @@ def modules_needed(args, cwd):
     return sorted(set(needed), key=needed.index)
 
 
+def _python_as_started(program, cwd):
+    """The `python` of a start command as start runs it: with another project's venv
+    active, start's PATH has the project's venv in its place (python_env)."""
+    import shutil
+    env = dict(os.environ)
+    if os.sep in program or not env.get("VIRTUAL_ENV"):
+        return program
+    python_env(env, cwd)
+    return shutil.which(program, path=env.get("PATH", "")) or program
+
+
 def check_imports(service, cwd, argv):
     """For a command run by a Python interpreter ({python}, or python3 ...): the
     modules it needs that this interpreter cannot import, with how to install them."""
     if "{python}" in service.command:
         python, how, values = python_toolchain(cwd)
     elif re.match(r"^python[\d.]*$", os.path.basename(argv[0])):
-        python, how, values = [argv[0]], None, {}
+        python, how, values = [_python_as_started(argv[0], cwd)], None, {}
     else:
         return []
     modules = modules_needed(argv[len(python):], cwd)

@@ -233,6 +233,25 @@ def test_the_projects_venv_wins_over_an_unrelated_active_one(ns, tmp_path, pytho
             "project's" % (decoy, decoy)) in r.stderr, r
 
 
+def test_doctor_checks_the_python_start_runs_for_a_literal_python(ns, tmp_path, python_edge):
+    """A command that says `python` (as init takes it from a Makefile recipe) with an
+    unrelated venv active: start runs the project's venv (its bin takes the active one's
+    place on PATH), so doctor checks that one and proposes installing there, not into the
+    active venv (found on yizhengtang/CICD2_Lab_6_Service_B with its Makefile replaced)."""
+    project = make_project(tmp_path / "proj")
+    main = os.path.join(str(project), "backend", "main.py")
+    write(main, "import projdep\n" + read(main))
+    write(project / "procclean.ini", "[backend]\ncommand = python main.py\ncwd = backend\n")
+    decoy = make_venv(python_edge, tmp_path / "elsewhere" / "venv")
+    own = make_venv(python_edge, project / "backend" / ".venv")
+    own_python = os.path.join(own, "bin", "python")
+    env = {"VIRTUAL_ENV": decoy, "PATH": "%s/bin:%s" % (decoy, os.environ.get("PATH", ""))}
+    r = ns.procclean("doctor", "backend", cwd=str(project), env=env, python=python_edge)
+    assert "backend: %s cannot import projdep" % own_python in r.stdout, r
+    assert "fix: %s -m pip install projdep" % own_python in r.stdout, r
+    assert decoy not in r.stdout, r
+
+
 # --- item 2: checkouts side by side ----------------------------------------------------------
 
 AUTO_INI = ("[procclean]\nport_offset = auto\n\n[backend]\ncommand = {python} main.py --port "
