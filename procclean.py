@@ -8048,6 +8048,22 @@ def _python_files(folder, base, depth=4, limit=400):
     return found[:limit]
 
 
+def _package_run(folder, base, path, text):
+    """(command, pattern, how, folder) for a script at the top of a package that imports
+    its own package by name (`from backend.config import settings` in backend/main.py,
+    Wchoi189/blog-creator-agent): run as `python -m backend.main` from the folder above,
+    as its README says, since `python main.py` in backend/ fails (No module named
+    'backend'); None for any other script."""
+    name = os.path.basename(os.path.normpath(base))
+    if base in (".", "") or not os.path.isfile(os.path.join(folder, base, "__init__.py")) \
+            or not re.search(r"^\s*(?:from|import)\s+%s\." % re.escape(name), text, re.M):
+        return None
+    module = "%s.%s" % (name, path[:-3])
+    command = "{python} -m " + module
+    return command, pattern_for(command), "python -m " + module, \
+        os.path.dirname(os.path.normpath(base)) or "."
+
+
 def _backend_from_code(folder, base, files=None):
     """The backend the code of the Python project at `base` defines: Django's
     manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
@@ -8077,6 +8093,8 @@ def _backend_from_code(folder, base, files=None):
             pattern = BUILTIN_SERVICES[0]["pattern"] if path == "main.py" else \
                 pattern_for(command)
             how = "python " + path
+            command, pattern, how, cwd = _package_run(folder, base, path, text) or (
+                command, pattern, how, base)
         elif asgi or flask:
             framework = asgi.group(2) if asgi else "Flask"
             app = (asgi or flask).group(1) if (asgi or flask).group(1) else None
@@ -8095,7 +8113,8 @@ def _backend_from_code(folder, base, files=None):
         default = "5000" if framework == "Flask" else "8000"
         port = port_match.group(1) if port_match else default
         return FoundService("backend", {
-            "pattern": pattern, "port": port, "command": command, "cwd": base,
+            "pattern": pattern, "port": port, "command": command,
+            "cwd": cwd if script else base,
             "health": "auto"}, "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
                 "pattern": "made to match the command as ps shows it",
                 "port": where + " (port=%s)" % port if port_match else

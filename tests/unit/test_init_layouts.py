@@ -583,3 +583,26 @@ def test_a_documented_rq_worker_is_a_third_service(project, init):
         "uv run rq worker high default", "api", None)
     assert worker.regex.search(ps_line("/repo/api/.venv/bin/python /repo/api/.venv/bin/rq "
                                        "worker high default"))
+
+
+def test_a_main_that_imports_its_own_package_runs_as_a_module_from_above(project, init):
+    """Wchoi189/blog-creator-agent: backend/ is a package whose main.py says `from
+    backend.config import settings` and runs uvicorn under __main__; its README says
+    `python -m backend.main` from the root. `python main.py` in backend/ fails there (No
+    module named 'backend'): init writes the module run, from the folder above."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi"]\n')
+    (repo / "backend").mkdir()
+    (repo / "backend" / "__init__.py").write_text("")
+    (repo / "backend" / "config.py").write_text("PORT = 8000\n")
+    (repo / "backend" / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom backend.config import PORT\n\napp = FastAPI()\n\n"
+        "if __name__ == \"__main__\":\n    import uvicorn\n\n"
+        "    uvicorn.run(\"backend.main:app\", port=PORT)\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: backend/main.py (FastAPI app, run as python -m backend.main)" in out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == ("{python} -m backend.main", ".")
+    assert backend.regex.search(ps_line("/repo/.venv/bin/python -m backend.main"))
+    assert not backend.regex.search(ps_line(PS_LINES["bystander-python"]))
