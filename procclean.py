@@ -7969,8 +7969,17 @@ def _resolves(folder, cwd, command):
     name = next(g for g in match.groups() if g)
     path = name if name.endswith(".py") else name.replace(".", os.sep)
     root = os.path.join(folder, cwd)
-    return any(os.path.exists(os.path.join(root, sub, p)) for sub in ("", "src")
-               for p in (path, path + ".py", os.path.join(path, "__init__.py")))
+    found = [os.path.join(root, sub, p) for sub in ("", "src")
+             for p in (path, path + ".py", os.path.join(path, "__init__.py"))
+             if os.path.exists(os.path.join(root, sub, p))]
+    if found and match.group(1):
+        # `uvicorn main:app` of a main.py that defines no app (a README behind its code)
+        attr = command[match.end(1) + 1:match.end()]
+        text = _read_text(found[0]) if found[0].endswith(".py") else None
+        return text is None or bool(re.search(
+            r"(?m)^\s*(?:%s\s*[:=]|(?:async\s+)?def\s+%s\b|class\s+%s\b|(?:from|import)\b.*\b%s\b)"
+            % ((re.escape(attr),) * 4), text))
+    return bool(found)
 
 
 def _from_documented(folder, candidates, bases, name, kind):

@@ -606,3 +606,31 @@ def test_a_main_that_imports_its_own_package_runs_as_a_module_from_above(project
     assert (backend.command, backend.cwd) == ("{python} -m backend.main", ".")
     assert backend.regex.search(ps_line("/repo/.venv/bin/python -m backend.main"))
     assert not backend.regex.search(ps_line(PS_LINES["bystander-python"]))
+
+
+def test_a_documented_app_the_module_does_not_define_is_not_taken(project, init):
+    """rizperdana/fast-vite-todo-ai: the README says `uvicorn main:app --reload` in backend/,
+    but backend/main.py defines no app: it runs uvicorn.run("app.main:app", port=7777) under
+    __main__. `uvicorn main:app` would fail (Attribute "app" not found in module "main"):
+    init runs the script the code has, on its port."""
+    repo = project("neither")
+    (repo / "README.md").write_text("## Backend\n\n```bash\ncd backend\n"
+                                    "uvicorn main:app --reload\n```\n")
+    (repo / "backend" / "app").mkdir(parents=True)
+    (repo / "backend" / "pyproject.toml").write_text(
+        '[project]\nname = "api"\ndependencies = ["fastapi", "uvicorn"]\n')
+    (repo / "backend" / "app" / "__init__.py").write_text("")
+    (repo / "backend" / "app" / "main.py").write_text(
+        "from fastapi import FastAPI\n\napp = FastAPI()\n")
+    (repo / "backend" / "main.py").write_text(
+        "import uvicorn\n\nif __name__ == \"__main__\":\n    uvicorn.run(\"app.main:app\", "
+        "host=\"127.0.0.1\", port=7777, reload=True)\n")
+    code, out, _ = init()
+    assert code == 0
+    assert "documented: uvicorn main:app" not in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == ("{python} main.py", "backend", 7777)
+    # the documented command of a module that does define its app is still taken
+    (repo / "backend" / "main.py").write_text("from app.main import app\n")
+    code, out, _ = init("--force")
+    assert "documented: uvicorn main:app --reload" in out, out
