@@ -560,8 +560,9 @@ def crowd_argv(i):
 
 
 # What the project's scope costs on a crowded machine, phase by phase, in one process
-# (a fresh System each run: nothing cached): the table, the tags read from every
-# /proc/PID/environ, and stop's second look (only the PIDs new since the first read).
+# (a fresh System each run: nothing cached): the table (stat, cmdline), the tags read from
+# the /proc/PID/environ procclean may read, and stop's second look (only the PIDs new since
+# the first read).
 SCOPE_PROBE = r"""
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
