@@ -2892,6 +2892,7 @@ MESSAGES = {
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, recorded in {file}",
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
+        "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
         "ports_moved": "{warn} ports: port {port} is held by PID {pid} in {folder}, not this checkout's: this checkout now uses port offset +{offset} ({ports}), recorded in {file}",
         "offset_unwritten": "{warn} cannot record the port offset in {file}: {error}",
@@ -3154,6 +3155,7 @@ MESSAGES = {
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
+        "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "ports_moved": "{warn} 端口: 端口 {port} 被 {folder} 中的 PID {pid} 占用, 不属于本检出: 本检出改用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "offset_unwritten": "{warn} 无法把端口偏移记录到 {file}: {error}",
@@ -4177,6 +4179,11 @@ def settle_ports(ctx, command):
     config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
                     "file": OFFSET_FILE if setting == "auto" else None,
                     "ports": dict((s.name, s.port) for s in movable)}
+    if offset and command in LAUNCH_COMMANDS and not ctx.dry_run:
+        for service in movable:
+            if not port_follows(service):       # it listens where its command says
+                ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
+                ctx.out.warn("port_hint_fixed", svc=service.name)
 
 
 def checkout_offset(ctx, movable, launching):

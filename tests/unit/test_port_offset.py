@@ -104,3 +104,31 @@ def test_only_the_projects_services_have_ports_to_move(tmp_path, monkeypatch):
     code, out, err = invoke(["status"], system)
     assert "ports: offset +0 for this checkout (port_offset = auto, recorded in " \
         ".procclean-offset): backend 8000\n" in out, out
+
+
+def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, monkeypatch,
+                                                                    capsys):
+    """rizperdana/fast-vite-todo-ai in a git worktree: backend/main.py runs uvicorn on 7777
+    whatever PORT says, and the Vite dev script takes no port. dev said `this checkout uses
+    port offset +580 (backend 8357, frontend 5753)`, then the backend died with Address
+    already in use. Each service that will not move is named before anything starts, with
+    how to make it move; one whose command has {port} is not."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nport_offset = 10\n\n[backend]\ncommand = {python} main.py\n"
+        "cwd = backend\nport = 7777\n\n[frontend]\ncommand = npm run dev -- --port {port}\n"
+        "cwd = frontend\n")
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "main.py").write_text(
+        "import uvicorn\nuvicorn.run('app.main:app', port=7777)\n")
+    (tmp_path / "frontend").mkdir()
+    capsys.readouterr()
+    ctx = context(FakeSystem([]), "dev")
+    assert ctx.config.services["backend"].port == 7787
+    err = capsys.readouterr().err
+    assert "backend: port_offset gives it port 7787, but it will listen on the port its " \
+        "command or app names" in err, err
+    assert "backend does not take its port from procclean" in err, err
+    assert "frontend" not in err, err
+    context(FakeSystem([]), "status")                   # only looks: nothing said
+    assert capsys.readouterr().err == ""
