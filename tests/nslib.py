@@ -583,9 +583,21 @@ def ensure_user(name=TEST_USER):
     if os.geteuid() != 0 or not shutil.which("useradd"):
         raise NamespaceError("user %s missing and cannot be created (need root and useradd)"
                              % name)
-    r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode not in (0, 9):  # 9: already exists (a parallel run)
+    import fcntl
+    # pytest-xdist workers (and other checkouts' runs) may all get here at once: useradd
+    # fails with "cannot lock /etc/passwd" (exit 10) when another useradd holds it, so one
+    # at a time, and whoever comes second finds the user made.
+    with open(os.path.join(_tmp_base(), "procclean-test-useradd.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            pass
+        r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", name],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode not in (0, 9):  # 9: already exists (made by a run not taking our lock)
         raise NamespaceError("useradd %s failed: %s" % (name, r.stdout.decode(errors="replace")))
     pw = pwd.getpwnam(name)
     return pw.pw_uid, pw.pw_gid
