@@ -784,10 +784,11 @@ class ProcStat(object):
     """The fields procclean reads from /proc/PID/stat (see proc(5))."""
 
     __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
-                 "rss_pages", "flags", "tpgid")
+                 "rss_pages", "flags", "tpgid", "threads")
 
     def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags=0, tpgid=-1):
+                 flags=0, tpgid=-1, threads=1):
+        self.threads = threads  # a zombie leader with more is not gone: see _running_in_proc
         self.flags = flags
         self.tpgid = tpgid      # the foreground group of its terminal (-1: none)
         self.pid = pid
@@ -1024,8 +1025,8 @@ def parse_proc_stat(data):
 
     comm may hold spaces and parentheses: it is everything between the first '('
     and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
-    pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime 15, starttime 22 (clock
-    ticks after boot), rss 24 (pages).
+    pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22
+    (clock ticks after boot), rss 24 (pages).
     """
     # (Runs once per process of the table: bytes decoded here directly, not through
     # decode_bytes.)
@@ -1036,7 +1037,7 @@ def parse_proc_stat(data):
                     fields[0].decode("ascii", "replace"),
                     int(fields[1]), int(fields[2]), int(fields[3]),
                     int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
-                    int(fields[6]), int(fields[5]))
+                    int(fields[6]), int(fields[5]), int(fields[17]))
 
 
 def proc_command(cmdline, comm, state):
@@ -2147,7 +2148,11 @@ class System(object):
     def _running_in_proc(self, proc):
         """still_running from /proc: there, not a zombie, and started when `proc` did."""
         fields = self.proc_stat(proc.pid)
-        if fields is None or fields.state in "ZX":
+        # A killed process's first thread can be a zombie while its other threads are
+        # still exiting, its sockets still open (a busy machine shows it: node, a uvicorn
+        # worker): it is gone once it is a zombie alone.
+        if fields is None or fields.state == "X" or \
+                (fields.state == "Z" and fields.threads <= 1):
             return False
         if proc.start_ticks is not None:
             # Another start tick: the PID now names a process started since.

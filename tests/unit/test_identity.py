@@ -2,6 +2,7 @@
 gives, never with a slack that a reused PID fits in."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -44,6 +45,47 @@ def test_a_pid_reused_one_tick_later_is_not_still_running():
 def test_the_same_process_is_still_running_and_a_zombie_is_not():
     system = TickSystem({500: stat(500, 12345), 501: stat(501, 7, state="Z")})
     assert [p.pid for p in system.still_running([proc(500, 12345), proc(501, 7)])] == [500]
+
+
+def test_a_zombie_first_thread_whose_other_threads_still_exit_is_still_running():
+    """A killed multi-threaded process (node, a uvicorn worker) shows as a zombie once its
+    first thread is gone, while the others still tear down and hold its sockets: stop
+    called it stopped and the port it just freed "held by a process procclean cannot see"."""
+    system = TickSystem({502: procclean.ProcStat(502, "node", "Z", 1, 502, 502, 0, 9, 0,
+                                                 threads=3)})
+    assert [p.pid for p in system.still_running([proc(502, 9)])] == [502]
+
+
+THREAD_LEFT = """import ctypes, sys, threading
+threading.Thread(target=sys.stdin.read).start()
+print("ready", flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_a_real_process_whose_first_thread_exited_runs_until_its_last_thread_ends():
+    import subprocess
+    system = procclean.System()
+    if not system.has_proc():
+        import pytest
+        pytest.skip("no /proc here")
+    child = subprocess.Popen([sys.executable, "-c", THREAD_LEFT], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        me = system.process_table()[child.pid]
+        deadline = time.monotonic() + 60
+        while system.proc_stat(child.pid).state != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert system.proc_stat(child.pid).state == "Z"        # as ps shows it
+        assert system.still_running([me]) == [me]
+        child.stdin.close()                 # the other thread returns: the process ends
+        while system.proc_stat(child.pid).threads > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert system.still_running([me]) == []
+    finally:
+        child.stdin.close()
+        child.wait()
 
 
 def test_same_process_before_a_signal_compares_ticks():
