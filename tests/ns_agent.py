@@ -306,14 +306,19 @@ def _spawn_items(req, standin, base_env, specdir, spec_for_term, pids, have_spaw
 
 
 def _wait_exec(req, pids):
-    # posix_spawn returns after the exec (vfork semantics in glibc); make sure anyway
+    # posix_spawn returns once the exec has begun (vfork semantics in glibc): the new exe is
+    # set, but the kernel fills in argv a moment later; until then /proc/PID/cmdline is empty
+    # and `ps -ef` shows "[standin]", which no pattern matches (on a busy machine a caller's
+    # `ps` got there first). Wait for both.
     deadline = time.time() + req.get("timeout", 60)
     target = enc(req["standin"])
     for pid in pids:
         while True:
             try:
                 if os.readlink("/proc/%d/exe" % pid) == dec(target):
-                    break
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        if f.read(1):
+                            break
             except OSError:
                 break  # gone already: the caller will see it dead
             if time.time() > deadline:

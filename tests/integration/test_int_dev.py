@@ -192,6 +192,7 @@ def started_pids(out, name):
 # --------------------------------------------------------------------------------------------
 # 1. ports checked first; a background run refused or --replaced
 
+@pytest.mark.edge_pythons
 def test_busy_port_names_the_holder_and_starts_nothing(ns, tmp_path, python):
     two_services(tmp_path)
     # another project's server: its folder is outside this project

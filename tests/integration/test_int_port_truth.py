@@ -12,6 +12,8 @@ is never run: PATH leaves out /usr/local/bin.
 import json
 import os
 
+import pytest
+
 from integ_helpers import assert_alive, assert_dead, no_traceback, write
 from nslib import Proc
 
@@ -52,6 +54,7 @@ def status_json(ns, tmp_path, python, **kw):
 
 # --- item 9: a listener in the project that is not the service's own -----------------------------
 
+@pytest.mark.edge_pythons
 def test_a_server_started_in_the_project_is_not_the_backend_running(ns, tmp_path, python):
     """`python3 -m http.server 8000` from the repo root: in the project (its folder), no tag,
     no pattern match. status, --check and --json say the backend is not running and name the
@@ -127,6 +130,7 @@ def test_an_editor_forwarding_the_port_is_named_and_never_signalled(ns, tmp_path
 
 # --- item 10: a container's port is the container's ----------------------------------------------
 
+@pytest.mark.edge_pythons
 def test_kill_port_never_signals_docker_proxy_and_names_the_container(ns, tmp_path, python):
     proxy = ns.spawn(Proc(DOCKER_PROXY, listen="0.0.0.0:8000", cwd="/"))
     r = run(ns, tmp_path, python, "kill-port", "8000", docker=True)

@@ -9,6 +9,8 @@ processes are left in the namespace; every wait is for an event, with a generous
 import json
 import os
 
+import pytest
+
 from integ_helpers import no_traceback, nothing_left, read, wait_until, write
 
 PORT = 8765
@@ -127,6 +129,7 @@ def test_a_worker_left_defunct_is_crashed(ns, tmp_path, python_edge):
 
 # -- start --wait that fails fast ------------------------------------------------------------
 
+@pytest.mark.edge_pythons
 def test_wait_yes_in_the_ini_fails_fast_and_leaves_nothing(ns, tmp_path, python):
     """`wait = yes` makes a plain start wait; the log says the start-up failed while the app
     lives on: start says so well before its (huge) timeout, stops it, removes the pidfile."""
@@ -186,6 +189,7 @@ def test_supervise_yes_by_ini_or_environment_and_restart_keeps_it(ns, tmp_path, 
     assert nothing_left(ns) == []
 
 
+@pytest.mark.edge_pythons
 def test_supervised_start_wait_on_a_crash_loop_fails_fast_and_leaves_nothing(
         ns, tmp_path, python):
     env = setup(tmp_path, python, "crash")

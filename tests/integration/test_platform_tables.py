@@ -213,6 +213,7 @@ def expected_status(pop):
 
 # --- (a) BusyBox ps -----------------------------------------------------------------------------
 
+@pytest.mark.edge_pythons
 def test_busybox_ps_same_targets_and_results_as_procps(ns, python, busybox_ps_path):
     r = ns.run(["ps", "-ef"], env={"PATH": busybox_ps_path})
     header = (r.stdout.splitlines() or [""])[0].split()
