@@ -404,12 +404,26 @@ _MATCHERS = {}      # pattern -> its matcher (a config's services are built twic
 class _ChainMatcher(object):
     """Alternatives of words joined by `.*`, found in linear time (see above)."""
 
-    __slots__ = ("chains", "pattern")
+    __slots__ = ("chains", "plain")
 
     def __init__(self, chains):
         self.chains = chains        # [[word: [(length, anchor offset, anchor, checks)]]]
+        self.plain = _plain_chains(chains)
 
     def search(self, line):
+        if self.plain is not None and "\n" not in line:
+            # Fixed strings only (the built-in patterns): one str.find per word, and
+            # for most lines one per alternative.
+            for words in self.plain:
+                end = 0
+                for word in words:
+                    end = line.find(word, end)
+                    if end < 0:
+                        break
+                    end += len(word)
+                else:
+                    return True
+            return None
         # `.` (and so `.*`) never spans a newline: each line of the text on its own.
         for part in (line.split("\n") if "\n" in line else (line,)):
             for words in self.chains:
@@ -421,6 +435,23 @@ class _ChainMatcher(object):
                 else:
                     return True
         return None
+
+
+def _plain_chains(chains):
+    """The chains as tuples of fixed strings, one tuple per choice of spellings
+    (`[Pp]ython.*main` is `Python.*main` or `python.*main`), when every spelling is
+    a fixed string and there are at most _MAX_SPELLINGS tuples; else None."""
+    plain = []
+    for words in chains:
+        choices = [()]
+        for word in words:
+            if any(length != len(anchor) for length, _, anchor, _ in word):
+                return None     # a `.` in a word
+            choices = [c + (anchor,) for c in choices for _, _, anchor, _ in word]
+            if len(plain) + len(choices) > _MAX_SPELLINGS:
+                return None
+        plain.extend(choices)
+    return plain
 
 
 def _earliest_end(word, line, pos):
@@ -1806,6 +1837,9 @@ class System(object):
         self._boot_id = None
         self._has_proc = None
         self._tags = {}
+        # Whether the table's pass also reads the tags: a command that never acts on a
+        # tag (kill-port) turns it off, and reads no environment at all.
+        self.read_tags = True
         self.ps_note = None
         self.ports_note = None
         self.use_flock = None           # None: fcntl.flock where there is one
@@ -1944,9 +1978,9 @@ class System(object):
     def _table_proc(self, previous):
         """The table from /proc.  With `previous` (a table read moments ago), only
         PIDs not in it are read: what stop's second look needs, at the cost of a
-        directory listing.  Tags are not read here (see process_tags).  Paths are
-        opened relative to /proc, held open: a lookup of "/proc" saved on every file
-        of every process."""
+        directory listing.  Each process's tag is read in the same pass, unless
+        `read_tags` is off (see process_tags).  Paths are opened relative to /proc,
+        held open: a lookup of "/proc" saved on every file of every process."""
         if not self.has_proc():
             return None
         self.ps_note = "/proc"
@@ -1969,19 +2003,22 @@ class System(object):
         return table
 
     def _read_proc_entry(self, proc_fd, name, clock):
-        """One Process from /proc/NAME (None if it exited while we looked).  Its
-        environment is read later, and only if a command needs it (process_tags)."""
+        """One Process from /proc/NAME (None if it exited while we looked), its tag
+        remembered (see read_tags and process_tags)."""
         hz, page_kb, boot, now, euid = clock
         try:
             stat, uid = _read_small(name + "/stat", proc_fd, owner=True)
             fields = parse_proc_stat(stat)
+            key = (fields.pid, fields.start_ticks)
             if fields.flags & PF_KTHREAD:
                 # A kernel thread has no command line (ps shows [comm]) and no
                 # environment: a third of a laptop's processes, two reads saved each.
                 cmdline = b""
-                self._tags[(fields.pid, fields.start_ticks)] = None
+                self._tags[key] = None
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
+                if self.read_tags and key not in self._tags:
+                    self._tags[key] = self._read_tag(proc_fd, name, fields, uid, euid)
         except (OSError, ValueError, IndexError):
             return None
         command = proc_command(cmdline, fields.comm, fields.state)
@@ -1996,6 +2033,19 @@ class System(object):
             max(0.0, now - start), fields.cpu_ticks / hz, fields.rss_pages * page_kb,
             "%s %s %d %s" % (user, name, fields.ppid, shown), uid, fields.sid,
             fields.pgid, fields.start_ticks)
+
+    def _read_tag(self, proc_fd, name, fields, uid, euid):
+        """The tag in /proc/NAME/environ, read right after the command line: the
+        arguments and the environment share a page of the process's stack, still in
+        the cache then (read in a pass of its own, each environment cost three times
+        as much).  None for a zombie (nothing left) or another user's process (not
+        ours to read, unless root)."""
+        if fields.state in "ZX" or euid not in (0, uid):
+            return None
+        try:
+            return tag_in_environ(_read_small(name + "/environ", proc_fd))
+        except OSError:
+            return None
 
     def _with_linux_times(self, table):
         """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
@@ -2045,8 +2095,9 @@ class System(object):
         # an earlier checkout at the same path; `env PROCCLEAN_PROJECT=...`).  What
         # rules a process out for sure: no environment to read (a kernel thread,
         # marked when the table was read; a zombie), or not ours to read (another
-        # user's, unless root).  Commands that never act on a tag (kill-port) do not
-        # call this at all: one open and read per process saved.
+        # user's, unless root).  Commands that never act on a tag (kill-port)
+        # turn read_tags off and do not call this: one open and read per process
+        # saved.  Those the table's pass did not read (read_tags off) are read here.
         euid = self.euid()
         cache = self._tags
         tags = {}
@@ -7014,6 +7065,7 @@ def cmd_kill_port(ctx, ports):
         raise ProcCleanError("kill-port needs at least one port")
     numbers = list(dict.fromkeys(parse_port(text) for text in ports))     # in order, once each
     system = ctx.system
+    system.read_tags = False    # a port's holders are taken by the port, never by a tag
     services = dict((port, Service("port %d" % port, "", "", "", port, "", "."))
                     for port in numbers)
     # Listeners first: a listener that started a moment ago is then in the table too;
