@@ -2949,6 +2949,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, recorded in {file}",
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
         "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
+        "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
         "ports_moved": "{warn} ports: port {port} is held by PID {pid} in {folder}, not this checkout's: this checkout now uses port offset +{offset} ({ports}), recorded in {file}",
         "offset_unwritten": "{warn} cannot record the port offset in {file}: {error}",
@@ -3212,6 +3213,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
         "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
+        "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "ports_moved": "{warn} 端口: 端口 {port} 被 {folder} 中的 PID {pid} 占用, 不属于本检出: 本检出改用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "offset_unwritten": "{warn} 无法把端口偏移记录到 {file}: {error}",
@@ -4211,11 +4213,20 @@ OFFSET_FILE = ".procclean-offset"   # the offset a checkout settled on, kept sta
 LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
 
 
-def settle_ports(ctx, command):
+def settle_ports(ctx, command, names=()):
     """`port_offset`: move every configured port (not one the environment or --set
     names exactly) by the offset, a number or, with `auto`, this checkout's own (see
-    checkout_offset).  ctx.config.ports says what was settled on, for status."""
+    checkout_offset).  ctx.config.ports says what was settled on, for status.  Before a
+    launch, a port set for a service (of `names`) that will not follow it is said."""
     config = ctx.config
+    if command in LAUNCH_COMMANDS and not ctx.dry_run:
+        for name in sorted(n for n in config.fixed_ports if not names or n in names):
+            service = config.services.get(name)
+            if service is not None and service.port is not None and service.command.strip() \
+                    and not port_follows(service):
+                ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
+                             var=port_variable(name))
+                ctx.out.warn("port_hint_fixed", svc=name)
     setting = getattr(config, "port_offset", None)
     if setting is None:
         return
@@ -10912,7 +10923,7 @@ def run(args, system=None, stdout=None, stderr=None, environ=None):
     ctx = make_context(args, config, system, stdout, stderr, environ)
     code, error = EXIT_FAILED, None
     try:
-        settle_ports(ctx, command)
+        settle_ports(ctx, command, implied + args.names)
         code = HANDLERS[command](ctx, args, implied + args.names, problems)
         return code
     except ProcCleanError as exc:

@@ -1,4 +1,5 @@
 """port_offset (issue 21 item 2): each checkout its own ports, on a fake machine."""
+import io
 import json
 import os
 
@@ -132,3 +133,30 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     assert "frontend" not in err, err
     context(FakeSystem([]), "status")                   # only looks: nothing said
     assert capsys.readouterr().err == ""
+
+
+def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monkeypatch):
+    """rizperdana/fast-vite-todo-ai: `PROCCLEAN_BACKEND_PORT=8001 make start-backend` said
+    `started backend` while main.py bound 7777 as always (issue 21 item 1's symptom). Now
+    the start says the setting does not move it, and how to make it; a start of another
+    service, or of one that takes {port}, says nothing of it."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[backend]\ncommand = {python} main.py\ncwd = backend\nport = 7777\n\n"
+        "[worker]\ncommand = {python} -m worker --port {port}\nport = 9000\n")
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "main.py").write_text(
+        "import uvicorn\nuvicorn.run('app.main:app', port=7777)\n")
+    env = {"LANG": "C.UTF-8", "PROCCLEAN_BACKEND_PORT": "8001", "PROCCLEAN_WORKER_PORT": "9001"}
+    code, out, err = invoke(["start-backend", "--dry-run"], FakeSystem([]), environ=env)
+    assert "its port is set" not in err, err            # --dry-run only looks
+    for names, said in ((["backend"], True), (["worker"], False), ([], True)):
+        out = procclean.Reporter(environ={})
+        out.stderr = io.StringIO()
+        ctx = procclean.Context(FakeSystem([]), procclean.load_config(environ=env), out)
+        procclean.settle_ports(ctx, "start", names)
+        err = out.stderr.getvalue()
+        assert ("backend: its port is set to 8001 (PROCCLEAN_BACKEND_PORT or --set), but it "
+                "will listen on the port its command or app names" in err) == said, (names, err)
+        assert ("backend does not take its port from procclean" in err) == said, err
+        assert "worker" not in err, err
