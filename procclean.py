@@ -7217,7 +7217,7 @@ def say_port_hint(ctx, service, pid, app=False):
 
 # Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
 # Vite does not: its config may (`port: Number(process.env.PORT)`).
-PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|nuxt|nuxi)(?:\s|$)"
+PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi)(?:\s|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
@@ -7655,14 +7655,15 @@ SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
             "celery", "dramatiq", "arq")
-NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("nuxi", 3000), ("nuxt", 3000),
-                     ("ng ", 4200), ("astro", 4321), ("gatsby", 8000), ("vite", 5173),
-                     ("svelte-kit", 5173), ("remix", 5173))
+NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
+                     ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
+                     ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173))
 # A `start` script that runs a dev server (not `next start`, a production server).
-DEV_START_RE = r"react-scripts start|ng serve|vite|webpack(?:-dev-server| serve)|parcel|nuxi? dev"
+DEV_START_RE = (r"(?:react-scripts|craco) start|ng serve|vite|webpack(?:-dev-server| serve)|"
+                r"parcel|nuxi? dev")
 # A script of any name that runs a dev server (`"next-dev": "next dev"`).
-DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|react-scripts start|nuxi? dev|"
-                 r"ng serve|astro dev|webpack(?:-dev-server| serve)")
+DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|(?:react-scripts|craco) start|"
+                 r"nuxi? dev|ng serve|astro dev|webpack(?:-dev-server| serve)")
 # A script that runs other scripts or workspaces, not a dev server of its own.
 ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
@@ -8366,7 +8367,7 @@ def _frontend_port(folder, sub, script):
             match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
             if match:
                 return match.group(1), "vite.config.%s (server.port)" % ext
-    if "react-scripts" in script:
+    if re.search(r"react-scripts|craco", script):     # craco runs CRA's start
         env = _read_text(os.path.join(folder, sub, ".env")) or ""
         match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", env)
         if match:
@@ -8390,7 +8391,7 @@ def _frontend_service(folder, sub, path, name, script):
             pattern = "(%s|%s" % (runner, pattern[1:])
     else:
         shown = {"next": "next dev|next-server", "react-scripts": "react-scripts start|"
-                 "react-scripts/scripts/start"}
+                 "react-scripts/scripts/start", "craco": "craco start"}
         own = next((p for t, p in shown.items() if re.search(r"\b%s\b" % t, script)),
                    pattern_for(script))
         pattern = "(%s|%s)" % (runner, own)

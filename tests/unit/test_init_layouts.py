@@ -634,3 +634,25 @@ def test_a_documented_app_the_module_does_not_define_is_not_taken(project, init)
     (repo / "backend" / "main.py").write_text("from app.main import app\n")
     code, out, _ = init("--force")
     assert "documented: uvicorn main:app --reload" in out, out
+
+
+def test_create_react_app_under_craco_is_a_frontend(project, init):
+    """kylegrantlucas/c964-movie-recommender: frontend/package.json starts Create React App
+    through craco (`"start": "craco start"`, for Tailwind), which init passed over (`no dev
+    script`). craco start is CRA's dev server: it reads PORT and .env, on 3000."""
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text(
+        '{"dependencies": {"@craco/craco": "^5.9.0", "react": "^17.0.2", "react-scripts": '
+        '"^5.0.1"}, "scripts": {"start": "craco start", "build": "craco build", '
+        '"test": "craco test", "eject": "react-scripts eject"}}')
+    (repo / "frontend" / "package-lock.json").write_text("{}")
+    code, out, _ = init()
+    assert code == 0
+    assert "found frontend: frontend/package.json (start script: craco start, port 3000)" \
+        in out, out
+    assert "has no dev script" not in out, out
+    frontend = services()[1]["frontend"]
+    assert (frontend.cwd, frontend.port, frontend.command) == ("frontend", 3000, "npm start")
+    assert frontend.regex.search(ps_line("node /repo/frontend/node_modules/.bin/craco start"))
+    assert procclean.port_follows(frontend)             # CRA reads PORT
