@@ -9126,6 +9126,12 @@ class MakeFact(object):
             keys.append(("command", (re.sub(r"^(\{python\}|python3?)(?=\s)", "python",
                                             self.command or ""),
                                      os.path.normpath(self.cwd or "."))))
+        # `cd backend && flask run &` runs what the layout found in backend/ (app.py)
+        folder = os.path.normpath(self.cwd or ".")
+        if folder != "." and self.kind == "layout" and self.name in ("backend", "frontend"):
+            keys.append(("folder", (folder, self.name)))
+        elif folder != "." and self.kind == "launch" and self.background:
+            keys.append(("folder", (folder, _kind_of_program(self.argv))))
         return keys
 
 
@@ -9930,7 +9936,8 @@ def make_service(group, taken):
     names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
     started = [f for f in group if f.kind == "launch"]
     folders = [os.path.basename(f.cwd) for f in started if f.cwd not in (".", "", None)]
-    if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]):
+    if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]) \
+            and folders[0].lower() not in taken:
         names = [folders[0].lower()]            # cd api && ...: the api
     if not names and started and not commands:
         # no command procclean can run: not a name whose built-in command would apply

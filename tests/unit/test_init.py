@@ -1360,3 +1360,30 @@ def test_a_recipes_literal_port_becomes_the_port_setting(project, init, monkeypa
     assert "kept start" not in out and "kept stop" not in out, (out, err)
     assert make_n(repo, "start", "stop").stdout.splitlines() == [
         "python3 -m procclean start", "python3 -m procclean stop"]
+
+
+def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(project, init):
+    """kylegrantlucas/c964-movie-recommender: `cd backend && flask --debug run --port 5002 &`
+    serves backend/app.py, which the layout found too: init wrote two services for one app
+    (backend-2 from the Makefile, backend from the code, ports 5002 and 5000), so `make
+    restart` would start it twice. One service, with the recipe's command and port; a
+    worker started in the same folder stays a service of its own."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "requirements.txt").write_text("Flask==3.0.0\ncelery\n")
+    (repo / "backend" / "app.py").write_text(
+        "from flask import Flask\n\napp = Flask(__name__)\n\n"
+        "if __name__ == '__main__':\n    app.run(debug=True)\n")
+    (repo / "Makefile").write_text(
+        "dev:\n\t@cd backend && flask --debug run --port 5002 &\n"
+        "\t@cd backend && celery -A tasks worker &\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "backend-2" not in out + read(repo / "procclean.ini"), out
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend", "worker"], cfg.default_names
+    assert cfg.services["worker"].command == "celery -A tasks worker"
+    backend = cfg.services["backend"]
+    assert (backend.command, backend.port, backend.cwd) == (
+        "flask --debug run --port {port}", 5002, "backend")
