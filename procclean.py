@@ -8171,8 +8171,11 @@ def _backend_from_code(folder, base, files=None):
         port_match = re.search(r"\bport\s*=\s*(\d{2,5})", text)
         # A script at the project's top (the seed's main.py); a package's module is
         # imported, so that its `from app.x import` resolves.
-        script = "__main__" in text and os.sep not in path and (
-            path == "main.py" or re.search(r"\.run\(", text))
+        # A main.py with no app object and no __main__ guard is a script too: the
+        # seed's backend/main.py, run as `python main.py`, often has neither.
+        script = os.sep not in path and (
+            "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
+            or path == "main.py" and text.strip() and not asgi and not flask)
         module, app_dir = _module_of(path)
         if script:
             framework = asgi.group(2) if asgi else "Flask" if flask else _framework(folder, base)

@@ -656,3 +656,15 @@ def test_create_react_app_under_craco_is_a_frontend(project, init):
     assert (frontend.cwd, frontend.port, frontend.command) == ("frontend", 3000, "npm start")
     assert frontend.regex.search(ps_line("node /repo/frontend/node_modules/.bin/craco start"))
     assert procclean.port_follows(frontend)             # CRA reads PORT
+
+
+def test_a_main_py_without_app_or_main_guard_is_the_seeds_script(tmp_path):
+    """The seed's backend/main.py is run as `python main.py`; one that is a plain script
+    (no app object, no `if __name__ == "__main__"`) is still that backend."""
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "main.py").write_text(
+        "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 8000))\ns.listen()\n")
+    found = procclean.detect_project(str(tmp_path))
+    backend = [f for f in found if f.name == "backend"]
+    assert backend and backend[0].fields["command"] == "{python} main.py", found
+    assert backend[0].fields["cwd"] == "backend"
