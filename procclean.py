@@ -709,8 +709,8 @@ def _needed_text(pattern):
     """For each top-level alternative of `pattern`, fixed strings every match of it
     contains (its literal runs outside groups and classes, not made optional by a
     repeat); None when that cannot be told simply (inline flags, counted repeats,
-    escapes that stand for other characters)."""
-    if "{" in pattern or any("(?" + flag in pattern for flag in "aiLmsux-"):
+    escapes that stand for other characters, comments: `a(?#x)*` repeats the `a`)."""
+    if "{" in pattern or any("(?" + flag in pattern for flag in "aiLmsux-#"):
         return None
     needed, texts, run, i = [], [], "", 0
     while i < len(pattern):
