@@ -10206,6 +10206,16 @@ def _port_as_placeholder(name, fields):
     return command if how == "flag" and str(said) == str(port) else fields["command"]
 
 
+def _venv_python(command, cwd):
+    """A recipe's `python ...` as `{python} ...` where the project has a venv of its own
+    (.venv, venv): what the recipe ran with that venv active, and what start runs when
+    none is (issue 21: the project's interpreter wins over the system's python)."""
+    match = re.match(r"^python3?(?=\s)", command)
+    if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
+        return "{python}" + command[match.end():]
+    return command
+
+
 def found_with_makefile(services, layout, makefile):
     """What init writes: each Makefile service over what the layout found of the same
     one (the recipes' values win, each credited to its target and line), then the
@@ -10225,7 +10235,8 @@ def found_with_makefile(services, layout, makefile):
                 "%s (%s)" % (_where(path, line), target)
                 for target, path, line in service.sources[field])))
         if "command" in service.fields:
-            fields["command"] = _port_as_placeholder(service.name, fields)
+            fields["command"] = _venv_python(_port_as_placeholder(service.name, fields),
+                                             fields.get("cwd") or ".")
         targets = list(dict.fromkeys("%s (%s)" % (_where(f.where[1], f.where[2]), f.where[0])
                                      for f in service.facts if f.where))
         what = ", ".join(targets)

@@ -1387,3 +1387,27 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
     backend = cfg.services["backend"]
     assert (backend.command, backend.port, backend.cwd) == (
         "flask --debug run --port {port}", 5002, "backend")
+
+
+def test_a_recipes_python_is_the_projects_venv(project, init):
+    """yizhengtang/CICD2_Lab_6_Service_B with its .venv: the recipe says `python -m uvicorn`,
+    run with the venv activated; replaced, `make start` without it activated ran the
+    system's python (No module named uvicorn) while procclean knew the project's venv.
+    Written {python}: the venv's python either way; a second init keeps the recipes
+    replaced."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(PIDFILE_PAIR)
+    own = fake_venv(repo / ".venv")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    backend = cfg.services["backend"]
+    assert backend.command == \
+        "{python} -m uvicorn app.main:app --host 0.0.0.0 --port {port} --reload"
+    assert procclean.launch_plan(backend)[1][0] == own
+    (repo / "Makefile").write_text(PIDFILE_PAIR)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -m procclean start", "python3 -m procclean stop"]
