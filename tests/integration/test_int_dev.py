@@ -455,8 +455,8 @@ def test_logs_follow_merges_every_service(ns, tmp_path, python):
 # 3 and 5 on a real terminal: colours (NO_COLOR honoured) and Ctrl-C typed at the keyboard
 
 PTY_DEV = PTY_PUMP + r"""
-wait_for = sys.argv[2].encode()
-up = pump(lambda: out.count(wait_for) >= 2, 60)
+wait_for = [(text.encode(), n) for text, n in json.loads(sys.argv[2])]
+up = pump(lambda: all(out.count(text) >= n for text, n in wait_for), 60)
 os.write(fd, b"\x03")                # Ctrl-C: the terminal signals the foreground group
 pump(lambda: False, 30)
 rc = reap(30)
@@ -464,19 +464,25 @@ print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
 """
 
 
-def run_on_a_terminal(ns, tmp_path, python, env):
+def run_on_a_terminal(ns, tmp_path, python, env, wait_for=(("listening on", 2),)):
+    """dev on a terminal, Ctrl-C typed once each (text, n) of wait_for was shown n times."""
     import json
     write(tmp_path / "pty_dev.py", PTY_DEV)
     argv = ns.procclean_argv("dev", python=python)
-    r = ns.run([sys.executable, "pty_dev.py", json.dumps(argv), "listening on"],
+    r = ns.run([sys.executable, "pty_dev.py", json.dumps(argv), json.dumps(wait_for)],
                env=dict({"TERM": "xterm"}, **env), timeout=150)
     assert r.rc == 0, r
     return json.loads(r.stdout)
 
 
+# Both apps said they serve (the frontend prints its environment first): two lines of
+# "listening on" could be the backend's own and dev's note about it, the frontend unheard.
+BOTH_SERVE = (("worker listening on 8000", 1), ("frontend listening on 3000", 1))
+
+
 def test_on_a_terminal_coloured_and_ctrl_c_stops_all(ns, tmp_path, python):
     two_services(tmp_path, frontend="env 3000 frontend")
-    d = run_on_a_terminal(ns, tmp_path, python, {})
+    d = run_on_a_terminal(ns, tmp_path, python, {}, BOTH_SERVE)
     out = d["out"]
     assert d["up"] == "done", d
     assert "\x1b[36mbackend  |\x1b[0m reloader watching" in out, out
@@ -490,7 +496,7 @@ def test_on_a_terminal_coloured_and_ctrl_c_stops_all(ns, tmp_path, python):
 
 def test_on_a_terminal_no_color_is_honoured(ns, tmp_path, python_edge):
     two_services(tmp_path, frontend="env 3000 frontend")
-    d = run_on_a_terminal(ns, tmp_path, python_edge, {"NO_COLOR": "1"})
+    d = run_on_a_terminal(ns, tmp_path, python_edge, {"NO_COLOR": "1"}, BOTH_SERVE)
     out = d["out"]
     assert d["up"] == "done", d
     assert "\x1b[" not in out, out
