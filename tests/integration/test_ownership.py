@@ -480,6 +480,49 @@ def test_the_tag_alone_places_a_process_for_every_command(ns, python_edge, tmp_p
         assert_alive(ns, [ours.pid], r)
 
 
+def test_root_finds_another_users_escapee_by_its_tag(test_user, tmp_path):
+    """procclean run as root (sudo make stop): a process of another user that has nothing
+    of the project but its tag (another name, folder /, no pattern) is still the
+    service's, though environments of other users are skipped when not root (issue 23);
+    the same user's process tagged for the other checkout is left."""
+    ok, reason = nslib.Namespace.available()
+    if not ok:
+        pytest.skip(reason)
+    a, b = two_checkouts(tmp_path)
+    with nslib.Namespace(cwd=a) as ns:
+        user = nslib.TEST_USER
+        ours = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", user=user, env={
+            "PROCCLEAN_PROJECT": real(a), "PROCCLEAN_SERVICE": "backend"}))
+        theirs = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", user=user, env={
+            "PROCCLEAN_PROJECT": real(b), "PROCCLEAN_SERVICE": "backend"}))
+        uids = dict((p["pid"], p["uid"]) for p in ns.ps())
+        assert uids[ours.pid] == uids[theirs.pid] == test_user[0] != 0
+        r = ns.procclean("status", "backend", "--json", cwd=a)
+        assert r.rc == 0, r
+        assert json.loads(r.stdout)["services"][0]["pids"] == [ours.pid], r
+        r = ns.procclean("stop-backend", cwd=a)
+        assert r.rc == 0, r
+        no_traceback(r)
+        assert_dead(ns, [ours.pid], r)
+        assert_alive(ns, [theirs.pid], r)
+
+
+def test_a_user_finds_an_escapee_of_their_own_by_its_tag(test_user):
+    """procclean run as a user: the user's own tagged process (another name, folder /)
+    is read and stopped; root's process tagged for the same project cannot be read, so
+    it is not the project's, and nothing tries to signal it."""
+    with as_test_user("pctag-") as (ns, work, user, python):
+        tag = {"PROCCLEAN_PROJECT": os.path.realpath(work), "PROCCLEAN_SERVICE": "backend"}
+        ours = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", user=user, env=tag))
+        roots = ns.spawn(Proc(["renamed-helper", "--idle"], cwd="/", env=tag))
+        r = ns.procclean("stop-backend", python=python, cwd=work, user=user)
+        assert r.rc == 0, r
+        no_traceback(r)
+        assert_dead(ns, [ours.pid], r)
+        assert_alive(ns, [roots.pid], r)
+        assert "permission denied" not in r.stdout + r.stderr, r
+
+
 @pytest.mark.parametrize("setsid", [True, False], ids=["detached", "in-session"])
 def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid):
     """`vite --open` with no browser running starts one: it carries the service's tag (and
