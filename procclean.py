@@ -10299,7 +10299,7 @@ def procclean_call(target, verb, services, all_names):
     return " ".join([verb] + names)
 
 
-def replace_rules(text, chosen, all_names):
+def replace_rules(text, chosen, all_names, args="ARGS"):
     """The Makefile's text with each chosen rule's recipe swapped for one procclean
     call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
     but one without a recipe drops those its call now does."""
@@ -10309,9 +10309,9 @@ def replace_rules(text, chosen, all_names):
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
         prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in done]
-        new = "%s:%s%s\n%s@$(PROCCLEAN) %s" % (
+        new = "%s:%s%s\n%s@$(PROCCLEAN) %s $(%s)" % (
             " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
-            procclean_call(rule.names[0], plan.verb, plan.services, all_names))
+            procclean_call(rule.names[0], plan.verb, plan.services, all_names), args)
         lines[rule.start:rule.end] = new.split("\n")
         replaced.append((rule.names, rule.start + 1, len(rule.recipe)))
     replaced.reverse()
@@ -10397,7 +10397,9 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
     if replace:
         check_carried(ctx, mk, folder)
     chosen = [p for p in mk.plans if p.verb] if replace else []
-    new_text, replaced = replace_rules(text, chosen, names)
+    # options pass through make as on the added rules (make stop ARGS=--dry-run)
+    new_text, replaced = replace_rules(text, chosen, names, "PROCCLEAN_ARGS"
+                                       if "ARGS" in info.variables else "ARGS")
     added = [t for t in ours if not info.defines(t)]
     _say_kept(ctx, info, ours, mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))

@@ -127,9 +127,12 @@ def make_n(folder, *goals):
     # Entering directory ..."): this make must be the one a user types.
     env = dict((k, v) for k, v in os.environ.items()
                if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES"))
-    return subprocess.run(["make", "-n"] + list(goals), cwd=str(folder), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=30)
+    r = subprocess.run(["make", "-n"] + list(goals), cwd=str(folder), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=30)
+    # `@$(PROCCLEAN) $@ $(ARGS)` with no ARGS ends in a space make prints
+    r.stdout = "\n".join(line.rstrip() for line in r.stdout.split("\n"))
+    return r
 
 
 # --- what init finds ---------------------------------------------------------------------------
@@ -972,7 +975,7 @@ def test_seed_style_leaves_other_process_managers_and_keeps_help_comments(projec
     assert code == 0, (out, err)
     text = read(repo / "Makefile")
     assert "status: ## is it up?\n\tdocker ps\n" in text, text
-    assert "stop-backend: ## stop the API\n\t@$(PROCCLEAN) $@\n" in text, text
+    assert "stop-backend: ## stop the API\n\t@$(PROCCLEAN) $@ $(ARGS)\n" in text, text
     assert "start-backend:\n\t@$(PROCCLEAN) $@ $(ARGS)\n" in text, text
     assert re.search(r"kept status \(line 4\): its recipe does more than procclean "
                      r"\(docker ps\)", out), out
@@ -1411,3 +1414,23 @@ def test_a_recipes_python_is_the_projects_venv(project, init):
     assert code == 0, (out, err)
     assert make_n(repo, "start", "stop").stdout.splitlines() == [
         "python3 -m procclean start", "python3 -m procclean stop"]
+
+
+def test_replaced_recipes_pass_options_through_make(project, init):
+    """`make stop ARGS=--dry-run` (README: options go through make in ARGS) on a replaced
+    `stop` ran a real stop: the replaced recipe was `@$(PROCCLEAN) $@` without them. It
+    passes them as the added rules do (PROCCLEAN_ARGS where the Makefile has an ARGS of
+    its own)."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(PIDFILE_PAIR)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "stop", "ARGS=--dry-run").stdout.splitlines() == [
+        "python3 -m procclean stop --dry-run"]
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("ARGS ?= --reload\n" + PIDFILE_PAIR)
+    code, out, err = init("--makefile", "--replace", "--force")
+    assert code == 0, (out, err)
+    assert make_n(repo, "start", "PROCCLEAN_ARGS=--dry-run").stdout.splitlines() == [
+        "python3 -m procclean start backend --dry-run"]     # its frontend is not the recipe's
