@@ -372,10 +372,14 @@ class Service(object):
 # word occurs, its second occurs after the end of that occurrence, and so on, each word
 # taken at its earliest end (any later end leaves less room for the rest): one str.find
 # per word, in C.  A word may hold `.`, escaped punctuation, [classes], (a|b) groups and
-# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  Any other pattern (anchors,
-# repeats, \d...) goes to re, after a check for the literal text it cannot match without.
+# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  An alternative may start with
+# `^` (its first word at the text's start) and end with `$` (its last word at the end, or
+# before a final newline): re backtracks on those too (`python.*main\.py$`).  Any other
+# pattern (repeats, \d...) goes to re, after a check for the literal text it cannot
+# match without.
 _MAX_SPELLINGS = 64
 _ANY = None             # a `.` inside a word: any one character
+_AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anchored
 _PATTERN_META = ".^$*+?{}[]()|\\\n"
 _ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
 
@@ -404,11 +408,15 @@ _MATCHERS = {}      # pattern -> its matcher (a config's services are built twic
 class _ChainMatcher(object):
     """Alternatives of words joined by `.*`, found in linear time (see above)."""
 
-    __slots__ = ("chains", "plain")
+    __slots__ = ("chains", "plain", "anchors")
 
     def __init__(self, chains):
-        self.chains = chains        # [[word: [(length, anchor offset, anchor, checks)]]]
-        self.plain = _plain_chains(chains)
+        # [[word: [(length, anchor offset, anchor, checks)]]], and each one's (^, $)
+        self.anchors = [(c[0] is _AT_START, c[-1] is _AT_END) for c in chains]
+        self.chains = [[w for w in c if w is not _AT_START and w is not _AT_END]
+                       for c in chains]
+        self.plain = None if any(a or b for a, b in self.anchors) else \
+            _plain_chains(self.chains)
 
     def search(self, line):
         if self.plain is not None and "\n" not in line:
@@ -425,16 +433,41 @@ class _ChainMatcher(object):
                     return True
             return None
         # `.` (and so `.*`) never spans a newline: each line of the text on its own.
-        for part in (line.split("\n") if "\n" in line else (line,)):
-            for words in self.chains:
-                end = 0
-                for word in words:
-                    end = _earliest_end(word, part, end)
-                    if end < 0:
-                        break
-                else:
+        # `$` is at the end of the last one, or of the one before when the text ends
+        # with a newline.
+        parts = line.split("\n") if "\n" in line else (line,)
+        final = len(parts) - (2 if len(parts) > 1 and not parts[-1] else 1)
+        for index, part in enumerate(parts):
+            for words, (at_start, at_end) in zip(self.chains, self.anchors):
+                if not (at_start and index or at_end and index < final) and \
+                        _chain_found(words, part, at_start, at_end):
                     return True
         return None
+
+
+def _chain_found(words, line, at_start, at_end):
+    """Whether one chain's words occur in `line` (one line of the text) in order, the
+    first at its start when `at_start`, the last at its end when `at_end`."""
+    end, last = 0, len(words) - 1
+    for k, word in enumerate(words):
+        if k == last and at_end:
+            size = len(line)
+            return any(_fits(s, line, size - s[0]) for s in word if size - s[0] >= end
+                       and not (at_start and k == 0 and size != s[0]))
+        if k == 0 and at_start:
+            end = min([s[0] for s in word if _fits(s, line, 0)] or [-1])
+        else:
+            end = _earliest_end(word, line, end)
+        if end < 0:
+            return False
+    return True
+
+
+def _fits(spelling, line, start):
+    """Whether one spelling of a word (see _spellings) occurs in `line` at `start`."""
+    length, at, anchor, checks = spelling
+    return start + length <= len(line) and line.startswith(anchor, start + at) and \
+        all(line.startswith(run, start + offset) for offset, run in checks)
 
 
 def _plain_chains(chains):
@@ -489,8 +522,13 @@ def _pattern_chains(pattern):
         inner = _whole_group(alternative)
         if inner is not None:
             chains.extend(_pattern_chains(inner))
-        else:
-            chains.append([_spellings(atoms) for atoms in _words(alternative, True)])
+            continue
+        head = [_AT_START] if alternative.startswith("^") else []
+        body = alternative[len(head):]
+        escapes = len(body[:-1]) - len(body[:-1].rstrip("\\"))
+        tail = [_AT_END] if body.endswith("$") and escapes % 2 == 0 else []
+        body = body[:len(body) - len(tail)]
+        chains.append(head + [_spellings(atoms) for atoms in _words(body, True)] + tail)
     return chains
 
 

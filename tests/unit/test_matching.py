@@ -22,6 +22,7 @@ PATTERNS = BUILTIN + [
     r"main.py", r"x[a-c0-2_]y", r"(?:foo|bar).*baz", r"(a|b)?c.*d", r"\.vite/.*\(x\)",
     r"[-a]z", r"[a-]z", r"\d+:\d+", r"(?i)PYTHON.*main", r"a{2,}", r"[^/]+\.py",
     r"(a.*b|c)", r"((x|y).*z)", r"", r"a|", r"p.y.t.h.o.n", r"...", r"[.]py",
+    r"^dev .*main\.py$", r"^$", r"^", r"$", r"main\.py$|^root", r"(^a|b$)", r"a\$",
 ]
 
 LINES = [
@@ -60,6 +61,19 @@ def test_a_two_megabyte_command_line_repeating_the_first_word():
     assert not backend.matches(Process(99, 1, "dev", line[9:], line=line))
     line += "main.py"
     assert backend.matches(Process(99, 1, "dev", line[9:], line=line))
+
+
+def test_anchored_patterns_on_a_two_megabyte_line():
+    # `^` and `$` sent these to re, which backtracked: `python.*main\.py$` took 24 s on
+    # 280 kB of `python `, minutes on 2 MB.
+    line = "dev 99 1 mypy " + "python " * 300000 + "main.py --x"
+    for pattern, found in [(r"python.*main\.py$", False), (r"python.*main\.py --x$", True),
+                           (r"^dev .*python.*main\.py", True), (r"^mypy.*main", False),
+                           (r"^dev 99 1 mypy .*main\.py --x$", True), (r"^python", False)]:
+        matcher = compile_pattern(pattern)
+        assert isinstance(matcher, procclean._ChainMatcher), pattern
+        assert bool(matcher.search(line)) == found, pattern
+        assert bool(matcher.search(line + "\n")) == found, pattern
 
 
 def test_a_pattern_re_takes_skips_lines_without_the_text_it_needs():

@@ -149,10 +149,10 @@ def random_pattern(rng):
         words = ["".join(_atom(rng, 0) for _ in range(rng.randint(0, 4)))
                  for _ in range(rng.randint(1, 3))]
         text = "".join(w + rng.choice(JOINS) for w in words[:-1]) + words[-1]
-        if rng.random() < 0.1:
-            text = rng.choice([".*", ".+", "^", "" if alternatives else "(?i)"]) + text
-        if rng.random() < 0.1:
-            text += rng.choice([".*", ".+", "$", ""])
+        if rng.random() < 0.25:
+            text = rng.choice([".*", ".+", "^", "^", "" if alternatives else "(?i)"]) + text
+        if rng.random() < 0.25:
+            text += rng.choice([".*", ".+", "$", "$", ".*$", "\\$"])
         alternatives.append(text)
     pattern = "|".join(alternatives)
     return "(%s)" % pattern if rng.random() < 0.25 else pattern
