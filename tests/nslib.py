@@ -43,7 +43,11 @@ STRIP_ENV = {"COLUMNS", "LINES", "PS_FORMAT", "PS_PERSONALITY", "POSIXLY_CORRECT
              "CMD_ENV", "I_WANT_A_BROKEN_PS", "PYTHONSTARTUP", "PYTHONINSPECT",
              "STANDIN_SPEC", "NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "LC_ALL",
              "LC_TIME", "PYTHONIOENCODING", "PYTHONHOME", "PYTHONPATH",
-             "VIRTUAL_ENV", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE"}
+             "VIRTUAL_ENV", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE",
+             # from `make test`: a make run in a test would think itself a sub-make (printing
+             # "make[1]: Entering directory") and reach for the outer make's jobserver
+             "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT",
+             "MAKE_TERMERR"}
 
 TEST_USER = "procclean-test"
 
