@@ -6839,7 +6839,8 @@ class DevSession(object):
         import signal
         ctx = self.ctx
         if self.failure is not None:
-            ctx.out.say("dev_stopping")
+            if any(e.child is not None for e in self.entries):    # else nothing to stop
+                ctx.out.say("dev_stopping")
         elif self.signum is not None:
             ctx.out.say("dev_stopping_sig", sig=signal.Signals(self.signum).name)
         if self.signum is not None or self.failure is not None:

@@ -352,3 +352,23 @@ def test_terminal_closed_under_make_dev_stops_the_stack(ns, tmp_path, python_edg
         assert re.search(r"stop: PID \d+ stopped by SIGTERM$", log, re.M), log
     assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
     assert nothing_left(ns) == [], ns.ps()
+
+
+def test_dev_that_started_nothing_does_not_say_it_stops_everything(ns, tmp_path, python_edge):
+    """fastapi/full-stack-fastapi-template without uv installed: `make dev` said `stopping
+    every service...` before `cannot start backend: uv: No such file or directory`, when
+    nothing had started. Only the failure is said."""
+    project(tmp_path, {
+        "backend": ("serve 8000 backend", {"port": "8000", "health": "off"}),
+        "frontend": ("serve 3000 frontend", {"port": "3000", "health": "off"}),
+    })
+    ini = read(tmp_path / "procclean.ini").replace(
+        "command = {python} app.py serve 8000 backend", "command = no-such-tool-qa run dev")
+    write(tmp_path / "procclean.ini", ini)
+    dev = Dev(ns, tmp_path, python_edge)
+    r = dev.job.wait(TIMEOUT)
+    assert not r.timed_out and r.rc == 1, (dev.out, dev.err)
+    assert "cannot start backend: no-such-tool-qa: No such file or directory" in dev.err, \
+        dev.err
+    assert "stopping every service" not in dev.out + dev.err, (dev.out, dev.err)
+    assert_all_gone(ns, tmp_path, dev)
