@@ -8420,6 +8420,30 @@ def _frontend_port(folder, sub, script):
     return "3000", "the usual default port"
 
 
+# The dev servers that take their port as a flag and ignore $PORT (Next reads it too, but a
+# flag is what its docs show), and the flag: appended to the script's last command, it
+# reaches the tool.  Vite moves to the next free port by itself when its port is taken;
+# --strictPort makes it exit instead, so that it never listens where procclean does not
+# look (status, --wait, the proxy) and start shows the log's "Port 5173 is already in use".
+# Create React App and craco read PORT: no flag.
+PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
+               "--port {port} --strictPort"),
+              (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
+              (r"\bnext dev\b", "-p {port}"), (r"\bng serve\b", "--port {port}"),
+              (r"\bwebpack(?:-dev-server\b| serve\b)", "--port {port}"))
+
+
+def _port_flag(script):
+    """The port flag (with `{port}`) to pass to a package.json dev script, or None: none
+    where the script already says its port (`vite --port 5174`, `PORT=3001 next dev`,
+    `$PORT`: a fixed port stays fixed, and status says it does not move) or where its
+    last command is not a tool that takes one (`vite && echo`, CRA)."""
+    if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
+        return None
+    last = re.split(r"&&|\|\||[;|&]", script)[-1]
+    return next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
+
+
 def _frontend_service(folder, sub, path, name, script):
     tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
     port, port_where = _frontend_port(folder, sub, script)
@@ -8438,6 +8462,9 @@ def _frontend_service(folder, sub, path, name, script):
                    pattern_for(script))
         pattern = "(%s|%s)" % (runner, own)
     command = run_script + " " + name if name != "start" or tool != "npm" else "npm start"
+    flag = _port_flag(script)
+    if flag:        # npm passes on what follows `--`; pnpm (7+), yarn and bun all of it
+        command += (" -- " if tool == "npm" else " ") + flag
     return FoundService("frontend", {
         "pattern": pattern, "port": port, "command": command, "cwd": sub, "health": "/"},
         "%s/package.json (%s script: %s, port %s)" % (sub, name, script, port), {
@@ -8494,7 +8521,8 @@ def say_toolchains(ctx, found, folder="."):
             python, key, values = python_toolchain(cwd, folder)
             out.say("init_python", svc=service.name, python=" ".join(python),
                     why=toolchain_why(out, key, values))
-        elif re.match(r"^(npm|pnpm|yarn|bun) (run \S+|start)$", command):
+        elif re.match(r"^(npm|pnpm|yarn|bun) (run \S+|start)(?: --)?(?: (?:--port|-p) "
+                      r"\{port\}(?: --strictPort)?)?$", command):
             tool, _, lock = node_toolchain(cwd, folder)
             out.say("init_node", svc=service.name, tool=tool, why=out.text(
                 "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
@@ -10366,6 +10394,10 @@ def _same_value(field, have, want, folder):
     if field == "command":
         # `--port {port}` carries `--port 8000` (the port itself is compared as a field)
         have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", with_port(v)[0])
+                      for v in (have, want)]
+        # a recipe's `npm run dev` is init's `npm run dev -- --port {port}` (_port_flag)
+        have, want = [re.sub(r"^((?:npm|pnpm|yarn|bun) .*?)(?: --)? (?:--port|-p) "
+                                     r"\{port\}(?: --strictPort)?$", r"\1", v)
                       for v in (have, want)]
     if field == "cwd":
         have = resolve_cwd(have or ".", folder)

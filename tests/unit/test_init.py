@@ -95,8 +95,11 @@ def fields(service):
             "cwd": service.cwd, "health": service.health}
 
 
+VITE_DEV = "npm run dev -- --port {port} --strictPort"     # vite gets the port: it ignores PORT
+
+
 def assert_two_services(cfg, backend_cwd, frontend_cwd, frontend_port,
-                        frontend_pattern=FRONTEND_PATTERN):
+                        frontend_pattern=FRONTEND_PATTERN, frontend_command=VITE_DEV):
     """init wrote the built-in backend and frontend, run in these folders."""
     assert cfg.default_names == ["backend", "frontend"]
     assert fields(cfg.services["backend"]) == {
@@ -104,7 +107,8 @@ def assert_two_services(cfg, backend_cwd, frontend_cwd, frontend_port,
         "port": 8000, "command": "{python} main.py", "cwd": backend_cwd, "health": "auto"}
     assert fields(cfg.services["frontend"]) == {
         "pattern": frontend_pattern, "pidfile": "frontend.pid", "logfile": "frontend.log",
-        "port": frontend_port, "command": "npm run dev", "cwd": frontend_cwd, "health": "/"}
+        "port": frontend_port, "command": frontend_command, "cwd": frontend_cwd,
+        "health": "/"}
 
 
 def targets_in(makefile_text):
@@ -204,7 +208,7 @@ def test_plain_python_main_and_npm_at_the_root(project, init):
         in out, out
     cfg = config()
     # not vite: the dev script's own program, as ps shows it under npm
-    assert_two_services(cfg, ".", ".", 4000, r"(npm run dev|node server\.js)")
+    assert_two_services(cfg, ".", ".", 4000, r"(npm run dev|node server\.js)", "npm run dev")
     assert not (repo / "Makefile").exists()
 
 
@@ -313,6 +317,7 @@ def test_written_config_for_the_seed_layout_is_a_few_lines(project, init):
         "# found: backend/main.py (FastAPI app, run as python main.py)", "[backend]",
         "# backend/main.py", "cwd = backend",
         "# found: frontend/package.json (dev script: vite, port 3000)", "[frontend]",
+        "# frontend/package.json (scripts.dev: vite)", "command = " + VITE_DEV,
         "# frontend/package.json", "cwd = frontend"], body
 
 
@@ -889,10 +894,13 @@ def test_python_toolchain_order(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("lock, command, matches", [
-    ("pnpm-lock.yaml", "pnpm run dev", "node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"),
-    ("yarn.lock", "yarn run dev", "node /usr/lib/node_modules/yarn/bin/yarn.js run dev"),
-    ("bun.lockb", "bun run dev", "bun run dev"),
-    ("package-lock.json", "npm run dev", "npm run dev"),
+    # pnpm (7+), yarn and bun pass what follows the script's name to it; npm what follows --
+    ("pnpm-lock.yaml", "pnpm run dev --port {port} --strictPort",
+     "node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev --port 5173 --strictPort"),
+    ("yarn.lock", "yarn run dev --port {port} --strictPort",
+     "node /usr/lib/node_modules/yarn/bin/yarn.js run dev --port 5173 --strictPort"),
+    ("bun.lockb", "bun run dev --port {port} --strictPort", "bun run dev --port 5173"),
+    ("package-lock.json", VITE_DEV, "npm run dev -- --port 5173 --strictPort"),
 ])
 def test_node_package_manager_by_lock_file(project, init, lock, command, matches):
     repo = project("fastapi-vite")
@@ -1311,7 +1319,8 @@ def test_a_recipe_starting_what_the_layout_found_is_that_service(project, init):
     assert cfg.default_names == ["web", "backend"], cfg.default_names
     front = cfg.services["web"]
     assert (front.pidfile, front.logfile, front.cwd) == ("web.pid", "web.log", "frontend")
-    assert (front.command, front.port) == ("npm run dev", 3000)     # port: package.json's
+    # port: package.json's; the recipe's `npm run dev` is that of init, which passes the port
+    assert (front.command, front.port) == (VITE_DEV, 3000)
 
 
 def test_a_loop_over_ports_frees_each_of_them(tmp_path):

@@ -82,7 +82,8 @@ def test_uv_project_in_api_with_a_nested_package_runs_the_documented_command(pro
         "# pnpm runs the dev script (as ps shows it)",
         "pattern = (pnpm.* run dev|npm run dev|vite|esbuild|node.*frontend)",
         "# the default port of vite", "port = 5173",
-        "# web/package.json (scripts.dev: vite)", "command = pnpm run dev",
+        "# web/package.json (scripts.dev: vite)",
+        "command = pnpm run dev --port {port} --strictPort",
         "# web/package.json", "cwd = web"]
     cfg, svc = services()
     assert svc["backend"].port == 8001 and svc["backend"].cwd == "api"
@@ -129,7 +130,8 @@ def test_full_stack_fastapi_template(project, init):
         "# bun runs the dev script (as ps shows it)",
         "pattern = (bun.* run dev|npm run dev|vite|esbuild|node.*frontend)",
         "# the default port of vite", "port = 5173",
-        "# frontend/package.json (scripts.dev: vite)", "command = bun run dev",
+        "# frontend/package.json (scripts.dev: vite)",
+        "command = bun run dev --port {port} --strictPort",
         "# frontend/package.json", "cwd = frontend"]
     _, svc = services()
     assert svc["backend"].port == 8000      # fastapi dev's own default, said by omission
@@ -367,14 +369,16 @@ def test_missing_is_said_in_chinese(project, init):
 @pytest.mark.parametrize("fixture", ["fastapi-vite", "seed-repo"])
 def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     """backend/main.py and frontend/ with vite: the built-in patterns, which the seed's own
-    processes match, and nothing but the folders written."""
+    processes match, and nothing but the folders and the command that passes vite its port
+    written."""
     repo = project(fixture)
     assert init()[0] == 0
     _, svc = services()
     assert svc["backend"].pattern == procclean.BUILTIN_SERVICES[0]["pattern"]
     assert svc["frontend"].pattern == procclean.BUILTIN_SERVICES[1]["pattern"]
     keys = [l.split(" = ")[0] for l in body(repo) if " = " in l]
-    assert keys == ["services", "cwd", "cwd"], body(repo)
+    assert keys == ["services", "cwd", "command", "cwd"], body(repo)
+    assert svc["frontend"].command == "npm run dev -- --port {port} --strictPort"
 
 
 def test_pattern_for_commands_as_ps_shows_them():
@@ -411,18 +415,18 @@ def test_with_port_makes_the_port_a_setting():
         assert procclean.with_port(command, default)[:2] == wanted, command
 
 
-@pytest.mark.parametrize("folder, script, extra, port, own", [
-    ("client", "vite dev", {}, 5173, "vite"),                               # SvelteKit
-    ("ui", "nuxt dev", {}, 3000, "nuxt dev"),                               # Nuxt
-    ("apps/frontend", "ng serve --port 4300", {}, 4300, "ng serve"),        # Angular
-    ("web", "next dev", {}, 3000, "next dev|next-server"),
+@pytest.mark.parametrize("folder, script, extra, port, own, flag", [
+    ("client", "vite dev", {}, 5173, "vite", " -- --port {port} --strictPort"),  # SvelteKit
+    ("ui", "nuxt dev", {}, 3000, "nuxt dev", " -- --port {port}"),               # Nuxt
+    ("apps/frontend", "ng serve --port 4300", {}, 4300, "ng serve", ""),         # Angular
+    ("web", "next dev", {}, 3000, "next dev|next-server", " -- -p {port}"),
     ("frontend", "PORT=3002 react-scripts start", {}, 3002,
-     "react-scripts start|react-scripts/scripts/start"),
+     "react-scripts start|react-scripts/scripts/start", ""),
     ("web", "vite", {"vite.config.mjs": "export default { server: { port: 5200 } }\n"}, 5200,
-     "vite"),
+     "vite", " -- --port {port} --strictPort"),          # the flag wins over the config
 ])
 def test_frontends_in_their_folders_with_their_ports(project, init, folder, script, extra,
-                                                     port, own):
+                                                     port, own, flag):
     repo = project("neither")
     base = repo / folder
     base.mkdir(parents=True)
@@ -432,8 +436,72 @@ def test_frontends_in_their_folders_with_their_ports(project, init, folder, scri
     code, out, _ = init()
     assert code == 0
     frontend = services()[1]["frontend"]
-    assert (frontend.cwd, frontend.port, frontend.command) == (folder, port, "npm run dev")
+    assert (frontend.cwd, frontend.port, frontend.command) == (folder, port,
+                                                               "npm run dev" + flag)
     assert own in frontend.pattern and frontend.regex.search(ps_line("npm run dev"))
+
+
+@pytest.mark.parametrize("lock, script, command, argv", [
+    # npm passes on what follows `--`; pnpm (7+), yarn and bun what follows the script
+    (None, "vite", "npm run dev -- --port {port} --strictPort",
+     ["npm", "run", "dev", "--", "--port", "5199", "--strictPort"]),
+    ("pnpm-lock.yaml", "vite", "pnpm run dev --port {port} --strictPort",
+     ["pnpm", "run", "dev", "--port", "5199", "--strictPort"]),
+    ("yarn.lock", "vite", "yarn run dev --port {port} --strictPort",
+     ["yarn", "run", "dev", "--port", "5199", "--strictPort"]),
+    ("bun.lockb", "vite", "bun run dev --port {port} --strictPort",
+     ["bun", "run", "dev", "--port", "5199", "--strictPort"]),
+    (None, "svelte-kit sync && vite dev", "npm run dev -- --port {port} --strictPort",
+     ["npm", "run", "dev", "--", "--port", "5199", "--strictPort"]),
+    (None, "astro dev", "npm run dev -- --port {port}",
+     ["npm", "run", "dev", "--", "--port", "5199"]),
+    (None, "nuxt dev", "npm run dev -- --port {port}",
+     ["npm", "run", "dev", "--", "--port", "5199"]),
+    (None, "next dev --turbopack", "npm run dev -- -p {port}",
+     ["npm", "run", "dev", "--", "-p", "5199"]),
+    ("pnpm-lock.yaml", "next dev", "pnpm run dev -p {port}", ["pnpm", "run", "dev", "-p", "5199"]),
+    (None, "react-scripts start", "npm run dev", ["npm", "run", "dev"]),    # reads PORT
+    (None, "vite build && vite preview", "npm run dev", ["npm", "run", "dev"]),
+])
+def test_a_dev_server_gets_its_port_as_the_flag_it_takes(project, init, lock, script, command,
+                                                         argv):
+    """Vite, Astro, Nuxt, Next take a port flag (Vite ignores PORT): init passes {port} to
+    them the way the package manager forwards arguments, so PROCCLEAN_FRONTEND_PORT and
+    port_offset move the frontend."""
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"dev": "%s"}}' % script)
+    if lock:
+        (repo / "frontend" / lock).write_text("")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    frontend = services()[1]["frontend"]
+    assert frontend.command == command
+    assert procclean.command_argv(frontend.command, port=5199) == argv
+    assert procclean.port_follows(frontend) == ("{port}" in command or "react" in script)
+
+
+def test_a_dev_script_with_its_own_port_flag_is_left_as_it_is(project, init):
+    """`vite --port 5174`: the port is that number, no second flag; status and start say
+    it does not move with the port setting."""
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"dev": "vite --port 5174"}}')
+    assert init()[0] == 0
+    frontend = services()[1]["frontend"]
+    assert (frontend.command, frontend.port) == ("npm run dev", 5174)
+    assert not procclean.port_follows(frontend)
+
+
+def test_a_makefile_recipe_running_the_dev_script_gets_the_port_flag_too(project, init):
+    """`npm run dev` in a recipe is the dev script init found: written with its port flag,
+    and --replace still counts the rule as carried."""
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("start-frontend:\n\tcd frontend && npm run dev\n")
+    assert init()[0] == 0
+    frontend = services()[1]["frontend"]
+    assert frontend.command == "npm run dev -- --port {port} --strictPort"
+    assert procclean._same_value("command", frontend.command, "npm run dev", ".")
 
 
 def test_a_root_dev_script_that_runs_everything_is_no_frontend(project, init):
@@ -534,7 +602,7 @@ def test_next_and_fastapi_in_one_package_json(project, init):
     assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
         "{python} -m uvicorn api.index:app --reload --port {port}", ".", 8000)
     assert (svc["frontend"].command, svc["frontend"].pattern) == (
-        "npm run next-dev", "(npm run next-dev|next dev|next-server)")
+        "npm run next-dev -- -p {port}", "(npm run next-dev|next dev|next-server)")
     assert not svc["frontend"].regex.search(ps_line("npm run fastapi-dev"))
 
 
@@ -549,7 +617,8 @@ def test_folders_named_by_the_project_and_a_start_script(project, init):
     assert (svc["backend"].command, svc["backend"].cwd, svc["backend"].port) == (
         "uv run fastapi dev app/main.py --host 0.0.0.0 --port {port} --reload",
         "fastapi_backend", 8000)
-    assert (svc["frontend"].command, svc["frontend"].cwd) == ("pnpm run dev", "nextjs-frontend")
+    assert (svc["frontend"].command, svc["frontend"].cwd) == (
+        "pnpm run dev -p {port}", "nextjs-frontend")      # pnpm passes -p on to next dev
 
 
 def test_a_node_server_in_a_folder_of_its_own_is_no_frontend(project, init):
