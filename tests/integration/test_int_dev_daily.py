@@ -147,7 +147,8 @@ def test_terminal_closed_under_dev_is_a_graceful_stop(ns, tmp_path, python_edge)
     graceful_pair(tmp_path)
     write(tmp_path / "pty_hangup.py", PTY_HANGUP)
     argv = ns.procclean_argv("dev", python=python_edge)
-    r = ns.run([python_edge, "pty_hangup.py", json.dumps(argv), "listening on"],
+    # dev says "listening on port N" once per service (the apps print "NAME listening on")
+    r = ns.run([python_edge, "pty_hangup.py", json.dumps(argv), "listening on port"],
                env={"TERM": "xterm"}, timeout=150)
     assert r.rc == 0, r
     d = json.loads(r.stdout)
@@ -185,7 +186,7 @@ def test_make_dev_interrupted_is_an_interrupt_for_make(ns, tmp_path, python_edge
     argv = ns.procclean_argv("dev", python=python_edge)
     write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(argv))
     job = ns.start(["/bin/sh", "-c", 'exec make dev >make.out 2>make.err'], session=True)
-    assert wait_until(lambda: read(tmp_path / "make.out").count("listening on") >= 2,
+    assert wait_until(lambda: read(tmp_path / "make.out").count("listening on port") >= 2,
                       TIMEOUT), (read(tmp_path / "make.out"), read(tmp_path / "make.err"))
     # Ctrl-C: the terminal sends SIGINT to the foreground group, make and procclean
     r = ns.run([sys.executable, "-c", KILLPG, job.pid, int(signal.SIGINT)])
@@ -341,7 +342,7 @@ def test_terminal_closed_under_make_dev_stops_the_stack(ns, tmp_path, python_edg
     write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(argv))
     write(tmp_path / "pty_hangup.py", PTY_HANGUP_LEADER)
     r = ns.run([python_edge, "pty_hangup.py", json.dumps(["/usr/bin/make", "dev"]),
-                "listening on"], env={"TERM": "xterm"}, timeout=200)
+                "listening on port"], env={"TERM": "xterm"}, timeout=200)
     assert r.rc == 0, r
     d = json.loads(r.stdout)
     assert d["up"] == "done", d
