@@ -19,6 +19,34 @@ tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
 `init --makefile` writes the line for the layout it finds.)
 
 `python3 procclean.py --help` lists every command and option.  Standard library only.
+
+Where it came from: the seed Makefile's recipes (stop-backend, force-clean, ...),
+target for target; SPEC.md is the contract.  The machinery every command shares
+comes first, then one block per command in the order a user meets them.
+
+Contents, top to bottom (each a banner below; search for its title):
+
+   1. Constants: the built-in services, exit codes
+   2. Errors
+   3. Data types
+   4. Matching: the patterns, in time linear in the line
+   5. Pure parsing: ps, /proc, lsof, ss text in; tables out
+   6. Pure planning: table + services in, targets out
+   7. System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
+   8. Output: messages in English and the seed's Chinese, emoji where they show
+   9. Configuration: built-ins < procclean.ini < environment < command line
+  10. Looking at the project: context, targets, pidfiles, port holders, locks, hints
+  11. The stop pipeline: freeze, TERM to all, one wait, look again, KILL, report
+  12. Commands stop, force-clean and clean
+  13. Commands status and show-processes
+  14. Launching: environment, ports, checkouts side by side, pidfiles
+  15. Commands start, restart and supervise
+  16. Command dev: the stack in one terminal
+  17. Commands logs and kill-port
+  18. Command doctor: the seed's troubleshooting guide
+  19. Command init: what the repo says (layout, documents, Procfile)
+  20. Command init: the Makefile (its services, --replace)
+  21. Command line
 """
 
 if __name__ == "__main__":
@@ -85,6 +113,8 @@ class _ReOnFirstUse(_OnFirstUse):
 
 _NEEDED = {}
 re = _ReOnFirstUse("re")
+
+
 
 # ---------------------------------------------------------------------------
 # Constants: the built-in services, exit codes
@@ -383,6 +413,115 @@ _AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anch
 _PATTERN_META = ".^$*+?{}[]()|\\\n"
 _ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
 
+
+class _Record(object):
+    """A record of plain values: the arguments fill __slots__ in order, by position or
+    by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
+
+    __slots__ = ()
+    DEFAULTS = {}
+
+    def __init__(self, *args, **kwargs):
+        names = self.__slots__
+        values = dict(self.DEFAULTS, **kwargs)
+        values.update(zip(names, args))
+        if len(args) > len(names) or set(kwargs) & set(names[:len(args)]) \
+                or set(values) != set(names):
+            raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(names)))
+        for name in names:
+            setattr(self, name, values[name])
+
+
+class Target(object):
+    """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
+    port, child, session) and in which look it was found (0: before any signal)."""
+
+    __slots__ = ("process", "service", "via", "outcome", "look", "origin", "killed_after")
+
+    def __init__(self, process, service, via, look=0, origin=None):
+        self.process = process
+        self.service = service
+        self.via = via
+        self.look = look
+        self.origin = origin or via     # the `via` of the root it was reached from
+        self.outcome = None     # one of OUTCOMES once acted on
+        self.killed_after = None    # seconds from the stop's start to its SIGKILL
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+
+class Outsider(_Record):
+    """A process that matches a service's pattern but is not this project's: left
+    alone and reported.  `folder` is its working directory, None when unreadable."""
+
+    __slots__ = ("process", "service", "folder")
+
+
+class ProcStat(object):
+    """The fields procclean reads from /proc/PID/stat (see proc(5))."""
+
+    __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
+                 "rss_pages", "flags", "tpgid", "threads")
+
+    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
+                 flags=0, tpgid=-1, threads=1):
+        self.threads = threads  # a zombie leader with more is not gone: see _running_in_proc
+        self.flags = flags
+        self.tpgid = tpgid      # the foreground group of its terminal (-1: none)
+        self.pid = pid
+        self.comm = comm
+        self.state = state
+        self.ppid = ppid
+        self.pgid = pgid
+        self.sid = sid
+        self.cpu_ticks = cpu_ticks
+        self.start_ticks = start_ticks
+        self.rss_pages = rss_pages
+
+
+class Listener(_Record):
+    """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
+
+    __slots__ = ("port", "address", "family", "pid", "command")
+    DEFAULTS = {"pid": None, "command": None}
+
+    def __repr__(self):
+        return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
+
+
+class PortHolder(_Record):
+    """A listener on a service's port and what it is to the service (holder_kind):
+    `kind`, `what` (in words, for a message) and `free` (the command that frees the
+    port, None where procclean suggests none)."""
+
+    __slots__ = ("listener", "kind", "what", "free")
+
+    @property
+    def pid(self):
+        return self.listener.pid
+
+
+class PidfileInfo(_Record):
+    """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
+    "untrusted") it is not to be trusted."""
+
+    __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime", "stamp")
+    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None,
+                "stamp": None}
+
+
+class ServiceLock(_Record):
+    """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
+    or none (the folder cannot take a lock file: read-only, so no start can race)."""
+
+    __slots__ = ("path", "fd", "kind")
+
+
+# ---------------------------------------------------------------------------
+# Matching: the patterns, in time linear in the line
+# ---------------------------------------------------------------------------
 
 class _Unsupported(Exception):
     """A pattern outside what the linear matcher reads: re takes it."""
@@ -802,111 +941,6 @@ def _skip_bracket(text, i):
                 return j + 1
         j += 1
     return 0
-
-
-class _Record(object):
-    """A record of plain values: the arguments fill __slots__ in order, by position or
-    by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
-
-    __slots__ = ()
-    DEFAULTS = {}
-
-    def __init__(self, *args, **kwargs):
-        names = self.__slots__
-        values = dict(self.DEFAULTS, **kwargs)
-        values.update(zip(names, args))
-        if len(args) > len(names) or set(kwargs) & set(names[:len(args)]) \
-                or set(values) != set(names):
-            raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(names)))
-        for name in names:
-            setattr(self, name, values[name])
-
-
-class Target(object):
-    """A process chosen to be signalled, and why (`via`: pidfile, state, tag, pattern,
-    port, child, session) and in which look it was found (0: before any signal)."""
-
-    __slots__ = ("process", "service", "via", "outcome", "look", "origin", "killed_after")
-
-    def __init__(self, process, service, via, look=0, origin=None):
-        self.process = process
-        self.service = service
-        self.via = via
-        self.look = look
-        self.origin = origin or via     # the `via` of the root it was reached from
-        self.outcome = None     # one of OUTCOMES once acted on
-        self.killed_after = None    # seconds from the stop's start to its SIGKILL
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-
-class Outsider(_Record):
-    """A process that matches a service's pattern but is not this project's: left
-    alone and reported.  `folder` is its working directory, None when unreadable."""
-
-    __slots__ = ("process", "service", "folder")
-
-
-class ProcStat(object):
-    """The fields procclean reads from /proc/PID/stat (see proc(5))."""
-
-    __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
-                 "rss_pages", "flags", "tpgid", "threads")
-
-    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags=0, tpgid=-1, threads=1):
-        self.threads = threads  # a zombie leader with more is not gone: see _running_in_proc
-        self.flags = flags
-        self.tpgid = tpgid      # the foreground group of its terminal (-1: none)
-        self.pid = pid
-        self.comm = comm
-        self.state = state
-        self.ppid = ppid
-        self.pgid = pgid
-        self.sid = sid
-        self.cpu_ticks = cpu_ticks
-        self.start_ticks = start_ticks
-        self.rss_pages = rss_pages
-
-
-class Listener(_Record):
-    """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
-
-    __slots__ = ("port", "address", "family", "pid", "command")
-    DEFAULTS = {"pid": None, "command": None}
-
-    def __repr__(self):
-        return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
-
-
-class PortHolder(_Record):
-    """A listener on a service's port and what it is to the service (holder_kind):
-    `kind`, `what` (in words, for a message) and `free` (the command that frees the
-    port, None where procclean suggests none)."""
-
-    __slots__ = ("listener", "kind", "what", "free")
-
-    @property
-    def pid(self):
-        return self.listener.pid
-
-
-class PidfileInfo(_Record):
-    """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
-    "untrusted") it is not to be trusted."""
-
-    __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime", "stamp")
-    DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None,
-                "stamp": None}
-
-
-class ServiceLock(_Record):
-    """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
-    or none (the folder cannot take a lock file: read-only, so no start can race)."""
-
-    __slots__ = ("path", "fd", "kind")
 
 
 # ---------------------------------------------------------------------------
@@ -1697,13 +1731,14 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 
 # ---------------------------------------------------------------------------
 # System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
-# and touches the files of running services (pidfiles, logs, supervisor state,
+# ---------------------------------------------------------------------------
+
+# It also touches the files of running services (pidfiles, logs, supervisor state,
 # locks).  Tests replace it with a fake.  The boundary: what reads or writes the
 # project's own set-up files (init and doctor: the Makefile, package.json,
 # requirements, procclean.ini) does it directly, through open_regular/read_regular
 # and write_atomic below, the same guarded open and atomic write every file gets; no
 # fake ever stands in for those.
-# ---------------------------------------------------------------------------
 
 def _which(program):
     """shutil.which without importing shutil (and zlib, bz2, lzma with it)."""
@@ -1859,50 +1894,10 @@ PS_SOURCES = ("auto", "proc", "ps", "pso")
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 
 
-class System(object):
-    """Access to the real machine.
+class _Processes(object):
+    """System's process table, and what each process is: /proc on Linux, else `ps -ef` or `ps -o`
+    (BusyBox, macOS, the BSDs); its tags (environment) and its folder."""
 
-    `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
-    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss,
-    sockstat (FreeBSD).
-    """
-
-    def __init__(self, ps_source="auto", ports_source="auto"):
-        self.ps_source = ps_source or "auto"
-        self.ports_source = ports_source or "auto"
-        self._users = {}
-        self._boot_time = None
-        self._boot_id = None
-        self._has_proc = None
-        self._tags = {}
-        # Whether the table's pass also reads the tags: a command that never acts on a
-        # tag (kill-port) turns it off, and reads no environment at all.
-        self.read_tags = True
-        self.ps_note = None
-        self.ports_note = None
-        self.use_flock = None           # None: fcntl.flock where there is one
-        self.reporter = None            # warn(key, values) for notes, set by run()
-        self.notes = []                 # (key, values) noted while no reporter was set
-        self._noted = set()
-
-    def note(self, key, **values):
-        """A problem with a file that does not stop the command (a log that is a FIFO, a
-        pidfile that cannot be removed): said once, on stderr."""
-        seen = (key, values.get("path"))
-        if seen in self._noted:
-            return
-        self._noted.add(seen)
-        if self.reporter is not None:
-            self.reporter(key, values)
-        else:
-            self.notes.append((key, values))
-
-    # -- clock ---------------------------------------------------------------
-    clock = staticmethod(time.monotonic)
-    sleep = staticmethod(time.sleep)
-    wall_time = staticmethod(time.time)
-
-    # -- identity ------------------------------------------------------------
     def self_pid(self):
         return os.getpid()
 
@@ -1912,7 +1907,6 @@ class System(object):
     def euid(self):
         return os.geteuid() if hasattr(os, "geteuid") else -1
 
-    # -- process table -------------------------------------------------------
     def has_proc(self):
         if self._has_proc is None:
             self._has_proc = sys.platform.startswith("linux") \
@@ -2072,19 +2066,6 @@ class System(object):
             "%s %s %d %s" % (user, name, fields.ppid, shown), uid, fields.sid,
             fields.pgid, fields.start_ticks)
 
-    def _read_tag(self, proc_fd, name, fields, uid, euid):
-        """The tag in /proc/NAME/environ, read right after the command line: the
-        arguments and the environment share a page of the process's stack, still in
-        the cache then (read in a pass of its own, each environment cost three times
-        as much).  None for a zombie (nothing left) or another user's process (not
-        ours to read, unless root)."""
-        if fields.state in "ZX" or euid not in (0, uid):
-            return None
-        try:
-            return tag_in_environ(_read_small(name + "/environ", proc_fd))
-        except OSError:
-            return None
-
     def _with_linux_times(self, table):
         """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
         table."""
@@ -2112,7 +2093,6 @@ class System(object):
         return (start, max(0.0, self.wall_time() - start), fields.cpu_ticks / hz,
                 fields.rss_pages * (os.sysconf("SC_PAGE_SIZE") // 1024))
 
-    # -- what belongs to the project -----------------------------------------------
     def process_tags(self, table):
         """{pid: (project, service)} of the processes in `table` that carry a tag.
 
@@ -2183,7 +2163,10 @@ class System(object):
             found = parse_lsof_cwd(out or b"")
         return dict((pid, found.get(pid)) for pid in pids)
 
-    # -- signals and liveness --------------------------------------------------
+
+class _Signals(object):
+    """System's signals, and whether a process is still the one that got them."""
+
     def send_signal(self, pid, signum):
         """Send a signal; raises OSError (ESRCH, EPERM) as os.kill does."""
         if pid < 2:
@@ -2287,7 +2270,11 @@ class System(object):
             return None
         return self.wall_time() - seconds - 1.0     # etime counts whole seconds
 
-    # -- listeners -------------------------------------------------------------
+
+class _Listeners(object):
+    """System's listening sockets: netlink, /proc/net, lsof, ss, sockstat; and the containers
+    that publish a port."""
+
     def listeners(self, ports=None):
         """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
 
@@ -2463,7 +2450,26 @@ class System(object):
                         pids.append(int(name))
         return owners
 
-    # -- files ---------------------------------------------------------------
+    def containers_on(self, port):
+        """The running containers (ID, name, image) that publish host `port`, asked of
+        `docker ps` (a read-only query, bounded by CONTAINER_QUERY_TIMEOUT) once per
+        run; None where there is no `docker` command or it does not answer."""
+        docker = _which("docker")
+        if docker is None:
+            return None
+        cache = self.__dict__.setdefault("_containers", {})
+        if docker not in cache:
+            code, out, _ = run_program(
+                [docker, "ps", "--format", "{{.ID}}\t{{.Names}}\t{{.Image}}\t{{.Ports}}"],
+                None, timeout=CONTAINER_QUERY_TIMEOUT)
+            cache[docker] = out if code == 0 else None
+        text = cache[docker]
+        return None if text is None else containers_publishing(text, port)
+
+
+class _Files(object):
+    """System's files: pidfiles and their start records, logs, a supervisor's state."""
+
     def read_pidfile(self, path):
         """PidfileInfo for `path` (which may not exist).
 
@@ -2627,53 +2633,6 @@ class System(object):
                 self.note("file_ignored", path=path, error=error_text(exc))
             return []
 
-    # -- starting --------------------------------------------------------------
-    def spawn(self, argv, cwd, logfile, new_session=True, env=None):
-        """Start `argv` in the background: own session, stdin from /dev/null, stdout and
-        stderr appended to `logfile`.  Returns the child's Popen."""
-        import subprocess
-        try:
-            log = self.open_log(logfile)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, logfile)
-        try:
-            os.set_blocking(log, True)  # the service writes through it: a plain descriptor
-        except (AttributeError, OSError):
-            pass
-        try:
-            return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, close_fds=True,
-                                    start_new_session=new_session, env=env)
-        finally:
-            os.close(log)
-
-    def spawn_piped(self, argv, cwd, env):
-        """Start `argv` in a session of its own (the terminal's Ctrl-C, and the SIGHUP
-        of its closing, reach procclean alone, which stops every service gracefully
-        through the one stop pipeline: uvicorn has no SIGHUP handler and would die
-        without its shutdown), stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
-        pipe's read end, non-blocking).  On Linux the pipe holds 1 MB, so a service
-        that floods its output seldom waits for the reader."""
-        import subprocess
-        read_end, write_end = os.pipe()
-        try:
-            if sys.platform.startswith("linux"):
-                import fcntl
-                try:
-                    fcntl.fcntl(read_end, 1031, 1 << 20)    # F_SETPIPE_SZ
-                except OSError:
-                    pass
-            child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=write_end, stderr=write_end, close_fds=True,
-                                     start_new_session=True, env=env)
-        except BaseException:
-            os.close(read_end)
-            raise
-        finally:
-            os.close(write_end)
-        os.set_blocking(read_end, False)
-        return child, read_end
-
     def rotate_log(self, path):
         """Keep the previous log as PATH.1 instead of losing it (a regular file only:
         never a folder, a FIFO or what a link points to)."""
@@ -2756,7 +2715,60 @@ class System(object):
         except OSError:
             pass    # the state is a convenience for status; supervising goes on
 
-    # -- locks -----------------------------------------------------------------
+
+class _Launching(object):
+    """System's starting of services: in the background, or piped (dev)."""
+
+    def spawn(self, argv, cwd, logfile, new_session=True, env=None):
+        """Start `argv` in the background: own session, stdin from /dev/null, stdout and
+        stderr appended to `logfile`.  Returns the child's Popen."""
+        import subprocess
+        try:
+            log = self.open_log(logfile)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, logfile)
+        try:
+            os.set_blocking(log, True)  # the service writes through it: a plain descriptor
+        except (AttributeError, OSError):
+            pass
+        try:
+            return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, close_fds=True,
+                                    start_new_session=new_session, env=env)
+        finally:
+            os.close(log)
+
+    def spawn_piped(self, argv, cwd, env):
+        """Start `argv` in a session of its own (the terminal's Ctrl-C, and the SIGHUP
+        of its closing, reach procclean alone, which stops every service gracefully
+        through the one stop pipeline: uvicorn has no SIGHUP handler and would die
+        without its shutdown), stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
+        pipe's read end, non-blocking).  On Linux the pipe holds 1 MB, so a service
+        that floods its output seldom waits for the reader."""
+        import subprocess
+        read_end, write_end = os.pipe()
+        try:
+            if sys.platform.startswith("linux"):
+                import fcntl
+                try:
+                    fcntl.fcntl(read_end, 1031, 1 << 20)    # F_SETPIPE_SZ
+                except OSError:
+                    pass
+            child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=write_end, stderr=write_end, close_fds=True,
+                                     start_new_session=True, env=env)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        os.set_blocking(read_end, False)
+        return child, read_end
+
+
+class _Locks(object):
+    """System's per-service locks: flock, or an O_EXCL lock file where there is none."""
+
     def lock(self, path, wait, waiting=None):
         """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
         the holder's PID or None) when another process held it for `wait` seconds
@@ -2903,21 +2915,63 @@ class System(object):
             except OSError:
                 pass
 
-    def containers_on(self, port):
-        """The running containers (ID, name, image) that publish host `port`, asked of
-        `docker ps` (a read-only query, bounded by CONTAINER_QUERY_TIMEOUT) once per
-        run; None where there is no `docker` command or it does not answer."""
-        docker = _which("docker")
-        if docker is None:
+
+class System(_Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
+    """Access to the real machine.
+
+    `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
+    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss,
+    sockstat (FreeBSD).
+    """
+
+    def __init__(self, ps_source="auto", ports_source="auto"):
+        self.ps_source = ps_source or "auto"
+        self.ports_source = ports_source or "auto"
+        self._users = {}
+        self._boot_time = None
+        self._boot_id = None
+        self._has_proc = None
+        self._tags = {}
+        # Whether the table's pass also reads the tags: a command that never acts on a
+        # tag (kill-port) turns it off, and reads no environment at all.
+        self.read_tags = True
+        self.ps_note = None
+        self.ports_note = None
+        self.use_flock = None           # None: fcntl.flock where there is one
+        self.reporter = None            # warn(key, values) for notes, set by run()
+        self.notes = []                 # (key, values) noted while no reporter was set
+        self._noted = set()
+
+    def note(self, key, **values):
+        """A problem with a file that does not stop the command (a log that is a FIFO, a
+        pidfile that cannot be removed): said once, on stderr."""
+        seen = (key, values.get("path"))
+        if seen in self._noted:
+            return
+        self._noted.add(seen)
+        if self.reporter is not None:
+            self.reporter(key, values)
+        else:
+            self.notes.append((key, values))
+
+    clock = staticmethod(time.monotonic)
+
+    sleep = staticmethod(time.sleep)
+
+    wall_time = staticmethod(time.time)
+
+    def _read_tag(self, proc_fd, name, fields, uid, euid):
+        """The tag in /proc/NAME/environ, read right after the command line: the
+        arguments and the environment share a page of the process's stack, still in
+        the cache then (read in a pass of its own, each environment cost three times
+        as much).  None for a zombie (nothing left) or another user's process (not
+        ours to read, unless root)."""
+        if fields.state in "ZX" or euid not in (0, uid):
             return None
-        cache = self.__dict__.setdefault("_containers", {})
-        if docker not in cache:
-            code, out, _ = run_program(
-                [docker, "ps", "--format", "{{.ID}}\t{{.Names}}\t{{.Image}}\t{{.Ports}}"],
-                None, timeout=CONTAINER_QUERY_TIMEOUT)
-            cache[docker] = out if code == 0 else None
-        text = cache[docker]
-        return None if text is None else containers_publishing(text, port)
+        try:
+            return tag_in_environ(_read_small(name + "/environ", proc_fd))
+        except OSError:
+            return None
 
     def http_get(self, url, timeout):
         """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
@@ -2937,7 +2991,6 @@ class System(object):
             if isinstance(reason, socket.timeout) or "timed out" in str(reason):
                 reason = "timed out after %s" % format_seconds(timeout)
             return None, self.clock() - started, str(reason)
-
 
 
 # ---------------------------------------------------------------------------
@@ -4148,7 +4201,7 @@ def command_argv(command, cwd=".", port=None):
 
 
 # ---------------------------------------------------------------------------
-# Commands
+# Looking at the project: context, targets, pidfiles, port holders, locks, hints
 # ---------------------------------------------------------------------------
 
 # The options a command runs with, and their values when not given (make_context
@@ -4228,157 +4281,6 @@ class Survey(object):
         return [o for o in self.outside if o.service is service]
 
 
-def launch_env(ctx, service):
-    """The environment a launched service gets (start, restart, supervise, dev): the
-    caller's plus the project's tag, the service's port as PORT, and every service's
-    port as PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
-    env = dict(os.environ)
-    env[TAG_PROJECT] = ctx.project
-    env[TAG_SERVICE] = service.name
-    for other in getattr(ctx.config, "services", {}).values():
-        if other.port is not None:
-            env[port_variable(other.name)] = str(other.port)
-    if service.port is not None:
-        env["PORT"] = str(service.port)
-    if env.get("VIRTUAL_ENV"):
-        python_env(env, resolve_cwd(service.cwd))
-    return env
-
-
-PORT_STEP = 10          # port_offset = auto: a checkout's ports move in steps of this,
-PORT_SLOTS = 100        # ...to one of this many offsets (0 to +990)
-OFFSET_FILE = ".procclean-offset"   # the offset a checkout settled on, kept stable
-LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
-
-
-def settle_ports(ctx, command, names=()):
-    """`port_offset`: move every configured port (not one the environment or --set
-    names exactly) by the offset, a number or, with `auto`, this checkout's own (see
-    checkout_offset).  ctx.config.ports says what was settled on, for status.  Before a
-    launch, a port set for a service (of `names`) that will not follow it is said."""
-    config = ctx.config
-    if command in LAUNCH_COMMANDS and not ctx.dry_run:
-        for name in sorted(n for n in config.fixed_ports if not names or n in names):
-            service = config.services.get(name)
-            if service is not None and service.port is not None and service.command.strip() \
-                    and not port_follows(service):
-                ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
-                             var=port_variable(name))
-                ctx.out.warn("port_hint_fixed", svc=name)
-    setting = getattr(config, "port_offset", None)
-    if setting is None:
-        return
-    # the project's services: not the built-in frontend of a `services = backend` project
-    movable = [config.services[n] for n in config.default_names
-               if config.services[n].port is not None and n not in config.fixed_ports]
-    if setting == "auto":
-        launching = command in LAUNCH_COMMANDS and not ctx.dry_run
-        offset = checkout_offset(ctx, movable, launching)
-    else:
-        offset = setting
-    for service in movable:
-        if service.port + offset > 65535:
-            raise ProcCleanError("port_offset: %s's port %d + %d is beyond 65535"
-                                 % (service.name, service.port, offset))
-        service.port += offset
-    config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
-                    "file": OFFSET_FILE if setting == "auto" else None,
-                    "ports": dict((s.name, s.port) for s in movable)}
-    if offset and command in LAUNCH_COMMANDS and not ctx.dry_run:
-        for service in movable:
-            if not port_follows(service):       # it listens where its command says
-                ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
-                ctx.out.warn("port_hint_fixed", svc=service.name)
-
-
-def checkout_offset(ctx, movable, launching):
-    """This checkout's offset under `port_offset = auto`: the one recorded in
-    OFFSET_FILE, else the first choice (0 for a repository's main checkout, a step
-    derived from the project's path for a linked git worktree).  Before a launch it
-    must be free: a port another checkout (anyone not this project) listens on moves
-    this checkout to the next free offset from its path's, recorded and said; not
-    while a service of this checkout listens at the offset it has (the stack stays
-    together, and start names the holder)."""
-    text = _read_text(OFFSET_FILE, 64)
-    recorded = int(text) if text and text.strip().isdigit() else None
-    first = recorded if recorded is not None else (
-        PORT_STEP * checkout_slot(ctx.project) if linked_worktree(ctx.project) else 0)
-    if not launching or not movable:
-        return first
-    foreign, own = foreign_listeners(ctx)
-    if any(s.port + first in own for s in movable):
-        return first
-    slot = checkout_slot(ctx.project)
-    choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
-                         for n in range(PORT_SLOTS - 1)]
-    for offset in choices:
-        held = [foreign[s.port + offset] for s in movable if s.port + offset in foreign]
-        if held and offset == first:
-            taken = held[0]
-        elif not held:
-            break
-    else:
-        return first        # every offset taken: start names the holder
-    if offset == recorded:
-        return offset
-    try:
-        write_atomic(OFFSET_FILE, b"%d\n" % offset)
-    except OSError as exc:
-        ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
-    ports = ", ".join("%s %d" % (s.name, s.port + offset) for s in movable)
-    if offset == first:
-        ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
-    else:
-        ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
-                     ports=ports, file=OFFSET_FILE, folder=printable(
-                         ctx.system.process_cwds([taken.pid]).get(taken.pid)
-                         or ctx.out.text("folder_unknown")) if taken.pid else "?")
-    return offset
-
-
-def checkout_slot(path):
-    """A step from 1 to PORT_SLOTS - 1 derived from a checkout's path."""
-    import zlib
-    return 1 + zlib.crc32(path.encode("utf-8", "surrogateescape")) % (PORT_SLOTS - 1)
-
-
-def linked_worktree(folder):
-    """Whether `folder` is in a linked git worktree (its .git is a file naming the
-    main repository's), rather than in a repository's main checkout (or in none)."""
-    while True:
-        git = os.path.join(folder, ".git")
-        if os.path.lexists(git):
-            return os.path.isfile(git)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return False
-        folder = parent
-
-
-def foreign_listeners(ctx):
-    """(port -> a Listener on it that is not this project's (by tag or folder), the
-    ports this project's processes listen on)."""
-    system = ctx.system
-    listeners = system.listeners(None)
-    table = system.process_table()
-    pids = dict((l.pid, table[l.pid]) for l in listeners if l.pid in table)
-    project = Project(ctx.project_given, system.process_tags(pids))
-    project.cwds = system.process_cwds(sorted(p for p in pids if p not in project.tags))
-    foreign, own = {}, set()
-    for listener in listeners:
-        proc = pids.get(listener.pid)
-        if proc is None or not project.holds(proc):
-            foreign.setdefault(listener.port, listener)
-        else:
-            own.add(listener.port)
-    return foreign, own
-
-
-def port_variable(name):
-    """The variable that sets service `name`'s port (and tells services its port)."""
-    return "PROCCLEAN_%s_PORT" % name.upper().replace("-", "_").replace(".", "_")
-
-
 def everywhere_for(ctx, service):
     """Whether a service is matched machine-wide: --everywhere, else its own `scope`,
     else `scope` of [procclean]."""
@@ -4389,14 +4291,14 @@ def everywhere_for(ctx, service):
     return bool(getattr(ctx.config, "everywhere", False))
 
 
-def survey(ctx, services, warn=True):
+def read_targets(ctx, services, warn=True):
     """Take the process table once and find every target of `services`."""
     table = ctx.system.process_table()
     protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
-    return observe(ctx, services, table, protected, warn)
+    return find_targets(ctx, services, table, protected, warn)
 
 
-def observe(ctx, services, table, protected, warn=False, fresh=None):
+def find_targets(ctx, services, table, protected, warn=False, fresh=None):
     """This project's processes of `services` in `table` (see SPEC "Scope"): the
     trusted pidfile's process, the child a supervisor's state names, the tagged
     processes, the pattern matches inside the project, the project's listeners on
@@ -4531,6 +4433,297 @@ def state_roots(ctx, service, table, protected, project):
         return []
     return [(proc, service, "state")]
 
+
+def port_holders(listeners, port, table):
+    """Listeners on `port` (none for no port), one per PID, with commands filled
+    from the table."""
+    seen = {}
+    for listener in listeners:
+        if listener.port != port or listener.pid in seen:
+            continue
+        proc = table.get(listener.pid) if listener.pid is not None else None
+        if proc is not None:
+            listener.command = proc.command
+        seen[listener.pid] = listener
+    return list(seen.values())
+
+
+def holder_kind(proc, targets, viewers=VIEWERS):
+    """What a listener's process is to a service whose running targets (this project's
+    processes of it) are `targets`: the one rule status (state, --check, --json), start,
+    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
+    tagged for it, a pattern match in the project, or below one): only this makes the
+    service running.  "leftover": this project's by tag or folder, not the service's own
+    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
+    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
+    else (another project's, another user's, a match outside the project).  "unseen":
+    a process procclean cannot see."""
+    if proc is None:
+        return "unseen"
+    target = next((t for t in targets if t.pid == proc.pid), None)
+    if target is not None and target.origin != "port":
+        return "own"
+    exempt = port_exempt(proc, viewers)
+    if exempt is not None:
+        return exempt
+    return "leftover" if target is not None else "stranger"
+
+
+def port_facts(ctx, service, listeners, table, targets, hints=None):
+    """The listeners on the service's port (port_holders), each a PortHolder: its kind
+    (holder_kind against `targets`), what it is and how the port is freed."""
+    facts = []
+    for listener in port_holders(listeners, service.port, table):
+        proc = table.get(listener.pid) if listener.pid is not None else None
+        kind = holder_kind(proc, targets, ctx.viewers)
+        if kind in ("own", "unseen"):
+            facts.append(PortHolder(listener, kind, "", None))
+            continue
+        hints = hints or Hints()
+        what, free = holder_words(ctx, service, proc, kind, hints)
+        facts.append(PortHolder(listener, kind, what, free))
+    return facts
+
+
+def holder_words(ctx, service, proc, kind, hints):
+    """(what a holder of the service's port is, in words; the command that frees the
+    port, or None where procclean suggests none)."""
+    out, port = ctx.out, service.port
+    if kind == "leftover":
+        return (out.text("holder_leftover", svc=service.name),
+                hints.command("stop", service.name))
+    if kind == "viewer":
+        return out.text("holder_viewer"), None
+    if kind == "container":
+        proxy = program_name(proc.command)
+        podman = proxy in PODMAN_PROXIES
+        found = None if podman else ctx.system.containers_on(port)
+        if found:
+            names = " ".join(printable(name) for _, name, _ in found)
+            return (out.text("holder_container", proxy=proxy, names=names,
+                             images=", ".join(printable(i) for _, _, i in found)),
+                    "docker stop " + names)
+        target = proxy_target(proc.command)
+        query = "%s ps" % ("podman" if podman else "docker")
+        if target is None:
+            return out.text("holder_proxy_bare", proxy=proxy, query=query), None
+        return out.text("holder_proxy", proxy=proxy, to="%s:%d" % (target[0] or "?", target[1]),
+                        query="%s --filter publish=%d" % (query, target[1])), None
+    folder = ctx.system.process_cwds([proc.pid]).get(proc.pid)
+    return (out.text("holder_stranger", user=printable(proc.user or "?"),
+                     folder=printable(folder or out.text("folder_unknown"))),
+            hints.command("kill-port", None, str(port)))
+
+
+def health_url(service):
+    """The URL that tells whether a service is healthy; None without a port or check."""
+    spec = (service.health or "").strip()
+    if service.port is None or spec.lower() in ("", "off", "none", "no"):
+        return None
+    if spec == "auto":
+        return "http://127.0.0.1:%d/health" % service.port
+    if spec.startswith("/"):
+        return "http://127.0.0.1:%d%s" % (service.port, spec)
+    return spec.replace("{port}", str(service.port))
+
+
+def check_health(system, service, timeout):
+    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
+    latency_ms, error}; None when the service has no health check."""
+    url = health_url(service)
+    if url is None:
+        return None
+    status, seconds, error = system.http_get(url, timeout)
+    if status == 404 and service.health.strip() == "auto":
+        # No /health route: the app's root answering is the next best sign of life.
+        url = "http://127.0.0.1:%d/" % service.port
+        status, more, error = system.http_get(url, timeout)
+        seconds += more
+    state = "no answer" if status is None else "healthy" if status < 400 else "unhealthy"
+    return {"url": url, "state": state, "status": status,
+            "latency_ms": round(seconds * 1000.0, 1), "error": error}
+
+
+def state_path(service):
+    """Where a supervisor keeps its state (restarts, last exit) beside the pidfile."""
+    return service.pidfile + ".state"
+
+
+def lock_path(service):
+    """The lock file that serialises start, stop and supervise of a service."""
+    return service.pidfile + ".lock"
+
+
+class _ServiceLocks(object):
+    """See service_locks."""
+
+    def __init__(self, ctx, services):
+        self.ctx = ctx
+        paths = {}
+        for service in services:
+            paths.setdefault(os.path.abspath(lock_path(service)), service)
+        # One fixed order for every caller, so that two never wait for each other.
+        self.wanted = [] if ctx.dry_run else sorted(paths.items())
+        self.held = []
+
+    def __enter__(self):
+        try:
+            for path, service in self.wanted:
+                def waiting(holder, service=service):
+                    self.ctx.out.warn("lock_waiting", svc=service.name, pid=holder or "?",
+                                      cmd=self.holder_command(holder),
+                                      path=lock_path(service))
+                try:
+                    handle, holder = self.ctx.system.lock(path, LOCK_WAIT, waiting)
+                except OSError as exc:
+                    raise ProcCleanError(self.ctx.out.text(
+                        "lock_failed", svc=service.name, path=lock_path(service),
+                        error=error_text(exc)), EXIT_FAILED)
+                if handle is None:
+                    raise ProcCleanError(self.ctx.out.text(
+                        "lock_busy", svc=service.name, wait=format_seconds(LOCK_WAIT),
+                        pid=holder or "?", path=lock_path(service),
+                        cmd=self.holder_command(holder)), EXIT_FAILED)
+                self.held.append(handle)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def holder_command(self, pid):
+        proc = self.ctx.system.process_table().get(pid) if pid else None
+        return printable(proc.command) if proc else "?"
+
+    def __exit__(self, *exc):
+        while self.held:
+            self.ctx.system.unlock(self.held.pop())
+        return False
+
+
+def service_locks(ctx, services):
+    """A context manager holding the lock of every service in `services` (taken in
+    one fixed order): start, stop, restart and supervise of a service run one at a
+    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
+    the holder's PID and command.  Nothing is locked for --dry-run."""
+    return _ServiceLocks(ctx, services)
+
+
+# -- doctor: the seed's troubleshooting guide as one command ----------------------
+
+def procclean_path(folder="."):
+    """This file as the project at `folder` sees it: relative inside it (procclean.py,
+    tools/procclean.py), absolute outside it."""
+    here = os.path.abspath(__file__)
+    rel = os.path.relpath(here, os.path.abspath(folder))
+    return here if rel.split(os.sep)[0] == os.pardir else rel
+
+
+def prog_command(folder="."):
+    """How a person runs procclean from the project folder: `python3 PATH`."""
+    import shlex
+    return "python3 " + shlex.quote(procclean_path(folder))
+
+
+class Hints(object):
+    """How fix lines and hints name a procclean command: the make target when the
+    project's Makefile has one that runs procclean (and make is installed), else
+    `python3 PATH` with procclean's real path."""
+
+    def __init__(self, folder="."):
+        self.folder = folder
+        self.prog = prog_command(folder)
+        self._targets = None
+
+    @property
+    def targets(self):
+        """The Makefile's targets that run procclean, read when a hint first needs
+        them (most commands make a Hints and show no hint)."""
+        if self._targets is None:
+            self._targets = procclean_make_targets(self.folder) if _which("make") else set()
+        return self._targets
+
+    def command(self, command, name=None, *args):
+        target = command + ("-" + name if name else "")
+        if not args and target in self.targets:
+            return "make " + target
+        return " ".join([self.prog, command] + ([name] if name else []) + list(args))
+
+    def port_setting(self, service):
+        """Giving `service` another port, the way make passes it."""
+        variable = port_variable(service.name)
+        port = service.port + 1 if service.port < 65535 else 1024
+        return "%s=%d %s" % (variable, port, self.command("start", service.name))
+
+
+def procclean_make_targets(folder="."):
+    """The Makefile's targets whose recipe runs procclean (`@$(PROCCLEAN) $@`, ...)."""
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
+    text = _read_text(os.path.join(folder, name)) if name else None
+    found = set()
+    for rule in parse_makefile_text(text or "")[0]:
+        recipe = " ".join(rule.recipe)
+        if "procclean" in recipe.lower():
+            found.update(n for n in rule.names if "$@" in recipe or n in recipe)
+    return found
+
+
+def say_port_hint(ctx, service, pid, app=False):
+    """After "port taken": how to free it, or how to pick another port (only when the
+    service listens where procclean says: port_follows).  `app`: the holder is the
+    user's editor or browser, which kill-port leaves alone."""
+    hints = Hints()
+    free = hints.command("kill-port", None, str(service.port))
+    if app:
+        ctx.out.warn("port_hint_app", pid=pid)
+    if not port_follows(service):
+        if pid is not None and not app:
+            ctx.out.warn("port_hint_free", pid=pid, free=free)
+        ctx.out.warn("port_hint_fixed", svc=service.name)
+    elif pid is None or app:
+        ctx.out.warn("port_hint_other", other=hints.port_setting(service))
+    else:
+        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)
+
+
+# Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
+# Vite does not: its config may (`port: Number(process.env.PORT)`).
+PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi)(?:\s|$)"
+READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
+                 r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
+NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
+
+
+def port_follows(service):
+    """Whether a port setting moves the service: its command has `{port}` or reads
+    $PORT, or what it runs does (the package.json script `npm run dev` names, the
+    vite config of a vite script, the Python file it runs)."""
+    import json
+    command = service.command
+    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
+        return True
+    cwd = resolve_cwd(service.cwd)
+    texts = [_read_text(os.path.join(cwd, name))
+             for name in re.findall(r"[\w./-]+\.py\b", command)]
+    script = re.match(NPM_SCRIPT_RE, command)
+    if script:
+        try:
+            line = json.loads(_read_text(os.path.join(cwd, "package.json")) or "{}").get(
+                "scripts", {}).get(script.group(1))
+        except (ValueError, AttributeError):
+            line = None
+        if isinstance(line, str):
+            if re.search(PORT_READERS_RE, line):
+                return True
+            texts.append(line)
+            if re.search(r"\bvite\b", line):
+                texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
+                          for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
+    return any(re.search(READS_PORT_RE, text or "") for text in texts)
+
+
+# ---------------------------------------------------------------------------
+# The stop pipeline: freeze, TERM to all, one wait, look again, KILL, report
+# ---------------------------------------------------------------------------
 
 def wait_gone(system, targets, timeout, hurry=None):
     """Wait for all `targets` together until they are gone or `timeout` passes (or
@@ -4829,6 +5022,10 @@ def remove_files(ctx, paths):
             ctx.out.add("removed", path)
 
 
+# ---------------------------------------------------------------------------
+# Commands stop, force-clean and clean
+# ---------------------------------------------------------------------------
+
 def cmd_stop(ctx, services, force=False):
     """stop / force-clean: this project's processes of every service, all signalled
     together, looked for again until none is left; matches outside the project
@@ -4836,11 +5033,11 @@ def cmd_stop(ctx, services, force=False):
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
-    found = survey(ctx, services)
+    found = read_targets(ctx, services)
 
     def find(table, protected, fresh):
         return [(t.process, t.service, t.via)
-                for t in observe(ctx, services, table, protected, fresh=fresh).targets]
+                for t in find_targets(ctx, services, table, protected, fresh=fresh).targets]
 
     targets, table = stop_processes(ctx, found.targets, found.table, find, force=force)
     report_targets(ctx, targets)
@@ -4879,6 +5076,42 @@ def _after_stop(ctx, service, found, targets, left, force):
             ctx.out.line("procclean: %s" % printable(str(exc)), err=True)
 
 
+def cmd_clean(ctx, services):
+    """Remove stale pidfiles and the logfiles; keep what a running service still uses."""
+    found = read_targets(ctx, services, warn=False)
+    removed_any = False
+    for service in services:
+        live = found.running(service)
+        info = found.pidfiles[service.name]
+        paths = []
+        if info.exists:
+            named = [t for t in live if t.via == "pidfile"]
+            if named:
+                ctx.out.warn("clean_kept", path=service.pidfile, svc=service.name,
+                             pid=named[0].pid)
+            else:
+                if info.problem == "invalid":
+                    ctx.out.warn("pidfile_invalid", path=info.path,
+                                 content=printable(repr(info.raw)[1:]))
+                paths.append(service.pidfile)
+                if not ctx.dry_run:
+                    ctx.system.remove_file(service.pidfile + START_SUFFIX)
+        if not live:    # its state, its log, and the log start kept of the run before
+            paths.extend(path for path in (state_path(service), service.logfile,
+                                           service.logfile + ".1") if ctx.system.exists(path))
+        elif ctx.system.exists(service.logfile):
+            ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
+        removed_any = removed_any or bool(paths)
+        remove_files(ctx, paths)
+    if not removed_any:
+        ctx.out.say("clean_nothing")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# Commands status and show-processes
+# ---------------------------------------------------------------------------
+
 def process_record(target):
     proc = target.process
     cpu = proc.cpu_percent
@@ -4905,7 +5138,7 @@ def outside_record(outsider):
 
 
 def cmd_show_processes(ctx, services):
-    found = survey(ctx, services)
+    found = read_targets(ctx, services)
     records = [process_record(t) for t in found.targets]
     for record in records:
         ctx.out.add("processes", record)
@@ -4930,180 +5163,6 @@ def cmd_show_processes(ctx, services):
         ctx.out.line("  ".join(cell + " " * (w - n) for cell, n, w in zip(row, used, widths))
                      + "  " + row[-1])
     return EXIT_OK
-
-
-def port_holders(listeners, port, table):
-    """Listeners on `port` (none for no port), one per PID, with commands filled
-    from the table."""
-    seen = {}
-    for listener in listeners:
-        if listener.port != port or listener.pid in seen:
-            continue
-        proc = table.get(listener.pid) if listener.pid is not None else None
-        if proc is not None:
-            listener.command = proc.command
-        seen[listener.pid] = listener
-    return list(seen.values())
-
-
-def holder_kind(proc, targets, viewers=VIEWERS):
-    """What a listener's process is to a service whose running targets (this project's
-    processes of it) are `targets`: the one rule status (state, --check, --json), start,
-    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
-    tagged for it, a pattern match in the project, or below one): only this makes the
-    service running.  "leftover": this project's by tag or folder, not the service's own
-    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
-    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
-    else (another project's, another user's, a match outside the project).  "unseen":
-    a process procclean cannot see."""
-    if proc is None:
-        return "unseen"
-    target = next((t for t in targets if t.pid == proc.pid), None)
-    if target is not None and target.origin != "port":
-        return "own"
-    exempt = port_exempt(proc, viewers)
-    if exempt is not None:
-        return exempt
-    return "leftover" if target is not None else "stranger"
-
-
-def port_facts(ctx, service, listeners, table, targets, hints=None):
-    """The listeners on the service's port (port_holders), each a PortHolder: its kind
-    (holder_kind against `targets`), what it is and how the port is freed."""
-    facts = []
-    for listener in port_holders(listeners, service.port, table):
-        proc = table.get(listener.pid) if listener.pid is not None else None
-        kind = holder_kind(proc, targets, ctx.viewers)
-        if kind in ("own", "unseen"):
-            facts.append(PortHolder(listener, kind, "", None))
-            continue
-        hints = hints or Hints()
-        what, free = holder_words(ctx, service, proc, kind, hints)
-        facts.append(PortHolder(listener, kind, what, free))
-    return facts
-
-
-def holder_words(ctx, service, proc, kind, hints):
-    """(what a holder of the service's port is, in words; the command that frees the
-    port, or None where procclean suggests none)."""
-    out, port = ctx.out, service.port
-    if kind == "leftover":
-        return (out.text("holder_leftover", svc=service.name),
-                hints.command("stop", service.name))
-    if kind == "viewer":
-        return out.text("holder_viewer"), None
-    if kind == "container":
-        proxy = program_name(proc.command)
-        podman = proxy in PODMAN_PROXIES
-        found = None if podman else ctx.system.containers_on(port)
-        if found:
-            names = " ".join(printable(name) for _, name, _ in found)
-            return (out.text("holder_container", proxy=proxy, names=names,
-                             images=", ".join(printable(i) for _, _, i in found)),
-                    "docker stop " + names)
-        target = proxy_target(proc.command)
-        query = "%s ps" % ("podman" if podman else "docker")
-        if target is None:
-            return out.text("holder_proxy_bare", proxy=proxy, query=query), None
-        return out.text("holder_proxy", proxy=proxy, to="%s:%d" % (target[0] or "?", target[1]),
-                        query="%s --filter publish=%d" % (query, target[1])), None
-    folder = ctx.system.process_cwds([proc.pid]).get(proc.pid)
-    return (out.text("holder_stranger", user=printable(proc.user or "?"),
-                     folder=printable(folder or out.text("folder_unknown"))),
-            hints.command("kill-port", None, str(port)))
-
-
-def health_url(service):
-    """The URL that tells whether a service is healthy; None without a port or check."""
-    spec = (service.health or "").strip()
-    if service.port is None or spec.lower() in ("", "off", "none", "no"):
-        return None
-    if spec == "auto":
-        return "http://127.0.0.1:%d/health" % service.port
-    if spec.startswith("/"):
-        return "http://127.0.0.1:%d%s" % (service.port, spec)
-    return spec.replace("{port}", str(service.port))
-
-
-def check_health(system, service, timeout):
-    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
-    latency_ms, error}; None when the service has no health check."""
-    url = health_url(service)
-    if url is None:
-        return None
-    status, seconds, error = system.http_get(url, timeout)
-    if status == 404 and service.health.strip() == "auto":
-        # No /health route: the app's root answering is the next best sign of life.
-        url = "http://127.0.0.1:%d/" % service.port
-        status, more, error = system.http_get(url, timeout)
-        seconds += more
-    state = "no answer" if status is None else "healthy" if status < 400 else "unhealthy"
-    return {"url": url, "state": state, "status": status,
-            "latency_ms": round(seconds * 1000.0, 1), "error": error}
-
-
-def state_path(service):
-    """Where a supervisor keeps its state (restarts, last exit) beside the pidfile."""
-    return service.pidfile + ".state"
-
-
-def lock_path(service):
-    """The lock file that serialises start, stop and supervise of a service."""
-    return service.pidfile + ".lock"
-
-
-class _ServiceLocks(object):
-    """See service_locks."""
-
-    def __init__(self, ctx, services):
-        self.ctx = ctx
-        paths = {}
-        for service in services:
-            paths.setdefault(os.path.abspath(lock_path(service)), service)
-        # One fixed order for every caller, so that two never wait for each other.
-        self.wanted = [] if ctx.dry_run else sorted(paths.items())
-        self.held = []
-
-    def __enter__(self):
-        try:
-            for path, service in self.wanted:
-                def waiting(holder, service=service):
-                    self.ctx.out.warn("lock_waiting", svc=service.name, pid=holder or "?",
-                                      cmd=self.holder_command(holder),
-                                      path=lock_path(service))
-                try:
-                    handle, holder = self.ctx.system.lock(path, LOCK_WAIT, waiting)
-                except OSError as exc:
-                    raise ProcCleanError(self.ctx.out.text(
-                        "lock_failed", svc=service.name, path=lock_path(service),
-                        error=error_text(exc)), EXIT_FAILED)
-                if handle is None:
-                    raise ProcCleanError(self.ctx.out.text(
-                        "lock_busy", svc=service.name, wait=format_seconds(LOCK_WAIT),
-                        pid=holder or "?", path=lock_path(service),
-                        cmd=self.holder_command(holder)), EXIT_FAILED)
-                self.held.append(handle)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def holder_command(self, pid):
-        proc = self.ctx.system.process_table().get(pid) if pid else None
-        return printable(proc.command) if proc else "?"
-
-    def __exit__(self, *exc):
-        while self.held:
-            self.ctx.system.unlock(self.held.pop())
-        return False
-
-
-def service_locks(ctx, services):
-    """A context manager holding the lock of every service in `services` (taken in
-    one fixed order): start, stop, restart and supervise of a service run one at a
-    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
-    the holder's PID and command.  Nothing is locked for --dry-run."""
-    return _ServiceLocks(ctx, services)
 
 
 def service_status(ctx, service, found):
@@ -5227,7 +5286,7 @@ def _not_listening(record, supervisor):
 
 
 def status_snapshot(ctx, services, warn=True):
-    found = survey(ctx, services, warn=warn)
+    found = read_targets(ctx, services, warn=warn)
     return [service_status(ctx, s, found) for s in services]
 
 
@@ -5389,36 +5448,159 @@ def describe_exit(status):
     return "status %d" % status
 
 
-def cmd_clean(ctx, services):
-    """Remove stale pidfiles and the logfiles; keep what a running service still uses."""
-    found = survey(ctx, services, warn=False)
-    removed_any = False
-    for service in services:
-        live = found.running(service)
-        info = found.pidfiles[service.name]
-        paths = []
-        if info.exists:
-            named = [t for t in live if t.via == "pidfile"]
-            if named:
-                ctx.out.warn("clean_kept", path=service.pidfile, svc=service.name,
-                             pid=named[0].pid)
-            else:
-                if info.problem == "invalid":
-                    ctx.out.warn("pidfile_invalid", path=info.path,
-                                 content=printable(repr(info.raw)[1:]))
-                paths.append(service.pidfile)
-                if not ctx.dry_run:
-                    ctx.system.remove_file(service.pidfile + START_SUFFIX)
-        if not live:    # its state, its log, and the log start kept of the run before
-            paths.extend(path for path in (state_path(service), service.logfile,
-                                           service.logfile + ".1") if ctx.system.exists(path))
-        elif ctx.system.exists(service.logfile):
-            ctx.out.warn("clean_log_kept", path=service.logfile, svc=service.name)
-        removed_any = removed_any or bool(paths)
-        remove_files(ctx, paths)
-    if not removed_any:
-        ctx.out.say("clean_nothing")
-    return EXIT_OK
+# ---------------------------------------------------------------------------
+# Launching: environment, ports, checkouts side by side, pidfiles
+# ---------------------------------------------------------------------------
+
+def launch_env(ctx, service):
+    """The environment a launched service gets (start, restart, supervise, dev): the
+    caller's plus the project's tag, the service's port as PORT, and every service's
+    port as PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
+    env = dict(os.environ)
+    env[TAG_PROJECT] = ctx.project
+    env[TAG_SERVICE] = service.name
+    for other in getattr(ctx.config, "services", {}).values():
+        if other.port is not None:
+            env[port_variable(other.name)] = str(other.port)
+    if service.port is not None:
+        env["PORT"] = str(service.port)
+    if env.get("VIRTUAL_ENV"):
+        python_env(env, resolve_cwd(service.cwd))
+    return env
+
+
+PORT_STEP = 10          # port_offset = auto: a checkout's ports move in steps of this,
+PORT_SLOTS = 100        # ...to one of this many offsets (0 to +990)
+OFFSET_FILE = ".procclean-offset"   # the offset a checkout settled on, kept stable
+LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
+
+
+def settle_ports(ctx, command, names=()):
+    """`port_offset`: move every configured port (not one the environment or --set
+    names exactly) by the offset, a number or, with `auto`, this checkout's own (see
+    checkout_offset).  ctx.config.ports says what was settled on, for status.  Before a
+    launch, a port set for a service (of `names`) that will not follow it is said."""
+    config = ctx.config
+    if command in LAUNCH_COMMANDS and not ctx.dry_run:
+        for name in sorted(n for n in config.fixed_ports if not names or n in names):
+            service = config.services.get(name)
+            if service is not None and service.port is not None and service.command.strip() \
+                    and not port_follows(service):
+                ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
+                             var=port_variable(name))
+                ctx.out.warn("port_hint_fixed", svc=name)
+    setting = getattr(config, "port_offset", None)
+    if setting is None:
+        return
+    # the project's services: not the built-in frontend of a `services = backend` project
+    movable = [config.services[n] for n in config.default_names
+               if config.services[n].port is not None and n not in config.fixed_ports]
+    if setting == "auto":
+        launching = command in LAUNCH_COMMANDS and not ctx.dry_run
+        offset = checkout_offset(ctx, movable, launching)
+    else:
+        offset = setting
+    for service in movable:
+        if service.port + offset > 65535:
+            raise ProcCleanError("port_offset: %s's port %d + %d is beyond 65535"
+                                 % (service.name, service.port, offset))
+        service.port += offset
+    config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
+                    "file": OFFSET_FILE if setting == "auto" else None,
+                    "ports": dict((s.name, s.port) for s in movable)}
+    if offset and command in LAUNCH_COMMANDS and not ctx.dry_run:
+        for service in movable:
+            if not port_follows(service):       # it listens where its command says
+                ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
+                ctx.out.warn("port_hint_fixed", svc=service.name)
+
+
+def checkout_offset(ctx, movable, launching):
+    """This checkout's offset under `port_offset = auto`: the one recorded in
+    OFFSET_FILE, else the first choice (0 for a repository's main checkout, a step
+    derived from the project's path for a linked git worktree).  Before a launch it
+    must be free: a port another checkout (anyone not this project) listens on moves
+    this checkout to the next free offset from its path's, recorded and said; not
+    while a service of this checkout listens at the offset it has (the stack stays
+    together, and start names the holder)."""
+    text = _read_text(OFFSET_FILE, 64)
+    recorded = int(text) if text and text.strip().isdigit() else None
+    first = recorded if recorded is not None else (
+        PORT_STEP * checkout_slot(ctx.project) if linked_worktree(ctx.project) else 0)
+    if not launching or not movable:
+        return first
+    foreign, own = foreign_listeners(ctx)
+    if any(s.port + first in own for s in movable):
+        return first
+    slot = checkout_slot(ctx.project)
+    choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
+                         for n in range(PORT_SLOTS - 1)]
+    for offset in choices:
+        held = [foreign[s.port + offset] for s in movable if s.port + offset in foreign]
+        if held and offset == first:
+            taken = held[0]
+        elif not held:
+            break
+    else:
+        return first        # every offset taken: start names the holder
+    if offset == recorded:
+        return offset
+    try:
+        write_atomic(OFFSET_FILE, b"%d\n" % offset)
+    except OSError as exc:
+        ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
+    ports = ", ".join("%s %d" % (s.name, s.port + offset) for s in movable)
+    if offset == first:
+        ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
+    else:
+        ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
+                     ports=ports, file=OFFSET_FILE, folder=printable(
+                         ctx.system.process_cwds([taken.pid]).get(taken.pid)
+                         or ctx.out.text("folder_unknown")) if taken.pid else "?")
+    return offset
+
+
+def checkout_slot(path):
+    """A step from 1 to PORT_SLOTS - 1 derived from a checkout's path."""
+    import zlib
+    return 1 + zlib.crc32(path.encode("utf-8", "surrogateescape")) % (PORT_SLOTS - 1)
+
+
+def linked_worktree(folder):
+    """Whether `folder` is in a linked git worktree (its .git is a file naming the
+    main repository's), rather than in a repository's main checkout (or in none)."""
+    while True:
+        git = os.path.join(folder, ".git")
+        if os.path.lexists(git):
+            return os.path.isfile(git)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+
+
+def foreign_listeners(ctx):
+    """(port -> a Listener on it that is not this project's (by tag or folder), the
+    ports this project's processes listen on)."""
+    system = ctx.system
+    listeners = system.listeners(None)
+    table = system.process_table()
+    pids = dict((l.pid, table[l.pid]) for l in listeners if l.pid in table)
+    project = Project(ctx.project_given, system.process_tags(pids))
+    project.cwds = system.process_cwds(sorted(p for p in pids if p not in project.tags))
+    foreign, own = {}, set()
+    for listener in listeners:
+        proc = pids.get(listener.pid)
+        if proc is None or not project.holds(proc):
+            foreign.setdefault(listener.port, listener)
+        else:
+            own.add(listener.port)
+    return foreign, own
+
+
+def port_variable(name):
+    """The variable that sets service `name`'s port (and tells services its port)."""
+    return "PROCCLEAN_%s_PORT" % name.upper().replace("-", "_").replace(".", "_")
 
 
 def launch_plan(service):
@@ -5517,6 +5699,10 @@ def say_port_taken(ctx, service, holder):
         say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
 
 
+# ---------------------------------------------------------------------------
+# Commands start, restart and supervise
+# ---------------------------------------------------------------------------
+
 def cmd_start(ctx, services):
     """Start each service in the background unless it runs already or its port is taken."""
     services = start_order(services)
@@ -5553,10 +5739,10 @@ def start_waves(services):
 
 
 def _start_services(ctx, services):
-    """Start each service not running yet: (failed, [the Launch of each started])."""
+    """Start each service not running yet: (failed, [the StartWatch of each started])."""
     if not services:
         return False, []
-    found = survey(ctx, services)
+    found = read_targets(ctx, services)
     failed = False
     started = []
     for service in services:
@@ -5610,7 +5796,7 @@ def _launch(ctx, service, plan):
     if not supervised(ctx, service):
         ctx.system.append_log(service.logfile, "start: %s PID %d: %s (in %s)"
                               % (service.name, child.pid, shown, cwd))
-    return Launch(ctx, service, child, shown, position)
+    return StartWatch(ctx, service, child, shown, position)
 
 
 def supervisor_argv(ctx, service, env):
@@ -5627,14 +5813,14 @@ def supervised(ctx, service):
     return bool(ctx.supervise or service.supervise or service.name in ctx.keep_supervised)
 
 
-def waits(ctx, service):
+def start_waits_for(ctx, service):
     """Whether start waits for `service` to listen and answer: --wait or `wait = yes`
     (or PROCCLEAN_<SERVICE>_WAIT=yes), for a service with a port."""
     return bool(ctx.wait or service.wait) and service.port is not None
 
 
 def _watch_start(ctx, started):
-    """Watch fresh services together until each one's outcome is known (see Launch):
+    """Watch fresh services together until each one's outcome is known (see StartWatch):
     without --wait, it survived START_CHECK; with --wait, it listens and answers, or
     it failed, or the timeout passed.  What failed is stopped again, with its log's
     last lines.  False if any failed."""
@@ -5654,7 +5840,7 @@ TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
 
 
 def launch_outcomes(ctx, launches):
-    """Watch fresh services together (see Launch): yields (launch, outcome) as each
+    """Watch fresh services together (see StartWatch): yields (launch, outcome) as each
     one's outcome is known, then (launch, its timeout) for those that wait and are
     neither ready nor failed within --timeout."""
     system = ctx.system
@@ -5680,7 +5866,7 @@ def launch_outcomes(ctx, launches):
         yield launch, launch.timed_out()
 
 
-class Launch(object):
+class StartWatch(object):
     """A service start --wait (or start) watches: the outcome is known when the
     service listens on its port and answers its health URL, or when a sign of
     failure is seen: its process exited, its supervisor saw it exit, a worker in its
@@ -5692,7 +5878,7 @@ class Launch(object):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
         self.position = position
         self.offset, self.identity = position
-        self.waits = service.port is not None if ready else waits(ctx, service)
+        self.waits = service.port is not None if ready else start_waits_for(ctx, service)
         self.log_failed = False
         self.sign_since = None
         self.health = None
@@ -5701,7 +5887,7 @@ class Launch(object):
 
     def twin(self):
         """The same launch watched for being ready (see _wait_after)."""
-        return Launch(self.ctx, self.service, self.child, self.shown, self.position, True)
+        return StartWatch(self.ctx, self.service, self.child, self.shown, self.position, True)
 
     def poll(self):
         """look() at this one service, with a fresh look at the machine."""
@@ -5783,7 +5969,7 @@ def undo_start(ctx, service, child):
     with service_locks(ctx, [service]):
         if system.read_pidfile(service.pidfile).pid != child.pid:
             return False
-        found = survey(ctx, [service], warn=False)
+        found = read_targets(ctx, [service], warn=False)
         targets = found.running(service)
         if targets:
             stop_processes(ctx, targets, found.table,
@@ -5815,7 +6001,7 @@ def _claim_service(ctx, service):
     """A supervisor's start, under the service's lock: unless the service runs already
     (or this is a dry run), its pidfile names the supervisor.  An exit code, or None
     to go on supervising."""
-    found = survey(ctx, [service], warn=False)
+    found = read_targets(ctx, [service], warn=False)
     running = found.running(service)
     if running:
         ctx.out.say("already_running", svc=service.name,
@@ -6127,6 +6313,77 @@ def session_roots(table, leader, service, protected):
             if proc.sid == leader and proc.pid not in protected and not proc.zombie]
 
 
+def cmd_restart(ctx, services):
+    """Stop, then start; a service a supervisor ran is started supervised again; one
+    that a dev session runs (in another terminal) is restarted by that session, so
+    that its output stays in that terminal."""
+    with service_locks(ctx, services):
+        table = ctx.system.process_table()
+        sessions = dict((s.name, dev_session_of(ctx, s, table)) for s in services)
+        in_dev = [s for s in services if sessions[s.name] is not None]
+        rest = [s for s in services if sessions[s.name] is None]
+        asked = [s for s in in_dev if ask_dev_restart(ctx, s, sessions[s.name])]
+        ctx.keep_supervised = set(s.name for s in rest if supervisor_alive(ctx, s, table))
+        code = cmd_stop(ctx, rest) if rest else EXIT_OK
+    # Waited for outside the locks: the dev session may be ending, and stop then.
+    if len(asked) < len(in_dev) and not ctx.dry_run \
+            or not await_dev_restarts(ctx, asked, sessions, table):
+        code = EXIT_FAILED
+    if code != EXIT_OK or not rest:
+        return code
+    ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
+    return cmd_start(ctx, rest)
+
+
+def ask_dev_restart(ctx, service, dev):
+    """Ask the dev session `dev` to restart `service` (it looks for the request at
+    least every DEV_IDLE seconds); False (said) when the request cannot be made."""
+    if ctx.dry_run:
+        ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
+        return False
+    try:
+        ctx.system.write_pidfile(restart_request_path(service), ctx.system.self_pid())
+    except OSError as exc:
+        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
+                     % (restart_request_path(service), exc.strerror or exc))
+        return False
+    return True
+
+
+def await_dev_restarts(ctx, services, sessions, table):
+    """Wait until each dev session took its request and started its service again
+    (the pidfile names a new PID); said.  False if a session ended first, or did not
+    within the timeout."""
+    system = ctx.system
+    old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
+    deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
+    pending, ok = list(services), True
+    while pending:
+        for service in list(pending):
+            dev = sessions[service.name]
+            pid = system.read_pidfile(service.pidfile).pid
+            if not system.exists(restart_request_path(service)) and pid not in (
+                    None, old[service.name]):
+                ctx.out.say("dev_restarted", svc=service.name, dev=dev, pid=pid)
+            elif not system.still_running([table[dev]]):
+                ctx.out.warn("dev_restart_ended", svc=service.name, dev=dev)
+                ok = False
+            elif system.clock() >= deadline:
+                ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev)
+                system.remove_file(restart_request_path(service))
+                ok = False
+            else:
+                continue
+            pending.remove(service)
+        if pending:
+            system.sleep(0.1)
+    return ok
+
+
+# ---------------------------------------------------------------------------
+# Command dev: the stack in one terminal
+# ---------------------------------------------------------------------------
+
 # -- dev: the whole stack in the foreground -------------------------------------------
 
 DEV_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92")
@@ -6284,7 +6541,7 @@ class Relay(object):
             self.added.append(_Stream(fd, log_fd, self.prefixes[name][0], strip))
         self.wake.wake()
 
-    def own(self, name, text):
+    def own_line(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
         self.write_text(self, self.prefixes[name][1]
                         + text.encode(self.encoding, "backslashreplace") + b"\n")
@@ -6484,7 +6741,7 @@ def _wait_after(ctx, service, started):
 def dev_precheck(ctx, services):
     """Before dev starts anything: nothing of the services runs in the background
     (or --replace stops it), and every port is free (else its holder is named)."""
-    found = survey(ctx, services)
+    found = read_targets(ctx, services)
     # Running: the service's own processes (holder_kind), as start and status say.
     running = [(s, found.started(s)) for s in services if found.started(s)]
     if running and not ctx.replace:
@@ -6500,7 +6757,7 @@ def dev_precheck(ctx, services):
     if running and ctx.replace:     # what stop takes (leftovers on the ports too)
         if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
             return EXIT_FAILED
-        found = survey(ctx, services, warn=False)
+        found = read_targets(ctx, services, warn=False)
     listeners = port_listeners(ctx, services)
     code = EXIT_OK
     for service in [s for s in services if s.port is not None]:
@@ -6612,8 +6869,8 @@ class DevSession(object):
         self.failure = None         # (entry, message key, values): why it ends with 1
         self.tty = None             # the terminal dev runs in, watched for its hang-up
 
-    def own(self, entry, key, **values):
-        self.relay.own(entry.service.name, self.ctx.out.text(key, **values))
+    def say_own(self, entry, key, **values):
+        self.relay.own_line(entry.service.name, self.ctx.out.text(key, **values))
 
     def run(self):
         import selectors
@@ -6694,7 +6951,7 @@ class DevSession(object):
                 continue
             asker = self.system.read_pidfile(path).pid
             self.system.remove_file(path)
-            self.own(entry, "dev_restarting", pid=asker or "?")
+            self.say_own(entry, "dev_restarting", pid=asker or "?")
             if entry.state == "running":
                 report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
                                                    entry.child.pid))
@@ -6711,10 +6968,11 @@ class DevSession(object):
             if entry.waiting_since is None:
                 entry.waiting_since = now
                 if deps:
-                    self.own(entry, "dev_waiting", deps=", ".join(d.service.name for d in deps))
+                    self.say_own(entry, "dev_waiting",
+                                 deps=", ".join(d.service.name for d in deps))
             late = [d for d in deps if not self.is_ready(d)]
             if self.failure is not None:
-                self.own(entry, "dev_not_started", dep=self.failure[0].service.name)
+                self.say_own(entry, "dev_not_started", dep=self.failure[0].service.name)
             elif not late:
                 self.spawn(entry)
             elif now - entry.waiting_since >= self.ctx.timeout:
@@ -6738,7 +6996,7 @@ class DevSession(object):
             return False
         entry.ready = True
         if entry.service.port is not None:
-            self.own(entry, "dev_listening", port=entry.service.port)
+            self.say_own(entry, "dev_listening", port=entry.service.port)
         return True
 
     def spawn(self, entry):
@@ -6753,7 +7011,7 @@ class DevSession(object):
             return
         entry.child, entry.state, entry.since, entry.ready = child, "running", \
             self.system.clock(), False
-        entry.launch = Launch(ctx, service, child, shown, position, ready=True)
+        entry.launch = StartWatch(ctx, service, child, shown, position, ready=True)
         entry.health = HealthWatch(ctx, service, probe=False)   # (a probe is a log line)
         if not entry.owned:
             try:
@@ -6767,7 +7025,7 @@ class DevSession(object):
             log_fd = None
         self.system.append_log(service.logfile, "dev: started %s PID %d: %s (in %s)"
                                % (service.name, child.pid, shown, cwd), create=True)
-        self.own(entry, "dev_started", pid=child.pid, cmd=shown)
+        self.say_own(entry, "dev_started", pid=child.pid, cmd=shown)
         self.relay.add(service.name, fd, log_fd, strip="FORCE_COLOR" in env)
 
     def check_children(self, now):
@@ -6787,7 +7045,7 @@ class DevSession(object):
                 if self.system.read_pidfile(entry.service.pidfile).pid != entry.child.pid:
                     entry.state = "done"
                     self.disown(entry)
-                    self.own(entry, "dev_outside")
+                    self.say_own(entry, "dev_outside")
                 elif now >= entry.check_until:
                     self.exited(entry, now)
                 if self.failure is not None:
@@ -6803,13 +7061,13 @@ class DevSession(object):
         if entry.health.healthy and not entry.ready:
             entry.ready = True
             if entry.service.port is not None:
-                self.own(entry, "dev_listening", port=entry.service.port)
+                self.say_own(entry, "dev_listening", port=entry.service.port)
         if trouble is not None and trouble != was and (
                 entry.health.healthy or trouble[0] == "health_worker_exited"):
-            self.own(entry, trouble[0], **trouble[1])
+            self.say_own(entry, trouble[0], **trouble[1])
         if bad is None or not entry.service.supervise:
             return None
-        self.own(entry, "dev_unhealthy", after=format_seconds(bad))
+        self.say_own(entry, "dev_unhealthy", after=format_seconds(bad))
         report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
                                            entry.child.pid))
         return UNHEALTHY_EXIT
@@ -6824,7 +7082,7 @@ class DevSession(object):
             delay = entry.backoff.next(now, entry.since)
             n = len(entry.backoff.restarts)
             if delay is not None:
-                self.own(entry, "dev_restart", code=code, delay=format_seconds(delay), n=n)
+                self.say_own(entry, "dev_restart", code=code, delay=format_seconds(delay), n=n)
                 entry.state, entry.restart_at = "backoff", now + delay
                 return
             self.failure = (entry, "gave_up", dict(svc=service.name, n=n, code=code))
@@ -6832,7 +7090,7 @@ class DevSession(object):
             self.failure = (entry, "dev_exited", dict(svc=service.name, code=code,
                                                       log=service.logfile))
         entry.state = "done"
-        self.own(entry, "dev_exited_short", code=code)
+        self.say_own(entry, "dev_exited_short", code=code)
 
     def finish(self):
         """Stop every tree of the session (as `stop` does), show why, the exit code."""
@@ -6864,6 +7122,10 @@ class DevSession(object):
         ctx.out.say("dev_outside_all")
         return EXIT_OK
 
+
+# ---------------------------------------------------------------------------
+# Commands logs and kill-port
+# ---------------------------------------------------------------------------
 
 # A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
 # Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
@@ -7042,73 +7304,6 @@ def _follow_logs(ctx, services, prefixes):
     return EXIT_OK
 
 
-def cmd_restart(ctx, services):
-    """Stop, then start; a service a supervisor ran is started supervised again; one
-    that a dev session runs (in another terminal) is restarted by that session, so
-    that its output stays in that terminal."""
-    with service_locks(ctx, services):
-        table = ctx.system.process_table()
-        sessions = dict((s.name, dev_session_of(ctx, s, table)) for s in services)
-        in_dev = [s for s in services if sessions[s.name] is not None]
-        rest = [s for s in services if sessions[s.name] is None]
-        asked = [s for s in in_dev if ask_dev_restart(ctx, s, sessions[s.name])]
-        ctx.keep_supervised = set(s.name for s in rest if supervisor_alive(ctx, s, table))
-        code = cmd_stop(ctx, rest) if rest else EXIT_OK
-    # Waited for outside the locks: the dev session may be ending, and stop then.
-    if len(asked) < len(in_dev) and not ctx.dry_run \
-            or not await_dev_restarts(ctx, asked, sessions, table):
-        code = EXIT_FAILED
-    if code != EXIT_OK or not rest:
-        return code
-    ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
-    return cmd_start(ctx, rest)
-
-
-def ask_dev_restart(ctx, service, dev):
-    """Ask the dev session `dev` to restart `service` (it looks for the request at
-    least every DEV_IDLE seconds); False (said) when the request cannot be made."""
-    if ctx.dry_run:
-        ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
-        return False
-    try:
-        ctx.system.write_pidfile(restart_request_path(service), ctx.system.self_pid())
-    except OSError as exc:
-        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
-                     % (restart_request_path(service), exc.strerror or exc))
-        return False
-    return True
-
-
-def await_dev_restarts(ctx, services, sessions, table):
-    """Wait until each dev session took its request and started its service again
-    (the pidfile names a new PID); said.  False if a session ended first, or did not
-    within the timeout."""
-    system = ctx.system
-    old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
-    deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
-    pending, ok = list(services), True
-    while pending:
-        for service in list(pending):
-            dev = sessions[service.name]
-            pid = system.read_pidfile(service.pidfile).pid
-            if not system.exists(restart_request_path(service)) and pid not in (
-                    None, old[service.name]):
-                ctx.out.say("dev_restarted", svc=service.name, dev=dev, pid=pid)
-            elif not system.still_running([table[dev]]):
-                ctx.out.warn("dev_restart_ended", svc=service.name, dev=dev)
-                ok = False
-            elif system.clock() >= deadline:
-                ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev)
-                system.remove_file(restart_request_path(service))
-                ok = False
-            else:
-                continue
-            pending.remove(service)
-        if pending:
-            system.sleep(0.1)
-    return ok
-
-
 def cmd_kill_port(ctx, ports):
     """Stop the processes LISTENING on `ports` (never their clients), whole trees."""
     if not ports:
@@ -7176,119 +7371,9 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
     return roots, problems
 
 
-
-# -- doctor: the seed's troubleshooting guide as one command ----------------------
-
-def procclean_path(folder="."):
-    """This file as the project at `folder` sees it: relative inside it (procclean.py,
-    tools/procclean.py), absolute outside it."""
-    here = os.path.abspath(__file__)
-    rel = os.path.relpath(here, os.path.abspath(folder))
-    return here if rel.split(os.sep)[0] == os.pardir else rel
-
-
-def prog_command(folder="."):
-    """How a person runs procclean from the project folder: `python3 PATH`."""
-    import shlex
-    return "python3 " + shlex.quote(procclean_path(folder))
-
-
-class Hints(object):
-    """How fix lines and hints name a procclean command: the make target when the
-    project's Makefile has one that runs procclean (and make is installed), else
-    `python3 PATH` with procclean's real path."""
-
-    def __init__(self, folder="."):
-        self.folder = folder
-        self.prog = prog_command(folder)
-        self._targets = None
-
-    @property
-    def targets(self):
-        """The Makefile's targets that run procclean, read when a hint first needs
-        them (most commands make a Hints and show no hint)."""
-        if self._targets is None:
-            self._targets = procclean_make_targets(self.folder) if _which("make") else set()
-        return self._targets
-
-    def command(self, command, name=None, *args):
-        target = command + ("-" + name if name else "")
-        if not args and target in self.targets:
-            return "make " + target
-        return " ".join([self.prog, command] + ([name] if name else []) + list(args))
-
-    def port_setting(self, service):
-        """Giving `service` another port, the way make passes it."""
-        variable = port_variable(service.name)
-        port = service.port + 1 if service.port < 65535 else 1024
-        return "%s=%d %s" % (variable, port, self.command("start", service.name))
-
-
-def procclean_make_targets(folder="."):
-    """The Makefile's targets whose recipe runs procclean (`@$(PROCCLEAN) $@`, ...)."""
-    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
-    text = _read_text(os.path.join(folder, name)) if name else None
-    found = set()
-    for rule in parse_makefile_text(text or "")[0]:
-        recipe = " ".join(rule.recipe)
-        if "procclean" in recipe.lower():
-            found.update(n for n in rule.names if "$@" in recipe or n in recipe)
-    return found
-
-
-def say_port_hint(ctx, service, pid, app=False):
-    """After "port taken": how to free it, or how to pick another port (only when the
-    service listens where procclean says: port_follows).  `app`: the holder is the
-    user's editor or browser, which kill-port leaves alone."""
-    hints = Hints()
-    free = hints.command("kill-port", None, str(service.port))
-    if app:
-        ctx.out.warn("port_hint_app", pid=pid)
-    if not port_follows(service):
-        if pid is not None and not app:
-            ctx.out.warn("port_hint_free", pid=pid, free=free)
-        ctx.out.warn("port_hint_fixed", svc=service.name)
-    elif pid is None or app:
-        ctx.out.warn("port_hint_other", other=hints.port_setting(service))
-    else:
-        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)
-
-
-# Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
-# Vite does not: its config may (`port: Number(process.env.PORT)`).
-PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi)(?:\s|$)"
-READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
-                 r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
-NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
-
-
-def port_follows(service):
-    """Whether a port setting moves the service: its command has `{port}` or reads
-    $PORT, or what it runs does (the package.json script `npm run dev` names, the
-    vite config of a vite script, the Python file it runs)."""
-    import json
-    command = service.command
-    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
-        return True
-    cwd = resolve_cwd(service.cwd)
-    texts = [_read_text(os.path.join(cwd, name))
-             for name in re.findall(r"[\w./-]+\.py\b", command)]
-    script = re.match(NPM_SCRIPT_RE, command)
-    if script:
-        try:
-            line = json.loads(_read_text(os.path.join(cwd, "package.json")) or "{}").get(
-                "scripts", {}).get(script.group(1))
-        except (ValueError, AttributeError):
-            line = None
-        if isinstance(line, str):
-            if re.search(PORT_READERS_RE, line):
-                return True
-            texts.append(line)
-            if re.search(r"\bvite\b", line):
-                texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
-                          for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
-    return any(re.search(READS_PORT_RE, text or "") for text in texts)
-
+# ---------------------------------------------------------------------------
+# Command doctor: the seed's troubleshooting guide
+# ---------------------------------------------------------------------------
 
 class Finding(object):
     """Something that needs action, kept as message keys and rendered in the chosen
@@ -7577,7 +7662,7 @@ def diagnose(ctx, services, problems):
     findings = check_config(problems) + check_makefile(hints)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
-    found = observe(ctx, services, table, protected)
+    found = find_targets(ctx, services, table, protected)
     kids = children_map(table)
     # Matches outside the project are not this project's leftovers (nor are editors
     # or other procclean processes): reported apart, never stopped by --fix.
@@ -7654,6 +7739,10 @@ def cmd_doctor(ctx, services, problems, fix=False):
     out.say("doctor_ok")
     return EXIT_OK
 
+
+# ---------------------------------------------------------------------------
+# Command init: what the repo says (layout, documents, Procfile)
+# ---------------------------------------------------------------------------
 
 # -- init: set a repo up -------------------------------------------------------------
 
@@ -8717,6 +8806,10 @@ MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")    # the order GNU make
 MAKEFILE_LIMIT = 1 << 20
 MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")
 
+
+# ---------------------------------------------------------------------------
+# Command init: the Makefile (its services, --replace)
+# ---------------------------------------------------------------------------
 
 def makefile_rules(targets, prefix="\t", variables=()):
     """The rules of `targets` as the seed writes them: each one procclean call, with
@@ -11222,6 +11315,8 @@ def exit_as(code):
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     raise SystemExit(code)
+
+
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
         logs[name] = str(tmp_path / (name + ".log"))
         relay.add(name, r, os.open(logs[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND))
         writers[name] = w
-    relay.own("web", "started PID 7: npm run dev")     # as dev does: before its output
+    relay.own_line("web", "started PID 7: npm run dev")     # as dev does: before its output
     relay.start()
     os.write(writers["api"], b"".join(b"api %d\n" % i for i in range(5000)))
     os.write(writers["web"], b"half a li")

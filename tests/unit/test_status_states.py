@@ -179,8 +179,8 @@ def test_start_and_restart_supervise_and_wait_by_the_service_settings():
                                    environ={})
     ctx = procclean.Context(FakeSystem([]), config, procclean.Reporter(stdout=io.StringIO()))
     back, front = config.services["backend"], config.services["frontend"]
-    assert procclean.supervised(ctx, back) and procclean.waits(ctx, back)
-    assert not procclean.supervised(ctx, front) and not procclean.waits(ctx, front)
+    assert procclean.supervised(ctx, back) and procclean.start_waits_for(ctx, back)
+    assert not procclean.supervised(ctx, front) and not procclean.start_waits_for(ctx, front)
     ctx.keep_supervised = set(["frontend"])         # restart of a supervised service
     assert procclean.supervised(ctx, front)
 
