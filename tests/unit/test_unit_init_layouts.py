@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 import procclean
-from test_init import init, project, read  # noqa: F401  (pytest fixtures)
+from test_unit_init import init, project, read  # noqa: F401  (pytest fixtures)
 
 # `ps -ef` command columns of the real programs, captured with /work/shared/sandbox (a PID
 # namespace) from the fixtures: uvicorn 0.3x from a venv, flask 3 under `python -m flask`,
