@@ -21,9 +21,9 @@ $(VENV)/.installed: requirements-dev.txt
 venv: $(VENV)/.installed
 
 # The whole suite: unit, integration (PID namespaces) and e2e tiers; the slowest tests listed.
-# On TEST_WORKERS pytest-xdist workers (4 suits 2 CPUs: most namespace tests wait on processes
+# On TEST_WORKERS pytest-xdist workers (6 suit 2 CPUs: most namespace tests wait on processes
 # rather than compute); `make test TEST_WORKERS=0` runs it in this one process.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 test: $(VENV)/.installed
 	$(VENV_PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15 tests
 
