@@ -604,9 +604,10 @@ def _chain_found(words, line, at_start, at_end):
 
 def _fits(spelling, line, start):
     """Whether one spelling of a word (see _spellings) occurs in `line` at `start`."""
-    length, at, anchor, checks = spelling
+    length, at, anchor, checks, tests = spelling
     return start + length <= len(line) and line.startswith(anchor, start + at) and \
-        all(line.startswith(run, start + offset) for offset, run in checks)
+        all(line.startswith(run, start + offset) for offset, run in checks) and \
+        all(test.holds(line, start + offset) for offset, test in tests)
 
 
 def _plain_chains(chains):
@@ -617,9 +618,9 @@ def _plain_chains(chains):
     for words in chains:
         choices = [()]
         for word in words:
-            if any(length != len(anchor) for length, _, anchor, _ in word):
-                return None     # a `.` in a word
-            choices = [c + (anchor,) for c in choices for _, _, anchor, _ in word]
+            if any(s[0] != len(s[2]) or s[4] for s in word):
+                return None     # a `.`, `\d` or `\b` in a word
+            choices = [c + (s[2],) for c in choices for s in word]
             if len(plain) + len(choices) > _MAX_SPELLINGS:
                 return None
         plain.extend(choices)
@@ -632,10 +633,14 @@ def _earliest_end(word, line, pos):
     anchor), then checked at the other runs' offsets."""
     best = -1
     size = len(line)
-    for length, at, anchor, checks in word:
-        if not anchor:              # `.` only, or nothing: right here, if it fits
-            if pos + length <= size and (best < 0 or pos + length < best):
-                best = pos + length
+    for length, at, anchor, checks, tests in word:
+        if not anchor:      # `.`, `\d`, `\b` only, or nothing: the first place they hold
+            start = pos
+            while start + length <= size and (best < 0 or start + length < best):
+                if all(test.holds(line, start + offset) for offset, test in tests):
+                    best = start + length
+                    break
+                start += 1
             continue
         found = line.find(anchor, pos + at)
         while found >= 0:
@@ -647,8 +652,9 @@ def _earliest_end(word, line, pos):
                 if not line.startswith(run, start + offset):
                     break
             else:
-                best = end
-                break
+                if all(test.holds(line, start + offset) for offset, test in tests):
+                    best = end
+                    break
             found = line.find(anchor, found + 1)
     return best
 
@@ -766,10 +772,18 @@ def _words(text, top):
             if text[i:i + 1] in ("*", "+", "?", "{"):
                 raise _Unsupported()
             continue
-        if char == "(":
+        look = [k for k in _LOOKS if text.startswith(k, i)] if char == "(" else ()
+        if look:
+            atom, i = [(_LOOKS[look[0]],)], i + len(look[0])
+        elif char == "(":
             if not top:
                 raise _Unsupported()
             end = _group_end(text, i)
+            inner = _split_bars(_group_body(text[i:end + 1]))
+            if len(inner) == 1 and inner[0][:1] not in ("*", "+", "?", "{") and \
+                    text[end + 1:end + 2] not in ("*", "+", "?", "{"):
+                text = text[:i] + inner[0] + text[end + 1:]     # grep -w's (?:X)
+                continue
             atom = []
             for alternative in _split_bars(_group_body(text[i:end + 1])):
                 atom.extend(_spellings_of(_words(alternative, False)[0]))
@@ -791,8 +805,10 @@ def _atom(text, i):
     char = text[i]
     if char == "\\":
         after = text[i + 1:i + 2]
+        if after and after in "dwSb":
+            return [(_TESTS[after],)], i + 2
         if not after or after not in _ESCAPABLE:
-            raise _Unsupported()    # \d, \b, \1, \n...: re knows them
+            raise _Unsupported()    # \s, \1, \n...: re knows them
         return [(after,)], i + 2
     if char == ".":
         return [(_ANY,)], i + 1
@@ -846,22 +862,63 @@ def _spellings_of(atoms):
 
 
 def _spellings(atoms):
-    """A word: each spelling as (length, anchor offset, anchor, [(offset, run)]), the
-    anchor being its longest run of fixed characters, the runs the other ones."""
+    """A word: each spelling as (length, anchor offset, anchor, [(offset, run)],
+    [(offset, _Test)]), the anchor being its longest run of fixed characters, the runs
+    the other ones, the tests (`\\d`, `\\b`...) checked at their offsets."""
     word = []
     for spelling in _spellings_of(atoms):
-        runs, start = [], None
-        for k, char in enumerate(spelling + (_ANY,)):
-            if char is _ANY:
-                if start is not None:
-                    runs.append((start, "".join(spelling[start:k])))
-                start = None
-            elif start is None:
-                start = k
-        runs.sort(key=lambda run: -len(run[1]))
+        runs, tests, run, start, at = [], [], "", 0, 0
+        for char in spelling + (_ANY,):
+            if isinstance(char, _Test):
+                tests.append((at, char))
+                if not char.width:
+                    continue        # zero-width: a run goes on across it
+            elif char is not _ANY:
+                start, run, at = (at if not run else start), run + char, at + 1
+                continue
+            if run:
+                runs.append((start, run))
+            run, at = "", at + 1
+        runs.sort(key=lambda item: -len(item[1]))
         at, anchor = runs[0] if runs else (0, "")
-        word.append((len(spelling), at, anchor, runs[1:]))
+        word.append((sum(1 for c in spelling if not isinstance(c, _Test) or c.width),
+                     at, anchor, runs[1:], tests))
     return word
+
+
+def _is_word(char):
+    # re's \w on str: Py_UNICODE_ISALNUM or `_`, what str.isalnum reads.
+    return char.isalnum() or char == "_"
+
+
+class _Test(object):
+    """What re checks at one place of the line: a class it names by an escape (`\\d`,
+    `\\w`, `\\S`: one character), or a word boundary (`\\b`, grep -w's `(?<!\\w)` and
+    `(?!\\w)`: zero-width)."""
+
+    __slots__ = ("kind", "width")
+
+    def __init__(self, kind):
+        self.kind, self.width = kind, 1 if kind in "dwS" else 0
+
+    def holds(self, line, pos):
+        size, kind = len(line), self.kind
+        if kind in "dwS":
+            if pos >= size:
+                return False
+            char = line[pos]
+            return char.isdecimal() if kind == "d" else _is_word(char) \
+                if kind == "w" else not char.isspace()
+        before = pos > 0 and _is_word(line[pos - 1])
+        after = pos < size and _is_word(line[pos])
+        return before != after if kind == "b" else not (before if kind == "<" else after)
+
+
+# \s, \W and \D would match a newline, which the chains never span: re takes them.
+_TESTS = dict((kind, _Test(kind)) for kind in "dwSb")
+_TESTS.update({"<": _Test("<"), ">": _Test(">")})
+_LOOKS = {"(?<![\\w])": _TESTS["<"], "(?<!\\w)": _TESTS["<"], "(?![\\w])": _TESTS[">"],
+          "(?!\\w)": _TESTS[">"]}
 
 
 class _RegexMatcher(object):

@@ -76,6 +76,32 @@ def test_anchored_patterns_on_a_two_megabyte_line():
         assert bool(matcher.search(line + "\n")) == found, pattern
 
 
+def test_word_boundaries_and_the_patterns_init_writes_on_a_two_megabyte_line():
+    # `\b` sent a pattern to re, which rescanned `.*` from each `python`: 23 s on 280 kB
+    # for `\bpython\b.*main\.py\b`.  Now each word is found by str.find and its `\b`,
+    # `\d`, `\w` or grep -w's look-arounds checked at fixed places beside it.
+    init = [procclean.grep_pattern(["-w", "python.*main.py"])[0],       # grep -w
+            procclean.grep_pattern(["-w", "python"])[0],
+            procclean.grep_pattern(["-w", "main\\.py"])[0],
+            procclean.grep_pattern(["python.*main\\.py"])[0],              # grep (BRE)
+            procclean.pattern_for("python main.py"),                        # init's own
+            procclean.pattern_for("uv run uvicorn app.main:app --port {port}")]
+    patterns = [r"\bpython\b.*main\.py\b", r"\bpython\d\b.*\bmain\w\.py\b",
+                r"python\S.*main"] + init
+    for filler in ["python ", "pythonx ", "python3 ", "xpython ", "uvicorn app.main:app0 "]:
+        line = "dev 99 1 mypy " + filler * (2000000 // len(filler))
+        for pattern in patterns:
+            matcher = compile_pattern(pattern)
+            assert isinstance(matcher, procclean._ChainMatcher), pattern
+            assert bool(matcher.search(line)) == bool(re.search(pattern, line[-400:])), \
+                (pattern, filler)
+    line = "dev 99 1 mypy " + "pythonx " * 250000 + "python3 /srv/main1.py --x"
+    assert compile_pattern(r"\bpython\d\b.*\bmain\w\.py\b").search(line)
+    assert not compile_pattern(init[0]).search(line)       # main1.py: not main.py
+    assert not compile_pattern(r"\bpython\b.*main\.py\b").search(line)
+    assert compile_pattern(init[0]).search(line.replace("main1", "main"))
+
+
 def test_a_pattern_re_takes_skips_lines_without_the_text_it_needs():
     matcher = compile_pattern(r"celery -A \w+ worker")
     assert isinstance(matcher, procclean._RegexMatcher)
@@ -108,10 +134,11 @@ def test_the_needed_text_of_the_editor_browser_and_procclean_patterns():
     assert procclean._needed_text(r"\x41b") is None
 
 
-ALPHABET = "ab.-/ P\n\u00e9"
+ALPHABET = "ab.-/ P\n\u00e9_1\u00b2"
 PIECES = ["a", "b", "ab", "-", "/", " ", ".", ".*", ".+", ".*?", "[ab]", "[a-c]", "[-/]",
           "[.]", "\\.", "\\-", "a?", "(a|b)", "(?:ab|b)", "(a|ba)?", "P", "\u00e9", "^",
-          "$", "\\d", "a+", "b*", "(a.*b)", "[^a]", "\\s", "(?i)a", "a{2}", "\\n"]
+          "$", "\\d", "a+", "b*", "(a.*b)", "[^a]", "\\s", "(?i)a", "a{2}", "\\n", "\\b",
+          "\\b", "\\w", "\\S", "(?<![\\w])", "(?!\\w)", "(?:a.*b)", "(?:.*a)"]
 
 
 def random_pattern(rng):

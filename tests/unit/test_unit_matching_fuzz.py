@@ -26,7 +26,7 @@ except AttributeError:
     import sre_parse as _parser
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POOL = "aAbPpy.-/ _\u00e9\n\t07"
+POOL = "aAbPpy.-/ _\u00e9\n\t07\u0663\u00b2"    # (Arabic 3: \\d; superscript 2: \\w only)
 
 
 # -- lines: from the pattern's own parse tree (near matches), mutated (near misses) --------
@@ -117,6 +117,9 @@ OTHERS = ["^", "$", "\\b", "\\B", "\\d", "\\w", "\\s", "\\S", "\\W", "\\A", "\\Z
           "\\u00e9", "\\n", "\\t", "\\0", "(?i:a)", "(?=a)", "(?!a)", "(?<=a)",
           "(?<!a)", "(?#c)", "(?P<n>a)", "a{2}", "b{1,2}", "a{,2}", "a{0}",
           "a{", "}", "a*", "b+", "a*?", "b+?", "a??"]
+# What the linear matcher checks at a place: init's grep -w, `\b`, one-character classes.
+TESTS = ["\\b", "\\b", "\\d", "\\w", "\\S", "(?<![\\w])", "(?![\\w])", "(?<!\\w)", "(?!\\w)",
+         "\\<", "\\>"]
 JOINS = [".*", ".*", ".+", ".*?", ".+?", "..*", ".", ""]
 
 
@@ -134,6 +137,8 @@ def _atom(rng, depth):
         if depth == 0 and rng.random() < 0.2:     # a `.*` inside a group: re's
             alternatives[0] += ".*"
         atom = rng.choice(["(", "(", "(?:"]) + "|".join(alternatives) + ")"
+    elif kind < 0.975:
+        return rng.choice(TESTS)
     else:
         return rng.choice(OTHERS)          # (no repeat: most of them take none)
     if rng.random() < 0.12:
@@ -153,6 +158,10 @@ def random_pattern(rng):
             text = rng.choice([".*", ".+", "^", "^", "" if alternatives else "(?i)"]) + text
         if rng.random() < 0.25:
             text += rng.choice([".*", ".+", "$", "$", ".*$", "\\$"])
+        if rng.random() < 0.15:
+            text = r"(?<![\w])(?:%s)(?![\w])" % text      # grep -w (grep_pattern)
+        elif rng.random() < 0.15:
+            text = r"\b%s\b" % text
         alternatives.append(text)
     pattern = "|".join(alternatives)
     return "(%s)" % pattern if rng.random() < 0.25 else pattern
