@@ -7305,12 +7305,16 @@ def cmd_logs(ctx, services):
     if ctx.follow:
         ctx.out.stream()        # --json: a line of JSON as each line comes
     code = EXIT_OK
+    positions = {}
     for service in services:
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
             continue
         if len(services) > 1 and not merged:
             ctx.out.line("==> %s <==" % service.logfile)
+        # --follow goes on from where the log ended before its last lines were read: a
+        # line written while they were printed was lost (taken after, on a busy machine)
+        positions[service.name] = ctx.system.log_position(service.logfile)
         try:
             lines = log_lines(ctx, service)
         except OSError as exc:
@@ -7322,7 +7326,7 @@ def cmd_logs(ctx, services):
             say_log_line(ctx, service, line, prefixes)
     if not ctx.follow or code != EXIT_OK:
         return code
-    return _follow_logs(ctx, services, prefixes)
+    return _follow_logs(ctx, services, prefixes, positions)
 
 
 def say_log_line(ctx, service, line, prefixes):
@@ -7332,10 +7336,13 @@ def say_log_line(ctx, service, line, prefixes):
     ctx.out.add("lines", {"service": service.name, "line": line})
 
 
-def _follow_logs(ctx, services, prefixes):
-    """logs -f: print what is appended to the logs until Ctrl-C, a closed stdout, or a
-    log turning into something that is not a regular file (one line, exit 1)."""
-    followed = [[s, ctx.system.log_position(s.logfile), b""] for s in services]
+def _follow_logs(ctx, services, prefixes, positions=None):
+    """logs -f: print what is appended to the logs (after `positions`: {name: (size,
+    inode)}, else their current ends) until Ctrl-C, a closed stdout, or a log turning
+    into something that is not a regular file (one line, exit 1)."""
+    positions = positions or {}
+    followed = [[s, positions.get(s.name) or ctx.system.log_position(s.logfile), b""]
+                for s in services]
     try:
         while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
