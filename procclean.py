@@ -5426,7 +5426,9 @@ def watch_status(ctx, services):
                 break           # `| head -3` closed the pipe: nobody is watching
             system.sleep(ctx.watch)
     except KeyboardInterrupt:
-        pass                    # the way out of a watch: not an error
+        # Ctrl-C is the way out of a watch, said by no error line; the process still
+        # ends by SIGINT (exit_as), as `watch` and `tail -f` do, so make and shells see it.
+        return EXIT_INTERRUPTED
     finally:
         if redraw:
             out.raw("\033[?25h")
@@ -7364,7 +7366,7 @@ def _follow_logs(ctx, services, prefixes, positions=None):
                                 or ctx.log_filter.grep.search(line):
                             say_log_line(ctx, service, line, prefixes)
     except KeyboardInterrupt:
-        pass
+        return EXIT_INTERRUPTED     # as tail -f: no error line, the end by SIGINT
     return EXIT_OK
 
 
