@@ -187,3 +187,13 @@ class RealLocks(FakeSystem):
 
     lock = procclean.System.lock
     unlock = procclean.System.unlock
+
+
+class FakeChild(object):
+    """What a FakeSystem's spawn hands back in place of a Popen: a child that runs."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        return None

@@ -17,14 +17,6 @@ HOSTILE = ("\x1b]0;owned\x07 \x9b2J\x9b1A \x85 \u2028\u2029 \u202eyppa\u202c \x1
            "\x7f \udcff")
 
 
-@pytest.fixture
-def in_a(tmp_path, monkeypatch):
-    a, b = tmp_path / "A", tmp_path / "B"
-    for folder in (a, b):
-        os.makedirs(str(folder / "backend"))
-    monkeypatch.chdir(str(a))
-    return os.path.realpath(str(a)), os.path.realpath(str(b))
-
 
 def inert(text):
     """Whether text is safe on a terminal: nothing but printable characters and newlines."""

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fakes import FakeProc, FakeSystem, invoke
+from fakes import FakeChild, FakeProc, FakeSystem, invoke
 import procclean
 
 
@@ -69,20 +69,12 @@ def test_a_dry_run_signals_nothing_and_says_what_it_would_do():
     assert events(document) == ["would_signal"]
 
 
-class Child(object):
-    def __init__(self, pid):
-        self.pid = pid
-
-    def poll(self):
-        return None
-
-
 class Launcher(FakeSystem):
     """A FakeSystem that starts a (fake) child for each spawn."""
 
     def spawn(self, argv, cwd, logfile, new_session=True, env=None):
         self.procs[700] = FakeProc(700, 1, " ".join(argv))
-        return Child(700)
+        return FakeChild(700)
 
 
 def test_start_lists_what_it_started(in_tmp):

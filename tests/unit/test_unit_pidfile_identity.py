@@ -9,30 +9,13 @@ import signal
 
 import pytest
 
-from fakes import FakeProc, FakeSystem, invoke
+from fakes import FakeChild, FakeProc, FakeSystem, invoke
 import procclean
 
 TERM = signal.SIGTERM
 WORKER_ENV = {"LANG": "C.UTF-8", "PROCCLEAN_SERVICES": "worker",
               "PROCCLEAN_WORKER_COMMAND": "python3 worker.py"}
 
-
-@pytest.fixture
-def in_a(tmp_path, monkeypatch):
-    """The project folder A (the fakes' default cwd), with checkout B beside it."""
-    a, b = tmp_path / "A", tmp_path / "B"
-    for folder in (a, b):
-        os.makedirs(str(folder / "backend"))
-    monkeypatch.chdir(str(a))
-    return os.path.realpath(str(a)), os.path.realpath(str(b))
-
-
-class Child(object):
-    def __init__(self, pid):
-        self.pid = pid
-
-    def poll(self):
-        return None
 
 
 class Launcher(FakeSystem):
@@ -41,7 +24,7 @@ class Launcher(FakeSystem):
     def spawn(self, argv, cwd, logfile, new_session=True, env=None):
         self.procs[700] = FakeProc(700, 1, " ".join(argv), start=2000.0 + self.now,
                                    term_delay=0)
-        return Child(700)
+        return FakeChild(700)
 
 
 def signalled(system):
