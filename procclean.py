@@ -8891,7 +8891,7 @@ def procclean_targets(names):
             "force-clean", "doctor"] + [verb + "-" + name for name in names for verb in each]
 
 
-class MakeRule(object):
+class MakeRule(_Record):
     """One rule of a Makefile's text: its head's names (variables expanded), the
     words of its head and prerequisites as written, its recipe lines (prefix and
     continuations joined), where it is (line indexes, end exclusive), the recipe
@@ -8900,19 +8900,7 @@ class MakeRule(object):
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment", "at", "file")
-
-    def __init__(self, names, head, colons, prereqs, recipe, start, end, prefix, comment):
-        self.at = [start] * len(recipe)
-        self.file = None
-        self.names = names
-        self.head = head
-        self.colons = colons
-        self.prereqs = prereqs
-        self.recipe = recipe
-        self.start = start
-        self.end = end
-        self.prefix = prefix
-        self.comment = comment
+    DEFAULTS = {"file": None}
 
 
 _ASSIGN_RE = r"^(?:override\s+|export\s+)?([^\s:#=$]+)\s*(\?|::?|:::|\+|!)?=\s*(.*)$"
@@ -8938,10 +8926,7 @@ def parse_makefile_text(text, prefix="\t", variables=None):
     reading where make is not installed, and the map for editing the file.  Its
     variables as written go into `variables` when it is a dict."""
     variables = {} if variables is None else variables
-    rules = []
-    includes = []
-    rule = None
-    depth = 0
+    rules, includes, rule, depth = [], [], None, 0
 
     def expand(words, level=0):
         out = []
@@ -8985,33 +8970,27 @@ def parse_makefile_text(text, prefix="\t", variables=None):
             prereqs, hash_, comment = prereqs.partition("#")    # `stop: ## help text`
             if "=" in prereqs.replace(":=", ""):
                 continue        # a target-specific variable, not a rule
+            recipe = [inline.strip()] if inline.strip() else []
             rule = MakeRule(expand(head.group(1).split()), head.group(1).split(),
-                            head.group(2), prereqs.split(),
-                            [inline.strip()] if inline.strip() else [], start, end, prefix,
-                            (" " + hash_ + comment.rstrip()) if hash_ and not inline else "")
+                            head.group(2), prereqs.split(), recipe, start, end, prefix,
+                            (" " + hash_ + comment.rstrip()) if hash_ and not inline else "",
+                            [start] * len(recipe))
             rules.append(rule)
     return rules, prefix, includes
 
 
-class MakeInfo(object):
+class MakeInfo(_Record):
     """What a Makefile defines, as make sees it (or as read from the text where there
     is no GNU make): targets (name -> file where its recipe is, or None), pattern
-    rules' targets (`stop-%`), the recipe prefix at the end, the files read, whether
-    PYTHON and PROCCLEAN are set, and make's complaint about the file, if any.
-    `known`: every name make knows (a target, a prerequisite, a .PHONY entry);
-    `database`: make's `-p` output, or None where the text was read."""
+    rules' targets (`stop-%`), the recipe prefix at the end, the files read, which of
+    MAKE_VARIABLES it sets, make's complaint about the file, PROCCLEAN as written,
+    every other name make knows (a prerequisite, a .PHONY entry) and make's `-p`
+    output (None where the text was read)."""
 
-    def __init__(self, targets, patterns, prefix, files, variables=(), error=None,
-                 procclean_value=None, known=(), database=None):
-        self.known = set(known) | set(targets)
-        self.database = database
-        self.procclean_value = procclean_value     # PROCCLEAN as written, if the file sets it
-        self.targets = targets
-        self.patterns = patterns
-        self.prefix = prefix
-        self.files = files
-        self.variables = set(variables)
-        self.error = error
+    __slots__ = ("targets", "patterns", "prefix", "files", "variables", "error",
+                 "procclean_value", "known", "database")
+    DEFAULTS = {"variables": (), "error": None, "procclean_value": None, "known": (),
+                "database": None}
 
     def pattern_for(self, name):
         for pattern in self.patterns:
@@ -9024,7 +9003,7 @@ class MakeInfo(object):
     def defines(self, name):
         """Whether make already knows the name: a rule of its own, a prerequisite, a
         .PHONY entry, a target of an included file or one a pattern rule makes."""
-        return name in self.known or self.pattern_for(name) is not None
+        return name in self.known or name in self.targets or self.pattern_for(name) is not None
 
 
 def _run_make(args, folder, stdin=b""):
@@ -9068,39 +9047,29 @@ def ask_make(folder, name):
     files = probe.get("files", "").split()[:-1]          # the last one is the probe
     variables = [v for v, origin in zip(MAKE_VARIABLES, probe.get("vars", "").split())
                  if origin in ("file", "override")]
-    targets, patterns = parse_make_database(text)
+    targets, patterns, known = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
-    known = set(_known_names(text)) - set([MAKE_PROBE_GOAL] + files)
+    known -= set([MAKE_PROBE_GOAL] + files)
     return MakeInfo(targets, patterns, prefix, files, variables,
                     errors[0] if errors else None,
                     probe.get("value") if "PROCCLEAN" in variables else None, known, text)
 
 
-def _known_names(database):
-    """Every name make's database knows in its files section: targets, names that are
-    only prerequisites ("# Not a target:"), .PHONY's entries."""
-    section = None
-    for line in database.splitlines():
-        if line in _DB_SECTIONS:
-            section = line
-        elif section == "# Files" and line and not line.startswith(("#", "\t")) and \
-                re.match(r"^[^\s:=#][^:=#]*::?(?!=)", line) and \
-                not re.match(r"^[^:]*: \S+ (:{0,2}|\+|\?)=", line):
-            names, _, rest = line.partition(":")
-            for name in names.split() + rest.lstrip(":").split():
-                if name != "|" and "%" not in name and not name.startswith("."):
-                    yield name
-
-
 def parse_make_database(text):
-    """(targets, pattern targets) from `make -p`: a target counts when it has a
-    recipe or prerequisites (a name only listed in .PHONY is no rule)."""
-    targets = {}
-    patterns = []
+    """(targets, pattern targets, known names) from `make -p`: a target counts when it
+    has a recipe or prerequisites (a name only listed in .PHONY is no rule); known:
+    every name of its files section, targets, prerequisites ("# Not a target:") and
+    .PHONY's entries."""
+    targets, patterns, known = {}, [], set()
     section = head = None
     done = False            # the rest of this entry says nothing: not a target, or its recipe
     for line in text.splitlines():
         recipe = re.match(r"^#  recipe to execute \(from '(.*)', line \d+\):$", line)
+        if section == "# Files" and re.match(r"^[^\s:=#][^:=#]*::?(?!=)", line) and \
+                not re.match(r"^[^:]*: \S+ (:{0,2}|\+|\?)=", line):
+            names, _, rest = line.partition(":")
+            known.update(n for n in names.split() + rest.lstrip(":").split()
+                         if n != "|" and "%" not in n and not n.startswith("."))
         if not line or line in _DB_SECTIONS:       # an entry (or a section) ends
             section = line or section
             head, done = None, False
@@ -9122,7 +9091,7 @@ def parse_make_database(text):
             if rest.lstrip(":").strip():            # prerequisites, or order-only ones
                 for name in head:
                     targets.setdefault(name, None)
-    return targets, patterns
+    return targets, patterns, known
 
 
 def read_makefile(folder, name):
@@ -9174,18 +9143,19 @@ _SHELL_KEYWORDS = ("if", "then", "else", "elif", "do", "while", "until", "!", "{
 _SHELL_ENDS = ("fi", "done", "esac", "}", "then", "else", "do")
 
 
-def _closing(text, i):
-    """The index of the `)` that closes the `$(` whose inside starts at i."""
+def _closing(text, i, opening="(", closing=")", quotes="'\""):
+    """The index of the bracket that closes the `$(` (make: `$(` or `${`, no quotes)
+    whose inside starts at i."""
     depth, quote = 1, None
     while i < len(text):
         c = text[i]
         if quote:
             quote = None if c == quote else quote
-        elif c in "'\"":
+        elif c in quotes:
             quote = c
-        elif c == "(":
+        elif c == opening:
             depth += 1
-        elif c == ")":
+        elif c == closing:
             depth -= 1
             if not depth:
                 return i
@@ -9329,7 +9299,7 @@ def shell_commands(text):
             if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
 
-class MakeFact(object):
+class MakeFact(_Record):
     """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background`
     or not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`,
     `pattern` or `port` finds; `signal` term or kill), look (finds them), remove
@@ -9340,11 +9310,7 @@ class MakeFact(object):
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
                  "name", "service")
-
-    def __init__(self, kind, where, **fields):
-        for slot in self.__slots__:
-            setattr(self, slot, fields.get(slot))
-        self.kind, self.where = kind, where
+    DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
         """What ties it to other facts of the same service (the same command line
@@ -9417,7 +9383,7 @@ def _is_server(prog, args):
             script.endswith("manage.py") and "runserver" not in args)
     if prog == "go":
         return args[:1] == ["run"]
-    return prog.startswith("./") or False
+    return prog.startswith("./")
 
 
 _PORT_FLAGS = ("--port", "--server.port", "--http-port")
@@ -9449,48 +9415,35 @@ def launch_port(prog, args, assigns):
     return None
 
 
+_GREP_LONG = {"--extended-regexp": "E", "--fixed-strings": "F", "--word-regexp": "w",
+              "--ignore-case": "i", "--invert-match": "v"}
+
+
 def grep_pattern(args):
     """(pattern as a Python regex, None) of one `grep ARGS` filter, (None, None) for
     `grep -v grep`, or (None, why) when it is not one pattern procclean can search."""
-    extended = fixed = word = ignore = invert = False
-    patterns = []
-    i = 0
+    flags, patterns, i = set(), [], 0
     while i < len(args):
         arg = args[i]
         if arg == "-e" and i + 1 < len(args):
             patterns.append(args[i + 1])
-            i += 2
-            continue
-        if arg.startswith("-") and len(arg) > 1 and not patterns:
-            flags = arg[1:]
-            if flags.startswith("-"):
-                flags = {"--extended-regexp": "E", "--fixed-strings": "F",
-                         "--word-regexp": "w", "--ignore-case": "i",
-                         "--invert-match": "v"}.get(arg, "")
-            extended |= "E" in flags
-            fixed |= "F" in flags
-            word |= "w" in flags
-            ignore |= "i" in flags
-            invert |= "v" in flags
+            i += 1
+        elif arg.startswith("-") and len(arg) > 1 and not patterns:
+            flags.update(_GREP_LONG.get(arg, "") if arg.startswith("--") else arg[1:])
         else:
             patterns.append(arg)
         i += 1
     if len(patterns) != 1:
         return None, "mk_pattern_files"
     text = patterns[0]
-    if invert:
+    if "v" in flags:
         return (None, None) if text in ("grep", "[g]rep") else (None, "mk_pattern_invert")
-    if fixed:
-        regex = re.escape(text)
-    elif extended:
-        regex = text
-    else:
-        regex = bre_to_ere(text)
+    regex = re.escape(text) if "F" in flags else text if "E" in flags else bre_to_ere(text)
     if "[[:" in regex or re.search(r"\\[1-9]", regex):
         return None, "mk_pattern_posix"
-    if word:
+    if "w" in flags:
         regex = r"(?<![\w])(?:%s)(?![\w])" % regex
-    if ignore:
+    if "i" in flags:
         regex = "(?i)" + regex
     try:
         re.compile(regex)
@@ -9522,8 +9475,7 @@ def kill_signal(args):
         signal, rest = rest[1], rest[2:]
     elif rest and re.match(r"^-(?:[A-Za-z][A-Za-z0-9+]*|\d+)$", rest[0]):
         signal, rest = rest[0][1:], rest[1:]
-    signal = signal.upper()
-    return (signal[3:] if signal.startswith("SIG") else signal), rest
+    return re.sub(r"^SIG", "", signal.upper()), rest
 
 
 _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
@@ -9567,7 +9519,7 @@ def _fuser_port(args):
 class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
-    def __init__(self, target, path, oneshell=False, curdir=None):
+    def __init__(self, target, path, oneshell, curdir):
         self.target, self.path, self.oneshell = target, path, oneshell
         self.curdir = curdir
         self.facts = []
@@ -9637,20 +9589,21 @@ class RecipeReader(object):
             return
         refs, signal, problem = self.flow(pipe)
         kind = "look" if signal is None else "stop"
-        problem = (problem, {}) if problem else None
-        if kind == "stop" and signal not in _STOP_SIGNALS:
-            problem = problem or ("mk_signal", {"signal": signal})
-        for ref in refs or [("unknown", _command_text(pipe))]:
-            fact = self.ref_fact(kind, ref, signal, pipe)
-            fact.problem = problem or fact.problem
+        self.ref_facts(kind, refs or [("unknown", _command_text(pipe))], signal, pipe,
+                       (problem, {}) if problem else _signal_problem(kind, signal))
 
-    def ref_fact(self, kind, ref, signal, pipe):
-        what, value = ref
-        if what in ("pidfile", "pattern", "port"):
-            return self.add(kind, signal=_STOP_SIGNALS.get(signal or ""),
-                            text=_command_text(pipe), **{what: value})
-        return self.add(kind, problem=("mk_by_name" if what == "byname" else "mk_untraced",
-                                       {"what": value}), text=_command_text(pipe))
+    def ref_facts(self, kind, refs, signal, commands, problem=None):
+        """A fact for each place PIDs come from: `problem` (the pipeline's) before the
+        place's own, before a signal procclean does not send."""
+        text = _command_text(commands)
+        for what, value in refs:
+            if what in ("pidfile", "pattern", "port"):
+                fact = self.add(kind, signal=_STOP_SIGNALS.get(signal or ""), text=text,
+                                **{what: value})
+            else:
+                fact = self.add(kind, text=text, problem=(
+                    "mk_by_name" if what == "byname" else "mk_untraced", {"what": value}))
+            fact.problem = problem or fact.problem or _signal_problem(kind, signal)
 
     def word_refs(self, word):
         """Where the PIDs a word stands for come from: [(pidfile|pattern|port, value)],
@@ -9774,10 +9727,7 @@ class RecipeReader(object):
         elif prog == "pkill":
             signal, rest = _pkill_signal(args)
             words = dict((w.text, w) for w in command.words)
-            for ref in self.pgrep_refs(rest, words):
-                fact = self.ref_fact("stop", ref, signal, [command])
-                if signal not in _STOP_SIGNALS:
-                    fact.problem = fact.problem or ("mk_signal", {"signal": signal})
+            self.ref_facts("stop", self.pgrep_refs(rest, words), signal, [command])
         elif prog in ("killall", "pidof", "fuser", "lsof", "pgrep", "rm", "touch"):
             self.tool(command, prog, args)
         elif prog in _HARMLESS_PROGRAMS and not wrappers and command.after != "&":
@@ -9790,12 +9740,8 @@ class RecipeReader(object):
     def kill(self, command, texts):
         signal, rest = kill_signal(texts[1:])
         kind = "look" if signal == "0" else "stop"
-        problem = None if kind == "look" or signal in _STOP_SIGNALS else (
-            "mk_signal", {"signal": signal})
         for word in command.words[len(command.words) - len(rest):]:
-            for ref in self.word_refs(word):
-                fact = self.ref_fact(kind, ref, signal, [command])
-                fact.problem = fact.problem or problem
+            self.ref_facts(kind, self.word_refs(word), signal, [command])
 
     def tool(self, command, prog, args):
         """killall, pidof, fuser, lsof, pgrep on their own; rm and touch."""
@@ -9812,8 +9758,7 @@ class RecipeReader(object):
                 else:
                     self.add(kind, problem=("mk_untraced", {"what": text}), text=text)
         elif prog == "pgrep":
-            for ref in self.pgrep_refs(args):
-                self.ref_fact("look", ref, None, [command])
+            self.ref_facts("look", self.pgrep_refs(args), None, [command])
         else:
             for path in [a for a in args if not a.startswith("-")] or [""]:
                 if re.search(r"[*?\[$`]", path) or not path:
@@ -9856,16 +9801,23 @@ class RecipeReader(object):
         while skip < len(command.words) and os.path.basename(command.words[skip].text) in (
                 "nohup", "setsid", "exec"):
             skip += 1
-        kept = [w.raw for w in command.words[skip:]]
-        line = " ".join(w.text for w in command.words[skip:])
-        assigns = [a.text for a in command.assigns]
+        words = command.words[skip:]
         fact = self.add("launch", command=" ".join(
-            self.exports + [a.raw for a in command.assigns] + kept),
-                        argv=line, cwd=self.cwds[-1], background=command.after == "&",
-                        logfile=logfile and self.path_of(logfile), problem=problem,
+            self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]),
+                        argv=" ".join(w.text for w in words), cwd=self.cwds[-1],
+                        background=command.after == "&", problem=problem,
+                        logfile=logfile and self.path_of(logfile),
                         pidfile=pidfile and self.path_of(pidfile),
-                        port=launch_port(prog, args, assigns), text=_command_text([command]))
+                        port=launch_port(prog, args, [a.text for a in command.assigns]),
+                        text=_command_text([command]))
         self.launched = fact if fact.background else None
+
+
+def _signal_problem(kind, signal):
+    """Why a stop cannot be carried: a signal procclean does not send (kill -HUP)."""
+    if kind == "stop" and signal not in _STOP_SIGNALS:
+        return ("mk_signal", {"signal": signal})
+    return None
 
 
 def _pkill_signal(args):
@@ -9880,8 +9832,7 @@ def _pkill_signal(args):
         else:
             rest.append(args[i])
         i += 1
-    signal = signal.upper()
-    return (signal[3:] if signal.startswith("SIG") else signal), rest
+    return re.sub(r"^SIG", "", signal.upper()), rest
 
 
 def _launch_pidfile(prog, args):
@@ -9924,32 +9875,18 @@ _MAKE_FUNCTIONS = ("strip", "notdir", "dir", "basename", "abspath", "realpath", 
                    "if", "or", "and")
 
 
-def _make_close(text, i, opening, closing):
-    depth = 1
-    while i < len(text):
-        if text[i] == opening:
-            depth += 1
-        elif text[i] == closing:
-            depth -= 1
-            if not depth:
-                return i
-        i += 1
-    return len(text)
-
-
 class MakeVars(object):
     """make's variables as its database prints them: name -> (recursive?, value),
     with the target-specific ones of the target whose recipe is read and the
     automatic ones ($@, $<, $^)."""
 
-    def __init__(self, values, curdir, folder="."):
+    def __init__(self, values, curdir):
         self.values = values
         self.curdir = curdir
-        self.folder = folder
         self.local = {}
 
     def for_target(self, rule, target_values):
-        scoped = MakeVars(dict(self.values), self.curdir, self.folder)
+        scoped = MakeVars(dict(self.values), self.curdir)
         scoped.values.update(target_values.get(rule.names[0], {}))
         prereqs = [w for w in rule.prereqs if w != "|"]
         scoped.local = {"@": rule.names[0], "<": prereqs[0] if prereqs else "",
@@ -9972,7 +9909,7 @@ class MakeVars(object):
                 i += 2
                 continue
             if nxt in "({":
-                end = _make_close(text, i + 2, nxt, ")" if nxt == "(" else "}")
+                end = _closing(text, i + 2, nxt, ")" if nxt == "(" else "}", "")
                 value = self.reference(text[i + 2:end], depth)
                 i = end + 1
             else:
@@ -10395,7 +10332,7 @@ def analyse_makefile(folder, name, info, layout=()):
         values["CURDIR"] = (False, curdir)
     for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out
         values.setdefault(name_, (False, value))
-    variables = MakeVars(values, curdir, folder)
+    variables = MakeVars(values, curdir)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
     facts, plans = [], []
     for path, text in texts.items():
@@ -10484,7 +10421,7 @@ class MakefileRead(object):
         self.said = said        # (message key, values): how it was read
 
 
-def read_makefile_for_init(ctx, folder, ask=True):
+def read_makefile_for_init(ctx, folder, ask):
     """The MakefileRead of the folder's Makefile (GNU make asked when `ask`, except
     under --dry-run: make runs $(shell ...) and remakes included files even under -q;
     else read as text), or an exit code when it cannot be read safely."""
@@ -10525,7 +10462,7 @@ def procclean_call(target, verb, services, all_names):
     return " ".join([verb] + names)
 
 
-def replace_rules(text, chosen, all_names, args="ARGS"):
+def replace_rules(text, chosen, all_names, args):
     """The Makefile's text with each chosen rule's recipe swapped for one procclean
     call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
     but one without a recipe drops those its call now does."""
@@ -10606,20 +10543,13 @@ def check_with_make(folder, name, targets):
     return True, None
 
 
-def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".",
-                    mk=None):
-    """init --makefile: add the targets make does not already know (a rule, a
-    prerequisite, a .PHONY entry, an included or pattern rule's target) with the
-    Makefile's recipe prefix; --replace also swaps the recipes procclean carries out
-    (plan_makefile) for one procclean call.  The previous file is kept as a backup
+def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
+    """init --makefile on the MakefileRead `mk`: add the targets make does not already
+    know (a rule, a prerequisite, a .PHONY entry, an included or pattern rule's target)
+    with the Makefile's recipe prefix; --replace also swaps the recipes procclean carries
+    out (plan_makefile) for one procclean call.  The previous file is kept as a backup
     (never over an older one) and restored if `make -n` rejects the new one."""
     out = ctx.out
-    if mk is None:
-        mk = read_makefile_for_init(ctx, folder)
-        if not isinstance(mk, MakefileRead):
-            return mk
-        if mk.text is not None:
-            mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info)
     name, info, text = mk.name, mk.info, mk.text or ""
     if mk.said and mk.text is not None:
         out.say(mk.said[0], **mk.said[1])
@@ -10654,7 +10584,7 @@ def update_makefile(ctx, names, procclean_line, layout, replace=False, folder=".
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, added, procclean_line, folder=".", text=""):
+def makefile_addition(info, added, procclean_line, folder, text):
     """The block init --makefile appends: the variables make lacks, the rules
     `added`; empty when there is nothing to add.  A Makefile that uses $(PYTHON)
     without setting it gets no PYTHON (its own recipes would change): the line
@@ -10673,7 +10603,7 @@ def makefile_addition(info, added, procclean_line, folder=".", text=""):
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
-def runs_this_file(value, folder="."):
+def runs_this_file(value, folder):
     """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
     path, or by its module name after -m."""
     if re.search(r"\$[({](?!PYTHON[)}])|\$[^({$]", value.replace("$$", "")):
@@ -10790,7 +10720,7 @@ def _restore(ctx, path, backup):
                      error=exc.strerror or str(exc))
 
 
-def write_backup(path, data, mode=None):
+def write_backup(path, data, mode):
     """Keep `data` (the Makefile as it was) as PATH.procclean.bak, or .bak.1, .bak.2...:
     never over an older backup, which may be the only copy of the team's original.
     Returns the backup's path."""
@@ -10798,7 +10728,7 @@ def write_backup(path, data, mode=None):
     while True:
         try:
             fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
-                os, "O_NOFOLLOW", 0), 0o600 if mode is None else mode & 0o777)
+                os, "O_NOFOLLOW", 0), mode & 0o777)
         except OSError as exc:
             if exc.errno != errno.EEXIST or n > 999:
                 raise
