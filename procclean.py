@@ -11,12 +11,13 @@ Copy it into the repo and call it from make:
 
     PYTHON ?= python3
     stop-backend stop-frontend stop force-clean status show-processes clean start:
-    	@$(PYTHON) -m procclean $@
+    	@$(PYTHON) -S -m procclean $@
 
 (`python3 procclean.py CMD` works the same; `-m` lets Python reuse the compiled
-bytecode in __pycache__ instead of compiling this file on every call.  Vendored as
-tools/procclean.py, make runs `$(PYTHON) -m tools.procclean $@` from the root;
-`init --makefile` writes the line for the layout it finds.)
+bytecode in __pycache__ instead of compiling this file on every call, and `-S` skips
+site-packages and their .pth files, which this standard-library-only file never
+needs.  Vendored as tools/procclean.py, make runs `$(PYTHON) -S -m tools.procclean $@`
+from the root; `init --makefile` writes the line for the layout it finds.)
 
 `python3 procclean.py --help` lists every command and option.  Standard library only.
 
@@ -8755,23 +8756,26 @@ def make_procclean_line(folder="."):
     """How make runs procclean from the project root, for the layout it is in:
     (PROCCLEAN value, message key saying why, its values).
 
-    At the root: `$(PYTHON) -m procclean`.  In a folder (tools/, scripts/):
-    `$(PYTHON) -m tools.procclean` when that name imports this very file from the
+    At the root: `$(PYTHON) -S -m procclean`.  In a folder (tools/, scripts/):
+    `$(PYTHON) -S -m tools.procclean` when that name imports this very file from the
     root (a folder without __init__.py is a namespace package; Python 3.3+), so the
     bytecode stays cached; else (a `tools` package installed elsewhere shadows it,
     or the path is no module name) the script form, compiled on every call.  Never
-    PYTHONPATH=tools: the services procclean starts would inherit it."""
+    PYTHONPATH=tools: the services procclean starts would inherit it.  -S: no `site`,
+    whose .pth files (conda, editable installs, certificate hooks) can cost more
+    than all of procclean's own start-up; it needs only the standard library, and
+    the services it starts run without -S, with their interpreter's site-packages."""
     import shlex
     rel = procclean_path(folder)
     if os.path.isabs(rel):
-        return "$(PYTHON) " + shlex.quote(rel), "lay_outside", {"path": rel}
+        return "$(PYTHON) -S " + shlex.quote(rel), "lay_outside", {"path": rel}
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
     dotted = ".".join(parts)
     if parts and all(re.match(r"^[A-Za-z_]\w*$", p) for p in parts) \
             and _module_file(folder, dotted) == os.path.abspath(__file__):
         key = "lay_root" if len(parts) == 1 else "lay_module"
-        return "$(PYTHON) -m " + dotted, key, {"path": rel, "module": dotted}
-    return "$(PYTHON) " + shlex.quote(rel), "lay_script", {"path": rel}
+        return "$(PYTHON) -S -m " + dotted, key, {"path": rel, "module": dotted}
+    return "$(PYTHON) -S " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
 # find_spec("a.b") would import (run) package a; this looks a.b up on a's path instead,

@@ -23,10 +23,11 @@ through tests/nslib.py) for both tools; the report leads with (0) and (8), issue
      --grace, the seed's `sleep 2`).
   3. force-clean-backend among 5,000 and 10,000 unrelated processes plus 10 matches:
      procclean `force-clean-backend` against the seed's `make force-clean-backend`.
-  4. start-up: `--help`, `status` and `stop` (nothing running) against `python -c pass` on
-     the same interpreter, in two forms: `python -m procclean CMD` from the snapshot's folder
-     (bytecode cached in __pycache__ by a warm-up run; the target is judged on this form) and
-     `python procclean.py CMD` (a script: compiled from source on every run); and the
+  4. start-up: `--help`, `status` and `stop` (nothing running) against `python -S -c pass` on
+     the same interpreter, in two forms: `python -S -m procclean CMD` from the snapshot's
+     folder (bytecode cached in __pycache__ by a warm-up run; the target is judged on this
+     form) and `python -S procclean.py CMD` (a script: compiled from source on every run); the
+     Makefile snippet's -S (no `site`) throughout; and the
      slowest imports (`-X importtime`).
   5. peak memory (ru_maxrss from wait4) of procclean at 10,000 processes.
   6. cost growth: time against the crowd size of 3, least-squares line, per-process cost.
@@ -87,7 +88,7 @@ TARGETS = {
     "laptop_300": 1.2,       # (0) procclean / seed among 300 others (issue 23)
     "laptop_1000": 1.0,      # (0) procclean / seed among 1,000 others (issue 23)
     "long_line": 0.5,        # (8) seconds: status with a stranger's 2 MB command line
-    "startup_ms": 15.0,      # (4) ms above `python -c pass`
+    "startup_ms": 15.0,      # (4) ms above `python -S -c pass`
     "memory_mb": 30.0,       # (5) MB at 10,000
     "growth": 1.5,           # (6) slope(second half) / slope(first half), "linear" below this
 }
@@ -274,14 +275,18 @@ class Bench(object):
 
     def measure(self, argv, watch=(), timeout=120, script=False):
         """Time argv (inside the namespace, cwd = the work folder) until it and every PID
-        in watch have exited.  procclean runs as make runs it: `python -m procclean`, its
-        bytecode cached, from the project's folder (the work folder); with `script`, as
-        `python procclean.py CMD` (compiled from source on every run)."""
+        in watch have exited.  procclean runs as make runs it: `python -S -m procclean`,
+        its bytecode cached, from the project's folder (the work folder); with `script`, as
+        `python -S procclean.py CMD` (compiled from source on every run).  -S as the
+        Makefile snippet and init write it: no `site` (procclean is standard library only;
+        this machine's site imports certifi from a .pth file: 20 ms a call)."""
         self.counter += 1
         out = os.path.join(self.ns.tmp, "out%d.txt" % self.counter)
         env = self.cmd_env
-        if list(argv[:2]) == [PY, PROCCLEAN] and not script:
-            argv = [PY, "-m", "procclean"] + list(argv[2:])
+        if list(argv[:2]) == [PY, PROCCLEAN] and script:
+            argv = [PY, "-S"] + list(argv[1:])
+        elif list(argv[:2]) == [PY, PROCCLEAN]:
+            argv = [PY, "-S", "-m", "procclean"] + list(argv[2:])
             env = dict(env, PYTHONPATH=os.path.dirname(PROCCLEAN))
         res = self._request({"measure": [{"argv": list(argv), "cwd": self.work,
                                           "env": env, "watch": list(watch),
@@ -460,21 +465,21 @@ def parse_importtime(text):
     return mods
 
 
-# (4) is measured in two forms: the script form `python procclean.py CMD`, which compiles the
+# (4) is measured in two forms: the script form `python -S procclean.py CMD`, which compiles the
 # whole source on every run (a script run as __main__ is never cached as .pyc), and the module
-# form `python -m procclean CMD` run from the folder holding procclean.py, which loads the
+# form `python -S -m procclean CMD` run from the folder holding procclean.py, which loads the
 # bytecode Python cached in __pycache__ (the form the Makefile snippet recommends).
 STARTUP_KEYS = ("pass", "m_empty", "help", "status", "stop", "m_help", "m_status", "m_stop")
 EMPTY_MODULE = "pcbench_empty"
 STARTUP_LABELS = {
-    "pass": "`python -c pass`",
-    "m_empty": "`python -m` of an empty module (runpy: the floor of every -m row)",
+    "pass": "`python -S -c pass`",
+    "m_empty": "`python -S -m` of an empty module (runpy: the floor of every -m row)",
     "help": "procclean.py --help (script form, compiled every run)",
     "status": "procclean.py status (script form, compiled every run)",
     "stop": "procclean.py stop, nothing running (script form, compiled every run)",
-    "m_help": "python -m procclean --help (cached bytecode)",
-    "m_status": "python -m procclean status (cached bytecode)",
-    "m_stop": "python -m procclean stop, nothing running (cached bytecode)",
+    "m_help": "python -S -m procclean --help (cached bytecode)",
+    "m_status": "python -S -m procclean status (cached bytecode)",
+    "m_stop": "python -S -m procclean stop, nothing running (cached bytecode)",
 }
 
 
@@ -488,18 +493,19 @@ def startup_cmds(bench):
     menv = dict(bench.cmd_env)
     for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONSAFEPATH", "PYTHONPYCACHEPREFIX"):
         menv.pop(k, None)
-    cmds = {"pass": ([PY, "-c", "pass"], None, None),
-            "m_empty": ([PY, "-m", EMPTY_MODULE], folder, menv)}
+    # -S throughout, as the Makefile snippet runs procclean (no site: see Bench.measure)
+    cmds = {"pass": ([PY, "-S", "-c", "pass"], None, None),
+            "m_empty": ([PY, "-S", "-m", EMPTY_MODULE], folder, menv)}
     with open(os.path.join(folder, EMPTY_MODULE + ".py"), "w") as f:
         f.write("")
     for key, args in (("help", ["--help"]), ("status", ["status"]), ("stop", ["stop"])):
-        cmds[key] = ([PY, PROCCLEAN] + args, None, None)
-        cmds["m_" + key] = ([PY, "-m", "procclean"] + args, folder, menv)
+        cmds[key] = ([PY, "-S", PROCCLEAN] + args, None, None)
+        cmds["m_" + key] = ([PY, "-S", "-m", "procclean"] + args, folder, menv)
     return cmds, folder
 
 
 def bench_startup(bench, runs):
-    """(4): --help, status and stop (nothing running) against `python -c pass`, in the
+    """(4): --help, status and stop (nothing running) against `python -S -c pass`, in the
     script form and the module form."""
     cmds, folder = startup_cmds(bench)
     keys = list(STARTUP_KEYS)
@@ -529,13 +535,14 @@ def bench_startup(bench, runs):
     out = {k: summary(v) for k, v in times.items()}
     out["cpu"] = {k: summary(v) for k, v in cpu.items()}
     out["pyc"] = sorted(pycs)
-    # where the time goes: imports that `python -c pass` does not do, and compiling the
+    # where the time goes: imports that `python -S -c pass` does not do, and compiling the
     # script itself (a script run as __main__ is never cached as .pyc)
     # (inside the namespace: procclean never runs on this machine's own processes)
     base, mine = {}, {}
     for _ in range(max(1, min(runs, 5))):
-        res = bench.measure_many([[PY, "-X", "importtime", "-c", "pass"],
-                                  [PY, "-X", "importtime", PROCCLEAN, "status"]], full=True)
+        res = bench.measure_many([[PY, "-S", "-X", "importtime", "-c", "pass"],
+                                  [PY, "-S", "-X", "importtime", PROCCLEAN, "status"]],
+                                 full=True)
         for into, x in ((base, res[0]), (mine, res[1])):
             for mod, v in parse_importtime(x["output"]).items():
                 if mod not in into or v[1] < into[mod][1]:
@@ -1302,7 +1309,7 @@ def report_head(m, res, args):
     return lines
 
 
-LAPTOP_LABELS = {"procclean": "python -m procclean", "script": "python procclean.py"}
+LAPTOP_LABELS = {"procclean": "python -S -m procclean", "script": "python -S procclean.py"}
 
 
 def report_laptop(res):
@@ -1414,7 +1421,7 @@ def report(m, res, args, elapsed):
         else:
             tgt, v = "reference", ""
         r = ratio(su[key], su["pass"])
-        rows.append(["4", "start-up: %s, overhead +%.1f ms (seed column: `python -c pass`)"
+        rows.append(["4", "start-up: %s, overhead +%.1f ms (seed column: `python -S -c pass`)"
                      % (STARTUP_LABELS[key], over), fmt_cell(su[key]), fmt_cell(su["pass"]),
                      "%.2f" % r if r else "-", tgt, v])
 
@@ -1479,7 +1486,7 @@ def report(m, res, args, elapsed):
     w("")
     w(table(["#", "command", "procclean", "seed", "ratio / overhead"], cpu_rows))
     w("")
-    w("(4) imports procclean adds to `python -c pass` (`-X importtime` of `status`, best of up "
+    w("(4) imports procclean adds to `python -S -c pass` (`-X importtime` of `status`, best of up "
       "to 5 runs, by self time, top 10 of %d, %.1f ms in all):" % (len(su["imports"]), su["imports_total_us"] / 1000.0))
     for name, (self_us, cum_us, depth) in su["imports"][:10]:
         w("      %7.2f ms self %7.2f ms cumulative  %s%s"

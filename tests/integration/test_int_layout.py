@@ -82,7 +82,7 @@ def repo(ns, tmp_path, python_edge, standin_path):
 def test_make_targets_from_the_root_with_procclean_in_tools(repo):
     ns = repo.ns
     text = (repo.folder / "Makefile").read_text()
-    assert "PROCCLEAN ?= $(PYTHON) -m tools.procclean" in text
+    assert "PROCCLEAN ?= $(PYTHON) -S -m tools.procclean" in text
     bystanders = [ns.spawn(Proc(["python3", "other.py"])), ns.spawn(Proc(["vim", "main.py"]))]
     backend = repo.backend()
     frontend = repo.frontend()

@@ -157,7 +157,7 @@ def test_fastapi_vite_backend_and_vite_frontend(project, init):
     # without --makefile the Makefile is left alone and the targets are printed to paste
     assert read(repo / "Makefile") == makefile_before
     assert "Makefile targets to paste (or run python3 procclean.py init --makefile):" in out
-    assert "PROCCLEAN ?= $(PYTHON) -m procclean" in out
+    assert "PROCCLEAN ?= $(PYTHON) -S -m procclean" in out
     for target in GENERIC_TARGETS + per_service("backend") + per_service("frontend"):
         assert "\n%s:\n\t@$(PROCCLEAN) $@ $(ARGS)\n" % target in out, target
 
@@ -379,17 +379,17 @@ def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, ini
     assert after.count("stop:\n") == 1
     r = make_n(repo, "stop-backend")
     assert r.returncode == 0, r
-    assert r.stdout.strip() == "python3 -m procclean stop-backend", r
+    assert r.stdout.strip() == "python3 -S -m procclean stop-backend", r
     assert "warning" not in r.stderr.lower(), r.stderr
     r = make_n(repo, "stop", "force-clean-frontend", "doctor")
     assert r.returncode == 0, r
     assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo custom stop",
-                                     "python3 -m procclean force-clean-frontend",
-                                     "python3 -m procclean doctor"], r
+                                     "python3 -S -m procclean force-clean-frontend",
+                                     "python3 -S -m procclean doctor"], r
     r = make_n(repo)                     # the default goal is still the team's `all`
     assert r.stdout.strip() == "echo running the tests", r
     r = make_n(repo, "stop-backend", "PYTHON=/opt/py/bin/python3")
-    assert r.stdout.strip() == "/opt/py/bin/python3 -m procclean stop-backend", r
+    assert r.stdout.strip() == "/opt/py/bin/python3 -S -m procclean stop-backend", r
 
 
 def test_makefile_is_idempotent(project, init):
@@ -409,15 +409,15 @@ def test_makefile_created_when_missing(project, init):
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
     text = read(repo / "Makefile")
-    assert "PYTHON ?= python3" in text and "PROCCLEAN ?= $(PYTHON) -m procclean" in text
+    assert "PYTHON ?= python3" in text and "PROCCLEAN ?= $(PYTHON) -S -m procclean" in text
     names = targets_in(text)
     assert sorted(names) == sorted(set(names))
     assert set(GENERIC_TARGETS + per_service("backend") + per_service("frontend")) \
         <= set(names)
     r = make_n(repo, "stop-backend", "restart-frontend")
     assert r.returncode == 0, r
-    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m procclean stop-backend",
-                                     "python3 -m procclean restart-frontend"], r
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -S -m procclean stop-backend",
+                                     "python3 -S -m procclean restart-frontend"], r
 
 
 # A team's Makefile that already has some of the targets, and what `make -n TARGET` runs once
@@ -523,7 +523,7 @@ def test_init_runs_no_code_of_the_project_to_find_procclean(project, init):
     (repo / "tools" / "__init__.py").write_text("open('init-ran', 'w').close()\n")
     code, out, err = init("--dry-run")
     assert code == 0, (out, err)
-    assert "make runs procclean as $(PYTHON) -m tools.procclean" in out, out
+    assert "make runs procclean as $(PYTHON) -S -m tools.procclean" in out, out
     assert sorted(os.listdir(str(repo / "tools"))) == ["__init__.py", "procclean.py"]
     assert not (repo / "init-ran").exists()
 
@@ -563,7 +563,7 @@ def test_targets_from_included_files_are_not_added_again(project, init):
     r = make_n(repo, "stop-backend", "clean", "stop-frontend")
     assert r.returncode == 0 and "overriding" not in r.stderr, r
     assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo team stop-backend", "echo team clean",
-                                     "python3 -m procclean stop-frontend"], r
+                                     "python3 -S -m procclean stop-frontend"], r
 
 
 def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
@@ -582,7 +582,7 @@ def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
     r = make_n(repo, "stop-backend", "force-clean-frontend", "start-backend")
     assert r.returncode == 0, r
     assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo team stops backend", "echo team kills frontend",
-                                     "python3 -m procclean start-backend"], r
+                                     "python3 -S -m procclean start-backend"], r
 
 
 def test_a_pattern_rules_recipe_line_is_no_pattern(project, init):
@@ -595,7 +595,7 @@ def test_a_pattern_rules_recipe_line_is_no_pattern(project, init):
     assert code == 0, (out, err)
     assert "pattern rule(s) stop-% already make: stop-backend stop-frontend;" in out, out
     r = make_n(repo, "start-backend")
-    assert r.returncode == 0 and r.stdout.strip() == "python3 -m procclean start-backend", r
+    assert r.returncode == 0 and r.stdout.strip() == "python3 -S -m procclean start-backend", r
 
 
 def test_recipes_written_with_the_makefiles_recipe_prefix(project, init):
@@ -610,8 +610,8 @@ def test_recipes_written_with_the_makefiles_recipe_prefix(project, init):
     assert "make -n accepts the new Makefile" in out
     r = make_n(repo, "all", "test", "stop-backend", "doctor")
     assert r.returncode == 0, r
-    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo all", "echo t", "python3 -m procclean stop-backend",
-                                     "python3 -m procclean doctor"], r
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["echo all", "echo t", "python3 -S -m procclean stop-backend",
+                                     "python3 -S -m procclean doctor"], r
 
 
 def test_recipe_prefix_read_from_the_text_where_there_is_no_make(project, init, monkeypatch):
@@ -629,7 +629,7 @@ def test_recipe_prefix_read_from_the_text_where_there_is_no_make(project, init, 
     assert "stop-backend:" not in text
     if shutil.which("make"):
         r = make_n(repo, "start-backend", "stop-frontend")
-        assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m procclean start-backend", "echo frontend"], r
+        assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -S -m procclean start-backend", "echo frontend"], r
 
 
 def test_makefile_make_rejects_is_restored(project, init, monkeypatch):
@@ -698,12 +698,12 @@ def test_replace_swaps_seed_recipes_and_keeps_the_rest(project, init):
     after = read(repo / "Makefile")
     recipes = [l for l in after.splitlines() if l.startswith("\t")]
     assert not [l for l in recipes if "ps -ef" in l or "kill" in l], after
-    assert "PROCCLEAN ?= $(PYTHON) -m tools.procclean" in after
+    assert "PROCCLEAN ?= $(PYTHON) -S -m tools.procclean" in after
     names = targets_in(after)
     assert len(names) == len(set(names)), after
     r = make_n(repo, *SEED_PROCESS_TARGETS)
     assert r.returncode == 0 and not r.stderr, r
-    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -m tools.procclean " + t
+    assert [l.rstrip() for l in r.stdout.splitlines()] == ["python3 -S -m tools.procclean " + t
                                      for t in SEED_PROCESS_TARGETS], r
     # every other target exactly as it was
     r = make_n(repo, "install", "test", "build", "clean")
@@ -731,15 +731,15 @@ def test_a_procclean_line_that_does_not_run_this_file(project, init):
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
     assert ("the Makefile's PROCCLEAN ($(PYTHON) -m procclean) does not run tools/procclean.py; "
-            "for this layout: PROCCLEAN = $(PYTHON) -m tools.procclean") in err, err
+            "for this layout: PROCCLEAN = $(PYTHON) -S -m tools.procclean") in err, err
     assert make_n(repo, "stop").stdout.strip() == "python3 -m procclean stop"
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     assert "PROCCLEAN = $(PYTHON) -m procclean did not run procclean here: now " \
-        "$(PYTHON) -m tools.procclean" in out, out
-    assert read(repo / "Makefile").startswith("PROCCLEAN ?= $(PYTHON) -m tools.procclean\n")
+        "$(PYTHON) -S -m tools.procclean" in out, out
+    assert read(repo / "Makefile").startswith("PROCCLEAN ?= $(PYTHON) -S -m tools.procclean\n")
     assert [l.rstrip() for l in make_n(repo, "stop", "start").stdout.splitlines()] == [
-        "python3 -m tools.procclean stop", "python3 -m tools.procclean start"]
+        "python3 -S -m tools.procclean stop", "python3 -S -m tools.procclean start"]
     assert init("--makefile")[2] == ""          # now it runs this file: nothing to say
 
 
@@ -799,10 +799,10 @@ def plan_texts(tmp_path, text, name="Makefile"):
 # --- where procclean lives (issue 14) -----------------------------------------------------------
 
 @pytest.mark.parametrize("where, line", [
-    ("procclean.py", "$(PYTHON) -m procclean"),
-    ("tools/procclean.py", "$(PYTHON) -m tools.procclean"),
-    ("scripts/procclean.py", "$(PYTHON) -m scripts.procclean"),
-    ("scripts/proc-clean.py", "$(PYTHON) scripts/proc-clean.py"),
+    ("procclean.py", "$(PYTHON) -S -m procclean"),
+    ("tools/procclean.py", "$(PYTHON) -S -m tools.procclean"),
+    ("scripts/procclean.py", "$(PYTHON) -S -m scripts.procclean"),
+    ("scripts/proc-clean.py", "$(PYTHON) -S scripts/proc-clean.py"),
 ])
 def test_makefile_line_for_each_layout(project, init, where, line):
     need_make()
@@ -827,7 +827,7 @@ def test_a_shadowing_package_falls_back_to_the_script_form(project, init, tmp_pa
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
     code, out, err = init()
     assert code == 0, (out, err)
-    assert "PROCCLEAN ?= $(PYTHON) tools/procclean.py\n" in out, out
+    assert "PROCCLEAN ?= $(PYTHON) -S tools/procclean.py\n" in out, out
     assert "tools/procclean.py cannot be run with -m from the root" in out
 
 
@@ -836,7 +836,7 @@ def test_procclean_outside_the_repo_is_named_by_its_absolute_path(project, init)
     code, out, err = init()
     assert code == 0, (out, err)
     here = os.path.join(REPO, "procclean.py")
-    assert "PROCCLEAN ?= $(PYTHON) %s\n" % here in out, out
+    assert "PROCCLEAN ?= $(PYTHON) -S %s\n" % here in out, out
     assert "is outside this folder; copy it into the repo and run init again" in out
 
 
@@ -989,7 +989,7 @@ def test_seed_style_leaves_other_process_managers_and_keeps_help_comments(projec
                      r"\(docker ps\)", out), out
     r = make_n(repo, "help", "status", "stop-backend")
     assert r.returncode == 0, r
-    assert r.stdout.splitlines()[1:] == ["docker ps", "python3 -m procclean stop-backend"], r
+    assert r.stdout.splitlines()[1:] == ["docker ps", "python3 -S -m procclean stop-backend"], r
 
 
 def test_targets_pass_options_through_make_as_ARGS(project, init):
@@ -999,9 +999,9 @@ def test_targets_pass_options_through_make_as_ARGS(project, init):
     repo = project("fastapi-vite")
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
-    assert make_n(repo, "logs", "ARGS=-f").stdout.strip() == "python3 -m procclean logs -f"
+    assert make_n(repo, "logs", "ARGS=-f").stdout.strip() == "python3 -S -m procclean logs -f"
     assert make_n(repo, "dev", "ARGS=--replace").stdout.strip() == \
-        "python3 -m procclean dev --replace"
+        "python3 -S -m procclean dev --replace"
 
 
 def test_a_makefile_with_its_own_ARGS_gets_PROCCLEAN_ARGS(project, init):
@@ -1011,9 +1011,9 @@ def test_a_makefile_with_its_own_ARGS_gets_PROCCLEAN_ARGS(project, init):
     (repo / "Makefile").write_text("ARGS ?= --reload\nrun:\n\tpython main.py $(ARGS)\n")
     code, out, err = init("--makefile")
     assert code == 0, (out, err)
-    assert make_n(repo, "stop").stdout.strip() == "python3 -m procclean stop"
+    assert make_n(repo, "stop").stdout.strip() == "python3 -S -m procclean stop"
     assert make_n(repo, "logs", "PROCCLEAN_ARGS=-f").stdout.strip() == \
-        "python3 -m procclean logs -f"
+        "python3 -S -m procclean logs -f"
     assert make_n(repo, "run").stdout.strip() == "python main.py --reload"
 
 
@@ -1107,9 +1107,9 @@ def test_a_background_dev_becomes_start_and_its_stop_is_carried_whole(project, i
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     r = make_n(repo, "dev", "stop", "status-worker")
-    assert r.stdout.splitlines() == ["python3 -m procclean start api web worker",
-                                     "python3 -m procclean stop",       # every service
-                                     "python3 -m procclean show-processes worker"], r
+    assert r.stdout.splitlines() == ["python3 -S -m procclean start api web worker",
+                                     "python3 -S -m procclean stop",       # every service
+                                     "python3 -S -m procclean show-processes worker"], r
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert [cfg.services[s].pidfile for s in ("api", "web", "worker")] == [
         "api.pid", "web.pid", "worker.pid"]
@@ -1155,7 +1155,7 @@ def test_a_sub_make_counts_only_for_replaced_goals_of_this_makefile(project, ini
     assert "kept stop (line 3): it runs make stop-backend, which is kept" in out, out
     assert "kept stop-api (line 5): it runs make in another folder" in out, out
     r = make_n(repo, "kill-web", "down")
-    assert r.stdout.splitlines() == ["python3 -m procclean stop web"] * 2, r
+    assert r.stdout.splitlines() == ["python3 -S -m procclean stop web"] * 2, r
 
 
 def test_a_line_with_other_work_keeps_its_recipe(project, init):
@@ -1359,7 +1359,7 @@ def test_a_recipes_literal_port_becomes_the_port_setting(project, init, monkeypa
     assert code == 0, (out, err)
     assert "--port {port} --reload" in read(repo / "procclean.ini")
     assert make_n(repo, "start", "stop").stdout.splitlines() == [
-        "python3 -m procclean start", "python3 -m procclean stop"]
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert procclean.launch_plan(cfg.services["backend"])[2].endswith(
         "uvicorn app.main:app --host 0.0.0.0 --port 8000 --reload")
@@ -1371,7 +1371,7 @@ def test_a_recipes_literal_port_becomes_the_port_setting(project, init, monkeypa
     assert code == 0, (out, err)
     assert "kept start" not in out and "kept stop" not in out, (out, err)
     assert make_n(repo, "start", "stop").stdout.splitlines() == [
-        "python3 -m procclean start", "python3 -m procclean stop"]
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
 
 
 def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(project, init):
@@ -1422,7 +1422,7 @@ def test_a_recipes_python_is_the_projects_venv(project, init):
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     assert make_n(repo, "start", "stop").stdout.splitlines() == [
-        "python3 -m procclean start", "python3 -m procclean stop"]
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
 
 
 def test_replaced_recipes_pass_options_through_make(project, init):
@@ -1436,10 +1436,10 @@ def test_replaced_recipes_pass_options_through_make(project, init):
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     assert make_n(repo, "stop", "ARGS=--dry-run").stdout.splitlines() == [
-        "python3 -m procclean stop --dry-run"]
+        "python3 -S -m procclean stop --dry-run"]
     repo = project("fastapi-vite")
     (repo / "Makefile").write_text("ARGS ?= --reload\n" + PIDFILE_PAIR)
     code, out, err = init("--makefile", "--replace", "--force")
     assert code == 0, (out, err)
     assert make_n(repo, "start", "PROCCLEAN_ARGS=--dry-run").stdout.splitlines() == [
-        "python3 -m procclean start backend --dry-run"]     # its frontend is not the recipe's
+        "python3 -S -m procclean start backend --dry-run"]     # its frontend is not the recipe's

@@ -133,7 +133,10 @@ def test_editors_the_user_adds():
     "python3 -m procclean dev", "python -mprocclean stop", "procclean stop",
     "/usr/local/bin/procclean status",
     # vendored in tools/ and run as a module, as init's Makefile line does
-    "python3 -m tools.procclean dev", "/usr/bin/python3 -m scripts.procclean supervise worker"])
+    "python3 -m tools.procclean dev", "/usr/bin/python3 -m scripts.procclean supervise worker",
+    # with -S (no site), as init's Makefile line runs it
+    "python3 -S -m procclean dev", "python3 -S -m tools.procclean stop",
+    "python3 -S tools/procclean.py status"])
 def test_another_procclean(command):
     assert is_procclean(proc(10, command))
 
