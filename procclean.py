@@ -10512,10 +10512,10 @@ def check_carried(ctx, mk, folder):
     path = os.path.join(folder, CONFIG_FILE)
     if ctx.force or not os.path.exists(path) or not any(p.verb for p in mk.plans):
         return
+    config = reason = None          # reason: why it does not load
     try:
         config = load_config(folder=folder, environ={})
     except ProcCleanError as exc:
-        config = None
         reason = str(exc)
     for service in mk.services:
         have = config and config.services.get(service.name)

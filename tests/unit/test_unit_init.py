@@ -1186,6 +1186,22 @@ def test_an_ini_that_says_otherwise_keeps_the_recipes(project, init):
     assert "kept stop-api (line 3)" in out and "replaced" not in out
 
 
+def test_an_ini_without_the_service_keeps_its_recipes(project, init):
+    """A procclean.ini init keeps that has no section for a Makefile's service: that
+    service's recipes are kept, and said so (it was an internal error)."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("start-api:\n\tnohup ./api > api.log 2>&1 & "
+                                   "echo $$! > run/api.pid\n"
+                                   "stop-api:\n\tkill $$(cat run/api.pid)\n")
+    (repo / "procclean.ini").write_text("[backend]\nport = 8000\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and "internal error" not in err, (out, err)
+    assert "kept start-api (line 1): procclean.ini exists and gives api pidfile = -, " \
+        "not the Makefile's run/api.pid" in out, out
+    assert "kept stop-api (line 3)" in out and "replaced" not in out
+
+
 def test_no_rule_for_a_prerequisite_or_a_phony_name(project, init):
     """Item 3: `clean` only as build's prerequisite, `logs` only in .PHONY: make knows
     them, so init adds no rule for them (make build would now run procclean)."""
