@@ -9524,10 +9524,8 @@ class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
     def __init__(self, target, path, oneshell, curdir):
-        self.target, self.path, self.oneshell = target, path, oneshell
-        self.curdir = curdir
-        self.facts = []
-        self.where = (target, path, 0)
+        self.target, self.path, self.oneshell, self.curdir = target, path, oneshell, curdir
+        self.facts, self.where = [], (target, path, 0)
         self.reset()
 
     def reset(self):
@@ -9574,22 +9572,17 @@ class RecipeReader(object):
     def path_of(self, path):
         """A path the recipe names, relative to the project where it is inside it."""
         path = os.path.normpath(os.path.join(self.cwds[-1], path))
-        root = (self.curdir or "").rstrip("/") + "/"
-        if os.path.isabs(path) and self.curdir and (path + "/").startswith(root):
+        if (path + "/").startswith(self.curdir.rstrip("/") + "/"):     # an absolute path
             path = os.path.relpath(path, self.curdir)
         return path
 
     def pipeline(self, pipe):
-        first = pipe[0]
-        argv = first.argv()
-        if not argv:
-            for assign in first.assigns:
-                name, _, _ = assign.text.partition("=")
-                self.shvars[name] = self.word_refs(assign)
+        if not pipe[0].words:
+            for assign in pipe[0].assigns:
+                self.shvars[assign.text.partition("=")[0]] = self.word_refs(assign)
             return
-        prog, args, wrappers = _program(argv)
         if len(pipe) == 1:
-            self.simple(first, prog, args, wrappers)
+            self.simple(pipe[0], *_program(pipe[0].argv()))
             return
         refs, signal, problem = self.flow(pipe)
         kind = "look" if signal is None else "stop"
@@ -9612,11 +9605,8 @@ class RecipeReader(object):
     def word_refs(self, word):
         """Where the PIDs a word stands for come from: [(pidfile|pattern|port, value)],
         or [(unknown, text)]."""
-        refs = []
-        for sub in word.subs:
-            refs.extend(self.sub_refs(sub))
         if word.subs:
-            return refs
+            return [ref for sub in word.subs for ref in self.sub_refs(sub)]
         match = re.match(r"^-?\$\{?(\w+)\}?$", word.text)
         if match and match.group(1) in self.shvars:
             return self.shvars[match.group(1)]
@@ -9640,9 +9630,7 @@ class RecipeReader(object):
         if not commands or any(c.after != "|" for c in commands[:-1]):
             return [("unknown", script)]
         refs, signal, problem = self.flow(commands)
-        if problem or signal is not None:
-            return [("unknown", script)]
-        return refs
+        return [("unknown", script)] if problem or signal is not None else refs
 
     def flow(self, pipe):
         """(refs, signal, problem) of a pipeline: where it finds PIDs, the signal
@@ -9692,10 +9680,7 @@ class RecipeReader(object):
     def pgrep_refs(self, args, words=None):
         """What `pgrep ARGS` or `pkill ARGS` finds: a -f pattern, a -F pidfile, the
         children of -P PID."""
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            value = args[i + 1] if i + 1 < len(args) else ""
+        for arg, value in zip(args, args[1:] + [""]):
             if arg == "-f" and value and "-x" not in args:
                 if "[[:" in value or "^" in value:
                     return [("unknown", value)]
@@ -9704,7 +9689,6 @@ class RecipeReader(object):
                 return [("pidfile", self.path_of(value))]
             if arg == "-P" and words and value in words:
                 return self.word_refs(words[value])
-            i += 1
         return [("byname", " ".join(args))]
 
     def simple(self, command, prog, args, wrappers):
@@ -9872,13 +9856,6 @@ def _command_text(commands):
     return " | ".join(" ".join(w.raw or w.text for w in c.words) for c in commands)
 
 
-# make's functions that only compute text: expanded here as make would.  Any other
-# ($(shell ...) but `cat FILE`, $(wildcard), $(eval) ...) leaves the line unread.
-_MAKE_FUNCTIONS = ("strip", "notdir", "dir", "basename", "abspath", "realpath", "firstword",
-                   "lastword", "subst", "patsubst", "addprefix", "addsuffix", "shell", "word",
-                   "if", "or", "and")
-
-
 class MakeVars(object):
     """make's variables as its database prints them: name -> (recursive?, value),
     with the target-specific ones of the target whose recipe is read and the
@@ -9928,10 +9905,8 @@ class MakeVars(object):
         if depth > 30:
             return None
         function = re.match(r"^([a-z]+)[ \t]+(.*)$", inner, re.S)
-        if function and function.group(1) in _MAKE_FUNCTIONS:
-            return self.function(function.group(1), function.group(2), depth)
         if function:
-            return None
+            return self.function(function.group(1), function.group(2), depth)
         name = self.expand(inner, depth + 1)
         if name is None:
             return None
@@ -9950,6 +9925,8 @@ class MakeVars(object):
         return self.expand(value, depth + 1) if recursive else value
 
     def function(self, name, args_text, depth):
+        """make's functions that only compute text, expanded as make would; any other
+        ($(shell ...) but `cat FILE`, $(wildcard), $(eval) ...) leaves the line unread."""
         if name == "shell":
             words = args_text.split()
             if len(words) == 2 and words[0] == "cat":
@@ -9958,8 +9935,7 @@ class MakeVars(object):
         text = self.expand(args_text, depth + 1)
         if text is None:
             return None
-        args = [a.strip() if name not in ("subst", "patsubst") else a
-                for a in text.split(",")]
+        args = [a if name == "subst" else a.strip() for a in text.split(",")]
         words = text.split()
         if name == "strip":
             return " ".join(words)
@@ -10039,10 +10015,7 @@ def _union_find(facts):
     owner = {}
     for i, fact in enumerate(facts):
         for key in fact.key():
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
+            parent[find(i)] = find(owner.setdefault(key, i))
     launches = [(i, f) for i, f in enumerate(facts) if f.kind == "launch" and f.argv]
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
@@ -10128,7 +10101,7 @@ def make_service(group, taken):
     return service
 
 
-def makefile_services(facts, taken=()):
+def makefile_services(facts):
     """The services the facts of every recipe speak of, in the order first seen."""
     process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
     found = set(f.name for f in process if f.kind == "layout")
@@ -10137,21 +10110,18 @@ def makefile_services(facts, taken=()):
         if any(f.kind in ("stop", "look") and [k for k in f.key() if k[0] != "name"] or
                f.kind == "launch" and f.background for f in group):
             own = set(f.name for f in group if f.kind == "layout")
-            taken_now = set(taken) | found | set(s.name for s in services)
-            services.append(make_service(group, taken_now - own))
+            taken = found | set(s.name for s in services)
+            services.append(make_service(group, taken - own))
     return services
 
 
-class RulePlan(object):
+class RulePlan(_Record):
     """What --replace does with one rule of the Makefile: `ops` [(op, service)] its
     recipe carries out, the procclean call (`verb`, `services`) that does the same, or
     `kept` (message key, values) saying why it stays."""
 
     __slots__ = ("rule", "facts", "ops", "verb", "services", "kept")
-
-    def __init__(self, rule, facts):
-        self.rule, self.facts = rule, facts
-        self.ops, self.verb, self.services, self.kept = [], None, [], None
+    DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None}
 
 
 def _fact_ops(fact, plans, replaced):
@@ -10175,21 +10145,13 @@ def _fact_ops(fact, plans, replaced):
     if service.problem:
         return (service.problem[0], dict(service.problem[1], what=what, svc=service.name))
     if fact.kind == "launch":
-        return [("start", service)] if fact.background else ("mk_foreground", {"what": what})
+        return [("start", service)]
     if fact.kind == "look":
         return [("show" if fact.pattern else "look", service)]
     if fact.kind in ("remove", "touch"):
         kind = "pidfile" if fact.path == service.fields.get("pidfile") else "logfile"
         return [("rm" + kind[:3], service)] if fact.kind == "remove" else []
     return [("kill" if fact.signal == "kill" else "stop", service)]
-
-
-def _owner(fact, services):
-    """The service whose pidfile or logfile a removed (or touched) file is."""
-    for service in services:
-        if fact.path in (service.fields.get("pidfile"), service.fields.get("logfile")):
-            return service
-    return None
 
 
 def verb_of(ops):
@@ -10224,9 +10186,8 @@ def verb_of(ops):
 def plan_rule(plan, plans, replaced):
     """Fill a RulePlan: its ops and procclean call, or why it is kept."""
     rule = plan.rule
-    others = [n for n in rule.names[1:]]
-    if others:
-        return ("init_kept_shared", {"others": " ".join(others)})
+    if rule.names[1:]:
+        return ("init_kept_shared", {"others": " ".join(rule.names[1:])})
     if rule.colons == "::":
         return ("init_kept_double", {})
     ops = []
@@ -10251,10 +10212,7 @@ def plan_makefile(plans, own):
     what its recipe did through services that carry it, and every rule sharing those
     services' pidfile, port or pattern is replaced too; else kept with the reason.
     Rules of included files are read (they can keep others) but never replaced."""
-    by_name = {}
-    for plan in plans:
-        for name in plan.rule.names:
-            by_name.setdefault(name, plan)
+    by_name = dict((n, p) for p in reversed(plans) for n in p.rule.names)     # the first
     # From every rule replaced down to what holds: a sub-make of a target that is kept
     # keeps its rule, which can keep others in turn; never the other way round.
     replaced = set(n for p in plans if p.rule.file == own for n in p.rule.names)
@@ -10295,17 +10253,13 @@ def _keep_together(plans):
             if hit:
                 other = blocked[hit.name].rule
                 plan.kept = ("mk_group", {"other": other.names[0], "svc": hit.name,
-                                          "at": _where(other.file, other.start + 1)})
+                                          "at": "%s:%d" % (other.file, other.start + 1)})
                 plan.verb, changed = None, True
 
 
-def _where(path, line):
-    return "%s:%d" % (path, line)
-
-
-def _recipe_command(line):
-    """A recipe line without make's prefix characters (@ silent, - ignore errors, +)."""
-    return re.sub(r"^[@+\-\s]*", "", line)
+def _credit(where):
+    """Where a value came from, as init credits it: `Makefile:12 (stop)`."""
+    return "%s:%d (%s)" % (where[1], where[2], where[0])
 
 
 # make's built-in variables a recipe may use ($(RM) ...), which `make -pR` does not print.
@@ -10321,9 +10275,8 @@ def analyse_makefile(folder, name, info, layout=()):
     every line that names $(MAKE) and every `+` line, and the recipes of the target's
     prerequisites.  The database holds every variable's value (recursive ones as
     written), so the expansion here is make's, without running anything."""
-    texts = {}
-    for path in info.files or [name]:
-        texts[path] = _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or ""
+    texts = dict((path, _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or "")
+                 for path in info.files or [name])
     curdir = os.path.abspath(folder)
     if info.database:
         values, scoped = parse_make_variables(info.database)
@@ -10350,16 +10303,18 @@ def analyse_makefile(folder, name, info, layout=()):
                 if "procclean" in line.lower():
                     del reader.facts[:]     # procclean's already: nothing to replace
                     break
-                reader.read(expand.expand(_recipe_command(line)), at + 1, line)
+                # without make's prefix characters (@ silent, - ignore errors, +)
+                reader.read(expand.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
     hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),
                       command=f.fields.get("command"), cwd=f.fields.get("cwd"))
              for f in layout]
     services = makefile_services(facts + hints)
-    for fact in facts:
-        if fact.kind in ("remove", "touch"):
-            fact.service = _owner(fact, services)
+    for fact in (f for f in facts if f.kind in ("remove", "touch")):
+        # the service whose pidfile or logfile the removed (or touched) file is
+        fact.service = next((s for s in services if fact.path in (
+            s.fields.get("pidfile"), s.fields.get("logfile"))), None)
     return services, plan_makefile(plans, name)
 
 
@@ -10398,15 +10353,11 @@ def found_with_makefile(services, layout, makefile):
                     field, base.fields.get(field), value, "."):
                 value = base.fields[field]      # `{python} main.py` for `python main.py`
             fields[field] = value
-            sources[field] = ", ".join(list(dict.fromkeys(
-                "%s (%s)" % (_where(path, line), target)
-                for target, path, line in service.sources[field])))
+            sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
         if "command" in service.fields:
             fields["command"] = _venv_python(_port_as_placeholder(service.name, fields),
                                              fields.get("cwd") or ".")
-        targets = list(dict.fromkeys("%s (%s)" % (_where(f.where[1], f.where[2]), f.where[0])
-                                     for f in service.facts if f.where))
-        what = ", ".join(targets)
+        what = ", ".join(dict.fromkeys(_credit(f.where) for f in service.facts if f.where))
         if base:
             used.add(base.name)
             what = "%s; %s" % (base.what, what)
@@ -10415,14 +10366,13 @@ def found_with_makefile(services, layout, makefile):
     return found + [f for f in layout if f.name not in used and f.name not in names]
 
 
-class MakefileRead(object):
+class MakefileRead(_Record):
     """The Makefile init works on: its name, text (None: none), what make knows of it,
-    and its services and rule plans (analyse_makefile)."""
+    how it was read (message key, values) and its services and rule plans
+    (analyse_makefile)."""
 
-    def __init__(self, name, text, info, said=None):
-        self.name, self.text, self.info = name, text, info
-        self.services, self.plans = [], []
-        self.said = said        # (message key, values): how it was read
+    __slots__ = ("name", "text", "info", "said", "services", "plans")
+    DEFAULTS = {"said": None, "services": (), "plans": ()}
 
 
 def read_makefile_for_init(ctx, folder, ask):
@@ -10728,16 +10678,14 @@ def write_backup(path, data, mode):
     """Keep `data` (the Makefile as it was) as PATH.procclean.bak, or .bak.1, .bak.2...:
     never over an older backup, which may be the only copy of the team's original.
     Returns the backup's path."""
-    backup, n = path + ".procclean.bak", 0
-    while True:
+    for n in range(1001):
+        backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
             fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
                 os, "O_NOFOLLOW", 0), mode & 0o777)
         except OSError as exc:
-            if exc.errno != errno.EEXIST or n > 999:
+            if exc.errno != errno.EEXIST or n == 1000:
                 raise
-            n += 1
-            backup = "%s.procclean.bak.%d" % (path, n)
             continue
         try:
             _write_all(fd, data)
