@@ -183,7 +183,6 @@ STARTUP_FAILED = (b"Application startup failed", b"Error loading ASGI app",
 WATCH_INTERVAL = 2.0
 LOCK_WAIT = 5.0          # how long a second start/stop of a service waits for the first
 LOCK_ANNOUNCE = 0.5      # ...and after how long of it it says whom it waits for
-LOCK_STALE = 10.0        # an O_EXCL lock file still without a PID after this is stale
 
 # The same numbers on every Unix; spelled out because importing `signal` costs more
 # start-up time than a whole stop of a small stack.
@@ -514,8 +513,8 @@ class PidfileInfo(_Record):
 
 
 class ServiceLock(_Record):
-    """A lock held on a lock file: `kind` flock, excl (an O_EXCL file holding our PID)
-    or none (the folder cannot take a lock file: read-only, so no start can race)."""
+    """A lock held on a lock file: `kind` flock, or none (the folder cannot take a lock
+    file: read-only, so no start can race)."""
 
     __slots__ = ("path", "fd", "kind")
 
@@ -1797,6 +1796,11 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 # requirements, procclean.ini) does it directly, through open_regular/read_regular
 # and write_atomic below, the same guarded open and atomic write every file gets; no
 # fake ever stands in for those.
+#
+# In order: files and OSError outcomes; the readers by platform, as psutil groups them
+# (_Linux: /proc and netlink; _Tools: the text of ps, lsof, ss and sockstat, for macOS,
+# the BSDs, BusyBox); then what commands ask, by concern (_Processes, _Signals,
+# _Listeners, _Files, _Launching, _Locks), joined in System.
 
 def _which(program):
     """shutil.which without importing shutil (and zlib, bz2, lzma with it)."""
@@ -1807,14 +1811,40 @@ def _which(program):
     return None
 
 
-PF_KTHREAD = 0x00200000     # /proc/PID/stat flags: a kernel thread (include/linux/sched.h)
-_CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
+# What an OSError says of the file or process it was about.  System turns the OSErrors
+# it meets into these words here (os_outcome, quietly), and nowhere else.
+FAILED = "failed"
+_ERRNO_OUTCOMES = {errno.ENOENT: GONE, errno.ESRCH: GONE, errno.EPERM: DENIED,
+                   errno.EACCES: DENIED, errno.EROFS: DENIED}
 
 
-def _ps_o_args(fields):
-    """`-o f=` once per field: FreeBSD's ps takes everything after the first `=` of a
-    single `-o user=,pid=,...` as that one column's header."""
-    return [arg for field in fields for arg in ("-o", field + "=")]
+def os_outcome(exc, otherwise=FAILED):
+    """GONE (no such file or process), DENIED (permissions, a read-only file system) or
+    `otherwise`: what an OSError says happened."""
+    return _ERRNO_OUTCOMES.get(exc.errno, otherwise)
+
+
+class quietly(object):
+    """`with quietly() as tried:` ends its block at an OSError, kept in tried.error with
+    its os_outcome in tried.outcome (None, None: nothing failed).  With `note`
+    (System.note), a failure other than GONE is noted, once, for `path`."""
+
+    outcome = error = None
+
+    def __init__(self, note=None, path=None):
+        self.note = note
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        if not isinstance(exc, OSError):
+            return False
+        self.outcome, self.error = os_outcome(exc), exc
+        if self.note is not None and self.outcome != GONE:
+            self.note("file_ignored", path=self.path, error=error_text(exc))
+        return True
 
 
 def _read_small(path, dir_fd=None, owner=False):
@@ -1929,10 +1959,8 @@ def write_atomic(path, data, mode=None):
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with quietly():
             os.remove(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -1947,23 +1975,13 @@ def error_text(exc):
     return exc.strerror or str(exc)
 
 
-PS_SOURCES = ("auto", "proc", "ps", "pso")
-# A lock file that cannot be made or opened for these reasons locks nothing.
-_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
+PF_KTHREAD = 0x00200000     # /proc/PID/stat flags: a kernel thread (include/linux/sched.h)
+_CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 
 
-class _Processes(object):
-    """System's process table, and what each process is: /proc on Linux, else `ps -ef` or `ps -o`
-    (BusyBox, macOS, the BSDs); its tags (environment) and its folder."""
-
-    def self_pid(self):
-        return os.getpid()
-
-    def parent_pid(self):
-        return os.getppid()
-
-    def euid(self):
-        return os.geteuid() if hasattr(os, "geteuid") else -1
+class _Linux(object):
+    """The readers of Linux's /proc (processes, their tags, folders and starts) and of its
+    listening sockets (netlink sock_diag, /proc/net/tcp), as psutil's _pslinux."""
 
     def has_proc(self):
         if self._has_proc is None:
@@ -1971,74 +1989,8 @@ class _Processes(object):
                 and os.path.exists("/proc/self/stat")
         return self._has_proc
 
-    # Where the process table comes from, tried in order until one answers (a
-    # reader returns None for "no answer here").
-    TABLE_READERS = {"proc": ("proc",), "ps": ("ps_ef", "proc", "ps_o"), "pso": ("ps_o",)}
-
-    def process_table(self, previous=None):
-        """{pid: Process} of every process on the machine, taken in one pass.  With
-        `previous`, a table read moments ago, /proc reads only the PIDs new since."""
-        source = self.ps_source
-        if source == "auto":
-            source = "proc" if self.has_proc() else "pso"
-        for name in self.TABLE_READERS[source]:
-            table = getattr(self, "_table_" + name)(previous)
-            if table is not None:
-                return table
-        raise ProcCleanError("no process table source here", EXIT_FAILED)
-
-    def _table_ps_ef(self, previous):
-        try:
-            out = self._run(["ps", "-ef", "-ww"], table=True)
-        except ProcCleanError:
-            # BusyBox knows no -w: its plain `ps -ef`, then.
-            out = self._run(["ps", "-ef"], table=True)
-        processes, has_ppid = parse_ps_ef(out)
-        if not has_ppid:
-            # BusyBox: `ps -ef` is plain `ps`, without PPID; the same table comes
-            # from /proc where there is one, else from `ps -o`.
-            self.ps_note = "ps has no PPID column"
-            return None
-        self.ps_note = "ps -ef"
-        return self._with_linux_times({p.pid: p for p in processes})
-
-    def _table_ps_o(self, previous):
-        self.ps_note = "ps -o"
-        out = self._run(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
-        return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
-
-    def _run(self, argv, table=False):
-        """Run ps, lsof or ss with an environment that cannot reshape their output; its
-        stdout.  For a whole process table (`table`), a ps that fails and prints
-        nothing is an error, not an empty machine: stopping "nothing" would be a lie."""
-        import subprocess
-        env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
-        env["LC_TIME"] = "C"
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
-        except OSError as exc:
-            if not table:
-                return None
-            raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
-        out, err = proc.communicate()
-        if proc.returncode != 0 and not out.strip():
-            if table:
-                message = decode_bytes(err).strip().splitlines()
-                raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
-                    message[0] if message else "exit status %d" % proc.returncode)),
-                    EXIT_FAILED)
-            # lsof says "nothing found" by exit status 1 and silence; anything else that
-            # fails without a word (an ss or sockstat without these options) is no answer.
-            if not (argv[0] == "lsof" and proc.returncode == 1 and not err.strip()):
-                return None
-        return out
-
     def _clock_ticks(self):
-        try:
-            return os.sysconf("SC_CLK_TCK")
-        except (ValueError, OSError, AttributeError):
-            return 100
+        return os.sysconf("SC_CLK_TCK")     # asked only where has_proc: Linux has it
 
     def boot_time(self):
         """Wall-clock time of boot, to the microsecond: CLOCK_BOOTTIME is the clock
@@ -2048,19 +2000,27 @@ class _Processes(object):
             try:
                 # 7 is CLOCK_BOOTTIME on Linux; Python 3.6 has no name for it.
                 since_boot = time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", 7))
-            except (AttributeError, OSError):
-                with open("/proc/uptime", "rb") as f:
-                    since_boot = float(f.read().split()[0])
+            except OSError:     # a kernel before 2.6.39
+                since_boot = float(_read_small("/proc/uptime").split()[0])
             self._boot_time = self.wall_time() - since_boot
         return self._boot_time
+
+    def boot_id(self):
+        """This boot's random id (Linux), None where there is none."""
+        if self._boot_id is None:
+            self._boot_id = ""
+            with quietly():
+                self._boot_id = _read_small("/proc/sys/kernel/random/boot_id").decode(
+                    "ascii", "replace").strip()
+        return self._boot_id or None
 
     def user_name(self, uid):
         name = self._users.get(uid)
         if name is None:
+            import pwd
             try:
-                import pwd
                 name = pwd.getpwuid(uid).pw_name
-            except (KeyError, ImportError):
+            except KeyError:
                 name = str(uid)
             self._users[uid] = name
         return name
@@ -2108,9 +2068,10 @@ class _Processes(object):
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
-                    self._tags[key] = self._read_tag(proc_fd, name, fields, uid, euid)
+                    self._tags[key] = self._read_tag(proc_fd, name, fields.state in "ZX",
+                                                     uid, euid)
         except (OSError, ValueError, IndexError):
-            return None
+            return None         # gone while we looked (hot loop: no quietly here)
         command = proc_command(cmdline, fields.comm, fields.state)
         user = self._users.get(uid) or self.user_name(uid)
         # Patterns see the command as `ps -ef` prints it: control characters (a
@@ -2124,18 +2085,59 @@ class _Processes(object):
             "%s %s %d %s" % (user, name, fields.ppid, shown), uid, fields.sid,
             fields.pgid, fields.start_ticks)
 
-    def _with_linux_times(self, table):
-        """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
-        table."""
-        if not self.has_proc():
-            return table
-        for proc in table.values():
-            fields = self.proc_stat(proc.pid)
-            if fields is not None:
-                proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = self._times(fields)
-                proc.sid, proc.pgid, proc.start_ticks = \
-                    fields.sid, fields.pgid, fields.start_ticks
-        return table
+    def _read_tag(self, proc_fd, name, zombie, uid, euid):
+        """The tag in /proc/NAME/environ.  The table's pass reads it right after the
+        command line: the arguments and the environment share a page of the process's
+        stack, still in the cache then (read in a pass of its own, each environment cost
+        three times as much).  None for a zombie (nothing left) or another user's
+        process (not ours to read, unless root; `uid` None: unknown, so tried)."""
+        if zombie or euid not in (0, uid if uid is not None else euid):
+            return None
+        try:
+            return tag_in_environ(_read_small(name + "/environ", proc_fd))
+        except OSError:
+            return None
+
+    def _proc_tags(self, table):
+        """process_tags from /proc/PID/environ (the environment the process was started
+        with), remembered per process so that a second look reads only new ones."""
+        # Which environments are read, and why no fewer: a tag is what finds a
+        # process that left everything else behind (setsid, a double fork, a new
+        # name, a new folder: SPEC's Scope), so neither its session, its parent, its
+        # command, its folder nor its start time can rule it out, and a process can
+        # carry a project's tag without procclean having started it (an escapee of
+        # an earlier checkout at the same path; `env PROCCLEAN_PROJECT=...`).  What
+        # rules a process out for sure: no environment to read (a kernel thread,
+        # marked when the table was read; a zombie), or not ours to read (another
+        # user's, unless root).  Commands that never act on a tag (kill-port)
+        # turn read_tags off and do not call this: one open and read per process
+        # saved.  Those the table's pass did not read (read_tags off) are read here.
+        euid = self.euid()
+        tags = {}
+        proc_fd = None
+        try:
+            for pid, proc in table.items():
+                if proc.identity not in self._tags:
+                    if proc_fd is None:
+                        proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                    self._tags[proc.identity] = self._read_tag(proc_fd, str(pid), proc.zombie,
+                                                               proc.uid, euid)
+                if self._tags[proc.identity] is not None:
+                    tags[pid] = self._tags[proc.identity]
+        finally:
+            if proc_fd is not None:
+                os.close(proc_fd)
+        return tags
+
+    def _proc_cwds(self, pids):
+        found = {}
+        for pid in pids:
+            with quietly():     # gone, or not ours to read
+                folder = os.readlink("/proc/%d/cwd" % pid)
+                if folder.endswith(" (deleted)"):
+                    folder = folder[:-len(" (deleted)")]
+                found[pid] = folder
+        return found
 
     def proc_stat(self, pid):
         """The ProcStat of `pid` from /proc, or None if it is gone."""
@@ -2151,129 +2153,18 @@ class _Processes(object):
         return (start, max(0.0, self.wall_time() - start), fields.cpu_ticks / hz,
                 fields.rss_pages * (os.sysconf("SC_PAGE_SIZE") // 1024))
 
-    def process_tags(self, table):
-        """{pid: (project, service)} of the processes in `table` that carry a tag.
-
-        On Linux from /proc/PID/environ (the environment the process was started
-        with; only our own processes' are readable unless root), remembered per
-        process so that a second look reads only new ones; elsewhere from one
-        `ps` call that shows environments (macOS -E, the BSDs -e)."""
+    def _with_linux_times(self, table):
+        """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
+        table."""
         if not self.has_proc():
-            flag = "-E" if sys.platform == "darwin" else "-e"
-            out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
-            return parse_ps_environ(out or b"", dict((pid, proc.command)
-                                                     for pid, proc in table.items()))
-        # Which environments are read, and why no fewer: a tag is what finds a
-        # process that left everything else behind (setsid, a double fork, a new
-        # name, a new folder: SPEC's Scope), so neither its session, its parent, its
-        # command, its folder nor its start time can rule it out, and a process can
-        # carry a project's tag without procclean having started it (an escapee of
-        # an earlier checkout at the same path; `env PROCCLEAN_PROJECT=...`).  What
-        # rules a process out for sure: no environment to read (a kernel thread,
-        # marked when the table was read; a zombie), or not ours to read (another
-        # user's, unless root).  Commands that never act on a tag (kill-port)
-        # turn read_tags off and do not call this: one open and read per process
-        # saved.  Those the table's pass did not read (read_tags off) are read here.
-        euid = self.euid()
-        cache = self._tags
-        tags = {}
-        proc_fd = None
-        try:
-            for pid, proc in table.items():
-                key = proc.identity
-                if key in cache:
-                    tag = cache[key]
-                elif proc.zombie or (euid != 0 and proc.uid is not None and proc.uid != euid):
-                    continue        # no environment left, or not ours to read
-                else:
-                    if proc_fd is None:
-                        proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-                    try:
-                        tag = tag_in_environ(_read_small("%d/environ" % pid, proc_fd))
-                    except OSError:
-                        tag = None
-                    cache[key] = tag
-                if tag is not None:
-                    tags[pid] = tag
-        finally:
-            if proc_fd is not None:
-                os.close(proc_fd)
-        return tags
-
-    def process_cwds(self, pids):
-        """{pid: working directory, or None where it cannot be read}."""
-        pids = sorted(set(pids))
-        if not pids:
-            return {}
-        found = {}
-        if self.has_proc():
-            for pid in pids:
-                try:
-                    folder = os.readlink("/proc/%d/cwd" % pid)
-                except OSError:
-                    continue
-                if folder.endswith(" (deleted)"):
-                    folder = folder[:-len(" (deleted)")]
-                found[pid] = folder
-        elif _which("lsof"):
-            out = self._run(["lsof", "-a", "-d", "cwd", "-Fn", "-p",
-                             ",".join(str(p) for p in pids)])
-            found = parse_lsof_cwd(out or b"")
-        return dict((pid, found.get(pid)) for pid in pids)
-
-
-class _Signals(object):
-    """System's signals, and whether a process is still the one that got them."""
-
-    def send_signal(self, pid, signum):
-        """Send a signal; raises OSError (ESRCH, EPERM) as os.kill does."""
-        if pid < 2:
-            raise ValueError("refusing to signal PID %d" % pid)
-        os.kill(pid, signum)
-
-    def same_process(self, proc):
-        """Whether `proc.pid` still names that process (same start, to the clock tick
-        where /proc tells).  Checked right before each signal."""
-        if proc.start_ticks is None or not self.has_proc():
-            return True
-        fields = self.proc_stat(proc.pid)
-        return fields is not None and fields.start_ticks == proc.start_ticks
-
-    def started_by(self, proc, when):
-        """Whether `proc` started no later than the wall-clock time `when`: True,
-        False, or None when its start cannot be known.  On Linux compared in clock
-        ticks since boot (a start in the same tick as `when` counts as before: the
-        finest the kernel tells); elsewhere `ps` gives whole seconds."""
-        if proc.start_ticks is not None and self.has_proc():
-            hz = float(self._clock_ticks())
-            return proc.start_ticks <= int((when - self.boot_time()) * hz)
-        start = proc.start if proc.start is not None else self.start_time(proc.pid)
-        return None if start is None else start <= when + 1.0
-
-    def still_running(self, procs):
-        """The subset of `procs` still running as the same process (a zombie, or a PID
-        now used by a process that started later, counts as gone)."""
-        if self.has_proc():
-            return [proc for proc in procs if self._running_in_proc(proc)]
-        unknown = [proc for proc in procs if self._pid_exists(proc.pid)]
-        if not unknown:
-            return []
-        # No /proc: one `ps` call tells zombies and reused PIDs for all of them;
-        # ps gives elapsed time in whole seconds, so starts within 2 s are equal.
-        fields = ("pid", "stat", "etime", "ppid", "args")
-        out = self._run(["ps"] + _ps_o_args(fields) + ["-p",
-                        ",".join(str(p.pid) for p in unknown)])
-        rows = {p.pid: p for p in parse_ps_o(out or b"", fields, now=self.wall_time())}
-        alive = []
-        for proc in unknown:
-            row = rows.get(proc.pid)
-            if row is None or row.zombie:
-                continue
-            if proc.start is not None and row.start is not None \
-                    and row.start - proc.start > 2.0:
-                continue
-            alive.append(proc)
-        return alive
+            return table
+        for proc in table.values():
+            fields = self.proc_stat(proc.pid)
+            if fields is not None:
+                proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = self._times(fields)
+                proc.sid, proc.pgid, proc.start_ticks = \
+                    fields.sid, fields.pgid, fields.start_ticks
+        return table
 
     def _running_in_proc(self, proc):
         """still_running from /proc: there, not a zombie, and started when `proc` did."""
@@ -2289,171 +2180,26 @@ class _Signals(object):
             return fields.start_ticks == proc.start_ticks
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
-    def can_freeze(self):
-        """Whether stop can hold its targets still before its last look (SIGSTOP, then
-        see that it took effect): where /proc tells a process's state."""
-        return self.has_proc()
-
-    def in_foreground(self, proc):
-        """Whether `proc` is in the foreground process group of its terminal (a job a
-        shell waits for: a SIGSTOP would make the shell take the terminal back)."""
-        fields = self.proc_stat(proc.pid)
-        return fields is not None and fields.tpgid > 0 and fields.tpgid == fields.pgid
-
-    def wait_stopped(self, procs, timeout):
-        """Wait until each of `procs` is stopped, gone or a zombie, or `timeout` passes:
-        a SIGSTOP is acted on when its process next runs, not when kill() returns."""
-        deadline = self.clock() + timeout
-        pending = list(procs)
-        while pending:
-            pending = [p for p in pending if self._not_stopped(p)]
-            if not pending or self.clock() >= deadline:
-                return pending
-            self.sleep(0.001)
-        return pending
-
-    def _not_stopped(self, proc):
-        fields = self.proc_stat(proc.pid)
-        return fields is not None and fields.state not in "TtZX" and \
-            (proc.start_ticks is None or fields.start_ticks == proc.start_ticks)
-
-    def start_time(self, pid):
-        """When `pid` started, in seconds since the epoch; None if unknown or gone."""
-        if self.has_proc():
-            fields = self.proc_stat(pid)
-            return self._times(fields)[0] if fields else None
-        out = self._run(["ps", "-o", "etime=", "-p", str(pid)])
-        seconds = parse_duration(out.decode("ascii", "replace")) if out else None
-        if seconds is None:
-            return None
-        return self.wall_time() - seconds - 1.0     # etime counts whole seconds
-
-
-class _Listeners(object):
-    """System's listening sockets: netlink, /proc/net, lsof, ss, sockstat; and the containers
-    that publish a port."""
-
-    def listeners(self, ports=None):
-        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
-
-        The sources are tried in order, and the first that answers is used; one without
-        an answer (refused, unreadable, not installed, failing) passes to the next.  On
-        Linux the kernel's netlink sock_diag (what ss asks; no tool to run), then
-        /proc/net/tcp{,6} (two files, far cheaper than running lsof); both map sockets to
-        PIDs only when one is on a wanted port.  Elsewhere lsof, then sockstat, then ss.
-        """
-        if self.ports_source != "auto":
-            sources = [self.ports_source]
-        elif os.path.exists("/proc/net/tcp"):
-            sources = ["netlink", "proc", "lsof", "ss"]
-        else:
-            sources = ["lsof", "sockstat", "ss"]
-        wanted = None if ports is None else set(p for p in ports if p is not None)
-        found = self._listeners_from(sources, wanted)
-        return found if wanted is None else [l for l in found if l.port in wanted]
-
-    def _listeners_netlink(self, wanted):
-        if not sys.platform.startswith("linux"):
-            return None
-        sockets = self._netlink_sockets(wanted)
-        return None if sockets is None else self._proc_listeners(sockets)
-
-    def _listeners_proc(self, wanted):
-        sockets = self._proc_net_sockets(wanted)
-        return None if sockets is None else self._proc_listeners(sockets)
-
-    def _listeners_lsof(self, wanted):
-        out = self._run(["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"]) \
-            if _which("lsof") else None
-        return None if out is None else parse_lsof_fields(out)
-
-    def _listeners_ss(self, wanted):
-        out = self._run(["ss", "-ltnpH"]) if _which("ss") else None
-        return None if out is None else parse_ss(out)
-
-    def _listeners_sockstat(self, wanted):
-        out = self._run(["sockstat", "-46l", "-P", "tcp"]) if _which("sockstat") else None
-        return None if out is None else parse_sockstat(out)
-
-    # PROCCLEAN_PORTS value -> (reader: listeners, or None for no answer; what doctor
-    # calls it).
-    LISTENER_READERS = {
-        "netlink": (_listeners_netlink, "netlink sock_diag"),
-        "proc": (_listeners_proc, "/proc/net/tcp"),
-        "lsof": (_listeners_lsof, "lsof"),
-        "ss": (_listeners_ss, "ss"),
-        "sockstat": (_listeners_sockstat, "sockstat"),
-    }
-
-    def _listeners_from(self, sources, wanted):
-        for source in sources:
-            reader, name = self.LISTENER_READERS[source]
-            found = reader(self, wanted)
-            if found is not None:
-                self.ports_note = name
-                return found
-        if self.ports_source != "auto":
-            raise ProcCleanError("port source %r is not available here" % self.ports_source,
-                                 EXIT_FAILED)
-        # Nothing here lists sockets: a port that cannot be bound is taken, by a
-        # process procclean cannot name.
-        self.ports_note = "bind probe (no lsof, sockstat or ss)"
-        return [Listener(port, "*", "ipv4") for port in sorted(wanted or ())
-                if self.port_in_use(port)]
-
-    def port_in_use(self, port):
-        """Whether something listens on `port`: a bind to it fails with EADDRINUSE.
-        (SO_REUSEADDR, so that old connections in TIME_WAIT do not count.)"""
-        import socket
-        # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
-        # succeed beside a server on 127.0.0.1 alone.
-        inet6 = getattr(socket, "AF_INET6", None)
-        for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
-                             (inet6, "::"), (inet6, "::1")):
-            if family is None:
-                continue
-            try:
-                probe = socket.socket(family, socket.SOCK_STREAM)
-            except OSError:
-                continue
-            try:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family != socket.AF_INET:
-                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                probe.bind((host, port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return True
-            finally:
-                probe.close()
-        return False
-
     def _proc_net_sockets(self, wanted):
         """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)]; None
         when neither can be read.  (Reading them walks the kernel's whole TCP hash
         table: milliseconds each.)"""
-        sockets = []
-        read = False
+        sockets = None
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
-            try:
+            with quietly():     # no tcp6 without IPv6
                 with open(path, "rb") as f:
                     text = f.read()
-            except OSError:
-                continue        # no tcp6 without IPv6
-            read = True
-            sockets.extend((port, addr, family, inode)
-                           for port, addr, inode in parse_proc_net_tcp(text, family)
-                           if wanted is None or port in wanted)
-        return sockets if read else None
+                sockets = (sockets or []) + [
+                    (port, addr, family, inode)
+                    for port, addr, inode in parse_proc_net_tcp(text, family)
+                    if wanted is None or port in wanted]
+        return sockets
 
     def _netlink_sockets(self, wanted):
         """LISTEN sockets from the kernel's sock_diag netlink interface, as `ss` asks;
-        None where it is refused (old kernels, sandboxes without netlink)."""
-        try:
-            # The C module: `socket` on top of it spends milliseconds building enums.
-            import _socket as socket
-        except ImportError:
-            import socket
+        None where it is refused (other systems, old kernels, sandboxes without
+        netlink)."""
+        import _socket as socket    # `socket` on top of it spends milliseconds on enums
         try:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4)  # NETLINK_SOCK_DIAG
         except (OSError, AttributeError, ValueError):
@@ -2495,18 +2241,308 @@ class _Listeners(object):
             try:
                 fds = os.listdir(fd_dir)
             except OSError:
-                continue
+                continue        # gone, or not ours to look into
             for fd in fds:
                 try:
-                    link = os.readlink(fd_dir + "/" + fd)
+                    inode = wanted.get(os.readlink(fd_dir + "/" + fd))
                 except OSError:
                     continue
-                inode = wanted.get(link)
-                if inode is not None:
-                    pids = owners.setdefault(inode, [])
-                    if int(name) not in pids:
-                        pids.append(int(name))
+                if inode is not None and int(name) not in owners.setdefault(inode, []):
+                    owners[inode].append(int(name))
         return owners
+
+
+def _ps_o_args(fields):
+    """`-o f=` once per field: FreeBSD's ps takes everything after the first `=` of a
+    single `-o user=,pid=,...` as that one column's header."""
+    return [arg for field in fields for arg in ("-o", field + "=")]
+
+
+class _Tools(object):
+    """The readers where there is no /proc (macOS, the BSDs) or it is not the one asked
+    for: the text of ps, lsof, ss and sockstat, read by the parsers above."""
+
+    def _run(self, argv, table=False):
+        """Run ps, lsof or ss with an environment that cannot reshape their output; its
+        stdout.  For a whole process table (`table`), a ps that fails and prints
+        nothing is an error, not an empty machine: stopping "nothing" would be a lie."""
+        import subprocess
+        env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
+        env["LC_TIME"] = "C"
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
+        except OSError as exc:
+            if not table:
+                return None
+            raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
+        out, err = proc.communicate()
+        if proc.returncode != 0 and not out.strip():
+            if table:
+                message = decode_bytes(err).strip().splitlines()
+                raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
+                    message[0] if message else "exit status %d" % proc.returncode)),
+                    EXIT_FAILED)
+            # lsof says "nothing found" by exit status 1 and silence; anything else that
+            # fails without a word (an ss or sockstat without these options) is no answer.
+            if not (argv[0] == "lsof" and proc.returncode == 1 and not err.strip()):
+                return None
+        return out
+
+    def _table_ps_ef(self, previous):
+        try:
+            out = self._run(["ps", "-ef", "-ww"], table=True)
+        except ProcCleanError:
+            # BusyBox knows no -w: its plain `ps -ef`, then.
+            out = self._run(["ps", "-ef"], table=True)
+        processes, has_ppid = parse_ps_ef(out)
+        if not has_ppid:
+            # BusyBox: `ps -ef` is plain `ps`, without PPID; the same table comes
+            # from /proc where there is one, else from `ps -o`.
+            self.ps_note = "ps has no PPID column"
+            return None
+        self.ps_note = "ps -ef"
+        return self._with_linux_times({p.pid: p for p in processes})
+
+    def _table_ps_o(self, previous):
+        self.ps_note = "ps -o"
+        out = self._run(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
+        return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
+
+    def _ps_tags(self, table):
+        """process_tags from one `ps` call that shows environments (macOS -E, the BSDs
+        -e)."""
+        flag = "-E" if sys.platform == "darwin" else "-e"
+        out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
+        return parse_ps_environ(out or b"", dict((pid, proc.command)
+                                                 for pid, proc in table.items()))
+
+    def _lsof_cwds(self, pids):
+        out = self._run(["lsof", "-a", "-d", "cwd", "-Fn", "-p", ",".join(map(str, pids))]) \
+            if pids and _which("lsof") else None
+        return parse_lsof_cwd(out or b"")
+
+    def _ps_still_running(self, procs):
+        """still_running from one `ps` call, which tells zombies and reused PIDs for all
+        of them; ps gives elapsed time in whole seconds, so starts within 2 s are
+        equal."""
+        unknown = [proc for proc in procs if self._pid_exists(proc.pid)]
+        if not unknown:
+            return []
+        fields = ("pid", "stat", "etime", "ppid", "args")
+        out = self._run(["ps"] + _ps_o_args(fields) + ["-p",
+                        ",".join(str(p.pid) for p in unknown)])
+        rows = {p.pid: p for p in parse_ps_o(out or b"", fields, now=self.wall_time())}
+        return [proc for proc in unknown if proc.pid in rows and not rows[proc.pid].zombie
+                and (proc.start is None or rows[proc.pid].start is None
+                     or rows[proc.pid].start - proc.start <= 2.0)]
+
+    def _pid_exists(self, pid):
+        with quietly() as tried:
+            os.kill(pid, 0)
+        return tried.outcome != GONE    # DENIED: there, another user's
+
+    def _ps_start_time(self, pid):
+        out = self._run(["ps", "-o", "etime=", "-p", str(pid)])
+        seconds = parse_duration(out.decode("ascii", "replace")) if out else None
+        if seconds is None:
+            return None
+        return self.wall_time() - seconds - 1.0     # etime counts whole seconds
+
+
+PS_SOURCES = ("auto", "proc", "ps", "pso")
+
+
+class _Processes(object):
+    """System's process table, and what each process is: its tags (environment) and its
+    folder; from /proc on Linux (_Linux), else from ps and lsof (_Tools)."""
+
+    def self_pid(self):
+        return os.getpid()
+
+    def parent_pid(self):
+        return os.getppid()
+
+    def euid(self):
+        return os.geteuid()
+
+    # Where the process table comes from, tried in order until one answers (a
+    # reader returns None for "no answer here").
+    TABLE_READERS = {"proc": ("proc",), "ps": ("ps_ef", "proc", "ps_o"), "pso": ("ps_o",)}
+
+    def process_table(self, previous=None):
+        """{pid: Process} of every process on the machine, taken in one pass.  With
+        `previous`, a table read moments ago, /proc reads only the PIDs new since."""
+        source = self.ps_source
+        if source == "auto":
+            source = "proc" if self.has_proc() else "pso"
+        for name in self.TABLE_READERS[source]:
+            table = getattr(self, "_table_" + name)(previous)
+            if table is not None:
+                return table
+        raise ProcCleanError("no process table source here", EXIT_FAILED)
+
+    def process_tags(self, table):
+        """{pid: (project, service)} of the processes in `table` that carry a tag (only
+        our own processes' environments are readable, unless root)."""
+        return self._proc_tags(table) if self.has_proc() else self._ps_tags(table)
+
+    def process_cwds(self, pids):
+        """{pid: working directory, or None where it cannot be read}."""
+        pids = sorted(set(pids))
+        found = self._proc_cwds(pids) if self.has_proc() else self._lsof_cwds(pids)
+        return dict((pid, found.get(pid)) for pid in pids)
+
+
+class _Signals(object):
+    """System's signals, and whether a process is still the one that got them."""
+
+    def send_signal(self, pid, signum):
+        """Send a signal; raises OSError (ESRCH, EPERM) as os.kill does."""
+        if pid < 2:
+            raise ValueError("refusing to signal PID %d" % pid)
+        os.kill(pid, signum)
+
+    def same_process(self, proc):
+        """Whether `proc.pid` still names that process (same start, to the clock tick
+        where /proc tells).  Checked right before each signal."""
+        if proc.start_ticks is None or not self.has_proc():
+            return True
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.start_ticks == proc.start_ticks
+
+    def started_by(self, proc, when):
+        """Whether `proc` started no later than the wall-clock time `when`: True,
+        False, or None when its start cannot be known.  On Linux compared in clock
+        ticks since boot (a start in the same tick as `when` counts as before: the
+        finest the kernel tells); elsewhere `ps` gives whole seconds."""
+        if proc.start_ticks is not None and self.has_proc():
+            hz = float(self._clock_ticks())
+            return proc.start_ticks <= int((when - self.boot_time()) * hz)
+        start = proc.start if proc.start is not None else self.start_time(proc.pid)
+        return None if start is None else start <= when + 1.0
+
+    def still_running(self, procs):
+        """The subset of `procs` still running as the same process (a zombie, or a PID
+        now used by a process that started later, counts as gone)."""
+        if self.has_proc():
+            return [proc for proc in procs if self._running_in_proc(proc)]
+        return self._ps_still_running(procs)
+
+    def start_time(self, pid):
+        """When `pid` started, in seconds since the epoch; None if unknown or gone."""
+        if not self.has_proc():
+            return self._ps_start_time(pid)
+        fields = self.proc_stat(pid)
+        return self._times(fields)[0] if fields else None
+
+    def can_freeze(self):
+        """Whether stop can hold its targets still before its last look (SIGSTOP, then
+        see that it took effect): where /proc tells a process's state."""
+        return self.has_proc()
+
+    def in_foreground(self, proc):
+        """Whether `proc` is in the foreground process group of its terminal (a job a
+        shell waits for: a SIGSTOP would make the shell take the terminal back)."""
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.tpgid > 0 and fields.tpgid == fields.pgid
+
+    def wait_stopped(self, procs, timeout):
+        """Wait until each of `procs` is stopped, gone or a zombie, or `timeout` passes:
+        a SIGSTOP is acted on when its process next runs, not when kill() returns."""
+        deadline = self.clock() + timeout
+        pending = list(procs)
+        while pending:
+            pending = [p for p in pending if self._not_stopped(p)]
+            if not pending or self.clock() >= deadline:
+                return pending
+            self.sleep(0.001)
+        return pending
+
+    def _not_stopped(self, proc):
+        fields = self.proc_stat(proc.pid)
+        return fields is not None and fields.state not in "TtZX" and \
+            (proc.start_ticks is None or fields.start_ticks == proc.start_ticks)
+
+
+class _Listeners(object):
+    """System's listening sockets (by _Linux's readers or _Tools' lsof, ss, sockstat); and
+    the containers that publish a port."""
+
+    def listeners(self, ports=None):
+        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
+
+        The sources are tried in order, and the first that answers is used; one without
+        an answer (refused, unreadable, not installed, failing) passes to the next.  On
+        Linux the kernel's netlink sock_diag (what ss asks; no tool to run), then
+        /proc/net/tcp{,6} (two files, far cheaper than running lsof); both map sockets to
+        PIDs only when one is on a wanted port.  Elsewhere lsof, then sockstat, then ss.
+        """
+        if self.ports_source != "auto":
+            sources = [self.ports_source]
+        elif os.path.exists("/proc/net/tcp"):
+            sources = ["netlink", "proc", "lsof", "ss"]
+        else:
+            sources = ["lsof", "sockstat", "ss"]
+        wanted = None if ports is None else set(p for p in ports if p is not None)
+        found = self._listeners_from(sources, wanted)
+        return found if wanted is None else [l for l in found if l.port in wanted]
+
+    # PROCCLEAN_PORTS value -> (what doctor calls it, the reader: a _Linux method giving
+    # sockets, or a tool's argv and the parser of its output; None: no answer).
+    LISTENER_READERS = {
+        "netlink": ("netlink sock_diag", "_netlink_sockets"),
+        "proc": ("/proc/net/tcp", "_proc_net_sockets"),
+        "lsof": ("lsof", (["lsof", "-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pctn"],
+                          parse_lsof_fields)),
+        "ss": ("ss", (["ss", "-ltnpH"], parse_ss)),
+        "sockstat": ("sockstat", (["sockstat", "-46l", "-P", "tcp"], parse_sockstat)),
+    }
+
+    def _listeners_from(self, sources, wanted):
+        for source in sources:
+            name, reader = self.LISTENER_READERS[source]
+            if isinstance(reader, str):
+                sockets = getattr(self, reader)(wanted)
+                found = None if sockets is None else self._proc_listeners(sockets)
+            else:
+                out = self._run(reader[0]) if _which(reader[0][0]) else None
+                found = None if out is None else reader[1](out)
+            if found is not None:
+                self.ports_note = name
+                return found
+        if self.ports_source != "auto":
+            raise ProcCleanError("port source %r is not available here" % self.ports_source,
+                                 EXIT_FAILED)
+        # Nothing here lists sockets: a port that cannot be bound is taken, by a
+        # process procclean cannot name.
+        self.ports_note = "bind probe (no lsof, sockstat or ss)"
+        return [Listener(port, "*", "ipv4") for port in sorted(wanted or ())
+                if self.port_in_use(port)]
+
+    def port_in_use(self, port):
+        """Whether something listens on `port`: a bind to it fails with EADDRINUSE.
+        (SO_REUSEADDR, so that old connections in TIME_WAIT do not count.)"""
+        import socket
+        # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
+        # succeed beside a server on 127.0.0.1 alone.
+        for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
+                             (socket.AF_INET6, "::"), (socket.AF_INET6, "::1")):
+            try:
+                probe = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:
+                continue        # no IPv6 here
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family != socket.AF_INET:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+            finally:
+                probe.close()
+        return False
 
     def containers_on(self, port):
         """The running containers (ID, name, image) that publish host `port`, asked of
@@ -2539,22 +2575,18 @@ class _Files(object):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
+            if os_outcome(exc) == GONE:
                 return PidfileInfo(path)
-            if exc.errno == errno.ELOOP or os.path.islink(path):
-                return PidfileInfo(path, exists=True, raw=b"<symbolic link>",
-                                   problem="invalid")
-            return PidfileInfo(path, exists=True, raw=b"<unreadable>", problem="invalid")
-        try:
+            link = exc.errno == errno.ELOOP or os.path.islink(path)
+            return PidfileInfo(path, exists=True, problem="invalid",
+                               raw=b"<symbolic link>" if link else b"<unreadable>")
+        with quietly() as tried:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return PidfileInfo(path, exists=True, raw=b"<not a regular file>",
-                                   problem="invalid")
-            raw = os.read(fd, 4097)
-        except OSError:
-            return PidfileInfo(path, exists=True, raw=b"<unreadable>", problem="invalid")
-        finally:
-            os.close(fd)
+            raw = os.read(fd, 4097) if stat.S_ISREG(st.st_mode) else None
+        os.close(fd)
+        if tried.error is not None or raw is None:
+            what = b"<unreadable>" if tried.error is not None else b"<not a regular file>"
+            return PidfileInfo(path, exists=True, raw=what, problem="invalid")
         info = PidfileInfo(path, exists=True, raw=raw[:4096], mtime=st.st_mtime,
                            stamp=file_stamp(st))
         info.pid = parse_pidfile(raw) if len(raw) <= 4096 else None
@@ -2568,13 +2600,12 @@ class _Files(object):
         """Remove a file; True if it was there and is gone.  What is not there counts as
         removed, even where the folder is read-only (unlink says EROFS before it looks);
         a file that stays is noted (one line) and the command goes on."""
-        try:
+        with quietly() as tried:
             os.remove(path)
             return True
-        except OSError as exc:
-            if exc.errno != errno.ENOENT and os.path.lexists(path):
-                self.note("remove_failed", path=path, error=error_text(exc))
-            return False
+        if tried.outcome != GONE and os.path.lexists(path):
+            self.note("remove_failed", path=path, error=error_text(tried.error))
+        return False
 
     def exists(self, path):
         return os.path.exists(path)
@@ -2588,11 +2619,9 @@ class _Files(object):
         record = self.start_record(pid)
         if record is None:
             return
-        try:
+        with quietly():     # without it, the pidfile is judged as one another tool wrote
             record.update(pid=pid, file=file_stamp(os.stat(path)))
             write_atomic(path + START_SUFFIX, json.dumps(record).encode("ascii"))
-        except OSError:
-            pass        # without it, the pidfile is judged as one another tool wrote
 
     def start_record(self, pid):
         """What tells process `pid` from a later one with its PID, as JSON can hold it:
@@ -2637,16 +2666,6 @@ class _Files(object):
             return None
         return abs(start - record["start"]) <= 2.0      # ps: whole seconds each time
 
-    def boot_id(self):
-        """This boot's random id (Linux), None where there is none."""
-        if self._boot_id is None:
-            try:
-                self._boot_id = _read_small("/proc/sys/kernel/random/boot_id").decode(
-                    "ascii", "replace").strip()
-            except OSError:
-                self._boot_id = ""
-        return self._boot_id or None
-
     def open_log(self, path):
         """A service log opened for appending (a descriptor), only if it is a regular
         file (a FIFO would block the open for ever).  As root, a symlink is not
@@ -2655,15 +2674,9 @@ class _Files(object):
                             nofollow=self.euid() == 0)[0]
 
     def read_tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a regular file, as text; OSError if it is not one."""
-        fd, st = open_regular(path)
-        try:
-            os.lseek(fd, max(0, st.st_size - 65536), 0)
-            data = _read_fd(fd, 65536)
-        finally:
-            os.close(fd)
-        return [printable(l) for l in decode_bytes(data).splitlines()[-lines:]] \
-            if lines > 0 else []
+        """The last lines of a regular file (of its last 64 KiB), as text; OSError if it
+        is not one."""
+        return self.read_log(path, 65536)[0][-lines:] if lines > 0 else []
 
     def read_log(self, path, limit=LOG_SCAN_BYTES):
         """(lines, mtime) of a regular file: its last `limit` bytes as text lines, and
@@ -2682,25 +2695,18 @@ class _Files(object):
     def tail(self, path, lines=LOG_TAIL_LINES):
         """The last lines of a file, as text (empty if absent or unreadable, with a
         note when it is there but not a regular file)."""
-        if lines <= 0:
-            return []
-        try:
+        with quietly(self.note, path):
             return self.read_tail(path, lines)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                self.note("file_ignored", path=path, error=error_text(exc))
-            return []
+        return []
 
     def rotate_log(self, path):
         """Keep the previous log as PATH.1 instead of losing it (a regular file only:
         never a folder, a FIFO or what a link points to)."""
         import stat
-        try:
+        with quietly():
             st = os.lstat(path)
             if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                 os.replace(path, path + ".1")
-        except OSError:
-            pass
 
     def append_log(self, path, message, create=False):
         """Add one timestamped line of procclean's own to a service's log."""
@@ -2709,23 +2715,19 @@ class _Files(object):
         now = self.wall_time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
         line = "[procclean %s.%03d] %s\n" % (stamp, int(now * 1000) % 1000, message)
-        try:
+        with quietly(self.note, path):
             fd = self.open_log(path)
             try:
                 os.write(fd, line.encode("utf-8", "surrogateescape"))
             finally:
                 os.close(fd)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                self.note("file_ignored", path=path, error=error_text(exc))
 
     def log_position(self, path):
         """(size, inode) of a log, to follow it from its current end."""
-        try:
+        with quietly():
             st = os.stat(path)
             return st.st_size, st.st_ino
-        except OSError:
-            return 0, None
+        return 0, None
 
     def read_new(self, path, offset, identity):
         """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
@@ -2735,14 +2737,12 @@ class _Files(object):
         try:
             fd, st = open_regular(path)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return b"", offset, identity
-            raise
+            if os_outcome(exc) != GONE:
+                raise
+            return b"", offset, identity
         try:
             if st.st_ino != identity or st.st_size < offset:
                 offset, identity = 0, st.st_ino
-            if st.st_size <= offset:
-                return b"", offset, identity
             os.lseek(fd, offset, 0)
             data = _read_fd(fd, st.st_size - offset)
         finally:
@@ -2753,25 +2753,20 @@ class _Files(object):
         """A supervisor's state file as a dict ({} when absent or unreadable).  It is
         only ever written by rename: a link or anything but a regular file is noted
         and ignored."""
-        try:
-            raw = read_regular(path, nofollow=True)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                self.note("file_ignored", path=path, error=error_text(exc))
-            return {}
         import json
+        raw = b""
+        with quietly(self.note, path):
+            raw = read_regular(path, nofollow=True)
         try:
             data = json.loads(raw.decode("utf-8"))
-            return data if isinstance(data, dict) else {}
         except ValueError:
             return {}
+        return data if isinstance(data, dict) else {}
 
     def write_state(self, path, data):
         import json
-        try:
+        with quietly():     # the state is a convenience for status; supervising goes on
             write_atomic(path, json.dumps(data).encode("ascii"))
-        except OSError:
-            pass    # the state is a convenience for status; supervising goes on
 
 
 class _Launching(object):
@@ -2785,10 +2780,7 @@ class _Launching(object):
             log = self.open_log(logfile)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, logfile)
-        try:
-            os.set_blocking(log, True)  # the service writes through it: a plain descriptor
-        except (AttributeError, OSError):
-            pass
+        os.set_blocking(log, True)  # the service writes through it: a plain descriptor
         try:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, close_fds=True,
@@ -2800,18 +2792,16 @@ class _Launching(object):
         """Start `argv` in a session of its own (the terminal's Ctrl-C, and the SIGHUP
         of its closing, reach procclean alone, which stops every service gracefully
         through the one stop pipeline: uvicorn has no SIGHUP handler and would die
-        without its shutdown), stdin from /dev/null, stdout and stderr into one new pipe.  Returns (Popen, the
-        pipe's read end, non-blocking).  On Linux the pipe holds 1 MB, so a service
-        that floods its output seldom waits for the reader."""
+        without its shutdown), stdin from /dev/null, stdout and stderr into one new
+        pipe.  Returns (Popen, the pipe's read end, non-blocking).  On Linux the pipe
+        holds 1 MB, so a service that floods its output seldom waits for the reader."""
         import subprocess
         read_end, write_end = os.pipe()
         try:
             if sys.platform.startswith("linux"):
                 import fcntl
-                try:
+                with quietly():
                     fcntl.fcntl(read_end, 1031, 1 << 20)    # F_SETPIPE_SZ
-                except OSError:
-                    pass
             child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=write_end, stderr=write_end, close_fds=True,
                                      start_new_session=True, env=env)
@@ -2825,29 +2815,22 @@ class _Launching(object):
 
 
 class _Locks(object):
-    """System's per-service locks: flock, or an O_EXCL lock file where there is none."""
+    """System's per-service locks: fcntl.flock on a lock file (the kernel drops it when
+    its holder dies)."""
 
     def lock(self, path, wait, waiting=None):
         """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
         the holder's PID or None) when another process held it for `wait` seconds
         (`waiting(holder)` is called once, when the wait has lasted LOCK_ANNOUNCE:
         the short waits of every day, such as a supervisor waiting for the `start
-        --supervise` that spawned it, pass without a word).
-        fcntl.flock where there is one (the kernel drops it when its holder dies),
-        else a file made with O_EXCL holding the holder's PID, stale once that PID is
-        gone.  OSError when `path` is there but not a regular file."""
-        fcntl = None
-        if self.use_flock is not False:
-            try:
-                import fcntl
-            except ImportError:
-                fcntl = None
+        --supervise` that spawned it, pass without a word).  OSError when `path` is
+        there but not a regular file."""
         began = self.clock()
         deadline = began + wait
         delay = 0.005
         retries = 0
         while True:
-            result = self._try_flock(path, fcntl) if fcntl else self._try_excl(path)
+            result = self._try_flock(path)
             if result is None and retries < 100:
                 retries += 1            # the file changed under us: look again at once
                 continue
@@ -2860,35 +2843,39 @@ class _Locks(object):
             self.sleep(min(delay, max(0.0, deadline - self.clock())))
             delay = min(delay * 2, 0.05)
 
-    def _try_flock(self, path, fcntl):
+    def _try_flock(self, path):
+        import fcntl
         # For writing, else read-only (in a read-only folder a lock file still locks).
         for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
             try:
                 fd, st = open_regular(path, flags, nofollow=True)
                 break
             except OSError as exc:
-                if exc.errno not in _UNWRITABLE:
+                if os_outcome(exc) == FAILED:
                     raise
         else:
+            # A lock file that cannot be made or opened (gone, denied) locks nothing.
             return ServiceLock(path, None, "none"), None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = self._lock_holder(fd)
+            holder = None
+            with quietly():
+                os.lseek(fd, 0, 0)
+                holder = parse_pidfile(_read_fd(fd, 64))
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return None, holder
             return ServiceLock(path, None, "none"), None    # a file system without flock
         # Its last holder removes the file on release: a lock on a file no longer
         # at `path` locks nothing.
-        try:
+        moved = True
+        with quietly():
             moved = not os.path.samestat(os.stat(path), st)
-        except OSError:
-            moved = True
         if moved:
             os.close(fd)
             return None
-        try:
+        with quietly():     # a read-only lock file still locks; it just cannot say by whom
             # Truncated only when a holder that died left its PID: on ext4 the close
             # of a file truncated to nothing and rewritten flushes it to disk
             # (auto_da_alloc), 1.5 ms of every stop.
@@ -2896,85 +2883,19 @@ class _Locks(object):
                 os.ftruncate(fd, 0)
                 os.lseek(fd, 0, 0)
             os.write(fd, ("%d\n" % os.getpid()).encode("ascii"))
-        except OSError:
-            pass        # a read-only lock file still locks; it just cannot say by whom
         return ServiceLock(path, fd, "flock"), None
-
-    def _lock_holder(self, fd):
-        try:
-            os.lseek(fd, 0, 0)
-            return parse_pidfile(_read_fd(fd, 64))
-        except OSError:
-            return None
-
-    def _try_excl(self, path):
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(path, flags, 0o644)
-        except OSError as exc:
-            if exc.errno in _UNWRITABLE:
-                return ServiceLock(path, None, "none"), None
-            if exc.errno != errno.EEXIST:
-                raise
-            return self._excl_held(path)
-        try:
-            os.write(fd, ("%d\n" % os.getpid()).encode("ascii"))
-        finally:
-            os.close(fd)
-        return ServiceLock(path, None, "excl"), None
-
-    def _excl_held(self, path):
-        """(None, holder) for a lock file someone holds; None (look again) once a
-        stale one is removed: its PID is gone, or it never got one."""
-        try:
-            fd, st = open_regular(path, nofollow=True)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise
-        try:
-            holder = parse_pidfile(_read_fd(fd, 64))
-        finally:
-            os.close(fd)
-        if holder is None:
-            stale = self.wall_time() - st.st_mtime > LOCK_STALE
-        else:
-            stale = holder == os.getpid() or not self._pid_exists(holder)
-        if not stale:
-            return None, holder
-        try:
-            os.remove(path)
-        except OSError:
-            return None, holder
-        return None
-
-    def _pid_exists(self, pid):
-        try:
-            os.kill(pid, 0)
-        except OSError as exc:
-            return exc.errno != errno.ESRCH
-        return True
 
     def unlock(self, handle):
         """Release a lock and remove its file (while still holding it, so that no
         one locks a file about to vanish: see _try_flock)."""
         if handle.kind == "flock":
-            try:
+            with quietly():
                 if os.path.samestat(os.fstat(handle.fd), os.stat(handle.path)):
                     os.remove(handle.path)
-            except OSError:
-                pass
-            finally:
-                os.close(handle.fd)
-        elif handle.kind == "excl":
-            try:
-                if parse_pidfile(read_regular(handle.path, 64, nofollow=True)) == os.getpid():
-                    os.remove(handle.path)
-            except OSError:
-                pass
+            os.close(handle.fd)
 
 
-class System(_Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
+class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
     """Access to the real machine.
 
     `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
@@ -2995,7 +2916,6 @@ class System(_Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
         self.read_tags = True
         self.ps_note = None
         self.ports_note = None
-        self.use_flock = None           # None: fcntl.flock where there is one
         self.reporter = None            # warn(key, values) for notes, set by run()
         self.notes = []                 # (key, values) noted while no reporter was set
         self._noted = set()
@@ -3017,19 +2937,6 @@ class System(_Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
     sleep = staticmethod(time.sleep)
 
     wall_time = staticmethod(time.time)
-
-    def _read_tag(self, proc_fd, name, fields, uid, euid):
-        """The tag in /proc/NAME/environ, read right after the command line: the
-        arguments and the environment share a page of the process's stack, still in
-        the cache then (read in a pass of its own, each environment cost three times
-        as much).  None for a zombie (nothing left) or another user's process (not
-        ours to read, unless root)."""
-        if fields.state in "ZX" or euid not in (0, uid):
-            return None
-        try:
-            return tag_in_environ(_read_small(name + "/environ", proc_fd))
-        except OSError:
-            return None
 
     def http_get(self, url, timeout):
         """GET `url` bypassing any proxy: (status or None, seconds, error text)."""
@@ -4819,7 +4726,7 @@ def signal_targets(ctx, targets, signum, held=None):
                 if signum != SIGKILL:       # SIGKILL ends a stopped process as it is
                     _continue(ctx, target)
         except OSError as exc:
-            target.outcome = {errno.ESRCH: GONE, errno.EPERM: DENIED}.get(exc.errno, SURVIVED)
+            target.outcome = os_outcome(exc, otherwise=SURVIVED)
         else:
             reached.append(target)
     return reached

@@ -164,22 +164,6 @@ def test_dry_run_takes_no_lock(in_tmp):
     assert code == 0 and "would send SIGTERM" in out, err
 
 
-def test_without_flock_an_o_excl_lock_file_names_its_holder(in_tmp):
-    system = RealLocks([])
-    system.use_flock = False
-    handle, holder = system.lock("backend.pid.lock", 0)
-    assert handle.kind == "excl" and holder is None
-    assert (in_tmp / "backend.pid.lock").read_text() == "%d\n" % os.getpid()
-    system.unlock(handle)
-    assert not (in_tmp / "backend.pid.lock").exists()
-    (in_tmp / "backend.pid.lock").write_text("%d\n" % os.getppid())     # alive: held
-    assert system.lock("backend.pid.lock", 1.0) == (None, os.getppid())
-    (in_tmp / "backend.pid.lock").write_text("2147483646\n")             # gone: stale
-    handle, holder = system.lock("backend.pid.lock", 0)
-    assert handle is not None and handle.kind == "excl"
-    system.unlock(handle)
-
-
 def test_a_lock_file_that_is_a_fifo_is_one_line(in_tmp):
     os.mkfifo("backend.pid.lock")
     code, out, err = invoke(["stop", "backend"], RealLocks([]))
