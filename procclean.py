@@ -9124,11 +9124,13 @@ def _shell_word_part(text, i, word):
         word.text.append(text[i + 1:i + 2])
         word.raw.append(text[i:i + 2])
         return i + 2
-    if c == "'":
-        end = text.find("'", i + 1)
+    if c in "'`":
+        end = text.find(c, i + 1)
         end = len(text) if end < 0 else end
-        word.text.append(text[i + 1:end])
-        word.quoted = True
+        if c == "`":
+            word.subs.append(text[i + 1:end])
+        word.text.append(text[i + 1:end] if c == "'" else text[i:end + 1])
+        word.quoted = word.quoted or c == "'"
     elif c == '"':
         end, inner = i + 1, []
         while end < len(text) and text[end] != '"':
@@ -9150,11 +9152,6 @@ def _shell_word_part(text, i, word):
     elif text.startswith("$(", i):
         end = _closing(text, i + 2)
         word.subs.append(text[i + 2:end])
-        word.text.append(text[i:end + 1])
-    elif c == "`":
-        end = text.find("`", i + 1)
-        end = len(text) if end < 0 else end
-        word.subs.append(text[i + 1:end])
         word.text.append(text[i:end + 1])
     else:
         word.text.append(c)
@@ -9228,12 +9225,11 @@ class MakeFact(_Record):
         launched in the background twice is one service)."""
         keys = [(k, getattr(self, k)) for k in ("pidfile", "port", "pattern", "name")
                 if getattr(self, k)]
+        folder = os.path.normpath(self.cwd or ".")
         if self.kind == "layout" or self.kind == "launch" and self.background:
             keys.append(("command", (re.sub(r"^(\{python\}|python3?)(?=\s)", "python",
-                                            self.command or ""),
-                                     os.path.normpath(self.cwd or "."))))
+                                            self.command or ""), folder)))
         # `cd backend && flask run &` runs what the layout found in backend/ (app.py)
-        folder = os.path.normpath(self.cwd or ".")
         if folder != "." and self.kind == "layout" and self.name in ("backend", "frontend"):
             keys.append(("folder", (folder, self.name)))
         elif folder != "." and self.kind == "launch" and self.background:
@@ -9304,10 +9300,9 @@ _SHORT_PORT = _NODE_TOOLS + ("next", "vite", "serve", "rails", "puma", "http-ser
 
 def launch_port(prog, args, assigns):
     """The TCP port a command line asks its server to listen on, or None."""
-    for assign in assigns:
-        match = re.match(r"^PORT=(\d{2,5})$", assign)
-        if match:
-            return match.group(1)
+    ports = [a[5:] for a in assigns if re.match(r"^PORT=\d{2,5}$", a)]
+    if ports:
+        return ports[0]
     for i, arg in enumerate(args):
         name, eq, value = arg.partition("=")
         if not eq:
@@ -9366,17 +9361,12 @@ def grep_pattern(args):
 def bre_to_ere(text):
     """A basic regular expression (grep without -E) as an extended one: ( ) | + ?
     { } are plain characters in it, and \\( \\) \\| \\+ \\? \\{ \\} the operators."""
-    out, i = [], 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append(nxt if nxt in "()|+?{}" else c + nxt)
-            i += 2
-            continue
-        out.append("\\" + c if c in "()|+?{}" else c)
-        i += 1
-    return "".join(out)
+    def swap(match):
+        char = match.group(1)
+        if char is None:
+            return "\\" + match.group(0)
+        return char if char in "()|+?{}" else match.group(0)
+    return re.sub(r"\\(.)|[()|+?{}]", swap, text, flags=re.S)
 
 
 def kill_signal(args):
@@ -9647,11 +9637,8 @@ class RecipeReader(object):
             kind = "stop" if prog == "fuser" and "-k" in args else "look"
             for each in self.each_value(" ".join(args)):
                 port = (_fuser_port if prog == "fuser" else _lsof_port)(each.split())
-                if port:
-                    self.add(kind, port=port, signal="kill" if kind == "stop" else None,
-                             text=text)
-                else:
-                    self.add(kind, problem=("mk_untraced", {"what": text}), text=text)
+                self.ref_facts(kind, [("port", port)] if port else [("unknown", text)],
+                               "KILL" if kind == "stop" else None, [command])
         elif prog == "pgrep":
             self.ref_facts("look", self.pgrep_refs(args), None, [command])
         else:
@@ -9692,11 +9679,9 @@ class RecipeReader(object):
         logfile, why = _launch_log(command.redirs)
         pidfile = _launch_pidfile(prog, args)
         problem = problem or why
-        skip = 0
-        while skip < len(command.words) and os.path.basename(command.words[skip].text) in (
-                "nohup", "setsid", "exec"):
-            skip += 1
-        words = command.words[skip:]
+        words = list(command.words)
+        while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec"):
+            words.pop(0)
         fact = self.add("launch", command=" ".join(
             self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]),
                         argv=" ".join(w.text for w in words), cwd=self.cwds[-1],
@@ -9747,8 +9732,7 @@ def _launch_log(redirs):
     out = err = None
     for op, word in redirs:
         target = word.text
-        if op.endswith(">&") or target == "/dev/null" or op.startswith("<") or \
-                op.lstrip("0123456789").startswith("<"):
+        if op.endswith(">&") or target == "/dev/null" or op.lstrip("0123456789")[:1] == "<":
             continue
         if op.startswith("2"):
             err = target
@@ -9844,14 +9828,13 @@ class MakeVars(object):
             return None
         args = [a if name == "subst" else a.strip() for a in text.split(",")]
         words = text.split()
-        if name == "strip":
-            return " ".join(words)
-        if name in ("notdir", "dir", "basename", "abspath", "realpath"):
-            convert = {"notdir": os.path.basename,
-                       "dir": lambda w: (os.path.dirname(w) or ".") + "/",
-                       "basename": lambda w: os.path.splitext(w)[0]}.get(
-                name, lambda w: os.path.normpath(os.path.join(self.curdir, w)))
-            return " ".join(convert(w) for w in words)
+        convert = {"strip": lambda w: w, "notdir": os.path.basename,
+                   "dir": lambda w: (os.path.dirname(w) or ".") + "/",
+                   "basename": lambda w: os.path.splitext(w)[0],
+                   "abspath": lambda w: os.path.normpath(os.path.join(self.curdir, w))}
+        convert["realpath"] = convert["abspath"]
+        if name in convert:
+            return " ".join(convert[name](w) for w in words)
         if name in ("firstword", "lastword"):
             return (words[0] if name == "firstword" else words[-1]) if words else ""
         if name in ("addprefix", "addsuffix") and len(args) == 2:
@@ -9887,18 +9870,13 @@ def parse_make_variables(text):
     return values, targets
 
 
-class MakeService(object):
+class MakeService(_Record):
     """A service the Makefile's recipes manage: its name, the fields they give it,
-    where each came from ({field: [(target, file, line)]}), its facts, and why
-    procclean cannot carry it (message key, values) or None."""
+    where each came from ({field: [(target, file, line)]}), its facts, why procclean
+    cannot carry it (message key, values) or None, and the service the layout found
+    that these recipes manage (None: none)."""
 
     __slots__ = ("name", "fields", "sources", "facts", "problem", "layout")
-
-    def __init__(self, name, fields, sources, facts, problem=None):
-        self.name, self.fields, self.sources = name, fields, sources
-        self.facts, self.problem = facts, problem
-        # the service the layout found that these recipes manage, if any
-        self.layout = next((f.name for f in facts if f.kind == "layout"), None)
 
 
 # Which facts give a service each field (a launch's pattern is made from its command).
@@ -10002,7 +9980,8 @@ def make_service(group, taken):
     base, n = name, 2
     while name in taken:
         name, n = "%s-%d" % (base, n), n + 1
-    service = MakeService(name, fields, sources, group, problem)
+    service = MakeService(name, fields, sources, group, problem,
+                          next((f.name for f in group if f.kind == "layout"), None))
     for fact in group:
         fact.service = service
     return service
