@@ -5420,13 +5420,13 @@ def describe_exit(status):
 # ---------------------------------------------------------------------------
 
 def launch_env(ctx, service):
-    """The environment a launched service gets (start, restart, supervise, dev): the
-    caller's plus the project's tag, the service's port as PORT, and every service's
-    port as PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
+    """The environment a launched service gets: the caller's plus the project's tag,
+    its port as PORT, and every service's port as PROCCLEAN_<SERVICE>_PORT (a Vite
+    proxy finds the backend by it)."""
     env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
-    for other in getattr(ctx.config, "services", {}).values():
+    for other in ctx.config.services.values():
         if other.port is not None:
             env[port_variable(other.name)] = str(other.port)
     if service.port is not None:
@@ -5443,12 +5443,13 @@ LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
 
 
 def settle_ports(ctx, command, names=()):
-    """`port_offset`: move every configured port (not one the environment or --set
-    names exactly) by the offset, a number or, with `auto`, this checkout's own (see
-    checkout_offset).  ctx.config.ports says what was settled on, for status.  Before a
-    launch, a port set for a service (of `names`) that will not follow it is said."""
+    """`port_offset`: move every configured port the environment or --set does not
+    name by the offset (a number, or this checkout's: checkout_offset), kept in
+    ctx.config.ports for status.  Before a launch, a port that will not follow its
+    service (of `names`) is said."""
     config = ctx.config
-    if command in LAUNCH_COMMANDS and not ctx.dry_run:
+    launching = command in LAUNCH_COMMANDS and not ctx.dry_run
+    if launching:
         for name in sorted(n for n in config.fixed_ports if not names or n in names):
             service = config.services.get(name)
             if service is not None and service.port is not None and service.command.strip() \
@@ -5456,17 +5457,13 @@ def settle_ports(ctx, command, names=()):
                 ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
                              var=port_variable(name))
                 ctx.out.warn("port_hint_fixed", svc=name)
-    setting = getattr(config, "port_offset", None)
+    setting = config.port_offset
     if setting is None:
         return
     # the project's services: not the built-in frontend of a `services = backend` project
     movable = [config.services[n] for n in config.default_names
                if config.services[n].port is not None and n not in config.fixed_ports]
-    if setting == "auto":
-        launching = command in LAUNCH_COMMANDS and not ctx.dry_run
-        offset = checkout_offset(ctx, movable, launching)
-    else:
-        offset = setting
+    offset = checkout_offset(ctx, movable, launching) if setting == "auto" else setting
     for service in movable:
         if service.port + offset > 65535:
             raise ProcCleanError("port_offset: %s's port %d + %d is beyond 65535"
@@ -5475,7 +5472,7 @@ def settle_ports(ctx, command, names=()):
     config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
                     "file": OFFSET_FILE if setting == "auto" else None,
                     "ports": dict((s.name, s.port) for s in movable)}
-    if offset and command in LAUNCH_COMMANDS and not ctx.dry_run:
+    if offset and launching:
         for service in movable:
             if not port_follows(service):       # it listens where its command says
                 ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
@@ -5483,13 +5480,11 @@ def settle_ports(ctx, command, names=()):
 
 
 def checkout_offset(ctx, movable, launching):
-    """This checkout's offset under `port_offset = auto`: the one recorded in
-    OFFSET_FILE, else the first choice (0 for a repository's main checkout, a step
-    derived from the project's path for a linked git worktree).  Before a launch it
-    must be free: a port another checkout (anyone not this project) listens on moves
-    this checkout to the next free offset from its path's, recorded and said; not
-    while a service of this checkout listens at the offset it has (the stack stays
-    together, and start names the holder)."""
+    """This checkout's offset: the one in OFFSET_FILE, else 0 in a repository's main
+    checkout and a step from the project's path in a linked git worktree.  Before a
+    launch, a port another checkout listens on moves it to the next free offset,
+    recorded and said; not while this checkout's own service holds it (the stack
+    stays together, and start names the holder)."""
     text = _read_text(OFFSET_FILE, 64)
     recorded = int(text) if text and text.strip().isdigit() else None
     first = recorded if recorded is not None else (
@@ -5521,9 +5516,8 @@ def checkout_offset(ctx, movable, launching):
         ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
     else:
         ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
-                     ports=ports, file=OFFSET_FILE, folder=printable(
-                         ctx.system.process_cwds([taken.pid]).get(taken.pid)
-                         or ctx.out.text("folder_unknown")) if taken.pid else "?")
+                     ports=ports, file=OFFSET_FILE,
+                     folder=printable(process_folder(ctx, taken.pid)) if taken.pid else "?")
     return offset
 
 
@@ -5534,8 +5528,8 @@ def checkout_slot(path):
 
 
 def linked_worktree(folder):
-    """Whether `folder` is in a linked git worktree (its .git is a file naming the
-    main repository's), rather than in a repository's main checkout (or in none)."""
+    """Whether `folder` is in a linked git worktree (its .git is a file), not in a
+    repository's main checkout (or in none)."""
     while True:
         git = os.path.join(folder, ".git")
         if os.path.lexists(git):
@@ -5565,6 +5559,11 @@ def foreign_listeners(ctx):
     return foreign, own
 
 
+def process_folder(ctx, pid):
+    """The folder process `pid` runs in, or the words for an unknown one."""
+    return ctx.system.process_cwds([pid]).get(pid) or ctx.out.text("folder_unknown")
+
+
 def port_variable(name):
     """The variable that sets service `name`'s port (and tells services its port)."""
     return "PROCCLEAN_%s_PORT" % name.upper().replace("-", "_").replace(".", "_")
@@ -5582,9 +5581,8 @@ def launch_plan(service):
 
 
 def start_plan(ctx, service):
-    """Whether a service may be launched, said when not: (None, its launch plan:
-    folder, argv, the command as shown), or (an exit code, None): EXIT_FAILED when it
-    has no command or no folder, EXIT_OK for --dry-run (what would start was said)."""
+    """(None, the launch_plan) when a service may be launched; else (EXIT_FAILED: no
+    command or no folder, or EXIT_OK: --dry-run said what would start; None)."""
     if not service.command.strip():
         ctx.out.warn("no_command", svc=service.name)
         return EXIT_FAILED, None
@@ -5601,8 +5599,7 @@ def start_plan(ctx, service):
 
 def say_python(ctx, service, cwd):
     """With a venv active that is not the project's: which interpreter a Python
-    service runs with, and why (the project's own, or the active one, not the
-    project's, for want of one)."""
+    service runs with, and why."""
     if not os.environ.get("VIRTUAL_ENV") or "{python}" not in service.command:
         return
     python, key, values = python_toolchain(cwd)
@@ -5611,20 +5608,34 @@ def say_python(ctx, service, cwd):
                      why=toolchain_why(ctx.out, key, values))
 
 
-def claim_pidfile(ctx, service, pid):
-    """Write the service's pidfile naming `pid`: None, or what went wrong."""
+def write_pid(ctx, path, pid):
+    """Write a pidfile naming `pid`: None, or what went wrong."""
     try:
-        ctx.system.write_pidfile(service.pidfile, pid)
+        ctx.system.write_pidfile(path, pid)
     except OSError as exc:
-        return "cannot write %s: %s" % (service.pidfile, exc.strerror or exc)
+        return "cannot write %s: %s" % (path, exc.strerror or exc)
     return None
 
 
+def drop_pidfile(system, service):
+    """Remove a service's pidfile and its start record."""
+    system.remove_file(service.pidfile)
+    system.remove_file(service.pidfile + START_SUFFIX)
+
+
+def reap(child):
+    """Wait for a child that was stopped (KILL_WAIT at most)."""
+    try:
+        child.wait(timeout=KILL_WAIT)
+    except Exception:
+        pass
+
+
 def spawn_tracked(ctx, service, plan, env, piped=False):
-    """Start a service (`plan`: folder, argv) and write its pidfile naming the child:
-    (the child, the read end of its output pipe when `piped`, None), or (None, None,
-    what went wrong).  A child whose pidfile cannot be written is taken down again:
-    untracked, only its pattern could find it."""
+    """Start a service (`plan`: folder, argv) and write its pidfile: (the child, the
+    read end of its output pipe when `piped`, None), or (None, None, what went wrong).
+    A child whose pidfile cannot be written is taken down again: untracked, only its
+    pattern could find it."""
     cwd, argv = plan[:2]
     system = ctx.system
     try:
@@ -5634,7 +5645,7 @@ def spawn_tracked(ctx, service, plan, env, piped=False):
             child, fd = system.spawn(argv, cwd, service.logfile, env=env), None
     except OSError as exc:
         return None, None, "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
-    problem = claim_pidfile(ctx, service, child.pid)
+    problem = write_pid(ctx, service.pidfile, child.pid)
     if problem is not None:
         system.send_signal(child.pid, SIGKILL)
         child.wait()
@@ -5644,17 +5655,23 @@ def spawn_tracked(ctx, service, plan, env, piped=False):
     return child, fd, None
 
 
-def say_port_taken(ctx, service, holder):
-    """A service cannot start: `holder` (a PortHolder: port_facts) has its port.  Who
-    it is (PID, command, folder, what it is to the service) and how to free the port
-    or pick another."""
+def pid_list(targets):
+    return ", ".join(str(t.pid) for t in targets)
+
+
+def port_taken(ctx, service, found, listeners):
+    """Whether another process holds the service's port (said, with how to free it or
+    pick another); `found`: a Survey."""
+    holders = port_facts(ctx, service, listeners, found.table, found.running(service))
+    if not holders:
+        return False
+    holder = holders[0]
     if holder.pid is None:
         ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
     else:
         ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
                      cmd=printable(holder.listener.command or "?"),
-                     cwd=printable(ctx.system.process_cwds([holder.pid]).get(holder.pid)
-                                   or ctx.out.text("folder_unknown")))
+                     cwd=printable(process_folder(ctx, holder.pid)))
     if holder.kind in ("leftover", "container"):
         # Freed by `stop SERVICE` or by stopping the container, never by kill-port.
         ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
@@ -5664,6 +5681,13 @@ def say_port_taken(ctx, service, holder):
         # An editor forwarding the port, or a browser: kill-port leaves it alone, so
         # the hint does not offer it.
         say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
+    return True
+
+
+def say_log_tail(ctx, service, lines=LOG_TAIL_LINES):
+    """The last lines of a service's log, indented, on stderr (after why it failed)."""
+    for line in ctx.system.tail(service.logfile, lines):
+        ctx.out.line("    " + line, err=True)
 
 
 # ---------------------------------------------------------------------------
@@ -5694,8 +5718,7 @@ def cmd_start(ctx, services):
 
 def start_waves(services):
     """`services` (in start order) cut before each one that starts after another of
-    them: a wave is looked at and started, under its locks, once the services of the
-    waves before it that it starts after are ready."""
+    them: a wave starts once those it starts after are ready."""
     waves, names = [], set()
     for service in services:
         if not waves or any(name in names for name in service.after):
@@ -5705,17 +5728,40 @@ def start_waves(services):
     return waves
 
 
+def _wait_after(ctx, service, started):
+    """Wait until the services `service` starts after (of `started`) are ready, as
+    start --wait watches: False (said) when one failed or timed out.  A failure seen
+    is kept for the watch that reports it."""
+    deps = dict((launch.twin(), launch) for launch in started
+                if launch.service.name in service.after)
+    for twin, (key, values) in launch_outcomes(ctx, list(deps)):
+        if key == "ok":
+            continue
+        launch = deps[twin]
+        if launch.waits or key not in TIMEOUT_KEYS:
+            launch.known = (key, values)
+        if key in TIMEOUT_KEYS:
+            ctx.out.warn("after_timeout", svc=service.name, dep=twin.service.name,
+                         timeout=format_seconds(ctx.timeout))
+        else:
+            ctx.out.warn("after_failed", svc=service.name, dep=twin.service.name)
+        return False
+    return True
+
+
 def _start_services(ctx, services):
     """Start each service not running yet: (failed, [the StartWatch of each started])."""
     if not services:
         return False, []
     found = read_targets(ctx, services)
-    failed = False
-    started = []
+    failed, started = False, []
     for service in services:
-        blocked = _start_blocked(ctx, service, found)
-        if blocked is not None:
-            failed = failed or blocked
+        running = found.started(service)
+        if running:
+            ctx.out.say("already_running", svc=service.name, pids=pid_list(running))
+            continue
+        if port_taken(ctx, service, found, found.listeners):
+            failed = True
             continue
         code, plan = start_plan(ctx, service)
         if plan is None:
@@ -5723,39 +5769,29 @@ def _start_services(ctx, services):
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
-        entry = _launch(ctx, service, plan)
-        if entry is None:
+        launch = _launch(ctx, service, plan)
+        if launch is None:
             failed = True
         else:
-            started.append(entry)
+            started.append(launch)
     return failed, started
 
 
-def _start_blocked(ctx, service, found):
-    """Why a service is not started, said: None (it may start), False (it runs
-    already: done) or True (its port is taken: failed)."""
-    running = found.started(service)
-    if running:
-        ctx.out.say("already_running", svc=service.name,
-                    pids=", ".join(str(t.pid) for t in running))
-        return False
-    holders = port_facts(ctx, service, found.listeners, found.table, found.running(service))
-    if holders:
-        say_port_taken(ctx, service, holders[0])
-        return True
-    return None
-
-
 def _launch(ctx, service, plan):
-    """Spawn one service (or its supervisor) and write its pidfile: the Launch
-    `_watch_start` follows, or None (said) when it could not be started."""
+    """Spawn one service (or its supervisor) and write its pidfile: its StartWatch,
+    or None (said)."""
     cwd, argv, shown = plan
     if ctx.rotate:
         ctx.system.rotate_log(service.logfile)
     position = ctx.system.log_position(service.logfile)
     env = launch_env(ctx, service)
     if supervised(ctx, service):
-        argv, cwd = supervisor_argv(ctx, service, env)
+        # The supervisor: this same file, which runs the service as its child and
+        # restarts it when it crashes.
+        env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
+        argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
+                service.name] + ctx.passthrough
+        cwd = "."
     child, _, problem = spawn_tracked(ctx, service, (cwd, argv), env)
     if child is None:
         ctx.out.warn("start_error", svc=service.name, error=problem)
@@ -5766,31 +5802,20 @@ def _launch(ctx, service, plan):
     return StartWatch(ctx, service, child, shown, position)
 
 
-def supervisor_argv(ctx, service, env):
-    """(argv, folder) of a background supervisor: this same file, which starts the
-    service as its child and restarts it when it crashes; `env` gets what it needs."""
-    env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
-    return [sys.executable or "python3", os.path.abspath(__file__), "supervise",
-            service.name] + ctx.passthrough, "."
-
-
 def supervised(ctx, service):
-    """Whether start runs `service` under a supervisor: --supervise, `supervise = yes`
-    (or PROCCLEAN_<SERVICE>_SUPERVISE=yes), or restart of a supervised service."""
+    """Whether start runs `service` under a supervisor: --supervise, its `supervise`
+    setting, or restart of a supervised service."""
     return bool(ctx.supervise or service.supervise or service.name in ctx.keep_supervised)
 
 
 def start_waits_for(ctx, service):
-    """Whether start waits for `service` to listen and answer: --wait or `wait = yes`
-    (or PROCCLEAN_<SERVICE>_WAIT=yes), for a service with a port."""
+    """Whether start waits for `service` to listen and answer: --wait or its `wait`."""
     return bool(ctx.wait or service.wait) and service.port is not None
 
 
 def _watch_start(ctx, started):
-    """Watch fresh services together until each one's outcome is known (see StartWatch):
-    without --wait, it survived START_CHECK; with --wait, it listens and answers, or
-    it failed, or the timeout passed.  What failed is stopped again, with its log's
-    last lines.  False if any failed."""
+    """Watch fresh services until each one's outcome is known (StartWatch); what
+    failed is said, with its log's last lines, and stopped again.  False if any failed."""
     ok = True
     for launch, outcome in launch_outcomes(ctx, started):
         if outcome[0] == "ok":
@@ -5807,9 +5832,9 @@ TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
 
 
 def launch_outcomes(ctx, launches):
-    """Watch fresh services together (see StartWatch): yields (launch, outcome) as each
-    one's outcome is known, then (launch, its timeout) for those that wait and are
-    neither ready nor failed within --timeout."""
+    """Watch fresh services together: yields (launch, outcome) as each one's outcome
+    is known, then (launch, its timeout) for those that wait and are neither ready
+    nor failed within --timeout."""
     system = ctx.system
     begun = system.clock()
     pending = list(launches)
@@ -5834,12 +5859,12 @@ def launch_outcomes(ctx, launches):
 
 
 class StartWatch(object):
-    """A service start --wait (or start) watches: the outcome is known when the
-    service listens on its port and answers its health URL, or when a sign of
-    failure is seen: its process exited, its supervisor saw it exit, a worker in its
-    tree exited (<defunct>, the reloader's case) or its log says its start-up
-    failed while nothing listens (these two lasting FAILED_CONFIRM).  With `ready`
-    (a service others start after) it waits for its port as with --wait."""
+    """A fresh service start watches.  Without --wait it must survive START_CHECK;
+    with --wait (or `ready`: others start after it) it must listen and answer its
+    health URL, unless a sign of failure comes first: its process exited, its
+    supervisor saw it exit, a worker in its tree exited (<defunct>, the reloader's
+    case) or its log says its start-up failed while nothing listens (these two
+    lasting FAILED_CONFIRM)."""
 
     def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
@@ -5857,7 +5882,7 @@ class StartWatch(object):
         return StartWatch(self.ctx, self.service, self.child, self.shown, self.position, True)
 
     def poll(self):
-        """look() at this one service, with a fresh look at the machine."""
+        """look() with a fresh look at the machine."""
         table = self.ctx.system.process_table() if self.waits else None
         listening = set(l.port for l in port_listeners(self.ctx, [self.service]))
         return self.look(table, listening)
@@ -5922,16 +5947,15 @@ class StartWatch(object):
         """Say why, show the log's last lines, and stop what this start left."""
         ctx, service = self.ctx, self.service
         ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
-        for line in ctx.system.tail(service.logfile):
-            ctx.out.line("    " + line, err=True)
+        say_log_tail(ctx, service)
         if undo_start(ctx, service, self.child) and self.waits:
             ctx.out.warn("start_undone", svc=service.name, pidfile=service.pidfile)
 
 
 def undo_start(ctx, service, child):
-    """Stop what a failed start started (its process's tree and session, or a
-    supervisor and its service) and remove its pidfile; only while the pidfile still
-    names `child` (another start may have begun since).  Whether it did."""
+    """Stop what a failed start started (its tree and session, or a supervisor and
+    its service) and remove its pidfile, only while that still names `child`
+    (another start may have begun since).  Whether it did."""
     system = ctx.system
     with service_locks(ctx, [service]):
         if system.read_pidfile(service.pidfile).pid != child.pid:
@@ -5942,12 +5966,8 @@ def undo_start(ctx, service, child):
             stop_processes(ctx, targets, found.table,
                            lambda table, protected, fresh: session_roots(
                                table, child.pid, service, protected))
-        system.remove_file(service.pidfile)
-        system.remove_file(service.pidfile + START_SUFFIX)
-    try:
-        child.wait(timeout=KILL_WAIT)       # reap it
-    except Exception:
-        pass
+        drop_pidfile(system, service)
+    reap(child)
     return True
 
 
@@ -5964,38 +5984,31 @@ class _StopRequested(Exception):
     """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
 
 
-def _claim_service(ctx, service):
-    """A supervisor's start, under the service's lock: unless the service runs already
-    (or this is a dry run), its pidfile names the supervisor.  An exit code, or None
-    to go on supervising."""
-    found = read_targets(ctx, [service], warn=False)
-    running = found.running(service)
-    if running:
-        ctx.out.say("already_running", svc=service.name,
-                    pids=", ".join(str(t.pid) for t in running))
-        return EXIT_OK
-    code, plan = start_plan(ctx, service)
-    if plan is None:
-        return code
-    if ctx.rotate:
-        ctx.system.rotate_log(service.logfile)
-    problem = claim_pidfile(ctx, service, ctx.system.self_pid())
-    if problem is not None:
-        ctx.out.warn("start_error", svc=service.name, error=problem)
-        return EXIT_FAILED
-    return None
+class _GiveUp(Exception):
+    """The supervisor ends with this exit code (args[0])."""
 
 
 def cmd_supervise(ctx, services):
-    """Run one service in the foreground and restart it when it crashes (see
-    Supervisor)."""
+    """Run one service in the foreground and restart it when it crashes (Supervisor)."""
     if len(services) != 1:
         raise ProcCleanError("supervise takes exactly one service")
     service = services[0]
     with service_locks(ctx, [service]):
-        code = _claim_service(ctx, service)
-    if code is not None:
-        return code
+        # Unless the service runs already (or this is a dry run), its pidfile names
+        # the supervisor.
+        running = read_targets(ctx, [service], warn=False).running(service)
+        if running:
+            ctx.out.say("already_running", svc=service.name, pids=pid_list(running))
+            return EXIT_OK
+        code, plan = start_plan(ctx, service)
+        if plan is None:
+            return code
+        if ctx.rotate:
+            ctx.system.rotate_log(service.logfile)
+        problem = write_pid(ctx, service.pidfile, ctx.system.self_pid())
+        if problem is not None:
+            ctx.out.warn("start_error", svc=service.name, error=problem)
+            return EXIT_FAILED
     return Supervisor(ctx, service).run()
 
 
@@ -6010,9 +6023,8 @@ class Backoff(object):
         self.restarts = []          # when each restart was decided (clock)
 
     def next(self, now, started):
-        """The delay before the next restart of a child that started at `started`
-        and ended at `now`; None when the limit is reached (give up).  The restart's
-        number is then len(self.restarts)."""
+        """The delay before restarting a child that ran from `started` to `now`; None
+        when the limit is reached (give up).  len(self.restarts) numbers the restart."""
         if now - started >= STABLE_RUN:
             self.delay = BACKOFF_FIRST
         self.restarts = [t for t in self.restarts if now - t < 60.0]
@@ -6025,13 +6037,11 @@ class Backoff(object):
 
 
 class Supervisor(object):
-    """Runs one service as its child and restarts it: when it exits (not cleanly),
-    and when, having been healthy, it stays unhealthy (its own process not listening
-    on its port, its health URL failing, a worker <defunct>) for the service's
-    `unhealthy_after` seconds: the case of a reloader whose worker died.  Backoff
-    from 1 s doubling to 30 s; at most --max-restarts restarts a minute, then it
-    gives up with the log's last lines; a clean exit (0) ends supervision.  SIGTERM,
-    SIGINT or SIGHUP stop the service (through stop_processes) and the supervisor."""
+    """Runs one service as its child and restarts it (see Backoff) when it exits, not
+    cleanly, or when, having been healthy, it stays unhealthy (HealthWatch); past
+    --max-restarts a minute it gives up with the log's last lines; a clean exit (0)
+    ends supervision.  SIGTERM, SIGINT or SIGHUP stop the service (through
+    stop_processes) and the supervisor."""
 
     def __init__(self, ctx, service):
         self.ctx, self.service, self.system = ctx, service, ctx.system
@@ -6084,28 +6094,19 @@ class Supervisor(object):
             return 128 + request.args[0]        # ends by that signal (see exit_as)
         finally:
             if self.system.read_pidfile(self.service.pidfile).pid == self.me:
-                self.system.remove_file(self.service.pidfile)
-                self.system.remove_file(self.service.pidfile + START_SUFFIX)
+                drop_pidfile(self.system, self.service)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    def spawn(self):
-        self.interruptible = False
-        try:
-            self.child = self.system.spawn(self.argv, self.cwd, self.service.logfile,
-                                           new_session=False,
-                                           env=launch_env(self.ctx, self.service))
-        finally:
-            self.interruptible = not self.pending_stop
-        return self.child
 
     def run_child(self):
         """Start the child and wait until it ends or is stopped for being unhealthy:
         its exit status (UNHEALTHY_EXIT; 127 when it could not be started again), or
         _GiveUp(EXIT_FAILED) when the very first start fails."""
         service = self.service
+        self.interruptible = False
         try:
-            child = self.spawn()
+            self.child = self.system.spawn(self.argv, self.cwd, service.logfile,
+                                           new_session=False, env=launch_env(self.ctx, service))
         except OSError as exc:
             problem = "%s: %s" % (exc.filename or self.argv[0], exc.strerror or exc)
             if self.started is None:        # the very first start
@@ -6113,10 +6114,12 @@ class Supervisor(object):
                 self.save(state="exited")
                 raise _GiveUp(EXIT_FAILED)
             self.log("cannot restart %s: %s" % (service.name, problem))
-            child = None
+        finally:
+            self.interruptible = not self.pending_stop
         if self.pending_stop:
             raise _StopRequested(self.pending_stop[0])
         self.started = self.system.clock()
+        child = self.child
         if child is None:
             self.pid = "-"
             return 127
@@ -6159,28 +6162,23 @@ class Supervisor(object):
             self.save(state="exited")
             return EXIT_OK
         delay = self.backoff.next(system.clock(), self.started)
+        restarts = len(self.backoff.restarts)
         if delay is None:
-            return self.give_up(status)
+            self.log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
+                     % (service.name, self.pid, describe_exit(status), restarts))
+            self.save(state="gave-up")
+            self.ctx.out.warn("gave_up", svc=service.name, n=restarts,
+                              code=describe_exit(status))
+            if self.ctx.rotate:     # in the background, stderr is the log itself
+                say_log_tail(self.ctx, service)
+            return EXIT_FAILED
         self.log("%s PID %s exited (%s); restarting in %s (restart %d)"
-                 % (service.name, self.pid, describe_exit(status),
-                    format_seconds(delay), len(self.backoff.restarts)))
+                 % (service.name, self.pid, describe_exit(status), format_seconds(delay),
+                    restarts))
         self.save(state="backoff")
         system.sleep(delay)
         self.state["restarts"] += 1
         return None
-
-    def give_up(self, status):
-        service = self.service
-        restarts = len(self.backoff.restarts)
-        self.log("%s PID %s exited (%s); gave up after %d restart(s) within a minute"
-                 % (service.name, self.pid, describe_exit(status), restarts))
-        self.save(state="gave-up")
-        self.ctx.out.warn("gave_up", svc=service.name, n=restarts,
-                          code=describe_exit(status))
-        if self.ctx.rotate:     # in the background, stderr is the log itself
-            for line in self.system.tail(service.logfile):
-                self.ctx.out.line("    " + line, err=True)
-        return EXIT_FAILED
 
     def stop_child(self):
         """Stop the child's tree and session through the one stop pipeline."""
@@ -6190,10 +6188,10 @@ class Supervisor(object):
 
 class HealthWatch(object):
     """How supervise (and dev) watch a running child: healthy once its own process
-    listens on its port (when it has one), no worker of it exited (<defunct>) and
-    its health URL answers (when it has one, and `probe` asks it); once it was
-    healthy, unhealthy for the service's `unhealthy_after` seconds calls for a
-    restart: the case of a reloader whose worker died."""
+    listens on its port (when it has one), no worker of it exited (<defunct>) and its
+    health URL answers (when it has one, and `probe` asks it); once healthy,
+    unhealthy for the service's `unhealthy_after` seconds calls for a restart: the
+    case of a reloader whose worker died."""
 
     def __init__(self, ctx, service, probe=True):
         self.ctx, self.service, self.probe = ctx, service, probe
@@ -6204,8 +6202,8 @@ class HealthWatch(object):
 
     def look(self, pid, now):
         """None, or for how long the child `pid` has been unhealthy once that reaches
-        `unhealthy_after`.  Call it as often as you like: it looks only when due
-        (until healthy each SUPERVISE_POLL, then each SUPERVISE_PROBE)."""
+        `unhealthy_after`.  It looks only when due (each SUPERVISE_POLL until healthy,
+        then each SUPERVISE_PROBE)."""
         if self.next_look is not None and now < self.next_look:
             return None
         self.next_look = now + (SUPERVISE_PROBE if self.healthy else SUPERVISE_POLL)
@@ -6239,9 +6237,8 @@ class HealthWatch(object):
 
 
 def stop_tree(ctx, service, child, leader):
-    """Stop a child procclean launched, its tree and the session `leader` leads
-    (what it daemonized), through the one stop pipeline, and reap it: the targets,
-    each with its outcome."""
+    """Stop a child procclean launched, its tree and the session `leader` leads (what
+    it daemonized), through the one stop pipeline, and reap it: the targets."""
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
@@ -6250,15 +6247,8 @@ def stop_tree(ctx, service, child, leader):
         done, _ = stop_processes(ctx, plan_targets(
             table, [(table[child.pid], service, "child")], protected), table,
             lambda table, protected, fresh: session_roots(table, leader, service, protected))
-    try:
-        child.wait(timeout=KILL_WAIT)       # reap it; the stop saw it end
-    except Exception:
-        pass
+    reap(child)     # the stop saw it end
     return done
-
-
-class _GiveUp(Exception):
-    """The supervisor ends with this exit code (args[0])."""
 
 
 def supervisor_alive(ctx, service, table):
@@ -6308,13 +6298,10 @@ def ask_dev_restart(ctx, service, dev):
     if ctx.dry_run:
         ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
         return False
-    try:
-        ctx.system.write_pidfile(restart_request_path(service), ctx.system.self_pid())
-    except OSError as exc:
-        ctx.out.warn("start_error", svc=service.name, error="cannot write %s: %s"
-                     % (restart_request_path(service), exc.strerror or exc))
-        return False
-    return True
+    problem = write_pid(ctx, restart_request_path(service), ctx.system.self_pid())
+    if problem is not None:
+        ctx.out.warn("start_error", svc=service.name, error=problem)
+    return problem is None
 
 
 def await_dev_restarts(ctx, services, sessions, table):
@@ -6351,8 +6338,6 @@ def await_dev_restarts(ctx, services, sessions, table):
 # Command dev: the stack in one terminal
 # ---------------------------------------------------------------------------
 
-# -- dev: the whole stack in the foreground -------------------------------------------
-
 DEV_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92")
 RELAY_READ = 1 << 20        # bytes read from a service's pipe at once
 RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as it is
@@ -6362,8 +6347,6 @@ DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it a
 # does): after one of these, dev gives a `stop` from another terminal the time to
 # finish and remove the pidfile before calling it a crash.
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
-
-
 # Why a session ended that the log's last lines explain: a service exited, its
 # restarts gave up, or one that others start after failed on its way to ready.
 DEV_TAIL_KEYS = ("dev_exited", "gave_up", "start_log_failed", "start_worker_exited")
@@ -6386,9 +6369,9 @@ def dev_prefixes(names, colour):
 
 
 def relay_lines(prefix, data, pending, encoding="utf-8"):
-    """(the complete lines of `pending + data`, each with `prefix` in front, ready to
-    write; what is left of a line not ended yet).  Bytes that are not UTF-8 come out
-    escaped (\\xff); so does what the output's encoding cannot show."""
+    """(the complete lines of `pending + data`, each after `prefix`, ready to write;
+    the start of a line not ended yet).  Bytes that are not UTF-8, or that the output's
+    encoding cannot show, come out escaped (\\xff)."""
     data = pending + data       # (no copy while `pending` is empty)
     cut = data.rfind(b"\n")
     if cut < 0:
@@ -6502,8 +6485,8 @@ class Relay(object):
 
     def add(self, name, fd, log_fd, strip=False):
         """Relay a service's pipe from now on (the relay closes it at its end); with
-        `strip`, its logfile gets what it writes without escape sequences (the colours
-        it was asked for: the terminal shows them, the log should not hold them)."""
+        `strip`, its logfile gets it without escape sequences (the colours it was asked
+        for: the terminal shows them, the log should not hold them)."""
         with self.lock:
             self.added.append(_Stream(fd, log_fd, self.prefixes[name][0], strip))
         self.wake.wake()
@@ -6566,7 +6549,13 @@ class Relay(object):
         selector = selectors.DefaultSelector()
         selector.register(self.wake, selectors.EVENT_READ)
         try:
-            self._relay(selector)
+            while self._round(selector):
+                pass
+            batch = []
+            for stream in list(self.streams.values()):
+                selector.unregister(stream.fd)
+                self._end(stream, batch)
+            self._write(b"".join(batch))
         finally:
             selector.close()
         with self.lock:
@@ -6575,36 +6564,33 @@ class Relay(object):
         for item in queued:
             self._emit(*item)
 
-    def _relay(self, selector):
+    def _round(self, selector):
+        """One round: procclean's own lines, new pipes, one batch read; False when
+        closing and every pipe is closed or the time is up."""
         import selectors
-        while True:
-            with self.lock:
-                added, self.added = self.added, []
-                queued, self.queued = self.queued, []
-                closing = self.closing
-            for item in queued:
-                self._emit(*item)
-            for stream in added:
-                self.streams[stream.fd] = stream
-                selector.register(stream.fd, selectors.EVENT_READ, stream)
-            if closing is not None and (not self.streams or time.monotonic() >= closing):
-                break
-            timeout = None if closing is None else max(0.001, closing - time.monotonic())
-            batch = []
-            for key, _ in selector.select(timeout):
-                stream = key.data
-                if stream is None:
-                    self.wake.drain()
-                elif self._pump(stream, batch):
-                    selector.unregister(stream.fd)
-                    self._end(stream, batch)
-            if batch:
-                self._write(b"".join(batch))
+        with self.lock:
+            added, self.added = self.added, []
+            queued, self.queued = self.queued, []
+            closing = self.closing
+        for item in queued:
+            self._emit(*item)
+        for stream in added:
+            self.streams[stream.fd] = stream
+            selector.register(stream.fd, selectors.EVENT_READ, stream)
+        if closing is not None and (not self.streams or time.monotonic() >= closing):
+            return False
+        timeout = None if closing is None else max(0.001, closing - time.monotonic())
         batch = []
-        for stream in list(self.streams.values()):
-            selector.unregister(stream.fd)
-            self._end(stream, batch)
-        self._write(b"".join(batch))
+        for key, _ in selector.select(timeout):
+            stream = key.data
+            if stream is None:
+                self.wake.drain()
+            elif self._pump(stream, batch):
+                selector.unregister(stream.fd)
+                self._end(stream, batch)
+        if batch:
+            self._write(b"".join(batch))
+        return True
 
     def _pump(self, stream, batch):
         """Read what the pipe holds (up to RELAY_READ); True at its end."""
@@ -6653,14 +6639,11 @@ def _write_all(fd, data):
 
 
 class _RelayedStream(object):
-    """A Reporter's stdout or stderr during dev: written under the relay's lock."""
+    """A Reporter's stdout or stderr during dev: written by the relay's thread."""
 
     def __init__(self, relay, stream):
         self.relay, self.stream = relay, stream
         self.encoding = getattr(stream, "encoding", None)
-
-    def isatty(self):
-        return _isatty(self.stream)
 
     def write(self, text):
         self.relay.write_text(self.stream, text)
@@ -6668,41 +6651,16 @@ class _RelayedStream(object):
     def flush(self):
         pass
 
-    def fileno(self):
-        return self.stream.fileno()
-
 
 def dev_env(ctx, service, colour):
-    """A service's environment under dev: tagged; Python output unbuffered (it writes
-    to a pipe now); FORCE_COLOR=1 when dev shows colour (it sees a pipe, not the
-    terminal), unless NO_COLOR or FORCE_COLOR is set already."""
+    """A service's environment under dev: Python output unbuffered (it writes to a
+    pipe now); FORCE_COLOR=1 when dev shows colour (it sees a pipe, not the terminal),
+    unless NO_COLOR or FORCE_COLOR is set already."""
     env = launch_env(ctx, service)
     env.setdefault("PYTHONUNBUFFERED", "1")
     if colour and "NO_COLOR" not in env:
         env.setdefault("FORCE_COLOR", "1")
     return env
-
-
-def _wait_after(ctx, service, started):
-    """start: wait until the services `service` starts after are ready (those started
-    in this run, watched as start --wait watches); False (said) as soon as one failed,
-    or when one is not ready within the timeout.  A failure seen is kept for the watch
-    that reports it."""
-    deps = dict((launch.twin(), launch) for launch in started
-                if launch.service.name in service.after)
-    for twin, (key, values) in launch_outcomes(ctx, list(deps)):
-        if key == "ok":
-            continue
-        launch = deps[twin]
-        if launch.waits or key not in TIMEOUT_KEYS:
-            launch.known = (key, values)
-        if key in TIMEOUT_KEYS:
-            ctx.out.warn("after_timeout", svc=service.name, dep=twin.service.name,
-                         timeout=format_seconds(ctx.timeout))
-        else:
-            ctx.out.warn("after_failed", svc=service.name, dep=twin.service.name)
-        return False
-    return True
 
 
 def dev_precheck(ctx, services):
@@ -6713,25 +6671,23 @@ def dev_precheck(ctx, services):
     running = [(s, found.started(s)) for s in services if found.started(s)]
     if running and not ctx.replace:
         for service, targets in running:
-            pids = ", ".join(str(t.pid) for t in targets)
             dev = dev_session_of(ctx, service, found.table)
             if dev is not None:
-                ctx.out.warn("dev_running_dev", svc=service.name, pids=pids, dev=dev)
+                ctx.out.warn("dev_running_dev", svc=service.name, pids=pid_list(targets),
+                             dev=dev)
             else:
-                ctx.out.warn("dev_running", svc=service.name, pids=pids)
+                ctx.out.warn("dev_running", svc=service.name, pids=pid_list(targets))
         return EXIT_FAILED
-    running = [(s, found.running(s)) for s in services if found.running(s)]
+    running = [s for s in services if found.running(s)]
     if running and ctx.replace:     # what stop takes (leftovers on the ports too)
-        if cmd_stop(ctx, [s for s, _ in running]) != EXIT_OK:
+        if cmd_stop(ctx, running) != EXIT_OK:
             return EXIT_FAILED
         found = read_targets(ctx, services, warn=False)
     listeners = port_listeners(ctx, services)
     code = EXIT_OK
-    for service in [s for s in services if s.port is not None]:
-        for holder in port_facts(ctx, service, listeners, found.table,
-                                 found.running(service))[:1]:
+    for service in services:
+        if service.port is not None and port_taken(ctx, service, found, listeners):
             code = EXIT_FAILED
-            say_port_taken(ctx, service, holder)
     return code
 
 
@@ -6768,14 +6724,14 @@ def cmd_dev(ctx, services):
 
 
 def dev_path(service):
-    """The file that names the dev session running `service` (its procclean's PID):
-    backend.dev.pid beside backend.pid (a .gitignore's `*.pid` covers it)."""
+    """The file naming the procclean whose dev session runs `service`: backend.dev.pid
+    beside backend.pid (a .gitignore's `*.pid` covers it)."""
     return _beside_pidfile(service, ".dev")
 
 
 def restart_request_path(service):
-    """A restart of `service` asked from another terminal of the dev session that
-    runs it (backend.restart.pid, naming the asking procclean)."""
+    """A restart of `service` asked of its dev session from another terminal
+    (backend.restart.pid, naming the asking procclean)."""
     return _beside_pidfile(service, ".restart")
 
 
@@ -6887,11 +6843,6 @@ class DevSession(object):
             for path in (dev_path(entry.service), restart_request_path(entry.service)):
                 self.system.remove_file(path)
 
-    def sleep(self, seconds):
-        """Wait `seconds`, or less: a signal (a child's exit among them) wakes it."""
-        if self.selector.select(seconds):
-            self.wake.drain()
-
     def loop(self):
         while self.signum is None and self.failure is None:
             now = self.system.clock()
@@ -6907,7 +6858,9 @@ class DevSession(object):
             if all(e.state == "done" for e in self.entries):
                 return              # every service was stopped from another terminal
             busy = any(e.state in ("waiting", "exited", "backoff") for e in self.entries)
-            self.sleep(DEV_POLL if busy else DEV_IDLE)
+            # A signal (a child's exit among them) ends the wait at once.
+            if self.selector.select(DEV_POLL if busy else DEV_IDLE):
+                self.wake.drain()
 
     def take_requests(self):
         """A restart asked from another terminal (see cmd_restart): the service is
@@ -6961,10 +6914,13 @@ class DevSession(object):
             self.failure = (entry, outcome[0], dict(outcome[1], svc=service.name,
                                                     log=service.logfile))
             return False
+        self.now_ready(entry)
+        return True
+
+    def now_ready(self, entry):
         entry.ready = True
         if entry.service.port is not None:
             self.say_own(entry, "dev_listening", port=entry.service.port)
-        return True
 
     def spawn(self, entry):
         ctx, service = self.ctx, entry.service
@@ -6981,11 +6937,8 @@ class DevSession(object):
         entry.launch = StartWatch(ctx, service, child, shown, position, ready=True)
         entry.health = HealthWatch(ctx, service, probe=False)   # (a probe is a log line)
         if not entry.owned:
-            try:
-                self.system.write_pidfile(dev_path(service), self.system.self_pid())
-                entry.owned = True
-            except OSError:
-                pass    # other terminals cannot hand it a restart; the rest works
+            # Unowned, other terminals cannot hand it a restart; the rest works.
+            entry.owned = write_pid(ctx, dev_path(service), self.system.self_pid()) is None
         try:
             log_fd = self.system.open_log(service.logfile)
         except OSError:
@@ -7026,9 +6979,7 @@ class DevSession(object):
         bad = entry.health.look(entry.child.pid, now)
         trouble = entry.health.trouble
         if entry.health.healthy and not entry.ready:
-            entry.ready = True
-            if entry.service.port is not None:
-                self.say_own(entry, "dev_listening", port=entry.service.port)
+            self.now_ready(entry)
         if trouble is not None and trouble != was and (
                 entry.health.healthy or trouble[0] == "health_worker_exited"):
             self.say_own(entry, trouble[0], **trouble[1])
@@ -7072,17 +7023,13 @@ class DevSession(object):
             cmd_stop(ctx, [e.service for e in self.entries if e.child is not None])
         for entry in self.entries:
             if entry.child is not None:
-                try:
-                    entry.child.wait(timeout=KILL_WAIT)
-                except Exception:
-                    pass
+                reap(entry.child)
         self.relay.finish(1.0)
         if self.failure is not None:
             entry, key, values = self.failure
             ctx.out.warn(key, **values)
             if key in DEV_TAIL_KEYS:
-                for line in self.system.tail(entry.service.logfile, ctx.lines):
-                    ctx.out.line("    " + line, err=True)
+                say_log_tail(ctx, entry.service, ctx.lines)
             return EXIT_FAILED
         if self.signum is not None:
             return 128 + self.signum
@@ -7111,7 +7058,6 @@ def parse_since(text, now):
     """--since: the epoch time it names: a duration back from `now` (`90s`, `10m`,
     `1h30m`, `2d`, a bare number of seconds), a local time today (`14:05`,
     `14:05:30`) or a date and time (`2026-12-06 14:05`, ISO 8601 with a zone)."""
-    import calendar
     text = (text or "").strip()
     match = re.match(_SINCE_RE, text)
     if text and match and any(match.groups()):
@@ -7129,14 +7075,14 @@ def parse_since(text, now):
         raise ProcCleanError("invalid --since %r: expected a duration (90s, 10m, 1h30m, 2d), "
                              "a time today (14:05) or a date and time (2026-12-06 14:05)"
                              % text)
-    fields = [int(g) for g in match.groups()[:6]]
-    return _stamp_epoch(fields, match.group(7), calendar)
+    return _stamp_epoch([int(g) for g in match.groups()[:6]], match.group(7))
 
 
-def _stamp_epoch(fields, zone, calendar):
+def _stamp_epoch(fields, zone):
     """The epoch time of (year, month, day, hour, minute, second), local unless `zone`."""
     if zone is None:
         return time.mktime(tuple(fields) + (0, 0, -1))
+    import calendar
     epoch = calendar.timegm(tuple(fields) + (0, 0, 0))
     if zone != "Z":
         sign = -1 if zone[0] == "+" else 1
@@ -7150,7 +7096,6 @@ def log_line_times(lines, mtime):
     has one, else the next stamp below it, else the file's last change (`mtime`).  Most
     apps print no time on each line (uvicorn's access log): such lines count from the
     next time the log shows, so --since may show a few lines too many, never too few."""
-    import calendar
     own, day = [], None
     for line in lines:
         stamp = re.match(_LOG_DATETIME_RE, line)
@@ -7158,12 +7103,12 @@ def log_line_times(lines, mtime):
         if stamp:
             fields = [int(g) for g in stamp.groups()[:6]]
             day = fields[:3]
-            own.append(_stamp_epoch(fields, stamp.group(7), calendar))
+            own.append(_stamp_epoch(fields, stamp.group(7)))
         elif clock and day is not None:
             hour = int(clock.group(1)) % 12 + (12 if clock.group(4) == "PM" else 0) \
                 if clock.group(4) else int(clock.group(1))
             own.append(_stamp_epoch(day + [hour, int(clock.group(2)), int(clock.group(3))],
-                                    None, calendar))
+                                    None))
         else:
             own.append(None)
     latest, bound = [], mtime
@@ -7240,19 +7185,18 @@ def cmd_logs(ctx, services):
 
 
 def say_log_line(ctx, service, line, prefixes):
-    """A line of a log as it is (after its service's prefix, if `prefixes` has one);
-    with --json, a record naming the service."""
+    """A line of a log (after its service's prefix, if any); with --json, a record."""
     ctx.out.line(prefixes.get(service.name, ("",))[0] + line)
     ctx.out.add("lines", {"service": service.name, "line": line})
 
 
-def _follow_logs(ctx, services, prefixes, positions=None):
-    """logs -f: print what is appended to the logs (after `positions`: {name: (size,
-    inode)}, else their current ends) until Ctrl-C, a closed stdout, or a log turning
-    into something that is not a regular file (one line, exit 1)."""
-    positions = positions or {}
+def _follow_logs(ctx, services, prefixes, positions):
+    """logs -f: print what is appended to the logs (after `positions`, else their
+    current ends) until Ctrl-C, a closed stdout, or a log turning into something that
+    is not a regular file (one line, exit 1)."""
     followed = [[s, positions.get(s.name) or ctx.system.log_position(s.logfile), b""]
                 for s in services]
+    grep = ctx.log_filter and ctx.log_filter.grep
     try:
         while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
@@ -7265,14 +7209,11 @@ def _follow_logs(ctx, services, prefixes, positions=None):
                         "follow_failed", path=service.logfile, error=error_text(exc)),
                         EXIT_FAILED)
                 entry[1] = (offset, identity)
-                if data:
-                    lines = (pending + data).split(b"\n")
-                    entry[2] = lines.pop()
-                    for line in lines:
-                        line = printable(line)
-                        if ctx.log_filter is None or ctx.log_filter.grep is None \
-                                or ctx.log_filter.grep.search(line):
-                            say_log_line(ctx, service, line, prefixes)
+                lines = (pending + data).split(b"\n")
+                entry[2] = lines.pop()
+                for line in map(printable, lines):
+                    if grep is None or grep.search(line):
+                        say_log_line(ctx, service, line, prefixes)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED     # as tail -f: no error line, the end by SIGINT
     return EXIT_OK
@@ -7325,7 +7266,7 @@ def cmd_kill_port(ctx, ports):
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 
-def port_roots(system, services, listeners, listed_at, table, protected, viewers=VIEWERS):
+def port_roots(system, services, listeners, listed_at, table, protected, viewers):
     """The processes holding the ports (port -> Service) as roots, and the holders
     that cannot or must not be stopped: [(message key, port, pid)] (unseen,
     procclean's own, the user's editor or browser, a container runtime's proxy)."""
@@ -7343,7 +7284,6 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
             else:
                 roots.append((proc, service, "port"))
     return roots, problems
-
 
 # ---------------------------------------------------------------------------
 # Command doctor: the seed's troubleshooting guide
