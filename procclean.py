@@ -3503,11 +3503,8 @@ COLOURS = {"ok": "32", "kill": "33", "fail": "31", "warn": "33", "clean": "36", 
 def detect_language(option=None, environ=None):
     """en or zh: --lang, then PROCCLEAN_LANG, then the locale."""
     environ = os.environ if environ is None else environ
-    for value in (option, environ.get("PROCCLEAN_LANG")):
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = environ.get(name)
+    names = ("PROCCLEAN_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+    for value in [option] + [environ.get(name) for name in names]:
         if value:
             return "zh" if value.lower().startswith("zh") else "en"
     return "en"
@@ -4030,7 +4027,7 @@ def parse_seconds(text, what):
 
 def parse_count(text, what):
     try:
-        value = int(str(text).strip())
+        value = int(text)
     except ValueError:
         value = -1
     if value < 0:
@@ -4253,7 +4250,7 @@ def everywhere_for(ctx, service):
         return True
     if service.scope:
         return service.scope == "machine"
-    return bool(getattr(ctx.config, "everywhere", False))
+    return ctx.config.everywhere
 
 
 def read_targets(ctx, services, warn=True):
@@ -4923,16 +4920,16 @@ def report_outside(ctx, service, outsiders):
         ctx.out.say("outside_left", svc=service.name, items=outside_items(ctx.out, records))
 
 
-def outside_items(out, records, limit=OUTSIDE_SHOWN):
+def outside_items(out, records):
     """Matches left alone (outside_record's) in one short mention: PID, user and the
-    start of the command of the first `limit`, then how many more (show-processes and
+    start of the command of the first few, then how many more (show-processes and
     --json have each in full, with its folder)."""
     items = [out.text("outside_item", pid=r["pid"], user=r["user"] or "?",
                       folder=r["folder"] or out.text("folder_unknown"),
                       cmd=brief_command(r["command"], COMMAND_MENTIONED))
-             for r in records[:limit]]
-    if len(records) > limit:
-        items.append(out.text("outside_more", n=len(records) - limit))
+             for r in records[:OUTSIDE_SHOWN]]
+    if len(records) > OUTSIDE_SHOWN:
+        items.append(out.text("outside_more", n=len(records) - OUTSIDE_SHOWN))
     return ", ".join(items)
 
 
@@ -5034,11 +5031,8 @@ def _after_stop(ctx, service, found, targets, left, force):
             "PID %d %s" % (t.pid, LOGGED_OUTCOMES[t.outcome]) for t in targets))
     remove_files(ctx, paths)
     if not ctx.dry_run and not left:
-        try:
-            ctx.system.remove_file(state_path(service))
-            ctx.system.remove_file(service.pidfile + START_SUFFIX)
-        except ProcCleanError as exc:
-            ctx.out.line("procclean: %s" % printable(str(exc)), err=True)
+        ctx.system.remove_file(state_path(service))
+        ctx.system.remove_file(service.pidfile + START_SUFFIX)
 
 
 def cmd_clean(ctx, services):
@@ -5259,7 +5253,7 @@ def cmd_status(ctx, services):
     if ctx.watch is not None:
         return watch_status(ctx, services)
     records = status_snapshot(ctx, services)
-    ports = getattr(ctx.config, "ports", None)
+    ports = ctx.config.ports
     if ctx.json:
         import json
         ctx.out.data(json.dumps(dict({"services": records}, **(
@@ -10637,14 +10631,6 @@ config error, 3 status --check: a service is not running, 130 interrupted
 """
 
 
-class _ParserExit(Exception):
-    """--help: printed, then `main` returns `status`."""
-
-    def __init__(self, status, message):
-        Exception.__init__(self, message)
-        self.status = status
-
-
 class Options(object):
     """Parsed options: every option's value (None, False or [] when not given), the
     command and the names after it."""
@@ -10655,12 +10641,13 @@ class Options(object):
                     False if spec.kind == "flag" else None)
         self.command = None
         self.names = []
+        self.help = False
 
 
 class OptionSpec(object):
     __slots__ = ("flags", "dest", "kind", "metavar", "help", "choices", "const")
 
-    def __init__(self, flags, kind, metavar, help, choices=None, const=None):
+    def __init__(self, flags, kind="flag", metavar=None, help="", choices=None, const=None):
         self.flags = flags
         self.dest = flags[-1].lstrip("-").replace("-", "_")
         self.kind = kind            # flag, value, optional (value may be left out), append
@@ -10684,8 +10671,7 @@ class Parser(object):
         self.by_flag = {}
 
     def add(self, *flags, **kw):
-        spec = OptionSpec(flags, kw.get("kind", "flag"), kw.get("metavar"), kw.get("help", ""),
-                          kw.get("choices"), kw.get("const"))
+        spec = OptionSpec(flags, **kw)
         self.specs.append(spec)
         for flag in flags:
             self.by_flag[flag] = spec
@@ -10722,7 +10708,8 @@ class Parser(object):
                 word = self._split_short(word, words, i)
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
-                raise _ParserExit(0, self.format_help())
+                options.help = True     # as argparse: the help, whatever comes after
+                return options, []
             spec = self.lookup(flag)
             if spec is None:
                 extra.append(word)
@@ -10852,7 +10839,7 @@ def version_text():
     try:
         with open(os.path.abspath(__file__), "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:12]
-    except (OSError, NameError):
+    except OSError:
         digest = "unknown"
     return "procclean %s (sha256 %s)" % (__version__, digest)
 
@@ -11014,6 +11001,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         _guard_interrupts(False)        # from here Ctrl-C is caught below
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
+        if args.help:
+            plain.data(parser.format_help().rstrip("\n"))
+            return EXIT_OK
         for word in extra:
             raise ProcCleanError("unrecognized option %r" % word)
         if args.version:
@@ -11024,9 +11014,6 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
             raise ProcCleanError("no command given (try --help)")
         lang = detect_language(args.lang, environ)
         return run(args, system, stdout, stderr, environ)
-    except _ParserExit as exc:
-        plain.data(exc.args[0].rstrip("\n"))
-        return exc.status
     except ProcCleanError as exc:
         _error_line(stderr, str(exc))
         return exc.code
