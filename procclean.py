@@ -1045,30 +1045,29 @@ def _escaped_char(c):
         "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code
 
 
-def _valid_pid(pid):
-    # A ps printing garbage must not put -7 or 10**20 in the table.
-    return 0 <= pid <= 2 ** 31 - 1
+def _row_pids(fields):
+    """(pid, ppid) of a ps row (ppid None where ps shows none), or None unless both are
+    PIDs: a ps printing garbage must not put -7 or 10**20 in the table."""
+    try:
+        pids = (int(fields["pid"]), int(fields["ppid"]) if "ppid" in fields else None)
+    except ValueError:
+        return None
+    return pids if all(p is None or 0 <= p <= 2 ** 31 - 1 for p in pids) else None
 
 
 def parse_duration(text):
     """ps time formats (`[[dd-]hh:]mm:ss[.xx]`) to seconds; None when unreadable."""
-    text = text.strip()
-    days = 0
-    if "-" in text:
-        day_text, _, text = text.partition("-")
-        if not day_text.isdigit():
-            return None
-        days = int(day_text)
-    parts = text.split(":")
+    days, dash, clock = text.strip().rpartition("-")
+    parts = clock.split(":")
+    if len(parts) > 3 or dash and not days.isdigit():
+        return None
     try:
         seconds = 0.0
         for part in parts:
             seconds = seconds * 60 + float(part)
     except ValueError:
         return None
-    if len(parts) > 3:
-        return None
-    return days * 86400 + seconds
+    return int(days or 0) * 86400 + seconds
 
 
 def parse_ps_ef(text):
@@ -1102,17 +1101,12 @@ def parse_ps_ef(text):
         fields = dict(zip(left, tokens))
         fields.update(zip(right, tokens[len(left) + width:n_before]))
         command = line[spans[n_before][0]:] if len(tokens) > n_before else ""
-        try:
-            pid = int(fields["pid"])
-            ppid = int(fields["ppid"]) if "ppid" in fields else None
-        except ValueError:
-            continue
-        if not _valid_pid(pid) or ppid is not None and not _valid_pid(ppid):
-            continue
-        cpu = parse_duration(fields["time"]) if "time" in fields else None
-        zombie = command.endswith("<defunct>")
-        processes.append(Process(pid, ppid, fields.get("user"), command, zombie=zombie,
-                                 cpu_seconds=cpu, line=line))
+        pids = _row_pids(fields)
+        if pids is not None:
+            cpu = parse_duration(fields["time"]) if "time" in fields else None
+            processes.append(Process(pids[0], pids[1], fields.get("user"), command,
+                                     zombie=command.endswith("<defunct>"),
+                                     cpu_seconds=cpu, line=line))
     return processes, "ppid" in header
 
 
@@ -1136,47 +1130,32 @@ def _stime_width(tokens, first, right, time_index):
 PS_O_FIELDS = ("user", "pid", "ppid", "stat", "etime", "time", "rss", "args")
 
 
-_PS_O_HEADERS = {"PID": "pid", "PPID": "ppid", "USER": "user", "UID": "user",
-                 "STAT": "stat", "S": "stat", "ELAPSED": "etime", "ETIME": "etime",
-                 "TIME": "time", "RSS": "rss", "%CPU": "pcpu", "COMMAND": "args",
-                 "ARGS": "args", "CMD": "args"}
-
-
 def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
-    """Parse `ps -o f1=,f2=,...,args=` output: one word a field, args the rest.
-
-    With `fields` None the first line is a header naming them (`ps -o pid,ppid,...`).
-    """
-    lines = decode_bytes(text).splitlines()
-    if fields is None:
-        if not lines:
-            return []
-        fields = [_PS_O_HEADERS.get(name.upper(), name.lower()) for name in lines[0].split()]
-        lines = lines[1:]
+    """Parse `ps -o f1=,f2=,...,args=` output (no header): one word a field, args the
+    rest."""
     n = len(fields) - 1
     processes = []
-    for line in lines:
+    for line in decode_bytes(text).splitlines():
         parts = line.split(None, n)
         if len(parts) < n:
             continue
         values = dict(zip(fields, parts))
         command = parts[n] if len(parts) > n else ""
         try:
-            pid = int(values["pid"])
-            ppid = int(values["ppid"]) if "ppid" in values else None
             rss = int(values["rss"]) if "rss" in values else None
         except ValueError:
             continue
-        if not _valid_pid(pid) or ppid is not None and not _valid_pid(ppid):
+        pids = _row_pids(values)
+        if pids is None:
             continue
         elapsed = parse_duration(values["etime"]) if "etime" in values else None
         start = now - elapsed if (now is not None and elapsed is not None) else None
         zombie = "Z" in values.get("stat", "") or command.endswith("<defunct>")
         user = values.get("user")
         processes.append(Process(
-            pid, ppid, user, command, zombie=zombie, start=start, elapsed=elapsed,
+            pids[0], pids[1], user, command, zombie=zombie, start=start, elapsed=elapsed,
             cpu_seconds=parse_duration(values["time"]) if "time" in values else None,
-            rss_kb=rss, line="%s %d %s %s" % (user, pid, ppid, command)))
+            rss_kb=rss, line="%s %d %s %s" % (user, pids[0], pids[1], command)))
     return processes
 
 
@@ -1274,14 +1253,10 @@ def parse_lsof_fields(text):
             command = None
         elif tag == "c":
             command = value
-        elif tag == "f":
-            kind = None
-        elif tag == "t":
-            kind = value
+        elif tag in "ft":
+            kind = value if tag == "t" else None
         elif tag == "n" and pid is not None:
-            if "->" in value:
-                continue
-            host, port = _split_host_port(value)
+            host, port = (None, None) if "->" in value else _split_host_port(value)
             if port is not None:
                 host, family = _lsof_address(host, kind)
                 listeners.append(Listener(port, host, family, pid, command))
@@ -1365,9 +1340,7 @@ def parse_ss(text):
             if tokens[0] not in ("LISTEN", "UNCONN"):
                 continue
             tokens = tokens[1:]
-        if len(tokens) < 3:
-            continue
-        host, port = _split_host_port(tokens[2])
+        host, port = _split_host_port(tokens[2]) if len(tokens) >= 3 else (None, None)
         if port is None:
             continue
         if host == "*":
@@ -1389,10 +1362,8 @@ def parse_sockstat(text):
                                                            or tokens[-5] == "?"):
             continue
         proto, local = tokens[-3], tokens[-2]
-        if not proto.startswith("tcp"):
-            continue
         host, port = _split_host_port(local)
-        if port is None:
+        if port is None or not proto.startswith("tcp"):
             continue
         family = "ipv4" if proto == "tcp4" else "ipv6"
         if host == "*":
@@ -1402,41 +1373,21 @@ def parse_sockstat(text):
     return listeners
 
 
-def _hex_to_ipv4(word):
-    value = int(word, 16)
-    return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))
-
-
-def _hex_to_ipv6(text):
-    # Four 32-bit words, each in host (little-endian) byte order.
-    raw = b"".join(int(text[i:i + 8], 16).to_bytes(4, "little") for i in range(0, 32, 8))
-    groups = [raw[i] << 8 | raw[i + 1] for i in range(0, 16, 2)]
-    if groups[:5] == [0, 0, 0, 0, 0] and groups[5] == 0xFFFF:
-        return "::ffff:%d.%d.%d.%d" % tuple(raw[12:16])
-    # The first longest run of two or more zero groups becomes `::` (RFC 5952).
-    best = (0, 0)
-    for i in range(8):
-        j = i
-        while j < 8 and groups[j] == 0:
-            j += 1
-        if j - i > best[1] - best[0]:
-            best = (i, j)
-    words = ["%x" % g for g in groups]
-    if best[1] - best[0] >= 2:
-        return ":".join(words[:best[0]]) + "::" + ":".join(words[best[1]:])
-    return ":".join(words)
-
-
 def parse_proc_net_tcp(text, family="ipv4"):
-    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode)."""
+    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode).
+    An address is 32-bit words in host byte order, written as inet_ntop writes it (as
+    the netlink reader does: RFC 5952's `::`, `::ffff:127.0.0.1`)."""
+    import _socket
     sockets = []
     for line in decode_bytes(text).splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != "0A":
             continue
         address_hex, _, port_hex = fields[1].partition(":")
-        ipv6 = family == "ipv6" or len(address_hex) == 32
-        address = _hex_to_ipv6(address_hex) if ipv6 else _hex_to_ipv4(address_hex)
+        raw = b"".join(int(address_hex[i:i + 8], 16).to_bytes(4, sys.byteorder)
+                       for i in range(0, len(address_hex), 8))
+        ipv6 = family == "ipv6" or len(raw) == 16
+        address = _socket.inet_ntop(_socket.AF_INET6 if ipv6 else _socket.AF_INET, raw)
         sockets.append((int(port_hex, 16), address, int(fields[9])))
     return sockets
 
