@@ -1558,12 +1558,6 @@ def is_viewer(proc, viewers=VIEWERS):
         re.search(DEBUGGERS_RE, os.path.normpath(head)) is None
 
 
-def is_users_app(proc, viewers=VIEWERS):
-    """An editor, pager, viewer or browser: the user's work is in there, so it is
-    never a target because it holds a service's port (an editor forwarding :8000)."""
-    return is_viewer(proc, viewers) or is_browser(proc)
-
-
 def is_browser(proc):
     """A web browser's window, not a headless one (a test's): by its program name, or
     on macOS by its app bundle."""
@@ -1588,10 +1582,11 @@ def proxy_target(command):
 def port_exempt(proc, viewers=VIEWERS):
     """Why a process is never a target of a port rule (stop's, force-clean's,
     kill-port's), None when it may be: "container" (a container runtime's proxy),
-    "viewer" (the user's editor, viewer or browser: is_users_app)."""
+    "viewer" (the user's editor, viewer or browser: the user's work is in there, even
+    when it holds a service's port, as an editor forwarding :8000 does)."""
     if is_container_proxy(proc):
         return "container"
-    return "viewer" if is_users_app(proc, viewers) else None
+    return "viewer" if is_viewer(proc, viewers) or is_browser(proc) else None
 
 
 def containers_publishing(text, port):
@@ -1602,12 +1597,9 @@ def containers_publishing(text, port):
     found = []
     for line in text.splitlines():
         fields = line.split("\t")
-        if len(fields) < 4:
-            continue
-        for low, high in re.findall(r":(\d+)(?:-(\d+))?->", fields[3]):
-            if int(low) <= port <= int(high or low):
-                found.append(tuple(fields[:3]))
-                break
+        if len(fields) >= 4 and any(int(low) <= port <= int(high or low) for low, high
+                                    in re.findall(r":(\d+)(?:-(\d+))?->", fields[3])):
+            found.append(tuple(fields[:3]))
     return found
 
 
