@@ -221,6 +221,7 @@ FREEZE_WAIT = 0.5
 # (through setsid, double forks and renames): the project's folder and the service.
 TAG_PROJECT = "PROCCLEAN_PROJECT"
 TAG_SERVICE = "PROCCLEAN_SERVICE"
+_TAG_BYTES = TAG_PROJECT.encode("ascii")    # searched for in every environment read
 # Beside each pidfile procclean writes, the start of the process it names (JSON): a
 # file's mtime comes from a coarse clock and a file system's timestamp granularity
 # (1 s on some ext4 images, 2 s on FAT) and can read earlier than that start.  The
@@ -1160,23 +1161,27 @@ def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
 
 
 def parse_proc_stat(data):
-    """A ProcStat from the bytes of /proc/PID/stat.
+    """A ProcStat from the bytes of /proc/PID/stat (see proc_stat_values)."""
+    return ProcStat(*proc_stat_values(data))
+
+
+def proc_stat_values(data):
+    """ProcStat's fields, in its order, from the bytes of /proc/PID/stat: a tuple,
+    which the table's read of every process unpacks without building a ProcStat.
 
     comm may hold spaces and parentheses: it is everything between the first '('
     and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
     pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22
     (clock ticks after boot), rss 24 (pages).
     """
-    # (Runs once per process of the table: bytes decoded here directly, not through
-    # decode_bytes.)
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
-    fields = tail.split()
-    return ProcStat(int(pid_text), comm.decode("utf-8", "surrogateescape"),
-                    fields[0].decode("ascii", "replace"),
-                    int(fields[1]), int(fields[2]), int(fields[3]),
-                    int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
-                    int(fields[6]), int(fields[5]), int(fields[17]))
+    fields = tail.split(None, 22)       # up to rss; the 30 fields after it stay one
+    return (int(pid_text), comm.decode("utf-8", "surrogateescape"),
+            fields[0].decode("ascii", "replace"),
+            int(fields[1]), int(fields[2]), int(fields[3]),
+            int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21]),
+            int(fields[6]), int(fields[5]), int(fields[17]))
 
 
 def proc_command(cmdline, comm, state):
@@ -1282,7 +1287,7 @@ def parse_lsof_cwd(text):
 def tag_in_environ(environ):
     """(project, service) from a process's environment as /proc/PID/environ holds it
     (NUL-separated NAME=value bytes); None when it carries no tag."""
-    if TAG_PROJECT.encode("ascii") not in environ:
+    if _TAG_BYTES not in environ:
         return None             # most processes: one fast search, nothing copied
     values = {}
     data = b"\0" + environ
@@ -1449,9 +1454,10 @@ def parse_inet_diag(data, inet_ntop):
 def children_map(table):
     """PPID -> list of child PIDs, in PID order."""
     kids = {}
-    for proc in sorted(table.values(), key=lambda p: p.pid):
-        if proc.ppid is not None:
-            kids.setdefault(proc.ppid, []).append(proc.pid)
+    for pid in sorted(table):           # (ints sort in C: no key function per process)
+        ppid = table[pid].ppid
+        if ppid is not None:
+            kids.setdefault(ppid, []).append(pid)
     return kids
 
 
@@ -1532,10 +1538,11 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
 def session_members(table):
     """Session or process group ID -> PIDs in it (where the table knows them)."""
     members = {}
-    for proc in sorted(table.values(), key=lambda p: p.pid):
+    for pid in sorted(table):
+        proc = table[pid]
         for ident in set((proc.sid, proc.pgid)):
             if ident is not None and ident > 1:
-                members.setdefault(ident, []).append(proc.pid)
+                members.setdefault(ident, []).append(pid)
     return members
 
 
@@ -1997,13 +2004,15 @@ class _Linux(object):
 
     def _read_proc_entry(self, proc_fd, name, clock):
         """One Process from /proc/NAME (None if it exited while we looked), its tag
-        remembered (see read_tags and process_tags)."""
+        remembered (see read_tags and process_tags).  (Once per process of the
+        machine: stat's values are unpacked, no ProcStat built.)"""
         hz, page_kb, boot, now, euid = clock
         try:
             stat, uid = _read_small(name + "/stat", proc_fd, owner=True)
-            fields = parse_proc_stat(stat)
-            key = (fields.pid, fields.start_ticks)
-            if fields.flags & PF_KTHREAD:
+            (pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
+             flags) = proc_stat_values(stat)[:10]
+            key = (pid, start_ticks)
+            if flags & PF_KTHREAD:
                 # A kernel thread has no command line (ps shows [comm]) and no
                 # environment: a third of a laptop's processes, two reads saved each.
                 cmdline = b""
@@ -2011,22 +2020,20 @@ class _Linux(object):
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
-                    self._tags[key] = self._read_tag(proc_fd, name, fields.state in "ZX",
-                                                     uid, euid)
+                    self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid, euid)
         except (OSError, ValueError, IndexError):
             return None         # gone while we looked (hot loop: no quietly here)
-        command = proc_command(cmdline, fields.comm, fields.state)
+        command = proc_command(cmdline, comm, state)
         user = self._users.get(uid) or self.user_name(uid)
         # Patterns see the command as `ps -ef` prints it: control characters (a
         # newline inside an argument) as `?`, so `.*` spans them as grep's did.
         shown = command if command.isprintable() else command.translate(_CONTROL_AS_PS)
-        start = boot + fields.start_ticks / hz
+        start = boot + start_ticks / hz
         # (By position: once per process of the machine, keywords cost.)
         return Process(
-            fields.pid, fields.ppid, user, command, fields.state in "ZX", start,
-            max(0.0, now - start), fields.cpu_ticks / hz, fields.rss_pages * page_kb,
-            "%s %s %d %s" % (user, name, fields.ppid, shown), uid, fields.sid,
-            fields.pgid, fields.start_ticks)
+            pid, ppid, user, command, state in "ZX", start, max(0.0, now - start),
+            cpu_ticks / hz, rss_pages * page_kb, "%s %s %d %s" % (user, name, ppid, shown),
+            uid, sid, pgid, start_ticks)
 
     def _read_tag(self, proc_fd, name, zombie, uid, euid):
         """The tag in /proc/NAME/environ.  The table's pass reads it right after the
@@ -2056,17 +2063,20 @@ class _Linux(object):
         # turn read_tags off and do not call this: one open and read per process
         # saved.  Those the table's pass did not read (read_tags off) are read here.
         euid = self.euid()
+        cache = self._tags
         tags = {}
         proc_fd = None
         try:
             for pid, proc in table.items():
-                if proc.identity not in self._tags:
+                key = proc.identity
+                tag = cache.get(key, False)         # False: not read yet
+                if tag is False:
                     if proc_fd is None:
                         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-                    self._tags[proc.identity] = self._read_tag(proc_fd, str(pid), proc.zombie,
-                                                               proc.uid, euid)
-                if self._tags[proc.identity] is not None:
-                    tags[pid] = self._tags[proc.identity]
+                    tag = cache[key] = self._read_tag(proc_fd, str(pid), proc.zombie,
+                                                      proc.uid, euid)
+                if tag is not None:
+                    tags[pid] = tag
         finally:
             if proc_fd is not None:
                 os.close(proc_fd)
