@@ -7237,17 +7237,14 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
 # ---------------------------------------------------------------------------
 
 class Finding(object):
-    """Something that needs action, kept as message keys and rendered in the chosen
-    language when printed: what (key, values), the fix (key, values), and the fix
-    `doctor --fix` may apply itself (("remove", path) or ("stop", service, processes))."""
+    """Something that needs action, as message keys rendered in the chosen language when
+    printed: what (key, values), the fix (key, values), and the fix `doctor --fix` may
+    apply itself: ("remove", path) or ("stop", service, processes)."""
 
     __slots__ = ("key", "values", "fix", "action")
 
     def __init__(self, key, values, fix, action=None):
-        self.key = key
-        self.values = values
-        self.fix = fix
-        self.action = action
+        self.key, self.values, self.fix, self.action = key, values, fix, action
 
     def text(self, out):
         return out.text(self.key, **self.values).lstrip()
@@ -7256,8 +7253,7 @@ class Finding(object):
         return out.text(self.fix[0], **self.fix[1])
 
     def record(self, out):
-        """As --json shows it: what, the fix (`command` when it is one to run), and
-        whether `doctor --fix` applies it itself."""
+        """As --json shows it (`command`: the fix when it is one to run)."""
         return {"finding": self.key, "text": self.text(out), "values": self.values,
                 "fix": self.fix_text(out), "command": self.fix[1].get("cmd"),
                 "fixable": self.action is not None}
@@ -7361,8 +7357,8 @@ def _python_as_started(program, cwd):
 
 
 def check_imports(service, cwd, argv):
-    """For a command run by a Python interpreter ({python}, or python3 ...): the
-    modules it needs that this interpreter cannot import, with how to install them."""
+    """The modules a command run by Python ({python}, python3 ...) needs that its
+    interpreter cannot import, with how to install them."""
     if "{python}" in service.command:
         python, how, values = python_toolchain(cwd)
     elif re.match(r"^python[\d.]*$", os.path.basename(argv[0])):
@@ -7502,16 +7498,15 @@ def _port_fix(service, holder, hints):
     return ("d_move_fix" if follows else "d_by_hand", values)
 
 
-def check_makefile(hints, folder="."):
+def check_makefile(hints):
     """A PROCCLEAN in the project's Makefile that does not run this file (every make
     target would fail: the root line copied into a repo that keeps procclean in tools/)."""
-    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
-    values = re.findall(_PROCCLEAN_VAR_RE, _read_text(os.path.join(folder, name)) or "",
-                        re.M) if name else []
-    if not values or runs_this_file(values[-1][1].strip(), folder):
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), None)
+    values = re.findall(_PROCCLEAN_VAR_RE, _read_text(name) or "", re.M) if name else []
+    if not values or runs_this_file(values[-1][1].strip()):
         return []
     return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
-                                   "path": procclean_path(folder)},
+                                   "path": procclean_path()},
                     _run_fix("%s init --makefile --replace" % hints.prog))]
 
 
@@ -7618,6 +7613,8 @@ APP_MODULES = ("main", "app", "asgi", "server", "api", "application", "wsgi", "r
 WORKER_MODULES = ("celery", "celery_app", "worker", "tasks")
 PY_MARKERS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "uv.lock",
               "poetry.lock", "manage.py")
+DEPS_FILES = ("pyproject.toml", "requirements.txt", "Pipfile")
+PS_MADE = "made to match the command as ps shows it"      # the source of a pattern init made
 # Folders that hold no app (tests, migrations, environments, assets).
 SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic", "venv", "env",
                        "static", "templates", "docs", "scripts", "dist", "build",
@@ -7627,7 +7624,7 @@ DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md"
 ASGI_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar)\s*\("
 FLASK_RE = r"(?m)^(?:(\w+)\s*(?::[^=\n]*)?=\s*(?:flask\.)?Flask\s*\(|def (create_app|make_app)\()"
 CELERY_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\("
-WEB_FRAMEWORKS = ("fastapi", "flask", "django", "starlette", "litestar", "quart")
+WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart")
 # A command line that runs a Python web server or worker, as a README or a task table
 # writes it (after `cd X &&` and VAR=value).
 PY_RUNNER = r"(?:(?:uv|poetry|pipenv|pdm|rye|hatch) run\s+)?(?:python[0-9.]*\s+-m\s+)?"
@@ -7669,18 +7666,10 @@ def _read_text(path, limit=262144):
 
 
 class FoundService(object):
-    """A service `init` found in the repo, as procclean.ini will say it.
-
-    name     the service's name (its section in procclean.ini; `start-NAME` in make)
-    fields   {field: text} for the fields init decided (any of ALL_FIELDS); a field
-             left out keeps its default (default_fields), and render_config writes
-             only the values that differ from it
-    sources  {field: where its value came from, as a user finds it again}, e.g.
-             "api/pyproject.toml [tool.uv]", "Procfile line 2", "Makefile:14
-             (start-worker)"; a field without one is credited to `what`
-    what     one line saying what was found, e.g. "api/app/main.py (FastAPI app,
-             run as uvicorn app.main:app)"
-    """
+    """A service `init` found, as procclean.ini will say it: `fields` {field: text} init
+    decided (the others keep default_fields), `sources` {field: where its value came from,
+    as a user finds it again: "Procfile line 2", "Makefile:14 (start-worker)"}, `what` one
+    line saying what was found (credited with a field that has no source)."""
 
     __slots__ = ("name", "fields", "sources", "what")
 
@@ -7706,31 +7695,23 @@ class FoundService(object):
         return self.sources.get(field) or self.what
 
 
-class Missing(object):
-    """A service the repo seems to have and init did not find: what suggests it
-    (message key, values), what init looked for (key, values), and a procclean.ini
-    section to paste (a FoundService)."""
-
-    def __init__(self, hint, looked, section):
-        self.hint, self.looked, self.section = hint, looked, section
-
-
 def detect_project(folder=".", missing=None):
     """What `init` finds: a list of FoundService.  A Procfile.dev (else Procfile) gives
     a service per entry; the layout adds the backend, frontend and worker it lacks.
-    `missing`, a list, gets a Missing for each service the repo seems to have and
-    init did not find."""
+    `missing`, a list, gets (hint, looked, section) for each service the repo seems to
+    have and init did not find: what suggests it and what init looked for (message key,
+    values), and a procclean.ini section to paste (a FoundService)."""
     missing = [] if missing is None else missing
     found = _procfile_services(folder)
     commands = " ".join(s.fields.get("command", "") for s in found)
-    kinds = (("backend", SERVER_RE, _detect_backend),
-             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng ",
-              _detect_frontend),
-             ("worker", WORKER_RE, _detect_worker))
-    for name, covered, detect in kinds:
+    kinds = (("backend", SERVER_RE),
+             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng "),
+             ("worker", WORKER_RE))
+    for name, covered in kinds:
         if found and re.search(covered, commands):
             continue            # the Procfile runs one already
-        service = detect(folder, missing)
+        service = _detect_frontend(folder, missing) if name == "frontend" else \
+            _detect_python(folder, missing, name)
         if service is not None and not any(s.name == service.name for s in found):
             found.append(service)
     return found
@@ -7761,7 +7742,7 @@ def _package_dirs(root, top):
     return subs[:64]
 
 
-def _app_files(folder, base, modules=APP_MODULES):
+def _app_files(folder, base, modules):
     """The files of the Python project at `base` that may define an app, best first:
     base/main.py ..., then base/PKG/main.py ..., base/src/PKG/main.py ..."""
     root = os.path.join(folder, base)
@@ -7801,8 +7782,7 @@ def _with_others(folder, named, marker):
 
 
 def _python_bases(folder):
-    """The folders of BACKEND_DIRS (and other Python projects of the repo) that hold a
-    Python project or app, in order."""
+    """The folders of BACKEND_DIRS and the repo's other Python projects that hold one."""
     bases = []
     for base in _with_others(folder, BACKEND_DIRS, PY_MARKERS):
         root = os.path.join(folder, base)
@@ -7810,18 +7790,15 @@ def _python_bases(folder):
             continue
         # app/ is the root project's package unless it is a project of its own
         if base == "." or any(os.path.exists(os.path.join(root, m)) for m in PY_MARKERS) \
-                or (base != "app" and _app_files(folder, base)):
+                or (base != "app" and _app_files(folder, base, APP_MODULES)):
             bases.append(base)
     return bases
 
 
 def pattern_for(command):
-    """A pattern that finds what `command` starts in a `ps -ef` line: its program
-    (after runners such as `uv run`, `{python} -m`, `npx`; a script after python) and
-    up to three of the words that follow it (a module:app, a subcommand), without
-    ports, hosts or flags that ps may show otherwise.  `uv run uvicorn app.main:app
-    --port {port}` -> the line `.../python .../uvicorn app.main:app --port 8001`:
-    `uvicorn app\\.main:app`."""
+    """A pattern that finds what `command` starts in a `ps -ef` line: its program (after
+    runners: `uv run`, `{python} -m`, `npx`) and up to three words after it (a module:app,
+    a subcommand), without the ports, hosts and flags ps may show otherwise."""
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
@@ -7870,8 +7847,7 @@ def _command_words(command):
 
 
 def _literal(text):
-    """`text` as a regular expression that matches it (re.escape also escapes spaces
-    and dashes on older Pythons, which reads badly in procclean.ini)."""
+    # re.escape also escapes spaces and dashes before 3.7: that reads badly in procclean.ini
     return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
@@ -7901,9 +7877,8 @@ def with_port(command, default=None):
 
 
 def _python_command(command):
-    """A documented Python command as procclean runs it: `python`, `python -m X` and
-    a bare uvicorn, flask, celery... through `{python}` (the project's interpreter,
-    python_toolchain); `uv run ...`, `poetry run ...` as written."""
+    """A documented command as procclean runs it: `python ...` and a bare uvicorn, flask...
+    through `{python}` (python_toolchain); `uv run ...`, `poetry run ...` as written."""
     command = command.strip().rstrip(".,:;`'\")& ")
     head = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command)
     env, rest = head.group(1), head.group(2)
@@ -7954,7 +7929,6 @@ def _documented(folder, bases):
     """Every server and worker command the repo documents for its Python projects:
     README-like files at the root and in each base, pyproject task tables (poe,
     taskipy, pdm, rye, hatch), the root package.json's scripts."""
-    import json
     found = []
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
@@ -7970,15 +7944,25 @@ def _documented(folder, bases):
             elif table in ("project.scripts", "tool.poetry.scripts") and key in SERVE_SCRIPTS:
                 found += _entry_point(folder, base, key, value, "%s [%s] %s" % (
                     path, table, key))
-    try:
-        scripts = json.loads(_read_text(os.path.join(folder, "package.json")) or "{}")
-        scripts = scripts.get("scripts") if isinstance(scripts, dict) else None
-    except ValueError:
-        scripts = None
-    for key, value in sorted((scripts or {}).items()) if isinstance(scripts, dict) else ():
-        if isinstance(value, str):
-            found += _doc_commands(value, "package.json scripts.%s" % key, ".")
+    scripts = _package_scripts(_read_text(os.path.join(folder, "package.json"))) or {}
+    for key, value in sorted(scripts.items()):
+        found += _doc_commands(value, "package.json scripts.%s" % key, ".")
     return found
+
+
+def _package_scripts(text):
+    """A package.json's scripts that are command lines, {name: command}; None when the
+    text is no JSON object."""
+    import json
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    scripts = data.get("scripts")
+    return dict((k, v) for k, v in (scripts.items() if isinstance(scripts, dict) else ())
+                if isinstance(v, str))
 
 
 def _entry_point(folder, base, name, target, where):
@@ -8071,8 +8055,7 @@ def _from_documented(folder, candidates, bases, name, kind):
         command, port, how = with_port(command, _default_port(command) or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,
                   "pattern": candidate.get("pattern") or pattern_for(command)}
-        sources = {"command": where, "cwd": where, "pattern": "made to match the command "
-                   "as ps shows it"}
+        sources = {"command": where, "cwd": where, "pattern": PS_MADE}
         if port:
             fields["port"] = port
             sources["port"] = where if how in ("flag", "env") or candidate.get("port") \
@@ -8084,22 +8067,26 @@ def _from_documented(folder, candidates, bases, name, kind):
     return None
 
 
-def _detect_backend(folder, missing):
+def _detect_python(folder, missing, name):
+    """The backend (a server) or the worker (celery, rq, dramatiq, arq): the command the
+    repo documents, else what the code defines in the usual modules, then, in a project
+    that depends on the framework, in any of its modules."""
     bases = _python_bases(folder)
-    documented = _documented(folder, bases)
-    found = _from_documented(folder, documented, bases, "backend", "server")
-    for base in bases:
+    backend = name == "backend"
+    found = _from_documented(folder, _documented(folder, bases), bases, name,
+                             "server" if backend else "worker")
+    modules = APP_MODULES if backend else WORKER_MODULES + APP_MODULES
+    searches = [(b, _app_files(folder, b, modules)) for b in bases]
+    # A project that depends on a web framework (celery): its app may be in any module.
+    searches += [(b, None) for b in bases if (_framework(folder, b) != "Python" if backend
+                                              else _depends(folder, b, "celery"))]
+    from_code = _backend_from_code if backend else _celery_from_code
+    for base, files in searches:
         if found is not None:
-            break
-        found = _backend_from_code(folder, base)
-    # A project that depends on a web framework: its app may be in any module.
-    for base in bases:
-        if found is not None:
-            break
-        if _framework(folder, base) != "Python":
-            found = _backend_from_code(folder, base, _python_files(folder, base))
+            return found
+        found = from_code(folder, base, _python_files(folder, base) if files is None else files)
     if found is None:
-        _missing_backend(folder, bases, missing)
+        (_missing_backend if backend else _missing_worker)(folder, bases, missing)
     return found
 
 
@@ -8124,40 +8111,33 @@ def _python_files(folder, base, depth=4, limit=400):
     return found[:limit]
 
 
-def _package_run(folder, base, path, text):
-    """(command, pattern, how, folder) for a script at the top of a package that imports
-    its own package by name (`from backend.config import settings` in backend/main.py,
-    Wchoi189/blog-creator-agent): run as `python -m backend.main` from the folder above,
-    as its README says, since `python main.py` in backend/ fails (No module named
-    'backend'); None for any other script."""
+def _own_package(folder, base, text):
+    """The name of the package at `base` when `text`, a script at its top, imports it by
+    name (`from backend.config import settings` in backend/main.py): that script runs as
+    `python -m backend.main` from the folder above, as its README says, since `python
+    main.py` in backend/ fails (No module named 'backend').  None for any other."""
     name = os.path.basename(os.path.normpath(base))
     if base in (".", "") or not os.path.isfile(os.path.join(folder, base, "__init__.py")) \
             or not re.search(r"^\s*(?:from|import)\s+%s\." % re.escape(name), text, re.M):
         return None
-    module = "%s.%s" % (name, path[:-3])
-    command = "{python} -m " + module
-    return command, pattern_for(command), "python -m " + module, \
-        os.path.dirname(os.path.normpath(base)) or "."
+    return name
 
 
-def _backend_from_code(folder, base, files=None):
-    """The backend the code of the Python project at `base` defines: Django's
-    manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
-    main.py run as a script (the seed's layout); None when there is none.  `files`:
-    where to look (default: the usual app modules, _app_files)."""
+def _backend_from_code(folder, base, files):
+    """The backend the code of the Python project at `base` defines, looked for in `files`:
+    Django's manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
+    main.py run as a script (the seed's layout); None when there is none."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
     if "django" in (_read_text(os.path.join(folder, manage)) or "").lower():
-        command = "{python} manage.py runserver {port}"
         return FoundService("backend", {
-            "pattern": r"manage\.py.*runserver", "port": "8000", "command": command,
-            "cwd": base, "health": "auto"}, "%s (Django, run as manage.py runserver)" % manage,
-            {"pattern": "made to match the command as ps shows it", "command": manage,
-             "cwd": manage, "port": "Django's default port"})
-    for path in _app_files(folder, base) if files is None else files:
+            "pattern": r"manage\.py.*runserver", "port": "8000",
+            "command": "{python} manage.py runserver {port}", "cwd": base, "health": "auto"},
+            "%s (Django, run as manage.py runserver)" % manage,
+            {"pattern": PS_MADE, "command": manage, "cwd": manage,
+             "port": "Django's default port"})
+    for path in files:
         text = _read_text(os.path.join(folder, base, path)) or ""
         asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
-        where = os.path.normpath(os.path.join(base, path))
-        port_match = re.search(r"\bport\s*=\s*(\d{2,5})", text)
         # A script at the project's top (the seed's main.py); a package's module is
         # imported, so that its `from app.x import` resolves.
         # A main.py with no app object and no __main__ guard is a script too: the
@@ -8165,54 +8145,63 @@ def _backend_from_code(folder, base, files=None):
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
             or path == "main.py" and text.strip() and not asgi and not flask)
-        module, app_dir = _module_of(path)
-        if script:
-            framework = asgi.group(2) if asgi else "Flask" if flask else _framework(folder, base)
-            command = "{python} %s" % path
-            pattern = BUILTIN_SERVICES[0]["pattern"] if path == "main.py" else \
-                pattern_for(command)
-            how = "python " + path
-            command, pattern, how, cwd = _package_run(folder, base, path, text) or (
-                command, pattern, how, base)
-        elif asgi or flask:
-            framework = asgi.group(2) if asgi else "Flask"
-            app = (asgi or flask).group(1) if (asgi or flask).group(1) else None
-            if asgi:
-                how = "uvicorn %s:%s" % (module, app)
-                command = "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
-                    how, " --app-dir src" if app_dir else "")
-            else:
-                how = "flask --app %s run" % (module if app in (None, "app", "application")
-                                               else module + ":" + app)
-                command = "%s{python} -m %s --port {port}" % (
-                    "PYTHONPATH=src " if app_dir else "", how)
-            pattern = pattern_for(command)
-        else:
+        if not (script or asgi or flask):
             continue
+        framework = asgi.group(2) if asgi else "Flask" if flask else _framework(folder, base)
+        module, app_dir = _module_of(path)
+        package = _own_package(folder, base, text) if script else None
+        cwd = (os.path.dirname(os.path.normpath(base)) or ".") if package else base
+        if script:
+            how = "python -m %s.%s" % (package, path[:-3]) if package else "python " + path
+            command = "{python}" + how[len("python"):]
+        elif asgi:
+            how = "uvicorn %s:%s" % (module, asgi.group(1))
+            command = "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
+                how, " --app-dir src" if app_dir else "")
+        else:
+            how = "flask --app %s run" % (module if flask.group(1) in (None, "app", "application")
+                                           else module + ":" + flask.group(1))
+            command = "%s{python} -m %s --port {port}" % ("PYTHONPATH=src " if app_dir else "",
+                                                          how)
+        where = os.path.normpath(os.path.join(base, path))
+        port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
         default = "5000" if framework == "Flask" else "8000"
-        port = port_match.group(1) if port_match else default
         return FoundService("backend", {
-            "pattern": pattern, "port": port, "command": command,
-            "cwd": cwd if script else base,
-            "health": "auto"}, "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
-                "pattern": "made to match the command as ps shows it",
-                "port": where + " (port=%s)" % port if port_match else
+            "pattern": BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else
+            pattern_for(command), "port": port.group(1) if port else default,
+            "command": command, "cwd": cwd, "health": "auto"},
+            "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
+                "pattern": PS_MADE, "port": where + " (port=%s)" % port.group(1) if port else
                 "%s's default port" % ("Flask" if default == "5000" else "uvicorn"),
                 "command": "%s (%s app)" % (where, framework), "cwd": where})
     return None
 
 
+def _deps(folder, *bases):
+    """The dependency files of the Python projects at `bases`, lower-cased, as one text."""
+    return " ".join(_read_text(os.path.join(folder, d, n)) or "" for d in bases
+                    for n in DEPS_FILES).lower()
+
+
 def _framework(folder, base):
-    """The web framework a Python project depends on, by name, or "Python"."""
-    deps = " ".join(_read_text(os.path.join(folder, d, n)) or "" for d in (base, ".")
-                    for n in ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
-    names = {"fastapi": "FastAPI", "flask": "Flask", "django": "Django",
-             "starlette": "Starlette", "litestar": "Litestar", "quart": "Quart"}
-    return next((names[f] for f in WEB_FRAMEWORKS if re.search(r"\b%s\b" % f, deps)), "Python")
+    """The web framework a Python project (or the root) depends on, by name, or "Python"."""
+    deps = _deps(folder, base, ".")
+    return next((f for f in WEB_FRAMEWORKS if re.search(r"\b%s\b" % f.lower(), deps)),
+                "Python")
+
+
+def _depends(folder, base, name):
+    """Whether the Python project at `base` names `name` among its requirements."""
+    return re.search(r"(^|[\s\"'])%s\b" % re.escape(name), _deps(folder, base)) is not None
+
+
+def _deps_file(folder, base):
+    return next((os.path.normpath(os.path.join(base, n)) for n in DEPS_FILES
+                 if os.path.exists(os.path.join(folder, base, n))), base)
 
 
 def _missing_backend(folder, bases, missing):
-    """A Missing when a Python project depends on a web framework and no app was found."""
+    """A Python project that depends on a web framework, and no app found."""
     for base in bases:
         framework = _framework(folder, base)
         if framework == "Python" or (base == "." and not any(
@@ -8221,58 +8210,29 @@ def _missing_backend(folder, bases, missing):
         command = {"Django": "{python} manage.py runserver {port}",
                    "Flask": "{python} -m flask --app MODULE run --port {port}"}.get(
             framework, "{python} -m uvicorn MODULE:app --port {port}")
-        section = FoundService("backend", {
-            "command": command, "cwd": base, "port": "5000" if framework == "Flask" else "8000",
-            "pattern": pattern_for(command).replace("MODULE", ".*")},
-            "", {"command": "MODULE: the module that defines your app (app.main for "
-                            "app/main.py)"})
         files = ", ".join(os.path.normpath(os.path.join(base, p, m + ".py"))
                           for p in ("", "PKG", "src/PKG") for m in ("main", "app"))
-        missing.append(Missing(("miss_depends", {"file": _deps_file(folder, base),
-                                                 "what": framework}),
-                               ("looked_backend", {"files": files}), section))
+        missing.append((("miss_depends", {"file": _deps_file(folder, base), "what": framework}),
+                        ("looked_backend", {"files": files}), FoundService("backend", {
+                            "command": command, "cwd": base,
+                            "port": "5000" if framework == "Flask" else "8000",
+                            "pattern": pattern_for(command).replace("MODULE", ".*")}, "", {
+                                "command": "MODULE: the module that defines your app "
+                                           "(app.main for app/main.py)"})))
         return
 
 
-def _deps_file(folder, base):
-    return next((os.path.normpath(os.path.join(base, n)) for n in
-                 ("pyproject.toml", "requirements.txt", "Pipfile")
-                 if os.path.exists(os.path.join(folder, base, n))), base)
-
-
-def _detect_worker(folder, missing):
-    """A celery, rq, dramatiq or arq worker: the documented command, else a Celery app
-    found in the code (`celery -A MODULE worker`): in the usual modules, then, in a
-    project that depends on celery, in any of its modules."""
-    bases = _python_bases(folder)
-    found = _from_documented(folder, _documented(folder, bases), bases, "worker", "worker")
-    searches = [(b, _app_files(folder, b, WORKER_MODULES + APP_MODULES)) for b in bases]
-    searches += [(b, None) for b in bases if _depends(folder, b, "celery")]
-    for base, files in searches:
-        if found is not None:
-            return found
-        found = _celery_from_code(folder, base, _python_files(folder, base)
-                                  if files is None else files)
-    if found is None:
-        for base in bases:
-            for tool, command in (("celery", "{python} -m celery -A MODULE worker "
-                                             "--loglevel=INFO"), ("rq", "rq worker")):
-                if _depends(folder, base, tool):
-                    missing.append(Missing(
-                        ("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
-                        ("looked_worker", {"base": base}),
-                        FoundService("worker", {"command": command, "cwd": base,
-                                                "pattern": pattern_for(command).replace(
-                                                    "MODULE", ".*")}, "")))
-                    return None
-    return found
-
-
-def _depends(folder, base, name):
-    """Whether the Python project at `base` names `name` among its requirements."""
-    deps = " ".join(_read_text(os.path.join(folder, base, n)) or "" for n in
-                    ("pyproject.toml", "requirements.txt", "Pipfile")).lower()
-    return re.search(r"(^|[\s\"'])%s\b" % re.escape(name), deps) is not None
+def _missing_worker(folder, bases, missing):
+    """A Python project that depends on celery or rq, and no worker found."""
+    for base in bases:
+        for tool, command in (("celery", "{python} -m celery -A MODULE worker --loglevel=INFO"),
+                              ("rq", "rq worker")):
+            if _depends(folder, base, tool):
+                missing.append((("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
+                                ("looked_worker", {"base": base}), FoundService("worker", {
+                                    "command": command, "cwd": base, "pattern":
+                                    pattern_for(command).replace("MODULE", ".*")}, "")))
+                return
 
 
 def _celery_from_code(folder, base, files):
@@ -8290,42 +8250,34 @@ def _celery_from_code(folder, base, files):
             "command": command, "cwd": base, "pattern": pattern_for(command)},
             "%s (Celery app, run as celery -A %s worker)" % (where, app), {
                 "command": "%s (%s = Celery(...))" % (where, match.group(1)),
-                "cwd": where, "pattern": "made to match the command as ps shows it"})
+                "cwd": where, "pattern": PS_MADE})
     return None
 
 
 def _detect_frontend(folder, missing):
-    """The first of FRONTEND_DIRS whose package.json has a dev server script (dev, a
-    dev-server start, serve): run by the package manager of its lock file."""
-    import json
+    """The first of FRONTEND_DIRS (or a folder holding a frontend framework) whose
+    package.json has a dev server script, run by the package manager of its lock file."""
     seems = None
     for sub in _with_others(folder, FRONTEND_DIRS, ("package.json",)):
         path = os.path.normpath(os.path.join(sub, "package.json"))
         text = _read_text(os.path.join(folder, path))
-        if text is None:
-            continue
-        try:
-            scripts = json.loads(text).get("scripts") or {}
-        except (ValueError, AttributeError):
-            continue
-        scripts = scripts if isinstance(scripts, dict) else {}
-        if sub not in FRONTEND_DIRS and not any(dep in text for dep in FRONTEND_DEPS):
+        scripts = _package_scripts(text)
+        framework = scripts is not None and any(dep in text for dep in FRONTEND_DEPS)
+        if scripts is None or sub not in FRONTEND_DIRS and not framework:
             continue        # a folder of another name: a frontend only by its framework
         name = _dev_script(scripts)
-        if name is None:
-            if seems is None and any(dep in text for dep in FRONTEND_DEPS):
-                seems = (sub, path, sorted(k for k, v in scripts.items()
-                                           if isinstance(v, str)))
-            continue        # no dev script here (or one that is not a command line)
-        return _frontend_service(folder, sub, path, name, scripts[name])
+        if name is not None:
+            return _frontend_service(folder, sub, path, name, scripts[name])
+        if seems is None and framework:
+            seems = (sub, path, sorted(scripts))
     if seems is not None:
         sub, path, names = seems
         tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
-        missing.append(Missing(
+        looked = ", ".join(os.path.normpath(os.path.join(d, "package.json"))
+                           for d in FRONTEND_DIRS)
+        missing.append((
             ("miss_dev_script", {"file": path, "scripts": ", ".join(names) or "-"}),
-            ("looked_frontend", {"files": ", ".join(
-                os.path.normpath(os.path.join(d, "package.json")) for d in FRONTEND_DIRS)}),
-            FoundService("frontend", {
+            ("looked_frontend", {"files": looked}), FoundService("frontend", {
                 "command": run_script + " SCRIPT", "cwd": sub, "port": "3000",
                 "pattern": "npm run SCRIPT" if tool == "npm" else "%s.* run SCRIPT" % tool},
                 "", {"command": "SCRIPT: the script that starts the dev server"})))
@@ -8451,7 +8403,7 @@ def _procfile_services(folder):
                                        else _default_port(command))
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
-                   "pattern": "made to match the command as ps shows it"}
+                   "pattern": PS_MADE}
         if port is not None:
             fields["port"] = port
             sources["port"] = where if how == "flag" else \
@@ -8513,13 +8465,12 @@ def render_section(service):
 def say_missing(ctx, missing):
     """What init did not find though the repo seems to have it, with a section to paste."""
     out = ctx.out
-    for miss in missing:
-        hint, looked = out.text(miss.hint[0], **miss.hint[1]), \
-            out.text(miss.looked[0], **miss.looked[1])
-        out.say("init_missing", always=True, svc=miss.section.name, hint=hint, looked=looked)
-        text = "\n".join(render_section(miss.section))
+    for (hint, hint_values), (looked, looked_values), section in missing:
+        hint, looked = out.text(hint, **hint_values), out.text(looked, **looked_values)
+        out.say("init_missing", always=True, svc=section.name, hint=hint, looked=looked)
+        text = "\n".join(render_section(section))
         out.line(text + "\n")
-        out.add("missing", {"service": miss.section.name, "hint": hint, "looked": looked,
+        out.add("missing", {"service": section.name, "hint": hint, "looked": looked,
                             "section": text})
 
 
@@ -8633,7 +8584,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info, found)
         found = found_with_makefile(mk.services, found, mk.name)
     have = set(service.name for service in found)
-    missing = [miss for miss in missing if miss.section.name not in have]
+    missing = [miss for miss in missing if miss[2].name not in have]
     if not found:
         say_missing(ctx, missing)
         out.say("init_nothing")
