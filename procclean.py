@@ -7503,7 +7503,7 @@ def check_makefile(hints):
     target would fail: the root line copied into a repo that keeps procclean in tools/)."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), None)
     values = re.findall(_PROCCLEAN_VAR_RE, _read_text(name) or "", re.M) if name else []
-    if not values or runs_this_file(values[-1][1].strip()):
+    if not values or runs_this_file(values[-1][1].strip(), "."):
         return []
     return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
                                    "path": procclean_path()},
