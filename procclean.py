@@ -3739,11 +3739,9 @@ def default_fields(name):
 
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
                 read_file=True):
-    """Build the Config from the built-ins, the INI file, PROCCLEAN_* variables and
-    `--set SERVICE.FIELD=VALUE` options, later ones winning: read, overlay, build.
-
-    A bad field of a service is a usage error, unless `problems` is a list: then the
-    message goes there and the field is left out (doctor reports them all)."""
+    """The Config of the built-ins, the INI file, PROCCLEAN_* variables and `--set`
+    options, later ones winning.  A bad field of a service is a usage error, unless
+    `problems` is a list: then it goes there, the field left out (doctor says all)."""
     environ = os.environ if environ is None else environ
     specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
@@ -4005,17 +4003,12 @@ NODE_LOCKS = (("pnpm-lock.yaml", "pnpm", "pnpm run"), ("yarn.lock", "yarn", "yar
 
 
 def python_toolchain(cwd=".", folder=".", environ=None):
-    """What `{python}` is for a service run in `cwd` of the project at `folder`:
-    (argv prefix, message key saying why, its values).
-
-    The project's own interpreter wins: an active $VIRTUAL_ENV inside the project,
-    else .venv/ or venv/ in the service's folder, then in the project's, then a uv,
-    poetry or pipenv project by its lock file (`uv run python`, ...).  An active venv
-    outside the project (another project's, left activated) is passed over for these
-    (its path in values["ignored"]); it is used only when the project has none, and
-    then said to be not the project's (tc_env_outside).  Last, the interpreter running
-    procclean.  A venv's python is kept as the venv names it (a link): resolved, it
-    would be the base interpreter without the venv's packages."""
+    """What `{python}` is in `cwd` of the project at `folder`: (argv prefix, message key
+    saying why, its values).  The project's own interpreter wins (_project_python); an
+    active venv outside the project (another project's, left activated) only stands in
+    when the project has none (its path in values["ignored"] else).  A venv's python is
+    kept as the venv names it (a link): resolved, it would be the base interpreter
+    without the venv's packages."""
     environ = os.environ if environ is None else environ
     active = environ.get("VIRTUAL_ENV")
     if not (active and os.path.exists(os.path.join(active, "bin", "python"))):
@@ -4033,7 +4026,9 @@ def python_toolchain(cwd=".", folder=".", environ=None):
 
 
 def _project_python(cwd, folder):
-    """The project's own interpreter (python_toolchain), or (None, None, {})."""
+    """The project's own interpreter for python_toolchain: .venv/ or venv/ in the
+    service's folder, then in the project's, then a uv, poetry or pipenv project by its
+    lock file (`uv run python`, ...); else (None, None, {})."""
     bases = [cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]
     for base in bases:
         for name in (".venv", "venv"):
@@ -4469,8 +4464,12 @@ def lock_path(service):
     return service.pidfile + ".lock"
 
 
-class _ServiceLocks(object):
-    """See service_locks."""
+class service_locks(object):
+    """A context manager holding the lock of every service in `services` (taken in
+    one fixed order): start, stop, restart and supervise of a service run one at a
+    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
+    the holder's PID and command.  Nothing is locked for --dry-run.  (A lower-case
+    class, as contextlib.closing: callers use it as a function.)"""
 
     def __init__(self, ctx, services):
         self.ctx = ctx
@@ -4513,14 +4512,6 @@ class _ServiceLocks(object):
         while self.held:
             self.ctx.system.unlock(self.held.pop())
         return False
-
-
-def service_locks(ctx, services):
-    """A context manager holding the lock of every service in `services` (taken in
-    one fixed order): start, stop, restart and supervise of a service run one at a
-    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
-    the holder's PID and command.  Nothing is locked for --dry-run."""
-    return _ServiceLocks(ctx, services)
 
 
 # -- doctor: the seed's troubleshooting guide as one command ----------------------
@@ -4642,12 +4633,10 @@ def port_follows(service):
 
 def wait_gone(system, targets, timeout, hurry=None):
     """Wait for all `targets` together until they are gone or `timeout` passes (or
-    `hurry()` says to stop waiting); the ones still running.  Polls fast at first
-    (most processes exit within milliseconds of SIGTERM), then every 100 ms: no
-    fixed sleeps."""
+    `hurry()` says to stop waiting); the ones still running.  No fixed sleeps."""
     deadline = system.clock() + timeout
-    # 1, 2, 4 ms...: a process killed or stopping at once is gone within a millisecond
-    # or two, and every command that stops one waits for this look.
+    # 1, 2, 4 ms... then every 100 ms: a process killed or stopping at once is gone
+    # within a millisecond or two, and every command that stops one waits for this look.
     delay = 0.001
     pending = list(targets)
     while True:
