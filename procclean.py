@@ -5356,9 +5356,8 @@ def describe_exit(status):
 # ---------------------------------------------------------------------------
 
 def launch_env(ctx, service):
-    """The environment a launched service gets: the caller's plus the project's tag,
-    its port as PORT, and every service's port as PROCCLEAN_<SERVICE>_PORT (a Vite
-    proxy finds the backend by it)."""
+    """The environment of a launched service: the caller's, the project's tag, PORT and
+    every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
     env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
@@ -5379,10 +5378,9 @@ LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
 
 
 def settle_ports(ctx, command, names=()):
-    """`port_offset`: move every configured port the environment or --set does not
-    name by the offset (a number, or this checkout's: checkout_offset), kept in
-    ctx.config.ports for status.  Before a launch, a port that will not follow its
-    service (of `names`) is said."""
+    """`port_offset`: move each port the environment or --set does not name by the offset
+    (a number, or checkout_offset's), kept in ctx.config.ports for status.  Before a
+    launch, a port that will not follow its service (of `names`) is said."""
     config = ctx.config
     launching = command in LAUNCH_COMMANDS and not ctx.dry_run
     if launching:
@@ -5464,8 +5462,7 @@ def checkout_slot(path):
 
 
 def linked_worktree(folder):
-    """Whether `folder` is in a linked git worktree (its .git is a file), not in a
-    repository's main checkout (or in none)."""
+    """Whether `folder` is in a linked git worktree (its .git is a file)."""
     while True:
         git = os.path.join(folder, ".git")
         if os.path.lexists(git):
@@ -5534,8 +5531,7 @@ def start_plan(ctx, service):
 
 
 def say_python(ctx, service, cwd):
-    """With a venv active that is not the project's: which interpreter a Python
-    service runs with, and why."""
+    """With another venv active: which interpreter a Python service runs with, and why."""
     if not os.environ.get("VIRTUAL_ENV") or "{python}" not in service.command:
         return
     python, key, values = python_toolchain(cwd)
@@ -5568,10 +5564,9 @@ def reap(child):
 
 
 def spawn_tracked(ctx, service, plan, env, piped=False):
-    """Start a service (`plan`: folder, argv) and write its pidfile: (the child, the
-    read end of its output pipe when `piped`, None), or (None, None, what went wrong).
-    A child whose pidfile cannot be written is taken down again: untracked, only its
-    pattern could find it."""
+    """Start a service (`plan`: folder, argv) with its pidfile: (the child, its output
+    pipe's read end when `piped`, None), or (None, None, what went wrong).  A child
+    whose pidfile cannot be written is taken down: untracked, only its pattern finds it."""
     cwd, argv = plan[:2]
     system = ctx.system
     try:
@@ -5714,8 +5709,7 @@ def _start_services(ctx, services):
 
 
 def _launch(ctx, service, plan):
-    """Spawn one service (or its supervisor) and write its pidfile: its StartWatch,
-    or None (said)."""
+    """Spawn a service (or its supervisor) with its pidfile: its StartWatch, or None (said)."""
     cwd, argv, shown = plan
     if ctx.rotate:
         ctx.system.rotate_log(service.logfile)
@@ -5768,9 +5762,8 @@ TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
 
 
 def launch_outcomes(ctx, launches):
-    """Watch fresh services together: yields (launch, outcome) as each one's outcome
-    is known, then (launch, its timeout) for those that wait and are neither ready
-    nor failed within --timeout."""
+    """Yields (launch, outcome) as each one's outcome is known, then (launch, its
+    timeout) for those that wait and are neither ready nor failed within --timeout."""
     system = ctx.system
     begun = system.clock()
     pending = list(launches)
@@ -5920,10 +5913,6 @@ class _StopRequested(Exception):
     """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
 
 
-class _GiveUp(Exception):
-    """The supervisor ends with this exit code (args[0])."""
-
-
 def cmd_supervise(ctx, services):
     """Run one service in the foreground and restart it when it crashes (Supervisor)."""
     if len(services) != 1:
@@ -5949,9 +5938,8 @@ def cmd_supervise(ctx, services):
 
 
 class Backoff(object):
-    """When to restart a crashed service (supervise and dev): after 1 s, doubling up
-    to 30 s, back to 1 s after a run of STABLE_RUN; at most `limit` restarts within a
-    minute."""
+    """When to restart a crashed service: after 1 s, doubling up to 30 s, back to 1 s
+    after a run of STABLE_RUN; at most `limit` restarts within a minute."""
 
     def __init__(self, limit):
         self.limit = limit
@@ -5973,11 +5961,10 @@ class Backoff(object):
 
 
 class Supervisor(object):
-    """Runs one service as its child and restarts it (see Backoff) when it exits, not
-    cleanly, or when, having been healthy, it stays unhealthy (HealthWatch); past
-    --max-restarts a minute it gives up with the log's last lines; a clean exit (0)
-    ends supervision.  SIGTERM, SIGINT or SIGHUP stop the service (through
-    stop_processes) and the supervisor."""
+    """Runs one service as its child and restarts it (Backoff) when it exits but not
+    cleanly, or stays unhealthy once healthy (HealthWatch); past --max-restarts a
+    minute it gives up with the log's last lines.  SIGTERM, SIGINT or SIGHUP stop the
+    service (through stop_processes) and the supervisor."""
 
     def __init__(self, ctx, service):
         self.ctx, self.service, self.system = ctx, service, ctx.system
@@ -6016,10 +6003,9 @@ class Supervisor(object):
         try:
             code = None
             while code is None:
-                code = self.after_exit(self.run_child())
+                status = self.run_child()
+                code = EXIT_FAILED if status is None else self.after_exit(status)
             return code
-        except _GiveUp as exc:
-            return exc.args[0]
         except _StopRequested as request:
             for sig in handled:
                 signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
@@ -6037,7 +6023,7 @@ class Supervisor(object):
     def run_child(self):
         """Start the child and wait until it ends or is stopped for being unhealthy:
         its exit status (UNHEALTHY_EXIT; 127 when it could not be started again), or
-        _GiveUp(EXIT_FAILED) when the very first start fails."""
+        None when the very first start failed (said)."""
         service = self.service
         self.interruptible = False
         try:
@@ -6048,7 +6034,7 @@ class Supervisor(object):
             if self.started is None:        # the very first start
                 self.ctx.out.warn("start_error", svc=service.name, error=problem)
                 self.save(state="exited")
-                raise _GiveUp(EXIT_FAILED)
+                return None
             self.log("cannot restart %s: %s" % (service.name, problem))
         finally:
             self.interruptible = not self.pending_stop
@@ -6085,8 +6071,8 @@ class Supervisor(object):
             system.sleep(SUPERVISE_POLL)
 
     def after_exit(self, status):
-        """What follows the child's end: an exit code (supervision is over), or None
-        after the backoff (start it again)."""
+        """After the child's end: an exit code (supervision is over), or None after the
+        backoff (start it again)."""
         service, system = self.service, self.system
         self.save(child=None, last_exit=status)
         if status in (0, -SIGTERM, -2, -1):         # clean, SIGTERM, SIGINT, SIGHUP
@@ -6123,10 +6109,9 @@ class Supervisor(object):
 
 
 class HealthWatch(object):
-    """How supervise (and dev) watch a running child: healthy once its own process
-    listens on its port (when it has one), no worker of it exited (<defunct>) and its
-    health URL answers (when it has one, and `probe` asks it); once healthy,
-    unhealthy for the service's `unhealthy_after` seconds calls for a restart: the
+    """How supervise and dev watch a child: healthy when its own process listens on its
+    port, no worker of it exited (<defunct>) and its health URL answers (if `probe`);
+    once healthy, unhealthy for `unhealthy_after` seconds calls for a restart: the
     case of a reloader whose worker died."""
 
     def __init__(self, ctx, service, probe=True):
@@ -6137,9 +6122,8 @@ class HealthWatch(object):
         self.next_look = None
 
     def look(self, pid, now):
-        """None, or for how long the child `pid` has been unhealthy once that reaches
-        `unhealthy_after`.  It looks only when due (each SUPERVISE_POLL until healthy,
-        then each SUPERVISE_PROBE)."""
+        """How long `pid` has been unhealthy once that reaches `unhealthy_after`, else
+        None; it looks each SUPERVISE_POLL until healthy, then each SUPERVISE_PROBE."""
         if self.next_look is not None and now < self.next_look:
             return None
         self.next_look = now + (SUPERVISE_PROBE if self.healthy else SUPERVISE_POLL)
@@ -6188,8 +6172,7 @@ def stop_tree(ctx, service, child, leader):
 
 
 def supervisor_alive(ctx, service, table):
-    """Whether a supervisor runs `service` now (its state file says so and its PID
-    still runs)."""
+    """Whether a supervisor runs `service` now (by its state file, its PID alive)."""
     state = ctx.system.read_state(state_path(service))
     pid = state.get("supervisor")
     return state.get("state") in ("starting", "running", "backoff") and \
@@ -6207,9 +6190,8 @@ def session_roots(table, leader, service, protected):
 
 
 def cmd_restart(ctx, services):
-    """Stop, then start; a service a supervisor ran is started supervised again; one
-    that a dev session runs (in another terminal) is restarted by that session, so
-    that its output stays in that terminal."""
+    """Stop, then start (supervised again if a supervisor ran it); a service a dev
+    session runs is restarted by that session, so its output stays in its terminal."""
     with service_locks(ctx, services):
         table = ctx.system.process_table()
         sessions = dict((s.name, dev_session_of(ctx, s, table)) for s in services)
@@ -6234,16 +6216,15 @@ def ask_dev_restart(ctx, service, dev):
     if ctx.dry_run:
         ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
         return False
-    problem = write_pid(ctx, restart_request_path(service), ctx.system.self_pid())
+    problem = write_pid(ctx, dev_path(service, ".restart"), ctx.system.self_pid())
     if problem is not None:
         ctx.out.warn("start_error", svc=service.name, error=problem)
     return problem is None
 
 
 def await_dev_restarts(ctx, services, sessions, table):
-    """Wait until each dev session took its request and started its service again
-    (the pidfile names a new PID); said.  False if a session ended first, or did not
-    within the timeout."""
+    """Wait until each dev session started its service again (its pidfile names a new
+    PID), said; False if a session ended first, or did not within the timeout."""
     system = ctx.system
     old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
     deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
@@ -6252,7 +6233,7 @@ def await_dev_restarts(ctx, services, sessions, table):
         for service in list(pending):
             dev = sessions[service.name]
             pid = system.read_pidfile(service.pidfile).pid
-            if not system.exists(restart_request_path(service)) and pid not in (
+            if not system.exists(dev_path(service, ".restart")) and pid not in (
                     None, old[service.name]):
                 ctx.out.say("dev_restarted", svc=service.name, dev=dev, pid=pid)
             elif not system.still_running([table[dev]]):
@@ -6260,7 +6241,7 @@ def await_dev_restarts(ctx, services, sessions, table):
                 ok = False
             elif system.clock() >= deadline:
                 ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev)
-                system.remove_file(restart_request_path(service))
+                system.remove_file(dev_path(service, ".restart"))
                 ok = False
             else:
                 continue
@@ -6420,9 +6401,8 @@ class Relay(object):
         self.thread.start()
 
     def add(self, name, fd, log_fd, strip=False):
-        """Relay a service's pipe from now on (the relay closes it at its end); with
-        `strip`, its logfile gets it without escape sequences (the colours it was asked
-        for: the terminal shows them, the log should not hold them)."""
+        """Relay a service's pipe (closed at its end); `strip`: its log gets no escape
+        sequences (the colours it was asked for are the terminal's, not the log's)."""
         with self.lock:
             self.added.append(_Stream(fd, log_fd, self.prefixes[name][0], strip))
         self.wake.wake()
@@ -6444,8 +6424,7 @@ class Relay(object):
             self.wake.close()
 
     def write_text(self, stream, data):
-        """procclean's messages (to a Reporter's stream, or bytes to `self`: stdout), in
-        order with the rest."""
+        """procclean's messages (to a Reporter's stream, or to `self`: stdout), in order."""
         with self.lock:
             if not self.done:
                 self.queued.append((stream, data))
@@ -6589,9 +6568,8 @@ class _RelayedStream(object):
 
 
 def dev_env(ctx, service, colour):
-    """A service's environment under dev: Python output unbuffered (it writes to a
-    pipe now); FORCE_COLOR=1 when dev shows colour (it sees a pipe, not the terminal),
-    unless NO_COLOR or FORCE_COLOR is set already."""
+    """Under dev: Python output unbuffered (to a pipe now); FORCE_COLOR=1 when dev shows
+    colour (the service sees a pipe, not the terminal) unless NO_COLOR or FORCE_COLOR."""
     env = launch_env(ctx, service)
     env.setdefault("PYTHONUNBUFFERED", "1")
     if colour and "NO_COLOR" not in env:
@@ -6628,9 +6606,8 @@ def dev_precheck(ctx, services):
 
 
 def cmd_dev(ctx, services):
-    """The stack in the foreground: every service started in dependency order, each
-    line of its output shown with its name in front (and written to its logfile),
-    everything stopped on Ctrl-C, SIGTERM or SIGHUP, or when a service exits."""
+    """The stack in the foreground, in dependency order, each output line after its name
+    (and in its log); all stopped on Ctrl-C, SIGTERM or SIGHUP, or when a service exits."""
     services = start_order(services)
     for service in services:
         if start_plan(ctx, service)[0] == EXIT_FAILED:
@@ -6659,26 +6636,16 @@ def cmd_dev(ctx, services):
         ctx.out = out
 
 
-def dev_path(service):
+def dev_path(service, infix=".dev"):
     """The file naming the procclean whose dev session runs `service`: backend.dev.pid
-    beside backend.pid (a .gitignore's `*.pid` covers it)."""
-    return _beside_pidfile(service, ".dev")
-
-
-def restart_request_path(service):
-    """A restart of `service` asked of its dev session from another terminal
-    (backend.restart.pid, naming the asking procclean)."""
-    return _beside_pidfile(service, ".restart")
-
-
-def _beside_pidfile(service, infix):
+    beside backend.pid (a .gitignore's `*.pid` covers it); with ".restart", a restart
+    asked of that session from another terminal (naming the asking procclean)."""
     root, ext = os.path.splitext(service.pidfile)
     return root + infix + ext if ext else service.pidfile + infix
 
 
 def dev_session_of(ctx, service, table):
-    """The PID of the dev session (another procclean, alive) that runs `service`, or
-    None."""
+    """The PID of another, live procclean whose dev session runs `service`, or None."""
     pid = ctx.system.read_pidfile(dev_path(service)).pid
     proc = table.get(pid) if pid else None
     if proc is None or proc.zombie or not is_procclean(proc) \
@@ -6776,7 +6743,7 @@ class DevSession(object):
         """The service is no longer this session's: other terminals act on it alone."""
         if entry.owned:
             entry.owned = False
-            for path in (dev_path(entry.service), restart_request_path(entry.service)):
+            for path in (dev_path(entry.service), dev_path(entry.service, ".restart")):
                 self.system.remove_file(path)
 
     def loop(self):
@@ -6802,7 +6769,7 @@ class DevSession(object):
         """A restart asked from another terminal (see cmd_restart): the service is
         stopped and started again here, its output still in this stream."""
         for entry in self.entries:
-            path = restart_request_path(entry.service)
+            path = dev_path(entry.service, ".restart")
             if not entry.owned or not self.system.exists(path):
                 continue
             asker = self.system.read_pidfile(path).pid
@@ -6908,9 +6875,8 @@ class DevSession(object):
                     return
 
     def check_health(self, entry, now):
-        """A running service that was healthy and is no longer (its worker exited, it
-        stopped listening), as supervise sees it: said in the stream; supervised, it
-        is stopped for a restart (UNHEALTHY_EXIT, else None)."""
+        """A service no longer healthy, as supervise sees it, is said; supervised, it is
+        stopped for a restart (UNHEALTHY_EXIT, else None)."""
         was = entry.health.trouble
         bad = entry.health.look(entry.child.pid, now)
         trouble = entry.health.trouble
@@ -7127,9 +7093,8 @@ def say_log_line(ctx, service, line, prefixes):
 
 
 def _follow_logs(ctx, services, prefixes, positions):
-    """logs -f: print what is appended to the logs (after `positions`, else their
-    current ends) until Ctrl-C, a closed stdout, or a log turning into something that
-    is not a regular file (one line, exit 1)."""
+    """logs -f: print what is appended after `positions` until Ctrl-C, a closed stdout,
+    or a log turning into something that is not a regular file (one line, exit 1)."""
     followed = [[s, positions.get(s.name) or ctx.system.log_position(s.logfile), b""]
                 for s in services]
     grep = ctx.log_filter and ctx.log_filter.grep
@@ -7203,9 +7168,8 @@ def cmd_kill_port(ctx, ports):
 
 
 def port_roots(system, services, listeners, listed_at, table, protected, viewers):
-    """The processes holding the ports (port -> Service) as roots, and the holders
-    that cannot or must not be stopped: [(message key, port, pid)] (unseen,
-    procclean's own, the user's editor or browser, a container runtime's proxy)."""
+    """(roots: the processes holding the ports of `services`, [(message key, port, pid)]
+    of holders unseen, procclean's own, the user's editor or browser, a container's)."""
     roots, problems = [], []
     for port, service in sorted(services.items()):
         for holder in port_holders(listeners, port, table):
