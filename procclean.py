@@ -3453,9 +3453,8 @@ MARKS_ASCII = {"ok": "[ok]", "kill": "[killed]", "fail": "[error]", "warn": "[wa
 COLOURS = {"ok": "32", "kill": "33", "fail": "31", "warn": "33", "clean": "36", "off": "90"}
 
 
-def detect_language(option=None, environ=None):
+def detect_language(option, environ):
     """en or zh: --lang, then PROCCLEAN_LANG, then the locale."""
-    environ = os.environ if environ is None else environ
     names = ("PROCCLEAN_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
     for value in [option] + [environ.get(name) for name in names]:
         if value:
@@ -3893,7 +3892,7 @@ def _logical_path(folder, environ):
         try:
             if os.path.samefile(pwd, folder):
                 return os.path.normpath(pwd)
-        except (OSError, ValueError):
+        except OSError:
             pass
     return os.path.abspath(folder)
 
@@ -4358,7 +4357,7 @@ def port_holders(listeners, port, table):
     return list(seen.values())
 
 
-def holder_kind(proc, targets, viewers=VIEWERS):
+def holder_kind(proc, targets, viewers):
     """What a listener's process is to a service whose running targets (this project's
     processes of it) are `targets`: the one rule status (state, --check, --json), start,
     stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
@@ -10712,9 +10711,8 @@ def split_command(command):
                          % (command, ", ".join(COMMANDS)))
 
 
-def run(args, system=None, stdout=None, stderr=None, environ=None):
-    """Carry out a parsed command line: its config, its context, its handler."""
-    environ = os.environ if environ is None else environ
+def run(args, system, stdout, stderr, environ):
+    """Carry out a parsed command line (main's): its config, its context, its handler."""
     command, implied = split_command(args.command)
     if args.json and command in FOREGROUND_COMMANDS:
         raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
