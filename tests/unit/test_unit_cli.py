@@ -610,3 +610,32 @@ def test_since_durations(text, seconds):
 def test_since_with_a_zone_is_that_zone():
     assert procclean.parse_since("2026-12-06T10:00:00Z", 0) == \
         procclean.parse_since("2026-12-06T12:00:00+02:00", 0)
+
+
+# The end of the process: exit_as leaves out Python's own teardown when nothing needs it
+# (issue 23), and keeps it for whoever does. Only exit_as runs here, no command.
+END_PROBE = ("import sys; sys.path.insert(0, %r); import procclean\n"
+             "print('out'); sys.stderr.write('err\\n')\n%s\nprocclean.exit_as(3)\n")
+
+
+@pytest.mark.parametrize("flags, setup, tail", [
+    (["-S"], "", ""),                                   # -S: nothing registered, os._exit
+    ([], "", ""),                                       # site may register callbacks
+    (["-S"], "import atexit; atexit.register(print, 'atexit ran')", "atexit ran\n"),
+    (["-S"], "import threading, time; threading.Thread(target=lambda: (time.sleep(0.2), "
+             "print('thread ended'))).start()", "thread ended\n"),
+])
+def test_the_exit_code_and_output_with_or_without_pythons_teardown(flags, setup, tail):
+    r = subprocess.run([sys.executable] + flags + ["-c", END_PROBE % (REPO, setup)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 3, r
+    assert r.stdout.decode() == "out\n" + tail and r.stderr.decode() == "err\n", r
+
+
+def test_nothing_at_exit_is_false_under_a_tracer():
+    previous = sys.gettrace()
+    sys.settrace(lambda *a: None)
+    try:
+        assert not procclean._nothing_at_exit()
+    finally:
+        sys.settrace(previous)

@@ -20,11 +20,11 @@ def reads(monkeypatch):
     seen = []
     real = procclean._read_small
 
-    def recording(path, dir_fd=None, owner=False):
+    def recording(path, dir_fd=None):
         parts = path.replace("/proc/", "").split("/")
         if len(parts) == 2 and parts[0].isdigit():
             seen.append((int(parts[0]), parts[1]))
-        return real(path, dir_fd, owner)
+        return real(path, dir_fd)
 
     monkeypatch.setattr(procclean, "_read_small", recording)
     return seen
