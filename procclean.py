@@ -7282,8 +7282,7 @@ def modules_needed(args, cwd):
     """Top-level modules a Python command needs: the -m module, and the modules its
     entry file (a script, or the module of `uvicorn main:app`) imports at its top
     level (column 0: an import inside try/if is optional)."""
-    needed = []
-    entry = None
+    needed, entry = [], None
     if args[:1] == ["-m"] and len(args) > 1:
         needed.append(args[1].split(".")[0])
         app = next((a for a in args[2:] if re.match(r"^[\w.]+:[\w.]+$", a)), None)
@@ -7384,18 +7383,14 @@ def check_pidfile(service, info, verdict, proc, hints):
     return [Finding(key, values, _run_fix(hints.command("clean", service.name)), action)]
 
 
-def check_matches(service, candidates, protected, kids, own, verdict, hints):
+def check_matches(service, candidates, protected, own, verdict, hints):
     """This project's processes of the service (pattern matches inside the project,
-    tagged ones: `candidates`) that the pidfile does not account for, one finding per
-    tree (a match under another match is part of that one).  Adds every match's tree
-    to `own`, the service's processes."""
+    tagged ones: `candidates`) outside `own`, the trusted pidfile's tree: one finding
+    per tree (a match under another match is part of that one)."""
     matched = [p for p in candidates
                if p.pid not in protected and p.pid not in own and not p.zombie]
     matched_pids = set(p.pid for p in matched)
     roots = [p for p in matched if p.ppid not in matched_pids]
-    for proc in matched:
-        own.update(descendants(kids, proc.pid))
-    own.update(matched_pids)
     stop = _run_fix(hints.command("stop", service.name))
     if verdict in DEAD_VERDICTS:
         # The service died (or its pidfile is garbage): under init, it outlived its parent.
@@ -7465,9 +7460,13 @@ def check_makefile(hints):
                     _run_fix("%s init --makefile --replace" % hints.prog))]
 
 
+# What doctor did not check, and how to check it: said, never counted as a finding.
+DOCTOR_NOTES = ("d_imports_unchecked",)
+
+
 def diagnose(ctx, services, problems):
-    """Every finding for `services`, without changing anything: one check per kind
-    of finding, all from one process table and one listener list."""
+    """Every finding and note for `services`, without changing anything: one check per
+    kind of finding, all from one process table and one listener list."""
     system = ctx.system
     hints = Hints()
     findings = check_config(problems) + check_makefile(hints)
@@ -7482,14 +7481,15 @@ def diagnose(ctx, services, problems):
         info, verdict = found.pidfiles[service.name], found.verdicts[service.name]
         proc = table.get(info.pid) if verdict in PIDFILE_NAMED else None
         findings += check_pidfile(service, info, verdict, proc, hints)
-        # The service's processes: the trusted pidfile's tree (check_matches adds more).
+        # The service's processes: the trusted pidfile's tree.
         own = set([proc.pid] + descendants(kids, proc.pid)) if verdict == "trusted" else set()
         candidates = [t.process for t in found.targets_of(service)
                       if t.via in ("pattern", "tag", "state")]
-        findings += check_matches(service, candidates, protected, kids, own, verdict, hints)
+        findings += check_matches(service, candidates, protected, own, verdict, hints)
         if service.port is not None:
             findings += check_port(ctx, service, found, verdict in DEAD_VERDICTS, hints)
-    return findings, table, protected, found.outside
+    notes = [f for f in findings if f.key in DOCTOR_NOTES]
+    return [f for f in findings if f not in notes], notes, table, protected, found.outside
 
 
 def apply_fixes(ctx, findings, table, protected):
@@ -7505,18 +7505,12 @@ def apply_fixes(ctx, findings, table, protected):
         report_targets(ctx, targets)
 
 
-# What doctor did not check, and how to check it: said, never counted as a finding.
-DOCTOR_NOTES = ("d_imports_unchecked",)
-
-
 def cmd_doctor(ctx, services, problems, fix=False):
     """Check pidfiles, leftovers, orphans, ports, tools and configuration; with `fix`,
     apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
     import platform
     out = ctx.out
-    findings, table, protected, outside = diagnose(ctx, services, problems)
-    notes = [f for f in findings if f.key in DOCTOR_NOTES]
-    findings = [f for f in findings if f.key not in DOCTOR_NOTES]
+    findings, notes, table, protected, outside = diagnose(ctx, services, problems)
     out.say("doctor_env", version=__version__, python=platform.python_version(),
             platform="%s %s" % (platform.system(), platform.release()))
     out.say("doctor_tools",
@@ -7534,8 +7528,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
                 if finding.action is not None:
                     out.say("doctor_fixed", text=finding.text(out))
                     out.add("fixed", finding.record(out))
-            findings = [f for f in diagnose(ctx, services, problems)[0]
-                        if f.key not in DOCTOR_NOTES]
+            findings = diagnose(ctx, services, problems)[0]
     for note in notes:
         out.say("doctor_note", text=note.text(out), fix=note.fix_text(out))
         out.add("notes", note.record(out))
@@ -7962,19 +7955,17 @@ def _resolves(folder, cwd, command):
     """Whether the module or script a command names is there, run in cwd."""
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
                       command)
+    root = os.path.join(folder, cwd)
     if not match:
-        root = os.path.join(folder, cwd)
         if re.search(r"\bfastapi\s+(dev|run)\b", command):
             # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
             # pyproject's [tool.fastapi] entrypoint
-            return any(os.path.isfile(os.path.join(root, p)) for p in (
-                "main.py", "app.py", "api.py", os.path.join("app", "main.py"),
-                os.path.join("app", "app.py"), os.path.join("app", "api.py"))) or \
+            return any(os.path.isfile(os.path.join(root, d, n)) for d in ("", "app")
+                       for n in ("main.py", "app.py", "api.py")) or \
                 "[tool.fastapi]" in (_read_text(os.path.join(root, "pyproject.toml")) or "")
         return True
     name = next(g for g in match.groups() if g)
     path = name if name.endswith(".py") else name.replace(".", os.sep)
-    root = os.path.join(folder, cwd)
     found = [os.path.join(root, sub, p) for sub in ("", "src")
              for p in (path, path + ".py", os.path.join(path, "__init__.py"))
              if os.path.exists(os.path.join(root, sub, p))]
@@ -8334,12 +8325,8 @@ def _procfile_services(folder):
     """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
     `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
     ...) unless the command names one; a Python tool runs through {python}."""
-    for name in ("Procfile.dev", "Procfile"):
-        text = _read_text(os.path.join(folder, name))
-        if text is not None:
-            break
-    else:
-        return []
+    texts = [(n, _read_text(os.path.join(folder, n))) for n in ("Procfile.dev", "Procfile")]
+    name, text = next((t for t in texts if t[1] is not None), (None, ""))
     found, index = [], 0
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", line.strip())
@@ -8386,9 +8373,8 @@ def say_toolchains(ctx, found, folder="."):
 
 
 def render_config(found, folder="."):
-    """procclean.ini as init writes it: [procclean] naming the services, then per
-    service only the values that differ from its defaults (default_fields), each
-    under a comment saying where it came from; no empty `key =` lines."""
+    """procclean.ini as init writes it: [procclean] naming the services, then each
+    service's section (render_section)."""
     lines = ["# procclean configuration, written by `%s init`: only what differs"
              % prog_command(folder),
              "# from procclean's defaults. Every field can also be set with",
@@ -8401,8 +8387,8 @@ def render_config(found, folder="."):
 
 
 def render_section(service):
-    """The lines of a FoundService's section: `# found: what`, [name], then each value
-    that differs from the default under a comment naming where it came from."""
+    """A FoundService's section: `# found: what`, [name], then each value that differs
+    from the default under a comment naming where it came from; no empty `key =`."""
     lines = ["# found: " + service.what] if service.what else []
     lines.append("[%s]" % service.name)
     said = None
@@ -8481,13 +8467,11 @@ def make_procclean_line(folder="."):
 # find_spec("a.b") would import (run) package a; this looks a.b up on a's path instead,
 # running none of the project's code (-B: and writing no bytecode cache in it).
 _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
-                "parts, spec = sys.argv[1].split('.'), None\n"
-                "for i in range(len(parts)):\n"
-                "    if i == 0:\n        spec = importlib.util.find_spec(parts[0])\n"
-                "    elif spec.submodule_search_locations is None:\n        spec = None\n"
-                "    else:\n        spec = importlib.machinery.PathFinder.find_spec(\n"
-                "            '.'.join(parts[:i + 1]), list(spec.submodule_search_locations))\n"
-                "    if spec is None:\n        break\n"
+                "parts = sys.argv[1].split('.')\nspec = importlib.util.find_spec(parts[0])\n"
+                "for i in range(1, len(parts)):\n"
+                "    path = spec and spec.submodule_search_locations\n"
+                "    spec = path and importlib.machinery.PathFinder.find_spec(\n"
+                "        '.'.join(parts[:i + 1]), list(path))\n"
                 "print(os.path.abspath(spec.origin) if spec and spec.origin else '')\n")
 
 
@@ -8498,15 +8482,12 @@ def _module_file(folder, dotted):
 
 
 def gitignore_missing(found, folder="."):
-    """The .gitignore lines missing for what procclean leaves in the project: the
-    pidfiles, the supervisor states and start records beside them (PIDFILE.state,
-    PIDFILE.start), the logs, the kept logs (.log.1), the bytecode cache and the
-    checkout's port offset (.procclean-offset)."""
+    """The .gitignore lines missing for what procclean leaves in the project: pidfiles
+    with their .state and .start, logs with their .1, the bytecode cache, the offset."""
     import fnmatch
     text = _read_text(os.path.join(folder, ".gitignore")) or ""
     rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
              if l.strip() and not l.startswith(("#", "!"))]
-
     # the port offset a checkout settled on is this checkout's (a clone gets its own)
     wanted = [("__pycache__", "__pycache__/"), (OFFSET_FILE, OFFSET_FILE)]
     for service in found:
@@ -8523,8 +8504,8 @@ def gitignore_missing(found, folder="."):
 
 
 def cmd_init(ctx, makefile=False, replace=False, folder="."):
-    """Look at the repo, write a commented procclean.ini, print (or add) make targets,
-    say what .gitignore lacks."""
+    """Write a commented procclean.ini of what the repo says, print (or add) make
+    targets, say what .gitignore lacks."""
     out = ctx.out
     # Without --makefile, make is not asked (reading a Makefile runs its $(shell ...)
     # calls and remakes its included files): its text is read.
