@@ -3667,12 +3667,10 @@ def format_seconds(seconds):
 # Configuration: built-ins < procclean.ini < environment < command line
 # ---------------------------------------------------------------------------
 
-RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_LANG",
-                "PROCCLEAN_PORT_OFFSET",
-                "PROCCLEAN_DEBUG",
-                "PROCCLEAN_GRACE", "PROCCLEAN_SERVICES", "PROCCLEAN_MAX_RESTARTS",
-                "PROCCLEAN_NO_ROTATE", "PROCCLEAN_ROOT", "PROCCLEAN_SCOPE", "PROCCLEAN_EDITORS",
-                TAG_PROJECT, TAG_SERVICE)
+# PROCCLEAN_ variables that are not PROCCLEAN_<SERVICE>_<FIELD>.
+RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEAN_DEBUG",
+                "PROCCLEAN_NO_ROTATE", TAG_PROJECT, TAG_SERVICE) + tuple(
+    "PROCCLEAN_" + key.upper() for key in GENERAL_SETTINGS)
 
 
 class Config(object):
@@ -10753,7 +10751,8 @@ def makefile_runs_procclean(folder):
 
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
-    lang = detect_language(args.lang or environ.get("PROCCLEAN_LANG") or config.lang, environ)
+    # config.lang is PROCCLEAN_LANG when set (overlay_environ), else procclean.ini's.
+    lang = detect_language(args.lang or config.lang, environ)
     out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
                    json=args.json)
     grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
