@@ -96,19 +96,44 @@ def test_uv_project_in_api_with_a_nested_package_runs_the_documented_command(pro
     assert matches(svc["frontend"], "npm-run-dev", "vite") == ["npm-run-dev", "vite"]
 
 
-def test_uv_project_without_documentation_is_run_by_its_module_path(project, init):
-    repo = project("uv-api-web")
-    os.remove(str(repo / "README.md"))
+# fixture, a file taken out of it, what init says it found, (command, cwd, port), the ps lines
+# the backend's pattern is tried on, those it matches
+BACKENDS = {
+    "uv-api-web-undocumented": (         # its module path, from api/
+        "uv-api-web", "README.md", "api/app/main.py (FastAPI app, run as uvicorn app.main:app)",
+        ("{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", "api", 8000),
+        ("uvicorn-reload", "uvicorn-m", "bystander-uvicorn"), ["uvicorn-reload", "uvicorn-m"]),
+    "django-in-server": (
+        "django-server", None, "server/manage.py (Django, run as manage.py runserver)",
+        ("{python} manage.py runserver {port}", "server", 8000),
+        ("django", "bystander-python", "uvicorn-m"), ["django"]),
+    # pallets/flask examples/tutorial: `flask --app flaskr run --debug` in README.rst
+    "flask-documented-in-rst": (
+        "flask-tutorial", None, "README.rst line 28 (documented: flask --app flaskr run --debug)",
+        ("{python} -m flask --app flaskr run --debug --port {port}", ".", 5000),
+        ("flask-m", "bystander-python"), ["flask-m"]),
+    "flask-factory-undocumented": (
+        "flask-tutorial", "README.rst",
+        "./flaskr/__init__.py (Flask app, run as flask --app flaskr run)",
+        ("{python} -m flask --app flaskr run --port {port}", ".", 5000), ("flask-m",),
+        ["flask-m"]),
+}
+
+
+@pytest.mark.parametrize("fixture, removed, found, run, lines, matched", list(BACKENDS.values()),
+                         ids=list(BACKENDS))
+def test_a_backend_found_in_its_documentation_or_its_code(project, init, fixture, removed, found,
+                                                          run, lines, matched):
+    repo = project(fixture)
+    if removed:
+        os.remove(str(repo / removed))
     code, out, _ = init()
     assert code == 0
-    assert "found backend: api/app/main.py (FastAPI app, run as uvicorn app.main:app)" in out
-    _, svc = services()
-    backend = svc["backend"]
-    assert (backend.command, backend.cwd, backend.port) == (
-        "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", "api", 8000)
-    assert matches(backend, "uvicorn-reload", "uvicorn-m", "bystander-uvicorn") == [
-        "uvicorn-reload", "uvicorn-m"]
-    # uv.lock in api/ chooses `uv run python` (or the venv beside it)
+    assert "found backend: " + found in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == run
+    assert matches(backend, *lines) == matched
+    # the project's interpreter chosen and said (uv.lock in api/: `uv run python`)
     assert "backend runs with " in out
 
 
@@ -188,45 +213,6 @@ def test_procfile_cd_is_the_folder_and_its_port_is_kept(project, init):
     assert (svc["web"].cwd, svc["web"].port, svc["web"].command) == (
         "src", 8010, "{python} -m uvicorn asgi:application --port {port} --reload")
     assert svc["worker"].cwd == "src" and svc["worker"].port is None
-
-
-def test_django_in_server(project, init):
-    repo = project("django-server")
-    code, out, _ = init()
-    assert code == 0
-    assert "found backend: server/manage.py (Django, run as manage.py runserver)" in out
-    _, svc = services()
-    backend = svc["backend"]
-    assert (backend.command, backend.cwd, backend.port) == (
-        "{python} manage.py runserver {port}", "server", 8000)
-    assert matches(backend, "django", "bystander-python", "uvicorn-m") == ["django"]
-
-
-def test_flask_app_factory_documented_in_rst(project, init):
-    """pallets/flask examples/tutorial: `flask --app flaskr run --debug` in README.rst."""
-    repo = project("flask-tutorial")
-    code, out, _ = init()
-    assert code == 0
-    assert "found backend: README.rst line 28 (documented: flask --app flaskr run --debug)" \
-        in out, out
-    _, svc = services()
-    backend = svc["backend"]
-    assert (backend.command, backend.cwd, backend.port) == (
-        "{python} -m flask --app flaskr run --debug --port {port}", ".", 5000)
-    assert matches(backend, "flask-m", "bystander-python") == ["flask-m"]
-
-
-def test_flask_factory_without_documentation(project, init):
-    repo = project("flask-tutorial")
-    os.remove(str(repo / "README.rst"))
-    code, out, _ = init()
-    assert code == 0
-    assert "found backend: ./flaskr/__init__.py (Flask app, run as flask --app flaskr run)" \
-        in out, out
-    _, svc = services()
-    assert svc["backend"].command == "{python} -m flask --app flaskr run --port {port}"
-    assert svc["backend"].port == 5000
-    assert matches(svc["backend"], "flask-m") == ["flask-m"]
 
 
 def test_flask_app_run_port_is_the_port(project, init):
