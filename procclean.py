@@ -1019,8 +1019,8 @@ _MONTH_RE = r"^[A-Za-z]{3}$"
 
 
 def decode_bytes(data):
-    """Bytes from ps or /proc to text (text is returned as it is); undecodable bytes
-    survive as surrogates."""
+    """Bytes from ps or /proc to text (text as it is); undecodable bytes survive as
+    surrogates."""
     return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")
 
 
@@ -1072,12 +1072,10 @@ def parse_duration(text):
 
 
 def parse_ps_ef(text):
-    """Parse `ps -ef` output of any system, by its header.
-
-    Returns (processes, has_ppid).  STIME may span several words (Cygwin's `Jul 13`,
-    Solaris' `May 05`, month names of some locales); the TIME column after it, or a
-    month abbreviation, tells how many.  BusyBox prints no PPID: has_ppid is False.
-    """
+    """(processes, has_ppid) of `ps -ef` output of any system, read by its header.
+    STIME may span several words (Cygwin's `Jul 13`, Solaris' `May 05`, month names of
+    some locales); the TIME column after it, or a month abbreviation, tells how many.
+    BusyBox prints no PPID: has_ppid is False."""
     lines = decode_bytes(text).splitlines()
     if not lines:
         return [], False
@@ -1166,14 +1164,12 @@ def parse_proc_stat(data):
 
 
 def proc_stat_values(data):
-    """ProcStat's fields, in its order, from the bytes of /proc/PID/stat: a tuple,
-    which the table's read of every process unpacks without building a ProcStat.
-
-    comm may hold spaces and parentheses: it is everything between the first '('
-    and the last ')'.  After it, proc(5) numbers the fields from 3 (state): ppid 4,
-    pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22
-    (clock ticks after boot), rss 24 (pages).
-    """
+    """ProcStat's fields, in its order, from the bytes of /proc/PID/stat: a tuple, which
+    the table's read of every process unpacks without building a ProcStat.  comm may hold
+    spaces and parentheses: it is everything between the first '(' and the last ')'.
+    After it, proc(5) numbers the fields from 3 (state): ppid 4, pgrp 5, session 6,
+    tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22 (clock ticks
+    after boot), rss 24 (pages)."""
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     fields = tail.split(None, 22)       # up to rss; the 30 fields after it stay one
@@ -1228,17 +1224,6 @@ def _family(host):
     return "ipv6" if ":" in host else "ipv4"
 
 
-def _lsof_address(host, kind):
-    """lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
-    address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart."""
-    family = {"IPV4": "ipv4", "IPV6": "ipv6"}.get((kind or "").upper()) or _family(host)
-    if host == "*":
-        host = "::" if family == "ipv6" else "0.0.0.0"
-    elif family == "ipv6" and "." in host and ":" not in host:
-        host = "::ffff:" + host
-    return host, family
-
-
 def parse_lsof_fields(text):
     """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
     then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
@@ -1262,9 +1247,16 @@ def parse_lsof_fields(text):
             kind = value if tag == "t" else None
         elif tag == "n" and pid is not None:
             host, port = (None, None) if "->" in value else _split_host_port(value)
-            if port is not None:
-                host, family = _lsof_address(host, kind)
-                listeners.append(Listener(port, host, family, pid, command))
+            if port is None:
+                continue
+            # lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
+            # address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart.
+            family = {"IPV4": "ipv4", "IPV6": "ipv6"}.get((kind or "").upper()) or _family(host)
+            if host == "*":
+                host = "::" if family == "ipv6" else "0.0.0.0"
+            elif family == "ipv6" and "." in host and ":" not in host:
+                host = "::ffff:" + host
+            listeners.append(Listener(port, host, family, pid, command))
         elif tag not in "fatdDsiklLoPRgTGu":
             return None
     if text.strip() and pid is None:
@@ -1302,13 +1294,11 @@ def tag_in_environ(environ):
 
 
 def parse_ps_environ(text, commands=None):
-    """Tags in `ps -A -ww -E -o pid= -o command=` (macOS: the environment as NAME=value
-    words after the command) or `ps -e` (FreeBSD: before it) output: {pid: (project,
-    service)}.  `commands` ({pid: command line, as the process table has it}) is cut
-    off each line first, so that neither the command's words nor the command itself
-    (after FreeBSD's last variable) are read as a value.  A project path with spaces
-    in it is read up to the next word that looks like NAME=; a service name is one
-    word."""
+    """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` (macOS: NAME=value
+    words after the command) or `ps -e` (FreeBSD: before it) output.  `commands` ({pid:
+    command line, as the table has it}) is cut off each line first, so that neither its
+    words nor the command itself (after FreeBSD's last variable) are read as a value.  A
+    project path with spaces runs up to the next NAME= word; a service name is one word."""
     tags = {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     commands = commands or {}
@@ -1417,11 +1407,9 @@ def inet_diag_request(family, seq=1):
 
 def parse_inet_diag(data, inet_ntop):
     """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
-
     inet_diag_msg: family, state, timer, retrans (1 byte each), then the socket id
     (source port big-endian, destination port, 16-byte source, 16-byte destination,
-    interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each).
-    """
+    interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each)."""
     sockets = []
     offset = 0
     while offset + 16 <= len(data):
@@ -1490,14 +1478,12 @@ def protected_pids(table, self_pid, parent_pid):
 def plan_targets(table, roots, protected, look=0, sessions=()):
     """Expand (process, service, via) roots into targets, each with all descendants
     and, when it leads a session or process group, that session's or group's members
-    (a helper that a service daemonized without leaving its session).
-
-    `sessions` adds session and group IDs whose leader already exited (found in an
-    earlier look).  A process reached twice keeps its first service; protected PIDs
-    are dropped, and so is a browser (with what it started) unless its own pidfile or
-    state names it: `vite --open` starts one when none runs, and that browser, the
-    user's, inherits the service's tree, session and tag.
-    """
+    (a helper that a service daemonized without leaving its session).  `sessions` adds
+    session and group IDs whose leader already exited (found in an earlier look).  A
+    process reached twice keeps its first service; protected PIDs are dropped, and so
+    is a browser (with what it started) unless its own pidfile or state names it:
+    `vite --open` starts one when none runs, and that browser, the user's, inherits the
+    service's tree, session and tag."""
     kids = children_map(table)
     targets = {}
     # (session or group ID, service, the `via` of the root it was reached from)
@@ -1642,11 +1628,9 @@ def named_paths(command, cwd=None):
 
 class Project(object):
     """The folder whose processes procclean acts on, and what it knows of them.
-
-    `paths`: the folder's real path and the path it was given as (a checkout reached
-    through a symlink is named both ways in command lines).  `tags`: PID -> (project,
-    service) from the processes' environments; `cwds`: PID -> working directory
-    (None: unreadable)."""
+    `paths`: its real path and the path it was given as (a checkout reached through a
+    symlink is named both ways in command lines).  `tags`: PID -> (project, service)
+    from the environments; `cwds`: PID -> working directory (None: unreadable)."""
 
     def __init__(self, path, tags=None, cwds=None):
         self.path = os.path.realpath(path)
@@ -1674,12 +1658,10 @@ def pattern_candidates(table, service, viewers=VIEWERS):
 
 
 def scope_roots(table, service, project, matched, holders, everywhere=False):
-    """This project's roots for one service, and the pattern matches left outside.
-
-    Roots: processes tagged for this project and service; pattern matches (`matched`)
-    inside the project (all of them with `everywhere`); listeners on the service's
-    port (`holders`) that belong to the project by tag or folder, whatever their
-    command line.  Returns ([(process, service, via)], [Outsider])."""
+    """([(process, service, via)], [Outsider]): this project's roots for one service,
+    and the pattern matches left outside.  Roots: processes tagged for this project and
+    service; pattern matches (`matched`) inside the project (all with `everywhere`);
+    listeners on its port (`holders`) the project holds, whatever their command line."""
     roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
              if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
@@ -1775,9 +1757,8 @@ def os_outcome(exc, otherwise=FAILED):
 
 
 class quietly(object):
-    """`with quietly() as tried:` ends its block at an OSError, kept in tried.error with
-    its os_outcome in tried.outcome (None, None: nothing failed).  With `note`
-    (System.note), a failure other than GONE is noted, once, for `path`."""
+    """`with quietly() as tried:` ends its block at an OSError (tried.error; its os_outcome
+    in tried.outcome).  With `note` (System.note), all but GONE is noted for `path`."""
 
     outcome = error = None
 
@@ -1878,10 +1859,9 @@ def read_regular(path, limit=1 << 20, nofollow=False):
 
 
 def write_atomic(path, data, mode=None):
-    """Write `data` to `path` through a fresh temporary file and a rename: readers see
-    the old content or the new, never half.  The temporary file is created with O_EXCL
-    (never one someone planted, nor a link); `mode`: the new file's permissions (a
-    Makefile keeps its own), else 0644 less the umask."""
+    """Write `data` to `path` through a fresh temporary file (O_EXCL: never one someone
+    planted, nor a link) and a rename: readers see the old content or the new, never half.
+    `mode`: the new file's permissions (a Makefile keeps its own), else 0644 less umask."""
     folder = os.path.dirname(os.path.abspath(path))
     for attempt in range(100):
         tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
@@ -1962,22 +1942,19 @@ class _Linux(object):
         return self._boot_id or None
 
     def user_name(self, uid):
-        name = self._users.get(uid)
-        if name is None:
+        if uid not in self._users:
             import pwd
             try:
-                name = pwd.getpwuid(uid).pw_name
+                self._users[uid] = pwd.getpwuid(uid).pw_name
             except KeyError:
-                name = str(uid)
-            self._users[uid] = name
-        return name
+                self._users[uid] = str(uid)
+        return self._users[uid]
 
     def _table_proc(self, previous):
-        """The table from /proc.  With `previous` (a table read moments ago), only
-        PIDs not in it are read: what stop's second look needs, at the cost of a
-        directory listing.  Each process's tag is read in the same pass, unless
-        `read_tags` is off (see process_tags).  Paths are opened relative to /proc,
-        held open: a lookup of "/proc" saved on every file of every process."""
+        """The table from /proc.  With `previous` (a table read moments ago), only PIDs
+        not in it are read: what stop's second look needs.  Tags are read in the same
+        pass unless `read_tags` is off.  Paths are opened relative to /proc, held open:
+        a lookup of "/proc" saved on every file of every process."""
         if not self.has_proc():
             return None
         self.ps_note = "/proc"
@@ -2110,8 +2087,7 @@ class _Linux(object):
                 fields.rss_pages * (os.sysconf("SC_PAGE_SIZE") // 1024))
 
     def _with_linux_times(self, table):
-        """Add start, elapsed, CPU, memory, session and group from /proc to a `ps -ef`
-        table."""
+        """Add /proc's start, times, memory, session and group to a `ps -ef` table."""
         if not self.has_proc():
             return table
         for proc in table.values():
@@ -2153,8 +2129,7 @@ class _Linux(object):
 
     def _netlink_sockets(self, wanted):
         """LISTEN sockets from the kernel's sock_diag netlink interface, as `ss` asks;
-        None where it is refused (other systems, old kernels, sandboxes without
-        netlink)."""
+        None where it is refused (other systems, old kernels, sandboxes)."""
         import _socket as socket    # `socket` on top of it spends milliseconds on enums
         try:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4)  # NETLINK_SOCK_DIAG
@@ -2266,8 +2241,7 @@ class _Tools(object):
         return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
 
     def _ps_tags(self, table):
-        """process_tags from one `ps` call that shows environments (macOS -E, the BSDs
-        -e)."""
+        """process_tags from one `ps` that shows environments (macOS -E, the BSDs -e)."""
         flag = "-E" if sys.platform == "darwin" else "-e"
         out = self._run(["ps", "-A", "-ww", flag, "-o", "pid=", "-o", "command="])
         return parse_ps_environ(out or b"", dict((pid, proc.command)
@@ -2279,9 +2253,8 @@ class _Tools(object):
         return parse_lsof_cwd(out or b"")
 
     def _ps_still_running(self, procs):
-        """still_running from one `ps` call, which tells zombies and reused PIDs for all
-        of them; ps gives elapsed time in whole seconds, so starts within 2 s are
-        equal."""
+        """still_running from one `ps` call that tells zombies and reused PIDs for all;
+        ps gives elapsed time in whole seconds, so starts within 2 s are equal."""
         unknown = [proc for proc in procs if self._pid_exists(proc.pid)]
         if not unknown:
             return []
@@ -2368,10 +2341,9 @@ class _Signals(object):
         return fields is not None and fields.start_ticks == proc.start_ticks
 
     def started_by(self, proc, when):
-        """Whether `proc` started no later than the wall-clock time `when`: True,
-        False, or None when its start cannot be known.  On Linux compared in clock
-        ticks since boot (a start in the same tick as `when` counts as before: the
-        finest the kernel tells); elsewhere `ps` gives whole seconds."""
+        """Whether `proc` started no later than the wall-clock time `when` (None: no
+        telling).  On Linux in clock ticks since boot (the same tick as `when` counts as
+        before: the finest the kernel tells); elsewhere `ps` gives whole seconds."""
         if proc.start_ticks is not None and self.has_proc():
             hz = float(self._clock_ticks())
             return proc.start_ticks <= int((when - self.boot_time()) * hz)
@@ -2427,13 +2399,10 @@ class _Listeners(object):
 
     def listeners(self, ports=None):
         """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
-
-        The sources are tried in order, and the first that answers is used; one without
-        an answer (refused, unreadable, not installed, failing) passes to the next.  On
-        Linux the kernel's netlink sock_diag (what ss asks; no tool to run), then
-        /proc/net/tcp{,6} (two files, far cheaper than running lsof); both map sockets to
-        PIDs only when one is on a wanted port.  Elsewhere lsof, then sockstat, then ss.
-        """
+        The first source that answers is used (refused, unreadable, not installed,
+        failing: the next).  On Linux netlink sock_diag (what ss asks; no tool to run),
+        then /proc/net/tcp{,6} (two files, far cheaper than lsof); both map sockets to
+        PIDs only when one is on a wanted port.  Elsewhere lsof, sockstat, ss."""
         if self.ports_source != "auto":
             sources = [self.ports_source]
         elif os.path.exists("/proc/net/tcp"):
@@ -2521,12 +2490,9 @@ class _Files(object):
     """System's files: pidfiles and their start records, logs, a supervisor's state."""
 
     def read_pidfile(self, path):
-        """PidfileInfo for `path` (which may not exist).
-
-        The file is opened once and checked through that descriptor: not followed
-        when it is a symlink (as root, a link could aim it at any process's pidfile),
-        not read when it is not a regular file (a FIFO would hang every command).
-        """
+        """PidfileInfo for `path` (which may not exist), opened once and checked through
+        that descriptor: a symlink is not followed (as root, a link could aim it at any
+        process's pidfile), nor anything but a regular file read (a FIFO would hang)."""
         import stat
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
@@ -2567,9 +2533,8 @@ class _Files(object):
         return os.path.exists(path)
 
     def write_pidfile(self, path, pid):
-        """Write `pid` to `path` atomically (temp file in the same folder, then rename),
-        then its start record (PIDFILE.start, see START_SUFFIX) with this writing's
-        stamp (file_stamp)."""
+        """Write `pid` to `path` atomically, then its start record (PIDFILE.start) with
+        this writing's file_stamp."""
         import json
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
         record = self.start_record(pid)
@@ -2630,8 +2595,7 @@ class _Files(object):
                             nofollow=self.euid() == 0)[0]
 
     def read_tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a regular file (of its last 64 KiB), as text; OSError if it
-        is not one."""
+        """The last lines of a regular file's last 64 KiB, as text; OSError otherwise."""
         return self.read_log(path, 65536)[0][-lines:] if lines > 0 else []
 
     def read_log(self, path, limit=LOG_SCAN_BYTES):
@@ -2687,9 +2651,8 @@ class _Files(object):
 
     def read_new(self, path, offset, identity):
         """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
-        replaced (a restart keeps the old one as .log.1) or truncated is read anew.
-        A log that is missing for now is waited for; one that is no longer a regular
-        file (a folder, a FIFO) is an OSError saying so."""
+        replaced (a restart keeps the old one as .log.1) or truncated is read anew; one
+        missing for now is waited for; one no longer a regular file is an OSError."""
         try:
             fd, st = open_regular(path)
         except OSError as exc:
@@ -2775,12 +2738,11 @@ class _Locks(object):
     its holder dies)."""
 
     def lock(self, path, wait, waiting=None):
-        """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None,
-        the holder's PID or None) when another process held it for `wait` seconds
-        (`waiting(holder)` is called once, when the wait has lasted LOCK_ANNOUNCE:
-        the short waits of every day, such as a supervisor waiting for the `start
-        --supervise` that spawned it, pass without a word).  OSError when `path` is
-        there but not a regular file."""
+        """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None, the
+        holder's PID or None) when another process held it for `wait` seconds.
+        `waiting(holder)` is called once the wait has lasted LOCK_ANNOUNCE: the short
+        waits of every day (a supervisor waiting for the `start --supervise` that
+        spawned it) pass without a word.  OSError when `path` is not a regular file."""
         began = self.clock()
         deadline = began + wait
         delay = 0.005
@@ -2852,12 +2814,8 @@ class _Locks(object):
 
 
 class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launching, _Locks):
-    """Access to the real machine.
-
-    `ps_source`: auto, proc (Linux /proc), ps (`ps -ef` by header), pso (`ps -o`).
-    `ports_source`: auto, netlink (Linux sock_diag), proc (/proc/net/tcp), lsof, ss,
-    sockstat (FreeBSD).
-    """
+    """Access to the real machine.  `ps_source`: auto or a TABLE_READERS key;
+    `ports_source`: auto or a LISTENER_READERS key."""
 
     def __init__(self, ps_source="auto", ports_source="auto"):
         self.ps_source = ps_source or "auto"
@@ -2889,9 +2847,7 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
             self.notes.append((key, values))
 
     clock = staticmethod(time.monotonic)
-
     sleep = staticmethod(time.sleep)
-
     wall_time = staticmethod(time.time)
 
     def http_get(self, url, timeout):
@@ -2907,7 +2863,7 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
             return status, self.clock() - started, None
         except urllib.error.HTTPError as exc:
             return exc.code, self.clock() - started, None
-        except (urllib.error.URLError, socket.timeout, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:      # URLError and timeouts are OSErrors
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, socket.timeout) or "timed out" in str(reason):
                 reason = "timed out after %s" % format_seconds(timeout)
