@@ -8066,14 +8066,16 @@ def _backend_from_code(folder, base, files):
         where = os.path.normpath(os.path.join(base, path))
         port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
         default = "5000" if framework == "Flask" else "8000"
-        return FoundService("backend", {
-            "pattern": BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else
-            pattern_for(command), "port": port.group(1) if port else default,
-            "command": command, "cwd": cwd, "health": "auto"},
-            "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
-                "pattern": PS_MADE, "port": where + " (port=%s)" % port.group(1) if port else
-                "%s's default port" % ("Flask" if default == "5000" else "uvicorn"),
-                "command": "%s (%s app)" % (where, framework), "cwd": where})
+        port_said = where + " (port=%s)" % port.group(1) if port else \
+            "%s's default port" % ("Flask" if default == "5000" else "uvicorn")
+        pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
+            pattern_for(command)        # the seed's own, for the seed's `python main.py`
+        fields = {"pattern": pattern, "port": port.group(1) if port else default,
+                  "command": command, "cwd": cwd, "health": "auto"}
+        sources = {"pattern": PS_MADE, "port": port_said,
+                   "command": "%s (%s app)" % (where, framework), "cwd": where}
+        return FoundService("backend", fields, "%s/%s (%s app, run as %s)" % (
+            base, path, framework, how), sources)
     return None
 
 
