@@ -476,6 +476,9 @@ def test_stop_without_the_pidfile_still_ends_supervision(ns, tmp_path):
     assert r.rc == 0, r
     sup = pidfile_pid(tmp_path)
     assert wait_until(lambda: started_lines(read(tmp_path / "worker.log")), 10)
+    # and the worker itself has run (on a busy machine the supervisor's line comes well
+    # before the worker's Python has counted its run: stopped before, it counted none)
+    assert wait_until(lambda: runs(tmp_path) == 1, 10), read(tmp_path / "worker.log")
     os.remove(str(tmp_path / "worker.pid"))
     r = ns.procclean("stop", "worker", env=env, timeout=TIMEOUT)
     assert r.rc == 0, r
