@@ -8740,8 +8740,7 @@ def read_makefile(folder, name):
     includes, pattern rules, the last .RECIPEPREFIX."""
     import glob
     targets, patterns, files, variables, known = {}, [], [], set(), set()
-    prefix, value = "\t", None
-    queue = [name]
+    prefix, value, queue = "\t", None, [name]
     while queue and len(files) < 50:
         path = queue.pop(0)
         text = _read_text(os.path.join(folder, path))
@@ -9499,28 +9498,21 @@ class MakeVars(object):
         """`text` with $(VAR), ${VAR}, $X, $$ and text functions expanded; None when
         it needs something make would run."""
         out, i = [], 0
-        while i < len(text):
-            c = text[i]
-            if c != "$" or i + 1 >= len(text):
-                out.append(c)
-                i += 1
-                continue
-            nxt = text[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
+        while "$" in text[i:-1]:            # a `$` that ends the text is itself
+            j = text.index("$", i)
+            out.append(text[i:j])
+            nxt = text[j + 1]
             if nxt in "({":
-                end = _closing(text, i + 2, nxt, ")" if nxt == "(" else "}", "")
-                value = self.reference(text[i + 2:end], depth)
-                i = end + 1
+                end = _closing(text, j + 2, nxt, ")" if nxt == "(" else "}", "")
+                value = self.reference(text[j + 2:end], depth)
             else:
-                value = self.reference(nxt, depth)
-                i += 2
+                end = j + 1
+                value = "$" if nxt == "$" else self.reference(nxt, depth)
             if value is None:
                 return None
             out.append(value)
-        return "".join(out)
+            i = end + 1
+        return "".join(out) + text[i:]
 
     def reference(self, inner, depth):
         if depth > 30:
@@ -9580,13 +9572,10 @@ def parse_make_variables(text):
     {name: (recursive?, value)}, {target: {name: (recursive?, value)}}."""
     values, targets, section = {}, {}, None
     lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line in _DB_SECTIONS:
-            section = line
-            continue
+    for origin, line in zip([""] + lines, lines):       # origin: the line before
+        section = line if line in _DB_SECTIONS else section
         if not line or line.startswith(("#", "\t", "define ", "endef")):
             continue
-        origin = lines[i - 1] if i else ""
         if section == "# Variables":
             match = re.match(r"^(\S+) (:{0,2}=) ?(.*)$", line)
             if match and origin.startswith("# ") and "automatic" not in origin:
