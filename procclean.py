@@ -2286,14 +2286,9 @@ class _Processes(object):
     """System's process table, and what each process is: its tags (environment) and its
     folder; from /proc on Linux (_Linux), else from ps and lsof (_Tools)."""
 
-    def self_pid(self):
-        return os.getpid()
-
-    def parent_pid(self):
-        return os.getppid()
-
-    def euid(self):
-        return os.geteuid()
+    self_pid = staticmethod(os.getpid)
+    parent_pid = staticmethod(os.getppid)
+    euid = staticmethod(os.geteuid)
 
     # Where the process table comes from, tried in order until one answers (a
     # reader returns None for "no answer here").
@@ -2529,8 +2524,7 @@ class _Files(object):
             self.note("remove_failed", path=path, error=error_text(tried.error))
         return False
 
-    def exists(self, path):
-        return os.path.exists(path)
+    exists = staticmethod(os.path.exists)
 
     def write_pidfile(self, path, pid):
         """Write `pid` to `path` atomically, then its start record (PIDFILE.start) with
