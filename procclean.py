@@ -9978,7 +9978,6 @@ def read_makefile_for_init(ctx, folder, ask):
     """The MakefileRead of the folder's Makefile (GNU make asked when `ask`, except
     under --dry-run: make runs $(shell ...) and remakes included files even under -q;
     else read as text), or an exit code when it cannot be read safely."""
-    out = ctx.out
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
                 "Makefile")
     path = os.path.join(folder, name)
@@ -9987,7 +9986,7 @@ def read_makefile_for_init(ctx, folder, ask):
     text = _read_text(path, MAKEFILE_LIMIT)
     if text is None or "\ufffd" in text or len(text) >= MAKEFILE_LIMIT \
             or os.path.islink(path):
-        out.warn("init_makefile_unsafe", path=name)
+        ctx.out.warn("init_makefile_unsafe", path=name)
         return EXIT_FAILED
     info = ask_make(folder, name) if ask and not ctx.dry_run else None
     said = ("init_make_asked", {"path": name, "files": " ".join(info.files)}) if info else (
@@ -9996,7 +9995,7 @@ def read_makefile_for_init(ctx, folder, ask):
         said = None             # plain init: the text is enough, and make runs nothing
     info = info or read_makefile(folder, name)
     if info.error:
-        out.warn("init_make_broken", path=name, error=printable(info.error))
+        ctx.out.warn("init_make_broken", path=name, error=printable(info.error))
         return EXIT_FAILED
     return MakefileRead(name, text, info, said)
 
@@ -10068,9 +10067,7 @@ def check_carried(ctx, mk, folder):
         reason = str(exc)
     for service in mk.services:
         have = config and config.services.get(service.name)
-        for field in _CARRIED:
-            if field not in service.fields:
-                continue
+        for field in [f for f in _CARRIED if f in service.fields]:
             value = getattr(have, field) if have else reason
             if have is None or not _same_value(field, value, service.fields[field], folder):
                 service.problem = ("mk_ini_differs", {
