@@ -8165,6 +8165,7 @@ def _detect_frontend(folder, missing):
         if name is not None:
             return _frontend_service(folder, sub, path, name, scripts[name])
         if seems is None and framework:
+            # no dev script here (or one that is not a command line): said, if no other
             seems = (sub, path, sorted(scripts))
     if seems is not None:
         sub, path, names = seems
