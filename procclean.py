@@ -80,11 +80,13 @@ import sys
 import time
 
 
-class _OnFirstUse(object):
-    """A module imported when one of its names is first used: `re` costs 3 ms of
-    start-up (it imports enum), and the commands procclean runs most (stop,
-    force-clean, status on the built-in patterns) never need it.  The first use puts
-    the module itself in its place."""
+class _ReOnFirstUse(object):
+    """`re`, imported when one of its names is first used, then put in its place: it
+    costs 3 ms of start-up (it imports enum), and the commands procclean runs most (stop,
+    force-clean, status on the built-in patterns) never need it.  re.search(PATTERN,
+    text) on text that lacks what every match of PATTERN holds (see _needed_text) is
+    None without importing re (editors, browsers and other proccleans are told by
+    patterns that most command lines fail at a glance)."""
 
     def __init__(self, name):
         self.name = name
@@ -93,13 +95,6 @@ class _OnFirstUse(object):
         module = __import__(self.name)
         globals()[self.name] = module
         return getattr(module, attr)
-
-
-class _ReOnFirstUse(_OnFirstUse):
-    """`re`, imported only when a search could find something: re.search(PATTERN,
-    text) on text that lacks what every match of PATTERN holds (see _needed_text) is
-    None without importing re (editors, browsers and other proccleans are told by
-    patterns that most command lines fail at a glance)."""
 
     def search(self, pattern, string, flags=0):
         if isinstance(pattern, str) and isinstance(string, str) and not flags:
@@ -114,7 +109,6 @@ class _ReOnFirstUse(_OnFirstUse):
 
 _NEEDED = {}
 re = _ReOnFirstUse("re")
-
 
 
 # ---------------------------------------------------------------------------
@@ -312,15 +306,10 @@ class ProcCleanError(Exception):
 # ---------------------------------------------------------------------------
 
 class Process(object):
-    """One row of the process table.
-
-    `line` is what the service patterns are searched in: the real `ps -ef` line when
-    the table came from `ps -ef`, else one built in the same shape.  Times are in
-    seconds; `start` is seconds since the epoch when the source knows it.  On Linux
-    `start_ticks` is the start in clock ticks since boot, exact: two processes with
-    the same PID and the same start_ticks are the same process (proc(5), field 22).
-    `sid` and `pgid` (session and process group) are known where /proc gives them.
-    """
+    """One row of the process table.  `line` is what the service patterns are searched
+    in: the real `ps -ef` line, or one built in its shape.  Times are in seconds, `start`
+    since the epoch.  On Linux `start_ticks` (clock ticks since boot, proc(5) field 22)
+    is exact: the same PID and start_ticks are the same process."""
 
     __slots__ = ("pid", "ppid", "user", "command", "zombie", "start",
                  "elapsed", "cpu_seconds", "rss_kb", "line", "uid", "sid", "pgid",
@@ -367,8 +356,7 @@ class Service(object):
                  "cwd", "health", "scope", "after", "supervise", "wait",
                  "unhealthy_after")
 
-    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health="",
-                 after=(), supervise=False):
+    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health="", after=()):
         self.name = name
         self.pattern = pattern
         self.regex = compile_pattern(pattern) if pattern else None
@@ -380,7 +368,7 @@ class Service(object):
         self.health = health
         self.scope = ""         # project (default), or machine: the recipes' matching
         self.after = list(after)        # names of the services it starts after
-        self.supervise = supervise      # dev restarts it, start and restart supervise it
+        self.supervise = False  # dev restarts it, start and restart supervise it
         self.wait = False       # start and restart wait for it without --wait
         self.unhealthy_after = UNHEALTHY_AFTER
 
@@ -392,27 +380,6 @@ class Service(object):
 
     def __repr__(self):
         return "Service(%r)" % self.name
-
-
-# Matching in time linear in the line (SPEC "Never").  Python's re backtracks: for
-# `python.*main\.py` it rescans the rest of the line from every `python` in it, so a
-# stranger's 2 MB command line that repeats `python` (a linter run over a venv) stalled
-# every command for seconds to minutes; grep -E, the seed's matcher, is an automaton.
-# Most patterns (the built-in ones; `uvicorn.*main`, `[Pp]ython.*manage\.py runserver`)
-# are alternatives of words joined by `.*`.  Such an alternative is found iff its first
-# word occurs, its second occurs after the end of that occurrence, and so on, each word
-# taken at its earliest end (any later end leaves less room for the rest): one str.find
-# per word, in C.  A word may hold `.`, escaped punctuation, [classes], (a|b) groups and
-# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  An alternative may start with
-# `^` (its first word at the text's start) and end with `$` (its last word at the end, or
-# before a final newline): re backtracks on those too (`python.*main\.py$`).  Any other
-# pattern (repeats, \d...) goes to re, after a check for the literal text it cannot
-# match without.
-_MAX_SPELLINGS = 64
-_ANY = None             # a `.` inside a word: any one character
-_AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anchored
-_PATTERN_META = ".^$*+?{}[]()|\\\n"
-_ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
 
 
 class _Record(object):
@@ -524,6 +491,27 @@ class ServiceLock(_Record):
 # Matching: the patterns, in time linear in the line
 # ---------------------------------------------------------------------------
 
+# Matching in time linear in the line (SPEC "Never").  Python's re backtracks: for
+# `python.*main\.py` it rescans the rest of the line from every `python` in it, so a
+# stranger's 2 MB command line that repeats `python` (a linter run over a venv) stalled
+# every command for seconds to minutes; grep -E, the seed's matcher, is an automaton.
+# Most patterns (the built-in ones; `uvicorn.*main`, `[Pp]ython.*manage\.py runserver`)
+# are alternatives of words joined by `.*`.  Such an alternative is found iff its first
+# word occurs, its second occurs after the end of that occurrence, and so on, each word
+# taken at its earliest end (any later end leaves less room for the rest): one str.find
+# per word, in C.  A word may hold `.`, escaped punctuation, [classes], (a|b) groups and
+# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  An alternative may start with
+# `^` (its first word at the text's start) and end with `$` (its last word at the end, or
+# before a final newline): re backtracks on those too (`python.*main\.py$`).  Any other
+# pattern (repeats, \d...) goes to re, after a check for the literal text it cannot
+# match without.
+_MAX_SPELLINGS = 64
+_ANY = None             # a `.` inside a word: any one character
+_AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anchored
+_PATTERN_META = ".^$*+?{}[]()|\\\n"
+_ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
+
+
 class _Unsupported(Exception):
     """A pattern outside what the linear matcher reads: re takes it."""
 
@@ -633,29 +621,17 @@ def _earliest_end(word, line, pos):
     after `pos` ends (-1: none).  Each spelling is found by its longest fixed run (its
     anchor), then checked at the other runs' offsets."""
     best = -1
-    size = len(line)
-    for length, at, anchor, checks, tests in word:
-        if not anchor:      # `.`, `\d`, `\b` only, or nothing: the first place they hold
-            start = pos
-            while start + length <= size and (best < 0 or start + length < best):
-                if all(test.holds(line, start + offset) for offset, test in tests):
-                    best = start + length
-                    break
-                start += 1
-            continue
+    for spelling in word:
+        length, at, anchor = spelling[:3]
+        # Without an anchor (`.`, `\d`, `\b` only, or nothing): every place from pos.
         found = line.find(anchor, pos + at)
         while found >= 0:
-            start = found - at
-            end = start + length
-            if end > size or (best >= 0 and end >= best):
+            end = found - at + length
+            if end > len(line) or (best >= 0 and end >= best):
                 break
-            for offset, run in checks:
-                if not line.startswith(run, start + offset):
-                    break
-            else:
-                if all(test.holds(line, start + offset) for offset, test in tests):
-                    best = end
-                    break
+            if _fits(spelling, line, found - at):
+                best = end
+                break
             found = line.find(anchor, found + 1)
     return best
 
@@ -680,23 +656,13 @@ def _pattern_chains(pattern):
 
 def _split_bars(text):
     """`text` split at its top-level `|` (not in a group, a class or an escape)."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 1
-        elif char == "[":
-            i = _class_end(text, i)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise _Unsupported()
-        elif char == "|" and depth == 0:
+    parts, start, depth = [], 0, 0
+    for i, depth in _brackets(text, 0):
+        if depth < 0:
+            raise _Unsupported()
+        if text[i] == "|" and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     if depth:
         raise _Unsupported()
     parts.append(text[start:])
@@ -705,6 +671,15 @@ def _split_bars(text):
 
 def _group_end(text, i):
     """The index of the `)` that closes the group opened at text[i]."""
+    for j, depth in _brackets(text, i):
+        if depth == 0 and text[j] == ")":
+            return j
+    raise _Unsupported()
+
+
+def _brackets(text, i):
+    """(index, depth after it) of each `(`, `)` and `|` of `text` from `i` on, outside
+    escapes and classes."""
     depth = 0
     while i < len(text):
         char = text[i]
@@ -712,14 +687,10 @@ def _group_end(text, i):
             i += 1
         elif char == "[":
             i = _class_end(text, i)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        elif char in "()|":
+            depth += 1 if char == "(" else -1 if char == ")" else 0
+            yield i, depth
         i += 1
-    raise _Unsupported()
 
 
 def _group_body(text):
