@@ -1932,15 +1932,15 @@ class _Linux(object):
         table = {}
         clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
                  self.boot_time(), self.wall_time(), self.euid())
+        previous = previous or {}
         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             for name in os.listdir(proc_fd):
                 if not name.isdigit():
                     continue
-                if previous is not None and int(name) in previous:
-                    table[int(name)] = previous[int(name)]
-                    continue
-                proc = self._read_proc_entry(proc_fd, name, clock)
+                proc = previous.get(int(name))
+                if proc is None:
+                    proc = self._read_proc_entry(proc_fd, name, clock)
                 if proc is not None:
                     table[proc.pid] = proc
         finally:
