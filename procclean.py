@@ -4063,8 +4063,7 @@ CONTEXT_OPTIONS = (
 
 
 class Context(object):
-    """What every command works with: the system, the config, the options (named in
-    CONTEXT_OPTIONS), the output."""
+    """What every command works with: system, config, options (CONTEXT_OPTIONS), output."""
 
     def __init__(self, system, config, out, **options):
         unknown = set(options) - set(name for name, _ in CONTEXT_OPTIONS)
@@ -4113,8 +4112,7 @@ class Survey(object):
 
 
 def everywhere_for(ctx, service):
-    """Whether a service is matched machine-wide: --everywhere, else its own `scope`,
-    else `scope` of [procclean]."""
+    """Whether a service is matched machine-wide (--everywhere, its scope, the config's)."""
     if ctx.everywhere:
         return True
     if service.scope:
@@ -4221,8 +4219,7 @@ PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untruste
 
 
 def _pidfile_root(ctx, service, info, table, protected, warn, project):
-    """(the pidfile's process if it may be trusted, else None (with a warning);
-    the verdict)."""
+    """(the pidfile's process if trusted, else None after a warning; the verdict)."""
     verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected, project)
     if verdict == "trusted":
         return proc, verdict
@@ -4266,8 +4263,7 @@ def state_roots(ctx, service, table, protected, project):
 
 
 def port_holders(listeners, port, table):
-    """Listeners on `port` (none for no port), one per PID, with commands filled
-    from the table."""
+    """Listeners on `port` (none for no port), one per PID, commands from the table."""
     seen = {}
     for listener in listeners:
         if listener.port != port or listener.pid in seen:
@@ -4836,8 +4832,7 @@ def report_port_strangers(ctx, services, table):
 
 
 def remove_files(ctx, paths):
-    """Remove files (or say what would be removed); one that cannot be removed is
-    reported and the rest still go."""
+    """Remove files (--dry-run: say which); one that stays is reported, the rest go."""
     for path in paths:
         if ctx.dry_run:
             if ctx.system.exists(path):
@@ -5251,8 +5246,7 @@ STATE_MESSAGES = {"running": "state_running", "starting": "state_starting",
 
 
 def state_text(out, state):
-    """A status state (running, not listening, ...) or a health answer (no answer)
-    in the reporter's language."""
+    """A status state (not listening, ...) or health answer (no answer), in words."""
     if state in STATE_MESSAGES:
         return out.text(STATE_MESSAGES[state])
     return MESSAGES[out.lang].get(state, state)
@@ -10716,8 +10710,7 @@ def _log_filter(args, system):
 
 
 def _option(text, what, parse, configured=None, default=None):
-    """An option's value parsed (`what` names it in the error), else the config's,
-    else the default."""
+    """An option's value parsed (`what` names it in errors), else configured, else default."""
     if text is not None:
         return parse(text, what)
     return configured if configured is not None else default
