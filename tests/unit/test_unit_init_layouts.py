@@ -367,38 +367,34 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     assert svc["frontend"].command == "npm run dev -- --port {port} --strictPort"
 
 
-def test_pattern_for_commands_as_ps_shows_them():
-    cases = {
-        "uv run uvicorn app.main:app --reload --port {port}": r"uvicorn app\.main:app",
-        "{python} manage.py runserver {port}": r"[Pp]ython.*manage\.py runserver",
-        "{python} -m celery -A proj worker -l info": "celery -A proj worker",
-        "{python} -m flask --app flaskr run --debug --port {port}": "flask --app flaskr run",
-        "next dev -p 3001": "next dev",
-        "cd src && gunicorn asgi:application -w 3 -b :{port}": "gunicorn asgi:application",
-        "PORT={port} react-scripts start": "react-scripts start",
-        "npx vite --port 3000": "vite",
-    }
-    for command, pattern in cases.items():
-        assert procclean.pattern_for(command) == pattern, command
+@pytest.mark.parametrize("command, pattern", [
+    ("uv run uvicorn app.main:app --reload --port {port}", r"uvicorn app\.main:app"),
+    ("{python} manage.py runserver {port}", r"[Pp]ython.*manage\.py runserver"),
+    ("{python} -m celery -A proj worker -l info", "celery -A proj worker"),
+    ("{python} -m flask --app flaskr run --debug --port {port}", "flask --app flaskr run"),
+    ("next dev -p 3001", "next dev"),
+    ("cd src && gunicorn asgi:application -w 3 -b :{port}", "gunicorn asgi:application"),
+    ("PORT={port} react-scripts start", "react-scripts start"),
+    ("npx vite --port 3000", "vite"),
+])
+def test_pattern_for_commands_as_ps_shows_them(command, pattern):
+    assert procclean.pattern_for(command) == pattern
 
 
-def test_with_port_makes_the_port_a_setting():
-    cases = [
-        ("uvicorn main:app --port 8001", "8000", ("uvicorn main:app --port {port}", "8001")),
-        ("uvicorn main:app --port=8001", "8000", ("uvicorn main:app --port={port}", "8001")),
-        ("gunicorn app:app --bind 0.0.0.0:$PORT", "5100",
-         ("gunicorn app:app --bind 0.0.0.0:{port}", "5100")),
-        ("python manage.py runserver 0.0.0.0:8002", "8000",
-         ("python manage.py runserver 0.0.0.0:{port}", "8002")),
-        ("python manage.py runserver", "8000", ("python manage.py runserver {port}", "8000")),
-        ("uvicorn main:app --reload", "8000", ("uvicorn main:app --reload --port {port}",
-                                               "8000")),
-        ("uvicorn main:app --port ${PORT:-8003}", None, ("uvicorn main:app --port {port}",
-                                                         "8003")),
-        ("celery -A proj worker", None, ("celery -A proj worker", None)),
-    ]
-    for command, default, wanted in cases:
-        assert procclean.with_port(command, default)[:2] == wanted, command
+@pytest.mark.parametrize("command, default, wanted", [
+    ("uvicorn main:app --port 8001", "8000", ("uvicorn main:app --port {port}", "8001")),
+    ("uvicorn main:app --port=8001", "8000", ("uvicorn main:app --port={port}", "8001")),
+    ("gunicorn app:app --bind 0.0.0.0:$PORT", "5100",
+     ("gunicorn app:app --bind 0.0.0.0:{port}", "5100")),
+    ("python manage.py runserver 0.0.0.0:8002", "8000",
+     ("python manage.py runserver 0.0.0.0:{port}", "8002")),
+    ("python manage.py runserver", "8000", ("python manage.py runserver {port}", "8000")),
+    ("uvicorn main:app --reload", "8000", ("uvicorn main:app --reload --port {port}", "8000")),
+    ("uvicorn main:app --port ${PORT:-8003}", None, ("uvicorn main:app --port {port}", "8003")),
+    ("celery -A proj worker", None, ("celery -A proj worker", None)),
+])
+def test_with_port_makes_the_port_a_setting(command, default, wanted):
+    assert procclean.with_port(command, default)[:2] == wanted
 
 
 @pytest.mark.parametrize("folder, script, extra, port, own, flag", [
