@@ -669,15 +669,16 @@ def _split_bars(text):
     return parts
 
 
-def _group_end(text, i):
-    """The index of the `)` that closes the group opened at text[i]."""
-    for j, depth in _brackets(text, i):
+def _group_end(text, i, loose=False):
+    """The index of the `)` that closes the group opened at text[i] (`loose`: see
+    _class_end)."""
+    for j, depth in _brackets(text, i, loose):
         if depth == 0 and text[j] == ")":
             return j
     raise _Unsupported()
 
 
-def _brackets(text, i):
+def _brackets(text, i, loose=False):
     """(index, depth after it) of each `(`, `)` and `|` of `text` from `i` on, outside
     escapes and classes."""
     depth = 0
@@ -686,7 +687,7 @@ def _brackets(text, i):
         if char == "\\":
             i += 1
         elif char == "[":
-            i = _class_end(text, i)
+            i = _class_end(text, i, loose)
         elif char in "()|":
             depth += 1 if char == "(" else -1 if char == ")" else 0
             yield i, depth
@@ -709,10 +710,14 @@ def _whole_group(text):
     return _group_body(text)
 
 
-def _class_end(text, i):
-    """The index of the `]` that closes the class opened at text[i]."""
+def _class_end(text, i, loose=False):
+    """The index of the `]` that closes the class opened at text[i]; `loose` (re's reading,
+    for _needed_text): a negated class, a `]` first and a `[` inside are read too."""
     j = i + 1
-    if text[j:j + 1] in ("^", "]", ""):
+    if loose:
+        j += 1 if text[j:j + 1] == "^" else 0
+        j += 1 if text[j:j + 1] == "]" else 0
+    elif text[j:j + 1] in ("^", "]", ""):
         raise _Unsupported()        # negated or `]` first: not read here
     while j < len(text):
         if text[j] == "\\":
@@ -720,7 +725,7 @@ def _class_end(text, i):
             continue
         if text[j] == "]":
             return j
-        if text[j] == "[":
+        if text[j] == "[" and not loose:
             raise _Unsupported()
         j += 1
     raise _Unsupported()
@@ -757,7 +762,7 @@ def _words(text, top):
                 text = text[:i] + inner[0] + text[end + 1:]     # grep -w's (?:X)
                 continue
             atom = []
-            for alternative in _split_bars(_group_body(text[i:end + 1])):
+            for alternative in inner:
                 atom.extend(_spellings_of(_words(alternative, False)[0]))
             i = end + 1
         else:
@@ -887,8 +892,7 @@ class _Test(object):
 
 
 # \s, \W and \D would match a newline, which the chains never span: re takes them.
-_TESTS = dict((kind, _Test(kind)) for kind in "dwSb")
-_TESTS.update({"<": _Test("<"), ">": _Test(">")})
+_TESTS = dict((kind, _Test(kind)) for kind in "dwSb<>")
 _LOOKS = {"(?<![\\w])": _TESTS["<"], "(?<!\\w)": _TESTS["<"], "(?![\\w])": _TESTS[">"],
           "(?!\\w)": _TESTS[">"]}
 
@@ -948,28 +952,11 @@ def _needed_text(pattern):
 
 def _skip_bracket(text, i):
     """The index after the class or group opened at text[i] (0 if it is not closed)."""
-    depth, j = 0, i
-    while j < len(text):
-        char = text[j]
-        if char == "\\":
-            j += 1
-        elif char == "[":
-            j += 2 if text[j + 1:j + 2] == "^" else 1
-            j += 1 if text[j:j + 1] == "]" else 0
-            while j < len(text) and text[j] != "]":
-                j += 2 if text[j] == "\\" else 1
-            if j >= len(text):
-                return 0
-            if depth == 0:
-                return j + 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    return 0
+    try:
+        end = _class_end(text, i, True) if text[i] == "[" else _group_end(text, i, True)
+    except _Unsupported:
+        return 0
+    return end + 1
 
 
 # ---------------------------------------------------------------------------
