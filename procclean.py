@@ -8228,7 +8228,7 @@ def _procfile_services(folder):
     """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
     `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
     ...) unless the command names one; a Python tool runs through {python}."""
-    texts = [(n, _read_text(os.path.join(folder, n))) for n in ("Procfile.dev", "Procfile")]
+    texts = ((n, _read_text(os.path.join(folder, n))) for n in ("Procfile.dev", "Procfile"))
     name, text = next((t for t in texts if t[1] is not None), (None, ""))
     found, index = [], 0
     for number, line in enumerate(text.splitlines(), 1):
