@@ -3456,6 +3456,10 @@ class Reporter(object):
         if err or not (self.quiet or self.document is not None):
             self.write(self.stderr if err else self.stdout, text)
 
+    def error(self, message):
+        """The one line of an error that ends the command, escaped."""
+        self.write(self.stderr, "procclean: " + printable(message))
+
     def event(self, key, values, warning=False):
         event = {"event": key, "message": self.text(key, plain=True, **values).strip()}
         if warning:
@@ -10743,10 +10747,10 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         lang = detect_language(args.lang, environ)
         return run(args, system, stdout, stderr, environ)
     except ProcCleanError as exc:
-        _error_line(stderr, str(exc))
+        plain.error(str(exc))
         return exc.code
     except KeyboardInterrupt:
-        _error_line(stderr, MESSAGES[lang]["interrupted"])
+        plain.error(MESSAGES[lang]["interrupted"])
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence(stdout)
@@ -10754,8 +10758,8 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     except Exception as exc:     # a bug: one line, not a traceback, unless asked for
         if environ.get("PROCCLEAN_DEBUG"):
             raise
-        _error_line(stderr, "internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please "
-                    "report it)" % (type(exc).__name__, exc))
+        plain.error("internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please report "
+                    "it)" % (type(exc).__name__, exc))
         return EXIT_FAILED
     finally:
         _guard_interrupts(True)         # and again from here to the exit
@@ -10774,18 +10778,6 @@ def _guard_interrupts(early):
         _signal.signal(_signal.SIGINT, guard)
     elif not early and current is guard:
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-
-
-def _error_line(stream, message):
-    if stream is None:
-        return
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        stream.write("procclean: %s\n" % printable(message).encode(
-            encoding, "backslashreplace").decode(encoding, "replace"))
-        stream.flush()
-    except (OSError, ValueError, LookupError):
-        pass
 
 
 def exit_as(code):
