@@ -9288,7 +9288,10 @@ class RecipeReader(object):
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
         elif prog == "kill":
-            self.kill(command, texts)
+            signal, rest = kill_signal(texts[1:])
+            for word in command.words[len(command.words) - len(rest):]:
+                self.ref_facts("look" if signal == "0" else "stop", self.word_refs(word),
+                               signal, [command])
         elif prog == "pkill":
             signal, rest = _pkill_signal(args)
             words = dict((w.text, w) for w in command.words)
@@ -9301,12 +9304,6 @@ class RecipeReader(object):
             self.launch(command, prog, args, wrappers)
         else:
             self.add("other", text=_command_text([command]))
-
-    def kill(self, command, texts):
-        signal, rest = kill_signal(texts[1:])
-        kind = "look" if signal == "0" else "stop"
-        for word in command.words[len(command.words) - len(rest):]:
-            self.ref_facts(kind, self.word_refs(word), signal, [command])
 
     def tool(self, command, prog, args):
         """killall, pidof, fuser, lsof, pgrep on their own; rm and touch."""
