@@ -2547,12 +2547,15 @@ class _Files(object):
                             nofollow=self.euid() == 0)[0]
 
     def read_tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a regular file's last 64 KiB, as text; OSError otherwise."""
-        return self.read_log(path, 65536)[0][-lines:] if lines > 0 else []
+        """The last lines of a regular file's last 64 KiB, as text, the first one read
+        kept even when cut (a last line longer than that shows its end, not nothing);
+        OSError otherwise."""
+        return self.read_log(path, 65536, whole=False)[0][-lines:] if lines > 0 else []
 
-    def read_log(self, path, limit=LOG_SCAN_BYTES):
-        """(lines, mtime) of a regular file: its last `limit` bytes as text lines, and
-        when it was last changed; OSError if it is not one."""
+    def read_log(self, path, limit=LOG_SCAN_BYTES, whole=True):
+        """(lines, mtime) of a regular file: its last `limit` bytes as text lines (with
+        `whole`, the first one read left out when it is cut), and when it was last
+        changed; OSError if it is not one."""
         fd, st = open_regular(path)
         try:
             os.lseek(fd, max(0, st.st_size - limit), 0)
@@ -2560,7 +2563,7 @@ class _Files(object):
         finally:
             os.close(fd)
         lines = decode_bytes(data).splitlines()
-        if st.st_size > limit and lines:
+        if whole and st.st_size > limit and lines:
             lines = lines[1:]       # the first line read is cut
         return [printable(line) for line in lines], st.st_mtime
 

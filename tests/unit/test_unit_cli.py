@@ -334,6 +334,15 @@ def test_logs_with_zero_lines_prints_none(in_tmp):
     assert out == "two\n"
 
 
+def test_logs_shows_the_end_of_a_last_line_longer_than_the_tail_it_reads(in_tmp):
+    # A log that ends in one line of more than 64 KiB (a JSON payload, a traceback in one
+    # line): logs -n (and the log tail start prints after a failure) shows that line's end,
+    # not nothing.
+    (in_tmp / "backend.log").write_text("early\n" + "x" * 70000 + "END\n")
+    code, out, _ = invoke(["logs", "backend", "-n", "1"], FakeSystem([]))
+    assert code == 0 and out.endswith("xxxxEND\n") and "early" not in out
+
+
 def test_doctor_findings_print_even_with_quiet(in_tmp):
     (in_tmp / "backend.pid").write_text("4242\n")
     code, out, _ = invoke(["doctor", "backend", "--quiet"], FakeSystem([]))
