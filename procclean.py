@@ -349,39 +349,6 @@ class Process(object):
         return "Process(%d, ppid=%r, %r)" % (self.pid, self.ppid, self.command)
 
 
-class Service(object):
-    """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder."""
-
-    __slots__ = ("name", "pattern", "regex", "pidfile", "logfile", "port", "command",
-                 "cwd", "health", "scope", "after", "supervise", "wait",
-                 "unhealthy_after")
-
-    def __init__(self, name, pattern, pidfile, logfile, port, command, cwd, health="", after=()):
-        self.name = name
-        self.pattern = pattern
-        self.regex = compile_pattern(pattern) if pattern else None
-        self.pidfile = pidfile
-        self.logfile = logfile
-        self.port = port
-        self.command = command
-        self.cwd = cwd
-        self.health = health
-        self.scope = ""         # project (default), or machine: the recipes' matching
-        self.after = list(after)        # names of the services it starts after
-        self.supervise = False  # dev restarts it, start and restart supervise it
-        self.wait = False       # start and restart wait for it without --wait
-        self.unhealthy_after = UNHEALTHY_AFTER
-
-    def matches(self, proc):
-        """Whether the pattern finds this process's ps line (never a line containing
-        `grep`, as the seed's `grep -v grep` dropped them)."""
-        return self.regex is not None and GREP_WORD not in proc.line \
-            and self.regex.search(proc.line) is not None
-
-    def __repr__(self):
-        return "Service(%r)" % self.name
-
-
 class _Record(object):
     """A record of plain values: the arguments fill __slots__ in order, by position or
     by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
@@ -398,6 +365,32 @@ class _Record(object):
             raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(names)))
         for name in names:
             setattr(self, name, values[name])
+
+
+class Service(_Record):
+    """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder.
+    `scope`: project (default), or machine: the recipes' matching; `after`: names of the
+    services it starts after; `supervise`: dev restarts it, start and restart supervise
+    it; `wait`: start and restart wait for it without --wait."""
+
+    __slots__ = ("name", "pattern", "pidfile", "logfile", "port", "command", "cwd", "health",
+                 "after", "scope", "supervise", "wait", "unhealthy_after", "regex")
+    DEFAULTS = {"health": "", "after": (), "scope": "", "supervise": False, "wait": False,
+                "unhealthy_after": UNHEALTHY_AFTER, "regex": None}
+
+    def __init__(self, *args, **kwargs):
+        _Record.__init__(self, *args, **kwargs)
+        self.after = list(self.after)
+        self.regex = compile_pattern(self.pattern) if self.pattern else None
+
+    def matches(self, proc):
+        """Whether the pattern finds this process's ps line (never a line containing
+        `grep`, as the seed's `grep -v grep` dropped them)."""
+        return self.regex is not None and GREP_WORD not in proc.line \
+            and self.regex.search(proc.line) is not None
+
+    def __repr__(self):
+        return "Service(%r)" % self.name
 
 
 class Target(object):
