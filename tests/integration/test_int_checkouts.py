@@ -196,20 +196,29 @@ def make_venv(python, path):
     return str(path)
 
 
+def doctor_with_a_decoy_venv(ns, tmp_path, python, ini=None):
+    """backend/main.py needs projdep, missing from backend/.venv; another venv is active."""
+    project = make_project(tmp_path / "proj")
+    main = os.path.join(str(project), "backend", "main.py")
+    write(main, "import projdep\n" + read(main))
+    if ini is not None:
+        write(project / "procclean.ini", ini)
+    decoy = make_venv(python, tmp_path / "elsewhere" / "venv")
+    own = make_venv(python, project / "backend" / ".venv")
+    own_python = os.path.join(own, "bin", "python")
+    env = {"VIRTUAL_ENV": decoy, "PATH": "%s/bin:%s" % (decoy, os.environ.get("PATH", ""))}
+    r = ns.procclean("doctor", "backend", cwd=str(project), env=env, python=python)
+    assert "backend: %s cannot import projdep" % own_python in r.stdout, r
+    assert "fix: %s -m pip install projdep" % own_python in r.stdout, r
+    return project, own, own_python, decoy, env, r
+
+
 def test_the_projects_venv_wins_over_an_unrelated_active_one(ns, tmp_path, python_edge):
     """Another venv active (VIRTUAL_ENV set, its bin first on PATH): the backend started with
     it and failed (No module named ...), and doctor proposed installing into it. The
     project's backend/.venv is used, said, and doctor's fix installs into that one."""
-    project = make_project(tmp_path / "proj")
-    main = os.path.join(str(project), "backend", "main.py")
-    write(main, "import projdep\n" + read(main))
-    decoy = make_venv(python_edge, tmp_path / "elsewhere" / "venv")
-    own = make_venv(python_edge, project / "backend" / ".venv")
-    own_python = os.path.join(own, "bin", "python")
-    env = {"VIRTUAL_ENV": decoy, "PATH": "%s/bin:%s" % (decoy, os.environ.get("PATH", ""))}
-    r = ns.procclean("doctor", "backend", cwd=str(project), env=env, python=python_edge)
-    assert "backend: %s cannot import projdep" % own_python in r.stdout, r
-    assert "fix: %s -m pip install projdep" % own_python in r.stdout, r
+    project, own, own_python, decoy, env, r = doctor_with_a_decoy_venv(ns, tmp_path,
+                                                                       python_edge)
     assert decoy not in r.stdout.replace("VIRTUAL_ENV " + decoy, ""), r
     site = glob.glob(os.path.join(own, "lib", "python*", "site-packages"))[0]
     write(os.path.join(site, "projdep.py"), "")
@@ -238,17 +247,9 @@ def test_doctor_checks_the_python_start_runs_for_a_literal_python(ns, tmp_path, 
     unrelated venv active: start runs the project's venv (its bin takes the active one's
     place on PATH), so doctor checks that one and proposes installing there, not into the
     active venv (found on yizhengtang/CICD2_Lab_6_Service_B with its Makefile replaced)."""
-    project = make_project(tmp_path / "proj")
-    main = os.path.join(str(project), "backend", "main.py")
-    write(main, "import projdep\n" + read(main))
-    write(project / "procclean.ini", "[backend]\ncommand = python main.py\ncwd = backend\n")
-    decoy = make_venv(python_edge, tmp_path / "elsewhere" / "venv")
-    own = make_venv(python_edge, project / "backend" / ".venv")
-    own_python = os.path.join(own, "bin", "python")
-    env = {"VIRTUAL_ENV": decoy, "PATH": "%s/bin:%s" % (decoy, os.environ.get("PATH", ""))}
-    r = ns.procclean("doctor", "backend", cwd=str(project), env=env, python=python_edge)
-    assert "backend: %s cannot import projdep" % own_python in r.stdout, r
-    assert "fix: %s -m pip install projdep" % own_python in r.stdout, r
+    ini = "[backend]\ncommand = python main.py\ncwd = backend\n"
+    project, own, own_python, decoy, env, r = doctor_with_a_decoy_venv(ns, tmp_path,
+                                                                       python_edge, ini)
     assert decoy not in r.stdout, r
 
 
