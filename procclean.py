@@ -238,11 +238,14 @@ VIEWERS = frozenset((
 # Helper (Plugin)"), a JetBrains IDE wherever it is unpacked (its own Java runtime, jbr:
 # `/opt/pycharm/jbr/bin/java`, a snap).  A `node ... frontend` among them is the user's
 # editor, not a server.
-EDITOR_PLACES_RE = (r"/\.(?:vscode|vscode-insiders|vscode-server|vscode-server-insiders"
-                    r"|vscode-remote|vscodium-server|cursor|cursor-server|windsurf"
-                    r"|windsurf-server)/|/code-server/|/JetBrains/|/jbr/bin/"
-                    r"|/(?:Visual Studio Code|Cursor|Windsurf|VSCodium|Zed|Sublime Text)"
-                    r"[^/]*\.app/")
+# Each alternative spelled out whole, so that every one holds fixed text (_needed_text):
+# a command run from ~/.venv, ~/.nvm or ~/.pyenv (a `/.` in nearly every service's path)
+# is then told apart without importing re.
+EDITOR_PLACES_RE = (r"/\.vscode/|/\.vscode-insiders/|/\.vscode-server/|/\.vscode-server-insiders/"
+                    r"|/\.vscode-remote/|/\.vscodium-server/|/\.cursor/|/\.cursor-server/"
+                    r"|/\.windsurf/|/\.windsurf-server/|/code-server/|/JetBrains/|/jbr/bin/"
+                    r"|/Visual Studio Code[^/]*\.app/|/Cursor[^/]*\.app/|/Windsurf[^/]*\.app/"
+                    r"|/VSCodium[^/]*\.app/|/Zed[^/]*\.app/|/Sublime Text[^/]*\.app/")
 
 # Debuggers, profilers and coverage runners that editors install and run the user's
 # program under: the program is the service, not the editor, though the runner's path is
@@ -2620,10 +2623,12 @@ class _Files(object):
         """A supervisor's state file as a dict ({} when absent or unreadable).  It is
         only ever written by rename: a link or anything but a regular file is noted
         and ignored."""
-        import json
         raw = b""
         with quietly(self.note, path):
             raw = read_regular(path, nofollow=True)
+        if not raw:
+            return {}   # no supervisor: json (1-2 ms to import) is not needed
+        import json
         try:
             data = json.loads(raw.decode("utf-8"))
         except ValueError:

@@ -171,19 +171,37 @@ def test_random_patterns_and_lines_give_the_same_answer_as_re_search(seed):
     assert checked > 5000
 
 
-def test_python_m_procclean_loads_no_re_for_the_built_in_patterns():
+@pytest.mark.parametrize("line, matches", [
+    ("dev 5 1 /usr/bin/node /home/dev/shop/frontend/vite.js --port 3000", [False, True]),
+    # a venv's and nvm's paths hold `/.`, as the editors' (~/.vscode/...) do
+    ("dev 5 1 /home/dev/shop/.venv/bin/python main.py", [True, False]),
+    ("dev 5 1 /home/dev/.nvm/versions/node/v20.11.0/bin/node /home/dev/shop/frontend/"
+     "node_modules/.bin/vite --port 3000", [False, True]),
+])
+def test_python_m_procclean_loads_no_re_for_the_built_in_patterns(line, matches):
     # `re` pulls enum and more: 3 ms of every command's start-up (issue 23).
     code = ("import sys; sys.path.insert(0, %r); import procclean as p\n"
             "s = [p.Service(d['name'], d['pattern'], 'x.pid', 'x.log', 8000, '', '.')"
             " for d in p.BUILTIN_SERVICES]\n"
-            "line = 'dev 5 1 /usr/bin/node /home/dev/shop/frontend/vite.js --port 3000'\n"
+            "line = %r\n"
             "proc = p.Process(5, 1, 'dev', line[8:], line=line)\n"
-            "assert [x.matches(proc) for x in s] == [False, True]\n"
+            "assert [x.matches(proc) for x in s] == %r\n"
             "assert not (p.is_viewer(proc) or p.is_procclean(proc) or p.is_browser(proc))\n"
             "assert p.parse_port(' 8000 ') == 8000 and p._split_names('a, b c') == "
             "['a', 'b', 'c']\n"
-            "print(sorted(m for m in ('re', 'enum') if m in sys.modules))" % REPO)
+            "print(sorted(m for m in ('re', 'enum') if m in sys.modules))"
+            % (REPO, line, matches))
     out = subprocess.check_output([sys.executable, "-S", "-c", code])
     assert out.decode().strip() == "[]", (
         "importing procclean (or matching the built-in patterns) imported re: keep "
         "patterns as text (re.match(TEXT, s)), never re.compile at module level")
+
+
+def test_stop_without_a_supervisor_state_file_loads_no_json():
+    # state_roots reads each service's supervisor state on every stop: when there is
+    # none, json (1-2 ms of start-up) is not imported for it.
+    code = ("import sys; sys.path.insert(0, %r); import procclean as p\n"
+            "assert p.System().read_state('/nonexistent/backend.supervise.json') == {}\n"
+            "print('json' in sys.modules)" % REPO)
+    out = subprocess.check_output([sys.executable, "-S", "-c", code])
+    assert out.decode().strip() == "False"
