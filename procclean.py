@@ -369,6 +369,10 @@ class _Record(object):
         for name in names:
             setattr(self, name, values[name])
 
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (name, getattr(self, name)) for name in self.__slots__))
+
 
 class Service(_Record):
     """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder.
@@ -391,9 +395,6 @@ class Service(_Record):
         `grep`, as the seed's `grep -v grep` dropped them)."""
         return self.regex is not None and GREP_WORD not in proc.line \
             and self.regex.search(proc.line) is not None
-
-    def __repr__(self):
-        return "Service(%r)" % self.name
 
 
 class Target(object):
@@ -450,9 +451,6 @@ class Listener(_Record):
 
     __slots__ = ("port", "address", "family", "pid", "command")
     DEFAULTS = {"pid": None, "command": None}
-
-    def __repr__(self):
-        return "Listener(%d, %r, pid=%r)" % (self.port, self.address, self.pid)
 
 
 class PortHolder(_Record):
@@ -757,9 +755,8 @@ def _words(text, top):
                     text[end + 1:end + 2] not in ("*", "+", "?", "{"):
                 text = text[:i] + inner[0] + text[end + 1:]     # grep -w's (?:X)
                 continue
-            atom = []
-            for alternative in inner:
-                atom.extend(_spellings_of(_words(alternative, False)[0]))
+            atom = [s for alternative in inner
+                    for s in _spellings_of(_words(alternative, False)[0])]
             i = end + 1
         else:
             atom, i = _atom(text, i)
