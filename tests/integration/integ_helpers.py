@@ -140,9 +140,10 @@ def pids_in(text, pids):
 
 # The start of a script run under a pseudo-terminal (Ctrl-C typed at a keyboard): it forks
 # argv (json in sys.argv[1]) on a pty; `pump(until, timeout)` reads its output into `out`;
-# `reap(timeout)` is the child's exit code (-signal), SIGKILLed if it has not ended by then.
+# `reap(timeout)` is the child's exit code (-signal), SIGKILLed if it has not ended by then;
+# `stuck` is then what each thread in the namespace was waiting in (ps), for the report.
 PTY_PUMP = r"""
-import json, os, pty, select, signal, sys, time
+import json, os, pty, select, signal, subprocess, sys, time
 argv = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
@@ -151,6 +152,7 @@ if pid == 0:
     finally:
         os._exit(127)
 out = b""
+stuck = None
 
 
 def pump(until, timeout):
@@ -170,12 +172,18 @@ def pump(until, timeout):
 
 
 def reap(timeout):
+    global stuck
     deadline = time.time() + timeout
     while time.time() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
         time.sleep(0.05)
+    try:
+        stuck = subprocess.check_output(
+            ["ps", "-eLo", "pid,tid,ppid,sid,tpgid,stat,wchan:28,args"], universal_newlines=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        stuck = str(exc)
     os.kill(pid, signal.SIGKILL)     # our own child, by its PID
     os.waitpid(pid, 0)
     return None

@@ -131,7 +131,8 @@ up = pump(lambda: out.count(wait_for) >= 2, 60)
 os.close(fd)                    # the terminal closes: the kernel hangs up dev's session
 os.kill(pid, signal.SIGHUP)     # and the shell resends SIGHUP to its jobs
 rc = reap(60)
-print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
+print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace"),
+                  "stuck": stuck}))
 """
 
 
@@ -332,7 +333,8 @@ up = pump(lambda: out.count(wait_for) >= 2, 60)
 os.kill(pid, signal.SIGHUP)     # tmux kill-server: SIGHUP to the pane's process (make)...
 os.close(fd)                    # ...and the terminal closes under dev
 rc = reap(90)
-print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace")}))
+print(json.dumps({"up": up, "rc": rc, "out": out.decode("utf-8", "replace"),
+                  "stuck": stuck}))
 """
 
 
