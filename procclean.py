@@ -3068,6 +3068,10 @@ MESSAGES = {
         "dev_outside_all": "{ok} every service was stopped from another terminal",
         "dev_restart": "exited ({code}); restarting in {delay} (restart {n})",
         "dev_exited_short": "exited by itself ({code})",
+        "exit_status": "status {n}",
+        "exit_signal": "killed by {sig}",
+        "exit_signal_n": "killed by signal {n}",
+        "exit_unhealthy": "restarted: unhealthy",
         "dev_exited": "{fail} {svc} exited by itself ({code}); last lines of {log}:",
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
@@ -3332,6 +3336,10 @@ MESSAGES = {
         "dev_outside_all": "{ok} 所有服务已被另一个终端停止",
         "dev_restart": "已退出 ({code}); {delay} 后重启 (第 {n} 次)",
         "dev_exited_short": "自行退出 ({code})",
+        "exit_status": "退出码 {n}",
+        "exit_signal": "被 {sig} 终止",
+        "exit_signal_n": "被信号 {n} 终止",
+        "exit_unhealthy": "因不健康而重启",
         "dev_exited": "{fail} {svc}自行退出 ({code}); {log} 的最后几行:",
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
@@ -5218,7 +5226,7 @@ def status_lines(ctx, record):
     if supervisor:
         if supervisor["state"] == "gave-up" and not record["running"]:
             lines.append(out.text("gave_up", svc=name, n=supervisor["restarts"],
-                                  code=describe_exit(supervisor["last_exit"])))
+                                  code=describe_exit(supervisor["last_exit"], out.lang)))
         elif record["running"]:
             lines.append(out.text("supervisor", pid=supervisor["supervisor"],
                                   state=supervisor["state"], n=supervisor["restarts"]))
@@ -5241,18 +5249,22 @@ def state_text(out, state):
     return MESSAGES[out.lang].get(state, state)
 
 
-def describe_exit(status):
+def describe_exit(status, lang="en"):
+    """How a service ended, in words: its exit status, the signal that ended it, or
+    supervise's stop for being unhealthy.  Logfiles keep English; messages pass their
+    language."""
+    text = MESSAGES[lang]
     if status == UNHEALTHY_EXIT:
-        return "restarted: unhealthy"
+        return text["exit_unhealthy"]
     if not isinstance(status, int):
         return "?"
     if status < 0:
         import signal
         try:
-            return "killed by %s" % signal.Signals(-status).name
+            return text["exit_signal"].format(sig=signal.Signals(-status).name)
         except ValueError:
-            return "killed by signal %d" % -status
-    return "status %d" % status
+            return text["exit_signal_n"].format(n=-status)
+    return text["exit_status"].format(n=status)
 
 
 # ---------------------------------------------------------------------------
@@ -5751,7 +5763,8 @@ class StartWatch(object):
         state = system.read_state(state_path(service))
         if state.get("supervisor") == self.child.pid and (
                 state.get("last_exit") is not None or state.get("restarts")):
-            return "start_crashed", {"code": describe_exit(state.get("last_exit"))}
+            return "start_crashed", {"code": describe_exit(state.get("last_exit"),
+                                                           self.ctx.out.lang)}
         if service.port in listening:
             return None
         try:
@@ -5994,7 +6007,7 @@ class Supervisor(object):
                      % (service.name, self.pid, describe_exit(status), restarts))
             self.save(state="gave-up")
             self.ctx.out.warn("gave_up", svc=service.name, n=restarts,
-                              code=describe_exit(status))
+                              code=describe_exit(status, self.ctx.out.lang))
             if self.ctx.rotate:     # in the background, stderr is the log itself
                 say_log_tail(self.ctx, service)
             return EXIT_FAILED
@@ -6798,9 +6811,10 @@ class DevSession(object):
 
     def exited(self, entry, now):
         """The service ended by itself: restart it (supervise = yes) or end the session."""
-        service, status, code = entry.service, entry.status, describe_exit(entry.status)
+        service, status = entry.service, entry.status
         self.system.append_log(service.logfile, "dev: %s PID %d exited by itself (%s)"
-                               % (service.name, entry.child.pid, code))
+                               % (service.name, entry.child.pid, describe_exit(status)))
+        code = describe_exit(status, self.ctx.out.lang)
         if service.supervise and status != 0:
             entry.backoff = entry.backoff or Backoff(self.ctx.max_restarts)
             delay = entry.backoff.next(now, entry.since)

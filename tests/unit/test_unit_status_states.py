@@ -120,6 +120,22 @@ def test_a_supervisor_that_gave_up_is_crashed():
     assert "[error] backend: crashed, not running" in out, out
 
 
+@pytest.mark.parametrize("last_exit, lang, said", [
+    (1, "en", "(last exit: status 1)"),
+    (-9, "en", "(last exit: killed by SIGKILL)"),
+    (1, "zh", "(最后退出状态: 退出码 1)"),
+    (-9, "zh", "(最后退出状态: 被 SIGKILL 终止)"),
+    (-200, "zh", "(最后退出状态: 被信号 200 终止)"),
+])
+def test_how_the_last_run_ended_is_said_in_the_users_language(last_exit, lang, said):
+    system = FakeSystem([])
+    system.write_state("backend.pid.state", {"supervisor": 555, "state": "gave-up",
+                                             "restarts": 5, "last_exit": last_exit})
+    code, out, err = invoke(["--lang", lang, "status", "backend"], system)
+    assert said in out, out
+    assert "killed by" not in out or lang == "en", out
+
+
 def test_a_log_that_shows_startup_failed_is_crashed():
     with open("backend.log", "w") as f:
         f.write("[procclean 2026-01-01 00:00:00.000] start: backend PID 100: x\n"
