@@ -6601,6 +6601,17 @@ def terminal_hung_up(fd):
         return False
 
 
+def _is_terminal(fd):
+    """Whether `fd` is a terminal, one that has hung up included: isatty() is False on
+    a terminal closed while make or dev was still starting, yet dev must see that
+    hang-up (its SIGHUP went to make alone) or it would run the stack for no one."""
+    import stat
+    try:
+        return os.isatty(fd) or stat.S_ISCHR(os.fstat(fd).st_mode) and terminal_hung_up(fd)
+    except OSError:
+        return False
+
+
 class DevSession(object):
     """The running dev session: starts, watches, restarts and stops the services."""
 
@@ -6636,7 +6647,7 @@ class DevSession(object):
         previous = dict((sig, signal.signal(sig, on_signal)) for sig in handled)
         # nohup (SIGHUP ignored) asks to outlive the terminal; else its hang-up stops dev
         self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
-            next((fd for fd in (0, 1, 2) if os.isatty(fd)), None)
+            next((fd for fd in (0, 1, 2) if _is_terminal(fd)), None)
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
         try:

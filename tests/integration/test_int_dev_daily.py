@@ -375,3 +375,33 @@ def test_dev_that_started_nothing_does_not_say_it_stops_everything(ns, tmp_path,
         dev.err
     assert "stopping every service" not in dev.out + dev.err, (dev.out, dev.err)
     assert_all_gone(ns, tmp_path, dev)
+
+
+# dev started on a terminal that has already hung up (closed while make or dev was still
+# starting): isatty() is False on it, yet it is the terminal dev must watch.
+DEV_ON_A_HUNG_UP_TERMINAL = r"""
+import json, os, subprocess, sys, time
+master, slave = os.openpty()
+os.close(master)                    # the terminal window closes before dev looks at it
+child = subprocess.Popen(json.loads(sys.argv[1]), stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+os.close(slave)
+deadline = time.time() + 60
+while child.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+rc = child.poll()
+if rc is None:
+    os.killpg(child.pid, 9)
+print(json.dumps({"rc": rc}))
+"""
+
+
+def test_dev_on_a_terminal_already_hung_up_stops_the_stack(ns, tmp_path, python_edge):
+    graceful_pair(tmp_path)
+    write(tmp_path / "hung_up.py", DEV_ON_A_HUNG_UP_TERMINAL)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    r = ns.run([python_edge, "hung_up.py", json.dumps(argv)], timeout=150)
+    assert r.rc == 0, r
+    assert json.loads(r.stdout)["rc"] == -signal.SIGHUP, r     # it ended by itself
+    assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
+    assert nothing_left(ns) == [], ns.ps()
