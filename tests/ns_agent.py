@@ -490,6 +490,13 @@ def main():
     # As PID 1 we cannot be killed from inside the namespace except by signals we handle;
     # Python's SIGINT handler would be one, so drop it (children get SIG_DFL after exec).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # A suite run under nohup (or by a CI runner that ignores SIGHUP) must not hand that
+    # on: an ignored signal stays ignored across exec, and `procclean dev` reads an
+    # ignored SIGHUP as nohup's "outlive the terminal" (then its hang-up tests fail).
+    # What runs in here starts as from a fresh terminal.
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
     lo = loopback_up()
     send({"ok": True, "hello": True, "pid": os.getpid(), "loopback": lo,
           "euid": os.geteuid()})
