@@ -227,7 +227,9 @@ def test_start_that_dies_at_once_shows_the_log_exit_1(ns, tmp_path, python_edge)
     (tmp_path / "backend").mkdir()
     write(tmp_path / "backend" / "main.py",
           "import sys\nprint('boom-xyz: cannot import app', file=sys.stderr)\nsys.exit(3)\n")
-    r = ns.procclean("start-backend", python=python_edge)
+    # --wait: start watches it until it listens or exits, however slowly a busy machine
+    # runs it (without, it only has to outlive START_CHECK's half second)
+    r = ns.procclean("start-backend", "--wait", python=python_edge)
     assert r.rc == 1, r
     no_traceback(r)
     assert "boom-xyz" in r.stdout + r.stderr, r
