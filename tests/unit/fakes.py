@@ -197,3 +197,23 @@ class FakeChild(object):
 
     def poll(self):
         return None
+
+
+class TickSystem(procclean.System):
+    """A real System whose /proc answers come from a dict (pid -> ProcStat), with a
+    clock of 100 ticks a second, a boot time and a boot id of the test's choosing."""
+
+    HZ = 100
+
+    def __init__(self, stats, boot=1000.0, boot_id="boot-1"):
+        procclean.System.__init__(self)
+        self.stats = stats
+        self._has_proc = True
+        self._boot_time = boot
+        self._boot_id = boot_id
+
+    def _clock_ticks(self):
+        return self.HZ
+
+    def proc_stat(self, pid):
+        return self.stats.get(pid)

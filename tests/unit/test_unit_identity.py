@@ -6,25 +6,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from fakes import TickSystem  # noqa: E402
 import procclean  # noqa: E402
 
-HZ = 100
-
-
-class TickSystem(procclean.System):
-    """A real System whose /proc answers come from a dict: pid -> ProcStat."""
-
-    def __init__(self, stats, boot=1000.0):
-        procclean.System.__init__(self)
-        self.stats = stats
-        self._boot_time = boot
-        self._has_proc = True
-
-    def _clock_ticks(self):
-        return HZ
-
-    def proc_stat(self, pid):
-        return self.stats.get(pid)
+HZ = TickSystem.HZ
 
 
 def stat(pid, start_ticks, state="S"):

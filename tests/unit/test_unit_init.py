@@ -1170,35 +1170,25 @@ def test_a_line_with_other_work_keeps_its_recipe(project, init):
         in out, out
 
 
-def test_an_ini_that_says_otherwise_keeps_the_recipes(project, init):
-    """Item 2: with a procclean.ini init keeps, a recipe is replaced only where the ini
-    carries its pidfile (and port, log, pattern, command, folder)."""
+@pytest.mark.parametrize("ini, gives", [
+    # Item 2: the ini carries another pidfile than the Makefile's
+    ("[api]\npidfile = api.pid\n", "api.pid"),
+    # no section for the Makefile's service at all (it was an internal error)
+    ("[backend]\nport = 8000\n", "-"),
+])
+def test_an_ini_that_says_otherwise_keeps_the_recipes(project, init, ini, gives):
+    """With a procclean.ini init keeps, a recipe is replaced only where the ini carries
+    its pidfile (and port, log, pattern, command, folder); else it is kept, and said so."""
     need_make()
     repo = project("neither")
     (repo / "Makefile").write_text("start-api:\n\tnohup ./api > api.log 2>&1 & "
                                    "echo $$! > run/api.pid\n"
                                    "stop-api:\n\tkill $$(cat run/api.pid)\n")
-    (repo / "procclean.ini").write_text("[api]\npidfile = api.pid\n")
-    code, out, err = init("--makefile", "--replace")
-    assert code == 0, (out, err)
-    assert "kept start-api (line 1): procclean.ini exists and gives api pidfile = api.pid, " \
-        "not the Makefile's run/api.pid" in out, out
-    assert "kept stop-api (line 3)" in out and "replaced" not in out
-
-
-def test_an_ini_without_the_service_keeps_its_recipes(project, init):
-    """A procclean.ini init keeps that has no section for a Makefile's service: that
-    service's recipes are kept, and said so (it was an internal error)."""
-    need_make()
-    repo = project("neither")
-    (repo / "Makefile").write_text("start-api:\n\tnohup ./api > api.log 2>&1 & "
-                                   "echo $$! > run/api.pid\n"
-                                   "stop-api:\n\tkill $$(cat run/api.pid)\n")
-    (repo / "procclean.ini").write_text("[backend]\nport = 8000\n")
+    (repo / "procclean.ini").write_text(ini)
     code, out, err = init("--makefile", "--replace")
     assert code == 0 and "internal error" not in err, (out, err)
-    assert "kept start-api (line 1): procclean.ini exists and gives api pidfile = -, " \
-        "not the Makefile's run/api.pid" in out, out
+    assert "kept start-api (line 1): procclean.ini exists and gives api pidfile = %s, " \
+        "not the Makefile's run/api.pid" % gives in out, out
     assert "kept stop-api (line 3)" in out and "replaced" not in out
 
 

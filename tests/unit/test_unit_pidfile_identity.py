@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from fakes import FakeChild, FakeProc, FakeSystem, invoke
+from fakes import FakeChild, FakeProc, FakeSystem, TickSystem, invoke
 import procclean
 
 TERM = signal.SIGTERM
@@ -158,25 +158,6 @@ def test_a_record_of_an_earlier_writing_does_not_call_the_pid_reused(in_a, how):
     system.procs[100] = FakeProc(100, 1, "python3 worker.py", start=1500.0)
     code, out, err = invoke(["stop", "worker"], system, environ=WORKER_ENV)
     assert signalled(system) == [100], out + err        # started before that mtime
-
-
-HZ = 100
-
-
-class TickSystem(procclean.System):
-    """A real System whose /proc answers come from a dict (pid -> ProcStat)."""
-
-    def __init__(self, stats, boot_id="boot-1"):
-        procclean.System.__init__(self)
-        self.stats = stats
-        self._has_proc = True
-        self._boot_id = boot_id
-
-    def _clock_ticks(self):
-        return HZ
-
-    def proc_stat(self, pid):
-        return self.stats.get(pid)
 
 
 def stat(pid, start_ticks):
