@@ -1244,6 +1244,17 @@ def tag_in_environ(environ):
     return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
 
 
+def environ_mark(stat):
+    """What tells one environment of a process from another, from the bytes of its
+    /proc/PID/stat: its PID, start tick (clock ticks after boot) and the addresses of
+    its arguments and environment (fields 22 and 48-51, proc(5); 0 where the reader may
+    not see them, and absent before Linux 3.5: then None)."""
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if len(fields) < 49 or fields[47] == b"0":
+        return None
+    return b":".join([stat[:stat.index(b" ")], fields[19]] + fields[45:49])
+
+
 def parse_ps_environ(text, commands=None):
     """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` (macOS: NAME=value
     words after the command) or `ps -e` (FreeBSD: before it) output.  `commands` ({pid:
@@ -1912,6 +1923,8 @@ class _Linux(object):
         table = {}
         clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
                  self.boot_time(), self.wall_time(), self.euid())
+        if previous is None and self.read_tags:
+            self._environs = self._remembered_environs()
         previous = previous or {}
         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
@@ -1925,6 +1938,8 @@ class _Linux(object):
                     table[proc.pid] = proc
         finally:
             os.close(proc_fd)
+        if self._environs is not None:
+            self._remember_environs()
         return table
 
     def _read_proc_entry(self, proc_fd, name, clock):
@@ -1937,8 +1952,9 @@ class _Linux(object):
         try:
             fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
             try:
+                stat = os.read(fd, 4096)
                 (pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags) = proc_stat_values(os.read(fd, 4096))[:10]
+                 flags) = proc_stat_values(stat)[:10]
                 uid = os.fstat(fd).st_uid
             finally:
                 os.close(fd)
@@ -1951,7 +1967,8 @@ class _Linux(object):
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
-                    self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid, euid)
+                    self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid, euid,
+                                                     stat)
         except (OSError, ValueError, IndexError):
             return None         # gone while we looked (hot loop: no quietly here)
         command = proc_command(cmdline, comm, state)
@@ -1966,18 +1983,106 @@ class _Linux(object):
             cpu_ticks / hz, rss_pages * page_kb, "%s %s %d %s" % (user, name, ppid, shown),
             uid, sid, pgid, start_ticks)
 
-    def _read_tag(self, proc_fd, name, zombie, uid, euid):
+    def _read_tag(self, proc_fd, name, zombie, uid, euid, stat=None):
         """The tag in /proc/NAME/environ.  The table's pass reads it right after the
         command line: the arguments and the environment share a page of the process's
         stack, still in the cache then (read in a pass of its own, each environment cost
         three times as much).  None for a zombie (nothing left) or another user's
-        process (not ours to read, unless root; `uid` None: unknown, so tried)."""
+        process (not ours to read, unless root; `uid` None: unknown, so tried).  With
+        `stat` (the process's /proc/PID/stat) an environment remembered as untagged
+        (see _remembered_environs) is not read again."""
         if zombie or euid not in (0, uid if uid is not None else euid):
             return None
+        mark = None
+        if self._environs is not None and stat is not None:
+            mark = environ_mark(stat)
+            if mark in self._environs:
+                self._environs_kept.append(mark)
+                return None
         try:
-            return tag_in_environ(_read_small(name + "/environ", proc_fd))
+            environ = _read_small(name + "/environ", proc_fd)
         except OSError:
             return None
+        tag = tag_in_environ(environ)
+        if tag is None and environ and mark is not None:
+            self._environs_new.append(mark)
+        return tag
+
+    # Environments read before.  Reading each process's environment is a quarter of
+    # the table's cost (a page of another process's memory, 7 us), and it is what
+    # finds an escapee (SPEC's Scope), so none may be skipped on a guess.  But what
+    # /proc/PID/environ shows is fixed when the process execs: the kernel copies the
+    # environment onto the new stack and records where (env_start, env_end: stat's
+    # fields 50-51, proc(5)).  A process with the same PID, start tick and argument
+    # and environment addresses has the environment it had when it was read; a new
+    # program in it (exec: a new stack, placed at random) or a child between fork
+    # and exec (the parent's addresses, then new ones) shows new marks and is read
+    # again.  So the marks of the environments read and found untagged are kept,
+    # per user, boot and PID namespace, in a private folder (XDG_RUNTIME_DIR, else
+    # /tmp/procclean-UID, 0700), and the next command reads only the others: the
+    # tagged, the new, the changed.  A laptop's processes are mostly old: most of
+    # their environments are read once.
+    ENVIRONS_FILE = "procclean-environs"
+
+    def _remembered_environs(self):
+        """The marks (environ_mark) of environments read before and found untagged,
+        as a set; empty when none are remembered for this user, boot and PID
+        namespace; None when there is nowhere private to keep them."""
+        self._environs_kept, self._environs_new = [], []
+        path = self._environs_file = self._environs_path()
+        if path is None:
+            return None
+        with quietly():
+            fd, st = open_regular(path, nofollow=True)
+            try:
+                data = _read_fd(fd, 64 << 20) if st.st_uid == self.euid() else b""
+            finally:
+                os.close(fd)
+            lines = data.split(b"\n")
+            if lines[0] == self._environs_header():
+                return set(lines[1:])
+        return set()
+
+    def _remember_environs(self):
+        """Keep the marks of the environments this table found untagged (those of
+        processes gone are dropped); a failure keeps nothing, and costs only reads."""
+        kept, new = self._environs_kept, self._environs_new
+        if new or len(kept) < len(self._environs):
+            with quietly():
+                write_atomic(self._environs_file, b"\n".join(
+                    [self._environs_header()] + kept + new), mode=0o600)
+        self._environs = None
+
+    def _environs_header(self):
+        """What the remembered marks hold for: this format, boot and PID namespace (a
+        PID and start tick name another process in another namespace)."""
+        namespace = ""
+        with quietly():
+            namespace = os.readlink("/proc/self/ns/pid")
+        return ("procclean-environs 1 %s %s" % (self.boot_id(), namespace)).encode(
+            "ascii", "replace")
+
+    def _environs_path(self):
+        """Where the marks are kept: a folder only this user can write (by owner and
+        mode, not followed if a link), else None."""
+        euid = self.euid()
+        for folder, create in self.private_folders:
+            try:
+                st = os.lstat(folder)
+            except OSError as exc:
+                if not create or exc.errno != errno.ENOENT:
+                    continue
+                with quietly():
+                    os.mkdir(folder, 0o700)
+                try:
+                    st = os.lstat(folder)
+                except OSError:
+                    continue
+            # a folder (not a link), ours, that no one else can write into
+            if st.st_mode & 0o170000 == 0o040000 and st.st_uid == euid \
+                    and not st.st_mode & 0o022:
+                return os.path.join(folder, self.ENVIRONS_FILE)
+        return None
 
     def _proc_tags(self, table):
         """process_tags from /proc/PID/environ (the environment the process was started
@@ -2303,6 +2408,40 @@ class _Signals(object):
             return [proc for proc in procs if self._running_in_proc(proc)]
         return self._ps_still_running(procs)
 
+    def sleep_until_gone(self, procs, seconds):
+        """Sleep until every one of `procs` has exited, or `seconds` pass.  With a pidfd
+        for each (pidfd_open(2): Linux 5.3, Python 3.9), the kernel wakes us when the
+        last one exits (a pidfd polls readable once its process is a zombie or gone,
+        whoever its parent); elsewhere, or where pidfds are refused, a plain sleep."""
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or not self.has_proc():
+            return self.sleep(seconds)
+        import select           # (a shared library: loaded only when there is a wait)
+        poller = select.poll()
+        fds = set()
+        try:
+            for proc in procs:
+                try:
+                    fd = pidfd_open(proc.pid)
+                except OSError as exc:
+                    if exc.errno == errno.ESRCH:
+                        continue            # gone already
+                    return self.sleep(seconds)      # ENOSYS, or a seccomp filter's EPERM
+                fds.add(fd)
+                poller.register(fd, select.POLLIN)
+            deadline = self.clock() + seconds
+            while fds:
+                left = deadline - self.clock()
+                if left <= 0:
+                    break
+                for fd, _ in poller.poll(int(left * 1000) + 1):
+                    poller.unregister(fd)
+                    fds.discard(fd)
+                    os.close(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def start_time(self, pid):
         """When `pid` started, in seconds since the epoch; None if unknown or gone."""
         if not self.has_proc():
@@ -2326,11 +2465,13 @@ class _Signals(object):
         a SIGSTOP is acted on when its process next runs, not when kill() returns."""
         deadline = self.clock() + timeout
         pending = list(procs)
+        delay = 0.0002      # a sleeping process stops within a fraction of a millisecond
         while pending:
             pending = [p for p in pending if self._not_stopped(p)]
             if not pending or self.clock() >= deadline:
                 return pending
-            self.sleep(0.001)
+            self.sleep(delay)
+            delay = min(delay * 2, 0.002)
         return pending
 
     def _not_stopped(self, proc):
@@ -2778,6 +2919,10 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         # Whether the table's pass also reads the tags: a command that never acts on a
         # tag (kill-port) turns it off, and reads no environment at all.
         self.read_tags = True
+        # (folder, create it) where environments read before are remembered (see
+        # _remembered_environs); none: every table reads every environment.
+        self.private_folders = ()
+        self._environs = None
         self.ps_note = None
         self.ports_note = None
         self.reporter = None            # warn(key, values) for notes, set by run()
@@ -4559,7 +4704,7 @@ def wait_gone(system, targets, timeout, hurry=None):
         now = system.clock()
         if not pending or now >= deadline or (hurry is not None and hurry()):
             return pending
-        system.sleep(min(delay, deadline - now))
+        system.sleep_until_gone([t.process for t in pending], min(delay, deadline - now))
         delay = min(delay * 2, 0.1)
 
 
@@ -10736,7 +10881,22 @@ def system_from(environ):
     if sources[1] != "auto" and sources[1] not in System.LISTENER_READERS:
         raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of auto, %s"
                              % (sources[1], ", ".join(System.LISTENER_READERS)))
-    return System(*sources)
+    system = System(*sources)
+    system.private_folders = private_folders(environ)
+    return system
+
+
+def private_folders(environ):
+    """Where this user may keep files between commands, best first: (folder, whether
+    procclean creates it).  XDG_RUNTIME_DIR (a tmpfs of the user's, 0700), else a
+    folder of its own in the temporary folder (as tmux keeps /tmp/tmux-UID)."""
+    folders = []
+    if environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
+        folders.append((environ["XDG_RUNTIME_DIR"], False))
+    temp = environ.get("TMPDIR", "")
+    folders.append((os.path.join(temp if temp.startswith("/") else "/tmp",
+                                 "procclean-%d" % os.geteuid()), True))
+    return tuple(folders)
 
 
 def main(argv=None, system=None, stdout=None, stderr=None, environ=None):

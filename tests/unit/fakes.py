@@ -70,6 +70,9 @@ class FakeSystem(procclean.System):
     def wall_time(self):
         return 2000.0 + self.now
 
+    def sleep_until_gone(self, procs, seconds):
+        self.sleep(seconds)
+
     def sleep(self, seconds):
         assert seconds >= 0
         self.sleeps.append(seconds)

@@ -439,3 +439,23 @@ def test_unreadable_proc_net_tcp_is_no_answer(monkeypatch):
 
     monkeypatch.setattr(builtins, "open", refuse)
     assert procclean.System()._proc_net_sockets({8000}) is None
+
+
+# /proc/PID/stat of Linux 6 (52 fields), the same with the addresses hidden (another
+# user's process: proc(5) shows 0), and of Linux 3.2 (44 fields: no addresses).
+STAT_6 = (b"12826 (cat) R 12824 12824 31666 0 -1 4194304 99 0 0 0 0 0 0 0 20 0 1 0 2049351 "
+          b"3133440 416 18446744073709551615 94474615447552 94474615467433 140725193549792 "
+          b"0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 94474615483440 94474615485056 94475667570688 "
+          b"140725193550562 140725193550582 140725193550582 140725193551851 0\n")
+
+
+def test_environ_mark_is_the_pid_start_and_the_argument_and_environment_addresses():
+    assert procclean.environ_mark(STAT_6) == \
+        b"12826:2049351:140725193550562:140725193550582:140725193550582:140725193551851"
+    hidden = STAT_6.replace(b"140725193550562 140725193550582 140725193550582 "
+                            b"140725193551851", b"0 0 0 0")
+    assert procclean.environ_mark(hidden) is None
+    old = b" ".join(STAT_6.split()[:44]) + b"\n"
+    assert procclean.environ_mark(old) is None
+    odd = STAT_6.replace(b"(cat)", b"(a) b (c)")      # comm with spaces and parentheses
+    assert procclean.environ_mark(odd) == procclean.environ_mark(STAT_6)

@@ -107,3 +107,137 @@ def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tm
     finally:
         child.stdin.close()
         child.wait()
+
+
+# Environments read before (issue 23): what /proc/PID/environ shows is fixed when a
+# process execs, and stat's argument and environment addresses tell when it did.
+
+def private(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def remembering(folder):
+    system = procclean.System()
+    system.private_folders = ((str(folder), False),)
+    return system
+
+
+def environ_reads(reads, pids):
+    return set(pid for pid, name in reads if name == "environ" and pid in pids)
+
+
+def wait_for(check, what):
+    import time
+    for _ in range(2000):       # a bound, not a timing: each try is a read of /proc
+        if check():
+            return
+        time.sleep(0.005)
+    raise AssertionError(what)
+
+
+def test_an_environment_found_untagged_is_not_read_again_by_the_next_command(
+        reads, tmp_path):
+    """The first table reads every environment it may and keeps the marks of those
+    without a tag in a private file; the next command's table (a new System, as a new
+    procclean process has) reads only the others.  A tagged process's environment is
+    read every time: it is never remembered."""
+    import subprocess
+    folder = private(tmp_path)
+    tag = dict(os.environ, PROCCLEAN_PROJECT=str(tmp_path), PROCCLEAN_SERVICE="worker")
+    plain = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    tagged = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE, env=tag)
+    try:
+        ours = set([os.getpid(), plain.pid, tagged.pid])
+        first = remembering(folder)
+        table = first.process_table()
+        assert environ_reads(reads, ours) == ours
+        kept = (folder / "procclean-environs").read_bytes().split(b"\n")
+        assert kept[0].startswith(b"procclean-environs 1 ")
+        assert (folder / "procclean-environs").stat().st_mode & 0o777 == 0o600
+        marks = dict((int(line.split(b":")[0]), line) for line in kept[1:])
+        assert os.getpid() in marks and plain.pid in marks and tagged.pid not in marks
+        del reads[:]
+        second = remembering(folder)
+        table = second.process_table()
+        assert environ_reads(reads, ours) == set([tagged.pid])
+        tags = second.process_tags(table)
+        assert tags.get(tagged.pid) == (str(tmp_path), "worker")
+        assert plain.pid not in tags and os.getpid() not in tags
+    finally:
+        for child in (plain, tagged):
+            child.stdin.close()
+            child.wait()
+
+
+def test_a_process_that_execs_a_tagged_program_is_read_again(reads, tmp_path):
+    """Same PID, same start: only the new stack's addresses tell that a process now
+    runs another program with another environment, and they are enough."""
+    import subprocess
+    folder = private(tmp_path)
+    script = ("import os, sys; sys.stdin.readline(); env = dict(os.environ, "
+              "PROCCLEAN_PROJECT=sys.argv[1], PROCCLEAN_SERVICE='late'); "
+              "os.execve(sys.executable, [sys.executable, '-c', "
+              "'import sys; sys.stdin.read()', 'execd'], env)")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                             stdin=subprocess.PIPE)
+    try:
+        table = remembering(folder).process_table()
+        assert child.pid in table and child.pid not in remembering(folder).process_tags(table)
+        assert b"\n%d:" % child.pid in (folder / "procclean-environs").read_bytes()
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        wait_for(lambda: b"execd" in open("/proc/%d/cmdline" % child.pid, "rb").read(),
+                 "the child never ran its second program")
+        del reads[:]
+        system = remembering(folder)
+        table = system.process_table()
+        assert child.pid in environ_reads(reads, set([child.pid]))
+        assert system.process_tags(table).get(child.pid) == (str(tmp_path), "late")
+    finally:
+        child.stdin.close()
+        child.wait()
+
+
+@pytest.mark.parametrize("spoil", ["others_can_write", "a_link", "another_boot"])
+def test_marks_are_kept_and_used_only_where_no_one_else_can_write_them(
+        reads, tmp_path, spoil):
+    """A folder others can write into, or a link, is not used (every environment is
+    read, nothing is written there); marks written for another boot or PID namespace
+    are not believed."""
+    folder = private(tmp_path)
+    system = remembering(folder)
+    if spoil == "others_can_write":
+        folder.chmod(0o777)
+    elif spoil == "a_link":
+        link = tmp_path / "link"
+        link.symlink_to(folder)
+        system.private_folders = ((str(link), False),)
+    else:
+        procclean.System().process_table()      # no folder: nothing kept
+        remembering(folder).process_table()
+        data = (folder / "procclean-environs").read_bytes().split(b"\n")
+        (folder / "procclean-environs").write_bytes(
+            b"\n".join([b"procclean-environs 1 another-boot pid:[1]"] + data[1:]))
+        del reads[:]
+    system.process_table()
+    assert os.getpid() in environ_reads(reads, set([os.getpid()]))
+    if spoil != "another_boot":
+        assert os.listdir(str(folder)) == []
+
+
+def test_the_temporary_folder_is_made_private_and_one_of_anothers_is_refused(tmp_path):
+    mine = tmp_path / ("procclean-%d" % os.geteuid())
+    folders = procclean.private_folders({"TMPDIR": str(tmp_path), "XDG_RUNTIME_DIR": "run"})
+    assert folders == ((str(mine), True),)      # a relative XDG_RUNTIME_DIR is ignored
+    system = procclean.System()
+    system.private_folders = folders
+    assert system._environs_path() == str(mine / "procclean-environs")
+    assert mine.stat().st_mode & 0o777 == 0o700
+    mine.chmod(0o775)
+    assert system._environs_path() is None      # others may write into it: not used
+    assert procclean.private_folders({"XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": ""})[0] \
+        == ("/run/user/7", False)
