@@ -1114,16 +1114,17 @@ def parse_proc_stat(data):
     return ProcStat(*proc_stat_values(data))
 
 
-def proc_stat_values(data):
+def proc_stat_values(data, fields=None):
     """ProcStat's fields, in its order, from the bytes of /proc/PID/stat: a tuple, which
     the table's read of every process unpacks without building a ProcStat.  comm may hold
     spaces and parentheses: it is everything between the first '(' and the last ')'.
     After it, proc(5) numbers the fields from 3 (state): ppid 4, pgrp 5, session 6,
     tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22 (clock ticks
-    after boot), rss 24 (pages)."""
+    after boot), rss 24 (pages).  `fields`: those after comm, split already."""
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
-    fields = tail.split(None, 22)       # up to rss; the 30 fields after it stay one
+    if fields is None:
+        fields = tail.split(None, 22)       # up to rss; the 30 fields after it stay one
     return (int(pid_text), comm.decode("utf-8", "surrogateescape"),
             fields[0].decode("ascii", "replace"),
             int(fields[1]), int(fields[2]), int(fields[3]),
@@ -1244,12 +1245,14 @@ def tag_in_environ(environ):
     return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
 
 
-def environ_mark(stat):
+def environ_mark(stat, fields=None):
     """What tells one environment of a process from another, from the bytes of its
     /proc/PID/stat: its PID, start tick (clock ticks after boot) and the addresses of
     its arguments and environment (fields 22 and 48-51, proc(5); 0 where the reader may
-    not see them, and absent before Linux 3.5: then None)."""
-    fields = stat[stat.rindex(b")") + 2:].split()
+    not see them, and absent before Linux 3.5: then None).  `fields`: those after comm,
+    all split already."""
+    if fields is None:
+        fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0":
         return None
     return b":".join([stat[:stat.index(b" ")], fields[19]] + fields[45:49])
@@ -1953,11 +1956,13 @@ class _Linux(object):
             fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
             try:
                 stat = os.read(fd, 4096)
-                (pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags) = proc_stat_values(stat)[:10]
                 uid = os.fstat(fd).st_uid
             finally:
                 os.close(fd)
+            # split once, for the values and for the environment's mark
+            fields = stat[stat.rindex(b")") + 2:].split()
+            (pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
+             flags) = proc_stat_values(stat, fields)[:10]
             key = (pid, start_ticks)
             if flags & PF_KTHREAD:
                 # A kernel thread has no command line (ps shows [comm]) and no
@@ -1967,8 +1972,13 @@ class _Linux(object):
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
-                    self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid, euid,
-                                                     stat)
+                    mark = None if self._environs is None else environ_mark(stat, fields)
+                    if mark is not None and mark in self._environs:
+                        self._environs_kept.append(mark)
+                        self._tags[key] = None
+                    else:
+                        self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid,
+                                                         euid, mark)
         except (OSError, ValueError, IndexError):
             return None         # gone while we looked (hot loop: no quietly here)
         command = proc_command(cmdline, comm, state)
@@ -1983,22 +1993,16 @@ class _Linux(object):
             cpu_ticks / hz, rss_pages * page_kb, "%s %s %d %s" % (user, name, ppid, shown),
             uid, sid, pgid, start_ticks)
 
-    def _read_tag(self, proc_fd, name, zombie, uid, euid, stat=None):
+    def _read_tag(self, proc_fd, name, zombie, uid, euid, mark=None):
         """The tag in /proc/NAME/environ.  The table's pass reads it right after the
         command line: the arguments and the environment share a page of the process's
         stack, still in the cache then (read in a pass of its own, each environment cost
         three times as much).  None for a zombie (nothing left) or another user's
         process (not ours to read, unless root; `uid` None: unknown, so tried).  With
-        `stat` (the process's /proc/PID/stat) an environment remembered as untagged
-        (see _remembered_environs) is not read again."""
+        `mark` (environ_mark) an untagged environment is remembered (see
+        _remembered_environs)."""
         if zombie or euid not in (0, uid if uid is not None else euid):
             return None
-        mark = None
-        if self._environs is not None and stat is not None:
-            mark = environ_mark(stat)
-            if mark in self._environs:
-                self._environs_kept.append(mark)
-                return None
         try:
             environ = _read_small(name + "/environ", proc_fd)
         except OSError:
