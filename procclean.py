@@ -1923,6 +1923,12 @@ class _Linux(object):
         if not self.has_proc():
             return None
         self.ps_note = "/proc"
+        last = self._last_pid()
+        if previous is not None and last is not None and self._read_at[1] is previous \
+                and self._read_at[0] == last:
+            table = dict(previous)      # no process was created since: no PID is new
+            self._read_at = (last, table)
+            return table
         table = {}
         clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
                  self.boot_time(), self.wall_time(), self.euid())
@@ -1943,7 +1949,24 @@ class _Linux(object):
             os.close(proc_fd)
         if self._environs is not None:
             self._remember_environs()
+        self._read_at = (last, table)
         return table
+
+    def _last_pid(self):
+        """The PID the kernel handed out last in this PID namespace (/proc/loadavg's
+        fifth field, proc(5)): while it stays the same, no process (nor thread) was
+        created, and a look for new PIDs need not list /proc (1.3 ms among 1,000).
+        None where the /proc mounted is not this namespace's (its `self` is not us)."""
+        if self._proc_is_ours is None:
+            self._proc_is_ours = False
+            with quietly():
+                self._proc_is_ours = os.readlink("/proc/self") == str(os.getpid())
+        if not self._proc_is_ours:
+            return None
+        try:
+            return int(_read_small("/proc/loadavg").split()[4])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _read_proc_entry(self, proc_fd, name, clock):
         """One Process from /proc/NAME (None if it exited while we looked), its tag
@@ -2927,6 +2950,8 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         # _remembered_environs); none: every table reads every environment.
         self.private_folders = ()
         self._environs = None
+        self._proc_is_ours = None
+        self._read_at = (None, None)    # (_last_pid, the table) of the last /proc read
         self.ps_note = None
         self.ports_note = None
         self.reporter = None            # warn(key, values) for notes, set by run()

@@ -241,3 +241,30 @@ def test_the_temporary_folder_is_made_private_and_one_of_anothers_is_refused(tmp
     assert system._environs_path() is None      # others may write into it: not used
     assert procclean.private_folders({"XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": ""})[0] \
         == ("/run/user/7", False)
+
+
+def test_a_look_lists_proc_again_only_when_a_process_was_created(monkeypatch):
+    """The kernel's last PID (/proc/loadavg) moves with every process created; while it
+    stays, a look for new PIDs is the table read before (no listing of /proc)."""
+    import subprocess
+    system = procclean.System()
+    before = system._last_pid()
+    table = system.process_table()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        assert system._last_pid() > before     # (no wrap-around of pid_max in a test)
+        again = system.process_table(previous=table)
+        assert child.pid in again and child.pid not in table
+        monkeypatch.setattr(system, "_last_pid", lambda: 12345)
+        table = system.process_table()
+        listed = []
+        real_listdir = os.listdir
+        monkeypatch.setattr(os, "listdir", lambda *a: listed.append(a) or real_listdir(*a))
+        same = system.process_table(previous=table)
+        assert listed == [] and same == table and same is not table
+        assert system.process_table(previous=same) == table and listed == []
+        assert system.process_table(previous=again) is not None and len(listed) == 1
+    finally:
+        child.stdin.close()
+        child.wait()
