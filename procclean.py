@@ -2050,6 +2050,7 @@ class _Linux(object):
     # tagged, the new, the changed.  A laptop's processes are mostly old: most of
     # their environments are read once.
     ENVIRONS_FILE = "procclean-environs"
+    ENVIRONS_NEW = 32
 
     def _remembered_environs(self):
         """The marks (environ_mark) of environments read before and found untagged,
@@ -2072,9 +2073,13 @@ class _Linux(object):
 
     def _remember_environs(self):
         """Keep the marks of the environments this table found untagged (those of
-        processes gone are dropped); a failure keeps nothing, and costs only reads."""
+        processes gone are dropped); a failure keeps nothing, and costs only reads.
+        The file is rewritten (0.2 ms on ext4) when there is none yet, when at least
+        ENVIRONS_NEW marks are new (as many environments' reads), or when half of
+        those remembered are gone: a few new ones are cheaper to read again."""
         kept, new = self._environs_kept, self._environs_new
-        if new or len(kept) < len(self._environs):
+        if len(new) >= self.ENVIRONS_NEW or (new and not self._environs) \
+                or len(kept) * 2 < len(self._environs):
             with quietly():
                 write_atomic(self._environs_file, b"\n".join(
                     [self._environs_header()] + kept + new), mode=0o600)

@@ -268,3 +268,23 @@ def test_a_look_lists_proc_again_only_when_a_process_was_created(monkeypatch):
     finally:
         child.stdin.close()
         child.wait()
+
+
+@pytest.mark.parametrize("remembered, kept, new, written", [
+    (0, 0, 1, True),        # none remembered yet: the first marks are worth a write
+    (100, 100, 31, False),  # a few new ones: cheaper to read them again next time
+    (100, 100, 32, True),
+    (100, 50, 0, False),
+    (100, 49, 0, True),     # more than half gone: the file is pruned
+])
+def test_the_marks_are_rewritten_only_when_it_pays(tmp_path, remembered, kept, new, written):
+    system = remembering(private(tmp_path))
+    system._environs_file = str(tmp_path / "run" / "procclean-environs")
+    system._environs = set(b"%d:1:2:3:4:5" % i for i in range(remembered))
+    system._environs_kept = sorted(system._environs)[:kept]
+    system._environs_new = [b"%d:9:9:9:9:9" % i for i in range(new)]
+    system._remember_environs()
+    assert os.path.exists(system._environs_file) == written
+    if written:
+        lines = open(system._environs_file, "rb").read().split(b"\n")
+        assert len(lines) == 1 + kept + new and lines[0] == system._environs_header()
