@@ -4803,13 +4803,9 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         if target.process.zombie:
             target.outcome = GONE   # it has exited (only its parent can reap it): stopped
     live = [t for t in targets if not t.process.zombie]
-    frozen, table, settled = freeze_targets(ctx, live, table, done, find)
+    frozen, table = freeze_targets(ctx, live, table, done, find)
     live = [t for t in done if not t.process.zombie]
     held = set(id(t) for t in frozen)
-    # SIGKILL ends a stopped process where it stands: when every target was held
-    # still and the freeze's last look found nothing new, nothing can have appeared
-    # since, and a look after the signals would only read the table again.
-    settled = settled and force and all(id(t) in held for t in live)
     try:
         if force:
             kill_targets(ctx, live, began, held)
@@ -4817,8 +4813,6 @@ def stop_processes(ctx, targets, table, find=None, force=False):
             reached = signal_targets(ctx, live, SIGTERM, held)
     finally:
         thaw_targets(ctx, [t for t in frozen if id(t) in held])
-    if settled:
-        return done, table
     pending = []
     if not force:
         pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry) if reached else []
@@ -4850,37 +4844,32 @@ def freeze_targets(ctx, live, table, done, find):
     a terminal's foreground job is not stopped (its shell would take the terminal back
     and leave it in the background): what it forks keeps its process group, which
     the looks after the signals follow.  Returns (the stopped targets, which the
-    caller must SIGCONT after its signals, the table, whether the last look found
-    nothing new)."""
+    caller must SIGCONT after its signals, the table)."""
     system = ctx.system
     if not live or not system.can_freeze():
-        return [], table, False
+        return [], table
     import _signal as signal    # the C module: `signal` builds enums, 1.5 ms of start-up
     pids = set(t.pid for t in live)
     batch = [t for t in live
              if t.process.ppid in pids or not system.in_foreground(t.process)]
     frozen = []
-    settled = False
-    running = []        # a target not stopped in FREEZE_WAIT may fork still
     try:
         for look in range(1, MAX_LOOKS + 1):
             for target in batch:        # one by one: an interrupt knows whom to resume
                 if signal_targets(ctx, [target], signal.SIGSTOP):
                     frozen.append(target)
-            running += system.wait_stopped([t.process for t in batch], FREEZE_WAIT)
+            system.wait_stopped([t.process for t in batch], FREEZE_WAIT)
             before, table = table, system.process_table(previous=table)
             if all(pid in before for pid in table):
-                settled = not running   # nothing forked (nor started) since the last read
-                break
+                break           # nothing was forked (nor started) since the last read
             batch = _look_again(ctx, table, before, done, find, look)
             done.extend(batch)
             if not batch:
-                settled = not running
                 break
     except BaseException:
         thaw_targets(ctx, frozen)
         raise
-    return frozen, table, settled
+    return frozen, table
 
 
 def thaw_targets(ctx, frozen):

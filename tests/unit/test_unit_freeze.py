@@ -126,34 +126,3 @@ def test_nothing_is_frozen_for_a_dry_run(in_tmp):
     system = FakeSystem([runner()], freeze=True)
     code, out, err = invoke(["stop", "backend", "--dry-run"], system)
     assert code == 0 and system.sent == [], system.sent
-
-
-class Unstoppable(FakeSystem):
-    """A machine where PID 101 does not stop within the freeze's wait (a process in
-    uninterruptible sleep, on NFS)."""
-
-    def wait_stopped(self, procs, timeout):
-        return [p for p in procs if p.pid == 101] + FakeSystem.wait_stopped(self, procs, timeout)
-
-
-@pytest.mark.parametrize("case, reads", [
-    ("force-clean, all held still", 2),
-    ("force-clean, one not stopped in time", 3),
-    ("force-clean, the top of a foreground job", 3),
-    ("stop", 3),
-])
-def test_force_clean_looks_again_only_when_something_could_have_moved(in_tmp, case, reads):
-    """SIGKILL ends a stopped process where it stands: when every target was held still
-    and the freeze's look found nothing new, force-clean reads the table twice (before
-    and after the SIGSTOPs), not a third time after the SIGKILLs.  A target that was not
-    stopped (too slow, or a foreground job's top), or a SIGTERM that lets handlers run,
-    means a look after the signals."""
-    top = runner()
-    top.foreground = "foreground" in case
-    kind = Unstoppable if "not stopped" in case else FakeSystem
-    system = kind([top, FakeProc(101, 100, "python3 main.py --worker", sid=50, pgid=50)],
-                  freeze=True)
-    code, out, err = invoke([case.split(",")[0], "backend"], system)
-    assert code == 0, out + err
-    assert system.table_reads == reads, (case, system.table_reads)
-    assert not any(system._alive(p) for p in system.procs.values()), system.sent
