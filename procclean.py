@@ -1245,17 +1245,20 @@ def tag_in_environ(environ):
     return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
 
 
-def environ_mark(stat, fields=None):
+def environ_mark(stat, fields=None, cmdline_size=0):
     """What tells one environment of a process from another, from the bytes of its
-    /proc/PID/stat: its PID, start tick (clock ticks after boot) and the addresses of
-    its arguments and environment (fields 22 and 48-51, proc(5); 0 where the reader may
-    not see them, and absent before Linux 3.5: then None).  `fields`: those after comm,
-    all split already."""
+    /proc/PID/stat: its PID, start tick (clock ticks after boot), the addresses of its
+    arguments and environment (fields 22 and 48-51, proc(5); 0 where the reader may not
+    see them, and absent before Linux 3.5: then None), its comm and the length of its
+    command line (a new program shows a new one).  `fields`: those after comm, all
+    split already."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0":
         return None
-    return b":".join([stat[:stat.index(b" ")], fields[19]] + fields[45:49])
+    head = stat[:stat.rindex(b")")]
+    return b":".join([head[:head.index(b" ")], fields[19]] + fields[45:49]
+                     + [b"%d" % cmdline_size, head[head.index(b"(") + 1:].replace(b"\n", b"?")])
 
 
 def parse_ps_environ(text, commands=None):
@@ -1932,7 +1935,7 @@ class _Linux(object):
         table = {}
         clock = (float(self._clock_ticks()), os.sysconf("SC_PAGE_SIZE") // 1024,
                  self.boot_time(), self.wall_time(), self.euid())
-        if previous is None and self.read_tags:
+        if previous is None and self.read_tags and self._environs_file is False:
             self._environs = self._remembered_environs()
         previous = previous or {}
         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -1995,7 +1998,8 @@ class _Linux(object):
             else:
                 cmdline = _read_small(name + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
-                    mark = None if self._environs is None else environ_mark(stat, fields)
+                    mark = None if self._environs is None else environ_mark(stat, fields,
+                                                                            len(cmdline))
                     if mark is not None and mark in self._environs:
                         self._environs_kept.append(mark)
                         self._tags[key] = None
@@ -2058,7 +2062,7 @@ class _Linux(object):
         namespace; None when there is nowhere private to keep them."""
         self._environs_kept, self._environs_new = [], []
         path = self._environs_file = self._environs_path()
-        if path is None:
+        if path is None or self._last_pid() is None or not self._random_stacks():
             return None
         with quietly():
             fd, st = open_regular(path, nofollow=True)
@@ -2078,12 +2082,24 @@ class _Linux(object):
         ENVIRONS_NEW marks are new (as many environments' reads), or when half of
         those remembered are gone: a few new ones are cheaper to read again."""
         kept, new = self._environs_kept, self._environs_new
-        if len(new) >= self.ENVIRONS_NEW or (new and not self._environs) \
+        if not self.may_write:
+            pass
+        elif len(new) >= self.ENVIRONS_NEW or (new and not self._environs) \
                 or len(kept) * 2 < len(self._environs):
             with quietly():
                 write_atomic(self._environs_file, b"\n".join(
                     [self._environs_header()] + kept + new), mode=0o600)
         self._environs = None
+
+    @staticmethod
+    def _random_stacks():
+        """Whether each exec places the new stack at random (randomize_va_space, not 0:
+        the default).  Without it, a process that execs itself again with arguments and
+        an environment of the same lengths keeps its addresses, so nothing is kept."""
+        try:
+            return _read_small("/proc/sys/kernel/randomize_va_space").strip() != b"0"
+        except OSError:
+            return False
 
     def _environs_header(self):
         """What the remembered marks hold for: this format, boot and PID namespace (a
@@ -2102,7 +2118,7 @@ class _Linux(object):
             try:
                 st = os.lstat(folder)
             except OSError as exc:
-                if not create or exc.errno != errno.ENOENT:
+                if not (create and self.may_write) or exc.errno != errno.ENOENT:
                     continue
                 with quietly():
                     os.mkdir(folder, 0o700)
@@ -2954,7 +2970,11 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         # (folder, create it) where environments read before are remembered (see
         # _remembered_environs); none: every table reads every environment.
         self.private_folders = ()
+        # Whether this command may write there: not one that only looks (SPEC: status,
+        # show-processes, doctor without --fix, --dry-run), which reads what is kept.
+        self.may_write = False
         self._environs = None
+        self._environs_file = False     # False: not looked for yet (once per System)
         self._proc_is_ours = None
         self._read_at = (None, None)    # (_last_pid, the table) of the last /proc read
         self.ps_note = None
@@ -10512,6 +10532,9 @@ JSON_RECORDS = {
 }
 # Commands that run services in the foreground and show their output: no --json.
 FOREGROUND_COMMANDS = ("dev", "supervise")
+# Commands that change the machine; the others only look, and write nothing (SPEC).
+CHANGING_COMMANDS = ("stop", "force-clean", "start", "restart", "dev", "supervise", "clean",
+                     "kill-port", "init")
 # Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 
@@ -10801,6 +10824,8 @@ def run(args, system, stdout, stderr, environ):
     config = load_config(args.config, args.set, environ, folder=root or ".",
                          problems=problems, read_file=command != "init")
     ctx = make_context(args, config, system, stdout, stderr, environ)
+    ctx.system.may_write = not ctx.dry_run and (
+        command in CHANGING_COMMANDS or (command == "doctor" and args.fix))
     code, error = EXIT_FAILED, None
     try:
         settle_ports(ctx, command, implied + args.names)

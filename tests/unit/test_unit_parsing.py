@@ -450,12 +450,15 @@ STAT_6 = (b"12826 (cat) R 12824 12824 31666 0 -1 4194304 99 0 0 0 0 0 0 0 20 0 1
 
 
 def test_environ_mark_is_the_pid_start_and_the_argument_and_environment_addresses():
-    assert procclean.environ_mark(STAT_6) == \
-        b"12826:2049351:140725193550562:140725193550582:140725193550582:140725193551851"
+    assert procclean.environ_mark(STAT_6, cmdline_size=4) == \
+        b"12826:2049351:140725193550562:140725193550582:140725193550582:140725193551851:4:cat"
     hidden = STAT_6.replace(b"140725193550562 140725193550582 140725193550582 "
                             b"140725193551851", b"0 0 0 0")
     assert procclean.environ_mark(hidden) is None
     old = b" ".join(STAT_6.split()[:44]) + b"\n"
     assert procclean.environ_mark(old) is None
-    odd = STAT_6.replace(b"(cat)", b"(a) b (c)")      # comm with spaces and parentheses
-    assert procclean.environ_mark(odd) == procclean.environ_mark(STAT_6)
+    odd = STAT_6.replace(b"(cat)", b"(a) b\n(c)")     # comm with spaces, parentheses, a newline
+    assert procclean.environ_mark(odd, cmdline_size=4) == \
+        procclean.environ_mark(STAT_6, cmdline_size=4)[:-3] + b"a) b?(c"
+    assert procclean.environ_mark(STAT_6, cmdline_size=5) != \
+        procclean.environ_mark(STAT_6, cmdline_size=4)

@@ -112,15 +112,24 @@ def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tm
 # Environments read before (issue 23): what /proc/PID/environ shows is fixed when a
 # process execs, and stat's argument and environment addresses tell when it did.
 
+# The marks are kept only where /proc is this PID namespace's and stacks are placed at
+# random (every Linux by default).
+keeps_marks = pytest.mark.skipif(
+    not (os.path.exists("/proc/self/stat") and procclean.System._random_stacks()
+         and procclean.System()._last_pid() is not None),
+    reason="no address randomisation here, or /proc is another namespace's")
+
+
 def private(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir(mode=0o700)
     return folder
 
 
-def remembering(folder):
+def remembering(folder, may_write=True):
     system = procclean.System()
     system.private_folders = ((str(folder), False),)
+    system.may_write = may_write
     return system
 
 
@@ -137,6 +146,7 @@ def wait_for(check, what):
     raise AssertionError(what)
 
 
+@keeps_marks
 def test_an_environment_found_untagged_is_not_read_again_by_the_next_command(
         reads, tmp_path):
     """The first table reads every environment it may and keeps the marks of those
@@ -173,6 +183,7 @@ def test_an_environment_found_untagged_is_not_read_again_by_the_next_command(
             child.wait()
 
 
+@keeps_marks
 def test_a_process_that_execs_a_tagged_program_is_read_again(reads, tmp_path):
     """Same PID, same start: only the new stack's addresses tell that a process now
     runs another program with another environment, and they are enough."""
@@ -202,6 +213,7 @@ def test_a_process_that_execs_a_tagged_program_is_read_again(reads, tmp_path):
         child.wait()
 
 
+@keeps_marks
 @pytest.mark.parametrize("spoil", ["others_can_write", "a_link", "another_boot"])
 def test_marks_are_kept_and_used_only_where_no_one_else_can_write_them(
         reads, tmp_path, spoil):
@@ -235,6 +247,8 @@ def test_the_temporary_folder_is_made_private_and_one_of_anothers_is_refused(tmp
     assert folders == ((str(mine), True),)      # a relative XDG_RUNTIME_DIR is ignored
     system = procclean.System()
     system.private_folders = folders
+    assert system._environs_path() is None and not mine.exists()   # a look: nothing made
+    system.may_write = True
     assert system._environs_path() == str(mine / "procclean-environs")
     assert mine.stat().st_mode & 0o777 == 0o700
     mine.chmod(0o775)
@@ -288,3 +302,51 @@ def test_the_marks_are_rewritten_only_when_it_pays(tmp_path, remembered, kept, n
     if written:
         lines = open(system._environs_file, "rb").read().split(b"\n")
         assert len(lines) == 1 + kept + new and lines[0] == system._environs_header()
+
+
+@keeps_marks
+def test_a_command_that_only_looks_uses_the_marks_and_writes_none(reads, tmp_path, monkeypatch):
+    """SPEC: status, show-processes, doctor and --dry-run create nothing: they read the
+    marks a stop or start kept, never make the folder nor write the file."""
+    monkeypatch.chdir(tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    environ = {"TMPDIR": str(temp), "PATH": os.environ.get("PATH", "")}
+    for argv in (["status"], ["show-processes"], ["doctor"], ["stop", "--dry-run"]):
+        code = procclean.main(argv + ["--json"], stdout=open(os.devnull, "w"),
+                              stderr=open(os.devnull, "w"), environ=environ)
+        assert code in (0, 1), argv
+        assert os.listdir(str(temp)) == [], argv
+    folder = private(tmp_path)
+    remembering(folder).process_table()             # a command that changes things
+    kept = (folder / "procclean-environs").read_bytes()
+    del reads[:]
+    looking = remembering(folder, may_write=False)
+    looking.process_table()
+    assert os.getpid() not in environ_reads(reads, set([os.getpid()]))  # the marks were used
+    looking.process_table()                         # a second read in the same process
+    assert (folder / "procclean-environs").read_bytes() == kept
+
+
+def test_nothing_is_kept_where_new_stacks_are_not_placed_at_random(reads, tmp_path,
+                                                                   monkeypatch):
+    """randomize_va_space 0: a process that execs itself again with arguments and an
+    environment of the same lengths would keep its addresses."""
+    folder = private(tmp_path)
+    monkeypatch.setattr(procclean.System, "_random_stacks", staticmethod(lambda: False))
+    remembering(folder).process_table()
+    del reads[:]
+    remembering(folder).process_table()
+    assert os.getpid() in environ_reads(reads, set([os.getpid()]))
+    assert os.listdir(str(folder)) == []
+
+
+@keeps_marks
+def test_a_second_table_in_the_same_command_keeps_the_marks(tmp_path):
+    """restart and dev read the table more than once: the marks are read and kept once."""
+    folder = private(tmp_path)
+    system = remembering(folder)
+    system.process_table()
+    kept = (folder / "procclean-environs").read_bytes()
+    system.process_table()
+    assert (folder / "procclean-environs").read_bytes() == kept
