@@ -1988,15 +1988,21 @@ class _Linux(object):
             # split once, for the values and for the environment's mark
             fields = stat[stat.rindex(b")") + 2:].split()
             (pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-             flags) = proc_stat_values(stat, fields)[:10]
+             flags, _, threads) = proc_stat_values(stat, fields)
             key = (pid, start_ticks)
+            where = name
+            if state == "Z" and threads > 1:
+                # Its first thread exited (pthread_exit) and the others run on: the
+                # process runs, its arguments and environment seen through one of them.
+                state = "S"
+                where = self._live_thread(proc_fd, name)
             if flags & PF_KTHREAD:
                 # A kernel thread has no command line (ps shows [comm]) and no
                 # environment: a third of a laptop's processes, two reads saved each.
                 cmdline = b""
                 self._tags[key] = None
             else:
-                cmdline = _read_small(name + "/cmdline", proc_fd)
+                cmdline = _read_small(where + "/cmdline", proc_fd)
                 if self.read_tags and key not in self._tags:
                     mark = None if self._environs is None else environ_mark(stat, fields,
                                                                             len(cmdline))
@@ -2004,7 +2010,7 @@ class _Linux(object):
                         self._environs_kept.append(mark)
                         self._tags[key] = None
                     else:
-                        self._tags[key] = self._read_tag(proc_fd, name, state in "ZX", uid,
+                        self._tags[key] = self._read_tag(proc_fd, where, state in "ZX", uid,
                                                          euid, mark)
         except (OSError, ValueError, IndexError):
             return None         # gone while we looked (hot loop: no quietly here)
@@ -2019,6 +2025,17 @@ class _Linux(object):
             pid, ppid, user, command, state in "ZX", start, max(0.0, now - start),
             cpu_ticks / hz, rss_pages * page_kb, "%s %s %d %s" % (user, name, ppid, shown),
             uid, sid, pgid, start_ticks)
+
+    @staticmethod
+    def _live_thread(proc_fd, name):
+        """/proc's path (relative) to a thread of process NAME other than its first."""
+        fd = os.open(name + "/task", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0),
+                     dir_fd=proc_fd)
+        try:
+            tids = [tid for tid in os.listdir(fd) if tid != name]
+        finally:
+            os.close(fd)
+        return "%s/task/%s" % (name, min(tids, key=int)) if tids else name
 
     def _read_tag(self, proc_fd, name, zombie, uid, euid, mark=None):
         """The tag in /proc/NAME/environ.  The table's pass reads it right after the

@@ -350,3 +350,30 @@ def test_a_second_table_in_the_same_command_keeps_the_marks(tmp_path):
     kept = (folder / "procclean-environs").read_bytes()
     system.process_table()
     assert (folder / "procclean-environs").read_bytes() == kept
+
+
+def test_a_process_whose_first_thread_exited_runs_on_and_is_read_through_another(tmp_path):
+    """`pthread_exit` in main: /proc/PID/stat says Z and its command line and environment
+    are empty, but the other threads run.  It is no zombie: its command line and tag are
+    read through a thread that still has them (it was reported `nothing running`)."""
+    import subprocess
+    script = ("import ctypes, sys, threading; "
+              "threading.Thread(target=sys.stdin.read).start(); "
+              "ctypes.CDLL(None).pthread_exit(None)")
+    env = dict(os.environ, PROCCLEAN_PROJECT=str(tmp_path), PROCCLEAN_SERVICE="worker")
+    child = subprocess.Popen([sys.executable, "-c", script, "first-thread-gone"],
+                             stdin=subprocess.PIPE, env=env)
+    try:
+        def first_thread_gone():
+            with open("/proc/%d/stat" % child.pid, "rb") as f:
+                return procclean.parse_proc_stat(f.read()).state == "Z"
+        wait_for(first_thread_gone, "the first thread never exited")
+        system = procclean.System()
+        table = system.process_table()
+        proc = table[child.pid]
+        assert not proc.zombie and "first-thread-gone" in proc.command, proc.command
+        assert system.process_tags(table).get(child.pid) == (str(tmp_path), "worker")
+        assert system.still_running([proc]) == [proc]
+    finally:
+        child.stdin.close()     # the thread reads EOF and the process exits
+        child.wait()
