@@ -1248,13 +1248,14 @@ def tag_in_environ(environ):
 def environ_mark(stat, fields=None, cmdline_size=0):
     """What tells one environment of a process from another, from the bytes of its
     /proc/PID/stat: its PID, start tick (clock ticks after boot), the addresses of its
-    arguments and environment (fields 22 and 48-51, proc(5); 0 where the reader may not
-    see them, and absent before Linux 3.5: then None), its comm and the length of its
-    command line (a new program shows a new one).  `fields`: those after comm, all
-    split already."""
+    arguments and environment (fields 22 and 48-51, proc(5)), its comm and the length
+    of its command line (a new program shows a new one).  None where the addresses say
+    nothing: not placed at random at its last exec (flags without PF_RANDOMIZE: an exec
+    of the same lengths would keep them), hidden from the reader (0), or absent (before
+    Linux 3.5).  `fields`: those after comm, all split already."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
-    if len(fields) < 49 or fields[47] == b"0":
+    if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
         return None
     head = stat[:stat.rindex(b")")]
     return b":".join([head[:head.index(b" ")], fields[19]] + fields[45:49]
@@ -1871,6 +1872,9 @@ def error_text(exc):
 
 
 PF_KTHREAD = 0x00200000     # /proc/PID/stat flags: a kernel thread (include/linux/sched.h)
+# A process whose stack was placed at random when it last exec'd (proc(5)'s flags;
+# not under `setarch -R`, a debugger, or kernel.randomize_va_space = 0).
+PF_RANDOMIZE = 0x00400000
 _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 
 
@@ -2079,7 +2083,7 @@ class _Linux(object):
         namespace; None when there is nowhere private to keep them."""
         self._environs_kept, self._environs_new = [], []
         path = self._environs_file = self._environs_path()
-        if path is None or self._last_pid() is None or not self._random_stacks():
+        if path is None or self._last_pid() is None:
             return None
         with quietly():
             fd, st = open_regular(path, nofollow=True)
@@ -2107,16 +2111,6 @@ class _Linux(object):
                 write_atomic(self._environs_file, b"\n".join(
                     [self._environs_header()] + kept + new), mode=0o600)
         self._environs = None
-
-    @staticmethod
-    def _random_stacks():
-        """Whether each exec places the new stack at random (randomize_va_space, not 0:
-        the default).  Without it, a process that execs itself again with arguments and
-        an environment of the same lengths keeps its addresses, so nothing is kept."""
-        try:
-            return _read_small("/proc/sys/kernel/randomize_va_space").strip() != b"0"
-        except OSError:
-            return False
 
     def _environs_header(self):
         """What the remembered marks hold for: this format, boot and PID namespace (a

@@ -455,6 +455,8 @@ def test_environ_mark_is_the_pid_start_and_the_argument_and_environment_addresse
     hidden = STAT_6.replace(b"140725193550562 140725193550582 140725193550582 "
                             b"140725193551851", b"0 0 0 0")
     assert procclean.environ_mark(hidden) is None
+    fixed = STAT_6.replace(b" 4194304 ", b" 0 ")     # flags: no PF_RANDOMIZE (setarch -R)
+    assert procclean.environ_mark(fixed) is None
     old = b" ".join(STAT_6.split()[:44]) + b"\n"
     assert procclean.environ_mark(old) is None
     odd = STAT_6.replace(b"(cat)", b"(a) b\n(c)")     # comm with spaces, parentheses, a newline

@@ -114,10 +114,18 @@ def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tm
 
 # The marks are kept only where /proc is this PID namespace's and stacks are placed at
 # random (every Linux by default).
-keeps_marks = pytest.mark.skipif(
-    not (os.path.exists("/proc/self/stat") and procclean.System._random_stacks()
-         and procclean.System()._last_pid() is not None),
-    reason="no address randomisation here, or /proc is another namespace's")
+def _marks_kept_here():
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            own = f.read()
+    except OSError:
+        return False
+    return procclean.environ_mark(own) is not None and procclean.System()._last_pid() is not None
+
+
+keeps_marks = pytest.mark.skipif(not _marks_kept_here(),
+                                 reason="no address randomisation here, or /proc is another "
+                                        "namespace's")
 
 
 def private(tmp_path):
@@ -328,17 +336,27 @@ def test_a_command_that_only_looks_uses_the_marks_and_writes_none(reads, tmp_pat
     assert (folder / "procclean-environs").read_bytes() == kept
 
 
-def test_nothing_is_kept_where_new_stacks_are_not_placed_at_random(reads, tmp_path,
-                                                                   monkeypatch):
-    """randomize_va_space 0: a process that execs itself again with arguments and an
-    environment of the same lengths would keep its addresses."""
+@keeps_marks
+@pytest.mark.skipif(not os.path.exists("/usr/bin/setarch"), reason="no setarch here")
+def test_a_process_whose_stack_was_not_placed_at_random_is_never_remembered(reads, tmp_path):
+    """`setarch -R`, a debugger, randomize_va_space 0: an exec of arguments and an
+    environment of the same lengths would keep the addresses, so its environment is
+    read every time (the kernel says so: no PF_RANDOMIZE in its flags)."""
+    import subprocess
     folder = private(tmp_path)
-    monkeypatch.setattr(procclean.System, "_random_stacks", staticmethod(lambda: False))
-    remembering(folder).process_table()
-    del reads[:]
-    remembering(folder).process_table()
-    assert os.getpid() in environ_reads(reads, set([os.getpid()]))
-    assert os.listdir(str(folder)) == []
+    plain = subprocess.Popen(["setarch", "-R", sys.executable, "-c",
+                              "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        wait_for(lambda: b"sys.stdin" in open("/proc/%d/cmdline" % plain.pid, "rb").read(),
+                 "setarch never ran python")
+        remembering(folder).process_table()
+        assert b"\n%d:" % plain.pid not in (folder / "procclean-environs").read_bytes()
+        del reads[:]
+        remembering(folder).process_table()
+        assert environ_reads(reads, set([os.getpid(), plain.pid])) == set([plain.pid])
+    finally:
+        plain.stdin.close()
+        plain.wait()
 
 
 @keeps_marks
