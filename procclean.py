@@ -2032,11 +2032,12 @@ class _Linux(object):
 
     @staticmethod
     def _live_thread(proc_fd, name):
-        """/proc's path (relative) to a thread of process NAME other than its first."""
+        """The path (relative to `proc_fd`, or absolute) to a thread of the process at
+        `name` other than its first, else `name`."""
         fd = os.open(name + "/task", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0),
                      dir_fd=proc_fd)
         try:
-            tids = [tid for tid in os.listdir(fd) if tid != name]
+            tids = [tid for tid in os.listdir(fd) if tid != os.path.basename(name)]
         finally:
             os.close(fd)
         return "%s/task/%s" % (name, min(tids, key=int)) if tids else name
@@ -2181,7 +2182,15 @@ class _Linux(object):
         found = {}
         for pid in pids:
             with quietly():     # gone, or not ours to read
-                folder = os.readlink("/proc/%d/cwd" % pid)
+                try:
+                    folder = os.readlink("/proc/%d/cwd" % pid)
+                except OSError:
+                    # Its first thread exited while others run (see _read_proc_entry):
+                    # the folder is theirs.
+                    where = self._live_thread(None, "/proc/%d" % pid)
+                    if where == "/proc/%d" % pid:
+                        raise
+                    folder = os.readlink(where + "/cwd")
                 if folder.endswith(" (deleted)"):
                     folder = folder[:-len(" (deleted)")]
                 found[pid] = folder
