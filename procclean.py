@@ -2544,8 +2544,16 @@ class _Signals(object):
 
     def _not_stopped(self, proc):
         fields = self.proc_stat(proc.pid)
-        return fields is not None and fields.state not in "TtZX" and \
-            (proc.start_ticks is None or fields.start_ticks == proc.start_ticks)
+        if fields is None or (proc.start_ticks is not None
+                              and fields.start_ticks != proc.start_ticks):
+            return False
+        state = fields.state
+        if state == "Z" and fields.threads > 1:     # its first thread exited: the others'
+            state = "X"
+            with quietly():
+                thread = self._live_thread(None, "/proc/%d" % proc.pid)
+                state = parse_proc_stat(_read_small(thread + "/stat")).state
+        return state not in "TtZX"
 
 
 class _Listeners(object):

@@ -409,6 +409,14 @@ def test_a_process_whose_first_thread_exited_runs_on_and_is_read_through_another
         assert system.process_tags(table).get(child.pid) == (str(tmp_path), "worker")
         assert system.still_running([proc]) == [proc]
         assert system.process_cwds([child.pid]) == {child.pid: os.path.realpath(str(tmp_path))}
+        # Stopped only once its other threads are (the freeze's wait), not for its Z.
+        assert system.wait_stopped([proc], 0) == [proc]
+        import signal
+        os.kill(child.pid, signal.SIGSTOP)      # our own child, by its PID
+        try:
+            assert system.wait_stopped([proc], 10) == []
+        finally:
+            os.kill(child.pid, signal.SIGCONT)
     finally:
         child.stdin.close()     # the thread reads EOF and the process exits
         child.wait()
