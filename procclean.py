@@ -2220,7 +2220,19 @@ class _Linux(object):
                 proc.start, proc.elapsed, proc.cpu_seconds, proc.rss_kb = self._times(fields)
                 proc.sid, proc.pgid, proc.start_ticks = \
                     fields.sid, fields.pgid, fields.start_ticks
+                if proc.zombie and fields.state == "Z" and fields.threads > 1:
+                    self._first_thread_gone(proc, fields)
         return table
+
+    def _first_thread_gone(self, proc, fields):
+        """A `ps` row shown `<defunct>` whose first thread exited while others run (see
+        _read_proc_entry): running, with the command line a live thread still has."""
+        with quietly():
+            thread = self._live_thread(None, "/proc/%d" % proc.pid)
+            command = proc_command(_read_small(thread + "/cmdline"), fields.comm, "S")
+            if proc.line.endswith(proc.command):
+                proc.line = proc.line[:len(proc.line) - len(proc.command)] + command
+            proc.command, proc.zombie = command, False
 
     def _running_in_proc(self, proc):
         """still_running from /proc: there, not a zombie, and started when `proc` did."""

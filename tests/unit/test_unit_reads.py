@@ -409,6 +409,10 @@ def test_a_process_whose_first_thread_exited_runs_on_and_is_read_through_another
         assert system.process_tags(table).get(child.pid) == (str(tmp_path), "worker")
         assert system.still_running([proc]) == [proc]
         assert system.process_cwds([child.pid]) == {child.pid: os.path.realpath(str(tmp_path))}
+        if procclean._which("ps"):      # the same from `ps -ef` (PROCCLEAN_PS=ps)
+            listed = procclean.System("ps").process_table()[child.pid]
+            assert not listed.zombie and listed.command == proc.command, listed.line
+            assert listed.line.endswith(proc.command)
         # Stopped only once its other threads are (the freeze's wait), not for its Z.
         assert system.wait_stopped([proc], 0) == [proc]
         import signal
