@@ -2086,6 +2086,7 @@ class _Linux(object):
         path = self._environs_file = self._environs_path()
         if path is None or self._last_pid() is None:
             return None
+        self._environs_head = self._environs_header()
         with quietly():
             fd, st = open_regular(path, nofollow=True)
             try:
@@ -2093,7 +2094,7 @@ class _Linux(object):
             finally:
                 os.close(fd)
             lines = data.split(b"\n")
-            if lines[0] == self._environs_header():
+            if lines[0] == self._environs_head:
                 return set(lines[1:])
         return set()
 
@@ -2104,13 +2105,11 @@ class _Linux(object):
         ENVIRONS_NEW marks are new (as many environments' reads), or when half of
         those remembered are gone: a few new ones are cheaper to read again."""
         kept, new = self._environs_kept, self._environs_new
-        if not self.may_write:
-            pass
-        elif len(new) >= self.ENVIRONS_NEW or (new and not self._environs) \
-                or len(kept) * 2 < len(self._environs):
+        if self.may_write and (len(new) >= self.ENVIRONS_NEW or (new and not self._environs)
+                               or len(kept) * 2 < len(self._environs)):
             with quietly():
                 write_atomic(self._environs_file, b"\n".join(
-                    [self._environs_header()] + kept + new), mode=0o600)
+                    [self._environs_head] + kept + new), mode=0o600)
         self._environs = None
 
     def _environs_header(self):

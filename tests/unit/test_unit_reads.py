@@ -305,6 +305,7 @@ def test_a_look_lists_proc_again_only_when_a_process_was_created(monkeypatch):
 def test_the_marks_are_rewritten_only_when_it_pays(tmp_path, remembered, kept, new, written):
     system = remembering(private(tmp_path))
     system._environs_file = str(tmp_path / "run" / "procclean-environs")
+    system._environs_head = system._environs_header()
     system._environs = set(b"%d:1:2:3:4:5" % i for i in range(remembered))
     system._environs_kept = sorted(system._environs)[:kept]
     system._environs_new = [b"%d:9:9:9:9:9" % i for i in range(new)]
