@@ -5513,11 +5513,9 @@ def launch_env(ctx, service):
     """The environment of a launched service: the caller's, the project's tag, PORT and
     every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
     env = dict(os.environ)
-    env[TAG_PROJECT] = ctx.project
-    env[TAG_SERVICE] = service.name
-    for other in ctx.config.services.values():
-        if other.port is not None:
-            env[port_variable(other.name)] = str(other.port)
+    env[TAG_PROJECT], env[TAG_SERVICE] = ctx.project, service.name
+    env.update((port_variable(other.name), str(other.port))
+               for other in ctx.config.services.values() if other.port is not None)
     if service.port is not None:
         env["PORT"] = str(service.port)
     if env.get("VIRTUAL_ENV"):
@@ -5585,13 +5583,9 @@ def checkout_offset(ctx, movable, launching):
     slot = checkout_slot(ctx.project)
     choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
                          for n in range(PORT_SLOTS - 1)]
-    for offset in choices:
-        held = [foreign[s.port + offset] for s in movable if s.port + offset in foreign]
-        if held and offset == first:
-            taken = held[0]
-        elif not held:
-            break
-    else:
+    offset = next((o for o in choices if not any(s.port + o in foreign for s in movable)),
+                  None)
+    if offset is None:
         return first        # every offset taken: start names the holder
     if offset == recorded:
         return offset
@@ -5603,6 +5597,7 @@ def checkout_offset(ctx, movable, launching):
     if offset == first:
         ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
     else:
+        taken = next(foreign[s.port + first] for s in movable if s.port + first in foreign)
         ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
                      ports=ports, file=OFFSET_FILE,
                      folder=printable(process_folder(ctx, taken.pid)) if taken.pid else "?")
@@ -5617,14 +5612,11 @@ def checkout_slot(path):
 
 def linked_worktree(folder):
     """Whether `folder` is in a linked git worktree (its .git is a file)."""
-    while True:
-        git = os.path.join(folder, ".git")
-        if os.path.lexists(git):
-            return os.path.isfile(git)
-        parent = os.path.dirname(folder)
-        if parent == folder:
+    while not os.path.lexists(os.path.join(folder, ".git")):
+        if os.path.dirname(folder) == folder:
             return False
-        folder = parent
+        folder = os.path.dirname(folder)
+    return os.path.isfile(os.path.join(folder, ".git"))
 
 
 def foreign_listeners(ctx):
@@ -5717,11 +5709,10 @@ def reap(child):
         pass
 
 
-def spawn_tracked(ctx, service, plan, env, piped=False):
-    """Start a service (`plan`: folder, argv) with its pidfile: (the child, its output
-    pipe's read end when `piped`, None), or (None, None, what went wrong).  A child
-    whose pidfile cannot be written is taken down: untracked, only its pattern finds it."""
-    cwd, argv = plan[:2]
+def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
+    """Start a service with its pidfile: (the child, its output pipe's read end when
+    `piped`, None), or (None, None, what went wrong).  A child whose pidfile cannot be
+    written is taken down: untracked, only its pattern finds it."""
     system = ctx.system
     try:
         if piped:
@@ -5789,16 +5780,14 @@ def cmd_start(ctx, services):
     for wave in start_waves(services):
         ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
         failed = failed or len(ready) < len(wave)
-        # From the look at the machine to the pidfile written, no other start or stop
-        # of these services runs; the locks go before a wait and before the watch (the
-        # supervisor that --supervise starts takes its service's lock too).
+        # No other start or stop of these services runs from the look at the machine to
+        # the pidfile written; the locks go before the waits and the watch (a supervisor
+        # that --supervise starts takes its service's lock too).
         with service_locks(ctx, ready):
             wave_failed, launched = _start_services(ctx, ready)
         failed = failed or wave_failed
         started.extend(launched)
-    if started and not _watch_start(ctx, started):
-        failed = True
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if not _watch_start(ctx, started) or failed else EXIT_OK
 
 
 def start_waves(services):
@@ -5855,10 +5844,8 @@ def _start_services(ctx, services):
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
         launch = _launch(ctx, service, plan)
-        if launch is None:
-            failed = True
-        else:
-            started.append(launch)
+        failed = failed or launch is None
+        started += [launch] if launch is not None else []
     return failed, started
 
 
@@ -5876,7 +5863,7 @@ def _launch(ctx, service, plan):
         argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
                 service.name] + ctx.passthrough
         cwd = "."
-    child, _, problem = spawn_tracked(ctx, service, (cwd, argv), env)
+    child, _, problem = spawn_tracked(ctx, service, cwd, argv, env)
     if child is None:
         ctx.out.warn("start_error", svc=service.name, error=problem)
         return None
@@ -5902,13 +5889,19 @@ def _watch_start(ctx, started):
     failed is said, with its log's last lines, and stopped again.  False if any failed."""
     ok = True
     for launch, outcome in launch_outcomes(ctx, started):
-        if outcome[0] == "ok":
-            _say_started(ctx, launch.service, launch.child, launch.shown)
-            if launch.waits:
-                ctx.out.say("listening", svc=launch.service.name, port=launch.service.port)
-        else:
+        service, pid, log = launch.service, launch.child.pid, launch.service.logfile
+        if outcome[0] != "ok":
             launch.fail(*outcome)
             ok = False
+            continue
+        ctx.out.add("started", {"service": service.name, "pid": pid, "command": launch.shown,
+                                "log": log, "supervised": supervised(ctx, service)})
+        if supervised(ctx, service):
+            ctx.out.say("supervising", svc=service.name, pid=pid, log=log)
+        else:
+            ctx.out.say("started", svc=service.name, pid=pid, cmd=launch.shown, log=log)
+        if launch.waits:
+            ctx.out.say("listening", svc=service.name, port=service.port)
     return ok
 
 
@@ -5919,9 +5912,7 @@ def launch_outcomes(ctx, launches):
     """Yields (launch, outcome) as each one's outcome is known, then (launch, its
     timeout) for those that wait and are neither ready nor failed within --timeout."""
     system = ctx.system
-    begun = system.clock()
-    pending = list(launches)
-    delay = 0.02
+    begun, pending, delay = system.clock(), list(launches), 0.02
     while pending:
         waiting = [l.service for l in pending if l.waits]
         table = system.process_table() if waiting else None
@@ -5942,21 +5933,18 @@ def launch_outcomes(ctx, launches):
 
 
 class StartWatch(object):
-    """A fresh service start watches.  Without --wait it must survive START_CHECK;
-    with --wait (or `ready`: others start after it) it must listen and answer its
-    health URL, unless a sign of failure comes first: its process exited, its
-    supervisor saw it exit, a worker in its tree exited (<defunct>, the reloader's
-    case) or its log says its start-up failed while nothing listens (these two
-    lasting FAILED_CONFIRM)."""
+    """A fresh service start watches.  Without --wait it must survive START_CHECK; with
+    --wait (or `ready`: others start after it) it must listen and answer its health URL,
+    unless first its process exits, its supervisor sees it exit, or (for FAILED_CONFIRM)
+    a worker in its tree exited (<defunct>: a reloader's) or its log says start-up
+    failed while nothing listens."""
 
     def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
         self.position = position
         self.offset, self.identity = position
         self.waits = service.port is not None if ready else start_waits_for(ctx, service)
-        self.log_failed = False
-        self.sign_since = None
-        self.health = None
+        self.log_failed, self.sign_since, self.health = False, None, None
         self.begun = ctx.system.clock()
         self.known = None           # an outcome seen already (by a wait for it)
 
@@ -5992,8 +5980,7 @@ class StartWatch(object):
         if sign is None or sign[0] == "start_crashed":
             self.sign_since = None
             return sign
-        if self.sign_since is None:
-            self.sign_since = now
+        self.sign_since = now if self.sign_since is None else self.sign_since
         return sign if now - self.sign_since >= FAILED_CONFIRM else None
 
     def failure_sign(self, table, listening):
@@ -6055,15 +6042,6 @@ def undo_start(ctx, service, child):
     return True
 
 
-def _say_started(ctx, service, child, shown):
-    ctx.out.add("started", {"service": service.name, "pid": child.pid, "command": shown,
-                            "log": service.logfile, "supervised": supervised(ctx, service)})
-    if supervised(ctx, service):
-        ctx.out.say("supervising", svc=service.name, pid=child.pid, log=service.logfile)
-    else:
-        ctx.out.say("started", svc=service.name, pid=child.pid, cmd=shown, log=service.logfile)
-
-
 class _StopRequested(Exception):
     """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
 
@@ -6109,8 +6087,7 @@ class Backoff(object):
         self.restarts = [t for t in self.restarts if now - t < 60.0]
         if len(self.restarts) >= self.limit:
             return None
-        delay = self.delay
-        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_MAX)
         self.restarts.append(now)
         return delay
 
@@ -6289,9 +6266,8 @@ class HealthWatch(object):
         if not self.healthy:
             return None             # never healthy: not a restart's business
         self.bad_since = now if self.bad_since is None else self.bad_since
-        if now - self.bad_since < self.service.unhealthy_after:
-            return None
-        return now - self.bad_since
+        bad_for = now - self.bad_since
+        return bad_for if bad_for >= self.service.unhealthy_after else None
 
     def find_trouble(self, pid):
         service, system = self.service, self.ctx.system
@@ -6304,9 +6280,8 @@ class HealthWatch(object):
             return "health_worker_exited", {"pid": exited[0], "port": service.port}
         if not any(l.pid in tree for l in system.listeners([service.port])):
             return "health_not_listening", {"port": service.port}
-        health = check_health(system, service, self.ctx.health_timeout) if self.probe \
-            else None
-        if health is not None and health["state"] != "healthy":
+        health = self.probe and check_health(system, service, self.ctx.health_timeout)
+        if health and health["state"] != "healthy":
             return "health_failing", {"url": health["url"], "state": health["state"]}
         return None
 
@@ -6524,13 +6499,11 @@ class _Stream(object):
 
 
 class Relay(object):
-    """Copies the services' output to procclean's stdout, each line with its service's
-    name in front, and the same bytes to each service's logfile.  It runs in a thread
-    of its own, reads each pipe in large chunks and writes one batch per round (never
-    a write per line), so no service waits on a full pipe while procclean is busy
-    checking health or stopping.  procclean's own lines are handed to the same thread,
-    in order, so they never land inside a batch and procclean never waits on its
-    stdout (a paused terminal cannot hold up a Ctrl-C)."""
+    """Copies the services' output to stdout, each line after its service's name, and
+    the same bytes to its logfile.  Its own thread reads each pipe in large chunks and
+    writes one batch per round, so no service waits on a full pipe while procclean
+    checks health or stops.  procclean's own lines go through it too, in order: never
+    inside a batch, and a paused terminal cannot hold up a Ctrl-C."""
 
     def __init__(self, out_fd, prefixes, encoding="utf-8"):
         import codecs
@@ -6543,8 +6516,7 @@ class Relay(object):
         self.prefixes = dict((name, tuple(p.encode(self.encoding, "backslashreplace")
                                           for p in pair)) for name, pair in prefixes.items())
         self.lock = threading.Lock()
-        self.streams = {}
-        self.added = []
+        self.streams, self.added = {}, []
         self.queued = []        # procclean's own output: (a stream, or self: stdout; data)
         self.closing = None
         self.done = False       # the thread has ended: write here and now
@@ -6591,8 +6563,7 @@ class Relay(object):
 
     def _emit(self, stream, data):
         if stream is self:
-            self._write(data)
-            return
+            return self._write(data)
         try:
             stream.write(data)
             stream.flush()
@@ -6623,8 +6594,7 @@ class Relay(object):
                 pass
             batch = []
             for stream in list(self.streams.values()):
-                selector.unregister(stream.fd)
-                self._end(stream, batch)
+                self._end(selector, stream, batch)
             self._write(b"".join(batch))
         finally:
             selector.close()
@@ -6656,8 +6626,7 @@ class Relay(object):
             if stream is None:
                 self.wake.drain()
             elif self._pump(stream, batch):
-                selector.unregister(stream.fd)
-                self._end(stream, batch)
+                self._end(selector, stream, batch)
         if batch:
             self._write(b"".join(batch))
         return True
@@ -6682,14 +6651,13 @@ class Relay(object):
             batch.append(lines)
         return False
 
-    def _end(self, stream, batch):
+    def _end(self, selector, stream, batch):
         """A pipe closed: its partial last line is shown (and ended in the log)."""
-        if stream.held and stream.log_fd is not None:
-            _write_all(stream.log_fd, stream.held)
+        selector.unregister(stream.fd)
+        _write_all(stream.log_fd, stream.held)
         if stream.pending:
             batch.append(stream.prefix + relay_convert(stream.pending, self.encoding) + b"\n")
-            if stream.log_fd is not None:
-                _write_all(stream.log_fd, b"\n")
+            _write_all(stream.log_fd, b"\n")
             stream.pending = b""
         for fd in (stream.fd, stream.log_fd):
             if fd is not None:
@@ -6702,7 +6670,7 @@ class Relay(object):
 
 def _write_all(fd, data):
     try:
-        while data:
+        while data and fd is not None:
             data = data[os.write(fd, data):]
     except OSError:
         pass        # a full disk must not stop the relay: the terminal still shows it
@@ -6753,11 +6721,9 @@ def dev_precheck(ctx, services):
             return EXIT_FAILED
         found = read_targets(ctx, services, warn=False)
     listeners = port_listeners(ctx, services)
-    code = EXIT_OK
-    for service in services:
-        if service.port is not None and port_taken(ctx, service, found, listeners):
-            code = EXIT_FAILED
-    return code
+    taken = [s for s in services
+             if s.port is not None and port_taken(ctx, s, found, listeners)]
+    return EXIT_FAILED if taken else EXIT_OK
 
 
 def cmd_dev(ctx, services):
@@ -6803,10 +6769,8 @@ def dev_session_of(ctx, service, table):
     """The PID of another, live procclean whose dev session runs `service`, or None."""
     pid = ctx.system.read_pidfile(dev_path(service)).pid
     proc = table.get(pid) if pid else None
-    if proc is None or proc.zombie or not is_procclean(proc) \
-            or pid == ctx.system.self_pid():
-        return None
-    return pid
+    live = proc is not None and not proc.zombie and is_procclean(proc)
+    return pid if live and pid != ctx.system.self_pid() else None
 
 
 class _DevEntry(object):
@@ -6996,7 +6960,7 @@ class DevSession(object):
         cwd, argv, shown = launch_plan(service)
         position = self.system.log_position(service.logfile)
         env = dev_env(ctx, service, ctx.out.colour)
-        child, fd, problem = spawn_tracked(ctx, service, (cwd, argv), env, piped=True)
+        child, fd, problem = spawn_tracked(ctx, service, cwd, argv, env, piped=True)
         if child is None:
             self.failure = (entry, "start_error", dict(svc=service.name, error=problem))
             entry.state = "done"
