@@ -485,20 +485,16 @@ class ServiceLock(_Record):
 # Matching: the patterns, in time linear in the line
 # ---------------------------------------------------------------------------
 
-# Matching in time linear in the line (SPEC "Never").  Python's re backtracks: for
-# `python.*main\.py` it rescans the rest of the line from every `python` in it, so a
-# stranger's 2 MB command line that repeats `python` (a linter run over a venv) stalled
-# every command for seconds to minutes; grep -E, the seed's matcher, is an automaton.
-# Most patterns (the built-in ones; `uvicorn.*main`, `[Pp]ython.*manage\.py runserver`)
-# are alternatives of words joined by `.*`.  Such an alternative is found iff its first
-# word occurs, its second occurs after the end of that occurrence, and so on, each word
-# taken at its earliest end (any later end leaves less room for the rest): one str.find
-# per word, in C.  A word may hold `.`, escaped punctuation, [classes], (a|b) groups and
-# `?`, expanded into at most _MAX_SPELLINGS fixed strings.  An alternative may start with
-# `^` (its first word at the text's start) and end with `$` (its last word at the end, or
-# before a final newline): re backtracks on those too (`python.*main\.py$`).  Any other
-# pattern (repeats, \d...) goes to re, after a check for the literal text it cannot
-# match without.
+# Linear time (SPEC "Never"): Python's re backtracks, rescanning for `python.*main\.py`
+# the rest of the line from every `python` in it, so a stranger's 2 MB command line
+# repeating `python` (a linter run over a venv) stalled every command for minutes; grep -E,
+# the seed's matcher, is an automaton.  Most patterns (the built-in ones, `uvicorn.*main`)
+# are alternatives of words joined by `.*`: found iff each word occurs after the end of
+# the one before, each taken at its earliest end (a later end leaves less room for the
+# rest): one str.find per word, in C.  A word may hold `.`, escaped punctuation, [classes],
+# (a|b) groups and `?`, expanded into at most _MAX_SPELLINGS fixed strings; `^` and `$`
+# may anchor an alternative (re backtracks on those too).  Other patterns (repeats, \d...)
+# go to re, after a check for the literal text they cannot match without.
 _MAX_SPELLINGS = 64
 _ANY = None             # a `.` inside a word: any one character
 _AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anchored
@@ -511,9 +507,8 @@ class _Unsupported(Exception):
 
 
 def compile_pattern(pattern):
-    """What finds `pattern` (Python re syntax, read as the seed's grep -E read it) in
-    a line: an object whose search(line) is truthy when found, None when not; raises
-    re.error for a pattern that does not compile."""
+    """What finds `pattern` (re syntax, read as the seed's grep -E read it) in a line:
+    its search(line) is truthy or None; re.error for a pattern that does not compile."""
     matcher = _MATCHERS.get(pattern)
     if matcher is None:
         try:
@@ -631,13 +626,13 @@ def _earliest_end(word, line, pos):
 
 
 def _pattern_chains(pattern):
-    """The alternatives of `pattern`, each a list of words (see _ChainMatcher); a
-    group that is a whole alternative is opened.  _Unsupported for anything else."""
+    """The alternatives of `pattern`, each a list of words (see _ChainMatcher), or
+    _Unsupported."""
     chains = []
     for alternative in _split_bars(pattern):
-        inner = _whole_group(alternative)
-        if inner is not None:
-            chains.extend(_pattern_chains(inner))
+        whole = len(alternative) - 1
+        if alternative.startswith("(") and _group_end(alternative, 0) == whole:
+            chains.extend(_pattern_chains(_group_body(alternative)))     # a whole group
             continue
         head = [_AT_START] if alternative.startswith("^") else []
         body = alternative[len(head):]
@@ -664,8 +659,7 @@ def _split_bars(text):
 
 
 def _group_end(text, i, loose=False):
-    """The index of the `)` that closes the group opened at text[i] (`loose`: see
-    _class_end)."""
+    """The index of the `)` closing the group opened at text[i] (`loose`: _class_end's)."""
     for j, depth in _brackets(text, i, loose):
         if depth == 0 and text[j] == ")":
             return j
@@ -673,8 +667,8 @@ def _group_end(text, i, loose=False):
 
 
 def _brackets(text, i, loose=False):
-    """(index, depth after it) of each `(`, `)` and `|` of `text` from `i` on, outside
-    escapes and classes."""
+    """(index, depth after it) of each `(`, `)` and `|` from text[i] on, outside escapes
+    and classes."""
     depth = 0
     while i < len(text):
         char = text[i]
@@ -695,13 +689,6 @@ def _group_body(text):
     if text.startswith("(?"):
         raise _Unsupported()        # flags, look-arounds, named groups
     return text[1:-1]
-
-
-def _whole_group(text):
-    """The inside of `text` when it is one group and nothing else, else None."""
-    if not text.startswith("(") or _group_end(text, 0) != len(text) - 1:
-        return None
-    return _group_body(text)
 
 
 def _class_end(text, i, loose=False):
@@ -924,8 +911,9 @@ def _needed_text(pattern):
                 return None     # \x41, \u00e9, \0, \n...: another character
             literal, size = (after if after in _ESCAPABLE else None), 2
         elif char in "[(":
-            size = _skip_bracket(pattern, i) - i
-            if size <= 0:
+            try:
+                size = (_class_end if char == "[" else _group_end)(pattern, i, True) + 1 - i
+            except _Unsupported:
                 return None
         elif char == "|":
             needed.append([t for t in texts + [run] if t])
@@ -943,27 +931,14 @@ def _needed_text(pattern):
     return needed
 
 
-def _skip_bracket(text, i):
-    """The index after the class or group opened at text[i] (0 if it is not closed)."""
-    try:
-        end = _class_end(text, i, True) if text[i] == "[" else _group_end(text, i, True)
-    except _Unsupported:
-        return 0
-    return end + 1
-
-
 # ---------------------------------------------------------------------------
 # Pure parsing: ps, /proc, lsof, ss text in; tables out
 # ---------------------------------------------------------------------------
 
-_PS_COLUMN_ALIASES = {
-    "UID": "user", "USER": "user", "RUSER": "user",
-    "PID": "pid", "PPID": "ppid",
-    "STIME": "stime", "START": "stime", "STARTED": "stime",
-    "TTY": "tty", "TT": "tty",
-    "TIME": "time",
-    "CMD": "command", "COMMAND": "command", "ARGS": "command",
-}
+_PS_COLUMN_ALIASES = {"UID": "user", "USER": "user", "RUSER": "user", "PID": "pid",
+                      "PPID": "ppid", "STIME": "stime", "START": "stime",
+                      "STARTED": "stime", "TTY": "tty", "TT": "tty", "TIME": "time",
+                      "CMD": "command", "COMMAND": "command", "ARGS": "command"}
 # Regular expressions as text: re compiles (and caches) them on first use, not at import.
 _TIME_RE = r"^(\d+-)?\d+:\d\d(:\d\d)?(\.\d+)?$"
 _MONTH_RE = r"^[A-Za-z]{3}$"
@@ -976,13 +951,12 @@ def decode_bytes(data):
 
 
 def printable(text):
-    """Text safe to show on a terminal: the one escaping of everything procclean prints
-    that another process chose (command lines, folders, file contents).  What a
-    terminal acts on or does not show is escaped as Python's repr does (\\x1b, \\x9b,
-    \\u2028, \\u202e): control characters (C0, DEL, and C1 such as U+009B CSI and U+0085
-    NEL, which terminals honour), line separators, bidi overrides and other invisible
-    format characters; undecodable bytes as \\xNN.  Idempotent, so text escaped
-    twice reads the same."""
+    """Text safe to show on a terminal: the one escaping of all procclean prints that
+    another process chose (command lines, folders, file contents).  What a terminal acts
+    on or does not show is escaped as repr does (\\x1b, \\x9b, \\u2028, \\u202e): control
+    characters (C0, DEL, C1 such as U+009B CSI and U+0085 NEL, which terminals honour),
+    line separators, bidi overrides, other invisible format characters; undecodable bytes
+    as \\xNN.  Idempotent: text escaped twice reads the same."""
     text = decode_bytes(text)
     if text.isprintable():
         return text
@@ -1144,9 +1118,7 @@ def proc_command(cmdline, comm, state):
 def parse_pidfile(data):
     """The PID in a pidfile's bytes, or None unless it is one decimal number >= 2."""
     text = data.strip()
-    if not text.isdigit() or len(text) > 10:
-        return None
-    pid = int(text)
+    pid = int(text) if text.isdigit() and len(text) <= 10 else 0
     return pid if 2 <= pid <= 2 ** 31 - 1 else None
 
 
@@ -1356,10 +1328,7 @@ def parse_proc_net_tcp(text, family="ipv4"):
     return sockets
 
 
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-SOCK_DIAG_BY_FAMILY = 20
-TCP_LISTEN_STATE = 10
+NLMSG_ERROR, NLMSG_DONE, SOCK_DIAG_BY_FAMILY, TCP_LISTEN_STATE = 2, 3, 20, 10
 
 
 def inet_diag_request(family, seq=1):
@@ -1420,16 +1389,14 @@ def children_map(table):
 
 def descendants(kids, pid):
     """Every PID below `pid` in the tree, parents before children."""
-    found = []
+    found, seen = [], {pid}
     stack = list(reversed(kids.get(pid, ())))
-    seen = set()
     while stack:
         child = stack.pop()
-        if child in seen or child == pid:
-            continue
-        seen.add(child)
-        found.append(child)
-        stack.extend(reversed(kids.get(child, ())))
+        if child not in seen:
+            seen.add(child)
+            found.append(child)
+            stack.extend(reversed(kids.get(child, ())))
     return found
 
 
@@ -1439,8 +1406,7 @@ def protected_pids(table, self_pid, parent_pid):
     pid = parent_pid
     while pid is not None and pid not in protected:
         protected.add(pid)
-        parent = table.get(pid)
-        pid = parent.ppid if parent is not None else None
+        pid = getattr(table.get(pid), "ppid", None)       # None: not in the table
     return protected
 
 
@@ -1529,7 +1495,7 @@ def is_browser(proc):
 
 
 def is_container_proxy(proc):
-    """A container runtime's port forwarder (CONTAINER_PROXIES): never a target."""
+    """A container runtime's port forwarder: never a target."""
     return program_name(proc.command) in CONTAINER_PROXIES
 
 
@@ -1542,10 +1508,9 @@ def proxy_target(command):
 
 
 def port_exempt(proc, viewers=VIEWERS):
-    """Why a process is never a target of a port rule (stop's, force-clean's,
-    kill-port's), None when it may be: "container" (a container runtime's proxy),
-    "viewer" (the user's editor, viewer or browser: the user's work is in there, even
-    when it holds a service's port, as an editor forwarding :8000 does)."""
+    """Why a process is never a target of a port rule (stop's, force-clean's, kill-port's),
+    None when it may be: "container" (a runtime's proxy), "viewer" (the user's editor,
+    viewer or browser: the user's work is in there, even when it holds a service's port)."""
     if is_container_proxy(proc):
         return "container"
     return "viewer" if is_viewer(proc, viewers) or is_browser(proc) else None
@@ -1570,9 +1535,8 @@ _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
 
 
 def is_procclean(proc):
-    """Another procclean (a supervisor, a `dev` session, another instance): its own
-    command line names a project path and words like `vite`; only its pidfile or
-    state may make it a target, never a pattern."""
+    """Another procclean (a supervisor, a `dev` session): its command line names a
+    project path and words like `vite`; only its pidfile or state make it a target."""
     return re.search(_PROCCLEAN_RE, " ".join(proc.command.split()[:6])) is not None
 
 
@@ -1619,9 +1583,8 @@ class Project(object):
 
 
 def pattern_candidates(table, service, viewers=VIEWERS):
-    """Processes the service's pattern finds (never a line containing `grep`, as the
-    seed's `grep -E ... | grep -v grep` did) that a pattern may ever make targets:
-    not editors or viewers, not another procclean."""
+    """What the service's pattern finds (Service.matches) that a pattern may make a
+    target: not editors or viewers, not another procclean."""
     return [proc for proc in table.values() if service.matches(proc)
             and not is_viewer(proc, viewers) and not is_procclean(proc)]
 
@@ -1650,13 +1613,10 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
 
 
 def start_order(services):
-    """The services in the order they start: each after the ones its `after` names
-    (those among them), otherwise as given.  Services waiting for each other in a
-    circle are a config error."""
+    """The services in the order they start: each after those among them its `after`
+    names, otherwise as given.  Services waiting for each other in a circle: an error."""
     chosen = dict((s.name, s) for s in services)
-    ordered = []
-    done = set()
-    path = []
+    ordered, done, path = [], set(), []
 
     def visit(service):
         if service.name in done:
@@ -1681,8 +1641,7 @@ def start_order(services):
 
 
 def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
-    """Whether a pidfile may be believed: as root, not if anyone else could write it
-    (owned by root, writable neither by all nor by a group other than root's)."""
+    """Whether a pidfile may be believed: as root, only if no one else could write it."""
     return euid != 0 or (st_uid == 0 and not st_mode & 0o002
                          and not (st_mode & 0o020 and st_gid != 0))
 
@@ -4301,12 +4260,10 @@ class Context(object):
     """What every command works with: system, config, options (CONTEXT_OPTIONS), output."""
 
     def __init__(self, system, config, out, **options):
-        unknown = set(options) - set(name for name, _ in CONTEXT_OPTIONS)
+        unknown = set(options) - set(dict(CONTEXT_OPTIONS))
         if unknown:
             raise TypeError("unknown options: %s" % ", ".join(sorted(unknown)))
-        self.system = system
-        self.config = config
-        self.out = out
+        self.system, self.config, self.out = system, config, out
         for name, default in CONTEXT_OPTIONS:
             setattr(self, name, options.get(name, default))
         self.passthrough = list(self.passthrough)
@@ -4319,17 +4276,13 @@ class Context(object):
 
 
 class Survey(object):
-    """A look at the machine for some services: the table, the targets (this
-    project's processes), the pidfiles and what they are worth, the pattern matches
-    left outside the project, the listeners on the services' ports."""
+    """A look at the machine for some services: the table, the targets (this project's
+    processes), the pidfiles (service name -> PidfileInfo) and their verdicts, the
+    pattern matches left outside the project, the listeners on the services' ports."""
 
     def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
-        self.table = table
-        self.targets = targets
-        self.pidfiles = pidfiles          # service name -> PidfileInfo
-        self.outside = outside
-        self.listeners = listeners
-        self.verdicts = verdicts          # service name -> pidfile verdict
+        self.table, self.targets, self.pidfiles = table, targets, pidfiles
+        self.outside, self.listeners, self.verdicts = outside, listeners, verdicts
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -4348,11 +4301,8 @@ class Survey(object):
 
 def everywhere_for(ctx, service):
     """Whether a service is matched machine-wide (--everywhere, its scope, the config's)."""
-    if ctx.everywhere:
-        return True
-    if service.scope:
-        return service.scope == "machine"
-    return ctx.config.everywhere
+    return ctx.everywhere or (service.scope == "machine" if service.scope
+                              else ctx.config.everywhere)
 
 
 def read_targets(ctx, services, warn=True):
@@ -4363,12 +4313,11 @@ def read_targets(ctx, services, warn=True):
 
 
 def find_targets(ctx, services, table, protected, warn=False, fresh=None):
-    """This project's processes of `services` in `table` (see SPEC "Scope"): the
-    trusted pidfile's process, the child a supervisor's state names, the tagged
-    processes, the pattern matches inside the project, the project's listeners on
-    the service's port; each with its descendants and its session.  With `fresh`
-    (PIDs new since an earlier look), only those are matched against the patterns:
-    the others were judged already."""
+    """This project's processes of `services` in `table` (SPEC "Scope"): the trusted
+    pidfile's, the child a supervisor's state names, the tagged ones, the pattern matches
+    inside the project, its listeners on the service's port; each with its descendants
+    and session.  With `fresh` (PIDs new since an earlier look), only those are matched
+    against the patterns: the others were judged already."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table))
     listeners = port_listeners(ctx, services)
@@ -4429,11 +4378,10 @@ def pidfile_verdict(system, service, info, table, protected, project):
         return "dead", None
     if not project_may_own(system, project, proc, service):
         return "foreign", proc      # whatever the pattern says: it is not ours
-    # The start procclean recorded when it wrote the pidfile: exact, where the
-    # pidfile's mtime is not (a coarse clock) and the pattern proves nothing.  The
-    # very process it recorded is its own, whoever wrote the pidfile since; another
-    # start under that PID is a reused PID only if the pidfile was not written again
-    # (or touched) since the record: else it is judged as any pidfile is.
+    # The start recorded when procclean wrote the pidfile is exact (its mtime may be
+    # coarse; the pattern proves nothing): the process it names is its own, whoever wrote
+    # the pidfile since; another start under that PID is a reused PID only if the pidfile
+    # was not written (or touched) since the record: else it is judged as any pidfile is.
     record = system.read_start_record(info)
     same = system.is_recorded(proc, record)
     if same or (same is False and record.get("file") == info.stamp):
@@ -4454,7 +4402,7 @@ PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untruste
 
 
 def _pidfile_root(ctx, service, info, table, protected, warn, project):
-    """(the pidfile's process if trusted, else None after a warning; the verdict)."""
+    """(the pidfile's process if trusted, else None after a warning; its verdict)."""
     verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected, project)
     if verdict == "trusted":
         return proc, verdict
@@ -4469,12 +4417,11 @@ def _pidfile_root(ctx, service, info, table, protected, warn, project):
 
 
 def project_may_own(system, project, proc, service):
-    """Whether a process that a pidfile or a state file names may be `service`'s: not
-    when its tag is another project's or service's, nor, untagged, when its folder is
-    outside the project and no path it names is inside (a reused PID can name another
-    checkout's backend, whose command line matches all the same).  A folder that
-    cannot be read (another user's process) proves nothing either way: such a
-    process is judged by its start, and a signal to it is refused and reported."""
+    """Whether a process a pidfile or state file names may be `service`'s: not when
+    tagged for another project or service, nor, untagged, when its folder and the paths
+    it names are outside the project (a reused PID can name another checkout's backend,
+    whose command line matches all the same).  An unreadable folder (another user's
+    process) proves nothing: it is judged by its start, and a signal to it is refused."""
     tag = project.tags.get(proc.pid)
     if tag is not None:
         return tag == (project.path, service.name)
@@ -4485,7 +4432,7 @@ def project_may_own(system, project, proc, service):
 
 def state_roots(ctx, service, table, protected, project):
     """The child a supervisor's state file names, while it runs: a supervisor killed
-    with SIGKILL leaves its child behind, and that record may be the only one."""
+    by SIGKILL leaves it behind, and that record may be the only one."""
     state = ctx.system.read_state(state_path(service))
     child, when = state.get("child"), state.get("updated")
     if not isinstance(child, int) or not isinstance(when, (int, float)) or child in protected:
@@ -4511,39 +4458,33 @@ def port_holders(listeners, port, table):
 
 
 def holder_kind(proc, targets, viewers):
-    """What a listener's process is to a service whose running targets (this project's
-    processes of it) are `targets`: the one rule status (state, --check, --json), start,
-    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
-    tagged for it, a pattern match in the project, or below one): only this makes the
-    service running.  "leftover": this project's by tag or folder, not the service's own
-    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
-    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
-    else (another project's, another user's, a match outside the project).  "unseen":
-    a process procclean cannot see."""
+    """What a listener's process is to a service whose running targets are `targets`:
+    the one rule status, start, stop and doctor follow.  "own": the service's own (its
+    trusted pidfile's, tagged for it, a pattern match in the project, or below one): only
+    this makes it running.  "leftover": this project's by tag or folder, not the service's
+    own (stop takes it by the port rule).  "container" (a runtime's proxy), "viewer" (an
+    editor or browser): never signalled.  "stranger": anyone else.  "unseen": a process
+    procclean cannot see."""
     if proc is None:
         return "unseen"
     target = next((t for t in targets if t.pid == proc.pid), None)
     if target is not None and target.origin != "port":
         return "own"
-    exempt = port_exempt(proc, viewers)
-    if exempt is not None:
-        return exempt
-    return "leftover" if target is not None else "stranger"
+    return port_exempt(proc, viewers) or ("leftover" if target is not None else "stranger")
 
 
 def port_facts(ctx, service, listeners, table, targets, hints=None):
-    """The listeners on the service's port (port_holders), each a PortHolder: its kind
-    (holder_kind against `targets`), what it is and how the port is freed."""
+    """A PortHolder for each listener on the service's port: its holder_kind, what it
+    is and how the port is freed."""
     facts = []
     for listener in port_holders(listeners, service.port, table):
         proc = table.get(listener.pid) if listener.pid is not None else None
         kind = holder_kind(proc, targets, ctx.viewers)
-        if kind in ("own", "unseen"):
-            facts.append(PortHolder(listener, kind, "", None))
-            continue
-        hints = hints or Hints()
-        what, free = holder_words(ctx, service, proc, kind, hints)
-        facts.append(PortHolder(listener, kind, what, free))
+        words = ("", None)
+        if kind not in ("own", "unseen"):
+            hints = hints or Hints()
+            words = holder_words(ctx, service, proc, kind, hints)
+        facts.append(PortHolder(listener, kind, *words))
     return facts
 
 
@@ -4582,16 +4523,15 @@ def health_url(service):
     spec = (service.health or "").strip()
     if service.port is None or spec.lower() in ("", "off", "none", "no"):
         return None
-    if spec == "auto":
-        return "http://127.0.0.1:%d/health" % service.port
-    if spec.startswith("/"):
-        return "http://127.0.0.1:%d%s" % (service.port, spec)
+    if spec == "auto" or spec.startswith("/"):
+        path = "/health" if spec == "auto" else spec
+        return "http://127.0.0.1:%d%s" % (service.port, path)
     return spec.replace("{port}", str(service.port))
 
 
 def check_health(system, service, timeout):
     """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
-    latency_ms, error}; None when the service has no health check."""
+    latency_ms, error}; None without a health check."""
     url = health_url(service)
     if url is None:
         return None
@@ -4617,11 +4557,10 @@ def lock_path(service):
 
 
 class service_locks(object):
-    """A context manager holding the lock of every service in `services` (taken in
-    one fixed order): start, stop, restart and supervise of a service run one at a
-    time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1) naming
-    the holder's PID and command.  Nothing is locked for --dry-run.  (A lower-case
-    class, as contextlib.closing: callers use it as a function.)"""
+    """Holds the locks of `services`, so that start, stop, restart and supervise of a
+    service run one at a time.  A second caller waits up to LOCK_WAIT seconds, then fails
+    (exit 1) naming the holder.  Nothing is locked for --dry-run.  (Lower-case, as
+    contextlib.closing: callers use it as a function.)"""
 
     def __init__(self, ctx, services):
         self.ctx = ctx
@@ -4683,9 +4622,8 @@ def prog_command(folder="."):
 
 
 class Hints(object):
-    """How fix lines and hints name a procclean command: the make target when the
-    project's Makefile has one that runs procclean (and make is installed), else
-    `python3 PATH` with procclean's real path."""
+    """How hints name a procclean command: the make target when the project's Makefile
+    has one that runs procclean (and make is installed), else `python3 PATH`."""
 
     def __init__(self, folder="."):
         self.folder = folder
@@ -4694,8 +4632,7 @@ class Hints(object):
 
     @property
     def targets(self):
-        """The Makefile's targets that run procclean, read when a hint first needs
-        them (most commands make a Hints and show no hint)."""
+        """Read when a hint first needs them (most commands make a Hints, show none)."""
         if self._targets is None:
             self._targets = procclean_make_targets(self.folder) if _which("make") else set()
         return self._targets
@@ -4726,9 +4663,8 @@ def procclean_make_targets(folder="."):
 
 
 def say_port_hint(ctx, service, pid, app=False):
-    """After "port taken": how to free it, or how to pick another port (only when the
-    service listens where procclean says: port_follows).  `app`: the holder is the
-    user's editor or browser, which kill-port leaves alone."""
+    """After "port taken": how to free it, or to pick another port (if port_follows).
+    `app`: the holder is the user's editor or browser, which kill-port leaves alone."""
     hints = Hints()
     free = hints.command("kill-port", None, str(service.port))
     if app:
@@ -4753,8 +4689,8 @@ NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+
 
 def port_follows(service):
     """Whether a port setting moves the service: its command has `{port}` or reads
-    $PORT, or what it runs does (the package.json script `npm run dev` names, the
-    vite config of a vite script, the Python file it runs)."""
+    $PORT, or what it runs does (the package.json script `npm run X` names, a vite
+    script's config, the Python file it runs)."""
     import json
     command = service.command
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
