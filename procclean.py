@@ -3577,17 +3577,12 @@ def detect_language(option, environ):
 
 
 class Reporter(object):
-    """Writes results to stdout and warnings to stderr, in the chosen language.
-
-    A closed stdout (`| head -1`) must not stop a stop half-way: once writing fails,
-    output is dropped and the work goes on.  Text the stream cannot encode is escaped.
-
-    With `json`, stdout gets one JSON document, printed by `finish` once the command
-    is done: the records the command added (`add`: processes with their outcomes,
-    files removed, findings, ...) and every message as an event (its key, its values,
-    its text), warnings too (which still go to stderr as text).  After `stream()`,
-    each record and event is printed at once as one JSON line (logs -f).
-    """
+    """Results to stdout, warnings to stderr, in the chosen language.  A closed stdout
+    (`| head -1`) must not stop a stop half-way: once writing fails, output is dropped
+    and the work goes on.  With `json`, `finish` prints one document once the command
+    is done: the records it added (processes, files removed, findings, ...) and every
+    message as an event, warnings too (still on stderr as text); after `stream()`, each
+    record and event is one JSON line at once (logs -f)."""
 
     def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None,
                  json=False):
@@ -3600,14 +3595,10 @@ class Reporter(object):
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.broken = set()
-        encoding = getattr(self.stdout, "encoding", None) or "ascii"
-        try:
-            "\u2705\U0001f9f9".encode(encoding)
-            can_emoji = environ.get("TERM") != "dumb"
-        except (UnicodeEncodeError, LookupError):
-            can_emoji = False
-        self.marks = MARKS_EMOJI if can_emoji else MARKS_ASCII
-        colour_ok = "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
+        plain_term = environ.get("TERM") == "dumb"
+        emoji = not plain_term and _encodes("\u2705\U0001f9f9", self.stdout, "ascii")
+        self.marks = MARKS_EMOJI if emoji else MARKS_ASCII
+        colour_ok = "NO_COLOR" not in environ and not plain_term
         # Colour only where a terminal shows it: each stream asked on its own, so a
         # `2>errors.log` holds no escape codes while the terminal gets its colours.
         self.colour = colour_ok and _isatty(self.stdout)
@@ -3704,13 +3695,12 @@ class Reporter(object):
         self.write(self.stdout, text, end="")
 
     def write(self, stream, text, end="\n"):
+        """Text the stream cannot encode is escaped."""
         if stream is None or id(stream) in self.broken:
             return      # started with the stream closed (`>&-`): nowhere to write
         encoding = getattr(stream, "encoding", None) or "utf-8"
         try:
-            try:
-                text.encode(encoding)
-            except (UnicodeEncodeError, LookupError):
+            if not _encodes(text, stream, "utf-8"):
                 text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
             stream.write(text + end)
             stream.flush()
@@ -3718,6 +3708,15 @@ class Reporter(object):
             # The reader went away; keep working, say nothing more there.
             self.broken.add(id(stream))
             _silence(stream)
+
+
+def _encodes(text, stream, default):
+    """Whether `stream` can encode `text` (`default`: its encoding when it names none)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or default)
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
 
 
 def _isatty(stream):
@@ -3730,11 +3729,8 @@ def _isatty(stream):
 def display_width(text):
     """Terminal cells `text` takes: East Asian wide and fullwidth characters (CJK) two,
     combining marks none, the rest one."""
-    try:
-        text.encode("ascii")
+    if _encodes(text, None, "ascii"):
         return len(text)
-    except UnicodeEncodeError:
-        pass
     import unicodedata
     return sum(0 if unicodedata.combining(c) else
                2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
@@ -3789,35 +3785,26 @@ RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEA
 
 
 class Config(object):
-    """The services (in order) and the settings procclean runs with."""
+    """The services (in order) and the settings procclean runs with, as build_config
+    names them: grace, lang, max_restarts, project (its folder, real path),
+    project_given (... as it was named), everywhere (scope = machine), viewers,
+    port_offset (None, "auto" or a number), fixed_ports (services whose port the
+    environment or --set gave)."""
 
-    def __init__(self, services, default_names, grace, lang, max_restarts=None):
+    def __init__(self, services, default_names, **settings):
         self.services = services
         self.default_names = default_names
-        self.grace = grace
-        self.lang = lang
-        self.max_restarts = max_restarts
-        self.project = None             # the project's folder (real path)
-        self.project_given = None       # ... as it was named
-        self.everywhere = False         # scope = machine
-        self.viewers = VIEWERS
-        self.port_offset = None         # port_offset: None, "auto" or a number
-        self.fixed_ports = set()        # services whose port the environment or --set gave
         self.ports = None               # the offset settled on: see settle_ports
+        self.__dict__.update(settings)
 
     def select(self, names):
-        """The services named (all defaults when none), or a usage error."""
-        if not names:
-            return [self.services[n] for n in self.default_names]
-        chosen = []
+        """The services named, each once (all defaults when none), or a usage error."""
         for name in names:
-            service = self.services.get(name)
-            if service is None:
+            if name not in self.services:
                 raise ProcCleanError("unknown service %r (known: %s)"
                                      % (name, ", ".join(self.services)))
-            if service not in chosen:
-                chosen.append(service)
-        return chosen
+        once = [name for i, name in enumerate(names) if name not in names[:i]]
+        return [self.services[name] for name in once or self.default_names]
 
 
 def _split_names(text):
@@ -3854,9 +3841,9 @@ def default_fields(name):
 
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
                 read_file=True):
-    """The Config of the built-ins, the INI file, PROCCLEAN_* variables and `--set`
-    options, later ones winning.  A bad field of a service is a usage error, unless
-    `problems` is a list: then it goes there, the field left out (doctor says all)."""
+    """The Config of the built-ins, the INI file, PROCCLEAN_* variables and `--set`,
+    later ones winning.  A bad field is a usage error, or with `problems` (doctor's, to
+    say all) noted there and left out."""
     environ = os.environ if environ is None else environ
     specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
@@ -3867,10 +3854,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
         overlay_file(specs, general, read_config_file(path), path)
     overlay_environ(specs, general, environ)
     overlay_settings(specs, settings)
-    config = build_config(build_services(specs, problems), specs.order, general, folder,
-                          environ)
-    config.fixed_ports = specs.fixed_ports
-    return config
+    return build_config(build_services(specs, problems), specs, general, folder, environ)
 
 
 def read_config_file(path):
@@ -3961,9 +3945,9 @@ def build_services(specs, problems):
     return services
 
 
-def build_config(services, order, general, folder, environ):
+def build_config(services, specs, general, folder, environ):
     """The Config of the services and the general settings, checked."""
-    default_names = _split_names(general.get("services")) or order
+    default_names = _split_names(general.get("services")) or specs.order
     for name in default_names:
         if name not in services:
             raise ProcCleanError("services: unknown service %r" % name)
@@ -3976,14 +3960,13 @@ def build_config(services, order, general, folder, environ):
     root = general.get("root") or folder
     if not os.path.isdir(root):
         raise ProcCleanError("root: %s is not a folder" % root)
-    config = Config(services, default_names, grace, general.get("lang"), max_restarts)
-    config.project = os.path.realpath(root)
-    config.project_given = _logical_path(root, environ) if root == folder \
-        else os.path.abspath(root)
-    config.everywhere = scope == "machine"
-    config.viewers = VIEWERS.union(_split_names(general.get("editors")))
-    config.port_offset = parse_port_offset(general.get("port_offset"))
-    return config
+    return Config(
+        services, default_names, grace=grace, lang=general.get("lang"),
+        max_restarts=max_restarts, project=os.path.realpath(root),
+        project_given=_logical_path(root, environ) if root == folder else os.path.abspath(root),
+        everywhere=scope == "machine", fixed_ports=specs.fixed_ports,
+        viewers=VIEWERS.union(_split_names(general.get("editors"))),
+        port_offset=parse_port_offset(general.get("port_offset")))
 
 
 def parse_port_offset(text):
@@ -4119,11 +4102,10 @@ NODE_LOCKS = (("pnpm-lock.yaml", "pnpm", "pnpm run"), ("yarn.lock", "yarn", "yar
 
 def python_toolchain(cwd=".", folder=".", environ=None):
     """What `{python}` is in `cwd` of the project at `folder`: (argv prefix, message key
-    saying why, its values).  The project's own interpreter wins (_project_python); an
-    active venv outside the project (another project's, left activated) only stands in
-    when the project has none (its path in values["ignored"] else).  A venv's python is
-    kept as the venv names it (a link): resolved, it would be the base interpreter
-    without the venv's packages."""
+    saying why, its values).  The project's own interpreter wins; an active venv outside
+    the project (another's, left activated) stands in only when the project has none
+    (else values["ignored"]).  A venv's python is kept as the venv names it: the link
+    resolved is the base interpreter, without the venv's packages."""
     environ = os.environ if environ is None else environ
     active = environ.get("VIRTUAL_ENV")
     if not (active and os.path.exists(os.path.join(active, "bin", "python"))):
@@ -4141,9 +4123,8 @@ def python_toolchain(cwd=".", folder=".", environ=None):
 
 
 def _project_python(cwd, folder):
-    """The project's own interpreter for python_toolchain: .venv/ or venv/ in the
-    service's folder, then in the project's, then a uv, poetry or pipenv project by its
-    lock file (`uv run python`, ...); else (None, None, {})."""
+    """The project's own interpreter: .venv/ or venv/ in the service's folder, then the
+    project's, then a uv, poetry or pipenv lock file's (`uv run python`, ...)."""
     bases = [cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]
     for base in bases:
         for name in (".venv", "venv"):
@@ -4151,17 +4132,14 @@ def _project_python(cwd, folder):
             if os.path.exists(python):
                 return [os.path.abspath(python)], "tc_venv", {
                     "where": os.path.normpath(os.path.join(base, name))}
-    missing = None
-    for base in bases:
-        for lock, tool in PYTHON_LOCKS:
-            if os.path.isfile(os.path.join(base, lock)):
-                if _which(tool):
-                    return [tool, "run", "python"], "tc_lock", {
-                        "lock": os.path.normpath(os.path.join(base, lock)), "tool": tool}
-                missing = missing or {"lock": os.path.normpath(os.path.join(base, lock)),
-                                      "tool": tool}
-    if missing:
-        return [sys.executable or "python3"], "tc_lock_no_tool", missing
+    locks = [{"lock": os.path.normpath(os.path.join(base, lock)), "tool": tool}
+             for base in bases for lock, tool in PYTHON_LOCKS
+             if os.path.isfile(os.path.join(base, lock))]
+    for found in locks:
+        if _which(found["tool"]):
+            return [found["tool"], "run", "python"], "tc_lock", found
+    if locks:
+        return [sys.executable or "python3"], "tc_lock_no_tool", locks[0]
     return None, None, {}
 
 
@@ -4174,10 +4152,9 @@ def toolchain_why(out, key, values):
 
 
 def python_env(env, cwd):
-    """A service's environment with the project's interpreter first: when an active
-    venv outside the project was passed over (python_toolchain), its bin leaves PATH
-    (so `uvicorn main:app` is not its uvicorn) and the project's venv takes its place
-    (for `uv run` and the like VIRTUAL_ENV goes, so the tool picks its own)."""
+    """A service's environment with the project's interpreter first: an active venv
+    outside the project that was passed over leaves PATH (`uvicorn` is not its uvicorn)
+    and the project's venv takes its place (for `uv run`, the tool picks its own)."""
     python, key, values = python_toolchain(cwd, ".", env)
     if not values.get("ignored"):
         return
@@ -5102,15 +5079,16 @@ def cmd_clean(ctx, services):
 
 def process_record(target):
     proc = target.process
-    cpu = proc.cpu_percent
     return {
         "service": target.service.name, "pid": proc.pid, "ppid": proc.ppid,
-        "user": _shown_user(proc), "elapsed": None if proc.elapsed is None
-        else round(proc.elapsed, 1),
-        "cpu_percent": None if cpu is None else round(cpu, 1), "memory_kb": proc.rss_kb,
+        "user": _shown_user(proc), "elapsed": _rounded(proc.elapsed),
+        "cpu_percent": _rounded(proc.cpu_percent), "memory_kb": proc.rss_kb,
         "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
-        "cpu_seconds": proc.cpu_seconds,
-    }
+        "cpu_seconds": proc.cpu_seconds}
+
+
+def _rounded(value):
+    return None if value is None else round(value, 1)
 
 
 def _shown_user(proc):
@@ -5154,9 +5132,8 @@ def cmd_show_processes(ctx, services):
 
 
 def service_status(ctx, service, found):
-    """A service's status record (status --json shows it; see assess).  Only the
-    service's own processes count (holder_kind): a leftover holding its port is named
-    among the listeners, as start, stop and doctor name it."""
+    """A service's status record (status --json's; see assess).  Only its own processes
+    count: a leftover holding its port is named among the listeners."""
     targets = found.started(service)
     procs = [t.process for t in targets]
     pids = [p.pid for p in procs]
@@ -5173,7 +5150,7 @@ def service_status(ctx, service, found):
     own_port = any(l["own"] for l in listeners)
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
-        "uptime": None if uptime is None else round(uptime, 1),
+        "uptime": _rounded(uptime),
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
         "port": service.port, "listening": bool(listeners), "listeners": listeners,
@@ -5202,9 +5179,9 @@ def service_status(ctx, service, found):
 
 
 def probe_health(ctx, service):
-    """The service's health answer when this status asks for one (--health, --check;
-    --watch at most every WATCH_PROBE seconds, showing the last answer between),
-    else None: each probe is a request line in the app's log."""
+    """The service's health answer when status asks (--health, --check; --watch every
+    WATCH_PROBE seconds, the last answer between), else None: each probe is a request
+    line in the app's log."""
     if ctx.probe_every is None:
         return None
     now = ctx.system.clock()
@@ -5218,8 +5195,7 @@ def probe_health(ctx, service):
 
 def startup_failed(lines):
     """Whether a log's lines since procclean's last own line (a start, a stop, a
-    supervisor's restart) say that the app's start-up failed (uvicorn's "Application
-    startup failed", a traceback)."""
+    restart) say the app's start-up failed (uvicorn's "Application startup failed")."""
     markers = [m.decode() for m in STARTUP_FAILED]
     for line in reversed(lines):
         if line.startswith("[procclean "):
@@ -5230,12 +5206,11 @@ def startup_failed(lines):
 
 
 def assess(record):
-    """(state, failure) of a status record: the one rule behind the mark status
-    shows, the JSON `state` and status --check.  Only "running" is OK: up, its own
-    process listening on its port (when it has one), no worker exited, its health
-    answering (when asked and it has a check).  Else starting, not listening,
-    unhealthy, restarting (a supervisor's backoff), crashed or stopped, with the
-    failure --check reports: (message key, values)."""
+    """(state, failure) of a status record: the one rule behind status's mark, the JSON
+    `state` and --check.  Only "running" is OK: up, its own process listening on its
+    port (if any), no worker exited, healthy (when asked).  Else starting, not
+    listening, unhealthy, restarting (a supervisor's backoff), crashed or stopped, with
+    the (message key, values) --check reports."""
     supervisor = record.get("supervisor") or {}
     if not record["running"]:
         crashed = supervisor.get("state") == "gave-up" or record.get("startup_failed")
@@ -5316,18 +5291,18 @@ def ports_line(out, ports):
 
 
 def watch_status(ctx, services):
-    """status --watch: redraw on a terminal, one snapshot per interval on a pipe (JSON
-    lines with --json), CPU as used over the last interval.  Ctrl-C ends it cleanly."""
+    """status --watch: redrawn on a terminal, a snapshot per interval on a pipe (a JSON
+    line with --json), CPU as used over the last interval."""
+    import itertools
     import json
     out = ctx.out
     system = ctx.system
     redraw = _isatty(out.stdout) and not ctx.json
     previous = None
-    shown = 0
     if redraw:
         out.raw("\033[?25l")
     try:
-        while True:
+        for shown in itertools.count(1):
             records = status_snapshot(ctx, services, warn=False)
             now = system.clock()
             cpu_now = dict((p["pid"], p["cpu_seconds"]) for r in records for p in r["processes"]
@@ -5340,19 +5315,15 @@ def watch_status(ctx, services):
                         if record["running"] else None
             previous = (now, cpu_now)
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(system.wall_time()))
+            lines = [out.text("watch_header", interval=format_seconds(ctx.watch), time=stamp),
+                     ""] + [line for record in records for line in status_lines(ctx, record)]
             if ctx.json:
                 out.data(json.dumps({"time": stamp, "services": records}))
+            elif redraw:
+                out.raw("\033[H\033[2J" + "\n".join(lines) + "\n")
             else:
-                lines = [out.text("watch_header", interval=format_seconds(ctx.watch),
-                                  time=stamp), ""]
-                for record in records:
-                    lines.extend(status_lines(ctx, record))
-                if redraw:
-                    out.raw("\033[H\033[2J" + "\n".join(lines) + "\n")
-                else:
-                    for line in lines + [""]:
-                        out.line(line)
-            shown += 1
+                for line in lines + [""]:
+                    out.line(line)
             if ctx.count and shown >= ctx.count or id(out.stdout) in out.broken:
                 break           # `| head -3` closed the pipe: nobody is watching
             system.sleep(ctx.watch)
@@ -5424,9 +5395,8 @@ def state_text(out, state):
 
 
 def describe_exit(status, lang="en"):
-    """How a service ended, in words: its exit status, the signal that ended it, or
-    supervise's stop for being unhealthy.  Logfiles keep English; messages pass their
-    language."""
+    """How a service ended, in words (English for logfiles): its exit status, the
+    signal that ended it, or supervise's stop for being unhealthy."""
     text = MESSAGES[lang]
     if status == UNHEALTHY_EXIT:
         return text["exit_unhealthy"]
@@ -10410,10 +10380,9 @@ def write_backup(path, data, mode):
 # ---------------------------------------------------------------------------
 
 def _on_services(command, locked=False, **options):
-    """The handler of a command that acts on services: those named (none named: the
-    default ones), chosen from the config.  `locked`: the whole command runs under
-    the services' locks (a start cannot write a pidfile between a stop's look at the
-    machine and its removal of that pidfile)."""
+    """The handler of a command on the services named (none: the default ones).
+    `locked`: it runs under the services' locks (a start cannot write a pidfile between
+    a stop's look at the machine and its removal of that pidfile)."""
     def handler(ctx, args, names, problems):
         services = ctx.config.select(names)
         if not locked:
@@ -10477,6 +10446,9 @@ CHANGING_COMMANDS = ("stop", "force-clean", "start", "restart", "dev", "supervis
 # Commands that also come as COMMAND-SERVICE (the Makefile's stop-backend, ...).
 SERVICE_COMMANDS = ("stop", "force-clean", "start", "restart", "supervise", "logs")
 
+USAGE = "usage: procclean.py [options] COMMAND [SERVICE|PORT ...]\n"
+DESCRIPTION = ("Stop, force-clean, start and inspect a local dev stack (backend,\n"
+               "frontend, ...) safely: whole process trees, never the wrong process.")
 EXAMPLES = """\
 commands:
   stop [SERVICE...]          SIGTERM, wait up to --grace, then SIGKILL (whole trees)
@@ -10556,11 +10528,7 @@ class Parser(object):
     `--opt=VALUE`, `--` ends them.  (argparse itself, with gettext and locale, costs
     more start-up time than a whole `status`.)"""
 
-    def __init__(self, prog, usage, description, epilog):
-        self.prog = prog
-        self.usage = usage
-        self.description = description
-        self.epilog = epilog
+    def __init__(self):
         self.specs = []
         self.by_flag = {}
 
@@ -10588,18 +10556,16 @@ class Parser(object):
         extra = []
         positional = []
         words = list(argv)
-        i = 0
-        while i < len(words):
-            word = words[i]
-            i += 1
+        while words:
+            word = words.pop(0)
             if word == "--":
-                positional.extend(words[i:])
+                positional.extend(words)
                 break
             if not _looks_like_option(word):
                 positional.append(word)
                 continue
             if not word.startswith("--") and len(word) > 2:
-                word = self._split_short(word, words, i)
+                word = self._split_short(word, words)
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
                 options.help = True     # as argparse: the help, whatever comes after
@@ -10614,7 +10580,7 @@ class Parser(object):
                 setattr(options, spec.dest, True)
                 continue
             if not eq:
-                value, i = self._next_value(spec, flag, words, i)
+                value = self._next_value(spec, flag, words)
             if spec.choices and value not in spec.choices:
                 raise ProcCleanError("%s: %r is not one of %s"
                                      % (flag, value, ", ".join(spec.choices)))
@@ -10622,42 +10588,37 @@ class Parser(object):
                 getattr(options, spec.dest).append(value)
             else:
                 setattr(options, spec.dest, value)
-        if positional:
-            options.command = positional[0]
-            options.names = positional[1:]
+        options.command = positional[0] if positional else None
+        options.names = positional[1:]
         return options, extra
 
-    def _split_short(self, word, words, i):
+    def _split_short(self, word, words):
         """Short options run together (-qf, -n5, -n=5): the first, the rest put back
-        into `words` at `i`."""
+        in front of `words`."""
         spec = self.by_flag.get(word[:2])
         if spec is not None and spec.kind != "flag":
-            words[i:i] = [word[2:].lstrip("=")]
+            words.insert(0, word[2:].lstrip("="))
             return word[:2]
-        if all(self.by_flag.get("-" + c) is not None
-               and self.by_flag["-" + c].kind == "flag" for c in word[1:]):
-            words[i:i] = ["-" + c for c in word[2:]]
+        if all(getattr(self.by_flag.get("-" + c), "kind", None) == "flag" for c in word[1:]):
+            words[0:0] = ["-" + c for c in word[2:]]
             return word[:2]
         return word
 
     @staticmethod
-    def _next_value(spec, flag, words, i):
-        """The value of an option given without `=`: (value, index after it)."""
+    def _next_value(spec, flag, words):
+        """The value of an option given without `=`, taken from the front of `words`."""
         if spec.kind == "optional":
             # Its value may be left out: the next word is its value only if it is a
             # number (`--watch status` watches; `--watch 1 status` too).
-            if i < len(words) and words[i].replace(".", "", 1).isdigit():
-                return words[i], i + 1
-            return spec.const, i
-        if i < len(words) and not _looks_like_option(words[i]):
-            return words[i], i + 1
+            if words and words[0].replace(".", "", 1).isdigit():
+                return words.pop(0)
+            return spec.const
+        if words and not _looks_like_option(words[0]):
+            return words.pop(0)
         raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
 
-    def format_usage(self):
-        return "usage: %s %s\n" % (self.prog, self.usage)
-
     def format_help(self):
-        lines = [self.format_usage(), self.description, "", "options:"]
+        lines = [USAGE, DESCRIPTION, "", "options:"]
         rows = [("-h, --help", "show this help and exit")]
         for spec in self.specs:
             name = ", ".join(spec.flags)
@@ -10668,7 +10629,7 @@ class Parser(object):
             rows.append((name, spec.help))
         width = max(len(name) for name, _ in rows) + 2
         lines.extend("  %s%s" % (name.ljust(width), text) for name, text in rows)
-        return "\n".join(lines) + "\n\n" + self.epilog
+        return "\n".join(lines) + "\n\n" + EXAMPLES
 
 
 def _looks_like_option(word):
@@ -10678,11 +10639,7 @@ def _looks_like_option(word):
 
 def build_parser():
     """The command-line parser: options are accepted before or after the command."""
-    parser = Parser(
-        "procclean.py", "[options] COMMAND [SERVICE|PORT ...]",
-        "Stop, force-clean, start and inspect a local dev stack (backend,\n"
-        "frontend, ...) safely: whole process trees, never the wrong process.",
-        EXAMPLES)
+    parser = Parser()
     add = parser.add
     add("--dry-run", help="print what would be signalled, started and removed; change nothing")
     add("--grace", kind="value", metavar="SECONDS",
@@ -10782,11 +10739,9 @@ def run(args, system, stdout, stderr, environ):
 
 
 def project_root(environ):
-    """The project's root when procclean runs in one of its subfolders, found as git
-    finds .git: the nearest folder upward that holds procclean.ini or a Makefile that
-    runs procclean, no higher than the repository's top (the folder holding .git).
-    Named as the user reached it ($PWD); None when it is the current folder (or none
-    is found: then the current folder is the root)."""
+    """The project's root, as git finds .git: the nearest folder upward holding
+    procclean.ini or a Makefile that runs procclean, no higher than the folder holding
+    .git; named as the user reached it ($PWD).  None: the current folder is the root."""
     here = _logical_path(".", environ)
     folder = here
     while True:
@@ -10885,9 +10840,9 @@ def system_from(environ):
 
 
 def private_folders(environ):
-    """Where this user may keep files between commands, best first: (folder, whether
-    procclean creates it).  XDG_RUNTIME_DIR (a tmpfs of the user's, 0700), else a
-    folder of its own in the temporary folder (as tmux keeps /tmp/tmux-UID)."""
+    """Where this user may keep files between commands, best first, as (folder, whether
+    procclean creates it): XDG_RUNTIME_DIR (the user's 0700 tmpfs), else a folder of its
+    own in the temporary folder (as tmux keeps /tmp/tmux-UID)."""
     folders = []
     if environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
         folders.append((environ["XDG_RUNTIME_DIR"], False))
@@ -10899,8 +10854,7 @@ def private_folders(environ):
 
 def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     """Run procclean with `argv` (default: the command line); returns the exit code.
-    The machine, the output streams and the environment default to the real ones; tests
-    pass their own, and go through everything a user goes through."""
+    Tests pass their own machine, streams and environment, else the real ones."""
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
@@ -10920,7 +10874,7 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
             plain.data(version_text())
             return EXIT_OK
         if not args.command:
-            plain.write(stderr, parser.format_usage(), end="")
+            plain.write(stderr, USAGE, end="")
             raise ProcCleanError("no command given (try --help)")
         lang = detect_language(args.lang, environ)
         return run(args, system, stdout, stderr, environ)
@@ -10944,9 +10898,8 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
 
 
 def _guard_interrupts(early):
-    """Run as a script, SIGINT ends procclean with one line and 130 until main() is
-    ready to catch KeyboardInterrupt (`early` False) and again once it is done (`early`
-    True).  Imported as a module, nothing changes."""
+    """Run as a script, SIGINT ends procclean with one line and 130 until main() can
+    catch KeyboardInterrupt (`early` False), and again once it is done (`early` True)."""
     guard = globals().get("_early_interrupt")
     if guard is None:
         return
@@ -10960,9 +10913,8 @@ def _guard_interrupts(early):
 
 def exit_as(code):
     """End the process with main()'s `code`; after an interrupt (128 + SIGHUP, SIGINT
-    or SIGTERM) by that signal itself, re-raised with its default action once all is
-    cleaned up: make then says "Interrupt" and stops, a shell sees 128+N, a script's
-    `trap` runs; an exit status of 130 would read as an error."""
+    or SIGTERM) by that signal itself, default action restored: make says "Interrupt"
+    and stops, a shell sees 128+N, a `trap` runs (exit status 130 reads as an error)."""
     signum = code - 128 if isinstance(code, int) else 0
     flushed = True
     for stream in (sys.stdout, sys.stderr):
@@ -10975,19 +10927,16 @@ def exit_as(code):
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     if flushed and isinstance(code, int) and 0 <= code <= 255 and _nothing_at_exit():
-        # Python's own ending (a full garbage collection, then every module and
-        # object freed one by one: 1.5 ms with an empty table, 3 ms after one of
-        # 1,000 processes, on every make target) has nothing left to do here: each
-        # file and lock is closed, the output flushed.
+        # Python's own ending (a full collection, then every object freed: 1.5 to
+        # 3 ms on every make target) has nothing left to do: files, locks closed.
         os._exit(code)
     raise SystemExit(code)
 
 
 def _nothing_at_exit():
-    """Whether the interpreter's ending would do nothing for anyone: no atexit
-    callback (coverage saves its data in one), no tracer or profiler (they report
-    after the program) and no thread but daemons (Python would wait for the
-    others).  CPython tells the callbacks; elsewhere, the ending is kept."""
+    """Whether the interpreter's ending would do nothing for anyone: no atexit callback
+    (coverage saves its data in one), tracer or profiler, no thread but daemons (Python
+    would wait for the others).  Only CPython tells the callbacks."""
     import atexit
     callbacks = getattr(atexit, "_ncallbacks", None)
     if callbacks is None or callbacks() or sys.gettrace() or sys.getprofile():
@@ -10996,8 +10945,6 @@ def _nothing_at_exit():
     return threading is None or all(
         thread.daemon for thread in threading.enumerate()
         if thread is not threading.main_thread())
-
-
 
 
 if __name__ == "__main__":
