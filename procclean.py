@@ -7231,8 +7231,6 @@ class Finding(object):
     printed: what (key, values), the fix (key, values), and the fix `doctor --fix` may
     apply itself: ("remove", path) or ("stop", service, processes)."""
 
-    __slots__ = ("key", "values", "fix", "action")
-
     def __init__(self, key, values, fix, action=None):
         self.key, self.values, self.fix, self.action = key, values, fix, action
 
@@ -7268,18 +7266,9 @@ def run_program(argv, cwd, stdin=b"", env=None, timeout=60):
 def describe_tool(name):
     """`path`, `path (BusyBox)` or `missing`, for the tools procclean falls back from."""
     path = _which(name)
-    if path is None:
-        return "missing"
-    busybox = os.path.basename(os.path.realpath(path)).startswith("busybox")
-    return "%s (BusyBox)" % path if busybox else path
-
-
-def check_config(problems):
-    """A field of the configuration that does not load."""
-    return [Finding("d_config", {"error": error}, ("fix_config", {
-        "field": field, "svc": name, "file": CONFIG_FILE,
-        "env": "PROCCLEAN_%s_%s" % (name.upper().replace("-", "_"), field.upper())}))
-        for name, field, error in problems]
+    if path and os.path.basename(os.path.realpath(path)).startswith("busybox"):
+        return path + " (BusyBox)"
+    return path or "missing"
 
 
 def check_command(service):
@@ -7296,9 +7285,9 @@ def check_command(service):
     except ProcCleanError as exc:
         return [Finding("d_config", {"error": "%s: %s" % (service.name, exc)},
                         ("fix_command", where))]
+    program = argv[0]
     if argv[:2] == ["/bin/sh", "-c"]:
         return []
-    program = argv[0]
     if not _which(program) and not os.path.isfile(os.path.join(cwd, program)):
         return [Finding("d_no_program", {"svc": service.name, "program": program},
                         ("fix_program", dict(where, program=program)))]
@@ -7372,10 +7361,8 @@ def check_imports(service, cwd, argv):
         return [Finding("d_python_fails", dict(about, error=error), ("fix_program", {
             "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
     missing = found.split() if code == 0 else []
-    if not missing:
-        return []
-    return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)),
-                    _run_fix(install_command(python, how, values, missing, cwd)))]
+    return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)), _run_fix(
+        install_command(python, how, values, missing, cwd)))] if missing else []
 
 
 def install_command(python, how, values, missing, cwd):
@@ -7504,7 +7491,10 @@ def diagnose(ctx, services, problems):
     kind of finding, all from one process table and one listener list."""
     system = ctx.system
     hints = Hints()
-    findings = check_config(problems) + check_makefile(hints)
+    findings = [Finding("d_config", {"error": error}, ("fix_config", {
+        "field": field, "svc": name, "file": CONFIG_FILE,
+        "env": "PROCCLEAN_%s_%s" % (name.upper().replace("-", "_"), field.upper())}))
+        for name, field, error in problems] + check_makefile(hints)
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
     found = find_targets(ctx, services, table, protected)
@@ -7579,11 +7569,11 @@ def cmd_doctor(ctx, services, problems, fix=False):
     return EXIT_OK
 
 
+
+
 # ---------------------------------------------------------------------------
 # Command init: what the repo says (layout, documents, Procfile)
 # ---------------------------------------------------------------------------
-
-# -- init: set a repo up -------------------------------------------------------------
 
 # Where a backend or a frontend usually lives, in the order init looks.
 BACKEND_DIRS = ("backend", "api", "server", "app", "apps/api", "apps/backend", "apps/server",
@@ -7637,6 +7627,11 @@ DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|(?:react-script
 ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
                  '"nuxt"', '"solid-js"', '"preact"')
+# Flags of a server or worker whose value pattern_for skips with them.
+VALUE_FLAGS = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "--loglevel",
+               "-l", "--workers", "-w", "--concurrency", "-c", "--logfile", "--reload-dir",
+               "--env-file", "--root-path", "-P", "-k", "--worker-class", "-Q", "-n",
+               "--hostname")
 
 
 def _read_text(path, limit=262144):
@@ -7648,18 +7643,24 @@ def _read_text(path, limit=262144):
         return None
 
 
+def _text(*parts):
+    """The text of the file at os.path.join(*parts), "" when there is none to read."""
+    return _read_text(os.path.join(*parts)) or ""
+
+
+def _has(folder, names):
+    """Whether `folder` holds one of `names`."""
+    return any(os.path.exists(os.path.join(folder, name)) for name in names)
+
+
 class FoundService(object):
     """A service `init` found, as procclean.ini will say it: `fields` {field: text} init
     decided (the others keep default_fields), `sources` {field: where its value came from,
     as a user finds it again: "Procfile line 2", "Makefile:14 (start-worker)"}, `what` one
     line saying what was found (credited with a field that has no source)."""
 
-    __slots__ = ("name", "fields", "sources", "what")
-
     def __init__(self, name, fields, what, sources=None):
-        self.name = name
-        self.fields = dict(fields)
-        self.what = what
+        self.name, self.fields, self.what = name, dict(fields), what
         self.sources = dict(sources or {})
 
     def value(self, field):
@@ -7669,8 +7670,7 @@ class FoundService(object):
 
     def changed(self):
         """The fields whose value differs from the default, in ALL_FIELDS order."""
-        defaults = default_fields(self.name)
-        defaults.update((k, v) for k, v in FIELD_DEFAULTS.items() if k not in defaults)
+        defaults = dict(FIELD_DEFAULTS, **default_fields(self.name))
         return [f for f in ALL_FIELDS if f in self.fields and
                 str(self.fields[f]).strip() != str(defaults.get(f, "")).strip()]
 
@@ -7714,14 +7714,11 @@ def _package_dirs(root, top):
         path = os.path.join(root, entry)
         if entry.startswith(".") or entry in SKIP_DIRS or not os.path.isdir(path):
             continue
-        if top and (entry in FRONTEND_DIRS or os.path.exists(os.path.join(path, "package.json"))
-                    or os.path.exists(os.path.join(path, "pyproject.toml"))):
+        if top and (entry in FRONTEND_DIRS or
+                    _has(path, ("package.json", "pyproject.toml"))):
             continue        # another project of the repo, looked at on its own
-        if entry == "src":
-            subs += [os.path.join("src", e) for e in _listdir(path)
-                     if not e.startswith(".") and os.path.isdir(os.path.join(path, e))]
-        else:
-            subs.append(entry)
+        subs += [os.path.join("src", e) for e in _listdir(path) if not e.startswith(".")
+                 and os.path.isdir(os.path.join(path, e))] if entry == "src" else [entry]
     return subs[:64]
 
 
@@ -7729,53 +7726,39 @@ def _app_files(folder, base, modules):
     """The files of the Python project at `base` that may define an app, best first:
     base/main.py ..., then base/PKG/main.py ..., base/src/PKG/main.py ..."""
     root = os.path.join(folder, base)
-    files = []
-    for sub in [""] + _package_dirs(root, base == "."):
-        for module in modules:
-            path = os.path.join(sub, module + ".py")
-            if (sub or module != "__init__") and os.path.isfile(os.path.join(root, path)):
-                files.append(path)
-    return files
+    subs = [""] + _package_dirs(root, base == ".")
+    files = [os.path.join(sub, module + ".py") for sub in subs for module in modules
+             if sub or module != "__init__"]
+    return [path for path in files if os.path.isfile(os.path.join(root, path))]
 
 
 def _module_of(path):
     """(dotted module, --app-dir) of a file relative to where its command runs."""
     parts = os.path.splitext(path)[0].split(os.sep)
-    app_dir = None
-    if parts[0] == "src" and len(parts) > 2:
-        app_dir, parts = "src", parts[1:]
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts), app_dir
+    app_dir = "src" if parts[0] == "src" and len(parts) > 2 else None
+    parts = parts[1:] if app_dir else parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts), app_dir
 
 
 def _with_others(folder, named, marker):
     """The folders of `named` (the usual names, the root last), with the other
     folders at the top and in apps/ that hold one of `marker` before the root
     (`fastapi_backend/`, `nextjs-frontend/`)."""
-    others = []
-    for parent in ("", "apps"):
-        for entry in _listdir(os.path.join(folder, parent))[:100]:
-            path = os.path.join(parent, entry)
-            if entry.startswith(".") or entry in SKIP_DIRS or path in named or \
-                    not any(os.path.exists(os.path.join(folder, path, m)) for m in marker):
-                continue
-            others.append(path)
+    others = [os.path.join(parent, entry) for parent in ("", "apps")
+              for entry in _listdir(os.path.join(folder, parent))[:100]
+              if not entry.startswith(".") and entry not in SKIP_DIRS
+              and os.path.join(parent, entry) not in named
+              and _has(os.path.join(folder, parent, entry), marker)]
     return list(named[:-1]) + others + [named[-1]]
 
 
 def _python_bases(folder):
-    """The folders of BACKEND_DIRS and the repo's other Python projects that hold one."""
-    bases = []
-    for base in _with_others(folder, BACKEND_DIRS, PY_MARKERS):
-        root = os.path.join(folder, base)
-        if base != "." and not os.path.isdir(root):
-            continue
-        # app/ is the root project's package unless it is a project of its own
-        if base == "." or any(os.path.exists(os.path.join(root, m)) for m in PY_MARKERS) \
-                or (base != "app" and _app_files(folder, base, APP_MODULES)):
-            bases.append(base)
-    return bases
+    """The folders of BACKEND_DIRS and the repo's other Python projects that hold one:
+    app/ is the root project's package unless it is a project of its own."""
+    return [base for base in _with_others(folder, BACKEND_DIRS, PY_MARKERS)
+            if base == "." or os.path.isdir(os.path.join(folder, base)) and (
+                _has(os.path.join(folder, base), PY_MARKERS)
+                or base != "app" and _app_files(folder, base, APP_MODULES))]
 
 
 def pattern_for(command):
@@ -7785,24 +7768,16 @@ def pattern_for(command):
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
-    pattern = _literal(os.path.basename(words[0]))
-    if words[0].endswith(".py"):
-        pattern = "[Pp]ython.*" + _literal(words[0].lstrip("./"))
-    skip_value = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "--loglevel",
-                  "-l", "--workers", "-w", "--concurrency", "-c", "--logfile", "--reload-dir",
-                  "--env-file", "--root-path", "-P", "-k", "--worker-class", "-Q",
-                  "-n", "--hostname")
+    pattern = "[Pp]ython.*" + _literal(words[0].lstrip("./")) if words[0].endswith(".py") \
+        else _literal(os.path.basename(words[0]))
     index, kept, last = 1, 0, 0
     while index < len(words) and kept < 3:
         word = words[index]
         if "{" in word or "$" in word:
             break
-        if word in skip_value:
-            index += 2
-            continue
-        if word.startswith("-") and word not in ("-A", "--app") and not \
-                re.match(r"^(-A|--app)=", word):
-            index += 1
+        if word in VALUE_FLAGS or word.startswith("-") and not re.match(
+                r"^(-A|--app)(=|$)", word):
+            index += 2 if word in VALUE_FLAGS else 1
             continue
         pattern += (" " if index == last + 1 else ".*") + _literal(word)
         kept, last, index = kept + 1, index, index + 1
@@ -7863,8 +7838,7 @@ def _python_command(command):
     """A documented command as procclean runs it: `python ...` and a bare uvicorn, flask...
     through `{python}` (python_toolchain); `uv run ...`, `poetry run ...` as written."""
     command = command.strip().rstrip(".,:;`'\")& ")
-    head = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command)
-    env, rest = head.group(1), head.group(2)
+    env, rest = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command).groups()
     if re.match(r"^python[0-9.]*\s", rest):
         rest = "{python}" + rest[rest.index(" "):]
     elif re.match(r"^\./manage\.py\b", rest):
@@ -7885,23 +7859,19 @@ def _doc_commands(text, where, cwd):
     `code`, a task's value), each {kind, command, cwd, where}: `cd X &&` moves cwd."""
     found = []
     for number, line in enumerate(text.splitlines()[:4000], 1):
-        spans = [line] + re.findall(r"`([^`\n]+)`", line)
-        for span in spans:
+        for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
             span = re.sub(r"^\s*(?:[$>#]\s+|-\s+)?", "", span.strip().strip("`"))
             for part in re.split(r"\s*(?:&&|;)\s*", span):
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
-                if cd:
-                    here = os.path.normpath(os.path.join(here, cd.group(1)))
-                    if here.startswith(".."):
-                        break       # outside the repo
-                    continue
-                match = re.match(COMMAND_RE, part)
+                match = None if cd else re.match(COMMAND_RE, part)
+                here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
                 if match:
                     found.append({"kind": "server" if match.group(1) else "worker",
                                   "command": part, "cwd": here,
                                   "where": where % number if "%" in where else where})
-                    break
+                if match or here.startswith(".."):
+                    break       # a command found, or a `cd` outside the repo: the line's
             else:
                 continue
             break
@@ -7916,17 +7886,15 @@ def _documented(folder, bases):
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
             path = os.path.normpath(os.path.join(base, name))
-            text = _read_text(os.path.join(folder, path))
-            if text:
-                found += _doc_commands(text, path + " line %d", base)
+            found += _doc_commands(_text(folder, path), path + " line %d", base)
         path = os.path.normpath(os.path.join(base, "pyproject.toml"))
-        for table, key, value in _toml_strings(_read_text(os.path.join(folder, path)) or ""):
+        for table, key, value in _toml_strings(_text(folder, path)):
+            where = "%s [%s] %s" % (path, table, key)
             if re.match(r"^tool\.(poe\.tasks|taskipy\.tasks|pdm\.scripts|rye\.scripts|"
                         r"hatch\.envs\.\w+\.scripts)", table):
-                found += _doc_commands(value, "%s [%s] %s" % (path, table, key), base)
+                found += _doc_commands(value, where, base)
             elif table in ("project.scripts", "tool.poetry.scripts") and key in SERVE_SCRIPTS:
-                found += _entry_point(folder, base, key, value, "%s [%s] %s" % (
-                    path, table, key))
+                found += _entry_point(folder, base, key, value, where)
     scripts = _package_scripts(_read_text(os.path.join(folder, "package.json"))) or {}
     for key, value in sorted(scripts.items()):
         found += _doc_commands(value, "package.json scripts.%s" % key, ".")
@@ -7943,23 +7911,19 @@ def _package_scripts(text):
         return None
     if not isinstance(data, dict):
         return None
-    scripts = data.get("scripts")
-    return dict((k, v) for k, v in (scripts.items() if isinstance(scripts, dict) else ())
-                if isinstance(v, str))
+    scripts = data.get("scripts") if isinstance(data.get("scripts"), dict) else {}
+    return dict((k, v) for k, v in scripts.items() if isinstance(v, str))
 
 
 def _entry_point(folder, base, name, target, where):
     """A pyproject script (`start = "app.main:start"`) that runs a server (its module
     calls uvicorn.run or app.run), run by the project's tool: [candidate] or []."""
-    module = target.split(":", 1)[0].replace(".", os.sep)
-    text = next((t for t in (_read_text(os.path.join(folder, base, sub, module + ".py"))
-                             for sub in ("", "src")) if t), "")
-    if not re.search(r"\.run\(", text):
-        return []
+    module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
+    text = _text(folder, base, module) or _text(folder, base, "src", module)
     runner = next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
                    if any(os.path.isfile(os.path.join(folder, d, lock)) for d in (base, "."))),
                   None)
-    if runner is None or runner == "pipenv":
+    if not re.search(r"\.run\(", text) or runner in (None, "pipenv"):
         return []
     port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
     command = "%s run %s" % (runner, name)
@@ -7992,13 +7956,12 @@ def _resolves(folder, cwd, command):
                       command)
     root = os.path.join(folder, cwd)
     if not match:
-        if re.search(r"\bfastapi\s+(dev|run)\b", command):
-            # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
-            # pyproject's [tool.fastapi] entrypoint
-            return any(os.path.isfile(os.path.join(root, d, n)) for d in ("", "app")
-                       for n in ("main.py", "app.py", "api.py")) or \
-                "[tool.fastapi]" in (_read_text(os.path.join(root, "pyproject.toml")) or "")
-        return True
+        # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
+        # pyproject's [tool.fastapi] entrypoint
+        return not re.search(r"\bfastapi\s+(dev|run)\b", command) or any(
+            os.path.isfile(os.path.join(root, d, n)) for d in ("", "app")
+            for n in ("main.py", "app.py", "api.py")) or "[tool.fastapi]" in _text(
+                root, "pyproject.toml")
     name = next(g for g in match.groups() if g)
     path = name if name.endswith(".py") else name.replace(".", os.sep)
     found = [os.path.join(root, sub, p) for sub in ("", "src")
@@ -8015,24 +7978,23 @@ def _resolves(folder, cwd, command):
 
 
 def _from_documented(folder, candidates, bases, name, kind):
-    """The FoundService of the best documented command of `kind` (a dev one first:
-    --reload, dev, --debug, runserver), run where its module is; or None."""
-    # A dev command first; then one through the project's tool (`uv run ...`), as a
-    # shell script writes it beside its container branch (`fastapi dev ...`).
+    """The FoundService of the best documented command of `kind`, run where its module
+    is; or None.  A dev one first (--reload, dev, --debug, runserver); then one through
+    the project's tool (`uv run ...`), as a shell script writes it beside its container
+    branch (`fastapi dev ...`)."""
     ranked = sorted((c for c in candidates if c["kind"] == kind), key=lambda c: (
-        0 if re.search(r"--reload|\bdev\b|--debug|runserver", c["command"]) else 1,
-        0 if re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"]) else 1))
+        not re.search(r"--reload|\bdev\b|--debug|runserver", c["command"]),
+        not re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"])))
     for candidate in ranked:
-        text, cwd, where = candidate["command"], candidate["cwd"], candidate["where"]
+        text, where = candidate["command"], candidate["where"]
         command = _python_command(text)
-        if not _resolves(folder, cwd, command):
-            cwd = next((b for b in bases if _resolves(folder, b, command)), None)
-            if cwd is None:
-                continue
-        if re.search(r"\bflask\b", command) and not re.search(r"--app|FLASK_APP=", command) \
-                and "FLASK_APP" not in "".join(_read_text(os.path.join(folder, cwd, n)) or ""
-                                               for n in (".flaskenv", ".env")):
-            continue        # `flask run` of an app it is not told: the code says which
+        cwd = candidate["cwd"] if _resolves(folder, candidate["cwd"], command) else next(
+            (b for b in bases if _resolves(folder, b, command)), None)
+        # `flask run` of an app it is not told: the code says which
+        if cwd is None or re.search(r"\bflask\b", command) and not re.search(
+                r"--app|FLASK_APP=", command) and "FLASK_APP" not in (
+                    _text(folder, cwd, ".flaskenv") + _text(folder, cwd, ".env")):
+            continue
         command, port, how = with_port(command, _default_port(command) or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,
                   "pattern": candidate.get("pattern") or pattern_for(command)}
@@ -8051,14 +8013,13 @@ def _from_documented(folder, candidates, bases, name, kind):
 def _detect_python(folder, missing, name):
     """The backend (a server) or the worker (celery, rq, dramatiq, arq): the command the
     repo documents, else what the code defines in the usual modules, then, in a project
-    that depends on the framework, in any of its modules."""
+    that depends on the framework (celery), in any of its modules."""
     bases = _python_bases(folder)
     backend = name == "backend"
     found = _from_documented(folder, _documented(folder, bases), bases, name,
                              "server" if backend else "worker")
     modules = APP_MODULES if backend else WORKER_MODULES + APP_MODULES
     searches = [(b, _app_files(folder, b, modules)) for b in bases]
-    # A project that depends on a web framework (celery): its app may be in any module.
     searches += [(b, None) for b in bases if (_framework(folder, b) != "Python" if backend
                                               else _depends(folder, b, "celery"))]
     from_code = _backend_from_code if backend else _celery_from_code
@@ -8085,8 +8046,7 @@ def _python_files(folder, base, depth=4, limit=400):
                 if entry.endswith(".py") and re.match(r"^[A-Za-z_]\w*\.py$", entry):
                     found.append(path)
                 elif re.match(r"^[A-Za-z_]\w*$", entry) and entry not in SKIP_DIRS and \
-                        os.path.isdir(os.path.join(root, path)) and \
-                        (sub or entry in tops):
+                        os.path.isdir(os.path.join(root, path)) and (sub or entry in tops):
                     subs.append(path)
         level = subs
     return found[:limit]
@@ -8109,7 +8069,7 @@ def _backend_from_code(folder, base, files):
     Django's manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
     main.py run as a script (the seed's layout); None when there is none."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
-    if "django" in (_read_text(os.path.join(folder, manage)) or "").lower():
+    if "django" in _text(folder, manage).lower():
         return FoundService("backend", {
             "pattern": r"manage\.py.*runserver", "port": "8000",
             "command": "{python} manage.py runserver {port}", "cwd": base, "health": "auto"},
@@ -8117,12 +8077,11 @@ def _backend_from_code(folder, base, files):
             {"pattern": PS_MADE, "command": manage, "cwd": manage,
              "port": "Django's default port"})
     for path in files:
-        text = _read_text(os.path.join(folder, base, path)) or ""
+        text = _text(folder, base, path)
         asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
         # A script at the project's top (the seed's main.py); a package's module is
-        # imported, so that its `from app.x import` resolves.
-        # A main.py with no app object and no __main__ guard is a script too: the
-        # seed's backend/main.py, run as `python main.py`, often has neither.
+        # imported, so that its `from app.x import` resolves.  A main.py with no app
+        # object and no __main__ guard is a script too (the seed's backend/main.py).
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
             or path == "main.py" and text.strip() and not asgi and not flask)
@@ -8146,24 +8105,24 @@ def _backend_from_code(folder, base, files):
                                                           how)
         where = os.path.normpath(os.path.join(base, path))
         port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
-        default = "5000" if framework == "Flask" else "8000"
         port_said = where + " (port=%s)" % port.group(1) if port else \
-            "%s's default port" % ("Flask" if default == "5000" else "uvicorn")
+            "%s's default port" % ("Flask" if framework == "Flask" else "uvicorn")
+        # the seed's own pattern, for the seed's `python main.py`
         pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
-            pattern_for(command)        # the seed's own, for the seed's `python main.py`
-        fields = {"pattern": pattern, "port": port.group(1) if port else default,
-                  "command": command, "cwd": cwd, "health": "auto"}
-        sources = {"pattern": PS_MADE, "port": port_said,
-                   "command": "%s (%s app)" % (where, framework), "cwd": where}
-        return FoundService("backend", fields, "%s/%s (%s app, run as %s)" % (
-            base, path, framework, how), sources)
+            pattern_for(command)
+        return FoundService("backend", {
+            "pattern": pattern, "port": port.group(1) if port else
+            "5000" if framework == "Flask" else "8000",
+            "command": command, "cwd": cwd, "health": "auto"},
+            "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
+                "pattern": PS_MADE, "port": port_said,
+                "command": "%s (%s app)" % (where, framework), "cwd": where})
     return None
 
 
 def _deps(folder, *bases):
     """The dependency files of the Python projects at `bases`, lower-cased, as one text."""
-    return " ".join(_read_text(os.path.join(folder, d, n)) or "" for d in bases
-                    for n in DEPS_FILES).lower()
+    return " ".join(_text(folder, d, n) for d in bases for n in DEPS_FILES).lower()
 
 
 def _framework(folder, base):
@@ -8187,8 +8146,7 @@ def _missing_backend(folder, bases, missing):
     """A Python project that depends on a web framework, and no app found."""
     for base in bases:
         framework = _framework(folder, base)
-        if framework == "Python" or (base == "." and not any(
-                os.path.exists(os.path.join(folder, m)) for m in PY_MARKERS)):
+        if framework == "Python" or base == "." and not _has(folder, PY_MARKERS):
             continue
         command = {"Django": "{python} manage.py runserver {port}",
                    "Flask": "{python} -m flask --app MODULE run --port {port}"}.get(
@@ -8221,7 +8179,7 @@ def _missing_worker(folder, bases, missing):
 def _celery_from_code(folder, base, files):
     """The worker of the first `X = Celery(...)` among `files` of the project at `base`."""
     for path in files:
-        match = re.search(CELERY_RE, _read_text(os.path.join(folder, base, path)) or "")
+        match = re.search(CELERY_RE, _text(folder, base, path))
         if not match:
             continue
         module = _module_of(path)[0]
@@ -8291,13 +8249,12 @@ def _frontend_port(folder, sub, script):
         return match.group(1), "package.json (dev script)"
     if re.search(r"\bvite\b|svelte-kit|remix vite", script) or not script.strip():
         for ext in ("js", "ts", "mjs", "mts"):
-            config = _read_text(os.path.join(folder, sub, "vite.config." + ext)) or ""
-            match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})", config)
+            match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})",
+                              _text(folder, sub, "vite.config." + ext))
             if match:
                 return match.group(1), "vite.config.%s (server.port)" % ext
     if re.search(r"react-scripts|craco", script):     # craco runs CRA's start
-        env = _read_text(os.path.join(folder, sub, ".env")) or ""
-        match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", env)
+        match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(folder, sub, ".env"))
         if match:
             return match.group(1), ".env (PORT)"
     for tool, port in NODE_DEV_DEFAULTS:
@@ -8368,11 +8325,10 @@ def _procfile_services(folder):
     found, index = [], 0
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", line.strip())
-        if not entry or line.lstrip().startswith("#"):
+        # Heroku's release phase is a one-off before deploys, no process
+        if not entry or line.lstrip().startswith("#") or entry.group(1) == "release":
             continue
         service, said = entry.group(1), entry.group(2).strip()
-        if service == "release":
-            continue        # Heroku's release phase: a one-off before deploys, no process
         where = "%s line %d" % (name, number)
         cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
         cwd, command = (cd.group(1), cd.group(2)) if cd else (".", said)
@@ -8426,18 +8382,16 @@ def render_config(found, folder="."):
 
 def render_section(service):
     """A FoundService's section: `# found: what`, [name], then each value that differs
-    from the default under a comment naming where it came from; no empty `key =`."""
-    lines = ["# found: " + service.what] if service.what else []
-    lines.append("[%s]" % service.name)
+    from the default under a comment naming where it came from; no empty `key =`
+    (it would read as unset)."""
+    lines = (["# found: " + service.what] if service.what else []) + ["[%s]" % service.name]
     said = None
     for field in service.changed():
         value = str(service.fields[field]).strip()
-        if not value:
-            continue        # `key =` would read as unset: said by leaving it out
-        if service.source(field) and service.source(field) != said:
+        if value and service.source(field) and service.source(field) != said:
             said = service.source(field)
             lines.append("# " + said)
-        lines.append("%s = %s" % (field, value))
+        lines += ["%s = %s" % (field, value)] if value else []
     return lines
 
 
@@ -8491,19 +8445,21 @@ def make_procclean_line(folder="."):
     the services it starts run without -S, with their interpreter's site-packages."""
     import shlex
     rel = procclean_path(folder)
-    if os.path.isabs(rel):
-        return "$(PYTHON) -S " + shlex.quote(rel), "lay_outside", {"path": rel}
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
     dotted = ".".join(parts)
-    if parts and all(re.match(r"^[A-Za-z_]\w*$", p) for p in parts) \
-            and _module_file(folder, dotted) == os.path.abspath(__file__):
+    if os.path.isabs(rel):
+        return "$(PYTHON) -S " + shlex.quote(rel), "lay_outside", {"path": rel}
+    if parts and all(re.match(r"^[A-Za-z_]\w*$", p) for p in parts) and run_program(
+            [sys.executable or "python3", "-B", "-c", _MODULE_FILE, dotted],
+            folder)[1].strip() == os.path.abspath(__file__):
         key = "lay_root" if len(parts) == 1 else "lay_module"
         return "$(PYTHON) -S -m " + dotted, key, {"path": rel, "module": dotted}
     return "$(PYTHON) -S " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
-# find_spec("a.b") would import (run) package a; this looks a.b up on a's path instead,
-# running none of the project's code (-B: and writing no bytecode cache in it).
+# Asks for the file `python -m DOTTED` runs from the folder it runs in: find_spec("a.b")
+# would import (run) package a; this looks a.b up on a's path instead, running none of
+# the project's code (-B: and writing no bytecode cache in it).
 _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
                 "parts = sys.argv[1].split('.')\nspec = importlib.util.find_spec(parts[0])\n"
                 "for i in range(1, len(parts)):\n"
@@ -8513,20 +8469,14 @@ _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
                 "print(os.path.abspath(spec.origin) if spec and spec.origin else '')\n")
 
 
-def _module_file(folder, dotted):
-    """The file `python -m DOTTED` runs from `folder`, asked of this interpreter."""
-    return run_program([sys.executable or "python3", "-B", "-c", _MODULE_FILE, dotted],
-                       folder)[1].strip() or None
-
-
 def gitignore_missing(found, folder="."):
     """The .gitignore lines missing for what procclean leaves in the project: pidfiles
-    with their .state and .start, logs with their .1, the bytecode cache, the offset."""
+    with their .state and .start, logs with their .1, the bytecode cache, the offset
+    (the port offset a checkout settled on is this checkout's: a clone gets its own)."""
     import fnmatch
-    text = _read_text(os.path.join(folder, ".gitignore")) or ""
-    rules = [l.strip().lstrip("/").rstrip("/") for l in text.splitlines()
+    lines = _text(folder, ".gitignore").splitlines()
+    rules = [l.strip().lstrip("/").rstrip("/") for l in lines
              if l.strip() and not l.startswith(("#", "!"))]
-    # the port offset a checkout settled on is this checkout's (a clone gets its own)
     wanted = [("__pycache__", "__pycache__/"), (OFFSET_FILE, OFFSET_FILE)]
     for service in found:
         for path, suffix in ((service.value("pidfile"), ".state"),
@@ -8536,9 +8486,9 @@ def gitignore_missing(found, folder="."):
             ext = os.path.splitext(name)[1]
             glob = "*" + ext if ext else name
             wanted += [(name, glob), (name + suffix, glob + suffix)]
-    missing = [line for path, line in wanted if not any(fnmatch.fnmatchcase(path, r)
-                                                        for r in rules)]
-    return list(dict.fromkeys(missing))         # each line once, in order
+    # each line once, in order
+    return list(dict.fromkeys(line for path, line in wanted
+                              if not any(fnmatch.fnmatchcase(path, r) for r in rules)))
 
 
 def cmd_init(ctx, makefile=False, replace=False, folder="."):
@@ -8557,8 +8507,7 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     if mk is not None and mk.text is not None:
         mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info, found)
         found = found_with_makefile(mk.services, found, mk.name)
-    have = set(service.name for service in found)
-    missing = [miss for miss in missing if miss[2].name not in have]
+    missing = [miss for miss in missing if not any(s.name == miss[2].name for s in found)]
     if not found:
         say_missing(ctx, missing)
         out.say("init_nothing")
@@ -8572,20 +8521,19 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
     write_config(ctx, found, folder)
     names = [service.name for service in found]
     line, key, values = make_procclean_line(folder)
-    code = EXIT_OK
     if makefile:
         code = update_makefile(ctx, names, line, (key, values), replace, folder, mk)
     else:
-        targets = procclean_targets(names)
+        code, targets = EXIT_OK, procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command(folder))
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
             line, " ".join(targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
-    missing = gitignore_missing(found, folder)
-    if missing:
-        out.say("init_gitignore", lines=" ".join(missing))
+    ignore = gitignore_missing(found, folder)
+    if ignore:
+        out.say("init_gitignore", lines=" ".join(ignore))
     return code
 
 
