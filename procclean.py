@@ -5472,21 +5472,20 @@ def settle_ports(ctx, command, names=()):
 
 
 def checkout_offset(ctx, movable, launching):
-    """This checkout's offset: the one in OFFSET_FILE, else 0 in a repository's main
-    checkout and a step from the project's path in a linked git worktree.  Before a
-    launch, a port another checkout listens on moves it to the next free offset,
-    recorded and said; not while this checkout's own service holds it (the stack
-    stays together, and start names the holder)."""
+    """This checkout's offset: OFFSET_FILE's, else 0 in a main checkout and a step from
+    the path in a linked git worktree.  Before a launch, a port another checkout listens
+    on moves it to the next free offset, recorded and said; not while this checkout's
+    own service holds it (the stack stays together; start names the holder)."""
     text = _read_text(OFFSET_FILE, 64)
     recorded = int(text) if text and text.strip().isdigit() else None
+    slot = checkout_slot(ctx.project)
     first = recorded if recorded is not None else (
-        PORT_STEP * checkout_slot(ctx.project) if linked_worktree(ctx.project) else 0)
+        PORT_STEP * slot if linked_worktree(ctx.project) else 0)
     if not launching or not movable:
         return first
     foreign, own = foreign_listeners(ctx)
     if any(s.port + first in own for s in movable):
         return first
-    slot = checkout_slot(ctx.project)
     choices = [first] + [PORT_STEP * (1 + (slot - 1 + n) % (PORT_SLOTS - 1))
                          for n in range(PORT_SLOTS - 1)]
     offset = next((o for o in choices if not any(s.port + o in foreign for s in movable)),
@@ -5616,9 +5615,9 @@ def reap(child):
 
 
 def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
-    """Start a service with its pidfile: (the child, its output pipe's read end when
-    `piped`, None), or (None, None, what went wrong).  A child whose pidfile cannot be
-    written is taken down: untracked, only its pattern finds it."""
+    """Start a service with its pidfile: (the child, its pipe's read end if `piped`,
+    None), or (None, None, what went wrong).  A child whose pidfile cannot be written is
+    taken down: untracked, only its pattern would find it."""
     system = ctx.system
     try:
         if piped:
@@ -5660,8 +5659,7 @@ def port_taken(ctx, service, found, listeners):
             "port_hint_then", free=holder.free) if holder.free else "")
         say_port_hint(ctx, service, None)
     else:
-        # An editor forwarding the port, or a browser: kill-port leaves it alone, so
-        # the hint does not offer it.
+        # An editor forwarding the port, or a browser: kill-port spares it, so no hint.
         say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
     return True
 
@@ -5763,8 +5761,7 @@ def _launch(ctx, service, plan):
     position = ctx.system.log_position(service.logfile)
     env = launch_env(ctx, service)
     if supervised(ctx, service):
-        # The supervisor: this same file, which runs the service as its child and
-        # restarts it when it crashes.
+        # The supervisor: this file, running the service as its child, restarting it.
         env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
         argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
                 service.name] + ctx.passthrough
@@ -5930,9 +5927,9 @@ class StartWatch(object):
 
 
 def undo_start(ctx, service, child):
-    """Stop what a failed start started (its tree and session, or a supervisor and
-    its service) and remove its pidfile, only while that still names `child`
-    (another start may have begun since).  Whether it did."""
+    """Stop what a failed start started (its tree and session, or a supervisor and its
+    service) and remove its pidfile, only while that names `child` (another start may
+    have begun since).  Whether it did."""
     system = ctx.system
     with service_locks(ctx, [service]):
         if system.read_pidfile(service.pidfile).pid != child.pid:
@@ -5958,8 +5955,7 @@ def cmd_supervise(ctx, services):
         raise ProcCleanError("supervise takes exactly one service")
     service = services[0]
     with service_locks(ctx, [service]):
-        # Unless the service runs already (or this is a dry run), its pidfile names
-        # the supervisor.
+        # Unless the service runs already (or a dry run), its pidfile names the supervisor.
         running = read_targets(ctx, [service], warn=False).running(service)
         if running:
             ctx.out.say("already_running", svc=service.name, pids=pid_list(running))
@@ -5981,8 +5977,7 @@ class Backoff(object):
     after a run of STABLE_RUN; at most `limit` restarts within a minute."""
 
     def __init__(self, limit):
-        self.limit = limit
-        self.delay = BACKOFF_FIRST
+        self.limit, self.delay = limit, BACKOFF_FIRST
         self.restarts = []          # when each restart was decided (clock)
 
     def next(self, now, started):
@@ -5999,10 +5994,9 @@ class Backoff(object):
 
 
 class Supervisor(object):
-    """Runs one service as its child and restarts it (Backoff) when it exits but not
-    cleanly, or stays unhealthy once healthy (HealthWatch); past --max-restarts a
-    minute it gives up with the log's last lines.  SIGTERM, SIGINT or SIGHUP stop the
-    service (through stop_processes) and the supervisor."""
+    """Runs one service as its child, restarting it (Backoff) when it exits uncleanly or
+    stays unhealthy once healthy (HealthWatch); past --max-restarts a minute it gives up
+    with the log's last lines.  SIGTERM, SIGINT, SIGHUP stop the service and itself."""
 
     def __init__(self, ctx, service):
         self.ctx, self.service, self.system = ctx, service, ctx.system
@@ -6011,8 +6005,7 @@ class Supervisor(object):
         self.state = {"supervisor": self.me, "service": service.name, "child": None,
                       "state": "starting", "restarts": 0, "last_exit": None}
         self.child = None           # known before a stop request can be acted on
-        self.pending_stop = []
-        self.interruptible = True
+        self.pending_stop, self.interruptible = [], True
         self.backoff = Backoff(ctx.max_restarts)
         self.started = None         # when the child last started (clock)
         self.pid = "-"              # the PID of the child that last ended
@@ -6025,9 +6018,8 @@ class Supervisor(object):
     def log(self, message):
         self.system.append_log(self.service.logfile, "supervise: " + message, create=True)
 
-    # A stop request raises _StopRequested where the supervisor waits (for its child,
-    # or out a backoff), and is held while it starts a child, so that no child is
-    # ever started without the supervisor knowing its PID.
+    # A stop request raises _StopRequested where the supervisor waits (for its child, or
+    # a backoff), held while it starts one: no child starts without its PID known.
     def on_signal(self, signum, frame):
         self.pending_stop.append(signum)
         if self.interruptible:
@@ -6059,9 +6051,8 @@ class Supervisor(object):
                 signal.signal(sig, handler)
 
     def run_child(self):
-        """Start the child and wait until it ends or is stopped for being unhealthy:
-        its exit status (UNHEALTHY_EXIT; 127 when it could not be started again), or
-        None when the very first start failed (said)."""
+        """Start the child, wait until it ends or is stopped as unhealthy: its exit status
+        (UNHEALTHY_EXIT; 127 if it could not start again), or None if the first failed."""
         service = self.service
         self.interruptible = False
         try:
@@ -6109,13 +6100,12 @@ class Supervisor(object):
             system.sleep(SUPERVISE_POLL)
 
     def after_exit(self, status):
-        """After the child's end: an exit code (supervision is over), or None after the
-        backoff (start it again)."""
+        """After the child's end: an exit code (it is over), or None after the backoff."""
         service, system = self.service, self.system
         self.save(child=None, last_exit=status)
         if status in (0, -SIGTERM, -2, -1):         # clean, SIGTERM, SIGINT, SIGHUP
-            # A clean exit, or one asked for (stop reached the service before its
-            # supervisor, or someone signalled it): supervision is over.
+            # Clean, or asked for (stop reached the service before its supervisor, or
+            # someone signalled it): supervision is over.
             self.log("%s PID %s exited %s(%s); not restarting"
                      % (service.name, self.pid, "cleanly " if status == 0 else "",
                         describe_exit(status)))
@@ -6149,15 +6139,14 @@ class Supervisor(object):
 class HealthWatch(object):
     """How supervise and dev watch a child: healthy when its own process listens on its
     port, no worker of it exited (<defunct>) and its health URL answers (if `probe`);
-    once healthy, unhealthy for `unhealthy_after` seconds calls for a restart: the
-    case of a reloader whose worker died."""
+    once healthy, unhealthy for `unhealthy_after` calls for a restart (a reloader whose
+    worker died)."""
 
     def __init__(self, ctx, service, probe=True):
         self.ctx, self.service, self.probe = ctx, service, probe
         self.healthy = False        # it has been healthy
         self.trouble = None         # what is wrong now: (message key, values)
-        self.bad_since = None
-        self.next_look = None
+        self.bad_since = self.next_look = None
 
     def look(self, pid, now):
         """How long `pid` has been unhealthy once that reaches `unhealthy_after`, else
@@ -6296,9 +6285,8 @@ RELAY_READ = 1 << 20        # bytes read from a service's pipe at once
 RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as it is
 DEV_POLL = 0.1              # seconds between looks while something is awaited
 DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it at once)
-# Exit statuses a stop can cause (a signal's, or a clean exit on SIGTERM as uvicorn
-# does): after one of these, dev gives a `stop` from another terminal the time to
-# finish and remove the pidfile before calling it a crash.
+# Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
+# one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
 # Why a session ended that the log's last lines explain: a service exited, its
 # restarts gave up, or one that others start after failed on its way to ready.
@@ -6376,9 +6364,8 @@ class WakePipe(object):
             os.close(fd)
 
 
-# A terminal escape sequence (ECMA-48): CSI (colours, cursor moves), OSC (titles, links)
-# and the short ones (ESC 7, ESC ( B); what FORCE_COLOR makes a service write, kept off
-# its logfile.
+# A terminal escape sequence (ECMA-48): CSI (colours, cursor moves), OSC (titles, links),
+# short ones (ESC 7, ESC ( B); what FORCE_COLOR makes a service write, kept off its log.
 ANSI_ESCAPE_RE = br"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-Z\\^-~])"
 
 
@@ -6484,8 +6471,6 @@ class Relay(object):
                 import select
                 select.select([], [self.out_fd], [], 1.0)
                 continue
-            except InterruptedError:
-                continue
             except OSError:
                 self.out_fd = None      # the reader went away: the logs still get it all
                 return
@@ -6541,7 +6526,7 @@ class Relay(object):
         """Read what the pipe holds (up to RELAY_READ); True at its end."""
         try:
             data = os.read(stream.fd, RELAY_READ)
-        except (BlockingIOError, InterruptedError):
+        except BlockingIOError:
             return False
         except OSError:
             return True
@@ -6840,9 +6825,9 @@ class DevSession(object):
                     timeout=format_seconds(self.ctx.timeout)))
 
     def is_ready(self, entry):
-        """Whether the services after `entry` may start, watched as start --wait
-        watches: a failure seen while it still runs (its log, a worker that exited)
-        ends the session at once (an exit is check_children's to judge)."""
+        """Whether the services after `entry` may start, watched as start --wait does: a
+        failure seen while it runs (its log, an exited worker) ends the session at once
+        (an exit is check_children's to judge)."""
         if entry.ready or entry.state != "running":
             return entry.ready
         outcome = entry.launch.poll()
@@ -6983,8 +6968,7 @@ class DevSession(object):
 # A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
 # Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
 # of day, as Vite prints it (`2:05:01 PM [vite] ...`), dated by the stamps around it.
-# (As text, as every pattern here: re compiles and caches them on first use, not at
-# import; importing re costs every command 3 ms.)
+# (Text, as every pattern here: re compiles them on first use; importing it costs 3 ms.)
 _LOG_DATETIME_RE = (
     r"^\W{0,2}(?:procclean )?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?"
     r"\s?(Z|[+-]\d\d:?\d\d)?")
@@ -7073,9 +7057,9 @@ class LogFilter(object):
 
 
 def log_lines(ctx, service):
-    """The lines `logs` shows of a service's log: its last --lines; with --since or
-    --grep, every line of the log (and of the previous one, .log.1) that qualifies, the
-    last --lines of them when -n is given.  OSError when the log is no regular file."""
+    """The lines `logs` shows: the log's last --lines; with --since or --grep, each line
+    of it (and of .log.1) that qualifies, the last --lines of them if -n is given.
+    OSError when the log is no regular file."""
     wanted = ctx.log_filter
     if wanted is None:
         return ctx.system.read_tail(service.logfile, ctx.lines)
@@ -7098,8 +7082,7 @@ def cmd_logs(ctx, services):
     prefixes = dev_prefixes([s.name for s in services], ctx.out.colour) if merged else {}
     if ctx.follow:
         ctx.out.stream()        # --json: a line of JSON as each line comes
-    code = EXIT_OK
-    positions = {}
+    code, positions = EXIT_OK, {}
     for service in services:
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
