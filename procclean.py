@@ -497,7 +497,6 @@ class ServiceLock(_Record):
 # go to re, after a check for the literal text they cannot match without.
 _MAX_SPELLINGS = 64
 _ANY = None             # a `.` inside a word: any one character
-_AT_START, _AT_END = "^", "$"   # a chain's first and last items when it is anchored
 _PATTERN_META = ".^$*+?{}[]()|\\\n"
 _ESCAPABLE = "!\"#%&',-/:;<=>@_`~ .^$*+?{}[]()|\\"
 
@@ -529,16 +528,14 @@ class _ChainMatcher(object):
 
     def __init__(self, chains):
         # [[word: [(length, anchor offset, anchor, checks)]]], and each one's (^, $)
-        self.anchors = [(c[0] is _AT_START, c[-1] is _AT_END) for c in chains]
-        self.chains = [[w for w in c if w is not _AT_START and w is not _AT_END]
-                       for c in chains]
+        self.chains = [words for words, _, _ in chains]
+        self.anchors = [(at_start, at_end) for _, at_start, at_end in chains]
         self.plain = None if any(a or b for a, b in self.anchors) else \
             _plain_chains(self.chains)
 
     def search(self, line):
         if self.plain is not None and "\n" not in line:
-            # Fixed strings only (the built-in patterns): one str.find per word, and
-            # for most lines one per alternative.
+            # Fixed strings only (the built-in patterns): one str.find per word.
             for words in self.plain:
                 end = 0
                 for word in words:
@@ -549,9 +546,8 @@ class _ChainMatcher(object):
                 else:
                     return True
             return None
-        # `.` (and so `.*`) never spans a newline: each line of the text on its own.
-        # `$` is at the end of the last one, or of the one before when the text ends
-        # with a newline.
+        # `.*` never spans a newline: each line on its own; `$` is at the end of the
+        # last one, or of the one before when the text ends with a newline.
         parts = line.split("\n") if "\n" in line else (line,)
         final = len(parts) - (2 if len(parts) > 1 and not parts[-1] else 1)
         for index, part in enumerate(parts):
@@ -563,8 +559,7 @@ class _ChainMatcher(object):
 
 
 def _chain_found(words, line, at_start, at_end):
-    """Whether one chain's words occur in `line` (one line of the text) in order, the
-    first at its start when `at_start`, the last at its end when `at_end`."""
+    """Whether one chain's words occur in `line` in order (anchored as it says)."""
     end, last = 0, len(words) - 1
     for k, word in enumerate(words):
         if k == last and at_end:
@@ -589,9 +584,8 @@ def _fits(spelling, line, start):
 
 
 def _plain_chains(chains):
-    """The chains as tuples of fixed strings, one tuple per choice of spellings
-    (`[Pp]ython.*main` is `Python.*main` or `python.*main`), when every spelling is
-    a fixed string and there are at most _MAX_SPELLINGS tuples; else None."""
+    """The chains as tuples of fixed strings (`[Pp]ython.*main`: `Python.*main` and
+    `python.*main`); None unless all spellings are fixed and _MAX_SPELLINGS tuples do."""
     plain = []
     for words in chains:
         choices = [()]
@@ -606,9 +600,8 @@ def _plain_chains(chains):
 
 
 def _earliest_end(word, line, pos):
-    """Where the earliest occurrence of one of `word`'s spellings that starts at or
-    after `pos` ends (-1: none).  Each spelling is found by its longest fixed run (its
-    anchor), then checked at the other runs' offsets."""
+    """Where the earliest occurrence of a spelling of `word` from `pos` on ends (-1: none):
+    found by its longest fixed run (its anchor), then checked at the other runs."""
     best = -1
     for spelling in word:
         length, at, anchor = spelling[:3]
@@ -626,20 +619,19 @@ def _earliest_end(word, line, pos):
 
 
 def _pattern_chains(pattern):
-    """The alternatives of `pattern`, each a list of words (see _ChainMatcher), or
-    _Unsupported."""
+    """The alternatives of `pattern`: (words (see _ChainMatcher), at ^, at $)."""
     chains = []
     for alternative in _split_bars(pattern):
         whole = len(alternative) - 1
         if alternative.startswith("(") and _group_end(alternative, 0) == whole:
             chains.extend(_pattern_chains(_group_body(alternative)))     # a whole group
             continue
-        head = [_AT_START] if alternative.startswith("^") else []
-        body = alternative[len(head):]
+        at_start = alternative.startswith("^")
+        body = alternative[1:] if at_start else alternative
         escapes = len(body[:-1]) - len(body[:-1].rstrip("\\"))
-        tail = [_AT_END] if body.endswith("$") and escapes % 2 == 0 else []
-        body = body[:len(body) - len(tail)]
-        chains.append(head + [_spellings(atoms) for atoms in _words(body, True)] + tail)
+        at_end = body.endswith("$") and escapes % 2 == 0
+        words = _words(body[:-1] if at_end else body, True)
+        chains.append(([_spellings(atoms) for atoms in words], at_start, at_end))
     return chains
 
 
@@ -667,8 +659,7 @@ def _group_end(text, i, loose=False):
 
 
 def _brackets(text, i, loose=False):
-    """(index, depth after it) of each `(`, `)` and `|` from text[i] on, outside escapes
-    and classes."""
+    """(index, depth after it) of each `(`, `)`, `|` from text[i] on, outside [] and \\."""
     depth = 0
     while i < len(text):
         char = text[i]
@@ -692,8 +683,8 @@ def _group_body(text):
 
 
 def _class_end(text, i, loose=False):
-    """The index of the `]` that closes the class opened at text[i]; `loose` (re's reading,
-    for _needed_text): a negated class, a `]` first and a `[` inside are read too."""
+    """The index of the `]` closing the class opened at text[i]; `loose` (re's reading,
+    for _needed_text) reads a negated class, a `]` first and a `[` inside too."""
     j = i + 1
     if loose:
         j += 1 if text[j:j + 1] == "^" else 0
@@ -713,9 +704,8 @@ def _class_end(text, i, loose=False):
 
 
 def _words(text, top):
-    """The atoms of each word of `text`, words separated by `.*` (only at the `top`:
-    inside a group a word is all there is).  An atom is a list of its spellings,
-    tuples of characters (_ANY for `.`)."""
+    """The atoms of each word of `text` (words split at `.*`, only at the `top`); an
+    atom is a list of its spellings, tuples of characters (_ANY for `.`)."""
     words, atoms, i = [], [], 0
     while i < len(text):
         char, after = text[i], text[i + 1:i + 2]
@@ -781,30 +771,22 @@ def _class_chars(body):
     """The characters a class body such as `Pp` or `a-z_` stands for."""
     if "\n" in body or any(op in body for op in ("--", "&&", "~~", "||")):
         raise _Unsupported()
-    chars, items, j = set(), [], 0
+    items, j = [], 0        # its characters, None for a range's `-`
     while j < len(body):
-        if body[j] == "\\":
-            if body[j + 1:j + 2] not in _ESCAPABLE or j + 1 >= len(body):
-                raise _Unsupported()
-            items.append(body[j + 1])
-            j += 2
-        else:
-            items.append(None if body[j] == "-" and 0 < j < len(body) - 1 else body[j])
-            j += 1
-    k = 0
-    while k < len(items):
-        if k + 2 < len(items) and items[k + 1] is None:
-            low, high = items[k], items[k + 2]
-            if low is None or high is None or ord(high) - ord(low) not in range(
-                    _MAX_SPELLINGS):
-                raise _Unsupported()
-            chars.update(chr(c) for c in range(ord(low), ord(high) + 1))
-            k += 3
-        elif items[k] is None:
+        escaped = body[j] == "\\"
+        if escaped and (j + 1 >= len(body) or body[j + 1] not in _ESCAPABLE):
             raise _Unsupported()
-        else:
-            chars.add(items[k])
-            k += 1
+        dash = body[j] == "-" and 0 < j < len(body) - 1
+        items.append(body[j + 1] if escaped else None if dash else body[j])
+        j += 2 if escaped else 1
+    chars, k = set(), 0
+    while k < len(items):       # a character is a range of one
+        ranged = k + 2 < len(items) and items[k + 1] is None
+        low, high = items[k], items[k + 2 if ranged else k]
+        if low is None or high is None or ord(high) - ord(low) not in range(_MAX_SPELLINGS):
+            raise _Unsupported()
+        chars.update(chr(c) for c in range(ord(low), ord(high) + 1))
+        k += 3 if ranged else 1
     return chars
 
 
@@ -819,9 +801,7 @@ def _spellings_of(atoms):
 
 
 def _spellings(atoms):
-    """A word: each spelling as (length, anchor offset, anchor, [(offset, run)],
-    [(offset, _Test)]), the anchor being its longest run of fixed characters, the runs
-    the other ones, the tests (`\\d`, `\\b`...) checked at their offsets."""
+    """A word: (length, anchor offset, anchor, [(offset, run)], [(offset, _Test)])s."""
     word = []
     for spelling in _spellings_of(atoms):
         runs, tests, run, start, at = [], [], "", 0, 0
@@ -849,9 +829,8 @@ def _is_word(char):
 
 
 class _Test(object):
-    """What re checks at one place of the line: a class it names by an escape (`\\d`,
-    `\\w`, `\\S`: one character), or a word boundary (`\\b`, grep -w's `(?<!\\w)` and
-    `(?!\\w)`: zero-width)."""
+    """What re checks at one place: `\\d`, `\\w`, `\\S` (one character), or a word
+    boundary (`\\b`, grep -w's `(?<!\\w)` and `(?!\\w)`: zero-width)."""
 
     __slots__ = ("kind", "width")
 
@@ -878,9 +857,8 @@ _LOOKS = {"(?<![\\w])": _TESTS["<"], "(?<!\\w)": _TESTS["<"], "(?![\\w])": _TEST
 
 
 class _RegexMatcher(object):
-    """A pattern the linear matcher does not read: re, but only on lines that hold the
-    literal text every alternative of it needs (a line that cannot match is never
-    scanned by re's backtracking)."""
+    """A pattern the linear matcher does not read: re, only on lines holding the literal
+    text an alternative needs (a line that cannot match is never backtracked over)."""
 
     __slots__ = ("regex", "needed")
 
@@ -896,10 +874,10 @@ class _RegexMatcher(object):
 
 
 def _needed_text(pattern):
-    """For each top-level alternative of `pattern`, fixed strings every match of it
-    contains (its literal runs outside groups and classes, not made optional by a
-    repeat); None when that cannot be told simply (inline flags, counted repeats,
-    escapes that stand for other characters, comments: `a(?#x)*` repeats the `a`)."""
+    """For each top-level alternative of `pattern`, fixed strings every match of it holds
+    (literal runs outside groups and classes, not made optional); None when not told
+    simply (inline flags, counted repeats, escapes that stand for other characters,
+    comments: `a(?#x)*` repeats the `a`)."""
     if "{" in pattern or any("(?" + flag in pattern for flag in "aiLmsux-#"):
         return None
     needed, texts, run, i = [], [], "", 0
@@ -945,8 +923,7 @@ _MONTH_RE = r"^[A-Za-z]{3}$"
 
 
 def decode_bytes(data):
-    """Bytes from ps or /proc to text (text as it is); undecodable bytes survive as
-    surrogates."""
+    """Bytes from ps or /proc to text; undecodable bytes survive as surrogates."""
     return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")
 
 
@@ -997,10 +974,9 @@ def parse_duration(text):
 
 
 def parse_ps_ef(text):
-    """(processes, has_ppid) of `ps -ef` output of any system, read by its header.
-    STIME may span several words (Cygwin's `Jul 13`, Solaris' `May 05`, month names of
-    some locales); the TIME column after it, or a month abbreviation, tells how many.
-    BusyBox prints no PPID: has_ppid is False."""
+    """(processes, has_ppid) of any system's `ps -ef` output, read by its header (BusyBox
+    prints no PPID).  STIME may span words (Cygwin's `Jul 13`, Solaris' `May 05`, some
+    locales' months): the TIME column after it, or a month abbreviation, tells how many."""
     lines = decode_bytes(text).splitlines()
     if not lines:
         return [], False
@@ -1055,10 +1031,8 @@ PS_O_FIELDS = ("user", "pid", "ppid", "stat", "etime", "time", "rss", "args")
 
 
 def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
-    """Parse `ps -o f1=,f2=,...,args=` output (no header): one word a field, args the
-    rest."""
-    n = len(fields) - 1
-    processes = []
+    """Parse `ps -o f1=,f2=,...,args=` output: one word a field, args the rest."""
+    n, processes = len(fields) - 1, []
     for line in decode_bytes(text).splitlines():
         parts = line.split(None, n)
         if len(parts) < n:
@@ -1089,12 +1063,11 @@ def parse_proc_stat(data):
 
 
 def proc_stat_values(data, fields=None):
-    """ProcStat's fields, in its order, from the bytes of /proc/PID/stat: a tuple, which
-    the table's read of every process unpacks without building a ProcStat.  comm may hold
-    spaces and parentheses: it is everything between the first '(' and the last ')'.
-    After it, proc(5) numbers the fields from 3 (state): ppid 4, pgrp 5, session 6,
-    tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22 (clock ticks
-    after boot), rss 24 (pages).  `fields`: those after comm, split already."""
+    """ProcStat's fields from the bytes of /proc/PID/stat: a tuple, which the table's read
+    of every process unpacks without building a ProcStat.  comm, which may hold spaces and
+    parentheses, is all between the first '(' and the last ')'; proc(5) numbers the fields
+    after it from 3 (state): ppid 4, pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime
+    15, num_threads 20, starttime 22, rss 24.  `fields`: those after comm, split already."""
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     if fields is None:
@@ -1107,8 +1080,7 @@ def proc_stat_values(data, fields=None):
 
 
 def proc_command(cmdline, comm, state):
-    """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
-    `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
+    """The command procps shows: the args, else `[comm]`; `<defunct>` for a zombie."""
     args = cmdline.rstrip(b"\0")
     command = args.replace(b"\0", b" ").decode("utf-8", "surrogateescape") if args \
         else "[%s]" % comm
@@ -1149,11 +1121,9 @@ def _family(host):
 
 
 def parse_lsof_fields(text):
-    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
-    then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
-    (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
-    text = decode_bytes(text)
-    listeners = []
+    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output; None if the text is not
+    in that form (BusyBox lsof ignores its arguments and prints every open file)."""
+    text, listeners = decode_bytes(text), []
     pid = command = kind = None
     for line in text.splitlines():
         if not line:
@@ -1190,8 +1160,7 @@ def parse_lsof_fields(text):
 
 def parse_lsof_cwd(text):
     """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
-    folders = {}
-    pid = None
+    folders, pid = {}, None
     for line in decode_bytes(text).splitlines():
         if line.startswith("p") and line[1:].isdigit():
             pid = int(line[1:])
@@ -1201,30 +1170,25 @@ def parse_lsof_cwd(text):
 
 
 def tag_in_environ(environ):
-    """(project, service) from a process's environment as /proc/PID/environ holds it
-    (NUL-separated NAME=value bytes); None when it carries no tag."""
+    """(project, service) from the bytes of /proc/PID/environ; None without a tag."""
     if _TAG_BYTES not in environ:
         return None             # most processes: one fast search, nothing copied
-    values = {}
-    data = b"\0" + environ
+    data, values = b"\0" + environ, []
     for name in (TAG_PROJECT, TAG_SERVICE):
         marker = b"\0" + name.encode("ascii") + b"="
         at = data.find(marker)
-        if at >= 0:
-            values[name] = decode_bytes(data[at + len(marker):].split(b"\0", 1)[0])
-    if TAG_PROJECT not in values:
-        return None
-    return values[TAG_PROJECT], values.get(TAG_SERVICE, "")
+        values.append(None if at < 0 else
+                      decode_bytes(data[at + len(marker):].split(b"\0", 1)[0]))
+    return None if values[0] is None else (values[0], values[1] or "")
 
 
 def environ_mark(stat, fields=None, cmdline_size=0):
-    """What tells one environment of a process from another, from the bytes of its
-    /proc/PID/stat: its PID, start tick (clock ticks after boot), the addresses of its
-    arguments and environment (fields 22 and 48-51, proc(5)), its comm and the length
-    of its command line (a new program shows a new one).  None where the addresses say
-    nothing: not placed at random at its last exec (flags without PF_RANDOMIZE: an exec
-    of the same lengths would keep them), hidden from the reader (0), or absent (before
-    Linux 3.5).  `fields`: those after comm, all split already."""
+    """What tells one environment of a process from another, from its /proc/PID/stat: its
+    PID, start tick, the addresses of its arguments and environment (fields 22, 48-51 of
+    proc(5)), its comm and its command line's length (a new program shows new ones).
+    None where the addresses say nothing: not random at its last exec (no PF_RANDOMIZE:
+    an exec of the same lengths keeps them), hidden (0), or absent (before Linux 3.5).
+    `fields`: those after comm, all split already."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
@@ -1235,14 +1199,13 @@ def environ_mark(stat, fields=None, cmdline_size=0):
 
 
 def parse_ps_environ(text, commands=None):
-    """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` (macOS: NAME=value
-    words after the command) or `ps -e` (FreeBSD: before it) output.  `commands` ({pid:
-    command line, as the table has it}) is cut off each line first, so that neither its
-    words nor the command itself (after FreeBSD's last variable) are read as a value.  A
-    project path with spaces runs up to the next NAME= word; a service name is one word."""
-    tags = {}
+    """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` output (macOS:
+    NAME=value words after the command; FreeBSD's `ps -e`: before it).  `commands` ({pid:
+    command line}) is cut off each line first: neither its words nor the command (after
+    FreeBSD's last variable) are a value.  A project path with spaces runs up to the next
+    NAME= word; a service name is one word."""
+    tags, commands = {}, commands or {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
-    commands = commands or {}
     for line in decode_bytes(text).splitlines():
         parts = line.split(None, 1)
         if len(parts) < 2 or not parts[0].isdigit() or TAG_PROJECT + "=" not in parts[1]:
@@ -1310,9 +1273,8 @@ def parse_sockstat(text):
 
 
 def parse_proc_net_tcp(text, family="ipv4"):
-    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode).
-    An address is 32-bit words in host byte order, written as inet_ntop writes it (as
-    the netlink reader does: RFC 5952's `::`, `::ffff:127.0.0.1`)."""
+    """[(port, address, inode)] of the LISTEN sockets in /proc/net/tcp or tcp6: 32-bit
+    words in host byte order, written as inet_ntop (and the netlink reader) writes them."""
     import _socket
     sockets = []
     for line in decode_bytes(text).splitlines()[1:]:
@@ -1345,11 +1307,10 @@ def inet_diag_request(family, seq=1):
 
 def parse_inet_diag(data, inet_ntop):
     """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
-    inet_diag_msg: family, state, timer, retrans (1 byte each), then the socket id
-    (source port big-endian, destination port, 16-byte source, 16-byte destination,
-    interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each)."""
-    sockets = []
-    offset = 0
+    inet_diag_msg: family, state, timer, retrans (a byte each), the socket id (source port
+    big-endian, destination port, 16-byte source and destination, interface, cookie),
+    expires, rqueue, wqueue, uid, inode (4 bytes each)."""
+    sockets, offset = [], 0
     while offset + 16 <= len(data):
         length = int.from_bytes(data[offset:offset + 4], sys.byteorder)
         kind = int.from_bytes(data[offset + 4:offset + 6], sys.byteorder)
@@ -1364,11 +1325,10 @@ def parse_inet_diag(data, inet_ntop):
             msg = data[offset + 16:offset + length]
             if msg[1] == TCP_LISTEN_STATE:
                 family = msg[0]
-                port = int.from_bytes(msg[4:6], "big")
-                raw = msg[8:12] if family == 2 else msg[8:24]
-                inode = int.from_bytes(msg[68:72], sys.byteorder)
-                sockets.append((port, inet_ntop(family, raw),
-                                "ipv4" if family == 2 else "ipv6", inode))
+                sockets.append((int.from_bytes(msg[4:6], "big"),
+                                inet_ntop(family, msg[8:12] if family == 2 else msg[8:24]),
+                                "ipv4" if family == 2 else "ipv6",
+                                int.from_bytes(msg[68:72], sys.byteorder)))
         offset += (length + 3) & ~3
     return sockets, False
 
@@ -1411,16 +1371,13 @@ def protected_pids(table, self_pid, parent_pid):
 
 
 def plan_targets(table, roots, protected, look=0, sessions=()):
-    """Expand (process, service, via) roots into targets, each with all descendants
-    and, when it leads a session or process group, that session's or group's members
-    (a helper that a service daemonized without leaving its session).  `sessions` adds
-    session and group IDs whose leader already exited (found in an earlier look).  A
-    process reached twice keeps its first service; protected PIDs are dropped, and so
-    is a browser (with what it started) unless its own pidfile or state names it:
-    `vite --open` starts one when none runs, and that browser, the user's, inherits the
-    service's tree, session and tag."""
-    kids = children_map(table)
-    targets = {}
+    """Expand (process, service, via) roots into targets, each with its descendants and,
+    when it leads a session or process group, its members (a helper a service daemonized
+    without leaving its session); `sessions` adds IDs whose leader already exited.  A
+    process reached twice keeps its first service; protected PIDs are dropped, and so is
+    a browser (with what it started) unless its own pidfile or state names it: `vite
+    --open` starts one when none runs, the user's, with the service's tree and tag."""
+    kids, targets = children_map(table), {}
     # (session or group ID, service, the `via` of the root it was reached from)
     pending = [(ident, service, None) for ident, service in sessions]
 
@@ -1474,11 +1431,10 @@ def program_name(command):
 
 
 def is_viewer(proc, viewers=VIEWERS):
-    """An editor, pager or viewer: never a target because of its command line.  Told
-    by its program name, or, for an editor run as `node SCRIPT` or from an app bundle,
-    by where it is installed (the program and its script: what comes before the first
-    option), unless what is installed there is a debugger running the user's program
-    (see DEBUGGERS_RE): that is the service."""
+    """An editor, pager or viewer: never a target because of its command line.  Told by
+    its program name, or (an editor run as `node SCRIPT`, from an app bundle) by where
+    what comes before the first option is installed, unless that is a debugger running
+    the user's program (DEBUGGERS_RE): that is the service."""
     if program_name(proc.command) in viewers:
         return True
     head = proc.command.split(" -", 1)[0]
@@ -1487,8 +1443,7 @@ def is_viewer(proc, viewers=VIEWERS):
 
 
 def is_browser(proc):
-    """A web browser's window, not a headless one (a test's): by its program name, or
-    on macOS by its app bundle."""
+    """A web browser's window, not a headless one (a test's), by program or app bundle."""
     return (program_name(proc.command) in BROWSERS
             or re.search(BROWSER_APPS_RE, proc.command) is not None) \
         and "headless" not in proc.command
@@ -1500,8 +1455,7 @@ def is_container_proxy(proc):
 
 
 def proxy_target(command):
-    """(container IP, container port) from docker-proxy's argv (`-container-ip
-    172.17.0.2 -container-port 80`); None where they are not there."""
+    """(container IP, container port) from docker-proxy's argv; None without a port."""
     ip = re.search(r"\s-container-ip\s+(\S+)", command)
     port = re.search(r"\s-container-port\s+(\d+)", command)
     return (ip.group(1) if ip else None, int(port.group(1))) if port else None
@@ -1517,17 +1471,13 @@ def port_exempt(proc, viewers=VIEWERS):
 
 
 def containers_publishing(text, port):
-    """[(ID, name, image)] of the `docker ps --format` lines (ID, names, image, ports,
-    tab-separated) whose ports publish host `port` (`0.0.0.0:8000->80/tcp`, a range
-    `[::]:8000-8002->80-82/tcp`).  Not `--filter publish=`: that matches the
-    container's side of a mapping, not the host's."""
-    found = []
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 4 and any(int(low) <= port <= int(high or low) for low, high
-                                    in re.findall(r":(\d+)(?:-(\d+))?->", fields[3])):
-            found.append(tuple(fields[:3]))
-    return found
+    """[(ID, name, image)] of the `docker ps --format` lines (ID, names, image, ports)
+    publishing host `port` (`0.0.0.0:8000->80/tcp`, `[::]:8000-8002->80-82/tcp`).  Not
+    `--filter publish=`: that matches the container's side of a mapping."""
+    rows = [line.split("\t") for line in text.splitlines()]
+    return [tuple(fields[:3]) for fields in rows if len(fields) >= 4 and any(
+        int(low) <= port <= int(high or low)
+        for low, high in re.findall(r":(\d+)(?:-(\d+))?->", fields[3]))]
 
 
 _PROCCLEAN_RE = (r"(?:^|\s)(?:\S*/)?procclean(?:\.py)?(?:\s|$)"
@@ -1549,8 +1499,7 @@ def path_inside(path, roots):
 
 
 def named_paths(command, cwd=None):
-    """The paths a command line names: absolute words (also after `--opt=`), and
-    relative words with a slash, taken from `cwd`."""
+    """Paths a command line names: absolute words (also `--opt=/x`), `a/b` from `cwd`."""
     for word in command.split():
         for part in (word, word.partition("=")[2]):
             if part.startswith("/"):
@@ -1560,10 +1509,9 @@ def named_paths(command, cwd=None):
 
 
 class Project(object):
-    """The folder whose processes procclean acts on, and what it knows of them.
-    `paths`: its real path and the path it was given as (a checkout reached through a
-    symlink is named both ways in command lines).  `tags`: PID -> (project, service)
-    from the environments; `cwds`: PID -> working directory (None: unreadable)."""
+    """The folder whose processes procclean acts on.  `paths`: its real path and the path
+    it was given as (command lines name a checkout reached through a symlink both ways).
+    `tags`: PID -> (project, service); `cwds`: PID -> working directory (None: unread)."""
 
     def __init__(self, path, tags=None, cwds=None):
         self.path = os.path.realpath(path)
@@ -1572,8 +1520,7 @@ class Project(object):
         self.cwds = cwds if cwds is not None else {}
 
     def holds(self, proc):
-        """Whether a process is inside the project by its folder or a path it names
-        (and carries no other project's tag)."""
+        """Whether its tag, else its folder or a path it names, puts a process inside."""
         tag = self.tags.get(proc.pid)
         if tag is not None:
             return tag[0] == self.path
@@ -1583,17 +1530,15 @@ class Project(object):
 
 
 def pattern_candidates(table, service, viewers=VIEWERS):
-    """What the service's pattern finds (Service.matches) that a pattern may make a
-    target: not editors or viewers, not another procclean."""
+    """What the service's pattern finds that may be a target: no viewer, no procclean."""
     return [proc for proc in table.values() if service.matches(proc)
             and not is_viewer(proc, viewers) and not is_procclean(proc)]
 
 
 def scope_roots(table, service, project, matched, holders, everywhere=False):
-    """([(process, service, via)], [Outsider]): this project's roots for one service,
-    and the pattern matches left outside.  Roots: processes tagged for this project and
-    service; pattern matches (`matched`) inside the project (all with `everywhere`);
-    listeners on its port (`holders`) the project holds, whatever their command line."""
+    """([(process, service, via)], [Outsider]): one service's roots, and the pattern
+    matches left outside: processes tagged for it, pattern matches (`matched`) inside the
+    project (all with `everywhere`), listeners on its port (`holders`) the project holds."""
     roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
              if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
@@ -4317,11 +4262,9 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
         info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
-        root, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
-                                                     warn, project)
-        if root is not None:
-            roots.append((root, service, "pidfile"))
-        roots.extend(state_roots(ctx, service, table, protected, project))
+        found, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
+                                                      warn, project)
+        roots.extend(found + state_roots(ctx, service, table, protected, project))
         found, left = scope_roots(table, service, project, matched[service.name],
                                   holders[service.name], everywhere_for(ctx, service))
         roots.extend(found)
@@ -4379,10 +4322,10 @@ PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untruste
 
 
 def _pidfile_root(ctx, service, info, table, protected, warn, project):
-    """(the pidfile's process if trusted, else None after a warning; its verdict)."""
+    """([its root] if the pidfile is trusted, else [] after a warning; its verdict)."""
     verdict, proc = pidfile_verdict(ctx.system, service, info, table, protected, project)
     if verdict == "trusted":
-        return proc, verdict
+        return [(proc, service, "pidfile")], verdict
     if warn and verdict in PIDFILE_WARNINGS:
         tag = project.tags.get(proc.pid) if proc else None
         where = "%s=%s %s=%s" % (TAG_PROJECT, tag[0], TAG_SERVICE, tag[1]) if tag else \
@@ -4390,7 +4333,7 @@ def _pidfile_root(ctx, service, info, table, protected, warn, project):
         ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid, svc=service.name,
                      content=printable(repr(info.raw)[1:]), where=printable(where),
                      cmd=printable(proc.command) if proc else "")
-    return None, verdict
+    return [], verdict
 
 
 def project_may_own(system, project, proc, service):
@@ -4451,8 +4394,7 @@ def holder_kind(proc, targets, viewers):
 
 
 def port_facts(ctx, service, listeners, table, targets, hints=None):
-    """A PortHolder for each listener on the service's port: its holder_kind, what it
-    is and how the port is freed."""
+    """A PortHolder (kind, what, how to free) for each listener on the service's port."""
     facts = []
     for listener in port_holders(listeners, service.port, table):
         proc = table.get(listener.pid) if listener.pid is not None else None
@@ -4466,8 +4408,7 @@ def port_facts(ctx, service, listeners, table, targets, hints=None):
 
 
 def holder_words(ctx, service, proc, kind, hints):
-    """(what a holder of the service's port is, in words; the command that frees the
-    port, or None where procclean suggests none)."""
+    """(the holder of the service's port in words; the command freeing it, or None)."""
     out, port = ctx.out, service.port
     if kind == "leftover":
         return (out.text("holder_leftover", svc=service.name),
@@ -4507,8 +4448,7 @@ def health_url(service):
 
 
 def check_health(system, service, timeout):
-    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
-    latency_ms, error}; None without a health check."""
+    """GET the health URL: {url, state, status, latency_ms, error}; None without one."""
     url = health_url(service)
     if url is None:
         return None
@@ -4585,8 +4525,7 @@ class service_locks(object):
 # -- doctor: the seed's troubleshooting guide as one command ----------------------
 
 def procclean_path(folder="."):
-    """This file as the project at `folder` sees it: relative inside it (procclean.py,
-    tools/procclean.py), absolute outside it."""
+    """This file's path from `folder`: relative inside it, absolute outside it."""
     here = os.path.abspath(__file__)
     rel = os.path.relpath(here, os.path.abspath(folder))
     return here if rel.split(os.sep)[0] == os.pardir else rel
@@ -4631,12 +4570,9 @@ def procclean_make_targets(folder="."):
     """The Makefile's targets whose recipe runs procclean (`@$(PROCCLEAN) $@`, ...)."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
     text = _read_text(os.path.join(folder, name)) if name else None
-    found = set()
-    for rule in parse_makefile_text(text or "")[0]:
-        recipe = " ".join(rule.recipe)
-        if "procclean" in recipe.lower():
-            found.update(n for n in rule.names if "$@" in recipe or n in recipe)
-    return found
+    recipes = [(rule, " ".join(rule.recipe)) for rule in parse_makefile_text(text or "")[0]]
+    return set(n for rule, recipe in recipes if "procclean" in recipe.lower()
+               for n in rule.names if "$@" in recipe or n in recipe)
 
 
 def say_port_hint(ctx, service, pid, app=False):
