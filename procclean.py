@@ -5507,7 +5507,12 @@ def start_plan(ctx, service):
         ctx.out.warn("no_command", svc=service.name)
         return EXIT_FAILED, None
     cwd, argv, shown = launch_plan(service)
-    say_python(ctx, service, cwd)
+    if os.environ.get("VIRTUAL_ENV") and "{python}" in service.command:
+        # Another venv is active: which interpreter a Python service runs with, and why.
+        python, key, values = python_toolchain(cwd)
+        if key == "tc_env_outside" or values.get("ignored"):
+            ctx.out.warn("python_chosen", svc=service.name, python=" ".join(python),
+                         why=toolchain_why(ctx.out, key, values))
     if ctx.dry_run:
         ctx.out.say("would_start", svc=service.name, cmd=shown, cwd=cwd, log=service.logfile)
         return EXIT_OK, None
@@ -5515,16 +5520,6 @@ def start_plan(ctx, service):
         ctx.out.warn("start_error", svc=service.name, error="no folder %s" % cwd)
         return EXIT_FAILED, None
     return None, (cwd, argv, shown)
-
-
-def say_python(ctx, service, cwd):
-    """With another venv active: which interpreter a Python service runs with, and why."""
-    if not os.environ.get("VIRTUAL_ENV") or "{python}" not in service.command:
-        return
-    python, key, values = python_toolchain(cwd)
-    if key == "tc_env_outside" or values.get("ignored"):
-        ctx.out.warn("python_chosen", svc=service.name, python=" ".join(python),
-                     why=toolchain_why(ctx.out, key, values))
 
 
 def write_pid(ctx, path, pid):
@@ -5854,31 +5849,25 @@ class StartWatch(object):
         return "start_timeout", {"port": self.service.port, "timeout": timeout}
 
     def fail(self, key, values):
-        """Say why, show the log's last lines, and stop what this start left."""
-        ctx, service = self.ctx, self.service
+        """Say why, show the log's last lines, and stop what this start left (its tree and
+        session, or a supervisor and its service) and its pidfile, only while that names
+        the child (another start may have begun since)."""
+        ctx, service, child = self.ctx, self.service, self.child
         ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
         say_log_tail(ctx, service)
-        if undo_start(ctx, service, self.child) and self.waits:
+        with service_locks(ctx, [service]):
+            if ctx.system.read_pidfile(service.pidfile).pid != child.pid:
+                return
+            found = read_targets(ctx, [service], warn=False)
+            targets = found.running(service)
+            if targets:
+                stop_processes(ctx, targets, found.table,
+                               lambda table, protected, fresh: session_roots(
+                                   table, child.pid, service, protected))
+            drop_pidfile(ctx.system, service)
+        reap(child)
+        if self.waits:
             ctx.out.warn("start_undone", svc=service.name, pidfile=service.pidfile)
-
-
-def undo_start(ctx, service, child):
-    """Stop what a failed start started (its tree and session, or a supervisor and its
-    service) and remove its pidfile, only while that names `child` (another start may
-    have begun since).  Whether it did."""
-    system = ctx.system
-    with service_locks(ctx, [service]):
-        if system.read_pidfile(service.pidfile).pid != child.pid:
-            return False
-        found = read_targets(ctx, [service], warn=False)
-        targets = found.running(service)
-        if targets:
-            stop_processes(ctx, targets, found.table,
-                           lambda table, protected, fresh: session_roots(
-                               table, child.pid, service, protected))
-        drop_pidfile(system, service)
-    reap(child)
-    return True
 
 
 class _StopRequested(Exception):
