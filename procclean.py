@@ -1185,10 +1185,9 @@ def tag_in_environ(environ):
 def environ_mark(stat, fields=None, cmdline_size=0):
     """What tells one environment of a process from another, from its /proc/PID/stat: its
     PID, start tick, the addresses of its arguments and environment (fields 22, 48-51 of
-    proc(5)), its comm and its command line's length (a new program shows new ones).
-    None where the addresses say nothing: not random at its last exec (no PF_RANDOMIZE:
-    an exec of the same lengths keeps them), hidden (0), or absent (before Linux 3.5).
-    `fields`: those after comm, all split already."""
+    proc(5)), its comm and command line's length (a new program shows new ones).  None
+    where the addresses say nothing: not random at its last exec (no PF_RANDOMIZE: an exec
+    of the same lengths keeps them), hidden (0), absent (before Linux 3.5)."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
@@ -1200,10 +1199,9 @@ def environ_mark(stat, fields=None, cmdline_size=0):
 
 def parse_ps_environ(text, commands=None):
     """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` output (macOS:
-    NAME=value words after the command; FreeBSD's `ps -e`: before it).  `commands` ({pid:
-    command line}) is cut off each line first: neither its words nor the command (after
-    FreeBSD's last variable) are a value.  A project path with spaces runs up to the next
-    NAME= word; a service name is one word."""
+    NAME=value words after the command; FreeBSD: before it).  `commands` ({pid: command})
+    is cut off each line first: neither its words nor the command are a value.  A project
+    path with spaces runs up to the next NAME= word; a service name is one word."""
     tags, commands = {}, commands or {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     for line in decode_bytes(text).splitlines():
@@ -1307,9 +1305,8 @@ def inet_diag_request(family, seq=1):
 
 def parse_inet_diag(data, inet_ntop):
     """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
-    inet_diag_msg: family, state, timer, retrans (a byte each), the socket id (source port
-    big-endian, destination port, 16-byte source and destination, interface, cookie),
-    expires, rqueue, wqueue, uid, inode (4 bytes each)."""
+    inet_diag_msg: family, state, timer, retrans, then ports (big-endian), 16-byte source
+    and destination, interface, cookie, then expires, rqueue, wqueue, uid, inode."""
     sockets, offset = [], 0
     while offset + 16 <= len(data):
         length = int.from_bytes(data[offset:offset + 4], sys.byteorder)
@@ -4151,8 +4148,7 @@ def command_argv(command, cwd=".", port=None):
 # Looking at the project: context, targets, pidfiles, port holders, locks, hints
 # ---------------------------------------------------------------------------
 
-# The options a command runs with, and their values when not given (make_context
-# sets them from the command line and the config).
+# The options a command runs with, and their defaults (make_context sets them).
 CONTEXT_OPTIONS = (
     ("grace", DEFAULT_GRACE),       # seconds stop waits after SIGTERM before SIGKILL
     ("dry_run", False),
@@ -4182,9 +4178,6 @@ class Context(object):
     """What every command works with: system, config, options (CONTEXT_OPTIONS), output."""
 
     def __init__(self, system, config, out, **options):
-        unknown = set(options) - set(dict(CONTEXT_OPTIONS))
-        if unknown:
-            raise TypeError("unknown options: %s" % ", ".join(sorted(unknown)))
         self.system, self.config, self.out = system, config, out
         for name, default in CONTEXT_OPTIONS:
             setattr(self, name, options.get(name, default))
@@ -4198,9 +4191,8 @@ class Context(object):
 
 
 class Survey(object):
-    """A look at the machine for some services: the table, the targets (this project's
-    processes), the pidfiles (service name -> PidfileInfo) and their verdicts, the
-    pattern matches left outside the project, the listeners on the services' ports."""
+    """A look for some services: table, targets, pidfiles (name -> PidfileInfo) and their
+    verdicts, the pattern matches left outside the project, the listeners on their ports."""
 
     def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
         self.table, self.targets, self.pidfiles = table, targets, pidfiles
@@ -4235,11 +4227,10 @@ def read_targets(ctx, services, warn=True):
 
 
 def find_targets(ctx, services, table, protected, warn=False, fresh=None):
-    """This project's processes of `services` in `table` (SPEC "Scope"): the trusted
-    pidfile's, the child a supervisor's state names, the tagged ones, the pattern matches
-    inside the project, its listeners on the service's port; each with its descendants
-    and session.  With `fresh` (PIDs new since an earlier look), only those are matched
-    against the patterns: the others were judged already."""
+    """This project's processes of `services` (SPEC "Scope"): the trusted pidfile's, the
+    child a supervisor's state names, the tagged ones, pattern matches inside, listeners on
+    the port; each with its descendants and session.  With `fresh` (PIDs new since an
+    earlier look), only those are matched: the others were judged already."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table))
     listeners = port_listeners(ctx, services)
@@ -4282,11 +4273,10 @@ def port_listeners(ctx, services):
 
 
 def pidfile_verdict(system, service, info, table, protected, project):
-    """What a pidfile is worth: (verdict, process).  Verdicts: absent, invalid,
-    untrusted, protected (names procclean or an ancestor), dead (nothing runs under
-    that PID, or a zombie), foreign (another project's or service's process, by its
-    tag or its folder), reused (a process started after the pidfile was written),
-    unknown-start (no way to tell), trusted."""
+    """What a pidfile is worth: (verdict, process).  Verdicts: absent, invalid, untrusted,
+    protected (procclean or an ancestor), dead (no process, or a zombie), foreign (another
+    project's or service's, by tag or folder), reused (a process started after the pidfile
+    was written), unknown-start (no way to tell), trusted."""
     if not info.exists:
         return "absent", None
     if info.problem:
@@ -4306,14 +4296,10 @@ def pidfile_verdict(system, service, info, table, protected, project):
     same = system.is_recorded(proc, record)
     if same or (same is False and record.get("file") == info.stamp):
         return ("trusted" if same else "reused"), proc
-    if service.matches(proc):
-        return "trusted", proc
     # A PID named by the pidfile but not by the pattern counts only if that process
     # already ran when the pidfile was written: otherwise the PID was reused.
-    before = system.started_by(proc, info.mtime)
-    if before is None:
-        return "unknown-start", proc
-    return ("trusted" if before else "reused"), proc
+    before = service.matches(proc) or system.started_by(proc, info.mtime)
+    return ("unknown-start" if before is None else "trusted" if before else "reused"), proc
 
 
 PIDFILE_WARNINGS = {"invalid": "pidfile_invalid", "untrusted": "pidfile_untrusted",
@@ -4601,9 +4587,8 @@ NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+
 
 
 def port_follows(service):
-    """Whether a port setting moves the service: its command has `{port}` or reads
-    $PORT, or what it runs does (the package.json script `npm run X` names, a vite
-    script's config, the Python file it runs)."""
+    """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
+    or what it runs does (its package.json script, a vite script's config, a .py file)."""
     import json
     command = service.command
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
