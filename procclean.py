@@ -4528,9 +4528,7 @@ class Hints(object):
     has one that runs procclean (and make is installed), else `python3 PATH`."""
 
     def __init__(self, folder="."):
-        self.folder = folder
-        self.prog = prog_command(folder)
-        self._targets = None
+        self.folder, self.prog, self._targets = folder, prog_command(folder), None
 
     @property
     def targets(self):
