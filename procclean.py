@@ -3547,9 +3547,8 @@ class Reporter(object):
         self.colour_err = colour_ok and _isatty(self.stderr)
 
     def redirected(self, stdout, stderr):
-        """This reporter (language, marks, colours as its terminal allows) writing to
-        other streams: dev's own lines go through its relay, between whole lines of
-        the services'."""
+        """This reporter writing to other streams: dev's own lines go through its relay,
+        between whole lines of the services'."""
         other = Reporter.__new__(Reporter)
         other.__dict__.update(self.__dict__)
         other.stdout, other.stderr, other.broken = stdout, stderr, set()
@@ -10350,8 +10349,6 @@ class Options(object):
 
 
 class OptionSpec(object):
-    __slots__ = ("flags", "dest", "kind", "metavar", "help", "choices", "const")
-
     def __init__(self, flags, kind="flag", metavar=None, help="", choices=None, const=None):
         self.flags = flags
         self.dest = flags[-1].lstrip("-").replace("-", "_")
@@ -10594,11 +10591,9 @@ def project_root(environ):
 
 def makefile_runs_procclean(folder):
     """Whether the Makefile make reads in `folder` mentions procclean."""
-    for name in MAKEFILE_NAMES:
-        path = os.path.join(folder, name)
-        if os.path.isfile(path):
-            return "procclean" in (_read_text(path, MAKEFILE_LIMIT) or "").lower()
-    return False
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
+    return name is not None and "procclean" in (
+        _read_text(os.path.join(folder, name), MAKEFILE_LIMIT) or "").lower()
 
 
 def make_context(args, config, system, stdout, stderr, environ):
