@@ -3984,22 +3984,22 @@ def _check_after(services, problems):
     """Every name in an `after` list is a service, and none waits for itself."""
     for service in services.values():
         for name in list(service.after):
-            message = None
             if name == service.name:
                 message = "%s: after names the service itself" % name
-            elif name not in services:
+            elif name in services:
+                continue
+            else:
                 message = "%s: after names unknown service %r" % (service.name, name)
-            if message is not None:
-                if problems is None:
-                    raise ProcCleanError(message)
-                problems.append((service.name, "after", message))
-                service.after.remove(name)
+            if problems is None:
+                raise ProcCleanError(message)
+            problems.append((service.name, "after", message))
+            service.after.remove(name)
     try:
         start_order(list(services.values()))
-    except ProcCleanError as exc:
+    except ProcCleanError as exc:     # a circle: start_order names its first service
         if problems is None:
             raise
-        problems.append((getattr(exc, "service", ""), "after", str(exc)))
+        problems.append((exc.service, "after", str(exc)))
         for service in services.values():
             service.after = []
 
@@ -5074,8 +5074,7 @@ def service_status(ctx, service, found):
         "port": service.port, "listening": bool(listeners), "listeners": listeners,
         "health": probe_health(ctx, service) if procs and own_port else None,
         "supervisor": None, "health_url": health_url(service),
-        "pidfile": service.pidfile,
-        "pidfile_pid": found.pidfiles[service.name].pid,
+        "pidfile": service.pidfile, "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
         "outside": [outside_record(o) for o in found.outside_of(service)],
         # A worker that exited while its parent lives on (<defunct>: the reloader's case).
@@ -10599,9 +10598,8 @@ def makefile_runs_procclean(folder):
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
     # config.lang is PROCCLEAN_LANG when set (overlay_environ), else procclean.ini's.
-    lang = detect_language(args.lang or config.lang, environ)
-    out = Reporter(lang=lang, quiet=args.quiet, stdout=stdout, stderr=stderr, environ=environ,
-                   json=args.json)
+    out = Reporter(detect_language(args.lang or config.lang, environ), args.quiet, stdout,
+                   stderr, environ, json=args.json)
     grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
     timeout = _option(args.timeout, "--timeout", parse_seconds, None, START_TIMEOUT)
     max_restarts = _option(args.max_restarts, "--max-restarts", parse_count,
