@@ -3901,10 +3901,10 @@ def build_config(services, specs, general, folder, environ):
     root = general.get("root") or folder
     if not os.path.isdir(root):
         raise ProcCleanError("root: %s is not a folder" % root)
+    given = _logical_path(root, environ) if root == folder else os.path.abspath(root)
     return Config(
         services, default_names, grace=grace, lang=general.get("lang"),
-        max_restarts=max_restarts, project=os.path.realpath(root),
-        project_given=_logical_path(root, environ) if root == folder else os.path.abspath(root),
+        max_restarts=max_restarts, project=os.path.realpath(root), project_given=given,
         everywhere=scope == "machine", fixed_ports=specs.fixed_ports,
         viewers=VIEWERS.union(_split_names(general.get("editors"))),
         port_offset=parse_port_offset(general.get("port_offset")))
@@ -5215,6 +5215,7 @@ def watch_status(ctx, services):
     out = ctx.out
     system = ctx.system
     redraw = _isatty(out.stdout) and not ctx.json
+    interval = format_seconds(ctx.watch)
     previous = None
     if redraw:
         out.raw("\033[?25l")
@@ -5232,8 +5233,8 @@ def watch_status(ctx, services):
                         if record["running"] else None
             previous = (now, cpu_now)
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(system.wall_time()))
-            lines = [out.text("watch_header", interval=format_seconds(ctx.watch), time=stamp),
-                     ""] + [line for record in records for line in status_lines(ctx, record)]
+            lines = [out.text("watch_header", interval=interval, time=stamp), ""] + [
+                line for record in records for line in status_lines(ctx, record)]
             if ctx.json:
                 out.data(json.dumps({"time": stamp, "services": records}))
             elif redraw:
@@ -10434,7 +10435,7 @@ class Parser(object):
         if spec is not None and spec.kind != "flag":
             words.insert(0, word[2:].lstrip("="))
             return word[:2]
-        if all(getattr(self.by_flag.get("-" + c), "kind", None) == "flag" for c in word[1:]):
+        if all(getattr(self.by_flag.get("-" + c), "kind", "") == "flag" for c in word[1:]):
             words[0:0] = ["-" + c for c in word[2:]]
             return word[:2]
         return word
@@ -10590,8 +10591,8 @@ def project_root(environ):
 
 def makefile_runs_procclean(folder):
     """Whether the Makefile make reads in `folder` mentions procclean."""
-    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), None)
-    return name is not None and "procclean" in (
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))), "")
+    return bool(name) and "procclean" in (
         _read_text(os.path.join(folder, name), MAKEFILE_LIMIT) or "").lower()
 
 
