@@ -771,7 +771,8 @@ def _class_chars(body):
     """The characters a class body such as `Pp` or `a-z_` stands for."""
     if "\n" in body or any(op in body for op in ("--", "&&", "~~", "||")):
         raise _Unsupported()
-    items, j = [], 0        # its characters, None for a range's `-`
+    items = []      # its characters, None for a range's `-`
+    j = 0
     while j < len(body):
         escaped = body[j] == "\\"
         if escaped and (j + 1 >= len(body) or body[j + 1] not in _ESCAPABLE):
@@ -779,7 +780,8 @@ def _class_chars(body):
         dash = body[j] == "-" and 0 < j < len(body) - 1
         items.append(body[j + 1] if escaped else None if dash else body[j])
         j += 2 if escaped else 1
-    chars, k = set(), 0
+    chars = set()
+    k = 0
     while k < len(items):       # a character is a range of one
         ranged = k + 2 < len(items) and items[k + 1] is None
         low, high = items[k], items[k + 2 if ranged else k]
@@ -1032,7 +1034,8 @@ PS_O_FIELDS = ("user", "pid", "ppid", "stat", "etime", "time", "rss", "args")
 
 def parse_ps_o(text, fields=PS_O_FIELDS, now=None):
     """Parse `ps -o f1=,f2=,...,args=` output: one word a field, args the rest."""
-    n, processes = len(fields) - 1, []
+    n = len(fields) - 1
+    processes = []
     for line in decode_bytes(text).splitlines():
         parts = line.split(None, n)
         if len(parts) < n:
@@ -1123,7 +1126,8 @@ def _family(host):
 def parse_lsof_fields(text):
     """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output; None if the text is not
     in that form (BusyBox lsof ignores its arguments and prints every open file)."""
-    text, listeners = decode_bytes(text), []
+    text = decode_bytes(text)
+    listeners = []
     pid = command = kind = None
     for line in text.splitlines():
         if not line:
@@ -1160,7 +1164,8 @@ def parse_lsof_fields(text):
 
 def parse_lsof_cwd(text):
     """Working directories in `lsof -a -d cwd -Fn -p PID,...` output: {pid: path}."""
-    folders, pid = {}, None
+    folders = {}
+    pid = None
     for line in decode_bytes(text).splitlines():
         if line.startswith("p") and line[1:].isdigit():
             pid = int(line[1:])
@@ -1173,7 +1178,8 @@ def tag_in_environ(environ):
     """(project, service) from the bytes of /proc/PID/environ; None without a tag."""
     if _TAG_BYTES not in environ:
         return None             # most processes: one fast search, nothing copied
-    data, values = b"\0" + environ, []
+    data = b"\0" + environ
+    values = []
     for name in (TAG_PROJECT, TAG_SERVICE):
         marker = b"\0" + name.encode("ascii") + b"="
         at = data.find(marker)
@@ -1202,7 +1208,8 @@ def parse_ps_environ(text, commands=None):
     NAME=value words after the command; FreeBSD: before it).  `commands` ({pid: command})
     is cut off each line first: neither its words nor the command are a value.  A project
     path with spaces runs up to the next NAME= word; a service name is one word."""
-    tags, commands = {}, commands or {}
+    tags = {}
+    commands = commands or {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
     for line in decode_bytes(text).splitlines():
         parts = line.split(None, 1)
@@ -1288,7 +1295,10 @@ def parse_proc_net_tcp(text, family="ipv4"):
     return sockets
 
 
-NLMSG_ERROR, NLMSG_DONE, SOCK_DIAG_BY_FAMILY, TCP_LISTEN_STATE = 2, 3, 20, 10
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+SOCK_DIAG_BY_FAMILY = 20
+TCP_LISTEN_STATE = 10
 
 
 def inet_diag_request(family, seq=1):
@@ -1307,7 +1317,8 @@ def parse_inet_diag(data, inet_ntop):
     """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
     inet_diag_msg: family, state, timer, retrans, then ports (big-endian), 16-byte source
     and destination, interface, cookie, then expires, rqueue, wqueue, uid, inode."""
-    sockets, offset = [], 0
+    sockets = []
+    offset = 0
     while offset + 16 <= len(data):
         length = int.from_bytes(data[offset:offset + 4], sys.byteorder)
         kind = int.from_bytes(data[offset + 4:offset + 6], sys.byteorder)
@@ -1346,7 +1357,8 @@ def children_map(table):
 
 def descendants(kids, pid):
     """Every PID below `pid` in the tree, parents before children."""
-    found, seen = [], {pid}
+    found = []
+    seen = {pid}
     stack = list(reversed(kids.get(pid, ())))
     while stack:
         child = stack.pop()
@@ -1374,7 +1386,8 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
     process reached twice keeps its first service; protected PIDs are dropped, and so is
     a browser (with what it started) unless its own pidfile or state names it: `vite
     --open` starts one when none runs, the user's, with the service's tree and tag."""
-    kids, targets = children_map(table), {}
+    kids = children_map(table)
+    targets = {}
     # (session or group ID, service, the `via` of the root it was reached from)
     pending = [(ident, service, None) for ident, service in sessions]
 
@@ -1558,7 +1571,9 @@ def start_order(services):
     """The services in the order they start: each after those among them its `after`
     names, otherwise as given.  Services waiting for each other in a circle: an error."""
     chosen = dict((s.name, s) for s in services)
-    ordered, done, path = [], set(), []
+    ordered = []
+    done = set()
+    path = []
 
     def visit(service):
         if service.name in done:
@@ -4177,7 +4192,9 @@ class Context(object):
     """What every command works with: system, config, options (CONTEXT_OPTIONS), output."""
 
     def __init__(self, system, config, out, **options):
-        self.system, self.config, self.out = system, config, out
+        self.system = system
+        self.config = config
+        self.out = out
         for name, default in CONTEXT_OPTIONS:
             setattr(self, name, options.get(name, default))
         self.passthrough = list(self.passthrough)
@@ -4194,8 +4211,12 @@ class Survey(object):
     verdicts, the pattern matches left outside the project, the listeners on their ports."""
 
     def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
-        self.table, self.targets, self.pidfiles = table, targets, pidfiles
-        self.outside, self.listeners, self.verdicts = outside, listeners, verdicts
+        self.table = table
+        self.targets = targets
+        self.pidfiles = pidfiles
+        self.outside = outside
+        self.listeners = listeners
+        self.verdicts = verdicts
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -4527,7 +4548,9 @@ class Hints(object):
     has one that runs procclean (and make is installed), else `python3 PATH`."""
 
     def __init__(self, folder="."):
-        self.folder, self.prog, self._targets = folder, prog_command(folder), None
+        self.folder = folder
+        self.prog = prog_command(folder)
+        self._targets = None
 
     @property
     def targets(self):
@@ -5337,7 +5360,8 @@ def launch_env(ctx, service):
     """The environment of a launched service: the caller's, the project's tag, PORT and
     every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
     env = dict(os.environ)
-    env[TAG_PROJECT], env[TAG_SERVICE] = ctx.project, service.name
+    env[TAG_PROJECT] = ctx.project
+    env[TAG_SERVICE] = service.name
     env.update((port_variable(other.name), str(other.port))
                for other in ctx.config.services.values() if other.port is not None)
     if service.port is not None:
@@ -5705,7 +5729,9 @@ def _watch_start(ctx, started):
     failed is said, with its log's last lines, and stopped again.  False if any failed."""
     ok = True
     for launch, outcome in launch_outcomes(ctx, started):
-        service, pid, log = launch.service, launch.child.pid, launch.service.logfile
+        service = launch.service
+        pid = launch.child.pid
+        log = launch.service.logfile
         if outcome[0] != "ok":
             launch.fail(*outcome)
             ok = False
@@ -5728,7 +5754,9 @@ def launch_outcomes(ctx, launches):
     """Yields (launch, outcome) as each one's outcome is known, then (launch, its
     timeout) for those that wait and are neither ready nor failed within --timeout."""
     system = ctx.system
-    begun, pending, delay = system.clock(), list(launches), 0.02
+    begun = system.clock()
+    pending = list(launches)
+    delay = 0.02
     while pending:
         waiting = [l.service for l in pending if l.waits]
         table = system.process_table() if waiting else None
@@ -5760,7 +5788,9 @@ class StartWatch(object):
         self.position = position
         self.offset, self.identity = position
         self.waits = service.port is not None if ready else start_waits_for(ctx, service)
-        self.log_failed, self.sign_since, self.health = False, None, None
+        self.log_failed = False
+        self.sign_since = None
+        self.health = None
         self.begun = ctx.system.clock()
         self.known = None           # an outcome seen already (by a wait for it)
 
@@ -5884,7 +5914,8 @@ class Backoff(object):
     after a run of STABLE_RUN; at most `limit` restarts within a minute."""
 
     def __init__(self, limit):
-        self.limit, self.delay = limit, BACKOFF_FIRST
+        self.limit = limit
+        self.delay = BACKOFF_FIRST
         self.restarts = []          # when each restart was decided (clock)
 
     def next(self, now, started):
@@ -5912,7 +5943,8 @@ class Supervisor(object):
         self.state = {"supervisor": self.me, "service": service.name, "child": None,
                       "state": "starting", "restarts": 0, "last_exit": None}
         self.child = None           # known before a stop request can be acted on
-        self.pending_stop, self.interruptible = [], True
+        self.pending_stop = []
+        self.interruptible = True
         self.backoff = Backoff(ctx.max_restarts)
         self.started = None         # when the child last started (clock)
         self.pid = "-"              # the PID of the child that last ended
@@ -6316,7 +6348,8 @@ class Relay(object):
         self.prefixes = dict((name, tuple(p.encode(self.encoding, "backslashreplace")
                                           for p in pair)) for name, pair in prefixes.items())
         self.lock = threading.Lock()
-        self.streams, self.added = {}, []
+        self.streams = {}
+        self.added = []
         self.queued = []        # procclean's own output: (a stream, or self: stdout; data)
         self.closing = None
         self.done = False       # the thread has ended: write here and now
@@ -6989,7 +7022,8 @@ def cmd_logs(ctx, services):
     prefixes = dev_prefixes([s.name for s in services], ctx.out.colour) if merged else {}
     if ctx.follow:
         ctx.out.stream()        # --json: a line of JSON as each line comes
-    code, positions = EXIT_OK, {}
+    code = EXIT_OK
+    positions = {}
     for service in services:
         if not ctx.system.exists(service.logfile):
             ctx.out.say("no_log", svc=service.name, path=service.logfile)
