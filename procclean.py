@@ -1070,7 +1070,8 @@ def proc_stat_values(data, fields=None):
     of every process unpacks without building a ProcStat.  comm, which may hold spaces and
     parentheses, is all between the first '(' and the last ')'; proc(5) numbers the fields
     after it from 3 (state): ppid 4, pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime
-    15, num_threads 20, starttime 22, rss 24.  `fields`: those after comm, split already."""
+    15, num_threads 20, starttime 22 (clock ticks after boot), rss 24 (pages).  `fields`:
+    those after comm, split already."""
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     if fields is None:
