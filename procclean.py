@@ -7152,9 +7152,8 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
 # ---------------------------------------------------------------------------
 
 class Finding(object):
-    """Something that needs action, as message keys rendered in the chosen language when
-    printed: what (key, values), the fix (key, values), and the fix `doctor --fix` may
-    apply itself: ("remove", path) or ("stop", service, processes)."""
+    """Something that needs action, in message keys: what (key, values), the fix (key,
+    values), the fix `doctor --fix` applies: ("remove", path), ("stop", service, procs)."""
 
     def __init__(self, key, values, fix, action=None):
         self.key, self.values, self.fix, self.action = key, values, fix, action
@@ -7197,8 +7196,7 @@ def describe_tool(name):
 
 
 def check_command(service):
-    """The start folder and program exist; a Python command's interpreter imports
-    what the command needs."""
+    """The start folder and program exist, and Python imports what the command needs."""
     cwd = resolve_cwd(service.cwd)
     where = {"svc": service.name, "file": CONFIG_FILE}
     if not os.path.isdir(cwd):
@@ -7228,20 +7226,16 @@ _FIND_MODULES = ("import sys\nfrom importlib.util import find_spec\nmissing = []
 
 
 def modules_needed(args, cwd):
-    """Top-level modules a Python command needs: the -m module, and the modules its
-    entry file (a script, or the module of `uvicorn main:app`) imports at its top
-    level (column 0: an import inside try/if is optional)."""
-    needed, entry = [], None
+    """Top-level modules a Python command needs: the -m module, and those its entry file
+    (a script, the module of `uvicorn main:app`) imports at column 0 (not in try/if)."""
+    needed, entry = [], args[0] if args and args[0].endswith(".py") else None
     if args[:1] == ["-m"] and len(args) > 1:
         needed.append(args[1].split(".")[0])
         app = next((a for a in args[2:] if re.match(r"^[\w.]+:[\w.]+$", a)), None)
-        if app:
-            entry = app.split(":")[0].replace(".", os.sep) + ".py"
-    elif args and args[0].endswith(".py"):
-        entry = args[0]
-    text = _read_text(os.path.join(cwd, entry)) if entry else None
+        entry = app.split(":")[0].replace(".", os.sep) + ".py" if app else None
+    text = _text(cwd, entry) if entry else ""
     for match in re.finditer(r"^(?:from\s+(\w+)[\w.]*\s+import\b|import\s+([\w., ]+))",
-                             text or "", re.M):
+                             text, re.M):
         names = [match.group(1)] if match.group(1) else [
             n.strip().split(".")[0].split(" ")[0] for n in match.group(2).split(",")]
         needed.extend(n for n in names if n and n != "__future__")
@@ -7292,8 +7286,7 @@ def check_imports(service, cwd, argv):
 
 def install_command(python, how, values, missing, cwd):
     """The command that gives `python` the missing modules: the project's tool, its
-    requirements file, or a new .venv (which procclean then uses) when the
-    interpreter is procclean's own."""
+    requirements file, or a new .venv (procclean then uses it) for procclean's own."""
     import shlex
     if how == "tc_lock":
         verb = {"uv": "uv add", "poetry": "poetry add", "pipenv": "pipenv install"}
@@ -7331,9 +7324,8 @@ def check_pidfile(service, info, verdict, proc, hints):
 
 
 def check_matches(service, candidates, protected, own, verdict, hints):
-    """This project's processes of the service (pattern matches inside the project,
-    tagged ones: `candidates`) outside `own`, the trusted pidfile's tree: one finding
-    per tree (a match under another match is part of that one)."""
+    """The service's processes in this project (`candidates`) outside `own`, the trusted
+    pidfile's tree: a finding per tree (a match under a match is part of that one)."""
     matched = [p for p in candidates
                if p.pid not in protected and p.pid not in own and not p.zombie]
     matched_pids = set(p.pid for p in matched)
@@ -7357,8 +7349,8 @@ def check_matches(service, candidates, protected, own, verdict, hints):
 
 
 def check_port(ctx, service, found, dead, hints):
-    """Someone else on the service's port, named as status and start name it
-    (holder_kind), with the command that frees the port; never stopped by --fix."""
+    """Others on the service's port, named as status names them (holder_kind), with the
+    command that frees the port, or another port; never stopped by --fix."""
     findings = []
     for holder in port_facts(ctx, service, found.listeners, found.table,
                              found.running(service), hints):
@@ -7372,7 +7364,15 @@ def check_port(ctx, service, found, dead, hints):
             findings.append(Finding("d_port_app", dict(values, user=proc.user),
                                     ("fix_port_app", {})))
             continue
-        fix = _port_fix(service, holder, hints)
+        follows = port_follows(service)
+        said = {"pid": holder.pid, "svc": service.name, "cmd": holder.free,
+                "other": hints.port_setting(service), "port": service.port}
+        if holder.kind in ("stranger", "leftover"):
+            fix = ("d_stranger_fix" if follows else "d_stranger_fix_free", said)
+        elif holder.free:
+            fix = ("d_exempt_fix", said) if follows else _run_fix(holder.free)
+        else:
+            fix = ("d_move_fix" if follows else "d_by_hand", said)
         if dead and proc.ppid in (0, 1) and holder.kind == "leftover":
             findings.append(Finding("d_orphan_port", values, fix))
         elif holder.kind == "stranger":
@@ -7380,19 +7380,6 @@ def check_port(ctx, service, found, dead, hints):
         else:
             findings.append(Finding("d_port_holder", dict(values, what=holder.what), fix))
     return findings
-
-
-def _port_fix(service, holder, hints):
-    """The fix of a finding about a holder of the service's port: the command that
-    frees the port (checked first where it signals a process), or another port."""
-    values = {"pid": holder.pid, "svc": service.name, "cmd": holder.free,
-              "other": hints.port_setting(service), "port": service.port}
-    follows = port_follows(service)
-    if holder.kind in ("stranger", "leftover"):
-        return ("d_stranger_fix" if follows else "d_stranger_fix_free", values)
-    if holder.free:
-        return ("d_exempt_fix", values) if follows else _run_fix(holder.free)
-    return ("d_move_fix" if follows else "d_by_hand", values)
 
 
 def check_makefile(hints):
@@ -7405,10 +7392,6 @@ def check_makefile(hints):
     return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
                                    "path": procclean_path()},
                     _run_fix("%s init --makefile --replace" % hints.prog))]
-
-
-# What doctor did not check, and how to check it: said, never counted as a finding.
-DOCTOR_NOTES = ("d_imports_unchecked",)
 
 
 def diagnose(ctx, services, problems):
@@ -7438,26 +7421,14 @@ def diagnose(ctx, services, problems):
         findings += check_matches(service, candidates, protected, own, verdict, hints)
         if service.port is not None:
             findings += check_port(ctx, service, found, verdict in DEAD_VERDICTS, hints)
-    notes = [f for f in findings if f.key in DOCTOR_NOTES]
+    # What doctor did not check, and how to check it: said, never counted as a finding.
+    notes = [f for f in findings if f.key == "d_imports_unchecked"]
     return [f for f in findings if f not in notes], notes, table, protected, found.outside
-
-
-def apply_fixes(ctx, findings, table, protected):
-    """doctor --fix: remove the bad pidfiles, stop our own leftovers; the findings
-    without a safe fix (a stranger on a port) are left for a person."""
-    actions = [f.action for f in findings if f.action is not None]
-    remove_files(ctx, list(dict.fromkeys(a[1] for a in actions if a[0] == "remove")))
-    roots = [(proc, a[1], "pattern") for a in actions if a[0] == "stop" for proc in a[2]]
-    if roots:
-        # The one place doctor --fix signals: from the table its findings came from
-        # (its descendants, its start times).
-        targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
-        report_targets(ctx, targets)
 
 
 def cmd_doctor(ctx, services, problems, fix=False):
     """Check pidfiles, leftovers, orphans, ports, tools and configuration; with `fix`,
-    apply the safe fixes (remove bad pidfiles, stop our own leftovers) and check again."""
+    remove bad pidfiles, stop our own leftovers (not strangers) and check again."""
     import platform
     out = ctx.out
     findings, notes, table, protected, outside = diagnose(ctx, services, problems)
@@ -7472,12 +7443,18 @@ def cmd_doctor(ctx, services, problems, fix=False):
                 folder=printable(outsider.folder or out.text("folder_unknown")),
                 user=outsider.process.user, cmd=brief_command(outsider.process.command))
     if fix and findings:
-        apply_fixes(ctx, findings, table, protected)
+        actions = [f.action for f in findings if f.action is not None]
+        remove_files(ctx, list(dict.fromkeys(a[1] for a in actions if a[0] == "remove")))
+        roots = [(p, a[1], "pattern") for a in actions if a[0] == "stop" for p in a[2]]
+        if roots:
+            # The one place doctor --fix signals: from the table its findings came from
+            # (its descendants, its start times).
+            targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
+            report_targets(ctx, targets)
         if not ctx.dry_run:
-            for finding in findings:
-                if finding.action is not None:
-                    out.say("doctor_fixed", text=finding.text(out))
-                    out.add("fixed", finding.record(out))
+            for finding in [f for f in findings if f.action is not None]:
+                out.say("doctor_fixed", text=finding.text(out))
+                out.add("fixed", finding.record(out))
             findings = diagnose(ctx, services, problems)[0]
     for note in notes:
         out.say("doctor_note", text=note.text(out), fix=note.fix_text(out))
@@ -7492,8 +7469,6 @@ def cmd_doctor(ctx, services, problems, fix=False):
         return EXIT_FAILED
     out.say("doctor_ok")
     return EXIT_OK
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -7579,10 +7554,9 @@ def _has(folder, names):
 
 
 class FoundService(object):
-    """A service `init` found, as procclean.ini will say it: `fields` {field: text} init
-    decided (the others keep default_fields), `sources` {field: where its value came from,
-    as a user finds it again: "Procfile line 2", "Makefile:14 (start-worker)"}, `what` one
-    line saying what was found (credited with a field that has no source)."""
+    """A service `init` found: `fields` {field: text} init decided (the others keep
+    default_fields), `sources` {field: where a user finds its value: "Procfile line 2"},
+    `what` one line saying what was found (the source of a field that has none)."""
 
     def __init__(self, name, fields, what, sources=None):
         self.name, self.fields, self.what = name, dict(fields), what
@@ -7593,24 +7567,12 @@ class FoundService(object):
         value = self.fields.get(field)
         return default_fields(self.name).get(field, "") if value is None else value
 
-    def changed(self):
-        """The fields whose value differs from the default, in ALL_FIELDS order."""
-        defaults = dict(FIELD_DEFAULTS, **default_fields(self.name))
-        return [f for f in ALL_FIELDS if f in self.fields and
-                str(self.fields[f]).strip() != str(defaults.get(f, "")).strip()]
 
-    def source(self, field):
-        return self.sources.get(field) or self.what
-
-
-def detect_project(folder=".", missing=None):
-    """What `init` finds: a list of FoundService.  A Procfile.dev (else Procfile) gives
-    a service per entry; the layout adds the backend, frontend and worker it lacks.
-    `missing`, a list, gets (hint, looked, section) for each service the repo seems to
-    have and init did not find: what suggests it and what init looked for (message key,
-    values), and a procclean.ini section to paste (a FoundService)."""
-    missing = [] if missing is None else missing
-    found = _procfile_services(folder)
+def detect_project(missing):
+    """What `init` finds here, FoundService each: Procfile.dev's (else Procfile's) entries,
+    then the backend, frontend and worker they lack.  `missing` gets a service the repo
+    seems to have and init did not find: (hint, looked) message keys, a section to paste."""
+    found = _procfile_services()
     commands = " ".join(s.fields.get("command", "") for s in found)
     kinds = (("backend", SERVER_RE),
              ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng "),
@@ -7618,8 +7580,8 @@ def detect_project(folder=".", missing=None):
     for name, covered in kinds:
         if found and re.search(covered, commands):
             continue            # the Procfile runs one already
-        service = _detect_frontend(folder, missing) if name == "frontend" else \
-            _detect_python(folder, missing, name)
+        service = _detect_frontend(missing) if name == "frontend" else \
+            _detect_python(missing, name)
         if service is not None and not any(s.name == service.name for s in found):
             found.append(service)
     return found
@@ -7647,14 +7609,13 @@ def _package_dirs(root, top):
     return subs[:64]
 
 
-def _app_files(folder, base, modules):
+def _app_files(base, modules):
     """The files of the Python project at `base` that may define an app, best first:
-    base/main.py ..., then base/PKG/main.py ..., base/src/PKG/main.py ..."""
-    root = os.path.join(folder, base)
-    subs = [""] + _package_dirs(root, base == ".")
+    main.py ..., then PKG/main.py ..., src/PKG/main.py ..."""
+    subs = [""] + _package_dirs(base, base == ".")
     files = [os.path.join(sub, module + ".py") for sub in subs for module in modules
              if sub or module != "__init__"]
-    return [path for path in files if os.path.isfile(os.path.join(root, path))]
+    return [path for path in files if os.path.isfile(os.path.join(base, path))]
 
 
 def _module_of(path):
@@ -7665,31 +7626,28 @@ def _module_of(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts), app_dir
 
 
-def _with_others(folder, named, marker):
-    """The folders of `named` (the usual names, the root last), with the other
-    folders at the top and in apps/ that hold one of `marker` before the root
-    (`fastapi_backend/`, `nextjs-frontend/`)."""
+def _with_others(named, marker):
+    """The folders of `named` (the usual names, the root last), with the others at the
+    top and in apps/ that hold one of `marker` before the root (`fastapi_backend/`)."""
     others = [os.path.join(parent, entry) for parent in ("", "apps")
-              for entry in _listdir(os.path.join(folder, parent))[:100]
+              for entry in _listdir(parent or ".")[:100]
               if not entry.startswith(".") and entry not in SKIP_DIRS
               and os.path.join(parent, entry) not in named
-              and _has(os.path.join(folder, parent, entry), marker)]
+              and _has(os.path.join(parent, entry), marker)]
     return list(named[:-1]) + others + [named[-1]]
 
 
-def _python_bases(folder):
+def _python_bases():
     """The folders of BACKEND_DIRS and the repo's other Python projects that hold one:
     app/ is the root project's package unless it is a project of its own."""
-    return [base for base in _with_others(folder, BACKEND_DIRS, PY_MARKERS)
-            if base == "." or os.path.isdir(os.path.join(folder, base)) and (
-                _has(os.path.join(folder, base), PY_MARKERS)
-                or base != "app" and _app_files(folder, base, APP_MODULES))]
+    return [base for base in _with_others(BACKEND_DIRS, PY_MARKERS)
+            if base == "." or os.path.isdir(base) and (
+                _has(base, PY_MARKERS) or base != "app" and _app_files(base, APP_MODULES))]
 
 
 def pattern_for(command):
     """A pattern that finds what `command` starts in a `ps -ef` line: its program (after
-    runners: `uv run`, `{python} -m`, `npx`) and up to three words after it (a module:app,
-    a subcommand), without the ports, hosts and flags ps may show otherwise."""
+    `uv run`, `{python} -m`, `npx`...) and up to three words after it, not the flags."""
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
@@ -7735,9 +7693,8 @@ def _literal(text):
 
 
 def with_port(command, default=None):
-    """(command with its port as `{port}`, the port, where it was said): a literal
-    --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
-    that takes --port and names none gets ` --port {port}`; `default` is its port."""
+    """(command, port, where it was said): --port N, -p N, --bind H:N, runserver [H:]N or
+    $PORT become {port}; a server that takes --port gets one; `default`: its port."""
     port_res = (r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)(\d{2,5})\b",
                 r"(PORT=)(\d{2,5})\b")
     for port_re in port_res:
@@ -7803,32 +7760,30 @@ def _doc_commands(text, where, cwd):
     return found
 
 
-def _documented(folder, bases):
-    """Every server and worker command the repo documents for its Python projects:
-    README-like files at the root and in each base, pyproject task tables (poe,
-    taskipy, pdm, rye, hatch), the root package.json's scripts."""
+def _documented(bases):
+    """The server and worker commands of READMEs (the root's, each base's), pyproject
+    task tables (poe, taskipy, pdm, rye, hatch) and the root package.json's scripts."""
     found = []
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
             path = os.path.normpath(os.path.join(base, name))
-            found += _doc_commands(_text(folder, path), path + " line %d", base)
+            found += _doc_commands(_text(path), path + " line %d", base)
         path = os.path.normpath(os.path.join(base, "pyproject.toml"))
-        for table, key, value in _toml_strings(_text(folder, path)):
+        for table, key, value in _toml_strings(_text(path)):
             where = "%s [%s] %s" % (path, table, key)
             if re.match(r"^tool\.(poe\.tasks|taskipy\.tasks|pdm\.scripts|rye\.scripts|"
                         r"hatch\.envs\.\w+\.scripts)", table):
                 found += _doc_commands(value, where, base)
             elif table in ("project.scripts", "tool.poetry.scripts") and key in SERVE_SCRIPTS:
-                found += _entry_point(folder, base, key, value, where)
-    scripts = _package_scripts(_read_text(os.path.join(folder, "package.json"))) or {}
+                found += _entry_point(base, key, value, where)
+    scripts = _package_scripts(_read_text("package.json")) or {}
     for key, value in sorted(scripts.items()):
         found += _doc_commands(value, "package.json scripts.%s" % key, ".")
     return found
 
 
 def _package_scripts(text):
-    """A package.json's scripts that are command lines, {name: command}; None when the
-    text is no JSON object."""
+    """A package.json's command-line scripts {name: command}; None for no JSON object."""
     import json
     try:
         data = json.loads(text or "")
@@ -7840,13 +7795,13 @@ def _package_scripts(text):
     return dict((k, v) for k, v in scripts.items() if isinstance(v, str))
 
 
-def _entry_point(folder, base, name, target, where):
+def _entry_point(base, name, target, where):
     """A pyproject script (`start = "app.main:start"`) that runs a server (its module
     calls uvicorn.run or app.run), run by the project's tool: [candidate] or []."""
     module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
-    text = _text(folder, base, module) or _text(folder, base, "src", module)
+    text = _text(base, module) or _text(base, "src", module)
     runner = next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
-                   if any(os.path.isfile(os.path.join(folder, d, lock)) for d in (base, "."))),
+                   if any(os.path.isfile(os.path.join(d, lock)) for d in (base, "."))),
                   None)
     if not re.search(r"\.run\(", text) or runner in (None, "pipenv"):
         return []
@@ -7859,8 +7814,7 @@ def _entry_point(folder, base, name, target, where):
 
 def _toml_strings(text):
     """[(table, key, string)] of a TOML file's one-line string values, `key = "..."`
-    and `key = { cmd = "..." }` (poe's form): enough for the task tables init reads,
-    on every Python (tomllib is 3.11+)."""
+    and poe's `key = { cmd = "..." }`, on every Python (tomllib is 3.11+)."""
     table, found = "", []
     for line in text.splitlines():
         head = re.match(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$", line)
@@ -7875,23 +7829,22 @@ def _toml_strings(text):
     return found
 
 
-def _resolves(folder, cwd, command):
+def _resolves(cwd, command):
     """Whether the module or script a command names is there, run in cwd."""
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
                       command)
-    root = os.path.join(folder, cwd)
     if not match:
         # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
         # pyproject's [tool.fastapi] entrypoint
         return not re.search(r"\bfastapi\s+(dev|run)\b", command) or any(
-            os.path.isfile(os.path.join(root, d, n)) for d in ("", "app")
-            for n in ("main.py", "app.py", "api.py")) or "[tool.fastapi]" in _text(
-                root, "pyproject.toml")
+            os.path.isfile(os.path.join(cwd, d, n)) for d in ("", "app")
+            for n in ("main.py", "app.py", "api.py")) or \
+            "[tool.fastapi]" in _text(cwd, "pyproject.toml")
     name = next(g for g in match.groups() if g)
     path = name if name.endswith(".py") else name.replace(".", os.sep)
-    found = [os.path.join(root, sub, p) for sub in ("", "src")
+    found = [os.path.join(cwd, sub, p) for sub in ("", "src")
              for p in (path, path + ".py", os.path.join(path, "__init__.py"))
-             if os.path.exists(os.path.join(root, sub, p))]
+             if os.path.exists(os.path.join(cwd, sub, p))]
     if found and match.group(1):
         # `uvicorn main:app` of a main.py that defines no app (a README behind its code)
         attr = command[match.end(1) + 1:match.end()]
@@ -7902,23 +7855,21 @@ def _resolves(folder, cwd, command):
     return bool(found)
 
 
-def _from_documented(folder, candidates, bases, name, kind):
-    """The FoundService of the best documented command of `kind`, run where its module
-    is; or None.  A dev one first (--reload, dev, --debug, runserver); then one through
-    the project's tool (`uv run ...`), as a shell script writes it beside its container
-    branch (`fastapi dev ...`)."""
+def _from_documented(candidates, bases, name, kind):
+    """The best documented command of `kind` (a dev one, then one through the project's
+    tool, as a script has it beside its container branch), run where its module is."""
     ranked = sorted((c for c in candidates if c["kind"] == kind), key=lambda c: (
         not re.search(r"--reload|\bdev\b|--debug|runserver", c["command"]),
         not re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"])))
     for candidate in ranked:
         text, where = candidate["command"], candidate["where"]
         command = _python_command(text)
-        cwd = candidate["cwd"] if _resolves(folder, candidate["cwd"], command) else next(
-            (b for b in bases if _resolves(folder, b, command)), None)
+        cwd = candidate["cwd"] if _resolves(candidate["cwd"], command) else next(
+            (b for b in bases if _resolves(b, command)), None)
         # `flask run` of an app it is not told: the code says which
         if cwd is None or re.search(r"\bflask\b", command) and not re.search(
                 r"--app|FLASK_APP=", command) and "FLASK_APP" not in (
-                    _text(folder, cwd, ".flaskenv") + _text(folder, cwd, ".env")):
+                    _text(cwd, ".flaskenv") + _text(cwd, ".env")):
             continue
         command, port, how = with_port(command, _default_port(command) or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,
@@ -7935,66 +7886,61 @@ def _from_documented(folder, candidates, bases, name, kind):
     return None
 
 
-def _detect_python(folder, missing, name):
-    """The backend (a server) or the worker (celery, rq, dramatiq, arq): the command the
-    repo documents, else what the code defines in the usual modules, then, in a project
-    that depends on the framework (celery), in any of its modules."""
-    bases = _python_bases(folder)
+def _detect_python(missing, name):
+    """The backend or worker the repo documents, else defines in the usual modules, then
+    (in a project that depends on the framework, or celery) in any of its modules."""
+    bases = _python_bases()
     backend = name == "backend"
-    found = _from_documented(folder, _documented(folder, bases), bases, name,
+    found = _from_documented(_documented(bases), bases, name,
                              "server" if backend else "worker")
     modules = APP_MODULES if backend else WORKER_MODULES + APP_MODULES
-    searches = [(b, _app_files(folder, b, modules)) for b in bases]
-    searches += [(b, None) for b in bases if (_framework(folder, b) != "Python" if backend
-                                              else _depends(folder, b, "celery"))]
+    searches = [(b, _app_files(b, modules)) for b in bases]
+    searches += [(b, None) for b in bases if (_framework(b) != "Python" if backend
+                                              else _depends(b, "celery"))]
     from_code = _backend_from_code if backend else _celery_from_code
     for base, files in searches:
         if found is not None:
             return found
-        found = from_code(folder, base, _python_files(folder, base) if files is None else files)
+        found = from_code(base, _python_files(base) if files is None else files)
     if found is None:
-        (_missing_backend if backend else _missing_worker)(folder, bases, missing)
+        (_missing_backend if backend else _missing_worker)(bases, missing)
     return found
 
 
-def _python_files(folder, base, depth=4, limit=400):
+def _python_files(base, depth=4, limit=400):
     """The importable .py files of the project at `base`, shallowest first (tests,
     migrations, environments and other projects of the repo left out)."""
-    root = os.path.join(folder, base)
-    tops = set(p.split(os.sep)[0] for p in _package_dirs(root, base == "."))
+    tops = set(p.split(os.sep)[0] for p in _package_dirs(base, base == "."))
     found, level = [], [""]
     for _ in range(depth):
         subs = []
         for sub in level:
-            for entry in _listdir(os.path.join(root, sub)):
+            for entry in _listdir(os.path.join(base, sub)):
                 path = os.path.join(sub, entry)
                 if entry.endswith(".py") and re.match(r"^[A-Za-z_]\w*\.py$", entry):
                     found.append(path)
                 elif re.match(r"^[A-Za-z_]\w*$", entry) and entry not in SKIP_DIRS and \
-                        os.path.isdir(os.path.join(root, path)) and (sub or entry in tops):
+                        os.path.isdir(os.path.join(base, path)) and (sub or entry in tops):
                     subs.append(path)
         level = subs
     return found[:limit]
 
 
-def _own_package(folder, base, text):
-    """The name of the package at `base` when `text`, a script at its top, imports it by
-    name (`from backend.config import settings` in backend/main.py): that script runs as
-    `python -m backend.main` from the folder above, as its README says, since `python
-    main.py` in backend/ fails (No module named 'backend').  None for any other."""
+def _own_package(base, text):
+    """The package at `base` that `text`, a script at its top, imports by name: it runs
+    as `python -m backend.main` from above (`python main.py`: No module named ...)."""
     name = os.path.basename(os.path.normpath(base))
-    if base in (".", "") or not os.path.isfile(os.path.join(folder, base, "__init__.py")) \
+    if base in (".", "") or not os.path.isfile(os.path.join(base, "__init__.py")) \
             or not re.search(r"^\s*(?:from|import)\s+%s\." % re.escape(name), text, re.M):
         return None
     return name
 
 
-def _backend_from_code(folder, base, files):
-    """The backend the code of the Python project at `base` defines, looked for in `files`:
-    Django's manage.py, an app object (FastAPI, Starlette, Quart, Litestar, Flask), or a
-    main.py run as a script (the seed's layout); None when there is none."""
+def _backend_from_code(base, files):
+    """The backend the project at `base` defines in `files`: Django's manage.py, an app
+    object (FastAPI, Starlette, Quart, Litestar, Flask), or a main.py run as a script."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
-    if "django" in _text(folder, manage).lower():
+    if "django" in _text(manage).lower():
         return FoundService("backend", {
             "pattern": r"manage\.py.*runserver", "port": "8000",
             "command": "{python} manage.py runserver {port}", "cwd": base, "health": "auto"},
@@ -8002,7 +7948,7 @@ def _backend_from_code(folder, base, files):
             {"pattern": PS_MADE, "command": manage, "cwd": manage,
              "port": "Django's default port"})
     for path in files:
-        text = _text(folder, base, path)
+        text = _text(base, path)
         asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
         # A script at the project's top (the seed's main.py); a package's module is
         # imported, so that its `from app.x import` resolves.  A main.py with no app
@@ -8012,9 +7958,9 @@ def _backend_from_code(folder, base, files):
             or path == "main.py" and text.strip() and not asgi and not flask)
         if not (script or asgi or flask):
             continue
-        framework = asgi.group(2) if asgi else "Flask" if flask else _framework(folder, base)
+        framework = asgi.group(2) if asgi else "Flask" if flask else _framework(base)
         module, app_dir = _module_of(path)
-        package = _own_package(folder, base, text) if script else None
+        package = _own_package(base, text) if script else None
         cwd = (os.path.dirname(os.path.normpath(base)) or ".") if package else base
         if script:
             how = "python -m %s.%s" % (package, path[:-3]) if package else "python " + path
@@ -8029,56 +7975,56 @@ def _backend_from_code(folder, base, files):
             command = "%s{python} -m %s --port {port}" % ("PYTHONPATH=src " if app_dir else "",
                                                           how)
         where = os.path.normpath(os.path.join(base, path))
-        port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
-        port_said = where + " (port=%s)" % port.group(1) if port else \
-            "%s's default port" % ("Flask" if framework == "Flask" else "uvicorn")
+        said = re.search(r"\bport\s*=\s*(\d{2,5})", text)
+        port, port_said = (said.group(1), "%s (port=%s)" % (where, said.group(1))) if said \
+            else ("5000", "Flask's default port") if framework == "Flask" else \
+            ("8000", "uvicorn's default port")
         # the seed's own pattern, for the seed's `python main.py`
         pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
             pattern_for(command)
-        return FoundService("backend", {
-            "pattern": pattern, "port": port.group(1) if port else
-            "5000" if framework == "Flask" else "8000",
-            "command": command, "cwd": cwd, "health": "auto"},
-            "%s/%s (%s app, run as %s)" % (base, path, framework, how), {
-                "pattern": PS_MADE, "port": port_said,
-                "command": "%s (%s app)" % (where, framework), "cwd": where})
+        fields = {"pattern": pattern, "port": port, "command": command, "cwd": cwd,
+                  "health": "auto"}
+        return FoundService("backend", fields, "%s/%s (%s app, run as %s)" % (
+            base, path, framework, how), {"pattern": PS_MADE, "port": port_said,
+                                          "command": "%s (%s app)" % (where, framework),
+                                          "cwd": where})
     return None
 
 
-def _deps(folder, *bases):
+def _deps(*bases):
     """The dependency files of the Python projects at `bases`, lower-cased, as one text."""
-    return " ".join(_text(folder, d, n) for d in bases for n in DEPS_FILES).lower()
+    return " ".join(_text(d, n) for d in bases for n in DEPS_FILES).lower()
 
 
-def _framework(folder, base):
+def _framework(base):
     """The web framework a Python project (or the root) depends on, by name, or "Python"."""
-    deps = _deps(folder, base, ".")
+    deps = _deps(base, ".")
     return next((f for f in WEB_FRAMEWORKS if re.search(r"\b%s\b" % f.lower(), deps)),
                 "Python")
 
 
-def _depends(folder, base, name):
+def _depends(base, name):
     """Whether the Python project at `base` names `name` among its requirements."""
-    return re.search(r"(^|[\s\"'])%s\b" % re.escape(name), _deps(folder, base)) is not None
+    return re.search(r"(^|[\s\"'])%s\b" % re.escape(name), _deps(base)) is not None
 
 
-def _deps_file(folder, base):
+def _deps_file(base):
     return next((os.path.normpath(os.path.join(base, n)) for n in DEPS_FILES
-                 if os.path.exists(os.path.join(folder, base, n))), base)
+                 if os.path.exists(os.path.join(base, n))), base)
 
 
-def _missing_backend(folder, bases, missing):
+def _missing_backend(bases, missing):
     """A Python project that depends on a web framework, and no app found."""
     for base in bases:
-        framework = _framework(folder, base)
-        if framework == "Python" or base == "." and not _has(folder, PY_MARKERS):
+        framework = _framework(base)
+        if framework == "Python" or base == "." and not _has(".", PY_MARKERS):
             continue
         command = {"Django": "{python} manage.py runserver {port}",
                    "Flask": "{python} -m flask --app MODULE run --port {port}"}.get(
             framework, "{python} -m uvicorn MODULE:app --port {port}")
         files = ", ".join(os.path.normpath(os.path.join(base, p, m + ".py"))
                           for p in ("", "PKG", "src/PKG") for m in ("main", "app"))
-        missing.append((("miss_depends", {"file": _deps_file(folder, base), "what": framework}),
+        missing.append((("miss_depends", {"file": _deps_file(base), "what": framework}),
                         ("looked_backend", {"files": files}), FoundService("backend", {
                             "command": command, "cwd": base,
                             "port": "5000" if framework == "Flask" else "8000",
@@ -8088,23 +8034,23 @@ def _missing_backend(folder, bases, missing):
         return
 
 
-def _missing_worker(folder, bases, missing):
+def _missing_worker(bases, missing):
     """A Python project that depends on celery or rq, and no worker found."""
     for base in bases:
         for tool, command in (("celery", "{python} -m celery -A MODULE worker --loglevel=INFO"),
                               ("rq", "rq worker")):
-            if _depends(folder, base, tool):
-                missing.append((("miss_depends", {"file": _deps_file(folder, base), "what": tool}),
+            if _depends(base, tool):
+                missing.append((("miss_depends", {"file": _deps_file(base), "what": tool}),
                                 ("looked_worker", {"base": base}), FoundService("worker", {
                                     "command": command, "cwd": base, "pattern":
                                     pattern_for(command).replace("MODULE", ".*")}, "")))
                 return
 
 
-def _celery_from_code(folder, base, files):
+def _celery_from_code(base, files):
     """The worker of the first `X = Celery(...)` among `files` of the project at `base`."""
     for path in files:
-        match = re.search(CELERY_RE, _text(folder, base, path))
+        match = re.search(CELERY_RE, _text(base, path))
         if not match:
             continue
         module = _module_of(path)[0]
@@ -8120,26 +8066,26 @@ def _celery_from_code(folder, base, files):
     return None
 
 
-def _detect_frontend(folder, missing):
+def _detect_frontend(missing):
     """The first of FRONTEND_DIRS (or a folder holding a frontend framework) whose
     package.json has a dev server script, run by the package manager of its lock file."""
     seems = None
-    for sub in _with_others(folder, FRONTEND_DIRS, ("package.json",)):
+    for sub in _with_others(FRONTEND_DIRS, ("package.json",)):
         path = os.path.normpath(os.path.join(sub, "package.json"))
-        text = _read_text(os.path.join(folder, path))
+        text = _read_text(path)
         scripts = _package_scripts(text)
         framework = scripts is not None and any(dep in text for dep in FRONTEND_DEPS)
         if scripts is None or sub not in FRONTEND_DIRS and not framework:
             continue        # a folder of another name: a frontend only by its framework
         name = _dev_script(scripts)
         if name is not None:
-            return _frontend_service(folder, sub, path, name, scripts[name])
+            return _frontend_service(sub, path, name, scripts[name])
         if seems is None and framework:
             # no dev script here (or one that is not a command line): said, if no other
             seems = (sub, path, sorted(scripts))
     if seems is not None:
         sub, path, names = seems
-        tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
+        tool, run_script, _ = node_toolchain(sub)
         looked = ", ".join(os.path.normpath(os.path.join(d, "package.json"))
                            for d in FRONTEND_DIRS)
         missing.append((
@@ -8152,9 +8098,8 @@ def _detect_frontend(folder, missing):
 
 
 def _dev_script(scripts):
-    """The name of the script that runs the dev server: `dev`, a `start` that runs one
-    (not `next start`), `serve`, else one whose command is a dev server (`next-dev:
-    next dev`); never one that runs the repo's other scripts (`concurrently ...`)."""
+    """The dev server's script: `dev`, a `start` that runs one (not `next start`), `serve`,
+    any that runs one (`next-dev`); never one that runs others (`concurrently ...`)."""
     names = ["dev", "start", "serve"] + sorted(n for n in scripts if n not in
                                                ("dev", "start", "serve"))
     for name in names:
@@ -8167,7 +8112,7 @@ def _dev_script(scripts):
     return None
 
 
-def _frontend_port(folder, sub, script):
+def _frontend_port(sub, script):
     """(port, where it is said) of a dev server script run in `sub`."""
     match = re.search(r"(?:--port[= ]|-p[= ]?|\bPORT=)(\d{2,5})\b", script)
     if match:
@@ -8175,11 +8120,11 @@ def _frontend_port(folder, sub, script):
     if re.search(r"\bvite\b|svelte-kit|remix vite", script) or not script.strip():
         for ext in ("js", "ts", "mjs", "mts"):
             match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})",
-                              _text(folder, sub, "vite.config." + ext))
+                              _text(sub, "vite.config." + ext))
             if match:
                 return match.group(1), "vite.config.%s (server.port)" % ext
     if re.search(r"react-scripts|craco", script):     # craco runs CRA's start
-        match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(folder, sub, ".env"))
+        match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
         if match:
             return match.group(1), ".env (PORT)"
     for tool, port in NODE_DEV_DEFAULTS:
@@ -8202,19 +8147,17 @@ PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
 
 
 def _port_flag(script):
-    """The port flag (with `{port}`) to pass to a package.json dev script, or None: none
-    where the script already says its port (`vite --port 5174`, `PORT=3001 next dev`,
-    `$PORT`: a fixed port stays fixed, and status says it does not move) or where its
-    last command is not a tool that takes one (`vite && echo`, CRA)."""
+    """The port flag to pass to a dev script; None where it says its port (a fixed port
+    stays fixed: `PORT=3001 next dev`) or its last command takes none (`vite && echo`)."""
     if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
         return None
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
     return next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
 
 
-def _frontend_service(folder, sub, path, name, script):
-    tool, run_script, _ = node_toolchain(os.path.join(folder, sub), folder)
-    port, port_where = _frontend_port(folder, sub, script)
+def _frontend_service(sub, path, name, script):
+    tool, run_script, _ = node_toolchain(sub)
+    port, port_where = _frontend_port(sub, script)
     port_where = os.path.normpath(os.path.join(sub, port_where)) \
         if port_where.startswith(("package", "vite", ".env")) else port_where
     runner = ("npm start" if name == "start" else "npm run " + name) if tool == "npm" \
@@ -8241,11 +8184,10 @@ def _frontend_service(folder, sub, path, name, script):
             "cwd": path})
 
 
-def _procfile_services(folder):
-    """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
-    `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
-    ...) unless the command names one; a Python tool runs through {python}."""
-    texts = ((n, _read_text(os.path.join(folder, n))) for n in ("Procfile.dev", "Procfile"))
+def _procfile_services():
+    """A service per `name: command` of Procfile.dev, else Procfile: $PORT becomes {port},
+    the port foreman gives it (5000, 5100, ...); a Python tool runs through {python}."""
+    texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
     name, text = next((t for t in texts if t[1] is not None), (None, ""))
     found, index = [], 0
     for number, line in enumerate(text.splitlines(), 1):
@@ -8274,49 +8216,37 @@ def _procfile_services(folder):
     return found
 
 
-def say_toolchains(ctx, found, folder="."):
+def say_toolchains(ctx, found):
     """What runs each service found, and why (init says what it chose)."""
     out = ctx.out
     for service in found:
-        cwd = os.path.join(folder, resolve_cwd(service.value("cwd"), folder))
+        cwd = resolve_cwd(service.value("cwd"))
         command = service.value("command")
         if "{python}" in command:
-            python, key, values = python_toolchain(cwd, folder)
+            python, key, values = python_toolchain(cwd)
             out.say("init_python", svc=service.name, python=" ".join(python),
                     why=toolchain_why(out, key, values))
         elif re.match(r"^(npm|pnpm|yarn|bun) (run \S+|start)(?: --)?(?: (?:--port|-p) "
                       r"\{port\}(?: --strictPort)?)?$", command):
-            tool, _, lock = node_toolchain(cwd, folder)
+            tool, _, lock = node_toolchain(cwd)
             out.say("init_node", svc=service.name, tool=tool, why=out.text(
                 "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
 
 
-def render_config(found, folder="."):
-    """procclean.ini as init writes it: [procclean] naming the services, then each
-    service's section (render_section)."""
-    lines = ["# procclean configuration, written by `%s init`: only what differs"
-             % prog_command(folder),
-             "# from procclean's defaults. Every field can also be set with",
-             "# PROCCLEAN_<SERVICE>_<FIELD> (for make) or --set SERVICE.FIELD=VALUE.",
-             "# Paths are relative to this folder.",
-             "", "[procclean]", "services = %s" % " ".join(s.name for s in found)]
-    for service in found:
-        lines += [""] + render_section(service)
-    return "\n".join(lines) + "\n"
-
-
 def render_section(service):
-    """A FoundService's section: `# found: what`, [name], then each value that differs
-    from the default under a comment naming where it came from; no empty `key =`
-    (it would read as unset)."""
+    """A FoundService's section: `# found: what`, [name], each value that differs from the
+    default under a comment saying where it came from; no empty `key =` (reads unset)."""
     lines = (["# found: " + service.what] if service.what else []) + ["[%s]" % service.name]
-    said = None
-    for field in service.changed():
+    defaults, said = dict(FIELD_DEFAULTS, **default_fields(service.name)), None
+    for field in [f for f in ALL_FIELDS if f in service.fields]:
         value = str(service.fields[field]).strip()
-        if value and service.source(field) and service.source(field) != said:
-            said = service.source(field)
+        if not value or value == str(defaults.get(field, "")).strip():
+            continue
+        source = service.sources.get(field) or service.what
+        if source and source != said:
+            said = source
             lines.append("# " + said)
-        lines += ["%s = %s" % (field, value)] if value else []
+        lines.append("%s = %s" % (field, value))
     return lines
 
 
@@ -8332,11 +8262,18 @@ def say_missing(ctx, missing):
                             "section": text})
 
 
-def write_config(ctx, found, folder="."):
+def write_config(ctx, found):
     """procclean.ini: written, shown (--dry-run), or kept when it exists (a note)."""
     out = ctx.out
-    config_text = render_config(found, folder)
-    path = os.path.join(folder, CONFIG_FILE)
+    lines = ["# procclean configuration, written by `%s init`: only what differs"
+             % prog_command(),
+             "# from procclean's defaults. Every field can also be set with",
+             "# PROCCLEAN_<SERVICE>_<FIELD> (for make) or --set SERVICE.FIELD=VALUE.",
+             "# Paths are relative to this folder.",
+             "", "[procclean]", "services = %s" % " ".join(s.name for s in found)]
+    for service in found:
+        lines += [""] + render_section(service)
+    config_text, path = "\n".join(lines) + "\n", os.path.join(".", CONFIG_FILE)
     if ctx.dry_run:
         outcome = "would-write"
         out.say("init_would_write", path=CONFIG_FILE)
@@ -8355,36 +8292,29 @@ def write_config(ctx, found, folder="."):
     out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
 
 
-def make_procclean_line(folder="."):
-    """How make runs procclean from the project root, for the layout it is in:
-    (PROCCLEAN value, message key saying why, its values).
-
-    At the root: `$(PYTHON) -S -m procclean`.  In a folder (tools/, scripts/):
-    `$(PYTHON) -S -m tools.procclean` when that name imports this very file from the
-    root (a folder without __init__.py is a namespace package; Python 3.3+), so the
-    bytecode stays cached; else (a `tools` package installed elsewhere shadows it,
-    or the path is no module name) the script form, compiled on every call.  Never
-    PYTHONPATH=tools: the services procclean starts would inherit it.  -S: no `site`,
-    whose .pth files (conda, editable installs, certificate hooks) can cost more
-    than all of procclean's own start-up; it needs only the standard library, and
-    the services it starts run without -S, with their interpreter's site-packages."""
+def make_procclean_line():
+    """(PROCCLEAN, message key saying why, its values): `$(PYTHON) -S -m tools.procclean`
+    when that name imports this very file (so its bytecode stays cached), else the
+    script, compiled on every call (a `tools` package elsewhere shadows it, or it is
+    no module name).  Never PYTHONPATH=tools: the services would inherit it.  -S: no
+    `site`, whose .pth files can cost more than procclean's start-up."""
     import shlex
-    rel = procclean_path(folder)
+    rel = procclean_path()
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
     dotted = ".".join(parts)
     if os.path.isabs(rel):
         return "$(PYTHON) -S " + shlex.quote(rel), "lay_outside", {"path": rel}
     if parts and all(re.match(r"^[A-Za-z_]\w*$", p) for p in parts) and run_program(
             [sys.executable or "python3", "-B", "-c", _MODULE_FILE, dotted],
-            folder)[1].strip() == os.path.abspath(__file__):
+            ".")[1].strip() == os.path.abspath(__file__):
         key = "lay_root" if len(parts) == 1 else "lay_module"
         return "$(PYTHON) -S -m " + dotted, key, {"path": rel, "module": dotted}
     return "$(PYTHON) -S " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
-# Asks for the file `python -m DOTTED` runs from the folder it runs in: find_spec("a.b")
-# would import (run) package a; this looks a.b up on a's path instead, running none of
-# the project's code (-B: and writing no bytecode cache in it).
+# Prints the file `python -m DOTTED` runs: find_spec("a.b") would import (run) package
+# a; this looks a.b up on a's path, running none of the project's code (nor, with -B,
+# writing a bytecode cache in it).
 _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
                 "parts = sys.argv[1].split('.')\nspec = importlib.util.find_spec(parts[0])\n"
                 "for i in range(1, len(parts)):\n"
@@ -8394,13 +8324,11 @@ _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
                 "print(os.path.abspath(spec.origin) if spec and spec.origin else '')\n")
 
 
-def gitignore_missing(found, folder="."):
-    """The .gitignore lines missing for what procclean leaves in the project: pidfiles
-    with their .state and .start, logs with their .1, the bytecode cache, the offset
-    (the port offset a checkout settled on is this checkout's: a clone gets its own)."""
+def say_gitignore(ctx, found):
+    """The .gitignore lines missing: pidfiles (.state, .start), logs (.1), the bytecode
+    cache, the port offset (a checkout's own: a clone settles on its own)."""
     import fnmatch
-    lines = _text(folder, ".gitignore").splitlines()
-    rules = [l.strip().lstrip("/").rstrip("/") for l in lines
+    rules = [l.strip().lstrip("/").rstrip("/") for l in _text(".gitignore").splitlines()
              if l.strip() and not l.startswith(("#", "!"))]
     wanted = [("__pycache__", "__pycache__/"), (OFFSET_FILE, OFFSET_FILE)]
     for service in found:
@@ -8411,26 +8339,27 @@ def gitignore_missing(found, folder="."):
             ext = os.path.splitext(name)[1]
             glob = "*" + ext if ext else name
             wanted += [(name, glob), (name + suffix, glob + suffix)]
-    # each line once, in order
-    return list(dict.fromkeys(line for path, line in wanted
-                              if not any(fnmatch.fnmatchcase(path, r) for r in rules)))
+    missing = list(dict.fromkeys(line for path, line in wanted      # each once, in order
+                                 if not any(fnmatch.fnmatchcase(path, r) for r in rules)))
+    if missing:
+        ctx.out.say("init_gitignore", lines=" ".join(missing))
 
 
-def cmd_init(ctx, makefile=False, replace=False, folder="."):
+def cmd_init(ctx, makefile=False, replace=False):
     """Write a commented procclean.ini of what the repo says, print (or add) make
     targets, say what .gitignore lacks."""
     out = ctx.out
     # Without --makefile, make is not asked (reading a Makefile runs its $(shell ...)
     # calls and remakes its included files): its text is read.
-    mk = read_makefile_for_init(ctx, folder, ask=makefile)
+    mk = read_makefile_for_init(ctx, ".", ask=makefile)
     if not isinstance(mk, MakefileRead):
         if makefile:
             return mk                   # unsafe to edit, or make rejects it: said
         mk = None
     missing = []
-    found = detect_project(folder, missing)
+    found = detect_project(missing)
     if mk is not None and mk.text is not None:
-        mk.services, mk.plans = analyse_makefile(folder, mk.name, mk.info, found)
+        mk.services, mk.plans = analyse_makefile(".", mk.name, mk.info, found)
         found = found_with_makefile(mk.services, found, mk.name)
     missing = [miss for miss in missing if not any(s.name == miss[2].name for s in found)]
     if not found:
@@ -8441,24 +8370,22 @@ def cmd_init(ctx, makefile=False, replace=False, folder="."):
         out.say("init_found", svc=service.name, what=service.what)
         out.add("services", {"service": service.name, "found": service.what,
                              "settings": service.fields, "sources": service.sources})
-    say_toolchains(ctx, found, folder)
+    say_toolchains(ctx, found)
     say_missing(ctx, missing)
-    write_config(ctx, found, folder)
+    write_config(ctx, found)
     names = [service.name for service in found]
-    line, key, values = make_procclean_line(folder)
+    line, key, values = make_procclean_line()
     if makefile:
-        code = update_makefile(ctx, names, line, (key, values), replace, folder, mk)
+        code = update_makefile(ctx, names, line, (key, values), replace, ".", mk)
     else:
         code, targets = EXIT_OK, procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
-        out.say("init_paste", prog=prog_command(folder))
+        out.say("init_paste", prog=prog_command())
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
             line, " ".join(targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
-    ignore = gitignore_missing(found, folder)
-    if ignore:
-        out.say("init_gitignore", lines=" ".join(ignore))
+    say_gitignore(ctx, found)
     return code
 
 

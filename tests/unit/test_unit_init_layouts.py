@@ -709,13 +709,14 @@ def test_create_react_app_under_craco_is_a_frontend(project, init):
     assert procclean.port_follows(frontend)             # CRA reads PORT
 
 
-def test_a_main_py_without_app_or_main_guard_is_the_seeds_script(tmp_path):
+def test_a_main_py_without_app_or_main_guard_is_the_seeds_script(tmp_path, monkeypatch):
     """The seed's backend/main.py is run as `python main.py`; one that is a plain script
     (no app object, no `if __name__ == "__main__"`) is still that backend."""
     (tmp_path / "backend").mkdir()
     (tmp_path / "backend" / "main.py").write_text(
         "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 8000))\ns.listen()\n")
-    found = procclean.detect_project(str(tmp_path))
+    monkeypatch.chdir(str(tmp_path))
+    found = procclean.detect_project([])
     backend = [f for f in found if f.name == "backend"]
     assert backend and backend[0].fields["command"] == "{python} main.py", found
     assert backend[0].fields["cwd"] == "backend"
