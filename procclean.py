@@ -7300,8 +7300,7 @@ def install_command(python, how, values, missing, cwd):
     return "%s -m pip install %s" % (" ".join(shlex.quote(p) for p in python), what)
 
 
-# pidfile verdict -> the finding about it; every one of them is fixed by a clean
-# (the seed's own advice for a bad pidfile: `make clean`).
+# pidfile verdict -> the finding about it; each fixed by a clean (the seed's `make clean`).
 PIDFILE_FINDINGS = {"invalid": "d_invalid", "untrusted": "d_untrusted", "dead": "d_stale",
                     "reused": "d_reused", "protected": "d_protected",
                     "unknown-start": "d_unknown_start", "foreign": "d_foreign"}
@@ -7397,14 +7396,13 @@ def check_makefile(hints):
 def diagnose(ctx, services, problems):
     """Every finding and note for `services`, without changing anything: one check per
     kind of finding, all from one process table and one listener list."""
-    system = ctx.system
     hints = Hints()
     findings = [Finding("d_config", {"error": error}, ("fix_config", {
         "field": field, "svc": name, "file": CONFIG_FILE,
         "env": "PROCCLEAN_%s_%s" % (name.upper().replace("-", "_"), field.upper())}))
         for name, field, error in problems] + check_makefile(hints)
-    table = system.process_table()
-    protected = protected_pids(table, system.self_pid(), system.parent_pid())
+    table = ctx.system.process_table()
+    protected = protected_pids(table, ctx.system.self_pid(), ctx.system.parent_pid())
     found = find_targets(ctx, services, table, protected)
     kids = children_map(table)
     # Matches outside the project are not this project's leftovers (nor are editors
@@ -7569,9 +7567,9 @@ class FoundService(object):
 
 
 def detect_project(missing):
-    """What `init` finds here, FoundService each: Procfile.dev's (else Procfile's) entries,
-    then the backend, frontend and worker they lack.  `missing` gets a service the repo
-    seems to have and init did not find: (hint, looked) message keys, a section to paste."""
+    """The FoundServices of this folder: Procfile.dev's (else Procfile's) entries, then
+    the backend, frontend and worker they lack.  `missing` gets what the repo seems to
+    have and init did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     commands = " ".join(s.fields.get("command", "") for s in found)
     kinds = (("backend", SERVER_RE),
@@ -7695,13 +7693,11 @@ def _literal(text):
 def with_port(command, default=None):
     """(command, port, where it was said): --port N, -p N, --bind H:N, runserver [H:]N or
     $PORT become {port}; a server that takes --port gets one; `default`: its port."""
-    port_res = (r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)(\d{2,5})\b",
-                r"(PORT=)(\d{2,5})\b")
-    for port_re in port_res:
-        match = re.search(port_re, command)
-        if match:
-            return (command[:match.start(2)] + "{port}" + command[match.end(2):],
-                    match.group(2), "flag")
+    match = re.search(r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)"
+                      r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
+    if match:
+        return (command[:match.start(2)] + "{port}" + command[match.end(2):],
+                match.group(2), "flag")
     match = re.search(r"\$\{?PORT(?::-(\d{2,5}))?\}?", command)
     if match:
         return (command[:match.start()] + "{port}" + command[match.end():],
@@ -7731,9 +7727,8 @@ def _python_command(command):
 
 
 def _default_port(command):
-    if re.search(r"\bflask\b", command):
-        return "5000"
-    return "8000" if re.search(SERVER_RE, command) else None
+    return "5000" if re.search(r"\bflask\b", command) else \
+        "8000" if re.search(SERVER_RE, command) else None
 
 
 def _doc_commands(text, where, cwd):
@@ -8133,12 +8128,10 @@ def _frontend_port(sub, script):
     return "3000", "the usual default port"
 
 
-# The dev servers that take their port as a flag and ignore $PORT (Next reads it too, but a
-# flag is what its docs show), and the flag: appended to the script's last command, it
-# reaches the tool.  Vite moves to the next free port by itself when its port is taken;
-# --strictPort makes it exit instead, so that it never listens where procclean does not
-# look (status, --wait, the proxy) and start shows the log's "Port 5173 is already in use".
-# Create React App and craco read PORT: no flag.
+# Dev servers that take their port as a flag, not $PORT (Next reads both; its docs show the
+# flag), and the flag, appended to the script's last command.  Vite takes the next free
+# port when its own is taken; --strictPort makes it exit, so that it never listens where
+# procclean does not look and start shows "Port 5173 is already in use".  CRA reads PORT.
 PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
                "--port {port} --strictPort"),
               (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
@@ -8186,10 +8179,10 @@ def _frontend_service(sub, path, name, script):
 
 def _procfile_services():
     """A service per `name: command` of Procfile.dev, else Procfile: $PORT becomes {port},
-    the port foreman gives it (5000, 5100, ...); a Python tool runs through {python}."""
+    the port foreman gives it; a Python tool runs through {python}."""
     texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
     name, text = next((t for t in texts if t[1] is not None), (None, ""))
-    found, index = [], 0
+    found = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", line.strip())
         # Heroku's release phase is a one-off before deploys, no process
@@ -8198,10 +8191,10 @@ def _procfile_services():
         service, said = entry.group(1), entry.group(2).strip()
         where = "%s line %d" % (name, number)
         cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
-        cwd, command = (cd.group(1), cd.group(2)) if cd else (".", said)
+        cwd, command = cd.groups() if cd else (".", said)
         command = _python_command(command)
-        numbered = str(5000 + 100 * index)
-        index += 1
+        # foreman numbers the entries' $PORT: 5000, 5100, ...
+        numbered = str(5000 + 100 * len(found))
         command, port, how = with_port(command, numbered if re.search(r"\$\{?PORT", command)
                                        else _default_port(command))
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
@@ -8274,21 +8267,18 @@ def write_config(ctx, found):
     for service in found:
         lines += [""] + render_section(service)
     config_text, path = "\n".join(lines) + "\n", os.path.join(".", CONFIG_FILE)
-    if ctx.dry_run:
-        outcome = "would-write"
-        out.say("init_would_write", path=CONFIG_FILE)
-        out.line(config_text)
-    elif os.path.exists(path) and not ctx.force:
-        outcome = "kept"
-        out.say("init_config_kept", path=CONFIG_FILE)
-    else:
+    outcome = "would-write" if ctx.dry_run else \
+        "kept" if os.path.exists(path) and not ctx.force else "written"
+    if outcome == "written":
         try:
             # A new file renamed into place: never written through a FIFO or a link.
             write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
-        outcome = "written"
-        out.say("init_wrote", path=CONFIG_FILE)
+    out.say({"would-write": "init_would_write", "kept": "init_config_kept",
+             "written": "init_wrote"}[outcome], path=CONFIG_FILE)
+    if ctx.dry_run:
+        out.line(config_text)
     out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
 
 
@@ -8312,9 +8302,8 @@ def make_procclean_line():
     return "$(PYTHON) -S " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
-# Prints the file `python -m DOTTED` runs: find_spec("a.b") would import (run) package
-# a; this looks a.b up on a's path, running none of the project's code (nor, with -B,
-# writing a bytecode cache in it).
+# Prints the file `python -m DOTTED` runs, looking a.b up on a's path: find_spec("a.b")
+# would import (run) package a (and -B writes no bytecode cache in the project).
 _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
                 "parts = sys.argv[1].split('.')\nspec = importlib.util.find_spec(parts[0])\n"
                 "for i in range(1, len(parts)):\n"
