@@ -7894,9 +7894,8 @@ def _detect_python(missing, name):
                                               else _depends(b, "celery"))]
     from_code = _backend_from_code if backend else _celery_from_code
     for base, files in searches:
-        if found is not None:
-            return found
-        found = from_code(base, _python_files(base) if files is None else files)
+        if found is None:
+            found = from_code(base, _python_files(base) if files is None else files)
     if found is None:
         (_missing_backend if backend else _missing_worker)(bases, missing)
     return found
@@ -7971,9 +7970,9 @@ def _backend_from_code(base, files):
                                                           how)
         where = os.path.normpath(os.path.join(base, path))
         said = re.search(r"\bport\s*=\s*(\d{2,5})", text)
-        port, port_said = (said.group(1), "%s (port=%s)" % (where, said.group(1))) if said \
-            else ("5000", "Flask's default port") if framework == "Flask" else \
-            ("8000", "uvicorn's default port")
+        port = said.group(1) if said else "5000" if framework == "Flask" else "8000"
+        port_said = "%s (port=%s)" % (where, port) if said else \
+            "%s's default port" % ("Flask" if framework == "Flask" else "uvicorn")
         # the seed's own pattern, for the seed's `python main.py`
         pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
             pattern_for(command)
