@@ -1084,7 +1084,8 @@ def proc_stat_values(data, fields=None):
 
 
 def proc_command(cmdline, comm, state):
-    """The command procps shows: the args, else `[comm]`; `<defunct>` for a zombie."""
+    """The command procps shows for /proc/PID/cmdline: args joined by spaces, or
+    `[comm]` when there are none (kernel threads, zombies), `<defunct>` for zombies."""
     args = cmdline.rstrip(b"\0")
     command = args.replace(b"\0", b" ").decode("utf-8", "surrogateescape") if args \
         else "[%s]" % comm
@@ -1125,8 +1126,9 @@ def _family(host):
 
 
 def parse_lsof_fields(text):
-    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output; None if the text is not
-    in that form (BusyBox lsof ignores its arguments and prints every open file)."""
+    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
+    then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
+    (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
     text = decode_bytes(text)
     listeners = []
     pid = command = kind = None
@@ -1190,11 +1192,13 @@ def tag_in_environ(environ):
 
 
 def environ_mark(stat, fields=None, cmdline_size=0):
-    """What tells one environment of a process from another, from its /proc/PID/stat: its
-    PID, start tick, the addresses of its arguments and environment (fields 22, 48-51 of
-    proc(5)), its comm and command line's length (a new program shows new ones).  None
-    where the addresses say nothing: not random at its last exec (no PF_RANDOMIZE: an exec
-    of the same lengths keeps them), hidden (0), absent (before Linux 3.5)."""
+    """What tells one environment of a process from another, from the bytes of its
+    /proc/PID/stat: its PID, start tick (clock ticks after boot), the addresses of its
+    arguments and environment (fields 22 and 48-51, proc(5)), its comm and the length
+    of its command line (a new program shows a new one).  None where the addresses say
+    nothing: not placed at random at its last exec (flags without PF_RANDOMIZE: an exec
+    of the same lengths would keep them), hidden from the reader (0), or absent (before
+    Linux 3.5).  `fields`: those after comm, all split already."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
@@ -1205,10 +1209,11 @@ def environ_mark(stat, fields=None, cmdline_size=0):
 
 
 def parse_ps_environ(text, commands=None):
-    """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` output (macOS:
-    NAME=value words after the command; FreeBSD: before it).  `commands` ({pid: command})
-    is cut off each line first: neither its words nor the command are a value.  A project
-    path with spaces runs up to the next NAME= word; a service name is one word."""
+    """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` (macOS: NAME=value
+    words after the command) or `ps -e` (FreeBSD: before it) output.  `commands` ({pid:
+    command line, as the table has it}) is cut off each line first, so that neither its
+    words nor the command itself (after FreeBSD's last variable) are read as a value.  A
+    project path with spaces runs up to the next NAME= word; a service name is one word."""
     tags = {}
     commands = commands or {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
@@ -1279,8 +1284,9 @@ def parse_sockstat(text):
 
 
 def parse_proc_net_tcp(text, family="ipv4"):
-    """[(port, address, inode)] of the LISTEN sockets in /proc/net/tcp or tcp6: 32-bit
-    words in host byte order, written as inet_ntop (and the netlink reader) writes them."""
+    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode).
+    An address is 32-bit words in host byte order, written as inet_ntop writes it (as
+    the netlink reader does: RFC 5952's `::`, `::ffff:127.0.0.1`)."""
     import _socket
     sockets = []
     for line in decode_bytes(text).splitlines()[1:]:
@@ -1316,8 +1322,9 @@ def inet_diag_request(family, seq=1):
 
 def parse_inet_diag(data, inet_ntop):
     """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
-    inet_diag_msg: family, state, timer, retrans, then ports (big-endian), 16-byte source
-    and destination, interface, cookie, then expires, rqueue, wqueue, uid, inode."""
+    inet_diag_msg: family, state, timer, retrans (1 byte each), then the socket id
+    (source port big-endian, destination port, 16-byte source, 16-byte destination,
+    interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each)."""
     sockets = []
     offset = 0
     while offset + 16 <= len(data):
@@ -1381,12 +1388,14 @@ def protected_pids(table, self_pid, parent_pid):
 
 
 def plan_targets(table, roots, protected, look=0, sessions=()):
-    """Expand (process, service, via) roots into targets, each with its descendants and,
-    when it leads a session or process group, its members (a helper a service daemonized
-    without leaving its session); `sessions` adds IDs whose leader already exited.  A
-    process reached twice keeps its first service; protected PIDs are dropped, and so is
-    a browser (with what it started) unless its own pidfile or state names it: `vite
-    --open` starts one when none runs, the user's, with the service's tree and tag."""
+    """Expand (process, service, via) roots into targets, each with all descendants
+    and, when it leads a session or process group, that session's or group's members
+    (a helper that a service daemonized without leaving its session).  `sessions` adds
+    session and group IDs whose leader already exited (found in an earlier look).  A
+    process reached twice keeps its first service; protected PIDs are dropped, and so
+    is a browser (with what it started) unless its own pidfile or state names it:
+    `vite --open` starts one when none runs, and that browser, the user's, inherits the
+    service's tree, session and tag."""
     kids = children_map(table)
     targets = {}
     # (session or group ID, service, the `via` of the root it was reached from)
@@ -4385,13 +4394,15 @@ def port_holders(listeners, port, table):
 
 
 def holder_kind(proc, targets, viewers):
-    """What a listener's process is to a service whose running targets are `targets`:
-    the one rule status, start, stop and doctor follow.  "own": the service's own (its
-    trusted pidfile's, tagged for it, a pattern match in the project, or below one): only
-    this makes it running.  "leftover": this project's by tag or folder, not the service's
-    own (stop takes it by the port rule).  "container" (a runtime's proxy), "viewer" (an
-    editor or browser): never signalled.  "stranger": anyone else.  "unseen": a process
-    procclean cannot see."""
+    """What a listener's process is to a service whose running targets (this project's
+    processes of it) are `targets`: the one rule status (state, --check, --json), start,
+    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
+    tagged for it, a pattern match in the project, or below one): only this makes the
+    service running.  "leftover": this project's by tag or folder, not the service's own
+    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
+    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
+    else (another project's, another user's, a match outside the project).  "unseen":
+    a process procclean cannot see."""
     if proc is None:
         return "unseen"
     target = next((t for t in targets if t.pid == proc.pid), None)
@@ -4455,7 +4466,8 @@ def health_url(service):
 
 
 def check_health(system, service, timeout):
-    """GET the health URL: {url, state, status, latency_ms, error}; None without one."""
+    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
+    latency_ms, error}; None when the service has no health check."""
     url = health_url(service)
     if url is None:
         return None
@@ -5136,7 +5148,8 @@ def probe_health(ctx, service):
 
 def startup_failed(lines):
     """Whether a log's lines since procclean's last own line (a start, a stop, a
-    restart) say the app's start-up failed (uvicorn's "Application startup failed")."""
+    supervisor's restart) say that the app's start-up failed (uvicorn's "Application
+    startup failed", a traceback)."""
     markers = [m.decode() for m in STARTUP_FAILED]
     for line in reversed(lines):
         if line.startswith("[procclean "):
@@ -6909,7 +6922,8 @@ class DevSession(object):
 # A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
 # Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
 # of day, as Vite prints it (`2:05:01 PM [vite] ...`), dated by the stamps around it.
-# (Text, as every pattern here: re compiles them on first use; importing it costs 3 ms.)
+# (As text, as every pattern here: re compiles and caches them on first use, not at
+# import; importing re costs every command 3 ms.)
 _LOG_DATETIME_RE = (
     r"^\W{0,2}(?:procclean )?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?"
     r"\s?(Z|[+-]\d\d:?\d\d)?")
@@ -10681,8 +10695,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
 
 
 def _guard_interrupts(early):
-    """Run as a script, SIGINT ends procclean with one line and 130 until main() can
-    catch KeyboardInterrupt (`early` False), and again once it is done (`early` True)."""
+    """Run as a script, SIGINT ends procclean with one line and 130 until main() is
+    ready to catch KeyboardInterrupt (`early` False) and again once it is done (`early`
+    True).  Imported as a module, nothing changes."""
     guard = globals().get("_early_interrupt")
     if guard is None:
         return
@@ -10717,9 +10732,10 @@ def exit_as(code):
 
 
 def _nothing_at_exit():
-    """Whether the interpreter's ending would do nothing for anyone: no atexit callback
-    (coverage saves its data in one), tracer or profiler, no thread but daemons (Python
-    would wait for the others).  Only CPython tells the callbacks."""
+    """Whether the interpreter's ending would do nothing for anyone: no atexit
+    callback (coverage saves its data in one), no tracer or profiler (they report
+    after the program) and no thread but daemons (Python would wait for the
+    others).  CPython tells the callbacks; elsewhere, the ending is kept."""
     import atexit
     callbacks = getattr(atexit, "_ncallbacks", None)
     if callbacks is None or callbacks() or sys.gettrace() or sys.getprofile():
