@@ -5551,10 +5551,10 @@ def write_pid(ctx, path, pid):
     return None
 
 
-def drop_pidfile(system, service):
-    """Remove a service's pidfile and its start record."""
-    system.remove_file(service.pidfile)
-    system.remove_file(service.pidfile + START_SUFFIX)
+def drop_pidfile(system, path):
+    """Remove a pidfile and the start record write_pid wrote beside it."""
+    system.remove_file(path)
+    system.remove_file(path + START_SUFFIX)
 
 
 def reap(child):
@@ -5890,7 +5890,7 @@ class StartWatch(object):
                 stop_processes(ctx, targets, found.table,
                                lambda table, protected, fresh: session_roots(
                                    table, child.pid, service, protected))
-            drop_pidfile(ctx.system, service)
+            drop_pidfile(ctx.system, service.pidfile)
         reap(child)
         if self.waits:
             ctx.out.warn("start_undone", svc=service.name, pidfile=service.pidfile)
@@ -5999,7 +5999,7 @@ class Supervisor(object):
             return 128 + request.args[0]        # ends by that signal (see exit_as)
         finally:
             if self.system.read_pidfile(self.service.pidfile).pid == self.me:
-                drop_pidfile(self.system, self.service)
+                drop_pidfile(self.system, self.service.pidfile)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -6219,7 +6219,7 @@ def await_dev_restarts(ctx, services, sessions, table):
                 ok = False
             elif system.clock() >= deadline:
                 ctx.out.warn("dev_restart_timeout", svc=service.name, dev=dev)
-                system.remove_file(dev_path(service, ".restart"))
+                drop_pidfile(system, dev_path(service, ".restart"))
                 ok = False
             else:
                 continue
@@ -6719,7 +6719,7 @@ class DevSession(object):
         if entry.owned:
             entry.owned = False
             for path in (dev_path(entry.service), dev_path(entry.service, ".restart")):
-                self.system.remove_file(path)
+                drop_pidfile(self.system, path)
 
     def loop(self):
         while self.signum is None and self.failure is None:
@@ -6748,7 +6748,7 @@ class DevSession(object):
             if not entry.owned or not self.system.exists(path):
                 continue
             asker = self.system.read_pidfile(path).pid
-            self.system.remove_file(path)
+            drop_pidfile(self.system, path)
             self.say_own(entry, "dev_restarting", pid=asker or "?")
             if entry.state == "running":
                 report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,

@@ -271,7 +271,10 @@ def test_restart_from_another_terminal_stays_in_the_dev_stream(ns, tmp_path, pyt
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
-    assert not (tmp_path / "backend.dev.pid").exists()
+    # dev's files go with their start records: the restart's request and the session's
+    left = sorted(p.name for p in tmp_path.iterdir() if ".dev." in p.name
+                  or ".restart." in p.name)
+    assert left == [], left
 
 
 def test_second_dev_says_the_stack_runs_in_another_terminal(ns, tmp_path, python_edge):
