@@ -7222,9 +7222,9 @@ def check_command(service):
     except ProcCleanError as exc:
         return [Finding("d_config", {"error": "%s: %s" % (service.name, exc)},
                         ("fix_command", where))]
-    program = argv[0]
     if argv[:2] == ["/bin/sh", "-c"]:
         return []
+    program = argv[0]
     if not _which(program) and not os.path.isfile(os.path.join(cwd, program)):
         return [Finding("d_no_program", {"svc": service.name, "program": program},
                         ("fix_program", dict(where, program=program)))]
@@ -7294,8 +7294,10 @@ def check_imports(service, cwd, argv):
         return [Finding("d_python_fails", dict(about, error=error), ("fix_program", {
             "svc": service.name, "file": CONFIG_FILE, "program": python[0]}))]
     missing = found.split() if code == 0 else []
-    return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)), _run_fix(
-        install_command(python, how, values, missing, cwd)))] if missing else []
+    if not missing:
+        return []
+    return [Finding("d_missing_modules", dict(about, modules=", ".join(missing)),
+                    _run_fix(install_command(python, how, values, missing, cwd)))]
 
 
 def install_command(python, how, values, missing, cwd):
@@ -7762,7 +7764,7 @@ def _doc_commands(text, where, cwd):
                                   "command": part, "cwd": here,
                                   "where": where % number if "%" in where else where})
                 if match or here.startswith(".."):
-                    break       # a command found, or a `cd` outside the repo: the line's
+                    break       # the line's command, or a `cd` out of the repo: done
             else:
                 continue
             break
@@ -8192,7 +8194,7 @@ def _frontend_service(sub, path, name, script):
 
 def _procfile_services():
     """A service per `name: command` of Procfile.dev, else Procfile: $PORT becomes {port},
-    the port foreman gives it; a Python tool runs through {python}."""
+    the port foreman gives it unless one is named; a Python tool runs through {python}."""
     texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
     name, text = next((t for t in texts if t[1] is not None), (None, ""))
     found = []
