@@ -18,6 +18,17 @@ from nslib import Namespace  # noqa: E402
 collect_ignore = ["fixtures", "data"]
 
 
+def pytest_configure(config):
+    """procclean keeps the marks of environments it read in XDG_RUNTIME_DIR (else
+    /tmp/procclean-UID): every procclean this suite runs keeps them in a folder of the
+    run's own, gone with it, never in the user's."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="procclean-test-run-")
+    os.environ["XDG_RUNTIME_DIR"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 def require_namespace():
     """Skip the calling test unless PID namespaces work here."""
     ok, reason = Namespace.available()
