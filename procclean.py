@@ -7166,8 +7166,9 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
 # ---------------------------------------------------------------------------
 
 class Finding(object):
-    """Something that needs action, in message keys: what (key, values), the fix (key,
-    values), the fix `doctor --fix` applies: ("remove", path), ("stop", service, procs)."""
+    """Something that needs action, as message keys rendered in the chosen language when
+    printed: what (key, values), the fix (key, values), and the fix `doctor --fix` may
+    apply itself: ("remove", path) or ("stop", service, processes)."""
 
     def __init__(self, key, values, fix, action=None):
         self.key, self.values, self.fix, self.action = key, values, fix, action
@@ -7241,7 +7242,8 @@ _FIND_MODULES = ("import sys\nfrom importlib.util import find_spec\nmissing = []
 
 def modules_needed(args, cwd):
     """Top-level modules a Python command needs: the -m module, and those its entry file
-    (a script, the module of `uvicorn main:app`) imports at column 0 (not in try/if)."""
+    (a script, the module of `uvicorn main:app`) imports at column 0 (an import inside
+    try/if is optional)."""
     needed, entry = [], args[0] if args and args[0].endswith(".py") else None
     if args[:1] == ["-m"] and len(args) > 1:
         needed.append(args[1].split(".")[0])
@@ -7339,8 +7341,9 @@ def check_pidfile(service, info, verdict, proc, hints):
 
 
 def check_matches(service, candidates, protected, own, verdict, hints):
-    """The service's processes in this project (`candidates`) outside `own`, the trusted
-    pidfile's tree: a finding per tree (a match under a match is part of that one)."""
+    """This project's processes of the service (pattern matches inside the project, tagged
+    ones: `candidates`) outside `own`, the trusted pidfile's tree: a finding per tree (a
+    match under another match is part of that one)."""
     matched = [p for p in candidates
                if p.pid not in protected and p.pid not in own and not p.zombie]
     matched_pids = set(p.pid for p in matched)
@@ -7365,7 +7368,8 @@ def check_matches(service, candidates, protected, own, verdict, hints):
 
 def check_port(ctx, service, found, dead, hints):
     """Others on the service's port, named as status names them (holder_kind), with the
-    command that frees the port, or another port; never stopped by --fix."""
+    command that frees the port (checked first where it signals a process) or another
+    port; never stopped by --fix."""
     findings = []
     for holder in port_facts(ctx, service, found.listeners, found.table,
                              found.running(service), hints):
@@ -7661,7 +7665,8 @@ def _python_bases():
 
 def pattern_for(command):
     """A pattern that finds what `command` starts in a `ps -ef` line: its program (after
-    `uv run`, `{python} -m`, `npx`...) and up to three words after it, not the flags."""
+    `uv run`, `{python} -m`, `npx`...) and up to three words after it (a module:app, a
+    subcommand), not the ports, hosts and flags, which ps may show otherwise."""
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
@@ -7824,8 +7829,9 @@ def _entry_point(base, name, target, where):
 
 
 def _toml_strings(text):
-    """[(table, key, string)] of a TOML file's one-line string values, `key = "..."`
-    and poe's `key = { cmd = "..." }`, on every Python (tomllib is 3.11+)."""
+    """[(table, key, string)] of a TOML file's one-line string values, `key = "..."` and
+    poe's `key = { cmd = "..." }`: enough for the task tables init reads, on every Python
+    (tomllib is 3.11+)."""
     table, found = "", []
     for line in text.splitlines():
         head = re.match(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$", line)
@@ -8299,10 +8305,12 @@ def write_config(ctx, found):
 
 def make_procclean_line():
     """(PROCCLEAN, message key saying why, its values): `$(PYTHON) -S -m tools.procclean`
-    when that name imports this very file (so its bytecode stays cached), else the
-    script, compiled on every call (a `tools` package elsewhere shadows it, or it is
-    no module name).  Never PYTHONPATH=tools: the services would inherit it.  -S: no
-    `site`, whose .pth files can cost more than procclean's start-up."""
+    when that name imports this very file from the root (a folder without __init__.py is
+    a namespace package), so its bytecode stays cached; else the script, compiled on
+    every call (a `tools` package elsewhere shadows it, or it is no module name).  Never
+    PYTHONPATH=tools: the services would inherit it.  -S: no `site`, whose .pth files
+    (conda, editable installs) can cost more than procclean's start-up; procclean needs
+    only the standard library, and the services it starts run without -S."""
     import shlex
     rel = procclean_path()
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
