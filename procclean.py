@@ -8412,11 +8412,9 @@ MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES
 # Command init: the Makefile (its services, --replace)
 # ---------------------------------------------------------------------------
 
-def makefile_rules(targets, prefix="\t", variables=()):
-    """The rules of `targets` as the seed writes them: each one procclean call, with
-    the options a user passes through make (`make logs ARGS=-f`).  A Makefile that
-    uses ARGS for something else gets PROCCLEAN_ARGS instead."""
-    args = "PROCCLEAN_ARGS" if "ARGS" in variables else "ARGS"
+def makefile_rules(targets, prefix="\t", args="ARGS"):
+    """The rules of `targets`, each one procclean call passing the options given through
+    make (`make logs ARGS=-f`; PROCCLEAN_ARGS where the Makefile has an ARGS of its own)."""
     return "\n".join("%s:\n%s@$(PROCCLEAN) $@ $(%s)\n" % (t, prefix, args) for t in targets)
 
 
@@ -8427,11 +8425,10 @@ def procclean_targets(names):
 
 
 class MakeRule(_Record):
-    """One rule of a Makefile's text: its head's names (variables expanded), the
-    words of its head and prerequisites as written, its recipe lines (prefix and
-    continuations joined), where it is (line indexes, end exclusive), the recipe
-    prefix in effect there and the comment on its head line (`stop: ## help text`);
-    `at`: the line index of each recipe line, `file`: the file it is in."""
+    """One rule of a Makefile's text: its names (variables expanded), head and
+    prerequisites as written, recipe lines (prefix and continuations joined) and `at`
+    their line indexes, its lines [start, end), the recipe prefix there, the comment on
+    its head line (`stop: ## help text`) and its file."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment", "at", "file")
@@ -8444,8 +8441,7 @@ _HEAD_RE = r"^([^\s:#=][^:=]*?)\s*(::?)(?!=)(.*)$"
 
 def _logical_lines(text):
     """(first line index, next index, line) with backslash-newline joined."""
-    lines = text.split("\n")
-    i = 0
+    lines, i = text.split("\n"), 0
     while i < len(lines):
         start, line = i, lines[i]
         while line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 \
@@ -8485,9 +8481,8 @@ def parse_makefile_text(text, prefix="\t", variables=None):
             continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue            # blank and comment lines do not end a recipe
-        rule = None
-        if define:
-            depth = 1
+        rule, depth = None, 1 if define else 0
+        if depth:
             continue
         include = re.match(r"^\s*(?:-include|sinclude|include)\s+(.*)$", line)
         assign = re.match(_ASSIGN_RE, line)
@@ -8497,8 +8492,7 @@ def parse_makefile_text(text, prefix="\t", variables=None):
         elif assign and not (head and head.start(2) < assign.start(2)):
             variables[assign.group(1)] = assign.group(3).strip()
             if assign.group(1) == ".RECIPEPREFIX":
-                value = " ".join(expand([assign.group(3).strip()]))
-                prefix = value[:1] or "\t"
+                prefix = " ".join(expand([assign.group(3).strip()]))[:1] or "\t"
         elif head and not re.match(r"^\s*(ifn?eq|ifn?def|else|endif|export|unexport|vpath)\b",
                                    line):
             prereqs, _, inline = head.group(3).partition(";")
@@ -8515,12 +8509,11 @@ def parse_makefile_text(text, prefix="\t", variables=None):
 
 
 class MakeInfo(_Record):
-    """What a Makefile defines, as make sees it (or as read from the text where there
-    is no GNU make): targets (name -> file where its recipe is, or None), pattern
-    rules' targets (`stop-%`), the recipe prefix at the end, the files read, which of
-    MAKE_VARIABLES it sets, make's complaint about the file, PROCCLEAN as written,
-    every other name make knows (a prerequisite, a .PHONY entry) and make's `-p`
-    output (None where the text was read)."""
+    """What a Makefile defines, as make sees it (or its text says, without GNU make):
+    targets (name -> file of its recipe, or None), pattern rules' targets (`stop-%`), the
+    recipe prefix at the end, the files read, which MAKE_VARIABLES it sets, make's
+    complaint, PROCCLEAN as written, every other name make knows (a prerequisite, a
+    .PHONY entry) and make's `-p` output (None: the text was read)."""
 
     __slots__ = ("targets", "patterns", "prefix", "files", "variables", "error",
                  "procclean_value", "known", "database")
@@ -8546,8 +8539,7 @@ def _run_make(args, folder, stdin=b""):
     make = _which("make") or _which("gmake")
     if make is None:
         return None
-    env = dict((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP)
-    env["LC_ALL"] = "C"
+    env = dict(((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP), LC_ALL="C")
     result = run_program([make] + args, folder, stdin, env, timeout=120)
     return None if result[0] is None else result
 
@@ -8575,18 +8567,17 @@ def ask_make(folder, name):
     result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
     if result is None or "# GNU Make" not in result[1]:
         return None
-    code, text, err = result
+    text, err = result[1:]
     errors = [l for l in err.splitlines() if re.match(r"^[^:\s][^:]*:\d+: \*\*\* ", l)]
     probe = dict(re.findall(r"^procclean-(prefix|files|vars|value):(.*)$", text, re.M))
-    prefix = probe.get("prefix", "[]")[1:-1][:1] or "\t"
     files = probe.get("files", "").split()[:-1]          # the last one is the probe
     variables = [v for v, origin in zip(MAKE_VARIABLES, probe.get("vars", "").split())
                  if origin in ("file", "override")]
     targets, patterns, known = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
     known -= set([MAKE_PROBE_GOAL] + files)
-    return MakeInfo(targets, patterns, prefix, files, variables,
-                    errors[0] if errors else None,
+    return MakeInfo(targets, patterns, probe.get("prefix", "[]")[1:-1][:1] or "\t", files,
+                    variables, errors[0] if errors else None,
                     probe.get("value") if "PROCCLEAN" in variables else None, known, text)
 
 
@@ -8681,29 +8672,23 @@ def _closing(text, i, opening="(", closing=")", quotes="'\""):
     """The index of the bracket that closes the `$(` (make: `$(` or `${`, no quotes)
     whose inside starts at i."""
     depth, quote = 1, None
-    while i < len(text):
-        c = text[i]
+    for j, c in enumerate(text[i:], i):
         if quote:
             quote = None if c == quote else quote
         elif c in quotes:
             quote = c
-        elif c == opening:
-            depth += 1
-        elif c == closing:
-            depth -= 1
+        elif c in (opening, closing):
+            depth += 1 if c == opening else -1
             if not depth:
-                return i
-        i += 1
+                return j
     return len(text)
 
 
-class ShellWord(object):
-    """A word as sh sees it: `text` without its quotes, `raw` as written, the
-    command substitutions in it and whether any part was quoted."""
+class ShellWord(_Record):
+    """A word as sh sees it: `text` without its quotes, `raw` as written (each a list
+    of parts until the word ends), the command substitutions in it and whether any part
+    was quoted."""
     __slots__ = ("text", "raw", "subs", "quoted")
-
-    def __init__(self):
-        self.text, self.raw, self.subs, self.quoted = [], [], [], False
 
 
 def shell_tokens(text):
@@ -8711,9 +8696,6 @@ def shell_tokens(text):
     tokens, word, i = [], None, 0
     while i < len(text):
         c = text[i]
-        if word is None and c in " \t":
-            i += 1
-            continue
         if word is None and c == "#":
             i = text.find("\n", i) if "\n" in text[i:] else len(text)
             continue
@@ -8729,7 +8711,7 @@ def shell_tokens(text):
             if op:
                 tokens.append(op)
             continue
-        word = word or ShellWord()
+        word = word or ShellWord([], [], [], False)
         i = _shell_word_part(text, i, word)
     if word is not None:
         tokens.append(word)
@@ -8761,15 +8743,14 @@ def _shell_word_part(text, i, word):
                 escaped = text[end + 1]
                 inner.append(escaped if escaped in '$`"\\\n' else "\\" + escaped)
                 end += 2
-                continue
-            if text.startswith("$(", end):
+            elif text.startswith("$(", end):
                 close = _closing(text, end + 2)
                 word.subs.append(text[end + 2:close])
                 inner.append(text[end:close + 1])
                 end = close + 1
-                continue
-            inner.append(text[end])
-            end += 1
+            else:
+                inner.append(text[end])
+                end += 1
         word.text.append("".join(inner))
         word.quoted = True
     elif text.startswith("$(", i):
@@ -8800,7 +8781,7 @@ class ShellCommand(object):
 def shell_commands(text):
     """The simple commands of a shell script, keywords (if, then, do...) left out."""
     commands, current, redirect, group = [], ShellCommand(), None, 0
-    for token in shell_tokens(text):
+    for token in shell_tokens(text) + ["\n"]:       # the last command ends there
         if isinstance(token, ShellWord):
             if redirect:
                 current.redirs.append((redirect, token))
@@ -8824,8 +8805,6 @@ def shell_commands(text):
             elif token == ")" and commands and commands[-1].after in ("", "\n"):
                 commands[-1].after = ";"
             current = ShellCommand(max(group, 0))
-    if current.words or current.assigns:
-        commands.append(current)
     return [c for c in commands
             if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
@@ -8865,6 +8844,7 @@ class MakeFact(_Record):
 _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
               r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
               r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy)$")
+_WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "hatch", "bundle", "npx", "pnpx", "bunx")
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
@@ -8877,27 +8857,20 @@ _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc"
 def _program(words):
     """The program a command runs and its arguments, past nohup, setsid, exec,
     `uv run`, `poetry run`, `bundle exec`, `npx`...: (program, args, wrappers)."""
-    words = list(words)
-    wrappers = []
+    words, wrappers = list(words), []
     while words:
         prog = os.path.basename(words[0])
-        if prog in ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf"):
-            wrappers.append(words.pop(0))
-            while words and words[0].startswith("-") and prog != "exec":
-                wrappers.append(words.pop(0))
-        elif prog in _RUNNERS and len(words) > 1:
-            wrappers.append(words.pop(0))
-            if words and words[0] in ("run", "exec"):
-                wrappers.append(words.pop(0))
-            while words and words[0].startswith("-"):
-                wrappers.append(words.pop(0))
-        elif re.match(r"^python[\d.]*$", prog) and len(words) > 2 and words[1] == "-m":
+        runner = prog in _RUNNERS and len(words) > 1
+        if re.match(r"^python[\d.]*$", prog) and len(words) > 2 and words[1] == "-m":
             return words[2].split(".")[0], words[3:], wrappers + words[:2]
-        else:
+        if not runner and prog not in _WRAPPERS:
             break
-    if not words:
-        return "", [], wrappers
-    return os.path.basename(words[0]), words[1:], wrappers
+        wrappers.append(words.pop(0))
+        if runner and words and words[0] in ("run", "exec"):
+            wrappers.append(words.pop(0))
+        while words and words[0].startswith("-") and prog != "exec":
+            wrappers.append(words.pop(0))
+    return (os.path.basename(words[0]), words[1:], wrappers) if words else ("", [], wrappers)
 
 
 def _is_server(prog, args):
@@ -8921,15 +8894,19 @@ _SHORT_PORT = _NODE_TOOLS + ("next", "vite", "serve", "rails", "puma", "http-ser
                              "flask", "nuxt", "unicorn", "unicorn_rails", "rackup", "thin")
 
 
+def _options(args):
+    """(name, value) of each word of a command line: `--port=8000`, or `--port 8000`
+    (the value is the next word)."""
+    return [(a.partition("=")[0], a.partition("=")[2] if "=" in a else b)
+            for a, b in zip(args, args[1:] + [""])]
+
+
 def launch_port(prog, args, assigns):
     """The TCP port a command line asks its server to listen on, or None."""
     ports = [a[5:] for a in assigns if re.match(r"^PORT=\d{2,5}$", a)]
     if ports:
         return ports[0]
-    for i, arg in enumerate(args):
-        name, eq, value = arg.partition("=")
-        if not eq:
-            value = args[i + 1] if i + 1 < len(args) else ""
+    for name, value in _options(args):
         short = name == "-p" and (prog in _SHORT_PORT or "--" in args)
         if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
             return value
@@ -8941,6 +8918,15 @@ def launch_port(prog, args, assigns):
             rest = [a for a in args[args.index(word) + 1:] if not a.startswith("-")]
             match = re.match(r"^(?:\S*:)?(\d{2,5})$", rest[0]) if rest else None
             return match.group(1) if match else ("8000" if word == "runserver" else None)
+    return None
+
+
+def _launch_pidfile(prog, args):
+    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...)."""
+    for name, value in _options(args):
+        if name in ("--pid", "--pidfile", "--pid-file") or (name == "-p" and prog in (
+                "gunicorn", "unicorn", "thin")) or (name == "-P" and prog == "puma"):
+            return value or None
     return None
 
 
@@ -9002,6 +8988,21 @@ def kill_signal(args):
     return re.sub(r"^SIG", "", signal.upper()), rest
 
 
+def _pkill_signal(args):
+    """(signal, the other words) of `pkill ARGS`: -9, -KILL, --signal X; not -f."""
+    signal, rest, i = "", [], 0
+    while i < len(args):
+        if args[i] == "--signal" and i + 1 < len(args):
+            signal = args[i + 1]
+            i += 1
+        elif re.match(r"^-(?:\d+|(?:SIG)?[A-Z]{2,}\d*)$", args[i]):
+            signal = args[i][1:]
+        else:
+            rest.append(args[i])
+        i += 1
+    return re.sub(r"^SIG", "", signal.upper()), rest
+
+
 _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
                       "wait", "disown", "[", "[[", "test", "set", "trap", "cat", "date",
                       "clear", "tput", "read", "break", "continue", "shift", "ps")
@@ -9025,19 +9026,18 @@ def service_name_of(target, launches=False):
         target = target.split(".")[0]           # proxy.pid: the proxy
     match = re.match(_VERB_RE, target)
     name = (match.group(1) or match.group(2)) if match else (target if launches else None)
-    if not name or name in _NOT_A_NAME or not re.match(r"^[a-z0-9][a-z0-9_.-]*$", name):
-        return None
-    return name
+    ok = name and name not in _NOT_A_NAME and re.match(r"^[a-z0-9][a-z0-9_.-]*$", name)
+    return name if ok else None
 
 
-def _lsof_port(args):
-    match = re.search(r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5})\b", " ".join(args))
-    return match.group(1) if match else None
+# Where `lsof -i :PORT` and `fuser PORT/tcp` (or `-n tcp PORT`) name the port they look at
+_TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5})\b",
+                 "fuser": r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b"}
 
 
-def _fuser_port(args):
-    match = re.search(r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b", " ".join(args))
-    return (match.group(1) or match.group(2)) if match else None
+def _tool_port(prog, args):
+    match = re.search(_TOOL_PORT_RE[prog], " ".join(args))
+    return next(g for g in match.groups() if g) if match else None
 
 
 class RecipeReader(object):
@@ -9049,11 +9049,9 @@ class RecipeReader(object):
         self.reset()
 
     def reset(self):
-        self.cwds = ["."]
-        self.shvars = {}
+        self.cwds, self.shvars, self.launched = ["."], {}, None
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
         self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
-        self.launched = None
 
     def read(self, text, line, raw=""):
         """One recipe line, expanded (None: make could not expand it without running
@@ -9064,23 +9062,20 @@ class RecipeReader(object):
         if text is None:
             self.add("other", text=raw)
             return
-        commands = shell_commands(text)
-        i, list_cwd = 0, None
-        while i < len(commands):
-            pipe = [commands[i]]
-            while pipe[-1].after == "|" and i + 1 < len(commands):
-                i += 1
-                pipe.append(commands[i])
-            i += 1
+        commands, pipe, list_cwd = shell_commands(text), [], None
+        for n, command in enumerate(commands, 1):
+            pipe.append(command)
+            if command.after == "|" and n < len(commands):
+                continue                        # the pipeline goes on
             del self.cwds[pipe[0].group + 1:]
-            while len(self.cwds) <= pipe[0].group:
-                self.cwds.append(self.cwds[-1])
+            self.cwds += [self.cwds[-1]] * (pipe[0].group + 1 - len(self.cwds))
             list_cwd = self.cwds[-1] if list_cwd is None else list_cwd
             self.pipeline(pipe)
             if pipe[-1].after == "&":           # a list run in the background: its cd
                 self.cwds[-1] = list_cwd        # stays in its subshell
             if pipe[-1].after not in ("&&", "||"):
                 list_cwd = None
+            pipe = []
 
     def add(self, kind, **fields):
         fact = MakeFact(kind, self.where, **fields)
@@ -9100,14 +9095,13 @@ class RecipeReader(object):
         if not pipe[0].words:
             for assign in pipe[0].assigns:
                 self.shvars[assign.text.partition("=")[0]] = self.word_refs(assign)
-            return
-        if len(pipe) == 1:
+        elif len(pipe) == 1:
             self.simple(pipe[0], *_program(pipe[0].argv()))
-            return
-        refs, signal, problem = self.flow(pipe)
-        kind = "look" if signal is None else "stop"
-        self.ref_facts(kind, refs or [("unknown", _command_text(pipe))], signal, pipe,
-                       (problem, {}) if problem else _signal_problem(kind, signal))
+        else:
+            refs, signal, problem = self.flow(pipe)
+            kind = "look" if signal is None else "stop"
+            self.ref_facts(kind, refs or [("unknown", _command_text(pipe))], signal, pipe,
+                           (problem, {}) if problem else _signal_problem(kind, signal))
 
     def ref_facts(self, kind, refs, signal, commands, problem=None):
         """A fact for each place PIDs come from: `problem` (the pipeline's) before the
@@ -9162,8 +9156,7 @@ class RecipeReader(object):
                 extra = {"egrep": ["-E"], "fgrep": ["-F"]}.get(prog, [])
                 regex, why = grep_pattern(extra + args)
                 problem = problem or why
-                if regex:
-                    patterns.append(regex)
+                patterns += [regex] if regex else []
             elif prog == "xargs" and "kill" in args:
                 signal, rest = kill_signal(args[args.index("kill") + 1:])
                 problem = problem or ("mk_untraced" if rest else None)
@@ -9182,14 +9175,12 @@ class RecipeReader(object):
     def source(self, command):
         """Where the first command of a pipeline finds PIDs."""
         prog, args, _ = _program(command.argv())
-        if prog == "ps":
-            return [("table", None)]
-        if prog in ("netstat", "ss"):
-            return [("sockets", None)]
+        if prog in ("ps", "netstat", "ss"):
+            return [("table" if prog == "ps" else "sockets", None)]
         if prog == "cat" and len(args) == 1:
             return [("pidfile", self.path_of(args[0]))]
         if prog == "lsof":
-            port = _lsof_port(args)
+            port = _tool_port(prog, args)
             return [("port", port)] if port else [("unknown", "lsof " + " ".join(args))]
         if prog == "pgrep":
             return self.pgrep_refs(args)
@@ -9202,9 +9193,8 @@ class RecipeReader(object):
         children of -P PID."""
         for arg, value in zip(args, args[1:] + [""]):
             if arg == "-f" and value and "-x" not in args:
-                if "[[:" in value or "^" in value:
-                    return [("unknown", value)]
-                return [("pattern", value)]
+                unknown = "[[:" in value or "^" in value
+                return [("unknown" if unknown else "pattern", value)]
             if arg == "-F" and value:
                 return [("pidfile", self.path_of(value))]
             if arg == "-P" and words and value in words:
@@ -9213,17 +9203,17 @@ class RecipeReader(object):
 
     def simple(self, command, prog, args, wrappers):
         """A command that is not part of a pipeline."""
-        texts = command.argv()
+        texts, text = command.argv(), _command_text([command])
         if prog == "echo" and args == ["$!"] and command.redirs:
             if self.launched is not None:
                 self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
             else:
-                self.add("other", text=_command_text([command]))
+                self.add("other", text=text)
         elif prog == "cd":
             self.cwds[-1] = self.path_of(args[0]) if args else "."
         elif prog == "export" and all("=" in w.text for w in command.words[1:]):
             self.exports.extend(w.raw for w in command.words[1:])
-            self.add("other", text=_command_text([command]))
+            self.add("other", text=text)
         elif prog == "for" and len(args) > 1 and args[1] == "in":
             self.shvars[args[0]] = [r for w in command.words[3:] for r in self.word_refs(w)]
             if all(re.match(r"^[\w.:/-]+$", a) for a in args[2:]):
@@ -9239,35 +9229,27 @@ class RecipeReader(object):
             signal, rest = _pkill_signal(args)
             words = dict((w.text, w) for w in command.words)
             self.ref_facts("stop", self.pgrep_refs(rest, words), signal, [command])
-        elif prog in ("killall", "pidof", "fuser", "lsof", "pgrep", "rm", "touch"):
-            self.tool(command, prog, args)
-        elif prog in _HARMLESS_PROGRAMS and not wrappers and command.after != "&":
-            return
-        elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(prog, args):
-            self.launch(command, prog, args, wrappers)
-        else:
-            self.add("other", text=_command_text([command]))
-
-    def tool(self, command, prog, args):
-        """killall, pidof, fuser, lsof, pgrep on their own; rm and touch."""
-        text = _command_text([command])
-        if prog in ("killall", "pidof"):
+        elif prog == "pgrep":
+            self.ref_facts("look", self.pgrep_refs(args), None, [command])
+        elif prog in ("killall", "pidof"):
             self.add("stop", problem=("mk_by_name", {}), text=text)
         elif prog in ("fuser", "lsof"):
             kind = "stop" if prog == "fuser" and "-k" in args else "look"
             for each in self.each_value(" ".join(args)):
-                port = (_fuser_port if prog == "fuser" else _lsof_port)(each.split())
+                port = _tool_port(prog, each.split())
                 self.ref_facts(kind, [("port", port)] if port else [("unknown", text)],
                                "KILL" if kind == "stop" else None, [command])
-        elif prog == "pgrep":
-            self.ref_facts("look", self.pgrep_refs(args), None, [command])
-        else:
+        elif prog in ("rm", "touch"):
             for path in [a for a in args if not a.startswith("-")] or [""]:
                 if re.search(r"[*?\[$`]", path) or not path:
                     self.add("other", text=text)
                 else:
                     self.add("remove" if prog == "rm" else "touch", path=self.path_of(path),
                              text=text)
+        elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(prog, args):
+            self.launch(command, prog, args, wrappers)
+        elif prog not in _HARMLESS_PROGRAMS or wrappers:
+            self.add("other", text=text)
 
     def make(self, command, args):
         """A sub-make: counts only when it runs goals of this very Makefile."""
@@ -9290,15 +9272,13 @@ class RecipeReader(object):
                  text=_command_text([command]), name=None)
 
     def launch(self, command, prog, args, wrappers):
-        problem = None
+        logfile, problem = _launch_log(command.redirs)
+        if prog == "sudo":
+            problem = ("mk_sudo", {})
         if any(a in _DAEMON_FLAGS for a in args) or (prog == "celery" and "multi" in args) \
                 or (prog in ("rails", "puma", "mon", "jekyll", "hugo") and "-d" in args):
             problem = ("mk_daemonizes", {})
-        elif wrappers[:1] == ["sudo"] or prog == "sudo":
-            problem = ("mk_sudo", {})
-        logfile, why = _launch_log(command.redirs)
         pidfile = _launch_pidfile(prog, args)
-        problem = problem or why
         words = list(command.words)
         while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec"):
             words.pop(0)
@@ -9320,47 +9300,15 @@ def _signal_problem(kind, signal):
     return None
 
 
-def _pkill_signal(args):
-    """(signal, the other words) of `pkill ARGS`: -9, -KILL, --signal X; not -f."""
-    signal, rest, i = "", [], 0
-    while i < len(args):
-        if args[i] == "--signal" and i + 1 < len(args):
-            signal = args[i + 1]
-            i += 1
-        elif re.match(r"^-(?:\d+|(?:SIG)?[A-Z]{2,}\d*)$", args[i]):
-            signal = args[i][1:]
-        else:
-            rest.append(args[i])
-        i += 1
-    return re.sub(r"^SIG", "", signal.upper()), rest
-
-
-def _launch_pidfile(prog, args):
-    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...)."""
-    for i, arg in enumerate(args):
-        name, eq, value = arg.partition("=")
-        if not eq:
-            value = args[i + 1] if i + 1 < len(args) else ""
-        if name in ("--pid", "--pidfile", "--pid-file") or (name == "-p" and prog in (
-                "gunicorn", "unicorn", "thin")) or (name == "-P" and prog == "puma"):
-            return value or None
-    return None
-
-
 def _launch_log(redirs):
     """(the file a launch writes its output to, or None; a problem or None)."""
-    out = err = None
+    files = {}
     for op, word in redirs:
-        target = word.text
-        if op.endswith(">&") or target == "/dev/null" or op.lstrip("0123456789")[:1] == "<":
-            continue
-        if op.startswith("2"):
-            err = target
-        else:
-            out = target
-    if err and err != out:
-        return out, ("mk_two_logs", {})
-    return out, None
+        skip = op.endswith(">&") or op.lstrip("0123456789")[:1] == "<"     # 2>&1, < input
+        if not skip and word.text != "/dev/null":
+            files["err" if op.startswith("2") else "out"] = word.text
+    out, err = files.get("out"), files.get("err")
+    return out, ("mk_two_logs", {}) if err and err != out else None
 
 
 def _command_text(commands):
@@ -9373,13 +9321,11 @@ class MakeVars(object):
     automatic ones ($@, $<, $^)."""
 
     def __init__(self, values, curdir):
-        self.values = values
-        self.curdir = curdir
-        self.local = {}
+        self.values, self.curdir, self.local = values, curdir, {}
 
     def for_target(self, rule, target_values):
-        scoped = MakeVars(dict(self.values), self.curdir)
-        scoped.values.update(target_values.get(rule.names[0], {}))
+        scoped = MakeVars(dict(self.values, **target_values.get(rule.names[0], {})),
+                          self.curdir)
         prereqs = [w for w in rule.prereqs if w != "|"]
         scoped.local = {"@": rule.names[0], "<": prereqs[0] if prereqs else "",
                         "^": " ".join(prereqs), "*": ""}
@@ -9449,7 +9395,7 @@ class MakeVars(object):
         if name in convert:
             return " ".join(convert[name](w) for w in words)
         if name in ("firstword", "lastword"):
-            return (words[0] if name == "firstword" else words[-1]) if words else ""
+            return " ".join(words[:1] if name == "firstword" else words[-1:])
         if name in ("addprefix", "addsuffix") and len(args) == 2:
             return " ".join((args[0] + w) if name == "addprefix" else (w + args[0])
                             for w in args[1].split())
@@ -9473,10 +9419,9 @@ def parse_make_variables(text):
                 values[match.group(1)] = (match.group(2) == "=", match.group(3))
         elif section == "# Files" and origin.startswith("# makefile"):
             match = re.match(r"^([^:#=\s][^:#=]*): (\S+) (:{0,2}=|\+=|\?=) ?(.*)$", line)
-            if match:
-                for target in match.group(1).split():
-                    targets.setdefault(target, {})[match.group(2)] = (
-                        match.group(3) != ":=", match.group(4))
+            for target in match.group(1).split() if match else ():
+                targets.setdefault(target, {})[match.group(2)] = (
+                    match.group(3) != ":=", match.group(4))
     return values, targets
 
 
@@ -9527,14 +9472,14 @@ def _union_find(facts):
     for i, fact in enumerate(facts):
         if len(daemons) == 1 and fact.pidfile and fact.pidfile not in written:
             parent[find(i)] = find(daemons[0])
-    groups = {}
+    groups = {}             # by the first fact of each, in order
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
-    return sorted(groups.values(), key=lambda g: facts.index(g[0]))
+    return list(groups.values())
 
 
 def _kind_of_program(argv):
-    prog, args, _ = _program((argv or "").split())
+    prog = _program((argv or "").split())[0]
     if prog in _NODE_TOOLS + ("node", "nodemon", "vite", "next", "nuxt", "npx", "serve"):
         return "frontend"
     if prog in ("celery", "rq", "dramatiq", "huey"):
@@ -9548,9 +9493,8 @@ def make_service(group, taken):
     launches = [f for f in group if f.kind == "launch" and not f.problem]
     launches = [f for f in launches if f.background] or launches
     for field, kinds in _SERVICE_FIELDS_FROM:
-        found = [f for f in group if f.kind in kinds and getattr(f, field)]
-        if field == "logfile":
-            found = [f for f in launches if f.logfile]
+        found = [f for f in (launches if field == "logfile" else group)
+                 if f.kind in kinds and getattr(f, field)]
         values = list(dict.fromkeys(getattr(f, field) for f in found))
         if len(values) > 1 and field == "pattern":
             values = ["|".join("(%s)" % v if "|" in v else v for v in values)]
@@ -10046,7 +9990,8 @@ def makefile_addition(info, added, procclean_line, folder, text):
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
         block += [".PHONY: " + " ".join(added),
-                  makefile_rules(added, info.prefix, info.variables)]
+                  makefile_rules(added, info.prefix, "PROCCLEAN_ARGS"
+                                 if "ARGS" in info.variables else "ARGS")]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
