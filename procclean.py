@@ -8521,12 +8521,9 @@ class MakeInfo(_Record):
                 "database": None}
 
     def pattern_for(self, name):
-        for pattern in self.patterns:
-            head, _, tail = pattern.partition("%")
-            if len(name) > len(head) + len(tail) and name.startswith(head) \
-                    and name.endswith(tail):
-                return pattern
-        return None
+        """The pattern rule target (`stop-%`) that makes `name` (a stem of one or more)."""
+        return next((p for p in self.patterns if len(name) >= len(p) and name.startswith(
+            p.partition("%")[0]) and name.endswith(p.partition("%")[2])), None)
 
     def defines(self, name):
         """Whether make already knows the name: a rule of its own, a prerequisite, a
@@ -8539,7 +8536,8 @@ def _run_make(args, folder, stdin=b""):
     make = _which("make") or _which("gmake")
     if make is None:
         return None
-    env = dict(((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP), LC_ALL="C")
+    env = dict(((k, v) for k, v in os.environ.items() if k not in MAKE_ENV_DROP),
+               LC_ALL="C")
     result = run_program([make] + args, folder, stdin, env, timeout=120)
     return None if result[0] is None else result
 
@@ -8583,9 +8581,8 @@ def ask_make(folder, name):
 
 def parse_make_database(text):
     """(targets, pattern targets, known names) from `make -p`: a target counts when it
-    has a recipe or prerequisites (a name only listed in .PHONY is no rule); known:
-    every name of its files section, targets, prerequisites ("# Not a target:") and
-    .PHONY's entries."""
+    has a recipe or prerequisites (a name only in .PHONY is no rule); known: every name
+    of its files section (targets, prerequisites, "# Not a target:", .PHONY's entries)."""
     targets, patterns, known = {}, [], set()
     section = head = None
     done = False            # the rest of this entry says nothing: not a target, or its recipe
@@ -8685,9 +8682,8 @@ def _closing(text, i, opening="(", closing=")", quotes="'\""):
 
 
 class ShellWord(_Record):
-    """A word as sh sees it: `text` without its quotes, `raw` as written (each a list
-    of parts until the word ends), the command substitutions in it and whether any part
-    was quoted."""
+    """A word as sh sees it: `text` unquoted, `raw` as written (lists of parts until the
+    word ends), its command substitutions and whether any part was quoted."""
     __slots__ = ("text", "raw", "subs", "quoted")
 
 
@@ -8870,7 +8866,9 @@ def _program(words):
             wrappers.append(words.pop(0))
         while words and words[0].startswith("-") and prog != "exec":
             wrappers.append(words.pop(0))
-    return (os.path.basename(words[0]), words[1:], wrappers) if words else ("", [], wrappers)
+    if not words:
+        return "", [], wrappers
+    return os.path.basename(words[0]), words[1:], wrappers
 
 
 def _is_server(prog, args):
@@ -9567,6 +9565,7 @@ class RulePlan(_Record):
 def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
     what = printable((fact.text or "")[:70])
+    service = fact.service
     if fact.kind == "other":
         return ("init_kept_more", {"what": what})
     if fact.problem:
@@ -9576,7 +9575,6 @@ def _fact_ops(fact, plans, replaced):
         if missing or not fact.goals:
             return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
         return [op for g in fact.goals for op in plans[g].ops]
-    service = fact.service
     if fact.kind == "launch" and not fact.background:
         return ("mk_foreground", {"what": what})
     if service is None:
@@ -9584,14 +9582,11 @@ def _fact_ops(fact, plans, replaced):
                 {"what": what})
     if service.problem:
         return (service.problem[0], dict(service.problem[1], what=what, svc=service.name))
-    if fact.kind == "launch":
-        return [("start", service)]
-    if fact.kind == "look":
-        return [("show" if fact.pattern else "look", service)]
     if fact.kind in ("remove", "touch"):
-        kind = "pidfile" if fact.path == service.fields.get("pidfile") else "logfile"
-        return [("rm" + kind[:3], service)] if fact.kind == "remove" else []
-    return [("kill" if fact.signal == "kill" else "stop", service)]
+        pidfile = fact.path == service.fields.get("pidfile")
+        return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
+    op = {"launch": "start", "look": "show" if fact.pattern else "look"}.get(fact.kind)
+    return [(op or ("kill" if fact.signal == "kill" else "stop"), service)]
 
 
 def verb_of(ops):
@@ -9602,16 +9597,13 @@ def verb_of(ops):
     starts = [s for k, s in ops if k == "start"]
     stops = [s for k, s in ops if k in ("stop", "kill")]
     logs = set(s for k, s in ops if k == "rmlog")
-    if starts and stops:
-        first = kinds.index("start")
-        if any(k in ("stop", "kill", "rmpid", "rmlog") for k in kinds[first:]) or \
-                set(starts) != set(stops) or logs:
-            return None, ("mk_mixed", {})
-        return "restart", services
     if starts:
         # a stale pidfile removed before the start: procclean start writes it anew
-        late = "rmpid" in kinds[kinds.index("start"):]
-        return (None, ("mk_mixed", {})) if stops or logs or late else ("start", services)
+        after = kinds[kinds.index("start"):]
+        if logs or any(k in ("stop", "kill", "rmpid", "rmlog") for k in after) or \
+                stops and set(starts) != set(stops):
+            return None, ("mk_mixed", {})
+        return ("restart" if stops else "start"), services
     if stops:
         if logs and (logs != set(stops) or "stop" in kinds):
             return None, ("mk_logs", {})
@@ -9625,12 +9617,11 @@ def verb_of(ops):
 
 def plan_rule(plan, plans, replaced):
     """Fill a RulePlan: its ops and procclean call, or why it is kept."""
-    rule = plan.rule
+    rule, ops = plan.rule, []
     if rule.names[1:]:
         return ("init_kept_shared", {"others": " ".join(rule.names[1:])})
     if rule.colons == "::":
         return ("init_kept_double", {})
-    ops = []
     if not rule.recipe:
         if not rule.prereqs or any(p not in replaced for p in rule.prereqs):
             return None
@@ -9681,8 +9672,7 @@ def _keep_together(plans):
     """A kept rule keeps every rule that manages one of its services."""
     changed = True
     while changed:
-        changed = False
-        blocked = {}
+        changed, blocked = False, {}
         for plan in plans:
             if plan.verb is None and plan.rule.recipe:
                 for service in _touched(plan):
@@ -9707,14 +9697,12 @@ _MAKE_DEFAULTS = (("RM", "rm -f"), ("CC", "cc"), ("CXX", "g++"), ("AR", "ar"), (
 
 
 def analyse_makefile(folder, name, info, layout=()):
-    """(services, plans): what the recipes of the Makefile `name` and the files it
-    includes do, read with make's variables (its database, or the text's where make
-    was not asked), and the RulePlan of each rule.
-
-    Not `make -n TARGET`, though it prints a recipe as make expands it: -n still runs
-    every line that names $(MAKE) and every `+` line, and the recipes of the target's
-    prerequisites.  The database holds every variable's value (recursive ones as
-    written), so the expansion here is make's, without running anything."""
+    """(services, plans): what the recipes of the Makefile `name` and its includes do,
+    read with make's variables (its database, or the text's where make was not asked),
+    and the RulePlan of each rule. Not `make -n TARGET`, though it expands a recipe as
+    make does: -n still runs every line naming $(MAKE), every `+` line and the
+    prerequisites' recipes. The database holds every variable's value (recursive ones as
+    written): this is make's expansion, without running anything."""
     texts = dict((path, _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or "")
                  for path in info.files or [name])
     curdir = os.path.abspath(folder)
@@ -9758,26 +9746,6 @@ def analyse_makefile(folder, name, info, layout=()):
     return services, plan_makefile(plans, name)
 
 
-def _port_as_placeholder(name, fields):
-    """A recipe's command with its literal port flag (`--port 8000`) as `{port}` when
-    that is the service's port: the same command at that port, and one that moves
-    with PROCCLEAN_<SERVICE>_PORT and port_offset (issue 21) instead of holding on."""
-    builtin = dict((b["name"], b["port"]) for b in BUILTIN_SERVICES)
-    port = fields.get("port") or builtin.get(name)
-    command, said, how = with_port(fields["command"])
-    return command if how == "flag" and str(said) == str(port) else fields["command"]
-
-
-def _venv_python(command, cwd):
-    """A recipe's `python ...` as `{python} ...` where the project has a venv of its own
-    (.venv, venv): what the recipe ran with that venv active, and what start runs when
-    none is (issue 21: the project's interpreter wins over the system's python)."""
-    match = re.match(r"^python3?(?=\s)", command)
-    if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
-        return "{python}" + command[match.end():]
-    return command
-
-
 def found_with_makefile(services, layout, makefile):
     """What init writes: each Makefile service over what the layout found of the same
     one (the recipes' values win, each credited to its target and line), then the
@@ -9786,8 +9754,7 @@ def found_with_makefile(services, layout, makefile):
     found, used = [], set()
     for service in services:
         base = by_name.get(service.layout)
-        fields = dict(base.fields) if base else {}
-        sources = dict(base.sources) if base else {}
+        fields, sources = (dict(base.fields), dict(base.sources)) if base else ({}, {})
         for field, value in service.fields.items():
             if base and field == "command" and _same_value(
                     field, base.fields.get(field), value, "."):
@@ -9806,10 +9773,29 @@ def found_with_makefile(services, layout, makefile):
     return found + [f for f in layout if f.name not in used and f.name not in names]
 
 
+def _port_as_placeholder(name, fields):
+    """A recipe's command with its literal port flag (`--port 8000`) as `{port}` when
+    that is the service's port: the same command at that port, and one that moves
+    with PROCCLEAN_<SERVICE>_PORT and port_offset (issue 21) instead of holding on."""
+    port = fields.get("port") or next((b["port"] for b in BUILTIN_SERVICES
+                                       if b["name"] == name), None)
+    command, said, how = with_port(fields["command"])
+    return command if how == "flag" and str(said) == str(port) else fields["command"]
+
+
+def _venv_python(command, cwd):
+    """A recipe's `python ...` as `{python} ...` where the project has a venv of its own
+    (.venv, venv): what the recipe ran with that venv active, and what start runs when
+    none is (issue 21: the project's interpreter wins over the system's python)."""
+    match = re.match(r"^python3?(?=\s)", command)
+    if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
+        return "{python}" + command[match.end():]
+    return command
+
+
 class MakefileRead(_Record):
-    """The Makefile init works on: its name, text (None: none), what make knows of it,
-    how it was read (message key, values) and its services and rule plans
-    (analyse_makefile)."""
+    """The Makefile init works on: name, text (None: none), what make knows of it, how it
+    was read (message key, values), its services and rule plans (analyse_makefile)."""
 
     __slots__ = ("name", "text", "info", "said", "services", "plans")
     DEFAULTS = {"said": None, "services": (), "plans": ()}
@@ -9859,8 +9845,7 @@ def replace_rules(text, chosen, all_names, args):
     """The Makefile's text with each chosen rule's recipe swapped for one procclean
     call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
     but one without a recipe drops those its call now does."""
-    lines = text.split("\n")
-    replaced = []
+    lines, replaced = text.split("\n"), []
     done = set(n for p in chosen for n in p.rule.names)
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
@@ -9869,8 +9854,7 @@ def replace_rules(text, chosen, all_names, args):
             " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
             procclean_call(rule.names[0], plan.verb, plan.services, all_names), args)
         lines[rule.start:rule.end] = new.split("\n")
-        replaced.append((rule.names, rule.start + 1, len(rule.recipe)))
-    replaced.reverse()
+        replaced.insert(0, (rule.names, rule.start + 1, len(rule.recipe)))
     return "\n".join(lines), replaced
 
 
@@ -9942,22 +9926,22 @@ def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
     (never over an older one) and restored if `make -n` rejects the new one."""
     out = ctx.out
     name, info, text = mk.name, mk.info, mk.text or ""
-    if mk.said and mk.text is not None:
+    if mk.said:             # none where there is no Makefile
         out.say(mk.said[0], **mk.said[1])
     ours = procclean_targets(names)
     if replace:
         check_carried(ctx, mk, folder)
-    chosen = [p for p in mk.plans if p.verb] if replace else []
     # options pass through make as on the added rules (make stop ARGS=--dry-run)
-    new_text, replaced = replace_rules(text, chosen, names, "PROCCLEAN_ARGS"
-                                       if "ARGS" in info.variables else "ARGS")
+    args = "PROCCLEAN_ARGS" if "ARGS" in info.variables else "ARGS"
+    new_text, replaced = replace_rules(text, [p for p in mk.plans if p.verb and replace],
+                                       names, args)
     added = [t for t in ours if not info.defines(t)]
-    _say_kept(ctx, info, ours, mk, replaced, replace)
+    _say_kept(ctx, ours, mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
     if not added and new_text == text:          # nothing replaced, added or fixed
         return EXIT_OK
-    addition = makefile_addition(info, added, procclean_line, folder, text)
+    addition = makefile_addition(info, added, procclean_line, folder, text, args)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -9975,11 +9959,10 @@ def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, added, procclean_line, folder, text):
-    """The block init --makefile appends: the variables make lacks, the rules
-    `added`; empty when there is nothing to add.  A Makefile that uses $(PYTHON)
-    without setting it gets no PYTHON (its own recipes would change): the line
-    names python3 itself."""
+def makefile_addition(info, added, procclean_line, folder, text, args):
+    """The block init --makefile appends (the variables make lacks, the rules `added`),
+    or "". A Makefile using $(PYTHON) without setting it gets no PYTHON (its own recipes
+    would change): the line names python3 itself."""
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
     others = re.sub(_PROCCLEAN_VAR_RE, "", text, flags=re.M)     # its PROCCLEAN line aside
     if "PYTHON" not in info.variables and re.search(r"\$[({]PYTHON[)}]", others):
@@ -9989,9 +9972,7 @@ def makefile_addition(info, added, procclean_line, folder, text):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block += [".PHONY: " + " ".join(added),
-                  makefile_rules(added, info.prefix, "PROCCLEAN_ARGS"
-                                 if "ARGS" in info.variables else "ARGS")]
+        block += [".PHONY: " + " ".join(added), makefile_rules(added, info.prefix, args)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
@@ -10025,10 +10006,11 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
     return text[:match.start(2)] + " " + procclean_line + text[match.end(2):]
 
 
-def _say_kept(ctx, info, ours, mk, replaced, replace):
-    """What init leaves as it is: targets the Makefile already has, those a pattern
-    rule makes, and with --replace each process recipe kept with the reason."""
-    out = ctx.out
+def _say_kept(ctx, ours, mk, replaced, replace):
+    """What init leaves as it is: targets the Makefile has, those a pattern rule makes,
+    and with --replace each kept recipe a user expects it to speak of (named like a
+    procclean command, or managing processes, their pidfiles or logs), with the reason."""
+    out, info = ctx.out, mk.info
     done = set(n for names, _, _ in replaced for n in names)
     have = [t for t in ours if t in info.targets and t not in done]
     if have:
@@ -10037,30 +10019,22 @@ def _say_kept(ctx, info, ours, mk, replaced, replace):
     if by_pattern:
         out.say("init_kept_pattern", targets=" ".join(by_pattern), patterns=" ".join(
             sorted(set(info.pattern_for(t) for t in by_pattern))))
-    if replace:
-        for plan in mk.plans:
-            if plan.kept and _about_processes(plan, ours):
-                values = dict(plan.kept[1], target=plan.rule.names[0],
-                              line=plan.rule.start + 1)
-                out.say(plan.kept[0], **values)
-                out.add("kept", {"target": values["target"], "line": values["line"],
-                                 "reason": out.text(plan.kept[0], **values)})
-        return
-    could = [p.rule.names[0] for p in mk.plans if p.verb]
+    for plan in mk.plans if replace else ():
+        about = any(n in ours or service_name_of(n) for n in plan.rule.names) or any(
+            f.kind in ("launch", "stop", "look") or f.service is not None
+            for f in plan.facts)
+        if plan.kept and about:
+            values = dict(plan.kept[1], target=plan.rule.names[0], line=plan.rule.start + 1)
+            out.say(plan.kept[0], **values)
+            out.add("kept", {"target": values["target"], "line": values["line"],
+                             "reason": out.text(plan.kept[0], **values)})
+    could = [p.rule.names[0] for p in mk.plans if p.verb and not replace]
     if could:
         out.say("init_replace_hint", targets=" ".join(could), prog=prog_command())
 
 
-def _about_processes(plan, ours):
-    """Whether a kept rule is one a user expects --replace to speak of: named like
-    a procclean command, or managing processes, their pidfiles or logs."""
-    return any(n in ours or service_name_of(n) for n in plan.rule.names) or any(
-        f.kind in ("launch", "stop", "look") or f.service is not None for f in plan.facts)
-
-
 def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
-    out = ctx.out
-    path = os.path.join(folder, name)
+    out, path = ctx.out, os.path.join(folder, name)
     backup = mode = None
     try:
         if before is not None:
