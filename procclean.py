@@ -8425,10 +8425,9 @@ def procclean_targets(names):
 
 
 class MakeRule(_Record):
-    """One rule of a Makefile's text: its names (variables expanded), head and
-    prerequisites as written, recipe lines (prefix and continuations joined) and `at`
-    their line indexes, its lines [start, end), the recipe prefix there, the comment on
-    its head line (`stop: ## help text`) and its file."""
+    """One rule of a Makefile's text: names (variables expanded), head and prerequisites
+    as written, recipe lines (prefix and continuations joined; `at`: their line indexes),
+    lines [start, end), recipe prefix there, head-line comment (`stop: ## help`), file."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment", "at", "file")
@@ -8453,9 +8452,8 @@ def _logical_lines(text):
 
 
 def parse_makefile_text(text, prefix="\t", variables=None):
-    """(rules, recipe prefix at the end, included files) of a Makefile's text: the
-    reading where make is not installed, and the map for editing the file.  Its
-    variables as written go into `variables` when it is a dict."""
+    """(rules, final recipe prefix, included files) of a Makefile's text, read where make
+    is not installed and to edit the file; its variables go into `variables` (a dict)."""
     variables = {} if variables is None else variables
     rules, includes, rule, depth = [], [], None, 0
 
@@ -9293,9 +9291,8 @@ class RecipeReader(object):
 
 def _signal_problem(kind, signal):
     """Why a stop cannot be carried: a signal procclean does not send (kill -HUP)."""
-    if kind == "stop" and signal not in _STOP_SIGNALS:
-        return ("mk_signal", {"signal": signal})
-    return None
+    unsent = kind == "stop" and signal not in _STOP_SIGNALS
+    return ("mk_signal", {"signal": signal}) if unsent else None
 
 
 def _launch_log(redirs):
@@ -9314,9 +9311,8 @@ def _command_text(commands):
 
 
 class MakeVars(object):
-    """make's variables as its database prints them: name -> (recursive?, value),
-    with the target-specific ones of the target whose recipe is read and the
-    automatic ones ($@, $<, $^)."""
+    """make's variables as its database prints them (name -> (recursive?, value)), with
+    the target-specific ones of the recipe's target and the automatic ones ($@, $<, $^)."""
 
     def __init__(self, values, curdir):
         self.values, self.curdir, self.local = values, curdir, {}
@@ -9424,10 +9420,9 @@ def parse_make_variables(text):
 
 
 class MakeService(_Record):
-    """A service the Makefile's recipes manage: its name, the fields they give it,
-    where each came from ({field: [(target, file, line)]}), its facts, why procclean
-    cannot carry it (message key, values) or None, and the service the layout found
-    that these recipes manage (None: none)."""
+    """A service the recipes manage: its name, the fields they give it, where each came
+    from ({field: [(target, file, line)]}), its facts, why procclean cannot carry it
+    (message key, values) or None, the layout's service these recipes manage (or None)."""
 
     __slots__ = ("name", "fields", "sources", "facts", "problem", "layout")
 
@@ -9747,9 +9742,8 @@ def analyse_makefile(folder, name, info, layout=()):
 
 
 def found_with_makefile(services, layout, makefile):
-    """What init writes: each Makefile service over what the layout found of the same
-    one (the recipes' values win, each credited to its target and line), then the
-    layout's other services."""
+    """What init writes: each Makefile service over the layout's same one (the recipes'
+    values win, each credited to its target and line), then the layout's other services."""
     by_name = dict((f.name, f) for f in layout)
     found, used = [], set()
     for service in services:
