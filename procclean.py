@@ -1744,6 +1744,14 @@ def _read_fd(fd, limit):
     return b"".join(chunks)
 
 
+def write_fd(fd, data):
+    """Write all of `data` to `fd`: write(2) may write less (a full disk) and says why
+    only at the next call, which raises."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def read_regular(path, limit=1 << 20, nofollow=False):
     """The first `limit` bytes of a regular file (see open_regular); OSError otherwise."""
     fd, _ = open_regular(path, nofollow=nofollow)
@@ -1774,9 +1782,7 @@ def write_atomic(path, data, mode=None):
         try:
             if mode is not None:
                 os.fchmod(fd, mode)     # exactly the old file's, whatever the umask
-            view = memoryview(data)
-            while view:     # write(2) may write less (a full disk): never rename half
-                view = view[os.write(fd, view):]
+            write_fd(fd, data)      # never rename half
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -10083,7 +10089,7 @@ def _restore(ctx, path, backup):
 def write_backup(path, data, mode):
     """Keep `data` (the Makefile as it was) as PATH.procclean.bak, or .bak.1, .bak.2...:
     never over an older backup, which may be the only copy of the team's original.
-    Returns the backup's path."""
+    Returns the backup's path; OSError, and no backup, if it cannot be written whole."""
     for n in range(1001):
         backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
@@ -10094,9 +10100,15 @@ def write_backup(path, data, mode):
                 raise
             continue
         try:
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
+            try:
+                write_fd(fd, data)
+            finally:
+                os.close(fd)
+        except OSError:
+            # Half a backup is worse than none: the Makefile would be restored from it.
+            with quietly():
+                os.remove(backup)
+            raise
         return backup
 
 

@@ -4,6 +4,7 @@ finds, the procclean.ini it writes, --force, --makefile, --dry-run (issue 8).
 No process is started or signalled here: every test copies a fixture to tmp_path, changes into
 it and calls procclean.main(["init", ...]) in this process (or `make -n`, which runs nothing).
 """
+import errno
 import os
 import re
 import shutil
@@ -1207,6 +1208,32 @@ def test_no_rule_for_a_prerequisite_or_a_phony_name(project, init):
     assert "\nclean:" not in text and "\nlogs:" not in text, text
     assert [make_n(repo, t).stdout for t in ("build", "clean", "logs", "run")] == before
     assert "PYTHON ?=" not in text          # its run uses $(PYTHON) unset: left so
+
+
+def test_a_backup_that_cannot_be_written_whole_leaves_the_makefile_as_it_was(
+        project, init, monkeypatch):
+    """A full disk while the backup is written: no half backup (a failed make check would
+    restore the Makefile from it), the Makefile untouched, one line, exit 1."""
+    repo = project("neither")
+    original = "start-api:\n\tnohup ./api > api.log 2>&1 & echo $$! > api.pid\n" + "".join(
+        "task-%d:\n\t@echo %d\n" % (n, n) for n in range(50))
+    (repo / "Makefile").write_text(original)
+    real_write = os.write
+
+    def disk_full_after_100_bytes(fd, data):
+        if os.path.basename(os.readlink("/proc/self/fd/%d" % fd)).startswith(
+                "Makefile.procclean.bak"):
+            if os.fstat(fd).st_size >= 100:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, bytes(data[:100]))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(procclean.os, "write", disk_full_after_100_bytes)
+    code, out, err = init("--makefile")
+    assert code == 1, (out, err)
+    assert "cannot write Makefile: No space left on device" in err, err
+    assert read(repo / "Makefile") == original
+    assert sorted(p.name for p in repo.iterdir() if "procclean.bak" in p.name) == []
 
 
 def test_backups_never_overwrite_an_older_one(project, init):
