@@ -7694,7 +7694,8 @@ def pattern_for(command):
 
 def _command_words(command):
     """The words of a command from its program on: the last `&&` part, without
-    VAR=value, exec, runners (uv run, poetry run, npx...) and `{python} [-m]`."""
+    VAR=value, exec, wrappers and runners with their options (nohup, `nice -n 5`,
+    `uv run --with X`, npx...: see _program) and `{python} [-m]`."""
     import shlex
     try:
         words = shlex.split(command.split("&&")[-1])
@@ -7702,6 +7703,8 @@ def _command_words(command):
         words = command.split()
     while words and (re.match(r"^[A-Za-z_]\w*=", words[0]) or words[0] in ("exec", "env")):
         words = words[1:]
+    # A wrapper execs the program (nohup, nice): the process shows the program alone.
+    words = words[len(_program(words)[2]):]
     runners = (("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("pdm", "run"),
                ("rye", "run"), ("hatch", "run"), ("bundle", "exec"), ("pnpm", "exec"))
     while len(words) > 1 and (tuple(words[:2]) in runners or words[0] in ("npx", "bunx")):
@@ -8846,6 +8849,16 @@ _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask
               r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "hatch", "bundle", "npx", "pnpx", "bunx")
+# Their options that take the next word as a value: in `nice -n 5 uvicorn ...` the
+# program is uvicorn (nice execs it: its command line has no `nice`, nor a `5`).
+_VALUE_OPTIONS = {
+    "nice": ("-n", "--adjustment"), "stdbuf": ("-i", "-o", "-e"),
+    "time": ("-f", "--format", "-o", "--output"),
+    "uv": ("--with", "--with-requirements", "--with-editable", "--python", "-p", "--project",
+           "--directory", "--package", "--env-file", "--extra", "--group", "--index"),
+    "poetry": ("-C", "--directory", "-P", "--project"),
+    "npx": ("-p", "--package"), "pnpx": ("-p", "--package"), "bunx": ("-p", "--package"),
+}
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
@@ -8870,6 +8883,8 @@ def _program(words):
             wrappers.append(words.pop(0))
         while words and words[0].startswith("-") and prog != "exec":
             wrappers.append(words.pop(0))
+            if wrappers[-1] in _VALUE_OPTIONS.get(prog, ()) and words:
+                wrappers.append(words.pop(0))
     if not words:
         return "", [], wrappers
     return os.path.basename(words[0]), words[1:], wrappers

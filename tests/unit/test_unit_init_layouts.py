@@ -376,9 +376,28 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     ("cd src && gunicorn asgi:application -w 3 -b :{port}", "gunicorn asgi:application"),
     ("PORT={port} react-scripts start", "react-scripts start"),
     ("npx vite --port 3000", "vite"),
+    ("nohup python -m uvicorn main:app", "uvicorn main:app"),
+    ("uv run --frozen uvicorn app.main:app --reload", r"uvicorn app\.main:app"),
 ])
 def test_pattern_for_commands_as_ps_shows_them(command, pattern):
     assert procclean.pattern_for(command) == pattern
+
+
+@pytest.mark.parametrize("command, running", [
+    # a wrapper execs the program: ps shows the program, not the wrapper nor its options
+    ("nice -n 5 uvicorn main:app --port 8011", "uvicorn main:app --port 8011"),
+    ("stdbuf -o L npm run dev", "npm run dev"),
+    ("setsid nohup node index.js", "node index.js"),
+    ("time python manage.py runserver", "python manage.py runserver"),
+    # a runner's own options: uv runs python as its child, npx -p runs vite
+    ("uv run --with httpx python main.py", "/srv/app/.venv/bin/python main.py"),
+    ("npx -p vite vite --port 5173", "node /srv/app/node_modules/.bin/vite --port 5173"),
+])
+def test_a_commands_pattern_finds_the_program_it_runs(command, running):
+    pattern = procclean.pattern_for(command)
+    service = procclean.Service("app", pattern, "app.pid", "app.log", None, command, ".")
+    line = "alice 4242 1 %s" % running
+    assert service.matches(procclean.Process(4242, 1, "alice", running, line=line)), pattern
 
 
 @pytest.mark.parametrize("command, default, wanted", [
