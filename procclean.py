@@ -8381,7 +8381,7 @@ def cmd_init(ctx, makefile=False, replace=False):
     found = detect_project(missing)
     if mk is not None and mk.text is not None:
         mk.services, mk.plans = analyse_makefile(".", mk.name, mk.info, found)
-        found = found_with_makefile(mk.services, found, mk.name)
+        found = found_with_makefile(mk.services, found)
     missing = [miss for miss in missing if not any(s.name == miss[2].name for s in found)]
     if not found:
         say_missing(ctx, missing)
@@ -9762,7 +9762,7 @@ def analyse_makefile(folder, name, info, layout=()):
     return services, plan_makefile(plans, name)
 
 
-def found_with_makefile(services, layout, makefile):
+def found_with_makefile(services, layout):
     """What init writes: each Makefile service over the layout's same one (the recipes'
     values win, each credited to its target and line), then the layout's other services."""
     by_name = dict((f.name, f) for f in layout)
