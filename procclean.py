@@ -7250,7 +7250,8 @@ def modules_needed(args, cwd):
     """Top-level modules a Python command needs: the -m module, and those its entry file
     (a script, the module of `uvicorn main:app`) imports at column 0 (an import inside
     try/if is optional)."""
-    needed, entry = [], args[0] if args and args[0].endswith(".py") else None
+    needed = []
+    entry = args[0] if args and args[0].endswith(".py") else None
     if args[:1] == ["-m"] and len(args) > 1:
         needed.append(args[1].split(".")[0])
         app = next((a for a in args[2:] if re.match(r"^[\w.]+:[\w.]+$", a)), None)
@@ -7583,7 +7584,9 @@ class FoundService(object):
     `what` one line saying what was found (the source of a field that has none)."""
 
     def __init__(self, name, fields, what, sources=None):
-        self.name, self.fields, self.what = name, dict(fields), what
+        self.name = name
+        self.fields = dict(fields)
+        self.what = what
         self.sources = dict(sources or {})
 
     def value(self, field):
@@ -8260,7 +8263,8 @@ def render_section(service):
     """A FoundService's section: `# found: what`, [name], each value that differs from the
     default under a comment saying where it came from; no empty `key =` (reads unset)."""
     lines = (["# found: " + service.what] if service.what else []) + ["[%s]" % service.name]
-    defaults, said = dict(FIELD_DEFAULTS, **default_fields(service.name)), None
+    defaults = dict(FIELD_DEFAULTS, **default_fields(service.name))
+    said = None
     for field in [f for f in ALL_FIELDS if f in service.fields]:
         value = str(service.fields[field]).strip()
         if not value or value == str(defaults.get(field, "")).strip():
@@ -8296,7 +8300,8 @@ def write_config(ctx, found):
              "", "[procclean]", "services = %s" % " ".join(s.name for s in found)]
     for service in found:
         lines += [""] + render_section(service)
-    config_text, path = "\n".join(lines) + "\n", os.path.join(".", CONFIG_FILE)
+    config_text = "\n".join(lines) + "\n"
+    path = os.path.join(".", CONFIG_FILE)
     outcome = "would-write" if ctx.dry_run else \
         "kept" if os.path.exists(path) and not ctx.force else "written"
     if outcome == "written":
@@ -8399,7 +8404,8 @@ def cmd_init(ctx, makefile=False, replace=False):
     if makefile:
         code = update_makefile(ctx, names, line, (key, values), replace, ".", mk)
     else:
-        code, targets = EXIT_OK, procclean_targets(names)
+        code = EXIT_OK
+        targets = procclean_targets(names)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command())
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
@@ -8449,7 +8455,8 @@ _HEAD_RE = r"^([^\s:#=][^:=]*?)\s*(::?)(?!=)(.*)$"
 
 def _logical_lines(text):
     """(first line index, next index, line) with backslash-newline joined."""
-    lines, i = text.split("\n"), 0
+    lines = text.split("\n")
+    i = 0
     while i < len(lines):
         start, line = i, lines[i]
         while line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 \
@@ -8488,7 +8495,8 @@ def parse_makefile_text(text, prefix="\t", variables=None):
             continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue            # blank and comment lines do not end a recipe
-        rule, depth = None, 1 if define else 0
+        rule = None
+        depth = 1 if define else 0
         if depth:
             continue
         include = re.match(r"^\s*(?:-include|sinclude|include)\s+(.*)$", line)
@@ -8870,7 +8878,8 @@ _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc"
 def _program(words):
     """The program a command runs and its arguments, past nohup, setsid, exec,
     `uv run`, `poetry run`, `bundle exec`, `npx`...: (program, args, wrappers)."""
-    words, wrappers = list(words), []
+    words = list(words)
+    wrappers = []
     while words:
         prog = os.path.basename(words[0])
         runner = prog in _RUNNERS and len(words) > 1
@@ -9066,7 +9075,9 @@ class RecipeReader(object):
         self.reset()
 
     def reset(self):
-        self.cwds, self.shvars, self.launched = ["."], {}, None
+        self.cwds = ["."]
+        self.shvars = {}
+        self.launched = None
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
         self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
 
@@ -9079,7 +9090,9 @@ class RecipeReader(object):
         if text is None:
             self.add("other", text=raw)
             return
-        commands, pipe, list_cwd = shell_commands(text), [], None
+        commands = shell_commands(text)
+        pipe = []
+        list_cwd = None
         for n, command in enumerate(commands, 1):
             pipe.append(command)
             if command.after == "|" and n < len(commands):
@@ -9220,7 +9233,8 @@ class RecipeReader(object):
 
     def simple(self, command, prog, args, wrappers):
         """A command that is not part of a pipeline."""
-        texts, text = command.argv(), _command_text([command])
+        texts = command.argv()
+        text = _command_text([command])
         if prog == "echo" and args == ["$!"] and command.redirs:
             if self.launched is not None:
                 self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
@@ -9336,7 +9350,9 @@ class MakeVars(object):
     the target-specific ones of the recipe's target and the automatic ones ($@, $<, $^)."""
 
     def __init__(self, values, curdir):
-        self.values, self.curdir, self.local = values, curdir, {}
+        self.values = values
+        self.curdir = curdir
+        self.local = {}
 
     def for_target(self, rule, target_values):
         scoped = MakeVars(dict(self.values, **target_values.get(rule.names[0], {})),
@@ -9633,7 +9649,8 @@ def verb_of(ops):
 
 def plan_rule(plan, plans, replaced):
     """Fill a RulePlan: its ops and procclean call, or why it is kept."""
-    rule, ops = plan.rule, []
+    rule = plan.rule
+    ops = []
     if rule.names[1:]:
         return ("init_kept_shared", {"others": " ".join(rule.names[1:])})
     if rule.colons == "::":
@@ -9688,7 +9705,8 @@ def _keep_together(plans):
     """A kept rule keeps every rule that manages one of its services."""
     changed = True
     while changed:
-        changed, blocked = False, {}
+        changed = False
+        blocked = {}
         for plan in plans:
             if plan.verb is None and plan.rule.recipe:
                 for service in _touched(plan):
@@ -9860,7 +9878,8 @@ def replace_rules(text, chosen, all_names, args):
     """The Makefile's text with each chosen rule's recipe swapped for one procclean
     call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
     but one without a recipe drops those its call now does."""
-    lines, replaced = text.split("\n"), []
+    lines = text.split("\n")
+    replaced = []
     done = set(n for p in chosen for n in p.rule.names)
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
@@ -10025,7 +10044,8 @@ def _say_kept(ctx, ours, mk, replaced, replace):
     """What init leaves as it is: targets the Makefile has, those a pattern rule makes,
     and with --replace each kept recipe a user expects it to speak of (named like a
     procclean command, or managing processes, their pidfiles or logs), with the reason."""
-    out, info = ctx.out, mk.info
+    out = ctx.out
+    info = mk.info
     done = set(n for names, _, _ in replaced for n in names)
     have = [t for t in ours if t in info.targets and t not in done]
     if have:
@@ -10049,7 +10069,8 @@ def _say_kept(ctx, ours, mk, replaced, replace):
 
 
 def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
-    out, path = ctx.out, os.path.join(folder, name)
+    out = ctx.out
+    path = os.path.join(folder, name)
     backup = mode = None
     try:
         if before is not None:
