@@ -7177,7 +7177,10 @@ class Finding(object):
     apply itself: ("remove", path) or ("stop", service, processes)."""
 
     def __init__(self, key, values, fix, action=None):
-        self.key, self.values, self.fix, self.action = key, values, fix, action
+        self.key = key
+        self.values = values
+        self.fix = fix
+        self.action = action
 
     def text(self, out):
         return out.text(self.key, **self.values).lstrip()
@@ -7217,7 +7220,8 @@ def describe_tool(name):
 
 
 def check_command(service):
-    """The start folder and program exist, and Python imports what the command needs."""
+    """The start folder and program exist; a Python command's interpreter imports
+    what the command needs."""
     cwd = resolve_cwd(service.cwd)
     where = {"svc": service.name, "file": CONFIG_FILE}
     if not os.path.isdir(cwd):
@@ -7654,8 +7658,9 @@ def _module_of(path):
 
 
 def _with_others(named, marker):
-    """The folders of `named` (the usual names, the root last), with the others at the
-    top and in apps/ that hold one of `marker` before the root (`fastapi_backend/`)."""
+    """The folders of `named` (the usual names, the root last), with the other
+    folders at the top and in apps/ that hold one of `marker` before the root
+    (`fastapi_backend/`, `nextjs-frontend/`)."""
     others = [os.path.join(parent, entry) for parent in ("", "apps")
               for entry in _listdir(parent or ".")[:100]
               if not entry.startswith(".") and entry not in SKIP_DIRS
@@ -7724,8 +7729,9 @@ def _literal(text):
 
 
 def with_port(command, default=None):
-    """(command, port, where it was said): --port N, -p N, --bind H:N, runserver [H:]N or
-    $PORT become {port}; a server that takes --port gets one; `default`: its port."""
+    """(command with its port as `{port}`, the port, where it was said): a literal
+    --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
+    that takes --port and names none gets ` --port {port}`; `default` is its port."""
     match = re.search(r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)"
                       r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
@@ -7955,8 +7961,10 @@ def _python_files(base, depth=4, limit=400):
 
 
 def _own_package(base, text):
-    """The package at `base` that `text`, a script at its top, imports by name: it runs
-    as `python -m backend.main` from above (`python main.py`: No module named ...)."""
+    """The name of the package at `base` when `text`, a script at its top, imports it by
+    name (`from backend.config import settings` in backend/main.py): that script runs as
+    `python -m backend.main` from the folder above, as its README says, since `python
+    main.py` in backend/ fails (No module named 'backend').  None for any other."""
     name = os.path.basename(os.path.normpath(base))
     if base in (".", "") or not os.path.isfile(os.path.join(base, "__init__.py")) \
             or not re.search(r"^\s*(?:from|import)\s+%s\." % re.escape(name), text, re.M):
@@ -7980,7 +7988,8 @@ def _backend_from_code(base, files):
         asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
         # A script at the project's top (the seed's main.py); a package's module is
         # imported, so that its `from app.x import` resolves.  A main.py with no app
-        # object and no __main__ guard is a script too (the seed's backend/main.py).
+        # object and no __main__ guard is a script too: the seed's backend/main.py, run
+        # as `python main.py`, often has neither.
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
             or path == "main.py" and text.strip() and not asgi and not flask)
@@ -8126,8 +8135,9 @@ def _detect_frontend(missing):
 
 
 def _dev_script(scripts):
-    """The dev server's script: `dev`, a `start` that runs one (not `next start`), `serve`,
-    any that runs one (`next-dev`); never one that runs others (`concurrently ...`)."""
+    """The name of the script that runs the dev server: `dev`, a `start` that runs one
+    (not `next start`), `serve`, else one whose command is a dev server (`next-dev:
+    next dev`); never one that runs the repo's other scripts (`concurrently ...`)."""
     names = ["dev", "start", "serve"] + sorted(n for n in scripts if n not in
                                                ("dev", "start", "serve"))
     for name in names:
@@ -8161,10 +8171,12 @@ def _frontend_port(sub, script):
     return "3000", "the usual default port"
 
 
-# Dev servers that take their port as a flag, not $PORT (Next reads both; its docs show the
-# flag), and the flag, appended to the script's last command.  Vite takes the next free
-# port when its own is taken; --strictPort makes it exit, so that it never listens where
-# procclean does not look and start shows "Port 5173 is already in use".  CRA reads PORT.
+# The dev servers that take their port as a flag and ignore $PORT (Next reads it too, but a
+# flag is what its docs show), and the flag: appended to the script's last command, it
+# reaches the tool.  Vite moves to the next free port by itself when its port is taken;
+# --strictPort makes it exit instead, so that it never listens where procclean does not
+# look (status, --wait, the proxy) and start shows the log's "Port 5173 is already in use".
+# Create React App and craco read PORT: no flag.
 PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
                "--port {port} --strictPort"),
               (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
@@ -8173,8 +8185,10 @@ PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
 
 
 def _port_flag(script):
-    """The port flag to pass to a dev script; None where it says its port (a fixed port
-    stays fixed: `PORT=3001 next dev`) or its last command takes none (`vite && echo`)."""
+    """The port flag (with `{port}`) to pass to a package.json dev script, or None: none
+    where the script already says its port (`vite --port 5174`, `PORT=3001 next dev`,
+    `$PORT`: a fixed port stays fixed, and status says it does not move) or where its
+    last command is not a tool that takes one (`vite && echo`, CRA)."""
     if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
         return None
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
@@ -8211,8 +8225,9 @@ def _frontend_service(sub, path, name, script):
 
 
 def _procfile_services():
-    """A service per `name: command` of Procfile.dev, else Procfile: $PORT becomes {port},
-    the port foreman gives it unless one is named; a Python tool runs through {python}."""
+    """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
+    `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
+    ...) unless the command names one; a Python tool runs through {python}."""
     texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
     name, text = next((t for t in texts if t[1] is not None), (None, ""))
     found = []
@@ -8318,13 +8333,18 @@ def write_config(ctx, found):
 
 
 def make_procclean_line():
-    """(PROCCLEAN, message key saying why, its values): `$(PYTHON) -S -m tools.procclean`
-    when that name imports this very file from the root (a folder without __init__.py is
-    a namespace package), so its bytecode stays cached; else the script, compiled on
-    every call (a `tools` package elsewhere shadows it, or it is no module name).  Never
-    PYTHONPATH=tools: the services would inherit it.  -S: no `site`, whose .pth files
-    (conda, editable installs) can cost more than procclean's start-up; procclean needs
-    only the standard library, and the services it starts run without -S."""
+    """How make runs procclean from the project root, for the layout it is in:
+    (PROCCLEAN value, message key saying why, its values).
+
+    At the root: `$(PYTHON) -S -m procclean`.  In a folder (tools/, scripts/):
+    `$(PYTHON) -S -m tools.procclean` when that name imports this very file from the
+    root (a folder without __init__.py is a namespace package; Python 3.3+), so the
+    bytecode stays cached; else (a `tools` package installed elsewhere shadows it,
+    or the path is no module name) the script form, compiled on every call.  Never
+    PYTHONPATH=tools: the services procclean starts would inherit it.  -S: no `site`,
+    whose .pth files (conda, editable installs, certificate hooks) can cost more
+    than all of procclean's own start-up; it needs only the standard library, and
+    the services it starts run without -S, with their interpreter's site-packages."""
     import shlex
     rel = procclean_path()
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
@@ -8428,8 +8448,9 @@ MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES
 # ---------------------------------------------------------------------------
 
 def makefile_rules(targets, prefix="\t", args="ARGS"):
-    """The rules of `targets`, each one procclean call passing the options given through
-    make (`make logs ARGS=-f`; PROCCLEAN_ARGS where the Makefile has an ARGS of its own)."""
+    """The rules of `targets` as the seed writes them: each one procclean call, with
+    the options a user passes through make (`make logs ARGS=-f`).  A Makefile that
+    uses ARGS for something else gets PROCCLEAN_ARGS instead."""
     return "\n".join("%s:\n%s@$(PROCCLEAN) $@ $(%s)\n" % (t, prefix, args) for t in targets)
 
 
@@ -8782,7 +8803,10 @@ class ShellCommand(object):
     __slots__ = ("words", "redirs", "after", "assigns", "group")
 
     def __init__(self, group=0):
-        self.words, self.redirs, self.after, self.assigns = [], [], "", []
+        self.words = []
+        self.redirs = []
+        self.after = ""
+        self.assigns = []
         self.group = group      # how many ( ) subshells it runs in
 
     def argv(self):
@@ -9070,8 +9094,12 @@ class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
     def __init__(self, target, path, oneshell, curdir):
-        self.target, self.path, self.oneshell, self.curdir = target, path, oneshell, curdir
-        self.facts, self.where = [], (target, path, 0)
+        self.target = target
+        self.path = path
+        self.oneshell = oneshell
+        self.curdir = curdir
+        self.facts = []
+        self.where = (target, path, 0)
         self.reset()
 
     def reset(self):
