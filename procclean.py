@@ -6520,9 +6520,10 @@ class Relay(object):
 
 
 def _write_all(fd, data):
+    if fd is None:
+        return
     try:
-        while data and fd is not None:
-            data = data[os.write(fd, data):]
+        write_fd(fd, data)
     except OSError:
         pass        # a full disk must not stop the relay: the terminal still shows it
 
@@ -7713,10 +7714,8 @@ def _command_words(command):
         words = words[1:]
     # A wrapper execs the program (nohup, nice): the process shows the program alone.
     words = words[len(_program(words)[2]):]
-    runners = (("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("pdm", "run"),
-               ("rye", "run"), ("hatch", "run"), ("bundle", "exec"), ("pnpm", "exec"))
-    while len(words) > 1 and (tuple(words[:2]) in runners or words[0] in ("npx", "bunx")):
-        words = words[1:] if words[0] in ("npx", "bunx") else words[2:]
+    if words[:2] == ["pnpm", "exec"]:       # (pnpm alone runs scripts: no runner there)
+        words = words[2:]
     if words and (words[0] == "{python}" or re.match(r"^python[0-9.]*$",
                                                       os.path.basename(words[0]))):
         words = words[2:] if words[1:2] == ["-m"] else words[1:]
@@ -8880,14 +8879,16 @@ _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask
               r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
               r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
-_RUNNERS = ("uv", "poetry", "pipenv", "pdm", "hatch", "bundle", "npx", "pnpx", "bunx")
+_RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
+            "bunx")
 # Their options that take the next word as a value: in `nice -n 5 uvicorn ...` the
 # program is uvicorn (nice execs it: its command line has no `nice`, nor a `5`).
 _VALUE_OPTIONS = {
     "nice": ("-n", "--adjustment"), "stdbuf": ("-i", "-o", "-e"),
     "time": ("-f", "--format", "-o", "--output"),
-    "uv": ("--with", "--with-requirements", "--with-editable", "--python", "-p", "--project",
-           "--directory", "--package", "--env-file", "--extra", "--group", "--index"),
+    "uv": ("--with", "--with-requirements", "--with-editable", "--python", "-p",
+           "--project", "--directory", "--package", "--env-file", "--extra", "--group",
+           "--index"),
     "poetry": ("-C", "--directory", "-P", "--project"),
     "npx": ("-p", "--package"), "pnpx": ("-p", "--package"), "bunx": ("-p", "--package"),
 }
