@@ -1895,17 +1895,22 @@ class _Linux(object):
         """The PID the kernel handed out last in this PID namespace (/proc/loadavg's
         fifth field, proc(5)): while it stays the same, no process (nor thread) was
         created, and a look for new PIDs need not list /proc (1.3 ms among 1,000).
-        None where the /proc mounted is not this namespace's (its `self` is not us)."""
-        if self._proc_is_ours is None:
-            self._proc_is_ours = False
-            with quietly():
-                self._proc_is_ours = os.readlink("/proc/self") == str(os.getpid())
-        if not self._proc_is_ours:
+        None where the /proc mounted is not this namespace's (see _proc_is_ours)."""
+        if not self._proc_is_ours():
             return None
         try:
             return int(_read_small("/proc/loadavg").split()[4])
         except (OSError, ValueError, IndexError):
             return None
+
+    def _proc_is_ours(self):
+        """Whether the /proc mounted is this PID namespace's (its `self` is us): only
+        there do its PIDs, and what is remembered of them, name our processes."""
+        if self._proc_ours is None:
+            self._proc_ours = False
+            with quietly():
+                self._proc_ours = os.readlink("/proc/self") == str(os.getpid())
+        return self._proc_ours
 
     def _read_proc_entry(self, proc_fd, name, clock):
         """One Process from /proc/NAME (None if it exited while we looked), its tag
@@ -2016,7 +2021,7 @@ class _Linux(object):
         namespace; None when there is nowhere private to keep them."""
         self._environs_kept, self._environs_new = [], []
         path = self._environs_file = self._environs_path()
-        if path is None or self._last_pid() is None:
+        if path is None or not self._proc_is_ours():
             return None
         self._environs_head = self._environs_header()
         with quietly():
@@ -2946,7 +2951,7 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         self.may_write = False
         self._environs = None
         self._environs_file = False     # False: not looked for yet (once per System)
-        self._proc_is_ours = None
+        self._proc_ours = None          # see _proc_is_ours
         self._read_at = (None, None)    # (_last_pid, the table) of the last /proc read
         self.ps_note = None
         self.ports_note = None
