@@ -8898,6 +8898,31 @@ _VALUE_OPTIONS = {
     "npx": ("-p", "--package"), "pnpx": ("-p", "--package"), "bunx": ("-p", "--package"),
 }
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
+# Options that run a tool in another folder, as `cd DIR &&` would: `npm --prefix web run
+# dev`, `pnpm -C web dev`, `yarn --cwd web dev`, `uv run --directory api uvicorn ...`,
+# `go -C api run .`.  (npm reads its options up to `--`; the others before the command.)
+_FOLDER_OPTIONS = {"npm": ("--prefix", "-C"), "pnpm": ("-C", "--dir"), "yarn": ("--cwd",),
+                   "bun": ("--cwd",), "uv": ("--directory",), "go": ("-C",)}
+
+
+def _folder_option(argv):
+    """(the indexes of the words that name the folder a command runs in, that folder)
+    of `npm --prefix web run dev` and the like (_FOLDER_OPTIONS); ((), None) for none."""
+    at = 0
+    while at < len(argv) and os.path.basename(argv[at]) in _WRAPPERS:
+        at += 1                 # nohup npm --prefix web run dev
+    tool = os.path.basename(argv[at]) if at < len(argv) else ""
+    names = _FOLDER_OPTIONS.get(tool, ())
+    i = at + 1
+    while names and i < len(argv) and argv[i] != "--":
+        name, eq, value = argv[i].partition("=")
+        if name in names and (eq or i + 1 < len(argv)):
+            return ((i,), value) if eq else ((i, i + 1), argv[i + 1])
+        if not argv[i].startswith("-") and tool != "npm" and not (
+                tool == "uv" and argv[i] == "run"):
+            break
+        i += 2 if argv[i] in _VALUE_OPTIONS.get(tool, ()) else 1
+    return (), None
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
@@ -9311,8 +9336,9 @@ class RecipeReader(object):
                 else:
                     self.add("remove" if prog == "rm" else "touch", path=self.path_of(path),
                              text=text)
-        elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(prog, args):
-            self.launch(command, prog, args, wrappers)
+        elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
+                *_program(_moved(texts)[0])[:2]):
+            self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
 
@@ -9336,7 +9362,7 @@ class RecipeReader(object):
         self.add("make", goals=goals, problem=(problem, {}) if problem else None,
                  text=_command_text([command]), name=None)
 
-    def launch(self, command, prog, args, wrappers):
+    def launch(self, command, prog, args):
         logfile, problem = _launch_log(command.redirs)
         if prog == "sudo":
             problem = ("mk_sudo", {})
@@ -9344,18 +9370,26 @@ class RecipeReader(object):
                 or (prog in ("rails", "puma", "mon", "jekyll", "hugo") and "-d" in args):
             problem = ("mk_daemonizes", {})
         pidfile = _launch_pidfile(prog, args)
-        words = list(command.words)
+        words, folder = _moved(command.words)
         while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec"):
             words.pop(0)
         fact = self.add("launch", command=" ".join(
             self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]),
-                        argv=" ".join(w.text for w in words), cwd=self.cwds[-1],
+                        argv=" ".join(w.text for w in words),
+                        cwd=self.path_of(folder) if folder else self.cwds[-1],
                         background=command.after == "&", problem=problem,
                         logfile=logfile and self.path_of(logfile),
                         pidfile=pidfile and self.path_of(pidfile),
                         port=launch_port(prog, args, [a.text for a in command.assigns]),
                         text=_command_text([command]))
         self.launched = fact if fact.background else None
+
+
+def _moved(words):
+    """(the words of a command without a folder option, that folder or None): the
+    command `cd FOLDER && ...` runs (_folder_option); words are texts or ShellWords."""
+    drop, folder = _folder_option([getattr(w, "text", w) for w in words])
+    return [w for i, w in enumerate(words) if i not in drop], folder
 
 
 def _signal_problem(kind, signal):

@@ -1434,6 +1434,58 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
         "flask --debug run --port {port}", 5002, "backend")
 
 
+@pytest.mark.parametrize("recipe, command, cwd", [
+    ("npm --prefix web run dev &", "npm run dev", "web"),
+    ("npm run dev --prefix=web &", "npm run dev", "web"),
+    ("nohup npm -C web run dev > web.log 2>&1 &", "npm run dev", "web"),
+    ("pnpm -C web dev &", "pnpm dev", "web"), ("pnpm --dir web run dev &", "pnpm run dev", "web"),
+    ("yarn --cwd web dev &", "yarn dev", "web"), ("bun --cwd web run dev &", "bun run dev", "web"),
+    ("uv run --directory api uvicorn main:app &", "uv run uvicorn main:app", "api"),
+    ("uv --directory api run uvicorn main:app &", "uv run uvicorn main:app", "api"),
+    ("cd services && go -C api run . &", "go run .", "services/api"),
+    ("uv run --project api uvicorn main:app &", "uv run --project api uvicorn main:app", ".")])
+def test_a_tools_folder_option_is_where_the_command_runs(tmp_path, recipe, command, cwd):
+    """`npm --prefix web run dev` is `cd web && npm run dev` (and so for pnpm -C, yarn --cwd,
+    bun --cwd, uv run --directory, go -C): the service runs in that folder, with the
+    command as it is run there. (uv's --project names the project, not the folder.)"""
+    (tmp_path / "Makefile").write_text("go:\n\t%s\n" % recipe)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, _ = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [(s.fields["command"], s.fields["cwd"]) for s in services] == [(command, cwd)]
+
+
+def test_a_recipe_running_the_layouts_apps_from_the_root_is_not_a_second_service(
+        project, init):
+    """A start run from the root with `uv run --directory backend` and `npm --prefix
+    frontend` starts what the layout found in backend/ and frontend/: init wrote backend-2
+    and frontend-2 beside backend and frontend (four services: `make dev` started each app
+    twice). One of each, run in its folder, with the recipe's ports, and the start and stop
+    replaced."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "API_PORT ?= 8003\n"
+        "start:\n"
+        "\tuv run --directory backend uvicorn main:app --port $(API_PORT) > backend.log 2>&1"
+        " & echo $$! > backend.pid\n"
+        "\tnpm --prefix frontend run dev -- --port 5180 > frontend.log 2>&1"
+        " & echo $$! > frontend.pid\n"
+        "stop:\n\t-kill $$(cat backend.pid) $$(cat frontend.pid)\n"
+        "\trm -f backend.pid frontend.pid\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend", "frontend"], out
+    backend, frontend = cfg.services["backend"], cfg.services["frontend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "uv run uvicorn main:app --port {port}", "backend", 8003)
+    assert (frontend.cwd, frontend.port) == ("frontend", 5180)
+    assert frontend.command.startswith("npm run dev -- --port {port}"), frontend.command
+    assert (backend.pidfile, backend.logfile) == ("backend.pid", "backend.log")
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
+
+
 def test_a_recipes_python_is_the_projects_venv(project, init):
     """yizhengtang/CICD2_Lab_6_Service_B with its .venv: the recipe says `python -m uvicorn`,
     run with the venv activated; replaced, `make start` without it activated ran the
