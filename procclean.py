@@ -7529,8 +7529,15 @@ SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic",
                        "__pycache__", "site-packages"))
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
              "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh")
-ASGI_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar)\s*\("
-FLASK_RE = r"(?m)^(?:(\w+)\s*(?::[^=\n]*)?=\s*(?:flask\.)?Flask\s*\(|def (create_app|make_app)\()"
+# An app object at a module's top: `app = FastAPI()`, `app: Flask = flask.Flask(...)`.
+APP_RE = (r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*"
+          r"(FastAPI|Starlette|Quart|Litestar|Flask)\s*\(")
+# An app a factory makes (`app = create_app()` at the top, the factory here or imported),
+# else the factory alone (`def create_app() -> FastAPI`, Flask's `def create_app():`).
+FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
+FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
+FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\([^)]*\)\s*"
+                  r"(?:->\s*[\"']?(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar|Flask)\b)?")
 CELERY_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\("
 WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart")
 # A command line that runs a Python web server or worker, as a README or a task table
@@ -7549,6 +7556,9 @@ SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
             "celery", "dramatiq", "arq")
+# Libraries a folder of the project may be named after (fastapi/, flask/): an import of
+# one names the library, not the folder.
+NOT_OURS = frozenset(PY_TOOLS + tuple(f.lower() for f in WEB_FRAMEWORKS))
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
                      ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
                      ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173))
@@ -7566,7 +7576,7 @@ FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/
 VALUE_FLAGS = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "--loglevel",
                "-l", "--workers", "-w", "--concurrency", "-c", "--logfile", "--reload-dir",
                "--env-file", "--root-path", "-P", "-k", "--worker-class", "-Q", "-n",
-               "--hostname")
+               "--hostname", "--app-dir")
 
 
 def _read_text(path, limit=262144):
@@ -7653,14 +7663,6 @@ def _app_files(base, modules):
     files = [os.path.join(sub, module + ".py") for sub in subs for module in modules
              if sub or module != "__init__"]
     return [path for path in files if os.path.isfile(os.path.join(base, path))]
-
-
-def _module_of(path):
-    """(dotted module, --app-dir) of a file relative to where its command runs."""
-    parts = os.path.splitext(path)[0].split(os.sep)
-    app_dir = "src" if parts[0] == "src" and len(parts) > 2 else None
-    parts = parts[1:] if app_dir else parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts), app_dir
 
 
 def _with_others(named, marker):
@@ -7964,21 +7966,77 @@ def _python_files(base, depth=4, limit=400):
     return found[:limit]
 
 
-def _own_package(base, text):
-    """The name of the package at `base` when `text`, a script at its top, imports it by
-    name (`from backend.config import settings` in backend/main.py): that script runs as
-    `python -m backend.main` from the folder above, as its README says, since `python
-    main.py` in backend/ fails (No module named 'backend').  None for any other."""
-    name = os.path.basename(os.path.normpath(base))
-    if base in (".", "") or not os.path.isfile(os.path.join(base, "__init__.py")) \
-            or not re.search(r"^\s*(?:from|import)\s+%s\." % re.escape(name), text, re.M):
+def _import_root(base, path, text):
+    """(folder, dotted module, --app-dir) that import the module `path` of the project at
+    `base` the way its own absolute imports need: from the nearest folder above it that
+    holds the first one (`from app.core import` in backend/app/main.py: backend/; `from
+    backend.config import` in backend/main.py or `from api.app.db import` in
+    api/app/main.py: the root, as their READMEs run them, `python -m backend.main`, since
+    from backend/ the import fails; `from core import` in src/main.py: src/), else from
+    `base` (src/PKG/ from src/).  src/ of `base` is given as --app-dir src."""
+    full = os.path.normpath(os.path.join(base, path))
+    folders = full.split(os.sep)[:-1]
+    nearest = [os.sep.join(folders[:i]) or "." for i in range(len(folders), -1, -1)]
+    src = os.path.normpath(os.path.join(base, "src"))
+    root = src if path_inside(full, [src]) and full.count(os.sep) > src.count(os.sep) + 1 \
+        else os.path.normpath(base)
+    for name in re.findall(r"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", text):
+        # (the libraries a project's own folder is named after: fastapi/run.py imports
+        # the library, not its folder)
+        found = name not in NOT_OURS and next((r for r in nearest if os.path.isdir(
+            os.path.join(r, name)) or os.path.isfile(os.path.join(r, name + ".py"))), None)
+        if found:
+            root = found
+            break
+    module = os.path.splitext(os.path.relpath(full, root))[0].split(os.sep)
+    module = ".".join(module[:-1] if module[-1] == "__init__" else module)
+    if root == src and src != os.path.normpath(base):
+        return base, module, "src"
+    return root, module, None
+
+
+def _app_object(text, framework):
+    """(framework, attribute, whether it is a factory) of the app a module defines, or
+    None: an app object at its top (`app = FastAPI()`); in a module that uses a framework
+    (or of a project that depends on one), the app a factory makes at its top (`app =
+    create_app()`, the factory here or imported), else the factory alone (`def
+    create_app() -> FastAPI`, Flask's `def create_app():`), served as a factory.  A
+    `create_app` of a FastAPI project is no Flask app."""
+    match = re.search(APP_RE, text)
+    if match:
+        return match.group(2), match.group(1), False
+    used = re.search(r"\b(%s)\b" % "|".join(WEB_FRAMEWORKS), text)
+    framework = used.group(1) if used else framework
+    if framework not in WEB_FRAMEWORKS or framework == "Django":
         return None
-    return name
+    match = re.search(FACTORY_CALL_RE, text)
+    if match:
+        return framework, match.group(1), False
+    for name, annotated in re.findall(FACTORY_DEF_RE, text):
+        if annotated or used and re.match("%s$" % FACTORY_NAME, name):
+            return annotated or framework, name, True
+    return None
+
+
+def _serve_command(app, module, app_dir):
+    """(how the app is run, in words; the command) of _app_object's `app` in `module`:
+    uvicorn (--factory for a factory), or Flask's CLI, which finds `app`, `application`
+    and the factories create_app and make_app by itself and calls a factory it is told."""
+    framework, attr, factory = app
+    if framework != "Flask":
+        how = "uvicorn %s:%s%s" % (module, attr, " --factory" if factory else "")
+        return how, "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
+            how, " --app-dir src" if app_dir else "")
+    known = ("app", "application", "create_app", "make_app")
+    how = "flask --app %s run" % (module if attr in known else module + ":" + attr)
+    return how, "%s{python} -m %s --port {port}" % ("PYTHONPATH=src " if app_dir else "",
+                                                    how)
 
 
 def _backend_from_code(base, files):
     """The backend the project at `base` defines in `files`: Django's manage.py, an app
-    object (FastAPI, Starlette, Quart, Litestar, Flask), or a main.py run as a script."""
+    (FastAPI, Starlette, Quart, Litestar, Flask: an object or its factory), or a main.py
+    run as a script."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
     if "django" in _text(manage).lower():
         return FoundService("backend", {
@@ -7987,34 +8045,26 @@ def _backend_from_code(base, files):
             "%s (Django, run as manage.py runserver)" % manage,
             {"pattern": PS_MADE, "command": manage, "cwd": manage,
              "port": "Django's default port"})
+    project = _framework(base)
     for path in files:
         text = _text(base, path)
-        asgi, flask = re.search(ASGI_RE, text), re.search(FLASK_RE, text)
+        app = _app_object(text, project)
         # A script at the project's top (the seed's main.py); a package's module is
         # imported, so that its `from app.x import` resolves.  A main.py with no app
-        # object and no __main__ guard is a script too: the seed's backend/main.py, run
-        # as `python main.py`, often has neither.
+        # (object or factory) and no __main__ guard is a script too: the seed's
+        # backend/main.py, run as `python main.py`, often has neither.
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
-            or path == "main.py" and text.strip() and not asgi and not flask)
-        if not (script or asgi or flask):
+            or path == "main.py" and text.strip() and not app)
+        if not (script or app):
             continue
-        framework = asgi.group(2) if asgi else "Flask" if flask else _framework(base)
-        module, app_dir = _module_of(path)
-        package = _own_package(base, text) if script else None
-        cwd = (os.path.dirname(os.path.normpath(base)) or ".") if package else base
+        framework = app[0] if app else project
+        cwd, module, app_dir = _import_root(base, path, text)
         if script:
-            how = "python -m %s.%s" % (package, path[:-3]) if package else "python " + path
+            how = "python -m " + module if cwd != base else "python " + path
             command = "{python}" + how[len("python"):]
-        elif asgi:
-            how = "uvicorn %s:%s" % (module, asgi.group(1))
-            command = "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
-                how, " --app-dir src" if app_dir else "")
         else:
-            how = "flask --app %s run" % (module if flask.group(1) in (None, "app", "application")
-                                           else module + ":" + flask.group(1))
-            command = "%s{python} -m %s --port {port}" % ("PYTHONPATH=src " if app_dir else "",
-                                                          how)
+            how, command = _serve_command(app, module, app_dir)
         where = os.path.normpath(os.path.join(base, path))
         said = re.search(r"\bport\s*=\s*(\d{2,5})", text)
         port = said.group(1) if said else "5000" if framework == "Flask" else "8000"
@@ -8091,16 +8141,17 @@ def _missing_worker(bases, missing):
 def _celery_from_code(base, files):
     """The worker of the first `X = Celery(...)` among `files` of the project at `base`."""
     for path in files:
-        match = re.search(CELERY_RE, _text(base, path))
+        text = _text(base, path)
+        match = re.search(CELERY_RE, text)
         if not match:
             continue
-        module = _module_of(path)[0]
+        cwd, module, _ = _import_root(base, path, text)
         app = module if match.group(1) in ("app", "celery") else "%s:%s" % (
             module, match.group(1))
         command = "{python} -m celery -A %s worker --loglevel=INFO" % app
         where = os.path.normpath(os.path.join(base, path))
         return FoundService("worker", {
-            "command": command, "cwd": base, "pattern": pattern_for(command)},
+            "command": command, "cwd": cwd, "pattern": pattern_for(command)},
             "%s (Celery app, run as celery -A %s worker)" % (where, app), {
                 "command": "%s (%s = Celery(...))" % (where, match.group(1)),
                 "cwd": where, "pattern": PS_MADE})

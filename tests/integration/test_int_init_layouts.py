@@ -114,3 +114,34 @@ def test_procfile_entries_start_and_stop_as_services(ns, repo):
     r = run(ns, repo, "stop")
     assert r.rc == 0, r
     assert wait_until(lambda: ours() == [], 10), ours()
+
+
+@pytest.mark.parametrize("form", ["app", "factory"])
+def test_a_fastapi_app_factory_starts_under_uvicorn_and_stops(ns, tmp_path, form):
+    """tests/fixtures/init/fastapi-create-app: app/main.py builds its FastAPI app in
+    create_app() (`app = create_app()`, or the factory alone). init wrote Flask's CLI for
+    it, which cannot serve it; now uvicorn serves it (with --factory for the factory
+    alone): start --wait answers on its port, status says running, stop leaves nothing."""
+    for module in ("uvicorn", "fastapi"):
+        if not os.path.exists(os.path.join(VENV, "bin", module)):
+            pytest.skip("%s is not installed beside %s" % (module, sys.executable))
+    root = copy_repo("fastapi-create-app", tmp_path / "ledger")
+    os.symlink(VENV, str(root / ".venv"))
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    if form == "factory":
+        main = root / "app" / "main.py"
+        main.write_text(main.read_text().replace("\n\napp = create_app()\n", "\n"))
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "flask" not in ini, ini
+    r = run(ns, root, "start", "--wait", "backend")
+    assert r.rc == 0, (r, (root / "backend.log").read_text())
+    h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/"), "8000"])
+    assert h.rc == 0 and '"ledger"' in h.stdout, h
+    r = run(ns, root, "status", "backend")
+    assert r.rc == 0 and "backend: running" in r.stdout, r
+    r = run(ns, root, "stop")
+    assert r.rc == 0, r
+    assert wait_until(lambda: uvicorn_lines(ns) == [], 10), uvicorn_lines(ns)
+    assert not (root / "backend.pid").exists()

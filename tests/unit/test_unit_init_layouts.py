@@ -739,3 +739,102 @@ def test_a_main_py_without_app_or_main_guard_is_the_seeds_script(tmp_path, monke
     backend = [f for f in found if f.name == "backend"]
     assert backend and backend[0].fields["command"] == "{python} main.py", found
     assert backend[0].fields["cwd"] == "backend"
+
+
+def test_a_fastapi_app_made_by_create_app_is_served_by_uvicorn_not_flask(project, init):
+    """rodrigospimentacwb/fast-api-default-2025: app/main.py builds its FastAPI app in
+    `def create_app():` and sets `app = create_app()`. init took the factory's name for
+    Flask's (`flask --app app.main run`, which cannot serve it): it is FastAPI's app,
+    run by uvicorn; a factory alone (no module-level app) runs with --factory."""
+    repo = project("fastapi-create-app")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: ./app/main.py (FastAPI app, run as uvicorn app.main:app)" in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", ".", 8000)
+    assert "flask" not in read(repo / "procclean.ini")
+    main = repo / "app" / "main.py"
+    main.write_text(read(main).replace("\n\napp = create_app()\n", "\n"))
+    code, out, _ = init("--force")
+    assert "(FastAPI app, run as uvicorn app.main:create_app --factory)" in out, out
+    backend = services()[1]["backend"]
+    assert backend.command == \
+        "{python} -m uvicorn app.main:create_app --factory --host 127.0.0.1 --port {port}"
+    assert backend.regex.search(ps_line(
+        "/repo/.venv/bin/python -m uvicorn app.main:create_app --factory --port 8000"))
+    assert not backend.regex.search(ps_line(PS_LINES["bystander-uvicorn"]))
+
+
+@pytest.mark.parametrize("factory", [
+    "def get_application() -> FastAPI:\n    application = FastAPI()\n    return application\n",
+    "async def build_app():\n    return FastAPI()\n",
+], ids=["annotated", "named"])
+def test_every_factory_form_of_a_fastapi_project_is_found(project, init, factory):
+    """The factory's name varies (get_application, build_app) and so does its form (a
+    return annotation, an app built in its body): each runs with --factory."""
+    repo = project("fastapi-create-app")
+    (repo / "app" / "main.py").write_text("from fastapi import FastAPI\n\n\n" + factory)
+    name = re.search(r"def (\w+)", factory).group(1)
+    assert init()[0] == 0
+    assert services()[1]["backend"].command == (
+        "{python} -m uvicorn app.main:%s --factory --host 127.0.0.1 --port {port}" % name)
+
+
+def test_a_main_that_only_calls_an_imported_factory_is_an_app_not_a_script(project, init):
+    """A main.py whose app a factory in the package makes (`from app.factory import
+    create_app`, `app = create_app()`, no __main__ guard) was run as `python main.py`,
+    which builds the app and exits at once: it is uvicorn's main:app."""
+    repo = project("fastapi-create-app")
+    os.rename(str(repo / "app" / "main.py"), str(repo / "app" / "factory.py"))
+    (repo / "main.py").write_text("from app.factory import create_app\n\napp = create_app()\n")
+    code, out, _ = init()
+    assert "found backend: ./main.py (FastAPI app, run as uvicorn main:app)" in out, out
+    assert services()[1]["backend"].command == \
+        "{python} -m uvicorn main:app --host 127.0.0.1 --port {port}"
+
+
+def test_a_flask_factory_is_still_flask(project, init):
+    """Flask's own factory (flask-tutorial's `def create_app` in flaskr/) stays Flask's
+    CLI, which finds create_app by itself; a factory of another name is named to it
+    (the README, which documents the command, left out)."""
+    repo = project("flask-tutorial")
+    os.remove(str(repo / "README.rst"))
+    assert init()[0] == 0
+    assert services()[1]["backend"].command.endswith("-m flask --app flaskr run --port {port}")
+    init_py = os.path.join("flaskr", "__init__.py")
+    with open(init_py) as f:
+        text = f.read()
+    with open(init_py, "w") as f:
+        f.write(text.replace("def create_app(", "def build_app("))
+    assert init("--force")[0] == 0
+    assert services()[1]["backend"].command.endswith(
+        "-m flask --app flaskr:build_app run --port {port}")
+
+
+@pytest.mark.parametrize("layout", ["root-package", "src-siblings", "own-folder"])
+def test_a_module_runs_from_the_folder_its_imports_need(project, init, layout):
+    """Where the module is imported from follows its own absolute imports:
+    api/app/main.py saying `from api.app.db import` runs as api.app.main from the root
+    (from api/ it fails: No module named 'api'); src/main.py saying `from core.settings
+    import` runs as main with --app-dir src; backend/app/main.py saying `from app.db
+    import` runs as app.main from backend/."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi"]\n')
+    folder, imports, imported, expected = {
+        "root-package": ("api/app", "api.app.db", "api/app/db.py",
+                         ("api.app.main:app", ".", "")),
+        "src-siblings": ("src", "core.settings", "src/core/settings.py",
+                         ("main:app", ".", " --app-dir src")),
+        "own-folder": ("backend/app", "app.db", "backend/app/db.py",
+                       ("app.main:app", "backend", "")),
+    }[layout]
+    (repo / imported).parent.mkdir(parents=True, exist_ok=True)
+    (repo / imported).write_text("engine = None\n")
+    (repo / folder / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom %s import engine\n\napp = FastAPI()\n" % imports)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn %s%s --host 127.0.0.1 --port {port}" % (
+            expected[0], expected[2]), expected[1])
