@@ -4483,12 +4483,17 @@ def check_health(system, service, timeout):
     if url is None:
         return None
     status, seconds, error = system.http_get(url, timeout)
-    if status == 404 and service.health.strip() == "auto":
+    auto = service.health.strip() == "auto"
+    if status == 404 and auto:
         # No /health route: the app's root answering is the next best sign of life.
         url = "http://127.0.0.1:%d/" % service.port
         status, more, error = system.http_get(url, timeout)
         seconds += more
-    state = "no answer" if status is None else "healthy" if status < 400 else "unhealthy"
+    # `auto` asks whether the app answers at all: an API with neither route answers 404
+    # (full-stack-fastapi-template's lives under /api/v1), one behind a login 401; only a
+    # server error says it is sick.  A health path or URL the user set must succeed.
+    limit = 500 if auto else 400
+    state = "no answer" if status is None else "healthy" if status < limit else "unhealthy"
     return {"url": url, "state": state, "status": status,
             "latency_ms": round(seconds * 1000.0, 1), "error": error}
 

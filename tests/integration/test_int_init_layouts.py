@@ -116,12 +116,14 @@ def test_procfile_entries_start_and_stop_as_services(ns, repo):
     assert wait_until(lambda: ours() == [], 10), ours()
 
 
-@pytest.mark.parametrize("form", ["app", "factory"])
+@pytest.mark.parametrize("form", ["app", "factory", "api-only"])
 def test_a_fastapi_app_factory_starts_under_uvicorn_and_stops(ns, tmp_path, form):
     """tests/fixtures/init/fastapi-create-app: app/main.py builds its FastAPI app in
     create_app() (`app = create_app()`, or the factory alone). init wrote Flask's CLI for
     it, which cannot serve it; now uvicorn serves it (with --factory for the factory
-    alone): start --wait answers on its port, status says running, stop leaves nothing."""
+    alone): start --wait answers on its port, status says running, stop leaves nothing.
+    api-only: its one route under /api/v1 (/health and / answer 404): the app answers, so
+    start --wait does not take it for a sick one."""
     for module in ("uvicorn", "fastapi"):
         if not os.path.exists(os.path.join(VENV, "bin", module)):
             pytest.skip("%s is not installed beside %s" % (module, sys.executable))
@@ -129,17 +131,19 @@ def test_a_fastapi_app_factory_starts_under_uvicorn_and_stops(ns, tmp_path, form
     os.symlink(VENV, str(root / ".venv"))
     shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
     ns.procclean_file = str(root / "procclean.py")
+    main = root / "app" / "main.py"
+    path = "/api/v1/" if form == "api-only" else "/"
+    main.write_text(main.read_text().replace('.get("/")', '.get("%s")' % path))
     if form == "factory":
-        main = root / "app" / "main.py"
         main.write_text(main.read_text().replace("\n\napp = create_app()\n", "\n"))
     assert run(ns, root, "init").rc == 0
     ini = (root / "procclean.ini").read_text()
     assert "flask" not in ini, ini
     r = run(ns, root, "start", "--wait", "backend")
     assert r.rc == 0, (r, (root / "backend.log").read_text())
-    h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/"), "8000"])
+    h = ns.run([sys.executable, "-c", HEALTH.replace("/health", path), "8000"])
     assert h.rc == 0 and '"ledger"' in h.stdout, h
-    r = run(ns, root, "status", "backend")
+    r = run(ns, root, "status", "--check", "backend")
     assert r.rc == 0 and "backend: running" in r.stdout, r
     r = run(ns, root, "stop")
     assert r.rc == 0, r

@@ -82,6 +82,21 @@ def test_health_failing_is_unhealthy_and_fails_check():
     assert system.asked == 1
 
 
+@pytest.mark.parametrize("root", [404, 401])
+def test_an_api_with_neither_health_nor_root_route_is_healthy_under_auto(root):
+    """full-stack-fastapi-template's API lives under /api/v1: /health and / answer 404 (an
+    app behind a login answers 401). Under `health = auto` that is an app answering, not a
+    sick one: status --check passes; a health path the user set must still succeed."""
+    system = backend(listening(), answer=(404, 0.01, None))
+    system.health_answers["http://127.0.0.1:8000/"] = (root, 0.01, None)
+    code, out, err = invoke(["status", "--check", "backend"], system)
+    assert code == 0, (out, err)
+    assert "[ok] backend: running, PID 100" in out, out
+    code, out, err = invoke(["status", "--check", "backend"], system,
+                            environ={"LANG": "C.UTF-8", "PROCCLEAN_BACKEND_HEALTH": "/health"})
+    assert code == procclean.EXIT_NOT_RUNNING and "unhealthy" in out, out
+
+
 def test_check_passes_only_when_running_listening_and_healthy():
     code, out, err = invoke(["status", "--check", "backend"], backend(listening()))
     assert code == 0, err
