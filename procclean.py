@@ -7632,10 +7632,10 @@ def detect_project(missing):
     for name, covered in kinds:
         if found and re.search(covered, commands):
             continue            # the Procfile runs one already
-        service = _detect_frontend(missing) if name == "frontend" else \
-            _detect_python(missing, name)
-        if service is not None and not any(s.name == service.name for s in found):
-            found.append(service)
+        services = _detect_frontends(missing) if name == "frontend" else \
+            [_detect_python(missing, name)]
+        found += [service for service in services if service is not None
+                  and not any(s.name == service.name for s in found)]
     return found
 
 
@@ -7673,10 +7673,11 @@ def _app_files(base, modules):
 def _with_others(named, marker):
     """The folders of `named` (the usual names, the root last), with the other
     folders at the top and in apps/ that hold one of `marker` before the root
-    (`fastapi_backend/`, `nextjs-frontend/`)."""
+    (`fastapi_backend/`, `nextjs-frontend/`).  Every folder of apps/ is an app (a
+    turborepo's apps/docs is a site, not documentation)."""
     others = [os.path.join(parent, entry) for parent in ("", "apps")
               for entry in _listdir(parent or ".")[:100]
-              if not entry.startswith(".") and entry not in SKIP_DIRS
+              if not entry.startswith(".") and (parent or entry not in SKIP_DIRS)
               and os.path.join(parent, entry) not in named
               and _has(os.path.join(parent, entry), marker)]
     return list(named[:-1]) + others + [named[-1]]
@@ -8163,10 +8164,13 @@ def _celery_from_code(base, files):
     return None
 
 
-def _detect_frontend(missing):
-    """The first of FRONTEND_DIRS (or a folder holding a frontend framework) whose
-    package.json has a dev server script, run by the package manager of its lock file."""
-    seems = None
+def _detect_frontends(missing):
+    """The frontend: the first of FRONTEND_DIRS (or a folder holding a frontend framework)
+    whose package.json has a dev server script, run by the package manager of its lock
+    file; then every other folder whose framework's dev server a script runs (apps/admin
+    beside apps/web, a turborepo's apps/docs: its `turbo dev` runs them all), each a
+    service named by its folder, on a port of its own."""
+    found, seems = [], None
     for sub in _with_others(FRONTEND_DIRS, ("package.json",)):
         path = os.path.normpath(os.path.join(sub, "package.json"))
         text = _read_text(path)
@@ -8175,12 +8179,15 @@ def _detect_frontend(missing):
         if scripts is None or sub not in FRONTEND_DIRS and not framework:
             continue        # a folder of another name: a frontend only by its framework
         name = _dev_script(scripts)
-        if name is not None:
-            return _frontend_service(sub, path, name, scripts[name])
-        if seems is None and framework:
+        if name is not None and not found:
+            found.append(_frontend_service(sub, path, name, scripts[name]))
+        elif name is not None and framework and sub != "." and re.search(
+                DEV_SERVER_RE, scripts[name]):
+            found.append(_other_frontend(sub, path, name, scripts[name], found))
+        elif seems is None and framework:
             # no dev script here (or one that is not a command line): said, if no other
             seems = (sub, path, sorted(scripts))
-    if seems is not None:
+    if seems is not None and not found:
         sub, path, names = seems
         tool, run_script, _ = node_toolchain(sub)
         looked = ", ".join(os.path.normpath(os.path.join(d, "package.json"))
@@ -8191,7 +8198,33 @@ def _detect_frontend(missing):
                 "command": run_script + " SCRIPT", "cwd": sub, "port": "3000",
                 "pattern": "npm run SCRIPT" if tool == "npm" else "%s.* run SCRIPT" % tool},
                 "", {"command": "SCRIPT: the script that starts the dev server"})))
-    return None
+    return found
+
+
+def _other_frontend(sub, path, name, script, found):
+    """A second (third...) frontend: named by its folder (apart from the services found
+    and the built-in ones), and moved off a port an earlier one has when a port setting
+    moves it (two Vite apps both default to 5173; the second would exit on --strictPort)."""
+    service = _frontend_service(sub, path, name, script)
+    taken = set(s.name for s in found) | set(b["name"] for b in BUILTIN_SERVICES)
+    base = re.sub(r"[^a-z0-9_.-]", "-", os.path.basename(sub).lower()).strip("-._")
+    service.name = base = base or "frontend"
+    number = 2
+    while service.name in taken:
+        service.name = "%s-%d" % (base, number)
+        number += 1
+    ports = set(s.value("port") for s in found)
+    port = service.value("port")
+    if port in ports and ("{port}" in service.fields["command"]
+                          or re.search(PORT_READERS_RE, script)):
+        said = ", port %s)" % port
+        while port in ports:
+            port = str(int(port) + 1)
+        service.fields["port"] = port
+        service.what = service.what.replace(said, ", port %s)" % port)
+        service.sources["port"] = "the next port after those of %s" % ", ".join(
+            s.name for s in found)
+    return service
 
 
 def _dev_script(scripts):

@@ -10,6 +10,7 @@ write a command that runs it, and the pattern it writes must find what that comm
 import os
 import re
 import shutil
+import stat
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from fixture_repos import copy_repo
 from integ_helpers import no_traceback
 from nslib import REPO, wait_until
+from test_int_frontend_port import VITE
 
 VENV = os.path.dirname(os.path.dirname(sys.executable))
 HEALTH = r"""
@@ -149,3 +151,50 @@ def test_a_fastapi_app_factory_starts_under_uvicorn_and_stops(ns, tmp_path, form
     assert r.rc == 0, r
     assert wait_until(lambda: uvicorn_lines(ns) == [], 10), uvicorn_lines(ns)
     assert not (root / "backend.pid").exists()
+
+
+def test_two_frontends_run_together_under_dev_and_stop_one_by_one(ns, tmp_path):
+    """tests/fixtures/init/pnpm-web-admin with both apps on plain `vite` (npm here: pnpm is
+    not installed): init writes frontend on 5173 and admin on 5174, each with --port and
+    --strictPort (the stand-in vite refuses to start without it, as a second vite on 5173
+    would fail). `dev` starts both, each answers on its port; `stop admin` from another
+    terminal stops the admin app alone, then `stop` the rest and dev ends, nothing left."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    root = copy_repo("pnpm-web-admin", tmp_path / "tidepool")
+    os.remove(str(root / "pnpm-lock.yaml"))
+    for app in ("frontend", "admin"):
+        folder = root / "apps" / app
+        package = folder / "package.json"
+        package.write_text(re.sub(r'"vite --port \d+"', '"vite"', package.read_text()))
+        (folder / "package-lock.json").write_text("{}")
+        vite = folder / "node_modules" / ".bin" / "vite"
+        vite.parent.mkdir(parents=True)
+        vite.write_text(VITE % sys.executable)
+        vite.chmod(vite.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1", "npm_config_update_notifier": "false"}
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "services = frontend admin" in ini and "port = 5174" in ini, ini
+    dev = ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>&1', "sh"] +
+                   ns.procclean_argv("dev"), cwd=str(root), env=env, session=True)
+    assert wait_until(lambda: ns.connect("127.0.0.1", 5173) and ns.connect(
+        "127.0.0.1", 5174), 60), (root / "dev.out").read_text()
+
+    def servers():
+        return [" ".join(p["argv"]) for p in ns.ps() if "http.server" in " ".join(p["argv"])]
+    assert len(servers()) == 2, servers()
+    r = ns.procclean("stop", "admin", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "admin:" in r.stdout, r
+    assert wait_until(lambda: not ns.connect("127.0.0.1", 5174), 10)
+    assert ns.connect("127.0.0.1", 5173), (root / "dev.out").read_text()
+    assert [s for s in servers() if "5173" in s] == servers(), servers()
+    r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
+    assert r.rc == 0, r
+    done = dev.wait(60)
+    assert not done.timed_out and done.rc == 0, (root / "dev.out").read_text()
+    assert servers() == [] and not ns.connect("127.0.0.1", 5173)
+    assert not (root / "frontend.pid").exists() and not (root / "admin.pid").exists()

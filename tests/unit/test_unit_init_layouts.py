@@ -838,3 +838,65 @@ def test_a_module_runs_from_the_folder_its_imports_need(project, init, layout):
     assert (backend.command, backend.cwd) == (
         "{python} -m uvicorn %s%s --host 127.0.0.1 --port {port}" % (
             expected[0], expected[2]), expected[1])
+
+
+def test_a_second_frontend_is_a_service_of_its_own(project, init):
+    """0xSarkar/fullstack-starter: apps/frontend (vite --port 5173) and apps/admin (vite
+    --port 5174) in a pnpm workspace whose root `dev` runs them all. init kept the first
+    and said nothing of the admin app `make dev` then never started: it is a service
+    named by its folder. The Node API in apps/backend and the library in packages/ are
+    no frontends; the root's script that runs every workspace is none either."""
+    repo = project("pnpm-web-admin")
+    code, out, _ = init()
+    assert code == 0
+    assert "found admin: apps/admin/package.json (dev script: vite --port 5174, port 5174)" \
+        in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["frontend", "admin"]
+    assert [(s.cwd, s.port, s.command) for s in (svc["frontend"], svc["admin"])] == [
+        ("apps/frontend", 5173, "pnpm run dev"), ("apps/admin", 5174, "pnpm run dev")]
+    assert "admin runs with pnpm (pnpm-lock.yaml found)" in out, out
+    assert "stop-admin:" in out and "[admin]" in read(repo / "procclean.ini")
+
+
+def test_frontends_on_one_default_port_get_ports_of_their_own(project, init):
+    """Both apps run plain `vite` (5173 each): the second would exit on --strictPort (or
+    wander off where procclean does not look); it gets the next port, and its command
+    takes it."""
+    repo = project("pnpm-web-admin")
+    for app in ("frontend", "admin"):
+        package = repo / "apps" / app / "package.json"
+        package.write_text(re.sub(r'"vite --port \d+"', '"vite"', read(package)))
+    code, out, _ = init()
+    assert "found admin: apps/admin/package.json (dev script: vite, port 5174)" in out, out
+    _, svc = services()
+    assert [(s.port, s.command) for s in (svc["frontend"], svc["admin"])] == [
+        (5173, "pnpm run dev --port {port} --strictPort"),
+        (5174, "pnpm run dev --port {port} --strictPort")]
+    assert procclean.port_follows(svc["admin"])
+    assert "# the next port after those of frontend" in read(repo / "procclean.ini")
+
+
+def test_a_turborepos_docs_app_is_a_frontend_too(project, init):
+    """vercel/turborepo examples/basic: apps/web (3000) and apps/docs (3001), both Next.
+    apps/docs was passed over as documentation; every folder of apps/ is an app."""
+    project("turborepo-next")
+    code, out, _ = init()
+    assert code == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["frontend", "docs"]
+    assert (svc["docs"].cwd, svc["docs"].port, svc["docs"].command) == (
+        "apps/docs", 3001, "pnpm run dev")
+
+
+def test_a_second_frontend_named_like_a_service_is_named_apart(project, init):
+    """web/ and apps/frontend: the second's folder name is the first's service name."""
+    repo = project("neither")
+    for folder in ("web", os.path.join("apps", "frontend")):
+        os.makedirs(str(repo / folder))
+        (repo / folder / "package.json").write_text(
+            '{"scripts": {"dev": "next dev"}, "dependencies": {"next": "15"}}')
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["frontend", "frontend-2"]
+    assert (svc["frontend-2"].cwd, svc["frontend-2"].port) == ("apps/frontend", 3001)
