@@ -8893,14 +8893,15 @@ def _shell_word_part(text, i, word):
 class ShellCommand(object):
     """One simple command: its words, its redirections [(operator, word)], the
     operator after it (`&` backgrounds it, `|` pipes it into the next)."""
-    __slots__ = ("words", "redirs", "after", "assigns", "group")
+    __slots__ = ("words", "redirs", "after", "assigns", "group", "opens")
 
-    def __init__(self, group=0):
+    def __init__(self, group=0, opens=False):
         self.words = []
         self.redirs = []
         self.after = ""
         self.assigns = []
         self.group = group      # how many ( ) subshells it runs in
+        self.opens = opens      # the first command of a ( ) subshell
 
     def argv(self):
         return [w.text for w in self.words]
@@ -8932,7 +8933,8 @@ def shell_commands(text):
                 commands.append(current)
             elif token == ")" and commands and commands[-1].after in ("", "\n"):
                 commands[-1].after = ";"
-            current = ShellCommand(max(group, 0))
+            current = ShellCommand(max(group, 0), token == "(" or current.opens and
+                                   not (current.words or current.assigns))
     return [c for c in commands
             if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
@@ -8956,7 +8958,8 @@ class MakeFact(_Record):
         keys = [(k, getattr(self, k)) for k in ("pidfile", "port", "pattern", "name")
                 if getattr(self, k)]
         folder = os.path.normpath(self.cwd or ".")
-        if self.kind == "layout" or self.kind == "launch" and self.background:
+        if self.kind == "layout" or self.kind == "launch" and (
+                self.background or not self.problem):
             keys.append(("command", (re.sub(r"^(\{python\}|python3?)(?=\s)", "python",
                                             self.command or ""), folder)))
         # `cd backend && flask run &` runs what the layout found in backend/ (app.py)
@@ -9043,10 +9046,21 @@ def _program(words):
     return os.path.basename(words[0]), words[1:], wrappers
 
 
+# What these programs serve only with (`flask run`, not `flask db upgrade`; `rails server`,
+# not `rails db:migrate`); vite serves unless it builds.
+_SERVE_WORDS = {"flask": ("run",), "rails": ("server", "s"), "next": ("dev", "start"),
+                "nuxt": ("dev", "start", "preview"), "fastapi": ("dev", "run"),
+                "celery": ("worker", "beat", "multi", "flower"), "rq": ("worker",),
+                "hugo": ("server", "serve"), "jekyll": ("serve", "s", "server"),
+                "php": ("-S",), "thin": ("start",), "caddy": ("run",)}
+
+
 def _is_server(prog, args):
     """Whether a foreground command runs a server (a launch), not a task."""
     if re.match(_SERVER_RE, prog):
-        return True
+        if prog == "vite":
+            return args[:1] not in (["build"], ["optimize"])
+        return prog not in _SERVE_WORDS or any(a in _SERVE_WORDS[prog] for a in args)
     if prog in _NODE_TOOLS:
         script = [a for a in args if a != "run"][:1]
         return bool(script) and script[0] in ("dev", "start", "serve", "preview")
@@ -9245,7 +9259,7 @@ class RecipeReader(object):
             pipe.append(command)
             if command.after == "|" and n < len(commands):
                 continue                        # the pipeline goes on
-            del self.cwds[pipe[0].group + 1:]
+            del self.cwds[pipe[0].group + (0 if pipe[0].opens else 1):]
             self.cwds += [self.cwds[-1]] * (pipe[0].group + 1 - len(self.cwds))
             list_cwd = self.cwds[-1] if list_cwd is None else list_cwd
             self.pipeline(pipe)
@@ -9650,7 +9664,9 @@ def _union_find(facts):
                 regex = re.compile(fact.pattern)
             except re.error:
                 continue
-            hits = dict(((f.command, f.cwd), j) for j, f in launches if regex.search(f.argv))
+            # the layout's app is the one run in its folder (`uvicorn main:app` in api/)
+            hits = dict(((f.command, f.cwd), j) for j, f in launches if regex.search(f.argv)
+                        and (fact.kind != "layout" or _same_folder(f.cwd, fact.cwd)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
     written = set(f.pidfile for f in facts if f.kind == "launch" and f.pidfile)
@@ -9663,6 +9679,10 @@ def _union_find(facts):
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
     return list(groups.values())
+
+
+def _same_folder(one, other):
+    return os.path.normpath(one or ".") == os.path.normpath(other or ".")
 
 
 def _kind_of_program(argv):
@@ -9678,9 +9698,12 @@ def make_service(group, taken):
     """The MakeService of one group of facts (union_find), named apart from `taken`."""
     fields, sources, problem = {}, {}, None
     launches = [f for f in group if f.kind == "launch" and not f.problem]
-    launches = [f for f in launches if f.background] or launches
+    launches = [f for f in launches if f.background] or _dev_run(launches)
+    # of make's foreground runs, the dev one is the service's: the others say nothing of it
+    told = [f for f in group if f.kind != "launch" or f.background or f.problem
+            or f in launches]
     for field, kinds in _SERVICE_FIELDS_FROM:
-        found = [f for f in (launches if field == "logfile" else group)
+        found = [f for f in (launches if field == "logfile" else told)
                  if f.kind in kinds and getattr(f, field)]
         values = list(dict.fromkeys(getattr(f, field) for f in found))
         if len(values) > 1 and field == "pattern":
@@ -9691,9 +9714,7 @@ def make_service(group, taken):
             fields[field] = values[0]
             sources[field] = [f.where for f in found]
     commands = list(dict.fromkeys((f.command, f.cwd) for f in launches))
-    if len(commands) > 1 and not launches[0].background:
-        commands = []           # foreground runs of make's own: none is procclean's to start
-    elif len(commands) > 1:
+    if len(commands) > 1:
         problem = problem or ("mk_two_values", {"field": "command", "values": ", ".join(
             c if d == "." else "cd %s && %s" % (d, c) for c, d in commands)})
     if commands:
@@ -9728,14 +9749,88 @@ def make_service(group, taken):
     return service
 
 
+# A recipe that runs a dev server in the foreground (`make run`, `make dev-api`): the
+# command a team runs its app with, procclean's to start too; `make migrate: go run
+# ./cmd/migrate` is a task.  (The layout's app, or one given a port, is served either way.)
+_RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:[-_:].+)?$|"
+                  r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
+                  r"^(?:api|web|app|backend|frontend|client|ui|worker|site)$")
+# How a dev run differs from the others of the same app (a production run, a debug one).
+_DEV_RUN_RE = r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon)\b|--watch"
+
+
+def _dev_run(launches):
+    """The foreground launches of the one command the service runs: the dev one (by
+    its command or its target's name), else the first."""
+    if not launches:
+        return []
+    best = min(launches, key=lambda f: (not re.search(_DEV_RUN_RE, f.command or "") and
+                                        f.where[0] not in ("dev", "watch"),
+                                        launches.index(f)))
+    return [f for f in launches if (f.command, f.cwd) == (best.command, best.cwd)]
+
+
+def _serves(fact, group):
+    """Whether a fact makes its group a service: it stops or looks for something, starts
+    it in the background, or runs a dev server in the foreground (_RUN_TARGET_RE)."""
+    if fact.kind in ("stop", "look"):
+        return bool([k for k in fact.key() if k[0] != "name"])
+    if fact.kind != "launch" or fact.background:
+        return fact.kind == "launch"
+    return not fact.problem and bool(fact.port or re.match(_RUN_TARGET_RE, fact.where[0])
+                                     or any(f.kind == "layout" for f in group))
+
+
+def _place(fact):
+    """(file or folder, kind) of a launch or of the layout's service: the app it runs,
+    by the module or script it serves (`uvicorn api.main:app` run at the root serves
+    what `uvicorn main:app` run in api/ does, and `fastapi dev api/main.py` too), else
+    by the folder it runs in."""
+    kind = fact.name if fact.kind == "layout" else _kind_of_program(fact.argv)
+    argv = fact.argv or fact.command or ""
+    app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
+    script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
+    path = script.group(1) if script else "."
+    if app:
+        path = app.group(1).replace(".", "/") + ".py"
+    return os.path.normpath(os.path.join(fact.cwd or ".", path)), kind
+
+
+def _fold_runs(groups):
+    """The groups with make's foreground runs of an app, and the layout's app, put with
+    the one group that runs the same app otherwise (_place), else (runs at the root
+    only) the one that only stops something (`kill: lsof -ti:8090 | xargs kill` beside
+    `run: go run ./cmd/server`).  With none they are a group of their own; with several,
+    which one the runs are is not known (the layout's app stays a group of its own)."""
+    def loose(group):
+        return all(f.kind == "layout" or f.kind == "launch" and not f.background
+                   for f in group)
+    at = {}
+    for group in [g for g in groups if loose(g)]:
+        first = next((f for f in group if f.kind == "layout"), group[0])
+        at.setdefault(_place(first), []).extend(group)
+    others = [g for g in groups if not loose(g)]
+    for place, facts in at.items():
+        homes = [g for g in others if any(f.kind in ("launch", "layout") and
+                                          _place(f) == place for f in g)]
+        layout = any(f.kind == "layout" for f in facts)
+        if not homes and not layout and _same_folder(facts[0].cwd, "."):
+            homes = [g for g in others
+                     if not any(f.kind in ("launch", "layout") for f in g)]
+        if len(homes) == 1:
+            homes[0].extend(facts)
+        elif not homes or layout:
+            others.append(facts)
+    return others
+
+
 def makefile_services(facts):
     """The services the facts of every recipe speak of, in the order first seen."""
     process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
     found = set(f.name for f in process if f.kind == "layout")
     services = []
-    for group in _union_find(process):
-        if any(f.kind in ("stop", "look") and [k for k in f.key() if k[0] != "name"] or
-               f.kind == "launch" and f.background for f in group):
+    for group in _fold_runs(_union_find(process)):
+        if any(_serves(f, group) for f in group):
             own = set(f.name for f in group if f.kind == "layout")
             taken = found | set(s.name for s in services)
             services.append(make_service(group, taken - own))
@@ -9927,7 +10022,8 @@ def analyse_makefile(folder, name, info, layout=()):
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
     hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),
-                      command=f.fields.get("command"), cwd=f.fields.get("cwd"))
+                      command=f.fields.get("command"), cwd=f.fields.get("cwd"),
+                      pattern=f.fields.get("pattern"))
              for f in layout]
     services = makefile_services(facts + hints)
     for fact in (f for f in facts if f.kind in ("remove", "touch")):

@@ -65,3 +65,63 @@ def test_replaced_start_and_stop_do_what_the_recipes_did(ns, tmp_path):
     assert r.rc == 0, r
     assert wait_until(lambda: not up() and ns.alive([pid]) == [], 20), r
     assert not (root / "run" / "web.pid").exists()
+
+
+# A stand-in uvicorn: listens on its --port, as the real one does, under its own name.
+UVICORN = """#!%s
+import socket, sys, time
+port = int(sys.argv[sys.argv.index("--port") + 1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(5)
+print("serving on", port, flush=True)
+while True:
+    time.sleep(60)
+"""
+FASTAPI_APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+FOREGROUND = """\
+run:
+\tuvicorn main:app --reload --port 8126
+
+kill:
+\tlsof -ti:8126 | xargs kill -9
+"""
+
+
+def test_a_foreground_runs_app_starts_and_stops_where_the_recipe_serves_it(ns, tmp_path):
+    """`run: uvicorn main:app --reload --port 8126` beside the layout's main.py, and a
+    `kill:` freeing that port: init gave procclean the layout's command at port 8000, so
+    `make start` served where nobody looks and `make stop` left 8126 taken. Adopted, `make
+    start` runs the recipe's command on 8126, `make kill` (replaced) and `make stop` free
+    it; `make run` is make's as before."""
+    root = tmp_path / "shop"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    (root / "main.py").write_text(FASTAPI_APP)
+    (root / "requirements.txt").write_text("fastapi\n")
+    (root / "Makefile").write_text(FOREGROUND)
+    uvicorn = bin_dir / "uvicorn"
+    uvicorn.write_text(UVICORN % sys.executable)
+    uvicorn.chmod(0o755)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
+    before = ns.run(["make", "-n", "run"], cwd=str(root), env=env)
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced kill (line 4" in r.stdout, r
+    after = ns.run(["make", "-n", "run"], cwd=str(root), env=env)
+    assert (after.rc, after.stdout) == (before.rc, before.stdout), (before, after)
+
+    def serving():
+        return "8126" in ns.run(["ss", "-ltnH"]).stdout
+    for stop in ("kill", "stop"):
+        r = ns.run(["make", "start"], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0 and "--port 8126" in r.stdout, r
+        assert wait_until(serving, 20), (root / "backend.log").read_text()
+        pid = int((root / "backend.pid").read_text())
+        r = ns.run(["make", stop], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0, r
+        assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
+        assert not (root / "backend.pid").exists()

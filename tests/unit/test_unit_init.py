@@ -1486,6 +1486,110 @@ def test_a_recipe_running_the_layouts_apps_from_the_root_is_not_a_second_service
         "python3 -S -m procclean start", "python3 -S -m procclean stop"]
 
 
+FASTAPI_APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+
+
+def test_a_foreground_run_gives_the_layouts_app_its_command_and_port(project, init):
+    """The commonest dev Makefile, `run: uvicorn main:app --reload --port 8001`, with the
+    layout's main.py: init wrote the layout's command at port 8000 (the recipe's port
+    and --reload lost), so `make start` served where the frontend does not look. The
+    recipe's command and port, credited to it; the run itself stays make's."""
+    need_make()
+    repo = project("neither")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    (repo / "requirements.txt").write_text("fastapi\n")
+    (repo / "Makefile").write_text("run:\n\tuvicorn main:app --reload --port 8001\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend"], cfg.default_names
+    backend = cfg.services["backend"]
+    assert (backend.command, backend.port, backend.cwd) == (
+        "uvicorn main:app --reload --port {port}", 8001, ".")
+    assert "# Makefile:2 (run)\npattern = uvicorn main:app\nport = 8001\n" in read(
+        repo / "procclean.ini")
+    assert "kept run (line 1): it runs the server in the foreground" in out, out
+    assert make_n(repo, "run").stdout.splitlines() == ["uvicorn main:app --reload --port 8001"]
+
+
+def test_subshells_each_run_in_their_own_folder(project, init):
+    """`trap 'kill 0' EXIT; (cd api && ...) & (cd web && ...) & wait`: the second subshell
+    starts where the recipe runs, not in api/ (init wrote a third service in api/web)."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "dev:\n\ttrap 'kill 0' EXIT; \\\n"
+        "\t(cd backend && uvicorn main:app --reload --port 8002) & \\\n"
+        "\t(cd frontend && npm run dev) & \\\n\twait\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend", "frontend"], out
+    backend, frontend = cfg.services["backend"], cfg.services["frontend"]
+    assert (backend.command, backend.port, backend.cwd) == (
+        "uvicorn main:app --reload --port {port}", 8002, "backend")
+    assert frontend.cwd == "frontend" and frontend.command.startswith("npm run dev")
+
+
+@pytest.mark.parametrize("recipe", [
+    "api-up:\n\tuvicorn api.main:app --reload --port 8021\n",
+    "api-up:\n\t.venv/bin/fastapi dev ./api/main.py --port 8021\n"
+    "stop:\n\t-lsof -ti :8021 | xargs kill -9 2>/dev/null || true\n"])
+def test_a_run_at_the_root_of_the_layouts_module_is_that_app(project, init, recipe):
+    """MelonChunk/KeyBento: `uvicorn api.main:app` run at the root serves api/main.py, the
+    app the layout runs as `uvicorn main:app` in api/: one service, not api and backend;
+    INSA-4IF-Hexanome21/WebSemantique: so does `fastapi dev ./api/main.py`, whose port a
+    `stop:` frees."""
+    need_make()
+    repo = project("neither")
+    (repo / "api").mkdir()
+    (repo / "api" / "main.py").write_text(FASTAPI_APP)
+    (repo / "requirements.txt").write_text("fastapi\n")
+    (repo / "Makefile").write_text(recipe)
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["api"], out
+    api = cfg.services["api"]
+    command = re.search(r"\t(.*) --port 8021", recipe).group(1) + " --port {port}"
+    assert (api.command, api.port, api.cwd) == (command, 8021, ".")
+
+
+def services_of(tmp_path, text):
+    """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
+    (tmp_path / "Makefile").write_text(text)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    return dict((s.name, s.fields) for s in procclean.analyse_makefile(
+        str(tmp_path), "Makefile", info)[0])
+
+
+def test_foreground_runs_of_one_app_are_one_service(tmp_path):
+    """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
+    and `make start` had no command): one service, run as the dev target runs it; a
+    `kill:` freeing a port beside a foreground run frees that run's port."""
+    assert services_of(tmp_path, "dev:\n\tair -c .air.toml\n"
+                       "run:\n\tPORT=8088 go run ./cmd/server\n") == {
+        "backend": {"command": "air -c .air.toml", "cwd": ".", "pattern": "air"}}
+    assert services_of(tmp_path, "run:\n\tgo run ./cmd/server\n"
+                       "kill:\n\tlsof -ti:8090 | xargs kill -9\n") == {
+        "backend": {"command": "go run ./cmd/server", "cwd": ".", "port": "8090",
+                    "pattern": "go run \\./cmd/server"}}
+    # a debug run of what `start` runs in the background is that service, not a second
+    found = services_of(tmp_path, "debug:\n\tpython bot.py --debug\n"
+                        "start:\n\tpython bot.py > bot.log 2>&1 & echo $$! > bot.pid\n")
+    assert list(found) == ["backend"] and found["backend"]["command"] == "python bot.py"
+
+
+@pytest.mark.parametrize("recipe", [
+    "db:\n\tflask db upgrade", "build:\n\tvite build", "migrate:\n\trails db:migrate",
+    "seed:\n\tgo run ./cmd/seed", "shell:\n\tpython manage.py shell",
+    "gen:\n\tnpx next build"])
+def test_a_foreground_task_is_no_service(tmp_path, recipe):
+    """Programs that also serve (flask, vite, rails, go run) running a task, or a run no
+    target of which says it serves: nothing for procclean to start."""
+    assert services_of(tmp_path, recipe + "\n") == {}
+
+
 def test_a_recipes_python_is_the_projects_venv(project, init):
     """yizhengtang/CICD2_Lab_6_Service_B with its .venv: the recipe says `python -m uvicorn`,
     run with the venv activated; replaced, `make start` without it activated ran the

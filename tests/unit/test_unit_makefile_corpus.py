@@ -134,6 +134,7 @@ def recipe_names(text):
 REPLACED = {
     "curdir-server": ["start", "stop"],
     "django-runserver": ["start", "stop", "restart"],
+    "fastapi-dev-ifeq-kill": ["free"],
     "fastapi-kill-port": ["kill"],
     "fastapi-uvicorn-pid": ["start", "stop"],
     "foreman-unicorn": ["stop"],
@@ -192,3 +193,33 @@ def test_replace_changes_only_what_procclean_carries(entry, tmp_path, only_make,
     assert code == 0 and not re.search(r"\breplaced \S+ \(line", out), (out, err)
     with open(str(folder / name), encoding="utf-8") as f:
         assert f.read() == first
+
+
+# What procclean.ini says of the apps some Makefiles run in the foreground (and free the
+# port of): the command, folder and port `make start` and `make dev` then use.
+SERVICES = {
+    "fg-runs-prefix": {
+        "api": ("uvicorn service.app:api --reload --port {port}", ".", 8031),
+        "client": ("npm start", "client", None)},
+    "go-C-make-wait": {"api": ("go run ./cmd/apiserver", "services/api", None),
+                       "site": ("go run main.go", "services/site", None)},
+    "fastapi-dev-ifeq-kill": {"backend": (
+        ".pyenv-local/bin/fastapi dev ./webapp/routes.py --host 127.0.0.1 --port {port}",
+        ".", 8044)},
+    "fastapi-kill-port": {"backend": ("uvicorn service.api:app --reload", ".", 8000)},
+    "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
+}
+
+
+@pytest.mark.parametrize("entry", sorted(SERVICES))
+def test_foreground_runs_are_the_services_init_writes(entry, tmp_path, only_make,
+                                                      monkeypatch, capsys):
+    folder = copy_entry(entry, tmp_path / entry)
+    code, out, err = run_init(folder, monkeypatch, capsys)
+    assert code == 0, (out, err)
+    config = procclean.load_config(folder=str(folder), environ={})
+    assert config.default_names == list(SERVICES[entry]), out
+    for name, (command, cwd, port) in SERVICES[entry].items():
+        service = config.services[name]
+        assert (service.command, service.cwd) == (command, cwd), name
+        assert port is None or service.port == port, name
