@@ -156,6 +156,8 @@ CONFIG_FILE = "procclean.ini"
 DEFAULT_GRACE = 2.0
 KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
 START_CHECK = 0.5        # how long a fresh service must survive to count as started
+START_SETTLE = 10.0      # ...and one with a port, at most, to listen while it computes,
+START_IDLE = 0.5         # ...unless its tree used no CPU this long (see StartWatch)
 START_TIMEOUT = 30.0     # start --wait: how long to wait for the port
 LOG_TAIL_LINES = 20
 # logs --since/--grep read at most this much of the end of each log
@@ -3034,6 +3036,7 @@ MESSAGES = {
         "start_error": "{fail} cannot start {svc}: {error}",
         "no_command": "{fail} cannot start {svc}: no start command configured",
         "listening": "{ok} {svc} listens on port {port}",
+        "not_listening_yet": "    {svc} does not listen on port {port} yet: status shows when it does",
         "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_stopped": "{off} {svc}: not running",
         "status_port_free": "    port {port}: free",
@@ -3302,6 +3305,7 @@ MESSAGES = {
         "start_error": "{fail} 无法启动{svc}: {error}",
         "no_command": "{fail} 无法启动{svc}: 未配置启动命令",
         "listening": "{ok} {svc}正在监听端口 {port}",
+        "not_listening_yet": "    {svc}尚未监听端口 {port}: 用 status 查看何时开始监听",
         "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_stopped": "{off} {svc}: 未运行",
         "status_port_free": "    端口 {port}: 空闲",
@@ -5774,6 +5778,8 @@ def _watch_start(ctx, started):
             ctx.out.say("started", svc=service.name, pid=pid, cmd=launch.shown, log=log)
         if launch.waits:
             ctx.out.say("listening", svc=service.name, port=service.port)
+        elif outcome[1].get("listening") is False:
+            ctx.out.say("not_listening_yet", svc=service.name, port=service.port)
     return ok
 
 
@@ -5788,16 +5794,16 @@ def launch_outcomes(ctx, launches):
     pending = list(launches)
     delay = 0.02
     while pending:
-        waiting = [l.service for l in pending if l.waits]
-        table = system.process_table() if waiting else None
-        listening = set(l.port for l in port_listeners(ctx, waiting))
+        watched = [l.service for l in pending if l.service.port is not None]
+        table = system.process_table() if watched else None
+        listening = set(l.port for l in port_listeners(ctx, watched))
         for launch in list(pending):
             outcome = launch.look(table, listening)
             if outcome is not None:
                 pending.remove(launch)
                 yield launch, outcome
         now = system.clock()
-        over = begun + (ctx.timeout if all(l.waits for l in pending) else START_CHECK)
+        over = begun + (ctx.timeout if all(l.waits for l in pending) else START_SETTLE)
         if not pending or now >= over and all(l.waits for l in pending):
             break
         system.sleep(max(0.0, min(delay, over - now)))
@@ -5807,11 +5813,15 @@ def launch_outcomes(ctx, launches):
 
 
 class StartWatch(object):
-    """A fresh service start watches.  Without --wait it must survive START_CHECK; with
-    --wait (or `ready`: others start after it) it must listen and answer its health URL,
-    unless first its process exits, its supervisor sees it exit, or (for FAILED_CONFIRM)
-    a worker in its tree exited (<defunct>: a reloader's) or its log says start-up
-    failed while nothing listens."""
+    """A fresh service start watches.  Without --wait it must survive START_CHECK and,
+    having a port, listen on it, or still run once its tree stops computing (START_IDLE
+    without CPU: it waits for something; START_SETTLE at most): a real app that dies at
+    once (uvicorn failing its import, a missing setting) takes longer than START_CHECK
+    to die on a busy machine, and must not be reported started; a process that idles
+    costs START_IDLE more, not a timeout.  With --wait (or `ready`: others start after
+    it) it must listen and answer its health URL, unless first its process exits, its
+    supervisor sees it exit, or (for FAILED_CONFIRM) a worker in its tree exited
+    (<defunct>: a reloader's) or its log says start-up failed while nothing listens."""
 
     def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
@@ -5823,6 +5833,7 @@ class StartWatch(object):
         self.health = None
         self.begun = ctx.system.clock()
         self.known = None           # an outcome seen already (by a wait for it)
+        self.cpu = None             # (CPU seconds its tree used, when that last grew)
 
     def twin(self):
         """The same launch watched for being ready (see _wait_after)."""
@@ -5843,7 +5854,7 @@ class StartWatch(object):
         if code is not None:
             return "start_failed", {"code": code}
         if not self.waits:
-            return ("ok", {}) if elapsed >= START_CHECK else None
+            return self.settled(table, listening, elapsed)
         if self.service.port in listening:
             if health_url(self.service) is None:
                 return "ok", {}
@@ -5858,6 +5869,26 @@ class StartWatch(object):
             return sign
         self.sign_since = now if self.sign_since is None else self.sign_since
         return sign if now - self.sign_since >= FAILED_CONFIRM else None
+
+    def settled(self, table, listening, elapsed):
+        """Without --wait: ("ok", {"listening": ...}) once the outcome is known, else
+        None.  Its log is left to status (`crashed`) and --wait: a plain start judges
+        the process alone."""
+        port = self.service.port
+        computing = port is not None and port not in listening and self.computing(table)
+        if elapsed < START_CHECK or computing and elapsed < START_SETTLE:
+            return None
+        return "ok", {"listening": port is None or port in listening}
+
+    def computing(self, table):
+        """Whether the service's tree used CPU within the last START_IDLE seconds (as
+        the table tells: clock ticks on Linux)."""
+        pids = [self.child.pid] + descendants(children_map(table), self.child.pid)
+        used = sum(table[pid].cpu_seconds or 0 for pid in pids if pid in table)
+        now = self.ctx.system.clock()
+        if self.cpu is None or used > self.cpu[0]:
+            self.cpu = (used, now)
+        return now - self.cpu[1] < START_IDLE
 
     def failure_sign(self, table, listening):
         system, service = self.ctx.system, self.service

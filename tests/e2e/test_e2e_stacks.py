@@ -644,6 +644,25 @@ def test_start_wait_fails_fast_when_startup_fails_under_reload(stack, how):
     assert stack.read("backend.pid") is None
 
 
+@pytest.mark.parametrize("how", ["lifespan", "import"])
+def test_plain_start_of_a_backend_that_dies_at_once_fails_with_its_log(stack, how):
+    """`make start-backend` without --wait: uvicorn dies after importing FastAPI and the
+    app, later than start's first half second on a busy machine; start still says it
+    exited (exit 1, the log's last lines), not `started`, and nothing is left."""
+    if how == "lifespan":
+        env = backend_env("main_py", FAIL_STARTUP="1")
+    else:
+        env = {"PROCCLEAN_BACKEND_COMMAND": "uvicorn main:no_such_app"}
+    res = stack.procclean("start", "backend", env=env, timeout=120)
+    assert res["rc"] == 1, describe("start", res, stack)
+    assert "backend exited at once" in res["stderr"], res
+    assert ("Application startup failed" if how == "lifespan" else "Error loading ASGI app") \
+        in res["stderr"], res
+    assert "started backend" not in res["stdout"], res
+    assert_all_gone(stack, res, [BACKEND_PORT])
+    assert stack.read("backend.pid") is None
+
+
 def test_supervised_start_wait_on_a_crashing_app_fails_fast_and_leaves_nothing(stack):
     env = {"PROCCLEAN_BACKEND_COMMAND": "uvicorn main:no_such_app"}
     res = stack.procclean("start", "--supervise", "--wait", "--timeout", "900", "backend",
