@@ -1763,6 +1763,14 @@ def read_regular(path, limit=1 << 20, nofollow=False):
         os.close(fd)
 
 
+def make_folder_of(path):
+    """The folder a pidfile or log goes in, made as `mkdir -p` makes it (the recipes
+    procclean replaces made tmp/pids/ or log/ before they started anything)."""
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+
+
 def write_atomic(path, data, mode=None):
     """Write `data` to `path` through a fresh temporary file (O_EXCL: never one someone
     planted, nor a link) and a rename: readers see the old content or the new, never half.
@@ -2648,6 +2656,7 @@ class _Files(object):
         """Write `pid` to `path` atomically, then its start record (PIDFILE.start) with
         this writing's file_stamp."""
         import json
+        make_folder_of(path)
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
         record = self.start_record(pid)
         if record is None:
@@ -2703,6 +2712,7 @@ class _Files(object):
         """A service log opened for appending (a descriptor), only if it is a regular
         file (a FIFO would block the open for ever).  As root, a symlink is not
         followed: another user could point it at any file root would then write to."""
+        make_folder_of(path)
         return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                             nofollow=self.euid() == 0)[0]
 
@@ -9258,11 +9268,12 @@ def _tool_port(prog, args):
 class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
-    def __init__(self, target, path, oneshell, curdir):
+    def __init__(self, target, path, oneshell, curdir, env=None):
         self.target = target
         self.path = path
         self.oneshell = oneshell
         self.curdir = curdir
+        self.env = env or {}    # the variables make exports to the recipe's shell
         self.facts = []
         self.where = (target, path, 0)
         self.reset()
@@ -9463,12 +9474,13 @@ class RecipeReader(object):
                 port = _tool_port(prog, each.split())
                 self.ref_facts(kind, [("port", port)] if port else [("unknown", text)],
                                "KILL" if kind == "stop" else None, [command])
-        elif prog in ("rm", "touch"):
+        elif prog in ("rm", "touch") or prog == "mkdir" and (
+                "-p" in args or "--parents" in args):
             for path in [a for a in args if not a.startswith("-")] or [""]:
                 if re.search(r"[*?\[$`]", path) or not path:
                     self.add("other", text=text)
                 else:
-                    self.add("remove" if prog == "rm" else "touch", path=self.path_of(path),
+                    self.add({"rm": "remove"}.get(prog, prog), path=self.path_of(path),
                              text=text)
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]):
@@ -9507,16 +9519,33 @@ class RecipeReader(object):
         words, folder = _moved(command.words)
         while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec"):
             words.pop(0)
-        fact = self.add("launch", command=" ".join(
-            self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]),
-                        argv=" ".join(w.text for w in words),
+        assigns = [a.text for a in command.assigns]
+        port, line = self.shell_port(prog, args, assigns, " ".join(
+            self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]))
+        fact = self.add("launch", command=line, argv=" ".join(w.text for w in words),
                         cwd=self.path_of(folder) if folder else self.cwds[-1],
                         background=command.after == "&", problem=problem,
                         logfile=logfile and self.path_of(logfile),
                         pidfile=pidfile and self.path_of(pidfile),
-                        port=launch_port(prog, args, [a.text for a in command.assigns]),
-                        text=_command_text([command]))
+                        port=port, text=_command_text([command]))
         self.launched = fact if fact.background else None
+
+    def shell_port(self, prog, args, assigns, line):
+        """(port, command line) of a launch: a port given as a shell variable (`--port
+        $$PORT` with make's `include .env` and `export`, `$${PORT:-8000}`) is make's
+        value or the default, and `{port}` in the command, which the setting moves."""
+        ref = r"\$(?:\{([A-Za-z_]\w*)(?::-(\d{2,5}))?\}|([A-Za-z_]\w*))"
+
+        def value(match):
+            name = match.group(1) or match.group(3)
+            return self.env.get(name) or match.group(2) or match.group(0)
+        port = launch_port(prog, [re.sub(ref, value, a) for a in args],
+                           [re.sub(ref, value, a) for a in assigns])
+        said = launch_port(prog, args, assigns)
+        if port is None or said is not None:
+            return port, line
+        return port, re.sub(ref, lambda m: "{port}" if value(m) == port else m.group(0),
+                            line)
 
 
 def _moved(words):
@@ -9877,6 +9906,11 @@ class RulePlan(_Record):
     DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None}
 
 
+# What recipes do to a service's files: rm, touch, and `mkdir -p` of their folder, which
+# procclean start does as it writes them.
+_FILE_WORK = ("remove", "touch", "mkdir")
+
+
 def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
     what = printable((fact.text or "")[:70])
@@ -9893,11 +9927,11 @@ def _fact_ops(fact, plans, replaced):
     if fact.kind == "launch" and not fact.background:
         return ("mk_foreground", {"what": what})
     if service is None:
-        return ("init_kept_more" if fact.kind in ("remove", "touch") else "mk_untraced",
+        return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced",
                 {"what": what})
     if service.problem:
         return (service.problem[0], dict(service.problem[1], what=what, svc=service.name))
-    if fact.kind in ("remove", "touch"):
+    if fact.kind in _FILE_WORK:
         pidfile = fact.path == service.fields.get("pidfile")
         return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
     op = {"launch": "start", "look": "show" if fact.pattern else "look"}.get(fact.kind)
@@ -10035,6 +10069,7 @@ def analyse_makefile(folder, name, info, layout=()):
     for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out
         values.setdefault(name_, (False, value))
     variables = MakeVars(values, curdir)
+    exported = _exported(texts.values(), variables)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
     facts, plans = [], []
     for path, text in texts.items():
@@ -10042,7 +10077,7 @@ def analyse_makefile(folder, name, info, layout=()):
             if any("%" in n or n.startswith(".") for n in rule.names):
                 continue
             rule.file = path
-            reader = RecipeReader(rule.names[0], path, oneshell, curdir)
+            reader = RecipeReader(rule.names[0], path, oneshell, curdir, exported)
             expand = variables.for_target(rule, scoped)
             for line, at in zip(rule.recipe, rule.at):
                 if "procclean" in line.lower():
@@ -10057,11 +10092,30 @@ def analyse_makefile(folder, name, info, layout=()):
                       pattern=f.fields.get("pattern"))
              for f in layout]
     services = makefile_services(facts + hints)
-    for fact in (f for f in facts if f.kind in ("remove", "touch")):
-        # the service whose pidfile or logfile the removed (or touched) file is
-        fact.service = next((s for s in services if fact.path in (
-            s.fields.get("pidfile"), s.fields.get("logfile"))), None)
+    for fact in (f for f in facts if f.kind in _FILE_WORK):
+        # the service whose pidfile or logfile the file is (or is in: mkdir -p)
+        fact.service = next((s for s in services if any(
+            path and (fact.path == path or fact.kind == "mkdir" and
+                      os.path.normpath(path).startswith(fact.path.rstrip("/") + "/"))
+            for path in (s.fields.get("pidfile"), s.fields.get("logfile")))), None)
     return services, plan_makefile(plans, name)
+
+
+def _exported(texts, variables):
+    """{name: value} of the variables make exports to its recipes' shells: each one the
+    files set after a bare `export` (or .EXPORT_ALL_VARIABLES), else those `export NAME`
+    or `export NAME = value` names."""
+    names, assigned = set(), {}
+    for text in texts:
+        parse_makefile_text(text, "\t", assigned)
+        for line in re.findall(r"^export\s+(.*)$", text, re.M):
+            assign = re.match(_ASSIGN_RE, "export " + line)
+            names.update([assign.group(1)] if assign else line.split("#")[0].split())
+    if any(re.search(r"^(?:export\s*|\.EXPORT_ALL_VARIABLES\s*:.*)$", t, re.M)
+           for t in texts):
+        names.update(assigned)
+    values = dict((name, variables.expand("$(%s)" % name)) for name in names)
+    return dict((name, value) for name, value in values.items() if value)
 
 
 def found_with_makefile(services, layout):

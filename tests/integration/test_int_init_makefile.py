@@ -125,3 +125,49 @@ def test_a_foreground_runs_app_starts_and_stops_where_the_recipe_serves_it(ns, t
         assert r.rc == 0, r
         assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
         assert not (root / "backend.pid").exists()
+
+
+ENV_PORT = """\
+include .env
+export
+
+start:
+\t@mkdir -p run
+\tnohup uvicorn main:app --port $$PORT > run/api.log 2>&1 & echo $$! > $(PIDFILE)
+
+stop:
+\t@test -f $(PIDFILE) && kill `cat $(PIDFILE)` && rm -f $(PIDFILE) || echo "not running"
+"""
+
+
+def test_a_port_from_the_env_file_make_exports_is_where_start_serves(ns, tmp_path):
+    """`include .env` + `export` and `--port $$PORT`: adopted, `make start` served on the
+    backend's 8000 (procclean sets PORT itself) instead of .env's 8127, and without the
+    recipe's `mkdir -p run` it could not open run/api.log. Replaced, start serves on 8127
+    and makes run/; stop frees the port and removes the pidfile."""
+    root = tmp_path / "shop"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    (root / "main.py").write_text(FASTAPI_APP)
+    (root / ".env").write_text("PORT=8127\nPIDFILE=run/api.pid\n")
+    (root / "Makefile").write_text(ENV_PORT)
+    uvicorn = bin_dir / "uvicorn"
+    uvicorn.write_text(UVICORN % sys.executable)
+    uvicorn.chmod(0o755)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced start (line 4" in r.stdout, r
+
+    def serving():
+        return "8127" in ns.run(["ss", "-ltnH"]).stdout
+    r = ns.run(["make", "start"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0 and "--port 8127" in r.stdout, r
+    assert wait_until(serving, 20), (root / "run" / "api.log").read_text()
+    pid = int((root / "run" / "api.pid").read_text())
+    r = ns.run(["make", "stop"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0, r
+    assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
+    assert not (root / "run" / "api.pid").exists()

@@ -1555,6 +1555,71 @@ def test_a_run_at_the_root_of_the_layouts_module_is_that_app(project, init, reci
     assert (api.command, api.port, api.cwd) == (command, 8021, ".")
 
 
+ENV_PORT = """\
+include .env
+export
+
+LOG ?= run/api.log
+
+start:
+\t@mkdir -p run
+\tnohup uvicorn main:app --port $$PORT > $(LOG) 2>&1 & echo $$! > $(PIDFILE)
+
+stop:
+\t@test -f $(PIDFILE) && kill `cat $(PIDFILE)` && rm -f $(PIDFILE) || echo "not running"
+
+dev:
+\tuvicorn main:app --reload --port $${PORT:-8000}
+"""
+
+
+def test_a_port_the_makefile_exports_from_its_env_file_is_the_port_setting(project, init):
+    """`include .env` + `export`, and a recipe serving on `--port $$PORT`: procclean.ini
+    had no port (the backend's 8000), and procclean start sets PORT itself, so `make start`
+    served on 8000 instead of .env's 8055. The port is make's value, the command's
+    `$PORT` is `{port}`; the `mkdir -p` of the pidfile's folder is what procclean start
+    does, so start and stop are replaced."""
+    need_make()
+    repo = project("neither")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    (repo / ".env").write_text("PORT=8055\nPIDFILE=run/api.pid\n")
+    (repo / "Makefile").write_text(ENV_PORT)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    backend = cfg.services["backend"]
+    assert (backend.command, backend.port, backend.pidfile, backend.logfile) == (
+        "uvicorn main:app --port {port}", 8055, "run/api.pid", "run/api.log")
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
+    assert "kept dev (line 13): it runs the server in the foreground" in out, out
+
+
+@pytest.mark.parametrize("text, port, command", [
+    ("export API_PORT := 8056\nrun:\n\tuvicorn main:app --port $$API_PORT &\n",
+     "8056", "uvicorn main:app --port {port}"),
+    ("API_PORT = 8057\nexport API_PORT\nrun:\n\tuvicorn main:app --port=$${API_PORT} &\n",
+     "8057", "uvicorn main:app --port={port}"),
+    ("run:\n\tuvicorn main:app --port $${API_PORT:-8058} &\n",
+     "8058", "uvicorn main:app --port {port}"),
+    # not exported: the shell does not see make's value
+    ("API_PORT = 8059\nrun:\n\tuvicorn main:app --port $$API_PORT &\n",
+     None, "uvicorn main:app --port $API_PORT")])
+def test_a_port_in_a_shell_variable_is_what_make_exports(tmp_path, text, port, command):
+    found = services_of(tmp_path, text)["backend"]
+    assert (found.get("port"), found["command"]) == (port, command)
+
+
+def test_start_makes_the_folders_of_its_pidfile_and_log(tmp_path):
+    """What a recipe's `mkdir -p tmp/pids log` did before it started its server."""
+    system = procclean.System()
+    pidfile = tmp_path / "tmp" / "pids" / "api.pid"
+    system.write_pidfile(str(pidfile), os.getpid())
+    assert pidfile.read_text() == "%d\n" % os.getpid()
+    os.close(system.open_log(str(tmp_path / "log" / "api.log")))
+    assert (tmp_path / "log" / "api.log").is_file()
+
+
 def services_of(tmp_path, text):
     """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
     (tmp_path / "Makefile").write_text(text)

@@ -207,6 +207,8 @@ SERVICES = {
         ".pyenv-local/bin/fastapi dev ./webapp/routes.py --host 127.0.0.1 --port {port}",
         ".", 8044)},
     "fastapi-kill-port": {"backend": ("uvicorn service.api:app --reload", ".", 8000)},
+    "dotenv-export-dev": {"backend": (
+        "uvicorn gateway:application --host 0.0.0.0 --port {port} --reload", ".", 8062)},
     "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
 }
 
