@@ -3120,7 +3120,7 @@ MESSAGES = {
         "miss_depends": "{file} depends on {what}",
         "miss_dev_script": "{file} uses a frontend framework and has no dev script (its scripts: {scripts})",
         "looked_backend": "an app object (FastAPI(), Flask(), ...) in {files}, a manage.py, a server command in a README, pyproject tasks, package.json scripts or a Procfile",
-        "looked_worker": "a Celery(...) app in the modules of {base}, a worker command (celery ... worker, rq worker) in a README, pyproject tasks, package.json scripts or a Procfile",
+        "looked_worker": "a Celery(...) app, an arq WorkerSettings class or dramatiq actors in the modules of {base}, a worker command (celery ... worker, rq worker, arq, dramatiq) in a README, pyproject tasks, package.json scripts or a Procfile",
         "looked_frontend": "a dev, serve or dev-server start script in {files}",
         "init_wrote": "{ok} wrote {path}",
         "init_would_write": "would write {path}:",
@@ -3379,7 +3379,7 @@ MESSAGES = {
         "miss_depends": "{file} 依赖 {what}",
         "miss_dev_script": "{file} 使用了前端框架, 却没有 dev 脚本 (已有脚本: {scripts})",
         "looked_backend": "{files} 中的应用对象 (FastAPI(), Flask() 等), manage.py, 以及 README, pyproject 任务, package.json 脚本或 Procfile 中的服务器命令",
-        "looked_worker": "{base} 各模块中的 Celery(...) 应用, 以及 README, pyproject 任务, package.json 脚本或 Procfile 中的 worker 命令 (celery ... worker, rq worker)",
+        "looked_worker": "{base} 各模块中的 Celery(...) 应用、arq 的 WorkerSettings 类或 dramatiq 的 actor, 以及 README, pyproject 任务, package.json 脚本或 Procfile 中的 worker 命令 (celery ... worker, rq worker, arq, dramatiq)",
         "looked_frontend": "{files} 中的 dev, serve 或启动开发服务器的 start 脚本",
         "init_wrote": "{ok} 已写入 {path}",
         "init_would_write": "将写入 {path}:",
@@ -4145,11 +4145,14 @@ def toolchain_why(out, key, values):
 def python_env(env, cwd):
     """A service's environment with the project's interpreter first: an active venv
     outside the project that was passed over leaves PATH (`uvicorn` is not its uvicorn)
-    and the project's venv takes its place (for `uv run`, the tool picks its own)."""
+    and the project's venv takes its place (for `uv run`, the tool picks its own); with
+    no venv active, the project's is put first too, as activating it would: a console
+    script with no `python -m` form (`arq`, `rq worker`) is its venv's."""
     python, key, values = python_toolchain(cwd, ".", env)
-    if not values.get("ignored"):
+    if not values.get("ignored") and (key != "tc_venv" or env.get("VIRTUAL_ENV")):
         return
-    ignored = os.path.normpath(os.path.join(values["ignored"], "bin"))
+    ignored = values.get("ignored") and os.path.normpath(
+        os.path.join(values["ignored"], "bin"))
     path = [p for p in env.get("PATH", "").split(os.pathsep)
             if p and os.path.normpath(p) != ignored]
     env.pop("VIRTUAL_ENV", None)
@@ -5410,8 +5413,7 @@ def launch_env(ctx, service):
                for other in ctx.config.services.values() if other.port is not None)
     if service.port is not None:
         env["PORT"] = str(service.port)
-    if env.get("VIRTUAL_ENV"):
-        python_env(env, resolve_cwd(service.cwd))
+    python_env(env, resolve_cwd(service.cwd))
     return env
 
 
@@ -7584,7 +7586,6 @@ FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
 FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
 FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\([^)]*\)\s*"
                   r"(?:->\s*[\"']?(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar|Flask)\b)?")
-CELERY_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\("
 WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart")
 # A command line that runs a Python web server or worker, as a README or a task table
 # writes it (after `cd X &&` and VAR=value).
@@ -7601,10 +7602,11 @@ COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
-            "celery", "dramatiq", "arq")
+            "celery", "dramatiq")
 # Libraries a folder of the project may be named after (fastapi/, flask/): an import of
 # one names the library, not the folder.
-NOT_OURS = frozenset(PY_TOOLS + tuple(f.lower() for f in WEB_FRAMEWORKS))
+NOT_OURS = frozenset(PY_TOOLS + ("arq", "rq") +
+                     tuple(framework.lower() for framework in WEB_FRAMEWORKS))
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
                      ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
                      ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173))
@@ -7983,9 +7985,9 @@ def _detect_python(missing, name):
                              "server" if backend else "worker")
     modules = APP_MODULES if backend else WORKER_MODULES + APP_MODULES
     searches = [(b, _app_files(b, modules)) for b in bases]
-    searches += [(b, None) for b in bases if (_framework(b) != "Python" if backend
-                                              else _depends(b, "celery"))]
-    from_code = _backend_from_code if backend else _celery_from_code
+    searches += [(b, None) for b in bases if (_framework(b) != "Python" if backend else any(
+        _depends(b, tool) for tool, _, _, _ in WORKER_DEFS))]
+    from_code = _backend_from_code if backend else _worker_from_code
     for base, files in searches:
         if found is None:
             found = from_code(base, _python_files(base) if files is None else files)
@@ -7994,7 +7996,7 @@ def _detect_python(missing, name):
     return found
 
 
-def _python_files(base, depth=4, limit=400):
+def _python_files(base, depth=5, limit=400):
     """The importable .py files of the project at `base`, shallowest first (tests,
     migrations, environments and other projects of the repo left out)."""
     tops = set(p.split(os.sep)[0] for p in _package_dirs(base, base == "."))
@@ -8173,10 +8175,12 @@ def _missing_backend(bases, missing):
 
 
 def _missing_worker(bases, missing):
-    """A Python project that depends on celery or rq, and no worker found."""
+    """A Python project that depends on a worker's tool (WORKER_DEFS, rq), and no worker
+    found: its command with MODULE for the user to fill in."""
+    commands = [(tool, run % {"module": "MODULE", "name": "WorkerSettings",
+                              "app": "MODULE"}) for tool, _, run, _ in WORKER_DEFS]
     for base in bases:
-        for tool, command in (("celery", "{python} -m celery -A MODULE worker --loglevel=INFO"),
-                              ("rq", "rq worker")):
+        for tool, command in commands + [("rq", "rq worker")]:
             if _depends(base, tool):
                 missing.append((("miss_depends", {"file": _deps_file(base), "what": tool}),
                                 ("looked_worker", {"base": base}), FoundService("worker", {
@@ -8185,23 +8189,44 @@ def _missing_worker(bases, missing):
                 return
 
 
-def _celery_from_code(base, files):
-    """The worker of the first `X = Celery(...)` among `files` of the project at `base`."""
+# What defines a worker in a module (the module of a project that depends on the tool, or
+# that imports it), and how the tool runs it, from the module and the name defined:
+# celery's app (`celery -A module` finds one named app or celery), arq's settings class
+# (arq has no __main__: its console script runs it), dramatiq's actors (the modules to
+# import).
+WORKER_DEFS = (
+    ("celery", r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\(",
+     "{python} -m celery -A %(app)s worker --loglevel=INFO", "Celery app"),
+    ("arq", r"(?m)^class\s+(\w*WorkerSettings)\b", "arq %(module)s.%(name)s",
+     "arq worker settings"),
+    ("dramatiq", r"(?m)^@(?:dramatiq\.)?(actor)\b", "{python} -m dramatiq %(module)s",
+     "dramatiq actors"))
+
+
+def _worker_from_code(base, files):
+    """The worker of the first module among `files` of the project at `base` that
+    defines one (WORKER_DEFS), run where its imports resolve (src/ on PYTHONPATH)."""
+    tools = [d for d in WORKER_DEFS if d[0] == "celery" or _depends(base, d[0])]
     for path in files:
         text = _text(base, path)
-        match = re.search(CELERY_RE, text)
-        if not match:
-            continue
-        cwd, module, _ = _import_root(base, path, text)
-        app = module if match.group(1) in ("app", "celery") else "%s:%s" % (
-            module, match.group(1))
-        command = "{python} -m celery -A %s worker --loglevel=INFO" % app
-        where = os.path.normpath(os.path.join(base, path))
-        return FoundService("worker", {
-            "command": command, "cwd": cwd, "pattern": pattern_for(command)},
-            "%s (Celery app, run as celery -A %s worker)" % (where, app), {
-                "command": "%s (%s = Celery(...))" % (where, match.group(1)),
-                "cwd": where, "pattern": PS_MADE})
+        for tool, define, run, what in tools:
+            match = re.search(define, text)
+            if not match or tool != "celery" and not _depends(base, tool) and not \
+                    re.search(r"(?m)^\s*(?:from|import)\s+%s\b" % tool, text):
+                continue
+            cwd, module, app_dir = _import_root(base, path, text)
+            name = match.group(1)
+            command = ("PYTHONPATH=src " if app_dir else "") + run % {
+                "module": module, "name": name, "app": module if name in (
+                    "app", "celery") else "%s:%s" % (module, name)}
+            where = os.path.normpath(os.path.join(base, path))
+            return FoundService("worker", {
+                "command": command, "cwd": cwd, "pattern": pattern_for(command)},
+                "%s (%s, run as %s)" % (where, what, re.sub(
+                    r"^(?:PYTHONPATH=src )?(?:\{python\} -m )?| --loglevel=INFO$", "",
+                    command)), {
+                    "command": "%s (%s)" % (where, match.group(0).strip()),
+                    "cwd": where, "pattern": PS_MADE})
     return None
 
 

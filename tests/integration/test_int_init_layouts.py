@@ -198,3 +198,53 @@ def test_two_frontends_run_together_under_dev_and_stop_one_by_one(ns, tmp_path):
     assert not done.timed_out and done.rc == 0, (root / "dev.out").read_text()
     assert servers() == [] and not ns.connect("127.0.0.1", 5173)
     assert not (root / "frontend.pid").exists() and not (root / "admin.pid").exists()
+
+
+ARQ = """#!/bin/sh
+echo "arq stand-in: $* PYTHONPATH=$PYTHONPATH VIRTUAL_ENV=$VIRTUAL_ENV"
+while :; do sleep 1; done
+"""
+
+
+def test_an_api_and_its_arq_worker_start_with_the_projects_venv_and_stop(ns, tmp_path):
+    """tests/fixtures/init/fastapi-arq-src: init finds the factory-made app in src/app and
+    arq's WorkerSettings. No venv is active; the project's .venv (real uvicorn and
+    fastapi; arq a stand-in console script in .venv/bin, as pip installs it) is put first
+    on PATH, so `arq ...` is the venv's, with src/ on PYTHONPATH. start --wait starts both
+    (the API's routes live under /api/v1), status says running, stop leaves nothing."""
+    for module in ("uvicorn", "fastapi"):
+        if not os.path.exists(os.path.join(VENV, "bin", module)):
+            pytest.skip("%s is not installed beside %s" % (module, sys.executable))
+    root = copy_repo("fastapi-arq-src", tmp_path / "harbor")
+    venv = root / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copyfile(os.path.join(VENV, "pyvenv.cfg"), str(venv / "pyvenv.cfg"))
+    os.symlink(os.path.join(VENV, "lib"), str(venv / "lib"))
+    os.symlink(os.path.join(VENV, "bin", "python"), str(venv / "bin" / "python"))
+    arq = venv / "bin" / "arq"
+    arq.write_text(ARQ)
+    arq.chmod(arq.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "command = PYTHONPATH=src arq app.core.worker.settings.WorkerSettings" in ini, ini
+    r = run(ns, root, "start", "--wait")
+    assert r.rc == 0, (r, (root / "backend.log").read_text(), (root / "worker.log").read_text())
+    h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/api/v1/ping"), "8000"])
+    assert h.rc == 0 and '"pong"' in h.stdout, h
+    assert wait_until(lambda: "arq stand-in" in (root / "worker.log").read_text(), 30)
+    log = (root / "worker.log").read_text()
+    assert "PYTHONPATH=src VIRTUAL_ENV=%s" % venv in log, log
+    r = run(ns, root, "status", "--check")
+    assert r.rc == 0 and "worker: running" in r.stdout and "backend: running" in r.stdout, r
+
+    def ours():
+        return [l for l in ns.run(["ps", "-eo", "pid,args"]).stdout.splitlines()
+                if "WorkerSettings" in l or "app.main:app" in l]
+    # (the worker's command runs under /bin/sh for its PYTHONPATH=: the shell may stay)
+    assert any("/.venv/bin/arq app.core" in l for l in ours()), ours()
+    assert any("uvicorn app.main:app" in l for l in ours()), ours()
+    r = run(ns, root, "stop")
+    assert r.rc == 0, r
+    assert wait_until(lambda: ours() == [], 10), ours()

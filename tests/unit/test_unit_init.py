@@ -1045,6 +1045,24 @@ def test_active_venv_outside_the_project_is_passed_over(tmp_path, monkeypatch):
         "project's (it is outside it): not used" % decoy)
 
 
+def test_the_projects_venv_comes_first_on_path_with_no_venv_active(tmp_path, monkeypatch):
+    """No venv active (a fresh terminal, make dev): the services get the project's venv
+    first on PATH, as activating it would, so that a console script with no `python -m`
+    form (`arq`, `rq worker`) is the venv's; an active venv of the project is left as
+    it is, and a project without a venv keeps PATH."""
+    monkeypatch.chdir(str(tmp_path))
+    env = {"PATH": "/usr/local/bin:/usr/bin"}
+    launched = dict(env)
+    procclean.python_env(launched, ".")
+    assert launched == env
+    venv = os.path.dirname(os.path.dirname(fake_venv(tmp_path / ".venv")))
+    procclean.python_env(launched, ".")
+    assert launched == {"PATH": venv + "/bin:/usr/local/bin:/usr/bin", "VIRTUAL_ENV": venv}
+    active = {"PATH": venv + "/bin:/usr/bin", "VIRTUAL_ENV": venv}
+    procclean.python_env(active, ".")
+    assert active == {"PATH": venv + "/bin:/usr/bin", "VIRTUAL_ENV": venv}
+
+
 # --- issue 20: the Makefile as a source of services; --replace keeps every target ------------
 
 MULTI = (

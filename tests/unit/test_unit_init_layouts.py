@@ -900,3 +900,59 @@ def test_a_second_frontend_named_like_a_service_is_named_apart(project, init):
     cfg, svc = services()
     assert cfg.default_names == ["frontend", "frontend-2"]
     assert (svc["frontend-2"].cwd, svc["frontend-2"].port) == ("apps/frontend", 3001)
+
+
+def test_an_arq_worker_beside_a_factory_app_in_a_src_layout(project, init):
+    """igorbenav/FastAPI-boilerplate's layout: src/app/main.py sets `app =
+    create_application(...)` (the factory in core/setup.py) and src/app/core/worker/
+    settings.py holds arq's `class WorkerSettings`. init found neither (no `app =
+    FastAPI()`, no Celery): the backend runs under uvicorn with --app-dir src, the worker
+    as arq runs it, with src/ on PYTHONPATH (arq has no --app-dir)."""
+    repo = project("fastapi-arq-src")
+    code, out, _ = init()
+    assert code == 0
+    assert "found worker: src/app/core/worker/settings.py (arq worker settings, run as arq " \
+           "app.core.worker.settings.WorkerSettings)" in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "worker"]
+    assert svc["backend"].command == \
+        "{python} -m uvicorn app.main:app --app-dir src --host 127.0.0.1 --port {port}"
+    worker = svc["worker"]
+    assert (worker.command, worker.cwd, worker.port) == (
+        "PYTHONPATH=src arq app.core.worker.settings.WorkerSettings", ".", None)
+    assert worker.regex.search(ps_line("/repo/.venv/bin/python /repo/.venv/bin/arq "
+                                       "app.core.worker.settings.WorkerSettings"))
+    assert not worker.regex.search(ps_line(PS_LINES["uvicorn-m"]))
+
+
+def test_a_documented_arq_worker_is_run_as_written_not_as_a_module(project, init):
+    """arq has no __main__: `python -m arq` fails (No module named arq.__main__), so a
+    Procfile's (or README's) `arq app.worker.WorkerSettings` stays the console script."""
+    repo = project("fastapi-arq-src")
+    (repo / "Procfile").write_text("web: uvicorn app.main:app --app-dir src --port $PORT\n"
+                                   "worker: arq app.worker.WorkerSettings\n")
+    assert init()[0] == 0
+    svc = services()[1]
+    assert svc["worker"].command == "arq app.worker.WorkerSettings"
+    assert svc["web"].command.startswith("{python} -m uvicorn app.main:app")
+
+
+def test_dramatiq_actors_are_a_worker(project, init):
+    """A project that depends on dramatiq, its actors in tasks.py: `dramatiq tasks`."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("flask\ndramatiq[redis]\n")
+    (repo / "tasks.py").write_text(
+        "import dramatiq\n\n\n@dramatiq.actor\ndef count_words(url):\n    return url\n")
+    assert init()[0] == 0
+    worker = services()[1]["worker"]
+    assert (worker.command, worker.cwd) == ("{python} -m dramatiq tasks", ".")
+    assert worker.regex.search(ps_line("/repo/.venv/bin/python -m dramatiq tasks"))
+
+
+def test_an_arq_dependency_without_settings_is_said_with_its_command(project, init):
+    repo = project("fastapi-arq-src")
+    os.remove(str(repo / "src" / "app" / "core" / "worker" / "settings.py"))
+    code, out, _ = init()
+    assert code == 0
+    assert "pyproject.toml depends on arq, but init found no worker" in out, out
+    assert "arq WorkerSettings class" in out and "command = arq MODULE.WorkerSettings" in out
