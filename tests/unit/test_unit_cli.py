@@ -120,6 +120,56 @@ def test_bad_config_file_is_a_usage_error(in_tmp):
     assert code == 2 and "procclean.ini" in err and "colour" in err
 
 
+# procclean.ini as init writes it and as people edit it, and what configparser makes of
+# the rest: procclean must read every one of them as configparser does.
+INI_TEXTS = [
+    "[procclean]\nservices = backend worker\n\n# found: Procfile\n[worker]\n"
+    "pattern = celery -A app worker\ncommand = celery -A app worker -l info\ncwd = api\n",
+    "\ufeff[backend]\r\nport = 8001\r\ncommand = uv run uvicorn app.main:app --port {port}\r\n",
+    "[backend]\nPORT: 8002\npattern = uvicorn app\\.main:app # not a comment\n; a comment\n",
+    "[backend]\ncommand = python main.py\n    --port {port}\n\n",
+    "[DEFAULT]\ncwd = api\n[backend]\nport = 8003\n",
+    "[ backend ]\nport = 8004\n",
+    "[backend]\nport = 8005\n[worker]\n\n\n[backend]\ncwd = api\n",
+]
+
+
+@pytest.mark.parametrize("text", INI_TEXTS)
+def test_the_config_file_is_read_as_configparser_reads_it(tmp_path, text):
+    import configparser
+    path = tmp_path / "procclean.ini"
+    path.write_bytes(text.encode("utf-8"))
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text.lstrip("\ufeff"), source=str(path))
+    except configparser.Error as exc:
+        with pytest.raises(procclean.ProcCleanError) as raised:
+            procclean.read_config_file(str(path))
+        assert str(raised.value) == "%s: %s" % (path, str(exc).splitlines()[0])
+    else:
+        want = [(name, dict(parser.items(name))) for name in parser.sections()]
+        assert procclean.read_config_file(str(path)) == want
+
+
+def test_the_config_file_init_writes_is_read_without_configparser_or_re(tmp_path):
+    # configparser imports re and enum: 4-5 ms of every command in an adopted repo.
+    (tmp_path / "procclean.ini").write_text(INI_TEXTS[0])
+    probe = ("import sys, procclean; c = procclean.load_config(environ={}); "
+             "print(c.services['worker'].cwd, 'configparser' in sys.modules, "
+             "'re' in sys.modules)")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(procclean.__file__)))
+    out = subprocess.check_output([sys.executable, "-S", "-c", probe], cwd=str(tmp_path),
+                                  env=env, universal_newlines=True)
+    assert out.split() == ["api", "False", "False"]
+
+
+@pytest.mark.parametrize("name", ["bad name", "-x", "wörker", "a/b"])
+def test_an_invalid_service_name_in_the_config_file_is_a_usage_error(in_tmp, name):
+    (in_tmp / "procclean.ini").write_text("[%s]\npattern = x\n" % name)
+    code, _, err = invoke(["status"], FakeSystem([]))
+    assert code == 2 and "invalid service name %r" % name in err, err
+
+
 @pytest.mark.parametrize("grace", ["-1", "abc", "nan"])
 def test_invalid_grace_is_a_usage_error(grace):
     code, _, err = invoke(["stop", "--grace", grace], FakeSystem([]))
