@@ -2652,15 +2652,17 @@ class _Files(object):
 
     exists = staticmethod(os.path.exists)
 
-    def write_pidfile(self, path, pid):
+    def write_pidfile(self, path, pid, port=None):
         """Write `pid` to `path` atomically, then its start record (PIDFILE.start) with
-        this writing's file_stamp."""
+        this writing's file_stamp and the port the process was given (if any)."""
         import json
         make_folder_of(path)
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
         record = self.start_record(pid)
         if record is None:
             return
+        if port is not None:
+            record["port"] = port
         with quietly():     # without it, the pidfile is judged as one another tool wrote
             record.update(pid=pid, file=file_stamp(os.stat(path)))
             write_atomic(path + START_SUFFIX, json.dumps(record).encode("ascii"))
@@ -5474,9 +5476,10 @@ LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
 
 
 def settle_ports(ctx, command, names=()):
-    """`port_offset`: move each port the environment or --set does not name by the offset
-    (a number, or checkout_offset's), kept in ctx.config.ports for status.  Before a
-    launch, a port that will not follow its service (of `names`) is said."""
+    """Each service's port: `port_offset` moves each port the environment or --set does
+    not name by the offset (a number, or checkout_offset's), kept in ctx.config.ports
+    for status; before a launch, a port that will not follow its service (of `names`)
+    is said; other commands look where a running service was launched to listen."""
     config = ctx.config
     launching = command in LAUNCH_COMMANDS and not ctx.dry_run
     if launching:
@@ -5487,9 +5490,38 @@ def settle_ports(ctx, command, names=()):
                 ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
                              var=port_variable(name))
                 ctx.out.warn("port_hint_fixed", svc=name)
+    if config.port_offset is not None:
+        offset_ports(ctx, launching)
+    if command not in LAUNCH_COMMANDS:
+        follow_launched_ports(ctx)
+
+
+def follow_launched_ports(ctx):
+    """A running service keeps the port it was launched with, recorded beside its
+    pidfile: `PROCCLEAN_BACKEND_PORT=8001 make start`, then a plain `make status` or
+    `make stop` in another terminal, looks at 8001, where it listens, not at 8000."""
+    system = ctx.system
+    for service in ctx.config.services.values():
+        if service.port is None:
+            continue
+        info = system.read_pidfile(service.pidfile)
+        record = system.read_start_record(info) if info.pid and not info.problem else None
+        port = record.get("port") if record else None
+        if not isinstance(port, int) or port == service.port or not 0 < port < 65536:
+            continue
+        now = system.start_record(info.pid)
+        proc = now and Process(info.pid, None, None, "", start=now.get("start"),
+                               start_ticks=now.get("ticks"))
+        if proc and system.is_recorded(proc, record):
+            service.port = port
+            if ctx.config.ports and service.name in ctx.config.ports["ports"]:
+                ctx.config.ports["ports"][service.name] = port
+
+
+def offset_ports(ctx, launching):
+    """Every movable port moved by the checkout's offset (settle_ports)."""
+    config = ctx.config
     setting = config.port_offset
-    if setting is None:
-        return
     # the project's services: not the built-in frontend of a `services = backend` project
     movable = [config.services[n] for n in config.default_names
                if config.services[n].port is not None and n not in config.fixed_ports]
@@ -5624,10 +5656,10 @@ def start_plan(ctx, service):
     return None, (cwd, argv, shown)
 
 
-def write_pid(ctx, path, pid):
-    """Write a pidfile naming `pid`: None, or what went wrong."""
+def write_pid(ctx, path, pid, port=None):
+    """Write a pidfile naming `pid` (launched with `port`): None, or what went wrong."""
     try:
-        ctx.system.write_pidfile(path, pid)
+        ctx.system.write_pidfile(path, pid, port)
     except OSError as exc:
         return "cannot write %s: %s" % (path, exc.strerror or exc)
     return None
@@ -5659,7 +5691,7 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
             child, fd = system.spawn(argv, cwd, service.logfile, env=env), None
     except OSError as exc:
         return None, None, "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
-    problem = write_pid(ctx, service.pidfile, child.pid)
+    problem = write_pid(ctx, service.pidfile, child.pid, service.port)
     if problem is not None:
         system.send_signal(child.pid, SIGKILL)
         child.wait()
@@ -6025,7 +6057,7 @@ def cmd_supervise(ctx, services):
             return code
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)
-        problem = write_pid(ctx, service.pidfile, ctx.system.self_pid())
+        problem = write_pid(ctx, service.pidfile, ctx.system.self_pid(), service.port)
         if problem is not None:
             ctx.out.warn("start_error", svc=service.name, error=problem)
             return EXIT_FAILED

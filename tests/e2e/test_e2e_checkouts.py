@@ -80,3 +80,32 @@ def test_two_checkouts_run_dev_side_by_side_with_vite_proxy(tmp_path, e2e_env,
         assert not stacks[0].procs(), stacks[0].procs()
         for st in stacks:
             assert "Traceback" not in (st.read("dev.out") or "") + (st.read("dev.err") or "")
+
+
+def test_a_port_setting_moves_uvicorn_and_vite_and_status_and_stop_follow(tmp_path, e2e_env,
+                                                                         frontend_modules):
+    """`PROCCLEAN_BACKEND_PORT=8001 PROCCLEAN_FRONTEND_PORT=3001 make start`: the real
+    uvicorn and Vite listen there; `make status` and `make stop` in another terminal,
+    without the variables, follow them there; whatever holds 8000 and 3000 is left alone."""
+    root = _project(tmp_path / "proj", frontend_modules)
+    with open(os.path.join(root, "frontend", "vite.config.js"), "w") as f:
+        f.write(VITE_CONFIG)
+    ports = {"PROCCLEAN_BACKEND_PORT": "8001", "PROCCLEAN_FRONTEND_PORT": "3001"}
+    with Namespace(cwd=root, env=e2e_env) as ns:
+        st = Stack(ns, root, e2e_env)
+        strangers = [st.by_hand([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                                "/") for port in (8000, 3000)]
+        assert wait_until(lambda: not st.can_bind(8000)["ok"] and not st.can_bind(3000)["ok"],
+                          30)
+        st.ok("start", "--wait", env=ports)
+        answer = json.loads(st.wait_http("http://127.0.0.1:3001/api/whoami")["body"])
+        assert answer["port"] == "8001", answer
+        status = st.status()
+        for name, port in (("backend", 8001), ("frontend", 3001)):
+            assert status[name]["state"] == "running", status
+            assert status[name]["port"] == port, status
+        res = st.ok("stop")
+        left = [p for p in st.wait_gone() if p[0] not in strangers]
+        assert not left, describe("stop", res, st)
+        assert st.can_bind(8001)["ok"] and st.can_bind(3001)["ok"], describe("stop", res, st)
+        assert ns.alive(strangers) == strangers, describe("stop", res, st)

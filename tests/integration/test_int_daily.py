@@ -2,7 +2,9 @@
 namespaces: what a real app does that the other files' stand-ins did not (an app whose
 start-up takes its time before it fails, ...). Every assertion is on what the user sees:
 exit codes, messages, pidfiles, processes; events awaited, never slept for."""
-from integ_helpers import no_traceback, nothing_left, write
+from integ_helpers import assert_alive, assert_dead, no_traceback, nothing_left, read, write
+from nslib import Proc
+from test_int_checkouts import make_project
 
 # The seed's backend/main.py as a real app behaves when it cannot start: it computes (imports
 # FastAPI and the app: a second of CPU, more on a busy machine), then fails without listening.
@@ -53,3 +55,33 @@ def test_plain_start_of_an_app_that_waits_before_listening_says_so(ns, tmp_path,
     assert "backend: starting, PID" in r.stdout, r
     assert ns.procclean("stop", python=python_edge).rc == 0
     assert nothing_left(ns) == []
+
+
+def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path, python_edge):
+    """`PROCCLEAN_BACKEND_PORT=8001 make start-backend`, then in another terminal without
+    the variable: `make status` said `starting`, port 8000 taken by a stranger, while the
+    backend answered on 8001.  It now looks where the backend was launched to listen:
+    running on 8001, `--check` passes, `stop` stops it and leaves 8000's holder alone."""
+    make_project(tmp_path)
+    stranger = ns.spawn(Proc(["python3", "-m", "http.server", "8000"], cwd="/",
+                             listen="127.0.0.1:8000"))
+    r = ns.procclean("start", "--wait", "backend", env={"PROCCLEAN_BACKEND_PORT": "8001"},
+                     python=python_edge)
+    assert r.rc == 0 and "backend listens on port 8001" in r.stdout, r
+    pid = int(read(tmp_path / "backend.pid"))
+    r = ns.procclean("status", "backend", python=python_edge)
+    assert r.rc == 0 and "backend: running, PID %d" % pid in r.stdout, r
+    assert "port 8001: listening, PID %d" % pid in r.stdout, r
+    assert "8000" not in r.stdout, r
+    r = ns.procclean("status", "--check", "backend", python=python_edge)
+    assert r.rc == 0, r
+    r = ns.procclean("stop", "backend", python=python_edge)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert "port 8000" not in r.stdout + r.stderr, r
+    assert_dead(ns, [pid], r)
+    assert_alive(ns, [stranger.pid], r)
+    assert not (tmp_path / "backend.pid").exists()
+    r = ns.procclean("status", "backend", python=python_edge)
+    assert "backend: not running" in r.stdout and "port 8000: taken by PID %d" % stranger.pid \
+        in r.stdout, r
