@@ -4285,6 +4285,9 @@ class Context(object):
         self.system = system
         self.config = config
         self.out = out
+        unknown = set(options).difference(name for name, _ in CONTEXT_OPTIONS)
+        if unknown:
+            raise TypeError("Context has no option %s" % ", ".join(sorted(unknown)))
         for name, default in CONTEXT_OPTIONS:
             setattr(self, name, options.get(name, default))
         self.passthrough = list(self.passthrough)

@@ -170,6 +170,14 @@ def test_an_invalid_service_name_in_the_config_file_is_a_usage_error(in_tmp, nam
     assert code == 2 and "invalid service name %r" % name in err, err
 
 
+def test_a_context_refuses_an_option_it_does_not_have():
+    # A misspelt option would otherwise be ignored and its default used without a word.
+    with pytest.raises(TypeError) as raised:
+        procclean.Context(FakeSystem([]), procclean.load_config(environ={}),
+                          procclean.Reporter(stdout=io.StringIO()), grcae=5.0)
+    assert "grcae" in str(raised.value)
+
+
 @pytest.mark.parametrize("grace", ["-1", "abc", "nan"])
 def test_invalid_grace_is_a_usage_error(grace):
     code, _, err = invoke(["stop", "--grace", grace], FakeSystem([]))
