@@ -9378,18 +9378,20 @@ def _tool_port(prog, args):
 class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
-    def __init__(self, target, path, oneshell, curdir, env=None):
+    def __init__(self, target, path, oneshell, curdir, env=None, base="."):
         self.target = target
         self.path = path
         self.oneshell = oneshell
         self.curdir = curdir
         self.env = env or {}    # the variables make exports to the recipe's shell
+        self.base = base        # where the recipe runs (a sub-make's: its folder)
+        self.depth = 0          # how many sub-makes deep
         self.facts = []
         self.where = (target, path, 0)
         self.reset()
 
     def reset(self):
-        self.cwds = ["."]
+        self.cwds = [self.base]
         self.shvars = {}
         self.launched = None
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
@@ -9599,13 +9601,20 @@ class RecipeReader(object):
             self.add("other", text=text)
 
     def make(self, command, args):
-        """A sub-make: counts only when it runs goals of this very Makefile."""
-        goals, problem, i = [], None, 0
+        """A sub-make: counts only when it runs goals of this very Makefile; one in
+        another folder (`$(MAKE) -C api run`, `cd api && make run`) is read there."""
+        goals, problem, folder, i = [], None, ".", 0
         while i < len(args):
             arg = args[i]
-            if arg in ("-C", "-f", "--directory", "--file", "--makefile") or \
-                    arg.startswith(("-C", "-f", "--directory=", "--file=", "--makefile=")):
-                problem = "mk_make_elsewhere"
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if arg in ("-C", "--directory") or arg.startswith(("-C", "--directory=")):
+                folder = os.path.join(folder, value if arg in ("-C", "--directory") else
+                                      arg[2:] if arg[1] == "C" else arg.partition("=")[2])
+                i += arg in ("-C", "--directory")
+            elif arg in ("-f", "--file", "--makefile") or \
+                    arg.startswith(("-f", "--file=", "--makefile=")):
+                problem = "mk_make_file"      # another file: not read
+                i += arg in ("-f", "--file", "--makefile")
             elif arg in ("-j", "-l", "-o", "-W", "-I") and i + 1 < len(args):
                 i += 1
             elif "=" in arg and not arg.startswith("-"):
@@ -9613,10 +9622,40 @@ class RecipeReader(object):
             elif not arg.startswith("-"):
                 goals.append(arg)
             i += 1
+        folder = self.path_of(folder)
+        read = folder != "." and problem is None
+        if folder != "." or problem == "mk_make_file":
+            problem = "mk_make_elsewhere"
         if command.after == "&":
             problem = problem or "mk_make_background"
         self.add("make", goals=goals, problem=(problem, {}) if problem else None,
                  text=_command_text([command]), name=None)
+        if read:
+            self.sub_make(folder, goals)
+
+    def sub_make(self, folder, goals):
+        """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile, as its text
+        says: make is not asked there), as run in FOLDER, into this target's facts: the
+        command, port and folder of `backend: $(MAKE) -C backend run`."""
+        here = os.path.join(self.curdir, folder)
+        name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
+                    None)
+        if name is None or self.depth > 2 or folder.startswith(".."):
+            return
+        text = _read_text(os.path.join(here, name), MAKEFILE_LIMIT) or ""
+        rules = [r for r in parse_makefile_text(text)[0]
+                 if not any("%" in n or n.startswith(".") for n in r.names)]
+        variables = MakeVars(_text_values([text], here), here)
+        sub = RecipeReader(self.target, os.path.join(folder, name),
+                           bool(re.search(r"^\.ONESHELL\s*:", text, re.M)), self.curdir,
+                           dict(self.env, **_exported([text], variables)), folder)
+        sub.depth = self.depth + 1
+        chosen = [r for r in rules if r.names[0] in goals] if goals else rules[:1]
+        for rule in chosen:                 # no goal: its first rule, make's default
+            expand = variables.for_target(rule, {})
+            for line, at in zip(rule.recipe, rule.at):
+                sub.read(expand.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
+        self.facts.extend(sub.facts)
 
     def launch(self, command, prog, args):
         logfile, problem = _launch_log(command.redirs)
@@ -10171,11 +10210,7 @@ def analyse_makefile(folder, name, info, layout=()):
         values, scoped = parse_make_variables(info.database)
         curdir = values.get("CURDIR", (False, curdir))[1]
     else:
-        raw = {}
-        for text in texts.values():
-            parse_makefile_text(text, "\t", raw)
-        values, scoped = dict((k, (True, v)) for k, v in raw.items()), {}
-        values["CURDIR"] = (False, curdir)
+        values, scoped = _text_values(texts.values(), curdir), {}
     for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out
         values.setdefault(name_, (False, value))
     variables = MakeVars(values, curdir)
@@ -10209,6 +10244,19 @@ def analyse_makefile(folder, name, info, layout=()):
                       os.path.normpath(path).startswith(fact.path.rstrip("/") + "/"))
             for path in (s.fields.get("pidfile"), s.fields.get("logfile")))), None)
     return services, plan_makefile(plans, name)
+
+
+def _text_values(texts, curdir):
+    """make's variables as the text of a Makefile (and its includes) sets them, with
+    CURDIR and make's built-ins: where make is not asked."""
+    raw = {}
+    for text in texts:
+        parse_makefile_text(text, "\t", raw)
+    values = dict((k, (True, v)) for k, v in raw.items())
+    values["CURDIR"] = (False, curdir)
+    for name, value in _MAKE_DEFAULTS:
+        values.setdefault(name, (False, value))
+    return values
 
 
 def _exported(texts, variables):
@@ -10265,12 +10313,13 @@ def _port_as_placeholder(name, fields):
 
 
 def _venv_python(command, cwd):
-    """A recipe's `python ...` as `{python} ...` where the project has a venv of its own
+    """A recipe's `python ...` as `{python} ...`, and its bare `uvicorn ...` (a tool of
+    PY_TOOLS) as `{python} -m uvicorn ...`, where the project has a venv of its own
     (.venv, venv): what the recipe ran with that venv active, and what start runs when
     none is (issue 21: the project's interpreter wins over the system's python)."""
-    match = re.match(r"^python3?(?=\s)", command)
+    match = re.match(r"^python3?(?=\s)|^(?=(?:%s)\s)" % "|".join(PY_TOOLS), command)
     if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
-        return "{python}" + command[match.end():]
+        return ("{python}" if match.end() else "{python} -m ") + command[match.end():]
     return command
 
 
@@ -10349,6 +10398,9 @@ def _same_value(field, have, want, folder):
     if field == "command":
         # `--port {port}` carries `--port 8000` (the port itself is compared as a field)
         have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", with_port(v)[0])
+                      for v in (have, want)]
+        # `uvicorn ...` run with the project's venv is `{python} -m uvicorn ...`
+        have, want = [re.sub(r"^python -m (?=(?:%s)\s)" % "|".join(PY_TOOLS), "", v)
                       for v in (have, want)]
         # a recipe's `npm run dev` is init's `npm run dev -- --port {port}` (_port_flag)
         have, want = [re.sub(r"^((?:npm|pnpm|yarn|bun) .*?)(?: --)? (?:--port|-p) "

@@ -1638,6 +1638,73 @@ def test_start_makes_the_folders_of_its_pidfile_and_log(tmp_path):
     assert (tmp_path / "log" / "api.log").is_file()
 
 
+def test_a_sub_make_in_another_folder_is_read_there(project, init):
+    """A root Makefile handing each app to its folder's (`$(MAKE) -C backend run`, `cd
+    frontend && make dev`): init never looked into backend/Makefile, so procclean.ini had
+    the layout's backend at 8000 while the team's runs on 8010. Those recipes are read
+    as run in their folder; the root's rules stay make's."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "backend:\n\t$(MAKE) -C backend run\n"
+        "frontend:\n\tcd frontend && $(MAKE) dev\n"
+        "dev:\n\t$(MAKE) -C backend run & $(MAKE) -C frontend dev & wait\n"
+        "start:\n\t$(MAKE) -C backend start\n"
+        "stop:\n\t$(MAKE) -C backend stop\n")
+    (repo / "backend" / "Makefile").write_text(
+        "PORT ?= 8010\nrun:\n\tuvicorn main:app --reload --port $(PORT)\n"
+        "start:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1 & echo $$! > api.pid\n"
+        "stop:\n\tkill $$(cat api.pid)\n")
+    (repo / "frontend" / "Makefile").write_text("dev:\n\tnpm run dev -- --port 5190\n")
+    original = read(repo / "Makefile")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend", "frontend"], out
+    backend, frontend = cfg.services["backend"], cfg.services["frontend"]
+    assert (backend.command, backend.port, backend.cwd, backend.pidfile) == (
+        "uvicorn main:app --port {port}", 8010, "backend", "backend/api.pid")
+    assert (frontend.port, frontend.cwd) == (5190, "frontend")
+    assert "backend/Makefile:5 (start)" in read(repo / "procclean.ini")
+    assert read(repo / "Makefile").startswith(original)
+    for target in ("backend", "frontend", "dev", "start", "stop"):
+        assert "kept %s (line" % target in out, out
+
+
+def test_a_sub_make_of_itself_or_of_another_file_is_not_followed(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Makefile").write_text("a:\n\t$(MAKE) a\n\tuvicorn m:app --port 8011\n")
+    (tmp_path / "api" / "other.mk").write_text("b:\n\tuvicorn m:app --port 8012\n")
+    found = services_of(tmp_path, "run:\n\t$(MAKE) -C api a\n"
+                        "up:\n\t$(MAKE) -C api -f other.mk b\n")
+    assert [(f["port"], f["cwd"]) for f in found.values()] == [("8011", "api")], found
+
+
+def test_a_bare_python_tool_runs_with_the_projects_venv(project, init):
+    """`cd backend && . venv/bin/activate && uvicorn ...`, or a team that activates its venv
+    before `make run`: the recipe's bare uvicorn is the venv's. Written as it is, `make
+    start` ran whatever uvicorn PATH had (none: `command not found`); the layout alone
+    wrote `{python} -m uvicorn`. As `{python} -m uvicorn`, start runs the venv's."""
+    need_make()
+    repo = project("neither")
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, str(repo / ".venv" / "bin" / "python"))
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    (repo / "Makefile").write_text(
+        "run:\n\tuvicorn main:app --reload --port 8013\n"
+        "start:\n\tnohup uvicorn main:app --port 8013 > api.log 2>&1 & echo $$! > api.pid\n"
+        "stop:\n\tkill $$(cat api.pid); rm -f api.pid\n")
+    original = read(repo / "Makefile")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["backend"].command == "{python} -m uvicorn main:app --port {port}"
+    (repo / "Makefile").write_text(original)    # again, with that procclean.ini kept
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and "kept start" not in out and "kept stop" not in out, (out, err)
+
+
 def services_of(tmp_path, text):
     """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
     (tmp_path / "Makefile").write_text(text)
