@@ -4728,6 +4728,9 @@ def port_follows(service):
             if re.search(PORT_READERS_RE, line):
                 return True
             texts.append(line)
+            # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?
+            texts += [_read_text(os.path.join(cwd, name))
+                      for name in re.findall(r"[\w./-]+\.[cm]?[jt]s\b", line)]
             if re.search(r"\bvite\b", line):
                 texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                           for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
@@ -7747,6 +7750,14 @@ class FoundService(object):
         value = self.fields.get(field)
         return default_fields(self.name).get(field, "") if value is None else value
 
+    @property
+    def command(self):
+        return self.value("command")
+
+    @property
+    def cwd(self):
+        return self.value("cwd")
+
 
 def detect_project(missing):
     """The FoundServices of this folder: Procfile.dev's (else Procfile's) entries, then
@@ -7761,10 +7772,29 @@ def detect_project(missing):
         if found and re.search(covered, commands):
             continue            # the Procfile runs one already
         services = _detect_frontends(missing) if name == "frontend" else \
-            [_detect_python(missing, name)]
+            [_detect_python(missing, name) or name == "backend" and _node_backend() or None]
         found += [service for service in services if service is not None
                   and not any(s.name == service.name for s in found)]
+    _ports_apart(found)
     return found
+
+
+def _ports_apart(found):
+    """Services found on one port (two Vite apps on 5173, Create React App and an Express
+    API on 3000): each later one whose port moves with its setting gets the next free
+    port (else the second would fail to start, or wander off where procclean does not
+    look); one whose port is fixed keeps it, and start then names the holder."""
+    taken = set()
+    for service in found:
+        port = service.value("port")
+        if port in taken and port_follows(service):
+            said = ", port %s)" % port
+            while port in taken:
+                port = str(int(port) + 1)
+            service.fields["port"] = port
+            service.sources["port"] = "the next port free of the services found before it"
+            service.what = service.what.replace(said, ", port %s)" % port)
+        taken.add(port)
 
 
 def _listdir(path):
@@ -8353,9 +8383,8 @@ def _detect_frontends(missing):
 
 
 def _other_frontend(sub, path, name, script, found):
-    """A second (third...) frontend: named by its folder (apart from the services found
-    and the built-in ones), and moved off a port an earlier one has when a port setting
-    moves it (two Vite apps both default to 5173; the second would exit on --strictPort)."""
+    """A second (third...) frontend, named by its folder, apart from the services found
+    and the built-in ones."""
     service = _frontend_service(sub, path, name, script)
     taken = set(s.name for s in found) | set(b["name"] for b in BUILTIN_SERVICES)
     base = re.sub(r"[^a-z0-9_.-]", "-", os.path.basename(sub).lower()).strip("-._")
@@ -8364,18 +8393,63 @@ def _other_frontend(sub, path, name, script, found):
     while service.name in taken:
         service.name = "%s-%d" % (base, number)
         number += 1
-    ports = set(s.value("port") for s in found)
-    port = service.value("port")
-    if port in ports and ("{port}" in service.fields["command"]
-                          or re.search(PORT_READERS_RE, script)):
-        said = ", port %s)" % port
-        while port in ports:
-            port = str(int(port) + 1)
-        service.fields["port"] = port
-        service.what = service.what.replace(said, ", port %s)" % port)
-        service.sources["port"] = "the next port after those of %s" % ", ".join(
-            s.name for s in found)
     return service
+
+
+# A Node server's dependencies (an API in backend/ or server/, not a frontend), and its
+# scripts that run it, best first (Nest's `start:dev` watches; `start` may need a build).
+NODE_SERVERS = ('"express"', '"fastify"', '"koa"', '"@nestjs/core"', '"hono"',
+                '"@hapi/hapi"', '"restify"')
+NODE_SERVER_SCRIPTS = ("dev", "start:dev", "serve", "start")
+# Where a Node server usually starts, when its script names no file (nest start).
+NODE_ENTRIES = ("src/main.ts", "src/server.ts", "src/index.ts", "src/app.ts", "server.js",
+                "index.js", "app.js", "src/server.js", "src/index.js")
+NODE_PORT_RE = r"PORT\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})|\blisten\(\s*(\d{2,5})"
+
+
+def _node_port(sub, script):
+    """(port, file) a Node server in `sub` listens on when PORT is unset: .env's PORT, else
+    its code's (`process.env.PORT || 4000`, `listen(4000)`) in the file its script runs or
+    a usual entry; None when its script says one (`PORT=4001 node ...`) or nothing does."""
+    if re.search(r"\bPORT=\d", script):
+        return None
+    said = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
+    if said:
+        return said.group(1), ".env"
+    for entry in re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) + list(NODE_ENTRIES):
+        said = re.search(NODE_PORT_RE, _text(sub, entry))
+        if said:
+            return next(g for g in said.groups() if g), entry
+    return None
+
+
+def _node_backend():
+    """Where the repo has no Python backend: a Node server (NODE_SERVERS) in a backend's
+    folder or another that is no frontend, run by its package manager as its script says,
+    on the port its script, .env or code gives (`process.env.PORT || 4000`); it reads
+    PORT, so the port setting moves it."""
+    for sub in _with_others(BACKEND_DIRS, ("package.json",))[:-1]:
+        path = os.path.normpath(os.path.join(sub, "package.json"))
+        text = _read_text(path) or ""
+        scripts = _package_scripts(text) or {}
+        name = next((n for n in NODE_SERVER_SCRIPTS if n in scripts
+                     and not re.search(ORCHESTRATORS, scripts[n])), None)
+        if name is None or not any(dep in text for dep in NODE_SERVERS) or any(
+                dep in text for dep in FRONTEND_DEPS):
+            continue
+        service = _frontend_service(sub, path, name, scripts[name])
+        service.name = "backend"
+        # what the script runs (the package manager above it may run a frontend's too)
+        service.fields["pattern"] = pattern_for(scripts[name])
+        service.fields["health"] = "auto"
+        said = _node_port(sub, scripts[name])
+        if said:
+            service.what = service.what.replace(", port %s)" % service.fields["port"],
+                                                ", port %s)" % said[0])
+            service.fields["port"] = said[0]
+            service.sources["port"] = os.path.normpath(os.path.join(sub, said[1]))
+        return service
+    return None
 
 
 def _dev_script(scripts):

@@ -163,6 +163,7 @@ def test_two_frontends_run_together_under_dev_and_stop_one_by_one(ns, tmp_path):
         pytest.skip("npm is not installed")
     root = copy_repo("pnpm-web-admin", tmp_path / "tidepool")
     os.remove(str(root / "pnpm-lock.yaml"))
+    shutil.rmtree(str(root / "apps" / "backend"))      # the Node API: tsx is not here
     for app in ("frontend", "admin"):
         folder = root / "apps" / app
         package = folder / "package.json"
@@ -248,3 +249,44 @@ def test_an_api_and_its_arq_worker_start_with_the_projects_venv_and_stop(ns, tmp
     r = run(ns, root, "stop")
     assert r.rc == 0, r
     assert wait_until(lambda: ours() == [], 10), ours()
+
+
+NODE_SERVER = """const http = require("http");
+const PORT = process.env.PORT || 5000;
+http.createServer((req, res) => res.end("api " + PORT)).listen(PORT, "127.0.0.1",
+  () => console.log("api listening on " + PORT));
+"""
+
+
+def test_a_node_api_is_the_backend_and_moves_with_its_port_setting(ns, tmp_path):
+    """An Express-style API in backend/ (package.json depends on express; the server is
+    node's own http here, no node_modules needed), nothing in Python: init makes it the
+    backend on the port its code falls back to (5000); start --wait starts it there;
+    PROCCLEAN_BACKEND_PORT moves it (it reads PORT); status and stop find it."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    root = tmp_path / "shop"
+    (root / "backend").mkdir(parents=True)
+    (root / "backend" / "package.json").write_text(
+        '{"name": "api", "private": true, "scripts": {"dev": "node server.js"},'
+        ' "dependencies": {"express": "^4.19.0"}}')
+    (root / "backend" / "server.js").write_text(NODE_SERVER)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "port = 5000" in ini and "command = npm run dev" in ini, ini
+    env = {"NO_COLOR": "1", "npm_config_update_notifier": "false"}
+    for port in ("5000", "5055"):
+        env["PROCCLEAN_BACKEND_PORT"] = port
+        r = ns.procclean("start", "--wait", "backend", cwd=str(root), env=env, timeout=120)
+        no_traceback(r)
+        assert r.rc == 0, (r, (root / "backend.log").read_text())
+        h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/"), port])
+        assert h.rc == 0 and ("api " + port) in h.stdout, h
+        r = ns.procclean("status", "backend", cwd=str(root), env=env, timeout=120)
+        assert r.rc == 0 and "backend: running" in r.stdout, r
+        r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
+        assert r.rc == 0, r
+        assert wait_until(lambda: not ns.connect("127.0.0.1", int(port)), 10)
+    assert not [p for p in ns.ps() if "server.js" in " ".join(p["argv"])], ns.ps()

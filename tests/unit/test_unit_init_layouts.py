@@ -844,15 +844,16 @@ def test_a_second_frontend_is_a_service_of_its_own(project, init):
     """0xSarkar/fullstack-starter: apps/frontend (vite --port 5173) and apps/admin (vite
     --port 5174) in a pnpm workspace whose root `dev` runs them all. init kept the first
     and said nothing of the admin app `make dev` then never started: it is a service
-    named by its folder. The Node API in apps/backend and the library in packages/ are
-    no frontends; the root's script that runs every workspace is none either."""
+    named by its folder. The Node API in apps/backend (the backend) and the library in
+    packages/ are no frontends; the root's script that runs every workspace is none
+    either."""
     repo = project("pnpm-web-admin")
     code, out, _ = init()
     assert code == 0
     assert "found admin: apps/admin/package.json (dev script: vite --port 5174, port 5174)" \
         in out, out
     cfg, svc = services()
-    assert cfg.default_names == ["frontend", "admin"]
+    assert cfg.default_names == ["backend", "frontend", "admin"]
     assert [(s.cwd, s.port, s.command) for s in (svc["frontend"], svc["admin"])] == [
         ("apps/frontend", 5173, "pnpm run dev"), ("apps/admin", 5174, "pnpm run dev")]
     assert "admin runs with pnpm (pnpm-lock.yaml found)" in out, out
@@ -874,7 +875,8 @@ def test_frontends_on_one_default_port_get_ports_of_their_own(project, init):
         (5173, "pnpm run dev --port {port} --strictPort"),
         (5174, "pnpm run dev --port {port} --strictPort")]
     assert procclean.port_follows(svc["admin"])
-    assert "# the next port after those of frontend" in read(repo / "procclean.ini")
+    assert "# the next port free of the services found before it" in read(
+        repo / "procclean.ini")
 
 
 def test_a_turborepos_docs_app_is_a_frontend_too(project, init):
@@ -956,3 +958,57 @@ def test_an_arq_dependency_without_settings_is_said_with_its_command(project, in
     assert code == 0
     assert "pyproject.toml depends on arq, but init found no worker" in out, out
     assert "arq WorkerSettings class" in out and "command = arq MODULE.WorkerSettings" in out
+
+
+@pytest.mark.parametrize("server, expected", [
+    ("const PORT = process.env.PORT || 5000;\napp.listen(PORT);\n", ("5000", "3000")),
+    ("app.listen(process.env.PORT ?? 3000);\n", ("3000", "3001")),
+], ids=["express-5000", "both-3000"])
+def test_a_node_api_beside_a_react_app_is_the_backend(project, init, server, expected):
+    """The MERN layout: an Express API in backend/ (`nodemon server.js`) and Create React
+    App in frontend/. init found no backend (it looked for Python only) and make dev ran
+    the frontend alone: the API is the backend, on the port its code falls back to, and
+    moves with the setting (it reads PORT). Both on 3000: CRA, which reads PORT too,
+    takes the next port."""
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "package.json").write_text(
+        '{"scripts": {"start": "node server.js", "dev": "nodemon server.js"},'
+        ' "dependencies": {"express": "^4.19.0", "mongoose": "^8"}}')
+    (repo / "backend" / "server.js").write_text(
+        "const express = require('express');\nconst app = express();\n" + server)
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text(
+        '{"scripts": {"start": "react-scripts start"}, "dependencies": {"react": "^18",'
+        ' "react-scripts": "5.0.1"}}')
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: backend/package.json (dev script: nodemon server.js, port %s)" \
+        % expected[0] in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, str(backend.port)) == (
+        "npm run dev", "backend", expected[0])
+    assert procclean.port_follows(backend)
+    assert backend.regex.search(ps_line("node /repo/backend/node_modules/.bin/nodemon server.js"))
+    assert not backend.regex.search(ps_line("node /repo/frontend/node_modules/.bin/"
+                                            "react-scripts start"))
+    assert (svc["frontend"].command, str(svc["frontend"].port)) == ("npm start", expected[1])
+
+
+def test_a_nest_api_runs_its_watching_start(project, init):
+    """NestJS: `start:dev` (nest start --watch) before `start`, src/main.ts's port."""
+    repo = project("neither")
+    (repo / "server" / "src").mkdir(parents=True)
+    (repo / "server" / "package.json").write_text(
+        '{"scripts": {"build": "nest build", "start": "nest start", "start:dev": '
+        '"nest start --watch"}, "dependencies": {"@nestjs/core": "^10"}}')
+    (repo / "server" / "src" / "main.ts").write_text(
+        "async function bootstrap() {\n  const app = await NestFactory.create(AppModule);\n"
+        "  await app.listen(process.env.PORT ?? 3100);\n}\nbootstrap();\n")
+    (repo / "server" / "yarn.lock").write_text("")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port, backend.pattern) == (
+        "yarn run start:dev", "server", 3100, "nest start")
