@@ -3240,6 +3240,7 @@ MESSAGES = {
         "check_port_unknown": "{fail} {svc}: runs, but port {port} is held by a process procclean cannot see",
         "check_unhealthy": "{fail} {svc}: listens on port {port}, but {url} is {state}",
         # -- dev --
+        "dev_left_running": "{warn} {svc} was left running by a dev session that was killed (procclean PID {dev}): stopping it (PID {pids}) to run it here",
         "dev_running": "{fail} {svc} already runs in the background (PID {pids}); stop it first, or run dev --replace",
         "dev_waiting": "waiting for {deps}",
         "dev_listening": "listening on port {port}",
@@ -3509,6 +3510,7 @@ MESSAGES = {
         "check_port_unknown": "{fail} {svc}: 正在运行, 但端口 {port} 被无法查看的进程占用",
         "check_unhealthy": "{fail} {svc}: 已监听端口 {port}, 但 {url} {state}",
         # -- dev --
+        "dev_left_running": "{warn} {svc}由一个已被强制结束的 dev 会话遗留 (procclean PID {dev}): 先停止它 (PID {pids}), 再在这里运行",
         "dev_running": "{fail} {svc}已在后台运行 (PID: {pids}); 请先停止, 或使用 dev --replace",
         "dev_waiting": "等待 {deps}",
         "dev_listening": "正在监听端口 {port}",
@@ -4375,8 +4377,10 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
         outside.extend(left)
     targets = plan_targets(table, roots, protected)
     taken = set(t.pid for t in targets)
-    return Survey(table, targets, pidfiles, [o for o in outside if o.process.pid not in taken],
-                  listeners, verdicts)
+    # A zombie outside has exited: nothing is left there (a container's PID 1 that does
+    # not reap keeps one, its folder unreadable, for ever).
+    outside = [o for o in outside if o.process.pid not in taken and not o.process.zombie]
+    return Survey(table, targets, pidfiles, outside, listeners, verdicts)
 
 
 def port_listeners(ctx, services):
@@ -5075,6 +5079,8 @@ def _after_stop(ctx, service, found, targets, left, force):
     paths = []
     if info.exists and not left and found.verdicts.get(service.name) != "unknown-start":
         paths.append(service.pidfile)
+    if not left:
+        drop_dev_files(ctx, stale_dev_files(ctx, service, found.table))
     if force:
         paths.append(service.logfile)
     elif targets and not ctx.dry_run:
@@ -5094,6 +5100,10 @@ def cmd_clean(ctx, services):
         live = found.running(service)
         info = found.pidfiles[service.name]
         paths = []
+        # a dev file names the session that left what still runs: dev takes that over
+        stale = [] if live else stale_dev_files(ctx, service, found.table)
+        removed_any = removed_any or bool(stale)
+        drop_dev_files(ctx, stale)
         if info.exists:
             named = [t for t in live if t.via == "pidfile"]
             if named:
@@ -5818,6 +5828,7 @@ def _start_services(ctx, services):
             continue
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
+        drop_dev_files(ctx, stale_dev_files(ctx, service, found.table))
         launch = _launch(ctx, service, plan)
         failed = failed or launch is None
         started += [launch] if launch is not None else []
@@ -6699,8 +6710,11 @@ def dev_precheck(ctx, services):
     found = read_targets(ctx, services)
     # Running: the service's own processes (holder_kind), as start and status say.
     running = [(s, found.started(s)) for s in services if found.started(s)]
-    if running and not ctx.replace:
-        for service, targets in running:
+    # Left by a dev session killed with SIGKILL: their output goes nowhere; taken over.
+    left = [s for s, _ in running if dev_path(s) in stale_dev_files(ctx, s, found.table)]
+    refused = [(s, targets) for s, targets in running if s not in left]
+    if refused and not ctx.replace:
+        for service, targets in refused:
             dev = dev_session_of(ctx, service, found.table)
             if dev is not None:
                 ctx.out.warn("dev_running_dev", svc=service.name, pids=pid_list(targets),
@@ -6708,8 +6722,12 @@ def dev_precheck(ctx, services):
             else:
                 ctx.out.warn("dev_running", svc=service.name, pids=pid_list(targets))
         return EXIT_FAILED
-    running = [s for s in services if found.running(s)]
-    if running and ctx.replace:     # what stop takes (leftovers on the ports too)
+    for service in left:
+        ctx.out.warn("dev_left_running", svc=service.name, pids=pid_list(
+            found.started(service)), dev=ctx.system.read_pidfile(dev_path(service)).pid)
+    # what stop takes (leftovers on the ports too)
+    running = [s for s in services if found.running(s) and (ctx.replace or s in left)]
+    if running:
         if cmd_stop(ctx, running) != EXIT_OK:
             return EXIT_FAILED
         found = read_targets(ctx, services, warn=False)
@@ -6759,11 +6777,35 @@ def dev_path(service, infix=".dev"):
 
 
 def dev_session_of(ctx, service, table):
-    """The PID of another, live procclean whose dev session runs `service`, or None."""
-    pid = ctx.system.read_pidfile(dev_path(service)).pid
-    proc = table.get(pid) if pid else None
-    live = proc is not None and not proc.zombie and is_procclean(proc)
-    return pid if live and pid != ctx.system.self_pid() else None
+    """The PID of another, live procclean whose dev session runs `service`, or None:
+    the process its dev file names, if it is still the one that wrote it (a session
+    killed with SIGKILL leaves the file, and its PID may go to another procclean)."""
+    system = ctx.system
+    info = system.read_pidfile(dev_path(service))
+    proc = table.get(info.pid) if info.pid else None
+    live = proc is not None and not proc.zombie and is_procclean(proc) and \
+        system.is_recorded(proc, system.read_start_record(info)) is not False
+    return info.pid if live and info.pid != system.self_pid() else None
+
+
+def stale_dev_files(ctx, service, table):
+    """The dev files of `service` (dev_path's, a restart request) that name no dev
+    session running now: a session killed with SIGKILL removed none.  [] while one
+    runs it, this procclean's own session included (it removes them as it ends)."""
+    system = ctx.system
+    if system.read_pidfile(dev_path(service)).pid == system.self_pid() \
+            or dev_session_of(ctx, service, table) is not None:
+        return []
+    return [path for path in (dev_path(service), dev_path(service, ".restart"))
+            if system.exists(path)]
+
+
+def drop_dev_files(ctx, paths):
+    """Remove dev files (reported, as a stop's pidfile) and their start records."""
+    remove_files(ctx, paths)
+    if not ctx.dry_run:
+        for path in paths:
+            ctx.system.remove_file(path + START_SUFFIX)
 
 
 class _DevEntry(object):

@@ -2,9 +2,17 @@
 namespaces: what a real app does that the other files' stand-ins did not (an app whose
 start-up takes its time before it fails, ...). Every assertion is on what the user sees:
 exit codes, messages, pidfiles, processes; events awaited, never slept for."""
-from integ_helpers import assert_alive, assert_dead, no_traceback, nothing_left, read, write
+import json
+import signal
+
+from integ_helpers import (assert_alive, assert_dead, no_traceback, nothing_left, read,
+                           wait_until, write)
 from nslib import Proc
 from test_int_checkouts import make_project
+from test_int_dev import TIMEOUT, Dev, app_pids, assert_all_gone, two_services
+
+DEV_FILES = ("backend.dev.pid", "backend.dev.pid.start", "frontend.dev.pid",
+             "frontend.dev.pid.start")
 
 # The seed's backend/main.py as a real app behaves when it cannot start: it computes (imports
 # FastAPI and the app: a second of CPU, more on a busy machine), then fails without listening.
@@ -85,3 +93,77 @@ def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path
     r = ns.procclean("status", "backend", python=python_edge)
     assert "backend: not running" in r.stdout and "port 8000: taken by PID %d" % stranger.pid \
         in r.stdout, r
+
+
+def killed_dev(ns, tmp_path, python):
+    """`make dev` whose procclean got SIGKILL (an IDE's stop button after its timeout, the
+    OOM killer): its services run on, headless, and its dev files stay; their PIDs."""
+    two_services(tmp_path)
+    dev = Dev(ns, tmp_path, python)
+    dev.up("worker", "frontend")
+    ns.kill([dev.pid], signal.SIGKILL)
+    assert not dev.job.wait(TIMEOUT).timed_out
+    left = app_pids(ns)
+    assert len(left) == 3, ns.ps()                      # reloader, worker, frontend
+    assert all((tmp_path / name).exists() for name in DEV_FILES)
+    return dev.pid, left
+
+
+def test_the_next_dev_takes_over_what_a_killed_dev_left(ns, tmp_path, python_edge):
+    """After `kill -9` of dev, the next `make dev` said `already runs in the background`
+    and started nothing.  It now stops what the killed session left (said, with that
+    session's PID) and runs the stack in this terminal."""
+    killed, left = killed_dev(ns, tmp_path, python_edge)
+    for name in ("dev.out", "dev.err"):         # the killed session's output
+        (tmp_path / name).unlink()
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("worker", "frontend")
+    for name in ("backend", "frontend"):
+        assert "%s was left running by a dev session that was killed (procclean PID %d)" \
+            % (name, killed) in dev.err, dev.err
+    assert_dead(ns, left)
+    assert int(read(tmp_path / "backend.dev.pid")) == dev.pid
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)
+    assert [n for n in DEV_FILES if (tmp_path / n).exists()] == []
+
+
+def test_stop_and_clean_after_a_killed_dev_leave_no_dev_file(ns, tmp_path, python_edge):
+    """`make stop` after a killed dev stopped the stack but left backend.dev.pid (and its
+    start record) for ever; now they go with the pidfiles.  `make clean` keeps a dev file
+    while what its session left still runs (the next dev takes it over by it)."""
+    killed, left = killed_dev(ns, tmp_path, python_edge)
+    r = ns.procclean("stop", "backend", python=python_edge)
+    assert r.rc == 0 and "removed backend.dev.pid" in r.stdout, r
+    r = ns.procclean("clean", python=python_edge)
+    assert r.rc == 0, r
+    assert (tmp_path / "frontend.dev.pid").exists(), r          # frontend still runs
+    assert not (tmp_path / "backend.dev.pid").exists(), r
+    r = ns.procclean("stop", python=python_edge)
+    assert r.rc == 0 and "removed frontend.dev.pid" in r.stdout, r
+    assert_dead(ns, left, r)
+    assert [n for n in DEV_FILES if (tmp_path / n).exists()] == []
+
+
+def test_a_dev_file_naming_a_reused_pid_is_no_dev_session(ns, tmp_path, python_edge):
+    """The killed session's PID taken since by another procclean (`status --watch` in a
+    third terminal): `make restart-backend` asked that procclean to restart the backend and
+    waited for it in vain; the start recorded beside the dev file tells them apart."""
+    killed, left = killed_dev(ns, tmp_path, python_edge)
+    watch = ns.start_procclean("status", "--watch", "1", python=python_edge)
+    assert wait_until(lambda: any(p["pid"] == watch.pid and "--watch" in p["argv"]
+                                  for p in ns.ps()), TIMEOUT)
+    record = json.loads(read(tmp_path / "backend.dev.pid.start"))
+    record["pid"] = watch.pid           # as if the kernel gave the killed PID to the watch
+    write(tmp_path / "backend.dev.pid.start", json.dumps(record))
+    write(tmp_path / "backend.dev.pid", "%d\n" % watch.pid)
+    r = ns.procclean("restart", "backend", "--timeout", "5", python=python_edge)
+    assert r.rc == 0, r
+    assert "dev session" not in r.stdout + r.stderr, r
+    assert "started backend PID" in r.stdout, r
+    assert not (tmp_path / "backend.dev.pid").exists(), r
+    watch.signal(signal.SIGTERM)
+    assert not watch.wait(TIMEOUT).timed_out
+    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert_dead(ns, left)
