@@ -8186,11 +8186,11 @@ def _import_root(base, path, text):
     src = os.path.normpath(os.path.join(base, "src"))
     root = src if path_inside(full, [src]) and full.count(os.sep) > src.count(os.sep) + 1 \
         else os.path.normpath(base)
-    for name in re.findall(r"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", text):
+    for name in re.findall(r"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", text):
         # (the libraries a project's own folder is named after: fastapi/run.py imports
         # the library, not its folder)
-        found = name not in NOT_OURS and next((r for r in nearest if os.path.isdir(
-            os.path.join(r, name)) or os.path.isfile(os.path.join(r, name + ".py"))), None)
+        found = name.split(".")[0] not in NOT_OURS and next(
+            (r for r in nearest if _python_module(r, name)), None)
         if found:
             root = found
             break
@@ -8199,6 +8199,15 @@ def _import_root(base, path, text):
     if root == src and src != os.path.normpath(base):
         return base, module, "src"
     return root, module, None
+
+
+def _python_module(folder, dotted):
+    """Whether the module `dotted` is Python code in `folder` (a .py file, or a folder
+    of .py files): a folder only named like a library, holding its configuration
+    (redis/redis.conf beside `import redis`, docker/ beside `import docker`), is not."""
+    path = os.path.join(folder, *dotted.split("."))
+    return os.path.isfile(path + ".py") or any(
+        entry.endswith(".py") for entry in _listdir(path))
 
 
 def _app_object(text, framework):

@@ -840,6 +840,28 @@ def test_a_module_runs_from_the_folder_its_imports_need(project, init, layout):
             expected[0], expected[2]), expected[1])
 
 
+@pytest.mark.parametrize("library", ["redis", "docker"])
+def test_a_folder_named_like_an_imported_library_is_no_import_root(project, init, library):
+    """A compose repo's redis/ (redis.conf) or docker/ (Dockerfiles) beside
+    backend/main.py's `import redis` (or `import docker`) is no package of the project:
+    the app still runs from backend/, where its own `from config import` resolves (from
+    the root, as backend.main, it failed: No module named 'config')."""
+    repo = project("neither")
+    (repo / library).mkdir()
+    (repo / library / (library + ".conf")).write_text("bind 127.0.0.1\n")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["fastapi", "%s"]\n' % library)
+    (repo / "backend" / "config.py").write_text("settings = {}\n")
+    (repo / "backend" / "main.py").write_text(
+        "import %s\nfrom fastapi import FastAPI\nfrom config import settings\n\n"
+        "app = FastAPI()\n" % library)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn main:app --host 127.0.0.1 --port {port}", "backend")
+
+
 def test_a_second_frontend_is_a_service_of_its_own(project, init):
     """0xSarkar/fullstack-starter: apps/frontend (vite --port 5173) and apps/admin (vite
     --port 5174) in a pnpm workspace whose root `dev` runs them all. init kept the first
