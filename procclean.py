@@ -7754,7 +7754,9 @@ FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/
 VALUE_FLAGS = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "--loglevel",
                "-l", "--workers", "-w", "--concurrency", "-c", "--logfile", "--reload-dir",
                "--env-file", "--root-path", "-P", "-k", "--worker-class", "-Q", "-n",
-               "--hostname", "--app-dir")
+               "--hostname", "--app-dir", "--pid", "--pidfile", "--access-logfile",
+               "--error-logfile", "--log-file", "--timeout", "-t", "--threads", "--chdir",
+               "--name", "--config", "-e", "--env")
 
 
 def _read_text(path, limit=262144):
@@ -7944,8 +7946,9 @@ def with_port(command, default=None):
     """(command with its port as `{port}`, the port, where it was said): a literal
     --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
     that takes --port and names none gets ` --port {port}`; `default` is its port."""
-    match = re.search(r"(--port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?)"
-                      r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
+    match = re.search(r"(--?port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?|"
+                      r"--?(?:addr|http|listen|address)[= ]\S*:)(\d{2,5})\b", command) \
+        or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
         return (command[:match.start(2)] + "{port}" + command[match.end(2):],
                 match.group(2), "flag")
@@ -9349,7 +9352,10 @@ def _is_server(prog, args):
     return prog.startswith("./")
 
 
-_PORT_FLAGS = ("--port", "--server.port", "--http-port")
+_PORT_FLAGS = ("--port", "--server.port", "--http-port", "-port")     # -port: Go's flag
+# Flags whose value is HOST:PORT or :PORT (gunicorn -b, Go's -addr :8080, -http=:8080)
+_ADDR_FLAGS = ("--bind", "-b", "--listen", "-listen", "--addr", "-addr", "--http", "-http",
+               "--address", "-address")
 _SHORT_PORT = _NODE_TOOLS + ("next", "vite", "serve", "rails", "puma", "http-server", "hugo",
                              "flask", "nuxt", "unicorn", "unicorn_rails", "rackup", "thin")
 
@@ -9371,7 +9377,7 @@ def launch_port(prog, args, assigns):
         if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
             return value
         match = re.match(r"^(?:\S*:)?(\d{2,5})$", value)
-        if name in ("--bind", "-b", "--listen") and match:
+        if name in _ADDR_FLAGS and match:
             return match.group(1)
     for word in ("runserver", "http.server"):
         if word in args:
@@ -10073,6 +10079,8 @@ def make_service(group, taken):
     if not names and not started and fields.get("port"):
         names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
+    if started and not commands:
+        _in_foreground(started, fields, sources)
     base, n = name, 2
     while name in taken:
         name, n = "%s-%d" % (base, n), n + 1
@@ -10081,6 +10089,24 @@ def make_service(group, taken):
     for fact in group:
         fact.service = service
     return service
+
+
+def _in_foreground(launches, fields, sources):
+    """A server that puts itself in the background (gunicorn --daemon, rails server -d):
+    its command without that flag is the service's, the same server staying procclean's
+    child (the recipe stays make's); none where no one flag does it (celery multi, sudo)."""
+    for fact in [f for f in launches if f.problem and f.problem[0] == "mk_daemonizes"]:
+        prog = _program((fact.argv or "").split())[0]
+        flags = _DAEMON_FLAGS + (("-d",) if prog in ("rails", "puma", "unicorn",
+                                                     "unicorn_rails") else ())
+        words = fact.command.split(" ")
+        kept = [w for w in words if w not in flags]
+        if len(words) - len(kept) == 1 and prog not in ("celery", "mon", "sudo"):
+            fields["command"], fields["cwd"] = " ".join(kept), fact.cwd
+            fields.setdefault("pattern", pattern_for(fields["command"]))
+            for field in ("command", "cwd", "pattern"):
+                sources.setdefault(field, [fact.where])
+            return
 
 
 # A recipe that runs a dev server in the foreground (`make run`, `make dev-api`): the
@@ -10125,8 +10151,10 @@ def _place(fact):
     app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
     path = script.group(1) if script else "."
-    if app:
-        path = app.group(1).replace(".", "/") + ".py"
+    if app:             # uvicorn --app-dir backend app.main:app: backend/app/main.py
+        app_dir = re.search(r"--app-dir[= ](\S+)", argv)
+        path = os.path.join(app_dir.group(1) if app_dir else "",
+                            app.group(1).replace(".", "/") + ".py")
     return os.path.normpath(os.path.join(fact.cwd or ".", path)), kind
 
 

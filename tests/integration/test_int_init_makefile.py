@@ -171,3 +171,88 @@ def test_a_port_from_the_env_file_make_exports_is_where_start_serves(ns, tmp_pat
     assert r.rc == 0, r
     assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
     assert not (root / "run" / "api.pid").exists()
+
+
+# A stand-in gunicorn: --daemon detaches (double fork), --pid is written by the server
+# itself, --bind HOST:PORT is served, HUP reloads (is ignored), TERM ends it and removes
+# its pidfile, as gunicorn does.
+GUNICORN = """#!%s
+import os, signal, socket, sys, time
+args = sys.argv[1:]
+pid_path = args[args.index("--pid") + 1]
+port = int(args[args.index("--bind") + 1].rsplit(":", 1)[1])
+if "--daemon" in args:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(5)
+with open(pid_path + ".new", "w") as f:
+    f.write("%%d\\n" %% os.getpid())
+os.rename(pid_path + ".new", pid_path)
+
+def term(signum, frame):
+    os.unlink(pid_path)
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+signal.signal(signal.SIGHUP, lambda signum, frame: None)
+while True:
+    time.sleep(60)
+"""
+DAEMON = """\
+PIDFILE := tmp/app.pid
+
+start:
+\tgunicorn --daemon --pid $(PIDFILE) --bind 127.0.0.1:8128 wsgi:app
+
+reload:
+\tkill -HUP $$(cat $(PIDFILE))
+
+stop:
+\tkill -TERM $$(cat $(PIDFILE))
+"""
+
+
+def test_a_daemonizing_servers_added_targets_start_it_as_procclean_s_child(ns, tmp_path):
+    """gunicorn --daemon --pid with a HUP reload and a TERM stop (all kept: procclean
+    sends no HUP): procclean.ini had no command, so the added `make start-gunicorn` and
+    `make dev` failed. Its command is the recipe's without --daemon: started by procclean,
+    the kept reload and stop still work on it through the pidfile both write; started by
+    the kept `make start`, procclean's stop takes it and frees the port."""
+    root = tmp_path / "shop"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    (root / "tmp").mkdir()
+    (root / "wsgi.py").write_text("def app(environ, start_response):\n    pass\n")
+    (root / "Makefile").write_text(DAEMON)
+    gunicorn = bin_dir / "gunicorn"
+    gunicorn.write_text(GUNICORN % sys.executable)
+    gunicorn.chmod(0o755)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "kept start (line 3)" in r.stdout and "kept stop" in r.stdout, r
+
+    def serving():
+        return "8128" in ns.run(["ss", "-ltnH"]).stdout
+    r = ns.run(["make", "start-gunicorn"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0 and "--daemon" not in r.stdout, r
+    assert wait_until(serving, 20), (root / "gunicorn.log").read_text()
+    pid = int((root / "tmp" / "app.pid").read_text())
+    assert ns.run(["make", "reload"], cwd=str(root), env=env).rc == 0
+    assert serving() and ns.alive([pid]) == [pid]
+    assert ns.run(["make", "stop"], cwd=str(root), env=env).rc == 0
+    assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20)
+
+    assert ns.run(["make", "start"], cwd=str(root), env=env).rc == 0
+    assert wait_until(lambda: serving() and (root / "tmp" / "app.pid").exists(), 20)
+    pid = int((root / "tmp" / "app.pid").read_text())
+    r = ns.run(["make", "stop-gunicorn"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0, r
+    assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r

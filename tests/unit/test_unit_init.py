@@ -1300,7 +1300,10 @@ def test_service_names_from_target_names():
     ("uvicorn main:app --port 8005 &", "8005"), ("uvicorn main:app --port=8006 &", "8006"),
     ("npx next dev -p 3007 &", "3007"), ("gunicorn -b 0.0.0.0:8008 app:app &", "8008"),
     ("python manage.py runserver 127.0.0.1:8009 &", "8009"),
-    ("PORT=3010 npm start &", "3010")])
+    ("PORT=3010 npm start &", "3010"),
+    # Go's flag package: one dash, `-port 9090`, `-addr :9091`, `-http=127.0.0.1:9092`
+    ("./bin/api -port 9090 &", "9090"), ("./server -addr :9091 &", "9091"),
+    ("go run ./cmd/web -http=127.0.0.1:9092 &", "9092")])
 def test_ports_each_recipe_form_names(tmp_path, recipe, port):
     (tmp_path / "Makefile").write_text("go:\n\t%s\n" % recipe)
     info = procclean.read_makefile(str(tmp_path), "Makefile")
@@ -1703,6 +1706,48 @@ def test_a_bare_python_tool_runs_with_the_projects_venv(project, init):
     (repo / "Makefile").write_text(original)    # again, with that procclean.ini kept
     code, out, err = init("--makefile", "--replace")
     assert code == 0 and "kept start" not in out and "kept stop" not in out, (out, err)
+
+
+def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
+    """gunicorn --daemon (and rails server -d) put themselves in the background, which
+    procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
+    command at all, so `make start-gunicorn` and `make dev` failed. Without the flag it
+    is the same server, staying procclean's child, its pidfile the one it writes."""
+    found = services_of(tmp_path, (
+        "start:\n\tgunicorn --daemon --pid tmp/app.pid --bind 127.0.0.1:8200 "
+        "--access-logfile tmp/access.log wsgi:app\n"
+        "reload:\n\tkill -HUP $$(cat tmp/app.pid)\n"
+        "stop:\n\tkill -TERM $$(cat tmp/app.pid)\n"))
+    assert found == {"gunicorn": {
+        "command": "gunicorn --pid tmp/app.pid --bind 127.0.0.1:8200 "
+                   "--access-logfile tmp/access.log wsgi:app",
+        "cwd": ".", "pattern": "gunicorn.*wsgi:app", "pidfile": "tmp/app.pid", "port": "8200"}}
+    found = services_of(tmp_path, "up:\n\tbin/rails server -d -p 3001\n"
+                        "down:\n\tkill $$(cat tmp/pids/server.pid)\n")
+    assert found["rails"]["command"] == "bin/rails server -p 3001", found
+    # celery multi manages nodes of its own: no one flag makes it a foreground worker
+    assert "command" not in services_of(tmp_path, (
+        "w:\n\tcelery multi start 2 -A proj --pidfile=run/%n.pid\n"
+        "s:\n\tcelery multi stopwait 2 --pidfile=run/%n.pid\n"
+        "k:\n\tkill $$(cat run/w1.pid)\n")).get("w1", {})
+
+
+def test_uvicorns_app_dir_is_where_its_module_is(project, init):
+    """`uvicorn --app-dir backend app.main:app` run at the root serves backend/app/main.py,
+    the layout's app: one service, not a second."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend" / "app").mkdir(parents=True)
+    (repo / "backend" / "app" / "__init__.py").write_text("")
+    (repo / "backend" / "app" / "main.py").write_text(FASTAPI_APP)
+    (repo / "backend" / "requirements.txt").write_text("fastapi\n")
+    (repo / "Makefile").write_text(
+        "dev-backend:\n\tuvicorn --app-dir backend app.main:app --reload --port 8033\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend"], out
+    assert (cfg.services["backend"].port, cfg.services["backend"].cwd) == (8033, ".")
 
 
 def services_of(tmp_path, text):
