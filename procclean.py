@@ -4705,7 +4705,8 @@ def say_port_hint(ctx, service, pid, app=False):
 
 # Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
 # Vite does not: its config may (`port: Number(process.env.PORT)`).
-PORT_READERS_RE = r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi)(?:\s|$)"
+PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-service)"
+                   r"(?:\s|$)")
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
@@ -7739,13 +7740,15 @@ NOT_OURS = frozenset(PY_TOOLS + ("arq", "rq") +
                      tuple(framework.lower() for framework in WEB_FRAMEWORKS))
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
                      ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
+                     ("vue-cli-service", 8080), ("webpack", 8080), ("docusaurus", 3000),
                      ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173))
 # A `start` script that runs a dev server (not `next start`, a production server).
 DEV_START_RE = (r"(?:react-scripts|craco) start|ng serve|vite|webpack(?:-dev-server| serve)|"
-                r"parcel|nuxi? dev")
+                r"parcel|nuxi? dev|gatsby develop|docusaurus start|vue-cli-service serve")
 # A script of any name that runs a dev server (`"next-dev": "next dev"`).
 DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|(?:react-scripts|craco) start|"
-                 r"nuxi? dev|ng serve|astro dev|webpack(?:-dev-server| serve)")
+                 r"nuxi? dev|ng serve|astro dev|webpack(?:-dev-server| serve)|"
+                 r"gatsby develop|docusaurus start|vue-cli-service serve")
 # A script that runs other scripts or workspaces, not a dev server of its own.
 ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
@@ -7831,7 +7834,7 @@ def _ports_apart(found):
     taken = set()
     for service in found:
         port = service.value("port")
-        if port in taken and port_follows(service):
+        if port and port in taken and port_follows(service):
             said = ", port %s)" % port
             while port in taken:
                 port = str(int(port) + 1)
@@ -8458,7 +8461,8 @@ NODE_SERVER_SCRIPTS = ("dev", "start:dev", "serve", "start")
 # Where a Node server usually starts, when its script names no file (nest start).
 NODE_ENTRIES = ("src/main.ts", "src/server.ts", "src/index.ts", "src/app.ts", "server.js",
                 "index.js", "app.js", "src/server.js", "src/index.js")
-NODE_PORT_RE = r"PORT\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})|\blisten\(\s*(\d{2,5})"
+NODE_PORT_RE = (r"PORT\b[^|?\n]{0,12}(?:\|\||\?\?)\s*['\"]?(\d{2,5})"
+                r"|\blisten\(\s*(\d{2,5})")
 
 
 def _node_port(sub, script):
@@ -8495,6 +8499,7 @@ def _node_backend():
         service.name = "backend"
         # what the script runs (the package manager above it may run a frontend's too)
         service.fields["pattern"] = pattern_for(scripts[name])
+        service.sources["pattern"] = PS_MADE
         service.fields["health"] = "auto"
         said = _node_port(sub, scripts[name])
         if said:
@@ -8526,17 +8531,18 @@ def _frontend_port(sub, script):
     """(port, where it is said) of a dev server script run in `sub`."""
     match = re.search(r"(?:--port[= ]|-p[= ]?|\bPORT=)(\d{2,5})\b", script)
     if match:
-        return match.group(1), "package.json (dev script)"
+        return match.group(1), os.path.join(sub, "package.json (dev script)")
     if re.search(r"\bvite\b|svelte-kit|remix vite", script) or not script.strip():
         for ext in ("js", "ts", "mjs", "mts"):
             match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})",
                               _text(sub, "vite.config." + ext))
             if match:
-                return match.group(1), "vite.config.%s (server.port)" % ext
+                return match.group(1), os.path.normpath(os.path.join(
+                    sub, "vite.config.%s (server.port)" % ext))
     if re.search(r"react-scripts|craco", script):     # craco runs CRA's start
         match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
         if match:
-            return match.group(1), ".env (PORT)"
+            return match.group(1), os.path.normpath(os.path.join(sub, ".env (PORT)"))
     for tool, port in NODE_DEV_DEFAULTS:
         if re.search(r"(^|[\s/])%s" % re.escape(tool), script):
             return str(port), "the default port of %s" % tool.strip()
@@ -8553,7 +8559,8 @@ PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
                "--port {port} --strictPort"),
               (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
               (r"\bnext dev\b", "-p {port}"), (r"\bng serve\b", "--port {port}"),
-              (r"\bwebpack(?:-dev-server\b| serve\b)", "--port {port}"))
+              (r"\bwebpack(?:-dev-server\b| serve\b)", "--port {port}"),
+              (r"\b(?:gatsby develop|docusaurus start|vinxi dev)\b", "--port {port}"))
 
 
 def _port_flag(script):
@@ -8570,8 +8577,6 @@ def _port_flag(script):
 def _frontend_service(sub, path, name, script):
     tool, run_script, _ = node_toolchain(sub)
     port, port_where = _frontend_port(sub, script)
-    port_where = os.path.normpath(os.path.join(sub, port_where)) \
-        if port_where.startswith(("package", "vite", ".env")) else port_where
     runner = ("npm start" if name == "start" else "npm run " + name) if tool == "npm" \
         else "%s.* run %s" % (tool, name)
     if re.search(r"\bvite\b", script) and "next" not in script:
@@ -8620,13 +8625,28 @@ def _procfile_services():
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
                    "pattern": PS_MADE}
-        if port is not None:
-            fields["port"] = port
-            sources["port"] = where if how == "flag" else \
-                "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
-                "the server's default port"
+        if port is None:
+            port, how = _script_port(cwd, command)
+        fields["port"] = port
+        sources["port"] = where if how == "flag" else \
+            "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
+            "%s: no server, no port" % where if not port else \
+            how or "the server's default port"
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
+
+
+def _script_port(cwd, command):
+    """(port, where it is said) of the package script a Procfile entry runs (`npm run
+    dev`, `yarn dev`) when it is a dev server; ("", None) for any other command that names
+    no port: no port (a `frontend:` entry running a build watcher is not on the built-in
+    frontend's 3000)."""
+    run = re.match(r"^(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([\w:.-]+)", command)
+    scripts = _package_scripts(_text(cwd, "package.json")) if run else None
+    script = (scripts or {}).get(run.group(1) if run else "")
+    if not script or not re.search(DEV_SERVER_RE, script):
+        return "", None
+    return _frontend_port(cwd, script)
 
 
 def say_toolchains(ctx, found):
@@ -8648,19 +8668,20 @@ def say_toolchains(ctx, found):
 
 def render_section(service):
     """A FoundService's section: `# found: what`, [name], each value that differs from the
-    default under a comment saying where it came from; no empty `key =` (reads unset)."""
+    default under a comment saying where it came from; an empty `key =` only where the
+    default is not (`port =`: none, for a Procfile `frontend:` that serves nothing)."""
     lines = (["# found: " + service.what] if service.what else []) + ["[%s]" % service.name]
     defaults = dict(FIELD_DEFAULTS, **default_fields(service.name))
     said = None
     for field in [f for f in ALL_FIELDS if f in service.fields]:
         value = str(service.fields[field]).strip()
-        if not value or value == str(defaults.get(field, "")).strip():
+        if value == str(defaults.get(field, "")).strip():
             continue
         source = service.sources.get(field) or service.what
         if source and source != said:
             said = source
             lines.append("# " + said)
-        lines.append("%s = %s" % (field, value))
+        lines.append(("%s = %s" % (field, value)).rstrip())
     return lines
 
 

@@ -290,3 +290,33 @@ def test_a_node_api_is_the_backend_and_moves_with_its_port_setting(ns, tmp_path)
         assert r.rc == 0, r
         assert wait_until(lambda: not ns.connect("127.0.0.1", int(port)), 10)
     assert not [p for p in ns.ps() if "server.js" in " ".join(p["argv"])], ns.ps()
+
+
+def test_a_procfile_frontend_that_serves_nothing_starts_without_a_port(ns, tmp_path):
+    """Procfile.dev's `frontend: cd frontend && npm run build:watch` (a watcher that
+    listens nowhere) took the built-in frontend's port 3000: start --wait waited for it,
+    then stopped the watcher and failed. It has no port: start --wait starts it, status
+    says running, stop stops it."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    root = tmp_path / "site"
+    (root / "frontend").mkdir(parents=True)
+    (root / "Procfile.dev").write_text("# assets\nfrontend: cd frontend && npm run build:watch\n")
+    (root / "frontend" / "package.json").write_text(
+        '{"name": "site", "private": true, "scripts": {"build:watch": "node watch.js"}}')
+    (root / "frontend" / "watch.js").write_text(
+        'console.log("watching assets");\nsetInterval(() => {}, 1000);\n')
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    assert run(ns, root, "init").rc == 0
+    assert "port =\n" in (root / "procclean.ini").read_text()
+    env = {"NO_COLOR": "1", "npm_config_update_notifier": "false"}
+    r = ns.procclean("start", "--wait", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0, (r, (root / "frontend.log").read_text())
+    r = ns.procclean("status", "--check", cwd=str(root), env=env, timeout=120)
+    assert r.rc == 0 and "frontend: running" in r.stdout, r
+    r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
+    assert r.rc == 0, r
+    assert wait_until(lambda: not [p for p in ns.ps() if "watch.js" in " ".join(p["argv"])],
+                      10), ns.ps()

@@ -1034,3 +1034,51 @@ def test_a_nest_api_runs_its_watching_start(project, init):
     backend = services()[1]["backend"]
     assert (backend.command, backend.cwd, backend.port, backend.pattern) == (
         "yarn run start:dev", "server", 3100, "nest start")
+
+
+@pytest.mark.parametrize("scripts, expected", [
+    ('{"serve": "vue-cli-service serve", "build": "vue-cli-service build"}',
+     ("serve", 8080, "npm run serve")),
+    ('{"develop": "gatsby develop", "build": "gatsby build"}',
+     ("develop", 8001, "npm run develop -- --port {port}")),
+    ('{"start": "docusaurus start", "build": "docusaurus build"}',
+     ("start", 3000, "npm start -- --port {port}")),
+    ('{"dev": "vinxi dev", "build": "vinxi build"}', ("dev", 3000, "npm run dev -- --port {port}")),
+], ids=["vue-cli", "gatsby", "docusaurus", "vinxi"])
+def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
+    """Vue CLI's `serve` (8080; it reads PORT, no flag), Gatsby's `develop` (once passed
+    over: no dev script; 8000, the backend's: it moves to 8001), Docusaurus' `start`,
+    SolidStart's vinxi: each found, on its default port, moving with the setting."""
+    repo = project("fastapi-vite")
+    (repo / "frontend" / "package.json").write_text(
+        '{"scripts": %s, "dependencies": {"react": "18", "vue": "3"}}' % scripts)
+    code, out, _ = init()
+    assert "has no dev script" not in out, out
+    frontend = services()[1]["frontend"]
+    assert (frontend.port, frontend.command) == expected[1:], out
+    assert "(%s script:" % expected[0] in out
+    assert procclean.port_follows(frontend)
+
+
+@pytest.mark.parametrize("script, port", [
+    ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 3000), ("vite build --watch", None),
+], ids=["vite", "vite-port", "next", "build-watch"])
+def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port):
+    """A Procfile.dev entry named like a built-in service (`frontend: cd frontend && npm
+    run dev`) took the built-in frontend's port, 3000, where Vite listens on 5173 (start
+    --wait then waited in vain; a build watcher listens nowhere): its port is the one its
+    package script's dev server has, or none."""
+    repo = project("fastapi-vite")
+    (repo / "Procfile.dev").write_text(
+        "backend: cd backend && uvicorn main:app --reload --port $PORT\n"
+        "frontend: cd frontend && npm run dev\n")
+    (repo / "frontend" / "package.json").write_text(
+        '{"scripts": {"dev": "%s"}, "devDependencies": {"vite": "5"}}' % script)
+    os.remove(str(repo / "frontend" / "vite.config.js"))     # (its server.port: 3000)
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    assert (svc["backend"].port, svc["frontend"].port) == (5000, port)
+    assert svc["frontend"].command == "npm run dev"
+    if port is None:
+        assert "port =\n" in read(repo / "procclean.ini")
