@@ -10171,12 +10171,28 @@ def _place(fact):
     argv = fact.argv or fact.command or ""
     app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
-    path = script.group(1) if script else "."
+    path = script.group(1) if script else _discovered(argv, fact.cwd or ".")
     if app:             # uvicorn --app-dir backend app.main:app: backend/app/main.py
         app_dir = re.search(r"--app-dir[= ](\S+)", argv)
         path = os.path.join(app_dir.group(1) if app_dir else "",
                             app.group(1).replace(".", "/") + ".py")
     return os.path.normpath(os.path.join(fact.cwd or ".", path)), kind
+
+
+# What servers named with no module find in the folder they run in (fastapi-cli's
+# discovery; flask without --app or FLASK_APP).
+_DISCOVERY = ((r"\bfastapi\s+(?:dev|run)\b", ("main.py", "app.py", "api.py", "app/main.py",
+                                              "app/app.py", "app/api.py")),
+              (r"\bflask\b(?!.*(?:--app|FLASK_APP)).*\brun\b", ("app.py", "wsgi.py")))
+
+
+def _discovered(argv, cwd):
+    """The module a server given none serves, run in cwd (relative to the project's
+    root, where init runs), or "." (its folder, then)."""
+    for command, files in _DISCOVERY:
+        if re.search(command, argv):
+            return next((f for f in files if os.path.isfile(os.path.join(cwd, f))), ".")
+    return "."
 
 
 def _fold_runs(groups):

@@ -1732,6 +1732,25 @@ def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
         "k:\n\tkill $$(cat run/w1.pid)\n")).get("w1", {})
 
 
+def test_a_server_given_no_module_serves_what_it_finds_in_its_folder(project, init):
+    """`cd api && uv run fastapi dev` serves api/app/main.py as fastapi-cli finds it: the
+    layout's app, one service, not api and backend."""
+    need_make()
+    repo = project("neither")
+    (repo / "api" / "app").mkdir(parents=True)
+    (repo / "api" / "app" / "__init__.py").write_text("")
+    (repo / "api" / "app" / "main.py").write_text(FASTAPI_APP)
+    (repo / "api" / "pyproject.toml").write_text(
+        '[project]\nname = "api"\ndependencies = ["fastapi[standard]"]\n')
+    (repo / "Makefile").write_text("api:\n\tcd api && uv run fastapi dev --port 8041\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["api"], out
+    api = cfg.services["api"]
+    assert (api.command, api.port, api.cwd) == ("uv run fastapi dev --port {port}", 8041, "api")
+
+
 def test_uvicorns_app_dir_is_where_its_module_is(project, init):
     """`uvicorn --app-dir backend app.main:app` run at the root serves backend/app/main.py,
     the layout's app: one service, not a second."""
