@@ -3266,6 +3266,7 @@ MESSAGES = {
         "dev_exited": "{fail} {svc} exited by itself ({code}); last lines of {log}:",
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
+        "dev_job_gone": "{warn} the make that ran dev in this terminal (PID {pid}) is gone, and the terminal is its shell's again: Ctrl-C would no longer reach dev",
         "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
         "after_failed": "{fail} {svc} not started: {dep}, which it starts after, failed",
         "dev_not_started": "not started: {dep} failed",
@@ -3536,6 +3537,7 @@ MESSAGES = {
         "dev_exited": "{fail} {svc}自行退出 ({code}); {log} 的最后几行:",
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
+        "dev_job_gone": "{warn} 在此终端运行 dev 的 make (PID {pid}) 已不在, 终端已交还给 shell: Ctrl-C 再也无法到达 dev",
         "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
         "after_failed": "{fail} 未启动{svc}: 它所等待的{dep}启动失败",
         "dev_not_started": "未启动: {dep}启动失败",
@@ -6839,6 +6841,35 @@ def terminal_hung_up(fd):
         return False
 
 
+def foreground_group(fd):
+    """dev's process group when its job is the terminal `fd`'s foreground job, else
+    None (started in the background, `make dev &`)."""
+    try:
+        group = os.getpgrp()
+        return group if os.tcgetpgrp(fd) == group else None
+    except OSError:
+        return None
+
+
+def job_taken_back(fd, group):
+    """Whether dev's foreground job lost its leader and the terminal went back to the
+    shell: `kill -9` of `make dev` under an interactive shell, which then takes the
+    terminal, so no Ctrl-C would reach dev again.  (Its job sent to the background with
+    Ctrl-Z and `bg` keeps its leader, make: dev runs on.)"""
+    if group is None or group == os.getpid():
+        return False
+    try:
+        os.kill(group, 0)       # no signal: is the leader there (a group keeps its PID)?
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            return False
+    try:
+        return os.tcgetpgrp(fd) != group
+    except OSError:
+        return False
+
+
 def _is_terminal(fd):
     """Whether `fd` is a terminal, one that has hung up included: isatty() is False on
     a terminal closed while make or dev was still starting, yet dev must see that
@@ -6860,6 +6891,7 @@ class DevSession(object):
         self.signum = None          # the first stop signal
         self.failure = None         # (entry, message key, values): why it ends with 1
         self.tty = None             # the terminal dev runs in, watched for its hang-up
+        self.group = None           # its job's process group, if the terminal's foreground
 
     def say_own(self, entry, key, **values):
         self.relay.own_line(entry.service.name, self.ctx.out.text(key, **values))
@@ -6886,6 +6918,7 @@ class DevSession(object):
         # nohup (SIGHUP ignored) asks to outlive the terminal; else its hang-up stops dev
         self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
             next((fd for fd in (0, 1, 2) if _is_terminal(fd)), None)
+        self.group = None if self.tty is None else foreground_group(self.tty)
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
         try:
@@ -6919,9 +6952,8 @@ class DevSession(object):
             self.start_ready(now)
             if self.failure is None:
                 self.check_children(now)
-            if self.signum is None and self.tty is not None and terminal_hung_up(self.tty):
-                import signal
-                self.signum = signal.SIGHUP     # as if the terminal's SIGHUP reached dev
+            if self.signum is None and self.tty is not None:
+                self.watch_terminal()
             if self.signum is not None or self.failure is not None:
                 return
             if all(e.state == "done" for e in self.entries):
@@ -6930,6 +6962,16 @@ class DevSession(object):
             # A signal (a child's exit among them) ends the wait at once.
             if self.selector.select(DEV_POLL if busy else DEV_IDLE):
                 self.wake.drain()
+
+    def watch_terminal(self):
+        """The terminal hung up (its SIGHUP went to make alone), or its shell took it back
+        from dev's job (make killed): stop as if its SIGHUP reached dev."""
+        import signal
+        if terminal_hung_up(self.tty):
+            self.signum = signal.SIGHUP
+        elif job_taken_back(self.tty, self.group):
+            self.ctx.out.warn("dev_job_gone", pid=self.group)
+            self.signum = signal.SIGHUP
 
     def take_requests(self):
         """A restart asked from another terminal (see cmd_restart): the service is

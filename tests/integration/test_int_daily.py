@@ -3,7 +3,10 @@ namespaces: what a real app does that the other files' stand-ins did not (an app
 start-up takes its time before it fails, ...). Every assertion is on what the user sees:
 exit codes, messages, pidfiles, processes; events awaited, never slept for."""
 import json
+import shutil
 import signal
+
+import pytest
 
 from integ_helpers import (assert_alive, assert_dead, no_traceback, nothing_left, read,
                            wait_until, write)
@@ -167,3 +170,68 @@ def test_a_dev_file_naming_a_reused_pid_is_no_dev_session(ns, tmp_path, python_e
     assert not watch.wait(TIMEOUT).timed_out
     assert ns.procclean("stop", python=python_edge).rc == 0
     assert_dead(ns, left)
+
+
+# An interactive bash in a terminal runs `make dev`; once both services listen, make itself
+# gets SIGKILL (from htop, another terminal): bash takes the terminal back, so no Ctrl-C
+# would reach dev any more.  Prints what the terminal showed until the stack was stopped.
+KILL_MAKE_UNDER_BASH = r"""
+import json, os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+out = b""
+
+
+def pump(text, timeout=60):
+    global out
+    deadline = time.time() + timeout
+    while text not in out and time.time() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+
+
+os.write(fd, b"make dev\n")
+for text in (b"backend  * listening on port", b"frontend * listening on port"):
+    pump(text)
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+make = [int(p) for p in os.listdir("/proc") if p.isdigit() and cmdline(p) == b"make\0dev\0"]
+os.kill(make[0], signal.SIGKILL)
+pump(b"removed frontend.pid")
+os.kill(pid, signal.SIGKILL)
+print(json.dumps({"make": make[0], "out": out.decode("utf-8", "replace")}))
+"""
+
+
+def test_make_dev_killed_with_sigkill_under_a_shell_stops_the_stack(ns, tmp_path,
+                                                                    python_edge):
+    """`kill -9` of `make dev` in an interactive shell: dev ran on with the terminal given
+    back to the shell, its stack's output over the prompt, deaf to Ctrl-C.  It now sees its
+    job gone, says so, and stops the stack as a closed terminal does (SIGTERM to each)."""
+    if shutil.which("bash") is None or shutil.which("make") is None:
+        pytest.skip("bash and make are needed to run make dev under a shell")
+    two_services(tmp_path)
+    argv = ns.procclean_argv("dev", python=python_edge)
+    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(argv))
+    write(tmp_path / "kill_make.py", KILL_MAKE_UNDER_BASH)
+    r = ns.run([python_edge, "kill_make.py"], env={"TERM": "xterm", "NO_COLOR": "1"},
+               timeout=200)
+    assert r.rc == 0, r
+    d = json.loads(r.stdout)
+    assert "the make that ran dev in this terminal (PID %d) is gone" % d["make"] in d["out"], d
+    assert "removed frontend.pid" in d["out"], d
+    assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
+    assert not (tmp_path / "backend.pid").exists()
+    assert "stopped by SIGTERM" in read(tmp_path / "backend.log")
