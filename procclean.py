@@ -8025,9 +8025,21 @@ def _python_command(command):
     return env + rest
 
 
-def _default_port(command):
-    return "5000" if re.search(r"\bflask\b", command) else \
-        "8000" if re.search(SERVER_RE, command) else None
+def _default_port(command, cwd="."):
+    """(port, where it is said) a server command that names no port listens on: Flask on
+    FLASK_RUN_PORT of .flaskenv or .env in `cwd` (macOS's AirPlay holds 5000: projects
+    move it, and their frontend's proxy points there), else 5000; another server on 8000;
+    (None, None) for a command that runs none."""
+    if re.search(r"\bflask\b", command):
+        for name in (".flaskenv", ".env"):
+            said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_RUN_PORT\s*=\s*['\"]?(\d+)\b",
+                             _text(cwd, name))
+            if said:
+                return said.group(1), "%s (FLASK_RUN_PORT)" % os.path.normpath(
+                    os.path.join(cwd, name))
+        return "5000", "Flask's default port"
+    return ("8000", "the server's default port") if re.search(SERVER_RE, command) else \
+        (None, None)
 
 
 def _doc_commands(text, where, cwd):
@@ -8166,14 +8178,15 @@ def _from_documented(candidates, bases, name, kind):
                 r"--app|FLASK_APP=", command) and "FLASK_APP" not in (
                     _text(cwd, ".flaskenv") + _text(cwd, ".env")):
             continue
-        command, port, how = with_port(command, _default_port(command) or candidate.get("port"))
+        default, default_said = _default_port(command, cwd)
+        command, port, how = with_port(command, default or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,
                   "pattern": candidate.get("pattern") or pattern_for(command)}
         sources = {"command": where, "cwd": where, "pattern": PS_MADE}
         if port:
             fields["port"] = port
             sources["port"] = where if how in ("flag", "env") or candidate.get("port") \
-                else "the server's default port"
+                else default_said
         if name == "backend":
             fields["health"] = "auto"
         said = text.strip().rstrip("& ")
@@ -8330,9 +8343,14 @@ def _backend_from_code(base, files):
             how, command = _serve_command(app, module, app_dir)
         where = os.path.normpath(os.path.join(base, path))
         said = re.search(r"\bport\s*=\s*(\d{2,5})", text)
-        port = said.group(1) if said else "5000" if framework == "Flask" else "8000"
-        port_said = "%s (port=%s)" % (where, port) if said else \
-            "%s's default port" % ("Flask" if framework == "Flask" else "uvicorn")
+        if said:
+            port, port_said = said.group(1), "%s (port=%s)" % (where, said.group(1))
+        elif framework == "Flask":
+            # FLASK_RUN_PORT is `flask run`'s: a script's app.run() does not read it
+            port, port_said = ("5000", "Flask's default port") if script else \
+                _default_port("flask", cwd)
+        else:
+            port, port_said = "8000", "uvicorn's default port"
         # the seed's own pattern, for the seed's `python main.py`
         pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
             pattern_for(command)
@@ -8662,18 +8680,18 @@ def _procfile_services():
         command = _python_command(command)
         # foreman numbers the entries' $PORT: 5000, 5100, ...
         numbered = str(5000 + 100 * len(found))
+        default, default_said = _default_port(command, cwd)
         command, port, how = with_port(command, numbered if re.search(r"\$\{?PORT", command)
-                                       else _default_port(command))
+                                       else default)
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
                    "pattern": PS_MADE}
         if port is None:
-            port, how = _script_port(cwd, command)
+            port, default_said = _script_port(cwd, command)
         fields["port"] = port
         sources["port"] = where if how == "flag" else \
             "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
-            "%s: no server, no port" % where if not port else \
-            how or "the server's default port"
+            default_said or "%s: no server, no port" % where
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
 

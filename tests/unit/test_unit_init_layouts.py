@@ -1082,3 +1082,24 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
     assert svc["frontend"].command == "npm run dev"
     if port is None:
         assert "port =\n" in read(repo / "procclean.ini")
+
+
+@pytest.mark.parametrize("documented", [False, True], ids=["code", "readme"])
+def test_flask_on_the_port_its_flaskenv_says(project, init, documented):
+    """miguelgrinberg/react-flask-app's api/.flaskenv with FLASK_RUN_PORT=5001 (macOS's
+    AirPlay holds 5000; the React app's proxy points at 5001): init wrote 5000, and the
+    frontend's calls went nowhere. The port is .flaskenv's, whether init found the app
+    in the code or in a README's `flask run`."""
+    repo = project("react-flask-app")
+    package = repo / "package.json"
+    package.write_text(read(package).replace("cd api && venv/bin/flask run --no-debugger",
+                                             "cd api && echo no-api"))
+    flaskenv = repo / "api" / ".flaskenv"
+    flaskenv.write_text(read(flaskenv) + "FLASK_RUN_PORT=5001\n")
+    if documented:
+        (repo / "README.md").write_text("Run the API:\n\n    cd api && flask run\n")
+    assert init()[0] == 0, init()
+    backend = services()[1]["backend"]
+    assert (backend.cwd, backend.port) == ("api", 5001), backend
+    assert backend.command.endswith("--port {port}")
+    assert "# api/.flaskenv (FLASK_RUN_PORT)" in read(repo / "procclean.ini")
