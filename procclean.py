@@ -9309,7 +9309,7 @@ class MakeFact(_Record):
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
-                 "name", "service")
+                 "name", "service", "knob")
     DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
@@ -9598,6 +9598,8 @@ class RecipeReader(object):
         self.env = env or {}    # the variables make exports to the recipe's shell
         self.base = base        # where the recipe runs (a sub-make's: its folder)
         self.depth = 0          # how many sub-makes deep
+        self.vars = None        # the rule's make variables (MakeVars), to name knobs
+        self.raw = ""           # the recipe line as written
         self.facts = []
         self.where = (target, path, 0)
         self.reset()
@@ -9615,6 +9617,7 @@ class RecipeReader(object):
         if not self.oneshell:
             self.reset()
         self.where = (self.target, self.path, line)
+        self.raw = raw
         if text is None:
             self.add("other", text=raw)
             return
@@ -9884,12 +9887,20 @@ class RecipeReader(object):
         port, line = self.shell_port(prog, args, assigns, " ".join(
             self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]))
         fact = self.add("launch", command=line, argv=" ".join(w.text for w in words),
+                        knob=self.knob(port),
                         cwd=self.path_of(folder) if folder else self.cwds[-1],
                         background=command.after == "&", problem=problem,
                         logfile=logfile and self.path_of(logfile),
                         pidfile=pidfile and self.path_of(pidfile),
                         port=port, text=_command_text([command]))
         self.launched = fact if fact.background else None
+
+    def knob(self, value):
+        """The make variable the recipe line as written gives `value` with (`--port
+        $(PORT)`): `make start PORT=8091` moves what it starts; or None."""
+        names = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)
+        return next((n for n in names if value and self.vars is not None and
+                     self.vars.expand("$(%s)" % n) == value), None)
 
     def shell_port(self, prog, args, assigns, line):
         """(port, command line) of a launch: a port given as a shell variable (`--port
@@ -10473,7 +10484,7 @@ def analyse_makefile(folder, name, info, layout=()):
                 continue
             rule.file = path
             reader = RecipeReader(rule.names[0], path, oneshell, curdir, exported)
-            expand = variables.for_target(rule, scoped)
+            expand = reader.vars = variables.for_target(rule, scoped)
             for line, at in zip(rule.recipe, rule.at):
                 if "procclean" in line.lower():
                     del reader.facts[:]     # procclean's already: nothing to replace
@@ -10621,6 +10632,18 @@ def procclean_call(target, verb, services, all_names):
     return " ".join([verb] + names)
 
 
+def _knob_setting(service):
+    """What a replaced rule passes procclean for the make variable its recipes gave the
+    service's port with (`--port $(PORT)`): `make start PORT=8091` (or PORT in the
+    environment, for a `?=`) still moves it; nothing while the Makefile's value holds."""
+    knob = next((f.knob for f in service.facts if f.knob and f.kind == "launch"
+                 and f.port == service.fields.get("port")), None)
+    if knob is None:
+        return ""
+    return " $(if $(filter-out file default,$(origin %s)),--set %s.port=$(%s))" % (
+        knob, service.name, knob)
+
+
 def replace_rules(text, chosen, all_names, args):
     """The Makefile's text with each chosen rule's recipe swapped for one procclean
     call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
@@ -10631,9 +10654,10 @@ def replace_rules(text, chosen, all_names, args):
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
         prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in done]
-        new = "%s:%s%s\n%s@$(PROCCLEAN) %s $(%s)" % (
+        new = "%s:%s%s\n%s@$(PROCCLEAN) %s%s $(%s)" % (
             " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
-            procclean_call(rule.names[0], plan.verb, plan.services, all_names), args)
+            procclean_call(rule.names[0], plan.verb, plan.services, all_names),
+            "".join(_knob_setting(s) for s in plan.services), args)
         lines[rule.start:rule.end] = new.split("\n")
         replaced.insert(0, (rule.names, rule.start + 1, len(rule.recipe)))
     return "\n".join(lines), replaced

@@ -256,3 +256,34 @@ def test_a_daemonizing_servers_added_targets_start_it_as_procclean_s_child(ns, t
     r = ns.run(["make", "stop-gunicorn"], cwd=str(root), env=env, timeout=60)
     assert r.rc == 0, r
     assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
+
+
+def test_a_replaced_start_serves_on_the_port_make_is_given(ns, tmp_path):
+    """`PORT ?= 8000` and `--port $(PORT)`: `make start PORT=8130` served on 8130 before
+    --replace and on 8000 after it. Now on 8130, and `make stop PORT=8130` frees it."""
+    root = tmp_path / "shop"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    (root / "main.py").write_text(FASTAPI_APP)
+    (root / "Makefile").write_text(
+        "PORT ?= 8000\nstart:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1"
+        " & echo $$! > api.pid\nstop:\n\tkill $$(cat api.pid); rm -f api.pid\n")
+    uvicorn = bin_dir / "uvicorn"
+    uvicorn.write_text(UVICORN % sys.executable)
+    uvicorn.chmod(0o755)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced start (line 2" in r.stdout, r
+
+    def serving():
+        return "8130" in ns.run(["ss", "-ltnH"]).stdout
+    r = ns.run(["make", "start", "PORT=8130"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0 and "--port 8130" in r.stdout, r
+    assert wait_until(serving, 20), (root / "api.log").read_text()
+    pid = int((root / "api.pid").read_text())
+    r = ns.run(["make", "stop", "PORT=8130"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0, r
+    assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r

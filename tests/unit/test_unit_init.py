@@ -1769,6 +1769,31 @@ def test_uvicorns_app_dir_is_where_its_module_is(project, init):
     assert (cfg.services["backend"].port, cfg.services["backend"].cwd) == (8033, ".")
 
 
+def test_a_replaced_rule_still_takes_the_port_a_make_variable_gave(project, init):
+    """`PORT ?= 8000` and `--port $(PORT)`: `make start PORT=8091` (or PORT in the
+    environment) served on 8091; replaced, procclean started on 8000 whatever the user
+    said. The replaced rules pass the variable on when the user, not the Makefile, set it."""
+    need_make()
+    repo = project("neither")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    (repo / "Makefile").write_text(
+        "PORT ?= 8000\nstart:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1"
+        " & echo $$! > api.pid\nstop:\n\tkill $$(cat api.pid); rm -f api.pid\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "start", "stop").stdout.splitlines() == [
+        "python3 -S -m procclean start", "python3 -S -m procclean stop"]
+    assert make_n(repo, "start", "stop", "PORT=8091").stdout.splitlines() == [
+        "python3 -S -m procclean start --set backend.port=8091",
+        "python3 -S -m procclean stop --set backend.port=8091"]
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")))
+    env["PORT"] = "8092"
+    r = subprocess.run(["make", "-n", "start"], cwd=str(repo), env=env, timeout=30,
+                       stdout=subprocess.PIPE, universal_newlines=True)
+    assert r.stdout.split() == "python3 -S -m procclean start --set backend.port=8092".split()
+    assert procclean.load_config(folder=str(repo), environ={}).services["backend"].port == 8000
+
+
 def services_of(tmp_path, text):
     """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
     (tmp_path / "Makefile").write_text(text)
