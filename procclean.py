@@ -3057,6 +3057,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, recorded in {file}",
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
         "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
+        "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
         "ports_moved": "{warn} ports: port {port} is held by PID {pid} in {folder}, not this checkout's: this checkout now uses port offset +{offset} ({ports}), recorded in {file}",
@@ -3328,6 +3329,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
         "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
+        "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
         "ports_moved": "{warn} 端口: 端口 {port} 被 {folder} 中的 PID {pid} 占用, 不属于本检出: 本检出改用端口偏移 +{offset} ({ports}), 已记录在 {file}",
@@ -5513,6 +5515,26 @@ def settle_ports(ctx, command, names=()):
         offset_ports(ctx, launching)
     if command not in LAUNCH_COMMANDS:
         follow_launched_ports(ctx)
+    elif launching:
+        say_port_not_passed(ctx, names)
+
+
+def say_port_not_passed(ctx, names):
+    """`PORT=9000 make dev` (or a PORT a shell or .envrc exports) names no service: each
+    service launched gets its own port in PORT.  Said, with the setting that moves one,
+    rather than the app listening elsewhere than the user asked without a word."""
+    value = os.environ.get("PORT", "").strip()
+    config = ctx.config
+    launched = [config.services[n] for n in (names or config.default_names)
+                if n in config.services and config.services[n].port is not None]
+    others = [s for s in launched if str(s.port) != value]
+    if not value.isdigit() or not others:
+        return
+    ports = ", ".join("%s %d" % (s.name, s.port) for s in launched)
+    setting = "%s=%s %s" % (port_variable(others[0].name), value,
+                            Hints().command("start", others[0].name))
+    ctx.out.warn("port_not_passed", port=value, ports=ports, svc=others[0].name,
+                 setting=setting)
 
 
 def follow_launched_ports(ctx):

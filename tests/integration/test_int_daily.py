@@ -235,3 +235,19 @@ def test_make_dev_killed_with_sigkill_under_a_shell_stops_the_stack(ns, tmp_path
     assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
     assert not (tmp_path / "backend.pid").exists()
     assert "stopped by SIGTERM" in read(tmp_path / "backend.log")
+
+
+def test_a_port_in_procclean_s_environment_is_said_not_to_be_passed_on(ns, tmp_path,
+                                                                       python_edge):
+    """`PORT=9000 make start-backend` (or a PORT the shell exports): the backend was given
+    PORT=8000, its own port, without a word.  Now that is said, with the setting that
+    would move it; `PORT=8000`, the backend's own, says nothing."""
+    make_project(tmp_path)
+    r = ns.procclean("start", "--wait", "backend", env={"PORT": "9000"}, python=python_edge)
+    assert r.rc == 0 and "backend listens on port 8000" in r.stdout, r
+    assert "PORT=9000 in the environment is not what the services get: each gets its own " \
+        "port in PORT (backend 8000); to move backend there: PROCCLEAN_BACKEND_PORT=9000 " \
+        in r.stderr, r
+    r = ns.procclean("restart", "backend", env={"PORT": "8000"}, python=python_edge)
+    assert r.rc == 0 and "PORT=" not in r.stderr, r
+    assert ns.procclean("stop", python=python_edge).rc == 0
