@@ -3046,6 +3046,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc} exited at once (status {code}); last lines of {log}:",
         "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
         "start_error": "{fail} cannot start {svc}: {error}",
+        "owned_by": " (owned by {user}, not you: remove {path} or chown it)",
         "no_command": "{fail} cannot start {svc}: no start command configured",
         "listening": "{ok} {svc} listens on port {port}",
         "not_listening_yet": "    {svc} does not listen on port {port} yet: status shows when it does",
@@ -3318,6 +3319,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc}启动后立即退出 (状态 {code}); {log} 的最后几行:",
         "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
         "start_error": "{fail} 无法启动{svc}: {error}",
+        "owned_by": " (属于 {user}, 不是你: 删除 {path} 或用 chown 改为你的)",
         "no_command": "{fail} 无法启动{svc}: 未配置启动命令",
         "listening": "{ok} {svc}正在监听端口 {port}",
         "not_listening_yet": "    {svc}尚未监听端口 {port}: 用 status 查看何时开始监听",
@@ -5731,7 +5733,8 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
         else:
             child, fd = system.spawn(argv, cwd, service.logfile, env=env), None
     except OSError as exc:
-        return None, None, "%s: %s" % (exc.filename or argv[0], exc.strerror or exc)
+        return None, None, "%s: %s%s" % (exc.filename or argv[0], exc.strerror or exc,
+                                         owner_note(ctx, exc))
     problem = write_pid(ctx, service.pidfile, child.pid, service.port)
     if problem is not None:
         system.send_signal(child.pid, SIGKILL)
@@ -5740,6 +5743,21 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
             os.close(fd)
         return None, None, problem
     return child, fd, None
+
+
+def owner_note(ctx, exc):
+    """After "Permission denied" on a file another user owns (a `sudo make start` once
+    left root's backend.log behind): whose it is, else ""."""
+    if exc.errno not in (errno.EACCES, errno.EPERM) or not exc.filename:
+        return ""
+    try:
+        uid = os.stat(exc.filename).st_uid
+    except OSError:
+        return ""
+    if uid == ctx.system.euid():
+        return ""
+    return ctx.out.text("owned_by", user=printable(ctx.system.user_name(uid)),
+                        path=printable(exc.filename))
 
 
 def pid_list(targets):

@@ -8,8 +8,10 @@ import signal
 
 import pytest
 
-from integ_helpers import (assert_alive, assert_dead, no_traceback, nothing_left, read,
-                           wait_until, write)
+import os
+
+from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback, nothing_left,
+                           read, wait_until, write)
 from nslib import Proc
 from test_int_checkouts import make_project
 from test_int_dev import TIMEOUT, Dev, app_pids, assert_all_gone, two_services
@@ -251,3 +253,20 @@ def test_a_port_in_procclean_s_environment_is_said_not_to_be_passed_on(ns, tmp_p
     r = ns.procclean("restart", "backend", env={"PORT": "8000"}, python=python_edge)
     assert r.rc == 0 and "PORT=" not in r.stderr, r
     assert ns.procclean("stop", python=python_edge).rc == 0
+
+
+def test_a_log_left_by_root_names_its_owner(test_user):
+    """A root's empty backend.log (a `sudo make clean start` whose start failed, say), which
+    start does not keep aside as a previous log: `make start-backend` as the user said
+    `backend.log: Permission denied` alone; it now says whose the file is."""
+    with as_test_user("pcdaily-") as (ns, work, user, python):
+        os.mkdir(os.path.join(work, "backend"))
+        write(os.path.join(work, "backend", "main.py"), WAITS_QUIETLY)
+        os.chmod(os.path.join(work, "backend"), 0o777)
+        write(os.path.join(work, "backend.log"), "")                # root's, 0644
+        r = ns.procclean("start-backend", python=python, user=user)
+        assert r.rc == 1, r
+        no_traceback(r)
+        assert "cannot start backend: backend.log: Permission denied (owned by root, not " \
+            "you: remove backend.log or chown it)" in r.stderr, r
+        assert nothing_left(ns) == []
