@@ -8151,11 +8151,43 @@ def _entry_point(base, name, target, where):
                   None)
     if not re.search(r"\.run\(", text) or runner in (None, "pipenv"):
         return []
-    port = re.search(r"\bport\s*=\s*(\d{2,5})", text)
+    said = _code_port(base, text, where) or ("8000", None, None)
     command = "%s run %s" % (runner, name)
+    pattern = r"(%s|bin/%s)( |$)" % (_literal(command), _literal(name))
+    if said[2] not in (None, "PORT"):
+        command = "%s={port} %s" % (said[2], command)     # the port setting moves it
     return [{"kind": "server", "command": command, "cwd": base, "where": where,
-             "port": port.group(1) if port else "8000",
-             "pattern": r"(%s|bin/%s)( |$)" % (_literal(command), _literal(name))}]
+             "port": said[0], "port_said": said[1], "pattern": pattern}]
+
+
+# The port a module passes to uvicorn.run or app.run: a number, an environment variable
+# with its default (`int(os.getenv("API_PORT", 9000))`), or a settings attribute
+# (`settings.API_PORT`, whose default its settings class sets).
+CODE_PORT_RE = (r"\bport\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
+                r"os\.(?:getenv|environ\.get)\(\s*['\"](\w+)['\"]\s*,\s*['\"]?(\d{2,5})|"
+                r"(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)\b)")
+
+
+def _code_port(base, text, where):
+    """(port, where it is said, the environment variable that sets it or None) of the
+    port a module of the project at `base` passes to uvicorn.run or app.run, or None:
+    `port=8001`; `port=int(os.getenv("API_PORT", 9000))`; `port=settings.API_PORT`, the
+    default its settings class gives (`API_PORT: int = 9000` in any of its modules)."""
+    said = re.search(CODE_PORT_RE, text)
+    if not said:
+        return None
+    number, variable, default, attribute = said.groups()
+    if number:
+        return number, "%s (port=%s)" % (where, number), None
+    if default:
+        return default, "%s (%s, else %s)" % (where, variable, default), variable
+    define = r"(?m)^\s*%s\s*(?::[^=\n]*)?=\s*(\d{2,5})\b" % re.escape(attribute)
+    for path in _python_files(base):
+        found = re.search(define, _text(base, path))
+        if found:
+            return found.group(1), "%s (%s = %s)" % (os.path.normpath(os.path.join(
+                base, path)), attribute, found.group(1)), None
+    return None
 
 
 def _toml_strings(text):
@@ -8225,8 +8257,8 @@ def _from_documented(candidates, bases, name, kind):
         sources = {"command": where, "cwd": where, "pattern": PS_MADE}
         if port:
             fields["port"] = port
-            sources["port"] = where if how in ("flag", "env") or candidate.get("port") \
-                else default_said
+            sources["port"] = candidate.get("port_said") or where if how in (
+                "flag", "env") or candidate.get("port") else default_said
         if name == "backend":
             fields["health"] = "auto"
         said = text.strip().rstrip("& ")
@@ -8382,9 +8414,9 @@ def _backend_from_code(base, files):
         else:
             how, command = _serve_command(app, module, app_dir)
         where = os.path.normpath(os.path.join(base, path))
-        said = re.search(r"\bport\s*=\s*(\d{2,5})", text)
+        said = _code_port(base, text, where)
         if said:
-            port, port_said = said.group(1), "%s (port=%s)" % (where, said.group(1))
+            port, port_said, variable = said
         elif framework == "Flask":
             # FLASK_RUN_PORT is `flask run`'s: a script's app.run() does not read it
             port, port_said = ("5000", "Flask's default port") if script else \
@@ -8394,6 +8426,8 @@ def _backend_from_code(base, files):
         # the seed's own pattern, for the seed's `python main.py`
         pattern = BUILTIN_SERVICES[0]["pattern"] if command == "{python} main.py" else \
             pattern_for(command)
+        if script and said and variable not in (None, "PORT"):
+            command = "%s={port} %s" % (variable, command)    # the port setting moves it
         fields = {"pattern": pattern, "port": port, "command": command, "cwd": cwd,
                   "health": "auto"}
         return FoundService("backend", fields, "%s/%s (%s app, run as %s)" % (

@@ -320,3 +320,53 @@ def test_a_procfile_frontend_that_serves_nothing_starts_without_a_port(ns, tmp_p
     assert r.rc == 0, r
     assert wait_until(lambda: not [p for p in ns.ps() if "watch.js" in " ".join(p["argv"])],
                       10), ns.ps()
+
+
+PORT_VARIABLE_APP = """import os
+
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+def index():
+    return {"port": os.environ.get("API_PORT")}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(os.getenv("API_PORT", 8001)))
+"""
+
+
+def test_a_script_on_its_own_port_variable_moves_with_the_port_setting(ns, tmp_path):
+    """backend/main.py runs uvicorn on int(os.getenv("API_PORT", 8001)) (real uvicorn):
+    init wrote 8000 and `python main.py`, so start --wait waited on 8000 while the app
+    listened on 8001, and no port setting could move it. Now: 8001, API_PORT={port}; a
+    PROCCLEAN_BACKEND_PORT moves it; status and stop find it."""
+    for module in ("uvicorn", "fastapi"):
+        if not os.path.exists(os.path.join(VENV, "bin", module)):
+            pytest.skip("%s is not installed beside %s" % (module, sys.executable))
+    root = tmp_path / "ledger"
+    (root / "backend").mkdir(parents=True)
+    (root / "backend" / "main.py").write_text(PORT_VARIABLE_APP)
+    os.symlink(VENV, str(root / "backend" / ".venv"))
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "command = API_PORT={port} {python} main.py" in ini and "port = 8001" in ini, ini
+    env = {"NO_COLOR": "1", "VIRTUAL_ENV": None}
+    for port in ("8001", "8055"):
+        env["PROCCLEAN_BACKEND_PORT"] = port
+        r = ns.procclean("start", "--wait", "backend", cwd=str(root), env=env, timeout=120)
+        no_traceback(r)
+        assert r.rc == 0, (r, (root / "backend.log").read_text())
+        h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/"), port])
+        assert h.rc == 0 and port in h.stdout, h
+        r = ns.procclean("status", "--check", "backend", cwd=str(root), env=env, timeout=120)
+        assert r.rc == 0 and "backend: running" in r.stdout, r
+        r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
+        assert r.rc == 0, r
+        assert wait_until(lambda: not ns.connect("127.0.0.1", int(port)), 10)

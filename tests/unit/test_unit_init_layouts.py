@@ -1103,3 +1103,38 @@ def test_flask_on_the_port_its_flaskenv_says(project, init, documented):
     assert (backend.cwd, backend.port) == ("api", 5001), backend
     assert backend.command.endswith("--port {port}")
     assert "# api/.flaskenv (FLASK_RUN_PORT)" in read(repo / "procclean.ini")
+
+
+def test_a_port_from_a_settings_class(project, init):
+    """mealie-recipes/mealie: `start = "mealie.app:main"` in [tool.poetry.scripts], whose
+    main() runs uvicorn.run(..., port=settings.API_PORT), the settings class saying
+    `API_PORT: int = 9000`. init wrote uvicorn's 8000, where nothing listens: the port is
+    the settings' default, said where it is set."""
+    repo = project("src-poetry-scripts")
+    main = repo / "src" / "inventory" / "main.py"
+    main.write_text(re.sub(r"port=\d+", "port=settings.API_PORT", read(main)))
+    (repo / "src" / "inventory" / "config.py").write_text(
+        "class Settings:\n    API_HOST: str = '127.0.0.1'\n    API_PORT: int = 9000\n\n\n"
+        "settings = Settings()\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.port) == ("poetry run start", 9000)
+    assert "# src/inventory/config.py (API_PORT = 9000)" in read(repo / "procclean.ini")
+
+
+def test_a_script_on_a_port_variable_moves_with_the_setting(project, init):
+    """backend/main.py runs uvicorn.run(app, port=int(os.getenv("API_PORT", 8001))):
+    the port is 8001, and the command sets API_PORT to procclean's port, so the port
+    setting moves it (PORT alone would not)."""
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "main.py").write_text(
+        "import os\n\nimport uvicorn\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n"
+        "if __name__ == \"__main__\":\n"
+        "    uvicorn.run(app, port=int(os.getenv(\"API_PORT\", 8001)))\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "API_PORT={port} {python} main.py", "backend", 8001)
+    assert procclean.port_follows(backend)
+    assert backend.regex.search(ps_line("/repo/.venv/bin/python main.py"))
