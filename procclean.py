@@ -9543,12 +9543,14 @@ def launch_port(prog, args, assigns):
 
 
 def _launch_pidfile(prog, args):
-    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...)."""
+    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...; rails
+    server's tmp/pids/server.pid unless told another)."""
     for name, value in _options(args):
         if name in ("--pid", "--pidfile", "--pid-file") or (name == "-p" and prog in (
-                "gunicorn", "unicorn", "thin")) or (name == "-P" and prog == "puma"):
+                "gunicorn", "unicorn", "thin")) or (
+                    name == "-P" and prog in ("puma", "rails")):
             return value or None
-    return None
+    return RAILS_PIDFILE if prog == "rails" and args[:1] in (["server"], ["s"]) else None
 
 
 _GREP_LONG = {"--extended-regexp": "E", "--fixed-strings": "F", "--word-regexp": "w",
@@ -10626,8 +10628,9 @@ def found_with_makefile(services, layout):
             fields[field] = value
             sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
         if "command" in service.fields:
-            fields["command"] = _venv_python(_port_as_placeholder(service.name, fields),
-                                             fields.get("cwd") or ".")
+            command = _port_as_placeholder(service.name, fields)
+            fields["command"] = _rails_pid_apart(
+                _venv_python(command, fields.get("cwd") or "."), fields)
         what = ", ".join(dict.fromkeys(_credit(f.where) for f in service.facts if f.where))
         if base:
             used.add(base.name)
@@ -10645,6 +10648,23 @@ def _port_as_placeholder(name, fields):
                                        if b["name"] == name), None)
     command, said, how = with_port(fields["command"])
     return command if how == "flag" and str(said) == str(port) else fields["command"]
+
+
+RAILS_PIDFILE = "tmp/pids/server.pid"
+_RAILS_APART = " -P tmp/pids/rails-server.pid"
+
+
+def _rails_pid_apart(command, fields):
+    """A rails server whose pidfile is the service's own: with `-P` another for Rails.
+    Rails refuses to start while its pidfile names a live process, its own included
+    ("A server is already running"), and procclean writes the service's as soon as it
+    has started it; the service's stays the one every recipe reads (same PID)."""
+    own = os.path.normpath(os.path.join(fields.get("cwd") or ".", RAILS_PIDFILE))
+    if not re.search(r"\brails\s+(?:server|s)\b", command) or \
+            re.search(r"\s(?:-P|--pid)[= ]?\S", command) or \
+            os.path.normpath(fields.get("pidfile") or "") != own:
+        return command
+    return command + _RAILS_APART
 
 
 def _venv_python(command, cwd):
@@ -10747,9 +10767,10 @@ def _same_value(field, have, want, folder):
         # `--port {port}` carries `--port 8000` (the port itself is compared as a field)
         have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", with_port(v)[0])
                       for v in (have, want)]
-        # `uvicorn ...` run with the project's venv is `{python} -m uvicorn ...`
-        have, want = [re.sub(r"^python -m (?=(?:%s)\s)" % "|".join(PY_TOOLS), "", v)
-                      for v in (have, want)]
+        # `uvicorn ...` run with the project's venv is `{python} -m uvicorn ...`; a
+        # rails server gets its own pidfile apart (_rails_pid_apart)
+        have, want = [re.sub(r"^python -m (?=(?:%s)\s)" % "|".join(PY_TOOLS), "",
+                             v.replace(_RAILS_APART, "")) for v in (have, want)]
         # a recipe's `npm run dev` is init's `npm run dev -- --port {port}` (_port_flag)
         have, want = [re.sub(r"^((?:npm|pnpm|yarn|bun) .*?)(?: --)? (?:--port|-p) "
                                      r"\{port\}(?: --strictPort)?$", r"\1", v)

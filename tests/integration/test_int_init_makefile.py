@@ -287,3 +287,81 @@ def test_a_replaced_start_serves_on_the_port_make_is_given(ns, tmp_path):
     r = ns.run(["make", "stop", "PORT=8130"], cwd=str(root), env=env, timeout=60)
     assert r.rc == 0, r
     assert wait_until(lambda: not serving() and ns.alive([pid]) == [], 20), r
+
+
+# A stand-in bin/rails: `rails server` writes its pidfile (-P, else tmp/pids/server.pid)
+# after it boots, refusing to start while that file names a live process, its own
+# included ("A server is already running"), as Rails does; -d detaches; TERM ends it.
+RAILS = """#!%s
+import os, signal, socket, sys, time
+args = sys.argv[1:]
+port = int(args[args.index("-p") + 1])
+pid_path = args[args.index("-P") + 1] if "-P" in args else "tmp/pids/server.pid"
+if "-d" in args:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+time.sleep(0.5)                     # booting: procclean has written its pidfile by now
+if not os.path.isdir(os.path.dirname(pid_path)):
+    os.makedirs(os.path.dirname(pid_path))
+if os.path.exists(pid_path):
+    try:
+        os.kill(int(open(pid_path).read() or 0), 0)
+        print("A server is already running. Check %%s." %% pid_path, flush=True)
+        sys.exit(1)
+    except (OSError, ValueError):
+        os.unlink(pid_path)
+with open(pid_path + ".new", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pid_path + ".new", pid_path)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(5)
+signal.signal(signal.SIGTERM, lambda signum, frame: (os.unlink(pid_path), os._exit(0)))
+while True:
+    time.sleep(60)
+"""
+RAILS_MAKEFILE = """\
+server:
+\tbin/rails s -p 3131
+
+start:
+\tbin/rails server -d -p 3131
+
+stop:
+\t@if [ -f tmp/pids/server.pid ]; then kill `cat tmp/pids/server.pid`; fi
+"""
+
+
+def test_a_rails_server_procclean_starts_is_not_refused_for_its_own_pidfile(ns, tmp_path):
+    """Rails writes tmp/pids/server.pid itself and refuses to start while it names a live
+    process; procclean, whose pidfile the Makefile's stop made tmp/pids/server.pid, wrote
+    it first, so `make start-server` always died ("A server is already running"). Rails
+    is told its own (-P) and serves; the replaced stop frees the port, and stops the
+    server the kept `make start -d` left too."""
+    root = tmp_path / "shop"
+    (root / "bin").mkdir(parents=True)
+    rails = root / "bin" / "rails"
+    rails.write_text(RAILS % sys.executable)
+    rails.chmod(0o755)
+    (root / "Makefile").write_text(RAILS_MAKEFILE)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    env = {"NO_COLOR": "1"}
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced stop (line 7" in r.stdout, r
+    assert "kept start (line 4)" in r.stdout, r
+
+    def serving():
+        return "3131" in ns.run(["ss", "-ltnH"]).stdout
+    for start in ("start-server", "start"):
+        r = ns.run(["make", start], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0, r
+        assert wait_until(serving, 20), (root / "server.log").read_text()
+        r = ns.run(["make", "stop"], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0, r
+        assert wait_until(lambda: not serving(), 20), r

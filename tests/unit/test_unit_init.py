@@ -1794,6 +1794,34 @@ def test_a_replaced_rule_still_takes_the_port_a_make_variable_gave(project, init
     assert procclean.load_config(folder=str(repo), environ={}).services["backend"].port == 8000
 
 
+def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init):
+    """A Rails repo: Procfile.dev's web, `server: bin/rails s -p 3002` and a stop reading
+    tmp/pids/server.pid were two services (server from the pidfile, server-2 from the
+    command, started on the same port by `make dev`). One, whose pidfile is the one the
+    stop reads; Rails, which refuses to start while that file names a live process (its
+    own too), is told its own with -P. A second init finds it all carried."""
+    need_make()
+    repo = project("neither")
+    (repo / "Gemfile").write_text("source 'https://rubygems.org'\n")
+    (repo / "Procfile.dev").write_text("web: bin/rails server -p 3002\n"
+                                       "css: bin/rails tailwindcss:watch\n")
+    original = ("server:\n\tbin/rails s -p 3002\n"
+                "stop:\n\t@if [ -f tmp/pids/server.pid ]; then "
+                "kill `cat tmp/pids/server.pid`; fi\n")
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["server", "css"], out
+    server = cfg.services["server"]
+    assert (server.command, server.pidfile, server.port) == (
+        "bin/rails s -p {port} -P tmp/pids/rails-server.pid", "tmp/pids/server.pid", 3002)
+    assert "replaced stop (line 3" in out, out
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and "replaced stop (line 3" in out, (out, err)
+
+
 def services_of(tmp_path, text):
     """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
     (tmp_path / "Makefile").write_text(text)
