@@ -8542,7 +8542,8 @@ def _detect_frontends(missing):
     file; then every other folder whose framework's dev server a script runs (apps/admin
     beside apps/web, a turborepo's apps/docs: its `turbo dev` runs them all), each a
     service named by its folder, on a port of its own."""
-    found, seems = [], None
+    found = []
+    seems = None        # a framework's folder with no dev script: said if none is found
     for sub in _with_others(FRONTEND_DIRS, ("package.json",)):
         path = os.path.normpath(os.path.join(sub, "package.json"))
         text = _read_text(path)
@@ -9449,6 +9450,8 @@ def _folder_option(argv):
             break
         i += 2 if argv[i] in _VALUE_OPTIONS.get(tool, ()) else 1
     return (), None
+
+
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
@@ -9894,7 +9897,10 @@ class RecipeReader(object):
     def make(self, command, args):
         """A sub-make: counts only when it runs goals of this very Makefile; one in
         another folder (`$(MAKE) -C api run`, `cd api && make run`) is read there."""
-        goals, problem, folder, i = [], None, ".", 0
+        goals = []
+        problem = None
+        folder = "."
+        i = 0
         while i < len(args):
             arg = args[i]
             value = args[i + 1] if i + 1 < len(args) else ""
@@ -10600,7 +10606,8 @@ def _exported(texts, variables):
     """{name: value} of the variables make exports to its recipes' shells: each one the
     files set after a bare `export` (or .EXPORT_ALL_VARIABLES), else those `export NAME`
     or `export NAME = value` names."""
-    names, assigned = set(), {}
+    names = set()
+    assigned = {}
     for text in texts:
         parse_makefile_text(text, "\t", assigned)
         for line in re.findall(r"^export\s+(.*)$", text, re.M):
