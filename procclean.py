@@ -10289,6 +10289,11 @@ def _in_foreground(launches, fields, sources):
 _RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:[-_:].+)?$|"
                   r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
                   r"^(?:api|web|app|backend|frontend|client|ui|worker|site)$")
+# ...unless a word of its name says it is a task (`run-migrations: python migrate.py`,
+# `dev-seed`, `migrate-up`): its command ends at once, and as a service it failed `make dev`.
+_TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|install|"
+                   r"setup|init|db|fixtures?|shell|scripts?|bench\w*|docs?|clean|check|"
+                   r"format|deploy|backup|dump)(?=$|[-_:])")
 # How a dev run differs from the others of the same app (a production run, a debug one).
 _DEV_RUN_RE = r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon)\b|--watch"
 
@@ -10311,7 +10316,9 @@ def _serves(fact, group):
         return bool([k for k in fact.key() if k[0] != "name"])
     if fact.kind != "launch" or fact.background:
         return fact.kind == "launch"
-    return not fact.problem and bool(fact.port or re.match(_RUN_TARGET_RE, fact.where[0])
+    target = fact.where[0]
+    runs = re.match(_RUN_TARGET_RE, target) and not re.search(_TASK_TARGET_RE, target)
+    return not fact.problem and bool(fact.port or runs
                                      or any(f.kind == "layout" for f in group))
 
 

@@ -1850,10 +1850,13 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
 @pytest.mark.parametrize("recipe", [
     "db:\n\tflask db upgrade", "build:\n\tvite build", "migrate:\n\trails db:migrate",
     "seed:\n\tgo run ./cmd/seed", "shell:\n\tpython manage.py shell",
-    "gen:\n\tnpx next build"])
+    "gen:\n\tnpx next build", "run-migrations:\n\tpython scripts/migrate.py",
+    "dev-seed:\n\tpython scripts/seed.py --dev", "migrate-up:\n\tgo run ./cmd/migrate up",
+    "run-tests:\n\tgo run ./cmd/e2e"])
 def test_a_foreground_task_is_no_service(tmp_path, recipe):
     """Programs that also serve (flask, vite, rails, go run) running a task, or a run no
-    target of which says it serves: nothing for procclean to start."""
+    target of which says it serves (`run-migrations` and `dev-seed` name a task: as
+    services, `make dev` ran them and failed when they ended): nothing to start."""
     assert services_of(tmp_path, recipe + "\n") == {}
 
 
