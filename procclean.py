@@ -7858,6 +7858,16 @@ def _text(*parts):
     return _read_text(os.path.join(*parts)) or ""
 
 
+def name_apart(name, taken):
+    """A service's name apart from those `taken`: `name`, else name-2, name-3..."""
+    base = name
+    number = 2
+    while name in taken:
+        name = "%s-%d" % (base, number)
+        number += 1
+    return name
+
+
 def _has(folder, names):
     """Whether `folder` holds one of `names`."""
     return any(os.path.exists(os.path.join(folder, name)) for name in names)
@@ -8580,11 +8590,7 @@ def _other_frontend(sub, path, name, script, found):
     service = _frontend_service(sub, path, name, script)
     taken = set(s.name for s in found) | set(b["name"] for b in BUILTIN_SERVICES)
     base = re.sub(r"[^a-z0-9_.-]", "-", os.path.basename(sub).lower()).strip("-._")
-    service.name = base = base or "frontend"
-    number = 2
-    while service.name in taken:
-        service.name = "%s-%d" % (base, number)
-        number += 1
+    service.name = name_apart(base or "frontend", taken)
     return service
 
 
@@ -10255,10 +10261,7 @@ def make_service(group, taken):
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
     if started and not commands:
         _in_foreground(started, fields, sources)
-    base, n = name, 2
-    while name in taken:
-        name, n = "%s-%d" % (base, n), n + 1
-    service = MakeService(name, fields, sources, group, problem,
+    service = MakeService(name_apart(name, taken), fields, sources, group, problem,
                           next((f.name for f in group if f.kind == "layout"), None))
     for fact in group:
         fact.service = service
