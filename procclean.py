@@ -8041,9 +8041,13 @@ def with_port(command, default=None):
     """(command with its port as `{port}`, the port, where it was said): a literal
     --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
     that takes --port and names none gets ` --port {port}`; `default` is its port."""
-    match = re.search(r"(--?port[= ]|-p ?|--bind[= ]\S*:|-b \S*:|runserver (?:\S+:)?|"
-                      r"--?(?:addr|http|listen|address)[= ]\S*:)(\d{2,5})\b", command) \
-        or re.search(r"(PORT=)(\d{2,5})\b", command)
+    # a port flag first: an address flag before it may be a debugger's (`python -m
+    # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
+    # (not the -port of --metrics-port)
+    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver (?:\S+:)?)"
+                      r"(\d{2,5})\b", command) or re.search(
+        r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)"
+        r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
         return (command[:match.start(2)] + "{port}" + command[match.end(2):],
                 match.group(2), "flag")
@@ -9536,10 +9540,12 @@ def launch_port(prog, args, assigns):
     ports = [a[5:] for a in assigns if re.match(r"^PORT=\d{2,5}$", a)]
     if ports:
         return ports[0]
-    for name, value in _options(args):
+    options = _options(args)
+    for name, value in options:
         short = name == "-p" and (prog in _SHORT_PORT or "--" in args)
         if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
             return value
+    for name, value in options:     # after a port flag (with_port says why)
         match = re.match(r"^(?:\S*:)?(\d{2,5})$", value)
         if name in _ADDR_FLAGS and match:
             return match.group(1)

@@ -1303,7 +1303,9 @@ def test_service_names_from_target_names():
     ("PORT=3010 npm start &", "3010"),
     # Go's flag package: one dash, `-port 9090`, `-addr :9091`, `-http=127.0.0.1:9092`
     ("./bin/api -port 9090 &", "9090"), ("./server -addr :9091 &", "9091"),
-    ("go run ./cmd/web -http=127.0.0.1:9092 &", "9092")])
+    ("go run ./cmd/web -http=127.0.0.1:9092 &", "9092"),
+    # the app's port, not the debugger's address before it
+    ("python -m debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8011 &", "8011")])
 def test_ports_each_recipe_form_names(tmp_path, recipe, port):
     (tmp_path / "Makefile").write_text("go:\n\t%s\n" % recipe)
     info = procclean.read_makefile(str(tmp_path), "Makefile")

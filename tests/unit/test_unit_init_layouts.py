@@ -411,6 +411,11 @@ def test_a_commands_pattern_finds_the_program_it_runs(command, running):
     ("uvicorn main:app --reload", "8000", ("uvicorn main:app --reload --port {port}", "8000")),
     ("uvicorn main:app --port ${PORT:-8003}", None, ("uvicorn main:app --port {port}", "8003")),
     ("celery -A proj worker", None, ("celery -A proj worker", None)),
+    # the debugger's address before the app's port flag, a metrics port after its bind
+    ("python -m debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8004", "8000",
+     ("python -m debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port {port}", "8004")),
+    ("gunicorn -b 0.0.0.0:8005 --metrics-port 9100 app:app", "8000",
+     ("gunicorn -b 0.0.0.0:{port} --metrics-port 9100 app:app", "8005")),
 ])
 def test_with_port_makes_the_port_a_setting(command, default, wanted):
     assert procclean.with_port(command, default)[:2] == wanted
