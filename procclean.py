@@ -8773,22 +8773,25 @@ def _procfile_services():
                    "pattern": PS_MADE}
         if port is None:
             port, default_said = _script_port(cwd, command)
-        fields["port"] = port
-        sources["port"] = where if how == "flag" else \
-            "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
-            default_said or "%s: no server, no port" % where
+        if port is not None:
+            fields["port"] = port
+            sources["port"] = where if how == "flag" else \
+                "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
+                default_said or "%s: no server, no port" % where
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
 
 
 def _script_port(cwd, command):
     """(port, where it is said) of the package script a Procfile entry runs (`npm run
-    dev`, `yarn dev`) when it is a dev server; ("", None) for any other command that names
-    no port: no port (a `frontend:` entry running a build watcher is not on the built-in
-    frontend's 3000)."""
+    dev`, `yarn dev`) when it is a dev server; ("", None) for another script: no port (a
+    `frontend:` entry running a build watcher is not on the built-in frontend's 3000);
+    (None, None) for a command that runs no script: the service's own default (`backend:
+    cd backend && python main.py` is the built-in backend's on 8000, as before)."""
     run = re.match(r"^(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([\w:.-]+)", command)
-    scripts = _package_scripts(_text(cwd, "package.json")) if run else None
-    script = (scripts or {}).get(run.group(1) if run else "")
+    if not run:
+        return None, None
+    script = (_package_scripts(_text(cwd, "package.json")) or {}).get(run.group(1))
     if not script or not re.search(DEV_SERVER_RE, script):
         return "", None
     return _frontend_port(cwd, script)

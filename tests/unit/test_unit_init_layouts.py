@@ -1089,6 +1089,19 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
         assert "port =\n" in read(repo / "procclean.ini")
 
 
+def test_a_procfile_entry_that_runs_no_package_script_keeps_its_services_port(project, init):
+    """`backend: cd backend && python main.py` (the seed's app, on 8000 by itself) names
+    no port and runs no package script: the built-in backend's 8000 stays its port (it
+    was written `port =`, so status, stop and start --wait no longer looked at 8000)."""
+    repo = project("fastapi-vite")
+    (repo / "Procfile.dev").write_text("backend: cd backend && python main.py\n"
+                                       "frontend: cd frontend && npm run dev\n")
+    assert init()[0] == 0
+    svc = services()[1]
+    assert svc["backend"].port == 8000
+    assert "port =\n" not in read(repo / "procclean.ini")
+
+
 @pytest.mark.parametrize("documented", [False, True], ids=["code", "readme"])
 def test_flask_on_the_port_its_flaskenv_says(project, init, documented):
     """miguelgrinberg/react-flask-app's api/.flaskenv with FLASK_RUN_PORT=5001 (macOS's
