@@ -8103,7 +8103,9 @@ def _doc_commands(text, where, cwd):
     for number, line in enumerate(text.splitlines()[:4000], 1):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
-            span = re.sub(r"^\s*(?:[$>#]\s+|-\s+)?", "", span.strip().strip("`"))
+            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash)
+            span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+)?", "",
+                          span.strip().strip("`"))
             for part in re.split(r"\s*(?:&&|;)\s*", span):
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
@@ -8226,6 +8228,10 @@ def _resolves(cwd, command):
     """Whether the module or script a command names is there, run in cwd."""
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
                       command)
+    if not match and re.search(r"\bflask\b", command):
+        # what `flask run` finds untold: FLASK_APP (.flaskenv, .env), else app.py, wsgi.py
+        return "FLASK_APP=" in command or "FLASK_APP" in (
+            _text(cwd, ".flaskenv") + _text(cwd, ".env")) or _has(cwd, ("app.py", "wsgi.py"))
     if not match:
         # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
         # pyproject's [tool.fastapi] entrypoint
@@ -8259,10 +8265,7 @@ def _from_documented(candidates, bases, name, kind):
         command = _python_command(text)
         cwd = candidate["cwd"] if _resolves(candidate["cwd"], command) else next(
             (b for b in bases if _resolves(b, command)), None)
-        # `flask run` of an app it is not told: the code says which
-        if cwd is None or re.search(r"\bflask\b", command) and not re.search(
-                r"--app|FLASK_APP=", command) and "FLASK_APP" not in (
-                    _text(cwd, ".flaskenv") + _text(cwd, ".env")):
+        if cwd is None:
             continue
         default, default_said = _default_port(command, cwd)
         command, port, how = with_port(command, default or candidate.get("port"))

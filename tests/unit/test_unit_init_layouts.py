@@ -1156,3 +1156,32 @@ def test_a_script_on_a_port_variable_moves_with_the_setting(project, init):
         "API_PORT={port} {python} main.py", "backend", 8001)
     assert procclean.port_follows(backend)
     assert backend.regex.search(ps_line("/repo/.venv/bin/python main.py"))
+
+
+def test_a_documented_flask_run_behind_a_venv_prompt(project, init):
+    """testdrivenio/flask-vue-crud: its README runs the API with `(env)$ flask run
+    --port=5001 --debug` after `$ cd server` (server/app.py; the Vue client calls
+    localhost:5001). The venv's prompt hid the command and a `flask run` without --app
+    was never taken, so init ran `python app.py` on 5000, where the client does not call:
+    `flask run` finds app.py by itself, and the documented port is the port."""
+    repo = project("neither")
+    (repo / "server").mkdir()
+    (repo / "server" / "requirements.txt").write_text("Flask==3.0.3\nFlask-Cors\n")
+    (repo / "server" / "app.py").write_text(
+        "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/ping')\n"
+        "def ping():\n    return 'pong'\n\n\nif __name__ == '__main__':\n    app.run()\n")
+    (repo / "README.md").write_text(
+        "1. Run the API in one terminal:\n\n    ```sh\n    $ cd server\n"
+        "    $ python3 -m venv env\n    $ source env/bin/activate\n"
+        "    (env)$ pip install -r requirements.txt\n"
+        "    (env)$ flask run --port=5001 --debug\n    ```\n")
+    code, out, _ = init()
+    assert "found backend: README.md line 8 (documented: flask run --port=5001 --debug)" \
+        in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} -m flask run --port={port} --debug", "server", 5001)
+    # a `flask run` where nothing says which app (no app.py, wsgi.py, FLASK_APP): not taken
+    os.rename(str(repo / "server" / "app.py"), str(repo / "server" / "api.py"))
+    code, out, _ = init("--force")
+    assert "documented: flask run" not in out, out
