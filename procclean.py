@@ -8230,8 +8230,8 @@ def _resolves(cwd, command):
                       command)
     if not match and re.search(r"\bflask\b", command):
         # what `flask run` finds untold: FLASK_APP (.flaskenv, .env), else app.py, wsgi.py
-        return "FLASK_APP=" in command or "FLASK_APP" in (
-            _text(cwd, ".flaskenv") + _text(cwd, ".env")) or _has(cwd, ("app.py", "wsgi.py"))
+        return "FLASK_APP=" in command or _has(cwd, ("app.py", "wsgi.py")) or \
+            "FLASK_APP" in _text(cwd, ".flaskenv") + _text(cwd, ".env")
     if not match:
         # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
         # pyproject's [tool.fastapi] entrypoint
