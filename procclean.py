@@ -5529,13 +5529,15 @@ def say_port_not_passed(ctx, names):
     config = ctx.config
     launched = [config.services[n] for n in (names or config.default_names)
                 if n in config.services and config.services[n].port is not None]
-    others = [s for s in launched if str(s.port) != value]
-    if not value.isdigit() or not others:
+    # a PORT that is one service's own (the backend's 8000, exported for it) asks for
+    # nothing: moving another service there would put two on one port
+    own = set(str(s.port) for s in config.services.values() if s.port is not None)
+    if not value.isdigit() or not launched or value in own:
         return
     ports = ", ".join("%s %d" % (s.name, s.port) for s in launched)
-    setting = "%s=%s %s" % (port_variable(others[0].name), value,
-                            Hints().command("start", others[0].name))
-    ctx.out.warn("port_not_passed", port=value, ports=ports, svc=others[0].name,
+    setting = "%s=%s %s" % (port_variable(launched[0].name), value,
+                            Hints().command("start", launched[0].name))
+    ctx.out.warn("port_not_passed", port=value, ports=ports, svc=launched[0].name,
                  setting=setting)
 
 

@@ -160,3 +160,22 @@ def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monke
                 "will listen on the port its command or app names" in err) == said, (names, err)
         assert ("backend does not take its port from procclean" in err) == said, err
         assert "worker" not in err, err
+
+
+@pytest.mark.parametrize("port, said", [("9000", True), ("8000", False), ("3000", False)])
+def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(tmp_path, monkeypatch,
+                                                                      port, said):
+    """`PORT=9000 make start` (the seed's backend on 8000, frontend on 3000): said, with
+    the setting that moves the backend there.  A PORT that is one service's own (exported
+    for the backend) is said nothing of: `to move frontend there:
+    PROCCLEAN_FRONTEND_PORT=8000` would have put the frontend on the backend's port."""
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setenv("PORT", port)
+    out = procclean.Reporter(environ={})
+    out.stderr = io.StringIO()
+    ctx = procclean.Context(FakeSystem([]), procclean.load_config(environ={}), out)
+    procclean.settle_ports(ctx, "start", ["backend", "frontend"])
+    err = out.stderr.getvalue()
+    assert ("PORT=%s in the environment is not what the services get" % port in err) == said
+    assert ("to move backend there: PROCCLEAN_BACKEND_PORT=9000" in err) == said, err
+    assert "PROCCLEAN_FRONTEND_PORT" not in err, err
