@@ -10307,7 +10307,7 @@ _RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:
                   r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
                   r"^(?:api|web|app|backend|frontend|client|ui|worker|site)$")
 # ...unless a word of its name says it is a task (`run-migrations: python migrate.py`,
-# `dev-seed`, `migrate-up`): its command ends at once, and as a service it failed `make dev`.
+# `dev-seed`, `migrate-up`): its command ends at once; as a service it failed `make dev`.
 _TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|install|"
                    r"setup|init|db|fixtures?|shell|scripts?|bench\w*|docs?|clean|check|"
                    r"format|deploy|backup|dump)(?=$|[-_:])")
