@@ -7906,7 +7906,8 @@ def detect_project(missing):
     have and init did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     commands = " ".join(s.fields.get("command", "") for s in found)
-    kinds = (("backend", SERVER_RE),
+    # (uWSGI and waitress serve the app a config or a flag names: no module to match)
+    kinds = (("backend", SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"),
              ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
     for name, covered in kinds:

@@ -1185,3 +1185,15 @@ def test_a_documented_flask_run_behind_a_venv_prompt(project, init):
     os.rename(str(repo / "server" / "app.py"), str(repo / "server" / "api.py"))
     code, out, _ = init("--force")
     assert "documented: flask run" not in out, out
+
+
+def test_a_procfiles_uwsgi_is_the_backend_not_a_second_one(project, init):
+    """wagtail/bakerydemo: a Heroku Procfile whose web entry is `uwsgi ./etc/uwsgi.ini`,
+    and Django's manage.py: init added manage.py runserver as `backend` beside `web`, two
+    servers of one app on one port under make dev. The Procfile's web serves it."""
+    repo = project("neither")
+    (repo / "Procfile").write_text("release: python manage.py migrate\n"
+                                   "web: uwsgi ./etc/uwsgi.ini\n")
+    (repo / "manage.py").write_text("import django\n")
+    assert init()[0] == 0
+    assert services()[0].default_names == ["web"]
