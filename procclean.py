@@ -1533,13 +1533,15 @@ def named_paths(command, cwd=None):
 class Project(object):
     """The folder whose processes procclean acts on.  `paths`: its real path and the path
     it was given as (command lines name a checkout reached through a symlink both ways).
-    `tags`: PID -> (project, service); `cwds`: PID -> working directory (None: unread)."""
+    `tags`: PID -> (project, service); `cwds`: PID -> working directory (None: unread);
+    `nested`: folders inside it that are checkouts of their own (nested_checkouts)."""
 
     def __init__(self, path, tags=None, cwds=None):
         self.path = os.path.realpath(path)
         self.paths = tuple(sorted(set((self.path, os.path.normpath(os.path.abspath(path))))))
         self.tags = tags if tags is not None else {}
         self.cwds = cwds if cwds is not None else {}
+        self.nested = ()
 
     def holds(self, proc):
         """Whether its tag, else its folder or a path it names, puts a process inside."""
@@ -1547,8 +1549,12 @@ class Project(object):
         if tag is not None:
             return tag[0] == self.path
         folder = self.cwds.get(proc.pid)
-        return path_inside(folder, self.paths) or any(
-            path_inside(p, self.paths) for p in named_paths(proc.command, folder))
+        return self.inside(folder) or any(
+            self.inside(p) for p in named_paths(proc.command, folder))
+
+    def inside(self, path):
+        """Whether `path` is in the project, and not in a checkout nested in it."""
+        return path_inside(path, self.paths) and not path_inside(path, self.nested)
 
 
 def pattern_candidates(table, service, viewers=VIEWERS):
@@ -4371,6 +4377,7 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
                        if (project.tags.get(p.pid) or ("",))[0] != project.path)
     project.cwds = system.process_cwds(folders)
+    project.nested = nested_checkouts(project, project.cwds.values())
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
         info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
@@ -4387,6 +4394,34 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
     # not reap keeps one, its folder unreadable, for ever).
     outside = [o for o in outside if o.process.pid not in taken and not o.process.zombie]
     return Survey(table, targets, pidfiles, outside, listeners, verdicts)
+
+
+def nested_checkouts(project, folders):
+    """Of `folders` (processes' working folders), the checkouts of their own nested in
+    the project that hold them: a git worktree added inside it (`git worktree add
+    .worktrees/feature`, as coding agents do), or a folder with its own procclean.ini.
+    What runs there is that checkout's, not this project's by folder; a submodule
+    (its .git names no worktree) stays part of the project."""
+    found, seen = set(), {}
+    for folder in folders:
+        if not folder or not path_inside(folder, project.paths):
+            continue
+        folder = os.path.normpath(folder)
+        while folder not in project.paths and os.path.dirname(folder) != folder:
+            if folder not in seen:
+                seen[folder] = own_checkout(folder)
+            if seen[folder]:
+                found.add(folder)
+            folder = os.path.dirname(folder)
+    return tuple(sorted(found))
+
+
+def own_checkout(folder):
+    """Whether `folder` is a checkout or procclean project of its own (nested_checkouts)."""
+    if os.path.isfile(os.path.join(folder, CONFIG_FILE)):
+        return True
+    git = _read_text(os.path.join(folder, ".git"), 4096) or ""
+    return git.startswith("gitdir:") and "/worktrees/" in git
 
 
 def port_listeners(ctx, services):
@@ -5648,6 +5683,7 @@ def foreign_listeners(ctx):
     pids = dict((l.pid, table[l.pid]) for l in listeners if l.pid in table)
     project = Project(ctx.project_given, system.process_tags(pids))
     project.cwds = system.process_cwds(sorted(p for p in pids if p not in project.tags))
+    project.nested = nested_checkouts(project, project.cwds.values())
     foreign, own = {}, set()
     for listener in listeners:
         proc = pids.get(listener.pid)
@@ -6031,7 +6067,9 @@ class StartWatch(object):
         None.  Its log is left to status (`crashed`) and --wait: a plain start judges
         the process alone."""
         port = self.service.port
-        computing = port is not None and port not in listening and self.computing(table)
+        # (a supervisor restarts what dies: it starts once it runs, as before)
+        computing = port is not None and port not in listening and \
+            not supervised(self.ctx, self.service) and self.computing(table)
         if elapsed < START_CHECK or computing and elapsed < START_SETTLE:
             return None
         return "ok", {"listening": port is None or port in listening}

@@ -95,8 +95,7 @@ def test_a_port_setting_moves_uvicorn_and_vite_and_status_and_stop_follow(tmp_pa
         st = Stack(ns, root, e2e_env)
         strangers = [st.by_hand([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                                 "/") for port in (8000, 3000)]
-        assert wait_until(lambda: not st.can_bind(8000)["ok"] and not st.can_bind(3000)["ok"],
-                          30)
+        assert wait_until(lambda: not any(st.can_bind(p)["ok"] for p in (8000, 3000)), 30)
         st.ok("start", "--wait", env=ports)
         answer = json.loads(st.wait_http("http://127.0.0.1:3001/api/whoami")["body"])
         assert answer["port"] == "8001", answer
@@ -107,5 +106,5 @@ def test_a_port_setting_moves_uvicorn_and_vite_and_status_and_stop_follow(tmp_pa
         res = st.ok("stop")
         left = [p for p in st.wait_gone() if p[0] not in strangers]
         assert not left, describe("stop", res, st)
-        assert st.can_bind(8001)["ok"] and st.can_bind(3001)["ok"], describe("stop", res, st)
+        assert all(st.can_bind(p)["ok"] for p in (8001, 3001)), describe("stop", res, st)
         assert ns.alive(strangers) == strangers, describe("stop", res, st)

@@ -10,8 +10,8 @@ import pytest
 
 import os
 
-from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback, nothing_left,
-                           read, wait_until, write)
+from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback,
+                           nothing_left, read, wait_until, write)
 from nslib import Proc
 from test_int_checkouts import make_project
 from test_int_dev import TIMEOUT, Dev, app_pids, assert_all_gone, two_services
@@ -19,8 +19,9 @@ from test_int_dev import TIMEOUT, Dev, app_pids, assert_all_gone, two_services
 DEV_FILES = ("backend.dev.pid", "backend.dev.pid.start", "frontend.dev.pid",
              "frontend.dev.pid.start")
 
-# The seed's backend/main.py as a real app behaves when it cannot start: it computes (imports
-# FastAPI and the app: a second of CPU, more on a busy machine), then fails without listening.
+# The seed's backend/main.py as a real app behaves when it cannot start: it computes
+# (imports FastAPI and the app: a second of CPU, more on a busy machine), then fails
+# without listening.
 DIES_AFTER_ITS_IMPORTS = r'''
 import sys, time
 print("importing the app", flush=True)
@@ -39,7 +40,8 @@ time.sleep(3600)
 '''
 
 
-def test_plain_start_of_an_app_that_dies_during_its_start_up_fails(ns, tmp_path, python_edge):
+def test_plain_start_of_an_app_that_dies_during_its_start_up_fails(ns, tmp_path,
+                                                                    python_edge):
     """`make start-backend` (no --wait) of an app that dies after its imports: exit 1 with
     the log's last lines, nothing left, no pidfile; not `started` because it outlived the
     first half second."""
@@ -55,7 +57,8 @@ def test_plain_start_of_an_app_that_dies_during_its_start_up_fails(ns, tmp_path,
     assert not (tmp_path / "backend.pid").exists()
 
 
-def test_plain_start_of_an_app_that_waits_before_listening_says_so(ns, tmp_path, python_edge):
+def test_plain_start_of_an_app_that_waits_before_listening_says_so(ns, tmp_path,
+                                                                    python_edge):
     """An app alive and idle, not listening yet: started (exit 0), with a line saying that
     its port does not listen yet; status tells the same."""
     (tmp_path / "backend").mkdir()
@@ -70,7 +73,8 @@ def test_plain_start_of_an_app_that_waits_before_listening_says_so(ns, tmp_path,
     assert nothing_left(ns) == []
 
 
-def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path, python_edge):
+def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path,
+                                                                     python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend`, then in another terminal without
     the variable: `make status` said `starting`, port 8000 taken by a stranger, while the
     backend answered on 8001.  It now looks where the backend was launched to listen:
@@ -96,8 +100,8 @@ def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path
     assert_alive(ns, [stranger.pid], r)
     assert not (tmp_path / "backend.pid").exists()
     r = ns.procclean("status", "backend", python=python_edge)
-    assert "backend: not running" in r.stdout and "port 8000: taken by PID %d" % stranger.pid \
-        in r.stdout, r
+    assert "backend: not running" in r.stdout, r
+    assert "port 8000: taken by PID %d" % stranger.pid in r.stdout, r
 
 
 def killed_dev(ns, tmp_path, python):
@@ -232,7 +236,8 @@ def test_make_dev_killed_with_sigkill_under_a_shell_stops_the_stack(ns, tmp_path
                timeout=200)
     assert r.rc == 0, r
     d = json.loads(r.stdout)
-    assert "the make that ran dev in this terminal (PID %d) is gone" % d["make"] in d["out"], d
+    gone = "the make that ran dev in this terminal (PID %d) is gone" % d["make"]
+    assert gone in d["out"], d
     assert "removed frontend.pid" in d["out"], d
     assert wait_until(lambda: not app_pids(ns), 10), ns.ps()
     assert not (tmp_path / "backend.pid").exists()
@@ -270,3 +275,36 @@ def test_a_log_left_by_root_names_its_owner(test_user):
         assert "cannot start backend: backend.log: Permission denied (owned by root, not " \
             "you: remove backend.log or chown it)" in r.stderr, r
         assert nothing_left(ns) == []
+
+
+@pytest.mark.parametrize("nested", ["worktree", "procclean.ini"])
+def test_a_checkout_nested_in_the_project_is_not_the_project(ns, tmp_path, python_edge,
+                                                            nested):
+    """`git worktree add .worktrees/feature` inside the repo (as coding agents do): its
+    backend, started by hand, was in the main checkout's folder, so the main checkout's
+    `make start` said `already running` and its `make stop` killed the worktree's backend.
+    A folder inside the project that is a linked worktree, or has a procclean.ini of its
+    own, is a checkout of its own; a submodule's folder is not."""
+    main = tmp_path / "main"
+    tree = main / ".worktrees" / "feature"
+    os.makedirs(str(tree / "backend"))
+    os.makedirs(str(main / "backend"))
+    write(main / "backend" / "main.py", WAITS_QUIETLY)
+    write(tree / "backend" / "main.py", WAITS_QUIETLY)
+    write(main / "procclean.ini", "[procclean]\nservices = backend\n")
+    if nested == "worktree":
+        write(tree / ".git", "gitdir: %s/.git/worktrees/feature\n" % main)
+    else:
+        write(tree / "procclean.ini", "[procclean]\nservices = backend\n")
+    theirs = ns.spawn(Proc(["python3", "main.py"], cwd=tree / "backend"))
+    r = ns.procclean("start", "backend", python=python_edge, cwd=main)
+    assert r.rc == 0 and "started backend PID" in r.stdout, r
+    ours = int(read(main / "backend.pid"))
+    r = ns.procclean("stop", python=python_edge, cwd=main)
+    assert r.rc == 0, r
+    assert "left alone outside this project: PID %d" % theirs.pid in r.stdout, r
+    assert_dead(ns, [ours], r)
+    assert_alive(ns, [theirs.pid], r)
+    r = ns.procclean("stop", python=python_edge, cwd=tree)
+    assert r.rc == 0, r
+    assert_dead(ns, [theirs.pid], r)
