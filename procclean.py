@@ -8228,8 +8228,9 @@ CODE_PORT_RE = (r"\bport\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
 def _code_port(base, text, where):
     """(port, where it is said, the environment variable that sets it or None) of the
     port a module of the project at `base` passes to uvicorn.run or app.run, or None:
-    `port=8001`; `port=int(os.getenv("API_PORT", 9000))`; `port=settings.API_PORT`, the
-    default its settings class gives (`API_PORT: int = 9000` in any of its modules)."""
+    `port=8001`; `port=int(os.getenv("API_PORT", 9000))` (or the project's .env's
+    API_PORT); `port=settings.API_PORT`, the default its settings class gives
+    (`API_PORT: int = 9000` in any of its modules)."""
     said = re.search(CODE_PORT_RE, text)
     if not said:
         return None
@@ -8237,6 +8238,12 @@ def _code_port(base, text, where):
     if number:
         return number, "%s (port=%s)" % (where, number), None
     if default:
+        # the project's .env (python-dotenv) may set it: what the user runs it on
+        env = re.search(r"(?m)^\s*(?:export\s+)?%s\s*=\s*['\"]?(\d{2,5})\b" % variable,
+                        _text(base, ".env"))
+        if env:
+            return env.group(1), "%s (%s)" % (os.path.normpath(os.path.join(
+                base, ".env")), variable), variable
         return default, "%s (%s, else %s)" % (where, variable, default), variable
     define = r"(?m)^\s*%s\s*(?::[^=\n]*)?=\s*(\d{2,5})\b" % re.escape(attribute)
     for path in _python_files(base):

@@ -1156,6 +1156,11 @@ def test_a_script_on_a_port_variable_moves_with_the_setting(project, init):
         "API_PORT={port} {python} main.py", "backend", 8001)
     assert procclean.port_follows(backend)
     assert backend.regex.search(ps_line("/repo/.venv/bin/python main.py"))
+    # the project's .env says where the user runs it (load_dotenv leaves a set variable)
+    (repo / "backend" / ".env").write_text("DEBUG=1\nAPI_PORT=8011\n")
+    assert init("--force")[0] == 0
+    assert services()[1]["backend"].port == 8011
+    assert "# backend/.env (API_PORT)" in read(repo / "procclean.ini")
 
 
 def test_a_documented_flask_run_behind_a_venv_prompt(project, init):
