@@ -8043,8 +8043,9 @@ def pattern_for(command):
         word = words[index]
         if "{" in word or "$" in word:
             break
+        # flags with their values, and a port (http.server 8000), which ps may show otherwise
         if word in VALUE_FLAGS or word.startswith("-") and not re.match(
-                r"^(-A|--app)(=|$)", word):
+                r"^(-A|--app)(=|$)", word) or word.isdigit():
             index += 2 if word in VALUE_FLAGS else 1
             continue
         pattern += (" " if index == last + 1 else ".*") + _literal(word)
@@ -8085,8 +8086,8 @@ def with_port(command, default=None):
     # a port flag first: an address flag before it may be a debugger's (`python -m
     # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
     # (not the -port of --metrics-port)
-    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver (?:\S+:)?)"
-                      r"(\d{2,5})\b", command) or re.search(
+    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver (?:\S+:)?|"
+                      r"http\.server )(\d{2,5})\b", command) or re.search(
         r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)"
         r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
@@ -9603,11 +9604,13 @@ def launch_port(prog, args, assigns):
         match = re.match(r"^(?:\S*:)?(\d{2,5})$", value)
         if name in _ADDR_FLAGS and match:
             return match.group(1)
+    if prog == "http":                  # python -m http.server 8075: _program's "http"
+        args = ["http.server"] + list(args)
     for word in ("runserver", "http.server"):
         if word in args:
             rest = [a for a in args[args.index(word) + 1:] if not a.startswith("-")]
             match = re.match(r"^(?:\S*:)?(\d{2,5})$", rest[0]) if rest else None
-            return match.group(1) if match else ("8000" if word == "runserver" else None)
+            return match.group(1) if match else "8000"      # both serve 8000 by default
     return None
 
 
@@ -10351,7 +10354,8 @@ def _in_foreground(launches, fields, sources):
 # ./cmd/migrate` is a task.  (The layout's app, or one given a port, is served either way.)
 _RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:[-_:].+)?$|"
                   r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
-                  r"^(?:api|web|app|backend|frontend|client|ui|worker|site)$")
+                  r"^(?:api|web|app|backend|frontend|client|ui|site|worker|beat|flower|"
+                  r"scheduler|jobs)$")
 # ...unless a word of its name says it is a task (`run-migrations: python migrate.py`,
 # `dev-seed`, `migrate-up`): its command ends at once; as a service it failed `make dev`.
 _TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|install|"
@@ -10392,6 +10396,8 @@ def _place(fact):
     by the folder it runs in."""
     kind = fact.name if fact.kind == "layout" else _kind_of_program(fact.argv)
     argv = fact.argv or fact.command or ""
+    role = re.search(r"\s(beat|flower)(?=\s|$)", argv)      # celery's other processes
+    kind = kind + "-" + role.group(1) if role and kind == "worker" else kind
     app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
     path = script.group(1) if script else _discovered(argv, fact.cwd or ".")

@@ -1304,6 +1304,7 @@ def test_service_names_from_target_names():
     # Go's flag package: one dash, `-port 9090`, `-addr :9091`, `-http=127.0.0.1:9092`
     ("./bin/api -port 9090 &", "9090"), ("./server -addr :9091 &", "9091"),
     ("go run ./cmd/web -http=127.0.0.1:9092 &", "9092"),
+    ("python3 -m http.server 8093 --bind 127.0.0.1 &", "8093"),
     # the app's port, not the debugger's address before it
     ("python -m debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8011 &", "8011")])
 def test_ports_each_recipe_form_names(tmp_path, recipe, port):
@@ -1824,6 +1825,43 @@ def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init)
     assert code == 0 and "replaced stop (line 3" in out, (out, err)
 
 
+RUN_DIR = """\
+RUN_DIR := $(CURDIR)/.run
+PIDFILE ?= $(RUN_DIR)/web.pid
+APP_PORT ?= 8075
+
+start:
+\t@mkdir -p $(RUN_DIR)
+\t@if [ -f $(PIDFILE) ] && kill -0 $$(cat $(PIDFILE)) 2>/dev/null; then \\
+\t\techo "already running"; \\
+\telse \\
+\t\tnohup python3 -m http.server $(APP_PORT) --bind 127.0.0.1 > $(RUN_DIR)/web.log 2>&1 \\
+\t\t  & echo $$! > $(PIDFILE); \\
+\tfi
+
+stop:
+\t@if [ -f $(PIDFILE) ]; then kill $$(cat $(PIDFILE)) && rm -f $(PIDFILE); fi
+"""
+
+
+def test_a_pidfile_in_a_run_folder_and_a_positional_port_are_carried(project, init):
+    """A start that makes $(CURDIR)/.run, checks `kill -0` before it starts, and serves
+    `python3 -m http.server $(APP_PORT)`: the positional port was not read (the service
+    claimed 8000, `make start APP_PORT=8076` could not move it). Port 8075, `{port}` in
+    the command, and the variable passed on."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(RUN_DIR)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and "replaced start" in out and "replaced stop" in out, (out, err)
+    backend = procclean.load_config(folder=str(repo), environ={}).services["backend"]
+    assert (backend.command, backend.port, backend.pidfile, backend.logfile) == (
+        "python3 -m http.server {port} --bind 127.0.0.1", 8075, ".run/web.pid",
+        ".run/web.log")
+    assert make_n(repo, "start", "APP_PORT=8076").stdout.splitlines() == [
+        "python3 -S -m procclean start --set backend.port=8076"]
+
+
 def services_of(tmp_path, text):
     """{service: fields} init reads from a Makefile's text (no layout, no make run)."""
     (tmp_path / "Makefile").write_text(text)
@@ -1847,6 +1885,17 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     found = services_of(tmp_path, "debug:\n\tpython bot.py --debug\n"
                         "start:\n\tpython bot.py > bot.log 2>&1 & echo $$! > bot.pid\n")
     assert list(found) == ["backend"] and found["backend"]["command"] == "python bot.py"
+
+
+def test_celery_beat_beside_its_worker_is_a_service_of_its_own(tmp_path):
+    """`worker: celery ... worker` and `beat: celery ... beat` run in one folder are two
+    processes, not two runs of one (the beat was folded into the worker and lost)."""
+    found = services_of(tmp_path, "worker:\n\tcelery -A proj worker -l info\n"
+                        "beat:\n\tcelery -A proj beat -l info\n"
+                        "run:\n\tflask --app proj run --port 5050\n")
+    assert [(n, f["command"]) for n, f in found.items()] == [
+        ("worker", "celery -A proj worker -l info"), ("beat", "celery -A proj beat -l info"),
+        ("backend", "flask --app proj run --port 5050")]
 
 
 @pytest.mark.parametrize("recipe", [
