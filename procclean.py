@@ -8246,6 +8246,10 @@ def _code_port(base, text, where):
             return env.group(1), "%s (%s)" % (os.path.normpath(os.path.join(
                 base, ".env")), variable), variable
         return default, "%s (%s, else %s)" % (where, variable, default), variable
+    if attribute == "port":
+        # args.port, config.port: a `port = 5432` of the project's is as likely its
+        # database's (a start then refused: port taken by postgres)
+        return None
     define = r"(?m)^\s*%s\s*(?::[^=\n]*)?=\s*(\d{2,5})\b" % re.escape(attribute)
     for path in _python_files(base):
         found = re.search(define, _text(base, path))

@@ -1140,6 +1140,23 @@ def test_a_port_from_a_settings_class(project, init):
     assert "# src/inventory/config.py (API_PORT = 9000)" in read(repo / "procclean.ini")
 
 
+def test_a_port_attribute_named_only_port_is_not_looked_for(project, init):
+    """`uvicorn.run(app, port=args.port)` (argparse's --port) beside a DatabaseConfig's
+    `port = 5432`: init wrote the backend on 5432, postgres's port, so start refused
+    (port taken) and status named postgres a stranger.  A bare `port` attribute is too
+    common a name: the server's default port, as before."""
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "main.py").write_text(
+        "import uvicorn\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n"
+        "if __name__ == \"__main__\":\n"
+        "    uvicorn.run(app, host=\"127.0.0.1\", port=args.port)\n")
+    (repo / "backend" / "db.py").write_text(
+        "class DatabaseConfig:\n    host = \"localhost\"\n    port = 5432\n")
+    assert init()[0] == 0
+    assert services()[1]["backend"].port == 8000
+
+
 def test_a_script_on_a_port_variable_moves_with_the_setting(project, init):
     """backend/main.py runs uvicorn.run(app, port=int(os.getenv("API_PORT", 8001))):
     the port is 8001, and the command sets API_PORT to procclean's port, so the port
