@@ -4402,7 +4402,8 @@ def nested_checkouts(project, folders):
     .worktrees/feature`, as coding agents do), or a folder with its own procclean.ini.
     What runs there is that checkout's, not this project's by folder; a submodule
     (its .git names no worktree) stays part of the project."""
-    found, seen = set(), {}
+    found = set()
+    seen = {}           # folder: whether it is a checkout of its own (asked once)
     for folder in folders:
         if not folder or not path_inside(folder, project.paths):
             continue
@@ -8043,7 +8044,7 @@ def pattern_for(command):
         word = words[index]
         if "{" in word or "$" in word:
             break
-        # flags with their values, and a port (http.server 8000), which ps may show otherwise
+        # flags with their values, and a port (http.server 8000): ps may show others
         if word in VALUE_FLAGS or word.startswith("-") and not re.match(
                 r"^(-A|--app)(=|$)", word) or word.isdigit():
             index += 2 if word in VALUE_FLAGS else 1
