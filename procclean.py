@@ -8051,6 +8051,8 @@ def pattern_for(command):
             continue
         pattern += (" " if index == last + 1 else ".*") + _literal(word)
         kept, last, index = kept + 1, index, index + 1
+    if kept and len(words[last]) <= 2:
+        pattern += "( |$)"      # `rails s` is not `rails solid_queue:start`
     return pattern
 
 

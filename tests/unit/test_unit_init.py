@@ -1819,6 +1819,9 @@ def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init)
     server = cfg.services["server"]
     assert (server.command, server.pidfile, server.port) == (
         "bin/rails s -p {port} -P tmp/pids/rails-server.pid", "tmp/pids/server.pid", 3002)
+    # `rails s` is not Rails' other processes of the project (rails solid_queue:start)
+    assert re.search(server.pattern, "ruby bin/rails s -p 3002 -P tmp/pids/rails-server.pid")
+    assert not re.search(server.pattern, "ruby bin/rails solid_queue:start")
     assert "replaced stop (line 3" in out, out
     (repo / "Makefile").write_text(original)
     code, out, err = init("--makefile", "--replace")
