@@ -9481,7 +9481,8 @@ class MakeFact(_Record):
 # without `&`.  (python X.py counts; `python manage.py migrate` does not.)
 _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
               r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
-              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy)$")
+              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy|"
+              r"cargo|mvnw?|gradlew?|dotnet|mix|deno|java)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")
@@ -9561,7 +9562,12 @@ _SERVE_WORDS = {"flask": ("run",), "rails": ("server", "s"), "next": ("dev", "st
                 "nuxt": ("dev", "start", "preview"), "fastapi": ("dev", "run"),
                 "celery": ("worker", "beat", "multi", "flower"), "rq": ("worker",),
                 "hugo": ("server", "serve"), "jekyll": ("serve", "s", "server"),
-                "php": ("-S",), "thin": ("start",), "caddy": ("run",)}
+                "php": ("-S", "serve"), "thin": ("start",), "caddy": ("run",),
+                "cargo": ("run", "watch"), "mvn": ("spring-boot:run", "quarkus:dev"),
+                "gradle": ("bootRun", "quarkusDev"), "dotnet": ("run", "watch"),
+                "mix": ("phx.server",), "deno": ("run", "task"), "java": ("-jar",)}
+_SERVE_WORDS["mvnw"] = _SERVE_WORDS["mvn"]
+_SERVE_WORDS["gradlew"] = _SERVE_WORDS["gradle"]
 
 
 def _is_server(prog, args):

@@ -1901,9 +1901,27 @@ def test_celery_beat_beside_its_worker_is_a_service_of_its_own(tmp_path):
         ("backend", "flask --app proj run --port 5050")]
 
 
+@pytest.mark.parametrize("text, command, port", [
+    ("run:\n\t./mvnw spring-boot:run\nkill:\n\tlsof -ti:8080 | xargs kill\n",
+     "./mvnw spring-boot:run", "8080"),
+    ("dev:\n\tcargo run --release\n", "cargo run --release", None),
+    ("serve:\n\tphp artisan serve --port=8050\n", "php artisan serve --port=8050", "8050"),
+    ("run:\n\tjava -jar target/app.jar --server.port=8085\n",
+     "java -jar target/app.jar --server.port=8085", "8085"),
+    ("server:\n\tmix phx.server\n", "mix phx.server", None),
+    ("watch:\n\tdotnet watch run\n", "dotnet watch run", None)])
+def test_other_stacks_dev_servers_are_services(tmp_path, text, command, port):
+    """Spring Boot, Cargo, Laravel, a jar, Phoenix, .NET run in the foreground (and a
+    `kill:` freeing their port): the port-only service init wrote had no command, so the
+    added `make start` and `make dev` failed ("no start command configured")."""
+    found = services_of(tmp_path, text)
+    assert [(f["command"], f.get("port")) for f in found.values()] == [(command, port)]
+
+
 @pytest.mark.parametrize("recipe", [
     "db:\n\tflask db upgrade", "build:\n\tvite build", "migrate:\n\trails db:migrate",
     "seed:\n\tgo run ./cmd/seed", "shell:\n\tpython manage.py shell",
+    "build:\n\t./gradlew build", "test:\n\tcargo test", "migrate:\n\tphp artisan migrate",
     "gen:\n\tnpx next build", "run-migrations:\n\tpython scripts/migrate.py",
     "dev-seed:\n\tpython scripts/seed.py --dev", "migrate-up:\n\tgo run ./cmd/migrate up",
     "run-tests:\n\tgo run ./cmd/e2e"])
