@@ -8409,11 +8409,16 @@ def _import_root(base, path, text):
 
 def _python_module(folder, dotted):
     """Whether the module `dotted` is Python code in `folder` (a .py file, or a folder
-    of .py files): a folder only named like a library, holding its configuration
-    (redis/redis.conf beside `import redis`, docker/ beside `import docker`), is not."""
+    with .py files in it or in its sub-folders: a namespace package of packages): a
+    folder only named like a library, holding its configuration (redis/redis.conf
+    beside `import redis`, docker/ beside `import docker`), is not."""
     path = os.path.join(folder, *dotted.split("."))
-    return os.path.isfile(path + ".py") or any(
-        entry.endswith(".py") for entry in _listdir(path))
+    if os.path.isfile(path + ".py"):
+        return True
+    entries = _listdir(path)
+    return any(entry.endswith(".py") for entry in entries) or any(
+        sub.endswith(".py") for entry in entries[:50]
+        for sub in _listdir(os.path.join(path, entry)))
 
 
 def _app_object(text, framework):

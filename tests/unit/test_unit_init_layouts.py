@@ -845,6 +845,24 @@ def test_a_module_runs_from_the_folder_its_imports_need(project, init, layout):
             expected[0], expected[2]), expected[1])
 
 
+def test_a_namespace_package_of_packages_is_an_import_root(project, init):
+    """`from api.routes import v1` in api/app/main.py, api/routes/ holding only the
+    package v1/ (no __init__.py, no module of its own): api is still the project's own
+    package, imported from the root."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["fastapi"]\n')
+    (repo / "api" / "routes" / "v1").mkdir(parents=True)
+    (repo / "api" / "routes" / "v1" / "__init__.py").write_text("")
+    (repo / "api" / "app").mkdir()
+    (repo / "api" / "app" / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom api.routes import v1\n\napp = FastAPI()\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "{python} -m uvicorn api.app.main:app --host 127.0.0.1 --port {port}", ".")
+
+
 @pytest.mark.parametrize("library", ["redis", "docker"])
 def test_a_folder_named_like_an_imported_library_is_no_import_root(project, init, library):
     """A compose repo's redis/ (redis.conf) or docker/ (Dockerfiles) beside
