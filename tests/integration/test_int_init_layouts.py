@@ -185,7 +185,8 @@ def test_two_frontends_run_together_under_dev_and_stop_one_by_one(ns, tmp_path):
         "127.0.0.1", 5174), 60), (root / "dev.out").read_text()
 
     def servers():
-        return [" ".join(p["argv"]) for p in ns.ps() if "http.server" in " ".join(p["argv"])]
+        lines = [" ".join(p["argv"]) for p in ns.ps()]
+        return [line for line in lines if "http.server" in line]
     assert len(servers()) == 2, servers()
     r = ns.procclean("stop", "admin", cwd=str(root), env=env, timeout=120)
     no_traceback(r)
@@ -229,9 +230,11 @@ def test_an_api_and_its_arq_worker_start_with_the_projects_venv_and_stop(ns, tmp
     ns.procclean_file = str(root / "procclean.py")
     assert run(ns, root, "init").rc == 0
     ini = (root / "procclean.ini").read_text()
-    assert "command = PYTHONPATH=src arq app.core.worker.settings.WorkerSettings" in ini, ini
+    assert "command = PYTHONPATH=src arq app.core.worker.settings.WorkerSettings" \
+        in ini, ini
     r = run(ns, root, "start", "--wait")
-    assert r.rc == 0, (r, (root / "backend.log").read_text(), (root / "worker.log").read_text())
+    assert r.rc == 0, (r, (root / "backend.log").read_text(),
+                       (root / "worker.log").read_text())
     h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/api/v1/ping"), "8000"])
     assert h.rc == 0 and '"pong"' in h.stdout, h
     assert wait_until(lambda: "arq stand-in" in (root / "worker.log").read_text(), 30)
@@ -301,7 +304,8 @@ def test_a_procfile_frontend_that_serves_nothing_starts_without_a_port(ns, tmp_p
         pytest.skip("npm is not installed")
     root = tmp_path / "site"
     (root / "frontend").mkdir(parents=True)
-    (root / "Procfile.dev").write_text("# assets\nfrontend: cd frontend && npm run build:watch\n")
+    (root / "Procfile.dev").write_text(
+        "# assets\nfrontend: cd frontend && npm run build:watch\n")
     (root / "frontend" / "package.json").write_text(
         '{"name": "site", "private": true, "scripts": {"build:watch": "node watch.js"}}')
     (root / "frontend" / "watch.js").write_text(
@@ -365,7 +369,8 @@ def test_a_script_on_its_own_port_variable_moves_with_the_port_setting(ns, tmp_p
         assert r.rc == 0, (r, (root / "backend.log").read_text())
         h = ns.run([sys.executable, "-c", HEALTH.replace("/health", "/"), port])
         assert h.rc == 0 and port in h.stdout, h
-        r = ns.procclean("status", "--check", "backend", cwd=str(root), env=env, timeout=120)
+        r = ns.procclean("status", "--check", "backend", cwd=str(root), env=env,
+                         timeout=120)
         assert r.rc == 0 and "backend: running" in r.stdout, r
         r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
         assert r.rc == 0, r

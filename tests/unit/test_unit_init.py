@@ -1462,16 +1462,19 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
     ("npm --prefix web run dev &", "npm run dev", "web"),
     ("npm run dev --prefix=web &", "npm run dev", "web"),
     ("nohup npm -C web run dev > web.log 2>&1 &", "npm run dev", "web"),
-    ("pnpm -C web dev &", "pnpm dev", "web"), ("pnpm --dir web run dev &", "pnpm run dev", "web"),
-    ("yarn --cwd web dev &", "yarn dev", "web"), ("bun --cwd web run dev &", "bun run dev", "web"),
+    ("pnpm -C web dev &", "pnpm dev", "web"),
+    ("pnpm --dir web run dev &", "pnpm run dev", "web"),
+    ("yarn --cwd web dev &", "yarn dev", "web"),
+    ("bun --cwd web run dev &", "bun run dev", "web"),
     ("uv run --directory api uvicorn main:app &", "uv run uvicorn main:app", "api"),
     ("uv --directory api run uvicorn main:app &", "uv run uvicorn main:app", "api"),
     ("cd services && go -C api run . &", "go run .", "services/api"),
-    ("uv run --project api uvicorn main:app &", "uv run --project api uvicorn main:app", ".")])
+    ("uv run --project api uvicorn main:app &", "uv run --project api uvicorn main:app",
+     ".")])
 def test_a_tools_folder_option_is_where_the_command_runs(tmp_path, recipe, command, cwd):
-    """`npm --prefix web run dev` is `cd web && npm run dev` (and so for pnpm -C, yarn --cwd,
-    bun --cwd, uv run --directory, go -C): the service runs in that folder, with the
-    command as it is run there. (uv's --project names the project, not the folder.)"""
+    """`npm --prefix web run dev` is `cd web && npm run dev` (and so for pnpm -C, yarn
+    --cwd, bun --cwd, uv run --directory, go -C): the service runs in that folder, with
+    the command as it is run there. (uv's --project names the project, not the folder.)"""
     (tmp_path / "Makefile").write_text("go:\n\t%s\n" % recipe)
     info = procclean.read_makefile(str(tmp_path), "Makefile")
     services, _ = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
@@ -1490,8 +1493,8 @@ def test_a_recipe_running_the_layouts_apps_from_the_root_is_not_a_second_service
     (repo / "Makefile").write_text(
         "API_PORT ?= 8003\n"
         "start:\n"
-        "\tuv run --directory backend uvicorn main:app --port $(API_PORT) > backend.log 2>&1"
-        " & echo $$! > backend.pid\n"
+        "\tuv run --directory backend uvicorn main:app --port $(API_PORT)"
+        " > backend.log 2>&1 & echo $$! > backend.pid\n"
         "\tnpm --prefix frontend run dev -- --port 5180 > frontend.log 2>&1"
         " & echo $$! > frontend.pid\n"
         "stop:\n\t-kill $$(cat backend.pid) $$(cat frontend.pid)\n"
@@ -1533,7 +1536,8 @@ def test_a_foreground_run_gives_the_layouts_app_its_command_and_port(project, in
     assert "# Makefile:2 (run)\npattern = uvicorn main:app\nport = 8001\n" in read(
         repo / "procclean.ini")
     assert "kept run (line 1): it runs the server in the foreground" in out, out
-    assert make_n(repo, "run").stdout.splitlines() == ["uvicorn main:app --reload --port 8001"]
+    assert make_n(repo, "run").stdout.splitlines() == [
+        "uvicorn main:app --reload --port 8001"]
 
 
 def test_subshells_each_run_in_their_own_folder(project, init):
@@ -1659,7 +1663,8 @@ def test_a_sub_make_in_another_folder_is_read_there(project, init):
         "stop:\n\t$(MAKE) -C backend stop\n")
     (repo / "backend" / "Makefile").write_text(
         "PORT ?= 8010\nrun:\n\tuvicorn main:app --reload --port $(PORT)\n"
-        "start:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1 & echo $$! > api.pid\n"
+        "start:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1"
+        " & echo $$! > api.pid\n"
         "stop:\n\tkill $$(cat api.pid)\n")
     (repo / "frontend" / "Makefile").write_text("dev:\n\tnpm run dev -- --port 5190\n")
     original = read(repo / "Makefile")
@@ -1679,7 +1684,8 @@ def test_a_sub_make_in_another_folder_is_read_there(project, init):
 
 def test_a_sub_make_of_itself_or_of_another_file_is_not_followed(tmp_path):
     (tmp_path / "api").mkdir()
-    (tmp_path / "api" / "Makefile").write_text("a:\n\t$(MAKE) a\n\tuvicorn m:app --port 8011\n")
+    (tmp_path / "api" / "Makefile").write_text(
+        "a:\n\t$(MAKE) a\n\tuvicorn m:app --port 8011\n")
     (tmp_path / "api" / "other.mk").write_text("b:\n\tuvicorn m:app --port 8012\n")
     found = services_of(tmp_path, "run:\n\t$(MAKE) -C api a\n"
                         "up:\n\t$(MAKE) -C api -f other.mk b\n")
@@ -1724,7 +1730,8 @@ def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     assert found == {"gunicorn": {
         "command": "gunicorn --pid tmp/app.pid --bind 127.0.0.1:8200 "
                    "--access-logfile tmp/access.log wsgi:app",
-        "cwd": ".", "pattern": "gunicorn.*wsgi:app", "pidfile": "tmp/app.pid", "port": "8200"}}
+        "cwd": ".", "pattern": "gunicorn.*wsgi:app", "pidfile": "tmp/app.pid",
+        "port": "8200"}}
     found = services_of(tmp_path, "up:\n\tbin/rails server -d -p 3001\n"
                         "down:\n\tkill $$(cat tmp/pids/server.pid)\n")
     assert found["rails"]["command"] == "bin/rails server -p 3001", found
@@ -1751,7 +1758,8 @@ def test_a_server_given_no_module_serves_what_it_finds_in_its_folder(project, in
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert cfg.default_names == ["api"], out
     api = cfg.services["api"]
-    assert (api.command, api.port, api.cwd) == ("uv run fastapi dev --port {port}", 8041, "api")
+    assert (api.command, api.port, api.cwd) == (
+        "uv run fastapi dev --port {port}", 8041, "api")
 
 
 def test_uvicorns_app_dir_is_where_its_module_is(project, init):
@@ -1775,7 +1783,8 @@ def test_uvicorns_app_dir_is_where_its_module_is(project, init):
 def test_a_replaced_rule_still_takes_the_port_a_make_variable_gave(project, init):
     """`PORT ?= 8000` and `--port $(PORT)`: `make start PORT=8091` (or PORT in the
     environment) served on 8091; replaced, procclean started on 8000 whatever the user
-    said. The replaced rules pass the variable on when the user, not the Makefile, set it."""
+    said. The replaced rules pass the variable on when the user, not the Makefile, set
+    it."""
     need_make()
     repo = project("neither")
     (repo / "main.py").write_text(FASTAPI_APP)
@@ -1789,12 +1798,15 @@ def test_a_replaced_rule_still_takes_the_port_a_make_variable_gave(project, init
     assert make_n(repo, "start", "stop", "PORT=8091").stdout.splitlines() == [
         "python3 -S -m procclean start --set backend.port=8091",
         "python3 -S -m procclean stop --set backend.port=8091"]
-    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")))
+    env = dict((k, v) for k, v in os.environ.items()
+               if not k.startswith(("MAKE", "MFLAGS")))
     env["PORT"] = "8092"
     r = subprocess.run(["make", "-n", "start"], cwd=str(repo), env=env, timeout=30,
                        stdout=subprocess.PIPE, universal_newlines=True)
-    assert r.stdout.split() == "python3 -S -m procclean start --set backend.port=8092".split()
-    assert procclean.load_config(folder=str(repo), environ={}).services["backend"].port == 8000
+    assert r.stdout.split() == \
+        "python3 -S -m procclean start --set backend.port=8092".split()
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["backend"].port == 8000
 
 
 def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init):
@@ -1820,7 +1832,8 @@ def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init)
     assert (server.command, server.pidfile, server.port) == (
         "bin/rails s -p {port} -P tmp/pids/rails-server.pid", "tmp/pids/server.pid", 3002)
     # `rails s` is not Rails' other processes of the project (rails solid_queue:start)
-    assert re.search(server.pattern, "ruby bin/rails s -p 3002 -P tmp/pids/rails-server.pid")
+    assert re.search(server.pattern,
+                     "ruby bin/rails s -p 3002 -P tmp/pids/rails-server.pid")
     assert not re.search(server.pattern, "ruby bin/rails solid_queue:start")
     assert "replaced stop (line 3" in out, out
     (repo / "Makefile").write_text(original)
@@ -1897,7 +1910,8 @@ def test_celery_beat_beside_its_worker_is_a_service_of_its_own(tmp_path):
                         "beat:\n\tcelery -A proj beat -l info\n"
                         "run:\n\tflask --app proj run --port 5050\n")
     assert [(n, f["command"]) for n, f in found.items()] == [
-        ("worker", "celery -A proj worker -l info"), ("beat", "celery -A proj beat -l info"),
+        ("worker", "celery -A proj worker -l info"),
+        ("beat", "celery -A proj beat -l info"),
         ("backend", "flask --app proj run --port 5050")]
 
 

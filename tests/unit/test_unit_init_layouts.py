@@ -754,7 +754,8 @@ def test_a_fastapi_app_made_by_create_app_is_served_by_uvicorn_not_flask(project
     repo = project("fastapi-create-app")
     code, out, _ = init()
     assert code == 0
-    assert "found backend: ./app/main.py (FastAPI app, run as uvicorn app.main:app)" in out, out
+    assert "found backend: ./app/main.py (FastAPI app, run as uvicorn app.main:app)" \
+        in out, out
     backend = services()[1]["backend"]
     assert (backend.command, backend.cwd, backend.port) == (
         "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", ".", 8000)
@@ -772,7 +773,8 @@ def test_a_fastapi_app_made_by_create_app_is_served_by_uvicorn_not_flask(project
 
 
 @pytest.mark.parametrize("factory", [
-    "def get_application() -> FastAPI:\n    application = FastAPI()\n    return application\n",
+    "def get_application() -> FastAPI:\n    application = FastAPI()\n"
+    "    return application\n",
     "async def build_app():\n    return FastAPI()\n",
 ], ids=["annotated", "named"])
 def test_every_factory_form_of_a_fastapi_project_is_found(project, init, factory):
@@ -792,7 +794,8 @@ def test_a_main_that_only_calls_an_imported_factory_is_an_app_not_a_script(proje
     which builds the app and exits at once: it is uvicorn's main:app."""
     repo = project("fastapi-create-app")
     os.rename(str(repo / "app" / "main.py"), str(repo / "app" / "factory.py"))
-    (repo / "main.py").write_text("from app.factory import create_app\n\napp = create_app()\n")
+    (repo / "main.py").write_text(
+        "from app.factory import create_app\n\napp = create_app()\n")
     code, out, _ = init()
     assert "found backend: ./main.py (FastAPI app, run as uvicorn main:app)" in out, out
     assert services()[1]["backend"].command == \
@@ -806,7 +809,8 @@ def test_a_flask_factory_is_still_flask(project, init):
     repo = project("flask-tutorial")
     os.remove(str(repo / "README.rst"))
     assert init()[0] == 0
-    assert services()[1]["backend"].command.endswith("-m flask --app flaskr run --port {port}")
+    assert services()[1]["backend"].command.endswith(
+        "-m flask --app flaskr run --port {port}")
     init_py = os.path.join("flaskr", "__init__.py")
     with open(init_py) as f:
         text = f.read()
@@ -825,7 +829,8 @@ def test_a_module_runs_from_the_folder_its_imports_need(project, init, layout):
     import` runs as main with --app-dir src; backend/app/main.py saying `from app.db
     import` runs as app.main from backend/."""
     repo = project("neither")
-    (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi"]\n')
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["fastapi"]\n')
     folder, imports, imported, expected = {
         "root-package": ("api/app", "api.app.db", "api/app/db.py",
                          ("api.app.main:app", ".", "")),
@@ -895,8 +900,8 @@ def test_a_second_frontend_is_a_service_of_its_own(project, init):
     repo = project("pnpm-web-admin")
     code, out, _ = init()
     assert code == 0
-    assert "found admin: apps/admin/package.json (dev script: vite --port 5174, port 5174)" \
-        in out, out
+    assert "found admin: apps/admin/package.json (dev script: vite --port 5174, " \
+        "port 5174)" in out, out
     cfg, svc = services()
     assert cfg.default_names == ["backend", "frontend", "admin"]
     assert [(s.cwd, s.port, s.command) for s in (svc["frontend"], svc["admin"])] == [
@@ -1002,7 +1007,8 @@ def test_an_arq_dependency_without_settings_is_said_with_its_command(project, in
     code, out, _ = init()
     assert code == 0
     assert "pyproject.toml depends on arq, but init found no worker" in out, out
-    assert "arq WorkerSettings class" in out and "command = arq MODULE.WorkerSettings" in out
+    assert "arq WorkerSettings class" in out
+    assert "command = arq MODULE.WorkerSettings" in out
 
 
 @pytest.mark.parametrize("server, expected", [
@@ -1036,10 +1042,12 @@ def test_a_node_api_beside_a_react_app_is_the_backend(project, init, server, exp
     assert (backend.command, backend.cwd, str(backend.port)) == (
         "npm run dev", "backend", expected[0])
     assert procclean.port_follows(backend)
-    assert backend.regex.search(ps_line("node /repo/backend/node_modules/.bin/nodemon server.js"))
+    assert backend.regex.search(
+        ps_line("node /repo/backend/node_modules/.bin/nodemon server.js"))
     assert not backend.regex.search(ps_line("node /repo/frontend/node_modules/.bin/"
                                             "react-scripts start"))
-    assert (svc["frontend"].command, str(svc["frontend"].port)) == ("npm start", expected[1])
+    assert (svc["frontend"].command, str(svc["frontend"].port)) == (
+        "npm start", expected[1])
 
 
 def test_a_nest_api_runs_its_watching_start(project, init):
@@ -1066,7 +1074,8 @@ def test_a_nest_api_runs_its_watching_start(project, init):
      ("develop", 8001, "npm run develop -- --port {port}")),
     ('{"start": "docusaurus start", "build": "docusaurus build"}',
      ("start", 3000, "npm start -- --port {port}")),
-    ('{"dev": "vinxi dev", "build": "vinxi build"}', ("dev", 3000, "npm run dev -- --port {port}")),
+    ('{"dev": "vinxi dev", "build": "vinxi build"}',
+     ("dev", 3000, "npm run dev -- --port {port}")),
 ], ids=["vue-cli", "gatsby", "docusaurus", "vinxi"])
 def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
     """Vue CLI's `serve` (8080; it reads PORT, no flag), Gatsby's `develop` (once passed
@@ -1084,7 +1093,8 @@ def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
 
 
 @pytest.mark.parametrize("script, port", [
-    ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 3000), ("vite build --watch", None),
+    ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 3000),
+    ("vite build --watch", None),
 ], ids=["vite", "vite-port", "next", "build-watch"])
 def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port):
     """A Procfile.dev entry named like a built-in service (`frontend: cd frontend && npm
@@ -1107,7 +1117,8 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
         assert "port =\n" in read(repo / "procclean.ini")
 
 
-def test_a_procfile_entry_that_runs_no_package_script_keeps_its_services_port(project, init):
+def test_a_procfile_entry_that_runs_no_package_script_keeps_its_services_port(project,
+                                                                             init):
     """`backend: cd backend && python main.py` (the seed's app, on 8000 by itself) names
     no port and runs no package script: the built-in backend's 8000 stays its port (it
     was written `port =`, so status, stop and start --wait no longer looked at 8000)."""

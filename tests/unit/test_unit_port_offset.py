@@ -163,8 +163,8 @@ def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monke
 
 
 @pytest.mark.parametrize("port, said", [("9000", True), ("8000", False), ("3000", False)])
-def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(tmp_path, monkeypatch,
-                                                                      port, said):
+def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(
+        tmp_path, monkeypatch, port, said):
     """`PORT=9000 make start` (the seed's backend on 8000, frontend on 3000): said, with
     the setting that moves the backend there.  A PORT that is one service's own (exported
     for the backend) is said nothing of: `to move frontend there:

@@ -92,8 +92,8 @@ def test_an_api_with_neither_health_nor_root_route_is_healthy_under_auto(root):
     code, out, err = invoke(["status", "--check", "backend"], system)
     assert code == 0, (out, err)
     assert "[ok] backend: running, PID 100" in out, out
-    code, out, err = invoke(["status", "--check", "backend"], system,
-                            environ={"LANG": "C.UTF-8", "PROCCLEAN_BACKEND_HEALTH": "/health"})
+    explicit = {"LANG": "C.UTF-8", "PROCCLEAN_BACKEND_HEALTH": "/health"}
+    code, out, err = invoke(["status", "--check", "backend"], system, environ=explicit)
     assert code == procclean.EXIT_NOT_RUNNING and "unhealthy" in out, out
 
 
