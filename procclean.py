@@ -2429,9 +2429,23 @@ class _Signals(object):
         before: the finest the kernel tells); elsewhere `ps` gives whole seconds."""
         if proc.start_ticks is not None and self.has_proc():
             hz = float(self._clock_ticks())
-            return proc.start_ticks <= int((when - self.boot_time()) * hz)
+            # A file's mtime comes from the kernel's coarse clock, up to one of its steps
+            # (a jiffy, 1-10 ms; boot_time's reading adds microseconds) behind the clock
+            # of a start: `CMD & echo $! > PIDFILE`, a recipe's, wrote it a millisecond
+            # after CMD started, yet it read as earlier in 4 runs out of 10, and CMD as a
+            # reused PID, left running.
+            later = when + self._coarse_step() + 0.001 - self.boot_time()
+            return proc.start_ticks <= int(later * hz)
         start = proc.start if proc.start is not None else self.start_time(proc.pid)
         return None if start is None else start <= when + 1.0
+
+    @staticmethod
+    def _coarse_step():
+        """The step of the clock file times come from (CLOCK_REALTIME_COARSE, Linux)."""
+        try:
+            return time.clock_getres(5)
+        except (AttributeError, OSError):
+            return 0.01         # one jiffy at the lowest HZ
 
     def still_running(self, procs):
         """The subset of `procs` still running as the same process (a zombie, or a PID

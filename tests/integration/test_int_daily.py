@@ -308,3 +308,20 @@ def test_a_checkout_nested_in_the_project_is_not_the_project(ns, tmp_path, pytho
     r = ns.procclean("stop", python=python_edge, cwd=tree)
     assert r.rc == 0, r
     assert_dead(ns, [theirs.pid], r)
+
+
+def test_a_pidfile_a_recipe_wrote_just_after_its_command_is_trusted(ns, tmp_path,
+                                                                   python_edge):
+    """`CMD > LOG 2>&1 & echo $! > backend.pid`, a Makefile's start recipe, with a CMD the
+    pattern does not find (a wrapper script): its pidfile's mtime, from the kernel's coarse
+    clock, read as earlier than CMD's start about one time in three, so `make stop` called
+    the PID reused, left CMD running and removed the pidfile.  Ten starts, ten stops."""
+    write(tmp_path / "run.sh", "while :; do sleep 1; done\n")
+    for attempt in range(10):
+        r = ns.run(["sh", "-c", "sh run.sh > run.log 2>&1 & echo $! > backend.pid"])
+        assert r.rc == 0, r
+        pid = int(read(tmp_path / "backend.pid"))
+        r = ns.procclean("stop-backend", python=python_edge)
+        assert r.rc == 0 and "stopped backend PID %d: sh run.sh" % pid in r.stdout, \
+            (attempt, r)
+        assert_dead(ns, [pid], r)

@@ -92,6 +92,16 @@ def test_pidfile_written_a_tenth_of_a_second_before_a_reused_pid_started():
     assert system.started_by(reused, 1000.0 + 123.465) is True
 
 
+def test_a_pidfile_written_just_after_its_process_by_a_recipe_counts_it_as_before():
+    """`CMD & echo $! > PIDFILE`: written a millisecond after CMD started, but its mtime,
+    from the kernel's coarse clock (a jiffy behind), reads half a millisecond before CMD's
+    start tick: CMD still started by the pidfile's writing, not a reused PID."""
+    system = TickSystem({})
+    cmd = proc(500, 12346)                  # started at 123.460-123.4699 s after boot
+    assert system.started_by(cmd, 1000.0 + 123.4595) is True
+    assert system.started_by(cmd, 1000.0 + 123.40) is False     # 60 ms before: reused
+
+
 def test_stop_leaves_a_process_whose_pid_was_reused_after_the_table(tmp_path, monkeypatch):
     """The table says PID 100 is the backend; by the time of the signal the PID names
     a newer process: it gets no signal at all."""
