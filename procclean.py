@@ -3077,6 +3077,7 @@ MESSAGES = {
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, recorded in {file}",
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
+        "ports_none_moved": "none moves: each port is set by the environment or --set",
         "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
         "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
@@ -3288,6 +3289,7 @@ MESSAGES = {
         "dev_exited": "{fail} {svc} exited by itself ({code}); last lines of {log}:",
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
+        "dev_stopping_hup": "{clean} {sig}: stopping every service...",
         "dev_job_gone": "{warn} the make that ran dev in this terminal (PID {pid}) is gone, and the terminal is its shell's again: Ctrl-C would no longer reach dev",
         "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
         "after_failed": "{fail} {svc} not started: {dep}, which it starts after, failed",
@@ -3350,6 +3352,7 @@ MESSAGES = {
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
+        "ports_none_moved": "均不移动: 每个端口都由环境变量或 --set 指定",
         "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
         "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
@@ -3561,6 +3564,7 @@ MESSAGES = {
         "dev_exited": "{fail} {svc}自行退出 ({code}); {log} 的最后几行:",
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
+        "dev_stopping_hup": "{clean} {sig}: 正在停止所有服务...",
         "dev_job_gone": "{warn} 在此终端运行 dev 的 make (PID {pid}) 已不在, 终端已交还给 shell: Ctrl-C 再也无法到达 dev",
         "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
         "after_failed": "{fail} 未启动{svc}: 它所等待的{dep}启动失败",
@@ -5398,8 +5402,9 @@ def ports_line(out, ports):
     else:
         how = out.text("ports_how_auto" if os.path.isfile(ports["file"])
                        else "ports_how_unrecorded", file=ports["file"])
-    return out.text("status_ports", offset=ports["offset"], how=how, ports=", ".join(
-        "%s %d" % (name, port) for name, port in sorted(ports["ports"].items())))
+    moved = ", ".join("%s %d" % (name, port) for name, port in sorted(ports["ports"].items()))
+    return out.text("status_ports", offset=ports["offset"], how=how,
+                    ports=moved or out.text("ports_none_moved"))
 
 
 def watch_status(ctx, services):
@@ -7224,7 +7229,9 @@ class DevSession(object):
             if any(e.child is not None for e in self.entries):    # else nothing to stop
                 ctx.out.say("dev_stopping")
         elif self.signum is not None:
-            ctx.out.say("dev_stopping_sig", sig=signal.Signals(self.signum).name)
+            # After a hang-up no one is left to press Ctrl-C: no hint of it.
+            ctx.out.say("dev_stopping_hup" if self.signum == signal.SIGHUP
+                        else "dev_stopping_sig", sig=signal.Signals(self.signum).name)
         if self.signum is not None or self.failure is not None:
             cmd_stop(ctx, [e.service for e in self.entries if e.child is not None])
         for entry in self.entries:

@@ -175,6 +175,8 @@ def test_second_sighup_does_not_hurry_the_stop(ns, tmp_path, python_edge):
     dev.wait_for("SIGHUP: stopping every service")
     dev.job.signal(signal.SIGHUP)
     assert dev.finish() == -signal.SIGHUP
+    # the terminal is gone: no one can press Ctrl-C, so it is not offered
+    assert "Ctrl-C" not in dev.out, dev.out
     assert "with SIGKILL" not in dev.out and "killed" not in dev.out, dev.out
     assert re.search(r"^backend: 1 process\(es\) stopped$", dev.out, re.M), dev.out
     for name in ("backend", "frontend"):

@@ -49,6 +49,17 @@ def test_a_fixed_offset_moves_configured_ports_not_those_the_environment_names(t
                                   "ports": {"backend": 8010, "worker": 9010}}
 
 
+def test_status_says_so_when_the_environment_sets_every_port(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text("[procclean]\nport_offset = 10\n")
+    env = {"LANG": "C.UTF-8", "PROCCLEAN_BACKEND_PORT": "8123",
+           "PROCCLEAN_FRONTEND_PORT": "3123"}
+    code, out, err = invoke(["status"], FakeSystem([]), environ=env)
+    assert code == 0, err
+    assert ("ports: offset +10 for this checkout (port_offset = 10): none moves: each port "
+            "is set by the environment or --set\n") in out, out
+
+
 def test_a_worktree_looks_at_its_own_offset_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(str(tmp_path))
     (tmp_path / "procclean.ini").write_text(AUTO)
