@@ -8060,6 +8060,10 @@ def pattern_for(command):
         return _literal(command.strip())
     pattern = "[Pp]ython.*" + _literal(words[0].lstrip("./")) if words[0].endswith(".py") \
         else _literal(os.path.basename(words[0]))
+    if os.path.basename(words[0]) in ("yarn", "pnpm"):
+        # node scripts: ps shows `node /usr/share/yarn/bin/yarn.js build`,
+        # `.yarn/releases/yarn-4.1.0.cjs dev`, `corepack/dist/pnpm.js dev`
+        pattern += ".*"
     index, kept, last = 1, 0, 0
     while index < len(words) and kept < 3:
         word = words[index]

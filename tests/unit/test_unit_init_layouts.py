@@ -378,6 +378,8 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     ("npx vite --port 3000", "vite"),
     ("nohup python -m uvicorn main:app", "uvicorn main:app"),
     ("uv run --frozen uvicorn app.main:app --reload", r"uvicorn app\.main:app"),
+    ("yarn build --watch", "yarn.* build"),
+    ("pnpm run dev --port {port}", "pnpm.* run dev"),
 ])
 def test_pattern_for_commands_as_ps_shows_them(command, pattern):
     assert procclean.pattern_for(command) == pattern
@@ -392,6 +394,11 @@ def test_pattern_for_commands_as_ps_shows_them(command, pattern):
     # a runner's own options: uv runs python as its child, npx -p runs vite
     ("uv run --with httpx python main.py", "/srv/app/.venv/bin/python main.py"),
     ("npx -p vite vite --port 5173", "node /srv/app/node_modules/.bin/vite --port 5173"),
+    # yarn and pnpm are node scripts, shown as such (and as they were typed)
+    ("yarn build --watch", "node /usr/share/yarn/bin/yarn.js build --watch"),
+    ("yarn dev", "node /srv/app/.yarn/releases/yarn-4.1.0.cjs dev"),
+    ("pnpm dev", "node /usr/lib/node_modules/corepack/dist/pnpm.js dev"),
+    ("pnpm dev", "pnpm dev"),
 ])
 def test_a_commands_pattern_finds_the_program_it_runs(command, running):
     pattern = procclean.pattern_for(command)
