@@ -5402,7 +5402,8 @@ def ports_line(out, ports):
     else:
         how = out.text("ports_how_auto" if os.path.isfile(ports["file"])
                        else "ports_how_unrecorded", file=ports["file"])
-    moved = ", ".join("%s %d" % (name, port) for name, port in sorted(ports["ports"].items()))
+    moved = ", ".join("%s %d" % (name, port)
+                      for name, port in sorted(ports["ports"].items()))
     return out.text("status_ports", offset=ports["offset"], how=how,
                     ports=moved or out.text("ports_none_moved"))
 
