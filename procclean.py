@@ -1563,10 +1563,11 @@ def pattern_candidates(table, service, viewers=VIEWERS):
             and not is_viewer(proc, viewers) and not is_procclean(proc)]
 
 
-def scope_roots(table, service, project, matched, holders, everywhere=False):
+def scope_roots(table, service, project, matched, holders, everywhere=False, homes=()):
     """([(process, service, via)], [Outsider]): one service's roots, and the pattern
     matches left outside: processes tagged for it, pattern matches (`matched`) inside the
-    project (all with `everywhere`), listeners on its port (`holders`) the project holds."""
+    project (all with `everywhere`), listeners on its port (`holders`) the project holds.
+    `homes`: see folder_service."""
     roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
              if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
@@ -1575,6 +1576,9 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
         if tag is not None and tag[0] == project.path and tag[1] != service.name \
                 and not everywhere:
             continue        # another service of this project's
+        if tag is None and not everywhere \
+                and folder_service(proc, service, project, homes) is not service:
+            continue        # in the folder of another service its pattern finds too
         if everywhere or project.holds(proc):
             roots.append((proc, service, "pattern"))
         else:
@@ -1583,6 +1587,24 @@ def scope_roots(table, service, project, matched, holders, everywhere=False):
     roots.extend((proc, service, "port") for proc in holders if project.holds(proc)
                  and (project.tags.get(proc.pid) or (None, service.name))[1] == service.name)
     return roots, outside
+
+
+def folder_service(proc, service, project, homes):
+    """Which service an untagged process that `service`'s pattern finds is: of those
+    whose patterns find it, the one that starts in the folder nearest to the process's
+    (two frontends' vite, each run by hand in its own app's folder, match both
+    patterns); `service` when no other starts deeper toward it.  `homes`: (service, the
+    folder it starts in) for each service of the project."""
+    folder = project.cwds.get(proc.pid)
+    best = service
+    depth = -1
+    for other, home in homes:
+        if path_inside(folder, (home,)) and home.count("/") > depth:
+            if other.name == service.name:
+                best, depth = service, home.count("/")
+            elif other.matches(proc):
+                best, depth = other, home.count("/")
+    return best
 
 
 def start_order(services):
@@ -4396,6 +4418,9 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
                        if (project.tags.get(p.pid) or ("",))[0] != project.path)
     project.cwds = system.process_cwds(folders)
     project.nested = nested_checkouts(project, project.cwds.values())
+    homes = [(s, os.path.normpath(os.path.join(project.path,
+                                               resolve_cwd(s.cwd, project.path))))
+             for s in ctx.config.select([]) + services]
     roots, outside, pidfiles, verdicts = [], [], {}, {}
     for service in services:
         info = pidfiles[service.name] = system.read_pidfile(service.pidfile)
@@ -4403,7 +4428,8 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
                                                       warn, project)
         roots.extend(found + state_roots(ctx, service, table, protected, project))
         found, left = scope_roots(table, service, project, matched[service.name],
-                                  holders[service.name], everywhere_for(ctx, service))
+                                  holders[service.name], everywhere_for(ctx, service),
+                                  homes)
         roots.extend(found)
         outside.extend(left)
     targets = plan_targets(table, roots, protected)

@@ -760,3 +760,27 @@ def test_process_cwds_of_a_real_child_even_after_its_folder_was_removed(tmp_path
     finally:
         child.stdin.close()
         child.wait()
+
+
+def test_two_frontends_each_take_what_was_started_by_hand_in_their_own_folder(in_a):
+    """Two apps with the same vite pattern (init writes one a frontend): a vite run by hand
+    in apps/web is web's, not admin's, though admin's pattern finds it too; one run at the
+    root, in neither folder, is found by both (status lists it with the first)."""
+    a, _ = in_a
+    for app in ("web", "admin"):
+        os.makedirs(os.path.join(a, "apps", app))
+    with open(os.path.join(a, "procclean.ini"), "w") as f:
+        f.write("[procclean]\nservices = web admin\n\n"
+                "[web]\npattern = (pnpm.* dev|vite)\ncwd = apps/web\nport = 5173\n\n"
+                "[admin]\npattern = (pnpm.* dev|vite)\ncwd = apps/admin\nport = 5174\n")
+    procs = [FakeProc(300, 1, "node /w/node_modules/.bin/vite", cwd=a + "/apps/web"),
+             FakeProc(301, 1, "node /w/node_modules/.bin/vite", cwd=a + "/apps/admin"),
+             FakeProc(302, 1, "node /w/node_modules/.bin/vite --port 5999", cwd=a)]
+    system = FakeSystem(procs)
+    code, out, err = invoke(["stop", "admin"], system)
+    assert code == 0, out + err
+    assert signalled(system) == [301, 302]
+    system = FakeSystem(procs)
+    code, out, _ = invoke(["status", "--json"], system)
+    pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
+    assert pids == {"web": [300, 302], "admin": [301]}
