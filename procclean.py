@@ -1599,11 +1599,16 @@ def folder_service(proc, service, project, homes):
     best = service
     depth = -1
     for other, home in homes:
-        if path_inside(folder, (home,)) and home.count("/") > depth:
-            if other.name == service.name:
-                best, depth = service, home.count("/")
-            elif other.matches(proc):
-                best, depth = other, home.count("/")
+        if not path_inside(folder, (home,)):
+            continue
+        # its own folder wins a tie: two services of one folder both take it, as before
+        if other.name == service.name and home.count("/") >= depth:
+            best = service
+        elif other.name != service.name and home.count("/") > depth and other.matches(proc):
+            best = other
+        else:
+            continue
+        depth = home.count("/")
     return best
 
 

@@ -784,3 +784,20 @@ def test_two_frontends_each_take_what_was_started_by_hand_in_their_own_folder(in
     code, out, _ = invoke(["status", "--json"], system)
     pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
     assert pids == {"web": [300, 302], "admin": [301]}
+
+
+def test_two_services_in_one_folder_both_take_what_both_patterns_find(in_a):
+    """Two services of the root folder whose patterns both find a process run by hand:
+    neither folder is nearer, so `stop` of either one stops it, as before folders
+    counted (the one first in procclean.ini took it alone: `stop jobs` left it)."""
+    a, _ = in_a
+    with open(os.path.join(a, "procclean.ini"), "w") as f:
+        f.write("[procclean]\nservices = web jobs\n\n"
+                "[web]\npattern = node .*server\nport = 5173\n\n"
+                "[jobs]\npattern = server\\.js\n")
+    procs = [FakeProc(300, 1, "node /w/server.js", cwd=a)]
+    for name in ("jobs", "web"):
+        system = FakeSystem(procs)
+        code, out, err = invoke(["stop", name], system)
+        assert code == 0, out + err
+        assert signalled(system) == [300], (name, out)
