@@ -6,6 +6,8 @@ recorded beside it (PIDFILE.start), not through the file's coarse mtime."""
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -191,3 +193,32 @@ def test_a_record_others_can_write_is_not_read_as_root(tmp_path):
     os.chmod(path + ".start", 0o666)
     system.euid = lambda: 0
     assert system.read_start_record(system.read_pidfile(path)) is None
+
+
+@pytest.mark.parametrize("record", [
+    {"ticks": 12345, "boot": "0b3c6e7a-1f2d-4c5e-9a8b-7c6d5e4f3a2b", "port": 8001, "pid": 500,
+     "file": [1837465, 1733480000123456789]},
+    {"start": 1733480000.25, "pid": 7, "file": [1, 2]},     # where there is no /proc
+    {"ticks": -1, "boot": "", "pid": 0, "file": []},
+])
+def test_a_start_record_reads_as_json_reads_it(record):
+    text = json.dumps(record)
+    fast = procclean.parse_start_record(text)
+    assert fast is None or fast == json.loads(text)
+    assert (fast is None) == ("start" in record)    # a float: json reads it
+    for broken in (text[:-1], text + ",", text.replace("}", ", }"), '{"pid": 01}'):
+        assert procclean.parse_start_record(broken) is None
+
+
+def test_a_running_services_record_is_read_without_json_or_re(tmp_path):
+    # json imports re: 2-4 ms of every stop and status of a running service.
+    path = str(tmp_path / "backend.pid")
+    probe = ("import os, sys, procclean; s = procclean.System(); "
+             "s.write_pidfile(%r, os.getpid(), 8001); "
+             "sys.modules.pop('json', None); sys.modules.pop('re', None); "
+             "r = s.read_start_record(s.read_pidfile(%r)); "
+             "print(r['port'], 'json' in sys.modules, 're' in sys.modules)" % (path, path))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(procclean.__file__)))
+    out = subprocess.check_output([sys.executable, "-S", "-c", probe], env=env,
+                                  universal_newlines=True)
+    assert out.split() == ["8001", "False", "False"]
