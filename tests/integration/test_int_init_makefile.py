@@ -35,6 +35,22 @@ with urllib.request.urlopen("http://127.0.0.1:8123/", timeout=5) as r:
 """
 
 
+def shop(ns, tmp_path, tools):
+    """A repo folder `shop` with procclean.py copied in (the one the namespace runs) and
+    stand-in programs ({name: script}) in shop/bin: (its path, the environment make and
+    procclean run with, that bin first on PATH)."""
+    root = tmp_path / "shop"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, script in tools.items():
+        program = bin_dir / name
+        program.write_text(script % sys.executable)
+        program.chmod(0o755)
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    return root, {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
+
+
 def test_replaced_start_and_stop_do_what_the_recipes_did(ns, tmp_path):
     root = tmp_path / "acme"
     (root / "run").mkdir(parents=True)
@@ -95,18 +111,10 @@ def test_a_foreground_runs_app_starts_and_stops_where_the_recipe_serves_it(ns, t
     `make start` served where nobody looks and `make stop` left 8126 taken. Adopted, `make
     start` runs the recipe's command on 8126, `make kill` (replaced) and `make stop` free
     it; `make run` is make's as before."""
-    root = tmp_path / "shop"
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
+    root, env = shop(ns, tmp_path, {"uvicorn": UVICORN})
     (root / "main.py").write_text(FASTAPI_APP)
     (root / "requirements.txt").write_text("fastapi\n")
     (root / "Makefile").write_text(FOREGROUND)
-    uvicorn = bin_dir / "uvicorn"
-    uvicorn.write_text(UVICORN % sys.executable)
-    uvicorn.chmod(0o755)
-    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
-    ns.procclean_file = str(root / "procclean.py")
-    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
     before = ns.run(["make", "-n", "run"], cwd=str(root), env=env)
     r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
     no_traceback(r)
@@ -145,18 +153,10 @@ def test_a_port_from_the_env_file_make_exports_is_where_start_serves(ns, tmp_pat
     backend's 8000 (procclean sets PORT itself) instead of .env's 8127, and without the
     recipe's `mkdir -p run` it could not open run/api.log. Replaced, start serves on 8127
     and makes run/; stop frees the port and removes the pidfile."""
-    root = tmp_path / "shop"
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
+    root, env = shop(ns, tmp_path, {"uvicorn": UVICORN})
     (root / "main.py").write_text(FASTAPI_APP)
     (root / ".env").write_text("PORT=8127\nPIDFILE=run/api.pid\n")
     (root / "Makefile").write_text(ENV_PORT)
-    uvicorn = bin_dir / "uvicorn"
-    uvicorn.write_text(UVICORN % sys.executable)
-    uvicorn.chmod(0o755)
-    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
-    ns.procclean_file = str(root / "procclean.py")
-    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
     r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
     no_traceback(r)
     assert r.rc == 0 and "replaced start (line 4" in r.stdout, r
@@ -223,18 +223,10 @@ def test_a_daemonizing_servers_added_targets_start_it_as_procclean_s_child(ns, t
     `make dev` failed. Its command is the recipe's without --daemon: started by procclean,
     the kept reload and stop still work on it through the pidfile both write; started by
     the kept `make start`, procclean's stop takes it and frees the port."""
-    root = tmp_path / "shop"
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
+    root, env = shop(ns, tmp_path, {"gunicorn": GUNICORN})
     (root / "tmp").mkdir()
     (root / "wsgi.py").write_text("def app(environ, start_response):\n    pass\n")
     (root / "Makefile").write_text(DAEMON)
-    gunicorn = bin_dir / "gunicorn"
-    gunicorn.write_text(GUNICORN % sys.executable)
-    gunicorn.chmod(0o755)
-    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
-    ns.procclean_file = str(root / "procclean.py")
-    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
     r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
     no_traceback(r)
     assert r.rc == 0 and "kept start (line 3)" in r.stdout and "kept stop" in r.stdout, r
@@ -261,19 +253,11 @@ def test_a_daemonizing_servers_added_targets_start_it_as_procclean_s_child(ns, t
 def test_a_replaced_start_serves_on_the_port_make_is_given(ns, tmp_path):
     """`PORT ?= 8000` and `--port $(PORT)`: `make start PORT=8130` served on 8130 before
     --replace and on 8000 after it. Now on 8130, and `make stop PORT=8130` frees it."""
-    root = tmp_path / "shop"
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
+    root, env = shop(ns, tmp_path, {"uvicorn": UVICORN})
     (root / "main.py").write_text(FASTAPI_APP)
     (root / "Makefile").write_text(
         "PORT ?= 8000\nstart:\n\tnohup uvicorn main:app --port $(PORT) > api.log 2>&1"
         " & echo $$! > api.pid\nstop:\n\tkill $$(cat api.pid); rm -f api.pid\n")
-    uvicorn = bin_dir / "uvicorn"
-    uvicorn.write_text(UVICORN % sys.executable)
-    uvicorn.chmod(0o755)
-    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
-    ns.procclean_file = str(root / "procclean.py")
-    env = {"NO_COLOR": "1", "PATH": "%s:%s" % (bin_dir, os.environ["PATH"])}
     r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
     no_traceback(r)
     assert r.rc == 0 and "replaced start (line 2" in r.stdout, r
