@@ -8232,7 +8232,7 @@ def with_port(command, default=None):
 def _python_command(command):
     """A documented command as procclean runs it: `python ...` and a bare uvicorn, flask...
     through `{python}` (python_toolchain); `uv run ...`, `poetry run ...` as written."""
-    command = command.strip().rstrip(".,:;`'\")& ")
+    command = _without_prose_end(command.strip())
     env, rest = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command).groups()
     if re.match(r"^python[0-9.]*\s", rest):
         rest = "{python}" + rest[rest.index(" "):]
@@ -8241,6 +8241,19 @@ def _python_command(command):
     elif rest.split(" ", 1)[0] in PY_TOOLS:
         rest = "{python} -m " + rest
     return env + rest
+
+
+def _without_prose_end(command):
+    """`command` without what ends the sentence around it in a document (`run
+    uvicorn main:app.`, "(`make dev`)") or sends it to the background (`&`), but with
+    the quotes and parentheses it opens itself (`gunicorn "app:create_app()"`)."""
+    while command and command[-1] in ".,:;`'\")& ":
+        last = command[-1]
+        if last in "`'\"" and command.count(last) % 2 == 0 or \
+                last == ")" and command.count("(") >= command.count(")"):
+            break
+        command = command[:-1]
+    return command
 
 
 def _default_port(command, cwd="."):

@@ -215,6 +215,20 @@ def test_procfile_cd_is_the_folder_and_its_port_is_kept(project, init):
     assert svc["worker"].cwd == "src" and svc["worker"].port is None
 
 
+def test_procfile_app_factory_in_quotes_is_kept_whole(project, init):
+    """Flask's app-factory form in a Procfile (`gunicorn "app:create_app()"`, as Flask's
+    deployment docs write it): the command keeps its closing `()"` (a README's sentence
+    end is what is cut), and the pattern matches the command as ps shows it, unquoted."""
+    repo = project("neither")
+    (repo / "Procfile").write_text('web: gunicorn -w 3 -b 0.0.0.0:$PORT "app:create_app()"\n')
+    assert init()[0] == 0
+    _, svc = services()
+    assert svc["web"].command == \
+        '{python} -m gunicorn -w 3 -b 0.0.0.0:{port} "app:create_app()"'
+    shown = "/repo/.venv/bin/python -m gunicorn -w 3 -b 0.0.0.0:5000 app:create_app()"
+    assert svc["web"].regex.search(ps_line(shown))
+
+
 def test_flask_app_run_port_is_the_port(project, init):
     """Flask's quickstart: app.py with app.run(port=N), run as a script."""
     repo = project("neither")
