@@ -9156,17 +9156,16 @@ def cmd_init(ctx, makefile=False, replace=False):
     say_toolchains(ctx, found)
     say_missing(ctx, missing)
     write_config(ctx, found)
-    names = [service.name for service in found]
     line, key, values = make_procclean_line()
     if makefile:
-        code = update_makefile(ctx, names, line, (key, values), replace, ".", mk)
+        code = update_makefile(ctx, found, line, (key, values), replace, ".", mk)
     else:
         code = EXIT_OK
-        targets = procclean_targets(names)
+        targets = procclean_targets(found)
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command())
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
-            line, " ".join(targets), makefile_rules(targets))
+            line, " ".join(t for t, _ in targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     say_gitignore(ctx, found)
@@ -9185,16 +9184,30 @@ MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES
 # ---------------------------------------------------------------------------
 
 def makefile_rules(targets, prefix="\t", args="ARGS"):
-    """The rules of `targets` as the seed writes them: each one procclean call, with
-    the options a user passes through make (`make logs ARGS=-f`).  A Makefile that
-    uses ARGS for something else gets PROCCLEAN_ARGS instead."""
-    return "\n".join("%s:\n%s@$(PROCCLEAN) $@ $(%s)\n" % (t, prefix, args) for t in targets)
+    """The rules of `targets` [(target, services it names)] as the seed writes them:
+    each one procclean call, with the options a user passes through make (`make logs
+    ARGS=-f`).  A Makefile that uses ARGS for something else gets PROCCLEAN_ARGS."""
+    return "\n".join("%s:\n%s@$(PROCCLEAN) $@%s $(%s)\n" % (
+        t, prefix, "".join(" " + n for n in names), args) for t, names in targets)
 
 
-def procclean_targets(names):
-    each = ("start", "stop", "restart", "force-clean")
-    return ["dev", "start", "stop", "restart", "status", "show-processes", "logs", "clean",
-            "force-clean", "doctor"] + [verb + "-" + name for name in names for verb in each]
+def procclean_targets(found):
+    """[(target, the services its rule names)] that init writes for the FoundServices:
+    none that starts a service with no command (its `make start` only failed, "no start
+    command configured"); dev, start and restart name those that have one, if not all."""
+    names = [s.name for s in found]
+    runs = [s.name for s in found if s.command.strip()]
+    targets = []
+    for target in ("dev", "start", "stop", "restart", "status", "show-processes", "logs",
+                   "clean", "force-clean", "doctor"):
+        starts = target in ("dev", "start", "restart")
+        if runs or not starts:
+            targets.append((target, runs if starts and runs != names else []))
+    for name in names:
+        for verb in ("start", "stop", "restart", "force-clean"):
+            if name in runs or verb not in ("start", "restart"):
+                targets.append((verb + "-" + name, []))
+    return targets
 
 
 class MakeRule(_Record):
@@ -11054,7 +11067,7 @@ def check_with_make(folder, name, targets):
     return True, None
 
 
-def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
+def update_makefile(ctx, found, procclean_line, layout, replace, folder, mk):
     """init --makefile on the MakefileRead `mk`: add the targets make does not already
     know (a rule, a prerequisite, a .PHONY entry, an included or pattern rule's target)
     with the Makefile's recipe prefix; --replace also swaps the recipes procclean carries
@@ -11064,15 +11077,16 @@ def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
     name, info, text = mk.name, mk.info, mk.text or ""
     if mk.said:             # none where there is no Makefile
         out.say(mk.said[0], **mk.said[1])
-    ours = procclean_targets(names)
+    names = [service.name for service in found]
+    ours = procclean_targets(found)
     if replace:
         check_carried(ctx, mk, folder)
     # options pass through make as on the added rules (make stop ARGS=--dry-run)
     args = "PROCCLEAN_ARGS" if "ARGS" in info.variables else "ARGS"
     new_text, replaced = replace_rules(text, [p for p in mk.plans if p.verb and replace],
                                        names, args)
-    added = [t for t in ours if not info.defines(t)]
-    _say_kept(ctx, ours, mk, replaced, replace)
+    added = [(t, n) for t, n in ours if not info.defines(t)]
+    _say_kept(ctx, [t for t, _ in ours], mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
     if not added and new_text == text:          # nothing replaced, added or fixed
@@ -11089,7 +11103,8 @@ def update_makefile(ctx, names, procclean_line, layout, replace, folder, mk):
             out.line(addition)
             out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
-    return _write_makefile(ctx, folder, name, mk.text, new_text, added, replaced)
+    return _write_makefile(ctx, folder, name, mk.text, new_text, [t for t, _ in added],
+                           replaced)
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
@@ -11108,7 +11123,8 @@ def makefile_addition(info, added, procclean_line, folder, text, args):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block += [".PHONY: " + " ".join(added), makefile_rules(added, info.prefix, args)]
+        block += [".PHONY: " + " ".join(t for t, _ in added),
+                  makefile_rules(added, info.prefix, args)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 

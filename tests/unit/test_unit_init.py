@@ -1717,6 +1717,30 @@ def test_a_bare_python_tool_runs_with_the_projects_venv(project, init):
     assert code == 0 and "kept start" not in out and "kept stop" not in out, (out, err)
 
 
+def test_no_target_is_added_that_starts_a_service_with_no_command(project, init):
+    """A Makefile that only stops its server (the start is a shell script, a systemd unit,
+    an IDE's run button): init added `make start`, `make dev`, `make restart` and
+    start-server, each failing with "no start command configured". They are left out;
+    beside a service that has a command, dev, start and restart name that one."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("stop:\n\t-kill $$(cat tmp/server.pid)\n"
+                                   "\trm -f tmp/server.pid\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "added to Makefile: status show-processes logs clean force-clean doctor " \
+        "stop-server force-clean-server\n" in out, out
+    (repo / "Makefile").write_text(
+        "start:\n\tnohup uvicorn main:app --port 8011 > api.log 2>&1 & echo $$! > api.pid\n"
+        "free-mq:\n\tfuser -k 9000/tcp\n")
+    code, out, err = init("--makefile", "--replace", "--force")
+    assert code == 0, (out, err)
+    assert make_n(repo, "dev", "start", "restart", "stop").stdout.splitlines() == [
+        "python3 -S -m procclean dev backend", "python3 -S -m procclean start backend",
+        "python3 -S -m procclean restart backend", "python3 -S -m procclean stop"]
+    assert "start-port-9000" not in read(repo / "Makefile")
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
