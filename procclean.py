@@ -4358,7 +4358,10 @@ def command_argv(command, cwd=".", port=None):
     if "{python}" in command:
         python = python_toolchain(cwd)[0]
         command = command.replace("{python}", " ".join(shlex.quote(p) for p in python))
-    if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", command):
+    # What quotes hold is one word, not shell syntax (`gunicorn "app:create_app()"`),
+    # except what a shell still expands between double quotes: $, ` and a backslash.
+    unquoted = re.sub(r"'[^']*'|\"[^\"$`\\\\]*\"", "''", command)
+    if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", unquoted):
         return ["/bin/sh", "-c", command]
     try:
         argv = shlex.split(command)

@@ -286,6 +286,11 @@ def test_command_argv():
     assert procclean.command_argv("{python} main.py")[1:] == ["main.py"]
     assert procclean.command_argv("cd app && exec node x.js") == [
         "/bin/sh", "-c", "cd app && exec node x.js"]
+    # quoted, parentheses and spaces are a word's, not the shell's: no /bin/sh between
+    assert procclean.command_argv('gunicorn -w 3 "app:create_app()" \'a b\'') == [
+        "gunicorn", "-w", "3", "app:create_app()", "a b"]
+    assert procclean.command_argv('echo "$HOME" \'x\'')[:2] == ["/bin/sh", "-c"]
+    assert procclean.command_argv('echo "a" | cat')[:2] == ["/bin/sh", "-c"]
 
 
 def test_resolve_cwd(in_tmp):
