@@ -3249,7 +3249,7 @@ MESSAGES = {
         "outside_process": "{svc}: PID {pid} matches but is outside this project ({folder}), user {user}; left alone: {cmd}",
         "status_outside": "    outside this project, not counted: {items} (show-processes lists them, --everywhere includes them)",
         "folder_unknown": "folder unknown",
-        "found_late": "{svc}: {n} of them appeared while stopping and were found by looking again",
+        "found_late": "{svc}: {n} of them appeared while stopping (found by looking again)",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
         "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
         "port_still_held_kind": "{warn} {svc}: port {port} is still held by PID {pid} ({cmd}): {what}",

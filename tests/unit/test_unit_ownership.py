@@ -482,7 +482,7 @@ def test_a_child_forked_after_sigterm_is_found_by_the_second_look(in_a):
     assert code == 0, out + err
     assert (KILL in system.procs[150].signals) and TERM not in system.procs[150].signals
     assert KILL in system.procs[100].signals
-    assert "backend: 1 of them appeared while stopping" in out
+    assert "backend: 1 of them appeared while stopping (found by looking again)" in out
     assert "PID 150" in out
 
 
