@@ -8283,9 +8283,12 @@ def _doc_commands(text, where, cwd):
     for number, line in enumerate(text.splitlines()[:4000], 1):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
-            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash)
+            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash); what
+            # follows a closing backtick (`uvicorn main:app` starts it) or a shell's
+            # `  # comment` (uvicorn main:app --reload  # API at :8000) is prose
             span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+)?", "",
-                          span.strip().strip("`"))
+                          span.strip().lstrip("`").split("`")[0])
+            span = re.sub(r"\s+#.*$", "", span)
             for part in re.split(r"\s*(?:&&|;)\s*", span):
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)

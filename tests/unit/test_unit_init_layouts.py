@@ -558,6 +558,29 @@ def test_a_readme_that_says_cd_on_its_own_line(project, init):
         "{python} -m uvicorn main:app --reload --port {port}", "backend")
 
 
+@pytest.mark.parametrize("readme", [
+    # a code block's line with a shell comment after the command, as READMEs that list
+    # a stack's terminals write it (Sivamani-garaga/ai-longitudinal-detector's style)
+    "```bash\ncd backend\nuvicorn main:app --reload --port 8040  # API at :8040/docs\n```\n",
+    # a line that starts with the command in backticks, then says what it does
+    "## Backend\n\n`cd backend && uvicorn main:app --reload --port 8040` starts the API.\n",
+])
+def test_a_readme_command_leaves_its_comment_and_prose_out(project, init, readme):
+    """What follows the command on its README line (`  # API at ...`, "` starts the
+    API.") is not the command's: it was, and `start` passed `#`, `API`... to uvicorn
+    ("Got unexpected extra arguments"), and the pattern wanted them in ps too."""
+    repo = project("fastapi-celery")
+    os.rename(str(repo / "project"), str(repo / "backend"))
+    (repo / "README.md").write_text(readme)
+    code, out, _ = init()
+    assert "(documented: uvicorn main:app --reload --port 8040)\n" in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "{python} -m uvicorn main:app --reload --port {port}", "backend", 8040)
+    shown = "/repo/.venv/bin/python -m uvicorn main:app --reload --port 8040"
+    assert backend.regex.search(ps_line(shown))
+
+
 def test_an_app_package_at_the_root_runs_from_the_root(project, init):
     repo = project("neither")
     (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi"]\n')
