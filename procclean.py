@@ -3162,6 +3162,7 @@ MESSAGES = {
         "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_stopped": "{off} {svc}: not running",
         "status_port_free": "    port {port}: free",
+        "status_elsewhere": "    {svc} listens on port {ports}",
         "status_ports": "ports: offset +{offset} for this checkout ({how}): {ports}",
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, recorded in {file}",
@@ -3437,6 +3438,7 @@ MESSAGES = {
         "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_stopped": "{off} {svc}: 未运行",
         "status_port_free": "    端口 {port}: 空闲",
+        "status_elsewhere": "    {svc}监听的是端口 {ports}",
         "status_ports": "端口: 本检出的偏移 +{offset} ({how}): {ports}",
         "ports_how_fixed": "port_offset = {offset}",
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
@@ -5360,12 +5362,18 @@ def service_status(ctx, service, found):
                  for f in port_facts(ctx, service, found.listeners, found.table,
                                      found.running(service))]
     own_port = any(l["own"] for l in listeners)
+    elsewhere = []
+    if procs and service.port is not None and not own_port:
+        # Up but not on its port: where it listens (an app that names its own port, a
+        # setting that could not move it) is what the user needs to see.
+        elsewhere = sorted(set(l.port for l in ctx.system.listeners() if l.pid in pids))
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
         "uptime": _rounded(uptime),
         "cpu_percent": round(sum(cpu_values), 1) if cpu_values else None,
         "memory_kb": sum(mem_values) if mem_values else None,
         "port": service.port, "listening": bool(listeners), "listeners": listeners,
+        "listening_elsewhere": elsewhere,
         "health": probe_health(ctx, service) if procs and own_port else None,
         "supervisor": None, "health_url": health_url(service),
         "pidfile": service.pidfile, "pidfile_pid": found.pidfiles[service.name].pid,
@@ -5569,6 +5577,9 @@ def status_lines(ctx, record):
     lines.extend(out.text("status_worker_exited", pid=pid) for pid in record.get("exited") or ())
     if record["port"] is not None and not record["listeners"]:
         lines.append(out.text("status_port_free", port=record["port"]))
+    if record.get("listening_elsewhere"):
+        lines.append(out.text("status_elsewhere", svc=name, ports=", ".join(
+            map(str, record["listening_elsewhere"]))))
     for holder in record["listeners"]:
         key = "status_port_unknown" if holder["pid"] is None else (
             "status_port_own" if holder["own"] else "status_port_stranger")

@@ -66,6 +66,24 @@ def test_running_but_nothing_listens_is_not_listening_with_a_warning_mark():
     assert states(system)[1]["state"] == "not listening"
 
 
+def test_an_app_on_another_port_than_its_own_says_where_it_listens():
+    """An app that names its own port (Flask's app.run(port=8000)) while its setting
+    says 8001: status says where it listens, besides the free port; a stranger's port
+    is not the service's."""
+    system = backend([procclean.Listener(8000, "127.0.0.1", "ipv4", 100),
+                      procclean.Listener(5432, "127.0.0.1", "ipv4", 7)])
+    system.procs[7] = FakeProc(7, 1, "postgres")
+    code, out, err = invoke(["status", "--set", "backend.port=8001", "backend"], system)
+    assert "backend: not listening, PID 100" in out, out
+    assert "    port 8001: free\n    backend listens on port 8000\n" in out, out
+    record = states(system, "--set", "backend.port=8001")[1]
+    assert record["listening_elsewhere"] == [8000] and record["state"] == "not listening"
+    code, out, err = invoke(["status", "--lang", "zh", "--set", "backend.port=8001",
+                             "backend"], system)
+    assert "backend监听的是端口 8000" in out or "后端监听的是端口 8000" in out, out
+    assert states(system)[1]["listening_elsewhere"] == []      # on its own port
+
+
 def test_a_young_process_not_listening_yet_is_starting():
     record = {"running": True, "port": 8000, "listeners": [], "uptime": 2.0, "supervisor": None}
     assert procclean.assess(record)[0] == "starting"
