@@ -9607,6 +9607,8 @@ def shell_commands(text):
                 commands.append(current)
             elif token == ")" and commands and commands[-1].after in ("", "\n"):
                 commands[-1].after = ";"
+            elif token != "(" and commands and commands[-1].after == ")":
+                commands[-1].after = token      # `(cd web && npm run dev) &`
             current = ShellCommand(max(group, 0), token == "(" or current.opens and
                                    not (current.words or current.assigns))
     return [c for c in commands
@@ -9617,13 +9619,15 @@ class MakeFact(_Record):
     """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background`
     or not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`,
     `pattern` or `port` finds; `signal` term or kill), look (finds them), remove
-    (deletes `path`), make (runs `goals` of this Makefile) or other (`text`: work
-    procclean does not do).  `problem` (a message key and its values) says why
-    procclean cannot carry it; `where` is (target, file, line)."""
+    (deletes `path`), make (runs `goals` of this Makefile, or of the Makefile in `cwd`,
+    whose facts follow) or other (`text`: work procclean does not do).  `together`: it
+    runs at once with the recipe's other runs, in the foreground (a dev session).
+    `problem` (a message key and its values) says why procclean cannot carry it;
+    `where` is (target, file, line)."""
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
-                 "name", "service", "knob")
+                 "name", "service", "knob", "together")
     DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
@@ -9663,6 +9667,8 @@ _VALUE_OPTIONS = {
            "--index"),
     "poetry": ("-C", "--directory", "-P", "--project"),
     "npx": ("-p", "--package"), "pnpx": ("-p", "--package"), "bunx": ("-p", "--package"),
+    "concurrently": ("-n", "--names", "-c", "--prefix-colors", "-p", "--prefix", "-s",
+                     "--success", "--restart-tries", "-t", "--timestamp-format"),
 }
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
 # Options that run a tool in another folder, as `cd DIR &&` would: `npm --prefix web run
@@ -9880,7 +9886,7 @@ def _pkill_signal(args):
 
 _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
                       "wait", "disown", "[", "[[", "test", "set", "trap", "cat", "date",
-                      "clear", "tput", "read", "break", "continue", "shift", "ps")
+                      "clear", "tput", "read", "break", "continue", "shift", "ps", "popd")
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
@@ -9930,6 +9936,7 @@ class RecipeReader(object):
         self.raw = ""           # the recipe line as written
         self.facts = []
         self.where = (target, path, 0)
+        self.pending = []       # what runs in the background, [facts] per job: see join
         self.reset()
 
     def reset(self):
@@ -9965,6 +9972,21 @@ class RecipeReader(object):
             if pipe[-1].after not in ("&&", "||"):
                 list_cwd = None
             pipe = []
+
+    def join(self, job):
+        """A server run in the foreground, or a `wait`, after servers started in the
+        background (`uvicorn ... & npm run dev`, `make api & make web & wait`, make -j):
+        the recipe runs them together as long as it runs, a dev session; `job` the
+        facts of what joins them.  (The target's name names none of several: `both`.)"""
+        several = len(self.pending) > 1 or len(self.pending) == 1 and job
+        for fact in [f for facts in self.pending for f in facts] + job:
+            fact.together = True
+            if fact.kind == "launch":
+                fact.background = False
+                fact.name = None if several else fact.name
+            elif fact.cwd or fact.problem == ("mk_make_background", {}):
+                fact.problem = None     # a sub-make's own runs are the session's
+        self.pending = []
 
     def add(self, kind, **fields):
         fact = MakeFact(kind, self.where, **fields)
@@ -10099,8 +10121,10 @@ class RecipeReader(object):
                 self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
             else:
                 self.add("other", text=text)
-        elif prog == "cd":
+        elif prog in ("cd", "pushd"):
             self.cwds[-1] = self.path_of(args[0]) if args else "."
+        elif prog == "wait" and self.pending:
+            self.join([])
         elif prog == "export" and all("=" in w.text for w in command.words[1:]):
             self.exports.extend(w.raw for w in command.words[1:])
             self.add("other", text=text)
@@ -10108,6 +10132,8 @@ class RecipeReader(object):
             self.shvars[args[0]] = [r for w in command.words[3:] for r in self.word_refs(w)]
             if all(re.match(r"^[\w.:/-]+$", a) for a in args[2:]):
                 self.loops[args[0]] = args[2:]
+        elif prog == "concurrently" and self.depth < 3:
+            self.concurrently(args)
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
         elif prog == "kill":
@@ -10143,6 +10169,23 @@ class RecipeReader(object):
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
 
+    def concurrently(self, args):
+        """`concurrently "CMD" "CMD"`: the commands run at once in the foreground, as
+        `(CMD) & (CMD) & wait` runs them (`npm:dev` is `npm run dev`)."""
+        commands, i = [], 0
+        while i < len(args):
+            if not args[i].startswith("-"):
+                commands.append(re.sub(r"^(npm|pnpm|yarn|bun):", r"\1 run ", args[i]))
+            i += 2 if args[i] in _VALUE_OPTIONS["concurrently"] else 1
+        sub = RecipeReader(self.target, self.path, False, self.curdir, self.env,
+                           self.cwds[-1])
+        sub.depth = self.depth + 1
+        sub.vars = self.vars
+        sub.read("".join("(%s) & " % c for c in commands) + "wait", self.where[2], self.raw)
+        self.facts.extend(sub.facts)
+        if self.pending:
+            self.join(sub.facts)
+
     def make(self, command, args):
         """A sub-make: counts only when it runs goals of this very Makefile; one in
         another folder (`$(MAKE) -C api run`, `cd api && make run`) is read there."""
@@ -10161,7 +10204,7 @@ class RecipeReader(object):
                     arg.startswith(("-f", "--file=", "--makefile=")):
                 problem = "mk_make_file"      # another file: not read
                 i += arg in ("-f", "--file", "--makefile")
-            elif arg in ("-j", "-l", "-o", "-W", "-I") and i + 1 < len(args):
+            elif arg in ("-l", "-o", "-W", "-I") or arg == "-j" and value.isdigit():
                 i += 1
             elif "=" in arg and not arg.startswith("-"):
                 problem = problem or "mk_make_vars"
@@ -10174,20 +10217,27 @@ class RecipeReader(object):
             problem = "mk_make_elsewhere"
         if command.after == "&":
             problem = problem or "mk_make_background"
-        self.add("make", goals=goals, problem=(problem, {}) if problem else None,
-                 text=_command_text([command]), name=None)
-        if read:
-            self.sub_make(folder, goals)
+        at = len(self.facts)
+        fact = self.add("make", goals=goals, problem=(problem, {}) if problem else None,
+                        text=_command_text([command]), name=None)
+        if read and self.sub_make(folder, goals):
+            fact.cwd = folder
+        job = self.facts[at:]
+        if command.after == "&":
+            self.pending.append(job)
+        elif self.pending or len(goals) > 1 and any(a.startswith(("-j", "--jobs"))
+                                                    for a in args):
+            self.join(job)
 
     def sub_make(self, folder, goals):
         """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile, as its text
         says: make is not asked there), as run in FOLDER, into this target's facts: the
-        command, port and folder of `backend: $(MAKE) -C backend run`."""
+        command, port and folder of `backend: $(MAKE) -C backend run`.  Whether it could."""
         here = os.path.join(self.curdir, folder)
         name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
                     None)
         if name is None or self.depth > 2 or folder.startswith(".."):
-            return
+            return False
         text = _read_text(os.path.join(here, name), MAKEFILE_LIMIT) or ""
         rules = [r for r in parse_makefile_text(text)[0]
                  if not any("%" in n or n.startswith(".") for n in r.names)]
@@ -10202,6 +10252,7 @@ class RecipeReader(object):
             for line, at in zip(rule.recipe, rule.at):
                 sub.read(expand.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
         self.facts.extend(sub.facts)
+        return bool(chosen) and set(goals) <= set(r.names[0] for r in chosen)
 
     def launch(self, command, prog, args):
         logfile, problem = _launch_log(command.redirs)
@@ -10225,6 +10276,10 @@ class RecipeReader(object):
                         pidfile=pidfile and self.path_of(pidfile),
                         port=port, text=_command_text([command]))
         self.launched = fact if fact.background else None
+        if fact.background:
+            self.pending.append([fact])
+        elif self.pending and not problem:
+            self.join([fact])
 
     def knob(self, value):
         """The make variable the recipe line as written gives `value` with (`--port
@@ -10561,7 +10616,7 @@ def _serves(fact, group):
     it in the background, or runs a dev server in the foreground (_RUN_TARGET_RE)."""
     if fact.kind in ("stop", "look"):
         return bool([k for k in fact.key() if k[0] != "name"])
-    if fact.kind != "launch" or fact.background:
+    if fact.kind != "launch" or fact.background or fact.together:
         return fact.kind == "launch"
     target = fact.where[0]
     runs = re.match(_RUN_TARGET_RE, target) and not re.search(_TASK_TARGET_RE, target)
@@ -10668,12 +10723,21 @@ def _fact_ops(fact, plans, replaced):
     if fact.problem:
         return (fact.problem[0], dict(fact.problem[1], what=what))
     if fact.kind == "make":
-        missing = [g for g in fact.goals if g not in replaced]
+        if fact.cwd:            # another folder's, run with the others: its facts follow
+            return []
+        # a goal that runs a server in the foreground is a dev session's, run together
+        missing = [g for g in fact.goals if g not in replaced and not (
+            fact.together and g in plans and plans[g].ops and
+            all(k == "run" for k, _ in plans[g].ops))]
         if missing or not fact.goals:
             return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
-        return [op for g in fact.goals for op in plans[g].ops]
+        return [("dev" if k == "run" else k, s)
+                for g in fact.goals for k, s in plans[g].ops]
     if fact.kind == "launch" and not fact.background:
-        return ("mk_foreground", {"what": what})
+        if service is None or service.problem or (fact.command, fact.cwd) != (
+                service.fields.get("command"), service.fields.get("cwd")):
+            return ("mk_foreground", {"what": what})
+        return [("dev" if fact.together else "run", service)]
     if service is None:
         return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced",
                 {"what": what})
@@ -10691,6 +10755,8 @@ def verb_of(ops):
     or (None, reason)."""
     services = list(dict.fromkeys(s for _, s in ops))
     kinds = [k for k, _ in ops]
+    if "dev" in kinds:
+        return ("dev", services) if set(kinds) == {"dev"} else (None, ("mk_mixed", {}))
     starts = [s for k, s in ops if k == "start"]
     stops = [s for k, s in ops if k in ("stop", "kill")]
     logs = set(s for k, s in ops if k == "rmlog")
@@ -10729,6 +10795,12 @@ def plan_rule(plan, plans, replaced):
         if isinstance(got, tuple):
             return got
         ops.extend(got)
+    plan.ops = ops          # a lone run: a dev session that makes it with others uses it
+    if any(k == "run" for k, _ in ops):
+        lone = next((f for f in plan.facts if f.kind == "launch"), None)
+        if lone is None:
+            return None         # a prerequisite's (`dev: web api`: one after the other)
+        return ("mk_foreground", {"what": printable((lone.text or "")[:70])})
     verb, services = verb_of(ops)
     if verb is None:
         return services

@@ -7,6 +7,8 @@ import os
 import shutil
 import sys
 
+import pytest
+
 from integ_helpers import no_traceback
 from nslib import REPO, wait_until
 
@@ -349,3 +351,66 @@ def test_a_rails_server_procclean_starts_is_not_refused_for_its_own_pidfile(ns, 
         r = ns.run(["make", "stop"], cwd=str(root), env=env, timeout=60)
         assert r.rc == 0, r
         assert wait_until(lambda: not serving(), 20), r
+
+
+# A stand-in npm: `npm run dev -- --port N` listens on N (else on $PORT), as Vite does.
+NPM = """#!%s
+import os, socket, sys, time
+args = sys.argv[1:]
+port = int(args[args.index("--port") + 1]) if "--port" in args else int(os.environ["PORT"])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(5)
+print("dev server on", port, flush=True)
+while True:
+    time.sleep(60)
+"""
+SESSION = """\
+run-api:
+\tcd api && uvicorn main:app --reload --port 8141
+
+run-web:
+\tcd web && npm run dev
+
+dev:
+\t%s
+"""
+
+
+@pytest.mark.parametrize("dev, end", [
+    ("cd api && uvicorn main:app --reload --port 8141 &\n\tcd web && npm run dev", "ctrl-c"),
+    ("$(MAKE) -j2 run-api run-web", "stop"),
+    ("trap 'kill 0' EXIT; (cd api && uvicorn main:app --reload --port 8141) & "
+     "(cd web && npm run dev) & wait", "ctrl-c")])
+def test_a_replaced_dev_session_ends_with_nothing_of_it_left(ns, tmp_path, dev, end):
+    """RyanDur/Barking-Polka's `dev:` (`uvicorn ... &`, then the frontend in the
+    foreground): Ctrl-C ended the frontend and left uvicorn holding its port. Replaced by
+    `procclean dev`, as are `make -j2 run-api run-web` and `trap 'kill 0' EXIT; ... &
+    wait`: Ctrl-C, or `make stop` from another terminal, ends the session and both apps."""
+    root, env = shop(ns, tmp_path, {"uvicorn": UVICORN, "npm": NPM})
+    for folder, name, text in (("api", "main.py", FASTAPI_APP),
+                               ("web", "package.json", '{"scripts": {"dev": "vite"}}')):
+        (root / folder).mkdir()
+        (root / folder / name).write_text(text)
+    (root / "Makefile").write_text(SESSION % dev)
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced dev (line 7" in r.stdout, r
+
+    def listening():
+        table = ns.run(["ss", "-ltnH"]).stdout
+        return [port for port in ("8141", "5173") if ":%s " % port in table]
+    session = ns.start(["make", "dev"], cwd=str(root), env=env, session=True)
+    assert wait_until(lambda: len(listening()) == 2, 30), (
+        (root / "api.log").read_text(), (root / "web.log").read_text())
+    if end == "ctrl-c":         # to the terminal's foreground group: make's
+        ns.run(["kill", "-INT", "--", "-%d" % session.pid])
+    else:
+        r = ns.run(["make", "stop"], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0, r
+    r = session.wait(60)
+    assert not r.timed_out and "Traceback" not in r.stderr, r
+    assert wait_until(lambda: not listening(), 20), listening()
+    assert not [p for p in ns.ps() if any(w in " ".join(p["argv"]) for w in (
+        "uvicorn", "npm run dev"))], ns.ps()

@@ -1741,6 +1741,69 @@ def test_no_target_is_added_that_starts_a_service_with_no_command(project, init)
     assert "start-port-9000" not in read(repo / "Makefile")
 
 
+RUNS = ("run-api:\n\tcd api && uvicorn main:app --reload --port 8041\n"
+        "run-web:\n\tcd web && npm run dev\n"
+        "lint:\n\truff check .\n")
+
+
+def two_apps(repo):
+    """api/ (FastAPI, with a Makefile of its own) and web/ (Vite, the same) in repo."""
+    for folder, app, makefile in (
+            ("api", ("main.py", FASTAPI_APP), "run:\n\tuvicorn main:app --reload --port 8041\n"),
+            ("web", ("package.json", '{"scripts": {"dev": "vite"}}'), "dev:\n\tnpm run dev\n")):
+        (repo / folder).mkdir()
+        (repo / folder / app[0]).write_text(app[1])
+        (repo / folder / "Makefile").write_text(makefile)
+
+
+@pytest.mark.parametrize("dev", [
+    "$(MAKE) -j2 run-api run-web", "$(MAKE) -j run-api run-web", "make --jobs=2 run-web run-api",
+    "make run-api & make run-web",                         # MelonChunk/KeyBento
+    "$(MAKE) run-api & \\\n\t$(MAKE) run-web & \\\n\twait",
+    "trap 'kill 0' EXIT; (cd api && uvicorn main:app --reload --port 8041) & "
+    "(cd web && npm run dev) & wait",
+    "cd api && uvicorn main:app --reload --port 8041 &\n\tpushd web && npm run dev && popd",
+    "(trap 'kill 0' INT; (cd api && make run) & (cd web && make dev))",
+    "$(MAKE) -C api run & $(MAKE) -C web dev & wait",
+    'npx concurrently -k -n api,web "cd api && uvicorn main:app --reload --port 8041" '
+    '"cd web && npm run dev"'])
+def test_a_dev_target_running_several_apps_at_once_becomes_procclean_dev(project, init, dev):
+    """`make -j2 run-api run-web`, `trap 'kill 0' EXIT; ... & ... & wait`, `concurrently`:
+    the stack in one terminal, what `procclean dev` does, was kept (as if one server ran in
+    the foreground), so Ctrl-C left an app running and its port taken. Replaced; the runs
+    it makes stay make's, and procclean.ini has what they run."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "Makefile").write_text(RUNS + "dev:\n\t%s\n" % dev)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert re.search(r"replaced dev \(line 7", out), out
+    assert make_n(repo, "dev").stdout.splitlines() == ["python3 -S -m procclean dev"]
+    assert make_n(repo, "run-api").stdout == "cd api && uvicorn main:app --reload --port 8041\n"
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["api", "web"], out
+    api, web = cfg.services["api"], cfg.services["web"]
+    assert (api.command, api.cwd, api.port) == (
+        "uvicorn main:app --reload --port {port}", "api", 8041)
+    assert (web.command, web.cwd) == (VITE_DEV, "web")
+
+
+@pytest.mark.parametrize("dev", [
+    "$(MAKE) run-api; $(MAKE) run-web",         # the first never ends: web never runs
+    "$(MAKE) -j2 run-api lint",                 # a task beside the server
+    "$(MAKE) run-api & $(MAKE) -C web dev & $(MAKE) -C docs serve & wait",   # no docs/Makefile
+    "uvicorn main:app --port 8041 & cd web && npm run dev & wait"])     # another api command
+def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(project, init, dev):
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "Makefile").write_text(RUNS + "dev:\n\t%s\n" % dev)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert re.search(r"kept dev \(line 7\)", out), out
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
