@@ -3155,6 +3155,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc} exited at once (status {code}); last lines of {log}:",
         "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
         "start_error": "{fail} cannot start {svc}: {error}",
+        "no_program": "{program} is not installed or not on PATH",
         "owned_by": " (owned by {user}, not you: remove {path} or chown it)",
         "no_command": "{fail} cannot start {svc}: no start command configured",
         "listening": "{ok} {svc} listens on port {port}",
@@ -3431,6 +3432,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc}启动后立即退出 (状态 {code}); {log} 的最后几行:",
         "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
         "start_error": "{fail} 无法启动{svc}: {error}",
+        "no_program": "{program} 未安装或不在 PATH 中",
         "owned_by": " (属于 {user}, 不是你: 删除 {path} 或用 chown 改为你的)",
         "no_command": "{fail} 无法启动{svc}: 未配置启动命令",
         "listening": "{ok} {svc}正在监听端口 {port}",
@@ -5899,8 +5901,7 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
         else:
             child, fd = system.spawn(argv, cwd, service.logfile, env=env), None
     except OSError as exc:
-        return None, None, "%s: %s%s" % (exc.filename or argv[0], exc.strerror or exc,
-                                         owner_note(ctx, exc))
+        return None, None, spawn_problem(ctx, exc, argv[0])
     problem = write_pid(ctx, service.pidfile, child.pid, service.port)
     if problem is not None:
         system.send_signal(child.pid, SIGKILL)
@@ -5909,6 +5910,14 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
             os.close(fd)
         return None, None, problem
     return child, fd, None
+
+
+def spawn_problem(ctx, exc, program):
+    """What an OSError from starting `program` says: a program not on PATH in words
+    (`uv` where uv is not installed), else the file and the system's reason."""
+    if exc.errno == errno.ENOENT and exc.filename == program and "/" not in program:
+        return ctx.out.text("no_program", program=program)
+    return "%s: %s%s" % (exc.filename or program, exc.strerror or exc, owner_note(ctx, exc))
 
 
 def owner_note(ctx, exc):
@@ -6381,7 +6390,7 @@ class Supervisor(object):
             self.child = self.system.spawn(self.argv, self.cwd, service.logfile,
                                            new_session=False, env=launch_env(self.ctx, service))
         except OSError as exc:
-            problem = "%s: %s" % (exc.filename or self.argv[0], exc.strerror or exc)
+            problem = spawn_problem(self.ctx, exc, self.argv[0])
             if self.started is None:        # the very first start
                 self.ctx.out.warn("start_error", svc=service.name, error=problem)
                 self.save(state="exited")

@@ -376,8 +376,8 @@ def test_dev_that_started_nothing_does_not_say_it_stops_everything(ns, tmp_path,
     dev = Dev(ns, tmp_path, python_edge)
     r = dev.job.wait(TIMEOUT)
     assert not r.timed_out and r.rc == 1, (dev.out, dev.err)
-    assert "cannot start backend: no-such-tool-qa: No such file or directory" in dev.err, \
-        dev.err
+    assert "cannot start backend: no-such-tool-qa is not installed or not on PATH" \
+        in dev.err, dev.err
     assert "stopping every service" not in dev.out + dev.err, (dev.out, dev.err)
     assert_all_gone(ns, tmp_path, dev)
 

@@ -501,7 +501,8 @@ def test_supervise_a_program_that_does_not_exist(ns, tmp_path):
     assert r.rc == 1, r
     no_traceback(r)
     assert "internal error" not in r.stderr, r
-    assert "cannot start worker: nonexistent-xyz" in r.stderr, r
+    assert "cannot start worker: nonexistent-xyz is not installed or not on PATH" \
+        in r.stderr, r
     assert not os.path.exists(str(tmp_path / "worker.pid"))
 
 
