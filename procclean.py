@@ -4893,9 +4893,9 @@ def port_follows(service):
             if re.search(PORT_READERS_RE, line):
                 return True
             texts.append(line)
-            # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?
-            texts += [_read_text(os.path.join(cwd, name))
-                      for name in re.findall(r"[\w./-]+\.[cm]?[jt]s\b", line)]
+            # the server file a script runs (`tsx watch src/server.ts`, Nest's `nest
+            # start`: src/main.ts): does it read PORT?
+            texts += [_read_text(os.path.join(cwd, name)) for name in node_entries(line)]
             if re.search(r"\bvite\b", line):
                 texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                           for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
@@ -7995,9 +7995,12 @@ SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
             "celery", "dramatiq")
+# Tools with no `python -m` form in every version (arq's came in 0.25, rq's as rq.cli):
+# their console script, through the runner of the project's lock file (`uv run arq`).
+PY_SCRIPTS = ("arq", "rq")
 # Libraries a folder of the project may be named after (fastapi/, flask/): an import of
 # one names the library, not the folder.
-NOT_OURS = frozenset(PY_TOOLS + ("arq", "rq") +
+NOT_OURS = frozenset(PY_TOOLS + PY_SCRIPTS +
                      tuple(framework.lower() for framework in WEB_FRAMEWORKS))
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
                      ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
@@ -8252,9 +8255,10 @@ def with_port(command, default=None):
     return command, default, None
 
 
-def _python_command(command):
-    """A documented command as procclean runs it: `python ...` and a bare uvicorn, flask...
-    through `{python}` (python_toolchain); `uv run ...`, `poetry run ...` as written."""
+def _python_command(command, cwd="."):
+    """A documented command as procclean runs it in `cwd`: `python ...` and a bare
+    uvicorn, flask... through `{python}` (python_toolchain); a bare arq, rq (PY_SCRIPTS)
+    through the lock file's runner where there is no venv; `uv run ...` as written."""
     command = _without_prose_end(command.strip())
     env, rest = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command).groups()
     if re.match(r"^python[0-9.]*\s", rest):
@@ -8263,6 +8267,11 @@ def _python_command(command):
         rest = "{python} " + rest[2:]
     elif rest.split(" ", 1)[0] in PY_TOOLS:
         rest = "{python} -m " + rest
+    elif rest.split(" ", 1)[0] in PY_SCRIPTS and _lock_runner(cwd) and \
+            _project_python(cwd, ".")[1] != "tc_venv":
+        # (a venv's bin/ is first on PATH at start: its arq needs no runner, which
+        # may not even be installed)
+        rest = "%s run %s" % (_lock_runner(cwd), rest)
     return env + rest
 
 
@@ -8365,9 +8374,7 @@ def _entry_point(base, name, target, where):
     calls uvicorn.run or app.run), run by the project's tool: [candidate] or []."""
     module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
     text = _text(base, module) or _text(base, "src", module)
-    runner = next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
-                   if any(os.path.isfile(os.path.join(d, lock)) for d in (base, "."))),
-                  None)
+    runner = _lock_runner(base)
     if not re.search(r"\.run\(", text) or runner in (None, "pipenv"):
         return []
     said = _code_port(base, text, where) or ("8000", None, None)
@@ -8377,6 +8384,13 @@ def _entry_point(base, name, target, where):
         command = "%s={port} %s" % (said[2], command)     # the port setting moves it
     return [{"kind": "server", "command": command, "cwd": base, "where": where,
              "port": said[0], "port_said": said[1], "pattern": pattern}]
+
+
+def _lock_runner(base):
+    """The tool of the lock file of the Python project at `base`, else of the root's
+    (uv, poetry, pipenv, pdm: each runs a command in the project's environment), or None."""
+    return next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
+                 if any(os.path.isfile(os.path.join(d, lock)) for d in (base, "."))), None)
 
 
 # The port a module passes to uvicorn.run or app.run: a number, an environment variable
@@ -8476,11 +8490,11 @@ def _from_documented(candidates, bases, name, kind):
         not re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"])))
     for candidate in ranked:
         text, where = candidate["command"], candidate["where"]
-        command = _python_command(text)
-        cwd = candidate["cwd"] if _resolves(candidate["cwd"], command) else next(
-            (b for b in bases if _resolves(b, command)), None)
+        cwd = candidate["cwd"] if _resolves(candidate["cwd"], text) else next(
+            (b for b in bases if _resolves(b, text)), None)
         if cwd is None:
             continue
+        command = _python_command(text, cwd)
         default, default_said = _default_port(command, cwd)
         command, port, how = with_port(command, default or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,
@@ -8722,7 +8736,8 @@ def _missing_worker(bases, missing):
     commands = [(tool, run % {"module": "MODULE", "name": "WorkerSettings",
                               "app": "MODULE"}) for tool, _, run, _ in WORKER_DEFS]
     for base in bases:
-        for tool, command in commands + [("rq", "rq worker")]:
+        for tool, said in commands + [("rq", "rq worker")]:
+            command = _python_command(said, base)
             if _depends(base, tool):
                 missing.append((("miss_depends", {"file": _deps_file(base), "what": tool}),
                                 ("looked_worker", {"base": base}), FoundService("worker", {
@@ -8735,13 +8750,13 @@ def _missing_worker(bases, missing):
 # that imports it), and how the tool runs it, from the module and the name defined:
 # celery's app (`celery -A module` finds one named app or celery), arq's settings class
 # (arq has no __main__: its console script runs it), dramatiq's actors (the modules to
-# import).
+# import); as a README says it: _python_command runs it with the project's Python.
 WORKER_DEFS = (
     ("celery", r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\(",
-     "{python} -m celery -A %(app)s worker --loglevel=INFO", "Celery app"),
+     "celery -A %(app)s worker --loglevel=INFO", "Celery app"),
     ("arq", r"(?m)^class\s+(\w*WorkerSettings)\b", "arq %(module)s.%(name)s",
      "arq worker settings"),
-    ("dramatiq", r"(?m)^@(?:dramatiq\.)?(actor)\b", "{python} -m dramatiq %(module)s",
+    ("dramatiq", r"(?m)^@(?:dramatiq\.)?(actor)\b", "dramatiq %(module)s",
      "dramatiq actors"))
 
 
@@ -8758,15 +8773,14 @@ def _worker_from_code(base, files):
                 continue
             cwd, module, app_dir = _import_root(base, path, text)
             name = match.group(1)
-            command = ("PYTHONPATH=src " if app_dir else "") + run % {
-                "module": module, "name": name, "app": module if name in (
-                    "app", "celery") else "%s:%s" % (module, name)}
+            said = run % {"module": module, "name": name, "app": module if name in (
+                "app", "celery") else "%s:%s" % (module, name)}
+            command = _python_command(("PYTHONPATH=src " if app_dir else "") + said, cwd)
             where = os.path.normpath(os.path.join(base, path))
+            said = said.replace(" --loglevel=INFO", "")
             return FoundService("worker", {
                 "command": command, "cwd": cwd, "pattern": pattern_for(command)},
-                "%s (%s, run as %s)" % (where, what, re.sub(
-                    r"^(?:PYTHONPATH=src )?(?:\{python\} -m )?| --loglevel=INFO$", "",
-                    command)), {
+                "%s (%s, run as %s)" % (where, what, said), {
                     "command": "%s (%s)" % (where, match.group(0).strip()),
                     "cwd": where, "pattern": PS_MADE})
     return None
@@ -8828,6 +8842,14 @@ NODE_SERVER_SCRIPTS = ("dev", "start:dev", "serve", "start")
 # Where a Node server usually starts, when its script names no file (nest start).
 NODE_ENTRIES = ("src/main.ts", "src/server.ts", "src/index.ts", "src/app.ts", "server.js",
                 "index.js", "app.js", "src/server.js", "src/index.js")
+
+
+def node_entries(script):
+    """The files a Node server's script runs: those it names (`tsx watch src/server.ts`),
+    else the usual entries (NODE_ENTRIES: `nest start` runs src/main.ts)."""
+    return re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) or NODE_ENTRIES
+
+
 NODE_PORT_RE = (r"PORT\b[^|?\n]{0,12}(?:\|\||\?\?)\s*['\"]?(\d{2,5})"
                 r"|\blisten\(\s*(\d{2,5})")
 
@@ -8841,7 +8863,7 @@ def _node_port(sub, script):
     said = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
     if said:
         return said.group(1), ".env"
-    for entry in re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) + list(NODE_ENTRIES):
+    for entry in node_entries(script):
         said = re.search(NODE_PORT_RE, _text(sub, entry))
         if said:
             return next(g for g in said.groups() if g), entry
@@ -8984,7 +9006,7 @@ def _procfile_services():
         where = "%s line %d" % (name, number)
         cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
         cwd, command = cd.groups() if cd else (".", said)
-        command = _python_command(command)
+        command = _python_command(command, cwd)
         # foreman numbers the entries' $PORT: 5000, 5100, ...
         numbered = str(5000 + 100 * len(found))
         default, default_said = _default_port(command, cwd)

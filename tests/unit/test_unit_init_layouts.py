@@ -12,6 +12,7 @@ programs (captured in a PID namespace, see PS_LINES). No process is started or s
 import os
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -1003,7 +1004,8 @@ def test_an_arq_worker_beside_a_factory_app_in_a_src_layout(project, init):
     create_application(...)` (the factory in core/setup.py) and src/app/core/worker/
     settings.py holds arq's `class WorkerSettings`. init found neither (no `app =
     FastAPI()`, no Celery): the backend runs under uvicorn with --app-dir src, the worker
-    as arq runs it, with src/ on PYTHONPATH (arq has no --app-dir)."""
+    as arq runs it, with src/ on PYTHONPATH (arq has no --app-dir), through uv (uv.lock):
+    a bare `arq` is whatever PATH holds, not the project's."""
     repo = project("fastapi-arq-src")
     code, out, _ = init()
     assert code == 0
@@ -1015,21 +1017,22 @@ def test_an_arq_worker_beside_a_factory_app_in_a_src_layout(project, init):
         "{python} -m uvicorn app.main:app --app-dir src --host 127.0.0.1 --port {port}"
     worker = svc["worker"]
     assert (worker.command, worker.cwd, worker.port) == (
-        "PYTHONPATH=src arq app.core.worker.settings.WorkerSettings", ".", None)
+        "PYTHONPATH=src uv run arq app.core.worker.settings.WorkerSettings", ".", None)
     assert worker.regex.search(ps_line("/repo/.venv/bin/python /repo/.venv/bin/arq "
                                        "app.core.worker.settings.WorkerSettings"))
     assert not worker.regex.search(ps_line(PS_LINES["uvicorn-m"]))
 
 
 def test_a_documented_arq_worker_is_run_as_written_not_as_a_module(project, init):
-    """arq has no __main__: `python -m arq` fails (No module named arq.__main__), so a
-    Procfile's (or README's) `arq app.worker.WorkerSettings` stays the console script."""
+    """arq had no __main__ before 0.25: `python -m arq` fails (No module named
+    arq.__main__), so a Procfile's (or README's) `arq app.worker.WorkerSettings` stays the
+    console script, run by the runner of the project's lock file (uv.lock: `uv run`)."""
     repo = project("fastapi-arq-src")
     (repo / "Procfile").write_text("web: uvicorn app.main:app --app-dir src --port $PORT\n"
                                    "worker: arq app.worker.WorkerSettings\n")
     assert init()[0] == 0
     svc = services()[1]
-    assert svc["worker"].command == "arq app.worker.WorkerSettings"
+    assert svc["worker"].command == "uv run arq app.worker.WorkerSettings"
     assert svc["web"].command.startswith("{python} -m uvicorn app.main:app")
 
 
@@ -1052,7 +1055,7 @@ def test_an_arq_dependency_without_settings_is_said_with_its_command(project, in
     assert code == 0
     assert "pyproject.toml depends on arq, but init found no worker" in out, out
     assert "arq WorkerSettings class" in out
-    assert "command = arq MODULE.WorkerSettings" in out
+    assert "command = uv run arq MODULE.WorkerSettings" in out
 
 
 @pytest.mark.parametrize("server, expected", [
@@ -1095,7 +1098,8 @@ def test_a_node_api_beside_a_react_app_is_the_backend(project, init, server, exp
 
 
 def test_a_nest_api_runs_its_watching_start(project, init):
-    """NestJS: `start:dev` (nest start --watch) before `start`, src/main.ts's port."""
+    """NestJS: `start:dev` (nest start --watch) before `start`, src/main.ts's port, which
+    moves with the setting where main.ts reads PORT (issue 26: it did not)."""
     repo = project("neither")
     (repo / "server" / "src").mkdir(parents=True)
     (repo / "server" / "package.json").write_text(
@@ -1109,6 +1113,10 @@ def test_a_nest_api_runs_its_watching_start(project, init):
     backend = services()[1]["backend"]
     assert (backend.command, backend.cwd, backend.port, backend.pattern) == (
         "yarn run start:dev", "server", 3100, "nest start")
+    # `nest start` names no file; src/main.ts reads PORT: the port setting moves it
+    assert procclean.port_follows(backend)
+    (repo / "server" / "src" / "main.ts").write_text("app.listen(3100);\n")
+    assert not procclean.port_follows(backend)
 
 
 @pytest.mark.parametrize("scripts, expected", [
@@ -1292,3 +1300,44 @@ def test_a_procfiles_uwsgi_is_the_backend_not_a_second_one(project, init):
     (repo / "manage.py").write_text("import django\n")
     assert init()[0] == 0
     assert services()[0].default_names == ["web"]
+
+
+@pytest.mark.parametrize("lock, runner", [
+    ("uv.lock", "uv run "), ("poetry.lock", "poetry run "), ("Pipfile.lock", "pipenv run "),
+    ("pdm.lock", "pdm run "), (None, ""), (".venv", "")],
+    ids=["uv", "poetry", "pipenv", "pdm", "no-lock", "uv-and-venv"])
+def test_a_bare_arq_or_rq_worker_runs_through_the_lock_files_runner(project, init, lock,
+                                                                    runner):
+    """arq and rq (no `python -m` in every version) run as console scripts: in a project
+    whose lock file names its tool and that has no .venv yet, a bare `rq worker` is
+    whatever PATH holds (or nothing), so it runs through that tool (`uv run rq worker`),
+    as the README of such a project writes it; with no lock file, or a .venv (whose bin/
+    is first on PATH at start), as written.  Documented (README, Procfile) or in code."""
+    repo = project("neither")
+    (repo / "app").mkdir()
+    (repo / "app" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "app" / "jobs.py").write_text("class WorkerSettings:\n    functions = []\n")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["fastapi", "arq", "rq"]\n')
+    if lock == ".venv":
+        (repo / "uv.lock").write_text("")
+        (repo / ".venv" / "bin").mkdir(parents=True)
+        os.symlink(sys.executable, str(repo / ".venv" / "bin" / "python"))
+    elif lock:
+        (repo / lock).write_text("")
+    assert init()[0] == 0
+    worker = services()[1]["worker"]
+    assert worker.command == runner + "arq app.jobs.WorkerSettings"
+    assert worker.regex.search(ps_line("/home/u/.cache/pypoetry/virtualenvs/shop-x/bin/"
+                                       "python /home/u/.cache/bin/arq app.jobs.WorkerSettings"))
+    os.remove("procclean.ini")
+    (repo / "README.md").write_text("Jobs:\n\n    rq worker high default\n")
+    assert init()[0] == 0
+    worker = services()[1]["worker"]
+    assert (worker.command, worker.pattern) == (runner + "rq worker high default",
+                                                "rq worker high default")
+    os.remove("procclean.ini")
+    (repo / "Procfile").write_text("web: uvicorn app.main:app --port $PORT\n"
+                                   "jobs: rq worker --with-scheduler\n")
+    assert init()[0] == 0
+    assert services()[1]["jobs"].command == runner + "rq worker --with-scheduler"
