@@ -10524,6 +10524,14 @@ def _union_find(facts):
     for i, fact in enumerate(facts):
         if len(daemons) == 1 and fact.pidfile and fact.pidfile not in written:
             parent[find(i)] = find(daemons[0])
+        elif fact.pidfile and fact.pidfile not in written:
+            # a pidfile in the folder of one service (`kill $(cat api/.pid)`, the app
+            # found in api/) is that service's, not a service of its own with no command
+            homes = set(find(j) for j, f in enumerate(facts) if f.kind in (
+                "launch", "layout") and not _same_folder(f.cwd, ".") and path_inside(
+                    fact.pidfile, [os.path.normpath(f.cwd)]))
+            if len(homes) == 1:
+                parent[find(i)] = homes.pop()
     groups = {}             # by the first fact of each, in order
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)

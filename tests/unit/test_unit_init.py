@@ -1458,6 +1458,32 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
         "flask --debug run --port {port}", 5002, "backend")
 
 
+@pytest.mark.parametrize("stop, pidfile", [
+    ("-kill $$(cat api/.pid) 2>/dev/null; rm -f api/.pid", "api/.pid"),
+    ("test -f api/run/server.pid && kill `cat api/run/server.pid` || true",
+     "api/run/server.pid"),
+    ("cd api && kill $$(cat .pid)", "api/.pid")], ids=["rm", "deeper", "cd"])
+def test_a_stop_only_pidfile_in_a_services_folder_is_that_services(project, init, stop,
+                                                                   pidfile):
+    """A Makefile whose `stop` only kills the PID in api/.pid (the process `dev` runs in
+    api/, its pidfile written by hand or by another tool): init wrote a service `app`
+    with that pidfile and no command, so `make dev` failed on it.  The pidfile is the
+    service's whose folder it is in: one service, which writes and reads it."""
+    repo = project("neither")
+    (repo / "api").mkdir()
+    (repo / "api" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "api" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "Makefile").write_text(
+        "dev:\n\tcd api && uvicorn main:app --reload\n\nstop:\n\t%s\n" % stop)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend"], read(repo / "procclean.ini")
+    backend = cfg.services["backend"]
+    assert (backend.pidfile, backend.cwd) == (pidfile, "api")
+    assert backend.command.startswith("uvicorn main:app --reload")
+
+
 @pytest.mark.parametrize("recipe, command, cwd", [
     ("npm --prefix web run dev &", "npm run dev", "web"),
     ("npm run dev --prefix=web &", "npm run dev", "web"),
