@@ -7987,6 +7987,10 @@ SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)(?:\s+-\S+(?:\s+[^-\
              r"\s+[A-Za-z_][\w.]*(?::\w+)?(?=\s|$)|fastapi\s+(?:dev|run)\b|"
              r"flask(?:\s+\S+){0,4}?\s+run\b|"
              r"(?:python[0-9.]*\s+)?(?:\./)?manage\.py\s+runserver\b")
+# (uWSGI and waitress serve the app a config or a flag names: no module to match)
+PY_SERVER_RE = SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"
+# A server's dev form: it reloads, or says dev or debug (Django's runserver does both).
+DEV_FORM_RE = r"--reload|\bdev\b|--debug|runserver|\bwatch\b"
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
 COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
               % (PY_RUNNER, SERVER_RE, WORKER_RE))
@@ -8085,20 +8089,44 @@ def detect_project(missing):
     the backend, frontend and worker they lack.  `missing` gets what the repo seems to
     have and init did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
-    commands = " ".join(s.fields.get("command", "") for s in found)
-    # (uWSGI and waitress serve the app a config or a flag names: no module to match)
-    kinds = (("backend", SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"),
+    entries = list(found)
+    kinds = (("backend", PY_SERVER_RE),
              ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
     for name, covered in kinds:
-        if found and re.search(covered, commands):
-            continue            # the Procfile runs one already
+        ran = next((s for s in entries if re.search(covered, s.command)), None)
+        if ran and (name == "worker" or ran.what.startswith("Procfile.dev ") or
+                    re.search(DEV_FORM_RE, ran.command)):
+            continue            # the Procfile runs one already (a worker has no dev form)
         services = _detect_frontends(missing) if name == "frontend" else \
             [_detect_python(missing, name) or name == "backend" and _node_backend() or None]
-        found += [service for service in services if service is not None
-                  and not any(s.name == service.name for s in found)]
+        services = [service for service in services if service is not None]
+        if ran:
+            services = _dev_over_deploy(found, ran, services)
+        found += [service for service in services
+                  if not any(s.name == service.name for s in found)]
     _ports_apart(found)
     return found
+
+
+def _dev_over_deploy(found, entry, services):
+    """A Heroku Procfile's entry runs what is deployed (`web: gunicorn app:app`, `npm
+    start` of `next start`): where the repo documents the dev form of that server (a
+    README's `uvicorn app.main:app --reload`; the same folder's `dev` script), the dev
+    one takes the entry's place and name, so that `make dev` reloads as the README says.
+    (Not a dev server init only guessed from code: heroku/python-getting-started's
+    gunicorn reads its config's `reload` under `heroku local`.)  The services to add
+    beside it: a frontend of another folder (client/ beside an Express `npm start`)."""
+    python = re.search(PY_SERVER_RE, entry.command)
+    for service in services:
+        if re.search(DEV_FORM_RE, service.command) and (
+                "(documented: " in service.what if python
+                else _same_folder(service.cwd, entry.cwd)):
+            service.what = "%s; for deploys: %s" % (service.what, entry.what)
+            service.name = entry.name
+            found[found.index(entry)] = service
+            break
+    return [] if python else [s for s in services if not _same_folder(s.cwd, entry.cwd)]
 
 
 def _ports_apart(found):
@@ -8227,10 +8255,18 @@ def _literal(text):
     return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
+# How each Python server is given a port it names none of (on loopback, as its default):
+# gunicorn and hypercorn have no --port (gunicorn rejects it: "unrecognized arguments").
+ADDED_PORT = {"uvicorn": " --port {port}", "fastapi": " --port {port}",
+              "flask": " --port {port}", "granian": " --port {port}",
+              "gunicorn": " --bind 127.0.0.1:{port}", "hypercorn": " --bind 127.0.0.1:{port}",
+              "daphne": " -p {port}"}
+
+
 def with_port(command, default=None):
     """(command with its port as `{port}`, the port, where it was said): a literal
     --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
-    that takes --port and names none gets ` --port {port}`; `default` is its port."""
+    that names none gets its port flag (ADDED_PORT); `default` is its port."""
     # a port flag first: an address flag before it may be a debugger's (`python -m
     # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
     # (not the -port of --metrics-port)
@@ -8249,9 +8285,14 @@ def with_port(command, default=None):
         return command, None, None
     if re.search(r"manage\.py\s+runserver\s*$", command):
         return command + " {port}", default, "added"
-    if re.search(r"\b(uvicorn|fastapi\s+(dev|run)|flask\b.*\brun)\b", command) and \
-            not re.search(r"--(uds|fd)\b", command):
-        return command + " --port {port}", default, "added"
+    words = _command_words(command) or [""]
+    # the program, not a worker class (`gunicorn -k uvicorn.workers.UvicornWorker`);
+    # `flask run`, `fastapi dev`, not `flask routes`; none for a socket or a bind
+    prog = os.path.basename(words[0])
+    if prog in ADDED_PORT and (prog not in ("flask", "fastapi") or re.search(
+            r"\b(run|dev)\b", " ".join(words[1:]))) and not re.search(
+            r"--(uds|fd|bind|socket)\b|(?<![\w-])-b\s", command):
+        return command + ADDED_PORT[prog], default, "added"
     return command, default, None
 
 
@@ -8486,7 +8527,7 @@ def _from_documented(candidates, bases, name, kind):
     """The best documented command of `kind` (a dev one, then one through the project's
     tool, as a script has it beside its container branch), run where its module is."""
     ranked = sorted((c for c in candidates if c["kind"] == kind), key=lambda c: (
-        not re.search(r"--reload|\bdev\b|--debug|runserver", c["command"]),
+        not re.search(DEV_FORM_RE, c["command"]),
         not re.match(r"^(uv|poetry|pipenv|pdm|rye|hatch) run ", c["command"])))
     for candidate in ranked:
         text, where = candidate["command"], candidate["where"]

@@ -438,6 +438,20 @@ def test_a_commands_pattern_finds_the_program_it_runs(command, running):
      ("python -m debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port {port}", "8004")),
     ("gunicorn -b 0.0.0.0:8005 --metrics-port 9100 app:app", "8000",
      ("gunicorn -b 0.0.0.0:{port} --metrics-port 9100 app:app", "8005")),
+    # gunicorn has no --port (it exits: unrecognized arguments), and a uvicorn worker
+    # class is no uvicorn; a socket is no port
+    ("{python} -m gunicorn app:app -k uvicorn.workers.UvicornWorker", "8000",
+     ("{python} -m gunicorn app:app -k uvicorn.workers.UvicornWorker --bind "
+      "127.0.0.1:{port}", "8000")),
+    ("uv run hypercorn app:app", "8000", ("uv run hypercorn app:app --bind 127.0.0.1:{port}",
+                                          "8000")),
+    ("daphne proj.asgi:application", "8000", ("daphne proj.asgi:application -p {port}",
+                                              "8000")),
+    ("gunicorn app:app --bind unix:/tmp/app.sock", "8000",
+     ("gunicorn app:app --bind unix:/tmp/app.sock", "8000")),
+    ("flask --app shop routes", "5000", ("flask --app shop routes", "5000")),
+    ("{python} -m flask --app shop run", "5000", ("{python} -m flask --app shop run --port "
+                                                  "{port}", "5000")),
 ])
 def test_with_port_makes_the_port_a_setting(command, default, wanted):
     assert procclean.with_port(command, default)[:2] == wanted
@@ -1341,3 +1355,76 @@ def test_a_bare_arq_or_rq_worker_runs_through_the_lock_files_runner(project, ini
                                    "jobs: rq worker --with-scheduler\n")
     assert init()[0] == 0
     assert services()[1]["jobs"].command == runner + "rq worker --with-scheduler"
+
+
+FASTAPI_MAIN = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+# name: (files, what `web` runs, the services)
+DEPLOY_PROCFILES = {
+    # issue 26: a Heroku Procfile's gunicorn beside the README's dev command
+    "readme-reload": ({
+        "Procfile": "web: gunicorn app.main:app -k uvicorn.workers.UvicornWorker\n"
+                    "worker: celery -A app.tasks worker\n",
+        "README.md": "## Develop\n\n```\nuvicorn app.main:app --reload\n```\n"},
+        "{python} -m uvicorn app.main:app --reload --port {port}", ["web", "worker"]),
+    # the dev file is the dev command, whatever it runs
+    "procfile-dev": ({
+        "Procfile.dev": "web: gunicorn app.main:app -k uvicorn.workers.UvicornWorker\n",
+        "README.md": "```\nuvicorn app.main:app --reload\n```\n"},
+        "{python} -m gunicorn app.main:app -k uvicorn.workers.UvicornWorker --bind "
+        "127.0.0.1:{port}", ["web", "worker"]),
+    # the README says only what is deployed
+    "readme-gunicorn": ({
+        "Procfile": "web: gunicorn app.main:app\n",
+        "README.md": "```\ngunicorn app.main:app -w 4\n```\n"},
+        "{python} -m gunicorn app.main:app --bind 127.0.0.1:{port}", ["web", "worker"]),
+    # heroku/python-getting-started @ f7c8d99: Django, gunicorn reading its config, no dev
+    # command documented (its gunicorn.conf.py reloads under `heroku local`)
+    "django-undocumented": ({
+        "Procfile": "web: gunicorn --config gunicorn.conf.py shop.wsgi\n",
+        "manage.py": "import django\n", "requirements.txt": "django\ngunicorn\n"},
+        "{python} -m gunicorn --config gunicorn.conf.py shop.wsgi --bind 127.0.0.1:{port}",
+        ["web", "worker"]),
+    # Next deployed with `next start`, developed with `next dev`
+    "next-start": ({
+        "Procfile": "web: npm start\n",
+        "package.json": '{"scripts": {"dev": "next dev", "build": "next build", '
+                        '"start": "next start"}, "dependencies": {"next": "15"}}'},
+        "npm run dev -- -p {port}", ["web"]),
+    # an Express `npm start` serves the API; client/ is the frontend of development
+    "express-and-client": ({
+        "Procfile": "web: npm start\n",
+        "package.json": '{"scripts": {"start": "node server.js"}, "dependencies": '
+                        '{"express": "4"}}',
+        "client/package.json": '{"scripts": {"dev": "vite"}, "dependencies": '
+                               '{"vite": "5"}}'},
+        "npm start", ["web", "frontend"]),
+}
+
+
+@pytest.mark.parametrize("files, web, names", list(DEPLOY_PROCFILES.values()),
+                         ids=list(DEPLOY_PROCFILES))
+def test_a_deploy_procfile_gives_way_to_the_documented_dev_server(project, init, files, web,
+                                                                  names):
+    """Heroku's Procfile says what is deployed: `make dev` ran gunicorn where the README
+    says `uvicorn app.main:app --reload`.  A documented dev form (reload, dev, debug) of
+    the entry's server takes its place and name (the worker entries stay); Procfile.dev,
+    a README saying only the deploy command and a dev server init guessed from code
+    leave the entry as it is.  gunicorn gets its port as --bind (it has no --port)."""
+    repo = project("neither")
+    if "package.json" not in files:
+        (repo / "app").mkdir()
+        (repo / "app" / "main.py").write_text(FASTAPI_MAIN)
+        (repo / "app" / "tasks.py").write_text("from celery import Celery\n"
+                                               "celery = Celery(__name__)\n")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(text)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg, svc = services()
+    assert (cfg.default_names, svc["web"].command) == (names, web), read(
+        repo / "procclean.ini")
+    if "Procfile" in files and "reload" in web:
+        assert "found web: README.md line 4 (documented: uvicorn app.main:app --reload); " \
+               "for deploys: Procfile line 1 (gunicorn app.main:app" in out, out
+        assert svc["worker"].command == "{python} -m celery -A app.tasks worker"
