@@ -9031,12 +9031,17 @@ def _frontend_service(sub, path, name, script):
             "cwd": path})
 
 
+def _procfile():
+    """(name, text) of Procfile.dev, else Procfile: the one init reads; (None, "")."""
+    texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
+    return next((t for t in texts if t[1] is not None), (None, ""))
+
+
 def _procfile_services():
     """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
     `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
     ...) unless the command names one; a Python tool runs through {python}."""
-    texts = ((n, _read_text(n)) for n in ("Procfile.dev", "Procfile"))
-    name, text = next((t for t in texts if t[1] is not None), (None, ""))
+    name, text = _procfile()
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.match(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", line.strip())
@@ -9771,6 +9776,11 @@ def _folder_option(argv):
 
 
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
+# What runs a Procfile's entries in the foreground, with the words that ask it to (none:
+# its argument is the Procfile).
+_PROCFILE_RUNNERS = {"honcho": ("start",), "foreman": ("start",), "forego": ("start",),
+                     "nf": ("start",), "overmind": ("start", "s"), "heroku": ("local",),
+                     "hivemind": ()}
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
 _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc", "tee",
@@ -10206,6 +10216,8 @@ class RecipeReader(object):
                 self.loops[args[0]] = args[2:]
         elif prog == "concurrently" and self.depth < 3:
             self.concurrently(args)
+        elif prog in _PROCFILE_RUNNERS:
+            self.procfile_run(prog, args, text)
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
         elif prog == "kill":
@@ -10257,6 +10269,39 @@ class RecipeReader(object):
         self.facts.extend(sub.facts)
         if self.pending:
             self.join(sub.facts)
+
+    def procfile_run(self, prog, args, text):
+        """`honcho start`, `foreman start -f Procfile.dev`, `overmind start`: the
+        entries (or those named) of the Procfile init reads, run at once in the
+        foreground, a dev session of its services; anything else they would do (another
+        Procfile, the .env they load and procclean does not, an option) is other work."""
+        words = _PROCFILE_RUNNERS[prog]
+        ok = not words or args[:1] in [[w] for w in words]     # not `honcho run`
+        procfile = "Procfile"
+        names = []
+        i = 1 if words else 0
+        while i < len(args):
+            if args[i] in ("-f", "--procfile", "-l") and i + 1 < len(args):
+                i += 1
+                if args[i - 1] == "-l":         # overmind's names
+                    names += args[i].split(",")
+                else:
+                    procfile = args[i]
+            elif args[i].startswith("-"):
+                ok = False
+            elif words:
+                names.append(args[i])
+            else:
+                procfile = args[i]              # hivemind PROCFILE
+            i += 1
+        found = [s for s in _procfile_services() if not names or s.name in names]
+        if not ok or os.path.normpath(self.path_of(procfile)) != _procfile()[0] or \
+                os.path.exists(os.path.join(self.curdir, ".env")) or \
+                len(found) < len(set(names)) or not found:
+            self.add("other", text=text)
+            return
+        self.join([self.add("launch", command=s.command, argv=s.command, cwd=s.cwd,
+                            name=s.name, text=text) for s in found])
 
     def make(self, command, args):
         """A sub-make: counts only when it runs goals of this very Makefile; one in

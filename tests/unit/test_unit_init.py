@@ -1830,6 +1830,48 @@ def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(projec
     assert re.search(r"kept dev \(line 7\)", out), out
 
 
+@pytest.mark.parametrize("fixture, recipe, call", [
+    ("procfile-gunicorn-celery", "run:\n\thoncho start", "dev web worker beat"),  # pawelad/nba-rank
+    ("procfile-gunicorn-celery", "dev:\n\tbundle exec foreman start", "dev"),
+    ("procfile-gunicorn-celery", "up:\n\tovermind start -l web,worker", "dev web worker"),
+    ("procfile-gunicorn-celery", "web-dev:\n\thoncho start web", "dev web"),
+    ("django-procfile-dev", "dev:\n\tforeman start -f Procfile.dev", "dev"),
+    ("django-procfile-dev", "dev:\n\theroku local -f Procfile.dev web", "dev web")])
+def test_a_procfile_runner_becomes_procclean_dev_of_its_services(project, init, fixture,
+                                                                 recipe, call):
+    """`run: honcho start`, `foreman start -f Procfile.dev`, `overmind start`: the Procfile's
+    entries at once in one terminal, what `procclean dev` does with the services init reads
+    from that same Procfile; it was kept as other work."""
+    need_make()
+    repo = project(fixture)
+    (repo / "Makefile").write_text(recipe + "\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    target = recipe.split(":")[0]
+    assert make_n(repo, target).stdout.splitlines() == ["python3 -S -m procclean " + call]
+
+
+@pytest.mark.parametrize("fixture, recipe", [
+    ("django-procfile-dev", "honcho start"),        # Procfile, not the Procfile.dev init read
+    ("procfile-gunicorn-celery", "honcho start -f Procfile.dev"),
+    ("procfile-gunicorn-celery", "honcho start -e .env.local"),
+    ("procfile-gunicorn-celery", "honcho start api"),       # no such entry
+    ("procfile-gunicorn-celery", "honcho run web"),
+    ("procfile-gunicorn-celery", ".env")])      # honcho loads .env, procclean does not
+def test_a_procfile_runner_doing_more_than_procclean_dev_is_kept(project, init, fixture,
+                                                                 recipe):
+    need_make()
+    repo = project(fixture)
+    if recipe == ".env":
+        (repo / ".env").write_text("SECRET=1\n")
+        recipe = "honcho start"
+    (repo / "Makefile").write_text("dev:\n\t%s\n" % recipe)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile").startswith("dev:\n\t%s\n" % recipe), out
+    assert "replaced" not in out, out
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
