@@ -3270,6 +3270,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
         "port_hint_other": "    pick another port: {other}",
+        "port_hint_checkout": "    PID {pid} runs in another checkout or project, {folder}: stop it there",
+        "port_hint_offset": "    or give each checkout its own ports: port_offset = auto under [procclean] in procclean.ini",
         "port_hint_holder": "    PID {pid} is {what}{free}",
         "port_hint_then": "; to free the port: {free}",
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
@@ -3547,6 +3549,8 @@ MESSAGES = {
         "fix_check": "{cmd}",
         "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
         "port_hint_other": "    换一个端口: {other}",
+        "port_hint_checkout": "    PID {pid} 运行在另一个检出目录或项目 {folder} 中: 请在那里停止它",
+        "port_hint_offset": "    或让每个检出目录使用各自的端口: 在 procclean.ini 的 [procclean] 下设置 port_offset = auto",
         "port_hint_holder": "    PID {pid} 是{what}{free}",
         "port_hint_then": "; 释放端口: {free}",
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
@@ -5957,10 +5961,31 @@ def port_taken(ctx, service, found, listeners):
         ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
             "port_hint_then", free=holder.free) if holder.free else "")
         say_port_hint(ctx, service, None)
+    elif holder.kind == "stranger" and other_checkout(ctx, holder.pid):
+        # Another checkout's server (two worktrees of one repo): kill-port would stop
+        # the other checkout's work; stopping it there, or ports of its own, is the fix.
+        ctx.out.warn("port_hint_checkout", pid=holder.pid,
+                     folder=printable(other_checkout(ctx, holder.pid)))
+        if not port_follows(service):
+            ctx.out.warn("port_hint_fixed", svc=service.name)
+        elif ctx.config.port_offset is None:
+            ctx.out.warn("port_hint_offset")
     else:
         # An editor forwarding the port, or a browser: kill-port spares it, so no hint.
         say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
     return True
+
+
+def other_checkout(ctx, pid):
+    """The checkout or procclean project (own_checkout, or a folder with .git) that
+    process `pid` runs in, when it is not this one; else None."""
+    folder = ctx.system.process_cwds([pid]).get(pid)
+    ours = Project(ctx.project_given).paths
+    while folder and os.path.dirname(folder) != folder:
+        if own_checkout(folder) or os.path.exists(os.path.join(folder, ".git")):
+            return None if folder in ours else folder
+        folder = os.path.dirname(folder)
+    return None
 
 
 def say_log_tail(ctx, service, lines=LOG_TAIL_LINES):

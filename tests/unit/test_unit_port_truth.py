@@ -113,6 +113,34 @@ def test_another_users_listener_is_a_stranger_everywhere(here):
     assert "port 8000 is still held by PID 720" in err
 
 
+def test_another_checkouts_server_on_the_port_is_stopped_there_not_by_kill_port(tmp_path,
+                                                                              monkeypatch):
+    """Two checkouts of one repo side by side: the other's backend holds 8000.  start
+    names that checkout and how each gets its own ports; kill-port (which would stop the
+    other checkout's work) is not offered."""
+    ours = tmp_path / "shop"
+    other = tmp_path / "shop-fix"
+    for folder in (ours, other):
+        (folder / "api").mkdir(parents=True)
+        (folder / "procclean.ini").write_text("[backend]\ncwd = api\n"
+                                              "command = uvicorn main:app --port {port}\n")
+    monkeypatch.chdir(str(ours))
+    theirs = FakeProc(740, 1, "python -m uvicorn main:app --port 8000",
+                      cwd=os.path.realpath(str(other / "api")),
+                      tag=(os.path.realpath(str(other)), "backend"))
+    system = on_port(theirs, holders=[740])
+    code, out, err = invoke(["start", "backend"], system)
+    assert code == 1, out + err
+    assert "PID 740 runs in another checkout or project, %s: stop it there" \
+        % os.path.realpath(str(other)) in err, err
+    assert "port_offset = auto under [procclean] in procclean.ini" in err
+    assert "kill-port" not in err and system.sent == []
+    (ours / "procclean.ini").write_text("[backend]\ncwd = api\ncommand = python main.py\n")
+    code, out, err = invoke(["start", "backend"], system)
+    assert "backend does not take its port from procclean" in err, err
+    assert "port_offset" not in err
+
+
 def test_a_listener_tagged_for_another_service_is_that_services(here):
     """The frontend (tagged by procclean) listening on the backend's port: `stop backend`
     leaves it, and `status frontend` still counts it as running."""
