@@ -8912,8 +8912,9 @@ NODE_ENTRIES = ("src/main.ts", "src/server.ts", "src/index.ts", "src/app.ts", "s
 
 def node_entries(script):
     """The files a Node server's script runs: those it names (`tsx watch src/server.ts`),
-    else the usual entries (NODE_ENTRIES: `nest start` runs src/main.ts)."""
-    return re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) or NODE_ENTRIES
+    then the usual entries (NODE_ENTRIES: `nest start` runs src/main.ts), as the named
+    one may be built from them (`tsc && node dist/index.js`: no dist/ before a build)."""
+    return re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) + list(NODE_ENTRIES)
 
 
 NODE_PORT_RE = (r"PORT\b[^|?\n]{0,12}(?:\|\||\?\?)\s*['\"]?(\d{2,5})"

@@ -576,7 +576,8 @@ def test_a_readme_that_says_cd_on_its_own_line(project, init):
 @pytest.mark.parametrize("readme", [
     # a code block's line with a shell comment after the command, as READMEs that list
     # a stack's terminals write it (Sivamani-garaga/ai-longitudinal-detector's style)
-    "```bash\ncd backend\nuvicorn main:app --reload --port 8040  # API at :8040/docs\n```\n",
+    "```bash\ncd backend\n"
+    "uvicorn main:app --reload --port 8040  # API at :8040/docs\n```\n",
     # a line that starts with the command in backticks, then says what it does
     "## Backend\n\n`cd backend && uvicorn main:app --reload --port 8040` starts the API.\n",
 ])
@@ -1109,6 +1110,26 @@ def test_a_node_api_beside_a_react_app_is_the_backend(project, init, server, exp
                                             "react-scripts start"))
     assert (svc["frontend"].command, str(svc["frontend"].port)) == (
         "npm start", expected[1])
+
+
+def test_a_node_api_run_from_its_build_has_its_sources_port(project, init):
+    """TypeScript's usual scripts (`"dev": "tsc && node dist/index.js"`, as many
+    Express and MCP quickstarts write them): dist/ does not exist before the first build;
+    the port is src/index.ts's (`process.env.PORT || 4100`), and the setting moves it.
+    init said Node's 3000, and that the port could not be moved."""
+    repo = project("neither")
+    (repo / "server" / "src").mkdir(parents=True)
+    (repo / "server" / "package.json").write_text(
+        '{"scripts": {"build": "tsc", "start": "node dist/index.js", "dev": "tsc && node '
+        'dist/index.js"}, "dependencies": {"express": "^4.21.0"}}')
+    (repo / "server" / "src" / "index.ts").write_text(
+        "import express from 'express';\nconst app = express();\n"
+        "const PORT = process.env.PORT || 4100;\napp.listen(PORT);\n")
+    code, out, _ = init()
+    assert "found backend: server/package.json (dev script: tsc && node dist/index.js, " \
+        "port 4100)" in out, out
+    backend = services()[1]["backend"]
+    assert backend.port == 4100 and procclean.port_follows(backend)
 
 
 def test_a_nest_api_runs_its_watching_start(project, init):
