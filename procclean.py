@@ -10811,14 +10811,15 @@ def _discovered(argv, cwd):
 
 
 def _fold_runs(groups):
-    """The groups with make's foreground runs of an app, and the layout's app, put with
-    the one group that runs the same app otherwise (_place), else (runs at the root
-    only) the one that only stops something (`kill: lsof -ti:8090 | xargs kill` beside
-    `run: go run ./cmd/server`).  With none they are a group of their own; with several,
-    which one the runs are is not known (the layout's app stays a group of its own)."""
+    """The groups with make's runs of an app that name no pidfile or port (in the
+    foreground, or `nohup ./server &`), and the layout's app, put with the one group that
+    runs the same app otherwise (_place), else (runs at the root only) the one that only
+    stops something (`kill: lsof -ti:8090 | xargs kill` beside `run: go run ./cmd/server`).
+    With none they are a group of their own; with several, which one the runs are is not
+    known (the layout's app stays a group of its own)."""
     def loose(group):
-        return all(f.kind == "layout" or f.kind == "launch" and not f.background
-                   for f in group)
+        return all(f.kind == "layout" or f.kind == "launch" and not (
+            f.background and (f.pidfile or f.port)) for f in group)
     at = {}
     for group in [g for g in groups if loose(g)]:
         first = next((f for f in group if f.kind == "layout"), group[0])

@@ -414,3 +414,42 @@ def test_a_replaced_dev_session_ends_with_nothing_of_it_left(ns, tmp_path, dev, 
     assert wait_until(lambda: not listening(), 20), listening()
     assert not [p for p in ns.ps() if any(w in " ".join(p["argv"]) for w in (
         "uvicorn", "npm run dev"))], ns.ps()
+
+
+SERVER = """#!%s
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8142))
+s.listen(5)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_nohup_server_and_the_stop_freeing_its_port_are_one_service(ns, tmp_path):
+    """yangsibai/sibo.io: `run: stop build` + `nohup ./server &`, `stop:` frees the port
+    with lsof. init made two services, the server on the built-in 8000 and a port-only
+    one; now one: `make run` twice restarts it, `make stop` frees the port."""
+    root, env = shop(ns, tmp_path, {"go": "#!%s\n"})
+    (root / "notesrv").write_text(SERVER % sys.executable)
+    (root / "notesrv").chmod(0o755)
+    (root / "Makefile").write_text(
+        "PORT := 8142\nbuild:\n\tgo build -o notesrv\nrun: stop build\n"
+        "\tnohup ./notesrv>/dev/null 2>&1 &\nstop:\n\t-lsof -t -i:${PORT} | xargs kill\n")
+    r = ns.procclean("init", "--makefile", "--replace", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "replaced run (line 4" in r.stdout, r
+
+    def serving():
+        return ":8142 " in ns.run(["ss", "-ltnH"]).stdout
+    pids = []
+    for _ in range(2):
+        r = ns.run(["make", "run"], cwd=str(root), env=env, timeout=60)
+        assert r.rc == 0, r
+        assert wait_until(serving, 20), r
+        pids.append(int((root / "backend.pid").read_text()))
+        assert ns.alive(pids) == pids[-1:]         # the first one stopped
+    r = ns.run(["make", "stop"], cwd=str(root), env=env, timeout=60)
+    assert r.rc == 0, r
+    assert wait_until(lambda: not serving() and not ns.alive(pids), 20), r

@@ -141,6 +141,7 @@ REPLACED = {
     "foreman-unicorn": ["stop"],
     "go-C-make-wait": ["dev"],
     "go-nohup-grep": ["start", "restart", "stop"],
+    "go-nohup-port-stop": ["run", "stop"],
     "go-run-kill-port": ["kill"],
     "include-pattern-pidfile": ["proxy.pid", "start"],
     "next-port-run": ["run"],
@@ -212,6 +213,8 @@ SERVICES = {
     "dotenv-export-dev": {"backend": (
         "uvicorn gateway:application --host 0.0.0.0 --port {port} --reload", ".", 8062)},
     "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
+    # `nohup ./notesrv &` is what `stop` frees port 9241 of: one service, not a second on 8000
+    "go-nohup-port-stop": {"backend": ("./notesrv", ".", 9241)},
 }
 
 
