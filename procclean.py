@@ -8126,6 +8126,8 @@ def detect_project(missing):
         services = _detect_frontends(missing) if name == "frontend" else \
             [_detect_python(missing, name) or name == "backend" and _node_backend() or None]
         services = [service for service in services if service is not None]
+        if name == "backend" and services:
+            services = _sibling_apps(services[0])
         if ran:
             services = _dev_over_deploy(found, ran, services)
         found += [service for service in services
@@ -8205,10 +8207,10 @@ def _app_files(base, modules):
 
 def _with_others(named, marker):
     """The folders of `named` (the usual names, the root last), with the other
-    folders at the top and in apps/ that hold one of `marker` before the root
-    (`fastapi_backend/`, `nextjs-frontend/`).  Every folder of apps/ is an app (a
-    turborepo's apps/docs is a site, not documentation)."""
-    others = [os.path.join(parent, entry) for parent in ("", "apps")
+    folders at the top, in apps/ and in services/ that hold one of `marker` before the
+    root (`fastapi_backend/`, `nextjs-frontend/`, services/users).  Every folder of
+    apps/ is an app (a turborepo's apps/docs is a site, not documentation)."""
+    others = [os.path.join(parent, entry) for parent in ("", "apps", "services")
               for entry in _listdir(parent or ".")[:100]
               if not entry.startswith(".") and (parent or entry not in SKIP_DIRS)
               and os.path.join(parent, entry) not in named
@@ -8519,7 +8521,8 @@ def _toml_strings(text):
 
 
 def _resolves(cwd, command):
-    """Whether the module or script a command names is there, run in cwd."""
+    """Whether the module or script a command names is there, run in cwd: its file
+    (module.py, package/__init__.py, or the package's folder) where it names one."""
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
                       command)
     if not match and re.search(r"\bflask\b", command):
@@ -8542,10 +8545,11 @@ def _resolves(cwd, command):
         # `uvicorn main:app` of a main.py that defines no app (a README behind its code)
         attr = command[match.end(1) + 1:match.end()]
         text = _read_text(found[0]) if found[0].endswith(".py") else None
-        return text is None or bool(re.search(
-            r"(?m)^\s*(?:%s\s*[:=]|(?:async\s+)?def\s+%s\b|class\s+%s\b|(?:from|import)\b.*\b%s\b)"
-            % ((re.escape(attr),) * 4), text))
-    return bool(found)
+        defined = r"(?m)^\s*(?:%s\s*[:=]|(?:async\s+)?def\s+%s\b|class\s+%s\b|" \
+            r"(?:from|import)\b.*\b%s\b)" % ((re.escape(attr),) * 4)
+        if text is not None and not re.search(defined, text):
+            return False
+    return os.path.normpath(found[0]) if found else False
 
 
 def _from_documented(candidates, bases, name, kind):
@@ -8595,6 +8599,59 @@ def _detect_python(missing, name):
     if found is None:
         (_missing_backend if backend else _missing_worker)(bases, missing)
     return found
+
+
+def _sibling_apps(first):
+    """The backend `first` and the apps beside it, each in a sibling of its folder at
+    the same place (services/users/main.py beside services/orders/main.py, service_user/
+    beside service_order/, services/X/app/main.py): a repo of several APIs, each a
+    service named by its folder, run as its README (or the root's) says, else as init
+    runs an app it finds; [first] where it has none.  One app's own modules are not
+    siblings: each must define an app object or factory in the file named as first's."""
+    path = _resolves(first.cwd, first.command)
+    if not (isinstance(path, str) and path.endswith(".py")):
+        return [first]
+    folders = os.path.dirname(path).split(os.sep) if os.path.dirname(path) else []
+    for level in (1, 2)[:len(folders)]:
+        parent = os.sep.join(folders[:-level]) or "."
+        tail = folders[len(folders) - level + 1:] + [os.path.basename(path)]
+        entries = [folders[-level]] + [e for e in _listdir(parent)[:100] if not (
+            e == folders[-level] or e.startswith(".") or e in SKIP_DIRS)]
+        folders_here = [os.path.normpath(os.path.join(parent, e)) for e in entries]
+        documented = [c for c in _documented(_python_bases() + folders_here)
+                      if c["kind"] == "server"]
+        found = [_sibling_app(os.path.normpath(os.path.join(folder, *tail)), documented)
+                 for folder in folders_here]
+        if any(found[1:]):
+            found = [(found[0] or first, entries[0])] + [
+                (s, e) for s, e in zip(found[1:], entries[1:]) if s]
+            named = []
+            for service, entry in found:
+                _name_by_folder(service, entry, named)
+                named.append(service)
+            return named
+    return [first]
+
+
+def _sibling_app(path, documented):
+    """The backend serving the app of the file `path`: a README's command that runs it,
+    else as _backend_from_code runs it, from the nearest folder holding a Python
+    project's marker; None where `path` defines no app."""
+    roots = _ancestors(os.path.dirname(path))
+    service = _from_documented([c for c in documented if any(
+        _resolves(r, c["command"]) == path for r in [c["cwd"]] + roots)], roots,
+        "backend", "server")
+    if service is None and os.path.isfile(path):
+        base = next((f for f in roots if _has(f, PY_MARKERS)), ".")
+        if _app_object(_text(path), _framework(base)):
+            service = _backend_from_code(base, [os.path.relpath(path, base)])
+    return service
+
+
+def _ancestors(folder):
+    """`folder` and the folders above it, up to the root (".")."""
+    parts = os.path.normpath(folder).split(os.sep)
+    return [os.sep.join(parts[:i]) for i in range(len(parts), 0, -1)] + ["."]
 
 
 def _python_files(base, depth=5, limit=400):
@@ -8894,10 +8951,17 @@ def _other_frontend(sub, path, name, script, found):
     """A second (third...) frontend, named by its folder, apart from the services found
     and the built-in ones."""
     service = _frontend_service(sub, path, name, script)
-    taken = set(s.name for s in found) | set(b["name"] for b in BUILTIN_SERVICES)
-    base = re.sub(r"[^a-z0-9_.-]", "-", os.path.basename(sub).lower()).strip("-._")
-    service.name = name_apart(base or "frontend", taken)
+    _name_by_folder(service, sub, found)
     return service
+
+
+def _name_by_folder(service, folder, found):
+    """Name `service` after its folder (apps/admin: admin), apart from the services
+    `found` and the other built-in ones (a folder named frontend beside the frontend)."""
+    taken = set(s.name for s in found if s is not service) | set(
+        b["name"] for b in BUILTIN_SERVICES if b["name"] != service.name)
+    base = re.sub(r"[^a-z0-9_.-]", "-", os.path.basename(folder).lower()).strip("-._")
+    service.name = name_apart(base or service.name, taken)
 
 
 # A Node server's dependencies (an API in backend/ or server/, not a frontend), and its

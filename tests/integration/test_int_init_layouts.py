@@ -375,3 +375,49 @@ def test_a_script_on_its_own_port_variable_moves_with_the_port_setting(ns, tmp_p
         r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
         assert r.rc == 0, r
         assert wait_until(lambda: not ns.connect("127.0.0.1", int(port)), 10)
+
+
+def test_three_apis_of_a_compose_repo_run_under_dev_and_stop_one_by_one(ns, tmp_path):
+    """tests/fixtures/init/fastapi-services-compose (piupiujk/autoservice74's layout): three
+    FastAPI apps in sibling folders, each `uvicorn app.main:app` in its own folder (the
+    same command line, the same pattern).  init wrote only the first (issue 26); now each
+    is a service on a port of its own.  `dev` runs the three (real uvicorn, each in its
+    folder: its `from app.api import` resolves there), `stop parts-service` from another
+    terminal stops that one alone (its pattern finds all three: the folder decides),
+    `stop` the rest and dev ends, nothing left."""
+    for module in ("uvicorn", "fastapi"):
+        if not os.path.exists(os.path.join(VENV, "bin", module)):
+            pytest.skip("%s is not installed beside %s" % (module, sys.executable))
+    root = copy_repo("fastapi-services-compose", tmp_path / "garage")
+    for folder in ("gateway", "garage-service", "parts-service"):
+        os.remove(str(root / folder / "poetry.lock"))       # poetry is not installed here
+        os.symlink(VENV, str(root / folder / ".venv"))
+    shutil.copyfile(os.path.join(REPO, "procclean.py"), str(root / "procclean.py"))
+    ns.procclean_file = str(root / "procclean.py")
+    assert run(ns, root, "init").rc == 0
+    ini = (root / "procclean.ini").read_text()
+    assert "services = garage-service gateway parts-service" in ini, ini
+    env = {"NO_COLOR": "1", "VIRTUAL_ENV": None}
+    dev = ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>&1', "sh"] +
+                   ns.procclean_argv("dev"), cwd=str(root), env=env, session=True)
+    ports = {"garage": 8000, "gateway": 8001, "parts": 8002}
+    for name, port in ports.items():
+        assert wait_until(lambda: ns.run([sys.executable, "-c", HEALTH, str(port)]).rc == 0,
+                          60), (root / "dev.out").read_text()
+        h = ns.run([sys.executable, "-c", HEALTH, str(port)])
+        assert '"%s"' % name in h.stdout, h
+    assert len(uvicorn_lines(ns)) == 3, uvicorn_lines(ns)
+    r = ns.procclean("stop", "parts-service", cwd=str(root), env=env, timeout=120)
+    no_traceback(r)
+    assert r.rc == 0 and "parts-service: 1 process(es) stopped" in r.stdout, r
+    assert wait_until(lambda: not ns.connect("127.0.0.1", 8002), 10)
+    assert ns.connect("127.0.0.1", 8000) and ns.connect("127.0.0.1", 8001), \
+        (root / "dev.out").read_text()
+    r = run(ns, root, "status")
+    assert r.rc == 0 and "parts-service: not running" in r.stdout, r
+    assert "gateway: running" in r.stdout and "garage-service: running" in r.stdout, r
+    r = ns.procclean("stop", cwd=str(root), env=env, timeout=120)
+    assert r.rc == 0, r
+    done = dev.wait(60)
+    assert not done.timed_out and done.rc == 0, (root / "dev.out").read_text()
+    assert wait_until(lambda: uvicorn_lines(ns) == [], 10), uvicorn_lines(ns)

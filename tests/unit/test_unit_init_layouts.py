@@ -1449,3 +1449,89 @@ def test_a_deploy_procfile_gives_way_to_the_documented_dev_server(project, init,
         assert "found web: README.md line 4 (documented: uvicorn app.main:app --reload); " \
                "for deploys: Procfile line 1 (gunicorn app.main:app" in out, out
         assert svc["worker"].command == "{python} -m celery -A app.tasks worker"
+
+
+def test_several_apis_in_sibling_folders_are_a_service_each(project, init):
+    """piupiujk/autoservice74's layout: gateway/, garage-service/, parts-service/, each
+    a poetry project with app/main.py, run by docker compose.  init took the first and
+    dropped the others (issue 26); each is now a service named by its folder, run in it
+    (its `from app.api import` resolves there), on ports of their own; the compose file
+    and the static web/ are no services."""
+    repo = project("fastapi-services-compose")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found gateway: gateway/app/main.py (FastAPI app, run as uvicorn app.main:app)" \
+        in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["garage-service", "gateway", "parts-service"]
+    assert [(s.cwd, s.port, s.command) for s in svc.values()] == [
+        (folder, port, "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}")
+        for folder, port in (("garage-service", 8000), ("gateway", 8001),
+                             ("parts-service", 8002))]
+    assert all(procclean.port_follows(s) for s in svc.values())
+
+
+SIBLING_APIS = {
+    # issue 26's own: services/users and services/orders, each with its requirements
+    "services-own-projects": (
+        {"services/users/requirements.txt": "fastapi\n",
+         "services/orders/requirements.txt": "fastapi\n",
+         "services/users/main.py": FASTAPI_MAIN, "services/orders/main.py": FASTAPI_MAIN},
+        [("orders", "services/orders", "{python} -m uvicorn main:app --host 127.0.0.1 "
+          "--port {port}", 8000),
+         ("users", "services/users", "{python} -m uvicorn main:app --host 127.0.0.1 "
+          "--port {port}", 8001)]),
+    # one project at the root: each app imported from there
+    "services-root-project": (
+        {"pyproject.toml": '[project]\nname = "shop"\ndependencies = ["fastapi"]\n',
+         "services/users/main.py": FASTAPI_MAIN, "services/orders/main.py": FASTAPI_MAIN},
+        [("orders", ".", "{python} -m uvicorn services.orders.main:app --host 127.0.0.1 "
+          "--port {port}", 8000),
+         ("users", ".", "{python} -m uvicorn services.users.main:app --host 127.0.0.1 "
+          "--port {port}", 8001)]),
+    # gitificial/patterns @ 7ab5534 (architectural_patterns/microservices/python): each
+    # service's README says its command and port, run from the root
+    "readme-per-service": (
+        {"requirements.txt": "fastapi\nhttpx\n",
+         "service_user/main.py": FASTAPI_MAIN, "service_order/main.py": FASTAPI_MAIN,
+         "service_user/README.md": "Run:\n```\nuvicorn service_user.main:app "
+                                   "--port 8101\n```\n",
+         "service_order/README.md": "Run:\n```\nuvicorn service_order.main:app "
+                                    "--port 8102\n```\n"},
+        [("service_order", ".", "{python} -m uvicorn service_order.main:app --port {port}",
+          8102),
+         ("service_user", ".", "{python} -m uvicorn service_user.main:app --port {port}",
+          8101)]),
+    # mortogo321/python-fastapi-microservices @ 5e3a243: the root README runs both, each
+    # on its port, from the root; app/main.py and app/libs/ beside them are no service
+    "readme-at-the-root": (
+        {"app/requirements.txt": "fastapi\n", "app/main.py": FASTAPI_MAIN,
+         "app/api/main.py": FASTAPI_MAIN, "app/payment/main.py": FASTAPI_MAIN,
+         "app/libs/config.py": "DEBUG = True\n",
+         "README.md": "## Run\n```bash\n# api\n"
+                      "uvicorn app.api.main:app --reload --port=8200\n\n# payment\n"
+                      "uvicorn app.payment.main:app --reload --port=8201\n```\n"},
+        [("api", ".", "{python} -m uvicorn app.api.main:app --reload --port={port}", 8200),
+         ("payment", ".", "{python} -m uvicorn app.payment.main:app --reload --port={port}",
+          8201)]),
+    # one app: a router module in a sibling folder, a test app, are no services
+    "one-app": (
+        {"requirements.txt": "fastapi\n", "app/main.py": FASTAPI_MAIN,
+         "app/routers/main.py": "from fastapi import APIRouter\nrouter = APIRouter()\n",
+         "tests/main.py": FASTAPI_MAIN},
+        [("backend", ".", "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}",
+          8000)]),
+}
+
+
+@pytest.mark.parametrize("files, expected", list(SIBLING_APIS.values()),
+                         ids=list(SIBLING_APIS))
+def test_apps_in_sibling_folders_documented_or_not(project, init, files, expected):
+    repo = project("neither")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg, svc = services()
+    assert [(n, s.cwd, s.command, s.port) for n, s in svc.items()] == expected, out
