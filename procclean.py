@@ -10702,10 +10702,13 @@ def _union_find(facts):
             parent[find(i)] = find(daemons[0])
         elif fact.pidfile and fact.pidfile not in written:
             # a pidfile in the folder of one service (`kill $(cat api/.pid)`, the app
-            # found in api/) is that service's, not a service of its own with no command
+            # found in api/) is that service's, not a service of its own with no command;
+            # not one that names another process (stop-mailer, api/celery.pid)
+            said = set([fact.name or "", os.path.basename(fact.pidfile).split(".")[0]])
             homes = set(find(j) for j, f in enumerate(facts) if f.kind in (
                 "launch", "layout") and not _same_folder(f.cwd, ".") and path_inside(
-                    fact.pidfile, [os.path.normpath(f.cwd)]))
+                    fact.pidfile, [os.path.normpath(f.cwd)]) and said <= set(
+                        ["", "server", "app", os.path.basename(os.path.normpath(f.cwd))]))
             if len(homes) == 1:
                 parent[find(i)] = homes.pop()
     groups = {}             # by the first fact of each, in order

@@ -1484,6 +1484,30 @@ def test_a_stop_only_pidfile_in_a_services_folder_is_that_services(project, init
     assert backend.command.startswith("uvicorn main:app --reload")
 
 
+@pytest.mark.parametrize("stop", [
+    "stop-mailer:\n\tkill $$(cat api/mailer.pid)\n",
+    "stop:\n\tkill $$(cat api/celery.pid)\n"],
+    ids=["target", "file"])
+def test_a_pidfile_in_a_services_folder_that_names_another_process_is_not_its(
+        project, init, stop):
+    """The pidfile of another process in the API's folder (a mailer, a worker its own
+    tool starts) is not the API's: it became the API's pidfile, and the API was named
+    after it, so `make stop-mailer` stopped the API and `start` wrote over that pidfile."""
+    repo = project("neither")
+    (repo / "api").mkdir()
+    (repo / "api" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "api" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "Makefile").write_text("dev:\n\tcd api && uvicorn main:app --reload\n\n" + stop)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    other = next(n for n in cfg.default_names if n != "backend")
+    assert sorted(cfg.default_names) == sorted(["backend", other]), out
+    assert not cfg.services["backend"].pidfile.endswith(("mailer.pid", "celery.pid"))
+    assert cfg.services[other].pidfile.startswith("api/")
+    assert not cfg.services[other].command and not cfg.services[other].pattern
+
+
 @pytest.mark.parametrize("recipe, command, cwd", [
     ("npm --prefix web run dev &", "npm run dev", "web"),
     ("npm run dev --prefix=web &", "npm run dev", "web"),
