@@ -10297,6 +10297,8 @@ class RecipeReader(object):
             self.cwds[-1] = self.path_of(args[0]) if args else "."
         elif prog == "wait" and self.pending:
             self.join([])
+        elif prog in ("source", ".") and self.own_venv(args):
+            pass                # the venv procclean runs this folder's services with
         elif prog == "export" and all("=" in w.text for w in command.words[1:]):
             self.exports.extend(w.raw for w in command.words[1:])
             self.add("other", text=text)
@@ -10342,6 +10344,14 @@ class RecipeReader(object):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def own_venv(self, args):
+        """Whether `source ARGS` activates the venv procclean runs the services of the
+        folder the recipe is in with (python_env: its bin first on PATH, VIRTUAL_ENV)."""
+        path = self.path_of(args[0]) if len(args) == 1 else ""
+        venv = os.path.dirname(os.path.dirname(path))
+        return path.endswith("/bin/activate") and \
+            _project_python(self.cwds[-1], ".")[2].get("where") == venv
 
     def concurrently(self, args):
         """`concurrently "CMD" "CMD"`: the commands run at once in the foreground, as

@@ -1839,6 +1839,31 @@ def test_a_dev_target_running_several_apps_at_once_becomes_procclean_dev(project
     assert (web.command, web.cwd) == (VITE_DEV, "web")
 
 
+@pytest.mark.parametrize("venv, activate, replaced", [
+    ("api/.venv", "cd api && source .venv/bin/activate && ", True),
+    ("api/venv", "cd api && . venv/bin/activate; ", True),
+    ("venv", "source venv/bin/activate && cd api && ", True),
+    ("env", "source env/bin/activate && cd api && ", False)])   # not the venv procclean uses
+def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
+        project, init, venv, activate, replaced):
+    """`source .venv/bin/activate && uvicorn ...`: the run was kept as other work, and so
+    was the dev session that makes it; procclean runs every service with the project's
+    venv activated (its bin first on PATH, VIRTUAL_ENV), so that activation is its own."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    fake_venv(repo / venv)
+    (repo / "Makefile").write_text(RUNS.replace("cd api && ", activate) +
+                                   "dev:\n\t$(MAKE) -j2 run-api run-web\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert bool(re.search(r"replaced dev \(line 7", out)) is replaced, out
+    api = procclean.load_config(folder=str(repo), environ={}).services["api"]
+    assert (api.command, api.cwd) == (
+        "{python} -m uvicorn main:app --reload --port {port}" if replaced else
+        "uvicorn main:app --reload --port {port}", "api")
+
+
 @pytest.mark.parametrize("dev", [
     "$(MAKE) run-api; $(MAKE) run-web",         # the first never ends: web never runs
     "$(MAKE) -j2 run-api lint",                 # a task beside the server
