@@ -156,8 +156,10 @@ CONFIG_FILE = "procclean.ini"
 DEFAULT_GRACE = 2.0
 KILL_WAIT = 1.0          # how long to wait for SIGKILLed processes to vanish
 START_CHECK = 0.5        # how long a fresh service must survive to count as started
-START_SETTLE = 10.0      # ...and one with a port, at most, to listen while it computes,
+START_WORKER = 2.0       # ...one without a port (nothing tells it is up), at least
+START_SETTLE = 10.0      # ...and, at most, to listen (or settle) while it computes,
 START_IDLE = 0.5         # ...unless its tree used no CPU this long (see StartWatch)
+START_NOTICE = 2.0       # a start that waits this long says what for
 START_TIMEOUT = 30.0     # start --wait: how long to wait for the port
 LOG_TAIL_LINES = 20
 # logs --since/--grep read at most this much of the end of each log
@@ -3159,7 +3161,9 @@ MESSAGES = {
         "owned_by": " (owned by {user}, not you: remove {path} or chown it)",
         "no_command": "{fail} cannot start {svc}: no start command configured",
         "listening": "{ok} {svc} listens on port {port}",
-        "not_listening_yet": "    {svc} does not listen on port {port} yet: status shows when it does",
+        "not_listening_yet": "    {svc} is still starting: it does not listen on port {port} yet (status shows when it does)",
+        "start_waiting": "    {svc} (PID {pid}) is starting: waiting for it to listen on port {port} ({timeout} at most)",
+        "start_waiting_idle": "    {svc} (PID {pid}) is starting: waiting for it to settle ({timeout} at most)",
         "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_stopped": "{off} {svc}: not running",
         "status_port_free": "    port {port}: free",
@@ -3438,7 +3442,9 @@ MESSAGES = {
         "owned_by": " (属于 {user}, 不是你: 删除 {path} 或用 chown 改为你的)",
         "no_command": "{fail} 无法启动{svc}: 未配置启动命令",
         "listening": "{ok} {svc}正在监听端口 {port}",
-        "not_listening_yet": "    {svc}尚未监听端口 {port}: 用 status 查看何时开始监听",
+        "not_listening_yet": "    {svc}仍在启动: 尚未监听端口 {port} (用 status 查看何时开始监听)",
+        "start_waiting": "    {svc} (PID {pid}) 正在启动: 等待其监听端口 {port} (最多 {timeout})",
+        "start_waiting_idle": "    {svc} (PID {pid}) 正在启动: 等待其稳定下来 (最多 {timeout})",
         "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_stopped": "{off} {svc}: 未运行",
         "status_port_free": "    端口 {port}: 空闲",
@@ -6142,23 +6148,31 @@ TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
 
 def launch_outcomes(ctx, launches):
     """Yields (launch, outcome) as each one's outcome is known, then (launch, its
-    timeout) for those that wait and are neither ready nor failed within --timeout."""
+    timeout) for those that wait and are neither ready nor failed within --timeout.  A
+    service without a port (a worker) has nothing that says it is up: it is judged once
+    those with a port are, so one that dies while they start is not called started.
+    A wait that lasts START_NOTICE is said, once."""
     system = ctx.system
     begun = system.clock()
     pending = list(launches)
     delay = 0.02
+    noticed = False
     while pending:
-        watched = [l.service for l in pending if l.service.port is not None]
-        table = system.process_table() if watched else None
-        listening = set(l.port for l in port_listeners(ctx, watched))
+        table = system.process_table()
+        listening = set(l.port for l in port_listeners(ctx, [l.service for l in pending]))
+        judged = [l for l in pending if l.service.port is not None] or list(pending)
         for launch in list(pending):
             outcome = launch.look(table, listening)
-            if outcome is not None:
+            if outcome is not None and (launch in judged or outcome[0] != "ok"):
                 pending.remove(launch)
                 yield launch, outcome
         now = system.clock()
-        over = begun + (ctx.timeout if all(l.waits for l in pending) else START_SETTLE)
-        if not pending or now >= over and all(l.waits for l in pending):
+        if pending and not noticed and now - begun >= START_NOTICE:
+            noticed = say_start_wait(ctx, pending)
+        ports = [l for l in pending if l.service.port is not None]
+        waits = bool(ports) and all(l.waits for l in ports)
+        over = begun + (ctx.timeout if waits else START_SETTLE)
+        if not pending or now >= over and waits:
             break
         system.sleep(max(0.0, min(delay, over - now)))
         delay = min(delay * 2, 0.25)
@@ -6166,10 +6180,24 @@ def launch_outcomes(ctx, launches):
         yield launch, launch.timed_out()
 
 
+def say_start_wait(ctx, pending):
+    """What a start still waits for (START_NOTICE): the port of each service that has
+    one, or a worker that still computes.  True."""
+    for launch in pending:
+        longest = format_seconds(ctx.timeout if launch.waits else START_SETTLE)
+        values = dict(svc=launch.service.name, pid=launch.child.pid, timeout=longest)
+        if launch.service.port is not None:
+            ctx.out.say("start_waiting", port=launch.service.port, **values)
+        elif len(pending) == 1:
+            ctx.out.say("start_waiting_idle", **values)
+    return True
+
+
 class StartWatch(object):
-    """A fresh service start watches.  Without --wait it must survive START_CHECK and,
-    having a port, listen on it, or still run once its tree stops computing (START_IDLE
-    without CPU: it waits for something; START_SETTLE at most): a real app that dies at
+    """A fresh service start watches.  Without --wait it must survive START_CHECK
+    (START_WORKER without a port) and listen on its port, or still run once its tree
+    stops computing (START_IDLE without CPU: it waits for something; START_SETTLE at
+    most): a real app that dies at
     once (uvicorn failing its import, a missing setting) takes longer than START_CHECK
     to die on a busy machine, and must not be reported started; a process that idles
     costs START_IDLE more, not a timeout.  With --wait (or `ready`: others start after
@@ -6229,12 +6257,14 @@ class StartWatch(object):
         None.  Its log is left to status (`crashed`) and --wait: a plain start judges
         the process alone."""
         port = self.service.port
+        listens = port is not None and port in listening
         # (a supervisor restarts what dies: it starts once it runs, as before)
-        computing = port is not None and port not in listening and \
-            not supervised(self.ctx, self.service) and self.computing(table)
-        if elapsed < START_CHECK or computing and elapsed < START_SETTLE:
+        computing = not listens and not supervised(self.ctx, self.service) and \
+            self.computing(table)
+        least = START_WORKER if port is None else START_CHECK
+        if elapsed < least or computing and elapsed < START_SETTLE:
             return None
-        return "ok", {"listening": port is None or port in listening}
+        return "ok", {"listening": port is None or listens}
 
     def computing(self, table):
         """Whether the service's tree used CPU within the last START_IDLE seconds (as
@@ -6270,6 +6300,11 @@ class StartWatch(object):
         return None
 
     def timed_out(self):
+        """The outcome at --timeout: a worker (no port) outlived the others' wait."""
+        if self.service.port is None:
+            code = self.child.poll()
+            return ("ok", {"listening": True}) if code is None else \
+                ("start_failed", {"code": code})
         timeout = format_seconds(self.ctx.timeout)
         if self.health is not None:
             return "start_unhealthy", {"port": self.service.port, "url": self.health["url"],

@@ -66,9 +66,88 @@ def test_plain_start_of_an_app_that_waits_before_listening_says_so(ns, tmp_path,
     r = ns.procclean("start-backend", python=python_edge)
     assert r.rc == 0, r
     assert "started backend PID" in r.stdout, r
-    assert "backend does not listen on port 8000 yet" in r.stdout, r
+    assert "backend is still starting: it does not listen on port 8000 yet" in r.stdout, r
     r = ns.procclean("status", "backend", python=python_edge)
     assert "backend: starting, PID" in r.stdout, r
+    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
+# A worker (no port) that connects, then loses its broker a second later and exits.
+DIES_A_SECOND_LATER = r'''
+import sys, time
+print("worker: connecting to the broker", flush=True)
+time.sleep(1.0)
+print("worker-daily: lost the broker connection", file=sys.stderr, flush=True)
+sys.exit(4)
+'''
+
+# An app that compiles (Angular's `ng serve`: seconds of CPU) before it listens on $PORT.
+COMPILES_THEN_LISTENS = r'''
+import os, socket, time
+print("compiling", flush=True)
+end = time.process_time() + 3.0
+while time.process_time() < end:
+    pass
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(os.environ["PORT"])))
+server.listen(5)
+time.sleep(3600)
+'''
+
+WORKER_INI = """
+[procclean]
+services = backend worker
+
+[worker]
+pattern = python.*worker\\.py
+command = {python} worker.py
+"""
+
+
+@pytest.mark.parametrize("names", [("worker",), ()], ids=["alone", "with-backend"])
+def test_plain_start_of_a_worker_that_dies_a_second_later_fails(ns, tmp_path, python_edge,
+                                                                  names):
+    """A worker (no port to listen on) that exits a second after `make start`, alone or
+    beside a backend that starts meanwhile, was reported started: its outcome was taken
+    after half a second.  It now fails as one with a port that dies before it listens:
+    exit 1, the log's last lines, no pidfile, nothing of it left; the backend runs on."""
+    make_project(tmp_path, WORKER_INI)
+    write(tmp_path / "worker.py", DIES_A_SECOND_LATER)
+    r = ns.procclean("start", *names, python=python_edge)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "worker exited at once (status 4)" in r.stderr, r
+    assert "worker-daily: lost the broker connection" in r.stderr, r
+    assert "started worker" not in r.stdout, r
+    assert not (tmp_path / "worker.pid").exists()
+    if names:
+        assert nothing_left(ns) == []
+        return
+    assert "started backend PID" in r.stdout, r
+    r = ns.procclean("status", "--json", python=python_edge)
+    states = dict((s["name"], s["state"]) for s in json.loads(r.stdout)["services"])
+    assert states["worker"] == "stopped" and states["backend"] != "stopped", r
+    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
+def test_plain_start_of_an_app_that_compiles_before_it_listens_says_it_waits(
+        ns, tmp_path, python_edge):
+    """`make start` of an app that compiles for seconds before it listens (Angular) waited
+    without a word.  It now says what it waits for, then that it started; status agrees."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py", COMPILES_THEN_LISTENS)
+    r = ns.procclean("start-backend", python=python_edge)
+    assert r.rc == 0, r
+    pid = int(read(tmp_path / "backend.pid"))
+    assert "backend (PID %d) is starting: waiting for it to listen on port 8000 (10 s at " \
+        "most)" % pid in r.stdout, r
+    assert "started backend PID %d" % pid in r.stdout, r
+    listening = "backend is still starting" not in r.stdout
+    r = ns.procclean("status", "backend", python=python_edge)
+    assert ("backend: running, PID" if listening else "backend: starting, PID") in r.stdout, r
     assert ns.procclean("stop", python=python_edge).rc == 0
     assert nothing_left(ns) == []
 
