@@ -1654,9 +1654,14 @@ def folder_service(proc, service, project, homes):
     """Which service an untagged process that `service`'s pattern finds is: of those
     whose patterns find it, the one that starts in the folder nearest to the process's
     (two frontends' vite, each run by hand in its own app's folder, match both
-    patterns); `service` when no other starts deeper toward it.  `homes`: (service, the
+    patterns); `service` when no other starts deeper toward it.  Outside `service`'s
+    folder, in the folder of another that starts beside it (not around it), it is that
+    other's, whatever that one's pattern: a frontend's broad `pnpm.* run dev` takes no
+    `pnpm run dev` run by hand in a Node backend's folder.  `homes`: (service, the
     folder it starts in) for each service of the project."""
     folder = project.cwds.get(proc.pid)
+    own = [home for other, home in homes if other.name == service.name]
+    outside = not path_inside(folder, own)
     best = service
     depth = -1
     for other, home in homes:
@@ -1665,7 +1670,8 @@ def folder_service(proc, service, project, homes):
         # its own folder wins a tie: two services of one folder both take it, as before
         if other.name == service.name and home.count("/") >= depth:
             best = service
-        elif other.name != service.name and home.count("/") > depth and other.matches(proc):
+        elif other.name != service.name and home.count("/") > depth and (
+                other.matches(proc) or outside and not path_inside(own[0], (home,))):
             best = other
         else:
             continue

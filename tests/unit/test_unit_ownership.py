@@ -801,3 +801,36 @@ def test_two_services_in_one_folder_both_take_what_both_patterns_find(in_a):
         code, out, err = invoke(["stop", name], system)
         assert code == 0, out + err
         assert signalled(system) == [300], (name, out)
+
+
+def test_a_broad_pattern_takes_nothing_run_by_hand_in_the_folder_of_a_service_beside(in_a):
+    """A pnpm workspace's frontend (`pnpm.* run dev`) took the `pnpm run dev` a user ran by
+    hand in the Node backend's folder, whose own pattern (`tsx watch`) does not find it:
+    `stop frontend` stopped the backend.  A process outside a service's folder, in the
+    folder of a service beside it, is not its; one in the frontend's folder, or at the
+    root that holds both, still is; a worker of the root takes the celery its pattern
+    finds in the backend's folder (the backend has its tsx, its pattern's)."""
+    a, _ = in_a
+    for app in ("backend", "frontend"):
+        os.makedirs(os.path.join(a, "apps", app))
+    with open(os.path.join(a, "procclean.ini"), "w") as f:
+        f.write("[procclean]\nservices = backend frontend worker\n\n"
+                "[backend]\npattern = tsx watch src/server\\.ts\ncwd = apps/backend\n"
+                "port = 3000\ncommand = pnpm run dev\n\n"
+                "[frontend]\npattern = (pnpm.* run dev|vite)\ncwd = apps/frontend\n"
+                "port = 5173\ncommand = pnpm run dev\n\n"
+                "[worker]\npattern = celery.*worker\n")
+    procs = [FakeProc(300, 1, "pnpm run dev", cwd=a + "/apps/backend"),
+             FakeProc(301, 300, "node /w/node_modules/.bin/tsx watch src/server.ts",
+                      cwd=a + "/apps/backend"),
+             FakeProc(310, 1, "pnpm run dev", cwd=a + "/apps/frontend"),
+             FakeProc(320, 1, "pnpm run dev --filter web", cwd=a),
+             FakeProc(330, 1, "python -m celery -A app worker", cwd=a + "/apps/backend")]
+    system = FakeSystem(procs)
+    code, out, err = invoke(["stop", "frontend"], system)
+    assert code == 0, out + err
+    assert signalled(system) == [310, 320]
+    system = FakeSystem(procs)
+    code, out, _ = invoke(["status", "--json"], system)
+    pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
+    assert pids == {"backend": [301], "frontend": [310, 320], "worker": [330]}
