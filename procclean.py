@@ -6996,8 +6996,10 @@ def dev_precheck(ctx, services):
     found = read_targets(ctx, services)
     # Running: the service's own processes (holder_kind), as start and status say.
     running = [(s, found.started(s)) for s in services if found.started(s)]
-    # Left by a dev session killed with SIGKILL: their output goes nowhere; taken over.
-    left = [s for s, _ in running if dev_path(s) in stale_dev_files(ctx, s, found.table)]
+    # Left by a dev session killed with SIGKILL: taken over.  Not one that its pattern
+    # alone finds (run by hand since): that one is not procclean's to take.
+    left = [s for s, targets in running if dev_path(s) in stale_dev_files(
+        ctx, s, found.table) and all(t.origin != "pattern" for t in targets)]
     refused = [(s, targets) for s, targets in running if s not in left]
     if refused and not ctx.replace:
         for service, targets in refused:

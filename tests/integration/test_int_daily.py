@@ -183,10 +183,10 @@ def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path
     assert "port 8000: taken by PID %d" % stranger.pid in r.stdout, r
 
 
-def killed_dev(ns, tmp_path, python):
+def killed_dev(ns, tmp_path, python, backend_fields=None):
     """`make dev` whose procclean got SIGKILL (an IDE's stop button after its timeout, the
     OOM killer): its services run on, headless, and its dev files stay; their PIDs."""
-    two_services(tmp_path)
+    two_services(tmp_path, backend_fields=backend_fields)
     dev = Dev(ns, tmp_path, python)
     dev.up("worker", "frontend")
     ns.kill([dev.pid], signal.SIGKILL)
@@ -215,6 +215,28 @@ def test_the_next_dev_takes_over_what_a_killed_dev_left(ns, tmp_path, python_edg
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
     assert [n for n in DEV_FILES if (tmp_path / n).exists()] == []
+
+
+def test_the_next_dev_refuses_a_backend_run_by_hand_since_a_dev_was_killed(ns, tmp_path,
+                                                                           python_edge):
+    """After `kill -9` of dev, its backend was ended and the user ran one by hand in
+    another terminal: the next `make dev` took that one for the killed session's and
+    stopped it.  Not procclean's (no tag, no pidfile), it is now refused as a backend
+    running already is: named, dev exits 1, nothing stopped, nothing started."""
+    killed, left = killed_dev(ns, tmp_path, python_edge,
+                              {"pattern": r"app\.py (reloader|serve 8000)"})
+    backend = [p["pid"] for p in ns.ps() if "8000" in p["argv"] and p["pid"] in left]
+    ns.kill(backend)
+    assert not ns.wait_dead(backend, TIMEOUT), ns.ps()
+    by_hand = ns.spawn(Proc(["python3", "app.py", "serve", "8000", "byhand"], cwd=tmp_path,
+                            listen="127.0.0.1:8000"))
+    r = ns.procclean("dev", python=python_edge)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "backend already runs in the background (PID %d)" % by_hand.pid in r.stderr, r
+    assert "left running by a dev session" not in r.stderr, r
+    assert_alive(ns, [by_hand.pid] + [p for p in left if p not in backend], r)
+    assert ns.procclean("stop", "frontend", python=python_edge).rc == 0
 
 
 def test_stop_and_clean_after_a_killed_dev_leave_no_dev_file(ns, tmp_path, python_edge):

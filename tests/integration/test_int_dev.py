@@ -113,8 +113,8 @@ def project(tmp_path, services, extra=""):
     write(tmp_path / "app.py", APP)
     lines = ["[procclean]", "services = %s" % " ".join(services), extra]
     for name, (args, fields) in services.items():
-        lines += ["", "[%s]" % name, "pattern =", "command = {python} app.py %s" % args]
-        for key, value in fields.items():
+        lines += ["", "[%s]" % name, "command = {python} app.py %s" % args]
+        for key, value in dict({"pattern": ""}, **fields).items():
             lines.append("%s = %s" % (key, value))
     write(tmp_path / "procclean.ini", "\n".join(lines) + "\n")
 
