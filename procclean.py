@@ -2978,6 +2978,35 @@ class _Launching(object):
         os.set_blocking(read_end, False)
         return child, read_end
 
+    def keep_log(self, source, log_fd):
+        """A keeper (see keep_log) copying the pipe `source` to the log `log_fd` and to
+        a new pipe: that pipe's read end (non-blocking), or `source` itself when no
+        keeper could start.  Either way `log_fd` is closed here."""
+        import subprocess
+        folder, name = os.path.split(os.path.abspath(__file__))
+        module = os.path.splitext(name)[0]
+        # as a module where it can be one: from its bytecode, not compiled each time
+        argv = [sys.executable or "python3", "-S"] + (
+            ["-m", module] if module.isidentifier() else [name]) + ["keep-log", str(log_fd)]
+        env = dict(os.environ)
+        env.pop("PYTHONSAFEPATH", None)         # (it would keep -m from finding it)
+        read_end, write_end = os.pipe()
+        try:
+            os.set_blocking(source, True)       # (shared with the keeper: it waits)
+            os.set_blocking(log_fd, True)
+            subprocess.Popen(argv, cwd=folder, stdin=source, stdout=write_end,
+                             stderr=subprocess.DEVNULL, pass_fds=(log_fd,), env=env,
+                             start_new_session=True)
+        except OSError:
+            os.close(read_end)
+            read_end, source = source, None     # the relay reads the service itself
+        finally:
+            for fd in (write_end, log_fd, source):
+                if fd is not None:
+                    os.close(fd)
+        os.set_blocking(read_end, False)
+        return read_end
+
 
 class _Locks(object):
     """System's per-service locks: fcntl.flock on a lock file (the kernel drops it when
@@ -6778,19 +6807,44 @@ def strip_escapes(data, held):
     return re.sub(ANSI_ESCAPE_RE, b"", data), held
 
 
-class _Stream(object):
-    """A service's pipe under the relay: its log, its prefix, its line not ended yet;
-    with `strip`, the log gets it without escape sequences (`held`: one cut off)."""
-    __slots__ = ("fd", "log_fd", "prefix", "pending", "strip", "held")
+def keep_log(args):
+    """`keep-log FD`, run by dev beside each service it starts (System.keep_log): the
+    service's output (stdin) copied to its log (FD), without the escape sequences that
+    FORCE_COLOR makes it write, and as it is to dev (stdout), until the service's last
+    process closes it.  Out of dev's session and untagged, it reads the last lines of
+    a stop; dev killed (SIGKILL), the log still gets every line, so `logs` keeps
+    working, and the service writes on instead of into a closed pipe.  Exit 0."""
+    log = int(args[0])
+    out = 1
+    held = b""
+    last = b"\n"
+    while True:
+        data = os.read(0, RELAY_READ)
+        if not data:
+            break
+        logged, held = strip_escapes(data, held)
+        _write_all(log, logged)
+        last = data[-1:]
+        if out is not None:
+            try:
+                write_fd(out, data)
+            except OSError:
+                out = None      # dev is gone: the log alone
+    _write_all(log, held + (b"" if last == b"\n" else b"\n"))
+    return EXIT_OK
 
-    def __init__(self, fd, log_fd, prefix, strip=False):
-        self.fd, self.log_fd, self.prefix, self.pending = fd, log_fd, prefix, b""
-        self.strip, self.held = strip, b""
+
+class _Stream(object):
+    """A service's pipe under the relay: its prefix, its line not ended yet."""
+    __slots__ = ("fd", "prefix", "pending")
+
+    def __init__(self, fd, prefix):
+        self.fd, self.prefix, self.pending = fd, prefix, b""
 
 
 class Relay(object):
-    """Copies the services' output to stdout, each line after its service's name, and
-    the same bytes to its logfile.  Its own thread reads each pipe in large chunks and
+    """Copies the services' output to stdout, each line after its service's name (a
+    keeper writes their logs).  Its own thread reads each pipe in large chunks and
     writes one batch per round, so no service waits on a full pipe while procclean
     checks health or stops.  procclean's own lines go through it too, in order: never
     inside a batch, and a paused terminal cannot hold up a Ctrl-C."""
@@ -6818,11 +6872,10 @@ class Relay(object):
     def start(self):
         self.thread.start()
 
-    def add(self, name, fd, log_fd, strip=False):
-        """Relay a service's pipe (closed at its end); `strip`: its log gets no escape
-        sequences (the colours it was asked for are the terminal's, not the log's)."""
+    def add(self, name, fd):
+        """Relay a service's pipe (closed at its end)."""
         with self.lock:
-            self.added.append(_Stream(fd, log_fd, self.prefixes[name][0], strip))
+            self.added.append(_Stream(fd, self.prefixes[name][0]))
         self.wake.wake()
 
     def own_line(self, name, text):
@@ -6930,30 +6983,19 @@ class Relay(object):
             return True
         if not data:
             return True
-        if stream.log_fd is not None:
-            logged = data
-            if stream.strip:
-                logged, stream.held = strip_escapes(data, stream.held)
-            _write_all(stream.log_fd, logged)
         lines, stream.pending = relay_lines(stream.prefix, data, stream.pending, self.encoding)
         if lines:
             batch.append(lines)
         return False
 
     def _end(self, selector, stream, batch):
-        """A pipe closed: its partial last line is shown (and ended in the log)."""
+        """A pipe closed: its partial last line is shown."""
         selector.unregister(stream.fd)
-        _write_all(stream.log_fd, stream.held)
         if stream.pending:
             batch.append(stream.prefix + relay_convert(stream.pending, self.encoding) + b"\n")
-            _write_all(stream.log_fd, b"\n")
             stream.pending = b""
-        for fd in (stream.fd, stream.log_fd):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        with quietly():
+            os.close(stream.fd)
         self.streams.pop(stream.fd, None)
 
 
@@ -7335,14 +7377,14 @@ class DevSession(object):
         if not entry.owned:
             # Unowned, other terminals cannot hand it a restart; the rest works.
             entry.owned = write_pid(ctx, dev_path(service), self.system.self_pid()) is None
-        try:
-            log_fd = self.system.open_log(service.logfile)
-        except OSError:
-            log_fd = None
         self.system.append_log(service.logfile, "dev: started %s PID %d: %s (in %s)"
                                % (service.name, child.pid, shown, cwd), create=True)
+        try:
+            fd = self.system.keep_log(fd, self.system.open_log(service.logfile))
+        except OSError:
+            pass        # no log to write: the relay reads the service itself
         self.say_own(entry, "dev_started", pid=child.pid, cmd=shown)
-        self.relay.add(service.name, fd, log_fd, strip="FORCE_COLOR" in env)
+        self.relay.add(service.name, fd)
 
     def check_children(self, now):
         for entry in self.entries:
@@ -12197,4 +12239,4 @@ def _nothing_at_exit():
 
 
 if __name__ == "__main__":
-    exit_as(main())
+    exit_as(keep_log(sys.argv[2:]) if sys.argv[1:2] == ["keep-log"] else main())

@@ -3,6 +3,7 @@ namespaces: what a real app does that the other files' stand-ins did not (an app
 start-up takes its time before it fails, ...). Every assertion is on what the user sees:
 exit codes, messages, pidfiles, processes; events awaited, never slept for."""
 import json
+import re
 import shutil
 import signal
 
@@ -237,6 +238,43 @@ def test_the_next_dev_refuses_a_backend_run_by_hand_since_a_dev_was_killed(ns, t
     assert "left running by a dev session" not in r.stderr, r
     assert_alive(ns, [by_hand.pid] + [p for p in left if p not in backend], r)
     assert ns.procclean("stop", "frontend", python=python_edge).rc == 0
+
+
+# A service that prints a line every 50 ms.
+TICKS = r'''
+import itertools, time
+for n in itertools.count():
+    print("tick %d" % n, flush=True)
+    time.sleep(0.05)
+'''
+
+
+def test_after_dev_is_killed_its_services_still_write_their_logs(ns, tmp_path, python_edge):
+    """`kill -9` of `make dev`: its services wrote into a pipe no one read (a Python one
+    died of it at its next print; `make logs` showed nothing new) until the next dev or
+    stop.  A keeper beside each service writes its log on: the service lives, `make logs`
+    shows what it printed since, and `make stop` leaves nothing, keepers included."""
+    write(tmp_path / "ticks.py", TICKS)
+    write(tmp_path / "procclean.ini", "[procclean]\nservices = ticker\n\n[ticker]\n"
+          "pattern = ticks\\.py\ncommand = {python} ticks.py\n")
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.wait_for("ticker | tick 3")
+    ns.kill([dev.pid])
+    assert not dev.job.wait(TIMEOUT).timed_out
+    shown = max(int(n) for n in re.findall(r"tick (\d+)", dev.out))
+    pid = int(read(tmp_path / "ticker.pid"))
+    later = "tick %d\n" % (shown + 20)
+    assert wait_until(lambda: later in read(tmp_path / "ticker.log"), TIMEOUT), \
+        (read(tmp_path / "ticker.log")[-300:], ns.ps())
+    r = ns.procclean("logs", "ticker", "-n", "3", python=python_edge)
+    assert r.rc == 0, r
+    assert int(re.findall(r"tick (\d+)", r.stdout)[-1]) >= shown + 20, r
+    assert_alive(ns, [pid])
+    keepers = [p["pid"] for p in ns.ps() if "keep-log" in p["argv"]]
+    assert len(keepers) == 1, ns.ps()
+    r = ns.procclean("stop", python=python_edge)
+    assert r.rc == 0 and "stopped ticker PID %d" % pid in r.stdout, r
+    assert ns.wait_dead(keepers + [pid], TIMEOUT) == [], ns.ps()
 
 
 def test_stop_and_clean_after_a_killed_dev_leave_no_dev_file(ns, tmp_path, python_edge):

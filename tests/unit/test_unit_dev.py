@@ -3,6 +3,7 @@ order, the after/supervise fields, and the second Ctrl-C cutting stop's grace sh
 import io
 import os
 import signal
+import time
 
 import pytest
 
@@ -139,16 +140,14 @@ def test_stop_targets_kills_at_once_when_ctx_hurries():
 
 # -- the relay thread, on real pipes (no process involved) -----------------------------------
 
-def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
+def test_relay_copies_two_pipes_prefixed_in_order(tmp_path):
     out_path = str(tmp_path / "stdout")
     out_w = os.open(out_path, os.O_WRONLY | os.O_CREAT)
     relay = procclean.Relay(out_w, procclean.dev_prefixes(["api", "web"], False))
-    logs = {}
     writers = {}
     for name in ("api", "web"):
         r, w = os.pipe()
-        logs[name] = str(tmp_path / (name + ".log"))
-        relay.add(name, r, os.open(logs[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+        relay.add(name, r)
         writers[name] = w
     relay.own_line("web", "started PID 7: npm run dev")     # as dev does: before its output
     relay.start()
@@ -166,10 +165,33 @@ def test_relay_copies_two_pipes_prefixed_in_order_and_logs_the_bytes(tmp_path):
         [b"api | api %d" % i for i in range(5000)]
     assert [l for l in lines if l.startswith(b"web | ")] == \
         [b"web | half a line", b"web | no newline \\xff"]     # flushed at the pipe's end
-    with open(logs["web"], "rb") as f:
-        assert f.read() == b"half a line\nno newline \xff\n"
-    with open(logs["api"], "rb") as f:
-        assert f.read().count(b"\n") == 5000
+
+
+def test_the_log_keeper_writes_the_log_on_after_dev_is_gone(tmp_path):
+    """dev's keeper (a real process) copies a service's output to dev as it is and to the
+    log without colours; once dev is gone (its pipe closed: `kill -9`), the log still gets
+    every line, and a last line without a newline is ended there."""
+    log = str(tmp_path / "api.log")
+    service_r, service_w = os.pipe()
+    dev_r = procclean.System().keep_log(
+        service_r, os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+    os.set_blocking(dev_r, True)
+    os.write(service_w, b"\x1b[32mINFO\x1b[0m: started\n")
+    assert os.read(dev_r, 4096) == b"\x1b[32mINFO\x1b[0m: started\n"
+    os.close(dev_r)                                     # dev killed
+    os.write(service_w, b"".join(b"line %d\n" % i for i in range(3000)) + b"no newline")
+    os.close(service_w)                                 # the service ended
+    expected = b"INFO: started\n" + b"".join(
+        b"line %d\n" % i for i in range(3000)) + b"no newline\n"
+    deadline = time.time() + 60
+    while read_bytes(log) != expected and time.time() < deadline:
+        time.sleep(0.01)        # (the keeper ends the log as it reads the pipe's end)
+    assert read_bytes(log) == expected
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def test_escape_sequences_stripped_for_the_log_even_when_cut_between_reads():
