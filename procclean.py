@@ -5501,9 +5501,9 @@ def _not_listening(record, supervisor):
     port = record["port"]
     if record.get("startup_failed") or record.get("exited"):
         state = "crashed"
-    elif supervisor.get("state") == "starting" or (
-            record["uptime"] is not None and record["uptime"] < START_TIMEOUT):
-        state = "starting"
+    elif supervisor.get("state") == "starting" or not record.get("listening_elsewhere") \
+            and record["uptime"] is not None and record["uptime"] < START_TIMEOUT:
+        state = "starting"      # (up on another port: not starting, not listening)
     else:
         state = "not listening"
     holder = record["listeners"][0] if record["listeners"] else None
@@ -6174,8 +6174,20 @@ def _watch_start(ctx, started):
         if launch.waits:
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
-            ctx.out.say("not_listening_yet", svc=service.name, port=service.port)
+            say_not_listening(ctx, service, pid)
     return ok
+
+
+def say_not_listening(ctx, service, pid):
+    """A fresh service up, not on its port: where its tree listens instead (an app
+    that names its own port, as status shows it), else that it is still starting."""
+    table = ctx.system.process_table()
+    tree = set([pid] + descendants(children_map(table), pid))
+    ports = sorted(set(l.port for l in ctx.system.listeners() if l.pid in tree))
+    if ports:
+        ctx.out.say("status_elsewhere", svc=service.name, ports=", ".join(map(str, ports)))
+    else:
+        ctx.out.say("not_listening_yet", svc=service.name, port=service.port)
 
 
 TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")

@@ -153,6 +153,26 @@ def test_plain_start_of_an_app_that_compiles_before_it_listens_says_it_waits(
     assert nothing_left(ns) == []
 
 
+def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
+        ns, tmp_path, python_edge):
+    """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` of an app that listens on the 8000
+    its code names: start said it was `still starting` on 8001, and status `starting`
+    for half a minute.  Both now say where it listens; status says `not listening`."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py",
+          COMPILES_THEN_LISTENS.replace("3.0", "0.0").replace('os.environ["PORT"]', "8000"))
+    env = {"PROCCLEAN_BACKEND_PORT": "8001"}
+    r = ns.procclean("start-backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert "backend listens on port 8000" in r.stdout, r
+    assert "still starting" not in r.stdout, r
+    r = ns.procclean("status", "backend", env=env, python=python_edge)
+    assert "backend: not listening, PID" in r.stdout, r
+    assert "backend listens on port 8000" in r.stdout, r
+    assert ns.procclean("stop", env=env, python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
 def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path,
                                                                      python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend`, then in another terminal without

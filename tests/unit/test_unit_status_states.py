@@ -91,6 +91,15 @@ def test_a_young_process_not_listening_yet_is_starting():
     assert procclean.assess(record)[0] == "not listening"
 
 
+def test_a_young_process_up_on_another_port_is_not_starting():
+    """A Vite that ignored PROCCLEAN_FRONTEND_PORT=3001 and listens on its config's 3000,
+    a second old: up, on another port, so `not listening` at once, as start then says
+    (`frontend listens on port 3000`), not `starting` for its first 30 s."""
+    record = {"running": True, "port": 3001, "listeners": [], "uptime": 1.0,
+              "supervisor": None, "listening_elsewhere": [3000]}
+    assert procclean.assess(record)[0] == "not listening"
+
+
 def test_health_failing_is_unhealthy_and_fails_check():
     system = backend(listening(), answer=(500, 0.01, None))
     code, out, err = invoke(["status", "--check", "backend"], system)
