@@ -8409,12 +8409,16 @@ def with_port(command, default=None):
         return command, None, None
     if re.search(r"manage\.py\s+runserver\s*$", command):
         return command + " {port}", default, "added"
-    words = _command_words(command) or [""]
-    # the program, not a worker class (`gunicorn -k uvicorn.workers.UvicornWorker`);
-    # `flask run`, `fastapi dev`, not `flask routes`; none for a socket or a bind
-    prog = os.path.basename(words[0])
+    words = [""] + _command_words(command)
+    # the program, also past a wrapper (`dotenv run -- uvicorn`, `ddtrace-run uvicorn`,
+    # `python -m debugpy --listen 5678 -m uvicorn`), not an option's value nor a worker
+    # class (`gunicorn -k uvicorn.workers.UvicornWorker`); `flask run`, `fastapi dev`,
+    # not `flask routes`; none for a socket or a bind
+    at = next((i for i in range(1, len(words)) if os.path.basename(words[i]) in ADDED_PORT
+               and (words[i - 1] in ("", "-m", "--") or words[i - 1][:1] != "-")), 0)
+    prog = os.path.basename(words[at])
     if prog in ADDED_PORT and (prog not in ("flask", "fastapi") or re.search(
-            r"\b(run|dev)\b", " ".join(words[1:]))) and not re.search(
+            r"\b(run|dev)\b", " ".join(words[at + 1:]))) and not re.search(
             r"--(uds|fd|bind|socket)\b|(?<![\w-])-b\s", command):
         return command + ADDED_PORT[prog], default, "added"
     return command, default, None

@@ -450,6 +450,15 @@ def test_a_commands_pattern_finds_the_program_it_runs(command, running):
     ("gunicorn app:app --bind unix:/tmp/app.sock", "8000",
      ("gunicorn app:app --bind unix:/tmp/app.sock", "8000")),
     ("flask --app shop routes", "5000", ("flask --app shop routes", "5000")),
+    # a server a wrapper runs (.env loader, tracer, debugger) is still given its port;
+    # an option's value is no program
+    ("dotenv run -- uvicorn main:app --reload", "8000",
+     ("dotenv run -- uvicorn main:app --reload --port {port}", "8000")),
+    ("{python} -m debugpy --listen 5678 --wait-for-client -m uvicorn main:app", "8000",
+     ("{python} -m debugpy --listen 5678 --wait-for-client -m uvicorn main:app --port "
+      "{port}", "8000")),
+    ("{python} serve.py --server uvicorn", "8000", ("{python} serve.py --server uvicorn",
+                                                    "8000")),
     ("{python} -m flask --app shop run", "5000", ("{python} -m flask --app shop run --port "
                                                   "{port}", "5000")),
 ])
@@ -1420,6 +1429,26 @@ DEPLOY_PROCFILES = {
                                '{"vite": "5"}}'},
         "npm start", ["web", "frontend"]),
 }
+
+
+def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
+    """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
+    `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
+    were on 8000, which the setting could not move, and the second start failed."""
+    repo = project("neither")
+    (repo / "app").mkdir()
+    (repo / "app" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / "Procfile").write_text(
+        "web: ddtrace-run uvicorn app.main:app --host 0.0.0.0\n"
+        "admin: newrelic-admin run-program gunicorn app.main:app -k uvicorn.workers."
+        "UvicornWorker\n")
+    assert init()[0] == 0
+    svc = services()[1]
+    assert (svc["web"].command, svc["web"].port) == (
+        "ddtrace-run uvicorn app.main:app --host 0.0.0.0 --port {port}", 8000)
+    assert (svc["admin"].command, svc["admin"].port) == (
+        "newrelic-admin run-program gunicorn app.main:app -k uvicorn.workers.UvicornWorker"
+        " --bind 127.0.0.1:{port}", 8001)
 
 
 @pytest.mark.parametrize("files, web, names", list(DEPLOY_PROCFILES.values()),
