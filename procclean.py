@@ -9967,6 +9967,9 @@ def _folder_option(argv):
 
 
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
+# A package script a command runs, and the words of its name that say it serves.
+_NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
+_SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
 # What runs a Procfile's entries in the foreground, with the words that ask it to (none:
 # its argument is the Procfile).
 _PROCFILE_RUNNERS = {"honcho": ("start",), "foreman": ("start",), "forego": ("start",),
@@ -10022,9 +10025,10 @@ def _is_server(prog, args):
         if prog == "vite":
             return args[:1] not in (["build"], ["optimize"])
         return prog not in _SERVE_WORDS or any(a in _SERVE_WORDS[prog] for a in args)
-    if prog in _NODE_TOOLS:
-        script = [a for a in args if a != "run"][:1]
-        return bool(script) and script[0] in ("dev", "start", "serve", "preview")
+    if prog in _NODE_TOOLS:         # `npm run dev`, `npm run start:api:dev`, not `dev:seed`
+        script = ([a for a in args if a != "run"] or [""])[0]
+        return bool(set(re.split(r"[:_-]", script)) & set(_SERVE_SCRIPTS)) and \
+            not re.search(_TASK_TARGET_RE, script)
     if re.match(r"^python[\d.]*$", prog):
         script = next((a for a in args if not a.startswith("-")), "")
         return script.endswith(".py") and not (
@@ -10885,6 +10889,11 @@ def make_service(group, taken):
         names = [stem] if re.match(r"^[a-z0-9][a-z0-9_-]*$", stem) else []
     if not names and not started and fields.get("port"):
         names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
+    script = re.match(_NODE_SCRIPT_RE, fields.get("command", ""))
+    words = [w for w in re.split(r"[:_.-]", script.group(1).lower())
+             if w not in _SERVE_SCRIPTS] if script else []
+    if not names and words:
+        names = ["-".join(words)]               # `npm run dev:api`: api
     name = names[0] if names else _kind_of_program(started[0].argv if started else "")
     if started and not commands:
         _in_foreground(started, fields, sources)
@@ -10956,12 +10965,15 @@ def _serves(fact, group):
 def _place(fact):
     """(file or folder, kind) of a launch or of the layout's service: the app it runs,
     by the module or script it serves (`uvicorn api.main:app` run at the root serves
-    what `uvicorn main:app` run in api/ does, and `fastapi dev api/main.py` too), else
-    by the folder it runs in."""
+    what `uvicorn main:app` run in api/ does, and `fastapi dev api/main.py` too), the
+    package script it runs, else by the folder it runs in."""
     kind = fact.name if fact.kind == "layout" else _kind_of_program(fact.argv)
     argv = fact.argv or fact.command or ""
     role = re.search(r"\s(beat|flower)(?=\s|$)", argv)      # celery's other processes
     kind = kind + "-" + role.group(1) if role and kind == "worker" else kind
+    node = re.match(_NODE_SCRIPT_RE, argv)
+    if node:            # a package script: `npm run dev:api` is not `npm run dev:web`
+        return os.path.normpath(fact.cwd or "."), kind + ":" + node.group(1)
     app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
     path = script.group(1) if script else _discovered(argv, fact.cwd or ".")

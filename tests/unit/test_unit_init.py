@@ -5,6 +5,7 @@ No process is started or signalled here: every test copies a fixture to tmp_path
 it and calls procclean.main(["init", ...]) in this process (or `make -n`, which runs nothing).
 """
 import errno
+import json
 import os
 import re
 import shutil
@@ -1919,6 +1920,30 @@ def test_a_procfile_runner_doing_more_than_procclean_dev_is_kept(project, init, 
     assert code == 0, (out, err)
     assert read(repo / "Makefile").startswith("dev:\n\t%s\n" % recipe), out
     assert "replaced" not in out, out
+
+
+def test_package_scripts_run_together_are_a_service_each(project, init, tmp_path):
+    """`npm run start:server:dev & npm run start:frontend:dev` after a trap: the second
+    was no server (only dev, start, serve, preview were), so the session stayed make's,
+    and the first, folded with the layout's frontend by its folder, was that frontend's
+    command on the frontend's port. Each script is a service, named by its script."""
+    need_make()
+    repo = project("neither")
+    (repo / "package.json").write_text(json.dumps({"scripts": {
+        "build": "tsc", "start:server:dev": "nodemon server/main.ts",
+        "start:frontend:dev": "vite --port 5180"}}))
+    (repo / "Makefile").write_text(
+        "build:\n\tnpm run build\nrun: build\n\ttrap 'kill $$(jobs -p)' INT TERM; \\\n"
+        "\tnpm run start:server:dev & \\\n\tnpm run start:frontend:dev\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "run").stdout.splitlines() == [
+        "npm run build", "python3 -S -m procclean dev server frontend"], out
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert [(n, cfg.services[n].command, cfg.services[n].port) for n in cfg.default_names] \
+        == [("server", "npm run start:server:dev", None),
+            ("frontend", "npm run start:frontend:dev", 5180)]
+    assert services_of(tmp_path, "seed:\n\tnpm run dev:seed\n") == {}
 
 
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
