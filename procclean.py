@@ -8394,8 +8394,8 @@ def with_port(command, default=None):
     # a port flag first: an address flag before it may be a debugger's (`python -m
     # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
     # (not the -port of --metrics-port)
-    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver (?:\S+:)?|"
-                      r"http\.server )(\d{2,5})\b", command) or re.search(
+    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver(?:_plus)? "
+                      r"(?:\S+:)?|http\.server )(\d{2,5})\b", command) or re.search(
         r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)"
         r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
@@ -9967,6 +9967,8 @@ def _folder_option(argv):
 
 
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
+# What Django's manage.py serves or works with (django-extensions, django-q, django-rq).
+_MANAGE_SERVERS = ("runserver", "runserver_plus", "qcluster", "rqworker", "runworker")
 # A package script a command runs, and the words of its name that say it serves.
 _NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
 _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
@@ -10032,7 +10034,7 @@ def _is_server(prog, args):
     if re.match(r"^python[\d.]*$", prog):
         script = next((a for a in args if not a.startswith("-")), "")
         return script.endswith(".py") and not (
-            script.endswith("manage.py") and "runserver" not in args)
+            script.endswith("manage.py") and not set(args) & set(_MANAGE_SERVERS))
     if prog == "go":
         return args[:1] == ["run"]
     return prog.startswith("./")
@@ -10069,7 +10071,7 @@ def launch_port(prog, args, assigns):
             return match.group(1)
     if prog == "http":                  # python -m http.server 8075: _program's "http"
         args = ["http.server"] + list(args)
-    for word in ("runserver", "http.server"):
+    for word in ("runserver", "runserver_plus", "http.server"):
         if word in args:
             rest = [a for a in args[args.index(word) + 1:] if not a.startswith("-")]
             match = re.match(r"^(?:\S*:)?(\d{2,5})$", rest[0]) if rest else None
@@ -10971,6 +10973,9 @@ def _place(fact):
     argv = fact.argv or fact.command or ""
     role = re.search(r"\s(beat|flower)(?=\s|$)", argv)      # celery's other processes
     kind = kind + "-" + role.group(1) if role and kind == "worker" else kind
+    manage = re.search(r"manage\.py\s+(\w+)", argv)      # manage.py qcluster: not the site
+    kind += ":" + manage.group(1) if manage and manage.group(1) not in _MANAGE_SERVERS[:2] \
+        else ""
     node = re.match(_NODE_SCRIPT_RE, argv)
     if node:            # a package script: `npm run dev:api` is not `npm run dev:web`
         return os.path.normpath(fact.cwd or "."), kind + ":" + node.group(1)

@@ -1946,6 +1946,28 @@ def test_package_scripts_run_together_are_a_service_each(project, init, tmp_path
     assert services_of(tmp_path, "seed:\n\tnpm run dev:seed\n") == {}
 
 
+def test_django_s_other_servers_are_services_of_their_own(project, init):
+    """Afani97/Timary's `python manage.py runserver & python manage.py qcluster`, with
+    django-extensions' runserver_plus (weshy007/plumbing-company): runserver_plus served
+    nothing, and qcluster run from the same manage.py was folded into the site: one
+    service, the worker's name on the site's command. Two, and the session is `dev`."""
+    need_make()
+    repo = project("neither")
+    (repo / "manage.py").write_text("import django\n")
+    site = "python3 manage.py runserver_plus 0.0.0.0:8051 --cert-file dev.crt"
+    (repo / "Makefile").write_text(
+        "serve:\n\t%s\nqueue:\n\tpython3 manage.py qcluster\n"
+        "run:\n\t%s & python3 manage.py qcluster\n" % (site, site))
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert [(n, cfg.services[n].command, cfg.services[n].port) for n in cfg.default_names] \
+        == [("backend", site.replace("8051", "{port}"), 8051),
+            ("queue", "python3 manage.py qcluster", None)], out
+    assert make_n(repo, "run").stdout.splitlines() == [
+        "python3 -S -m procclean dev backend queue"], out
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
