@@ -8131,12 +8131,16 @@ NOT_OURS = frozenset(PY_TOOLS + PY_SCRIPTS +
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
                      ("nuxt", 3000), ("ng ", 4200), ("astro", 4321), ("gatsby", 8000),
                      ("vue-cli-service", 8080), ("webpack", 8080), ("docusaurus", 3000),
-                     ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173))
+                     ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173),
+                     ("react-router", 5173))
 # A `start` script that runs a dev server (not `next start`, a production server).
 DEV_START_RE = (r"(?:react-scripts|craco) start|ng serve|vite|webpack(?:-dev-server| serve)|"
                 r"parcel|nuxi? dev|gatsby develop|docusaurus start|vue-cli-service serve")
+# Vite's dev server, or a framework's CLI that runs it with Vite's options and config
+# (`react-router dev` of React Router 7, Remix's `remix vite:dev`).
+VITE_RE = r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)|\breact-router dev\b"
 # A script of any name that runs a dev server (`"next-dev": "next dev"`).
-DEV_SERVER_RE = (r"\bnext dev\b|\bvite(?!\s+(?:build|preview))\b|(?:react-scripts|craco) start|"
+DEV_SERVER_RE = (VITE_RE + r"|\bnext dev\b|(?:react-scripts|craco) start|"
                  r"nuxi? dev|ng serve|astro dev|webpack(?:-dev-server| serve)|"
                  r"gatsby develop|docusaurus start|vue-cli-service serve")
 # A script that runs other scripts or workspaces, not a dev server of its own.
@@ -9153,7 +9157,7 @@ def _frontend_port(sub, script):
     match = re.search(r"(?:--port[= ]|-p[= ]?|\bPORT=)(\d{2,5})\b", script)
     if match:
         return match.group(1), os.path.join(sub, "package.json (dev script)")
-    if re.search(r"\bvite\b|svelte-kit|remix vite", script) or not script.strip():
+    if re.search(VITE_RE + "|svelte-kit", script) or not script.strip():
         for ext in ("js", "ts", "mjs", "mts"):
             match = re.search(r"\bserver\s*:\s*\{[^{}]*?\bport\s*:\s*(\d{2,5})",
                               _text(sub, "vite.config." + ext))
@@ -9176,8 +9180,7 @@ def _frontend_port(sub, script):
 # --strictPort makes it exit instead, so that it never listens where procclean does not
 # look (status, --wait, the proxy) and start shows the log's "Port 5173 is already in use".
 # Create React App and craco read PORT: no flag.
-PORT_FLAGS = ((r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)",
-               "--port {port} --strictPort"),
+PORT_FLAGS = ((VITE_RE, "--port {port} --strictPort"),
               (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
               (r"\bnext dev\b", "-p {port}"), (r"\bng serve\b", "--port {port}"),
               (r"\bwebpack(?:-dev-server\b| serve\b)", "--port {port}"),

@@ -1172,11 +1172,17 @@ def test_a_nest_api_runs_its_watching_start(project, init):
      ("start", 3000, "npm start -- --port {port}")),
     ('{"dev": "vinxi dev", "build": "vinxi build"}',
      ("dev", 3000, "npm run dev -- --port {port}")),
-], ids=["vue-cli", "gatsby", "docusaurus", "vinxi"])
+    # React Router 7 (create-react-router's template): Vite under its own CLI, reading
+    # vite.config's server.port (3000 here); written with no port flag, it did not move
+    ('{"dev": "react-router dev", "build": "react-router build", "start": '
+     '"react-router-serve ./build/server/index.js"}',
+     ("dev", 3000, "npm run dev -- --port {port} --strictPort")),
+], ids=["vue-cli", "gatsby", "docusaurus", "vinxi", "react-router"])
 def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
     """Vue CLI's `serve` (8080; it reads PORT, no flag), Gatsby's `develop` (once passed
     over: no dev script; 8000, the backend's: it moves to 8001), Docusaurus' `start`,
-    SolidStart's vinxi: each found, on its default port, moving with the setting."""
+    SolidStart's vinxi, React Router's CLI: each found, on its default (or its
+    config's) port, moving with the setting."""
     repo = project("fastapi-vite")
     (repo / "frontend" / "package.json").write_text(
         '{"scripts": %s, "dependencies": {"react": "18", "vue": "3"}}' % scripts)
