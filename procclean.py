@@ -4306,7 +4306,8 @@ def resolve_cwd(spec, folder="."):
 
 
 # Lock files that name a Python project's tool, in the order they are tried.
-PYTHON_LOCKS = (("uv.lock", "uv"), ("poetry.lock", "poetry"), ("Pipfile.lock", "pipenv"))
+PYTHON_LOCKS = (("uv.lock", "uv"), ("poetry.lock", "poetry"), ("Pipfile.lock", "pipenv"),
+                ("pdm.lock", "pdm"))
 # Lock files that name a Node package manager, and how each runs a package.json script.
 NODE_LOCKS = (("pnpm-lock.yaml", "pnpm", "pnpm run"), ("yarn.lock", "yarn", "yarn run"),
               ("bun.lockb", "bun", "bun run"), ("bun.lock", "bun", "bun run"),
@@ -7886,7 +7887,8 @@ def install_command(python, how, values, missing, cwd):
     requirements file, or a new .venv (procclean then uses it) for procclean's own."""
     import shlex
     if how == "tc_lock":
-        verb = {"uv": "uv add", "poetry": "poetry add", "pipenv": "pipenv install"}
+        verb = {"uv": "uv add", "poetry": "poetry add", "pipenv": "pipenv install",
+                "pdm": "pdm add"}
         return "%s %s" % (verb[values["tool"]], " ".join(missing))
     requirements = next((os.path.normpath(os.path.join(base, "requirements.txt"))
                          for base in (cwd, ".")
@@ -8091,22 +8093,23 @@ SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic",
                        "__pycache__", "site-packages"))
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
              "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh")
+WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart", "Sanic")
+APP_CLASSES = "(%s)" % "|".join(f for f in WEB_FRAMEWORKS if f != "Django")
 # An app object at a module's top: `app = FastAPI()`, `app: Flask = flask.Flask(...)`.
-APP_RE = (r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*"
-          r"(FastAPI|Starlette|Quart|Litestar|Flask)\s*\(")
+APP_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % APP_CLASSES
 # An app a factory makes (`app = create_app()` at the top, the factory here or imported),
 # else the factory alone (`def create_app() -> FastAPI`, Flask's `def create_app():`).
 FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
 FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
 FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\([^)]*\)\s*"
-                  r"(?:->\s*[\"']?(?:\w+\.)*(FastAPI|Starlette|Quart|Litestar|Flask)\b)?")
-WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart")
+                  r"(?:->\s*[\"']?(?:\w+\.)*%s\b)?" % APP_CLASSES)
 # A command line that runs a Python web server or worker, as a README or a task table
 # writes it (after `cd X &&` and VAR=value).
 PY_RUNNER = r"(?:(?:uv|poetry|pipenv|pdm|rye|hatch) run\s+)?(?:python[0-9.]*\s+-m\s+)?"
 # (An ASGI/WSGI server with the module it serves: `uvicorn --reload` in prose is none.)
-SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne)(?:\s+-\S+(?:\s+[^-\s]\S*)?)*?"
-             r"\s+[A-Za-z_][\w.]*(?::\w+)?(?=\s|$)|fastapi\s+(?:dev|run)\b|"
+SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne|sanic)"
+             r"(?:\s+-\S+(?:\s+[^-\s]\S*)?)*?\s+[A-Za-z_][\w.]*(?::\w+)?(?=\s|$)|"
+             r"fastapi\s+(?:dev|run)\b|"
              r"flask(?:\s+\S+){0,4}?\s+run\b|"
              r"(?:python[0-9.]*\s+)?(?:\./)?manage\.py\s+runserver\b")
 # (uWSGI and waitress serve the app a config or a flag names: no module to match)
@@ -8119,8 +8122,8 @@ COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
 # pyproject entry points whose name says they serve ([project.scripts] dev = "app.cli:dev").
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
-PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "fastapi", "flask",
-            "celery", "dramatiq")
+PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "sanic", "fastapi",
+            "flask", "celery", "dramatiq")
 # Tools with no `python -m` form in every version (arq's came in 0.25, rq's as rq.cli):
 # their console script, through the runner of the project's lock file (`uv run arq`).
 PY_SCRIPTS = ("arq", "rq")
@@ -8388,7 +8391,7 @@ def _literal(text):
 ADDED_PORT = {"uvicorn": " --port {port}", "fastapi": " --port {port}",
               "flask": " --port {port}", "granian": " --port {port}",
               "gunicorn": " --bind 127.0.0.1:{port}", "hypercorn": " --bind 127.0.0.1:{port}",
-              "daphne": " -p {port}"}
+              "daphne": " -p {port}", "sanic": " --port {port}"}
 
 
 def with_port(command, default=None):
@@ -8562,7 +8565,7 @@ def _entry_point(base, name, target, where):
 def _lock_runner(base):
     """The tool of the lock file of the Python project at `base`, else of the root's
     (uv, poetry, pipenv, pdm: each runs a command in the project's environment), or None."""
-    return next((tool for lock, tool in PYTHON_LOCKS + (("pdm.lock", "pdm"),)
+    return next((tool for lock, tool in PYTHON_LOCKS
                  if any(os.path.isfile(os.path.join(d, lock)) for d in (base, "."))), None)
 
 
@@ -8844,15 +8847,21 @@ def _app_object(text, framework):
     return None
 
 
-def _serve_command(app, module, app_dir):
+def _serve_command(app, module, app_dir, server="uvicorn"):
     """(how the app is run, in words; the command) of _app_object's `app` in `module`:
-    uvicorn (--factory for a factory), or Flask's CLI, which finds `app`, `application`
-    and the factories create_app and make_app by itself and calls a factory it is told."""
+    the ASGI `server` (_asgi_server; --factory, hypercorn's `()` for a factory), or
+    Flask's CLI, which finds `app`, `application` and the factories create_app and
+    make_app by itself and calls a factory it is told."""
     framework, attr, factory = app
-    if framework != "Flask":
+    if framework != "Flask" and server == "uvicorn":
         how = "uvicorn %s:%s%s" % (module, attr, " --factory" if factory else "")
         return how, "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
             how, " --app-dir src" if app_dir else "")
+    if framework != "Flask":
+        how = "%s %s:%s%s" % (server, module, attr, ("()" if server == "hypercorn" else
+                                                    " --factory") if factory else "")
+        return how, with_port("%s{python} -m %s" % ("PYTHONPATH=src " if app_dir else "",
+                                                     how), "8000")[0]
     known = ("app", "application", "create_app", "make_app")
     how = "flask --app %s run" % (module if attr in known else module + ":" + attr)
     return how, "%s{python} -m %s --port {port}" % ("PYTHONPATH=src " if app_dir else "",
@@ -8890,7 +8899,8 @@ def _backend_from_code(base, files):
             how = "python -m " + module if cwd != base else "python " + path
             command = "{python}" + how[len("python"):]
         else:
-            how, command = _serve_command(app, module, app_dir)
+            how, command = _serve_command(app, module, app_dir,
+                                          _asgi_server(base, framework))
         where = os.path.normpath(os.path.join(base, path))
         said = _code_port(base, text, where)
         if said:
@@ -8913,6 +8923,19 @@ def _backend_from_code(base, files):
                                           "command": "%s (%s app)" % (where, framework),
                                           "cwd": where})
     return None
+
+
+def _asgi_server(base, framework):
+    """The ASGI server that serves an app of the project at `base`: Sanic's own; one
+    the project depends on (uvicorn, also as fastapi[standard] or litestar[standard]);
+    else Quart's own dependency hypercorn, or uvicorn (plain quart or sanic has no
+    uvicorn: `python -m uvicorn` failed with No module named uvicorn)."""
+    deps = _deps(base, ".")
+    if framework == "Sanic":
+        return "sanic"
+    return next((server for server in ("uvicorn", "hypercorn")
+                 if re.search(r"\b%s\b" % server, deps)),
+                "uvicorn" if "[standard]" in deps or framework != "Quart" else "hypercorn")
 
 
 def _deps(*bases):

@@ -868,6 +868,12 @@ def test_python_toolchain_order(tmp_path, monkeypatch):
     (tmp_path / "backend").mkdir()
     tc = procclean.python_toolchain
     assert tc("backend") == ([sys.executable], "tc_self", {})
+    # pdm's lock file names it as uv's, poetry's and pipenv's do theirs
+    (tmp_path / "pdm.lock").write_text("")
+    fake_tool(bindir, "pdm")
+    assert tc("backend") == (["pdm", "run", "python"], "tc_lock",
+                             {"lock": "pdm.lock", "tool": "pdm"})
+    os.remove(str(tmp_path / "pdm.lock"))
     (tmp_path / "poetry.lock").write_text("")
     assert tc("backend")[1:] == ("tc_lock_no_tool", {"lock": "poetry.lock", "tool": "poetry"})
     fake_tool(bindir, "poetry")

@@ -1570,3 +1570,48 @@ def test_apps_in_sibling_folders_documented_or_not(project, init, files, expecte
     assert code == 0, (out, err)
     cfg, svc = services()
     assert [(n, s.cwd, s.command, s.port) for n, s in svc.items()] == expected, out
+
+
+@pytest.mark.parametrize("requirements, code, command", [
+    ("quart\n", "from quart import Quart\n\napp = Quart(__name__)\n",
+     "{python} -m hypercorn shop.app:app --bind 127.0.0.1:{port}"),
+    ("quart\nuvicorn\n", "from quart import Quart\n\napp = Quart(__name__)\n",
+     "{python} -m uvicorn shop.app:app --host 127.0.0.1 --port {port}"),
+    ("quart\n",
+     "from quart import Quart\n\n\ndef create_app():\n    return Quart(__name__)\n",
+     "{python} -m hypercorn shop.app:create_app() --bind 127.0.0.1:{port}"),
+    ("sanic\n", "from sanic import Sanic\n\napp = Sanic('shop')\n",
+     "{python} -m sanic shop.app:app --port {port}"),
+    ("sanic\n",
+     "from sanic import Sanic\n\n\ndef create_app() -> Sanic:\n    return Sanic('x')\n",
+     "{python} -m sanic shop.app:create_app --factory --port {port}"),
+    ("litestar[standard]\n", "from litestar import Litestar\n\napp = Litestar([])\n",
+     "{python} -m uvicorn shop.app:app --host 127.0.0.1 --port {port}"),
+], ids=["quart", "quart-uvicorn", "quart-factory", "sanic", "sanic-factory", "litestar"])
+def test_an_asgi_app_is_served_by_the_server_its_project_has(project, init, requirements,
+                                                             code, command):
+    """Quart (hypercorn is its dependency) and Sanic (its own server) projects have no
+    uvicorn: `python -m uvicorn` failed (No module named uvicorn).  The server the
+    project depends on serves its app, else Quart's hypercorn, Sanic's sanic."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text(requirements)
+    (repo / "shop").mkdir()
+    (repo / "shop" / "__init__.py").write_text("")
+    (repo / "shop" / "app.py").write_text(code)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.port) == (command, 8000)
+    prog = command.split()[2]
+    assert backend.regex.search(ps_line("/repo/.venv/bin/python -m %s %s" % (
+        prog, command.split()[3])))
+
+
+def test_a_documented_sanic_command_is_a_server(project, init):
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("sanic\n")
+    (repo / "shop").mkdir()
+    (repo / "shop" / "server.py").write_text("from sanic import Sanic\napp = Sanic('x')\n")
+    (repo / "README.md").write_text("Run it:\n\n    sanic shop.server:app --dev\n")
+    assert init()[0] == 0
+    assert services()[1]["backend"].command == \
+        "{python} -m sanic shop.server:app --dev --port {port}"
