@@ -10278,6 +10278,17 @@ class RecipeReader(object):
                 list_cwd = None
             pipe = []
 
+    def rule(self, rule, variables):
+        """Read a rule's recipe, expanded with `variables` (MakeVars); one that runs
+        procclean already does nothing to replace (nor, made from another, to read)."""
+        start = len(self.facts)
+        for line, at in zip(rule.recipe, rule.at):
+            if "procclean" in line.lower():
+                del self.facts[start:]
+                return
+            # without make's prefix characters (@ silent, - ignore errors, +)
+            self.read(variables.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
+
     def join(self, job):
         """A server run in the foreground, or a `wait`, after servers started in the
         background (`uvicorn ... & npm run dev`, `make api & make web & wait`, make -j):
@@ -10598,9 +10609,7 @@ class RecipeReader(object):
         sub.depth = self.depth + 1
         chosen = [r for r in rules if r.names[0] in goals] if goals else rules[:1]
         for rule in chosen:                 # no goal: its first rule, make's default
-            expand = variables.for_target(rule, {})
-            for line, at in zip(rule.recipe, rule.at):
-                sub.read(expand.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
+            sub.rule(rule, variables.for_target(rule, {}))
         self.facts.extend(sub.facts)
         return bool(chosen) and set(goals) <= set(r.names[0] for r in chosen)
 
@@ -11267,13 +11276,8 @@ def analyse_makefile(folder, name, info, layout=()):
                 continue
             rule.file = path
             reader = RecipeReader(rule.names[0], path, oneshell, curdir, exported)
-            expand = reader.vars = variables.for_target(rule, scoped)
-            for line, at in zip(rule.recipe, rule.at):
-                if "procclean" in line.lower():
-                    del reader.facts[:]     # procclean's already: nothing to replace
-                    break
-                # without make's prefix characters (@ silent, - ignore errors, +)
-                reader.read(expand.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
+            reader.vars = variables.for_target(rule, scoped)
+            reader.rule(rule, reader.vars)
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
     hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),

@@ -1974,6 +1974,16 @@ def test_django_s_other_servers_are_services_of_their_own(project, init):
         "python3 -S -m procclean dev backend queue"], out
 
 
+def test_a_sub_make_that_runs_procclean_already_is_no_service(tmp_path):
+    """backend/Makefile adopted first (`start: @$(PROCCLEAN) $@`), then the root's `api:
+    $(MAKE) -C backend start`: the sub-make's recipe was read as a server run by python,
+    procclean itself (`python3 -S procclean.py start` as service api's command)."""
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "Makefile").write_text(
+        "PROCCLEAN ?= python3 -S ../procclean.py\nstart:\n\t@$(PROCCLEAN) $@ $(ARGS)\n")
+    assert services_of(tmp_path, "api:\n\t$(MAKE) -C backend start\n") == {}
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
