@@ -11046,16 +11046,22 @@ def _fold_runs(groups):
     runs the same app otherwise (_place), else (runs at the root only) the one that only
     stops something (`kill: lsof -ti:8090 | xargs kill` beside `run: go run ./cmd/server`).
     With none they are a group of their own; with several, which one the runs are is not
-    known (the layout's app stays a group of its own)."""
+    known (the layout's app stays a group of its own).  Two commands a place runs in the
+    background are two apps running at once (`nohup ./server &`, `nohup ./worker &`):
+    each stays a group of its own."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
     at = {}
     for group in [g for g in groups if loose(g)]:
         first = next((f for f in group if f.kind == "layout"), group[0])
-        at.setdefault(_place(first), []).extend(group)
+        at.setdefault(_place(first), []).append(group)
     others = [g for g in groups if not loose(g)]
-    for place, facts in at.items():
+    for place, runs in at.items():
+        facts = [f for group in runs for f in group]
+        if len(set(f.command for f in facts if f.kind == "launch" and f.background)) > 1:
+            others.extend(runs)
+            continue
         homes = [g for g in others if any(f.kind in ("launch", "layout") and
                                           _place(f) == place for f in g)]
         layout = any(f.kind == "layout" for f in facts)

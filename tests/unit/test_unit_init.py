@@ -1491,6 +1491,26 @@ def test_a_stop_only_pidfile_in_a_services_folder_is_that_services(project, init
     assert backend.command.startswith("uvicorn main:app --reload")
 
 
+@pytest.mark.parametrize("runs", [
+    "run:\n\tnohup ./server > server.log 2>&1 &\n\tnohup ./worker > worker.log 2>&1 &\n",
+    "start-server:\n\tnohup ./server &\nstart-worker:\n\tnohup ./worker &\n"])
+def test_two_apps_run_in_one_place_beside_a_port_stop_stay_two(project, init, runs):
+    """A server and a worker started in the background at the root, beside `stop: lsof
+    -t -i:8080 | xargs kill`: which one holds 8080 is not known.  Since 1ffab49 both
+    became one service with the server's command: the worker's was lost (procclean
+    start never ran it), its pattern stood for both.  Each app is a service."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text(runs + "stop:\n\tlsof -t -i:8080 | xargs kill\n")
+    commands = ["./server", "./worker"]
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    ran = dict((cfg.services[n].command, n) for n in cfg.default_names)
+    assert sorted(ran) == [""] + commands, read(repo / "procclean.ini")
+    assert cfg.services[ran[""]].port == 8080, read(repo / "procclean.ini")
+
+
 @pytest.mark.parametrize("stop", [
     "stop-mailer:\n\tkill $$(cat api/mailer.pid)\n",
     "stop:\n\tkill $$(cat api/celery.pid)\n"],
