@@ -11174,7 +11174,7 @@ def plan_rule(plan, plans, replaced):
         return ("init_kept_shared", {"others": " ".join(rule.names[1:])})
     if rule.colons == "::":
         return ("init_kept_double", {})
-    if not rule.recipe:
+    if not rule.recipe and not plan.facts:
         if not rule.prereqs or any(p not in replaced for p in rule.prereqs):
             return None
         ops = [op for p in rule.prereqs for op in plans[p].ops]
@@ -11275,6 +11275,9 @@ def analyse_makefile(folder, name, info, layout=()):
     variables = MakeVars(values, curdir)
     exported = _exported(texts.values(), variables)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
+    # MAKEFLAGS += -j2: `dev: run-api run-web` makes both at once
+    parallel = re.search(r"^\s*MAKEFLAGS\s*[+:]?=.*(?:-j|--jobs)", "\n".join(texts.values()),
+                         re.M) and ".NOTPARALLEL" not in "".join(texts.values())
     facts, plans = [], []
     for path, text in texts.items():
         for rule in parse_makefile_text(text, info.prefix)[0]:
@@ -11284,6 +11287,10 @@ def analyse_makefile(folder, name, info, layout=()):
             reader = RecipeReader(rule.names[0], path, oneshell, curdir, exported)
             reader.vars = variables.for_target(rule, scoped)
             reader.rule(rule, reader.vars)
+            goals = [p for p in rule.prereqs if p != "|"]
+            if parallel and not rule.recipe and len(goals) > 1:
+                reader.facts.append(MakeFact("make", (rule.names[0], path, rule.start + 1),
+                                             goals=goals, together=True, text=" ".join(goals)))
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
     hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),
@@ -11465,7 +11472,8 @@ def replace_rules(text, chosen, all_names, args):
     done = set(n for p in chosen for n in p.rule.names)
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
-        prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in done]
+        made = done.union(*[f.goals for f in plan.facts if f.goals])     # made at once
+        prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in made]
         new = "%s:%s%s\n%s@$(PROCCLEAN) %s%s $(%s)" % (
             " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
             procclean_call(rule.names[0], plan.verb, plan.services, all_names),

@@ -144,6 +144,7 @@ REPLACED = {
     "go-nohup-port-stop": ["run", "stop"],
     "go-run-kill-port": ["kill"],
     "include-pattern-pidfile": ["proxy.pid", "start"],
+    "makeflags-j-dev": ["dev"],
     "next-port-run": ["run"],
     "python-app-pid": ["start", "kill"],
     "seed-zh": ["start-backend", "start-frontend", "start", "stop-backend", "stop-frontend",
@@ -215,6 +216,9 @@ SERVICES = {
     "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
     # `nohup ./notesrv &` is what `stop` frees port 9241 of: one service, not a second on 8000
     "go-nohup-port-stop": {"backend": ("./notesrv", ".", 9241)},
+    "makeflags-j-dev": {
+        "api": ("uvicorn gateway:app --host 127.0.0.1 --port {port} --reload", ".", 5731),
+        "ui": ("npm run dev", "ui", None)},
 }
 
 
