@@ -11276,8 +11276,9 @@ def analyse_makefile(folder, name, info, layout=()):
     exported = _exported(texts.values(), variables)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
     # MAKEFLAGS += -j2: `dev: run-api run-web` makes both at once
-    parallel = re.search(r"^\s*MAKEFLAGS\s*[+:]?=.*(?:-j|--jobs)", "\n".join(texts.values()),
-                         re.M) and ".NOTPARALLEL" not in "".join(texts.values())
+    every = "\n".join(texts.values())
+    parallel = re.search(r"^\s*MAKEFLAGS\s*[+:]?=.*(?:-j|--jobs)", every, re.M) and \
+        ".NOTPARALLEL" not in every
     facts, plans = [], []
     for path, text in texts.items():
         for rule in parse_makefile_text(text, info.prefix)[0]:
@@ -11289,8 +11290,9 @@ def analyse_makefile(folder, name, info, layout=()):
             reader.rule(rule, reader.vars)
             goals = [p for p in rule.prereqs if p != "|"]
             if parallel and not rule.recipe and len(goals) > 1:
-                reader.facts.append(MakeFact("make", (rule.names[0], path, rule.start + 1),
-                                             goals=goals, together=True, text=" ".join(goals)))
+                where = (rule.names[0], path, rule.start + 1)
+                reader.facts.append(MakeFact("make", where, goals=goals, together=True,
+                                             text=" ".join(goals)))
             facts.extend(reader.facts)
             plans.append(RulePlan(rule, reader.facts))
     hints = [MakeFact("layout", None, name=f.name, port=f.fields.get("port"),
@@ -11473,7 +11475,8 @@ def replace_rules(text, chosen, all_names, args):
     for plan in sorted(chosen, key=lambda p: p.rule.start, reverse=True):
         rule = plan.rule
         made = done.union(*[f.goals for f in plan.facts if f.goals])     # made at once
-        prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs if w not in made]
+        prereqs = rule.prereqs if rule.recipe else [w for w in rule.prereqs
+                                                    if w not in made]
         new = "%s:%s%s\n%s@$(PROCCLEAN) %s%s $(%s)" % (
             " ".join(rule.head), "".join(" " + w for w in prereqs), rule.comment, rule.prefix,
             procclean_call(rule.names[0], plan.verb, plan.services, all_names),
