@@ -6230,14 +6230,13 @@ def launch_outcomes(ctx, launches):
 
 def say_start_wait(ctx, pending):
     """What a start still waits for (START_NOTICE): the port of each service that has
-    one, or a worker that still computes.  True."""
-    for launch in pending:
-        longest = format_seconds(ctx.timeout if launch.waits else START_SETTLE)
-        values = dict(svc=launch.service.name, pid=launch.child.pid, timeout=longest)
-        if launch.service.port is not None:
-            ctx.out.say("start_waiting", port=launch.service.port, **values)
-        elif len(pending) == 1:
-            ctx.out.say("start_waiting_idle", **values)
+    one, else each worker that still computes.  True."""
+    ports = [l for l in pending if l.service.port is not None]
+    for launch in ports or pending:
+        port = launch.service.port
+        ctx.out.say("start_waiting_idle" if port is None else "start_waiting",
+                    svc=launch.service.name, pid=launch.child.pid, port=port,
+                    timeout=format_seconds(ctx.timeout if launch.waits else START_SETTLE))
     return True
 
 
@@ -6245,10 +6244,9 @@ class StartWatch(object):
     """A fresh service start watches.  Without --wait it must survive START_CHECK
     (START_WORKER without a port) and listen on its port, or still run once its tree
     stops computing (START_IDLE without CPU: it waits for something; START_SETTLE at
-    most): a real app that dies at
-    once (uvicorn failing its import, a missing setting) takes longer than START_CHECK
-    to die on a busy machine, and must not be reported started; a process that idles
-    costs START_IDLE more, not a timeout.  With --wait (or `ready`: others start after
+    most): a real app that dies at once (uvicorn failing its import, a missing
+    setting) takes longer than START_CHECK to die on a busy machine, and must not be
+    reported started; a process that idles costs START_IDLE more, not a timeout.  With --wait (or `ready`: others start after
     it) it must listen and answer its health URL, unless first its process exits, its
     supervisor sees it exit, or (for FAILED_CONFIRM) a worker in its tree exited
     (<defunct>: a reloader's) or its log says start-up failed while nothing listens."""

@@ -134,6 +134,23 @@ def test_plain_start_of_a_worker_that_dies_a_second_later_fails(ns, tmp_path, py
     assert nothing_left(ns) == []
 
 
+def test_plain_start_of_a_worker_that_computes_its_start_up_says_it_waits(ns, tmp_path,
+                                                                          python_edge):
+    """A worker importing for seconds (a Django app's): start waits until it settles, and
+    says so after 2 s, then that it started (it did not die meanwhile)."""
+    make_project(tmp_path, WORKER_INI)
+    write(tmp_path / "worker.py", COMPILES_THEN_LISTENS.split("server =")[0]
+          + "time.sleep(3600)\n")
+    r = ns.procclean("start", "worker", python=python_edge)
+    assert r.rc == 0, r
+    pid = int(read(tmp_path / "worker.pid"))
+    assert "worker (PID %d) is starting: waiting for it to settle (10 s at most)" % pid \
+        in r.stdout, r
+    assert "started worker PID %d" % pid in r.stdout, r
+    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_an_app_that_compiles_before_it_listens_says_it_waits(
         ns, tmp_path, python_edge):
     """`make start` of an app that compiles for seconds before it listens (Angular) waited
