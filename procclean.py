@@ -6047,17 +6047,53 @@ def cmd_start(ctx, services):
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
     failed, started = False, []
-    for wave in start_waves(services):
-        ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
-        failed = failed or len(ready) < len(wave)
-        # No other start or stop of these services runs from the look at the machine to
-        # the pidfile written; the locks go before the waits and the watch (a supervisor
-        # that --supervise starts takes its service's lock too).
-        with service_locks(ctx, ready):
-            wave_failed, launched = _start_services(ctx, ready)
-        failed = failed or wave_failed
-        started.extend(launched)
-    return EXIT_FAILED if not _watch_start(ctx, started) or failed else EXIT_OK
+    try:
+        with InterruptedBy():
+            for wave in start_waves(services):
+                ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
+                failed = failed or len(ready) < len(wave)
+                # No other start or stop of these services runs from the look at the
+                # machine to the pidfile written; the locks go before the waits and the
+                # watch (a supervisor that --supervise starts takes its service's lock).
+                with service_locks(ctx, ready):
+                    failed = _start_services(ctx, ready, started) or failed
+            failed = not _watch_start(ctx, started) or failed
+    except KeyboardInterrupt:
+        # Ctrl-C while it waits (an app compiling): what it launched is stopped, as
+        # dev's are, rather than left running after "interrupted".
+        for launch in started:
+            launch.undo(announce=True)
+        raise
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+class InterruptedBy(object):
+    """`with InterruptedBy():` SIGTERM and SIGHUP raise Interrupted, as Ctrl-C raises
+    KeyboardInterrupt: the block's command undoes what it began, then main ends by
+    that signal."""
+
+    def __enter__(self):
+        import signal
+
+        def interrupt(signum, frame):
+            raise Interrupted(signum)
+
+        # SIGHUP, SIGTERM; one ignored (nohup) stays so
+        self.previous = [(n, signal.signal(n, interrupt)) for n in (1, SIGTERM)
+                         if signal.getsignal(n) != signal.SIG_IGN]
+
+    def __exit__(self, *exc):
+        import signal
+        for signum, handler in self.previous:
+            signal.signal(signum, handler)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) raised where Ctrl-C would be; `signum` is it."""
+
+    def __init__(self, signum):
+        KeyboardInterrupt.__init__(self, signum)
+        self.signum = signum
 
 
 def start_waves(services):
@@ -6093,12 +6129,13 @@ def _wait_after(ctx, service, started):
     return True
 
 
-def _start_services(ctx, services):
-    """Start each service not running yet: (failed, [the StartWatch of each started])."""
+def _start_services(ctx, services, started):
+    """Start each service not running yet, the StartWatch of each added to `started`
+    as it starts (an interrupt undoes it); whether one failed."""
     if not services:
-        return False, []
+        return False
     found = read_targets(ctx, services)
-    failed, started = False, []
+    failed = False
     for service in services:
         running = found.started(service)
         if running:
@@ -6117,7 +6154,7 @@ def _start_services(ctx, services):
         launch = _launch(ctx, service, plan)
         failed = failed or launch is None
         started += [launch] if launch is not None else []
-    return failed, started
+    return failed
 
 
 def _launch(ctx, service, plan):
@@ -6359,12 +6396,17 @@ class StartWatch(object):
         return "start_timeout", {"port": self.service.port, "timeout": timeout}
 
     def fail(self, key, values):
-        """Say why, show the log's last lines, and stop what this start left (its tree and
-        session, or a supervisor and its service) and its pidfile, only while that names
-        the child (another start may have begun since)."""
+        """Say why, show the log's last lines, and undo the start."""
+        service = self.service
+        self.ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
+        say_log_tail(self.ctx, service)
+        self.undo(announce=self.waits)
+
+    def undo(self, announce):
+        """Stop what this start left (its tree and session, or a supervisor and its
+        service) and its pidfile, only while that names the child (another start may
+        have begun since); `announce`: said."""
         ctx, service, child = self.ctx, self.service, self.child
-        ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
-        say_log_tail(ctx, service)
         with service_locks(ctx, [service]):
             if ctx.system.read_pidfile(service.pidfile).pid != child.pid:
                 return
@@ -6376,7 +6418,7 @@ class StartWatch(object):
                                    table, child.pid, service, protected))
             drop_pidfile(ctx.system, service.pidfile)
         reap(child)
-        if self.waits:
+        if announce:
             ctx.out.warn("start_undone", svc=service.name, pidfile=service.pidfile)
 
 
@@ -12248,9 +12290,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     except ProcCleanError as exc:
         plain.error(str(exc))
         return exc.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         plain.error(MESSAGES[lang]["interrupted"])
-        return EXIT_INTERRUPTED
+        return 128 + getattr(exc, "signum", 2)
     except BrokenPipeError:
         _silence(stdout)
         return EXIT_OK

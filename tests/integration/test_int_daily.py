@@ -170,6 +170,33 @@ def test_plain_start_of_an_app_that_compiles_before_it_listens_says_it_waits(
     assert nothing_left(ns) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path, python_edge,
+                                                                   sig):
+    """Ctrl-C (or an IDE's SIGTERM) while `make start` waits for an app that compiles: it
+    said `interrupted` and left the app and the worker beside it running with their
+    pidfiles (SIGTERM ended it without a word).  It now stops what it launched, says so,
+    removes their pidfiles and ends by the signal, as dev does."""
+    make_project(tmp_path, WORKER_INI)
+    write(tmp_path / "backend" / "main.py", COMPILES_THEN_LISTENS.replace("3.0", "600.0"))
+    write(tmp_path / "worker.py", WAITS_QUIETLY)
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >start.out 2>start.err', "sh"]
+                   + ns.procclean_argv("start", python=python_edge))
+    assert wait_until(lambda: "is starting: waiting" in read(tmp_path / "start.out")
+                      or job.result is not None, TIMEOUT), read(tmp_path / "start.err")
+    launched = [int(read(tmp_path / n)) for n in ("backend.pid", "worker.pid")]
+    job.signal(sig)
+    assert job.wait(TIMEOUT).rc == -sig, read(tmp_path / "start.err")
+    err = read(tmp_path / "start.err")
+    assert "Traceback" not in err, err
+    for name in ("backend", "worker"):
+        assert "%s: stopped what this start left running; %s.pid removed" % (name, name) \
+            in err, err
+        assert not (tmp_path / (name + ".pid")).exists()
+    assert_dead(ns, launched, err)
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
         ns, tmp_path, python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` of an app that listens on the 8000
