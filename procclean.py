@@ -8141,7 +8141,7 @@ APP_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % APP_CLASSES
 # else the factory alone (`def create_app() -> FastAPI`, Flask's `def create_app():`).
 FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
 FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
-FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\([^)]*\)\s*"
+FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\(([^)]*)\)\s*"
                   r"(?:->\s*[\"']?(?:\w+\.)*%s\b)?" % APP_CLASSES)
 # A command line that runs a Python web server or worker, as a README or a task table
 # writes it (after `cd X &&` and VAR=value).
@@ -8159,7 +8159,8 @@ DEV_FORM_RE = r"--reload|\bdev\b|--debug|runserver|\bwatch\b"
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
 COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
               % (PY_RUNNER, SERVER_RE, WORKER_RE))
-# pyproject entry points whose name says they serve ([project.scripts] dev = "app.cli:dev").
+# pyproject entry points whose name (a word of it) says they serve ([project.scripts] dev
+# = "app.cli:dev", inventory-api = "inventory.cli:main").
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "sanic", "fastapi",
@@ -8552,7 +8553,8 @@ def _doc_commands(text, where, cwd):
 
 def _documented(bases):
     """The server and worker commands of READMEs (the root's, each base's), pyproject
-    task tables (poe, taskipy, pdm, rye, hatch) and the root package.json's scripts."""
+    task tables (poe, taskipy, pdm, rye, hatch), the root package.json's scripts and
+    the app FLASK_APP names in a .flaskenv or .env."""
     found = []
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
@@ -8564,11 +8566,20 @@ def _documented(bases):
             if re.match(r"^tool\.(poe\.tasks|taskipy\.tasks|pdm\.scripts|rye\.scripts|"
                         r"hatch\.envs\.\w+\.scripts)", table):
                 found += _doc_commands(value, where, base)
-            elif table in ("project.scripts", "tool.poetry.scripts") and key in SERVE_SCRIPTS:
+            elif table in ("project.scripts", "tool.poetry.scripts") and \
+                    set(re.split(r"[:_.-]", key)) & set(SERVE_SCRIPTS):     # inventory-api
                 found += _entry_point(base, key, value, where)
     scripts = _package_scripts(_read_text("package.json")) or {}
     for key, value in sorted(scripts.items()):
         found += _doc_commands(value, "package.json scripts.%s" % key, ".")
+    for base, name in [(b, n) for b in bases for n in (".flaskenv", ".env")]:
+        # what `flask run` serves there (miguelgrinberg/flasky: FLASK_APP=flasky.py, whose
+        # `app = create_app(...)` passes the factory the argument it needs)
+        said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_APP\s*=\s*['\"]?([\w./:]+)",
+                         _text(base, name))
+        if said:
+            found.append({"kind": "server", "command": "flask --app %s run" % said.group(1),
+                          "cwd": base, "where": os.path.normpath(os.path.join(base, name))})
     return found
 
 
@@ -8881,8 +8892,11 @@ def _app_object(text, framework):
     match = re.search(FACTORY_CALL_RE, text)
     if match:
         return framework, match.group(1), False
-    for name, annotated in re.findall(FACTORY_DEF_RE, text):
-        if annotated or used and re.match("%s$" % FACTORY_NAME, name):
+    for name, params, annotated in re.findall(FACTORY_DEF_RE, text):
+        # a factory that needs arguments (flasky's create_app(config_name)) is served
+        # through the module that calls it (flasky.py: app = create_app(...))
+        alone = all("=" in p or p.strip()[:1] in ("", "*") for p in params.split(","))
+        if alone and (annotated or used and re.match("%s$" % FACTORY_NAME, name)):
             return annotated or framework, name, True
     return None
 

@@ -308,17 +308,22 @@ def test_next_in_apps_web_with_its_port(project, init):
     assert frontend.regex.search(ps_line("node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"))
 
 
-def test_poetry_script_in_a_src_layout(project, init):
+@pytest.mark.parametrize("name", ["start", "inventory-api", "run_server"])
+def test_poetry_script_in_a_src_layout(project, init, name):
+    """A console script whose name (a word of it: inventory-api) says it serves, whose
+    module calls uvicorn.run: run by poetry, as its README would say."""
     repo = project("src-poetry-scripts")
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("start =", name + " ="))
     code, out, _ = init()
     assert code == 0
-    assert "found backend: pyproject.toml [tool.poetry.scripts] start (documented: poetry " \
-           "run start)" in out, out
+    assert "found backend: pyproject.toml [tool.poetry.scripts] %s (documented: poetry " \
+           "run %s)" % (name, name) in out, out
     _, svc = services()
     backend = svc["backend"]
-    assert (backend.command, backend.port) == ("poetry run start", 8080)
-    assert backend.regex.search(ps_line("/repo/.venv/bin/python /repo/.venv/bin/start"))
-    assert not backend.regex.search(ps_line("/usr/bin/python3 /usr/bin/starter"))
+    assert (backend.command, backend.port) == ("poetry run " + name, 8080)
+    assert backend.regex.search(ps_line("/repo/.venv/bin/python /repo/.venv/bin/" + name))
+    assert not backend.regex.search(ps_line("/usr/bin/python3 /usr/bin/%ser" % name))
 
 
 def test_src_layout_without_a_script_runs_the_module_from_src(project, init):
@@ -1615,3 +1620,36 @@ def test_a_documented_sanic_command_is_a_server(project, init):
     assert init()[0] == 0
     assert services()[1]["backend"].command == \
         "{python} -m sanic shop.server:app --dev --port {port}"
+
+
+@pytest.mark.parametrize("flaskenv, command", [
+    (None, "{python} -m flask --app flasky run --port {port}"),
+    ("FLASK_APP=flasky.py\nFLASK_DEBUG=1\n",
+     "{python} -m flask --app flasky.py run --port {port}"),
+    ("FLASK_APP=flasky.py\nFLASK_RUN_PORT=5050\n",
+     "{python} -m flask --app flasky.py run --port {port}"),
+], ids=["undocumented", "flaskenv", "flaskenv-port"])
+def test_a_flask_factory_that_needs_arguments_is_served_through_its_caller(
+        project, init, flaskenv, command):
+    """miguelgrinberg/flasky @ 036bae98: app/__init__.py defines create_app(config_name),
+    flasky.py at the root calls it (`app = create_app(os.getenv(...) or 'default')`).
+    init wrote `flask --app app run`, which fails: Flask cannot call a factory that needs
+    an argument.  A factory is served alone only when it takes none; else the module
+    that calls it is the app.  FLASK_APP in .flaskenv says which, as `flask run` reads
+    it (with its FLASK_RUN_PORT)."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("flask\nflask-migrate\n")
+    (repo / "app").mkdir()
+    (repo / "app" / "__init__.py").write_text(
+        "from flask import Flask\n\n\ndef create_app(config_name):\n"
+        "    app = Flask(__name__)\n    return app\n")
+    (repo / "flasky.py").write_text(
+        "import os\nfrom app import create_app\n\n"
+        "app = create_app(os.getenv('FLASK_CONFIG') or 'default')\n")
+    if flaskenv:
+        (repo / ".flaskenv").write_text(flaskenv)
+    code, out, _ = init()
+    assert code == 0, out
+    backend = services()[1]["backend"]
+    port = 5050 if "5050" in (flaskenv or "") else 5000
+    assert (backend.command, backend.cwd, backend.port) == (command, ".", port)
