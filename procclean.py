@@ -11167,10 +11167,11 @@ def _fact_ops(fact, plans, replaced):
     if fact.kind == "make":
         if fact.cwd:            # another folder's, run with the others: its facts follow
             return []
-        # a goal that runs a server in the foreground is a dev session's, run together
+        # a goal that only runs a server in the foreground (nothing made before it) is a
+        # dev session's, run together
         missing = [g for g in fact.goals if g not in replaced and not (
-            fact.together and g in plans and plans[g].ops and
-            all(k == "run" for k, _ in plans[g].ops))]
+            fact.together and g in plans and plans[g].ops and not plans[g].rule.prereqs
+            and all(k == "run" for k, _ in plans[g].ops))]
         if missing or not fact.goals:
             return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
         return [("dev" if k == "run" else k, s)

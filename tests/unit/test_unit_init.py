@@ -1891,16 +1891,18 @@ def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
         "uvicorn main:app --reload --port {port}", "api")
 
 
-@pytest.mark.parametrize("dev", [
-    "$(MAKE) run-api; $(MAKE) run-web",         # the first never ends: web never runs
-    "$(MAKE) -j2 run-api lint",                 # a task beside the server
-    "$(MAKE) run-api & $(MAKE) -C web dev & $(MAKE) -C docs serve & wait",   # no docs/Makefile
-    "uvicorn main:app --port 8041 & cd web && npm run dev & wait"])     # another api command
-def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(project, init, dev):
+@pytest.mark.parametrize("runs, dev", [
+    (RUNS, "$(MAKE) run-api; $(MAKE) run-web"),    # the first never ends: web never runs
+    (RUNS, "$(MAKE) -j2 run-api lint"),             # a task beside the server
+    (RUNS.replace("run-web:", "run-web: lint"), "$(MAKE) -j2 run-api run-web"),  # lints first
+    (RUNS, "$(MAKE) run-api & $(MAKE) -C web dev & $(MAKE) -C docs serve & wait"),  # no docs/
+    (RUNS, "uvicorn main:app --port 8041 & cd web && npm run dev & wait")])  # not api's command
+def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(project, init, runs,
+                                                                          dev):
     need_make()
     repo = project("neither")
     two_apps(repo)
-    (repo / "Makefile").write_text(RUNS + "dev:\n\t%s\n" % dev)
+    (repo / "Makefile").write_text(runs + "dev:\n\t%s\n" % dev)
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     assert re.search(r"kept dev \(line 7\)", out), out
@@ -1928,7 +1930,7 @@ def test_a_procfile_runner_becomes_procclean_dev_of_its_services(project, init, 
 
 
 @pytest.mark.parametrize("fixture, recipe", [
-    ("django-procfile-dev", "honcho start"),        # Procfile, not the Procfile.dev init read
+    ("django-procfile-dev", "honcho start"),  # Procfile: not the Procfile.dev init read
     ("procfile-gunicorn-celery", "honcho start -f Procfile.dev"),
     ("procfile-gunicorn-celery", "honcho start -e .env.local"),
     ("procfile-gunicorn-celery", "honcho start api"),       # no such entry
