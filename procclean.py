@@ -8429,10 +8429,9 @@ def _literal(text):
 
 # How each Python server is given a port it names none of (on loopback, as its default):
 # gunicorn and hypercorn have no --port (gunicorn rejects it: "unrecognized arguments").
-ADDED_PORT = {"uvicorn": " --port {port}", "fastapi": " --port {port}",
-              "flask": " --port {port}", "granian": " --port {port}",
-              "gunicorn": " --bind 127.0.0.1:{port}", "hypercorn": " --bind 127.0.0.1:{port}",
-              "daphne": " -p {port}", "sanic": " --port {port}"}
+ADDED_PORT = dict(dict.fromkeys(("uvicorn", "fastapi", "flask", "granian", "sanic"),
+                                " --port {port}"), daphne=" -p {port}",
+                  gunicorn=" --bind 127.0.0.1:{port}", hypercorn=" --bind 127.0.0.1:{port}")
 
 
 def with_port(command, default=None):
