@@ -8132,7 +8132,8 @@ SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic",
                        "static", "templates", "docs", "scripts", "dist", "build",
                        "__pycache__", "site-packages"))
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
-             "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh")
+             "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh",
+             "justfile", "Justfile", ".justfile", "Taskfile.yml", "Taskfile.yaml")
 WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart", "Sanic")
 APP_CLASSES = "(%s)" % "|".join(f for f in WEB_FRAMEWORKS if f != "Django")
 # An app object at a module's top: `app = FastAPI()`, `app: Flask = flask.Flask(...)`.

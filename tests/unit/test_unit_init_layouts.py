@@ -1653,3 +1653,33 @@ def test_a_flask_factory_that_needs_arguments_is_served_through_its_caller(
     backend = services()[1]["backend"]
     port = 5050 if "5050" in (flaskenv or "") else 5000
     assert (backend.command, backend.cwd, backend.port) == (command, ".", port)
+
+
+@pytest.mark.parametrize("name, text, command, port", [
+    # ernestns/fastapi-htmx-template @ 3956d4b: a `run:` recipe beside install, format
+    ("justfile", "default:\n  @just --list\n\nsync:\n  uv sync\n\nrun:\n"
+     "  uv run uvicorn app.main:app --reload\n",
+     "uv run uvicorn app.main:app --reload --port {port}", 8000),
+    # AlariCode/27-fast-api @ be79fed: quiet recipes, tab-indented
+    ("justfile", "@a_default:\n\tjust --list\n\n@dev:\n\tuv run fastapi dev app/main.py\n",
+     "uv run fastapi dev app/main.py --port {port}", 8000),
+    ("Taskfile.yml", 'version: "3"\ntasks:\n  dev:\n    cmds:\n'
+     "      - uv run uvicorn app.main:app --reload --port 8300\n",
+     "uv run uvicorn app.main:app --reload --port {port}", 8300),
+], ids=["just-run", "just-quiet", "taskfile"])
+def test_a_task_runners_recipe_is_the_documented_command(project, init, name, text,
+                                                         command, port):
+    """just and Task recipes say how a uv project runs its app (with --reload): init ran
+    the app it found in code instead, without reload."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "notes"\ndependencies = ["fastapi", "uvicorn"]\n')
+    (repo / "uv.lock").write_text("")
+    (repo / "app").mkdir()
+    (repo / "app" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / name).write_text(text)
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: %s line " % name in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.port) == (command, port)
