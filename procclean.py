@@ -8602,7 +8602,9 @@ def _entry_point(base, name, target, where):
     module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
     text = _text(base, module) or _text(base, "src", module)
     runner = _lock_runner(base)
-    if not re.search(r"\.run\(", text) or runner in (None, "pipenv"):
+    # (not subprocess.run or asyncio.run: `run-checks` running pytest serves nothing)
+    served = re.search(r"\b(?!subprocess\.|asyncio\.|anyio\.|trio\.)\w+\.run\(", text)
+    if not served or runner in (None, "pipenv"):
         return []
     said = _code_port(base, text, where) or ("8000", None, None)
     command = "%s run %s" % (runner, name)

@@ -326,6 +326,23 @@ def test_poetry_script_in_a_src_layout(project, init, name):
     assert not backend.regex.search(ps_line("/usr/bin/python3 /usr/bin/%ser" % name))
 
 
+@pytest.mark.parametrize("call", ["subprocess.run([\"pytest\", \"-q\"])",
+                                  "asyncio.run(check())"])
+def test_a_script_named_run_that_serves_nothing_is_no_backend(project, init, call):
+    """`run-checks = "shop.checks:main"` (a word of its name is `run`) whose module runs
+    pytest, or an asyncio job: no server, so not the backend (make dev ran the checks and
+    waited for port 8000); the app the code has is."""
+    repo = project("src-poetry-scripts")
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(read(pyproject).replace(
+        'start = "inventory.main:start"', 'run-checks = "inventory.checks:main"'))
+    (repo / "src" / "inventory" / "checks.py").write_text(
+        "import asyncio, subprocess\n\n\ndef main():\n    %s\n" % call)
+    code, out, _ = init()
+    assert "run-checks" not in out, out
+    assert services()[1]["backend"].command.startswith("{python} -m uvicorn inventory.main")
+
+
 def test_src_layout_without_a_script_runs_the_module_from_src(project, init):
     repo = project("src-poetry-scripts")
     (repo / "pyproject.toml").write_text(read(repo / "pyproject.toml").replace(
