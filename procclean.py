@@ -11411,6 +11411,11 @@ def found_with_makefile(services, layout):
                 value = base.fields[field]      # `{python} main.py` for `python main.py`
             fields[field] = value
             sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
+        if not base and "command" in fields and "port" not in fields and \
+                default_fields(service.name)["port"]:
+            # a built-in's name (`backend: go run .`), not its server: its server's port
+            fields["port"] = _default_port(fields["command"], fields.get("cwd") or ".")[0] or ""
+            sources["port"] = sources["command"]
         if "command" in service.fields:
             command = _port_as_placeholder(service.name, fields)
             fields["command"] = _rails_pid_apart(

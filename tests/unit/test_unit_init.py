@@ -2006,6 +2006,25 @@ def test_a_sub_make_that_runs_procclean_already_is_no_service(tmp_path):
     assert services_of(tmp_path, "api:\n\t$(MAKE) -C backend start\n") == {}
 
 
+@pytest.mark.parametrize("recipe, port", [
+    ("cd backend && go run ./cmd/server", None),     # RuffLogix/computer-network-project
+    ("cd backend && uvicorn app:api --reload", 8000), ("cd backend && flask run", 5000)])
+def test_a_recipe_s_server_named_like_a_built_in_has_its_own_port(project, init, recipe,
+                                                                   port):
+    """`backend: cd backend && go run ./cmd/server`: the service, named by its target, took
+    the built-in backend's port 8000, so procclean passed PORT=8000 and the Go server,
+    which make ran on its own 8080, moved there (its frontend's proxy pointed at 8080).
+    It has the port its server has: none said, or the tool's default."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "Makefile").write_text("backend:\n\t%s\n" % recipe)
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    assert procclean.load_config(folder=str(repo), environ={}).services["backend"].port \
+        == port, read(repo / "procclean.ini")
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
