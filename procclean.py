@@ -11414,7 +11414,8 @@ def found_with_makefile(services, layout):
         if not base and "command" in fields and "port" not in fields and \
                 default_fields(service.name)["port"]:
             # a built-in's name (`backend: go run .`), not its server: its server's port
-            fields["port"] = _default_port(fields["command"], fields.get("cwd") or ".")[0] or ""
+            port = _default_port(fields["command"], fields.get("cwd") or ".")[0]
+            fields["port"] = port or ""
             sources["port"] = sources["command"]
         if "command" in service.fields:
             command = _port_as_placeholder(service.name, fields)
