@@ -12143,18 +12143,28 @@ def split_command(command):
 
 def run(args, system, stdout, stderr, environ):
     """Carry out a parsed command line (main's): its config, its context, its handler."""
-    command, implied = split_command(args.command)
-    if args.json and command in FOREGROUND_COMMANDS:
-        raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
-                             "JSON lines use logs -f --json" % command)
-    problems = [] if command == "doctor" else None
-    root = None if args.config or environ.get("PROCCLEAN_CONFIG") else project_root(environ)
-    if root is not None:
-        os.chdir(root)      # from here every path means the same as from the root
-    # init writes the config: one that no longer loads must not stop it.
-    config = load_config(args.config, args.set, environ, folder=root or ".",
-                         problems=problems, read_file=command != "init")
-    ctx = make_context(args, config, system, stdout, stderr, environ)
+    command = args.command
+    problems = None
+    try:
+        command, implied = split_command(args.command)
+        if args.json and command in FOREGROUND_COMMANDS:
+            raise ProcCleanError("--json: %s shows the services' own output as it comes; "
+                                 "for JSON lines use logs -f --json" % command)
+        problems = [] if command == "doctor" else None
+        root = None if args.config or environ.get("PROCCLEAN_CONFIG") \
+            else project_root(environ)
+        if root is not None:
+            os.chdir(root)      # from here every path means the same as from the root
+        # init writes the config: one that no longer loads must not stop it.
+        config = load_config(args.config, args.set, environ, folder=root or ".",
+                             problems=problems, read_file=command != "init")
+        ctx = make_context(args, config, system, stdout, stderr, environ)
+    except ProcCleanError as exc:
+        if args.json:       # (a bad command, config or option): still one document
+            Reporter(stdout=stdout, stderr=stderr, environ=environ, json=True).finish(
+                JSON_RECORDS.get(command, ()), command=command, exit_code=exc.code,
+                dry_run=bool(args.dry_run), error=str(exc))
+        raise
     ctx.system.may_write = not ctx.dry_run and (
         command in CHANGING_COMMANDS or (command == "doctor" and args.fix))
     code, error = EXIT_FAILED, None

@@ -179,8 +179,25 @@ def test_quiet_does_not_hide_the_document():
     assert code == 0 and json.loads(out)["processes"] == []
 
 
-def test_foreground_commands_say_json_is_not_theirs():
+def test_foreground_commands_say_json_is_not_theirs_in_a_document():
     for argv in (["dev", "--json"], ["supervise", "backend", "--json"]):
         code, out, err = invoke(argv, FakeSystem([]))
         assert code == 2 and "logs -f --json" in err, (argv, err)
-        assert out == "", out      # nothing started, nothing to report on stdout
+        document = json.loads(out)      # nothing started; the error, as JSON asks
+        assert (document["command"], document["exit_code"]) == (argv[0], 2)
+        assert "logs -f --json" in document["error"] and document["events"] == []
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["bogus"], "unknown command 'bogus'"),
+    (["stop", "--set", "backend.port=x"], "invalid port 'x'"),
+    (["status", "--grace", "-1"], "--grace"),
+])
+def test_an_error_before_the_command_runs_is_a_document_too(argv, said):
+    """A bad command, setting or option stops procclean before it looks at anything;
+    with --json the error is still one document on stdout (and a line on stderr)."""
+    code, out, err = invoke(argv + ["--json"], FakeSystem([]))
+    assert code == 2 and said in err, err
+    document = json.loads(out)
+    assert (document["command"], document["exit_code"]) == (argv[0], 2)
+    assert said in document["error"]
