@@ -10054,11 +10054,9 @@ _MANAGE_SERVERS = ("runserver", "runserver_plus", "qcluster", "rqworker", "runwo
 # A package script a command runs, and the words of its name that say it serves.
 _NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
 _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
-# What runs a Procfile's entries in the foreground, with the words that ask it to (none:
-# its argument is the Procfile).
-_PROCFILE_RUNNERS = {"honcho": ("start",), "foreman": ("start",), "forego": ("start",),
-                     "nf": ("start",), "overmind": ("start", "s"), "heroku": ("local",),
-                     "hivemind": ()}
+# What runs a Procfile's entries in the foreground, with the word that asks it to.
+_PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start", "nf": "start",
+                     "overmind": "start", "heroku": "local"}
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
 _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc", "tee",
@@ -10556,11 +10554,9 @@ class RecipeReader(object):
     def concurrently(self, args):
         """`concurrently "CMD" "CMD"`: the commands run at once in the foreground, as
         `(CMD) & (CMD) & wait` runs them (`npm:dev` is `npm run dev`)."""
-        commands, i = [], 0
-        while i < len(args):
-            if not args[i].startswith("-"):
-                commands.append(re.sub(r"^(npm|pnpm|yarn|bun):", r"\1 run ", args[i]))
-            i += 2 if args[i] in _VALUE_OPTIONS["concurrently"] else 1
+        commands = [re.sub(r"^(npm|pnpm|yarn|bun):", r"\1 run ", arg)
+                    for before, arg in zip([""] + args, args) if not arg.startswith("-")
+                    and before not in _VALUE_OPTIONS["concurrently"]]
         sub = RecipeReader(self.target, self.path, False, self.curdir, self.env,
                            self.cwds[-1])
         sub.depth = self.depth + 1
@@ -10575,25 +10571,16 @@ class RecipeReader(object):
         entries (or those named) of the Procfile init reads, run at once in the
         foreground, a dev session of its services; anything else they would do (another
         Procfile, the .env they load and procclean does not, an option) is other work."""
-        words = _PROCFILE_RUNNERS[prog]
-        ok = not words or args[:1] in [[w] for w in words]     # not `honcho run`
+        word = _PROCFILE_RUNNERS[prog]
+        ok = word in args               # not `honcho run web` (`honcho -f FILE start` is)
         procfile = "Procfile"
         names = []
-        i = 1 if words else 0
-        while i < len(args):
-            if args[i] in ("-f", "--procfile", "-l") and i + 1 < len(args):
-                i += 1
-                if args[i - 1] == "-l":         # overmind's names
-                    names += args[i].split(",")
-                else:
-                    procfile = args[i]
-            elif args[i].startswith("-"):
-                ok = False
-            elif words:
-                names.append(args[i])
-            else:
-                procfile = args[i]              # hivemind PROCFILE
-            i += 1
+        for before, arg in zip([""] + args, args):
+            if before in ("-f", "--procfile"):
+                procfile = arg
+            elif arg not in ("-f", "--procfile", word):
+                ok = ok and not arg.startswith("-")
+                names.append(arg)
         found = [s for s in _procfile_services() if not names or s.name in names]
         if not ok or os.path.normpath(self.path_of(procfile)) != _procfile()[0] or \
                 os.path.exists(os.path.join(self.curdir, ".env")) or \

@@ -1911,8 +1911,9 @@ def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(projec
 @pytest.mark.parametrize("fixture, recipe, call", [
     ("procfile-gunicorn-celery", "run:\n\thoncho start", "dev web worker beat"),  # pawelad/nba-rank
     ("procfile-gunicorn-celery", "dev:\n\tbundle exec foreman start", "dev"),
-    ("procfile-gunicorn-celery", "up:\n\tovermind start -l web,worker", "dev web worker"),
+    ("procfile-gunicorn-celery", "up:\n\tovermind start", "dev web worker beat"),
     ("procfile-gunicorn-celery", "web-dev:\n\thoncho start web", "dev web"),
+    ("django-procfile-dev", "dev:\n\thoncho -f Procfile.dev start", "dev"),
     ("django-procfile-dev", "dev:\n\tforeman start -f Procfile.dev", "dev"),
     ("django-procfile-dev", "dev:\n\theroku local -f Procfile.dev web", "dev web")])
 def test_a_procfile_runner_becomes_procclean_dev_of_its_services(project, init, fixture,
