@@ -10055,8 +10055,8 @@ _MANAGE_SERVERS = ("runserver", "runserver_plus", "qcluster", "rqworker", "runwo
 _NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
 _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
 # What runs a Procfile's entries in the foreground, with the word that asks it to.
-_PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start", "nf": "start",
-                     "overmind": "start", "heroku": "local"}
+_PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start",
+                     "nf": "start", "overmind": "start", "heroku": "local"}
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
 _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc", "tee",
