@@ -306,6 +306,7 @@ class ProcCleanError(Exception):
     def __init__(self, message, code=EXIT_USAGE):
         Exception.__init__(self, message)
         self.code = code
+        self.in_document = False    # --json: the command's document holds it already
 
 
 # ---------------------------------------------------------------------------
@@ -12130,28 +12131,18 @@ def split_command(command):
 
 def run(args, system, stdout, stderr, environ):
     """Carry out a parsed command line (main's): its config, its context, its handler."""
-    command = args.command
-    problems = None
-    try:
-        command, implied = split_command(args.command)
-        if args.json and command in FOREGROUND_COMMANDS:
-            raise ProcCleanError("--json: %s shows the services' own output as it comes; "
-                                 "for JSON lines use logs -f --json" % command)
-        problems = [] if command == "doctor" else None
-        root = None if args.config or environ.get("PROCCLEAN_CONFIG") \
-            else project_root(environ)
-        if root is not None:
-            os.chdir(root)      # from here every path means the same as from the root
-        # init writes the config: one that no longer loads must not stop it.
-        config = load_config(args.config, args.set, environ, folder=root or ".",
-                             problems=problems, read_file=command != "init")
-        ctx = make_context(args, config, system, stdout, stderr, environ)
-    except ProcCleanError as exc:
-        if args.json:       # (a bad command, config or option): still one document
-            Reporter(stdout=stdout, stderr=stderr, environ=environ, json=True).finish(
-                JSON_RECORDS.get(command, ()), command=command, exit_code=exc.code,
-                dry_run=bool(args.dry_run), error=str(exc))
-        raise
+    command, implied = split_command(args.command)
+    if args.json and command in FOREGROUND_COMMANDS:
+        raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
+                             "JSON lines use logs -f --json" % command)
+    problems = [] if command == "doctor" else None
+    root = None if args.config or environ.get("PROCCLEAN_CONFIG") else project_root(environ)
+    if root is not None:
+        os.chdir(root)      # from here every path means the same as from the root
+    # init writes the config: one that no longer loads must not stop it.
+    config = load_config(args.config, args.set, environ, folder=root or ".",
+                         problems=problems, read_file=command != "init")
+    ctx = make_context(args, config, system, stdout, stderr, environ)
     ctx.system.may_write = not ctx.dry_run and (
         command in CHANGING_COMMANDS or (command == "doctor" and args.fix))
     code, error = EXIT_FAILED, None
@@ -12161,6 +12152,7 @@ def run(args, system, stdout, stderr, environ):
         return code
     except ProcCleanError as exc:
         code, error = exc.code, str(exc)
+        exc.in_document = True
         raise
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -12290,6 +12282,7 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     stderr = sys.stderr if stderr is None else stderr
     plain = Reporter(stdout=stdout, stderr=stderr, environ=environ)
     lang = "en"
+    args = None
     try:
         _guard_interrupts(False)        # from here Ctrl-C is caught below
         parser = build_parser()
@@ -12309,6 +12302,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         return run(args, system, stdout, stderr, environ)
     except ProcCleanError as exc:
         plain.error(str(exc))
+        if getattr(args, "json", False) and not exc.in_document:
+            error_document(args, exc, Reporter(stdout=stdout, stderr=stderr,
+                                               environ=environ, json=True))
         return exc.code
     except KeyboardInterrupt as exc:
         plain.error(MESSAGES[lang]["interrupted"])
@@ -12324,6 +12320,17 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         return EXIT_FAILED
     finally:
         _guard_interrupts(True)         # and again from here to the exit
+
+
+def error_document(args, exc, out):
+    """--json for a command stopped before it ran (a bad command, option or setting):
+    still one document, as a failed command's, with its error."""
+    try:
+        command = split_command(args.command or "")[0]
+    except ProcCleanError:
+        command = args.command
+    out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=exc.code,
+               dry_run=bool(args.dry_run), error=str(exc))
 
 
 def _guard_interrupts(early):
