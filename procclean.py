@@ -8530,12 +8530,17 @@ def _doc_commands(text, where, cwd):
     for number, line in enumerate(text.splitlines()[:4000], 1):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
-            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash); what
-            # follows a closing backtick (`uvicorn main:app` starts it) or a shell's
-            # `  # comment` (uvicorn main:app --reload  # API at :8000) is prose
-            span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+)?", "",
+            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash, just's
+            # quiet @); what follows a closing backtick (`uvicorn main:app` starts it) or
+            # a shell's `  # comment` (uvicorn main:app --reload  # API at :8000) is prose
+            span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+|@)?", "",
                           span.strip().lstrip("`").split("`")[0])
             span = re.sub(r"\s+#.*$", "", span)
+            # a justfile's or Taskfile's variable after a port flag is the port, as $PORT
+            # is; another (`{{host}}`) is a value procclean cannot give: no command
+            span = re.sub(r"(--port[= ]|-p ?)\{\{[^{}]*\}\}", r"\1$PORT", span)
+            if "{{" in span:
+                continue
             for part in re.split(r"\s*(?:&&|;)\s*", span):
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
