@@ -3424,6 +3424,7 @@ MESSAGES = {
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
         "dev_stopping_hup": "{clean} {sig}: stopping every service...",
         "dev_job_gone": "{warn} the make that ran dev in this terminal (PID {pid}) is gone, and the terminal is its shell's again: Ctrl-C would no longer reach dev",
+        "dev_make_gone": "{warn} the make that ran dev (PID {pid}) is gone (killed): nothing would stop dev's services any more",
         "after_timeout": "{fail} {svc} not started: {dep}, which it starts after, was not ready within {timeout}",
         "after_failed": "{fail} {svc} not started: {dep}, which it starts after, failed",
         "dev_not_started": "not started: {dep} failed",
@@ -3705,6 +3706,7 @@ MESSAGES = {
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
         "dev_stopping_hup": "{clean} {sig}: 正在停止所有服务...",
         "dev_job_gone": "{warn} 在此终端运行 dev 的 make (PID {pid}) 已不在, 终端已交还给 shell: Ctrl-C 再也无法到达 dev",
+        "dev_make_gone": "{warn} 运行 dev 的 make (PID {pid}) 已不在 (被结束): 再也没有什么能停止 dev 的服务",
         "after_timeout": "{fail} 未启动{svc}: 它所等待的{dep}在 {timeout} 内未就绪",
         "after_failed": "{fail} 未启动{svc}: 它所等待的{dep}启动失败",
         "dev_not_started": "未启动: {dep}启动失败",
@@ -6765,6 +6767,7 @@ RELAY_READ = 1 << 20        # bytes read from a service's pipe at once
 RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as it is
 DEV_POLL = 0.1              # seconds between looks while something is awaited
 DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it at once)
+MAKES = ("make", "gmake", "bmake")      # programs whose end, as dev's parent, ends dev
 # Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
 # one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
@@ -7272,6 +7275,8 @@ class DevSession(object):
         self.signum = None          # the first stop signal
         self.failure = None         # (entry, message key, values): why it ends with 1
         self.tty = None             # the terminal dev runs in, watched for its hang-up
+        self.make = None            # dev's parent, when make: watched for its end
+        self.orphaned = False       # ...seen gone once
         self.group = None           # its job's process group, if the terminal's foreground
 
     def say_own(self, entry, key, **values):
@@ -7300,6 +7305,8 @@ class DevSession(object):
         self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
             next((fd for fd in (0, 1, 2) if _is_terminal(fd)), None)
         self.group = None if self.tty is None else foreground_group(self.tty)
+        parent = self.system.process_table().get(self.system.parent_pid())
+        self.make = parent.pid if parent and program_name(parent.command) in MAKES else None
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
         try:
@@ -7333,7 +7340,7 @@ class DevSession(object):
             self.start_ready(now)
             if self.failure is None:
                 self.check_children(now)
-            if self.signum is None and self.tty is not None:
+            if self.signum is None:
                 self.watch_terminal()
             if self.signum is not None or self.failure is not None:
                 return
@@ -7345,14 +7352,21 @@ class DevSession(object):
                 self.wake.drain()
 
     def watch_terminal(self):
-        """The terminal hung up (its SIGHUP went to make alone), or its shell took it back
-        from dev's job (make killed): stop as if its SIGHUP reached dev."""
+        """The terminal hung up (its SIGHUP went to make alone), its shell took it back
+        from dev's job (make killed), or make, dev's parent, is gone where there is no
+        terminal (an IDE's stop button: a SIGINT that make does not pass on, then
+        SIGKILL): stop as if a SIGHUP reached dev."""
         import signal
-        if terminal_hung_up(self.tty):
+        if self.tty is not None and terminal_hung_up(self.tty):
             self.signum = signal.SIGHUP
-        elif job_taken_back(self.tty, self.group):
+        elif self.tty is not None and job_taken_back(self.tty, self.group):
             self.ctx.out.warn("dev_job_gone", pid=self.group)
             self.signum = signal.SIGHUP
+        elif self.make is not None and self.system.parent_pid() != self.make:
+            if self.tty is None or self.orphaned:   # (a shell may yet take the terminal)
+                self.ctx.out.warn("dev_make_gone", pid=self.make)
+                self.signum = signal.SIGHUP
+            self.orphaned = True
 
     def take_requests(self):
         """A restart asked from another terminal (see cmd_restart): the service is

@@ -447,6 +447,30 @@ def test_make_dev_killed_with_sigkill_under_a_shell_stops_the_stack(ns, tmp_path
     assert "stopped by SIGTERM" in read(tmp_path / "backend.log")
 
 
+def test_make_dev_killed_with_sigkill_without_a_terminal_stops_the_stack(ns, tmp_path,
+                                                                          python_edge):
+    """An IDE's stop button on `make dev` (a SIGINT that make does not pass on, then
+    SIGKILL to make), or `kill -9` of a `make dev` a script started: dev ran on, its
+    parent gone, with no terminal to watch, the stack up for no one.  It now sees its make
+    gone, says so, and stops the stack as a closed terminal does."""
+    if shutil.which("make") is None:
+        pytest.skip("make is needed to run make dev")
+    two_services(tmp_path)
+    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(
+        ns.procclean_argv("dev", python=python_edge)))
+    make = ns.start(["/bin/sh", "-c", "exec make dev >dev.out 2>dev.err"], session=True)
+    assert wait_until(lambda: "frontend * listening" in read(tmp_path / "dev.out"), TIMEOUT), \
+        read(tmp_path / "dev.err")
+    dev = [p["pid"] for p in ns.ps() if p["ppid"] == make.pid]
+    make.signal(signal.SIGKILL)
+    assert ns.wait_dead(dev, TIMEOUT) == [], ns.ps()
+    assert "the make that ran dev (PID %d) is gone" % make.pid in read(tmp_path / "dev.err")
+    assert "removed frontend.pid" in read(tmp_path / "dev.out")
+    assert not app_pids(ns), ns.ps()
+    assert not (tmp_path / "backend.pid").exists()
+    assert "stopped by SIGTERM" in read(tmp_path / "backend.log")
+
+
 def test_a_port_in_procclean_s_environment_is_said_not_to_be_passed_on(ns, tmp_path,
                                                                        python_edge):
     """`PORT=9000 make start-backend` (or a PORT the shell exports): the backend was given
