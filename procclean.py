@@ -2894,24 +2894,30 @@ class _Files(object):
             return st.st_size, st.st_ino
         return 0, None
 
-    def read_new(self, path, offset, identity):
+    def read_new(self, path, offset, identity, rotated=True):
         """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
-        replaced (a restart keeps the old one as .log.1) or truncated is read anew; one
-        missing for now is waited for; one no longer a regular file is an OSError."""
+        replaced (a restart keeps the old one as .log.1) is read anew after the end of
+        the old one (its stop's last lines); one truncated is read anew; one missing for
+        now is waited for; one no longer a regular file is an OSError."""
         try:
             fd, st = open_regular(path)
         except OSError as exc:
             if os_outcome(exc) != GONE:
                 raise
             return b"", offset, identity
+        old = b""
         try:
+            if st.st_ino != identity and rotated:
+                with quietly():
+                    rest = self.read_new(path + ".1", offset, identity, False)
+                    old = rest[0] if rest[2] == identity else b""
             if st.st_ino != identity or st.st_size < offset:
                 offset, identity = 0, st.st_ino
             os.lseek(fd, offset, 0)
             data = _read_fd(fd, st.st_size - offset)
         finally:
             os.close(fd)
-        return data, offset + len(data), identity
+        return old + data, offset + len(data), identity
 
     def read_state(self, path):
         """A supervisor's state file as a dict ({} when absent or unreadable).  It is

@@ -442,6 +442,29 @@ def test_logs_follow_prints_appended_lines_and_ctrl_c_ends_it_by_sigint(ns, tmp_
     assert read(out_path).splitlines() == ["old 1", "old 2", "old 3", "new A", "new B"]
 
 
+def test_logs_follow_through_a_restart_shows_the_old_log_s_last_lines(ns, tmp_path):
+    """`make logs -f` across `make restart`: the restart's start keeps the old log as
+    .log.1 and begins a new one; the follower went on to the new log at once and lost the
+    old one's last lines (uvicorn's shutdown, procclean's `stop:` line).  It now reads
+    the end of the old one first."""
+    log = tmp_path / "backend.log"
+    write(log, "old 1\n")
+    argv = ns.procclean_argv("logs", "backend", "-f")
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >follow.out 2>follow.err', "sh"] + argv)
+    out_path = tmp_path / "follow.out"
+    assert wait_until(lambda: "old 1" in read(out_path), 15), read(tmp_path / "follow.err")
+    with open(str(log), "a") as f:
+        f.write("INFO: Finished server process\n[procclean] stop: PID 7 stopped\n")
+    os.rename(str(log), str(log) + ".1")
+    write(log, "[procclean] start: backend PID 8\n")
+    assert wait_until(lambda: "PID 8" in read(out_path), 15), read(out_path)
+    job.signal(signal.SIGINT)
+    assert not job.wait(15).timed_out
+    assert read(out_path).splitlines() == ["old 1", "INFO: Finished server process",
+                                           "[procclean] stop: PID 7 stopped",
+                                           "[procclean] start: backend PID 8"]
+
+
 def test_second_start_keeps_previous_log_and_procclean_lines(ns, tmp_path):
     write(tmp_path / "main.py", BACKEND.format(mode="200"))
     r = ns.procclean("start", "backend", timeout=TIMEOUT)
