@@ -8179,14 +8179,16 @@ PY_SERVER_RE = SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"
 # A server's dev form: it reloads, or says dev or debug (Django's runserver does both).
 DEV_FORM_RE = r"--reload|\bdev\b|--debug|runserver|\bwatch\b"
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
-COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s))"
-              % (PY_RUNNER, SERVER_RE, WORKER_RE))
+# A Python web UI a README runs beside its API (FastAPI + Streamlit): a frontend.
+UI_RE = r"streamlit\s+run\s+\S+\.py\b"
+COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s)|(%s))"
+              % (PY_RUNNER, SERVER_RE, WORKER_RE, UI_RE))
 # pyproject entry points whose name (a word of it) says they serve ([project.scripts] dev
 # = "app.cli:dev", inventory-api = "inventory.cli:main").
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
 # Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "sanic", "fastapi",
-            "flask", "celery", "dramatiq")
+            "flask", "celery", "dramatiq", "streamlit")
 # Tools with no `python -m` form in every version (arq's came in 0.25, rq's as rq.cli):
 # their console script, through the runner of the project's lock file (`uv run arq`).
 PY_SCRIPTS = ("arq", "rq")
@@ -8283,15 +8285,17 @@ def detect_project(missing):
     found = _procfile_services()
     entries = list(found)
     kinds = (("backend", PY_SERVER_RE),
-             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx)\b|vite|next|react-scripts|nuxi?|ng "),
+             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx|streamlit)\b|vite|next|"
+                          r"react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
     for name, covered in kinds:
         ran = next((s for s in entries if re.search(covered, s.command)), None)
         if ran and (name == "worker" or ran.what.startswith("Procfile.dev ") or
                     re.search(DEV_FORM_RE, ran.command)):
             continue            # the Procfile runs one already (a worker has no dev form)
-        services = _detect_frontends(missing) if name == "frontend" else \
-            [_detect_python(missing, name) or name == "backend" and _node_backend() or None]
+        services = _detect_frontends(missing) + [_python_ui()] if name == "frontend" \
+            else [_detect_python(missing, name) or name == "backend" and _node_backend()
+                  or None]
         services = [service for service in services if service is not None]
         if name == "backend" and services:
             services = _sibling_apps(services[0])
@@ -8453,6 +8457,7 @@ def _literal(text):
 # gunicorn and hypercorn have no --port (gunicorn rejects it: "unrecognized arguments").
 ADDED_PORT = dict(dict.fromkeys(("uvicorn", "fastapi", "flask", "granian", "sanic"),
                                 " --port {port}"), daphne=" -p {port}",
+                  streamlit=" --server.port {port}",
                   gunicorn=" --bind 127.0.0.1:{port}", hypercorn=" --bind 127.0.0.1:{port}")
 
 
@@ -8463,8 +8468,9 @@ def with_port(command, default=None):
     # a port flag first: an address flag before it may be a debugger's (`python -m
     # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
     # (not the -port of --metrics-port)
-    match = re.search(r"((?<![\w-])--?port[= ]|(?<![\w-])-p ?|runserver(?:_plus)? "
-                      r"(?:\S+:)?|http\.server )(\d{2,5})\b", command) or re.search(
+    match = re.search(r"((?<![\w-])--?(?:server\.)?port[= ]|(?<![\w-])-p ?|"
+                      r"runserver(?:_plus)? (?:\S+:)?|http\.server )(\d{2,5})\b",
+                      command) or re.search(
         r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)"
         r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
@@ -8539,6 +8545,8 @@ def _default_port(command, cwd="."):
                 return said.group(1), "%s (FLASK_RUN_PORT)" % os.path.normpath(
                     os.path.join(cwd, name))
         return "5000", "Flask's default port"
+    if re.search(UI_RE, command):
+        return "8501", "Streamlit's default port"
     return ("8000", "the server's default port") if re.search(SERVER_RE, command) else \
         (None, None)
 
@@ -8566,7 +8574,8 @@ def _doc_commands(text, where, cwd):
                 match = None if cd else re.match(COMMAND_RE, part)
                 here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
                 if match:
-                    found.append({"kind": "server" if match.group(1) else "worker",
+                    found.append({"kind": "server" if match.group(1) else
+                                  "worker" if match.group(2) else "ui",
                                   "command": part, "cwd": here,
                                   "where": where % number if "%" in where else where})
                 if match or here.startswith(".."):
@@ -8839,6 +8848,13 @@ def _ancestors(folder):
     """`folder` and the folders above it, up to the root (".")."""
     parts = os.path.normpath(folder).split(os.sep)
     return [os.sep.join(parts[:i]) for i in range(len(parts), 0, -1)] + ["."]
+
+
+def _python_ui():
+    """The Python web UI the repo documents (`streamlit run app.py`, beside its API): a
+    frontend named streamlit, or None."""
+    bases = _python_bases()
+    return _from_documented(_documented(bases), bases, "streamlit", "ui")
 
 
 def _python_files(base, depth=5, limit=400):

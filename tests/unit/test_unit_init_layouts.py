@@ -1708,3 +1708,40 @@ def test_a_task_runners_recipe_is_the_documented_command(project, init, name, te
     assert ("found backend: %s line " % name in out) == ("{python}" not in command), out
     backend = services()[1]["backend"]
     assert (backend.command, backend.port) == (command, port)
+
+
+@pytest.mark.parametrize("files, streamlit", [
+    # Manohar-1RN21AI069/auro-bot's start.sh: the API in the background, then the UI
+    ({"start.sh": "#!/bin/bash\nuvicorn main:app --host 0.0.0.0 --port 8000 &\n\n"
+                  "streamlit run app.py --server.port 8501 --server.address=0.0.0.0\n",
+      "app.py": "import streamlit as st\n"},
+     ("{python} -m streamlit run app.py --server.port {port} --server.address=0.0.0.0",
+      ".", 8501)),
+    # a README running each from its folder, no port said; a Vite app beside them
+    ({"README.md": "API:\n\n    uvicorn main:app --reload\n\nUI:\n\n"
+                   "    cd ui && python -m streamlit run chat.py\n",
+      "ui/chat.py": "import streamlit as st\n",
+      "web/package.json": '{"scripts": {"dev": "vite"}, "devDependencies": {"vite": "5"}}'},
+     ("{python} -m streamlit run chat.py --server.port {port}", "ui", 8501)),
+], ids=["start-sh", "readme-and-vite"])
+def test_a_documented_streamlit_ui_is_a_frontend_beside_the_api(project, init, files,
+                                                               streamlit):
+    """FastAPI + Streamlit: make dev ran the API alone, the UI its README starts beside it
+    was no service.  It is one (streamlit), on Streamlit's port, which moves with the
+    setting (--server.port)."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\nstreamlit\n")
+    (repo / "main.py").write_text(FASTAPI_MAIN)
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert "streamlit" in cfg.default_names and "backend" in cfg.default_names, out
+    ui = svc["streamlit"]
+    assert (ui.command, ui.cwd, ui.port) == streamlit
+    assert ui.regex.search(ps_line("/repo/.venv/bin/python -m " + ui.command.split(
+        " -m ")[1].replace("{port}", "8501")))
+    assert "--server.port 8502" in " ".join(procclean.command_argv(ui.command, port=8502))
+    assert ("web/package.json" in files) == ("frontend" in cfg.default_names)
