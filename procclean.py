@@ -10312,14 +10312,18 @@ def service_name_of(target, launches=False):
     return name if ok else None
 
 
-# Where `lsof -i :PORT` and `fuser PORT/tcp` (or `-n tcp PORT`) name the port they look at
-_TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5})\b",
+# Where `lsof -i :PORT[,PORT]` and `fuser PORT/tcp` (or `-n tcp PORT`) name the ports
+# they look at
+_TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5}(?:,\d{2,5})*)\b",
                  "fuser": r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b"}
 
 
-def _tool_port(prog, args):
-    match = re.search(_TOOL_PORT_RE[prog], " ".join(args))
-    return next(g for g in match.groups() if g) if match else None
+def _tool_ports(prog, args, text):
+    """[("port", N)] for each port `lsof -ti:3000,8080` or `fuser -k 3000/tcp 8080/tcp`
+    names, else [("unknown", text)]."""
+    ports = [p for m in re.finditer(_TOOL_PORT_RE[prog], " ".join(args))
+             for p in "".join(g for g in m.groups() if g).split(",")]
+    return [("port", p) for p in ports] or [("unknown", text)]
 
 
 class RecipeReader(object):
@@ -10503,8 +10507,7 @@ class RecipeReader(object):
         if prog == "cat" and len(args) == 1:
             return [("pidfile", self.path_of(args[0]))]
         if prog == "lsof":
-            port = _tool_port(prog, args)
-            return [("port", port)] if port else [("unknown", "lsof " + " ".join(args))]
+            return _tool_ports(prog, args, "lsof " + " ".join(args))
         if prog == "pgrep":
             return self.pgrep_refs(args)
         if prog in ("echo", "printf") and len(command.words) == 2:
@@ -10568,8 +10571,7 @@ class RecipeReader(object):
         elif prog in ("fuser", "lsof"):
             kind = "stop" if prog == "fuser" and "-k" in args else "look"
             for each in self.each_value(" ".join(args)):
-                port = _tool_port(prog, each.split())
-                self.ref_facts(kind, [("port", port)] if port else [("unknown", text)],
+                self.ref_facts(kind, _tool_ports(prog, each.split(), text),
                                "KILL" if kind == "stop" else None, [command])
         elif prog in ("rm", "touch") or prog == "mkdir" and (
                 "-p" in args or "--parents" in args):
@@ -11130,8 +11132,8 @@ def _fold_runs(groups):
     foreground, or `nohup ./server &`), and the layout's app, put with the one group that
     runs the same app otherwise (_place), else (runs at the root only) the one that only
     stops something (`kill: lsof -ti:8090 | xargs kill` beside `run: go run ./cmd/server`).
-    With none they are a group of their own; with several, which one the runs are is not
-    known (the layout's app stays a group of its own).  Two commands a place runs in the
+    With none, or several (which one the runs are is not known), they are a group of
+    their own.  Two commands a place runs in the
     background are two apps running at once (`nohup ./server &`, `nohup ./worker &`):
     each stays a group of its own."""
     def loose(group):
@@ -11155,7 +11157,7 @@ def _fold_runs(groups):
                      if not any(f.kind in ("launch", "layout") for f in g)]
         if len(homes) == 1:
             homes[0].extend(facts)
-        elif not homes or layout:
+        else:
             others.append(facts)
     return others
 

@@ -1321,6 +1321,24 @@ def test_ports_each_recipe_form_names(tmp_path, recipe, port):
     assert [s.fields.get("port") for s in services] == [port], recipe
 
 
+@pytest.mark.parametrize("recipe", [
+    "lsof -ti:3000,8080 | xargs kill -9", "fuser -k 3000/tcp 8080/tcp",
+    "kill -9 $$(lsof -t -i :3000 -i :8080)"])
+def test_a_recipe_freeing_several_ports_frees_each(project, init, recipe):
+    """`kill: lsof -ti:3000,8080 | xargs kill -9`: only the first port was read, so the
+    replaced `make kill` left 8080 taken; and the `run:` beside two port-freeing services
+    was dropped (which port it is was not known): no service ran it."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("run:\n\tgo run ./cmd/api\nkill:\n\t%s\n" % recipe)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "kill").stdout.splitlines() == [
+        "python3 -S -m procclean stop port-3000 port-8080"], out
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["backend"].command == "go run ./cmd/api", out
+
+
 def test_patterns_as_grep_and_pgrep_read_them(tmp_path):
     plans = plan_texts(tmp_path, (
         "stop-a:\n\tps aux | grep 'serve\\(r\\|d\\).py' | grep -v grep | awk '{print $$2}'"
