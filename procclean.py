@@ -10314,7 +10314,8 @@ def service_name_of(target, launches=False):
 
 # Where `lsof -i :PORT[,PORT]` and `fuser PORT/tcp` (or `-n tcp PORT`) name the ports
 # they look at
-_TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:(\d{2,5}(?:,\d{2,5})*)\b",
+_TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:"
+                         r"(\d{2,5}(?:,\d{2,5})*)\b",
                  "fuser": r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b"}
 
 
