@@ -10723,9 +10723,9 @@ class RecipeReader(object):
                         pidfile=pidfile and self.path_of(pidfile),
                         port=port, text=_command_text([command]))
         self.launched = fact if fact.background else None
-        if fact.background:
-            self.pending.append([fact])
-        elif self.pending and not problem:
+        if fact.background and _is_server(*_program(_moved(command.argv())[0])[:2]):
+            self.pending.append([fact])         # not a task (`docker compose up -d &`)
+        elif self.pending and not problem and not fact.background:
             self.join([fact])
 
     def knob(self, value):

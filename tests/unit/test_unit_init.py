@@ -1914,7 +1914,9 @@ def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
     (RUNS, "$(MAKE) -j2 run-api lint"),             # a task beside the server
     (RUNS.replace("run-web:", "run-web: lint"), "$(MAKE) -j2 run-api run-web"),  # lints first
     (RUNS, "$(MAKE) run-api & $(MAKE) -C web dev & $(MAKE) -C docs serve & wait"),  # no docs/
-    (RUNS, "uvicorn main:app --port 8041 & cd web && npm run dev & wait")])  # not api's command
+    (RUNS, "uvicorn main:app --port 8041 & cd web && npm run dev & wait"),  # not api's command
+    (RUNS, "docker compose up -d db & $(MAKE) run-api"),     # it ends at once: dev would too
+    (RUNS, "npm run build & $(MAKE) run-api")])
 def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(project, init, runs,
                                                                           dev):
     need_make()
