@@ -8151,7 +8151,7 @@ PS_MADE = "made to match the command as ps shows it"      # the source of a patt
 # Folders that hold no app (tests, migrations, environments, assets).
 SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic", "venv", "env",
                        "static", "templates", "docs", "scripts", "dist", "build",
-                       "__pycache__", "site-packages"))
+                       "__pycache__", "site-packages", "examples", "example", "samples"))
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
              "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh",
              "justfile", "Justfile", ".justfile", "Taskfile.yml", "Taskfile.yaml")
@@ -8798,12 +8798,13 @@ def _detect_python(missing, name):
 
 
 def _sibling_apps(first):
-    """The backend `first` and the apps beside it, each in a sibling of its folder at
-    the same place (services/users/main.py beside services/orders/main.py, service_user/
-    beside service_order/, services/X/app/main.py): a repo of several APIs, each a
-    service named by its folder, run as its README (or the root's) says, else as init
-    runs an app it finds; [first] where it has none.  One app's own modules are not
-    siblings: each must define an app object or factory in the file named as first's."""
+    """The backend `first` and the apps beside it, each in a sibling of its folder or
+    of the folder above (services/users/main.py beside services/orders/main.py or
+    services/orders/app/main.py, service_user/ beside service_order/): a repo of several
+    APIs, each a service named by its folder, run as its README (or the root's) says,
+    else as init runs an app it finds; [first] where it has none.  A sibling's app is
+    in the file named as first's, else in its usual modules (_app_files): an app object
+    or factory, not a script (tools/main.py is no API)."""
     path = _resolves(first.cwd, first.command)
     if not (isinstance(path, str) and path.endswith(".py")):
         return [first]
@@ -8816,7 +8817,7 @@ def _sibling_apps(first):
         folders_here = [os.path.normpath(os.path.join(parent, e)) for e in entries]
         documented = [c for c in _documented(_python_bases() + folders_here)
                       if c["kind"] == "server"]
-        found = [_sibling_app(os.path.normpath(os.path.join(folder, *tail)), documented)
+        found = [_sibling_app(folder, os.path.join(folder, *tail), documented)
                  for folder in folders_here]
         if any(found[1:]):
             found = [(found[0] or first, entries[0])] + [
@@ -8829,19 +8830,20 @@ def _sibling_apps(first):
     return [first]
 
 
-def _sibling_app(path, documented):
-    """The backend serving the app of the file `path`: a README's command that runs it,
-    else as _backend_from_code runs it, from the nearest folder holding a Python
-    project's marker; None where `path` defines no app."""
-    roots = _ancestors(os.path.dirname(path))
-    service = _from_documented([c for c in documented if any(
-        _resolves(r, c["command"]) == path for r in [c["cwd"]] + roots)], roots,
-        "backend", "server")
-    if service is None and os.path.isfile(path):
+def _sibling_app(folder, path, documented):
+    """The backend serving the app of `folder` (in its file `path`, else in one of
+    its usual modules): a README's command that runs it, else as _backend_from_code
+    runs it, from the nearest folder holding a Python project's marker; or None."""
+    for path in [os.path.normpath(path)] + [os.path.normpath(os.path.join(folder, f))
+                                            for f in _app_files(folder, APP_MODULES)]:
+        roots = _ancestors(os.path.dirname(path))
         base = next((f for f in roots if _has(f, PY_MARKERS)), ".")
-        if _app_object(_text(path), _framework(base)):
-            service = _backend_from_code(base, [os.path.relpath(path, base)])
-    return service
+        if os.path.isfile(path) and _app_object(_text(path), _framework(base)):
+            return _from_documented([c for c in documented if any(
+                _resolves(r, c["command"]) == path for r in [c["cwd"]] + roots)], roots,
+                "backend", "server") or _backend_from_code(
+                    base, [os.path.relpath(path, base)])
+    return None
 
 
 def _ancestors(folder):

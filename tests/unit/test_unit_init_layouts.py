@@ -1571,6 +1571,26 @@ SIBLING_APIS = {
         [("api", ".", "{python} -m uvicorn app.api.main:app --reload --port={port}", 8200),
          ("payment", ".", "{python} -m uvicorn app.payment.main:app --reload --port={port}",
           8201)]),
+    # the apps at different places in their folders; each folder its own project
+    "uneven-places": (
+        {"services/orders/requirements.txt": "fastapi\n",
+         "services/users/requirements.txt": "fastapi\n",
+         "services/orders/app/__init__.py": "", "services/orders/app/main.py": FASTAPI_MAIN,
+         "services/users/main.py": FASTAPI_MAIN},
+        [("orders", "services/orders", "{python} -m uvicorn app.main:app --host 127.0.0.1 "
+          "--port {port}", 8000),
+         ("users", "services/users", "{python} -m uvicorn main:app --host 127.0.0.1 "
+          "--port {port}", 8001)]),
+    # a Flask service beside the FastAPI backend; an example app and a script are none
+    "flask-beside": (
+        {"backend/requirements.txt": "fastapi\n", "backend/app/__init__.py": "",
+         "backend/app/main.py": FASTAPI_MAIN, "ml-service/requirements.txt": "flask\n",
+         "ml-service/app.py": "from flask import Flask\napp = Flask(__name__)\n",
+         "examples/demo/main.py": FASTAPI_MAIN, "tools/main.py": "print('hello')\n"},
+        [("backend", "backend", "{python} -m uvicorn app.main:app --host 127.0.0.1 "
+          "--port {port}", 8000),
+         ("ml-service", "ml-service", "{python} -m flask --app app run --port {port}",
+          5000)]),
     # one app: a router module in a sibling folder, a test app, are no services
     "one-app": (
         {"requirements.txt": "fastapi\n", "app/main.py": FASTAPI_MAIN,
