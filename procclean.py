@@ -10424,7 +10424,9 @@ class RecipeReader(object):
     def pipeline(self, pipe):
         if not pipe[0].words:
             for assign in pipe[0].assigns:
-                self.shvars[assign.text.partition("=")[0]] = self.word_refs(assign)
+                name, _, value = assign.text.partition("=")
+                self.shvars[name] = [("lastpid", value)] if value == "$!" else \
+                    self.word_refs(assign)
         elif len(pipe) == 1:
             self.simple(pipe[0], *_program(pipe[0].argv()))
         else:
@@ -10534,7 +10536,9 @@ class RecipeReader(object):
         """A command that is not part of a pipeline."""
         texts = command.argv()
         text = _command_text([command])
-        if prog == "echo" and args == ["$!"] and command.redirs:
+        last = args == ["$!"] or len(args) == 1 and \
+            self.word_refs(command.words[1]) == [("lastpid", "$!")]     # PID=$!; echo $PID
+        if prog == "echo" and last and command.redirs:
             if self.launched is not None:
                 self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
             else:

@@ -1339,6 +1339,18 @@ def test_a_recipe_freeing_several_ports_frees_each(project, init, recipe):
     assert cfg.services["backend"].command == "go run ./cmd/api", out
 
 
+@pytest.mark.parametrize("text", [
+    ".ONESHELL:\nup:\n\tpoetry run python server.py > run/s.log 2>&1 &\n\tSERVER_PID=$$!\n"
+    "\techo \"$$SERVER_PID\" > run/s.pid\n",
+    "up:\n\tnohup python server.py > run/s.log 2>&1 & PID=$$!; echo $$PID > run/s.pid\n"])
+def test_a_pid_kept_in_a_shell_variable_is_the_pidfile_s(tmp_path, text):
+    """`SERVER_PID=$$!` then `echo "$$SERVER_PID" > run/s.pid`: the echo was harmless
+    output, so the service had no pidfile and the recipe's stop (`kill $$(cat run/s.pid)`)
+    was another service's, a pidfile nobody wrote."""
+    found = services_of(tmp_path, text + "down:\n\tkill $$(cat run/s.pid)\n")
+    assert [f.get("pidfile") for f in found.values()] == ["run/s.pid"], found
+
+
 def test_patterns_as_grep_and_pgrep_read_them(tmp_path):
     plans = plan_texts(tmp_path, (
         "stop-a:\n\tps aux | grep 'serve\\(r\\|d\\).py' | grep -v grep | awk '{print $$2}'"
