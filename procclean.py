@@ -8598,9 +8598,16 @@ def _documented(bases):
         path = os.path.normpath(os.path.join(base, "pyproject.toml"))
         for table, key, value in _toml_strings(_text(path)):
             where = "%s [%s] %s" % (path, table, key)
-            if re.match(r"^tool\.(poe\.tasks|taskipy\.tasks|pdm\.scripts|rye\.scripts|"
-                        r"hatch\.envs\.\w+\.scripts)", table):
-                found += _doc_commands(value, where, base)
+            task = re.match(r"^tool\.(?:poe\.tasks|taskipy\.tasks|(pdm)\.scripts|"
+                            r"(rye)\.scripts|(hatch)\.envs\.(\w+)\.scripts)", table)
+            if task:
+                # a task runs in its tool's environment (hatch's is no .venv: its
+                # `hatch run` has the project's packages, the bare command may not)
+                tool = task.group(1) or task.group(2) or task.group(4) in (
+                    None, "default") and task.group(3)
+                found += _doc_commands(value if not tool or re.match(
+                    r"^(?:cd|uv|poetry|pdm|rye|hatch)\s", value) else "%s run %s" % (
+                        tool, value), where, base)
             elif table in ("project.scripts", "tool.poetry.scripts") and \
                     set(re.split(r"[:_.-]", key)) & set(SERVE_SCRIPTS):     # inventory-api
                 found += _entry_point(base, key, value, where)

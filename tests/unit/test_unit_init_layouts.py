@@ -1765,3 +1765,40 @@ def test_a_documented_streamlit_ui_is_a_frontend_beside_the_api(project, init, f
         " -m ")[1].replace("{port}", "8501")))
     assert "--server.port 8502" in " ".join(procclean.command_argv(ui.command, port=8502))
     assert ("web/package.json" in files) == ("frontend" in cfg.default_names)
+
+
+@pytest.mark.parametrize("table, lock, command", [
+    # hatch's environments are no .venv: `hatch run` has the project's packages
+    ("tool.hatch.envs.default.scripts", None,
+     "hatch run uvicorn notes.app:app --reload --port {port}"),
+    ("tool.pdm.scripts", "pdm.lock",
+     "pdm run uvicorn notes.app:app --reload --port {port}"),
+    ("tool.rye.scripts", None, "rye run uvicorn notes.app:app --reload --port {port}"),
+    # poe and taskipy run in the project's environment: {python} is it (poetry run python)
+    ("tool.poe.tasks", "poetry.lock",
+     "{python} -m uvicorn notes.app:app --reload --port {port}"),
+    # another hatch environment than the default: as written
+    ("tool.hatch.envs.web.scripts", None,
+     "{python} -m uvicorn notes.app:app --reload --port {port}"),
+], ids=["hatch", "pdm", "rye", "poe", "hatch-env"])
+def test_a_task_tables_server_runs_in_its_tools_environment(project, init, table, lock,
+                                                           command):
+    """A hatch project's `dev = "uvicorn notes.app:app --reload"` ran as `{python} -m
+    uvicorn` with the interpreter running procclean (hatch keeps its environments
+    elsewhere than .venv): No module named uvicorn.  A hatch, pdm or rye script runs
+    through its tool."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "notes"\ndependencies = ["starlette", "uvicorn"]\n\n[%s]\n'
+        'dev = "uvicorn notes.app:app --reload --port 8070"\n' % table)
+    if lock:
+        (repo / lock).write_text("")
+    (repo / "src" / "notes").mkdir(parents=True)
+    (repo / "src" / "notes" / "__init__.py").write_text("")
+    (repo / "src" / "notes" / "app.py").write_text(
+        "from starlette.applications import Starlette\napp = Starlette()\n")
+    code, out, _ = init()
+    assert code == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.port) == (command, 8070), out
+    assert backend.pattern == r"uvicorn notes\.app:app"
