@@ -10690,6 +10690,9 @@ class RecipeReader(object):
         elif self.pending or len(goals) > 1 and any(a.startswith(("-j", "--jobs"))
                                                     for a in args):
             self.join(job)
+        elif fact.cwd and job[1:] and all(f.kind == "launch" and not f.background
+                                          for f in job[1:]):
+            fact.problem = None     # `cd api && $(MAKE) run`: a server in the foreground
 
     def sub_make(self, folder, goals):
         """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile, as its text
@@ -11212,7 +11215,7 @@ def _fact_ops(fact, plans, replaced):
     if fact.problem:
         return (fact.problem[0], dict(fact.problem[1], what=what))
     if fact.kind == "make":
-        if fact.cwd:            # another folder's, run with the others: its facts follow
+        if fact.cwd:            # another folder's, read: its facts follow
             return []
         # a goal that only runs a server in the foreground (nothing made before it) is a
         # dev session's, run together

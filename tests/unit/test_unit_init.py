@@ -1921,6 +1921,23 @@ def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
         "uvicorn main:app --reload --port {port}", "api")
 
 
+def test_a_dev_session_of_targets_that_run_make_in_their_folders(project, init):
+    """`backend: cd backend && $(MAKE) run` and `dev: kill-all` + `$(MAKE) -j 2 backend
+    frontend`: a run through another folder's make was no run (make elsewhere), so the
+    session was kept. It is one; kill-all, a prerequisite, still runs first."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "Makefile").write_text(
+        "run-api:\n\tcd api && $(MAKE) run\nrun-web:\n\t$(MAKE) -C web dev\n"
+        "free:\n\t-lsof -ti:8041 | xargs kill\n"
+        "dev: free\n\t@echo starting\n\t@$(MAKE) -j 2 run-api run-web\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "dev").stdout.splitlines()[-1] == "python3 -S -m procclean dev", out
+    assert "kept run-api (line 1): it runs the server in the foreground" in out, out
+
+
 @pytest.mark.parametrize("runs, dev", [
     (RUNS, "$(MAKE) run-api; $(MAKE) run-web"),    # the first never ends: web never runs
     (RUNS, "$(MAKE) -j2 run-api lint"),             # a task beside the server
