@@ -6292,10 +6292,11 @@ class StartWatch(object):
     stops computing (START_IDLE without CPU: it waits for something; START_SETTLE at
     most): a real app that dies at once (uvicorn failing its import, a missing
     setting) takes longer than START_CHECK to die on a busy machine, and must not be
-    reported started; a process that idles costs START_IDLE more, not a timeout.  With --wait (or `ready`: others start after
-    it) it must listen and answer its health URL, unless first its process exits, its
-    supervisor sees it exit, or (for FAILED_CONFIRM) a worker in its tree exited
-    (<defunct>: a reloader's) or its log says start-up failed while nothing listens."""
+    reported started; a process that idles costs START_IDLE more, not a timeout.
+    With --wait (or `ready`: others start after it) it must listen and answer its
+    health URL, unless first its process exits, its supervisor sees it exit, or (for
+    FAILED_CONFIRM) a worker in its tree exited (<defunct>: a reloader's) or its log
+    says start-up failed while nothing listens."""
 
     def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
