@@ -545,6 +545,43 @@ def test_dev_reload_and_vite_ctrl_c_frees_both_ports(fstack):
                      st.read("dev.out"), re.M), describe("dev", res(), st)
 
 
+# A team's `dev:` as RyanDur/Barking-Polka writes it: the API in the background, the frontend
+# in the foreground on the next line.
+TEAM_DEV = """\
+dev:
+\tcd backend && uvicorn main:app --reload --port 8000 &
+\tcd frontend && npm run dev
+"""
+
+
+def test_a_teams_dev_target_replaced_by_init_ends_with_ctrl_c(fstack):
+    """`init --makefile --replace` makes that `dev:` `procclean dev`: `make dev` then serves
+    the real uvicorn --reload and Vite, and one Ctrl-C to make's group leaves nothing (sh
+    starts the `&` job with SIGINT ignored; uvicorn catches it anyway, a server that does
+    not stayed up: tests/integration/test_int_init_makefile.py)."""
+    st = fstack
+    with open(os.path.join(st.root, "Makefile"), "w") as f:
+        f.write(TEAM_DEV)
+    res = st.ok("init", "--makefile", "--replace")
+    assert "replaced dev (line 1" in res["stdout"], describe("init", res, st)
+    job = st.ns.start(["/bin/sh", "-c", 'exec make dev >dev.out 2>dev.err'], cwd=st.root,
+                      env=st.env, session=True)
+
+    def res():
+        return {"args": ("make dev",), "rc": job.result and job.result.rc,
+                "stdout": st.read("dev.out") or "", "stderr": st.read("dev.err") or ""}
+
+    assert_up(st, "backend", BACKEND_PORT, "http://127.0.0.1:8000/health",
+              BACKEND_MARKERS["reload"])
+    assert_up(st, "frontend", FRONTEND_PORT, "http://127.0.0.1:3000/", FRONTEND_MARKERS)
+    r = st.ns.run([PY, "-c", KILLPG, str(job.pid)], env=st.env)
+    assert r.rc == 0, r
+    result = job.wait(120)
+    assert not result.timed_out, describe("make dev", res(), st)
+    assert "Traceback" not in (st.read("dev.out") or "") + (st.read("dev.err") or "")
+    assert_all_gone(st, res(), [BACKEND_PORT, FRONTEND_PORT])
+
+
 # --------------------------------------------------------------------------- issue 14: honest
 # status, supervision under --reload, start --wait that fails fast
 

@@ -385,7 +385,8 @@ dev:
      "(cd web && npm run dev) & wait", "ctrl-c")])
 def test_a_replaced_dev_session_ends_with_nothing_of_it_left(ns, tmp_path, dev, end):
     """RyanDur/Barking-Polka's `dev:` (`uvicorn ... &`, then the frontend in the
-    foreground): Ctrl-C ended the frontend and left uvicorn holding its port. Replaced by
+    foreground): sh starts the `&` job with SIGINT ignored, so Ctrl-C ended the frontend
+    and left a server that keeps it so (this stand-in does) holding its port. Replaced by
     `procclean dev`, as are `make -j2 run-api run-web` and `trap 'kill 0' EXIT; ... &
     wait`: Ctrl-C, or `make stop` from another terminal, ends the session and both apps."""
     root, env = shop(ns, tmp_path, {"uvicorn": UVICORN, "npm": NPM})
