@@ -8855,8 +8855,8 @@ def _sibling_app(folder, path, documented):
 
 
 def _ancestors(folder):
-    """`folder` and the folders above it, up to the root (".")."""
-    parts = os.path.normpath(folder).split(os.sep)
+    """`folder` and the folders above it, nearest first, up to the root (".")."""
+    parts = [p for p in os.path.normpath(folder).split(os.sep) if p != "."]
     return [os.sep.join(parts[:i]) for i in range(len(parts), 0, -1)] + ["."]
 
 
@@ -8895,8 +8895,7 @@ def _import_root(base, path, text):
     from backend/ the import fails; `from core import` in src/main.py: src/), else from
     `base` (src/PKG/ from src/).  src/ of `base` is given as --app-dir src."""
     full = os.path.normpath(os.path.join(base, path))
-    folders = full.split(os.sep)[:-1]
-    nearest = [os.sep.join(folders[:i]) or "." for i in range(len(folders), -1, -1)]
+    nearest = _ancestors(os.path.dirname(full))
     src = os.path.normpath(os.path.join(base, "src"))
     root = src if path_inside(full, [src]) and full.count(os.sep) > src.count(os.sep) + 1 \
         else os.path.normpath(base)
