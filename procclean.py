@@ -8290,7 +8290,9 @@ def detect_project(missing):
                           r"react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
     for name, covered in kinds:
-        ran = next((s for s in entries if re.search(covered, s.command)), None)
+        # (Heroku's `web: python app.py` runs the backend too: not a second copy of it)
+        ran = next((s for s in entries if re.search(covered, s.command) or name ==
+                    "backend" and s.name == "web" and "{python}" in s.command), None)
         if ran and (name == "worker" or ran.what.startswith("Procfile.dev ") or
                     re.search(DEV_FORM_RE, ran.command)):
             continue            # the Procfile runs one already (a worker has no dev form)

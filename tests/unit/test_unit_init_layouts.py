@@ -1802,3 +1802,27 @@ def test_a_task_tables_server_runs_in_its_tools_environment(project, init, table
     backend = services()[1]["backend"]
     assert (backend.command, backend.port) == (command, 8070), out
     assert backend.pattern == r"uvicorn notes\.app:app"
+
+
+@pytest.mark.parametrize("readme, names, web", [
+    (None, ["web"], "{python} app.py"),
+    ("## Dev\n\n    flask --app app run --debug\n", ["web"],
+     "{python} -m flask --app app run --debug --port {port}"),
+], ids=["procfile-only", "readme-debug"])
+def test_a_procfile_web_entry_running_python_is_the_backend_not_a_second_copy(
+        project, init, readme, names, web):
+    """Heroku's `web: python app.py` (a Flask app.run script): init added the app it
+    found in app.py as `backend` beside `web`, the same app twice on one port, so make
+    dev failed on the second.  The web entry runs the backend; the README's dev form
+    takes its place as for a server entry."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "app.py").write_text(
+        "import os\nfrom flask import Flask\napp = Flask(__name__)\n\n"
+        "if __name__ == '__main__':\n    app.run(port=int(os.environ.get('PORT', 5000)))\n")
+    (repo / "Procfile").write_text("web: python app.py\n")
+    if readme:
+        (repo / "README.md").write_text(readme)
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert (cfg.default_names, svc["web"].command) == (names, web)
