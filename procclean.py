@@ -10406,13 +10406,14 @@ class RecipeReader(object):
         background (`uvicorn ... & npm run dev`, `make api & make web & wait`, make -j):
         the recipe runs them together as long as it runs, a dev session; `job` the
         facts of what joins them.  (The target's name names none of several: `both`.)"""
-        several = len(self.pending) > 1 or len(self.pending) == 1 and job
+        several = len(self.pending) + bool(job) > 1
         for fact in [f for facts in self.pending for f in facts] + job:
             fact.together = True
             if fact.kind == "launch":
                 fact.background = False
                 fact.name = None if several else fact.name
-            elif fact.cwd or fact.problem == ("mk_make_background", {}):
+            elif fact.kind == "make" and (fact.cwd or fact.problem == (
+                    "mk_make_background", {})):
                 fact.problem = None     # a sub-make's own runs are the session's
         self.pending = []
 
