@@ -3445,6 +3445,7 @@ MESSAGES = {
         "check_state": "{fail} {svc}: {state}",
         "check_worker_exited": "{fail} {svc}: its worker PID {pid} exited (<defunct>) while its parent runs",
         "start_crashed": "{fail} {svc} exited under its supervisor ({code}); last lines of {log}:",
+        "start_restarting": "{warn} {svc} exited during its start ({code}): its supervisor restarts it (logs shows why, status how it goes)",
         "start_log_failed": "{fail} {svc}: its start-up failed, nothing listens on port {port}; last lines of {log}:",
         "start_worker_exited": "{fail} {svc}: its worker PID {pid} exited, nothing listens on port {port}; last lines of {log}:",
         "start_undone": "{clean} {svc}: stopped what this start left running; {pidfile} removed",
@@ -3727,6 +3728,7 @@ MESSAGES = {
         "check_state": "{fail} {svc}: {state}",
         "check_worker_exited": "{fail} {svc}: 工作进程 PID {pid} 已退出 (<defunct>), 其父进程仍在运行",
         "start_crashed": "{fail} {svc}在守护下退出 ({code}); {log} 的最后几行:",
+        "start_restarting": "{warn} {svc}在启动期间退出 ({code}): 守护进程正在重启它 (用 logs 查看原因, 用 status 查看进展)",
         "start_log_failed": "{fail} {svc}: 启动失败, 端口 {port} 没有监听; {log} 的最后几行:",
         "start_worker_exited": "{fail} {svc}: 工作进程 PID {pid} 已退出, 端口 {port} 没有监听; {log} 的最后几行:",
         "start_undone": "{clean} {svc}: 已停止本次启动留下的进程; 已删除 {pidfile}",
@@ -6216,6 +6218,9 @@ def _watch_start(ctx, started):
                                 "log": log, "supervised": supervised(ctx, service)})
         if supervised(ctx, service):
             ctx.out.say("supervising", svc=service.name, pid=pid, log=log)
+            crash = launch.crashed()
+            if crash is not None:       # (already: status says "restarting")
+                ctx.out.warn("start_restarting", svc=service.name, **crash[1])
         else:
             ctx.out.say("started", svc=service.name, pid=pid, cmd=launch.shown, log=log)
         if launch.waits:
@@ -6369,13 +6374,21 @@ class StartWatch(object):
             self.cpu = (used, now)
         return now - self.cpu[1] < START_IDLE
 
-    def failure_sign(self, table, listening):
-        system, service = self.ctx.system, self.service
-        state = system.read_state(state_path(service))
+    def crashed(self):
+        """("start_crashed", values) once the supervisor this start launched saw its
+        service exit, else None."""
+        state = self.ctx.system.read_state(state_path(self.service))
         if state.get("supervisor") == self.child.pid and (
                 state.get("last_exit") is not None or state.get("restarts")):
             return "start_crashed", {"code": describe_exit(state.get("last_exit"),
                                                            self.ctx.out.lang)}
+        return None
+
+    def failure_sign(self, table, listening):
+        system, service = self.ctx.system, self.service
+        crash = self.crashed()
+        if crash is not None:
+            return crash
         if service.port in listening:
             return None
         try:

@@ -85,6 +85,24 @@ def test_start_lists_what_it_started(in_tmp):
     assert (in_tmp / "backend.pid").read_text() == "700\n"
 
 
+def test_a_supervised_start_whose_service_exited_meanwhile_says_so(in_tmp):
+    """`start --supervise worker` of a worker that exited during the start: `supervising`
+    alone, while status said `restarting`; now a warning says it exited and is being
+    restarted (the supervisor's state file, which it writes, tells)."""
+    class Supervising(Launcher):
+        def spawn(self, argv, cwd, logfile, new_session=True, env=None):
+            child = Launcher.spawn(self, argv, cwd, logfile, new_session, env)
+            (in_tmp / "backend.pid.state").write_text(json.dumps(
+                {"supervisor": 700, "child": None, "state": "backoff", "restarts": 0,
+                 "last_exit": 1}))
+            return child
+
+    code, out, err = invoke(["start", "--supervise", "backend"], Supervising([]))
+    assert code == 0, out + err
+    assert "supervising backend (supervisor PID 700" in out, out
+    assert "backend exited during its start (status 1): its supervisor restarts it" in err, err
+
+
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
     # term_delay=0: gone at once, the fake clock stays at 0 (_watch_start can spin on
     # a clock that has moved by sums of fractions; a real clock moves on).
