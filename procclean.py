@@ -6057,54 +6057,38 @@ def cmd_start(ctx, services):
     for service in services:
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
+    import signal
+    asked = []
+
+    def interrupt(signum, frame):
+        asked.append(signum)
+        if len(asked) == 1:
+            raise _StopRequested(signum)
+        ctx.hurry = True        # again, while it stops them: SIGKILL, now
+
+    # Ctrl-C, SIGTERM or SIGHUP (one ignored, as under nohup, stays so) while it waits
+    # (an app compiling): what it launched is stopped, then it ends by that signal.
+    previous = dict((n, signal.signal(n, interrupt)) for n in INTERRUPT_SIGNALS
+                    if signal.getsignal(n) != signal.SIG_IGN)
     failed, started = False, []
     try:
-        with InterruptedBy():
-            for wave in start_waves(services):
-                ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
-                failed = failed or len(ready) < len(wave)
-                # No other start or stop of these services runs from the look at the
-                # machine to the pidfile written; the locks go before the waits and the
-                # watch (a supervisor that --supervise starts takes its service's lock).
-                with service_locks(ctx, ready):
-                    failed = _start_services(ctx, ready, started) or failed
-            failed = not _watch_start(ctx, started) or failed
-    except KeyboardInterrupt:
-        # Ctrl-C while it waits (an app compiling): what it launched is stopped, as
-        # dev's are, rather than left running after "interrupted".
+        for wave in start_waves(services):
+            ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
+            failed = failed or len(ready) < len(wave)
+            # No other start or stop of these services runs from the look at the machine
+            # to the pidfile written; the locks go before the waits and the watch (a
+            # supervisor that --supervise starts takes its service's lock too).
+            with service_locks(ctx, ready):
+                failed = _start_services(ctx, ready, started) or failed
+        failed = not _watch_start(ctx, started) or failed
+    except _StopRequested as request:
         for launch in started:
             launch.undo(announce=True)
-        raise
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-class InterruptedBy(object):
-    """`with InterruptedBy():` SIGTERM and SIGHUP raise Interrupted, as Ctrl-C raises
-    KeyboardInterrupt: the block's command undoes what it began, then main ends by
-    that signal."""
-
-    def __enter__(self):
-        import signal
-
-        def interrupt(signum, frame):
-            raise Interrupted(signum)
-
-        # SIGHUP, SIGTERM; one ignored (nohup) stays so
-        self.previous = [(n, signal.signal(n, interrupt)) for n in (1, SIGTERM)
-                         if signal.getsignal(n) != signal.SIG_IGN]
-
-    def __exit__(self, *exc):
-        import signal
-        for signum, handler in self.previous:
+        return 128 + request.args[0]
+    finally:
+        for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (SIGTERM, SIGHUP) raised where Ctrl-C would be; `signum` is it."""
-
-    def __init__(self, signum):
-        KeyboardInterrupt.__init__(self, signum)
-        self.signum = signum
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def start_waves(services):
@@ -6446,7 +6430,7 @@ class StartWatch(object):
 
 
 class _StopRequested(Exception):
-    """A supervisor was told to stop (SIGTERM, SIGINT, SIGHUP)."""
+    """A supervisor, or a start, was told to stop (SIGTERM, SIGINT, SIGHUP)."""
 
 
 def cmd_supervise(ctx, services):
@@ -12382,9 +12366,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
             error_document(args, exc, Reporter(stdout=stdout, stderr=stderr,
                                                environ=environ, json=True))
         return exc.code
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt:
         plain.error(MESSAGES[lang]["interrupted"])
-        return 128 + getattr(exc, "signum", 2)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence(stdout)
         return EXIT_OK
