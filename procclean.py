@@ -6190,6 +6190,7 @@ def _watch_start(ctx, started):
     """Watch fresh services until each one's outcome is known (StartWatch); what
     failed is said, with its log's last lines, and stopped again.  False if any failed."""
     ok = True
+    shown = []
     for launch, outcome in launch_outcomes(ctx, started):
         service = launch.service
         pid = launch.child.pid
@@ -6198,6 +6199,7 @@ def _watch_start(ctx, started):
             launch.fail(*outcome)
             ok = False
             continue
+        shown.append(launch)
         ctx.out.add("started", {"service": service.name, "pid": pid, "command": launch.shown,
                                 "log": log, "supervised": supervised(ctx, service)})
         if supervised(ctx, service):
@@ -6211,6 +6213,12 @@ def _watch_start(ctx, started):
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
             say_not_listening(ctx, service, pid)
+    # One that exited while the others were watched is not left reported started.
+    for launch in shown:
+        code = launch.child.poll()
+        if code is not None:
+            launch.fail("start_failed", {"code": code})
+            ok = False
     return ok
 
 
