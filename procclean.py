@@ -7782,6 +7782,11 @@ def cmd_kill_port(ctx, ports):
         done = [t for t in stopped if t.service is services[port]]
         if done and not ctx.dry_run:
             ctx.out.say("port_freed", port=port, n=len(done))
+    # A service's own process stopped by its port: its pidfile goes, as with stop (a dev
+    # session then says it was stopped from another terminal, not that it exited).
+    gone = set(t.pid for t in stopped)
+    drop_dev_files(ctx, [s.pidfile for s in ctx.config.services.values()
+                         if gone and system.read_pidfile(s.pidfile).pid in gone])
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 

@@ -263,6 +263,20 @@ def test_kill_port_stops_the_listener_tree_never_its_client():
     assert "port 8000: 2 process(es) stopped" in out
 
 
+def test_kill_port_of_a_service_s_own_process_removes_its_pidfile(in_tmp):
+    """`kill-port 8000` while dev (or start) ran the backend there: its pidfile named a
+    process gone, and dev said the backend `exited by itself`.  It goes, as with stop
+    (dev then says it was stopped from another terminal); another's pidfile stays."""
+    (in_tmp / "backend.pid").write_text("700\n")
+    (in_tmp / "frontend.pid").write_text("710\n")
+    procs = [FakeProc(700, 1, "uvicorn main:app"), FakeProc(710, 1, "npm run dev")]
+    system = FakeSystem(procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 700)])
+    code, out, _ = invoke(["kill-port", "8000"], system)
+    assert code == 0 and signalled(system) == [700]
+    assert "removed backend.pid" in out, out
+    assert not (in_tmp / "backend.pid").exists() and (in_tmp / "frontend.pid").exists()
+
+
 def test_kill_port_force_uses_sigkill_at_once():
     system = FakeSystem([FakeProc(700, 1, "server")],
                         listeners=[procclean.Listener(3000, "::1", "ipv6", 700)])
