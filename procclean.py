@@ -11580,12 +11580,13 @@ def procclean_call(target, verb, services, all_names):
 def _knob_setting(service):
     """What a replaced rule passes procclean for the make variable its recipes gave the
     service's port with (`--port $(PORT)`): `make start PORT=8091` (or PORT in the
-    environment, for a `?=`) still moves it; nothing while the Makefile's value holds."""
+    environment, for a `?=`) still moves it; nothing while the Makefile's value holds, or
+    none (a variable init saw in its own environment: procclean.ini has its value)."""
     knob = next((f.knob for f in service.facts if f.knob and f.kind == "launch"
                  and f.port == service.fields.get("port")), None)
     if knob is None:
         return ""
-    return " $(if $(filter-out file default,$(origin %s)),--set %s.port=$(%s))" % (
+    return " $(if $(filter command%% environment%%,$(origin %s)),--set %s.port=$(%s))" % (
         knob, service.name, knob)
 
 

@@ -2167,6 +2167,28 @@ def test_a_replaced_rule_still_takes_the_port_a_make_variable_gave(project, init
     assert cfg.services["backend"].port == 8000
 
 
+def test_a_port_variable_only_init_s_environment_had_is_not_passed_empty(
+        project, init, monkeypatch):
+    """`--port $(APIPORT)` with APIPORT exported where init ran: procclean.ini got its
+    8123, and the replaced `make start`, where it was not set, passed `--set
+    backend.port=` (empty): an undefined variable's origin is no Makefile's value."""
+    need_make()
+    repo = project("neither")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    (repo / "Makefile").write_text(
+        "start:\n\tnohup uvicorn main:app --port $(APIPORT) > api.log 2>&1"
+        " & echo $$! > api.pid\nstop:\n\tkill $$(cat api.pid)\n")
+    monkeypatch.setenv("APIPORT", "8123")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    monkeypatch.delenv("APIPORT")
+    assert make_n(repo, "start").stdout.splitlines() == ["python3 -S -m procclean start"]
+    assert make_n(repo, "start", "APIPORT=9000").stdout.splitlines() == [
+        "python3 -S -m procclean start --set backend.port=9000"]
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["backend"].port == 8123
+
+
 def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init):
     """A Rails repo: Procfile.dev's web, `server: bin/rails s -p 3002` and a stop reading
     tmp/pids/server.pid were two services (server from the pidfile, server-2 from the
