@@ -1658,8 +1658,10 @@ def folder_service(proc, service, project, homes):
     patterns); `service` when no other starts deeper toward it.  Outside `service`'s
     folder, in the folder of another that starts beside it (not around it), it is that
     other's, whatever that one's pattern: a frontend's broad `pnpm.* run dev` takes no
-    `pnpm run dev` run by hand in a Node backend's folder.  `homes`: (service, the
-    folder it starts in) for each service of the project."""
+    `pnpm run dev` run by hand in a Node backend's folder; nor, around it (a frontend at
+    the root, a backend in server/), one that runs the deeper service's own command
+    there (runs_command).  `homes`: (service, the folder it starts in) for each service
+    of the project."""
     folder = project.cwds.get(proc.pid)
     own = [home for other, home in homes if other.name == service.name]
     outside = not path_inside(folder, own)
@@ -1672,12 +1674,27 @@ def folder_service(proc, service, project, homes):
         if other.name == service.name and home.count("/") >= depth:
             best = service
         elif other.name != service.name and home.count("/") > depth and (
-                other.matches(proc) or outside and not path_inside(own[0], (home,))):
+                other.matches(proc) or outside and not path_inside(own[0], (home,))
+                or runs_command(proc, other.command)):
             best = other
         else:
             continue
         depth = home.count("/")
     return best
+
+
+def runs_command(proc, command):
+    """Whether `proc` runs `command` as ps shows it: its words before the first option
+    or placeholder (`npm run dev`; pnpm's `node .../pnpm.cjs run dev`)."""
+    head = []
+    for word in command.split():
+        if re.match(r"^[A-Za-z_]\w*=", word) and not head:
+            continue            # PORT=4001 npm run dev: ps shows no assignment
+        if word.startswith("-") or "{" in word:
+            break
+        head.append(re.escape(word))
+    return bool(head) and re.search(
+        r"(?:^|[\s/])%s(?:\s|$)" % r"\S*\s+".join(head), proc.command) is not None
 
 
 def start_order(services):

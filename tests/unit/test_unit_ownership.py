@@ -834,3 +834,35 @@ def test_a_broad_pattern_takes_nothing_run_by_hand_in_the_folder_of_a_service_be
     code, out, _ = invoke(["status", "--json"], system)
     pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
     assert pids == {"backend": [301], "frontend": [310, 320], "worker": [330]}
+
+
+def test_a_root_frontend_takes_nothing_a_backend_folder_runs_as_its_command(in_a):
+    """A Vite app at the root (the built-in pattern, `npm run dev|vite|...`) and an
+    Express API in server/ (`npm run dev`, found by `nodemon server\\.js`), as init writes
+    them: the `npm run dev` a user ran by hand in server/ was the frontend's, so `stop
+    frontend` stopped the API (npm and its nodemon).  A process that runs a deeper
+    service's own command in its folder is that service's; a root worker still takes the
+    celery its pattern finds there (it runs no command of the backend's)."""
+    a, _ = in_a
+    os.makedirs(os.path.join(a, "server"))
+    with open(os.path.join(a, "procclean.ini"), "w") as f:
+        f.write("[procclean]\nservices = backend frontend worker\n\n"
+                "[backend]\npattern = nodemon server\\.js\ncwd = server\nport = 4000\n"
+                "command = npm run dev\n\n"
+                "[frontend]\ncwd = .\nport = 5173\n"
+                "command = npm run dev -- --port {port} --strictPort\n\n"
+                "[worker]\npattern = celery.*worker\n")
+    procs = [FakeProc(300, 1, "npm run dev", cwd=a + "/server"),
+             FakeProc(301, 300, "node /a/server/node_modules/.bin/nodemon server.js",
+                      cwd=a + "/server"),
+             FakeProc(310, 1, "npm run dev -- --port 5173 --strictPort", cwd=a),
+             FakeProc(311, 310, "node /a/node_modules/.bin/vite --port 5173", cwd=a),
+             FakeProc(330, 1, "python -m celery -A app worker", cwd=a + "/server")]
+    system = FakeSystem(procs)
+    code, out, err = invoke(["stop", "frontend"], system)
+    assert code == 0, out + err
+    assert signalled(system) == [310, 311]
+    system = FakeSystem(procs)
+    code, out, _ = invoke(["status", "--json"], system)
+    pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
+    assert pids == {"backend": [301], "frontend": [310, 311], "worker": [330]}, pids
