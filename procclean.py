@@ -8408,10 +8408,11 @@ def _app_files(base, modules):
 
 def _with_others(named, marker):
     """The folders of `named` (the usual names, the root last), with the other
-    folders at the top, in apps/ and in services/ that hold one of `marker` before the
-    root (`fastapi_backend/`, `nextjs-frontend/`, services/users).  Every folder of
-    apps/ is an app (a turborepo's apps/docs is a site, not documentation)."""
-    others = [os.path.join(parent, entry) for parent in ("", "apps", "services")
+    folders at the top, in apps/, services/ and packages/ (a uv workspace's) that hold
+    one of `marker` before the root (`fastapi_backend/`, `nextjs-frontend/`,
+    services/users).  Every folder of apps/ is an app (a turborepo's apps/docs is a
+    site, not documentation)."""
+    others = [os.path.join(parent, entry) for parent in ("", "apps", "services", "packages")
               for entry in _listdir(parent or ".")[:100]
               if not entry.startswith(".") and (parent or entry not in SKIP_DIRS)
               and os.path.join(parent, entry) not in named

@@ -1826,3 +1826,31 @@ def test_a_procfile_web_entry_running_python_is_the_backend_not_a_second_copy(
     assert init()[0] == 0
     cfg, svc = services()
     assert (cfg.default_names, svc["web"].command) == (names, web)
+
+
+def test_an_api_in_a_uv_workspaces_packages_folder_is_the_backend(project, init):
+    """A uv workspace as uv's documentation lays it out (members = ["packages/*"], each
+    a src layout), the root a workspace without dependencies of its own: init found no
+    backend (packages/ was not looked in for projects).  packages/api is one: its app
+    runs from there with --app-dir src; packages/core, a library, is no service."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "harbor"\nversion = "0.1.0"\n\n[tool.uv.workspace]\n'
+        'members = ["packages/*"]\n')
+    (repo / "uv.lock").write_text("")
+    for name, deps in (("api", '"fastapi", "uvicorn", "core"'), ("core", "")):
+        src = repo / "packages" / name / "src" / name
+        src.mkdir(parents=True)
+        (src / "__init__.py").write_text("")
+        (repo / "packages" / name / "pyproject.toml").write_text(
+            '[project]\nname = "%s"\nversion = "0.1.0"\ndependencies = [%s]\n' % (name, deps))
+    (repo / "packages" / "api" / "src" / "api" / "main.py").write_text(
+        "from fastapi import FastAPI\n\nfrom api.routes import router\n\napp = FastAPI()\n")
+    (repo / "packages" / "api" / "src" / "api" / "routes.py").write_text("router = None\n")
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend"], out
+    assert (svc["backend"].command, svc["backend"].cwd) == (
+        "{python} -m uvicorn api.main:app --app-dir src --host 127.0.0.1 --port {port}",
+        "packages/api")
