@@ -10744,7 +10744,8 @@ class RecipeReader(object):
         sub.depth = self.depth + 1
         chosen = [r for r in rules if r.names[0] in goals] if goals else rules[:1]
         for rule in chosen:                 # no goal: its first rule, make's default
-            sub.rule(rule, variables.for_target(rule, {}))
+            sub.vars = variables.for_target(rule, {})       # (`make dev PORT=9000` too)
+            sub.rule(rule, sub.vars)
         self.facts.extend(sub.facts)
         return bool(chosen) and set(goals) <= set(r.names[0] for r in chosen)
 

@@ -1921,6 +1921,23 @@ def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
         "uvicorn main:app --reload --port {port}", "api")
 
 
+def test_a_dev_session_of_sub_makes_still_takes_their_port_variable(project, init):
+    """`$(MAKE) -C api run & $(MAKE) -C web dev & wait`, api/Makefile's run on `--port
+    $(PORT)` (`PORT ?= 8041`): `make dev PORT=9000` served the API on 9000 (make passes
+    it on); replaced, procclean dev served 8041 whatever was said."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "api" / "Makefile").write_text(
+        "PORT ?= 8041\nrun:\n\tuvicorn main:app --reload --port $(PORT)\n")
+    (repo / "Makefile").write_text("dev:\n\t$(MAKE) -C api run & $(MAKE) -C web dev & wait\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "dev").stdout.split() == "python3 -S -m procclean dev".split()
+    assert make_n(repo, "dev", "PORT=9000").stdout.split() == \
+        "python3 -S -m procclean dev --set backend.port=9000".split(), out
+
+
 def test_a_dev_session_of_targets_that_run_make_in_their_folders(project, init):
     """`backend: cd backend && $(MAKE) run` and `dev: kill-all` + `$(MAKE) -j 2 backend
     frontend`: a run through another folder's make was no run (make elsewhere), so the
