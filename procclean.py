@@ -9430,9 +9430,15 @@ def _script_port(cwd, command):
     """(port, where it is said) of the package script a Procfile entry runs (`npm run
     dev`, `yarn dev`) when it is a dev server; ("", None) for another script: no port (a
     `frontend:` entry running a build watcher is not on the built-in frontend's 3000);
-    (None, None) for a command that runs no script: the service's own default (`backend:
-    cd backend && python main.py` is the built-in backend's on 8000, as before)."""
+    the port a Python script passes to app.run or uvicorn.run (Heroku's `web: python
+    app.py`: `port=int(os.environ.get("PORT", 5000))`); (None, None) for another
+    command: the service's own default (`backend: cd backend && python main.py` is the
+    built-in backend's on 8000, as before)."""
     run = re.match(r"^(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([\w:.-]+)", command)
+    py = re.match(r"^\{python\}\s+([\w./-]+\.py)\b", command)
+    if py:
+        path = os.path.normpath(os.path.join(cwd, py.group(1)))
+        return (_code_port(cwd, _text(path), path) or (None, None))[:2]
     if not run:
         return None, None
     script = (_package_scripts(_text(cwd, "package.json")) or {}).get(run.group(1))

@@ -1826,6 +1826,8 @@ def test_a_procfile_web_entry_running_python_is_the_backend_not_a_second_copy(
     assert init()[0] == 0
     cfg, svc = services()
     assert (cfg.default_names, svc["web"].command) == (names, web)
+    # its port: the script's (PORT, else 5000), which the setting moves through PORT
+    assert svc["web"].port == 5000 and procclean.port_follows(svc["web"])
 
 
 def test_an_api_in_a_uv_workspaces_packages_folder_is_the_backend(project, init):
@@ -1843,7 +1845,8 @@ def test_an_api_in_a_uv_workspaces_packages_folder_is_the_backend(project, init)
         src.mkdir(parents=True)
         (src / "__init__.py").write_text("")
         (repo / "packages" / name / "pyproject.toml").write_text(
-            '[project]\nname = "%s"\nversion = "0.1.0"\ndependencies = [%s]\n' % (name, deps))
+            '[project]\nname = "%s"\nversion = "0.1.0"\ndependencies = [%s]\n'
+            % (name, deps))
     (repo / "packages" / "api" / "src" / "api" / "main.py").write_text(
         "from fastapi import FastAPI\n\nfrom api.routes import router\n\napp = FastAPI()\n")
     (repo / "packages" / "api" / "src" / "api" / "routes.py").write_text("router = None\n")
