@@ -11497,8 +11497,9 @@ def found_with_makefile(services, layout):
                 value = base.fields[field]      # `{python} main.py` for `python main.py`
             fields[field] = value
             sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
-        if not base and "command" in fields and "port" not in fields and \
-                default_fields(service.name)["port"]:
+        builtin = default_fields(service.name)
+        if not base and "command" in fields and "port" not in fields and builtin["port"] \
+                and not _same_value("command", builtin["command"], fields["command"], "."):
             # a built-in's name (`backend: go run .`), not its server: its server's port
             port = _default_port(fields["command"], fields.get("cwd") or ".")[0]
             fields["port"] = port or ""

@@ -2075,7 +2075,8 @@ def test_a_sub_make_that_runs_procclean_already_is_no_service(tmp_path):
 
 @pytest.mark.parametrize("recipe, port", [
     ("cd backend && go run ./cmd/server", None),     # RuffLogix/computer-network-project
-    ("cd backend && uvicorn app:api --reload", 8000), ("cd backend && flask run", 5000)])
+    ("cd backend && uvicorn app:api --reload", 8000), ("cd backend && flask run", 5000),
+    ("cd backend && python main.py", 8000)])       # the built-in's own command: its port
 def test_a_recipe_s_server_named_like_a_built_in_has_its_own_port(project, init, recipe,
                                                                    port):
     """`backend: cd backend && go run ./cmd/server`: the service, named by its target, took
