@@ -10626,17 +10626,22 @@ class RecipeReader(object):
                                "KILL" if kind == "stop" else None, [command])
         elif prog in ("rm", "touch") or prog == "mkdir" and (
                 "-p" in args or "--parents" in args):
-            for path in [a for a in args if not a.startswith("-")] or [""]:
-                if re.search(r"[*?\[$`]", path) or not path:
-                    self.add("other", text=text)
-                else:
-                    self.add({"rm": "remove"}.get(prog, prog), path=self.path_of(path),
-                             text=text)
+            self.files(prog, args, text)
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def files(self, prog, args, text):
+        """`rm`, `touch`, `mkdir -p` of the paths it names: each a fact (one with a
+        glob or a variable, or none, is work procclean does not do)."""
+        for path in [a for a in args if not a.startswith("-")] or [""]:
+            if re.search(r"[*?\[$`]", path) or not path:
+                self.add("other", text=text)
+            else:
+                self.add({"rm": "remove"}.get(prog, prog), path=self.path_of(path),
+                         text=text)
 
     def own_venv(self, args):
         """Whether `source ARGS` activates the venv procclean runs the services of the
