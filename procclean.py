@@ -4941,6 +4941,12 @@ def say_port_hint(ctx, service, pid, app=False):
 # Vite does not: its config may (`port: Number(process.env.PORT)`).
 PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-service)"
                    r"(?:\s|$)")
+# Servers that listen where a variable of theirs says, unless their command names a
+# port or socket: uvicorn (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn (PORT).
+# launch_env sets the first two, as PORT, to the service's port.
+PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
+ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b))(?:\s|$)"
+NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
@@ -4951,7 +4957,8 @@ def port_follows(service):
     or what it runs does (its package.json script, a vite script's config, a .py file)."""
     import json
     command = service.command
-    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command):
+    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
+            or re.search(ENV_PORT_RE, command) and not re.search(NAMED_PORT_RE, command):
         return True
     cwd = resolve_cwd(service.cwd)
     texts = [_read_text(os.path.join(cwd, name))
@@ -5718,15 +5725,16 @@ def describe_exit(status, lang="en"):
 # ---------------------------------------------------------------------------
 
 def launch_env(ctx, service):
-    """The environment of a launched service: the caller's, the project's tag, PORT and
-    every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
+    """The environment of a launched service: the caller's, the project's tag, PORT
+    (and PORT_VARIABLES) and every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy
+    finds the backend by it)."""
     env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
     env.update((port_variable(other.name), str(other.port))
                for other in ctx.config.services.values() if other.port is not None)
     if service.port is not None:
-        env["PORT"] = str(service.port)
+        env.update((name, str(service.port)) for name in ("PORT",) + PORT_VARIABLES)
     python_env(env, resolve_cwd(service.cwd))
     return env
 

@@ -239,6 +239,41 @@ def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
     assert nothing_left(ns) == []
 
 
+# A server's CLI as uvicorn's and flask's are: its port from --port, else its variable.
+CLI_SERVER = r'''
+import os, socket, sys, time
+variable = {"uvicorn": "UVICORN_PORT", "flask": "FLASK_RUN_PORT"}[os.path.basename(sys.argv[0])]
+port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv \
+    else int(os.environ.get(variable, "8000"))
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(5)
+time.sleep(3600)
+'''
+
+
+@pytest.mark.parametrize("command", ["bin/uvicorn main:app --reload", "bin/flask --app app run"])
+def test_a_port_setting_moves_uvicorn_and_flask_run_without_a_port_in_the_command(
+        ns, tmp_path, python_edge, command):
+    """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` with `uvicorn main:app` (or `flask
+    run`) as the command, no --port: it listened on 8000, with a warning that the setting
+    does not move it.  Each reads a variable of its own (UVICORN_PORT, FLASK_RUN_PORT),
+    which procclean now sets as PORT: it listens on 8001, without the warning."""
+    (tmp_path / "bin").mkdir()
+    for name in ("uvicorn", "flask"):
+        write(tmp_path / "bin" / name, CLI_SERVER)
+    write(tmp_path / "procclean.ini", "[backend]\ncommand = {python} %s\n" % command)
+    env = {"PROCCLEAN_BACKEND_PORT": "8001"}
+    r = ns.procclean("start", "backend", env=env, python=python_edge)
+    assert r.rc == 0, r
+    assert "will listen on the port its command" not in r.stderr, r
+    r = ns.procclean("status", "backend", env=env, python=python_edge)
+    assert "backend: running" in r.stdout and "port 8001: listening" in r.stdout, r
+    assert ns.procclean("stop", env=env, python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
 def test_status_and_stop_follow_the_port_the_backend_was_started_on(ns, tmp_path,
                                                                      python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend`, then in another terminal without

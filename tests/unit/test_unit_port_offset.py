@@ -190,3 +190,18 @@ def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(
     assert ("PORT=%s in the environment is not what the services get" % port in err) == said
     assert ("to move backend there: PROCCLEAN_BACKEND_PORT=9000" in err) == said, err
     assert "PROCCLEAN_FRONTEND_PORT" not in err, err
+
+
+@pytest.mark.parametrize("command, follows", [
+    ("uvicorn main:app", True), ("uv run uvicorn app.main:app --reload", True),
+    ("python -m uvicorn main:app --port 8000", False), ("flask --app app run", True),
+    ("flask run -p 5000", False), ("gunicorn app:app", True),
+    ("gunicorn -b :8000 app:app", False), ("python -m flask routes", False)])
+def test_uvicorn_flask_and_gunicorn_follow_their_variable_unless_told_a_port(
+        tmp_path, monkeypatch, command, follows):
+    """uvicorn reads UVICORN_PORT, `flask run` FLASK_RUN_PORT, gunicorn PORT, each unless
+    its command names a port or address: a port setting moves them (launch_env sets each
+    to the service's port)."""
+    monkeypatch.chdir(tmp_path)
+    service = procclean.Service("backend", "", "", "", 8001, command, ".")
+    assert bool(procclean.port_follows(service)) == follows
