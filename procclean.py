@@ -4942,10 +4942,11 @@ def say_port_hint(ctx, service, pid, app=False):
 PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-service)"
                    r"(?:\s|$)")
 # Servers that listen where a variable of theirs says, unless their command names a
-# port or socket: uvicorn (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn (PORT).
-# launch_env sets the first two, as PORT, to the service's port.
+# port or socket: uvicorn (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn and
+# `rails server` (PORT).  launch_env sets the first two, as PORT, to the service's port.
 PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
-ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b))(?:\s|$)"
+ENV_PORT_RE = (r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b)"
+               r"|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)")
 NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")

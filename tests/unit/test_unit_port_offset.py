@@ -196,10 +196,12 @@ def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(
     ("uvicorn main:app", True), ("uv run uvicorn app.main:app --reload", True),
     ("python -m uvicorn main:app --port 8000", False), ("flask --app app run", True),
     ("flask run -p 5000", False), ("gunicorn app:app", True),
-    ("gunicorn -b :8000 app:app", False), ("python -m flask routes", False)])
+    ("gunicorn -b :8000 app:app", False), ("python -m flask routes", False),
+    ("bin/rails server", True), ("bundle exec rails s -p 3000", False),
+    ("bin/rails console", False)])
 def test_uvicorn_flask_and_gunicorn_follow_their_variable_unless_told_a_port(
         tmp_path, monkeypatch, command, follows):
-    """uvicorn reads UVICORN_PORT, `flask run` FLASK_RUN_PORT, gunicorn PORT, each unless
+    """uvicorn reads UVICORN_PORT, `flask run` FLASK_RUN_PORT, gunicorn and rails PORT, unless
     its command names a port or address: a port setting moves them (launch_env sets each
     to the service's port)."""
     monkeypatch.chdir(tmp_path)
