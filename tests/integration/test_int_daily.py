@@ -187,14 +187,15 @@ def test_plain_start_of_an_app_that_compiles_before_it_listens_says_it_waits(
     assert "started backend PID %d" % pid in r.stdout, r
     listening = "backend is still starting" not in r.stdout
     r = ns.procclean("status", "backend", python=python_edge)
-    assert ("backend: running, PID" if listening else "backend: starting, PID") in r.stdout, r
+    state = "running" if listening else "starting"
+    assert "backend: %s, PID" % state in r.stdout, r
     assert ns.procclean("stop", python=python_edge).rc == 0
     assert nothing_left(ns) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path, python_edge,
-                                                                   sig):
+def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path,
+                                                                   python_edge, sig):
     """Ctrl-C (or an IDE's SIGTERM) while `make start` waits for an app that compiles: it
     said `interrupted` and left the app and the worker beside it running with their
     pidfiles (SIGTERM ended it without a word).  It now stops what it launched, says so,
@@ -242,7 +243,8 @@ def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
 # A server's CLI as uvicorn's and flask's are: its port from --port, else its variable.
 CLI_SERVER = r'''
 import os, socket, sys, time
-variable = {"uvicorn": "UVICORN_PORT", "flask": "FLASK_RUN_PORT"}[os.path.basename(sys.argv[0])]
+program = os.path.basename(sys.argv[0])
+variable = {"uvicorn": "UVICORN_PORT", "flask": "FLASK_RUN_PORT"}[program]
 port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv \
     else int(os.environ.get(variable, "8000"))
 server = socket.socket()
@@ -253,7 +255,8 @@ time.sleep(3600)
 '''
 
 
-@pytest.mark.parametrize("command", ["bin/uvicorn main:app --reload", "bin/flask --app app run"])
+@pytest.mark.parametrize("command", ["bin/uvicorn main:app --reload",
+                                     "bin/flask --app app run"])
 def test_a_port_setting_moves_uvicorn_and_flask_run_without_a_port_in_the_command(
         ns, tmp_path, python_edge, command):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` with `uvicorn main:app` (or `flask
@@ -516,7 +519,8 @@ def test_make_dev_killed_with_sigkill_without_a_terminal_stops_the_stack(ns, tmp
     write(tmp_path / "Makefile", "dev:\n\t@%s\n" % " ".join(
         ns.procclean_argv("dev", python=python_edge)))
     make = ns.start(["/bin/sh", "-c", "exec make dev >dev.out 2>dev.err"], session=True)
-    assert wait_until(lambda: "frontend * listening" in read(tmp_path / "dev.out"), TIMEOUT), \
+    out = tmp_path / "dev.out"
+    assert wait_until(lambda: "frontend * listening" in read(out), TIMEOUT), \
         read(tmp_path / "dev.err")
     dev = [p["pid"] for p in ns.ps() if p["ppid"] == make.pid]
     make.signal(signal.SIGKILL)

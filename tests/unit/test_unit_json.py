@@ -100,7 +100,8 @@ def test_a_supervised_start_whose_service_exited_meanwhile_says_so(in_tmp):
     code, out, err = invoke(["start", "--supervise", "backend"], Supervising([]))
     assert code == 0, out + err
     assert "supervising backend (supervisor PID 700" in out, out
-    assert "backend exited during its start (status 1): its supervisor restarts it" in err, err
+    assert "backend exited during its start (status 1): its supervisor restarts it" \
+        in err, err
 
 
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):

@@ -201,9 +201,9 @@ def test_a_port_in_the_environment_is_said_unless_it_is_a_services_own(
     ("bin/rails console", False)])
 def test_uvicorn_flask_and_gunicorn_follow_their_variable_unless_told_a_port(
         tmp_path, monkeypatch, command, follows):
-    """uvicorn reads UVICORN_PORT, `flask run` FLASK_RUN_PORT, gunicorn and rails PORT, unless
-    its command names a port or address: a port setting moves them (launch_env sets each
-    to the service's port)."""
+    """uvicorn reads UVICORN_PORT, `flask run` FLASK_RUN_PORT, gunicorn and rails PORT,
+    unless its command names a port or address: a port setting moves them (launch_env
+    sets each to the service's port)."""
     monkeypatch.chdir(tmp_path)
     service = procclean.Service("backend", "", "", "", 8001, command, ".")
     assert bool(procclean.port_follows(service)) == follows

@@ -270,7 +270,8 @@ def test_kill_port_of_a_service_s_own_process_removes_its_pidfile(in_tmp):
     (in_tmp / "backend.pid").write_text("700\n")
     (in_tmp / "frontend.pid").write_text("710\n")
     procs = [FakeProc(700, 1, "uvicorn main:app"), FakeProc(710, 1, "npm run dev")]
-    system = FakeSystem(procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 700)])
+    listeners = [procclean.Listener(8000, "127.0.0.1", "ipv4", 700)]
+    system = FakeSystem(procs, listeners=listeners)
     code, out, _ = invoke(["kill-port", "8000"], system)
     assert code == 0 and signalled(system) == [700]
     assert "removed backend.pid" in out, out
