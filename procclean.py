@@ -10773,8 +10773,10 @@ class RecipeReader(object):
         logfile, problem = _launch_log(command.redirs)
         if prog == "sudo":
             problem = ("mk_sudo", {})
-        if any(a in _DAEMON_FLAGS for a in args) or (prog == "celery" and "multi" in args) \
-                or (prog in ("rails", "puma", "mon", "jekyll", "hugo") and "-d" in args):
+        # (hugo's and jekyll's -D is drafts, their -d a destination: jekyll detaches by -B)
+        own = {"rails": "-d", "puma": "-d", "mon": "-d", "jekyll": "-B"}.get(prog)
+        flags = set(_DAEMON_FLAGS) - set(["-D"] if prog in ("hugo", "jekyll") else [])
+        if flags & set(args) or own in args or (prog == "celery" and "multi" in args):
             problem = ("mk_daemonizes", {})
         pidfile = _launch_pidfile(prog, args)
         words, folder = _moved(command.words)
@@ -11202,9 +11204,10 @@ def _fold_runs(groups):
     runs the same app otherwise (_place), else (runs at the root only) the one that only
     stops something (`kill: lsof -ti:8090 | xargs kill` beside `run: go run ./cmd/server`).
     With none, or several (which one the runs are is not known), they are a group of
-    their own.  Two commands a place runs in the
-    background are two apps running at once (`nohup ./server &`, `nohup ./worker &`):
-    each stays a group of its own."""
+    their own, as is a run on another port than its home's (`hugo server --port 1414`
+    beside `jekyll serve --port 4001 &`). Two commands a place runs in the background are
+    two apps running at once (`nohup ./server &`, `nohup ./worker &`): each stays a group
+    of its own."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
@@ -11224,6 +11227,9 @@ def _fold_runs(groups):
         if not homes and not layout and _same_folder(facts[0].cwd, "."):
             homes = [g for g in others
                      if not any(f.kind in ("launch", "layout") for f in g)]
+        ports = set(f.port for f in facts if f.port and f.kind == "launch")
+        homes = [g for g in homes if not ports or ports & set(f.port for f in g if f.port)
+                 or not any(f.port for f in g)]
         if len(homes) == 1:
             homes[0].extend(facts)
         else:

@@ -2093,6 +2093,19 @@ def test_a_recipe_s_server_named_like_a_built_in_has_its_own_port(project, init,
         == port, read(repo / "procclean.ini")
 
 
+def test_drafts_are_no_daemon_and_another_port_is_another_app(tmp_path):
+    """`hugo server -D` and `jekyll serve -D` (drafts) were read as servers that put
+    themselves in the background (gunicorn's -D): kept, and `-D` dropped from their
+    command; and hugo's foreground run on 1414 was folded into jekyll's on 4001."""
+    found = services_of(tmp_path, "serve:\n\thugo server -D --port 1414\n"
+                        "watch:\n\tbundle exec jekyll serve -D --port 4001 &\n")
+    assert sorted((f["command"], f["port"]) for f in found.values()) == [
+        ("bundle exec jekyll serve -D --port 4001", "4001"),
+        ("hugo server -D --port 1414", "1414")], found
+    found = services_of(tmp_path, "up:\n\tbundle exec jekyll serve -B --port 4001\n")
+    assert all("command" not in f for f in found.values()), found     # -B: it detaches
+
+
 def test_a_daemons_command_is_the_service_s_without_its_flag(tmp_path):
     """gunicorn --daemon (and rails server -d) put themselves in the background, which
     procclean start cannot carry, so the recipe stays make's; but procclean.ini had no
