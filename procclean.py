@@ -4947,7 +4947,8 @@ PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-se
 PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
 ENV_PORT_RE = (r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b)"
                r"|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)")
-NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds)(?:[\s=]|$)"
+# (gunicorn's config, named or its ./gunicorn.conf.py, may bind: PORT then is not read)
+NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds|-c|--config)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
@@ -4958,10 +4959,13 @@ def port_follows(service):
     or what it runs does (its package.json script, a vite script's config, a .py file)."""
     import json
     command = service.command
+    cwd = resolve_cwd(service.cwd)
+    if re.search(r"\bgunicorn\b", command) and os.path.isfile(
+            os.path.join(cwd, "gunicorn.conf.py")):
+        command += " -c gunicorn.conf.py"       # gunicorn reads it unasked
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
             or re.search(ENV_PORT_RE, command) and not re.search(NAMED_PORT_RE, command):
         return True
-    cwd = resolve_cwd(service.cwd)
     texts = [_read_text(os.path.join(cwd, name))
              for name in re.findall(r"[\w./-]+\.py\b", command)]
     script = re.match(NPM_SCRIPT_RE, command)

@@ -207,3 +207,20 @@ def test_uvicorn_flask_and_gunicorn_follow_their_variable_unless_told_a_port(
     monkeypatch.chdir(tmp_path)
     service = procclean.Service("backend", "", "", "", 8001, command, ".")
     assert bool(procclean.port_follows(service)) == follows
+
+
+@pytest.mark.parametrize("conf, command, follows", [
+    ('bind = "0.0.0.0:8000"\n', "gunicorn app:app", False),
+    ('bind = "0.0.0.0:8000"\n', "gunicorn -c gunicorn.conf.py app:app", False),
+    ('import os\nbind = "0.0.0.0:" + os.environ.get("PORT", "5006")\n',
+     "gunicorn --config gunicorn.conf.py app:app", True)])
+def test_gunicorn_whose_config_binds_a_port_does_not_follow(tmp_path, monkeypatch, conf,
+                                                            command, follows):
+    """gunicorn reads ./gunicorn.conf.py unasked (or the config -c names): a bind there
+    wins over PORT, so the port setting does not move it, unless the config reads PORT
+    (heroku/python-getting-started's).  It was said to follow: a second checkout's offset
+    port was passed as PORT, and gunicorn bound the config's 8000, the first's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gunicorn.conf.py").write_text(conf)
+    service = procclean.Service("backend", "", "", "", 8001, command, ".")
+    assert bool(procclean.port_follows(service)) == follows
