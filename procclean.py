@@ -10102,8 +10102,8 @@ class MakeFact(_Record):
 # without `&`.  (python X.py counts; `python manage.py migrate` does not.)
 _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
               r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
-              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|dramatiq|huey|php|caddy|"
-              r"cargo|mvnw?|gradlew?|dotnet|mix|deno|java)$")
+              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|arq|dramatiq|huey|php|"
+              r"caddy|cargo|mvnw?|gradlew?|dotnet|mix|deno|java)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")
@@ -11039,7 +11039,7 @@ def _kind_of_program(argv):
     prog = _program((argv or "").split())[0]
     if prog in _NODE_TOOLS + ("node", "nodemon", "vite", "next", "nuxt", "npx", "serve"):
         return "frontend"
-    if prog in ("celery", "rq", "dramatiq", "huey"):
+    if prog in ("celery", "rq", "arq", "dramatiq", "huey"):
         return "worker"
     return "backend" if prog else "app"
 
@@ -11572,11 +11572,14 @@ def _venv_python(command, cwd):
     """A recipe's `python ...` as `{python} ...`, and its bare `uvicorn ...` (a tool of
     PY_TOOLS) as `{python} -m uvicorn ...`, where the project has a venv of its own
     (.venv, venv): what the recipe ran with that venv active, and what start runs when
-    none is (issue 21: the project's interpreter wins over the system's python)."""
+    none is (issue 21: the project's interpreter wins over the system's python); a
+    bare arq or rq through the lock file's runner (_python_command)."""
     match = re.match(r"^python3?(?=\s)|^(?=(?:%s)\s)" % "|".join(PY_TOOLS), command)
     if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
         return ("{python}" if match.end() else "{python} -m ") + command[match.end():]
-    return command
+    # a bare arq, rq where only a lock file is: through its tool (`uv run arq ...`)
+    return _python_command(command, cwd) if command.split(" ", 1)[0] in PY_SCRIPTS \
+        else command
 
 
 class MakefileRead(_Record):

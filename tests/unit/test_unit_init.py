@@ -2399,3 +2399,25 @@ def test_replaced_recipes_pass_options_through_make(project, init):
     assert code == 0, (out, err)
     assert make_n(repo, "start", "PROCCLEAN_ARGS=--dry-run").stdout.splitlines() == [
         "python3 -S -m procclean start backend --dry-run"]     # its frontend is not the recipe's
+
+
+@pytest.mark.parametrize("recipe, command", [
+    ("rq worker high default", "uv run rq worker high default"),
+    ("arq app.worker.WorkerSettings --watch app",
+     "uv run arq app.worker.WorkerSettings --watch app"),
+], ids=["rq", "arq"])
+def test_a_recipes_bare_worker_runs_through_the_lock_files_runner(project, init, recipe,
+                                                                  command):
+    """A Makefile's `worker:` running a bare rq or arq in a uv project with no .venv ran
+    whatever PATH holds (and an arq recipe was no service at all): as the layout's
+    worker does, it runs through uv."""
+    repo = project("neither")
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["rq", "arq"]\n')
+    (repo / "uv.lock").write_text("")
+    (repo / "Makefile").write_text("worker:\n\t%s\n" % recipe)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["worker"], out
+    assert cfg.services["worker"].command == command
