@@ -3389,6 +3389,8 @@ MESSAGES = {
         "mk_make_elsewhere": "kept {target} (line {line}): it runs make in another folder or on another file ({what})",
         "mk_make_vars": "kept {target} (line {line}): it runs make with variables of its own ({what})",
         "mk_make_background": "kept {target} (line {line}): it runs make in the background ({what})",
+        "mk_procfile": "kept {target} (line {line}): it runs another Procfile, entry or option than procclean dev, which runs {path} ({what})",
+        "mk_procfile_env": "kept {target} (line {line}): it loads .env into its processes, which procclean does not ({what})",
         "mk_make_kept": "kept {target} (line {line}): it runs make {goals}, which is kept ({what})",
         "mk_foreground": "kept {target} (line {line}): it runs the server in the foreground; make runs it as before ({what})",
         "mk_mixed": "kept {target} (line {line}): no single procclean command does what it does, in its order",
@@ -3656,6 +3658,8 @@ MESSAGES = {
         "mk_make_elsewhere": "保留 {target} (第 {line} 行): 它在另一个目录或对另一个文件运行 make ({what})",
         "mk_make_vars": "保留 {target} (第 {line} 行): 它运行 make 时带了自己的变量 ({what})",
         "mk_make_background": "保留 {target} (第 {line} 行): 它在后台运行 make ({what})",
+        "mk_procfile": "保留 {target} (第 {line} 行): 它运行的 Procfile、条目或选项与 procclean dev 不同 (后者运行 {path}) ({what})",
+        "mk_procfile_env": "保留 {target} (第 {line} 行): 它把 .env 加载到其进程中, 而 procclean 不会 ({what})",
         "mk_make_kept": "保留 {target} (第 {line} 行): 它运行 make {goals}, 而后者被保留 ({what})",
         "mk_foreground": "保留 {target} (第 {line} 行): 它在前台运行服务; make 照旧运行它 ({what})",
         "mk_mixed": "保留 {target} (第 {line} 行): 没有一个 procclean 命令能按同样顺序完成它做的事",
@@ -10695,10 +10699,11 @@ class RecipeReader(object):
                 ok = ok and not arg.startswith("-")
                 names.append(arg)
         found = [s for s in _procfile_services() if not names or s.name in names]
-        if not ok or os.path.normpath(self.path_of(procfile)) != _procfile()[0] or \
-                os.path.exists(os.path.join(self.curdir, ".env")) or \
+        env = os.path.exists(os.path.join(self.curdir, ".env"))
+        if env or not ok or os.path.normpath(self.path_of(procfile)) != _procfile()[0] or \
                 len(found) < len(set(names)) or not found:
-            self.add("other", text=text)
+            self.add("other", text=text, problem=("mk_procfile_env", {}) if env else (
+                "mk_procfile", {"path": _procfile()[0] or "-"}))
             return
         self.join([self.add("launch", command=s.command, argv=s.command, cwd=s.cwd,
                             name=s.name, text=text) for s in found])
@@ -11272,10 +11277,10 @@ def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
     what = printable((fact.text or "")[:70])
     service = fact.service
-    if fact.kind == "other":
-        return ("init_kept_more", {"what": what})
     if fact.problem:
         return (fact.problem[0], dict(fact.problem[1], what=what))
+    if fact.kind == "other":
+        return ("init_kept_more", {"what": what})
     if fact.kind == "make":
         if fact.cwd:            # another folder's, read: its facts follow
             return []
@@ -11835,7 +11840,7 @@ def _say_kept(ctx, ours, mk, replaced, replace):
             sorted(set(info.pattern_for(t) for t in by_pattern))))
     for plan in mk.plans if replace else ():
         about = any(n in ours or service_name_of(n) for n in plan.rule.names) or any(
-            f.kind in ("launch", "stop", "look") or f.service is not None
+            f.kind in ("launch", "stop", "look") or f.service is not None or f.problem
             for f in plan.facts)
         if plan.kept and about:
             values = dict(plan.kept[1], target=plan.rule.names[0], line=plan.rule.start + 1)

@@ -2015,6 +2015,8 @@ def test_a_procfile_runner_doing_more_than_procclean_dev_is_kept(project, init, 
     assert code == 0, (out, err)
     assert read(repo / "Makefile").startswith("dev:\n\t%s\n" % recipe), out
     assert "replaced" not in out, out
+    assert re.search(r"kept dev \(line 1\): it (runs another Procfile, entry or option than "
+                     r"procclean dev, which runs Procfile|loads \.env)", out), out
 
 
 def test_package_scripts_run_together_are_a_service_each(project, init, tmp_path):
