@@ -4947,7 +4947,8 @@ PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-se
                    r"(?:\s|$)")
 # Servers that listen where a variable of theirs says, unless their command names a
 # port or socket: uvicorn (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn and
-# `rails server` (PORT).  launch_env sets the first two, as PORT, to the service's port.
+# `rails server` (PORT).  launch_env sets the first two, as PORT, to the port of a
+# service whose command runs one of them.
 PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
 ENV_PORT_RE = (r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b)"
                r"|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)")
@@ -5743,7 +5744,10 @@ def launch_env(ctx, service):
     env.update((port_variable(other.name), str(other.port))
                for other in ctx.config.services.values() if other.port is not None)
     if service.port is not None:
-        env.update((name, str(service.port)) for name in ("PORT",) + PORT_VARIABLES)
+        env["PORT"] = str(service.port)
+        if re.search(ENV_PORT_RE, service.command):
+            # (only then: a uvicorn that a frontend's `concurrently` runs keeps its own)
+            env.update((name, str(service.port)) for name in PORT_VARIABLES)
     python_env(env, resolve_cwd(service.cwd))
     return env
 

@@ -224,3 +224,21 @@ def test_gunicorn_whose_config_binds_a_port_does_not_follow(tmp_path, monkeypatc
     (tmp_path / "gunicorn.conf.py").write_text(conf)
     service = procclean.Service("backend", "", "", "", 8001, command, ".")
     assert bool(procclean.port_follows(service)) == follows
+
+
+@pytest.mark.parametrize("command, given", [
+    ("uvicorn main:app --reload", True), ("flask --app app run", True),
+    ("npm run dev", False), ("npx concurrently 'uvicorn api:app' vite", False)])
+def test_a_server_s_own_port_variable_only_for_a_service_that_runs_it(
+        tmp_path, monkeypatch, command, given):
+    """UVICORN_PORT and FLASK_RUN_PORT go to a service whose command runs uvicorn or
+    `flask run`; not to a frontend whose script also runs a uvicorn (concurrently), which
+    would then take the frontend's port.  PORT goes to every one."""
+    monkeypatch.chdir(tmp_path)
+    ctx = context(FakeSystem([]), "start")
+    service = ctx.config.services["backend"]
+    service.command, service.port = command, 8001
+    env = procclean.launch_env(ctx, service)
+    assert env["PORT"] == "8001"
+    assert [env.get(name) for name in procclean.PORT_VARIABLES] == \
+        (["8001", "8001"] if given else [None, None])
