@@ -5459,7 +5459,7 @@ def service_status(ctx, service, found):
     if procs and service.port is not None and not own_port:
         # Up but not on its port: where it listens (an app that names its own port, a
         # setting that could not move it) is what the user needs to see.
-        elsewhere = sorted(set(l.port for l in ctx.system.listeners() if l.pid in pids))
+        elsewhere = ports_elsewhere(ctx, set(pids))
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
         "uptime": _rounded(uptime),
@@ -6260,12 +6260,23 @@ def _watch_start(ctx, started):
     return ok
 
 
+# Debuggers' ports, open from a process's first moment (node --inspect, debugpy, a
+# JVM's JDWP): no sign of where the app listens, nor that it is up.
+DEBUG_PORTS = (9229, 9230, 5678, 5005)
+
+
+def ports_elsewhere(ctx, pids):
+    """The ports processes `pids`, up but not on their service's port, listen on instead
+    (an app that names its own port), a debugger's left out."""
+    return sorted(set(l.port for l in ctx.system.listeners()
+                      if l.pid in pids and l.port not in DEBUG_PORTS))
+
+
 def say_not_listening(ctx, service, pid):
     """A fresh service up, not on its port: where its tree listens instead (an app
     that names its own port, as status shows it), else that it is still starting."""
     table = ctx.system.process_table()
-    tree = set([pid] + descendants(children_map(table), pid))
-    ports = sorted(set(l.port for l in ctx.system.listeners() if l.pid in tree))
+    ports = ports_elsewhere(ctx, set([pid] + descendants(children_map(table), pid)))
     if ports:
         ctx.out.say("status_elsewhere", svc=service.name, ports=", ".join(map(str, ports)))
     else:

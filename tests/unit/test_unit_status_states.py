@@ -316,3 +316,18 @@ def test_supervisor_never_restarts_a_service_for_health_it_never_had():
     system.sleep = exits
     assert sup.watch(sup.child) == -15
     assert system.sent == [] and "healthy" not in sup.state
+
+
+def test_a_debuggers_port_is_not_where_the_app_listens():
+    """`nodemon --inspect` (or debugpy, a JVM's JDWP) opens 9229 at once, seconds before
+    the app listens on its port: status said `backend listens on port 9229` (and a young
+    one `not listening`, not `starting`), as `start` did.  A debugger's port is left out;
+    the app's own other port is still said."""
+    system = backend([procclean.Listener(9229, "127.0.0.1", "ipv4", 100)])
+    code, out, err = invoke(["status", "backend"], system)
+    assert "listens on port" not in out, out
+    assert states(system)[1]["listening_elsewhere"] == []
+    system = backend([procclean.Listener(9229, "127.0.0.1", "ipv4", 100),
+                      procclean.Listener(8080, "127.0.0.1", "ipv4", 100)])
+    code, out, err = invoke(["status", "backend"], system)
+    assert "    backend listens on port 8080\n" in out, out
