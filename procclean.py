@@ -12424,6 +12424,8 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     """Run procclean with `argv` (default: the command line); returns the exit code.
     Tests pass their own machine, streams and environment, else the real ones."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keep-log"]:
+        return keep_log(argv[1:])       # dev's own helper: no options, no config
     environ = os.environ if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
@@ -12533,4 +12535,4 @@ def _nothing_at_exit():
 
 
 if __name__ == "__main__":
-    exit_as(keep_log(sys.argv[2:]) if sys.argv[1:2] == ["keep-log"] else main())
+    exit_as(main())
