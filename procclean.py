@@ -6237,9 +6237,8 @@ def _watch_start(ctx, started):
             launch.fail(*outcome)
             ok = False
             continue
-        shown.append(launch)
-        ctx.out.add("started", {"service": service.name, "pid": pid, "command": launch.shown,
-                                "log": log, "supervised": supervised(ctx, service)})
+        shown.append((launch, {"service": service.name, "pid": pid, "command": launch.shown,
+                               "log": log, "supervised": supervised(ctx, service)}))
         if supervised(ctx, service):
             ctx.out.say("supervising", svc=service.name, pid=pid, log=log)
             crash = launch.crashed()
@@ -6251,12 +6250,15 @@ def _watch_start(ctx, started):
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
             say_not_listening(ctx, service, pid)
-    # One that exited while the others were watched is not left reported started.
-    for launch in shown:
+    # One that exited while the others were watched is not left reported started (nor
+    # among --json's started).
+    for launch, record in shown:
         code = launch.child.poll()
         if code is not None:
             launch.fail("start_failed", {"code": code})
             ok = False
+        else:
+            ctx.out.add("started", record)
     return ok
 
 

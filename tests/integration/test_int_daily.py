@@ -151,24 +151,31 @@ def test_plain_start_of_a_worker_that_computes_its_start_up_says_it_waits(ns, tm
     assert nothing_left(ns) == []
 
 
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
 def test_plain_start_of_an_app_that_dies_soon_after_it_listens_fails(ns, tmp_path,
-                                                                     python_edge):
-    """An app that listens, then exits on a bad setting while start still watches a
-    worker's start-up: it stayed reported `started` (exit 0).  What exited before the
+                                                                     python_edge, json_out):
+    """An app that listens, then exits on a bad setting (1.2 s later: past its own watch,
+    START_CHECK) while start still watches a worker's 3 s start-up: it stayed reported
+    `started` (exit 0).  What exited before the
     start ends now fails it: its log's last lines, exit 1, its pidfile removed; the
-    worker runs on."""
+    worker runs on.  --json's `started` names the worker alone (it named both)."""
     make_project(tmp_path, WORKER_INI)
     write(tmp_path / "backend" / "main.py", COMPILES_THEN_LISTENS.replace("3.0", "0.0")
-          .replace("time.sleep(3600)", "time.sleep(0.3)\nraise SystemExit('boom-soon')"))
+          .replace("time.sleep(3600)", "time.sleep(1.2)\nraise SystemExit('boom-soon')"))
     write(tmp_path / "worker.py", COMPILES_THEN_LISTENS.split("server =")[0]
           + "time.sleep(3600)\n")
-    r = ns.procclean("start", python=python_edge)
+    r = ns.procclean("start", *(["--json"] if json_out else []), python=python_edge)
     assert r.rc == 1, r
     no_traceback(r)
     assert "backend exited at once (status 1)" in r.stderr, r
     assert "boom-soon" in r.stderr, r
     assert not (tmp_path / "backend.pid").exists()
-    assert "started worker PID %d" % int(read(tmp_path / "worker.pid")) in r.stdout, r
+    worker = int(read(tmp_path / "worker.pid"))
+    if json_out:
+        started = json.loads(r.stdout)["started"]
+        assert [(s["service"], s["pid"]) for s in started] == [("worker", worker)], r
+    else:
+        assert "started worker PID %d" % worker in r.stdout, r
     assert ns.procclean("stop", python=python_edge).rc == 0
     assert nothing_left(ns) == []
 
