@@ -6047,16 +6047,16 @@ def port_taken(ctx, service, found, listeners):
         ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
                      cmd=printable(holder.listener.command or "?"),
                      cwd=printable(process_folder(ctx, holder.pid)))
+    other = other_checkout(ctx, holder.pid) if holder.kind == "stranger" else None
     if holder.kind in ("leftover", "container"):
         # Freed by `stop SERVICE` or by stopping the container, never by kill-port.
         ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
             "port_hint_then", free=holder.free) if holder.free else "")
         say_port_hint(ctx, service, None)
-    elif holder.kind == "stranger" and other_checkout(ctx, holder.pid):
+    elif other is not None:
         # Another checkout's server (two worktrees of one repo): kill-port would stop
         # the other checkout's work; stopping it there, or ports of its own, is the fix.
-        ctx.out.warn("port_hint_checkout", pid=holder.pid,
-                     folder=printable(other_checkout(ctx, holder.pid)))
+        ctx.out.warn("port_hint_checkout", pid=holder.pid, folder=printable(other))
         if not port_follows(service):
             ctx.out.warn("port_hint_fixed", svc=service.name)
         elif ctx.config.port_offset is None:
@@ -6068,15 +6068,20 @@ def port_taken(ctx, service, found, listeners):
 
 
 def other_checkout(ctx, pid):
-    """The checkout or procclean project (own_checkout, or a folder with .git) that
-    process `pid` runs in, when it is not this one; else None."""
+    """The checkout or project run by procclean (own_checkout, or a Makefile that runs
+    procclean) that process `pid` runs in, when it is not this one; else None.  A git
+    repository without either (a home folder kept in git) names no checkout."""
     folder = ctx.system.process_cwds([pid]).get(pid)
     ours = Project(ctx.project_given).paths
+    found = None
     while folder and os.path.dirname(folder) != folder:
-        if own_checkout(folder) or os.path.exists(os.path.join(folder, ".git")):
-            return None if folder in ours else folder
+        if own_checkout(folder) or makefile_runs_procclean(folder):
+            found = None if folder in ours else folder
+            break
+        if os.path.exists(os.path.join(folder, ".git")):
+            break
         folder = os.path.dirname(folder)
-    return None
+    return found
 
 
 def say_log_tail(ctx, service, lines=LOG_TAIL_LINES):

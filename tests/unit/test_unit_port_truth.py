@@ -139,6 +139,15 @@ def test_another_checkouts_server_on_the_port_is_stopped_there_not_by_kill_port(
     code, out, err = invoke(["start", "backend"], system)
     assert "backend does not take its port from procclean" in err, err
     assert "port_offset" not in err
+    # A folder kept in git that procclean does not run (a home folder's dotfiles) is no
+    # checkout: its server is a stranger, for kill-port if it is the user's.
+    home = tmp_path / "home"
+    (home / ".git").mkdir(parents=True)
+    (home / "scratch").mkdir()
+    system.procs[740].cwd = os.path.realpath(str(home / "scratch"))
+    system.procs[740].tag = None
+    code, out, err = invoke(["start", "backend"], system)
+    assert "another checkout" not in err and "if PID 740 is yours" in err, err
 
 
 def test_a_listener_tagged_for_another_service_is_that_services(here):
