@@ -803,6 +803,17 @@ def test_two_services_in_one_folder_both_take_what_both_patterns_find(in_a):
         assert signalled(system) == [300], (name, out)
 
 
+def stop_frontend_then_status(procs):
+    """(the PIDs `stop frontend` signals, each service's PIDs as `status --json` shows
+    them), each on a machine of its own holding `procs`."""
+    system = FakeSystem(procs)
+    code, out, err = invoke(["stop", "frontend"], system)
+    assert code == 0, out + err
+    stopped = signalled(system)
+    code, out, _ = invoke(["status", "--json"], FakeSystem(procs))
+    return stopped, dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
+
+
 def test_a_broad_pattern_takes_nothing_run_by_hand_in_the_folder_of_a_service_beside(in_a):
     """A pnpm workspace's frontend (`pnpm.* run dev`) took the `pnpm run dev` a user ran by
     hand in the Node backend's folder, whose own pattern (`tsx watch`) does not find it:
@@ -826,14 +837,8 @@ def test_a_broad_pattern_takes_nothing_run_by_hand_in_the_folder_of_a_service_be
              FakeProc(310, 1, "pnpm run dev", cwd=a + "/apps/frontend"),
              FakeProc(320, 1, "pnpm run dev --filter web", cwd=a),
              FakeProc(330, 1, "python -m celery -A app worker", cwd=a + "/apps/backend")]
-    system = FakeSystem(procs)
-    code, out, err = invoke(["stop", "frontend"], system)
-    assert code == 0, out + err
-    assert signalled(system) == [310, 320]
-    system = FakeSystem(procs)
-    code, out, _ = invoke(["status", "--json"], system)
-    pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
-    assert pids == {"backend": [301], "frontend": [310, 320], "worker": [330]}
+    assert stop_frontend_then_status(procs) == (
+        [310, 320], {"backend": [301], "frontend": [310, 320], "worker": [330]})
 
 
 def test_a_root_frontend_takes_nothing_a_backend_folder_runs_as_its_command(in_a):
@@ -858,11 +863,5 @@ def test_a_root_frontend_takes_nothing_a_backend_folder_runs_as_its_command(in_a
              FakeProc(310, 1, "npm run dev -- --port 5173 --strictPort", cwd=a),
              FakeProc(311, 310, "node /a/node_modules/.bin/vite --port 5173", cwd=a),
              FakeProc(330, 1, "python -m celery -A app worker", cwd=a + "/server")]
-    system = FakeSystem(procs)
-    code, out, err = invoke(["stop", "frontend"], system)
-    assert code == 0, out + err
-    assert signalled(system) == [310, 311]
-    system = FakeSystem(procs)
-    code, out, _ = invoke(["status", "--json"], system)
-    pids = dict((s["name"], s["pids"]) for s in json.loads(out)["services"])
-    assert pids == {"backend": [301], "frontend": [310, 311], "worker": [330]}, pids
+    assert stop_frontend_then_status(procs) == (
+        [310, 311], {"backend": [301], "frontend": [310, 311], "worker": [330]})
