@@ -6041,13 +6041,15 @@ def port_taken(ctx, service, found, listeners):
     if not holders:
         return False
     holder = holders[0]
+    folder = None
     if holder.pid is None:
         ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
     else:
+        folder = ctx.system.process_cwds([holder.pid]).get(holder.pid)
         ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
                      cmd=printable(holder.listener.command or "?"),
-                     cwd=printable(process_folder(ctx, holder.pid)))
-    other = other_checkout(ctx, holder.pid) if holder.kind == "stranger" else None
+                     cwd=printable(folder or ctx.out.text("folder_unknown")))
+    other = other_checkout(ctx, folder) if holder.kind == "stranger" else None
     if holder.kind in ("leftover", "container"):
         # Freed by `stop SERVICE` or by stopping the container, never by kill-port.
         ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
@@ -6067,11 +6069,10 @@ def port_taken(ctx, service, found, listeners):
     return True
 
 
-def other_checkout(ctx, pid):
+def other_checkout(ctx, folder):
     """The checkout or project run by procclean (own_checkout, or a Makefile that runs
-    procclean) that process `pid` runs in, when it is not this one; else None.  A git
-    repository without either (a home folder kept in git) names no checkout."""
-    folder = ctx.system.process_cwds([pid]).get(pid)
+    procclean) holding a process's working `folder`, when it is not this one; else
+    None.  A git repository without either (a home folder kept in git) names none."""
     ours = Project(ctx.project_given).paths
     found = None
     while folder and os.path.dirname(folder) != folder:
