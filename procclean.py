@@ -12015,6 +12015,7 @@ _STOPPED = ("processes", "outside", "removed")
 JSON_RECORDS = {
     "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
     "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
+    "status": ("services",),
     "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files", "kept"),
     "doctor": ("findings", "notes", "fixed", "processes", "removed", "outside"),
 }

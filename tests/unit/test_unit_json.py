@@ -221,3 +221,12 @@ def test_an_error_before_the_command_runs_is_a_document_too(argv, said):
     document = json.loads(out)
     assert (document["command"], document["exit_code"]) == (argv[0].split("-")[0], 2)
     assert said in document["error"]
+
+
+@pytest.mark.parametrize("argv", [["status", "nosuch"], ["status", "--grace", "-1"]])
+def test_a_status_error_document_has_its_services_list(argv):
+    """A script reading status --json finds `services` in every document it gets, an
+    error's too (empty), as stop's has `processes`."""
+    code, out, _ = invoke(argv + ["--json"], FakeSystem([]))
+    document = json.loads(out)
+    assert code == 2 and document["services"] == [] and document["error"]
