@@ -11044,19 +11044,30 @@ def _union_find(facts):
             parent[find(i)] = find(daemons[0])
         elif fact.pidfile and fact.pidfile not in written:
             # a pidfile in the folder of one service (`kill $(cat api/.pid)`, the app
-            # found in api/) is that service's, not a service of its own with no command;
-            # not one that names another process (stop-mailer, api/celery.pid)
-            said = set([fact.name or "", os.path.basename(fact.pidfile).split(".")[0]])
+            # found in api/), or named after one (worker.pid, celery.pid: the celery
+            # worker run from the root), is that service's, not a service of its own with
+            # no command; not one that names another process (stop-mailer, api/celery.pid)
+            base = os.path.basename(fact.pidfile)
+            said = set([fact.name or "", base.split(".")[0]])
+            names = set([fact.name, base.strip(".").split(".")[0]])
             homes = set(find(j) for j, f in enumerate(facts) if f.kind in (
-                "launch", "layout") and not _same_folder(f.cwd, ".") and path_inside(
+                "launch", "layout") and (not _same_folder(f.cwd, ".") and path_inside(
                     fact.pidfile, [os.path.normpath(f.cwd)]) and said <= set(
-                        ["", "server", "app", os.path.basename(os.path.normpath(f.cwd))]))
+                        ["", "server", "app", os.path.basename(os.path.normpath(f.cwd))])
+                    or names & set(_names_of(f)) - set([None, ""])))
             if len(homes) == 1:
                 parent[find(i)] = homes.pop()
     groups = {}             # by the first fact of each, in order
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
     return list(groups.values())
+
+
+def _names_of(fact):
+    """What a pidfile's name may call a launch: its target's, its kind's, its program's."""
+    command = fact.argv or fact.command
+    return (fact.name, _kind_of_program(command), _program(command.split())[0]) \
+        if command else (fact.name,)
 
 
 def _same_folder(one, other):

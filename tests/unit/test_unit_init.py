@@ -1521,6 +1521,33 @@ def test_a_stop_only_pidfile_in_a_services_folder_is_that_services(project, init
     assert backend.command.startswith("uvicorn main:app --reload")
 
 
+@pytest.mark.parametrize("stop, pidfile", [
+    ("stop:\n\tkill $$(cat worker.pid)", "worker.pid"),
+    ("stop:\n\t-kill $$(cat .celery.pid)", ".celery.pid"),
+    ("stop-celery:\n\tkill $$(cat /tmp/q.pid)", "/tmp/q.pid")],
+    ids=["kind", "program", "target"])
+def test_a_stop_only_pidfile_named_after_a_root_worker_is_the_workers(project, init, stop,
+                                                                      pidfile):
+    """A celery worker run from the root and a stop that only kills the PID in
+    worker.pid: init wrote a service `worker-2` (or `celery`) with that pidfile and no
+    command beside the worker, so `make dev` failed on it.  A pidfile named after one
+    service (its kind, its program, or the stop's target) is that service's."""
+    repo = project("neither")
+    (repo / "api").mkdir()
+    (repo / "api" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "tasks.py").write_text("from celery import Celery\ncelery = Celery(__name__)\n")
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\ncelery\n")
+    (repo / "Makefile").write_text("dev:\n\tcd api && uvicorn main:app --reload\n\nworker:"
+                                   "\n\tcelery -A tasks worker\n\n%s\n" % stop)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert sorted(cfg.default_names) == ["backend", "worker"], read(repo / "procclean.ini")
+    worker = cfg.services["worker"]
+    assert (worker.command, worker.pidfile, worker.cwd) == (
+        "celery -A tasks worker", pidfile, ".")
+
+
 @pytest.mark.parametrize("runs", [
     "run:\n\tnohup ./server > server.log 2>&1 &\n\tnohup ./worker > worker.log 2>&1 &\n",
     "start-server:\n\tnohup ./server &\nstart-worker:\n\tnohup ./worker &\n"])
