@@ -11241,6 +11241,13 @@ def _discovered(argv, cwd):
     return "."
 
 
+def _script_of(argv):
+    """The program or script file a command line runs (`./cmd/worker` of `go run
+    ./cmd/worker`, `server.js` of `node server.js`), or None (`air`, `go run .`)."""
+    return next((w for w in (argv or "").split() if not w.startswith("-") and re.search(
+        r"^\.\.?/|\w/|\.(?:py|[cm]?[jt]s|go|rb)$", w)), None)
+
+
 def _fold_runs(groups):
     """The groups with make's runs of an app that name no pidfile or port (in the
     foreground, or `nohup ./server &`), and the layout's app, put with the one group that
@@ -11249,8 +11256,9 @@ def _fold_runs(groups):
     With none, or several (which one the runs are is not known), they are a group of
     their own, as is a run on another port than its home's (`hugo server --port 1414`
     beside `jekyll serve --port 4001 &`). Two commands a place runs in the background are
-    two apps running at once (`nohup ./server &`, `nohup ./worker &`): each stays a group
-    of its own."""
+    two apps running at once (`nohup ./server &`, `nohup ./worker &`), and so are runs
+    of two programs or scripts (`go run ./cmd/server`, `go run ./cmd/worker`): each stays
+    a group of its own."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
@@ -11261,7 +11269,9 @@ def _fold_runs(groups):
     others = [g for g in groups if not loose(g)]
     for place, runs in at.items():
         facts = [f for group in runs for f in group]
-        if len(set(f.command for f in facts if f.kind == "launch" and f.background)) > 1:
+        launches = [f for f in facts if f.kind == "launch"]
+        if len(set(f.command for f in launches if f.background)) > 1 or \
+                len(set(_script_of(f.argv) for f in launches) - set([None])) > 1:
             others.extend(runs)
             continue
         homes = [g for g in others if any(f.kind in ("launch", "layout") and

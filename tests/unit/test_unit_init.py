@@ -2343,6 +2343,21 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     assert list(found) == ["backend"] and found["backend"]["command"] == "python bot.py"
 
 
+@pytest.mark.parametrize("server, worker", [("go run ./cmd/server", "go run ./cmd/worker"),
+                                            ("node server.js", "node jobs/worker.js")])
+def test_two_apps_run_in_the_foreground_beside_a_port_stop_stay_two(tmp_path, server,
+                                                                    worker):
+    """`run: go run ./cmd/server` and `run-worker: go run ./cmd/worker` beside `stop:`
+    freeing 8080: both were one service named worker with the server's command (its
+    `make start-worker` ran the server, its pattern found the server).  Which one holds
+    8080 is not known: each app is a service, and the port's stop one of its own."""
+    found = services_of(tmp_path, "run:\n\t%s\nrun-worker:\n\t%s\n" % (server, worker)
+                        + "stop:\n\t-lsof -ti:8080 | xargs kill\n")
+    ran = sorted((f.get("command", ""), f.get("port")) for f in found.values())
+    assert ran == sorted([("", "8080"), (server, None), (worker, None)]), found
+    assert found["worker"]["command"] == worker, found
+
+
 def test_celery_beat_beside_its_worker_is_a_service_of_its_own(tmp_path):
     """`worker: celery ... worker` and `beat: celery ... beat` run in one folder are two
     processes, not two runs of one (the beat was folded into the worker and lost)."""
