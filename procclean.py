@@ -10456,7 +10456,8 @@ class RecipeReader(object):
                 continue                        # the pipeline goes on
             del self.cwds[pipe[0].group + (0 if pipe[0].opens else 1):]
             self.cwds += [self.cwds[-1]] * (pipe[0].group + 1 - len(self.cwds))
-            list_cwd = self.cwds[-1] if list_cwd is None else list_cwd
+            # a list starts at a line's start, after `;` or `&`, and in a `(` subshell
+            list_cwd = self.cwds[-1] if list_cwd is None or pipe[0].opens else list_cwd
             self.pipeline(pipe)
             if pipe[-1].after == "&":           # a list run in the background: its cd
                 self.cwds[-1] = list_cwd        # stays in its subshell

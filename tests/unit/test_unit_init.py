@@ -1693,6 +1693,19 @@ def test_subshells_each_run_in_their_own_folder(project, init):
     assert frontend.cwd == "frontend" and frontend.command.startswith("npm run dev")
 
 
+def test_a_subshell_after_cd_starts_in_that_folder(tmp_path):
+    """`cd api && (nohup uvicorn ... > api.log 2>&1 & echo $$! > api.pid)`: the `&`
+    inside the subshell took the shell back to where the line began, so the pidfile
+    was api.pid where the recipe wrote api/api.pid ("two pidfiles" beside the stop
+    that reads it: start and stop were kept)."""
+    found = services_of(tmp_path, "start:\n\tcd api && (nohup uvicorn main:app "
+                        "> api.log 2>&1 & echo $$! > api.pid)\n"
+                        "stop:\n\tkill `cat api/api.pid`\n")
+    assert list(found) == ["api"], found
+    assert (found["api"]["pidfile"], found["api"]["logfile"], found["api"]["cwd"]) == (
+        "api/api.pid", "api/api.log", "api")
+
+
 @pytest.mark.parametrize("recipe", [
     "api-up:\n\tuvicorn api.main:app --reload --port 8021\n",
     "api-up:\n\t.venv/bin/fastapi dev ./api/main.py --port 8021\n"
