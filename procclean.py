@@ -11307,10 +11307,11 @@ def makefile_services(facts):
 class RulePlan(_Record):
     """What --replace does with one rule of the Makefile: `ops` [(op, service)] its
     recipe carries out, the procclean call (`verb`, `services`) that does the same, or
-    `kept` (message key, values) saying why it stays."""
+    `kept` (message key, values) saying why it stays; `prereqs`: its target's, from
+    every line that names it (`run-web: lint` apart from its recipe), as make reads them."""
 
-    __slots__ = ("rule", "facts", "ops", "verb", "services", "kept")
-    DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None}
+    __slots__ = ("rule", "facts", "ops", "verb", "services", "kept", "prereqs")
+    DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None, "prereqs": ()}
 
 
 # What recipes do to a service's files: rm, touch, and `mkdir -p` of their folder, which
@@ -11332,7 +11333,7 @@ def _fact_ops(fact, plans, replaced):
         # a goal that only runs a server in the foreground (nothing made before it) is a
         # dev session's, run together
         missing = [g for g in fact.goals if g not in replaced and not (
-            fact.together and g in plans and plans[g].ops and not plans[g].rule.prereqs
+            fact.together and g in plans and plans[g].ops and not plans[g].prereqs
             and all(k == "run" for k, _ in plans[g].ops))]
         if missing or not fact.goals:
             return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
@@ -11392,7 +11393,10 @@ def plan_rule(plan, plans, replaced):
     if rule.colons == "::":
         return ("init_kept_double", {})
     if not rule.recipe and not plan.facts:
-        if not rule.prereqs or any(p not in replaced for p in rule.prereqs):
+        # prerequisites on other lines too (`restart: stop`, `restart: start`): a recipe
+        # given to one would run after all of them; the rule stays, making each one
+        if not rule.prereqs or plan.prereqs != rule.prereqs or \
+                any(p not in replaced for p in rule.prereqs):
             return None
         ops = [op for p in rule.prereqs for op in plans[p].ops]
     for fact in plan.facts:
@@ -11418,7 +11422,12 @@ def plan_makefile(plans, own):
     what its recipe did through services that carry it, and every rule sharing those
     services' pidfile, port or pattern is replaced too; else kept with the reason.
     Rules of included files are read (they can keep others) but never replaced."""
-    by_name = dict((n, p) for p in reversed(plans) for n in p.rule.names)     # the first
+    # the rule with the recipe (else the first), which make runs
+    by_name = dict((n, p) for p in reversed(sorted(plans, key=lambda p: not p.rule.recipe))
+                   for n in p.rule.names)
+    for plan in plans:
+        plan.prereqs = [w for p in plans if p.rule.colons == ":" and set(
+            p.rule.names) & set(plan.rule.names) for w in p.rule.prereqs if w != "|"]
     # From every rule replaced down to what holds: a sub-make of a target that is kept
     # keeps its rule, which can keep others in turn; never the other way round.
     replaced = set(n for p in plans if p.rule.file == own for n in p.rule.names)

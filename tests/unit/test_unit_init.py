@@ -2014,6 +2014,29 @@ def test_a_dev_session_is_replaced_only_when_procclean_dev_runs_all_of_it(projec
     assert re.search(r"kept dev \(line 7\)", out), out
 
 
+def test_a_targets_prerequisites_on_a_line_of_their_own_are_its_own(project, init):
+    """`run-web: lint` on a line apart from run-web's recipe: make lints before the web
+    app runs, but init did not see it, and replaced `dev: $(MAKE) -j2 run-api run-web`
+    with procclean dev, which lints nothing.  `restart: stop` and `restart: start` on
+    two lines were both given a recipe: make rejected the new Makefile ("overriding
+    recipe") and nothing was replaced.  The session is kept; restart stays as it is,
+    making stop and start, each replaced."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "Makefile").write_text(
+        RUNS + "run-web: lint\n" + "dev:\n\t$(MAKE) -j2 run-api run-web\n"
+        "start:\n\tcd api && (nohup uvicorn main:app --port 8041 > api.log 2>&1 & "
+        "echo $$! > api.pid)\nstop:\n\tkill `cat api/api.pid`\n"
+        "restart: stop\nrestart: start\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert re.search(r"kept dev \(line 8\)", out), out
+    assert make_n(repo, "dev").stdout.splitlines()[0].endswith("make -j2 run-api run-web")
+    assert make_n(repo, "restart").stdout.splitlines() == [
+        "python3 -S -m procclean stop api", "python3 -S -m procclean start api"], out
+
+
 @pytest.mark.parametrize("fixture, recipe, call", [
     ("procfile-gunicorn-celery", "run:\n\thoncho start", "dev web worker beat"),  # pawelad/nba-rank
     ("procfile-gunicorn-celery", "dev:\n\tbundle exec foreman start", "dev"),
