@@ -8369,6 +8369,8 @@ def detect_project(missing):
         services = [service for service in services if service is not None]
         if name == "backend" and services:
             services = _sibling_apps(services[0])
+        elif name == "worker" and services:
+            services = _workers_beside(services[0])
         if ran:
             services = _dev_over_deploy(found, ran, services)
         found += [service for service in services
@@ -8873,6 +8875,22 @@ def _detect_python(missing, name):
     if found is None:
         (_missing_backend if backend else _missing_worker)(bases, missing)
     return found
+
+
+def _workers_beside(first):
+    """The worker `first` and the worker of each other Python project of the repo (a
+    celery app in billing/ and one in orders/), each run in its folder and named after
+    it (billing-worker); [first] where there is none."""
+    bases = sorted((b for b in _python_bases() if b != "."), key=len, reverse=True)
+    found = [(first, next((b for b in bases if path_inside(first.cwd, [b])), None))]
+    for base in bases:
+        if not any(path_inside(s.cwd, [base]) for s, _ in found):
+            service = _worker_from_code(base, _python_files(base))
+            found += [(service, base)] if service else []
+    if len(found) > 1 and all(base for _, base in found):
+        for service, base in found:
+            service.name = os.path.basename(base) + "-worker"
+    return [service for service, _ in found]
 
 
 def _sibling_apps(first):

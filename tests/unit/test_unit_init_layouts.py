@@ -1528,6 +1528,25 @@ def test_several_apis_in_sibling_folders_are_a_service_each(project, init):
     assert all(procclean.port_follows(s) for s in svc.values())
 
 
+def test_a_celery_worker_in_each_of_two_service_folders_is_a_service_each(project, init):
+    """autoservice74's layout (above) where garage-service/ and parts-service/ each run
+    a Celery app of their own (app/worker.py): init found the first folder's worker
+    only, so `make dev` never ran the second.  Each is a service, run in its folder
+    (`celery -A app.worker` resolves there) and named after it."""
+    repo = project("fastapi-services-compose")
+    for folder in ("garage-service", "parts-service"):
+        (repo / folder / "app" / "worker.py").write_text(
+            "from celery import Celery\n\ncelery = Celery(__name__)\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg, svc = services()
+    workers = [(n, s.cwd, s.command) for n, s in svc.items() if "celery" in s.command]
+    assert workers == [
+        (folder + "-worker", folder, "{python} -m celery -A app.worker worker "
+         "--loglevel=INFO") for folder in ("garage-service", "parts-service")], out
+    assert "found parts-service-worker: parts-service/app/worker.py (Celery app" in out
+
+
 SIBLING_APIS = {
     # issue 26's own: services/users and services/orders, each with its requirements
     "services-own-projects": (
