@@ -10144,11 +10144,13 @@ class MakeFact(_Record):
 
 
 # Programs that serve in the foreground: a recipe line running one is a launch even
-# without `&`.  (python X.py counts; `python manage.py migrate` does not.)
+# without `&`.  (python X.py counts; `python manage.py migrate` does not; http is
+# `python -m http.server`.)
 _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
-              r"node|nodemon|vite|next|nuxt|serve|http-server|rails|unicorn|unicorn_rails|"
-              r"puma|thin|rackup|hugo|jekyll|air|reflex|celery|rq|arq|dramatiq|huey|php|"
-              r"caddy|cargo|mvnw?|gradlew?|dotnet|mix|deno|java)$")
+              r"node|nodemon|tsx|ts-node(?:-dev)?|tsnd|vite|next|nuxt|serve|http-server|"
+              r"http|rails|unicorn|unicorn_rails|puma|thin|rackup|hugo|jekyll|air|reflex|"
+              r"celery|rq|arq|dramatiq|huey|php|caddy|cargo|mvnw?|gradlew?|dotnet|mix|deno|"
+              r"java)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")

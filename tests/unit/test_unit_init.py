@@ -2423,6 +2423,25 @@ def test_other_stacks_dev_servers_are_services(tmp_path, text, command, port):
     assert [(f["command"], f.get("port")) for f in found.values()] == [(command, port)]
 
 
+@pytest.mark.parametrize("api, port", [
+    ("cd api && npx tsx watch src/index.ts", None),
+    ("cd api && npx ts-node-dev --respawn src/index.ts", None),
+    ("cd api && npx ts-node src/index.ts", None),
+    ("python3 -m http.server 8000 --directory site", "8000")])
+def test_node_and_python_dev_servers_in_a_dev_session(tmp_path, api, port):
+    """`tsx watch`, `ts-node-dev`, `ts-node`, `python -m http.server` started with `&`
+    beside `npm run dev`: no server (a task in the background), so the session was kept
+    as a foreground run; and in the foreground alone, work of its own."""
+    (tmp_path / "Makefile").write_text("dev:\n\t%s & cd web && npm run dev\n" % api)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert (plans[0].verb, [s.name for s in plans[0].services]) == (
+        "dev", [services[0].name, "web"]), plans[0].kept
+    assert services[0].fields.get("port") == port
+    alone = services_of(tmp_path, "run-api:\n\t%s\n" % api)
+    assert [f["command"] for f in alone.values()] == [api.split("&& ")[-1]]
+
+
 @pytest.mark.parametrize("recipe", [
     "db:\n\tflask db upgrade", "build:\n\tvite build", "migrate:\n\trails db:migrate",
     "seed:\n\tgo run ./cmd/seed", "shell:\n\tpython manage.py shell",
