@@ -10372,6 +10372,8 @@ def kill_signal(args):
         signal, rest = rest[1], rest[2:]
     elif rest and re.match(r"^-(?:[A-Za-z][A-Za-z0-9+]*|\d+)$", rest[0]):
         signal, rest = rest[0][1:], rest[1:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]         # kill -- -PID: the words after it are PIDs (a group's)
     return re.sub(r"^SIG", "", signal.upper()), rest
 
 
@@ -10467,7 +10469,11 @@ class RecipeReader(object):
         if text is None:
             self.add("other", text=raw)
             return
-        commands = shell_commands(text)
+        self.read_list(shell_commands(text))
+
+    def read_list(self, commands):
+        """Simple commands of a shell list (shell_commands), pipeline by pipeline, with
+        the folder each runs in."""
         pipe = []
         list_cwd = None
         for n, command in enumerate(commands, 1):
@@ -10536,6 +10542,9 @@ class RecipeReader(object):
             self.simple(pipe[0], *_program(pipe[0].argv()))
         else:
             refs, signal, problem = self.flow(pipe)
+            if signal is None and [r[0] for r in self.source(pipe[0])] == ["unknown"]:
+                self.add("other", text=_command_text(pipe))   # `grep ... | awk`: no PIDs
+                return
             kind = "look" if signal is None else "stop"
             self.ref_facts(kind, refs or [("unknown", _command_text(pipe))], signal, pipe,
                            (problem, {}) if problem else _signal_problem(kind, signal))
@@ -10688,11 +10697,33 @@ class RecipeReader(object):
         elif prog in ("rm", "touch") or prog == "mkdir" and (
                 "-p" in args or "--parents" in args):
             self.files(prog, args, text)
+        elif prog in ("sh", "bash", "dash", "zsh") and args[:1] == ["-c"] and len(args) > 1:
+            self.shell_script(command, args[1])
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def shell_script(self, command, script):
+        """`setsid sh -c 'cd web && exec npm run dev' > web.log 2>&1 &`: the script read
+        as a subshell's (its cd stays there), its last command run as the shell is (in
+        the background, into its log; `$!` is the shell's PID, the server's parent or,
+        by exec, the server itself)."""
+        inner = shell_commands(script)
+        if not inner:
+            return
+        inner[-1].after = command.after
+        start = len(self.facts)
+        outer, self.cwds = self.cwds, [self.cwds[-1]]
+        try:
+            self.read_list(inner)
+        finally:
+            self.cwds = outer
+        logfile, problem = _launch_log(command.redirs)     # a path from the outer folder
+        for fact in self.facts[start:]:
+            if fact.kind == "launch" and logfile and not fact.logfile:
+                fact.logfile, fact.problem = self.path_of(logfile), fact.problem or problem
 
     def files(self, prog, args, text):
         """`rm`, `touch`, `mkdir -p` of the paths it names: each a fact (one with a
@@ -11514,6 +11545,8 @@ def analyse_makefile(folder, name, info, layout=()):
     if info.database:
         values, scoped = parse_make_variables(info.database)
         curdir = values.get("CURDIR", (False, curdir))[1]
+        # as make reads the Makefile itself, without the probe init adds (a temp file)
+        values["MAKEFILE_LIST"] = (False, " " + " ".join(info.files))
     else:
         values, scoped = _text_values(texts.values(), curdir), {}
     for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out

@@ -65,12 +65,15 @@ def makefile_of(folder):
 
 
 def make_n(folder, target, name=None):
-    """(exit code, stdout) of `make -n TARGET`, run with make alone on PATH."""
-    name = name or makefile_of(folder)
+    """(exit code, stdout) of `make -n TARGET`, run with make alone on PATH; a copy made
+    under another `name` is named as the Makefile in what it prints ($(MAKEFILE_LIST))."""
+    original = makefile_of(folder)
+    name = name or original
     result = subprocess.run([MAKE, "-n", "-f", name, target], cwd=str(folder),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={"PATH": os.environ["PATH"], "LC_ALL": "C"}, timeout=60)
-    return result.returncode, result.stdout.decode("utf-8", "replace")
+    out = result.stdout.decode("utf-8", "replace")
+    return result.returncode, out.replace(" %s " % name, " %s " % original)
 
 
 def original_targets(folder):
@@ -151,6 +154,7 @@ REPLACED = {
                 "stop", "force-clean-backend", "force-clean-frontend", "force-clean",
                 "show-processes", "status"],
     "zh-pnpm-dev": ["dev-frontend"],
+    "vite-setsid-group": ["ui-up", "ui-down", "ui-status"],
 }
 
 
@@ -219,6 +223,9 @@ SERVICES = {
     "makeflags-j-dev": {
         "api": ("uvicorn gateway:app --host 127.0.0.1 --port {port} --reload", ".", 5731),
         "ui": ("npm run dev", "ui", None)},
+    # `setsid sh -c 'cd web && exec npm run dev -- --port $(PORT)' &`: the script's folder
+    # and port, not vite.config.js's 3000 (the command line's --port wins)
+    "vite-setsid-group": {"ui": ("npm run dev -- --port {port} --strictPort", "web", 5188)},
 }
 
 
@@ -234,3 +241,13 @@ def test_foreground_runs_are_the_services_init_writes(entry, tmp_path, only_make
         service = config.services[name]
         assert (service.command, service.cwd) == (command, cwd), name
         assert port is None or service.port == port, name
+
+
+def test_a_help_target_that_greps_the_makefile_is_no_process_work(tmp_path, only_make,
+                                                                   monkeypatch, capsys):
+    # `grep ... $(MAKEFILE_LIST) | awk` finds no PIDs: it is not "kept" as a recipe that
+    # signals processes, and init's own probe (a temp file make reads) is not named.
+    folder = copy_entry("vite-setsid-group", tmp_path / "ui")
+    code, out, err = run_init(folder, monkeypatch, capsys, "--replace")
+    assert code == 0, (out, err)
+    assert "kept help" not in out and "cannot trace" not in out, out
