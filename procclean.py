@@ -3440,11 +3440,13 @@ MESSAGES = {
         "dev_outside_all": "{ok} every service was stopped from another terminal",
         "dev_restart": "exited ({code}); restarting in {delay} (restart {n})",
         "dev_exited_short": "exited by itself ({code})",
+        "dev_killed_short": "{code}, from outside dev",
         "exit_status": "status {n}",
         "exit_signal": "killed by {sig}",
         "exit_signal_n": "killed by signal {n}",
         "exit_unhealthy": "restarted: unhealthy",
         "dev_exited": "{fail} {svc} exited by itself ({code}); last lines of {log}:",
+        "dev_killed": "{fail} {svc}: {code}, from outside dev (kill-port, fuser -k, kill, the OOM killer); last lines of {log}:",
         "dev_stopping": "stopping every service...",
         "dev_stopping_sig": "{clean} {sig}: stopping every service (Ctrl-C again: SIGKILL at once)...",
         "dev_stopping_hup": "{clean} {sig}: stopping every service...",
@@ -3725,11 +3727,13 @@ MESSAGES = {
         "dev_outside_all": "{ok} 所有服务已被另一个终端停止",
         "dev_restart": "已退出 ({code}); {delay} 后重启 (第 {n} 次)",
         "dev_exited_short": "自行退出 ({code})",
+        "dev_killed_short": "{code}, 来自 dev 之外",
         "exit_status": "退出码 {n}",
         "exit_signal": "被 {sig} 终止",
         "exit_signal_n": "被信号 {n} 终止",
         "exit_unhealthy": "因不健康而重启",
         "dev_exited": "{fail} {svc}自行退出 ({code}); {log} 的最后几行:",
+        "dev_killed": "{fail} {svc}: {code}, 来自 dev 之外 (kill-port、fuser -k、kill 或 OOM killer); {log} 的最后几行:",
         "dev_stopping": "正在停止所有服务...",
         "dev_stopping_sig": "{clean} {sig}: 正在停止所有服务 (再按 Ctrl-C: 立即 SIGKILL)...",
         "dev_stopping_hup": "{clean} {sig}: 正在停止所有服务...",
@@ -6840,9 +6844,10 @@ MAKES = ("make", "gmake", "bmake")      # programs whose end, as dev's parent, e
 # Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
 # one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
-# Why a session ended that the log's last lines explain: a service exited, its
-# restarts gave up, or one that others start after failed on its way to ready.
-DEV_TAIL_KEYS = ("dev_exited", "gave_up", "start_log_failed", "start_worker_exited")
+# Why a session ended that the log's last lines explain: a service exited or was
+# killed, its restarts gave up, or one that others start after failed on its way to ready.
+DEV_TAIL_KEYS = ("dev_exited", "dev_killed", "gave_up", "start_log_failed",
+                 "start_worker_exited")
 
 
 def dev_prefixes(names, colour):
@@ -7565,10 +7570,15 @@ class DevSession(object):
         return UNHEALTHY_EXIT
 
     def exited(self, entry, now):
-        """The service ended by itself: restart it (supervise = yes) or end the session."""
+        """The service ended, not by procclean: restart it (supervise = yes) or end the
+        session.  Ended by a signal that only another program sends (kill-port, fuser -k,
+        kill; the OOM killer), it is said to be killed, not to have exited by itself."""
         service, status = entry.service, entry.status
-        self.system.append_log(service.logfile, "dev: %s PID %d exited by itself (%s)"
-                               % (service.name, entry.child.pid, describe_exit(status)))
+        key, short = ("dev_killed", "dev_killed_short") if status != 0 and \
+            status in STOP_STATUSES else ("dev_exited", "dev_exited_short")
+        self.system.append_log(service.logfile, "dev: %s PID %d %s" % (
+            service.name, entry.child.pid, MESSAGES["en"][short].format(
+                code=describe_exit(status))))
         code = describe_exit(status, self.ctx.out.lang)
         if service.supervise and status != 0:
             entry.backoff = entry.backoff or Backoff(self.ctx.max_restarts)
@@ -7580,10 +7590,10 @@ class DevSession(object):
                 return
             self.failure = (entry, "gave_up", dict(svc=service.name, n=n, code=code))
         else:
-            self.failure = (entry, "dev_exited", dict(svc=service.name, code=code,
-                                                      log=service.logfile))
+            self.failure = (entry, key, dict(svc=service.name, code=code,
+                                             log=service.logfile))
         entry.state = "done"
-        self.say_own(entry, "dev_exited_short", code=code)
+        self.say_own(entry, short, code=code)
 
     def finish(self):
         """Stop every tree of the session (as `stop` does), show why, the exit code."""

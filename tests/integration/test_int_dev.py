@@ -412,6 +412,23 @@ def test_crash_with_code_3_stops_the_rest_and_exits_1(ns, tmp_path, python):
 
 
 @pytest.mark.edge_pythons
+def test_service_killed_from_outside_is_said_killed_not_exited(ns, tmp_path, python):
+    """`npx kill-port 3000` or `fuser -k 3000/tcp` (a SIGKILL to the listener) under dev:
+    the session ends as for any service gone, and says who ended it."""
+    two_services(tmp_path)
+    dev = Dev(ns, tmp_path, python)
+    dev.up("worker", "frontend")
+    ns.kill(started_pids(dev.out, "frontend"), signal.SIGKILL)
+    assert dev.finish() == 1, (dev.out, dev.err)
+    assert "frontend * killed by SIGKILL, from outside dev" in dev.out, dev.out
+    assert "frontend: killed by SIGKILL, from outside dev (kill-port, fuser -k, kill, " \
+        "the OOM killer); last lines of frontend.log:" in dev.err, dev.err
+    assert "frontend listening on 3000" in dev.err, dev.err      # the log's tail
+    assert "exited by itself" not in dev.out + dev.err + read(tmp_path / "frontend.log")
+    assert_all_gone(ns, tmp_path, dev)
+
+
+@pytest.mark.edge_pythons
 def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
     two_services(tmp_path, backend="serve 8000 backend", frontend="flaky 3000",
                  frontend_fields={"supervise": "yes"})
