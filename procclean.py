@@ -8750,7 +8750,7 @@ def _lock_runner(base):
 # The port a module passes to uvicorn.run or app.run: a number, an environment variable
 # with its default (`int(os.getenv("API_PORT", 9000))`), or a settings attribute
 # (`settings.API_PORT`, whose default its settings class sets).
-CODE_PORT_RE = (r"\bport\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
+CODE_PORT_RE = (r"\b(?:server_)?port\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
                 r"os\.(?:getenv|environ\.get)\(\s*['\"](\w+)['\"]\s*,\s*['\"]?(\d{2,5})|"
                 r"(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)\b)")
 
@@ -8959,10 +8959,38 @@ def _ancestors(folder):
 
 
 def _python_ui():
-    """The Python web UI the repo documents (`streamlit run app.py`, beside its API): a
-    frontend named streamlit, or None."""
+    """The Python web UI the repo documents (`streamlit run app.py`, beside its API), else
+    the Gradio app its code launches: a frontend named streamlit or gradio, or None."""
     bases = _python_bases()
-    return _from_documented(_documented(bases), bases, "streamlit", "ui")
+    return _from_documented(_documented(bases), bases, "streamlit", "ui") or next(
+        (s for s in (_gradio_from_code(b) for b in bases) if s), None)
+
+
+def _gradio_from_code(base):
+    """The Gradio app a module of `base` launches (`demo.launch()` at its top or under
+    its __main__ guard, as a Hugging Face Space's app.py; in a project that depends on
+    gradio, also one that imports its UI: frontend.py): run as a script, on the
+    server_port it passes, else on GRADIO_SERVER_PORT (Gradio's 7860 unset)."""
+    depends = _depends(base, "gradio")
+    for path in _python_files(base, depth=3):
+        text = _text(base, path)
+        ours = depends or re.search(r"(?m)^\s*(?:import|from)\s+gradio\b", text)
+        if not (ours and re.search(r"\.launch\(", text) and (
+                "__main__" in text or re.search(r"(?m)^[\w.()]+\.launch\(", text))):
+            continue
+        cwd, module, _ = _import_root(base, path, text)
+        how = "python " + path if cwd == base and os.sep not in path else \
+            "python -m " + module
+        where = os.path.normpath(os.path.join(base, path))
+        port, said, variable = _code_port(base, text, where) or (
+            "7860", "Gradio's default port", "GRADIO_SERVER_PORT")
+        command = ("%s={port} " % variable if variable else "") + "{python}" + how[6:]
+        return FoundService("gradio", {"pattern": pattern_for(command), "port": port,
+                                       "command": command, "cwd": cwd},
+                            "%s (Gradio app, run as %s)" % (where, how), {
+                                "pattern": PS_MADE, "port": said, "command": where,
+                                "cwd": where})
+    return None
 
 
 def _python_files(base, depth=5, limit=400):

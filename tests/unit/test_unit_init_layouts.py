@@ -1786,6 +1786,63 @@ def test_a_documented_streamlit_ui_is_a_frontend_beside_the_api(project, init, f
     assert ("web/package.json" in files) == ("frontend" in cfg.default_names)
 
 
+HF_SPACE_APP = ("import gradio as gr\n\n\ndef greet(name):\n    return 'Hello ' + name\n"
+                "\n\ndemo = gr.Interface(fn=greet, inputs='text', outputs='text')\n%s")
+
+
+@pytest.mark.parametrize("launch, command, port, follows", [
+    ("demo.launch()\n", "GRADIO_SERVER_PORT={port} {python} app.py", 7860, True),
+    ("\nif __name__ == '__main__':\n    demo.queue().launch(server_port=7861)\n",
+     "{python} app.py", 7861, False),
+    ("demo.launch(server_port=int(os.getenv('UI_PORT', 7870)))\n",
+     "UI_PORT={port} {python} app.py", 7870, True)], ids=["default", "fixed", "env"])
+def test_a_gradio_app_its_code_launches_is_a_service(project, init, launch, command, port,
+                                                     follows):
+    """A Hugging Face Space's app.py (`demo.launch()`, gradio in requirements.txt) and
+    no README command: init found nothing ("neither a Python backend nor a frontend").
+    It is a service, gradio, run as the Space runs it, on the port it listens on, which
+    moves with the setting unless the code fixes it."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("gradio\n")
+    (repo / "app.py").write_text(HF_SPACE_APP % launch)
+    code, out, _ = init()
+    assert code == 0, out
+    assert "found gradio: app.py (Gradio app, run as python app.py)" in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["gradio"], out
+    ui = svc["gradio"]
+    assert (ui.command, ui.cwd, ui.port) == (command, ".", port)
+    assert ui.regex.search(ps_line("/usr/bin/python3 app.py"))
+    assert procclean.port_follows(ui) == follows
+
+
+def test_a_gradio_ui_beside_its_api(project, init):
+    """dormstd/ai_technical_challenge's layout (fixture fastapi-gradio): the API in
+    main.py, the UI's frontend.py launching what app/frontend/gradio_app.py builds, on
+    7860.  Only the API was found; the UI is a service too, run as its README says."""
+    project("fastapi-gradio")
+    code, out, _ = init()
+    assert code == 0, out
+    assert "found gradio: frontend.py (Gradio app, run as python frontend.py)" in out, out
+    cfg, svc = services()
+    assert sorted(cfg.default_names) == ["backend", "gradio"], out
+    assert (svc["gradio"].command, svc["gradio"].port) == ("{python} frontend.py", 7860)
+
+
+def test_a_gradio_ui_mounted_in_the_api_is_no_service_of_its_own(project, init):
+    """kennywang112/AI-Classification's web/run.py: FastAPI serves the Gradio UI
+    (gr.mount_gradio_app) and nothing launches it: the API is the one service."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\ngradio\n")
+    (repo / "main.py").write_text(
+        "import gradio as gr\nfrom fastapi import FastAPI\n\nfrom ui import demo\n\n"
+        "app = FastAPI()\napp = gr.mount_gradio_app(app, demo, path='/gradio')\n")
+    (repo / "ui.py").write_text(HF_SPACE_APP % "")
+    code, out, _ = init()
+    assert code == 0, out
+    assert services()[0].default_names == ["backend"], out
+
+
 @pytest.mark.parametrize("table, lock, command", [
     # hatch's environments are no .venv: `hatch run` has the project's packages
     ("tool.hatch.envs.default.scripts", None,
