@@ -6409,9 +6409,9 @@ class StartWatch(object):
         the process alone."""
         port = self.service.port
         listens = port is not None and port in listening
-        # (a supervisor restarts what dies: it starts once it runs, as before)
-        computing = not listens and not supervised(self.ctx, self.service) and \
-            self.computing(table)
+        # A supervised service that crashed already is judged now (start says so).
+        computing = not listens and not (supervised(self.ctx, self.service) and
+                                         self.crashed()) and self.computing(table)
         least = START_WORKER if port is None else START_CHECK
         if elapsed < least or computing and elapsed < START_SETTLE:
             return None

@@ -104,6 +104,30 @@ def test_a_supervised_start_whose_service_exited_meanwhile_says_so(in_tmp):
         in err, err
 
 
+def test_a_supervised_start_waits_while_its_service_computes_and_sees_it_crash(in_tmp):
+    """`start --supervise` of an app that computes for 0.8 s, then exits 1 (a settings
+    check failing): judged at 0.5 s, it was `supervising` and no more.  It waits, as a
+    plain start does, while the tree computes, and says that the service exited."""
+    class Computing(Launcher):
+        def process_table(self, previous=None):
+            table = Launcher.process_table(self, previous)
+            if 700 not in table:
+                pass                                    # not started yet
+            elif self.now < 0.8:
+                table[700].cpu_seconds = self.now       # busy until it exits
+            elif not (in_tmp / "backend.pid.state").exists():
+                (in_tmp / "backend.pid.state").write_text(json.dumps(
+                    {"supervisor": 700, "child": None, "state": "backoff",
+                     "restarts": 0, "last_exit": 1}))
+            return table
+
+    code, out, err = invoke(["start", "--supervise", "backend"], Computing([]))
+    assert code == 0, out + err
+    assert "supervising backend (supervisor PID 700" in out, out
+    assert "backend exited during its start (status 1): its supervisor restarts it" \
+        in err, err
+
+
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
     # term_delay=0: gone at once, the fake clock stays at 0 (_watch_start can spin on
     # a clock that has moved by sums of fractions; a real clock moves on).
