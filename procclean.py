@@ -3996,14 +3996,18 @@ class Config(object):
         self.ports = None               # the offset settled on: see settle_ports
         self.__dict__.update(settings)
 
-    def select(self, names):
-        """The services named, each once (all defaults when none), or a usage error."""
+    def select(self, names, launching=False):
+        """The services named, each once (all defaults when none), or a usage error.
+        `launching` (start, restart, dev): all defaults are those with a command, if
+        any (a service the recipes only stop, `port-9000`, is left alone)."""
         for name in names:
             if name not in self.services:
                 raise ProcCleanError("unknown service %r (known: %s)"
                                      % (name, ", ".join(self.services)))
         once = [name for i, name in enumerate(names) if name not in names[:i]]
-        return [self.services[name] for name in once or self.default_names]
+        chosen = [self.services[name] for name in once or self.default_names]
+        runs = [s for s in chosen if s.command.strip()]
+        return runs if launching and runs and not once else chosen
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -9744,15 +9748,14 @@ def makefile_rules(targets, prefix="\t", args="ARGS"):
 def procclean_targets(found):
     """[(target, the services its rule names)] that init writes for the FoundServices:
     none that starts a service with no command (its `make start` only failed, "no start
-    command configured"); dev, start and restart name those that have one, if not all."""
+    command configured"); dev, start and restart start those that have one."""
     names = [s.name for s in found]
     runs = [s.name for s in found if s.command.strip()]
     targets = []
     for target in ("dev", "start", "stop", "restart", "status", "show-processes", "logs",
                    "clean", "force-clean", "doctor"):
-        starts = target in ("dev", "start", "restart")
-        if runs or not starts:
-            targets.append((target, runs if starts and runs != names else []))
+        if runs or target not in ("dev", "start", "restart"):
+            targets.append((target, []))
     for name in names:
         for verb in ("start", "stop", "restart", "force-clean"):
             if name in runs or verb not in ("start", "restart"):
@@ -12081,12 +12084,13 @@ def write_backup(path, data, mode):
 # Command line
 # ---------------------------------------------------------------------------
 
-def _on_services(command, locked=False, **options):
-    """The handler of a command on the services named (none: the default ones).
-    `locked`: it runs under the services' locks (a start cannot write a pidfile between
-    a stop's look at the machine and its removal of that pidfile)."""
+def _on_services(command, locked=False, launching=False, **options):
+    """The handler of a command on the services named (none: the default ones, those
+    with a command where it is `launching`). `locked`: it runs under the services'
+    locks (a start cannot write a pidfile between a stop's look at the machine and its
+    removal of that pidfile)."""
     def handler(ctx, args, names, problems):
-        services = ctx.config.select(names)
+        services = ctx.config.select(names, launching)
         if not locked:
             return command(ctx, services, **options)
         with service_locks(ctx, services):
@@ -12118,15 +12122,15 @@ def _init(ctx, args, names, problems):
 HANDLERS = {
     "stop": _on_services(cmd_stop, locked=True),
     "force-clean": _on_services(cmd_stop, locked=True, force=True),
-    "start": _on_services(cmd_start),
-    "restart": _on_services(cmd_restart),
+    "start": _on_services(cmd_start, launching=True),
+    "restart": _on_services(cmd_restart, launching=True),
     "show-processes": _on_services(cmd_show_processes),
     "status": _on_services(cmd_status),
     "clean": _on_services(cmd_clean, locked=True),
     "kill-port": _kill_port,
     "supervise": _on_services(cmd_supervise),
     "logs": _on_services(cmd_logs),
-    "dev": _on_services(cmd_dev),
+    "dev": _on_services(cmd_dev, launching=True),
     "doctor": _doctor,
     "init": _init,
 }

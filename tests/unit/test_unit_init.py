@@ -21,6 +21,7 @@ if REPO not in sys.path:
 
 import procclean  # noqa: E402
 from fixture_repos import copy_repo  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from fakes import FakeSystem, invoke  # noqa: E402
 
 BACKEND_PATTERN = procclean.BUILTIN_SERVICES[0]["pattern"]
 FRONTEND_PATTERN = procclean.BUILTIN_SERVICES[1]["pattern"]
@@ -1868,7 +1869,9 @@ def test_no_target_is_added_that_starts_a_service_with_no_command(project, init)
     """A Makefile that only stops its server (the start is a shell script, a systemd unit,
     an IDE's run button): init added `make start`, `make dev`, `make restart` and
     start-server, each failing with "no start command configured". They are left out;
-    beside a service that has a command, dev, start and restart name that one."""
+    beside a service that has a command, dev, start and restart start those that have
+    one, whenever it runs: they named those of init's day, so a command given to the
+    other later (procclean.ini) needed init again."""
     need_make()
     repo = project("neither")
     (repo / "Makefile").write_text("stop:\n\t-kill $$(cat tmp/server.pid)\n"
@@ -1883,9 +1886,17 @@ def test_no_target_is_added_that_starts_a_service_with_no_command(project, init)
     code, out, err = init("--makefile", "--replace", "--force")
     assert code == 0, (out, err)
     assert make_n(repo, "dev", "start", "restart", "stop").stdout.splitlines() == [
-        "python3 -S -m procclean dev backend", "python3 -S -m procclean start backend",
-        "python3 -S -m procclean restart backend", "python3 -S -m procclean stop"]
+        "python3 -S -m procclean dev", "python3 -S -m procclean start backend",  # replaced
+        "python3 -S -m procclean restart", "python3 -S -m procclean stop"]
     assert "start-port-9000" not in read(repo / "Makefile")
+    for verb in ("start", "dev", "restart"):
+        code, out, err = invoke([verb, "--dry-run"], FakeSystem([]), environ={})
+        started = re.findall(r"would start (\w[\w-]*)", out)
+        assert (code, started, err) == (0, ["backend"], ""), (verb, out)
+    with open("procclean.ini", "a") as ini:
+        ini.write("command = python3 -m mq --port {port}\n")       # [port-9000] is last
+    code, out, err = invoke(["dev", "--dry-run"], FakeSystem([]), environ={})
+    assert re.findall(r"would start (\w[\w-]*)", out) == ["backend", "port-9000"], out
 
 
 RUNS = ("run-api:\n\tcd api && uvicorn main:app --reload --port 8041\n"
