@@ -11169,7 +11169,9 @@ def _same_folder(one, other):
 
 def _kind_of_program(argv):
     prog = _program((argv or "").split())[0]
-    if prog in _NODE_TOOLS + ("node", "nodemon", "vite", "next", "nuxt", "npx", "serve"):
+    # `node tools/server.mjs`, `nodemon api.js`: a script's server is an API; a
+    # frontend's dev server is run by its package manager or its tool
+    if prog in _NODE_TOOLS + ("vite", "next", "nuxt", "npx", "serve"):
         return "frontend"
     if prog in ("celery", "rq", "arq", "dramatiq", "huey"):
         return "worker"

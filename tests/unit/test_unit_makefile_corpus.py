@@ -155,6 +155,7 @@ REPLACED = {
                 "show-processes", "status"],
     "zh-pnpm-dev": ["dev-frontend"],
     "vite-setsid-group": ["ui-up", "ui-down", "ui-status"],
+    "node-api-pidfile": ["serve", "stop", "status"],
 }
 
 
@@ -226,6 +227,9 @@ SERVICES = {
     # `setsid sh -c 'cd web && exec npm run dev -- --port $(PORT)' &`: the script's folder
     # and port, not vite.config.js's 3000 (the command line's --port wins)
     "vite-setsid-group": {"ui": ("npm run dev -- --port {port} --strictPort", "web", 5188)},
+    # a Node script's server is the backend (it was "frontend-2", beside the UI)
+    "node-api-pidfile": {"backend": ("PORT={port} node tools/api.mjs", ".", 4811),
+                         "ui": ("pnpm dev --open", "ui", 5291)},
 }
 
 
