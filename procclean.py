@@ -10700,6 +10700,8 @@ class RecipeReader(object):
                 self.add("other", text=text)
         elif prog in ("cd", "pushd"):
             self.cwds[-1] = self.path_of(args[0]) if args else "."
+            if re.search(r"[$`]", args[0] if args else ""):
+                self.add("other", text=text)        # a folder not known here
         elif prog == "wait" and self.pending:
             self.join([])
         elif prog in ("source", ".") and self.own_venv(args):
@@ -10717,6 +10719,8 @@ class RecipeReader(object):
             self.procfile_run(prog, args, text)
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
+        elif self.script(command, texts):
+            pass
         elif prog == "kill":
             signal, rest = kill_signal(texts[1:])
             for word in command.words[len(command.words) - len(rest):]:
@@ -10823,6 +10827,33 @@ class RecipeReader(object):
             return
         self.join([self.add("launch", command=s.command, argv=s.command, cwd=s.cwd,
                             name=s.name, text=text) for s in found])
+
+    def script(self, command, texts):
+        """A shell script of the project's run in the foreground (`./scripts/dev.sh`,
+        `bin/dev`, `bash scripts/dev.sh`): read as its shell runs it, with the words it
+        is given, in a shell of its own; whether it was one."""
+        shell = texts[0] in ("sh", "bash")
+        words = texts[shell:]
+        if command.after == "&" or not words or "/" not in words[0] or self.depth > 2:
+            return False
+        path = self.path_of(words[0])
+        text = None if path.startswith(("/", "..")) else _read_text(
+            os.path.join(self.curdir, path), MAKEFILE_LIMIT)
+        sh = text and re.match(r"#!\s*/(?:usr/)?bin/(?:env\s+)?(?:ba)?sh\s", text)
+        if not text or not sh and (text.startswith("#!") or not shell and
+                                   not path.endswith(".sh")):
+            return False
+        args = " ".join(w.raw for w in command.words[shell + 1:])
+        sub = RecipeReader(self.target, path, True, self.curdir, self.env, self.cwds[-1])
+        sub.depth = self.depth + 1
+        for start, _, line in _logical_lines(text):
+            line = re.sub(r'"?\$(?:[@*]|\{[@*]\})"?', args, line)
+            # where it is: `cd "$(dirname "$0")/.."`
+            line = re.sub(r'\$\(dirname\s+"?\$(?:0|\{BASH_SOURCE\[0\]\})"?\)',
+                          os.path.dirname(words[0]) or ".", line)
+            sub.read(line, start + 1, line)
+        self.facts.extend(sub.facts)
+        return True
 
     def make(self, command, args):
         """A sub-make: counts only when it runs goals of this very Makefile; one in

@@ -2048,6 +2048,68 @@ def test_a_targets_prerequisites_on_a_line_of_their_own_are_its_own(project, ini
         "python3 -S -m procclean stop api", "python3 -S -m procclean start api"], out
 
 
+# Dev scripts a Makefile's `dev:` runs: as robertplawski/unchained-launcher's dev.sh
+# (7973dfabc3d7f2089d0d90c87839338f5fc6ec28: no shebang, `npm run dev &` in frontend/,
+# then uvicorn in the foreground over continued lines), and as a template's
+# scripts/dev.sh (`set -e`, `trap 'kill 0' EXIT`, two servers with `&`, `wait`).
+DEV_SH = ("cd frontend\nnpm run dev &\ncd ..\nuvicorn \\\n  --reload \\\n"
+          "  --port 8000 \\\n  --reload-dir . \\\n  backend.main:app\n")
+DEV_TRAP = ("#!/usr/bin/env bash\nset -euo pipefail\ncd \"$(dirname \"$0\")/..\"\n"
+            "trap 'kill 0' EXIT\n\n# the API, then the web app\n"
+            "uvicorn backend.main:app --reload --port 8000 &\n"
+            "npm --prefix frontend run dev &\nwait\n")
+
+
+@pytest.mark.parametrize("script, text, recipe", [
+    ("dev.sh", DEV_SH, "./dev.sh"), ("scripts/dev.sh", DEV_TRAP, "@./scripts/dev.sh"),
+    ("bin/dev", DEV_TRAP.replace("bash", "sh"), "bin/dev"),
+    ("scripts/dev.sh", DEV_TRAP.replace("#!/usr/bin/env bash\n", ""),
+     "bash scripts/dev.sh")])
+def test_a_dev_script_the_recipe_runs_is_read_as_its_shell_runs_it(project, init, script,
+                                                                   text, recipe):
+    """`dev: ./scripts/dev.sh`, a plain shell script of the repo running the API and the
+    web app at once: its servers were not seen (the recipe was other work, kept), so init
+    wrote no service for the API and `make start` had nothing to run it with.  The
+    script is read where it runs, as its shell runs it: two services, and the dev
+    session is procclean dev."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "main.py").write_text(FASTAPI_APP)
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"dev": "vite"}}')
+    (repo / script).parent.mkdir(exist_ok=True)
+    (repo / script).write_text(text)
+    (repo / "Makefile").write_text("dev:\n\t%s\n" % recipe)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "dev").stdout.splitlines() == ["python3 -S -m procclean dev"], out
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    ran = sorted((s.command.split()[0], s.cwd, s.port, "backend.main:app" in s.command)
+                 for s in cfg.services.values() if s.name in cfg.default_names)
+    assert ran == [("npm", "frontend", 5173, False), ("uvicorn", ".", 8000, True)], \
+        read(repo / "procclean.ini")
+    assert "%s:" % script in read(repo / "procclean.ini")        # credited to the script
+
+
+@pytest.mark.parametrize("text", [
+    DEV_TRAP.replace("wait", "npm --prefix frontend install\nwait"),    # more work
+    DEV_TRAP.replace("uvicorn", 'cd "$ROOT" && uvicorn'),               # a folder unknown
+    "#!/usr/bin/env python3\nimport subprocess\nsubprocess.run('uvicorn x:app')\n"])
+def test_a_dev_script_doing_more_or_in_places_unknown_is_kept(project, init, text):
+    need_make()
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"dev": "vite"}}')
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "dev").write_text(text)
+    (repo / "Makefile").write_text("dev:\n\t./scripts/dev\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert read(repo / "Makefile").startswith("dev:\n\t./scripts/dev\n"), out
+    assert "kept dev (line 1)" in out, out
+
+
 @pytest.mark.parametrize("fixture, recipe, call", [
     ("procfile-gunicorn-celery", "run:\n\thoncho start", "dev web worker beat"),  # pawelad/nba-rank
     ("procfile-gunicorn-celery", "dev:\n\tbundle exec foreman start", "dev"),
