@@ -3,6 +3,7 @@ order, the after/supervise fields, and the second Ctrl-C cutting stop's grace sh
 import io
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -187,6 +188,27 @@ def test_the_log_keeper_writes_the_log_on_after_dev_is_gone(tmp_path):
     while read_bytes(log) != expected and time.time() < deadline:
         time.sleep(0.01)        # (the keeper ends the log as it reads the pipe's end)
     assert read_bytes(log) == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 8), reason="PYTHONPYCACHEPREFIX is 3.8's")
+def test_the_log_keepers_bytecode_is_kept_in_the_users_own_folder(tmp_path, monkeypatch):
+    """With PYTHONDONTWRITEBYTECODE (as Dockerfiles set it), or no writable __pycache__
+    beside procclean.py, each keeper dev starts compiled this whole file (0.2-0.5 s of
+    CPU per service).  Its bytecode is kept in the user's private folder, not the
+    project's: the next keeper loads it."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    system = procclean.System()
+    system.may_write = True
+    system.private_folders = ((str(tmp_path / "private"), True),)
+    service_r, service_w = os.pipe()
+    dev_r = system.keep_log(service_r, os.open(str(tmp_path / "api.log"),
+                                               os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+    os.close(service_w)
+    os.set_blocking(dev_r, True)
+    assert os.read(dev_r, 10) == b""            # the keeper ended
+    os.close(dev_r)
+    kept = list((tmp_path / "private" / "pycache").glob("**/procclean.cpython-*.pyc"))
+    assert len(kept) == 1, sorted(tmp_path.glob("**/*"))
 
 
 def read_bytes(path):

@@ -256,12 +256,12 @@ def test_the_temporary_folder_is_made_private_and_one_of_anothers_is_refused(tmp
     assert folders == ((str(mine), True),)      # a relative XDG_RUNTIME_DIR is ignored
     system = procclean.System()
     system.private_folders = folders
-    assert system._environs_path() is None and not mine.exists()   # a look: nothing made
+    assert system.private_folder() is None and not mine.exists()   # a look: nothing made
     system.may_write = True
-    assert system._environs_path() == str(mine / "procclean-environs")
+    assert system.private_folder() == str(mine)
     assert mine.stat().st_mode & 0o777 == 0o700
     mine.chmod(0o775)
-    assert system._environs_path() is None      # others may write into it: not used
+    assert system.private_folder() is None      # others may write into it: not used
     assert procclean.private_folders({"XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": ""})[0] \
         == ("/run/user/7", False)
 
