@@ -8864,6 +8864,15 @@ def _from_documented(candidates, bases, name, kind):
         if cwd is None:
             continue
         command = _python_command(text, cwd)
+        path = _resolves(cwd, text)
+        if isinstance(path, str) and path_inside(path, [os.path.normpath(os.path.join(
+                cwd, "src"))]) and "[tool." not in where and not re.search(
+                    r"\.py\b|--app-dir|PYTHONPATH|^\w+ run ", text):
+            # a src layout's module run as if installed (`uvicorn shop.main:app`; a task
+            # table's tool or `uv run` installs it): its import fails from cwd unless
+            # src/ is on the path, as init runs one it finds
+            command = command + " --app-dir src" if re.search(r"\buvicorn\b", command) \
+                else "PYTHONPATH=src " + command
         default, default_said = _default_port(command, cwd)
         command, port, how = with_port(command, default or candidate.get("port"))
         fields = {"command": command, "cwd": cwd,

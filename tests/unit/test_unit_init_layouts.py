@@ -354,6 +354,24 @@ def test_src_layout_without_a_script_runs_the_module_from_src(project, init):
     assert backend.port == 8080         # uvicorn.run(..., port=8080) in the module
 
 
+def test_a_src_layouts_documented_bare_module_runs_with_src_on_the_path(project, init):
+    """A README's `uvicorn inventory.main:app --reload` (and celery -A) of a src layout,
+    written for an installed package: from the root the import fails (No module named
+    'inventory'), and init wrote it as it was.  It gets src/ on the path, as the module
+    init finds in code does: --app-dir src for uvicorn, PYTHONPATH=src for others."""
+    repo = project("src-poetry-scripts")
+    (repo / "src" / "inventory" / "tasks.py").write_text(
+        "from celery import Celery\n\napp = Celery('inventory')\n")
+    (repo / "README.md").write_text("# Inventory\n\n```\nuvicorn inventory.main:app "
+                                    "--reload\ncelery -A inventory.tasks worker\n```\n")
+    assert init()[0] == 0
+    svc = services()[1]
+    assert (svc["backend"].command, svc["backend"].cwd) == (
+        "{python} -m uvicorn inventory.main:app --reload --app-dir src --port {port}", ".")
+    assert svc["worker"].command == "PYTHONPATH=src {python} -m celery -A inventory.tasks "\
+        "worker"
+
+
 def test_what_init_did_not_find_is_said_with_a_section_to_paste(project, init):
     repo = project("missing-services")
     code, out, err = init()
