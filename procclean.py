@@ -9312,7 +9312,9 @@ def _detect_frontends(missing):
             found.append(_frontend_service(sub, path, name, scripts[name]))
         elif name is not None and framework and sub != "." and re.search(
                 DEV_SERVER_RE, scripts[name]):
-            found.append(_other_frontend(sub, path, name, scripts[name], found))
+            # a second (third...) frontend, named by its folder
+            found.append(_frontend_service(sub, path, name, scripts[name]))
+            _name_by_folder(found[-1], sub, found)
         elif seems is None and framework:
             # no dev script here (or one that is not a command line): said, if no other
             seems = (sub, path, sorted(scripts))
@@ -9328,14 +9330,6 @@ def _detect_frontends(missing):
                 "pattern": "npm run SCRIPT" if tool == "npm" else "%s.* run SCRIPT" % tool},
                 "", {"command": "SCRIPT: the script that starts the dev server"})))
     return found
-
-
-def _other_frontend(sub, path, name, script, found):
-    """A second (third...) frontend, named by its folder, apart from the services found
-    and the built-in ones."""
-    service = _frontend_service(sub, path, name, script)
-    _name_by_folder(service, sub, found)
-    return service
 
 
 def _name_by_folder(service, folder, found):
