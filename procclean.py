@@ -8520,6 +8520,9 @@ def pattern_for(command):
         kept, last, index = kept + 1, index, index + 1
     if kept and len(words[last]) <= 2:
         pattern += "( |$)"      # `rails s` is not `rails solid_queue:start`
+    elif not kept and "." not in words[0] and re.search(
+            r"(?:^|\s)-m\s+%s(?:\s|$)" % re.escape(words[0]), command):
+        pattern = "-m %s( |$)" % pattern    # `ui` of `python -m ui` is in `npm run build`
     return pattern
 
 

@@ -1834,6 +1834,31 @@ def test_a_gradio_app_its_code_launches_is_a_service(project, init, launch, comm
     assert procclean.port_follows(ui) == follows
 
 
+def test_a_gradio_module_run_with_m_stops_only_itself(project, init):
+    """gui/ui.py imports its sibling helpers.py, so init runs it as `python -m ui` in
+    gui/.  Its pattern was `ui`, which every `npm run build` (and a user luis's every
+    process) holds: `make stop` took the project's build and its test run."""
+    from fakes import FakeProc, FakeSystem, invoke
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("gradio\n")
+    os.makedirs(str(repo / "gui"))
+    (repo / "gui" / "__init__.py").write_text("")
+    (repo / "gui" / "helpers.py").write_text("def greet(name):\n    return name\n")
+    (repo / "gui" / "ui.py").write_text("import gradio as gr\nfrom helpers import greet\n\n"
+                                       "demo = gr.Interface(fn=greet, inputs='text', "
+                                       "outputs='text')\ndemo.launch()\n")
+    code, out, _ = init()
+    assert "found gradio: gui/ui.py (Gradio app, run as python -m ui)" in out, out
+    ui = FakeProc(41, 1, "/usr/bin/python3 -m ui", cwd=str(repo / "gui"))
+    build = FakeProc(42, 1, "npm run build")
+    tests = FakeProc(43, 1, "/usr/bin/python3 -m pytest tests/test_gui.py")
+    shell = FakeProc(44, 1, "-bash", user="luis")
+    system = FakeSystem([ui, build, tests, shell])
+    code, out, err = invoke(["stop", "gradio"], system)
+    assert code == 0, out + err
+    assert sorted(set(pid for _, pid, _ in system.sent)) == [41], out + err
+
+
 def test_a_gradio_ui_beside_its_api(project, init):
     """dormstd/ai_technical_challenge's layout (fixture fastapi-gradio): the API in
     main.py, the UI's frontend.py launching what app/frontend/gradio_app.py builds, on
