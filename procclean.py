@@ -3399,7 +3399,7 @@ MESSAGES = {
         "mk_make_vars": "kept {target} (line {line}): it runs make with variables of its own ({what})",
         "mk_make_background": "kept {target} (line {line}): it runs make in the background ({what})",
         "mk_procfile": "kept {target} (line {line}): it runs another Procfile, entry or option than procclean dev, which runs {path} ({what})",
-        "mk_procfile_env": "kept {target} (line {line}): it loads .env into its processes, which procclean does not ({what})",
+        "mk_procfile_env": "kept {target} (line {line}): it reads {file}, whose settings procclean dev does not take ({what})",
         "mk_make_kept": "kept {target} (line {line}): it runs make {goals}, which is kept ({what})",
         "mk_foreground": "kept {target} (line {line}): it runs the server in the foreground; make runs it as before ({what})",
         "mk_mixed": "kept {target} (line {line}): no single procclean command does what it does, in its order",
@@ -3670,7 +3670,7 @@ MESSAGES = {
         "mk_make_vars": "保留 {target} (第 {line} 行): 它运行 make 时带了自己的变量 ({what})",
         "mk_make_background": "保留 {target} (第 {line} 行): 它在后台运行 make ({what})",
         "mk_procfile": "保留 {target} (第 {line} 行): 它运行的 Procfile、条目或选项与 procclean dev 不同 (后者运行 {path}) ({what})",
-        "mk_procfile_env": "保留 {target} (第 {line} 行): 它把 .env 加载到其进程中, 而 procclean 不会 ({what})",
+        "mk_procfile_env": "保留 {target} (第 {line} 行): 它读取 {file}, 而 procclean dev 不采用其中的设置 ({what})",
         "mk_make_kept": "保留 {target} (第 {line} 行): 它运行 make {goals}, 而后者被保留 ({what})",
         "mk_foreground": "保留 {target} (第 {line} 行): 它在前台运行服务; make 照旧运行它 ({what})",
         "mk_mixed": "保留 {target} (第 {line} 行): 没有一个 procclean 命令能按同样顺序完成它做的事",
@@ -4967,8 +4967,8 @@ PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-se
 # `rails server` (PORT).  launch_env sets the first two, as PORT, to the port of a
 # service whose command runs one of them.
 PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
-ENV_PORT_RE = (r"(?:^|[\s/])(?:uvicorn|gunicorn|flask(?=\s.*\brun\b)"
-               r"|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)")
+PORT_ENV_RE = r"(?:^|[\s/])(?:gunicorn|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)"
+ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|flask(?=\s.*\brun\b))(?:\s|$)|" + PORT_ENV_RE
 # (gunicorn's config, named or its ./gunicorn.conf.py, may bind: PORT then is not read)
 NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds|-c|--config)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
@@ -4976,9 +4976,11 @@ READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
 
 
-def port_follows(service):
+def port_follows(service, env_re=ENV_PORT_RE):
     """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
-    or what it runs does (its package.json script, a vite script's config, a .py file)."""
+    or what it runs does (its package.json script, a vite script's config, a .py file).
+    `env_re`: the servers that read a variable procclean sets (PORT_ENV_RE: PORT alone,
+    which foreman and honcho set)."""
     import json
     command = service.command
     cwd = resolve_cwd(service.cwd)
@@ -4986,7 +4988,7 @@ def port_follows(service):
             os.path.join(cwd, "gunicorn.conf.py")):
         command += " -c gunicorn.conf.py"       # gunicorn reads it unasked
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
-            or re.search(ENV_PORT_RE, command) and not re.search(NAMED_PORT_RE, command):
+            or re.search(env_re, command) and not re.search(NAMED_PORT_RE, command):
         return True
     texts = [_read_text(os.path.join(cwd, name))
              for name in re.findall(r"[\w./-]+\.py\b", command)]
@@ -9508,8 +9510,9 @@ def _procfile():
 
 def _procfile_services():
     """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
-    `name: command`): $PORT becomes {port}, the port foreman gives it (5000, then 5100,
-    ...) unless the command names one; a Python tool runs through {python}."""
+    `name: command`): $PORT becomes {port}; the port foreman gives it (5000, then 5100,
+    ...) is its port where it reads PORT ($PORT, gunicorn, next...) unless the command
+    names one; a Python tool runs through {python}."""
     name, text = _procfile()
     found = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -9525,8 +9528,9 @@ def _procfile_services():
         # foreman numbers the entries' $PORT: 5000, 5100, ...
         numbered = str(5000 + 100 * len(found))
         default, default_said = _default_port(command, cwd)
-        command, port, how = with_port(command, numbered if re.search(r"\$\{?PORT", command)
-                                       else default)
+        reads = port_follows(FoundService(service, {"command": command, "cwd": cwd}, ""),
+                             PORT_ENV_RE)
+        command, port, how = with_port(command, numbered if reads else default)
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
                    "pattern": PS_MADE}
@@ -9535,7 +9539,7 @@ def _procfile_services():
         if port is not None:
             fields["port"] = port
             sources["port"] = where if how == "flag" else \
-                "%s: $PORT, as foreman and honcho number it" % where if how == "env" else \
+                "%s: $PORT, as foreman and honcho number it" % where if reads else \
                 default_said or "%s: no server, no port" % where
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
@@ -10260,6 +10264,9 @@ _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
 # What runs a Procfile's entries in the foreground, with the word that asks it to.
 _PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start",
                      "nf": "start", "overmind": "start", "heroku": "local"}
+# What each reads besides the Procfile: variables for its processes, its own options
+# (another first port: `.foreman`'s `port: 3000`, `.overmind.env`'s OVERMIND_PORT).
+_RUNNER_FILES = {"foreman": ".foreman", "forego": ".forego", "overmind": ".overmind.env"}
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
 _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc", "tee",
@@ -10822,7 +10829,8 @@ class RecipeReader(object):
         """`honcho start`, `foreman start -f Procfile.dev`, `overmind start`: the
         entries (or those named) of the Procfile init reads, run at once in the
         foreground, a dev session of its services; anything else they would do (another
-        Procfile, the .env they load and procclean does not, an option) is other work."""
+        Procfile, the .env or settings file they read and procclean does not, an option)
+        is other work."""
         word = _PROCFILE_RUNNERS[prog]
         ok = word in args               # not `honcho run web` (`honcho -f FILE start` is)
         procfile = "Procfile"
@@ -10834,11 +10842,12 @@ class RecipeReader(object):
                 ok = ok and not arg.startswith("-")
                 names.append(arg)
         found = [s for s in _procfile_services() if not names or s.name in names]
-        env = os.path.exists(os.path.join(self.curdir, ".env"))
+        env = next((f for f in (".env", _RUNNER_FILES.get(prog)) if f and os.path.exists(
+            os.path.join(self.curdir, self.cwds[-1], f))), None)
         if env or not ok or os.path.normpath(self.path_of(procfile)) != _procfile()[0] or \
                 len(found) < len(set(names)) or not found:
-            self.add("other", text=text, problem=("mk_procfile_env", {}) if env else (
-                "mk_procfile", {"path": _procfile()[0] or "-"}))
+            self.add("other", text=text, problem=("mk_procfile_env", {"file": env}) if env
+                     else ("mk_procfile", {"path": _procfile()[0] or "-"}))
             return
         self.join([self.add("launch", command=s.command, argv=s.command, cwd=s.cwd,
                             name=s.name, text=text) for s in found])

@@ -2138,21 +2138,28 @@ def test_a_procfile_runner_becomes_procclean_dev_of_its_services(project, init, 
     ("procfile-gunicorn-celery", "honcho start -e .env.local"),
     ("procfile-gunicorn-celery", "honcho start api"),       # no such entry
     ("procfile-gunicorn-celery", "honcho run web"),
-    ("procfile-gunicorn-celery", ".env")])      # honcho loads .env, procclean does not
+    # what the runner reads and procclean does not: variables, its own options (another
+    # first port: `.foreman`'s `port: 3000`, `.overmind.env`'s OVERMIND_PORT)
+    ("procfile-gunicorn-celery", ".env:honcho start"),
+    ("procfile-gunicorn-celery", ".foreman:foreman start"),
+    ("procfile-gunicorn-celery", ".forego:forego start"),
+    ("procfile-gunicorn-celery", ".overmind.env:overmind start")])
 def test_a_procfile_runner_doing_more_than_procclean_dev_is_kept(project, init, fixture,
                                                                  recipe):
     need_make()
     repo = project(fixture)
-    if recipe == ".env":
-        (repo / ".env").write_text("SECRET=1\n")
-        recipe = "honcho start"
+    if recipe.startswith("."):
+        name, recipe = recipe.split(":")
+        (repo / name).write_text("OVERMIND_PORT=3000\n" if "overmind" in name else
+                                 "port: 3000\n")
     (repo / "Makefile").write_text("dev:\n\t%s\n" % recipe)
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
     assert read(repo / "Makefile").startswith("dev:\n\t%s\n" % recipe), out
     assert "replaced" not in out, out
     assert re.search(r"kept dev \(line 1\): it (runs another Procfile, entry or option than "
-                     r"procclean dev, which runs Procfile|loads \.env)", out), out
+                     r"procclean dev, which runs Procfile|reads \.\w+(\.env)?, whose settings"
+                     r" procclean dev does not take)", out), out
 
 
 def test_package_scripts_run_together_are_a_service_each(project, init, tmp_path):

@@ -1235,14 +1235,15 @@ def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
 
 
 @pytest.mark.parametrize("script, port", [
-    ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 3000),
+    ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 5100),
     ("vite build --watch", None),
 ], ids=["vite", "vite-port", "next", "build-watch"])
 def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port):
     """A Procfile.dev entry named like a built-in service (`frontend: cd frontend && npm
     run dev`) took the built-in frontend's port, 3000, where Vite listens on 5173 (start
     --wait then waited in vain; a build watcher listens nowhere): its port is the one its
-    package script's dev server has, or none."""
+    package script's dev server has, or none; Next's reads PORT, which honcho gives the
+    second entry as 5100 (it was 3000, where `honcho start` never ran it)."""
     repo = project("fastapi-vite")
     (repo / "Procfile.dev").write_text(
         "backend: cd backend && uvicorn main:app --reload --port $PORT\n"
@@ -1480,7 +1481,9 @@ DEPLOY_PROCFILES = {
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
-    were on 8000, which the setting could not move, and the second start failed."""
+    were on 8000, which the setting could not move, and the second start failed.  The
+    gunicorn reads PORT, which foreman and honcho number: 5100 for the second entry
+    (it was 8001, where `honcho start` never ran it); uvicorn does not."""
     repo = project("neither")
     (repo / "app").mkdir()
     (repo / "app" / "main.py").write_text(FASTAPI_MAIN)
@@ -1494,7 +1497,7 @@ def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
         "ddtrace-run uvicorn app.main:app --host 0.0.0.0 --port {port}", 8000)
     assert (svc["admin"].command, svc["admin"].port) == (
         "newrelic-admin run-program gunicorn app.main:app -k uvicorn.workers.UvicornWorker"
-        " --bind 127.0.0.1:{port}", 8001)
+        " --bind 127.0.0.1:{port}", 5100)
 
 
 @pytest.mark.parametrize("files, web, names", list(DEPLOY_PROCFILES.values()),
