@@ -6856,6 +6856,7 @@ RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as i
 DEV_POLL = 0.1              # seconds between looks while something is awaited
 DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it at once)
 MAKES = ("make", "gmake", "bmake")      # programs whose end, as dev's parent, ends dev
+SHELLS = ("sh", "bash", "dash", "zsh")  # ...or as its shell's (`cd api && procclean dev`)
 # Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
 # one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
@@ -7365,6 +7366,7 @@ class DevSession(object):
         self.failure = None         # (entry, message key, values): why it ends with 1
         self.tty = None             # the terminal dev runs in, watched for its hang-up
         self.make = None            # dev's parent, when make: watched for its end
+        self.shell = None           # ...or its shell's: dev's parent, make's child
         self.orphaned = False       # ...seen gone once
         self.group = None           # its job's process group, if the terminal's foreground
 
@@ -7394,7 +7396,11 @@ class DevSession(object):
         self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
             next((fd for fd in (0, 1, 2) if _is_terminal(fd)), None)
         self.group = None if self.tty is None else foreground_group(self.tty)
-        parent = self.system.process_table().get(self.system.parent_pid())
+        table = self.system.process_table()
+        parent = table.get(self.system.parent_pid())
+        if parent and program_name(parent.command) in SHELLS:
+            # A recipe of more than one command runs through a shell: make is its parent.
+            self.shell, parent = parent.pid, table.get(parent.ppid)
         self.make = parent.pid if parent and program_name(parent.command) in MAKES else None
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
@@ -7451,11 +7457,21 @@ class DevSession(object):
         elif self.tty is not None and job_taken_back(self.tty, self.group):
             self.ctx.out.warn("dev_job_gone", pid=self.group)
             self.signum = signal.SIGHUP
-        elif self.make is not None and self.system.parent_pid() != self.make:
+        elif self.make is not None and self.make_gone():
             if self.tty is None or self.orphaned:   # (a shell may yet take the terminal)
                 self.ctx.out.warn("dev_make_gone", pid=self.make)
                 self.signum = signal.SIGHUP
             self.orphaned = True
+
+    def make_gone(self):
+        """Whether make is no longer dev's parent (or its shell's: killed, the shell
+        left to init, which `make dev` under an IDE's stop button leaves running)."""
+        if self.shell is None:
+            return self.system.parent_pid() != self.make
+        system = self.system
+        shell = system.proc_stat(self.shell) if system.has_proc() else \
+            system.process_table().get(self.shell)
+        return shell is None or shell.ppid != self.make
 
     def take_requests(self):
         """A restart asked from another terminal (see cmd_restart): the service is
@@ -10764,7 +10780,7 @@ class RecipeReader(object):
         elif prog in ("rm", "touch") or prog == "mkdir" and (
                 "-p" in args or "--parents" in args):
             self.files(prog, args, text)
-        elif prog in ("sh", "bash", "dash", "zsh") and args[:1] == ["-c"] and len(args) > 1:
+        elif prog in SHELLS and args[:1] == ["-c"] and len(args) > 1:
             self.shell_script(command, args[1])
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]):
