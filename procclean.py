@@ -10163,6 +10163,9 @@ def shell_commands(text):
             elif not current.words and token.text in _SHELL_KEYWORDS and not token.quoted:
                 if current.assigns or current.redirs:
                     current.words.append(token)
+            elif not (current.words or current.assigns) and token.text in _SHELL_ENDS \
+                    and not token.quoted:
+                pass        # `fi else nohup ...`: a compound command's end, a new one next
             elif not current.words and re.match(r"^[A-Za-z_]\w*=", token.text) \
                     and not token.quoted:
                 current.assigns.append(token)
@@ -11284,6 +11287,8 @@ def make_service(group, taken):
     if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]) \
             and folders[0].lower() not in taken:
         names = [folders[0].lower()]            # cd api && ...: the api
+    if not names and started and _kind_of_program(started[0].argv) in taken:
+        names = _script_name(started[0].argv, taken)    # dashboard/app.py, not backend-2
     if not names and started and not commands:
         # no command procclean can run: not a name whose built-in command would apply
         prog = _program((started[0].argv or "").split())[0]
@@ -11306,6 +11311,23 @@ def make_service(group, taken):
     for fact in group:
         fact.service = service
     return service
+
+
+# Folders whose names say nothing of what runs there.
+_PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps")
+
+
+def _script_name(argv, taken):
+    """[the name the folder of the script a launch runs gives its service] or []:
+    dashboard of `streamlit run dashboard/app.py`, api of `go run ./cmd/api` (a Go
+    program is its folder); none for a script at the root (`python bot.py`: backend)."""
+    prog, args, _ = _program((argv or "").split())
+    script = _script_of(" ".join(args)) or ""
+    parts = os.path.normpath(script).split("/")
+    folders = parts if prog == "go" else parts[:-1]
+    names = [w.lower() for w in folders[::-1] if w.lower() not in _PLACE_WORDS + ("cmd",)
+             and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", w)]
+    return names[:1] if names and names[0] not in taken else []
 
 
 def _in_foreground(launches, fields, sources):
@@ -11381,7 +11403,8 @@ def _place(fact):
     node = re.match(_NODE_SCRIPT_RE, argv)
     if node:            # a package script: `npm run dev:api` is not `npm run dev:web`
         return os.path.normpath(fact.cwd or "."), kind + ":" + node.group(1)
-    app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv)
+    app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv) or \
+        re.search(r"(?:--app[= ]|FLASK_APP=)['\"]?([A-Za-z_][\w.]*)", argv)   # flask's
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
     path = script.group(1) if script else _discovered(argv, fact.cwd or ".")
     if app:             # uvicorn --app-dir backend app.main:app: backend/app/main.py
@@ -11532,10 +11555,8 @@ def verb_of(ops):
     stops = [s for k, s in ops if k in ("stop", "kill")]
     logs = set(s for k, s in ops if k == "rmlog")
     if starts:
-        # a stale pidfile removed before the start: procclean start writes it anew
-        after = kinds[kinds.index("start"):]
-        if logs or any(k in ("stop", "kill", "rmpid", "rmlog") for k in after) or \
-                stops and set(starts) != set(stops):
+        if logs or stops and set(starts) != set(stops) or any(
+                _undoes_start([k for k, s in ops if s is service]) for service in starts):
             return None, ("mk_mixed", {})
         return ("restart" if stops else "start"), services
     if stops:
@@ -11547,6 +11568,17 @@ def verb_of(ops):
     if kinds:
         return ("show-processes" if set(kinds) == {"show"} else "status"), services
     return None, None
+
+
+def _undoes_start(kinds):
+    """Whether one service's ops undo its start after it: a stop, or a file removed.
+    Its stale pidfile removed before the start, procclean start writes anew; removed
+    after a look (`kill -0 $(cat PID) || rm -f PID`), it is a failed start's, as
+    procclean start removes it too."""
+    after = kinds[kinds.index("start") + 1:]
+    checked = after[:after.index("rmpid")].count("look") if "rmpid" in after else 0
+    return any(k in ("stop", "kill", "rmlog") or k == "rmpid" and not checked
+               for k in after)
 
 
 def plan_rule(plan, plans, replaced):

@@ -156,6 +156,8 @@ REPLACED = {
     "zh-pnpm-dev": ["dev-frontend"],
     "vite-setsid-group": ["ui-up", "ui-down", "ui-status"],
     "node-api-pidfile": ["serve", "stop", "status"],
+    "streamlit-flask-pids": ["start", "stop", "status", "restart"],
+    "uvicorn-venv-failcheck": ["start", "stop", "restart", "status"],
 }
 
 
@@ -230,6 +232,12 @@ SERVICES = {
     # a Node script's server is the backend (it was "frontend-2", beside the UI)
     "node-api-pidfile": {"backend": ("PORT={port} node tools/api.mjs", ".", 4811),
                          "ui": ("pnpm dev --open", "ui", 5291)},
+    # `python notes/notes_server.py &` is the Flask app the layout finds (one service, its
+    # port), and the board beside it is named by its folder, not backend-2
+    "streamlit-flask-pids": {
+        "board": (".venv/bin/streamlit run board/app.py --server.address 0.0.0.0 "
+                  "--server.port {port}", ".", 8517),
+        "backend": (".venv/bin/python notes/notes_server.py", ".", 5019)},
 }
 
 
