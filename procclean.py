@@ -3006,8 +3006,8 @@ class _Launching(object):
 
     def keep_log(self, source, log_fd):
         """A keeper (see keep_log) copying the pipe `source` to the log `log_fd` and to
-        a new pipe: that pipe's read end (non-blocking), or `source` itself when no
-        keeper could start.  Either way `log_fd` is closed here."""
+        a new pipe: that pipe's read end (non-blocking).  `source` and `log_fd` are
+        closed here, or by the keeper's thread."""
         import subprocess
         folder, name = os.path.split(os.path.abspath(__file__))
         module = os.path.splitext(name)[0]
@@ -3031,8 +3031,12 @@ class _Launching(object):
                              stderr=subprocess.DEVNULL, pass_fds=(log_fd,), env=env,
                              start_new_session=True)
         except OSError:
-            os.close(read_end)
-            read_end, source = source, None     # the relay reads the service itself
+            # No keeper process (no python to run, no process left): a thread of dev's
+            # keeps the log, for as long as dev runs.
+            import threading
+            threading.Thread(target=keep_log, args=([log_fd], source, write_end),
+                             daemon=True).start()
+            source = log_fd = write_end = None      # the thread's to close
         finally:
             for fd in (write_end, log_fd, source):
                 if fd is not None:
@@ -6954,19 +6958,20 @@ def strip_escapes(data, held):
     return re.sub(ANSI_ESCAPE_RE, b"", data), held
 
 
-def keep_log(args):
+def keep_log(args, source=0, to_dev=1):
     """`keep-log FD`, run by dev beside each service it starts (System.keep_log): the
     service's output (stdin) copied to its log (FD), without the escape sequences that
     FORCE_COLOR makes it write, and as it is to dev (stdout), until the service's last
     process closes it.  Out of dev's session and untagged, it reads the last lines of
     a stop; dev killed (SIGKILL), the log still gets every line, so `logs` keeps
-    working, and the service writes on instead of into a closed pipe.  Exit 0."""
+    working, and the service writes on instead of into a closed pipe.  Exit 0.  (As
+    dev's thread, where no keeper process starts: from `source` to `to_dev`, closed.)"""
     log = int(args[0])
-    out = 1
+    out = to_dev
     held = b""
     last = b"\n"
     while True:
-        data = os.read(0, RELAY_READ)
+        data = os.read(source, RELAY_READ)
         if not data:
             break
         logged, held = strip_escapes(data, held)
@@ -6978,6 +6983,8 @@ def keep_log(args):
             except OSError:
                 out = None      # dev is gone: the log alone
     _write_all(log, held + (b"" if last == b"\n" else b"\n"))
+    for fd in (source, log, to_dev) if source else ():
+        os.close(fd)
     return EXIT_OK
 
 

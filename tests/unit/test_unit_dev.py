@@ -168,6 +168,29 @@ def test_relay_copies_two_pipes_prefixed_in_order(tmp_path):
         [b"web | half a line", b"web | no newline \\xff"]     # flushed at the pipe's end
 
 
+def test_where_no_keeper_process_starts_the_log_is_still_written(tmp_path, monkeypatch):
+    """No keeper process (the python that ran dev gone, upgraded in place; no process
+    left to start): the service's lines reached the terminal, not its log, so `logs`
+    showed nothing.  A thread of dev's keeps the log instead."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    log = str(tmp_path / "api.log")
+    service_r, service_w = os.pipe()
+    dev_r = procclean.System().keep_log(
+        service_r, os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+    os.write(service_w, b"\x1b[32mINFO\x1b[0m: started\nno newline")
+    os.close(service_w)                                 # the service ended
+    os.set_blocking(dev_r, True)
+    shown = b""
+    while True:
+        data = os.read(dev_r, 4096)
+        if not data:
+            break
+        shown += data
+    os.close(dev_r)
+    assert shown == b"\x1b[32mINFO\x1b[0m: started\nno newline"
+    assert read_bytes(log) == b"INFO: started\nno newline\n"
+
+
 def test_the_log_keeper_writes_the_log_on_after_dev_is_gone(tmp_path):
     """dev's keeper (a real process) copies a service's output to dev as it is and to the
     log without colours; once dev is gone (its pipe closed: `kill -9`), the log still gets
