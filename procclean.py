@@ -429,26 +429,14 @@ class Outsider(_Record):
     __slots__ = ("process", "service", "folder")
 
 
-class ProcStat(object):
-    """The fields procclean reads from /proc/PID/stat (see proc(5))."""
+class ProcStat(_Record):
+    """The fields procclean reads from /proc/PID/stat (see proc(5)), in proc_stat_values'
+    order.  `tpgid`: the foreground group of its terminal (-1: none); `threads`: a zombie
+    leader with more is not gone (see _running_in_proc)."""
 
     __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
                  "rss_pages", "flags", "tpgid", "threads")
-
-    def __init__(self, pid, comm, state, ppid, pgid, sid, cpu_ticks, start_ticks, rss_pages,
-                 flags=0, tpgid=-1, threads=1):
-        self.threads = threads  # a zombie leader with more is not gone: see _running_in_proc
-        self.flags = flags
-        self.tpgid = tpgid      # the foreground group of its terminal (-1: none)
-        self.pid = pid
-        self.comm = comm
-        self.state = state
-        self.ppid = ppid
-        self.pgid = pgid
-        self.sid = sid
-        self.cpu_ticks = cpu_ticks
-        self.start_ticks = start_ticks
-        self.rss_pages = rss_pages
+    DEFAULTS = {"flags": 0, "tpgid": -1, "threads": 1}
 
 
 class Listener(_Record):
