@@ -10740,8 +10740,8 @@ class RecipeReader(object):
                 self.add("other", text=text)        # a folder not known here
         elif prog == "wait" and self.pending:
             self.join([])
-        elif prog in ("source", ".") and self.own_venv(args):
-            pass                # the venv procclean runs this folder's services with
+        elif prog in ("source", ".") and self.own_venv(args) or self.script(command, texts):
+            pass    # the venv procclean runs this folder's services with; a script, read
         elif prog == "export" and all("=" in w.text for w in command.words[1:]):
             self.exports.extend(w.raw for w in command.words[1:])
             self.add("other", text=text)
@@ -10755,8 +10755,6 @@ class RecipeReader(object):
             self.procfile_run(prog, args, text)
         elif prog in ("make", "gmake") or re.match(r"^\$[({]MAKE[)}]", texts[0]):
             self.make(command, args)
-        elif self.script(command, texts):
-            pass
         elif prog == "kill":
             signal, rest = kill_signal(texts[1:])
             for word in command.words[len(command.words) - len(rest):]:
@@ -10885,10 +10883,11 @@ class RecipeReader(object):
         sub = RecipeReader(self.target, path, True, self.curdir, self.env, self.cwds[-1])
         sub.depth = self.depth + 1
         for start, _, line in _logical_lines(text):
-            line = re.sub(r'"?\$(?:[@*]|\{[@*]\})"?', args, line)
+            # (the words as they are: a function, since re.sub reads `\d` in a string)
+            line = re.sub(r'"?\$(?:[@*]|\{[@*]\})"?', lambda m: args, line)
             # where it is: `cd "$(dirname "$0")/.."`
             line = re.sub(r'\$\(dirname\s+"?\$(?:0|\{BASH_SOURCE\[0\]\})"?\)',
-                          os.path.dirname(words[0]) or ".", line)
+                          lambda m: os.path.dirname(words[0]) or ".", line)
             sub.read(line, start + 1, line)
         self.facts.extend(sub.facts)
         return True

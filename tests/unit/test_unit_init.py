@@ -2092,6 +2092,15 @@ def test_a_dev_script_the_recipe_runs_is_read_as_its_shell_runs_it(project, init
     assert "%s:" % script in read(repo / "procclean.ini")        # credited to the script
 
 
+def test_a_dev_script_given_a_backslash_is_read(tmp_path):
+    """The words a recipe gives its script go in where it says "$@", as they are: a
+    backslash among them (`--reload-exclude 'a\\d*'`) ended init in an internal error."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "dev.sh").write_text('#!/bin/sh\nuvicorn main:app "$@"\n')
+    found = services_of(tmp_path, "dev:\n\t./scripts/dev.sh --reload-exclude 'a\\d*'\n")
+    assert found["backend"]["command"] == "uvicorn main:app --reload-exclude 'a\\d*'"
+
+
 @pytest.mark.parametrize("text", [
     DEV_TRAP.replace("wait", "npm --prefix frontend install\nwait"),    # more work
     DEV_TRAP.replace("uvicorn", 'cd "$ROOT" && uvicorn'),               # a folder unknown
