@@ -8252,10 +8252,11 @@ PY_MARKERS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "uv.l
               "poetry.lock", "manage.py")
 DEPS_FILES = ("pyproject.toml", "requirements.txt", "Pipfile")
 PS_MADE = "made to match the command as ps shows it"      # the source of a pattern init made
-# Folders that hold no app (tests, migrations, environments, assets).
-SKIP_DIRS = frozenset(("node_modules", "tests", "test", "migrations", "alembic", "venv", "env",
-                       "static", "templates", "docs", "scripts", "dist", "build",
-                       "__pycache__", "site-packages", "examples", "example", "samples"))
+# Folders that hold no app (tests and test doubles: mock-api/, fake_server/; migrations,
+# environments, assets).
+SKIP_DIRS = (r"^(?:node_modules|migrations|alembic|venv|env|static|templates|docs|scripts|"
+             r"dist|build|__pycache__|site-packages|examples?|samples|"
+             r"(?:[\w-]*[-_])?(?:tests?|mocks?|fakes?|stubs?|e2e)(?:[-_][\w-]*)?)$")
 DOC_FILES = ("README.md", "README.rst", "README", "README.txt", "DEVELOPMENT.md",
              "development.md", "CONTRIBUTING.md", "start.sh", "run.sh", "dev.sh",
              "justfile", "Justfile", ".justfile", "Taskfile.yml", "Taskfile.yaml")
@@ -8465,7 +8466,7 @@ def _package_dirs(root, top):
     subs = []
     for entry in _listdir(root):
         path = os.path.join(root, entry)
-        if entry.startswith(".") or entry in SKIP_DIRS or not os.path.isdir(path):
+        if entry.startswith(".") or re.match(SKIP_DIRS, entry) or not os.path.isdir(path):
             continue
         if top and (entry in FRONTEND_DIRS or
                     _has(path, ("package.json", "pyproject.toml"))):
@@ -8492,7 +8493,7 @@ def _with_others(named, marker):
     site, not documentation)."""
     others = [os.path.join(parent, entry) for parent in ("", "apps", "services", "packages")
               for entry in _listdir(parent or ".")[:100]
-              if not entry.startswith(".") and (parent or entry not in SKIP_DIRS)
+              if not entry.startswith(".") and (parent or not re.match(SKIP_DIRS, entry))
               and os.path.join(parent, entry) not in named
               and _has(os.path.join(parent, entry), marker)]
     return list(named[:-1]) + others + [named[-1]]
@@ -8957,7 +8958,7 @@ def _sibling_apps(first):
         parent = os.sep.join(folders[:-level]) or "."
         tail = folders[len(folders) - level + 1:] + [os.path.basename(path)]
         entries = [folders[-level]] + [e for e in _listdir(parent)[:100] if not (
-            e == folders[-level] or e.startswith(".") or e in SKIP_DIRS)]
+            e == folders[-level] or e.startswith(".") or re.match(SKIP_DIRS, e))]
         folders_here = [os.path.normpath(os.path.join(parent, e)) for e in entries]
         documented = [c for c in _documented(_python_bases() + folders_here)
                       if c["kind"] == "server"]
@@ -9043,8 +9044,9 @@ def _python_files(base, depth=5, limit=400):
                 path = os.path.join(sub, entry)
                 if entry.endswith(".py") and re.match(r"^[A-Za-z_]\w*\.py$", entry):
                     found.append(path)
-                elif re.match(r"^[A-Za-z_]\w*$", entry) and entry not in SKIP_DIRS and \
-                        os.path.isdir(os.path.join(base, path)) and (sub or entry in tops):
+                elif re.match(r"^[A-Za-z_]\w*$", entry) and not re.match(
+                        SKIP_DIRS, entry) and os.path.isdir(os.path.join(base, path)) and (
+                            sub or entry in tops):
                     subs.append(path)
         level = subs
     return found[:limit]

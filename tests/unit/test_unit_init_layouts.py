@@ -1568,6 +1568,30 @@ def test_a_celery_worker_in_each_of_two_service_folders_is_a_service_each(projec
     assert "found parts-service-worker: parts-service/app/worker.py (Celery app" in out
 
 
+@pytest.mark.parametrize("double", ["mock-api", "mock-back-end-v2", "fake_server",
+                                    "api-stubs", "e2e"])
+def test_a_test_double_beside_the_api_is_no_service(project, init, double):
+    """A mock of the API beside it (DucNgn/KGNet-Interface's mock-back-end-v2/, a
+    FastAPI app run by `python main.py` so the frontend can be built without the real
+    back end): it became a second API service, and `make dev` ran the mock beside the
+    API (the API itself renamed after its folder).  A folder named as a test double is
+    no project of the repo, as tests/ is not."""
+    repo = project("neither")
+    (repo / "api").mkdir()
+    (repo / "api" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "api" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / double).mkdir()
+    (repo / double / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / double / "main.py").write_text(
+        FASTAPI_MAIN + "\nif __name__ == '__main__':\n    import uvicorn\n"
+        "    uvicorn.run(app, port=5050)\n")
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend"], out
+    assert svc["backend"].cwd == "api"
+
+
 SIBLING_APIS = {
     # issue 26's own: services/users and services/orders, each with its requirements
     "services-own-projects": (
