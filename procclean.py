@@ -366,6 +366,10 @@ class _Record(object):
 
     def __init__(self, *args, **kwargs):
         names = self.__slots__
+        if len(args) == len(names) and not kwargs:   # all by position (ProcStat): faster
+            for name, value in zip(names, args):
+                setattr(self, name, value)
+            return
         values = dict(self.DEFAULTS, **kwargs)
         values.update(zip(names, args))
         if len(args) > len(names) or set(kwargs) & set(names[:len(args)]) \
