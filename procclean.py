@@ -4514,6 +4514,8 @@ class Context(object):
         self.project_given = config.project_given or self.project
         self.viewers = config.viewers
         self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
+        self.asked = []                     # start: the stop signals it got
+        self.launching = False              # ...one now waits: a launch is under way
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
 
@@ -6117,13 +6119,14 @@ def cmd_start(ctx, services):
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
     import signal
-    asked = []
+    asked = ctx.asked
 
     def interrupt(signum, frame):
         asked.append(signum)
-        if len(asked) == 1:
+        if len(asked) > 1:
+            ctx.hurry = True    # again, while it stops them: SIGKILL, now
+        elif not ctx.launching:
             raise _StopRequested(signum)
-        ctx.hurry = True        # again, while it stops them: SIGKILL, now
 
     # Ctrl-C, SIGTERM or SIGHUP (one ignored, as under nohup, stays so) while it waits
     # (an app compiling): what it launched is stopped, then it ends by that signal.
@@ -6205,9 +6208,15 @@ def _start_services(ctx, services, started):
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
         drop_dev_files(ctx, stale_dev_files(ctx, service, found.table))
+        # An interrupt between the spawn and `started` would leave it running: it
+        # waits until the launch is there, to be undone.
+        ctx.launching = True
         launch = _launch(ctx, service, plan)
-        failed = failed or launch is None
         started += [launch] if launch is not None else []
+        ctx.launching = False
+        if ctx.asked:
+            raise _StopRequested(ctx.asked[0])
+        failed = failed or launch is None
     return failed
 
 

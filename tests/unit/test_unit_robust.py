@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from fakes import FakeProc, FakeSystem, RealLocks, invoke
+from fakes import FakeChild, FakeProc, FakeSystem, RealLocks, invoke
 import procclean
 
 
@@ -250,3 +250,28 @@ def test_a_short_write_is_continued_and_a_failed_one_leaves_the_old_file(in_tmp,
     with open("Makefile", "rb") as f:
         assert f.read() == b"x" * 100 + b"\n"
     assert os.listdir(".") == ["Makefile"]
+
+
+# -- an interrupt while a service is launched ------------------------------------------------
+
+def test_ctrl_c_between_the_spawn_and_the_pidfile_stops_the_service(in_tmp):
+    """Ctrl-C (or SIGTERM, SIGHUP) to `make start` just after the service was spawned,
+    before it was among what start had launched: start ended by the signal and left the
+    service running, in its own session where the Ctrl-C did not reach it.  The interrupt
+    now waits until it is there, and the service is stopped with the rest."""
+    import signal
+
+    class Interrupted(FakeSystem):
+        def spawn(self, argv, cwd, logfile, new_session=True, env=None):
+            self.procs[700] = FakeProc(700, 1, " ".join(argv))
+            return FakeChild(700)
+
+        def write_pidfile(self, path, pid, port=None):
+            FakeSystem.write_pidfile(self, path, pid, port)
+            os.kill(os.getpid(), signal.SIGINT)         # the Ctrl-C, here
+
+    system = Interrupted([])
+    code, out, err = invoke(["start-backend"], system)
+    assert code == 128 + signal.SIGINT, out + err
+    assert [(pid, sig) for _, pid, sig in system.sent] == [(700, signal.SIGTERM)], out + err
+    assert not (in_tmp / "backend.pid").exists()
