@@ -10309,13 +10309,16 @@ def _program(words):
     wrappers = []
     while words:
         prog = os.path.basename(words[0])
-        runner = prog in _RUNNERS and len(words) > 1
+        # a package manager running a bin (`pnpm exec next dev`, `pnpm next dev`)
+        runner = prog in _RUNNERS and len(words) > 1 or prog in _NODE_TOOLS and \
+            len(words) > 2 and (words[1] in ("exec", "dlx", "x") or re.match(
+                _SERVER_RE, words[1]) and words[1] not in _SERVE_SCRIPTS)
         if re.match(r"^python[\d.]*$", prog) and len(words) > 2 and words[1] == "-m":
             return words[2].split(".")[0], words[3:], wrappers + words[:2]
         if not runner and prog not in _WRAPPERS:
             break
         wrappers.append(words.pop(0))
-        if runner and words and words[0] in ("run", "exec"):
+        if runner and words and words[0] in ("run", "exec", "dlx", "x"):
             wrappers.append(words.pop(0))
         while words and words[0].startswith("-") and prog != "exec":
             wrappers.append(words.pop(0))
@@ -11307,7 +11310,9 @@ def make_service(group, taken):
         names = [stem] if re.match(r"^[a-z0-9][a-z0-9_-]*$", stem) else []
     if not names and not started and fields.get("port"):
         names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
-    script = re.match(_NODE_SCRIPT_RE, fields.get("command", ""))
+    command = fields.get("command", "")         # a package script, not a bin it runs
+    script = _program(command.split())[0] in _NODE_TOOLS and re.match(_NODE_SCRIPT_RE,
+                                                                       command)
     words = [w for w in re.split(r"[:_.-]", script.group(1).lower())
              if w not in _SERVE_SCRIPTS] if script else []
     if not names and words:
@@ -11792,7 +11797,10 @@ def found_with_makefile(services, layout):
         if not base and "command" in fields and "port" not in fields and builtin["port"] \
                 and not _same_value("command", builtin["command"], fields["command"], "."):
             # a built-in's name (`backend: go run .`), not its server: its server's port
-            port = _default_port(fields["command"], fields.get("cwd") or ".")[0]
+            # (a Node dev server's: `pnpm next dev` on 3000)
+            cwd, command = fields.get("cwd") or ".", fields["command"]
+            port = _default_port(command, cwd)[0] or re.search(DEV_SERVER_RE, command) \
+                and _frontend_port(cwd, command)[0]
             fields["port"] = port or ""
             sources["port"] = sources["command"]
         if "command" in service.fields:

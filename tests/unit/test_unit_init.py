@@ -2531,6 +2531,22 @@ def test_node_and_python_dev_servers_in_a_dev_session(tmp_path, api, port):
     assert [f["command"] for f in alone.values()] == [api.split("&& ")[-1]]
 
 
+@pytest.mark.parametrize("tool", ["pnpm", "yarn", "pnpm exec", "npm exec", "pnpm dlx"])
+def test_a_package_managers_bin_run_by_name_is_that_server(tmp_path, tool):
+    """kishore1919/personal-website's `dev: pnpm next dev` and `start: pnpm next start
+    $(arguments)` (84b5352e): pnpm runs node_modules/.bin/next, a server, but `next` was
+    read as a package script that serves nothing, so init found nothing to write."""
+    found = services_of(tmp_path, "dev:\n\t%s next dev\n" % tool +
+                        "start:\n\t%s next start $(arguments)\n" % tool)
+    assert [(n, f["command"]) for n, f in found.items()] == [
+        ("frontend", "%s next dev" % tool)], found
+    (tmp_path / "package.json").write_text('{"dependencies": {"next": "15"}}')
+    frontend = procclean.found_with_makefile(procclean.analyse_makefile(
+        str(tmp_path), "Makefile", procclean.read_makefile(str(tmp_path), "Makefile"))[0],
+        [])[0]
+    assert frontend.fields["port"] == "3000"          # Next's, not none
+
+
 @pytest.mark.parametrize("recipe", [
     "db:\n\tflask db upgrade", "build:\n\tvite build", "migrate:\n\trails db:migrate",
     "seed:\n\tgo run ./cmd/seed", "shell:\n\tpython manage.py shell",
