@@ -3008,7 +3008,7 @@ class _Launching(object):
             ["-m", module] if module.isidentifier() else [name]) + ["keep-log", str(log_fd)]
         env = dict(os.environ)
         env.pop("PYTHONSAFEPATH", None)         # (it would keep -m from finding it)
-        private = self.private_folder()
+        private = sys.version_info >= (3, 8) and self.private_folder()
         if private:
             # ...kept where this user alone writes (3.8+), not in the project: with no
             # writable __pycache__ there, or PYTHONDONTWRITEBYTECODE (as Dockerfiles

@@ -234,6 +234,32 @@ def test_the_log_keepers_bytecode_is_kept_in_the_users_own_folder(tmp_path, monk
     assert len(kept) == 1, sorted(tmp_path.glob("**/*"))
 
 
+OLD_PYTHONS = sorted(__import__("glob").glob(
+    os.path.expanduser("~/.pyenv/versions/3.[67].*/bin/python3")))
+
+
+@pytest.mark.skipif(not OLD_PYTHONS, reason="no Python 3.6 or 3.7 here")
+def test_before_3_8_the_keeper_writes_no_bytecode_into_the_project(tmp_path):
+    """Python 3.6 and 3.7 have no PYTHONPYCACHEPREFIX: there dev's keeper leaves the
+    user's PYTHONDONTWRITEBYTECODE as it is, and writes no __pycache__ beside the
+    project's procclean.py (since e27cf60 it dropped the setting everywhere)."""
+    import shutil
+    import subprocess
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(procclean.__file__, str(project / "procclean.py"))
+    script = (
+        "import os, sys\nsys.path.insert(0, %r)\nimport procclean\n"
+        "system = procclean.System()\nsystem.may_write = True\n"
+        "system.private_folders = ((%r, True),)\nr, w = os.pipe()\n"
+        "dev_r = system.keep_log(r, os.open(%r, os.O_WRONLY | os.O_CREAT))\n"
+        "os.close(w)\nos.set_blocking(dev_r, True)\nassert os.read(dev_r, 10) == b''\n"
+        % (str(project), str(tmp_path / "private"), str(tmp_path / "api.log")))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    subprocess.run([OLD_PYTHONS[0], "-c", script], env=env, check=True, timeout=60)
+    assert sorted(os.listdir(str(project))) == ["procclean.py"]
+
+
 def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
