@@ -10797,7 +10797,7 @@ class RecipeReader(object):
         elif prog in SHELLS and args[:1] == ["-c"] and len(args) > 1:
             self.shell_script(command, args[1])
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
-                *_program(_moved(texts)[0])[:2]):
+                *_program(_moved(texts)[0])[:2]) or _module_file(text, self.cwds[-1]):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
@@ -11420,7 +11420,8 @@ def _place(fact):
     app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv) or \
         re.search(r"(?:--app[= ]|FLASK_APP=)['\"]?([A-Za-z_][\w.]*)", argv)   # flask's
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
-    path = script.group(1) if script else _discovered(argv, fact.cwd or ".")
+    path = script.group(1) if script else _module_file(argv, fact.cwd) or _discovered(
+        argv, fact.cwd or ".")
     if app:             # uvicorn --app-dir backend app.main:app: backend/app/main.py
         app_dir = re.search(r"--app-dir[= ](\S+)", argv)
         path = os.path.join(app_dir.group(1) if app_dir else "",
@@ -11433,6 +11434,16 @@ def _place(fact):
 _DISCOVERY = ((r"\bfastapi\s+(?:dev|run)\b", ("main.py", "app.py", "api.py", "app/main.py",
                                               "app/app.py", "app/api.py")),
               (r"\bflask\b(?!.*(?:--app|FLASK_APP)).*\brun\b", ("app.py", "wsgi.py")))
+
+
+def _module_file(argv, cwd):
+    """The project's file `python -m pkg.main` runs (pkg/main.py, or a package's
+    __main__.py), in cwd: a script run as a module; None for a tool (`-m pytest`)."""
+    match = re.search(r"(?:^|[\s/])(?:python[\d.]*|\{python\})\s+-m\s+([A-Za-z_][\w.]*)",
+                      argv or "")
+    path = match and match.group(1).replace(".", "/")
+    return next((p for p in (path + ".py", path + "/__main__.py")
+                 if os.path.isfile(os.path.join(cwd or ".", p))), None) if path else None
 
 
 def _discovered(argv, cwd):

@@ -2531,6 +2531,41 @@ def test_node_and_python_dev_servers_in_a_dev_session(tmp_path, api, port):
     assert [f["command"] for f in alone.values()] == [api.split("&& ")[-1]]
 
 
+def test_a_module_of_the_project_run_with_python_m_is_its_server(project, init):
+    """A public Makefile (code index file 21494328892): `backend: cd backend &&
+    $(PYTHON_BIN) -m backend.main` (a main.py that calls uvicorn.run), `stack: $(MAKE) -j2
+    backend frontend`, stops by pkill -f.  The module run was no server (`-m backend` read
+    as a tool), so `make stack` stayed make's and the backend's command was init's guess,
+    not the team's.  It is the backend's run, and the stack is procclean dev."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend" / "backend").mkdir(parents=True)
+    (repo / "backend" / "backend" / "__init__.py").write_text("")
+    (repo / "backend" / "backend" / "main.py").write_text(
+        FASTAPI_APP + "\nif __name__ == '__main__':\n    import uvicorn\n"
+        "    uvicorn.run(app, port=8010)\n")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text(
+        '{"scripts": {"dev": "next dev -p 3002"}, "dependencies": {"next": "14"}}')
+    (repo / "Makefile").write_text(
+        "PYTHON_BIN := python3\n"
+        "backend:\n\tcd backend && PYTHONUNBUFFERED=1 $(PYTHON_BIN) -m backend.main\n"
+        "frontend:\n\tcd frontend && npm run dev\n"
+        "stack:\n\t$(MAKE) -j2 backend frontend\n"
+        "stop-backend:\n\t-pkill -f \"backend.main\" || true\n"
+        "stop-frontend:\n\t-pkill -f \"next dev -p 3002\" || true\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "stack").stdout.splitlines() == [
+        "python3 -S -m procclean dev backend frontend"], out
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    ini = read(repo / "procclean.ini")
+    assert sorted(cfg.default_names) == ["backend", "frontend"], ini
+    backend = cfg.services["backend"]
+    assert (backend.command, backend.cwd) == (
+        "PYTHONUNBUFFERED=1 python3 -m backend.main", "backend"), ini
+
+
 @pytest.mark.parametrize("tool", ["pnpm", "yarn", "pnpm exec", "npm exec", "pnpm dlx"])
 def test_a_package_managers_bin_run_by_name_is_that_server(tmp_path, tool):
     """kishore1919/personal-website's `dev: pnpm next dev` and `start: pnpm next start
