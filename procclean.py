@@ -4518,6 +4518,7 @@ class Context(object):
         self.launching = False              # ...one now waits: a launch is under way
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
+        self.root = None        # the project's root, when procclean runs in a folder of it
 
 
 class Survey(object):
@@ -9661,8 +9662,10 @@ def write_config(ctx, found):
             write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
             raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
+    # (from backend/: the project's procclean.ini at the root, named so)
     out.say({"would-write": "init_would_write", "kept": "init_config_kept",
-             "written": "init_wrote"}[outcome], path=CONFIG_FILE)
+             "written": "init_wrote"}[outcome],
+            path=os.path.join(ctx.root or "", CONFIG_FILE))
     if ctx.dry_run:
         out.line(config_text)
     out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
@@ -12558,6 +12561,7 @@ def run(args, system, stdout, stderr, environ):
     config = load_config(args.config, args.set, environ, folder=root or ".",
                          problems=problems, read_file=command != "init")
     ctx = make_context(args, config, system, stdout, stderr, environ)
+    ctx.root = root
     ctx.system.may_write = not ctx.dry_run and (
         command in CHANGING_COMMANDS or (command == "doctor" and args.fix))
     code, error = EXIT_FAILED, None

@@ -1496,6 +1496,29 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
         "flask --debug run --port {port}", 5002, "backend")
 
 
+def test_init_in_a_folder_of_the_project_works_on_the_roots_file(project, init,
+                                                                  monkeypatch):
+    """`cd backend && python3 ../procclean.py init` in a project whose procclean.ini is
+    at the root: init reads and writes the root's file, not a second one in backend/
+    (which every command run from backend/ would then take for the project's), and says
+    which file it is: `procclean.ini exists` named no folder."""
+    repo = project("fastapi-vite")
+    assert init()[0] == 0
+    (repo / "procclean.ini").write_text(read(repo / "procclean.ini") + "# kept\n")
+    monkeypatch.chdir(str(repo / "backend"))
+    monkeypatch.setenv("PWD", str(repo / "backend"))
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "%s exists: kept as it is" % (repo / "procclean.ini") in out, out
+    assert read(repo / "procclean.ini").endswith("# kept\n")
+    monkeypatch.chdir(str(repo / "backend"))
+    code, out, err = init("--force")
+    assert code == 0, (out, err)
+    assert "wrote %s\n" % (repo / "procclean.ini") in out, out
+    assert not read(repo / "procclean.ini").endswith("# kept\n")
+    assert not (repo / "backend" / "procclean.ini").exists()
+
+
 @pytest.mark.parametrize("stop, pidfile", [
     ("-kill $$(cat api/.pid) 2>/dev/null; rm -f api/.pid", "api/.pid"),
     ("test -f api/run/server.pid && kill `cat api/run/server.pid` || true",
