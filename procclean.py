@@ -9155,6 +9155,12 @@ def _serve_command(app, module, app_dir, server="uvicorn"):
                                                     how)
 
 
+# What a script that serves shows (a root main.py that shows none, and whose project
+# depends on no web framework, is the repo's command-line tool, not its backend).
+_SERVES_RE = r"\b(?:uvicorn|hypercorn|waitress|app\.run|serve_forever|HTTPServer|listen|" \
+    r"web\.run_app|serve)\b"
+
+
 def _backend_from_code(base, files):
     """The backend the project at `base` defines in `files`: Django's manage.py, an app
     (FastAPI, Starlette, Quart, Litestar, Flask: an object or its factory), or a main.py
@@ -9177,7 +9183,8 @@ def _backend_from_code(base, files):
         # backend/main.py, run as `python main.py`, often has neither.
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
-            or path == "main.py" and text.strip() and not app)
+            or path == "main.py" and text.strip() and not app) and (
+                base != "." or project != "Python" or re.search(_SERVES_RE, text))
         if not (script or app):
             continue
         framework = app[0] if app else project

@@ -2003,3 +2003,27 @@ def test_an_api_in_a_uv_workspaces_packages_folder_is_the_backend(project, init)
     assert (svc["backend"].command, svc["backend"].cwd) == (
         "{python} -m uvicorn api.main:app --app-dir src --host 127.0.0.1 --port {port}",
         "packages/api")
+
+
+def test_a_root_main_py_that_serves_nothing_is_the_repos_cli_not_its_backend(project, init):
+    """A repo whose main.py at the root is its command-line tool (argparse, no web
+    framework among the root's requirements) beside a web console in webapp/ (FastAPI):
+    the console is the backend; `python main.py` is no service that `make dev` would
+    run. A root main.py that serves (uvicorn.run) is the backend, as before.
+    (Modelled on a public repo's Makefile and layout: code index file 55959192253.)"""
+    repo = project("neither")
+    (repo / "main.py").write_text("import argparse\n\nparser = argparse.ArgumentParser()\n"
+                                  "print(parser.parse_args())\n")
+    (repo / "requirements.txt").write_text("rich\n")
+    (repo / "webapp" / "backend").mkdir(parents=True)
+    (repo / "webapp" / "backend" / "server.py").write_text("from fastapi import FastAPI\n\n"
+                                                           "app = FastAPI()\n")
+    (repo / "webapp" / "requirements-web.txt").write_text("fastapi\nuvicorn\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "main.py" not in out and not (repo / "procclean.ini").exists(), out
+    (repo / "main.py").write_text("import uvicorn\n\nif __name__ == '__main__':\n"
+                                  "    uvicorn.run('webapp.server:app', port=8093)\n")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found backend: ./main.py" in out, out
