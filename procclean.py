@@ -5078,8 +5078,9 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     grace, a worker respawned by a master that ignores SIGTERM, a helper that left
     the tree but kept the session or the tag) is found by the targets' trees and
     sessions and by `find(table, protected, fresh)` (the caller's own roots; `fresh`:
-    the PIDs new since the look before), and gets SIGKILL with the survivors; until
-    a look finds nothing (at most MAX_LOOKS times).  Returns (every target with its
+    the PIDs new since the look before); what the first look finds has a grace of its
+    own to end (then SIGKILL), what later looks find gets SIGKILL with the survivors;
+    until a look finds nothing (at most MAX_LOOKS times).  Returns (every target with its
     outcome, the last table)."""
     if ctx.dry_run:
         for target in targets:
@@ -5113,6 +5114,15 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
         done.extend(fresh)
+        if fresh and look == 1 and not (force or ctx.hurry):
+            # What appeared during the grace is the shutdown's own (a cleanup child;
+            # Next.js's telemetry flusher): a grace of its own to end, then SIGKILL.
+            if pending:
+                kill_targets(ctx, pending, began)
+            pending = wait_gone(system, fresh, ctx.grace, lambda: ctx.hurry)
+            for target in fresh:
+                target.outcome = STOPPED
+            continue
         to_kill = pending + fresh       # _look_again leaves zombies out
         if not to_kill:
             break
