@@ -11330,9 +11330,8 @@ def make_service(group, taken):
         names = [stem] if re.match(r"^[a-z0-9][a-z0-9_-]*$", stem) else []
     if not names and not started and fields.get("port"):
         names = ["port-" + fields["port"]]      # what frees port 8080: port-8080
-    command = fields.get("command", "")         # a package script, not a bin it runs
-    script = _program(command.split())[0] in _NODE_TOOLS and re.match(_NODE_SCRIPT_RE,
-                                                                       command)
+    script = re.match(_NODE_SCRIPT_RE, fields.get("command", ""))  # a script, not a bin
+    script = script and _program(script.string.split())[0] in _NODE_TOOLS and script
     words = [w for w in re.split(r"[:_.-]", script.group(1).lower())
              if w not in _SERVE_SCRIPTS] if script else []
     if not names and words:
