@@ -10903,12 +10903,13 @@ class RecipeReader(object):
                             name=s.name, text=text) for s in found])
 
     def script(self, command, texts):
-        """A shell script of the project's run in the foreground (`./scripts/dev.sh`,
-        `bin/dev`, `bash scripts/dev.sh`): read as its shell runs it, with the words it
-        is given, in a shell of its own; whether it was one."""
+        """A shell script of the project's (`./scripts/dev.sh`, `bin/dev`, `bash
+        scripts/dev.sh`): read as its shell runs it, with the words it is given, in a
+        shell of its own; whether it was one.  Started with `&`, the script is the
+        process (of `$!`, of the log), on the port of the one server it runs (or execs)."""
         shell = texts[0] in ("sh", "bash")
         words = texts[shell:]
-        if command.after == "&" or not words or "/" not in words[0] or self.depth > 2:
+        if not words or "/" not in words[0] or self.depth > 2:
             return False
         path = self.path_of(words[0])
         text = None if path.startswith(("/", "..")) else _read_text(
@@ -10927,7 +10928,14 @@ class RecipeReader(object):
             line = re.sub(r'\$\(dirname\s+"?\$(?:0|\{BASH_SOURCE\[0\]\})"?\)',
                           lambda m: os.path.dirname(words[0]) or ".", line)
             sub.read(line, start + 1, line)
-        self.facts.extend(sub.facts)
+        if command.after != "&":
+            self.facts.extend(sub.facts)
+            return True
+        self.launch(command, *_program(texts)[:2])
+        runs = [f for f in sub.facts if f.kind == "launch"]
+        fact = next(f for f in reversed(self.facts) if f.kind == "launch")
+        if len(runs) == 1 and not runs[0].background and not fact.port:
+            fact.port, fact.argv = runs[0].port, runs[0].argv
         return True
 
     def make(self, command, args):

@@ -2124,6 +2124,26 @@ def test_a_dev_script_given_a_backslash_is_read(tmp_path):
     assert found["backend"]["command"] == "uvicorn main:app --reload-exclude 'a\\d*'"
 
 
+def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
+    """A public Makefile (code index file 8659210617): `./scripts/start-backend.sh >
+    $(BACKEND_LOG) 2>&1 & echo $$! > $(BACKEND_PID)`, the script ending in `exec uvicorn
+    ... --port 8080`, and `stop-ports` freeing 3000 and 8080: the backend had no port
+    (status never looked at 8080) and 8080 was a service of its own with no command."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "start-backend.sh").write_text(
+        '#!/bin/sh\ncd "$(dirname "$0")/../backend"\n'
+        "exec uvicorn app.main:app --host 0.0.0.0 --port 8080\n")
+    found = services_of(tmp_path, "PIDS := .pids\nstart-backend:\n\t@mkdir -p $(PIDS)\n"
+                        "\t./scripts/start-backend.sh > $(PIDS)/backend.log 2>&1 & "
+                        "echo $$! > $(PIDS)/backend.pid\n"
+                        "stop-ports:\n\t@for port in 8080; do \\\n"
+                        "\t\tkill $$(lsof -tiTCP:$$port -sTCP:LISTEN); done\n")
+    assert found == {"backend": {
+        "command": "./scripts/start-backend.sh", "cwd": ".", "port": "8080",
+        "pidfile": ".pids/backend.pid", "logfile": ".pids/backend.log",
+        "pattern": "start-backend\\.sh"}}, found
+
+
 @pytest.mark.parametrize("text", [
     DEV_TRAP.replace("wait", "npm --prefix frontend install\nwait"),    # more work
     DEV_TRAP.replace("uvicorn", 'cd "$ROOT" && uvicorn'),               # a folder unknown
