@@ -8176,7 +8176,7 @@ def check_makefile(hints):
     target would fail: the root line copied into a repo that keeps procclean in tools/)."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), None)
     values = re.findall(_PROCCLEAN_VAR_RE, _read_text(name) or "", re.M) if name else []
-    if not values or runs_this_file(values[-1][1].strip(), "."):
+    if not values or runs_this_file(values[-1][1].strip()):
         return []
     return [Finding("d_make_var", {"file": name, "value": printable(values[-1][1].strip()),
                                    "path": procclean_path()},
@@ -9753,7 +9753,7 @@ def cmd_init(ctx, makefile=False, replace=False):
     out = ctx.out
     # Without --makefile, make is not asked (reading a Makefile runs its $(shell ...)
     # calls and remakes its included files): its text is read.
-    mk = read_makefile_for_init(ctx, ".", ask=makefile)
+    mk = read_makefile_for_init(ctx, ask=makefile)
     if not isinstance(mk, MakefileRead):
         if makefile:
             return mk                   # unsafe to edit, or make rejects it: said
@@ -9777,7 +9777,7 @@ def cmd_init(ctx, makefile=False, replace=False):
     write_config(ctx, found)
     line, key, values = make_procclean_line()
     if makefile:
-        code = update_makefile(ctx, found, line, (key, values), replace, ".", mk)
+        code = update_makefile(ctx, found, line, (key, values), replace, mk)
     else:
         code = EXIT_OK
         targets = procclean_targets(found)
@@ -11903,26 +11903,24 @@ class MakefileRead(_Record):
     DEFAULTS = {"said": None, "services": (), "plans": ()}
 
 
-def read_makefile_for_init(ctx, folder, ask):
-    """The MakefileRead of the folder's Makefile (GNU make asked when `ask`, except
+def read_makefile_for_init(ctx, ask):
+    """The MakefileRead of the project's Makefile (GNU make asked when `ask`, except
     under --dry-run: make runs $(shell ...) and remakes included files even under -q;
     else read as text), or an exit code when it cannot be read safely."""
-    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(folder, n))),
-                "Makefile")
-    path = os.path.join(folder, name)
-    if not os.path.lexists(path):
+    name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), "Makefile")
+    if not os.path.lexists(name):
         return MakefileRead(name, None, MakeInfo({}, [], "\t", []))
-    text = _read_text(path, MAKEFILE_LIMIT)
+    text = _read_text(name, MAKEFILE_LIMIT)
     if text is None or "\ufffd" in text or len(text) >= MAKEFILE_LIMIT \
-            or os.path.islink(path):
+            or os.path.islink(name):
         ctx.out.warn("init_makefile_unsafe", path=name)
         return EXIT_FAILED
-    info = ask_make(folder, name) if ask and not ctx.dry_run else None
+    info = ask_make(".", name) if ask and not ctx.dry_run else None
     said = ("init_make_asked", {"path": name, "files": " ".join(info.files)}) if info else (
         "init_make_dry" if ctx.dry_run else "init_make_text", {"path": name})
     if info is None and not ask:
         said = None             # plain init: the text is enough, and make runs nothing
-    info = info or read_makefile(folder, name)
+    info = info or read_makefile(".", name)
     if info.error:
         ctx.out.warn("init_make_broken", path=name, error=printable(info.error))
         return EXIT_FAILED
@@ -12002,34 +12000,33 @@ def _same_value(field, have, want, folder):
     return have == want
 
 
-def check_carried(ctx, mk, folder):
+def check_carried(ctx, mk):
     """With a procclean.ini init keeps as it is: a service whose recipes' pidfile,
     log, port, pattern, command or folder it does not carry keeps every rule of it."""
-    path = os.path.join(folder, CONFIG_FILE)
-    if ctx.force or not os.path.exists(path) or not any(p.verb for p in mk.plans):
+    if ctx.force or not os.path.exists(CONFIG_FILE) or not any(p.verb for p in mk.plans):
         return
     config = reason = None          # reason: why it does not load
     try:
-        config = load_config(folder=folder, environ={})
+        config = load_config(environ={})
     except ProcCleanError as exc:
         reason = str(exc)
     for service in mk.services:
         have = config and config.services.get(service.name)
         for field in [f for f in _CARRIED if f in service.fields]:
             value = getattr(have, field) if have else reason
-            if have is None or not _same_value(field, value, service.fields[field], folder):
+            if have is None or not _same_value(field, value, service.fields[field], "."):
                 service.problem = ("mk_ini_differs", {
                     "field": field, "want": printable(service.fields[field]),
-                    "prog": prog_command(folder),
+                    "prog": prog_command(),
                     "have": printable(str(value if value is not None else "")) or "-"})
                 break
     plan_makefile(mk.plans, mk.name)
 
 
-def check_with_make(folder, name, targets):
+def check_with_make(name, targets):
     """(asked, complaint): whether there was a make to ask, and its complaint about
     `make -n TARGETS` (None when it accepts the Makefile)."""
-    result = _run_make(["-n", "-f", name] + list(targets), folder)
+    result = _run_make(["-n", "-f", name] + list(targets), ".")
     if result is None:
         return False, None
     code, _, err = result
@@ -12041,7 +12038,7 @@ def check_with_make(folder, name, targets):
     return True, None
 
 
-def update_makefile(ctx, found, procclean_line, layout, replace, folder, mk):
+def update_makefile(ctx, found, procclean_line, layout, replace, mk):
     """init --makefile on the MakefileRead `mk`: add the targets make does not already
     know (a rule, a prerequisite, a .PHONY entry, an included or pattern rule's target)
     with the Makefile's recipe prefix; --replace also swaps the recipes procclean carries
@@ -12054,7 +12051,7 @@ def update_makefile(ctx, found, procclean_line, layout, replace, folder, mk):
     names = [service.name for service in found]
     ours = procclean_targets(found)
     if replace:
-        check_carried(ctx, mk, folder)
+        check_carried(ctx, mk)
     # options pass through make as on the added rules (make stop ARGS=--dry-run)
     args = "PROCCLEAN_ARGS" if "ARGS" in info.variables else "ARGS"
     new_text, replaced = replace_rules(text, [p for p in mk.plans if p.verb and replace],
@@ -12062,10 +12059,10 @@ def update_makefile(ctx, found, procclean_line, layout, replace, folder, mk):
     added = [(t, n) for t, n in ours if not info.defines(t)]
     _say_kept(ctx, [t for t, _ in ours], mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
-    new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace, folder)
+    new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace)
     if not added and new_text == text:          # nothing replaced, added or fixed
         return EXIT_OK
-    addition = makefile_addition(info, added, procclean_line, folder, text, args)
+    addition = makefile_addition(info, added, procclean_line, text, args)
     if new_text and not new_text.endswith("\n") and addition:
         new_text += "\n"
     new_text += addition + ("\n" if addition and not addition.endswith("\n") else "")
@@ -12077,18 +12074,17 @@ def update_makefile(ctx, found, procclean_line, layout, replace, folder, mk):
             out.line(addition)
             out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
-    return _write_makefile(ctx, folder, name, mk.text, new_text, [t for t, _ in added],
-                           replaced)
+    return _write_makefile(ctx, name, mk.text, new_text, [t for t, _ in added], replaced)
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
-def makefile_addition(info, added, procclean_line, folder, text, args):
+def makefile_addition(info, added, procclean_line, text, args):
     """The block init --makefile appends (the variables make lacks, the rules `added`),
     or "". A Makefile using $(PYTHON) without setting it gets no PYTHON (its own recipes
     would change): the line names python3 itself."""
-    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command(folder)]
+    block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command()]
     others = re.sub(_PROCCLEAN_VAR_RE, "", text, flags=re.M)     # its PROCCLEAN line aside
     if "PYTHON" not in info.variables and re.search(r"\$[({]PYTHON[)}]", others):
         procclean_line = procclean_line.replace("$(PYTHON)", "python3")
@@ -12102,29 +12098,29 @@ def makefile_addition(info, added, procclean_line, folder, text, args):
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
-def runs_this_file(value, folder):
+def runs_this_file(value):
     """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
     path, or by its module name after -m."""
     if re.search(r"\$[({](?!PYTHON[)}])|\$[^({$]", value.replace("$$", "")):
         return True             # names other variables: cannot tell, trust it
-    rel = procclean_path(folder)
+    rel = procclean_path()
     dotted = rel[:-3].replace(os.sep, ".") if rel.endswith(".py") else None
     if re.search(r"(^|[\s/\"'])%s([\s\"']|$)" % re.escape(rel), value):
         return True
     return bool(dotted and re.search(r"-m\s+%s(\s|$)" % re.escape(dotted), value))
 
 
-def fix_procclean_var(ctx, info, text, procclean_line, replace, folder):
+def fix_procclean_var(ctx, info, text, procclean_line, replace):
     """A PROCCLEAN that does not run this file (the README's line copied into a repo that
     keeps procclean in tools/): named with the line that would; with --replace, swapped
     when it is set in the Makefile itself.  The text, changed or not."""
     value = info.procclean_value
-    if value is None or runs_this_file(value, folder):
+    if value is None or runs_this_file(value):
         return text
     found = list(re.finditer(_PROCCLEAN_VAR_RE, text, re.M))
     if not replace or not found:
-        ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(folder),
-                     line=procclean_line, prog=prog_command(folder))
+        ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(),
+                     line=procclean_line, prog=prog_command())
         return text
     match = found[-1]
     ctx.out.say("init_var_would_replace" if ctx.dry_run else "init_var_replaced",
@@ -12160,30 +12156,28 @@ def _say_kept(ctx, ours, mk, replaced, replace):
         out.say("init_replace_hint", targets=" ".join(could), prog=prog_command())
 
 
-def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
+def _write_makefile(ctx, name, before, new_text, added, replaced):
     out = ctx.out
-    path = os.path.join(folder, name)
     backup = mode = None
     try:
         if before is not None:
-            mode = os.stat(path).st_mode & 0o7777
-            backup = write_backup(path, before.encode("utf-8"), mode)
-        write_atomic(path, new_text.encode("utf-8"), mode)
+            mode = os.stat(name).st_mode & 0o7777
+            backup = write_backup(name, before.encode("utf-8"), mode)
+        write_atomic(name, new_text.encode("utf-8"), mode)
     except OSError as exc:
         out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
         return EXIT_FAILED
     swapped = [n for names, _, _ in replaced for n in names]
-    asked, complaint = check_with_make(folder, name, added + swapped)
+    asked, complaint = check_with_make(name, added + swapped)
     if complaint:
         # Asked the same of the original: a Makefile that already failed is not ours
         # to blame (nor to restore over the user's other edits).
-        old = backup and swapped and check_with_make(folder, os.path.basename(backup),
-                                                     swapped)[1]
+        old = backup and swapped and check_with_make(backup, swapped)[1]
         if old:
             out.warn("init_make_already_fails", path=name, targets=" ".join(swapped),
-                     error=printable(old.replace(os.path.basename(backup), name)))
-        if not old or _complaint_key(old, backup) != _complaint_key(complaint, path):
-            _restore(ctx, path, backup)
+                     error=printable(old.replace(backup, name)))
+        if not old or _complaint_key(old, backup) != _complaint_key(complaint, name):
+            _restore(ctx, name, backup)
             out.warn("init_rejected", path=name, error=printable(complaint))
             return EXIT_FAILED
     for names, line, n in replaced:
@@ -12191,7 +12185,7 @@ def _write_makefile(ctx, folder, name, before, new_text, added, replaced):
     if added:
         out.say("init_appended", targets=" ".join(added))
     if backup is not None:
-        out.say("init_backup", path=os.path.basename(backup))
+        out.say("init_backup", path=backup)
     out.say("init_unchecked" if not asked else
             "init_checked_as_before" if complaint else "init_checked", path=name)
     out.add("files", {"path": name, "outcome": "written", "text": new_text})
@@ -12210,8 +12204,7 @@ def _restore(ctx, path, backup):
         else:
             os.replace(backup, path)
     except OSError as exc:
-        ctx.out.warn("init_cannot_write", path=os.path.basename(path),
-                     error=exc.strerror or str(exc))
+        ctx.out.warn("init_cannot_write", path=path, error=exc.strerror or str(exc))
 
 
 def write_backup(path, data, mode):
