@@ -2147,7 +2147,12 @@ def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
 @pytest.mark.parametrize("text", [
     DEV_TRAP.replace("wait", "npm --prefix frontend install\nwait"),    # more work
     DEV_TRAP.replace("uvicorn", 'cd "$ROOT" && uvicorn'),               # a folder unknown
-    "#!/usr/bin/env python3\nimport subprocess\nsubprocess.run('uvicorn x:app')\n"])
+    "#!/usr/bin/env python3\nimport subprocess\nsubprocess.run('uvicorn x:app')\n",
+    # what runs depends on its words: every branch read as one run would be a mix
+    "#!/bin/sh\ncase \"$1\" in\n  prod) gunicorn backend.main:app -w 4 ;;\n"
+    "  *) uvicorn backend.main:app --reload & npm --prefix frontend run dev; wait ;;\nesac\n",
+    "#!/bin/sh\nrun_dev() {\n  uvicorn backend.main:app --reload & npm --prefix frontend "
+    "run dev\n}\nrun_prod() {\n  gunicorn backend.main:app\n}\nrun_dev\n"])
 def test_a_dev_script_doing_more_or_in_places_unknown_is_kept(project, init, text):
     need_make()
     repo = project("neither")
