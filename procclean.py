@@ -1339,15 +1339,15 @@ def parse_sockstat(text):
     return listeners
 
 
-def parse_proc_net_tcp(text, family="ipv4"):
-    """LISTEN sockets (state 0A) in /proc/net/tcp or tcp6: list of (port, address, inode).
-    An address is 32-bit words in host byte order, written as inet_ntop writes it (as
-    the netlink reader does: RFC 5952's `::`, `::ffff:127.0.0.1`)."""
+def parse_proc_net_tcp(text, family="ipv4", state="0A"):
+    """LISTEN sockets (`state` 0A; 01: ESTABLISHED) in /proc/net/tcp or tcp6: list of
+    (port, address, inode).  An address is 32-bit words in host byte order, written
+    as inet_ntop writes it (as netlink's reader does: RFC 5952's `::`, `::ffff:1.2.3.4`)."""
     import _socket
     sockets = []
     for line in decode_bytes(text).splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 10 or fields[3] != "0A":
+        if len(fields) < 10 or fields[3] != state:
             continue
         address_hex, _, port_hex = fields[1].partition(":")
         raw = b"".join(int(address_hex[i:i + 8], 16).to_bytes(4, sys.byteorder)
@@ -2354,6 +2354,26 @@ class _Linux(object):
         return [Listener(port, address, family, pid)
                 for port, address, family, inode in sockets
                 for pid in owners.get(inode) or [None]]
+
+    def connected(self, pids):
+        """Whether one of `pids` holds an established TCP connection (a worker's to its
+        broker or database), from /proc; None where there is no /proc to tell."""
+        if not self.has_proc():
+            return None
+        inodes = set()
+        for pid in pids:
+            with quietly():
+                for fd in os.listdir("/proc/%d/fd" % pid):
+                    with quietly():
+                        link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                        if link.startswith("socket:["):
+                            inodes.add(int(link[8:-1]))
+        for path in ("/proc/net/tcp", "/proc/net/tcp6") if inodes else ():
+            with quietly():     # no tcp6 without IPv6
+                with open(path, "rb") as f:
+                    if any(s[2] in inodes for s in parse_proc_net_tcp(f.read(), state="01")):
+                        return True
+        return False
 
     def _socket_owners(self, inodes):
         """inode -> PIDs holding it, from the /proc/PID/fd links."""
@@ -6443,7 +6463,12 @@ class StartWatch(object):
         # A supervised service that crashed already is judged now (start says so).
         computing = not listens and not (supervised(self.ctx, self.service) and
                                          self.crashed()) and self.computing(table)
-        least = START_WORKER if port is None else START_CHECK
+        least = START_CHECK
+        # A worker (no port) has nothing that says it is up, unless it holds a
+        # connection (to its broker, its database): else it must outlive START_WORKER.
+        if port is None and not (elapsed >= least and not computing and
+                                 self.ctx.system.connected(self.tree(table))):
+            least = START_WORKER
         if elapsed < least or computing and elapsed < START_SETTLE:
             return None
         return "ok", {"listening": port is None or listens}
@@ -6451,12 +6476,14 @@ class StartWatch(object):
     def computing(self, table):
         """Whether the service's tree used CPU within the last START_IDLE seconds (as
         the table tells: clock ticks on Linux)."""
-        pids = [self.child.pid] + descendants(children_map(table), self.child.pid)
-        used = sum(table[pid].cpu_seconds or 0 for pid in pids if pid in table)
+        used = sum(table[pid].cpu_seconds or 0 for pid in self.tree(table) if pid in table)
         now = self.ctx.system.clock()
         if self.cpu is None or used > self.cpu[0]:
             self.cpu = (used, now)
         return now - self.cpu[1] < START_IDLE
+
+    def tree(self, table):
+        return [self.child.pid] + descendants(children_map(table), self.child.pid)
 
     def crashed(self):
         """("start_crashed", values) once the supervisor this start launched saw its

@@ -128,6 +128,26 @@ def test_a_supervised_start_waits_while_its_service_computes_and_sees_it_crash(i
         in err, err
 
 
+@pytest.mark.parametrize("connected", [True, False, None])
+def test_a_worker_connected_to_its_broker_is_started_without_the_workers_wait(
+        in_tmp, connected):
+    """`make start` of a worker (no port) took 2 s at least (START_WORKER): nothing said
+    it was up.  One that holds a connection (to its broker, its database) and idles is
+    up; one without (or where /proc cannot tell: None) still waits, so a worker that
+    dies a second later is not reported started."""
+    class Broker(Launcher):
+        def connected(self, pids):
+            assert 700 in pids
+            return connected
+
+    (in_tmp / "procclean.ini").write_text(
+        "[procclean]\nservices = worker\n[worker]\ncommand = celery -A app worker\n")
+    system = Broker([])
+    code, out, err = invoke(["start"], system)
+    assert code == 0 and "started worker PID 700" in out, out + err
+    assert (system.now < procclean.START_WORKER) is bool(connected), system.now
+
+
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
     # term_delay=0: gone at once, the fake clock stays at 0 (_watch_start can spin on
     # a clock that has moved by sums of fractions; a real clock moves on).

@@ -425,3 +425,27 @@ def test_a_process_whose_first_thread_exited_runs_on_and_is_read_through_another
     finally:
         child.stdin.close()     # the thread reads EOF and the process exits
         child.wait()
+
+
+@pytest.mark.skipif(not procclean.System().has_proc(), reason="no /proc here")
+def test_a_process_holding_an_established_connection_is_connected():
+    """What tells a worker (no port) is up: a TCP connection of its tree, established
+    (to its broker); a listener alone, or no socket, is not one."""
+    import socket
+    import subprocess
+    system = procclean.System()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert system.connected([idle.pid]) is False
+        client = socket.create_connection(server.getsockname())
+        try:
+            assert system.connected([idle.pid, os.getpid()]) is True
+        finally:
+            client.close()
+    finally:
+        idle.kill()
+        idle.wait()
+        server.close()
