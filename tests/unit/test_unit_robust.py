@@ -271,7 +271,13 @@ def test_ctrl_c_between_the_spawn_and_the_pidfile_stops_the_service(in_tmp):
             os.kill(os.getpid(), signal.SIGINT)         # the Ctrl-C, here
 
     system = Interrupted([])
-    code, out, err = invoke(["start-backend"], system)
+    # as at a terminal: run in the background (`pytest &` in a script), SIGINT is ignored
+    # from the start, and start rightly leaves it so (as under nohup)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, out, err = invoke(["start-backend"], system)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 128 + signal.SIGINT, out + err
     assert [(pid, sig) for _, pid, sig in system.sent] == [(700, signal.SIGTERM)], out + err
     assert not (in_tmp / "backend.pid").exists()
