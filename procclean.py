@@ -10223,9 +10223,8 @@ def shell_commands(text):
             elif not (current.words or current.assigns) and token.text in _SHELL_ENDS \
                     and not token.quoted:
                 pass        # `fi else nohup ...`: a compound command's end, a new one next
-            elif not current.words and re.match(r"^[A-Za-z_]\w*=", token.text) \
-                    and not token.quoted:
-                current.assigns.append(token)
+            elif not current.words and re.match(r"^[A-Za-z_]\w*=", token.raw):
+                current.assigns.append(token)       # NAME=value, NAME="$(pwd)"
             else:
                 current.words.append(token)
         elif token.lstrip("0123456789") in (">", ">>", "<", "&>", "&>>", ">&", ">|", "<<"):
@@ -10597,6 +10596,7 @@ class RecipeReader(object):
     def reset(self):
         self.cwds = [self.base]
         self.shvars = {}
+        self.folders = {}       # ROOT="$(cd "$(dirname "$0")" && pwd)": ROOT -> its path
         self.launched = None
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
         self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
@@ -10678,6 +10678,11 @@ class RecipeReader(object):
         if not pipe[0].words:
             for assign in pipe[0].assigns:
                 name, _, value = assign.text.partition("=")
+                folder = re.match(r"^\$\(\s*cd\s+(?:--\s+)?\"?([^\"$`;&|]+?)\"?\s*(?:&>\s*"
+                                  r"/dev/null\s*)?(?:&&|;)\s*pwd\s*\)$|^\$\(pwd\)$", value)
+                if folder:
+                    self.folders[name] = os.path.join(self.curdir,
+                                                      self.path_of(folder.group(1) or "."))
                 self.shvars[name] = [("lastpid", value)] if value == "$!" else \
                     self.word_refs(assign)
         elif len(pipe) == 1:
@@ -10800,8 +10805,9 @@ class RecipeReader(object):
             else:
                 self.add("other", text=text)
         elif prog in ("cd", "pushd"):
-            self.cwds[-1] = self.path_of(args[0]) if args else "."
-            if re.search(r"[$`]", args[0] if args else ""):
+            folder = self.expand_folders(args[0]) if args else "."
+            self.cwds[-1] = self.path_of(folder)
+            if re.search(r"[$`]", folder):
                 self.add("other", text=text)        # a folder not known here
         elif prog == "wait" and self.pending:
             self.join([])
@@ -10879,10 +10885,15 @@ class RecipeReader(object):
                 self.add({"rm": "remove"}.get(prog, prog), path=self.path_of(path),
                          text=text)
 
+    def expand_folders(self, word):
+        """`word` with the folders the script named ($ROOT, ${SCRIPT_DIR}) put in."""
+        return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: self.folders.get(
+            m.group(1) or m.group(2), m.group(0)), word)
+
     def own_venv(self, args):
         """Whether `source ARGS` activates the venv procclean runs the services of the
         folder the recipe is in with (python_env: its bin first on PATH, VIRTUAL_ENV)."""
-        path = self.path_of(args[0]) if len(args) == 1 else ""
+        path = self.path_of(self.expand_folders(args[0])) if len(args) == 1 else ""
         venv = os.path.dirname(os.path.dirname(path))
         return path.endswith("/bin/activate") and \
             _project_python(self.cwds[-1], ".")[2].get("where") == venv
@@ -10948,12 +10959,12 @@ class RecipeReader(object):
         args = " ".join(w.raw for w in command.words[shell + 1:])
         sub = RecipeReader(self.target, path, True, self.curdir, self.env, self.cwds[-1])
         sub.depth = self.depth + 1
-        for start, _, line in _logical_lines(text):
+        for start, line in _script_lines(text):
             # (the words as they are: a function, since re.sub reads `\d` in a string)
             line = re.sub(r'"?\$(?:[@*]|\{[@*]\})"?', lambda m: args, line)
             # where it is: `cd "$(dirname "$0")/.."`
-            line = re.sub(r'\$\(dirname\s+"?\$(?:0|\{BASH_SOURCE\[0\]\})"?\)',
-                          lambda m: os.path.dirname(words[0]) or ".", line)
+            line = re.sub(r'\$\(\s*dirname\s+(?:--\s+)?"?\$(?:0|\{BASH_SOURCE(?:\[0\])?\})"?'
+                          r'\s*\)', lambda m: os.path.dirname(words[0]) or ".", line)
             sub.read(line, start + 1, line)
         if command.after != "&":
             self.facts.extend(sub.facts)
@@ -11036,6 +11047,8 @@ class RecipeReader(object):
         return bool(chosen) and set(goals) <= set(r.names[0] for r in chosen)
 
     def launch(self, command, prog, args):
+        if re.search(r"[$`]", self.cwds[-1]):
+            return self.add("other", text=_command_text([command]))    # run where?
         logfile, problem = _launch_log(command.redirs)
         if prog == "sudo":
             problem = ("mk_sudo", {})
@@ -11087,6 +11100,29 @@ class RecipeReader(object):
             return port, line
         return port, re.sub(ref, lambda m: "{port}" if value(m) == port else m.group(0),
                             line)
+
+
+def _script_lines(text):
+    """[(line number, logical line)] of a shell script as it runs: a function's body
+    where a line calls it (`start_api() { ... }` then `start_api`), not where it is
+    defined; one no line calls (a trap's: the script's Ctrl-C cleanup) not at all."""
+    functions, lines, body = {}, [], None
+    for start, _, line in _logical_lines(text):
+        if body is not None:
+            if re.match(r"^\s*\}\s*$", line):
+                body = None
+            else:
+                body.append(line)
+            continue
+        head = re.match(r"^\s*(?:function\s+(\w+)|(\w+)\s*\(\s*\))\s*\{\s*(.*?)\s*(\})?\s*;?\s*$",
+                        line)
+        if head:
+            body = functions[head.group(1) or head.group(2)] = [head.group(3)]
+            body = None if head.group(4) else body
+            continue
+        call = re.match(r"^\s*(\w+)\s*(?:[;&|]|$)", line)
+        lines.extend((start, each) for each in functions.get(call and call.group(1), [line]))
+    return lines
 
 
 def _moved(words):

@@ -161,6 +161,7 @@ REPLACED = {
     "streamlit-flask-pids": ["start", "stop", "status", "restart"],
     "uvicorn-venv-failcheck": ["start", "stop", "restart", "status"],
     "bash-c-three-stops": ["api-stop", "jobs-stop", "ui-stop"],
+    "dev-script-root-dir": ["dev", "stop"],
 }
 
 
@@ -247,6 +248,11 @@ SERVICES = {
         "board": (".venv/bin/streamlit run board/app.py --server.address 0.0.0.0 "
                   "--server.port {port}", ".", 8517),
         "backend": (".venv/bin/python notes/notes_server.py", ".", 5019)},
+    # dev.sh's `cd "$ROOT/api"` (ROOT: the script's folder) and a function it calls: each
+    # server in its folder, the UI one service with the layout's
+    "dev-script-root-dir": {
+        "backend": ("{python} -m uvicorn service:app --reload --port {port}", "api", 8077),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "ui", 5173)},
 }
 
 
