@@ -11293,7 +11293,8 @@ def _union_find(facts):
     owner = {}
     for i, fact in enumerate(facts):
         for key in fact.key():
-            parent[find(i)] = find(owner.setdefault(key, i))
+            if not (key[0] == "name" and _named_elsewhere(fact, facts)):
+                parent[find(i)] = find(owner.setdefault(key, i))
     launches = [(i, f) for i, f in enumerate(facts) if f.kind == "launch" and f.argv]
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
@@ -11338,6 +11339,15 @@ def _names_of(fact):
     command = fact.argv or fact.command
     return (fact.name, _kind_of_program(command), _program(command.split())[0]) \
         if command else (fact.name,)
+
+
+def _named_elsewhere(fact, facts):
+    """Whether the layout's app `fact` has the name of a target that runs another app in
+    another folder (`backend: cd backend/cmd/api && go run .` beside the Flask app found
+    in ai_microservice/): not that app, nor that name's."""
+    return fact.kind == "layout" and any(
+        f.kind == "launch" and f.argv and f.name == fact.name and not _same_folder(
+            f.cwd, fact.cwd) for f in facts)
 
 
 def _same_folder(one, other):
@@ -11597,7 +11607,8 @@ def _fold_runs(groups):
 def makefile_services(facts):
     """The services the facts of every recipe speak of, in the order first seen."""
     process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
-    found = set(f.name for f in process if f.kind == "layout")
+    found = set(f.name for f in process if f.kind == "layout" and not _named_elsewhere(
+        f, process))
     services = []
     for group in _fold_runs(_union_find(process)):
         if any(_serves(f, group) for f in group):

@@ -1496,6 +1496,35 @@ def test_a_recipe_serving_the_layouts_folder_is_that_service_not_a_second(projec
         "flask --debug run --port {port}", 5002, "backend")
 
 
+def test_a_target_named_backend_that_runs_another_app_is_not_the_layouts(project, init):
+    """bedminer1/LIQUIDITY_TRACKER's Makefile: `backend: cd backend/cmd/api && go run .`
+    (a Go API), `microservice: cd ai_microservice && ... python microservice.py` (the
+    Flask app init finds in the layout, so named backend), `frontend: cd frontend && npm
+    run dev &`.  The target `backend` took the layout's backend: one service ran `go
+    run .` on the Flask app's port 5433, and the Flask app was no service.  Each is one,
+    named by its target."""
+    repo = project("neither")
+    files = {
+        "backend/go.mod": "module tracker\n\ngo 1.22\n",
+        "backend/cmd/api/server.go": "package main\n",
+        "ai_microservice/requirements.txt": "flask\npandas\n",
+        "ai_microservice/microservice.py": "from flask import Flask\n\napp = Flask("
+        "__name__)\n\nif __name__ == '__main__':\n    app.run(port=5433)\n",
+        "Makefile": "backend:\n\t@cd backend/cmd/api && go run .\n\nmicroservice:\n"
+        "\t@cd ai_microservice && . .venv/bin/activate && python microservice.py\n"}
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    ran = dict((n, (cfg.services[n].command, cfg.services[n].cwd, cfg.services[n].port))
+               for n in cfg.default_names)
+    assert ran == {"backend": ("go run .", "backend/cmd/api", None),
+                   "microservice": ("{python} microservice.py", "ai_microservice", 5433)}, \
+        read(repo / "procclean.ini")
+
+
 def test_init_in_a_folder_of_the_project_works_on_the_roots_file(project, init,
                                                                   monkeypatch):
     """`cd backend && python3 ../procclean.py init` in a project whose procclean.ini is
