@@ -1811,7 +1811,7 @@ def _file_kind(mode):
     return "a special file"
 
 
-def open_regular(path, flags=os.O_RDONLY, mode=0o644, nofollow=False):
+def open_regular(path, flags=os.O_RDONLY, nofollow=False):
     """Open `path` only if it is a regular file: (fd, stat).  Never blocks (O_NONBLOCK:
     a FIFO or a device would hang the open or the first read) and, with `nofollow`,
     never follows a symbolic link.  Anything else is an OSError whose strerror says
@@ -1821,7 +1821,7 @@ def open_regular(path, flags=os.O_RDONLY, mode=0o644, nofollow=False):
     if nofollow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags, mode)
+        fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise
@@ -4451,9 +4451,9 @@ def python_env(env, cwd):
     env["PATH"] = os.pathsep.join(path)
 
 
-def node_toolchain(cwd=".", folder="."):
+def node_toolchain(cwd="."):
     """(package manager, how it runs a script, the lock file that chose it or None)."""
-    for base in ([cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]):
+    for base in ([cwd] if os.path.abspath(cwd) == os.getcwd() else [cwd, "."]):
         for lock, tool, run_script in NODE_LOCKS:
             if os.path.isfile(os.path.join(base, lock)):
                 return tool, run_script, os.path.normpath(os.path.join(base, lock))
@@ -8512,14 +8512,14 @@ def _listdir(path):
         return []
 
 
-def _package_dirs(root, top):
+def _package_dirs(root):
     """The sub-folders of `root` that may hold an app's package (src/PKG included)."""
     subs = []
     for entry in _listdir(root):
         path = os.path.join(root, entry)
         if entry.startswith(".") or re.match(SKIP_DIRS, entry) or not os.path.isdir(path):
             continue
-        if top and (entry in FRONTEND_DIRS or
+        if root == "." and (entry in FRONTEND_DIRS or
                     _has(path, ("package.json", "pyproject.toml"))):
             continue        # another project of the repo, looked at on its own
         subs += [os.path.join("src", e) for e in _listdir(path) if not e.startswith(".")
@@ -8530,7 +8530,7 @@ def _package_dirs(root, top):
 def _app_files(base, modules):
     """The files of the Python project at `base` that may define an app, best first:
     main.py ..., then PKG/main.py ..., src/PKG/main.py ..."""
-    subs = [""] + _package_dirs(base, base == ".")
+    subs = [""] + _package_dirs(base)
     files = [os.path.join(sub, module + ".py") for sub in subs for module in modules
              if sub or module != "__init__"]
     return [path for path in files if os.path.isfile(os.path.join(base, path))]
@@ -9083,10 +9083,10 @@ def _gradio_from_code(base):
     return None
 
 
-def _python_files(base, depth=5, limit=400):
+def _python_files(base, depth=5):
     """The importable .py files of the project at `base`, shallowest first (tests,
     migrations, environments and other projects of the repo left out)."""
-    tops = set(p.split(os.sep)[0] for p in _package_dirs(base, base == "."))
+    tops = set(p.split(os.sep)[0] for p in _package_dirs(base))
     found, level = [], [""]
     for _ in range(depth):
         subs = []
@@ -9100,7 +9100,7 @@ def _python_files(base, depth=5, limit=400):
                             sub or entry in tops):
                     subs.append(path)
         level = subs
-    return found[:limit]
+    return found[:400]
 
 
 def _import_root(base, path, text):
