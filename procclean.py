@@ -5125,11 +5125,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
             reached = signal_targets(ctx, live, SIGTERM, held)
     finally:
         thaw_targets(ctx, [t for t in frozen if id(t) in held])
-    pending = []
-    if not force:
-        pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry) if reached else []
-        for target in reached:
-            target.outcome = STOPPED
+    pending = [] if force else _graced(ctx, reached)
     for look in range(1, MAX_LOOKS + 2):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
@@ -5137,11 +5133,8 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         if fresh and look == 1 and not (force or ctx.hurry):
             # What appeared during the grace is the shutdown's own (a cleanup child;
             # Next.js's telemetry flusher): a grace of its own to end, then SIGKILL.
-            if pending:
-                kill_targets(ctx, pending, began)
-            pending = wait_gone(system, fresh, ctx.grace, lambda: ctx.hurry)
-            for target in fresh:
-                target.outcome = STOPPED
+            kill_targets(ctx, pending, began)
+            pending = _graced(ctx, fresh)
             continue
         to_kill = pending + fresh       # _look_again leaves zombies out
         if not to_kill:
@@ -5153,6 +5146,14 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         kill_targets(ctx, to_kill, began)
         pending = []
     return done, table
+
+
+def _graced(ctx, targets):
+    """Wait up to the grace for `targets`, signalled or left to end (each STOPPED if it
+    does): those still running."""
+    for target in targets:
+        target.outcome = STOPPED
+    return wait_gone(ctx.system, targets, ctx.grace, lambda: ctx.hurry) if targets else []
 
 
 def freeze_targets(ctx, live, table, done, find):
