@@ -2181,7 +2181,7 @@ def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
     "#!/bin/sh\ncase \"$1\" in\n  prod) gunicorn backend.main:app -w 4 ;;\n"
     "  *) uvicorn backend.main:app --reload & npm --prefix frontend run dev; wait ;;\nesac\n",
     "#!/bin/sh\nrun_dev() {\n  uvicorn backend.main:app --reload & npm --prefix frontend "
-    "run dev\n}\nrun_prod() {\n  gunicorn backend.main:app\n}\nrun_dev\n"])
+    "run dev\n}\nrun_prod() {\n  gunicorn backend.main:app\n}\nrun_${1:-dev}\n"])
 def test_a_dev_script_doing_more_or_in_places_unknown_is_kept(project, init, text):
     need_make()
     repo = project("neither")
