@@ -6386,14 +6386,17 @@ def launch_outcomes(ctx, launches):
 
 def say_start_wait(ctx, pending):
     """What a start still waits for (START_NOTICE): the port of each service that has
-    one, else each worker that still computes.  True."""
+    one, else each worker that still computes (not one that only has to outlive
+    START_WORKER).  Whether anything was said."""
     ports = [l for l in pending if l.service.port is not None]
-    for launch in ports or pending:
+    now = ctx.system.clock()
+    busy = [l for l in pending if l.cpu and now - l.cpu[1] < START_IDLE]
+    for launch in ports or busy:
         port = launch.service.port
         ctx.out.say("start_waiting_idle" if port is None else "start_waiting",
                     svc=launch.service.name, pid=launch.child.pid, port=port,
                     timeout=format_seconds(ctx.timeout if launch.waits else START_SETTLE))
-    return True
+    return bool(ports or busy)
 
 
 class StartWatch(object):

@@ -1,5 +1,6 @@
 """--json on every command (issue 15): one JSON document on stdout, no text there, what
 was found and what became of it; logs -f --json one object per line."""
+import io
 import json
 
 import pytest
@@ -134,7 +135,8 @@ def test_a_worker_connected_to_its_broker_is_started_without_the_workers_wait(
     """`make start` of a worker (no port) took 2 s at least (START_WORKER): nothing said
     it was up.  One that holds a connection (to its broker, its database) and idles is
     up; one without (or where /proc cannot tell: None) still waits, so a worker that
-    dies a second later is not reported started."""
+    dies a second later is not reported started, and without saying that it waits for
+    it to settle: it computes nothing."""
     class Broker(Launcher):
         def connected(self, pids):
             assert 700 in pids
@@ -146,6 +148,26 @@ def test_a_worker_connected_to_its_broker_is_started_without_the_workers_wait(
     code, out, err = invoke(["start"], system)
     assert code == 0 and "started worker PID 700" in out, out + err
     assert (system.now < procclean.START_WORKER) is bool(connected), system.now
+    assert "waiting for it to settle" not in out, out        # idle: nothing to wait for
+
+
+def test_the_two_second_notice_names_a_worker_only_while_it_computes(in_tmp):
+    """`make start` of an idle worker said `worker (PID 700) is starting: waiting for it to
+    settle (10 s at most)` whenever its look came just before the 2 s notice: it waited
+    for nothing but START_WORKER, the least a worker must live.  Only one that computes
+    (imports, compiles) is named; with nothing to say, the notice waits."""
+    out = io.StringIO()
+    system = FakeSystem([])
+    ctx = procclean.Context(system, procclean.load_config(environ={}),
+                            procclean.Reporter(stdout=out, environ={}))
+    service = procclean.Service("worker", "", "worker.pid", "worker.log", None, "celery", ".")
+    launch = procclean.StartWatch(ctx, service, FakeChild(700), "celery", (0, None))
+    launch.cpu = (0.3, 0.0)                     # its last CPU at 0 s
+    system.now = 1.99
+    assert procclean.say_start_wait(ctx, [launch]) is False and out.getvalue() == ""
+    launch.cpu = (0.9, 1.8)                     # computing still
+    assert procclean.say_start_wait(ctx, [launch]) is True
+    assert "worker (PID 700) is starting: waiting for it to settle" in out.getvalue()
 
 
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
