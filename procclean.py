@@ -11014,7 +11014,8 @@ class RecipeReader(object):
         at = len(self.facts)
         fact = self.add("make", goals=goals, problem=(problem, {}) if problem else None,
                         text=_command_text([command]), name=None)
-        if read and self.sub_make(folder, goals):
+        chosen = self.sub_make(folder, goals) if read else []
+        if chosen:
             fact.cwd = folder
         job = self.facts[at:]
         if command.after == "&":
@@ -11022,19 +11023,23 @@ class RecipeReader(object):
         elif self.pending or len(goals) > 1 and any(a.startswith(("-j", "--jobs"))
                                                     for a in args):
             self.join(job)
-        elif fact.cwd and job[1:] and all(f.kind == "launch" and not f.background
-                                          for f in job[1:]):
-            fact.problem = None     # `cd api && $(MAKE) run`: a server in the foreground
+        elif fact.cwd and job[1:] and (all(f.kind == "launch" and not f.background
+                                           for f in job[1:]) or not any(r.prereqs for r in
+                                                                        chosen)):
+            # `cd api && $(MAKE) run`: a server in the foreground; `$(MAKE) -C api stop`:
+            # what that rule does (nothing made before it) is read
+            fact.problem = None
 
     def sub_make(self, folder, goals):
         """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile, as its text
         says: make is not asked there), as run in FOLDER, into this target's facts: the
-        command, port and folder of `backend: $(MAKE) -C backend run`.  Whether it could."""
+        command, port and folder of `backend: $(MAKE) -C backend run`.  The rules read,
+        or none where it could not read every goal's."""
         here = os.path.join(self.curdir, folder)
         name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
                     None)
         if name is None or self.depth > 2 or folder.startswith(".."):
-            return False
+            return []
         text = _read_text(os.path.join(here, name), MAKEFILE_LIMIT) or ""
         rules = [r for r in parse_makefile_text(text)[0]
                  if not any("%" in n or n.startswith(".") for n in r.names)]
@@ -11048,7 +11053,7 @@ class RecipeReader(object):
             sub.vars = variables.for_target(rule, {})       # (`make dev PORT=9000` too)
             sub.rule(rule, sub.vars)
         self.facts.extend(sub.facts)
-        return bool(chosen) and set(goals) <= set(r.names[0] for r in chosen)
+        return chosen if set(goals) <= set(r.names[0] for r in chosen) else []
 
     def launch(self, command, prog, args):
         if re.search(r"[$`]", self.cwds[-1]):

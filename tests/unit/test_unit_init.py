@@ -1852,7 +1852,9 @@ def test_a_sub_make_in_another_folder_is_read_there(project, init):
     """A root Makefile handing each app to its folder's (`$(MAKE) -C backend run`, `cd
     frontend && make dev`): init never looked into backend/Makefile, so procclean.ini had
     the layout's backend at 8000 while the team's runs on 8010. Those recipes are read
-    as run in their folder; the root's rules stay make's."""
+    as run in their folder; the root's runs stay make's, and its start and stop, whose
+    rules there make nothing first, are procclean's (they were kept: "it runs make in
+    another folder")."""
     need_make()
     repo = project("fastapi-vite")
     (repo / "Makefile").write_text(
@@ -1877,9 +1879,19 @@ def test_a_sub_make_in_another_folder_is_read_there(project, init):
         "uvicorn main:app --port {port}", 8010, "backend", "backend/api.pid")
     assert (frontend.port, frontend.cwd) == (5190, "frontend")
     assert "backend/Makefile:5 (start)" in read(repo / "procclean.ini")
-    assert read(repo / "Makefile").startswith(original)
-    for target in ("backend", "frontend", "dev", "start", "stop"):
+    assert read(repo / "Makefile").startswith(original.split("start:")[0])
+    for target in ("backend", "frontend", "dev"):
         assert "kept %s (line" % target in out, out
+    assert make_n(repo, "start", "stop", "PORT=9000").stdout.splitlines() == [
+        "python3 -S -m procclean start backend --set backend.port=9000",
+        "python3 -S -m procclean stop backend --set backend.port=9000"]
+    # a rule there that makes something first (`start: install`) keeps the root's
+    (repo / "backend" / "Makefile").write_text(
+        read(repo / "backend" / "Makefile").replace("start:", "start: install") +
+        "install:\n\tpip install -r requirements.txt\n")
+    (repo / "Makefile").write_text(original)
+    code, out, err = init("--makefile", "--replace", "--force")
+    assert "kept start (line 7): it runs make in another folder" in out, out
 
 
 def test_a_sub_make_of_itself_or_of_another_file_is_not_followed(tmp_path):
