@@ -2371,8 +2371,9 @@ class _Linux(object):
         for path in ("/proc/net/tcp", "/proc/net/tcp6") if inodes else ():
             with quietly():     # no tcp6 without IPv6
                 with open(path, "rb") as f:
-                    if any(s[2] in inodes for s in parse_proc_net_tcp(f.read(), state="01")):
-                        return True
+                    found = parse_proc_net_tcp(f.read(), state="01")
+                if any(s[2] in inodes for s in found):
+                    return True
         return False
 
     def _socket_owners(self, inodes):
@@ -10803,11 +10804,10 @@ class RecipeReader(object):
         text = _command_text([command])
         last = args == ["$!"] or len(args) == 1 and \
             self.word_refs(command.words[1]) == [("lastpid", "$!")]     # PID=$!; echo $PID
-        if prog == "echo" and last and command.redirs:
-            if self.launched is not None:
-                self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
-            else:
-                self.add("other", text=text)
+        if prog == "echo" and last and command.redirs and self.launched is not None:
+            self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
+        elif prog == "echo" and last and command.redirs:
+            self.add("other", text=text)        # `echo $! > pidfile` of no launch
         elif prog in ("cd", "pushd"):
             folder = self.expand_folders(args[0]) if args else "."
             self.cwds[-1] = self.path_of(folder)
@@ -10967,8 +10967,8 @@ class RecipeReader(object):
             # (the words as they are: a function, since re.sub reads `\d` in a string)
             line = re.sub(r'"?\$(?:[@*]|\{[@*]\})"?', lambda m: args, line)
             # where it is: `cd "$(dirname "$0")/.."`
-            line = re.sub(r'\$\(\s*dirname\s+(?:--\s+)?"?\$(?:0|\{BASH_SOURCE(?:\[0\])?\})"?'
-                          r'\s*\)', lambda m: os.path.dirname(words[0]) or ".", line)
+            line = re.sub(r'\$\(\s*dirname\s+(?:--\s+)?"?\$(?:0|\{BASH_SOURCE(?:\[0\])?\})'
+                          r'"?\s*\)', lambda m: os.path.dirname(words[0]) or ".", line)
             sub.read(line, start + 1, line)
         if command.after != "&":
             self.facts.extend(sub.facts)
@@ -11123,14 +11123,15 @@ def _script_lines(text):
             else:
                 body.append(line)
             continue
-        head = re.match(r"^\s*(?:function\s+(\w+)|(\w+)\s*\(\s*\))\s*\{\s*(.*?)\s*(\})?\s*;?\s*$",
-                        line)
+        head = re.match(r"^\s*(?:function\s+(\w+)|(\w+)\s*\(\s*\))\s*\{\s*(.*?)\s*(\})?"
+                        r"\s*;?\s*$", line)
         if head:
             body = functions[head.group(1) or head.group(2)] = [head.group(3)]
             body = None if head.group(4) else body
             continue
         call = re.match(r"^\s*(\w+)\s*(?:[;&|]|$)", line)
-        lines.extend((start, each) for each in functions.get(call and call.group(1), [line]))
+        lines.extend((start, each)
+                     for each in functions.get(call and call.group(1), [line]))
     return lines
 
 
@@ -12202,8 +12203,8 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace):
         return text
     found = list(re.finditer(_PROCCLEAN_VAR_RE, text, re.M))
     if not replace or not found:
-        ctx.out.warn("init_var_wrong", value=printable(value.strip()), path=procclean_path(),
-                     line=procclean_line, prog=prog_command())
+        ctx.out.warn("init_var_wrong", value=printable(value.strip()),
+                     path=procclean_path(), line=procclean_line, prog=prog_command())
         return text
     match = found[-1]
     ctx.out.say("init_var_would_replace" if ctx.dry_run else "init_var_replaced",
