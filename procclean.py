@@ -10364,7 +10364,9 @@ def _program(words):
         runner = prog in _RUNNERS and len(words) > 1 or prog in _NODE_TOOLS and \
             len(words) > 2 and (words[1] in ("exec", "dlx", "x") or re.match(
                 _SERVER_RE, words[1]) and words[1] not in _SERVE_SCRIPTS)
-        if re.match(r"^python[\d.]*$", prog) and len(words) > 2 and words[1] == "-m":
+        # `python -m uvicorn`, `ruby -S rackup`: the module or script it runs
+        if len(words) > 2 and (re.match(r"^python[\d.]*$", prog) and words[1] == "-m" or
+                               prog == "ruby" and words[1] == "-S"):
             return words[2].split(".")[0], words[3:], wrappers + words[:2]
         if not runner and prog not in _WRAPPERS:
             break

@@ -2655,6 +2655,20 @@ def test_a_module_of_the_project_run_with_python_m_is_its_server(project, init):
         "PYTHONUNBUFFERED=1 python3 -m backend.main", "backend"), ini
 
 
+def test_rackup_run_through_ruby_s_is_the_server(tmp_path):
+    """floraison/corporate's Makefile: `serve: $(RUBY) -S rackup -p 7080 -o 0.0.0.0 -s
+    puma` (RUBY = bundle exec ruby) and `kills: ps aux | grep "rackup -p 7080" | awk ...
+    | xargs kill -9`: ruby was the program, no server, so the service had no command
+    (no make start, make dev)."""
+    found = services_of(tmp_path, "RUBY=bundle exec ruby\nserve:\n\tCORPORATE_ENV=dev \\\n"
+                        "\t$(RUBY) -S rackup -p 7080 -o 0.0.0.0 -s puma\n"
+                        "kills:\n\tps aux | grep \"rackup -p 7080\" | awk '{ print $$2 }'"
+                        " | xargs kill -9\n")
+    assert [(f.get("command"), f.get("port"), f.get("pattern")) for f in found.values()] == [
+        ("CORPORATE_ENV=dev bundle exec ruby -S rackup -p 7080 -o 0.0.0.0 -s puma", "7080",
+         "rackup -p 7080")], found
+
+
 @pytest.mark.parametrize("tool", ["pnpm", "yarn", "pnpm exec", "npm exec", "pnpm dlx"])
 def test_a_package_managers_bin_run_by_name_is_that_server(tmp_path, tool):
     """kishore1919/personal-website's `dev: pnpm next dev` and `start: pnpm next start
