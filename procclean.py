@@ -3464,7 +3464,7 @@ MESSAGES = {
         "health_not_listening": "it no longer listens on port {port}",
         "health_failing": "{url} is {state}",
         "dev_outside_all": "{ok} every service was stopped from another terminal",
-        "dev_restart": "exited ({code}); restarting in {delay} (restart {n})",
+        "dev_restart": "{how}; restarting in {delay} (restart {n})",
         "dev_exited_short": "exited by itself ({code})",
         "dev_killed_short": "{code}, from outside dev",
         "exit_status": "status {n}",
@@ -3751,7 +3751,7 @@ MESSAGES = {
         "health_not_listening": "它已不再监听端口 {port}",
         "health_failing": "{url} {state}",
         "dev_outside_all": "{ok} 所有服务已被另一个终端停止",
-        "dev_restart": "已退出 ({code}); {delay} 后重启 (第 {n} 次)",
+        "dev_restart": "{how}; {delay} 后重启 (第 {n} 次)",
         "dev_exited_short": "自行退出 ({code})",
         "dev_killed_short": "{code}, 来自 dev 之外",
         "exit_status": "退出码 {n}",
@@ -7667,7 +7667,8 @@ class DevSession(object):
             delay = entry.backoff.next(now, entry.since)
             n = len(entry.backoff.restarts)
             if delay is not None:
-                self.say_own(entry, "dev_restart", code=code, delay=format_seconds(delay), n=n)
+                self.say_own(entry, "dev_restart", how=self.ctx.out.text(short, code=code),
+                             delay=format_seconds(delay), n=n)
                 entry.state, entry.restart_at = "backoff", now + delay
                 return
             self.failure = (entry, "gave_up", dict(svc=service.name, n=n, code=code))

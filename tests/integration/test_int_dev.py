@@ -429,6 +429,20 @@ def test_service_killed_from_outside_is_said_killed_not_exited(ns, tmp_path, pyt
 
 
 @pytest.mark.edge_pythons
+def test_supervised_service_killed_from_outside_is_said_killed_and_restarted(ns, tmp_path,
+                                                                          python):
+    two_services(tmp_path, frontend_fields={"supervise": "yes"})
+    dev = Dev(ns, tmp_path, python)
+    dev.up("worker", "frontend")
+    first = started_pids(dev.out, "frontend")
+    ns.kill(first, signal.SIGKILL)
+    dev.wait_for("frontend * killed by SIGKILL, from outside dev; restarting in 1 s "
+                 "(restart 1)")
+    assert wait_until(lambda: len(started_pids(dev.out, "frontend")) == 2, TIMEOUT), dev.out
+    sigterm_stops_all(ns, tmp_path, dev)
+
+
+@pytest.mark.edge_pythons
 def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
     two_services(tmp_path, backend="serve 8000 backend", frontend="flaky 3000",
                  frontend_fields={"supervise": "yes"})
@@ -436,7 +450,7 @@ def test_supervised_service_is_restarted_in_the_stream(ns, tmp_path, python):
     dev.up("backend", "flaky")
     out = dev.out
     assert "frontend | flaky crashing" in out, out
-    assert "frontend * exited (status 3); restarting in 1 s (restart 1)" in out, out
+    assert "frontend * exited by itself (status 3); restarting in 1 s (restart 1)" in out, out
     assert len(started_pids(out, "frontend")) == 2, out
     assert started_pids(out, "frontend")[1] == int(read(tmp_path / "frontend.pid"))
     sigterm_stops_all(ns, tmp_path, dev)
