@@ -10397,6 +10397,18 @@ _SERVE_WORDS["mvnw"] = _SERVE_WORDS["mvn"]
 _SERVE_WORDS["gradlew"] = _SERVE_WORDS["gradle"]
 
 
+# Python modules run with -m that are tasks: a module of the project's (`python -m
+# app.telegram.bot &`) runs on like a script does.
+_PYTHON_TASKS = ("pip", "pytest", "unittest", "alembic", "mypy", "black", "ruff", "isort",
+                 "flake8", "coverage", "build", "twine", "venv", "compileall", "playwright")
+
+
+def _runs_on(prog, args, wrappers):
+    """Whether a command started in the background runs on (a server, a module of the
+    project's run with -m), not a task that ends (`docker compose up -d &`)."""
+    return _is_server(prog, args) or wrappers[-1:] == ["-m"] and prog not in _PYTHON_TASKS
+
+
 def _is_server(prog, args):
     """Whether a foreground command runs a server (a launch), not a task."""
     if re.match(_SERVER_RE, prog):
@@ -10693,7 +10705,10 @@ class RecipeReader(object):
                                                       self.path_of(folder.group(1) or "."))
                 self.shvars[name] = [("lastpid", value)] if value == "$!" else \
                     self.word_refs(assign)
-        elif len(pipe) == 1:
+        elif len(pipe) == 1 or _runs_on(*_program(pipe[0].argv())) and all(
+                _program(c.argv())[0] in _PASS_FILTERS for c in pipe[1:]):
+            # `uvicorn ... 2>&1 | sed 's/^/[api] /' &`: the server, its output decorated
+            pipe[0].after = pipe[-1].after
             self.simple(pipe[0], *_program(pipe[0].argv()))
         else:
             refs, signal, problem = self.flow(pipe)
@@ -11084,7 +11099,7 @@ class RecipeReader(object):
                         pidfile=pidfile and self.path_of(pidfile),
                         port=port, text=_command_text([command]))
         self.launched = fact if fact.background else None
-        if fact.background and _is_server(*_program(_moved(command.argv())[0])[:2]):
+        if fact.background and _runs_on(*_program(_moved(command.argv())[0])):
             self.pending.append([fact])         # not a task (`docker compose up -d &`)
         elif self.pending and not problem and not fact.background:
             self.join([fact])
@@ -11447,11 +11462,14 @@ _PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps"
 def _script_name(argv, taken):
     """[the name the folder of the script a launch runs gives its service] or []:
     dashboard of `streamlit run dashboard/app.py`, api of `go run ./cmd/api` (a Go
-    program is its folder); none for a script at the root (`python bot.py`: backend)."""
-    prog, args, _ = _program((argv or "").split())
-    script = _script_of(" ".join(args)) or ""
-    parts = os.path.normpath(script).split("/")
-    folders = parts if prog == "go" else parts[:-1]
+    program is its folder), bot of `python -m app.telegram.bot`; none for a script at
+    the root (`python bot.py`: backend)."""
+    prog, args, wrappers = _program((argv or "").split())
+    module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
+        not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
+    script = module.group(1).replace(".", "/") if module else _script_of(" ".join(args))
+    parts = os.path.normpath(script or "").split("/")
+    folders = parts if prog == "go" or module else parts[:-1]
     names = [w.lower() for w in folders[::-1] if w.lower() not in _PLACE_WORDS + ("cmd",)
              and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", w)]
     return names[:1] if names and names[0] not in taken else []

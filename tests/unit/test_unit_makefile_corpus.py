@@ -162,6 +162,7 @@ REPLACED = {
     "uvicorn-venv-failcheck": ["start", "stop", "restart", "status"],
     "bash-c-three-stops": ["api-stop", "jobs-stop", "ui-stop"],
     "dev-script-root-dir": ["dev", "stop"],
+    "dev-script-bot-sed": ["dev"],
 }
 
 
@@ -253,6 +254,11 @@ SERVICES = {
     "dev-script-root-dir": {
         "backend": ("{python} -m uvicorn service:app --reload --port {port}", "api", 8077),
         "frontend": ("npm run dev -- --port {port} --strictPort", "ui", 5173)},
+    # a server piped through sed, and a module of the project run with -m (named by it)
+    "dev-script-bot-sed": {
+        "backend": ("uv run uvicorn svc.main:app --port {port} --reload", ".", 8093),
+        "relay": ("uv run python -m svc.chat.relay", ".", None),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "site", 5173)},
 }
 
 
