@@ -10576,7 +10576,8 @@ def service_name_of(target, launches=False):
         target = target.split(".")[0]           # proxy.pid: the proxy
     match = re.match(_VERB_RE, target)
     name = (match.group(1) or match.group(2)) if match else (target if launches else None)
-    ok = name and name not in _NOT_A_NAME and re.match(r"^[a-z0-9][a-z0-9_.-]*$", name)
+    ok = name and name not in _NOT_A_NAME and re.match(r"^[a-z0-9][a-z0-9_.-]*$", name) \
+        and not re.search(r"(?:^|[-_])and(?:[-_]|$)", name)    # two things (`a-and-b`)
     return name if ok else None
 
 

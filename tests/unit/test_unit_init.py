@@ -1300,6 +1300,9 @@ def test_service_names_from_target_names():
     assert name("backend", launches=True) == "backend"
     assert name("proxy.pid", launches=True) == "proxy"
     assert name("backend") is None          # a target named for a thing that starts nothing
+    # sandonemaki/to_do_app_v2's kill-server-and-start-server-as-daemon: two steps, no name
+    assert name("kill-server-and-start-server-as-daemon", launches=True) is None
+    assert name("stop-and-clean") is None and name("start-api-and-web") is None
 
 
 @pytest.mark.parametrize("recipe, port", [
