@@ -8706,7 +8706,16 @@ def _default_port(command, cwd="."):
     """(port, where it is said) a server command that names no port listens on: Flask on
     FLASK_RUN_PORT of .flaskenv or .env in `cwd` (macOS's AirPlay holds 5000: projects
     move it, and their frontend's proxy points there), else 5000; another server on 8000;
-    (None, None) for a command that runs none."""
+    (None, None) for a command that runs none.  gunicorn (hypercorn) on the port its
+    config binds: -c FILE, else ./gunicorn.conf.py, which gunicorn reads unasked."""
+    named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?(\S+)", command)
+    if re.search(r"\b(?:gunicorn|hypercorn)\b", command):
+        path = os.path.normpath(os.path.join(cwd, named.group(1) if named else
+                                             "gunicorn.conf.py"))
+        bind = re.search(r"(?m)^bind\s*=\s*\[?\s*(?:f?['\"][^'\"\n]*:(\d{2,5})['\"]|"
+                         r".*?PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
+        if bind:
+            return bind.group(1) or bind.group(2), "%s (bind)" % path
     if re.search(r"\bflask\b", command):
         for name in (".flaskenv", ".env"):
             said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_RUN_PORT\s*=\s*['\"]?(\d+)\b",
@@ -11938,15 +11947,19 @@ def found_with_makefile(services, layout):
             fields[field] = value
             sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
         builtin = default_fields(service.name)
-        if not base and "command" in fields and "port" not in fields and builtin["port"] \
-                and not _same_value("command", builtin["command"], fields["command"], "."):
-            # a built-in's name (`backend: go run .`), not its server: its server's port
-            # (a Node dev server's: `pnpm next dev` on 3000)
+        than = base.fields.get("command", "") if base else builtin["port"] and \
+            builtin["command"]
+        if than and "command" in service.fields and "port" not in service.fields and \
+                not _same_value("command", than, fields["command"], "."):
+            # a built-in's name (`backend: go run .`) or the layout's app run by another
+            # server (`gunicorn -c gunicorn.conf.py app:app`, not Flask's 5000): its
+            # server's port (a Node dev server's: `pnpm next dev` on 3000)
             cwd, command = fields.get("cwd") or ".", fields["command"]
             port = _default_port(command, cwd)[0] or re.search(DEV_SERVER_RE, command) \
                 and _frontend_port(cwd, command)[0]
-            fields["port"] = port or ""
-            sources["port"] = sources["command"]
+            if port or not base:
+                fields["port"] = port or ""
+                sources["port"] = sources["command"]
         if "command" in service.fields:
             command = _port_as_placeholder(service.name, fields)
             fields["command"] = _rails_pid_apart(

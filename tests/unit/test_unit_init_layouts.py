@@ -1478,6 +1478,33 @@ DEPLOY_PROCFILES = {
 }
 
 
+@pytest.mark.parametrize("bind, ports", [
+    ('bind = "127.0.0.1:8050"', (8050, 8050)),
+    # heroku/python-getting-started @ 0938cce's gunicorn.conf.py
+    ('bind = ["[::]:{}".format(os.environ.get("PORT", 5006))]', (5006, 5000)),
+    ("bind = f\"0.0.0.0:{os.getenv('PORT', '8070')}\"", (8070, 5000))],
+    ids=["literal", "heroku", "fstring"])
+@pytest.mark.parametrize("runs", ["Makefile", "Procfile"])
+def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, runs):
+    """`gunicorn -c gunicorn.conf.py app:app` (a Makefile's run, a Procfile's entry)
+    beside a Flask app: init said Flask's 5000 (or gunicorn's 8000), where gunicorn binds
+    the config's port, so status looked at a port nothing held and start waited there.
+    The port is the one the config binds: its PORT default when it reads PORT, which a
+    Procfile's runner sets (5000, as foreman and honcho do)."""
+    port = ports[runs == "Procfile"]
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("flask\ngunicorn\n")
+    (repo / "app.py").write_text("from flask import Flask\n\napp = Flask(__name__)\n")
+    (repo / "gunicorn.conf.py").write_text("import os\n\n%s\nworkers = 2\n" % bind)
+    run = "gunicorn -c gunicorn.conf.py app:app\n"
+    (repo / runs).write_text({"Makefile": "run:\n\t", "Procfile": "app: "}[runs] + run)
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert len(svc) == 1, out
+    assert list(svc.values())[0].port == port, read(repo / "procclean.ini")
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
