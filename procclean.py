@@ -7033,11 +7033,12 @@ def keep_log(args, source=0, to_dev=1):
 
 
 class _Stream(object):
-    """A service's pipe under the relay: its prefix, its line not ended yet."""
-    __slots__ = ("fd", "prefix", "pending")
+    """A service's pipe under the relay: its prefix, its line not ended yet, whether it
+    has ended (all shown, and logged: its keeper ended first)."""
+    __slots__ = ("fd", "prefix", "pending", "closed")
 
     def __init__(self, fd, prefix):
-        self.fd, self.prefix, self.pending = fd, prefix, b""
+        self.fd, self.prefix, self.pending, self.closed = fd, prefix, b"", False
 
 
 class Relay(object):
@@ -7071,10 +7072,12 @@ class Relay(object):
         self.thread.start()
 
     def add(self, name, fd):
-        """Relay a service's pipe (closed at its end)."""
+        """Relay a service's pipe (closed at its end): its _Stream."""
+        stream = _Stream(fd, self.prefixes[name][0])
         with self.lock:
-            self.added.append(_Stream(fd, self.prefixes[name][0]))
+            self.added.append(stream)
         self.wake.wake()
+        return stream
 
     def own_line(self, name, text):
         """One line of procclean's own about a service, marked apart (`name *`)."""
@@ -7195,6 +7198,7 @@ class Relay(object):
         with quietly():
             os.close(stream.fd)
         self.streams.pop(stream.fd, None)
+        stream.closed = True
 
 
 def _write_all(fd, data):
@@ -7347,6 +7351,7 @@ class _DevEntry(object):
         self.since = None           # when it (last) started
         self.status = None          # its last exit status
         self.check_until = None     # exited: until when a stop from outside may explain it
+        self.output = None          # its output's _Stream in the relay
         self.restart_at = self.waiting_since = None
         self.backoff = None         # supervised: its Backoff, as supervise
 
@@ -7608,7 +7613,7 @@ class DevSession(object):
         except OSError:
             pass        # no log to write: the relay reads the service itself
         self.say_own(entry, "dev_started", pid=child.pid, cmd=shown)
-        self.relay.add(service.name, fd)
+        entry.output = self.relay.add(service.name, fd)
 
     def check_children(self, now):
         for entry in self.entries:
@@ -7628,7 +7633,9 @@ class DevSession(object):
                     entry.state = "done"
                     self.disown(entry)
                     self.say_own(entry, "dev_outside")
-                elif now >= entry.check_until:
+                elif now >= entry.check_until and (entry.output.closed or
+                                                   now >= entry.check_until + 1.0):
+                    # (its last lines, a traceback, shown and logged before its end)
                     self.exited(entry, now)
                 if self.failure is not None:
                     return

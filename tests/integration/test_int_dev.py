@@ -103,6 +103,15 @@ elif mode == "flaky":               # flaky PORT: crashes the first time, serves
         sys.stdout.flush()
         sys.exit(3)
     serve(args[0], "flaky")
+elif mode == "lastwords":          # exits 1; a child it forked says the last line later
+    if os.fork() == 0:
+        time.sleep(0.8)
+        print("lastwords: pool flushed")
+        sys.stdout.flush()
+        os._exit(0)
+    print("lastwords: fatal error")
+    sys.stdout.flush()
+    os._exit(1)
 '''
 
 KILLPG = "import os, signal, sys; os.killpg(int(sys.argv[1]), int(sys.argv[2]))"
@@ -409,6 +418,22 @@ def test_crash_with_code_3_stops_the_rest_and_exits_1(ns, tmp_path, python):
     assert "frontend exited by itself (status 3); last lines of frontend.log:" in dev.err
     assert "    crash line 2" in dev.err, dev.err
     assert_all_gone(ns, tmp_path, dev)
+
+
+@pytest.mark.edge_pythons
+def test_a_service_s_last_lines_come_before_its_end_in_the_stream_and_log(ns, tmp_path,
+                                                                          python):
+    """A Python backend failing its import: `backend * exited by itself` came before its
+    traceback, on the terminal and in its log (the log's keeper had not written it yet),
+    so the log's tail read as if the traceback came after the end.  Its output ends (its
+    pipe closed, 1 s at most) before its end is said."""
+    two_services(tmp_path, frontend="lastwords")
+    dev = Dev(ns, tmp_path, python)
+    assert dev.finish() == 1, (dev.out, dev.err)
+    out, log = dev.out, read(tmp_path / "frontend.log")
+    assert out.index("frontend | lastwords: pool flushed") < \
+        out.index("frontend * exited by itself (status 1)"), out
+    assert log.index("lastwords: pool flushed") < log.index("exited by itself"), log
 
 
 @pytest.mark.edge_pythons
