@@ -11347,9 +11347,12 @@ def _union_find(facts):
                 regex = re.compile(fact.pattern)
             except re.error:
                 continue
-            # the layout's app is the one run in its folder (`uvicorn main:app` in api/)
+            # the layout's app is the one run in its folder (`uvicorn main:app` in api/),
+            # or anywhere by its package's name (`celery -A codeverify_worker.main`: an
+            # installed package, run from the root)
+            anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w", fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if regex.search(f.argv)
-                        and (fact.kind != "layout" or _same_folder(f.cwd, fact.cwd)))
+                        and (anywhere or _same_folder(f.cwd, fact.cwd)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
     written = set(f.pidfile for f in facts if f.kind == "launch" and f.pidfile)

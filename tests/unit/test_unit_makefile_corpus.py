@@ -163,6 +163,7 @@ REPLACED = {
     "bash-c-three-stops": ["api-stop", "jobs-stop", "ui-stop"],
     "dev-script-root-dir": ["dev", "stop"],
     "dev-script-bot-sed": ["dev"],
+    "trap-four-apps-pkgs": ["dev"],
 }
 
 
@@ -259,6 +260,14 @@ SERVICES = {
         "backend": ("uv run uvicorn svc.main:app --port {port} --reload", ".", 8093),
         "relay": ("uv run python -m svc.chat.relay", ".", None),
         "frontend": ("npm run dev -- --port {port} --strictPort", "site", 5173)},
+    # the worker the layout finds in apps/worker and the one dev runs from the root (an
+    # installed package) are one service, not worker and worker-2
+    "trap-four-apps-pkgs": {
+        "api": ("{python} -m uvicorn ledger_api.main:app --reload --port {port}", ".", 8000),
+        "worker": ("{python} -m celery -A ledger_worker.main worker --loglevel=info", ".",
+                   None),
+        "frontend": ("npm run dev -- -p {port}", "apps/web", 3000),
+        "hooks": ("npm run dev", "apps/hooks", None)},
 }
 
 
