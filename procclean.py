@@ -8715,12 +8715,14 @@ def _default_port(command, cwd="."):
     move it, and their frontend's proxy points there), else 5000; another server on 8000;
     (None, None) for a command that runs none.  gunicorn (hypercorn) on the port its
     config binds: -c FILE, else ./gunicorn.conf.py, which gunicorn reads unasked."""
-    named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?(\S+)", command)
+    named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?['\"]?(python:)?([^\s'\"]+)", command)
     if re.search(r"\b(?:gunicorn|hypercorn)\b", command):
-        path = os.path.normpath(os.path.join(cwd, named.group(1) if named else
-                                             "gunicorn.conf.py"))
-        bind = re.search(r"(?m)^bind\s*=\s*\[?\s*(?:f?['\"][^'\"\n]*:(\d{2,5})['\"]|"
-                         r".*?PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
+        # (-c python:config.gunicorn: the module config/gunicorn.py)
+        path = "gunicorn.conf.py" if not named else named.group(2).replace(
+            ".", "/") + ".py" if named.group(1) else named.group(2)
+        path = os.path.normpath(os.path.join(cwd, path))
+        bind = re.search(r"(?m)^bind\s*=.*?(?:['\"][^'\"\n]*:(\d{2,5})['\"]|"
+                         r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
         if bind:
             return bind.group(1) or bind.group(2), "%s (bind)" % path
     if re.search(r"\bflask\b", command):

@@ -1482,8 +1482,11 @@ DEPLOY_PROCFILES = {
     ('bind = "127.0.0.1:8050"', (8050, 8050)),
     # heroku/python-getting-started @ 0938cce's gunicorn.conf.py
     ('bind = ["[::]:{}".format(os.environ.get("PORT", 5006))]', (5006, 5000)),
-    ("bind = f\"0.0.0.0:{os.getenv('PORT', '8070')}\"", (8070, 5000))],
-    ids=["literal", "heroku", "fstring"])
+    ("bind = f\"0.0.0.0:{os.getenv('PORT', '8070')}\"", (8070, 5000)),
+    # nickjj/docker-flask-example @ 818f482's config/gunicorn.py (its port ours), named as a
+    # module
+    ('bind = os.getenv("WEB_BIND", "0.0.0.0:8010")', (8010, 8010))],
+    ids=["literal", "heroku", "fstring", "module"])
 @pytest.mark.parametrize("runs", ["Makefile", "Procfile"])
 def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, runs):
     """`gunicorn -c gunicorn.conf.py app:app` (a Makefile's run, a Procfile's entry)
@@ -1495,8 +1498,11 @@ def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, ru
     repo = project("neither")
     (repo / "requirements.txt").write_text("flask\ngunicorn\n")
     (repo / "app.py").write_text("from flask import Flask\n\napp = Flask(__name__)\n")
-    (repo / "gunicorn.conf.py").write_text("import os\n\n%s\nworkers = 2\n" % bind)
-    run = "gunicorn -c gunicorn.conf.py app:app\n"
+    config = "config/gunicorn.py" if "WEB_BIND" in bind else "gunicorn.conf.py"
+    (repo / "config").mkdir()
+    (repo / config).write_text("import os\n\n%s\nworkers = 2\n" % bind)
+    run = "gunicorn -c %s app:app\n" % (
+        '"python:config.gunicorn"' if "WEB_BIND" in bind else config)
     (repo / runs).write_text({"Makefile": "run:\n\t", "Procfile": "app: "}[runs] + run)
     code, out, _ = init()
     assert code == 0, out
