@@ -11904,6 +11904,8 @@ def analyse_makefile(folder, name, info, layout=()):
                       pattern=f.fields.get("pattern"))
              for f in layout]
     services = makefile_services(facts + hints)
+    for service in services:
+        _portable(service.fields, curdir)
     for fact in (f for f in facts if f.kind in _FILE_WORK):
         # the service whose pidfile or logfile the file is (or is in: mkdir -p)
         fact.service = next((s for s in services if any(
@@ -11911,6 +11913,17 @@ def analyse_makefile(folder, name, info, layout=()):
                       os.path.normpath(path).startswith(fact.path.rstrip("/") + "/"))
             for path in (s.fields.get("pidfile"), s.fields.get("logfile")))), None)
     return services, plan_makefile(plans, name)
+
+
+def _portable(fields, root):
+    """A service's command and pattern without the project's own folder in them
+    (`$(CURDIR)/filesrv.py`, a PROJECT_ROOT): the command's paths relative to where it
+    runs, so that procclean.ini serves every checkout of the project."""
+    for field in [f for f in ("command", "pattern") if f in fields and root != os.sep]:
+        here = os.path.join(os.path.relpath(".", fields.get("cwd") or "."), "")
+        for form in (root.replace(" ", "\\ "), root):
+            fields[field] = re.sub(r"(?<![\w/.-])%s/" % re.escape(form), lambda m: (
+                here if field == "command" else ""), fields[field])
 
 
 def _text_values(texts, curdir):

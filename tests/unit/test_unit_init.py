@@ -2658,6 +2658,23 @@ def test_a_module_of_the_project_run_with_python_m_is_its_server(project, init):
         "PYTHONUNBUFFERED=1 python3 -m backend.main", "backend"), ini
 
 
+@pytest.mark.parametrize("root", ["$(CURDIR)", "%s"])
+def test_the_projects_own_folder_is_left_out_of_commands_and_patterns(tmp_path, root):
+    """`$(CURDIR)/filesrv.py start &` (igroff/uploader), a public Makefile's `UVICORN :=
+    $(PROJECT_ROOT)/.venv/bin/uvicorn` with `PROJECT_ROOT := /Users/.../Project\\ Simple`:
+    procclean.ini had this checkout's absolute path, so another checkout (a teammate's,
+    a second worktree) ran this one's venv or found no script, and its pattern only
+    ever found this checkout's processes.  Paths are relative to where the command runs."""
+    folder = tmp_path / ("project" if root.startswith("$") else "Project Simple")
+    folder.mkdir()
+    root = root if root.startswith("$") else str(folder).replace(" ", "\\ ")
+    found = services_of(folder, "ROOT := %s\nstart:\n\tcd $(ROOT)/api && " % root +
+                        "$(ROOT)/.venv/bin/uvicorn main:app --port 8050 > api.log 2>&1 &\n"
+                        "stop:\n\tpkill -f '$(ROOT)/.venv/bin/uvicorn main:app'\n")
+    assert (found["api"]["command"], found["api"]["pattern"], found["api"]["cwd"]) == (
+        "../.venv/bin/uvicorn main:app --port 8050", ".venv/bin/uvicorn main:app", "api")
+
+
 def test_rackup_run_through_ruby_s_is_the_server(tmp_path):
     """floraison/corporate's Makefile: `serve: $(RUBY) -S rackup -p 7080 -o 0.0.0.0 -s
     puma` (RUBY = bundle exec ruby) and `kills: ps aux | grep "rackup -p 7080" | awk ...
