@@ -8725,6 +8725,15 @@ def _default_port(command, cwd="."):
                          r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
         if bind:
             return bind.group(1) or bind.group(2), "%s (bind)" % path
+    go = re.search(r"\bgo\s+run\s+(?:-\S+\s+)*(\S+)", command)
+    folder = go and os.path.join(cwd, re.sub(r"[^/]*\.go$", "", go.group(1)))
+    for name in [n for n in _listdir(folder)[:50] if n.endswith(".go")] if go else []:
+        # a Go server on the address its code listens on (http.ListenAndServe(":8080",
+        # echo's e.Start(":4000"), gin's r.Run, fiber's app.Listen, http.Server{Addr:})
+        said = re.search(r"(?:ListenAndServe(?:TLS)?\(|\.Start\(|\.Run\(|\.Listen\(|"
+                         r"\bAddr:)\s*\"[\w.]*:(\d{2,5})\"", _text(folder, name))
+        if said:
+            return said.group(1), os.path.normpath(os.path.join(folder, name))
     if re.search(r"\bflask\b", command):
         for name in (".flaskenv", ".env"):
             said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_RUN_PORT\s*=\s*['\"]?(\d+)\b",

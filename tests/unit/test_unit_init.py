@@ -1505,11 +1505,11 @@ def test_a_target_named_backend_that_runs_another_app_is_not_the_layouts(project
     Flask app init finds in the layout, so named backend), `frontend: cd frontend && npm
     run dev &`.  The target `backend` took the layout's backend: one service ran `go
     run .` on the Flask app's port 5433, and the Flask app was no service.  Each is one,
-    named by its target."""
+    named by its target (the Go API on the port its code listens on: echo's Start)."""
     repo = project("neither")
     files = {
         "backend/go.mod": "module tracker\n\ngo 1.22\n",
-        "backend/cmd/api/server.go": "package main\n",
+        "backend/cmd/api/server.go": 'package main\n\nfunc main() {\n\te.Start(":4000")\n}',
         "ai_microservice/requirements.txt": "flask\npandas\n",
         "ai_microservice/microservice.py": "from flask import Flask\n\napp = Flask("
         "__name__)\n\nif __name__ == '__main__':\n    app.run(port=5433)\n",
@@ -1523,7 +1523,7 @@ def test_a_target_named_backend_that_runs_another_app_is_not_the_layouts(project
     cfg = procclean.load_config(folder=str(repo), environ={})
     ran = dict((n, (cfg.services[n].command, cfg.services[n].cwd, cfg.services[n].port))
                for n in cfg.default_names)
-    assert ran == {"backend": ("go run .", "backend/cmd/api", None),
+    assert ran == {"backend": ("go run .", "backend/cmd/api", 4000),
                    "microservice": ("{python} microservice.py", "ai_microservice", 5433)}, \
         read(repo / "procclean.ini")
 

@@ -1511,6 +1511,26 @@ def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, ru
     assert list(svc.values())[0].port == port, read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("run, code, port", [
+    ("go run ./cmd/api", 'http.ListenAndServe(":8080", mux)', 8080),
+    ("go run ./cmd/api", 'r := gin.Default()\n\tr.Run("127.0.0.1:8081")', 8081),
+    ("go run ./cmd/api", 'srv := &http.Server{\n\t\tAddr: ":8082",\n\t}', 8082),
+    ("go run cmd/api/main.go", 'app.Listen(":3001")', 3001)],
+    ids=["net-http", "gin", "server-addr", "fiber-file"])
+def test_a_go_api_is_on_the_port_its_code_listens_on(project, init, run, code, port):
+    """A Go API beside a Vite frontend (Procfile.dev's `api: go run ./cmd/api`): init
+    gave it no port, so status named none and start could not wait for it to listen.
+    Its port is the one its code listens on."""
+    repo = project("neither")
+    (repo / "cmd" / "api").mkdir(parents=True)
+    (repo / "go.mod").write_text("module example.com/shop\n\ngo 1.22\n")
+    (repo / "cmd" / "api" / "main.go").write_text(
+        "package main\n\nfunc main() {\n\t%s\n}\n" % code)
+    (repo / "Procfile.dev").write_text("api: %s\n" % run)
+    assert init()[0] == 0
+    assert services()[1]["api"].port == port, read(repo / "procclean.ini")
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
