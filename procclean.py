@@ -7665,6 +7665,8 @@ class DevSession(object):
         service, status = entry.service, entry.status
         key, short = ("dev_killed", "dev_killed_short") if status != 0 and \
             status in STOP_STATUSES else ("dev_exited", "dev_exited_short")
+        if status == UNHEALTHY_EXIT:
+            short = "exit_unhealthy"        # dev's own restart: it did not exit by itself
         self.system.append_log(service.logfile, "dev: %s PID %d %s" % (
             service.name, entry.child.pid, MESSAGES["en"][short].format(
                 code=describe_exit(status))))

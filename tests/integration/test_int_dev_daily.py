@@ -322,6 +322,10 @@ def test_supervised_worker_death_is_shown_and_restarted(ns, tmp_path, python_edg
     assert wait_until(lambda: dev.out.count("backend  | worker listening on 8000") == 2,
                       TIMEOUT), dev.out
     assert len(started_pids(dev.out, "backend")) == 2, dev.out
+    # dev restarted it: no "exited by itself" (f8e1dce's words for a crash), there or in
+    # its log
+    assert "backend  * restarted: unhealthy; restarting in" in dev.out, dev.out
+    assert "exited by itself" not in dev.out + read(tmp_path / "backend.log"), dev.out
     assert not ns.is_alive(reloader)
     assert dev.job.result is None, (dev.out, dev.err)
     dev.job.signal(signal.SIGTERM)
