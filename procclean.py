@@ -11914,9 +11914,10 @@ def analyse_makefile(folder, name, info, layout=()):
                       command=f.fields.get("command"), cwd=f.fields.get("cwd"),
                       pattern=f.fields.get("pattern"))
              for f in layout]
+    for fact in facts:      # (a pattern is found anywhere in the line: no folder)
+        fact.command = fact.command and _portable(fact.command, curdir, fact.cwd or ".")
+        fact.pattern = fact.pattern and _portable(fact.pattern, curdir, None)
     services = makefile_services(facts + hints)
-    for service in services:
-        _portable(service.fields, curdir)
     for fact in (f for f in facts if f.kind in _FILE_WORK):
         # the service whose pidfile or logfile the file is (or is in: mkdir -p)
         fact.service = next((s for s in services if any(
@@ -11926,15 +11927,14 @@ def analyse_makefile(folder, name, info, layout=()):
     return services, plan_makefile(plans, name)
 
 
-def _portable(fields, root):
-    """A service's command and pattern without the project's own folder in them
-    (`$(CURDIR)/filesrv.py`, a PROJECT_ROOT): the command's paths relative to where it
+def _portable(text, root, cwd):
+    """A command (run in cwd) or a pattern (cwd None) without the project's own folder
+    in it (`$(CURDIR)/filesrv.py`, a PROJECT_ROOT): paths relative to where the command
     runs, so that procclean.ini serves every checkout of the project."""
-    for field in [f for f in ("command", "pattern") if f in fields and root != os.sep]:
-        here = os.path.join(os.path.relpath(".", fields.get("cwd") or "."), "")
-        for form in (root.replace(" ", "\\ "), root):
-            fields[field] = re.sub(r"(?<![\w/.-])%s/" % re.escape(form), lambda m: (
-                here if field == "command" else ""), fields[field])
+    here = os.path.join(os.path.relpath(".", cwd), "") if cwd else ""
+    for form in (root.replace(" ", "\\ "), root) if root != os.sep else ():
+        text = re.sub(r"(?<![\w/.-])%s/" % re.escape(form), lambda m: here, text)
+    return text
 
 
 def _text_values(texts, curdir):

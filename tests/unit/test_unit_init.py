@@ -2675,6 +2675,22 @@ def test_the_projects_own_folder_is_left_out_of_commands_and_patterns(tmp_path, 
         "../.venv/bin/uvicorn main:app --port 8050", ".venv/bin/uvicorn main:app", "api")
 
 
+def test_a_dev_session_of_runs_naming_the_projects_folder_is_procclean_dev(tmp_path):
+    """A public Makefile (code index file 8812930672): `BACKEND_DIR := $(abspath
+    .)/backend`, each run naming it, `dev: $(MAKE) backend & $(MAKE) frontend & wait`:
+    once procclean.ini left the folder out, the runs' commands were no longer the
+    services', and the session was kept."""
+    (tmp_path / "Makefile").write_text(
+        "ROOT := $(abspath .)\napi:\n\tcd $(ROOT)/api && PYTHONPATH=$(ROOT)/api uvicorn "
+        "main:app --reload --port 8041\nweb:\n\tnpm --prefix $(ROOT)/web run dev\n"
+        "dev:\n\t$(MAKE) api & $(MAKE) web & wait\n")
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.fields["command"] for s in services] == [
+        "PYTHONPATH=../api uvicorn main:app --reload --port 8041", "npm run dev"]
+    assert (plans[2].verb, plans[2].kept) == ("dev", None)
+
+
 def test_rackup_run_through_ruby_s_is_the_server(tmp_path):
     """floraison/corporate's Makefile: `serve: $(RUBY) -S rackup -p 7080 -o 0.0.0.0 -s
     puma` (RUBY = bundle exec ruby) and `kills: ps aux | grep "rackup -p 7080" | awk ...
