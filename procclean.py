@@ -6904,7 +6904,7 @@ RELAY_LONG_LINE = 1 << 16   # a line this long with no newline yet is shown as i
 DEV_POLL = 0.1              # seconds between looks while something is awaited
 DEV_IDLE = 1.0              # ...and while nothing is (a child's exit wakes it at once)
 MAKES = ("make", "gmake", "bmake")      # programs whose end, as dev's parent, ends dev
-SHELLS = ("sh", "bash", "dash", "zsh")  # ...or as its shell's (`cd api && procclean dev`)
+SHELLS = ("sh", "bash", "dash", "zsh")  # shells that run a script given by -c
 # Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
 # one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
@@ -7422,7 +7422,7 @@ class DevSession(object):
         self.failure = None         # (entry, message key, values): why it ends with 1
         self.tty = None             # the terminal dev runs in, watched for its hang-up
         self.make = None            # dev's parent, when make: watched for its end
-        self.shell = None           # ...or its shell's: dev's parent, make's child
+        self.below = None           # ...or make's child, on the way up from dev
         self.orphaned = False       # ...seen gone once
         self.group = None           # its job's process group, if the terminal's foreground
 
@@ -7454,9 +7454,12 @@ class DevSession(object):
         self.group = None if self.tty is None else foreground_group(self.tty)
         table = self.system.process_table()
         parent = table.get(self.system.parent_pid())
-        if parent and program_name(parent.command) in SHELLS:
-            # A recipe of more than one command runs through a shell: make is its parent.
-            self.shell, parent = parent.pid, table.get(parent.ppid)
+        for _ in range(3):
+            # Between make and dev: a shell (a recipe of more than one command), a
+            # runner (uv run, poetry run), which outlive make.
+            if parent is None or program_name(parent.command) in MAKES:
+                break
+            self.below, parent = parent.pid, table.get(parent.ppid)
         self.make = parent.pid if parent and program_name(parent.command) in MAKES else None
         previous_fd = signal.set_wakeup_fd(self.wake.w)
         self.relay.start()
@@ -7520,14 +7523,14 @@ class DevSession(object):
             self.orphaned = True
 
     def make_gone(self):
-        """Whether make is no longer dev's parent (or its shell's: killed, the shell
-        left to init, which `make dev` under an IDE's stop button leaves running)."""
-        if self.shell is None:
+        """Whether make is no longer dev's parent (or the parent of the shell or runner
+        between them: killed, which `make dev` under an IDE's stop button leaves)."""
+        if self.below is None:
             return self.system.parent_pid() != self.make
         system = self.system
-        shell = system.proc_stat(self.shell) if system.has_proc() else \
-            system.process_table().get(self.shell)
-        return shell is None or shell.ppid != self.make
+        below = system.proc_stat(self.below) if system.has_proc() else \
+            system.process_table().get(self.below)
+        return below is None or below.ppid != self.make
 
     def take_requests(self):
         """A restart asked from another terminal (see cmd_restart): the service is

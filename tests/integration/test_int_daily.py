@@ -514,19 +514,23 @@ def test_make_dev_killed_with_sigkill_under_a_shell_stops_the_stack(ns, tmp_path
     assert "stopped by SIGTERM" in read(tmp_path / "backend.log")
 
 
-@pytest.mark.parametrize("recipe", ["%s", "cd . && %s"])
-def test_make_dev_killed_with_sigkill_without_a_terminal_stops_the_stack(ns, tmp_path,
-                                                                          python_edge, recipe):
+@pytest.mark.parametrize("recipe", ["%s", "cd . && %s", "{python} runner.py %s"])
+def test_make_dev_killed_with_sigkill_without_a_terminal_stops_the_stack(
+        ns, tmp_path, python_edge, recipe):
     """An IDE's stop button on `make dev` (a SIGINT that make does not pass on, then
     SIGKILL to make), or `kill -9` of a `make dev` a script started: dev ran on, its
     parent gone, with no terminal to watch, the stack up for no one.  It now sees its make
     gone, says so, and stops the stack as a closed terminal does; also where make runs
-    it through a shell (`cd api && python3 procclean.py dev`), which outlives make."""
+    it through a shell (`cd api && python3 procclean.py dev`) or a runner (`uv run`),
+    which outlive make."""
     if shutil.which("make") is None:
         pytest.skip("make is needed to run make dev")
     two_services(tmp_path)
-    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % recipe % " ".join(
-        ns.procclean_argv("dev", python=python_edge)))
+    write(tmp_path / "runner.py", "import subprocess, sys\n"          # as `uv run` runs it
+          "sys.exit(subprocess.call(sys.argv[1:]))\n")
+    recipe = recipe.format(python=python_edge) % " ".join(
+        ns.procclean_argv("dev", python=python_edge))
+    write(tmp_path / "Makefile", "dev:\n\t@%s\n" % recipe)
     make = ns.start(["/bin/sh", "-c", "exec make dev >dev.out 2>dev.err"], session=True)
     out = tmp_path / "dev.out"
     assert wait_until(lambda: "frontend * listening" in read(out), TIMEOUT), \
