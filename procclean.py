@@ -10323,7 +10323,7 @@ _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask
               r"node|nodemon|tsx|ts-node(?:-dev)?|tsnd|vite|next|nuxt|serve|http-server|"
               r"http|rails|unicorn|unicorn_rails|puma|thin|rackup|hugo|jekyll|air|reflex|"
               r"celery|rq|arq|dramatiq|huey|php|caddy|cargo|mvnw?|gradlew?|dotnet|mix|deno|"
-              r"java)$")
+              r"java|CompileDaemon|gow|wgo)$")
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")
@@ -11542,7 +11542,8 @@ _TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|ins
                    r"setup|init|db|fixtures?|shell|scripts?|bench\w*|docs?|clean|check|"
                    r"format|deploy|backup|dump)(?=$|[-_:])")
 # How a dev run differs from the others of the same app (a production run, a debug one).
-_DEV_RUN_RE = r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon)\b|--watch"
+_DEV_RUN_RE = (r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon|CompileDaemon|"
+               r"gow|wgo)\b|--watch")
 
 
 def _dev_run(launches):

@@ -2550,6 +2550,12 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     assert services_of(tmp_path, "dev:\n\tair -c .air.toml\n"
                        "run:\n\tPORT=8088 go run ./cmd/server\n") == {
         "backend": {"command": "air -c .air.toml", "cwd": ".", "pattern": "air"}}
+    # emil14/remembro's `run: CompileDaemon --build=... --command=./main`: Go's other
+    # live reloaders (CompileDaemon, gow, wgo) are the app's dev run as air is
+    for watch in ('CompileDaemon --build="go build -o main ./cmd/server" --command=./main',
+                  "gow run ./cmd/server", "wgo run ./cmd/server"):
+        found = services_of(tmp_path, "dev:\n\t%s\nrun:\n\tgo run ./cmd/server\n" % watch)
+        assert [(n, f["command"]) for n, f in found.items()] == [("backend", watch)], found
     assert services_of(tmp_path, "run:\n\tgo run ./cmd/server\n"
                        "kill:\n\tlsof -ti:8090 | xargs kill -9\n") == {
         "backend": {"command": "go run ./cmd/server", "cwd": ".", "port": "8090",
