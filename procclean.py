@@ -9633,6 +9633,9 @@ def _procfile_services():
         where = "%s line %d" % (name, number)
         cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
         cwd, command = cd.groups() if cd else (".", said)
+        # (`npm --prefix web run dev`, `pnpm -C web dev`: run in web/, as after cd web)
+        words, folder = _moved(command.split())
+        cwd, command = os.path.normpath(os.path.join(cwd, folder or "")), " ".join(words)
         command = _python_command(command, cwd)
         # foreman numbers the entries' $PORT: 5000, 5100, ...
         numbered = str(5000 + 100 * len(found))

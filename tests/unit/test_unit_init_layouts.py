@@ -1238,16 +1238,20 @@ def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
     ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 5100),
     ("vite build --watch", None),
 ], ids=["vite", "vite-port", "next", "build-watch"])
-def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port):
+@pytest.mark.parametrize("entry", ["cd frontend && npm run dev", "npm --prefix frontend "
+                                   "run dev", "pnpm -C frontend dev"])
+def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port, entry):
     """A Procfile.dev entry named like a built-in service (`frontend: cd frontend && npm
     run dev`) took the built-in frontend's port, 3000, where Vite listens on 5173 (start
     --wait then waited in vain; a build watcher listens nowhere): its port is the one its
     package script's dev server has, or none; Next's reads PORT, which honcho gives the
-    second entry as 5100 (it was 3000, where `honcho start` never ran it)."""
+    second entry as 5100 (it was 3000, where `honcho start` never ran it).  The same for
+    `npm --prefix frontend run dev` (`pnpm -C frontend dev`), which runs there too: it
+    was run from the root, where its package.json was not read."""
     repo = project("fastapi-vite")
     (repo / "Procfile.dev").write_text(
         "backend: cd backend && uvicorn main:app --reload --port $PORT\n"
-        "frontend: cd frontend && npm run dev\n")
+        "frontend: %s\n" % entry)
     (repo / "frontend" / "package.json").write_text(
         '{"scripts": {"dev": "%s"}, "devDependencies": {"vite": "5"}}' % script)
     os.remove(str(repo / "frontend" / "vite.config.js"))     # (its server.port: 3000)
@@ -1255,7 +1259,8 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
     cfg, svc = services()
     assert cfg.default_names == ["backend", "frontend"]
     assert (svc["backend"].port, svc["frontend"].port) == (5000, port)
-    assert svc["frontend"].command == "npm run dev"
+    assert (svc["frontend"].command, svc["frontend"].cwd) == (
+        "pnpm dev" if "pnpm" in entry else "npm run dev", "frontend")
     if port is None:
         assert "port =\n" in read(repo / "procclean.ini")
 
