@@ -75,7 +75,8 @@ def test_odd_state_config_and_project_files_never_hang(ns, tmp_path, kind):
     assert_dead(ns, [app.pid], r)
 
     # init reads main.py, package.json, requirements.txt: odd ones are skipped, not waited on
-    write(tmp_path / "main.py", "if __name__ == '__main__':\n    pass\n")
+    write(tmp_path / "main.py", "from http.server import HTTPServer\n\n"
+          "if __name__ == '__main__':\n    pass\n")      # a script that serves
     odd("requirements.txt")
     os.mkdir(str(tmp_path / "frontend"))
     if kind == "fifo":
