@@ -7945,10 +7945,17 @@ def cmd_kill_port(ctx, ports):
         if done and not ctx.dry_run:
             ctx.out.say("port_freed", port=port, n=len(done))
     # A service's own process stopped by its port: its pidfile goes, as with stop (a dev
-    # session then says it was stopped from another terminal, not that it exited).
+    # session then says it was stopped from another terminal, not that it exited); also
+    # one that ended with the listener it ran (npm run dev, once its vite was stopped).
     gone = set(t.pid for t in stopped)
-    drop_dev_files(ctx, [s.pidfile for s in ctx.config.services.values()
-                         if gone and system.read_pidfile(s.pidfile).pid in gone])
+    owners = dict((s.pidfile, table.get(system.read_pidfile(s.pidfile).pid))
+                  for s in ctx.config.services.values() if gone)
+    kids = children_map(table)
+    ran = [Target(p, None, "pidfile") for p in owners.values() if p and p.pid not in gone
+           and gone.intersection(descendants(kids, p.pid))]
+    left = ran if ctx.dry_run else wait_gone(system, ran, KILL_WAIT)
+    gone.update(t.pid for t in ran if t not in left)
+    drop_dev_files(ctx, [f for f, p in owners.items() if p and p.pid in gone])
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 

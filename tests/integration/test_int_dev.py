@@ -352,6 +352,28 @@ def test_stop_from_another_terminal_ends_dev_with_0(ns, tmp_path, python):
     assert_all_gone(ns, tmp_path, dev)
 
 
+@pytest.mark.edge_pythons
+def test_kill_port_from_another_terminal_stops_a_service_run_by_a_wrapper(ns, tmp_path,
+                                                                          python):
+    """`procclean kill-port 3000` beside dev, the frontend run by a wrapper (npm run dev:
+    npm exits 143 once its vite is stopped): kill-port stopped vite but kept frontend.pid
+    (npm's), so dev took npm's 143 for the frontend's own end and ended the session.
+    The wrapper ended with its listener: its pidfile goes, as a stop's, and dev says the
+    frontend was stopped from another terminal, the backend running on."""
+    two_services(tmp_path)
+    ini = read(tmp_path / "procclean.ini").replace(
+        "command = {python} app.py serve 3000 frontend",
+        "command = sh -c '{python} app.py serve 3000 frontend || exit 143'")
+    write(tmp_path / "procclean.ini", ini)
+    dev = Dev(ns, tmp_path, python)
+    dev.up("worker", "frontend")
+    r = ns.procclean("kill-port", "3000", python=python, timeout=TIMEOUT)
+    assert r.rc == 0 and "removed frontend.pid" in r.stdout, r
+    dev.wait_for("frontend * stopped from another terminal")
+    assert ns.connect("127.0.0.1", 8000), dev.out
+    sigterm_stops_all(ns, tmp_path, dev)
+
+
 # --------------------------------------------------------------------------------------------
 # 5. Ctrl-C, SIGINT, SIGTERM, SIGHUP: every tree stopped, ports free, exit 128+N
 
