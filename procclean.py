@@ -11374,11 +11374,13 @@ def _union_find(facts):
             except re.error:
                 continue
             # the layout's app is the one run in its folder (`uvicorn main:app` in api/),
+            # also as its module or package (`python -m app`: app/__main__.py runs it),
             # or anywhere by its package's name (`celery -A codeverify_worker.main`: an
             # installed package, run from the root)
             anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w", fact.pattern)
-            hits = dict(((f.command, f.cwd), j) for j, f in launches if regex.search(f.argv)
-                        and (anywhere or _same_folder(f.cwd, fact.cwd)))
+            hits = dict(((f.command, f.cwd), j) for j, f in launches if (
+                regex.search(f.argv) or _runs_module(f, fact)) and (
+                    anywhere or _same_folder(f.cwd, fact.cwd)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
     written = set(f.pidfile for f in facts if f.kind == "launch" and f.pidfile)
@@ -11406,6 +11408,15 @@ def _union_find(facts):
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
     return list(groups.values())
+
+
+def _runs_module(launch, layout):
+    """Whether `launch` runs the module of the layout's app (`python -m app.main`), or
+    its package (`python -m app`, whose __main__.py serves app.main:app)."""
+    module = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*", layout.command or "")
+    words = launch.argv.split()
+    ran = words[words.index("-m") + 1] if "-m" in words[:-1] else None
+    return bool(module and ran) and ran in (module.group(1), module.group(1).split(".")[0])
 
 
 def _names_of(fact):

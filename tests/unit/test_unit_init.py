@@ -1528,6 +1528,30 @@ def test_a_target_named_backend_that_runs_another_app_is_not_the_layouts(project
         read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("run", ["python -m app", "python3 -m app.main"])
+def test_a_recipe_running_the_layouts_app_as_a_module_is_that_app(project, init, run):
+    """`run: python -m app` (app/__main__.py calls uvicorn.run on app.main's app, the
+    app init finds): two services, backend-2 with the recipe's command and backend with
+    init's `uvicorn app.main:app`, two copies of one app, the second on the port the
+    first holds.  The recipe runs the layout's app: one service, run as the recipe
+    says."""
+    repo = project("neither")
+    (repo / "app").mkdir()
+    (repo / "app" / "__init__.py").write_text("")
+    (repo / "app" / "main.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()"
+                                          "\n\nif __name__ == '__main__':\n    import "
+                                          "uvicorn\n    uvicorn.run(app)\n")
+    (repo / "app" / "__main__.py").write_text("import uvicorn\n\nfrom app.main import app"
+                                              "\n\nuvicorn.run(app)\n")
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "Makefile").write_text("run:\n\t%s\n" % run)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.default_names == ["backend"], read(repo / "procclean.ini")
+    assert cfg.services["backend"].command == run
+
+
 def test_init_in_a_folder_of_the_project_works_on_the_roots_file(project, init,
                                                                   monkeypatch):
     """`cd backend && python3 ../procclean.py init` in a project whose procclean.ini is
