@@ -8613,6 +8613,8 @@ def pattern_for(command):
     elif not kept and "." not in words[0] and re.search(
             r"(?:^|\s)-m\s+%s(?:\s|$)" % re.escape(words[0]), command):
         pattern = "-m %s( |$)" % pattern    # `ui` of `python -m ui` is in `npm run build`
+    elif not kept and re.match(r"^\w[\w-]*$", os.path.basename(words[0])):
+        pattern = r"\b%s\b" % pattern     # `air` alone: not `repair.py`, `chair`
     return pattern
 
 
@@ -11553,7 +11555,8 @@ def _in_foreground(launches, fields, sources):
 # A recipe that runs a dev server in the foreground (`make run`, `make dev-api`): the
 # command a team runs its app with, procclean's to start too; `make migrate: go run
 # ./cmd/migrate` is a task.  (The layout's app, or one given a port, is served either way.)
-_RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:[-_:].+)?$|"
+_RUN_TARGET_RE = (r"^(?:run|dev|serve|\w*server|start|watch|up|live|debug|local)"
+                  r"(?:[-_:].+)?$|"
                   r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
                   r"^(?:api|web|app|backend|frontend|client|ui|site|worker|beat|flower|"
                   r"scheduler|jobs)$")
@@ -11561,7 +11564,7 @@ _RUN_TARGET_RE = (r"^(?:run|dev|serve|server|start|watch|up|live|debug|local)(?:
 # `dev-seed`, `migrate-up`): its command ends at once; as a service it failed `make dev`.
 _TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|install|"
                    r"setup|init|db|fixtures?|shell|scripts?|bench\w*|docs?|clean|check|"
-                   r"format|deploy|backup|dump)(?=$|[-_:])")
+                   r"format|deploy|backup|dump|populate|generate|backfill)(?=$|[-_:])")
 # How a dev run differs from the others of the same app (a production run, a debug one).
 _DEV_RUN_RE = (r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon|CompileDaemon|"
                r"gow|wgo)\b|--watch")
@@ -11661,10 +11664,14 @@ def _fold_runs(groups):
     beside `jekyll serve --port 4001 &`). Two commands a place runs in the background are
     two apps running at once (`nohup ./server &`, `nohup ./worker &`), and so are runs
     of two programs or scripts (`go run ./cmd/server`, `go run ./cmd/worker`): each stays
-    a group of its own."""
+    a group of its own. A task's run (`populate: go run cmd/populate/main.go`) is no run
+    of the app beside it (`apiserver: air`): it stays apart, and serves nothing."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
+    tasks = [g for g in groups if all(f.kind == "launch" and re.search(
+        _TASK_TARGET_RE, f.where[0]) for f in g)]
+    groups = [g for g in groups if g not in tasks]
     at = {}
     for group in [g for g in groups if loose(g)]:
         first = next((f for f in group if f.kind == "layout"), group[0])
@@ -11690,7 +11697,7 @@ def _fold_runs(groups):
             homes[0].extend(facts)
         else:
             others.append(facts)
-    return others
+    return others + tasks
 
 
 def makefile_services(facts):

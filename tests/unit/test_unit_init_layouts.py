@@ -430,7 +430,7 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     ("next dev -p 3001", "next dev"),
     ("cd src && gunicorn asgi:application -w 3 -b :{port}", "gunicorn asgi:application"),
     ("PORT={port} react-scripts start", "react-scripts start"),
-    ("npx vite --port 3000", "vite"),
+    ("npx vite --port 3000", r"\bvite\b"),
     ("nohup python -m uvicorn main:app", "uvicorn main:app"),
     ("uv run --frozen uvicorn app.main:app --reload", r"uvicorn app\.main:app"),
     ("yarn build --watch", "yarn.* build"),

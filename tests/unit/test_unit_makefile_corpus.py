@@ -231,6 +231,8 @@ SERVICES = {
     "dotenv-export-dev": {"backend": (
         "uvicorn gateway:application --host 0.0.0.0 --port {port} --reload", ".", 8062)},
     "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
+    # `apiserver: air -c .air.toml`, and `populate: go run ...` a task (no service)
+    "go-air-populate": {"apiserver": ("air -c .air.toml", ".", None)},
     # run through `bash -c '... source .env ...'`, stopped by name and port
     "bash-c-three-stops": {
         "api": ("uvicorn backend.http.app:app --reload --port {port}", ".", 8640),
