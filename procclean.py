@@ -10598,8 +10598,9 @@ def _pkill_signal(args):
 
 
 _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
-                      "wait", "disown", "[", "[[", "test", "set", "trap", "cat", "date",
-                      "clear", "tput", "read", "break", "continue", "shift", "ps", "popd")
+                      "wait", "fg", "disown", "[", "[[", "test", "set", "trap", "cat",
+                      "date", "clear", "tput", "read", "break", "continue", "shift", "ps",
+                      "popd")
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
@@ -10876,7 +10877,7 @@ class RecipeReader(object):
             self.cwds[-1] = self.path_of(folder)
             if re.search(r"[$`]", folder):
                 self.add("other", text=text)        # a folder not known here
-        elif prog == "wait" and self.pending:
+        elif prog in ("wait", "fg") and self.pending:
             self.join([])
         elif prog in ("source", ".") and self.own_venv(args) or self.script(command, texts):
             pass    # the venv procclean runs this folder's services with; a script, read

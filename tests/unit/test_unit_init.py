@@ -2097,6 +2097,22 @@ def test_a_dev_session_of_targets_that_run_make_in_their_folders(project, init):
     assert "kept run-api (line 1): it runs the server in the foreground" in out, out
 
 
+@pytest.mark.parametrize("dev", [
+    "cd web && npm run dev & cd api && uvicorn main:app --reload --port 8041 && fg",
+    "(cd api && uvicorn main:app --reload --port 8041) & cd web && npm run dev; fg"])
+def test_fg_after_a_server_run_with_amp_is_the_dev_session(project, init, dev):
+    """sail-host/cloud's `run: cd web && npm run dev & ~/go/bin/air && fg`: `fg` (no job
+    control in make's shell: it waits, or fails once the foreground run ends) was
+    other work, so the session was kept; it is procclean dev's, which waits for both."""
+    need_make()
+    repo = project("neither")
+    two_apps(repo)
+    (repo / "Makefile").write_text("dev:\n\t%s\n" % dev)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert make_n(repo, "dev").stdout.splitlines() == ["python3 -S -m procclean dev"], out
+
+
 @pytest.mark.parametrize("runs, dev", [
     (RUNS, "$(MAKE) run-api; $(MAKE) run-web"),    # the first never ends: web never runs
     (RUNS, "$(MAKE) -j2 run-api lint"),             # a task beside the server
