@@ -3468,6 +3468,7 @@ MESSAGES = {
         "dev_exited_short": "exited by itself ({code})",
         "dev_killed_short": "{code}, from outside dev",
         "exit_status": "status {n}",
+        "exit_status_signal": "status {n} ({sig})",
         "exit_signal": "killed by {sig}",
         "exit_signal_n": "killed by signal {n}",
         "exit_unhealthy": "restarted: unhealthy",
@@ -3755,6 +3756,7 @@ MESSAGES = {
         "dev_exited_short": "自行退出 ({code})",
         "dev_killed_short": "{code}, 来自 dev 之外",
         "exit_status": "退出码 {n}",
+        "exit_status_signal": "退出码 {n} ({sig})",
         "exit_signal": "被 {sig} 终止",
         "exit_signal_n": "被信号 {n} 终止",
         "exit_unhealthy": "因不健康而重启",
@@ -5764,19 +5766,26 @@ def state_text(out, state):
 
 
 def describe_exit(status, lang="en"):
-    """How a service ended, in words (English for logfiles): its exit status, the
-    signal that ended it, or supervise's stop for being unhealthy."""
+    """How a service ended, in words (English for logfiles): its exit status (128+N: a
+    wrapper's, npm's or a shell's, whose program signal N ended), the signal that ended
+    it, or supervise's stop for being unhealthy."""
     text = MESSAGES[lang]
     if status == UNHEALTHY_EXIT:
         return text["exit_unhealthy"]
     if not isinstance(status, int):
         return "?"
-    if status < 0:
+    if status < 0 or 128 < status < 160:
         import signal
+        number = -status if status < 0 else status - 128
         try:
-            return text["exit_signal"].format(sig=signal.Signals(-status).name)
+            sig = signal.Signals(number).name
         except ValueError:
-            return text["exit_signal_n"].format(n=-status)
+            sig = None
+        if status < 0:
+            return text["exit_signal_n"].format(n=number) if sig is None else \
+                text["exit_signal"].format(sig=sig)
+        if sig is not None:
+            return text["exit_status_signal"].format(n=status, sig=sig)
     return text["exit_status"].format(n=status)
 
 

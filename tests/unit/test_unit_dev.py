@@ -317,3 +317,13 @@ def test_start_waves_cut_before_each_service_that_waits_for_an_earlier_one():
     assert names(procclean.start_waves(services)) == [
         ["db"], ["backend"], ["worker"], ["frontend", "docs"]]
     assert names(procclean.start_waves([_Svc("a"), _Svc("b", ["zzz"])])) == [["a", "b"]]
+
+
+@pytest.mark.parametrize("status, lang, said", [
+    (143, "en", "status 143 (SIGTERM)"), (137, "zh", "退出码 137 (SIGKILL)"),
+    (-9, "en", "killed by SIGKILL"), (-40, "en", "killed by signal 40"),
+    (3, "en", "status 3"), (200, "en", "status 200")])
+def test_an_exit_a_signal_explains_names_it(status, lang, said):
+    """npm run dev, or a shell, whose program was killed (`npx kill-port 5173`: SIGKILL to
+    vite) exits 128+N: dev said `status 137, from outside dev`; the signal is named."""
+    assert procclean.describe_exit(status, lang) == said
