@@ -9568,6 +9568,11 @@ def _frontend_port(sub, script):
             if match:
                 return match.group(1), os.path.normpath(os.path.join(
                     sub, "vite.config.%s (server.port)" % ext))
+    match = re.search(r"\bng serve\b", script) and re.search(
+        r'"serve"\s*:\s*\{[^{}]*"options"\s*:\s*\{[^{}]*"port"\s*:\s*(\d{2,5})',
+        _text(sub, "angular.json"))
+    if match:       # the serve target's port in angular.json
+        return match.group(1), os.path.join(sub, "angular.json (serve options port)")
     if re.search(r"react-scripts|craco", script):     # craco runs CRA's start
         match = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
         if match:

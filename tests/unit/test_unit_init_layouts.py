@@ -1234,6 +1234,25 @@ def test_more_dev_servers_on_their_own_ports(project, init, scripts, expected):
     assert procclean.port_follows(frontend)
 
 
+@pytest.mark.parametrize("options, port", [
+    ("", 4200), (', "options": {"port": 4300}', 4300)], ids=["default", "angular-json"])
+def test_angular_is_on_the_port_its_angular_json_serves(project, init, options, port):
+    """An Angular frontend (`start: ng serve`) whose angular.json sets the serve target's
+    port (as the Angular CLI's workspace configuration documents it): init passed
+    `--port 4200`, so ng serve left the port its proxy and README expect.  The default
+    port is angular.json's, else ng's 4200, and the setting still moves it."""
+    repo = project("fastapi-vite")
+    (repo / "frontend" / "package.json").write_text(
+        '{"scripts": {"start": "ng serve", "build": "ng build"}, "dependencies": '
+        '{"@angular/core": "17"}}')
+    (repo / "frontend" / "angular.json").write_text(
+        '{"projects": {"shop": {"architect": {"serve": {"builder": '
+        '"@angular-devkit/build-angular:dev-server"%s}}}}}' % options)
+    assert init()[0] == 0
+    frontend = services()[1]["frontend"]
+    assert (frontend.port, frontend.command) == (port, "npm start -- --port {port}")
+
+
 @pytest.mark.parametrize("script, port", [
     ("vite", 5173), ("vite --port 5180", 5180), ("next dev", 5100),
     ("vite build --watch", None),
