@@ -161,6 +161,7 @@ REPLACED = {
     "streamlit-flask-pids": ["start", "stop", "status", "restart"],
     "uvicorn-venv-failcheck": ["start", "stop", "restart", "status"],
     "bash-c-three-stops": ["api-stop", "jobs-stop", "ui-stop"],
+    "subshell-nohup-pids": ["api-serve", "ui-serve", "serve", "api-halt", "ui-halt"],
     "dev-script-root-dir": ["dev", "stop"],
     "dev-script-bot-sed": ["dev"],
     "trap-four-apps-pkgs": ["dev"],
@@ -192,13 +193,14 @@ def test_replace_changes_only_what_procclean_carries(entry, tmp_path, only_make,
             continue
         assert after[0] == 0 and "procclean" in after[1], (target, after)
         pidfiles, ports, logs, patterns = recipe_names(before[target][1])
+        # `cd backend && CMD > ../backend.log`: relative to where it runs
+        folders = ["."] + re.findall(r"\bcd\s+([\w./-]+)", before[target][1])
         for pidfile in pidfiles:
-            assert any(os.path.normpath(s.pidfile) == os.path.normpath(pidfile)
-                       for s in carried), (target, pidfile)
+            assert any(os.path.normpath(s.pidfile) == os.path.normpath(os.path.join(d, pidfile))
+                       for s in carried for d in folders), (target, pidfile)
         for port in ports:
             assert any(s.port == int(port) for s in carried), (target, port)
-        folders = ["."] + re.findall(r"\bcd\s+([\w./-]+)", before[target][1])
-        for log in logs:       # `cd backend && CMD > ../backend.log`: relative to where it runs
+        for log in logs:
             assert any(os.path.normpath(s.logfile) == os.path.normpath(os.path.join(d, log))
                        for s in carried for d in folders), (target, log)
         for pattern in patterns:
