@@ -11207,7 +11207,7 @@ def _script_lines(text):
             body = functions[head.group(1) or head.group(2)] = [head.group(3)]
             body = None if head.group(4) else body
             continue
-        call = re.match(r"^\s*(\w+)\s*(?:[;&|]|$)", line)
+        call = re.match(r"^\s*(\w+)(?:\s+[^;&|]*)?(?:[;&|]|$)", line)    # main "$@"
         lines.extend((start, each)
                      for each in functions.get(call and call.group(1), [line]))
     return lines

@@ -2167,8 +2167,14 @@ DEV_TRAP = ("#!/usr/bin/env bash\nset -euo pipefail\ncd \"$(dirname \"$0\")/..\"
             "npm --prefix frontend run dev &\nwait\n")
 
 
+# ...and as scripts that put their work in a function: `main "$@"` at the end.
+DEV_MAIN = ("#!/bin/sh\nmain() {\n  uvicorn backend.main:app --reload --port 8000 &\n"
+            "  npm --prefix frontend run dev\n}\n\nmain \"$@\"\n")
+
+
 @pytest.mark.parametrize("script, text, recipe", [
     ("dev.sh", DEV_SH, "./dev.sh"), ("scripts/dev.sh", DEV_TRAP, "@./scripts/dev.sh"),
+    ("scripts/dev.sh", DEV_MAIN, "./scripts/dev.sh --fast"),
     ("bin/dev", DEV_TRAP.replace("bash", "sh"), "bin/dev"),
     ("scripts/dev.sh", DEV_TRAP.replace("#!/usr/bin/env bash\n", ""),
      "bash scripts/dev.sh")])
