@@ -8622,8 +8622,8 @@ def pattern_for(command):
     elif not kept and "." not in words[0] and re.search(
             r"(?:^|\s)-m\s+%s(?:\s|$)" % re.escape(words[0]), command):
         pattern = "-m %s( |$)" % pattern    # `ui` of `python -m ui` is in `npm run build`
-    elif not kept and re.match(r"^\w[\w-]*$", os.path.basename(words[0])):
-        pattern = r"\b%s\b" % pattern     # `air` alone: not `repair.py`, `chair`
+    elif not kept and not pattern.endswith((".py", ".*")):
+        pattern = "(^|[ /])%s( |$)" % pattern   # `air` alone is in a user blair's bash
     return pattern
 
 

@@ -2231,7 +2231,7 @@ def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
     assert found == {"backend": {
         "command": "./scripts/start-backend.sh", "cwd": ".", "port": "8080",
         "pidfile": ".pids/backend.pid", "logfile": ".pids/backend.log",
-        "pattern": "start-backend\\.sh"}}, found
+        "pattern": "(^|[ /])start-backend\\.sh( |$)"}}, found
 
 
 @pytest.mark.parametrize("text", [
@@ -2595,7 +2595,8 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     `kill:` freeing a port beside a foreground run frees that run's port."""
     assert services_of(tmp_path, "dev:\n\tair -c .air.toml\n"
                        "run:\n\tPORT=8088 go run ./cmd/server\n") == {
-        "backend": {"command": "air -c .air.toml", "cwd": ".", "pattern": r"\bair\b"}}
+        "backend": {"command": "air -c .air.toml", "cwd": ".",
+                    "pattern": "(^|[ /])air( |$)"}}
     # emil14/remembro's `run: CompileDaemon --build=... --command=./main`: Go's other
     # live reloaders (CompileDaemon, gow, wgo) are the app's dev run as air is
     for watch in ('CompileDaemon --build="go build -o main ./cmd/server" --command=./main',

@@ -430,7 +430,7 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     ("next dev -p 3001", "next dev"),
     ("cd src && gunicorn asgi:application -w 3 -b :{port}", "gunicorn asgi:application"),
     ("PORT={port} react-scripts start", "react-scripts start"),
-    ("npx vite --port 3000", r"\bvite\b"),
+    ("npx vite --port 3000", "(^|[ /])vite( |$)"),
     ("nohup python -m uvicorn main:app", "uvicorn main:app"),
     ("uv run --frozen uvicorn app.main:app --reload", r"uvicorn app\.main:app"),
     ("yarn build --watch", "yarn.* build"),
@@ -1961,6 +1961,41 @@ def test_a_gradio_module_run_with_m_stops_only_itself(project, init):
     code, out, err = invoke(["stop", "gradio"], system)
     assert code == 0, out + err
     assert sorted(set(pid for _, pid, _ in system.sent)) == [41], out + err
+
+
+def test_a_program_run_alone_is_matched_as_a_word_of_the_command_line(project, init):
+    """`dev: air` (a Go app's live reload): its pattern was `air`, found in every ps line
+    of a user blair (her shell in the project) and in `python3 repair.py`, so `make stop`
+    took them.  The program is matched where ps shows it: a word, or a path's end."""
+    from fakes import FakeProc, FakeSystem, invoke
+    repo = project("neither")
+    (repo / "go.mod").write_text("module example.com/shop\n\ngo 1.22\n")
+    (repo / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (repo / "Makefile").write_text("dev:\n\tair\n")
+    code, out, _ = init()
+    assert "found backend: Makefile:2 (dev)" in out, out
+    air = FakeProc(41, 1, "/home/blair/go/bin/air", user="blair")
+    app = FakeProc(42, 41, "./tmp/main", user="blair")            # what air builds and runs
+    shell = FakeProc(43, 1, "-bash", user="blair")
+    script = FakeProc(44, 1, "python3 repair.py", user="blair")
+    system = FakeSystem([air, app, shell, script])
+    code, out, err = invoke(["stop", "backend"], system)
+    assert code == 0, out + err
+    assert sorted(set(pid for _, pid, _ in system.sent)) == [41, 42], out + err
+
+
+@pytest.mark.parametrize("line, found", [
+    ("./server --port 8080", True), ("/srv/shop/bin/server", True), ("server", True),
+    ("python3 -m http.server 8000", False), ("node server.js", False),
+    ("/usr/bin/python3 /srv/shop/tools/my-server", False)])
+def test_a_program_run_alone_is_no_word_inside_another(line, found):
+    """`./server` (a Go binary): `\bserver\b` (14bf8c9) still found the user's
+    `python3 -m http.server` and a Node app's `node server.js` in the project; the
+    program is a word of its own, at the line's start, after a space or a slash."""
+    pattern = procclean.pattern_for("./server --port {port}")
+    service = procclean.Service("api", pattern, "api.pid", "api.log", 8080, "", ".")
+    assert service.matches(procclean.Process(
+        4242, 1, "dev", line, line="dev 4242 1 0 09:00 ? 00:00:01 " + line)) is found
 
 
 def test_a_gradio_ui_beside_its_api(project, init):
