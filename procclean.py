@@ -4994,7 +4994,8 @@ ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|flask(?=\s.*\brun\b))(?:\s|$)|" + PORT_ENV
 # (gunicorn's config, named or its ./gunicorn.conf.py, may bind: PORT then is not read)
 NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds|-c|--config)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
-                 r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]|getenv\s*\(\s*['\"]PORT['\"]")
+                 r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]"
+                 r"|(?:[Gg]etenv|LookupEnv)\s*\(\s*['\"]PORT['\"]")
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
 
 
@@ -5014,6 +5015,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
         return True
     texts = [_read_text(os.path.join(cwd, name))
              for name in re.findall(r"[\w./-]+\.py\b", command)]
+    texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
     script = re.match(NPM_SCRIPT_RE, command)
     if script:
         try:
@@ -5032,6 +5034,14 @@ def port_follows(service, env_re=ENV_PORT_RE):
                 texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                           for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
     return any(re.search(READS_PORT_RE, text or "") for text in texts)
+
+
+def go_sources(command, cwd):
+    """[(path, text)] of the Go files `go run PKG` (or `go run FILE.go`) compiles."""
+    go = re.search(r"\bgo\s+run\s+(?:-\S+\s+)*(\S+)", command)
+    folder = go and os.path.join(cwd, re.sub(r"[^/]*\.go$", "", go.group(1)))
+    return [(os.path.normpath(os.path.join(folder, n)), _read_text(os.path.join(folder, n)))
+            for n in _listdir(folder)[:50] if n.endswith(".go")] if go else []
 
 
 # ---------------------------------------------------------------------------
@@ -8748,15 +8758,13 @@ def _default_port(command, cwd="."):
                          r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
         if bind:
             return bind.group(1) or bind.group(2), "%s (bind)" % path
-    go = re.search(r"\bgo\s+run\s+(?:-\S+\s+)*(\S+)", command)
-    folder = go and os.path.join(cwd, re.sub(r"[^/]*\.go$", "", go.group(1)))
-    for name in [n for n in _listdir(folder)[:50] if n.endswith(".go")] if go else []:
+    for path, text in go_sources(command, cwd):
         # a Go server on the address its code listens on (http.ListenAndServe(":8080",
         # echo's e.Start(":4000"), gin's r.Run, fiber's app.Listen, http.Server{Addr:})
         said = re.search(r"(?:ListenAndServe(?:TLS)?\(|\.Start\(|\.Run\(|\.Listen\(|"
-                         r"\bAddr:)\s*\"[\w.]*:(\d{2,5})\"", _text(folder, name))
+                         r"\bAddr:)\s*\"[\w.]*:(\d{2,5})\"", text)
         if said:
-            return said.group(1), os.path.normpath(os.path.join(folder, name))
+            return said.group(1), path
     if re.search(r"\bflask\b", command):
         for name in (".flaskenv", ".env"):
             said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_RUN_PORT\s*=\s*['\"]?(\d+)\b",

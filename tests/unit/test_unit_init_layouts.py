@@ -1555,6 +1555,24 @@ def test_a_go_api_is_on_the_port_its_code_listens_on(project, init, run, code, p
     assert services()[1]["api"].port == port, read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("reads", ['os.Getenv("PORT")', 'os.LookupEnv("PORT")'])
+def test_a_go_api_that_reads_port_follows_the_setting(project, init, reads):
+    """A Go API that listens on $PORT (`port := os.Getenv("PORT")`, 8080 unset), run by
+    Procfile.dev's `go run ./cmd/api`: init wrote no port and `start --set api.port=8090`
+    warned that the setting would not move it, though it listened on 8090 (procclean
+    passes PORT).  It follows the setting, on the port honcho numbers it (5000)."""
+    repo = project("neither")
+    (repo / "cmd" / "api").mkdir(parents=True)
+    (repo / "cmd" / "api" / "main.go").write_text(
+        'package main\n\nfunc main() {\n\tport := %s\n\thttp.ListenAndServe(":"+port, '
+        'nil)\n}\n' % reads)
+    (repo / "Procfile.dev").write_text("api: go run ./cmd/api\n")
+    assert init()[0] == 0
+    api = services()[1]["api"]
+    assert api.port == 5000, read(repo / "procclean.ini")
+    assert procclean.port_follows(api)
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
