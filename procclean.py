@@ -10643,8 +10643,10 @@ def service_name_of(target, launches=False):
         target = target.split(".")[0]           # proxy.pid: the proxy
     match = re.match(_VERB_RE, target)
     name = (match.group(1) or match.group(2)) if match else (target if launches else None)
-    ok = name and name not in _NOT_A_NAME and re.match(r"^[a-z0-9][a-z0-9_.-]*$", name) \
-        and not re.search(r"(?:^|[-_])and(?:[-_]|$)", name)    # two things (`a-and-b`)
+    words = re.split(r"[-_]", name or "")
+    # nor two things (`a-and-b`), nor words that are no name (`prod-daemon`, `dev-local`)
+    ok = re.match(r"^[a-z0-9][a-z0-9_.-]*$", name or "") and "and" not in words \
+        and not set(words) <= set(_NOT_A_NAME)
     return name if ok else None
 
 

@@ -1303,6 +1303,9 @@ def test_service_names_from_target_names():
     # sandonemaki/to_do_app_v2's kill-server-and-start-server-as-daemon: two steps, no name
     assert name("kill-server-and-start-server-as-daemon", launches=True) is None
     assert name("stop-and-clean") is None and name("start-api-and-web") is None
+    # words that say how, not what: `prod-daemon: gunicorn --daemon ...` is no "prod-daemon"
+    assert name("prod-daemon", launches=True) is None and name("start_dev_local") is None
+    assert name("prod-api", launches=True) == "prod-api"
 
 
 @pytest.mark.parametrize("recipe, port", [

@@ -235,6 +235,9 @@ SERVICES = {
     "go-run-kill-port": {"backend": ("go run ./cmd/server", ".", 8090)},
     # `apiserver: air -c .air.toml`, and `populate: go run ...` a task (no service)
     "go-air-populate": {"apiserver": ("air -c .air.toml", ".", None)},
+    # the app `dev:` runs (uvicorn) beside gunicorn's `prod-daemon:` (no service's name)
+    "gunicorn-conf-pkill": {"backend": (
+        "uvicorn ledger:app --reload --host 0.0.0.0 --port {port}", ".", 8070)},
     # run through `bash -c '... source .env ...'`, stopped by name and port
     "bash-c-three-stops": {
         "api": ("uvicorn backend.http.app:app --reload --port {port}", ".", 8640),
