@@ -11404,7 +11404,8 @@ def _union_find(facts):
             # also as its module or package (`python -m app`: app/__main__.py runs it),
             # or anywhere by its package's name (`celery -A codeverify_worker.main`: an
             # installed package, run from the root)
-            anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w", fact.pattern)
+            anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w",
+                                                          fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if (
                 regex.search(f.argv) or _runs_module(f, fact)) and (
                     anywhere or _same_folder(f.cwd, fact.cwd)))
