@@ -11674,10 +11674,13 @@ def _discovered(argv, cwd):
 
 
 def _script_of(argv):
-    """The program or script file a command line runs (`./cmd/worker` of `go run
-    ./cmd/worker`, `server.js` of `node server.js`), or None (`air`, `go run .`)."""
-    return next((w for w in (argv or "").split() if not w.startswith("-") and re.search(
-        r"^\.\.?/|\w/|\.(?:py|[cm]?[jt]s|go|rb)$", w)), None)
+    """The program or script file of the project a command line runs (`./cmd/worker` of
+    `go run ./cmd/worker`, `server.js` of `node server.js`, `./server`), or None (`air`,
+    `~/go/bin/air`, `go run .`)."""
+    words = (argv or "").split()
+    return next((w for i, w in enumerate(words) if re.search(
+        r"^\.\.?/" if not i else r"^(?![-~/]).*(?:\w/|\.(?:py|[cm]?[jt]s|go|rb)$)", w)),
+                None)
 
 
 def _fold_runs(groups):

@@ -2606,6 +2606,10 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
                   "gow run ./cmd/server", "wgo run ./cmd/server"):
         found = services_of(tmp_path, "dev:\n\t%s\nrun:\n\tgo run ./cmd/server\n" % watch)
         assert [(n, f["command"]) for n, f in found.items()] == [("backend", watch)], found
+    # sail-host/cloud's `~/go/bin/air` (a tool's path, not a program of the project)
+    found = services_of(tmp_path, "run:\n\t~/go/bin/air\n"
+                        "dev:\n\tgo run cmd/main.go app --dev\n")
+    assert [(n, f["command"]) for n, f in found.items()] == [("backend", "~/go/bin/air")]
     assert services_of(tmp_path, "run:\n\tgo run ./cmd/server\n"
                        "kill:\n\tlsof -ti:8090 | xargs kill -9\n") == {
         "backend": {"command": "go run ./cmd/server", "cwd": ".", "port": "8090",
