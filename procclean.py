@@ -3235,6 +3235,7 @@ MESSAGES = {
         "clean_log_kept": "{warn} {path}: kept, {svc} still runs and writes to it",
         "clean_nothing": "nothing to clean",
         "already_running": "{ok} {svc} is already running (PID {pids})",
+        "already_running_dev": "{ok} {svc} is already running (PID {pids}) in the dev session of another terminal (procclean PID {dev}): its output shows there",
         "port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd}, in {cwd})",
         "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by a process procclean cannot see",
         "would_start": "would start {svc}: {cmd} (in {cwd}, log {log})",
@@ -3523,6 +3524,7 @@ MESSAGES = {
         "clean_log_kept": "{warn} {path}: 已保留, {svc}仍在运行并写入该文件",
         "clean_nothing": "没有需要清理的文件",
         "already_running": "{ok} {svc}已在运行 (PID: {pids})",
+        "already_running_dev": "{ok} {svc}已在另一个终端的 dev 会话中运行 (PID: {pids}; procclean PID {dev}): 它的输出显示在那里",
         "port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd}, 目录 {cwd})",
         "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被占用",
         "would_start": "将启动{svc}: {cmd} (目录 {cwd}, 日志 {log})",
@@ -6248,7 +6250,9 @@ def _start_services(ctx, services, started):
     for service in services:
         running = found.started(service)
         if running:
-            ctx.out.say("already_running", svc=service.name, pids=pid_list(running))
+            dev = dev_session_of(ctx, service, found.table)
+            ctx.out.say("already_running" if dev is None else "already_running_dev",
+                        svc=service.name, pids=pid_list(running), dev=dev)
             continue
         if port_taken(ctx, service, found, found.listeners):
             failed = True

@@ -343,6 +343,11 @@ def test_stop_from_another_terminal_ends_dev_with_0(ns, tmp_path, python):
     r = ns.procclean("status", python=python, timeout=TIMEOUT)
     assert "backend: running, PID %d" % pids["backend"] in r.stdout, r
     assert "frontend: running, PID %d" % pids["frontend"] in r.stdout, r
+    # `make start` beside it: running, and where its output shows
+    r = ns.procclean("start", python=python, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    assert "frontend is already running (PID %d) in the dev session of another terminal " \
+        "(procclean PID %d): its output shows there" % (pids["frontend"], dev.pid) in r.stdout
     r = ns.procclean("stop", python=python, timeout=TIMEOUT)
     assert r.rc == 0, r
     assert dev.finish() == 0
