@@ -4165,8 +4165,11 @@ def overlay_file(specs, general, sections, path):
             if ours and key not in GENERAL_SETTINGS:
                 raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
             if not ours and key not in ALL_FIELDS:
-                raise ProcCleanError("%s: [%s] has no setting %r (settings: %s)"
-                                     % (path, section, key, ", ".join(ALL_FIELDS)))
+                # ([general] grace = 3: a section of its own is a service's)
+                where = "; %s is set under [procclean]" % key \
+                    if key in GENERAL_SETTINGS else ""
+                raise ProcCleanError("%s: [%s] has no setting %r (settings: %s%s)"
+                                     % (path, section, key, ", ".join(ALL_FIELDS), where))
             into[key] = value
     if general.get("root"):
         # Relative to the file that says it.

@@ -80,6 +80,15 @@ def test_config_file_adds_a_worker_and_changes_a_port(in_tmp):
     assert list(config.services) == ["backend", "frontend", "worker"]
 
 
+def test_a_general_setting_in_a_section_of_its_own_says_where_it_goes(in_tmp):
+    """`[general]` (or `[settings]`) with `grace = 3`: a section of its own is a service's,
+    and the error listed the service fields alone; it says where grace is set."""
+    (in_tmp / "procclean.ini").write_text("[general]\ngrace = 3\n")
+    code, out, err = invoke(["status"], FakeSystem([]))
+    assert code == 2 and "[general] has no setting 'grace' (settings: pattern," in err, err
+    assert "; grace is set under [procclean])" in err, err
+
+
 def test_environment_variables_override_the_file(in_tmp):
     (in_tmp / "procclean.ini").write_text("[backend]\nport = 8001\n")
     env = {"PROCCLEAN_BACKEND_PORT": "8002", "PROCCLEAN_QUEUE_PATTERN": "rq worker",
