@@ -10740,6 +10740,12 @@ class RecipeReader(object):
                 return
             # without make's prefix characters (@ silent, - ignore errors, +)
             self.read(variables.expand(re.sub(r"^[@+\-\s]*", "", line)), at + 1, line)
+        # nor does it name one of several apps it starts (`fast: a & b & while kill -0`)
+        launched = [f for f in self.facts[start:] if f.kind == "launch" and f.background]
+        if len(set(f.command for f in launched)) > 1:
+            for fact in launched:
+                fact.name = None if fact.name == service_name_of(self.target, True) \
+                    else fact.name
 
     def join(self, job):
         """A server run in the foreground, or a `wait`, after servers started in the
@@ -11482,6 +11488,9 @@ def _kind_of_program(argv):
         return "frontend"
     if prog in ("celery", "rq", "arq", "dramatiq", "huey"):
         return "worker"
+    named = re.search(r"\s--name[= ]([a-z][\w.-]*)", argv or "")
+    if prog in ("docker", "podman"):        # `docker run --name database mariadb`
+        return named.group(1) if named else "container"
     return "backend" if prog else "app"
 
 

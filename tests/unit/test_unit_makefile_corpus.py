@@ -238,6 +238,13 @@ SERVICES = {
     # the app `dev:` runs (uvicorn) beside gunicorn's `prod-daemon:` (no service's name)
     "gunicorn-conf-pkill": {"backend": (
         "uvicorn ledger:app --reload --host 0.0.0.0 --port {port}", ".", 8070)},
+    # three apps one target starts in the background (no `wait`: a `kill -0` loop), named
+    # by the container's name and their folders, not all three "quick"
+    "docker-run-npm-loop": {
+        "devdb": ("docker run --env-file src/.env.sample --name devdb -p 3310:3306 mariadb:11",
+                  ".", None),
+        "frontend": ("npm run dev", "src/frontend", None),
+        "backend": ("npm run start:dev", "src/backend", None)},
     # run through `bash -c '... source .env ...'`, stopped by name and port
     "bash-c-three-stops": {
         "api": ("uvicorn backend.http.app:app --reload --port {port}", ".", 8640),
