@@ -11797,7 +11797,8 @@ def _fact_ops(fact, plans, replaced):
     if fact.kind == "launch" and not fact.background:
         if service is None or service.problem or (fact.command, fact.cwd) != (
                 service.fields.get("command"), service.fields.get("cwd")):
-            return ("mk_foreground", {"what": what})
+            # a program no service runs (`pretest: node install.mjs`) is work of its own
+            return ("mk_foreground" if service else "init_kept_more", {"what": what})
         return [("dev" if fact.together else "run", service)]
     if service is None:
         return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced",

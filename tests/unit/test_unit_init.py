@@ -2795,6 +2795,19 @@ def test_a_foreground_task_is_no_service(tmp_path, recipe):
     assert services_of(tmp_path, recipe + "\n") == {}
 
 
+@pytest.mark.parametrize("recipe", [
+    "pretest-ci:\n\tnode node_modules/puppeteer/install.mjs",
+    "migrate:\n\tgo run ./cmd/migrate up"])
+def test_a_task_run_by_a_servers_program_is_kept_as_other_work(tmp_path, recipe):
+    """kishore1919/personal-website's `pretest-ci: node node_modules/puppeteer/
+    install.mjs`: kept with "it runs the server in the foreground; make runs it as
+    before", where no service runs it: it is work of the recipe's own."""
+    (tmp_path / "Makefile").write_text(recipe + "\n")
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert (services, plans[0].kept[0]) == ([], "init_kept_more")
+
+
 def test_a_recipes_python_is_the_projects_venv(project, init):
     """yizhengtang/CICD2_Lab_6_Service_B with its .venv: the recipe says `python -m uvicorn`,
     run with the venv activated; replaced, `make start` without it activated ran the
