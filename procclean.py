@@ -2306,10 +2306,10 @@ class _Linux(object):
             return fields.start_ticks == proc.start_ticks
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
-    def _proc_net_sockets(self, wanted):
-        """LISTEN sockets from /proc/net/tcp{,6}: [(port, address, family, inode)]; None
-        when neither can be read.  (Reading them walks the kernel's whole TCP hash
-        table: milliseconds each.)"""
+    def _proc_net_sockets(self, wanted, state="0A"):
+        """LISTEN sockets (or in `state`) from /proc/net/tcp{,6}: [(port, address,
+        family, inode)]; None when neither can be read.  (Reading them walks the
+        kernel's whole TCP hash table: milliseconds each.)"""
         sockets = None
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             with quietly():     # no tcp6 without IPv6
@@ -2317,7 +2317,7 @@ class _Linux(object):
                     text = f.read()
                 sockets = (sockets or []) + [
                     (port, addr, family, inode)
-                    for port, addr, inode in parse_proc_net_tcp(text, family)
+                    for port, addr, inode in parse_proc_net_tcp(text, family, state)
                     if wanted is None or port in wanted]
         return sockets
 
@@ -2368,13 +2368,8 @@ class _Linux(object):
                         link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
                         if link.startswith("socket:["):
                             inodes.add(int(link[8:-1]))
-        for path in ("/proc/net/tcp", "/proc/net/tcp6") if inodes else ():
-            with quietly():     # no tcp6 without IPv6
-                with open(path, "rb") as f:
-                    found = parse_proc_net_tcp(f.read(), state="01")
-                if any(s[2] in inodes for s in found):
-                    return True
-        return False
+        found = self._proc_net_sockets(None, state="01") if inodes else None  # ESTABLISHED
+        return any(s[3] in inodes for s in found or ())
 
     def _socket_owners(self, inodes):
         """inode -> PIDs holding it, from the /proc/PID/fd links."""
