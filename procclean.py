@@ -4996,6 +4996,9 @@ NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds|-c|--config)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]"
                  r"|(?:[Gg]etenv|LookupEnv)\s*\(\s*['\"]PORT['\"]")
+# gin's r.Run() with no address listens on $PORT, else 8080 (gin's resolveAddress)
+_GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
+READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
 
 
@@ -8767,6 +8770,8 @@ def _default_port(command, cwd="."):
                          r"\bAddr:)\s*\"[\w.]*:(\d{2,5})\"", text)
         if said:
             return said.group(1), path
+        if re.search(_GIN_DEFAULT_RE, text):
+            return "8080", "%s (gin's Run(): PORT, else 8080)" % path
     if re.search(r"\bflask\b", command):
         for name in (".flaskenv", ".env"):
             said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_RUN_PORT\s*=\s*['\"]?(\d+)\b",

@@ -1573,6 +1573,21 @@ def test_a_go_api_that_reads_port_follows_the_setting(project, init, reads):
     assert procclean.port_follows(api)
 
 
+def test_a_gin_api_run_with_no_address_is_on_port_or_8080(project, init):
+    """gin's r.Run() with no address listens on $PORT, else 8080: a Makefile's `go run`
+    of it is on 8080 (it had no port); a Procfile entry on the PORT honcho gives."""
+    repo = project("neither")
+    (repo / "cmd" / "api").mkdir(parents=True)
+    (repo / "go.mod").write_text("module example.com/shop\n\ngo 1.22\n")
+    (repo / "cmd" / "api" / "main.go").write_text(
+        'package main\n\nimport "github.com/gin-gonic/gin"\n\nfunc main() {\n'
+        '\tr := gin.Default()\n\tr.Run()\n}\n')
+    assert procclean._default_port("go run ./cmd/api", str(repo))[0] == "8080"
+    (repo / "Procfile.dev").write_text("api: go run ./cmd/api\n")
+    assert init()[0] == 0
+    assert services()[1]["api"].port == 5000, read(repo / "procclean.ini")
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
