@@ -3281,6 +3281,7 @@ MESSAGES = {
         "health": "    health {url}: {state}{detail}",
         "healthy": "healthy", "unhealthy": "unhealthy", "no answer": "no answer",
         "supervisor": "    supervisor PID {pid}: {state}, {n} restart(s)",
+        "status_dev": "    run by the dev session of procclean PID {pid}, in another terminal: its output shows there",
         "gave_up": "{fail} {svc}: gave up after {n} restart(s) within a minute (last exit: {code})",
         "supervising": "{ok} supervising {svc} (supervisor PID {pid}, log {log})",
         "no_log": "{svc}: no log at {path}",
@@ -3570,6 +3571,7 @@ MESSAGES = {
         "health": "    健康检查 {url}: {state}{detail}",
         "healthy": "健康", "unhealthy": "不健康", "no answer": "无响应",
         "supervisor": "    守护进程 PID {pid}: {state}, 已重启 {n} 次",
+        "status_dev": "    由另一个终端中 procclean PID {pid} 的 dev 会话运行: 它的输出显示在那里",
         "gave_up": "{fail} {svc}: 一分钟内重启 {n} 次后放弃 (最后退出状态: {code})",
         "supervising": "{ok} 正在守护{svc} (守护进程 PID: {pid}, 日志 {log})",
         "no_log": "{svc}: 没有日志 {path}",
@@ -5534,6 +5536,7 @@ def service_status(ctx, service, found):
         "listening_elsewhere": elsewhere,
         "health": probe_health(ctx, service) if procs and own_port else None,
         "supervisor": None, "health_url": health_url(service),
+        "dev": dev_session_of(ctx, service, found.table) if procs else None,
         "pidfile": service.pidfile, "pidfile_pid": found.pidfiles[service.name].pid,
         "processes": [process_record(t) for t in targets],
         "outside": [outside_record(o) for o in found.outside_of(service)],
@@ -5751,6 +5754,8 @@ def status_lines(ctx, record):
             " (HTTP %d, %d ms)" % (health["status"], health["latency_ms"])
         lines.append(out.text("health", url=health["url"], detail=detail,
                               state=MESSAGES[out.lang][health["state"]]))
+    if record.get("dev"):
+        lines.append(out.text("status_dev", pid=record["dev"]))
     supervisor = record["supervisor"]
     if supervisor:
         if supervisor["state"] == "gave-up" and not record["running"]:

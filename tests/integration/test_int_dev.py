@@ -343,6 +343,8 @@ def test_stop_from_another_terminal_ends_dev_with_0(ns, tmp_path, python):
     r = ns.procclean("status", python=python, timeout=TIMEOUT)
     assert "backend: running, PID %d" % pids["backend"] in r.stdout, r
     assert "frontend: running, PID %d" % pids["frontend"] in r.stdout, r
+    assert "run by the dev session of procclean PID %d, in another terminal" % dev.pid \
+        in r.stdout, r
     # `make start` beside it: running, and where its output shows
     r = ns.procclean("start", python=python, timeout=TIMEOUT)
     assert r.rc == 0, r
