@@ -4997,7 +4997,8 @@ ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|flask(?=\s.*\brun\b))(?:\s|$)|" + PORT_ENV
 NAMED_PORT_RE = r"\s(?:--port|-p|--bind|-b|--fd|--uds|-c|--config)(?:[\s=]|$)"
 READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]\]"
                  r"|environ(?:\.get)?\s*[\[(]\s*['\"]PORT['\"]"
-                 r"|(?:[Gg]etenv|LookupEnv)\s*\(\s*['\"]PORT['\"]")
+                 r"|(?:[Gg]etenv|LookupEnv)\s*\(\s*['\"]PORT['\"]"
+                 r"|ENV\.fetch\(\s*['\"]PORT['\"]")
 # gin's r.Run() with no address listens on $PORT, else 8080 (gin's resolveAddress)
 _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
@@ -5021,6 +5022,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
     texts = [_read_text(os.path.join(cwd, name))
              for name in re.findall(r"[\w./-]+\.py\b", command)]
     texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
+    texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
     script = re.match(NPM_SCRIPT_RE, command)
     if script:
         try:
@@ -8768,6 +8770,10 @@ def _default_port(command, cwd="."):
                          r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
         if bind:
             return bind.group(1) or bind.group(2), "%s (bind)" % path
+    said = re.search(r"(?m)^\s*(?:port\b[^\n]*?|bind\s.*:)(\d{2,5})\b",
+                     _text(_puma_config(command, cwd)))
+    if said:        # puma's config: port ENV.fetch("PORT") { 3000 }, bind "tcp://...:3000"
+        return said.group(1), "%s (port)" % _puma_config(command, cwd)
     for path, text in go_sources(command, cwd):
         # a Go server on the address its code listens on (http.ListenAndServe(":8080",
         # echo's e.Start(":4000"), gin's r.Run, fiber's app.Listen, http.Server{Addr:})
@@ -8789,6 +8795,16 @@ def _default_port(command, cwd="."):
         return "8501", "Streamlit's default port"
     return ("8000", "the server's default port") if re.search(SERVER_RE, command) else \
         (None, None)
+
+
+def _puma_config(command, cwd):
+    """The config puma (or `rails server`, which runs it) reads: -C FILE, else
+    config/puma.rb; "" for another command."""
+    if not re.search(r"(?:^|[\s/])(?:puma|rails\s+s(?:erver)?)(?:\s|$)", command):
+        return ""
+    named = re.search(r"\s(?:-C|--config)[= ]?(\S+)", command)
+    return os.path.normpath(os.path.join(cwd, named.group(1) if named else
+                                         "config/puma.rb"))
 
 
 def _doc_commands(text, where, cwd):

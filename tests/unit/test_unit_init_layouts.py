@@ -1535,6 +1535,26 @@ def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, ru
     assert list(svc.values())[0].port == port, read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("config, port", [
+    ('port ENV.fetch("PORT") { 3000 }', 5000),      # Rails 7's config/puma.rb: reads PORT
+    ('bind "tcp://0.0.0.0:3020"', 3020)], ids=["reads-port", "binds"])
+def test_puma_is_on_the_port_its_config_gives(project, init, config, port):
+    """A Procfile's `web: bundle exec puma -C config/puma.rb` (a public Procfile of the
+    code index, file 28413720741) had no port: status could not check it. puma's config
+    gives it: foreman's PORT (5000) when the config reads PORT, else the port it binds."""
+    repo = project("neither")
+    (repo / "Gemfile").write_text("gem 'rails'\ngem 'puma'\n")
+    (repo / "config").mkdir()
+    (repo / "config" / "puma.rb").write_text("%s\nworkers 2\n" % config)
+    (repo / "Procfile").write_text("web: bundle exec puma -C config/puma.rb\n"
+                                   "worker: bundle exec sidekiq -c 2\n")
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert (svc["web"].port, svc["worker"].port) == (port, None), \
+        read(repo / "procclean.ini")
+
+
 @pytest.mark.parametrize("run, code, port", [
     ("go run ./cmd/api", 'http.ListenAndServe(":8080", mux)', 8080),
     ("go run ./cmd/api", 'r := gin.Default()\n\tr.Run("127.0.0.1:8081")', 8081),
