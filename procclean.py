@@ -8621,8 +8621,9 @@ def pattern_for(command):
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
-    pattern = "[Pp]ython.*" + _literal(words[0].lstrip("./")) if words[0].endswith(".py") \
-        else _literal(os.path.basename(words[0]))
+    # a script's name whole: `app.py`, not the end of test_app.py (pytest's)
+    pattern = "[Pp]ython.*[ /]" + _literal(words[0].lstrip("./")) \
+        if words[0].endswith(".py") else _literal(os.path.basename(words[0]))
     if os.path.basename(words[0]) in ("yarn", "pnpm"):
         # node scripts: ps shows `node /usr/share/yarn/bin/yarn.js build`,
         # `.yarn/releases/yarn-4.1.0.cjs dev`, `corepack/dist/pnpm.js dev`
@@ -8644,7 +8645,9 @@ def pattern_for(command):
     elif not kept and "." not in words[0] and re.search(
             r"(?:^|\s)-m\s+%s(?:\s|$)" % re.escape(words[0]), command):
         pattern = "-m %s( |$)" % pattern    # `ui` of `python -m ui` is in `npm run build`
-    elif not kept and not pattern.endswith((".py", ".*")):
+    elif not kept and pattern.startswith("[Pp]ython"):
+        pattern += r"\b"                    # `app.py` whole, not `app.pyc`
+    elif not kept and not pattern.endswith(".*"):
         pattern = "(^|[ /])%s( |$)" % pattern   # `air` alone is in a user blair's bash
     return pattern
 

@@ -424,7 +424,7 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
 
 @pytest.mark.parametrize("command, pattern", [
     ("uv run uvicorn app.main:app --reload --port {port}", r"uvicorn app\.main:app"),
-    ("{python} manage.py runserver {port}", r"[Pp]ython.*manage\.py runserver"),
+    ("{python} manage.py runserver {port}", r"[Pp]ython.*[ /]manage\.py runserver"),
     ("{python} -m celery -A proj worker -l info", "celery -A proj worker"),
     ("{python} -m flask --app flaskr run --debug --port {port}", "flask --app flaskr run"),
     ("next dev -p 3001", "next dev"),
@@ -2049,6 +2049,24 @@ def test_a_program_run_alone_is_no_word_inside_another(line, found):
     service = procclean.Service("api", pattern, "api.pid", "api.log", 8080, "", ".")
     assert service.matches(procclean.Process(
         4242, 1, "dev", line, line="dev 4242 1 0 09:00 ? 00:00:01 " + line)) is found
+
+
+def test_a_scripts_pattern_takes_not_the_test_of_it(project, init):
+    """A Hugging Face Space run as `python app.py`: its pattern (python, then app.py) also
+    found `python -m pytest tests/test_app.py`, so `make stop` ended the test run going
+    on in another terminal.  The script's name is matched whole."""
+    from fakes import FakeProc, FakeSystem, invoke
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("gradio\n")
+    (repo / "app.py").write_text(HF_SPACE_APP % "demo.launch()\n")
+    code, out, _ = init()
+    assert "found gradio: app.py (Gradio app, run as python app.py)" in out, out
+    space = FakeProc(41, 1, "/usr/bin/python3 app.py")
+    tests = FakeProc(42, 1, "/usr/bin/python3 -m pytest -x tests/test_app.py")
+    system = FakeSystem([space, tests])
+    code, out, err = invoke(["stop", "gradio"], system)
+    assert code == 0, out + err
+    assert sorted(set(pid for _, pid, _ in system.sent)) == [41], out + err
 
 
 def test_a_gradio_ui_beside_its_api(project, init):
