@@ -8777,6 +8777,12 @@ def _default_port(command, cwd="."):
                      _text(_puma_config(command, cwd)))
     if said:        # puma's config: port ENV.fetch("PORT") { 3000 }, bind "tcp://...:3000"
         return said.group(1), "%s (port)" % _puma_config(command, cwd)
+    caddy = re.search(r"\bcaddy\s+run\b(?:.*\s--config[= ](\S+))?", command)
+    said = caddy and re.search(r"(?m)^[\w.-]*:(\d{2,5})\s*\{", _text(
+        os.path.join(cwd, caddy.group(1) or "Caddyfile")))
+    if said:        # caddy's first site address: `:1560 {`, `localhost:8080 {`
+        return said.group(1), os.path.normpath(os.path.join(cwd, caddy.group(1) or
+                                                            "Caddyfile"))
     for path, text in go_sources(command, cwd):
         # a Go server on the address its code listens on (http.ListenAndServe(":8080",
         # echo's e.Start(":4000"), gin's r.Run, fiber's app.Listen, http.Server{Addr:})

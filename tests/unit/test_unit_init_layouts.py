@@ -1555,6 +1555,21 @@ def test_puma_is_on_the_port_its_config_gives(project, init, config, port):
         read(repo / "procclean.ini")
 
 
+def test_caddy_is_on_the_port_of_its_caddyfile(project, init):
+    """A public Procfile (code index file 332549181) runs `proxy: caddy run` before a
+    uvicorn backend and `cd frontend && ng serve`: the proxy had no port, so status could
+    not say who holds it. Its Caddyfile's first site address gives it (`:1560 {`)."""
+    repo = project("neither")
+    (repo / "Caddyfile").write_text(":1560 {\n\treverse_proxy /api/* localhost:1561\n}\n")
+    (repo / "Procfile").write_text(
+        "proxy: caddy run\nbackend: uvicorn --port=1561 --reload backend.main:app\n")
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert (svc["proxy"].port, svc["backend"].port) == (1560, 1561), \
+        read(repo / "procclean.ini")
+
+
 @pytest.mark.parametrize("run, code, port", [
     ("go run ./cmd/api", 'http.ListenAndServe(":8080", mux)', 8080),
     ("go run ./cmd/api", 'r := gin.Default()\n\tr.Run("127.0.0.1:8081")', 8081),
