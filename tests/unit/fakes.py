@@ -152,6 +152,9 @@ class FakeSystem(procclean.System):
         proc = self.procs.get(pid)
         return {"start": proc.start} if proc is not None and self._alive(proc) else None
 
+    def connected(self, pids):
+        return None     # cannot tell (the machine's /proc knows nothing of these PIDs)
+
     def listeners(self, ports=None):
         return [l for l in self._listeners if ports is None or l.port in ports]
 
