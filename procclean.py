@@ -5150,12 +5150,6 @@ def stop_processes(ctx, targets, table, find=None, force=False):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
         done.extend(fresh)
-        if fresh and look == 1 and not (force or ctx.hurry):
-            # What appeared during the grace is the shutdown's own (a cleanup child;
-            # Next.js's telemetry flusher): a grace of its own to end, then SIGKILL.
-            kill_targets(ctx, pending, began)
-            pending = _graced(ctx, fresh)
-            continue
         to_kill = pending + fresh       # _look_again leaves zombies out
         if not to_kill:
             break

@@ -597,31 +597,6 @@ while True:
     assert "appeared while stopping" in r.stdout, r
 
 
-def test_a_flusher_the_service_spawns_as_it_stops_may_finish(ns, python, tmp_path):
-    """`next dev` on SIGTERM spawns its telemetry flusher (detached, no handler of its own)
-    and exits: stop found it by looking again and SIGKILLed it at once, its work lost.
-    What appears during the grace has a grace of its own to end."""
-    a, _ = two_checkouts(tmp_path)
-    write(a / "backend" / "flush.py", "import time\ntime.sleep(0.5)\n"
-          "open('flushed', 'w').write('sent')\n")
-    write(a / "backend" / "main.py", """\
-import os, signal, subprocess, sys
-def on_term(signum, frame):
-    subprocess.Popen([sys.executable, "flush.py"], start_new_session=True)
-    os._exit(0)
-signal.signal(signal.SIGTERM, on_term)
-while True:
-    signal.pause()
-""")
-    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
-    assert r.rc == 0, r
-    r = ns.procclean("stop-backend", "--grace", "30", python=python, cwd=a, timeout=TIMEOUT)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert read(a / "backend" / "flushed") == "sent", r
-    assert "SIGKILL" not in r.stdout and "appeared while stopping" in r.stdout, r
-
-
 def test_a_master_that_ignores_sigterm_and_respawns_its_worker(ns, python, tmp_path):
     a, _ = two_checkouts(tmp_path)
     worker_argv = ["/usr/bin/python3", "-c", "from multiprocessing.spawn import spawn_main; "
