@@ -301,12 +301,27 @@ PS_ENV_DROP = ("COLUMNS", "LINES", "PS_FORMAT", "PS_PERSONALITY", "POSIXLY_CORRE
 # ---------------------------------------------------------------------------
 
 class ProcCleanError(Exception):
-    """An expected failure: `main` prints its message on one line and exits with `code`."""
+    """An expected failure: `main` prints it on one line, in the user's language, and
+    exits with `code`.  `key` names its text in MESSAGES, filled in with `values` (a
+    value that is itself a ProcCleanError in the same language); a text that is no key
+    (already in the user's language) is shown as it is.  str() is the English."""
 
-    def __init__(self, message, code=EXIT_USAGE):
-        Exception.__init__(self, message)
+    def __init__(self, key, code=EXIT_USAGE, **values):
+        self.key = key
         self.code = code
+        self.values = values
+        self.lang = None            # the language of the command's context, once known
         self.in_document = False    # --json: the command's document holds it already
+        Exception.__init__(self, self.text("en"))
+
+    def text(self, lang):
+        """The message in `lang` (en or zh)."""
+        template = MESSAGES[lang].get(self.key) or MESSAGES["en"].get(self.key)
+        if template is None:
+            return self.key
+        return template.format(**dict(
+            (name, value.text(lang) if isinstance(value, ProcCleanError) else value)
+            for name, value in self.values.items()))
 
 
 # ---------------------------------------------------------------------------
@@ -981,8 +996,7 @@ def parse_ps_ef(text):
         return [], False
     header = [_PS_COLUMN_ALIASES.get(name.upper(), name.upper()) for name in lines[0].split()]
     if "pid" not in header or header[-1] != "command":
-        raise ProcCleanError("cannot read ps output: unexpected header %r" % printable(lines[0]),
-                             EXIT_FAILED)
+        raise ProcCleanError("err_ps_header", EXIT_FAILED, header=printable(lines[0]))
     before = header[:-1]
     k = before.index("stime") if "stime" in before else len(before)
     left, right = before[:k], before[k + 1:]
@@ -1161,7 +1175,7 @@ def parse_port(text):
     # Digits checked one by one, not int() alone: int() takes "+80", "8_000", "８０".
     if not 0 < len(digits) <= 5 or digits.strip("0123456789") \
             or not 1 <= int(digits) <= 65535:
-        raise ProcCleanError("invalid port %r: expected a number from 1 to 65535" % (text,))
+        raise ProcCleanError("err_port", port=text)
     return int(digits)
 
 
@@ -1702,8 +1716,7 @@ def start_order(services):
             return
         if service.name in path:
             circle = path[path.index(service.name):] + [service.name]
-            error = ProcCleanError("after: services wait for each other: %s"
-                                   % " -> ".join(circle))
+            error = ProcCleanError("err_after_circle", circle=" -> ".join(circle))
             error.service = circle[0]
             raise error
         path.append(service.name)
@@ -2416,14 +2429,15 @@ class _Tools(object):
         except OSError as exc:
             if not table:
                 return None
-            raise ProcCleanError("cannot run %s: %s" % (argv[0], exc.strerror), EXIT_FAILED)
+            raise ProcCleanError("err_cannot_run", EXIT_FAILED, program=argv[0],
+                                 error=exc.strerror)
         out, err = proc.communicate()
         if proc.returncode != 0 and not out.strip():
             if table:
                 message = decode_bytes(err).strip().splitlines()
-                raise ProcCleanError("%s failed: %s" % (" ".join(argv), printable(
-                    message[0] if message else "exit status %d" % proc.returncode)),
-                    EXIT_FAILED)
+                raise ProcCleanError("err_tool_failed", EXIT_FAILED, command=" ".join(argv),
+                                     error=printable(message[0]) if message else
+                                     "exit status %d" % proc.returncode)
             # lsof says "nothing found" by exit status 1 and silence; anything else that
             # fails without a word (an ss or sockstat without these options) is no answer.
             if not (argv[0] == "lsof" and proc.returncode == 1 and not err.strip()):
@@ -2514,7 +2528,7 @@ class _Processes(object):
             table = getattr(self, "_table_" + name)(previous)
             if table is not None:
                 return table
-        raise ProcCleanError("no process table source here", EXIT_FAILED)
+        raise ProcCleanError("err_no_table", EXIT_FAILED)
 
     def process_tags(self, table):
         """{pid: (project, service)} of the processes in `table` that carry a tag (only
@@ -2700,8 +2714,7 @@ class _Listeners(object):
                 self.ports_note = name
                 return found
         if self.ports_source != "auto":
-            raise ProcCleanError("port source %r is not available here" % self.ports_source,
-                                 EXIT_FAILED)
+            raise ProcCleanError("err_port_source", EXIT_FAILED, source=self.ports_source)
         # Nothing here lists sockets: a port that cannot be bound is taken, by a
         # process procclean cannot name.
         self.ports_note = "bind probe (no lsof, sockstat or ss)"
@@ -3494,6 +3507,56 @@ MESSAGES = {
         "start_log_failed": "{fail} {svc}: its start-up failed, nothing listens on port {port}; last lines of {log}:",
         "start_worker_exited": "{fail} {svc}: its worker PID {pid} exited, nothing listens on port {port}; last lines of {log}:",
         "start_undone": "{clean} {svc}: stopped what this start left running; {pidfile} removed",
+        # The errors that end a command (ProcCleanError), one line on stderr
+        "err_in": "{where}: {error}",
+        "err_port": "invalid port {port!r}: expected a number from 1 to 65535",
+        "err_port_offset": "port_offset: expected auto or a number like 10, got {value!r}",
+        "err_offset_beyond": "port_offset: {svc}'s port {port} + {offset} is beyond 65535",
+        "err_seconds": "invalid {what} {value!r}: expected seconds, like 2 or 0.5",
+        "err_seconds_range": "invalid {what} {value!r}: expected seconds from 0 to 86400",
+        "err_whole_number": "invalid {what} {value!r}: expected a whole number",
+        "err_since": "invalid --since {value!r}: expected a duration (90s, 10m, 1h30m, 2d), a time today (14:05) or a date and time (2026-12-06 14:05)",
+        "err_grep": "invalid --grep {value!r}: {error}",
+        "err_scope": "scope: expected project or machine, got {value!r}",
+        "err_root": "root: {path} is not a folder",
+        "err_config_missing": "config file {path} not found",
+        "err_no_setting": "{path}: [{section}] has no setting {setting!r} (settings: {fields})",
+        "err_general_setting": "{path}: [{section}] has no setting {setting!r} (settings: {fields}; {setting} is set under [procclean])",
+        "err_set_syntax": "--set takes SERVICE.FIELD=VALUE, got {value!r}",
+        "err_set_field": "--set: unknown field {field!r} (fields: {fields})",
+        "err_services_unknown": "services: unknown service {name!r}",
+        "err_unknown_service": "unknown service {name!r} (known: {known})",
+        "err_service_name": "invalid service name {name!r}",
+        "err_pattern": "{svc}: pattern {pattern!r} does not compile: {error}",
+        "err_field_empty": "{svc}: {field} must not be empty",
+        "err_field_scope": "{svc}: scope must be project or machine, not {value!r}",
+        "err_field_yes_no": "{svc}: {field} must be yes or no, not {value!r}",
+        "err_after_self": "{svc}: after names the service itself",
+        "err_after_unknown": "{svc}: after names unknown service {name!r}",
+        "err_after_circle": "after: services wait for each other: {circle}",
+        "err_empty_command": "empty start command",
+        "err_command_syntax": "cannot read start command {command!r}: {error}",
+        "err_port_placeholder": "start command {command!r} uses {{port}}, but the service has no port",
+        "err_ps_header": "cannot read ps output: unexpected header {header!r}",
+        "err_no_table": "no process table source here",
+        "err_port_source": "port source {source!r} is not available here",
+        "err_env_choice": "{name}={value}: expected one of {choices}",
+        "err_cannot_run": "cannot run {program}: {error}",
+        "err_tool_failed": "{command} failed: {error}",
+        "err_cannot_write": "cannot write {path}: {error}",
+        "err_supervise_one": "supervise takes exactly one service",
+        "err_kill_port_none": "kill-port needs at least one port",
+        "err_init_names": "init takes no service names",
+        "err_json_foreground": "--json: {command} shows the services' own output as it comes; for JSON lines use logs -f --json",
+        "err_watch": "--watch takes a number of seconds above 0",
+        "err_count": "--count takes a number of views above 0 (without --count, --watch runs until Ctrl-C)",
+        "err_unknown_command": "unknown command {command!r} (commands: {commands}; or e.g. stop-backend)",
+        "err_no_command": "no command given (try --help)",
+        "err_unrecognized": "unrecognized option {option!r}",
+        "err_ambiguous": "ambiguous option {flag} ({options})",
+        "err_needs_value": "{flag} needs a value ({metavar})",
+        "err_no_value": "{flag} takes no value",
+        "err_choice": "{flag}: {value!r} is not one of {choices}",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -3784,6 +3847,56 @@ MESSAGES = {
         "start_log_failed": "{fail} {svc}: 启动失败, 端口 {port} 没有监听; {log} 的最后几行:",
         "start_worker_exited": "{fail} {svc}: 工作进程 PID {pid} 已退出, 端口 {port} 没有监听; {log} 的最后几行:",
         "start_undone": "{clean} {svc}: 已停止本次启动留下的进程; 已删除 {pidfile}",
+        # The errors that end a command (ProcCleanError)
+        "err_in": "{where}: {error}",
+        "err_port": "无效的端口 {port!r}: 应为 1 到 65535 之间的数字",
+        "err_port_offset": "port_offset: 应为 auto 或数字 (如 10), 而不是 {value!r}",
+        "err_offset_beyond": "port_offset: {svc} 的端口 {port} + {offset} 超过了 65535",
+        "err_seconds": "无效的 {what} {value!r}: 应为秒数, 如 2 或 0.5",
+        "err_seconds_range": "无效的 {what} {value!r}: 应为 0 到 86400 之间的秒数",
+        "err_whole_number": "无效的 {what} {value!r}: 应为整数",
+        "err_since": "无效的 --since {value!r}: 应为一段时长 (90s, 10m, 1h30m, 2d), 今天的某个时刻 (14:05) 或日期和时间 (2026-12-06 14:05)",
+        "err_grep": "无效的 --grep {value!r}: {error}",
+        "err_scope": "scope: 应为 project 或 machine, 而不是 {value!r}",
+        "err_root": "root: {path} 不是文件夹",
+        "err_config_missing": "找不到配置文件 {path}",
+        "err_no_setting": "{path}: [{section}] 没有设置项 {setting!r} (可用的设置项: {fields})",
+        "err_general_setting": "{path}: [{section}] 没有设置项 {setting!r} (可用的设置项: {fields}; {setting} 应写在 [procclean] 下)",
+        "err_set_syntax": "--set 的格式是 SERVICE.FIELD=VALUE, 而不是 {value!r}",
+        "err_set_field": "--set: 未知的字段 {field!r} (可用的字段: {fields})",
+        "err_services_unknown": "services: 未知的服务 {name!r}",
+        "err_unknown_service": "未知的服务 {name!r} (已知的服务: {known})",
+        "err_service_name": "无效的服务名 {name!r}",
+        "err_pattern": "{svc}: 模式 {pattern!r} 无法编译: {error}",
+        "err_field_empty": "{svc}: {field} 不能为空",
+        "err_field_scope": "{svc}: scope 应为 project 或 machine, 而不是 {value!r}",
+        "err_field_yes_no": "{svc}: {field} 应为 yes 或 no, 而不是 {value!r}",
+        "err_after_self": "{svc}: after 里写了服务自己",
+        "err_after_unknown": "{svc}: after 里写了未知的服务 {name!r}",
+        "err_after_circle": "after: 服务之间互相等待: {circle}",
+        "err_empty_command": "启动命令为空",
+        "err_command_syntax": "无法解析启动命令 {command!r}: {error}",
+        "err_port_placeholder": "启动命令 {command!r} 用到了 {{port}}, 但该服务没有端口",
+        "err_ps_header": "无法读取 ps 的输出: 意外的表头 {header!r}",
+        "err_no_table": "这里没有可以读取进程表的来源",
+        "err_port_source": "端口来源 {source!r} 在这里不可用",
+        "err_env_choice": "{name}={value}: 应为以下之一: {choices}",
+        "err_cannot_run": "无法运行 {program}: {error}",
+        "err_tool_failed": "{command} 失败: {error}",
+        "err_cannot_write": "无法写入 {path}: {error}",
+        "err_supervise_one": "supervise 只接受一个服务",
+        "err_kill_port_none": "kill-port 至少需要一个端口",
+        "err_init_names": "init 不接受服务名",
+        "err_json_foreground": "--json: {command} 直接显示服务自己的输出; 如需 JSON 行, 请用 logs -f --json",
+        "err_watch": "--watch 需要一个大于 0 的秒数",
+        "err_count": "--count 需要一个大于 0 的次数 (不加 --count 时, --watch 一直运行到 Ctrl-C)",
+        "err_unknown_command": "未知的命令 {command!r} (可用的命令: {commands}; 或如 stop-backend)",
+        "err_no_command": "没有指定命令 (试试 --help)",
+        "err_unrecognized": "无法识别的选项 {option!r}",
+        "err_ambiguous": "有歧义的选项 {flag} ({options})",
+        "err_needs_value": "{flag} 需要一个值 ({metavar})",
+        "err_no_value": "{flag} 不接受值",
+        "err_choice": "{flag}: {value!r} 不是以下之一: {choices}",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -4029,8 +4142,8 @@ class Config(object):
         any (a service the recipes only stop, `port-9000`, is left alone)."""
         for name in names:
             if name not in self.services:
-                raise ProcCleanError("unknown service %r (known: %s)"
-                                     % (name, ", ".join(self.services)))
+                raise ProcCleanError("err_unknown_service", name=name,
+                                     known=", ".join(self.services))
         once = [name for i, name in enumerate(names) if name not in names[:i]]
         chosen = [self.services[name] for name in once or self.default_names]
         runs = [s for s in chosen if s.command.strip()]
@@ -4057,7 +4170,7 @@ class _Specs(object):
         if name not in self.fields:
             # (Not by re: its import is 3 ms of every command that names a worker.)
             if not name or name[0] not in _ALNUM or name.strip(_ALNUM + "_.-"):
-                raise ProcCleanError("invalid service name %r" % name)
+                raise ProcCleanError("err_service_name", name=name)
             self.fields[name] = default_fields(name)
             self.order.append(name)
         return self.fields[name]
@@ -4082,7 +4195,7 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
     specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
     if path and not os.path.exists(path):
-        raise ProcCleanError("config file %s not found" % path)
+        raise ProcCleanError("err_config_missing", path=path)
     path = path or os.path.join(folder, CONFIG_FILE)
     if read_file and os.path.exists(path):
         overlay_file(specs, general, read_config_file(path), path)
@@ -4100,9 +4213,9 @@ def read_config_file(path):
         data = read_regular(path)
         text = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).decode("utf-8")
     except OSError as exc:
-        raise ProcCleanError("%s: %s" % (path, error_text(exc)))
+        raise ProcCleanError("err_in", where=path, error=error_text(exc))
     except UnicodeDecodeError as exc:
-        raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
+        raise ProcCleanError("err_in", where=path, error=str(exc).splitlines()[0])
     sections = _plain_ini_sections(text)
     if sections is not None:
         return sections
@@ -4111,7 +4224,7 @@ def read_config_file(path):
     try:
         parser.read_string(text, source=path)
     except configparser.Error as exc:
-        raise ProcCleanError("%s: %s" % (path, str(exc).splitlines()[0]))
+        raise ProcCleanError("err_in", where=path, error=str(exc).splitlines()[0])
     return [(section, dict(parser.items(section))) for section in parser.sections()]
 
 
@@ -4160,13 +4273,13 @@ def overlay_file(specs, general, sections, path):
         into = general if ours else specs[name]
         for key, value in items.items():
             if ours and key not in GENERAL_SETTINGS:
-                raise ProcCleanError("%s: [procclean] has no setting %r" % (path, key))
+                raise ProcCleanError("err_no_setting", path=path, section="procclean",
+                                     setting=key)
             if not ours and key not in ALL_FIELDS:
                 # ([general] grace = 3: a section of its own is a service's)
-                where = "; %s is set under [procclean]" % key \
-                    if key in GENERAL_SETTINGS else ""
-                raise ProcCleanError("%s: [%s] has no setting %r (settings: %s%s)"
-                                     % (path, section, key, ", ".join(ALL_FIELDS), where))
+                raise ProcCleanError(
+                    "err_general_setting" if key in GENERAL_SETTINGS else "err_no_setting",
+                    path=path, section=section, setting=key, fields=", ".join(ALL_FIELDS))
             into[key] = value
     if general.get("root"):
         # Relative to the file that says it.
@@ -4200,10 +4313,9 @@ def overlay_settings(specs, settings):
         name_field, eq, value = setting.partition("=")
         name, dot, field = name_field.rpartition(".")
         if not eq or not dot or not name:
-            raise ProcCleanError("--set takes SERVICE.FIELD=VALUE, got %r" % setting)
+            raise ProcCleanError("err_set_syntax", value=setting)
         if field not in ALL_FIELDS:
-            raise ProcCleanError("--set: unknown field %r (fields: %s)"
-                                 % (field, ", ".join(ALL_FIELDS)))
+            raise ProcCleanError("err_set_field", field=field, fields=", ".join(ALL_FIELDS))
         specs[name][field] = value
         if field == "port":
             specs.fixed_ports.add(name)
@@ -4219,8 +4331,8 @@ def build_services(specs, problems):
                 services[name] = _build_service(spec)
             except _FieldError as exc:
                 if problems is None:
-                    raise ProcCleanError(str(exc))
-                problems.append((name, exc.field, str(exc)))
+                    raise
+                problems.append((name, exc.field, exc))
                 spec = dict(spec)
                 spec[exc.field] = {"pidfile": name + ".pid", "logfile": name + ".log"}.get(
                     exc.field, "")
@@ -4233,16 +4345,16 @@ def build_config(services, specs, general, folder, environ):
     default_names = _split_names(general.get("services")) or specs.order
     for name in default_names:
         if name not in services:
-            raise ProcCleanError("services: unknown service %r" % name)
+            raise ProcCleanError("err_services_unknown", name=name)
     grace = parse_seconds(general["grace"], "grace") if general.get("grace") else None
     max_restarts = parse_count(general["max_restarts"], "max_restarts") \
         if general.get("max_restarts") else None
     scope = (general.get("scope") or "project").strip().lower()
     if scope not in SCOPES:
-        raise ProcCleanError("scope: expected project or machine, got %r" % general["scope"])
+        raise ProcCleanError("err_scope", value=general["scope"])
     root = general.get("root") or folder
     if not os.path.isdir(root):
-        raise ProcCleanError("root: %s is not a folder" % root)
+        raise ProcCleanError("err_root", path=root)
     given = _logical_path(root, environ) if root == folder else os.path.abspath(root)
     return Config(
         services, default_names, grace=grace, lang=general.get("lang"),
@@ -4262,7 +4374,7 @@ def parse_port_offset(text):
         return text
     if re.match(r"^\+?\d{1,5}$", text) and int(text) < 65535:
         return int(text)
-    raise ProcCleanError("port_offset: expected auto or a number like 10, got %r" % text)
+    raise ProcCleanError("err_port_offset", value=text)
 
 
 def _logical_path(folder, environ):
@@ -4280,9 +4392,9 @@ def _logical_path(folder, environ):
 
 
 class _FieldError(ProcCleanError):
-    def __init__(self, message, field):
-        ProcCleanError.__init__(self, message)
-        self.field = field
+    def __init__(self, field_name, key, **values):
+        ProcCleanError.__init__(self, key, **values)
+        self.field = field_name
 
 
 def _build_service(spec):
@@ -4290,21 +4402,20 @@ def _build_service(spec):
     try:
         Service(name, spec["pattern"], "", "", None, "", "")
     except re.error as exc:
-        raise _FieldError("%s: pattern %r does not compile: %s" % (name, spec["pattern"], exc),
-                          "pattern")
+        raise _FieldError("pattern", "err_pattern", svc=name, pattern=spec["pattern"],
+                          error=exc)
     port = None
     if str(spec.get("port") or "").strip():
         try:
             port = parse_port(spec["port"])
         except ProcCleanError as exc:
-            raise _FieldError("%s: %s" % (name, exc), "port")
+            raise _FieldError("port", "err_in", where=name, error=exc)
     for field in ("pidfile", "logfile"):
         if not spec[field]:
-            raise _FieldError("%s: %s must not be empty" % (name, field), field)
+            raise _FieldError(field, "err_field_empty", svc=name, field=field)
     scope = (spec.get("scope") or "").strip().lower()
     if scope and scope not in SCOPES:
-        raise _FieldError("%s: scope must be project or machine, not %r" % (name, scope),
-                          "scope")
+        raise _FieldError("scope", "err_field_scope", svc=name, value=scope)
     service = Service(name, spec["pattern"], spec["pidfile"], spec["logfile"], port,
                       spec["command"], spec["cwd"] or ".", spec.get("health", ""),
                       after=_split_names(spec.get("after")))
@@ -4312,13 +4423,13 @@ def _build_service(spec):
     for field in ("supervise", "wait"):
         text = str(spec.get(field) or "").strip().lower()
         if text not in YES_NO:
-            raise _FieldError("%s: %s must be yes or no, not %r" % (name, field, text), field)
+            raise _FieldError(field, "err_field_yes_no", svc=name, field=field, value=text)
         setattr(service, field, YES_NO[text])
     if str(spec.get("unhealthy_after") or "").strip():
         try:
             service.unhealthy_after = parse_seconds(spec["unhealthy_after"], "unhealthy_after")
         except ProcCleanError as exc:
-            raise _FieldError("%s: %s" % (name, exc), "unhealthy_after")
+            raise _FieldError("unhealthy_after", "err_in", where=name, error=exc)
     return service
 
 
@@ -4327,21 +4438,21 @@ def _check_after(services, problems):
     for service in services.values():
         for name in list(service.after):
             if name == service.name:
-                message = "%s: after names the service itself" % name
+                error = ProcCleanError("err_after_self", svc=name)
             elif name in services:
                 continue
             else:
-                message = "%s: after names unknown service %r" % (service.name, name)
+                error = ProcCleanError("err_after_unknown", svc=service.name, name=name)
             if problems is None:
-                raise ProcCleanError(message)
-            problems.append((service.name, "after", message))
+                raise error
+            problems.append((service.name, "after", error))
             service.after.remove(name)
     try:
         start_order(list(services.values()))
     except ProcCleanError as exc:     # a circle: start_order names its first service
         if problems is None:
             raise
-        problems.append((exc.service, "after", str(exc)))
+        problems.append((exc.service, "after", exc))
         for service in services.values():
             service.after = []
 
@@ -4351,9 +4462,9 @@ def parse_seconds(text, what):
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ProcCleanError("invalid %s %r: expected seconds, like 2 or 0.5" % (what, text))
+        raise ProcCleanError("err_seconds", what=what, value=text)
     if value < 0 or value != value or value > 86400:
-        raise ProcCleanError("invalid %s %r: expected seconds from 0 to 86400" % (what, text))
+        raise ProcCleanError("err_seconds_range", what=what, value=text)
     return value
 
 
@@ -4363,7 +4474,7 @@ def parse_count(text, what):
     except ValueError:
         value = -1
     if value < 0:
-        raise ProcCleanError("invalid %s %r: expected a whole number" % (what, text))
+        raise ProcCleanError("err_whole_number", what=what, value=text)
     return value
 
 
@@ -4472,8 +4583,7 @@ def command_argv(command, cwd=".", port=None):
     import shlex
     if "{port}" in command:
         if port is None:
-            raise ProcCleanError("start command %r uses {port}, but the service has no port"
-                                 % command)
+            raise ProcCleanError("err_port_placeholder", command=command)
         command = command.replace("{port}", str(port))
     if "{python}" in command:
         python = python_toolchain(cwd)[0]
@@ -4486,9 +4596,9 @@ def command_argv(command, cwd=".", port=None):
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise ProcCleanError("cannot read start command %r: %s" % (command, exc))
+        raise ProcCleanError("err_command_syntax", command=command, error=exc)
     if not argv:
-        raise ProcCleanError("empty start command")
+        raise ProcCleanError("err_empty_command")
     return argv
 
 
@@ -5906,8 +6016,8 @@ def offset_ports(ctx, launching):
     offset = checkout_offset(ctx, movable, launching) if setting == "auto" else setting
     for service in movable:
         if service.port + offset > 65535:
-            raise ProcCleanError("port_offset: %s's port %d + %d is beyond 65535"
-                                 % (service.name, service.port, offset))
+            raise ProcCleanError("err_offset_beyond", svc=service.name, port=service.port,
+                                 offset=offset)
         service.port += offset
     config.ports = {"offset": offset, "mode": "auto" if setting == "auto" else "fixed",
                     "file": OFFSET_FILE if setting == "auto" else None,
@@ -6008,7 +6118,7 @@ def launch_plan(service):
     try:
         argv = command_argv(service.command, cwd, service.port)
     except ProcCleanError as exc:
-        raise ProcCleanError("%s: %s" % (service.name, exc))
+        raise ProcCleanError("err_in", where=service.name, error=exc)
     shown = " ".join(argv) if argv[:2] != ["/bin/sh", "-c"] else argv[2]
     return cwd, argv, shown
 
@@ -6593,7 +6703,7 @@ class _StopRequested(Exception):
 def cmd_supervise(ctx, services):
     """Run one service in the foreground and restart it when it crashes (Supervisor)."""
     if len(services) != 1:
-        raise ProcCleanError("supervise takes exactly one service")
+        raise ProcCleanError("err_supervise_one")
     service = services[0]
     with service_locks(ctx, [service]):
         # Unless the service runs already (or a dry run), its pidfile names the supervisor.
@@ -7779,9 +7889,7 @@ def parse_since(text, now):
         text += " 00:00:00"
     match = re.match(_LOG_DATETIME_RE, text)
     if not match or match.end() != len(text):
-        raise ProcCleanError("invalid --since %r: expected a duration (90s, 10m, 1h30m, 2d), "
-                             "a time today (14:05) or a date and time (2026-12-06 14:05)"
-                             % text)
+        raise ProcCleanError("err_since", value=text)
     return _stamp_epoch([int(g) for g in match.groups()[:6]], match.group(7))
 
 
@@ -7928,7 +8036,7 @@ def _follow_logs(ctx, services, prefixes, positions):
 def cmd_kill_port(ctx, ports):
     """Stop the processes LISTENING on `ports` (never their clients), whole trees."""
     if not ports:
-        raise ProcCleanError("kill-port needs at least one port")
+        raise ProcCleanError("err_kill_port_none")
     numbers = list(dict.fromkeys(parse_port(text) for text in ports))     # in order, once each
     system = ctx.system
     system.read_tags = False    # a port's holders are taken by the port, never by a tag
@@ -8264,7 +8372,7 @@ def diagnose(ctx, services, problems):
     """Every finding and note for `services`, without changing anything: one check per
     kind of finding, all from one process table and one listener list."""
     hints = Hints()
-    findings = [Finding("d_config", {"error": error}, ("fix_config", {
+    findings = [Finding("d_config", {"error": error.text(ctx.out.lang)}, ("fix_config", {
         "field": field, "svc": name, "file": CONFIG_FILE,
         "env": "PROCCLEAN_%s_%s" % (name.upper().replace("-", "_"), field.upper())}))
         for name, field, error in problems] + check_makefile(hints)
@@ -9808,7 +9916,8 @@ def write_config(ctx, found):
             # A new file renamed into place: never written through a FIFO or a link.
             write_atomic(path, config_text.encode("utf-8"))
         except OSError as exc:
-            raise ProcCleanError("cannot write %s: %s" % (path, exc.strerror), EXIT_FAILED)
+            raise ProcCleanError("err_cannot_write", EXIT_FAILED, path=path,
+                                 error=exc.strerror)
     # (from backend/: the project's procclean.ini at the root, named so)
     out.say({"would-write": "init_would_write", "kept": "init_config_kept",
              "written": "init_wrote"}[outcome],
@@ -12522,7 +12631,7 @@ def _doctor(ctx, args, names, problems):
 
 def _init(ctx, args, names, problems):
     if names:
-        raise ProcCleanError("init takes no service names")
+        raise ProcCleanError("err_init_names")
     return cmd_init(ctx, makefile=args.makefile, replace=args.replace)
 
 
@@ -12660,8 +12769,8 @@ class Parser(object):
             return spec
         found = set(s for f, s in self.by_flag.items() if f.startswith(flag))
         if len(found) > 1:
-            raise ProcCleanError("ambiguous option %s (%s)" % (flag, ", ".join(
-                sorted(s.flags[-1] for s in found))))
+            raise ProcCleanError("err_ambiguous", flag=flag, options=", ".join(
+                sorted(s.flags[-1] for s in found)))
         return found.pop() if found else None
 
     def parse_known_args(self, argv):
@@ -12691,14 +12800,14 @@ class Parser(object):
                 continue
             if spec.kind == "flag":
                 if eq:
-                    raise ProcCleanError("%s takes no value" % flag)
+                    raise ProcCleanError("err_no_value", flag=flag)
                 setattr(options, spec.dest, True)
                 continue
             if not eq:
                 value = self._next_value(spec, flag, words)
             if spec.choices and value not in spec.choices:
-                raise ProcCleanError("%s: %r is not one of %s"
-                                     % (flag, value, ", ".join(spec.choices)))
+                raise ProcCleanError("err_choice", flag=flag, value=value,
+                                     choices=", ".join(spec.choices))
             if spec.kind == "append":
                 getattr(options, spec.dest).append(value)
             else:
@@ -12730,7 +12839,7 @@ class Parser(object):
             return spec.const
         if words and not _looks_like_option(words[0]):
             return words.pop(0)
-        raise ProcCleanError("%s needs a value (%s)" % (flag, spec.metavar))
+        raise ProcCleanError("err_needs_value", flag=flag, metavar=spec.metavar)
 
     def format_help(self):
         lines = [USAGE, DESCRIPTION, "", "options:"]
@@ -12817,16 +12926,15 @@ def split_command(command):
     for base in SERVICE_COMMANDS:
         if command.startswith(base + "-"):
             return base, [command[len(base) + 1:]]
-    raise ProcCleanError("unknown command %r (commands: %s; or e.g. stop-backend)"
-                         % (command, ", ".join(COMMANDS)))
+    raise ProcCleanError("err_unknown_command", command=command,
+                         commands=", ".join(COMMANDS))
 
 
 def run(args, system, stdout, stderr, environ):
     """Carry out a parsed command line (main's): its config, its context, its handler."""
     command, implied = split_command(args.command)
     if args.json and command in FOREGROUND_COMMANDS:
-        raise ProcCleanError("--json: %s shows the services' own output as it comes; for "
-                             "JSON lines use logs -f --json" % command)
+        raise ProcCleanError("err_json_foreground", command=command)
     problems = [] if command == "doctor" else None
     root = None if args.config or environ.get("PROCCLEAN_CONFIG") else project_root(environ)
     if root is not None:
@@ -12844,7 +12952,8 @@ def run(args, system, stdout, stderr, environ):
         code = HANDLERS[command](ctx, args, implied + args.names, problems)
         return code
     except ProcCleanError as exc:
-        code, error = exc.code, str(exc)
+        exc.lang = ctx.out.lang
+        code, error = exc.code, exc.text(exc.lang)
         exc.in_document = True
         raise
     except KeyboardInterrupt:
@@ -12898,11 +13007,10 @@ def make_context(args, config, system, stdout, stderr, environ):
     system.reporter = lambda key, values: out.warn(key, **values)
     watch = _option(args.watch, "--watch", parse_seconds)
     if watch is not None and watch <= 0:
-        raise ProcCleanError("--watch takes a number of seconds above 0")
+        raise ProcCleanError("err_watch")
     count = _option(args.count, "--count", parse_count)
     if count == 0:
-        raise ProcCleanError("--count takes a number of views above 0 (without --count, "
-                             "--watch runs until Ctrl-C)")
+        raise ProcCleanError("err_count")
     # A health probe is a line in the app's log: asked for, or now and then by --watch.
     probe_every = WATCH_PROBE if watch is not None else (
         0.0 if args.health or args.check else None)
@@ -12928,7 +13036,7 @@ def _log_filter(args, system):
         try:
             grep = re.compile(args.grep)
         except re.error as exc:
-            raise ProcCleanError("invalid --grep %r: %s" % (args.grep, exc))
+            raise ProcCleanError("err_grep", value=args.grep, error=exc)
     return LogFilter(since, grep)
 
 
@@ -12943,11 +13051,11 @@ def system_from(environ):
     """The real machine, read from the sources PROCCLEAN_PS and PROCCLEAN_PORTS name."""
     sources = (environ.get("PROCCLEAN_PS") or "auto", environ.get("PROCCLEAN_PORTS") or "auto")
     if sources[0] not in PS_SOURCES:
-        raise ProcCleanError("PROCCLEAN_PS=%s: expected one of %s"
-                             % (sources[0], ", ".join(PS_SOURCES)))
+        raise ProcCleanError("err_env_choice", name="PROCCLEAN_PS", value=sources[0],
+                             choices=", ".join(PS_SOURCES))
     if sources[1] != "auto" and sources[1] not in System.LISTENER_READERS:
-        raise ProcCleanError("PROCCLEAN_PORTS=%s: expected one of auto, %s"
-                             % (sources[1], ", ".join(System.LISTENER_READERS)))
+        raise ProcCleanError("err_env_choice", name="PROCCLEAN_PORTS", value=sources[1],
+                             choices=", ".join(["auto"] + list(System.LISTENER_READERS)))
     system = System(*sources)
     system.private_folders = private_folders(environ)
     return system
@@ -12976,30 +13084,31 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     plain = Reporter(stdout=stdout, stderr=stderr, environ=environ)
-    lang = "en"
+    lang = detect_language(None, environ)
     args = None
     try:
         _guard_interrupts(False)        # from here Ctrl-C is caught below
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
+        lang = detect_language(args.lang, environ)
         if args.help:
             plain.data(parser.format_help().rstrip("\n"))
             return EXIT_OK
         for word in extra:
-            raise ProcCleanError("unrecognized option %r" % word)
+            raise ProcCleanError("err_unrecognized", option=word)
         if args.version:
             plain.data(version_text())
             return EXIT_OK
         if not args.command:
             plain.write(stderr, USAGE, end="")
-            raise ProcCleanError("no command given (try --help)")
-        lang = detect_language(args.lang, environ)
+            raise ProcCleanError("err_no_command")
         return run(args, system, stdout, stderr, environ)
     except ProcCleanError as exc:
-        plain.error(str(exc))
+        message = exc.text(exc.lang or lang)
+        plain.error(message)
         if getattr(args, "json", False) and not exc.in_document:
-            error_document(args, exc, Reporter(stdout=stdout, stderr=stderr,
-                                               environ=environ, json=True))
+            error_document(args, exc.code, message, Reporter(
+                stdout=stdout, stderr=stderr, environ=environ, json=True))
         return exc.code
     except KeyboardInterrupt:
         plain.error(MESSAGES[lang]["interrupted"])
@@ -13017,15 +13126,15 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         _guard_interrupts(True)         # and again from here to the exit
 
 
-def error_document(args, exc, out):
+def error_document(args, code, message, out):
     """--json for a command stopped before it ran (a bad command, option or setting):
     still one document, as a failed command's, with its error."""
     try:
         command = split_command(args.command or "")[0]
     except ProcCleanError:
         command = args.command
-    out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=exc.code,
-               dry_run=bool(args.dry_run), error=str(exc))
+    out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
+               dry_run=bool(args.dry_run), error=message)
 
 
 def _guard_interrupts(early):

@@ -222,6 +222,35 @@ def test_chinese_messages_with_lang_and_with_environment():
     assert "前端: 没有运行中的进程" in out
 
 
+def test_errors_in_chinese_with_lang_environment_and_config_file(in_tmp):
+    """The one line of an error that ends a command is in the user's language too: from
+    --lang, from the locale, and from procclean.ini once the command has read it; the
+    --json document carries the same text."""
+    code, out, err = invoke(["--lang", "zh", "stop", "--bogus"], FakeSystem([]))
+    assert (code, out) == (2, "")
+    assert err == "procclean: 无法识别的选项 '--bogus'\n"
+    code, _, err = invoke(["explode"], FakeSystem([]), environ={"LANG": "zh_CN.UTF-8"})
+    assert code == 2 and err.startswith("procclean: 未知的命令 'explode' (可用的命令: "), err
+    code, _, err = invoke(["start", "--set", "backend.port=99999"], FakeSystem([]),
+                          environ={"PROCCLEAN_LANG": "zh"})
+    assert code == 2
+    assert err == "procclean: backend: 无效的端口 '99999': 应为 1 到 65535 之间的数字\n"
+    (in_tmp / "procclean.ini").write_text("[procclean]\nlang = zh\n")
+    code, out, err = invoke(["stop", "nosuch", "--json"], FakeSystem([]))
+    assert code == 2 and err.startswith("procclean: 未知的服务 'nosuch' (已知的服务: "), err
+    assert json.loads(out)["error"] == err[len("procclean: "):].rstrip("\n")
+    code, _, err = invoke(["stop", "nosuch"], FakeSystem([]), environ={"LANG": "C.UTF-8"})
+    assert "未知的服务 'nosuch'" in err, "procclean.ini's lang"
+    code, _, err = invoke(["--lang", "en", "stop", "nosuch"], FakeSystem([]))
+    assert err.startswith("procclean: unknown service 'nosuch' (known: "), err
+
+
+def test_doctor_names_a_bad_setting_in_chinese(in_tmp):
+    (in_tmp / "procclean.ini").write_text("[backend]\nsupervise = maybe\n")
+    code, out, _ = invoke(["--lang", "zh", "doctor", "backend"], FakeSystem([]))
+    assert "backend: supervise 应为 yes 或 no, 而不是 'maybe'" in out, out
+
+
 def test_status_json_and_check():
     procs = [FakeProc(100, 1, "uvicorn main:app"), FakeProc(101, 100, "python worker")]
     system = FakeSystem(procs, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 101),
