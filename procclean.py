@@ -3557,6 +3557,7 @@ MESSAGES = {
         "err_needs_value": "{flag} needs a value ({metavar})",
         "err_no_value": "{flag} takes no value",
         "err_choice": "{flag}: {value!r} is not one of {choices}",
+        "internal_error": "internal error: {kind}: {error} (PROCCLEAN_DEBUG=1 shows where; please report it)",
     },
     "zh": {
         "stopped": "{ok} {svc}进程已停止 (PID: {pid}): {cmd}",
@@ -3897,6 +3898,7 @@ MESSAGES = {
         "err_needs_value": "{flag} 需要一个值 ({metavar})",
         "err_no_value": "{flag} 不接受值",
         "err_choice": "{flag}: {value!r} 不是以下之一: {choices}",
+        "internal_error": "内部错误: {kind}: {error} (设置 PROCCLEAN_DEBUG=1 可看到出错的位置; 请报告此问题)",
     },
 }
 SERVICE_NAMES_ZH = {"backend": "后端", "frontend": "前端"}
@@ -13119,8 +13121,8 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
     except Exception as exc:     # a bug: one line, not a traceback, unless asked for
         if environ.get("PROCCLEAN_DEBUG"):
             raise
-        plain.error("internal error: %s: %s (PROCCLEAN_DEBUG=1 shows where; please report "
-                    "it)" % (type(exc).__name__, exc))
+        plain.error(MESSAGES[lang]["internal_error"].format(kind=type(exc).__name__,
+                                                            error=exc))
         return EXIT_FAILED
     finally:
         _guard_interrupts(True)         # and again from here to the exit

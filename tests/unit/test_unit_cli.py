@@ -517,6 +517,10 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == ("procclean: internal error: RuntimeError: boom (PROCCLEAN_DEBUG=1 shows "
                    "where; please report it)\n")
+    monkeypatch.setenv("PROCCLEAN_LANG", "zh")
+    assert procclean.main(["status"]) == 1
+    assert capsys.readouterr().err.startswith("procclean: 内部错误: RuntimeError: boom (")
+    monkeypatch.delenv("PROCCLEAN_LANG")
     monkeypatch.setenv("PROCCLEAN_DEBUG", "1")
     with pytest.raises(RuntimeError):
         procclean.main(["status"])
