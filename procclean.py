@@ -5667,9 +5667,8 @@ def service_status(ctx, service, found):
 
 
 def probe_health(ctx, service):
-    """The service's health answer when status asks (--health, --check; --watch every
-    WATCH_PROBE seconds, the last answer between), else None: each probe is a request
-    line in the app's log."""
+    """Its health answer when asked (--health, --check; --watch: every WATCH_PROBE s, the
+    last answer between), else None: each probe is a request line in the app's log."""
     if ctx.probe_every is None:
         return None
     now = ctx.system.clock()
@@ -5682,9 +5681,8 @@ def probe_health(ctx, service):
 
 
 def startup_failed(lines):
-    """Whether a log's lines since procclean's last own line (a start, a stop, a
-    supervisor's restart) say that the app's start-up failed (uvicorn's "Application
-    startup failed", a traceback)."""
+    """Whether a log's lines since procclean's last own line (a start, a stop, a restart)
+    say the app's start-up failed (uvicorn's "Application startup failed", a traceback)."""
     markers = [m.decode() for m in STARTUP_FAILED]
     for line in reversed(lines):
         if line.startswith("[procclean "):
@@ -5695,11 +5693,9 @@ def startup_failed(lines):
 
 
 def assess(record):
-    """(state, failure) of a status record: the one rule behind status's mark, the JSON
-    `state` and --check.  Only "running" is OK: up, its own process listening on its
-    port (if any), no worker exited, healthy (when asked).  Else starting, not
-    listening, unhealthy, restarting (a supervisor's backoff), crashed or stopped, with
-    the (message key, values) --check reports."""
+    """(state, what --check reports: (message key, values) or None) of a status record:
+    the one rule behind status's mark, the JSON `state` and --check.  Only "running" is
+    OK: up, its own process on its port (if any), no worker exited, healthy (if asked)."""
     supervisor = record.get("supervisor") or {}
     if not record["running"]:
         crashed = supervisor.get("state") == "gave-up" or record.get("startup_failed")
@@ -5719,7 +5715,6 @@ def assess(record):
 
 
 def _not_listening(record, supervisor):
-    """assess() for a service up whose own process does not listen on its port."""
     port = record["port"]
     if record.get("startup_failed") or record.get("exited"):
         state = "crashed"
@@ -5769,7 +5764,7 @@ def cmd_status(ctx, services):
 
 
 def ports_line(out, ports):
-    """status: the port offset this checkout runs with, and where it comes from."""
+    """The port offset this checkout runs with, and where it comes from."""
     if ports["mode"] == "fixed":
         how = out.text("ports_how_fixed", offset=ports["offset"])
     else:
@@ -5877,7 +5872,7 @@ def status_lines(ctx, record):
     return lines
 
 
-# The states of status (see assess) and their message keys; only "running" is OK.
+# The states of status (see assess) and their message keys.
 STATE_MESSAGES = {"running": "state_running", "starting": "state_starting",
                   "not listening": "state_not_listening", "unhealthy": "state_unhealthy",
                   "restarting": "state_restarting", "crashed": "state_crashed",
@@ -5915,14 +5910,15 @@ def describe_exit(status, lang="en"):
     return text["exit_status"].format(n=status)
 
 
+
+
 # ---------------------------------------------------------------------------
 # Launching: environment, ports, checkouts side by side, pidfiles
 # ---------------------------------------------------------------------------
 
 def launch_env(ctx, service):
-    """The environment of a launched service: the caller's, the project's tag, PORT
-    (and PORT_VARIABLES) and every service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy
-    finds the backend by it)."""
+    """The caller's environment, the project's tag, PORT (and PORT_VARIABLES) and every
+    service's PROCCLEAN_<SERVICE>_PORT (a Vite proxy finds the backend by it)."""
     env = dict(os.environ)
     env[TAG_PROJECT] = ctx.project
     env[TAG_SERVICE] = service.name
@@ -5944,10 +5940,9 @@ LAUNCH_COMMANDS = ("start", "restart", "dev", "supervise")
 
 
 def settle_ports(ctx, command, names=()):
-    """Each service's port: `port_offset` moves each port the environment or --set does
-    not name by the offset (a number, or checkout_offset's), kept in ctx.config.ports
-    for status; before a launch, a port that will not follow its service (of `names`)
-    is said; other commands look where a running service was launched to listen."""
+    """Each service's port: moved by `port_offset` unless set by name (offset_ports);
+    before a launch, a set port its service (of `names`) will not follow is said; other
+    commands look where a running service was launched to listen."""
     config = ctx.config
     launching = command in LAUNCH_COMMANDS and not ctx.dry_run
     if launching:
@@ -5967,15 +5962,13 @@ def settle_ports(ctx, command, names=()):
 
 
 def say_port_not_passed(ctx, names):
-    """`PORT=9000 make dev` (or a PORT a shell or .envrc exports) names no service: each
-    service launched gets its own port in PORT.  Said, with the setting that moves one,
-    rather than the app listening elsewhere than the user asked without a word."""
+    """`PORT=9000 make dev` (or an exported PORT) names no service: each one launched
+    gets its own port in PORT.  Said, with the setting that moves one.  A PORT that is
+    one service's own (the backend's 8000, exported for it) asks for nothing."""
     value = os.environ.get("PORT", "").strip()
     config = ctx.config
     launched = [config.services[n] for n in (names or config.default_names)
                 if n in config.services and config.services[n].port is not None]
-    # a PORT that is one service's own (the backend's 8000, exported for it) asks for
-    # nothing: moving another service there would put two on one port
     own = set(str(s.port) for s in config.services.values() if s.port is not None)
     if not value.isdigit() or not launched or value in own:
         return
@@ -5987,9 +5980,8 @@ def say_port_not_passed(ctx, names):
 
 
 def follow_launched_ports(ctx):
-    """A running service keeps the port it was launched with, recorded beside its
-    pidfile: `PROCCLEAN_BACKEND_PORT=8001 make start`, then a plain `make status` or
-    `make stop` in another terminal, looks at 8001, where it listens, not at 8000."""
+    """A running service keeps the port it was launched with (its start record): after
+    `PROCCLEAN_BACKEND_PORT=8001 make start`, a plain `make stop` looks at 8001."""
     system = ctx.system
     for service in ctx.config.services.values():
         if service.port is None:
@@ -6009,7 +6001,8 @@ def follow_launched_ports(ctx):
 
 
 def offset_ports(ctx, launching):
-    """Every movable port moved by the checkout's offset (settle_ports)."""
+    """Every port the environment or --set does not name moved by the offset (a number,
+    or checkout_offset's), kept in ctx.config.ports for status."""
     config = ctx.config
     setting = config.port_offset
     # the project's services: not the built-in frontend of a `services = backend` project
@@ -6032,10 +6025,9 @@ def offset_ports(ctx, launching):
 
 
 def checkout_offset(ctx, movable, launching):
-    """This checkout's offset: OFFSET_FILE's, else 0 in a main checkout and a step from
-    the path in a linked git worktree.  Before a launch, a port another checkout listens
-    on moves it to the next free offset, recorded and said; not while this checkout's
-    own service holds it (the stack stays together; start names the holder)."""
+    """OFFSET_FILE's offset, else 0 in a main checkout, a step from the path in a linked
+    git worktree.  Before a launch, a port another checkout listens on moves it to the
+    next free offset (recorded, said); not while this checkout holds one of its ports."""
     text = _read_text(OFFSET_FILE, 64)
     recorded = int(text) if text and text.strip().isdigit() else None
     slot = checkout_slot(ctx.project)
@@ -6063,9 +6055,10 @@ def checkout_offset(ctx, movable, launching):
         ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
     else:
         taken = next(foreign[s.port + first] for s in movable if s.port + first in foreign)
+        folder = taken.pid and ctx.system.process_cwds([taken.pid]).get(taken.pid)
         ctx.out.warn("ports_moved", port=taken.port, pid=taken.pid or "?", offset=offset,
-                     ports=ports, file=OFFSET_FILE,
-                     folder=printable(process_folder(ctx, taken.pid)) if taken.pid else "?")
+                     ports=ports, file=OFFSET_FILE, folder=printable(
+                         folder or ctx.out.text("folder_unknown")) if taken.pid else "?")
     return offset
 
 
@@ -6085,8 +6078,8 @@ def linked_worktree(folder):
 
 
 def foreign_listeners(ctx):
-    """(port -> a Listener on it that is not this project's (by tag or folder), the
-    ports this project's processes listen on)."""
+    """(port -> a Listener on it not this project's (by tag or folder), the ports this
+    project's processes listen on)."""
     system = ctx.system
     listeners = system.listeners(None)
     table = system.process_table()
@@ -6103,10 +6096,6 @@ def foreign_listeners(ctx):
             own.add(listener.port)
     return foreign, own
 
-
-def process_folder(ctx, pid):
-    """The folder process `pid` runs in, or the words for an unknown one."""
-    return ctx.system.process_cwds([pid]).get(pid) or ctx.out.text("folder_unknown")
 
 
 def port_variable(name):
@@ -6126,8 +6115,8 @@ def launch_plan(service):
 
 
 def start_plan(ctx, service):
-    """(None, the launch_plan) when a service may be launched; else (EXIT_FAILED: no
-    command or no folder, or EXIT_OK: --dry-run said what would start; None)."""
+    """(None, the launch_plan) when a service may be launched, else (EXIT_FAILED, None)
+    or, after --dry-run said what would start, (EXIT_OK, None)."""
     if not service.command.strip():
         ctx.out.warn("no_command", svc=service.name)
         return EXIT_FAILED, None
@@ -6148,7 +6137,7 @@ def start_plan(ctx, service):
 
 
 def write_pid(ctx, path, pid, port=None):
-    """Write a pidfile naming `pid` (launched with `port`): None, or what went wrong."""
+    """Write a pidfile naming `pid` (launched with `port`): what went wrong, or None."""
     try:
         ctx.system.write_pidfile(path, pid, port)
     except OSError as exc:
@@ -6171,9 +6160,8 @@ def reap(child):
 
 
 def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
-    """Start a service with its pidfile: (the child, its pipe's read end if `piped`,
-    None), or (None, None, what went wrong).  A child whose pidfile cannot be written is
-    taken down: untracked, only its pattern would find it."""
+    """(the child, its pipe's read end if `piped`, None) or (None, None, what went
+    wrong).  A child whose pidfile cannot be written is taken down: untracked."""
     system = ctx.system
     try:
         if piped:
@@ -6194,25 +6182,22 @@ def spawn_tracked(ctx, service, cwd, argv, env, piped=False):
 
 def spawn_problem(ctx, exc, program):
     """What an OSError from starting `program` says: a program not on PATH in words
-    (`uv` where uv is not installed), else the file and the system's reason."""
+    (`uv` where uv is not installed), else the file, the system's reason and, after
+    "Permission denied", whose the file is (`sudo make start` left root's log)."""
     if exc.errno == errno.ENOENT and exc.filename == program and "/" not in program:
         return ctx.out.text("no_program", program=program)
-    return "%s: %s%s" % (exc.filename or program, exc.strerror or exc, owner_note(ctx, exc))
-
-
-def owner_note(ctx, exc):
-    """After "Permission denied" on a file another user owns (a `sudo make start` once
-    left root's backend.log behind): whose it is, else ""."""
+    problem = "%s: %s" % (exc.filename or program, exc.strerror or exc)
     if exc.errno not in (errno.EACCES, errno.EPERM) or not exc.filename:
-        return ""
+        return problem
     try:
         uid = os.stat(exc.filename).st_uid
     except OSError:
-        return ""
+        return problem
     if uid == ctx.system.euid():
-        return ""
-    return ctx.out.text("owned_by", user=printable(ctx.system.user_name(uid)),
-                        path=printable(exc.filename))
+        return problem
+
+    return problem + ctx.out.text("owned_by", user=printable(ctx.system.user_name(uid)),
+                                  path=printable(exc.filename))
 
 
 def pid_list(targets):
@@ -6221,7 +6206,7 @@ def pid_list(targets):
 
 def port_taken(ctx, service, found, listeners):
     """Whether another process holds the service's port (said, with how to free it or
-    pick another); `found`: a Survey."""
+    pick another)."""
     holders = port_facts(ctx, service, listeners, found.table, found.running(service))
     if not holders:
         return False
@@ -6236,28 +6221,28 @@ def port_taken(ctx, service, found, listeners):
                      cwd=printable(folder or ctx.out.text("folder_unknown")))
     other = other_checkout(ctx, folder) if holder.kind == "stranger" else None
     if holder.kind in ("leftover", "container"):
-        # Freed by `stop SERVICE` or by stopping the container, never by kill-port.
+        # freed by `stop SERVICE` or by stopping the container, never by kill-port
         ctx.out.warn("port_hint_holder", pid=holder.pid, what=holder.what, free=ctx.out.text(
             "port_hint_then", free=holder.free) if holder.free else "")
         say_port_hint(ctx, service, None)
     elif other is not None:
-        # Another checkout's server (two worktrees of one repo): kill-port would stop
-        # the other checkout's work; stopping it there, or ports of its own, is the fix.
+        # another checkout's: stopped there, or ports of its own, not kill-port
         ctx.out.warn("port_hint_checkout", pid=holder.pid, folder=printable(other))
         if not port_follows(service):
             ctx.out.warn("port_hint_fixed", svc=service.name)
         elif ctx.config.port_offset is None:
             ctx.out.warn("port_hint_offset")
     else:
-        # An editor forwarding the port, or a browser: kill-port spares it, so no hint.
+        # (a viewer, an editor forwarding the port: kill-port spares it, so no hint)
         say_port_hint(ctx, service, holder.pid, app=holder.kind == "viewer")
     return True
 
 
 def other_checkout(ctx, folder):
-    """The checkout or project run by procclean (own_checkout, or a Makefile that runs
-    procclean) holding a process's working `folder`, when it is not this one; else
-    None.  A git repository without either (a home folder kept in git) names none."""
+    """The checkout or procclean project (own_checkout, or a Makefile that runs
+    procclean) holding `folder` when it is not this one, else None (a home folder kept
+    in git is neither)."""
+
     ours = Project(ctx.project_given).paths
     found = None
     while folder and os.path.dirname(folder) != folder:
@@ -6305,9 +6290,8 @@ def cmd_start(ctx, services):
         for wave in start_waves(services):
             ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
             failed = failed or len(ready) < len(wave)
-            # No other start or stop of these services runs from the look at the machine
-            # to the pidfile written; the locks go before the waits and the watch (a
-            # supervisor that --supervise starts takes its service's lock too).
+            # locked from the look at the machine to the pidfile written, not while it
+            # waits (a supervisor that --supervise starts takes its service's lock too)
             with service_locks(ctx, ready):
                 failed = _start_services(ctx, ready, started) or failed
         failed = not _watch_start(ctx, started) or failed
@@ -6334,9 +6318,8 @@ def start_waves(services):
 
 
 def _wait_after(ctx, service, started):
-    """Wait until the services `service` starts after (of `started`) are ready, as
-    start --wait watches: False (said) when one failed or timed out.  A failure seen
-    is kept for the watch that reports it."""
+    """Wait until the services `service` starts after (of `started`) are ready, as start
+    --wait does: False (said) if one failed (kept for _watch_start) or timed out."""
     deps = dict((launch.twin(), launch) for launch in started
                 if launch.service.name in service.after)
     for twin, (key, values) in launch_outcomes(ctx, list(deps)):
@@ -6355,8 +6338,8 @@ def _wait_after(ctx, service, started):
 
 
 def _start_services(ctx, services, started):
-    """Start each service not running yet, the StartWatch of each added to `started`
-    as it starts (an interrupt undoes it); whether one failed."""
+    """Start each service not running yet, adding its StartWatch to `started` (an
+    interrupt undoes those): whether one failed."""
     if not services:
         return False
     found = read_targets(ctx, services)
@@ -6378,9 +6361,7 @@ def _start_services(ctx, services, started):
         if found.pidfiles[service.name].exists:
             ctx.system.remove_file(service.pidfile)     # stale: nothing of it runs
         drop_dev_files(ctx, stale_dev_files(ctx, service, found.table))
-        # An interrupt between the spawn and `started` would leave it running: it
-        # waits until the launch is there, to be undone.
-        ctx.launching = True
+        ctx.launching = True        # an interrupt waits until the launch can be undone
         launch = _launch(ctx, service, plan)
         started += [launch] if launch is not None else []
         ctx.launching = False
@@ -6391,14 +6372,14 @@ def _start_services(ctx, services, started):
 
 
 def _launch(ctx, service, plan):
-    """Spawn a service (or its supervisor) with its pidfile: its StartWatch, or None (said)."""
+    """Spawn a service (or its supervisor, this file) with its pidfile: its StartWatch,
+    or None (said)."""
     cwd, argv, shown = plan
     if ctx.rotate:
         ctx.system.rotate_log(service.logfile)
     position = ctx.system.log_position(service.logfile)
     env = launch_env(ctx, service)
     if supervised(ctx, service):
-        # The supervisor: this file, running the service as its child, restarting it.
         env["PROCCLEAN_NO_ROTATE"] = "1"        # start rotated the log already
         argv = [sys.executable or "python3", os.path.abspath(__file__), "supervise",
                 service.name] + ctx.passthrough
@@ -6414,8 +6395,8 @@ def _launch(ctx, service, plan):
 
 
 def supervised(ctx, service):
-    """Whether start runs `service` under a supervisor: --supervise, its `supervise`
-    setting, or restart of a supervised service."""
+    """Whether start runs `service` under a supervisor (--supervise, its setting, or a
+    restart of a supervised one)."""
     return bool(ctx.supervise or service.supervise or service.name in ctx.keep_supervised)
 
 
@@ -6425,8 +6406,8 @@ def start_waits_for(ctx, service):
 
 
 def _watch_start(ctx, started):
-    """Watch fresh services until each one's outcome is known (StartWatch); what
-    failed is said, with its log's last lines, and stopped again.  False if any failed."""
+    """Watch fresh services until each one's outcome is known; what failed is said, with
+    its log's last lines, and stopped again.  False if any failed."""
     ok = True
     shown = []
     for launch, outcome in launch_outcomes(ctx, started):
@@ -6450,8 +6431,7 @@ def _watch_start(ctx, started):
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
             say_not_listening(ctx, service, pid)
-    # One that exited while the others were watched is not left reported started (nor
-    # among --json's started).
+    # one that exited while the others were watched is not reported started
     for launch, record in shown:
         code = launch.child.poll()
         if code is not None:
@@ -6468,15 +6448,14 @@ DEBUG_PORTS = (9229, 9230, 5678, 5005)
 
 
 def ports_elsewhere(ctx, pids):
-    """The ports processes `pids`, up but not on their service's port, listen on instead
-    (an app that names its own port), a debugger's left out."""
+    """The ports processes `pids` listen on, a debugger's left out."""
     return sorted(set(l.port for l in ctx.system.listeners()
                       if l.pid in pids and l.port not in DEBUG_PORTS))
 
 
 def say_not_listening(ctx, service, pid):
-    """A fresh service up, not on its port: where its tree listens instead (an app
-    that names its own port, as status shows it), else that it is still starting."""
+    """A fresh service up, not on its port: where its tree listens instead (an app that
+    names its own port), else that it is still starting."""
     table = ctx.system.process_table()
     ports = ports_elsewhere(ctx, set([pid] + descendants(children_map(table), pid)))
     if ports:
@@ -6490,10 +6469,8 @@ TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
 
 def launch_outcomes(ctx, launches):
     """Yields (launch, outcome) as each one's outcome is known, then (launch, its
-    timeout) for those that wait and are neither ready nor failed within --timeout.  A
-    service without a port (a worker) has nothing that says it is up: it is judged once
-    those with a port are, so one that dies while they start is not called started.
-    A wait that lasts START_NOTICE is said, once."""
+    timeout) for those still waiting at --timeout.  A worker (no port) is judged once
+    those with a port are: one that dies while they start is not called started."""
     system = ctx.system
     begun = system.clock()
     pending = list(launches)
@@ -6523,9 +6500,8 @@ def launch_outcomes(ctx, launches):
 
 
 def say_start_wait(ctx, pending):
-    """What a start still waits for (START_NOTICE): the port of each service that has
-    one, else each worker that still computes (not one that only has to outlive
-    START_WORKER).  Whether anything was said."""
+    """What a start still waits for: the port of each service that has one, else each
+    worker that still computes (not one that only has to outlive START_WORKER)."""
     ports = [l for l in pending if l.service.port is not None]
     now = ctx.system.clock()
     busy = [l for l in pending if l.cpu and now - l.cpu[1] < START_IDLE]
@@ -6538,16 +6514,12 @@ def say_start_wait(ctx, pending):
 
 
 class StartWatch(object):
-    """A fresh service start watches.  Without --wait it must survive START_CHECK
-    (START_WORKER without a port) and listen on its port, or still run once its tree
-    stops computing (START_IDLE without CPU: it waits for something; START_SETTLE at
-    most): a real app that dies at once (uvicorn failing its import, a missing
-    setting) takes longer than START_CHECK to die on a busy machine, and must not be
-    reported started; a process that idles costs START_IDLE more, not a timeout.
-    With --wait (or `ready`: others start after it) it must listen and answer its
-    health URL, unless first its process exits, its supervisor sees it exit, or (for
-    FAILED_CONFIRM) a worker in its tree exited (<defunct>: a reloader's) or its log
-    says start-up failed while nothing listens."""
+    """A fresh service start watches.  Without --wait it must survive START_CHECK (an app
+    that dies at once takes that long on a busy machine) and listen on its port, or still
+    run once its tree stops computing (an idle one costs START_IDLE, not a timeout).
+    With --wait (or `ready`: others start after it) it must listen and answer its health
+    URL, unless first it exits, its supervisor sees it exit, or (for FAILED_CONFIRM) a
+    worker in its tree exited (<defunct>) or its log says start-up failed."""
 
     def __init__(self, ctx, service, child, shown, position, ready=False):
         self.ctx, self.service, self.child, self.shown = ctx, service, child, shown
@@ -6566,7 +6538,6 @@ class StartWatch(object):
         return StartWatch(self.ctx, self.service, self.child, self.shown, self.position, True)
 
     def poll(self):
-        """look() with a fresh look at the machine."""
         table = self.ctx.system.process_table() if self.waits else None
         listening = set(l.port for l in port_listeners(self.ctx, [self.service]))
         return self.look(table, listening)
@@ -6597,17 +6568,16 @@ class StartWatch(object):
         return sign if now - self.sign_since >= FAILED_CONFIRM else None
 
     def settled(self, table, listening, elapsed):
-        """Without --wait: ("ok", {"listening": ...}) once the outcome is known, else
-        None.  Its log is left to status (`crashed`) and --wait: a plain start judges
-        the process alone."""
+        """Without --wait: ("ok", {"listening": ...}) once known, else None.  The process
+        alone is judged (its log is left to status and --wait); a supervised one that
+        crashed already, at once."""
         port = self.service.port
         listens = port is not None and port in listening
-        # A supervised service that crashed already is judged now (start says so).
         computing = not listens and not (supervised(self.ctx, self.service) and
                                          self.crashed()) and self.computing(table)
         least = START_CHECK
-        # A worker (no port) has nothing that says it is up, unless it holds a
-        # connection (to its broker, its database): else it must outlive START_WORKER.
+        # A worker (no port) is up if it holds a connection (to its broker, its
+        # database), else once it outlives START_WORKER.
         if port is None and not (elapsed >= least and not computing and
                                  self.ctx.system.connected(self.tree(table))):
             least = START_WORKER
@@ -6616,8 +6586,7 @@ class StartWatch(object):
         return "ok", {"listening": port is None or listens}
 
     def computing(self, table):
-        """Whether the service's tree used CPU within the last START_IDLE seconds (as
-        the table tells: clock ticks on Linux)."""
+        """Whether the service's tree used CPU within the last START_IDLE seconds."""
         used = sum(table[pid].cpu_seconds or 0 for pid in self.tree(table) if pid in table)
         now = self.ctx.system.clock()
         if self.cpu is None or used > self.cpu[0]:
@@ -6628,8 +6597,7 @@ class StartWatch(object):
         return [self.child.pid] + descendants(children_map(table), self.child.pid)
 
     def crashed(self):
-        """("start_crashed", values) once the supervisor this start launched saw its
-        service exit, else None."""
+        """("start_crashed", values) once the supervisor launched saw its service exit."""
         state = self.ctx.system.read_state(state_path(self.service))
         if state.get("supervisor") == self.child.pid and (
                 state.get("last_exit") is not None or state.get("restarts")):
@@ -6659,7 +6627,7 @@ class StartWatch(object):
         return None
 
     def timed_out(self):
-        """The outcome at --timeout: a worker (no port) outlived the others' wait."""
+        """The outcome at --timeout (a worker, no port, outlived the others' wait)."""
         if self.service.port is None:
             code = self.child.poll()
             return ("ok", {"listening": True}) if code is None else \
@@ -6680,8 +6648,7 @@ class StartWatch(object):
 
     def undo(self, announce):
         """Stop what this start left (its tree and session, or a supervisor and its
-        service) and its pidfile, only while that names the child (another start may
-        have begun since); `announce`: said."""
+        service) and its pidfile, if that still names the child (not another start's)."""
         ctx, service, child = self.ctx, self.service, self.child
         with service_locks(ctx, [service]):
             if ctx.system.read_pidfile(service.pidfile).pid != child.pid:
@@ -6703,12 +6670,12 @@ class _StopRequested(Exception):
 
 
 def cmd_supervise(ctx, services):
-    """Run one service in the foreground and restart it when it crashes (Supervisor)."""
+    """Run one service in the foreground, restarted when it crashes; its pidfile names
+    the supervisor."""
     if len(services) != 1:
         raise ProcCleanError("err_supervise_one")
     service = services[0]
     with service_locks(ctx, [service]):
-        # Unless the service runs already (or a dry run), its pidfile names the supervisor.
         running = read_targets(ctx, [service], warn=False).running(service)
         if running:
             ctx.out.say("already_running", svc=service.name, pids=pid_list(running))
@@ -6735,8 +6702,8 @@ class Backoff(object):
         self.restarts = []          # when each restart was decided (clock)
 
     def next(self, now, started):
-        """The delay before restarting a child that ran from `started` to `now`; None
-        when the limit is reached (give up).  len(self.restarts) numbers the restart."""
+        """The delay before restarting a child that ran from `started` to `now`, or None:
+        give up.  len(self.restarts) numbers the restart."""
         if now - started >= STABLE_RUN:
             self.delay = BACKOFF_FIRST
         self.restarts = [t for t in self.restarts if now - t < 60.0]
@@ -6806,8 +6773,8 @@ class Supervisor(object):
                 signal.signal(sig, handler)
 
     def run_child(self):
-        """Start the child, wait until it ends or is stopped as unhealthy: its exit status
-        (UNHEALTHY_EXIT; 127 if it could not start again), or None if the first failed."""
+        """Run the child until it ends: its exit status (UNHEALTHY_EXIT; 127 if it could
+        not start again), or None if the first start failed."""
         service = self.service
         self.interruptible = False
         try:
@@ -6836,8 +6803,8 @@ class Supervisor(object):
         return status
 
     def watch(self, child):
-        """Wait for the child to exit, looking at its health meanwhile: its exit
-        status, or UNHEALTHY_EXIT once it was stopped for being unhealthy too long."""
+        """Wait for the child to exit, watching its health: its exit status, or
+        UNHEALTHY_EXIT once it was stopped for being unhealthy too long."""
         system = self.system
         health = HealthWatch(self.ctx, self.service)
         while True:
@@ -6858,9 +6825,8 @@ class Supervisor(object):
         """After the child's end: an exit code (it is over), or None after the backoff."""
         service, system = self.service, self.system
         self.save(child=None, last_exit=status)
-        if status in (0, -SIGTERM, -2, -1):         # clean, SIGTERM, SIGINT, SIGHUP
-            # Clean, or asked for (stop reached the service before its supervisor, or
-            # someone signalled it): supervision is over.
+        if status in (0, -SIGTERM, -2, -1):
+            # clean, or asked for (a stop reached it before its supervisor): it is over
             self.log("%s PID %s exited %s(%s); not restarting"
                      % (service.name, self.pid, "cleanly " if status == 0 else "",
                         describe_exit(status)))
@@ -6886,16 +6852,14 @@ class Supervisor(object):
         return None
 
     def stop_child(self):
-        """Stop the child's tree and session through the one stop pipeline."""
         if self.child is not None:
             stop_tree(self.ctx, self.service, self.child, self.me)
 
 
 class HealthWatch(object):
-    """How supervise and dev watch a child: healthy when its own process listens on its
-    port, no worker of it exited (<defunct>) and its health URL answers (if `probe`);
-    once healthy, unhealthy for `unhealthy_after` calls for a restart (a reloader whose
-    worker died)."""
+    """How supervise and dev watch a child: healthy when its tree listens on its port, no
+    worker of it exited (<defunct>) and its health URL answers (if `probe`); once
+    healthy, unhealthy for `unhealthy_after` calls for a restart."""
 
     def __init__(self, ctx, service, probe=True):
         self.ctx, self.service, self.probe = ctx, service, probe
@@ -6904,8 +6868,8 @@ class HealthWatch(object):
         self.bad_since = self.next_look = None
 
     def look(self, pid, now):
-        """How long `pid` has been unhealthy once that reaches `unhealthy_after`, else
-        None; it looks each SUPERVISE_POLL until healthy, then each SUPERVISE_PROBE."""
+        """How long `pid` has been unhealthy once that reaches `unhealthy_after`, else None
+        (a look each SUPERVISE_POLL until healthy, then each SUPERVISE_PROBE)."""
         if self.next_look is not None and now < self.next_look:
             return None
         self.next_look = now + (SUPERVISE_PROBE if self.healthy else SUPERVISE_POLL)
@@ -6938,7 +6902,7 @@ class HealthWatch(object):
 
 def stop_tree(ctx, service, child, leader):
     """Stop a child procclean launched, its tree and the session `leader` leads (what
-    it daemonized), through the one stop pipeline, and reap it: the targets."""
+    it daemonized), and reap it: the targets."""
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
@@ -6960,8 +6924,8 @@ def supervisor_alive(ctx, service, table):
 
 
 def session_roots(table, leader, service, protected):
-    """The processes of the session `leader` leads (none unless it leads one): what
-    a supervised service left behind when it daemonized a helper."""
+    """The processes of the session `leader` leads, if it leads one: what a service left
+    behind when it daemonized a helper."""
     me = table.get(leader)
     if me is None or me.sid != leader:
         return []
@@ -6991,8 +6955,7 @@ def cmd_restart(ctx, services):
 
 
 def ask_dev_restart(ctx, service, dev):
-    """Ask the dev session `dev` to restart `service` (it looks for the request at
-    least every DEV_IDLE seconds); False (said) when the request cannot be made."""
+    """Ask the dev session `dev` to restart `service`: False (said) if it cannot."""
     if ctx.dry_run:
         ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
         return False
@@ -7003,8 +6966,9 @@ def ask_dev_restart(ctx, service, dev):
 
 
 def await_dev_restarts(ctx, services, sessions, table):
-    """Wait until each dev session started its service again (its pidfile names a new
-    PID), said; False if a session ended first, or did not within the timeout."""
+    """Wait until each dev session started its service again (a new PID in its pidfile):
+    False if a session ended first, or did not in time."""
+
     system = ctx.system
     old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
     deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
@@ -7045,8 +7009,7 @@ SHELLS = ("sh", "bash", "dash", "zsh")  # shells that run a script given by -c
 # Exit statuses a stop can cause (a signal's, or uvicorn's clean exit on SIGTERM): after
 # one, a `stop` from another terminal gets the time to remove the pidfile (not a crash).
 STOP_STATUSES = (0, -2, -9, -15, -1, 129, 130, 137, 143)
-# Why a session ended that the log's last lines explain: a service exited or was
-# killed, its restarts gave up, or one that others start after failed on its way to ready.
+# Why a session ended that the log's last lines explain.
 DEV_TAIL_KEYS = ("dev_exited", "dev_killed", "gave_up", "start_log_failed",
                  "start_worker_exited")
 
@@ -7068,9 +7031,8 @@ def dev_prefixes(names, colour):
 
 
 def relay_lines(prefix, data, pending, encoding="utf-8"):
-    """(the complete lines of `pending + data`, each after `prefix`, ready to write;
-    the start of a line not ended yet).  Bytes that are not UTF-8, or that the output's
-    encoding cannot show, come out escaped (\\xff)."""
+    """(the complete lines of `pending + data`, each after `prefix`; the start of a line
+    not ended yet).  Bytes not UTF-8, or not in `encoding`, come out escaped (\\xff)."""
     data = pending + data       # (no copy while `pending` is empty)
     cut = data.rfind(b"\n")
     if cut < 0:
@@ -7094,28 +7056,21 @@ def relay_convert(data, encoding):
 
 class WakePipe(object):
     """A self-pipe: `wake()` (from another thread, or from a signal through
-    signal.set_wakeup_fd(pipe.w)) ends a selector's wait on it."""
+    signal.set_wakeup_fd(pipe.w)) ends a selector's wait on pipe.r."""
 
     def __init__(self):
         self.r, self.w = os.pipe()
         os.set_blocking(self.r, False)
         os.set_blocking(self.w, False)
 
-    def fileno(self):
-        return self.r
-
     def wake(self):
-        try:
+        with quietly():         # full: a wake is pending already
             os.write(self.w, b"x")
-        except OSError:
-            pass        # full: a wake is pending already
 
     def drain(self):
-        try:
+        with quietly():
             while os.read(self.r, 4096):
                 pass
-        except OSError:
-            pass
 
     def close(self):
         for fd in (self.r, self.w):
@@ -7140,13 +7095,11 @@ def strip_escapes(data, held):
 
 
 def keep_log(args, source=0, to_dev=1):
-    """`keep-log FD`, run by dev beside each service it starts (System.keep_log): the
-    service's output (stdin) copied to its log (FD), without the escape sequences that
-    FORCE_COLOR makes it write, and as it is to dev (stdout), until the service's last
-    process closes it.  Out of dev's session and untagged, it reads the last lines of
-    a stop; dev killed (SIGKILL), the log still gets every line, so `logs` keeps
-    working, and the service writes on instead of into a closed pipe.  Exit 0.  (As
-    dev's thread, where no keeper process starts: from `source` to `to_dev`, closed.)"""
+    """`keep-log FD`, run by dev beside each service (System.keep_log): its output (stdin)
+    copied to its log (FD) without escape sequences, and as it is to dev (stdout), until
+    its last process closes it.  Out of dev's session and untagged, it reads the last
+    lines of a stop; with dev killed, the log still gets every line and the service
+    writes on.  (As dev's thread: from `source` to `to_dev`, closed.)"""
     log = int(args[0])
     out = to_dev
     held = b""
@@ -7156,14 +7109,16 @@ def keep_log(args, source=0, to_dev=1):
         if not data:
             break
         logged, held = strip_escapes(data, held)
-        _write_all(log, logged)
+        with quietly():         # a full disk must not stop the relay
+            write_fd(log, logged)
         last = data[-1:]
         if out is not None:
             try:
                 write_fd(out, data)
             except OSError:
                 out = None      # dev is gone: the log alone
-    _write_all(log, held + (b"" if last == b"\n" else b"\n"))
+    with quietly():
+        write_fd(log, held + (b"" if last == b"\n" else b"\n"))
     for fd in (source, log, to_dev) if source else ():
         os.close(fd)
     return EXIT_OK
@@ -7179,11 +7134,10 @@ class _Stream(object):
 
 
 class Relay(object):
-    """Copies the services' output to stdout, each line after its service's name (a
-    keeper writes their logs).  Its own thread reads each pipe in large chunks and
-    writes one batch per round, so no service waits on a full pipe while procclean
-    checks health or stops.  procclean's own lines go through it too, in order: never
-    inside a batch, and a paused terminal cannot hold up a Ctrl-C."""
+    """Copies the services' output to stdout, each line after its service's name.  Its
+    own thread reads each pipe in large chunks, one batch written per round, so no
+    service waits on a full pipe while procclean checks health or stops.  procclean's
+    own lines go through it too, in order, and a paused terminal cannot hold up a Ctrl-C."""
 
     def __init__(self, out_fd, prefixes, encoding="utf-8"):
         import codecs
@@ -7268,7 +7222,7 @@ class Relay(object):
     def _run(self):
         import selectors
         selector = selectors.DefaultSelector()
-        selector.register(self.wake, selectors.EVENT_READ)
+        selector.register(self.wake.r, selectors.EVENT_READ)
         try:
             while self._round(selector):
                 pass
@@ -7338,14 +7292,6 @@ class Relay(object):
         stream.closed = True
 
 
-def _write_all(fd, data):
-    if fd is None:
-        return
-    try:
-        write_fd(fd, data)
-    except OSError:
-        pass        # a full disk must not stop the relay: the terminal still shows it
-
 
 class _RelayedStream(object):
     """A Reporter's stdout or stderr during dev: written by the relay's thread."""
@@ -7362,8 +7308,8 @@ class _RelayedStream(object):
 
 
 def dev_env(ctx, service, colour):
-    """Under dev: Python output unbuffered (to a pipe now); FORCE_COLOR=1 when dev shows
-    colour (the service sees a pipe, not the terminal) unless NO_COLOR or FORCE_COLOR."""
+    """Python output unbuffered (to a pipe now); FORCE_COLOR=1 when dev shows colour (the
+    service sees a pipe) unless NO_COLOR or FORCE_COLOR is set."""
     env = launch_env(ctx, service)
     env.setdefault("PYTHONUNBUFFERED", "1")
     if colour and "NO_COLOR" not in env:
@@ -7375,7 +7321,6 @@ def dev_precheck(ctx, services):
     """Before dev starts anything: nothing of the services runs in the background
     (or --replace stops it), and every port is free (else its holder is named)."""
     found = read_targets(ctx, services)
-    # Running: the service's own processes (holder_kind), as start and status say.
     running = [(s, found.started(s)) for s in services if found.started(s)]
     # Left by a dev session killed with SIGKILL: taken over.  Not one that its pattern
     # alone finds (run by hand since): that one is not procclean's to take.
@@ -7394,7 +7339,6 @@ def dev_precheck(ctx, services):
     for service in left:
         ctx.out.warn("dev_left_running", svc=service.name, pids=pid_list(
             found.started(service)), dev=ctx.system.read_pidfile(dev_path(service)).pid)
-    # what stop takes (leftovers on the ports too)
     running = [s for s in services if found.running(s) and (ctx.replace or s in left)]
     if running:
         if cmd_stop(ctx, running) != EXIT_OK:
@@ -7438,17 +7382,15 @@ def cmd_dev(ctx, services):
 
 
 def dev_path(service, infix=".dev"):
-    """The file naming the procclean whose dev session runs `service`: backend.dev.pid
-    beside backend.pid (a .gitignore's `*.pid` covers it); with ".restart", a restart
-    asked of that session from another terminal (naming the asking procclean)."""
+    """backend.dev.pid (a .gitignore's `*.pid` covers it): the procclean whose dev session
+    runs `service`; with ".restart", the procclean that asks that session for a restart."""
     root, ext = os.path.splitext(service.pidfile)
     return root + infix + ext if ext else service.pidfile + infix
 
 
 def dev_session_of(ctx, service, table):
-    """The PID of another, live procclean whose dev session runs `service`, or None:
-    the process its dev file names, if it is still the one that wrote it (a session
-    killed with SIGKILL leaves the file, and its PID may go to another procclean)."""
+    """The PID of another live procclean whose dev session runs `service`, or None (a
+    session killed with SIGKILL leaves its file, and its PID may go to another one)."""
     system = ctx.system
     info = system.read_pidfile(dev_path(service))
     proc = table.get(info.pid) if info.pid else None
@@ -7458,9 +7400,8 @@ def dev_session_of(ctx, service, table):
 
 
 def stale_dev_files(ctx, service, table):
-    """The dev files of `service` (dev_path's, a restart request) that name no dev
-    session running now: a session killed with SIGKILL removed none.  [] while one
-    runs it, this procclean's own session included (it removes them as it ends)."""
+    """The dev files of `service` (dev_path's, a restart request) when no dev session
+    runs it (this procclean's own included): a session killed with SIGKILL left them."""
     system = ctx.system
     if system.read_pidfile(dev_path(service)).pid == system.self_pid() \
             or dev_session_of(ctx, service, table) is not None:
@@ -7470,7 +7411,7 @@ def stale_dev_files(ctx, service, table):
 
 
 def drop_dev_files(ctx, paths):
-    """Remove dev files (reported, as a stop's pidfile) and their start records."""
+    """Remove dev files (reported) and their start records."""
     remove_files(ctx, paths)
     if not ctx.dry_run:
         for path in paths:
@@ -7494,9 +7435,8 @@ class _DevEntry(object):
 
 
 def terminal_hung_up(fd):
-    """Whether the terminal on `fd` hung up (poll: POLLHUP).  Closing a terminal
-    signals only its session's leader: under `tmux new 'make dev'` (or ssh) that is make,
-    which waits for dev without passing the SIGHUP on; dev sees the hang-up itself."""
+    """Whether the terminal on `fd` hung up.  Closing it signals only its session's
+    leader: under `tmux new 'make dev'` that is make, which does not pass the SIGHUP on."""
     import select
     if not hasattr(select, "poll"):
         return False
@@ -7508,21 +7448,10 @@ def terminal_hung_up(fd):
         return False
 
 
-def foreground_group(fd):
-    """dev's process group when its job is the terminal `fd`'s foreground job, else
-    None (started in the background, `make dev &`)."""
-    try:
-        group = os.getpgrp()
-        return group if os.tcgetpgrp(fd) == group else None
-    except OSError:
-        return None
-
-
 def job_taken_back(fd, group):
-    """Whether dev's foreground job lost its leader and the terminal went back to the
-    shell: `kill -9` of `make dev` under an interactive shell, which then takes the
-    terminal, so no Ctrl-C would reach dev again.  (Its job sent to the background with
-    Ctrl-Z and `bg` keeps its leader, make: dev runs on.)"""
+    """Whether dev's foreground job lost its leader and the shell took the terminal back
+    (`kill -9` of `make dev`): no Ctrl-C would reach dev again.  (A job sent to the
+    background with Ctrl-Z and `bg` keeps its leader: dev runs on.)"""
     if group is None or group == os.getpid():
         return False
     try:
@@ -7538,9 +7467,8 @@ def job_taken_back(fd, group):
 
 
 def _is_terminal(fd):
-    """Whether `fd` is a terminal, one that has hung up included: isatty() is False on
-    a terminal closed while make or dev was still starting, yet dev must see that
-    hang-up (its SIGHUP went to make alone) or it would run the stack for no one."""
+    """Whether `fd` is a terminal, one that has hung up included (isatty() is False then,
+    yet dev must see the hang-up or it would run the stack for no one)."""
     import stat
     try:
         return os.isatty(fd) or stat.S_ISCHR(os.fstat(fd).st_mode) and terminal_hung_up(fd)
@@ -7571,7 +7499,7 @@ class DevSession(object):
         import signal
         self.wake = WakePipe()
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.wake, selectors.EVENT_READ)
+        self.selector.register(self.wake.r, selectors.EVENT_READ)
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
 
         def on_signal(signum, frame):
@@ -7588,7 +7516,11 @@ class DevSession(object):
         # nohup (SIGHUP ignored) asks to outlive the terminal; else its hang-up stops dev
         self.tty = None if previous[signal.SIGHUP] == signal.SIG_IGN else \
             next((fd for fd in (0, 1, 2) if _is_terminal(fd)), None)
-        self.group = None if self.tty is None else foreground_group(self.tty)
+        if self.tty is not None:
+            with quietly():     # its job's group, if the terminal's foreground (not `&`)
+                if os.tcgetpgrp(self.tty) == os.getpgrp():
+                    self.group = os.getpgrp()
+
         table = self.system.process_table()
         parent = table.get(self.system.parent_pid())
         for _ in range(3):
@@ -7643,10 +7575,9 @@ class DevSession(object):
                 self.wake.drain()
 
     def watch_terminal(self):
-        """The terminal hung up (its SIGHUP went to make alone), its shell took it back
-        from dev's job (make killed), or make, dev's parent, is gone where there is no
-        terminal (an IDE's stop button: a SIGINT that make does not pass on, then
-        SIGKILL): stop as if a SIGHUP reached dev."""
+        """Stop as if a SIGHUP reached dev when the terminal hung up, its shell took it
+        back (make killed), or make, dev's parent, is gone where there is no terminal (an
+        IDE's stop button: a SIGINT make does not pass on, then SIGKILL)."""
         import signal
         if self.tty is not None and terminal_hung_up(self.tty):
             self.signum = signal.SIGHUP
@@ -7660,8 +7591,7 @@ class DevSession(object):
             self.orphaned = True
 
     def make_gone(self):
-        """Whether make is no longer dev's parent (or the parent of the shell or runner
-        between them: killed, which `make dev` under an IDE's stop button leaves)."""
+        """Whether make is no longer dev's parent (or that of a shell or runner between)."""
         if self.below is None:
             return self.system.parent_pid() != self.make
         system = self.system
@@ -7670,8 +7600,8 @@ class DevSession(object):
         return below is None or below.ppid != self.make
 
     def take_requests(self):
-        """A restart asked from another terminal (see cmd_restart): the service is
-        stopped and started again here, its output still in this stream."""
+        """A restart asked from another terminal (cmd_restart) is done here, its output
+        still in this stream."""
         for entry in self.entries:
             path = dev_path(entry.service, ".restart")
             if not entry.owned or not self.system.exists(path):
@@ -7685,7 +7615,7 @@ class DevSession(object):
             self.spawn(entry)
 
     def start_ready(self, now):
-        """Start each service whose turn it is: the ones it starts after are ready."""
+        """Start each service whose turn it is (those it starts after are ready)."""
         for entry in self.entries:
             if entry.state == "backoff" and now >= entry.restart_at:
                 self.spawn(entry)
@@ -7708,9 +7638,8 @@ class DevSession(object):
                     timeout=format_seconds(self.ctx.timeout)))
 
     def is_ready(self, entry):
-        """Whether the services after `entry` may start, watched as start --wait does: a
-        failure seen while it runs (its log, an exited worker) ends the session at once
-        (an exit is check_children's to judge)."""
+        """Whether the services after `entry` may start (as start --wait watches): a
+        failure seen (its log, an exited worker; not an exit) ends the session."""
         if entry.ready or entry.state != "running":
             return entry.ready
         outcome = entry.launch.poll()
@@ -7748,10 +7677,8 @@ class DevSession(object):
             entry.owned = write_pid(ctx, dev_path(service), self.system.self_pid()) is None
         self.system.append_log(service.logfile, "dev: started %s PID %d: %s (in %s)"
                                % (service.name, child.pid, shown, cwd), create=True)
-        try:
+        with quietly():     # no log to write: the relay reads the service itself
             fd = self.system.keep_log(fd, self.system.open_log(service.logfile))
-        except OSError:
-            pass        # no log to write: the relay reads the service itself
         self.say_own(entry, "dev_started", pid=child.pid, cmd=shown)
         entry.output = self.relay.add(service.name, fd)
 
@@ -7767,8 +7694,7 @@ class DevSession(object):
                 entry.check_until = now + (self.ctx.grace + KILL_WAIT + 1.0
                                            if status in STOP_STATUSES else 0.5)
             if entry.state == "exited":
-                # `stop` from another terminal removes the pidfile once its targets
-                # are gone: that, and not a crash, is why the service ended.
+                # a `stop` from another terminal, not a crash, removed the pidfile
                 if self.system.read_pidfile(entry.service.pidfile).pid != entry.child.pid:
                     entry.state = "done"
                     self.disown(entry)
@@ -7781,8 +7707,8 @@ class DevSession(object):
                     return
 
     def check_health(self, entry, now):
-        """A service no longer healthy, as supervise sees it, is said; supervised, it is
-        stopped for a restart (UNHEALTHY_EXIT, else None)."""
+        """A service no longer healthy is said; supervised, it is stopped for a restart
+        (UNHEALTHY_EXIT, else None)."""
         was = entry.health.trouble
         bad = entry.health.look(entry.child.pid, now)
         trouble = entry.health.trouble
@@ -7800,8 +7726,7 @@ class DevSession(object):
 
     def exited(self, entry, now):
         """The service ended, not by procclean: restart it (supervise = yes) or end the
-        session.  Ended by a signal that only another program sends (kill-port, fuser -k,
-        kill; the OOM killer), it is said to be killed, not to have exited by itself."""
+        session.  Ended by a signal (kill-port, kill, the OOM killer), it is "killed"."""
         service, status = entry.service, entry.status
         key, short = ("dev_killed", "dev_killed_short") if status != 0 and \
             status in STOP_STATUSES else ("dev_exited", "dev_exited_short")
@@ -7828,7 +7753,8 @@ class DevSession(object):
         self.say_own(entry, short, code=code)
 
     def finish(self):
-        """Stop every tree of the session (as `stop` does), show why, the exit code."""
+        """Stop every tree of the session, show why: the exit code."""
+
         import signal
         ctx = self.ctx
         if self.failure is not None:
@@ -12606,10 +12532,9 @@ def write_backup(path, data, mode):
 # ---------------------------------------------------------------------------
 
 def _on_services(command, locked=False, launching=False, **options):
-    """The handler of a command on the services named (none: the default ones, those
-    with a command where it is `launching`). `locked`: it runs under the services'
-    locks (a start cannot write a pidfile between a stop's look at the machine and its
-    removal of that pidfile)."""
+    """The handler of a command on the services named (none: the default ones, with a
+    command if `launching`); `locked`: under their locks (a start cannot write a pidfile
+    between a stop's look at the machine and its removal of that pidfile)."""
     def handler(ctx, args, names, problems):
         services = ctx.config.select(names, launching)
         if not locked:
@@ -12637,9 +12562,9 @@ def _init(ctx, args, names, problems):
     return cmd_init(ctx, makefile=args.makefile, replace=args.replace)
 
 
-# Command -> handler(ctx, args, names, problems): `names` are the words after the command
-# (with the service of `stop-backend`), `problems` the config's (doctor only).  Listed in
-# this order by errors.  A new command is one more row.
+# Command -> handler(ctx, args, names, problems), in the order errors list them: `names`
+# are the words after the command (and stop-backend's service), `problems` doctor's.
+
 HANDLERS = {
     "stop": _on_services(cmd_stop, locked=True),
     "force-clean": _on_services(cmd_stop, locked=True, force=True),
@@ -12730,12 +12655,10 @@ class Options(object):
     command and the names after it."""
 
     def __init__(self, specs):
+        self.command, self.names, self.help = None, [], False
         for spec in specs:
             setattr(self, spec.dest, [] if spec.kind == "append" else
                     False if spec.kind == "flag" else None)
-        self.command = None
-        self.names = []
-        self.help = False
 
 
 class OptionSpec(object):
@@ -12750,9 +12673,8 @@ class OptionSpec(object):
 
 
 class Parser(object):
-    """A small argparse: options before or after the command, `--opt VALUE` or
-    `--opt=VALUE`, `--` ends them.  (argparse itself, with gettext and locale, costs
-    more start-up time than a whole `status`.)"""
+    """A small argparse (argparse, with gettext and locale, costs more start-up time than
+    a whole `status`): options before or after the command, `--` ends them."""
 
     def __init__(self):
         self.specs = []
@@ -12776,8 +12698,7 @@ class Parser(object):
         return found.pop() if found else None
 
     def parse_known_args(self, argv):
-        """(Options, the options it does not know, as given).  The command and the words
-        after it, options taken out, are Options.command and Options.names."""
+        """(Options, the options it does not know, as given)."""
         options = Options(self.specs)
         extra = []
         positional = []
@@ -12864,7 +12785,6 @@ def _looks_like_option(word):
 
 
 def build_parser():
-    """The command-line parser: options are accepted before or after the command."""
     parser = Parser()
     add = parser.add
     add("--dry-run", help="print what would be signalled, started and removed; change nothing")
@@ -12967,9 +12887,8 @@ def run(args, system, stdout, stderr, environ):
 
 
 def project_root(environ):
-    """The project's root, as git finds .git: the nearest folder upward holding
-    procclean.ini or a Makefile that runs procclean, no higher than the folder holding
-    .git; named as the user reached it ($PWD).  None: the current folder is the root."""
+    """The nearest folder upward (as the user reached it, $PWD) holding procclean.ini or a
+    Makefile that runs procclean, no higher than .git's; None: the current folder."""
     here = _logical_path(".", environ)
     folder = here
     while True:
@@ -12990,7 +12909,6 @@ def makefile_runs_procclean(folder):
 
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
-    # config.lang is PROCCLEAN_LANG when set (overlay_environ), else procclean.ini's.
     out = Reporter(detect_language(args.lang or config.lang, environ), args.quiet, stdout,
                    stderr, environ, json=args.json)
     grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
@@ -13004,8 +12922,7 @@ def make_context(args, config, system, stdout, stderr, environ):
         passthrough += ["--set", setting]
     if system is None:
         system = system_from(environ)
-    # A file problem that does not stop the command (a log that is a FIFO, a pidfile
-    # that cannot be removed) is said on one line where it happens.
+    # a file problem that does not stop the command is said where it happens
     system.reporter = lambda key, values: out.warn(key, **values)
     watch = _option(args.watch, "--watch", parse_seconds)
     if watch is not None and watch <= 0:
@@ -13065,8 +12982,7 @@ def system_from(environ):
 
 def private_folders(environ):
     """Where this user may keep files between commands, best first, as (folder, whether
-    procclean creates it): XDG_RUNTIME_DIR (the user's 0700 tmpfs), else a folder of its
-    own in the temporary folder (as tmux keeps /tmp/tmux-UID)."""
+    procclean creates it): XDG_RUNTIME_DIR, else its own in /tmp (as tmux-UID)."""
     folders = []
     if environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
         folders.append((environ["XDG_RUNTIME_DIR"], False))
@@ -13077,8 +12993,8 @@ def private_folders(environ):
 
 
 def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
-    """Run procclean with `argv` (default: the command line); returns the exit code.
-    Tests pass their own machine, streams and environment, else the real ones."""
+    """Run procclean with `argv` (default: the command line): the exit code.  Tests pass
+    their own machine, streams and environment."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keep-log"]:
         return keep_log(argv[1:])       # dev's own helper: no options, no config
@@ -13140,9 +13056,8 @@ def error_document(args, code, message, out):
 
 
 def _guard_interrupts(early):
-    """Run as a script, SIGINT ends procclean with one line and 130 until main() is
-    ready to catch KeyboardInterrupt (`early` False) and again once it is done (`early`
-    True).  Imported as a module, nothing changes."""
+    """Run as a script, SIGINT ends procclean with one line and 130 until main() can
+    catch KeyboardInterrupt (`early` False) and again once it is done (`early` True)."""
     guard = globals().get("_early_interrupt")
     if guard is None:
         return
@@ -13177,10 +13092,10 @@ def exit_as(code):
 
 
 def _nothing_at_exit():
-    """Whether the interpreter's ending would do nothing for anyone: no atexit
-    callback (coverage saves its data in one), no tracer or profiler (they report
-    after the program) and no thread but daemons (Python would wait for the
-    others).  CPython tells the callbacks; elsewhere, the ending is kept."""
+    """Whether the interpreter's ending would do nothing: no atexit callback (coverage
+    saves its data in one), no tracer or profiler, no thread but daemons (Python would
+    wait for them).  Only CPython tells the callbacks."""
+
     import atexit
     callbacks = getattr(atexit, "_ncallbacks", None)
     if callbacks is None or callbacks() or sys.gettrace() or sys.getprofile():
