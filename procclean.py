@@ -4276,7 +4276,7 @@ def overlay_file(specs, general, sections, path):
         for key, value in items.items():
             if ours and key not in GENERAL_SETTINGS:
                 raise ProcCleanError("err_no_setting", path=path, section="procclean",
-                                     setting=key)
+                                     setting=key, fields=", ".join(GENERAL_SETTINGS))
             if not ours and key not in ALL_FIELDS:
                 # ([general] grace = 3: a section of its own is a service's)
                 raise ProcCleanError(
@@ -8090,7 +8090,7 @@ def describe_tool(name):
     return path or "missing"
 
 
-def check_command(service):
+def check_command(service, lang):
     """The start folder and program exist; a Python command's interpreter imports
     what the command needs."""
     cwd = resolve_cwd(service.cwd)
@@ -8102,7 +8102,7 @@ def check_command(service):
     try:
         argv = command_argv(service.command, cwd, service.port)
     except ProcCleanError as exc:
-        return [Finding("d_config", {"error": "%s: %s" % (service.name, exc)},
+        return [Finding("d_config", {"error": "%s: %s" % (service.name, exc.text(lang))},
                         ("fix_command", where))]
     if argv[:2] == ["/bin/sh", "-c"]:
         return []
@@ -8311,7 +8311,7 @@ def diagnose(ctx, services, problems):
     # Matches outside the project are not this project's leftovers (nor are editors
     # or other procclean processes): reported apart, never stopped by --fix.
     for service in services:
-        findings += check_command(service)
+        findings += check_command(service, ctx.out.lang)
         info, verdict = found.pidfiles[service.name], found.verdicts[service.name]
         proc = table.get(info.pid) if verdict in PIDFILE_NAMED else None
         findings += check_pidfile(service, info, verdict, proc, hints)

@@ -89,6 +89,15 @@ def test_a_general_setting_in_a_section_of_its_own_says_where_it_goes(in_tmp):
     assert "; grace is set under [procclean])" in err, err
 
 
+def test_an_unknown_general_setting_names_the_general_settings(in_tmp):
+    """`[procclean]` with a setting it has not: exit 2 and its settings, not an internal
+    error (the message wanted a list of settings it was not given)."""
+    (in_tmp / "procclean.ini").write_text("[procclean]\ngrase = 3\n")
+    code, out, err = invoke(["status"], FakeSystem([]))
+    assert code == 2, err
+    assert "[procclean] has no setting 'grase' (settings: grace, lang," in err, err
+
+
 def test_environment_variables_override_the_file(in_tmp):
     (in_tmp / "procclean.ini").write_text("[backend]\nport = 8001\n")
     env = {"PROCCLEAN_BACKEND_PORT": "8002", "PROCCLEAN_QUEUE_PATTERN": "rq worker",
@@ -249,6 +258,9 @@ def test_doctor_names_a_bad_setting_in_chinese(in_tmp):
     (in_tmp / "procclean.ini").write_text("[backend]\nsupervise = maybe\n")
     code, out, _ = invoke(["--lang", "zh", "doctor", "backend"], FakeSystem([]))
     assert "backend: supervise 应为 yes 或 no, 而不是 'maybe'" in out, out
+    (in_tmp / "procclean.ini").write_text("[backend]\ncommand = python 'main.py\n")
+    code, out, _ = invoke(["--lang", "zh", "doctor", "backend"], FakeSystem([]))
+    assert "backend: 无法解析启动命令 \"python 'main.py\"" in out, out
 
 
 def test_status_json_and_check():
