@@ -1,60 +1,27 @@
 #!/usr/bin/env python3
 """procclean: stop, force-clean, start and inspect a local dev stack, safely.
 
-A team's Makefile used to stop its Python backend and its frontend dev server with
-`ps -ef | grep -E PATTERN | grep -v grep | awk '{print $2}' | xargs kill`.  This one
-file does the same targets, with the same patterns, but never signals the wrong
-process, takes whole process trees, stops everything at once, and runs on any
-Python from 3.6 on, on Linux (with or without procps, BusyBox), macOS and the BSDs.
-
-Copy it into the repo and call it from make:
+It does a Makefile's targets (`ps -ef | grep -E PATTERN | grep -v grep | awk '{print $2}'
+| xargs kill`) with the same patterns, but never signals the wrong process, takes whole
+process trees, stops everything at once, and runs on any Python from 3.6 on, on Linux
+(with or without procps, BusyBox), macOS and the BSDs.  SPEC.md is the contract; `python3
+procclean.py --help` lists every command and option.  Called from make:
 
     PYTHON ?= python3
     stop-backend stop-frontend stop force-clean status show-processes clean start:
     	@$(PYTHON) -S -m procclean $@
 
-(`python3 procclean.py CMD` works the same; `-m` lets Python reuse the compiled
-bytecode in __pycache__ instead of compiling this file on every call, and `-S` skips
-site-packages and their .pth files, which this standard-library-only file never
-needs.  Vendored as tools/procclean.py, make runs `$(PYTHON) -S -m tools.procclean $@`
-from the root; `init --makefile` writes the line for the layout it finds.)
+(`-m` reuses the bytecode in __pycache__ instead of compiling this file on every call;
+`-S` skips site-packages, which this standard-library-only file never needs.  Vendored
+as tools/procclean.py: `-m tools.procclean`; `init --makefile` writes the line.)
 
-`python3 procclean.py --help` lists every command and option.  Standard library only.
-
-Where it came from: the seed Makefile's recipes (stop-backend, force-clean, ...),
-target for target; SPEC.md is the contract.  The machinery every command shares
-comes first, then one block per command in the order a user meets them.
-
-Contents, top to bottom (each a banner below; search for its title):
-
-   1. Constants: the built-in services, exit codes
-   2. Errors
-   3. Data types
-   4. Matching: the patterns, in time linear in the line
-   5. Pure parsing: ps, /proc, lsof, ss text in; tables out
-   6. Pure planning: table + services in, targets out
-   7. System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
-   8. Output: messages in English and the seed's Chinese, emoji where they show
-   9. Configuration: built-ins < procclean.ini < environment < command line
-  10. Looking at the project: context, targets, pidfiles, port holders, locks, hints
-  11. The stop pipeline: freeze, TERM to all, one wait, look again, KILL, report
-  12. Commands stop, force-clean and clean
-  13. Commands status and show-processes
-  14. Launching: environment, ports, checkouts side by side, pidfiles
-  15. Commands start, restart and supervise
-  16. Command dev: the stack in one terminal
-  17. Commands logs and kill-port
-  18. Command doctor: the seed's troubleshooting guide
-  19. Command init: what the repo says (layout, documents, Procfile)
-  20. Command init: the Makefile (its services, --replace)
-  21. Command line
+The machinery every command shares comes first, each part under a banner, then one
+block per command in the order a user meets them.
 """
 
 if __name__ == "__main__":
-    # Before anything else: Ctrl-C while Python still reads this file, before main()
-    # can catch it, ends with one line and by SIGINT itself (a shell sees 130) instead
-    # of a KeyboardInterrupt traceback.  (_signal is built in and already loaded: this
-    # costs nothing.)
+    # Ctrl-C before main() can catch it ends with one line and by SIGINT itself (a shell
+    # sees 130), not a traceback.  (_signal is built in and loaded already.)
     import _signal
     import sys
 
@@ -81,12 +48,8 @@ import time
 
 
 class _ReOnFirstUse(object):
-    """`re`, imported when one of its names is first used, then put in its place: it
-    costs 3 ms of start-up (it imports enum), and the commands procclean runs most (stop,
-    force-clean, status on the built-in patterns) never need it.  re.search(PATTERN,
-    text) on text that lacks what every match of PATTERN holds (see _needed_text) is
-    None without importing re (editors, browsers and other proccleans are told by
-    patterns that most command lines fail at a glance)."""
+    """`re`, imported on first use of a name (3 ms that stop and status seldom need);
+    search() on text lacking what every match needs (_needed_text) is None at once."""
 
     def __init__(self, name):
         self.name = name
@@ -148,8 +111,7 @@ SCOPES = ("project", "machine")
 YES_NO = {"": False, "yes": True, "true": True, "on": True, "1": True,
           "no": False, "false": False, "off": False, "0": False}
 FIELD_DEFAULTS = {"scope": "project"}
-# How services start together (dev, start): `after = backend` (names it waits for).
-# Not (yet) written by init.
+# `after = backend`: the services it starts after (dev, start).
 ORDER_FIELDS = ("after",)
 ALL_FIELDS = SERVICE_FIELDS + ORDER_FIELDS
 CONFIG_FILE = "procclean.ini"
@@ -182,8 +144,7 @@ WATCH_INTERVAL = 2.0
 LOCK_WAIT = 5.0          # how long a second start/stop of a service waits for the first
 LOCK_ANNOUNCE = 0.5      # ...and after how long of it it says whom it waits for
 
-# The same numbers on every Unix; spelled out because importing `signal` costs more
-# start-up time than a whole stop of a small stack.
+# The same on every Unix; importing `signal` costs more than a whole stop of a small stack.
 SIGTERM = 15
 SIGKILL = 9
 
@@ -192,8 +153,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
-# The signals that interrupt procclean (SIGHUP, SIGINT, SIGTERM): it cleans up, then
-# ends by the same signal (see exit_as).
+# SIGHUP, SIGINT, SIGTERM: procclean cleans up, then ends by the same signal (exit_as).
 INTERRUPT_SIGNALS = (1, 2, 15)
 
 # What became of a target; each is also the message key of its report line.
@@ -202,18 +162,11 @@ FAILED_OUTCOMES = (DENIED, SURVIVED)
 LOGGED_OUTCOMES = {STOPPED: "stopped by SIGTERM", KILLED: "killed by SIGKILL",
                    GONE: "had already exited", DENIED: "not signalled: permission denied",
                    SURVIVED: "still running after SIGKILL"}
-# Matches left alone that stop and status name one by one (the rest are counted), and
-# how much of a command line such a one-line mention shows.
-OUTSIDE_SHOWN = 3
-COMMAND_SHOWN = 120
-# ...and in the one line that mentions the matches left alone
-COMMAND_MENTIONED = 60
-# How often stop looks again for what appeared while it signalled (children forked
-# during the grace, a worker respawned by a master that ignores SIGTERM).
-MAX_LOOKS = 5
-# How long stop waits for its SIGSTOPs to take effect before its last look (a process in
-# uninterruptible sleep stops only when it leaves it).
-FREEZE_WAIT = 0.5
+OUTSIDE_SHOWN = 3        # matches left alone named one by one (the rest are counted)
+COMMAND_SHOWN = 120      # characters of a command line in a one-line mention
+COMMAND_MENTIONED = 60   # ...in the line that mentions the matches left alone
+MAX_LOOKS = 5            # how often stop looks again for what appeared meanwhile
+FREEZE_WAIT = 0.5        # for SIGSTOPs to act (in uninterruptible sleep, they wait)
 
 # The tag every process procclean launches carries, inherited by all its descendants
 # (through setsid, double forks and renames): the project's folder and the service.
@@ -221,14 +174,12 @@ TAG_PROJECT = "PROCCLEAN_PROJECT"
 TAG_SERVICE = "PROCCLEAN_SERVICE"
 _TAG_BYTES = TAG_PROJECT.encode("ascii")    # searched for in every environment read
 # Beside each pidfile procclean writes, the start of the process it names (JSON): a
-# file's mtime comes from a coarse clock and a file system's timestamp granularity
-# (1 s on some ext4 images, 2 s on FAT) and can read earlier than that start.  The
-# pidfile itself stays one decimal number (`kill $(cat backend.pid)` keeps working).
+# file's mtime is coarse (1 s on some ext4 images, 2 s on FAT) and can read earlier.  The
+# pidfile stays one decimal number (`kill $(cat backend.pid)` keeps working).
 START_SUFFIX = ".start"
 
-# Programs that only show or edit a file: a pattern that finds `vim vite.config.ts`
-# or `less main.py` must never kill them (the user's unsaved work is in there).  A
-# pidfile or the tag still counts for them; `editors = ...` in [procclean] adds more.
+# Programs that show or edit a file: a pattern finding `vim vite.config.ts` must never
+# kill them (unsaved work).  A pidfile or tag still counts; [procclean] `editors` adds.
 VIEWERS = frozenset((
     "vi", "vim", "nvim", "gvim", "vimdiff", "view", "rview", "nano", "pico", "emacs",
     "emacsclient", "micro", "hx", "helix", "kak", "joe", "jed", "ed", "ex", "mcedit", "ne",
@@ -236,34 +187,26 @@ VIEWERS = frozenset((
     "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate", "zed",
     "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen"))
 
-# Where editors that run under another program's name are installed: VS Code's server
-# and its helpers (`node ~/.vscode-server/.../server-main.js`, tsserver, eslint), Cursor,
-# Windsurf, code-server, JetBrains IDEs' language services, macOS app bundles ("Code
-# Helper (Plugin)"), a JetBrains IDE wherever it is unpacked (its own Java runtime, jbr:
-# `/opt/pycharm/jbr/bin/java`, a snap).  A `node ... frontend` among them is the user's
-# editor, not a server.
-# Each alternative spelled out whole, so that every one holds fixed text (_needed_text):
-# a command run from ~/.venv, ~/.nvm or ~/.pyenv (a `/.` in nearly every service's path)
-# is then told apart without importing re.
+# Where editors that run under another program's name are installed (VS Code's server:
+# `node ~/.vscode-server/.../server-main.js`; app bundles; a JetBrains IDE's own Java,
+# jbr): a `node ... frontend` among them is the user's editor, not a server.  Each
+# alternative spelled out whole, so each holds fixed text (_needed_text): a command run
+# from ~/.venv or ~/.nvm is told apart without importing re.
 EDITOR_PLACES_RE = (r"/\.vscode/|/\.vscode-insiders/|/\.vscode-server/|/\.vscode-server-insiders/"
                     r"|/\.vscode-remote/|/\.vscodium-server/|/\.cursor/|/\.cursor-server/"
                     r"|/\.windsurf/|/\.windsurf-server/|/code-server/|/JetBrains/|/jbr/bin/"
                     r"|/Visual Studio Code[^/]*\.app/|/Cursor[^/]*\.app/|/Windsurf[^/]*\.app/"
                     r"|/VSCodium[^/]*\.app/|/Zed[^/]*\.app/|/Sublime Text[^/]*\.app/")
 
-# Debuggers, profilers and coverage runners that editors install and run the user's
-# program under: the program is the service, not the editor, though the runner's path is
-# the editor's (VS Code's debugpy launcher and debuggee, `.../bundled/libs/debugpy/
-# adapter/../../debugpy/launcher/../../debugpy --connect ... main.py`; the older ptvsd;
-# PyCharm's `.../helpers/pydev/pydevd.py ... --file main.py`, run_coverage, run_profiler).
-# Matched against what comes before the first option, `..` resolved.  The adapter
-# (`debugpy/adapter`, which runs no program of the user's) stays the editor's.
+# Debuggers and coverage runners editors run the user's program under (debugpy's
+# launcher, ptvsd, PyCharm's pydevd.py): the program is the service, though the runner's
+# path is the editor's.  Matched against what comes before the first option, `..`
+# resolved; debugpy/adapter (it runs no program of the user's) stays the editor's.
 DEBUGGERS_RE = (r"/(?:(?:debugpy|ptvsd)(?:/launcher)?(?:/__main__\.py)?|ptvsd_launcher\.py"
                 r"|pydevd\.py|coverage_runner/run_coverage\.py|profiler/run_profiler\.py)"
                 r"(?:\s|$)")
 
-# Web browsers: a service that opens one (`vite --open`, create-react-app's start) when
-# none runs hands it its tree, session and tag; it is the user's all the same.
+# Web browsers: one a service opens (`vite --open`) is the user's all the same.
 BROWSERS = frozenset((
     "firefox", "firefox-esr", "firefox-bin", "librewolf", "waterfox", "chrome",
     "google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "brave",
@@ -272,26 +215,21 @@ BROWSERS = frozenset((
 BROWSER_APPS_RE = (r"^(?:/Users/[^/]+)?/Applications/(?:Google Chrome|Firefox|Safari"
                    r"|Brave Browser|Microsoft Edge|Chromium|Arc|Opera|Vivaldi)[^/]*\.app/")
 
-# Container runtimes' port forwarders: Docker's docker-proxy, rootless Docker's
-# rootlesskit (and the older rootlesskit-docker-proxy), Podman's rootlessport, conmon,
-# pasta (passt) and slirp4netns, gvproxy (podman machine), Docker Desktop's backend and
-# vpnkit (macOS), lima's hostagent (colima).  A port one holds is a container's: a
-# signal breaks the container's network (or Docker Desktop) and stops no container.
-CONTAINER_PROXIES = frozenset((
-    "docker-proxy", "rootlesskit", "rootlesskit-docker-proxy", "rootlessport",
-    "rootlessport-child", "conmon", "pasta", "pasta.avx2", "passt", "passt.avx2",
-    "slirp4netns", "gvproxy", "vpnkit", "vpnkit-bridge", "com.docker.backend",
-    "com.docker.vpnkit", "com.docker.proxy", "limactl"))
-# Those of them that are Podman's (else Docker's): the command that names the container.
+# Container runtimes' port forwarders (Docker, rootless Docker, Podman, Docker Desktop,
+# lima): a port one holds is a container's; a signal breaks its network, stops nothing.
+# Podman's first (the others are Docker's: which command names the container).
 PODMAN_PROXIES = ("rootlessport", "rootlessport-child", "conmon", "pasta", "pasta.avx2",
                   "passt", "passt.avx2", "gvproxy")
-# Seconds `docker ps` may take to say which container publishes a port.
-CONTAINER_QUERY_TIMEOUT = 3.0
+CONTAINER_PROXIES = frozenset(PODMAN_PROXIES + (
+    "docker-proxy", "rootlesskit", "rootlesskit-docker-proxy", "slirp4netns", "vpnkit",
+    "vpnkit-bridge", "com.docker.backend", "com.docker.vpnkit", "com.docker.proxy",
+    "limactl"))
+CONTAINER_QUERY_TIMEOUT = 3.0   # seconds `docker ps` may take
 
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
 GREP_WORD = "grep"
 
-# Variables that reshape `ps` output; never passed on to it.
+# Variables that reshape `ps` output: never passed on to it.
 PS_ENV_DROP = ("COLUMNS", "LINES", "PS_FORMAT", "PS_PERSONALITY", "POSIXLY_CORRECT",
                "CMD_ENV", "PS_COLORS", "LC_ALL", "LC_TIME")
 
@@ -329,10 +267,8 @@ class ProcCleanError(Exception):
 # ---------------------------------------------------------------------------
 
 class Process(object):
-    """One row of the process table.  `line` is what the service patterns are searched
-    in: the real `ps -ef` line, or one built in its shape.  Times are in seconds, `start`
-    since the epoch.  On Linux `start_ticks` (clock ticks since boot, proc(5) field 22)
-    is exact: the same PID and start_ticks are the same process."""
+    """One row of the process table.  `line`: what patterns search (ps -ef's, or in its
+    shape); `start`: epoch seconds; `start_ticks` (Linux) with the PID names one process."""
 
     __slots__ = ("pid", "ppid", "user", "command", "zombie", "start",
                  "elapsed", "cpu_seconds", "rss_kb", "line", "uid", "sid", "pgid",
@@ -373,8 +309,7 @@ class Process(object):
 
 
 class _Record(object):
-    """A record of plain values: the arguments fill __slots__ in order, by position or
-    by keyword; a slot left out takes its value from DEFAULTS (required if not there)."""
+    """Plain values: arguments fill __slots__ (by position or keyword), else DEFAULTS."""
 
     __slots__ = ()
     DEFAULTS = {}
@@ -399,10 +334,9 @@ class _Record(object):
 
 
 class Service(_Record):
-    """A named thing to stop and start: pattern, pidfile, logfile, port, command, folder.
-    `scope`: project (default), or machine: the recipes' matching; `after`: names of the
-    services it starts after; `supervise`: dev restarts it, start and restart supervise
-    it; `wait`: start and restart wait for it without --wait."""
+    """A named thing to stop and start.  `scope`: project (default) or machine (the
+    recipes' matching); `after`: the services it starts after; `supervise`: dev, start
+    and restart supervise it; `wait`: start and restart wait for it without --wait."""
 
     __slots__ = ("name", "pattern", "pidfile", "logfile", "port", "command", "cwd", "health",
                  "after", "scope", "supervise", "wait", "unhealthy_after", "regex")
@@ -415,8 +349,7 @@ class Service(_Record):
         self.regex = compile_pattern(self.pattern) if self.pattern else None
 
     def matches(self, proc):
-        """Whether the pattern finds this process's ps line (never a line containing
-        `grep`, as the seed's `grep -v grep` dropped them)."""
+        """Whether the pattern finds its ps line (never one with `grep`: `grep -v grep`)."""
         return self.regex is not None and GREP_WORD not in proc.line \
             and self.regex.search(proc.line) is not None
 
@@ -442,16 +375,14 @@ class Target(object):
 
 
 class Outsider(_Record):
-    """A process that matches a service's pattern but is not this project's: left
-    alone and reported.  `folder` is its working directory, None when unreadable."""
+    """A pattern match not this project's: left alone, reported.  `folder`: cwd or None."""
 
     __slots__ = ("process", "service", "folder")
 
 
 class ProcStat(_Record):
-    """The fields procclean reads from /proc/PID/stat (see proc(5)), in proc_stat_values'
-    order.  `tpgid`: the foreground group of its terminal (-1: none); `threads`: a zombie
-    leader with more is not gone (see _running_in_proc)."""
+    """The fields procclean reads from /proc/PID/stat (proc_stat_values).  `tpgid`: its
+    terminal's foreground group (-1: none); `threads`: a zombie leader with more runs on."""
 
     __slots__ = ("pid", "comm", "state", "ppid", "pgid", "sid", "cpu_ticks", "start_ticks",
                  "rss_pages", "flags", "tpgid", "threads")
@@ -466,9 +397,8 @@ class Listener(_Record):
 
 
 class PortHolder(_Record):
-    """A listener on a service's port and what it is to the service (holder_kind):
-    `kind`, `what` (in words, for a message) and `free` (the command that frees the
-    port, None where procclean suggests none)."""
+    """A listener on a service's port and what it is to it: `kind` (holder_kind), `what`
+    (in words) and `free` (the command that frees the port, or None)."""
 
     __slots__ = ("listener", "kind", "what", "free")
 
@@ -478,8 +408,7 @@ class PortHolder(_Record):
 
 
 class PidfileInfo(_Record):
-    """What a pidfile says: a valid PID, or a reason (`problem`: None, "invalid",
-    "untrusted") it is not to be trusted."""
+    """What a pidfile says: a PID, or a `problem` (invalid, untrusted) not to trust it."""
 
     __slots__ = ("path", "exists", "pid", "problem", "raw", "mtime", "stamp")
     DEFAULTS = {"exists": False, "pid": None, "problem": None, "raw": b"", "mtime": None,
@@ -487,8 +416,7 @@ class PidfileInfo(_Record):
 
 
 class ServiceLock(_Record):
-    """A lock held on a lock file: `kind` flock, or none (the folder cannot take a lock
-    file: read-only, so no start can race)."""
+    """A lock: `kind` flock, or none (a read-only folder: no lock file, no start races)."""
 
     __slots__ = ("path", "fd", "kind")
 
@@ -497,16 +425,13 @@ class ServiceLock(_Record):
 # Matching: the patterns, in time linear in the line
 # ---------------------------------------------------------------------------
 
-# Linear time (SPEC "Never"): Python's re backtracks, rescanning for `python.*main\.py`
-# the rest of the line from every `python` in it, so a stranger's 2 MB command line
-# repeating `python` (a linter run over a venv) stalled every command for minutes; grep -E,
-# the seed's matcher, is an automaton.  Most patterns (the built-in ones, `uvicorn.*main`)
-# are alternatives of words joined by `.*`: found iff each word occurs after the end of
-# the one before, each taken at its earliest end (a later end leaves less room for the
-# rest): one str.find per word, in C.  A word may hold `.`, escaped punctuation, [classes],
-# (a|b) groups and `?`, expanded into at most _MAX_SPELLINGS fixed strings; `^` and `$`
-# may anchor an alternative (re backtracks on those too).  Other patterns (repeats, \d...)
-# go to re, after a check for the literal text they cannot match without.
+# Linear time (SPEC "Never"): re backtracks (`python.*main\.py` rescans the rest of the
+# line from every `python`: a 2 MB command line stalled every command for minutes); grep
+# -E is an automaton.  Most patterns are alternatives of words joined by `.*`, found iff
+# each word occurs after the end of the one before, each at its earliest end: one
+# str.find per word.  A word may hold `.`, escapes, [classes], (a|b) groups and `?`,
+# expanded into at most _MAX_SPELLINGS fixed strings; `^` and `$` may anchor an
+# alternative.  Other patterns go to re, after a check for the literal text they need.
 _MAX_SPELLINGS = 64
 _ANY = None             # a `.` inside a word: any one character
 _PATTERN_META = ".^$*+?{}[]()|\\\n"
@@ -558,8 +483,7 @@ class _ChainMatcher(object):
                 else:
                     return True
             return None
-        # `.*` never spans a newline: each line on its own; `$` is at the end of the
-        # last one, or of the one before when the text ends with a newline.
+        # `.*` never spans a newline: each line alone; `$` ends the last (or before "\n").
         parts = line.split("\n") if "\n" in line else (line,)
         final = len(parts) - (2 if len(parts) > 1 and not parts[-1] else 1)
         for index, part in enumerate(parts):
@@ -889,9 +813,8 @@ class _RegexMatcher(object):
 
 def _needed_text(pattern):
     """For each top-level alternative of `pattern`, fixed strings every match of it holds
-    (literal runs outside groups and classes, not made optional); None when not told
-    simply (inline flags, counted repeats, escapes that stand for other characters,
-    comments: `a(?#x)*` repeats the `a`)."""
+    (literal runs outside groups and classes, not optional); None when not told simply
+    (inline flags, counted repeats, escapes of other characters, `a(?#x)*`)."""
     if "{" in pattern or any("(?" + flag in pattern for flag in "aiLmsux-#"):
         return None
     needed, texts, run, i = [], [], "", 0
@@ -942,12 +865,9 @@ def decode_bytes(data):
 
 
 def printable(text):
-    """Text safe to show on a terminal: the one escaping of all procclean prints that
-    another process chose (command lines, folders, file contents).  What a terminal acts
-    on or does not show is escaped as repr does (\\x1b, \\x9b, \\u2028, \\u202e): control
-    characters (C0, DEL, C1 such as U+009B CSI and U+0085 NEL, which terminals honour),
-    line separators, bidi overrides, other invisible format characters; undecodable bytes
-    as \\xNN.  Idempotent: text escaped twice reads the same."""
+    """Text safe on a terminal: the one escaping of all another process chose.  What a
+    terminal acts on or hides (C0, DEL, C1, line separators, bidi overrides) is escaped as
+    repr does, undecodable bytes as \\xNN.  Idempotent."""
     text = decode_bytes(text)
     if text.isprintable():
         return text
@@ -988,9 +908,8 @@ def parse_duration(text):
 
 
 def parse_ps_ef(text):
-    """(processes, has_ppid) of any system's `ps -ef` output, read by its header (BusyBox
-    prints no PPID).  STIME may span words (Cygwin's `Jul 13`, Solaris' `May 05`, some
-    locales' months): the TIME column after it, or a month abbreviation, tells how many."""
+    """(processes, has_ppid) of any `ps -ef` output, read by its header (BusyBox: no
+    PPID).  STIME may span words (`Jul 13`): the TIME after it, or a month, says how."""
     lines = decode_bytes(text).splitlines()
     if not lines:
         return [], False
@@ -1077,12 +996,10 @@ def parse_proc_stat(data):
 
 
 def proc_stat_values(data, fields=None):
-    """ProcStat's fields from the bytes of /proc/PID/stat: a tuple, which the table's read
-    of every process unpacks without building a ProcStat.  comm, which may hold spaces and
-    parentheses, is all between the first '(' and the last ')'; proc(5) numbers the fields
-    after it from 3 (state): ppid 4, pgrp 5, session 6, tpgid 8, flags 9, utime 14, stime
-    15, num_threads 20, starttime 22 (clock ticks after boot), rss 24 (pages).  `fields`:
-    those after comm, split already."""
+    """ProcStat's fields from /proc/PID/stat, as a tuple.  comm is all between the first
+    '(' and the last ')'; proc(5) numbers the fields after it from 3 (state): ppid 4, pgrp
+    5, session 6, tpgid 8, flags 9, utime 14, stime 15, num_threads 20, starttime 22
+    (clock ticks after boot), rss 24 (pages).  `fields`: those after comm, split."""
     head, _, tail = data.rpartition(b")")
     pid_text, _, comm = head.partition(b" (")
     if fields is None:
@@ -1104,10 +1021,8 @@ def proc_command(cmdline, comm, state):
 
 
 def parse_start_record(text):
-    """The dict of a start record as write_pidfile writes it (a JSON object of integers,
-    strings without escapes and lists of integers), else None: json reads anything else.
-    Read on every stop and status of a running service, and json costs 2-4 ms to import
-    (it imports re)."""
+    """A start record as write_pidfile writes it (JSON ints, plain strings, int lists),
+    else None (json reads the rest): json costs 2-4 ms to import, on every stop."""
     text = text.strip()
     if text[:1] != "{" or text[-1:] != "}":
         return None
@@ -1196,9 +1111,8 @@ def _family(host):
 
 
 def parse_lsof_fields(text):
-    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output (p<PID>, c<COMMAND>,
-    then f<FD>, t<TYPE>, n<NAME> per socket); None if the text is not in that form
-    (BusyBox lsof ignores its arguments and prints every open file: never trusted)."""
+    """Listeners in `lsof -nP -iTCP -sTCP:LISTEN -F pctn` output; None if the text is not
+    in that form (BusyBox lsof ignores its arguments and prints every open file)."""
     text = decode_bytes(text)
     listeners = []
     pid = command = kind = None
@@ -1220,8 +1134,7 @@ def parse_lsof_fields(text):
             host, port = (None, None) if "->" in value else _split_host_port(value)
             if port is None:
                 continue
-            # lsof prints `*` for the wildcard of either family and an IPv4-mapped IPv6
-            # address as plain IPv4; its TYPE (IPv4, IPv6) tells them apart.
+            # `*` and an IPv4-mapped IPv6 address (printed as IPv4): TYPE tells the family.
             family = {"IPV4": "ipv4", "IPV6": "ipv6"}.get((kind or "").upper()) or _family(host)
             if host == "*":
                 host = "::" if family == "ipv6" else "0.0.0.0"
@@ -1262,13 +1175,10 @@ def tag_in_environ(environ):
 
 
 def environ_mark(stat, fields=None, cmdline_size=0):
-    """What tells one environment of a process from another, from the bytes of its
-    /proc/PID/stat: its PID, start tick (clock ticks after boot), the addresses of its
-    arguments and environment (fields 22 and 48-51, proc(5)), its comm and the length
-    of its command line (a new program shows a new one).  None where the addresses say
-    nothing: not placed at random at its last exec (flags without PF_RANDOMIZE: an exec
-    of the same lengths would keep them), hidden from the reader (0), or absent (before
-    Linux 3.5).  `fields`: those after comm, all split already."""
+    """What tells one environment of a process from another, from /proc/PID/stat: PID,
+    start tick, argument and environment addresses (fields 22, 48-51, proc(5)), comm and
+    command-line length.  None where the addresses say nothing: not randomized at exec
+    (no PF_RANDOMIZE), hidden (0), absent (before Linux 3.5).  `fields`: after comm."""
     if fields is None:
         fields = stat[stat.rindex(b")") + 2:].split()
     if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
@@ -1280,10 +1190,8 @@ def environ_mark(stat, fields=None, cmdline_size=0):
 
 def parse_ps_environ(text, commands=None):
     """{pid: (project, service)} in `ps -A -ww -E -o pid= -o command=` (macOS: NAME=value
-    words after the command) or `ps -e` (FreeBSD: before it) output.  `commands` ({pid:
-    command line, as the table has it}) is cut off each line first, so that neither its
-    words nor the command itself (after FreeBSD's last variable) are read as a value.  A
-    project path with spaces runs up to the next NAME= word; a service name is one word."""
+    after the command; FreeBSD's -e: before it) output, `commands` ({pid: command}) cut
+    off first.  A project path runs up to the next NAME= word; a service is one word."""
     tags = {}
     commands = commands or {}
     pattern = r"(?:^|\s)%s=(.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)"
@@ -1354,9 +1262,8 @@ def parse_sockstat(text):
 
 
 def parse_proc_net_tcp(text, family="ipv4", state="0A"):
-    """LISTEN sockets (`state` 0A; 01: ESTABLISHED) in /proc/net/tcp or tcp6: list of
-    (port, address, inode).  An address is 32-bit words in host byte order, written
-    as inet_ntop writes it (as netlink's reader does: RFC 5952's `::`, `::ffff:1.2.3.4`)."""
+    """[(port, address, inode)] of LISTEN sockets (`state` 0A; 01: ESTABLISHED) in
+    /proc/net/tcp{,6}: addresses are host-order 32-bit words, written by inet_ntop."""
     import _socket
     sockets = []
     for line in decode_bytes(text).splitlines()[1:]:
@@ -1458,14 +1365,11 @@ def protected_pids(table, self_pid, parent_pid):
 
 
 def plan_targets(table, roots, protected, look=0, sessions=()):
-    """Expand (process, service, via) roots into targets, each with all descendants
-    and, when it leads a session or process group, that session's or group's members
-    (a helper that a service daemonized without leaving its session).  `sessions` adds
-    session and group IDs whose leader already exited (found in an earlier look).  A
-    process reached twice keeps its first service; protected PIDs are dropped, and so
-    is a browser (with what it started) unless its own pidfile or state names it:
-    `vite --open` starts one when none runs, and that browser, the user's, inherits the
-    service's tree, session and tag."""
+    """Expand (process, service, via) roots into targets with all their descendants and,
+    for a session or group leader, its members (a helper daemonized in the session);
+    `sessions`: IDs whose leader exited before.  A process keeps its first service.
+    Protected PIDs are dropped, and a browser with its children unless its pidfile or
+    state names it (`vite --open` starts the user's browser in the service's tree)."""
     kids = children_map(table)
     targets = {}
     # (session or group ID, service, the `via` of the root it was reached from)
@@ -1521,10 +1425,8 @@ def program_name(command):
 
 
 def is_viewer(proc, viewers=VIEWERS):
-    """An editor, pager or viewer: never a target because of its command line.  Told by
-    its program name, or (an editor run as `node SCRIPT`, from an app bundle) by where
-    what comes before the first option is installed, unless that is a debugger running
-    the user's program (DEBUGGERS_RE): that is the service."""
+    """An editor, pager or viewer (by program name or EDITOR_PLACES_RE, not DEBUGGERS_RE):
+    never a target by its command line."""
     if program_name(proc.command) in viewers:
         return True
     head = proc.command.split(" -", 1)[0]
@@ -1552,18 +1454,16 @@ def proxy_target(command):
 
 
 def port_exempt(proc, viewers=VIEWERS):
-    """Why a process is never a target of a port rule (stop's, force-clean's, kill-port's),
-    None when it may be: "container" (a runtime's proxy), "viewer" (the user's editor,
-    viewer or browser: the user's work is in there, even when it holds a service's port)."""
+    """Why a process is never a target of a port rule, None when it may be: "container"
+    (a runtime's proxy), "viewer" (the user's editor, viewer or browser)."""
     if is_container_proxy(proc):
         return "container"
     return "viewer" if is_viewer(proc, viewers) or is_browser(proc) else None
 
 
 def containers_publishing(text, port):
-    """[(ID, name, image)] of the `docker ps --format` lines (ID, names, image, ports)
-    publishing host `port` (`0.0.0.0:8000->80/tcp`, `[::]:8000-8002->80-82/tcp`).  Not
-    `--filter publish=`: that matches the container's side of a mapping."""
+    """[(ID, name, image)] of the `docker ps --format` lines publishing host `port`
+    (`[::]:8000-8002->80-82/tcp`; `--filter publish=` matches the container's side)."""
     rows = [line.split("\t") for line in text.splitlines()]
     return [tuple(fields[:3]) for fields in rows if len(fields) >= 4 and any(
         int(low) <= port <= int(high or low)
@@ -1600,9 +1500,8 @@ def named_paths(command, cwd=None):
 
 class Project(object):
     """The folder whose processes procclean acts on.  `paths`: its real path and the path
-    it was given as (command lines name a checkout reached through a symlink both ways).
-    `tags`: PID -> (project, service); `cwds`: PID -> working directory (None: unread);
-    `nested`: folders inside it that are checkouts of their own (nested_checkouts)."""
+    given (command lines name a checkout reached by a symlink either way); `tags`: PID ->
+    (project, service); `cwds`: PID -> folder or None; `nested`: nested_checkouts."""
 
     def __init__(self, path, tags=None, cwds=None):
         self.path = os.path.realpath(path)
@@ -1625,17 +1524,10 @@ class Project(object):
         return path_inside(path, self.paths) and not path_inside(path, self.nested)
 
 
-def pattern_candidates(table, service, viewers=VIEWERS):
-    """What the service's pattern finds that may be a target: no viewer, no procclean."""
-    return [proc for proc in table.values() if service.matches(proc)
-            and not is_viewer(proc, viewers) and not is_procclean(proc)]
-
-
 def scope_roots(table, service, project, matched, holders, everywhere=False, homes=()):
-    """([(process, service, via)], [Outsider]): one service's roots, and the pattern
-    matches left outside: processes tagged for it, pattern matches (`matched`) inside the
-    project (all with `everywhere`), listeners on its port (`holders`) the project holds.
-    `homes`: see folder_service."""
+    """([(process, service, via)], [Outsider]): one service's roots (tagged for it,
+    `matched` inside the project or all with `everywhere`, its port's `holders` inside)
+    and the matches left outside.  `homes`: see folder_service."""
     roots = [(table[pid], service, "tag") for pid in sorted(project.tags)
              if project.tags[pid] == (project.path, service.name) and pid in table]
     outside = []
@@ -1658,16 +1550,12 @@ def scope_roots(table, service, project, matched, holders, everywhere=False, hom
 
 
 def folder_service(proc, service, project, homes):
-    """Which service an untagged process that `service`'s pattern finds is: of those
-    whose patterns find it, the one that starts in the folder nearest to the process's
-    (two frontends' vite, each run by hand in its own app's folder, match both
-    patterns); `service` when no other starts deeper toward it.  Outside `service`'s
-    folder, in the folder of another that starts beside it (not around it), it is that
-    other's, whatever that one's pattern: a frontend's broad `pnpm.* run dev` takes no
-    `pnpm run dev` run by hand in a Node backend's folder; nor, around it (a frontend at
-    the root, a backend in server/), one that runs the deeper service's own command
-    there (runs_command).  `homes`: (service, the folder it starts in) for each service
-    of the project."""
+    """Which service an untagged match of `service`'s pattern is: of those whose patterns
+    find it, the one starting nearest its folder (two frontends' vite); `service` when
+    none starts deeper.  Outside `service`'s folder, in another's beside it, it is that
+    other's whatever its pattern (a frontend's `pnpm.* run dev` takes no `pnpm run dev` in
+    a Node backend's folder); around it, only if it runs that one's command (runs_command).
+    `homes`: (service, the folder it starts in) for each service of the project."""
     folder = project.cwds.get(proc.pid)
     own = [home for other, home in homes if other.name == service.name]
     outside = not path_inside(folder, own)
@@ -1704,8 +1592,7 @@ def runs_command(proc, command):
 
 
 def start_order(services):
-    """The services in the order they start: each after those among them its `after`
-    names, otherwise as given.  Services waiting for each other in a circle: an error."""
+    """The services in start order: each after those its `after` names; a circle: error."""
     chosen = dict((s.name, s) for s in services)
     ordered = []
     done = set()
@@ -1742,17 +1629,11 @@ def pidfile_owner_trusted(st_uid, st_mode, st_gid, euid):
 # System adapter: the one place that runs ps/lsof/ss, reads /proc, sends signals
 # ---------------------------------------------------------------------------
 
-# It also touches the files of running services (pidfiles, logs, supervisor state,
-# locks).  Tests replace it with a fake.  The boundary: what reads or writes the
-# project's own set-up files (init and doctor: the Makefile, package.json,
-# requirements, procclean.ini) does it directly, through open_regular/read_regular
-# and write_atomic below, the same guarded open and atomic write every file gets; no
-# fake ever stands in for those.
-#
-# In order: files and OSError outcomes; the readers by platform, as psutil groups them
-# (_Linux: /proc and netlink; _Tools: the text of ps, lsof, ss and sockstat, for macOS,
-# the BSDs, BusyBox); then what commands ask, by concern (_Processes, _Signals,
-# _Listeners, _Files, _Launching, _Locks), joined in System.
+# It also touches the files of running services (pidfiles, logs, state, locks); tests
+# replace it with a fake.  init and doctor read and write the project's own set-up files
+# directly, through open_regular/read_regular and write_atomic below.  In order: files
+# and OSError outcomes; the readers by platform (_Linux: /proc and netlink; _Tools: ps,
+# lsof, ss, sockstat text); then what commands ask, by concern, joined in System.
 
 def _which(program):
     """shutil.which without importing shutil (and zlib, bz2, lzma with it)."""
@@ -1763,16 +1644,14 @@ def _which(program):
     return None
 
 
-# What an OSError says of the file or process it was about.  System turns the OSErrors
-# it meets into these words here (os_outcome, quietly), and nowhere else.
+# What an OSError says of its file or process (os_outcome, quietly: nowhere else).
 FAILED = "failed"
 _ERRNO_OUTCOMES = {errno.ENOENT: GONE, errno.ESRCH: GONE, errno.EPERM: DENIED,
                    errno.EACCES: DENIED, errno.EROFS: DENIED}
 
 
 def os_outcome(exc, otherwise=FAILED):
-    """GONE (no such file or process), DENIED (permissions, a read-only file system) or
-    `otherwise`: what an OSError says happened."""
+    """GONE (no such file or process), DENIED (permissions, read-only) or `otherwise`."""
     return _ERRNO_OUTCOMES.get(exc.errno, otherwise)
 
 
@@ -1825,10 +1704,8 @@ def _file_kind(mode):
 
 
 def open_regular(path, flags=os.O_RDONLY, nofollow=False):
-    """Open `path` only if it is a regular file: (fd, stat).  Never blocks (O_NONBLOCK:
-    a FIFO or a device would hang the open or the first read) and, with `nofollow`,
-    never follows a symbolic link.  Anything else is an OSError whose strerror says
-    what the file is ("a FIFO, not a regular file"); ENOENT stays ENOENT."""
+    """(fd, stat) of `path` if a regular file, never blocking (a FIFO); `nofollow`: no
+    symlink.  Else an OSError saying what it is ("a FIFO, not a regular file")."""
     import stat
     flags |= os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
     if nofollow:
@@ -1870,8 +1747,7 @@ def _read_fd(fd, limit):
 
 
 def write_fd(fd, data):
-    """Write all of `data` to `fd`: write(2) may write less (a full disk) and says why
-    only at the next call, which raises."""
+    """Write all of `data` (write(2) may write less, saying why only at the next call)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -1887,17 +1763,15 @@ def read_regular(path, limit=1 << 20, nofollow=False):
 
 
 def make_folder_of(path):
-    """The folder a pidfile or log goes in, made as `mkdir -p` makes it (the recipes
-    procclean replaces made tmp/pids/ or log/ before they started anything)."""
+    """Make a pidfile's or log's folder as `mkdir -p` (the recipes made tmp/pids/ first)."""
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
 
 
 def write_atomic(path, data, mode=None):
-    """Write `data` to `path` through a fresh temporary file (O_EXCL: never one someone
-    planted, nor a link) and a rename: readers see the old content or the new, never half.
-    `mode`: the new file's permissions (a Makefile keeps its own), else 0644 less umask."""
+    """Write `data` to `path` by a fresh temporary file (O_EXCL: none planted) and a
+    rename: never half.  `mode`: the new file's (a Makefile keeps its own), else 0644."""
     folder = os.path.dirname(os.path.abspath(path))
     for attempt in range(100):
         tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
@@ -1937,15 +1811,14 @@ def error_text(exc):
 
 
 PF_KTHREAD = 0x00200000     # /proc/PID/stat flags: a kernel thread (include/linux/sched.h)
-# A process whose stack was placed at random when it last exec'd (proc(5)'s flags;
-# not under `setarch -R`, a debugger, or kernel.randomize_va_space = 0).
+# Stack placed at random at its last exec (not under `setarch -R`, a debugger, or
+# kernel.randomize_va_space = 0).
 PF_RANDOMIZE = 0x00400000
 _CONTROL_AS_PS = dict((c, "?") for c in list(range(32)) + [127])
 
 
 class _Linux(object):
-    """The readers of Linux's /proc (processes, their tags, folders and starts) and of its
-    listening sockets (netlink sock_diag, /proc/net/tcp), as psutil's _pslinux."""
+    """The readers of Linux's /proc and listening sockets (netlink, /proc/net/tcp)."""
 
     def has_proc(self):
         if self._has_proc is None:
@@ -1957,9 +1830,8 @@ class _Linux(object):
         return os.sysconf("SC_CLK_TCK")     # asked only where has_proc: Linux has it
 
     def boot_time(self):
-        """Wall-clock time of boot, to the microsecond: CLOCK_BOOTTIME is the clock
-        /proc/PID/stat's starttime counts on (proc(5)); /proc/uptime has only
-        hundredths, where a reused PID could hide."""
+        """Wall-clock time of boot by CLOCK_BOOTTIME, the clock of stat's starttime
+        (proc(5)); /proc/uptime has only hundredths, where a reused PID could hide."""
         if self._boot_time is None:
             try:
                 # 7 is CLOCK_BOOTTIME on Linux; Python 3.6 has no name for it.
@@ -1988,10 +1860,8 @@ class _Linux(object):
         return self._users[uid]
 
     def _table_proc(self, previous):
-        """The table from /proc.  With `previous` (a table read moments ago), only PIDs
-        not in it are read: what stop's second look needs.  Tags are read in the same
-        pass unless `read_tags` is off.  Paths are opened relative to /proc, held open:
-        a lookup of "/proc" saved on every file of every process."""
+        """The table from /proc, tags in the same pass (unless `read_tags` is off); with
+        `previous` (read moments ago), only PIDs not in it.  Paths are relative to /proc."""
         if not self.has_proc():
             return None
         self.ps_note = "/proc"
@@ -2025,10 +1895,8 @@ class _Linux(object):
         return table
 
     def _last_pid(self):
-        """The PID the kernel handed out last in this PID namespace (/proc/loadavg's
-        fifth field, proc(5)): while it stays the same, no process (nor thread) was
-        created, and a look for new PIDs need not list /proc (1.3 ms among 1,000).
-        None where the /proc mounted is not this namespace's (see _proc_is_ours)."""
+        """The PID last handed out in this PID namespace (/proc/loadavg, proc(5)): while
+        it stays, nothing was created, and no look need list /proc.  None: not our /proc."""
         if not self._proc_is_ours():
             return None
         try:
@@ -2037,8 +1905,7 @@ class _Linux(object):
             return None
 
     def _proc_is_ours(self):
-        """Whether the /proc mounted is this PID namespace's (its `self` is us): only
-        there do its PIDs, and what is remembered of them, name our processes."""
+        """Whether the /proc mounted is this PID namespace's (its `self` is us)."""
         if self._proc_ours is None:
             self._proc_ours = False
             with quietly():
@@ -2046,11 +1913,9 @@ class _Linux(object):
         return self._proc_ours
 
     def _read_proc_entry(self, proc_fd, name, clock):
-        """One Process from /proc/NAME (None if it exited while we looked), its tag
-        remembered (see read_tags and process_tags).  Once per process of the machine,
-        so the stat file (a few hundred bytes, owned by the process's user: proc(5)) is
-        read here, not through _read_small, and its values unpacked, no ProcStat built:
-        1 us less a process, 1 ms among 1,000."""
+        """One Process from /proc/NAME (None if it exited meanwhile), its tag remembered.
+        Once per process of the machine: stat (owned by the process's user, proc(5)) is
+        read here, not by _read_small, and unpacked, no ProcStat built."""
         hz, page_kb, boot, now, euid = clock
         try:
             fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
@@ -2066,13 +1931,11 @@ class _Linux(object):
             key = (pid, start_ticks)
             where = name
             if state == "Z" and threads > 1:
-                # Its first thread exited (pthread_exit) and the others run on: the
-                # process runs, its arguments and environment seen through one of them.
+                # Its first thread exited (pthread_exit), others run: read through one.
                 state = "S"
                 where = self._live_thread(proc_fd, name)
             if flags & PF_KTHREAD:
-                # A kernel thread has no command line (ps shows [comm]) and no
-                # environment: a third of a laptop's processes, two reads saved each.
+                # A kernel thread has no command line (ps shows [comm]) nor environment.
                 cmdline = b""
                 self._tags[key] = None
             else:
@@ -2090,8 +1953,7 @@ class _Linux(object):
             return None         # gone while we looked (hot loop: no quietly here)
         command = proc_command(cmdline, comm, state)
         user = self._users.get(uid) or self.user_name(uid)
-        # Patterns see the command as `ps -ef` prints it: control characters (a
-        # newline inside an argument) as `?`, so `.*` spans them as grep's did.
+        # Control characters as `?`, as `ps -ef` prints them: `.*` spans them as grep's.
         shown = command if command.isprintable() else command.translate(_CONTROL_AS_PS)
         start = boot + start_ticks / hz
         # (By position: once per process of the machine, keywords cost.)
@@ -2102,8 +1964,7 @@ class _Linux(object):
 
     @staticmethod
     def _live_thread(proc_fd, name):
-        """The path (relative to `proc_fd`, or absolute) to a thread of the process at
-        `name` other than its first, else `name`."""
+        """The path to a thread of the process at `name` but its first, else `name`."""
         fd = os.open(name + "/task", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0),
                      dir_fd=proc_fd)
         try:
@@ -2113,13 +1974,8 @@ class _Linux(object):
         return "%s/task/%s" % (name, min(tids, key=int)) if tids else name
 
     def _read_tag(self, proc_fd, name, zombie, uid, euid, mark=None):
-        """The tag in /proc/NAME/environ.  The table's pass reads it right after the
-        command line: the arguments and the environment share a page of the process's
-        stack, still in the cache then (read in a pass of its own, each environment cost
-        three times as much).  None for a zombie (nothing left) or another user's
-        process (not ours to read, unless root; `uid` None: unknown, so tried).  With
-        `mark` (environ_mark) an untagged environment is remembered (see
-        _remembered_environs)."""
+        """The tag in /proc/NAME/environ (read right after cmdline: the same stack page);
+        None for a zombie or another user's.  `mark`: remembered if untagged."""
         if zombie or euid not in (0, uid if uid is not None else euid):
             return None
         try:
@@ -2131,27 +1987,19 @@ class _Linux(object):
             self._environs_new.append(mark)
         return tag
 
-    # Environments read before.  Reading each process's environment is a quarter of
-    # the table's cost (a page of another process's memory, 7 us), and it is what
-    # finds an escapee (SPEC's Scope), so none may be skipped on a guess.  But what
-    # /proc/PID/environ shows is fixed when the process execs: the kernel copies the
-    # environment onto the new stack and records where (env_start, env_end: stat's
-    # fields 50-51, proc(5)).  A process with the same PID, start tick and argument
-    # and environment addresses has the environment it had when it was read; a new
-    # program in it (exec: a new stack, placed at random) or a child between fork
-    # and exec (the parent's addresses, then new ones) shows new marks and is read
-    # again.  So the marks of the environments read and found untagged are kept,
-    # per user, boot and PID namespace, in a private folder (XDG_RUNTIME_DIR, else
-    # /tmp/procclean-UID, 0700), and the next command reads only the others: the
-    # tagged, the new, the changed.  A laptop's processes are mostly old: most of
-    # their environments are read once.
+    # Environments read before.  Each environment read is a quarter of the table's cost,
+    # and it finds escapees (SPEC's Scope): none may be skipped on a guess.  But
+    # /proc/PID/environ is fixed at exec, where the kernel records its place (stat's
+    # fields 50-51, proc(5)): the same PID, start tick and addresses (environ_mark) show
+    # the same environment, and a new program or a child before its exec shows new
+    # marks.  So the marks of environments found untagged are kept per user, boot and
+    # PID namespace in a private folder, and the next command reads only the others.
     ENVIRONS_FILE = "procclean-environs"
     ENVIRONS_NEW = 32
 
     def _remembered_environs(self):
-        """The marks (environ_mark) of environments read before and found untagged,
-        as a set; empty when none are remembered for this user, boot and PID
-        namespace; None when there is nowhere private to keep them."""
+        """The marks (environ_mark) of environments found untagged before; None: nowhere
+        private to keep them."""
         self._environs_kept, self._environs_new = [], []
         folder = self.private_folder()
         path = self._environs_file = folder and os.path.join(folder, self.ENVIRONS_FILE)
@@ -2170,11 +2018,9 @@ class _Linux(object):
         return set()
 
     def _remember_environs(self):
-        """Keep the marks of the environments this table found untagged (those of
-        processes gone are dropped); a failure keeps nothing, and costs only reads.
-        The file is rewritten (0.2 ms on ext4) when there is none yet, when at least
-        ENVIRONS_NEW marks are new (as many environments' reads), or when half of
-        those remembered are gone: a few new ones are cheaper to read again."""
+        """Keep the marks of the environments this table found untagged (those of gone
+        processes dropped).  Rewritten only when there is no file yet, ENVIRONS_NEW marks
+        are new, or half of those kept are gone (a few new ones cost less to read)."""
         kept, new = self._environs_kept, self._environs_new
         if self.may_write and (len(new) >= self.ENVIRONS_NEW or (new and not self._environs)
                                or len(kept) * 2 < len(self._environs)):
@@ -2184,8 +2030,7 @@ class _Linux(object):
         self._environs = None
 
     def _environs_header(self):
-        """What the remembered marks hold for: this format, boot and PID namespace (a
-        PID and start tick name another process in another namespace)."""
+        """What the remembered marks hold for: this format, boot and PID namespace."""
         namespace = ""
         with quietly():
             namespace = os.readlink("/proc/self/ns/pid")
@@ -2193,9 +2038,8 @@ class _Linux(object):
             "ascii", "replace")
 
     def private_folder(self):
-        """Where this user keeps files between commands (the marks, dev's keepers'
-        bytecode): a folder only this user can write (by owner and mode, not followed
-        if a link), else None."""
+        """A folder only this user can write (owner, mode, not a link) for files kept
+        between commands (the marks, keepers' bytecode), else None."""
         euid = self.euid()
         for folder, create in self.private_folders:
             try:
@@ -2216,19 +2060,9 @@ class _Linux(object):
         return None
 
     def _proc_tags(self, table):
-        """process_tags from /proc/PID/environ (the environment the process was started
-        with), remembered per process so that a second look reads only new ones."""
-        # Which environments are read, and why no fewer: a tag is what finds a
-        # process that left everything else behind (setsid, a double fork, a new
-        # name, a new folder: SPEC's Scope), so neither its session, its parent, its
-        # command, its folder nor its start time can rule it out, and a process can
-        # carry a project's tag without procclean having started it (an escapee of
-        # an earlier checkout at the same path; `env PROCCLEAN_PROJECT=...`).  What
-        # rules a process out for sure: no environment to read (a kernel thread,
-        # marked when the table was read; a zombie), or not ours to read (another
-        # user's, unless root).  Commands that never act on a tag (kill-port)
-        # turn read_tags off and do not call this: one open and read per process
-        # saved.  Those the table's pass did not read (read_tags off) are read here.
+        """process_tags from /proc/PID/environ, remembered per process.  Every one is
+        read: a tag finds a process that left all else behind (setsid, double fork, new
+        name or folder: SPEC's Scope).  What the table's pass did not read is read here."""
         euid = self.euid()
         cache = self._tags
         tags = {}
@@ -2256,8 +2090,7 @@ class _Linux(object):
                 try:
                     folder = os.readlink("/proc/%d/cwd" % pid)
                 except OSError:
-                    # Its first thread exited while others run (see _read_proc_entry):
-                    # the folder is theirs.
+                    # Its first thread exited while others run: the folder is theirs.
                     where = self._live_thread(None, "/proc/%d" % pid)
                     if where == "/proc/%d" % pid:
                         raise
@@ -2296,8 +2129,8 @@ class _Linux(object):
         return table
 
     def _first_thread_gone(self, proc, fields):
-        """A `ps` row shown `<defunct>` whose first thread exited while others run (see
-        _read_proc_entry): running, with the command line a live thread still has."""
+        """A `<defunct>` ps row whose first thread exited while others run: running,
+        with the command line a live thread has."""
         with quietly():
             thread = self._live_thread(None, "/proc/%d" % proc.pid)
             command = proc_command(_read_small(thread + "/cmdline"), fields.comm, "S")
@@ -2308,9 +2141,7 @@ class _Linux(object):
     def _running_in_proc(self, proc):
         """still_running from /proc: there, not a zombie, and started when `proc` did."""
         fields = self.proc_stat(proc.pid)
-        # A killed process's first thread can be a zombie while its other threads are
-        # still exiting, its sockets still open (a busy machine shows it: node, a uvicorn
-        # worker): it is gone once it is a zombie alone.
+        # A killed process's first thread may be a zombie while others exit: gone alone.
         if fields is None or fields.state == "X" or \
                 (fields.state == "Z" and fields.threads <= 1):
             return False
@@ -2320,9 +2151,8 @@ class _Linux(object):
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
     def _proc_net_sockets(self, wanted, state="0A"):
-        """LISTEN sockets (or in `state`) from /proc/net/tcp{,6}: [(port, address,
-        family, inode)]; None when neither can be read.  (Reading them walks the
-        kernel's whole TCP hash table: milliseconds each.)"""
+        """[(port, address, family, inode)] of sockets in `state` (LISTEN) from
+        /proc/net/tcp{,6}; None when neither can be read."""
         sockets = None
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             with quietly():     # no tcp6 without IPv6
@@ -2359,8 +2189,7 @@ class _Linux(object):
         return sockets
 
     def _proc_listeners(self, sockets):
-        """Listeners for (port, address, family, inode) sockets, with the PIDs holding
-        them (from /proc/PID/fd, read only when there is a socket to place)."""
+        """Listeners for (port, address, family, inode) sockets, with their PIDs."""
         if not sockets:
             return []
         owners = self._socket_owners(set(s[3] for s in sockets))
@@ -2370,7 +2199,7 @@ class _Linux(object):
 
     def connected(self, pids):
         """Whether one of `pids` holds an established TCP connection (a worker's to its
-        broker or database), from /proc; None where there is no /proc to tell."""
+        broker); None without /proc."""
         if not self.has_proc():
             return None
         inodes = set()
@@ -2413,13 +2242,11 @@ def _ps_o_args(fields):
 
 
 class _Tools(object):
-    """The readers where there is no /proc (macOS, the BSDs) or it is not the one asked
-    for: the text of ps, lsof, ss and sockstat, read by the parsers above."""
+    """The readers of ps, lsof, ss and sockstat: where there is no /proc, or if asked."""
 
     def _run(self, argv, table=False):
-        """Run ps, lsof or ss with an environment that cannot reshape their output; its
-        stdout.  For a whole process table (`table`), a ps that fails and prints
-        nothing is an error, not an empty machine: stopping "nothing" would be a lie."""
+        """The stdout of ps, lsof or ss, run with nothing to reshape it.  For a `table`,
+        a ps failing silently is an error, not an empty machine."""
         import subprocess
         env = dict((k, v) for k, v in os.environ.items() if k not in PS_ENV_DROP)
         env["LC_TIME"] = "C"
@@ -2438,8 +2265,8 @@ class _Tools(object):
                 raise ProcCleanError("err_tool_failed", EXIT_FAILED, command=" ".join(argv),
                                      error=printable(message[0]) if message else
                                      "exit status %d" % proc.returncode)
-            # lsof says "nothing found" by exit status 1 and silence; anything else that
-            # fails without a word (an ss or sockstat without these options) is no answer.
+            # lsof says "nothing found" by status 1 and silence; other silent failures:
+            # no answer (an ss or sockstat without these options).
             if not (argv[0] == "lsof" and proc.returncode == 1 and not err.strip()):
                 return None
         return out
@@ -2452,8 +2279,7 @@ class _Tools(object):
             out = self._run(["ps", "-ef"], table=True)
         processes, has_ppid = parse_ps_ef(out)
         if not has_ppid:
-            # BusyBox: `ps -ef` is plain `ps`, without PPID; the same table comes
-            # from /proc where there is one, else from `ps -o`.
+            # BusyBox: `ps -ef` has no PPID; /proc or `ps -o` give the table.
             self.ps_note = "ps has no PPID column"
             return None
         self.ps_note = "ps -ef"
@@ -2507,15 +2333,13 @@ PS_SOURCES = ("auto", "proc", "ps", "pso")
 
 
 class _Processes(object):
-    """System's process table, and what each process is: its tags (environment) and its
-    folder; from /proc on Linux (_Linux), else from ps and lsof (_Tools)."""
+    """System's process table, tags and folders: /proc (_Linux), else ps, lsof (_Tools)."""
 
     self_pid = staticmethod(os.getpid)
     parent_pid = staticmethod(os.getppid)
     euid = staticmethod(os.geteuid)
 
-    # Where the process table comes from, tried in order until one answers (a
-    # reader returns None for "no answer here").
+    # Where the process table comes from, tried in order until one answers (not None).
     TABLE_READERS = {"proc": ("proc",), "ps": ("ps_ef", "proc", "ps_o"), "pso": ("ps_o",)}
 
     def process_table(self, previous=None):
@@ -2531,8 +2355,7 @@ class _Processes(object):
         raise ProcCleanError("err_no_table", EXIT_FAILED)
 
     def process_tags(self, table):
-        """{pid: (project, service)} of the processes in `table` that carry a tag (only
-        our own processes' environments are readable, unless root)."""
+        """{pid: (project, service)} of the processes in `table` that carry a tag."""
         return self._proc_tags(table) if self.has_proc() else self._ps_tags(table)
 
     def process_cwds(self, pids):
@@ -2552,8 +2375,7 @@ class _Signals(object):
         os.kill(pid, signum)
 
     def same_process(self, proc):
-        """Whether `proc.pid` still names that process (same start, to the clock tick
-        where /proc tells).  Checked right before each signal."""
+        """Whether `proc.pid` still names that process (same start tick, where told)."""
         if proc.start_ticks is None or not self.has_proc():
             return True
         fields = self.proc_stat(proc.pid)
@@ -2561,40 +2383,30 @@ class _Signals(object):
 
     def started_by(self, proc, when):
         """Whether `proc` started no later than the wall-clock time `when` (None: no
-        telling).  On Linux in clock ticks since boot (the same tick as `when` counts as
-        before: the finest the kernel tells); elsewhere `ps` gives whole seconds."""
+        telling): in clock ticks on Linux (the same tick counts), else whole seconds."""
         if proc.start_ticks is not None and self.has_proc():
             hz = float(self._clock_ticks())
-            # A file's mtime comes from the kernel's coarse clock, up to one of its steps
-            # (a jiffy, 1-10 ms; boot_time's reading adds microseconds) behind the clock
-            # of a start: `CMD & echo $! > PIDFILE`, a recipe's, wrote it a millisecond
-            # after CMD started, yet it read as earlier in 4 runs out of 10, and CMD as a
-            # reused PID, left running.
-            later = when + self._coarse_step() + 0.001 - self.boot_time()
+            # A file's mtime is up to a jiffy behind (coarse clock): `CMD & echo $! >
+            # PIDFILE`, written after CMD started, could read as earlier (a reused PID).
+            try:
+                step = time.clock_getres(5)     # CLOCK_REALTIME_COARSE (Linux)
+            except (AttributeError, OSError):
+                step = 0.01         # one jiffy at the lowest HZ
+            later = when + step + 0.001 - self.boot_time()
             return proc.start_ticks <= int(later * hz)
         start = proc.start if proc.start is not None else self.start_time(proc.pid)
         return None if start is None else start <= when + 1.0
 
-    @staticmethod
-    def _coarse_step():
-        """The step of the clock file times come from (CLOCK_REALTIME_COARSE, Linux)."""
-        try:
-            return time.clock_getres(5)
-        except (AttributeError, OSError):
-            return 0.01         # one jiffy at the lowest HZ
-
     def still_running(self, procs):
-        """The subset of `procs` still running as the same process (a zombie, or a PID
-        now used by a process that started later, counts as gone)."""
+        """Those of `procs` still running as themselves (a zombie, a reused PID: gone)."""
         if self.has_proc():
             return [proc for proc in procs if self._running_in_proc(proc)]
         return self._ps_still_running(procs)
 
     def sleep_until_gone(self, procs, seconds):
-        """Sleep until every one of `procs` has exited, or `seconds` pass.  With a pidfd
-        for each (pidfd_open(2): Linux 5.3, Python 3.9), the kernel wakes us when the
-        last one exits (a pidfd polls readable once its process is a zombie or gone,
-        whoever its parent); elsewhere, or where pidfds are refused, a plain sleep."""
+        """Sleep until every one of `procs` has exited, or `seconds` pass: woken by the
+        kernel through a pidfd each (pidfd_open(2): Linux 5.3, Python 3.9; readable once
+        a zombie or gone); elsewhere, or where pidfds are refused, a plain sleep."""
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is None or not self.has_proc():
             return self.sleep(seconds)
@@ -2632,13 +2444,12 @@ class _Signals(object):
         return self._times(fields)[0] if fields else None
 
     def can_freeze(self):
-        """Whether stop can hold its targets still before its last look (SIGSTOP, then
-        see that it took effect): where /proc tells a process's state."""
+        """Whether stop can SIGSTOP its targets and see it take effect (/proc)."""
         return self.has_proc()
 
     def in_foreground(self, proc):
-        """Whether `proc` is in the foreground process group of its terminal (a job a
-        shell waits for: a SIGSTOP would make the shell take the terminal back)."""
+        """Whether `proc` is in its terminal's foreground group (a job a shell waits for:
+        a SIGSTOP would make the shell take the terminal back)."""
         fields = self.proc_stat(proc.pid)
         return fields is not None and fields.tpgid > 0 and fields.tpgid == fields.pgid
 
@@ -2671,15 +2482,12 @@ class _Signals(object):
 
 
 class _Listeners(object):
-    """System's listening sockets (by _Linux's readers or _Tools' lsof, ss, sockstat); and
-    the containers that publish a port."""
+    """System's listening sockets, and the containers that publish a port."""
 
     def listeners(self, ports=None):
-        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all.
-        The first source that answers is used (refused, unreadable, not installed,
-        failing: the next).  On Linux netlink sock_diag (what ss asks; no tool to run),
-        then /proc/net/tcp{,6} (two files, far cheaper than lsof); both map sockets to
-        PIDs only when one is on a wanted port.  Elsewhere lsof, sockstat, ss."""
+        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all, from
+        the first source that answers: on Linux netlink sock_diag (what ss asks), then
+        /proc/net/tcp{,6}, then tools; elsewhere lsof, sockstat, ss."""
         if self.ports_source != "auto":
             sources = [self.ports_source]
         elif os.path.exists("/proc/net/tcp"):
@@ -2715,18 +2523,15 @@ class _Listeners(object):
                 return found
         if self.ports_source != "auto":
             raise ProcCleanError("err_port_source", EXIT_FAILED, source=self.ports_source)
-        # Nothing here lists sockets: a port that cannot be bound is taken, by a
-        # process procclean cannot name.
+        # Nothing lists sockets: a port that cannot be bound is taken, by someone unseen.
         self.ports_note = "bind probe (no lsof, sockstat or ss)"
         return [Listener(port, "*", "ipv4") for port in sorted(wanted or ())
                 if self.port_in_use(port)]
 
     def port_in_use(self, port):
-        """Whether something listens on `port`: a bind to it fails with EADDRINUSE.
-        (SO_REUSEADDR, so that old connections in TIME_WAIT do not count.)"""
+        """Whether a bind to `port` fails with EADDRINUSE (TIME_WAIT not counted)."""
         import socket
-        # The loopback addresses too: on the BSDs SO_REUSEADDR lets a wildcard bind
-        # succeed beside a server on 127.0.0.1 alone.
+        # Loopback too: on the BSDs a wildcard bind succeeds beside a 127.0.0.1 server.
         for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
                              (socket.AF_INET6, "::"), (socket.AF_INET6, "::1")):
             try:
@@ -2746,9 +2551,8 @@ class _Listeners(object):
         return False
 
     def containers_on(self, port):
-        """The running containers (ID, name, image) that publish host `port`, asked of
-        `docker ps` (a read-only query, bounded by CONTAINER_QUERY_TIMEOUT) once per
-        run; None where there is no `docker` command or it does not answer."""
+        """The running containers (ID, name, image) publishing host `port`, asked of
+        `docker ps` once per run; None where docker is absent or does not answer."""
         docker = _which("docker")
         if docker is None:
             return None
@@ -2766,9 +2570,8 @@ class _Files(object):
     """System's files: pidfiles and their start records, logs, a supervisor's state."""
 
     def read_pidfile(self, path):
-        """PidfileInfo for `path` (which may not exist), opened once and checked through
-        that descriptor: a symlink is not followed (as root, a link could aim it at any
-        process's pidfile), nor anything but a regular file read (a FIFO would hang)."""
+        """PidfileInfo for `path`, opened once and checked through that descriptor: no
+        symlink followed (as root, it could aim at any process), no FIFO read (a hang)."""
         import stat
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
@@ -2796,8 +2599,7 @@ class _Files(object):
 
     def remove_file(self, path):
         """Remove a file; True if it was there and is gone.  What is not there counts as
-        removed, even where the folder is read-only (unlink says EROFS before it looks);
-        a file that stays is noted (one line) and the command goes on."""
+        removed, even in a read-only folder (EROFS); a file that stays is noted."""
         with quietly() as tried:
             os.remove(path)
             return True
@@ -2808,8 +2610,7 @@ class _Files(object):
     exists = staticmethod(os.path.exists)
 
     def write_pidfile(self, path, pid, port=None):
-        """Write `pid` to `path` atomically, then its start record (PIDFILE.start) with
-        this writing's file_stamp and the port the process was given (if any)."""
+        """Write `pid` to `path` atomically, then PIDFILE.start (start, stamp, port)."""
         import json
         make_folder_of(path)
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
@@ -2823,9 +2624,8 @@ class _Files(object):
             write_atomic(path + START_SUFFIX, json.dumps(record).encode("ascii"))
 
     def start_record(self, pid):
-        """What tells process `pid` from a later one with its PID, as JSON can hold it:
-        its start in clock ticks since this boot on Linux (exact), else in seconds;
-        None when it cannot be read."""
+        """What tells process `pid` from a later one with its PID, for JSON: its start in
+        clock ticks since this boot (Linux), else in seconds; None if unreadable."""
         if self.has_proc():
             fields = self.proc_stat(pid)
             return None if fields is None else {"ticks": fields.start_ticks,
@@ -2834,8 +2634,7 @@ class _Files(object):
         return None if start is None else {"start": start}
 
     def read_start_record(self, info):
-        """The start record of the PID the pidfile `info` names, or None: none, of
-        another PID, or writable by others while running as root."""
+        """The pidfile's start record, or None (none, another PID's, as root: unsafe)."""
         try:
             fd, st = open_regular(info.path + START_SUFFIX, nofollow=True)
             try:
@@ -2869,23 +2668,20 @@ class _Files(object):
         return abs(start - record["start"]) <= 2.0      # ps: whole seconds each time
 
     def open_log(self, path):
-        """A service log opened for appending (a descriptor), only if it is a regular
-        file (a FIFO would block the open for ever).  As root, a symlink is not
-        followed: another user could point it at any file root would then write to."""
+        """A descriptor appending to a service log, a regular file only.  As root, no
+        symlink followed: another user could point it at any file root then writes."""
         make_folder_of(path)
         return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                             nofollow=self.euid() == 0)[0]
 
     def read_tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a regular file's last 64 KiB, as text, the first one read
-        kept even when cut (a last line longer than that shows its end, not nothing);
-        OSError otherwise."""
+        """The last lines of a regular file's last 64 KiB as text, the first kept even
+        when cut (a longer last line shows its end); OSError otherwise."""
         return self.read_log(path, 65536, whole=False)[0][-lines:] if lines > 0 else []
 
     def read_log(self, path, limit=LOG_SCAN_BYTES, whole=True):
-        """(lines, mtime) of a regular file: its last `limit` bytes as text lines (with
-        `whole`, the first one read left out when it is cut), and when it was last
-        changed; OSError if it is not one."""
+        """(lines, mtime) of a regular file's last `limit` bytes (`whole`: a first line
+        cut is left out); OSError if it is not one."""
         fd, st = open_regular(path)
         try:
             os.lseek(fd, max(0, st.st_size - limit), 0)
@@ -2898,15 +2694,13 @@ class _Files(object):
         return [printable(line) for line in lines], st.st_mtime
 
     def tail(self, path, lines=LOG_TAIL_LINES):
-        """The last lines of a file, as text (empty if absent or unreadable, with a
-        note when it is there but not a regular file)."""
+        """The last lines of a file, as text ([] if unreadable: noted unless absent)."""
         with quietly(self.note, path):
             return self.read_tail(path, lines)
         return []
 
     def rotate_log(self, path):
-        """Keep the previous log as PATH.1 instead of losing it (a regular file only:
-        never a folder, a FIFO or what a link points to)."""
+        """Keep the previous log as PATH.1 (a regular file only, not what a link names)."""
         import stat
         with quietly():
             st = os.lstat(path)
@@ -2936,9 +2730,8 @@ class _Files(object):
 
     def read_new(self, path, offset, identity, rotated=True):
         """What was appended to a log since `offset`: (bytes, new offset, inode).  A log
-        replaced (a restart keeps the old one as .log.1) is read anew after the end of
-        the old one (its stop's last lines); one truncated is read anew; one missing for
-        now is waited for; one no longer a regular file is an OSError."""
+        replaced (the old kept as .log.1) is read anew after the old one's end; one
+        truncated anew; one missing waited for; one not a regular file is an OSError."""
         try:
             fd, st = open_regular(path)
         except OSError as exc:
@@ -2960,9 +2753,8 @@ class _Files(object):
         return old + data, offset + len(data), identity
 
     def read_state(self, path):
-        """A supervisor's state file as a dict ({} when absent or unreadable).  It is
-        only ever written by rename: a link or anything but a regular file is noted
-        and ignored."""
+        """A supervisor's state file as a dict ({} when absent or unreadable; a link
+        or anything not a regular file is noted)."""
         raw = b""
         with quietly(self.note, path):
             raw = read_regular(path, nofollow=True)
@@ -2985,8 +2777,7 @@ class _Launching(object):
     """System's starting of services: in the background, or piped (dev)."""
 
     def spawn(self, argv, cwd, logfile, new_session=True, env=None):
-        """Start `argv` in the background: own session, stdin from /dev/null, stdout and
-        stderr appended to `logfile`.  Returns the child's Popen."""
+        """Popen of `argv` in the background: own session, output appended to `logfile`."""
         import subprocess
         try:
             log = self.open_log(logfile)
@@ -3001,12 +2792,10 @@ class _Launching(object):
             os.close(log)
 
     def spawn_piped(self, argv, cwd, env):
-        """Start `argv` in a session of its own (the terminal's Ctrl-C, and the SIGHUP
-        of its closing, reach procclean alone, which stops every service gracefully
-        through the one stop pipeline: uvicorn has no SIGHUP handler and would die
-        without its shutdown), stdin from /dev/null, stdout and stderr into one new
-        pipe.  Returns (Popen, the pipe's read end, non-blocking).  On Linux the pipe
-        holds 1 MB, so a service that floods its output seldom waits for the reader."""
+        """Start `argv` in a session of its own (Ctrl-C and the terminal's SIGHUP reach
+        procclean alone, which stops every service through the stop pipeline: uvicorn
+        dies on SIGHUP without its shutdown), stdin from /dev/null, stdout and stderr
+        into one new pipe (1 MB on Linux).  Returns (Popen, the pipe's read end)."""
         import subprocess
         read_end, write_end = os.pipe()
         try:
@@ -3026,9 +2815,8 @@ class _Launching(object):
         return child, read_end
 
     def keep_log(self, source, log_fd):
-        """A keeper (see keep_log) copying the pipe `source` to the log `log_fd` and to
-        a new pipe: that pipe's read end (non-blocking).  `source` and `log_fd` are
-        closed here, or by the keeper's thread."""
+        """A keeper (keep_log) copying the pipe `source` to the log `log_fd` and to a new
+        pipe: its read end.  `source` and `log_fd` are closed here or by the keeper."""
         import subprocess
         folder, name = os.path.split(os.path.abspath(__file__))
         module = os.path.splitext(name)[0]
@@ -3039,9 +2827,8 @@ class _Launching(object):
         env.pop("PYTHONSAFEPATH", None)         # (it would keep -m from finding it)
         private = sys.version_info >= (3, 8) and self.private_folder()
         if private:
-            # ...kept where this user alone writes (3.8+), not in the project: with no
-            # writable __pycache__ there, or PYTHONDONTWRITEBYTECODE (as Dockerfiles
-            # set it), each keeper compiled this whole file (0.2-0.5 s of CPU)
+            # ...kept where this user alone writes (3.8+): with no writable __pycache__,
+            # or PYTHONDONTWRITEBYTECODE, each keeper would compile this whole file
             env["PYTHONPYCACHEPREFIX"] = os.path.join(private, "pycache")
             env.pop("PYTHONDONTWRITEBYTECODE", None)
         read_end, write_end = os.pipe()
@@ -3052,8 +2839,7 @@ class _Launching(object):
                              stderr=subprocess.DEVNULL, pass_fds=(log_fd,), env=env,
                              start_new_session=True)
         except OSError:
-            # No keeper process (no python to run, no process left): a thread of dev's
-            # keeps the log, for as long as dev runs.
+            # No keeper process (no python, no process left): a thread of dev's keeps it.
             import threading
             threading.Thread(target=keep_log, args=([log_fd], source, write_end),
                              daemon=True).start()
@@ -3067,15 +2853,13 @@ class _Launching(object):
 
 
 class _Locks(object):
-    """System's per-service locks: fcntl.flock on a lock file (the kernel drops it when
-    its holder dies)."""
+    """System's per-service locks: flock on a lock file (dropped when its holder dies)."""
 
     def lock(self, path, wait, waiting=None):
         """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None, the
         holder's PID or None) when another process held it for `wait` seconds.
-        `waiting(holder)` is called once the wait has lasted LOCK_ANNOUNCE: the short
-        waits of every day (a supervisor waiting for the `start --supervise` that
-        spawned it) pass without a word.  OSError when `path` is not a regular file."""
+        `waiting(holder)` is called once the wait lasts LOCK_ANNOUNCE (short waits pass
+        without a word).  OSError when `path` is not a regular file."""
         began = self.clock()
         deadline = began + wait
         delay = 0.005
@@ -3118,8 +2902,7 @@ class _Locks(object):
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return None, holder
             return ServiceLock(path, None, "none"), None    # a file system without flock
-        # Its last holder removes the file on release: a lock on a file no longer
-        # at `path` locks nothing.
+        # Its last holder removes the file: a lock on a file no longer at `path` is none.
         moved = True
         with quietly():
             moved = not os.path.samestat(os.stat(path), st)
@@ -3127,9 +2910,8 @@ class _Locks(object):
             os.close(fd)
             return None
         with quietly():     # a read-only lock file still locks; it just cannot say by whom
-            # Truncated only when a holder that died left its PID: on ext4 the close
-            # of a file truncated to nothing and rewritten flushes it to disk
-            # (auto_da_alloc), 1.5 ms of every stop.
+            # Truncated only when a dead holder left its PID: on ext4 a file truncated
+            # and rewritten is flushed to disk at close (auto_da_alloc).
             if os.fstat(fd).st_size:
                 os.ftruncate(fd, 0)
                 os.lseek(fd, 0, 0)
@@ -3137,8 +2919,7 @@ class _Locks(object):
         return ServiceLock(path, fd, "flock"), None
 
     def unlock(self, handle):
-        """Release a lock and remove its file (while still holding it, so that no
-        one locks a file about to vanish: see _try_flock)."""
+        """Remove a lock's file while still holding it (see _try_flock), then release."""
         if handle.kind == "flock":
             with quietly():
                 if os.path.samestat(os.fstat(handle.fd), os.stat(handle.path)):
@@ -3158,14 +2939,9 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         self._boot_id = None
         self._has_proc = None
         self._tags = {}
-        # Whether the table's pass also reads the tags: a command that never acts on a
-        # tag (kill-port) turns it off, and reads no environment at all.
-        self.read_tags = True
-        # (folder, create it) where environments read before are remembered (see
-        # _remembered_environs); none: every table reads every environment.
-        self.private_folders = ()
-        # Whether this command may write there: not one that only looks (SPEC: status,
-        # show-processes, doctor without --fix, --dry-run), which reads what is kept.
+        self.read_tags = True           # off: a command that never acts on a tag
+        self.private_folders = ()       # (folder, create it) where marks are kept
+        # Whether this command may write there: not one that only looks (SPEC).
         self.may_write = False
         self._environs = None
         self._environs_file = False     # False: not looked for yet (once per System)
@@ -3178,8 +2954,7 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         self._noted = set()
 
     def note(self, key, **values):
-        """A problem with a file that does not stop the command (a log that is a FIFO, a
-        pidfile that cannot be removed): said once, on stderr."""
+        """A file's problem that does not stop the command: said once, on stderr."""
         seen = (key, values.get("path"))
         if seen in self._noted:
             return
@@ -3920,11 +3695,9 @@ def detect_language(option, environ):
 
 class Reporter(object):
     """Results to stdout, warnings to stderr, in the chosen language.  A closed stdout
-    (`| head -1`) must not stop a stop half-way: once writing fails, output is dropped
-    and the work goes on.  With `json`, `finish` prints one document once the command
-    is done: the records it added (processes, files removed, findings, ...) and every
-    message as an event, warnings too (still on stderr as text); after `stream()`, each
-    record and event is one JSON line at once (logs -f)."""
+    (`| head -1`) must not stop a stop half-way: output is dropped, the work goes on.
+    With `json`, `finish` prints one document: the records added and every message as an
+    event (warnings also on stderr); after `stream()`, each is one JSON line at once."""
 
     def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None,
                  json=False):
@@ -3941,14 +3714,12 @@ class Reporter(object):
         emoji = not plain_term and _encodes("\u2705\U0001f9f9", self.stdout, "ascii")
         self.marks = MARKS_EMOJI if emoji else MARKS_ASCII
         colour_ok = "NO_COLOR" not in environ and not plain_term
-        # Colour only where a terminal shows it: each stream asked on its own, so a
-        # `2>errors.log` holds no escape codes while the terminal gets its colours.
+        # Colour only where a terminal shows it, each stream on its own (`2>errors.log`).
         self.colour = colour_ok and _isatty(self.stdout)
         self.colour_err = colour_ok and _isatty(self.stderr)
 
     def redirected(self, stdout, stderr):
-        """This reporter writing to other streams: dev's own lines go through its relay,
-        between whole lines of the services'."""
+        """This reporter writing to other streams (dev's relay, between services' lines)."""
         other = Reporter.__new__(Reporter)
         other.__dict__.update(self.__dict__)
         other.stdout, other.stderr, other.broken = stdout, stderr, set()
@@ -3957,8 +3728,7 @@ class Reporter(object):
     def text(self, key, err=False, plain=False, **values):
         """The message `key` in the chosen language; `plain`: without marks."""
         template = MESSAGES[self.lang].get(key) or MESSAGES["en"][key]
-        # Every value is escaped here, whoever passed it: a command line, a folder, a
-        # file's content or an error cannot rewrite or hide a line of the report.
+        # Every value escaped, whoever passed it: none can rewrite or hide a report line.
         values = dict((k, printable(v) if isinstance(v, str) else v)
                       for k, v in values.items())
         colour = self.colour_err if err else self.colour
@@ -4015,8 +3785,8 @@ class Reporter(object):
         self.streaming = self.document is not None
 
     def finish(self, kinds=(), **head):
-        """With --json: print the document (`head`, then each of `kinds` even when
-        empty, then the rest), unless the command printed its own."""
+        """With --json, unless the command printed its own: `head`, then each of `kinds`
+        even when empty, then the rest."""
         if self.document is None or self.printed or self.streaming:
             return
         import json
@@ -4068,8 +3838,7 @@ def _isatty(stream):
 
 
 def display_width(text):
-    """Terminal cells `text` takes: East Asian wide and fullwidth characters (CJK) two,
-    combining marks none, the rest one."""
+    """Terminal cells `text` takes: wide and fullwidth (CJK) two, combining marks none."""
     if _encodes(text, None, "ascii"):
         return len(text)
     import unicodedata
@@ -4126,11 +3895,10 @@ RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEA
 
 
 class Config(object):
-    """The services (in order) and the settings procclean runs with, as build_config
-    names them: grace, lang, max_restarts, project (its folder, real path),
-    project_given (... as it was named), everywhere (scope = machine), viewers,
-    port_offset (None, "auto" or a number), fixed_ports (services whose port the
-    environment or --set gave)."""
+    """The services (in order) and the settings procclean runs with (build_config): grace,
+    lang, max_restarts, project (real path), project_given (as named), everywhere (scope =
+    machine), viewers, port_offset (None, "auto" or a number), fixed_ports (services whose
+    port the environment or --set gave)."""
 
     def __init__(self, services, default_names, **settings):
         self.services = services
@@ -4140,8 +3908,7 @@ class Config(object):
 
     def select(self, names, launching=False):
         """The services named, each once (all defaults when none), or a usage error.
-        `launching` (start, restart, dev): all defaults are those with a command, if
-        any (a service the recipes only stop, `port-9000`, is left alone)."""
+        `launching`: the defaults with a command, if any (not one the recipes only stop)."""
         for name in names:
             if name not in self.services:
                 raise ProcCleanError("err_unknown_service", name=name,
@@ -4179,8 +3946,7 @@ class _Specs(object):
 
 
 def default_fields(name):
-    """The fields service `name` has when the config says nothing of it: the built-in's
-    for backend and frontend, else empty pattern, command and port, NAME.pid, NAME.log."""
+    """The fields of service `name` when the config says nothing: a built-in's, or empty."""
     for builtin in BUILTIN_SERVICES:
         if builtin["name"] == name:
             return dict(builtin)
@@ -4191,8 +3957,7 @@ def default_fields(name):
 def load_config(config_path=None, settings=(), environ=None, folder=".", problems=None,
                 read_file=True):
     """The Config of the built-ins, the INI file, PROCCLEAN_* variables and `--set`,
-    later ones winning.  A bad field is a usage error, or with `problems` (doctor's, to
-    say all) noted there and left out."""
+    later ones winning.  A bad field is a usage error, or noted in `problems` (doctor)."""
     environ = os.environ if environ is None else environ
     specs, general = _Specs(), {}
     path = config_path or environ.get("PROCCLEAN_CONFIG")
@@ -4207,11 +3972,9 @@ def load_config(config_path=None, settings=(), environ=None, folder=".", problem
 
 
 def read_config_file(path):
-    """The sections of an INI file: [(section, {key: value})], as configparser reads
-    them (interpolation off)."""
+    """An INI file's [(section, {key: value})], as configparser reads it (no %-syntax)."""
     try:
-        # A regular file only (a FIFO would block); a leading byte-order mark dropped
-        # (as utf-8-sig does): editors that save one are common on Windows.
+        # A regular file only; a byte-order mark dropped (as utf-8-sig; Windows editors).
         data = read_regular(path)
         text = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).decode("utf-8")
     except OSError as exc:
@@ -4231,12 +3994,10 @@ def read_config_file(path):
 
 
 def _plain_ini_sections(text):
-    """What configparser reads from `text` when each line is blank, a comment, a
-    [section] or an unindented `key = value` (or `key: value`) not set before in its
-    section: the file as init writes it and people edit it.  Else None: configparser
-    reads it (a value continued on an indented line, [DEFAULT], a repeated section or
-    key, a line that is none of these) and words its errors.  Every command reads
-    this file, and configparser costs 4-5 ms of each (it imports re and enum)."""
+    """What configparser reads from `text` when each line is blank, a comment, a [section]
+    or an unindented `key = value` (or `key: value`) new in its section: the file as init
+    writes it.  Else None, and configparser (4-5 ms of every command: re and enum) reads
+    it and words its errors."""
     sections = []
     names = set()
     items = None
@@ -4367,8 +4128,7 @@ def build_config(services, specs, general, folder, environ):
 
 
 def parse_port_offset(text):
-    """`port_offset`: None (none), "auto" (each checkout its own) or a number added
-    to every configured port."""
+    """`port_offset`: None, "auto" (each checkout its own) or a number added to ports."""
     text = (text or "").strip().lower()
     if text in ("", "0", "no", "off", "none"):
         return None
@@ -4380,9 +4140,8 @@ def parse_port_offset(text):
 
 
 def _logical_path(folder, environ):
-    """`folder` as the user reached it: $PWD when it names the same folder (a checkout
-    reached through a symlink is named that way in command lines; the working
-    directory itself is always the real path), else the absolute path."""
+    """`folder` as the user reached it: $PWD when it names the same folder (command lines
+    name a checkout reached by a symlink that way), else the absolute path."""
     pwd = environ.get("PWD") or ""
     if os.path.isabs(pwd):
         try:
@@ -4500,9 +4259,8 @@ NODE_LOCKS = (("pnpm-lock.yaml", "pnpm", "pnpm run"), ("yarn.lock", "yarn", "yar
 def python_toolchain(cwd=".", folder=".", environ=None):
     """What `{python}` is in `cwd` of the project at `folder`: (argv prefix, message key
     saying why, its values).  The project's own interpreter wins; an active venv outside
-    the project (another's, left activated) stands in only when the project has none
-    (else values["ignored"]).  A venv's python is kept as the venv names it: the link
-    resolved is the base interpreter, without the venv's packages."""
+    the project stands in only when the project has none (else values["ignored"]).  A
+    venv's python is not resolved: the link's target lacks the venv's packages."""
     environ = os.environ if environ is None else environ
     active = environ.get("VIRTUAL_ENV")
     if not (active and os.path.exists(os.path.join(active, "bin", "python"))):
@@ -4550,10 +4308,9 @@ def toolchain_why(out, key, values):
 
 def python_env(env, cwd):
     """A service's environment with the project's interpreter first: an active venv
-    outside the project that was passed over leaves PATH (`uvicorn` is not its uvicorn)
-    and the project's venv takes its place (for `uv run`, the tool picks its own); with
-    no venv active, the project's is put first too, as activating it would: a console
-    script with no `python -m` form (`arq`, `rq worker`) is its venv's."""
+    outside the project that was passed over leaves PATH and the project's venv takes
+    its place; with none active, the project's goes first too, as activating it would
+    (a console script with no `python -m` form, `rq worker`, is its venv's)."""
     python, key, values = python_toolchain(cwd, ".", env)
     if not values.get("ignored") and (key != "tc_venv" or env.get("VIRTUAL_ENV")):
         return
@@ -4579,9 +4336,8 @@ def node_toolchain(cwd="."):
 
 
 def command_argv(command, cwd=".", port=None):
-    """The argv for a start command run in `cwd`: `{python}` is the project's
-    interpreter (python_toolchain), `{port}` the service's port; anything with shell
-    syntax runs under /bin/sh."""
+    """The argv of a start command in `cwd`, `{python}` (python_toolchain) and `{port}`
+    filled in; anything with shell syntax runs under /bin/sh."""
     import shlex
     if "{port}" in command:
         if port is None:
@@ -4590,8 +4346,8 @@ def command_argv(command, cwd=".", port=None):
     if "{python}" in command:
         python = python_toolchain(cwd)[0]
         command = command.replace("{python}", " ".join(shlex.quote(p) for p in python))
-    # What quotes hold is one word, not shell syntax (`gunicorn "app:create_app()"`),
-    # except what a shell still expands between double quotes: $, ` and a backslash.
+    # Quoted text is one word, not shell syntax (`gunicorn "app:create_app()"`), unless
+    # a shell expands it ($, ` and \ between double quotes).
     unquoted = re.sub(r"'[^']*'|\"[^\"$`\\\\]*\"", "''", command)
     if re.search(r"[|&;<>()$`*?~\\\n]|^\s*\w+=", unquoted):
         return ["/bin/sh", "-c", command]
@@ -4658,17 +4414,11 @@ class Context(object):
         self.root = None        # the project's root, when procclean runs in a folder of it
 
 
-class Survey(object):
+class Survey(_Record):
     """A look for some services: table, targets, pidfiles (name -> PidfileInfo) and their
     verdicts, the pattern matches left outside the project, the listeners on their ports."""
 
-    def __init__(self, table, targets, pidfiles, outside, listeners, verdicts):
-        self.table = table
-        self.targets = targets
-        self.pidfiles = pidfiles
-        self.outside = outside
-        self.listeners = listeners
-        self.verdicts = verdicts
+    __slots__ = ("table", "targets", "pidfiles", "outside", "listeners", "verdicts")
 
     def targets_of(self, service):
         return [t for t in self.targets if t.service is service]
@@ -4685,12 +4435,6 @@ class Survey(object):
         return [o for o in self.outside if o.service is service]
 
 
-def everywhere_for(ctx, service):
-    """Whether a service is matched machine-wide (--everywhere, its scope, the config's)."""
-    return ctx.everywhere or (service.scope == "machine" if service.scope
-                              else ctx.config.everywhere)
-
-
 def read_targets(ctx, services, warn=True):
     """Take the process table once and find every target of `services`."""
     table = ctx.system.process_table()
@@ -4700,25 +4444,24 @@ def read_targets(ctx, services, warn=True):
 
 def find_targets(ctx, services, table, protected, warn=False, fresh=None):
     """This project's processes of `services` (SPEC "Scope"): the trusted pidfile's, the
-    child a supervisor's state names, the tagged ones, pattern matches inside, listeners on
-    the port; each with its descendants and session.  With `fresh` (PIDs new since an
-    earlier look), only those are matched: the others were judged already."""
+    supervisor state's, the tagged, pattern matches inside, listeners on the port, each
+    with its descendants and session.  `fresh` (PIDs new since a look): only those match."""
     system = ctx.system
     project = Project(ctx.project_given, system.process_tags(table))
     listeners = port_listeners(ctx, services)
     matched, holders, folders = {}, {}, set()
     candidates = table if fresh is None else dict((pid, table[pid]) for pid in fresh)
     for service in services:
-        matched[service.name] = [p for p in pattern_candidates(candidates, service, ctx.viewers)
-                                 if p.pid not in protected]
+        # What the pattern finds that may be a target: no viewer, no procclean.
+        matched[service.name] = [p for p in candidates.values() if service.matches(p)
+                                 and p.pid not in protected
+                                 and not is_viewer(p, ctx.viewers) and not is_procclean(p)]
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
-        # An editor forwarding the port, or a browser, is the user's; a container's
-        # proxy is the container's: named, never taken.
+        # The user's editor or browser, a container's proxy: named, never taken.
         holders[service.name] = [table[pid] for pid in pids
                                  if port_exempt(table[pid], ctx.viewers) is None]
-        # Folders tell what is inside; another project's tagged process needs one too,
-        # to be reported with it.
+        # Folders tell what is inside (another project's tagged process: to report it).
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
                        if (project.tags.get(p.pid) or ("",))[0] != project.path)
     project.cwds = system.process_cwds(folders)
@@ -4732,25 +4475,24 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
         found, verdicts[service.name] = _pidfile_root(ctx, service, info, table, protected,
                                                       warn, project)
         roots.extend(found + state_roots(ctx, service, table, protected, project))
+        everywhere = ctx.everywhere or (service.scope == "machine" if service.scope
+                                        else ctx.config.everywhere)
         found, left = scope_roots(table, service, project, matched[service.name],
-                                  holders[service.name], everywhere_for(ctx, service),
-                                  homes)
+                                  holders[service.name], everywhere, homes)
         roots.extend(found)
         outside.extend(left)
     targets = plan_targets(table, roots, protected)
     taken = set(t.pid for t in targets)
-    # A zombie outside has exited: nothing is left there (a container's PID 1 that does
-    # not reap keeps one, its folder unreadable, for ever).
+    # A zombie outside has exited (a container's PID 1 may never reap it).
     outside = [o for o in outside if o.process.pid not in taken and not o.process.zombie]
     return Survey(table, targets, pidfiles, outside, listeners, verdicts)
 
 
 def nested_checkouts(project, folders):
-    """Of `folders` (processes' working folders), the checkouts of their own nested in
-    the project that hold them: a git worktree added inside it (`git worktree add
-    .worktrees/feature`, as coding agents do), or a folder with its own procclean.ini.
-    What runs there is that checkout's, not this project's by folder; a submodule
-    (its .git names no worktree) stays part of the project."""
+    """Of `folders` (processes' working folders), the checkouts of their own nested in the
+    project: a git worktree added inside it (`git worktree add .worktrees/x`, as coding
+    agents do) or a folder with its own procclean.ini.  What runs there is not this
+    project's by folder; a submodule (its .git names no worktree) stays the project's."""
     found = set()
     seen = {}           # folder: whether it is a checkout of its own (asked once)
     for folder in folders:
@@ -4781,10 +4523,9 @@ def port_listeners(ctx, services):
 
 
 def pidfile_verdict(system, service, info, table, protected, project):
-    """What a pidfile is worth: (verdict, process).  Verdicts: absent, invalid, untrusted,
-    protected (procclean or an ancestor), dead (no process, or a zombie), foreign (another
-    project's or service's, by tag or folder), reused (a process started after the pidfile
-    was written), unknown-start (no way to tell), trusted."""
+    """(verdict, process): absent, invalid, untrusted, protected (procclean or an
+    ancestor), dead (none, or a zombie), foreign (another project's or service's), reused
+    (started after the pidfile was written), unknown-start (no telling), trusted."""
     if not info.exists:
         return "absent", None
     if info.problem:
@@ -4796,16 +4537,14 @@ def pidfile_verdict(system, service, info, table, protected, project):
         return "dead", None
     if not project_may_own(system, project, proc, service):
         return "foreign", proc      # whatever the pattern says: it is not ours
-    # The start recorded when procclean wrote the pidfile is exact (its mtime may be
-    # coarse; the pattern proves nothing): the process it names is its own, whoever wrote
-    # the pidfile since; another start under that PID is a reused PID only if the pidfile
-    # was not written (or touched) since the record: else it is judged as any pidfile is.
+    # The start record is exact (the mtime may be coarse): it names its own process,
+    # whoever wrote the pidfile since; another start is a reused PID only if the pidfile
+    # was not written since the record (else it is judged as any pidfile).
     record = system.read_start_record(info)
     same = system.is_recorded(proc, record)
     if same or (same is False and record.get("file") == info.stamp):
         return ("trusted" if same else "reused"), proc
-    # A PID named by the pidfile but not by the pattern counts only if that process
-    # already ran when the pidfile was written: otherwise the PID was reused.
+    # Unmatched by the pattern, it counts only if it ran when the pidfile was written.
     before = service.matches(proc) or system.started_by(proc, info.mtime)
     return ("unknown-start" if before is None else "trusted" if before else "reused"), proc
 
@@ -4824,18 +4563,17 @@ def _pidfile_root(ctx, service, info, table, protected, warn, project):
         tag = project.tags.get(proc.pid) if proc else None
         where = "%s=%s %s=%s" % (TAG_PROJECT, tag[0], TAG_SERVICE, tag[1]) if tag else \
             (project.cwds.get(proc.pid) if proc else None) or ctx.out.text("folder_unknown")
-        ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid, svc=service.name,
-                     content=printable(repr(info.raw)[1:]), where=printable(where),
-                     cmd=printable(proc.command) if proc else "")
+        ctx.out.warn(PIDFILE_WARNINGS[verdict], path=info.path, pid=info.pid,
+                     svc=service.name, content=printable(repr(info.raw)[1:]),
+                     where=printable(where), cmd=printable(proc.command) if proc else "")
     return [], verdict
 
 
 def project_may_own(system, project, proc, service):
-    """Whether a process a pidfile or state file names may be `service`'s: not when
-    tagged for another project or service, nor, untagged, when its folder and the paths
-    it names are outside the project (a reused PID can name another checkout's backend,
-    whose command line matches all the same).  An unreadable folder (another user's
-    process) proves nothing: it is judged by its start, and a signal to it is refused."""
+    """Whether a process a pidfile or state file names may be `service`'s: not when tagged
+    for another project or service, nor, untagged, when its folder and named paths are
+    outside the project (a reused PID can name another checkout's backend).  An unreadable
+    folder (another user's) proves nothing: it is judged by its start."""
     tag = project.tags.get(proc.pid)
     if tag is not None:
         return tag == (project.path, service.name)
@@ -4845,8 +4583,7 @@ def project_may_own(system, project, proc, service):
 
 
 def state_roots(ctx, service, table, protected, project):
-    """The child a supervisor's state file names, while it runs: a supervisor killed
-    by SIGKILL leaves it behind, and that record may be the only one."""
+    """The running child a supervisor's state names (a SIGKILLed supervisor's record)."""
     state = ctx.system.read_state(state_path(service))
     child, when = state.get("child"), state.get("updated")
     if not isinstance(child, int) or not isinstance(when, (int, float)) or child in protected:
@@ -4872,15 +4609,11 @@ def port_holders(listeners, port, table):
 
 
 def holder_kind(proc, targets, viewers):
-    """What a listener's process is to a service whose running targets (this project's
-    processes of it) are `targets`: the one rule status (state, --check, --json), start,
-    stop and doctor follow.  "own": the service's own process (its trusted pidfile's,
-    tagged for it, a pattern match in the project, or below one): only this makes the
-    service running.  "leftover": this project's by tag or folder, not the service's own
-    (`stop` takes it by the port rule).  "container": a container runtime's proxy;
-    "viewer": an editor or browser (neither is ever signalled).  "stranger": anyone
-    else (another project's, another user's, a match outside the project).  "unseen":
-    a process procclean cannot see."""
+    """What a listener's process is to a service whose running targets are `targets`, the
+    one rule status, start, stop and doctor follow: "own" (the service's own process: only
+    this makes it running), "leftover" (this project's by tag or folder, not the service's
+    own: stop takes it by the port rule), "container" (a runtime's proxy), "viewer" (an
+    editor or browser: neither ever signalled), "stranger" (anyone else), "unseen"."""
     if proc is None:
         return "unseen"
     target = next((t for t in targets if t.pid == proc.pid), None)
@@ -4944,8 +4677,7 @@ def health_url(service):
 
 
 def check_health(system, service, timeout):
-    """GET the service's health URL: {url, state (healthy, unhealthy, no answer), status,
-    latency_ms, error}; None when the service has no health check."""
+    """{url, state (healthy, unhealthy, no answer), status, latency_ms, error}, or None."""
     url = health_url(service)
     if url is None:
         return None
@@ -4956,9 +4688,8 @@ def check_health(system, service, timeout):
         url = "http://127.0.0.1:%d/" % service.port
         status, more, error = system.http_get(url, timeout)
         seconds += more
-    # `auto` asks whether the app answers at all: an API with neither route answers 404
-    # (full-stack-fastapi-template's lives under /api/v1), one behind a login 401; only a
-    # server error says it is sick.  A health path or URL the user set must succeed.
+    # `auto` asks whether the app answers at all (an API under /api/v1 answers 404, one
+    # behind a login 401): only a server error is sick.  A path the user set must succeed.
     limit = 500 if auto else 400
     state = "no answer" if status is None else "healthy" if status < limit else "unhealthy"
     return {"url": url, "state": state, "status": status,
@@ -4976,10 +4707,9 @@ def lock_path(service):
 
 
 class service_locks(object):
-    """Holds the locks of `services`, so that start, stop, restart and supervise of a
-    service run one at a time.  A second caller waits up to LOCK_WAIT seconds, then fails
-    (exit 1) naming the holder.  Nothing is locked for --dry-run.  (Lower-case, as
-    contextlib.closing: callers use it as a function.)"""
+    """Holds the locks of `services`: start, stop, restart and supervise of a service run
+    one at a time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1)
+    naming the holder.  Nothing is locked for --dry-run."""
 
     def __init__(self, ctx, services):
         self.ctx = ctx
@@ -5094,14 +4824,12 @@ def say_port_hint(ctx, service, pid, app=False):
         ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)
 
 
-# Programs that listen on $PORT without being told (Next.js, Create React App, Nuxt).
-# Vite does not: its config may (`port: Number(process.env.PORT)`).
+# Programs that listen on $PORT unasked (Next.js, Create React App, Nuxt; not Vite).
 PORT_READERS_RE = (r"(?:^|[\s/])(?:next|react-scripts|craco|nuxt|nuxi|vue-cli-service)"
                    r"(?:\s|$)")
-# Servers that listen where a variable of theirs says, unless their command names a
-# port or socket: uvicorn (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn and
-# `rails server` (PORT).  launch_env sets the first two, as PORT, to the port of a
-# service whose command runs one of them.
+# Servers that listen where a variable says unless their command names a port: uvicorn
+# (UVICORN_PORT), `flask run` (FLASK_RUN_PORT), gunicorn and `rails server` (PORT).
+# launch_env sets the first two, as PORT, for a service whose command runs one.
 PORT_VARIABLES = ("UVICORN_PORT", "FLASK_RUN_PORT")
 PORT_ENV_RE = r"(?:^|[\s/])(?:gunicorn|rails(?=\s+s(?:erver)?(?:\s|$)))(?:\s|$)"
 ENV_PORT_RE = r"(?:^|[\s/])(?:uvicorn|flask(?=\s.*\brun\b))(?:\s|$)|" + PORT_ENV_RE
@@ -5119,9 +4847,8 @@ NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+
 
 def port_follows(service, env_re=ENV_PORT_RE):
     """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
-    or what it runs does (its package.json script, a vite script's config, a .py file).
-    `env_re`: the servers that read a variable procclean sets (PORT_ENV_RE: PORT alone,
-    which foreman and honcho set)."""
+    or what it runs does (its package.json script, a vite config, a .py file).  `env_re`:
+    servers reading a variable procclean sets (PORT_ENV_RE: PORT alone, as foreman sets)."""
     import json
     command = service.command
     cwd = resolve_cwd(service.cwd)
@@ -5146,8 +4873,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
             if re.search(PORT_READERS_RE, line):
                 return True
             texts.append(line)
-            # the server file a script runs (`tsx watch src/server.ts`, Nest's `nest
-            # start`: src/main.ts): does it read PORT?
+            # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?
             texts += [_read_text(os.path.join(cwd, name)) for name in node_entries(line)]
             if re.search(r"\bvite\b", line):
                 texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
@@ -5168,11 +4894,9 @@ def go_sources(command, cwd):
 # ---------------------------------------------------------------------------
 
 def wait_gone(system, targets, timeout, hurry=None):
-    """Wait for all `targets` together until they are gone or `timeout` passes (or
-    `hurry()` says to stop waiting); the ones still running.  No fixed sleeps."""
+    """Wait for all `targets` until gone, `timeout` or `hurry()`; those still running."""
     deadline = system.clock() + timeout
-    # 1, 2, 4 ms... then every 100 ms: a process killed or stopping at once is gone
-    # within a millisecond or two, and every command that stops one waits for this look.
+    # 1, 2, 4 ms... then every 100 ms: most processes are gone within a millisecond.
     delay = 0.001
     pending = list(targets)
     while True:
@@ -5186,10 +4910,9 @@ def wait_gone(system, targets, timeout, hurry=None):
 
 
 def signal_targets(ctx, targets, signum, held=None):
-    """Send `signum` to every target at once; those it reached.  A PID that names
-    another process by now (it exited and the PID was reused) is not signalled.
-    `held`: ids of targets stop holds stopped (freeze_targets); each reached is
-    continued (SIGCONT) right after its signal and leaves the set."""
+    """Send `signum` to every target at once; those it reached.  A PID that names another
+    process by now is not signalled.  `held`: ids of targets freeze_targets stopped; each
+    reached is continued (SIGCONT) right after its signal and leaves the set."""
     reached = []
     for target in targets:
         try:
@@ -5199,7 +4922,7 @@ def signal_targets(ctx, targets, signum, held=None):
             if held and id(target) in held:
                 held.discard(id(target))
                 if signum != SIGKILL:       # SIGKILL ends a stopped process as it is
-                    _continue(ctx, target)
+                    thaw_targets(ctx, [target])
         except OSError as exc:
             target.outcome = os_outcome(exc, otherwise=SURVIVED)
         else:
@@ -5208,8 +4931,7 @@ def signal_targets(ctx, targets, signum, held=None):
 
 
 def kill_targets(ctx, targets, began=None, held=None):
-    """SIGKILL to all at once, a short shared wait; sets each outcome (and when, from
-    `began`, the SIGKILL went).  `held`: see signal_targets."""
+    """SIGKILL to all at once, a short shared wait; each outcome and killed_after set."""
     after = 0.0 if began is None else ctx.system.clock() - began
     reached = signal_targets(ctx, targets, SIGKILL, held)
     for target in reached:
@@ -5222,18 +4944,13 @@ def kill_targets(ctx, targets, began=None, held=None):
 
 
 def stop_processes(ctx, targets, table, find=None, force=False):
-    """The stop pipeline, one for every command that stops processes.
-
-    SIGTERM to all `targets` at once, one shared wait until they are gone or the
-    grace passes (with `force`: SIGKILL at once); then look again, reading only the
-    processes new since `table`: what appeared meanwhile (a child forked during the
-    grace, a worker respawned by a master that ignores SIGTERM, a helper that left
-    the tree but kept the session or the tag) is found by the targets' trees and
-    sessions and by `find(table, protected, fresh)` (the caller's own roots; `fresh`:
-    the PIDs new since the look before); what the first look finds has a grace of its
-    own to end (then SIGKILL), what later looks find gets SIGKILL with the survivors;
-    until a look finds nothing (at most MAX_LOOKS times).  Returns (every target with its
-    outcome, the last table)."""
+    """The stop pipeline, one for every command that stops processes: SIGTERM to all
+    `targets` at once (`force`: SIGKILL), one shared wait until they are gone or the grace
+    passes; then look again at the processes new since `table`: what appeared meanwhile
+    (a child forked during the grace, a worker a master respawned, a helper that kept the
+    session or the tag), found by the targets' trees and sessions and by `find(table,
+    protected, fresh PIDs)`, gets SIGKILL with the survivors; until a look finds nothing
+    (at most MAX_LOOKS times).  Returns (every target with its outcome, the last table)."""
     if ctx.dry_run:
         for target in targets:
             ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
@@ -5257,7 +4974,11 @@ def stop_processes(ctx, targets, table, find=None, force=False):
             reached = signal_targets(ctx, live, SIGTERM, held)
     finally:
         thaw_targets(ctx, [t for t in frozen if id(t) in held])
-    pending = [] if force else _graced(ctx, reached)
+    pending = []
+    if not force and reached:
+        for target in reached:
+            target.outcome = STOPPED    # unless the wait finds it still running
+        pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry)
     for look in range(1, MAX_LOOKS + 2):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
@@ -5274,25 +4995,13 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     return done, table
 
 
-def _graced(ctx, targets):
-    """Wait up to the grace for `targets`, signalled or left to end (each STOPPED if it
-    does): those still running."""
-    for target in targets:
-        target.outcome = STOPPED
-    return wait_gone(ctx.system, targets, ctx.grace, lambda: ctx.hurry) if targets else []
-
-
 def freeze_targets(ctx, live, table, done, find):
-    """Hold the targets still before the last look, as a cgroup freezer does: a target
-    that forks (a task runner, every few ms) forks between the table read and its
-    signal, and the child, reparented when its parent dies, is out of every tree.
-    SIGSTOP to the `live` targets, wait until they are stopped, read the table again:
-    what they forked meanwhile is found (descendants, sessions, `find`), stopped too,
-    and added to `done`; until a look finds nothing new (at most MAX_LOOKS).  The top of
-    a terminal's foreground job is not stopped (its shell would take the terminal back
-    and leave it in the background): what it forks keeps its process group, which
-    the looks after the signals follow.  Returns (the stopped targets, which the
-    caller must SIGCONT after its signals, the table)."""
+    """Hold the targets still before the last look, as a cgroup freezer does (a child
+    forked between the table read and its parent's signal is reparented out of every
+    tree): SIGSTOP the `live` targets, wait, read the table again, stop and add to `done`
+    what they forked; until a look finds nothing new (MAX_LOOKS).  Not the top of a
+    terminal's foreground job (its shell would take the terminal back): later looks follow
+    its group.  Returns (the stopped targets, to SIGCONT after the signals, the table)."""
     system = ctx.system
     if not live or not system.can_freeze():
         return [], table
@@ -5321,22 +5030,13 @@ def freeze_targets(ctx, live, table, done, find):
 
 
 def thaw_targets(ctx, frozen):
-    """SIGCONT to targets freeze_targets stopped and no signal reached since (an
-    interrupt, a refused signal).  Never fails: a target gone by now is skipped."""
-    for target in frozen:
-        if ctx.system.same_process(target.process):
-            _continue(ctx, target)
-
-
-def _continue(ctx, target):
-    """SIGCONT to a target stop held: a SIGTERM sent while it was stopped is then
-    delivered, and its handler (a FastAPI lifespan's shutdown) runs as after a plain
-    SIGTERM."""
+    """SIGCONT to targets freeze_targets stopped (a target gone is skipped): a SIGTERM
+    sent meanwhile is then delivered, its handler (a FastAPI lifespan's shutdown) runs."""
     import _signal as signal    # (see freeze_targets)
-    try:
-        ctx.system.send_signal(target.pid, signal.SIGCONT)
-    except OSError:
-        pass
+    for target in frozen:
+        with quietly():
+            if ctx.system.same_process(target.process):
+                ctx.system.send_signal(target.pid, signal.SIGCONT)
 
 
 def _look_again(ctx, table, before, done, find, look):
@@ -5360,8 +5060,7 @@ def _look_again(ctx, table, before, done, find, look):
 
 
 def report_targets(ctx, targets):
-    """What became of each target: a line (a warning when it was not stopped); with
-    --json a record (outcome None: a dry run)."""
+    """What became of each target: a line (a warning if not stopped), a --json record."""
     for target in targets:
         ctx.out.add("processes", dict(process_record(target), outcome=target.outcome))
         values = dict(svc=target.service.name, pid=target.pid,
@@ -5394,19 +5093,9 @@ def report_summary(ctx, service, targets, grace_used):
         ctx.out.say("found_late", svc=service.name, n=len(late))
 
 
-def report_outside(ctx, service, outsiders):
-    """Matches outside the project: never signalled, never silently ignored."""
-    records = [outside_record(outsider) for outsider in outsiders]
-    for record in records:
-        ctx.out.add("outside", record)
-    if records:
-        ctx.out.say("outside_left", svc=service.name, items=outside_items(ctx.out, records))
-
-
 def outside_items(out, records):
-    """Matches left alone (outside_record's) in one short mention: PID, user and the
-    start of the command of the first few, then how many more (show-processes and
-    --json have each in full, with its folder)."""
+    """Matches left alone (outside_record's) in one short mention: PID, user and command
+    start of the first few, then how many more (show-processes and --json have all)."""
     items = [out.text("outside_item", pid=r["pid"], user=r["user"] or "?",
                       folder=r["folder"] or out.text("folder_unknown"),
                       cmd=brief_command(r["command"], COMMAND_MENTIONED))
@@ -5417,15 +5106,13 @@ def outside_items(out, records):
 
 
 def brief_command(command, limit=COMMAND_SHOWN):
-    """A command line in a one-line mention: escaped, and cut after `limit` characters
-    (a stranger's may be megabytes long)."""
+    """A command line escaped and cut after `limit` characters (some are megabytes)."""
     text = printable(command)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def report_port_strangers(ctx, services, table):
-    """After a stop: a service's port still held by a process not of this project
-    is named, with the command that frees it."""
+    """After a stop: who still holds a service's port, and the command that frees it."""
     listeners = port_listeners(ctx, services)
     if not listeners:
         return
@@ -5434,8 +5121,7 @@ def report_port_strangers(ctx, services, table):
         table = ctx.system.process_table()      # a holder newer than stop's last look
     hints = Hints()         # may ask make for its targets: once, and only when needed
     for service in services:
-        # What stop left is none of its targets: a stranger, a container's proxy, an
-        # editor or browser (holder_kind).
+        # What stop left is none of its targets (holder_kind).
         for holder in port_facts(ctx, service, listeners, table, [], hints):
             proc = table.get(holder.pid) if holder.pid is not None else None
             if proc is None:
@@ -5471,9 +5157,8 @@ def remove_files(ctx, paths):
 # ---------------------------------------------------------------------------
 
 def cmd_stop(ctx, services, force=False):
-    """stop / force-clean: this project's processes of every service, all signalled
-    together, looked for again until none is left; matches outside the project
-    reported, not touched."""
+    """stop / force-clean: this project's processes of every service, signalled together,
+    looked for again until none is left; matches outside reported, not touched."""
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
@@ -5489,7 +5174,13 @@ def cmd_stop(ctx, services, force=False):
     for service in services:
         mine = [t for t in targets if t.service is service]
         report_summary(ctx, service, mine, grace_used=not force)
-        report_outside(ctx, service, found.outside_of(service))
+        # Matches outside the project: never signalled, never silently ignored.
+        records = [outside_record(outsider) for outsider in found.outside_of(service)]
+        for record in records:
+            ctx.out.add("outside", record)
+        if records:
+            ctx.out.say("outside_left", svc=service.name,
+                        items=outside_items(ctx.out, records))
         left = any(t.outcome in FAILED_OUTCOMES for t in mine)
         failed = failed or left
         _after_stop(ctx, service, found, mine, left, force)
@@ -5499,9 +5190,8 @@ def cmd_stop(ctx, services, force=False):
 
 
 def _after_stop(ctx, service, found, targets, left, force):
-    """The files of a stopped service: the pidfile and the supervisor's state go
-    (never while something they name was not stopped: they may be the only record
-    of it), the logfile too with force-clean; the outcome goes into the log."""
+    """Pidfile and supervisor state go (not while what they name runs: its only record),
+    the logfile too with force-clean; the outcome goes into the log."""
     info = found.pidfiles[service.name]
     paths = []
     if info.exists and not left and found.verdicts.get(service.name) != "unknown-start":
