@@ -397,8 +397,7 @@ class Listener(_Record):
 
 
 class PortHolder(_Record):
-    """A listener on a service's port and what it is to it: `kind` (holder_kind), `what`
-    (in words) and `free` (the command that frees the port, or None)."""
+    """A listener on a service's port: `kind` (holder_kind), `what` (words), `free`."""
 
     __slots__ = ("listener", "kind", "what", "free")
 
@@ -610,7 +609,6 @@ def _brackets(text, i, loose=False):
 
 
 def _group_body(text):
-    """The inside of a group's text `(...)` or `(?:...)`."""
     if text.startswith("(?:"):
         return text[3:-1]
     if text.startswith("(?"):
@@ -943,7 +941,6 @@ def parse_ps_ef(text):
 
 
 def _stime_width(tokens, first, right, time_index):
-    """How many words the STIME column takes in this row."""
     for width in (1, 2, 3):
         rest = tokens[first + width:]
         if len(rest) < len(right):
@@ -1425,8 +1422,7 @@ def program_name(command):
 
 
 def is_viewer(proc, viewers=VIEWERS):
-    """An editor, pager or viewer (by program name or EDITOR_PLACES_RE, not DEBUGGERS_RE):
-    never a target by its command line."""
+    """An editor, pager or viewer (by name, EDITOR_PLACES_RE but not DEBUGGERS_RE)."""
     if program_name(proc.command) in viewers:
         return True
     head = proc.command.split(" -", 1)[0]
@@ -1454,8 +1450,7 @@ def proxy_target(command):
 
 
 def port_exempt(proc, viewers=VIEWERS):
-    """Why a process is never a target of a port rule, None when it may be: "container"
-    (a runtime's proxy), "viewer" (the user's editor, viewer or browser)."""
+    """Why a port rule never takes a process: "container", "viewer" (the user's), None."""
     if is_container_proxy(proc):
         return "container"
     return "viewer" if is_viewer(proc, viewers) or is_browser(proc) else None
@@ -1693,7 +1688,6 @@ def _read_small(path, dir_fd=None):
 
 
 def _file_kind(mode):
-    """What a file that is not a regular file is, in words."""
     import stat
     for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
@@ -1734,7 +1728,6 @@ def open_regular(path, flags=os.O_RDONLY, nofollow=False):
 
 
 def _read_fd(fd, limit):
-    """Up to `limit` bytes from `fd`'s current position."""
     chunks = []
     left = limit
     while left > 0:
@@ -1998,8 +1991,7 @@ class _Linux(object):
     ENVIRONS_NEW = 32
 
     def _remembered_environs(self):
-        """The marks (environ_mark) of environments found untagged before; None: nowhere
-        private to keep them."""
+        """The marks of environments found untagged before (None: nowhere private)."""
         self._environs_kept, self._environs_new = [], []
         folder = self.private_folder()
         path = self._environs_file = folder and os.path.join(folder, self.ENVIRONS_FILE)
@@ -2129,8 +2121,7 @@ class _Linux(object):
         return table
 
     def _first_thread_gone(self, proc, fields):
-        """A `<defunct>` ps row whose first thread exited while others run: running,
-        with the command line a live thread has."""
+        """A `<defunct>` ps row whose first thread exited while others run: running."""
         with quietly():
             thread = self._live_thread(None, "/proc/%d" % proc.pid)
             command = proc_command(_read_small(thread + "/cmdline"), fields.comm, "S")
@@ -2151,8 +2142,7 @@ class _Linux(object):
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
     def _proc_net_sockets(self, wanted, state="0A"):
-        """[(port, address, family, inode)] of sockets in `state` (LISTEN) from
-        /proc/net/tcp{,6}; None when neither can be read."""
+        """[(port, address, family, inode)] in `state`, from /proc/net/tcp{,6}, or None."""
         sockets = None
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             with quietly():     # no tcp6 without IPv6
@@ -2198,8 +2188,7 @@ class _Linux(object):
                 for pid in owners.get(inode) or [None]]
 
     def connected(self, pids):
-        """Whether one of `pids` holds an established TCP connection (a worker's to its
-        broker); None without /proc."""
+        """Whether one of `pids` holds an established TCP connection (None: no /proc)."""
         if not self.has_proc():
             return None
         inodes = set()
@@ -2343,8 +2332,7 @@ class _Processes(object):
     TABLE_READERS = {"proc": ("proc",), "ps": ("ps_ef", "proc", "ps_o"), "pso": ("ps_o",)}
 
     def process_table(self, previous=None):
-        """{pid: Process} of every process on the machine, taken in one pass.  With
-        `previous`, a table read moments ago, /proc reads only the PIDs new since."""
+        """{pid: Process} of the machine, in one pass; `previous`: read only new PIDs."""
         source = self.ps_source
         if source == "auto":
             source = "proc" if self.has_proc() else "pso"
@@ -4336,8 +4324,7 @@ def node_toolchain(cwd="."):
 
 
 def command_argv(command, cwd=".", port=None):
-    """The argv of a start command in `cwd`, `{python}` (python_toolchain) and `{port}`
-    filled in; anything with shell syntax runs under /bin/sh."""
+    """The argv of a start command, `{python}` and `{port}` filled in (shell syntax: sh)."""
     import shlex
     if "{port}" in command:
         if port is None:
@@ -4415,8 +4402,7 @@ class Context(object):
 
 
 class Survey(_Record):
-    """A look for some services: table, targets, pidfiles (name -> PidfileInfo) and their
-    verdicts, the pattern matches left outside the project, the listeners on their ports."""
+    """A look: table, targets, pidfiles and their verdicts, outsiders, port listeners."""
 
     __slots__ = ("table", "targets", "pidfiles", "outside", "listeners", "verdicts")
 
@@ -5157,8 +5143,7 @@ def remove_files(ctx, paths):
 # ---------------------------------------------------------------------------
 
 def cmd_stop(ctx, services, force=False):
-    """stop / force-clean: this project's processes of every service, signalled together,
-    looked for again until none is left; matches outside reported, not touched."""
+    """stop / force-clean: this project's processes of every service (stop_processes)."""
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
