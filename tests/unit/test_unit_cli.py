@@ -585,6 +585,33 @@ def _placeholders(template):
                   if name is not None)
 
 
+def test_every_error_raised_is_given_the_values_its_message_asks_for():
+    """Each `ProcCleanError("key", ..., name=value)` in procclean.py names a message and
+    passes every value it asks for: one left out ended the command in an internal error
+    (KeyError) instead of the one line of its error, found only when it happened."""
+    import ast
+    with open(SCRIPT, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    errors = {"ProcCleanError": 0, "_FieldError": 1}     # where the key is
+    checked = 0
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in errors and len(node.args) > errors[node.func.id]):
+            continue
+        key = node.args[errors[node.func.id]]
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)
+                and key.value in procclean.MESSAGES["en"]):
+            continue
+        given = set(k.arg for k in node.keywords)
+        assert None not in given, "line %d: **values" % node.lineno
+        for lang in ("en", "zh"):
+            wanted = set(_placeholders(procclean.MESSAGES[lang][key.value]))
+            assert wanted <= given, "line %d: %s lacks %s" % (node.lineno, key.value,
+                                                             sorted(wanted - given))
+        checked += 1
+    assert checked > 40
+
+
 def test_every_message_exists_in_both_languages():
     """Same keys; and the Chinese asks only for values the English is given (another
     would be a KeyError when it is printed)."""
