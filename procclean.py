@@ -9528,6 +9528,18 @@ def write_config(ctx, found):
     if ctx.dry_run:
         out.line(config_text)
     out.add("files", {"path": CONFIG_FILE, "outcome": outcome, "text": config_text})
+    return outcome
+
+
+def kept_services(found):
+    """The services of the procclean.ini init keeps, those whose targets it adds (not a
+    `start-backend` for the layout's backend where the ini has api and web)."""
+    try:
+        config = load_config(folder=".", environ={})
+    except ProcCleanError:
+        return found
+    return [FoundService(name, {"command": config.services[name].command}, "")
+            for name in config.default_names]
 
 
 def make_procclean_line():
@@ -9616,7 +9628,8 @@ def cmd_init(ctx, makefile=False, replace=False):
                              "settings": service.fields, "sources": service.sources})
     say_toolchains(ctx, found)
     say_missing(ctx, missing)
-    write_config(ctx, found)
+    if write_config(ctx, found) == "kept":
+        found = kept_services(found)
     line, key, values = make_procclean_line()
     if makefile:
         code = update_makefile(ctx, found, line, (key, values), replace, mk)
@@ -10520,8 +10533,12 @@ class RecipeReader(object):
                 folder = re.match(r"^\$\(\s*cd\s+(?:--\s+)?\"?([^\"$`;&|]+?)\"?\s*(?:&>\s*"
                                   r"/dev/null\s*)?(?:&&|;)\s*pwd\s*\)$|^\$\(pwd\)$", value)
                 if folder:
-                    self.folders[name] = os.path.join(self.curdir,
-                                                      self.path_of(folder.group(1) or "."))
+                    self.folders[name] = os.path.normpath(os.path.join(
+                        self.curdir, self.path_of(folder.group(1) or ".")))
+                elif not re.search(r"[$`]", value):     # PID_FILE="$RUN_DIR/api.pid"
+                    self.folders[name] = value
+                elif re.search(r"/bin/python[\d.]*$", self.folders.get(name, "")):
+                    self.folders[name] = "python3"  # its venv's python, else python3
                 self.shvars[name] = [("lastpid", value)] if value == "$!" else \
                     self.word_refs(assign)
         elif len(pipe) == 1 or _runs_on(*_program(pipe[0].argv())) and all(
@@ -10727,9 +10744,13 @@ class RecipeReader(object):
                          text=text)
 
     def expand_folders(self, word):
-        """`word` with the folders the script named ($ROOT, ${SCRIPT_DIR}) put in."""
-        return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: self.folders.get(
-            m.group(1) or m.group(2), m.group(0)), word)
+        """`word` with the values the script gave its variables put in ($ROOT,
+        ${SCRIPT_DIR}; "$PY" without its quotes where the value has no space)."""
+        def value(match):
+            known = self.folders.get(match.group(2) or match.group(3))
+            quoted = match.group(1) and known and re.search(r"\s", known)
+            return match.group(0) if known is None else '"%s"' % known if quoted else known
+        return re.sub(r'("?)\$(?:\{(\w+)\}|(\w+))\1', value, word)
 
     def own_venv(self, args):
         """Whether `source ARGS` activates the venv procclean runs the services of the
@@ -10806,6 +10827,7 @@ class RecipeReader(object):
             # where it is: `cd "$(dirname "$0")/.."`
             line = re.sub(r'\$\(\s*dirname\s+(?:--\s+)?"?\$(?:0|\{BASH_SOURCE(?:\[0\])?\})'
                           r'"?\s*\)', lambda m: os.path.dirname(words[0]) or ".", line)
+            line = sub.expand_folders(line)
             sub.read(line, start + 1, line)
         if command.after != "&":
             self.facts.extend(sub.facts)

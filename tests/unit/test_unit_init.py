@@ -2237,6 +2237,46 @@ def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
         "pattern": "(^|[ /])start-backend\\.sh( |$)"}}, found
 
 
+def test_init_makefile_adds_the_targets_of_the_kept_procclean_ini(project, init):
+    """A second `init --makefile --replace` of a repo whose first one replaced every
+    recipe (tests/data/makefiles/scripts-state-dir-pids: services api and web): with
+    procclean.ini kept, it added start-backend ... force-clean-frontend for the layout's
+    apps, and `make start-backend` ran the built-in backend (`python3 main.py`, exit 2)."""
+    need_make()
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "main.py").write_text(FASTAPI_APP)
+    (repo / "procclean.ini").write_text(
+        "[procclean]\nservices = api\n\n[api]\ncommand = uvicorn backend.main:app\n")
+    (repo / "Makefile").write_text("up:\n\t@echo up\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "start-api:" in read(repo / "Makefile"), out
+    assert "backend" not in read(repo / "Makefile"), out
+
+
+def test_a_scripts_paths_in_its_variables_are_read(tmp_path):
+    """megaborsch/ai-sandbox's scripts/start-backend.sh (ad431d65), run by `make
+    start-backend`: `RUN_DIR="$ROOT/.run"`, `PID_FILE="$RUN_DIR/backend.pid"`, `echo $! >
+    "$PID_FILE"`. init wrote `pidfile = $PID_FILE` (a file of that name), gave the
+    frontend's script's `$PID_FILE` to the backend too, and a pattern (`\\$PY.*uvicorn`)
+    that no process matches. A variable the script set to a known value is that value;
+    its venv's python, else one found on PATH (`command -v python3`), is python3 (which
+    init runs with the venv where there is one)."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "start-api.sh").write_text(
+        '#!/usr/bin/env bash\nROOT="$(cd "$(dirname "$0")/.." && pwd)"\nRUN="$ROOT/.run"\n'
+        'PID_FILE="$RUN/api.pid"\nPY="$ROOT/.venv/bin/python"\n'
+        'if [ ! -x "$PY" ]; then PY="$(command -v python3)"; fi\ncd "$ROOT/api"\n'
+        'nohup "$PY" -m uvicorn app.main:app --port 8000 > "$ROOT/logs/api.log" 2>&1 &\n'
+        'echo $! > "$PID_FILE"\n')
+    found = services_of(tmp_path, "start-api:\n\t@bash scripts/start-api.sh\n")
+    assert found == {"api": {
+        "command": "python3 -m uvicorn app.main:app --port 8000",
+        "cwd": "api", "pidfile": ".run/api.pid", "logfile": "logs/api.log", "port": "8000",
+        "pattern": "uvicorn app\\.main:app"}}, found
+
+
 @pytest.mark.parametrize("text", [
     DEV_TRAP.replace("wait", "npm --prefix frontend install\nwait"),    # more work
     DEV_TRAP.replace("uvicorn", 'cd "$ROOT" && uvicorn'),               # a folder unknown

@@ -165,6 +165,8 @@ REPLACED = {
     "dev-script-root-dir": ["dev", "stop"],
     "dev-script-bot-sed": ["dev"],
     "trap-four-apps-pkgs": ["dev"],
+    "scripts-state-dir-pids": ["up", "down", "bounce", "api-up", "api-down", "web-up",
+                               "web-down"],
 }
 
 
