@@ -4368,7 +4368,7 @@ CONTEXT_OPTIONS = (
     ("follow", False),              # logs -f
     ("lines", LOG_TAIL_LINES),      # logs -n
     ("lines_given", False),         # logs: -n given (--since/--grep show all else)
-    ("log_filter", None),           # logs --since/--grep: a LogFilter, or None
+    ("log_filter", None),           # logs --since/--grep: (since, grep), or None
     ("rotate", True),               # start: keep the previous log as .log.1
     ("passthrough", ()),            # options a background supervisor needs
     ("everywhere", False),          # --everywhere: the recipes' machine-wide match
@@ -7464,8 +7464,6 @@ class DevSession(object):
 # A time at the start of a log line: procclean's own `[procclean 2026-12-06 14:05:01.123]`,
 # Python logging's `2026-12-06 14:05:01,123`, ISO 8601 with an optional zone; or only a time
 # of day, as Vite prints it (`2:05:01 PM [vite] ...`), dated by the stamps around it.
-# (As text, as every pattern here: re compiles and caches them on first use, not at
-# import; importing re costs every command 3 ms.)
 _LOG_DATETIME_RE = (
     r"^\W{0,2}(?:procclean )?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?"
     r"\s?(Z|[+-]\d\d:?\d\d)?")
@@ -7475,9 +7473,8 @@ _SINCE_RE = (r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
 
 
 def parse_since(text, now):
-    """--since: the epoch time it names: a duration back from `now` (`90s`, `10m`,
-    `1h30m`, `2d`, a bare number of seconds), a local time today (`14:05`,
-    `14:05:30`) or a date and time (`2026-12-06 14:05`, ISO 8601 with a zone)."""
+    """--since as an epoch time: a duration back from `now` (`1h30m`, bare seconds), a
+    local time today (`14:05`) or a date and time (ISO 8601, a zone optional)."""
     text = (text or "").strip()
     match = re.match(_SINCE_RE, text)
     if text and match and any(match.groups()):
@@ -7510,10 +7507,9 @@ def _stamp_epoch(fields, zone):
 
 
 def log_line_times(lines, mtime):
-    """For each line, the latest time it can have been written: its own stamp when it
-    has one, else the next stamp below it, else the file's last change (`mtime`).  Most
-    apps print no time on each line (uvicorn's access log): such lines count from the
-    next time the log shows, so --since may show a few lines too many, never too few."""
+    """For each line, the latest time it can have been written: its own stamp, else the
+    next stamp below it, else `mtime`.  Lines with no stamp (uvicorn's access log) may
+    show with --since a little too early, never too late."""
     own, day = [], None
     for line in lines:
         stamp = re.match(_LOG_DATETIME_RE, line)
@@ -7536,28 +7532,12 @@ def log_line_times(lines, mtime):
     return latest[::-1]
 
 
-class LogFilter(object):
-    """logs --since/--grep: which lines of a log to show."""
-
-    def __init__(self, since=None, grep=None):
-        self.since = since          # epoch seconds, or None
-        self.grep = grep            # a compiled regular expression, or None
-
-    def lines(self, lines, mtime):
-        """The lines written at or after `since` that match `grep`, in order."""
-        if self.since is not None:
-            times = log_line_times(lines, mtime)
-            lines = [line for line, when in zip(lines, times) if when >= self.since]
-        return [line for line in lines if self.grep is None or self.grep.search(line)]
-
-
 def log_lines(ctx, service):
-    """The lines `logs` shows: the log's last --lines; with --since or --grep, each line
-    of it (and of .log.1) that qualifies, the last --lines of them if -n is given.
-    OSError when the log is no regular file."""
-    wanted = ctx.log_filter
-    if wanted is None:
+    """The lines `logs` shows: the last --lines; with --since/--grep, those of the log and
+    .log.1 that qualify (the last --lines with -n).  OSError for no regular file."""
+    if ctx.log_filter is None:
         return ctx.system.read_tail(service.logfile, ctx.lines)
+    since, grep = ctx.log_filter
     lines = []
     for path in (service.logfile + ".1", service.logfile):
         try:
@@ -7566,7 +7546,10 @@ def log_lines(ctx, service):
             if exc.errno == errno.ENOENT and path != service.logfile:
                 continue
             raise
-        lines += wanted.lines(text_lines, mtime)
+        if since is not None:
+            times = log_line_times(text_lines, mtime)
+            text_lines = [line for line, when in zip(text_lines, times) if when >= since]
+        lines += [line for line in text_lines if grep is None or grep.search(line)]
     return lines[-ctx.lines:] if ctx.lines_given else lines
 
 
@@ -7585,8 +7568,7 @@ def cmd_logs(ctx, services):
             continue
         if len(services) > 1 and not merged:
             ctx.out.line("==> %s <==" % service.logfile)
-        # --follow goes on from where the log ended before its last lines were read: a
-        # line written while they were printed was lost (taken after, on a busy machine)
+        # -f goes on from before the last lines were read: a line written meanwhile stays
         positions[service.name] = ctx.system.log_position(service.logfile)
         try:
             lines = log_lines(ctx, service)
@@ -7613,7 +7595,7 @@ def _follow_logs(ctx, services, prefixes, positions):
     or a log turning into something that is not a regular file (one line, exit 1)."""
     followed = [[s, positions.get(s.name) or ctx.system.log_position(s.logfile), b""]
                 for s in services]
-    grep = ctx.log_filter and ctx.log_filter.grep
+    grep = ctx.log_filter and ctx.log_filter[1]
     try:
         while id(ctx.out.stdout) not in ctx.out.broken:
             ctx.system.sleep(0.25)
@@ -7680,9 +7662,8 @@ def cmd_kill_port(ctx, ports):
         done = [t for t in stopped if t.service is services[port]]
         if done and not ctx.dry_run:
             ctx.out.say("port_freed", port=port, n=len(done))
-    # A service's own process stopped by its port: its pidfile goes, as with stop (a dev
-    # session then says it was stopped from another terminal, not that it exited); also
-    # one that ended with the listener it ran (npm run dev, once its vite was stopped).
+    # A service's process stopped by its port, or ended with the listener it ran (npm run
+    # dev, its vite stopped): its pidfile goes, as with stop (a dev session then says so).
     gone = set(t.pid for t in stopped)
     owners = dict((s.pidfile, table.get(system.read_pidfile(s.pidfile).pid))
                   for s in ctx.config.services.values() if gone)
@@ -7718,9 +7699,8 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
 # ---------------------------------------------------------------------------
 
 class Finding(object):
-    """Something that needs action, as message keys rendered in the chosen language when
-    printed: what (key, values), the fix (key, values), and the fix `doctor --fix` may
-    apply itself: ("remove", path) or ("stop", service, processes)."""
+    """Something that needs action, as message keys: what (key, values), the fix (key,
+    values), and what `doctor --fix` may do: ("remove", path), ("stop", service, procs)."""
 
     def __init__(self, key, values, fix, action=None):
         self.key = key
@@ -7766,8 +7746,7 @@ def describe_tool(name):
 
 
 def check_command(service, lang):
-    """The start folder and program exist; a Python command's interpreter imports
-    what the command needs."""
+    """The start folder and program exist, and a Python command's modules import."""
     cwd = resolve_cwd(service.cwd)
     where = {"svc": service.name, "file": CONFIG_FILE}
     if not os.path.isdir(cwd):
@@ -7798,8 +7777,7 @@ _FIND_MODULES = ("import sys\nfrom importlib.util import find_spec\nmissing = []
 
 def modules_needed(args, cwd):
     """Top-level modules a Python command needs: the -m module, and those its entry file
-    (a script, the module of `uvicorn main:app`) imports at column 0 (an import inside
-    try/if is optional)."""
+    imports at column 0 (an import inside try/if is optional)."""
     needed = []
     entry = args[0] if args and args[0].endswith(".py") else None
     if args[:1] == ["-m"] and len(args) > 1:
@@ -7827,8 +7805,7 @@ def _python_as_started(program, cwd):
 
 
 def check_imports(service, cwd, argv):
-    """The modules a command run by Python ({python}, python3 ...) needs that its
-    interpreter cannot import, with how to install them."""
+    """Findings of the modules a Python command needs that its interpreter lacks."""
     if "{python}" in service.command:
         python, how, values = python_toolchain(cwd)
     elif re.match(r"^python[\d.]*$", os.path.basename(argv[0])):
@@ -7899,9 +7876,8 @@ def check_pidfile(service, info, verdict, proc, hints):
 
 
 def check_matches(service, candidates, protected, own, verdict, hints):
-    """This project's processes of the service (pattern matches inside the project, tagged
-    ones: `candidates`) outside `own`, the trusted pidfile's tree: a finding per tree (a
-    match under another match is part of that one)."""
+    """Findings of the service's processes in this project (`candidates`) outside `own`,
+    the trusted pidfile's tree: one per tree of matches."""
     matched = [p for p in candidates
                if p.pid not in protected and p.pid not in own and not p.zombie]
     matched_pids = set(p.pid for p in matched)
@@ -7925,9 +7901,8 @@ def check_matches(service, candidates, protected, own, verdict, hints):
 
 
 def check_port(ctx, service, found, dead, hints):
-    """Others on the service's port, named as status names them (holder_kind), with the
-    command that frees the port (checked first where it signals a process) or another
-    port; never stopped by --fix."""
+    """Others on the service's port, named as status names them, with the command that
+    frees it or another port; never stopped by --fix."""
     findings = []
     for holder in port_facts(ctx, service, found.listeners, found.table,
                              found.running(service), hints):
@@ -7961,7 +7936,7 @@ def check_port(ctx, service, found, dead, hints):
 
 def check_makefile(hints):
     """A PROCCLEAN in the project's Makefile that does not run this file (every make
-    target would fail: the root line copied into a repo that keeps procclean in tools/)."""
+    target would fail: the root's line copied where procclean is in tools/)."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), None)
     values = re.findall(_PROCCLEAN_VAR_RE, _read_text(name) or "", re.M) if name else []
     if not values or runs_this_file(values[-1][1].strip()):
@@ -7990,7 +7965,6 @@ def diagnose(ctx, services, problems):
         info, verdict = found.pidfiles[service.name], found.verdicts[service.name]
         proc = table.get(info.pid) if verdict in PIDFILE_NAMED else None
         findings += check_pidfile(service, info, verdict, proc, hints)
-        # The service's processes: the trusted pidfile's tree.
         own = set([proc.pid] + descendants(kids, proc.pid)) if verdict == "trusted" else set()
         candidates = [t.process for t in found.targets_of(service)
                       if t.via in ("pattern", "tag", "state")]
@@ -8023,8 +7997,7 @@ def cmd_doctor(ctx, services, problems, fix=False):
         remove_files(ctx, list(dict.fromkeys(a[1] for a in actions if a[0] == "remove")))
         roots = [(p, a[1], "pattern") for a in actions if a[0] == "stop" for p in a[2]]
         if roots:
-            # The one place doctor --fix signals: from the table its findings came from
-            # (its descendants, its start times).
+            # From the table the findings came from (its descendants, its start times).
             targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table)
             report_targets(ctx, targets)
         if not ctx.dry_run:
@@ -8064,8 +8037,7 @@ PY_MARKERS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "uv.l
               "poetry.lock", "manage.py")
 DEPS_FILES = ("pyproject.toml", "requirements.txt", "Pipfile")
 PS_MADE = "made to match the command as ps shows it"      # the source of a pattern init made
-# Folders that hold no app (tests and test doubles: mock-api/, fake_server/; migrations,
-# environments, assets).
+# Folders that hold no app: tests and test doubles (mock-api/), migrations, envs, assets.
 SKIP_DIRS = (r"^(?:node_modules|migrations|alembic|venv|env|static|templates|docs|scripts|"
              r"dist|build|__pycache__|site-packages|examples?|samples|"
              r"(?:[\w-]*[-_])?(?:tests?|mocks?|fakes?|stubs?|e2e)(?:[-_][\w-]*)?)$")
@@ -8082,8 +8054,7 @@ FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
 FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
 FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\(([^)]*)\)\s*"
                   r"(?:->\s*[\"']?(?:\w+\.)*%s\b)?" % APP_CLASSES)
-# A command line that runs a Python web server or worker, as a README or a task table
-# writes it (after `cd X &&` and VAR=value).
+# A command line that runs a Python server or worker (after `cd X &&` and VAR=value).
 PY_RUNNER = r"(?:(?:uv|poetry|pipenv|pdm|rye|hatch) run\s+)?(?:python[0-9.]*\s+-m\s+)?"
 # (An ASGI/WSGI server with the module it serves: `uvicorn --reload` in prose is none.)
 SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne|sanic)"
@@ -8100,17 +8071,15 @@ WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\
 UI_RE = r"streamlit\s+run\s+\S+\.py\b"
 COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s)|(%s))"
               % (PY_RUNNER, SERVER_RE, WORKER_RE, UI_RE))
-# pyproject entry points whose name (a word of it) says they serve ([project.scripts] dev
-# = "app.cli:dev", inventory-api = "inventory.cli:main").
+# pyproject scripts whose name (a word of it) says they serve (`inventory-api`).
 SERVE_SCRIPTS = ("dev", "serve", "server", "start", "run", "runserver", "web", "api")
-# Default ports of what init runs, and the tools a Python project runs as `{python} -m`.
+# The tools a Python project runs as `{python} -m`.
 PY_TOOLS = ("uvicorn", "gunicorn", "hypercorn", "granian", "daphne", "sanic", "fastapi",
             "flask", "celery", "dramatiq", "streamlit")
 # Tools with no `python -m` form in every version (arq's came in 0.25, rq's as rq.cli):
 # their console script, through the runner of the project's lock file (`uv run arq`).
 PY_SCRIPTS = ("arq", "rq")
-# Libraries a folder of the project may be named after (fastapi/, flask/): an import of
-# one names the library, not the folder.
+# Libraries a project's folder may be named after: an import of one names the library.
 NOT_OURS = frozenset(PY_TOOLS + PY_SCRIPTS +
                      tuple(framework.lower() for framework in WEB_FRAMEWORKS))
 NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), ("nuxi", 3000),
@@ -8118,16 +8087,14 @@ NODE_DEV_DEFAULTS = (("next", 3000), ("react-scripts", 3000), ("craco", 3000), (
                      ("vue-cli-service", 8080), ("webpack", 8080), ("docusaurus", 3000),
                      ("vite", 5173), ("svelte-kit", 5173), ("remix", 5173),
                      ("react-router", 5173))
+_DEV_SERVERS = (r"(?:react-scripts|craco) start|nuxi? dev|ng serve|webpack(?:-dev-server| "
+                r"serve)|gatsby develop|docusaurus start|vue-cli-service serve")
 # A `start` script that runs a dev server (not `next start`, a production server).
-DEV_START_RE = (r"(?:react-scripts|craco) start|ng serve|vite|webpack(?:-dev-server| serve)|"
-                r"parcel|nuxi? dev|gatsby develop|docusaurus start|vue-cli-service serve")
-# Vite's dev server, or a framework's CLI that runs it with Vite's options and config
-# (`react-router dev` of React Router 7, Remix's `remix vite:dev`).
+DEV_START_RE = r"vite|parcel|" + _DEV_SERVERS
+# Vite's dev server, or a CLI that runs it (`react-router dev`, `remix vite:dev`).
 VITE_RE = r"\bvite(?![\w-])(?!\s+(?:build|preview|optimize)\b)|\breact-router dev\b"
 # A script of any name that runs a dev server (`"next-dev": "next dev"`).
-DEV_SERVER_RE = (VITE_RE + r"|\bnext dev\b|(?:react-scripts|craco) start|"
-                 r"nuxi? dev|ng serve|astro dev|webpack(?:-dev-server| serve)|"
-                 r"gatsby develop|docusaurus start|vue-cli-service serve")
+DEV_SERVER_RE = VITE_RE + r"|\bnext dev\b|astro dev|" + _DEV_SERVERS
 # A script that runs other scripts or workspaces, not a dev server of its own.
 ORCHESTRATORS = r"\b(concurrently|npm-run-all|run-p|turbo|nx|lerna|honcho|foreman|overmind)\b"
 FRONTEND_DEPS = ('"react"', '"vue"', '"svelte"', '"next"', '"vite"', '"@angular/core"',
@@ -8166,7 +8133,6 @@ def name_apart(name, taken):
 
 
 def _has(folder, names):
-    """Whether `folder` holds one of `names`."""
     return any(os.path.exists(os.path.join(folder, name)) for name in names)
 
 
@@ -8229,13 +8195,10 @@ def detect_project(missing):
 
 
 def _dev_over_deploy(found, entry, services):
-    """A Heroku Procfile's entry runs what is deployed (`web: gunicorn app:app`, `npm
-    start` of `next start`): where the repo documents the dev form of that server (a
-    README's `uvicorn app.main:app --reload`; the same folder's `dev` script), the dev
-    one takes the entry's place and name, so that `make dev` reloads as the README says.
-    (Not a dev server init only guessed from code: heroku/python-getting-started's
-    gunicorn reads its config's `reload` under `heroku local`.)  The services to add
-    beside it: a frontend of another folder (client/ beside an Express `npm start`)."""
+    """A Procfile entry runs the deployed server (`web: gunicorn app:app`): a documented
+    dev form of it (a README's `uvicorn ... --reload`, the same folder's `dev` script;
+    not one guessed from code, as gunicorn may reload by its config) takes its place and
+    name.  Returns the services to add beside it (client/ beside an Express API)."""
     python = re.search(PY_SERVER_RE, entry.command)
     for service in services:
         if re.search(DEV_FORM_RE, service.command) and (
@@ -8249,10 +8212,9 @@ def _dev_over_deploy(found, entry, services):
 
 
 def _ports_apart(found):
-    """Services found on one port (two Vite apps on 5173, Create React App and an Express
-    API on 3000): each later one whose port moves with its setting gets the next free
-    port (else the second would fail to start, or wander off where procclean does not
-    look); one whose port is fixed keeps it, and start then names the holder."""
+    """Services found on one port (two Vite apps on 5173): each later one whose port
+    moves with its setting gets the next free one (else it fails to start, or wanders
+    off where procclean does not look); a fixed port stays, and start names the holder."""
     taken = set()
     for service in found:
         port = service.value("port")
@@ -8289,8 +8251,7 @@ def _package_dirs(root):
 
 
 def _app_files(base, modules):
-    """The files of the Python project at `base` that may define an app, best first:
-    main.py ..., then PKG/main.py ..., src/PKG/main.py ..."""
+    """The files of the project at `base` that may define an app: main.py, PKG/main.py..."""
     subs = [""] + _package_dirs(base)
     files = [os.path.join(sub, module + ".py") for sub in subs for module in modules
              if sub or module != "__init__"]
@@ -8298,11 +8259,9 @@ def _app_files(base, modules):
 
 
 def _with_others(named, marker):
-    """The folders of `named` (the usual names, the root last), with the other
-    folders at the top, in apps/, services/ and packages/ (a uv workspace's) that hold
-    one of `marker` before the root (`fastapi_backend/`, `nextjs-frontend/`,
-    services/users).  Every folder of apps/ is an app (a turborepo's apps/docs is a
-    site, not documentation)."""
+    """The folders of `named` (the root last), with the other folders at the top, in
+    apps/, services/ and packages/ that hold one of `marker` before the root
+    (`fastapi_backend/`).  apps/docs is an app (a turborepo's site), not documents."""
     others = [os.path.join(parent, entry) for parent in ("", "apps", "services", "packages")
               for entry in _listdir(parent or ".")[:100]
               if not entry.startswith(".") and (parent or not re.match(SKIP_DIRS, entry))
@@ -8320,9 +8279,8 @@ def _python_bases():
 
 
 def pattern_for(command):
-    """A pattern that finds what `command` starts in a `ps -ef` line: its program (after
-    `uv run`, `{python} -m`, `npx`...) and up to three words after it (a module:app, a
-    subcommand), not the ports, hosts and flags, which ps may show otherwise."""
+    """A pattern that finds what `command` starts in a `ps -ef` line: its program and up
+    to three words after it, not the ports, hosts and flags, which ps may show otherwise."""
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
@@ -8330,8 +8288,7 @@ def pattern_for(command):
     pattern = "[Pp]ython.*[ /]" + _literal(words[0].lstrip("./")) \
         if words[0].endswith(".py") else _literal(os.path.basename(words[0]))
     if os.path.basename(words[0]) in ("yarn", "pnpm"):
-        # node scripts: ps shows `node /usr/share/yarn/bin/yarn.js build`,
-        # `.yarn/releases/yarn-4.1.0.cjs dev`, `corepack/dist/pnpm.js dev`
+        # node scripts: ps shows `node /usr/share/yarn/bin/yarn.js build`
         pattern += ".*"
     index, kept, last = 1, 0, 0
     while index < len(words) and kept < 3:
@@ -8358,9 +8315,8 @@ def pattern_for(command):
 
 
 def _command_words(command):
-    """The words of a command from its program on: the last `&&` part, without
-    VAR=value, exec, wrappers and runners with their options (nohup, `nice -n 5`,
-    `uv run --with X`, npx...: see _program) and `{python} [-m]`."""
+    """The words of a command's last `&&` part from its program on: without VAR=value,
+    exec, wrappers and runners with their options (_program) and `{python} [-m]`."""
     import shlex
     try:
         words = shlex.split(command.split("&&")[-1])
@@ -8384,7 +8340,7 @@ def _literal(text):
 
 
 # How each Python server is given a port it names none of (on loopback, as its default):
-# gunicorn and hypercorn have no --port (gunicorn rejects it: "unrecognized arguments").
+# gunicorn and hypercorn have no --port.
 ADDED_PORT = dict(dict.fromkeys(("uvicorn", "fastapi", "flask", "granian", "sanic"),
                                 " --port {port}"), daphne=" -p {port}",
                   streamlit=" --server.port {port}",
@@ -8395,9 +8351,8 @@ def with_port(command, default=None):
     """(command with its port as `{port}`, the port, where it was said): a literal
     --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
     that names none gets its port flag (ADDED_PORT); `default` is its port."""
-    # a port flag first: an address flag before it may be a debugger's (`python -m
-    # debugpy --listen 0.0.0.0:5678 -m uvicorn main:app --port 8000`); whole flags only
-    # (not the -port of --metrics-port)
+    # a port flag first: an address flag before it may be a debugger's (debugpy
+    # --listen 0.0.0.0:5678); whole flags only (not the -port of --metrics-port)
     match = re.search(r"((?<![\w-])--?(?:server\.)?port[= ]|(?<![\w-])-p ?|"
                       r"runserver(?:_plus)? (?:\S+:)?|http\.server )(\d{2,5})\b",
                       command) or re.search(
@@ -8415,10 +8370,8 @@ def with_port(command, default=None):
     if re.search(r"manage\.py\s+runserver\s*$", command):
         return command + " {port}", default, "added"
     words = [""] + _command_words(command)
-    # the program, also past a wrapper (`dotenv run -- uvicorn`, `ddtrace-run uvicorn`,
-    # `python -m debugpy --listen 5678 -m uvicorn`), not an option's value nor a worker
-    # class (`gunicorn -k uvicorn.workers.UvicornWorker`); `flask run`, `fastapi dev`,
-    # not `flask routes`; none for a socket or a bind
+    # the program, past a wrapper, not an option's value (`-k uvicorn.workers...`);
+    # `flask run`, not `flask routes`; none for a socket or a bind
     at = next((i for i in range(1, len(words)) if os.path.basename(words[i]) in ADDED_PORT
                and (words[i - 1] in ("", "-m", "--") or words[i - 1][:1] != "-")), 0)
     prog = os.path.basename(words[at])
@@ -8430,9 +8383,8 @@ def with_port(command, default=None):
 
 
 def _python_command(command, cwd="."):
-    """A documented command as procclean runs it in `cwd`: `python ...` and a bare
-    uvicorn, flask... through `{python}` (python_toolchain); a bare arq, rq (PY_SCRIPTS)
-    through the lock file's runner where there is no venv; `uv run ...` as written."""
+    """A documented command as procclean runs it in `cwd`: python and PY_TOOLS through
+    `{python}`, PY_SCRIPTS through the lock file's runner where there is no venv."""
     command = _without_prose_end(command.strip())
     env, rest = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(.*)$", command).groups()
     if re.match(r"^python[0-9.]*\s", rest):
@@ -8443,16 +8395,14 @@ def _python_command(command, cwd="."):
         rest = "{python} -m " + rest
     elif rest.split(" ", 1)[0] in PY_SCRIPTS and _lock_runner(cwd) and \
             _project_python(cwd, ".")[1] != "tc_venv":
-        # (a venv's bin/ is first on PATH at start: its arq needs no runner, which
-        # may not even be installed)
+        # (a venv's bin/ is first on PATH at start: its arq needs no runner)
         rest = "%s run %s" % (_lock_runner(cwd), rest)
     return env + rest
 
 
 def _without_prose_end(command):
-    """`command` without what ends the sentence around it in a document (`run
-    uvicorn main:app.`, "(`make dev`)") or sends it to the background (`&`), but with
-    the quotes and parentheses it opens itself (`gunicorn "app:create_app()"`)."""
+    """`command` without the prose that ends it in a document (`run uvicorn main:app.`,
+    a `&`), but with the quotes and parentheses it opens (`"app:create_app()"`)."""
     while command and command[-1] in ".,:;`'\")& ":
         last = command[-1]
         if last in "`'\"" and command.count(last) % 2 == 0 or \
@@ -8463,11 +8413,10 @@ def _without_prose_end(command):
 
 
 def _default_port(command, cwd="."):
-    """(port, where it is said) a server command that names no port listens on: Flask on
-    FLASK_RUN_PORT of .flaskenv or .env in `cwd` (macOS's AirPlay holds 5000: projects
-    move it, and their frontend's proxy points there), else 5000; another server on 8000;
-    (None, None) for a command that runs none.  gunicorn (hypercorn) on the port its
-    config binds: -c FILE, else ./gunicorn.conf.py, which gunicorn reads unasked."""
+    """(port, where it is said) of a server command that names none: its config's
+    (gunicorn's -c FILE or ./gunicorn.conf.py, read unasked; puma's; a Caddyfile; Go
+    code), Flask's FLASK_RUN_PORT (macOS's AirPlay holds 5000), else the server's
+    default; (None, None) for a command that runs no server."""
     named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?['\"]?(python:)?([^\s'\"]+)", command)
     if re.search(r"\b(?:gunicorn|hypercorn)\b", command):
         # (-c python:config.gunicorn: the module config/gunicorn.py)
@@ -8489,8 +8438,7 @@ def _default_port(command, cwd="."):
         return said.group(1), os.path.normpath(os.path.join(cwd, caddy.group(1) or
                                                             "Caddyfile"))
     for path, text in go_sources(command, cwd):
-        # a Go server on the address its code listens on (http.ListenAndServe(":8080",
-        # echo's e.Start(":4000"), gin's r.Run, fiber's app.Listen, http.Server{Addr:})
+        # the address a Go server's code listens on (ListenAndServe, echo, gin, fiber)
         said = re.search(r"(?:ListenAndServe(?:TLS)?\(|\.Start\(|\.Run\(|\.Listen\(|"
                          r"\bAddr:)\s*\"[\w.]*:(\d{2,5})\"", text)
         if said:
@@ -8512,8 +8460,7 @@ def _default_port(command, cwd="."):
 
 
 def _puma_config(command, cwd):
-    """The config puma (or `rails server`, which runs it) reads: -C FILE, else
-    config/puma.rb; "" for another command."""
+    """The config puma (or `rails server`) reads: -C FILE, else config/puma.rb; or ""."""
     if not re.search(r"(?:^|[\s/])(?:puma|rails\s+s(?:erver)?)(?:\s|$)", command):
         return ""
     named = re.search(r"\s(?:-C|--config)[= ]?(\S+)", command)
@@ -8522,20 +8469,18 @@ def _puma_config(command, cwd):
 
 
 def _doc_commands(text, where, cwd):
-    """The server and worker command lines in a document (README code blocks and
-    `code`, a task's value), each {kind, command, cwd, where}: `cd X &&` moves cwd."""
+    """A document's server and worker commands: [{kind, command, cwd, where}]."""
     found = []
     for number, line in enumerate(text.splitlines()[:4000], 1):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
-            # (a prompt, with its venv's name: `(env)$ flask run`; a list's dash, just's
-            # quiet @); what follows a closing backtick (`uvicorn main:app` starts it) or
-            # a shell's `  # comment` (uvicorn main:app --reload  # API at :8000) is prose
+            # not the command: a prompt (`(env)$ `), a list's dash, just's @, and what
+            # follows a closing backtick or a shell's `  # comment`
             span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+|@)?", "",
                           span.strip().lstrip("`").split("`")[0])
             span = re.sub(r"\s+#.*$", "", span)
-            # a justfile's or Taskfile's variable after a port flag is the port, as $PORT
-            # is; another (`{{host}}`) is a value procclean cannot give: no command
+            # a task file's variable after a port flag is the port; another (`{{host}}`)
+            # is a value procclean cannot give
             span = re.sub(r"(--port[= ]|-p ?)\{\{[^{}]*\}\}", r"\1$PORT", span)
             if "{{" in span:
                 continue
@@ -8557,9 +8502,8 @@ def _doc_commands(text, where, cwd):
 
 
 def _documented(bases):
-    """The server and worker commands of READMEs (the root's, each base's), pyproject
-    task tables (poe, taskipy, pdm, rye, hatch), the root package.json's scripts and
-    the app FLASK_APP names in a .flaskenv or .env."""
+    """The server and worker commands of READMEs, pyproject task tables, the root
+    package.json's scripts and the app FLASK_APP names in a .flaskenv or .env."""
     found = []
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
@@ -8571,8 +8515,7 @@ def _documented(bases):
             task = re.match(r"^tool\.(?:poe\.tasks|taskipy\.tasks|(pdm)\.scripts|"
                             r"(rye)\.scripts|(hatch)\.envs\.(\w+)\.scripts)", table)
             if task:
-                # a task runs in its tool's environment (hatch's is no .venv: its
-                # `hatch run` has the project's packages, the bare command may not)
+                # a task runs in its tool's environment (hatch's is no .venv)
                 tool = task.group(1) or task.group(2) or task.group(4) in (
                     None, "default") and task.group(3)
                 found += _doc_commands(value if not tool or re.match(
@@ -8585,8 +8528,7 @@ def _documented(bases):
     for key, value in sorted(scripts.items()):
         found += _doc_commands(value, "package.json scripts.%s" % key, ".")
     for base, name in [(b, n) for b in bases for n in (".flaskenv", ".env")]:
-        # what `flask run` serves there (miguelgrinberg/flasky: FLASK_APP=flasky.py, whose
-        # `app = create_app(...)` passes the factory the argument it needs)
+        # what `flask run` serves there (FLASK_APP=flasky.py: app = create_app(...))
         said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_APP\s*=\s*['\"]?([\w./:]+)",
                          _text(base, name))
         if said:
@@ -8609,8 +8551,7 @@ def _package_scripts(text):
 
 
 def _entry_point(base, name, target, where):
-    """A pyproject script (`start = "app.main:start"`) that runs a server (its module
-    calls uvicorn.run or app.run), run by the project's tool: [candidate] or []."""
+    """A pyproject script whose module calls uvicorn.run or app.run: [candidate] or []."""
     module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
     text = _text(base, module) or _text(base, "src", module)
     runner = _lock_runner(base)
@@ -8628,8 +8569,7 @@ def _entry_point(base, name, target, where):
 
 
 def _lock_runner(base):
-    """The tool of the lock file of the Python project at `base`, else of the root's
-    (uv, poetry, pipenv, pdm: each runs a command in the project's environment), or None."""
+    """The tool of the lock file of the project at `base`, else of the root's, or None."""
     return next((tool for lock, tool in PYTHON_LOCKS
                  if any(os.path.isfile(os.path.join(d, lock)) for d in (base, "."))), None)
 
@@ -8643,11 +8583,8 @@ CODE_PORT_RE = (r"\b(?:server_)?port\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
 
 
 def _code_port(base, text, where):
-    """(port, where it is said, the environment variable that sets it or None) of the
-    port a module of the project at `base` passes to uvicorn.run or app.run, or None:
-    `port=8001`; `port=int(os.getenv("API_PORT", 9000))` (or the project's .env's
-    API_PORT); `port=settings.API_PORT`, the default its settings class gives
-    (`API_PORT: int = 9000` in any of its modules)."""
+    """(port, where it is said, the variable that sets it or None) of what a module of
+    the project at `base` passes to uvicorn.run or app.run (CODE_PORT_RE), or None."""
     said = re.search(CODE_PORT_RE, text)
     if not said:
         return None
@@ -8655,7 +8592,7 @@ def _code_port(base, text, where):
     if number:
         return number, "%s (port=%s)" % (where, number), None
     if default:
-        # the project's .env (python-dotenv) may set it: what the user runs it on
+        # (or the project's .env, python-dotenv's)
         env = re.search(r"(?m)^\s*(?:export\s+)?%s\s*=\s*['\"]?(\d{2,5})\b" % variable,
                         _text(base, ".env"))
         if env:
@@ -8663,8 +8600,7 @@ def _code_port(base, text, where):
                 base, ".env")), variable), variable
         return default, "%s (%s, else %s)" % (where, variable, default), variable
     if attribute == "port":
-        # args.port, config.port: a `port = 5432` of the project's is as likely its
-        # database's (a start then refused: port taken by postgres)
+        # args.port: a `port = 5432` of the project's is as likely its database's
         return None
     define = r"(?m)^\s*%s\s*(?::[^=\n]*)?=\s*(\d{2,5})\b" % re.escape(attribute)
     for path in _python_files(base):
@@ -8676,9 +8612,8 @@ def _code_port(base, text, where):
 
 
 def _toml_strings(text):
-    """[(table, key, string)] of a TOML file's one-line string values, `key = "..."` and
-    poe's `key = { cmd = "..." }`: enough for the task tables init reads, on every Python
-    (tomllib is 3.11+)."""
+    """[(table, key, string)] of a TOML file's one-line string values (`key = "..."`,
+    poe's `key = { cmd = "..." }`): enough for task tables; tomllib is 3.11+."""
     table, found = "", []
     for line in text.splitlines():
         head = re.match(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$", line)
@@ -8703,8 +8638,7 @@ def _resolves(cwd, command):
         return "FLASK_APP=" in command or _has(cwd, ("app.py", "wsgi.py")) or \
             "FLASK_APP" in _text(cwd, ".flaskenv") + _text(cwd, ".env")
     if not match:
-        # what `fastapi dev` finds without a path (fastapi-cli's discover.py), or
-        # pyproject's [tool.fastapi] entrypoint
+        # what `fastapi dev` finds untold (fastapi-cli's discover.py)
         return not re.search(r"\bfastapi\s+(dev|run)\b", command) or any(
             os.path.isfile(os.path.join(cwd, d, n)) for d in ("", "app")
             for n in ("main.py", "app.py", "api.py")) or \
@@ -8742,9 +8676,8 @@ def _from_documented(candidates, bases, name, kind):
         if isinstance(path, str) and path_inside(path, [os.path.normpath(os.path.join(
                 cwd, "src"))]) and "[tool." not in where and not re.search(
                     r"\.py\b|--app-dir|PYTHONPATH|^\w+ run ", text):
-            # a src layout's module run as if installed (`uvicorn shop.main:app`; a task
-            # table's tool or `uv run` installs it): its import fails from cwd unless
-            # src/ is on the path, as init runs one it finds
+            # a src layout's module run as if installed (a task table's tool or `uv run`
+            # installs it): its import fails from cwd unless src/ is on the path
             command = command + " --app-dir src" if re.search(r"\buvicorn\b", command) \
                 else "PYTHONPATH=src " + command
         default, default_said = _default_port(command, cwd)
@@ -8784,9 +8717,8 @@ def _detect_python(missing, name):
 
 
 def _workers_beside(first):
-    """The worker `first` and the worker of each other Python project of the repo (a
-    celery app in billing/ and one in orders/), each run in its folder and named after
-    it (billing-worker); [first] where there is none."""
+    """The worker `first` and the worker of each other Python project of the repo, each
+    run in its folder and named after it (billing-worker); [first] where there is none."""
     bases = sorted((b for b in _python_bases() if b != "."), key=len, reverse=True)
     found = [(first, next((b for b in bases if path_inside(first.cwd, [b])), None))]
     for base in bases:
@@ -8800,13 +8732,10 @@ def _workers_beside(first):
 
 
 def _sibling_apps(first):
-    """The backend `first` and the apps beside it, each in a sibling of its folder or
-    of the folder above (services/users/main.py beside services/orders/main.py or
-    services/orders/app/main.py, service_user/ beside service_order/): a repo of several
-    APIs, each a service named by its folder, run as its README (or the root's) says,
-    else as init runs an app it finds; [first] where it has none.  A sibling's app is
-    in the file named as first's, else in its usual modules (_app_files): an app object
-    or factory, not a script (tools/main.py is no API)."""
+    """The backend `first` and the APIs in siblings of its folder or of the one above
+    (services/users/ beside services/orders/app/), each named by its folder; [first]
+    where there are none.  A sibling's app is in the file named as first's, else in its
+    usual modules: an app object or factory, not a script (tools/main.py is no API)."""
     path = _resolves(first.cwd, first.command)
     if not (isinstance(path, str) and path.endswith(".py")):
         return [first]
@@ -8833,9 +8762,8 @@ def _sibling_apps(first):
 
 
 def _sibling_app(folder, path, documented):
-    """The backend serving the app of `folder` (in its file `path`, else in one of
-    its usual modules): a README's command that runs it, else as _backend_from_code
-    runs it, from the nearest folder holding a Python project's marker; or None."""
+    """The backend serving the app of `folder` (in `path`, else in its usual modules) as
+    a README runs it, else as init runs an app it finds; or None."""
     for path in [os.path.normpath(path)] + [os.path.normpath(os.path.join(folder, f))
                                             for f in _app_files(folder, APP_MODULES)]:
         roots = _ancestors(os.path.dirname(path))
@@ -8855,8 +8783,8 @@ def _ancestors(folder):
 
 
 def _python_ui():
-    """The Python web UI the repo documents (`streamlit run app.py`, beside its API), else
-    the Gradio app its code launches: a frontend named streamlit or gradio, or None."""
+    """The Streamlit UI the repo documents, else the Gradio app its code launches: a
+    frontend named streamlit or gradio, or None."""
     bases = _python_bases()
     return _from_documented(_documented(bases), bases, "streamlit", "ui") or next(
         (s for s in (_gradio_from_code(b) for b in bases) if s), None)
@@ -8864,9 +8792,8 @@ def _python_ui():
 
 def _gradio_from_code(base):
     """The Gradio app a module of `base` launches (`demo.launch()` at its top or under
-    its __main__ guard, as a Hugging Face Space's app.py; in a project that depends on
-    gradio, also one that imports its UI: frontend.py): run as a script, on the
-    server_port it passes, else on GRADIO_SERVER_PORT (Gradio's 7860 unset)."""
+    __main__; where the project depends on gradio, also in a module that imports its
+    UI): run as a script, on the server_port it passes, else GRADIO_SERVER_PORT."""
     depends = _depends(base, "gradio")
     for path in _python_files(base, depth=3):
         text = _text(base, path)
@@ -8911,20 +8838,16 @@ def _python_files(base, depth=5):
 
 def _import_root(base, path, text):
     """(folder, dotted module, --app-dir) that import the module `path` of the project at
-    `base` the way its own absolute imports need: from the nearest folder above it that
-    holds the first one (`from app.core import` in backend/app/main.py: backend/; `from
-    backend.config import` in backend/main.py or `from api.app.db import` in
-    api/app/main.py: the root, as their READMEs run them, `python -m backend.main`, since
-    from backend/ the import fails; `from core import` in src/main.py: src/), else from
-    `base` (src/PKG/ from src/).  src/ of `base` is given as --app-dir src."""
+    `base` as its own absolute imports need: from the nearest folder above it that holds
+    the first one (`from backend.config import` in backend/main.py: the root), else from
+    `base` (src/PKG/ from src/, given as --app-dir src)."""
     full = os.path.normpath(os.path.join(base, path))
     nearest = _ancestors(os.path.dirname(full))
     src = os.path.normpath(os.path.join(base, "src"))
     root = src if path_inside(full, [src]) and full.count(os.sep) > src.count(os.sep) + 1 \
         else os.path.normpath(base)
     for name in re.findall(r"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", text):
-        # (the libraries a project's own folder is named after: fastapi/run.py imports
-        # the library, not its folder)
+        # (fastapi/run.py imports the library, not its folder)
         found = name.split(".")[0] not in NOT_OURS and next(
             (r for r in nearest if _python_module(r, name)), None)
         if found:
@@ -8939,9 +8862,8 @@ def _import_root(base, path, text):
 
 def _python_module(folder, dotted):
     """Whether the module `dotted` is Python code in `folder` (a .py file, or a folder
-    with .py files in it or in its sub-folders: a namespace package of packages): a
-    folder only named like a library, holding its configuration (redis/redis.conf
-    beside `import redis`, docker/ beside `import docker`), is not."""
+    with .py files in it or its sub-folders), not a folder named like a library that
+    holds its configuration (redis/redis.conf beside `import redis`)."""
     path = os.path.join(folder, *dotted.split("."))
     if os.path.isfile(path + ".py"):
         return True
@@ -8952,12 +8874,9 @@ def _python_module(folder, dotted):
 
 
 def _app_object(text, framework):
-    """(framework, attribute, whether it is a factory) of the app a module defines, or
-    None: an app object at its top (`app = FastAPI()`); in a module that uses a framework
-    (or of a project that depends on one), the app a factory makes at its top (`app =
-    create_app()`, the factory here or imported), else the factory alone (`def
-    create_app() -> FastAPI`, Flask's `def create_app():`), served as a factory.  A
-    `create_app` of a FastAPI project is no Flask app."""
+    """(framework, attribute, whether it is a factory) of the app a module defines
+    (APP_RE); in a module or project using a framework other than Django, of what a
+    factory makes (FACTORY_CALL_RE), else of the factory (FACTORY_DEF_RE); or None."""
     match = re.search(APP_RE, text)
     if match:
         return match.group(2), match.group(1), False
@@ -8969,8 +8888,7 @@ def _app_object(text, framework):
     if match:
         return framework, match.group(1), False
     for name, params, annotated in re.findall(FACTORY_DEF_RE, text):
-        # a factory that needs arguments (flasky's create_app(config_name)) is served
-        # through the module that calls it (flasky.py: app = create_app(...))
+        # a factory that needs arguments is served through the module that calls it
         alone = all("=" in p or p.strip()[:1] in ("", "*") for p in params.split(","))
         if alone and (annotated or used and re.match("%s$" % FACTORY_NAME, name)):
             return annotated or framework, name, True
@@ -8979,9 +8897,8 @@ def _app_object(text, framework):
 
 def _serve_command(app, module, app_dir, server="uvicorn"):
     """(how the app is run, in words; the command) of _app_object's `app` in `module`:
-    the ASGI `server` (_asgi_server; --factory, hypercorn's `()` for a factory), or
-    Flask's CLI, which finds `app`, `application` and the factories create_app and
-    make_app by itself and calls a factory it is told."""
+    the ASGI `server` (--factory, hypercorn's `()`), or Flask's CLI, which finds `app`,
+    `application`, create_app and make_app by itself."""
     framework, attr, factory = app
     if framework != "Flask" and server == "uvicorn":
         how = "uvicorn %s:%s%s" % (module, attr, " --factory" if factory else "")
@@ -9006,8 +8923,7 @@ _SERVES_RE = r"\b(?:uvicorn|hypercorn|waitress|app\.run|serve_forever|HTTPServer
 
 def _backend_from_code(base, files):
     """The backend the project at `base` defines in `files`: Django's manage.py, an app
-    (FastAPI, Starlette, Quart, Litestar, Flask: an object or its factory), or a main.py
-    run as a script."""
+    (an object or its factory), or a main.py run as a script."""
     manage = os.path.normpath(os.path.join(base, "manage.py"))
     if "django" in _text(manage).lower():
         return FoundService("backend", {
@@ -9020,10 +8936,8 @@ def _backend_from_code(base, files):
     for path in files:
         text = _text(base, path)
         app = _app_object(text, project)
-        # A script at the project's top (the seed's main.py); a package's module is
-        # imported, so that its `from app.x import` resolves.  A main.py with no app
-        # (object or factory) and no __main__ guard is a script too: the seed's
-        # backend/main.py, run as `python main.py`, often has neither.
+        # A script at the project's top (the seed's main.py, often with no app and no
+        # __main__ guard); a package's module is imported, so that its imports resolve.
         script = os.sep not in path and (
             "__main__" in text and (path == "main.py" or re.search(r"\.run\(", text))
             or path == "main.py" and text.strip() and not app) and (
@@ -9063,10 +8977,9 @@ def _backend_from_code(base, files):
 
 
 def _asgi_server(base, framework):
-    """The ASGI server that serves an app of the project at `base`: Sanic's own; one
-    the project depends on (uvicorn, also as fastapi[standard] or litestar[standard]);
-    else Quart's own dependency hypercorn, or uvicorn (plain quart or sanic has no
-    uvicorn: `python -m uvicorn` failed with No module named uvicorn)."""
+    """The ASGI server of an app of the project at `base`: Sanic's own; one the project
+    depends on (also as fastapi[standard]); else uvicorn, or for Quart its own
+    dependency hypercorn (plain quart has no uvicorn)."""
     deps = _deps(base, ".")
     if framework == "Sanic":
         return "sanic"
@@ -9119,8 +9032,7 @@ def _missing_backend(bases, missing):
 
 
 def _missing_worker(bases, missing):
-    """A Python project that depends on a worker's tool (WORKER_DEFS, rq), and no worker
-    found: its command with MODULE for the user to fill in."""
+    """A Python project that depends on a worker's tool, and no worker found."""
     commands = [(tool, run % {"module": "MODULE", "name": "WorkerSettings",
                               "app": "MODULE"}) for tool, _, run, _ in WORKER_DEFS]
     for base in bases:
@@ -9134,11 +9046,9 @@ def _missing_worker(bases, missing):
                 return
 
 
-# What defines a worker in a module (the module of a project that depends on the tool, or
-# that imports it), and how the tool runs it, from the module and the name defined:
-# celery's app (`celery -A module` finds one named app or celery), arq's settings class
-# (arq has no __main__: its console script runs it), dramatiq's actors (the modules to
-# import); as a README says it: _python_command runs it with the project's Python.
+# What defines a worker in a module (of a project that depends on the tool, or that
+# imports it), and how the tool runs it as a README says it: celery's app (`-A module`
+# finds one named app or celery), arq's settings class, dramatiq's actors.
 WORKER_DEFS = (
     ("celery", r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:celery\.)?Celery\s*\(",
      "celery -A %(app)s worker --loglevel=INFO", "Celery app"),
@@ -9175,11 +9085,9 @@ def _worker_from_code(base, files):
 
 
 def _detect_frontends(missing):
-    """The frontend: the first of FRONTEND_DIRS (or a folder holding a frontend framework)
-    whose package.json has a dev server script, run by the package manager of its lock
-    file; then every other folder whose framework's dev server a script runs (apps/admin
-    beside apps/web, a turborepo's apps/docs: its `turbo dev` runs them all), each a
-    service named by its folder, on a port of its own."""
+    """The frontend: the first of FRONTEND_DIRS (or a folder of a frontend framework)
+    whose package.json has a dev script; then every other folder whose framework's dev
+    server a script runs (apps/admin beside apps/web), each named by its folder."""
     found = []
     seems = None        # a framework's folder with no dev script: said if none is found
     for sub in _with_others(FRONTEND_DIRS, ("package.json",)):
@@ -9194,11 +9102,9 @@ def _detect_frontends(missing):
             found.append(_frontend_service(sub, path, name, scripts[name]))
         elif name is not None and framework and sub != "." and re.search(
                 DEV_SERVER_RE, scripts[name]):
-            # a second (third...) frontend, named by its folder
             found.append(_frontend_service(sub, path, name, scripts[name]))
             _name_by_folder(found[-1], sub, found)
         elif seems is None and framework:
-            # no dev script here (or one that is not a command line): said, if no other
             seems = (sub, path, sorted(scripts))
     if seems is not None and not found:
         sub, path, names = seems
@@ -9234,9 +9140,8 @@ NODE_ENTRIES = ("src/main.ts", "src/server.ts", "src/index.ts", "src/app.ts", "s
 
 
 def node_entries(script):
-    """The files a Node server's script runs: those it names (`tsx watch src/server.ts`),
-    then the usual entries (NODE_ENTRIES: `nest start` runs src/main.ts), as the named
-    one may be built from them (`tsc && node dist/index.js`: no dist/ before a build)."""
+    """The files a Node server's script runs: those it names, then NODE_ENTRIES, as the
+    named one may be built from them (`tsc && node dist/index.js`)."""
     return re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) + list(NODE_ENTRIES)
 
 
@@ -9246,8 +9151,7 @@ NODE_PORT_RE = (r"PORT\b[^|?\n]{0,12}(?:\|\||\?\?)\s*['\"]?(\d{2,5})"
 
 def _node_port(sub, script):
     """(port, file) a Node server in `sub` listens on when PORT is unset: .env's PORT, else
-    its code's (`process.env.PORT || 4000`, `listen(4000)`) in the file its script runs or
-    a usual entry; None when its script says one (`PORT=4001 node ...`) or nothing does."""
+    its code's (NODE_PORT_RE); None when its script says one or nothing does."""
     if re.search(r"\bPORT=\d", script):
         return None
     said = re.search(r"(?m)^PORT\s*=\s*(\d{2,5})\s*$", _text(sub, ".env"))
@@ -9261,10 +9165,8 @@ def _node_port(sub, script):
 
 
 def _node_backend():
-    """Where the repo has no Python backend: a Node server (NODE_SERVERS) in a backend's
-    folder or another that is no frontend, run by its package manager as its script says,
-    on the port its script, .env or code gives (`process.env.PORT || 4000`); it reads
-    PORT, so the port setting moves it."""
+    """Where the repo has no Python backend: a Node server (NODE_SERVERS) in a folder
+    that is no frontend, run by its script, on the port its script, .env or code gives."""
     for sub in _with_others(BACKEND_DIRS, ("package.json",))[:-1]:
         path = os.path.normpath(os.path.join(sub, "package.json"))
         text = _read_text(path) or ""
@@ -9291,9 +9193,8 @@ def _node_backend():
 
 
 def _dev_script(scripts):
-    """The name of the script that runs the dev server: `dev`, a `start` that runs one
-    (not `next start`), `serve`, else one whose command is a dev server (`next-dev:
-    next dev`); never one that runs the repo's other scripts (`concurrently ...`)."""
+    """The name of the script that runs the dev server: `dev`, a `start` that runs one,
+    `serve`, else one that runs a dev server; never one that runs others (ORCHESTRATORS)."""
     names = ["dev", "start", "serve"] + sorted(n for n in scripts if n not in
                                                ("dev", "start", "serve"))
     for name in names:
@@ -9333,12 +9234,9 @@ def _frontend_port(sub, script):
     return "3000", "the usual default port"
 
 
-# The dev servers that take their port as a flag and ignore $PORT (Next reads it too, but a
-# flag is what its docs show), and the flag: appended to the script's last command, it
-# reaches the tool.  Vite moves to the next free port by itself when its port is taken;
-# --strictPort makes it exit instead, so that it never listens where procclean does not
-# look (status, --wait, the proxy) and start shows the log's "Port 5173 is already in use".
-# Create React App and craco read PORT: no flag.
+# Dev servers that take their port as a flag (Create React App reads PORT: no flag), and
+# the flag, appended to the script's last command.  --strictPort: Vite exits where its port
+# is taken, instead of listening on the next one, where procclean does not look.
 PORT_FLAGS = ((VITE_RE, "--port {port} --strictPort"),
               (r"\b(?:astro|nuxt|nuxi|svelte-kit) dev\b", "--port {port}"),
               (r"\bnext dev\b", "-p {port}"), (r"\bng serve\b", "--port {port}"),
@@ -9347,10 +9245,8 @@ PORT_FLAGS = ((VITE_RE, "--port {port} --strictPort"),
 
 
 def _port_flag(script):
-    """The port flag (with `{port}`) to pass to a package.json dev script, or None: none
-    where the script already says its port (`vite --port 5174`, `PORT=3001 next dev`,
-    `$PORT`: a fixed port stays fixed, and status says it does not move) or where its
-    last command is not a tool that takes one (`vite && echo`, CRA)."""
+    """The port flag (with `{port}`) to pass to a package.json dev script, or None where
+    the script says its port (a fixed port stays fixed) or its last command takes none."""
     if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
         return None
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
@@ -9391,10 +9287,8 @@ def _procfile():
 
 
 def _procfile_services():
-    """A service per entry of Procfile.dev, else Procfile (honcho, foreman, overmind:
-    `name: command`): $PORT becomes {port}; the port foreman gives it (5000, then 5100,
-    ...) is its port where it reads PORT ($PORT, gunicorn, next...) unless the command
-    names one; a Python tool runs through {python}."""
+    """A service per entry of Procfile.dev, else Procfile (`name: command`): $PORT
+    becomes {port}; where it reads PORT and names no port, the one foreman gives it."""
     name, text = _procfile()
     found = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -9431,13 +9325,9 @@ def _procfile_services():
 
 
 def _script_port(cwd, command):
-    """(port, where it is said) of the package script a Procfile entry runs (`npm run
-    dev`, `yarn dev`) when it is a dev server; ("", None) for another script: no port (a
-    `frontend:` entry running a build watcher is not on the built-in frontend's 3000);
-    the port a Python script passes to app.run or uvicorn.run (Heroku's `web: python
-    app.py`: `port=int(os.environ.get("PORT", 5000))`); (None, None) for another
-    command: the service's own default (`backend: cd backend && python main.py` is the
-    built-in backend's on 8000, as before)."""
+    """(port, where it is said) of the dev server a Procfile entry's package script runs,
+    else ("", None) (a build watcher is not on 3000); of a Python script, what it passes
+    to app.run; (None, None) for another command: the service's default."""
     run = re.match(r"^(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([\w:.-]+)", command)
     py = re.match(r"^\{python\}\s+([\w./-]+\.py)\b", command)
     if py:
@@ -9470,8 +9360,7 @@ def say_toolchains(ctx, found):
 
 def render_section(service):
     """A FoundService's section: `# found: what`, [name], each value that differs from the
-    default under a comment saying where it came from; an empty `key =` only where the
-    default is not (`port =`: none, for a Procfile `frontend:` that serves nothing)."""
+    default under a comment saying where it came from (`port =` where there is none)."""
     lines = (["# found: " + service.what] if service.what else []) + ["[%s]" % service.name]
     defaults = dict(FIELD_DEFAULTS, **default_fields(service.name))
     said = None
@@ -9543,18 +9432,11 @@ def kept_services(found):
 
 
 def make_procclean_line():
-    """How make runs procclean from the project root, for the layout it is in:
-    (PROCCLEAN value, message key saying why, its values).
-
-    At the root: `$(PYTHON) -S -m procclean`.  In a folder (tools/, scripts/):
-    `$(PYTHON) -S -m tools.procclean` when that name imports this very file from the
-    root (a folder without __init__.py is a namespace package; Python 3.3+), so the
-    bytecode stays cached; else (a `tools` package installed elsewhere shadows it,
-    or the path is no module name) the script form, compiled on every call.  Never
-    PYTHONPATH=tools: the services procclean starts would inherit it.  -S: no `site`,
-    whose .pth files (conda, editable installs, certificate hooks) can cost more
-    than all of procclean's own start-up; it needs only the standard library, and
-    the services it starts run without -S, with their interpreter's site-packages."""
+    """(PROCCLEAN value, message key saying why, its values): how make runs procclean
+    from the project root.  `-m tools.procclean` where that name imports this very
+    file, so its bytecode stays cached, else the script form (never PYTHONPATH=tools:
+    the services would inherit it).  -S: no `site`, whose .pth files can cost more than
+    procclean's start-up; the services it starts run without -S."""
     import shlex
     rel = procclean_path()
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
@@ -12643,7 +12525,7 @@ def make_context(args, config, system, stdout, stderr, environ):
 
 
 def _log_filter(args, system):
-    """logs --since/--grep as a LogFilter, or None when neither is given."""
+    """logs --since/--grep as (since, grep), or None when neither is given."""
     if args.since is None and args.grep is None:
         return None
     since = None if args.since is None else parse_since(args.since, system.wall_time())
@@ -12653,7 +12535,7 @@ def _log_filter(args, system):
             grep = re.compile(args.grep)
         except re.error as exc:
             raise ProcCleanError("err_grep", value=args.grep, error=exc)
-    return LogFilter(since, grep)
+    return since, grep
 
 
 def _option(text, what, parse, configured=None, default=None):
