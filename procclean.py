@@ -239,10 +239,9 @@ PS_ENV_DROP = ("COLUMNS", "LINES", "PS_FORMAT", "PS_PERSONALITY", "POSIXLY_CORRE
 # ---------------------------------------------------------------------------
 
 class ProcCleanError(Exception):
-    """An expected failure: `main` prints it on one line, in the user's language, and
-    exits with `code`.  `key` names its text in MESSAGES, filled in with `values` (a
-    value that is itself a ProcCleanError in the same language); a text that is no key
-    (already in the user's language) is shown as it is.  str() is the English."""
+    """An expected failure: `main` prints it on one line, in the user's language, and exits
+    with `code`.  `key` names its MESSAGES text, filled with `values` (a ProcCleanError one
+    in the same language); a text that is no key is shown as it is.  str(): the English."""
 
     def __init__(self, key, code=EXIT_USAGE, **values):
         self.key = key
@@ -863,9 +862,8 @@ def decode_bytes(data):
 
 
 def printable(text):
-    """Text safe on a terminal: the one escaping of all another process chose.  What a
-    terminal acts on or hides (C0, DEL, C1, line separators, bidi overrides) is escaped as
-    repr does, undecodable bytes as \\xNN.  Idempotent."""
+    """Text safe on a terminal, the one escaping of all another process chose: what a
+    terminal acts on or hides (C0, DEL, C1, line, bidi) as repr does, bad bytes as \\xNN."""
     text = decode_bytes(text)
     if text.isprintable():
         return text
@@ -1907,8 +1905,7 @@ class _Linux(object):
 
     def _read_proc_entry(self, proc_fd, name, clock):
         """One Process from /proc/NAME (None if it exited meanwhile), its tag remembered.
-        Once per process of the machine: stat (owned by the process's user, proc(5)) is
-        read here, not by _read_small, and unpacked, no ProcStat built."""
+        Hot: stat (owned by the process's user, proc(5)) read here and unpacked by hand."""
         hz, page_kb, boot, now, euid = clock
         try:
             fd = os.open(name + "/stat", os.O_RDONLY, dir_fd=proc_fd)
@@ -2010,9 +2007,8 @@ class _Linux(object):
         return set()
 
     def _remember_environs(self):
-        """Keep the marks of the environments this table found untagged (those of gone
-        processes dropped).  Rewritten only when there is no file yet, ENVIRONS_NEW marks
-        are new, or half of those kept are gone (a few new ones cost less to read)."""
+        """Keep the marks this table found untagged (gone processes' dropped): rewritten if
+        none are kept, ENVIRONS_NEW are new or half are gone (a few are cheap to reread)."""
         kept, new = self._environs_kept, self._environs_new
         if self.may_write and (len(new) >= self.ENVIRONS_NEW or (new and not self._environs)
                                or len(kept) * 2 < len(self._environs)):
@@ -2392,9 +2388,8 @@ class _Signals(object):
         return self._ps_still_running(procs)
 
     def sleep_until_gone(self, procs, seconds):
-        """Sleep until every one of `procs` has exited, or `seconds` pass: woken by the
-        kernel through a pidfd each (pidfd_open(2): Linux 5.3, Python 3.9; readable once
-        a zombie or gone); elsewhere, or where pidfds are refused, a plain sleep."""
+        """Sleep until all `procs` exited or `seconds` pass: woken by a pidfd each (Linux
+        5.3, Python 3.9; readable once a zombie), else (or refused) a plain sleep."""
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is None or not self.has_proc():
             return self.sleep(seconds)
@@ -2473,9 +2468,8 @@ class _Listeners(object):
     """System's listening sockets, and the containers that publish a port."""
 
     def listeners(self, ports=None):
-        """TCP listeners (IPv4 and IPv6) with their owning PIDs: on `ports`, or all, from
-        the first source that answers: on Linux netlink sock_diag (what ss asks), then
-        /proc/net/tcp{,6}, then tools; elsewhere lsof, sockstat, ss."""
+        """TCP listeners with their PIDs, on `ports` or all, from the first source that
+        answers: on Linux netlink sock_diag, /proc/net/tcp{,6}, then tools; else tools."""
         if self.ports_source != "auto":
             sources = [self.ports_source]
         elif os.path.exists("/proc/net/tcp"):
@@ -2780,10 +2774,9 @@ class _Launching(object):
             os.close(log)
 
     def spawn_piped(self, argv, cwd, env):
-        """Start `argv` in a session of its own (Ctrl-C and the terminal's SIGHUP reach
-        procclean alone, which stops every service through the stop pipeline: uvicorn
-        dies on SIGHUP without its shutdown), stdin from /dev/null, stdout and stderr
-        into one new pipe (1 MB on Linux).  Returns (Popen, the pipe's read end)."""
+        """(Popen, read end) of `argv` with stdout and stderr in one new pipe (1 MB on
+        Linux), in a session of its own: Ctrl-C and SIGHUP reach procclean alone, which
+        stops every service gracefully (uvicorn dies on SIGHUP without its shutdown)."""
         import subprocess
         read_end, write_end = os.pipe()
         try:
@@ -2844,10 +2837,9 @@ class _Locks(object):
     """System's per-service locks: flock on a lock file (dropped when its holder dies)."""
 
     def lock(self, path, wait, waiting=None):
-        """An exclusive lock on the lock file `path`: (ServiceLock, None), or (None, the
-        holder's PID or None) when another process held it for `wait` seconds.
-        `waiting(holder)` is called once the wait lasts LOCK_ANNOUNCE (short waits pass
-        without a word).  OSError when `path` is not a regular file."""
+        """(ServiceLock, None), or (None, the holder's PID or None) when another held the
+        lock file `path` for `wait` seconds; `waiting(holder)` once the wait lasts
+        LOCK_ANNOUNCE.  OSError when `path` is not a regular file."""
         began = self.clock()
         deadline = began + wait
         delay = 0.005
@@ -3682,10 +3674,9 @@ def detect_language(option, environ):
 
 
 class Reporter(object):
-    """Results to stdout, warnings to stderr, in the chosen language.  A closed stdout
-    (`| head -1`) must not stop a stop half-way: output is dropped, the work goes on.
-    With `json`, `finish` prints one document: the records added and every message as an
-    event (warnings also on stderr); after `stream()`, each is one JSON line at once."""
+    """Results to stdout, warnings to stderr, in the chosen language; a closed stdout (`|
+    head -1`) only drops output.  With `json`, `finish` prints one document: the records
+    and every message as an event; after `stream()`, each is one JSON line at once."""
 
     def __init__(self, lang="en", quiet=False, stdout=None, stderr=None, environ=None,
                  json=False):
@@ -3883,10 +3874,9 @@ RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEA
 
 
 class Config(object):
-    """The services (in order) and the settings procclean runs with (build_config): grace,
-    lang, max_restarts, project (real path), project_given (as named), everywhere (scope =
-    machine), viewers, port_offset (None, "auto" or a number), fixed_ports (services whose
-    port the environment or --set gave)."""
+    """The services (in order) and settings (build_config): grace, lang, max_restarts,
+    project (real path), project_given (as named), everywhere, viewers, port_offset (None,
+    "auto" or a number), fixed_ports (services whose port the environment or --set gave)."""
 
     def __init__(self, services, default_names, **settings):
         self.services = services
@@ -3983,9 +3973,8 @@ def read_config_file(path):
 
 def _plain_ini_sections(text):
     """What configparser reads from `text` when each line is blank, a comment, a [section]
-    or an unindented `key = value` (or `key: value`) new in its section: the file as init
-    writes it.  Else None, and configparser (4-5 ms of every command: re and enum) reads
-    it and words its errors."""
+    or an unindented `key = value` (or `:`) new in its section, as init writes it; else None
+    (configparser, 4-5 ms of every command for re and enum, reads it, words its errors)."""
     sections = []
     names = set()
     items = None
@@ -4295,10 +4284,9 @@ def toolchain_why(out, key, values):
 
 
 def python_env(env, cwd):
-    """A service's environment with the project's interpreter first: an active venv
-    outside the project that was passed over leaves PATH and the project's venv takes
-    its place; with none active, the project's goes first too, as activating it would
-    (a console script with no `python -m` form, `rq worker`, is its venv's)."""
+    """A service's environment with the project's interpreter first: an active venv passed
+    over leaves PATH for the project's; with none active, the project's goes first too, as
+    activating it would (a console script with no `python -m` form is its venv's)."""
     python, key, values = python_toolchain(cwd, ".", env)
     if not values.get("ignored") and (key != "tc_venv" or env.get("VIRTUAL_ENV")):
         return
@@ -4475,10 +4463,9 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
 
 
 def nested_checkouts(project, folders):
-    """Of `folders` (processes' working folders), the checkouts of their own nested in the
-    project: a git worktree added inside it (`git worktree add .worktrees/x`, as coding
-    agents do) or a folder with its own procclean.ini.  What runs there is not this
-    project's by folder; a submodule (its .git names no worktree) stays the project's."""
+    """Of `folders`, the checkouts of their own nested in the project (a git worktree added
+    inside it, as coding agents do, or a folder with its own procclean.ini): what runs there
+    is not the project's by folder.  A submodule (.git names no worktree) stays its own."""
     found = set()
     seen = {}           # folder: whether it is a checkout of its own (asked once)
     for folder in folders:
@@ -4556,10 +4543,9 @@ def _pidfile_root(ctx, service, info, table, protected, warn, project):
 
 
 def project_may_own(system, project, proc, service):
-    """Whether a process a pidfile or state file names may be `service`'s: not when tagged
-    for another project or service, nor, untagged, when its folder and named paths are
-    outside the project (a reused PID can name another checkout's backend).  An unreadable
-    folder (another user's) proves nothing: it is judged by its start."""
+    """Whether a process a pidfile or state names may be `service`'s: not if tagged for
+    another project or service, nor, untagged, if its folder and paths are outside (a reused
+    PID can name another checkout's backend).  An unreadable folder proves nothing."""
     tag = project.tags.get(proc.pid)
     if tag is not None:
         return tag == (project.path, service.name)
@@ -4595,11 +4581,10 @@ def port_holders(listeners, port, table):
 
 
 def holder_kind(proc, targets, viewers):
-    """What a listener's process is to a service whose running targets are `targets`, the
-    one rule status, start, stop and doctor follow: "own" (the service's own process: only
-    this makes it running), "leftover" (this project's by tag or folder, not the service's
-    own: stop takes it by the port rule), "container" (a runtime's proxy), "viewer" (an
-    editor or browser: neither ever signalled), "stranger" (anyone else), "unseen"."""
+    """What a listener's process is to a service running `targets` (the one rule status,
+    start, stop and doctor follow): "own" (only this makes it running), "leftover" (the
+    project's, not the service's: stop takes it by the port rule), "container", "viewer"
+    (never signalled), "stranger" (anyone else), "unseen"."""
     if proc is None:
         return "unseen"
     target = next((t for t in targets if t.pid == proc.pid), None)
@@ -4693,9 +4678,8 @@ def lock_path(service):
 
 
 class service_locks(object):
-    """Holds the locks of `services`: start, stop, restart and supervise of a service run
-    one at a time.  A second caller waits up to LOCK_WAIT seconds, then fails (exit 1)
-    naming the holder.  Nothing is locked for --dry-run."""
+    """Holds the locks of `services` (none for --dry-run): a second start, stop or supervise
+    of a service waits up to LOCK_WAIT seconds, then fails (exit 1) naming the holder."""
 
     def __init__(self, ctx, services):
         self.ctx = ctx
@@ -4896,9 +4880,8 @@ def wait_gone(system, targets, timeout, hurry=None):
 
 
 def signal_targets(ctx, targets, signum, held=None):
-    """Send `signum` to every target at once; those it reached.  A PID that names another
-    process by now is not signalled.  `held`: ids of targets freeze_targets stopped; each
-    reached is continued (SIGCONT) right after its signal and leaves the set."""
+    """Send `signum` to every target still the same process; those it reached.  `held`:
+    ids of targets freeze_targets stopped: once signalled, each leaves it and is thawed."""
     reached = []
     for target in targets:
         try:
@@ -4930,13 +4913,12 @@ def kill_targets(ctx, targets, began=None, held=None):
 
 
 def stop_processes(ctx, targets, table, find=None, force=False):
-    """The stop pipeline, one for every command that stops processes: SIGTERM to all
-    `targets` at once (`force`: SIGKILL), one shared wait until they are gone or the grace
-    passes; then look again at the processes new since `table`: what appeared meanwhile
-    (a child forked during the grace, a worker a master respawned, a helper that kept the
-    session or the tag), found by the targets' trees and sessions and by `find(table,
-    protected, fresh PIDs)`, gets SIGKILL with the survivors; until a look finds nothing
-    (at most MAX_LOOKS times).  Returns (every target with its outcome, the last table)."""
+    """The stop pipeline of every command that stops processes: SIGTERM to all `targets`
+    at once (`force`: SIGKILL), one shared wait until gone or the grace passes; then look
+    again at the processes new since `table`: what appeared meanwhile (a child forked in
+    the grace, a respawned worker, a helper that kept the session or tag), found by trees,
+    sessions and `find(table, protected, fresh PIDs)`, gets SIGKILL with the survivors;
+    until a look finds nothing (MAX_LOOKS).  Returns (all targets, outcomes set; table)."""
     if ctx.dry_run:
         for target in targets:
             ctx.out.say("would_signal", sig="SIGKILL" if force else "SIGTERM",
