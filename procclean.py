@@ -5567,8 +5567,6 @@ def describe_exit(status, lang="en"):
     return text["exit_status"].format(n=status)
 
 
-
-
 # ---------------------------------------------------------------------------
 # Launching: environment, ports, checkouts side by side, pidfiles
 # ---------------------------------------------------------------------------
@@ -5754,7 +5752,6 @@ def foreign_listeners(ctx):
     return foreign, own
 
 
-
 def port_variable(name):
     """The variable that sets service `name`'s port (and tells services its port)."""
     return "PROCCLEAN_%s_PORT" % name.upper().replace("-", "_").replace(".", "_")
@@ -5852,7 +5849,6 @@ def spawn_problem(ctx, exc, program):
         return problem
     if uid == ctx.system.euid():
         return problem
-
     return problem + ctx.out.text("owned_by", user=printable(ctx.system.user_name(uid)),
                                   path=printable(exc.filename))
 
@@ -5899,7 +5895,6 @@ def other_checkout(ctx, folder):
     """The checkout or procclean project (own_checkout, or a Makefile that runs
     procclean) holding `folder` when it is not this one, else None (a home folder kept
     in git is neither)."""
-
     ours = Project(ctx.project_given).paths
     found = None
     while folder and os.path.dirname(folder) != folder:
@@ -6482,7 +6477,7 @@ class Supervisor(object):
         """After the child's end: an exit code (it is over), or None after the backoff."""
         service, system = self.service, self.system
         self.save(child=None, last_exit=status)
-        if status in (0, -SIGTERM, -2, -1):
+        if status in (0, -SIGTERM, -2, -1):         # clean, SIGTERM, SIGINT, SIGHUP
             # clean, or asked for (a stop reached it before its supervisor): it is over
             self.log("%s PID %s exited %s(%s); not restarting"
                      % (service.name, self.pid, "cleanly " if status == 0 else "",
@@ -6625,7 +6620,6 @@ def ask_dev_restart(ctx, service, dev):
 def await_dev_restarts(ctx, services, sessions, table):
     """Wait until each dev session started its service again (a new PID in its pidfile):
     False if a session ended first, or did not in time."""
-
     system = ctx.system
     old = dict((s.name, system.read_pidfile(s.pidfile).pid) for s in services)
     deadline = system.clock() + ctx.timeout + ctx.grace + KILL_WAIT + DEV_IDLE
@@ -6949,7 +6943,6 @@ class Relay(object):
         stream.closed = True
 
 
-
 class _RelayedStream(object):
     """A Reporter's stdout or stderr during dev: written by the relay's thread."""
 
@@ -6996,6 +6989,7 @@ def dev_precheck(ctx, services):
     for service in left:
         ctx.out.warn("dev_left_running", svc=service.name, pids=pid_list(
             found.started(service)), dev=ctx.system.read_pidfile(dev_path(service)).pid)
+    # what stop takes (leftovers on the ports too)
     running = [s for s in services if found.running(s) and (ctx.replace or s in left)]
     if running:
         if cmd_stop(ctx, running) != EXIT_OK:
@@ -7411,7 +7405,6 @@ class DevSession(object):
 
     def finish(self):
         """Stop every tree of the session, show why: the exit code."""
-
         import signal
         ctx = self.ctx
         if self.failure is not None:
@@ -12125,7 +12118,6 @@ def _init(ctx, args, names, problems):
 
 # Command -> handler(ctx, args, names, problems), in the order errors list them: `names`
 # are the words after the command (and stop-backend's service), `problems` doctor's.
-
 HANDLERS = {
     "stop": _on_services(cmd_stop, locked=True),
     "force-clean": _on_services(cmd_stop, locked=True, force=True),
@@ -12470,6 +12462,7 @@ def makefile_runs_procclean(folder):
 
 def make_context(args, config, system, stdout, stderr, environ):
     """The Context of a command: options checked and converted, config defaults applied."""
+    # config.lang is PROCCLEAN_LANG when set (overlay_environ), else procclean.ini's.
     out = Reporter(detect_language(args.lang or config.lang, environ), args.quiet, stdout,
                    stderr, environ, json=args.json)
     grace = _option(args.grace, "--grace", parse_seconds, config.grace, DEFAULT_GRACE)
@@ -12543,7 +12536,8 @@ def system_from(environ):
 
 def private_folders(environ):
     """Where this user may keep files between commands, best first, as (folder, whether
-    procclean creates it): XDG_RUNTIME_DIR, else its own in /tmp (as tmux-UID)."""
+    procclean creates it): XDG_RUNTIME_DIR (the user's, 0700), else its own in /tmp (as
+    tmux-UID)."""
     folders = []
     if environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
         folders.append((environ["XDG_RUNTIME_DIR"], False))
@@ -12655,8 +12649,7 @@ def exit_as(code):
 def _nothing_at_exit():
     """Whether the interpreter's ending would do nothing: no atexit callback (coverage
     saves its data in one), no tracer or profiler, no thread but daemons (Python would
-    wait for them).  Only CPython tells the callbacks."""
-
+    wait for them).  Only CPython tells the callbacks; elsewhere the ending is kept."""
     import atexit
     callbacks = getattr(atexit, "_ncallbacks", None)
     if callbacks is None or callbacks() or sys.gettrace() or sys.getprofile():
