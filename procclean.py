@@ -11673,6 +11673,8 @@ def found_with_makefile(services, layout):
             if base and field == "command" and _same_value(
                     field, base.fields.get(field), value, "."):
                 value = base.fields[field]      # `{python} main.py` for `python main.py`
+            elif base and field == "command":
+                value = _with_port_flag(value, base.fields.get(field) or "")
             fields[field] = value
             sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
         builtin = default_fields(service.name)
@@ -11700,6 +11702,18 @@ def found_with_makefile(services, layout):
         found.append(FoundService(service.name, fields, what, sources))
     names = set(f.name for f in found)
     return found + [f for f in layout if f.name not in used and f.name not in names]
+
+
+def _with_port_flag(command, layout):
+    """A recipe's run of the layout's dev server with words of its own (`npm run dev --
+    --host 127.0.0.1`) with the port flag of the layout's run (`--port {port}
+    --strictPort`) where it names no port: the setting and port_offset move it too."""
+    match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
+    if not match or not command.startswith(match.group(1) + " ") or re.search(
+            r"--port\b|(?:^|\s)-p\b|\bPORT\b|\{port\}", command):
+        return command
+    dashes = "" if " -- " in command else match.group(2) or ""
+    return "%s %s%s" % (command, dashes, match.group(3))
 
 
 def _port_as_placeholder(name, fields):

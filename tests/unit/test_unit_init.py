@@ -2237,6 +2237,33 @@ def test_a_script_started_in_the_background_is_on_its_servers_port(tmp_path):
         "pattern": "(^|[ /])start-backend\\.sh( |$)"}}, found
 
 
+@pytest.mark.parametrize("lock, recipe, command", [
+    (None, "npm run dev -- --host 127.0.0.1",
+     "npm run dev -- --host 127.0.0.1 --port {port} --strictPort"),
+    ("pnpm-lock.yaml", "pnpm run dev --host", "pnpm run dev --host --port {port} --strictPort"),
+    (None, "npm run dev --silent", "npm run dev --silent -- --port {port} --strictPort")])
+def test_a_recipes_dev_server_with_words_of_its_own_moves_with_the_port(
+        project, init, lock, recipe, command):
+    """megaborsch/ai-sandbox's scripts/start-frontend.sh (ad431d65): `nohup npm run dev --
+    --host 127.0.0.1 > log &`. The recipe's `npm run dev` gets Vite's port flag, but not
+    this one: the port setting and port_offset did not move it (a second checkout's
+    frontend on the first one's 5173)."""
+    need_make()
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"dev": "vite"}}')
+    if lock:
+        (repo / "frontend" / lock).write_text("")
+    (repo / "Makefile").write_text("start-frontend:\n\tcd frontend && nohup %s > ../vite.log "
+                                   "2>&1 & echo $$! > vite.pid\n" % recipe)
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["frontend"].command == command, read(repo / "procclean.ini")
+    assert cfg.services["frontend"].port == 5173
+    assert "replaced start-frontend" in out, out
+
+
 def test_init_makefile_adds_the_targets_of_the_kept_procclean_ini(project, init):
     """A second `init --makefile --replace` of a repo whose first one replaced every
     recipe (tests/data/makefiles/scripts-state-dir-pids: services api and web): with

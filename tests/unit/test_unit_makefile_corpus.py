@@ -287,6 +287,12 @@ SERVICES = {
                    None),
         "frontend": ("npm run dev -- -p {port}", "apps/web", 3000),
         "hooks": ("npm run dev", "apps/hooks", None)},
+    # each script's paths and python from its variables; Vite's port flag after the
+    # script's own words (`npm run dev -- --host 127.0.0.1`), which the setting moves
+    "scripts-state-dir-pids": {
+        "api": ("python3 -m uvicorn app.main:app --reload --host 127.0.0.1 --port {port}",
+                "server", 8044),
+        "web": ("npm run dev -- --host 127.0.0.1 --port {port} --strictPort", "web", 5190)},
 }
 
 
