@@ -15,8 +15,17 @@ procclean.py --help` lists every command and option.  Called from make:
 `-S` skips site-packages, which this standard-library-only file never needs.  Vendored
 as tools/procclean.py: `-m tools.procclean`; `init --makefile` writes the line.)
 
-The machinery every command shares comes first, each part under a banner, then one
-block per command in the order a user meets them.
+Where it came from: the seed Makefile's recipes (stop-backend, force-clean, ...), target
+for target.  Copy this file into the repo.  Contents, each under a banner below: the
+machinery every command shares, then one block per command in the order a user meets them.
+
+   1. Constants           8. Output (English, Chinese)   15. Start, restart, supervise
+   2. Errors              9. Configuration               16. dev
+   3. Data types         10. Looking at the project      17. logs and kill-port
+   4. Matching           11. The stop pipeline           18. doctor
+   5. Pure parsing       12. stop, force-clean, clean    19. init: what the repo says
+   6. Pure planning      13. status, show-processes      20. init: the Makefile
+   7. System adapter     14. Launching                   21. Command line
 """
 
 if __name__ == "__main__":
