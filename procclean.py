@@ -7492,8 +7492,8 @@ def _stamp_epoch(fields, zone):
 
 def log_line_times(lines, mtime):
     """For each line, the latest time it can have been written: its own stamp, else the
-    next stamp below it, else `mtime`.  Lines with no stamp (uvicorn's access log) may
-    show with --since a little too early, never too late."""
+    next stamp below it, else `mtime`.  So --since may show a few lines with no stamp
+    (uvicorn's access log) too many, never too few."""
     own, day = [], None
     for line in lines:
         stamp = re.match(_LOG_DATETIME_RE, line)
@@ -7552,7 +7552,7 @@ def cmd_logs(ctx, services):
             continue
         if len(services) > 1 and not merged:
             ctx.out.line("==> %s <==" % service.logfile)
-        # -f goes on from before the last lines were read: a line written meanwhile stays
+        # -f goes on from where the log ended before its tail was read: nothing is lost
         positions[service.name] = ctx.system.log_position(service.logfile)
         try:
             lines = log_lines(ctx, service)
@@ -7886,7 +7886,7 @@ def check_matches(service, candidates, protected, own, verdict, hints):
 
 def check_port(ctx, service, found, dead, hints):
     """Others on the service's port, named as status names them, with the command that
-    frees it or another port; never stopped by --fix."""
+    frees it (checked first where it signals) or another port; never stopped by --fix."""
     findings = []
     for holder in port_facts(ctx, service, found.listeners, found.table,
                              found.running(service), hints):
@@ -8032,8 +8032,7 @@ WEB_FRAMEWORKS = ("FastAPI", "Flask", "Django", "Starlette", "Litestar", "Quart"
 APP_CLASSES = "(%s)" % "|".join(f for f in WEB_FRAMEWORKS if f != "Django")
 # An app object at a module's top: `app = FastAPI()`, `app: Flask = flask.Flask(...)`.
 APP_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % APP_CLASSES
-# An app a factory makes (`app = create_app()` at the top, the factory here or imported),
-# else the factory alone (`def create_app() -> FastAPI`, Flask's `def create_app():`).
+# An app a factory makes (`app = create_app()`), else the factory (`def create_app()`).
 FACTORY_NAME = r"(?:create|get|make|build)_(?:\w+_)?app(?:lication)?"
 FACTORY_CALL_RE = r"(?m)^(\w+)\s*(?::[^=\n]*)?=\s*(?:\w+\.)*%s\s*\(" % FACTORY_NAME
 FACTORY_DEF_RE = (r"(?m)^(?:async\s+)?def\s+(\w+)\s*\(([^)]*)\)\s*"
@@ -8051,7 +8050,7 @@ PY_SERVER_RE = SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"
 # A server's dev form: it reloads, or says dev or debug (Django's runserver does both).
 DEV_FORM_RE = r"--reload|\bdev\b|--debug|runserver|\bwatch\b"
 WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
-# A Python web UI a README runs beside its API (FastAPI + Streamlit): a frontend.
+# A Python web UI a README runs beside its API: a frontend.
 UI_RE = r"streamlit\s+run\s+\S+\.py\b"
 COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s)|(%s))"
               % (PY_RUNNER, SERVER_RE, WORKER_RE, UI_RE))
@@ -8093,8 +8092,8 @@ VALUE_FLAGS = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "-
 
 
 def _read_text(path, limit=262144):
-    """The text of a regular file (a FIFO, a folder or a device is no file to read:
-    None, as for one that is missing), at most `limit` bytes; a BOM is dropped."""
+    """The text of a regular file, at most `limit` bytes, without a BOM; None for a
+    missing one, a FIFO, a folder or a device."""
     try:
         return read_regular(path, limit).decode("utf-8-sig", "replace")
     except OSError:
@@ -8121,9 +8120,8 @@ def _has(folder, names):
 
 
 class FoundService(object):
-    """A service `init` found: `fields` {field: text} init decided (the others keep
-    default_fields), `sources` {field: where a user finds its value: "Procfile line 2"},
-    `what` one line saying what was found (the source of a field that has none)."""
+    """A service `init` found: `fields` {field: text} (the others keep default_fields),
+    `sources` {field: where its value is said}, `what` one line saying what was found."""
 
     def __init__(self, name, fields, what, sources=None):
         self.name = name
@@ -8146,9 +8144,9 @@ class FoundService(object):
 
 
 def detect_project(missing):
-    """The FoundServices of this folder: Procfile.dev's (else Procfile's) entries, then
-    the backend, frontend and worker they lack.  `missing` gets what the repo seems to
-    have and init did not find: (hint, looked) message keys and a section to paste."""
+    """The FoundServices of this folder: the Procfile's entries, then the backend,
+    frontend and worker they lack.  `missing` gets what the repo seems to have and init
+    did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     entries = list(found)
     kinds = (("backend", PY_SERVER_RE),
@@ -8379,7 +8377,7 @@ def _python_command(command, cwd="."):
         rest = "{python} -m " + rest
     elif rest.split(" ", 1)[0] in PY_SCRIPTS and _lock_runner(cwd) and \
             _project_python(cwd, ".")[1] != "tc_venv":
-        # (a venv's bin/ is first on PATH at start: its arq needs no runner)
+        # (a venv's bin/ is first on PATH at start: its arq needs no runner, maybe missing)
         rest = "%s run %s" % (_lock_runner(cwd), rest)
     return env + rest
 
@@ -9420,7 +9418,7 @@ def make_procclean_line():
     from the project root.  `-m tools.procclean` where that name imports this very
     file, so its bytecode stays cached, else the script form (never PYTHONPATH=tools:
     the services would inherit it).  -S: no `site`, whose .pth files can cost more than
-    procclean's start-up; the services it starts run without -S."""
+    procclean's start-up; it needs only the standard library, its services run without."""
     import shlex
     rel = procclean_path()
     parts = rel[:-3].split(os.sep) if rel.endswith(".py") else []
