@@ -1905,7 +1905,8 @@ class _Linux(object):
             return None
 
     def _proc_is_ours(self):
-        """Whether the /proc mounted is this PID namespace's (its `self` is us)."""
+        """Whether the /proc mounted is this PID namespace's (its `self` is us): else its
+        PIDs name other processes than ours."""
         if self._proc_ours is None:
             self._proc_ours = False
             with quietly():
@@ -2137,7 +2138,8 @@ class _Linux(object):
     def _running_in_proc(self, proc):
         """still_running from /proc: there, not a zombie, and started when `proc` did."""
         fields = self.proc_stat(proc.pid)
-        # A killed process's first thread may be a zombie while others exit: gone alone.
+        # A killed process's first thread may be a zombie while the others still exit,
+        # its sockets still open: it is gone once it is a zombie alone.
         if fields is None or fields.state == "X" or \
                 (fields.state == "Z" and fields.threads <= 1):
             return False
@@ -2385,7 +2387,7 @@ class _Signals(object):
                 step = time.clock_getres(5)     # CLOCK_REALTIME_COARSE (Linux)
             except (AttributeError, OSError):
                 step = 0.01         # one jiffy at the lowest HZ
-            later = when + step + 0.001 - self.boot_time()
+            later = when + step + 0.001 - self.boot_time()    # (1 ms: boot_time's error)
             return proc.start_ticks <= int(later * hz)
         start = proc.start if proc.start is not None else self.start_time(proc.pid)
         return None if start is None else start <= when + 1.0
@@ -2625,7 +2627,8 @@ class _Files(object):
         return None if start is None else {"start": start}
 
     def read_start_record(self, info):
-        """The pidfile's start record, or None (none, another PID's, as root: unsafe)."""
+        """The pidfile's start record, or None (none, another PID's, or others may write
+        it while we run as root)."""
         try:
             fd, st = open_regular(info.path + START_SUFFIX, nofollow=True)
             try:
@@ -4474,7 +4477,7 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
 def nested_checkouts(project, folders):
     """Of `folders`, the checkouts of their own nested in the project (a git worktree added
     inside it, as coding agents do, or a folder with its own procclean.ini): what runs there
-    is not the project's by folder.  A submodule (.git names no worktree) stays its own."""
+    is not the project's by folder.  A submodule (.git names no worktree) is the project's."""
     found = set()
     seen = {}           # folder: whether it is a checkout of its own (asked once)
     for folder in folders:
