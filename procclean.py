@@ -8333,9 +8333,8 @@ ADDED_PORT = dict(dict.fromkeys(("uvicorn", "fastapi", "flask", "granian", "sani
 
 
 def with_port(command, default=None):
-    """(command with its port as `{port}`, the port, where it was said): a literal
-    --port N, -p N, --bind H:N, runserver [H:]N or $PORT becomes {port}; a server
-    that names none gets its port flag (ADDED_PORT); `default` is its port."""
+    """(command with its port as `{port}`, the port, where it was said): a literal port
+    or $PORT becomes {port}; a server naming none gets ADDED_PORT; `default` is its port."""
     # a port flag first: an address flag before it may be a debugger's (debugpy
     # --listen 0.0.0.0:5678); whole flags only (not the -port of --metrics-port)
     match = re.search(r"((?<![\w-])--?(?:server\.)?port[= ]|(?<![\w-])-p ?|"
@@ -8859,9 +8858,8 @@ def _python_module(folder, dotted):
 
 
 def _app_object(text, framework):
-    """(framework, attribute, whether it is a factory) of the app a module defines
-    (APP_RE); in a module or project using a framework other than Django, of what a
-    factory makes (FACTORY_CALL_RE), else of the factory (FACTORY_DEF_RE); or None."""
+    """(framework, attribute, whether a factory) of the app a module defines; where a
+    framework other than Django is used, of what a factory makes, else the factory."""
     match = re.search(APP_RE, text)
     if match:
         return match.group(2), match.group(1), False
@@ -8881,9 +8879,8 @@ def _app_object(text, framework):
 
 
 def _serve_command(app, module, app_dir, server="uvicorn"):
-    """(how the app is run, in words; the command) of _app_object's `app` in `module`:
-    the ASGI `server` (--factory, hypercorn's `()`), or Flask's CLI, which finds `app`,
-    `application`, create_app and make_app by itself."""
+    """(how it is run, in words; the command) of _app_object's `app` in `module`: by the
+    ASGI `server`, or Flask's CLI (which finds app, application, create_app, make_app)."""
     framework, attr, factory = app
     if framework != "Flask" and server == "uvicorn":
         how = "uvicorn %s:%s%s" % (module, attr, " --factory" if factory else "")
@@ -8963,8 +8960,7 @@ def _backend_from_code(base, files):
 
 def _asgi_server(base, framework):
     """The ASGI server of an app of the project at `base`: Sanic's own; one the project
-    depends on (also as fastapi[standard]); else uvicorn, or for Quart its own
-    dependency hypercorn (plain quart has no uvicorn)."""
+    depends on; else uvicorn, or Quart's own hypercorn (plain quart has no uvicorn)."""
     deps = _deps(base, ".")
     if framework == "Sanic":
         return "sanic"
