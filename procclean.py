@@ -10065,6 +10065,8 @@ def _program(words):
                 wrappers.append(words.pop(0))
     if not words:
         return "", [], wrappers
+    if words[0].endswith(".py") and "run" in wrappers:     # `uv run src/main.py`
+        return "python", words, wrappers
     return os.path.basename(words[0]), words[1:], wrappers
 
 

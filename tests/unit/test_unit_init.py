@@ -2659,6 +2659,16 @@ def services_of(tmp_path, text):
         str(tmp_path), "Makefile", info)[0])
 
 
+def test_uv_run_of_a_python_script_runs_it_with_python(tmp_path):
+    """yale/allergen_tracker's `api: cd api && uv run src/main.py` (uv runs a .py file with
+    the project's python; the script calls uvicorn.run) beside `frontend: npm run dev`
+    and `dev: make -j2 api frontend`: init found no api, kept `make dev` (its api was
+    unknown work) and `make start` ran the frontend alone."""
+    assert services_of(tmp_path, "api:\n\tcd api && uv run src/main.py\n") == {"api": {
+        "command": "uv run src/main.py", "cwd": "api",
+        "pattern": "[Pp]ython.*[ /]src/main\\.py\\b"}}
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a

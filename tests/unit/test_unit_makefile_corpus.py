@@ -167,6 +167,7 @@ REPLACED = {
     "trap-four-apps-pkgs": ["dev"],
     "scripts-state-dir-pids": ["up", "down", "bounce", "api-up", "api-down", "web-up",
                                "web-down"],
+    "make-j2-uv-script": ["dev"],
 }
 
 
@@ -293,6 +294,10 @@ SERVICES = {
         "api": ("python3 -m uvicorn app.main:app --reload --host 127.0.0.1 --port {port}",
                 "server", 8044),
         "web": ("npm run dev -- --host 127.0.0.1 --port {port} --strictPort", "web", 5190)},
+    # `uv run src/server.py` runs the script with python: a service (it was none at all)
+    "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
+                          "frontend": ("npm run dev -- --port {port} --strictPort", "web",
+                                       5173)},
 }
 
 
