@@ -4903,7 +4903,7 @@ def signal_targets(ctx, targets, signum, held=None):
             if held and id(target) in held:
                 held.discard(id(target))
                 if signum != SIGKILL:       # SIGKILL ends a stopped process as it is
-                    thaw_targets(ctx, [target])
+                    thaw_targets(ctx, [target], checked=True)
         except OSError as exc:
             target.outcome = os_outcome(exc, otherwise=SURVIVED)
         else:
@@ -5009,13 +5009,14 @@ def freeze_targets(ctx, live, table, done, find):
     return frozen, table
 
 
-def thaw_targets(ctx, frozen):
-    """SIGCONT to targets freeze_targets stopped (a target gone is skipped): a SIGTERM
-    sent meanwhile is then delivered, its handler (a FastAPI lifespan's shutdown) runs."""
+def thaw_targets(ctx, frozen, checked=False):
+    """SIGCONT to targets freeze_targets stopped (a target gone is skipped; `checked`: just
+    signalled, still stopped, so the same): a SIGTERM sent meanwhile is then delivered, its
+    handler (a FastAPI lifespan's shutdown) runs."""
     import _signal as signal    # (see freeze_targets)
     for target in frozen:
         with quietly():
-            if ctx.system.same_process(target.process):
+            if checked or ctx.system.same_process(target.process):
                 ctx.system.send_signal(target.pid, signal.SIGCONT)
 
 

@@ -94,6 +94,21 @@ def test_a_term_handler_runs_once_continued(in_tmp):
     assert "stopped" in out and "SIGKILL" not in out, out
 
 
+def test_the_sigcont_follows_its_sigterm_without_a_look_between(in_tmp):
+    """A held target that took its SIGTERM is still stopped, so still the same process:
+    its SIGCONT goes at once, not after a read of /proc (one a target on every stop)."""
+    class Watched(FakeSystem):
+        def same_process(self, proc):
+            self.sent.append((None, proc.pid, "looked"))
+            return FakeSystem.same_process(self, proc)
+
+    system = Watched([runner(term_delay=0.3)], freeze=True)
+    code, out, err = invoke(["stop", "backend"], system)
+    assert code == 0, out + err
+    events = [sig for _, pid, sig in system.sent if pid == 100]
+    assert events[events.index(TERM) + 1] == CONT, events
+
+
 def test_the_top_of_a_terminals_foreground_job_is_not_stopped(in_tmp):
     """`python3 main.py` typed in a terminal: a SIGSTOP would make its shell take the
     terminal back.  It gets TERM only; its children are held; what it forks keeps its
