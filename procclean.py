@@ -5374,7 +5374,21 @@ def assess(record):
         return "restarting", ("check_state", {"state": "restarting"})
     port = record["port"]
     if port is not None and not any(l["own"] for l in record["listeners"]):
-        return _not_listening(record, supervisor)
+        if record.get("startup_failed") or record.get("exited"):
+            state = "crashed"
+        elif supervisor.get("state") == "starting" or not record.get(
+                "listening_elsewhere") and record["uptime"] is not None \
+                and record["uptime"] < START_TIMEOUT:
+            state = "starting"      # (up on another port: not starting, not listening)
+        else:
+            state = "not listening"
+        holder = record["listeners"][0] if record["listeners"] else None
+        if holder is None:
+            return state, ("check_port_free", {"port": port})
+        if holder["pid"] is None:
+            return state, ("check_port_unknown", {"port": port})
+        return state, ("check_port_stranger", {"port": port, "pid": holder["pid"],
+                                               "cmd": holder["command"]})
     if record.get("exited"):
         return "crashed", ("check_worker_exited", {"pid": record["exited"][0]})
     health = record.get("health")
@@ -5382,24 +5396,6 @@ def assess(record):
         return "unhealthy", ("check_unhealthy", {"port": port, "url": health["url"],
                                                  "state": health["state"]})
     return "running", None
-
-
-def _not_listening(record, supervisor):
-    port = record["port"]
-    if record.get("startup_failed") or record.get("exited"):
-        state = "crashed"
-    elif supervisor.get("state") == "starting" or not record.get("listening_elsewhere") \
-            and record["uptime"] is not None and record["uptime"] < START_TIMEOUT:
-        state = "starting"      # (up on another port: not starting, not listening)
-    else:
-        state = "not listening"
-    holder = record["listeners"][0] if record["listeners"] else None
-    if holder is None:
-        return state, ("check_port_free", {"port": port})
-    if holder["pid"] is None:
-        return state, ("check_port_unknown", {"port": port})
-    return state, ("check_port_stranger", {"port": port, "pid": holder["pid"],
-                                           "cmd": holder["command"]})
 
 
 def status_snapshot(ctx, services, warn=True):
@@ -5731,13 +5727,11 @@ def checkout_offset(ctx, movable, launching):
 
 
 def checkout_slot(path):
-    """A step from 1 to PORT_SLOTS - 1 derived from a checkout's path."""
     import zlib
     return 1 + zlib.crc32(path.encode("utf-8", "surrogateescape")) % (PORT_SLOTS - 1)
 
 
 def linked_worktree(folder):
-    """Whether `folder` is in a linked git worktree (its .git is a file)."""
     while not os.path.lexists(os.path.join(folder, ".git")):
         if os.path.dirname(folder) == folder:
             return False
@@ -6095,7 +6089,13 @@ def _watch_start(ctx, started):
         if launch.waits:
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
-            say_not_listening(ctx, service, pid)
+            # up, not on its port: where its tree listens instead, else still starting
+            ports = ports_elsewhere(ctx, set(launch.tree(ctx.system.process_table())))
+            if ports:
+                ctx.out.say("status_elsewhere", svc=service.name,
+                            ports=", ".join(map(str, ports)))
+            else:
+                ctx.out.say("not_listening_yet", svc=service.name, port=service.port)
     # one that exited while the others were watched is not reported started
     for launch, record in shown:
         code = launch.child.poll()
@@ -6116,17 +6116,6 @@ def ports_elsewhere(ctx, pids):
     """The ports processes `pids` listen on, a debugger's left out."""
     return sorted(set(l.port for l in ctx.system.listeners()
                       if l.pid in pids and l.port not in DEBUG_PORTS))
-
-
-def say_not_listening(ctx, service, pid):
-    """A fresh service up, not on its port: where its tree listens instead (an app that
-    names its own port), else that it is still starting."""
-    table = ctx.system.process_table()
-    ports = ports_elsewhere(ctx, set([pid] + descendants(children_map(table), pid)))
-    if ports:
-        ctx.out.say("status_elsewhere", svc=service.name, ports=", ".join(map(str, ports)))
-    else:
-        ctx.out.say("not_listening_yet", svc=service.name, port=service.port)
 
 
 TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
@@ -6606,7 +6595,17 @@ def cmd_restart(ctx, services):
         sessions = dict((s.name, dev_session_of(ctx, s, table)) for s in services)
         in_dev = [s for s in services if sessions[s.name] is not None]
         rest = [s for s in services if sessions[s.name] is None]
-        asked = [s for s in in_dev if ask_dev_restart(ctx, s, sessions[s.name])]
+        asked = []
+        for service in in_dev:      # each session looks for its request every DEV_IDLE
+            dev = sessions[service.name]
+            if ctx.dry_run:
+                ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
+                continue
+            problem = write_pid(ctx, dev_path(service, ".restart"), ctx.system.self_pid())
+            if problem is None:
+                asked.append(service)
+            else:
+                ctx.out.warn("start_error", svc=service.name, error=problem)
         ctx.keep_supervised = set(s.name for s in rest if supervisor_alive(ctx, s, table))
         code = cmd_stop(ctx, rest) if rest else EXIT_OK
     # Waited for outside the locks: the dev session may be ending, and stop then.
@@ -6617,17 +6616,6 @@ def cmd_restart(ctx, services):
         return code
     ctx.everywhere = False      # --everywhere widens the stop; what runs is still ours
     return cmd_start(ctx, rest)
-
-
-def ask_dev_restart(ctx, service, dev):
-    """Ask the dev session `dev` to restart `service`: False (said) if it cannot."""
-    if ctx.dry_run:
-        ctx.out.say("would_dev_restart", svc=service.name, dev=dev)
-        return False
-    problem = write_pid(ctx, dev_path(service, ".restart"), ctx.system.self_pid())
-    if problem is not None:
-        ctx.out.warn("start_error", svc=service.name, error=problem)
-    return problem is None
 
 
 def await_dev_restarts(ctx, services, sessions, table):
@@ -6993,11 +6981,8 @@ def dev_precheck(ctx, services):
     if refused and not ctx.replace:
         for service, targets in refused:
             dev = dev_session_of(ctx, service, found.table)
-            if dev is not None:
-                ctx.out.warn("dev_running_dev", svc=service.name, pids=pid_list(targets),
-                             dev=dev)
-            else:
-                ctx.out.warn("dev_running", svc=service.name, pids=pid_list(targets))
+            ctx.out.warn("dev_running" if dev is None else "dev_running_dev",
+                         svc=service.name, pids=pid_list(targets), dev=dev)
         return EXIT_FAILED
     for service in left:
         ctx.out.warn("dev_left_running", svc=service.name, pids=pid_list(
@@ -12139,34 +12124,27 @@ def _init(ctx, args, names, problems):
     return cmd_init(ctx, makefile=args.makefile, replace=args.replace)
 
 
-# Command -> handler(ctx, args, names, problems), in the order errors list them: `names`
-# are the words after the command (and stop-backend's service), `problems` doctor's.
+# Command -> (handler(ctx, args, names, problems), the lists its --json document always
+# has besides command, exit_code, dry_run, error and events), in the order errors list
+# them: `names` are the words after the command (and stop-backend's service), `problems`
+# doctor's.
+_STOPPED = ("processes", "outside", "removed")
 HANDLERS = {
-    "stop": _on_services(cmd_stop, locked=True),
-    "force-clean": _on_services(cmd_stop, locked=True, force=True),
-    "start": _on_services(cmd_start, launching=True),
-    "restart": _on_services(cmd_restart, launching=True),
-    "show-processes": _on_services(cmd_show_processes),
-    "status": _on_services(cmd_status),
-    "clean": _on_services(cmd_clean, locked=True),
-    "kill-port": _kill_port,
-    "supervise": _on_services(cmd_supervise),
-    "logs": _on_services(cmd_logs),
-    "dev": _on_services(cmd_dev, launching=True),
-    "doctor": _doctor,
-    "init": _init,
+    "stop": (_on_services(cmd_stop, locked=True), _STOPPED),
+    "force-clean": (_on_services(cmd_stop, locked=True, force=True), _STOPPED),
+    "start": (_on_services(cmd_start, launching=True), ("started",)),
+    "restart": (_on_services(cmd_restart, launching=True), _STOPPED + ("started",)),
+    "show-processes": (_on_services(cmd_show_processes), ("processes", "outside")),
+    "status": (_on_services(cmd_status), ("services",)),
+    "clean": (_on_services(cmd_clean, locked=True), ("removed",)),
+    "kill-port": (_kill_port, ("processes",)),
+    "supervise": (_on_services(cmd_supervise), ()),
+    "logs": (_on_services(cmd_logs), ("lines",)),
+    "dev": (_on_services(cmd_dev, launching=True), ()),
+    "doctor": (_doctor, ("findings", "notes", "fixed", "processes", "removed", "outside")),
+    "init": (_init, ("services", "files", "kept")),
 }
 COMMANDS = tuple(HANDLERS)
-# Command -> the lists its --json document always has (besides command, exit_code,
-# dry_run, error when there was one, and events: every message, in order).
-_STOPPED = ("processes", "outside", "removed")
-JSON_RECORDS = {
-    "stop": _STOPPED, "force-clean": _STOPPED, "restart": _STOPPED + ("started",),
-    "start": ("started",), "show-processes": ("processes", "outside"), "clean": ("removed",),
-    "status": ("services",),
-    "kill-port": ("processes",), "logs": ("lines",), "init": ("services", "files", "kept"),
-    "doctor": ("findings", "notes", "fixed", "processes", "removed", "outside"),
-}
 # Commands that run services in the foreground and show their output: no --json.
 FOREGROUND_COMMANDS = ("dev", "supervise")
 # Commands that change the machine; the others only look, and write nothing (SPEC).
@@ -12431,6 +12409,7 @@ def split_command(command):
 def run(args, system, stdout, stderr, environ):
     """Carry out a parsed command line (main's): its config, its context, its handler."""
     command, implied = split_command(args.command)
+    handler, records = HANDLERS[command]
     if args.json and command in FOREGROUND_COMMANDS:
         raise ProcCleanError("err_json_foreground", command=command)
     problems = [] if command == "doctor" else None
@@ -12447,7 +12426,7 @@ def run(args, system, stdout, stderr, environ):
     code, error = EXIT_FAILED, None
     try:
         settle_ports(ctx, command, implied + args.names)
-        code = HANDLERS[command](ctx, args, implied + args.names, problems)
+        code = handler(ctx, args, implied + args.names, problems)
         return code
     except ProcCleanError as exc:
         exc.lang = ctx.out.lang
@@ -12458,8 +12437,8 @@ def run(args, system, stdout, stderr, environ):
         code = EXIT_INTERRUPTED
         raise
     finally:    # with --json: the one document, whatever happened
-        ctx.out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
-                       dry_run=ctx.dry_run, **({"error": error} if error else {}))
+        ctx.out.finish(records, command=command, exit_code=code, dry_run=ctx.dry_run,
+                       **({"error": error} if error else {}))
 
 
 def project_root(environ):
@@ -12629,7 +12608,7 @@ def error_document(args, code, message, out):
         command = split_command(args.command or "")[0]
     except ProcCleanError:
         command = args.command
-    out.finish(JSON_RECORDS.get(command, ()), command=command, exit_code=code,
+    out.finish(HANDLERS.get(command, (None, ()))[1], command=command, exit_code=code,
                dry_run=bool(args.dry_run), error=message)
 
 
