@@ -4831,7 +4831,6 @@ def port_follows(service, env_re=ENV_PORT_RE):
     """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
     or what it runs does (its package.json script, a vite config, a .py file).  `env_re`:
     servers reading a variable procclean sets (PORT_ENV_RE: PORT alone, as foreman sets)."""
-    import json
     command = service.command
     cwd = resolve_cwd(service.cwd)
     if re.search(r"\bgunicorn\b", command) and os.path.isfile(
@@ -4845,21 +4844,17 @@ def port_follows(service, env_re=ENV_PORT_RE):
     texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
     texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
     script = re.match(NPM_SCRIPT_RE, command)
-    if script:
-        try:
-            line = json.loads(_read_text(os.path.join(cwd, "package.json")) or "{}").get(
-                "scripts", {}).get(script.group(1))
-        except (ValueError, AttributeError):
-            line = None
-        if isinstance(line, str):
-            if re.search(PORT_READERS_RE, line):
-                return True
-            texts.append(line)
-            # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?
-            texts += [_read_text(os.path.join(cwd, name)) for name in node_entries(line)]
-            if re.search(r"\bvite\b", line):
-                texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
-                          for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
+    line = script and (_package_scripts(_read_text(os.path.join(cwd, "package.json")))
+                       or {}).get(script.group(1))
+    if line:
+        if re.search(PORT_READERS_RE, line):
+            return True
+        texts.append(line)
+        # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?
+        texts += [_read_text(os.path.join(cwd, name)) for name in node_entries(line)]
+        if re.search(r"\bvite\b", line):
+            texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
+                      for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
     return any(re.search(READS_PORT_RE, text or "") for text in texts)
 
 
