@@ -10930,7 +10930,7 @@ class MakeVars(object):
 
     def function(self, name, args_text, depth):
         """make's functions that only compute text, expanded as make would; any other
-        ($(shell ...) but `cat FILE`, $(wildcard), $(eval) ...) leaves the line unread."""
+        ($(shell ...) but `cat FILE`, $(eval) ...) leaves the line unread."""
         if name == "shell":
             words = args_text.split()
             if len(words) == 2 and words[0] == "cat":
@@ -10955,6 +10955,11 @@ class MakeVars(object):
                             for w in args[1].split())
         if name == "subst" and len(args) == 3:
             return args[2].replace(args[0], args[1])
+        if name == "wildcard":      # the files there are, named as make names them
+            import glob
+            return " ".join(sorted(
+                p if os.path.isabs(w) else os.path.relpath(p, self.curdir)
+                for w in words for p in glob.glob(os.path.join(self.curdir, w))))
         return None
 
 
@@ -11101,7 +11106,8 @@ def _kind_of_program(argv):
 def make_service(group, taken):
     """The MakeService of one group of facts (union_find), named apart from `taken`."""
     fields, sources, problem = {}, {}, None
-    launches = [f for f in group if f.kind == "launch" and not f.problem]
+    launches = [f for f in group if f.kind == "launch" and not (    # (two logs: its
+        f.problem and f.problem[0] != "mk_two_logs")]                # recipe stays)
     launches = [f for f in launches if f.background] or _dev_run(launches)
     # of make's foreground runs, the dev one is the service's: the others say nothing of it
     told = [f for f in group if f.kind != "launch" or f.background or f.problem

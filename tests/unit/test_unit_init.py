@@ -2669,6 +2669,20 @@ def test_uv_run_of_a_python_script_runs_it_with_python(tmp_path):
         "pattern": "[Pp]ython.*[ /]src/main\\.py\\b"}}
 
 
+def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
+    """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
+    run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the
+    line unread, and a launch into two logs gave the service no command: init wrote a
+    pidfile alone (no pattern, no port: status could not say who held 8080). The files
+    make lists; the run is the service's, its recipe kept (procclean keeps one log)."""
+    (tmp_path / "main.go").write_text('package main\n\nimport "net/http"\n\nfunc main() '
+                                      '{ http.ListenAndServe(":8091", nil) }\n')
+    found = services_of(tmp_path, "SOURCES = $(wildcard *.go)\nPID = .srv.pid\n\nstart :\n"
+                        "\t@ go run $(SOURCES) > out.txt 2> err.txt & echo $$! > $(PID)\n")
+    assert found == {"backend": {"command": "go run main.go", "cwd": ".", "pidfile": ".srv.pid",
+                                 "logfile": "out.txt", "pattern": "go run main\\.go"}}, found
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a

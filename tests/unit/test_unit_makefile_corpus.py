@@ -294,6 +294,8 @@ SERVICES = {
         "api": ("python3 -m uvicorn app.main:app --reload --host 127.0.0.1 --port {port}",
                 "server", 8044),
         "web": ("npm run dev -- --host 127.0.0.1 --port {port} --strictPort", "web", 5190)},
+    # `go run $(wildcard *.go) > out 2> err &`: the files make lists, on the code's port
+    "go-run-wildcard-two-logs": {"backend": ("go run main.go title.go", ".", 8093)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",

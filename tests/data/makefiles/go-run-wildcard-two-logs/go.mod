@@ -1,0 +1,3 @@
+module example.com/notesrv
+
+go 1.19
