@@ -10957,9 +10957,9 @@ class MakeVars(object):
             return args[2].replace(args[0], args[1])
         if name == "wildcard":      # the files there are, named as make names them
             import glob
-            return " ".join(sorted(
-                p if os.path.isabs(w) else os.path.relpath(p, self.curdir)
-                for w in words for p in glob.glob(os.path.join(self.curdir, w))))
+            base = os.path.join(self.curdir, "")    # (`./*.go` lists ./main.go)
+            return " ".join(p if os.path.isabs(w) else p[len(base):] for w in words
+                            for p in sorted(glob.glob(os.path.join(base, w))))
         return None
 
 

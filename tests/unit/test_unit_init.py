@@ -2683,6 +2683,17 @@ def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
                                  "logfile": "out.txt", "pattern": "go run main\\.go"}}, found
 
 
+def test_makes_wildcard_lists_each_pattern_as_make_does(tmp_path):
+    """GNU make 4.3 sorts each pattern's files and keeps the pattern's own path: `go run
+    $(wildcard ./*.go)` runs `go run ./main.go`, which a pattern `go run main.go` (the
+    path made relative again) did not find."""
+    for name in ("main.go", "b.go", "a.go"):
+        (tmp_path / name).write_text("package main\n")
+    found = services_of(tmp_path, "start:\n\tgo run $(wildcard ./m*.go ./[ab].go) & "
+                        "echo $$! > .srv.pid\n")
+    assert found["backend"]["command"] == "go run ./main.go ./a.go ./b.go", found
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a
