@@ -11106,8 +11106,9 @@ def _kind_of_program(argv):
 def make_service(group, taken):
     """The MakeService of one group of facts (union_find), named apart from `taken`."""
     fields, sources, problem = {}, {}, None
-    launches = [f for f in group if f.kind == "launch" and not (    # (two logs: its
-        f.problem and f.problem[0] != "mk_two_logs")]                # recipe stays)
+    # a launch into two logs is still the service's run (its recipe stays)
+    launches = [f for f in group if f.kind == "launch"
+                and (not f.problem or f.problem[0] == "mk_two_logs")]
     launches = [f for f in launches if f.background] or _dev_run(launches)
     # of make's foreground runs, the dev one is the service's: the others say nothing of it
     told = [f for f in group if f.kind != "launch" or f.background or f.problem
