@@ -9383,14 +9383,15 @@ def write_config(ctx, found):
 
 
 def kept_services(found):
-    """The services of the procclean.ini init keeps, those whose targets it adds (not a
-    `start-backend` for the layout's backend where the ini has api and web)."""
+    """The services of the procclean.ini init keeps: those whose targets it adds (not a
+    `start-backend` for the layout's backend where the ini has api and web) and whose
+    files .gitignore wants."""
     try:
         config = load_config(folder=".", environ={})
     except ProcCleanError:
         return found
-    return [FoundService(name, {"command": config.services[name].command}, "")
-            for name in config.default_names]
+    return [FoundService(name, dict((f, getattr(config.services[name], f)) for f in (
+        "command", "pidfile", "logfile")), "") for name in config.default_names]
 
 
 def make_procclean_line():
@@ -9437,7 +9438,7 @@ def say_gitignore(ctx, found):
                              (service.value("logfile"), ".1")):
             name = os.path.basename(path)
             ext = os.path.splitext(name)[1]
-            glob = "*" + ext if ext else name
+            glob = "*" + ext if ext in (".pid", ".log") else name  # not *.txt, *.out
             wanted += [(name, glob), (name + suffix, glob + suffix)]
     missing = list(dict.fromkeys(line for path, line in wanted      # each once, in order
                                  if not any(fnmatch.fnmatchcase(path, r) for r in rules)))

@@ -952,6 +952,24 @@ def test_gitignore_advice_covers_the_state_files(project, init):
     assert "add to .gitignore" not in out, out
 
 
+def test_gitignore_advice_names_a_log_that_is_no_log_by_its_name(project, init):
+    """tests/data/makefiles/go-run-wildcard-two-logs: the recipe's log is
+    notesrv-out.txt, and init said to ignore `*.txt *.txt.1` (requirements.txt,
+    CMakeLists.txt...). Only pidfiles and logs named so go by their extension. With
+    procclean.ini kept, the advice is of its files, not of the layout's."""
+    need_make()
+    repo = project("neither")
+    (repo / "Makefile").write_text("start:\n\tuvicorn main:app > srv-out.txt 2>&1 & "
+                                   "echo $$! > srv.pid\n")
+    (repo / "main.py").write_text(FASTAPI_APP)
+    code, out, err = init()
+    assert " srv-out.txt srv-out.txt.1" in out and "*.txt" not in out, out
+    (repo / "procclean.ini").write_text("[procclean]\nservices = api\n\n[api]\n"
+                                        "logfile = api.out\ncommand = uvicorn main:app\n")
+    code, out, err = init("--makefile")
+    assert " api.out api.out.1" in out and "srv-out.txt" not in out, out
+
+
 # --- Chinese (issue 15: init and doctor speak one language) -------------------------------------
 
 def test_init_in_chinese_has_no_english_lines(project, init):
