@@ -5226,12 +5226,11 @@ def cmd_clean(ctx, services):
 
 def process_record(target):
     proc = target.process
-    return {
-        "service": target.service.name, "pid": proc.pid, "ppid": proc.ppid,
-        "user": _shown_user(proc), "elapsed": _rounded(proc.elapsed),
-        "cpu_percent": _rounded(proc.cpu_percent), "memory_kb": proc.rss_kb,
-        "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
-        "cpu_seconds": proc.cpu_seconds}
+    return {"service": target.service.name, "pid": proc.pid, "ppid": proc.ppid,
+            "user": _shown_user(proc), "elapsed": _rounded(proc.elapsed),
+            "cpu_percent": _rounded(proc.cpu_percent), "memory_kb": proc.rss_kb,
+            "command": printable(proc.command), "via": target.via, "zombie": proc.zombie,
+            "cpu_seconds": proc.cpu_seconds}
 
 
 def _rounded(value):
@@ -5549,8 +5548,7 @@ def state_text(out, state):
 
 def describe_exit(status, lang="en"):
     """How a service ended, in words (English for logfiles): its exit status (128+N: a
-    wrapper's, npm's or a shell's, whose program signal N ended), the signal that ended
-    it, or supervise's stop for being unhealthy."""
+    wrapper's whose program signal N ended), the signal that ended it, or UNHEALTHY_EXIT."""
     text = MESSAGES[lang]
     if status == UNHEALTHY_EXIT:
         return text["exit_unhealthy"]
@@ -5894,9 +5892,8 @@ def port_taken(ctx, service, found, listeners):
 
 
 def other_checkout(ctx, folder):
-    """The checkout or procclean project (own_checkout, or a Makefile that runs
-    procclean) holding `folder` when it is not this one, else None (a home folder kept
-    in git is neither)."""
+    """The checkout or procclean project (own_checkout, a Makefile that runs procclean)
+    holding `folder`, if not this one (a home folder kept in git is neither)."""
     ours = Project(ctx.project_given).paths
     found = None
     while folder and os.path.dirname(folder) != folder:
@@ -5960,8 +5957,7 @@ def cmd_start(ctx, services):
 
 
 def start_waves(services):
-    """`services` (in start order) cut before each one that starts after another of
-    them: a wave starts once those it starts after are ready."""
+    """`services` (in start order) cut before each one that starts after another of them."""
     waves, names = [], set()
     for service in services:
         if not waves or any(name in names for name in service.after):
@@ -6060,8 +6056,8 @@ def start_waits_for(ctx, service):
 
 
 def _watch_start(ctx, started):
-    """Watch fresh services until each one's outcome is known; what failed is said, with
-    its log's last lines, and stopped again.  False if any failed."""
+    """Watch fresh services until each one's outcome is known; what failed is said and
+    stopped again.  False if any failed."""
     ok = True
     shown = []
     for launch, outcome in launch_outcomes(ctx, started):
@@ -6261,11 +6257,10 @@ class StartWatch(object):
             return crash
         if service.port in listening:
             return None
-        try:
+        data = b""
+        with quietly():
             data, self.offset, self.identity = system.read_new(service.logfile, self.offset,
                                                                self.identity)
-        except OSError:
-            data = b""
         self.log_failed = self.log_failed or any(m in data for m in STARTUP_FAILED)
         if self.log_failed:
             return "start_log_failed", {"port": service.port}
@@ -6422,8 +6417,8 @@ class Supervisor(object):
                 signal.signal(sig, handler)
 
     def run_child(self):
-        """Run the child until it ends: its exit status (UNHEALTHY_EXIT; 127 if it could
-        not start again), or None if the first start failed."""
+        """Run the child until it ends: its exit status (127 if it could not start again),
+        or None if the first start failed."""
         service = self.service
         self.interruptible = False
         try:
@@ -6550,8 +6545,8 @@ class HealthWatch(object):
 
 
 def stop_tree(ctx, service, child, leader):
-    """Stop a child procclean launched, its tree and the session `leader` leads (what
-    it daemonized), and reap it: the targets."""
+    """Stop a child procclean launched, its tree and the session `leader` leads (what it
+    daemonized), and reap it: the targets."""
     system = ctx.system
     table = system.process_table()
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
@@ -6662,8 +6657,7 @@ DEV_TAIL_KEYS = ("dev_exited", "dev_killed", "gave_up", "start_log_failed",
 
 
 def dev_prefixes(names, colour):
-    """name -> (prefix of its output lines, prefix of procclean's own lines about it):
-    the name padded to the longest, coloured per service when `colour`."""
+    """name -> (prefix of its output lines, of procclean's own lines about it)."""
     width = max([len(n) for n in names] or [0])
     prefixes = {}
     for i, name in enumerate(names):
@@ -6730,8 +6724,7 @@ ANSI_ESCAPE_RE = br"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -
 
 
 def strip_escapes(data, held):
-    """(`held + data` without terminal escape sequences, the start of one cut off at
-    the end: held for the next chunk)."""
+    """(`held + data` without escape sequences, the start of one cut off at the end)."""
     data = held + data
     cut = data.rfind(b"\x1b")
     if cut >= 0 and len(data) - cut < 64 and not re.match(ANSI_ESCAPE_RE, data[cut:]):
@@ -6772,8 +6765,8 @@ def keep_log(args, source=0, to_dev=1):
 
 
 class _Stream(object):
-    """A service's pipe under the relay: its prefix, its line not ended yet, whether it
-    has ended (all shown, and logged: its keeper ended first)."""
+    """A service's pipe under the relay; `closed`: all shown, and logged (its keeper
+    ended first)."""
     __slots__ = ("fd", "prefix", "pending", "closed")
 
     def __init__(self, fd, prefix):
@@ -6886,8 +6879,7 @@ class Relay(object):
             self._emit(*item)
 
     def _round(self, selector):
-        """One round: procclean's own lines, new pipes, one batch read; False when
-        closing and every pipe is closed or the time is up."""
+        """procclean's own lines, new pipes, one batch read; False once closing is done."""
         import selectors
         with self.lock:
             added, self.added = self.added, []
@@ -6964,8 +6956,8 @@ def dev_env(ctx, service, colour):
 
 
 def dev_precheck(ctx, services):
-    """Before dev starts anything: nothing of the services runs in the background
-    (or --replace stops it), and every port is free (else its holder is named)."""
+    """Nothing of the services runs in the background (or --replace stops it), and every
+    port is free (else its holder is named)."""
     found = read_targets(ctx, services)
     running = [(s, found.started(s)) for s in services if found.started(s)]
     # Left by a dev session killed with SIGKILL: taken over.  Not one that its pattern
@@ -6995,8 +6987,7 @@ def dev_precheck(ctx, services):
 
 
 def cmd_dev(ctx, services):
-    """The stack in the foreground, in dependency order, each output line after its name
-    (and in its log); all stopped on Ctrl-C, SIGTERM or SIGHUP, or when a service exits."""
+    """The stack in the foreground (DevSession), each output line after its name."""
     services = start_order(services)
     for service in services:
         if start_plan(ctx, service)[0] == EXIT_FAILED:
@@ -7004,9 +6995,8 @@ def cmd_dev(ctx, services):
     if ctx.dry_run:
         return EXIT_OK
     with service_locks(ctx, services):      # one look-and-claim at a time, as start
-        code = dev_precheck(ctx, services)
-    if code != EXIT_OK:
-        return code
+        if dev_precheck(ctx, services) != EXIT_OK:
+            return EXIT_FAILED
     for service in services:
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)
@@ -7121,7 +7111,8 @@ def _is_terminal(fd):
 
 
 class DevSession(object):
-    """The running dev session: starts, watches, restarts and stops the services."""
+    """Starts the services in dependency order, shows and logs their output, restarts
+    them, and stops all on Ctrl-C, SIGTERM, SIGHUP or when one exits."""
 
     def __init__(self, ctx, services, relay):
         self.ctx, self.system, self.relay = ctx, ctx.system, relay
@@ -12255,7 +12246,7 @@ class Parser(object):
         return found.pop() if found else None
 
     def parse_known_args(self, argv):
-        """(Options, the options it does not know, as given)."""
+        """(Options, the unknown options as given)."""
         options = Options(self.specs)
         extra = []
         positional = []
@@ -12297,8 +12288,7 @@ class Parser(object):
         return options, extra
 
     def _split_short(self, word, words):
-        """Short options run together (-qf, -n5, -n=5): the first, the rest put back
-        in front of `words`."""
+        """-qf, -n5, -n=5: the first option, the rest put back in front of `words`."""
         spec = self.by_flag.get(word[:2])
         if spec is not None and spec.kind != "flag":
             words.insert(0, word[2:].lstrip("="))
@@ -12605,8 +12595,8 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
 
 
 def error_document(args, code, message, out):
-    """--json for a command stopped before it ran (a bad command, option or setting):
-    still one document, as a failed command's, with its error."""
+    """--json for a command stopped before it ran (a bad option, setting): still one
+    document, with its error."""
     try:
         command = split_command(args.command or "")[0]
     except ProcCleanError:
