@@ -8427,6 +8427,10 @@ def _puma_config(command, cwd):
 def _doc_commands(text, where, cwd):
     """A document's server and worker commands: [{kind, command, cwd, where}]."""
     found = []
+    # what a recipe is given after its name, nothing by default: just's `*args`, Task's
+    # CLI_ARGS
+    extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(
+        [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)", text))
     for number, line in enumerate(text.splitlines()[:4000], 1):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
@@ -8434,7 +8438,7 @@ def _doc_commands(text, where, cwd):
             # follows a closing backtick or a shell's `  # comment`
             span = re.sub(r"^\s*(?:(?:\([\w.-]+\)\s*)?[$>#]\s+|-\s+|@)?", "",
                           span.strip().lstrip("`").split("`")[0])
-            span = re.sub(r"\s+#.*$", "", span)
+            span = re.sub(extra, "", re.sub(r"\s+#.*$", "", span))
             # a task file's variable after a port flag is the port; another (`{{host}}`)
             # is a value procclean cannot give
             span = re.sub(r"(--port[= ]|-p ?)\{\{[^{}]*\}\}", r"\1$PORT", span)

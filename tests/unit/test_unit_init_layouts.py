@@ -1920,7 +1920,14 @@ def test_a_flask_factory_that_needs_arguments_is_served_through_its_caller(
      "--port {{.PORT}}\n", "uv run uvicorn app.main:app --port {port}", 8000),
     ("justfile", "dev:\n    uv run uvicorn app.main:app --host {{host}}\n",
      "{python} -m uvicorn app.main:app --host 127.0.0.1 --port {port}", 8000),
-], ids=["just-run", "just-quiet", "taskfile", "just-port", "task-port", "just-host"])
+    # what the recipe is given, nothing by default (alfardil/divhacks-2025 @ 7dbb7f6's
+    # `py-dev *args:` recipe): init ran the app the code has, without --reload
+    ("justfile", "py-dev *args:\n    uv run uvicorn app.main:app --reload {{args}}\n",
+     "uv run uvicorn app.main:app --reload --port {port}", 8000),
+    ("Taskfile.yml", "tasks:\n  dev:\n    cmds:\n      - uv run uvicorn app.main:app "
+     "--reload {{.CLI_ARGS}}\n", "uv run uvicorn app.main:app --reload --port {port}", 8000),
+], ids=["just-run", "just-quiet", "taskfile", "just-port", "task-port", "just-host",
+        "just-args", "task-cli-args"])
 def test_a_task_runners_recipe_is_the_documented_command(project, init, name, text,
                                                          command, port):
     """just and Task recipes say how a uv project runs its app (with --reload): init ran
