@@ -8431,7 +8431,8 @@ def _doc_commands(text, where, cwd):
     # CLI_ARGS
     extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(
         [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)", text))
-    for number, line in enumerate(text.splitlines()[:4000], 1):
+    # (a command continued on the next lines, `uvicorn \` then `  --reload`, is one line)
+    for index, _, line in _logical_lines("\n".join(text.splitlines()[:4000])):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
             here = cwd
             # not the command: a prompt (`(env)$ `), a list's dash, just's @, and what
@@ -8451,8 +8452,8 @@ def _doc_commands(text, where, cwd):
                 if match:
                     found.append({"kind": "server" if match.group(1) else
                                   "worker" if match.group(2) else "ui",
-                                  "command": part, "cwd": here,
-                                  "where": where % number if "%" in where else where})
+                                  "command": part, "cwd": here, "where": where % (
+                                      index + 1) if "%" in where else where})
                 if match or here.startswith(".."):
                     break       # the line's command, or a `cd` out of the repo: done
             else:
@@ -9546,7 +9547,7 @@ def _logical_lines(text):
         while line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 \
                 and i + 1 < len(lines):
             i += 1
-            line = line[:-1] + " " + lines[i].lstrip()
+            line = line[:-1].rstrip() + " " + lines[i].lstrip()
         i += 1
         yield start, i, line
 

@@ -1946,6 +1946,33 @@ def test_a_task_runners_recipe_is_the_documented_command(project, init, name, te
     assert (backend.command, backend.port) == (command, port)
 
 
+@pytest.mark.parametrize("name, text, command, cwd, port", [
+    # robertplawski/unchained-launcher @ 7973dfa's dev.sh: the module on the last line
+    ("dev.sh", "cd frontend\nnpm run dev &\ncd ..\nuvicorn \\\n  --reload \\\n"
+     "  --host 127.0.0.1 \\\n  --port 8000 \\\n  --reload-dir . \\\n  backend.main:app\n",
+     "{python} -m uvicorn --reload --host 127.0.0.1 --port {port} --reload-dir . "
+     "backend.main:app", ".", 8000),
+    # a README's: init wrote `uvicorn main:app \ --port {port}` (uvicorn: "unexpected
+    # extra arguments") and lost --reload and the port
+    ("README.md", "# API\n```bash\ncd backend\nuvicorn main:app \\\n"
+     "    --reload --port 8001\n```\n",
+     "{python} -m uvicorn main:app --reload --port {port}", "backend", 8001),
+], ids=["dev-sh", "readme"])
+def test_a_documented_command_continued_on_the_next_lines_is_one(project, init, name,
+                                                                  text, command, cwd, port):
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "backend").mkdir()
+    (repo / "backend" / "__init__.py").write_text("")
+    (repo / "backend" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / "backend" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / name).write_text(text)
+    code, out, _ = init()
+    assert code == 0 and "found backend: %s line 4" % name in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (command, cwd, port)
+
+
 @pytest.mark.parametrize("files, streamlit", [
     # Manohar-1RN21AI069/auro-bot's start.sh: the API in the background, then the UI
     ({"start.sh": "#!/bin/bash\nuvicorn main:app --host 0.0.0.0 --port 8000 &\n\n"
