@@ -11131,6 +11131,20 @@ def make_service(group, taken):
         if "pattern" not in fields:
             fields["pattern"] = pattern_for(fields["command"])
             sources["pattern"] = sources["command"]
+    name = _service_name(group, fields, commands, taken)
+    started = [f for f in group if f.kind == "launch"]
+    if started and not commands:
+        _in_foreground(started, fields, sources)
+    service = MakeService(name_apart(name, taken), fields, sources, group, problem,
+                          next((f.name for f in group if f.kind == "layout"), None))
+    for fact in group:
+        fact.service = service
+    return service
+
+
+def _service_name(group, fields, commands, taken):
+    """What make_service names its service: a target's or file's name, else its folder,
+    its script or program, its pidfile or its port."""
     names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
     started = [f for f in group if f.kind == "launch"]
     folders = [os.path.basename(f.cwd) for f in started if f.cwd not in (".", "", None)]
@@ -11154,14 +11168,7 @@ def make_service(group, taken):
              if w not in _SERVE_SCRIPTS] if script else []
     if not names and words:
         names = ["-".join(words)]               # `npm run dev:api`: api
-    name = names[0] if names else _kind_of_program(started[0].argv if started else "")
-    if started and not commands:
-        _in_foreground(started, fields, sources)
-    service = MakeService(name_apart(name, taken), fields, sources, group, problem,
-                          next((f.name for f in group if f.kind == "layout"), None))
-    for fact in group:
-        fact.service = service
-    return service
+    return names[0] if names else _kind_of_program(started[0].argv if started else "")
 
 
 # Folders whose names say nothing of what runs there.
