@@ -5296,8 +5296,7 @@ def service_status(ctx, service, found):
     own_port = any(l["own"] for l in listeners)
     elsewhere = []
     if procs and service.port is not None and not own_port:
-        # Up but not on its port: where it listens (an app that names its own port, a
-        # setting that could not move it) is what the user needs to see.
+        # up but not on its port (an app that names its own): where it listens instead
         elsewhere = ports_elsewhere(ctx, set(pids))
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
@@ -12647,8 +12646,7 @@ def exit_as(code):
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     if flushed and isinstance(code, int) and 0 <= code <= 255 and _nothing_at_exit():
-        # Python's own ending (a full collection, then every object freed: 1.5 to
-        # 3 ms on every make target) has nothing left to do: files, locks closed.
+        # files, locks closed: Python's own ending (a full collection) has nothing to do
         os._exit(code)
     raise SystemExit(code)
 
