@@ -8430,6 +8430,10 @@ def _doc_commands(text, where, cwd):
     # CLI_ARGS
     extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(
         [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)", text))
+    # and a just variable set to a string (`app := "src/main.py"`) is that string
+    values = dict(re.findall(r"(?m)^(\w+)\s*:=\s*[\"']([^\"'\n{]*)[\"']\s*$", text))
+    text = re.sub(r"\{\{\s*(\w+)\s*\}\}",
+                  lambda found: values.get(found.group(1), found.group(0)), text)
     # (a command continued on the next lines, `uvicorn \` then `  --reload`, is one line)
     for index, _, line in _logical_lines("\n".join(text.splitlines()[:4000])):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):

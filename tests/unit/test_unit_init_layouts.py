@@ -1913,9 +1913,14 @@ def test_a_flask_factory_that_needs_arguments_is_served_through_its_caller(
      "      - uv run uvicorn app.main:app --reload --port 8300\n",
      "uv run uvicorn app.main:app --reload --port {port}", 8300),
     # their variables: a port procclean gives (it wrote `--port {{port}} --port {port}`,
-    # which start made `--port {8000}`), a host it cannot (the app the code has instead)
+    # which start made `--port {8000}`), a host it cannot (the app the code has instead);
+    # a just variable set to a string is that string (the port, and
+    # AccessToNutritionInitiative/nutriscore-self-assessment @ 0457034's
+    # `app := "src/nutri/interface/api/main.py"`, `dev: uv run fastapi dev {{app}}`)
     ("justfile", 'port := "8300"\n\ndev:\n    uv run uvicorn app.main:app --port '
-     "{{port}}\n", "uv run uvicorn app.main:app --port {port}", 8000),
+     "{{port}}\n", "uv run uvicorn app.main:app --port {port}", 8300),
+    ("justfile", 'app := "app/main.py"\n\n# Start server locally\ndev:\n'
+     "    uv run fastapi dev {{app}}\n", "uv run fastapi dev app/main.py --port {port}", 8000),
     ("Taskfile.yml", "tasks:\n  dev:\n    cmds:\n      - uv run uvicorn app.main:app "
      "--port {{.PORT}}\n", "uv run uvicorn app.main:app --port {port}", 8000),
     ("justfile", "dev:\n    uv run uvicorn app.main:app --host {{host}}\n",
@@ -1926,8 +1931,8 @@ def test_a_flask_factory_that_needs_arguments_is_served_through_its_caller(
      "uv run uvicorn app.main:app --reload --port {port}", 8000),
     ("Taskfile.yml", "tasks:\n  dev:\n    cmds:\n      - uv run uvicorn app.main:app "
      "--reload {{.CLI_ARGS}}\n", "uv run uvicorn app.main:app --reload --port {port}", 8000),
-], ids=["just-run", "just-quiet", "taskfile", "just-port", "task-port", "just-host",
-        "just-args", "task-cli-args"])
+], ids=["just-run", "just-quiet", "taskfile", "just-port", "just-app", "task-port",
+        "just-host", "just-args", "task-cli-args"])
 def test_a_task_runners_recipe_is_the_documented_command(project, init, name, text,
                                                          command, port):
     """just and Task recipes say how a uv project runs its app (with --reload): init ran
