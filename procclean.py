@@ -10385,7 +10385,7 @@ class RecipeReader(object):
                     self.folders[name] = value
                 elif re.search(r"/bin/python[\d.]*$", self.folders.get(name, "")):
                     self.folders[name] = "python3"  # its venv's python, else python3
-                self.shvars[name] = [("lastpid", value)] if value == "$!" else \
+                self.shvars[name] = [("lastpid", self.launched)] if value == "$!" else \
                     self.word_refs(assign)
         elif len(pipe) == 1 or _runs_on(*_program(pipe[0].argv())) and all(
                 _program(c.argv())[0] in _PASS_FILTERS for c in pipe[1:]):
@@ -10502,11 +10502,17 @@ class RecipeReader(object):
         """A command that is not part of a pipeline."""
         texts = command.argv()
         text = _command_text([command])
-        last = args == ["$!"] or len(args) == 1 and \
-            self.word_refs(command.words[1]) == [("lastpid", "$!")]     # PID=$!; echo $PID
-        if prog == "echo" and last and command.redirs and self.launched is not None:
-            self.launched.pidfile = self.path_of(command.redirs[-1][1].text)
-        elif prog == "echo" and last and command.redirs:
+        refs = self.word_refs(command.words[1]) if args and args != ["$!"] else []
+        last = args == ["$!"] or refs[:1] and refs[0][0] == "lastpid"   # PID=$!; echo $PID
+        launched = refs[0][1] if refs[:1] and last else self.launched
+        path = command.redirs and self.path_of(command.redirs[-1][1].text)
+        if prog == "echo" and last and path and command.redirs[-1][0] == ">>":
+            for fact in self.facts:     # `echo $B > .pids; echo $F >> .pids`: no pidfile
+                fact.pidfile = None if fact.pidfile == path else fact.pidfile
+            self.add("other", text=text)
+        elif prog == "echo" and last and path and launched is not None:
+            launched.pidfile = path
+        elif prog == "echo" and last and path:
             self.add("other", text=text)        # `echo $! > pidfile` of no launch
         elif prog in ("cd", "pushd"):
             folder = self.expand_folders(args[0]) if args else "."

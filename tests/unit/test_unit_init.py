@@ -2714,6 +2714,22 @@ def test_makes_wildcard_lists_each_pattern_as_make_does(tmp_path):
     assert found["backend"]["command"] == "go run ./main.go ./a.go ./b.go", found
 
 
+def test_each_pid_echoed_after_two_launches_is_its_own_launchs(tmp_path):
+    """A public start.sh (code index file 54010754132): `node server.js & B=$!`, `npx
+    vite --host & F=$!`, then `echo "$B" > .pids` and `echo "$F" >> .pids`. Every echo
+    went to the last launch: `echo $B > api.pid; echo $W > web.pid` gave web.pid to the
+    web app and api.pid to none, and the file of two PIDs was the UI's pidfile (one
+    procclean finds invalid and removes, the file the stop script reads)."""
+    found = services_of(tmp_path, "start:\n\tnode api.js & B=$$!; python3 web.py & W=$$!; "
+                        "echo $$B > api.pid; echo $$W > web.pid\n")
+    assert [(f["command"], f.get("pidfile")) for f in found.values()] == [
+        ("node api.js", "api.pid"), ("python3 web.py", "web.pid")], found
+    found = services_of(tmp_path, "start:\n\tnode api.js & B=$$!; python3 web.py & W=$$!; "
+                        "echo $$B > .pids; echo $$W >> .pids\n")
+    assert [(f["command"], f.get("pidfile")) for f in found.values()] == [
+        ("node api.js", None), ("python3 web.py", None)], found
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a

@@ -296,6 +296,10 @@ SERVICES = {
         "web": ("npm run dev -- --host 127.0.0.1 --port {port} --strictPort", "web", 5190)},
     # `go run $(wildcard *.go) > out 2> err &`: the files make lists, on the code's port
     "go-run-wildcard-two-logs": {"backend": ("go run main.go title.go", ".", 8093)},
+    # `echo "$API_PID" > .running; echo "$UI_PID" >> .running`: a file of two PIDs is
+    # no service's pidfile (it was the UI's: procclean would remove it as invalid)
+    "script-pids-one-file": {"backend": ("node index.js", "api", 3020),
+                             "frontend": ("npx vite --host", "ui", 5173)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
