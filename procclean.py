@@ -4836,6 +4836,8 @@ def port_follows(service, env_re=ENV_PORT_RE):
     if re.search(r"\bgunicorn\b", command) and os.path.isfile(
             os.path.join(cwd, "gunicorn.conf.py")):
         command += " -c gunicorn.conf.py"       # gunicorn reads it unasked
+    if re.search(r"\brails\s+s(?:erver)?\b", command):    # -b: an address, not a port
+        command = re.sub(r"\s(?:-b|--binding)[\s=]\S+", "", command)
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
             or re.search(env_re, command) and not re.search(NAMED_PORT_RE, command):
         return True
@@ -8386,6 +8388,8 @@ def _default_port(command, cwd="."):
                      _text(_puma_config(command, cwd)))
     if said:        # puma's config: port ENV.fetch("PORT") { 3000 }, bind "tcp://...:3000"
         return said.group(1), "%s (port)" % _puma_config(command, cwd)
+    if re.search(r"\brails\s+s(?:erver)?\b", command):
+        return "3000", "rails server's default port ($PORT, else 3000)"
     caddy = re.search(r"\bcaddy\s+run\b(?:.*\s--config[= ](\S+))?", command)
     said = caddy and re.search(r"(?m)^[\w.-]*:(\d{2,5})\s*\{", _text(
         os.path.join(cwd, caddy.group(1) or "Caddyfile")))

@@ -2634,6 +2634,25 @@ def test_a_rails_server_is_one_service_with_its_own_pidfile_apart(project, init)
     assert code == 0 and "replaced stop (line 3" in out, (out, err)
 
 
+def test_a_rails_server_given_no_port_is_on_3000_and_moves_with_port(project, init):
+    """sandonemaki/to_do_app_v2's `up: bundle exec rails s -b 0.0.0.0` (and `rails s -b
+    0.0.0.0 -d` after a kill of tmp/pids/server.pid's PID), no config/puma.rb: init wrote
+    `port =` (none: status never looked at 3000), and `-b 0.0.0.0` was taken for a port
+    named, so start warned that the port setting and port_offset would not move it,
+    though rails server listens on $PORT, else 3000."""
+    need_make()
+    repo = project("neither")
+    (repo / "Gemfile").write_text("source 'https://rubygems.org'\ngem 'rails'\n")
+    (repo / "Makefile").write_text("up:\n\tbundle exec rails s -b 0.0.0.0\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    server = cfg.services["backend"]
+    assert (server.command, server.port) == (
+        "bundle exec rails s -b 0.0.0.0 -P tmp/pids/rails-server.pid", 3000), out
+    assert procclean.port_follows(server)
+
+
 RUN_DIR = """\
 RUN_DIR := $(CURDIR)/.run
 PIDFILE ?= $(RUN_DIR)/web.pid

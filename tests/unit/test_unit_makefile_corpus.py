@@ -300,6 +300,9 @@ SERVICES = {
     # no service's pidfile (it was the UI's: procclean would remove it as invalid)
     "script-pids-one-file": {"backend": ("node index.js", "api", 3020),
                              "frontend": ("npx vite --host", "ui", 5173)},
+    # `rails s -b 0.0.0.0` names no port: rails server's 3000 ($PORT, which -b is not)
+    "rails-daemon-kill-pid": {"backend": (
+        "bundle exec rails s -b 0.0.0.0 -P tmp/pids/rails-server.pid", ".", 3000)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
