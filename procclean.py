@@ -9393,8 +9393,9 @@ def kept_services(found):
         config = load_config(folder=".", environ={})
     except ProcCleanError:
         return found
-    return [FoundService(name, dict((f, getattr(config.services[name], f)) for f in (
-        "command", "pidfile", "logfile")), "") for name in config.default_names]
+    kept = [config.services[name] for name in config.default_names]
+    return [FoundService(s.name, {"command": s.command, "pidfile": s.pidfile,
+                                  "logfile": s.logfile}, "") for s in kept]
 
 
 def make_procclean_line():
