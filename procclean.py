@@ -8470,8 +8470,8 @@ def _doc_commands(text, where, cwd):
 
 
 def _documented(bases):
-    """The server and worker commands of READMEs, pyproject task tables, the root
-    package.json's scripts and the app FLASK_APP names in a .flaskenv or .env."""
+    """The server and worker commands of READMEs, pyproject task tables, package.json
+    scripts and the app FLASK_APP names in a .flaskenv or .env."""
     found = []
     for base in ["."] + [b for b in bases if b != "."]:
         for name in DOC_FILES:
@@ -8492,9 +8492,9 @@ def _documented(bases):
             elif table in ("project.scripts", "tool.poetry.scripts") and \
                     set(re.split(r"[:_.-]", key)) & set(SERVE_SCRIPTS):     # inventory-api
                 found += _entry_point(base, key, value, where)
-    scripts = _package_scripts(_read_text("package.json")) or {}
-    for key, value in sorted(scripts.items()):
-        found += _doc_commands(value, "package.json scripts.%s" % key, ".")
+        path = os.path.normpath(os.path.join(base, "package.json"))
+        for key, value in sorted((_package_scripts(_text(path)) or {}).items()):
+            found += _doc_commands(value, "%s scripts.%s" % (path, key), base)
     for base, name in [(b, n) for b in bases for n in (".flaskenv", ".env")]:
         # what `flask run` serves there (FLASK_APP=flasky.py: app = create_app(...))
         said = re.search(r"(?m)^\s*(?:export\s+)?FLASK_APP\s*=\s*['\"]?([\w./:]+)",

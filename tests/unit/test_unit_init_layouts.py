@@ -308,6 +308,22 @@ def test_next_in_apps_web_with_its_port(project, init):
     assert frontend.regex.search(ps_line("node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"))
 
 
+def test_a_python_apps_package_json_says_its_dev_command(project, init):
+    """A Turborepo's Python API keeps its dev command in its own package.json (the shim
+    `turbo run dev` runs): init read only the root's scripts, so it ran the app it found
+    in code, without --reload and outside uv."""
+    repo = project("turbo-python-shim")
+    code, out, _ = init()
+    assert code == 0
+    assert "found backend: apps/api/package.json scripts.dev (documented: uv run uvicorn " \
+           "main:app --reload --host 0.0.0.0 --port 8000)" in out, out
+    _, svc = services()
+    backend, frontend = svc["backend"], svc["frontend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "uv run uvicorn main:app --reload --host 0.0.0.0 --port {port}", "apps/api", 8000)
+    assert (frontend.command, frontend.cwd) == ("npm run dev -- -p {port}", "apps/web")
+
+
 @pytest.mark.parametrize("name", ["start", "inventory-api", "run_server"])
 def test_poetry_script_in_a_src_layout(project, init, name):
     """A console script whose name (a word of it: inventory-api) says it serves, whose
