@@ -10123,7 +10123,9 @@ def launch_port(prog, args, assigns):
         return ports[0]
     options = _options(args)
     for name, value in options:
-        short = name == "-p" and (prog in _SHORT_PORT or "--" in args)
+        # (-p PORT: a program's own flag, or Flask-Script's `runserver -h HOST -p PORT`)
+        short = name == "-p" and (prog in _SHORT_PORT or "--" in args
+                                  or "runserver" in args)
         if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
             return value
     for name, value in options:     # after a port flag (with_port says why)
@@ -10232,6 +10234,7 @@ _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "
                       "popd")
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
+               "develop", "development", "production",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
                "port", "ports", "servers", "services", "everything",
                "pid", "pids", "processes", "show", "nohup", "background", "bg", "fg")

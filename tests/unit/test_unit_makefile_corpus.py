@@ -168,6 +168,7 @@ REPLACED = {
     "scripts-state-dir-pids": ["up", "down", "bounce", "api-up", "api-down", "web-up",
                                "web-down"],
     "make-j2-uv-script": ["dev"],
+    "flask-script-gunicorn-daemon": ["prod-stop"],
 }
 
 
@@ -303,6 +304,11 @@ SERVICES = {
     # `rails s -b 0.0.0.0` names no port: rails server's 3000 ($PORT, which -b is not)
     "rails-daemon-kill-pid": {"backend": (
         "bundle exec rails s -b 0.0.0.0 -P tmp/pids/rails-server.pid", ".", 3000)},
+    # one app on one port in two modes: Flask-Script's runserver (`-p PORT`, not Django's
+    # default 8000) under `develop:` and gunicorn under `prod:`; it was two services
+    # ("develop" on 8000 and "backend" on 9000), and make dev started both on 9000
+    "flask-script-gunicorn-daemon": {"backend": (
+        "python run.py runserver -d -r -h 0.0.0.0 -p {port}", ".", 9000)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
