@@ -599,16 +599,17 @@ def test_every_error_raised_is_given_the_values_its_message_asks_for():
                 and node.func.id in errors and len(node.args) > errors[node.func.id]):
             continue
         key = node.args[errors[node.func.id]]
-        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)
-                and key.value in procclean.MESSAGES["en"]):
-            continue
+        # a key chosen by a condition (`"a" if x else "b"`): each must have its values
+        keys = [key.body, key.orelse] if isinstance(key, ast.IfExp) else [key]
+        keys = [k.value for k in keys if isinstance(k, ast.Constant)
+                and isinstance(k.value, str) and k.value in procclean.MESSAGES["en"]]
         given = set(k.arg for k in node.keywords)
-        assert None not in given, "line %d: **values" % node.lineno
-        for lang in ("en", "zh"):
-            wanted = set(_placeholders(procclean.MESSAGES[lang][key.value]))
-            assert wanted <= given, "line %d: %s lacks %s" % (node.lineno, key.value,
+        assert not keys or None not in given, "line %d: **values" % node.lineno
+        for lang, name in [(lang, name) for lang in ("en", "zh") for name in keys]:
+            wanted = set(_placeholders(procclean.MESSAGES[lang][name]))
+            assert wanted <= given, "line %d: %s lacks %s" % (node.lineno, name,
                                                              sorted(wanted - given))
-        checked += 1
+        checked += len(keys)
     assert checked > 40
 
 
