@@ -9209,13 +9209,16 @@ PORT_FLAGS = ((VITE_RE, "--port {port} --strictPort"),
               (r"\b(?:gatsby develop|docusaurus start|vinxi dev)\b", "--port {port}"))
 
 
-def _port_flag(script):
-    """The port flag (with `{port}`) to pass to a package.json dev script, or None where
-    the script says its port (a fixed port stays fixed) or its last command takes none."""
+def _port_flag(command, script):
+    """`command`, a run of a package.json dev script, with the script's port flag (with
+    `{port}`); as it is where the script says its port (a fixed port stays fixed) or its
+    last command takes none.  npm passes on what follows `--`; pnpm, yarn, bun all of it."""
     if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
-        return None
+        return command
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
-    return next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
+    flag = next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
+    dashes = " --" if command.startswith("npm ") and " -- " not in command else ""
+    return "%s%s %s" % (command, dashes, flag) if flag else command
 
 
 def _frontend_service(sub, path, name, script):
@@ -9233,10 +9236,8 @@ def _frontend_service(sub, path, name, script):
         own = next((p for t, p in shown.items() if re.search(r"\b%s\b" % t, script)),
                    pattern_for(script))
         pattern = "(%s|%s)" % (runner, own)
-    command = run_script + " " + name if name != "start" or tool != "npm" else "npm start"
-    flag = _port_flag(script)
-    if flag:        # npm passes on what follows `--`; pnpm (7+), yarn and bun all of it
-        command += (" -- " if tool == "npm" else " ") + flag
+    command = _port_flag(run_script + " " + name if name != "start" or tool != "npm" else
+                         "npm start", script)
     return FoundService("frontend", {
         "pattern": pattern, "port": port, "command": command, "cwd": sub, "health": "/"},
         "%s/package.json (%s script: %s, port %s)" % (sub, name, script, port), {
@@ -9279,7 +9280,7 @@ def _procfile_services():
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
                    "pattern": PS_MADE}
         if port is None:
-            port, default_said = _script_port(cwd, command)
+            port, default_said, fields["command"] = _script_port(cwd, command)
         if port is not None:
             fields["port"] = port
             sources["port"] = where if how == "flag" else \
@@ -9290,20 +9291,21 @@ def _procfile_services():
 
 
 def _script_port(cwd, command):
-    """(port, where it is said) of the dev server a Procfile entry's package script runs,
-    else ("", None) (a build watcher is not on 3000); of a Python script, what it passes
-    to app.run; (None, None) for another command: the service's default."""
+    """(port, where it is said, command) of the dev server a Procfile entry's package
+    script runs, the command with the script's port flag; else ("", None) (a build
+    watcher is not on 3000); of a Python script, what it passes to app.run; (None, None)
+    for another command: the service's default."""
     run = re.match(r"^(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([\w:.-]+)", command)
     py = re.match(r"^\{python\}\s+([\w./-]+\.py)\b", command)
     if py:
         path = os.path.normpath(os.path.join(cwd, py.group(1)))
-        return (_code_port(cwd, _text(path), path) or (None, None))[:2]
+        return (_code_port(cwd, _text(path), path) or (None, None))[:2] + (command,)
     if not run:
-        return None, None
+        return None, None, command
     script = (_package_scripts(_text(cwd, "package.json")) or {}).get(run.group(1))
     if not script or not re.search(DEV_SERVER_RE, script):
-        return "", None
-    return _frontend_port(cwd, script)
+        return "", None, command
+    return _frontend_port(cwd, script) + (_port_flag(command, script),)
 
 
 def say_toolchains(ctx, found):

@@ -1282,7 +1282,10 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
     package script's dev server has, or none; Next's reads PORT, which honcho gives the
     second entry as 5100 (it was 3000, where `honcho start` never ran it).  The same for
     `npm --prefix frontend run dev` (`pnpm -C frontend dev`), which runs there too: it
-    was run from the root, where its package.json was not read."""
+    was run from the root, where its package.json was not read.  Vite's gets its port flag,
+    as a frontend init finds in a package.json does: without it, the port setting and
+    port_offset did not move it (a second checkout's Vite went to 5174, where status
+    does not look)."""
     repo = project("fastapi-vite")
     (repo / "Procfile.dev").write_text(
         "backend: cd backend && uvicorn main:app --reload --port $PORT\n"
@@ -1294,8 +1297,10 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
     cfg, svc = services()
     assert cfg.default_names == ["backend", "frontend"]
     assert (svc["backend"].port, svc["frontend"].port) == (5000, port)
-    assert (svc["frontend"].command, svc["frontend"].cwd) == (
-        "pnpm dev" if "pnpm" in entry else "npm run dev", "frontend")
+    run = "pnpm dev" if "pnpm" in entry else "npm run dev"
+    if script == "vite":
+        run += (" " if "pnpm" in entry else " -- ") + "--port {port} --strictPort"
+    assert (svc["frontend"].command, svc["frontend"].cwd) == (run, "frontend")
     if port is None:
         assert "port =\n" in read(repo / "procclean.ini")
 
