@@ -11726,9 +11726,11 @@ def found_with_makefile(services, layout):
 def _with_port_flag(command, layout):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) with the port flag of the layout's run (`--port {port}
-    --strictPort`) where it names no port: the setting and port_offset move it too."""
+    --strictPort`) where it names no port: the setting and port_offset move it too
+    (`npm run start` is `npm start`)."""
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
-    if not match or not command.startswith(match.group(1) + " ") or re.search(
+    run = re.sub(r"^npm run start\b", "npm start", command) + " "
+    if not match or not run.startswith(match.group(1) + " ") or re.search(
             r"--port\b|(?:^|\s)-p\b|\bPORT\b|\{port\}", command):
         return command
     dashes = "" if " -- " in command else match.group(2) or ""

@@ -2284,6 +2284,23 @@ def test_a_recipes_dev_server_with_words_of_its_own_moves_with_the_port(
     assert "replaced start-frontend" in out, out
 
 
+def test_a_recipes_npm_run_start_is_npm_start_with_the_port_flag(project, init):
+    """A public Makefile (code index file 49289005003): `run-frontent: cd frontend && npm
+    run start`, the start script `vite`. init's own run is `npm start -- --port {port}
+    --strictPort`; the recipe's `npm run start`, the same script, kept no flag, so the
+    port setting and port_offset did not move it."""
+    need_make()
+    repo = project("neither")
+    (repo / "frontend").mkdir()
+    (repo / "frontend" / "package.json").write_text('{"scripts": {"start": "vite"}}')
+    (repo / "Makefile").write_text("run-ui:\n\tcd frontend && npm run start\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    assert cfg.services["ui"].command == "npm run start -- --port {port} --strictPort", \
+        read(repo / "procclean.ini")
+
+
 def test_init_makefile_adds_the_targets_of_the_kept_procclean_ini(project, init):
     """A second `init --makefile --replace` of a repo whose first one replaced every
     recipe (tests/data/makefiles/scripts-state-dir-pids: services api and web): with

@@ -309,6 +309,10 @@ SERVICES = {
     # ("develop" on 8000 and "backend" on 9000), and make dev started both on 9000
     "flask-script-gunicorn-daemon": {"backend": (
         "python run.py runserver -d -r -h 0.0.0.0 -p {port}", ".", 9000)},
+    # `npm run start` is `npm start`: Vite's port flag; `ls | entr fastapi dev` is kept
+    "entr-fastapi-start-script": {
+        "frontent": ("npm run start -- --port {port} --strictPort", "web", 5173),
+        "backend": ("uvicorn app.main:app --reload", "svc", None)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
