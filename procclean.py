@@ -9490,7 +9490,7 @@ def cmd_init(ctx, makefile=False, replace=False):
         out.say("init_layout", cmd=line, why=out.text(key, **values))
         out.say("init_paste", prog=prog_command())
         paste = "\nPYTHON ?= python3\nPROCCLEAN ?= %s\n.PHONY: %s\n\n%s" % (
-            line, " ".join(t for t, _ in targets), makefile_rules(targets))
+            line, " ".join(targets), makefile_rules(targets))
         out.line(paste)
         out.add("files", {"path": "Makefile", "outcome": "to-paste", "text": paste})
     say_gitignore(ctx, found)
@@ -9509,35 +9509,26 @@ MAKE_ENV_DROP = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES
 # ---------------------------------------------------------------------------
 
 def makefile_rules(targets, prefix="\t", args="ARGS"):
-    """The rules of `targets` [(target, services it names)] as the seed writes them:
-    each one procclean call, with the options a user passes through make (`make logs
-    ARGS=-f`).  A Makefile that uses ARGS for something else gets PROCCLEAN_ARGS."""
-    return "\n".join("%s:\n%s@$(PROCCLEAN) $@%s $(%s)\n" % (
-        t, prefix, "".join(" " + n for n in names), args) for t, names in targets)
+    """The rules of `targets`: one procclean call given $(ARGS) (`make logs ARGS=-f`)."""
+    return "\n".join("%s:\n%s@$(PROCCLEAN) $@ $(%s)\n" % (t, prefix, args) for t in targets)
 
 
 def procclean_targets(found):
-    """[(target, the services its rule names)] that init writes for the FoundServices:
-    none that starts a service with no command (its `make start` only failed, "no start
-    command configured"); dev, start and restart start those that have one."""
-    names = [s.name for s in found]
+    """The targets init writes: none that starts a service with no command."""
     runs = [s.name for s in found if s.command.strip()]
-    targets = []
-    for target in ("dev", "start", "stop", "restart", "status", "show-processes", "logs",
-                   "clean", "force-clean", "doctor"):
-        if runs or target not in ("dev", "start", "restart"):
-            targets.append((target, []))
-    for name in names:
-        for verb in ("start", "stop", "restart", "force-clean"):
-            if name in runs or verb not in ("start", "restart"):
-                targets.append((verb + "-" + name, []))
-    return targets
+    starts = ("dev", "start", "restart")
+    targets = [t for t in ("dev", "start", "stop", "restart", "status", "show-processes",
+                           "logs", "clean", "force-clean", "doctor")
+               if runs or t not in starts]
+    return targets + [verb + "-" + s.name for s in found
+                      for verb in ("start", "stop", "restart", "force-clean")
+                      if s.name in runs or verb not in starts]
 
 
 class MakeRule(_Record):
     """One rule of a Makefile's text: names (variables expanded), head and prerequisites
-    as written, recipe lines (prefix and continuations joined; `at`: their line indexes),
-    lines [start, end), recipe prefix there, head-line comment (`stop: ## help`), file."""
+    as written, recipe lines (`at`: their line indexes), lines [start, end), recipe
+    prefix, head-line comment (`stop: ## help`), file."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment", "at", "file")
@@ -9563,8 +9554,8 @@ def _logical_lines(text):
 
 
 def parse_makefile_text(text, prefix="\t", variables=None):
-    """(rules, final recipe prefix, included files) of a Makefile's text, read where make
-    is not installed and to edit the file; its variables go into `variables` (a dict)."""
+    """(rules, final recipe prefix, included files) of a Makefile's text; its variables
+    go into `variables`."""
     variables = {} if variables is None else variables
     rules, includes, rule, depth = [], [], None, 0
 
@@ -9589,7 +9580,7 @@ def parse_makefile_text(text, prefix="\t", variables=None):
             rule.end = end
             continue
         if not line.strip() or line.lstrip().startswith("#"):
-            continue            # blank and comment lines do not end a recipe
+            continue            # (nor do they end a recipe)
         rule = None
         depth = 1 if define else 0
         if depth:
@@ -9619,11 +9610,11 @@ def parse_makefile_text(text, prefix="\t", variables=None):
 
 
 class MakeInfo(_Record):
-    """What a Makefile defines, as make sees it (or its text says, without GNU make):
-    targets (name -> file of its recipe, or None), pattern rules' targets (`stop-%`), the
-    recipe prefix at the end, the files read, which MAKE_VARIABLES it sets, make's
-    complaint, PROCCLEAN as written, every other name make knows (a prerequisite, a
-    .PHONY entry) and make's `-p` output (None: the text was read)."""
+    """What a Makefile defines, as make (or its text) says: targets (name -> file of its
+    recipe, or None), pattern targets (`stop-%`), the final recipe prefix, files read,
+    the MAKE_VARIABLES it sets, make's complaint, PROCCLEAN as written, every other name
+    make knows (a prerequisite, a .PHONY entry), the variables and target-specific ones
+    of make's database (None: text read)."""
 
     __slots__ = ("targets", "patterns", "prefix", "files", "variables", "error",
                  "procclean_value", "known", "database")
@@ -9631,13 +9622,12 @@ class MakeInfo(_Record):
                 "database": None}
 
     def pattern_for(self, name):
-        """The pattern rule target (`stop-%`) that makes `name` (a stem of one or more)."""
+        """The pattern target (`stop-%`) that makes `name`, or None."""
         return next((p for p in self.patterns if len(name) >= len(p) and name.startswith(
             p.partition("%")[0]) and name.endswith(p.partition("%")[2])), None)
 
     def defines(self, name):
-        """Whether make already knows the name: a rule of its own, a prerequisite, a
-        .PHONY entry, a target of an included file or one a pattern rule makes."""
+        """Whether make knows the name (a target, a prerequisite, a .PHONY entry)."""
         return name in self.known or name in self.targets or self.pattern_for(name) is not None
 
 
@@ -9652,12 +9642,10 @@ def _run_make(args, folder, stdin=b""):
     return None if result[0] is None else result
 
 
-# Read after the Makefile (`-f -`): what the database does not print plainly, and a
-# goal that has nothing to do, so that not even the default goal's $(MAKE) lines (which
-# make runs under -q too) are run.
+# Read after the Makefile (`-f -`): what `-p` does not print plainly, and a goal with
+# nothing to do (else the default goal's $(MAKE) lines run, even under -q).
 MAKE_PROBE_GOAL = "procclean--probe"
-# The variables init asks make about: the two its block sets, and ARGS, which the rules
-# pass to procclean (where the Makefile has an ARGS of its own, PROCCLEAN_ARGS instead).
+# The variables init's block sets, and ARGS, which its rules pass to procclean.
 MAKE_VARIABLES = ("PYTHON", "PROCCLEAN", "ARGS")
 _MAKE_PROBE = (b"$(info procclean-prefix:[$(.RECIPEPREFIX)])\n"
                b"$(info procclean-files:$(MAKEFILE_LIST))\n"
@@ -9669,9 +9657,8 @@ _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
 
 
 def ask_make(folder, name):
-    """MakeInfo from GNU make's own database (`make -pRrq -f NAME`: every target,
-    included or pattern; nothing run but the Makefile's $(shell ...) calls), or None
-    where GNU make is not installed (or is another make: BSD make has no -p)."""
+    """MakeInfo from GNU make's database (`make -pRrq`: nothing run but $(shell ...)),
+    or None without GNU make (BSD make has no -p)."""
     result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
     if result is None or "# GNU Make" not in result[1]:
         return None
@@ -9681,22 +9668,33 @@ def ask_make(folder, name):
     files = probe.get("files", "").split()[:-1]          # the last one is the probe
     variables = [v for v, origin in zip(MAKE_VARIABLES, probe.get("vars", "").split())
                  if origin in ("file", "override")]
-    targets, patterns, known = parse_make_database(text)
+    targets, patterns, known, values, scoped = parse_make_database(text)
     targets.pop(MAKE_PROBE_GOAL, None)
     known -= set([MAKE_PROBE_GOAL] + files)
     return MakeInfo(targets, patterns, probe.get("prefix", "[]")[1:-1][:1] or "\t", files,
                     variables, errors[0] if errors else None,
-                    probe.get("value") if "PROCCLEAN" in variables else None, known, text)
+                    probe.get("value") if "PROCCLEAN" in variables else None, known,
+                    (values, scoped))
 
 
 def parse_make_database(text):
-    """(targets, pattern targets, known names) from `make -p`: a target counts when it
-    has a recipe or prerequisites (a name only in .PHONY is no rule); known: every name
-    of its files section (targets, prerequisites, "# Not a target:", .PHONY's entries)."""
-    targets, patterns, known = {}, [], set()
+    """(targets, pattern targets, known names, variables, target-specific ones) from
+    `make -p`: a target has a recipe or prerequisites (a name only in .PHONY is none)."""
+    targets, patterns, known, values, scoped = {}, [], set(), {}, {}
     section = head = None
-    done = False            # the rest of this entry says nothing: not a target, or its recipe
-    for line in text.splitlines():
+    done = False            # the rest of this entry says nothing more
+    lines = text.splitlines()
+    for origin, line in zip([""] + lines, lines):       # origin: the line before
+        if line and not line.startswith(("#", "\t", "define ", "endef")):
+            assign = re.match(r"^(\S+) (:{0,2}=) ?(.*)$", line)
+            own = re.match(r"^([^:#=\s][^:#=]*): (\S+) (:{0,2}=|\+=|\?=) ?(.*)$", line)
+            if section == "# Variables" and assign and origin.startswith("# ") and \
+                    "automatic" not in origin:
+                values[assign.group(1)] = (assign.group(2) == "=", assign.group(3))
+            elif section == "# Files" and own and origin.startswith("# makefile"):
+                for target in own.group(1).split():
+                    scoped.setdefault(target, {})[own.group(2)] = (
+                        own.group(3) != ":=", own.group(4))
         recipe = re.match(r"^#  recipe to execute \(from '(.*)', line \d+\):$", line)
         if section == "# Files" and re.match(r"^[^\s:=#][^:=#]*::?(?!=)", line) and \
                 not re.match(r"^[^:]*: \S+ (:{0,2}|\+|\?)=", line):
@@ -9724,12 +9722,11 @@ def parse_make_database(text):
             if rest.lstrip(":").strip():            # prerequisites, or order-only ones
                 for name in head:
                     targets.setdefault(name, None)
-    return targets, patterns, known
+    return targets, patterns, known, values, scoped
 
 
 def read_makefile(folder, name):
-    """MakeInfo read from the text (make not installed): the file and the files it
-    includes, pattern rules, the last .RECIPEPREFIX."""
+    """MakeInfo read from the text (without make): the file and those it includes."""
     import glob
     targets, patterns, files, variables, known = {}, [], [], set(), set()
     prefix, value, queue = "\t", None, [name]
@@ -9739,7 +9736,8 @@ def read_makefile(folder, name):
         if text is None or path in files:
             continue
         files.append(path)
-        rules, prefix, includes = parse_makefile_text(text, prefix)
+        assigned = {}
+        rules, prefix, includes = parse_makefile_text(text, prefix, assigned)
         for rule in rules:
             known.update(w for w in rule.names + rule.prereqs
                          if "%" not in w and w != "|" and not w.startswith("."))
@@ -9748,11 +9746,8 @@ def read_makefile(folder, name):
                     patterns.append(target)
                 elif not target.startswith(".") and (rule.recipe or rule.prereqs):
                     targets.setdefault(target, path)
-        variables.update(v for v in MAKE_VARIABLES
-                         if re.search(r"^\s*(?:override\s+|export\s+)?%s\s*(?:\?|::?|\+|!)?="
-                                      % v, text, re.M))
-        values = re.findall(_PROCCLEAN_VAR_RE, text, re.M)
-        value = values[-1][1].strip() if values else value
+        variables.update(v for v in MAKE_VARIABLES if v in assigned)
+        value = assigned.get("PROCCLEAN", value)
         for pattern in includes:
             found = sorted(os.path.relpath(p, folder)
                            for p in glob.glob(os.path.join(folder, pattern)))
@@ -9763,11 +9758,9 @@ def read_makefile(folder, name):
 
 # -- init: what a Makefile's recipes do to processes -------------------------------
 #
-# A recipe is read as sh reads it (words, quotes, $(...), pipes, &, redirections) after
-# make's variables are expanded as make expands them.  Each simple command becomes a
-# fact: a launch, a stop, a look, the removal of a state file, a sub-make, something
-# harmless (echo, sleep, tests) or other work.  Facts that share a pidfile, a port, a
-# pattern or a service name (start-worker, stop-worker) are one service.
+# A recipe, expanded as make expands it, is read as sh reads it.  Each simple command
+# becomes a fact (a launch, a stop, a look, a file removed, a sub-make, other work);
+# facts that share a pidfile, a port, a pattern or a service name are one service.
 
 _SHELL_OPS = ("&&", "||", ";;", "&>>", "&>", ">>", ">&", ">|", "<<", ";", "&", "|", ">",
               "<", "(", ")", "\n")
@@ -9776,8 +9769,7 @@ _SHELL_ENDS = ("fi", "done", "esac", "}", "then", "else", "do")
 
 
 def _closing(text, i, opening="(", closing=")", quotes="'\""):
-    """The index of the bracket that closes the `$(` (make: `$(` or `${`, no quotes)
-    whose inside starts at i."""
+    """The index of the bracket closing the `$(` whose inside starts at i."""
     depth, quote = 1, None
     for j, c in enumerate(text[i:], i):
         if quote:
@@ -9792,8 +9784,7 @@ def _closing(text, i, opening="(", closing=")", quotes="'\""):
 
 
 class ShellWord(_Record):
-    """A word as sh sees it: `text` unquoted, `raw` as written (lists of parts until the
-    word ends), its command substitutions and whether any part was quoted."""
+    """A word as sh sees it: unquoted, as written, its $(...), whether part was quoted."""
     __slots__ = ("text", "raw", "subs", "quoted")
 
 
@@ -9828,8 +9819,7 @@ def shell_tokens(text):
 
 
 def _shell_word_part(text, i, word):
-    """Read one part of a word at i (a quoted string, a substitution, a character)
-    into `word`; the index after it."""
+    """Read the part of a word at i into `word`; the index after it."""
     c = text[i]
     if c == "\\":
         word.text.append(text[i + 1:i + 2])
@@ -9871,18 +9861,11 @@ def _shell_word_part(text, i, word):
     return end + 1
 
 
-class ShellCommand(object):
-    """One simple command: its words, its redirections [(operator, word)], the
-    operator after it (`&` backgrounds it, `|` pipes it into the next)."""
+class ShellCommand(_Record):
+    """One simple command: words, redirections [(operator, word)], the operator after
+    it (`&`, `|`...), NAME=value words before it, how many ( ) subshells it runs in,
+    whether it is the first of one."""
     __slots__ = ("words", "redirs", "after", "assigns", "group", "opens")
-
-    def __init__(self, group=0, opens=False):
-        self.words = []
-        self.redirs = []
-        self.after = ""
-        self.assigns = []
-        self.group = group      # how many ( ) subshells it runs in
-        self.opens = opens      # the first command of a ( ) subshell
 
     def argv(self):
         return [w.text for w in self.words]
@@ -9890,7 +9873,7 @@ class ShellCommand(object):
 
 def shell_commands(text):
     """The simple commands of a shell script, keywords (if, then, do...) left out."""
-    commands, current, redirect, group = [], ShellCommand(), None, 0
+    commands, current, redirect, group = [], ShellCommand([], [], "", [], 0, False), None, 0
     for token in shell_tokens(text) + ["\n"]:       # the last command ends there
         if isinstance(token, ShellWord):
             if redirect:
@@ -9918,21 +9901,19 @@ def shell_commands(text):
                 commands[-1].after = ";"
             elif token != "(" and commands and commands[-1].after == ")":
                 commands[-1].after = token      # `(cd web && npm run dev) &`
-            current = ShellCommand(max(group, 0), token == "(" or current.opens and
-                                   not (current.words or current.assigns))
+            current = ShellCommand([], [], "", [], max(group, 0), token == "(" or (
+                current.opens and not (current.words or current.assigns)))
     return [c for c in commands
             if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
 
 class MakeFact(_Record):
-    """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background`
-    or not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`,
-    `pattern` or `port` finds; `signal` term or kill), look (finds them), remove
-    (deletes `path`), make (runs `goals` of this Makefile, or of the Makefile in `cwd`,
-    whose facts follow) or other (`text`: work procclean does not do).  `together`: it
-    runs at once with the recipe's other runs, in the foreground (a dev session).
-    `problem` (a message key and its values) says why procclean cannot carry it;
-    `where` is (target, file, line)."""
+    """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background` or
+    not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`, `pattern`
+    or `port` finds; `signal` term or kill), look, remove (`path`), make (runs `goals`,
+    of the Makefile in `cwd` whose facts follow), other (`text`), layout (the service
+    init found).  `together`: a dev session's foreground run; `problem` (message key,
+    values): why procclean cannot carry it; `where`: (target, file, line)."""
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
@@ -9940,8 +9921,7 @@ class MakeFact(_Record):
     DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
-        """What ties it to other facts of the same service (the same command line
-        launched in the background twice is one service)."""
+        """What ties it to other facts of the same service."""
         keys = [(k, getattr(self, k)) for k in ("pidfile", "port", "pattern", "name")
                 if getattr(self, k)]
         folder = os.path.normpath(self.cwd or ".")
@@ -9957,9 +9937,7 @@ class MakeFact(_Record):
         return keys
 
 
-# Programs that serve in the foreground: a recipe line running one is a launch even
-# without `&`.  (python X.py counts; `python manage.py migrate` does not; http is
-# `python -m http.server`.)
+# Programs that serve: running one is a launch even without `&` (http: -m http.server).
 _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask|fastapi|"
               r"node|nodemon|tsx|ts-node(?:-dev)?|tsnd|vite|next|nuxt|serve|http-server|"
               r"http|rails|unicorn|unicorn_rails|puma|thin|rackup|hugo|jekyll|air|reflex|"
@@ -9968,8 +9946,7 @@ _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask
 _WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")
-# Their options that take the next word as a value: in `nice -n 5 uvicorn ...` the
-# program is uvicorn (nice execs it: its command line has no `nice`, nor a `5`).
+# Their options that take the next word as a value (`nice -n 5 uvicorn`: uvicorn runs).
 _VALUE_OPTIONS = {
     "nice": ("-n", "--adjustment"), "stdbuf": ("-i", "-o", "-e"),
     "time": ("-f", "--format", "-o", "--output"),
@@ -9982,16 +9959,15 @@ _VALUE_OPTIONS = {
                      "--success", "--restart-tries", "-t", "--timestamp-format"),
 }
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
-# Options that run a tool in another folder, as `cd DIR &&` would: `npm --prefix web run
-# dev`, `pnpm -C web dev`, `yarn --cwd web dev`, `uv run --directory api uvicorn ...`,
-# `go -C api run .`.  (npm reads its options up to `--`; the others before the command.)
+# Options that run a tool in another folder, as `cd DIR &&` would (`npm --prefix web run
+# dev`; npm reads options up to `--`, the others before the command).
 _FOLDER_OPTIONS = {"npm": ("--prefix", "-C"), "pnpm": ("-C", "--dir"), "yarn": ("--cwd",),
                    "bun": ("--cwd",), "uv": ("--directory",), "go": ("-C",)}
 
 
-def _folder_option(argv):
-    """(the indexes of the words that name the folder a command runs in, that folder)
-    of `npm --prefix web run dev` and the like (_FOLDER_OPTIONS); ((), None) for none."""
+def _moved(words):
+    """(the words without a folder option, `npm --prefix web`, that folder or None)."""
+    argv = [getattr(w, "text", w) for w in words]
     at = 0
     while at < len(argv) and os.path.basename(argv[at]) in _WRAPPERS:
         at += 1                 # nohup npm --prefix web run dev
@@ -10001,25 +9977,25 @@ def _folder_option(argv):
     while names and i < len(argv) and argv[i] != "--":
         name, eq, value = argv[i].partition("=")
         if name in names and (eq or i + 1 < len(argv)):
-            return ((i,), value) if eq else ((i, i + 1), argv[i + 1])
+            drop, folder = ((i,), value) if eq else ((i, i + 1), argv[i + 1])
+            return [w for n, w in enumerate(words) if n not in drop], folder
         if not argv[i].startswith("-") and tool != "npm" and not (
                 tool == "uv" and argv[i] == "run"):
             break
         i += 2 if argv[i] in _VALUE_OPTIONS.get(tool, ()) else 1
-    return (), None
+    return list(words), None
 
 
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
-# What Django's manage.py serves or works with (django-extensions, django-q, django-rq).
+# What Django's manage.py serves with (django-extensions, django-q, django-rq).
 _MANAGE_SERVERS = ("runserver", "runserver_plus", "qcluster", "rqworker", "runworker")
 # A package script a command runs, and the words of its name that say it serves.
 _NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
 _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
-# What runs a Procfile's entries in the foreground, with the word that asks it to.
+# What runs a Procfile's entries, with the word that asks it to.
 _PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start",
                      "nf": "start", "overmind": "start", "heroku": "local"}
-# What each reads besides the Procfile: variables for its processes, its own options
-# (another first port: `.foreman`'s `port: 3000`, `.overmind.env`'s OVERMIND_PORT).
+# What each reads besides the Procfile (`.foreman`'s `port: 3000`, OVERMIND_PORT).
 _RUNNER_FILES = {"foreman": ".foreman", "forego": ".forego", "overmind": ".overmind.env"}
 _STOP_SIGNALS = {"": "term", "TERM": "term", "15": "term", "INT": "term", "2": "term",
                  "QUIT": "term", "3": "term", "KILL": "kill", "9": "kill"}
@@ -10028,8 +10004,7 @@ _PASS_FILTERS = ("awk", "cut", "tr", "head", "tail", "sort", "uniq", "sed", "wc"
 
 
 def _program(words):
-    """The program a command runs and its arguments, past nohup, setsid, exec,
-    `uv run`, `poetry run`, `bundle exec`, `npx`...: (program, args, wrappers)."""
+    """(program, args, wrappers) of a command, past nohup, `uv run`, `npx`..."""
     words = list(words)
     wrappers = []
     while words:
@@ -10058,8 +10033,7 @@ def _program(words):
     return os.path.basename(words[0]), words[1:], wrappers
 
 
-# What these programs serve only with (`flask run`, not `flask db upgrade`; `rails server`,
-# not `rails db:migrate`); vite serves unless it builds.
+# The words these programs serve only with (`flask run`, not `flask db upgrade`).
 _SERVE_WORDS = {"flask": ("run",), "rails": ("server", "s"), "next": ("dev", "start"),
                 "nuxt": ("dev", "start", "preview"), "fastapi": ("dev", "run"),
                 "celery": ("worker", "beat", "multi", "flower"), "rq": ("worker",),
@@ -10072,20 +10046,17 @@ _SERVE_WORDS["mvnw"] = _SERVE_WORDS["mvn"]
 _SERVE_WORDS["gradlew"] = _SERVE_WORDS["gradle"]
 
 
-# Python modules run with -m that are tasks: a module of the project's (`python -m
-# app.telegram.bot &`) runs on like a script does.
+# Python modules run with -m that are tasks (a module of the project's runs on).
 _PYTHON_TASKS = ("pip", "pytest", "unittest", "alembic", "mypy", "black", "ruff", "isort",
                  "flake8", "coverage", "build", "twine", "venv", "compileall", "playwright")
 
 
 def _runs_on(prog, args, wrappers):
-    """Whether a command started in the background runs on (a server, a module of the
-    project's run with -m), not a task that ends (`docker compose up -d &`)."""
+    """Whether a command runs on, not a task that ends (`docker compose up -d &`)."""
     return _is_server(prog, args) or wrappers[-1:] == ["-m"] and prog not in _PYTHON_TASKS
 
 
 def _is_server(prog, args):
-    """Whether a foreground command runs a server (a launch), not a task."""
     if re.match(_SERVER_RE, prog):
         if prog == "vite":
             return args[:1] not in (["build"], ["optimize"])
@@ -10112,8 +10083,7 @@ _SHORT_PORT = _NODE_TOOLS + ("next", "vite", "serve", "rails", "puma", "http-ser
 
 
 def _options(args):
-    """(name, value) of each word of a command line: `--port=8000`, or `--port 8000`
-    (the value is the next word)."""
+    """(name, value) of each word: `--port=8000`, or `--port 8000`."""
     return [(a.partition("=")[0], a.partition("=")[2] if "=" in a else b)
             for a, b in zip(args, args[1:] + [""])]
 
@@ -10130,7 +10100,7 @@ def launch_port(prog, args, assigns):
                                   or "runserver" in args)
         if (name in _PORT_FLAGS or short) and re.match(r"^\d{2,5}$", value):
             return value
-    for name, value in options:     # after a port flag (with_port says why)
+    for name, value in options:     # after a port flag (see with_port)
         match = re.match(r"^(?:\S*:)?(\d{2,5})$", value)
         if name in _ADDR_FLAGS and match:
             return match.group(1)
@@ -10145,8 +10115,7 @@ def launch_port(prog, args, assigns):
 
 
 def _launch_pidfile(prog, args):
-    """The pidfile a server writes itself (gunicorn --pid, celery --pidfile...; rails
-    server's tmp/pids/server.pid unless told another)."""
+    """The pidfile a server writes itself (gunicorn --pid, rails's own)."""
     for name, value in _options(args):
         if name in ("--pid", "--pidfile", "--pid-file") or (name == "-p" and prog in (
                 "gunicorn", "unicorn", "thin")) or (
@@ -10160,8 +10129,8 @@ _GREP_LONG = {"--extended-regexp": "E", "--fixed-strings": "F", "--word-regexp":
 
 
 def grep_pattern(args):
-    """(pattern as a Python regex, None) of one `grep ARGS` filter, (None, None) for
-    `grep -v grep`, or (None, why) when it is not one pattern procclean can search."""
+    """(Python regex, None) of `grep ARGS`, (None, None) for `grep -v grep`, or (None,
+    why) when it is not one pattern procclean can search."""
     flags, patterns, i = set(), [], 0
     while i < len(args):
         arg = args[i]
@@ -10193,8 +10162,7 @@ def grep_pattern(args):
 
 
 def bre_to_ere(text):
-    """A basic regular expression (grep without -E) as an extended one: ( ) | + ?
-    { } are plain characters in it, and \\( \\) \\| \\+ \\? \\{ \\} the operators."""
+    """A basic regular expression (where \\( \\| \\{ ... are the operators) as an ERE."""
     def swap(match):
         char = match.group(1)
         if char is None:
@@ -10247,9 +10215,7 @@ _VERB_RE = (r"^(?:(?:start|stop|run|restart|kill|status|dev|serve|up|down|launch
 
 
 def service_name_of(target, launches=False):
-    """The service a target's name speaks of: start-worker, worker-stop, stop_api ->
-    worker, worker, api; a target named for a thing (backend, frontend, api) names
-    it when its recipe launches something; else None."""
+    """The service a target's name speaks of (start-worker: worker; api if it launches)."""
     target = target.lower()
     if launches and "." in target:
         target = target.split(".")[0]           # proxy.pid: the proxy
@@ -10262,16 +10228,14 @@ def service_name_of(target, launches=False):
     return name if ok else None
 
 
-# Where `lsof -i :PORT[,PORT]` and `fuser PORT/tcp` (or `-n tcp PORT`) name the ports
-# they look at
+# Where `lsof -i :PORT[,PORT]` and `fuser PORT/tcp` (or `-n tcp PORT`) name ports
 _TOOL_PORT_RE = {"lsof": r"-\w*i\s*(?:tcp|TCP|udp|UDP)?(?:@[^:\s]*)?:"
                          r"(\d{2,5}(?:,\d{2,5})*)\b",
                  "fuser": r"\b(\d{2,5})/tcp\b|-n\s+tcp\s+(\d{2,5})\b"}
 
 
 def _tool_ports(prog, args, text):
-    """[("port", N)] for each port `lsof -ti:3000,8080` or `fuser -k 3000/tcp 8080/tcp`
-    names, else [("unknown", text)]."""
+    """[("port", N)] for each port lsof or fuser names, else [("unknown", text)]."""
     ports = [p for m in re.finditer(_TOOL_PORT_RE[prog], " ".join(args))
              for p in "".join(g for g in m.groups() if g).split(",")]
     return [("port", p) for p in ports] or [("unknown", text)]
@@ -10304,8 +10268,7 @@ class RecipeReader(object):
         self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
 
     def read(self, text, line, raw=""):
-        """One recipe line, expanded (None: make could not expand it without running
-        something: `raw` is the line as written)."""
+        """One recipe line, expanded (None: not without running something), `raw`."""
         if not self.oneshell:
             self.reset()
         self.where = (self.target, self.path, line)
@@ -10316,8 +10279,7 @@ class RecipeReader(object):
         self.read_list(shell_commands(text))
 
     def read_list(self, commands):
-        """Simple commands of a shell list (shell_commands), pipeline by pipeline, with
-        the folder each runs in."""
+        """Simple commands (shell_commands), pipeline by pipeline, each in its folder."""
         pipe = []
         list_cwd = None
         for n, command in enumerate(commands, 1):
@@ -10336,8 +10298,7 @@ class RecipeReader(object):
             pipe = []
 
     def rule(self, rule, variables):
-        """Read a rule's recipe, expanded with `variables` (MakeVars); one that runs
-        procclean already does nothing to replace (nor, made from another, to read)."""
+        """Read a rule's recipe (one running procclean has nothing to replace)."""
         start = len(self.facts)
         for line, at in zip(rule.recipe, rule.at):
             if "procclean" in line.lower():
@@ -10353,10 +10314,9 @@ class RecipeReader(object):
                     else fact.name
 
     def join(self, job):
-        """A server run in the foreground, or a `wait`, after servers started in the
-        background (`uvicorn ... & npm run dev`, `make api & make web & wait`, make -j):
-        the recipe runs them together as long as it runs, a dev session; `job` the
-        facts of what joins them.  (The target's name names none of several: `both`.)"""
+        """A foreground server or a `wait` after servers started in the background
+        (`uvicorn ... & npm run dev`, make -j): a dev session; `job`: the facts of what
+        joins them.  (The target's name names none of several: `both`.)"""
         several = len(self.pending) + bool(job) > 1
         for fact in [f for facts in self.pending for f in facts] + job:
             fact.together = True
@@ -10376,7 +10336,7 @@ class RecipeReader(object):
         return fact
 
     def path_of(self, path):
-        """A path the recipe names, relative to the project where it is inside it."""
+        """A path the recipe names, relative to the project when inside it."""
         path = os.path.normpath(os.path.join(self.cwds[-1], path))
         if (path + "/").startswith(self.curdir.rstrip("/") + "/"):     # an absolute path
             path = os.path.relpath(path, self.curdir)
@@ -10412,8 +10372,7 @@ class RecipeReader(object):
                            (problem, {}) if problem else _signal_problem(kind, signal))
 
     def ref_facts(self, kind, refs, signal, commands, problem=None):
-        """A fact for each place PIDs come from: `problem` (the pipeline's) before the
-        place's own, before a signal procclean does not send."""
+        """A fact for each place PIDs come from; `problem`: the pipeline's."""
         text = _command_text(commands)
         for what, value in refs:
             if what in ("pidfile", "pattern", "port"):
@@ -10425,8 +10384,7 @@ class RecipeReader(object):
             fact.problem = problem or fact.problem or _signal_problem(kind, signal)
 
     def word_refs(self, word):
-        """Where the PIDs a word stands for come from: [(pidfile|pattern|port, value)],
-        or [(unknown, text)]."""
+        """Where a word's PIDs come from: [(pidfile|pattern|port|unknown, value)]."""
         if word.subs:
             return [ref for sub in word.subs for ref in self.sub_refs(sub)]
         match = re.match(r"^-?\$\{?(\w+)\}?$", word.text)
@@ -10435,7 +10393,7 @@ class RecipeReader(object):
         return [("unknown", word.text)]
 
     def each_value(self, text):
-        """`text` once for each value of the literal loop variable it names, if any."""
+        """`text` once for each value of the loop variable it names, if any."""
         for name, values in self.loops.items():
             ref = r"\$(?:%s\b|\{%s\})" % (name, name)
             if re.search(ref, text):
@@ -10455,8 +10413,8 @@ class RecipeReader(object):
         return [("unknown", script)] if problem or signal is not None else refs
 
     def flow(self, pipe):
-        """(refs, signal, problem) of a pipeline: where it finds PIDs, the signal
-        `xargs kill` sends them (None: it only looks), why procclean cannot tell."""
+        """(refs, signal, problem) of a pipeline: where it finds PIDs, what `xargs kill`
+        sends them (None: it only looks), why procclean cannot tell."""
         refs, problem, patterns, signal = self.source(pipe[0]), None, [], None
         for command in pipe[1:]:
             prog, args, _ = _program(command.argv())
@@ -10496,8 +10454,7 @@ class RecipeReader(object):
         return [("unknown", " ".join(command.argv()))]
 
     def pgrep_refs(self, args, words=None):
-        """What `pgrep ARGS` or `pkill ARGS` finds: a -f pattern, a -F pidfile, the
-        children of -P PID."""
+        """What `pgrep ARGS` or `pkill ARGS` finds (-f, -F, -P)."""
         for arg, value in zip(args, args[1:] + [""]):
             if arg == "-f" and value and "-x" not in args:
                 unknown = "[[:" in value or "^" in value
@@ -10509,7 +10466,6 @@ class RecipeReader(object):
         return [("byname", " ".join(args))]
 
     def simple(self, command, prog, args, wrappers):
-        """A command that is not part of a pipeline."""
         texts = command.argv()
         text = _command_text([command])
         refs = self.word_refs(command.words[1]) if args and args != ["$!"] else []
@@ -10576,10 +10532,8 @@ class RecipeReader(object):
             self.add("other", text=text)
 
     def shell_script(self, command, script):
-        """`setsid sh -c 'cd web && exec npm run dev' > web.log 2>&1 &`: the script read
-        as a subshell's (its cd stays there), its last command run as the shell is (in
-        the background, into its log; `$!` is the shell's PID, the server's parent or,
-        by exec, the server itself)."""
+        """`sh -c 'cd web && exec npm run dev' > web.log &`: read as a subshell's, its last
+        command run as the shell is (in the background, into its log)."""
         inner = shell_commands(script)
         if not inner:
             return
@@ -10596,8 +10550,7 @@ class RecipeReader(object):
                 fact.logfile, fact.problem = self.path_of(logfile), fact.problem or problem
 
     def files(self, prog, args, text):
-        """`rm`, `touch`, `mkdir -p` of the paths it names: each a fact (one with a
-        glob or a variable, or none, is work procclean does not do)."""
+        """`rm`, `touch`, `mkdir -p`: a fact per path (a glob or a variable: other)."""
         for path in [a for a in args if not a.startswith("-")] or [""]:
             if re.search(r"[*?\[$`]", path) or not path:
                 self.add("other", text=text)
@@ -10615,16 +10568,14 @@ class RecipeReader(object):
         return re.sub(r'("?)\$(?:\{(\w+)\}|(\w+))\1', value, word)
 
     def own_venv(self, args):
-        """Whether `source ARGS` activates the venv procclean runs the services of the
-        folder the recipe is in with (python_env: its bin first on PATH, VIRTUAL_ENV)."""
+        """Whether `source ARGS` activates the venv procclean runs this folder with."""
         path = self.path_of(self.expand_folders(args[0])) if len(args) == 1 else ""
         venv = os.path.dirname(os.path.dirname(path))
         return path.endswith("/bin/activate") and \
             _project_python(self.cwds[-1], ".")[2].get("where") == venv
 
     def concurrently(self, args):
-        """`concurrently "CMD" "CMD"`: the commands run at once in the foreground, as
-        `(CMD) & (CMD) & wait` runs them (`npm:dev` is `npm run dev`)."""
+        """`concurrently "CMD" "CMD"` as `(CMD) & (CMD) & wait` (`npm:dev`: npm run dev)."""
         commands = [re.sub(r"^(npm|pnpm|yarn|bun):", r"\1 run ", arg)
                     for before, arg in zip([""] + args, args) if not arg.startswith("-")
                     and before not in _VALUE_OPTIONS["concurrently"]]
@@ -10638,11 +10589,9 @@ class RecipeReader(object):
             self.join(sub.facts)
 
     def procfile_run(self, prog, args, text):
-        """`honcho start`, `foreman start -f Procfile.dev`, `overmind start`: the
-        entries (or those named) of the Procfile init reads, run at once in the
-        foreground, a dev session of its services; anything else they would do (another
-        Procfile, the .env or settings file they read and procclean does not, an option)
-        is other work."""
+        """`foreman start -f Procfile.dev`: a dev session of the Procfile init reads (or
+        the entries named); another Procfile, a file they read and procclean does not
+        (.env), an option: other work."""
         word = _PROCFILE_RUNNERS[prog]
         ok = word in args               # not `honcho run web` (`honcho -f FILE start` is)
         procfile = "Procfile"
@@ -10665,10 +10614,9 @@ class RecipeReader(object):
                             name=s.name, text=text) for s in found])
 
     def script(self, command, texts):
-        """A shell script of the project's (`./scripts/dev.sh`, `bin/dev`, `bash
-        scripts/dev.sh`): read as its shell runs it, with the words it is given, in a
-        shell of its own; whether it was one.  Started with `&`, the script is the
-        process (of `$!`, of the log), on the port of the one server it runs (or execs)."""
+        """A shell script of the project's (`bin/dev`, `bash scripts/dev.sh`), read in a
+        shell of its own with its words; whether it was one.  Run with `&`, the script is
+        the process, on the port of the one server it runs."""
         shell = texts[0] in ("sh", "bash")
         words = texts[shell:]
         if not words or "/" not in words[0] or self.depth > 2:
@@ -10702,8 +10650,7 @@ class RecipeReader(object):
         return True
 
     def make(self, command, args):
-        """A sub-make: counts only when it runs goals of this very Makefile; one in
-        another folder (`$(MAKE) -C api run`, `cd api && make run`) is read there."""
+        """A sub-make; one in another folder (`$(MAKE) -C api run`) is read there."""
         goals = []
         problem = None
         folder = "."
@@ -10747,15 +10694,12 @@ class RecipeReader(object):
         elif fact.cwd and job[1:] and (all(f.kind == "launch" and not f.background
                                            for f in job[1:]) or not any(r.prereqs for r in
                                                                         chosen)):
-            # `cd api && $(MAKE) run`: a server in the foreground; `$(MAKE) -C api stop`:
-            # what that rule does (nothing made before it) is read
+            # `cd api && $(MAKE) run`, `$(MAKE) -C api stop`: what that rule does is read
             fact.problem = None
 
     def sub_make(self, folder, goals):
-        """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile, as its text
-        says: make is not asked there), as run in FOLDER, into this target's facts: the
-        command, port and folder of `backend: $(MAKE) -C backend run`.  The rules read,
-        or none where it could not read every goal's."""
+        """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile as text) into
+        this target's facts; the rules read, or none where not every goal's was."""
         here = os.path.join(self.curdir, folder)
         name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
                     None)
@@ -10794,8 +10738,11 @@ class RecipeReader(object):
         assigns = [a.text for a in command.assigns]
         port, line = self.shell_port(prog, args, assigns, " ".join(
             self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]))
+        knobs = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)    # --port $(PORT)
+        knob = next((n for n in knobs if port and self.vars is not None and
+                     self.vars.expand("$(%s)" % n) == port), None)
         fact = self.add("launch", command=line, argv=" ".join(w.text for w in words),
-                        knob=self.knob(port),
+                        knob=knob,
                         cwd=self.path_of(folder) if folder else self.cwds[-1],
                         background=command.after == "&", problem=problem,
                         logfile=logfile and self.path_of(logfile),
@@ -10807,17 +10754,9 @@ class RecipeReader(object):
         elif self.pending and not problem and not fact.background:
             self.join([fact])
 
-    def knob(self, value):
-        """The make variable the recipe line as written gives `value` with (`--port
-        $(PORT)`): `make start PORT=8091` moves what it starts; or None."""
-        names = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)
-        return next((n for n in names if value and self.vars is not None and
-                     self.vars.expand("$(%s)" % n) == value), None)
-
     def shell_port(self, prog, args, assigns, line):
         """(port, command line) of a launch: a port given as a shell variable (`--port
-        $$PORT` with make's `include .env` and `export`, `$${PORT:-8000}`) is make's
-        value or the default, and `{port}` in the command, which the setting moves."""
+        $$PORT`, `$${PORT:-8000}`) is make's value or the default, `{port}` in the line."""
         ref = r"\$(?:\{([A-Za-z_]\w*)(?::-(\d{2,5}))?\}|([A-Za-z_]\w*))"
 
         def value(match):
@@ -10833,9 +10772,7 @@ class RecipeReader(object):
 
 
 def _script_lines(text):
-    """[(line number, logical line)] of a shell script as it runs: a function's body
-    where a line calls it (`start_api() { ... }` then `start_api`), not where it is
-    defined; one no line calls (a trap's: the script's Ctrl-C cleanup) not at all."""
+    """[(line number, line)] of a script as it runs: a function's body where called."""
     functions, lines, body = {}, [], None
     for start, _, line in _logical_lines(text):
         if body is not None:
@@ -10856,15 +10793,8 @@ def _script_lines(text):
     return lines
 
 
-def _moved(words):
-    """(the words of a command without a folder option, that folder or None): the
-    command `cd FOLDER && ...` runs (_folder_option); words are texts or ShellWords."""
-    drop, folder = _folder_option([getattr(w, "text", w) for w in words])
-    return [w for i, w in enumerate(words) if i not in drop], folder
-
-
 def _signal_problem(kind, signal):
-    """Why a stop cannot be carried: a signal procclean does not send (kill -HUP)."""
+    """Why a stop cannot be carried: a signal procclean does not send (-HUP)."""
     unsent = kind == "stop" and signal not in _STOP_SIGNALS
     return ("mk_signal", {"signal": signal}) if unsent else None
 
@@ -10884,9 +10814,12 @@ def _command_text(commands):
     return " | ".join(" ".join(w.raw or w.text for w in c.words) for c in commands)
 
 
+# make's built-in variables a recipe may use ($(RM) ...), which `make -pR` does not print.
+_MAKE_DEFAULTS = {"RM": "rm -f", "CC": "cc", "CXX": "g++", "AR": "ar", "MAKE": "make"}
+
+
 class MakeVars(object):
-    """make's variables as its database prints them (name -> (recursive?, value)), with
-    the target-specific ones of the recipe's target and the automatic ones ($@, $<, $^)."""
+    """make's variables (name -> (recursive?, value)), a target's and automatic ones too."""
 
     def __init__(self, values, curdir):
         self.values = values
@@ -10902,8 +10835,7 @@ class MakeVars(object):
         return scoped
 
     def expand(self, text, depth=0):
-        """`text` with $(VAR), ${VAR}, $X, $$ and text functions expanded; None when
-        it needs something make would run."""
+        """`text` expanded; None when that needs something make would run."""
         out, i = [], 0
         while "$" in text[i:-1]:            # a `$` that ends the text is itself
             j = text.index("$", i)
@@ -10941,12 +10873,11 @@ class MakeVars(object):
             value = self.local.get(name[:1], "")
             return value if len(name) == 1 else (
                 os.path.dirname(value) or "." if name[1] == "D" else os.path.basename(value))
-        recursive, value = self.values.get(name, (False, ""))
+        recursive, value = self.values.get(name, (False, _MAKE_DEFAULTS.get(name, "")))
         return self.expand(value, depth + 1) if recursive else value
 
     def function(self, name, args_text, depth):
-        """make's functions that only compute text, expanded as make would; any other
-        ($(shell ...) but `cat FILE`, $(eval) ...) leaves the line unread."""
+        """make's functions that only compute text; another leaves the line unread."""
         if name == "shell":
             words = args_text.split()
             if len(words) == 2 and words[0] == "cat":
@@ -10979,31 +10910,9 @@ class MakeVars(object):
         return None
 
 
-def parse_make_variables(text):
-    """(variables, target-specific variables) from `make -p`'s database:
-    {name: (recursive?, value)}, {target: {name: (recursive?, value)}}."""
-    values, targets, section = {}, {}, None
-    lines = text.splitlines()
-    for origin, line in zip([""] + lines, lines):       # origin: the line before
-        section = line if line in _DB_SECTIONS else section
-        if not line or line.startswith(("#", "\t", "define ", "endef")):
-            continue
-        if section == "# Variables":
-            match = re.match(r"^(\S+) (:{0,2}=) ?(.*)$", line)
-            if match and origin.startswith("# ") and "automatic" not in origin:
-                values[match.group(1)] = (match.group(2) == "=", match.group(3))
-        elif section == "# Files" and origin.startswith("# makefile"):
-            match = re.match(r"^([^:#=\s][^:#=]*): (\S+) (:{0,2}=|\+=|\?=) ?(.*)$", line)
-            for target in match.group(1).split() if match else ():
-                targets.setdefault(target, {})[match.group(2)] = (
-                    match.group(3) != ":=", match.group(4))
-    return values, targets
-
-
 class MakeService(_Record):
-    """A service the recipes manage: its name, the fields they give it, where each came
-    from ({field: [(target, file, line)]}), its facts, why procclean cannot carry it
-    (message key, values) or None, the layout's service these recipes manage (or None)."""
+    """A service the recipes manage: name, fields, where each came from ({field:
+    [where]}), facts, why procclean cannot carry it (or None), the layout's name for it."""
 
     __slots__ = ("name", "fields", "sources", "facts", "problem", "layout")
 
@@ -11015,9 +10924,9 @@ _SERVICE_FIELDS_FROM = (("pidfile", ("launch", "stop", "look")),
 
 
 def _union_find(facts):
-    """Groups of facts that speak of the same processes: a pidfile, port, pattern or
-    service name in common; a pattern that finds exactly one launched command line;
-    a pidfile nobody writes and the one launch that writes its own (a daemon)."""
+    """Groups of facts about the same processes: a key in common (MakeFact.key), a
+    pattern finding one launched command line, a pidfile nobody writes and the one
+    daemon, or the one service whose folder or name the pidfile has."""
     parent = list(range(len(facts)))
 
     def find(i):
@@ -11038,10 +10947,8 @@ def _union_find(facts):
                 regex = re.compile(fact.pattern)
             except re.error:
                 continue
-            # the layout's app is the one run in its folder (`uvicorn main:app` in api/),
-            # also as its module or package (`python -m app`: app/__main__.py runs it),
-            # or anywhere by its package's name (`celery -A codeverify_worker.main`: an
-            # installed package, run from the root)
+            # the layout's app is the one run in its folder (also as its module or
+            # package), or anywhere by a dotted name (`celery -A codeverify_worker.main`)
             anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w",
                                                           fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if (
@@ -11056,10 +10963,8 @@ def _union_find(facts):
         if len(daemons) == 1 and fact.pidfile and fact.pidfile not in written:
             parent[find(i)] = find(daemons[0])
         elif fact.pidfile and fact.pidfile not in written:
-            # a pidfile in the folder of one service (`kill $(cat api/.pid)`, the app
-            # found in api/), or named after one (worker.pid, celery.pid: the celery
-            # worker run from the root), is that service's, not a service of its own with
-            # no command; not one that names another process (stop-mailer, api/celery.pid)
+            # a pidfile in the folder of one service (api/.pid), or named after one
+            # (celery.pid), is that one's; not one naming another (api/celery.pid)
             base = os.path.basename(fact.pidfile)
             said = set([fact.name or "", base.split(".")[0]])
             names = set([fact.name, base.strip(".").split(".")[0]])
@@ -11077,8 +10982,7 @@ def _union_find(facts):
 
 
 def _runs_module(launch, layout):
-    """Whether `launch` runs the module of the layout's app (`python -m app.main`), or
-    its package (`python -m app`, whose __main__.py serves app.main:app)."""
+    """Whether `launch` runs the layout's app's module or package (`python -m app`)."""
     module = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*", layout.command or "")
     words = launch.argv.split()
     ran = words[words.index("-m") + 1] if "-m" in words[:-1] else None
@@ -11086,7 +10990,7 @@ def _runs_module(launch, layout):
 
 
 def _names_of(fact):
-    """What a pidfile's name may call a launch: its target's, its kind's, its program's."""
+    """What a pidfile's name may call a launch: its target's, kind's, program's."""
     command = fact.argv or fact.command
     return (fact.name, _kind_of_program(command), _program(command.split())[0]) \
         if command else (fact.name,)
@@ -11094,8 +10998,7 @@ def _names_of(fact):
 
 def _named_elsewhere(fact, facts):
     """Whether the layout's app `fact` has the name of a target that runs another app in
-    another folder (`backend: cd backend/cmd/api && go run .` beside the Flask app found
-    in ai_microservice/): not that app, nor that name's."""
+    another folder (`backend: cd backend/cmd/api && go run .`)."""
     return fact.kind == "layout" and any(
         f.kind == "launch" and f.argv and f.name == fact.name and not _same_folder(
             f.cwd, fact.cwd) for f in facts)
@@ -11107,8 +11010,7 @@ def _same_folder(one, other):
 
 def _kind_of_program(argv):
     prog = _program((argv or "").split())[0]
-    # `node tools/server.mjs`, `nodemon api.js`: a script's server is an API; a
-    # frontend's dev server is run by its package manager or its tool
+    # a script's server (`node server.mjs`) is an API; a frontend's, its tool's
     if prog in _NODE_TOOLS + ("vite", "next", "nuxt", "npx", "serve"):
         return "frontend"
     if prog in ("celery", "rq", "arq", "dramatiq", "huey"):
@@ -11120,7 +11022,7 @@ def _kind_of_program(argv):
 
 
 def make_service(group, taken):
-    """The MakeService of one group of facts (union_find), named apart from `taken`."""
+    """The MakeService of a group of facts, named apart from `taken`."""
     fields, sources, problem = {}, {}, None
     # a launch into two logs is still the service's run (its recipe stays)
     launches = [f for f in group if f.kind == "launch"
@@ -11195,10 +11097,8 @@ _PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps"
 
 
 def _script_name(argv, taken):
-    """[the name the folder of the script a launch runs gives its service] or []:
-    dashboard of `streamlit run dashboard/app.py`, api of `go run ./cmd/api` (a Go
-    program is its folder), bot of `python -m app.telegram.bot`; none for a script at
-    the root (`python bot.py`: backend)."""
+    """[the name of the script's folder] or []: dashboard of `streamlit run
+    dashboard/app.py`, api of `go run ./cmd/api`, bot of `python -m app.telegram.bot`."""
     prog, args, wrappers = _program((argv or "").split())
     module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
         not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
@@ -11211,9 +11111,8 @@ def _script_name(argv, taken):
 
 
 def _in_foreground(launches, fields, sources):
-    """A server that puts itself in the background (gunicorn --daemon, rails server -d):
-    its command without that flag is the service's, the same server staying procclean's
-    child (the recipe stays make's); none where no one flag does it (celery multi, sudo)."""
+    """A server that daemonizes (gunicorn --daemon): its command without that flag is
+    the service's; none where no one flag does it (celery multi, sudo)."""
     for fact in [f for f in launches if f.problem and f.problem[0] == "mk_daemonizes"]:
         prog = _program((fact.argv or "").split())[0]
         flags = _DAEMON_FLAGS + (("-d",) if prog in ("rails", "puma", "unicorn",
@@ -11228,27 +11127,23 @@ def _in_foreground(launches, fields, sources):
             return
 
 
-# A recipe that runs a dev server in the foreground (`make run`, `make dev-api`): the
-# command a team runs its app with, procclean's to start too; `make migrate: go run
-# ./cmd/migrate` is a task.  (The layout's app, or one given a port, is served either way.)
+# A target running a dev server in the foreground (`make run`, `make dev-api`).
 _RUN_TARGET_RE = (r"^(?:run|dev|serve|\w*server|start|watch|up|live|debug|local)"
                   r"(?:[-_:].+)?$|"
                   r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
                   r"^(?:api|web|app|backend|frontend|client|ui|site|worker|beat|flower|"
                   r"scheduler|jobs)$")
-# ...unless a word of its name says it is a task (`run-migrations: python migrate.py`,
-# `dev-seed`, `migrate-up`): its command ends at once; as a service it failed `make dev`.
+# ...unless a word of its name says it is a task (`run-migrations`): it ends at once.
 _TASK_TARGET_RE = (r"(?:^|[-_:])(?:migrat\w*|seed\w*|tests?|lint|reset|build|install|"
                    r"setup|init|db|fixtures?|shell|scripts?|bench\w*|docs?|clean|check|"
                    r"format|deploy|backup|dump|populate|generate|backfill)(?=$|[-_:])")
-# How a dev run differs from the others of the same app (a production run, a debug one).
+# How a dev run differs from the others of the same app.
 _DEV_RUN_RE = (r"--reload|\bdev\b|--debug|runserver|\b(?:air|reflex|nodemon|CompileDaemon|"
                r"gow|wgo)\b|--watch")
 
 
 def _dev_run(launches):
-    """The foreground launches of the one command the service runs: the dev one (by
-    its command or its target's name), else the first."""
+    """The launches of the one command the service runs: the dev one, else the first."""
     if not launches:
         return []
     best = min(launches, key=lambda f: (not re.search(_DEV_RUN_RE, f.command or "") and
@@ -11258,8 +11153,7 @@ def _dev_run(launches):
 
 
 def _serves(fact, group):
-    """Whether a fact makes its group a service: it stops or looks for something, starts
-    it in the background, or runs a dev server in the foreground (_RUN_TARGET_RE)."""
+    """Whether a fact makes its group a service."""
     if fact.kind in ("stop", "look"):
         return bool([k for k in fact.key() if k[0] != "name"])
     if fact.kind != "launch" or fact.background or fact.together:
@@ -11271,10 +11165,9 @@ def _serves(fact, group):
 
 
 def _place(fact):
-    """(file or folder, kind) of a launch or of the layout's service: the app it runs,
-    by the module or script it serves (`uvicorn api.main:app` run at the root serves
-    what `uvicorn main:app` run in api/ does, and `fastapi dev api/main.py` too), the
-    package script it runs, else by the folder it runs in."""
+    """(file or folder, kind) of the app a launch or the layout's service runs: by the
+    module or script (`uvicorn api.main:app` at the root is `uvicorn main:app` in
+    api/), the package script, else the folder."""
     kind = fact.name if fact.kind == "layout" else _kind_of_program(fact.argv)
     argv = fact.argv or fact.command or ""
     role = re.search(r"\s(beat|flower)(?=\s|$)", argv)      # celery's other processes
@@ -11297,16 +11190,14 @@ def _place(fact):
     return os.path.normpath(os.path.join(fact.cwd or ".", path)), kind
 
 
-# What servers named with no module find in the folder they run in (fastapi-cli's
-# discovery; flask without --app or FLASK_APP).
+# What servers given no module find in their folder (fastapi-cli; flask without --app).
 _DISCOVERY = ((r"\bfastapi\s+(?:dev|run)\b", ("main.py", "app.py", "api.py", "app/main.py",
                                               "app/app.py", "app/api.py")),
               (r"\bflask\b(?!.*(?:--app|FLASK_APP)).*\brun\b", ("app.py", "wsgi.py")))
 
 
 def _module_file(argv, cwd):
-    """The project's file `python -m pkg.main` runs (pkg/main.py, or a package's
-    __main__.py), in cwd: a script run as a module; None for a tool (`-m pytest`)."""
+    """The project's file `python -m pkg.main` runs in cwd, or None (`-m pytest`)."""
     match = re.search(r"(?:^|[\s/])(?:python[\d.]*|\{python\})\s+-m\s+([A-Za-z_][\w.]*)",
                       argv or "")
     path = match and match.group(1).replace(".", "/")
@@ -11315,8 +11206,7 @@ def _module_file(argv, cwd):
 
 
 def _discovered(argv, cwd):
-    """The module a server given none serves, run in cwd (relative to the project's
-    root, where init runs), or "." (its folder, then)."""
+    """The module a server given none serves in cwd, or "."."""
     for command, files in _DISCOVERY:
         if re.search(command, argv):
             return next((f for f in files if os.path.isfile(os.path.join(cwd, f))), ".")
@@ -11324,9 +11214,8 @@ def _discovered(argv, cwd):
 
 
 def _script_of(argv):
-    """The program or script file of the project a command line runs (`./cmd/worker` of
-    `go run ./cmd/worker`, `server.js` of `node server.js`, `./server`), or None (`air`,
-    `~/go/bin/air`, `go run .`)."""
+    """The project's program or script a command runs (`./cmd/worker` of `go run
+    ./cmd/worker`, `server.js`), or None (`air`, `go run .`)."""
     words = (argv or "").split()
     return next((w for i, w in enumerate(words) if re.search(
         r"^\.\.?/" if not i else r"^(?![-~/]).*(?:\w/|\.(?:py|[cm]?[jt]s|go|rb)$)", w)),
@@ -11334,17 +11223,11 @@ def _script_of(argv):
 
 
 def _fold_runs(groups):
-    """The groups with make's runs of an app that name no pidfile or port (in the
-    foreground, or `nohup ./server &`), and the layout's app, put with the one group that
-    runs the same app otherwise (_place), else (runs at the root only) the one that only
-    stops something (`kill: lsof -ti:8090 | xargs kill` beside `run: go run ./cmd/server`).
-    With none, or several (which one the runs are is not known), they are a group of
-    their own, as is a run on another port than its home's (`hugo server --port 1414`
-    beside `jekyll serve --port 4001 &`). Two commands a place runs in the background are
-    two apps running at once (`nohup ./server &`, `nohup ./worker &`), and so are runs
-    of two programs or scripts (`go run ./cmd/server`, `go run ./cmd/worker`): each stays
-    a group of its own. A task's run (`populate: go run cmd/populate/main.go`) is no run
-    of the app beside it (`apiserver: air`): it stays apart, and serves nothing."""
+    """The groups, with runs of an app that name no pidfile or port (and the layout's
+    app) put with the one group that runs the same app (_place), else (runs at the root)
+    the one that only stops something (`kill: lsof -ti:8090 | xargs kill`).  With none or
+    several, or on another port than that group's, they stay a group of their own, as do
+    two apps run at once (`nohup ./server &`, `nohup ./worker &`) and a task's run."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
@@ -11380,7 +11263,7 @@ def _fold_runs(groups):
 
 
 def makefile_services(facts):
-    """The services the facts of every recipe speak of, in the order first seen."""
+    """The services the facts speak of, in the order first seen."""
     process = [f for f in facts if f.kind in ("launch", "stop", "look", "layout")]
     found = set(f.name for f in process if f.kind == "layout" and not _named_elsewhere(
         f, process))
@@ -11394,17 +11277,15 @@ def makefile_services(facts):
 
 
 class RulePlan(_Record):
-    """What --replace does with one rule of the Makefile: `ops` [(op, service)] its
-    recipe carries out, the procclean call (`verb`, `services`) that does the same, or
-    `kept` (message key, values) saying why it stays; `prereqs`: its target's, from
-    every line that names it (`run-web: lint` apart from its recipe), as make reads them."""
+    """What --replace does with one rule: `ops` [(op, service)] its recipe carries out,
+    the procclean call (`verb`, `services`) doing the same, or `kept` (message key,
+    values) saying why it stays; `prereqs`: its target's, from every rule naming it."""
 
     __slots__ = ("rule", "facts", "ops", "verb", "services", "kept", "prereqs")
     DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None, "prereqs": ()}
 
 
-# What recipes do to a service's files: rm, touch, and `mkdir -p` of their folder, which
-# procclean start does as it writes them.
+# What recipes do to a service's files (procclean start makes their folder too).
 _FILE_WORK = ("remove", "touch", "mkdir")
 
 
@@ -11419,8 +11300,7 @@ def _fact_ops(fact, plans, replaced):
     if fact.kind == "make":
         if fact.cwd:            # another folder's, read: its facts follow
             return []
-        # a goal that only runs a server in the foreground (nothing made before it) is a
-        # dev session's, run together
+        # a goal that only runs a server in the foreground is a dev session's
         missing = [g for g in fact.goals if g not in replaced and not (
             fact.together and g in plans and plans[g].ops and not plans[g].prereqs
             and all(k == "run" for k, _ in plans[g].ops))]
@@ -11447,8 +11327,7 @@ def _fact_ops(fact, plans, replaced):
 
 
 def verb_of(ops):
-    """The procclean call that does what `ops` do, in their order: (verb, services)
-    or (None, reason)."""
+    """The procclean call doing what `ops` do: (verb, services) or (None, reason)."""
     services = list(dict.fromkeys(s for _, s in ops))
     kinds = [k for k, _ in ops]
     if "dev" in kinds:
@@ -11473,10 +11352,8 @@ def verb_of(ops):
 
 
 def _undoes_start(kinds):
-    """Whether one service's ops undo its start after it: a stop, or a file removed.
-    Its stale pidfile removed before the start, procclean start writes anew; removed
-    after a look (`kill -0 $(cat PID) || rm -f PID`), it is a failed start's, as
-    procclean start removes it too."""
+    """Whether one service's ops undo its start after it: a stop, a file removed (not
+    the pidfile after a look, `kill -0 $(cat PID) || rm -f PID`: a failed start's)."""
     after = kinds[kinds.index("start") + 1:]
     checked = after[:after.index("rmpid")].count("look") if "rmpid" in after else 0
     return any(k in ("stop", "kill", "rmlog") or k == "rmpid" and not checked
@@ -11492,8 +11369,7 @@ def plan_rule(plan, plans, replaced):
     if rule.colons == "::":
         return ("init_kept_double", {})
     if not rule.recipe and not plan.facts:
-        # prerequisites on other lines too (`restart: stop`, `restart: start`): a recipe
-        # given to one would run after all of them; the rule stays, making each one
+        # (`restart: stop` and `restart: start`: a recipe would run after both)
         if not rule.prereqs or plan.prereqs != rule.prereqs or \
                 any(p not in replaced for p in rule.prereqs):
             return None
@@ -11518,17 +11394,15 @@ def plan_rule(plan, plans, replaced):
 
 def plan_makefile(plans, own):
     """Decide every rule of the Makefile `own`: replaced when one procclean call does
-    what its recipe did through services that carry it, and every rule sharing those
-    services' pidfile, port or pattern is replaced too; else kept with the reason.
-    Rules of included files are read (they can keep others) but never replaced."""
+    what its recipe did and every rule managing its services is replaced too; else
+    kept, with the reason.  Included files' rules are read, never replaced."""
     # the rule with the recipe (else the first), which make runs
     by_name = dict((n, p) for p in reversed(sorted(plans, key=lambda p: not p.rule.recipe))
                    for n in p.rule.names)
     for plan in plans:
         plan.prereqs = [w for p in plans if p.rule.colons == ":" and set(
             p.rule.names) & set(plan.rule.names) for w in p.rule.prereqs if w != "|"]
-    # From every rule replaced down to what holds: a sub-make of a target that is kept
-    # keeps its rule, which can keep others in turn; never the other way round.
+    # From every rule replaced down to what holds (a kept rule can keep others).
     replaced = set(n for p in plans if p.rule.file == own for n in p.rule.names)
     for _ in range(len(plans) + 1):
         for plan in plans:
@@ -11544,8 +11418,7 @@ def plan_makefile(plans, own):
 
 
 def _touched(plan):
-    """The services a rule's own recipe manages (started in the background, stopped,
-    looked for); a foreground run leaves nothing for others to agree on."""
+    """The services a rule's recipe manages (not a foreground run's)."""
     return list(dict.fromkeys(
         f.service for f in plan.facts if f.service is not None and f.kind in (
             "stop", "look") or f.kind == "launch" and f.background and f.service))
@@ -11572,33 +11445,24 @@ def _keep_together(plans):
 
 
 def _credit(where):
-    """Where a value came from, as init credits it: `Makefile:12 (stop)`."""
+    """`Makefile:12 (stop)`."""
     return "%s:%d (%s)" % (where[1], where[2], where[0])
-
-
-# make's built-in variables a recipe may use ($(RM) ...), which `make -pR` does not print.
-_MAKE_DEFAULTS = (("RM", "rm -f"), ("CC", "cc"), ("CXX", "g++"), ("AR", "ar"), ("MAKE", "make"))
 
 
 def analyse_makefile(folder, name, info, layout=()):
     """(services, plans): what the recipes of the Makefile `name` and its includes do,
-    read with make's variables (its database, or the text's where make was not asked),
-    and the RulePlan of each rule. Not `make -n TARGET`, though it expands a recipe as
-    make does: -n still runs every line naming $(MAKE), every `+` line and the
-    prerequisites' recipes. The database holds every variable's value (recursive ones as
-    written): this is make's expansion, without running anything."""
+    read with make's variables (its database, else the text's), and each RulePlan.  Not
+    `make -n`, which still runs $(MAKE) and `+` lines and the prerequisites' recipes."""
     texts = dict((path, _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or "")
                  for path in info.files or [name])
     curdir = os.path.abspath(folder)
     if info.database:
-        values, scoped = parse_make_variables(info.database)
+        values, scoped = dict(info.database[0]), info.database[1]
         curdir = values.get("CURDIR", (False, curdir))[1]
-        # as make reads the Makefile itself, without the probe init adds (a temp file)
+        # as make reads the Makefile itself, without init's probe
         values["MAKEFILE_LIST"] = (False, " " + " ".join(info.files))
     else:
         values, scoped = _text_values(texts.values(), curdir), {}
-    for name_, value in _MAKE_DEFAULTS:         # -R left make's built-ins out
-        values.setdefault(name_, (False, value))
     variables = MakeVars(values, curdir)
     exported = _exported(texts.values(), variables)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
@@ -11640,9 +11504,7 @@ def analyse_makefile(folder, name, info, layout=()):
 
 
 def _portable(text, root, cwd):
-    """A command (run in cwd) or a pattern (cwd None) without the project's own folder
-    in it (`$(CURDIR)/filesrv.py`, a PROJECT_ROOT): paths relative to where the command
-    runs, so that procclean.ini serves every checkout of the project."""
+    """A command (run in cwd) or pattern (cwd None) without the project's folder in it."""
     here = os.path.join(os.path.relpath(".", cwd), "") if cwd else ""
     for form in (root.replace(" ", "\\ "), root) if root != os.sep else ():
         text = re.sub(r"(?<![\w/.-])%s/" % re.escape(form), lambda m: here, text)
@@ -11650,22 +11512,17 @@ def _portable(text, root, cwd):
 
 
 def _text_values(texts, curdir):
-    """make's variables as the text of a Makefile (and its includes) sets them, with
-    CURDIR and make's built-ins: where make is not asked."""
+    """make's variables as the Makefile's texts set them, with CURDIR and built-ins."""
     raw = {}
     for text in texts:
         parse_makefile_text(text, "\t", raw)
     values = dict((k, (True, v)) for k, v in raw.items())
     values["CURDIR"] = (False, curdir)
-    for name, value in _MAKE_DEFAULTS:
-        values.setdefault(name, (False, value))
     return values
 
 
 def _exported(texts, variables):
-    """{name: value} of the variables make exports to its recipes' shells: each one the
-    files set after a bare `export` (or .EXPORT_ALL_VARIABLES), else those `export NAME`
-    or `export NAME = value` names."""
+    """{name: value} of the variables make exports to its recipes."""
     names = set()
     assigned = {}
     for text in texts:
@@ -11681,8 +11538,7 @@ def _exported(texts, variables):
 
 
 def found_with_makefile(services, layout):
-    """What init writes: each Makefile service over the layout's same one (the recipes'
-    values win, each credited to its target and line), then the layout's other services."""
+    """Each Makefile service over the layout's same one, then the layout's others."""
     by_name = dict((f.name, f) for f in layout)
     found, used = [], set()
     for service in services:
@@ -11701,9 +11557,7 @@ def found_with_makefile(services, layout):
             builtin["command"]
         if than and "command" in service.fields and "port" not in service.fields and \
                 not _same_value("command", than, fields["command"], "."):
-            # a built-in's name (`backend: go run .`) or the layout's app run by another
-            # server (`gunicorn -c gunicorn.conf.py app:app`, not Flask's 5000): its
-            # server's port (a Node dev server's: `pnpm next dev` on 3000)
+            # a built-in's name or the layout's app run by another server: its port
             cwd, command = fields.get("cwd") or ".", fields["command"]
             port = _default_port(command, cwd)[0] or re.search(DEV_SERVER_RE, command) \
                 and _frontend_port(cwd, command)[0]
@@ -11738,9 +11592,7 @@ def _with_port_flag(command, layout):
 
 
 def _port_as_placeholder(name, fields):
-    """A recipe's command with its literal port flag (`--port 8000`) as `{port}` when
-    that is the service's port: the same command at that port, and one that moves
-    with PROCCLEAN_<SERVICE>_PORT and port_offset (issue 21) instead of holding on."""
+    """A command with its port flag as `{port}` when that is the service's port."""
     port = fields.get("port") or next((b["port"] for b in BUILTIN_SERVICES
                                        if b["name"] == name), None)
     command, said, how = with_port(fields["command"])
@@ -11752,10 +11604,8 @@ _RAILS_APART = " -P tmp/pids/rails-server.pid"
 
 
 def _rails_pid_apart(command, fields):
-    """A rails server whose pidfile is the service's own: with `-P` another for Rails.
-    Rails refuses to start while its pidfile names a live process, its own included
-    ("A server is already running"), and procclean writes the service's as soon as it
-    has started it; the service's stays the one every recipe reads (same PID)."""
+    """A rails server whose pidfile is the service's: with `-P` another for Rails, which
+    refuses to start while its pidfile names a live process (procclean's writes it)."""
     own = os.path.normpath(os.path.join(fields.get("cwd") or ".", RAILS_PIDFILE))
     if not re.search(r"\brails\s+(?:server|s)\b", command) or \
             re.search(r"\s(?:-P|--pid)[= ]?\S", command) or \
@@ -11765,31 +11615,28 @@ def _rails_pid_apart(command, fields):
 
 
 def _venv_python(command, cwd):
-    """A recipe's `python ...` as `{python} ...`, and its bare `uvicorn ...` (a tool of
-    PY_TOOLS) as `{python} -m uvicorn ...`, where the project has a venv of its own
-    (.venv, venv): what the recipe ran with that venv active, and what start runs when
-    none is (issue 21: the project's interpreter wins over the system's python); a
-    bare arq or rq through the lock file's runner (_python_command)."""
+    """A recipe's `python ...` as `{python} ...` and a bare `uvicorn ...` (PY_TOOLS) as
+    `{python} -m uvicorn ...` where the project has a venv of its own (what the recipe
+    ran with it active); a bare arq or rq through the lock file's runner."""
     match = re.match(r"^python3?(?=\s)|^(?=(?:%s)\s)" % "|".join(PY_TOOLS), command)
     if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
         return ("{python}" if match.end() else "{python} -m ") + command[match.end():]
-    # a bare arq, rq where only a lock file is: through its tool (`uv run arq ...`)
     return _python_command(command, cwd) if command.split(" ", 1)[0] in PY_SCRIPTS \
         else command
 
 
 class MakefileRead(_Record):
-    """The Makefile init works on: name, text (None: none), what make knows of it, how it
-    was read (message key, values), its services and rule plans (analyse_makefile)."""
+    """The Makefile init works on: name, text, MakeInfo, how it was read (message),
+    services, rule plans."""
 
     __slots__ = ("name", "text", "info", "said", "services", "plans")
     DEFAULTS = {"said": None, "services": (), "plans": ()}
 
 
 def read_makefile_for_init(ctx, ask):
-    """The MakefileRead of the project's Makefile (GNU make asked when `ask`, except
-    under --dry-run: make runs $(shell ...) and remakes included files even under -q;
-    else read as text), or an exit code when it cannot be read safely."""
+    """The MakefileRead of the project's Makefile (make asked when `ask`, not under
+    --dry-run: make runs $(shell ...) and remakes includes even under -q), or an exit
+    code when it cannot be read safely."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), "Makefile")
     if not os.path.lexists(name):
         return MakefileRead(name, None, MakeInfo({}, [], "\t", []))
@@ -11811,8 +11658,7 @@ def read_makefile_for_init(ctx, ask):
 
 
 def procclean_call(target, verb, services, all_names):
-    """The words after $(PROCCLEAN) in a replaced rule: `$@` where the target's own
-    name says the same (stop-backend, or stop for every service), else VERB NAMES."""
+    """The words after $(PROCCLEAN): `$@` where the target says it, else VERB NAMES."""
     names = [s.name for s in services]
     try:
         base, named = split_command(target)
@@ -11825,10 +11671,9 @@ def procclean_call(target, verb, services, all_names):
 
 
 def _knob_setting(service):
-    """What a replaced rule passes procclean for the make variable its recipes gave the
-    service's port with (`--port $(PORT)`): `make start PORT=8091` (or PORT in the
-    environment, for a `?=`) still moves it; nothing while the Makefile's value holds, or
-    none (a variable init saw in its own environment: procclean.ini has its value)."""
+    """What a replaced rule passes for the make variable its recipes gave the port with
+    (`--port $(PORT)`): `make start PORT=8091` still moves it; nothing while the
+    Makefile's value holds."""
     knob = next((f.knob for f in service.facts if f.knob and f.kind == "launch"
                  and f.port == service.fields.get("port")), None)
     if knob is None:
@@ -11838,9 +11683,8 @@ def _knob_setting(service):
 
 
 def replace_rules(text, chosen, all_names, args):
-    """The Makefile's text with each chosen rule's recipe swapped for one procclean
-    call: (new text, [(names, line, recipe lines)]).  A rule keeps its prerequisites,
-    but one without a recipe drops those its call now does."""
+    """(the text with each chosen rule's recipe one procclean call, [(names, line, recipe
+    lines)]); a rule without a recipe drops the prerequisites its call does."""
     lines = text.split("\n")
     replaced = []
     done = set(n for p in chosen for n in p.rule.names)
@@ -11865,11 +11709,10 @@ def _same_value(field, have, want, folder):
     have = "" if have is None else str(have).strip()
     want = str(want).strip()
     if field == "command":
-        # `--port {port}` carries `--port 8000` (the port itself is compared as a field)
+        # `--port {port}` carries `--port 8000` (the port is a field of its own)
         have, want = [re.sub(r"^(\{python\}|python3?)(?=\s)", "python", with_port(v)[0])
                       for v in (have, want)]
-        # `uvicorn ...` run with the project's venv is `{python} -m uvicorn ...`; a
-        # rails server gets its own pidfile apart (_rails_pid_apart)
+        # `uvicorn ...` is `{python} -m uvicorn ...`; _rails_pid_apart's pidfile
         have, want = [re.sub(r"^python -m (?=(?:%s)\s)" % "|".join(PY_TOOLS), "",
                              v.replace(_RAILS_APART, "")) for v in (have, want)]
         # a recipe's `npm run dev` is init's `npm run dev -- --port {port}` (_port_flag)
@@ -11884,8 +11727,7 @@ def _same_value(field, have, want, folder):
 
 
 def check_carried(ctx, mk):
-    """With a procclean.ini init keeps as it is: a service whose recipes' pidfile,
-    log, port, pattern, command or folder it does not carry keeps every rule of it."""
+    """A service whose values the procclean.ini init keeps lacks keeps its rules."""
     if ctx.force or not os.path.exists(CONFIG_FILE) or not any(p.verb for p in mk.plans):
         return
     config = reason = None          # reason: why it does not load
@@ -11907,8 +11749,7 @@ def check_carried(ctx, mk):
 
 
 def check_with_make(name, targets):
-    """(asked, complaint): whether there was a make to ask, and its complaint about
-    `make -n TARGETS` (None when it accepts the Makefile)."""
+    """(asked, complaint): whether there was a make, its complaint of `make -n TARGETS`."""
     result = _run_make(["-n", "-f", name] + list(targets), ".")
     if result is None:
         return False, None
@@ -11922,11 +11763,9 @@ def check_with_make(name, targets):
 
 
 def update_makefile(ctx, found, procclean_line, layout, replace, mk):
-    """init --makefile on the MakefileRead `mk`: add the targets make does not already
-    know (a rule, a prerequisite, a .PHONY entry, an included or pattern rule's target)
-    with the Makefile's recipe prefix; --replace also swaps the recipes procclean carries
-    out (plan_makefile) for one procclean call.  The previous file is kept as a backup
-    (never over an older one) and restored if `make -n` rejects the new one."""
+    """init --makefile: add the targets make does not know; --replace also swaps the
+    recipes procclean carries out.  The previous file is kept as a backup, restored if
+    `make -n` rejects the new one."""
     out = ctx.out
     name, info, text = mk.name, mk.info, mk.text or ""
     if mk.said:             # none where there is no Makefile
@@ -11935,12 +11774,11 @@ def update_makefile(ctx, found, procclean_line, layout, replace, mk):
     ours = procclean_targets(found)
     if replace:
         check_carried(ctx, mk)
-    # options pass through make as on the added rules (make stop ARGS=--dry-run)
     args = "PROCCLEAN_ARGS" if "ARGS" in info.variables else "ARGS"
     new_text, replaced = replace_rules(text, [p for p in mk.plans if p.verb and replace],
                                        names, args)
-    added = [(t, n) for t, n in ours if not info.defines(t)]
-    _say_kept(ctx, [t for t, _ in ours], mk, replaced, replace)
+    added = [t for t in ours if not info.defines(t)]
+    _say_kept(ctx, ours, mk, replaced, replace)
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace)
     if not added and new_text == text:          # nothing replaced, added or fixed
@@ -11957,16 +11795,15 @@ def update_makefile(ctx, found, procclean_line, layout, replace, mk):
             out.line(addition)
             out.add("files", {"path": name, "outcome": "would-append", "text": addition})
         return EXIT_OK
-    return _write_makefile(ctx, name, mk.text, new_text, [t for t, _ in added], replaced)
+    return _write_makefile(ctx, name, mk.text, new_text, added, replaced)
 
 
 _PROCCLEAN_VAR_RE = r"^((?:override\s+|export\s+)?PROCCLEAN\s*(?:\?|::?|\+|!)?=)(.*)$"
 
 
 def makefile_addition(info, added, procclean_line, text, args):
-    """The block init --makefile appends (the variables make lacks, the rules `added`),
-    or "". A Makefile using $(PYTHON) without setting it gets no PYTHON (its own recipes
-    would change): the line names python3 itself."""
+    """The block init --makefile appends, or "".  A Makefile using $(PYTHON) without
+    setting it gets no PYTHON (its recipes would change): the line says python3."""
     block = ["", "# procclean targets (added by `%s init --makefile`)" % prog_command()]
     others = re.sub(_PROCCLEAN_VAR_RE, "", text, flags=re.M)     # its PROCCLEAN line aside
     if "PYTHON" not in info.variables and re.search(r"\$[({]PYTHON[)}]", others):
@@ -11976,14 +11813,13 @@ def makefile_addition(info, added, procclean_line, text, args):
     if "PROCCLEAN" not in info.variables:
         block.append("PROCCLEAN ?= " + procclean_line)
     if added:
-        block += [".PHONY: " + " ".join(t for t, _ in added),
+        block += [".PHONY: " + " ".join(added),
                   makefile_rules(added, info.prefix, args)]
     return "\n".join(block) if added or len(block) > 2 else ""
 
 
 def runs_this_file(value):
-    """Whether a Makefile's PROCCLEAN value runs this very file from the root: by its
-    path, or by its module name after -m."""
+    """Whether a Makefile's PROCCLEAN runs this file from the root (path, or -m name)."""
     if re.search(r"\$[({](?!PYTHON[)}])|\$[^({$]", value.replace("$$", "")):
         return True             # names other variables: cannot tell, trust it
     rel = procclean_path()
@@ -11994,9 +11830,8 @@ def runs_this_file(value):
 
 
 def fix_procclean_var(ctx, info, text, procclean_line, replace):
-    """A PROCCLEAN that does not run this file (the README's line copied into a repo that
-    keeps procclean in tools/): named with the line that would; with --replace, swapped
-    when it is set in the Makefile itself.  The text, changed or not."""
+    """A PROCCLEAN that does not run this file (the README's line in a repo keeping it in
+    tools/): said; with --replace, swapped where the Makefile sets it.  The text."""
     value = info.procclean_value
     if value is None or runs_this_file(value):
         return text
@@ -12012,9 +11847,7 @@ def fix_procclean_var(ctx, info, text, procclean_line, replace):
 
 
 def _say_kept(ctx, ours, mk, replaced, replace):
-    """What init leaves as it is: targets the Makefile has, those a pattern rule makes,
-    and with --replace each kept recipe a user expects it to speak of (named like a
-    procclean command, or managing processes, their pidfiles or logs), with the reason."""
+    """What init leaves, and with --replace why each kept recipe is kept."""
     out = ctx.out
     info = mk.info
     done = set(n for names, _, _ in replaced for n in names)
@@ -12053,14 +11886,19 @@ def _write_makefile(ctx, name, before, new_text, added, replaced):
     swapped = [n for names, _, _ in replaced for n in names]
     asked, complaint = check_with_make(name, added + swapped)
     if complaint:
-        # Asked the same of the original: a Makefile that already failed is not ours
-        # to blame (nor to restore over the user's other edits).
+        # A Makefile that already failed is not ours to blame (nor to restore).
         old = backup and swapped and check_with_make(backup, swapped)[1]
         if old:
             out.warn("init_make_already_fails", path=name, targets=" ".join(swapped),
                      error=printable(old.replace(backup, name)))
         if not old or _complaint_key(old, backup) != _complaint_key(complaint, name):
-            _restore(ctx, name, backup)
+            try:
+                if backup is None:
+                    os.unlink(name)
+                else:
+                    os.replace(backup, name)
+            except OSError as exc:
+                out.warn("init_cannot_write", path=name, error=exc.strerror or str(exc))
             out.warn("init_rejected", path=name, error=printable(complaint))
             return EXIT_FAILED
     for names, line, n in replaced:
@@ -12080,20 +11918,9 @@ def _complaint_key(complaint, path):
     return re.sub(r"^%s:\d+: " % re.escape(os.path.basename(path)), "", complaint)
 
 
-def _restore(ctx, path, backup):
-    try:
-        if backup is None:
-            os.unlink(path)
-        else:
-            os.replace(backup, path)
-    except OSError as exc:
-        ctx.out.warn("init_cannot_write", path=path, error=exc.strerror or str(exc))
-
-
 def write_backup(path, data, mode):
-    """Keep `data` (the Makefile as it was) as PATH.procclean.bak, or .bak.1, .bak.2...:
-    never over an older backup, which may be the only copy of the team's original.
-    Returns the backup's path; OSError, and no backup, if it cannot be written whole."""
+    """Keep `data` as PATH.procclean.bak (.bak.1, ...: never over an older one, maybe the
+    only copy of the original); its path, or OSError and no backup."""
     for n in range(1001):
         backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
@@ -12109,7 +11936,7 @@ def write_backup(path, data, mode):
             finally:
                 os.close(fd)
         except OSError:
-            # Half a backup is worse than none: the Makefile would be restored from it.
+            # half a backup is worse than none: the Makefile would be restored from it
             with quietly():
                 os.remove(backup)
             raise
