@@ -9526,9 +9526,8 @@ def procclean_targets(found):
 
 
 class MakeRule(_Record):
-    """One rule of a Makefile's text: names (variables expanded), head and prerequisites
-    as written, recipe lines (`at`: their line indexes), lines [start, end), recipe
-    prefix, head-line comment (`stop: ## help`), file."""
+    """One rule of a Makefile's text: names (expanded), head and prerequisites, recipe
+    lines (`at`: their indexes), lines [start, end), prefix, comment (`## help`), file."""
 
     __slots__ = ("names", "head", "colons", "prereqs", "recipe", "start", "end", "prefix",
                  "comment", "at", "file")
@@ -9554,8 +9553,7 @@ def _logical_lines(text):
 
 
 def parse_makefile_text(text, prefix="\t", variables=None):
-    """(rules, final recipe prefix, included files) of a Makefile's text; its variables
-    go into `variables`."""
+    """(rules, final recipe prefix, includes) of a Makefile; variables go in `variables`."""
     variables = {} if variables is None else variables
     rules, includes, rule, depth = [], [], None, 0
 
@@ -9611,10 +9609,9 @@ def parse_makefile_text(text, prefix="\t", variables=None):
 
 class MakeInfo(_Record):
     """What a Makefile defines, as make (or its text) says: targets (name -> file of its
-    recipe, or None), pattern targets (`stop-%`), the final recipe prefix, files read,
-    the MAKE_VARIABLES it sets, make's complaint, PROCCLEAN as written, every other name
-    make knows (a prerequisite, a .PHONY entry), the variables and target-specific ones
-    of make's database (None: text read)."""
+    recipe, or None), pattern targets, final recipe prefix, files read, MAKE_VARIABLES it
+    sets, make's complaint, PROCCLEAN as written, every other name make knows, and make's
+    variables and target-specific ones (None: text read)."""
 
     __slots__ = ("targets", "patterns", "prefix", "files", "variables", "error",
                  "procclean_value", "known", "database")
@@ -9757,7 +9754,6 @@ def read_makefile(folder, name):
 
 
 # -- init: what a Makefile's recipes do to processes -------------------------------
-#
 # A recipe, expanded as make expands it, is read as sh reads it.  Each simple command
 # becomes a fact (a launch, a stop, a look, a file removed, a sub-make, other work);
 # facts that share a pidfile, a port, a pattern or a service name are one service.
@@ -9862,9 +9858,8 @@ def _shell_word_part(text, i, word):
 
 
 class ShellCommand(_Record):
-    """One simple command: words, redirections [(operator, word)], the operator after
-    it (`&`, `|`...), NAME=value words before it, how many ( ) subshells it runs in,
-    whether it is the first of one."""
+    """One simple command: words, redirections, the operator after it, NAME=value words,
+    how many ( ) subshells it runs in, whether it is the first of one."""
     __slots__ = ("words", "redirs", "after", "assigns", "group", "opens")
 
     def argv(self):
@@ -10129,8 +10124,7 @@ _GREP_LONG = {"--extended-regexp": "E", "--fixed-strings": "F", "--word-regexp":
 
 
 def grep_pattern(args):
-    """(Python regex, None) of `grep ARGS`, (None, None) for `grep -v grep`, or (None,
-    why) when it is not one pattern procclean can search."""
+    """(regex, None) of `grep ARGS`; (None, None): `grep -v grep`; else (None, why)."""
     flags, patterns, i = set(), [], 0
     while i < len(args):
         arg = args[i]
@@ -10208,10 +10202,9 @@ _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serv
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
                "port", "ports", "servers", "services", "everything",
                "pid", "pids", "processes", "show", "nohup", "background", "bg", "fg")
-_VERB_RE = (r"^(?:(?:start|stop|run|restart|kill|status|dev|serve|up|down|launch|"
-            r"force-clean|force_clean|show|logs|tail|watch|debug|reload|boot|check)[-_])"
-            r"(.+)$|^(.+?)[-_](?:start|stop|run|restart|kill|status|dev|serve|up|down|"
-            r"launch|logs|reload|debug)$")
+_VERBS = r"start|stop|run|restart|kill|status|dev|serve|up|down|launch|logs|reload|debug"
+_VERB_RE = (r"^(?:%s|force[-_]clean|show|tail|watch|boot|check)[-_](.+)$|^(.+?)[-_](?:%s)$"
+            % (_VERBS, _VERBS))
 
 
 def service_name_of(target, launches=False):
@@ -10280,8 +10273,7 @@ class RecipeReader(object):
 
     def read_list(self, commands):
         """Simple commands (shell_commands), pipeline by pipeline, each in its folder."""
-        pipe = []
-        list_cwd = None
+        pipe, list_cwd = [], None
         for n, command in enumerate(commands, 1):
             pipe.append(command)
             if command.after == "|" and n < len(commands):
@@ -10315,8 +10307,7 @@ class RecipeReader(object):
 
     def join(self, job):
         """A foreground server or a `wait` after servers started in the background
-        (`uvicorn ... & npm run dev`, make -j): a dev session; `job`: the facts of what
-        joins them.  (The target's name names none of several: `both`.)"""
+        (`uvicorn ... & npm run dev`, make -j): a dev session; `job`: what joins them."""
         several = len(self.pending) + bool(job) > 1
         for fact in [f for facts in self.pending for f in facts] + job:
             fact.together = True
@@ -10532,8 +10523,7 @@ class RecipeReader(object):
             self.add("other", text=text)
 
     def shell_script(self, command, script):
-        """`sh -c 'cd web && exec npm run dev' > web.log &`: read as a subshell's, its last
-        command run as the shell is (in the background, into its log)."""
+        """`sh -c 'cd web && exec npm run dev' > web.log &`: read as a subshell."""
         inner = shell_commands(script)
         if not inner:
             return
@@ -10589,13 +10579,11 @@ class RecipeReader(object):
             self.join(sub.facts)
 
     def procfile_run(self, prog, args, text):
-        """`foreman start -f Procfile.dev`: a dev session of the Procfile init reads (or
-        the entries named); another Procfile, a file they read and procclean does not
-        (.env), an option: other work."""
+        """`foreman start -f Procfile.dev`: a dev session of the Procfile init reads;
+        another Procfile, a file procclean does not read (.env), an option: other work."""
         word = _PROCFILE_RUNNERS[prog]
         ok = word in args               # not `honcho run web` (`honcho -f FILE start` is)
-        procfile = "Procfile"
-        names = []
+        procfile, names = "Procfile", []
         for before, arg in zip([""] + args, args):
             if before in ("-f", "--procfile"):
                 procfile = arg
@@ -10614,9 +10602,8 @@ class RecipeReader(object):
                             name=s.name, text=text) for s in found])
 
     def script(self, command, texts):
-        """A shell script of the project's (`bin/dev`, `bash scripts/dev.sh`), read in a
-        shell of its own with its words; whether it was one.  Run with `&`, the script is
-        the process, on the port of the one server it runs."""
+        """A shell script of the project's (`bin/dev`), read in a shell of its own; whether
+        it was one.  Run with `&`, it is the process, on its one server's port."""
         shell = texts[0] in ("sh", "bash")
         words = texts[shell:]
         if not words or "/" not in words[0] or self.depth > 2:
@@ -10651,10 +10638,7 @@ class RecipeReader(object):
 
     def make(self, command, args):
         """A sub-make; one in another folder (`$(MAKE) -C api run`) is read there."""
-        goals = []
-        problem = None
-        folder = "."
-        i = 0
+        goals, problem, folder, i = [], None, ".", 0
         while i < len(args):
             arg = args[i]
             value = args[i + 1] if i + 1 < len(args) else ""
@@ -10698,8 +10682,8 @@ class RecipeReader(object):
             fact.problem = None
 
     def sub_make(self, folder, goals):
-        """Read the recipes `make -C FOLDER GOALS` runs (FOLDER's Makefile as text) into
-        this target's facts; the rules read, or none where not every goal's was."""
+        """Read what `make -C FOLDER GOALS` runs into this target's facts; the rules read,
+        or none where not every goal's was."""
         here = os.path.join(self.curdir, folder)
         name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
                     None)
@@ -10755,8 +10739,8 @@ class RecipeReader(object):
             self.join([fact])
 
     def shell_port(self, prog, args, assigns, line):
-        """(port, command line) of a launch: a port given as a shell variable (`--port
-        $$PORT`, `$${PORT:-8000}`) is make's value or the default, `{port}` in the line."""
+        """(port, command line): a port given as a shell variable (`$${PORT:-8000}`) is
+        make's value or the default, `{port}` in the line."""
         ref = r"\$(?:\{([A-Za-z_]\w*)(?::-(\d{2,5}))?\}|([A-Za-z_]\w*))"
 
         def value(match):
@@ -10997,8 +10981,7 @@ def _names_of(fact):
 
 
 def _named_elsewhere(fact, facts):
-    """Whether the layout's app `fact` has the name of a target that runs another app in
-    another folder (`backend: cd backend/cmd/api && go run .`)."""
+    """Whether a target named like the layout's app `fact` runs another app elsewhere."""
     return fact.kind == "layout" and any(
         f.kind == "launch" and f.argv and f.name == fact.name and not _same_folder(
             f.cwd, fact.cwd) for f in facts)
@@ -11097,8 +11080,7 @@ _PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps"
 
 
 def _script_name(argv, taken):
-    """[the name of the script's folder] or []: dashboard of `streamlit run
-    dashboard/app.py`, api of `go run ./cmd/api`, bot of `python -m app.telegram.bot`."""
+    """[the name of the script's folder] or []: dashboard of `streamlit run dash/app.py`."""
     prog, args, wrappers = _program((argv or "").split())
     module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
         not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
@@ -11153,7 +11135,6 @@ def _dev_run(launches):
 
 
 def _serves(fact, group):
-    """Whether a fact makes its group a service."""
     if fact.kind in ("stop", "look"):
         return bool([k for k in fact.key() if k[0] != "name"])
     if fact.kind != "launch" or fact.background or fact.together:
@@ -11165,9 +11146,8 @@ def _serves(fact, group):
 
 
 def _place(fact):
-    """(file or folder, kind) of the app a launch or the layout's service runs: by the
-    module or script (`uvicorn api.main:app` at the root is `uvicorn main:app` in
-    api/), the package script, else the folder."""
+    """(file or folder, kind) of the app a launch or the layout's service runs: by module
+    or script (`uvicorn api.main:app` is `uvicorn main:app` in api/), else the folder."""
     kind = fact.name if fact.kind == "layout" else _kind_of_program(fact.argv)
     argv = fact.argv or fact.command or ""
     role = re.search(r"\s(beat|flower)(?=\s|$)", argv)      # celery's other processes
@@ -11214,8 +11194,7 @@ def _discovered(argv, cwd):
 
 
 def _script_of(argv):
-    """The project's program or script a command runs (`./cmd/worker` of `go run
-    ./cmd/worker`, `server.js`), or None (`air`, `go run .`)."""
+    """The project's program or script a command runs (`./cmd/worker`), or None (`air`)."""
     words = (argv or "").split()
     return next((w for i, w in enumerate(words) if re.search(
         r"^\.\.?/" if not i else r"^(?![-~/]).*(?:\w/|\.(?:py|[cm]?[jt]s|go|rb)$)", w)),
@@ -11223,11 +11202,10 @@ def _script_of(argv):
 
 
 def _fold_runs(groups):
-    """The groups, with runs of an app that name no pidfile or port (and the layout's
-    app) put with the one group that runs the same app (_place), else (runs at the root)
-    the one that only stops something (`kill: lsof -ti:8090 | xargs kill`).  With none or
-    several, or on another port than that group's, they stay a group of their own, as do
-    two apps run at once (`nohup ./server &`, `nohup ./worker &`) and a task's run."""
+    """The groups, with runs of an app naming no pidfile or port (and the layout's app)
+    put with the one group running the same app (_place), else (at the root) the one
+    that only stops something.  With none or several, or another port, they stay apart,
+    as do two apps run at once (`nohup ./server &`, `nohup ./worker &`) and a task."""
     def loose(group):
         return all(f.kind == "layout" or f.kind == "launch" and not (
             f.background and (f.pidfile or f.port)) for f in group)
@@ -11277,9 +11255,8 @@ def makefile_services(facts):
 
 
 class RulePlan(_Record):
-    """What --replace does with one rule: `ops` [(op, service)] its recipe carries out,
-    the procclean call (`verb`, `services`) doing the same, or `kept` (message key,
-    values) saying why it stays; `prereqs`: its target's, from every rule naming it."""
+    """What --replace does with one rule: `ops` [(op, service)], the procclean call
+    (`verb`, `services`) or why it is `kept`; `prereqs`: from every rule naming it."""
 
     __slots__ = ("rule", "facts", "ops", "verb", "services", "kept", "prereqs")
     DEFAULTS = {"ops": (), "verb": None, "services": (), "kept": None, "prereqs": ()}
@@ -11352,8 +11329,8 @@ def verb_of(ops):
 
 
 def _undoes_start(kinds):
-    """Whether one service's ops undo its start after it: a stop, a file removed (not
-    the pidfile after a look, `kill -0 $(cat PID) || rm -f PID`: a failed start's)."""
+    """Whether one service's ops undo its start after it (not the pidfile removed after
+    a look: `kill -0 $(cat PID) || rm -f PID`)."""
     after = kinds[kinds.index("start") + 1:]
     checked = after[:after.index("rmpid")].count("look") if "rmpid" in after else 0
     return any(k in ("stop", "kill", "rmlog") or k == "rmpid" and not checked
@@ -11394,8 +11371,7 @@ def plan_rule(plan, plans, replaced):
 
 def plan_makefile(plans, own):
     """Decide every rule of the Makefile `own`: replaced when one procclean call does
-    what its recipe did and every rule managing its services is replaced too; else
-    kept, with the reason.  Included files' rules are read, never replaced."""
+    what its recipe did and every rule managing its services is too; else kept."""
     # the rule with the recipe (else the first), which make runs
     by_name = dict((n, p) for p in reversed(sorted(plans, key=lambda p: not p.rule.recipe))
                    for n in p.rule.names)
@@ -11450,9 +11426,8 @@ def _credit(where):
 
 
 def analyse_makefile(folder, name, info, layout=()):
-    """(services, plans): what the recipes of the Makefile `name` and its includes do,
-    read with make's variables (its database, else the text's), and each RulePlan.  Not
-    `make -n`, which still runs $(MAKE) and `+` lines and the prerequisites' recipes."""
+    """(services, plans) of the Makefile `name` and its includes, expanded as make does
+    (not `make -n`, which still runs $(MAKE) and `+` lines and prerequisites)."""
     texts = dict((path, _read_text(os.path.join(folder, path), MAKEFILE_LIMIT) or "")
                  for path in info.files or [name])
     curdir = os.path.abspath(folder)
@@ -11523,8 +11498,7 @@ def _text_values(texts, curdir):
 
 def _exported(texts, variables):
     """{name: value} of the variables make exports to its recipes."""
-    names = set()
-    assigned = {}
+    names, assigned = set(), {}
     for text in texts:
         parse_makefile_text(text, "\t", assigned)
         for line in re.findall(r"^export\s+(.*)$", text, re.M):
@@ -11579,9 +11553,8 @@ def found_with_makefile(services, layout):
 
 def _with_port_flag(command, layout):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
-    --host 127.0.0.1`) with the port flag of the layout's run (`--port {port}
-    --strictPort`) where it names no port: the setting and port_offset move it too
-    (`npm run start` is `npm start`)."""
+    --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
+    start` is `npm start`)."""
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
     run = re.sub(r"^npm run start\b", "npm start", command) + " "
     if not match or not run.startswith(match.group(1) + " ") or re.search(
@@ -11615,9 +11588,8 @@ def _rails_pid_apart(command, fields):
 
 
 def _venv_python(command, cwd):
-    """A recipe's `python ...` as `{python} ...` and a bare `uvicorn ...` (PY_TOOLS) as
-    `{python} -m uvicorn ...` where the project has a venv of its own (what the recipe
-    ran with it active); a bare arq or rq through the lock file's runner."""
+    """A recipe's `python ...` as `{python} ...` and a bare `uvicorn` as `{python} -m
+    uvicorn` where the project has a venv; a bare arq or rq through the lock's runner."""
     match = re.match(r"^python3?(?=\s)|^(?=(?:%s)\s)" % "|".join(PY_TOOLS), command)
     if match and _project_python(resolve_cwd(cwd), ".")[1] == "tc_venv":
         return ("{python}" if match.end() else "{python} -m ") + command[match.end():]
@@ -11626,17 +11598,15 @@ def _venv_python(command, cwd):
 
 
 class MakefileRead(_Record):
-    """The Makefile init works on: name, text, MakeInfo, how it was read (message),
-    services, rule plans."""
+    """The Makefile init works on: name, text, MakeInfo, how it was read, what it does."""
 
     __slots__ = ("name", "text", "info", "said", "services", "plans")
     DEFAULTS = {"said": None, "services": (), "plans": ()}
 
 
 def read_makefile_for_init(ctx, ask):
-    """The MakefileRead of the project's Makefile (make asked when `ask`, not under
-    --dry-run: make runs $(shell ...) and remakes includes even under -q), or an exit
-    code when it cannot be read safely."""
+    """The MakefileRead (make asked when `ask`, not under --dry-run: make runs $(shell
+    ...) and remakes includes even under -q), or an exit code when it is not safe."""
     name = next((n for n in MAKEFILE_NAMES if os.path.isfile(n)), "Makefile")
     if not os.path.lexists(name):
         return MakefileRead(name, None, MakeInfo({}, [], "\t", []))
@@ -11671,9 +11641,8 @@ def procclean_call(target, verb, services, all_names):
 
 
 def _knob_setting(service):
-    """What a replaced rule passes for the make variable its recipes gave the port with
-    (`--port $(PORT)`): `make start PORT=8091` still moves it; nothing while the
-    Makefile's value holds."""
+    """What a replaced rule passes for the variable its recipes gave the port with
+    (`--port $(PORT)`): `make start PORT=8091` still moves it."""
     knob = next((f.knob for f in service.facts if f.knob and f.kind == "launch"
                  and f.port == service.fields.get("port")), None)
     if knob is None:
@@ -11764,8 +11733,7 @@ def check_with_make(name, targets):
 
 def update_makefile(ctx, found, procclean_line, layout, replace, mk):
     """init --makefile: add the targets make does not know; --replace also swaps the
-    recipes procclean carries out.  The previous file is kept as a backup, restored if
-    `make -n` rejects the new one."""
+    recipes procclean carries out."""
     out = ctx.out
     name, info, text = mk.name, mk.info, mk.text or ""
     if mk.said:             # none where there is no Makefile
@@ -11919,8 +11887,8 @@ def _complaint_key(complaint, path):
 
 
 def write_backup(path, data, mode):
-    """Keep `data` as PATH.procclean.bak (.bak.1, ...: never over an older one, maybe the
-    only copy of the original); its path, or OSError and no backup."""
+    """Keep `data` as PATH.procclean.bak (.bak.1...: never over an older one, maybe the
+    only copy of the original); its path."""
     for n in range(1001):
         backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
