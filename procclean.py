@@ -8453,9 +8453,12 @@ def _doc_commands(text, where, cwd):
             if "{{" in span:
                 continue
             for part in re.split(r"\s*(?:&&|;)\s*", span):
+                words, folder = _moved(part.split())    # uv run --directory api ...
+                part = " ".join(words)
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
-                here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
+                here = os.path.normpath(os.path.join(here, cd.group(1) if cd else
+                                                     folder or "."))
                 if match:
                     found.append({"kind": "server" if match.group(1) else
                                   "worker" if match.group(2) else "ui",

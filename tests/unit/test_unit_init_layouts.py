@@ -308,6 +308,29 @@ def test_next_in_apps_web_with_its_port(project, init):
     assert frontend.regex.search(ps_line("node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"))
 
 
+def test_a_documented_uv_run_in_another_directory_runs_there(project, init):
+    """lidan16122/Trueplate's README (a version the code index holds) runs the API from
+    the root: `uv run --directory server uvicorn app.main:app --reload --port 8000`.  init
+    did not read it (`--directory` is no module) and ran the app it found in code,
+    without --reload and outside uv; it is uv's `cd server && uv run ...`."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "server" / "app").mkdir(parents=True)
+    (repo / "server" / "app" / "__init__.py").write_text("")
+    (repo / "server" / "app" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / "server" / "pyproject.toml").write_text(
+        '[project]\nname = "server"\ndependencies = ["fastapi", "uvicorn"]\n')
+    (repo / "server" / "uv.lock").write_text("")
+    (repo / "README.md").write_text(
+        "### 7. Start the API and frontend\n\nIn one terminal:\n\n```bash\n"
+        "uv run --directory server uvicorn app.main:app --reload --port 8000\n```\n")
+    code, out, _ = init()
+    assert code == 0 and "found backend: README.md line 6" in out, out
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "uv run uvicorn app.main:app --reload --port {port}", "server", 8000)
+
+
 def test_a_python_apps_package_json_says_its_dev_command(project, init):
     """A Turborepo's Python API keeps its dev command in its own package.json (the shim
     `turbo run dev` runs): init read only the root's scripts, so it ran the app it found
