@@ -10204,7 +10204,8 @@ _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serv
                "develop", "development", "production",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
                "port", "ports", "servers", "services", "everything",
-               "pid", "pids", "processes", "show", "nohup", "background", "bg", "fg")
+               "pid", "pids", "pidfile", "processes", "show", "nohup", "background", "bg",
+               "fg")
 _VERBS = r"start|stop|run|restart|kill|status|dev|serve|up|down|launch|logs|reload|debug"
 _VERB_RE = (r"^(?:%s|force[-_]clean|show|tail|watch|boot|check)[-_](.+)$|^(.+?)[-_](?:%s)$"
             % (_VERBS, _VERBS))
@@ -10235,6 +10236,9 @@ def _tool_ports(prog, args, text):
     ports = [p for m in re.finditer(_TOOL_PORT_RE[prog], " ".join(args))
              for p in "".join(g for g in m.groups() if g).split(",")]
     return [("port", p) for p in ports] or [("unknown", text)]
+
+
+_FOREVER_RE = r"(?:^|[;&|(])\s*(?:while\s+(?:true|:)|until\s+false)\s*;"
 
 
 class RecipeReader(object):
@@ -10269,7 +10273,8 @@ class RecipeReader(object):
             self.reset()
         self.where = (self.target, self.path, line)
         self.raw = raw
-        if text is None:
+        # (`while true; do make run; sleep 2; done`: what it repeats, procclean does once)
+        if text is None or re.search(_FOREVER_RE, text):
             self.add("other", text=raw)
             return
         self.read_list(shell_commands(text))

@@ -2766,6 +2766,24 @@ def test_each_pid_echoed_after_two_launches_is_its_own_launchs(tmp_path):
         ("node api.js", None), ("python3 web.py", None)], found
 
 
+def test_a_recipe_that_repeats_forever_is_kept(tmp_path):
+    """A public Makefile (code index file 4595209191): `pidfile: build/server` runs
+    `$(MAKE) stop` and `env PORT=8080 $< & echo $$! > pidfile`; `watch: while true; do
+    $(MAKE) --silent pidfile; sleep 2; done` restarts the server whenever its binary is
+    rebuilt. --replace made `watch` one `procclean restart` (it ended at once, watching
+    nothing), and the service was named "pidfile" (make start-pidfile)."""
+    (tmp_path / "Makefile").write_text(
+        "build/server:\n\tgo build -o $@\n\npidfile: build/server\n\t$(MAKE) stop\n"
+        "\tenv PORT=8080 $< & echo $$! > pidfile\n\nstop:\n\tif [ -f pidfile ]; then "
+        "kill \"$$(cat pidfile)\"; rm pidfile; fi\n\nwatch:\n\t$(MAKE) stop\n"
+        "\twhile true; do $(MAKE) --silent pidfile; sleep 2; done\n")
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.name for s in services] == ["backend"]
+    verbs = dict((p.rule.names[0], p.verb) for p in plans)
+    assert verbs["watch"] is None and verbs["stop"] and verbs["pidfile"], verbs
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a

@@ -169,6 +169,7 @@ REPLACED = {
                                "web-down"],
     "make-j2-uv-script": ["dev"],
     "flask-script-gunicorn-daemon": ["prod-stop"],
+    "go-pidfile-target-loop": ["pidfile", "stop"],
 }
 
 

@@ -1,0 +1,3 @@
+module example.com/feedsrv
+
+go 1.19
