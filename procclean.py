@@ -8602,8 +8602,9 @@ def _toml_strings(text):
 def _resolves(cwd, command):
     """Whether the module or script a command names is there, run in cwd: its file
     (module.py, package/__init__.py, or the package's folder) where it names one."""
+    shown = re.sub(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+", "", command)    # not its variables
     match = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*|(?:-A|--app)[= ]?([\w.]+)|(\S+\.py)\b",
-                      command)
+                      shown)
     if not match and re.search(r"\bflask\b", command):
         # what `flask run` finds untold: FLASK_APP (.flaskenv, .env), else app.py, wsgi.py
         return "FLASK_APP=" in command or _has(cwd, ("app.py", "wsgi.py")) or \
@@ -8621,7 +8622,7 @@ def _resolves(cwd, command):
              if os.path.exists(os.path.join(cwd, sub, p))]
     if found and match.group(1):
         # `uvicorn main:app` of a main.py that defines no app (a README behind its code)
-        attr = command[match.end(1) + 1:match.end()]
+        attr = shown[match.end(1) + 1:match.end()]
         text = _read_text(found[0]) if found[0].endswith(".py") else None
         defined = r"(?m)^\s*(?:%s\s*[:=]|(?:async\s+)?def\s+%s\b|class\s+%s\b|" \
             r"(?:from|import)\b.*\b%s\b)" % ((re.escape(attr),) * 4)

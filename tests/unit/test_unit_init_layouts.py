@@ -331,6 +331,27 @@ def test_a_documented_uv_run_in_another_directory_runs_there(project, init):
         "uv run uvicorn app.main:app --reload --port {port}", "server", 8000)
 
 
+def test_a_documented_command_with_a_url_in_its_environment_is_read(project, init):
+    """READMEs set the database before the server: `DATABASE_URL=postgresql://postgres:
+    dev@localhost:5432/postgres uvicorn app.main:app --reload` (a form the code index
+    holds ten times over, its repositories unnamed there).  init took the URL's
+    `postgres:dev` for the module and its app, found no postgres.py and ran the app it
+    found in code, without --reload or the variable."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "backend" / "app").mkdir(parents=True)
+    (repo / "backend" / "app" / "__init__.py").write_text("")
+    (repo / "backend" / "app" / "main.py").write_text(FASTAPI_MAIN)
+    (repo / "backend" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    url = "DATABASE_URL=postgresql://postgres:dev@localhost:5432/postgres"
+    (repo / "README.md").write_text(
+        "## Run\n\n```bash\ncd backend\n%s uvicorn app.main:app --reload\n```\n" % url)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        url + " {python} -m uvicorn app.main:app --reload --port {port}", "backend")
+
+
 def test_a_python_apps_package_json_says_its_dev_command(project, init):
     """A Turborepo's Python API keeps its dev command in its own package.json (the shim
     `turbo run dev` runs): init read only the root's scripts, so it ran the app it found
