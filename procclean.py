@@ -8457,12 +8457,12 @@ def _doc_commands(text, where, cwd):
                 part = " ".join(words)
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
-                here = os.path.normpath(os.path.join(here, cd.group(1) if cd else
-                                                     folder or "."))
-                if match:
+                here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
+                if match:       # (the folder option moves the command, not the shell)
+                    there = os.path.normpath(os.path.join(here, folder or "."))
                     found.append({"kind": "server" if match.group(1) else
                                   "worker" if match.group(2) else "ui",
-                                  "command": part, "cwd": here, "where": where % (
+                                  "command": part, "cwd": there, "where": where % (
                                       index + 1) if "%" in where else where})
                 if match or here.startswith(".."):
                     break       # the line's command, or a `cd` out of the repo: done

@@ -331,6 +331,16 @@ def test_a_documented_uv_run_in_another_directory_runs_there(project, init):
         "uv run uvicorn app.main:app --reload --port {port}", "server", 8000)
 
 
+def test_a_folder_option_moves_its_own_command_not_the_next():
+    """`npm --prefix frontend install && uvicorn main:app --reload`: npm works in
+    frontend/, the shell stays at the root, where uvicorn runs."""
+    found = procclean._doc_commands(
+        "npm --prefix frontend install && uvicorn main:app --reload\n"
+        "cd api && uv run --directory v2 uvicorn app.main:app\n", "README.md line %d", ".")
+    assert [(f["command"], f["cwd"]) for f in found] == [
+        ("uvicorn main:app --reload", "."), ("uv run uvicorn app.main:app", "api/v2")]
+
+
 def test_a_documented_command_with_a_url_in_its_environment_is_read(project, init):
     """READMEs set the database before the server: `DATABASE_URL=postgresql://postgres:
     dev@localhost:5432/postgres uvicorn app.main:app --reload` (a form the code index
