@@ -8432,8 +8432,8 @@ def _doc_commands(text, where, cwd):
     found = []
     # what a recipe is given after its name, nothing by default: just's `*args`, Task's
     # CLI_ARGS
-    extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(
-        [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)", text))
+    extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(set(
+        [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)[^\n:=]*:", text)))
     # and a just variable set to a string (`app := "src/main.py"`) is that string
     values = dict(re.findall(r"(?m)^(\w+)\s*:=\s*[\"']([^\"'\n{]*)[\"']\s*$", text))
     text = re.sub(r"\{\{\s*(\w+)\s*\}\}",
