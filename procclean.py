@@ -8437,7 +8437,7 @@ def _doc_commands(text, where, cwd):
     # and a just variable set to a string (`app := "src/main.py"`) is that string
     values = dict(re.findall(r"(?m)^(\w+)\s*:=\s*[\"']([^\"'\n{]*)[\"']\s*$", text))
     text = re.sub(r"\{\{\s*(\w+)\s*\}\}",
-                  lambda found: values.get(found.group(1), found.group(0)), text)
+                  lambda named: values.get(named.group(1), named.group(0)), text)
     # (a command continued on the next lines, `uvicorn \` then `  --reload`, is one line)
     for index, _, line in _logical_lines("\n".join(text.splitlines()[:4000])):
         for span in [line] + re.findall(r"`([^`\n]+)`", line):
