@@ -3109,6 +3109,7 @@ MESSAGES = {
         "init_paste": "Makefile targets to paste (or run {prog} init --makefile):",
         "init_appended": "{ok} added to Makefile: {targets}",
         "init_kept": "Makefile already has: {targets}; not duplicated",
+        "init_own_stop": "{warn} make stop runs the Makefile's own recipe, which may not stop what the added make start starts: {prog} stop does",
         "init_would_append": "would add to Makefile:",
         # -- ownership --
         "outside_left": "{svc}: left alone outside this project: {items} (show-processes lists them, --everywhere takes them)",
@@ -3439,6 +3440,7 @@ MESSAGES = {
         "init_would_write": "将写入 {path}:",
         "init_appended": "{ok} 已添加到 Makefile: {targets}",
         "init_kept": "Makefile 已有: {targets}; 未重复添加",
+        "init_own_stop": "{warn} make stop 运行的是 Makefile 自己的命令, 不一定能停掉新增的 make start 启动的进程: {prog} stop 可以",
         "init_would_append": "将添加到 Makefile:",
         # -- ownership --
         "outside_left": "{svc}: 本项目之外的匹配进程未处理: {items} (show-processes 可列出全部, 使用 --everywhere 可一并处理)",
@@ -11756,6 +11758,9 @@ def update_makefile(ctx, found, procclean_line, layout, replace, mk):
                                        names, args)
     added = [t for t in ours if not info.defines(t)]
     _say_kept(ctx, ours, mk, replaced, replace)
+    if "start" in added and "stop" in info.targets and not any(
+            "stop" in names for names, _, _ in replaced):
+        out.say("init_own_stop", prog=prog_command())
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace)
     if not added and new_text == text:          # nothing replaced, added or fixed

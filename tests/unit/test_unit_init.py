@@ -371,6 +371,9 @@ def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, ini
     after = read(repo / "Makefile")
     assert after.startswith(before), "the existing Makefile text must stay as it was"
     assert "Makefile already has: stop; not duplicated" in out, out
+    # `make start` then the team's `make stop` (`echo custom stop`) leaves it all running
+    assert "make stop runs the Makefile's own recipe, which may not stop what the added " \
+        "make start starts: python3 procclean.py stop does" in out, out
     wanted = GENERIC_TARGETS + per_service("backend") + per_service("frontend")
     added = [t for t in wanted if t != "stop"]
     assert "added to Makefile: %s" % " ".join(added) in out, out
