@@ -9615,9 +9615,8 @@ def parse_makefile_text(text, prefix="\t", variables=None):
 
 class MakeInfo(_Record):
     """What a Makefile defines, as make (or its text) says: targets (name -> file of its
-    recipe, or None), pattern targets, final recipe prefix, files read, MAKE_VARIABLES it
-    sets, make's complaint, PROCCLEAN as written, every other name make knows, and make's
-    variables and target-specific ones (None: text read)."""
+    recipe, or None), pattern targets, recipe prefix, files read, MAKE_VARIABLES it sets,
+    make's complaint, PROCCLEAN, other names make knows, its variables (None: text read)."""
 
     __slots__ = ("targets", "patterns", "prefix", "files", "variables", "error",
                  "procclean_value", "known", "database")
@@ -9660,8 +9659,7 @@ _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
 
 
 def ask_make(folder, name):
-    """MakeInfo from GNU make's database (`make -pRrq`: nothing run but $(shell ...)),
-    or None without GNU make (BSD make has no -p)."""
+    """MakeInfo from `make -pRrq`'s database, or None without GNU make (BSD's has no -p)."""
     result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
     if result is None or "# GNU Make" not in result[1]:
         return None
@@ -10693,8 +10691,7 @@ class RecipeReader(object):
             fact.problem = None
 
     def sub_make(self, folder, goals):
-        """Read what `make -C FOLDER GOALS` runs into this target's facts; the rules read,
-        or none where not every goal's was."""
+        """Read what `make -C FOLDER GOALS` runs; the rules read (none unless all goals)."""
         here = os.path.join(self.curdir, folder)
         name = next((n for n in MAKEFILE_NAMES if os.path.isfile(os.path.join(here, n))),
                     None)
@@ -11652,8 +11649,7 @@ def procclean_call(target, verb, services, all_names):
 
 
 def _knob_setting(service):
-    """What a replaced rule passes for the variable its recipes gave the port with
-    (`--port $(PORT)`): `make start PORT=8091` still moves it."""
+    """The `--set` a replaced rule passes so that `make start PORT=8091` moves the port."""
     knob = next((f.knob for f in service.facts if f.knob and f.kind == "launch"
                  and f.port == service.fields.get("port")), None)
     if knob is None:
@@ -11743,8 +11739,7 @@ def check_with_make(name, targets):
 
 
 def update_makefile(ctx, found, procclean_line, layout, replace, mk):
-    """init --makefile: add the targets make does not know; --replace also swaps the
-    recipes procclean carries out."""
+    """init --makefile: add the targets make lacks; --replace swaps what procclean does."""
     out = ctx.out
     name, info, text = mk.name, mk.info, mk.text or ""
     if mk.said:             # none where there is no Makefile
@@ -11901,8 +11896,7 @@ def _complaint_key(complaint, path):
 
 
 def write_backup(path, data, mode):
-    """Keep `data` as PATH.procclean.bak (.bak.1...: never over an older one, maybe the
-    only copy of the original); its path."""
+    """Keep `data` as PATH.procclean.bak (.bak.1...: an older one may be the original)."""
     for n in range(1001):
         backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
