@@ -8432,10 +8432,12 @@ def _puma_config(command, cwd):
 def _doc_commands(text, where, cwd):
     """A document's server and worker commands: [{kind, command, cwd, where}]."""
     found = []
-    # what a recipe is given after its name, nothing by default: just's `*args`, Task's
-    # CLI_ARGS
-    extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(set(
-        [r"\.CLI_ARGS"] + re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*\*(\w+)[^\n:=]*:", text)))
+    # what a recipe is given after its name, nothing by default: just's `*args` (in a
+    # header, `dev *args:`, found first: each `*word` tried up to a colon is quadratic
+    # in the line), Task's CLI_ARGS
+    headers = " ".join(re.findall(r"(?m)^@?[\w-]+\s[^\n:=]*:", text))
+    extra = r"\s*\{\{\s*(?:%s)\s*\}\}" % "|".join(
+        set([r"\.CLI_ARGS"] + re.findall(r"\*(\w+)", headers)))
     # and a just variable set to a string (`app := "src/main.py"`) is that string
     values = dict(re.findall(r"(?m)^(\w+)\s*:=\s*[\"']([^\"'\n{]*)[\"']\s*$", text))
     text = re.sub(r"\{\{\s*(\w+)\s*\}\}",

@@ -341,6 +341,14 @@ def test_a_folder_option_moves_its_own_command_not_the_next():
         ("uvicorn main:app --reload", "."), ("uv run uvicorn app.main:app", "api/v2")]
 
 
+def test_a_readme_line_of_emphasised_words_is_read_in_time_linear_in_it():
+    """A 256 kB line of `*word`s and no colon (the most init reads of a README): each
+    `*word` tried as a just parameter up to a colon took a minute (f63c937)."""
+    text = "# App\n\nNote " + "*a " * 85000 + "\n\n```\nuvicorn main:app --reload\n```\n"
+    found = procclean._doc_commands(text, "README.md line %d", ".")
+    assert [f["command"] for f in found] == ["uvicorn main:app --reload"], found
+
+
 def test_a_documented_command_with_a_url_in_its_environment_is_read(project, init):
     """READMEs set the database before the server: `DATABASE_URL=postgresql://postgres:
     dev@localhost:5432/postgres uvicorn app.main:app --reload` (a form the code index
