@@ -2284,7 +2284,13 @@ class _Tools(object):
     def _table_ps_o(self, previous):
         self.ps_note = "ps -o"
         out = self._run(["ps", "-A", "-ww"] + _ps_o_args(PS_O_FIELDS), table=True)
-        return {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
+        table = {p.pid: p for p in parse_ps_o(out or b"", now=self.wall_time())}
+        for proc in table.values():     # now - etime moves with now: within 2 s, the same
+            seen = (previous or {}).get(proc.pid)
+            if (seen and seen.command == proc.command and seen.start is not None
+                    and proc.start is not None and abs(seen.start - proc.start) <= 2.0):
+                proc.start = seen.start
+        return table
 
     def _ps_tags(self, table):
         """process_tags from one `ps` that shows environments (macOS -E, the BSDs -e)."""

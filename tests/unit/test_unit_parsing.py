@@ -464,3 +464,26 @@ def test_environ_mark_is_the_pid_start_and_the_argument_and_environment_addresse
         procclean.environ_mark(STAT_6, cmdline_size=4)[:-3] + b"a) b?(c"
     assert procclean.environ_mark(STAT_6, cmdline_size=5) != \
         procclean.environ_mark(STAT_6, cmdline_size=4)
+
+
+def test_ps_o_table_keeps_a_process_identity_from_one_read_to_the_next(monkeypatch):
+    """Without /proc (macOS, the BSDs: PROCCLEAN_PS=pso) a start is now - etime, and now
+    moved between two reads: stop's second look took every target still listed (one that
+    ignores SIGTERM, a zombie) for a new one, and SIGKILLed and reported it again on each
+    look: "killed backend PID 44" seven times, "6 of them appeared while stopping"."""
+    system = procclean.System("pso")
+    reads = iter([(b"dev  44  1 S    00:05  0:00.01  4096 python main.py\n", 1000.2),
+                  (b"dev  44  1 S    00:06  0:00.01  4096 python main.py\n", 1000.9),
+                  (b"dev  44  1 S    00:05  0:00.01  4096 python main.py\n", 1003.9)])
+    now = [0.0]
+
+    def run(argv, table=False):
+        out, now[0] = next(reads)
+        return out
+    monkeypatch.setattr(system, "_run", run)
+    monkeypatch.setattr(system, "wall_time", lambda: now[0])
+    first = system.process_table()
+    second = system.process_table(previous=first)
+    assert second[44].identity == first[44].identity
+    reused = system.process_table(previous=second)     # PID 44 again, 3 s younger
+    assert reused[44].identity != first[44].identity
