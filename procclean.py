@@ -9950,7 +9950,7 @@ _SERVER_RE = (r"^(uvicorn|gunicorn|hypercorn|daphne|granian|waitress-serve|flask
               r"http|rails|unicorn|unicorn_rails|puma|thin|rackup|hugo|jekyll|air|reflex|"
               r"celery|rq|arq|dramatiq|huey|php|caddy|cargo|mvnw?|gradlew?|dotnet|mix|deno|"
               r"java|CompileDaemon|gow|wgo)$")
-_WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf")
+_WRAPPERS = ("nohup", "setsid", "exec", "command", "time", "nice", "stdbuf", "env")
 _RUNNERS = ("uv", "poetry", "pipenv", "pdm", "rye", "hatch", "bundle", "npx", "pnpx",
             "bunx")
 # Their options that take the next word as a value (`nice -n 5 uvicorn`: uvicorn runs).
@@ -10027,6 +10027,8 @@ def _program(words):
         if not runner and prog not in _WRAPPERS:
             break
         wrappers.append(words.pop(0))
+        while prog == "env" and words and re.match(r"^[A-Za-z_]\w*=", words[0]):
+            wrappers.append(words.pop(0))       # env PORT=8080 build/server
         if runner and words and words[0] in ("run", "exec", "dlx", "x"):
             wrappers.append(words.pop(0))
         while words and words[0].startswith("-") and prog != "exec":
@@ -10733,11 +10735,14 @@ class RecipeReader(object):
             problem = ("mk_daemonizes", {})
         pidfile = _launch_pidfile(prog, args)
         words, folder = _moved(command.words)
-        while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec"):
+        assigns = list(command.assigns)
+        while words and os.path.basename(words[0].text) in ("nohup", "setsid", "exec",
+                                                              "env"):
             words.pop(0)
-        assigns = [a.text for a in command.assigns]
-        port, line = self.shell_port(prog, args, assigns, " ".join(
-            self.exports + [a.raw for a in command.assigns] + [w.raw for w in words]))
+            while words and re.match(r"^[A-Za-z_]\w*=", words[0].text):
+                assigns.append(words.pop(0))        # env PORT=8080 build/server
+        port, line = self.shell_port(prog, args, [a.text for a in assigns], " ".join(
+            self.exports + [a.raw for a in assigns] + [w.raw for w in words]))
         knobs = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)    # --port $(PORT)
         knob = next((n for n in knobs if port and self.vars is not None and
                      self.vars.expand("$(%s)" % n) == port), None)

@@ -314,6 +314,9 @@ SERVICES = {
     "entr-fastapi-start-script": {
         "frontent": ("npm run start -- --port {port} --strictPort", "web", 5173),
         "backend": ("uvicorn app.main:app --reload", "svc", None)},
+    # `env PORT=8097 $<` in the background: the server on 8097, PORT moving with the
+    # setting (env's assignment was read as its program: no port, so no port_offset)
+    "go-pidfile-target-loop": {"backend": ("PORT={port} out/feedsrv", ".", 8097)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
