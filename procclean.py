@@ -3115,6 +3115,7 @@ MESSAGES = {
         "init_paste": "Makefile targets to paste (or run {prog} init --makefile):",
         "init_appended": "{ok} added to Makefile: {targets}",
         "init_kept": "Makefile already has: {targets}; not duplicated",
+        "init_secret": "{warn} {svc}: its command takes {names} from the environment, not their values from .env (procclean.ini is committed, .env is not): export them (`export` in the Makefile) or set them",
         "init_own_stop": "{warn} make stop runs the Makefile's own recipe, which may not stop what the added make start starts: {prog} stop does",
         "init_would_append": "would add to Makefile:",
         # -- ownership --
@@ -3446,6 +3447,7 @@ MESSAGES = {
         "init_would_write": "将写入 {path}:",
         "init_appended": "{ok} 已添加到 Makefile: {targets}",
         "init_kept": "Makefile 已有: {targets}; 未重复添加",
+        "init_secret": "{warn} {svc}: 命令从环境变量读取 {names}, 不把 .env 里的值写进 procclean.ini (它会被提交, .env 不会): 请导出它们 (Makefile 里的 `export`) 或自行设置",
         "init_own_stop": "{warn} make stop 运行的是 Makefile 自己的命令, 不一定能停掉新增的 make start 启动的进程: {prog} stop 可以",
         "init_would_append": "将添加到 Makefile:",
         # -- ownership --
@@ -9369,9 +9371,50 @@ def say_missing(ctx, missing):
                             "section": text})
 
 
+# A .env value init never copies: one under a name that says it is secret, or a URL
+# holding a password (make's `include .env` puts them into the recipes init reads).
+_SECRET_NAME_RE = r"(?i)pass|pwd|secret|token|key|credential|auth|dsn"
+_URL_PASSWORD_RE = r"://[^/\s:@]+:[^/\s@]+@"
+
+
+def dotenv_secrets(folder="."):
+    """{value: name} of the secrets in a folder's .env files (.env.example and the like
+    hold none)."""
+    secrets = {}
+    for name in _listdir(folder):
+        if not name.startswith(".env") or re.search(r"example|sample|template|dist", name):
+            continue
+        for key, value in re.findall(r"(?m)^[ \t]*(?:export\s+)?([A-Za-z_]\w*)\s*=\s*"
+                                     r"['\"]?([^'\"\s#]+)", _text(folder, name)):
+            if len(value) >= 6 and not value.isdigit() and (
+                    re.search(_SECRET_NAME_RE, key) or re.search(_URL_PASSWORD_RE, value)):
+                secrets.setdefault(value, key)
+    return secrets
+
+
+def without_secrets(text, secrets):
+    """`text` with each secret's value as `${NAME}` (a command runs it through sh)."""
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, "${%s}" % secrets[value])
+    return text
+
+
+def _hide_secrets(ctx, found):
+    """procclean.ini is committed, .env is not: a command that holds a .env secret
+    takes it from the environment instead (said, with what to do)."""
+    secrets = dotenv_secrets()
+    for service in found:
+        command = service.fields.get("command") or ""
+        names = sorted(set(n for v, n in secrets.items() if v in command))
+        if names:
+            service.fields["command"] = without_secrets(command, secrets)
+            ctx.out.warn("init_secret", svc=service.name, names=" ".join(names))
+
+
 def write_config(ctx, found):
     """procclean.ini: written, shown (--dry-run), or kept when it exists (a note)."""
     out = ctx.out
+    _hide_secrets(ctx, found)
     lines = ["# procclean configuration, written by `%s init`: only what differs"
              % prog_command(),
              "# from procclean's defaults. Every field can also be set with",
@@ -11289,7 +11332,7 @@ _FILE_WORK = ("remove", "touch", "mkdir")
 
 def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
-    what = printable((fact.text or "")[:70])
+    what = printable(without_secrets(fact.text or "", dotenv_secrets())[:70])
     service = fact.service
     if fact.problem:
         return (fact.problem[0], dict(fact.problem[1], what=what))

@@ -3067,3 +3067,29 @@ def test_a_recipes_bare_worker_runs_through_the_lock_files_runner(project, init,
     cfg = procclean.load_config(folder=str(repo), environ={})
     assert cfg.default_names == ["worker"], out
     assert cfg.services["worker"].command == command
+
+
+def test_a_secret_from_dotenv_is_never_copied_into_procclean_ini(project, init):
+    """`include .env` puts the database password and an API key into the recipes init
+    reads; procclean.ini is committed and .env is not: the command takes them from the
+    environment (`${DB_URL}`, run through sh), init says so, and no line it prints or
+    writes holds them (a kept recipe's text neither)."""
+    repo = project("fastapi-vite")
+    (repo / ".env").write_text("DB_URL=postgres://admin:s3cretpw@localhost:5432/app\n"
+                               "API_KEY=sk-live-abcdef123456\nWORKERS=4\n")
+    (repo / ".env.example").write_text("DB_URL=postgres://user:changeme@localhost/app\n")
+    (repo / "Makefile").write_text(
+        "include .env\nexport\n\nrun:\n\tDATABASE_URL=$(DB_URL) API_KEY=$(API_KEY) "
+        "uvicorn main:app --reload --port 8000\n\nmigrate-up:\n\tmigrate -database=$(DB_URL) "
+        "up\n")
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0, (out, err)
+    assert "kept migrate-up (line 7): its recipe does more than procclean (migrate " \
+        "-database=${DB_URL} up)" in out, out
+    config = read(repo / "procclean.ini")
+    assert "command = DATABASE_URL=${DB_URL} API_KEY=${API_KEY} " in config, config
+    assert "backend: its command takes API_KEY DB_URL from the environment" in err, err
+    for text in (config, out, err, read(repo / "Makefile")):
+        assert "s3cretpw" not in text and "sk-live" not in text, text
+    assert procclean.command_argv(procclean.load_config(environ={}).services[
+        "backend"].command, ".", 8000)[:2] == ["/bin/sh", "-c"]
