@@ -9392,10 +9392,13 @@ def dotenv_secrets(folder="."):
     return secrets
 
 
-def without_secrets(text, secrets):
-    """`text` with each secret's value as `${NAME}` (a command runs it through sh)."""
+def without_secrets(text, secrets, pattern=False):
+    """`text` with each secret's value as `${NAME}` (a command runs it through sh), or in
+    a `pattern` as `.*` (the process's line still holds the value)."""
     for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, "${%s}" % secrets[value])
+        if pattern:
+            text = text.replace(re.escape(value), ".*")
+        text = text.replace(value, ".*" if pattern else "${%s}" % secrets[value])
     return text
 
 
@@ -9409,6 +9412,9 @@ def _hide_secrets(ctx, found):
         if names:
             service.fields["command"] = without_secrets(command, secrets)
             ctx.out.warn("init_secret", svc=service.name, names=" ".join(names))
+        if service.fields.get("pattern"):       # (`pkill -f "worker --key $(KEY)"`)
+            service.fields["pattern"] = without_secrets(service.fields["pattern"], secrets,
+                                                        pattern=True)
 
 
 def write_config(ctx, found):
@@ -11767,13 +11773,15 @@ def check_carried(ctx, mk):
         config = load_config(environ={})
     except ProcCleanError as exc:
         reason = str(exc)
+    secrets = dotenv_secrets()      # as init wrote them in procclean.ini: hidden
     for service in mk.services:
         have = config and config.services.get(service.name)
         for field in [f for f in _CARRIED if f in service.fields]:
             value = getattr(have, field) if have else reason
-            if have is None or not _same_value(field, value, service.fields[field], "."):
+            want = without_secrets(str(service.fields[field]), secrets, field == "pattern")
+            if have is None or not _same_value(field, value, want, "."):
                 service.problem = ("mk_ini_differs", {
-                    "field": field, "want": printable(service.fields[field]),
+                    "field": field, "want": printable(want),
                     "prog": prog_command(),
                     "have": printable(str(value if value is not None else "")) or "-"})
                 break

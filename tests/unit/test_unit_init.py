@@ -3093,3 +3093,26 @@ def test_a_secret_from_dotenv_is_never_copied_into_procclean_ini(project, init):
         assert "s3cretpw" not in text and "sk-live" not in text, text
     assert procclean.command_argv(procclean.load_config(environ={}).services[
         "backend"].command, ".", 8000)[:2] == ["/bin/sh", "-c"]
+
+
+def test_a_secret_from_dotenv_in_a_stop_recipes_pattern_is_not_copied_either(project, init):
+    """`pkill -f "worker.py --api-key $(API_KEY)"`: the pattern init takes from it held
+    the key, written into procclean.ini and the --json document; it stands for any value
+    there, and still finds the worker (whose command line has the key).  --replace
+    compares the recipes with procclean.ini as written (the secrets hidden): it kept
+    both, saying the ini differs, with the key in that line."""
+    repo = project("fastapi-vite")
+    (repo / ".env").write_text("API_KEY=sk-live-abcdef123456\n")
+    (repo / "Makefile").write_text(
+        "include .env\nexport\n\nstart:\n\tnohup python3 worker.py --api-key $(API_KEY) "
+        "> worker.log 2>&1 & echo $$! > worker.pid\n\nstop:\n\tpkill -f "
+        "\"worker.py --api-key $(API_KEY)\"\n")
+    code, out, err = init("--makefile", "--replace")
+    config = read(repo / "procclean.ini")
+    assert code == 0 and "sk-live" not in config + out + err, (config, out, err)
+    assert "replaced start" in out and "replaced stop" in out, out
+    service = [s for s in procclean.load_config(environ={}).services.values()
+               if "worker" in s.command][0]
+    assert service.pattern == "worker.py --api-key .*", config
+    assert service.regex.search("root 7 1 0 10:00 ? 00:00:00 python3 worker.py --api-key "
+                                "sk-live-abcdef123456")
