@@ -10527,18 +10527,8 @@ class RecipeReader(object):
     def simple(self, command, prog, args, wrappers):
         texts = command.argv()
         text = _command_text([command])
-        refs = self.word_refs(command.words[1]) if args and args != ["$!"] else []
-        last = args == ["$!"] or refs[:1] and refs[0][0] == "lastpid"   # PID=$!; echo $PID
-        launched = refs[0][1] if refs[:1] and last else self.launched
-        path = command.redirs and self.path_of(command.redirs[-1][1].text)
-        if prog == "echo" and last and path and command.redirs[-1][0] == ">>":
-            for fact in self.facts:     # `echo $B > .pids; echo $F >> .pids`: no pidfile
-                fact.pidfile = None if fact.pidfile == path else fact.pidfile
-            self.add("other", text=text)
-        elif prog == "echo" and last and path and launched is not None:
-            launched.pidfile = path
-        elif prog == "echo" and last and path:
-            self.add("other", text=text)        # `echo $! > pidfile` of no launch
+        if prog == "echo" and self.echo_pid(command, args, text):
+            pass
         elif prog in ("cd", "pushd"):
             folder = self.expand_folders(args[0]) if args else "."
             self.cwds[-1] = self.path_of(folder)
@@ -10589,6 +10579,25 @@ class RecipeReader(object):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def echo_pid(self, command, args, text):
+        """Whether an echo writes a launch's PID to a file (`echo $! > PIDFILE`, or of
+        `PID=$!`): then that launch's pidfile, or none (`>>`: a file of several PIDs)."""
+        refs = self.word_refs(command.words[1]) if args and args != ["$!"] else []
+        last = args == ["$!"] or refs[:1] and refs[0][0] == "lastpid"   # PID=$!; echo $PID
+        path = command.redirs and self.path_of(command.redirs[-1][1].text)
+        if not (last and path):
+            return False
+        launched = refs[0][1] if refs[:1] else self.launched
+        if command.redirs[-1][0] == ">>":
+            for fact in self.facts:     # `echo $B > .pids; echo $F >> .pids`: no pidfile
+                fact.pidfile = None if fact.pidfile == path else fact.pidfile
+            self.add("other", text=text)
+        elif launched is not None:
+            launched.pidfile = path
+        else:
+            self.add("other", text=text)        # `echo $! > pidfile` of no launch
+        return True
 
     def shell_script(self, command, script):
         """`sh -c 'cd web && exec npm run dev' > web.log &`: read as a subshell."""
