@@ -9386,7 +9386,9 @@ def dotenv_secrets(folder="."):
             continue
         for key, value in re.findall(r"(?m)^[ \t]*(?:export\s+)?([A-Za-z_]\w*)\s*=\s*"
                                      r"['\"]?([^'\"\s#]+)", _text(folder, name)):
-            if len(value) >= 6 and not value.isdigit() and (
+            # (not a short word: POSTGRES_PASSWORD=postgres is also the image's name)
+            if len(value) >= 6 and not value.isdigit() and not (
+                    value.isalpha() and len(value) < 12) and (
                     re.search(_SECRET_NAME_RE, key) or re.search(_URL_PASSWORD_RE, value)):
                 secrets.setdefault(value, key)
     return secrets

@@ -3095,6 +3095,21 @@ def test_a_secret_from_dotenv_is_never_copied_into_procclean_ini(project, init):
         "backend"].command, ".", 8000)[:2] == ["/bin/sh", "-c"]
 
 
+def test_a_dotenv_value_that_is_a_short_word_is_no_secret(project, init):
+    """POSTGRES_PASSWORD=postgres (docker's default) is also the image's name: taken for a
+    secret, `docker run ... postgres:16` became `${POSTGRES_PASSWORD}:16`, and the
+    pattern `docker run.*.*:16`."""
+    repo = project("fastapi-vite")
+    (repo / ".env").write_text("POSTGRES_PASSWORD=postgres\nAPI_TOKEN=tok-0a1b2c3d4e\n")
+    (repo / "Makefile").write_text(
+        "include .env\nexport\n\ndb:\n\tdocker run --rm --name app-db -e POSTGRES_PASSWORD="
+        "$(POSTGRES_PASSWORD) -e API_TOKEN=$(API_TOKEN) -p 5432:5432 postgres:16 &\n")
+    code, out, err = init("--makefile")
+    db = procclean.load_config(environ={}).services["db"]
+    assert code == 0 and db.command.endswith(" -p 5432:5432 postgres:16"), db.command
+    assert "API_TOKEN=${API_TOKEN}" in db.command and "tok-0a1b" not in out + err, db.command
+
+
 def test_a_secret_from_dotenv_in_a_stop_recipes_pattern_is_not_copied_either(project, init):
     """`pkill -f "worker.py --api-key $(API_KEY)"`: the pattern init takes from it held
     the key, written into procclean.ini and the --json document; it stands for any value
