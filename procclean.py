@@ -11830,7 +11830,7 @@ def update_makefile(ctx, found, procclean_line, layout, replace, mk):
     _say_kept(ctx, ours, mk, replaced, replace)
     if "start" in added and "stop" in info.targets and not any(
             "stop" in names for names, _, _ in replaced):
-        out.say("init_own_stop", prog=prog_command())
+        out.warn("init_own_stop", prog=prog_command())
     out.say("init_layout", cmd=procclean_line, why=out.text(layout[0], **layout[1]))
     new_text = fix_procclean_var(ctx, info, new_text, procclean_line, replace)
     if not added and new_text == text:          # nothing replaced, added or fixed

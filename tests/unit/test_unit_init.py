@@ -363,6 +363,12 @@ def test_force_overwrites_a_config_that_no_longer_loads(project, init):
 
 # --- --makefile --------------------------------------------------------------------------------
 
+def test_the_warning_that_make_stop_stays_the_teams_is_kept_by_quiet(project, init):
+    project("fastapi-vite")
+    code, out, err = init("--makefile", "--quiet")
+    assert code == 0 and "make stop runs the Makefile's own recipe" in err, (out, err)
+
+
 def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, init):
     repo = project("fastapi-vite")
     before = read(repo / "Makefile")
@@ -371,9 +377,10 @@ def test_makefile_appends_keeps_existing_targets_and_make_parses_it(project, ini
     after = read(repo / "Makefile")
     assert after.startswith(before), "the existing Makefile text must stay as it was"
     assert "Makefile already has: stop; not duplicated" in out, out
-    # `make start` then the team's `make stop` (`echo custom stop`) leaves it all running
+    # `make start` then the team's `make stop` (`echo custom stop`) leaves it all running:
+    # a warning, on stderr, and kept by --quiet (as init's others)
     assert "make stop runs the Makefile's own recipe, which may not stop what the added " \
-        "make start starts: python3 procclean.py stop does" in out, out
+        "make start starts: python3 procclean.py stop does" in err, err
     wanted = GENERIC_TARGETS + per_service("backend") + per_service("frontend")
     added = [t for t in wanted if t != "stop"]
     assert "added to Makefile: %s" % " ".join(added) in out, out
