@@ -4856,8 +4856,10 @@ def port_follows(service, env_re=ENV_PORT_RE):
     texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
     texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
     script = re.match(NPM_SCRIPT_RE, command)
-    line = script and (_package_scripts(_read_text(os.path.join(cwd, "package.json")))
-                       or {}).get(script.group(1))
+    line = None
+    if script:
+        scripts = _package_scripts(_read_text(os.path.join(cwd, "package.json"))) or {}
+        line = scripts.get(script.group(1))
     if line:
         if re.search(PORT_READERS_RE, line):
             return True
