@@ -6416,8 +6416,11 @@ class Supervisor(object):
                 code = EXIT_FAILED if status is None else self.after_exit(status)
             return code
         except _StopRequested as request:
+            # One stop at a time, to the end.  A no-op, not SIG_IGN: a signal already
+            # caught would print "Signal 15 ignored due to race condition" with a
+            # traceback into the log (CPython, bpo-43406).
             for sig in handled:
-                signal.signal(sig, signal.SIG_IGN)      # one stop at a time, to the end
+                signal.signal(sig, lambda signum, frame: None)
             self.log("received %s; stopping %s"
                      % (signal.Signals(request.args[0]).name, self.service.name))
             self.stop_child()
