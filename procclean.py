@@ -8140,7 +8140,7 @@ def detect_project(missing):
     did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     entries = list(found)
-    kinds = (("backend", PY_SERVER_RE),
+    kinds = (("backend", PY_SERVER_RE + r"|\bgo\s+run\b"),
              ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx|streamlit)\b|vite|next|"
                           r"react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
@@ -8152,8 +8152,8 @@ def detect_project(missing):
                     re.search(DEV_FORM_RE, ran.command)):
             continue            # the Procfile runs one already (a worker has no dev form)
         services = _detect_frontends(missing) + [_python_ui()] if name == "frontend" \
-            else [_detect_python(missing, name) or name == "backend" and _node_backend()
-                  or None]
+            else [_detect_python(missing, name) or name == "backend" and (
+                _node_backend() or _go_backend()) or None]
         services = [service for service in services if service is not None]
         if name == "backend" and services:
             services = _sibling_apps(services[0])
@@ -9176,6 +9176,67 @@ def _node_backend():
             service.sources["port"] = os.path.normpath(os.path.join(sub, said[1]))
         return service
     return None
+
+
+# A Go main package that serves HTTP: a server package it imports, and a call that listens.
+GO_SERVES_RE = (r'"(?:net/http|github\.com/(?:gin-gonic/gin|labstack/echo|gofiber/fiber|'
+                r'go-chi/chi|gorilla/mux))\b')
+GO_LISTEN_RE = r"ListenAndServe(?:TLS)?\(|\.(?:Run|Start|Listen)\("
+# Where it takes its address, with a default, and how the command then gives it {port}:
+# a variable (`getEnv("PORT", "8080")`, `env.GetString("ADDR", ":8080")`) or a flag
+# (`flag.String("addr", ":8080", ...)`); else `port = "8080"` beside os.Getenv("PORT").
+GO_ADDRESS_RES = (
+    ("%(name)s=%(host)s{port} %(command)s",
+     r'"((?:(?:HTTP|SERVER|APP|API|WEB|LISTEN)_)?(?:PORT|ADDR(?:ESS)?))"\s*,'
+     r'\s*"?([\w.]*:)?(\d{2,5})\b'),
+    ("%(command)s -%(name)s %(host)s{port}",
+     r'\bflag\.(?:String|Int)(?:Var)?\([^"()]*"(\w*(?:port|addr)\w*)"\s*,'
+     r'\s*"?([\w.]*:)?(\d{2,5})\b'),
+    ("%(command)s", r'(?i)\b(port)\s*:?=\s*"()(\d{2,5})"'))
+
+
+def _go_backend():
+    """Where the repo has no Python or Node backend: the main package of a Go module
+    (its folder, cmd/NAME/, api/ or server/) that serves HTTP, run by `go run`."""
+    for base in _with_others(BACKEND_DIRS, ("go.mod",)):
+        if not _has(base, ("go.mod",)):
+            continue
+        subs = ["."] + [os.path.join("cmd", e) for e in _listdir(os.path.join(base, "cmd"))]
+        for sub in subs + ["api", "server"]:
+            command = "go run " + ("." if sub == "." else "./" + sub)
+            code = "".join(text or "" for _, text in go_sources(command, base))
+            if not (re.search(r"(?m)^func main\(\)", code) and re.search(
+                    GO_SERVES_RE, code) and re.search(GO_LISTEN_RE, code)):
+                continue
+            where = os.path.normpath(os.path.join(base, sub))
+            command, port, said = _go_address(command, base, where, code)
+            return FoundService("backend", {
+                "command": command, "cwd": base, "pattern": pattern_for(command),
+                "port": port or "", "health": "auto"},
+                "%s (Go HTTP server, run as %s)" % (where, command), {
+                    "command": where, "cwd": where, "pattern": PS_MADE,
+                    "port": said or "%s: no port found in its code" % where})
+    return None
+
+
+def _go_address(command, base, where, code):
+    """(command, port, where it is said) of a Go server: the address its code listens
+    on; else the one it takes from a variable (the project's .env may set it) or a flag
+    (GO_ADDRESS_RES), which the command then gives it as {port}."""
+    port, said = _default_port(command, base)
+    if port:
+        return command, port, said
+    for form, address_re in GO_ADDRESS_RES:
+        match = re.search(address_re, code)
+        if match:
+            name, host, port = match.groups()
+            env = re.search(r"(?m)^%s=[\w.]*:?(\d{2,5})\s*$" % name, _text(base, ".env"))
+            said = "%s (%s, else %s)" % (where, name, port)
+            if env:
+                port = env.group(1)
+                said = "%s (%s)" % (os.path.normpath(os.path.join(base, ".env")), name)
+            return form % {"name": name, "host": host or "", "command": command}, port, said
+    return command, None, None
 
 
 def _dev_script(scripts):

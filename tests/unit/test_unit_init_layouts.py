@@ -1706,6 +1706,69 @@ def test_a_gin_api_run_with_no_address_is_on_port_or_8080(project, init):
     assert services()[1]["api"].port == 5000, read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("dotenv, port", [(None, 8080), ("ADDR=:8081\n", 8081)])
+def test_a_go_api_beside_a_react_app_is_the_backend(project, init, dotenv, port):
+    """dsabljic/golang-blog-api: a Go API in cmd/api (chi, listening on ADDR, else :8080)
+    beside a Vite app in web/, a Makefile with no process recipes: init found the
+    frontend alone.  The main package that serves is the backend, run by `go run`, its
+    address given as ADDR (the .env it loads may set it); cmd/migrate/seed serves
+    nothing."""
+    repo = project("go-chi-vite")
+    if dotenv:
+        (repo / ".env").write_text(dotenv)
+    code, out, _ = init()
+    assert code == 0, out
+    assert "found backend: cmd/api (Go HTTP server, run as ADDR=:{port} go run " \
+        "./cmd/api)" in out, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "ADDR=:{port} go run ./cmd/api", ".", port)
+    assert procclean.port_follows(backend)
+    assert backend.regex.search(ps_line("go run ./cmd/api"))
+    assert not backend.regex.search(ps_line("go run cmd/migrate/seed/main.go"))
+    assert (svc["frontend"].cwd, svc["frontend"].port) == ("web", 5173)
+
+
+@pytest.mark.parametrize("code, command, port", [
+    ('\thttp.ListenAndServe(":9000", nil)', "go run .", 9000),
+    ('\tport := getEnv("PORT", "8070")\n\thttp.ListenAndServe(":"+port, nil)',
+     "PORT={port} go run .", 8070),
+    ('\taddr := flag.String("addr", "127.0.0.1:8060", "listen")\n'
+     '\thttp.ListenAndServe(*addr, nil)', "go run . -addr 127.0.0.1:{port}", 8060),
+    ('\tport := os.Getenv("PORT")\n\tif port == "" {\n\t\tport = "8050"\n\t}\n'
+     '\thttp.ListenAndServe(":"+port, nil)', "go run .", 8050)],
+    ids=["literal", "env-default", "flag", "getenv-fallback"])
+def test_a_go_modules_own_main_package_that_serves_is_the_backend(project, init, code,
+                                                                   command, port):
+    """A Go module in backend/ whose main package is the module's folder: `go run .`
+    there, on the port its code listens on, takes from a variable or a flag (the command
+    gives {port} to those) or sets beside os.Getenv("PORT") (PORT, which procclean
+    passes).  A main package that serves nothing is no backend."""
+    repo = project("neither")
+    (repo / "backend").mkdir()
+    (repo / "backend" / "go.mod").write_text("module example.com/shop\n\ngo 1.22\n")
+    (repo / "backend" / "main.go").write_text(
+        'package main\n\nimport "net/http"\n\nfunc main() {\n%s\n}\n' % code)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (command, "backend", port)
+    assert procclean.port_follows(backend) == (port != 9000)
+    (repo / "backend" / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hi")\n}\n')
+    os.remove(str(repo / "procclean.ini"))
+    assert "nothing written" in "".join(init()[1:])
+
+
+def test_a_procfile_go_api_is_not_found_twice(project, init):
+    """Procfile's `web: go run ./cmd/api` runs the Go backend: init does not add it again."""
+    repo = project("go-chi-vite")
+    (repo / "Procfile").write_text("web: go run ./cmd/api\n")
+    assert init()[0] == 0
+    assert services()[0].default_names == ["web", "frontend"]
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
