@@ -10084,9 +10084,12 @@ _VALUE_OPTIONS = {
 }
 _DAEMON_FLAGS = ("-D", "--daemon", "--daemonize", "--detach", "-daemon", "--background")
 # Options that run a tool in another folder, as `cd DIR &&` would (`npm --prefix web run
-# dev`; npm reads options up to `--`, the others before the command).
+# dev`; npm reads options up to `--`, the others before the command), or in a workspace's
+# (`npm run dev -w web`, `pnpm --filter web dev`, `yarn workspace web dev`).
 _FOLDER_OPTIONS = {"npm": ("--prefix", "-C"), "pnpm": ("-C", "--dir"), "yarn": ("--cwd",),
                    "bun": ("--cwd",), "uv": ("--directory",), "go": ("-C",)}
+_WORKSPACE_OPTIONS = {"npm": ("--workspace", "-w"), "pnpm": ("--filter", "-F"),
+                      "yarn": ("workspace",), "bun": ("--filter",)}
 
 
 def _moved(words):
@@ -10096,18 +10099,38 @@ def _moved(words):
     while at < len(argv) and os.path.basename(argv[at]) in _WRAPPERS:
         at += 1                 # nohup npm --prefix web run dev
     tool = os.path.basename(argv[at]) if at < len(argv) else ""
-    names = _FOLDER_OPTIONS.get(tool, ())
+    workspaces = _WORKSPACE_OPTIONS.get(tool, ())
+    names = _FOLDER_OPTIONS.get(tool, ()) + workspaces
     i = at + 1
     while names and i < len(argv) and argv[i] != "--":
         name, eq, value = argv[i].partition("=")
         if name in names and (eq or i + 1 < len(argv)):
             drop, folder = ((i,), value) if eq else ((i, i + 1), argv[i + 1])
+            if name in workspaces:
+                folder = _workspace_dir(folder)
+            if folder is None:
+                break           # a workspace init cannot find: the command as it is
             return [w for n, w in enumerate(words) if n not in drop], folder
         if not argv[i].startswith("-") and tool != "npm" and not (
                 tool == "uv" and argv[i] == "run"):
             break
         i += 2 if argv[i] in _VALUE_OPTIONS.get(tool, ()) else 1
     return list(words), None
+
+
+def _workspace_dir(name):
+    """The folder of the workspace `name` (`-w web`, `--filter @shop/web`): that path,
+    else the folder at the top, in apps/, services/ or packages/ whose package.json has
+    that name; None where there is none."""
+    import json
+    for folder in [name] + _with_others(FRONTEND_DIRS, ("package.json",)):
+        try:
+            named = json.loads(_text(folder, "package.json")).get("name")
+        except (ValueError, AttributeError):
+            continue
+        if named == name or os.path.normpath(folder) == os.path.normpath(name):
+            return os.path.normpath(folder)
+    return None
 
 
 _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")

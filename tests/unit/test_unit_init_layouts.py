@@ -1336,7 +1336,11 @@ def test_angular_is_on_the_port_its_angular_json_serves(project, init, options, 
     ("vite build --watch", None),
 ], ids=["vite", "vite-port", "next", "build-watch"])
 @pytest.mark.parametrize("entry", ["cd frontend && npm run dev", "npm --prefix frontend "
-                                   "run dev", "pnpm -C frontend dev"])
+                                   "run dev", "pnpm -C frontend dev",
+                                   "npm run dev --workspace=frontend",
+                                   "npm run dev -w @shop/frontend",
+                                   "pnpm --filter @shop/frontend dev",
+                                   "yarn workspace @shop/frontend dev"])
 def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, port, entry):
     """A Procfile.dev entry named like a built-in service (`frontend: cd frontend && npm
     run dev`) took the built-in frontend's port, 3000, where Vite listens on 5173 (start
@@ -1347,21 +1351,24 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
     was run from the root, where its package.json was not read.  Vite's gets its port flag,
     as a frontend init finds in a package.json does: without it, the port setting and
     port_offset did not move it (a second checkout's Vite went to 5174, where status
-    does not look)."""
+    does not look).  A workspace's script (`npm run dev -w frontend`, by its folder or
+    its package's name; pnpm --filter, yarn workspace) is in its package.json and runs in
+    its folder: init read the root's, and gave it no port."""
     repo = project("fastapi-vite")
     (repo / "Procfile.dev").write_text(
         "backend: cd backend && uvicorn main:app --reload --port $PORT\n"
         "frontend: %s\n" % entry)
     (repo / "frontend" / "package.json").write_text(
-        '{"scripts": {"dev": "%s"}, "devDependencies": {"vite": "5"}}' % script)
+        '{"name": "@shop/frontend", "scripts": {"dev": "%s"}, '
+        '"devDependencies": {"vite": "5"}}' % script)
     os.remove(str(repo / "frontend" / "vite.config.js"))     # (its server.port: 3000)
     assert init()[0] == 0
     cfg, svc = services()
     assert cfg.default_names == ["backend", "frontend"]
     assert (svc["backend"].port, svc["frontend"].port) == (5000, port)
-    run = "pnpm dev" if "pnpm" in entry else "npm run dev"
+    run = {"pnpm": "pnpm dev", "yarn": "yarn dev"}.get(entry.split()[0], "npm run dev")
     if script == "vite":
-        run += (" " if "pnpm" in entry else " -- ") + "--port {port} --strictPort"
+        run += (" -- " if run.startswith("npm") else " ") + "--port {port} --strictPort"
     assert (svc["frontend"].command, svc["frontend"].cwd) == (run, "frontend")
     if port is None:
         assert "port =\n" in read(repo / "procclean.ini")
