@@ -167,10 +167,12 @@ INTERRUPT_SIGNALS = (1, 2, 15)
 
 # What became of a target; each is also the message key of its report line.
 STOPPED, KILLED, GONE, DENIED, SURVIVED = "stopped", "killed", "gone", "denied", "survived"
-FAILED_OUTCOMES = (DENIED, SURVIVED)
+SIGNALLED = "signalled"     # sent SIGTERM, then stop was interrupted: it may still run
+FAILED_OUTCOMES = (DENIED, SURVIVED, SIGNALLED)
 LOGGED_OUTCOMES = {STOPPED: "stopped by SIGTERM", KILLED: "killed by SIGKILL",
                    GONE: "had already exited", DENIED: "not signalled: permission denied",
-                   SURVIVED: "still running after SIGKILL"}
+                   SURVIVED: "still running after SIGKILL",
+                   SIGNALLED: "sent SIGTERM; stop was interrupted before it ended"}
 OUTSIDE_SHOWN = 3        # matches left alone named one by one (the rest are counted)
 COMMAND_SHOWN = 120      # characters of a command line in a one-line mention
 COMMAND_MENTIONED = 60   # ...in the line that mentions the matches left alone
@@ -2997,6 +2999,7 @@ MESSAGES = {
         "gone": "{ok} {svc} PID {pid} had already exited: {cmd}",
         "denied": "{fail} cannot signal {svc} PID {pid} (owner {user}): permission denied: {cmd}",
         "survived": "{fail} {svc} PID {pid} still runs after SIGKILL: {cmd}",
+        "signalled": "{warn} {svc} PID {pid} got SIGTERM and may still run: {cmd}",
         "would_signal": "would send {sig} to {svc} PID {pid}: {cmd}",
         "would_remove": "would remove {path}",
         "removed": "removed {path}",
@@ -3004,6 +3007,7 @@ MESSAGES = {
         "summary_killed": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {after}",
         "summary_hurried": "{svc}: {n} process(es) stopped, {k} of them with SIGKILL after {after} (Ctrl-C again)",
         "summary_failed": "{fail} {svc}: {n} process(es) could not be stopped",
+        "summary_interrupted": "{warn} {svc}: stop interrupted; {n} process(es) may still run (to stop them: {stop})",
         "nothing": "{svc}: nothing running",
         "force_header": "{clean} force-cleaning {svc} processes...",
         "pidfile_invalid": "{warn} {path}: not a valid PID ({content})",
@@ -3340,6 +3344,7 @@ MESSAGES = {
         "gone": "{ok} {svc}进程已退出 (PID: {pid}): {cmd}",
         "denied": "{fail} 无法停止{svc}进程 (PID: {pid}, 属于 {user}): 权限不足: {cmd}",
         "survived": "{fail} SIGKILL 后{svc}进程仍在运行 (PID: {pid}): {cmd}",
+        "signalled": "{warn} {svc}进程已收到 SIGTERM, 可能仍在运行 (PID: {pid}): {cmd}",
         "would_signal": "将发送 {sig} 给{svc}进程 (PID: {pid}): {cmd}",
         "would_remove": "将删除 {path}",
         "removed": "已删除 {path}",
@@ -3347,6 +3352,7 @@ MESSAGES = {
         "summary_killed": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {after} 后被强制停止",
         "summary_hurried": "{svc}: 已停止 {n} 个进程, 其中 {k} 个在 {after} 后被强制停止 (再次按下 Ctrl-C)",
         "summary_failed": "{fail} {svc}: {n} 个进程无法停止",
+        "summary_interrupted": "{warn} {svc}: 停止被中断; {n} 个进程可能仍在运行 (停止它们: {stop})",
         "nothing": "{svc}: 没有运行中的进程",
         "force_header": "{clean} 强制清理所有{svc}进程...",
         "pidfile_invalid": "{warn} {path}: PID 文件内容无效 ({content})",
@@ -4405,6 +4411,7 @@ class Context(object):
         self.viewers = config.viewers
         self.hurry = False                  # a second Ctrl-C: SIGKILL now, no more grace
         self.asked = []                     # start: the stop signals it got
+        self.interrupted = 0                # stop: the signal that cut its wait short
         self.launching = False              # ...one now waits: a launch is under way
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
@@ -4884,6 +4891,28 @@ def go_sources(command, cwd):
 # The stop pipeline: freeze, TERM to all, one wait, look again, KILL, report
 # ---------------------------------------------------------------------------
 
+class interrupts_caught(object):
+    """`with interrupts_caught(handler):` Ctrl-C, SIGTERM and SIGHUP call `handler(signum,
+    frame)` in the block; one ignored (as under nohup) stays so."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.previous = {}
+
+    def __enter__(self):
+        import _signal      # the C module: `signal` builds enums, 1.5 ms of start-up
+        for signum in INTERRUPT_SIGNALS:
+            if _signal.getsignal(signum) != _signal.SIG_IGN:
+                self.previous[signum] = _signal.signal(signum, self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        import _signal
+        for signum, handler in self.previous.items():
+            _signal.signal(signum, handler)
+        return False
+
+
 def wait_gone(system, targets, timeout, hurry=None):
     """Wait for all `targets` until gone, `timeout` or `hurry()`; those still running."""
     deadline = system.clock() + timeout
@@ -4967,7 +4996,12 @@ def stop_processes(ctx, targets, table, find=None, force=False):
     if not force and reached:
         for target in reached:
             target.outcome = STOPPED    # unless the wait finds it still running
-        pending = wait_gone(system, reached, ctx.grace, lambda: ctx.hurry)
+        pending = wait_gone(system, reached, ctx.grace,
+                            lambda: ctx.hurry or ctx.interrupted)
+    if ctx.interrupted:     # Ctrl-C in cmd_stop: no more waiting, nor SIGKILL
+        for target in pending:
+            target.outcome = SIGNALLED
+        return done, table
     for look in range(1, MAX_LOOKS + 2):
         before, table = table, system.process_table(previous=table)
         fresh = _look_again(ctx, table, before, done, find, look)
@@ -5070,7 +5104,10 @@ def report_summary(ctx, service, targets, grace_used):
     done = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
     killed = [t for t in done if t.outcome == KILLED]
     late = [t for t in done if t.look > 0]
-    if failed:
+    if failed and ctx.interrupted:
+        ctx.out.warn("summary_interrupted", svc=service.name, n=len(failed),
+                     stop=Hints().command("stop", service.name))
+    elif failed:
         ctx.out.warn("summary_failed", svc=service.name, n=len(failed))
     if done:
         if killed and grace_used:
@@ -5147,34 +5184,42 @@ def remove_files(ctx, paths):
 # ---------------------------------------------------------------------------
 
 def cmd_stop(ctx, services, force=False):
-    """stop / force-clean: this project's processes of every service (stop_processes)."""
+    """stop / force-clean: this project's processes of every service (stop_processes).
+    Ctrl-C (make passes it on), SIGTERM or SIGHUP ends its wait: what got SIGTERM and may
+    still run is said, its pidfile kept, and stop ends by that signal (exit_as)."""
+    def interrupt(signum, frame):
+        ctx.interrupted = ctx.interrupted or signum
+
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
-    found = read_targets(ctx, services)
+    with interrupts_caught(interrupt):
+        found = read_targets(ctx, services)
 
-    def find(table, protected, fresh):
-        return [(t.process, t.service, t.via)
-                for t in find_targets(ctx, services, table, protected, fresh=fresh).targets]
+        def find(table, protected, fresh):
+            return [(t.process, t.service, t.via) for t in find_targets(
+                ctx, services, table, protected, fresh=fresh).targets]
 
-    targets, table = stop_processes(ctx, found.targets, found.table, find, force=force)
-    report_targets(ctx, targets)
-    failed = False
-    for service in services:
-        mine = [t for t in targets if t.service is service]
-        report_summary(ctx, service, mine, grace_used=not force)
-        # Matches outside the project: never signalled, never silently ignored.
-        records = [outside_record(outsider) for outsider in found.outside_of(service)]
-        for record in records:
-            ctx.out.add("outside", record)
-        if records:
-            ctx.out.say("outside_left", svc=service.name,
-                        items=outside_items(ctx.out, records))
-        left = any(t.outcome in FAILED_OUTCOMES for t in mine)
-        failed = failed or left
-        _after_stop(ctx, service, found, mine, left, force)
-    if not ctx.dry_run:
-        report_port_strangers(ctx, services, table)
+        targets, table = stop_processes(ctx, found.targets, found.table, find, force=force)
+        report_targets(ctx, targets)
+        failed = False
+        for service in services:
+            mine = [t for t in targets if t.service is service]
+            report_summary(ctx, service, mine, grace_used=not force)
+            # Matches outside the project: never signalled, never silently ignored.
+            records = [outside_record(outsider) for outsider in found.outside_of(service)]
+            for record in records:
+                ctx.out.add("outside", record)
+            if records:
+                ctx.out.say("outside_left", svc=service.name,
+                            items=outside_items(ctx.out, records))
+            left = any(t.outcome in FAILED_OUTCOMES for t in mine)
+            failed = failed or left
+            _after_stop(ctx, service, found, mine, left, force)
+        if not ctx.dry_run and not ctx.interrupted:
+            report_port_strangers(ctx, services, table)
+    if ctx.interrupted:
+        return 128 + ctx.interrupted
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -5935,7 +5980,6 @@ def cmd_start(ctx, services):
     for service in services:
         if service.command.strip():
             launch_plan(service)        # a command that cannot be read stops all, up front
-    import signal
     asked = ctx.asked
 
     def interrupt(signum, frame):
@@ -5945,27 +5989,23 @@ def cmd_start(ctx, services):
         elif not ctx.launching:
             raise _StopRequested(signum)
 
-    # Ctrl-C, SIGTERM or SIGHUP (one ignored, as under nohup, stays so) while it waits
-    # (an app compiling): what it launched is stopped, then it ends by that signal.
-    previous = dict((n, signal.signal(n, interrupt)) for n in INTERRUPT_SIGNALS
-                    if signal.getsignal(n) != signal.SIG_IGN)
+    # Ctrl-C, SIGTERM or SIGHUP while it waits (an app compiling): what it launched is
+    # stopped, then it ends by that signal.
     failed, started = False, []
-    try:
-        for wave in start_waves(services):
-            ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
-            failed = failed or len(ready) < len(wave)
-            # locked from the look at the machine to the pidfile written, not while it
-            # waits (a supervisor that --supervise starts takes its service's lock too)
-            with service_locks(ctx, ready):
-                failed = _start_services(ctx, ready, started) or failed
-        failed = not _watch_start(ctx, started) or failed
-    except _StopRequested as request:
-        for launch in started:
-            launch.undo(announce=True)
-        return 128 + request.args[0]
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with interrupts_caught(interrupt):
+        try:
+            for wave in start_waves(services):
+                ready = [s for s in wave if not s.after or _wait_after(ctx, s, started)]
+                failed = failed or len(ready) < len(wave)
+                # locked from the look at the machine to the pidfile written, not while
+                # it waits (a supervisor that --supervise starts takes its service's lock)
+                with service_locks(ctx, ready):
+                    failed = _start_services(ctx, ready, started) or failed
+            failed = not _watch_start(ctx, started) or failed
+        except _StopRequested as request:
+            for launch in started:
+                launch.undo(announce=True)
+            return 128 + request.args[0]
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -232,6 +232,47 @@ def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path,
     assert nothing_left(ns) == []
 
 
+# A backend whose shutdown takes long: it notes the SIGTERM, and goes on.
+SLOW_TO_STOP = r"""
+import signal, time
+signal.signal(signal.SIGTERM, lambda *a: open("got-term", "w").close())
+print("serving", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize("sig,lang", [(signal.SIGINT, "en"), (signal.SIGTERM, "en"),
+                                      (signal.SIGTERM, "zh")],
+                         ids=["ctrl-c", "sigterm", "sigterm-zh"])
+def test_a_stop_interrupted_in_its_grace_says_what_may_still_run(ns, tmp_path, python_edge,
+                                                                  sig, lang):
+    """Ctrl-C (make passes it on) or SIGTERM to `make stop` while it waits the grace for a
+    backend slow to shut down: SIGTERM ended it without a word, its *.pid.lock files left
+    behind; Ctrl-C said only `interrupted`.  Each now says which process got SIGTERM and
+    may still run (in the user's language), keeps that one's pidfile, removes the lock
+    files and ends by the signal (SPEC: an interrupt, not an error)."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py", SLOW_TO_STOP)
+    assert ns.procclean("start-backend", python=python_edge).rc == 0
+    pid = int(read(tmp_path / "backend.pid"))
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >stop.out 2>stop.err', "sh"]
+                   + ns.procclean_argv("stop", "--grace", "600", python=python_edge),
+                   env={"PROCCLEAN_LANG": lang})
+    assert wait_until(lambda: (tmp_path / "backend" / "got-term").exists(), TIMEOUT)
+    job.signal(sig)
+    assert job.wait(TIMEOUT).rc == -sig, read(tmp_path / "stop.err")
+    err = read(tmp_path / "stop.err")
+    assert "Traceback" not in err, err
+    line = {"en": "backend PID %d got SIGTERM and may still run",
+            "zh": "后端进程已收到 SIGTERM, 可能仍在运行 (PID: %d)"}[lang]
+    assert line % pid in err, err
+    assert_alive(ns, [pid], err)
+    assert read(tmp_path / "backend.pid").strip() == str(pid)
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == [], err
+    assert ns.procclean("force-clean", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
 def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
         ns, tmp_path, python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` of an app that listens on the 8000
