@@ -28,19 +28,31 @@ machinery every command shares, then one block per command in the order a user m
    7. System adapter     14. Launching                   21. Command line
 """
 
+
+def detect_language(option, environ):
+    """en or zh: --lang, then PROCCLEAN_LANG, then the locale.  (First in the file: the
+    line of a Ctrl-C while the rest loads follows the language too.)"""
+    names = ("PROCCLEAN_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+    for value in [option] + [environ.get(name) for name in names]:
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
 if __name__ == "__main__":
     # Ctrl-C before main() can catch it ends with one line and by SIGINT itself (a shell
-    # sees 130), not a traceback.  (_signal is built in and loaded already.)
+    # sees 130), not a traceback.  (_signal and os are built in and loaded already.)
     import _signal
     import sys
 
     def _early_interrupt(signum, frame):
+        import os
+        zh = detect_language(None, os.environ) == "zh"
         try:
-            sys.stderr.write("procclean: interrupted\n")
+            sys.stderr.write("procclean: %s\n" % ("已中断" if zh else "interrupted"))
             sys.stderr.flush()
         except Exception:
             pass
-        import os
         _signal.signal(signum, _signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         raise SystemExit(130)
@@ -3690,15 +3702,6 @@ MARKS_EMOJI = {"ok": "\u2705", "kill": "\U0001f480", "fail": "\u274c", "warn": "
 MARKS_ASCII = {"ok": "[ok]", "kill": "[killed]", "fail": "[error]", "warn": "[warning]",
                "clean": "[clean]", "off": "[off]"}
 COLOURS = {"ok": "32", "kill": "33", "fail": "31", "warn": "33", "clean": "36", "off": "90"}
-
-
-def detect_language(option, environ):
-    """en or zh: --lang, then PROCCLEAN_LANG, then the locale."""
-    names = ("PROCCLEAN_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
-    for value in [option] + [environ.get(name) for name in names]:
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
 
 
 class Reporter(object):

@@ -311,16 +311,22 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
+@pytest.mark.parametrize("env,line", [({}, "interrupted"),
+                                      ({"PROCCLEAN_LANG": "zh"}, "已中断"),
+                                      ({"LANG": "zh_CN.UTF-8"}, "已中断")],
+                         ids=["en", "procclean-lang-zh", "lang-zh"])
 @pytest.mark.parametrize("when", ["errno", "hashlib"], ids=["while-loading", "inside-main"])
-def test_ctrl_c_at_start_up_is_one_line_and_130(ns, tmp_path, python, when):
+def test_ctrl_c_at_start_up_is_one_line_and_130(ns, tmp_path, python, when, env, line):
     """errno: imported by the file's first lines, before main() exists; hashlib: imported
-    by --version inside main()."""
+    by --version inside main().  The line is in the user's language in both (it was
+    English while loading)."""
     write(tmp_path / "interrupter.py", INTERRUPTER)
     argv = ns.procclean_argv("--version", python=python)
-    r = ns.run([python, "interrupter.py", when, argv[1], "--version"], timeout=TIMEOUT)
+    r = ns.run([python, "interrupter.py", when, argv[1], "--version"], env=env,
+               timeout=TIMEOUT)
     finished(r)
     assert r.rc == -signal.SIGINT, r      # ends by SIGINT itself: a shell sees 130
-    assert r.stderr == "procclean: interrupted\n", r
+    assert r.stderr == "procclean: %s\n" % line, r
     assert r.stdout == "", r
 
 
