@@ -8454,6 +8454,15 @@ def _default_port(command, cwd="."):
     if said:        # caddy's first site address: `:1560 {`, `localhost:8080 {`
         return said.group(1), os.path.normpath(os.path.join(cwd, caddy.group(1) or
                                                             "Caddyfile"))
+    if re.search(r"(?:^|[\s/])vite\s+dev\b", command) and _has(cwd, ["config/vite.json"]):
+        # vite_ruby's bin/vite dev: config/vite.json's development port, else all's
+        path = os.path.normpath(os.path.join(cwd, "config", "vite.json"))
+        for section in ("development", "all"):
+            said = re.search(r'"%s"\s*:\s*\{[^{}]*"port"\s*:\s*(\d{2,5})' % section,
+                             _text(path))
+            if said:
+                return said.group(1), "%s (%s port)" % (path, section)
+        return "3036", "vite_ruby's default port"
     for path, text in go_sources(command, cwd):
         # the address a Go server's code listens on (ListenAndServe, echo, gin, fiber)
         said = re.search(r"(?:ListenAndServe(?:TLS)?\(|\.Start\(|\.Run\(|\.Listen\(|"
@@ -9309,6 +9318,9 @@ def _frontend_port(sub, script):
             if match:
                 return match.group(1), os.path.normpath(os.path.join(
                     sub, "vite.config.%s (server.port)" % ext))
+        said = _django_vite_port()
+        if said:
+            return said
     match = re.search(r"\bng serve\b", script) and re.search(
         r'"serve"\s*:\s*\{[^{}]*"options"\s*:\s*\{[^{}]*"port"\s*:\s*(\d{2,5})',
         _text(sub, "angular.json"))
@@ -9322,6 +9334,21 @@ def _frontend_port(sub, script):
         if re.search(r"(^|[\s/])%s" % re.escape(tool), script):
             return str(port), "the default port of %s" % tool.strip()
     return "3000", "the usual default port"
+
+
+def _django_vite_port():
+    """(port, where) django-vite looks for the Vite dev server (DJANGO_VITE's
+    dev_server_port, DJANGO_VITE_DEV_SERVER_PORT before 3.0) in a Django settings
+    module of the repo, or None."""
+    import glob
+    paths = glob.glob("*/settings.py") + glob.glob("*/*/settings.py") + glob.glob(
+        "*/settings/*.py")
+    for path in sorted(paths)[:20]:
+        said = re.search(r"(?:[\"']dev_server_port[\"']\s*:|DJANGO_VITE_DEV_SERVER_PORT"
+                         r"\s*=)\s*(\d{2,5})", _text(path))
+        if said:
+            return said.group(1), "%s (django-vite's dev_server_port)" % path
+    return None
 
 
 # Dev servers that take their port as a flag (Create React App reads PORT: no flag), and

@@ -1374,6 +1374,48 @@ def test_a_procfile_frontend_entry_has_its_scripts_port(project, init, script, p
         assert "port =\n" in read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("config, port, said", [
+    (None, 3036, "config/vite.json (development port)"),
+    ('{"all": {"port": 3040}, "development": {"autoBuild": true}}', 3040,
+     "config/vite.json (all port)"),
+    ('{"all": {"sourceCodeDir": "app/frontend"}}', 3036, "vite_ruby's default port")],
+    ids=["development", "all", "default"])
+def test_vite_rubys_dev_server_is_on_its_vite_json_port(project, init, config, port, said):
+    """ElMassimo/pingcrm-vite: Procfile.dev's `frontend: bin/vite dev` (vite_ruby) took the
+    built-in frontend's 3000, Rails' own port, where config/vite.json says 3036: start
+    --wait and status looked at the wrong port.  Its port is vite.json's development
+    one, else its `all` one, else vite_ruby's 3036; fixed (Rails looks for it there)."""
+    repo = project("rails-vite-ruby")
+    if config:
+        (repo / "config" / "vite.json").write_text(config)
+    assert init()[0] == 0
+    _, svc = services()
+    assert (svc["backend"].port, svc["frontend"].port) == (3000, port)
+    assert svc["frontend"].command == "bin/vite dev"
+    assert not procclean.port_follows(svc["frontend"])
+    assert "# %s\nport = %d\n" % (said, port) in read(repo / "procclean.ini")
+
+
+@pytest.mark.parametrize("setting, port", [
+    (None, 5174), ('DJANGO_VITE_DEV_SERVER_PORT = 5175\n', 5175)], ids=["3.x", "2.x"])
+def test_a_django_vite_frontend_is_on_the_port_django_looks_for_it(project, init, setting,
+                                                                    port):
+    """saaspegasus/django-vite-tailwind-starter with DJANGO_VITE's dev_server_port 5174:
+    Django's pages load their scripts from 5174, and init ran plain `vite` on its 5173.
+    The frontend is on the port django-vite names (DJANGO_VITE_DEV_SERVER_PORT before
+    3.0), given to Vite as its --port."""
+    repo = project("django-vite-root")
+    if setting:
+        (repo / "project" / "settings.py").write_text(setting)
+    code, out, _ = init()
+    assert code == 0, out
+    frontend = services()[1]["frontend"]
+    assert (frontend.port, frontend.command) == (
+        port, "npm run dev -- --port {port} --strictPort")
+    assert "# project/settings.py (django-vite's dev_server_port)\nport = %d\n" % port \
+        in read(repo / "procclean.ini")
+
+
 def test_a_procfile_entry_that_runs_no_package_script_keeps_its_services_port(project,
                                                                              init):
     """`backend: cd backend && python main.py` (the seed's app, on 8000 by itself) names
