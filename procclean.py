@@ -10688,7 +10688,7 @@ class RecipeReader(object):
     def simple(self, command, prog, args, wrappers):
         texts = command.argv()
         text = _command_text([command])
-        if prog == "echo" and self.echo_pid(command, args, text):
+        if prog == "echo" and self.echo_pid(command, text):
             pass
         elif prog in ("cd", "pushd"):
             folder = self.expand_folders(args[0]) if args else "."
@@ -10741,11 +10741,13 @@ class RecipeReader(object):
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
 
-    def echo_pid(self, command, args, text):
-        """Whether an echo writes a launch's PID to a file (`echo $! > PIDFILE`, or of
-        `PID=$!`): then that launch's pidfile, or none (`>>`: a file of several PIDs)."""
-        refs = self.word_refs(command.words[1]) if args and args != ["$!"] else []
-        last = args == ["$!"] or refs[:1] and refs[0][0] == "lastpid"   # PID=$!; echo $PID
+    def echo_pid(self, command, text):
+        """Whether an echo writes a launch's PID alone to a file (`echo $! > PIDFILE`, or
+        of `PID=$!`; not `echo $$PID started > log`): then that launch's pidfile, or none
+        (`>>`: a file of several PIDs)."""
+        words = [w for w in command.words[1:] if w.text not in ("-n", "-e", "-E")]
+        refs = self.word_refs(words[0]) if len(words) == 1 and words[0].text != "$!" else []
+        last = [w.text for w in words] == ["$!"] or refs[:1] and refs[0][0] == "lastpid"
         path = command.redirs and self.path_of(command.redirs[-1][1].text)
         if not (last and path):
             return False

@@ -2794,6 +2794,19 @@ def test_a_recipe_that_repeats_forever_is_kept(tmp_path):
     assert verbs["watch"] is None and verbs["stop"] and verbs["pidfile"], verbs
 
 
+def test_only_an_echo_of_the_bare_pid_writes_a_pidfile(tmp_path):
+    """`echo $$PID started > out.log` (or `echo "started $$!" > run.log`) writes a line
+    of text: since 7fe1a18 the log was the launch's pidfile (one procclean reports
+    invalid and removes). `echo -n $$! > api.pid` and `echo "$$!"` write the PID alone."""
+    for echo in ("PID=$$!; echo $$PID started > out.log", 'echo "started $$!" > out.log',
+                 "echo $$! started > out.log"):
+        found = services_of(tmp_path, "start:\n\tuvicorn app:app & %s\n" % echo)
+        assert "pidfile" not in found["backend"], (echo, found)
+    for echo in ("echo -n $$! > api.pid", 'echo "$$!" > api.pid', "P=$$!; echo $$P > api.pid"):
+        found = services_of(tmp_path, "start:\n\tuvicorn app:app & %s\n" % echo)
+        assert found["backend"]["pidfile"] == "api.pid", (echo, found)
+
+
 def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     """A Go repo with `dev: air` and `run: go run ...` (nothing else: init wrote nothing,
     and `make start` had no command): one service, run as the dev target runs it; a
