@@ -9739,8 +9739,12 @@ _ASSIGN_RE = r"^(?:override\s+|export\s+)?([^\s:#=$]+)\s*(\?|::?|:::|\+|!)?=\s*(
 _HEAD_RE = r"^([^\s:#=][^:=]*?)\s*(::?)(?!=)(.*)$"
 
 
-def _logical_lines(text):
-    """(first line index, next index, line) with backslash-newline joined."""
+def _logical_lines(text, prefix=None):
+    """(first line index, next index, line) with backslash-newline joined as make joins
+    a Makefile's lines (the spaces around it one space); given the `prefix` of recipe
+    lines ("" for a shell script), as sh runs a command: make keeps it in a recipe and
+    drops the prefix after it, sh drops it and keeps every space (GNU make, "Splitting
+    Recipe Lines"; in single quotes too, as `sh -c '...'` does)."""
     lines = text.split("\n")
     i = 0
     while i < len(lines):
@@ -9748,7 +9752,11 @@ def _logical_lines(text):
         while line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 \
                 and i + 1 < len(lines):
             i += 1
-            line = line[:-1].rstrip() + " " + lines[i].lstrip()
+            if prefix is None:
+                line = line[:-1].rstrip() + " " + lines[i].lstrip()
+            else:
+                line = line[:-1] + lines[i][len(prefix) if prefix and lines[i].startswith(
+                    prefix) else 0:]
         i += 1
         yield start, i, line
 
@@ -9757,6 +9765,7 @@ def parse_makefile_text(text, prefix="\t", variables=None):
     """(rules, final recipe prefix, includes) of a Makefile; variables go in `variables`."""
     variables = {} if variables is None else variables
     rules, includes, rule, depth = [], [], None, 0
+    lines = text.split("\n")
 
     def expand(words, level=0):
         out = []
@@ -9774,6 +9783,7 @@ def parse_makefile_text(text, prefix="\t", variables=None):
             depth += 1 if define else (-1 if re.match(r"^\s*endef\b", line) else 0)
             continue
         if rule is not None and line.startswith(prefix):
+            line = next(_logical_lines("\n".join(lines[start:end]), prefix))[2]
             rule.recipe.append(line[len(prefix):])
             rule.at.append(start)
             rule.end = end
@@ -11000,7 +11010,7 @@ class RecipeReader(object):
 def _script_lines(text):
     """[(line number, line)] of a script as it runs: a function's body where called."""
     functions, lines, body = {}, [], None
-    for start, _, line in _logical_lines(text):
+    for start, _, line in _logical_lines(text, ""):
         if body is not None:
             if re.match(r"^\s*\}\s*$", line):
                 body = None

@@ -2794,6 +2794,20 @@ def test_a_recipe_that_repeats_forever_is_kept(tmp_path):
     assert verbs["watch"] is None and verbs["stop"] and verbs["pidfile"], verbs
 
 
+def test_a_recipe_line_continued_with_a_backslash_is_what_make_and_sh_run(tmp_path):
+    """GNU make keeps a recipe's backslash-newline (dropping the tab after it) and sh
+    drops it, every space kept: since ac4f3b6 the spaces around it were one, in quotes
+    too, and a word split across lines was two."""
+    variables = {}
+    rules = procclean.parse_makefile_text(
+        'FILES = a \\\n    b\nx:\n\t@echo "a  \\\n\t   b" \\\n\t  --c\n'
+        "\tcd /srv/\\\n\tapi && run\n", variables=variables)[0]
+    assert rules[0].recipe == ['@echo "a     b"   --c', "cd /srv/api && run"]
+    assert variables == {"FILES": "a b"}       # (not a recipe: one space, as before)
+    found = services_of(tmp_path, "api:\n\tcd srv/\\\n\tv2 && uvicorn main:app &\n")
+    assert found["api"]["cwd"] == "srv/v2", found
+
+
 def test_only_an_echo_of_the_bare_pid_writes_a_pidfile(tmp_path):
     """`echo $$PID started > out.log` (or `echo "started $$!" > run.log`) writes a line
     of text: since 7fe1a18 the log was the launch's pidfile (one procclean reports
