@@ -8944,8 +8944,9 @@ def _serve_command(app, module, app_dir, server="uvicorn"):
         return how, "{python} -m %s%s --host 127.0.0.1 --port {port}" % (
             how, " --app-dir src" if app_dir else "")
     if framework != "Flask":
-        how = "%s %s:%s%s" % (server, module, attr, ("()" if server == "hypercorn" else
-                                                    " --factory") if factory else "")
+        how = "%s %s:%s%s" % (server, module, attr, " --factory" if factory else "")
+        if factory and server == "hypercorn":       # its form, quoted for sh: `(` is sh's
+            how = '%s "%s:%s()"' % (server, module, attr)
         return how, with_port("%s{python} -m %s" % ("PYTHONPATH=src " if app_dir else "",
                                                      how), "8000")[0]
     known = ("app", "application", "create_app", "make_app")
@@ -9643,6 +9644,8 @@ def say_gitignore(ctx, found):
         for path, suffix in ((service.value("pidfile"), ".state"),
                              (service.value("pidfile"), START_SUFFIX),
                              (service.value("logfile"), ".1")):
+            if os.path.isabs(path) or path.startswith(".."):
+                continue                # (not in the repo: /tmp/api.pid)
             name = os.path.basename(path)
             ext = os.path.splitext(name)[1]
             glob = "*" + ext if ext in (".pid", ".log") else name  # not *.txt, *.out
@@ -11672,9 +11675,17 @@ def _keep_together(plans):
                 plan.verb, changed = None, True
 
 
-def _credit(where):
-    """`Makefile:12 (stop)`."""
-    return "%s:%d (%s)" % (where[1], where[2], where[0])
+def _credits(wheres):
+    """`Makefile:12 (stop), bin/down.sh:9,10 (down, bounce)`: each line once, with the
+    targets that run it, and a file's lines of the same targets together."""
+    targets = {}
+    for target, path, line in wheres:
+        targets.setdefault((path, line), []).append(target)
+    lines = {}
+    for (path, line), names in targets.items():
+        lines.setdefault((path, ", ".join(dict.fromkeys(names))), []).append(str(line))
+    return ", ".join("%s:%s (%s)" % (path, ",".join(numbers), names)
+                     for (path, names), numbers in lines.items())
 
 
 def analyse_makefile(folder, name, info, layout=()):
@@ -11777,7 +11788,7 @@ def found_with_makefile(services, layout):
             elif base and field == "command":
                 value = _with_port_flag(value, base.fields.get(field) or "")
             fields[field] = value
-            sources[field] = ", ".join(dict.fromkeys(_credit(w) for w in service.sources[field]))
+            sources[field] = _credits(service.sources[field])
         builtin = default_fields(service.name)
         than = base.fields.get("command", "") if base else builtin["port"] and \
             builtin["command"]
@@ -11794,7 +11805,7 @@ def found_with_makefile(services, layout):
             command = _port_as_placeholder(service.name, fields)
             fields["command"] = _rails_pid_apart(
                 _venv_python(command, fields.get("cwd") or "."), fields)
-        what = ", ".join(dict.fromkeys(_credit(f.where) for f in service.facts if f.where))
+        what = _credits(f.where for f in service.facts if f.where)
         if base:
             used.add(base.name)
             what = "%s; %s" % (base.what, what)

@@ -2808,6 +2808,23 @@ def test_a_recipe_line_continued_with_a_backslash_is_what_make_and_sh_run(tmp_pa
     assert found["api"]["cwd"] == "srv/v2", found
 
 
+def test_init_credits_each_line_once_and_ignores_no_file_outside_the_repo(project, init):
+    """A script run by three targets was credited once per target and line (21 credits
+    in one `# found:` line of scripts-state-dir-pids); a pidfile in /tmp got `*.pid`
+    advice for .gitignore, which has nothing to ignore in the repo."""
+    repo = project("neither")
+    (repo / "up.sh").write_text("#!/bin/sh\nnohup uvicorn api:app --port 8071 > api.log "
+                                "2>&1 &\necho $! > /tmp/api-8071.pid\n")
+    (repo / "Makefile").write_text("up:\n\t@sh ./up.sh\nrestart: down\n\t@sh ./up.sh\n"
+                                   "down:\n\tkill `cat /tmp/api-8071.pid`\n")
+    code, out, err = init("--makefile", "--dry-run")
+    assert code == 0, (out, err)
+    assert "found backend: up.sh:2 (up, restart), Makefile:6 (down)\n" in out, out
+    assert "(up, restart)" in re.search(r"# found: .*", out).group(0)
+    gitignore = re.search(r"add to .gitignore .*: (.*)", out).group(1).split()
+    assert "*.log" in gitignore and not [w for w in gitignore if "pid" in w], gitignore
+
+
 def test_only_an_echo_of_the_bare_pid_writes_a_pidfile(tmp_path):
     """`echo $$PID started > out.log` (or `echo "started $$!" > run.log`) writes a line
     of text: since 7fe1a18 the log was the launch's pidfile (one procclean reports

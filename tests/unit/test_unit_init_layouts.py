@@ -2025,7 +2025,7 @@ def test_apps_in_sibling_folders_documented_or_not(project, init, files, expecte
      "{python} -m uvicorn shop.app:app --host 127.0.0.1 --port {port}"),
     ("quart\n",
      "from quart import Quart\n\n\ndef create_app():\n    return Quart(__name__)\n",
-     "{python} -m hypercorn shop.app:create_app() --bind 127.0.0.1:{port}"),
+     '{python} -m hypercorn "shop.app:create_app()" --bind 127.0.0.1:{port}'),
     ("sanic\n", "from sanic import Sanic\n\napp = Sanic('shop')\n",
      "{python} -m sanic shop.app:app --port {port}"),
     ("sanic\n",
@@ -2038,7 +2038,8 @@ def test_an_asgi_app_is_served_by_the_server_its_project_has(project, init, requ
                                                              code, command):
     """Quart (hypercorn is its dependency) and Sanic (its own server) projects have no
     uvicorn: `python -m uvicorn` failed (No module named uvicorn).  The server the
-    project depends on serves its app, else Quart's hypercorn, Sanic's sanic."""
+    project depends on serves its app, else Quart's hypercorn, Sanic's sanic.  The
+    factory form is quoted (sh took `create_app()` for a syntax error: exit 2)."""
     repo = project("neither")
     (repo / "requirements.txt").write_text(requirements)
     (repo / "shop").mkdir()
@@ -2049,7 +2050,7 @@ def test_an_asgi_app_is_served_by_the_server_its_project_has(project, init, requ
     assert (backend.command, backend.port) == (command, 8000)
     prog = command.split()[2]
     assert backend.regex.search(ps_line("/repo/.venv/bin/python -m %s %s" % (
-        prog, command.split()[3])))
+        prog, command.split()[3].strip('"'))))
 
 
 def test_a_documented_sanic_command_is_a_server(project, init):
