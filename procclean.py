@@ -8183,14 +8183,14 @@ def detect_project(missing):
     did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     entries = list(found)
-    kinds = (("backend", PY_SERVER_RE + r"|\bgo\s+run\b"),
+    kinds = (("backend", PY_SERVER_RE),
              ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx|streamlit)\b|vite|next|"
                           r"react-scripts|nuxi?|ng "),
              ("worker", WORKER_RE))
     for name, covered in kinds:
         # (Heroku's `web: python app.py` runs the backend too: not a second copy of it)
         ran = next((s for s in entries if re.search(covered, s.command) or name ==
-                    "backend" and s.name == "web" and "{python}" in s.command), None)
+                    "backend" and _runs_backend(s)), None)
         if ran and (name == "worker" or ran.what.startswith("Procfile.dev ") or
                     re.search(DEV_FORM_RE, ran.command)):
             continue            # the Procfile runs one already (a worker has no dev form)
@@ -8208,6 +8208,15 @@ def detect_project(missing):
                   if not any(s.name == service.name for s in found)]
     _ports_apart(found)
     return found
+
+
+def _runs_backend(entry):
+    """Whether a Procfile entry runs the backend where PY_SERVER_RE does not say so:
+    Heroku's `web: python app.py`, or in a Go module `web: bin/api`; a `go run` of a
+    package that serves (not a Go worker's)."""
+    heroku_web = entry.name == "web" and (
+        "{python}" in entry.command or _has(entry.cwd, ("go.mod",)))
+    return heroku_web or _go_server_code(entry.command, entry.cwd) is not None
 
 
 def _dev_over_deploy(found, entry, services):
@@ -9231,10 +9240,13 @@ def _node_backend():
     return None
 
 
-# A Go main package that serves HTTP: a server package it imports, and a call that listens.
-GO_SERVES_RE = (r'"(?:net/http|github\.com/(?:gin-gonic/gin|labstack/echo|gofiber/fiber|'
-                r'go-chi/chi|gorilla/mux))\b')
-GO_LISTEN_RE = r"ListenAndServe(?:TLS)?\(|\.(?:Run|Start|Listen)\("
+# A Go main package that serves HTTP: a server package it imports, with that package's
+# call that listens (chi and gorilla/mux serve through net/http).  An HTTP client with a
+# CLI's app.Run(os.Args) or an exec.Command's Start() serves nothing.
+GO_SERVERS = (('"net/http"', r"\bListenAndServe(?:TLS)?\(|\.Serve(?:TLS)?\("),
+              ('"github.com/gin-gonic/gin"', r"\.Run(?:TLS)?\("),
+              ('"github.com/labstack/echo', r"\.Start(?:TLS)?\("),
+              ('"github.com/gofiber/fiber', r"\.Listen(?:TLS)?\("))
 # Where it takes its address, with a default, and how the command then gives it {port}:
 # a variable (`getEnv("PORT", "8080")`, `env.GetString("ADDR", ":8080")`) or a flag
 # (`flag.String("addr", ":8080", ...)`); else `port = "8080"` beside os.Getenv("PORT").
@@ -9257,9 +9269,8 @@ def _go_backend():
         subs = ["."] + [os.path.join("cmd", e) for e in _listdir(os.path.join(base, "cmd"))]
         for sub in subs + ["api", "server"]:
             command = "go run " + ("." if sub == "." else "./" + sub)
-            code = "".join(text or "" for _, text in go_sources(command, base))
-            if not (re.search(r"(?m)^func main\(\)", code) and re.search(
-                    GO_SERVES_RE, code) and re.search(GO_LISTEN_RE, code)):
+            code = _go_server_code(command, base)
+            if not code:
                 continue
             where = os.path.normpath(os.path.join(base, sub))
             command, port, said = _go_address(command, base, where, code)
@@ -9269,6 +9280,16 @@ def _go_backend():
                 "%s (Go HTTP server, run as %s)" % (where, command), {
                     "command": where, "cwd": where, "pattern": PS_MADE,
                     "port": said or "%s: no port found in its code" % where})
+    return None
+
+
+def _go_server_code(command, cwd):
+    """The code of the main package that `go run` runs in `command`, where it serves
+    HTTP (GO_SERVERS); else None."""
+    code = "".join(text or "" for _, text in go_sources(command, cwd or "."))
+    if re.search(r"(?m)^func main\(\)", code) and any(
+            package in code and re.search(listen, code) for package, listen in GO_SERVERS):
+        return code
     return None
 
 

@@ -1818,6 +1818,43 @@ def test_a_procfile_go_api_is_not_found_twice(project, init):
     assert services()[0].default_names == ["web", "frontend"]
 
 
+GO_CLI = ('package main\n\nimport (\n\t"net/http"\n\t"os"\n\n'
+          '\t"github.com/urfave/cli/v2"\n)\n\n'
+          'func main() {\n\tapp := &cli.App{Action: func(c *cli.Context) error {\n'
+          '\t\t_, err := http.Get("http://localhost:8080/health")\n\t\treturn err\n\t}}\n'
+          '\tapp.Run(os.Args)\n}\n')
+
+
+def test_a_go_http_client_is_no_server(project, init):
+    """A Go CLI that calls the API (net/http's client, urfave/cli's app.Run(os.Args)) in
+    cmd/cli, before cmd/server that listens: the server is the backend, not the CLI."""
+    repo = project("neither")
+    for sub, code in (("cli", GO_CLI), ("server", 'package main\n\nimport "net/http"\n\n'
+                      'func main() {\n\thttp.ListenAndServe(":8090", nil)\n}\n')):
+        (repo / "cmd" / sub).mkdir(parents=True)
+        (repo / "cmd" / sub / "main.go").write_text(code)
+    (repo / "go.mod").write_text("module example.com/shop\n\ngo 1.22\n")
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.port) == ("go run ./cmd/server", 8090)
+
+
+@pytest.mark.parametrize("fixture, procfile, names", [
+    ("fastapi-vite", "Procfile.dev", ["worker", "backend", "frontend"]),
+    ("go-chi-vite", "Procfile", ["web", "frontend"])], ids=["go-worker", "heroku-go"])
+def test_a_procfile_go_entry_is_the_backend_only_when_it_is(project, init, fixture,
+                                                             procfile, names):
+    """Procfile.dev's `worker: go run ./cmd/worker` (a Go worker that serves nothing)
+    beside a Python backend: the backend was not found, the Procfile ran one already.
+    Heroku's Go Procfile, `web: bin/api` in the Go module: the same server was added
+    again as backend, `go run ./cmd/api`."""
+    repo = project(fixture)
+    entry = "worker: go run ./cmd/worker" if procfile == "Procfile.dev" else "web: bin/api"
+    (repo / procfile).write_text(entry + "\n")
+    assert init()[0] == 0
+    assert services()[0].default_names == names
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
