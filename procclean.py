@@ -9562,10 +9562,9 @@ def without_secrets(text, secrets, pattern=False):
     return text
 
 
-def _hide_secrets(ctx, found):
+def _hide_secrets(ctx, found, secrets):
     """procclean.ini is committed, .env is not: a command that holds a .env secret
     takes it from the environment instead (said, with what to do)."""
-    secrets = dotenv_secrets()
     for service in found:
         command = service.fields.get("command") or ""
         names = sorted(set(n for v, n in secrets.items() if v in command))
@@ -9577,10 +9576,10 @@ def _hide_secrets(ctx, found):
                                                         pattern=True)
 
 
-def write_config(ctx, found):
+def write_config(ctx, found, secrets):
     """procclean.ini: written, shown (--dry-run), or kept when it exists (a note)."""
     out = ctx.out
-    _hide_secrets(ctx, found)
+    _hide_secrets(ctx, found, secrets)
     lines = ["# procclean configuration, written by `%s init`: only what differs"
              % prog_command(),
              "# from procclean's defaults. Every field can also be set with",
@@ -9690,8 +9689,10 @@ def cmd_init(ctx, makefile=False, replace=False):
         mk = None
     missing = []
     found = detect_project(missing)
+    secrets = dotenv_secrets()      # (once: procclean.ini, --replace, what is kept)
     if mk is not None and mk.text is not None:
         mk.services, mk.plans = analyse_makefile(".", mk.name, mk.info, found)
+        mk.secrets = secrets
         found = found_with_makefile(mk.services, found)
     missing = [miss for miss in missing if not any(s.name == miss[2].name for s in found)]
     if not found:
@@ -9704,7 +9705,7 @@ def cmd_init(ctx, makefile=False, replace=False):
                              "settings": service.fields, "sources": service.sources})
     say_toolchains(ctx, found)
     say_missing(ctx, missing)
-    if write_config(ctx, found) == "kept":
+    if write_config(ctx, found, secrets) == "kept":
         found = kept_services(found)
     line, key, values = make_procclean_line()
     if makefile:
@@ -11544,12 +11545,11 @@ _FILE_WORK = ("remove", "touch", "mkdir")
 
 def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
-    what = printable(without_secrets(fact.text or "", dotenv_secrets())[:70])
     service = fact.service
     if fact.problem:
-        return (fact.problem[0], dict(fact.problem[1], what=what))
+        return fact.problem
     if fact.kind == "other":
-        return ("init_kept_more", {"what": what})
+        return ("init_kept_more", {})
     if fact.kind == "make":
         if fact.cwd:            # another folder's, read: its facts follow
             return []
@@ -11558,20 +11558,19 @@ def _fact_ops(fact, plans, replaced):
             fact.together and g in plans and plans[g].ops and not plans[g].prereqs
             and all(k == "run" for k, _ in plans[g].ops))]
         if missing or not fact.goals:
-            return ("mk_make_kept", {"what": what, "goals": " ".join(missing) or "-"})
+            return ("mk_make_kept", {"goals": " ".join(missing) or "-"})
         return [("dev" if k == "run" else k, s)
                 for g in fact.goals for k, s in plans[g].ops]
     if fact.kind == "launch" and not fact.background:
         if service is None or service.problem or (fact.command, fact.cwd) != (
                 service.fields.get("command"), service.fields.get("cwd")):
             # a program no service runs (`pretest: node install.mjs`) is work of its own
-            return ("mk_foreground" if service else "init_kept_more", {"what": what})
+            return ("mk_foreground" if service else "init_kept_more", {})
         return [("dev" if fact.together else "run", service)]
     if service is None:
-        return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced",
-                {"what": what})
+        return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced", {})
     if service.problem:
-        return (service.problem[0], dict(service.problem[1], what=what, svc=service.name))
+        return (service.problem[0], dict(service.problem[1], svc=service.name))
     if fact.kind in _FILE_WORK:
         pidfile = fact.path == service.fields.get("pidfile")
         return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
@@ -11630,14 +11629,14 @@ def plan_rule(plan, plans, replaced):
     for fact in plan.facts:
         got = _fact_ops(fact, plans, replaced)
         if isinstance(got, tuple):
-            return got
+            return got[0], dict(got[1], what=fact.text or "")
         ops.extend(got)
     plan.ops = ops          # a lone run: a dev session that makes it with others uses it
     if any(k == "run" for k, _ in ops):
         lone = next((f for f in plan.facts if f.kind == "launch"), None)
         if lone is None:
             return None         # a prerequisite's (`dev: web api`: one after the other)
-        return ("mk_foreground", {"what": printable((lone.text or "")[:70])})
+        return ("mk_foreground", {"what": lone.text or ""})
     verb, services = verb_of(ops)
     if verb is None:
         return services
@@ -11884,8 +11883,8 @@ def _venv_python(command, cwd):
 class MakefileRead(_Record):
     """The Makefile init works on: name, text, MakeInfo, how it was read, what it does."""
 
-    __slots__ = ("name", "text", "info", "said", "services", "plans")
-    DEFAULTS = {"said": None, "services": (), "plans": ()}
+    __slots__ = ("name", "text", "info", "said", "services", "plans", "secrets")
+    DEFAULTS = {"said": None, "services": (), "plans": (), "secrets": {}}
 
 
 def read_makefile_for_init(ctx, ask):
@@ -11987,12 +11986,13 @@ def check_carried(ctx, mk):
         config = load_config(environ={})
     except ProcCleanError as exc:
         reason = str(exc)
-    secrets = dotenv_secrets()      # as init wrote them in procclean.ini: hidden
     for service in mk.services:
         have = config and config.services.get(service.name)
         for field in [f for f in _CARRIED if f in service.fields]:
             value = getattr(have, field) if have else reason
-            want = without_secrets(str(service.fields[field]), secrets, field == "pattern")
+            # (as init wrote them in procclean.ini: hidden)
+            want = without_secrets(str(service.fields[field]), mk.secrets,
+                                   field == "pattern")
             if have is None or not _same_value(field, value, want, "."):
                 service.problem = ("mk_ini_differs", {
                     "field": field, "want": printable(want),
@@ -12119,6 +12119,8 @@ def _say_kept(ctx, ours, mk, replaced, replace):
             for f in plan.facts)
         if plan.kept and about:
             values = dict(plan.kept[1], target=plan.rule.names[0], line=plan.rule.start + 1)
+            if "what" in values:        # (the recipe's words, without .env's secrets)
+                values["what"] = printable(without_secrets(values["what"], mk.secrets)[:70])
             out.say(plan.kept[0], **values)
             out.add("kept", {"target": values["target"], "line": values["line"],
                              "reason": out.text(plan.kept[0], **values)})

@@ -3146,6 +3146,23 @@ def test_a_secret_from_dotenv_is_never_copied_into_procclean_ini(project, init):
         "backend"].command, ".", 8000)[:2] == ["/bin/sh", "-c"]
 
 
+def test_init_reads_the_dotenv_secrets_once(project, init, monkeypatch):
+    """They were read for procclean.ini, again for each fact of every recipe (the kept
+    line's text, built whether a message said it or not), and again by --replace."""
+    repo = project("fastapi-vite")
+    (repo / ".env").write_text("API_KEY=sk-live-abcdef123456\n")
+    (repo / "Makefile").write_text("include .env\nexport\n\nmigrate-up:\n\tmigrate "
+                                   "--key $(API_KEY) up\n" + "".join(
+                                       "t%d:\n\techo %d; touch f%d\n" % (n, n, n)
+                                       for n in range(20)))
+    reads = []
+    secrets = procclean.dotenv_secrets
+    monkeypatch.setattr(procclean, "dotenv_secrets", lambda *a: reads.append(a) or secrets(*a))
+    code, out, err = init("--makefile", "--replace")
+    assert code == 0 and len(reads) == 1, (reads, out, err)
+    assert "(migrate --key ${API_KEY} up)" in out and "sk-live" not in out + err, out
+
+
 def test_a_dotenv_value_that_is_a_short_word_is_no_secret(project, init):
     """POSTGRES_PASSWORD=postgres (docker's default) is also the image's name: taken for a
     secret, `docker run ... postgres:16` became `${POSTGRES_PASSWORD}:16`, and the
