@@ -10319,15 +10319,22 @@ def _is_server(prog, args):
         script = ([a for a in args if a != "run"] or [""])[0]
         return bool(set(re.split(r"[:_-]", script)) & set(_SERVE_SCRIPTS)) and \
             not re.search(_TASK_TARGET_RE, script)
-    if re.match(r"^python[\d.]*$", prog):
-        script = next((a for a in args if not a.startswith("-")), "")
-        return script.endswith(".py") and not (
-            script.endswith("manage.py") and not set(args) & set(_MANAGE_SERVERS))
+    script = _python_script(prog, args)
+    if script:
+        return not (script.endswith("manage.py") and not set(args) & set(_MANAGE_SERVERS))
     if prog == "go":
         return args[:1] == ["run"]
     return prog.startswith("./")
 
 
+def _python_script(prog, args):
+    """The script a python command runs (`python -u main.py data.csv`), or None."""
+    script = next((a for a in args if not a.startswith("-")), "")
+    return script if re.match(r"^python[\d.]*$", prog) and script.endswith(".py") else None
+
+
+# What a command-line tool's script shows: it reads its arguments.
+_CLI_RE = r"\b(?:sys\.argv|argparse|optparse|click|typer|docopt)\b"
 _PORT_FLAGS = ("--port", "--server.port", "--http-port", "-port")     # -port: Go's flag
 # Flags whose value is HOST:PORT or :PORT (gunicorn -b, Go's -addr :8080, -http=:8080)
 _ADDR_FLAGS = ("--bind", "-b", "--listen", "-listen", "--addr", "-addr", "--http", "-http",
@@ -10999,12 +11006,22 @@ class RecipeReader(object):
                 assigns.append(words.pop(0))        # env PORT=8080 build/server
         port, line = self.shell_port(prog, args, [a.text for a in assigns], " ".join(
             self.exports + [a.raw for a in assigns] + [w.raw for w in words]))
+        cwd = self.path_of(folder) if folder else self.cwds[-1]
+        base, script = os.path.join(self.curdir, cwd), _python_script(prog, args)
+        text = _text(base, script) if script else ""
+        if text and re.search(_SERVES_RE, text):    # uvicorn.run(app, port=8005)
+            said = port is None and _code_port(base, text, os.path.join(cwd, script))
+            if said:        # (from API_PORT: the port setting moves it)
+                port = said[0]
+                line = line if said[2] in (None, "PORT") else "%s={port} %s" % (said[2], line)
+        elif text and command.after != "&" and _framework(base) == "Python" and \
+                re.search(_CLI_RE, text):       # `run: python main.py data.csv`: a tool
+            return self.add("other", text=_command_text([command]))
         knobs = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)    # --port $(PORT)
         knob = next((n for n in knobs if port and self.vars is not None and
                      self.vars.expand("$(%s)" % n) == port), None)
         fact = self.add("launch", command=line, argv=" ".join(w.text for w in words),
-                        knob=knob,
-                        cwd=self.path_of(folder) if folder else self.cwds[-1],
+                        knob=knob, cwd=cwd,
                         background=command.after == "&", problem=problem,
                         logfile=logfile and self.path_of(logfile),
                         pidfile=pidfile and self.path_of(pidfile),

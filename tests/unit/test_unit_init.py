@@ -2735,6 +2735,32 @@ def test_uv_run_of_a_python_script_runs_it_with_python(tmp_path):
         "pattern": "[Pp]ython.*[ /]src/main\\.py\\b"}}
 
 
+def test_a_python_script_is_a_server_on_its_codes_port_or_a_command_line_tool(tmp_path):
+    """`run: python run.py` whose run.py calls uvicorn.run(app, port=8005) (or Flask's
+    app.run(port=...), or a port from a variable) is on that port: it had none, so
+    status could not say who held it.  `run: python main.py data.csv` of a script that
+    reads its arguments and serves nothing, in a project with no web framework, is a
+    command-line tool (as a bare repo's main.py is, f9f2ba6): it was a backend that
+    make dev ran and that exited at once.  A script in the background (a bot with its
+    pidfile) is a process to manage all the same."""
+    scripts = {"run.py": "import uvicorn\nfrom api import app\n\nuvicorn.run(app, port=8005)\n",
+               "web.py": "from flask import Flask\napp = Flask(__name__)\n"
+                         "app.run(port=int(os.getenv('WEB_PORT', 5055)))\n",
+               "main.py": "import sys\n\nfor path in sys.argv[1:]:\n    print(open(path).read())\n"}
+    for name, text in scripts.items():
+        (tmp_path / name).write_text(text)
+    assert services_of(tmp_path, "run:\n\tpython3 run.py\n") == {"backend": {
+        "command": "python3 run.py", "cwd": ".", "port": "8005",
+        "pattern": "[Pp]ython.*[ /]run\\.py\\b"}}
+    assert services_of(tmp_path, "web:\n\tpython web.py\n")["web"]["command"] == \
+        "WEB_PORT={port} python web.py"
+    assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n") == {}
+    found = services_of(tmp_path, "start:\n\tpython main.py & echo $$! > main.pid\n")
+    assert found["backend"]["pidfile"] == "main.pid", found
+    (tmp_path / "requirements.txt").write_text("flask\n")     # (a web app's main.py)
+    assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n")["backend"]
+
+
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
     """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
     run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the

@@ -317,8 +317,9 @@ SERVICES = {
     # `env PORT=8097 $<` in the background: the server on 8097, PORT moving with the
     # setting (env's assignment was read as its program: no port, so no port_offset)
     "go-pidfile-target-loop": {"backend": ("PORT={port} out/feedsrv", ".", 8097)},
-    # `uv run src/server.py` runs the script with python: a service (it was none at all)
-    "make-j2-uv-script": {"api": ("uv run src/app.py", "server", None),
+    # `uv run src/server.py` runs the script with python: a service (it was none at all),
+    # on the port it passes to uvicorn.run (it had none: status could not say who held it)
+    "make-j2-uv-script": {"api": ("uv run src/app.py", "server", 8057),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
                                        5173)},
 }
