@@ -9412,8 +9412,11 @@ def _frontend_service(sub, path, name, script):
         pattern = "(%s|%s)" % (runner, own)
     command = _port_flag(run_script + " " + name if name != "start" or tool != "npm" else
                          "npm start", script)
+    # (a Vite without index.html serves a backend's scripts: its root answers 404)
+    page = _has(sub, ("index.html",)) or not re.search(VITE_RE, script)
     return FoundService("frontend", {
-        "pattern": pattern, "port": port, "command": command, "cwd": sub, "health": "/"},
+        "pattern": pattern, "port": port, "command": command, "cwd": sub,
+        "health": "/" if page else "auto"},
         "%s/package.json (%s script: %s, port %s)" % (sub, name, script, port), {
             "pattern": "%s runs the %s script (as ps shows it)" % (tool, name),
             "port": port_where, "command": "%s (scripts.%s: %s)" % (path, name, script),

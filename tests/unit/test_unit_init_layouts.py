@@ -1416,6 +1416,20 @@ def test_a_django_vite_frontend_is_on_the_port_django_looks_for_it(project, init
         in read(repo / "procclean.ini")
 
 
+def test_a_vite_with_no_page_of_its_own_is_healthy_when_it_answers(project, init):
+    """django-vite's Vite serves Django's scripts under base '/static/' and has no
+    index.html: its / redirects to /static/, which answers 404, so the frontend's
+    health check `/` failed and `start --wait` stopped a Vite that ran well (found in
+    the sandbox on django-vite-root).  Such a Vite's health is `auto` (any answer below
+    500); a Vite app with its index.html keeps `/`."""
+    repo = project("django-vite-root")
+    assert init()[0] == 0
+    assert services()[1]["frontend"].health == "auto"
+    (repo / "index.html").write_text("<!doctype html>\n")
+    assert init("--force")[0] == 0
+    assert services()[1]["frontend"].health == "/"
+
+
 def test_a_procfile_entry_that_runs_no_package_script_keeps_its_services_port(project,
                                                                              init):
     """`backend: cd backend && python main.py` (the seed's app, on 8000 by itself) names
