@@ -4896,7 +4896,8 @@ def go_sources(command, cwd):
 
 class interrupts_caught(object):
     """`with interrupts_caught(handler):` Ctrl-C, SIGTERM and SIGHUP call `handler(signum,
-    frame)` in the block; one ignored (as under nohup) stays so."""
+    frame)` in the block; one handled already stays so: ignored (as under nohup), or dev's
+    (its stop is dev's own: a second Ctrl-C SIGKILLs at once, a second SIGHUP waits)."""
 
     def __init__(self, handler):
         self.handler = handler
@@ -4905,7 +4906,7 @@ class interrupts_caught(object):
     def __enter__(self):
         import _signal      # the C module: `signal` builds enums, 1.5 ms of start-up
         for signum in INTERRUPT_SIGNALS:
-            if _signal.getsignal(signum) != _signal.SIG_IGN:
+            if _signal.getsignal(signum) in (_signal.SIG_DFL, _signal.default_int_handler):
                 self.previous[signum] = _signal.signal(signum, self.handler)
         return self
 
@@ -7036,8 +7037,9 @@ def dev_precheck(ctx, services):
     # what stop takes (leftovers on the ports too)
     running = [s for s in services if found.running(s) and (ctx.replace or s in left)]
     if running:
-        if cmd_stop(ctx, running) != EXIT_OK:
-            return EXIT_FAILED
+        code = cmd_stop(ctx, running)
+        if code != EXIT_OK:
+            return code         # EXIT_FAILED, or stop was interrupted: 128 + N
         found = read_targets(ctx, services, warn=False)
     listeners = port_listeners(ctx, services)
     taken = [s for s in services
@@ -7054,8 +7056,9 @@ def cmd_dev(ctx, services):
     if ctx.dry_run:
         return EXIT_OK
     with service_locks(ctx, services):      # one look-and-claim at a time, as start
-        if dev_precheck(ctx, services) != EXIT_OK:
-            return EXIT_FAILED
+        code = dev_precheck(ctx, services)
+        if code != EXIT_OK:
+            return code
     for service in services:
         if ctx.rotate:
             ctx.system.rotate_log(service.logfile)

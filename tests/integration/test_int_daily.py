@@ -273,6 +273,24 @@ def test_a_stop_interrupted_in_its_grace_says_what_may_still_run(ns, tmp_path, p
     assert ns.procclean("force-clean", python=python_edge).rc == 0
     assert nothing_left(ns) == []
 
+
+def test_dev_replace_interrupted_while_it_stops_the_old_run_is_an_interrupt(
+        ns, tmp_path, python_edge):
+    """`make dev --replace` stops what runs in the background first; Ctrl-C while that
+    stop waits its grace ended dev with 1, an error to make, not by SIGINT."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py", SLOW_TO_STOP)
+    assert ns.procclean("start-backend", python=python_edge).rc == 0
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >dev.out 2>dev.err', "sh"]
+                   + ns.procclean_argv("dev", "backend", "--replace", "--grace", "600",
+                                       python=python_edge))
+    assert wait_until(lambda: (tmp_path / "backend" / "got-term").exists(), TIMEOUT)
+    job.signal(signal.SIGINT)
+    assert job.wait(TIMEOUT).rc == -signal.SIGINT, read(tmp_path / "dev.err")
+    assert ns.procclean("force-clean", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
         ns, tmp_path, python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` of an app that listens on the 8000
