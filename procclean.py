@@ -11019,7 +11019,8 @@ class RecipeReader(object):
             said = port is None and _code_port(base, text, os.path.join(cwd, script))
             if said:        # (from API_PORT: the port setting moves it)
                 port = said[0]
-                line = line if said[2] in (None, "PORT") else "%s={port} %s" % (said[2], line)
+                if said[2] not in (None, "PORT"):
+                    line = "%s={port} %s" % (said[2], line)
         elif text and command.after != "&" and _framework(base) == "Python" and \
                 re.search(_CLI_RE, text):       # `run: python main.py data.csv`: a tool
             return self.add("other", text=_command_text([command]))
