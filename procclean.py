@@ -11410,10 +11410,11 @@ def _in_foreground(launches, fields, sources):
             return
 
 
-# A target running a dev server in the foreground (`make run`, `make dev-api`).
-_RUN_TARGET_RE = (r"^(?:run|dev|serve|\w*server|start|watch|up|live|debug|local)"
-                  r"(?:[-_:].+)?$|"
-                  r"^.+[-_:](?:run|dev|serve|server|start|watch|up)$|"
+# A target running a dev server in the foreground (`make run`, `make dev-api`, `make
+# service`).
+_RUN_TARGET_RE = (r"^(?:run|dev|serve|\w*serv(?:er|ice)s?|svc|start|watch|up|live|debug|"
+                  r"local)(?:[-_:].+)?$|"
+                  r"^.+[-_:](?:run|dev|serve|serv(?:er|ice)|svc|start|watch|up)$|"
                   r"^(?:api|web|app|backend|frontend|client|ui|site|worker|beat|flower|"
                   r"scheduler|jobs)$")
 # ...unless a word of its name says it is a task (`run-migrations`): it ends at once.

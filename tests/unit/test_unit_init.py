@@ -2761,6 +2761,16 @@ def test_a_python_script_is_a_server_on_its_codes_port_or_a_command_line_tool(tm
     assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n")["backend"]
 
 
+@pytest.mark.parametrize("target, name", [
+    ("service", "service"), ("services", "backend"), ("svc", "svc"),
+    ("microservice", "microservice"), ("api-service", "api-service")])
+def test_a_target_named_for_a_service_runs_it(tmp_path, target, name):
+    """`service: uvicorn app:app` (no port, in the foreground) gave no service: a
+    target's name said it runs one only as run, dev, serve, *server, start..."""
+    assert services_of(tmp_path, "%s:\n\tuvicorn app:app\n" % target) == {name: {
+        "command": "uvicorn app:app", "cwd": ".", "pattern": "uvicorn app:app"}}
+
+
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
     """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
     run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the
