@@ -8086,7 +8086,10 @@ SERVER_RE = (r"(?:uvicorn|gunicorn|hypercorn|granian|daphne|sanic)"
 PY_SERVER_RE = SERVER_RE + r"|\buwsgi\b|\bwaitress-serve\b"
 # A server's dev form: it reloads, or says dev or debug (Django's runserver does both).
 DEV_FORM_RE = r"--reload|\bdev\b|--debug|runserver|\bwatch\b"
-WORKER_RE = r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S"
+# (and a module of the project named worker: `python -m app.worker`, `python worker.py`)
+WORKER_RE = (r"celery(?:\s+\S+){0,6}?\s+worker\b|rq\s+worker\b|dramatiq\s+\S|arq\s+\S|"
+             r"(?<=-m )(?:[A-Za-z_]\w*\.)*workers?(?=\s|$)|"
+             r"python[0-9.]*\s+(?:[\w-]+/)*workers?\.py\b")
 # A Python web UI a README runs beside its API: a frontend.
 UI_RE = r"streamlit\s+run\s+\S+\.py\b"
 COMMAND_RE = (r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*%s(?:[\w.-]*/)*(?:(%s)|(%s)|(%s))"

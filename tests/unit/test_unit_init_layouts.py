@@ -830,6 +830,40 @@ def test_a_node_server_in_a_folder_of_its_own_is_no_frontend(project, init):
         in out, out
 
 
+@pytest.mark.parametrize("documented, module", [
+    (None, "app/worker.py"), ("cd api && uv run python worker.py", "worker.py")])
+def test_a_documented_worker_module_is_a_third_service(project, init, documented, module):
+    """A README's `cd api && uv run python -m app.worker` beside its API (a FastAPI,
+    worker and Vite dashboard repo of the code index): init found the API and the
+    dashboard, not the worker (a module named worker, no celery, rq, arq or dramatiq),
+    so make dev ran two of the three.  A documented module or script named worker is the
+    worker, run as written where it is."""
+    repo = project("uv-api-worker-web")
+    if documented:
+        readme = read(repo / "README.md").replace(
+            "cd api && uv run python -m app.worker", documented)
+        (repo / "README.md").write_text(readme)
+        os.rename(str(repo / "api" / "app" / "worker.py"), str(repo / "api" / module))
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend", "worker"], out
+    assert (svc["worker"].command, svc["worker"].cwd) == (
+        (documented or "cd api && uv run python -m app.worker").split("&& ")[1], "api")
+    line = "/repo/api/.venv/bin/python -m app.worker" if module != "worker.py" else \
+        "/repo/api/.venv/bin/python worker.py"
+    assert svc["worker"].regex.search(ps_line(line))
+    assert not svc["worker"].regex.search(ps_line("/usr/bin/python3 -m other.worker"))
+
+
+def test_a_documented_command_naming_a_worker_file_of_another_kind_is_none():
+    """`python -m pytest tests/test_worker.py`, `python scripts/worker_setup.py`: no
+    worker."""
+    for line in ("python -m pytest tests/test_worker.py", "python scripts/worker_setup.py",
+                 "python -m app.workers_report"):
+        assert not procclean._doc_commands(line, "README.md line %d", "."), line
+
+
 def test_a_documented_rq_worker_is_a_third_service(project, init):
     repo = project("uv-api-web")
     (repo / "api" / "README.md").write_text(
