@@ -8536,9 +8536,14 @@ def _doc_commands(text, where, cwd):
             span = re.sub(r"(--port[= ]|-p ?)\{\{[^{}]*\}\}", r"\1$PORT", span)
             if "{{" in span:
                 continue
+            exports = []        # `export FLASK_APP=app && flask run`: the command's
             for part in re.split(r"\s*(?:&&|;)\s*", span):
                 words, folder = _moved(part.split())    # uv run --directory api ...
                 part = " ".join(words)
+                if re.match(r"^export(?:\s+[A-Z_][A-Z0-9_]*=\S*)+$", part):
+                    exports += words[1:]
+                    continue
+                part = " ".join(exports + words)
                 cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
                 here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
@@ -11463,8 +11468,10 @@ def _place(fact):
     node = re.match(_NODE_SCRIPT_RE, argv)
     if node:            # a package script: `npm run dev:api` is not `npm run dev:web`
         return os.path.normpath(fact.cwd or "."), kind + ":" + node.group(1)
-    app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv) or \
-        re.search(r"(?:--app[= ]|FLASK_APP=)['\"]?([A-Za-z_][\w.]*)", argv)   # flask's
+    # (flask's: a module or its file, given or exported: `export FLASK_APP=api/app.py`)
+    app = re.search(r"(?:^|\s)([A-Za-z_][\w.]*):[A-Za-z_]\w*(?=\s|$)", argv) or re.search(
+        r"(?:--app[= ]|FLASK_APP=)['\"]?([A-Za-z_][\w./]*?)(?:\.py)?(?=[\s:'\"]|$)",
+        fact.command or argv)
     script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", argv)
     path = script.group(1) if script else _module_file(argv, fact.cwd) or _discovered(
         argv, fact.cwd or ".")

@@ -2259,6 +2259,31 @@ def test_a_documented_command_continued_on_the_next_lines_is_one(project, init, 
     assert (backend.command, backend.cwd, backend.port) == (command, cwd, port)
 
 
+@pytest.mark.parametrize("line", [
+    "export FLASK_APP=api/server.py && flask run --reload",
+    "export FLASK_APP=api/server.py; flask run --reload"])
+def test_a_documented_export_on_the_commands_line_is_the_commands(project, init, line):
+    """`export FLASK_APP=... && flask run --reload`: the export was a command of its own,
+    `flask run --reload` found no app without it, and init ran the layout's app as it
+    runs it (no --reload).  In a Makefile the run was a second service (backend-2):
+    its exported FLASK_APP, a file's path, did not name the layout's api/server.py."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "api").mkdir()
+    (repo / "api" / "server.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    (repo / "README.md").write_text("# notes\n\n```\n%s\n```\n" % line)
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd) == (
+        "FLASK_APP=api/server.py {python} -m flask run --reload --port {port}", ".")
+    (repo / "README.md").unlink()
+    (repo / "Makefile").write_text("run:\n\t%s\n" % line)
+    assert init("--force")[0] == 0
+    assert [(n, s.command) for n, s in services()[1].items()] == [
+        ("backend", "FLASK_APP=api/server.py flask run --reload")]
+
+
 @pytest.mark.parametrize("files, streamlit", [
     # Manohar-1RN21AI069/auro-bot's start.sh: the API in the background, then the UI
     ({"start.sh": "#!/bin/bash\nuvicorn main:app --host 0.0.0.0 --port 8000 &\n\n"
