@@ -11195,6 +11195,10 @@ class MakeVars(object):
                             for w in args[1].split())
         if name == "subst" and len(args) == 3:
             return args[2].replace(args[0], args[1])
+        if name == "or":            # `$(or $(APP_PORT),8765)`: the first one not empty
+            return next((a for a in args if a), "")
+        if name == "if" and len(args) in (2, 3):
+            return args[1] if args[0] else "".join(args[2:])
         if name == "wildcard":      # the files there are, named as make names them
             import glob
             base = os.path.join(self.curdir, "")    # (`./*.go` lists ./main.go)

@@ -2771,6 +2771,19 @@ def test_a_target_named_for_a_service_runs_it(tmp_path, target, name):
         "command": "uvicorn app:app", "cwd": ".", "pattern": "uvicorn app:app"}}
 
 
+def test_makes_or_and_if_give_a_recipe_its_values(tmp_path):
+    """A public Makefile (code index file 71193984652): `API_PORT ?= $(or $(APP_PORT),8765)`
+    and `nohup uv run python -m uvicorn ... --port $(API_PORT) --reload > ../$(API_LOG)
+    2>&1 & echo $$! > $(API_PID)`: $(or) left the line unread, so the app was no
+    service's (its pidfile alone one named api, and the layout's app another)."""
+    found = services_of(tmp_path, "API_PORT ?= $(or $(APP_PORT),8765)\nLOG = $(if $(V),"
+                        "v.log,api.log)\nup:\n\tnohup uvicorn main:app --port $(API_PORT) "
+                        "> $(LOG) 2>&1 & echo $$! > api.pid\n")
+    assert found == {"backend": {"command": "uvicorn main:app --port 8765", "cwd": ".",
+                                 "pattern": "uvicorn main:app", "port": "8765",
+                                 "pidfile": "api.pid", "logfile": "api.log"}}, found
+
+
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
     """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
     run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the
