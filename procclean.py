@@ -4420,6 +4420,10 @@ class Context(object):
         self.keep_supervised = set()        # restart: services a supervisor ran
         self.root = None        # the project's root, when procclean runs in a folder of it
 
+    def note_interrupt(self, signum, frame):
+        """Ctrl-C, SIGTERM or SIGHUP in a stop (interrupts_caught): its wait ends."""
+        self.interrupted = self.interrupted or signum
+
 
 class Survey(_Record):
     """A look: table, targets, pidfiles and their verdicts, outsiders, port listeners."""
@@ -5002,7 +5006,7 @@ def stop_processes(ctx, targets, table, find=None, force=False):
             target.outcome = STOPPED    # unless the wait finds it still running
         pending = wait_gone(system, reached, ctx.grace,
                             lambda: ctx.hurry or ctx.interrupted)
-    if ctx.interrupted:     # Ctrl-C in cmd_stop: no more waiting, nor SIGKILL
+    if ctx.interrupted:     # Ctrl-C in stop or kill-port: no more waiting, nor SIGKILL
         for target in pending:
             target.outcome = SIGNALLED
         return done, table
@@ -5191,13 +5195,10 @@ def cmd_stop(ctx, services, force=False):
     """stop / force-clean: this project's processes of every service (stop_processes).
     Ctrl-C (make passes it on), SIGTERM or SIGHUP ends its wait: what got SIGTERM and may
     still run is said, its pidfile kept, and stop ends by that signal (exit_as)."""
-    def interrupt(signum, frame):
-        ctx.interrupted = ctx.interrupted or signum
-
     if force:
         for service in services:
             ctx.out.say("force_header", svc=service.name)
-    with interrupts_caught(interrupt):
+    with interrupts_caught(ctx.note_interrupt):
         found = read_targets(ctx, services)
 
         def find(table, protected, fresh):
@@ -7675,9 +7676,10 @@ def cmd_kill_port(ctx, ports):
         return port_roots(system, services, system.listeners(numbers), when, table,
                           protected, ctx.viewers)[0]
 
-    targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table, find,
-                                force=ctx.force)
-    report_targets(ctx, targets)
+    with interrupts_caught(ctx.note_interrupt):     # as stop: what may still run is said
+        targets, _ = stop_processes(ctx, plan_targets(table, roots, protected), table,
+                                    find, force=ctx.force)
+        report_targets(ctx, targets)
     stopped = [t for t in targets if t.outcome not in FAILED_OUTCOMES]
     for port in numbers:
         done = [t for t in stopped if t.service is services[port]]
@@ -7694,6 +7696,8 @@ def cmd_kill_port(ctx, ports):
     left = ran if ctx.dry_run else wait_gone(system, ran, KILL_WAIT)
     gone.update(t.pid for t in ran if t not in left)
     drop_dev_files(ctx, [f for f, p in owners.items() if p and p.pid in gone])
+    if ctx.interrupted:
+        return 128 + ctx.interrupted
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 

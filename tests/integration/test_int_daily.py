@@ -291,6 +291,31 @@ def test_dev_replace_interrupted_while_it_stops_the_old_run_is_an_interrupt(
     assert nothing_left(ns) == []
 
 
+def test_a_kill_port_interrupted_in_its_grace_says_what_may_still_run(ns, tmp_path,
+                                                                       python_edge):
+    """SIGTERM to `make kill-port` while it waits the grace for a server slow to shut
+    down ended it without a word.  It now says which process got SIGTERM and may still
+    run, and ends by the signal."""
+    write(tmp_path / "server.py", SLOW_TO_STOP.replace(
+        'print("serving", flush=True)', 'import socket\nserver = socket.socket()\n'
+        'server.bind(("127.0.0.1", 8000))\nserver.listen(5)\nprint("serving", flush=True)'))
+    server = ns.start([python_edge, "server.py"], cwd=tmp_path)
+    assert wait_until(lambda: ns.procclean("kill-port", "8000", "--dry-run",
+                                           python=python_edge).stdout.count("would send"),
+                      TIMEOUT)
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >kill.out 2>kill.err', "sh"]
+                   + ns.procclean_argv("kill-port", "8000", "--grace", "600",
+                                       python=python_edge))
+    assert wait_until(lambda: (tmp_path / "got-term").exists(), TIMEOUT)
+    job.signal(signal.SIGTERM)
+    assert job.wait(TIMEOUT).rc == -signal.SIGTERM, read(tmp_path / "kill.err")
+    err = read(tmp_path / "kill.err")
+    assert "port 8000 PID %d got SIGTERM and may still run" % server.pid in err, err
+    assert_alive(ns, [server.pid], err)
+    assert ns.procclean("kill-port", "8000", "--force", python=python_edge).rc == 0
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_an_app_that_names_its_own_port_says_where_it_listens(
         ns, tmp_path, python_edge):
     """`PROCCLEAN_BACKEND_PORT=8001 make start-backend` of an app that listens on the 8000

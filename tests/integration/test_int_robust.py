@@ -179,8 +179,11 @@ def test_ctrl_c_during_grace_wait(ns, python):
     assert time.time() - t0 < 5, r
     assert r.rc == -signal.SIGINT, r      # ends by SIGINT itself: a shell sees 130
     no_traceback(r)
+    # what got SIGTERM and may still run (the stubborn parent), then the summary
     lines = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, r
+    assert len(lines) == 2, r
+    assert "backend PID %d got SIGTERM and may still run" % app.pid in lines[0], r
+    assert "backend: stop interrupted; 1 process(es) may still run" in lines[1], r
 
 
 # --- another user's process ---------------------------------------------------------------------
