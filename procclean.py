@@ -8216,6 +8216,7 @@ def detect_project(missing):
             services = _dev_over_deploy(found, ran, services)
         found += [service for service in services
                   if not any(s.name == service.name for s in found)]
+    _proxied_port(found)
     _ports_apart(found)
     return found
 
@@ -8244,6 +8245,31 @@ def _dev_over_deploy(found, entry, services):
             found[found.index(entry)] = service
             break
     return [] if python else [s for s in services if not _same_folder(s.cwd, entry.cwd)]
+
+
+# Where a frontend's dev server sends its API calls: Vite's server.proxy target, CRA's
+# package.json "proxy".
+PROXY_TARGET_RE = (r"""(?:\btarget|"proxy")\s*:\s*['"`]https?://"""
+                   r"(?:localhost|127\.0\.0\.1|0\.0\.0\.0):(\d{2,5})\b")
+
+
+def _proxied_port(found):
+    """A frontend whose dev server proxies to localhost:N needs its backend there: the
+    first other service whose port is only a default or foreman's number (a Heroku
+    Procfile's `--port $PORT`) and moves with its setting gets N, unless one is on it."""
+    for frontend in found:
+        names = ["vite.config." + ext for ext in ("js", "ts", "mjs", "mts")]
+        for path in [os.path.join(frontend.cwd, n) for n in names + ["package.json"]]:
+            said = re.search(PROXY_TARGET_RE, _text(path))
+            if said and not any(s.value("port") == said.group(1) for s in found):
+                backend = next((s for s in found if s is not frontend and re.search(
+                    r"default port|number it", s.sources.get("port", "")) and
+                    port_follows(s)), None)
+                if backend:
+                    backend.fields["port"] = said.group(1)
+                    backend.sources["port"] = "%s (the proxy target of %s)" % (
+                        os.path.normpath(path), frontend.name)
+                return
 
 
 def _ports_apart(found):

@@ -1903,6 +1903,36 @@ def test_a_procfile_go_entry_is_the_backend_only_when_it_is(project, init, fixtu
     assert services()[0].default_names == names
 
 
+@pytest.mark.parametrize("frontend", ["vite", "cra"])
+def test_a_backend_on_a_guessed_port_goes_where_the_frontend_proxies(project, init,
+                                                                    frontend):
+    """ggonzalezcastro/inmo: a Heroku Procfile (`web: cd backend && uvicorn app.main:app
+    --port $PORT`, a celery worker and beat) and a Vite app proxying /api to
+    localhost:8000.  init put web on 5000 (foreman's number for the first entry), so
+    under make dev every API call of the frontend went to 8000, where nothing listened.
+    A backend whose port is only foreman's number or a server's default goes where the
+    frontend's dev server proxies (Vite's server.proxy target, CRA's "proxy"); a port
+    the repo says is kept."""
+    repo = project("procfile-three-vite-proxy")
+    if frontend == "cra":
+        os.remove(str(repo / "frontend" / "vite.config.ts"))
+        (repo / "frontend" / "package.json").write_text(
+            '{"scripts": {"start": "react-scripts start"}, "proxy": '
+            '"http://127.0.0.1:8000", "dependencies": {"react-scripts": "5"}}')
+    code, out, _ = init()
+    assert code == 0, out
+    cfg, svc = services()
+    assert cfg.default_names == ["web", "worker", "beat", "frontend"]
+    assert svc["web"].port == 8000, read(repo / "procclean.ini")
+    config = "vite.config.ts" if frontend == "vite" else "package.json"
+    assert "# frontend/%s (the proxy target of frontend)\nport = 8000\n" % config in \
+        read(repo / "procclean.ini")
+    procfile = read(repo / "Procfile").replace("--port $PORT", "--port 8001")
+    (repo / "Procfile").write_text(procfile)
+    assert init("--force")[0] == 0
+    assert services()[1]["web"].port == 8001
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
