@@ -4865,8 +4865,8 @@ def port_follows(service, env_re=ENV_PORT_RE):
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
             or re.search(env_re, command) and not re.search(NAMED_PORT_RE, command):
         return True
-    texts = [_read_text(os.path.join(cwd, name))
-             for name in re.findall(r"[\w./-]+\.py\b", command)]
+    texts = [_read_text(os.path.join(cwd, name))       # main.py, node app.js
+             for name in re.findall(r"[\w./-]+\.(?:py|[cm]?[jt]s)\b", command)]
     texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
     texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
     script = re.match(NPM_SCRIPT_RE, command)
@@ -8677,6 +8677,11 @@ def _code_port(base, text, where):
     the project at `base` passes to uvicorn.run or app.run (CODE_PORT_RE), or None."""
     said = re.search(CODE_PORT_RE, text)
     if not said:
+        # port=PORT, a name the module sets: `PORT = int(os.getenv("APP_PORT", 9000))`
+        name = re.search(r"\bport\s*=\s*([A-Za-z_]\w*)\s*[,)]", text)
+        value = name and re.search(r"(?m)^%s\s*=\s*(.+)$" % name.group(1), text)
+        said = value and re.search(CODE_PORT_RE, "port = " + value.group(1))
+    if not said:
         return None
     number, variable, default, attribute = said.groups()
     if number:
@@ -9026,6 +9031,9 @@ def _backend_from_code(base, files):
     for path in files:
         text = _text(base, path)
         app = _app_object(text, project)
+        runner = app and _runner_of(base, path)
+        if runner:      # main.py: uvicorn.run("app:app", port=PORT), as the team runs it
+            path, text, app = runner, _text(base, runner), None
         # A script at the project's top (the seed's main.py, often with no app and no
         # __main__ guard); a package's module is imported, so that its imports resolve.
         script = os.sep not in path and (
@@ -9063,6 +9071,19 @@ def _backend_from_code(base, files):
             base, path, framework, how), {"pattern": PS_MADE, "port": port_said,
                                           "command": "%s (%s app)" % (where, framework),
                                           "cwd": where})
+    return None
+
+
+def _runner_of(base, path):
+    """A script at the top of `base` that runs the app module `path` under __main__
+    (`uvicorn.run("app:app")`, `from app import app` ... `app.run()`), or None."""
+    module = os.path.splitext(path)[0].replace(os.sep, ".")
+    uses = r"(?:['\"]%s:|(?:from|import)\s+%s\b)" % (re.escape(module), re.escape(module))
+    for name in ("main.py", "run.py", "server.py", "start.py", "serve.py"):
+        text = _text(base, name)
+        if name != path and "__main__" in text and re.search(r"\.run\(", text) and \
+                re.search(uses, text):
+            return name
     return None
 
 
@@ -9345,7 +9366,8 @@ def _go_address(command, base, where, code):
         match = re.search(address_re, code)
         if match:
             name, host, port = match.groups()
-            env = re.search(r"(?m)^%s=[\w.]*:?(\d{2,5})\s*$" % name, _text(base, ".env"))
+            env = re.search(r"(?m)^%s=(?:[\w.]*:)?(\d{2,5})\s*$" % name.upper(),
+                            _text(base, ".env"))
             said = "%s (%s, else %s)" % (where, name, port)
             if env:
                 port = env.group(1)
@@ -11265,8 +11287,11 @@ def _union_find(facts):
     owner = {}
     for i, fact in enumerate(facts):
         for key in fact.key():
-            if not (key[0] == "name" and _named_elsewhere(fact, facts)):
-                parent[find(i)] = find(owner.setdefault(key, i))
+            first = owner.setdefault(key, i)
+            # two apps the layout found are two (api/ and worker/ may share a pattern)
+            if not (key[0] == "name" and _named_elsewhere(fact, facts)
+                    or fact.kind == facts[first].kind == "layout"):
+                parent[find(i)] = find(first)
     launches = [(i, f) for i, f in enumerate(facts) if f.kind == "launch" and f.argv]
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
@@ -11275,9 +11300,10 @@ def _union_find(facts):
             except re.error:
                 continue
             # the layout's app is the one run in its folder (also as its module or
-            # package), or anywhere by a dotted name (`celery -A codeverify_worker.main`)
-            anywhere = fact.kind != "layout" or re.search(r"[A-Za-z]\w*\\\.\w",
-                                                          fact.pattern)
+            # package), or anywhere by a dotted name (`celery -A codeverify_worker.main`;
+            # `main\.py` is a script's name: the one in its folder)
+            anywhere = fact.kind != "layout" or re.search(
+                r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if (
                 regex.search(f.argv) or _runs_module(f, fact)) and (
                     anywhere or _same_folder(f.cwd, fact.cwd)))
@@ -11302,10 +11328,43 @@ def _union_find(facts):
                     or names & set(_names_of(f)) - set([None, ""])))
             if len(homes) == 1:
                 parent[find(i)] = homes.pop()
+    _join_port_kills(facts, launches, find, parent)
     groups = {}             # by the first fact of each, in order
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
     return list(groups.values())
+
+
+def _join_port_kills(facts, launches, find, parent):
+    """A port a kill by port frees (`fuser -k 9001/tcp`), in no group with a launch, is
+    the one launch's whose program listens there (_code_listens: `listen(9001)`)."""
+    launched = set(find(j) for j, _ in launches)
+    heard = None
+    for i, fact in enumerate(facts):
+        if fact.kind != "stop" or not fact.port or find(i) in launched:
+            continue
+        if heard is None:
+            heard = [(j, _code_listens(f)) for j, f in launches]
+        hits = set(find(j) for j, port in heard if port == fact.port)
+        if len(hits) == 1:
+            parent[find(i)] = hits.pop()
+
+
+def _code_listens(launch):
+    """The port a launched program listens on unless told, by its code or config (Go's
+    ListenAndServe, Node's listen(), a script's uvicorn.run(port=), gunicorn's bind) or
+    its server's default; None if nothing says."""
+    command, cwd = launch.argv or launch.command or "", launch.cwd or "."
+    port = _default_port(command, cwd)[0]
+    if port is None and re.match(r"go\s+run\b", command):
+        code = "".join(text or "" for _, text in go_sources(command, cwd))
+        port = _go_address(command, cwd, cwd, code)[1]
+    if port is None and re.match(r"(?:node|nodemon|tsx|ts-node|bun|deno)\b", command):
+        port = (_node_port(cwd, command) or (None,))[0]
+    script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", command)
+    if port is None and script and not re.search(NAMED_PORT_RE, command):
+        port = (_code_port(cwd, _text(cwd, script.group(1)), script.group(1)) or (None,))[0]
+    return port
 
 
 def _runs_module(launch, layout):
@@ -11906,7 +11965,12 @@ def found_with_makefile(services, layout):
 def _with_port_flag(command, layout):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
-    start` is `npm start`)."""
+    start` is `npm start`); its run of the layout's script (`./venv/bin/python main.py`)
+    the variable the script reads its port from (`APP_PORT={port} {python} main.py`)."""
+    script = re.match(r"^(\w+=\{port\}) \{python\} (.*)$", layout)
+    words = command.split(None, 1)
+    if script and re.search(r"python[\d.]*$", words[0]) and words[1:] == [script.group(2)]:
+        return "%s %s" % (script.group(1), command)
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
     run = re.sub(r"^npm run start\b", "npm start", command) + " "
     if not match or not run.startswith(match.group(1) + " ") or re.search(

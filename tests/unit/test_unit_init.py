@@ -3248,3 +3248,56 @@ def test_a_secret_from_dotenv_in_a_stop_recipes_pattern_is_not_copied_either(pro
     assert service.pattern == "worker.py --api-key .*", config
     assert service.regex.search("root 7 1 0 10:00 ? 00:00:00 python3 worker.py --api-key "
                                 "sk-live-abcdef123456")
+
+
+def test_four_apps_run_from_one_target_are_four_services_on_the_ports_their_code_says(
+        project, init):
+    """omar-besbes/rebu: `run-all` starts four apps, each `cd` into its folder writing its
+    pidfile, and `kill-all` frees ports 9000-9003 by fuser.  The two Python apps (each a
+    main.py running `uvicorn.run("app:app", port=PORT)`, PORT from APP_PORT) were found
+    twice each, as backend/backend-2 from the Makefile and again from the layout (on
+    8000/8001, as `uvicorn app:app`), and the ports of the Node and Go apps (.env's PORT)
+    became services of their own (port-9001, port-9002): nine services for four apps."""
+    repo = project("rebu-four-apps")
+    code, out, err = init("--makefile", "--replace")
+    config = procclean.load_config(environ={})
+    assert code == 0 and config.default_names == [
+        "driver-assignment", "invoice-generation", "route-optimization", "trip-management"], out
+    expected = {"driver-assignment": ("9000", "APP_PORT={port} ./venv/bin/python main.py"),
+                "invoice-generation": ("9001", "node app.js"),
+                "route-optimization": ("9002", "go run main.go"),
+                "trip-management": ("9003", "APP_PORT={port} ./venv/bin/python main.py")}
+    for name, (port, command) in expected.items():
+        service = config.services[name]
+        assert (str(service.port), service.command) == (port, command), (name, out)
+        assert os.path.basename(service.cwd) == name and service.pidfile.endswith(
+            name + ".pid"), (name, service.cwd, service.pidfile)
+        assert procclean.port_follows(service), name     # a port setting moves each one
+    # kill-all stays the team's (it removes files too), so run-all, its pair, stays too
+    makefile = read(repo / "Makefile")
+    assert "kept run-all" in out and "./venv/bin/python main.py & echo $$! > " \
+        "driver-assignment.pid" in makefile, out
+    assert "\nstart-route-optimization:\n" in makefile and "\nstart:\n" in makefile
+
+
+def test_a_port_a_module_passes_by_name_is_read_where_the_name_is_set(tmp_path):
+    """`PORT = int(os.getenv("APP_PORT", 9000))` ... `uvicorn.run(..., port=PORT)`: the
+    port is APP_PORT's (the folder's .env may set it), else 9000."""
+    text = ('import os\nimport uvicorn\n\nPORT = int(os.getenv("APP_PORT", 9000))\n\n'
+            'if __name__ == "__main__":\n    uvicorn.run("app:app", port=PORT, reload=True)\n')
+    assert procclean._code_port(str(tmp_path), text, "main.py")[::2] == ("9000", "APP_PORT")
+    (tmp_path / ".env").write_text("APP_PORT=9010\n")
+    assert procclean._code_port(str(tmp_path), text, "main.py")[::2] == ("9010", "APP_PORT")
+
+
+def test_a_go_servers_port_from_dotenv_is_read_whole(tmp_path):
+    """`port := os.Getenv("PORT")`, "8080" if unset, and .env's PORT=9002: 9002 (it was
+    "02": the host part before the port took its first digits)."""
+    code = ('port := os.Getenv("PORT")\n\tif port == "" {\n\t\tport = "8080"\n\t}\n'
+            '\trouter.Run(":" + port)\n')
+    folder = str(tmp_path)
+    assert procclean._go_address("go run .", folder, folder, code)[1] == "8080"
+    (tmp_path / ".env").write_text("PORT=9002\n")
+    assert procclean._go_address("go run .", folder, folder, code)[1] == "9002"
+    (tmp_path / ".env").write_text("PORT=127.0.0.1:9003\n")
+    assert procclean._go_address("go run .", folder, folder, code)[1] == "9003"
