@@ -8573,8 +8573,8 @@ def _doc_commands(text, where, cwd):
                 if re.match(r"^export(?:\s+[A-Z_][A-Z0-9_]*=\S*)+$", part):
                     exports += words[1:]
                     continue
+                cd = re.match(r"^cd\s+([\w./-]+)$", part)    # (exports are not the cd's)
                 part = " ".join(exports + words)
-                cd = re.match(r"^cd\s+([\w./-]+)$", part)
                 match = None if cd else re.match(COMMAND_RE, part)
                 here = os.path.normpath(os.path.join(here, cd.group(1))) if cd else here
                 if match:       # (the folder option moves the command, not the shell)

@@ -2314,6 +2314,15 @@ def test_a_documented_export_on_the_commands_line_is_the_commands(project, init,
         ("backend", "FLASK_APP=api/server.py flask run --reload")]
 
 
+def test_a_documented_export_before_a_cd_keeps_the_cd():
+    """`export APP_ENV=dev && cd api && uvicorn ...`: the export went in front of the
+    `cd`, which was then no cd, and the server was said to run at the root."""
+    found = procclean._doc_commands(
+        "export APP_ENV=dev && cd api && uvicorn app.main:app --reload\n", "README.md", ".")
+    assert [(f["command"], f["cwd"]) for f in found] == [
+        ("APP_ENV=dev uvicorn app.main:app --reload", "api")]
+
+
 @pytest.mark.parametrize("files, streamlit", [
     # Manohar-1RN21AI069/auro-bot's start.sh: the API in the background, then the UI
     ({"start.sh": "#!/bin/bash\nuvicorn main:app --host 0.0.0.0 --port 8000 &\n\n"
