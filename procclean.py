@@ -11352,8 +11352,8 @@ def _join_port_kills(facts, launches, find, parent):
 
 def _code_listens(launch):
     """The port a launched program listens on unless told, by its code or config (Go's
-    ListenAndServe, Node's listen(), a script's uvicorn.run(port=), gunicorn's bind) or
-    its server's default; None if nothing says."""
+    ListenAndServe, Node's listen(), gunicorn's bind) or its server's default; None if
+    nothing says.  (A Python script's uvicorn.run(port=) is its launch's port already.)"""
     command, cwd = launch.argv or launch.command or "", launch.cwd or "."
     port = _default_port(command, cwd)[0]
     if port is None and re.match(r"go\s+run\b", command):
@@ -11361,9 +11361,6 @@ def _code_listens(launch):
         port = _go_address(command, cwd, cwd, code)[1]
     if port is None and re.match(r"(?:node|nodemon|tsx|ts-node|bun|deno)\b", command):
         port = (_node_port(cwd, command) or (None,))[0]
-    script = re.search(r"(?:^|\s)(\S+\.py)(?=\s|$)", command)
-    if port is None and script and not re.search(NAMED_PORT_RE, command):
-        port = (_code_port(cwd, _text(cwd, script.group(1)), script.group(1)) or (None,))[0]
     return port
 
 
@@ -11965,12 +11962,7 @@ def found_with_makefile(services, layout):
 def _with_port_flag(command, layout):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
-    start` is `npm start`); its run of the layout's script (`./venv/bin/python main.py`)
-    the variable the script reads its port from (`APP_PORT={port} {python} main.py`)."""
-    script = re.match(r"^(\w+=\{port\}) \{python\} (.*)$", layout)
-    words = command.split(None, 1)
-    if script and re.search(r"python[\d.]*$", words[0]) and words[1:] == [script.group(2)]:
-        return "%s %s" % (script.group(1), command)
+    start` is `npm start`)."""
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
     run = re.sub(r"^npm run start\b", "npm start", command) + " "
     if not match or not run.startswith(match.group(1) + " ") or re.search(
