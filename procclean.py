@@ -11494,18 +11494,27 @@ def _script_name(argv, taken):
 def _in_foreground(launches, fields, sources):
     """A server that daemonizes (gunicorn --daemon): its command without that flag is
     the service's; none where no one flag does it (celery multi, sudo)."""
-    for fact in [f for f in launches if f.problem and f.problem[0] == "mk_daemonizes"]:
-        prog = _program((fact.argv or "").split())[0]
-        flags = _DAEMON_FLAGS + (("-d",) if prog in ("rails", "puma", "unicorn",
-                                                     "unicorn_rails") else ())
-        words = fact.command.split(" ")
-        kept = [w for w in words if w not in flags]
-        if len(words) - len(kept) == 1 and prog not in ("celery", "mon", "sudo"):
-            fields["command"], fields["cwd"] = " ".join(kept), fact.cwd
+    for fact in launches:
+        command = _undaemonized(fact)
+        if command:
+            fields["command"], fields["cwd"] = command, fact.cwd
             fields.setdefault("pattern", pattern_for(fields["command"]))
             for field in ("command", "cwd", "pattern"):
                 sources.setdefault(field, [fact.where])
             return
+
+
+def _undaemonized(fact):
+    """A launch's command without the one flag that daemonizes it, or None."""
+    prog = _program((fact.argv or "").split())[0]
+    flags = _DAEMON_FLAGS + (("-d",) if prog in ("rails", "puma", "unicorn",
+                                                 "unicorn_rails") else ())
+    words = (fact.command or "").split(" ")
+    kept = [w for w in words if w not in flags]
+    daemon = fact.problem and fact.problem[0] == "mk_daemonizes"
+    if daemon and len(words) - len(kept) == 1 and prog not in ("celery", "mon", "sudo"):
+        return " ".join(kept)
+    return None
 
 
 # A target running a dev server in the foreground (`make run`, `make dev-api`, `make
@@ -11541,8 +11550,9 @@ def _serves(fact, group):
         return fact.kind == "launch"
     target = fact.where[0]
     runs = re.match(_RUN_TARGET_RE, target) and not re.search(_TASK_TARGET_RE, target)
-    return not fact.problem and bool(fact.port or runs
-                                     or any(f.kind == "layout" for f in group))
+    # (`start: gunicorn --daemon ...`: its command without --daemon)
+    return (not fact.problem or bool(_undaemonized(fact))) and bool(
+        fact.port or runs or any(f.kind == "layout" for f in group))
 
 
 def _place(fact):

@@ -2784,6 +2784,22 @@ def test_makes_or_and_if_give_a_recipe_its_values(tmp_path):
                                  "pidfile": "api.pid", "logfile": "api.log"}}, found
 
 
+def test_a_server_a_target_daemonizes_is_the_service_in_the_foreground(tmp_path):
+    """A public Makefile (code index file 6847411763): `start: stop` then `gunicorn
+    --daemon -w 4 --bind '127.0.0.1:8123' app.main:app`, `stop: pkill -9 gunicorn`. Its
+    one run daemonizes, so it served nothing: init wrote the layout's Flask dev server
+    on 5000 (or nothing), and status looked at 5000 while make start served 8123.  As
+    with a pidfile (test_a_daemons_command_is_the_service_s_without_its_flag), it is
+    the service without --daemon."""
+    found = services_of(tmp_path, "start: stop\n\tgunicorn --daemon -w 4 --bind "
+                        "'127.0.0.1:8123' app.main:app\n\tsleep 1\n\nstop:\n\tpkill -9 "
+                        "gunicorn || true\n")
+    assert found == {"gunicorn": {
+        "command": "gunicorn -w 4 --bind '127.0.0.1:8123' app.main:app", "cwd": ".",
+        "pattern": "gunicorn.*app\\.main:app", "port": "8123"}}, found
+    assert services_of(tmp_path, "start:\n\tcelery multi start w1 -A proj\n") == {}
+
+
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
     """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
     run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the
