@@ -4862,6 +4862,8 @@ def port_follows(service, env_re=ENV_PORT_RE):
         command += " -c gunicorn.conf.py"       # gunicorn reads it unasked
     if re.search(r"\brails\s+s(?:erver)?\b", command):    # -b: an address, not a port
         command = re.sub(r"\s(?:-b|--binding)[\s=]\S+", "", command)
+    if "{port}" not in command and re.search(r"\bunset\s+(?:\w+\s+)*PORT\b", command):
+        return False        # Rails 7's Procfile.dev: `web: unset PORT && bin/rails server`
     if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
             or re.search(env_re, command) and not re.search(NAMED_PORT_RE, command):
         return True
@@ -9526,6 +9528,9 @@ def _procfile_services():
             sources["port"] = where if how == "flag" else \
                 "%s: $PORT, as foreman and honcho number it" % where if reads else \
                 default_said or "%s: no server, no port" % where
+        if any((s.name, s.command) == (service, fields["command"]) for s in found):
+            continue        # the same entry twice (a copy and paste): one service
+        service = name_apart(service, set(s.name for s in found))
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
 

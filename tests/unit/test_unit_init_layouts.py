@@ -1933,6 +1933,29 @@ def test_a_backend_on_a_guessed_port_goes_where_the_frontend_proxies(project, in
     assert services()[1]["web"].port == 8001
 
 
+def test_rails_7_procfile_dev_unsets_port_and_lists_an_entry_twice(project, init):
+    """AbeeraTahir/hello-rails-react (Rails 7.0 with jsbundling: bin/dev runs foreman on
+    Procfile.dev): `web: unset PORT && bin/rails server` was put on 5000, foreman's PORT,
+    which the command unsets (puma then takes its config's 3000: start --wait waited on
+    5000 in vain); and its `js: yarn build --watch`, listed twice, made two [js] sections,
+    a procclean.ini no command could read.  web is on 3000 and stays there; the same
+    entry twice is one service, an entry of the same name and another command is js-2."""
+    repo = project("rails-jsbundling-bin-dev")
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["web", "js"]
+    assert (svc["web"].port, svc["web"].command) == (3000, "unset PORT && bin/rails server")
+    assert not procclean.port_follows(svc["web"])
+    assert "# config/puma.rb (port)\nport = 3000\n" in read(repo / "procclean.ini")
+    (repo / "Procfile.dev").write_text(read(repo / "Procfile.dev").replace(
+        "unset PORT && ", "").rstrip("\n").rsplit("\n", 1)[0] + "\njs: yarn build:css\n")
+    assert init("--force")[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["web", "js", "js-2"]
+    assert svc["web"].port == 5000 and procclean.port_follows(svc["web"])
+    assert svc["js-2"].command == "yarn build:css"
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
