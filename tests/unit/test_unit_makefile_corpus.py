@@ -317,6 +317,12 @@ SERVICES = {
     # `env PORT=8097 $<` in the background: the server on 8097, PORT moving with the
     # setting (env's assignment was read as its program: no port, so no port_offset)
     "go-pidfile-target-loop": {"backend": ("PORT={port} out/feedsrv", ".", 8097)},
+    # `$(or $(NOTES_PORT),8742)` expanded (the line was unread: a pidfile-only "api"),
+    # and a recipe line continued with backslashes read as make and sh run it
+    "or-uv-bg-pids": {
+        "backend": ("uv run python -m uvicorn notes_api.main:app --host 127.0.0.1 --port "
+                    "{port} --reload", "svc", 8742),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "board", 5188)},
     # `uv run src/server.py` runs the script with python: a service (it was none at all),
     # on the port it passes to uvicorn.run (it had none: status could not say who held it)
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", 8057),
