@@ -8189,16 +8189,17 @@ class FoundService(object):
         return self.value("cwd")
 
 
+# What a frontend's dev server runs (a Procfile entry's too).
+FRONTEND_RE = r"\b(?:npm|pnpm|yarn|bun|npx|streamlit)\b|vite|next|react-scripts|nuxi?|ng "
+
+
 def detect_project(missing):
     """The FoundServices of this folder: the Procfile's entries, then the backend,
     frontend and worker they lack.  `missing` gets what the repo seems to have and init
     did not find: (hint, looked) message keys and a section to paste."""
     found = _procfile_services()
     entries = list(found)
-    kinds = (("backend", PY_SERVER_RE),
-             ("frontend", r"\b(?:npm|pnpm|yarn|bun|npx|streamlit)\b|vite|next|"
-                          r"react-scripts|nuxi?|ng "),
-             ("worker", WORKER_RE))
+    kinds = (("backend", PY_SERVER_RE), ("frontend", FRONTEND_RE), ("worker", WORKER_RE))
     for name, covered in kinds:
         # (Heroku's `web: python app.py` runs the backend too: not a second copy of it)
         ran = next((s for s in entries if re.search(covered, s.command) or name ==
@@ -8256,15 +8257,17 @@ PROXY_TARGET_RE = (r"""(?:\btarget|"proxy")\s*:\s*['"`]https?://"""
 
 
 def _proxied_port(found):
-    """A frontend whose dev server proxies to localhost:N needs its backend there: the
-    first other service whose port is only a default or foreman's number (a Heroku
-    Procfile's `--port $PORT`) and moves with its setting gets N, unless one is on it."""
-    for frontend in found:
+    """A frontend (FRONTEND_RE) whose dev server proxies to localhost:N needs its backend
+    there: the first service that is no frontend, whose port is only a default or
+    foreman's number (a Heroku Procfile's `--port $PORT`) and moves with its setting,
+    gets N, unless one is on it."""
+    frontends = [s for s in found if re.search(FRONTEND_RE, s.command or "")]
+    for frontend in frontends:
         names = ["vite.config." + ext for ext in ("js", "ts", "mjs", "mts")]
         for path in [os.path.join(frontend.cwd, n) for n in names + ["package.json"]]:
             said = re.search(PROXY_TARGET_RE, _text(path))
             if said and not any(s.value("port") == said.group(1) for s in found):
-                backend = next((s for s in found if s is not frontend and re.search(
+                backend = next((s for s in found if s not in frontends and re.search(
                     r"default port|number it", s.sources.get("port", "")) and
                     port_follows(s)), None)
                 if backend:

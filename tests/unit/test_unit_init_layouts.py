@@ -1956,6 +1956,24 @@ def test_rails_7_procfile_dev_unsets_port_and_lists_an_entry_twice(project, init
     assert svc["js-2"].command == "yarn build:css"
 
 
+def test_a_frontend_does_not_move_to_its_own_proxy_target(project, init):
+    """CRA at the root proxying to localhost:8000 beside Flask's app.py there: each
+    service was taken for the one that proxies, and the first other on a default port,
+    the frontend itself, moved to 8000, where it then proxied to itself; Flask stayed
+    on 5000.  The backend goes to 8000."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "package.json").write_text(
+        '{"scripts": {"start": "react-scripts start"}, "proxy": "http://localhost:8000",'
+        ' "dependencies": {"react-scripts": "5"}}')
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    assert init()[0] == 0
+    svc = services()[1]
+    assert (svc["backend"].port, svc["frontend"].port) == (8000, 3000), read(
+        repo / "procclean.ini")
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
