@@ -10601,6 +10601,7 @@ class RecipeReader(object):
         self.shvars = {}
         self.folders = {}       # ROOT="$(cd "$(dirname "$0")" && pwd)": ROOT -> its path
         self.launched = None
+        self.venv = None        # a venv the line activated, not procclean's own
         self.exports = []       # `export NAME=VALUE` before a launch: part of its command
         self.loops = {}         # `for port in 3000 8080`: port -> ["3000", "8080"]
 
@@ -10813,7 +10814,7 @@ class RecipeReader(object):
                 self.add("other", text=text)        # a folder not known here
         elif prog in ("wait", "fg") and self.pending:
             self.join([])
-        elif prog in ("source", ".") and self.own_venv(args) or self.script(command, texts):
+        elif prog in ("source", ".") and self.activate(args) or self.script(command, texts):
             pass    # the venv procclean runs this folder's services with; a script, read
         elif prog == "export" and all("=" in w.text for w in command.words[1:]):
             self.exports.extend(w.raw for w in command.words[1:])
@@ -10913,12 +10914,17 @@ class RecipeReader(object):
             return match.group(0) if known is None else '"%s"' % known if quoted else known
         return re.sub(r'("?)\$(?:\{(\w+)\}|(\w+))\1', value, word)
 
-    def own_venv(self, args):
-        """Whether `source ARGS` activates the venv procclean runs this folder with."""
+    def activate(self, args):
+        """Whether `source ARGS` activates a venv: the one procclean runs this folder
+        with, or another (env/, venv_api/), whose python then runs (self.venv)."""
         path = self.path_of(self.expand_folders(args[0])) if len(args) == 1 else ""
         venv = os.path.dirname(os.path.dirname(path))
-        return path.endswith("/bin/activate") and \
-            _project_python(self.cwds[-1], ".")[2].get("where") == venv
+        if not path.endswith("/bin/activate"):
+            return False
+        own = _project_python(self.cwds[-1], ".")[2].get("where") == venv
+        python = os.path.isfile(os.path.join(self.curdir, venv, "bin", "python"))
+        self.venv = venv if python and not own else None
+        return own or python
 
     def concurrently(self, args):
         """`concurrently "CMD" "CMD"` as `(CMD) & (CMD) & wait` (`npm:dev`: npm run dev)."""
@@ -11078,9 +11084,13 @@ class RecipeReader(object):
             words.pop(0)
             while words and re.match(r"^[A-Za-z_]\w*=", words[0].text):
                 assigns.append(words.pop(0))        # env PORT=8080 build/server
+        cwd = self.path_of(folder) if folder else self.cwds[-1]
+        if self.venv and words and re.match(r"^python[\d.]*$|^(?:%s)$" % "|".join(
+                PY_TOOLS), words[0].text):      # (`. env/bin/activate && python app.py`)
+            bindir = os.path.join(os.path.relpath(self.venv, cwd), "bin")
+            words[0].raw = os.path.join(bindir, words[0].text)
         port, line = self.shell_port(prog, args, [a.text for a in assigns], " ".join(
             self.exports + [a.raw for a in assigns] + [w.raw for w in words]))
-        cwd = self.path_of(folder) if folder else self.cwds[-1]
         base, script = os.path.join(self.curdir, cwd), _python_script(prog, args)
         text = _text(base, script) if script else ""
         if text and re.search(_SERVES_RE, text):    # uvicorn.run(app, port=8005)

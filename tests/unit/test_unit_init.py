@@ -2073,12 +2073,14 @@ def test_a_dev_target_running_several_apps_at_once_becomes_procclean_dev(project
     ("api/.venv", "cd api && source .venv/bin/activate && ", True),
     ("api/venv", "cd api && . venv/bin/activate; ", True),
     ("venv", "source venv/bin/activate && cd api && ", True),
-    ("env", "source env/bin/activate && cd api && ", False)])   # not the venv procclean uses
+    ("env", "source env/bin/activate && cd api && ", "../env/bin/")])   # not procclean's
 def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
         project, init, venv, activate, replaced):
     """`source .venv/bin/activate && uvicorn ...`: the run was kept as other work, and so
     was the dev session that makes it; procclean runs every service with the project's
-    venv activated (its bin first on PATH, VIRTUAL_ENV), so that activation is its own."""
+    venv activated (its bin first on PATH, VIRTUAL_ENV), so that activation is its own.
+    Another venv (env/, which procclean does not look for) runs the command from its bin:
+    the run was kept, and the service had no venv at all."""
     need_make()
     repo = project("neither")
     two_apps(repo)
@@ -2087,11 +2089,11 @@ def test_activating_the_venv_procclean_runs_with_is_no_work_of_its_own(
                                    "dev:\n\t$(MAKE) -j2 run-api run-web\n")
     code, out, err = init("--makefile", "--replace")
     assert code == 0, (out, err)
-    assert bool(re.search(r"replaced dev \(line 7", out)) is replaced, out
+    assert re.search(r"replaced dev \(line 7", out), out
     api = procclean.load_config(folder=str(repo), environ={}).services["api"]
     assert (api.command, api.cwd) == (
-        "{python} -m uvicorn main:app --reload --port {port}" if replaced else
-        "uvicorn main:app --reload --port {port}", "api")
+        "{python} -m uvicorn main:app --reload --port {port}" if replaced is True else
+        replaced + "uvicorn main:app --reload --port {port}", "api")
 
 
 def test_a_dev_session_of_sub_makes_still_takes_their_port_variable(project, init):
@@ -2798,6 +2800,24 @@ def test_a_server_a_target_daemonizes_is_the_service_in_the_foreground(tmp_path)
         "command": "gunicorn -w 4 --bind '127.0.0.1:8123' app.main:app", "cwd": ".",
         "pattern": "gunicorn.*app\\.main:app", "port": "8123"}}, found
     assert services_of(tmp_path, "start:\n\tcelery multi start w1 -A proj\n") == {}
+
+
+def test_a_venv_a_recipe_activates_runs_its_python(tmp_path):
+    """A public Makefile (code index file 57069778081): `cd model && . venv_model/bin/
+    activate && nohup python3 api.py &`. procclean finds .venv/ and venv/ only, so the
+    service ran api.py with procclean's own python, without the venv's packages
+    (ModuleNotFoundError at once).  The venv's python runs it now; one procclean finds
+    itself stays {python}, and a file that only looks like a venv changes nothing."""
+    for venv in ("model/venv_model", "model/venv"):
+        (tmp_path / venv / "bin").mkdir(parents=True)
+        (tmp_path / venv / "bin" / "activate").write_text("")
+    (tmp_path / "model" / "venv_model" / "bin" / "python").write_text("")
+    found = services_of(tmp_path, "start:\n\tcd model && . venv_model/bin/activate && "
+                        "nohup python3 api.py > api.log 2>&1 &\n")
+    assert found["model"]["command"] == "venv_model/bin/python3 api.py", found
+    found = services_of(tmp_path, "start:\n\tcd model && . venv/bin/activate && "
+                        "nohup uvicorn api:app &\n")
+    assert found["model"]["command"] == "uvicorn api:app", found
 
 
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
