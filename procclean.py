@@ -4849,6 +4849,7 @@ READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]
 _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
+FIXED_PORT_RE = r"\s(?:--port|-p)[\s=]+\d"
 
 
 def port_follows(service, env_re=ENV_PORT_RE):
@@ -4864,7 +4865,9 @@ def port_follows(service, env_re=ENV_PORT_RE):
         command = re.sub(r"\s(?:-b|--binding)[\s=]\S+", "", command)
     if "{port}" not in command and re.search(r"\bunset\s+(?:\w+\s+)*PORT\b", command):
         return False        # Rails 7's Procfile.dev: `web: unset PORT && bin/rails server`
-    if "{port}" in command or re.search(READS_PORT_RE + "|" + PORT_READERS_RE, command) \
+    # (Next reads PORT, but not over its own -p 3000)
+    readers = "(?!.*%s)(?:%s)" % (FIXED_PORT_RE, PORT_READERS_RE)
+    if "{port}" in command or re.search(READS_PORT_RE + "|" + readers, command) \
             or re.search(env_re, command) and not re.search(NAMED_PORT_RE, command):
         return True
     texts = [_read_text(os.path.join(cwd, name))       # main.py, node app.js
@@ -4877,7 +4880,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
         scripts = _package_scripts(_read_text(os.path.join(cwd, "package.json"))) or {}
         line = scripts.get(script.group(1))
     if line:
-        if re.search(PORT_READERS_RE, line):
+        if re.search(readers, line):
             return True
         texts.append(line)
         # the server file a script runs (`tsx watch src/server.ts`): does it read PORT?

@@ -1974,6 +1974,31 @@ def test_a_frontend_does_not_move_to_its_own_proxy_target(project, init):
         repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("script, follows", [
+    ("next dev -p 3000", False), ("next dev --port=3000", False),
+    ("next dev -p $PORT", True), ("next dev", True)])
+def test_a_next_dev_server_on_its_own_port_flag_does_not_follow_the_setting(
+        project, init, script, follows):
+    """vstorm-co/full-stack-fastapi-nextjs-llm-template (a project it generates): the
+    frontend's `dev` script is `next dev -p 3000`.  Next reads PORT, so procclean took
+    it for a frontend a port setting moves, but -p wins over PORT: a second checkout's
+    port_offset gave it 3380 without a word, and it failed on 3000 (EADDRINUSE), held by
+    the first checkout; PROCCLEAN_FRONTEND_PORT=3005 start --wait waited on 3005 in vain.
+    A Next (or CRA, Nuxt) run with its own literal port flag does not follow, and start
+    says so before it launches."""
+    repo = project("fastapi-next-cookiecutter")
+    package = repo / "frontend" / "package.json"
+    package.write_text(read(package).replace('"next dev -p 3000"', '"%s"' % script))
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    assert (svc["backend"].cwd, svc["frontend"].cwd) == ("backend", "frontend")
+    assert svc["frontend"].port == 3000
+    assert procclean.port_follows(svc["frontend"]) == follows
+    web = procclean.FoundService("web", {"command": script, "cwd": "frontend"}, "")
+    assert procclean.port_follows(web) == follows
+
+
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
     """Heroku Procfiles run their server through an agent (`ddtrace-run uvicorn`,
     `newrelic-admin run-program gunicorn`): neither got its port flag, so both entries
