@@ -10319,7 +10319,8 @@ _NODE_TOOLS = ("npm", "pnpm", "yarn", "bun")
 # What Django's manage.py serves with (django-extensions, django-q, django-rq).
 _MANAGE_SERVERS = ("runserver", "runserver_plus", "qcluster", "rqworker", "runworker")
 # A package script a command runs, and the words of its name that say it serves.
-_NODE_SCRIPT_RE = r"^(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(\w[\w:.-]*)"
+_NODE_SCRIPT_RE = (r"^(?:npm|pnpm|yarn|bun)\s+(?:-\S+\s+)*(?:run\s+(?:-\S+\s+)*)?"
+                   r"(\w[\w:.-]*)")       # (past its options: `npm run -s dev:api`)
 _SERVE_SCRIPTS = ("dev", "start", "serve", "preview")
 # What runs a Procfile's entries, with the word that asks it to.
 _PROCFILE_RUNNERS = {"honcho": "start", "foreman": "start", "forego": "start",
@@ -10393,7 +10394,7 @@ def _is_server(prog, args):
             return args[:1] not in (["build"], ["optimize"])
         return prog not in _SERVE_WORDS or any(a in _SERVE_WORDS[prog] for a in args)
     if prog in _NODE_TOOLS:         # `npm run dev`, `npm run start:api:dev`, not `dev:seed`
-        script = ([a for a in args if a != "run"] or [""])[0]
+        script = ([a for a in args if a != "run" and a[:1] != "-"] or [""])[0]   # -s
         return bool(set(re.split(r"[:_-]", script)) & set(_SERVE_SCRIPTS)) and \
             not re.search(_TASK_TARGET_RE, script)
     script = _python_script(prog, args)

@@ -2820,6 +2820,17 @@ def test_a_venv_a_recipe_activates_runs_its_python(tmp_path):
     assert found["model"]["command"] == "uvicorn api:app", found
 
 
+def test_a_package_script_run_with_npms_options_names_its_service(tmp_path):
+    """A public Makefile (code index file 52712948467): `nohup npm run -s dev:api >LOG
+    2>&1 & echo $$! > PIDFILE`. The script's name was read as the word after `run`: -s
+    failed, so the service was "run" (make start-run); and `npm run --silent dev` in the
+    foreground ran no server (its script was --silent)."""
+    assert list(services_of(tmp_path, "up:\n\tnohup npm run -s dev:api > api.log 2>&1 & "
+                            "echo $$! > api.pid\n")) == ["api"]
+    assert services_of(tmp_path, "dev:\n\tnpm run --silent dev\n")["frontend"] == {
+        "command": "npm run --silent dev", "cwd": ".", "pattern": "npm run.*dev"}
+
+
 def test_go_run_of_makes_wildcard_writing_two_logs_is_the_service(tmp_path):
     """A public Makefile (code index file 26257635834): `SOURCES = $(wildcard *.go)`, `go
     run $(SOURCES) > $(STDOUT) 2> $(STDERR) & echo $$! > $(PID)`. $(wildcard) left the
