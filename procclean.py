@@ -11315,22 +11315,7 @@ def _union_find(facts):
                     or fact.kind == facts[first].kind == "layout"):
                 parent[find(i)] = find(first)
     launches = [(i, f) for i, f in enumerate(facts) if f.kind == "launch" and f.argv]
-    for i, fact in enumerate(facts):
-        if fact.pattern and fact.kind != "launch":
-            try:
-                regex = re.compile(fact.pattern)
-            except re.error:
-                continue
-            # the layout's app is the one run in its folder (also as its module or
-            # package), or anywhere by a dotted name (`celery -A codeverify_worker.main`;
-            # `main\.py` is a script's name: the one in its folder)
-            anywhere = fact.kind != "layout" or re.search(
-                r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
-            hits = dict(((f.command, f.cwd), j) for j, f in launches if (
-                regex.search(f.argv) or _runs_module(f, fact)) and (
-                    anywhere or _same_folder(f.cwd, fact.cwd)))
-            if len(hits) == 1:
-                parent[find(i)] = find(list(hits.values())[0])
+    _join_patterns(facts, launches, find, parent)
     written = set(f.pidfile for f in facts if f.kind == "launch" and f.pidfile)
     daemons = [i for i, f in launches if f.problem and f.problem[0] == "mk_daemonizes"
                and not f.pidfile]
@@ -11355,6 +11340,27 @@ def _union_find(facts):
     for i, fact in enumerate(facts):
         groups.setdefault(find(i), []).append(fact)
     return list(groups.values())
+
+
+def _join_patterns(facts, launches, find, parent):
+    """A pattern (a stop's, the layout's app's) that finds one launched command line is
+    that launch's."""
+    for i, fact in enumerate(facts):
+        if fact.pattern and fact.kind != "launch":
+            try:
+                regex = re.compile(fact.pattern)
+            except re.error:
+                continue
+            # the layout's app is the one run in its folder (also as its module or
+            # package), or anywhere by a dotted name (`celery -A codeverify_worker.main`;
+            # `main\.py` is a script's name: the one in its folder)
+            anywhere = fact.kind != "layout" or re.search(
+                r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
+            hits = dict(((f.command, f.cwd), j) for j, f in launches if (
+                regex.search(f.argv) or _runs_module(f, fact)) and (
+                    anywhere or _same_folder(f.cwd, fact.cwd)))
+            if len(hits) == 1:
+                parent[find(i)] = find(list(hits.values())[0])
 
 
 def _join_port_kills(facts, launches, find, parent):
