@@ -10857,7 +10857,8 @@ class RecipeReader(object):
         elif prog in SHELLS and args[:1] == ["-c"] and len(args) > 1:
             self.shell_script(command, args[1])
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
-                *_program(_moved(texts)[0])[:2]) or _module_file(text, self.cwds[-1]):
+                *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
+                    self.curdir, self.cwds[-1])):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
@@ -11095,7 +11096,9 @@ class RecipeReader(object):
             words[0].raw = os.path.join(bindir, words[0].text)
         port, line = self.shell_port(prog, args, [a.text for a in assigns], " ".join(
             self.exports + [a.raw for a in assigns] + [w.raw for w in words]))
-        base, script = os.path.join(self.curdir, cwd), _python_script(prog, args)
+        base = os.path.join(self.curdir, cwd)       # (a script, or a module's: -m app.cli)
+        script = _python_script(prog, args) or _module_file(" ".join(
+            w.text for w in words), base)
         text = _text(base, script) if script else ""
         if text and re.search(_SERVES_RE, text):    # uvicorn.run(app, port=8005)
             said = port is None and _code_port(base, text, os.path.join(cwd, script))

@@ -2759,6 +2759,14 @@ def test_a_python_script_is_a_server_on_its_codes_port_or_a_command_line_tool(tm
     assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n") == {}
     found = services_of(tmp_path, "start:\n\tpython main.py & echo $$! > main.pid\n")
     assert found["backend"]["pidfile"] == "main.pid", found
+    # a module run with -m, as a script (a public Makefile, code index file 33870482701:
+    # `run: python -m app.pipeline "$(artist)"` beside `kill: kill -9 $(shell lsof ...)`)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "pipeline.py").write_text(scripts["main.py"])
+    (tmp_path / "app" / "serve.py").write_text(scripts["run.py"])
+    assert services_of(tmp_path, 'run:\n\tpython -m app.pipeline "$(artist)"\n') == {}
+    found = services_of(tmp_path, "run:\n\tpython -m app.serve\n")
+    assert found["backend"]["port"] == "8005", found
     (tmp_path / "requirements.txt").write_text("flask\n")     # (a web app's main.py)
     assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n")["backend"]
 
