@@ -2927,6 +2927,9 @@ def test_init_credits_each_line_once_and_ignores_no_file_outside_the_repo(projec
     assert "(up, restart)" in re.search(r"# found: .*", out).group(0)
     gitignore = re.search(r"add to .gitignore .*: (.*)", out).group(1).split()
     assert "*.log" in gitignore and not [w for w in gitignore if "pid" in w], gitignore
+    # (bounce, a word for restart, names no service either: it was "bounce")
+    (repo / "Makefile").write_text(read(repo / "Makefile").replace("restart", "bounce"))
+    assert "found backend: up.sh:2 (up, bounce)" in init("--makefile", "--dry-run")[1]
 
 
 def test_only_an_echo_of_the_bare_pid_writes_a_pidfile(tmp_path):
