@@ -3057,6 +3057,7 @@ MESSAGES = {
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
         "ports_none_moved": "none moves: each port is set by the environment or --set",
         "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
+        "offset_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port in the checkout without an offset; here {other} is on {moved}, so {svc} would reach the other checkout's {other}: make the target read {var} (the README's Vite recipe)",
         "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
@@ -3402,6 +3403,7 @@ MESSAGES = {
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
         "ports_none_moved": "均不移动: 每个端口都由环境变量或 --set 指定",
         "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
+        "offset_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即没有偏移的检出里 {other} 的端口; 本检出的 {other} 在 {moved}, 所以 {svc} 会连到另一个检出的 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
         "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
@@ -5747,6 +5749,21 @@ def offset_ports(ctx, launching):
             if not port_follows(service):       # it listens where its command says
                 ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
                 ctx.out.warn("port_hint_fixed", svc=service.name)
+        say_fixed_proxies(ctx, movable, offset)
+
+
+def say_fixed_proxies(ctx, movable, offset):
+    """A frontend whose dev server proxies to the configured port of another service (a
+    literal `target: 'http://localhost:8000'`) reaches that service of the checkout on
+    the configured ports, not this one's: said before anything starts."""
+    configured = dict((s.port - offset, s) for s in movable)
+    for service in movable:
+        said = dev_proxy_target(resolve_cwd(service.cwd))
+        other = said and configured.get(int(said[0]))
+        if other and other is not service:
+            ctx.out.warn("offset_proxy_fixed", svc=service.name, other=other.name,
+                         file=os.path.normpath(os.path.join(service.cwd, said[1])),
+                         port=said[0], moved=other.port, var=port_variable(other.name))
 
 
 def checkout_offset(ctx, movable, launching):
@@ -8266,18 +8283,27 @@ def _proxied_port(found):
     gets N, unless one is on it."""
     frontends = [s for s in found if re.search(FRONTEND_RE, s.command or "")]
     for frontend in frontends:
-        names = ["vite.config." + ext for ext in ("js", "ts", "mjs", "mts")]
-        for path in [os.path.join(frontend.cwd, n) for n in names + ["package.json"]]:
-            said = re.search(PROXY_TARGET_RE, _text(path))
-            if said and not any(s.value("port") == said.group(1) for s in found):
-                backend = next((s for s in found if s not in frontends and re.search(
-                    r"default port|number it", s.sources.get("port", "")) and
-                    port_follows(s)), None)
-                if backend:
-                    backend.fields["port"] = said.group(1)
-                    backend.sources["port"] = "%s (the proxy target of %s)" % (
-                        os.path.normpath(path), frontend.name)
-                return
+        said = dev_proxy_target(frontend.cwd)
+        if said and not any(s.value("port") == said[0] for s in found):
+            backend = next((s for s in found if s not in frontends and re.search(
+                r"default port|number it", s.sources.get("port", "")) and
+                port_follows(s)), None)
+            if backend:
+                backend.fields["port"] = said[0]
+                backend.sources["port"] = "%s (the proxy target of %s)" % (
+                    os.path.normpath(os.path.join(frontend.cwd, said[1])), frontend.name)
+            return
+
+
+def dev_proxy_target(folder):
+    """(port, file) a frontend's dev server in `folder` sends its API calls to
+    (PROXY_TARGET_RE), the file's name relative to `folder`; or None."""
+    for name in ["vite.config." + ext for ext in ("js", "ts", "mjs", "mts")] + [
+            "package.json"]:
+        said = re.search(PROXY_TARGET_RE, _text(folder, name))
+        if said:
+            return said.group(1), name
+    return None
 
 
 def _ports_apart(found):

@@ -146,6 +146,36 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("target, said", [
+    ("http://localhost:8000", True), ("http://127.0.0.1:8000", True),
+    ("'http://127.0.0.1:' + (process.env.PROCCLEAN_WEB_PORT || 8000)", False)])
+def test_a_frontend_proxying_to_a_literal_port_is_named_at_launch(tmp_path, monkeypatch,
+                                                                  capsys, target, said):
+    """ggonzalezcastro/inmo in a second checkout: its Vite proxies /api to
+    localhost:8000.  With port_offset the checkout's web moved to 8010 and its Vite to
+    5183, whose /api calls then went to 8000, the other checkout's API, and nothing said
+    so.  A frontend whose proxy names another service's configured port is named before
+    anything starts, with the variable to read; a target that reads it is not."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nport_offset = 10\nservices = web frontend\n\n[web]\npattern = w\n"
+        "command = uvicorn app.main:app --port {port}\nport = 8000\n\n[frontend]\n"
+        "command = npm run dev -- --port {port}\ncwd = frontend\nport = 5173\n")
+    (tmp_path / "frontend").mkdir()
+    quoted = target if target.startswith("'") else "'%s'" % target
+    (tmp_path / "frontend" / "vite.config.ts").write_text(
+        "export default {server: {proxy: {'/api': {target: %s}}}}\n" % quoted)
+    capsys.readouterr()
+    context(FakeSystem([]), "start")
+    err = capsys.readouterr().err
+    warning = ("frontend: frontend/vite.config.ts proxies to localhost:8000, web's port in "
+               "the checkout without an offset; here web is on 8010, so frontend would "
+               "reach the other checkout's web: make the target read PROCCLEAN_WEB_PORT")
+    assert (warning in err) == said, err
+    context(FakeSystem([]), "status")                   # only looks: nothing said
+    assert capsys.readouterr().err == ""
+
+
 def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monkeypatch):
     """rizperdana/fast-vite-todo-ai: `PROCCLEAN_BACKEND_PORT=8001 make start-backend` said
     `started backend` while main.py bound 7777 as always (issue 21 item 1's symptom). Now
