@@ -10569,6 +10569,7 @@ _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
                "develop", "development", "production", "bounce", "reboot", "rerun",
+               "reset", "cleanup",
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
                "port", "ports", "servers", "services", "everything",
                "pid", "pids", "pidfile", "processes", "show", "nohup", "background", "bg",

@@ -2781,6 +2781,16 @@ def test_a_target_named_for_a_service_runs_it(tmp_path, target, name):
         "command": "uvicorn app:app", "cwd": ".", "pattern": "uvicorn app:app"}}
 
 
+@pytest.mark.parametrize("target", ["reset", "cleanup"])
+def test_a_target_named_for_what_it_does_names_no_service(tmp_path, target):
+    """A public Makefile (code index file 66471021634): `reset:` frees ports 8501 and
+    8502 with kill -9, then starts the app again in the background: the service was
+    named "reset" (make start-reset, stop-reset)."""
+    found = services_of(tmp_path, "%s:\n\t-kill -9 $$(lsof -t -i:8001) || true\n\t"
+                                  "uvicorn app:app --port 8001 &\n" % target)
+    assert list(found) == ["backend"], found
+
+
 def test_makes_or_and_if_give_a_recipe_its_values(tmp_path):
     """A public Makefile (code index file 71193984652): `API_PORT ?= $(or $(APP_PORT),8765)`
     and `nohup uv run python -m uvicorn ... --port $(API_PORT) --reload > ../$(API_LOG)
