@@ -11374,7 +11374,8 @@ def _union_find(facts):
 
 def _join_patterns(facts, launches, find, parent):
     """A pattern (a stop's, the layout's app's) that finds one launched command line is
-    that launch's."""
+    that launch's: its own, or its package script's (`pkill -f vite`, `npm run dev`)."""
+    scripts = dict((j, _script_run(f)) for j, f in launches)
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
             try:
@@ -11387,10 +11388,18 @@ def _join_patterns(facts, launches, find, parent):
             anywhere = fact.kind != "layout" or re.search(
                 r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if (
-                regex.search(f.argv) or _runs_module(f, fact)) and (
-                    anywhere or _same_folder(f.cwd, fact.cwd)))
+                regex.search(f.argv) or regex.search(scripts[j]) or _runs_module(f, fact))
+                and (anywhere or _same_folder(f.cwd, fact.cwd)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
+
+
+def _script_run(launch):
+    """What the package script a launch runs (`npm run dev`) runs (`vite`), else ""."""
+    script = re.match(NPM_SCRIPT_RE, launch.argv)
+    scripts = script and _package_scripts(_read_text(os.path.join(
+        launch.cwd or ".", "package.json")))
+    return (scripts or {}).get(script.group(1)) or "" if script else ""
 
 
 def _join_port_kills(facts, launches, find, parent):

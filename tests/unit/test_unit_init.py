@@ -3369,3 +3369,16 @@ def test_a_go_servers_port_from_dotenv_is_read_whole(tmp_path):
     assert procclean._go_address("go run .", folder, folder, code)[1] == "9002"
     (tmp_path / ".env").write_text("PORT=127.0.0.1:9003\n")
     assert procclean._go_address("go run .", folder, folder, code)[1] == "9003"
+
+
+def test_a_stop_by_the_program_a_package_script_runs_is_that_scripts_service(project, init):
+    """`dev: cd frontend && npm run dev` and `stop: pkill -f vite`: the pattern finds what
+    the script runs (dev: vite), not `npm run dev`, so the stop was a service of its own,
+    "app", with no command (make start-app: nothing to start)."""
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("dev:\n\tcd frontend && npm run dev\n\n"
+                                   "stop:\n\tpkill -f vite || true\n")
+    code, out, err = init("--makefile")
+    config = procclean.load_config(environ={})
+    assert code == 0 and sorted(config.services) == ["backend", "frontend"], out
+    assert config.services["frontend"].pattern == "vite", read(repo / "procclean.ini")
