@@ -232,6 +232,38 @@ def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path,
     assert nothing_left(ns) == []
 
 
+# A server on another port than its service's (Vite on 5173 under the built-in 3000).
+LISTENS_ELSEWHERE = r"""
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8123))
+s.listen(5)
+print("listening on 8123", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_start_wait_says_where_its_app_listens_instead(ns, tmp_path, python_edge):
+    """`start --wait` of a frontend that listens on 5173 (Vite's own port) where procclean
+    waits for 3000 (the built-in's; no init yet): it waited out its 30 s with no word of
+    the port the app had opened in its first second, then stopped it.  It now says at
+    once where the app listens and how to set that port, and goes on waiting."""
+    make_project(tmp_path)
+    write(tmp_path / "backend" / "main.py", LISTENS_ELSEWHERE)
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >start.out 2>start.err', "sh"]
+                   + ns.procclean_argv("start-backend", "--wait", "--timeout", "300",
+                                       python=python_edge))
+    said = "backend listens on port 8123, not on 8000: if 8123 is its port, set port = " \
+        "8123 under [backend] in procclean.ini (or run init); still waiting for port 8000"
+    assert wait_until(lambda: said in read(tmp_path / "start.err"), TIMEOUT), (
+        read(tmp_path / "start.out"), read(tmp_path / "start.err"))
+    job.signal(signal.SIGINT)
+    assert job.wait(TIMEOUT).rc == -signal.SIGINT, read(tmp_path / "start.err")
+    assert read(tmp_path / "start.err").count(said) == 1
+    assert nothing_left(ns) == []
+
+
 # A backend whose shutdown takes long: it notes the SIGTERM, and goes on.
 SLOW_TO_STOP = r"""
 import signal, time
