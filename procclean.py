@@ -11415,9 +11415,10 @@ def _join_patterns(facts, launches, find, parent):
 def _script_run(launch):
     """What the package script a launch runs (`npm run dev`) runs (`vite`), else ""."""
     script = re.match(NPM_SCRIPT_RE, launch.argv)
-    scripts = script and _package_scripts(_read_text(os.path.join(
-        launch.cwd or ".", "package.json")))
-    return (scripts or {}).get(script.group(1)) or "" if script else ""
+    if not script:
+        return ""
+    scripts = _package_scripts(_read_text(os.path.join(launch.cwd or ".", "package.json")))
+    return (scripts or {}).get(script.group(1)) or ""
 
 
 def _join_port_kills(facts, launches, find, parent):
