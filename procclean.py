@@ -3167,7 +3167,7 @@ MESSAGES = {
         "port_hint_holder": "    PID {pid} is {what}{free}",
         "port_hint_then": "; to free the port: {free}",
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
-        "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command (uvicorn ... --port {{port}}) or read PORT in the app",
+        "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command ({example}) or read PORT in the app",
         "port_hint_app": "    PID {pid} is an editor or browser (forwarding the port?), which procclean leaves alone: close it there",
         "tc_env": "the active $VIRTUAL_ENV {where}, inside the project",
         "tc_env_outside": "the active $VIRTUAL_ENV {where}, which is NOT this project's (it is outside the project), because the project has no .venv, venv or lock file of its own",
@@ -3514,7 +3514,7 @@ MESSAGES = {
         "port_hint_holder": "    PID {pid} 是{what}{free}",
         "port_hint_then": "; 释放端口: {free}",
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
-        "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} (uvicorn ... --port {{port}}) 或在应用里读取 PORT",
+        "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} ({example}) 或在应用里读取 PORT",
         "port_hint_app": "    PID {pid} 是编辑器或浏览器 (可能在转发该端口), procclean 不会处理它: 请在其中关闭",
         "tc_env": "当前激活的 $VIRTUAL_ENV {where}, 在项目内",
         "tc_env_outside": "当前激活的 $VIRTUAL_ENV {where}, 它不属于本项目 (在项目之外), 因为项目自己没有 .venv、venv 或锁文件",
@@ -4827,7 +4827,7 @@ def say_port_hint(ctx, service, pid, app=False):
     if not port_follows(service):
         if pid is not None and not app:
             ctx.out.warn("port_hint_free", pid=pid, free=free)
-        ctx.out.warn("port_hint_fixed", svc=service.name)
+        say_port_fixed(ctx, service)
     elif pid is None or app:
         ctx.out.warn("port_hint_other", other=hints.port_setting(service))
     else:
@@ -4853,6 +4853,24 @@ READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]
 _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
+# How a server's command takes a port, for port_hint_fixed's example.
+_PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
+                       (r"\bgunicorn\b", "--bind 127.0.0.1:{port}"),
+                       (r"\bmanage\.py\s+runserver\b", "{port}"),
+                       (r"\bstreamlit\b", "--server.port {port}"),
+                       (NPM_SCRIPT_RE, "-- --port {port}"),
+                       (r"\b(?:uvicorn|hypercorn|flask|fastapi|vite)\b", "--port {port}"))
+
+
+def say_port_fixed(ctx, service):
+    """That `service` does not take its port from procclean, with its own command given
+    one as the example (`bin/rails server -p {port}`, not uvicorn's flag for all); a
+    script's (main.py's own uvicorn.run) is to be run by its server instead."""
+    command = service.command.strip()
+    flag = next((flag for pattern, flag in _PORT_FLAG_EXAMPLES
+                 if re.search(pattern, command)), None)
+    ctx.out.warn("port_hint_fixed", svc=service.name, example="%s %s" % (command, flag)
+                 if flag else "uvicorn ... --port {port}")
 FIXED_PORT_RE = r"\s(?:--port|-p)[\s=]+\d"
 
 
@@ -5681,7 +5699,7 @@ def settle_ports(ctx, command, names=()):
                     and not port_follows(service):
                 ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
                              var=port_variable(name))
-                ctx.out.warn("port_hint_fixed", svc=name)
+                say_port_fixed(ctx, service)
     if config.port_offset is not None:
         offset_ports(ctx, launching)
     if command not in LAUNCH_COMMANDS:
@@ -5750,7 +5768,7 @@ def offset_ports(ctx, launching):
         for service in movable:
             if not port_follows(service):       # it listens where its command says
                 ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
-                ctx.out.warn("port_hint_fixed", svc=service.name)
+                say_port_fixed(ctx, service)
         say_fixed_proxies(ctx, movable, offset)
 
 
@@ -5969,7 +5987,7 @@ def port_taken(ctx, service, found, listeners):
         # another checkout's: stopped there, or ports of its own, not kill-port
         ctx.out.warn("port_hint_checkout", pid=holder.pid, folder=printable(other))
         if not port_follows(service):
-            ctx.out.warn("port_hint_fixed", svc=service.name)
+            say_port_fixed(ctx, service)
         elif ctx.config.port_offset is None:
             ctx.out.warn("port_hint_offset")
     else:

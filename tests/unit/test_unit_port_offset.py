@@ -146,6 +146,27 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("command, example", [
+    ("unset PORT && bin/rails server", "unset PORT && bin/rails server -p {port}"),
+    ("npm run dev", "npm run dev -- --port {port}"),
+    ("gunicorn -c conf.py app:app", "gunicorn -c conf.py app:app --bind 127.0.0.1:{port}"),
+    ("npx vite --host", "npx vite --host --port {port}"),
+    ("{python} main.py", "uvicorn ... --port {port}")])
+def test_the_hint_for_a_service_that_does_not_follow_its_port_gives_its_own_flag(
+        tmp_path, monkeypatch, capsys, command, example):
+    """The hint said `(uvicorn ... --port {port})` for every service, a Rails or Next app
+    too (qa-repo's leftover): it now gives the service's own command with the flag its
+    server takes."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = web\nport_offset = 10\n\n[web]\ncommand = %s\n"
+        "port = 3000\n" % command)
+    capsys.readouterr()
+    context(FakeSystem([]), "dev")
+    err = capsys.readouterr().err
+    assert "to move it, put {port} in its command (%s) or read PORT" % example in err, err
+
+
 @pytest.mark.parametrize("target, said", [
     ("http://localhost:8000", True), ("http://127.0.0.1:8000", True),
     ("'http://127.0.0.1:' + (process.env.PROCCLEAN_WEB_PORT || 8000)", False)])
