@@ -4853,6 +4853,7 @@ READS_PORT_RE = (r"\$\{?PORT\b|process\.env\.PORT\b|process\.env\[['\"]PORT['\"]
 _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
+FIXED_PORT_RE = r"(\s(?:--port|-p)[\s=]+)\d+"     # `next dev -p 3000`
 # How a server's command takes a port, for port_hint_fixed's example.
 _PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
                        (r"\bgunicorn\b", "--bind 127.0.0.1:{port}"),
@@ -4865,13 +4866,15 @@ _PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
 def say_port_fixed(ctx, service):
     """That `service` does not take its port from procclean, with its own command given
     one as the example (`bin/rails server -p {port}`, not uvicorn's flag for all); a
-    script's (main.py's own uvicorn.run) is to be run by its server instead."""
+    script's (main.py's own uvicorn.run) is to be run by its server instead.  A port the
+    command names is the one to replace (`next dev -p {port}`, not a second -p)."""
     command = service.command.strip()
-    flag = next((flag for pattern, flag in _PORT_FLAG_EXAMPLES
-                 if re.search(pattern, command)), None)
-    ctx.out.warn("port_hint_fixed", svc=service.name, example="%s %s" % (command, flag)
-                 if flag else "uvicorn ... --port {port}")
-FIXED_PORT_RE = r"\s(?:--port|-p)[\s=]+\d"
+    example = re.sub(FIXED_PORT_RE, r"\g<1>{port}", command)
+    if example == command:
+        flag = next((flag for pattern, flag in _PORT_FLAG_EXAMPLES
+                     if re.search(pattern, command)), None)
+        example = "%s %s" % (command, flag) if flag else "uvicorn ... --port {port}"
+    ctx.out.warn("port_hint_fixed", svc=service.name, example=example)
 
 
 def port_follows(service, env_re=ENV_PORT_RE):

@@ -151,7 +151,11 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     ("npm run dev", "npm run dev -- --port {port}"),
     ("gunicorn -c conf.py app:app", "gunicorn -c conf.py app:app --bind 127.0.0.1:{port}"),
     ("npx vite --host", "npx vite --host --port {port}"),
-    ("{python} main.py", "uvicorn ... --port {port}")])
+    ("{python} main.py", "uvicorn ... --port {port}"),
+    # a port the command names is replaced, not given a second flag beside it
+    ("next dev -p 3000", "next dev -p {port}"),
+    ("uvicorn app:app --port 8000 --reload", "uvicorn app:app --port {port} --reload"),
+    ("{python} main.py --port=8000", "{python} main.py --port={port}")])
 def test_the_hint_for_a_service_that_does_not_follow_its_port_gives_its_own_flag(
         tmp_path, monkeypatch, capsys, command, example):
     """The hint said `(uvicorn ... --port {port})` for every service, a Rails or Next app
