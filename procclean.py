@@ -3046,7 +3046,7 @@ MESSAGES = {
         "listening": "{ok} {svc} listens on port {port}",
         "not_listening_yet": "    {svc} is still starting: it does not listen on port {port} yet (status shows when it does)",
         "start_waiting": "    {svc} (PID {pid}) is starting: waiting for it to listen on port {port} ({timeout} at most)",
-        "start_waiting_elsewhere": "    {svc} listens on port {ports}, not on {port}: if {ports} is its port, set port = {ports} under [{svc}] in procclean.ini (or run init); still waiting for port {port}",
+        "start_waiting_elsewhere": "    {svc} listens on port {ports}, not on {port}: if {first} is its port, set port = {first} under [{svc}] in procclean.ini (or run init); still waiting for port {port}",
         "start_waiting_idle": "    {svc} (PID {pid}) is starting: waiting for it to settle ({timeout} at most)",
         "status_running": "{ok} {svc}: running, PID {pids}, up {uptime}, CPU {cpu}, memory {mem}",
         "status_stopped": "{off} {svc}: not running",
@@ -3393,7 +3393,7 @@ MESSAGES = {
         "listening": "{ok} {svc}正在监听端口 {port}",
         "not_listening_yet": "    {svc}仍在启动: 尚未监听端口 {port} (用 status 查看何时开始监听)",
         "start_waiting": "    {svc} (PID {pid}) 正在启动: 等待其监听端口 {port} (最多 {timeout})",
-        "start_waiting_elsewhere": "    {svc}监听的是端口 {ports}, 而不是 {port}: 如果 {ports} 就是它的端口, 请在 procclean.ini 的 [{svc}] 下设置 port = {ports} (或运行 init); 仍在等待端口 {port}",
+        "start_waiting_elsewhere": "    {svc}监听的是端口 {ports}, 而不是 {port}: 如果 {first} 就是它的端口, 请在 procclean.ini 的 [{svc}] 下设置 port = {first} (或运行 init); 仍在等待端口 {port}",
         "start_waiting_idle": "    {svc} (PID {pid}) 正在启动: 等待其稳定下来 (最多 {timeout})",
         "status_running": "{ok} {svc}: 运行中, PID {pids}, 已运行 {uptime}, CPU {cpu}, 内存 {mem}",
         "status_stopped": "{off} {svc}: 未运行",
@@ -6265,15 +6265,20 @@ def say_start_wait(ctx, pending):
 
 def say_listening_elsewhere(ctx, pending, table, listening):
     """Once for each service --wait waits for: the other ports its tree listens on (Vite
-    on 5173 under the built-in frontend's 3000), so no one waits out the timeout unaware."""
+    on 5173 under the built-in frontend's 3000), so no one waits out the timeout unaware.
+    (Looked for once a second: each look lists the machine's listeners.)"""
+    now = ctx.system.clock()
     for launch in pending:
         port = launch.service.port
-        if launch.waits and not launch.told_elsewhere and port not in listening:
+        looked = launch.looked_elsewhere
+        if launch.waits and not launch.told_elsewhere and port not in listening and (
+                looked is None or now - looked >= 1.0):
+            launch.looked_elsewhere = now
             ports = ports_elsewhere(ctx, set(launch.tree(table)))
             if ports:
                 launch.told_elsewhere = True
                 ctx.out.warn("start_waiting_elsewhere", svc=launch.service.name, port=port,
-                             ports=", ".join(map(str, ports)))
+                             ports=", ".join(map(str, ports)), first=ports[0])
 
 
 class StartWatch(object):
@@ -6295,6 +6300,7 @@ class StartWatch(object):
         self.begun = ctx.system.clock()
         self.known = None           # an outcome seen already (by a wait for it)
         self.told_elsewhere = False     # say_listening_elsewhere said where it listens
+        self.looked_elsewhere = None    # ...when it last looked
         self.cpu = None             # (CPU seconds its tree used, when that last grew)
 
     def twin(self):
