@@ -4877,6 +4877,15 @@ def say_port_fixed(ctx, service):
     ctx.out.warn("port_hint_fixed", svc=service.name, example=example)
 
 
+def package_script_of(command, cwd):
+    """The package.json script (in cwd) a command runs (`npm run dev`: `vite`), else ""."""
+    script = re.match(NPM_SCRIPT_RE, command)
+    if not script:
+        return ""
+    scripts = _package_scripts(_read_text(os.path.join(cwd, "package.json"))) or {}
+    return scripts.get(script.group(1)) or ""
+
+
 def port_follows(service, env_re=ENV_PORT_RE):
     """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
     or what it runs does (its package.json script, a vite config, a .py file).  `env_re`:
@@ -4899,11 +4908,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
              for name in re.findall(r"[\w./-]+\.(?:py|[cm]?[jt]s)\b", command)]
     texts += [text for _, text in go_sources(command, cwd)]     # os.Getenv("PORT")
     texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
-    script = re.match(NPM_SCRIPT_RE, command)
-    line = None
-    if script:
-        scripts = _package_scripts(_read_text(os.path.join(cwd, "package.json"))) or {}
-        line = scripts.get(script.group(1))
+    line = package_script_of(command, cwd)
     if line:
         if re.search(readers, line):
             return True
@@ -11420,7 +11425,7 @@ def _union_find(facts):
 def _join_patterns(facts, launches, find, parent):
     """A pattern (a stop's, the layout's app's) that finds one launched command line is
     that launch's: its own, or its package script's (`pkill -f vite`, `npm run dev`)."""
-    scripts = dict((j, _script_run(f)) for j, f in launches)
+    scripts = dict((j, package_script_of(f.argv, f.cwd or ".")) for j, f in launches)
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
             try:
@@ -11437,15 +11442,6 @@ def _join_patterns(facts, launches, find, parent):
                 and (anywhere or _same_folder(f.cwd, fact.cwd)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
-
-
-def _script_run(launch):
-    """What the package script a launch runs (`npm run dev`) runs (`vite`), else ""."""
-    script = re.match(NPM_SCRIPT_RE, launch.argv)
-    if not script:
-        return ""
-    scripts = _package_scripts(_read_text(os.path.join(launch.cwd or ".", "package.json")))
-    return (scripts or {}).get(script.group(1)) or ""
 
 
 def _join_port_kills(facts, launches, find, parent):
