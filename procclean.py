@@ -11464,10 +11464,10 @@ def _code_listens(launch):
     ListenAndServe, Node's listen(), gunicorn's bind) or its server's default; None if
     nothing says.  (A Python script's uvicorn.run(port=) is its launch's port already.)"""
     command, cwd = launch.argv or launch.command or "", launch.cwd or "."
-    port = _default_port(command, cwd)[0]
-    if port is None and re.match(r"go\s+run\b", command):
+    if re.match(r"go\s+run\b", command):        # (its code's address, else its variable's)
         code = "".join(text or "" for _, text in go_sources(command, cwd))
-        port = _go_address(command, cwd, cwd, code)[1]
+        return _go_address(command, cwd, cwd, code)[1]
+    port = _default_port(command, cwd)[0]
     if port is None and re.match(r"(?:node|nodemon|tsx|ts-node|bun|deno)\b", command):
         port = (_node_port(cwd, command) or (None,))[0]
     return port
