@@ -3057,7 +3057,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, recorded in {file}",
         "ports_how_unrecorded": "port_offset = auto, recorded at the first start",
         "ports_none_moved": "none moves: each port is set by the environment or --set",
-        "offset_not_followed": "{warn} {svc}: port_offset gives it port {port}, but it will listen on the port its command or app names, as in every checkout",
+        "offset_not_followed": "{warn} {svc}: port_offset does not move it: it listens on port {port}, the one its command or app names, as in every checkout",
         "offset_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port in the checkout without an offset; here {other} is on {moved}, so {svc} would reach the other checkout's {other}: make the target read {var} (the README's Vite recipe)",
         "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
@@ -3404,7 +3404,7 @@ MESSAGES = {
         "ports_how_auto": "port_offset = auto, 记录在 {file}",
         "ports_how_unrecorded": "port_offset = auto, 首次启动时记录",
         "ports_none_moved": "均不移动: 每个端口都由环境变量或 --set 指定",
-        "offset_not_followed": "{warn} {svc}: port_offset 给它端口 {port}, 但它仍会监听命令或应用里写定的端口, 与每个检出相同",
+        "offset_not_followed": "{warn} {svc}: port_offset 不会移动它: 它仍监听命令或应用里写定的端口 {port}, 与每个检出相同",
         "offset_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即没有偏移的检出里 {other} 的端口; 本检出的 {other} 在 {moved}, 所以 {svc} 会连到另一个检出的 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
         "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
@@ -4422,6 +4422,7 @@ class Context(object):
         self.launching = False              # ...one now waits: a launch is under way
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
+        self.said_fixed = set()             # services told how to take a port (once)
         self.root = None        # the project's root, when procclean runs in a folder of it
 
     def note_interrupt(self, signum, frame):
@@ -4868,6 +4869,9 @@ def say_port_fixed(ctx, service):
     one as the example (`bin/rails server -p {port}`, not uvicorn's flag for all); a
     script's (main.py's own uvicorn.run) is to be run by its server instead.  A port the
     command names is the one to replace (`next dev -p {port}`, not a second -p)."""
+    if service.name in ctx.said_fixed:
+        return
+    ctx.said_fixed.add(service.name)
     command = service.command.strip()
     example = re.sub(FIXED_PORT_RE, r"\g<1>{port}", command)
     if example == command:
@@ -5763,8 +5767,12 @@ def offset_ports(ctx, launching):
     # the project's services: not the built-in frontend of a `services = backend` project
     movable = [config.services[n] for n in config.default_names
                if config.services[n].port is not None and n not in config.fixed_ports]
-    offset = checkout_offset(ctx, movable, launching) if setting == "auto" else setting
-    for service in movable:
+    # Before a launch, one that does not follow a port setting keeps the port it takes
+    # in every checkout: the one start checks, waits for and records (status reads that).
+    fixed = [s for s in movable if not port_follows(s)] if launching else []
+    moved = [s for s in movable if s not in fixed]
+    offset = checkout_offset(ctx, moved, launching) if setting == "auto" else setting
+    for service in moved:
         if service.port + offset > 65535:
             raise ProcCleanError("err_offset_beyond", svc=service.name, port=service.port,
                                  offset=offset)
@@ -5773,18 +5781,17 @@ def offset_ports(ctx, launching):
                     "file": OFFSET_FILE if setting == "auto" else None,
                     "ports": dict((s.name, s.port) for s in movable)}
     if offset and launching:
-        for service in movable:
-            if not port_follows(service):       # it listens where its command says
-                ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
-                say_port_fixed(ctx, service)
-        say_fixed_proxies(ctx, movable, offset)
+        for service in fixed:
+            ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
+            say_port_fixed(ctx, service)
+        say_fixed_proxies(ctx, movable, moved, offset)
 
 
-def say_fixed_proxies(ctx, movable, offset):
+def say_fixed_proxies(ctx, movable, moved, offset):
     """A frontend whose dev server proxies to the configured port of another service (a
     literal `target: 'http://localhost:8000'`) reaches that service of the checkout on
     the configured ports, not this one's: said before anything starts."""
-    configured = dict((s.port - offset, s) for s in movable)
+    configured = dict((s.port - offset, s) for s in moved)
     for service in movable:
         said = dev_proxy_target(resolve_cwd(service.cwd))
         other = said and configured.get(int(said[0]))

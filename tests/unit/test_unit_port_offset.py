@@ -11,6 +11,14 @@ import procclean
 AUTO = "[procclean]\nport_offset = auto\n"
 
 
+def port_readers(folder):
+    """The built-in backend's main.py and frontend's dev script, each reading PORT."""
+    (folder / "backend").mkdir()
+    (folder / "backend" / "main.py").write_text("import os\nport = os.environ['PORT']\n")
+    (folder / "frontend").mkdir()
+    (folder / "frontend" / "package.json").write_text('{"scripts": {"dev": "next dev"}}')
+
+
 def context(system, command):
     """The Context of `command` on `system`, with the ports settled as run() does."""
     config = procclean.load_config(environ={})
@@ -78,6 +86,7 @@ def test_a_main_checkout_keeps_the_ports_and_moves_off_another_checkouts(tmp_pat
     monkeypatch.chdir(str(tmp_path))
     (tmp_path / "procclean.ini").write_text(AUTO)
     (tmp_path / ".git").mkdir()
+    port_readers(tmp_path)
     ctx = context(FakeSystem([]), "start")
     assert ctx.config.services["backend"].port == 8000
     assert (tmp_path / ".procclean-offset").read_text() == "0\n"
@@ -108,6 +117,7 @@ def test_only_the_projects_services_have_ports_to_move(tmp_path, monkeypatch):
     (tmp_path / "procclean.ini").write_text(
         "[procclean]\nservices = backend\nport_offset = auto\n")
     (tmp_path / ".git").mkdir()
+    port_readers(tmp_path)
     other = FakeProc(40, 1, "node server.js", cwd="/src/another-app")
     system = FakeSystem([other], listeners=[procclean.Listener(3000, "127.0.0.1", "ipv4", 40)])
     ctx = context(system, "dev")
@@ -136,14 +146,45 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     (tmp_path / "frontend").mkdir()
     capsys.readouterr()
     ctx = context(FakeSystem([]), "dev")
-    assert ctx.config.services["backend"].port == 7787
+    assert ctx.config.services["backend"].port == 7777   # where it listens
+    assert ctx.config.services["frontend"].port == 3010
     err = capsys.readouterr().err
-    assert "backend: port_offset gives it port 7787, but it will listen on the port its " \
-        "command or app names" in err, err
+    assert "backend: port_offset does not move it: it listens on port 7777, the one its " \
+        "command or app names, as in every checkout" in err, err
     assert "backend does not take its port from procclean" in err, err
     assert "frontend" not in err, err
     context(FakeSystem([]), "status")                   # only looks: nothing said
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["start web", "dev"])
+def test_a_fixed_port_another_checkout_holds_is_named_before_launching(tmp_path, monkeypatch,
+                                                                        command):
+    """Rails 7's `unset PORT && bin/rails server` (web) beside a uvicorn api, in a second
+    checkout (port_offset = auto): the api moved, web was launched anyway and died on 3000
+    (EADDRINUSE, the first checkout's) with a traceback in its log, exit 1, because the
+    port start checked was the offset one, 3000 + offset (qa-repo's leftover).  start and
+    dev look at the port web really takes: the holder is named, nothing is launched."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = api web\nport_offset = auto\n\n[api]\npattern = uvicorn\n"
+        "command = uvicorn app:app --port {port}\nport = 8000\n\n[web]\n"
+        "pattern = rails server\ncommand = unset PORT && bin/rails server\nport = 3000\n")
+    (tmp_path / ".git").mkdir()
+    first = [FakeProc(40, 1, "uvicorn app:app --port 8000", cwd="/src/first"),
+             FakeProc(41, 1, "ruby bin/rails server", cwd="/src/first")]
+    system = FakeSystem(first, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 40),
+                                          procclean.Listener(3000, "127.0.0.1", "ipv4", 41)])
+    system.spawn = system.spawn_piped = None            # a launch fails the test
+    code, out, err = invoke(command.split(), system)
+    assert code == 1, err
+    offset = int((tmp_path / ".procclean-offset").read_text())
+    assert offset > 0 and "this checkout now uses port offset +%d (api %d)" % (
+        offset, 8000 + offset) in err, err
+    assert "web: port_offset does not move it: it listens on port 3000" in err, err
+    assert "cannot start web: port 3000 is taken by PID 41 (ruby bin/rails server, in " \
+        "/src/first)" in err, err
+    assert err.count("web does not take its port from procclean") == 1, err
 
 
 @pytest.mark.parametrize("command, example", [
