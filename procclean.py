@@ -10488,6 +10488,13 @@ def _is_server(prog, args):
     return prog.startswith("./")
 
 
+def _shows_output(prog, args):
+    """Whether a command shows what others write (`tail -F web.log`, `docker compose logs
+    -f api`): run in the background beside the services, it is none of them."""
+    return prog in VIEWERS or "logs" in args and prog in (
+        "docker", "docker-compose", "podman", "podman-compose", "kubectl")
+
+
 def _python_script(prog, args):
     """The script a python command runs (`python -u main.py data.csv`), or None."""
     script = next((a for a in args if not a.startswith("-")), "")
@@ -10940,6 +10947,8 @@ class RecipeReader(object):
             self.files(prog, args, text)
         elif prog in SHELLS and args[:1] == ["-c"] and len(args) > 1:
             self.shell_script(command, args[1])
+        elif command.after == "&" and _shows_output(prog, args):
+            self.add("other", text=text)    # `tail -F web.log &`: it follows the services
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
                     self.curdir, self.cwds[-1])):

@@ -3382,3 +3382,23 @@ def test_a_stop_by_the_program_a_package_script_runs_is_that_scripts_service(pro
     config = procclean.load_config(environ={})
     assert code == 0 and sorted(config.services) == ["backend", "frontend"], out
     assert config.services["frontend"].pattern == "vite", read(repo / "procclean.ini")
+
+
+@pytest.mark.parametrize("follower", ["tail -n 100 -F .logs/web.log 2>/dev/null",
+                                      "docker compose logs -f api postgres",
+                                      "kubectl logs -f deploy/api", "less +F .logs/web.log"])
+def test_what_follows_the_logs_in_the_background_is_no_service(tmp_path, follower):
+    """A public Makefile (code index file 55963188702): `logs:` runs `tail -n 100 -F
+    .logs/web.log &` and `docker compose logs -f api postgres &`, a trap that kills both
+    and `wait`. Each was a service (backend-2, container) and --replace made `make logs`
+    `procclean start backend-2 container`: it no longer showed the logs."""
+    (tmp_path / "Makefile").write_text(
+        "web-start:\n\tsetsid sh -c 'exec pnpm --filter web dev --port 3020 > .logs/web.log"
+        " 2>&1' & echo $$! > .pids/web.pid\n\nlogs:\n\t@%s & TAIL_PID=$$!; \\\n\t"
+        "uvicorn app:app & API_PID=$$!; \\\n\ttrap \"kill $$TAIL_PID $$API_PID\" INT TERM "
+        "EXIT; \\\n\twait $$TAIL_PID $$API_PID\n" % follower)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.name for s in services] == ["web", "backend"], services
+    verbs = dict((p.rule.names[0], p.verb) for p in plans)
+    assert verbs["logs"] is None and verbs["web-start"], verbs
