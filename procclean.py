@@ -3911,7 +3911,8 @@ RESERVED_ENV = ("PROCCLEAN_PS", "PROCCLEAN_PORTS", "PROCCLEAN_CONFIG", "PROCCLEA
 class Config(object):
     """The services (in order) and settings (build_config): grace, lang, max_restarts,
     project (real path), project_given (as named), everywhere, viewers, port_offset (None,
-    "auto" or a number), fixed_ports (services whose port the environment or --set gave)."""
+    "auto" or a number), fixed_ports (service -> the port the environment or --set
+    replaced: a set port is never offset)."""
 
     def __init__(self, services, default_names, **settings):
         self.services = services
@@ -3945,7 +3946,7 @@ class _Specs(object):
     def __init__(self):
         self.order = [builtin["name"] for builtin in BUILTIN_SERVICES]
         self.fields = dict((builtin["name"], dict(builtin)) for builtin in BUILTIN_SERVICES)
-        self.fixed_ports = set()    # ports set by the environment or --set: never offset
+        self.fixed_ports = {}   # name -> the port the environment or --set replaced
 
     def __getitem__(self, name):
         """The fields of service `name`; a new service's defaults the first time."""
@@ -4076,9 +4077,9 @@ def overlay_environ(specs, general, environ):
                 env_name = key[len("PROCCLEAN_"):-len(suffix)].lower()
                 name = next((n for n in specs.order if n.replace("-", "_") == env_name),
                             env_name)
-                specs[name][field] = environ[key]
                 if field == "port":
-                    specs.fixed_ports.add(name)
+                    specs.fixed_ports.setdefault(name, specs[name]["port"])
+                specs[name][field] = environ[key]
                 break
 
 
@@ -4091,9 +4092,9 @@ def overlay_settings(specs, settings):
             raise ProcCleanError("err_set_syntax", value=setting)
         if field not in ALL_FIELDS:
             raise ProcCleanError("err_set_field", field=field, fields=", ".join(ALL_FIELDS))
-        specs[name][field] = value
         if field == "port":
-            specs.fixed_ports.add(name)
+            specs.fixed_ports.setdefault(name, specs[name]["port"])
+        specs[name][field] = value
 
 
 def build_services(specs, problems):
@@ -5712,6 +5713,10 @@ def settle_ports(ctx, command, names=()):
                 ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
                              var=port_variable(name))
                 say_port_fixed(ctx, service)
+                try:    # start checks and waits for the port it listens on
+                    service.port = parse_port(config.fixed_ports[name])
+                except ProcCleanError:
+                    pass        # no port before the setting: not known
     if config.port_offset is not None:
         offset_ports(ctx, launching)
     if command not in LAUNCH_COMMANDS:

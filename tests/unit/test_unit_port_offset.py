@@ -246,7 +246,9 @@ def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monke
     """rizperdana/fast-vite-todo-ai: `PROCCLEAN_BACKEND_PORT=8001 make start-backend` said
     `started backend` while main.py bound 7777 as always (issue 21 item 1's symptom). Now
     the start says the setting does not move it, and how to make it; a start of another
-    service, or of one that takes {port}, says nothing of it."""
+    service, or of one that takes {port}, says nothing of it.  And it checks and waits for
+    7777, not 8001: a second checkout's Rails 7 web (`unset PORT`) given
+    PROCCLEAN_WEB_PORT=3005 was launched and died on 3000, the first checkout's."""
     monkeypatch.chdir(str(tmp_path))
     (tmp_path / "procclean.ini").write_text(
         "[backend]\ncommand = {python} main.py\ncwd = backend\nport = 7777\n\n"
@@ -267,6 +269,9 @@ def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monke
                 "will listen on the port its command or app names" in err) == said, (names, err)
         assert ("backend does not take its port from procclean" in err) == said, err
         assert "worker" not in err, err
+        # the port start checks and waits for is the one main.py binds
+        ports = dict((s.name, s.port) for s in ctx.config.services.values())
+        assert (ports["backend"], ports["worker"]) == (7777 if said else 8001, 9001)
 
 
 @pytest.mark.parametrize("port, said", [("9000", True), ("8000", False), ("3000", False)])
