@@ -10794,6 +10794,8 @@ class RecipeReader(object):
                     self.folders[name] = "python3"  # its venv's python, else python3
                 self.shvars[name] = [("lastpid", self.launched)] if value == "$!" else \
                     self.word_refs(assign)
+                if len(self.each_value(value)) > 1:     # pidfile=.run/$name.pid in a loop
+                    self.loops[name] = self.each_value(value)
         elif len(pipe) == 1 or _runs_on(*_program(pipe[0].argv())) and all(
                 _program(c.argv())[0] in _PASS_FILTERS for c in pipe[1:]):
             # `uvicorn ... 2>&1 | sed 's/^/[api] /' &`: the server, its output decorated
@@ -11001,7 +11003,8 @@ class RecipeReader(object):
 
     def files(self, prog, args, text):
         """`rm`, `touch`, `mkdir -p`: a fact per path (a glob or a variable: other)."""
-        for path in [a for a in args if not a.startswith("-")] or [""]:
+        paths = [v for a in args if not a.startswith("-") for v in self.each_value(a)]
+        for path in paths or [""]:
             if re.search(r"[*?\[$`]", path) or not path:
                 self.add("other", text=text)
             else:

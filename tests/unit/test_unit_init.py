@@ -3402,3 +3402,22 @@ def test_what_follows_the_logs_in_the_background_is_no_service(tmp_path, followe
     assert [s.name for s in services] == ["web", "backend"], services
     verbs = dict((p.rule.names[0], p.verb) for p in plans)
     assert verbs["logs"] is None and verbs["web-start"], verbs
+
+
+def test_a_pidfile_named_in_a_loop_is_each_of_the_loops(tmp_path):
+    """A public Makefile (code index file 70175121969): `stop:` and `status:` by `for name
+    in backend frontend; do pidfile=$(RUN_DIR)/$$name.pid; ... kill \\`cat $$pidfile\\`;
+    rm -f $$pidfile; done`. The loop's pidfile was a third service, "app", with
+    `pidfile = $pidfile` (and `$pidfile` for .gitignore), which kept stop and status."""
+    (tmp_path / "Makefile").write_text(
+        "RUN_DIR := .run\n\nstart-backend:\n\t@cd backend && nohup uvicorn app.main:app "
+        "--port 8000 & echo $$! > $(RUN_DIR)/backend.pid\n\nstart-frontend:\n\t@cd "
+        "frontend && nohup vite --port 5173 & echo $$! > $(RUN_DIR)/frontend.pid\n\nstop:"
+        "\n\t@for name in backend frontend; do \\\n\t\tpidfile=$(RUN_DIR)/$$name.pid; \\\n"
+        "\t\tif [ -f $$pidfile ] && kill -0 `cat $$pidfile` 2>/dev/null; then \\\n\t\t\t"
+        "kill `cat $$pidfile`; \\\n\t\tfi; \\\n\t\trm -f $$pidfile; \\\n\tdone\n")
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.name for s in services] == ["backend", "frontend"], services
+    verbs = dict((p.rule.names[0], p.verb) for p in plans)
+    assert verbs["stop"] == "stop", verbs
