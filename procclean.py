@@ -8738,8 +8738,7 @@ def _package_scripts(text):
 
 def _entry_point(base, name, target, where):
     """A pyproject script whose module calls uvicorn.run or app.run: [candidate] or []."""
-    module = target.split(":", 1)[0].replace(".", os.sep) + ".py"
-    text = _text(base, module) or _text(base, "src", module)
+    text = _text(base, _entry_module(base, target) or "")
     runner = _lock_runner(base)
     # (not subprocess.run or asyncio.run: `run-checks` running pytest serves nothing)
     served = re.search(r"\b(?!subprocess\.|asyncio\.|anyio\.|trio\.)\w+\.run\(", text)
@@ -8754,6 +8753,26 @@ def _entry_point(base, name, target, where):
              "port": said[0], "port_said": said[1], "pattern": pattern}]
 
 
+def _entry_module(base, target):
+    """The file of the project at `base` that a script's entry point (`cli.commands:main`)
+    is in (module.py or package/__init__.py, in the folder or its src/), or None."""
+    module = target.split(":", 1)[0].replace(".", os.sep)
+    for folder in ("", "src"):
+        for path in (module + ".py", os.path.join(module, "__init__.py")):
+            if os.path.isfile(os.path.join(base, folder, path)):
+                return os.path.join(folder, path)
+    return None
+
+
+def _console_module(base, name):
+    """The module file of the project's console script `name` (pyproject's
+    [project.scripts] or [tool.poetry.scripts] at `base`), or None."""
+    target = next((value for table, key, value in _toml_strings(_text(base, "pyproject.toml"))
+                   if key == name and table in ("project.scripts", "tool.poetry.scripts")),
+                  None)
+    return target and _entry_module(base, target)
+
+
 def _lock_runner(base):
     """The tool of the lock file of the project at `base`, else of the root's, or None."""
     return next((tool for lock, tool in PYTHON_LOCKS
@@ -8766,6 +8785,15 @@ def _lock_runner(base):
 CODE_PORT_RE = (r"\b(?:server_)?port\s*=\s*(?:int\(\s*)?(?:(\d{2,5})\b|"
                 r"os\.(?:getenv|environ\.get)\(\s*['\"](\w+)['\"]\s*,\s*['\"]?(\d{2,5})|"
                 r"(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)\b)")
+
+
+def _option_port(text):
+    """The default of the `--port` option a command-line program's code declares (click's
+    `option("--port", default=8000)`, argparse's `add_argument`, typer's `port: int =
+    8000`), or None."""
+    said = re.search(r"""['"]--port['"][^)]*?\bdefault\s*=\s*(\d{2,5})\b|"""
+                     r"\bport\s*:\s*int\s*=\s*(?:typer\.Option\(\s*)?(\d{2,5})\b", text)
+    return said and (said.group(1) or said.group(2))
 
 
 def _code_port(base, text, where):
@@ -10958,10 +10986,24 @@ class RecipeReader(object):
             self.add("other", text=text)    # `tail -F web.log &`: it follows the services
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
-                    self.curdir, self.cwds[-1])):
+                    self.curdir, self.cwds[-1])) or self.console_server(texts):
             self.launch(command, prog, args)
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def console_server(self, texts):
+        """Whether a command runs the project's console script as its server (`uv run
+        myapp server run`: its (sub)command a serve word, its module calls uvicorn.run)."""
+        words, folder = _moved(texts)
+        prog, args = _program(words)[:2]
+        base = os.path.join(self.curdir, self.path_of(folder) if folder else self.cwds[-1])
+        words = []
+        for arg in args:        # its (sub)command: the words before its first option
+            if arg.startswith("-"):
+                break
+            words.append(arg)
+        module = words[-1:] and words[-1] in SERVE_SCRIPTS and _console_module(base, prog)
+        return bool(module) and bool(re.search(_SERVES_RE, _text(base, module)))
 
     def echo_pid(self, command, text):
         """Whether an echo writes a launch's PID alone to a file (`echo $! > PIDFILE`, or
@@ -11199,7 +11241,7 @@ class RecipeReader(object):
             self.exports + [a.raw for a in assigns] + [w.raw for w in words]))
         base = os.path.join(self.curdir, cwd)       # (a script, or a module's: -m app.cli)
         script = _python_script(prog, args) or _module_file(" ".join(
-            w.text for w in words), base)
+            w.text for w in words), base) or _console_module(base, prog)
         text = _text(base, script) if script else ""
         if text and re.search(_SERVES_RE, text):    # uvicorn.run(app, port=8005)
             said = port is None and _code_port(base, text, os.path.join(cwd, script))
@@ -11207,6 +11249,9 @@ class RecipeReader(object):
                 port = said[0]
                 if said[2] not in (None, "PORT"):
                     line = "%s={port} %s" % (said[2], line)
+            elif port is None and _option_port(text):
+                port = _option_port(text)       # its --port option's default moves it
+                line += " --port {port}"
         elif text and command.after != "&" and _framework(base) == "Python" and \
                 re.search(_CLI_RE, text):       # `run: python main.py data.csv`: a tool
             return self.add("other", text=_command_text([command]))
@@ -11498,11 +11543,21 @@ def _code_listens(launch):
 
 
 def _runs_module(launch, layout):
-    """Whether `launch` runs the layout's app's module or package (`python -m app`)."""
+    """Whether `launch` runs the layout's app's module or package (`python -m app`), or
+    a script or console script of the project whose code serves it (`myapp server run`:
+    `uvicorn.run("app.main:app")`)."""
     module = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*", layout.command or "")
+    if not module:
+        return False
     words = launch.argv.split()
-    ran = words[words.index("-m") + 1] if "-m" in words[:-1] else None
-    return bool(module and ran) and ran in (module.group(1), module.group(1).split(".")[0])
+    if "-m" in words[:-1]:
+        ran = words[words.index("-m") + 1]
+        return ran in (module.group(1), module.group(1).split(".")[0])
+    prog, args = _program(words)[:2]
+    cwd = launch.cwd or "."
+    script = _python_script(prog, args) or _console_module(cwd, prog)
+    return bool(script) and bool(re.search(r"\.run\(\s*['\"]%s:" % re.escape(
+        module.group(1)), _text(cwd, script)))
 
 
 def _names_of(fact):

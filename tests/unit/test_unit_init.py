@@ -3348,6 +3348,44 @@ def test_four_apps_run_from_one_target_are_four_services_on_the_ports_their_code
     assert "\nstart-route-optimization:\n" in makefile and "\nstart:\n" in makefile
 
 
+def test_a_project_cli_that_runs_uvicorn_is_the_backend_the_team_runs(project, init):
+    """vstorm-co/full-stack-fastapi-nextjs-llm-template: `run: uv run --directory backend
+    myapp server run --reload`, where myapp is the project's console script (pyproject's
+    [project.scripts]) whose `server run` calls uvicorn.run("app.main:app").  init --makefile
+    took the backend from the layout (`uvicorn app.main:app`, no --reload): `make dev` lost
+    the reload, and status called the team's own `make run` server "not running", its port
+    taken by a process not backend's.  `server routes` and `db upgrade` stay tasks."""
+    repo = project("fastapi-next-cookiecutter")
+    code, out, err = init("--makefile", "--replace")
+    config = procclean.load_config(environ={})
+    assert code == 0 and config.default_names == ["backend", "frontend"], out
+    backend = config.services["backend"]
+    assert (backend.command, backend.port) == (
+        "uv run myapp server run --reload --port {port}", 8000), out
+    assert os.path.basename(backend.cwd) == "backend" and procclean.port_follows(backend)
+    shown = "%s/backend/.venv/bin/python %s/backend/.venv/bin/myapp server run --reload" % (
+        repo, repo)
+    pattern = re.compile(backend.pattern)
+    assert pattern.search(shown) and pattern.search(shown + " --port 8123")
+    assert not pattern.search(shown.replace("server run --reload", "server routes"))
+    assert not pattern.search(shown.replace("server run --reload", "db upgrade"))
+    makefile = read(repo / "Makefile")
+    assert "\nroutes:\n\tuv run --directory backend myapp server routes\n" in makefile
+    assert "\ndb-upgrade:\n\tuv run --directory backend myapp db upgrade\n" in makefile
+
+
+@pytest.mark.parametrize("code, port", [
+    ('@click.option("--host", default="0.0.0.0")\n@click.option("--port", default=8000, '
+     'type=int)\n', "8000"),
+    ("parser.add_argument('--port', type=int,\n                    default=5050)\n", "5050"),
+    ("def serve(port: int = typer.Option(8001, help='port')):\n", "8001"),
+    ("def serve(port: int = 8002):\n", "8002"),
+    ('@click.option("--workers", default=4)\nsubprocess.run(["x", "--port", "8000"])\n',
+     None)])
+def test_a_command_line_programs_port_option_default_is_its_port(code, port):
+    assert procclean._option_port(code) == port
+
+
 def test_a_port_a_module_passes_by_name_is_read_where_the_name_is_set(tmp_path):
     """`PORT = int(os.getenv("APP_PORT", 9000))` ... `uvicorn.run(..., port=PORT)`: the
     port is APP_PORT's (the folder's .env may set it), else 9000."""
