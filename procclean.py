@@ -3037,7 +3037,8 @@ MESSAGES = {
         "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by a process procclean cannot see",
         "would_start": "would start {svc}: {cmd} (in {cwd}, log {log})",
         "started": "{ok} started {svc} PID {pid}: {cmd} (log {log})",
-        "start_failed": "{fail} {svc} exited at once (status {code}); last lines of {log}:",
+        "start_failed": "{fail} {svc} exited at once ({code}); last lines of {log}:",
+        "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) was stopped from another terminal (a stop or restart) before it was up",
         "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
         "start_error": "{fail} cannot start {svc}: {error}",
         "no_program": "{program} is not installed or not on PATH",
@@ -3384,7 +3385,8 @@ MESSAGES = {
         "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被占用",
         "would_start": "将启动{svc}: {cmd} (目录 {cwd}, 日志 {log})",
         "started": "{ok} {svc}已启动 (PID: {pid}): {cmd} (日志 {log})",
-        "start_failed": "{fail} {svc}启动后立即退出 (状态 {code}); {log} 的最后几行:",
+        "start_failed": "{fail} {svc}启动后立即退出 ({code}); {log} 的最后几行:",
+        "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) 在就绪前被另一个终端停止 (stop 或 restart)",
         "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
         "start_error": "{fail} 无法启动{svc}: {error}",
         "no_program": "{program} 未安装或不在 PATH 中",
@@ -6426,8 +6428,20 @@ class StartWatch(object):
         return "start_timeout", {"port": self.service.port, "timeout": timeout}
 
     def fail(self, key, values):
-        """Say why, show the log's last lines, and undo the start."""
+        """Say why, show the log's last lines, and undo the start.  An exit a stop from
+        another terminal caused is said to be: that stop holds the lock until it is done,
+        then the pidfile no longer names this start's process."""
         service = self.service
+        if key == "start_failed":
+            if values["code"] in STOP_STATUSES:
+                with service_locks(self.ctx, [service]):
+                    pid = self.ctx.system.read_pidfile(service.pidfile).pid
+                if pid != self.child.pid:
+                    reap(self.child)
+                    self.ctx.out.warn("start_stopped_elsewhere", svc=service.name,
+                                      pid=self.child.pid)
+                    return
+            values = {"code": describe_exit(values["code"], self.ctx.out.lang)}
         self.ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
         say_log_tail(self.ctx, service)
         self.undo(announce=self.waits)

@@ -232,6 +232,44 @@ def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path,
     assert nothing_left(ns) == []
 
 
+def test_a_start_stopped_from_another_terminal_says_so(ns, tmp_path, python_edge):
+    """`make stop` in a second terminal while `make start` waits for the backend to
+    listen: start said `backend exited at once (status -15)` with the log's last lines,
+    as if the app had failed.  It now says that another terminal stopped it."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py", WAITS_QUIETLY)
+    job = ns.start(["/bin/sh", "-c", 'exec "$@" >start.out 2>start.err', "sh"]
+                   + ns.procclean_argv("start-backend", "--wait", "--timeout", "300",
+                                       python=python_edge))
+    assert wait_until(lambda: "is starting: waiting" in read(tmp_path / "start.out"),
+                      TIMEOUT), (read(tmp_path / "start.out"), read(tmp_path / "start.err"))
+    pid = int(read(tmp_path / "backend.pid"))
+    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert job.wait(TIMEOUT).rc == 1, read(tmp_path / "start.err")
+    err = read(tmp_path / "start.err")
+    assert "backend (PID %d) was stopped from another terminal (a stop or restart) before " \
+        "it was up" % pid in err, err
+    assert "exited at once" not in err, err
+    assert sorted(p.name for p in tmp_path.glob("*.pid*")) == [], err
+    assert nothing_left(ns) == []
+
+
+def test_a_start_whose_app_is_killed_by_a_signal_names_the_signal(ns, tmp_path,
+                                                                   python_edge):
+    """An app that a signal ends at once (the OOM killer's SIGKILL, a crash) is said to
+    be killed by it, not to have `status -9`; its pidfile, still naming it, tells it
+    from a stop in another terminal."""
+    (tmp_path / "backend").mkdir()
+    write(tmp_path / "backend" / "main.py", "import os, signal\n"
+          "print('boom-signal', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    r = ns.procclean("start-backend", python=python_edge)
+    assert r.rc == 1, r
+    assert "backend exited at once (killed by SIGKILL); last lines of backend.log:" \
+        in r.stderr, r
+    assert "boom-signal" in r.stderr, r
+    assert nothing_left(ns) == []
+
+
 # A server on another port than its service's (Vite on 5173 under the built-in 3000).
 LISTENS_ELSEWHERE = r"""
 import socket, time
