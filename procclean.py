@@ -10300,8 +10300,9 @@ def _shell_word_part(text, i, word):
 
 class ShellCommand(_Record):
     """One simple command: words, redirections, the operator after it, NAME=value words,
-    how many ( ) subshells it runs in, whether it is the first of one."""
-    __slots__ = ("words", "redirs", "after", "assigns", "group", "opens")
+    how many ( ) subshells it runs in, whether it is the first of one, the redirections
+    of the subshell it ends (`( cd api && exec uvicorn ... ) > api.log`)."""
+    __slots__ = ("words", "redirs", "after", "assigns", "group", "opens", "outer")
 
     def argv(self):
         return [w.text for w in self.words]
@@ -10309,7 +10310,8 @@ class ShellCommand(_Record):
 
 def shell_commands(text):
     """The simple commands of a shell script, keywords (if, then, do...) left out."""
-    commands, current, redirect, group = [], ShellCommand([], [], "", [], 0, False), None, 0
+    commands, redirect, group = [], None, 0
+    current = ShellCommand([], [], "", [], 0, False, [])
     for token in shell_tokens(text) + ["\n"]:       # the last command ends there
         if isinstance(token, ShellWord):
             if redirect:
@@ -10337,8 +10339,9 @@ def shell_commands(text):
                 commands[-1].after = ";"
             elif token != "(" and commands and commands[-1].after == ")":
                 commands[-1].after = token      # `(cd web && npm run dev) &`
+                commands[-1].outer = current.redirs     # `( ... ) > web.log &`
             current = ShellCommand([], [], "", [], max(group, 0), token == "(" or (
-                current.opens and not (current.words or current.assigns)))
+                current.opens and not (current.words or current.assigns)), [])
     return [c for c in commands
             if c.assigns or not (len(c.words) == 1 and c.words[0].text in _SHELL_ENDS)]
 
@@ -11231,6 +11234,10 @@ class RecipeReader(object):
         if re.search(r"[$`]", self.cwds[-1]):
             return self.add("other", text=_command_text([command]))    # run where?
         logfile, problem = _launch_log(command.redirs)
+        if command.outer and not logfile:   # the subshell's, from the folder outside it
+            logfile, problem = _launch_log(command.outer)
+            logfile = logfile and os.path.join(
+                os.path.relpath(self.cwds[-2], self.cwds[-1]), logfile)
         if prog == "sudo":
             problem = ("mk_sudo", {})
         # (hugo's and jekyll's -D is drafts, their -d a destination: jekyll detaches by -B)

@@ -3459,3 +3459,17 @@ def test_a_pidfile_named_in_a_loop_is_each_of_the_loops(tmp_path):
     assert [s.name for s in services] == ["backend", "frontend"], services
     verbs = dict((p.rule.names[0], p.verb) for p in plans)
     assert verbs["stop"] == "stop", verbs
+
+
+@pytest.mark.parametrize("cwd", ["backend", "."])
+def test_a_subshells_output_is_its_launchs_log_from_the_folder_outside(tmp_path, cwd):
+    """A public Makefile (code index file 70175121969): `( cd backend && exec nohup
+    ../.venv/bin/uvicorn app.main:app --port 8000 ) > $(RUN_DIR)/backend.log 2>&1 &`.
+    The log was the subshell's, not the command's, so the service had none: procclean
+    wrote backend.log at the root while the team's `make logs` tailed .run/backend.log."""
+    move = "cd backend && " if cwd == "backend" else ""
+    found = services_of(tmp_path, "RUN_DIR := .run\n\nstart-api:\n\t@( %sexec nohup uvicorn "
+                        "app.main:app --port 8000 ) > $(RUN_DIR)/api.log 2>&1 & echo $$! > "
+                        "$(RUN_DIR)/api.pid\n" % move)
+    assert found["api"]["logfile"] == ".run/api.log", found
+    assert found["api"]["cwd"] == cwd, found
