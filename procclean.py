@@ -5403,7 +5403,7 @@ def service_status(ctx, service, found):
     elsewhere = []
     if procs and service.port is not None and not own_port:
         # up but not on its port (an app that names its own): where it listens instead
-        elsewhere = ports_elsewhere(ctx, set(pids))
+        elsewhere = ports_elsewhere(ctx, set(pids), service.port)
     record = {
         "name": service.name, "running": bool(procs), "pids": pids,
         "uptime": _rounded(uptime),
@@ -6203,7 +6203,8 @@ def _watch_start(ctx, started):
             ctx.out.say("listening", svc=service.name, port=service.port)
         elif outcome[1].get("listening") is False:
             # up, not on its port: where its tree listens instead, else still starting
-            ports = ports_elsewhere(ctx, set(launch.tree(ctx.system.process_table())))
+            ports = ports_elsewhere(ctx, set(launch.tree(ctx.system.process_table())),
+                                    service.port)
             if ports:
                 ctx.out.say("status_elsewhere", svc=service.name,
                             ports=", ".join(map(str, ports)))
@@ -6225,10 +6226,11 @@ def _watch_start(ctx, started):
 DEBUG_PORTS = (9229, 9230, 5678, 5005)
 
 
-def ports_elsewhere(ctx, pids):
-    """The ports processes `pids` listen on, a debugger's left out."""
+def ports_elsewhere(ctx, pids, port):
+    """The ports other than `port` processes `pids` listen on, a debugger's left out (a
+    look after the one that found `port` free may find it taken: no other port)."""
     return sorted(set(l.port for l in ctx.system.listeners()
-                      if l.pid in pids and l.port not in DEBUG_PORTS))
+                      if l.pid in pids and l.port not in DEBUG_PORTS + (port,)))
 
 
 TIMEOUT_KEYS = ("start_timeout", "start_unhealthy")
@@ -6293,7 +6295,7 @@ def say_listening_elsewhere(ctx, pending, table, listening):
         if launch.waits and not launch.told_elsewhere and port not in listening and (
                 looked is None or now - looked >= 1.0):
             launch.looked_elsewhere = now
-            ports = ports_elsewhere(ctx, set(launch.tree(table)))
+            ports = ports_elsewhere(ctx, set(launch.tree(table)), port)
             if ports:
                 launch.told_elsewhere = True
                 ctx.out.warn("start_waiting_elsewhere", svc=launch.service.name, port=port,

@@ -170,6 +170,30 @@ def test_the_two_second_notice_names_a_worker_only_while_it_computes(in_tmp):
     assert "worker (PID 700) is starting: waiting for it to settle" in out.getvalue()
 
 
+def test_the_port_awaited_is_never_said_to_be_elsewhere(in_tmp):
+    """`make start ARGS=--wait` of a uvicorn --reload backend said `backend listens on port
+    8000, not on 8000: if 8000 is its port, set port = 8000 ...` (qa-daily's real stack):
+    the port it waits for opened between the look that found it free and the look for
+    other ports, which counted it.  Only other ports are said."""
+    out = io.StringIO()
+    system = FakeSystem([FakeProc(700, 1, "uvicorn main:app --reload")],
+                        listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 700)])
+    ctx = procclean.Context(system, procclean.load_config(environ={}),
+                            procclean.Reporter(stdout=out, stderr=out, environ={}),
+                            wait=True)
+    service = procclean.Service("backend", "", "backend.pid", "backend.log", 8000,
+                                "uvicorn main:app --reload", ".")
+    launch = procclean.StartWatch(ctx, service, FakeChild(700), "uvicorn", (0, None))
+    table = system.process_table()
+    procclean.say_listening_elsewhere(ctx, [launch], table, set())
+    assert out.getvalue() == ""
+    system._listeners.append(procclean.Listener(5678, "127.0.0.1", "ipv4", 700))
+    system._listeners.append(procclean.Listener(8123, "127.0.0.1", "ipv4", 700))
+    system.now += 1.0
+    procclean.say_listening_elsewhere(ctx, [launch], table, set())
+    assert "backend listens on port 8123, not on 8000" in out.getvalue()
+
+
 def test_restart_lists_what_it_stopped_and_what_it_started(in_tmp):
     # term_delay=0: gone at once, the fake clock stays at 0 (_watch_start can spin on
     # a clock that has moved by sums of fractions; a real clock moves on).
