@@ -4858,6 +4858,10 @@ _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
 FIXED_PORT_RE = r"(\s(?:--port|-p)[\s=]+)\d+"     # `next dev -p 3000`
+# A port named as a server's own: `port=7777`, vite's `port: 3000`, `listen(3000)`, Go's
+# ":8080", `-p 3000`.  Where nothing reads PORT, such a service listens there.
+OWN_PORT_RE = (r"(?i)\bport['\"]?\s*[=:]\s*\d{2,5}\b|\blisten\(\s*\d{2,5}\b"
+               r"|\"[\w.]*:\d{2,5}\"|" + FIXED_PORT_RE)
 # How a server's command takes a port, for port_hint_fixed's example.
 _PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
                        (r"\bgunicorn\b", "--bind 127.0.0.1:{port}"),
@@ -4894,9 +4898,11 @@ def package_script_of(command, cwd):
 
 
 def port_follows(service, env_re=ENV_PORT_RE):
-    """Whether a port setting moves the service: its command has `{port}` or reads $PORT,
-    or what it runs does (its package.json script, a vite config, a .py file).  `env_re`:
-    servers reading a variable procclean sets (PORT_ENV_RE: PORT alone, as foreman sets)."""
+    """Whether a port setting moves the service: True if its command has `{port}` or reads
+    $PORT, or what it runs does (its package.json script, a vite config, a .py file); False
+    if it names a port of its own instead (or unsets PORT); None if nothing seen says (a
+    settings module or a shell script may read PORT).  `env_re`: servers reading a
+    variable procclean sets (PORT_ENV_RE: PORT alone, as foreman sets)."""
     command = service.command
     cwd = resolve_cwd(service.cwd)
     if re.search(r"\bgunicorn\b", command) and os.path.isfile(
@@ -4925,7 +4931,13 @@ def port_follows(service, env_re=ENV_PORT_RE):
         if re.search(r"\bvite\b", line):
             texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                       for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
-    return any(re.search(READS_PORT_RE, text or "") for text in texts)
+    if any(re.search(READS_PORT_RE, text or "") for text in texts):
+        return True
+    said = "\n".join([command] + [text or "" for text in texts])
+    if re.search(env_re, command) and re.search(NAMED_PORT_RE, command) \
+            or re.search(OWN_PORT_RE, said):
+        return False
+    return None
 
 
 def go_sources(command, cwd):
@@ -5710,12 +5722,15 @@ def settle_ports(ctx, command, names=()):
     if launching:
         for name in sorted(n for n in config.fixed_ports if not names or n in names):
             service = config.services.get(name)
-            if service is not None and service.port is not None and service.command.strip() \
-                    and not port_follows(service):
+            if service is None or service.port is None or not service.command.strip():
+                continue
+            follows = port_follows(service)
+            if not follows:
                 ctx.out.warn("port_set_not_followed", svc=name, port=service.port,
                              var=port_variable(name))
                 say_port_fixed(ctx, service)
-                try:    # start checks and waits for the port it listens on
+            if follows is False:    # it names its own: start checks and waits for that one
+                try:
                     service.port = parse_port(config.fixed_ports[name])
                 except ProcCleanError:
                     pass        # no port before the setting: not known
@@ -5774,9 +5789,11 @@ def offset_ports(ctx, launching):
     # the project's services: not the built-in frontend of a `services = backend` project
     movable = [config.services[n] for n in config.default_names
                if config.services[n].port is not None and n not in config.fixed_ports]
-    # Before a launch, one that does not follow a port setting keeps the port it takes
-    # in every checkout: the one start checks, waits for and records (status reads that).
-    fixed = [s for s in movable if not port_follows(s)] if launching else []
+    # Before a launch, one that names a port of its own keeps it in every checkout: the
+    # one start checks, waits for and records (status reads that).  One that reads no
+    # PORT that procclean sees, and names none, is moved: PORT may reach it unseen.
+    follows = dict((s.name, port_follows(s)) for s in movable) if launching else {}
+    fixed = [s for s in movable if follows.get(s.name) is False]
     moved = [s for s in movable if s not in fixed]
     offset = checkout_offset(ctx, moved, launching) if setting == "auto" else setting
     for service in moved:
@@ -5788,9 +5805,11 @@ def offset_ports(ctx, launching):
                     "file": OFFSET_FILE if setting == "auto" else None,
                     "ports": dict((s.name, s.port) for s in movable)}
     if offset and launching:
-        for service in fixed:
-            ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
-            say_port_fixed(ctx, service)
+        for service in movable:
+            if service in fixed:
+                ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
+            if not follows[service.name]:   # (None: it may read PORT where none looks)
+                say_port_fixed(ctx, service)
         say_fixed_proxies(ctx, movable, moved, offset)
 
 

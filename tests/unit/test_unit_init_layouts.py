@@ -647,7 +647,7 @@ def test_a_dev_server_gets_its_port_as_the_flag_it_takes(project, init, lock, sc
     frontend = services()[1]["frontend"]
     assert frontend.command == command
     assert procclean.command_argv(frontend.command, port=5199) == argv
-    assert procclean.port_follows(frontend) == ("{port}" in command or "react" in script)
+    assert bool(procclean.port_follows(frontend)) == ("{port}" in command or "react" in script)
 
 
 def test_a_dev_script_with_its_own_port_flag_is_left_as_it_is(project, init):
@@ -1851,7 +1851,7 @@ def test_a_go_modules_own_main_package_that_serves_is_the_backend(project, init,
     assert init()[0] == 0
     backend = services()[1]["backend"]
     assert (backend.command, backend.cwd, backend.port) == (command, "backend", port)
-    assert procclean.port_follows(backend) == (port != 9000)
+    assert bool(procclean.port_follows(backend)) == (port != 9000)
     (repo / "backend" / "main.go").write_text(
         'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hi")\n}\n')
     os.remove(str(repo / "procclean.ini"))
@@ -1994,9 +1994,9 @@ def test_a_next_dev_server_on_its_own_port_flag_does_not_follow_the_setting(
     assert cfg.default_names == ["backend", "frontend"]
     assert (svc["backend"].cwd, svc["frontend"].cwd) == ("backend", "frontend")
     assert svc["frontend"].port == 3000
-    assert procclean.port_follows(svc["frontend"]) == follows
+    assert bool(procclean.port_follows(svc["frontend"])) == follows
     web = procclean.FoundService("web", {"command": script, "cwd": "frontend"}, "")
-    assert procclean.port_follows(web) == follows
+    assert bool(procclean.port_follows(web)) == follows
 
 
 def test_procfile_servers_behind_an_agent_get_their_ports(project, init):
@@ -2453,7 +2453,7 @@ def test_a_gradio_app_its_code_launches_is_a_service(project, init, launch, comm
     ui = svc["gradio"]
     assert (ui.command, ui.cwd, ui.port) == (command, ".", port)
     assert ui.regex.search(ps_line("/usr/bin/python3 app.py"))
-    assert procclean.port_follows(ui) == follows
+    assert bool(procclean.port_follows(ui)) == follows
 
 
 def test_a_gradio_module_run_with_m_stops_only_itself(project, init):

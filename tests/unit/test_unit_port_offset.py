@@ -343,3 +343,51 @@ def test_a_server_s_own_port_variable_only_for_a_service_that_runs_it(
     assert env["PORT"] == "8001"
     assert [env.get(name) for name in procclean.PORT_VARIABLES] == \
         (["8001", "8001"] if given else [None, None])
+
+
+@pytest.mark.parametrize("files, command", [
+    ({"run.sh": 'exec python3 -m http.server "${PORT:-8000}"\n'}, "sh run.sh"),
+    ({"main.py": "import uvicorn\nfrom settings import PORT\nuvicorn.run('app:app', "
+                 "port=PORT)\n", "settings.py": "import os\nPORT = int(os.environ['PORT'])\n"},
+     "{python} main.py")])
+@pytest.mark.parametrize("given", ["setting", "offset"])
+def test_a_service_that_may_read_its_port_unseen_gets_the_port_asked(tmp_path, monkeypatch,
+                                                                      files, command, given):
+    """A service that reads PORT where port_follows does not look (a shell script, a
+    settings module) moved with a port setting and the offset; 13bc3e8 and 6e459f2 gave
+    it its configured port instead (PORT=8000 after PROCCLEAN_API_PORT=8001, and in a
+    second checkout `cannot start api: port 8000 is taken`).  Only a service that names a
+    port of its own (unset PORT, `port=7777`, `-p 3000`) keeps the configured port."""
+    monkeypatch.chdir(str(tmp_path))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = api\n%s\n[api]\npattern = x\ncommand = %s\nport = 8000\n"
+        % ("port_offset = 10\n" if given == "offset" else "", command))
+    env = {"PROCCLEAN_API_PORT": "8001"} if given == "setting" else {}
+    out = procclean.Reporter(environ={})
+    out.stderr = io.StringIO()
+    ctx = procclean.Context(FakeSystem([]), procclean.load_config(environ=env), out)
+    procclean.settle_ports(ctx, "start", ["api"])
+    service = ctx.config.services["api"]
+    asked = 8001 if given == "setting" else 8010
+    assert service.port == asked, out.stderr.getvalue()
+    assert procclean.launch_env(ctx, service)["PORT"] == str(asked)
+    assert "api does not take its port from procclean" in out.stderr.getvalue()
+
+
+@pytest.mark.parametrize("command, files, follows", [
+    ("sh run.sh", {}, None), ("{python} main.py", {"main.py": "app.run(port=5001)\n"}, False),
+    ("{python} main.py", {"main.py": "from settings import PORT\n"}, None),
+    ("node server.js", {"server.js": "app.listen(3000)\n"}, False),
+    ("go run .", {"main.go": 'http.ListenAndServe(":8080", nil)\n'}, False),
+    ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}',
+                     "vite.config.ts": "export default {server: {port: 5173}}\n"}, False),
+    ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}'}, None)])
+def test_a_port_a_service_names_of_its_own_is_told_from_none_seen(tmp_path, monkeypatch,
+                                                                   command, files, follows):
+    monkeypatch.chdir(str(tmp_path))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    service = procclean.Service("api", "", "", "", 8000, command, ".")
+    assert procclean.port_follows(service) is follows
