@@ -7524,13 +7524,16 @@ class DevSession(object):
                     return
 
     def check_health(self, entry, now):
-        """A service no longer healthy is said; supervised, it is stopped for a restart
-        (UNHEALTHY_EXIT, else None)."""
+        """A service no longer healthy is said, and again once it is healthy (uvicorn
+        --reload's next worker); supervised, it is stopped for a restart (UNHEALTHY_EXIT,
+        else None)."""
         was = entry.health.trouble
         bad = entry.health.look(entry.child.pid, now)
         trouble = entry.health.trouble
         if entry.health.healthy and not entry.ready:
             self.now_ready(entry)
+        elif trouble is None and was is not None and entry.ready:
+            self.say_own(entry, "dev_listening", port=entry.service.port)   # well again
         if trouble is not None and trouble != was and (
                 entry.health.healthy or trouble[0] == "health_worker_exited"):
             self.say_own(entry, trouble[0], **trouble[1])

@@ -230,6 +230,15 @@ if mode == "lazyreloader":         # lazyreloader PORT
     sys.stdout.flush()
     worker = subprocess.Popen([sys.executable, __file__, "serve", args[0], "worker"])
     time.sleep(3600)
+elif mode == "reloading":          # reloading PORT: a new worker once ./reload appears
+    print("reloader watching for changes")
+    sys.stdout.flush()
+    worker = subprocess.Popen([sys.executable, __file__, "serve", args[0], "worker"])
+    while not os.path.exists("reload"):
+        time.sleep(0.1)         # (a worker that died stays <defunct> until then)
+    worker.wait()
+    worker = subprocess.Popen([sys.executable, __file__, "serve", args[0], "worker"])
+    time.sleep(3600)
 elif mode == "colour":             # colour PORT NAME
     if os.environ.get("FORCE_COLOR"):
         print("\x1b[32mgreen\x1b[0m and \x1b[1;31mbold red\x1b[0m text")
@@ -327,6 +336,30 @@ def test_supervised_worker_death_is_shown_and_restarted(ns, tmp_path, python_edg
     assert "backend  * restarted: unhealthy; restarting in" in dev.out, dev.out
     assert "exited by itself" not in dev.out + read(tmp_path / "backend.log"), dev.out
     assert not ns.is_alive(reloader)
+    assert dev.job.result is None, (dev.out, dev.err)
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)
+
+
+def test_a_worker_back_after_a_reload_is_said_to_listen_again(ns, tmp_path, python_edge):
+    """uvicorn --reload under `make dev`, an edit that breaks the app, then the fix: the
+    stream said `its worker PID 75 exited; nothing of it listens on port 8000` and,
+    once the next worker listened, nothing: its last word on the backend was that it was
+    down.  It now says `listening on port 8000` again."""
+    plain_pair(tmp_path, backend="reloading 8000")
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("worker", "frontend")
+    dev.wait_for("backend  * listening on port 8000")
+    reloader = int(read(tmp_path / "backend.pid"))
+    worker = [p["pid"] for p in ns.ps() if p["ppid"] == reloader]
+    assert len(worker) == 1, ns.ps()
+    ns.kill(worker, signal.SIGKILL)
+    dev.wait_for("backend  * its worker PID %d exited; nothing of it listens on port 8000"
+                 % worker[0])
+    write(tmp_path / "reload", "")
+    assert wait_until(lambda: dev.out.count("backend  * listening on port 8000") == 2,
+                      TIMEOUT), dev.out
     assert dev.job.result is None, (dev.out, dev.err)
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
