@@ -6690,14 +6690,17 @@ class HealthWatch(object):
         self.healthy = False        # it has been healthy
         self.trouble = None         # what is wrong now: (message key, values)
         self.bad_since = self.next_look = None
+        self.zombies = set()        # its tree's <defunct> at the last look
 
     def look(self, pid, now):
         """How long `pid` has been unhealthy once that reaches `unhealthy_after`, else None
-        (a look each SUPERVISE_POLL until healthy, then each SUPERVISE_PROBE)."""
+        (a look each SUPERVISE_POLL until healthy or while its tree has a <defunct>, else
+        each SUPERVISE_PROBE)."""
         if self.next_look is not None and now < self.next_look:
             return None
-        self.next_look = now + (SUPERVISE_PROBE if self.healthy else SUPERVISE_POLL)
         self.trouble = self.find_trouble(pid)
+        self.next_look = now + (SUPERVISE_PROBE if self.healthy and not self.zombies
+                                else SUPERVISE_POLL)
         if self.trouble is None:
             self.healthy, self.bad_since = True, None
             return None
@@ -6713,7 +6716,10 @@ class HealthWatch(object):
             return None
         table = system.process_table()
         tree = set(descendants(children_map(table), pid)) | set([pid])
-        exited = sorted(p for p in tree if p in table and table[p].zombie)
+        zombies = set(p for p in tree if p in table and table[p].zombie)
+        # <defunct> at two looks: a worker that exited, not a child its parent reaps now
+        exited = sorted(zombies & self.zombies)
+        self.zombies = zombies
         if exited:
             return "health_worker_exited", {"pid": exited[0], "port": service.port}
         if not any(l.pid in tree for l in system.listeners([service.port])):

@@ -239,6 +239,12 @@ elif mode == "reloading":          # reloading PORT: a new worker once ./reload 
     worker.wait()
     worker = subprocess.Popen([sys.executable, __file__, "serve", args[0], "worker"])
     time.sleep(3600)
+elif mode == "forking":            # forking PORT: children it reaps 0.1 s after they end
+    for n in range(30):
+        child = subprocess.Popen(["true"])
+        time.sleep(0.1)
+        child.wait()
+    serve(args[0], "forking")
 elif mode == "colour":             # colour PORT NAME
     if os.environ.get("FORCE_COLOR"):
         print("\x1b[32mgreen\x1b[0m and \x1b[1;31mbold red\x1b[0m text")
@@ -361,6 +367,22 @@ def test_a_worker_back_after_a_reload_is_said_to_listen_again(ns, tmp_path, pyth
     assert wait_until(lambda: dev.out.count("backend  * listening on port 8000") == 2,
                       TIMEOUT), dev.out
     assert dev.job.result is None, (dev.out, dev.err)
+    dev.job.signal(signal.SIGTERM)
+    assert dev.finish() == -signal.SIGTERM
+    assert_all_gone(ns, tmp_path, dev)
+
+
+def test_a_child_not_reaped_yet_is_no_worker_that_exited(ns, tmp_path, python_edge):
+    """`make restart goapi` under dev, goapi run by a script that copies the program before
+    it runs it (as `go run` builds it): the stream said `goapi * its worker PID 52 exited;
+    nothing of it listens on port 8080`, and then `listening on port 8080`: PID 52 was a
+    `cp` its shell had not reaped yet at dev's look.  A <defunct> counts once it is seen
+    at two looks (uvicorn's dead worker stays so until the next reload)."""
+    plain_pair(tmp_path, backend="forking 8000")
+    dev = Dev(ns, tmp_path, python_edge)
+    dev.up("forking", "frontend")
+    dev.wait_for("backend  * listening on port 8000")
+    assert "exited" not in dev.out, dev.out
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
