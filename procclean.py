@@ -4931,13 +4931,34 @@ def port_follows(service, env_re=ENV_PORT_RE):
         if re.search(r"\bvite\b", line):
             texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                       for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
-    if any(re.search(READS_PORT_RE, text or "") for text in texts):
+    # (and the project's modules a script imports: `from config import settings`)
+    imported = [_read_text(os.path.join(cwd, name)) for name in _imported_modules(texts, cwd)]
+    if any(re.search(READS_PORT_RE, text) or _settings_port(text)
+           for text in texts + imported if text):
         return True
     said = "\n".join([command] + [text or "" for text in texts])
     if re.search(env_re, command) and re.search(NAMED_PORT_RE, command) \
             or re.search(OWN_PORT_RE, said):
         return False
     return None
+
+
+def _settings_port(text):
+    """Whether pydantic settings there have a `port` field: BaseSettings reads each field
+    from the variable of its name, in any case (PORT), unless given an env_prefix."""
+    return "BaseSettings" in text and "env_prefix" not in text and bool(
+        re.search(r"(?mi)^\s*port\s*[:=]", text))
+
+
+def _imported_modules(texts, cwd):
+    """The project's modules (in cwd) that Python texts import by name: config.py for
+    `from config import settings`, app/core/config.py for `from app.core.config ...`."""
+    names = set()
+    for text in texts:
+        names.update(re.findall(r"(?m)^\s*(?:from\s+([A-Za-z_][\w.]*)\s+import|"
+                                r"import\s+([A-Za-z_][\w.]*))", text or ""))
+    paths = [(a or b).replace(".", "/") + ".py" for a, b in names]
+    return sorted(p for p in paths if os.path.isfile(os.path.join(cwd, p)))
 
 
 def go_sources(command, cwd):

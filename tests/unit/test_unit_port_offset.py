@@ -373,7 +373,9 @@ def test_a_service_that_may_read_its_port_unseen_gets_the_port_asked(tmp_path, m
     asked = 8001 if given == "setting" else 8010
     assert service.port == asked, out.stderr.getvalue()
     assert procclean.launch_env(ctx, service)["PORT"] == str(asked)
-    assert "api does not take its port from procclean" in out.stderr.getvalue()
+    # (the settings module main.py imports is read since: it reads PORT, nothing to say)
+    assert ("api does not take its port from procclean" in out.stderr.getvalue()) == (
+        command == "sh run.sh")
 
 
 @pytest.mark.parametrize("command, files, follows", [
@@ -391,3 +393,61 @@ def test_a_port_a_service_names_of_its_own_is_told_from_none_seen(tmp_path, monk
         (tmp_path / name).write_text(text)
     service = procclean.Service("api", "", "", "", 8000, command, ".")
     assert procclean.port_follows(service) is follows
+
+
+SETTINGS = ("from pydantic_settings import BaseSettings\n\n\nclass Settings(BaseSettings):\n"
+            "    HOST: str = \"127.0.0.1\"\n    PORT: int = 8000\n%s\n\nsettings = Settings()\n")
+MAIN = ("import uvicorn\n\nfrom config import settings\n\nif __name__ == \"__main__\":\n"
+        "    uvicorn.run(\"app:app\", host=settings.HOST, port=settings.PORT)\n")
+
+
+@pytest.mark.parametrize("files, follows", [
+    ({"main.py": MAIN, "config.py": SETTINGS % ""}, True),
+    ({"main.py": MAIN, "app/config.py": SETTINGS % ""}, None),     # not the module imported
+    # with an env_prefix it reads APP_PORT, not PORT
+    ({"main.py": MAIN, "config.py": SETTINGS % "    model_config = {'env_prefix': 'APP_'}"},
+     None),
+    ({"main.py": MAIN.replace("from config", "from app.config"),
+      "app/config.py": SETTINGS % ""}, True),
+    ({"main.py": "import uvicorn\nuvicorn.run('app:app', host='0.0.0.0', port=8005)\n"},
+     False)])
+def test_a_script_reading_its_port_through_pydantic_settings_follows(tmp_path, files,
+                                                                     follows):
+    """A main.py whose port comes from pydantic settings in the module it imports reads
+    PORT (BaseSettings reads each field from its variable, in any case), which procclean
+    sets: it follows, and start and a second checkout say nothing against it."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    service = procclean.FoundService("backend", {"command": "{python} main.py",
+                                                 "cwd": str(tmp_path)}, "")
+    assert procclean.port_follows(service) is follows
+
+
+@pytest.mark.parametrize("setting", ["offset", "port"])
+def test_a_service_on_pydantic_settings_moves_without_a_word(tmp_path, monkeypatch, capsys,
+                                                             setting):
+    """PROCCLEAN_API_PORT=8123, or a second checkout's offset, for a main.py on pydantic
+    settings: it moves (PORT), and nothing says it would not."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = api\n%s\n[api]\npattern = main\\.py\n"
+        "command = python3 main.py\nport = 8000\n" % (
+            "port_offset = auto\n" if setting == "offset" else ""))
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "main.py").write_text(MAIN)
+    (tmp_path / "config.py").write_text(SETTINGS % "")
+    first = [FakeProc(40, 1, "python3 main.py", cwd="/src/first")]
+    system = FakeSystem(first, listeners=[procclean.Listener(8000, "127.0.0.1", "ipv4", 40)])
+    environ = {"PROCCLEAN_API_PORT": "8123"} if setting == "port" else {}
+    config = procclean.load_config(environ=environ)
+    ctx = procclean.Context(system, config, procclean.Reporter(environ={}))
+    capsys.readouterr()
+    procclean.settle_ports(ctx, "start")
+    if setting == "offset":
+        offset = int((tmp_path / ".procclean-offset").read_text())
+        assert offset > 0 and ctx.config.services["api"].port == 8000 + offset
+    else:
+        assert ctx.config.services["api"].port == 8123
+    err = capsys.readouterr().err
+    assert "api does not take its port from procclean" not in err, err
