@@ -2675,3 +2675,22 @@ def test_a_root_main_py_that_serves_nothing_is_the_repos_cli_not_its_backend(pro
     code, out, err = init()
     assert code == 0, (out, err)
     assert "found backend: ./main.py" in out, out
+
+
+def test_init_reads_no_code_in_procclean_py_itself(tmp_path, monkeypatch, capsys):
+    """procclean.py is at the project's root, and its comments quote servers'
+    code (`uvicorn.run(port=7777)`, a `__main__`): init took it for the project's
+    script beside a Makefile's `cd svc && uvicorn app.main:app` and no longer named the
+    FastAPI app in svc/app/main.py it runs (a change to a comment moved init's answer)."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["fastapi"]\n')
+    (tmp_path / "svc" / "app").mkdir(parents=True)
+    (tmp_path / "svc" / "app" / "main.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n")
+    (tmp_path / "Makefile").write_text("run-backend:\n\tcd svc && uvicorn app.main:app\n")
+    (tmp_path / "procclean.py").write_text(
+        "# uvicorn.run(port=7777)\nif __name__ == '__main__':\n    main()\n")
+    assert "procclean.py" not in procclean._python_files(".")
+    procclean.main(["init", "--dry-run"])
+    out = capsys.readouterr()[0]
+    assert "found backend: ./svc/app/main.py (FastAPI app" in out, out
