@@ -8506,6 +8506,9 @@ def pattern_for(command):
     words = _command_words(command)
     if not words:
         return _literal(command.strip())
+    if len(words) == 3 and words[1] in ("-c", "-lc") and re.match(
+            r"^(?:.*/)?(?:ba|z)?sh$", words[0]):
+        return pattern_for(words[2])    # `sh -c "cd web && npm run dev"`: npm's
     # a script's name whole: `app.py`, not the end of test_app.py (pytest's)
     pattern = "[Pp]ython.*[ /]" + _literal(words[0].lstrip("./")) \
         if words[0].endswith(".py") else _literal(os.path.basename(words[0]))
@@ -8540,10 +8543,12 @@ def _command_words(command):
     """The words of a command's last `&&` part from its program on: without VAR=value,
     exec, wrappers and runners with their options (_program) and `{python} [-m]`."""
     import shlex
-    try:
-        words = shlex.split(command.split("&&")[-1])
+    try:    # (a quoted && is in a word: `log-wrapper.sh web "cd web && pnpm dev"`)
+        words = shlex.split(re.sub(r"\s*&&\s*", " && ", command))
     except ValueError:
         words = command.split()
+    while "&&" in words:
+        words = words[words.index("&&") + 1:]
     while words and (re.match(r"^[A-Za-z_]\w*=", words[0]) or words[0] in ("exec", "env")):
         words = words[1:]
     # A wrapper execs the program (nohup, nice): the process shows the program alone.

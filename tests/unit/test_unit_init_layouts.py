@@ -513,6 +513,12 @@ def test_the_seeds_layout_keeps_the_seeds_patterns(project, init, fixture):
     ("uv run --frozen uvicorn app.main:app --reload", r"uvicorn app\.main:app"),
     ("yarn build --watch", "yarn.* build"),
     ("pnpm run dev --port {port}", "pnpm.* run dev"),
+    # an && in quotes is the argument's (eclaire-labs/eclaire's Procfile), and a shell's
+    # -c command is what it runs: ps shows neither the quotes nor the shell's own line only
+    ('./scripts/log-wrapper.sh backend "cd apps/backend && pnpm dev"',
+     r"log-wrapper\.sh backend cd apps/backend && pnpm dev"),
+    ('sh -c "cd web && npm run dev"', "npm run dev"),
+    ("bash -c 'cd api && exec uvicorn app:app'", "uvicorn app:app"),
 ])
 def test_pattern_for_commands_as_ps_shows_them(command, pattern):
     assert procclean.pattern_for(command) == pattern
@@ -532,6 +538,8 @@ def test_pattern_for_commands_as_ps_shows_them(command, pattern):
     ("yarn dev", "node /srv/app/.yarn/releases/yarn-4.1.0.cjs dev"),
     ("pnpm dev", "node /usr/lib/node_modules/corepack/dist/pnpm.js dev"),
     ("pnpm dev", "pnpm dev"),
+    ('./scripts/log-wrapper.sh web "cd apps/web && pnpm dev"',
+     "/bin/bash ./scripts/log-wrapper.sh web cd apps/web && pnpm dev"),
 ])
 def test_a_commands_pattern_finds_the_program_it_runs(command, running):
     pattern = procclean.pattern_for(command)
