@@ -8168,7 +8168,10 @@ def cmd_doctor(ctx, services, problems, fix=False):
                 user=outsider.process.user, cmd=brief_command(outsider.process.command))
     if fix and findings:
         actions = [f.action for f in findings if f.action is not None]
-        remove_files(ctx, list(dict.fromkeys(a[1] for a in actions if a[0] == "remove")))
+        for pidfile in dict.fromkeys(a[1] for a in actions if a[0] == "remove"):
+            remove_files(ctx, [pidfile])
+            if not ctx.dry_run:
+                ctx.system.remove_file(pidfile + START_SUFFIX)     # its start record too
         roots = [(p, a[1], "pattern") for a in actions if a[0] == "stop" for p in a[2]]
         if roots:
             # From the table the findings came from (its descendants, its start times).

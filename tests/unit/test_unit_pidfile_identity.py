@@ -146,6 +146,19 @@ def test_a_reused_pid_is_never_trusted_even_when_the_mtime_says_so(in_a):
     assert "PID 100 now belongs to a process started after the pidfile" in err, err
 
 
+def test_doctor_fix_removes_a_reused_pidfile_with_its_start_record(in_a):
+    """A crashed run's pidfile whose PID names a later process: `doctor --fix` removed
+    worker.pid and left worker.pid.start beside it (stop and clean remove both)."""
+    system = FakeSystem([FakeProc(100, 1, "python3 worker.py", start=1000.0)])
+    system.write_pidfile("worker.pid", 100)
+    assert os.path.exists("worker.pid.start")
+    system.procs[100] = FakeProc(100, 1, "sshd: dev", start=2500.0)
+    code, out, err = invoke(["doctor", "--fix", "worker"], system, environ=WORKER_ENV)
+    assert "removed worker.pid" in out, out + err
+    assert system.sent == []
+    assert not os.path.exists("worker.pid") and not os.path.exists("worker.pid.start")
+
+
 @pytest.mark.parametrize("how", ["rewritten", "touched"])
 def test_a_record_of_an_earlier_writing_does_not_call_the_pid_reused(in_a, how):
     """procclean wrote worker.pid (PID 100, started at 1000); it was written again since
