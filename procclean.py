@@ -10600,9 +10600,13 @@ def _is_server(prog, args):
 
 
 def _shows_output(prog, args):
-    """Whether a command shows what others write (`tail -F web.log`, `docker compose logs
-    -f api`): run in the background beside the services, it is none of them."""
-    return prog in VIEWERS or "logs" in args and prog in (
+    """Whether a command shows what others write (`tail -F web.log`, `journalctl -fu api`,
+    a `logs` subcommand: `docker compose logs -f api`, `pm2 logs`, `heroku logs --tail`):
+    run in the background beside the services, it is none of them."""
+    subcommand = [a for a in args if not a.startswith("-")][:1]
+    if prog in VIEWERS or prog in ("journalctl", "stern", "multitail", "lnav"):
+        return True
+    return subcommand == ["logs"] or "logs" in args and prog in (
         "docker", "docker-compose", "podman", "podman-compose", "kubectl")
 
 

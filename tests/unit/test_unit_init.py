@@ -3424,7 +3424,10 @@ def test_a_stop_by_the_program_a_package_script_runs_is_that_scripts_service(pro
 
 @pytest.mark.parametrize("follower", ["tail -n 100 -F .logs/web.log 2>/dev/null",
                                       "docker compose logs -f api postgres",
-                                      "kubectl logs -f deploy/api", "less +F .logs/web.log"])
+                                      "kubectl logs -f deploy/api", "less +F .logs/web.log",
+                                      # the class, not the corpus's spelling (review-30)
+                                      "journalctl --user -f -u api", "pm2 logs api",
+                                      "stern api", "heroku logs --tail -a web"])
 def test_what_follows_the_logs_in_the_background_is_no_service(tmp_path, follower):
     """A public Makefile (code index file 55963188702): `logs:` runs `tail -n 100 -F
     .logs/web.log &` and `docker compose logs -f api postgres &`, a trap that kills both
