@@ -11631,14 +11631,18 @@ def _code_listens(launch):
 def _runs_module(launch, layout):
     """Whether `launch` runs the layout's app's module or package (`python -m app`), or
     a script or console script of the project whose code serves it (`myapp server run`:
-    `uvicorn.run("app.main:app")`)."""
-    module = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*", layout.command or "")
+    `uvicorn.run("app.main:app")`), or names its app from a folder above (`celery -A
+    src.api.worker.app` for api.worker:app)."""
+    module = re.search(r"([A-Za-z_][\w.]*):([A-Za-z_]\w*)", layout.command or "")
     if not module:
         return False
     words = launch.argv.split()
     if "-m" in words[:-1]:
         ran = words[words.index("-m") + 1]
         return ran in (module.group(1), module.group(1).split(".")[0])
+    app = ".%s.%s" % module.groups()
+    if any(("." + word.replace(":", ".")).endswith(app) for word in words):
+        return True
     prog, args = _program(words)[:2]
     cwd = launch.cwd or "."
     script = _python_script(prog, args) or _console_module(cwd, prog)

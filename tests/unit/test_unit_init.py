@@ -3476,3 +3476,22 @@ def test_a_subshells_output_is_its_launchs_log_from_the_folder_outside(tmp_path,
                         "$(RUN_DIR)/api.pid\n" % move)
     assert found["api"]["logfile"] == ".run/api.log", found
     assert found["api"]["cwd"] == cwd, found
+
+
+@pytest.mark.parametrize("app", ["src.api.celery_worker.celery_app",
+                                 "src.api.celery_worker:celery_app"])
+def test_a_recipes_worker_named_from_the_folder_above_is_the_layouts(project, init, app):
+    """A public Makefile (code index file 65729664298) runs `celery -A
+    src.api.celery_worker.celery_app worker` in `celery:` and in its dev session; the
+    layout reads src/api/celery_worker.py as `celery -A api.celery_worker:celery_app`.
+    They were two services, celery and worker, so make start ran the worker twice."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "src" / "api").mkdir(parents=True)
+    (repo / "src" / "api" / "celery_worker.py").write_text(
+        'from celery import Celery\ncelery_app = Celery("w", broker="redis://")\n')
+    (repo / "requirements.txt").write_text("celery\n")
+    (repo / "Makefile").write_text("celery:\n\tcelery -A %s worker --loglevel=info &\n"
+                                   % app)
+    code, out, err = init("--makefile")
+    assert code == 0 and "services = celery\n" in read(repo / "procclean.ini"), out
