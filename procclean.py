@@ -11070,6 +11070,11 @@ class RecipeReader(object):
                 *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
                     self.curdir, self.cwds[-1])) or self.console_server(texts):
             self.launch(command, prog, args)
+        elif prog == "trap" and args:   # its work but `kill` or a function (`cleanup`)
+            work = [c for c in shell_commands(args[0]) if len(c.words) > 1 and
+                    _program(c.argv())[0] not in _HARMLESS_PROGRAMS + ("kill",)]
+            if work:
+                self.add("other", text=_command_text(work[:1]))  # redis-cli shutdown
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
 

@@ -3471,9 +3471,9 @@ def test_a_subshells_output_is_its_launchs_log_from_the_folder_outside(tmp_path,
     The log was the subshell's, not the command's, so the service had none: procclean
     wrote backend.log at the root while the team's `make logs` tailed .run/backend.log."""
     move = "cd backend && " if cwd == "backend" else ""
-    found = services_of(tmp_path, "RUN_DIR := .run\n\nstart-api:\n\t@( %sexec nohup uvicorn "
-                        "app.main:app --port 8000 ) > $(RUN_DIR)/api.log 2>&1 & echo $$! > "
-                        "$(RUN_DIR)/api.pid\n" % move)
+    found = services_of(tmp_path, "RUN_DIR := .run\n\nstart-api:\n\t@( %sexec nohup "
+                        "uvicorn app.main:app --port 8000 ) > $(RUN_DIR)/api.log 2>&1 & "
+                        "echo $$! > $(RUN_DIR)/api.pid\n" % move)
     assert found["api"]["logfile"] == ".run/api.log", found
     assert found["api"]["cwd"] == cwd, found
 
@@ -3495,3 +3495,23 @@ def test_a_recipes_worker_named_from_the_folder_above_is_the_layouts(project, in
                                    % app)
     code, out, err = init("--makefile")
     assert code == 0 and "services = celery\n" in read(repo / "procclean.ini"), out
+
+
+@pytest.mark.parametrize("trap, kept", [
+    ("trap 'kill $$W $$A; redis-cli shutdown; rm -f .redis-started' INT TERM", True),
+    ("trap 'docker compose stop db' EXIT", True),
+    ("trap 'kill $$W $$A 2>/dev/null; exit 0' INT TERM", False),
+    ("trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT", False),
+    ("trap cleanup INT TERM", False)])
+def test_a_dev_session_whose_trap_does_more_is_kept(tmp_path, trap, kept):
+    """A public Makefile (code index file 65729664298): `dev: redis` runs a worker and
+    an API under `trap '...; kill $$CELERY_PID $$API_PID; if [ -f MARKER ]; then
+    redis-cli shutdown; rm -f MARKER; fi; exit 0' INT TERM`. --replace made it `procclean
+    dev`, and Ctrl-C no longer shut down the Redis that make had started."""
+    (tmp_path / "Makefile").write_text(
+        "dev:\n\t@%s; \\\n\tcelery -A proj worker & W=$$!; \\\n\tuvicorn app:app "
+        "--port 8000 & A=$$!; \\\n\twait $$W $$A\n" % trap)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    verbs = dict((p.rule.names[0], p.verb) for p in plans)
+    assert (verbs["dev"] is None) == kept, verbs
