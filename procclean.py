@@ -10100,6 +10100,8 @@ def parse_makefile_text(text, prefix="\t", variables=None):
                                    line):
             prereqs, _, inline = head.group(3).partition(";")
             prereqs, hash_, comment = prereqs.partition("#")    # `stop: ## help text`
+            if hash_:       # `dev: ## help (a; b)`: the rest of the line is the comment
+                comment, inline = comment + _ + inline, ""
             if "=" in prereqs.replace(":=", ""):
                 continue        # a target-specific variable, not a rule
             recipe = [inline.strip()] if inline.strip() else []

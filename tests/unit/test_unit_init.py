@@ -3515,3 +3515,16 @@ def test_a_dev_session_whose_trap_does_more_is_kept(tmp_path, trap, kept):
     services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
     verbs = dict((p.rule.names[0], p.verb) for p in plans)
     assert (verbs["dev"] is None) == kept, verbs
+
+
+def test_a_semicolon_in_a_rule_lines_comment_is_no_recipe():
+    """A public Makefile (code index file 60298508087): `dev-docker: ## Docker 本机开发环境
+    (构建+首次初始化+起服务,幂等;:18081)`. make reads all after `#` as the comment; init
+    took `:18081)` for a recipe written after `;` (kept "does more than procclean
+    (:18081)"), and a `start: ## start (api; web)` was kept for its `web)`."""
+    rules = procclean.parse_makefile_text(
+        "dev-docker: ## up (build; init; :18081)\n\tbash scripts/dev-up.sh\n\n"
+        "x: ; echo \"#1\"\n")[0]
+    assert rules[0].recipe == ["bash scripts/dev-up.sh"], rules[0]
+    assert rules[0].comment == " ## up (build; init; :18081)", rules[0]
+    assert rules[1].recipe == ['echo "#1"'], rules[1]
