@@ -4938,9 +4938,19 @@ def port_follows(service, env_re=ENV_PORT_RE):
         return True
     said = "\n".join([command] + [text or "" for text in texts])
     if re.search(env_re, command) and re.search(NAMED_PORT_RE, command) \
-            or re.search(OWN_PORT_RE, said):
+            or re.search(OWN_PORT_RE, said) or _runs_on_default(said):
         return False
     return None
+
+
+def _runs_on_default(code):
+    """Whether Python code starts its server given no port: `uvicorn.run("main:app",
+    reload=True)` listens on 8000 and Flask's `app.run(debug=True)` on 5000, whatever
+    PORT says (only their command lines read variables)."""
+    for call in re.finditer(r"\b(?:uvicorn|app|application|socketio)\.run\(", code):
+        if not re.search(r"\bport\b", code[call.end():_closing(code, call.end())]):
+            return True
+    return False
 
 
 def _settings_port(text):

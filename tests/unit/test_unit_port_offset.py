@@ -385,7 +385,13 @@ def test_a_service_that_may_read_its_port_unseen_gets_the_port_asked(tmp_path, m
     ("go run .", {"main.go": 'http.ListenAndServe(":8080", nil)\n'}, False),
     ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}',
                      "vite.config.ts": "export default {server: {port: 5173}}\n"}, False),
-    ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}'}, None)])
+    ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}'}, None),
+    # a server started given no port listens on its own default, whatever PORT says
+    ("{python} main.py", {"main.py": 'uvicorn.run("main:app", reload=True)\n'}, False),
+    ("{python} app.py", {"app.py": "if __name__ == '__main__':\n    app.run(debug=True)\n"},
+     False),
+    ("{python} main.py", {"main.py": "uvicorn.run(create_app(), host=HOST,\n"
+                                     "            port=settings.port)\n"}, None)])
 def test_a_port_a_service_names_of_its_own_is_told_from_none_seen(tmp_path, monkeypatch,
                                                                    command, files, follows):
     monkeypatch.chdir(str(tmp_path))
