@@ -3117,6 +3117,7 @@ MESSAGES = {
         "d_port_app": "port {port} of {svc} is held by PID {pid} ({user}), an editor or browser, which procclean leaves alone: {cmd}",
         "fix_port_app": "close it, or its port forwarding, there",
         "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
+        "d_checkout_fix": "stop it in its checkout, {folder} (kill-port would end that checkout's work), or give each checkout its own ports: port_offset = auto under [procclean] in procclean.ini",
         "d_port_holder": "port {port} of {svc} is held by PID {pid} ({cmd}): {what}",
         "d_exempt_fix": "{cmd} (or move {svc} to another port: {other})",
         "d_move_fix": "move {svc} to another port: {other}",
@@ -3494,6 +3495,7 @@ MESSAGES = {
         "d_port_app": "{svc}的端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), procclean 不会处理它: {cmd}",
         "fix_port_app": "请在其中关闭它或它的端口转发",
         "d_stranger_fix_free": "确认 PID {pid} 是你的进程, 然后: {cmd}",
+        "d_checkout_fix": "请在它的检出目录 {folder} 中停止它 (kill-port 会中断那个检出目录的工作), 或让每个检出目录使用各自的端口: 在 procclean.ini 的 [procclean] 下设置 port_offset = auto",
         "d_port_holder": "{svc}的端口 {port} 被 PID {pid} 占用 ({cmd}): {what}",
         "d_exempt_fix": "{cmd} (或把{svc}改到其他端口: {other})",
         "d_move_fix": "把{svc}改到其他端口: {other}",
@@ -8105,6 +8107,10 @@ def check_port(ctx, service, found, dead, hints):
                 "other": hints.port_setting(service), "port": service.port}
         if holder.kind in ("stranger", "leftover"):
             fix = ("d_stranger_fix" if follows else "d_stranger_fix_free", said)
+            folder = ctx.system.process_cwds([holder.pid]).get(holder.pid)
+            other = other_checkout(ctx, folder) if holder.kind == "stranger" else None
+            if other is not None:   # stopped there, or ports of its own (as start says)
+                fix = ("d_checkout_fix", dict(said, folder=printable(other), cmd=None))
         elif holder.free:
             fix = ("d_exempt_fix", said) if follows else _run_fix(holder.free)
         else:

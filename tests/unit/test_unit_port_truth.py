@@ -135,6 +135,12 @@ def test_another_checkouts_server_on_the_port_is_stopped_there_not_by_kill_port(
         % os.path.realpath(str(other)) in err, err
     assert "port_offset = auto under [procclean] in procclean.ini" in err
     assert "kill-port" not in err and system.sent == []
+    # doctor said `fix: check PID 740 is yours (...), then: procclean.py kill-port 8000`
+    code, out, err = invoke(["doctor", "backend"], system)
+    fix = "fix: stop it in its checkout, %s (kill-port would end that checkout's work), " \
+        "or give each checkout its own ports: port_offset = auto"
+    assert fix % os.path.realpath(str(other)) in out, out
+    assert "then:" not in out and system.sent == [], out
     (ours / "procclean.ini").write_text("[backend]\ncwd = api\ncommand = python main.py\n")
     code, out, err = invoke(["start", "backend"], system)
     assert "backend does not take its port from procclean" in err, err
