@@ -208,7 +208,8 @@ VIEWERS = frozenset((
     "emacsclient", "micro", "hx", "helix", "kak", "joe", "jed", "ed", "ex", "mcedit", "ne",
     "less", "more", "most", "bat", "batcat", "cat", "head", "tail", "tac", "man", "code",
     "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate", "zed",
-    "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen"))
+    "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen", "journalctl",
+    "stern", "multitail", "lnav"))
 
 # Where editors that run under another program's name are installed (VS Code's server:
 # `node ~/.vscode-server/.../server-main.js`; app bundles; a JetBrains IDE's own Java,
@@ -10622,7 +10623,7 @@ def _shows_output(prog, args):
     a `logs` subcommand: `docker compose logs -f api`, `pm2 logs`, `heroku logs --tail`):
     run in the background beside the services, it is none of them."""
     subcommand = [a for a in args if not a.startswith("-")][:1]
-    if prog in VIEWERS or prog in ("journalctl", "stern", "multitail", "lnav"):
+    if prog in VIEWERS:
         return True
     return subcommand == ["logs"] or "logs" in args and prog in (
         "docker", "docker-compose", "podman", "podman-compose", "kubectl")

@@ -94,6 +94,9 @@ def test_named_paths_absolute_option_values_and_relative_words_with_a_slash():
     "code frontend/", "/usr/share/code/code --ms-enable-electron-run-as-node frontend/",
     "cursor .", "tail -f backend.log", "emacsclient -t main.py", "/usr/bin/less -R main.py", "hx vite.config.ts",
     "subl frontend", "nano main.py", "bat main.py", "head main.py",
+    # log followers: `journalctl -fu uvicorn-main` is found by the seed's `uvicorn.*main`
+    "journalctl -fu uvicorn-main", "lnav backend.log", "multitail backend.log frontend.log",
+    "stern uvicorn-main",
     # editors told by where they are installed: argv[0] is node, Electron or a helper
     "node /home/u/.vscode-server/bin/0f0d87fa/out/server-main.js --host=127.0.0.1 "
     "--port=0 /home/u/p/frontend",
