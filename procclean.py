@@ -11664,8 +11664,13 @@ def _runs_module(launch, layout):
     if "-m" in words[:-1]:
         ran = words[words.index("-m") + 1]
         return ran in (module.group(1), module.group(1).split(".")[0])
-    app = ".%s.%s" % module.groups()
-    if any(("." + word.replace(":", ".")).endswith(app) for word in words):
+    # from the folder its module is found in (PYTHONPATH=src): src.api.worker.app for
+    # api.worker:app run from src; not services.auth.main:app for main:app in the same one
+    path = re.match(r"PYTHONPATH=([^\s:]+)\s", layout.command)
+    root = os.path.join(layout.cwd or ".", path.group(1) if path else ".")
+    above = os.path.relpath(root, launch.cwd or ".").split(os.sep)
+    app = ".".join([f for f in above if f != "."] + list(module.groups()))
+    if app in [word.replace(":", ".") for word in words]:
         return True
     prog, args = _program(words)[:2]
     cwd = launch.cwd or "."

@@ -3528,3 +3528,22 @@ def test_a_semicolon_in_a_rule_lines_comment_is_no_recipe():
     assert rules[0].recipe == ["bash scripts/dev-up.sh"], rules[0]
     assert rules[0].comment == " ## up (build; init; :18081)", rules[0]
     assert rules[1].recipe == ['echo "#1"'], rules[1]
+
+
+def test_a_recipe_running_another_apps_main_is_not_the_layouts_app(project, init):
+    """The layout's app `uvicorn main:app` (./main.py) and a recipe's `uvicorn
+    services.auth.main:app`, another app whose module also ends in main:app: 1405cce took
+    the second for the first (a dotted name that ends with main.app), so the root app was
+    no service (make start and dev did not run it).  Only the layout's own path, from the
+    folder the recipe runs in (src.api.worker.app for PYTHONPATH=src), is its app."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "services" / "auth").mkdir(parents=True)
+    (repo / "services" / "auth" / "main.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "Makefile").write_text("auth:\n\tuvicorn services.auth.main:app --port 8001\n")
+    code, out, err = init("--makefile")
+    ini = read(repo / "procclean.ini")
+    assert code == 0 and "services = auth backend\n" in ini, ini
