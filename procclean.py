@@ -9540,12 +9540,17 @@ GO_ADDRESS_RES = (
 
 def _go_backend():
     """Where the repo has no Python or Node backend: the main package of a Go module
-    (its folder, cmd/NAME/, api/ or server/) that serves HTTP, run by `go run`."""
-    for base in _with_others(BACKEND_DIRS, ("go.mod",)):
-        if not _has(base, ("go.mod",)):
+    (its folder, cmd/NAME/, api/ or server/), or a folder's lone main.go, that serves
+    HTTP, run by `go run`."""
+    for base in _with_others(BACKEND_DIRS, ("go.mod", "main.go")):
+        if _has(base, ("go.mod",)):
+            subs = ["."] + [os.path.join("cmd", e)
+                            for e in _listdir(os.path.join(base, "cmd"))] + ["api", "server"]
+        elif [n for n in _listdir(base) if n.endswith(".go")] == ["main.go"]:
+            subs = ["main.go"]      # no module: `go run .` fails, a lone main.go builds
+        else:
             continue
-        subs = ["."] + [os.path.join("cmd", e) for e in _listdir(os.path.join(base, "cmd"))]
-        for sub in subs + ["api", "server"]:
+        for sub in subs:
             command = "go run " + ("." if sub == "." else "./" + sub)
             code = _go_server_code(command, base)
             if not code:

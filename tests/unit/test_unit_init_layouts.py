@@ -1866,6 +1866,27 @@ def test_a_go_modules_own_main_package_that_serves_is_the_backend(project, init,
     assert "nothing written" in "".join(init()[1:])
 
 
+def test_a_lone_main_go_without_a_module_is_the_backend(project, init):
+    """SultanBadri/svelte-go-todo-app: backend/main.go (net/http on ":8080") and no
+    go.mod, its README running `go run main.go`, Svelte on Vite in frontend/: init found
+    the frontend alone (it looked for a Go module; `go run .` needs one).  A folder's lone
+    main.go that serves is the backend, run as `go run ./main.go`; beside other .go files
+    (which `go run main.go` would not build) it is not guessed."""
+    repo = project("svelte-go-nomod")
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    backend = svc["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (
+        "go run ./main.go", "backend", 8080)
+    assert backend.regex.search(ps_line("go run ./main.go"))
+    assert (svc["frontend"].cwd, svc["frontend"].port) == ("frontend", 5173)
+    (repo / "backend" / "todos.go").write_text("package main\n")
+    os.remove(str(repo / "procclean.ini"))
+    assert init()[0] == 0
+    assert services()[0].default_names == ["frontend"]
+
+
 def test_a_procfile_go_api_is_not_found_twice(project, init):
     """Procfile's `web: go run ./cmd/api` runs the Go backend: init does not add it again."""
     repo = project("go-chi-vite")
@@ -2683,6 +2704,21 @@ def test_a_root_main_py_that_serves_nothing_is_the_repos_cli_not_its_backend(pro
     code, out, err = init()
     assert code == 0, (out, err)
     assert "found backend: ./main.py" in out, out
+
+
+def test_a_procfile_entry_run_by_a_log_wrapper_is_found_as_ps_shows_it(project, init):
+    """eclaire-labs/eclaire's Procfile runs each app through a wrapper that tees its
+    output, the app's command one quoted argument holding `&&`: the pattern kept a quote
+    (`log-wrapper\\.sh backend "cd apps/backend`), which no ps line has, so a stack the
+    team's overmind started was neither seen nor stopped."""
+    project("procfile-log-wrapper")
+    assert init()[0] == 0
+    cfg, svc = services()
+    assert cfg.default_names == ["backend", "frontend"]
+    for name in ("backend", "frontend"):
+        line = "/bin/bash ./scripts/log-wrapper.sh %s cd apps/%s && pnpm dev" % (name, name)
+        assert svc[name].regex.search(ps_line(line)), svc[name].pattern
+        assert not svc[name].regex.search(ps_line(line.replace(name, "x")))
 
 
 def test_init_reads_no_code_in_procclean_py_itself(tmp_path, monkeypatch, capsys):
