@@ -11094,13 +11094,18 @@ class RecipeReader(object):
                 *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
                     self.curdir, self.cwds[-1])) or self.console_server(texts):
             self.launch(command, prog, args)
-        elif prog == "trap" and args:   # its work but `kill` or a function (`cleanup`)
-            work = [c for c in shell_commands(args[0]) if len(c.words) > 1 and
-                    _program(c.argv())[0] not in _HARMLESS_PROGRAMS + ("kill",)]
-            if work:
-                self.add("other", text=_command_text(work[:1]))  # redis-cli shutdown
+        elif prog == "trap" and args:
+            self.trap(args[0])
         elif prog not in _HARMLESS_PROGRAMS or wrappers:
             self.add("other", text=text)
+
+    def trap(self, action):
+        """A trap's action: other work where it runs more than `kill` or a function
+        (`redis-cli shutdown`; not `kill $$A $$B`, nor `cleanup`)."""
+        work = [c for c in shell_commands(action) if len(c.words) > 1 and
+                _program(c.argv())[0] not in _HARMLESS_PROGRAMS + ("kill",)]
+        if work:
+            self.add("other", text=_command_text(work[:1]))
 
     def console_server(self, texts):
         """Whether a command runs the project's console script as its server (`uv run
