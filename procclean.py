@@ -9471,8 +9471,11 @@ def node_entries(script):
     return re.findall(r"[\w./-]+\.[cm]?[jt]s\b", script) + list(NODE_ENTRIES)
 
 
+# (`PORT || 3001`, `listen(3001)`; an options object: Fastify's `listen({port: 3001})`,
+# Hono's and Bun's `serve({fetch, port: 3001})`, Bun's `export default {port: 3001, fetch}`)
 NODE_PORT_RE = (r"PORT\b[^|?\n]{0,12}(?:\|\||\?\?)\s*['\"]?(\d{2,5})"
-                r"|\blisten\(\s*(\d{2,5})")
+                r"|\blisten\(\s*(\d{2,5})"
+                r"|(?:\b(?:listen|serve)\(|\bexport\s+default\s*)\{[^{}]*?\bport\s*:\s*(\d{2,5})")
 
 
 def _node_port(sub, script):

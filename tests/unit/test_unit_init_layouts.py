@@ -1242,6 +1242,32 @@ def test_an_arq_dependency_without_settings_is_said_with_its_command(project, in
     assert "command = uv run arq MODULE.WorkerSettings" in out
 
 
+@pytest.mark.parametrize("dev, entry, code", [
+    ("bun --hot src/index.ts", "src/index.ts",
+     "const app = new Hono()\nexport default { port: 3001, fetch: app.fetch }\n"),
+    ("bun run src/index.ts", "src/index.ts",
+     "Bun.serve({\n  port: 3001,\n  fetch(req) { return new Response('ok') },\n})\n"),
+    ("tsx watch src/index.ts", "src/index.ts",
+     "import { serve } from '@hono/node-server'\nserve({ fetch: app.fetch, port: 3001 })\n"),
+    ("node server.js", "server.js", "await fastify.listen({ port: 3001, host: '0.0.0.0' })\n")],
+    ids=["bun-export-default", "bun-serve", "hono-node-server", "fastify"])
+def test_a_node_apis_port_in_an_options_object_is_its_port(project, init, dev, entry, code):
+    """A Hono app on Bun (`export default { port: 3001, fetch }`, Bun.serve), on Node
+    (@hono/node-server's `serve({fetch, port})`) or Fastify's `listen({port})`: init said
+    port 3000, "the usual default port", and start waited on 3000 while it listened on
+    3001.  The port its options name is its port, and a literal one stays put."""
+    repo = project("neither")
+    (repo / "api" / "src").mkdir(parents=True)
+    (repo / "api" / "package.json").write_text(
+        '{"scripts": {"dev": "%s"}, "dependencies": {"hono": "^4", "fastify": "^4"}}' % dev)
+    (repo / "api" / entry).write_text(code)
+    code, out, _ = init()
+    assert code == 0, out
+    backend = services()[1]["backend"]
+    assert (backend.cwd, str(backend.port)) == ("api", "3001"), out
+    assert procclean.port_follows(backend) is False
+
+
 @pytest.mark.parametrize("server, expected", [
     ("const PORT = process.env.PORT || 5000;\napp.listen(PORT);\n", ("5000", "3000")),
     ("app.listen(process.env.PORT ?? 3000);\n", ("3000", "3001")),
