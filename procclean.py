@@ -3171,6 +3171,7 @@ MESSAGES = {
         "port_hint_then": "; to free the port: {free}",
         "port_hint_free": "    if PID {pid} is yours, free the port: {free}",
         "port_hint_fixed": "    {svc} does not take its port from procclean (its command has no {{port}} and nothing it runs reads $PORT): to move it, put {{port}} in its command ({example}) or read PORT in the app",
+        "port_hint_code": "    {svc} does not take its port from procclean (nothing it runs is seen to read $PORT): to move it, have the app read PORT where it sets its port",
         "port_hint_app": "    PID {pid} is an editor or browser (forwarding the port?), which procclean leaves alone: close it there",
         "tc_env": "the active $VIRTUAL_ENV {where}, inside the project",
         "tc_env_outside": "the active $VIRTUAL_ENV {where}, which is NOT this project's (it is outside the project), because the project has no .venv, venv or lock file of its own",
@@ -3520,6 +3521,7 @@ MESSAGES = {
         "port_hint_then": "; 释放端口: {free}",
         "port_hint_free": "    如果 PID {pid} 是你的进程, 释放端口: {free}",
         "port_hint_fixed": "    {svc}不从 procclean 取端口 (命令里没有 {{port}}, 它运行的程序也不读 $PORT): 要换端口, 在命令里写 {{port}} ({example}) 或在应用里读取 PORT",
+        "port_hint_code": "    {svc}不从 procclean 取端口 (没看到它运行的程序读取 $PORT): 要换端口, 让应用在设定端口的地方读取 PORT",
         "port_hint_app": "    PID {pid} 是编辑器或浏览器 (可能在转发该端口), procclean 不会处理它: 请在其中关闭",
         "tc_env": "当前激活的 $VIRTUAL_ENV {where}, 在项目内",
         "tc_env_outside": "当前激活的 $VIRTUAL_ENV {where}, 它不属于本项目 (在项目之外), 因为项目自己没有 .venv、venv 或锁文件",
@@ -4877,17 +4879,25 @@ _PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
 def say_port_fixed(ctx, service):
     """That `service` does not take its port from procclean, with its own command given
     one as the example (`bin/rails server -p {port}`, not uvicorn's flag for all); a
-    script's (main.py's own uvicorn.run) is to be run by its server instead.  A port the
-    command names is the one to replace (`next dev -p {port}`, not a second -p)."""
+    script's (main.py's own uvicorn.run) is to be run by its server instead; other code
+    (Flask's app.run, a Go server) is to read PORT.  A port the command names is the one
+    to replace (`next dev -p {port}`, not a second -p)."""
     if service.name in ctx.said_fixed:
         return
     ctx.said_fixed.add(service.name)
     command = service.command.strip()
     example = re.sub(FIXED_PORT_RE, r"\g<1>{port}", command)
-    if example == command:
-        flag = next((flag for pattern, flag in _PORT_FLAG_EXAMPLES
-                     if re.search(pattern, command)), None)
-        example = "%s %s" % (command, flag) if flag else "uvicorn ... --port {port}"
+    flag = next((flag for pattern, flag in _PORT_FLAG_EXAMPLES
+                 if re.search(pattern, command)), None)
+    scripts = [_text(resolve_cwd(service.cwd), name)
+               for name in re.findall(r"[\w./-]+\.py\b", command)]
+    if example == command and flag:
+        example = "%s %s" % (command, flag)
+    elif example == command and any("uvicorn" in text for text in scripts):
+        example = "uvicorn ... --port {port}"
+    elif example == command:    # a Flask app.run(port=5001), Go's ":8080": in the code
+        ctx.out.warn("port_hint_code", svc=service.name)
+        return
     ctx.out.warn("port_hint_fixed", svc=service.name, example=example)
 
 

@@ -206,10 +206,36 @@ def test_the_hint_for_a_service_that_does_not_follow_its_port_gives_its_own_flag
     (tmp_path / "procclean.ini").write_text(
         "[procclean]\nservices = web\nport_offset = 10\n\n[web]\ncommand = %s\n"
         "port = 3000\n" % command)
+    (tmp_path / "main.py").write_text("import uvicorn\nuvicorn.run('app:app', port=3000)\n")
     capsys.readouterr()
     context(FakeSystem([]), "dev")
     err = capsys.readouterr().err
     assert "to move it, put {port} in its command (%s) or read PORT" % example in err, err
+
+
+@pytest.mark.parametrize("command, files", [
+    ("{python} app.py", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                   "app.run(port=3000)\n"}),
+    ("go run ./main.go", {"main.go": 'package main\nfunc main() {\n'
+                                     '\thttp.ListenAndServe(":3000", nil)\n}\n'})])
+def test_the_hint_for_a_server_whose_code_names_its_port_is_to_read_port(
+        tmp_path, monkeypatch, capsys, command, files):
+    """A Flask script's app.run(port=5001) (jmhart/minimal-flask-react) and a Go server's
+    ":8080" (SultanBadri/svelte-go-todo-app) were told `put {port} in its command
+    (uvicorn ... --port {port})`, uvicorn's flag, which neither runs: the code is what
+    to change, to read PORT."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = web\nport_offset = 10\n\n[web]\ncommand = %s\n"
+        "port = 3000\n" % command)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    capsys.readouterr()
+    context(FakeSystem([]), "dev")
+    err = capsys.readouterr().err
+    assert "web does not take its port from procclean (nothing it runs is seen to read " \
+        "$PORT): to move it, have the app read PORT where it sets its port" in err, err
+    assert "uvicorn" not in err, err
 
 
 @pytest.mark.parametrize("target, said", [
