@@ -4867,12 +4867,13 @@ FIXED_PORT_RE = r"(\s(?:--port|-p)[\s=]+)\d+"     # `next dev -p 3000`
 # ":8080", `-p 3000`.  Where nothing reads PORT, such a service listens there.
 OWN_PORT_RE = (r"(?i)\bport['\"]?\s*[=:]\s*\d{2,5}\b|\blisten\(\s*\d{2,5}\b"
                r"|\"[\w.]*:\d{2,5}\"|" + FIXED_PORT_RE)
-# How a server's command takes a port, for port_hint_fixed's example.
-_PORT_FLAG_EXAMPLES = ((r"\b(?:rails|puma|next)\b", "-p {port}"),
+# How a server's command takes a port, for port_hint_fixed's example: a package script's
+# first (`npm run dev:next` passes a flag on after --, not next's own -p to npm).
+_PORT_FLAG_EXAMPLES = ((NPM_SCRIPT_RE, "-- --port {port}"),
+                       (r"\b(?:rails|puma|next)\b", "-p {port}"),
                        (r"\bgunicorn\b", "--bind 127.0.0.1:{port}"),
                        (r"\bmanage\.py\s+runserver\b", "{port}"),
                        (r"\bstreamlit\b", "--server.port {port}"),
-                       (NPM_SCRIPT_RE, "-- --port {port}"),
                        (r"\b(?:uvicorn|hypercorn|flask|fastapi|vite)\b", "--port {port}"))
 
 
