@@ -11642,7 +11642,7 @@ def _join_patterns(facts, launches, find, parent):
                 r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
             hits = dict(((f.command, f.cwd), j) for j, f in launches if (
                 regex.search(f.argv) or regex.search(scripts[j]) or _runs_module(f, fact))
-                and (anywhere or _same_folder(f.cwd, fact.cwd)))
+                and (anywhere or _same_folder(f.cwd, fact.cwd)) or _runs_package(f, fact))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
 
@@ -11677,17 +11677,13 @@ def _code_listens(launch):
 
 
 def _runs_module(launch, layout):
-    """Whether `launch` runs the layout's app's module or package (`python -m app`), or
-    a script or console script of the project whose code serves it (`myapp server run`:
-    `uvicorn.run("app.main:app")`), or names its app from a folder above (`celery -A
-    src.api.worker.app` for api.worker:app)."""
+    """Whether `launch` runs the layout's app: names it from a folder above (`celery -A
+    src.api.worker.app` for api.worker:app), or runs a script or console script of the
+    project whose code serves it (`myapp server run`: `uvicorn.run("app.main:app")`)."""
     module = re.search(r"([A-Za-z_][\w.]*):([A-Za-z_]\w*)", layout.command or "")
     if not module:
         return False
     words = launch.argv.split()
-    if "-m" in words[:-1]:
-        ran = words[words.index("-m") + 1]
-        return ran in (module.group(1), module.group(1).split(".")[0])
     # from the folder its module is found in (PYTHONPATH=src): src.api.worker.app for
     # api.worker:app run from src; not services.auth.main:app for main:app in the same one
     path = re.match(r"PYTHONPATH=([^\s:]+)\s", layout.command)
@@ -11696,11 +11692,25 @@ def _runs_module(launch, layout):
     app = ".".join([f for f in above if f != "."] + list(module.groups()))
     if app in [word.replace(":", ".") for word in words]:
         return True
+    if "-m" in words[:-1]:
+        return False                    # (_runs_package's)
     prog, args = _program(words)[:2]
     cwd = launch.cwd or "."
     script = _python_script(prog, args) or _console_module(cwd, prog)
     return bool(script) and bool(re.search(r"\.run\(\s*['\"]%s:" % re.escape(
         module.group(1)), _text(cwd, script)))
+
+
+def _runs_package(launch, layout):
+    """Whether `launch` runs the layout's app's module, or a package it is in, with -m
+    (`python -m app` for app.main:app; from the root, `python -m server` for server/'s)."""
+    module = re.search(r"([A-Za-z_][\w.]*):[A-Za-z_]\w*", layout.command or "")
+    words = launch.argv.split()
+    if not module or "-m" not in words[:-1]:
+        return False
+    ran = os.path.join(launch.cwd or ".", words[words.index("-m") + 1].replace(".", "/"))
+    app = os.path.join(layout.cwd or ".", module.group(1).replace(".", "/"))
+    return (os.path.normpath(app) + "/").startswith(os.path.normpath(ran) + "/")
 
 
 def _names_of(fact):

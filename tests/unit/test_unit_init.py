@@ -3547,3 +3547,25 @@ def test_a_recipe_running_another_apps_main_is_not_the_layouts_app(project, init
     code, out, err = init("--makefile")
     ini = read(repo / "procclean.ini")
     assert code == 0 and "services = auth backend\n" in ini, ini
+
+
+@pytest.mark.parametrize("package", ["server", "server.app"])
+def test_a_package_run_from_the_folder_above_is_the_layouts_app(project, init, package):
+    """A public Makefile (code index file 52402713136): `start:` runs `.venv/bin/python3 -m
+    server >> LOG & echo $$! > PIDFILE`; server/__main__.py serves server/app.py's app.
+    The layout read that app in server/ (uvicorn app:app) and the recipe's run was a
+    second service beside it, so make dev and start ran the app twice."""
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "server").mkdir()
+    (repo / "server" / "__init__.py").write_text("")
+    (repo / "server" / "app.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "server" / "__main__.py").write_text(
+        'import uvicorn\n\nif __name__ == "__main__":\n    uvicorn.run("server.app:app", '
+        'port=7700)\n')
+    (repo / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (repo / "Makefile").write_text("start:\n\tpython3 -m %s >> .os2.log 2>&1 & echo $$! > "
+                                   ".os2.pid\n" % package)
+    code, out, err = init("--makefile")
+    assert code == 0 and "services = backend\n" in read(repo / "procclean.ini"), out
