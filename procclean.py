@@ -4863,6 +4863,9 @@ _GIN_DEFAULT_RE = r'"github\.com/gin-gonic/gin"[\s\S]*\.Run\(\s*\)'
 READS_PORT_RE += "|" + _GIN_DEFAULT_RE
 NPM_SCRIPT_RE = r"^\s*(?:npm|pnpm|yarn|bun)\s+(?:run\s+|run-script\s+)?([\w:.-]+)\s*$"
 FIXED_PORT_RE = r"(\s(?:--port|-p)[\s=]+)\d+"     # `next dev -p 3000`
+# A command that sets PORT itself, over procclean's: Rails 7's `unset PORT && bin/rails
+# server`, `PORT=3001 next dev` (also in a package script, `cross-env PORT=3001 ...`)
+SETS_PORT_RE = r"\bunset\s+(?:\w+\s+)*PORT\b|(?:^|\s)PORT=['\"]?\d"
 # A port named as a server's own: `port=7777`, vite's `port: 3000`, `listen(3000)`, Go's
 # ":8080", `-p 3000`.  Where nothing reads PORT, such a service listens there.
 OWN_PORT_RE = (r"(?i)\bport['\"]?\s*[=:]\s*\d{2,5}\b|\blisten\(\s*\d{2,5}\b"
@@ -4924,7 +4927,7 @@ def port_follows(service, env_re=ENV_PORT_RE):
         command += " -c gunicorn.conf.py"       # gunicorn reads it unasked
     if re.search(r"\brails\s+s(?:erver)?\b", command):    # -b: an address, not a port
         command = re.sub(r"\s(?:-b|--binding)[\s=]\S+", "", command)
-    if "{port}" not in command and re.search(r"\bunset\s+(?:\w+\s+)*PORT\b", command):
+    if "{port}" not in command and re.search(SETS_PORT_RE, command):
         return False        # Rails 7's Procfile.dev: `web: unset PORT && bin/rails server`
     # (Next reads PORT, but not over its own -p 3000)
     readers = "(?!.*%s)(?:%s)" % (FIXED_PORT_RE, PORT_READERS_RE)
@@ -4937,6 +4940,8 @@ def port_follows(service, env_re=ENV_PORT_RE):
     texts += [_text(_puma_config(command, cwd))]        # port ENV.fetch("PORT") { 3000 }
     line = package_script_of(command, cwd)
     if line:
+        if re.search(SETS_PORT_RE, line):
+            return False        # `"dev": "PORT=3001 next dev"`: not procclean's PORT
         if re.search(readers, line):
             return True
         texts.append(line)

@@ -419,7 +419,13 @@ def test_a_service_that_may_read_its_port_unseen_gets_the_port_asked(tmp_path, m
     ("{python} app.py", {"app.py": "if __name__ == '__main__':\n    app.run(debug=True)\n"},
      False),
     ("{python} main.py", {"main.py": "uvicorn.run(create_app(), host=HOST,\n"
-                                     "            port=settings.port)\n"}, None)])
+                                     "            port=settings.port)\n"}, None),
+    # PORT set in the command or its script, over procclean's: Next, CRA read it
+    ("npm run dev", {"package.json": '{"scripts": {"dev": "PORT=3001 next dev"}}'}, False),
+    ("npm start", {"package.json": '{"scripts": {"start": "cross-env PORT=3001 '
+                                   'react-scripts start"}}'}, False),
+    ("PORT=8000 {python} main.py", {"main.py": "import os\nos.environ['PORT']\n"}, False),
+    ("PORT={port} {python} main.py", {"main.py": "import os\nos.environ['PORT']\n"}, True)])
 def test_a_port_a_service_names_of_its_own_is_told_from_none_seen(tmp_path, monkeypatch,
                                                                    command, files, follows):
     monkeypatch.chdir(str(tmp_path))
