@@ -6505,8 +6505,12 @@ class StartWatch(object):
         service = self.service
         if key == "start_failed":
             if values["code"] in STOP_STATUSES:
-                with service_locks(self.ctx, [service]):
-                    pid = self.ctx.system.read_pidfile(service.pidfile).pid
+                pid = None
+                try:
+                    with service_locks(self.ctx, [service]):
+                        pid = self.ctx.system.read_pidfile(service.pidfile).pid
+                except ProcCleanError:
+                    pass            # held on: a stop still in its grace
                 if pid != self.child.pid:
                     reap(self.child)
                     self.ctx.out.warn("start_stopped_elsewhere", svc=service.name,

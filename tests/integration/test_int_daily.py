@@ -232,19 +232,34 @@ def test_a_start_interrupted_while_it_waits_stops_what_it_launched(ns, tmp_path,
     assert nothing_left(ns) == []
 
 
-def test_a_start_stopped_from_another_terminal_says_so(ns, tmp_path, python_edge):
+# ...with a child that ignores SIGTERM: a stop waits its whole grace for it.
+WAITS_WITH_A_STUBBORN_CHILD = r'''
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(3600)"])
+time.sleep(3600)
+'''
+
+
+@pytest.mark.parametrize("app,grace", [(WAITS_QUIETLY, "2"),
+                                       (WAITS_WITH_A_STUBBORN_CHILD, "8")],
+                         ids=["plain", "stop-outlasts-the-lock-wait"])
+def test_a_start_stopped_from_another_terminal_says_so(ns, tmp_path, python_edge, app,
+                                                       grace):
     """`make stop` in a second terminal while `make start` waits for the backend to
     listen: start said `backend exited at once (status -15)` with the log's last lines,
-    as if the app had failed.  It now says that another terminal stopped it."""
+    as if the app had failed; with a stop longer than a lock wait (a child that ignores
+    SIGTERM), `busy: PID ... holds its lock`.  It now says that another terminal
+    stopped it."""
     (tmp_path / "backend").mkdir()
-    write(tmp_path / "backend" / "main.py", WAITS_QUIETLY)
+    write(tmp_path / "backend" / "main.py", app)
     job = ns.start(["/bin/sh", "-c", 'exec "$@" >start.out 2>start.err', "sh"]
                    + ns.procclean_argv("start-backend", "--wait", "--timeout", "300",
                                        python=python_edge))
     assert wait_until(lambda: "is starting: waiting" in read(tmp_path / "start.out"),
                       TIMEOUT), (read(tmp_path / "start.out"), read(tmp_path / "start.err"))
     pid = int(read(tmp_path / "backend.pid"))
-    assert ns.procclean("stop", python=python_edge).rc == 0
+    assert ns.procclean("stop", "--grace", grace, python=python_edge).rc == 0
     assert job.wait(TIMEOUT).rc == 1, read(tmp_path / "start.err")
     err = read(tmp_path / "start.err")
     assert "backend (PID %d) was stopped from another terminal (a stop or restart) before " \
