@@ -11132,7 +11132,7 @@ class RecipeReader(object):
 
     def console_server(self, texts):
         """Whether a command runs the project's console script as its server (`uv run
-        myapp server run`: its (sub)command a serve word, its module calls uvicorn.run)."""
+        myapp server run`: its (sub)commands serve words, its module calls uvicorn.run)."""
         words, folder = _moved(texts)
         prog, args = _program(words)[:2]
         base = os.path.join(self.curdir, self.path_of(folder) if folder else self.cwds[-1])
@@ -11141,7 +11141,8 @@ class RecipeReader(object):
             if arg.startswith("-"):
                 break
             words.append(arg)
-        module = words[-1:] and words[-1] in SERVE_SCRIPTS and _console_module(base, prog)
+        # (`server run`, `api serve`, `dev`; not `worker run` nor `db upgrade`)
+        module = words and set(words) <= set(SERVE_SCRIPTS) and _console_module(base, prog)
         return bool(module) and bool(re.search(_SERVES_RE, _text(base, module)))
 
     def echo_pid(self, command, text):

@@ -3354,7 +3354,8 @@ def test_a_project_cli_that_runs_uvicorn_is_the_backend_the_team_runs(project, i
     [project.scripts]) whose `server run` calls uvicorn.run("app.main:app").  init --makefile
     took the backend from the layout (`uvicorn app.main:app`, no --reload): `make dev` lost
     the reload, and status called the team's own `make run` server "not running", its port
-    taken by a process not backend's.  `server routes` and `db upgrade` stay tasks."""
+    taken by a process not backend's.  `server routes` and `db upgrade` stay tasks, and
+    `worker run`, whose `run` is a serve word, is no server."""
     repo = project("fastapi-next-cookiecutter")
     code, out, err = init("--makefile", "--replace")
     config = procclean.load_config(environ={})
@@ -3372,6 +3373,8 @@ def test_a_project_cli_that_runs_uvicorn_is_the_backend_the_team_runs(project, i
     makefile = read(repo / "Makefile")
     assert "\nroutes:\n\tuv run --directory backend myapp server routes\n" in makefile
     assert "\ndb-upgrade:\n\tuv run --directory backend myapp db upgrade\n" in makefile
+    assert "\nworker:\n\tuv run --directory backend myapp worker run\n" in makefile
+    assert not pattern.search(shown.replace("server run --reload", "worker run"))
 
 
 @pytest.mark.parametrize("code, port", [
