@@ -10800,7 +10800,8 @@ _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serv
                "port", "ports", "servers", "services", "everything",
                "pid", "pids", "pidfile", "processes", "show", "nohup", "background", "bg",
                "fg")
-_VERBS = r"start|stop|run|restart|kill|status|dev|serve|up|down|launch|logs|reload|debug"
+_VERBS = (r"start|stop|run|restart|kill|status|dev|serve|up|down|launch|logs|reload|debug|"
+          r"bg|background|daemon")
 _VERB_RE = (r"^(?:%s|force[-_]clean|show|tail|watch|boot|check)[-_](.+)$|^(.+?)[-_](?:%s)$"
             % (_VERBS, _VERBS))
 
@@ -10904,9 +10905,9 @@ class RecipeReader(object):
         # nor does it name one of several apps it starts (`fast: a & b & while kill -0`)
         launched = [f for f in self.facts[start:] if f.kind == "launch" and f.background]
         if len(set(f.command for f in launched)) > 1:
-            for fact in launched:
-                fact.name = None if fact.name == service_name_of(self.target, True) \
-                    else fact.name
+            for fact in self.facts[start:]:     # (nor its looks: `pgrep -f A || A &`)
+                own = service_name_of(self.target, fact.kind == "launch")
+                fact.name = None if fact.name == own else fact.name
 
     def join(self, job):
         """A foreground server or a `wait` after servers started in the background

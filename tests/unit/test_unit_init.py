@@ -3572,3 +3572,21 @@ def test_a_package_run_from_the_folder_above_is_the_layouts_app(project, init, p
                                    ".os2.pid\n" % package)
     code, out, err = init("--makefile")
     assert code == 0 and "services = backend\n" in read(repo / "procclean.ini"), out
+
+
+@pytest.mark.parametrize("start, stop", [("office-bg", "office-stop"),
+                                         ("office-daemon", "stop-office"),
+                                         ("bg-office", "office-down")])
+def test_a_target_named_for_running_in_the_background_names_its_app(tmp_path, start, stop):
+    """A public Makefile (code index file 58332648733): `office-bg:` starts the office
+    console with `setsid nohup ... &`, `office-stop:` stops it. The service was named
+    office-bg (make start-office-bg, stop-office-bg), and the pidfile office-bg checks
+    was a service of its own. A target starting two apps is still named by neither: its
+    `pgrep -f APP >/dev/null || (APP &)` checks gave both apps one service, web."""
+    found = services_of(tmp_path, "%s:\n\t@[ -s var/office.pid ] && kill -0 \"$$(cat "
+                        "var/office.pid)\" || uvicorn office:app --port 8800 &\n\n%s:\n\t"
+                        "kill $$(cat var/office.pid)\n\nweb-bg:\n\t@pgrep -f \"gw site\" >"
+                        "/dev/null || (nohup python -m gw site --port 8810 &)\n\t@pgrep -f "
+                        "\"gw portal\" >/dev/null || (nohup python -m gw portal --port "
+                        "8811 &)\n" % (start, stop))
+    assert sorted(found) == ["backend", "gw", "office"], found
