@@ -3762,8 +3762,10 @@ class Reporter(object):
         return template.format(**values)
 
     def service_name(self, name):
-        """A service as messages name it: 后端 and 前端 in Chinese."""
-        return SERVICE_NAMES_ZH.get(name, name) if self.lang == "zh" else name
+        """A service as messages name it: 后端, 前端 and kill-port's 端口 8000 in Chinese."""
+        if self.lang != "zh":
+            return name
+        return SERVICE_NAMES_ZH.get(name) or re.sub(r"^port (\d+)$", r"端口 \1", name)
 
     def say(self, key, always=False, **values):
         """A result line; `always`: even with --quiet (what needs action)."""

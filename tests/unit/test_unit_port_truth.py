@@ -81,6 +81,18 @@ def test_docker_desktop_backend_on_macos_is_never_signalled(here):
     assert "to free it: docker stop shop-web" in err
 
 
+def test_kill_port_names_the_port_in_chinese(here):
+    """`kill-port 8000 --lang zh` said `将发送 SIGTERM 给port 8000进程` and `port 8000进程已停止`:
+    the port, named as kill-port's service, stayed English where 后端 and 前端 do not."""
+    server = FakeProc(720, 1, "python3 -m http.server 8000")
+    for argv, said in ((["kill-port", "8000", "--lang", "zh", "--dry-run"],
+                        "将发送 SIGTERM 给端口 8000进程 (PID: 720)"),
+                       (["kill-port", "8000", "--lang", "zh"], "端口 8000进程已停止 (PID: 720)")):
+        code, out, err = invoke(argv, on_port(server, holders=[720]))
+        assert code == 0 and said in out, out + err
+        assert "port" not in out, out
+
+
 def test_podmans_rootlessport_points_to_podman_ps(here):
     helper = FakeProc(710, 1, "rootlessport", cwd=here)       # started from the project
     system = on_port(helper, holders=[710])
