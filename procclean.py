@@ -5872,11 +5872,15 @@ def say_fixed_proxies(ctx, movable, moved, offset):
     configured = dict((s.port - offset, s) for s in moved)
     for service in movable:
         said = dev_proxy_target(resolve_cwd(service.cwd))
+        if said:
+            said = said[0], os.path.normpath(os.path.join(service.cwd, said[1]))
+        elif re.search(r"\bmanage\.py\s+runserver\b", service.command):
+            said = _django_vite_port(default=True)  # its pages load the Vite's assets
         other = said and configured.get(int(said[0]))
         if other and other is not service:
             ctx.out.warn("offset_proxy_fixed", svc=service.name, other=other.name,
-                         file=os.path.normpath(os.path.join(service.cwd, said[1])),
-                         port=said[0], moved=other.port, var=port_variable(other.name))
+                         file=said[1], port=said[0], moved=other.port,
+                         var=port_variable(other.name))
 
 
 def checkout_offset(ctx, movable, launching):
@@ -9667,18 +9671,25 @@ def _frontend_port(sub, script):
     return "3000", "the usual default port"
 
 
-def _django_vite_port():
+def _django_vite_port(default=False):
     """(port, where) django-vite looks for the Vite dev server (DJANGO_VITE's
     dev_server_port, DJANGO_VITE_DEV_SERVER_PORT before 3.0) in a Django settings
-    module of the repo, or None."""
+    module of the repo, or None.  `default`: where a settings module uses django-vite
+    and names none, its version's default (3000 before 3.0, 5173 with DJANGO_VITE)."""
     import glob
     paths = glob.glob("*/settings.py") + glob.glob("*/*/settings.py") + glob.glob(
         "*/settings/*.py")
-    for path in sorted(paths)[:20]:
+    texts = [(path, _text(path)) for path in sorted(paths)[:20]]
+    for path, text in texts:
         said = re.search(r"(?:[\"']dev_server_port[\"']\s*:|DJANGO_VITE_DEV_SERVER_PORT"
-                         r"\s*=)\s*(\d{2,5})", _text(path))
+                         r"\s*=)\s*(\d{2,5})", text)
         if said:
             return said.group(1), "%s (django-vite's dev_server_port)" % path
+    uses = [(path, text) for path, text in texts if default and "django_vite" in text
+            and not re.search(r"dev_server_port|DJANGO_VITE_DEV_SERVER_PORT", text)]
+    if uses:
+        port = "5173" if re.search(r"\bDJANGO_VITE\s*=\s*\{", uses[0][1]) else "3000"
+        return port, "%s (django-vite's default dev_server_port)" % uses[0][0]
     return None
 
 

@@ -270,6 +270,38 @@ def test_a_frontend_proxying_to_a_literal_port_is_named_at_launch(tmp_path, monk
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("settings, vite, said", [
+    ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE_DEV_MODE = True\n", 3000, True),
+    ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE = {'default': {'dev_mode': True}}\n",
+     5173, True),
+    ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE_DEV_SERVER_PORT = 5174\n", 5174, True),
+    ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE_DEV_SERVER_PORT = int(os.environ.get("
+     "'PROCCLEAN_FRONTEND_PORT', 3000))\n", 3000, False),
+    ("INSTALLED_APPS = []\n", 3000, False)])
+def test_a_django_vite_backend_looking_at_the_configured_vite_port_is_named(
+        tmp_path, monkeypatch, capsys, settings, vite, said):
+    """MrBin99/django-vite-example in a second checkout: Django moved to 8270 and Vite to
+    3270, and the pages Django rendered loaded their assets from localhost:3000 (django-vite
+    2.x's default dev server port: settings.py names none), the other checkout's Vite;
+    nothing said so.  Its settings (a literal port, or the default of its version: 3000
+    with the DJANGO_VITE_* settings, 5173 with DJANGO_VITE) are read as a proxy target."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nport_offset = 10\n\n[backend]\n"
+        "command = {python} manage.py runserver {port}\ncwd = .\n\n[frontend]\n"
+        "command = npm run dev -- --port {port}\ncwd = .\nport = %d\n" % vite)
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "settings.py").write_text("import os\n" + settings)
+    capsys.readouterr()
+    context(FakeSystem([]), "start")
+    err = capsys.readouterr().err
+    warning = ("backend: web/settings.py (django-vite's %sdev_server_port) proxies to "
+               "localhost:%d, frontend's port in the checkout without an offset; here "
+               "frontend is on %d" % ("" if "5174" in settings else "default ", vite,
+                                      vite + 10))
+    assert (warning in err) == said, err
+
+
 def test_a_port_setting_a_service_cannot_follow_is_said_at_start(tmp_path, monkeypatch):
     """rizperdana/fast-vite-todo-ai: `PROCCLEAN_BACKEND_PORT=8001 make start-backend` said
     `started backend` while main.py bound 7777 as always (issue 21 item 1's symptom). Now
