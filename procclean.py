@@ -4869,9 +4869,11 @@ FIXED_PORT_RE = r"(\s(?:--port|-p)[\s=]+)\d+"     # `next dev -p 3000`
 # server`, `PORT=3001 next dev` (also in a package script, `cross-env PORT=3001 ...`)
 SETS_PORT_RE = r"\bunset\s+(?:\w+\s+)*PORT\b|(?:^|\s)PORT=['\"]?\d"
 # A port named as a server's own: `port=7777`, vite's `port: 3000`, `listen(3000)`, Go's
-# ":8080", `-p 3000`.  Where nothing reads PORT, such a service listens there.
+# ListenAndServe(":8080") (not any quoted "localhost:6379"), `-p 3000`.  Where nothing
+# reads PORT, such a service listens there.
 OWN_PORT_RE = (r"(?i)\bport['\"]?\s*[=:]\s*\d{2,5}\b|\blisten\(\s*\d{2,5}\b"
-               r"|\"[\w.]*:\d{2,5}\"|" + FIXED_PORT_RE)
+               r"|(?:Serve(?:TLS)?|Start|Run|Listen)\(\s*\"[\w.]*:\d{2,5}\""
+               r"|\bAddr:\s*\"[\w.]*:\d{2,5}\"|" + FIXED_PORT_RE)
 # How a server's command takes a port, for port_hint_fixed's example: a package script's
 # first (`npm run dev:next` passes a flag on after --, not next's own -p to npm).
 _PORT_FLAG_EXAMPLES = ((NPM_SCRIPT_RE, "-- --port {port}"),

@@ -443,6 +443,11 @@ def test_a_service_that_may_read_its_port_unseen_gets_the_port_asked(tmp_path, m
     ("{python} main.py", {"main.py": "from settings import PORT\n"}, None),
     ("node server.js", {"server.js": "app.listen(3000)\n"}, False),
     ("go run .", {"main.go": 'http.ListenAndServe(":8080", nil)\n'}, False),
+    ("go run .", {"main.go": 'e.Start(":1323")\n'}, False),
+    ("go run .", {"main.go": 'srv := &http.Server{Addr: ":8080"}\n'}, False),
+    # another server's address is not the service's own port
+    ("{python} main.py", {"main.py": 'from settings import PORT\nREDIS = "localhost:6379"\n'},
+     None),
     ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}',
                      "vite.config.ts": "export default {server: {port: 5173}}\n"}, False),
     ("npm run dev", {"package.json": '{"scripts": {"dev": "vite"}}'}, None),
