@@ -8119,11 +8119,15 @@ def check_port(ctx, service, found, dead, hints):
     """Others on the service's port, named as status names them, with the command that
     frees it (checked first where it signals) or another port; never stopped by --fix."""
     findings = []
-    for holder in port_facts(ctx, service, found.listeners, found.table,
-                             found.running(service), hints):
+    holders = port_facts(ctx, service, found.listeners, found.table, found.running(service),
+                         hints)
+    pids = set(h.pid for h in holders)
+    for holder in holders:
         if holder.kind in ("own", "unseen"):
             continue
         proc = found.table[holder.pid]
+        if proc.ppid in pids:
+            continue    # a worker sharing its parent's socket (uvicorn's, gunicorn's)
         values = {"svc": service.name, "port": service.port, "pid": holder.pid,
                   "cmd": printable(proc.command)}
         if holder.kind == "viewer":

@@ -81,6 +81,19 @@ def test_docker_desktop_backend_on_macos_is_never_signalled(here):
     assert "to free it: docker stop shop-web" in err
 
 
+def test_doctor_names_a_port_held_by_a_server_and_its_worker_once(here):
+    """Another project's uvicorn --reload on 8000: its reloader and its worker both hold
+    the socket, and doctor gave two findings for the one port, each with the same fix
+    (`3 finding(s)` for two ports).  A worker of a holder named is not named again."""
+    reloader = FakeProc(750, 1, "python -m uvicorn main:app --reload", cwd="/srv/other")
+    worker = FakeProc(751, 750, "python -c from multiprocessing.spawn import spawn_main",
+                      cwd="/srv/other")
+    code, out, err = invoke(["doctor", "backend"],
+                            on_port(reloader, worker, holders=[750, 751]))
+    assert out.count("port 8000 of backend is held by PID") == 1, out
+    assert "held by PID 750" in out and "1 finding(s) need action" in out, out
+
+
 def test_kill_port_names_the_port_in_chinese(here):
     """`kill-port 8000 --lang zh` said `将发送 SIGTERM 给port 8000进程` and `port 8000进程已停止`:
     the port, named as kill-port's service, stayed English where 后端 and 前端 do not."""
