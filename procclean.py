@@ -10483,7 +10483,7 @@ class MakeFact(_Record):
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
-                 "name", "service", "knob", "together")
+                 "name", "service", "knob", "together", "hits")
     DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
@@ -11675,6 +11675,8 @@ def _join_patterns(facts, launches, find, parent):
                 and (anywhere or _same_folder(f.cwd, fact.cwd)) or _runs_package(f, fact))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
+            elif hits and fact.kind != "layout":    # `pkill -f "uvicorn|vite"`: all of them
+                fact.hits = [facts[j] for j in hits.values()]
 
 
 def _join_port_kills(facts, launches, find, parent):
@@ -11916,7 +11918,7 @@ def _dev_run(launches):
 
 def _serves(fact, group):
     if fact.kind in ("stop", "look"):
-        return bool([k for k in fact.key() if k[0] != "name"])
+        return bool([k for k in fact.key() if k[0] != "name"]) and not fact.hits
     if fact.kind != "launch" or fact.background or fact.together:
         return fact.kind == "launch"
     target = fact.where[0]
@@ -12073,6 +12075,8 @@ def _fact_ops(fact, plans, replaced):
             # a program no service runs (`pretest: node install.mjs`) is work of its own
             return ("mk_foreground" if service else "init_kept_more", {})
         return [("dev" if fact.together else "run", service)]
+    if service is None and fact.hits:
+        return _hits_ops(fact)
     if service is None:
         return ("init_kept_more" if fact.kind in _FILE_WORK else "mk_untraced", {})
     if service.problem:
@@ -12082,6 +12086,14 @@ def _fact_ops(fact, plans, replaced):
         return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
     op = {"launch": "start", "look": "show" if fact.pattern else "look"}.get(fact.kind)
     return [(op or ("kill" if fact.signal == "kill" else "stop"), service)]
+
+
+def _hits_ops(fact):
+    """A stop or look whose pattern finds several launched services: the same on each."""
+    op = "show" if fact.kind == "look" else "kill" if fact.signal == "kill" else "stop"
+    if all(f.service and not f.service.problem for f in fact.hits):
+        return [(op, f.service) for f in fact.hits]
+    return ("mk_untraced", {})
 
 
 def verb_of(ops):

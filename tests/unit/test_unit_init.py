@@ -3590,3 +3590,25 @@ def test_a_target_named_for_running_in_the_background_names_its_app(tmp_path, st
                         "\"gw portal\" >/dev/null || (nohup python -m gw portal --port "
                         "8811 &)\n" % (start, stop))
     assert sorted(found) == ["backend", "gw", "office"], found
+
+
+@pytest.mark.parametrize("pattern", ["uvicorn|vite", "uvicorn main:app|npm run dev"])
+def test_a_stop_whose_pattern_finds_several_services_stops_them(tmp_path, monkeypatch,
+                                                                pattern):
+    """`stop: pkill -f "uvicorn|vite"` beside `cd backend && uvicorn ... &` and `cd frontend
+    && npm run dev &` (a public Makefile's `web-stop: pgrep -f "[d]awn_groupware.cli" |
+    xargs -r kill`, code index file 58332648733, finds its two apps the same way): the
+    pattern joined neither, so it was a third service, "app", with no command (make start
+    and status listed it; make stop-app, force-clean-app). It is the stop of both."""
+    monkeypatch.chdir(str(tmp_path))        # (init reads package.json from the root)
+    (tmp_path / "frontend").mkdir()
+    (tmp_path / "frontend" / "package.json").write_text('{"scripts": {"dev": "vite"}}')
+    (tmp_path / "Makefile").write_text(
+        "start:\n\tcd backend && uvicorn main:app --port 8000 &\n\tcd frontend && npm run "
+        "dev &\n\nstop:\n\tpkill -f \"%s\" || true\n" % pattern)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, plans = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.name for s in services] == ["backend", "frontend"], services
+    stop = [p for p in plans if p.rule.names[0] == "stop"][0]
+    assert stop.verb == "stop" and sorted(s.name for s in stop.services) == [
+        "backend", "frontend"], stop
