@@ -120,7 +120,8 @@ def test_init_without_replace_changes_no_target(entry, tmp_path, only_make, monk
 def recipe_names(text):
     """What a recipe names, read from make's expansion of it (make -n): pidfiles, ports,
     logs, and the patterns of grep and pkill -f."""
-    pidfiles = set(p for p in re.findall(r"([\w./-]+\.pid)\b(?!\.)", text))
+    # (not `$name.pid`: a shell variable's, whose values make -n does not show)
+    pidfiles = set(p for p in re.findall(r"(?<![$\w./-])([\w./-]+\.pid)\b(?!\.)", text))
     ports = set(a or b for a, b in re.findall(
         r"(?:-i\s*:?|-i\s*tcp:|-iTCP:|--port[= ]|--listen \S*:|--bind \S*:|runserver \S*:)"
         r"(\d{2,5})\b|\b(\d{2,5})/tcp", text))
@@ -170,6 +171,7 @@ REPLACED = {
     "make-j2-uv-script": ["dev"],
     "flask-script-gunicorn-daemon": ["prod-stop"],
     "go-pidfile-target-loop": ["pidfile", "stop"],
+    "subshell-log-loop-pids": ["up-api", "up-ui", "down", "check"],
 }
 
 
