@@ -3350,6 +3350,7 @@ MESSAGES = {
         "err_unknown_command": "unknown command {command!r} (commands: {commands}; or e.g. stop-backend)",
         "err_no_command": "no command given (try --help)",
         "err_unrecognized": "unrecognized option {option!r}",
+        "err_port_option": "unrecognized option {option!r}: a service's port is one of its settings, for example --set backend.port=9001, PROCCLEAN_BACKEND_PORT=9001, or port = 9001 under [backend] in procclean.ini",
         "err_ambiguous": "ambiguous option {flag} ({options})",
         "err_needs_value": "{flag} needs a value ({metavar})",
         "err_no_value": "{flag} takes no value",
@@ -3700,6 +3701,7 @@ MESSAGES = {
         "err_unknown_command": "未知的命令 {command!r} (可用的命令: {commands}; 或如 stop-backend)",
         "err_no_command": "没有指定命令 (试试 --help)",
         "err_unrecognized": "无法识别的选项 {option!r}",
+        "err_port_option": "无法识别的选项 {option!r}: 服务的端口是它的一项设置, 例如 --set backend.port=9001, PROCCLEAN_BACKEND_PORT=9001, 或在 procclean.ini 的 [backend] 下写 port = 9001",
         "err_ambiguous": "有歧义的选项 {flag} ({options})",
         "err_needs_value": "{flag} 需要一个值 ({metavar})",
         "err_no_value": "{flag} 不接受值",
@@ -13197,7 +13199,9 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
             plain.data(parser.format_help().rstrip("\n"))
             return EXIT_OK
         for word in extra:
-            raise ProcCleanError("err_unrecognized", option=word)
+            port = re.match(r"--port\b", word)     # (uvicorn's, vite's flag)
+            raise ProcCleanError("err_port_option" if port else "err_unrecognized",
+                                 option=word)
         if args.version:
             plain.data(version_text())
             return EXIT_OK

@@ -45,6 +45,17 @@ def test_an_unknown_option_is_an_error_and_nothing_is_signalled():
     assert system.sent == []
 
 
+@pytest.mark.parametrize("argv", [["start", "--port", "9001"], ["dev", "--port=9001"]])
+def test_a_port_flag_says_where_a_service_s_port_is_set(argv):
+    """`make start ARGS="--port 9001"` (uvicorn's and vite's flag) said only `unrecognized
+    option '--port'`: the settings that move a service are named."""
+    code, out, err = invoke(argv, FakeSystem([]))
+    assert code == 2 and out == "", err
+    assert "a service's port is one of its settings, for example --set backend.port=9001, " \
+        "PROCCLEAN_BACKEND_PORT=9001, or port = 9001 under [backend] in procclean.ini" \
+        in err, err
+
+
 def test_every_command_is_dispatched_to_its_own_handler_not_to_restart():
     """restart used to be what was left at the end of an if-chain."""
     system = FakeSystem([FakeProc(100, 1, "python main.py")])
