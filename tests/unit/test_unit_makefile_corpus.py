@@ -330,6 +330,12 @@ SERVICES = {
     "make-j2-uv-script": {"api": ("uv run src/app.py", "server", 8057),
                           "frontend": ("npm run dev -- --port {port} --strictPort", "web",
                                        5173)},
+    # the worker run by its dotted name from the root is the layout's (it was a second
+    # worker service), and the dev session whose trap shuts the broker down is kept
+    "trap-broker-worker-api": {
+        "worker": ("celery -A src.jobs.queue_worker.queue worker --loglevel=info", ".",
+                   None),
+        "api": ("uvicorn src.jobs.http:app --host 127.0.0.1 --port {port}", ".", 8093)},
 }
 
 
