@@ -4956,16 +4956,16 @@ def port_follows(service, env_re=ENV_PORT_RE):
         if re.search(r"\bvite\b", line):
             texts += [_read_text(os.path.join(cwd, "vite.config." + ext))
                       for ext in ("js", "ts", "mjs", "mts", "cjs", "cts")]
-    # (and the project's modules a script imports: `from config import settings`)
-    imported = [_read_text(os.path.join(cwd, name)) for name in _imported_modules(texts, cwd)]
-    if any(re.search(READS_PORT_RE, text) or _settings_port(text)
-           for text in texts + imported if text):
+    if any(_reads_port(text) for text in texts):
         return True
     said = "\n".join([command] + [text or "" for text in texts])
     if re.search(env_re, command) and re.search(NAMED_PORT_RE, command) \
             or re.search(OWN_PORT_RE, said) or _runs_on_default(said):
         return False
-    return None
+    # Where its own code names no port, the project's modules a script imports (`from
+    # config import settings`) may read it (settings.port unused by its run is not)
+    imported = [_read_text(os.path.join(cwd, name)) for name in _imported_modules(texts, cwd)]
+    return True if any(_reads_port(text) for text in imported) else None
 
 
 def _runs_on_default(code):
@@ -4978,9 +4978,14 @@ def _runs_on_default(code):
     return False
 
 
-def _settings_port(text):
-    """Whether pydantic settings there have a `port` field: BaseSettings reads each field
-    from the variable of its name, in any case (PORT), unless given an env_prefix."""
+def _reads_port(text):
+    """Whether code reads PORT: by name (READS_PORT_RE), or as pydantic settings with a
+    `port` field (BaseSettings reads each field from the variable of its name, in any
+    case, unless given an env_prefix)."""
+    if not text:
+        return False
+    if re.search(READS_PORT_RE, text):
+        return True
     return "BaseSettings" in text and "env_prefix" not in text and bool(
         re.search(r"(?mi)^\s*port\s*[:=]", text))
 

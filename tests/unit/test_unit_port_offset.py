@@ -487,6 +487,9 @@ MAIN = ("import uvicorn\n\nfrom config import settings\n\nif __name__ == \"__mai
     ({"main.py": MAIN.replace("from config", "from app.config"),
       "app/config.py": SETTINGS % ""}, True),
     ({"main.py": "import uvicorn\nuvicorn.run('app:app', host='0.0.0.0', port=8005)\n"},
+     False),
+    # its own run names its port: the settings' port field it imports is not what it uses
+    ({"main.py": MAIN.replace("port=settings.PORT", "port=8000"), "config.py": SETTINGS % ""},
      False)])
 def test_a_script_reading_its_port_through_pydantic_settings_follows(tmp_path, files,
                                                                      follows):
