@@ -6461,10 +6461,13 @@ class StartWatch(object):
         return "ok", {"listening": port is None or listens}
 
     def computing(self, table):
-        """Whether the service's tree used CPU within the last START_IDLE seconds."""
-        used = sum(table[pid].cpu_seconds or 0 for pid in self.tree(table) if pid in table)
+        """Whether the service's tree used CPU within the last START_IDLE seconds, or waits
+        for one (state R: on a busy machine an app starved of CPU is not an idle one)."""
+        tree = [pid for pid in self.tree(table) if pid in table]
+        used = sum(table[pid].cpu_seconds or 0 for pid in tree)
         now = self.ctx.system.clock()
-        if self.cpu is None or used > self.cpu[0]:
+        if self.cpu is None or used > self.cpu[0] or any(
+                getattr(self.ctx.system.proc_stat(pid), "state", None) == "R" for pid in tree):
             self.cpu = (used, now)
         return now - self.cpu[1] < START_IDLE
 

@@ -36,6 +36,7 @@ class FakeProc(object):
         self.stopped = False    # SIGSTOP'd (FakeSystem(freeze=True) only)
         self.term_pending = False
         self.foreground = False     # in its terminal's foreground process group
+        self.state = "S"            # its run state (R: running or waiting for a CPU)
 
     def process(self):
         return procclean.Process(self.pid, self.ppid, self.user, self.command,
@@ -121,6 +122,16 @@ class FakeSystem(procclean.System):
         if proc.term_delay is not None:
             when = self.now + proc.term_delay
             proc.dies_at = when if proc.dies_at is None else min(proc.dies_at, when)
+
+    def proc_stat(self, pid):
+        """A FakeProc's /proc/PID/stat (its run state), never the machine's."""
+        proc = self.procs.get(pid)
+        if proc is None or not self._alive(proc):
+            return None
+        return procclean.ProcStat(pid=pid, comm=proc.command.split()[0], state=proc.state,
+                                  ppid=proc.ppid, pgid=proc.pgid or pid, sid=proc.sid or pid,
+                                  cpu_ticks=150, start_ticks=0, rss_pages=512,
+                                  tpgid=pid if proc.foreground else -1)
 
     def can_freeze(self):
         return self.freezes

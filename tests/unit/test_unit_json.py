@@ -170,6 +170,26 @@ def test_the_two_second_notice_names_a_worker_only_while_it_computes(in_tmp):
     assert "worker (PID 700) is starting: waiting for it to settle" in out.getvalue()
 
 
+@pytest.mark.parametrize("state, started", [("R", False), ("S", True)])
+def test_an_app_waiting_for_a_cpu_is_not_taken_for_an_idle_one(in_tmp, state, started):
+    """`make start-backend` (no --wait) of an app that computes for a second, then dies:
+    on a busy machine (load 13 on 2 CPUs) it got no CPU for half a second, so its CPU time
+    stood still and start took it for idle, said `started` and exited 0 (CI's py3.6 run).
+    A tree with a process waiting for a CPU (state R) is computing; a sleeping one idle."""
+    system = FakeSystem([FakeProc(700, 1, "python3 main.py")])
+    system.procs[700].state = state
+    ctx = procclean.Context(system, procclean.load_config(environ={}),
+                            procclean.Reporter(stdout=io.StringIO(), environ={}))
+    service = procclean.Service("backend", "", "backend.pid", "backend.log", 8000,
+                                "python3 main.py", ".")
+    launch = procclean.StartWatch(ctx, service, FakeChild(700), "python3", (0, None))
+    table = system.process_table()
+    assert launch.look(table, set()) is None
+    system.now = procclean.START_CHECK + procclean.START_IDLE + 0.1    # its CPU time as before
+    outcome = launch.look(table, set())
+    assert (outcome == ("ok", {"listening": False})) is started, outcome
+
+
 def test_the_port_awaited_is_never_said_to_be_elsewhere(in_tmp):
     """`make start ARGS=--wait` of a uvicorn --reload backend said `backend listens on port
     8000, not on 8000: if 8000 is its port, set port = 8000 ...` (qa-daily's real stack):
