@@ -96,8 +96,9 @@ def test_a_port_setting_moves_uvicorn_and_vite_and_status_and_stop_follow(tmp_pa
         strangers = [st.by_hand([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                                 "/") for port in (8000, 3000)]
         # (a bound, not a pace: two http.servers starting on a CI machine at load 17 took
-        # over 30 s; the poll ends as soon as both listen)
-        assert wait_until(lambda: not any(st.can_bind(p)["ok"] for p in (8000, 3000)), 120)
+        # over 30 s; the poll ends as soon as both listen.  It connects: a probe that bound
+        # the port took it from a stranger binding at that moment, which then exited)
+        assert wait_until(lambda: all(st.listens(p) for p in (8000, 3000)), 120)
         st.ok("start", "--wait", env=ports)
         answer = json.loads(st.wait_http("http://127.0.0.1:3001/api/whoami")["body"])
         assert answer["port"] == "8001", answer

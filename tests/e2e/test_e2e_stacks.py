@@ -94,6 +94,15 @@ except OSError as e:
 """
 
 
+CAN_CONNECT = r"""
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close(); print("ok")
+except OSError as e:
+    print("%s: %s" % (type(e).__name__, e))
+"""
+
+
 class Stack:
     """The project copy and the namespace it runs in, with the operations the tests need."""
 
@@ -152,6 +161,11 @@ class Stack:
     def can_bind(self, port):
         out = self._py(CAN_BIND, port)
         return {"ok": out == "ok", "error": out}
+
+    def listens(self, port):
+        """Whether something accepts on 127.0.0.1:port (a connect: a probe that binds the
+        port could take it from a server starting at that moment)."""
+        return self._py(CAN_CONNECT, port) == "ok"
 
     def wait_http(self, url, timeout=START_TIMEOUT):
         return json.loads(self._py(HTTP_WAIT, url, timeout, timeout=timeout + 30))
