@@ -306,7 +306,7 @@ def test_seed_does_not_wait_for_term_procclean_does(twins):
     assert rs.rc == 0 and still == [s.pid], rs
     # procclean returns once it is gone, without needing SIGKILL for it
     assert rp.rc == 0 and after == [], rp
-    assert 2.9 <= rp.elapsed < 15, rp
+    assert 2.9 <= rp.elapsed < 20, rp     # (below its grace: no SIGKILL was needed)
     assert "SIGKILL" not in rp.output, rp
     assert twins.seed.wait_dead([s.pid], 10) == []
 

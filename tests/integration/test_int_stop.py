@@ -1,5 +1,6 @@
 """stop / force-clean / clean / dry-run, black-box, inside a PID namespace (issue 2)."""
 import os
+import re
 import time
 
 import pytest
@@ -60,16 +61,19 @@ def test_term_ignoring_backend_is_killed_after_grace(ns, python):
     assert_dead(ns, stubborn.pids() + [polite.pid], r, timeout=0.5)
     assert_alive(ns, bystander_pids(bys), r)
     assert 0.5 <= r.elapsed, r
-    # one grace for all, not one each: what stop says (a time bound fails on a busy machine)
-    assert "2 of them with SIGKILL after 0.5 s" in r.stdout, r
+    # the two that ignore SIGTERM got SIGKILL once the grace had passed, as stop says (how
+    # long past it is the machine's: a bound on it fails on a busy one; one shared wait
+    # for all is the unit tier's, on a fake clock)
+    said = re.search(r"2 of them with SIGKILL after (\d+(?:\.\d+)?) s", r.stdout)
+    assert said and float(said.group(1)) >= 0.5, r
 
 
 def test_delayed_exit_within_grace_needs_no_kill(ns, python_edge):
     slow = ns.spawn(Proc(["uvicorn", "main:app"], term="delay:300"))
-    r = ns.procclean("stop-backend", "--grace", "15", python=python_edge)
+    r = ns.procclean("stop-backend", "--grace", "60", python=python_edge)
     assert r.rc == 0, r
     assert_dead(ns, [slow.pid], r)
-    assert r.elapsed < 10, r           # one shared wait, not the whole grace
+    assert r.elapsed < 60, r           # it did not wait the grace out (a bound, not a pace)
     assert "SIGKILL" not in r.stdout, r
 
 
@@ -200,21 +204,21 @@ def test_world_writable_pidfile_naming_a_match_still_stops_it(ns, tmp_path):
 def test_zombie_match_counts_as_stopped(ns, python_edge):
     parent = ns.zombie(["bash", "run-dev.sh"], ["python3", "main.py"])
     live = ns.spawn(Proc(["uvicorn", "main:app"]))
-    r = ns.procclean("stop-backend", "--grace", "15", python=python_edge)
+    r = ns.procclean("stop-backend", "--grace", "60", python=python_edge)
     assert r.rc == 0, r
     no_traceback(r)
     assert_dead(ns, [live.pid], r)
     assert ns.is_alive(parent.pid)
-    assert r.elapsed < 10, r        # no waiting for the zombie to "die"
+    assert r.elapsed < 60, r        # no waiting the grace out for the zombie to "die"
 
 
 def test_matching_parent_with_zombie_child(ns):
     parent = ns.zombie(["uvicorn", "main:app", "--reload"], ["python3", "main.py"])
-    r = ns.procclean("stop-backend", "--grace", "15")
+    r = ns.procclean("stop-backend", "--grace", "60")
     assert r.rc == 0, r
     no_traceback(r)
     assert_dead(ns, parent.pids(), r)
-    assert r.elapsed < 10, r
+    assert r.elapsed < 60, r        # the grace was not waited out
 
 
 # --- force-clean, clean, dry-run ---------------------------------------------------------------
@@ -228,12 +232,12 @@ def test_force_clean_kills_at_once_and_removes_files(ns, tmp_path, python_edge):
     for f in ("backend.log", "frontend.log"):
         write(tmp_path / f, "log\n")
     write(tmp_path / "other.log", "keep\n")
-    r = ns.procclean("force-clean", "--grace", "15", python=python_edge)
+    r = ns.procclean("force-clean", "--grace", "60", python=python_edge)
     assert r.rc == 0, r
     no_traceback(r)
     assert_dead(ns, app.pids() + chain.pids(), r)
     assert_alive(ns, bystander_pids(bys), r)
-    assert r.elapsed < 10, r         # SIGKILL at once: no grace
+    assert r.elapsed < 60, r         # SIGKILL at once: no grace waited
     for f in ("backend.pid", "frontend.pid", "backend.log", "frontend.log"):
         assert not (tmp_path / f).exists(), (f, r)
     assert (tmp_path / "other.log").exists()

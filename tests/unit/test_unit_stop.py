@@ -91,6 +91,18 @@ def test_term_ignoring_process_gets_sigkill_after_the_grace():
     assert "1 of them with SIGKILL after 1.5 s" in out
 
 
+def test_two_that_ignore_sigterm_share_one_grace():
+    """One wait for all, not a grace each (the seed's loop waits per PID)."""
+    procs = [FakeProc(100, 1, "python main.py", term_delay=None),
+             FakeProc(101, 100, "python -c worker", term_delay=None)]
+    system = FakeSystem(procs)
+    code, out, _ = invoke(["stop-backend", "--grace", "0.5"], system)
+    assert code == 0
+    kills = sorted((t, pid) for t, pid, sig in system.sent if sig == KILL)
+    assert kills == [(pytest.approx(0.5), 100), (pytest.approx(0.5), 101)]
+    assert "2 of them with SIGKILL after 0.5 s" in out
+
+
 def test_default_grace_is_two_seconds():
     system = FakeSystem([FakeProc(100, 1, "python main.py", term_delay=None)])
     invoke(["stop-backend"], system)
