@@ -4990,14 +4990,22 @@ def _reads_port(text):
         re.search(r"(?mi)^\s*port\s*[:=]", text))
 
 
+def python_imports(text):
+    """The modules Python code imports at column 0, dotted, in order (`from app.config
+    import x`, `import a.b, c as d`); not relative ones, nor one inside try/if (optional)."""
+    names = []
+    for match in re.finditer(r"^(?:from\s+([A-Za-z_][\w.]*)\s+import\b|import\s+([\w., ]+))",
+                             text or "", re.M):
+        names.extend([match.group(1)] if match.group(1) else
+                     [n.strip().split(" ")[0] for n in match.group(2).split(",")])
+    return [n for n in names if n and n != "__future__"]
+
+
 def _imported_modules(texts, cwd):
     """The project's modules (in cwd) that Python texts import by name: config.py for
     `from config import settings`, app/core/config.py for `from app.core.config ...`."""
-    names = set()
-    for text in texts:
-        names.update(re.findall(r"(?m)^\s*(?:from\s+([A-Za-z_][\w.]*)\s+import|"
-                                r"import\s+([A-Za-z_][\w.]*))", text or ""))
-    paths = [(a or b).replace(".", "/") + ".py" for a, b in names]
+    paths = set(name.replace(".", "/") + ".py" for text in texts
+                for name in python_imports(text))
     return sorted(p for p in paths if os.path.isfile(os.path.join(cwd, p)))
 
 
@@ -8010,11 +8018,7 @@ def modules_needed(args, cwd):
         app = next((a for a in args[2:] if re.match(r"^[\w.]+:[\w.]+$", a)), None)
         entry = app.split(":")[0].replace(".", os.sep) + ".py" if app else None
     text = _text(cwd, entry) if entry else ""
-    for match in re.finditer(r"^(?:from\s+(\w+)[\w.]*\s+import\b|import\s+([\w., ]+))",
-                             text, re.M):
-        names = [match.group(1)] if match.group(1) else [
-            n.strip().split(".")[0].split(" ")[0] for n in match.group(2).split(",")]
-        needed.extend(n for n in names if n and n != "__future__")
+    needed.extend(name.split(".")[0] for name in python_imports(text))
     return sorted(set(needed), key=needed.index)
 
 
@@ -11419,13 +11423,13 @@ class RecipeReader(object):
         text = _text(base, script) if script else ""
         if text and re.search(_SERVES_RE, text):    # uvicorn.run(app, port=8005)
             said = port is None and _code_port(base, text, os.path.join(cwd, script))
+            option = port is None and not said and _option_port(text)
             if said:        # (from API_PORT: the port setting moves it)
                 port = said[0]
                 if said[2] not in (None, "PORT"):
                     line = "%s={port} %s" % (said[2], line)
-            elif port is None and _option_port(text):
-                port = _option_port(text)       # its --port option's default moves it
-                line += " --port {port}"
+            elif option:    # its --port option's default: `--port {port}` moves it
+                port, line = option, line + " --port {port}"
         elif text and command.after != "&" and _framework(base) == "Python" and \
                 re.search(_CLI_RE, text):       # `run: python main.py data.csv`: a tool
             return self.add("other", text=_command_text([command]))
