@@ -5861,10 +5861,20 @@ def offset_ports(ctx, launching):
     # Before a launch, one that names a port of its own keeps it in every checkout: the
     # one start checks, waits for and records (status reads that).  One that reads no
     # PORT that procclean sees, and names none, is moved: PORT may reach it unseen.
-    follows = dict((s.name, port_follows(s)) for s in movable) if launching else {}
+    # Other commands read no app: the record (auto) names those kept at the last launch.
+    auto = setting == "auto"
+    recorded, kept = recorded_offset() if auto else (None, [])
+    follows = dict((s.name, port_follows(s)) for s in movable) if launching else dict(
+        (name, False) for name in kept)
     fixed = [s for s in movable if follows.get(s.name) is False]
     moved = [s for s in movable if s not in fixed]
-    offset = checkout_offset(ctx, moved, launching) if setting == "auto" else setting
+    offset = checkout_offset(ctx, moved, launching, recorded) if auto else setting
+    names = [s.name for s in fixed]
+    if auto and launching and (offset, names) != (recorded, kept):
+        try:
+            write_atomic(OFFSET_FILE, (" ".join([str(offset)] + names) + "\n").encode())
+        except OSError as exc:
+            ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
     for service in moved:
         if service.port + offset > 65535:
             raise ProcCleanError("err_offset_beyond", svc=service.name, port=service.port,
@@ -5900,12 +5910,10 @@ def say_fixed_proxies(ctx, movable, moved, offset):
                          var=port_variable(other.name))
 
 
-def checkout_offset(ctx, movable, launching):
-    """OFFSET_FILE's offset, else 0 in a main checkout, a step from the path in a linked
+def checkout_offset(ctx, movable, launching, recorded):
+    """The recorded offset, else 0 in a main checkout, a step from the path in a linked
     git worktree.  Before a launch, a port another checkout listens on moves it to the
-    next free offset (recorded, said); not while this checkout holds one of its ports."""
-    text = _read_text(OFFSET_FILE, 64)
-    recorded = int(text) if text and text.strip().isdigit() else None
+    next free offset (said); not while this checkout holds one of its ports."""
     slot = checkout_slot(ctx.project)
     first = recorded if recorded is not None else (
         PORT_STEP * slot if linked_worktree(ctx.project) else 0)
@@ -5922,10 +5930,6 @@ def checkout_offset(ctx, movable, launching):
         return first        # every offset taken: start names the holder
     if offset == recorded:
         return offset
-    try:
-        write_atomic(OFFSET_FILE, b"%d\n" % offset)
-    except OSError as exc:
-        ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
     ports = ", ".join("%s %d" % (s.name, s.port + offset) for s in movable)
     if offset == first:
         ctx.out.say("ports_chosen", offset=offset, ports=ports, file=OFFSET_FILE)
@@ -5936,6 +5940,15 @@ def checkout_offset(ctx, movable, launching):
                      ports=ports, file=OFFSET_FILE, folder=printable(
                          folder or ctx.out.text("folder_unknown")) if taken.pid else "?")
     return offset
+
+
+def recorded_offset():
+    """OFFSET_FILE's offset (None if none) and the services it keeps at their own port
+    (`580 web`: web named a port of its own at the last launch)."""
+    words = (_read_text(OFFSET_FILE, 4096) or "").split()
+    if not words or not words[0].isdigit():
+        return None, []
+    return int(words[0]), words[1:]
 
 
 def checkout_slot(path):

@@ -157,6 +157,31 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+def test_status_and_stop_look_at_the_port_a_stopped_service_names_of_its_own(tmp_path,
+                                                                           monkeypatch):
+    """jmhart/minimal-flask-react in a second checkout (port_offset = auto): backend/app.py
+    runs Flask on 5001 whatever PORT says.  start kept it there; once stopped, status said
+    `port 5591: free` (status reads no app).  The record of the offset names the services
+    kept at their own port at the last launch; commands that only look read it."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        AUTO + "\n[backend]\ncommand = {python} app.py\ncwd = backend\nport = 5001\n")
+    (tmp_path / ".git").write_text("gitdir: /src/app/.git/worktrees/x\n")
+    port_readers(tmp_path)
+    (tmp_path / "backend" / "app.py").write_text("app.run(debug=True, port=5001)\n")
+    offset = 10 * procclean.checkout_slot(os.path.realpath(str(tmp_path)))
+    for command in ("start", "status", "stop"):
+        ports = context(FakeSystem([]), command).config.ports["ports"]
+        assert ports == {"backend": 5001, "frontend": 3000 + offset}, command
+    assert (tmp_path / ".procclean-offset").read_text() == "%d backend\n" % offset
+    # the app now reads PORT: the next launch moves it, and says so in the record
+    (tmp_path / "backend" / "app.py").write_text("app.run(port=int(os.environ['PORT']))\n")
+    for command in ("dev", "status"):
+        ports = context(FakeSystem([]), command).config.ports["ports"]
+        assert ports == {"backend": 5001 + offset, "frontend": 3000 + offset}, command
+    assert (tmp_path / ".procclean-offset").read_text() == "%d\n" % offset
+
+
 @pytest.mark.parametrize("command", ["start web", "dev"])
 def test_a_fixed_port_another_checkout_holds_is_named_before_launching(tmp_path, monkeypatch,
                                                                         command):
@@ -178,7 +203,8 @@ def test_a_fixed_port_another_checkout_holds_is_named_before_launching(tmp_path,
     system.spawn = system.spawn_piped = None            # a launch fails the test
     code, out, err = invoke(command.split(), system)
     assert code == 1, err
-    offset = int((tmp_path / ".procclean-offset").read_text())
+    assert (tmp_path / ".procclean-offset").read_text().endswith(" web\n")
+    offset = int((tmp_path / ".procclean-offset").read_text().split()[0])
     assert offset > 0 and "this checkout now uses port offset +%d (api %d)" % (
         offset, 8000 + offset) in err, err
     assert "web: port_offset does not move it: it listens on port 3000" in err, err
