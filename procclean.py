@@ -413,10 +413,11 @@ class ProcStat(_Record):
 
 
 class Listener(_Record):
-    """A TCP socket in LISTEN state: its port, address, family, and the PID holding it."""
+    """A TCP socket in LISTEN state: its port, address, family, the PID holding it and
+    the socket's owner (`uid`: from the kernel's tables, known where the PID is not)."""
 
-    __slots__ = ("port", "address", "family", "pid", "command")
-    DEFAULTS = {"pid": None, "command": None}
+    __slots__ = ("port", "address", "family", "pid", "command", "uid")
+    DEFAULTS = {"pid": None, "command": None, "uid": None}
 
 
 class PortHolder(_Record):
@@ -1281,7 +1282,7 @@ def parse_sockstat(text):
 
 
 def parse_proc_net_tcp(text, family="ipv4", state="0A"):
-    """[(port, address, inode)] of LISTEN sockets (`state` 0A; 01: ESTABLISHED) in
+    """[(port, address, inode, uid)] of LISTEN sockets (`state` 0A; 01: ESTABLISHED) in
     /proc/net/tcp{,6}: addresses are host-order 32-bit words, written by inet_ntop."""
     import _socket
     sockets = []
@@ -1294,7 +1295,7 @@ def parse_proc_net_tcp(text, family="ipv4", state="0A"):
                        for i in range(0, len(address_hex), 8))
         ipv6 = family == "ipv6" or len(raw) == 16
         address = _socket.inet_ntop(_socket.AF_INET6 if ipv6 else _socket.AF_INET, raw)
-        sockets.append((int(port_hex, 16), address, int(fields[9])))
+        sockets.append((int(port_hex, 16), address, int(fields[9]), int(fields[7])))
     return sockets
 
 
@@ -1317,7 +1318,7 @@ def inet_diag_request(family, seq=1):
 
 
 def parse_inet_diag(data, inet_ntop):
-    """LISTEN sockets in sock_diag dump replies: ([(port, address, family, inode)], done).
+    """LISTEN sockets in sock_diag replies: ([(port, address, family, inode, uid)], done).
     inet_diag_msg: family, state, timer, retrans (1 byte each), then the socket id
     (source port big-endian, destination port, 16-byte source, 16-byte destination,
     interface, cookie), then expires, rqueue, wqueue, uid and inode (4 bytes each)."""
@@ -1340,7 +1341,8 @@ def parse_inet_diag(data, inet_ntop):
                 sockets.append((int.from_bytes(msg[4:6], "big"),
                                 inet_ntop(family, msg[8:12] if family == 2 else msg[8:24]),
                                 "ipv4" if family == 2 else "ipv6",
-                                int.from_bytes(msg[68:72], sys.byteorder)))
+                                int.from_bytes(msg[68:72], sys.byteorder),
+                                int.from_bytes(msg[64:68], sys.byteorder)))
         offset += (length + 3) & ~3
     return sockets, False
 
@@ -2164,15 +2166,15 @@ class _Linux(object):
         return proc.start is None or abs(self._times(fields)[0] - proc.start) <= 1.0
 
     def _proc_net_sockets(self, wanted, state="0A"):
-        """[(port, address, family, inode)] in `state`, from /proc/net/tcp{,6}, or None."""
+        """[(port, address, family, inode, uid)] in `state` in /proc/net/tcp{,6}, or None."""
         sockets = None
         for path, family in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
             with quietly():     # no tcp6 without IPv6
                 with open(path, "rb") as f:
                     text = f.read()
                 sockets = (sockets or []) + [
-                    (port, addr, family, inode)
-                    for port, addr, inode in parse_proc_net_tcp(text, family, state)
+                    (port, addr, family, inode, uid)
+                    for port, addr, inode, uid in parse_proc_net_tcp(text, family, state)
                     if wanted is None or port in wanted]
         return sockets
 
@@ -2201,12 +2203,12 @@ class _Linux(object):
         return sockets
 
     def _proc_listeners(self, sockets):
-        """Listeners for (port, address, family, inode) sockets, with their PIDs."""
+        """Listeners for (port, address, family, inode, uid) sockets, with their PIDs."""
         if not sockets:
             return []
         owners = self._socket_owners(set(s[3] for s in sockets))
-        return [Listener(port, address, family, pid)
-                for port, address, family, inode in sockets
+        return [Listener(port, address, family, pid, None, uid)
+                for port, address, family, inode, uid in sockets
                 for pid in owners.get(inode) or [None]]
 
     def connected(self, pids):
@@ -3035,7 +3037,7 @@ MESSAGES = {
         "already_running": "{ok} {svc} is already running (PID {pids})",
         "already_running_dev": "{ok} {svc} is already running (PID {pids}) in the dev session of another terminal (procclean PID {dev}): its output shows there",
         "port_taken": "{fail} cannot start {svc}: port {port} is taken by PID {pid} ({cmd}, in {cwd})",
-        "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by a process procclean cannot see",
+        "port_taken_unknown": "{fail} cannot start {svc}: port {port} is taken by {holder}",
         "would_start": "would start {svc}: {cmd} (in {cwd}, log {log})",
         "started": "{ok} started {svc} PID {pid}: {cmd} (log {log})",
         "start_failed": "{fail} {svc} exited at once ({code}); last lines of {log}:",
@@ -3075,9 +3077,11 @@ MESSAGES = {
         "holder_proxy": "{proxy}, a container runtime's proxy for a container at {to}; never signalled; which container: {query}",
         "holder_proxy_bare": "{proxy}, a container runtime's proxy; never signalled; which container: {query}",
         "holder_stranger": "user {user}, in {folder}",
-        "status_port_unknown": "    port {port}: taken by a process procclean cannot see",
+        "holder_unseen": "a process procclean cannot see",
+        "holder_unseen_user": "a process of user {user} that procclean cannot see",
+        "status_port_unknown": "    port {port}: taken by {holder}",
         "port_nothing": "port {port}: nothing listening",
-        "port_unseen": "{fail} port {port}: held by a process procclean cannot see (run as its owner or root)",
+        "port_unseen": "{fail} port {port}: held by {holder} (run as its owner or root)",
         "port_freed": "port {port}: {n} process(es) stopped",
         "port_container": "{fail} port {port}: held by PID {pid} ({cmd}): {what}",
         "port_protected": "{fail} port {port}: held by PID {pid}, procclean itself or one of its parents; not signalled: {cmd}",
@@ -3148,7 +3152,7 @@ MESSAGES = {
         "folder_unknown": "folder unknown",
         "found_late": "{svc}: {n} of them appeared while stopping (found by looking again)",
         "port_still_held": "{warn} {svc}: port {port} is still held by PID {pid} in {folder}, not this project's: {cmd}\n    to free it: {free}",
-        "port_still_unseen": "{warn} {svc}: port {port} is still held by a process procclean cannot see",
+        "port_still_unseen": "{warn} {svc}: port {port} is still held by {holder}",
         "port_still_held_kind": "{warn} {svc}: port {port} is still held by PID {pid} ({cmd}): {what}",
         "port_still_free": "    to free it: {free}",
         "port_users_app": "{warn} {svc}: port {port} is held by PID {pid} ({user}), an editor or browser; left alone (close or stop its port forwarding there): {cmd}",
@@ -3251,7 +3255,7 @@ MESSAGES = {
         "follow_failed": "cannot follow {path}: {error}",
         "check_port_free": "{fail} {svc}: runs, but nothing listens on its port {port}",
         "check_port_stranger": "{fail} {svc}: runs, but port {port} is held by PID {pid} ({cmd}), not by {svc}",
-        "check_port_unknown": "{fail} {svc}: runs, but port {port} is held by a process procclean cannot see",
+        "check_port_unknown": "{fail} {svc}: runs, but port {port} is held by {holder}",
         "check_unhealthy": "{fail} {svc}: listens on port {port}, but {url} is {state}",
         # -- dev --
         "dev_left_running": "{warn} {svc} was left running by a dev session that was killed (procclean PID {dev}): stopping it (PID {pids}) to run it here",
@@ -3386,7 +3390,7 @@ MESSAGES = {
         "already_running": "{ok} {svc}已在运行 (PID: {pids})",
         "already_running_dev": "{ok} {svc}已在另一个终端的 dev 会话中运行 (PID: {pids}; procclean PID {dev}): 它的输出显示在那里",
         "port_taken": "{fail} 无法启动{svc}: 端口 {port} 已被 PID {pid} 占用 ({cmd}, 目录 {cwd})",
-        "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被占用",
+        "port_taken_unknown": "{fail} 无法启动{svc}: 端口 {port} 已被{holder}占用",
         "would_start": "将启动{svc}: {cmd} (目录 {cwd}, 日志 {log})",
         "started": "{ok} {svc}已启动 (PID: {pid}): {cmd} (日志 {log})",
         "start_failed": "{fail} {svc}启动后立即退出 ({code}); {log} 的最后几行:",
@@ -3426,9 +3430,11 @@ MESSAGES = {
         "holder_proxy": "{proxy}, 容器运行时的代理, 转发到 {to} 的容器; 绝不发送信号; 查看是哪个容器: {query}",
         "holder_proxy_bare": "{proxy}, 容器运行时的代理; 绝不发送信号; 查看是哪个容器: {query}",
         "holder_stranger": "用户 {user}, 目录 {folder}",
-        "status_port_unknown": "    端口 {port}: 被无法查看的进程占用",
+        "holder_unseen": "无法查看的进程",
+        "holder_unseen_user": "用户 {user} 的无法查看的进程",
+        "status_port_unknown": "    端口 {port}: 被{holder}占用",
         "port_nothing": "端口 {port}: 没有进程监听",
-        "port_unseen": "{fail} 端口 {port}: 被无法查看的进程占用 (请以其所有者或 root 运行)",
+        "port_unseen": "{fail} 端口 {port}: 被{holder}占用 (请以其所有者或 root 运行)",
         "port_freed": "端口 {port}: 已停止 {n} 个进程",
         "port_container": "{fail} 端口 {port}: 被 PID {pid} 占用 ({cmd}): {what}",
         "port_protected": "{fail} 端口 {port}: 被 procclean 自身或其父进程占用 (PID: {pid}), 未发送信号: {cmd}",
@@ -3487,7 +3493,7 @@ MESSAGES = {
         "folder_unknown": "目录未知",
         "found_late": "{svc}: 其中 {n} 个在停止过程中出现, 再次检查时发现",
         "port_still_held": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 (目录 {folder}), 不属于本项目: {cmd}\n    释放端口: {free}",
-        "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被无法查看的进程占用",
+        "port_still_unseen": "{warn} {svc}: 端口 {port} 仍被{holder}占用",
         "port_still_held_kind": "{warn} {svc}: 端口 {port} 仍被 PID {pid} 占用 ({cmd}): {what}",
         "port_still_free": "    释放端口: {free}",
         "port_users_app": "{warn} {svc}: 端口 {port} 被编辑器或浏览器占用 (PID: {pid}, 用户 {user}), 未处理 (请在其中关闭或停止端口转发): {cmd}",
@@ -3602,7 +3608,7 @@ MESSAGES = {
         "follow_failed": "无法继续跟踪 {path}: {error}",
         "check_port_free": "{fail} {svc}: 正在运行, 但端口 {port} 没有监听",
         "check_port_stranger": "{fail} {svc}: 正在运行, 但端口 {port} 被 PID {pid} 占用 ({cmd}), 不属于{svc}",
-        "check_port_unknown": "{fail} {svc}: 正在运行, 但端口 {port} 被无法查看的进程占用",
+        "check_port_unknown": "{fail} {svc}: 正在运行, 但端口 {port} 被{holder}占用",
         "check_unhealthy": "{fail} {svc}: 已监听端口 {port}, 但 {url} {state}",
         # -- dev --
         "dev_left_running": "{warn} {svc}由一个已被强制结束的 dev 会话遗留 (procclean PID {dev}): 先停止它 (PID {pids}), 再在这里运行",
@@ -4689,6 +4695,23 @@ def holder_words(ctx, service, proc, kind, hints):
             hints.command("kill-port", None, str(port)))
 
 
+def listener_user(system, listener, table):
+    """Who owns a listener's socket (the kernel's tables say, whatever procclean may see
+    of its process), else who its process runs as (None: not known)."""
+    if listener.uid is not None:
+        return system.user_name(listener.uid)
+    proc = table.get(listener.pid) if listener.pid is not None else None
+    return None if proc is None else proc.user
+
+
+def unseen_holder(out, user):
+    """A port's holder procclean cannot see, in words: its owner named where known (a
+    root docker-proxy under a user's start, another user's server)."""
+    if user is None:
+        return out.text("holder_unseen")
+    return out.text("holder_unseen_user", user=user)
+
+
 def health_url(service):
     """The URL that tells whether a service is healthy; None without a port or check."""
     spec = (service.health or "").strip()
@@ -5283,7 +5306,9 @@ def report_port_strangers(ctx, services, table):
         for holder in port_facts(ctx, service, listeners, table, [], hints):
             proc = table.get(holder.pid) if holder.pid is not None else None
             if proc is None:
-                ctx.out.warn("port_still_unseen", svc=service.name, port=service.port)
+                ctx.out.warn("port_still_unseen", svc=service.name, port=service.port,
+                             holder=unseen_holder(ctx.out, listener_user(
+                                 ctx.system, holder.listener, table)))
             elif holder.kind == "viewer":
                 ctx.out.warn("port_users_app", svc=service.name, port=service.port,
                              pid=holder.pid, user=proc.user, cmd=printable(proc.command))
@@ -5477,6 +5502,7 @@ def service_status(ctx, service, found):
     listeners = [{"pid": f.pid, "address": f.listener.address, "family": f.listener.family,
                   "command": None if f.listener.command is None else
                   printable(f.listener.command),
+                  "user": listener_user(ctx.system, f.listener, found.table),
                   "own": f.kind == "own", "holder": f.kind, "what": f.what, "free": f.free}
                  for f in port_facts(ctx, service, found.listeners, found.table,
                                      found.running(service))]
@@ -5566,7 +5592,7 @@ def assess(record):
         if holder is None:
             return state, ("check_port_free", {"port": port})
         if holder["pid"] is None:
-            return state, ("check_port_unknown", {"port": port})
+            return state, ("check_port_unknown", {"port": port, "holder": holder["user"]})
         return state, ("check_port_stranger", {"port": port, "pid": holder["pid"],
                                                "cmd": holder["command"]})
     if record.get("exited"):
@@ -5605,6 +5631,8 @@ def cmd_status(ctx, services):
             key, values = assess(record)[1]
             if "state" in values:
                 values["state"] = state_text(ctx.out, values["state"])
+            if "holder" in values:
+                values["holder"] = unseen_holder(ctx.out, values["holder"])
             ctx.out.warn(key, svc=record["name"], **values)
     return EXIT_NOT_RUNNING if failed else EXIT_OK
 
@@ -5694,7 +5722,8 @@ def status_lines(ctx, record):
         key = "status_port_unknown" if holder["pid"] is None else (
             "status_port_own" if holder["own"] else "status_port_stranger")
         lines.append(out.text(key, port=record["port"], pid=holder["pid"],
-                              cmd=holder["command"], svc=name, what=holder.get("what")))
+                              cmd=holder["command"], svc=name, what=holder.get("what"),
+                              holder=unseen_holder(out, holder["user"])))
         if holder.get("free"):
             lines.append(out.text("status_port_free_it", free=holder["free"]))
     health = record["health"]
@@ -6098,7 +6127,9 @@ def port_taken(ctx, service, found, listeners):
     holder = holders[0]
     folder = None
     if holder.pid is None:
-        ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port)
+        ctx.out.warn("port_taken_unknown", svc=service.name, port=service.port,
+                     holder=unseen_holder(ctx.out, listener_user(
+                         ctx.system, holder.listener, found.table)))
     else:
         folder = ctx.system.process_cwds([holder.pid]).get(holder.pid)
         ctx.out.warn("port_taken", svc=service.name, port=service.port, pid=holder.pid,
@@ -7878,16 +7909,8 @@ def cmd_kill_port(ctx, ports):
     protected = protected_pids(table, system.self_pid(), system.parent_pid())
     roots, problems = port_roots(system, services, listeners, listed_at, table, protected,
                                  ctx.viewers)
-    for key, port, pid in problems:
-        values = dict(port=port, pid=pid, user=table[pid].user if pid in table else "?",
-                      cmd=printable(table[pid].command) if pid in table else "?")
-        free = None
-        if key == "port_container":
-            values["what"], free = holder_words(ctx, services[port], table[pid], "container",
-                                                Hints())
-        ctx.out.warn(key, **values)
-        if free:
-            ctx.out.warn("port_still_free", free=free)
+    for key, port, holder in problems:
+        warn_port_left(ctx, services[port], key, holder, table)
     for port in numbers:
         if not any(l.port == port for l in listeners):
             ctx.out.say("port_nothing", port=port)
@@ -7922,20 +7945,38 @@ def cmd_kill_port(ctx, ports):
     return EXIT_FAILED if problems or len(stopped) < len(targets) else EXIT_OK
 
 
+def warn_port_left(ctx, service, key, holder, table):
+    """kill-port's word on a holder it leaves (port_roots' problems): unseen (named by
+    its owner where known), procclean's own, an editor's or browser's, a container's
+    (with the command that frees it)."""
+    user = listener_user(ctx.system, holder, table)
+    proc = table.get(holder.pid)
+    values = dict(port=service.port, pid=holder.pid, user=user or "?",
+                  holder=unseen_holder(ctx.out, user),
+                  cmd=printable(proc.command) if proc else "?")
+    free = None
+    if key == "port_container":
+        values["what"], free = holder_words(ctx, service, proc, "container", Hints())
+    ctx.out.warn(key, **values)
+    if free:
+        ctx.out.warn("port_still_free", free=free)
+
+
 def port_roots(system, services, listeners, listed_at, table, protected, viewers):
-    """(roots: the processes holding the ports of `services`, [(message key, port, pid)]
-    of holders unseen, procclean's own, the user's editor or browser, a container's)."""
+    """(roots: the processes holding the ports of `services`, [(message key, port,
+    Listener)] of holders unseen, procclean's own, the user's editor or browser, a
+    container's)."""
     roots, problems = [], []
     for port, service in sorted(services.items()):
         for holder in port_holders(listeners, port, table):
             proc = table.get(holder.pid) if holder.pid is not None else None
             if proc is None or system.started_by(proc, listed_at) is False:
-                problems.append(("port_unseen", port, holder.pid))
+                problems.append(("port_unseen", port, holder))
             elif holder.pid in protected:
-                problems.append(("port_protected", port, holder.pid))
+                problems.append(("port_protected", port, holder))
             elif port_exempt(proc, viewers) is not None:
                 problems.append(("port_container" if is_container_proxy(proc) else
-                                 "port_kept_app", port, holder.pid))
+                                 "port_kept_app", port, holder))
             else:
                 roots.append((proc, service, "port"))
     return roots, problems

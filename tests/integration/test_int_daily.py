@@ -753,6 +753,29 @@ def test_a_log_left_by_root_names_its_owner(test_user):
         assert nothing_left(ns) == []
 
 
+@pytest.mark.parametrize("source", ["netlink", "proc"])
+def test_a_port_holder_of_another_user_is_named_by_its_owner(test_user, source):
+    """A root docker-proxy on 8000 under a user's `make start`: procclean, run as the user,
+    cannot read its fds, so kill-port said `held by a process procclean cannot see` (--json
+    user "?") and start and status the same. The kernel's socket tables (sock_diag,
+    /proc/net/tcp) give the socket's uid: each names root."""
+    with as_test_user("pcdaily-") as (ns, work, user, python):
+        proxy = ns.spawn(Proc(["docker-proxy", "-host-port", "8000"],
+                              listen="0.0.0.0:8000"))
+        env = {"PROCCLEAN_PORTS": source}
+        theirs = "a process of user root that procclean cannot see"
+        r = ns.procclean("kill-port", "8000", python=python, user=user, env=env)
+        assert r.rc == 1 and "port 8000: held by %s" % theirs in r.stderr, r
+        r = ns.procclean("kill-port", "8000", "--json", python=python, user=user, env=env)
+        assert json.loads(r.stdout)["events"][0]["user"] == "root", r
+        r = ns.procclean("start-backend", python=python, user=user, env=env)
+        assert r.rc == 1 and "port 8000 is taken by %s" % theirs in r.stderr, r
+        r = ns.procclean("status", "backend", "--lang", "zh", python=python, user=user,
+                         env=env)
+        assert "端口 8000: 被用户 root 的无法查看的进程占用" in r.stdout, r
+        assert_alive(ns, [proxy.pid], r)
+
+
 @pytest.mark.parametrize("nested", ["worktree", "procclean.ini"])
 def test_a_checkout_nested_in_the_project_is_not_the_project(ns, tmp_path, python_edge,
                                                             nested):

@@ -337,6 +337,34 @@ def test_start_refuses_a_busy_port_and_names_the_holder():
     assert "port 8000 is taken by PID 555 (python3 -m http.server 8000, in " in err
 
 
+def test_a_port_holder_procclean_cannot_see_is_named_by_its_owner(in_tmp):
+    """A root docker-proxy (or another user's server) on a service's port: its process's
+    fds are not ours to read, but the kernel's socket tables (sock_diag, /proc/net/tcp)
+    give its uid. kill-port, start, status, status --check and stop name that user."""
+    import json
+    owner = procclean.System().user_name(0)
+    unseen = [procclean.Listener(8000, "0.0.0.0", "ipv4", None, None, 0)]
+    theirs = "a process of user %s that procclean cannot see" % owner
+    code, _, err = invoke(["kill-port", "8000"], FakeSystem([], listeners=unseen))
+    assert code == 1 and "port 8000: held by %s (run as its owner or root)" % theirs in err
+    code, _, err = invoke(["kill-port", "8000", "--lang", "zh"],
+                          FakeSystem([], listeners=unseen))
+    assert "端口 8000: 被用户 %s 的无法查看的进程占用" % owner in err
+    code, out, _ = invoke(["kill-port", "8000", "--json"], FakeSystem([], listeners=unseen))
+    assert json.loads(out)["events"][0]["user"] == owner
+    code, _, err = invoke(["start-backend"], FakeSystem([], listeners=unseen))
+    assert code == 1 and "port 8000 is taken by %s" % theirs in err
+    code, out, _ = invoke(["status", "backend"], FakeSystem([], listeners=unseen))
+    assert "port 8000: taken by %s" % theirs in out
+    code, out, _ = invoke(["status", "backend", "--json"], FakeSystem([], listeners=unseen))
+    assert json.loads(out)["services"][0]["listeners"][0]["user"] == owner
+    running = FakeSystem([FakeProc(100, 1, "uvicorn main:app")], listeners=unseen)
+    code, _, err = invoke(["status", "backend", "--check"], running)
+    assert code == 3 and "runs, but port 8000 is held by %s" % theirs in err
+    code, _, err = invoke(["stop", "backend"], FakeSystem([], listeners=unseen))
+    assert "port 8000 is still held by %s" % theirs in err
+
+
 def test_start_when_already_running_says_so():
     code, out, _ = invoke(["start-backend"], FakeSystem([FakeProc(100, 1, "python main.py")]))
     assert code == 0 and "already running (PID 100)" in out

@@ -182,13 +182,14 @@ def test_proc_net_tcp_and_tcp6():
     tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
            "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 36011 1 0 100 0 0 10 0\n"
            "   1: 0100007F:A028 0100007F:1F40 01 00000000:00000000 00:00000000 00000000     0        0 36030 1 0 20 4 30 10 -1\n")
-    assert procclean.parse_proc_net_tcp(tcp) == [(8000, "127.0.0.1", 36011)]
+    assert procclean.parse_proc_net_tcp(tcp) == [(8000, "127.0.0.1", 36011, 0)]
     tcp6 = ("  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
             "   0: 00000000000000000000000001000000:0BB8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 36020 1 0 100 0 0 10 0\n"
             "   1: 0000000000000000FFFF00000100007F:2328 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 36040 1 0 100 0 0 10 0\n"
-            "   2: 00000000000000000000000000000000:1F41 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 36050 1 0 100 0 0 10 0\n")
+            "   2: 00000000000000000000000000000000:1F41 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 36050 1 0 100 0 0 10 0\n")
     assert procclean.parse_proc_net_tcp(tcp6, "ipv6") == [
-        (3000, "::1", 36020), (9000, "::ffff:127.0.0.1", 36040), (8001, "::", 36050)]
+        (3000, "::1", 36020, 0), (9000, "::ffff:127.0.0.1", 36040, 0),
+        (8001, "::", 36050, 1000)]
 
 
 def test_sock_diag_replies_recorded_on_linux():
@@ -205,6 +206,7 @@ def test_sock_diag_replies_recorded_on_linux():
     assert [s[:3] for s in inet[0]] == [(8000, "127.0.0.1", "ipv4")] and inet[1]
     assert [s[:3] for s in inet6[0]] == [(3000, "::1", "ipv6"),
                                          (9001, "::ffff:127.0.0.1", "ipv6")] and inet6[1]
+    assert set(s[4] for s in inet[0] + inet6[0]) == {0}     # the socket's uid: root's
 
 
 def test_sock_diag_error_reply_is_an_oserror():
@@ -303,7 +305,7 @@ def test_recorded_listeners(path):
     elif "tcp" in name:
         family = "ipv6" if "tcp6" in name else "ipv4"
         found = [procclean.Listener(port, addr, family)
-                 for port, addr, _ in procclean.parse_proc_net_tcp(raw, family)]
+                 for port, addr, _, _ in procclean.parse_proc_net_tcp(raw, family)]
     elif "sockstat" in name:
         found = procclean.parse_sockstat(raw)
     else:
@@ -340,7 +342,7 @@ def test_netstat_shows_what_procclean_reads_from_proc_net_tcp(path):
     for family, name in (("ipv4", "linux-proc-net-tcp"), ("ipv6", "linux-proc-net-tcp6")):
         _, raw = _recording(os.path.join(DATA, "ports", name + ".json"))
         found += [(port, address, family)
-                  for port, address, _ in procclean.parse_proc_net_tcp(raw, family)]
+                  for port, address, _, _ in procclean.parse_proc_net_tcp(raw, family)]
     assert sorted(found) == sorted((l["port"], l["address"], l["family"])
                                    for l in expected["listeners"])
 
