@@ -9779,11 +9779,13 @@ PORT_FLAGS = ((VITE_RE, "--port {port} --strictPort"),
 
 def _port_flag(command, script):
     """`command`, a run of a package.json dev script, with the script's port flag (with
-    `{port}`); as it is where the script says its port (a fixed port stays fixed) or its
-    last command takes none.  npm passes on what follows `--`; pnpm, yarn, bun all of it."""
-    if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script):
-        return command
+    `{port}`); as it is where the script says its port (a fixed port stays fixed, unless
+    the last flag wins: `next dev -p 3000 -p 3010` listens on 3010) or its last command
+    takes none.  npm passes on what follows `--`; pnpm, yarn, bun all of it."""
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
+    last_wins = re.search(r"\bnext dev\b", last) and not re.search(READS_PORT_RE, script)
+    if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script) and not last_wins:
+        return command
     flag = next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
     dashes = " --" if command.startswith("npm ") and " -- " not in command else ""
     return "%s%s %s" % (command, dashes, flag) if flag else command

@@ -303,7 +303,9 @@ def test_next_in_apps_web_with_its_port(project, init):
         in out, out
     _, svc = services()
     frontend = svc["frontend"]
-    assert (frontend.command, frontend.cwd, frontend.port) == ("pnpm run dev", "apps/web", 3001)
+    # Next takes the last of two port flags: a setting moves it from 3001
+    assert (frontend.command, frontend.cwd, frontend.port) == (
+        "pnpm run dev -p {port}", "apps/web", 3001)
     assert matches(frontend, "next-dev", "next-server", "vite") == ["next-dev", "next-server"]
     assert frontend.regex.search(ps_line("node /usr/lib/node_modules/pnpm/bin/pnpm.cjs run dev"))
 
@@ -1167,7 +1169,7 @@ def test_a_turborepos_docs_app_is_a_frontend_too(project, init):
     cfg, svc = services()
     assert cfg.default_names == ["frontend", "docs"]
     assert (svc["docs"].cwd, svc["docs"].port, svc["docs"].command) == (
-        "apps/docs", 3001, "pnpm run dev")
+        "apps/docs", 3001, "pnpm run dev -p {port}")
 
 
 def test_a_second_frontend_named_like_a_service_is_named_apart(project, init):
@@ -2040,7 +2042,9 @@ def test_a_next_dev_server_on_its_own_port_flag_does_not_follow_the_setting(
     port_offset gave it 3380 without a word, and it failed on 3000 (EADDRINUSE), held by
     the first checkout; PROCCLEAN_FRONTEND_PORT=3005 start --wait waited on 3005 in vain.
     A Next (or CRA, Nuxt) run with its own literal port flag does not follow, and start
-    says so before it launches."""
+    says so before it launches.  init gives Next a second flag, the last of which it
+    takes (chanon-mike/nextjs-fastapi-boilerplate's `next dev -p 3000`): a setting, or
+    another checkout's offset, moves it from the script's port."""
     repo = project("fastapi-next-cookiecutter")
     package = repo / "frontend" / "package.json"
     package.write_text(read(package).replace('"next dev -p 3000"', '"%s"' % script))
@@ -2049,7 +2053,8 @@ def test_a_next_dev_server_on_its_own_port_flag_does_not_follow_the_setting(
     assert cfg.default_names == ["backend", "frontend"]
     assert (svc["backend"].cwd, svc["frontend"].cwd) == ("backend", "frontend")
     assert svc["frontend"].port == 3000
-    assert bool(procclean.port_follows(svc["frontend"])) == follows
+    assert procclean.port_follows(svc["frontend"])
+    assert svc["frontend"].command == "npm run dev" + " -- -p {port}" * ("$" not in script)
     web = procclean.FoundService("web", {"command": script, "cwd": "frontend"}, "")
     assert bool(procclean.port_follows(web)) == follows
 
