@@ -3166,7 +3166,6 @@ MESSAGES = {
         "d_python_fails": "{svc}: {python} does not run: {error}",
         "d_imports_unchecked": "{svc}: not checked whether {python} can import {modules}: `{tool} run` would create or sync its environment, and doctor changes nothing",
         "doctor_note": "{off} {text}\n    to check it yourself: {fix}",
-        "fix_check": "{cmd}",
         "port_hint": "    if PID {pid} is yours, free the port: {free}; or pick another port: {other}",
         "port_hint_other": "    pick another port: {other}",
         "port_hint_checkout": "    PID {pid} runs in another checkout or project, {folder}: stop it there",
@@ -3519,7 +3518,6 @@ MESSAGES = {
         "d_python_fails": "{svc}: {python} 无法运行: {error}",
         "d_imports_unchecked": "{svc}: 未检查 {python} 能否导入 {modules}: `{tool} run` 会创建或同步它的环境, 而 doctor 不做任何改动",
         "doctor_note": "{off} {text}\n    自行检查: {fix}",
-        "fix_check": "{cmd}",
         "port_hint": "    如果 PID {pid} 是你的进程, 释放端口: {free}; 或换一个端口: {other}",
         "port_hint_other": "    换一个端口: {other}",
         "port_hint_checkout": "    PID {pid} 运行在另一个检出目录或项目 {folder} 中: 请在那里停止它",
@@ -7985,15 +7983,12 @@ def port_roots(system, services, listeners, listed_at, table, protected, viewers
 # Command doctor: the seed's troubleshooting guide
 # ---------------------------------------------------------------------------
 
-class Finding(object):
+class Finding(_Record):
     """Something that needs action, as message keys: what (key, values), the fix (key,
     values), and what `doctor --fix` may do: ("remove", path), ("stop", service, procs)."""
 
-    def __init__(self, key, values, fix, action=None):
-        self.key = key
-        self.values = values
-        self.fix = fix
-        self.action = action
+    __slots__ = ("key", "values", "fix", "action")
+    DEFAULTS = {"action": None}
 
     def text(self, out):
         return out.text(self.key, **self.values).lstrip()
@@ -8106,7 +8101,7 @@ def check_imports(service, cwd, argv):
         check = "%s -c %s" % (" ".join(python), shlex.quote("import " + ", ".join(modules)))
         return [Finding("d_imports_unchecked", dict(about, modules=", ".join(modules),
                                                     tool=values["tool"]),
-                        ("fix_check", {"cmd": check}))]
+                        _run_fix(check))]
     # -B: the interpreter's start-up (a venv's .pth hooks) writes no bytecode cache.
     code, found, error = run_program(python + ["-B", "-c", _FIND_MODULES] + modules, cwd)
     if code is None:
