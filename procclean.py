@@ -11383,7 +11383,11 @@ class RecipeReader(object):
                 i += arg in ("-C", "--directory")
             elif arg in ("-f", "--file", "--makefile") or \
                     arg.startswith(("-f", "--file=", "--makefile=")):
-                problem = "mk_make_file"      # another file: not read
+                named = value if arg in ("-f", "--file", "--makefile") else \
+                    arg[2:] if arg[1] == "f" else arg.partition("=")[2]
+                # another file is not read; `-f $(lastword $(MAKEFILE_LIST))` is this one
+                if self.path_of(os.path.join(folder, named)) != self.path:
+                    problem = "mk_make_file"
                 i += arg in ("-f", "--file", "--makefile")
             elif arg in ("-l", "-o", "-W", "-I") or arg == "-j" and value.isdigit():
                 i += 1
@@ -12116,6 +12120,14 @@ class RulePlan(_Record):
 _FILE_WORK = ("remove", "touch", "mkdir")
 
 
+def service_files(service):
+    """(pidfile, logfile) of a MakeService: the recipes', else procclean's defaults for
+    its name (the seed's `rm -f backend.pid backend.log` with no start that names them)."""
+    defaults = default_fields(service.name)
+    return tuple(service.fields.get(field) or defaults[field]
+                 for field in ("pidfile", "logfile"))
+
+
 def _fact_ops(fact, plans, replaced):
     """[(op, service)] of one fact, or a reason (message key, values) it cannot be."""
     service = fact.service
@@ -12147,7 +12159,7 @@ def _fact_ops(fact, plans, replaced):
     if service.problem:
         return (service.problem[0], dict(service.problem[1], svc=service.name))
     if fact.kind in _FILE_WORK:
-        pidfile = fact.path == service.fields.get("pidfile")
+        pidfile = fact.path == service_files(service)[0]
         return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
     op = {"launch": "start", "look": "show" if fact.pattern else "look"}.get(fact.kind)
     return [(op or ("kill" if fact.signal == "kill" else "stop"), service)]
@@ -12300,10 +12312,10 @@ def analyse_makefile(folder, name, info, layout=()):
     if info.database:
         values, scoped = dict(info.database[0]), info.database[1]
         curdir = values.get("CURDIR", (False, curdir))[1]
-        # as make reads the Makefile itself, without init's probe
-        values["MAKEFILE_LIST"] = (False, " " + " ".join(info.files))
     else:
         values, scoped = _text_values(texts.values(), curdir), {}
+    # as make reads the Makefile itself, without init's probe
+    values["MAKEFILE_LIST"] = (False, " " + " ".join(info.files or [name]))
     variables = MakeVars(values, curdir)
     exported = _exported(texts.values(), variables)
     oneshell = any(re.search(r"^\.ONESHELL\s*:", t, re.M) for t in texts.values())
@@ -12338,9 +12350,9 @@ def analyse_makefile(folder, name, info, layout=()):
     for fact in (f for f in facts if f.kind in _FILE_WORK):
         # the service whose pidfile or logfile the file is (or is in: mkdir -p)
         fact.service = next((s for s in services if any(
-            path and (fact.path == path or fact.kind == "mkdir" and
-                      os.path.normpath(path).startswith(fact.path.rstrip("/") + "/"))
-            for path in (s.fields.get("pidfile"), s.fields.get("logfile")))), None)
+            fact.path == path or fact.kind == "mkdir" and
+            os.path.normpath(path).startswith(fact.path.rstrip("/") + "/")
+            for path in service_files(s))), None)
     return services, plan_makefile(plans, name)
 
 

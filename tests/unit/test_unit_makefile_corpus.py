@@ -156,6 +156,8 @@ REPLACED = {
     "seed-zh": ["start-backend", "start-frontend", "start", "stop-backend", "stop-frontend",
                 "stop", "force-clean-backend", "force-clean-frontend", "force-clean",
                 "show-processes", "status"],
+    "seed-stops-only": ["stop-backend", "stop-frontend", "stop", "force-clean-backend",
+                        "force-clean-frontend", "force-clean"],
     "zh-pnpm-dev": ["dev-frontend"],
     "vite-setsid-group": ["ui-up", "ui-down", "ui-status"],
     "node-api-pidfile": ["serve", "stop", "status"],
