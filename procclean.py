@@ -5383,8 +5383,8 @@ def _after_stop(ctx, service, found, targets, left, force):
         paths.append(service.pidfile)
     if not left:
         drop_dev_files(ctx, stale_dev_files(ctx, service, found.table))
-    if force:
-        paths.append(service.logfile)
+    if force:   # the log and the previous run's, as clean removes them
+        paths.extend((service.logfile, service.logfile + ".1"))
     elif targets and not ctx.dry_run:
         ctx.system.append_log(service.logfile, "stop: " + "; ".join(
             "PID %d %s" % (t.pid, LOGGED_OUTCOMES[t.outcome]) for t in targets))

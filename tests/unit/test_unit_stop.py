@@ -113,6 +113,7 @@ def test_default_grace_is_two_seconds():
 def test_force_clean_sends_sigkill_at_once_and_removes_pidfile_and_logfile(in_tmp):
     (in_tmp / "backend.pid").write_text("100\n")
     (in_tmp / "backend.log").write_text("log\n")
+    (in_tmp / "backend.log.1").write_text("the run before\n")
     (in_tmp / "frontend.log").write_text("log\n")
     system = FakeSystem(population())
     code, out, _ = invoke(["force-clean-backend"], system)
@@ -120,8 +121,10 @@ def test_force_clean_sends_sigkill_at_once_and_removes_pidfile_and_logfile(in_tm
     assert [(pid, sig) for _, pid, sig in system.sent] == [(100, KILL), (101, KILL)]
     assert not (in_tmp / "backend.pid").exists()
     assert not (in_tmp / "backend.log").exists()
+    assert not (in_tmp / "backend.log.1").exists()     # start's copy of the run before
     assert (in_tmp / "frontend.log").exists()
     assert "force-cleaning backend" in out
+    assert "removed backend.log.1" in out
 
 
 def test_stop_removes_the_pidfile_but_keeps_the_log(in_tmp):
