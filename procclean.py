@@ -12432,12 +12432,15 @@ def found_with_makefile(services, layout):
 def _with_port_flag(command, layout):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
-    start` is `npm start`)."""
+    start` is `npm start`); run another way, its server's (`runserver {port}`)."""
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
     run = re.sub(r"^npm run start\b", "npm start", command) + " "
-    if not match or not run.startswith(match.group(1) + " ") or re.search(
-            r"--port\b|(?:^|\s)-p\b|\bPORT\b|\{port\}", command):
+    if "{port}" not in layout or re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b|\{port\}",
+                                           command):
         return command
+    if not match or not run.startswith(match.group(1) + " "):
+        # `uv run python manage.py runserver` for `{python} manage.py runserver {port}`
+        return command if with_port(command)[2] else with_port(command, "")[0]
     dashes = "" if " -- " in command else match.group(2) or ""
     return "%s %s%s" % (command, dashes, match.group(3))
 

@@ -683,6 +683,29 @@ def test_a_makefile_recipe_running_the_dev_script_gets_the_port_flag_too(project
     assert procclean._same_value("command", frontend.command, "npm run dev", ".")
 
 
+@pytest.mark.parametrize("recipe, command", [
+    # a public Makefile (code index file 68370772232): no port, so none moved it
+    ("uv run --directory server python manage.py runserver",
+     "uv run python manage.py runserver {port}"),
+    ("cd server && .venv/bin/python manage.py runserver 0.0.0.0:{port}",
+     ".venv/bin/python manage.py runserver 0.0.0.0:{port}"),
+    ("cd server && poetry run uvicorn mysite.asgi:application",
+     "poetry run uvicorn mysite.asgi:application --port {port}")])
+def test_a_recipe_running_the_layouts_server_another_way_gets_its_port(project, init,
+                                                                        recipe, command):
+    """`dev-backend: uv run --directory backend python manage.py runserver` beside the
+    layout's `{python} manage.py runserver {port}`: init kept the recipe's command, with
+    no port, so a port setting or a second checkout's offset did not move it (only a
+    hint).  A run of the layout's server that names no port gets its server's way."""
+    repo = project("django-server")
+    (repo / "Makefile").write_text("dev-backend:\n\t%s\n" % recipe.replace("{port}", "8000"))
+    assert init()[0] == 0
+    backend = services()[1]["backend"]
+    assert (backend.command, backend.cwd, backend.port) == (command, "server", 8000), read(
+        repo / "procclean.ini")
+    assert procclean.port_follows(backend)
+
+
 def test_a_root_dev_script_that_runs_everything_is_no_frontend(project, init):
     """`concurrently "npm:dev:*"` at the root runs the backend too: not a frontend (the
     backend is the documented uvicorn command)."""
@@ -2437,7 +2460,7 @@ def test_a_documented_export_on_the_commands_line_is_the_commands(project, init,
     (repo / "Makefile").write_text("run:\n\t%s\n" % line)
     assert init("--force")[0] == 0
     assert [(n, s.command) for n, s in services()[1].items()] == [
-        ("backend", "FLASK_APP=api/server.py flask run --reload")]
+        ("backend", "FLASK_APP=api/server.py flask run --reload --port {port}")]
 
 
 def test_a_documented_export_before_a_cd_keeps_the_cd():

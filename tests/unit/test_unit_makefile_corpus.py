@@ -314,10 +314,11 @@ SERVICES = {
     # ("develop" on 8000 and "backend" on 9000), and make dev started both on 9000
     "flask-script-gunicorn-daemon": {"backend": (
         "python run.py runserver -d -r -h 0.0.0.0 -p {port}", ".", 9000)},
-    # `npm run start` is `npm start`: Vite's port flag; `ls | entr fastapi dev` is kept
+    # `npm run start` is `npm start`: Vite's port flag; `ls | entr fastapi dev` is kept;
+    # the recipe's uvicorn, naming no port, gets the flag the layout's run has
     "entr-fastapi-start-script": {
         "frontent": ("npm run start -- --port {port} --strictPort", "web", 5173),
-        "backend": ("uvicorn app.main:app --reload", "svc", None)},
+        "backend": ("uvicorn app.main:app --reload --port {port}", "svc", 8000)},
     # `env PORT=8097 $<` in the background: the server on 8097, PORT moving with the
     # setting (env's assignment was read as its program: no port, so no port_offset)
     "go-pidfile-target-loop": {"backend": ("PORT={port} out/feedsrv", ".", 8097)},
