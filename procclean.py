@@ -8402,10 +8402,9 @@ VALUE_FLAGS = ("--port", "-p", "--host", "-H", "--bind", "-b", "--log-level", "-
 def _read_text(path, limit=262144):
     """The text of a regular file, at most `limit` bytes, without a BOM; None for a
     missing one, a FIFO, a folder or a device."""
-    try:
+    with quietly():
         return read_regular(path, limit).decode("utf-8-sig", "replace")
-    except OSError:
-        return None
+    return None
 
 
 def _text(*parts):
@@ -8566,10 +8565,9 @@ def _ports_apart(found):
 
 
 def _listdir(path):
-    try:
+    with quietly():
         return sorted(os.listdir(path))
-    except OSError:
-        return []
+    return []
 
 
 def _package_dirs(root):
