@@ -4172,11 +4172,9 @@ def _logical_path(folder, environ):
     name a checkout reached by a symlink that way), else the absolute path."""
     pwd = environ.get("PWD") or ""
     if os.path.isabs(pwd):
-        try:
+        with quietly():
             if os.path.samefile(pwd, folder):
                 return os.path.normpath(pwd)
-        except OSError:
-            pass
     return os.path.abspath(folder)
 
 
