@@ -7396,26 +7396,23 @@ def job_taken_back(fd, group):
     background with Ctrl-Z and `bg` keeps its leader: dev runs on.)"""
     if group is None or group == os.getpid():
         return False
-    try:
+    with quietly() as tried:
         os.kill(group, 0)       # no signal: is the leader there (a group keeps its PID)?
         return False
-    except OSError as exc:
-        if exc.errno != errno.ESRCH:
-            return False
-    try:
-        return os.tcgetpgrp(fd) != group
-    except OSError:
+    if tried.outcome != GONE:
         return False
+    with quietly():
+        return os.tcgetpgrp(fd) != group
+    return False
 
 
 def _is_terminal(fd):
     """Whether `fd` is a terminal, one that has hung up included (isatty() is False then,
     yet dev must see the hang-up or it would run the stack for no one)."""
     import stat
-    try:
+    with quietly():
         return os.isatty(fd) or stat.S_ISCHR(os.fstat(fd).st_mode) and terminal_hung_up(fd)
-    except OSError:
-        return False
+    return False
 
 
 class DevSession(object):
