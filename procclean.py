@@ -1725,9 +1725,7 @@ def open_regular(path, flags=os.O_RDONLY, nofollow=False):
     """(fd, stat) of `path` if a regular file, never blocking (a FIFO); `nofollow`: no
     symlink.  Else an OSError saying what it is ("a FIFO, not a regular file")."""
     import stat
-    flags |= os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
-    if nofollow:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_NONBLOCK | os.O_NOCTTY | (os.O_NOFOLLOW if nofollow else 0)
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
@@ -1794,8 +1792,8 @@ def write_atomic(path, data, mode=None):
         tmp = os.path.join(folder, ".%s.%d.%d.tmp" % (os.path.basename(path),
                                                       os.getpid(), attempt))
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                         | getattr(os, "O_NOFOLLOW", 0), 0o644 if mode is None else mode)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o644 if mode is None else mode)
             break
         except OSError as exc:
             if exc.errno != errno.EEXIST:
@@ -2590,7 +2588,7 @@ class _Files(object):
         symlink followed (as root, it could aim at any process), no FIFO read (a hang)."""
         import stat
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         except OSError as exc:
             if os_outcome(exc) == GONE:
                 return PidfileInfo(path)
@@ -12771,8 +12769,8 @@ def write_backup(path, data, mode):
     for n in range(1001):
         backup = path + ".procclean.bak" + (".%d" % n if n else "")
         try:
-            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
-                os, "O_NOFOLLOW", 0), mode & 0o777)
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         mode & 0o777)
         except OSError as exc:
             if exc.errno != errno.EEXIST or n == 1000:
                 raise
