@@ -11938,14 +11938,19 @@ def _in_foreground(launches, fields, sources):
 
 
 def _undaemonized(fact):
-    """A launch's command without the one flag that daemonizes it, or None."""
-    prog = _program((fact.argv or "").split())[0]
+    """A launch's command without the one flag that daemonizes it (celery's --detach
+    with the log and pidfile it writes then: procclean's are the service's), or None."""
+    prog, args, _ = _program((fact.argv or "").split())
     flags = _DAEMON_FLAGS + (("-d",) if prog in ("rails", "puma", "unicorn",
                                                  "unicorn_rails") else ())
-    words = (fact.command or "").split(" ")
+    command = fact.command or ""
+    if prog == "celery":
+        command = re.sub(r"\s(?:--logfile|--pidfile|-f)(?:=|\s+)\S+", "", command)
+    words = command.split(" ")
     kept = [w for w in words if w not in flags]
     daemon = fact.problem and fact.problem[0] == "mk_daemonizes"
-    if daemon and len(words) - len(kept) == 1 and prog not in ("celery", "mon", "sudo"):
+    if daemon and len(words) - len(kept) == 1 and prog not in ("mon", "sudo") and \
+            "multi" not in args:
         return " ".join(kept)
     return None
 

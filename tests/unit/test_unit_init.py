@@ -2820,6 +2820,23 @@ def test_a_server_a_target_daemonizes_is_the_service_in_the_foreground(tmp_path)
     assert services_of(tmp_path, "start:\n\tcelery multi start w1 -A proj\n") == {}
 
 
+@pytest.mark.parametrize("detach, options", [
+    ("--detach", "--logfile=logs/celery.log --pidfile=run/celery.pid"),
+    ("-D", "-f logs/celery.log --pidfile run/celery.pid")])
+def test_a_detached_celery_worker_is_the_service_with_its_own_options(tmp_path, detach,
+                                                                      options):
+    """A public Makefile (code index file 42736370029): `celery -A $(APP) worker
+    --loglevel=info --concurrency=1 --pool=solo --detach --logfile=... --pidfile=...`.
+    The service's command was the layout's worker, without the team's --concurrency and
+    --pool (celery was left out with celery multi).  It is the team's, in the foreground:
+    without --detach, and without the log and pidfile it writes then (procclean's log
+    gets its output; its pidfile is the service's, which procclean writes)."""
+    found = services_of(tmp_path, "start:\n\tcelery -A proj worker --loglevel=info "
+                        "--concurrency=1 --pool=solo %s %s\n" % (detach, options))
+    assert [f.get("command") for f in found.values()] == [
+        "celery -A proj worker --loglevel=info --concurrency=1 --pool=solo"], found
+
+
 def test_a_venv_a_recipe_activates_runs_its_python(tmp_path):
     """A public Makefile (code index file 57069778081): `cd model && . venv_model/bin/
     activate && nohup python3 api.py &`. procclean finds .venv/ and venv/ only, so the
