@@ -11887,6 +11887,8 @@ def _service_name(group, fields, commands, taken):
     if not names and folders and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", folders[0]) \
             and folders[0].lower() not in taken:
         names = [folders[0].lower()]            # cd api && ...: the api
+    if not names and started:
+        names = _module_subcommand(started[0].argv, taken)
     if not names and started and _kind_of_program(started[0].argv) in taken:
         names = _script_name(started[0].argv, taken)    # dashboard/app.py, not backend-2
     if not names and started and not commands:
@@ -11909,6 +11911,17 @@ def _service_name(group, fields, commands, taken):
 
 # Folders whose names say nothing of what runs there.
 _PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps")
+
+
+def _module_subcommand(argv, taken):
+    """[the subcommand a module is run with] or []: site of `python -m pkg.cli site`
+    (not a serve word: `-m pkg.cli serve` is named otherwise)."""
+    prog, args, wrappers = _program((argv or "").split())
+    word = args[0] if wrappers[-1:] == ["-m"] and args and not re.match(_SERVER_RE, prog) \
+        else ""
+    if word in SERVE_SCRIPTS or word in taken or not re.match(r"^[a-z][a-z0-9_-]*$", word):
+        return []
+    return [word]
 
 
 def _script_name(argv, taken):

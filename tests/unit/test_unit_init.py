@@ -2837,6 +2837,21 @@ def test_a_detached_celery_worker_is_the_service_with_its_own_options(tmp_path, 
         "celery -A proj worker --loglevel=info --concurrency=1 --pool=solo"], found
 
 
+def test_apps_a_console_module_runs_are_named_by_their_subcommands(tmp_path):
+    """A public Makefile (code index file 58332648733): `web-bg:` starts `python -m
+    dawn_groupware.cli site --port 8810` and `... cli portal --port 8811`: they were
+    named backend (or cli, by the module) and backend-2, so `make start-backend-2` started
+    the portal.  A module's subcommand names its app; a serve word does not."""
+    found = services_of(tmp_path, (
+        "web-bg:\n\t(setsid nohup .venv/bin/python -m dawn_groupware.cli site --port 8810 "
+        "> var/site.log 2>&1 &)\n\t(setsid nohup .venv/bin/python -m dawn_groupware.cli "
+        "portal --port 8811 > var/portal.log 2>&1 &)\n"))
+    assert sorted((n, f["port"]) for n, f in found.items()) == [
+        ("portal", "8811"), ("site", "8810")], found
+    found = services_of(tmp_path, "bg:\n\tpython -m shop.cli serve --port 8812 &\n")
+    assert list(found) == ["backend"], found
+
+
 def test_a_venv_a_recipe_activates_runs_its_python(tmp_path):
     """A public Makefile (code index file 57069778081): `cd model && . venv_model/bin/
     activate && nohup python3 api.py &`. procclean finds .venv/ and venv/ only, so the
@@ -3606,7 +3621,7 @@ def test_a_target_named_for_running_in_the_background_names_its_app(tmp_path, st
                         "/dev/null || (nohup python -m gw site --port 8810 &)\n\t@pgrep -f "
                         "\"gw portal\" >/dev/null || (nohup python -m gw portal --port "
                         "8811 &)\n" % (start, stop))
-    assert sorted(found) == ["backend", "gw", "office"], found
+    assert sorted(found) == ["office", "portal", "site"], found     # (-m gw SUBCOMMAND)
 
 
 @pytest.mark.parametrize("pattern", ["uvicorn|vite", "uvicorn main:app|npm run dev"])
@@ -3629,3 +3644,4 @@ def test_a_stop_whose_pattern_finds_several_services_stops_them(tmp_path, monkey
     stop = [p for p in plans if p.rule.names[0] == "stop"][0]
     assert stop.verb == "stop" and sorted(s.name for s in stop.services) == [
         "backend", "frontend"], stop
+
