@@ -8673,16 +8673,17 @@ def _literal(text):
 
 
 # How each Python server is given a port it names none of (on loopback, as its default):
-# gunicorn and hypercorn have no --port.
+# gunicorn and hypercorn have no --port; their bind keeps its config's host.
 ADDED_PORT = dict(dict.fromkeys(("uvicorn", "fastapi", "flask", "granian", "sanic"),
                                 " --port {port}"), daphne=" -p {port}",
                   streamlit=" --server.port {port}",
-                  gunicorn=" --bind 127.0.0.1:{port}", hypercorn=" --bind 127.0.0.1:{port}")
+                  gunicorn=" --bind {host}:{port}", hypercorn=" --bind {host}:{port}")
 
 
-def with_port(command, default=None):
+def with_port(command, default=None, cwd="."):
     """(command with its port as `{port}`, the port, where it was said): a literal port
-    or $PORT becomes {port}; a server naming none gets ADDED_PORT; `default` is its port."""
+    or $PORT becomes {port}; a server naming none gets ADDED_PORT; `default` is its port
+    (a gunicorn config's `bind = "0.0.0.0:8080"` in `cwd`: `--bind 0.0.0.0:{port}`)."""
     # a port flag first: an address flag before it may be a debugger's (debugpy
     # --listen 0.0.0.0:5678); whole flags only (not the -port of --metrics-port)
     match = re.search(r"((?<![\w-])--?(?:server\.)?port[= ]|(?<![\w-])-p ?|"
@@ -8710,7 +8711,9 @@ def with_port(command, default=None):
     if prog in ADDED_PORT and (prog not in ("flask", "fastapi") or re.search(
             r"\b(run|dev)\b", " ".join(words[at + 1:]))) and not re.search(
             r"--(uds|fd|bind|socket)\b|(?<![\w-])-b\s", command):
-        return command + ADDED_PORT[prog], default, "added"
+        bind = _config_bind(command, cwd)
+        host = bind[0] if bind and bind[0] is not None else "127.0.0.1"
+        return command + ADDED_PORT[prog].replace("{host}", host), default, "added"
     return command, default, None
 
 
@@ -8749,16 +8752,9 @@ def _default_port(command, cwd="."):
     (gunicorn's -c FILE or ./gunicorn.conf.py, read unasked; puma's; a Caddyfile; Go
     code), Flask's FLASK_RUN_PORT (macOS's AirPlay holds 5000), else the server's
     default; (None, None) for a command that runs no server."""
-    named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?['\"]?(python:)?([^\s'\"]+)", command)
-    if re.search(r"\b(?:gunicorn|hypercorn)\b", command):
-        # (-c python:config.gunicorn: the module config/gunicorn.py)
-        path = "gunicorn.conf.py" if not named else named.group(2).replace(
-            ".", "/") + ".py" if named.group(1) else named.group(2)
-        path = os.path.normpath(os.path.join(cwd, path))
-        bind = re.search(r"(?m)^bind\s*=.*?(?:['\"][^'\"\n]*:(\d{2,5})['\"]|"
-                         r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
-        if bind:
-            return bind.group(1) or bind.group(2), "%s (bind)" % path
+    bind = _config_bind(command, cwd)
+    if bind:
+        return bind[1], "%s (bind)" % bind[2]
     said = re.search(r"(?m)^\s*(?:port\b[^\n]*?|bind\s.*:)(\d{2,5})\b",
                      _text(_puma_config(command, cwd)))
     if said:        # puma's config: port ENV.fetch("PORT") { 3000 }, bind "tcp://...:3000"
@@ -8800,6 +8796,28 @@ def _default_port(command, cwd="."):
         return "8501", "Streamlit's default port"
     return ("8000", "the server's default port") if re.search(SERVER_RE, command) else \
         (None, None)
+
+
+def _config_bind(command, cwd):
+    """(host, port, path) of the bind in a gunicorn or hypercorn command's config (-c
+    FILE, else ./gunicorn.conf.py, read unasked): `bind = "0.0.0.0:8080"`; else None."""
+    if not re.search(r"\b(?:gunicorn|hypercorn)\b", command):
+        return None
+    named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?['\"]?(python:)?([^\s'\"]+)", command)
+    # (-c python:config.gunicorn: the module config/gunicorn.py)
+    path = "gunicorn.conf.py" if not named else named.group(2).replace(
+        ".", "/") + ".py" if named.group(1) else named.group(2)
+    path = os.path.normpath(os.path.join(cwd, path))
+    bind = re.search(r"(?m)^bind\s*=.*?(?:['\"]([^'\"\n]*):(\d{2,5})['\"]|"
+                     r"PORT['\"]?\s*,\s*['\"]?(\d{2,5}))", _text(path))
+    if not bind:
+        return None
+    # `"0.0.0.0:8080"`, `"[::]:8080"`; `"0.0.0.0:" + os.environ.get("PORT", "8080")`
+    host = bind.group(1)
+    if host is None:
+        said = re.search(r"['\"]([^'\"\n]*):", bind.group(0))
+        host = said and said.group(1)
+    return host, bind.group(2) or bind.group(3), path
 
 
 def _puma_config(command, cwd):
@@ -9077,7 +9095,7 @@ def _from_documented(candidates, bases, name, kind):
             command = command + " --app-dir src" if re.search(r"\buvicorn\b", command) \
                 else "PYTHONPATH=src " + command
         default, default_said = _default_port(command, cwd)
-        command, port, how = with_port(command, default or candidate.get("port"))
+        command, port, how = with_port(command, default or candidate.get("port"), cwd)
         fields = {"command": command, "cwd": cwd,
                   "pattern": candidate.get("pattern") or pattern_for(command)}
         sources = {"command": where, "cwd": where, "pattern": PS_MADE}
@@ -9834,7 +9852,7 @@ def _procfile_services():
         default, default_said = _default_port(command, cwd)
         reads = port_follows(FoundService(service, {"command": command, "cwd": cwd}, ""),
                              PORT_ENV_RE)
-        command, port, how = with_port(command, numbered if reads else default)
+        command, port, how = with_port(command, numbered if reads else default, cwd)
         fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
         sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
                    "pattern": PS_MADE}
@@ -12410,7 +12428,8 @@ def found_with_makefile(services, layout):
                     field, base.fields.get(field), value, "."):
                 value = base.fields[field]      # `{python} main.py` for `python main.py`
             elif base and field == "command":
-                value = _with_port_flag(value, base.fields.get(field) or "")
+                cwd = service.fields.get("cwd") or fields.get("cwd") or "."
+                value = _with_port_flag(value, base.fields.get(field) or "", cwd)
             fields[field] = value
             sources[field] = _credits(service.sources[field])
         builtin = default_fields(service.name)
@@ -12438,7 +12457,7 @@ def found_with_makefile(services, layout):
     return found + [f for f in layout if f.name not in used and f.name not in names]
 
 
-def _with_port_flag(command, layout):
+def _with_port_flag(command, layout, cwd):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
     start` is `npm start`); run another way, its server's (`runserver {port}`)."""
@@ -12449,7 +12468,7 @@ def _with_port_flag(command, layout):
         return command
     if not match or not run.startswith(match.group(1) + " "):
         # `uv run python manage.py runserver` for `{python} manage.py runserver {port}`
-        return command if with_port(command)[2] else with_port(command, "")[0]
+        return command if with_port(command)[2] else with_port(command, "", cwd)[0]
     dashes = "" if " -- " in command else match.group(2) or ""
     return "%s %s%s" % (command, dashes, match.group(3))
 

@@ -1741,22 +1741,24 @@ DEPLOY_PROCFILES = {
 }
 
 
-@pytest.mark.parametrize("bind, ports", [
-    ('bind = "127.0.0.1:8050"', (8050, 8050)),
+@pytest.mark.parametrize("bind, ports, host", [
+    ('bind = "127.0.0.1:8050"', (8050, 8050), "127.0.0.1"),
     # heroku/python-getting-started @ 0938cce's gunicorn.conf.py
-    ('bind = ["[::]:{}".format(os.environ.get("PORT", 5006))]', (5006, 5000)),
-    ("bind = f\"0.0.0.0:{os.getenv('PORT', '8070')}\"", (8070, 5000)),
+    ('bind = ["[::]:{}".format(os.environ.get("PORT", 5006))]', (5006, 5000), "[::]"),
+    ("bind = f\"0.0.0.0:{os.getenv('PORT', '8070')}\"", (8070, 5000), "0.0.0.0"),
     # nickjj/docker-flask-example @ 818f482's config/gunicorn.py (its port ours), named as a
     # module
-    ('bind = os.getenv("WEB_BIND", "0.0.0.0:8010")', (8010, 8010))],
+    ('bind = os.getenv("WEB_BIND", "0.0.0.0:8010")', (8010, 8010), "0.0.0.0")],
     ids=["literal", "heroku", "fstring", "module"])
 @pytest.mark.parametrize("runs", ["Makefile", "Procfile"])
-def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, runs):
+def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, host, runs):
     """`gunicorn -c gunicorn.conf.py app:app` (a Makefile's run, a Procfile's entry)
     beside a Flask app: init said Flask's 5000 (or gunicorn's 8000), where gunicorn binds
     the config's port, so status looked at a port nothing held and start waited there.
     The port is the one the config binds: its PORT default when it reads PORT, which a
-    Procfile's runner sets (5000, as foreman and honcho do)."""
+    Procfile's runner sets (5000, as foreman and honcho do).  The `--bind` init adds
+    (over the config's) keeps the config's host: 127.0.0.1 made a server the config
+    binds on 0.0.0.0 (reached from a container's host, a phone) loopback only."""
     port = ports[runs == "Procfile"]
     repo = project("neither")
     (repo / "requirements.txt").write_text("flask\ngunicorn\n")
@@ -1772,6 +1774,7 @@ def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, ru
     cfg, svc = services()
     assert len(svc) == 1, out
     assert list(svc.values())[0].port == port, read(repo / "procclean.ini")
+    assert list(svc.values())[0].command.endswith(" --bind %s:{port}" % host)
 
 
 @pytest.mark.parametrize("config, port", [
