@@ -11250,6 +11250,12 @@ class RecipeReader(object):
         if not (last and path):
             return False
         launched = refs[0][1] if refs[:1] else self.launched
+        if launched is not None and path.startswith("../"):
+            # `cd api && uvicorn ... & echo $! > ../api.pid` runs the echo outside the
+            # project: the file meant is the one beside the launch's folder
+            inside = os.path.normpath(os.path.join(launched.cwd or ".",
+                                                   command.redirs[-1][1].text))
+            path = path if inside.startswith("../") else inside
         if command.redirs[-1][0] == ">>":
             for fact in self.facts:     # `echo $B > .pids; echo $F >> .pids`: no pidfile
                 fact.pidfile = None if fact.pidfile == path else fact.pidfile

@@ -174,6 +174,7 @@ REPLACED = {
     "flask-script-gunicorn-daemon": ["prod-stop"],
     "go-pidfile-target-loop": ["pidfile", "stop"],
     "subshell-log-loop-pids": ["up-api", "up-ui", "down", "check"],
+    "bg-pid-parent-path": ["up", "down"],
 }
 
 
@@ -339,6 +340,12 @@ SERVICES = {
         "worker": ("celery -A src.jobs.queue_worker.queue worker --loglevel=info", ".",
                    None),
         "api": ("uvicorn src.jobs.http:app --host 127.0.0.1 --port {port}", ".", 8093)},
+    # `cd api && CMD & echo $$! > ../.api.pid`: the file `down:` reads, beside the folder
+    # (the echo, outside the background list, writes it above the project: up and down
+    # were kept, the API given two pidfiles)
+    "bg-pid-parent-path": {
+        "backend": ("uv run uvicorn server:app --host 127.0.0.1 --port {port}", "api", 8031),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "web", 5173)},
 }
 
 
