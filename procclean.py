@@ -11860,8 +11860,9 @@ def _kind_of_program(argv):
     return "backend" if prog else "app"
 
 
-def make_service(group, taken):
-    """The MakeService of a group of facts, named apart from `taken`."""
+def make_service(group, taken, crowded=()):
+    """The MakeService of a group of facts, named apart from `taken` (`crowded`: kinds of
+    program that other apps have too)."""
     fields, sources, problem = {}, {}, None
     # a launch into two logs is still the service's run (its recipe stays)
     launches = [f for f in group if f.kind == "launch"
@@ -11891,7 +11892,7 @@ def make_service(group, taken):
         if "pattern" not in fields:
             fields["pattern"] = pattern_for(fields["command"])
             sources["pattern"] = sources["command"]
-    name = _service_name(group, fields, commands, taken)
+    name = _service_name(group, fields, commands, taken, crowded)
     started = [f for f in group if f.kind == "launch"]
     if started and not commands:
         _in_foreground(started, fields, sources)
@@ -11902,7 +11903,7 @@ def make_service(group, taken):
     return service
 
 
-def _service_name(group, fields, commands, taken):
+def _service_name(group, fields, commands, taken, crowded=()):
     """What make_service names its service: a target's or file's name, else its folder,
     its script or program, its pidfile or its port."""
     names = [f.name for f in sorted(group, key=lambda f: f.kind != "launch") if f.name]
@@ -11913,7 +11914,8 @@ def _service_name(group, fields, commands, taken):
         names = [folders[0].lower()]            # cd api && ...: the api
     if not names and started:
         names = _module_subcommand(started[0].argv, taken)
-    if not names and started and _kind_of_program(started[0].argv) in taken:
+    kind = _kind_of_program(started[0].argv) if started else None
+    if not names and started and (kind in taken or kind in crowded):
         names = _script_name(started[0].argv, taken)    # dashboard/app.py, not backend-2
     if not names and started and not commands:
         # no command procclean can run: not a name whose built-in command would apply
@@ -11953,7 +11955,8 @@ def _script_name(argv, taken):
     prog, args, wrappers = _program((argv or "").split())
     module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
         not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
-    script = module.group(1).replace(".", "/") if module else _script_of(" ".join(args))
+    script = module.group(1).replace(".", "/") if module else _script_of(
+        " ".join([prog] + args))
     parts = os.path.normpath(script or "").split("/")
     folders = parts if prog == "go" or module else parts[:-1]
     names = [w.lower() for w in folders[::-1] if w.lower() not in _PLACE_WORDS + ("cmd",)
@@ -12133,11 +12136,15 @@ def makefile_services(facts):
     found = set(f.name for f in process if f.kind == "layout" and not _named_elsewhere(
         f, process))
     services = []
-    for group in _fold_runs(_union_find(process)):
+    groups = _fold_runs(_union_find(process))
+    # kinds two apps share (three `python NAME/NAME.py &`): each named by its script
+    kinds = [_kind_of_program(f.argv) for g in groups for f in g[:1] if f.kind == "launch"]
+    crowded = set(k for k in kinds if kinds.count(k) > 1)
+    for group in groups:
         if any(_serves(f, group) for f in group):
             own = set(f.name for f in group if f.kind == "layout")
             taken = found | set(s.name for s in services)
-            services.append(make_service(group, taken - own))
+            services.append(make_service(group, taken - own, crowded))
     return services
 
 

@@ -156,6 +156,8 @@ REPLACED = {
     "seed-zh": ["start-backend", "start-frontend", "start", "stop-backend", "stop-frontend",
                 "stop", "force-clean-backend", "force-clean-frontend", "force-clean",
                 "show-processes", "status"],
+    "bg-scripts-grep-kill9": ["launch_web", "launch_jobs", "shutdown_web", "shutdown_jobs",
+                              "launch", "shutdown"],
     "seed-stops-only": ["stop-backend", "stop-frontend", "stop", "force-clean-backend",
                         "force-clean-frontend", "force-clean"],
     "zh-pnpm-dev": ["dev-frontend"],
@@ -231,6 +233,13 @@ def test_replace_changes_only_what_procclean_carries(entry, tmp_path, only_make,
 # What procclean.ini says of the apps some Makefiles run in the foreground (and free the
 # port of): the command, folder and port `make start` and `make dev` then use.
 SERVICES = {
+    # three apps of one kind from one target, each named by its script's folder
+    "bg-scripts-grep-kill9": {
+        "web": ("python web_portal/web_portal/web_portal.py", ".", None),
+        "mail_sender": ("python mail_sender/mail_sender/mail_sender.py", ".", None),
+        "feed_indexer": ("python feed_indexer/feed_indexer/feed_indexer.py", ".", None),
+        "report_builder": ("python report_builder/report_builder/report_builder.py", ".",
+                           None)},
     "fg-runs-prefix": {
         "api": ("uvicorn service.app:api --reload --port {port}", ".", 8031),
         "client": ("npm start", "client", None)},
