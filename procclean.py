@@ -1990,13 +1990,17 @@ class _Linux(object):
 
     def _read_tag(self, proc_fd, name, zombie, uid, euid, mark=None):
         """The tag in /proc/NAME/environ (read right after cmdline: the same stack page);
-        None for a zombie or another user's.  `mark`: remembered if untagged."""
+        None for a zombie or another user's; False (read again) for none yet: an exec
+        places it after it closes the files (Popen returns then).  `mark`: remembered if
+        untagged."""
         if zombie or euid not in (0, uid if uid is not None else euid):
             return None
         try:
             environ = _read_small(name + "/environ", proc_fd)
         except OSError:
             return None
+        if not environ:
+            return False
         tag = tag_in_environ(environ)
         if tag is None and environ and mark is not None:
             self._environs_new.append(mark)
@@ -2083,13 +2087,13 @@ class _Linux(object):
         try:
             for pid, proc in table.items():
                 key = proc.identity
-                tag = cache.get(key, False)         # False: not read yet
+                tag = cache.get(key, False)         # False: not read yet, or again
                 if tag is False:
                     if proc_fd is None:
                         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
                     tag = cache[key] = self._read_tag(proc_fd, str(pid), proc.zombie,
                                                       proc.uid, euid)
-                if tag is not None:
+                if tag:
                     tags[pid] = tag
         finally:
             if proc_fd is not None:

@@ -92,11 +92,21 @@ def test_kill_port_turns_the_tags_off_and_stop_keeps_them():
     assert code == 0 and system.read_tags is True, (out, err)
 
 
-def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tmp_path):
+def tagged_child(tmp_path):
+    """A Python that carries the tag of tmp_path's worker, once it runs (its exec done:
+    right after Popen returns, its environment is often not placed yet); ends when its
+    stdin closes."""
     import subprocess
     env = dict(os.environ, PROCCLEAN_PROJECT=str(tmp_path), PROCCLEAN_SERVICE="worker")
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                             stdin=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert child.stdout.readline() == b"up\n"
+    return child
+
+
+def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tmp_path):
+    child = tagged_child(tmp_path)
     try:
         for read_tags in (True, False):
             system = procclean.System()
@@ -104,6 +114,33 @@ def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tm
             table = system.process_table()
             assert child.pid in table
             assert system.process_tags(table).get(child.pid) == (str(tmp_path), "worker")
+    finally:
+        child.stdin.close()
+        child.wait()
+
+
+def test_a_process_whose_exec_is_under_way_is_read_again(monkeypatch, tmp_path):
+    """Right after Popen returns, /proc/PID/environ is empty two times in three (here,
+    /tmp/review-31/execrace2.py): an exec closes its files (Popen's pipe) before it
+    places the new environment.  The table's pass remembered 'no tag' for such a
+    process for the whole command: a tagged one caught so at one of stop's looks (a
+    helper forked and run during the grace, out of the tree) was missed at every later
+    look.  An empty environment is read again."""
+    child = tagged_child(tmp_path)
+    real, placed = procclean._read_small, []
+
+    def exec_under_way(path, dir_fd=None):
+        if path == "%d/environ" % child.pid and not placed:
+            placed.append(path)
+            return b""
+        return real(path, dir_fd)
+
+    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    try:
+        system = procclean.System()
+        table = system.process_table()
+        assert placed, "the table's pass read no environment"
+        assert system.process_tags(table).get(child.pid) == (str(tmp_path), "worker")
     finally:
         child.stdin.close()
         child.wait()
