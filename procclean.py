@@ -2124,6 +2124,15 @@ class _Linux(object):
         except (OSError, ValueError, IndexError):
             return None
 
+    def runnable(self, pid):
+        """Whether a thread of `pid` is running or waiting for a CPU (R in its stat)."""
+        with quietly():
+            for tid in os.listdir("/proc/%d/task" % pid):
+                stat = _read_small("/proc/%d/task/%s/stat" % (pid, tid))
+                if parse_proc_stat(stat).state == "R":
+                    return True
+        return False
+
     def _times(self, fields):
         """(start, elapsed, cpu_seconds, rss_kb) of a ProcStat."""
         hz = float(self._clock_ticks())
@@ -5524,7 +5533,8 @@ def service_status(ctx, service, found):
         "outside": [outside_record(o) for o in found.outside_of(service)],
         # A worker that exited while its parent lives on (<defunct>: the reloader's case).
         "exited": [t.pid for t in found.targets_of(service)
-                   if t.process.zombie and t.via == "child" and t.origin != "port"],
+                   if t.process.zombie and t.via == "child" and t.origin != "port"
+                   and left_defunct(ctx.system, t.process)],
         "startup_failed": startup_failed(ctx.system.tail(service.logfile)),
     }
     supervisor = ctx.system.read_state(state_path(service))
@@ -5564,6 +5574,18 @@ def startup_failed(lines):
         if any(m in line for m in markers):
             return True
     return False
+
+
+def left_defunct(system, proc):
+    """Whether a <defunct> of the table is left so (uvicorn --reload's dead worker) at a
+    second look: no thread of its parent runnable (a shell waiting for its cp, an app's
+    subprocess.run, is woken by the exit to reap it), and still there.  No /proc: one."""
+    if not system.has_proc():
+        return True
+    if system.runnable(proc.ppid):
+        return False
+    now = system.proc_stat(proc.pid)
+    return now is not None and now.state == "Z"
 
 
 def assess(record):

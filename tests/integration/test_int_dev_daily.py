@@ -245,6 +245,14 @@ elif mode == "forking":            # forking PORT: children it reaps 0.1 s after
         time.sleep(0.1)
         child.wait()
     serve(args[0], "forking")
+elif mode == "subprocs":           # subprocs PORT: a subprocess.run each 5 ms, in a thread
+    import threading
+    def run_children():
+        while True:
+            subprocess.run(["true"])
+            time.sleep(0.005)
+    threading.Thread(target=run_children, daemon=True).start()
+    serve(args[0], "subprocs")
 elif mode == "colour":             # colour PORT NAME
     if os.environ.get("FORCE_COLOR"):
         print("\x1b[32mgreen\x1b[0m and \x1b[1;31mbold red\x1b[0m text")
@@ -386,6 +394,23 @@ def test_a_child_not_reaped_yet_is_no_worker_that_exited(ns, tmp_path, python_ed
     dev.job.signal(signal.SIGTERM)
     assert dev.finish() == -signal.SIGTERM
     assert_all_gone(ns, tmp_path, dev)
+
+
+def test_status_is_not_fooled_by_a_child_its_parent_is_reaping(ns, tmp_path, python_edge):
+    """An app that runs a subprocess per request in a worker thread: a status that read the
+    table between a child's exit and its reaping said `crashed, worker PID 52 exited
+    (<defunct>)` (status --check: 3), about one status in ten here. A <defunct> whose
+    parent has a runnable thread (woken by the exit to reap it), or gone at a second look,
+    is no worker that exited; uvicorn --reload's dead worker still is (unit tests)."""
+    plain_pair(tmp_path, backend="subprocs 8000")
+    r = ns.procclean("start", "--wait", "backend", python=python_edge, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    states = []
+    for _ in range(60):
+        r = ns.procclean("status", "--json", "backend", python=python_edge)
+        states.append(json.loads(r.stdout)["services"][0]["state"])
+    assert set(states) == {"running"}, states
+    assert ns.procclean("stop", python=python_edge).rc == 0
 
 
 # Found by trying `tmux new -d 'make dev'; tmux kill-server` on a real FastAPI repo: the

@@ -128,10 +128,14 @@ class FakeSystem(procclean.System):
         proc = self.procs.get(pid)
         if proc is None or not self._alive(proc):
             return None
-        return procclean.ProcStat(pid=pid, comm=proc.command.split()[0], state=proc.state,
+        return procclean.ProcStat(pid=pid, comm=proc.command.split()[0],
+                                  state="Z" if proc.zombie else proc.state,
                                   ppid=proc.ppid, pgid=proc.pgid or pid, sid=proc.sid or pid,
                                   cpu_ticks=150, start_ticks=0, rss_pages=512,
                                   tpgid=pid if proc.foreground else -1)
+
+    def runnable(self, pid):
+        return pid in self.procs and self.procs[pid].state == "R"
 
     def can_freeze(self):
         return self.freezes

@@ -143,6 +143,32 @@ def test_a_worker_left_defunct_is_crashed():
     assert code == procclean.EXIT_NOT_RUNNING and "worker PID 101 exited" in err
 
 
+class Reaping(FakeSystem):
+    """The table shows 101 <defunct>; its parent reaps it before status looks again."""
+
+    def proc_stat(self, pid):
+        return None if pid == 101 else FakeSystem.proc_stat(self, pid)
+
+
+@pytest.mark.parametrize("parent", ["reaps it after the table", "runnable: about to reap"])
+def test_a_child_its_parent_is_reaping_is_no_crash(parent):
+    """A script that runs `cp` before its server (or an app that forks a subprocess per
+    request): a status that read the table in the moment between the child's exit and its
+    parent's wait() said `crashed, worker PID 101 exited (<defunct>)` and --check exit 3.
+    A <defunct> is looked at again: reaped by then, or its parent runnable (woken by the
+    SIGCHLD), it is no worker that exited."""
+    procs = [FakeProc(100, 1, "uvicorn main:app"),
+             FakeProc(101, 100, "cp app app.run", zombie=True)]
+    if parent.startswith("runnable"):
+        system = FakeSystem(procs, listeners=listening())
+        system.procs[100].state = "R"
+    else:
+        system = Reaping(procs, listeners=listening())
+    system.health_answers = {HEALTH: (200, 0.01, None)}
+    code, out, err = invoke(["status", "--check", "backend"], system)
+    assert code == 0 and "exited" not in out + err, out + err
+
+
 def test_a_supervisor_in_backoff_is_restarting(tmp_path):
     system = backend(listening(pid=None))
     system.write_state("backend.pid.state", {"supervisor": 100, "state": "backoff",
