@@ -8530,24 +8530,26 @@ def _dev_over_deploy(found, entry, services):
     return [] if python else [s for s in services if not _same_folder(s.cwd, entry.cwd)]
 
 
-# Where a frontend's dev server sends its API calls: Vite's server.proxy target, CRA's
-# package.json "proxy".
-PROXY_TARGET_RE = (r"""(?:\btarget|"proxy")\s*:\s*['"`]https?://"""
+# Where a frontend's dev server sends its API calls: Vite's server.proxy target (or a
+# path's string, `'/api': 'http://localhost:8080'`), CRA's package.json "proxy".
+PROXY_TARGET_RE = (r"""(?:\btarget|"proxy"|['"]/[^'"\s]*['"])\s*:\s*['"`]https?://"""
                    r"(?:localhost|127\.0\.0\.1|0\.0\.0\.0):(\d{2,5})\b")
 
 
 def _proxied_port(found):
     """A frontend (FRONTEND_RE) whose dev server proxies to localhost:N needs its backend
     there: the first service that is no frontend, whose port is only a default or
-    foreman's number (a Heroku Procfile's `--port $PORT`) and moves with its setting,
-    gets N, unless one is on it."""
+    foreman's number (a Heroku Procfile's `--port $PORT`) and moves with its setting, or
+    a server whose port init could not read (`port =`), gets N, unless one is on it."""
     frontends = [s for s in found if re.search(FRONTEND_RE, s.command or "")]
     for frontend in frontends:
         said = dev_proxy_target(frontend.cwd)
         if said and not any(s.value("port") == said[0] for s in found):
-            backend = next((s for s in found if s not in frontends and re.search(
-                r"default port|number it", s.sources.get("port", "")) and
-                port_follows(s)), None)
+            backend = next((s for s in found if s not in frontends and (re.search(
+                r"default port|number it", s.sources.get("port", "")) and port_follows(s)
+                or s.fields.get("port") == "" and not re.search(
+                    WORKER_RE + "|no server", s.command + s.sources.get("port", "")))),
+                None)
             if backend:
                 backend.fields["port"] = said[0]
                 backend.sources["port"] = "%s (the proxy target of %s)" % (
@@ -10126,6 +10128,7 @@ def cmd_init(ctx, makefile=False, replace=False):
         mk.services, mk.plans = analyse_makefile(".", mk.name, mk.info, found)
         mk.secrets = secrets
         found = found_with_makefile(mk.services, found)
+        _proxied_port(found)        # (a recipe's server whose port init cannot read)
     missing = [miss for miss in missing if not any(s.name == miss[2].name for s in found)]
     if not found:
         say_missing(ctx, missing)

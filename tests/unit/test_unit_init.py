@@ -3645,3 +3645,31 @@ def test_a_stop_whose_pattern_finds_several_services_stops_them(tmp_path, monkey
     assert stop.verb == "stop" and sorted(s.name for s in stop.services) == [
         "backend", "frontend"], stop
 
+
+@pytest.mark.parametrize("proxy", ["'/api': 'http://localhost:8080'",
+                                   "'/api': {target: 'http://127.0.0.1:8080'}"])
+def test_a_recipes_server_whose_port_init_cannot_read_gets_the_proxy_target(project, init,
+                                                                            proxy):
+    """A public Makefile (code index file 60298508087): `start:` runs the built binary
+    `./dist/proxyhub &` (its port is in a YAML config init does not read) and web/'s
+    Vite proxies /api to localhost:8080, in Vite's short form (a path's string).  The
+    backend got `port =`: status could not say whether it listened, and a port_offset
+    moved nothing.  A server whose port init cannot read is on the port the frontend's
+    proxy names (as a guessed port already was); Vite's short form is read too."""
+    need_make()
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "web").mkdir()
+    (repo / "web" / "package.json").write_text('{"scripts": {"dev": "vite"}}')
+    (repo / "web" / "vite.config.ts").write_text(
+        "export default defineConfig({ server: { port: 5173, proxy: { %s } } })\n" % proxy)
+    (repo / "Makefile").write_text(
+        "start:\n\tmkdir -p var\n\t./dist/proxyhub > var/hub.log 2>&1 & echo $$! > var/hub.pid\n"
+        "stop:\n\tkill $$(cat var/hub.pid)\n")
+    code, out, err = init("--makefile")
+    assert code == 0, (out, err)
+    cfg = procclean.load_config(folder=str(repo), environ={})
+    ports = dict((n, cfg.services[n].port) for n in cfg.default_names)
+    assert ports["backend"] == 8080, read(repo / "procclean.ini")
+    assert "# web/vite.config.ts (the proxy target of frontend)\nport = 8080\n" in read(
+        repo / "procclean.ini")
