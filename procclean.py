@@ -7574,9 +7574,15 @@ class DevSession(object):
             drop_pidfile(self.system, path)
             self.say_own(entry, "dev_restarting", pid=asker or "?")
             if entry.state == "running":
-                report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
-                                                   entry.child.pid))
+                self.stop_for_restart(entry)
             self.spawn(entry)
+
+    def stop_for_restart(self, entry):
+        """Stop a service's tree for a restart, said as stop says it: each process, then
+        its summary (`backend: 2 process(es) stopped, 1 of them with SIGKILL after 2 s`)."""
+        targets = stop_tree(self.ctx, entry.service, entry.child, entry.child.pid)
+        report_targets(self.ctx, targets)
+        report_summary(self.ctx, entry.service, targets, grace_used=True)
 
     def start_ready(self, now):
         """Start each service whose turn it is (those it starts after are ready)."""
@@ -7687,8 +7693,7 @@ class DevSession(object):
         if bad is None or not entry.service.supervise:
             return None
         self.say_own(entry, "dev_unhealthy", after=format_seconds(bad))
-        report_targets(self.ctx, stop_tree(self.ctx, entry.service, entry.child,
-                                           entry.child.pid))
+        self.stop_for_restart(entry)
         return UNHEALTHY_EXIT
 
     def exited(self, entry, now):

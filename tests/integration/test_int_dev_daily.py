@@ -289,6 +289,9 @@ def test_restart_from_another_terminal_stays_in_the_dev_stream(ns, tmp_path, pyt
     assert len(new) == 2 and new[0] == old and new[1] != old, dev.out
     assert int(read(tmp_path / "backend.pid")) == new[1]
     assert "backend  * restarting (asked from another terminal" in dev.out, dev.out
+    # each process stopped, then the summary stop gives (it had none: qa-daily-30's day28)
+    assert re.search(r"stopped backend PID %d: .*\n(.*\n)*backend: 1 process\(es\) "
+                     r"stopped\n" % old, dev.out), dev.out
     assert "stopped from another terminal" not in dev.out, dev.out
     assert not ns.is_alive(old) and ns.is_alive(new[1])
     assert dev.job.result is None, (dev.out, dev.err)          # dev runs on
