@@ -10715,8 +10715,9 @@ def _program(words):
         if len(words) > 2 and (re.match(r"^python[\d.]*$", prog) and words[1] == "-m" or
                                prog == "ruby" and words[1] == "-S"):
             return words[2].split(".")[0], words[3:], wrappers + words[:2]
-        if not runner and prog not in _WRAPPERS:
-            break
+        if not runner and prog not in _WRAPPERS or prog == "command" and words[1:2] in (
+                ["-v"], ["-V"]):
+            break       # (`command -v air`: a look-up, which runs nothing)
         wrappers.append(words.pop(0))
         while prog == "env" and words and re.match(r"^[A-Za-z_]\w*=", words[0]):
             wrappers.append(words.pop(0))       # env PORT=8080 build/server
@@ -10918,7 +10919,7 @@ def _pkill_signal(args):
 _HARMLESS_PROGRAMS = ("echo", "printf", "sleep", "true", "false", ":", "exit", "return",
                       "wait", "fg", "disown", "[", "[[", "test", "set", "trap", "cat",
                       "date", "clear", "tput", "read", "break", "continue", "shift", "ps",
-                      "popd")
+                      "popd", "command", "which", "type")
 _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serve", "up",
                "down", "all", "debug", "watch", "local", "live", "prod", "daemon", "force",
                "develop", "development", "production", "bounce", "reboot", "rerun",

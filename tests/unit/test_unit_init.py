@@ -2771,6 +2771,17 @@ def test_a_python_script_is_a_server_on_its_codes_port_or_a_command_line_tool(tm
     assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n")["backend"]
 
 
+@pytest.mark.parametrize("check", ["command -v air > /dev/null 2>&1", "command -V air",
+                                   "which air >/dev/null", "type air"])
+def test_a_look_up_of_a_program_runs_nothing(tmp_path, check):
+    """A public Makefile (code index file 52893309625) runs its air servers under `if
+    command -v air > /dev/null 2>&1; then ...; fi`: `command -v air` was read as running
+    air (command is a wrapper, as in `command air`), and the service's command was
+    `command -v air`: make start-backend ran the look-up, which ended at once."""
+    found = services_of(tmp_path, "dev:\n\t@if %s; then air -c .air.toml; fi\n" % check)
+    assert [f["command"] for f in found.values()] == ["air -c .air.toml"], found
+
+
 @pytest.mark.parametrize("target, name", [
     ("service", "service"), ("services", "backend"), ("svc", "svc"),
     ("microservice", "microservice"), ("api-service", "api-service")])
