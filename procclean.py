@@ -10791,8 +10791,10 @@ def _python_script(prog, args):
     return script if re.match(r"^python[\d.]*$", prog) and script.endswith(".py") else None
 
 
-# What a command-line tool's script shows: it reads its arguments.
+# What a command-line tool's script shows: it reads its arguments, or asks its user
+# (a chat in the terminal), which nothing procclean starts can answer.
 _CLI_RE = r"\b(?:sys\.argv|argparse|optparse|click|typer|docopt)\b"
+_ASKS_RE = r"\binput\(|\bsys\.stdin\b|\bgetpass\b|\bprompt_toolkit\b|\bPrompt\.ask\b"
 _PORT_FLAGS = ("--port", "--server.port", "--http-port", "-port")     # -port: Go's flag
 # Flags whose value is HOST:PORT or :PORT (gunicorn -b, Go's -addr :8080, -http=:8080)
 _ADDR_FLAGS = ("--bind", "-b", "--listen", "-listen", "--addr", "-addr", "--http", "-http",
@@ -11535,8 +11537,8 @@ class RecipeReader(object):
                     line = "%s={port} %s" % (said[2], line)
             elif option:    # its --port option's default: `--port {port}` moves it
                 port, line = option, line + " --port {port}"
-        elif text and command.after != "&" and _framework(base) == "Python" and \
-                re.search(_CLI_RE, text):       # `run: python main.py data.csv`: a tool
+        elif text and command.after != "&" and (_framework(base) == "Python" and re.search(
+                _CLI_RE, text) or re.search(_ASKS_RE, text)):   # `python main.py data.csv`
             return self.add("other", text=_command_text([command]))
         knobs = re.findall(r"\$[({]([A-Za-z_][\w.-]*)[)}]", self.raw)    # --port $(PORT)
         knob = next((n for n in knobs if port and self.vars is not None and

@@ -2782,6 +2782,28 @@ def test_a_look_up_of_a_program_runs_nothing(tmp_path, check):
     assert [f["command"] for f in found.values()] == ["air -c .air.toml"], found
 
 
+def test_a_script_that_asks_its_user_is_no_service(tmp_path):
+    """A public Makefile (code index file 68408630237): `run-cli: cd codebase && python
+    chat.py --provider openrouter --version v3`, a chat in the terminal beside a FastAPI
+    backend (so not a project without a web framework, where a tool is told by its
+    arguments): it was a service "cli" that make dev started with no terminal, where it
+    read EOF at once and ended the session. A script that serves nothing and asks its
+    user (input(), sys.stdin, getpass, prompt_toolkit, rich's Prompt.ask) is a tool."""
+    (tmp_path / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    for ask in ("line = input('> ')", "for line in sys.stdin:", "Prompt.ask('you')"):
+        (tmp_path / "chat.py").write_text(
+            "import argparse, sys\n\nparser = argparse.ArgumentParser()\n"
+            "parser.add_argument('--provider')\nargs = parser.parse_args()\n"
+            "while True:\n    %s\n    print(line)\n" % ask)
+        assert services_of(tmp_path, "run-cli:\n\tpython chat.py --provider x\n") == {}
+    # one that serves is a server all the same, and one in the background a process
+    (tmp_path / "chat.py").write_text("import uvicorn\nname = input()\nuvicorn.run(app, "
+                                      "port=8011)\n")
+    assert services_of(tmp_path, "run-cli:\n\tpython chat.py\n")["cli"]["port"] == "8011"
+    (tmp_path / "chat.py").write_text("line = input()\n")
+    assert list(services_of(tmp_path, "bot:\n\tpython chat.py &\n")) == ["bot"]
+
+
 @pytest.mark.parametrize("target, name", [
     ("service", "service"), ("services", "backend"), ("svc", "svc"),
     ("microservice", "microservice"), ("api-service", "api-service")])
