@@ -10881,6 +10881,19 @@ def grep_pattern(args):
     return regex, None
 
 
+def grep_all(patterns):
+    """One regex for the lines `grep A | grep B` keeps (up to three greps): each order of
+    them, or None (more, or some ignoring case and some not)."""
+    import itertools
+    cases = set(p.startswith("(?i)") for p in patterns)
+    if len(patterns) > 3 or len(cases) > 1:
+        return None
+    parts = [p[4:] if p.startswith("(?i)") else p for p in patterns]
+    parts = ["(%s)" % p if "|" in p else p for p in parts]
+    orders = "|".join(".*".join(order) for order in itertools.permutations(parts))
+    return ("(?i)" if True in cases else "") + orders
+
+
 def bre_to_ere(text):
     """A basic regular expression (where \\( \\| \\{ ... are the operators) as an ERE."""
     def swap(match):
@@ -11156,6 +11169,8 @@ class RecipeReader(object):
             elif prog not in _PASS_FILTERS:
                 problem = problem or "mk_pipeline"
         if refs and refs[0][0] == "table":
+            if len(patterns) > 1 and grep_all(patterns):
+                patterns = [grep_all(patterns)]     # `grep xpress | grep exe/main`
             if len(patterns) != 1:
                 return [], signal, problem or ("mk_pattern_two" if patterns else "mk_pattern_none")
             refs = [("pattern", patterns[0])]

@@ -158,6 +158,7 @@ REPLACED = {
                 "show-processes", "status"],
     "bg-scripts-grep-kill9": ["launch_web", "launch_jobs", "shutdown_web", "shutdown_jobs",
                               "launch", "shutdown"],
+    "go-run-two-greps": ["halt"],
     "seed-stops-only": ["stop-backend", "stop-frontend", "stop", "force-clean-backend",
                         "force-clean-frontend", "force-clean"],
     "zh-pnpm-dev": ["dev-frontend"],

@@ -103,6 +103,26 @@ def test_word_boundaries_and_the_patterns_init_writes_on_a_long_line():
     assert compile_pattern(init[0]).search(line.replace("main1", "main"))
 
 
+def test_greps_in_a_row_are_one_pattern_for_lines_with_all_of_them_in_any_order():
+    # `ps aux | grep xpress | grep exe/main | grep -v grep`: the binary `go run` builds
+    two = procclean.grep_all([procclean.grep_pattern(["xpress"])[0],
+                              procclean.grep_pattern(["exe/main"])[0]])
+    matcher = compile_pattern(two)
+    assert isinstance(matcher, procclean._ChainMatcher)     # linear in the line still
+    assert matcher.search("dev 7 1 /tmp/go-build1/b001/exe/main xpress")
+    assert matcher.search("dev 7 1 ./xpress --from exe/main")
+    assert not matcher.search("dev 7 1 go run main.go xpress")
+    three = compile_pattern(procclean.grep_all(["api", "uvicorn", "8000"]))
+    assert three.search("dev 9 1 uvicorn api:app --port 8000")
+    assert three.search("dev 9 1 8000 api uvicorn")
+    assert not three.search("dev 9 1 uvicorn api:app --port 8001")
+    either = compile_pattern(procclean.grep_all(["(?i)vite", "(?i)admin|shop"]))
+    assert either.search("dev 5 1 node /srv/SHOP/node_modules/.bin/Vite")
+    # grep -i beside a grep that minds case, and four greps: kept as the team wrote them
+    assert procclean.grep_all(["(?i)vite", "admin"]) is None
+    assert procclean.grep_all(["a", "b", "c", "d"]) is None
+
+
 def test_a_pattern_re_takes_skips_lines_without_the_text_it_needs():
     matcher = compile_pattern(r"celery -A \w+ worker")
     assert isinstance(matcher, procclean._RegexMatcher)
