@@ -12119,12 +12119,15 @@ _DISCOVERY = ((r"\bfastapi\s+(?:dev|run)\b", ("main.py", "app.py", "api.py", "ap
 
 
 def _module_file(argv, cwd):
-    """The project's file `python -m pkg.main` runs in cwd, or None (`-m pytest`)."""
+    """The project's file `python -m pkg.main` runs in cwd (or in its src/, the package
+    installed from there), or None (`-m pytest`)."""
     match = re.search(r"(?:^|[\s/])(?:python[\d.]*|\{python\})\s+-m\s+([A-Za-z_][\w.]*)",
                       argv or "")
-    path = match and match.group(1).replace(".", "/")
-    return next((p for p in (path + ".py", path + "/__main__.py")
-                 if os.path.isfile(os.path.join(cwd or ".", p))), None) if path else None
+    if not match:
+        return None
+    path = match.group(1).replace(".", "/")
+    files = [d + path + end for d in ("", "src/") for end in (".py", "/__main__.py")]
+    return next((p for p in files if os.path.isfile(os.path.join(cwd or ".", p))), None)
 
 
 def _discovered(argv, cwd):

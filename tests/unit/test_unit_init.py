@@ -2805,6 +2805,23 @@ def test_a_script_that_asks_its_user_is_no_service(tmp_path):
     assert list(services_of(tmp_path, "bot:\n\tpython chat.py &\n")) == ["bot"]
 
 
+def test_a_module_of_a_src_layout_package_is_the_projects(tmp_path):
+    """A public Makefile (code index file 69487773415): `worker: cd services/analyzer &&
+    uv run python -m analyzer.worker` (its package in services/analyzer/src/, which uv
+    installs) beside `web: pnpm --filter web dev`, and `dev:` making both at once: the
+    module was looked for in services/analyzer/analyzer/ only, so the worker was no
+    service and make dev, which runs it, was kept."""
+    (tmp_path / "svc" / "src" / "jobs").mkdir(parents=True)
+    (tmp_path / "svc" / "src" / "jobs" / "worker.py").write_text(
+        "import time\n\nwhile True:\n    time.sleep(5)\n")
+    for make in ("make", "$(MAKE)"):
+        found = services_of(tmp_path, "dev:\n\ttrap 'kill 0' EXIT; %s worker & wait\n"
+                                      "worker:\n\tcd svc && uv run python -m jobs.worker\n"
+                            % make)
+        assert found == {"worker": {"command": "uv run python -m jobs.worker", "cwd": "svc",
+                                    "pattern": "(^|[ /])jobs\\.worker( |$)"}}, found
+
+
 @pytest.mark.parametrize("target, name", [
     ("service", "service"), ("services", "backend"), ("svc", "svc"),
     ("microservice", "microservice"), ("api-service", "api-service")])
