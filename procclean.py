@@ -8546,7 +8546,8 @@ def _proxied_port(found):
     there: the first service that is no frontend, whose port is only a default or
     foreman's number (a Heroku Procfile's `--port $PORT`) and moves with its setting, or
     a server whose port init could not read (`port =`), gets N, unless one is on it."""
-    frontends = [s for s in found if re.search(FRONTEND_RE, s.command or "")]
+    frontends = [s for s in found if re.search(FRONTEND_RE, s.command or "") and
+                 not node_server(s.value("cwd"))]     # (not a Node backend's script)
     for frontend in frontends:
         said = dev_proxy_target(frontend.cwd)
         if said and not any(s.value("port") == said[0] for s in found):
@@ -9630,6 +9631,13 @@ def _node_port(sub, script):
     return None
 
 
+def node_server(folder):
+    """Whether the package in `folder` is a Node server's (NODE_SERVERS), not a frontend's."""
+    text = _text(folder, "package.json")
+    return any(dep in text for dep in NODE_SERVERS) and not any(
+        dep in text for dep in FRONTEND_DEPS)
+
+
 def _node_backend():
     """Where the repo has no Python backend: a Node server (NODE_SERVERS) in a folder
     that is no frontend, run by its script, on the port its script, .env or code gives."""
@@ -9639,8 +9647,7 @@ def _node_backend():
         scripts = _package_scripts(text) or {}
         name = next((n for n in NODE_SERVER_SCRIPTS if n in scripts
                      and not re.search(ORCHESTRATORS, scripts[n])), None)
-        if name is None or not any(dep in text for dep in NODE_SERVERS) or any(
-                dep in text for dep in FRONTEND_DEPS):
+        if name is None or not node_server(sub):
             continue
         service = _frontend_service(sub, path, name, scripts[name])
         service.name = "backend"
@@ -9874,8 +9881,9 @@ def _procfile_services():
             continue
         service, said = entry.group(1), entry.group(2).strip()
         where = "%s line %d" % (name, number)
-        cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", said)
-        cwd, command = cd.groups() if cd else (".", said)
+        run = _log_wrapped(said) or said        # (procclean keeps the log itself)
+        cd = re.match(r"^cd\s+([\w./-]+)\s*&&\s*(\S.*)$", run)
+        cwd, command = cd.groups() if cd else (".", run)
         # (`npm --prefix web run dev`, `pnpm -C web dev`: run in web/, as after cd web)
         words, folder = _moved(command.split())
         cwd, command = os.path.normpath(os.path.join(cwd, folder or "")), " ".join(words)
@@ -9886,9 +9894,11 @@ def _procfile_services():
         reads = port_follows(FoundService(service, {"command": command, "cwd": cwd}, ""),
                              PORT_ENV_RE)
         command, port, how = with_port(command, numbered if reads else default, cwd)
-        fields = {"command": command, "pattern": pattern_for(command), "cwd": cwd}
-        sources = {"command": "%s (%s: %s)" % (where, service, said), "cwd": where,
-                   "pattern": PS_MADE}
+        fields = {"command": command, "cwd": cwd,
+                  "pattern": pattern_for(said if run != said else command)}
+        sources = {"command": "%s (%s: %s)" % (where, service, said) + (
+            ", without the log wrapper: procclean keeps the log" if run != said else ""),
+            "cwd": where, "pattern": PS_MADE}
         if port is None:
             port, default_said, fields["command"] = _script_port(cwd, command)
         if port is not None:
@@ -9901,6 +9911,19 @@ def _procfile_services():
         service = name_apart(service, set(s.name for s in found))
         found.append(FoundService(service, fields, "%s (%s)" % (where, said), sources))
     return found
+
+
+def _log_wrapped(command):
+    """The command a log wrapper of the repo runs (`./scripts/log-wrapper.sh api "cd apps/api
+    && pnpm dev"`: a script that runs its quoted last argument and keeps its output in a
+    log, as procclean does), else None."""
+    words = shell_tokens(command)
+    if len(words) < 2 or not all(isinstance(w, ShellWord) for w in words) or \
+            not words[-1].quoted or " " not in words[-1].text:
+        return None
+    script = _read_text(words[0].text, 65536) or ""
+    runs = re.search(r"\beval\b|\b(?:ba)?sh\s+-c\b", script)
+    return words[-1].text if runs and re.search(r"\btee\b|>>", script) else None
 
 
 def _script_port(cwd, command):
@@ -9916,6 +9939,9 @@ def _script_port(cwd, command):
     if not run:
         return None, None, command
     script = (_package_scripts(_text(cwd, "package.json")) or {}).get(run.group(1))
+    if script and not re.search(DEV_SERVER_RE, script) and node_server(cwd):
+        said = _node_port(cwd, script) or ("", "a Node server's, not read")
+        return said[0], os.path.join(cwd, said[1]), command   # ("": a proxy may name it)
     if not script or not re.search(DEV_SERVER_RE, script):
         return "", None, command
     return _frontend_port(cwd, script) + (_port_flag(command, script),)

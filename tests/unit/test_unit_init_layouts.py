@@ -2767,11 +2767,17 @@ def test_a_procfile_entry_run_by_a_log_wrapper_is_found_as_ps_shows_it(project, 
     """eclaire-labs/eclaire's Procfile runs each app through a wrapper that tees its
     output, the app's command one quoted argument holding `&&`: the pattern kept a quote
     (`log-wrapper\\.sh backend "cd apps/backend`), which no ps line has, so a stack the
-    team's overmind started was neither seen nor stopped."""
+    team's overmind started was neither seen nor stopped.  The wrapped app's folder and
+    port were not read either: the backend got 8000 (its code reads PORT, else 3001)
+    where the frontend's Vite proxies /api to 3001, and Vite's port 3000 stayed fixed.
+    Each runs as the wrapper runs it (procclean keeps the log), on its port."""
     project("procfile-log-wrapper")
     assert init()[0] == 0
     cfg, svc = services()
     assert cfg.default_names == ["backend", "frontend"]
+    assert [(s.command, s.cwd, s.port) for s in svc.values()] == [
+        ("pnpm dev", "apps/backend", 3001),
+        ("pnpm dev --port {port} --strictPort", "apps/frontend", 3000)]
     for name in ("backend", "frontend"):
         line = "/bin/bash ./scripts/log-wrapper.sh %s cd apps/%s && pnpm dev" % (name, name)
         assert svc[name].regex.search(ps_line(line)), svc[name].pattern
