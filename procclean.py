@@ -8834,10 +8834,12 @@ def _default_port(command, cwd="."):
 
 def _config_bind(command, cwd):
     """(host, port, path) of the bind in a gunicorn or hypercorn command's config (-c
-    FILE, else ./gunicorn.conf.py, read unasked): `bind = "0.0.0.0:8080"`; else None."""
-    if not re.search(r"\b(?:gunicorn|hypercorn)\b", command):
-        return None
+    FILE, else gunicorn's ./gunicorn.conf.py, read unasked): `bind = "0.0.0.0:8080"`;
+    else None."""
+    server = re.search(r"\b(gunicorn|hypercorn)\b", command)
     named = re.search(r"(?:^|\s)(?:-c|--config)[= ]?['\"]?(python:)?([^\s'\"]+)", command)
+    if not server or not named and server.group(1) == "hypercorn":
+        return None     # (hypercorn reads no file it is not given)
     # (-c python:config.gunicorn: the module config/gunicorn.py)
     path = "gunicorn.conf.py" if not named else named.group(2).replace(
         ".", "/") + ".py" if named.group(1) else named.group(2)

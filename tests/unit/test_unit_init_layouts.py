@@ -1777,6 +1777,23 @@ def test_gunicorn_is_on_the_port_its_config_binds(project, init, bind, ports, ho
     assert list(svc.values())[0].command.endswith(" --bind %s:{port}" % host)
 
 
+def test_hypercorn_reads_no_gunicorn_conf_it_is_not_given(project, init):
+    """`web: hypercorn app:app` beside a gunicorn.conf.py that binds 0.0.0.0:8080 (gunicorn
+    reads it unasked, hypercorn never): init wrote `--bind 0.0.0.0:{port}` on 8080, a
+    server hypercorn runs on 127.0.0.1:8000 moved and opened to the network."""
+    repo = project("neither")
+    (repo / "requirements.txt").write_text("fastapi\nhypercorn\n")
+    (repo / "app.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\n")
+    (repo / "gunicorn.conf.py").write_text('bind = "0.0.0.0:8080"\n')
+    (repo / "Procfile").write_text("web: hypercorn app:app\n")
+    code, out, _ = init()
+    assert code == 0, out
+    web = services()[1]["web"]
+    assert (web.command, web.port) == (
+        "{python} -m hypercorn app:app --bind 127.0.0.1:{port}", 8000), read(
+        repo / "procclean.ini")
+
+
 @pytest.mark.parametrize("config, port", [
     ('port ENV.fetch("PORT") { 3000 }', 5000),      # Rails 7's config/puma.rb: reads PORT
     ('bind "tcp://0.0.0.0:3020"', 3020)], ids=["reads-port", "binds"])
