@@ -5635,9 +5635,10 @@ def cmd_status(ctx, services):
     records = status_snapshot(ctx, services)
     ports = ctx.config.ports
     if ctx.json:
-        import json
-        ctx.out.data(json.dumps(dict({"services": records}, **(
-            {"port_offset": ports} if ports else {})), indent=2))
+        for record in records:      # the document (run's finish): command, exit_code, ...
+            ctx.out.add("services", record)
+        if ports:
+            ctx.out.document["port_offset"] = ports
     else:
         if ports:
             ctx.out.line(ports_line(ctx.out, ports))
@@ -13102,6 +13103,7 @@ class Parser(object):
             flag, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
             if flag in ("-h", "--help"):
                 options.help = True     # as argparse: the help, whatever comes after
+                options.json = options.json or "--json" in words    # (but as JSON)
                 return options, []
             spec = self.lookup(flag)
             if spec is None:
@@ -13398,15 +13400,13 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         args, extra = parser.parse_known_args(argv)
         lang = detect_language(args.lang, environ)
         if args.help:
-            plain.data(parser.format_help().rstrip("\n"))
-            return EXIT_OK
+            return print_info(plain, args, "help", parser.format_help().rstrip("\n"))
         for word in extra:
             port = re.match(r"--port\b", word)     # (uvicorn's, vite's flag)
             raise ProcCleanError("err_port_option" if port else "err_unrecognized",
                                  option=word)
         if args.version:
-            plain.data(version_text())
-            return EXIT_OK
+            return print_info(plain, args, "version", version_text())
         if not args.command:
             plain.write(stderr, USAGE, end="")
             raise ProcCleanError("err_no_command")
@@ -13432,6 +13432,17 @@ def main(argv=None, system=None, stdout=None, stderr=None, environ=None):
         return EXIT_FAILED
     finally:
         _guard_interrupts(True)         # and again from here to the exit
+
+
+def print_info(out, args, command, text):
+    """--help, --version: their text; with --json, a document holding it."""
+    if args.json:
+        import json
+        text = json.dumps({"command": command, "exit_code": EXIT_OK,
+                           "dry_run": bool(args.dry_run), command: text, "events": []},
+                          indent=2)
+    out.data(text)
+    return EXIT_OK
 
 
 def error_document(args, code, message, out):

@@ -340,3 +340,25 @@ def test_a_status_error_document_has_its_services_list(argv):
     code, out, _ = invoke(argv + ["--json"], FakeSystem([]))
     document = json.loads(out)
     assert code == 2 and document["services"] == [] and document["error"]
+
+
+@pytest.mark.parametrize("argv, code", [(["status"], 0), (["status", "--check"], 3)])
+def test_status_document_is_one_like_every_other(argv, code):
+    """status --json had a shape of its own: no `command`, no `exit_code` (a script had
+    to read the process's status to know --check's verdict), no `events` (--check's
+    reason only on stderr). It is now the document every command prints."""
+    rc, out, err = invoke(argv + ["backend", "--json"], FakeSystem([]))
+    document = json.loads(out)
+    assert (rc, document["command"], document["exit_code"]) == (code, "status", code)
+    assert document["services"][0]["name"] == "backend" and "events" in document
+
+
+@pytest.mark.parametrize("option", ["--version", "--help"])
+def test_version_and_help_print_json_when_asked(option):
+    """`--version --json` and `--help --json` printed their text: every command's --json
+    prints JSON."""
+    code, out, _ = invoke([option, "--json"], FakeSystem([]))
+    document = json.loads(out)
+    assert (code, document["command"], document["exit_code"]) == (0, option[2:], 0)
+    assert document[option[2:]].startswith("procclean " if option == "--version"
+                                           else "usage: ")
