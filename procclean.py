@@ -12018,6 +12018,8 @@ def _service_name(group, fields, commands, taken, crowded=()):
 
 # Folders whose names say nothing of what runs there.
 _PLACE_WORDS = ("src", "bin", "scripts", "script", "tools", "lib", "app", "apps")
+# Files whose names say nothing of the app they hold.
+_FILE_WORDS = ("main", "app", "server", "index", "manage", "wsgi", "asgi")
 
 
 def _module_subcommand(argv, taken):
@@ -12032,7 +12034,8 @@ def _module_subcommand(argv, taken):
 
 
 def _script_name(argv, taken):
-    """[the name of the script's folder] or []: dashboard of `streamlit run dash/app.py`."""
+    """[the name of the script, else of its folder] or []: movies of `python
+    services/movies.py`, dashboard of `streamlit run dash/app.py` (app: any app's file)."""
     prog, args, wrappers = _program((argv or "").split())
     module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
         not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
@@ -12040,6 +12043,9 @@ def _script_name(argv, taken):
         " ".join([prog] + args))
     parts = os.path.normpath(script or "").split("/")
     folders = parts if prog == "go" or module else parts[:-1]
+    stem = "" if prog == "go" or module else os.path.splitext(parts[-1])[0]
+    if stem.lower() not in _NOT_A_NAME + _FILE_WORDS:
+        folders.append(stem)
     names = [w.lower() for w in folders[::-1] if w.lower() not in _PLACE_WORDS + ("cmd",)
              and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", w)]
     return names[:1] if names and names[0] not in taken else []

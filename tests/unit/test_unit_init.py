@@ -2822,6 +2822,19 @@ def test_a_module_of_a_src_layout_package_is_the_projects(tmp_path):
                                     "pattern": "(^|[ /])jobs\\.worker( |$)"}}, found
 
 
+def test_apps_of_one_folder_are_named_by_their_scripts(tmp_path):
+    """umermansoor/microservices (makefile): `launch:` starts five `. venv/bin/activate;
+    python  services/movies.py &` (showtimes, bookings, users, rewards), `shutdown:`
+    greps each: 1b530ae names apps of one kind by their script's folder, so the first was
+    "services" and the others backend-2, backend-3... (the folder taken), and `make
+    start-backend-2` started the showtimes. A script is named by its own name now, and by
+    its folder where the file's name says nothing of it (dash/app.py: dash)."""
+    text = "launch:\n" + "".join("\tpython services/%s.py &\n" % name for name in (
+        "movies", "showtimes", "users")) + "\tpython dash/app.py &\n\tpython run.py &\n"
+    assert list(services_of(tmp_path, text)) == ["movies", "showtimes", "users", "dash",
+                                                 "backend"]
+
+
 @pytest.mark.parametrize("target, name", [
     ("service", "service"), ("services", "backend"), ("svc", "svc"),
     ("microservice", "microservice"), ("api-service", "api-service")])

@@ -178,6 +178,7 @@ REPLACED = {
     "go-pidfile-target-loop": ["pidfile", "stop"],
     "subshell-log-loop-pids": ["up-api", "up-ui", "down", "check"],
     "bg-pid-parent-path": ["up", "down"],
+    "bg-scripts-one-folder": ["serve", "halt"],
 }
 
 
@@ -353,6 +354,12 @@ SERVICES = {
     # `cd api && CMD & echo $$! > ../.api.pid`: the file `down:` reads, beside the folder
     # (the echo, outside the background list, writes it above the project: up and down
     # were kept, the API given two pidfiles)
+    # three `python svc/NAME.py &` of one folder: named by their scripts (the first is the
+    # layout's backend), not svc and backend-2 (the folder, then taken)
+    "bg-scripts-one-folder": {
+        "backend": ("env/bin/python svc/catalog.py", ".", 6101),
+        "orders": ("env/bin/python svc/orders.py", ".", 6102),
+        "ledger": ("env/bin/python svc/ledger.py", ".", 6103)},
     "bg-pid-parent-path": {
         "backend": ("uv run uvicorn server:app --host 127.0.0.1 --port {port}", "api", 8031),
         "frontend": ("npm run dev -- --port {port} --strictPort", "web", 5173)},
