@@ -12563,9 +12563,11 @@ def found_with_makefile(services, layout):
 def _with_port_flag(command, layout, cwd):
     """A recipe's run of the layout's dev server with words of its own (`npm run dev --
     --host 127.0.0.1`) given the layout's port flag where it names no port (`npm run
-    start` is `npm start`); run another way, its server's (`runserver {port}`)."""
+    start` is `npm start`, `pnpm dev` is `pnpm run dev`); run another way, its server's
+    (`runserver {port}`)."""
     match = re.match(r"^(.*?) (-- )?((?:--port|-p) \{port\}.*)$", layout)
-    run = re.sub(r"^npm run start\b", "npm start", command) + " "
+    run = re.sub(r"^(pnpm|yarn|bun) (?!run\b)", r"\1 run ", re.sub(
+        r"^npm run start\b", "npm start", command)) + " "
     if "{port}" not in layout or re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b|\{port\}",
                                            command):
         return command

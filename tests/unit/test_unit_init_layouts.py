@@ -17,7 +17,7 @@ import sys
 import pytest
 
 import procclean
-from test_unit_init import init, project, read  # noqa: F401  (pytest fixtures)
+from test_unit_init import init, need_make, project, read  # noqa: F401  (pytest fixtures)
 
 # `ps -ef` command columns of the real programs, captured with /work/shared/sandbox (a PID
 # namespace) from the fixtures: uvicorn 0.3x from a venv, flask 3 under `python -m flask`,
@@ -704,6 +704,21 @@ def test_a_recipe_running_the_layouts_server_another_way_gets_its_port(project, 
     assert (backend.command, backend.cwd, backend.port) == (command, "server", 8000), read(
         repo / "procclean.ini")
     assert procclean.port_follows(backend)
+
+
+@pytest.mark.parametrize("recipe", ["cd apps/web && pnpm dev", "pnpm --filter web dev"])
+def test_a_recipes_pnpm_script_run_without_run_gets_the_port_flag(project, init, recipe):
+    """A public Makefile (code index file 62512751268): `dev: pnpm --filter web dev` where
+    apps/web's dev script is `next dev -p 3210`.  `pnpm dev` is `pnpm run dev`, but only
+    the latter got the layout's flag: the frontend stayed on 3210 in every checkout (a
+    second one refused to start it) and PROCCLEAN_FRONTEND_PORT did not move it."""
+    need_make()
+    repo = project("turborepo-next")
+    (repo / "Makefile").write_text("web:\n\t%s\n" % recipe)
+    assert init("--makefile")[0] == 0
+    web = services()[1]["web"]
+    assert (web.command, web.cwd, web.port) == ("pnpm dev -p {port}", "apps/web", 3000), \
+        read(repo / "procclean.ini")
 
 
 def test_a_root_dev_script_that_runs_everything_is_no_frontend(project, init):
