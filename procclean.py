@@ -580,11 +580,7 @@ def _earliest_end(word, line, pos):
 def _pattern_chains(pattern):
     """The alternatives of `pattern`: (words (see _ChainMatcher), at ^, at $)."""
     chains = []
-    for alternative in _split_bars(pattern):
-        whole = len(alternative) - 1
-        if alternative.startswith("(") and _group_end(alternative, 0) == whole:
-            chains.extend(_pattern_chains(_group_body(alternative)))     # a whole group
-            continue
+    for alternative in _alternatives(pattern):
         at_start = alternative.startswith("^")
         body = alternative[1:] if at_start else alternative
         escapes = len(body[:-1]) - len(body[:-1].rstrip("\\"))
@@ -592,6 +588,17 @@ def _pattern_chains(pattern):
         words = _words(body[:-1] if at_end else body, True)
         chains.append(([_spellings(atoms) for atoms in words], at_start, at_end))
     return chains
+
+
+def _alternatives(pattern):
+    """`pattern`'s alternatives, those of a group that is one of them too."""
+    found = []
+    for alternative in _split_bars(pattern):
+        if alternative.startswith("(") and _group_end(alternative, 0) == len(alternative) - 1:
+            found.extend(_alternatives(_group_body(alternative)))     # a whole group
+        else:
+            found.append(alternative)
+    return found
 
 
 def _split_bars(text):
@@ -10912,14 +10919,19 @@ def grep_pattern(args):
 
 def grep_all(patterns):
     """One regex for the lines `grep A | grep B` keeps (up to three greps): each order of
-    them, or None (more, or some ignoring case and some not)."""
+    them, an alternative of each at a time (`a.*c|b.*c|c.*a|c.*b`, which the linear
+    matcher reads, not `(a|b).*c`), or None (more, some ignoring case and some not)."""
     import itertools
     cases = set(p.startswith("(?i)") for p in patterns)
     if len(patterns) > 3 or len(cases) > 1:
         return None
-    parts = [p[4:] if p.startswith("(?i)") else p for p in patterns]
-    parts = ["(%s)" % p if "|" in p else p for p in parts]
-    orders = "|".join(".*".join(order) for order in itertools.permutations(parts))
+    bare = [p[4:] if p.startswith("(?i)") else p for p in patterns]
+    try:
+        parts = [_alternatives(p) for p in bare]
+    except _Unsupported:
+        parts = [["(%s)" % p if "|" in p else p] for p in bare]    # re reads it
+    orders = "|".join(".*".join(words) for order in itertools.permutations(parts)
+                      for words in itertools.product(*order))
     return ("(?i)" if True in cases else "") + orders
 
 

@@ -118,6 +118,15 @@ def test_greps_in_a_row_are_one_pattern_for_lines_with_all_of_them_in_any_order(
     assert not three.search("dev 9 1 uvicorn api:app --port 8001")
     either = compile_pattern(procclean.grep_all(["(?i)vite", "(?i)admin|shop"]))
     assert either.search("dev 5 1 node /srv/SHOP/node_modules/.bin/Vite")
+    # the seed's backend pattern, then the folder: each alternative of the group beside
+    # the other grep, which the linear matcher reads (the group went to re: 22 s on a
+    # 224 kB `api main.py python python ...`, quadratic)
+    seed = procclean.grep_all([r"([Pp]ython.*main\.py|uvicorn.*main|fastapi.*main)", "api"])
+    matcher = compile_pattern(seed)
+    assert isinstance(matcher, procclean._ChainMatcher), seed
+    for line in ("dev 5 1 python3 api/main.py", "dev 5 1 /srv/api/bin/uvicorn main:app",
+                 "dev 5 1 python3 web/main.py", "api main.py " + "python " * 50):
+        assert bool(matcher.search(line)) == bool(re.search(seed, line)), line
     # grep -i beside a grep that minds case, and four greps: kept as the team wrote them
     assert procclean.grep_all(["(?i)vite", "admin"]) is None
     assert procclean.grep_all(["a", "b", "c", "d"]) is None
