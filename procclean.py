@@ -10983,7 +10983,7 @@ _NOT_A_NAME = ("start", "stop", "run", "restart", "kill", "status", "dev", "serv
                "clean", "logs", "log", "tail", "reload", "graceful", "check", "help", "ps",
                "port", "ports", "servers", "services", "everything",
                "pid", "pids", "pidfile", "processes", "show", "nohup", "background", "bg",
-               "fg")
+               "fg", "launch", "shutdown", "halt", "boot")
 _VERBS = (r"start|stop|run|restart|kill|status|dev|serve|up|down|launch|logs|reload|debug|"
           r"bg|background|daemon")
 _VERB_RE = (r"^(?:%s|force[-_]clean|show|tail|watch|boot|check)[-_](.+)$|^(.+?)[-_](?:%s)$"

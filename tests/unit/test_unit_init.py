@@ -2835,6 +2835,18 @@ def test_apps_of_one_folder_are_named_by_their_scripts(tmp_path):
                                                  "backend"]
 
 
+@pytest.mark.parametrize("start, stop", [("launch", "shutdown"), ("boot", "halt")])
+def test_a_target_named_by_a_verb_names_no_service(tmp_path, start, stop):
+    """PatrickLuCN/FiboService (Makefile): `launch: venv install` runs `. venv/bin/activate;
+    python ./calcRestService.py &` and `shutdown:` greps it away: the service was named
+    "launch" (make start-launch, stop-launch), a word that says what the target does, as
+    start and run do, which name none."""
+    stops = "ps -ef | grep calc.py | grep -v grep | awk '{print $$2}' | xargs kill"
+    found = services_of(tmp_path, "%s:\n\tpython ./calc.py &\n%s:\n\t%s\n" % (
+        start, stop, stops))
+    assert list(found) == ["backend"], found
+
+
 @pytest.mark.parametrize("target, name", [
     ("service", "service"), ("services", "backend"), ("svc", "svc"),
     ("microservice", "microservice"), ("api-service", "api-service")])
