@@ -9756,17 +9756,29 @@ def _go_address(command, base, where, code):
 
 def _dev_script(scripts):
     """The name of the script that runs the dev server: `dev`, a `start` that runs one,
-    `serve`, else one that runs a dev server; never one that runs others (ORCHESTRATORS)."""
+    `serve`, else one that runs a dev server; never one that runs others (_orchestrates)."""
     names = ["dev", "start", "serve"] + sorted(n for n in scripts if n not in
                                                ("dev", "start", "serve"))
     for name in names:
         command = scripts.get(name)
-        if not isinstance(command, str) or re.search(ORCHESTRATORS, command):
+        if not isinstance(command, str) or _orchestrates(command):
             continue
         if name in ("dev", "serve") or re.search(
                 DEV_START_RE if name == "start" else DEV_SERVER_RE, command):
             return name
     return None
+
+
+def _orchestrates(command):
+    """Whether a script runs other scripts or apps (ORCHESTRATORS) and no dev server of
+    its own: `concurrently "npm:dev:*"`, `run-p dev:vite dev:api`, `turbo dev`, or one
+    running a Python server or worker (the backend's); `concurrently "vite" "node api.js"`
+    runs one."""
+    if not re.search(ORCHESTRATORS, command):
+        return False
+    if re.search(PY_SERVER_RE + "|" + WORKER_RE + r"|\bpython[0-9.]*\s", command):
+        return True
+    return not re.search(r"(?:^|[\s\"'])(?:%s)" % DEV_SERVER_RE, command)
 
 
 def _frontend_port(sub, script):
@@ -9794,7 +9806,7 @@ def _frontend_port(sub, script):
         if match:
             return match.group(1), os.path.normpath(os.path.join(sub, ".env (PORT)"))
     for tool, port in NODE_DEV_DEFAULTS:
-        if re.search(r"(^|[\s/])%s" % re.escape(tool), script):
+        if re.search(r"(^|[\s/\"'])%s" % re.escape(tool), script):   # ("vite" quoted too)
             return str(port), "the default port of %s" % tool.strip()
     return "3000", "the usual default port"
 
@@ -9838,8 +9850,9 @@ def _port_flag(command, script):
     takes none.  npm passes on what follows `--`; pnpm, yarn, bun all of it."""
     last = re.split(r"&&|\|\||[;|&]", script)[-1]
     last_wins = re.search(r"\bnext dev\b", last) and not re.search(READS_PORT_RE, script)
-    if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script) and not last_wins:
-        return command
+    if re.search(r"--port\b|(?:^|\s)-p\b|\bPORT\b", script) and not last_wins or \
+            re.search(ORCHESTRATORS, last):
+        return command      # (concurrently would take the flag, not its dev server)
     flag = next((flag for tool_re, flag in PORT_FLAGS if re.search(tool_re, last)), None)
     dashes = " --" if command.startswith("npm ") and " -- " not in command else ""
     return "%s%s %s" % (command, dashes, flag) if flag else command

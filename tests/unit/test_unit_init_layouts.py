@@ -2833,3 +2833,33 @@ def test_init_reads_no_code_in_procclean_py_itself(tmp_path, monkeypatch, capsys
     procclean.main(["init", "--dry-run"])
     out = capsys.readouterr()[0]
     assert "found backend: ./svc/app/main.py (FastAPI app" in out, out
+
+
+@pytest.mark.parametrize("dev, found", [
+    ('concurrently \\"vite\\" \\"node server.js\\"', True),
+    ('concurrently -k -n web,api \\"vite --port 5180\\" \\"node server.js\\"', True),
+    ('run-p \\"vite\\" \\"node server.js\\"', True),
+    ('npm-run-all --parallel dev:vite dev:api', False),     # (scripts, not a server)
+    # (a Python server or worker among them is the backend's: it stays no frontend)
+    ('concurrently \\"vite\\" \\"uvicorn main:app --reload\\"', False),
+    ('concurrently \\"vite\\" \\"python worker.py\\"', False),
+    ('concurrently \\"npm:dev:*\\"', False),
+])
+def test_an_orchestrator_that_runs_the_dev_server_itself_is_the_frontend(project, init,
+                                                                          dev, found):
+    """A Vite + Express site whose `dev` is `concurrently "vite" "node server.js"`: init
+    said `found neither a Python backend nor a frontend` (a script running others was
+    never a dev server). It runs one: `npm run dev` is the frontend, both apps its tree."""
+    repo = project("vite-express-concurrently")
+    text = read(repo / "package.json").replace(
+        'concurrently \\"vite\\" \\"node server.js\\"', dev)
+    (repo / "package.json").write_text(text)
+    code, out, _ = init()
+    if not found:
+        assert "found frontend" not in out, out
+        return
+    assert code == 0 and "found frontend: ./package.json (dev script: " in out, out
+    _, svc = services()
+    frontend = svc["frontend"]
+    assert (frontend.command, frontend.cwd) == ("npm run dev", ".")
+    assert frontend.port == (5180 if "5180" in dev else 5173)
