@@ -8544,8 +8544,10 @@ def _dev_over_deploy(found, entry, services):
 
 
 # Where a frontend's dev server sends its API calls: Vite's server.proxy target (or a
-# path's string, `'/api': 'http://localhost:8080'`), CRA's package.json "proxy".
-PROXY_TARGET_RE = (r"""(?:\btarget|"proxy"|['"]/[^'"\s]*['"])\s*:\s*['"`]https?://"""
+# path's string, `'/api': 'http://localhost:8080'`), CRA's package.json "proxy", a Next
+# rewrite's destination.
+PROXY_TARGET_RE = (r"""(?:\btarget|"proxy"|\bdestination|['"]/[^'"\s]*['"])\s*:\s*"""
+                   r"""['"`]https?://"""
                    r"(?:localhost|127\.0\.0\.1|0\.0\.0\.0):(\d{2,5})\b")
 
 
@@ -8574,8 +8576,8 @@ def _proxied_port(found):
 def dev_proxy_target(folder):
     """(port, file) a frontend's dev server in `folder` sends its API calls to
     (PROXY_TARGET_RE), the file's name relative to `folder`; or None."""
-    for name in ["vite.config." + ext for ext in ("js", "ts", "mjs", "mts")] + [
-            "package.json"]:
+    for name in ["%s.config.%s" % (tool, ext) for tool in ("vite", "next")
+                 for ext in ("js", "ts", "mjs", "mts")] + ["package.json"]:
         said = re.search(PROXY_TARGET_RE, _text(folder, name))
         if said:
             return said.group(1), name

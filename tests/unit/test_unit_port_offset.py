@@ -296,6 +296,32 @@ def test_a_frontend_proxying_to_a_literal_port_is_named_at_launch(tmp_path, monk
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("rewrite, said", [
+    ('destination: "http://localhost:8000/:path*"', True),
+    ("destination: `http://localhost:${process.env.PROCCLEAN_API_PORT || 8000}/:path*`",
+     False)])
+def test_a_next_rewrite_to_a_literal_port_is_named_at_launch(tmp_path, monkeypatch, capsys,
+                                                             rewrite, said):
+    """A pnpm monorepo modelled on a public Makefile (code index file 62512751268): the
+    Next app's next.config.ts rewrites /api/* to localhost:8000, the API's port.  In a
+    second checkout the API moved to 8780 and Next to 3990, whose /api went to the first
+    checkout's API, and nothing said so (only Vite's proxy and CRA's "proxy" were read)."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nport_offset = 10\nservices = api web\n\n[api]\npattern = u\n"
+        "command = uvicorn app.main:app --port {port}\nport = 8000\n\n[web]\npattern = n\n"
+        "command = pnpm dev -p {port}\ncwd = web\nport = 3210\n")
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "next.config.ts").write_text(
+        "export default {async rewrites() {return [{source: '/api/:path*', %s}]}}\n"
+        % rewrite)
+    capsys.readouterr()
+    context(FakeSystem([]), "start")
+    err = capsys.readouterr().err
+    assert ("web: web/next.config.ts proxies to localhost:8000, api's port in the checkout "
+            "without an offset; here api is on 8010" in err) == said, err
+
+
 @pytest.mark.parametrize("settings, vite, said", [
     ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE_DEV_MODE = True\n", 3000, True),
     ("INSTALLED_APPS = ['django_vite']\nDJANGO_VITE = {'default': {'dev_mode': True}}\n",
