@@ -1889,7 +1889,7 @@ class _Linux(object):
         self.ps_note = "/proc"
         last = self._last_pid()
         if previous is not None and last is not None and self._read_at[1] is previous \
-                and self._read_at[0] == last:
+                and self._read_at[0] == last and not self._unsettled:
             table = dict(previous)      # no process was created since: no PID is new
             self._read_at = (last, table)
             return table
@@ -1905,6 +1905,9 @@ class _Linux(object):
                 if not name.isdigit():
                     continue
                 proc = previous.get(int(name))
+                if proc is not None and proc.pid in self._unsettled:
+                    self._unsettled.discard(proc.pid)
+                    proc = None         # read while it exec'd: read it again
                 if proc is None:
                     proc = self._read_proc_entry(proc_fd, name, clock)
                 if proc is not None:
@@ -1962,6 +1965,9 @@ class _Linux(object):
                 self._tags[key] = None
             else:
                 cmdline = _read_small(where + "/cmdline", proc_fd)
+                if not cmdline and state not in "ZX":
+                    # An exec under way (its new arguments not placed yet): read it again.
+                    self._unsettled.add(pid)
                 if self.read_tags and key not in self._tags:
                     mark = None if self._environs is None else environ_mark(stat, fields,
                                                                             len(cmdline))
@@ -2978,6 +2984,7 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         self.may_write = False
         self._environs = None
         self._environs_file = False     # False: not looked for yet (once per System)
+        self._unsettled = set()         # PIDs read with no command line yet (an exec)
         self._proc_ours = None          # see _proc_is_ours
         self._read_at = (None, None)    # (_last_pid, the table) of the last /proc read
         self.ps_note = None

@@ -146,6 +146,34 @@ def test_a_process_whose_exec_is_under_way_is_read_again(monkeypatch, tmp_path):
         child.wait()
 
 
+def test_a_command_line_read_while_its_exec_is_under_way_is_read_again(monkeypatch,
+                                                                         tmp_path):
+    """An exec places the new arguments after it closes the files: a look at that moment
+    reads an empty /proc/PID/cmdline (the process shows as `[comm]`).  The next look,
+    which keeps what it read of every process it saw before, reads that one again: a
+    pattern then finds it within the same stop."""
+    child = tagged_child(tmp_path)
+    real, placed = procclean._read_small, []
+
+    def exec_under_way(path, dir_fd=None):
+        if path == "%d/cmdline" % child.pid and not placed:
+            placed.append(path)
+            return b""
+        return real(path, dir_fd)
+
+    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    try:
+        system = procclean.System()
+        first = system.process_table()
+        assert placed and first[child.pid].command.startswith("["), first[child.pid]
+        again = system.process_table(previous=first)
+        assert "sys.stdin.read()" in again[child.pid].command
+        assert again[os.getpid()] is first[os.getpid()]     # the others as they were
+    finally:
+        child.stdin.close()
+        child.wait()
+
+
 # Environments read before (issue 23): what /proc/PID/environ shows is fixed when a
 # process execs, and stat's argument and environment addresses tell when it did.
 
