@@ -4921,8 +4921,9 @@ OWN_PORT_RE = (r"(?i)\bport['\"]?\s*[=:]\s*\d{2,5}\b|\blisten\(\s*\d{2,5}\b"
                r"|(?:Serve(?:TLS)?|Start|Run|Listen)\(\s*\"[\w.]*:\d{2,5}\""
                r"|\bAddr:\s*\"[\w.]*:\d{2,5}\"|" + FIXED_PORT_RE)
 # How a server's command takes a port, for port_hint_fixed's example: a package script's
-# first (`npm run dev:next` passes a flag on after --, not next's own -p to npm).
-_PORT_FLAG_EXAMPLES = ((NPM_SCRIPT_RE, "-- --port {port}"),
+# first (`npm run dev:next` passes a flag on after --, not next's own -p to npm; pnpm 7+,
+# yarn and bun pass on all that follows the script's name, `--` included).
+_PORT_FLAG_EXAMPLES = ((r"^\s*npm\s", "-- --port {port}"), (NPM_SCRIPT_RE, "--port {port}"),
                        (r"\b(?:rails|puma|next)\b", "-p {port}"),
                        (r"\bgunicorn\b", "--bind 127.0.0.1:{port}"),
                        (r"\bmanage\.py\s+runserver\b", "{port}"),

@@ -218,6 +218,8 @@ def test_a_fixed_port_another_checkout_holds_is_named_before_launching(tmp_path,
     ("npm run dev", "npm run dev -- --port {port}"),
     # a script named for its server (chanon-mike/nextjs-fastapi-boilerplate): npm's --
     ("npm run dev:next", "npm run dev:next -- --port {port}"),
+    # pnpm 7+ passes `--` on to the script (`next dev -p 3210 -- --port 3300` fails)
+    ("pnpm dev", "pnpm dev --port {port}"), ("yarn run dev", "yarn run dev --port {port}"),
     ("gunicorn -c conf.py app:app", "gunicorn -c conf.py app:app --bind 127.0.0.1:{port}"),
     ("npx vite --host", "npx vite --host --port {port}"),
     ("{python} main.py", "uvicorn ... --port {port}"),
