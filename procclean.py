@@ -11857,8 +11857,11 @@ def _union_find(facts):
 
 def _join_patterns(facts, launches, find, parent):
     """A pattern (a stop's, the layout's app's) that finds one launched command line is
-    that launch's: its own, or its package script's (`pkill -f vite`, `npm run dev`)."""
-    scripts = dict((j, package_script_of(f.argv, f.cwd or ".")) for j, f in launches)
+    that launch's: its own, its package script's (`pkill -f vite`, `npm run dev`), or
+    the program's `go run main.go ARGS` builds (ps: /tmp/go-build.../exe/main ARGS)."""
+    go_run = r"^go run (?:\S*/)?(\S+?)\.go(?:\s+\S+\.go)*"
+    scripts = dict((j, package_script_of(f.argv, f.cwd or ".") or re.sub(
+        go_run, r"exe/\1", f.argv)) for j, f in launches)
     for i, fact in enumerate(facts):
         if fact.pattern and fact.kind != "launch":
             try:

@@ -179,6 +179,7 @@ REPLACED = {
     "subshell-log-loop-pids": ["up-api", "up-ui", "down", "check"],
     "bg-pid-parent-path": ["up", "down"],
     "bg-scripts-one-folder": ["serve", "halt"],
+    "go-run-grep-exe": ["stop"],
 }
 
 
@@ -356,6 +357,9 @@ SERVICES = {
     # were kept, the API given two pidfiles)
     # three `python svc/NAME.py &` of one folder: named by their scripts (the first is the
     # layout's backend), not svc and backend-2 (the folder, then taken)
+    # `ps aux | grep feeds | grep exe/main`: what go run builds from main.go, the app's
+    # (it was a service "app" beside it)
+    "go-run-grep-exe": {"backend": ("go run main.go feeds", ".", 3072)},
     "bg-scripts-one-folder": {
         "backend": ("env/bin/python svc/catalog.py", ".", 6101),
         "orders": ("env/bin/python svc/orders.py", ".", 6102),
