@@ -594,7 +594,8 @@ def _alternatives(pattern):
     """`pattern`'s alternatives, those of a group that is one of them too."""
     found = []
     for alternative in _split_bars(pattern):
-        if alternative.startswith("(") and _group_end(alternative, 0) == len(alternative) - 1:
+        whole = len(alternative) - 1
+        if alternative.startswith("(") and _group_end(alternative, 0) == whole:
             found.extend(_alternatives(_group_body(alternative)))     # a whole group
         else:
             found.append(alternative)
@@ -9652,7 +9653,8 @@ def _node_port(sub, script):
 
 
 def node_server(folder):
-    """Whether the package in `folder` is a Node server's (NODE_SERVERS), not a frontend's."""
+    """Whether the package in `folder` is a Node server's (NODE_SERVERS), not a
+    frontend's."""
     text = _text(folder, "package.json")
     return any(dep in text for dep in NODE_SERVERS) and not any(
         dep in text for dep in FRONTEND_DEPS)
@@ -9947,9 +9949,9 @@ def _procfile_services():
 
 
 def _log_wrapped(command):
-    """The command a log wrapper of the repo runs (`./scripts/log-wrapper.sh api "cd apps/api
-    && pnpm dev"`: a script that runs its quoted last argument and keeps its output in a
-    log, as procclean does), else None."""
+    """The command a log wrapper of the repo runs (`./scripts/log-wrapper.sh api "cd
+    apps/api && pnpm dev"`: a script that runs its quoted last argument and keeps its
+    output in a log, as procclean does), else None."""
     words = shell_tokens(command)
     if len(words) < 2 or not all(isinstance(w, ShellWord) for w in words) or \
             not words[-1].quoted or " " not in words[-1].text:
