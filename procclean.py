@@ -1900,14 +1900,15 @@ class _Linux(object):
         if previous is None and self.read_tags and self._environs_file is False:
             self._environs = self._remembered_environs()
         previous = previous or {}
+        # (this pass settles them: each is read again, or is gone)
+        unsettled, self._unsettled = self._unsettled, set()
         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             for name in os.listdir(proc_fd):
                 if not name.isdigit():
                     continue
                 proc = previous.get(int(name))
-                if proc is not None and proc.pid in self._unsettled:
-                    self._unsettled.discard(proc.pid)
+                if proc is not None and proc.pid in unsettled:
                     proc = None         # read while it exec'd: read it again
                 if proc is None:
                     proc = self._read_proc_entry(proc_fd, name, clock)
