@@ -3220,6 +3220,7 @@ MESSAGES = {
         "lay_root": "procclean.py is at the root; -m reuses its cached bytecode",
         "lay_module": "{path} imports as {module} from the root; -m reuses its cached bytecode",
         "lay_script": "{path} cannot be run with -m from the root; run as a script, compiled on each call",
+        "init_setuptools_modules": "{warn} procclean.py at the root is a second top-level module to setuptools, which packages this project by finding them itself ({modules}): `pip install .` stops at \"Multiple top-level modules discovered\". Move it to tools/ (setuptools leaves that folder out) and run init again, or name your modules (py-modules)",
         "lay_outside": "{path} is outside this folder; copy it into the repo and run init again",
         "init_gitignore": "add to .gitignore (pidfiles, their state and start records, logs, bytecode, port offset): {lines}",
         "init_make_asked": "asked make what {path} defines (files read: {files})",
@@ -3572,6 +3573,7 @@ MESSAGES = {
         "lay_root": "procclean.py 在根目录; -m 可复用已缓存的字节码",
         "lay_module": "{path} 可从根目录以 {module} 导入; -m 可复用已缓存的字节码",
         "lay_script": "{path} 无法从根目录以 -m 运行; 以脚本方式运行, 每次都要编译",
+        "init_setuptools_modules": "{warn} 根目录的 procclean.py 对 setuptools 是第二个顶层模块, 而它自行查找模块来打包本项目 ({modules}): `pip install .` 会停在 \"Multiple top-level modules discovered\"。请把它移到 tools/ (setuptools 不收该目录) 后重新运行 init, 或写明你的模块 (py-modules)",
         "lay_outside": "{path} 不在此目录内; 请把它复制到仓库中再运行 init",
         "init_gitignore": "请添加到 .gitignore (PID 文件, 守护状态与启动记录, 日志, 字节码, 端口偏移): {lines}",
         "init_make_asked": "已向 make 询问 {path} 定义的目标 (读取的文件: {files})",
@@ -10143,6 +10145,36 @@ def make_procclean_line():
     return "$(PYTHON) -S " + shlex.quote(rel), "lay_script", {"path": rel}
 
 
+# Top-level module names setuptools' automatic discovery of a flat layout passes over
+# (FlatLayoutModuleFinder.DEFAULT_EXCLUDE), and the same for package folders.
+_SETUPTOOLS_SKIPS = ("setup", "conftest", "test", "tests", "example", "examples", "build",
+                     "toxfile", "noxfile", "pavement", "dodo", "tasks", "fabfile",
+                     "sconstruct", "conanfile", "manage", "benchmark", "benchmarks",
+                     "exercise", "exercises", "tools", "scripts", "docs", "dist", "venv")
+
+
+def setuptools_modules(folder):
+    """The root's modules (procclean among them) when setuptools would find them by
+    itself, or None: a setup.py or a pyproject whose build backend is setuptools, naming
+    no modules or packages, and no package folder at the root.  Then `pip install .`
+    stops at "Multiple top-level modules discovered in a flat-layout".  (A pyproject with
+    no build backend, as uv writes for an app, is not built: not asked.)"""
+    texts = [_read_text(os.path.join(folder, name), 65536) for name in
+             ("setup.py", "pyproject.toml", "setup.cfg")]
+    backend = re.search(r"^\s*build-backend\s*=\s*['\"]([\w.:]+)", texts[1] or "", re.M)
+    if not texts[0] and not (backend and "setuptools" in backend.group(1)):
+        return None
+    if any(re.search(r"\bpy[_-]modules\b|\bpackages\s*=", t or "") for t in texts):
+        return None
+    names = _listdir(folder)
+    if any(os.path.isfile(os.path.join(folder, n, "__init__.py")) for n in names
+           if n.lower() not in _SETUPTOOLS_SKIPS and n.isidentifier()):
+        return None
+    modules = sorted(n[:-3] for n in names if n.endswith(".py") and n[:-3].isidentifier()
+                     and n[:-3].lower() not in _SETUPTOOLS_SKIPS)
+    return modules if len(modules) > 1 and "procclean" in modules else None
+
+
 # Prints the file `python -m DOTTED` runs, looking a.b up on a's path: find_spec("a.b")
 # would import (run) package a (and -B writes no bytecode cache in the project).
 _MODULE_FILE = ("import importlib.util, importlib.machinery, os, sys\n"
@@ -10210,6 +10242,9 @@ def cmd_init(ctx, makefile=False, replace=False):
     if write_config(ctx, found, secrets) == "kept":
         found = kept_services(found)
     line, key, values = make_procclean_line()
+    modules = key == "lay_root" and setuptools_modules(".")
+    if modules:
+        out.warn("init_setuptools_modules", modules=", ".join(modules))
     if makefile:
         code = update_makefile(ctx, found, line, (key, values), replace, mk)
     else:

@@ -3749,3 +3749,46 @@ def test_a_recipes_server_whose_port_init_cannot_read_gets_the_proxy_target(proj
     assert ports["backend"] == 8080, read(repo / "procclean.ini")
     assert "# web/vite.config.ts (the proxy target of frontend)\nport = 8080\n" in read(
         repo / "procclean.ini")
+
+
+SETUP_TYPO = ('from setuptools import setup, find_packages\n'
+              'setup(name="fibo", version="0.1.0", package=find_packages())\n')
+
+
+@pytest.mark.parametrize("files, modules", [
+    # setuptools finds the modules itself (the typo leaves packages unset): two of them
+    ({"setup.py": SETUP_TYPO, "main.py": ""}, ["main", "procclean"]),
+    ({"pyproject.toml": '[build-system]\nbuild-backend = "setuptools.build_meta"\n',
+      "main.py": ""}, ["main", "procclean"]),
+    # modules or packages named, a package folder, another backend, no backend (uv's
+    # app), names setuptools passes over, procclean alone: nothing to say
+    ({"setup.py": 'from setuptools import setup\nsetup(py_modules=["main"])\n',
+      "main.py": ""}, None),
+    ({"setup.py": SETUP_TYPO, "main.py": "", "app/__init__.py": ""}, None),
+    ({"pyproject.toml": '[build-system]\nbuild-backend = "poetry.core.masonry.api"\n',
+      "main.py": ""}, None),
+    ({"pyproject.toml": '[project]\nname = "shop"\n', "main.py": ""}, None),
+    ({"setup.py": SETUP_TYPO, "manage.py": "", "conftest.py": ""}, None),
+    ({"setup.py": SETUP_TYPO}, None),
+])
+def test_a_root_procclean_setuptools_would_package_is_said(tmp_path, files, modules):
+    """setuptools' discovery of a flat layout stops at a second top-level module:
+    `pip install .` of a project with one main.py fails once procclean.py is beside it
+    (a public Makefile's `launch: install` did, in /tmp/qa-make-31/flat.sh)."""
+    for name, text in dict(files, **{"procclean.py": ""}).items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert procclean.setuptools_modules(str(tmp_path)) == modules
+
+
+def test_init_says_to_move_procclean_out_of_setuptools_way(project, init):
+    repo = project("neither")
+    (repo / "main.go").unlink()
+    (repo / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "setup.py").write_text(SETUP_TYPO)
+    code, out, err = init("--dry-run")
+    assert code == 0, (out, err)
+    assert "second top-level module to setuptools" in err and "(main, procclean)" in err
+    code, out, err = init("--dry-run", "--lang", "zh")
+    assert "第二个顶层模块" in err
