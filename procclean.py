@@ -10164,7 +10164,8 @@ def setuptools_modules(folder):
     backend = re.search(r"^\s*build-backend\s*=\s*['\"]([\w.:]+)", texts[1] or "", re.M)
     if not texts[0] and not (backend and "setuptools" in backend.group(1)):
         return None
-    if any(re.search(r"\bpy[_-]modules\b|\bpackages\s*=", t or "") for t in texts):
+    if any(re.search(r"\bpy[_-]modules\b|\bpackages\s*=|\[tool\.setuptools\.packages\b",
+                     t or "") for t in texts):
         return None
     names = _listdir(folder)
     if any(os.path.isfile(os.path.join(folder, n, "__init__.py")) for n in names

@@ -3765,6 +3765,9 @@ SETUP_TYPO = ('from setuptools import setup, find_packages\n'
     ({"setup.py": 'from setuptools import setup\nsetup(py_modules=["main"])\n',
       "main.py": ""}, None),
     ({"setup.py": SETUP_TYPO, "main.py": "", "app/__init__.py": ""}, None),
+    ({"pyproject.toml": '[build-system]\nbuild-backend = "setuptools.build_meta"\n'
+                        '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
+      "main.py": ""}, None),
     ({"pyproject.toml": '[build-system]\nbuild-backend = "poetry.core.masonry.api"\n',
       "main.py": ""}, None),
     ({"pyproject.toml": '[project]\nname = "shop"\n', "main.py": ""}, None),
