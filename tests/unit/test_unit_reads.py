@@ -122,6 +122,21 @@ def test_the_tag_is_found_in_the_tables_pass_and_after_it(reads, monkeypatch, tm
         child.wait()
 
 
+def read_empty_once(monkeypatch, path):
+    """/proc's `path` (relative to /proc) reads empty the first time, as in an exec under
+    way; the list returned has the path once it did."""
+    real, placed = procclean._read_small, []
+
+    def exec_under_way(name, dir_fd=None):
+        if name == path and not placed:
+            placed.append(name)
+            return b""
+        return real(name, dir_fd)
+
+    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    return placed
+
+
 def test_a_process_whose_exec_is_under_way_is_read_again(monkeypatch, tmp_path):
     """Right after Popen returns, /proc/PID/environ is empty two times in three (here,
     /tmp/review-31/execrace2.py): an exec closes its files (Popen's pipe) before it
@@ -130,15 +145,7 @@ def test_a_process_whose_exec_is_under_way_is_read_again(monkeypatch, tmp_path):
     helper forked and run during the grace, out of the tree) was missed at every later
     look.  An empty environment is read again."""
     child = tagged_child(tmp_path)
-    real, placed = procclean._read_small, []
-
-    def exec_under_way(path, dir_fd=None):
-        if path == "%d/environ" % child.pid and not placed:
-            placed.append(path)
-            return b""
-        return real(path, dir_fd)
-
-    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    placed = read_empty_once(monkeypatch, "%d/environ" % child.pid)
     try:
         system = procclean.System()
         table = system.process_table()
@@ -156,15 +163,7 @@ def test_a_command_line_read_while_its_exec_is_under_way_is_read_again(monkeypat
     which keeps what it read of every process it saw before, reads that one again: a
     pattern then finds it within the same stop."""
     child = tagged_child(tmp_path)
-    real, placed = procclean._read_small, []
-
-    def exec_under_way(path, dir_fd=None):
-        if path == "%d/cmdline" % child.pid and not placed:
-            placed.append(path)
-            return b""
-        return real(path, dir_fd)
-
-    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    placed = read_empty_once(monkeypatch, "%d/cmdline" % child.pid)
     try:
         system = procclean.System()
         first = system.process_table()
@@ -184,15 +183,7 @@ def test_a_command_line_read_again_is_settled_for_the_next_looks(monkeypatch, tm
     (test_a_look_lists_proc_again_only_when_a_process_was_created failed so in a unit
     tier: its child was read in its exec).  Each pass settles what it reads."""
     child = tagged_child(tmp_path)
-    real, placed = procclean._read_small, []
-
-    def exec_under_way(path, dir_fd=None):
-        if path == "%d/cmdline" % child.pid and not placed:
-            placed.append(path)
-            return b""
-        return real(path, dir_fd)
-
-    monkeypatch.setattr(procclean, "_read_small", exec_under_way)
+    placed = read_empty_once(monkeypatch, "%d/cmdline" % child.pid)
     try:
         system = procclean.System()
         system.process_table()                  # the child read in its exec
