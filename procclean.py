@@ -11082,6 +11082,19 @@ def _tool_ports(prog, args, text):
 _FOREVER_RE = r"(?:^|[;&|(])\s*(?:while\s+(?:true|:)|until\s+false)\s*;"
 
 
+def _make_option(arg, value, short, longs):
+    """(value, words it took after `arg`) of make's option `short` or `longs` in `arg`
+    (`-C DIR`, `-CDIR`, `--directory DIR`, `--directory=DIR`; `value`: the next word),
+    else None."""
+    if arg == short or arg in longs:
+        return value, 1
+    if arg.startswith(short):
+        return arg[len(short):], 0
+    if arg.startswith(tuple(name + "=" for name in longs)):
+        return arg.partition("=")[2], 0
+    return None
+
+
 class RecipeReader(object):
     """Reads the recipe lines of one target, expanded by make, into MakeFacts."""
 
@@ -11547,18 +11560,16 @@ class RecipeReader(object):
         while i < len(args):
             arg = args[i]
             value = args[i + 1] if i + 1 < len(args) else ""
-            if arg in ("-C", "--directory") or arg.startswith(("-C", "--directory=")):
-                folder = os.path.join(folder, value if arg in ("-C", "--directory") else
-                                      arg[2:] if arg[1] == "C" else arg.partition("=")[2])
-                i += arg in ("-C", "--directory")
-            elif arg in ("-f", "--file", "--makefile") or \
-                    arg.startswith(("-f", "--file=", "--makefile=")):
-                named = value if arg in ("-f", "--file", "--makefile") else \
-                    arg[2:] if arg[1] == "f" else arg.partition("=")[2]
+            directory = _make_option(arg, value, "-C", ("--directory",))
+            named = _make_option(arg, value, "-f", ("--file", "--makefile"))
+            if directory:
+                folder = os.path.join(folder, directory[0])
+                i += directory[1]
+            elif named:
                 # another file is not read; `-f $(lastword $(MAKEFILE_LIST))` is this one
-                if self.path_of(os.path.join(folder, named)) != self.path:
+                if self.path_of(os.path.join(folder, named[0])) != self.path:
                     problem = "mk_make_file"
-                i += arg in ("-f", "--file", "--makefile")
+                i += named[1]
             elif arg in ("-l", "-o", "-W", "-I") or arg == "-j" and value.isdigit():
                 i += 1
             elif "=" in arg and not arg.startswith("-"):
