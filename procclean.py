@@ -201,15 +201,19 @@ _TAG_BYTES = TAG_PROJECT.encode("ascii")    # searched for in every environment 
 # pidfile stays one decimal number (`kill $(cat backend.pid)` keeps working).
 START_SUFFIX = ".start"
 
-# Programs that show or edit a file: a pattern finding `vim vite.config.ts` must never
-# kill them (unsaved work).  A pidfile or tag still counts; [procclean] `editors` adds.
-VIEWERS = frozenset((
+# Editors, and the multiplexers that hold the user's shells: the user's windows (unsaved
+# work).  One a service opens (Vite's and Next's "open in editor" run `code`) carries
+# its tag, and so do the terminals in it: only a pidfile or state takes one (is_window).
+EDITORS = frozenset((
     "vi", "vim", "nvim", "gvim", "vimdiff", "view", "rview", "nano", "pico", "emacs",
     "emacsclient", "micro", "hx", "helix", "kak", "joe", "jed", "ed", "ex", "mcedit", "ne",
-    "less", "more", "most", "bat", "batcat", "cat", "head", "tail", "tac", "man", "code",
-    "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate", "zed",
-    "windsurf", "idea", "pycharm", "webstorm", "watch", "tmux", "screen", "journalctl",
-    "stern", "multitail", "lnav"))
+    "code", "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate",
+    "zed", "windsurf", "idea", "pycharm", "webstorm", "tmux", "screen"))
+# With the programs that show a file: a pattern finding `vim vite.config.ts` or a port
+# never takes one; a pidfile or tag still counts; [procclean] `editors` adds.
+VIEWERS = EDITORS.union((
+    "less", "more", "most", "bat", "batcat", "cat", "head", "tail", "tac", "man", "watch",
+    "journalctl", "stern", "multitail", "lnav"))
 
 # Where editors that run under another program's name are installed (VS Code's server:
 # `node ~/.vscode-server/.../server-main.js`; app bundles; a JetBrains IDE's own Java,
@@ -1383,22 +1387,28 @@ def descendants(kids, pid):
     return found
 
 
+def ancestors(table, pid):
+    """`pid` and the PIDs above it, nearest first, up to one the table does not have."""
+    seen = set()
+    while pid is not None and pid not in seen:
+        seen.add(pid)
+        yield pid
+        pid = getattr(table.get(pid), "ppid", None)
+
+
 def protected_pids(table, self_pid, parent_pid):
     """PIDs never to signal: 0, 1, procclean and every ancestor (the make and shells)."""
-    protected = {0, 1, self_pid}
-    pid = parent_pid
-    while pid is not None and pid not in protected:
-        protected.add(pid)
-        pid = getattr(table.get(pid), "ppid", None)       # None: not in the table
-    return protected
+    return {0, 1, self_pid}.union(ancestors(table, parent_pid))
 
 
 def plan_targets(table, roots, protected, look=0, sessions=()):
     """Expand (process, service, via) roots into targets with all their descendants and,
     for a session or group leader, its members (a helper daemonized in the session);
     `sessions`: IDs whose leader exited before.  A process keeps its first service.
-    Protected PIDs are dropped, and a browser with its children unless its pidfile or
-    state names it (`vite --open` starts the user's browser in the service's tree)."""
+    Protected PIDs are dropped, and a window (is_window) with its children unless its
+    pidfile or state names it (`vite --open` starts the user's browser in the service's
+    tree); what runs in a window carrying the tag (its terminals) is taken neither by the
+    tag it inherited nor by session."""
     kids = children_map(table)
     targets = {}
     # (session or group ID, service, the `via` of the root it was reached from)
@@ -1409,20 +1419,23 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
         if proc.pid in (proc.sid, proc.pgid):
             pending.append((proc.pid, service, target.origin))
 
-    spared = set()      # browsers a service opened, and theirs: the user's windows
+    # windows a service opened, and theirs; what runs in one is the user's, tag or session
+    spared = set(proc.pid for proc, _, via in roots if via == "tag" and is_window(proc))
 
     def add(proc, service, via, origin=None):
         if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
             return
-        browser = is_browser(proc)
-        if browser and via not in ("pidfile", "state"):
+        window = is_window(proc)
+        inherited = spared and via in ("tag", "session") and not spared.isdisjoint(
+            ancestors(table, proc.ppid))
+        if (window or inherited) and via not in ("pidfile", "state"):
             spared.add(proc.pid)
             return
         take(proc, service, via, origin)
         for pid in descendants(kids, proc.pid):     # parents before their children
             if pid in targets or pid in protected or pid not in table:
                 continue
-            if not browser and (table[pid].ppid in spared or is_browser(table[pid])):
+            if not window and (table[pid].ppid in spared or is_window(table[pid])):
                 spared.add(pid)
             else:
                 take(table[pid], service, "child", origin or via)
@@ -1467,6 +1480,11 @@ def is_browser(proc):
     return (program_name(proc.command) in BROWSERS
             or re.search(BROWSER_APPS_RE, proc.command) is not None) \
         and "headless" not in proc.command
+
+
+def is_window(proc):
+    """The user's window: a browser, an editor or a terminal multiplexer (EDITORS)."""
+    return is_browser(proc) or is_viewer(proc, EDITORS)
 
 
 def is_container_proxy(proc):

@@ -523,12 +523,15 @@ def test_a_user_finds_an_escapee_of_their_own_by_its_tag(test_user):
         assert "permission denied" not in r.stdout + r.stderr, r
 
 
+@pytest.mark.parametrize("name", ["firefox", "code", "vim"])
 @pytest.mark.parametrize("setsid", [True, False], ids=["detached", "in-session"])
-def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid):
-    """`vite --open` with no browser running starts one: it carries the service's tag (and
-    without setsid its session), but it is the user's browser, never a target."""
+def test_a_browser_the_service_opened_is_left_open(ns, python, tmp_path, standin_path, setsid,
+                                                   name):
+    """`vite --open` with no browser running starts one, "open in editor" an editor: it
+    carries the service's tag (and without setsid its session), but it is the user's
+    window, never a target."""
     a, _ = two_checkouts(tmp_path)
-    main, browser = start_daemonizing_backend(ns, python, a, "firefox", setsid, True,
+    main, browser = start_daemonizing_backend(ns, python, a, name, setsid, True,
                                               standin_path)
     r = ns.procclean("stop-backend", python=python, cwd=a)
     assert r.rc == 0, r

@@ -353,6 +353,40 @@ def test_plan_targets_leaves_the_browser_a_service_opened():
                                               {0, 1})) == []
 
 
+
+def test_plan_targets_leaves_the_editor_a_service_opened_and_its_terminals():
+    """Vite's and Next's "open in editor" run `code`: with no VS Code running, it starts
+    one that carries the service's tag, and so does every terminal the user opens in it;
+    a tmux server started from the service holds the user's shells the same way."""
+    t = table_of(
+        proc(100, "node node_modules/.bin/vite", sid=100, pgid=100),
+        proc(101, "/usr/lib/node/esbuild --service", ppid=100, sid=100, pgid=100),
+        proc(102, "vim src/App.tsx", ppid=100, sid=100, pgid=100),
+        proc(103, "/usr/share/code/code --unity-launch src/App.tsx", sid=103, pgid=103),
+        proc(104, "/usr/share/code/code --type=utility --utility-sub-type=node.mojom",
+             ppid=103, sid=103, pgid=103),
+        proc(105, "/bin/bash --init-file shellIntegration-bash.sh", ppid=104, sid=105,
+             pgid=105),
+        proc(106, "python3 main.py", ppid=105, sid=105, pgid=106),
+        proc(107, "tmux new-session -d -s logs", sid=107, pgid=107),
+        proc(108, "-bash", ppid=107, sid=108, pgid=108),
+        proc(109, "/usr/lib/node/esbuild --service", sid=109, pgid=109),    # detached
+        proc(110, "sleep 1000", ppid=102, sid=100, pgid=100),
+    )
+    tagged = [(t[pid], FRONTEND, "tag") for pid in (103, 104, 105, 106, 107, 108, 109)]
+    roots = [(t[100], FRONTEND, "pidfile")] + tagged
+    got = sorted(x.pid for x in plan_targets(t, roots, {0, 1}))
+    assert got == [100, 101, 109]
+    # found by tag alone (no pidfile), the session leader still brings its session
+    got = sorted(x.pid for x in plan_targets(t, [(t[100], FRONTEND, "tag")] + tagged,
+                                             {0, 1}))
+    assert got == [100, 101, 109]
+    # `make dev` in the terminal of an editor the user opened: the editor has no tag
+    t[120] = proc(120, "node node_modules/.bin/vite", ppid=105, sid=105, pgid=120)
+    got = plan_targets(t, [(t[120], FRONTEND, "tag")], {0, 1})
+    assert [x.pid for x in got] == [120]
+
+
 # --------------------------------------------------------------------------------------------
 # commands on the fake system: two checkouts
 
