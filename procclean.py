@@ -3087,6 +3087,7 @@ MESSAGES = {
         "started": "{ok} started {svc} PID {pid}: {cmd} (log {log})",
         "start_failed": "{fail} {svc} exited at once ({code}); last lines of {log}:",
         "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) was stopped from another terminal (a stop or restart) before it was up",
+        "start_daemonized": "    a command that ends at once with status 0 may have put itself in the background: procclean runs {svc} in the background itself and watches it, so leave out a flag such as --daemon, -D, --daemonize yes, --fork or --detach",
         "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
         "start_error": "{fail} cannot start {svc}: {error}",
         "no_program": "{program} is not installed or not on PATH",
@@ -3440,6 +3441,7 @@ MESSAGES = {
         "started": "{ok} {svc}已启动 (PID: {pid}): {cmd} (日志 {log})",
         "start_failed": "{fail} {svc}启动后立即退出 ({code}); {log} 的最后几行:",
         "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) 在就绪前被另一个终端停止 (stop 或 restart)",
+        "start_daemonized": "    立即以状态 0 结束的命令可能已把自己转入后台: procclean 自己在后台运行并看守 {svc}, 请去掉 --daemon、-D、--daemonize yes、--fork、--detach 等选项",
         "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
         "start_error": "{fail} 无法启动{svc}: {error}",
         "no_program": "{program} 未安装或不在 PATH 中",
@@ -6631,6 +6633,7 @@ class StartWatch(object):
         another terminal caused is said to be: that stop holds the lock until it is done,
         then the pidfile no longer names this start's process."""
         service = self.service
+        daemonized = False
         if key == "start_failed":
             if values["code"] in STOP_STATUSES:
                 pid = None
@@ -6644,9 +6647,14 @@ class StartWatch(object):
                     self.ctx.out.warn("start_stopped_elsewhere", svc=service.name,
                                       pid=self.child.pid)
                     return
+            daemonized = values["code"] == 0
             values = {"code": describe_exit(values["code"], self.ctx.out.lang)}
         self.ctx.out.warn(key, svc=service.name, log=service.logfile, **values)
         say_log_tail(self.ctx, service)
+        if key == "start_failed" and daemonized:
+            # (pg_ctl start, redis-server --daemonize yes, gunicorn -D: what it left
+            # behind carries its tag, and is stopped below)
+            self.ctx.out.warn("start_daemonized", svc=service.name)
         self.undo(announce=self.waits)
 
     def undo(self, announce):

@@ -134,6 +134,36 @@ def test_plain_start_of_a_worker_that_dies_a_second_later_fails(ns, tmp_path, py
     assert nothing_left(ns) == []
 
 
+# A worker whose command puts itself in the background (redis-server --daemonize yes,
+# pg_ctl start, gunicorn -D): it forks, the fork leaves the session, and the command exits 0.
+DAEMONIZES = r'''
+import os, time
+if os.fork():
+    os._exit(0)
+os.setsid()
+print("worker-daily: daemon up", flush=True)
+time.sleep(3600)
+'''
+
+
+def test_plain_start_of_a_command_that_daemonizes_says_to_keep_it_in_the_foreground(
+        ns, tmp_path, python_edge):
+    """A command that exits 0 at once, leaving a daemon behind: start fails (its PID is
+    gone, so it cannot be watched) and says why in the user's terms: leave out the
+    daemon flag.  The daemon it left carries the service's tag and is stopped too."""
+    make_project(tmp_path, WORKER_INI)
+    write(tmp_path / "worker.py", DAEMONIZES)
+    r = ns.procclean("start", "worker", python=python_edge)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "worker exited at once (status 0)" in r.stderr, r
+    assert "may have put itself in the background: procclean runs worker in the " \
+        "background itself" in r.stderr, r
+    assert "started worker" not in r.stdout, r
+    assert not (tmp_path / "worker.pid").exists()
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_a_worker_that_computes_its_start_up_says_it_waits(ns, tmp_path,
                                                                           python_edge):
     """A worker importing for seconds (a Django app's): start waits until it settles, and
