@@ -1426,8 +1426,7 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
         if proc.pid in protected or proc.pid < 2 or proc.pid in targets:
             return
         window = is_window(proc)
-        inherited = spared and via in ("tag", "session") and not spared.isdisjoint(
-            ancestors(table, proc.ppid))
+        inherited = spared and via in ("tag", "session") and in_window(table, proc, spared)
         if (window or inherited) and via not in ("pidfile", "state"):
             spared.add(proc.pid)
             return
@@ -1447,6 +1446,17 @@ def plan_targets(table, roots, protected, look=0, sessions=()):
         for pid in members.get(ident, ()):
             add(table[pid], service, "session", origin)
     return list(targets.values())
+
+
+def in_window(table, proc, windows):
+    """Whether `proc` runs in one of `windows` (PIDs: a terminal of the editor a service
+    opened), not below a procclean there (`make dev` run in that terminal)."""
+    for pid in ancestors(table, proc.ppid):
+        if pid in windows:
+            return True
+        if pid in table and is_procclean(table[pid]):
+            return False
+    return False
 
 
 def session_members(table):

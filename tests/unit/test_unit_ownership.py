@@ -385,6 +385,11 @@ def test_plan_targets_leaves_the_editor_a_service_opened_and_its_terminals():
     t[120] = proc(120, "node node_modules/.bin/vite", ppid=105, sid=105, pgid=120)
     got = plan_targets(t, [(t[120], FRONTEND, "tag")], {0, 1})
     assert [x.pid for x in got] == [120]
+    # ...and in a terminal of the one the service opened: what procclean starts is its
+    t[121] = proc(121, "python3 procclean.py dev", ppid=105, sid=105, pgid=121)
+    t[122] = proc(122, "/usr/lib/node/esbuild --service", ppid=121, sid=122, pgid=122)
+    got = plan_targets(t, [(t[122], FRONTEND, "tag")] + tagged, {0, 1})
+    assert sorted(x.pid for x in got) == [109, 122]
 
 
 # --------------------------------------------------------------------------------------------
