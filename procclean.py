@@ -5960,18 +5960,20 @@ def offset_ports(ctx, launching):
     # Before a launch, one that names a port of its own keeps it in every checkout: the
     # one start checks, waits for and records (status reads that).  One that reads no
     # PORT that procclean sees, and names none, is moved: PORT may reach it unseen.
-    # Other commands read no app: the record (auto) names those kept at the last launch.
+    # Other commands read no app: the record names those kept at the last launch.
     auto = setting == "auto"
-    recorded, kept = recorded_offset() if auto else (None, [])
+    words = (_read_text(OFFSET_FILE, 4096) or "").split()
+    recorded = int(words[0]) if words and words[0].isdigit() else None
     follows = dict((s.name, port_follows(s)) for s in movable) if launching else dict(
-        (name, False) for name in kept)
+        (name, False) for name in words[1:])
     fixed = [s for s in movable if follows.get(s.name) is False]
     moved = [s for s in movable if s not in fixed]
     offset = checkout_offset(ctx, moved, launching, recorded) if auto else setting
-    names = [s.name for s in fixed]
-    if auto and launching and (offset, names) != (recorded, kept):
+    # (a number set is written +10: auto never takes it as the checkout's offset)
+    record = ["%d" % offset if auto else "+%d" % offset] + [s.name for s in fixed]
+    if launching and record != words and (auto or words or fixed):
         try:
-            write_atomic(OFFSET_FILE, (" ".join([str(offset)] + names) + "\n").encode())
+            write_atomic(OFFSET_FILE, (" ".join(record) + "\n").encode())
         except OSError as exc:
             ctx.out.warn("offset_unwritten", file=OFFSET_FILE, error=error_text(exc))
     for service in moved:
@@ -6039,15 +6041,6 @@ def checkout_offset(ctx, movable, launching, recorded):
                      ports=ports, file=OFFSET_FILE, folder=printable(
                          folder or ctx.out.text("folder_unknown")) if taken.pid else "?")
     return offset
-
-
-def recorded_offset():
-    """OFFSET_FILE's offset (None if none) and the services it keeps at their own port
-    (`580 web`: web named a port of its own at the last launch)."""
-    words = (_read_text(OFFSET_FILE, 4096) or "").split()
-    if not words or not words[0].isdigit():
-        return None, []
-    return int(words[0]), words[1:]
 
 
 def checkout_slot(path):

@@ -157,29 +157,37 @@ def test_a_service_that_cannot_follow_the_offset_is_named_at_launch(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("setting", ["auto", "10"])
 def test_status_and_stop_look_at_the_port_a_stopped_service_names_of_its_own(tmp_path,
-                                                                           monkeypatch):
+                                                                           monkeypatch,
+                                                                           setting):
     """jmhart/minimal-flask-react in a second checkout (port_offset = auto): backend/app.py
     runs Flask on 5001 whatever PORT says.  start kept it there; once stopped, status said
     `port 5591: free` (status reads no app).  The record of the offset names the services
-    kept at their own port at the last launch; commands that only look read it."""
+    kept at their own port at the last launch; commands that only look read it.  With
+    `port_offset = 10` (qa-repo-31's fcm-2) status said `port 5011: free` the same way: the
+    record is written there too (`+10 backend`: auto never takes +10 for its offset)."""
     monkeypatch.chdir(str(tmp_path))
     (tmp_path / "procclean.ini").write_text(
-        AUTO + "\n[backend]\ncommand = {python} app.py\ncwd = backend\nport = 5001\n")
+        "[procclean]\nport_offset = %s\n\n[backend]\ncommand = {python} app.py\n"
+        "cwd = backend\nport = 5001\n" % setting)
     (tmp_path / ".git").write_text("gitdir: /src/app/.git/worktrees/x\n")
     port_readers(tmp_path)
-    (tmp_path / "backend" / "app.py").write_text("app.run(debug=True, port=5001)\n")
     offset = 10 * procclean.checkout_slot(os.path.realpath(str(tmp_path)))
+    offset, mark = (offset, "") if setting == "auto" else (10, "+")
+    context(FakeSystem([]), "start")        # every app reads PORT: nothing to record
+    assert os.path.exists(".procclean-offset") is (setting == "auto")
+    (tmp_path / "backend" / "app.py").write_text("app.run(debug=True, port=5001)\n")
     for command in ("start", "status", "stop"):
         ports = context(FakeSystem([]), command).config.ports["ports"]
         assert ports == {"backend": 5001, "frontend": 3000 + offset}, command
-    assert (tmp_path / ".procclean-offset").read_text() == "%d backend\n" % offset
+    assert (tmp_path / ".procclean-offset").read_text() == "%s%d backend\n" % (mark, offset)
     # the app now reads PORT: the next launch moves it, and says so in the record
     (tmp_path / "backend" / "app.py").write_text("app.run(port=int(os.environ['PORT']))\n")
     for command in ("dev", "status"):
         ports = context(FakeSystem([]), command).config.ports["ports"]
         assert ports == {"backend": 5001 + offset, "frontend": 3000 + offset}, command
-    assert (tmp_path / ".procclean-offset").read_text() == "%d\n" % offset
+    assert (tmp_path / ".procclean-offset").read_text() == "%s%d\n" % (mark, offset)
 
 
 @pytest.mark.parametrize("command", ["start web", "dev"])
