@@ -252,6 +252,10 @@ CONTAINER_PROXIES = frozenset(PODMAN_PROXIES + (
     "docker-proxy", "rootlesskit", "rootlesskit-docker-proxy", "slirp4netns", "vpnkit",
     "vpnkit-bridge", "com.docker.backend", "com.docker.vpnkit", "com.docker.proxy",
     "limactl"))
+# Tunnels a user runs from the project's folder (`ssh -L 8000:localhost:8000 box`, its
+# shell in there; `kubectl port-forward svc/api 8000`): one on a service's port forwards
+# it elsewhere, no leftover of the service's; stop leaves it, kill-port takes it.
+FORWARDERS = frozenset(("ssh", "autossh", "kubectl", "oc", "socat"))
 CONTAINER_QUERY_TIMEOUT = 3.0   # seconds `docker ps` may take
 
 # The seed's recipes skip every ps line that contains this word (`grep -v grep`).
@@ -4546,9 +4550,10 @@ def find_targets(ctx, services, table, protected, warn=False, fresh=None):
                                  and not is_viewer(p, ctx.viewers) and not is_procclean(p)]
         pids = sorted(set(l.pid for l in listeners if l.port == service.port
                           and l.pid in table and l.pid not in protected))
-        # The user's editor or browser, a container's proxy: named, never taken.
+        # The user's editor or browser, a container's proxy, a tunnel: named, not taken.
         holders[service.name] = [table[pid] for pid in pids
-                                 if port_exempt(table[pid], ctx.viewers) is None]
+                                 if port_exempt(table[pid], ctx.viewers) is None
+                                 and program_name(table[pid].command) not in FORWARDERS]
         # Folders tell what is inside (another project's tagged process: to report it).
         folders.update(p.pid for p in matched[service.name] + holders[service.name]
                        if (project.tags.get(p.pid) or ("",))[0] != project.path)

@@ -494,6 +494,25 @@ def test_an_orphaned_worker_on_the_port_is_a_target_in_the_folder(in_a):
     assert "port 3000 is still held by PID 110" in out + err
 
 
+@pytest.mark.parametrize("command", [
+    "ssh -L 8000:localhost:8000 devbox", "/usr/bin/ssh -N -L 127.0.0.1:8000:db:8000 bastion",
+    "kubectl port-forward svc/api 8000:8000", "socat TCP-LISTEN:8000,fork TCP:10.0.0.5:80"])
+def test_a_tunnel_run_in_the_folder_on_the_port_is_named_not_stopped(in_a, command):
+    """The user's tunnel, run from the project's folder, forwards the backend's port to
+    another machine: no leftover of the backend's (an ssh one holds a remote shell).
+    stop names it with kill-port, which still takes it."""
+    a, b = in_a
+    system = FakeSystem([FakeProc(120, 1, command, cwd=a)],
+                        listeners=[Listener(8000, "127.0.0.1", "ipv4", pid=120)])
+    code, out, err = invoke(["stop"], system)
+    assert code == 0, out + err
+    assert signalled(system) == []
+    assert "port 8000 is still held by PID 120 in %s" % a in out + err
+    assert "kill-port 8000" in out + err
+    code, out, err = invoke(["kill-port", "8000"], system)
+    assert signalled(system) == [120], out + err
+
+
 # --------------------------------------------------------------------------------------------
 # the second look
 
