@@ -2171,6 +2171,19 @@ class _Linux(object):
         except (OSError, ValueError, IndexError):
             return None
 
+    def exit_status(self, pid):
+        """The wait status a <defunct> `pid` left (/proc/PID/stat's 52nd field): 0 when
+        there is none (exited with 0, reaped, not a zombie), None where no /proc (or Linux
+        before 3.5) keeps it."""
+        if not self.has_proc():
+            return None
+        fields = []
+        with quietly():
+            fields = _read_small("/proc/%d/stat" % pid).rpartition(b")")[2].split()
+        if fields[:1] != [b"Z"]:
+            return 0
+        return int(fields[49]) if len(fields) > 49 else None
+
     def runnable(self, pid):
         """Whether a thread of `pid` is running or waiting for a CPU (R in its stat)."""
         with quietly():
@@ -5631,15 +5644,14 @@ def startup_failed(lines):
 
 
 def left_defunct(system, proc):
-    """Whether a <defunct> of the table is left so (uvicorn --reload's dead worker) at a
-    second look: no thread of its parent runnable (a shell waiting for its cp, an app's
-    subprocess.run, is woken by the exit to reap it), and still there.  No /proc: one."""
+    """Whether a <defunct> of the table is a worker that failed, left so (uvicorn --reload's
+    dead worker) at a second look: no thread of its parent runnable (a shell waiting for
+    its cp, an app's subprocess.run, is woken by the exit to reap it), still there, and
+    ended by an error or a signal (an app's subprocess that did its job exits 0, and its
+    parent may sleep before it reaps it).  No /proc: one look."""
     if not system.has_proc():
         return True
-    if system.runnable(proc.ppid):
-        return False
-    now = system.proc_stat(proc.pid)
-    return now is not None and now.state == "Z"
+    return not system.runnable(proc.ppid) and system.exit_status(proc.pid) != 0
 
 
 def assess(record):
@@ -6618,7 +6630,8 @@ class StartWatch(object):
         if self.log_failed:
             return "start_log_failed", {"port": service.port}
         tree = descendants(children_map(table), self.child.pid)
-        exited = sorted(pid for pid in tree if pid in table and table[pid].zombie)
+        exited = sorted(pid for pid in tree if pid in table and table[pid].zombie
+                        and system.exit_status(pid) != 0)
         if exited:
             return "start_worker_exited", {"port": service.port, "pid": exited[0]}
         return None
@@ -6914,8 +6927,9 @@ class HealthWatch(object):
             return None
         table = system.process_table()
         tree = set(descendants(children_map(table), pid)) | set([pid])
-        zombies = set(p for p in tree if p in table and table[p].zombie)
-        # <defunct> at two looks: a worker that exited, not a child its parent reaps now
+        zombies = set(p for p in tree if p in table and table[p].zombie
+                      and system.exit_status(p) != 0)
+        # <defunct> at two looks: a worker that failed, not a child its parent reaps now
         exited = sorted(zombies & self.zombies)
         self.zombies = zombies
         if exited:

@@ -245,12 +245,15 @@ elif mode == "forking":            # forking PORT: children it reaps 0.1 s after
         time.sleep(0.1)
         child.wait()
     serve(args[0], "forking")
-elif mode == "subprocs":           # subprocs PORT: a subprocess.run each 5 ms, in a thread
-    import threading
+elif mode == "subprocs":           # subprocs PORT: a subprocess.run each 5 ms, in a thread,
+    import threading               # and a Popen it reaps after a 5 ms sleep
     def run_children():
         while True:
             subprocess.run(["true"])
             time.sleep(0.005)
+            child = subprocess.Popen(["true"])
+            time.sleep(0.005)
+            child.wait()
     threading.Thread(target=run_children, daemon=True).start()
     serve(args[0], "subprocs")
 elif mode == "colour":             # colour PORT NAME
@@ -403,8 +406,9 @@ def test_status_is_not_fooled_by_a_child_its_parent_is_reaping(ns, tmp_path, pyt
     """An app that runs a subprocess per request in a worker thread: a status that read the
     table between a child's exit and its reaping said `crashed, worker PID 52 exited
     (<defunct>)` (status --check: 3), about one status in ten here. A <defunct> whose
-    parent has a runnable thread (woken by the exit to reap it), or gone at a second look,
-    is no worker that exited; uvicorn --reload's dead worker still is (unit tests)."""
+    parent has a runnable thread (woken by the exit to reap it), gone at a second look, or
+    that exited 0 (its parent asleep before it reaps it: Popen, then a poll) is no worker
+    that exited; uvicorn --reload's dead worker still is (unit tests)."""
     plain_pair(tmp_path, backend="subprocs 8000")
     r = ns.procclean("start", "--wait", "backend", python=python_edge, timeout=TIMEOUT)
     assert r.rc == 0, r
@@ -413,6 +417,16 @@ def test_status_is_not_fooled_by_a_child_its_parent_is_reaping(ns, tmp_path, pyt
         r = ns.procclean("status", "--json", "backend", python=python_edge)
         states.append(json.loads(r.stdout)["services"][0]["state"])
     assert set(states) == {"running"}, states
+    assert ns.procclean("stop", python=python_edge).rc == 0
+
+
+def test_start_wait_is_not_fooled_by_children_reaped_late(ns, tmp_path, python_edge):
+    """An app that runs children before it listens (Popen, reaped 0.1 s after they end):
+    start --wait read each <defunct> as a worker that exited and failed the start (exit 1,
+    the app stopped). A child that exited 0 is no failed worker."""
+    plain_pair(tmp_path, backend="forking 8000")
+    r = ns.procclean("start", "--wait", "backend", python=python_edge, timeout=TIMEOUT)
+    assert r.rc == 0 and "backend listens on port 8000" in r.stdout, r
     assert ns.procclean("stop", python=python_edge).rc == 0
 
 

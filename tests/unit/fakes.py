@@ -37,6 +37,7 @@ class FakeProc(object):
         self.term_pending = False
         self.foreground = False     # in its terminal's foreground process group
         self.state = "S"            # its run state (R: running or waiting for a CPU)
+        self.exit_status = 256      # a zombie's wait status: exited 1
 
     def process(self):
         return procclean.Process(self.pid, self.ppid, self.user, self.command,
@@ -136,6 +137,10 @@ class FakeSystem(procclean.System):
 
     def runnable(self, pid):
         return pid in self.procs and self.procs[pid].state == "R"
+
+    def exit_status(self, pid):
+        proc = self.procs.get(pid)
+        return proc.exit_status if self.proc_stat(pid) and proc.zombie else 0
 
     def can_freeze(self):
         return self.freezes

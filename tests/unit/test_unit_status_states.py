@@ -132,10 +132,14 @@ def test_check_passes_only_when_running_listening_and_healthy():
     assert "runs, but nothing listens on its port 8000" in err
 
 
-def test_a_worker_left_defunct_is_crashed():
+@pytest.mark.parametrize("status", [256, 9, None])
+def test_a_worker_left_defunct_is_crashed(status):
+    """Exited 1 (uvicorn's `Error loading ASGI app`), killed by SIGKILL, or on a Linux
+    before 3.5 that keeps no exit status."""
     system = FakeSystem([FakeProc(100, 1, "uvicorn main:app --reload"),
                          FakeProc(101, 100, "python -c spawn_main", zombie=True)],
                         listeners=listening())
+    system.procs[101].exit_status = status
     code, out, err = invoke(["status", "backend"], system)
     assert "[warning] backend: crashed, PID 100" in out, out
     assert "worker PID 101 exited (<defunct>)" in out
@@ -150,18 +154,23 @@ class Reaping(FakeSystem):
         return None if pid == 101 else FakeSystem.proc_stat(self, pid)
 
 
-@pytest.mark.parametrize("parent", ["reaps it after the table", "runnable: about to reap"])
+@pytest.mark.parametrize("parent", ["reaps it after the table", "runnable: about to reap",
+                                    "asleep, its child exited 0"])
 def test_a_child_its_parent_is_reaping_is_no_crash(parent):
     """A script that runs `cp` before its server (or an app that forks a subprocess per
     request): a status that read the table in the moment between the child's exit and its
     parent's wait() said `crashed, worker PID 101 exited (<defunct>)` and --check exit 3.
     A <defunct> is looked at again: reaped by then, or its parent runnable (woken by the
-    SIGCHLD), it is no worker that exited."""
+    SIGCHLD), it is no worker that exited.  Nor is one that exited 0 while its parent
+    sleeps before reaping it (Popen, then a poll later: 11 status runs in 150)."""
     procs = [FakeProc(100, 1, "uvicorn main:app"),
              FakeProc(101, 100, "cp app app.run", zombie=True)]
     if parent.startswith("runnable"):
         system = FakeSystem(procs, listeners=listening())
         system.procs[100].state = "R"
+    elif parent.startswith("asleep"):
+        system = FakeSystem(procs, listeners=listening())
+        system.procs[101].exit_status = 0
     else:
         system = Reaping(procs, listeners=listening())
     system.health_answers = {HEALTH: (200, 0.01, None)}
