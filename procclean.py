@@ -4380,11 +4380,14 @@ def python_toolchain(cwd=".", folder=".", environ=None):
 
 
 def _project_python(cwd, folder):
-    """The project's own interpreter: .venv/ or venv/ in the service's folder, then the
-    project's, then a uv, poetry or pipenv lock file's (`uv run python`, ...)."""
+    """The project's own interpreter: .venv/, venv/ or another venv (a folder with a
+    pyvenv.cfg: `python3 -m venv env`) in the service's folder, then the project's, then
+    a uv, poetry or pipenv lock file's (`uv run python`, ...)."""
     bases = [cwd] if os.path.abspath(cwd) == os.path.abspath(folder) else [cwd, folder]
     for base in bases:
-        for name in (".venv", "venv"):
+        others = [name for name in _listdir(base)
+                  if os.path.isfile(os.path.join(base, name, "pyvenv.cfg"))]
+        for name in [".venv", "venv"] + others:
             python = os.path.join(base, name, "bin", "python")
             if os.path.exists(python):
                 return [os.path.abspath(python)], "tc_venv", {

@@ -912,6 +912,23 @@ def test_python_toolchain_order(tmp_path, monkeypatch):
         str(tmp_path / "venv" / "bin" / "python")
 
 
+def test_a_venv_of_any_name_is_the_projects(tmp_path, monkeypatch):
+    # testdrivenio/flask-vue-crud's README: `cd server`, `python3 -m venv env`, `flask run`
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    fake_venv(tmp_path / "server" / "env")
+    fake_venv(tmp_path / "server" / "tools")
+    tc = procclean.python_toolchain
+    assert tc("server") == ([sys.executable], "tc_self", {})     # no pyvenv.cfg: no venv
+    (tmp_path / "server" / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    python = str(tmp_path / "server" / "env" / "bin" / "python")
+    assert tc("server") == ([python], "tc_venv", {"where": "server/env"})
+    assert procclean.command_argv("{python} -m flask run", "server")[0] == python
+    fake_venv(tmp_path / "server" / "venv")     # .venv and venv still come first
+    assert tc("server")[2] == {"where": "server/venv"}
+
+
 @pytest.mark.parametrize("lock, command, matches", [
     # pnpm (7+), yarn and bun pass what follows the script's name to it; npm what follows --
     ("pnpm-lock.yaml", "pnpm run dev --port {port} --strictPort",
