@@ -2684,9 +2684,19 @@ class _Files(object):
             info.problem = "untrusted"
         return info
 
+    def removable(self, path):
+        """Whether `path` is a regular file, all remove_file removes (`logfile =
+        /dev/stdout` or /dev/null, a link, are left: as root, the machine's would go)."""
+        import stat
+        with quietly():
+            return stat.S_ISREG(os.lstat(path).st_mode)
+        return False
+
     def remove_file(self, path):
-        """Remove a file; True if it was there and is gone.  What is not there counts as
-        removed, even in a read-only folder (EROFS); a file that stays is noted."""
+        """Remove a regular file; True if it was there and is gone.  What is not there
+        counts as removed, even in a read-only folder (EROFS); a file that stays is noted."""
+        if not self.removable(path):
+            return False
         with quietly() as tried:
             os.remove(path)
             return True
@@ -5405,7 +5415,7 @@ def remove_files(ctx, paths):
     """Remove files (--dry-run: say which); one that stays is reported, the rest go."""
     for path in paths:
         if ctx.dry_run:
-            if ctx.system.exists(path):
+            if ctx.system.removable(path):
                 ctx.out.say("would_remove", path=path)
         elif ctx.system.remove_file(path):      # a failure is noted there, on one line
             ctx.out.say("removed", path=path)

@@ -103,6 +103,23 @@ def test_removing_what_is_not_there_succeeds_even_read_only(monkeypatch):
     assert system.notes == []
 
 
+@pytest.mark.parametrize("command", [["force-clean"], ["clean"], ["clean", "--dry-run"]])
+def test_a_logfile_that_is_no_regular_file_is_never_removed(in_tmp, command):
+    """`logfile = /dev/stdout` (init writes it from `> /dev/stdout`, a container's idiom)
+    or /dev/null: as root, clean and force-clean removed the machine's /dev/stdout link
+    or /dev/null device.  Modelled here by a link and a FIFO: both are left."""
+    os.symlink("/dev/null", "stdout")
+    os.mkfifo("frontend.fifo")
+    (in_tmp / "backend.pid").write_text("100\n")
+    system = FakeSystem([])
+    code, out, err = invoke(command + ["--set", "backend.logfile=%s/stdout" % in_tmp,
+                                       "--set", "frontend.logfile=frontend.fifo"], system)
+    assert code == 0, out + err
+    assert os.path.islink("stdout") and os.path.exists("frontend.fifo"), out + err
+    assert "stdout" not in out + err and "fifo" not in out + err, out + err
+    assert (in_tmp / "backend.pid").exists() == ("--dry-run" in command), out + err
+
+
 def test_a_failed_removal_is_one_line_and_the_stop_goes_on(in_tmp, monkeypatch):
     (in_tmp / "backend.pid").write_text("100\n")
     system = FakeSystem([FakeProc(100, 1, "uvicorn main:app"),
