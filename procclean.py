@@ -12146,7 +12146,7 @@ def _service_name(group, fields, commands, taken, crowded=()):
         names = _module_subcommand(started[0].argv, taken)
     kind = _kind_of_program(started[0].argv) if started else None
     if not names and started and (kind in taken or kind in crowded):
-        names = _script_name(started[0].argv, taken)    # dashboard/app.py, not backend-2
+        names = _script_name(started[0].argv, taken, started[0].cwd)    # dash/app.py
     if not names and started and not commands:
         # no command procclean can run: not a name whose built-in command would apply
         prog = _program((started[0].argv or "").split())[0]
@@ -12182,17 +12182,18 @@ def _module_subcommand(argv, taken):
     return [word]
 
 
-def _script_name(argv, taken):
+def _script_name(argv, taken, cwd="."):
     """[the name of the script, else of its folder] or []: movies of `python
     services/movies.py`, dashboard of `streamlit run dash/app.py` (app: any app's file)."""
     prog, args, wrappers = _program((argv or "").split())
     module = re.search(r"(?:^|\s)-m\s+([\w.]+)", argv) if wrappers[-1:] == ["-m"] and \
         not re.match(_SERVER_RE, prog) else None        # python -m app.telegram.bot: bot
     script = module.group(1).replace(".", "/") if module else _script_of(
-        " ".join([prog] + args))
+        " ".join([prog] + args), cwd)
     parts = os.path.normpath(script or "").split("/")
-    folders = parts if prog == "go" or module else parts[:-1]
-    stem = "" if prog == "go" or module else os.path.splitext(parts[-1])[0]
+    package = prog in ("go", "air") or module       # (a Go package is a folder)
+    folders = parts if package else parts[:-1]
+    stem = "" if package else os.path.splitext(parts[-1])[0]
     if stem.lower() not in _NOT_A_NAME + _FILE_WORDS:
         folders.append(stem)
     names = [w.lower() for w in folders[::-1] if w.lower() not in _PLACE_WORDS + ("cmd",)
@@ -12322,9 +12323,14 @@ def _discovered(argv, cwd):
     return "."
 
 
-def _script_of(argv):
-    """The project's program or script a command runs (`./cmd/worker`), or None (`air`)."""
+def _script_of(argv, cwd="."):
+    """The project's program or script a command runs (`./cmd/worker`), or None; air's,
+    what its config builds (`cmd = "go build -o ./tmp/api ./cmd/api"`: ./cmd/api)."""
     words = (argv or "").split()
+    if words and os.path.basename(words[0]) == "air":
+        config = words[words.index("-c") + 1] if "-c" in words[:-1] else ".air.toml"
+        build = re.search(r'(?m)^\s*cmd\s*=\s*"[^"]*\s(\S+)"', _text(cwd or ".", config))
+        words = words[:1] + build.group(1).split() if build else words
     return next((w for i, w in enumerate(words) if re.search(
         r"^\.\.?/" if not i else r"^(?![-~/]).*(?:\w/|\.(?:py|[cm]?[jt]s|go|rb)$)", w)),
                 None)
@@ -12349,8 +12355,18 @@ def _fold_runs(groups):
     for place, runs in at.items():
         facts = [f for group in runs for f in group]
         launches = [f for f in facts if f.kind == "launch"]
+        # (and two a dev session runs at once: `air -c a.toml & air -c b.toml & wait`)
+        at_once = set((f.where[:2], f.command) for f in launches if f.together)
         if len(set(f.command for f in launches if f.background)) > 1 or \
-                len(set(_script_of(f.argv) for f in launches) - set([None])) > 1:
+                len(set(_script_of(f.argv, f.cwd) for f in launches) - set([None])) > 1 or \
+                len(at_once) > len(set(where for where, _ in at_once)):
+            # the layout's app alone is the run's of its program, else the first run's
+            alone = [g for g in runs if all(f.kind == "layout" for f in g)]
+            runs = [g for g in runs if g not in alone] or alone
+            for layout in [f for g in alone if g is not runs[0] for f in g]:
+                script = _script_of(layout.command)
+                next((g for g in runs if script and script == _script_of(
+                    g[0].argv, g[0].cwd)), runs[0]).append(layout)
             others.extend(runs)
             continue
         homes = [g for g in others if any(f.kind in ("launch", "layout") and
@@ -12384,7 +12400,43 @@ def makefile_services(facts):
             own = set(f.name for f in group if f.kind == "layout")
             taken = found | set(s.name for s in services)
             services.append(make_service(group, taken - own, crowded))
+    _told_apart(services, found)
     return services
+
+
+# Words of a config file's name that say nothing of the app it configures.
+_CONFIG_WORDS = ("toml", "env", "yaml", "yml", "json", "ini", "cfg", "conf", "config")
+
+
+def _told_apart(services, found):
+    """Runs of one program that one flag's value tells apart (`air -c .air.agent.toml`,
+    `celery ... -Q emails`, `--env-file b.env`): that value kept in each one's pattern,
+    and each named by it where its name is only its kind's (agent, not backend-2)."""
+    for pattern in set(s.fields.get("pattern") for s in services):
+        same = [s for s in services if s.fields.get("pattern") == pattern
+                and "command" in s.fields and s.sources["pattern"] == s.sources["command"]]
+        if len(same) < 2:
+            continue
+        for service in same:
+            words = service.fields["command"].split()
+            others = set(w for s in same if s is not service
+                         for w in s.fields["command"].split())
+            value = next((w for flag, w in zip(words, words[1:]) if flag in VALUE_FLAGS
+                          and w not in others and "{" not in w), None)
+            if value is None:
+                continue
+            # (as words the linear matcher reads: ps shows a column before the program)
+            base = re.sub(r"\( \|\$\)$", " ", re.sub(r"^\(\^\|\[ /\]\)", "[ /]", pattern))
+            service.fields["pattern"] = "%s.*%s\\b" % (base, _literal(
+                words[words.index(value) - 1] + " " + value))
+            program = _program(words)[0]
+            name = "-".join(w for w in re.split(r"[._-]", os.path.basename(value).lower())
+                            if w and w not in _CONFIG_WORDS + (program,))
+            taken = found | set(s.name for s in services)
+            if re.match(r"^[a-z0-9][a-z0-9_-]*$", name) and name not in taken and \
+                    not service.layout and re.match(r"^%s(-\d+)?$" % re.escape(
+                        _kind_of_program(service.fields["command"])), service.name):
+                service.name = name
 
 
 class RulePlan(_Record):

@@ -3108,6 +3108,36 @@ def test_foreground_runs_of_one_app_are_one_service(tmp_path):
     assert list(found) == ["backend"] and found["backend"]["command"] == "python bot.py"
 
 
+def test_runs_of_one_program_a_flag_tells_apart_are_services_apart(tmp_path):
+    """A dev session running one program several times, each told apart by a config
+    (code index file 52893309625: `air -c .air.toml & air -c .air.agent.toml & air -c
+    .air.hub.toml & wait` under a trap): one service ran the first config alone, with the
+    pattern `(^|[ /])air( |$)`, so make start started one app of three.  Each is a service
+    of its own, its pattern keeping the value (in words the linear matcher reads) and its
+    name from it: celery's queues, uvicorn's --env-file the same."""
+    found = services_of(tmp_path, "dev:\n\t@trap 'kill 0' SIGINT SIGTERM EXIT; \\\n"
+                        "\tair -c .air.toml & \\\n\tair -c .air.agent.toml & \\\n"
+                        "\tair -c .air.hub.toml & \\\n\twait\n")
+    assert [(n, f["command"], f["pattern"]) for n, f in found.items()] == [
+        ("backend", "air -c .air.toml", r"[ /]air .*-c \.air\.toml\b"),
+        ("agent", "air -c .air.agent.toml", r"[ /]air .*-c \.air\.agent\.toml\b"),
+        ("hub", "air -c .air.hub.toml", r"[ /]air .*-c \.air\.hub\.toml\b")]
+    for name, fields in found.items():
+        matcher = procclean.compile_pattern(fields["pattern"])
+        assert isinstance(matcher, procclean._ChainMatcher), fields["pattern"]
+        assert [bool(matcher.search("u 9 1 0 /go/bin/%s" % f["command"]))
+                for f in found.values()] == [f is fields for f in found.values()], name
+    found = services_of(tmp_path, "workers:\n\tcelery -A proj worker -Q emails &\n"
+                        "\tcelery -A proj worker -Q reports &\n\twait\n")
+    assert [(n, f["pattern"]) for n, f in found.items()] == [
+        ("emails", r"celery -A proj worker.*-Q emails\b"),
+        ("reports", r"celery -A proj worker.*-Q reports\b")]
+    found = services_of(tmp_path, "dev:\n\tuvicorn app:app --env-file dev.env --port 8001 & "
+                        "uvicorn app:app --env-file live.env --port 8002 & wait\n")
+    assert [(n, f["port"]) for n, f in found.items()] == [("dev", "8001"),
+                                                          ("live", "8002")]
+
+
 @pytest.mark.parametrize("server, worker", [("go run ./cmd/server", "go run ./cmd/worker"),
                                             ("node server.js", "node jobs/worker.js")])
 def test_two_apps_run_in_the_foreground_beside_a_port_stop_stay_two(tmp_path, server,

@@ -180,6 +180,7 @@ REPLACED = {
     "bg-pid-parent-path": ["up", "down"],
     "bg-scripts-one-folder": ["serve", "halt"],
     "go-run-grep-exe": ["stop"],
+    "air-configs-trap-wait": ["dev"],
 }
 
 
@@ -367,6 +368,11 @@ SERVICES = {
     "bg-pid-parent-path": {
         "backend": ("uv run uvicorn server:app --host 127.0.0.1 --port {port}", "api", 8031),
         "frontend": ("npm run dev -- --port {port} --strictPort", "web", 5173)},
+    # `air -c .air.toml & air -c .air.relay.toml & ... & wait`: a service a config (each
+    # builds its cmd/NAME), the layout's cmd/api on its port; it was one, the first alone
+    "air-configs-trap-wait": {"backend": ("air -c .air.toml", ".", 8080),
+                              "relay": ("air -c .air.relay.toml", ".", None),
+                              "vault": ("air -c .air.vault.toml", ".", None)},
 }
 
 

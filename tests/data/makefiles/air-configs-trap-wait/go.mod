@@ -1,0 +1,3 @@
+module example.com/ledgerhub
+
+go 1.22
