@@ -6809,9 +6809,14 @@ class Supervisor(object):
             # traceback into the log (CPython, bpo-43406).
             for sig in handled:
                 signal.signal(sig, lambda signum, frame: None)
-            self.log("received %s; stopping %s"
-                     % (signal.Signals(request.args[0]).name, self.service.name))
-            self.stop_child()
+            name = signal.Signals(request.args[0]).name
+            holder = self.stop_under_way()
+            if holder is None:
+                self.log("received %s; stopping %s" % (name, self.service.name))
+                self.stop_child()
+            else:
+                self.log("received %s; leaving %s to the stop under way (PID %s)"
+                         % (name, self.service.name, holder))
             self.save(state="stopped", child=None)
             return 128 + request.args[0]        # ends by that signal (see exit_as)
         finally:
@@ -6902,6 +6907,18 @@ class Supervisor(object):
     def stop_child(self):
         if self.child is not None:
             stop_tree(self.ctx, self.service, self.child, self.me)
+
+    def stop_under_way(self):
+        """The PID of the stop or restart that holds the service's lock, else None.  It
+        signalled the child too, and ends it by its own grace: a second grace of ours
+        ending with it would have that stop SIGKILL us as well."""
+        if self.child is None:
+            return None
+        handle, holder = self.system.lock(os.path.abspath(lock_path(self.service)), 0)
+        if handle is None:
+            return holder or "?"
+        self.system.unlock(handle)
+        return None
 
 
 class HealthWatch(object):

@@ -233,7 +233,7 @@ def test_stop_ends_supervisor_and_service_together(ns, tmp_path):
     log = read(log_path)
     assert len(started_lines(log)) == 1, log
     assert "restarting in" not in log, log
-    assert "received SIGTERM; stopping worker" in log, log
+    assert "received SIGTERM; leaving worker to the stop under way" in log, log
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Assertions are on what a user sees: exit codes, messages, the log, the pidfile, 
 processes are left in the namespace; every wait is for an event, with a generous deadline."""
 import json
 import os
+import signal
 
 import pytest
 
@@ -25,6 +26,9 @@ if MODE == "crash":
     sys.exit(1)
 if MODE == "fail":
     print("ERROR:    Application startup failed. Exiting.", flush=True)
+if MODE == "deaf":
+    import signal
+    signal.signal(signal.SIGTERM, lambda *args: print("SIGTERM ignored", flush=True))
 if MODE in ("fail", "never"):
     while True:
         time.sleep(60)      # alive, never listening (a reloader whose worker failed)
@@ -187,6 +191,34 @@ def test_supervise_yes_by_ini_or_environment_and_restart_keeps_it(ns, tmp_path, 
     assert r.rc == 0 and "supervising app" in r.stdout, r
     assert ns.procclean("stop", "app", env=plain, python=python_edge, timeout=TIMEOUT).rc == 0
     assert nothing_left(ns) == []
+
+
+def test_a_supervised_app_deaf_to_sigterm_is_killed_by_the_stop_not_its_supervisor(
+        ns, tmp_path, python_edge):
+    """The supervisor's grace (stopping its app) and stop's ended together: stop SIGKILLed
+    the supervisor too, and the log said so.  The supervisor leaves its app to the stop
+    under way and exits on its SIGTERM; a plain SIGTERM to it still stops its app."""
+    env = setup(tmp_path, python_edge, "deaf")
+    for how in ("stop", "restart", "kill"):
+        r = ns.procclean("start", "--supervise", "--wait", "app", env=env,
+                         python=python_edge, timeout=TIMEOUT)
+        assert r.rc == 0, r
+        supervisor = int(read(tmp_path / "app.pid"))
+        if how == "kill":
+            ns.kill([supervisor], signal.SIGTERM)
+            assert wait_until(lambda: nothing_left(ns) == [], 60), ns.ps()
+            assert "supervise: received SIGTERM; stopping app" in read(tmp_path / "app.log")
+            break
+        r = ns.procclean(how, "app", env=env, python=python_edge, timeout=TIMEOUT)
+        assert r.rc == 0 and "stopped app PID %d" % supervisor in r.stdout, r
+        assert "1 of them with SIGKILL" in r.stdout, r
+        log = read(tmp_path / "app.log.1") + read(tmp_path / "app.log")    # restart: rotated
+        assert "leaving app to the stop under way (PID" in log, log
+        assert "PID %d stopped by SIGTERM" % supervisor in log, log
+        if how == "restart":
+            assert ns.procclean("stop", "app", env=env, python=python_edge,
+                                timeout=TIMEOUT).rc == 0
+        assert nothing_left(ns) == []
 
 
 @pytest.mark.edge_pythons
