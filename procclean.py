@@ -1210,18 +1210,55 @@ def tag_in_environ(environ):
     return None if values[0] is None else (values[0], values[1] or "")
 
 
-def environ_mark(stat, fields=None, cmdline_size=0):
-    """What tells one environment of a process from another, from /proc/PID/stat: PID,
-    start tick, argument and environment addresses (fields 22, 48-51, proc(5)), comm and
-    command-line length.  None where the addresses say nothing: not randomized at exec
-    (no PF_RANDOMIZE), hidden (0), absent (before Linux 3.5).  `fields`: after comm."""
-    if fields is None:
-        fields = stat[stat.rindex(b")") + 2:].split()
+def environ_image(fields):
+    """The addresses of a program's arguments and environment (/proc/PID/stat fields
+    48-51, proc(5)), which its exec placed at random: its forks keep them, its next exec
+    draws others.  None where they say nothing: not randomized at exec (no
+    PF_RANDOMIZE), hidden (0), absent (before Linux 3.5).  `fields`: stat's after comm."""
     if len(fields) < 49 or fields[47] == b"0" or not int(fields[6]) & PF_RANDOMIZE:
         return None
+    return b":".join(fields[45:49])
+
+
+def environ_mark(stat, fields=None, cmdline_size=0):
+    """What tells one environment of a process from another, from /proc/PID/stat: PID,
+    start tick (field 22), environ_image, comm and command-line length; None where the
+    image is."""
+    if fields is None:
+        fields = stat[stat.rindex(b")") + 2:].split()
+    image = environ_image(fields)
+    if image is None:
+        return None
     head = stat[:stat.rindex(b")")]
-    return b":".join([head[:head.index(b" ")], fields[19]] + fields[45:49]
-                     + [b"%d" % cmdline_size, head[head.index(b"(") + 1:].replace(b"\n", b"?")])
+    return b":".join([head[:head.index(b" ")], fields[19], image, b"%d" % cmdline_size,
+                      head[head.index(b"(") + 1:].replace(b"\n", b"?")])
+
+
+def image_line(image, tag):
+    """The line that keeps a tagged program's environ_image between commands."""
+    return b"+%s %s" % (image, "\0".join(tag).encode("utf-8", "surrogateescape").hex()
+                        .encode("ascii"))
+
+
+def parse_image_line(line):
+    """(environ_image, tag) from an image_line; the tag None where the line is not one."""
+    image, _, text = line[1:].partition(b" ")
+    try:
+        tag = tuple(bytes.fromhex(text.decode("ascii")).decode(
+            "utf-8", "surrogateescape").split("\0"))
+    except ValueError:      # (UnicodeDecodeError is one)
+        return image, None
+    return image, tag if len(tag) == 2 and tag[0] else None
+
+
+def environ_rewritten(environ):
+    """Whether /proc/PID/environ holds no environment any more, where one starts with
+    NAME=value: a process that took that memory for a longer name (setproctitle, which
+    gunicorn and celery use; Ruby's and Perl's `$0 =`; nginx, PostgreSQL, redis) left
+    NULs or the name's tail there, its tag with them."""
+    end = environ.find(b"\0")
+    name, equals, _ = (environ if end < 0 else environ[:end]).partition(b"=")
+    return not equals or not name or b" " in name
 
 
 def parse_ps_environ(text, commands=None):
@@ -1950,6 +1987,8 @@ class _Linux(object):
             os.close(proc_fd)
         if self._environs is not None:
             self._remember_environs()
+        if not previous and self.read_tags and self.may_write:
+            self._keep_images(table)
         self._read_at = (last, table)
         return table
 
@@ -2009,8 +2048,8 @@ class _Linux(object):
                         self._environs_kept.append(mark)
                         self._tags[key] = None
                     else:
-                        self._tags[key] = self._read_tag(proc_fd, where, state in "ZX", uid,
-                                                         euid, mark)
+                        self._tags[key] = self._read_tag(proc_fd, where, key, state in "ZX",
+                                                         uid, euid, mark, fields)
         except (OSError, ValueError, IndexError):
             return None         # gone while we looked (hot loop: no quietly here)
         command = proc_command(cmdline, comm, state)
@@ -2035,11 +2074,11 @@ class _Linux(object):
             os.close(fd)
         return "%s/task/%s" % (name, min(tids, key=int)) if tids else name
 
-    def _read_tag(self, proc_fd, name, zombie, uid, euid, mark=None):
+    def _read_tag(self, proc_fd, name, key, zombie, uid, euid, mark=None, fields=None):
         """The tag in /proc/NAME/environ (read right after cmdline: the same stack page);
         None for a zombie or another user's; False (read again) for none yet: an exec
         places it after it closes the files (Popen returns then).  `mark`: remembered if
-        untagged."""
+        untagged; `fields`: its stat's, else read here if needed (_tags_by_image)."""
         if zombie or euid not in (0, uid if uid is not None else euid):
             return None
         try:
@@ -2049,9 +2088,92 @@ class _Linux(object):
         if not environ:
             return False
         tag = tag_in_environ(environ)
-        if tag is None and environ and mark is not None:
+        if tag is not None:
+            image = self._image_of[key] = self._image(proc_fd, name, fields)
+            if image is not None:
+                self._images[image] = tag
+        elif environ_rewritten(environ):
+            self._rewritten.add(key)
+            self._image_of[key] = self._image(proc_fd, name, fields)
+        elif mark is not None:
             self._environs_new.append(mark)
         return tag
+
+    @staticmethod
+    def _image(proc_fd, name, fields):
+        """environ_image of the process at /proc/NAME (None if it is gone)."""
+        try:
+            if fields is None:
+                stat = _read_small(name + "/stat", proc_fd)
+                fields = stat[stat.rindex(b")") + 2:].split()
+            return environ_image(fields)
+        except (OSError, ValueError):
+            return None
+
+    # Programs that carried a tag.  A process that took its environment's memory for a
+    # new name (environ_rewritten) shows its tag no more, but a fork keeps its program's
+    # environ_image: one that shares a tagged program's is a fork of it, and carries its
+    # tag (SPEC's Scope: a rename).  The program may be gone by then (a daemon's first
+    # process exits at once), so commands that may write keep the images of the tagged
+    # programs that run, per user, boot and PID namespace, beside the marks.
+    IMAGES_FILE = "procclean-images"
+
+    def _tags_by_image(self, table, tags):
+        """Add the tags of the processes in `table` whose environment was rewritten."""
+        for key in self._rewritten:
+            proc = table.get(key[0])
+            if proc is None or proc.identity != key or key[0] in tags:
+                continue
+            image = self._image_of[key]
+            if image is not None and image not in self._images:
+                self._remembered_images()
+            tag = self._images.get(image)
+            if tag:
+                tags[key[0]] = self._tags[key] = tag
+
+    def _remembered_images(self):
+        """The image lines kept by an earlier command (read once), their tags learnt."""
+        if self._images_kept is None:
+            self._images_kept = set()
+            path = self._images_path()
+            data = b""
+            with quietly():
+                if path is not None:
+                    data = self._read_own(path)
+            lines = data.split(b"\n")
+            if lines[0] == self._environs_header():
+                self._images_kept = set(lines[1:])
+            for line in self._images_kept:
+                image, tag = parse_image_line(line)
+                if tag is not None:
+                    self._images.setdefault(image, tag)
+        return self._images_kept
+
+    def _images_path(self):
+        """One file a PID namespace: its commands may run beside another's (containers,
+        tests), whose images would otherwise replace its own."""
+        folder = self.private_folder() if self._proc_is_ours() else None
+        namespace = "".join(c for c in self._pid_namespace() if c.isdigit())
+        return folder and os.path.join(folder, "%s-%s" % (self.IMAGES_FILE, namespace))
+
+    def _keep_images(self, table):
+        """After a whole table read by a command that may write: keep the images of the
+        tagged programs that run in it (none: the file goes)."""
+        alive = set()
+        for key, image in self._image_of.items():
+            proc = table.get(key[0])
+            if proc is not None and proc.identity == key and image in self._images:
+                alive.add(image_line(image, self._images[image]))
+        path = self._images_path()
+        if path is None or alive == self._remembered_images():
+            return
+        with quietly():
+            if alive:
+                write_atomic(path, b"\n".join([self._environs_header()] + sorted(alive)),
+                             mode=0o600)
+            else:
+                os.unlink(path)
+        self._images_kept = alive
 
     # Environments read before.  Each environment read is a quarter of the table's cost,
     # and it finds escapees (SPEC's Scope): none may be skipped on a guess.  But
@@ -2072,15 +2194,18 @@ class _Linux(object):
             return None
         self._environs_head = self._environs_header()
         with quietly():
-            fd, st = open_regular(path, nofollow=True)
-            try:
-                data = _read_fd(fd, 64 << 20) if st.st_uid == self.euid() else b""
-            finally:
-                os.close(fd)
-            lines = data.split(b"\n")
+            lines = self._read_own(path).split(b"\n")
             if lines[0] == self._environs_head:
                 return set(lines[1:])
         return set()
+
+    def _read_own(self, path):
+        """A file kept in the private folder: its bytes if this user owns it, else b""."""
+        fd, st = open_regular(path, nofollow=True)
+        try:
+            return _read_fd(fd, 64 << 20) if st.st_uid == self.euid() else b""
+        finally:
+            os.close(fd)
 
     def _remember_environs(self):
         """Keep the marks this table found untagged (gone processes' dropped): rewritten if
@@ -2095,11 +2220,16 @@ class _Linux(object):
 
     def _environs_header(self):
         """What the remembered marks hold for: this format, boot and PID namespace."""
+        return ("procclean-environs 1 %s %s" % (self.boot_id(), self._pid_namespace())
+                ).encode("ascii", "replace")
+
+    @staticmethod
+    def _pid_namespace():
+        """This PID namespace's name (`pid:[4026531836]`), "" where it cannot be read."""
         namespace = ""
         with quietly():
             namespace = os.readlink("/proc/self/ns/pid")
-        return ("procclean-environs 1 %s %s" % (self.boot_id(), namespace)).encode(
-            "ascii", "replace")
+        return namespace
 
     def private_folder(self):
         """A folder only this user can write (owner, mode, not a link) for files kept
@@ -2138,13 +2268,15 @@ class _Linux(object):
                 if tag is False:
                     if proc_fd is None:
                         proc_fd = os.open("/proc", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-                    tag = cache[key] = self._read_tag(proc_fd, str(pid), proc.zombie,
+                    tag = cache[key] = self._read_tag(proc_fd, str(pid), key, proc.zombie,
                                                       proc.uid, euid)
                 if tag:
                     tags[pid] = tag
         finally:
             if proc_fd is not None:
                 os.close(proc_fd)
+        if self._rewritten:
+            self._tags_by_image(table, tags)
         return tags
 
     def _proc_cwds(self, pids):
@@ -3036,6 +3168,10 @@ class System(_Linux, _Tools, _Processes, _Signals, _Listeners, _Files, _Launchin
         self._has_proc = None
         self._tags = {}
         self.read_tags = True           # off: a command that never acts on a tag
+        self._images = {}               # environ_image -> tag (see _tags_by_image)
+        self._image_of = {}             # identity -> environ_image, of those
+        self._rewritten = set()         # identities (see environ_rewritten)
+        self._images_kept = None        # the lines of IMAGES_FILE, once read
         self.private_folders = ()       # (folder, create it) where marks are kept
         # Whether this command may write there: not one that only looks (SPEC).
         self.may_write = False

@@ -17,6 +17,7 @@ import nslib
 from integ_helpers import (as_test_user, assert_alive, assert_dead, no_traceback, read,
                            uvicorn_reload, wait_until, write)
 from nslib import Proc
+from rename_in_place import RENAME_FUNCTION
 
 # What belongs to a project does not depend on the interpreter: the oldest and the newest
 # run these (test_int_stop runs the same look at the machine on every interpreter).
@@ -450,6 +451,59 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
     assert named(r.stdout, [helper]) == [helper], r
     assert_alive(ns, [theirs.pid], r)
     assert living(ns, "detached-helper") == []
+
+
+# The service double-forks a helper that leaves the session and folder and renames itself
+# as setproctitle does (gunicorn's and celery's processes, Ruby's `$0 =`): no exec, its
+# argument and environment memory rewritten, so /proc shows NULs where its tag was.
+RENAME_IN_PLACE = RENAME_FUNCTION + """\
+import signal
+pid = os.fork()
+if pid == 0:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    rename(b"renamed-in-place")
+    with open({pidfile!r} + ".tmp", "w") as f:
+        f.write("%d\\n" % os.getpid())
+    os.rename({pidfile!r} + ".tmp", {pidfile!r})
+    while True:
+        signal.pause()
+os.waitpid(pid, 0)
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.parametrize("main_killed", [False, True], ids=["main-running", "main-killed"])
+def test_a_helper_that_renamed_itself_in_place_is_found_by_its_programs_tag(
+        ns, python, tmp_path, main_killed):
+    """setproctitle's rename wipes the helper's environment, its tag with it; but it is a
+    fork of the service's tagged program (the same argument and environment addresses),
+    so stop takes it, whether that program still runs or was killed (start kept its
+    image); the other checkout's backend lives."""
+    a, b = two_checkouts(tmp_path)
+    theirs = ns.spawn(backend_in(b))
+    pidfile = str(a / "renamed.pidnote")
+    write(a / "backend" / "main.py", RENAME_IN_PLACE.format(pidfile=pidfile))
+    r = ns.procclean("start-backend", python=python, cwd=a, timeout=TIMEOUT)
+    assert r.rc == 0, r
+    main, helper = int(read(a / "backend.pid")), wait_pid_file(pidfile)
+    assert living(ns, "renamed-in-place") == [helper]
+    if main_killed:
+        ns.kill([main], signal.SIGKILL)
+        assert ns.wait_dead([main], 10) == []
+    r = ns.procclean("status", "--json", python=python, cwd=a)
+    backend = [s for s in json.loads(r.stdout)["services"] if s["name"] == "backend"][0]
+    assert helper in backend["pids"], r
+    r = ns.procclean("stop-backend", python=python, cwd=a)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [main, helper], r)
+    assert named(r.stdout, [helper]) == [helper], r
+    assert_alive(ns, [theirs.pid], r)
+    assert living(ns, "renamed-in-place") == []
 
 
 @pytest.mark.parametrize("command", ["status", "show-processes", "force-clean-backend", "stop"])

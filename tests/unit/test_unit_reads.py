@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import procclean
+from rename_in_place import RENAME_FUNCTION
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat")
                                 or not sys.platform.startswith("linux"),
@@ -538,3 +539,124 @@ def test_a_process_holding_an_established_connection_is_connected():
         idle.kill()
         idle.wait()
         server.close()
+
+
+# A rename that takes the environment's memory (setproctitle, as gunicorn and celery use;
+# Ruby's `$0 =`; nginx, PostgreSQL, redis): /proc/PID/environ then shows NULs, the tag gone
+# with them.  RENAMER forks a child that leaves the session and renames itself so, prints
+# the child's PID, and stays (`stay`) or exits; the child reads stdin until it closes.
+RENAMER = RENAME_FUNCTION + r'''
+import sys
+
+child = os.fork()
+if child == 0:
+    os.setsid()
+    rename(sys.argv[2].encode())
+    print(os.getpid(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+if sys.argv[1] == "stay":
+    sys.stdin.read()
+    os.waitpid(child, 0)
+'''
+
+
+def images_file(folder):
+    return folder / ("procclean-images-" + "".join(
+        c for c in os.readlink("/proc/self/ns/pid") if c.isdigit()))
+
+
+def images_kept(folder):
+    path = images_file(folder)
+    return path.read_bytes().split(b"\n")[1:] if path.exists() else []
+
+
+def renamed_fork(tmp_path, stay, tag=True):
+    """(the tagged parent's Popen, its renamed child's PID)."""
+    import subprocess
+    env = dict(os.environ)
+    if tag:
+        env.update(PROCCLEAN_PROJECT=str(tmp_path), PROCCLEAN_SERVICE="worker")
+    parent = subprocess.Popen([sys.executable, "-c", RENAMER, "stay" if stay else "exit",
+                               "renamed-by-setproctitle"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env)
+    child = int(parent.stdout.readline())
+    wait_for(lambda: open("/proc/%d/cmdline" % child, "rb").read().startswith(
+        b"renamed-by-setproctitle\0"), "the child never renamed itself")
+    return parent, child
+
+
+@keeps_marks
+def test_a_fork_that_took_its_environment_for_a_new_name_keeps_its_programs_tag(tmp_path):
+    """The renamed child's environment is NULs (its tag gone), but it shares its tagged
+    parent's argument and environment addresses: a fork of that program, the project's
+    (SPEC's Scope: a setsid and a rename).  The same fork of an untagged program stays
+    untagged."""
+    parent, child = renamed_fork(tmp_path, stay=True)
+    stranger, strangers_child = renamed_fork(tmp_path, stay=True, tag=False)
+    try:
+        assert open("/proc/%d/environ" % child, "rb").read().strip(b"\0") == b""
+        system = procclean.System()
+        tags = system.process_tags(system.process_table())
+        assert tags.get(parent.pid) == (str(tmp_path), "worker")
+        assert tags.get(child) == (str(tmp_path), "worker")
+        assert stranger.pid not in tags and strangers_child not in tags
+    finally:
+        for proc in (parent, stranger):
+            proc.stdin.close()
+            proc.wait()
+
+
+@keeps_marks
+def test_a_tagged_programs_image_is_kept_for_its_forks_once_it_exited(tmp_path):
+    """A daemon's first process exits at once: a command that may write keeps the
+    images of the tagged programs running in a private file, so the next command tags
+    the renamed fork left behind; once none of that program runs, its line goes.  A
+    command that only looks writes nothing."""
+    import subprocess
+    folder = private(tmp_path)
+    env = dict(os.environ, PROCCLEAN_PROJECT=str(tmp_path), PROCCLEAN_SERVICE="worker")
+    # a tagged program that waits for a line, then forks a renamed child and exits
+    script = ("import sys; sys.stdin.readline(); sys.argv[1:] = ['exit', "
+              "'renamed-by-setproctitle']; exec(%r)" % RENAMER)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env)
+    try:
+        remembering(folder, may_write=False).process_table()
+        assert not images_file(folder).exists()
+        remembering(folder).process_table()
+        kept = images_file(folder).read_bytes().split(b"\n")
+        assert images_file(folder).stat().st_mode & 0o777 == 0o600
+        # (the machine's other tagged programs are kept too: procclean's tests', say)
+        assert (str(tmp_path), "worker") in [procclean.parse_image_line(line)[1]
+                                             for line in kept[1:]]
+        parent.stdin.write(b"go\n")
+        parent.stdin.flush()
+        child = int(parent.stdout.readline())
+        parent.wait()
+        wait_for(lambda: open("/proc/%d/cmdline" % child, "rb").read().startswith(
+            b"renamed-by-setproctitle\0"), "the child never renamed itself")
+        system = remembering(folder, may_write=False)
+        assert system.process_tags(system.process_table()).get(child) == \
+            (str(tmp_path), "worker")
+    finally:
+        parent.stdin.close()
+        parent.wait()
+    wait_for(lambda: not os.path.exists("/proc/%d" % child) or open(
+        "/proc/%d/stat" % child, "rb").read().rsplit(b")", 1)[1].split()[0] == b"Z",
+        "the renamed child never exited")
+    remembering(folder).process_table()
+    assert (str(tmp_path), "worker") not in [procclean.parse_image_line(line)[1] for line in
+                                             images_kept(folder)]
+
+
+def test_an_environment_is_rewritten_when_it_no_longer_starts_with_name_value():
+    assert procclean.environ_rewritten(b"\0" * 64)
+    assert procclean.environ_rewritten(b"gunicorn: master [app]\0\0\0")
+    assert procclean.environ_rewritten(b"tail of a long name --log-level=debug\0")
+    assert not procclean.environ_rewritten(b"PATH=/usr/bin\0HOME=/root\0")
+    assert not procclean.environ_rewritten(b"BASH_FUNC_x%%=() { :; }\0")
+    line = procclean.image_line(b"1:2:3:4", ("/home/me/shop \xe9", "worker"))
+    assert procclean.parse_image_line(line) == (b"1:2:3:4", ("/home/me/shop \xe9", "worker"))
+    assert procclean.parse_image_line(b"+1:2:3:4 zz")[1] is None
+    assert procclean.parse_image_line(b"+1:2:3:4 " + b"/x".hex().encode())[1] is None
