@@ -10896,14 +10896,14 @@ def shell_commands(text):
 class MakeFact(_Record):
     """One thing a recipe line does.  kind: launch (`command` in `cwd`, `background` or
     not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`, `pattern`
-    or `port` finds; `signal` term or kill), look, remove (`path`), make (runs `goals`,
-    of the Makefile in `cwd` whose facts follow), other (`text`), layout (the service
-    init found).  `together`: a dev session's foreground run; `problem` (message key,
+    or `port` finds; `signal` term or kill), look (`captured`: its PIDs kept or tested,
+    not shown), remove (`path`), make (runs `goals`, of the Makefile in `cwd` whose facts
+    follow), other (`text`), layout (the service init found).  `together`: a dev session's foreground run; `problem` (message key,
     values): why procclean cannot carry it; `where`: (target, file, line)."""
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
-                 "name", "service", "knob", "together", "hits")
+                 "name", "service", "knob", "together", "hits", "captured")
     DEFAULTS = dict.fromkeys(__slots__[2:])
 
     def key(self):
@@ -11425,6 +11425,7 @@ class RecipeReader(object):
                     self.folders[name] = "python3"  # its venv's python, else python3
                 self.shvars[name] = [("lastpid", self.launched)] if value == "$!" else \
                     self.word_refs(assign)
+                self.captured([assign], pipe)
                 if len(self.each_value(value)) > 1:     # pidfile=.run/$name.pid in a loop
                     self.loops[name] = self.each_value(value)
         elif len(pipe) == 1 or _runs_on(*_program(pipe[0].argv())) and all(
@@ -11432,6 +11433,8 @@ class RecipeReader(object):
             # `uvicorn ... 2>&1 | sed 's/^/[api] /' &`: the server, its output decorated
             pipe[0].after = pipe[-1].after
             self.simple(pipe[0], *_program(pipe[0].argv()))
+            if _program(pipe[0].argv())[0] in ("[", "[[", "test", "echo", "printf"):
+                self.captured(pipe[0].words[1:], pipe)    # `[ -n "$(pgrep -f x)" ]`
         else:
             refs, signal, problem = self.flow(pipe)
             if signal is None and [r[0] for r in self.source(pipe[0])] == ["unknown"]:
@@ -11441,7 +11444,7 @@ class RecipeReader(object):
             self.ref_facts(kind, refs or [("unknown", _command_text(pipe))], signal, pipe,
                            (problem, {}) if problem else _signal_problem(kind, signal))
 
-    def ref_facts(self, kind, refs, signal, commands, problem=None):
+    def ref_facts(self, kind, refs, signal, commands, problem=None, captured=None):
         """A fact for each place PIDs come from; `problem`: the pipeline's."""
         text = _command_text(commands)
         for what, value in refs:
@@ -11452,6 +11455,7 @@ class RecipeReader(object):
                 fact = self.add(kind, text=text, problem=(
                     "mk_by_name" if what == "byname" else "mk_untraced", {"what": value}))
             fact.problem = problem or fact.problem or _signal_problem(kind, signal)
+            fact.captured = captured
 
     def word_refs(self, word):
         """Where a word's PIDs come from: [(pidfile|pattern|port|unknown, value)]."""
@@ -11461,6 +11465,14 @@ class RecipeReader(object):
         if match and match.group(1) in self.shvars:
             return self.shvars[match.group(1)]
         return [("unknown", word.text)]
+
+    def captured(self, words, commands):
+        """`up=$(pgrep -f x)`, `[ -n "$(lsof -ti:8000)" ]`: a look whose PIDs the recipe
+        keeps or tests (a status, not a listing of the processes)."""
+        for word in words:
+            refs = self.word_refs(word) if word.subs else []
+            if refs and all(what in ("pidfile", "pattern", "port") for what, _ in refs):
+                self.ref_facts("look", refs, None, commands, captured=True)
 
     def each_value(self, text):
         """`text` once for each value of the loop variable it names, if any."""
@@ -11568,7 +11580,7 @@ class RecipeReader(object):
             signal, rest = kill_signal(texts[1:])
             for word in command.words[len(command.words) - len(rest):]:
                 self.ref_facts("look" if signal == "0" else "stop", self.word_refs(word),
-                               signal, [command])
+                               signal, [command], captured=signal == "0")
         elif prog == "pkill":
             signal, rest = _pkill_signal(args)
             words = dict((w.text, w) for w in command.words)
@@ -12645,7 +12657,8 @@ def _fact_ops(fact, plans, replaced):
     if fact.kind in _FILE_WORK:
         pidfile = fact.path == service_files(service)[0]
         return [("rmpid" if pidfile else "rmlog", service)] if fact.kind == "remove" else []
-    op = {"launch": "start", "look": "show" if fact.pattern else "look"}.get(fact.kind)
+    op = {"launch": "start", "look": "show" if fact.pattern and not fact.captured
+          else "look"}.get(fact.kind)
     return [(op or ("kill" if fact.signal == "kill" else "stop"), service)]
 
 

@@ -799,6 +799,37 @@ def test_replace_reads_what_each_line_does(tmp_path):
     assert plans["hello"] is None
 
 
+def test_a_status_that_keeps_or_tests_the_pids_it_looks_up_is_a_status(tmp_path):
+    """H21465/claude-log-viewer's `status:` keeps `pgrep -f`'s PIDs in a variable and
+    tests it (tests/data/makefiles/pgrep-status-vars): a look, so `make status` becomes
+    procclean's (it was kept, saying nothing, with its machine-wide pgrep), and a status,
+    not a listing of the processes. Its neighbours: the test of a command substitution,
+    lsof's PIDs, a pidfile's; PIDs kept and then killed stay a stop."""
+    plans = plan_texts(tmp_path, (
+        "start:\n\t@cd backend && uvicorn main:app --port 8000 & echo $$! > .backend.pid\n"
+        "\t@cd frontend && npx vite & echo $$! > .frontend.pid\n"
+        "stop:\n\t@pkill -f \"uvicorn main:app\" || true\n\t@pkill -f vite || true\n"
+        "status:\n\t@up=$$(pgrep -f \"uvicorn main:app\" 2>/dev/null); \\\n"
+        "\tif [ -n \"$$up\" ]; then echo \"Backend: running ($$up)\"; \\\n"
+        "\telse echo \"Backend: stopped\"; fi\n"
+        "\t@web=`pgrep -f vite`; [ -n \"$$web\" ] && echo up || echo down\n"
+        "isup:\n\t@if [ -n \"$$(pgrep -f vite)\" ]; then echo up; fi\n"
+        "listening:\n\t@[ -n \"$$(lsof -ti :8000)\" ] && echo up || echo down\n"
+        "pids:\n\t@echo \"backend: $$(cat .backend.pid)\"\n"
+        "alive:\n\t@kill -0 $$(pgrep -f vite) 2>/dev/null && echo up\n"
+        "zap:\n\t@P=$$(pgrep -f \"uvicorn main:app\"); [ -n \"$$P\" ] && kill -9 $$P\n"
+        "version:\n\t@V=$$(git describe); echo $$V\n"))
+    api, web = plans["start"][1]
+    assert plans["stop"] == ("stop", [api, web])
+    assert plans["status"] == ("status", [api, web])
+    assert plans["isup"] == ("status", [web])
+    assert plans["listening"] == ("status", [api])
+    assert plans["pids"] == ("status", [api])
+    assert plans["alive"] == ("status", [web])
+    assert plans["zap"] == ("stop", [api])
+    assert plans["version"] is None
+
+
 def plan_texts(tmp_path, text, name="Makefile"):
     """{target: (verb, [services]) | kept message key | None} of --replace's plan for a
     Makefile's text, read as text (no make run)."""

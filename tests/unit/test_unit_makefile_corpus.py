@@ -181,6 +181,7 @@ REPLACED = {
     "bg-scripts-one-folder": ["serve", "halt"],
     "go-run-grep-exe": ["stop"],
     "air-configs-trap-wait": ["dev"],
+    "pgrep-status-vars": ["start", "stop", "status"],
 }
 
 
