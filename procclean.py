@@ -3261,6 +3261,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc} exited at once ({code}); last lines of {log}:",
         "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) was stopped from another terminal (a stop or restart) before it was up",
         "start_daemonized": "    a command that ends at once with status 0 may have put itself in the background: procclean runs {svc} in the background itself and watches it, so leave out a flag such as --daemon, -D, --daemonize yes, --fork or --detach",
+        "dev_daemonized": "    a command that ends with status 0 while dev runs it may have put itself in the background: dev runs {svc} and watches it itself, so leave out a flag such as --daemon, -D, --daemonize yes, --fork or --detach",
         "start_timeout": "{fail} {svc} did not listen on port {port} within {timeout}; last lines of {log}:",
         "start_error": "{fail} cannot start {svc}: {error}",
         "no_program": "{program} is not installed or not on PATH",
@@ -3615,6 +3616,7 @@ MESSAGES = {
         "start_failed": "{fail} {svc}启动后立即退出 ({code}); {log} 的最后几行:",
         "start_stopped_elsewhere": "{fail} {svc} (PID {pid}) 在就绪前被另一个终端停止 (stop 或 restart)",
         "start_daemonized": "    立即以状态 0 结束的命令可能已把自己转入后台: procclean 自己在后台运行并看守 {svc}, 请去掉 --daemon、-D、--daemonize yes、--fork、--detach 等选项",
+        "dev_daemonized": "    在 dev 运行时以状态 0 结束的命令可能已把自己转入后台: dev 自己运行并看守 {svc}, 请去掉 --daemon、-D、--daemonize yes、--fork、--detach 等选项",
         "start_timeout": "{fail} {svc}在 {timeout} 内未监听端口 {port}; {log} 的最后几行:",
         "start_error": "{fail} 无法启动{svc}: {error}",
         "no_program": "{program} 未安装或不在 PATH 中",
@@ -7980,6 +7982,8 @@ class DevSession(object):
             ctx.out.warn(key, **values)
             if key in DEV_TAIL_KEYS:
                 say_log_tail(ctx, entry.service, ctx.lines)
+            if key == "dev_exited" and entry.status == 0:
+                ctx.out.warn("dev_daemonized", svc=entry.service.name)
             return EXIT_FAILED
         if self.signum is not None:
             return 128 + self.signum

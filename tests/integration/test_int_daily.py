@@ -164,6 +164,21 @@ def test_plain_start_of_a_command_that_daemonizes_says_to_keep_it_in_the_foregro
     assert nothing_left(ns) == []
 
 
+def test_dev_of_a_command_that_daemonizes_says_to_keep_it_in_the_foreground(
+        ns, tmp_path, python_edge):
+    """The same command under `make dev`: its exit (status 0) ends the session, and dev
+    says why in the user's terms; the daemon it left is stopped with the session."""
+    make_project(tmp_path, WORKER_INI)
+    write(tmp_path / "worker.py", DAEMONIZES)
+    r = ns.procclean("dev", "worker", python=python_edge, timeout=TIMEOUT)
+    assert r.rc == 1, r
+    no_traceback(r)
+    assert "worker exited by itself (status 0)" in r.stderr, r
+    assert "may have put itself in the background: dev runs worker and watches it " \
+        "itself" in r.stderr, r
+    assert nothing_left(ns) == []
+
+
 def test_plain_start_of_a_worker_that_computes_its_start_up_says_it_waits(ns, tmp_path,
                                                                           python_edge):
     """A worker importing for seconds (a Django app's): start waits until it settles, and
