@@ -9269,6 +9269,8 @@ def _option_port(text):
 def _code_port(base, text, where):
     """(port, where it is said, the variable that sets it or None) of what a module of
     the project at `base` passes to uvicorn.run or app.run (CODE_PORT_RE), or None."""
+    # a stdlib server's address: `HTTPServer(("", PORT), H)`, `make_server("", 80, app)`
+    text = re.sub(r"(?:Server\(\s*\(|\bmake_server\()[^,()]*,\s*", " port=", text)
     said = re.search(CODE_PORT_RE, text)
     if not said:
         # port=PORT, a name the module sets: `PORT = int(os.getenv("APP_PORT", 9000))`

@@ -2820,6 +2820,29 @@ def test_a_python_script_is_a_server_on_its_codes_port_or_a_command_line_tool(tm
     assert services_of(tmp_path, "run:\n\tpython main.py data.csv\n")["backend"]
 
 
+@pytest.mark.parametrize("serve", [
+    'PORT = 8081\nThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()',
+    'http.server.ThreadingHTTPServer(("", 8081), H).serve_forever()',
+    'with socketserver.TCPServer(("", int(os.environ.get("PORT", "8081"))), H) as s:\n'
+    '    s.serve_forever()',
+    'make_server("", 8081, app).serve_forever()'])
+def test_a_stdlib_servers_address_gives_its_port(tmp_path, serve):
+    """A public Makefile (code index file 68408630237) runs `cd codebase && python
+    server.py &` and frees its port first with `fuser -k 8081/tcp`: with a stdlib server
+    (`ThreadingHTTPServer(("0.0.0.0", PORT), Handler)`, PORT = 8081) init read no port
+    (only `port=` keywords), so the fuser was a service port-8081 of its own beside the
+    backend, and `start` was kept.  The address a stdlib server binds (http.server,
+    socketserver, wsgiref's make_server) is its port: one service."""
+    (tmp_path / "codebase").mkdir()
+    (tmp_path / "codebase" / "server.py").write_text("import http.server\n" + serve + "\n")
+    found = services_of(tmp_path, "start:\n\t@fuser -k 8081/tcp || true\n"
+                        "\t@fuser -k 8082/tcp || true\n"
+                        "\t@cd codebase && python server.py &\n"
+                        "\t@python -m http.server 8082 &\n")
+    assert dict((n, f.get("port")) for n, f in found.items()) == {
+        "backend": "8082", "codebase": "8081"}, found
+
+
 @pytest.mark.parametrize("check", ["command -v air > /dev/null 2>&1", "command -V air",
                                    "which air >/dev/null", "type air"])
 def test_a_look_up_of_a_program_runs_nothing(tmp_path, check):
