@@ -9806,11 +9806,15 @@ def _detect_frontends(missing):
         if scripts is None or sub not in FRONTEND_DIRS and not framework:
             continue        # a folder of another name: a frontend only by its framework
         name = _dev_script(scripts)
+        runs = None         # the dev server: a script it runs by name, else itself
+        if name is not None:
+            runs = next((text for text in _named_scripts(scripts, scripts[name])
+                         if re.search(DEV_SERVER_RE, text)), scripts[name])
         if name is not None and not found:
-            found.append(_frontend_service(sub, path, name, scripts[name]))
+            found.append(_frontend_service(sub, path, name, scripts[name], runs))
         elif name is not None and framework and sub != "." and re.search(
-                DEV_SERVER_RE, scripts[name]):
-            found.append(_frontend_service(sub, path, name, scripts[name]))
+                DEV_SERVER_RE, runs):
+            found.append(_frontend_service(sub, path, name, scripts[name], runs))
             _name_by_folder(found[-1], sub, found)
         elif seems is None and framework:
             seems = (sub, path, sorted(scripts))
@@ -9996,7 +10000,8 @@ def _dev_script(scripts):
                                                ("dev", "start", "serve"))
     for name in names:
         command = scripts.get(name)
-        if not isinstance(command, str) or _orchestrates(command):
+        if not isinstance(command, str) or _orchestrates(
+                " ".join([command] + _named_scripts(scripts, command))):
             continue
         if name in ("dev", "serve") or re.search(
                 DEV_START_RE if name == "start" else DEV_SERVER_RE, command):
@@ -10004,11 +10009,23 @@ def _dev_script(scripts):
     return None
 
 
+def _named_scripts(scripts, command):
+    """The texts of the scripts an orchestrator's `command` runs by name or glob (`run-p
+    dev:vite dev:api`, `npm-run-all --parallel dev:*`, `concurrently "npm:dev:*"`)."""
+    if not re.search(ORCHESTRATORS, command):
+        return []
+    words = [re.sub(r"^npm:", "", word.strip("\"'")) for word in command.split()[1:]]
+    globs = [re.escape(word).replace(r"\*", ".*") + "$" for word in words
+             if word[:1] != "-"]
+    return [scripts[name] for name in sorted(scripts) if scripts[name] != command
+            and isinstance(scripts[name], str) and any(re.match(g, name) for g in globs)]
+
+
 def _orchestrates(command):
     """Whether a script runs other scripts or apps (ORCHESTRATORS) and no dev server of
-    its own: `concurrently "npm:dev:*"`, `run-p dev:vite dev:api`, `turbo dev`, or one
-    running a Python server or worker (the backend's); `concurrently "vite" "node api.js"`
-    runs one."""
+    its own: `concurrently "npm:dev:*"` or `turbo dev` (with no script it names running
+    one, see _named_scripts), or one running a Python server or worker (the backend's);
+    `concurrently "vite" "node api.js"`, `run-p dev:vite dev:api` run one."""
     if not re.search(ORCHESTRATORS, command):
         return False
     if re.search(PY_SERVER_RE + "|" + WORKER_RE + r"|\bpython[0-9.]*\s", command):
@@ -10093,25 +10110,27 @@ def _port_flag(command, script):
     return "%s%s %s" % (command, dashes, flag) if flag else command
 
 
-def _frontend_service(sub, path, name, script):
+def _frontend_service(sub, path, name, script, runs=None):
+    """The frontend `script` runs; `runs`: the dev server's script it runs by name."""
+    runs = runs or script
     tool, run_script, _ = node_toolchain(sub)
-    port, port_where = _frontend_port(sub, script)
+    port, port_where = _frontend_port(sub, runs)
     runner = ("npm start" if name == "start" else "npm run " + name) if tool == "npm" \
         else "%s.* run %s" % (tool, name)
-    if re.search(r"\bvite\b", script) and "next" not in script:
+    if re.search(r"\bvite\b", runs) and "next" not in runs:
         pattern = BUILTIN_SERVICES[1]["pattern"]      # the seed's, for a vite frontend
         if tool != "npm":           # as ps shows it: node .../pnpm.cjs run dev
             pattern = "(%s|%s" % (runner, pattern[1:])
     else:
         shown = {"next": "next dev|next-server", "react-scripts": "react-scripts start|"
                  "react-scripts/scripts/start", "craco": "craco start"}
-        own = next((p for t, p in shown.items() if re.search(r"\b%s\b" % t, script)),
-                   pattern_for(script))
+        own = next((p for t, p in shown.items() if re.search(r"\b%s\b" % t, runs)),
+                   pattern_for(runs))
         pattern = "(%s|%s)" % (runner, own)
     command = _port_flag(run_script + " " + name if name != "start" or tool != "npm" else
                          "npm start", script)
     # (a Vite without index.html serves a backend's scripts: its root answers 404)
-    page = _has(sub, ("index.html",)) or not re.search(VITE_RE, script)
+    page = _has(sub, ("index.html",)) or not re.search(VITE_RE, runs)
     return FoundService("frontend", {
         "pattern": pattern, "port": port, "command": command, "cwd": sub,
         "health": "/" if page else "auto"},

@@ -2863,3 +2863,33 @@ def test_an_orchestrator_that_runs_the_dev_server_itself_is_the_frontend(project
     frontend = svc["frontend"]
     assert (frontend.command, frontend.cwd) == ("npm run dev", ".")
     assert frontend.port == (5180 if "5180" in dev else 5173)
+
+
+@pytest.mark.parametrize("dev, scripts, port", [
+    ("run-p dev:vite dev:api", '"dev:vite": "vite --port 5180", "dev:api": "node server.js"',
+     5180),
+    ("npm-run-all --parallel dev:*", '"dev:web": "vite", "dev:server": "node server.js"', 5173),
+    ('concurrently \\"npm:dev:*\\"', '"dev:api": "node server.js", "dev:web": "vite"', 5173),
+    ("run-p watch serve", '"watch": "tailwindcss -w", "serve": "vite --port 5180"', 5180),
+    # (a Python server among them is the backend's: the dev server's own script is)
+    ('concurrently \\"npm:dev:*\\"', '"dev:web": "vite", "dev:api": "uvicorn main:app"',
+     None),
+])
+def test_an_orchestrator_of_scripts_that_run_the_dev_server_is_the_frontend(
+        project, init, dev, scripts, port):
+    """`run-p dev:vite dev:api`, `npm-run-all --parallel dev:*`: init followed the dev
+    server's script alone (`npm run dev:vite`), so neither make dev nor make start ran the
+    API or the watcher beside it that `npm run dev` runs. The script names (globs too)
+    are followed: `npm run dev` is the frontend, on its dev server's port."""
+    repo = project("vite-express-concurrently")
+    text = read(repo / "package.json").replace(
+        '"concurrently \\"vite\\" \\"node server.js\\""', '"%s", %s' % (dev, scripts))
+    (repo / "package.json").write_text(text)
+    code, out, _ = init()
+    assert code == 0, out
+    frontend = services()[1]["frontend"]
+    if port is None:
+        assert frontend.command == "npm run dev:web -- --port {port} --strictPort", out
+        return
+    assert "found frontend: ./package.json (dev script: %s" % dev.replace("\\", "") in out
+    assert (frontend.command, frontend.cwd, frontend.port) == ("npm run dev", ".", port)
