@@ -2826,7 +2826,7 @@ class _Files(object):
 
     def remove_file(self, path):
         """Remove a regular file; True if it was there and is gone.  What is not there
-        counts as removed, even in a read-only folder (EROFS); a file that stays is noted."""
+        counts as removed, even in a read-only folder (EROFS); one that stays is noted."""
         if not self.removable(path):
             return False
         with quietly() as tried:
@@ -10923,8 +10923,9 @@ class MakeFact(_Record):
     not, output to `logfile`, PID to `pidfile`), stop (signals what `pidfile`, `pattern`
     or `port` finds; `signal` term or kill), look (`captured`: its PIDs kept or tested,
     not shown), remove (`path`), make (runs `goals`, of the Makefile in `cwd` whose facts
-    follow), other (`text`), layout (the service init found).  `together`: a dev session's foreground run; `problem` (message key,
-    values): why procclean cannot carry it; `where`: (target, file, line)."""
+    follow), other (`text`), layout (the service init found).  `together`: a dev
+    session's foreground run; `problem` (message key, values): why procclean cannot carry
+    it; `where`: (target, file, line)."""
 
     __slots__ = ("kind", "where", "pidfile", "pattern", "port", "signal", "command", "argv",
                  "cwd", "logfile", "background", "path", "goals", "text", "problem",
@@ -12607,16 +12608,28 @@ def _told_apart(services, found):
                 and "command" in s.fields and s.sources["pattern"] == s.sources["command"]]
         if len(same) < 2:
             continue
+        values = []
         for service in same:
             words = service.fields["command"].split()
             others = set(w for s in same if s is not service
                          for w in s.fields["command"].split())
-            value = next((w for flag, w in zip(words, words[1:]) if flag in VALUE_FLAGS
-                          and w not in others and "{" not in w), None)
+            own = (w for flag, w in zip(words, words[1:])
+                   if flag in VALUE_FLAGS and w not in others and "{" not in w)
+            values.append(next(own, None))
+        # (as words the linear matcher reads: ps shows a column before the program)
+        head = re.sub(r"^\(\^\|\[ /\]\)", "[ /]", pattern)
+        for service, value in zip(same, values):
+            words = service.fields["command"].split()
             if value is None:
+                # none of its own beside runs in its folder that have one (`air` beside
+                # `air -c b.toml`): its whole command only, or its pattern takes theirs
+                whole = re.sub(r"\( \|\$\)$", "", head) + "$"
+                told = any(v and s.fields.get("cwd") == service.fields.get("cwd")
+                           for s, v in zip(same, values))
+                if told and "|" not in whole and re.search(whole, " " + " ".join(words)):
+                    service.fields["pattern"] = whole
                 continue
-            # (as words the linear matcher reads: ps shows a column before the program)
-            base = re.sub(r"\( \|\$\)$", " ", re.sub(r"^\(\^\|\[ /\]\)", "[ /]", pattern))
+            base = re.sub(r"\( \|\$\)$", " ", head)
             service.fields["pattern"] = "%s.*%s\\b" % (base, _literal(
                 words[words.index(value) - 1] + " " + value))
             program = _program(words)[0]

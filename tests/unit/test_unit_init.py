@@ -3186,6 +3186,20 @@ def test_runs_of_one_program_a_flag_tells_apart_are_services_apart(tmp_path):
     assert [(n, f["pattern"]) for n, f in found.items()] == [
         ("emails", r"celery -A proj worker.*-Q emails\b"),
         ("reports", r"celery -A proj worker.*-Q reports\b")]
+    # one run with no value of its own (air's default config, celery's default queue):
+    # its whole command, or its pattern takes the others' runs too
+    for runs, first in [("air & air -c .air.agent.toml", r"[ /]air$"),
+                        ("celery -A proj worker & celery -A proj worker -Q reports",
+                         r"celery -A proj worker$")]:
+        found = services_of(tmp_path, "dev:\n\t%s & wait\n" % runs)
+        assert [f["pattern"] for f in found.values()
+                if f["command"] == runs.split(" & ")[0]] == [first], found
+        commands = [f["command"] for f in found.values()]
+        for name, fields in found.items():
+            matcher = procclean.compile_pattern(fields["pattern"])
+            assert isinstance(matcher, procclean._ChainMatcher), fields["pattern"]
+            assert [bool(matcher.search("u 9 1 0 /go/bin/%s" % command))
+                    for command in commands] == [f is fields for f in found.values()], name
     found = services_of(tmp_path, "dev:\n\tuvicorn app:app --env-file dev.env --port 8001 & "
                         "uvicorn app:app --env-file live.env --port 8002 & wait\n")
     assert [(n, f["port"]) for n, f in found.items()] == [("dev", "8001"),
