@@ -2839,8 +2839,12 @@ class _Files(object):
     exists = staticmethod(os.path.exists)
 
     def write_pidfile(self, path, pid, port=None):
-        """Write `pid` to `path` atomically, then PIDFILE.start (start, stamp, port)."""
+        """Write `pid` to `path` atomically, then PIDFILE.start (start, stamp, port); never
+        in the place of a device or FIFO (`pidfile = /dev/null`: as root, the rename would
+        put a file where the machine's /dev/null was)."""
         import json
+        if os.path.lexists(path) and not (self.removable(path) or os.path.islink(path)):
+            raise OSError(errno.EEXIST, "not a regular file", path)
         make_folder_of(path)
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
         record = self.start_record(pid)
@@ -6287,7 +6291,7 @@ def write_pid(ctx, path, pid, port=None):
     try:
         ctx.system.write_pidfile(path, pid, port)
     except OSError as exc:
-        return "cannot write %s: %s" % (path, exc.strerror or exc)
+        return ctx.out.text("err_cannot_write", path=path, error=exc.strerror or exc)
     return None
 
 
