@@ -12573,6 +12573,10 @@ def _fold_runs(groups):
         ports = set(f.port for f in facts if f.port and f.kind == "launch")
         homes = [g for g in homes if not ports or ports & set(f.port for f in g if f.port)
                  or not any(f.port for f in g)]
+        # (`./dist/hub &` with a pidfile is not `./dist/worker &`'s home: two programs)
+        homes = [g for g in homes if len(set(_script_of(f.command) for f in facts + g if
+                                             f.kind == "launch" and f.background) -
+                                         set([None])) < 2]
         if len(homes) == 1:
             homes[0].extend(facts)
         else:

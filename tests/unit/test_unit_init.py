@@ -1728,6 +1728,29 @@ def test_two_apps_run_in_one_place_beside_a_port_stop_stay_two(project, init, ru
     assert cfg.services[ran[""]].port == 8080, read(repo / "procclean.ini")
 
 
+@pytest.mark.parametrize("worker", ["./dist/hubworker > var/worker.log 2>&1 &",
+                                    "nohup ./dist/hubworker &", "./dist/hubworker &"])
+def test_two_programs_of_one_folder_started_by_two_targets_stay_two(tmp_path, worker):
+    """qa-repo-31's proxyhub (modelled on a Go repo's Makefile): `start: ./dist/proxyhub >
+    LOG & echo $$! > PIDFILE` and `worker: ./dist/hubworker &` were one service, "worker",
+    running ./dist/proxyhub: a run naming no pidfile was put with the group launching
+    from the same folder.  Two programs started in the background are two apps; the
+    foreground `go run ./cmd/api` beside `./bin/api & echo $$! > api.pid` stays one."""
+    (tmp_path / "Makefile").write_text(
+        "start:\n\tmkdir -p var\n\t./dist/proxyhub > var/hub.log 2>&1 & echo $$! > "
+        "var/hub.pid\nstop:\n\tkill $$(cat var/hub.pid)\nworker:\n\t%s\n" % worker)
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, _ = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert sorted((s.fields["command"], s.fields.get("pidfile")) for s in services) == [
+        ("./dist/hubworker", None), ("./dist/proxyhub", "var/hub.pid")], worker
+    (tmp_path / "Makefile").write_text(
+        "dev:\n\tgo run ./cmd/api\nstart:\n\t./bin/api > api.log 2>&1 & echo $$! > "
+        "api.pid\nstop:\n\tkill $$(cat api.pid)\n")
+    info = procclean.read_makefile(str(tmp_path), "Makefile")
+    services, _ = procclean.analyse_makefile(str(tmp_path), "Makefile", info)
+    assert [s.fields["command"] for s in services] == ["./bin/api"]
+
+
 @pytest.mark.parametrize("stop", [
     "stop-mailer:\n\tkill $$(cat api/mailer.pid)\n",
     "stop:\n\tkill $$(cat api/celery.pid)\n"],
