@@ -10948,7 +10948,8 @@ class MakeFact(_Record):
         # `cd backend && flask run &` runs what the layout found in backend/ (app.py)
         if folder != "." and self.kind == "layout" and self.name in ("backend", "frontend"):
             keys.append(("folder", (folder, self.name)))
-        elif folder != "." and self.kind == "launch" and self.background:
+        elif folder != "." and self.kind == "launch" and self.background and _is_server(
+                *_program((self.argv or "").split())[:2]):      # (not `npm run watch &`)
             keys.append(("folder", (folder, _kind_of_program(self.argv))))
         return keys
 

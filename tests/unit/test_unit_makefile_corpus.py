@@ -152,6 +152,7 @@ REPLACED = {
     "include-pattern-pidfile": ["proxy.pid", "start"],
     "makeflags-j-dev": ["dev"],
     "next-port-run": ["run"],
+    "npm-watch-bg-flask": ["run-assets"],
     "python-app-pid": ["start", "kill"],
     "seed-zh": ["start-backend", "start-frontend", "start", "stop-backend", "stop-frontend",
                 "stop", "force-clean-backend", "force-clean-frontend", "force-clean",
@@ -374,6 +375,13 @@ SERVICES = {
     "air-configs-trap-wait": {"backend": ("air -c .air.toml", ".", 8080),
                               "relay": ("air -c .air.relay.toml", ".", None),
                               "vault": ("air -c .air.vault.toml", ".", None)},
+    # `npm run watch --prefix DIR &` rebuilds the bundle Flask serves: a watcher with no
+    # port, beside the Vite dev server of the same folder (it was that server: port 5173,
+    # which the watcher never opens, so make start failed)
+    "npm-watch-bg-flask": {
+        "api": ("flask --app portal run --debug --port {port}", ".", 5000),
+        "assets": ("npm run watch", "webui", None),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "webui", 5173)},
 }
 
 
