@@ -12938,7 +12938,7 @@ def found_with_makefile(services, layout):
     by_name = dict((f.name, f) for f in layout)
     found, used = [], set()
     for service in services:
-        base = by_name.get(service.layout)
+        base = by_name.get(service.layout) or _recipe_frontend(service)
         fields, sources = (dict(base.fields), dict(base.sources)) if base else ({}, {})
         for field, value in service.fields.items():
             if base and field == "command" and _same_value(
@@ -12967,11 +12967,24 @@ def found_with_makefile(services, layout):
                 _venv_python(command, fields.get("cwd") or "."), fields)
         what = _credits(f.where for f in service.facts if f.where)
         if base:
-            used.add(base.name)
+            used.add(service.layout)
             what = "%s; %s" % (base.what, what)
         found.append(FoundService(service.name, fields, what, sources))
     names = set(f.name for f in found)
     return found + [f for f in layout if f.name not in used and f.name not in names]
+
+
+def _recipe_frontend(service):
+    """The dev server a recipe's package script runs where the layout finds none (`cd
+    backend/client && npm run dev`, Vite's): as the layout would (its port, its flag)."""
+    cwd, command = service.fields.get("cwd") or ".", service.fields.get("command") or ""
+    script = package_script_of(command, cwd)
+    if "port" in service.fields or not re.search(DEV_SERVER_RE, script):
+        return None
+    found = _frontend_service(cwd, os.path.join(cwd, "package.json"),
+                              re.match(NPM_SCRIPT_RE, command).group(1), script)
+    found.fields["command"] = _port_flag(command, script)      # (its tool, not the lock's)
+    return found
 
 
 def _with_port_flag(command, layout, cwd):

@@ -382,6 +382,11 @@ SERVICES = {
         "api": ("flask --app portal run --debug --port {port}", ".", 5000),
         "assets": ("npm run watch", "webui", None),
         "frontend": ("npm run dev -- --port {port} --strictPort", "webui", 5173)},
+    # a Vite app inside the backend's folder, which the layout does not look in: its
+    # config's port and flag, as the layout's (it had no port: the setting moved nothing)
+    "nested-ui-vite-port": {
+        "backend": ("flask run --host=0.0.0.0 --port={port}", "server", 5100),
+        "web": ("npm run dev -- --port {port} --strictPort", "server/web", 3100)},
 }
 
 
