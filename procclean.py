@@ -8964,14 +8964,16 @@ def with_port(command, default=None, cwd="."):
     (a gunicorn config's `bind = "0.0.0.0:8080"` in `cwd`: `--bind 0.0.0.0:{port}`)."""
     # a port flag first: an address flag before it may be a debugger's (debugpy
     # --listen 0.0.0.0:5678); whole flags only (not the -port of --metrics-port)
+    # (its value a literal, or another variable's default: `${STREAMLIT_PORT:-8501}`)
+    value = r"(\d{2,5}\b|\$\{(?!PORT:)[A-Za-z_]\w*:-\d{2,5}\})"
     match = re.search(r"((?<![\w-])--?(?:server\.)?port[= ]|(?<![\w-])-p ?|"
-                      r"runserver(?:_plus)? (?:\S+:)?|http\.server )(\d{2,5})\b",
+                      r"runserver(?:_plus)? (?:\S+:)?|http\.server )" + value,
                       command) or re.search(
-        r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)"
-        r"(\d{2,5})\b", command) or re.search(r"(PORT=)(\d{2,5})\b", command)
+        r"((?<![\w-])(?:--bind[= ]|-b |--?(?:addr|http|listen|address)[= ])\S*:)" + value,
+        command) or re.search(r"(PORT=)(\d{2,5})\b", command)
     if match:
         return (command[:match.start(2)] + "{port}" + command[match.end(2):],
-                match.group(2), "flag")
+                re.search(r"\d+(?=\}?$)", match.group(2)).group(), "flag")
     match = re.search(r"\$\{?PORT(?::-(\d{2,5}))?\}?", command)
     if match:
         return (command[:match.start()] + "{port}" + command[match.end():],

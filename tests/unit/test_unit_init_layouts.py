@@ -203,6 +203,20 @@ def test_heroku_procfile_port_and_release_phase(project, init):
     assert "release" not in cfg.default_names
 
 
+def test_a_procfile_port_flag_with_another_variables_default_is_the_port(project, init):
+    """ridoy-mahmud/Ai_Driven_Video_Engine: `--server.port ${STREAMLIT_PORT:-8501}` is
+    the entry's port flag: init wrote `... --server.port ${STREAMLIT_PORT:-8501} --server.
+    headless true --server.port {port}` (a second flag added after it)."""
+    project("procfile-fastapi-streamlit")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    _, svc = services()
+    assert (svc["web"].command, svc["web"].port) == (
+        "{python} -m uvicorn app:app --host 0.0.0.0 --port {port}", 8000)
+    assert (svc["streamlit"].command, svc["streamlit"].port) == (
+        "{python} -m streamlit run web.py --server.port {port} --server.headless true", 8501)
+
+
 def test_procfile_cd_is_the_folder_and_its_port_is_kept(project, init):
     """codalab/codabench style: `web: cd src && gunicorn ... -b :$PORT`; a literal port."""
     repo = project("neither")
@@ -589,6 +603,16 @@ def test_a_commands_pattern_finds_the_program_it_runs(command, running):
                                                     "8000")),
     ("{python} -m flask --app shop run", "5000", ("{python} -m flask --app shop run --port "
                                                   "{port}", "5000")),
+    # a port flag whose value is another variable's default (ridoy-mahmud/
+    # Ai_Driven_Video_Engine's Procfile: `streamlit run web.py --server.port
+    # ${STREAMLIT_PORT:-8501}`): that flag, not a second one added after it
+    ("{python} -m streamlit run web.py --server.port ${STREAMLIT_PORT:-8501} --server."
+     "headless true", "8501", ("{python} -m streamlit run web.py --server.port {port} "
+                               "--server.headless true", "8501")),
+    ("uvicorn main:app --port ${API_PORT:-8010}", None, ("uvicorn main:app --port {port}",
+                                                         "8010")),
+    ("gunicorn -b 0.0.0.0:${APP_PORT:-8020} app:app", "8000", ("gunicorn -b 0.0.0.0:{port} "
+                                                               "app:app", "8020")),
 ])
 def test_with_port_makes_the_port_a_setting(command, default, wanted):
     assert procclean.with_port(command, default)[:2] == wanted
