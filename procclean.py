@@ -3409,7 +3409,8 @@ MESSAGES = {
         "tc_lock_no_tool": "{lock} names {tool}, which is not installed; the interpreter running procclean instead",
         "tc_self": "no virtual environment or lock file found; the interpreter running procclean",
         "tc_node_lock": "{lock} found",
-        "tc_node_none": "no lock file found; npm",
+        "tc_node_none": "no lock file found; {tool}",
+        "tc_node_command": "as its command says; {lock} names {other}",
         "init_python": "{ok} {svc} runs with {python} ({why})",
         "init_node": "{ok} {svc} runs with {tool} ({why})",
         "init_config_kept": "{path} exists: kept as it is (--force writes a fresh one)",
@@ -3764,7 +3765,8 @@ MESSAGES = {
         "tc_lock_no_tool": "{lock} 需要 {tool}, 但未安装; 改用运行 procclean 的解释器",
         "tc_self": "未找到虚拟环境或锁文件; 使用运行 procclean 的解释器",
         "tc_node_lock": "发现 {lock}",
-        "tc_node_none": "未找到锁文件; 使用 npm",
+        "tc_node_none": "未找到锁文件; 使用 {tool}",
+        "tc_node_command": "按其命令; {lock} 指定的是 {other}",
         "init_python": "{ok} {svc}使用 {python} 运行 ({why})",
         "init_node": "{ok} {svc}使用 {tool} 运行 ({why})",
         "init_config_kept": "{path} 已存在: 保持不变 (--force 重新生成)",
@@ -10243,8 +10245,14 @@ def say_toolchains(ctx, found):
         elif re.match(r"^(npm|pnpm|yarn|bun) (run \S+|start)(?: --)?(?: (?:--port|-p) "
                       r"\{port\}(?: --strictPort)?)?$", command):
             tool, _, lock = node_toolchain(cwd)
-            out.say("init_node", svc=service.name, tool=tool, why=out.text(
-                "tc_node_lock", lock=lock) if lock else out.text("tc_node_none"))
+            ran = command.split()[0]        # the team's `npm run dev` beside a bun.lockb
+            if not lock:
+                why = out.text("tc_node_none", tool=ran)
+            elif ran == tool:
+                why = out.text("tc_node_lock", lock=lock)
+            else:
+                why = out.text("tc_node_command", lock=lock, other=tool)
+            out.say("init_node", svc=service.name, tool=ran, why=why)
 
 
 def render_section(service):

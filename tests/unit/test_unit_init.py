@@ -983,6 +983,24 @@ def test_node_package_manager_by_lock_file(project, init, lock, command, matches
                                  "frontend/node_modules/.bin/vite")
 
 
+def test_a_frontend_the_makefile_runs_with_npm_beside_a_bun_lock_says_npm(project, init):
+    """alexeygrigorev/simple-sell: `frontend: cd frontend && npm run dev` beside
+    frontend/bun.lockb and package-lock.json. init kept the Makefile's npm command and
+    said `frontend runs with bun (frontend/bun.lockb found)`."""
+    need_make()
+    repo = project("make-npm-beside-bun-lock")
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "frontend runs with npm (as its command says; frontend/bun.lockb names bun)" \
+        in out, out
+    assert config().services["frontend"].command.split()[:3] == ["npm", "run", "dev"]
+    assert config().services["frontend"].port == 8080
+    os.remove(str(repo / "Makefile"))       # the lock file chooses where nothing says
+    code, out, err = init("--force")
+    assert "frontend runs with bun (frontend/bun.lockb found)" in out, out
+    assert config().services["frontend"].command.startswith("bun run dev")
+
+
 def test_init_says_which_python_and_why(project, init, monkeypatch):
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     repo = project("fastapi-vite")
