@@ -3301,6 +3301,7 @@ MESSAGES = {
         "holder_proxy": "{proxy}, a container runtime's proxy for a container at {to}; never signalled; which container: {query}",
         "holder_proxy_bare": "{proxy}, a container runtime's proxy; never signalled; which container: {query}",
         "holder_stranger": "user {user}, in {folder}",
+        "holder_checkout": "user {user}, in another checkout or project, {folder}: stop it there",
         "holder_unseen": "a process procclean cannot see",
         "holder_unseen_user": "a process of user {user} that procclean cannot see",
         "status_port_unknown": "    port {port}: taken by {holder}",
@@ -3347,6 +3348,7 @@ MESSAGES = {
         "fix_port_app": "close it, or its port forwarding, there",
         "d_stranger_fix_free": "check PID {pid} is yours, then: {cmd}",
         "d_checkout_fix": "stop it in its checkout, {folder} (kill-port would end that checkout's work), or give each checkout its own ports: port_offset = auto under [procclean] in procclean.ini",
+        "d_checkout_stop": "stop it in its checkout, {folder} (kill-port would end that checkout's work); port_offset does not move {svc}: start says how it would",
         "d_port_holder": "port {port} of {svc} is held by PID {pid} ({cmd}): {what}",
         "d_exempt_fix": "{cmd} (or move {svc} to another port: {other})",
         "d_move_fix": "move {svc} to another port: {other}",
@@ -3657,6 +3659,7 @@ MESSAGES = {
         "holder_proxy": "{proxy}, 容器运行时的代理, 转发到 {to} 的容器; 绝不发送信号; 查看是哪个容器: {query}",
         "holder_proxy_bare": "{proxy}, 容器运行时的代理; 绝不发送信号; 查看是哪个容器: {query}",
         "holder_stranger": "用户 {user}, 目录 {folder}",
+        "holder_checkout": "用户 {user}, 运行在另一个检出目录或项目 {folder} 中: 请在那里停止它",
         "holder_unseen": "无法查看的进程",
         "holder_unseen_user": "用户 {user} 的无法查看的进程",
         "status_port_unknown": "    端口 {port}: 被{holder}占用",
@@ -3732,6 +3735,7 @@ MESSAGES = {
         "fix_port_app": "请在其中关闭它或它的端口转发",
         "d_stranger_fix_free": "确认 PID {pid} 是你的进程, 然后: {cmd}",
         "d_checkout_fix": "请在它的检出目录 {folder} 中停止它 (kill-port 会中断那个检出目录的工作), 或让每个检出目录使用各自的端口: 在 procclean.ini 的 [procclean] 下设置 port_offset = auto",
+        "d_checkout_stop": "请在它的检出目录 {folder} 中停止它 (kill-port 会中断那个检出目录的工作); port_offset 不会移动{svc}: start 会说明如何让它移动",
         "d_port_holder": "{svc}的端口 {port} 被 PID {pid} 占用 ({cmd}): {what}",
         "d_exempt_fix": "{cmd} (或把{svc}改到其他端口: {other})",
         "d_move_fix": "把{svc}改到其他端口: {other}",
@@ -4920,6 +4924,10 @@ def holder_words(ctx, service, proc, kind, hints):
         return out.text("holder_proxy", proxy=proxy, to="%s:%d" % (target[0] or "?", target[1]),
                         query="%s --filter publish=%d" % (query, target[1])), None
     folder = ctx.system.process_cwds([proc.pid]).get(proc.pid)
+    other = other_checkout(ctx, folder)
+    if other is not None:       # its work, stopped there (as start and doctor say)
+        return out.text("holder_checkout", user=printable(proc.user or "?"),
+                        folder=printable(other)), None
     return (out.text("holder_stranger", user=printable(proc.user or "?"),
                      folder=printable(folder or out.text("folder_unknown"))),
             hints.command("kill-port", None, str(port)))
@@ -5543,7 +5551,7 @@ def report_port_strangers(ctx, services, table):
             elif holder.kind == "viewer":
                 ctx.out.warn("port_users_app", svc=service.name, port=service.port,
                              pid=holder.pid, user=proc.user, cmd=printable(proc.command))
-            elif holder.kind == "container":
+            elif holder.kind == "container" or holder.free is None:
                 ctx.out.warn("port_still_held_kind", svc=service.name, port=service.port,
                              pid=holder.pid, cmd=printable(proc.command), what=holder.what)
                 if holder.free:
@@ -8474,7 +8482,8 @@ def check_port(ctx, service, found, dead, hints):
             folder = ctx.system.process_cwds([holder.pid]).get(holder.pid)
             other = other_checkout(ctx, folder) if holder.kind == "stranger" else None
             if other is not None:   # stopped there, or ports of its own (as start says)
-                fix = ("d_checkout_fix", dict(said, folder=printable(other), cmd=None))
+                key = "d_checkout_fix" if ctx.config.port_offset is None else "d_checkout_stop"
+                fix = (key, dict(said, folder=printable(other), cmd=None))
         elif holder.free:
             fix = ("d_exempt_fix", said) if follows else _run_fix(holder.free)
         else:

@@ -166,6 +166,20 @@ def test_another_checkouts_server_on_the_port_is_stopped_there_not_by_kill_port(
         "or give each checkout its own ports: port_offset = auto"
     assert fix % os.path.realpath(str(other)) in out, out
     assert "then:" not in out and system.sent == [], out
+    # so do stop and status (a second checkout of alexeygrigorev/simple-sell, whose Vite
+    # keeps its config's 8080: both said `to free it: python3 procclean.py kill-port 8080`)
+    where = "in another checkout or project, %s: stop it there" % os.path.realpath(str(other))
+    for command in (["stop", "backend"], ["status", "backend"]):
+        code, out, err = invoke(command, system)
+        assert where in out + err and "kill-port" not in out + err, out + err
+    assert system.sent == []
+    # with port_offset already on, doctor does not offer it again
+    ini = (ours / "procclean.ini").read_text()
+    (ours / "procclean.ini").write_text("[procclean]\nport_offset = auto\n" + ini)
+    code, out, err = invoke(["doctor", "backend"], system)
+    assert "stop it in its checkout, %s" % os.path.realpath(str(other)) in out, out
+    assert "port_offset = auto under" not in out, out
+    (ours / "procclean.ini").write_text(ini)
     (ours / "procclean.ini").write_text("[backend]\ncwd = api\ncommand = python main.py\n")
     code, out, err = invoke(["start", "backend"], system)
     assert "backend does not take its port from procclean" in err, err
