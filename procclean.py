@@ -11798,16 +11798,20 @@ class RecipeReader(object):
     def script(self, command, texts):
         """A shell script of the project's (`bin/dev`), read in a shell of its own; whether
         it was one.  Run with `&`, it is the process, on its one server's port."""
-        shell = texts[0] in ("sh", "bash")
+        shell = texts[0] in ("sh", "bash") or bool(re.match(r"^python[\d.]*$", texts[0]))
         words = texts[shell:]
-        if not words or "/" not in words[0] or self.depth > 2:
+        if not words or "/" not in words[0] and not words[0].endswith(".py") or \
+                self.depth > 2:
             return False
         path = self.path_of(words[0])
         text = None if path.startswith(("/", "..")) else _read_text(
             os.path.join(self.curdir, path), MAKEFILE_LIMIT)
+        # a Python runner (`./dev.py` whose Popen calls start the servers): what it runs
+        python = text and (path.endswith(".py") or re.match(r"#!.*python", text))
+        text = _runner_script(text) if python else text
         sh = text and re.match(r"#!\s*/(?:usr/)?bin/(?:env\s+)?(?:ba)?sh\s", text)
-        if not text or not sh and (text.startswith("#!") or not shell and
-                                   not path.endswith(".sh")):
+        if not text or not sh and not python and (
+                text.startswith("#!") or not shell and not path.endswith(".sh")):
             return False
         args = " ".join(w.raw for w in command.words[shell + 1:])
         sub = RecipeReader(self.target, path, True, self.curdir, self.env, self.cwds[-1])
@@ -11997,6 +12001,70 @@ def _script_lines(text):
         lines.extend((start, each)
                      for each in functions.get(call and call.group(1), [line]))
     return lines
+
+
+def _runner_script(text):
+    """A Python runner's subprocess calls as the lines sh would run: `cd web && npm run
+    dev &` for a Popen, without `&` for run or call, then `wait`; "" where it starts
+    nothing.  An argument list of strings and sys.executable, a cwd of a string or of one
+    joined onto a root (os.path.join(ROOT, "web"), ROOT / "web"), or a name set so."""
+    import ast
+    import shlex
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return ""
+    names = dict((n.targets[0].id, n.value) for n in ast.walk(tree) if isinstance(
+        n, ast.Assign) and isinstance(n.targets[0], ast.Name))
+    calls = sorted((n.lineno, n.col_offset, n) for n in ast.walk(tree)
+                   if isinstance(n, ast.Call) and n.args and _called(n) in _RUNNER_CALLS)
+    lines = [""] * len(text.splitlines())       # each at its call's line
+    for number, _, call in calls:
+        argv = _python_value(call.args[0], names)
+        cwd = [_python_value(k.value, names) for k in call.keywords if k.arg == "cwd"]
+        if not argv or not isinstance(argv, str) and not all(argv) or None in cwd:
+            continue
+        command = argv if isinstance(argv, str) else " ".join(shlex.quote(w) for w in argv)
+        line = "cd %s && %s" % (shlex.quote(os.path.join(".", *cwd)), command)
+        line = line + " &" if _called(call) == "Popen" else "(%s);" % line
+        lines[number - 1] += (" " if lines[number - 1] else "") + line
+    return "\n".join(lines + ["wait"]) if any(l.endswith("&") for l in lines) else ""
+
+
+# What runs a program in a Python runner (Popen in the background, the others waited for).
+_RUNNER_CALLS = ("Popen", "run", "call", "check_call")
+
+
+def _called(call):
+    """The name a Python call node calls: Popen of subprocess.Popen(...)."""
+    return getattr(call.func, "attr", getattr(call.func, "id", ""))
+
+
+def _python_value(node, names, depth=0):
+    """What a node of a Python runner's code is: a string, a list (None for an item not
+    known), a path joined onto a root ("" for the root: ROOT, os.getcwd(),
+    Path(__file__).parent), or None; `names`: the module's assignments."""
+    kind = type(node).__name__
+    if kind in ("Str", "Constant"):
+        value = node.s if kind == "Str" else node.value
+        return value if isinstance(value, str) else None
+    if kind in ("List", "Tuple"):
+        return [_python_value(item, names, depth) for item in node.elts]
+    if kind == "Attribute" and node.attr == "executable":
+        return "python"                         # sys.executable
+    if kind == "Name":
+        known = node.id in names and depth < 3
+        return _python_value(names[node.id], names, depth + 1) if known else None
+    if kind == "BinOp" and type(node.op).__name__ == "Div":
+        parts = [node.left, node.right]         # ROOT / "web"
+    elif kind == "Call" and _called(node) in ("join", "str", "Path"):
+        parts = node.args                       # os.path.join(ROOT, "web"), str(...)
+    else:
+        return "" if kind in ("Call", "Attribute", "Subscript") else None     # a root
+    values = [_python_value(part, names, depth) for part in parts]
+    if not values or not all(isinstance(v, str) for v in values):
+        return None
+    return os.path.join(*values)
 
 
 def _signal_problem(kind, signal):
@@ -12199,7 +12267,7 @@ def _join_patterns(facts, launches, find, parent):
             # `main\.py` is a script's name: the one in its folder)
             anywhere = fact.kind != "layout" or re.search(
                 r"[A-Za-z]\w*\\\.(?!(?:py|[cm]?[jt]s|go|rb)\b)\w", fact.pattern)
-            hits = dict(((f.command, f.cwd), j) for j, f in launches if (
+            hits = dict((find(j), j) for j, f in launches if (     # (runs of one app: one)
                 regex.search(f.argv) or regex.search(scripts[j]) or _runs_module(f, fact))
                 and (anywhere or _same_folder(f.cwd, fact.cwd)) or _runs_package(f, fact))
             if len(hits) == 1:
@@ -12228,6 +12296,7 @@ def _code_listens(launch):
     ListenAndServe, Node's listen(), gunicorn's bind) or its server's default; None if
     nothing says.  (A Python script's uvicorn.run(port=) is its launch's port already.)"""
     command, cwd = launch.argv or launch.command or "", launch.cwd or "."
+    command = package_script_of(command, cwd) or command    # `npm run dev`: its script's
     if re.match(r"go\s+run\b", command):        # (its code's address, else its variable's)
         code = "".join(text or "" for _, text in go_sources(command, cwd))
         return _go_address(command, cwd, cwd, code)[1]

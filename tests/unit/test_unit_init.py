@@ -2884,6 +2884,46 @@ def test_a_stdlib_servers_address_gives_its_port(tmp_path, serve):
         "backend": "8082", "codebase": "8081"}, found
 
 
+def test_a_python_runner_is_read_as_what_it_runs(tmp_path):
+    """A public Makefile (code index file 7355907565) runs `dev: ./dev.py`, a Python
+    runner that Popens uvicorn in one folder and `npm run dev` in another: init read
+    shell scripts only, so dev was kept (its recipe did more than procclean) and the
+    runner's servers were unknown.  Its subprocess calls are now read as the lines a
+    shell script would run (Popen in the background, then a wait): the argument list
+    (sys.executable is python, a list set by name), the cwd (a string, os.path.join or
+    Path's / onto the root, str(...)); `python3 scripts/dev.py` and a shell=True string
+    the same.  A script that runs a program and serves is no runner."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "dev.py").write_text(
+        "#!/usr/bin/env python3\nimport os, subprocess, sys\n"
+        "ROOT = os.path.dirname(os.path.abspath(__file__))\n"
+        "subprocess.run(['npm', 'install'], cwd=os.path.join(ROOT, 'web'))\n"
+        "api = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'app.main:app',\n"
+        "    '--port', '8044', '--reload'], cwd=os.path.join(ROOT, 'api'))\n"
+        "web = subprocess.Popen(['npm', 'run', 'dev'], cwd=os.path.join(ROOT, 'web'))\n"
+        "api.wait()\n")
+    (tmp_path / "scripts" / "dev.py").write_text(
+        "from pathlib import Path\nfrom subprocess import Popen\nimport sys\n"
+        "ROOT = Path(__file__).resolve().parents[1]\nUI = ROOT / 'web' / 'ui'\n"
+        "API = [sys.executable, '-m', 'uvicorn', 'svc:app', '--port', '8045']\n"
+        "procs = [Popen(API, cwd=ROOT), Popen('npm run dev', shell=True, cwd=str(UI))]\n"
+        "for p in procs:\n    p.wait()\n")
+    found = services_of(tmp_path, "dev:\n\t@./dev.py\n")
+    assert [(f["command"], f["cwd"], f.get("port")) for f in found.values()] == [
+        ("python -m uvicorn app.main:app --port 8044 --reload", "api", "8044"),
+        ("npm run dev", "web", None)], found
+    found = services_of(tmp_path, "dev:\n\tpython3 scripts/dev.py\n")
+    assert [(f["command"], f["cwd"], f.get("port")) for f in found.values()] == [
+        ("python -m uvicorn svc:app --port 8045", ".", "8045"),
+        ("npm run dev", "web/ui", None)], found
+    (tmp_path / "serve.py").write_text(
+        "import subprocess, uvicorn\nREV = subprocess.run(['git', 'rev-parse', 'HEAD'])\n"
+        "uvicorn.run('app.main:app', port=8046)\n")
+    found = services_of(tmp_path, "run:\n\tpython serve.py\n")
+    assert [(f["command"], f.get("port")) for f in found.values()] == [
+        ("python serve.py", "8046")], found
+
+
 @pytest.mark.parametrize("check", ["command -v air > /dev/null 2>&1", "command -V air",
                                    "which air >/dev/null", "type air"])
 def test_a_look_up_of_a_program_runs_nothing(tmp_path, check):

@@ -183,6 +183,7 @@ REPLACED = {
     "go-run-grep-exe": ["stop"],
     "air-configs-trap-wait": ["dev"],
     "pgrep-status-vars": ["start", "stop", "status"],
+    "py-runner-popen": ["dev", "halt", "free-ports"],
 }
 
 
@@ -387,6 +388,12 @@ SERVICES = {
     "nested-ui-vite-port": {
         "backend": ("flask run --host=0.0.0.0 --port={port}", "server", 5100),
         "web": ("npm run dev -- --port {port} --strictPort", "server/web", 3100)},
+    # `dev: ./dev.py`, a Python runner Popening the API and the site: read as what it
+    # runs (dev was kept, the site's port 5230, which halt frees, a service of its own)
+    "py-runner-popen": {
+        "api": ("python -m uvicorn ledger.server:app --host 0.0.0.0 --port {port} --reload",
+                "api", 5102),
+        "web": ("npm run dev", "web", 5230)},
 }
 
 
