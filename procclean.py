@@ -4674,6 +4674,7 @@ class Context(object):
         self.probed = {}                    # service name -> (when, last health answer)
         self.keep_supervised = set()        # restart: services a supervisor ran
         self.said_fixed = set()             # services told how to take a port (once)
+        self.again = "start"                # what a hint runs to start again (dev: dev)
         self.root = None        # the project's root, when procclean runs in a folder of it
 
     def note_interrupt(self, signum, frame):
@@ -5075,11 +5076,13 @@ class Hints(object):
             return "make " + target
         return " ".join([self.prog, command] + ([name] if name else []) + list(args))
 
-    def port_setting(self, service):
-        """Giving `service` another port, the way make passes it."""
+    def port_setting(self, service, again="start"):
+        """Giving `service` another port, the way make passes it, to start it `again`
+        (start: that service; dev: the whole stack)."""
         variable = port_variable(service.name)
         port = service.port + 1 if service.port < 65535 else 1024
-        return "%s=%d %s" % (variable, port, self.command("start", service.name))
+        name = service.name if again == "start" else None
+        return "%s=%d %s" % (variable, port, self.command(again, name))
 
 
 def procclean_make_targets(folder="."):
@@ -5103,9 +5106,10 @@ def say_port_hint(ctx, service, pid, app=False):
             ctx.out.warn("port_hint_free", pid=pid, free=free)
         say_port_fixed(ctx, service)
     elif pid is None or app:
-        ctx.out.warn("port_hint_other", other=hints.port_setting(service))
+        ctx.out.warn("port_hint_other", other=hints.port_setting(service, ctx.again))
     else:
-        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service), free=free)
+        ctx.out.warn("port_hint", pid=pid, other=hints.port_setting(service, ctx.again),
+                     free=free)
 
 
 # Programs that listen on $PORT unasked (Next.js, Create React App, Nuxt; not Vite).
@@ -7570,6 +7574,7 @@ def dev_precheck(ctx, services):
 def cmd_dev(ctx, services):
     """The stack in the foreground (DevSession), each output line after its name."""
     services = start_order(services)
+    ctx.again = "dev"
     for service in services:
         if start_plan(ctx, service)[0] == EXIT_FAILED:
             return EXIT_FAILED

@@ -142,6 +142,11 @@ def test_port_conflict_says_how_to_free_the_port_or_pick_another(repo):
     assert ("if PID %d is yours, free the port: python3 tools/procclean.py kill-port 8000; "
             "or pick another port: PROCCLEAN_BACKEND_PORT=8001 make start-backend"
             % stranger.pid) in r.stderr, r
+    # under make dev, the way to another port is make dev (not start-backend, which would
+    # start it in the background)
+    r = repo.make("dev")
+    assert r.rc != 0 and "or pick another port: PROCCLEAN_BACKEND_PORT=8001 make dev\n" \
+        in r.stderr, r
     r = repo.run("sh", "-c", "PROCCLEAN_BACKEND_PORT=8001 make start-backend")
     assert r.rc == 0, r
     assert "started backend" in r.stdout, r
