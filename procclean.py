@@ -10697,7 +10697,10 @@ _DB_SECTIONS = ("# Variables", "# Directories", "# Implicit Rules",
 
 def ask_make(folder, name):
     """MakeInfo from `make -pRrq`'s database, or None without GNU make (BSD's has no -p)."""
-    result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL], folder, _MAKE_PROBE)
+    # (MAKECMDGOALS as `make` alone sets it: `PORT := $(filter-out dev,$(MAKECMDGOALS))`
+    # reads goals as arguments, and the probe is none)
+    result = _run_make(["-pRrq", "-f", name, "-f", "-", MAKE_PROBE_GOAL, "MAKECMDGOALS="],
+                       folder, _MAKE_PROBE)
     if result is None or "# GNU Make" not in result[1]:
         return None
     text, err = result[1:]

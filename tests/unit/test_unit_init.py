@@ -579,6 +579,26 @@ def test_targets_from_included_files_are_not_added_again(project, init):
                                      "python3 -S -m procclean stop-frontend"], r
 
 
+def test_a_port_taken_from_makes_goals_is_not_inits_own_goal(project, init):
+    """A public Makefile (code index file 61837107463) takes `make dev 8001`'s port from
+    its goals: `PORT_ARGS := $(filter-out dev,$(MAKECMDGOALS))`, `PORT := $(if
+    $(PORT_ARGS),$(PORT_ARGS),8000)`.  init asked make for its database with a goal of
+    its own, which became the port: procclean.ini's command was `uvicorn main:app
+    --reload --port procclean--probe`.  make is asked with the goals `make` alone has."""
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text(
+        "PORT_ARGS := $(filter-out dev,$(MAKECMDGOALS))\n"
+        "PORT := $(if $(PORT_ARGS),$(PORT_ARGS),8000)\n"
+        "dev:\n\t(fuser -k $(PORT)/tcp 2>/dev/null || true) && "
+        "uvicorn main:app --reload --port $(PORT)\n$(PORT_ARGS):\n\t@:\n")
+    # (make then rejects the new Makefile: `$(PORT_ARGS):` is a rule of the goals, so of
+    # the targets init adds; procclean.ini is written all the same)
+    init("--makefile", "--force")
+    config = read(repo / "procclean.ini")
+    assert "--port {port}" in config and "probe" not in config, config
+
+
 def test_targets_matched_by_a_pattern_rule_are_not_added(project, init):
     need_make()
     repo = project("fastapi-vite")
