@@ -2840,10 +2840,10 @@ class _Files(object):
 
     def write_pidfile(self, path, pid, port=None):
         """Write `pid` to `path` atomically, then PIDFILE.start (start, stamp, port); never
-        in the place of a device or FIFO (`pidfile = /dev/null`: as root, the rename would
-        put a file where the machine's /dev/null was)."""
+        in the place of what is no regular file (`pidfile = /dev/null` or /dev/stdout, a
+        link: as root, the rename would put a file where the machine's was)."""
         import json
-        if os.path.lexists(path) and not (self.removable(path) or os.path.islink(path)):
+        if os.path.lexists(path) and not self.removable(path):
             raise OSError(errno.EEXIST, "not a regular file", path)
         make_folder_of(path)
         write_atomic(path, ("%d\n" % pid).encode("ascii"))
@@ -11699,8 +11699,8 @@ class RecipeReader(object):
         refs = self.word_refs(words[0]) if len(words) == 1 and words[0].text != "$!" else []
         last = [w.text for w in words] == ["$!"] or refs[:1] and refs[0][0] == "lastpid"
         path = command.redirs and self.path_of(command.redirs[-1][1].text)
-        if not (last and path):
-            return False
+        if not (last and path) or path.startswith("/dev/"):
+            return False        # (`echo $! > /dev/null`: no pidfile)
         launched = refs[0][1] if refs[:1] else self.launched
         if launched is not None and path.startswith("../"):
             # `cd api && uvicorn ... & echo $! > ../api.pid` runs the echo outside the

@@ -2837,6 +2837,16 @@ def services_of(tmp_path, text):
         str(tmp_path), "Makefile", info)[0])
 
 
+@pytest.mark.parametrize("target", ["/dev/null", "/dev/stdout"])
+def test_a_pid_echoed_to_a_device_is_no_pidfile(tmp_path, target):
+    """`echo $! > /dev/null` became `pidfile = /dev/null`: start, as root, then put a
+    file where the machine's /dev/null was.  A device is no pidfile (the log may be one:
+    `> /dev/stdout` sends the service's output where procclean's goes)."""
+    found = services_of(tmp_path, "start:\n\tnohup uvicorn main:app --port 8000 > %s "
+                        "2>&1 & echo $$! > %s\n" % (target, target))
+    assert [f.get("pidfile") for f in found.values()] == [None], found
+
+
 def test_uv_run_of_a_python_script_runs_it_with_python(tmp_path):
     """yale/allergen_tracker's `api: cd api && uv run src/main.py` (uv runs a .py file with
     the project's python; the script calls uvicorn.run) beside `frontend: npm run dev`

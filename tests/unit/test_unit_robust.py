@@ -121,18 +121,18 @@ def test_a_logfile_that_is_no_regular_file_is_never_removed(in_tmp, command):
 
 
 def test_a_pidfile_is_never_written_in_the_place_of_a_device_or_fifo(in_tmp):
-    """`pidfile = /dev/null` (no pidfile wanted): as root, the atomic write's rename put a
-    regular file where the machine's /dev/null was.  A FIFO stands in for the device; a
-    link is replaced as before (what it names is untouched)."""
+    """`pidfile = /dev/null` or /dev/stdout (init wrote them from `echo $! > /dev/null`):
+    as root, the atomic write's rename put a regular file where the machine's /dev/null
+    or /dev/stdout link was.  A FIFO stands in for the device, a link for /dev/stdout."""
     os.mkfifo("backend.pid")
-    with pytest.raises(OSError) as error:
-        procclean.System().write_pidfile("backend.pid", os.getpid())
-    assert "not a regular file" in str(error.value)
-    assert not os.path.isfile("backend.pid") and os.path.exists("backend.pid")
     (in_tmp / "elsewhere.pid").write_text("1\n")
     os.symlink("elsewhere.pid", "frontend.pid")
-    procclean.System().write_pidfile("frontend.pid", os.getpid())
-    assert (in_tmp / "frontend.pid").read_text() == "%d\n" % os.getpid()
+    for path in ("backend.pid", "frontend.pid"):
+        with pytest.raises(OSError) as error:
+            procclean.System().write_pidfile(path, os.getpid())
+        assert "not a regular file" in str(error.value)
+    assert not os.path.isfile("backend.pid") and os.path.exists("backend.pid")
+    assert os.path.islink("frontend.pid")
     assert (in_tmp / "elsewhere.pid").read_text() == "1\n"
 
 
