@@ -551,8 +551,7 @@ import sys
 child = os.fork()
 if child == 0:
     os.setsid()
-    rename(sys.argv[2].encode())
-    print(os.getpid(), flush=True)
+    print(os.getpid() if rename(sys.argv[2].encode()) else 0, flush=True)
     sys.stdin.read()
     os._exit(0)
 if sys.argv[1] == "stay":
@@ -581,8 +580,10 @@ def renamed_fork(tmp_path, stay, tag=True):
                                "renamed-by-setproctitle"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env=env)
     child = int(parent.stdout.readline())
-    wait_for(lambda: open("/proc/%d/cmdline" % child, "rb").read().startswith(
-        b"renamed-by-setproctitle\0"), "the child never renamed itself")
+    if not child:
+        parent.stdin.close()
+        parent.wait()
+        pytest.skip("this kernel refuses writes to /proc/self/mem")
     return parent, child
 
 
@@ -634,8 +635,10 @@ def test_a_tagged_programs_image_is_kept_for_its_forks_once_it_exited(tmp_path):
         parent.stdin.flush()
         child = int(parent.stdout.readline())
         parent.wait()
-        wait_for(lambda: open("/proc/%d/cmdline" % child, "rb").read().startswith(
-            b"renamed-by-setproctitle\0"), "the child never renamed itself")
+        if not child:
+            pytest.skip("this kernel refuses writes to /proc/self/mem")
+        assert open("/proc/%d/cmdline" % child, "rb").read().startswith(
+            b"renamed-by-setproctitle\0")
         system = remembering(folder, may_write=False)
         assert system.process_tags(system.process_table()).get(child) == \
             (str(tmp_path), "worker")
