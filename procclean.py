@@ -6419,9 +6419,19 @@ def other_checkout(ctx, folder):
 
 
 def say_log_tail(ctx, service, lines=LOG_TAIL_LINES):
-    """The last lines of a service's log, indented, on stderr (after why it failed)."""
-    for line in ctx.system.tail(service.logfile, lines):
+    """The last lines of a service's log, indented, on stderr (after why it failed); the
+    holder of a port they say is in use (its app binds it itself) is named, as start's."""
+    tail = ctx.system.tail(service.logfile, lines)
+    for line in tail:
         ctx.out.line("    " + line, err=True)
+    ports = [port for line in tail if re.search(r"(?i)\bin use\b", line)
+             for port in re.findall(r"(?i)(?:port\s+|[:,]\s*)(\d{2,5})\b", line)[-1:]]
+    if ports and int(ports[-1]) != service.port:
+        import copy
+        other = copy.copy(service)
+        other.port = int(ports[-1])
+        port_taken(ctx, other, read_targets(ctx, [other], warn=False),
+                   port_listeners(ctx, [other]))
 
 
 # ---------------------------------------------------------------------------

@@ -155,6 +155,31 @@ def test_port_conflict_says_how_to_free_the_port_or_pick_another(repo):
     assert_alive(ns, [stranger.pid], r)
 
 
+@pytest.mark.parametrize("said", [
+    "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', 8010): "
+    "address already in use",                                               # uvicorn
+    "Error: listen EADDRINUSE: address already in use 127.0.0.1:8010",      # Node
+    "[ERROR] Connection in use: ('127.0.0.1', 8010)",                       # gunicorn
+    "error when starting dev server:\nError: Port 8010 is already in use",  # Vite
+    "Address already in use\nPort 8010 is in use by another program.",      # Flask
+])
+def test_an_app_that_binds_a_port_taken_names_its_holder(repo, said):
+    """An app that names its own port (read from its settings) found it taken by a server
+    in another folder: start showed the log's `address already in use` and stopped. The
+    holder of that port is named, with how to free it, as start's own check does."""
+    ns = repo.ns
+    write(repo.folder / "backend" / "bind.py", "print(%r)\nraise SystemExit(3)\n" % said)
+    write(repo.folder / "procclean.ini",
+          "[backend]\ncommand = {python} bind.py\nport = 8000\ncwd = backend\n")
+    stranger = ns.spawn(Proc(["some-server"], listen="127.0.0.1:8010", cwd="/"))
+    r = repo.make("start-backend")
+    assert r.rc != 0 and "backend exited at once (status 3)" in r.stderr, r
+    assert "cannot start backend: port 8010 is taken by PID %d (some-server" % stranger.pid \
+        in r.stderr, r
+    assert "free the port: python3 tools/procclean.py kill-port 8010" in r.stderr, r
+    assert_alive(ns, [stranger.pid], r)
+
+
 def test_doctor_checks_the_venv_imports_what_the_backend_needs(repo, python_edge):
     """The issue's case: a project .venv without fastapi; procclean's own python is not the
     one that runs the backend. doctor names the venv's python and the fix."""
