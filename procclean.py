@@ -13074,7 +13074,11 @@ def found_with_makefile(services, layout):
         what = _credits(f.where for f in service.facts if f.where)
         if base:
             used.add(service.layout)
-            what = "%s; %s" % (base.what, what)
+            same = "command" not in service.fields or _same_value(
+                "command", base.fields.get("command"), service.fields["command"], ".")
+            # (the layout's "run as" is not what runs where a recipe runs another command)
+            what = "%s; %s" % (base.what if same else re.sub(
+                r", run as [^)]*\)$", ")", base.what), what)
         found.append(FoundService(service.name, fields, what, sources))
     names = set(f.name for f in found)
     return found + [f for f in layout if f.name not in used and f.name not in names]

@@ -144,6 +144,23 @@ def make_n(folder, *goals):
 
 # --- what init finds ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("command, said", [
+    # H21465/claude-log-viewer: the layout's main.py, run by the Makefile another way;
+    # init said `backend/main.py (FastAPI app, run as python main.py); Makefile:2 (start)`
+    ("uv run uvicorn main:app --host 0.0.0.0 --port 8000", "(FastAPI app); Makefile:2"),
+    ("python main.py", "(FastAPI app, run as python main.py); Makefile:2"),
+])
+def test_the_layouts_run_as_is_said_only_where_it_is_what_runs(project, init, command,
+                                                                said):
+    need_make()
+    repo = project("fastapi-vite")
+    (repo / "Makefile").write_text("start:\n\tcd backend && %s & echo $$! > ../.backend.pid"
+                                   "\nstop:\n\tkill $$(cat .backend.pid)\n" % command)
+    code, out, err = init()
+    assert code == 0, (out, err)
+    assert "found backend: backend/main.py %s (start)" % said in out, out
+
+
 def test_fastapi_vite_backend_and_vite_frontend(project, init):
     repo = project("fastapi-vite")
     makefile_before = read(repo / "Makefile")
