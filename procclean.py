@@ -3287,6 +3287,7 @@ MESSAGES = {
         "ports_none_moved": "none moves: each port is set by the environment or --set",
         "offset_not_followed": "{warn} {svc}: port_offset does not move it: it listens on port {port}, the one its command or app names, as in every checkout",
         "offset_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port in the checkout without an offset; here {other} is on {moved}, so {svc} would reach the other checkout's {other}: make the target read {var} (the README's Vite recipe)",
+        "set_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port before {var} moved it to {moved}: {svc} would reach whatever listens on {port}, not {other}: make the target read {var} (the README's Vite recipe)",
         "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
@@ -3645,6 +3646,7 @@ MESSAGES = {
         "ports_none_moved": "均不移动: 每个端口都由环境变量或 --set 指定",
         "offset_not_followed": "{warn} {svc}: port_offset 不会移动它: 它仍监听命令或应用里写定的端口 {port}, 与每个检出相同",
         "offset_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即没有偏移的检出里 {other} 的端口; 本检出的 {other} 在 {moved}, 所以 {svc} 会连到另一个检出的 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
+        "set_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即 {var} 把 {other} 移到 {moved} 之前的端口: {svc} 会连到 {port} 上的任何进程, 而不是 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
         "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
@@ -6088,6 +6090,11 @@ def settle_ports(ctx, command, names=()):
                     service.port = parse_port(config.fixed_ports[name])
                 except ProcCleanError:
                     pass        # no port before the setting: not known
+        moved = dict((int(port), config.services[name]) for name, port in
+                     config.fixed_ports.items() if str(port).isdigit() and name in
+                     config.services and config.services[name].port != int(port))
+        if moved:
+            say_fixed_proxies(ctx, list(config.services.values()), moved, "set_proxy_fixed")
     if config.port_offset is not None:
         offset_ports(ctx, launching)
     if command not in LAUNCH_COMMANDS:
@@ -6176,14 +6183,14 @@ def offset_ports(ctx, launching):
                 ctx.out.warn("offset_not_followed", svc=service.name, port=service.port)
             if not follows[service.name]:   # (None: it may read PORT where none looks)
                 say_port_fixed(ctx, service)
-        say_fixed_proxies(ctx, movable, moved, offset)
+        say_fixed_proxies(ctx, movable, dict((s.port - offset, s) for s in moved))
 
 
-def say_fixed_proxies(ctx, movable, moved, offset):
-    """A frontend whose dev server proxies to the configured port of another service (a
-    literal `target: 'http://localhost:8000'`) reaches that service of the checkout on
-    the configured ports, not this one's: said before anything starts."""
-    configured = dict((s.port - offset, s) for s in moved)
+def say_fixed_proxies(ctx, movable, configured, key="offset_proxy_fixed"):
+    """A frontend whose dev server proxies to the `configured` port of another service
+    (a literal `target: 'http://localhost:8000'`) reaches what listens there (the
+    checkout on the configured ports), not the service moved: said before anything
+    starts."""
     for service in movable:
         said = dev_proxy_target(resolve_cwd(service.cwd))
         if said:
@@ -6192,7 +6199,7 @@ def say_fixed_proxies(ctx, movable, moved, offset):
             said = _django_vite_port(default=True)  # its pages load the Vite's assets
         other = said and configured.get(int(said[0]))
         if other and other is not service:
-            ctx.out.warn("offset_proxy_fixed", svc=service.name, other=other.name,
+            ctx.out.warn(key, svc=service.name, other=other.name,
                          file=said[1], port=said[0], moved=other.port,
                          var=port_variable(other.name))
 

@@ -306,6 +306,36 @@ def test_a_frontend_proxying_to_a_literal_port_is_named_at_launch(tmp_path, monk
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("target, said", [
+    ("'http://localhost:8000'", True),
+    ("'http://127.0.0.1:' + (process.env.PROCCLEAN_WEB_PORT || 8000)", False)])
+def test_a_frontend_proxying_to_a_port_a_setting_moved_is_named(tmp_path, monkeypatch,
+                                                                 capsys, target, said):
+    """PROCCLEAN_BACKEND_PORT=8001 make dev beside a server on 8000 (procclean's own hint
+    when 8000 is taken): the backend listened on 8001 while Vite's proxy still sent /api
+    to 8000, the stranger, and nothing said so (/tmp/qa-daily-32/dayf.sh, real FastAPI
+    and Vite). As for port_offset, the proxy is named before anything starts."""
+    monkeypatch.chdir(str(tmp_path))
+    (tmp_path / "procclean.ini").write_text(
+        "[procclean]\nservices = web frontend\n\n[web]\npattern = w\n"
+        "command = uvicorn app.main:app --port {port}\nport = 8000\n\n[frontend]\n"
+        "command = npm run dev -- --port {port}\ncwd = frontend\nport = 5173\n")
+    (tmp_path / "frontend").mkdir()
+    (tmp_path / "frontend" / "vite.config.ts").write_text(
+        "export default {server: {proxy: {'/api': {target: %s}}}}\n" % target)
+    warning = ("frontend: frontend/vite.config.ts proxies to localhost:8000, web's port "
+               "before PROCCLEAN_WEB_PORT moved it to 8001: frontend would reach whatever "
+               "listens on 8000, not web: make the target read PROCCLEAN_WEB_PORT")
+    for command, environ in (("dev", {"PROCCLEAN_WEB_PORT": "8001"}), ("start", {}),
+                             ("status", {"PROCCLEAN_WEB_PORT": "8001"})):
+        capsys.readouterr()
+        config = procclean.load_config(environ=environ)
+        ctx = procclean.Context(FakeSystem([]), config, procclean.Reporter(environ={}))
+        procclean.settle_ports(ctx, command)
+        err = capsys.readouterr().err
+        assert (warning in err) == (said and command == "dev"), (command, err)
+
+
 @pytest.mark.parametrize("rewrite, said", [
     ('destination: "http://localhost:8000/:path*"', True),
     ("destination: `http://localhost:${process.env.PROCCLEAN_API_PORT || 8000}/:path*`",
