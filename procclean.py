@@ -6431,8 +6431,10 @@ def say_log_tail(ctx, service, lines=LOG_TAIL_LINES):
     tail = ctx.system.tail(service.logfile, lines)
     for line in tail:
         ctx.out.line("    " + line, err=True)
+    clock = r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?"       # a time (12:30:45,053): no port
     ports = [port for line in tail if re.search(r"(?i)\bin use\b", line)
-             for port in re.findall(r"(?i)(?:port\s+|[:,]\s*)(\d{2,5})\b", line)[-1:]]
+             for port in re.findall(r"(?i)(?:port\s+|[:,]\s*)(\d{2,5})\b",
+                                    re.sub(clock, "", line))[-1:]]
     if ports and int(ports[-1]) != service.port:
         import copy
         other = copy.copy(service)

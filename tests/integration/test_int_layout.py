@@ -180,6 +180,22 @@ def test_an_app_that_binds_a_port_taken_names_its_holder(repo, said):
     assert_alive(ns, [stranger.pid], r)
 
 
+def test_a_log_time_is_no_port_in_use(repo):
+    """Python's logging stamps `12:30:45,053`: a line `Address already in use` that names
+    no port made ec2165a read 53 from the milliseconds and name what listens there (a DNS
+    resolver, sshd on 22) with `kill-port 53`.  A time is no port."""
+    ns = repo.ns
+    write(repo.folder / "backend" / "bind.py", "print(%r)\nraise SystemExit(3)\n"
+          % "2026-12-07 12:30:45,053 ERROR [Errno 98] Address already in use")
+    write(repo.folder / "procclean.ini",
+          "[backend]\ncommand = {python} bind.py\nport = 8000\ncwd = backend\n")
+    resolver = ns.spawn(Proc(["resolver"], listen="127.0.0.1:53", cwd="/"))
+    r = repo.make("start-backend")
+    assert r.rc != 0 and "backend exited at once (status 3)" in r.stderr, r
+    assert "port 53" not in r.stderr and "kill-port" not in r.stderr, r
+    assert_alive(ns, [resolver.pid], r)
+
+
 def test_doctor_checks_the_venv_imports_what_the_backend_needs(repo, python_edge):
     """The issue's case: a project .venv without fastapi; procclean's own python is not the
     one that runs the backend. doctor names the venv's python and the fix."""
