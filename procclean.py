@@ -11604,7 +11604,7 @@ class RecipeReader(object):
         prog, args, _ = _program(command.argv())
         if prog in ("ps", "netstat", "ss"):
             return [("table" if prog == "ps" else "sockets", None)]
-        if prog == "cat" and len(args) == 1:
+        if prog == "cat" and len(args) == 1 and "$" not in args[0]:    # (not `cat "$f"`)
             return [("pidfile", self.path_of(args[0]))]
         if prog == "lsof":
             return _tool_ports(prog, args, "lsof " + " ".join(args))

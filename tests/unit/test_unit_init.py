@@ -1556,6 +1556,18 @@ def test_a_recipe_starting_what_the_layout_found_is_that_service(project, init):
     assert (front.command, front.port) == (VITE_DEV, 3000)
 
 
+def test_a_loop_over_a_glob_of_pidfiles_names_no_pidfile(tmp_path):
+    """A public Makefile (code index file 57426972861) starts five Go binaries by
+    `bin/NAME & echo $$! > .pids/NAME.pid` and stops them by `for f in .pids/*.pid; do
+    pid=$$(cat "$$f"); ... kill "$$pid"; rm -f "$$f"; done`: the loop's variable was read
+    as a pidfile, a service "app" with `pidfile = $f` in procclean.ini (and make stop-app
+    would have looked for a file named $f).  A file a shell variable names is unknown."""
+    found = services_of(tmp_path, "run-all:\n\t@bin/ingest & echo $$! > .pids/ingest.pid\n"
+                        "stop-all:\n\t@for f in .pids/*.pid; do \\\n"
+                        "\t\tpid=$$(cat \"$$f\"); kill \"$$pid\"; rm -f \"$$f\"; \\\n\tdone\n")
+    assert [f.get("pidfile") for f in found.values()] == [".pids/ingest.pid"], found
+
+
 def test_a_loop_over_ports_frees_each_of_them(tmp_path):
     plans = plan_texts(tmp_path, (
         "stop-ports:\n\t@for port in 3000 8080; do \\\n"
