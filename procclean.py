@@ -201,19 +201,19 @@ _TAG_BYTES = TAG_PROJECT.encode("ascii")    # searched for in every environment 
 # pidfile stays one decimal number (`kill $(cat backend.pid)` keeps working).
 START_SUFFIX = ".start"
 
-# Editors, and the multiplexers that hold the user's shells: the user's windows (unsaved
-# work).  One a service opens (Vite's and Next's "open in editor" run `code`) carries
-# its tag, and so do the terminals in it: only a pidfile or state takes one (is_window).
+# Editors: the user's windows (unsaved work).  One a service opens (Vite's and Next's
+# "open in editor" run `code`) carries its tag, and so do the terminals in it: only a
+# pidfile or state takes one (is_window).  (Not tmux: overmind runs a Procfile in one.)
 EDITORS = frozenset((
     "vi", "vim", "nvim", "gvim", "vimdiff", "view", "rview", "nano", "pico", "emacs",
     "emacsclient", "micro", "hx", "helix", "kak", "joe", "jed", "ed", "ex", "mcedit", "ne",
     "code", "code-insiders", "codium", "cursor", "subl", "sublime_text", "gedit", "kate",
-    "zed", "windsurf", "idea", "pycharm", "webstorm", "tmux", "screen"))
+    "zed", "windsurf", "idea", "pycharm", "webstorm"))
 # With the programs that show a file: a pattern finding `vim vite.config.ts` or a port
 # never takes one; a pidfile or tag still counts; [procclean] `editors` adds.
 VIEWERS = EDITORS.union((
     "less", "more", "most", "bat", "batcat", "cat", "head", "tail", "tac", "man", "watch",
-    "journalctl", "stern", "multitail", "lnav"))
+    "tmux", "screen", "journalctl", "stern", "multitail", "lnav"))
 
 # Where editors that run under another program's name are installed (VS Code's server:
 # `node ~/.vscode-server/.../server-main.js`; app bundles; a JetBrains IDE's own Java,
@@ -1534,7 +1534,7 @@ def is_browser(proc):
 
 
 def is_window(proc):
-    """The user's window: a browser, an editor or a terminal multiplexer (EDITORS)."""
+    """The user's window: a browser or an editor (EDITORS)."""
     return is_browser(proc) or is_viewer(proc, EDITORS)
 
 

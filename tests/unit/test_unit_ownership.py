@@ -356,8 +356,8 @@ def test_plan_targets_leaves_the_browser_a_service_opened():
 
 def test_plan_targets_leaves_the_editor_a_service_opened_and_its_terminals():
     """Vite's and Next's "open in editor" run `code`: with no VS Code running, it starts
-    one that carries the service's tag, and so does every terminal the user opens in it;
-    a tmux server started from the service holds the user's shells the same way."""
+    one that carries the service's tag, and so does every terminal the user opens in it.
+    A tmux server the service starts is its own (overmind runs a Procfile in one)."""
     t = table_of(
         proc(100, "node node_modules/.bin/vite", sid=100, pgid=100),
         proc(101, "/usr/lib/node/esbuild --service", ppid=100, sid=100, pgid=100),
@@ -376,11 +376,11 @@ def test_plan_targets_leaves_the_editor_a_service_opened_and_its_terminals():
     tagged = [(t[pid], FRONTEND, "tag") for pid in (103, 104, 105, 106, 107, 108, 109)]
     roots = [(t[100], FRONTEND, "pidfile")] + tagged
     got = sorted(x.pid for x in plan_targets(t, roots, {0, 1}))
-    assert got == [100, 101, 109]
+    assert got == [100, 101, 107, 108, 109]
     # found by tag alone (no pidfile), the session leader still brings its session
     got = sorted(x.pid for x in plan_targets(t, [(t[100], FRONTEND, "tag")] + tagged,
                                              {0, 1}))
-    assert got == [100, 101, 109]
+    assert got == [100, 101, 107, 108, 109]
     # `make dev` in the terminal of an editor the user opened: the editor has no tag
     t[120] = proc(120, "node node_modules/.bin/vite", ppid=105, sid=105, pgid=120)
     got = plan_targets(t, [(t[120], FRONTEND, "tag")], {0, 1})
@@ -389,7 +389,7 @@ def test_plan_targets_leaves_the_editor_a_service_opened_and_its_terminals():
     t[121] = proc(121, "python3 procclean.py dev", ppid=105, sid=105, pgid=121)
     t[122] = proc(122, "/usr/lib/node/esbuild --service", ppid=121, sid=122, pgid=122)
     got = plan_targets(t, [(t[122], FRONTEND, "tag")] + tagged, {0, 1})
-    assert sorted(x.pid for x in got) == [109, 122]
+    assert sorted(x.pid for x in got) == [107, 108, 109, 122]
 
 
 # --------------------------------------------------------------------------------------------
