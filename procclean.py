@@ -11152,7 +11152,7 @@ def _is_server(prog, args):
             return args[:1] not in (["build"], ["optimize"])
         return prog not in _SERVE_WORDS or any(a in _SERVE_WORDS[prog] for a in args)
     if prog in _NODE_TOOLS:         # `npm run dev`, `npm run start:api:dev`, not `dev:seed`
-        script = ([a for a in args if a != "run" and a[:1] != "-"] or [""])[0]   # -s
+        script = _node_script(args)
         return bool(set(re.split(r"[:_-]", script)) & set(_SERVE_SCRIPTS)) and \
             not re.search(_TASK_TARGET_RE, script)
     script = _python_script(prog, args)
@@ -11161,6 +11161,20 @@ def _is_server(prog, args):
     if prog == "go":
         return args[:1] == ["run"]
     return prog.startswith("./")
+
+
+def _node_script(args):
+    """The package script `npm run -s dev` (its args) runs: dev."""
+    return ([a for a in args if a != "run" and a[:1] != "-"] or [""])[0]
+
+
+def _builds(words):
+    """Whether a command runs a package script that is a task (`npm run build`, `pnpm
+    test`), not a watcher (`build:watch`): started in the background, it ends."""
+    prog, args = _program(_moved(words)[0])[:2]
+    script = _node_script(args)
+    return prog in _NODE_TOOLS and bool(re.search(_TASK_TARGET_RE, script)) and \
+        not re.search(r"(?:^|[-_:])watch", script)
 
 
 def _shows_output(prog, args):
@@ -11676,8 +11690,8 @@ class RecipeReader(object):
             self.files(prog, args, text)
         elif prog in SHELLS and args[:1] == ["-c"] and len(args) > 1:
             self.shell_script(command, args[1])
-        elif command.after == "&" and _shows_output(prog, args):
-            self.add("other", text=text)    # `tail -F web.log &`: it follows the services
+        elif command.after == "&" and (_shows_output(prog, args) or _builds(texts)):
+            self.add("other", text=text)    # `tail -F web.log &`, `npm run build &`
         elif command.after == "&" or wrappers[:1] == ["nohup"] or _is_server(
                 *_program(_moved(texts)[0])[:2]) or _module_file(text, os.path.join(
                     self.curdir, self.cwds[-1])) or self.console_server(texts):
@@ -12279,7 +12293,8 @@ def _union_find(facts):
 def _join_patterns(facts, launches, find, parent):
     """A pattern (a stop's, the layout's app's) that finds one launched command line is
     that launch's: its own, its package script's (`pkill -f vite`, `npm run dev`), or
-    the program's `go run main.go ARGS` builds (ps: /tmp/go-build.../exe/main ARGS)."""
+    the program's `go run main.go ARGS` builds (ps: /tmp/go-build.../exe/main ARGS); a
+    stop's that finds none, the layout's app whose script it finds."""
     go_run = r"^go run (?:\S*/)?(\S+?)\.go(?:\s+\S+\.go)*"
     scripts = dict((j, package_script_of(f.argv, f.cwd or ".") or re.sub(
         go_run, r"exe/\1", f.argv)) for j, f in launches)
@@ -12297,10 +12312,20 @@ def _join_patterns(facts, launches, find, parent):
             hits = dict((find(j), j) for j, f in launches if (     # (runs of one app: one)
                 regex.search(f.argv) or regex.search(scripts[j]) or _runs_module(f, fact))
                 and (anywhere or _same_folder(f.cwd, fact.cwd)) or _runs_package(f, fact))
+            if not hits and fact.kind == "stop":     # `pkill -f vite`: the layout's Vite
+                hits = dict((f.name, j) for j, f in enumerate(facts) if f.kind == "layout"
+                            and regex.search(_layout_script(f)))
             if len(hits) == 1:
                 parent[find(i)] = find(list(hits.values())[0])
             elif hits and fact.kind != "layout":    # `pkill -f "uvicorn|vite"`: all of them
                 fact.hits = [facts[j] for j in hits.values()]
+
+
+def _layout_script(fact):
+    """The package script the layout's dev server runs (`npm run dev -- --port {port}`:
+    `vite`), else ""."""
+    command = re.sub(r" (?:-- )?(?:--port|-p) \{port\}.*", "", fact.command or "")
+    return package_script_of(command, fact.cwd or ".")
 
 
 def _join_port_kills(facts, launches, find, parent):

@@ -138,6 +138,7 @@ def recipe_names(text):
 
 # What --replace swaps in each Makefile; every other process recipe is kept, with its reason.
 REPLACED = {
+    "bg-build-pkill-vite": ["stop"],
     "curdir-server": ["start", "stop"],
     "django-runserver": ["start", "stop", "restart"],
     "fastapi-dev-ifeq-kill": ["free"],
@@ -394,6 +395,12 @@ SERVICES = {
         "api": ("python -m uvicorn ledger.server:app --host 0.0.0.0 --port {port} --reload",
                 "api", 5102),
         "web": ("npm run dev", "web", 5230)},
+    # `cd frontend && npm run build &` is a build, no service's run (it was the frontend's
+    # command on Vite's 5173: make start-frontend ran a build); `pkill -f "vite"` is the
+    # layout's Vite, which it finds
+    "bg-build-pkill-vite": {
+        "backend": ("go run cmd/api/main.go", "backend", 3013),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "frontend", 5173)},
 }
 
 

@@ -1,0 +1,3 @@
+module cellar-api
+
+go 1.24
