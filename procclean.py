@@ -6691,7 +6691,8 @@ def say_start_wait(ctx, pending):
 def say_listening_elsewhere(ctx, pending, table, listening):
     """Once for each service --wait waits for: the other ports its tree listens on (Vite
     on 5173 under the built-in frontend's 3000), so no one waits out the timeout unaware.
-    (Looked for once a second: each look lists the machine's listeners.)"""
+    (Looked for once a second: each look lists the machine's listeners.)  Not where an
+    orchestrator runs in the tree (concurrently, run-p): its API's port is no mistake."""
     now = ctx.system.clock()
     for launch in pending:
         port = launch.service.port
@@ -6699,8 +6700,10 @@ def say_listening_elsewhere(ctx, pending, table, listening):
         if launch.waits and not launch.told_elsewhere and port not in listening and (
                 looked is None or now - looked >= 1.0):
             launch.looked_elsewhere = now
-            ports = ports_elsewhere(ctx, set(launch.tree(table)), port)
-            if ports:
+            tree = set(launch.tree(table))
+            ports = ports_elsewhere(ctx, tree, port)
+            if ports and not any(re.search(ORCHESTRATORS, table[pid].command)
+                                 for pid in tree if pid in table):
                 launch.told_elsewhere = True
                 ctx.out.warn("start_waiting_elsewhere", svc=launch.service.name, port=port,
                              ports=", ".join(map(str, ports)), first=ports[0])

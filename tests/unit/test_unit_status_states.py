@@ -366,3 +366,30 @@ def test_a_debuggers_port_is_not_where_the_app_listens():
                       procclean.Listener(8080, "127.0.0.1", "ipv4", 100)])
     code, out, err = invoke(["status", "backend"], system)
     assert "    backend listens on port 8080\n" in out, out
+
+
+class _Launch(object):
+    """What say_listening_elsewhere reads of a StartWatch."""
+    waits, told_elsewhere, looked_elsewhere = True, False, None
+    service = procclean.Service("frontend", "vite", "frontend.pid", "frontend.log", 5173,
+                                "npm run dev", ".")
+
+    def tree(self, table):
+        return [100, 101, 102]
+
+
+@pytest.mark.parametrize("middle, said", [("node .bin/concurrently npm:dev:*", False),
+                                          ("sh -c vite", True)])
+def test_an_api_beside_the_dev_server_is_no_port_elsewhere(capsys, middle, said):
+    """make start of a frontend whose dev script is `concurrently "npm:dev:*"` (Vite on
+    5173, a Node API on 4000, both its tree): while Vite started, start said `frontend
+    listens on port 4000, not on 5173: if 4000 is its port, set port = 4000` (the API).
+    Under an orchestrator another port is not the dev server's; alone, it is said."""
+    system = FakeSystem([FakeProc(100, 1, "npm run dev"), FakeProc(101, 100, middle),
+                         FakeProc(102, 101, "node api.js")], listeners=listening(102, 4000))
+    ctx = procclean.Context(system, procclean.load_config(environ={}),
+                            procclean.Reporter(environ={}))
+    capsys.readouterr()
+    procclean.say_listening_elsewhere(ctx, [_Launch()], system.process_table(), set())
+    err = capsys.readouterr().err
+    assert ("frontend listens on port 4000, not on 5173" in err) == said, err
