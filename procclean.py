@@ -3288,6 +3288,7 @@ MESSAGES = {
         "offset_not_followed": "{warn} {svc}: port_offset does not move it: it listens on port {port}, the one its command or app names, as in every checkout",
         "offset_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port in the checkout without an offset; here {other} is on {moved}, so {svc} would reach the other checkout's {other}: make the target read {var} (the README's Vite recipe)",
         "set_proxy_fixed": "{warn} {svc}: {file} proxies to localhost:{port}, {other}'s port before {var} moved it to {moved}: {svc} would reach whatever listens on {port}, not {other}: make the target read {var} (the README's Vite recipe)",
+        "django_vite_fixed": "{warn} {svc}: {file} has Django's pages load their scripts from localhost:{port}, but {other} listens on {moved} here: set that port from {var} (int(os.environ.get(\"{var}\", {port})))",
         "port_not_passed": "{warn} PORT={port} in the environment is not what the services get: each gets its own port in PORT ({ports}); to move {svc} there: {setting}",
         "port_set_not_followed": "{warn} {svc}: its port is set to {port} ({var} or --set), but it will listen on the port its command or app names",
         "ports_chosen": "{ok} ports: this checkout uses port offset +{offset} ({ports}), recorded in {file}",
@@ -3647,6 +3648,7 @@ MESSAGES = {
         "offset_not_followed": "{warn} {svc}: port_offset 不会移动它: 它仍监听命令或应用里写定的端口 {port}, 与每个检出相同",
         "offset_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即没有偏移的检出里 {other} 的端口; 本检出的 {other} 在 {moved}, 所以 {svc} 会连到另一个检出的 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
         "set_proxy_fixed": "{warn} {svc}: {file} 把请求代理到 localhost:{port}, 即 {var} 把 {other} 移到 {moved} 之前的端口: {svc} 会连到 {port} 上的任何进程, 而不是 {other}: 让目标读取 {var} (见 README 的 Vite 示例)",
+        "django_vite_fixed": "{warn} {svc}: {file} 让 Django 页面从 localhost:{port} 加载脚本, 但这里的 {other} 监听 {moved}: 从 {var} 读取该端口 (int(os.environ.get(\"{var}\", {port})))",
         "port_not_passed": "{warn} 环境中的 PORT={port} 不会传给服务: 每个服务在 PORT 中得到自己的端口 ({ports}); 要把{svc}移到该端口: {setting}",
         "port_set_not_followed": "{warn} {svc}: 它的端口被设为 {port} ({var} 或 --set), 但它仍会监听命令或应用里写定的端口",
         "ports_chosen": "{ok} 端口: 本检出使用端口偏移 +{offset} ({ports}), 已记录在 {file}",
@@ -6193,14 +6195,15 @@ def say_fixed_proxies(ctx, movable, configured, key="offset_proxy_fixed"):
     starts."""
     for service in movable:
         said = dev_proxy_target(resolve_cwd(service.cwd))
+        django = not said and re.search(r"\bmanage\.py\s+runserver\b", service.command)
         if said:
             said = said[0], os.path.normpath(os.path.join(service.cwd, said[1]))
-        elif re.search(r"\bmanage\.py\s+runserver\b", service.command):
+        elif django:
             said = _django_vite_port(default=True)  # its pages load the Vite's assets
         other = said and configured.get(int(said[0]))
         if other and other is not service:
-            ctx.out.warn(key, svc=service.name, other=other.name,
-                         file=said[1], port=said[0], moved=other.port,
+            ctx.out.warn("django_vite_fixed" if django else key, svc=service.name,
+                         other=other.name, file=said[1], port=said[0], moved=other.port,
                          var=port_variable(other.name))
 
 

@@ -387,10 +387,13 @@ def test_a_django_vite_backend_looking_at_the_configured_vite_port_is_named(
     capsys.readouterr()
     context(FakeSystem([]), "start")
     err = capsys.readouterr().err
-    warning = ("backend: web/settings.py (django-vite's %sdev_server_port) proxies to "
-               "localhost:%d, frontend's port in the checkout without an offset; here "
-               "frontend is on %d" % ("" if "5174" in settings else "default ", vite,
-                                      vite + 10))
+    # (said as what it is, not a proxy: ctrlz-blog/django-vite-vue-starter's second
+    # checkout was told `settings.py ... proxies to localhost:3000 ... (the README's Vite
+    # recipe)`)
+    warning = ("backend: web/settings.py (django-vite's %sdev_server_port) has Django's "
+               "pages load their scripts from localhost:%d, but frontend listens on %d "
+               "here: set that port from PROCCLEAN_FRONTEND_PORT"
+               % ("" if "5174" in settings else "default ", vite, vite + 10))
     assert (warning in err) == said, err
 
 
