@@ -61,6 +61,8 @@ def test_stop_leaves_another_checkouts_backend_the_pidfile_names(in_a, tagged):
     assert system.sent == []
     assert "backend.pid: PID 100 is not this project's backend" in err, err
     assert (b if not tagged else "PROCCLEAN_PROJECT=%s" % b) in err, err
+    # (a process in no project at all, a sleep in /tmp, is named as one outside it too)
+    assert "but a process outside the project, or another project's or service's" in err
     assert "backend: left alone outside this project: PID 100 (" in out, out
     # stale for this project: removed, as a pidfile of a dead service is
     assert not os.path.exists("backend.pid")
