@@ -12709,6 +12709,15 @@ def _fold_runs(groups):
                 script = _script_of(layout.command)
                 next((g for g in runs if script and script == _script_of(
                     g[0].argv, g[0].cwd)), runs[0]).append(layout)
+            for run in [g for g in runs if re.match(r"go\s+run\s", g[0].argv or "")]:
+                # `go run ./cmd/api` is the app `bin/api &` runs (go build -o bin/api)
+                name = os.path.basename(_script_of(run[0].argv) or "")
+                homes = [g for g in others if name and any(
+                    f.kind == "launch" and f.background and
+                    os.path.basename((f.argv or "").split()[0]) == name for f in g)]
+                if len(homes) == 1:
+                    homes[0].extend(run)
+                    runs.remove(run)
             others.extend(runs)
             continue
         homes = [g for g in others if any(f.kind in ("launch", "layout") and

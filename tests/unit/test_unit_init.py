@@ -1568,6 +1568,20 @@ def test_a_loop_over_a_glob_of_pidfiles_names_no_pidfile(tmp_path):
     assert [f.get("pidfile") for f in found.values()] == [".pids/ingest.pid"], found
 
 
+def test_a_go_run_of_a_package_is_the_binary_built_from_it(tmp_path):
+    """The same Makefile runs each app in the foreground by `run-NAME: go run ./cmd/NAME`
+    and all in the background by `run-all: build` (`go build -o bin/NAME ./cmd/NAME`),
+    `bin/NAME & echo $$! > .pids/NAME.pid`: ten services, backend-2 to backend-6 (the
+    binaries) beside orchestrator, ingest... (the go runs), two of each app in make
+    status and stop.  A go run of ./cmd/NAME is the one background run of bin/NAME."""
+    text = "".join("run-%s:\n\tgo run ./cmd/%s\n" % (n, n) for n in ("api", "jobs"))
+    text += "run-all:\n" + "".join("\t@bin/%s & echo $$! > .pids/%s.pid\n" % (n, n)
+                                   for n in ("api", "jobs"))
+    found = services_of(tmp_path, text)
+    assert [(n, f["command"], f.get("pidfile")) for n, f in found.items()] == [
+        ("api", "bin/api", ".pids/api.pid"), ("jobs", "bin/jobs", ".pids/jobs.pid")], found
+
+
 def test_a_loop_over_ports_frees_each_of_them(tmp_path):
     plans = plan_texts(tmp_path, (
         "stop-ports:\n\t@for port in 3000 8080; do \\\n"
