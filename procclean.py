@@ -11568,7 +11568,9 @@ class RecipeReader(object):
         keeps or tests (a status, not a listing of the processes)."""
         for word in words:
             refs = self.word_refs(word) if word.subs else []
-            if refs and all(what in ("pidfile", "pattern", "port") for what, _ in refs):
+            # (a file only read, `$(cat .backend_port)`, is a pidfile by its name alone)
+            if refs and all(what in ("pattern", "port") or what == "pidfile" and "pid" in
+                            os.path.basename(value).lower() for what, value in refs):
                 self.ref_facts("look", refs, None, commands, captured=True)
 
     def each_value(self, text):

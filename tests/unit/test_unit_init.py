@@ -855,7 +855,10 @@ def test_a_status_that_keeps_or_tests_the_pids_it_looks_up_is_a_status(tmp_path)
         "pids:\n\t@echo \"backend: $$(cat .backend.pid)\"\n"
         "alive:\n\t@kill -0 $$(pgrep -f vite) 2>/dev/null && echo up\n"
         "zap:\n\t@P=$$(pgrep -f \"uvicorn main:app\"); [ -n \"$$P\" ] && kill -9 $$P\n"
-        "version:\n\t@V=$$(git describe); echo $$V\n"))
+        "version:\n\t@V=$$(git describe); echo $$V\n"
+        # its later Makefile (0f817d7): a port file read is no pidfile, nor a service
+        "url:\n\t@if [ -f .backend_port ]; then echo \"http://localhost:$$(cat "
+        ".backend_port)\"; fi\n"))
     api, web = plans["start"][1]
     assert plans["stop"] == ("stop", [api, web])
     assert plans["status"] == ("status", [api, web])
@@ -865,6 +868,7 @@ def test_a_status_that_keeps_or_tests_the_pids_it_looks_up_is_a_status(tmp_path)
     assert plans["alive"] == ("status", [web])
     assert plans["zap"] == ("stop", [api])
     assert plans["version"] is None
+    assert plans["url"] is None
 
 
 def plan_texts(tmp_path, text, name="Makefile"):
