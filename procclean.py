@@ -11000,7 +11000,7 @@ class MakeFact(_Record):
         # `cd backend && flask run &` runs what the layout found in backend/ (app.py)
         if folder != "." and self.kind == "layout" and self.name in ("backend", "frontend"):
             keys.append(("folder", (folder, self.name)))
-        elif folder != "." and self.kind == "launch" and self.background and _is_server(
+        elif folder != "." and self.kind == "launch" and self.background and _may_serve(
                 *_program((self.argv or "").split())[:2]):      # (not `npm run watch &`)
             keys.append(("folder", (folder, _kind_of_program(self.argv))))
         return keys
@@ -11167,6 +11167,16 @@ def _is_server(prog, args):
     if prog == "go":
         return args[:1] == ["run"]
     return prog.startswith("./")
+
+
+def _may_serve(prog, args):
+    """Whether a command may be a server: one _is_server knows, or a program it cannot
+    tell (`python -c "...run_server()"`); not a package script's task or watcher (`npm
+    run watch`), a manage.py task, or a `--watch` rebuild (`tailwindcss --watch`)."""
+    if _is_server(prog, args):
+        return True
+    told = prog in _NODE_TOOLS or _python_script(prog, args) or prog == "go"
+    return not told and "--watch" not in args
 
 
 def _node_script(args):

@@ -380,6 +380,13 @@ SERVICES = {
     # `npm run watch --prefix DIR &` rebuilds the bundle Flask serves: a watcher with no
     # port, beside the Vite dev server of the same folder (it was that server: port 5173,
     # which the watcher never opens, so make start failed)
+    # `cd backend && uv run python -c "...run_server()" &`: a program init cannot tell
+    # from a watcher runs the app the layout found in backend/ (it was a second backend)
+    "uv-python-c-run-server": {
+        "backend": ('uv run python -c "from main import run_server; run_server()"',
+                    "backend", 8000),
+        "frontend": ("npm run dev -- --port {port} --strictPort", "frontend", 5173),
+        "app": ("", ".", None)},
     "npm-watch-bg-flask": {
         "api": ("flask --app portal run --debug --port {port}", ".", 5000),
         "assets": ("npm run watch", "webui", None),
