@@ -2164,15 +2164,16 @@ class _Linux(object):
             proc = table.get(key[0])
             if proc is not None and proc.identity == key and image in self._images:
                 alive.add(image_line(image, self._images[image]))
+        if alive == self._remembered_images():
+            return      # (most reads: nothing changed, no path looked up)
         path = self._images_path()
-        if path is None or alive == self._remembered_images():
-            return
-        with quietly():
-            if alive:
-                write_atomic(path, b"\n".join([self._environs_header()] + sorted(alive)),
-                             mode=0o600)
-            else:
-                os.unlink(path)
+        if path is not None:        # (nowhere private: kept for this command only)
+            with quietly():
+                if alive:
+                    write_atomic(path, b"\n".join([self._environs_header()]
+                                                   + sorted(alive)), mode=0o600)
+                else:
+                    os.unlink(path)
         self._images_kept = alive
 
     # Environments read before.  Each environment read is a quarter of the table's cost,

@@ -431,6 +431,18 @@ def start_daemonizing_backend(ns, python, folder, name, setsid, keep_env, standi
     return int(read(folder / "backend.pid")), wait_pid_file(pidfile)
 
 
+def stop_takes_the_helper(ns, python, folder, main, helper, theirs, name):
+    """`stop-backend` in `folder`: the service and its helper called `name` gone (the
+    helper named), the other checkout's backend `theirs` alive."""
+    r = ns.procclean("stop-backend", python=python, cwd=folder)
+    assert r.rc == 0, r
+    no_traceback(r)
+    assert_dead(ns, [main, helper], r)
+    assert named(r.stdout, [helper]) == [helper], r
+    assert_alive(ns, [theirs.pid], r)
+    assert living(ns, name) == []
+
+
 @pytest.mark.parametrize("main_killed", [False, True], ids=["main-running", "main-killed"])
 def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp_path,
                                                                   standin_path, main_killed):
@@ -444,13 +456,7 @@ def test_a_process_that_detaches_after_start_is_found_by_its_tag(ns, python, tmp
     if main_killed:
         ns.kill([main], signal.SIGKILL)
         assert ns.wait_dead([main], 10) == []
-    r = ns.procclean("stop-backend", python=python, cwd=a)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert_dead(ns, [main, helper], r)
-    assert named(r.stdout, [helper]) == [helper], r
-    assert_alive(ns, [theirs.pid], r)
-    assert living(ns, "detached-helper") == []
+    stop_takes_the_helper(ns, python, a, main, helper, theirs, "detached-helper")
 
 
 # The service double-forks a helper that leaves the session and folder and renames itself
@@ -499,13 +505,7 @@ def test_a_helper_that_renamed_itself_in_place_is_found_by_its_programs_tag(
     r = ns.procclean("status", "--json", python=python, cwd=a)
     backend = [s for s in json.loads(r.stdout)["services"] if s["name"] == "backend"][0]
     assert helper in backend["pids"], r
-    r = ns.procclean("stop-backend", python=python, cwd=a)
-    assert r.rc == 0, r
-    no_traceback(r)
-    assert_dead(ns, [main, helper], r)
-    assert named(r.stdout, [helper]) == [helper], r
-    assert_alive(ns, [theirs.pid], r)
-    assert living(ns, "renamed-in-place") == []
+    stop_takes_the_helper(ns, python, a, main, helper, theirs, "renamed-in-place")
 
 
 @pytest.mark.parametrize("command", ["status", "show-processes", "force-clean-backend", "stop"])

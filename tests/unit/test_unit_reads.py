@@ -598,6 +598,7 @@ def test_a_fork_that_took_its_environment_for_a_new_name_keeps_its_programs_tag(
     try:
         assert open("/proc/%d/environ" % child, "rb").read().strip(b"\0") == b""
         system = procclean.System()
+        system.may_write = True         # nowhere private to keep images: kept in memory
         tags = system.process_tags(system.process_table())
         assert tags.get(parent.pid) == (str(tmp_path), "worker")
         assert tags.get(child) == (str(tmp_path), "worker")
